@@ -1,0 +1,186 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// connSettings is the provider configuration after Terraform values were
+// resolved. Empty fields fall back to libpq's environment variables (PGHOST,
+// PGPORT, …) and defaults, because pgx parses the conninfo the way libpq does.
+type connSettings struct {
+	Host           string
+	Port           int64
+	Database       string
+	Username       string
+	Password       string
+	SSLMode        string
+	SSLRootCert    string
+	SSLCert        string
+	SSLKey         string
+	ConnectTimeout int64
+	MaxConnections int64
+}
+
+// conninfo renders the settings as a libpq keyword/value string, without the
+// password: the password is set on the parsed config, so it never sits in a
+// string that an error message could echo.
+func (s connSettings) conninfo(database string) string {
+	var kv []string
+	add := func(k, v string) {
+		if v != "" {
+			kv = append(kv, k+"="+conninfoQuote(v))
+		}
+	}
+	add("host", s.Host)
+	if s.Port != 0 {
+		add("port", fmt.Sprint(s.Port))
+	}
+	add("dbname", database)
+	add("user", s.Username)
+	add("sslmode", s.SSLMode)
+	add("sslrootcert", s.SSLRootCert)
+	add("sslcert", s.SSLCert)
+	add("sslkey", s.SSLKey)
+	if s.ConnectTimeout != 0 {
+		add("connect_timeout", fmt.Sprint(s.ConnectTimeout))
+	}
+	add("application_name", "terraform-provider-pgreplication")
+	return strings.Join(kv, " ")
+}
+
+// conninfoQuote quotes a libpq conninfo value: single quotes, with backslash
+// and quote escaped by a backslash.
+func conninfoQuote(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+// server is one provider instance's connection to one PostgreSQL server. It
+// connects lazily, on the first query, so a provider whose host is only known
+// after another resource is applied can still be planned. It keeps one pool per
+// database it is asked for (almost always just the provider's database), and
+// every resource of the instance shares them.
+type server struct {
+	settings connSettings
+	// unknown is set when some setting was not known at plan time; the
+	// server is then unusable until apply, and plan-time checks that need it
+	// are skipped.
+	unknown bool
+
+	mu    sync.Mutex // guards pools and facts
+	pools map[string]*pgxpool.Pool
+	facts *serverFacts
+}
+
+// serverFacts are what the provider needs to know about a server before it
+// plans: things that cannot change without a restart.
+type serverFacts struct {
+	VersionNum int    // server_version_num, e.g. 170010
+	Version    string // server_version, e.g. "17.10"
+}
+
+// Major is the server's major version (15, 16, 17, …).
+func (f serverFacts) Major() int { return f.VersionNum / 10000 }
+
+func newServer(s connSettings) *server {
+	return &server{settings: s, pools: map[string]*pgxpool.Pool{}}
+}
+
+// defaultDatabase is the database of the provider configuration (or libpq's default).
+func (s *server) defaultDatabase() string {
+	if s.settings.Database != "" {
+		return s.settings.Database
+	}
+	cfg, err := pgxpool.ParseConfig(s.settings.conninfo(""))
+	if err != nil {
+		return "postgres"
+	}
+	return cfg.ConnConfig.Database
+}
+
+// Pool returns the pool for database ("" means the provider's database),
+// creating it on first use.
+func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, error) {
+	if s.unknown {
+		return nil, fmt.Errorf("the provider configuration has values that are not known yet; they are known during apply")
+	}
+	if database == "" {
+		database = s.settings.Database
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.pools[database]; ok {
+		return p, nil
+	}
+	cfg, err := pgxpool.ParseConfig(s.settings.conninfo(database))
+	if err != nil {
+		return nil, fmt.Errorf("invalid connection settings: %w", err)
+	}
+	if s.settings.Password != "" {
+		cfg.ConnConfig.Password = s.settings.Password
+	}
+	cfg.MaxConns = int32(s.settings.MaxConnections)
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = defaultMaxConnections
+	}
+	cfg.MinConns = 0
+	cfg.MaxConnIdleTime = time.Minute
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
+	}
+	s.pools[database] = p
+	return p, nil
+}
+
+// Facts returns the server's version, read once per provider instance.
+func (s *server) Facts(ctx context.Context) (serverFacts, error) {
+	s.mu.Lock()
+	f := s.facts
+	s.mu.Unlock()
+	if f != nil {
+		return *f, nil
+	}
+	p, err := s.Pool(ctx, "")
+	if err != nil {
+		return serverFacts{}, err
+	}
+	var out serverFacts
+	if err := p.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_version')`).Scan(&out.VersionNum, &out.Version); err != nil {
+		return serverFacts{}, fmt.Errorf("cannot read the server version from %s: %w", s.describe(), err)
+	}
+	s.mu.Lock()
+	s.facts = &out
+	s.mu.Unlock()
+	return out, nil
+}
+
+// describe names the server in messages: host and port, never credentials.
+func (s *server) describe() string {
+	cfg, err := pgxpool.ParseConfig(s.settings.conninfo(""))
+	if err != nil {
+		return "the configured server"
+	}
+	return fmt.Sprintf("%s:%d", cfg.ConnConfig.Host, cfg.ConnConfig.Port)
+}
+
+// serverFromProviderData is every resource's and data source's Configure: it
+// takes the provider instance's server, or reports a provider bug.
+func serverFromProviderData(data any, diags *diag.Diagnostics) *server {
+	if data == nil {
+		// Configure runs before the provider is configured during validation.
+		return nil
+	}
+	s, ok := data.(*server)
+	if !ok {
+		diags.AddError("Unexpected Provider Data", fmt.Sprintf("Expected *server, got %T. This is a bug in the provider; please report it.", data))
+		return nil
+	}
+	return s
+}
