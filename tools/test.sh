@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Runs the whole suite against PostgreSQL <major> (default 17): unit tests,
+# routerlib's integration tests (also under -race), and the provider's
+# acceptance tests with the Terraform CLI chosen by tools/tfcli.sh. Tests that
+# are version-gated on 15 find PostgreSQL 15 themselves (routertest.WithVersion).
+# Everything it needs is installed by the scripts it calls.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+major=${1:-17}
+
+pgbin=$(tools/postgres/install.sh "$major" | tail -n 1)
+tools/postgres/install.sh 15 >/dev/null
+while IFS= read -r kv; do export "$kv"; done < <(tools/tfcli.sh env)
+export ROUTERTEST_PGBIN="$pgbin" TF_ACC=1
+echo "test: PostgreSQL $major from $pgbin; Terraform CLI $TF_ACC_TERRAFORM_PATH"
+
+go test -count=1 -timeout 40m ${GO_TEST_FLAGS:-} ./...
+go test -count=1 -race -timeout 20m ${GO_TEST_FLAGS:-} ./routerlib/...
