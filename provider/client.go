@@ -8,7 +8,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 )
 
 // connSettings is the provider configuration after Terraform values were
@@ -35,7 +38,7 @@ func (s connSettings) conninfo(database string) string {
 	var kv []string
 	add := func(k, v string) {
 		if v != "" {
-			kv = append(kv, k+"="+conninfoQuote(v))
+			kv = append(kv, k+"="+conninfo.Quote(v))
 		}
 	}
 	add("host", s.Host)
@@ -53,12 +56,6 @@ func (s connSettings) conninfo(database string) string {
 	}
 	add("application_name", "terraform-provider-pgreplication")
 	return strings.Join(kv, " ")
-}
-
-// conninfoQuote quotes a libpq conninfo value: single quotes, with backslash
-// and quote escaped by a backslash.
-func conninfoQuote(v string) string {
-	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
 // server is one provider instance's connection to one PostgreSQL server. It
@@ -183,4 +180,25 @@ func serverFromProviderData(data any, diags *diag.Diagnostics) *server {
 		return nil
 	}
 	return s
+}
+
+// requireMajor is the plan-time version gate: it adds an error on attr when
+// the server is older than PostgreSQL major, naming the feature and the
+// server's version, so the problem shows in `terraform plan` rather than as a
+// SQL error during apply. It says nothing when the server cannot be asked yet
+// (configuration unknown until apply, or unreachable: Read and apply report
+// that).
+func (s *server) requireMajor(ctx context.Context, major int, feature string, attr path.Path, diags *diag.Diagnostics) {
+	if s == nil || s.unknown {
+		return
+	}
+	f, err := s.Facts(ctx)
+	if err != nil {
+		return
+	}
+	if f.Major() < major {
+		diags.AddAttributeError(attr, "Feature Needs a Newer PostgreSQL",
+			fmt.Sprintf("%s needs PostgreSQL %d or later; %s runs PostgreSQL %s. Remove the setting or upgrade the server.",
+				feature, major, s.describe(), f.Version))
+	}
 }

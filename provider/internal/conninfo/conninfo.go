@@ -1,0 +1,135 @@
+// Package conninfo reads and writes libpq keyword/value connection strings
+// (`host=db1 port=5432 user='rep user'`), the form of a standby's
+// primary_conninfo and of a subscription's CONNECTION. Reading them back into
+// fields is what lets `terraform plan` name the one field someone edited.
+package conninfo
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Params are a connection string's keyword/value pairs.
+type Params map[string]string
+
+// Parse reads a keyword/value connection string the way libpq does: values
+// may be single-quoted, with \' and \\ escapes inside quotes or out. URIs
+// (postgres://…) are not accepted: PostgreSQL stores what it was given, and
+// the provider always writes keyword/value.
+func Parse(s string) (Params, error) {
+	p := Params{}
+	i := 0
+	skipSpace := func() {
+		for i < len(s) && isSpace(s[i]) {
+			i++
+		}
+	}
+	for {
+		skipSpace()
+		if i >= len(s) {
+			return p, nil
+		}
+		start := i
+		for i < len(s) && s[i] != '=' && !isSpace(s[i]) {
+			i++
+		}
+		key := s[start:i]
+		skipSpace()
+		if i >= len(s) || s[i] != '=' {
+			return nil, fmt.Errorf("connection string: missing \"=\" after %q", key)
+		}
+		i++
+		skipSpace()
+		var val strings.Builder
+		if i < len(s) && s[i] == '\'' {
+			i++
+			closed := false
+			for i < len(s) {
+				c := s[i]
+				if c == '\\' && i+1 < len(s) {
+					val.WriteByte(s[i+1])
+					i += 2
+					continue
+				}
+				if c == '\'' {
+					i++
+					closed = true
+					break
+				}
+				val.WriteByte(c)
+				i++
+			}
+			if !closed {
+				return nil, fmt.Errorf("connection string: unterminated quoted value for %q", key)
+			}
+		} else {
+			for i < len(s) && !isSpace(s[i]) {
+				if s[i] == '\\' && i+1 < len(s) {
+					i++
+				}
+				val.WriteByte(s[i])
+				i++
+			}
+		}
+		if key == "" {
+			return nil, fmt.Errorf("connection string: empty keyword")
+		}
+		p[key] = val.String()
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+// Quote quotes a value for a connection string: always single-quoted, with
+// backslash and quote escaped, so any value is safe.
+func Quote(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
+// String renders the parameters in a stable order (host, port, user, dbname
+// first, the rest sorted), skipping empty values, every value quoted.
+func (p Params) String() string {
+	first := []string{"host", "hostaddr", "port", "user", "dbname"}
+	var keys []string
+	seen := map[string]bool{}
+	for _, k := range first {
+		if _, ok := p[k]; ok {
+			keys = append(keys, k)
+			seen[k] = true
+		}
+	}
+	var rest []string
+	for k := range p {
+		if !seen[k] {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	keys = append(keys, rest...)
+	var b strings.Builder
+	for _, k := range keys {
+		if p[k] == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(Quote(p[k]))
+	}
+	return b.String()
+}
+
+// Redacted is String with the password replaced, for messages and logs.
+func (p Params) Redacted() string {
+	c := Params{}
+	for k, v := range p {
+		c[k] = v
+	}
+	if c["password"] != "" {
+		c["password"] = "REDACTED"
+	}
+	return c.String()
+}
