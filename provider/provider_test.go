@@ -1,0 +1,133 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// testAccProtoV6ProviderFactories serves the provider in-process to the
+// Terraform CLI that terraform-plugin-testing drives.
+var testAccProtoV6ProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
+	"pgreplication": providerserver.NewProtocol6WithError(New("test")()),
+}
+
+// The acceptance tests of this package share one primary with two streaming
+// standbys, started on first use and stopped by TestMain. Each test names its
+// objects after itself so tests do not see each other's. A test that breaks
+// its topology (promotes, stops a node) starts its own with routertest.Start.
+var (
+	sharedOnce sync.Once
+	shared     *routertest.Topology
+	sharedErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if shared != nil {
+		if err := shared.Close(); err != nil {
+			fmt.Fprintln(os.Stderr, "closing the shared topology:", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// testAccTopology returns the shared topology. Like routertest.Start it skips
+// when there are no PostgreSQL binaries, except in CI, where it fails.
+func testAccTopology(t *testing.T) *routertest.Topology {
+	t.Helper()
+	testAccPreCheck(t)
+	sharedOnce.Do(func() {
+		shared, sharedErr = routertest.New(context.Background(), routertest.WithStandbys(2))
+	})
+	if errors.Is(sharedErr, routertest.ErrNoBinaries) && os.Getenv("CI") != "true" {
+		t.Skip(sharedErr)
+	}
+	if sharedErr != nil {
+		t.Fatal(sharedErr)
+	}
+	return shared
+}
+
+// testAccPreCheck skips acceptance tests unless TF_ACC is set (make test and
+// make testacc set it); in CI a missing TF_ACC is a failure, not a skip.
+func testAccPreCheck(t *testing.T) {
+	t.Helper()
+	if os.Getenv("TF_ACC") == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("TF_ACC is not set: CI must run the acceptance tests (use make test)")
+		}
+		t.Skip("acceptance test: set TF_ACC=1 (make test does)")
+	}
+}
+
+// providerConfig renders a provider block with the given alias for a node.
+func providerConfig(alias string, n *routertest.Node) string {
+	return providerConfigDB(alias, n, "postgres")
+}
+
+// providerConfigDB is providerConfig with the provider's default database.
+func providerConfigDB(alias string, n *routertest.Node, database string) string {
+	return fmt.Sprintf(`
+provider "pgreplication" {
+  alias    = %q
+  host     = %q
+  port     = %d
+  username = "postgres"
+  database = %q
+  sslmode  = "disable"
+}
+`, alias, n.Host, n.Port, database)
+}
+
+// topologyProviders renders provider blocks for the primary ("primary") and
+// each standby ("standby1", "standby2", …).
+func topologyProviders(topo *routertest.Topology) string {
+	var b strings.Builder
+	b.WriteString(providerConfig("primary", topo.Primary))
+	for i, s := range topo.Standbys {
+		b.WriteString(providerConfig(fmt.Sprintf("standby%d", i+1), s))
+	}
+	return b.String()
+}
+
+// execSQL runs statements on a node outside Terraform: how the drift tests
+// change the servers "by hand".
+func execSQL(t *testing.T, n *routertest.Node, database, sql string, args ...any) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, n.DSNFor(database))
+	if err != nil {
+		t.Fatalf("connecting to %s: %v", n.Name, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql, args...); err != nil {
+		t.Fatalf("on %s: %s: %v", n.Name, sql, err)
+	}
+}
+
+// queryValue runs a one-row, one-column query on a node.
+func queryValue[T any](t *testing.T, n *routertest.Node, database, sql string, args ...any) T {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, n.DSNFor(database))
+	if err != nil {
+		t.Fatalf("connecting to %s: %v", n.Name, err)
+	}
+	defer conn.Close(ctx)
+	var v T
+	if err := conn.QueryRow(ctx, sql, args...).Scan(&v); err != nil {
+		t.Fatalf("on %s: %s: %v", n.Name, sql, err)
+	}
+	return v
+}
