@@ -1,0 +1,105 @@
+package routertest_test
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// serverMajor returns the major version that n reports in server_version_num.
+func serverMajor(t *testing.T, n *routertest.Node) int {
+	t.Helper()
+	var num string
+	if err := n.QueryRow(testContext(t), "SHOW server_version_num").Scan(&num); err != nil {
+		t.Fatal(err)
+	}
+	v, err := strconv.Atoi(num)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v / 10000
+}
+
+// TestWithVersion runs the servers the make targets install (see
+// tools/postgres/install.sh); a version that is not installed is skipped, or
+// fails under CI=true, as Start does.
+func TestWithVersion(t *testing.T) {
+	for _, major := range []int{15, 17} {
+		t.Run(strconv.Itoa(major), func(t *testing.T) {
+			topo := routertest.Start(t, routertest.WithVersion(major), routertest.WithStandbys(1))
+			if topo.Version != major {
+				t.Errorf("Topology.Version = %d, want %d", topo.Version, major)
+			}
+			for _, n := range topo.Nodes() {
+				if got := serverMajor(t, n); got != major {
+					t.Errorf("%s runs PostgreSQL %d, want %d", n.Name, got, major)
+				}
+			}
+		})
+	}
+}
+
+func TestWithBinDir(t *testing.T) {
+	const dir = "/usr/lib/postgresql/15/bin"
+	if _, err := os.Stat(filepath.Join(dir, "postgres")); err != nil {
+		t.Skipf("no Debian PostgreSQL 15 here: %v", err)
+	}
+	t.Setenv("ROUTERTEST_PGBIN", "/nonexistent") // WithBinDir wins over the environment
+	topo := routertest.Start(t, routertest.WithBinDir(dir), routertest.WithStandbys(0))
+	if got := serverMajor(t, topo.Primary); got != 15 {
+		t.Errorf("primary runs PostgreSQL %d, want 15 from %s", got, dir)
+	}
+}
+
+func TestNoBinaries(t *testing.T) {
+	_, err := routertest.New(testContext(t), routertest.WithBinDir(t.TempDir()))
+	if !errors.Is(err, routertest.ErrNoBinaries) {
+		t.Fatalf("New with an empty bin dir: %v, want ErrNoBinaries", err)
+	}
+	if !strings.Contains(err.Error(), "initdb") {
+		t.Errorf("error %q does not name the missing binary", err)
+	}
+
+	t.Setenv("ROUTERTEST_PGBIN", t.TempDir())
+	_, err = routertest.New(testContext(t))
+	if !errors.Is(err, routertest.ErrNoBinaries) || !strings.Contains(err.Error(), "ROUTERTEST_PGBIN") {
+		t.Errorf("New with an empty $ROUTERTEST_PGBIN: %v, want ErrNoBinaries naming the variable", err)
+	}
+}
+
+// recordingTB records how Start ends a test instead of ending it.
+type recordingTB struct {
+	testing.TB
+	skipped, failed string
+}
+
+func (r *recordingTB) Helper()             {}
+func (r *recordingTB) Logf(string, ...any) {}
+func (r *recordingTB) Cleanup(func())      {}
+func (r *recordingTB) Skip(args ...any)    { r.skipped = fmt.Sprint(args...) }
+func (r *recordingTB) Fatal(args ...any)   { r.failed = fmt.Sprint(args...) }
+
+func TestStartSkipsWithoutBinariesExceptInCI(t *testing.T) {
+	empty := routertest.WithBinDir(t.TempDir())
+
+	t.Setenv("CI", "")
+	var local recordingTB
+	if topo := routertest.Start(&local, empty); topo != nil || local.skipped == "" || local.failed != "" {
+		t.Errorf("outside CI: skipped %q, failed %q; want a skip", local.skipped, local.failed)
+	}
+	if !strings.Contains(local.skipped, "initdb") {
+		t.Errorf("skip message %q does not name the missing binary", local.skipped)
+	}
+
+	t.Setenv("CI", "true")
+	var ci recordingTB
+	if topo := routertest.Start(&ci, empty); topo != nil || ci.failed == "" || ci.skipped != "" {
+		t.Errorf("with CI=true: skipped %q, failed %q; want a failure", ci.skipped, ci.failed)
+	}
+}

@@ -1,0 +1,297 @@
+package routertest_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// Each test here breaks its topology, so it starts its own.
+
+// insert writes one row on primary and returns the WAL position after it.
+func insert(t *testing.T, ctx context.Context, primary *routertest.Node, id int) string {
+	t.Helper()
+	if err := primary.Exec(ctx, "CREATE TABLE IF NOT EXISTS faults (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := primary.Exec(ctx, "INSERT INTO faults VALUES ($1)", id); err != nil {
+		t.Fatal(err)
+	}
+	var lsn string
+	if err := primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+// visible reports whether row id is visible on n.
+func visible(t *testing.T, ctx context.Context, n *routertest.Node, id int) bool {
+	t.Helper()
+	var found bool
+	err := n.QueryRow(ctx, "SELECT EXISTS (SELECT FROM faults WHERE id = $1)", id).Scan(&found)
+	if err != nil && strings.Contains(err.Error(), `relation "faults" does not exist`) {
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+func inRecovery(t *testing.T, ctx context.Context, n *routertest.Node) bool {
+	t.Helper()
+	var recovering bool
+	if err := n.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&recovering); err != nil {
+		t.Fatal(err)
+	}
+	return recovering
+}
+
+// streamingTo reports whether upstream's pg_stat_replication shows standby
+// streaming.
+func streamingTo(t *testing.T, ctx context.Context, upstream, standby *routertest.Node) bool {
+	t.Helper()
+	var streaming bool
+	err := upstream.QueryRow(ctx,
+		"SELECT EXISTS (SELECT FROM pg_stat_replication WHERE application_name = $1 AND state = 'streaming')",
+		standby.Name).Scan(&streaming)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return streaming
+}
+
+func TestStopStart(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := testContext(t)
+	standby := topo.Standbys[0]
+
+	if err := standby.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := standby.Exec(ctx, "SELECT 1"); err == nil {
+		t.Fatal("a stopped standby accepted a connection")
+	}
+	if err := standby.Stop(ctx); err != nil {
+		t.Fatalf("stopping a stopped node: %v", err)
+	}
+	lsn := insert(t, ctx, topo.Primary, 1) // written while the standby is down
+
+	if err := standby.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := standby.WaitStreaming(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !streamingTo(t, ctx, topo.Primary, standby) {
+		t.Error("the primary does not show the restarted standby streaming")
+	}
+	if err := standby.WaitReplayed(ctx, lsn); err != nil {
+		t.Fatal(err)
+	}
+	if !visible(t, ctx, standby, 1) {
+		t.Error("row written while the standby was stopped is not visible after Start")
+	}
+
+	// Restarting the primary: the standby reconnects and streams again.
+	if err := topo.Primary.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	lsn = insert(t, ctx, topo.Primary, 2)
+	if err := standby.WaitReplayed(ctx, lsn); err != nil {
+		t.Fatal(err)
+	}
+	if !visible(t, ctx, standby, 2) {
+		t.Error("row written after the primary restarted is not visible on the standby")
+	}
+}
+
+func TestPromote(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := testContext(t)
+	standby := topo.Standbys[0]
+	if !inRecovery(t, ctx, standby) {
+		t.Fatal("standby is not in recovery before Promote")
+	}
+	if err := standby.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if inRecovery(t, ctx, standby) {
+		t.Error("pg_is_in_recovery() is still true after Promote")
+	}
+	if err := standby.Exec(ctx, "CREATE TABLE after_promotion (id int)"); err != nil {
+		t.Errorf("promoted node refuses writes: %v", err)
+	}
+	if err := standby.Promote(ctx); err == nil {
+		t.Error("promoting a primary succeeded")
+	}
+}
+
+func TestPauseResumeReplay(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := testContext(t)
+	standby := topo.Standbys[0]
+	if err := standby.WaitReplayed(ctx, insert(t, ctx, topo.Primary, 1)); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := standby.PauseReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var paused bool
+	if err := standby.QueryRow(ctx, "SELECT pg_is_wal_replay_paused()").Scan(&paused); err != nil || !paused {
+		t.Fatalf("pg_is_wal_replay_paused() = %v, %v after PauseReplay", paused, err)
+	}
+	lsn := insert(t, ctx, topo.Primary, 2)
+
+	// WaitReplayed gives up when its context ends, and says how far it got.
+	short, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	began := time.Now()
+	err := standby.WaitReplayed(short, lsn)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitReplayed while paused: %v, want context.DeadlineExceeded", err)
+	}
+	if waited := time.Since(began); waited < 400*time.Millisecond {
+		t.Errorf("WaitReplayed returned after %v, before its context ended", waited)
+	}
+	if !strings.Contains(err.Error(), standby.Name) || !strings.Contains(err.Error(), lsn) {
+		t.Errorf("WaitReplayed error %q does not name the node and the LSN", err)
+	}
+	if visible(t, ctx, standby, 2) {
+		t.Error("row became visible while replay was paused")
+	}
+
+	if err := standby.ResumeReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := standby.WaitReplayed(ctx, lsn); err != nil {
+		t.Fatal(err)
+	}
+	if !visible(t, ctx, standby, 2) {
+		t.Error("row is not visible after ResumeReplay and WaitReplayed")
+	}
+}
+
+func TestSetApplyDelay(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := testContext(t)
+	standby := topo.Standbys[0]
+	if err := standby.WaitReplayed(ctx, insert(t, ctx, topo.Primary, 1)); err != nil {
+		t.Fatal(err)
+	}
+
+	const delay = 1500 * time.Millisecond
+	if err := standby.SetApplyDelay(ctx, delay); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	lsn := insert(t, ctx, topo.Primary, 2)
+	time.Sleep(300 * time.Millisecond)
+	if visible(t, ctx, standby, 2) {
+		t.Fatalf("row visible %v after commit despite a %v apply delay", time.Since(began), delay)
+	}
+	if err := standby.WaitReplayed(ctx, lsn); err != nil {
+		t.Fatal(err)
+	}
+	if !visible(t, ctx, standby, 2) {
+		t.Fatal("row not visible after WaitReplayed")
+	}
+	// Replay waits until the commit's timestamp plus the delay; began was
+	// taken just before the commit.
+	if waited := time.Since(began); waited < delay-100*time.Millisecond {
+		t.Errorf("row replayed after %v, before the %v delay", waited, delay)
+	}
+
+	if err := standby.SetApplyDelay(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	quick, cancel := context.WithTimeout(ctx, delay)
+	defer cancel()
+	if err := standby.WaitReplayed(quick, insert(t, ctx, topo.Primary, 3)); err != nil {
+		t.Fatalf("after SetApplyDelay(0): %v", err)
+	}
+}
+
+func TestAddStandby(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	ctx := testContext(t)
+	insert(t, ctx, topo.Primary, 1)
+
+	standby, err := topo.AddStandby(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if standby.Name != "replica-1" || len(topo.Standbys) != 1 || topo.Standbys[0] != standby {
+		t.Fatalf("AddStandby returned %q; Standbys = %v", standby.Name, topo.Standbys)
+	}
+	if !inRecovery(t, ctx, standby) {
+		t.Error("new standby is not in recovery")
+	}
+	if !streamingTo(t, ctx, topo.Primary, standby) {
+		t.Fatal("the primary does not show the new standby streaming")
+	}
+	if !visible(t, ctx, standby, 1) {
+		t.Error("data written before AddStandby is missing on the new standby")
+	}
+	lsn := insert(t, ctx, topo.Primary, 2)
+	if err := standby.WaitReplayed(ctx, lsn); err != nil {
+		t.Fatal(err)
+	}
+	if !visible(t, ctx, standby, 2) {
+		t.Error("data written after AddStandby is missing on the new standby")
+	}
+
+	second, err := topo.AddStandby(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Name != "replica-2" || !visible(t, ctx, second, 2) {
+		t.Errorf("second standby %q does not have the primary's data", second.Name)
+	}
+}
+
+func TestFollowAfterFailover(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := testContext(t)
+	oldPrimary, newPrimary, follower := topo.Primary, topo.Standbys[0], topo.Standbys[1]
+	lsn := insert(t, ctx, oldPrimary, 1)
+	for _, n := range topo.Standbys {
+		if err := n.WaitReplayed(ctx, lsn); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// A failover as production does it: the old primary goes away first.
+	if err := oldPrimary.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := newPrimary.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.Follow(ctx, newPrimary); err != nil {
+		t.Fatal(err)
+	}
+	var upstream int
+	if err := follower.QueryRow(ctx, "SELECT sender_port FROM pg_stat_wal_receiver").Scan(&upstream); err != nil {
+		t.Fatal(err)
+	}
+	if upstream != newPrimary.Port {
+		t.Fatalf("follower streams from port %d, want %d (%s)", upstream, newPrimary.Port, newPrimary.Name)
+	}
+	if !streamingTo(t, ctx, newPrimary, follower) {
+		t.Error("the promoted node does not show its follower streaming")
+	}
+
+	lsn = insert(t, ctx, newPrimary, 2)
+	if err := follower.WaitReplayed(ctx, lsn); err != nil {
+		t.Fatal(err)
+	}
+	if !visible(t, ctx, follower, 2) {
+		t.Error("row written on the promoted node is not visible on its follower")
+	}
+}
