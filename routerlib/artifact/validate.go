@@ -1,0 +1,283 @@
+package artifact
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Problem is one thing wrong with a [Topology].
+type Problem struct {
+	// Path locates the field in the file, such as "nodes[2].max_lag" or
+	// "routes[0].nodes[1]". Indexes are positions in the caller's slices.
+	Path string
+	// Message says what is wrong and what is allowed.
+	Message string
+}
+
+// String formats the problem as "path: message".
+func (p Problem) String() string {
+	return p.Path + ": " + p.Message
+}
+
+// ValidationError is every problem [Topology.Validate] found, in the order
+// of the fields in the file. Test for it with [errors.As].
+type ValidationError struct {
+	// Problems holds at least one problem.
+	Problems []Problem
+}
+
+// Error lists every problem, one per line.
+func (e *ValidationError) Error() string {
+	if len(e.Problems) == 1 {
+		return "invalid topology: " + e.Problems[0].String()
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "invalid topology (%d problems):", len(e.Problems))
+	for _, p := range e.Problems {
+		b.WriteString("\n")
+		b.WriteString(p.String())
+	}
+	return b.String()
+}
+
+// Validate checks every rule of the format and reports every problem at
+// once, as a [*ValidationError], so a file can be fixed in one pass. It
+// returns nil if t is valid. Unset fields are valid: they take their
+// defaults.
+func (t Topology) Validate() error {
+	var v validator
+	if t.FormatVersion != 0 && t.FormatVersion != FormatVersion {
+		v.addf("format_version", "unsupported format_version %d; this build reads and writes %d", t.FormatVersion, FormatVersion)
+	}
+	v.nodes(t.Nodes)
+	v.readPolicy(t)
+	v.consistency(t.Consistency)
+	v.health(t.Health)
+	v.routes(t)
+	v.pool(t.Pool)
+	if len(v.problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: v.problems}
+}
+
+// validator collects problems.
+type validator struct {
+	problems []Problem
+}
+
+func (v *validator) addf(path, format string, args ...any) {
+	v.problems = append(v.problems, Problem{Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) nodes(nodes []Node) {
+	if len(nodes) == 0 {
+		v.addf("nodes", "at least one node is required: add the primary")
+		return
+	}
+	first := make(map[string]int, len(nodes)) // node name → index of its first use
+	var primaries []string
+	for i, n := range nodes {
+		p := fmt.Sprintf("nodes[%d]", i)
+		v.name(p+".name", "node", n.Name)
+		if j, dup := first[n.Name]; dup && n.Name != "" {
+			v.addf(p+".name", "duplicate node name %q, also used by nodes[%d]; node names must be unique", n.Name, j)
+		} else if !dup {
+			first[n.Name] = i
+		}
+		switch {
+		case n.Role == "":
+			v.addf(p+".role", "role is required; allowed: %s", list(Roles))
+		case n.Role == RolePrimary:
+			primaries = append(primaries, fmt.Sprintf("%s %q", p, n.Name))
+		default:
+			v.oneOf(p+".role", "role", n.Role, Roles)
+		}
+		switch {
+		case n.Host == "":
+			v.addf(p+".host", "host is required")
+		case strings.Contains(n.Host, "://"):
+			v.addf(p+".host", "host must be a host name, IP address or socket directory, not a connection URI; put the user and database in their own fields and the password in password_env or passfile")
+		}
+		if n.Port < 0 || n.Port > 65535 {
+			v.addf(p+".port", "port %d is out of range; use 1 to 65535, or leave it unset for %d", n.Port, DefaultPort)
+		}
+		if n.SSLMode != "" {
+			v.oneOf(p+".sslmode", "sslmode", n.SSLMode, SSLModes)
+		}
+		if n.PasswordEnv != "" && !isEnvName(n.PasswordEnv) {
+			v.addf(p+".password_env", "%q is not an environment variable name; use letters, digits and underscores, not starting with a digit (password_env holds the variable's name, never the password)", n.PasswordEnv)
+		}
+		if n.Weight < 0 || n.Weight > MaxWeight {
+			v.addf(p+".weight", "weight %d is out of range; use 1 to %d, or leave it unset for %d", n.Weight, MaxWeight, DefaultWeight)
+		}
+		v.duration(p+".max_lag", n.MaxLag)
+		if n.MaxLagBytes < 0 {
+			v.addf(p+".max_lag_bytes", "max_lag_bytes %d is negative; use a byte count, or leave it unset for no limit", n.MaxLagBytes)
+		}
+	}
+	switch len(primaries) {
+	case 1:
+	case 0:
+		v.addf("nodes", "no primary: exactly one node must have role %q", RolePrimary)
+	default:
+		v.addf("nodes", "%d primaries (%s): exactly one node must have role %q", len(primaries), strings.Join(primaries, ", "), RolePrimary)
+	}
+}
+
+func (v *validator) readPolicy(t Topology) {
+	rp := t.ReadPolicy
+	if rp.Strategy != "" {
+		v.oneOf("read_policy.strategy", "strategy", rp.Strategy, Strategies)
+	}
+	if rp.Fallback != "" {
+		v.oneOf("read_policy.fallback", "fallback", rp.Fallback, Fallbacks)
+	}
+	if rp.Strategy == StrategyNearestZone && len(t.Nodes) > 0 && !slices.ContainsFunc(t.Nodes, func(n Node) bool { return n.Zone != "" }) {
+		v.addf("read_policy.strategy", "strategy %q needs zones, but no node has one; set zone on the nodes or choose another strategy", StrategyNearestZone)
+	}
+}
+
+func (v *validator) consistency(c Consistency) {
+	if c.Mode != "" {
+		v.oneOf("consistency.mode", "mode", c.Mode, ConsistencyModes)
+	}
+	v.duration("consistency.wait_timeout", c.WaitTimeout)
+}
+
+func (v *validator) health(h Health) {
+	v.duration("health.interval", h.Interval)
+	v.duration("health.timeout", h.Timeout)
+	if h.EjectAfter < 0 {
+		v.addf("health.eject_after", "eject_after %d is negative; use a number of failed checks, or leave it unset for %d", h.EjectAfter, DefaultEjectAfter)
+	}
+	if h.ReadmitAfter < 0 {
+		v.addf("health.readmit_after", "readmit_after %d is negative; use a number of passed checks, or leave it unset for %d", h.ReadmitAfter, DefaultReadmitAfter)
+	}
+}
+
+func (v *validator) routes(t Topology) {
+	zones := make(map[string]string, len(t.Nodes)) // node name → zone
+	names := make([]string, 0, len(t.Nodes))
+	for _, n := range t.Nodes {
+		if _, ok := zones[n.Name]; !ok {
+			names = append(names, n.Name)
+		}
+		zones[n.Name] = n.Zone
+	}
+	first := make(map[string]int, len(t.Routes)) // route name → index of its first use
+	for i, r := range t.Routes {
+		p := fmt.Sprintf("routes[%d]", i)
+		v.name(p+".name", "route", r.Name)
+		if j, dup := first[r.Name]; dup && r.Name != "" {
+			v.addf(p+".name", "duplicate route name %q, also used by routes[%d]; route names must be unique", r.Name, j)
+		} else if !dup {
+			first[r.Name] = i
+		}
+		if len(r.Nodes) == 0 {
+			v.addf(p+".nodes", "a route must list at least one node")
+		}
+		listed := make(map[string]int, len(r.Nodes))
+		zoned := false
+		for j, name := range r.Nodes {
+			np := fmt.Sprintf("%s.nodes[%d]", p, j)
+			zone, ok := zones[name]
+			switch k, dup := listed[name]; {
+			case dup:
+				v.addf(np, "node %q is already listed at %s.nodes[%d]; list each node once", name, p, k)
+			case !ok:
+				v.addf(np, "unknown node %q; the nodes are: %s", name, list(names))
+			}
+			if _, dup := listed[name]; !dup {
+				listed[name] = j
+			}
+			zoned = zoned || zone != ""
+		}
+		if r.Strategy != "" {
+			v.oneOf(p+".strategy", "strategy", r.Strategy, Strategies)
+		}
+		if r.Fallback != "" {
+			v.oneOf(p+".fallback", "fallback", r.Fallback, Fallbacks)
+		}
+		strategy, inherited := r.Strategy, ""
+		if strategy == "" {
+			strategy, inherited = t.ReadPolicy.Strategy, " (inherited from read_policy)"
+		}
+		if strategy == StrategyNearestZone && len(r.Nodes) > 0 && !zoned {
+			v.addf(p+".strategy", "strategy %q%s needs zones, but none of the route's nodes has one; set zone on them or choose another strategy", StrategyNearestZone, inherited)
+		}
+	}
+}
+
+func (v *validator) pool(p Pool) {
+	if p.MaxConns < 0 {
+		v.addf("pool.max_conns", "max_conns %d is negative; use at least 1, or leave it unset for %d", p.MaxConns, DefaultMaxConns)
+	}
+	if p.MinConns < 0 {
+		v.addf("pool.min_conns", "min_conns %d is negative; use 0 or more", p.MinConns)
+	}
+	// An unset max_conns is compared as its default: a min_conns above it
+	// would be invalid once defaults are applied.
+	switch {
+	case p.MaxConns > 0 && p.MinConns > p.MaxConns:
+		v.addf("pool.min_conns", "min_conns %d exceeds max_conns %d", p.MinConns, p.MaxConns)
+	case p.MaxConns == 0 && p.MinConns > DefaultMaxConns:
+		v.addf("pool.min_conns", "min_conns %d exceeds the default max_conns %d; raise max_conns or lower min_conns", p.MinConns, DefaultMaxConns)
+	}
+	v.duration("pool.max_conn_lifetime", p.MaxConnLifetime)
+}
+
+// name checks the name of a node or route.
+func (v *validator) name(path, what, name string) {
+	switch {
+	case name == "":
+		v.addf(path, "%s name is required", what)
+	case strings.TrimSpace(name) == "":
+		v.addf(path, "%s name %q is only whitespace", what, name)
+	case !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return !unicode.IsPrint(r) }):
+		v.addf(path, "%s name %q has characters that are not printable", what, name)
+	case strings.TrimSpace(name) != name:
+		v.addf(path, "%s name %q begins or ends with whitespace", what, name)
+	}
+}
+
+// duration checks an optional positive duration.
+func (v *validator) duration(path string, d Duration) {
+	if d == "" {
+		return
+	}
+	std, err := d.Std()
+	switch {
+	case err != nil:
+		v.addf(path, "%v", err)
+	case std <= 0:
+		v.addf(path, "duration %q must be greater than zero; leave it unset for the default", string(d))
+	}
+}
+
+// oneOf checks an enumerated value.
+func (v *validator) oneOf(path, field, value string, allowed []string) {
+	if !slices.Contains(allowed, value) {
+		v.addf(path, "unknown %s %q; allowed: %s", field, value, list(allowed))
+	}
+}
+
+// list formats values for a message.
+func list(values []string) string {
+	return strings.Join(values, ", ")
+}
+
+// isEnvName reports whether s is a portable environment variable name,
+// [A-Za-z_][A-Za-z0-9_]*.
+func isEnvName(s string) bool {
+	for i, r := range s {
+		letter := r == '_' || 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z'
+		if !letter && (i == 0 || r < '0' || r > '9') {
+			return false
+		}
+	}
+	return s != ""
+}
