@@ -15,17 +15,17 @@ func TestAccServerDataSource_primaryAndStandby(t *testing.T) {
 	lsn := knownvalue.StringRegexp(regexp.MustCompile(`^[0-9A-F]+/[0-9A-F]+$`))
 	sysid := queryValue[string](t, topo.Primary, "postgres", `SELECT system_identifier::text FROM pg_control_system()`)
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		ProtoV6ProviderFactories: testAccMultiServerFactories,
 		Steps: []resource.TestStep{{
 			Config: topologyProviders(topo) + `
 data "pgreplication_server" "primary" {
-  provider = pgreplication.primary
+  provider = pgrprimary
 }
 data "pgreplication_server" "standby1" {
-  provider = pgreplication.standby1
+  provider = pgrstandby1
 }
 data "pgreplication_server" "standby2" {
-  provider = pgreplication.standby2
+  provider = pgrstandby2
 }
 `,
 			ConfigStateChecks: []statecheck.StateCheck{

@@ -18,8 +18,48 @@ import (
 
 // testAccProtoV6ProviderFactories serves the provider in-process to the
 // Terraform CLI that terraform-plugin-testing drives.
+//
+// In-process, the framework runs ONE provider server per provider name, and
+// every alias of that name shares it: the last alias configured wins for all
+// of them. (A real `terraform apply` starts one plugin process per provider
+// configuration, so aliases are independent there.) A test configuration
+// that talks to several servers therefore gives each server its own provider
+// name, from testAccServerNames, rendered by serverProvider, and uses
+// testAccMultiServerFactories. (Each served name costs every test step a
+// little time, so single-server tests use the plain map.)
 var testAccProtoV6ProviderFactories = map[string]func() (tfprotov6.ProviderServer, error){
 	"pgreplication": providerserver.NewProtocol6WithError(New("test")()),
+}
+
+// testAccMultiServerFactories serves "pgreplication" and every name of
+// testAccServerNames, each as its own provider server.
+var testAccMultiServerFactories = func() map[string]func() (tfprotov6.ProviderServer, error) {
+	f := map[string]func() (tfprotov6.ProviderServer, error){
+		"pgreplication": providerserver.NewProtocol6WithError(New("test")()),
+	}
+	for _, name := range testAccServerNames {
+		f[name] = providerserver.NewProtocol6WithError(New("test")())
+	}
+	return f
+}()
+
+// testAccServerNames are the extra provider names a multi-server test
+// configuration may use, one per server: `provider = pgrstandby1`.
+var testAccServerNames = []string{"pgrprimary", "pgrstandby1", "pgrstandby2", "pgrstandby3", "pgrpublisher", "pgrsubscriber"}
+
+// serverProvider renders a provider block under its own provider name (one
+// of testAccServerNames), for configurations that talk to several servers.
+// Resources then say `provider = <name>`.
+func serverProvider(name string, n *routertest.Node) string {
+	return fmt.Sprintf(`
+provider %q {
+  host     = %q
+  port     = %d
+  username = "postgres"
+  database = "postgres"
+  sslmode  = "disable"
+}
+`, name, n.Host, n.Port)
 }
 
 // The acceptance tests of this package share one primary with two streaming
@@ -72,6 +112,8 @@ func testAccPreCheck(t *testing.T) {
 }
 
 // providerConfig renders a provider block with the given alias for a node.
+// Use it when the configuration talks to ONE server; for several, see
+// serverProvider.
 func providerConfig(alias string, n *routertest.Node) string {
 	return providerConfigDB(alias, n, "postgres")
 }
@@ -90,13 +132,14 @@ provider "pgreplication" {
 `, alias, n.Host, n.Port, database)
 }
 
-// topologyProviders renders provider blocks for the primary ("primary") and
-// each standby ("standby1", "standby2", …).
+// topologyProviders renders one provider per server of the topology, each
+// under its own name (see testAccProtoV6ProviderFactories): pgrprimary,
+// pgrstandby1, pgrstandby2.
 func topologyProviders(topo *routertest.Topology) string {
 	var b strings.Builder
-	b.WriteString(providerConfig("primary", topo.Primary))
+	b.WriteString(serverProvider("pgrprimary", topo.Primary))
 	for i, s := range topo.Standbys {
-		b.WriteString(providerConfig(fmt.Sprintf("standby%d", i+1), s))
+		b.WriteString(serverProvider(fmt.Sprintf("pgrstandby%d", i+1), s))
 	}
 	return b.String()
 }
