@@ -82,7 +82,7 @@ func Start(tb testing.TB, opts ...Option) *Topology {
 // next topology; each standby is a copy of the primary's data directory
 // taken before it first starts, which is much faster than a base backup of a
 // running server.
-func New(ctx context.Context, opts ...Option) (_ *Topology, err error) {
+func New(ctx context.Context, opts ...Option) (*Topology, error) {
 	began := time.Now()
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -119,26 +119,32 @@ func New(ctx context.Context, opts ...Option) (_ *Topology, err error) {
 	} else if t.Dir, err = prepareDir(c.dir); err != nil {
 		return nil, err
 	}
-	defer func() {
-		if err != nil {
-			// Leave nothing behind: the directory was empty or ours.
-			_ = t.close(context.WithoutCancel(ctx))
-			if !t.temporary {
-				_ = os.RemoveAll(t.Dir)
-			}
+	if err := t.build(ctx, c); err != nil {
+		// Leave nothing behind: the directory was empty or ours.
+		_ = t.close(context.WithoutCancel(ctx))
+		if !t.temporary {
+			_ = os.RemoveAll(t.Dir)
 		}
-	}()
+		return nil, err
+	}
+	t.logf("routertest: PostgreSQL %d primary on port %d and %d standbys streaming in %v (%s)",
+		t.Version, t.Primary.Port, len(t.Standbys), time.Since(began).Round(time.Millisecond), t.Dir)
+	return t, nil
+}
+
+// build makes and starts the nodes in t.Dir.
+func (t *Topology) build(ctx context.Context, c config) error {
 	// MkdirTemp makes the directory 0700: let the server user through.
 	if err := os.Chmod(t.Dir, 0o755); err != nil {
-		return nil, fmt.Errorf("routertest: %w", err)
+		return fmt.Errorf("routertest: %w", err)
 	}
 	if err := t.user.checkTraversable(t.Dir); err != nil {
-		return nil, err
+		return err
 	}
 
 	ports, err := freePorts(1 + c.standbys)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	t.Primary = t.newNode("primary", ports[0])
 	for i := range c.standbys {
@@ -147,20 +153,20 @@ func New(ctx context.Context, opts ...Option) (_ *Topology, err error) {
 	// Written first, so that a crash from here on leaves an orphan that the
 	// next New can reap.
 	if err := t.writeState(); err != nil {
-		return nil, fmt.Errorf("routertest: %w", err)
+		return fmt.Errorf("routertest: %w", err)
 	}
 
 	if err := t.initPrimary(ctx, t.Primary); err != nil {
-		return nil, err
+		return err
 	}
 	for _, n := range t.Standbys {
 		if err := t.copyDataDir(t.Primary.DataDir, n.DataDir, coldCopy); err != nil {
-			return nil, fmt.Errorf("routertest: %s: copying the primary's data directory: %w", n.Name, err)
+			return fmt.Errorf("routertest: %s: copying the primary's data directory: %w", n.Name, err)
 		}
 	}
 	// The primary first, so that standbys find it at their first attempt.
 	if err := t.startNewNode(ctx, t.Primary); err != nil {
-		return nil, err
+		return err
 	}
 	errs := make([]error, len(t.Standbys))
 	var wg sync.WaitGroup
@@ -177,17 +183,15 @@ func New(ctx context.Context, opts ...Option) (_ *Topology, err error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, err
+		return err
 	}
 	if err := t.writeState(); err != nil { // ports may have changed
-		return nil, fmt.Errorf("routertest: %w", err)
+		return fmt.Errorf("routertest: %w", err)
 	}
 	if err := t.waitStreaming(ctx, t.Standbys...); err != nil {
-		return nil, err
+		return err
 	}
-	t.logf("routertest: PostgreSQL %d primary on port %d and %d standbys streaming in %v (%s)",
-		t.Version, t.Primary.Port, len(t.Standbys), time.Since(began).Round(time.Millisecond), t.Dir)
-	return t, nil
+	return nil
 }
 
 // prepareDir makes dir, which must not exist or be empty, for a kept topology.
