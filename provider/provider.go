@@ -155,11 +155,14 @@ func (p *pgreplicationProvider) Configure(ctx context.Context, req provider.Conf
 }
 
 func (p *pgreplicationProvider) Resources(_ context.Context) []func() resource.Resource {
-	return []func() resource.Resource{}
+	return []func() resource.Resource{
+		newReplicationSlotResource,
+	}
 }
 
 func (p *pgreplicationProvider) DataSources(_ context.Context) []func() datasource.DataSource {
 	return []func() datasource.DataSource{
 		newServerDataSource,
+		newReplicationStatusDataSource,
 	}
 }

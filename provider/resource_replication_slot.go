@@ -1,0 +1,779 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+)
+
+var (
+	_ resource.ResourceWithConfigure        = (*replicationSlotResource)(nil)
+	_ resource.ResourceWithImportState      = (*replicationSlotResource)(nil)
+	_ resource.ResourceWithModifyPlan       = (*replicationSlotResource)(nil)
+	_ resource.ResourceWithConfigValidators = (*replicationSlotResource)(nil)
+)
+
+// slotType is pg_replication_slots.slot_type.
+type slotType string
+
+const (
+	slotPhysical slotType = "physical"
+	slotLogical  slotType = "logical"
+)
+
+// slotTypes feeds both the validator and the description of `type`.
+var slotTypes = []string{string(slotPhysical), string(slotLogical)}
+
+const (
+	defaultSlotPlugin        = "pgoutput"
+	defaultSlotCreateTimeout = "5m"
+)
+
+// slotNamePattern is PostgreSQL's rule for replication slot names
+// (ReplicationSlotValidateName): lower-case letters, digits and underscores.
+var slotNamePattern = regexp.MustCompile(`^[a-z0-9_]+$`)
+
+func newReplicationSlotResource() resource.Resource { return &replicationSlotResource{} }
+
+// replicationSlotResource is a persistent physical or logical replication slot
+// on the provider's server: a primary, or (PostgreSQL 16+ for logical slots) a
+// standby.
+type replicationSlotResource struct {
+	server *server
+}
+
+func (r *replicationSlotResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_replication_slot"
+}
+
+func (r *replicationSlotResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = replicationSlotSchema()
+}
+
+func replicationSlotSchema() schema.Schema {
+	replace := []planmodifier.Bool{boolplanmodifier.RequiresReplace()}
+	return schema.Schema{
+		MarkdownDescription: "A persistent replication slot: `physical` (a standby streams from it) or `logical` (a subscription " +
+			"or another logical decoding client reads changes from it). PostgreSQL cannot alter a slot's name, type, " +
+			"database, plugin, `two_phase` or `failover` with SQL, so changing any of them drops the slot and creates a new " +
+			"one — which loses the position a consumer had reached. Temporary slots are not offered: a temporary slot " +
+			"disappears with the session that made it, and a Terraform-managed object must persist.\n\n" +
+			"The computed health attributes (`active`, `restart_lsn`, `retained_wal_bytes`, …) are read on every refresh, so " +
+			"`terraform plan` shows them current; they never make a plan non-empty by themselves.\n\n" +
+			"Destroying a slot that a consumer is using fails with an error that names the consumer, unless " +
+			"`terminate_active_on_destroy = true`.\n\n" +
+			"A logical slot can be created on a standby on PostgreSQL 16 and later (the primary needs `wal_level = logical`). " +
+			"Creation there waits until the primary writes its next running-transactions record: at a checkpoint, every 15 " +
+			"seconds while the primary is busy, or at once with `SELECT pg_log_standby_snapshot()` on the primary. " +
+			"`create_timeout` bounds the wait. The provider creates slots outside any transaction, as a standby requires.",
+		Attributes: map[string]schema.Attribute{
+			// Required
+			"name": schema.StringAttribute{
+				Required: true,
+				MarkdownDescription: "The slot's name: lower-case letters, digits and underscores only, at most 63 bytes " +
+					"(PostgreSQL's rule for slot names). Changing it replaces the slot.",
+				Validators:    []validator.String{slotNameValidator{}},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+			"type": schema.StringAttribute{
+				Required:            true,
+				MarkdownDescription: "The slot's type: " + quotedList(slotTypes) + ". Changing it replaces the slot.",
+				Validators:          []validator.String{stringvalidator.OneOf(slotTypes...)},
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+			},
+
+			// Optional
+			"database": schema.StringAttribute{
+				Optional: true,
+				Computed: true,
+				MarkdownDescription: "Logical slots only: the database whose changes the slot decodes. Defaults to the " +
+					"provider's `database`; null for physical slots. Changing it replaces the slot.",
+				Validators: []validator.String{identifierValidator{}},
+			},
+			"plugin": schema.StringAttribute{
+				Optional: true,
+				Computed: true,
+				MarkdownDescription: "Logical slots only: the output plugin. Defaults to `" + defaultSlotPlugin + "` (what " +
+					"subscriptions use); null for physical slots. Changing it replaces the slot.",
+				Validators: []validator.String{identifierValidator{}},
+			},
+			"two_phase": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "Logical slots only: decode prepared transactions at PREPARE TRANSACTION time. " +
+					"Defaults to `false`. Needs PostgreSQL 14 or later. Changing it replaces the slot.",
+				PlanModifiers: replace,
+			},
+			"failover": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "Logical slots only: a failover slot, which standbys with `sync_replication_slots = on` " +
+					"keep in sync so that subscribers can continue after a failover. Defaults to `false`. Needs PostgreSQL 17 " +
+					"or later, on a primary. PostgreSQL 17 can change it only over the replication protocol " +
+					"(`ALTER_REPLICATION_SLOT`), not with SQL, so changing it replaces the slot.",
+				PlanModifiers: replace,
+			},
+			"immediately_reserve": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "Physical slots only: reserve WAL from the moment the slot is created, rather than from " +
+					"when a standby first connects. Defaults to `false`; a slot made for a standby that will connect should " +
+					"usually set it, so that no WAL the standby needs is removed in between. PostgreSQL does not record it: " +
+					"import infers it from whether the slot has a `restart_lsn`. Changing it replaces the slot.",
+				PlanModifiers: replace,
+			},
+			"terminate_active_on_destroy": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "When the slot is destroyed while a consumer uses it, terminate that consumer's " +
+					"session (`pg_terminate_backend`) and drop the slot. Defaults to `false`: destroying an active slot " +
+					"fails with an error that names the consumer. Changes in place.",
+			},
+			"create_timeout": schema.StringAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  stringdefault.StaticString(defaultSlotCreateTimeout),
+				MarkdownDescription: "How long creating the slot may take, as a Go duration (`90s`, `5m`). Creating a " +
+					"logical slot waits for running transactions to finish, and on a standby for the primary's next " +
+					"running-transactions record. Defaults to `" + defaultSlotCreateTimeout + "`. Changes in place.",
+				Validators: []validator.String{durationValidator{}},
+			},
+
+			// Computed
+			"id": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The import ID: the slot's name.",
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"active": schema.BoolAttribute{
+				Computed:            true,
+				MarkdownDescription: "Whether a consumer is using the slot now. Read on every refresh.",
+			},
+			"active_pid": schema.Int64Attribute{
+				Computed:            true,
+				MarkdownDescription: "The process ID of the session using the slot; null when the slot is inactive. Read on every refresh.",
+			},
+			"restart_lsn": schema.StringAttribute{
+				Computed: true,
+				MarkdownDescription: "The oldest WAL location the slot's consumer may still need: the server keeps WAL from " +
+					"here on. Null for a physical slot that reserves nothing yet. Read on every refresh.",
+			},
+			"confirmed_flush_lsn": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "Logical slots: the location up to which the consumer confirmed receiving data. Null for physical slots. Read on every refresh.",
+			},
+			"wal_status": schema.StringAttribute{
+				Computed: true,
+				MarkdownDescription: "Whether the WAL the slot needs is still there: `reserved`, `extended`, `unreserved` or " +
+					"`lost` (the slot is unusable and should be recreated). Null when the slot reserves no WAL. Read on every refresh.",
+			},
+			"safe_wal_size": schema.Int64Attribute{
+				Computed: true,
+				MarkdownDescription: "Bytes of WAL that can still be written before the slot is in danger of becoming `lost`; " +
+					"null when `max_slot_wal_keep_size` is `-1` (no limit). Read on every refresh.",
+			},
+			"retained_wal_bytes": schema.Int64Attribute{
+				Computed: true,
+				MarkdownDescription: "Bytes of WAL the slot holds back: from `restart_lsn` to the current WAL location " +
+					"(`pg_current_wal_lsn()` on a primary, `pg_last_wal_replay_lsn()` on a standby). Null when the slot " +
+					"reserves nothing. Read on every refresh.",
+			},
+		},
+	}
+}
+
+func (r *replicationSlotResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.server = serverFromProviderData(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *replicationSlotResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan replicationSlotModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := plan.Name.ValueString()
+	timeout, err := time.ParseDuration(plan.CreateTimeout.ValueString())
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("create_timeout"), "Invalid Create Timeout", err.Error())
+		return
+	}
+	facts, err := r.server.Facts(ctx)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", err.Error())
+		return
+	}
+	database := ""
+	if slotType(plan.Type.ValueString()) == slotLogical {
+		// A logical slot belongs to the database it is created in.
+		database = plan.Database.ValueString()
+	}
+	pool, err := r.server.Pool(ctx, database)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+		return
+	}
+	createCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	// QueryRow on the pool runs in autocommit mode: no transaction is opened,
+	// which a standby requires (it refuses read-write transactions) and which
+	// a logical slot requires anywhere (it cannot be created in a transaction
+	// that has written).
+	sql, args := createSlotSQL(facts.Major(), plan)
+	var ignored any
+	if err := pool.QueryRow(createCtx, sql, args...).Scan(&ignored); err != nil {
+		r.createError(ctx, plan, timeout, createCtx.Err(), err, &resp.Diagnostics)
+		return
+	}
+
+	row, found, err := r.readSlot(ctx, name)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Replication slot %q was created on %s, but reading it back failed: %v", name, r.server.describe(), err))
+		return
+	}
+	if !found {
+		resp.Diagnostics.AddError("Replication Slot Missing After Create",
+			fmt.Sprintf("Replication slot %q was created on %s, but pg_replication_slots does not list it. Something dropped it at once; check the server log.", name, r.server.describe()))
+		return
+	}
+	row.apply(&plan)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// createSlotSQL is the function call that creates the slot, with the
+// arguments the server's version knows.
+func createSlotSQL(major int, m replicationSlotModel) (string, []any) {
+	name := m.Name.ValueString()
+	if slotType(m.Type.ValueString()) == slotPhysical {
+		return `SELECT pg_create_physical_replication_slot($1, $2)`, []any{name, m.ImmediatelyReserve.ValueBool()}
+	}
+	plugin := m.Plugin.ValueString()
+	switch {
+	case major >= 17:
+		return `SELECT pg_create_logical_replication_slot($1, $2, false, $3, $4)`,
+			[]any{name, plugin, m.TwoPhase.ValueBool(), m.Failover.ValueBool()}
+	case major >= 14:
+		return `SELECT pg_create_logical_replication_slot($1, $2, false, $3)`, []any{name, plugin, m.TwoPhase.ValueBool()}
+	default:
+		return `SELECT pg_create_logical_replication_slot($1, $2, false)`, []any{name, plugin}
+	}
+}
+
+// createError explains a failed creation: a slot that already exists, a
+// timeout (on a standby, usually a primary that is idle), or the server's error.
+func (r *replicationSlotResource) createError(ctx context.Context, plan replicationSlotModel, timeout time.Duration, ctxErr, err error, diags *diag.Diagnostics) {
+	name := plan.Name.ValueString()
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "42710": // duplicate_object
+		diags.AddAttributeError(path.Root("name"), "Replication Slot Already Exists",
+			fmt.Sprintf("Replication slot %q already exists on %s. Import it (terraform import <address> %s) or choose another name.\n\nServer error: %v",
+				name, r.server.describe(), importid.Format(name), err))
+	case errors.Is(ctxErr, context.DeadlineExceeded):
+		detail := fmt.Sprintf("Creating replication slot %q on %s did not finish within create_timeout (%s).", name, r.server.describe(), timeout)
+		if slotType(plan.Type.ValueString()) == slotLogical {
+			detail += " A logical slot waits until every transaction running on the server has finished"
+			if r.inRecovery(ctx) {
+				detail += ", and on a standby until the primary writes a running-transactions record: run " +
+					"SELECT pg_log_standby_snapshot() on the primary, or wait for its next checkpoint"
+			}
+			detail += ". Look for long-running transactions in pg_stat_activity, or raise create_timeout."
+		}
+		diags.AddError("Timed Out Creating Replication Slot", detail+"\n\nServer error: "+err.Error())
+	default:
+		diags.AddError("Cannot Create Replication Slot",
+			fmt.Sprintf("Creating %s replication slot %q on %s failed.\n\nServer error: %v", plan.Type.ValueString(), name, r.server.describe(), err))
+	}
+}
+
+func (r *replicationSlotResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state replicationSlotModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	row, found, err := r.readSlot(ctx, state.Name.ValueString())
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %v", state.Name.ValueString(), r.server.describe(), err))
+		return
+	}
+	if !found {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	row.apply(&state)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// Update changes only what lives in Terraform (terminate_active_on_destroy,
+// create_timeout): everything PostgreSQL records about a slot replaces it.
+func (r *replicationSlotResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan replicationSlotModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := plan.Name.ValueString()
+	row, found, err := r.readSlot(ctx, name)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %v", name, r.server.describe(), err))
+		return
+	}
+	if !found {
+		resp.Diagnostics.AddError("Replication Slot Not Found",
+			fmt.Sprintf("Replication slot %q is no longer on %s: it was dropped after the plan was made. Run terraform apply again to recreate it.", name, r.server.describe()))
+		return
+	}
+	row.apply(&plan)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *replicationSlotResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state replicationSlotModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	name := state.Name.ValueString()
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+		return
+	}
+	terminate := state.TerminateActiveOnDestroy.ValueBool()
+	// A consumer that was terminated may reconnect at once (a standby's WAL
+	// receiver retries every wal_retrieve_retry_interval): terminate and drop
+	// until the drop wins, within a bound.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		row, found, err := r.readSlot(ctx, name)
+		if err != nil {
+			resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s before dropping it failed: %v", name, r.server.describe(), err))
+			return
+		}
+		if !found {
+			return
+		}
+		if row.ActivePID != nil {
+			if !terminate {
+				resp.Diagnostics.AddError("Cannot Drop Active Replication Slot", r.activeSlotDetail(ctx, name, *row.ActivePID))
+				return
+			}
+			if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, *row.ActivePID); err != nil {
+				resp.Diagnostics.AddError("Cannot Terminate Replication Slot Consumer",
+					fmt.Sprintf("Terminating process %d, which uses replication slot %q on %s, failed: %v", *row.ActivePID, name, r.server.describe(), err))
+				return
+			}
+			r.waitInactive(ctx, name, *row.ActivePID)
+		}
+		_, err = pool.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, name)
+		var pgErr *pgconn.PgError
+		switch {
+		case err == nil:
+			return
+		case errors.As(err, &pgErr) && pgErr.Code == "42704": // undefined_object: dropped meanwhile
+			return
+		case errors.As(err, &pgErr) && pgErr.Code == "55006" && time.Now().Before(deadline) && ctx.Err() == nil:
+			// object_in_use: a consumer took the slot between our read and
+			// the drop; look again.
+			time.Sleep(100 * time.Millisecond)
+			continue
+		default:
+			resp.Diagnostics.AddError("Cannot Drop Replication Slot",
+				fmt.Sprintf("Dropping replication slot %q on %s failed.\n\nServer error: %v", name, r.server.describe(), err))
+			return
+		}
+	}
+}
+
+// activeSlotDetail names the session holding a slot and how to free it.
+func (r *replicationSlotResource) activeSlotDetail(ctx context.Context, name string, pid int64) string {
+	holder := fmt.Sprintf("process %d", pid)
+	if pool, err := r.server.Pool(ctx, ""); err == nil {
+		var app, addr, backend string
+		err := pool.QueryRow(ctx, `SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'), coalesce(backend_type, '')
+FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&app, &addr, &backend)
+		if err == nil {
+			holder = fmt.Sprintf("process %d (%s", pid, backend)
+			if app != "" {
+				holder += fmt.Sprintf(", application_name %q", app)
+			}
+			holder += ", client " + addr + ")"
+		}
+	}
+	return fmt.Sprintf("Replication slot %q on %s is in use by %s, so PostgreSQL cannot drop it. "+
+		"Stop that consumer first (for a standby, clear its primary_slot_name; for a subscription, disable it or set its slot_name to NONE), "+
+		"or set terminate_active_on_destroy = true and apply, so that destroying the slot terminates the consumer's session first.",
+		name, r.server.describe(), holder)
+}
+
+// waitInactive waits, briefly, until the terminated process lets the slot go.
+func (r *replicationSlotResource) waitInactive(ctx context.Context, name string, pid int64) {
+	for range 100 {
+		row, found, err := r.readSlot(ctx, name)
+		if err != nil || !found || row.ActivePID == nil || *row.ActivePID != pid {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (r *replicationSlotResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	parts, err := importid.Parse(req.ID, "slot name")
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		return
+	}
+	name := parts[0]
+	if err := validateSlotName(name); err != nil {
+		resp.Diagnostics.AddError("Invalid Import ID", fmt.Sprintf("Import ID %q is not a replication slot name: %v", req.ID, err))
+		return
+	}
+	// Read fills in what PostgreSQL records; what only Terraform knows takes
+	// its default.
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), importid.Format(name))...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("terminate_active_on_destroy"), false)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("create_timeout"), defaultSlotCreateTimeout)...)
+}
+
+// ConfigValidators refuses settings that do not apply to the slot's type.
+func (r *replicationSlotResource) ConfigValidators(context.Context) []resource.ConfigValidator {
+	return []resource.ConfigValidator{slotTypeAttributesValidator{}}
+}
+
+// ModifyPlan fills the defaults that depend on the slot's type and the
+// provider, decides replacement for them, and checks the server: version
+// gates, wal_level, and whether it is a standby.
+func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan, config replicationSlotModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() || plan.Type.IsUnknown() {
+		return
+	}
+	var state *replicationSlotModel
+	if !req.State.Raw.IsNull() {
+		state = &replicationSlotModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
+
+	logical := slotType(plan.Type.ValueString()) == slotLogical
+	switch {
+	case !logical:
+		plan.Database = types.StringNull()
+		plan.Plugin = types.StringNull()
+	default:
+		if config.Database.IsNull() {
+			plan.Database = types.StringUnknown()
+			if r.server != nil && r.server.settings.Database != "" {
+				plan.Database = types.StringValue(r.server.settings.Database)
+			}
+		}
+		if config.Plugin.IsNull() {
+			plan.Plugin = types.StringValue(defaultSlotPlugin)
+		}
+	}
+	replacing := state == nil
+	if state != nil {
+		for _, a := range []struct {
+			attr        string
+			plan, state types.String
+		}{{"database", plan.Database, state.Database}, {"plugin", plan.Plugin, state.Plugin}} {
+			// Unknown until apply: it may differ, and only a new slot can take it.
+			if !a.plan.Equal(a.state) {
+				resp.RequiresReplace = append(resp.RequiresReplace, path.Root(a.attr))
+			}
+		}
+		replacing = len(resp.RequiresReplace) > 0 || !plan.Name.Equal(state.Name) || !plan.Type.Equal(state.Type) ||
+			!plan.TwoPhase.Equal(state.TwoPhase) || !plan.Failover.Equal(state.Failover) ||
+			!plan.ImmediatelyReserve.Equal(state.ImmediatelyReserve)
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || !replacing {
+		return
+	}
+
+	// What follows only matters for a slot about to be created.
+	if plan.TwoPhase.ValueBool() {
+		r.server.requireMajor(ctx, 14, "A two-phase logical slot (two_phase = true)", path.Root("two_phase"), &resp.Diagnostics)
+	}
+	if plan.Failover.ValueBool() {
+		r.server.requireMajor(ctx, 17, "A failover slot (failover = true)", path.Root("failover"), &resp.Diagnostics)
+	}
+	inRecovery, walLevel, ok := r.serverRole(ctx)
+	if !ok {
+		return
+	}
+	if plan.Failover.ValueBool() && inRecovery {
+		resp.Diagnostics.AddAttributeError(path.Root("failover"), "Failover Slot Needs a Primary",
+			fmt.Sprintf("%s is a standby (in recovery); PostgreSQL creates failover slots only on a primary, and standbys "+
+				"with sync_replication_slots = on copy them. Create the slot with the primary's provider, or set failover = false.", r.server.describe()))
+	}
+	if !logical {
+		return
+	}
+	if inRecovery {
+		r.server.requireMajor(ctx, 16, "A logical replication slot on a standby (logical decoding on a server in recovery)", path.Root("type"), &resp.Diagnostics)
+	}
+	if walLevel != "logical" {
+		fix := "Set wal_level = logical (ALTER SYSTEM SET wal_level = logical) and restart the server."
+		if inRecovery {
+			fix = "Set wal_level = logical on this standby and on its primary (ALTER SYSTEM SET wal_level = logical) and restart them."
+		}
+		resp.Diagnostics.AddAttributeError(path.Root("type"), "Logical Replication Needs wal_level = logical",
+			fmt.Sprintf("%s runs with wal_level = %s; a logical replication slot needs wal_level = logical. %s", r.server.describe(), walLevel, fix))
+	}
+}
+
+// serverRole tells whether the server is a standby, and its wal_level. ok is
+// false when the server cannot be asked yet: then apply reports the problem.
+func (r *replicationSlotResource) serverRole(ctx context.Context) (inRecovery bool, walLevel string, ok bool) {
+	if r.server == nil || r.server.unknown {
+		return false, "", false
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		return false, "", false
+	}
+	if err := pool.QueryRow(ctx, `SELECT pg_is_in_recovery(), current_setting('wal_level')`).Scan(&inRecovery, &walLevel); err != nil {
+		return false, "", false
+	}
+	return inRecovery, walLevel, true
+}
+
+func (r *replicationSlotResource) inRecovery(ctx context.Context) bool {
+	inRecovery, _, _ := r.serverRole(ctx)
+	return inRecovery
+}
+
+// slotRow is one row of pg_replication_slots.
+type slotRow struct {
+	Type              string
+	Database, Plugin  *string
+	TwoPhase          bool
+	Failover          bool
+	ActivePID         *int64
+	Active            bool
+	RestartLSN        *string
+	ConfirmedFlushLSN *string
+	WalStatus         *string
+	SafeWalSize       *int64
+	RetainedWalBytes  *int64
+}
+
+// readSlot reads a persistent slot by name from pg_replication_slots, with
+// the columns the server's version has (two_phase: 14, failover: 17).
+func (r *replicationSlotResource) readSlot(ctx context.Context, name string) (slotRow, bool, error) {
+	facts, err := r.server.Facts(ctx)
+	if err != nil {
+		return slotRow{}, false, err
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		return slotRow{}, false, err
+	}
+	twoPhase, failover := "false", "false"
+	if facts.Major() >= 14 {
+		twoPhase = "two_phase"
+	}
+	if facts.Major() >= 17 {
+		failover = "failover"
+	}
+	var row slotRow
+	err = pool.QueryRow(ctx, `
+SELECT slot_type, database::text, plugin::text, `+twoPhase+`, `+failover+`, active, active_pid::bigint,
+       restart_lsn::text, confirmed_flush_lsn::text, wal_status, safe_wal_size,
+       greatest(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
+                                restart_lsn), 0)::bigint
+FROM pg_replication_slots
+WHERE slot_name = $1 AND NOT temporary`, name).Scan(
+		&row.Type, &row.Database, &row.Plugin, &row.TwoPhase, &row.Failover, &row.Active, &row.ActivePID,
+		&row.RestartLSN, &row.ConfirmedFlushLSN, &row.WalStatus, &row.SafeWalSize, &row.RetainedWalBytes)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return slotRow{}, false, nil
+	}
+	if err != nil {
+		return slotRow{}, false, err
+	}
+	return row, true, nil
+}
+
+// apply writes what the server records into m. immediately_reserve is not
+// recorded: it keeps m's value, or after an import is inferred from whether a
+// physical slot reserves WAL.
+func (row slotRow) apply(m *replicationSlotModel) {
+	m.ID = types.StringValue(importid.Format(m.Name.ValueString()))
+	m.Type = types.StringValue(row.Type)
+	m.Database = types.StringPointerValue(row.Database)
+	m.Plugin = types.StringPointerValue(row.Plugin)
+	m.TwoPhase = types.BoolValue(row.TwoPhase)
+	m.Failover = types.BoolValue(row.Failover)
+	if m.ImmediatelyReserve.IsNull() || m.ImmediatelyReserve.IsUnknown() {
+		m.ImmediatelyReserve = types.BoolValue(slotType(row.Type) == slotPhysical && row.RestartLSN != nil)
+	}
+	if m.TerminateActiveOnDestroy.IsNull() || m.TerminateActiveOnDestroy.IsUnknown() {
+		m.TerminateActiveOnDestroy = types.BoolValue(false)
+	}
+	if m.CreateTimeout.IsNull() || m.CreateTimeout.IsUnknown() {
+		m.CreateTimeout = types.StringValue(defaultSlotCreateTimeout)
+	}
+	m.Active = types.BoolValue(row.Active)
+	m.ActivePID = types.Int64PointerValue(row.ActivePID)
+	m.RestartLSN = types.StringPointerValue(row.RestartLSN)
+	m.ConfirmedFlushLSN = types.StringPointerValue(row.ConfirmedFlushLSN)
+	m.WalStatus = types.StringPointerValue(row.WalStatus)
+	m.SafeWalSize = types.Int64PointerValue(row.SafeWalSize)
+	m.RetainedWalBytes = types.Int64PointerValue(row.RetainedWalBytes)
+}
+
+// validateSlotName applies PostgreSQL's rule for slot names, so that a bad
+// name fails at plan time rather than in CREATE.
+func validateSlotName(name string) error {
+	if err := pgsql.ValidateName(name); err != nil {
+		return err
+	}
+	if !slotNamePattern.MatchString(name) {
+		return fmt.Errorf("replication slot names may contain only lower-case letters (a-z), digits and underscores; %q has other characters", name)
+	}
+	return nil
+}
+
+type slotNameValidator struct{}
+
+func (slotNameValidator) Description(context.Context) string {
+	return "lower-case letters, digits and underscores, at most 63 bytes"
+}
+
+func (v slotNameValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (slotNameValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := validateSlotName(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Replication Slot Name", err.Error())
+	}
+}
+
+// identifierValidator refuses names PostgreSQL would truncate or reject.
+type identifierValidator struct{}
+
+func (identifierValidator) Description(context.Context) string {
+	return "a PostgreSQL identifier: not empty, no NUL byte, at most 63 bytes"
+}
+
+func (v identifierValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (identifierValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if err := pgsql.ValidateName(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Name", err.Error())
+	}
+}
+
+// durationValidator accepts a Go duration greater than zero.
+type durationValidator struct{}
+
+func (durationValidator) Description(context.Context) string {
+	return "a positive Go duration such as 90s or 5m"
+}
+
+func (v durationValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (durationValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	d, err := time.ParseDuration(req.ConfigValue.ValueString())
+	if err == nil && d <= 0 {
+		err = errors.New("the duration must be positive")
+	}
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Duration",
+			fmt.Sprintf("%q is not a positive Go duration such as 90s or 5m: %v", req.ConfigValue.ValueString(), err))
+	}
+}
+
+// slotTypeAttributesValidator refuses attributes that the declared slot type
+// does not have: PostgreSQL would ignore them or fail at apply.
+type slotTypeAttributesValidator struct{}
+
+func (slotTypeAttributesValidator) Description(context.Context) string {
+	return "database, plugin, two_phase and failover apply to logical slots; immediately_reserve to physical slots"
+}
+
+func (v slotTypeAttributesValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (slotTypeAttributesValidator) ValidateResource(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m replicationSlotModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() || m.Type.IsNull() || m.Type.IsUnknown() {
+		return
+	}
+	typ := m.Type.ValueString()
+	var wrong []string
+	if slotType(typ) == slotPhysical {
+		for _, a := range []struct {
+			name string
+			set  bool
+		}{
+			{"database", !m.Database.IsNull()},
+			{"plugin", !m.Plugin.IsNull()},
+			{"two_phase", m.TwoPhase.ValueBool()},
+			{"failover", m.Failover.ValueBool()},
+		} {
+			if a.set {
+				wrong = append(wrong, a.name)
+			}
+		}
+	} else if m.ImmediatelyReserve.ValueBool() {
+		wrong = append(wrong, "immediately_reserve")
+	}
+	for _, a := range wrong {
+		resp.Diagnostics.AddAttributeError(path.Root(a), "Attribute Does Not Apply to This Slot Type",
+			fmt.Sprintf("%s does not apply to a %s replication slot: %s. Remove it, or change type.",
+				a, typ, strings.TrimSuffix(slotTypeAttributesValidator{}.Description(ctx), ".")))
+	}
+}
