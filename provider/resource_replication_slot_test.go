@@ -1,0 +1,510 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+var lsnValue = knownvalue.StringRegexp(regexp.MustCompile(`^[0-9A-F]+/[0-9A-F]+$`))
+
+// slotMovingHealth are health attributes measured against the server's
+// current WAL location, which moves between the apply and the import: import
+// verification cannot compare them (Read sets them every time; the other
+// steps check them).
+var slotMovingHealth = []string{"retained_wal_bytes", "safe_wal_size"}
+
+func atLeastZero(v int64) error {
+	if v < 0 {
+		return fmt.Errorf("want a value >= 0, got %d", v)
+	}
+	return nil
+}
+
+// slotExists tells whether a persistent slot named name is on node n.
+func slotExists(t *testing.T, n *routertest.Node, name string) bool {
+	t.Helper()
+	return queryValue[bool](t, n, "postgres", `SELECT EXISTS (SELECT FROM pg_replication_slots WHERE slot_name = $1)`, name)
+}
+
+// checkSlotsDropped is a CheckDestroy: the destroy really dropped the slots.
+func checkSlotsDropped(t *testing.T, n *routertest.Node, names ...string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		for _, name := range names {
+			if slotExists(t, n, name) {
+				return fmt.Errorf("replication slot %q is still on %s after destroy", name, n.Name)
+			}
+		}
+		return nil
+	}
+}
+
+// A physical slot: created with the WAL reserved, imported, unchanged by a
+// write load (its health moves, the plan stays empty), updated in place, and
+// recreated after a hand drop.
+func TestAccReplicationSlot_physical(t *testing.T) {
+	topo := testAccTopology(t)
+	const addr = "pgreplication_replication_slot.this"
+	const name = "tfacc_slot_physical"
+	config := func(terminate bool) string {
+		return providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "this" {
+  provider                    = pgreplication.primary
+  name                        = %q
+  type                        = "physical"
+  immediately_reserve         = true
+  terminate_active_on_destroy = %t
+}
+`, name, terminate)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, name),
+		Steps: []resource.TestStep{
+			{
+				Config: config(false),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact(name)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("type"), knownvalue.StringExact("physical")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("database"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("plugin"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("two_phase"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("failover"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("active"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("active_pid"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("restart_lsn"), lsnValue),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("confirmed_flush_lsn"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("wal_status"), knownvalue.StringExact("reserved")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("safe_wal_size"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("retained_wal_bytes"), knownvalue.Int64Func(atLeastZero)),
+				},
+			},
+			{
+				ResourceName:            addr,
+				ImportState:             true,
+				ImportStateId:           name,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: slotMovingHealth,
+			},
+			{
+				// The WAL moves on; the slot's restart_lsn does not. The
+				// health attributes change, the plan stays empty.
+				PreConfig: func() {
+					execSQL(t, topo.Primary, "postgres", `CREATE TABLE IF NOT EXISTS tfacc_slot_physical_load (x int)`)
+					execSQL(t, topo.Primary, "postgres", `INSERT INTO tfacc_slot_physical_load SELECT generate_series(1, 50000)`)
+				},
+				Config: config(false),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("retained_wal_bytes"), knownvalue.Int64Func(positive)),
+				},
+			},
+			{
+				Config: config(true),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("terminate_active_on_destroy"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("restart_lsn"), lsnValue),
+				},
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, "postgres", `SELECT pg_drop_replication_slot($1)`, name)
+				},
+				Config: config(true),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectRecreate(addr)},
+				},
+			},
+		},
+	})
+	execSQL(t, topo.Primary, "postgres", `DROP TABLE IF EXISTS tfacc_slot_physical_load`)
+}
+
+// Logical slots: one with every default (the provider's database, pgoutput),
+// one with two_phase in a database whose name has every character that needs
+// quoting. Both import, and a hand drop is recreated.
+func TestAccReplicationSlot_logical(t *testing.T) {
+	topo := testAccTopology(t)
+	const database = `tfacc slot.DB/"Ünïcode" x`
+	execSQL(t, topo.Primary, "postgres", `DROP DATABASE IF EXISTS `+pgsql.Ident(database))
+	execSQL(t, topo.Primary, "postgres", `CREATE DATABASE `+pgsql.Ident(database))
+	t.Cleanup(func() {
+		execSQL(t, topo.Primary, "postgres", `DROP DATABASE IF EXISTS `+pgsql.Ident(database)+` WITH (FORCE)`)
+	})
+
+	const defaults, twoPhase = "pgreplication_replication_slot.defaults", "pgreplication_replication_slot.two_phase"
+	config := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "defaults" {
+  provider = pgreplication.primary
+  name     = "tfacc_slot_logical_defaults"
+  type     = "logical"
+}
+
+resource "pgreplication_replication_slot" "two_phase" {
+  provider  = pgreplication.primary
+  name      = "tfacc_slot_logical_two_phase"
+  type      = "logical"
+  database  = %q
+  plugin    = "pgoutput"
+  two_phase = true
+}
+`, database)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, "tfacc_slot_logical_defaults", "tfacc_slot_logical_two_phase"),
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(defaults, tfjsonpath.New("type"), knownvalue.StringExact("logical")),
+					statecheck.ExpectKnownValue(defaults, tfjsonpath.New("database"), knownvalue.StringExact("postgres")),
+					statecheck.ExpectKnownValue(defaults, tfjsonpath.New("plugin"), knownvalue.StringExact("pgoutput")),
+					statecheck.ExpectKnownValue(defaults, tfjsonpath.New("two_phase"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(defaults, tfjsonpath.New("immediately_reserve"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(defaults, tfjsonpath.New("confirmed_flush_lsn"), lsnValue),
+					statecheck.ExpectKnownValue(defaults, tfjsonpath.New("restart_lsn"), lsnValue),
+					statecheck.ExpectKnownValue(defaults, tfjsonpath.New("active"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(twoPhase, tfjsonpath.New("database"), knownvalue.StringExact(database)),
+					statecheck.ExpectKnownValue(twoPhase, tfjsonpath.New("two_phase"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(twoPhase, tfjsonpath.New("retained_wal_bytes"), knownvalue.Int64Func(atLeastZero)),
+				},
+			},
+			{ResourceName: defaults, ImportState: true, ImportStateId: "tfacc_slot_logical_defaults", ImportStateVerify: true, ImportStateVerifyIgnore: slotMovingHealth},
+			{ResourceName: twoPhase, ImportState: true, ImportStateId: "tfacc_slot_logical_two_phase", ImportStateVerify: true, ImportStateVerifyIgnore: slotMovingHealth},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, "postgres", `SELECT pg_drop_replication_slot('tfacc_slot_logical_two_phase')`)
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						expectRecreate(twoPhase),
+						plancheck.ExpectResourceAction(defaults, plancheck.ResourceActionNoop),
+					},
+				},
+			},
+		},
+	})
+}
+
+// A failover slot (cyrilgdn #662) on a PostgreSQL 17 primary.
+func TestAccReplicationSlot_failover(t *testing.T) {
+	topo := testAccTopology(t)
+	if topo.Version < 17 {
+		t.Skipf("failover slots need PostgreSQL 17; the shared topology runs %d (set ROUTERTEST_PGBIN)", topo.Version)
+	}
+	const addr = "pgreplication_replication_slot.failover"
+	config := providerConfig("primary", topo.Primary) + `
+resource "pgreplication_replication_slot" "failover" {
+  provider  = pgreplication.primary
+  name      = "tfacc_slot_failover"
+  type      = "logical"
+  failover  = true
+  two_phase = true
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, "tfacc_slot_failover"),
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("failover"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("two_phase"), knownvalue.Bool(true)),
+				},
+				Check: func(*terraform.State) error {
+					if !queryValue[bool](t, topo.Primary, "postgres", `SELECT failover FROM pg_replication_slots WHERE slot_name = 'tfacc_slot_failover'`) {
+						return fmt.Errorf("pg_replication_slots says tfacc_slot_failover is not a failover slot")
+					}
+					return nil
+				},
+			},
+			{ResourceName: addr, ImportState: true, ImportStateId: "tfacc_slot_failover", ImportStateVerify: true, ImportStateVerifyIgnore: slotMovingHealth},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, "postgres", `SELECT pg_drop_replication_slot('tfacc_slot_failover')`)
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectRecreate(addr)},
+				},
+			},
+		},
+	})
+}
+
+// logStandbySnapshots makes the primary write a running-transactions record
+// every half second until the test ends, which a logical slot being created
+// on a standby waits for (an idle primary writes one only at checkpoints).
+func logStandbySnapshots(t *testing.T, primary *routertest.Node) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			_ = primary.Exec(ctx, `SELECT pg_log_standby_snapshot()`)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+}
+
+// A logical slot on a PostgreSQL 16+ standby (cyrilgdn #537): created
+// without a transaction, imported, dropped by the framework's destroy.
+func TestAccReplicationSlot_logicalOnStandby(t *testing.T) {
+	topo := testAccTopology(t)
+	if topo.Version < 16 {
+		t.Skipf("logical slots on a standby need PostgreSQL 16; the shared topology runs %d", topo.Version)
+	}
+	logStandbySnapshots(t, topo.Primary)
+	standby := topo.Standbys[0]
+	const addr = "pgreplication_replication_slot.standby"
+	config := topologyProviders(topo) + `
+resource "pgreplication_replication_slot" "standby" {
+  provider = pgreplication.standby1
+  name     = "tfacc_slot_on_standby"
+  type     = "logical"
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, standby, "tfacc_slot_on_standby"),
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("type"), knownvalue.StringExact("logical")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("database"), knownvalue.StringExact("postgres")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("restart_lsn"), lsnValue),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("retained_wal_bytes"), knownvalue.Int64Func(atLeastZero)),
+				},
+				Check: func(*terraform.State) error {
+					if !slotExists(t, standby, "tfacc_slot_on_standby") {
+						return fmt.Errorf("the slot is not on %s", standby.Name)
+					}
+					if slotExists(t, topo.Primary, "tfacc_slot_on_standby") {
+						return fmt.Errorf("the slot is on the primary: it belongs on %s", standby.Name)
+					}
+					return nil
+				},
+			},
+			{ResourceName: addr, ImportState: true, ImportStateId: "tfacc_slot_on_standby", ImportStateVerify: true, ImportStateVerifyIgnore: slotMovingHealth},
+		},
+	})
+}
+
+// Destroying a slot that a standby streams from fails and names the
+// standby; with terminate_active_on_destroy the destroy cuts the standby off
+// and drops the slot. The standby is a topology of this test's own.
+func TestAccReplicationSlot_activeDestroy(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const addr = "pgreplication_replication_slot.active"
+	const name = "tfacc_slot_active"
+	config := func(terminate bool) string {
+		return providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "active" {
+  provider                    = pgreplication.primary
+  name                        = %q
+  type                        = "physical"
+  immediately_reserve         = true
+  terminate_active_on_destroy = %t
+}
+`, name, terminate)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, name),
+		Steps: []resource.TestStep{
+			{
+				Config: config(false),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("active"), knownvalue.Bool(false)),
+				},
+			},
+			{
+				// The standby starts streaming through the slot.
+				PreConfig: func() {
+					execSQL(t, standby, "postgres", `ALTER SYSTEM SET primary_slot_name = `+pgsql.Literal(name))
+					execSQL(t, standby, "postgres", `SELECT pg_reload_conf()`)
+					waitFor(t, 30*time.Second, "the slot to become active", func() bool {
+						return queryValue[bool](t, topo.Primary, "postgres", `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false)`, name)
+					})
+				},
+				Config: config(false),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("active"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("active_pid"), knownvalue.NotNull()),
+				},
+			},
+			{
+				Config:      config(false),
+				Destroy:     true,
+				ExpectError: regexp.MustCompile(`(?s)Cannot Drop Active Replication Slot.*` + name + `.*replica-1.*terminate_active_on_destroy`),
+			},
+			{
+				Config: config(true),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				Check: func(*terraform.State) error {
+					if !slotExists(t, topo.Primary, name) {
+						return fmt.Errorf("the failed destroy dropped the slot")
+					}
+					return nil
+				},
+			},
+			// The test's final destroy terminates the standby's WAL sender and
+			// drops the slot; CheckDestroy confirms it is gone.
+		},
+	})
+}
+
+// waitFor polls cond until it holds, or fails the test after timeout.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// On PostgreSQL 15, a logical slot on a standby and a failover slot are
+// refused at plan time, naming the feature and the server's version.
+func TestAccReplicationSlot_versionGates15(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithVersion(15), routertest.WithStandbys(1))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: topologyProviders(topo) + `
+resource "pgreplication_replication_slot" "standby" {
+  provider = pgreplication.standby1
+  name     = "tfacc_slot_standby15"
+  type     = "logical"
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Feature Needs a Newer PostgreSQL.*logical replication slot on a standby.*PostgreSQL 16.*PostgreSQL 15\.`),
+			},
+			{
+				Config: topologyProviders(topo) + `
+resource "pgreplication_replication_slot" "failover" {
+  provider = pgreplication.primary
+  name     = "tfacc_slot_failover15"
+  type     = "logical"
+  failover = true
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)failover slot.*PostgreSQL 17.*PostgreSQL 15\.`),
+			},
+			{
+				// two_phase (14+) is available on 15.
+				Config: topologyProviders(topo) + `
+resource "pgreplication_replication_slot" "two_phase" {
+  provider  = pgreplication.primary
+  name      = "tfacc_slot_two_phase15"
+  type      = "logical"
+  two_phase = true
+}
+`,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("pgreplication_replication_slot.two_phase", tfjsonpath.New("two_phase"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue("pgreplication_replication_slot.two_phase", tfjsonpath.New("failover"), knownvalue.Bool(false)),
+				},
+			},
+		},
+	})
+}
+
+// A logical slot on a primary with wal_level = replica is refused at plan
+// time, naming wal_level and the fix.
+func TestAccReplicationSlot_walLevel(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "replica"))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig("primary", topo.Primary) + `
+resource "pgreplication_replication_slot" "logical" {
+  provider = pgreplication.primary
+  name     = "tfacc_slot_wal_level"
+  type     = "logical"
+}
+`,
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(`(?s)Logical Replication Needs wal_level = logical.*wal_level = replica.*ALTER SYSTEM SET wal_level = logical`),
+		}},
+	})
+}
+
+// Configurations PostgreSQL would refuse are refused before anything is
+// created: a name with characters slot names cannot have, and attributes
+// that do not belong to the slot's type.
+func TestAccReplicationSlot_invalidConfig(t *testing.T) {
+	topo := testAccTopology(t)
+	slot := func(body string) string {
+		return providerConfig("primary", topo.Primary) + `
+resource "pgreplication_replication_slot" "bad" {
+  provider = pgreplication.primary
+` + body + `
+}
+`
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      slot(`name = "Bad-Name"` + "\n" + `type = "physical"`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Replication Slot Name.*lower-case letters`),
+			},
+			{
+				Config:      slot(`name = "tfacc_slot_bad"` + "\n" + `type = "physical"` + "\n" + `plugin = "pgoutput"`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Attribute Does Not Apply to This Slot Type.*plugin does not apply to a physical`),
+			},
+			{
+				Config:      slot(`name = "tfacc_slot_bad"` + "\n" + `type = "logical"` + "\n" + `immediately_reserve = true`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)immediately_reserve does not apply to a logical`),
+			},
+			{
+				Config:      slot(`name = "tfacc_slot_bad"` + "\n" + `type = "physical"` + "\n" + `create_timeout = "soon"`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Invalid Duration`),
+			},
+		},
+	})
+}
