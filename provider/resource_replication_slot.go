@@ -552,9 +552,9 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		r.server.requireMajor(ctx, 16, "A logical replication slot on a standby (logical decoding on a server in recovery)", path.Root("type"), &resp.Diagnostics)
 	}
 	if walLevel != "logical" {
-		fix := "Set wal_level = logical (ALTER SYSTEM SET wal_level = logical) and restart the server."
+		fix := "Run ALTER SYSTEM SET wal_level = logical on it and restart the server."
 		if inRecovery {
-			fix = "Set wal_level = logical on this standby and on its primary (ALTER SYSTEM SET wal_level = logical) and restart them."
+			fix = "Run ALTER SYSTEM SET wal_level = logical on this standby and on its primary, and restart both."
 		}
 		resp.Diagnostics.AddAttributeError(path.Root("type"), "Logical Replication Needs wal_level = logical",
 			fmt.Sprintf("%s runs with wal_level = %s; a logical replication slot needs wal_level = logical. %s", r.server.describe(), walLevel, fix))

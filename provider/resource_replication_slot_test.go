@@ -366,7 +366,7 @@ resource "pgreplication_replication_slot" "active" {
 			{
 				Config:      config(false),
 				Destroy:     true,
-				ExpectError: regexp.MustCompile(`(?s)Cannot Drop Active Replication Slot.*` + name + `.*replica-1.*terminate_active_on_destroy`),
+				ExpectError: regexp.MustCompile(`(?s)Cannot\s+Drop\s+Active\s+Replication\s+Slot.*` + name + `.*replica-1.*terminate_active_on_destroy`),
 			},
 			{
 				Config: config(true),
@@ -415,7 +415,7 @@ resource "pgreplication_replication_slot" "standby" {
 }
 `,
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)Feature Needs a Newer PostgreSQL.*logical replication slot on a standby.*PostgreSQL 16.*PostgreSQL 15\.`),
+				ExpectError: regexp.MustCompile(`(?s)Feature\s+Needs\s+a\s+Newer\s+PostgreSQL.*logical\s+replication\s+slot\s+on\s+a\s+standby.*PostgreSQL\s+16.*PostgreSQL\s+15\.`),
 			},
 			{
 				Config: topologyProviders(topo) + `
@@ -427,7 +427,7 @@ resource "pgreplication_replication_slot" "failover" {
 }
 `,
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)failover slot.*PostgreSQL 17.*PostgreSQL 15\.`),
+				ExpectError: regexp.MustCompile(`(?s)failover\s+slot.*PostgreSQL\s+17.*PostgreSQL\s+15\.`),
 			},
 			{
 				// two_phase (14+) is available on 15.
@@ -464,7 +464,7 @@ resource "pgreplication_replication_slot" "logical" {
 }
 `,
 			PlanOnly:    true,
-			ExpectError: regexp.MustCompile(`(?s)Logical Replication Needs wal_level = logical.*wal_level = replica.*ALTER SYSTEM SET wal_level = logical`),
+			ExpectError: regexp.MustCompile(`(?s)Logical\s+Replication\s+Needs\s+wal_level\s+=\s+logical.*wal_level\s+=\s+replica.*ALTER\s+SYSTEM\s+SET\s+wal_level\s+=\s+logical`),
 		}},
 	})
 }
@@ -488,22 +488,22 @@ resource "pgreplication_replication_slot" "bad" {
 			{
 				Config:      slot(`name = "Bad-Name"` + "\n" + `type = "physical"`),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)Invalid Replication Slot Name.*lower-case letters`),
+				ExpectError: regexp.MustCompile(`(?s)Invalid\s+Replication\s+Slot\s+Name.*lower-case\s+letters`),
 			},
 			{
 				Config:      slot(`name = "tfacc_slot_bad"` + "\n" + `type = "physical"` + "\n" + `plugin = "pgoutput"`),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)Attribute Does Not Apply to This Slot Type.*plugin does not apply to a physical`),
+				ExpectError: regexp.MustCompile(`(?s)Attribute\s+Does\s+Not\s+Apply\s+to\s+This\s+Slot\s+Type.*plugin\s+does\s+not\s+apply\s+to\s+a\s+physical`),
 			},
 			{
 				Config:      slot(`name = "tfacc_slot_bad"` + "\n" + `type = "logical"` + "\n" + `immediately_reserve = true`),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)immediately_reserve does not apply to a logical`),
+				ExpectError: regexp.MustCompile(`(?s)immediately_reserve\s+does\s+not\s+apply\s+to\s+a\s+logical`),
 			},
 			{
 				Config:      slot(`name = "tfacc_slot_bad"` + "\n" + `type = "physical"` + "\n" + `create_timeout = "soon"`),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`Invalid Duration`),
+				ExpectError: regexp.MustCompile(`Invalid\s+Duration`),
 			},
 		},
 	})
