@@ -476,7 +476,8 @@ func (r *replicationSlotResource) ConfigValidators(context.Context) []resource.C
 // gates, wal_level, and whether it is a standby.
 func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
-		return // destroy
+		r.warnActiveDestroy(ctx, req, resp)
+		return
 	}
 	var plan, config replicationSlotModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -558,6 +559,20 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		}
 		resp.Diagnostics.AddAttributeError(path.Root("type"), "Logical Replication Needs wal_level = logical",
 			fmt.Sprintf("%s runs with wal_level = %s; a logical replication slot needs wal_level = logical. %s", r.server.describe(), walLevel, fix))
+	}
+}
+
+// warnActiveDestroy tells at plan time that destroying the slot will fail:
+// the refresh just before the plan found a consumer using it.
+func (r *replicationSlotResource) warnActiveDestroy(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	var state replicationSlotModel
+	if req.State.Raw.IsNull() || req.State.Get(ctx, &state).HasError() {
+		return
+	}
+	if state.Active.ValueBool() && !state.TerminateActiveOnDestroy.ValueBool() {
+		resp.Diagnostics.AddWarning("Replication Slot Is Active",
+			fmt.Sprintf("Replication slot %q is in use by process %d, so destroying it will fail. Stop the consumer first, "+
+				"or set terminate_active_on_destroy = true and apply before destroying.", state.Name.ValueString(), state.ActivePID.ValueInt64()))
 	}
 }
 

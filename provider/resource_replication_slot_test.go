@@ -189,6 +189,25 @@ resource "pgreplication_replication_slot" "two_phase" {
 			{ResourceName: defaults, ImportState: true, ImportStateId: "tfacc_slot_logical_defaults", ImportStateVerify: true, ImportStateVerifyIgnore: slotMovingHealth},
 			{ResourceName: twoPhase, ImportState: true, ImportStateId: "tfacc_slot_logical_two_phase", ImportStateVerify: true, ImportStateVerifyIgnore: slotMovingHealth},
 			{
+				// Recreated by hand with another plugin and without two_phase:
+				// PostgreSQL cannot alter either, so the plan replaces it.
+				PreConfig: func() {
+					execSQL(t, topo.Primary, "postgres", `SELECT pg_drop_replication_slot('tfacc_slot_logical_two_phase')`)
+					execSQL(t, topo.Primary, database, `SELECT pg_create_logical_replication_slot('tfacc_slot_logical_two_phase', 'test_decoding')`)
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(twoPhase, plancheck.ResourceActionDestroyBeforeCreate),
+						plancheck.ExpectResourceAction(defaults, plancheck.ResourceActionNoop),
+					},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(twoPhase, tfjsonpath.New("plugin"), knownvalue.StringExact("pgoutput")),
+					statecheck.ExpectKnownValue(twoPhase, tfjsonpath.New("two_phase"), knownvalue.Bool(true)),
+				},
+			},
+			{
 				PreConfig: func() {
 					execSQL(t, topo.Primary, "postgres", `SELECT pg_drop_replication_slot('tfacc_slot_logical_two_phase')`)
 				},
