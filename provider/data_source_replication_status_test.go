@@ -29,18 +29,18 @@ func TestAccReplicationStatusDataSource_primary(t *testing.T) {
 		})
 	}
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		ProtoV6ProviderFactories: testAccMultiServerFactories,
 		Steps: []resource.TestStep{{
 			Config: topologyProviders(topo) + `
 resource "pgreplication_replication_slot" "status" {
-  provider            = pgreplication.primary
+  provider            = pgrprimary
   name                = "tfacc_status_slot"
   type                = "physical"
   immediately_reserve = true
 }
 
 data "pgreplication_replication_status" "primary" {
-  provider   = pgreplication.primary
+  provider   = pgrprimary
   depends_on = [pgreplication_replication_slot.status]
 }
 `,
@@ -67,11 +67,11 @@ data "pgreplication_replication_status" "primary" {
 func TestAccReplicationStatusDataSource_standby(t *testing.T) {
 	topo := testAccTopology(t)
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		ProtoV6ProviderFactories: testAccMultiServerFactories,
 		Steps: []resource.TestStep{{
 			Config: topologyProviders(topo) + `
 data "pgreplication_replication_status" "standby" {
-  provider = pgreplication.standby1
+  provider = pgrstandby1
 }
 `,
 			ExpectError: regexp.MustCompile(`(?s)Replication\s+Status\s+Needs\s+a\s+Primary.*is\s+a\s+standby`),

@@ -305,13 +305,13 @@ func TestAccReplicationSlot_logicalOnStandby(t *testing.T) {
 	const addr = "pgreplication_replication_slot.standby"
 	config := topologyProviders(topo) + `
 resource "pgreplication_replication_slot" "standby" {
-  provider = pgreplication.standby1
+  provider = pgrstandby1
   name     = "tfacc_slot_on_standby"
   type     = "logical"
 }
 `
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		ProtoV6ProviderFactories: testAccMultiServerFactories,
 		CheckDestroy:             checkSlotsDropped(t, standby, "tfacc_slot_on_standby"),
 		Steps: []resource.TestStep{
 			{
@@ -423,12 +423,12 @@ func TestAccReplicationSlot_versionGates15(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithVersion(15), routertest.WithStandbys(1))
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		ProtoV6ProviderFactories: testAccMultiServerFactories,
 		Steps: []resource.TestStep{
 			{
 				Config: topologyProviders(topo) + `
 resource "pgreplication_replication_slot" "standby" {
-  provider = pgreplication.standby1
+  provider = pgrstandby1
   name     = "tfacc_slot_standby15"
   type     = "logical"
 }
@@ -439,7 +439,7 @@ resource "pgreplication_replication_slot" "standby" {
 			{
 				Config: topologyProviders(topo) + `
 resource "pgreplication_replication_slot" "failover" {
-  provider = pgreplication.primary
+  provider = pgrprimary
   name     = "tfacc_slot_failover15"
   type     = "logical"
   failover = true
@@ -452,7 +452,7 @@ resource "pgreplication_replication_slot" "failover" {
 				// two_phase (14+) is available on 15.
 				Config: topologyProviders(topo) + `
 resource "pgreplication_replication_slot" "two_phase" {
-  provider  = pgreplication.primary
+  provider  = pgrprimary
   name      = "tfacc_slot_two_phase15"
   type      = "logical"
   two_phase = true
