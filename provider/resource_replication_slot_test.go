@@ -527,3 +527,38 @@ resource "pgreplication_replication_slot" "bad" {
 		},
 	})
 }
+
+// Creating a logical slot on a standby waits for WAL the standby has not
+// replayed; create_timeout bounds the wait and the error says what to do.
+// Replay is paused so the wait is certain. No slot is left behind.
+func TestAccReplicationSlot_standbyCreateTimeout(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	if topo.Version < 16 {
+		t.Skipf("logical slots on a standby need PostgreSQL 16; found %d", topo.Version)
+	}
+	standby := topo.Standbys[0]
+	ctx := context.Background()
+	if err := standby.PauseReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = standby.ResumeReplay(ctx) })
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			PreConfig: func() { execSQL(t, topo.Primary, "postgres", `SELECT pg_log_standby_snapshot()`) },
+			Config: providerConfig("standby", standby) + `
+resource "pgreplication_replication_slot" "slow" {
+  provider       = pgreplication.standby
+  name           = "tfacc_slot_slow"
+  type           = "logical"
+  create_timeout = "3s"
+}
+`,
+			ExpectError: regexp.MustCompile(`(?s)Timed\s+Out\s+Creating\s+Replication\s+Slot.*tfacc_slot_slow.*create_timeout\s+\(3s\).*pg_log_standby_snapshot\(\)`),
+		}},
+	})
+	if slotExists(t, standby, "tfacc_slot_slow") {
+		t.Error("the timed-out creation left the slot on the standby")
+	}
+}
