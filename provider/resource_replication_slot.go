@@ -525,6 +525,12 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 			!plan.TwoPhase.Equal(state.TwoPhase) || !plan.Failover.Equal(state.Failover) ||
 			!plan.ImmediatelyReserve.Equal(state.ImmediatelyReserve)
 	}
+	if r.server != nil && state != nil && !replacing && state.WalStatus.ValueString() == "lost" {
+		resp.Diagnostics.AddWarning("Replication Slot Lost Its WAL",
+			fmt.Sprintf("Replication slot %q on %s has wal_status = lost: the server removed WAL its consumer still needed "+
+				"(max_slot_wal_keep_size, or an invalidation), and the slot can no longer be used. Recreate it with "+
+				"terraform apply -replace=<address>, then resynchronise its consumer.", plan.Name.ValueString(), r.server.describe()))
+	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 	if resp.Diagnostics.HasError() || !replacing {
 		return
