@@ -562,3 +562,49 @@ resource "pgreplication_replication_slot" "slow" {
 		t.Error("the timed-out creation left the slot on the standby")
 	}
 }
+
+// A slot whose WAL the server removed (max_slot_wal_keep_size) reads back as
+// wal_status = lost on the next refresh, without making the plan non-empty:
+// the plan warns instead, and the user decides to replace it.
+func TestAccReplicationSlot_lost(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("max_slot_wal_keep_size", "1MB"), routertest.WithSetting("wal_keep_size", "0"))
+	const addr = "pgreplication_replication_slot.lost"
+	config := providerConfig("primary", topo.Primary) + `
+resource "pgreplication_replication_slot" "lost" {
+  provider            = pgreplication.primary
+  name                = "tfacc_slot_lost"
+  type                = "physical"
+  immediately_reserve = true
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("wal_status"), knownvalue.StringExact("reserved")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("safe_wal_size"), knownvalue.NotNull()),
+				},
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, "postgres", `CREATE TABLE tfacc_slot_lost_load (x int)`)
+					for range 3 {
+						execSQL(t, topo.Primary, "postgres", `INSERT INTO tfacc_slot_lost_load SELECT generate_series(1, 1000)`)
+						execSQL(t, topo.Primary, "postgres", `SELECT pg_switch_wal()`)
+					}
+					execSQL(t, topo.Primary, "postgres", `CHECKPOINT`)
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("wal_status"), knownvalue.StringExact("lost")),
+				},
+			},
+		},
+	})
+}
