@@ -75,8 +75,9 @@ func (t *Topology) writeServerConf(n *Node) error {
 	return t.writeFile(filepath.Join(n.DataDir, serverConfFile), []byte(b.String()))
 }
 
-// configurePrimary turns a fresh initdb cluster into routertest's primary.
-func (t *Topology) configurePrimary(n *Node) error {
+// configureNode turns a copy of a fresh initdb cluster into a routertest
+// node, a primary unless configureStandby follows.
+func (t *Topology) configureNode(n *Node) error {
 	conf := filepath.Join(n.DataDir, "postgresql.conf")
 	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {

@@ -36,25 +36,19 @@ func (t *Topology) templateDir() (string, error) {
 	return filepath.Join(os.TempDir(), templatePrefix+strconv.Itoa(t.Version)+"-"+key), nil
 }
 
-// initPrimary creates the primary's data directory from the template cluster,
-// making the template first if there is none.
-func (t *Topology) initPrimary(ctx context.Context, n *Node) error {
+// ensureTemplate returns the data directory of the template cluster, making
+// the template first if there is none.
+func (t *Topology) ensureTemplate(ctx context.Context) (string, error) {
 	dir, err := t.templateDir()
 	if err != nil {
-		return fmt.Errorf("routertest: %w", err)
+		return "", fmt.Errorf("routertest: %w", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "PG_VERSION")); err != nil {
 		if err := t.makeTemplate(ctx, dir); err != nil {
-			return err
+			return "", err
 		}
 	}
-	if err := t.copyDataDir(filepath.Join(dir, "data"), n.DataDir, coldCopy); err != nil {
-		return fmt.Errorf("routertest: %s: copying the template cluster %s (remove it to have it made again): %w", n.Name, dir, err)
-	}
-	if err := t.configurePrimary(n); err != nil {
-		return fmt.Errorf("routertest: %s: configuring the primary: %w", n.Name, err)
-	}
-	return nil
+	return filepath.Join(dir, "data"), nil
 }
 
 // makeTemplate runs initdb into a directory of its own and renames it into

@@ -78,10 +78,10 @@ func Start(tb testing.TB, opts ...Option) *Topology {
 // caller must Close it. It returns when every standby streams from the
 // primary. A ctx without a deadline gets one of two minutes.
 //
-// The primary is a copy of a cluster made once with initdb and kept for the
-// next topology; each standby is a copy of the primary's data directory
-// taken before it first starts, which is much faster than a base backup of a
-// running server.
+// Each node is a copy of a cluster that initdb makes once per machine, user
+// and server installation, kept in the temporary directory for the next
+// topology: a standby copied before the primary first starts needs no base
+// backup, so starting takes about a second.
 func New(ctx context.Context, opts ...Option) (*Topology, error) {
 	began := time.Now()
 	if _, ok := ctx.Deadline(); !ok {
@@ -156,33 +156,37 @@ func (t *Topology) build(ctx context.Context, c config) error {
 		return fmt.Errorf("routertest: %w", err)
 	}
 
-	if err := t.initPrimary(ctx, t.Primary); err != nil {
+	template, err := t.ensureTemplate(ctx)
+	if err != nil {
 		return err
 	}
-	for _, n := range t.Standbys {
-		if err := t.copyDataDir(t.Primary.DataDir, n.DataDir, coldCopy); err != nil {
-			return fmt.Errorf("routertest: %s: copying the primary's data directory: %w", n.Name, err)
+	// Every node starts as a copy of the same cleanly shut down cluster,
+	// which is what a standby copied from the primary before its first start
+	// would be; the copies run in parallel.
+	err = eachNode(t.Nodes(), func(n *Node) error {
+		if err := t.copyDataDir(template, n.DataDir, coldCopy); err != nil {
+			return fmt.Errorf("routertest: %s: copying the template cluster %s (remove it to have it made again): %w",
+				n.Name, filepath.Dir(template), err)
 		}
+		if err := t.configureNode(n); err != nil {
+			return fmt.Errorf("routertest: %s: %w", n.Name, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	// The primary first, so that standbys find it at their first attempt.
 	if err := t.startNewNode(ctx, t.Primary); err != nil {
 		return err
 	}
-	errs := make([]error, len(t.Standbys))
-	var wg sync.WaitGroup
-	for i, n := range t.Standbys {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := t.configureStandby(n, t.Primary); err != nil {
-				errs[i] = fmt.Errorf("routertest: %s: %w", n.Name, err)
-				return
-			}
-			errs[i] = t.startNewNode(ctx, n)
-		}()
-	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	err = eachNode(t.Standbys, func(n *Node) error {
+		if err := t.configureStandby(n, t.Primary); err != nil {
+			return fmt.Errorf("routertest: %s: %w", n.Name, err)
+		}
+		return t.startNewNode(ctx, n)
+	})
+	if err != nil {
 		return err
 	}
 	if err := t.writeState(); err != nil { // ports may have changed
@@ -192,6 +196,21 @@ func (t *Topology) build(ctx context.Context, c config) error {
 		return err
 	}
 	return nil
+}
+
+// eachNode calls f for each node in parallel and joins their errors.
+func eachNode(nodes []*Node, f func(*Node) error) error {
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	for i, n := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = f(n)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // prepareDir makes dir, which must not exist or be empty, for a kept topology.
@@ -352,22 +371,13 @@ func (t *Topology) close(ctx context.Context) error {
 			nodes = append(nodes, n)
 		}
 	}
-	errs := make([]error, len(nodes))
-	var wg sync.WaitGroup
-	for i, n := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = n.stop(ctx, mode)
-		}()
-	}
-	wg.Wait()
+	err := eachNode(nodes, func(n *Node) error { return n.stop(ctx, mode) })
 	if t.temporary {
-		if err := os.RemoveAll(t.Dir); err != nil {
-			errs = append(errs, fmt.Errorf("routertest: %w", err))
+		if rmErr := os.RemoveAll(t.Dir); rmErr != nil {
+			err = errors.Join(err, fmt.Errorf("routertest: %w", rmErr))
 		}
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // AddStandby makes a new standby from the running primary, with an online
