@@ -1,0 +1,869 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+)
+
+var (
+	_ resource.ResourceWithConfigure      = (*subscriptionResource)(nil)
+	_ resource.ResourceWithImportState    = (*subscriptionResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*subscriptionResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*subscriptionResource)(nil)
+)
+
+func newSubscriptionResource() resource.Resource { return &subscriptionResource{} }
+
+// subscriptionResource is a logical replication subscription: CREATE
+// SUBSCRIPTION on the subscriber (the provider's server), streaming from a
+// publisher named by a connection string. Everything PostgreSQL can ALTER is
+// changed in place; create_slot and copy_data only shape the CREATE, so
+// changing them later changes nothing on the server and never recreates the
+// subscription (recreating would copy every table again).
+type subscriptionResource struct {
+	server *server
+}
+
+// Subscription streaming modes: `parallel` needs PostgreSQL 16.
+const (
+	subscriptionStreamingOff      = "off"
+	subscriptionStreamingOn       = "on"
+	subscriptionStreamingParallel = "parallel"
+)
+
+var subscriptionStreamingModes = []string{subscriptionStreamingOff, subscriptionStreamingOn, subscriptionStreamingParallel}
+
+// Subscription origins (PostgreSQL 16+): `none` skips changes that the
+// publisher itself received by replication, which is how bidirectional
+// setups avoid loops.
+const (
+	subscriptionOriginAny  = "any"
+	subscriptionOriginNone = "none"
+)
+
+var subscriptionOrigins = []string{subscriptionOriginAny, subscriptionOriginNone}
+
+// subscriptionSyncCommitLevels are the synchronous_commit values a
+// subscription's apply worker accepts.
+var subscriptionSyncCommitLevels = []string{"off", "local", "remote_write", "remote_apply", "on"}
+
+// replicationSlotName is what PostgreSQL accepts as a slot name.
+var replicationSlotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
+
+// publisherProbeTimeout bounds the plan-time wal_level check of the publisher.
+const publisherProbeTimeout = 5 * time.Second
+
+func (r *subscriptionResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_subscription"
+}
+
+func (r *subscriptionResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = subscriptionSchema()
+}
+
+func subscriptionSchema() schema.Schema {
+	return schema.Schema{
+		MarkdownDescription: "A logical replication subscription (`CREATE SUBSCRIPTION`) on the provider's server, the subscriber, " +
+			"streaming from publications on another server, the publisher. Connection, publications, `enabled`, the options and " +
+			"the name change in place with `ALTER SUBSCRIPTION`; only `database` recreates it.\n\n" +
+			"Changing `publications` runs `ALTER SUBSCRIPTION … SET PUBLICATION … WITH (refresh = true, copy_data = false)` " +
+			"(`refresh = false` while the subscription is disabled): tables already subscribed are never copied again, and tables " +
+			"that a new publication adds start replicating from that moment without an initial copy. Rotating the password in " +
+			"`connection` is an `ALTER SUBSCRIPTION … CONNECTION`, never a new subscription.\n\n" +
+			"The publisher must have `wal_level = logical`. `terraform plan` checks it when it can reach the publisher with `connection` " +
+			"from where Terraform runs; when it cannot, the check is left to PostgreSQL at apply.",
+		Attributes: map[string]schema.Attribute{
+			// Required
+			"name": schema.StringAttribute{
+				Required:            true,
+				MarkdownDescription: "Subscription name. Renamed in place (`ALTER SUBSCRIPTION … RENAME TO`); the replication slot keeps its name.",
+			},
+			"connection": schema.StringAttribute{
+				Required:  true,
+				Sensitive: true,
+				MarkdownDescription: "libpq keyword/value connection string to the publisher, e.g. `host=db1 port=5432 user=replicator dbname=app password=…`. " +
+					"The subscriber server opens it, not Terraform. Sensitive as a whole, because it may hold a password; the provider never " +
+					"prints the password. Changed in place (`ALTER SUBSCRIPTION … CONNECTION`), so rotating a password copies nothing again. " +
+					"Compared by its parameters: a string written differently with the same parameters is no change, and the text you wrote is kept. " +
+					"URIs (`postgresql://…`) are not accepted.",
+			},
+			"publications": schema.SetAttribute{
+				Required:            true,
+				ElementType:         types.StringType,
+				Validators:          []validator.Set{setvalidator.SizeAtLeast(1)},
+				MarkdownDescription: "Names of the publications on the publisher. Changed in place with `SET PUBLICATION … WITH (refresh = true, copy_data = false)`: data already copied is never copied again.",
+			},
+
+			// Optional
+			"database": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				MarkdownDescription: "Database on the subscriber that the subscription belongs to and writes into. Defaults to the provider's `database`. Changing it recreates the subscription.",
+			},
+			"enabled": schema.BoolAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(true),
+				MarkdownDescription: "Whether the subscription is replicating (`ALTER SUBSCRIPTION … ENABLE`/`DISABLE`). Defaults to `true`.",
+			},
+			"slot_name": schema.StringAttribute{
+				Optional: true,
+				Computed: true,
+				MarkdownDescription: "Replication slot on the publisher (lower-case letters, digits and `_`). Defaults to the subscription name, as in PostgreSQL, " +
+					"so a name that is not a valid slot name needs `slot_name`. Changed in place (`SET (slot_name = …)`), which does not create or " +
+					"drop any slot on the publisher: the new slot must exist there.",
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"create_slot": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(true),
+				MarkdownDescription: "Create the replication slot on the publisher when the subscription is created. Defaults to `true`. " +
+					"Used at create time only: PostgreSQL does not keep it, so a change later only updates the state, and an import sets the default.",
+			},
+			"copy_data": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(true),
+				MarkdownDescription: "Copy the tables' existing data when the subscription is created. Defaults to `true`. " +
+					"Used at create time only: PostgreSQL does not keep it, so a change later only updates the state (it never recreates the " +
+					"subscription or copies anything again), and an import sets the default.",
+			},
+			"synchronous_commit": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString("off"),
+				Validators:          []validator.String{stringvalidator.OneOf(subscriptionSyncCommitLevels...)},
+				MarkdownDescription: "`synchronous_commit` of the apply worker: " + quotedList(subscriptionSyncCommitLevels) + ". Defaults to `off`, as in PostgreSQL.",
+			},
+			"binary": schema.BoolAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(false),
+				MarkdownDescription: "Ask the publisher for the binary format of data types. Defaults to `false`.",
+			},
+			"streaming": schema.StringAttribute{
+				Optional:   true,
+				Computed:   true,
+				Validators: []validator.String{stringvalidator.OneOf(subscriptionStreamingModes...)},
+				MarkdownDescription: "How in-progress large transactions are streamed: " + quotedList(subscriptionStreamingModes) + ". " +
+					"Defaults to the server's default: `off` up to PostgreSQL 17, `parallel` from 18. `parallel` needs PostgreSQL 16 or later.",
+			},
+			"disable_on_error": schema.BoolAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(false),
+				MarkdownDescription: "Disable the subscription when the apply worker hits an error, instead of retrying. Defaults to `false`. Setting it needs PostgreSQL 15 or later.",
+			},
+			"origin": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString(subscriptionOriginAny),
+				Validators:          []validator.String{stringvalidator.OneOf(subscriptionOrigins...)},
+				MarkdownDescription: "Which changes to apply: " + quotedList(subscriptionOrigins) + " (`none`: only changes made on the publisher itself, not ones it replicated). Defaults to `any`. Setting it needs PostgreSQL 16 or later.",
+			},
+			"owner": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				MarkdownDescription: "Role that owns the subscription (`ALTER SUBSCRIPTION … OWNER TO`). Defaults to the provider's user. Unset, it is read but not managed.",
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+			},
+			"drop_slot_on_destroy": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(true),
+				MarkdownDescription: "Destroy drops the replication slot on the publisher too (plain `DROP SUBSCRIPTION`), which needs the publisher " +
+					"to be reachable. Defaults to `true`. With `false`, destroy runs PostgreSQL's documented sequence for a publisher that is gone " +
+					"(`DISABLE`, `SET (slot_name = NONE)`, `DROP`): the slot, if the publisher still has it, is left there and keeps retaining WAL until " +
+					"someone drops it with `pg_drop_replication_slot`.",
+			},
+
+			// Computed
+			"id": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The import ID: `database/name`, with `%` and `/` inside a part written `%25` and `%2F`.",
+			},
+		},
+	}
+}
+
+func (r *subscriptionResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.server = serverFromProviderData(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan subscriptionResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	database := plan.Database.ValueString()
+	if plan.Database.IsUnknown() || database == "" {
+		database = r.server.settings.Database
+	}
+	name := plan.Name.ValueString()
+	pool, major := r.connect(ctx, database, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	var publications []string
+	resp.Diagnostics.Append(plan.Publications.ElementsAs(ctx, &publications, false)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	slices.Sort(publications)
+	slot := plan.SlotName.ValueString()
+	if plan.SlotName.IsUnknown() || plan.SlotName.IsNull() {
+		slot = name
+	}
+	opts := []string{
+		"enabled = " + strconv.FormatBool(plan.Enabled.ValueBool()),
+		"create_slot = " + strconv.FormatBool(plan.CreateSlot.ValueBool()),
+		"copy_data = " + strconv.FormatBool(plan.CopyData.ValueBool()),
+		"slot_name = " + pgsql.Literal(slot),
+	}
+	opts = append(opts, subscriptionOptions(plan, nil, major)...)
+	params, _ := conninfo.Parse(plan.Connection.ValueString())
+	if err := execSubscription(ctx, pool, createSubscriptionSQL(name, plan.Connection.ValueString(), publications, opts)); err != nil {
+		resp.Diagnostics.AddError("Cannot Create Subscription",
+			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s failed. The subscriber server connects to the publisher (%s) itself: "+
+				"check that it is reachable from there, that it accepts replication connections from the subscriber (pg_hba.conf), "+
+				"that the publications exist, and that wal_level = logical on the publisher.\n\n%s",
+				pgsql.Ident(name), database, r.server.describe(), params.Redacted(), redactedError(err, params)))
+		return
+	}
+	if owner := plan.Owner.ValueString(); !plan.Owner.IsUnknown() && owner != "" {
+		if err := execSubscription(ctx, pool, alterSubscriptionOwnerSQL(name, owner)); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("owner"), "Cannot Change Subscription Owner",
+				fmt.Sprintf("The subscription %s was created in database %q on %s, but ALTER SUBSCRIPTION … OWNER TO %s failed. "+
+					"Check that the role exists (and, on PostgreSQL 16+, that a non-superuser owner has pg_create_subscription), then apply again.\n\n%s",
+					pgsql.Ident(name), database, r.server.describe(), pgsql.Ident(owner), redactedError(err, params)))
+			return
+		}
+	}
+	cat, err := readSubscription(ctx, pool, major, name)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(name, database, err))
+		return
+	}
+	if cat == nil {
+		resp.Diagnostics.AddError("Subscription Missing After Create",
+			fmt.Sprintf("CREATE SUBSCRIPTION %s succeeded in database %q on %s, but pg_subscription has no such subscription afterwards. "+
+				"Something dropped it at once; check the server log.", pgsql.Ident(name), database, r.server.describe()))
+		return
+	}
+	plan.Database = types.StringValue(database)
+	state := plan.fromCatalog(cat)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *subscriptionResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state subscriptionResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	database, name := state.Database.ValueString(), state.Name.ValueString()
+	pool, major := r.connect(ctx, database, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	cat, err := readSubscription(ctx, pool, major, name)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(name, database, err))
+		return
+	}
+	if cat == nil {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	state = state.fromCatalog(cat)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state subscriptionResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	database := state.Database.ValueString()
+	pool, major := r.connect(ctx, database, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	oldParams, _ := conninfo.Parse(state.Connection.ValueString())
+	newParams, _ := conninfo.Parse(plan.Connection.ValueString())
+	name := state.Name.ValueString()
+	// Each statement runs on its own: SET PUBLICATION with refresh refuses to
+	// run in a transaction block.
+	run := func(attr path.Path, what, sql string) bool {
+		if err := execSubscription(ctx, pool, sql); err != nil {
+			addError := resp.Diagnostics.AddError
+			if !attr.Equal(path.Empty()) {
+				addError = func(summary, detail string) { resp.Diagnostics.AddAttributeError(attr, summary, detail) }
+			}
+			addError("Cannot Alter Subscription",
+				fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed. Earlier changes of this apply were made; "+
+					"the next plan shows what is left.\n\n%s",
+					pgsql.Ident(name), what, database, r.server.describe(), redactedError(err, oldParams, newParams)))
+			return false
+		}
+		return true
+	}
+
+	if newName := plan.Name.ValueString(); newName != name {
+		if !run(path.Root("name"), "RENAME TO "+pgsql.Ident(newName), alterSubscriptionSQL(name, "RENAME TO "+pgsql.Ident(newName))) {
+			return
+		}
+		name = newName
+	}
+	if owner := plan.Owner.ValueString(); !plan.Owner.IsUnknown() && owner != "" && owner != state.Owner.ValueString() {
+		if !run(path.Root("owner"), "OWNER TO "+pgsql.Ident(owner), alterSubscriptionOwnerSQL(name, owner)) {
+			return
+		}
+	}
+	if plan.Connection.ValueString() != state.Connection.ValueString() && !sameConnection(plan.Connection.ValueString(), state.Connection.ValueString()) {
+		if !run(path.Root("connection"), "CONNECTION "+pgsql.Literal(newParams.Redacted()),
+			alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(plan.Connection.ValueString()))) {
+			return
+		}
+	}
+	// Publications change while the subscription is enabled if it is enabled
+	// before or after this apply: a refresh is only allowed then.
+	enabled := state.Enabled.ValueBool()
+	if plan.Enabled.ValueBool() && !enabled {
+		if !run(path.Root("enabled"), "ENABLE", alterSubscriptionSQL(name, "ENABLE")) {
+			return
+		}
+		enabled = true
+	}
+	if !plan.Publications.Equal(state.Publications) {
+		var publications []string
+		resp.Diagnostics.Append(plan.Publications.ElementsAs(ctx, &publications, false)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		slices.Sort(publications)
+		with := "WITH (refresh = false)"
+		if enabled {
+			// copy_data = false: tables already subscribed are never copied
+			// again, whatever the publications were before (cyrilgdn #377, #594, #616).
+			with = "WITH (refresh = true, copy_data = false)"
+		}
+		clause := "SET PUBLICATION " + pgsql.IdentList(publications) + " " + with
+		if !run(path.Root("publications"), clause, alterSubscriptionSQL(name, clause)) {
+			return
+		}
+	}
+	if opts := subscriptionOptions(plan, &state, major); len(opts) > 0 {
+		clause := "SET (" + strings.Join(opts, ", ") + ")"
+		if !run(path.Empty(), clause, alterSubscriptionSQL(name, clause)) {
+			return
+		}
+	}
+	if !plan.Enabled.ValueBool() && enabled {
+		if !run(path.Root("enabled"), "DISABLE", alterSubscriptionSQL(name, "DISABLE")) {
+			return
+		}
+	}
+
+	cat, err := readSubscription(ctx, pool, major, name)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(name, database, err))
+		return
+	}
+	if cat == nil {
+		resp.Diagnostics.AddError("Subscription Missing After Update",
+			fmt.Sprintf("The subscription %s was altered in database %q on %s, but pg_subscription no longer has it. "+
+				"Something dropped it meanwhile; plan again to create it.", pgsql.Ident(name), database, r.server.describe()))
+		return
+	}
+	plan.Database = state.Database
+	state = plan.fromCatalog(cat)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state subscriptionResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	database, name := state.Database.ValueString(), state.Name.ValueString()
+	pool, _ := r.connect(ctx, database, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	params, _ := conninfo.Parse(state.Connection.ValueString())
+	slot := state.SlotName.ValueString()
+
+	if state.DropSlotOnDestroy.IsNull() || state.DropSlotOnDestroy.ValueBool() {
+		err := execSubscription(ctx, pool, "DROP SUBSCRIPTION IF EXISTS "+pgsql.Ident(name))
+		if err != nil {
+			resp.Diagnostics.AddError("Cannot Drop Subscription",
+				fmt.Sprintf("DROP SUBSCRIPTION %s in database %q on %s failed. Dropping a subscription also drops its replication slot %q "+
+					"on the publisher (%s), so the subscriber must reach the publisher. If the publisher is only down for a while, bring it "+
+					"back and destroy again. If it is gone, set drop_slot_on_destroy = false, apply, and destroy again: the subscription is "+
+					"then dropped without touching the publisher, and a slot it still has must be dropped there with "+
+					"SELECT pg_drop_replication_slot(%s).\n\n%s",
+					pgsql.Ident(name), database, r.server.describe(), slot, params.Redacted(), pgsql.Literal(slot), redactedError(err, params)))
+		}
+		return
+	}
+
+	// PostgreSQL's documented way to drop a subscription whose publisher is
+	// unreachable: detach the slot first, so DROP does not connect.
+	for _, step := range []string{"DISABLE", "SET (slot_name = NONE)"} {
+		err := execSubscription(ctx, pool, alterSubscriptionSQL(name, step))
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object: already gone
+			return
+		}
+		if err != nil {
+			resp.Diagnostics.AddError("Cannot Drop Subscription",
+				fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed; it detaches the subscription from its slot before "+
+					"DROP SUBSCRIPTION (drop_slot_on_destroy = false).\n\n%s",
+					pgsql.Ident(name), step, database, r.server.describe(), redactedError(err, params)))
+			return
+		}
+	}
+	if err := execSubscription(ctx, pool, "DROP SUBSCRIPTION IF EXISTS "+pgsql.Ident(name)); err != nil {
+		resp.Diagnostics.AddError("Cannot Drop Subscription",
+			fmt.Sprintf("DROP SUBSCRIPTION %s in database %q on %s failed after detaching it from its slot.\n\n%s",
+				pgsql.Ident(name), database, r.server.describe(), redactedError(err, params)))
+	}
+}
+
+func (r *subscriptionResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	parts, err := importid.Parse(req.ID, "database", "name")
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("database"), parts[0])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), parts[1])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), importid.Format(parts...))...)
+}
+
+func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var cfg subscriptionResourceModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if v := cfg.Name; !v.IsNull() && !v.IsUnknown() {
+		if err := pgsql.ValidateName(v.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("name"), "Invalid Subscription Name", err.Error()+".")
+		}
+	}
+	if v := cfg.Database; !v.IsNull() && !v.IsUnknown() {
+		if err := pgsql.ValidateName(v.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("database"), "Invalid Database Name", err.Error()+".")
+		}
+	}
+	if v := cfg.SlotName; !v.IsNull() && !v.IsUnknown() && !replicationSlotName.MatchString(v.ValueString()) {
+		resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Invalid Replication Slot Name",
+			fmt.Sprintf("%q is not a replication slot name: PostgreSQL allows 1 to 63 lower-case letters, digits and underscores.", v.ValueString()))
+	}
+	if v := cfg.Connection; !v.IsNull() && !v.IsUnknown() {
+		if _, err := conninfo.Parse(v.ValueString()); err != nil {
+			// Not the parser's message: it quotes the text, and a URI
+			// (postgresql://user:secret@host) holds its password there.
+			resp.Diagnostics.AddAttributeError(path.Root("connection"), "Invalid Connection String",
+				"The connection is not a libpq keyword/value string (a keyword without \"=\", or an unterminated quoted value). "+
+					"Write it as host=… port=… user=… dbname=…, quoting values with spaces in single quotes. URIs (postgresql://…) are not accepted.")
+		}
+	}
+	if !cfg.Publications.IsUnknown() && !cfg.Publications.IsNull() {
+		for _, e := range cfg.Publications.Elements() {
+			s, ok := e.(types.String)
+			if !ok || s.IsUnknown() || s.IsNull() {
+				continue
+			}
+			if err := pgsql.ValidateName(s.ValueString()); err != nil {
+				resp.Diagnostics.AddAttributeError(path.Root("publications"), "Invalid Publication Name", fmt.Sprintf("%q: %s.", s.ValueString(), err))
+			}
+		}
+	}
+}
+
+// ModifyPlan resolves the defaults that depend on the server (database,
+// streaming, slot_name), recreates the subscription only when its database
+// changes, and runs the plan-time checks: version gates on the subscriber and
+// wal_level on the publisher.
+func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan, cfg subscriptionResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	var state *subscriptionResourceModel
+	if !req.State.Raw.IsNull() {
+		state = &subscriptionResourceModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	srv := r.server
+	known := srv != nil && !srv.unknown
+
+	if cfg.Database.IsNull() {
+		switch {
+		case known:
+			plan.Database = types.StringValue(srv.settings.Database)
+		case state != nil:
+			plan.Database = state.Database
+		default:
+			plan.Database = types.StringUnknown()
+		}
+	}
+	if state != nil && !plan.Database.IsUnknown() && !plan.Database.Equal(state.Database) {
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("database"))
+		state = nil // planned as a new subscription from here on
+	}
+	if !plan.Database.IsUnknown() && !plan.Name.IsUnknown() {
+		plan.ID = types.StringValue(importid.Format(plan.Database.ValueString(), plan.Name.ValueString()))
+	} else {
+		plan.ID = types.StringUnknown()
+	}
+
+	if cfg.SlotName.IsNull() {
+		switch {
+		case state != nil:
+			// PostgreSQL keeps the slot name when the subscription is renamed.
+			plan.SlotName = state.SlotName
+		case plan.Name.IsUnknown():
+			plan.SlotName = types.StringUnknown()
+		default:
+			plan.SlotName = plan.Name
+			if !replicationSlotName.MatchString(plan.Name.ValueString()) && plan.CreateSlot.ValueBool() {
+				resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Subscription Name Is Not a Slot Name",
+					fmt.Sprintf("The replication slot of a subscription is named after it by default, and %q is not a valid slot name "+
+						"(lower-case letters, digits and underscores only). Set slot_name.", plan.Name.ValueString()))
+			}
+		}
+	}
+	var facts *serverFacts
+	if known {
+		if f, err := srv.Facts(ctx); err == nil {
+			facts = &f
+		}
+	}
+	if cfg.Streaming.IsNull() {
+		switch {
+		case facts != nil:
+			plan.Streaming = types.StringValue(defaultSubscriptionStreaming(facts.Major()))
+		case state != nil:
+			plan.Streaming = state.Streaming
+		default:
+			plan.Streaming = types.StringUnknown()
+		}
+	}
+
+	if cfg.Streaming.ValueString() == subscriptionStreamingParallel {
+		srv.requireMajor(ctx, 16, `streaming = "parallel"`, path.Root("streaming"), &resp.Diagnostics)
+	}
+	if !cfg.DisableOnError.IsNull() {
+		srv.requireMajor(ctx, 15, "disable_on_error", path.Root("disable_on_error"), &resp.Diagnostics)
+	}
+	if !cfg.Origin.IsNull() {
+		srv.requireMajor(ctx, 16, "origin", path.Root("origin"), &resp.Diagnostics)
+	}
+
+	if c := plan.Connection; !c.IsUnknown() && !c.IsNull() && (state == nil || !sameConnection(c.ValueString(), state.Connection.ValueString())) {
+		checkPublisherWalLevel(ctx, c.ValueString(), &resp.Diagnostics)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// connect returns the pool of the subscription's database and the server's
+// major version, or reports why not.
+func (r *subscriptionResource) connect(ctx context.Context, database string, diags *diag.Diagnostics) (*pgxpool.Pool, int) {
+	pool, err := r.server.Pool(ctx, database)
+	if err != nil {
+		diags.AddError("Cannot Connect to PostgreSQL", fmt.Sprintf("%s, database %q: %s", r.server.describe(), database, err))
+		return nil, 0
+	}
+	facts, err := r.server.Facts(ctx)
+	if err != nil {
+		diags.AddError("Cannot Connect to PostgreSQL", err.Error())
+		return nil, 0
+	}
+	return pool, facts.Major()
+}
+
+func (r *subscriptionResource) readFailure(name, database string, err error) string {
+	return fmt.Sprintf("Reading the subscription %s from pg_subscription in database %q on %s failed. "+
+		"Reading its connection (subconninfo) needs a superuser.\n\n%s", pgsql.Ident(name), database, r.server.describe(), err)
+}
+
+// fromCatalog is m with every attribute PostgreSQL keeps replaced by what the
+// catalog says. create_slot, copy_data and drop_slot_on_destroy are not in the
+// catalog: they stay as in m, or take their defaults after an import.
+func (m subscriptionResourceModel) fromCatalog(c *subscriptionCatalog) subscriptionResourceModel {
+	out := m
+	out.ID = types.StringValue(importid.Format(m.Database.ValueString(), m.Name.ValueString()))
+	// Keep the text the user wrote when it means the same connection.
+	if m.Connection.IsNull() || m.Connection.IsUnknown() || !sameConnection(m.Connection.ValueString(), c.ConnInfo) {
+		out.Connection = types.StringValue(c.ConnInfo)
+	}
+	pubs := make([]attr.Value, len(c.Publications))
+	for i, p := range c.Publications {
+		pubs[i] = types.StringValue(p)
+	}
+	out.Publications = types.SetValueMust(types.StringType, pubs)
+	out.Enabled = types.BoolValue(c.Enabled)
+	if c.SlotName != nil {
+		out.SlotName = types.StringValue(*c.SlotName)
+	} else {
+		out.SlotName = types.StringNull() // slot_name = NONE
+	}
+	out.SynchronousCommit = types.StringValue(c.SyncCommit)
+	out.Binary = types.BoolValue(c.Binary)
+	out.Streaming = types.StringValue(c.Streaming)
+	out.DisableOnError = types.BoolValue(c.DisableOnError)
+	out.Origin = types.StringValue(c.Origin)
+	out.Owner = types.StringValue(c.Owner)
+	for _, b := range []*types.Bool{&out.CreateSlot, &out.CopyData, &out.DropSlotOnDestroy} {
+		if b.IsNull() || b.IsUnknown() {
+			*b = types.BoolValue(true)
+		}
+	}
+	return out
+}
+
+// subscriptionCatalog is one row of pg_subscription.
+type subscriptionCatalog struct {
+	Owner          string
+	Enabled        bool
+	ConnInfo       string
+	SlotName       *string
+	SyncCommit     string
+	Publications   []string
+	Binary         bool
+	Streaming      string
+	DisableOnError bool
+	Origin         string
+}
+
+// readSubscription reads the subscription name of the pool's database, or
+// nil when there is none. Columns that the server's version lacks read as
+// that version's behaviour.
+func readSubscription(ctx context.Context, pool *pgxpool.Pool, major int, name string) (*subscriptionCatalog, error) {
+	binary, stream, disableOnErr, origin := "false", "'f'", "false", "'any'"
+	if major >= 14 {
+		// substream is boolean on 14 and 15, "char" (f, t, p) from 16.
+		binary, stream = "s.subbinary", "s.substream::text"
+	}
+	if major >= 15 {
+		disableOnErr = "s.subdisableonerr"
+	}
+	if major >= 16 {
+		origin = "s.suborigin"
+	}
+	q := `SELECT pg_get_userbyid(s.subowner), s.subenabled, s.subconninfo, s.subslotname::text, s.subsynccommit,
+       s.subpublications, ` + binary + `, ` + stream + `, ` + disableOnErr + `, ` + origin + `
+  FROM pg_subscription s
+ WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND s.subname = $1`
+	var c subscriptionCatalog
+	var streamText string
+	err := pool.QueryRow(ctx, q, name).Scan(&c.Owner, &c.Enabled, &c.ConnInfo, &c.SlotName, &c.SyncCommit,
+		&c.Publications, &c.Binary, &streamText, &c.DisableOnError, &c.Origin)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	switch streamText {
+	case "t", "true":
+		c.Streaming = subscriptionStreamingOn
+	case "p":
+		c.Streaming = subscriptionStreamingParallel
+	default:
+		c.Streaming = subscriptionStreamingOff
+	}
+	return &c, nil
+}
+
+// defaultSubscriptionStreaming is CREATE SUBSCRIPTION's default streaming mode.
+func defaultSubscriptionStreaming(major int) string {
+	if major >= 18 {
+		return subscriptionStreamingParallel
+	}
+	return subscriptionStreamingOff
+}
+
+// subscriptionOptions renders the SET-able options of plan that differ from
+// state (every one when state is nil, for CREATE), skipping those the
+// server's version does not have.
+func subscriptionOptions(plan subscriptionResourceModel, state *subscriptionResourceModel, major int) []string {
+	var opts []string
+	changed := func(p, s attr.Value) bool {
+		return !p.IsUnknown() && !p.IsNull() && (state == nil || !p.Equal(s))
+	}
+	var st subscriptionResourceModel
+	if state != nil {
+		st = *state
+		if changed(plan.SlotName, st.SlotName) {
+			opts = append(opts, "slot_name = "+pgsql.Literal(plan.SlotName.ValueString()))
+		}
+	}
+	if changed(plan.SynchronousCommit, st.SynchronousCommit) {
+		opts = append(opts, "synchronous_commit = "+pgsql.Literal(plan.SynchronousCommit.ValueString()))
+	}
+	if major >= 14 && changed(plan.Binary, st.Binary) {
+		opts = append(opts, "binary = "+strconv.FormatBool(plan.Binary.ValueBool()))
+	}
+	if major >= 14 && changed(plan.Streaming, st.Streaming) {
+		opts = append(opts, "streaming = "+pgsql.Literal(plan.Streaming.ValueString()))
+	}
+	if major >= 15 && changed(plan.DisableOnError, st.DisableOnError) {
+		opts = append(opts, "disable_on_error = "+strconv.FormatBool(plan.DisableOnError.ValueBool()))
+	}
+	if major >= 16 && changed(plan.Origin, st.Origin) {
+		opts = append(opts, "origin = "+pgsql.Literal(plan.Origin.ValueString()))
+	}
+	return opts
+}
+
+func createSubscriptionSQL(name, connection string, publications, options []string) string {
+	return "CREATE SUBSCRIPTION " + pgsql.Ident(name) + " CONNECTION " + pgsql.Literal(connection) +
+		" PUBLICATION " + pgsql.IdentList(publications) + " WITH (" + strings.Join(options, ", ") + ")"
+}
+
+func alterSubscriptionSQL(name, clause string) string {
+	return "ALTER SUBSCRIPTION " + pgsql.Ident(name) + " " + clause
+}
+
+func alterSubscriptionOwnerSQL(name, owner string) string {
+	return alterSubscriptionSQL(name, "OWNER TO "+pgsql.Ident(owner))
+}
+
+// execSubscription runs one statement with the simple protocol, outside any
+// transaction block: CREATE SUBSCRIPTION that creates a slot, DROP
+// SUBSCRIPTION with a slot and SET PUBLICATION with refresh refuse to run
+// inside one.
+func execSubscription(ctx context.Context, pool *pgxpool.Pool, sql string) error {
+	_, err := pool.Exec(ctx, sql)
+	return err
+}
+
+// sameConnection reports whether two connection strings have the same
+// parameters, however they are written (order, quoting, spacing).
+func sameConnection(a, b string) bool {
+	if a == b {
+		return true
+	}
+	pa, errA := conninfo.Parse(a)
+	pb, errB := conninfo.Parse(b)
+	return errA == nil && errB == nil && maps.Equal(pa, pb)
+}
+
+// redactedError is err's text, with the server's detail and hint, and with
+// the connections' passwords replaced wherever the server echoed them.
+func redactedError(err error, connections ...conninfo.Params) string {
+	text := err.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgErr.Detail != "" {
+			text += "\nDETAIL: " + pgErr.Detail
+		}
+		if pgErr.Hint != "" {
+			text += "\nHINT: " + pgErr.Hint
+		}
+	}
+	for _, p := range connections {
+		if pw := p["password"]; pw != "" {
+			text = strings.ReplaceAll(text, pw, "REDACTED")
+		}
+	}
+	return text
+}
+
+// checkPublisherWalLevel connects to the publisher the way the subscriber
+// will, with a short timeout, and reports on the connection attribute when
+// its wal_level is not logical. A publisher Terraform cannot reach is not an
+// error here (the subscriber may reach what Terraform cannot); apply reports it.
+func checkPublisherWalLevel(ctx context.Context, connection string, diags *diag.Diagnostics) {
+	p, err := conninfo.Parse(connection)
+	if err != nil {
+		return
+	}
+	probe := conninfo.Params{}
+	for _, k := range []string{"host", "port", "user", "password", "dbname", "passfile", "sslmode", "sslrootcert", "sslcert", "sslkey"} {
+		if v, ok := p[k]; ok {
+			probe[k] = v
+		}
+	}
+	if a := p["hostaddr"]; a != "" {
+		probe["host"] = a
+	}
+	if probe["host"] == "" {
+		// libpq on the subscriber would use its own local socket: nothing
+		// Terraform can reach the same way.
+		return
+	}
+	if probe["port"] == "" {
+		probe["port"] = "5432"
+	}
+	probe["connect_timeout"] = strconv.Itoa(int(publisherProbeTimeout / time.Second))
+	probe["application_name"] = "terraform-provider-pgreplication"
+	cfg, err := pgx.ParseConfig(probe.String())
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return
+	}
+	defer conn.Close(ctx)
+	var level string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('wal_level')`).Scan(&level); err != nil {
+		return
+	}
+	if level != "logical" {
+		where := conninfo.Params{"host": p["host"], "hostaddr": p["hostaddr"], "port": probe["port"], "dbname": p["dbname"]}
+		diags.AddAttributeError(path.Root("connection"), "Publisher Needs wal_level = logical",
+			fmt.Sprintf("The publisher (%s) runs with wal_level = %s; a subscription needs wal_level = logical there to create its slot and "+
+				"decode changes. On the publisher run ALTER SYSTEM SET wal_level = logical, restart it, and plan again.",
+				where.String(), level))
+	}
+}
