@@ -1,0 +1,528 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// subscriptionFixture is what a subscription test needs: a database with
+// tables and publications on a publisher, and a subscriber server of the
+// test's own with the same tables, so subscriptions never touch the shared
+// topology's primary beyond the slots they hold on it.
+type subscriptionFixture struct {
+	pub   *routertest.Node // publisher
+	pubDB string
+	sub   *routertest.Node // subscriber, a lone primary of this test
+}
+
+// newSubscriptionFixture creates pubDB on pub with tables t1 and t2 (id
+// primary key) and runs publisherSQL there; the subscriber gets the same
+// tables in subscriberDBs ("postgres" when none). Cleanup drops the
+// publisher database and any slot left in it, after the subscriber stops.
+func newSubscriptionFixture(t *testing.T, pub *routertest.Node, pubDB, publisherSQL string, subOpts []routertest.Option, subscriberDBs ...string) subscriptionFixture {
+	t.Helper()
+	execSQL(t, pub, "postgres", "CREATE DATABASE "+pgsql.Ident(pubDB))
+	// Registered before the subscriber starts, so it runs after the
+	// subscriber stopped: its slots are inactive then and can be dropped.
+	t.Cleanup(func() {
+		execSQL(t, pub, "postgres", `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE database = $1 AND NOT active`, pubDB)
+		execSQL(t, pub, "postgres", "DROP DATABASE "+pgsql.Ident(pubDB)+" WITH (FORCE)")
+	})
+	const tables = `CREATE TABLE t1 (id int PRIMARY KEY, v text); CREATE TABLE t2 (id int PRIMARY KEY, v text);`
+	execSQL(t, pub, pubDB, tables+publisherSQL)
+	sub := routertest.Start(t, append([]routertest.Option{routertest.WithStandbys(0)}, subOpts...)...).Primary
+	if len(subscriberDBs) == 0 {
+		subscriberDBs = []string{"postgres"}
+	}
+	for _, db := range subscriberDBs {
+		if db != "postgres" {
+			execSQL(t, sub, "postgres", "CREATE DATABASE "+pgsql.Ident(db))
+		}
+		execSQL(t, sub, db, tables)
+	}
+	return subscriptionFixture{pub: pub, pubDB: pubDB, sub: sub}
+}
+
+// conninfo is the connection to the publisher database, with extra
+// keyword/value pairs appended.
+func (f subscriptionFixture) conninfo(extra string) string {
+	s := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=%s", f.pub.Port, f.pubDB)
+	if extra != "" {
+		s += " " + extra
+	}
+	return s
+}
+
+// waitRows polls until table on the subscriber has want rows: replication
+// is asynchronous.
+func waitRows(t *testing.T, n *routertest.Node, db, table string, want int64) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		deadline := time.Now().Add(60 * time.Second)
+		var got int64
+		for time.Now().Before(deadline) {
+			got = queryValue[int64](t, n, db, "SELECT count(*) FROM "+pgsql.Ident(table))
+			if got == want {
+				return nil
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return fmt.Errorf("%s on %s has %d rows after 60s, want %d", table, n.Name, got, want)
+	}
+}
+
+// stillRows waits a moment, as replication would, and checks that table
+// still has want rows: nothing was copied again.
+func stillRows(t *testing.T, n *routertest.Node, db, table string, want int64) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		time.Sleep(3 * time.Second)
+		if got := queryValue[int64](t, n, db, "SELECT count(*) FROM "+pgsql.Ident(table)); got != want {
+			return fmt.Errorf("%s on %s has %d rows, want %d: data was copied again", table, n.Name, got, want)
+		}
+		return nil
+	}
+}
+
+// errorText matches a diagnostic that contains phrases in order, however the
+// CLI wrapped its lines.
+func errorText(phrases ...string) *regexp.Regexp {
+	quoted := make([]string, len(phrases))
+	for i, p := range phrases {
+		quoted[i] = strings.Join(strings.Fields(regexp.QuoteMeta(p)), `\s+`)
+	}
+	return regexp.MustCompile(`(?s)` + strings.Join(quoted, ".*"))
+}
+
+func subscriberProvider(n *routertest.Node) string {
+	return providerConfig("subscriber", n)
+}
+
+const subscriptionAddr = "pgreplication_subscription.this"
+
+// The life of a subscription: create and replicate, import, every in-place
+// change (publications, password, options, owner, enabled, name) without a
+// new subscription and without copying data again, drift of each kind, and
+// create-time options changed later without a replace.
+func TestAccSubscription_basic(t *testing.T) {
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_basic", `
+CREATE PUBLICATION pub_a FOR TABLE t1;
+CREATE PUBLICATION pub_b FOR TABLE t2;
+INSERT INTO t1 SELECT g, 'row ' || g FROM generate_series(1, 10) g;
+INSERT INTO t2 SELECT g, 'row ' || g FROM generate_series(1, 5) g;`, nil)
+	execSQL(t, f.sub, "postgres", `CREATE ROLE sub_owner SUPERUSER`)
+
+	config := func(name, connection, body string) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider   = pgreplication.subscriber
+  name       = %q
+  connection = %q
+%s
+}
+`, name, connection, body)
+	}
+	first := f.conninfo("password='first secret'")
+	rotated := f.conninfo("password='rotated secret'")
+	updated := `
+  publications       = ["pub_a", "pub_b"]
+  synchronous_commit = "remote_apply"
+  binary             = true
+  streaming          = "parallel"
+  disable_on_error   = true
+  origin             = "none"
+  owner              = "sub_owner"`
+
+	// The subscription's oid proves that in-place changes kept the same
+	// subscription (and so its slot and its copied tables).
+	var oid uint32
+	sameSubscription := func(name string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			got := queryValue[uint32](t, f.sub, "postgres", `SELECT oid FROM pg_subscription WHERE subname = $1`, name)
+			if oid == 0 {
+				oid = got
+			} else if got != oid {
+				return fmt.Errorf("subscription %s has oid %d, was %d: it was recreated", name, got, oid)
+			}
+			return nil
+		}
+	}
+	publish := func(table string, id int) func() {
+		return func() {
+			execSQL(t, f.pub, f.pubDB, fmt.Sprintf(`INSERT INTO %s VALUES (%d, 'later')`, pgsql.Ident(table), id))
+		}
+	}
+
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				// Create: the existing rows are copied, a new one replicates.
+				Config: config("sub_basic", first, `  publications = ["pub_a"]`),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("id"), knownvalue.StringExact("postgres/sub_basic")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("database"), knownvalue.StringExact("postgres")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("slot_name"), knownvalue.StringExact("sub_basic")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("enabled"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("streaming"), knownvalue.StringExact("off")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("synchronous_commit"), knownvalue.StringExact("off")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("origin"), knownvalue.StringExact("any")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("owner"), knownvalue.StringExact("postgres")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("connection"), knownvalue.StringExact(first)),
+					statecheck.ExpectSensitiveValue(subscriptionAddr, tfjsonpath.New("connection")),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					sameSubscription("sub_basic"),
+					waitRows(t, f.sub, "postgres", "t1", 10),
+					func(s *terraform.State) error { publish("t1", 11)(); return nil },
+					waitRows(t, f.sub, "postgres", "t1", 11),
+				),
+			},
+			{
+				ResourceName:      subscriptionAddr,
+				ImportState:       true,
+				ImportStateVerify: true,
+				// create_slot and copy_data shape CREATE SUBSCRIPTION only;
+				// PostgreSQL does not keep them, so an import cannot read them.
+				ImportStateVerifyIgnore: []string{"create_slot", "copy_data"},
+			},
+			{
+				// Rotate the password, add a publication, change every
+				// option and the owner: all in place. Rows deleted by hand on
+				// the subscriber stay deleted (nothing is copied again), and
+				// pub_b's existing rows are not copied (copy_data = false on
+				// SET PUBLICATION): only rows published later arrive.
+				PreConfig: func() { execSQL(t, f.sub, "postgres", `DELETE FROM t1 WHERE id <= 3`) },
+				Config:    config("sub_basic", rotated, updated),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(subscriptionAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("connection"), knownvalue.StringExact(rotated)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("publications"),
+						knownvalue.SetExact([]knownvalue.Check{knownvalue.StringExact("pub_a"), knownvalue.StringExact("pub_b")})),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("synchronous_commit"), knownvalue.StringExact("remote_apply")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("binary"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("streaming"), knownvalue.StringExact("parallel")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("disable_on_error"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("origin"), knownvalue.StringExact("none")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("owner"), knownvalue.StringExact("sub_owner")),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					sameSubscription("sub_basic"),
+					stillRows(t, f.sub, "postgres", "t1", 8),
+					stillRows(t, f.sub, "postgres", "t2", 0),
+					func(s *terraform.State) error { publish("t1", 12)(); publish("t2", 6)(); return nil },
+					waitRows(t, f.sub, "postgres", "t1", 9),
+					waitRows(t, f.sub, "postgres", "t2", 1),
+				),
+			},
+			{
+				Config: config("sub_basic", rotated, updated+"\n  enabled = false"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(subscriptionAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("enabled"), knownvalue.Bool(false)),
+				},
+				Check: sameSubscription("sub_basic"),
+			},
+			{
+				// Enabled again; then drift: disabled by hand.
+				Config: config("sub_basic", rotated, updated),
+				Check: resource.ComposeTestCheckFunc(
+					sameSubscription("sub_basic"),
+					func(s *terraform.State) error { publish("t1", 13)(); return nil },
+					waitRows(t, f.sub, "postgres", "t1", 10),
+				),
+			},
+			{
+				PreConfig: func() { execSQL(t, f.sub, "postgres", `ALTER SUBSCRIPTION sub_basic DISABLE`) },
+				Config:    config("sub_basic", rotated, updated),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(subscriptionAddr, "enabled"),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("enabled"), knownvalue.Bool(true)),
+				},
+			},
+			{
+				// Drift: the connection edited by hand.
+				PreConfig: func() {
+					execSQL(t, f.sub, "postgres", `ALTER SUBSCRIPTION sub_basic CONNECTION `+pgsql.Literal(rotated+" application_name=by_hand"))
+				},
+				Config: config("sub_basic", rotated, updated),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(subscriptionAddr, "connection"),
+				}},
+				Check: func(*terraform.State) error {
+					if got := queryValue[string](t, f.sub, "postgres", `SELECT subconninfo FROM pg_subscription WHERE subname = 'sub_basic'`); got != rotated {
+						return fmt.Errorf("apply left the connection edited by hand")
+					}
+					return nil
+				},
+			},
+			{
+				// The same parameters written differently are no drift, and
+				// the text of the configuration is kept.
+				PreConfig: func() {
+					execSQL(t, f.sub, "postgres", `ALTER SUBSCRIPTION sub_basic CONNECTION `+
+						pgsql.Literal(fmt.Sprintf("password='rotated secret'   dbname='%s' user=postgres port='%d' host=127.0.0.1", f.pubDB, f.pub.Port)))
+				},
+				Config:   config("sub_basic", rotated, updated),
+				PlanOnly: true,
+			},
+			{
+				// Renamed in place; the slot keeps its name.
+				Config: config("sub_basic_renamed", rotated, updated),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(subscriptionAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("id"), knownvalue.StringExact("postgres/sub_basic_renamed")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("slot_name"), knownvalue.StringExact("sub_basic")),
+				},
+				Check: sameSubscription("sub_basic_renamed"),
+			},
+			{
+				// Dropped by hand: planned as a create. copy_data = false, so
+				// the new subscription does not copy rows the table has.
+				PreConfig: func() { execSQL(t, f.sub, "postgres", `DROP SUBSCRIPTION sub_basic_renamed`) },
+				Config:    config("sub_basic_renamed", rotated, updated+"\n  slot_name = \"sub_basic\"\n  copy_data = false"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectRecreate(subscriptionAddr),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					func(*terraform.State) error { oid = 0; return nil },
+					sameSubscription("sub_basic_renamed"),
+					stillRows(t, f.sub, "postgres", "t1", 10),
+				),
+			},
+			{
+				// create_slot and copy_data changed later: an update of the
+				// state only, never a replace (which would copy data again).
+				Config: config("sub_basic_renamed", rotated, updated+"\n  slot_name = \"sub_basic\"\n  copy_data = true\n  create_slot = false"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(subscriptionAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("copy_data"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("create_slot"), knownvalue.Bool(false)),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					sameSubscription("sub_basic_renamed"),
+					stillRows(t, f.sub, "postgres", "t1", 10),
+				),
+			},
+		},
+	})
+	// Destroy dropped the slot on the publisher too.
+	if n := queryValue[int64](t, f.pub, "postgres", `SELECT count(*) FROM pg_replication_slots WHERE database = $1`, f.pubDB); n != 0 {
+		t.Errorf("%d replication slot(s) left on the publisher after destroy", n)
+	}
+}
+
+// Names with dots, slashes, quotes, spaces, upper case and non-ASCII, for the
+// subscription, its database and its publications: they apply, read back
+// with no diff, and import. A name that cannot be a slot name is refused at
+// plan unless slot_name is set.
+func TestAccSubscription_hostileNames(t *testing.T) {
+	topo := testAccTopology(t)
+	const (
+		subName = `Sub "Ünï".code/ v1`
+		subDB   = `Sub DB/ü "q".x`
+		pub1    = `Pub "x".y/z Ü`
+		pub2    = `pub two/ä`
+	)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_hostile", fmt.Sprintf(`
+CREATE PUBLICATION %s FOR TABLE t1;
+CREATE PUBLICATION %s FOR TABLE t2;
+INSERT INTO t1 VALUES (1, 'one');`, pgsql.Ident(pub1), pgsql.Ident(pub2)), nil, subDB)
+	config := func(slot string) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = %q
+  database     = %q
+  connection   = %q
+  publications = [%q, %q]
+  %s
+}
+`, subName, subDB, f.conninfo(""), pub1, pub2, slot)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      config(""),
+				PlanOnly:    true,
+				ExpectError: errorText("Subscription Name Is Not a Slot Name", "Set slot_name"),
+			},
+			{
+				Config: config(`slot_name = "sub_hostile"`),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("id"), knownvalue.StringExact(`Sub DB%2Fü "q".x/Sub "Ünï".code%2F v1`)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("publications"),
+						knownvalue.SetExact([]knownvalue.Check{knownvalue.StringExact(pub1), knownvalue.StringExact(pub2)})),
+				},
+				Check: waitRows(t, f.sub, subDB, "t1", 1),
+			},
+			{
+				ResourceName:      subscriptionAddr,
+				ImportState:       true,
+				ImportStateVerify: true,
+				// Create-time only: PostgreSQL does not keep them.
+				ImportStateVerifyIgnore: []string{"create_slot", "copy_data"},
+			},
+		},
+	})
+}
+
+// On PostgreSQL 15 the subscription works with what 15 has (substream is a
+// boolean there), and what it lacks (streaming = "parallel", origin) is
+// refused by terraform plan, naming the feature and the version.
+func TestAccSubscription_postgres15(t *testing.T) {
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_pg15", `
+CREATE PUBLICATION pub_a FOR TABLE t1;
+INSERT INTO t1 VALUES (1, 'one');`, []routertest.Option{routertest.WithVersion(15)})
+	config := func(extra string) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider         = pgreplication.subscriber
+  name             = "sub_pg15"
+  connection       = %q
+  publications     = ["pub_a"]
+  streaming        = "on"
+  disable_on_error = true
+  binary           = true
+  %s
+}
+`, f.conninfo(""), extra)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config(""),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("streaming"), knownvalue.StringExact("on")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("disable_on_error"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("origin"), knownvalue.StringExact("any")),
+				},
+				Check: waitRows(t, f.sub, "postgres", "t1", 1),
+			},
+			{
+				ResourceName:            subscriptionAddr,
+				ImportState:             true,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"create_slot", "copy_data"}, // create-time only
+			},
+			{
+				// Drift of the boolean substream of 15.
+				PreConfig: func() { execSQL(t, f.sub, "postgres", `ALTER SUBSCRIPTION sub_pg15 SET (streaming = off)`) },
+				Config:    config(""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(subscriptionAddr, "streaming"),
+				}},
+			},
+			{
+				Config:      strings.Replace(config(""), `streaming        = "on"`, `streaming        = "parallel"`, 1),
+				PlanOnly:    true,
+				ExpectError: errorText(`streaming = "parallel" needs PostgreSQL 16 or later`, "PostgreSQL 15"),
+			},
+			{
+				Config:      config(`origin = "none"`),
+				PlanOnly:    true,
+				ExpectError: errorText("origin needs PostgreSQL 16 or later", "PostgreSQL 15"),
+			},
+		},
+	})
+}
+
+// A publisher without wal_level = logical is refused by terraform plan, on the
+// connection attribute, with the fix.
+func TestAccSubscription_publisherWalLevel(t *testing.T) {
+	topo := testAccTopology(t)
+	pub := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "replica")).Primary
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			// The subscriber is never written to: the plan fails.
+			Config: subscriberProvider(topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_wal_level"
+  connection   = "host=127.0.0.1 port=%d user=postgres dbname=postgres password=never-shown"
+  publications = ["pub_a"]
+}
+`, pub.Port),
+			PlanOnly:    true,
+			ExpectError: errorText("Publisher Needs wal_level = logical", "wal_level = replica", "ALTER SYSTEM SET wal_level = logical"),
+		}},
+	})
+}
+
+// With the publisher gone, destroy fails and says what to do; with
+// drop_slot_on_destroy = false it detaches the slot and drops the
+// subscription.
+func TestAccSubscription_unreachablePublisher(t *testing.T) {
+	testAccPreCheck(t)
+	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary
+	f := newSubscriptionFixture(t, pub, "sub_pub_gone", `CREATE PUBLICATION pub_a FOR TABLE t1;`, nil)
+	// The test stops the publisher; start it again before the fixture's
+	// cleanup drops its database (cleanups run last registered first).
+	t.Cleanup(func() { _ = pub.Start(context.Background()) })
+	config := func(extra string) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_gone"
+  connection   = %q
+  publications = ["pub_a"]
+  %s
+}
+`, f.conninfo("password=never-shown"), extra)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config("")},
+			{
+				PreConfig: func() {
+					if err := pub.Stop(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:      config(""),
+				Destroy:     true,
+				ExpectError: errorText("Cannot Drop Subscription", "set drop_slot_on_destroy = false"),
+			},
+			{
+				Config: config("drop_slot_on_destroy = false"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(subscriptionAddr, plancheck.ResourceActionUpdate),
+				}},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if n := queryValue[int64](t, f.sub, "postgres", `SELECT count(*) FROM pg_subscription`); n != 0 {
+				return fmt.Errorf("%d subscription(s) left after destroy", n)
+			}
+			return nil
+		},
+	})
+}
