@@ -6,7 +6,7 @@ import "github.com/hashicorp/terraform-plugin-framework/types"
 type subscriptionResourceModel struct {
 	ID                types.String `tfsdk:"id"`
 	Name              types.String `tfsdk:"name"`
-	Connection        types.String `tfsdk:"connection"`
+	Conninfo          types.String `tfsdk:"conninfo"`
 	Publications      types.Set    `tfsdk:"publications"`
 	Database          types.String `tfsdk:"database"`
 	Enabled           types.Bool   `tfsdk:"enabled"`

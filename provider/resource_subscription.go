@@ -97,8 +97,8 @@ func subscriptionSchema() schema.Schema {
 			"Changing `publications` runs `ALTER SUBSCRIPTION … SET PUBLICATION … WITH (refresh = true, copy_data = false)` " +
 			"(`refresh = false` while the subscription is disabled): tables already subscribed are never copied again, and tables " +
 			"that a new publication adds start replicating from that moment without an initial copy. Rotating the password in " +
-			"`connection` is an `ALTER SUBSCRIPTION … CONNECTION`, never a new subscription.\n\n" +
-			"The publisher must have `wal_level = logical`. `terraform plan` checks it when it can reach the publisher with `connection` " +
+			"`conninfo` is an `ALTER SUBSCRIPTION … CONNECTION`, never a new subscription.\n\n" +
+			"The publisher must have `wal_level = logical`. `terraform plan` checks it when it can reach the publisher with `conninfo` " +
 			"from where Terraform runs; when it cannot, the check is left to PostgreSQL at apply.",
 		Attributes: map[string]schema.Attribute{
 			// Required
@@ -106,10 +106,11 @@ func subscriptionSchema() schema.Schema {
 				Required:            true,
 				MarkdownDescription: "Subscription name. Renamed in place (`ALTER SUBSCRIPTION … RENAME TO`); the replication slot keeps its name.",
 			},
-			"connection": schema.StringAttribute{
+			"conninfo": schema.StringAttribute{
 				Required:  true,
 				Sensitive: true,
-				MarkdownDescription: "libpq keyword/value connection string to the publisher, e.g. `host=db1 port=5432 user=replicator dbname=app password=…`. " +
+				// Not "connection": Terraform reserves that name for provisioners.
+				MarkdownDescription: "libpq keyword/value connection string to the publisher (the subscription's `CONNECTION`), e.g. `host=db1 port=5432 user=replicator dbname=app password=…`. " +
 					"The subscriber server opens it, not Terraform. Sensitive as a whole, because it may hold a password; the provider never " +
 					"prints the password. Changed in place (`ALTER SUBSCRIPTION … CONNECTION`), so rotating a password copies nothing again. " +
 					"Compared by its parameters: a string written differently with the same parameters is no change, and the text you wrote is kept. " +
@@ -251,8 +252,8 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 		"slot_name = " + pgsql.Literal(slot),
 	}
 	opts = append(opts, subscriptionOptions(plan, nil, major)...)
-	params, _ := conninfo.Parse(plan.Connection.ValueString())
-	if err := execSubscription(ctx, pool, createSubscriptionSQL(name, plan.Connection.ValueString(), publications, opts)); err != nil {
+	params, _ := conninfo.Parse(plan.Conninfo.ValueString())
+	if err := execSubscription(ctx, pool, createSubscriptionSQL(name, plan.Conninfo.ValueString(), publications, opts)); err != nil {
 		resp.Diagnostics.AddError("Cannot Create Subscription",
 			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s failed. The subscriber server connects to the publisher (%s) itself: "+
 				"check that it is reachable from there, that it accepts replication connections from the subscriber (pg_hba.conf), "+
@@ -321,8 +322,8 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	oldParams, _ := conninfo.Parse(state.Connection.ValueString())
-	newParams, _ := conninfo.Parse(plan.Connection.ValueString())
+	oldParams, _ := conninfo.Parse(state.Conninfo.ValueString())
+	newParams, _ := conninfo.Parse(plan.Conninfo.ValueString())
 	name := state.Name.ValueString()
 	// Each statement runs on its own: SET PUBLICATION with refresh refuses to
 	// run in a transaction block.
@@ -352,9 +353,9 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			return
 		}
 	}
-	if plan.Connection.ValueString() != state.Connection.ValueString() && !sameConnection(plan.Connection.ValueString(), state.Connection.ValueString()) {
-		if !run(path.Root("connection"), "CONNECTION "+pgsql.Literal(newParams.Redacted()),
-			alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(plan.Connection.ValueString()))) {
+	if plan.Conninfo.ValueString() != state.Conninfo.ValueString() && !sameConnection(plan.Conninfo.ValueString(), state.Conninfo.ValueString()) {
+		if !run(path.Root("conninfo"), "CONNECTION "+pgsql.Literal(newParams.Redacted()),
+			alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(plan.Conninfo.ValueString()))) {
 			return
 		}
 	}
@@ -424,7 +425,7 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	params, _ := conninfo.Parse(state.Connection.ValueString())
+	params, _ := conninfo.Parse(state.Conninfo.ValueString())
 	slot := state.SlotName.ValueString()
 
 	if state.DropSlotOnDestroy.IsNull() || state.DropSlotOnDestroy.ValueBool() {
@@ -495,11 +496,11 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 		resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Invalid Replication Slot Name",
 			fmt.Sprintf("%q is not a replication slot name: PostgreSQL allows 1 to 63 lower-case letters, digits and underscores.", v.ValueString()))
 	}
-	if v := cfg.Connection; !v.IsNull() && !v.IsUnknown() {
+	if v := cfg.Conninfo; !v.IsNull() && !v.IsUnknown() {
 		if _, err := conninfo.Parse(v.ValueString()); err != nil {
 			// Not the parser's message: it quotes the text, and a URI
 			// (postgresql://user:secret@host) holds its password there.
-			resp.Diagnostics.AddAttributeError(path.Root("connection"), "Invalid Connection String",
+			resp.Diagnostics.AddAttributeError(path.Root("conninfo"), "Invalid Connection String",
 				"The connection is not a libpq keyword/value string (a keyword without \"=\", or an unterminated quoted value). "+
 					"Write it as host=… port=… user=… dbname=…, quoting values with spaces in single quotes. URIs (postgresql://…) are not accepted.")
 		}
@@ -602,7 +603,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		srv.requireMajor(ctx, 16, "origin", path.Root("origin"), &resp.Diagnostics)
 	}
 
-	if c := plan.Connection; !c.IsUnknown() && !c.IsNull() && (state == nil || !sameConnection(c.ValueString(), state.Connection.ValueString())) {
+	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() && (state == nil || !sameConnection(c.ValueString(), state.Conninfo.ValueString())) {
 		checkPublisherWalLevel(ctx, c.ValueString(), &resp.Diagnostics)
 	}
 	if resp.Diagnostics.HasError() {
@@ -639,8 +640,8 @@ func (m subscriptionResourceModel) fromCatalog(c *subscriptionCatalog) subscript
 	out := m
 	out.ID = types.StringValue(importid.Format(m.Database.ValueString(), m.Name.ValueString()))
 	// Keep the text the user wrote when it means the same connection.
-	if m.Connection.IsNull() || m.Connection.IsUnknown() || !sameConnection(m.Connection.ValueString(), c.ConnInfo) {
-		out.Connection = types.StringValue(c.ConnInfo)
+	if m.Conninfo.IsNull() || m.Conninfo.IsUnknown() || !sameConnection(m.Conninfo.ValueString(), c.ConnInfo) {
+		out.Conninfo = types.StringValue(c.ConnInfo)
 	}
 	pubs := make([]attr.Value, len(c.Publications))
 	for i, p := range c.Publications {
@@ -817,7 +818,7 @@ func redactedError(err error, connections ...conninfo.Params) string {
 }
 
 // checkPublisherWalLevel connects to the publisher the way the subscriber
-// will, with a short timeout, and reports on the connection attribute when
+// will, with a short timeout, and reports on the conninfo attribute when
 // its wal_level is not logical. A publisher Terraform cannot reach is not an
 // error here (the subscriber may reach what Terraform cannot); apply reports it.
 func checkPublisherWalLevel(ctx context.Context, connection string, diags *diag.Diagnostics) {
@@ -861,7 +862,7 @@ func checkPublisherWalLevel(ctx context.Context, connection string, diags *diag.
 	}
 	if level != "logical" {
 		where := conninfo.Params{"host": p["host"], "hostaddr": p["hostaddr"], "port": probe["port"], "dbname": p["dbname"]}
-		diags.AddAttributeError(path.Root("connection"), "Publisher Needs wal_level = logical",
+		diags.AddAttributeError(path.Root("conninfo"), "Publisher Needs wal_level = logical",
 			fmt.Sprintf("The publisher (%s) runs with wal_level = %s; a subscription needs wal_level = logical there to create its slot and "+
 				"decode changes. On the publisher run ALTER SYSTEM SET wal_level = logical, restart it, and plan again.",
 				where.String(), level))

@@ -3,6 +3,8 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -80,7 +82,12 @@ func waitRows(t *testing.T, n *routertest.Node, db, table string, want int64) re
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		return fmt.Errorf("%s on %s has %d rows after 60s, want %d", table, n.Name, got, want)
+		state := queryValue[string](t, n, db, `SELECT coalesce(string_agg(format('%s enabled=%s', subname, subenabled), '; '), 'none') FROM pg_subscription`)
+		log, _ := os.ReadFile(filepath.Join(n.DataDir, "postgresql.log"))
+		if len(log) > 4000 {
+			log = log[len(log)-4000:]
+		}
+		return fmt.Errorf("%s on %s has %d rows after 60s, want %d; subscriptions: %s; server log:\n%s", table, n.Name, got, want, state, log)
 	}
 }
 
@@ -123,14 +130,14 @@ CREATE PUBLICATION pub_a FOR TABLE t1;
 CREATE PUBLICATION pub_b FOR TABLE t2;
 INSERT INTO t1 SELECT g, 'row ' || g FROM generate_series(1, 10) g;
 INSERT INTO t2 SELECT g, 'row ' || g FROM generate_series(1, 5) g;`, nil)
-	execSQL(t, f.sub, "postgres", `CREATE ROLE sub_owner SUPERUSER`)
+	execSQL(t, f.sub, "postgres", `CREATE ROLE sub_owner SUPERUSER LOGIN`)
 
 	config := func(name, connection, body string) string {
 		return subscriberProvider(f.sub) + fmt.Sprintf(`
 resource "pgreplication_subscription" "this" {
   provider   = pgreplication.subscriber
   name       = %q
-  connection = %q
+  conninfo   = %q
 %s
 }
 `, name, connection, body)
@@ -181,8 +188,8 @@ resource "pgreplication_subscription" "this" {
 					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("synchronous_commit"), knownvalue.StringExact("off")),
 					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("origin"), knownvalue.StringExact("any")),
 					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("owner"), knownvalue.StringExact("postgres")),
-					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("connection"), knownvalue.StringExact(first)),
-					statecheck.ExpectSensitiveValue(subscriptionAddr, tfjsonpath.New("connection")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("conninfo"), knownvalue.StringExact(first)),
+					statecheck.ExpectSensitiveValue(subscriptionAddr, tfjsonpath.New("conninfo")),
 				},
 				Check: resource.ComposeTestCheckFunc(
 					sameSubscription("sub_basic"),
@@ -211,7 +218,7 @@ resource "pgreplication_subscription" "this" {
 					plancheck.ExpectResourceAction(subscriptionAddr, plancheck.ResourceActionUpdate),
 				}},
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("connection"), knownvalue.StringExact(rotated)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("conninfo"), knownvalue.StringExact(rotated)),
 					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("publications"),
 						knownvalue.SetExact([]knownvalue.Check{knownvalue.StringExact("pub_a"), knownvalue.StringExact("pub_b")})),
 					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("synchronous_commit"), knownvalue.StringExact("remote_apply")),
@@ -266,7 +273,7 @@ resource "pgreplication_subscription" "this" {
 				},
 				Config: config("sub_basic", rotated, updated),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectDrift(subscriptionAddr, "connection"),
+					expectDrift(subscriptionAddr, "conninfo"),
 				}},
 				Check: func(*terraform.State) error {
 					if got := queryValue[string](t, f.sub, "postgres", `SELECT subconninfo FROM pg_subscription WHERE subname = 'sub_basic'`); got != rotated {
@@ -357,7 +364,7 @@ resource "pgreplication_subscription" "this" {
   provider     = pgreplication.subscriber
   name         = %q
   database     = %q
-  connection   = %q
+  conninfo     = %q
   publications = [%q, %q]
   %s
 }
@@ -404,7 +411,7 @@ INSERT INTO t1 VALUES (1, 'one');`, []routertest.Option{routertest.WithVersion(1
 resource "pgreplication_subscription" "this" {
   provider         = pgreplication.subscriber
   name             = "sub_pg15"
-  connection       = %q
+  conninfo         = %q
   publications     = ["pub_a"]
   streaming        = "on"
   disable_on_error = true
@@ -454,7 +461,7 @@ resource "pgreplication_subscription" "this" {
 }
 
 // A publisher without wal_level = logical is refused by terraform plan, on the
-// connection attribute, with the fix.
+// conninfo attribute, with the fix.
 func TestAccSubscription_publisherWalLevel(t *testing.T) {
 	topo := testAccTopology(t)
 	pub := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "replica")).Primary
@@ -466,7 +473,7 @@ func TestAccSubscription_publisherWalLevel(t *testing.T) {
 resource "pgreplication_subscription" "this" {
   provider     = pgreplication.subscriber
   name         = "sub_wal_level"
-  connection   = "host=127.0.0.1 port=%d user=postgres dbname=postgres password=never-shown"
+  conninfo     = "host=127.0.0.1 port=%d user=postgres dbname=postgres password=never-shown"
   publications = ["pub_a"]
 }
 `, pub.Port),
@@ -491,7 +498,7 @@ func TestAccSubscription_unreachablePublisher(t *testing.T) {
 resource "pgreplication_subscription" "this" {
   provider     = pgreplication.subscriber
   name         = "sub_gone"
-  connection   = %q
+  conninfo     = %q
   publications = ["pub_a"]
   %s
 }
