@@ -569,7 +569,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 			plan.SlotName = types.StringUnknown()
 		default:
 			plan.SlotName = plan.Name
-			if !replicationSlotName.MatchString(plan.Name.ValueString()) && plan.CreateSlot.ValueBool() {
+			if !replicationSlotName.MatchString(plan.Name.ValueString()) {
 				resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Subscription Name Is Not a Slot Name",
 					fmt.Sprintf("The replication slot of a subscription is named after it by default, and %q is not a valid slot name "+
 						"(lower-case letters, digits and underscores only). Set slot_name.", plan.Name.ValueString()))

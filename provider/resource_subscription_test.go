@@ -16,7 +16,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -532,4 +534,59 @@ resource "pgreplication_subscription" "this" {
 			return nil
 		},
 	})
+}
+
+// A publisher that Terraform cannot reach does not fail the plan (the
+// subscriber may reach what Terraform cannot); the apply reports it, with
+// the password redacted.
+func TestAccSubscription_publisherUnreachableAtPlan(t *testing.T) {
+	topo := testAccTopology(t)
+	config := subscriberProvider(topo.Primary) + `
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_nowhere"
+  conninfo     = "host=127.0.0.1 port=1 user=postgres dbname=postgres password=never-shown"
+  publications = ["pub_a"]
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config, PlanOnly: true, ExpectNonEmptyPlan: true},
+			{Config: config, ExpectError: errorText("Cannot Create Subscription", "port='1'", "password='REDACTED'", "could not connect")},
+		},
+	})
+}
+
+func TestRedactedError(t *testing.T) {
+	p, err := conninfo.Parse(`host=db1 password='s3cret pw'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pgErr := &pgconn.PgError{Severity: "ERROR", Code: "08006", Message: "could not connect: password 's3cret pw' rejected", Hint: "try s3cret pw again"}
+	got := redactedError(pgErr, conninfo.Params{}, p)
+	if strings.Contains(got, "s3cret") {
+		t.Errorf("redactedError kept the password: %s", got)
+	}
+	if !strings.Contains(got, "HINT: try REDACTED again") {
+		t.Errorf("redactedError lost the hint: %s", got)
+	}
+}
+
+func TestSameConnection(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		same bool
+	}{
+		{"host=a port=5432 user=u", "user=u  host='a' port=5432", true},
+		{"host=a password='x y'", `password=x\ y host=a`, true},
+		{"host=a port=5432", "host=a port=5433", false},
+		{"host=a", "host=a application_name=b", false},
+		{"postgresql://a", "postgresql://a", true},
+		{"postgresql://a", "postgresql://b", false},
+	} {
+		if got := sameConnection(c.a, c.b); got != c.same {
+			t.Errorf("sameConnection(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
+		}
+	}
 }
