@@ -334,7 +334,7 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 				addError = func(summary, detail string) { resp.Diagnostics.AddAttributeError(attr, summary, detail) }
 			}
 			addError("Cannot Alter Subscription",
-				fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed. Earlier changes of this apply were made; "+
+				fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed. The changes before it in this apply were made; "+
 					"the next plan shows what is left.\n\n%s",
 					pgsql.Ident(name), what, database, r.server.describe(), redactedError(err, oldParams, newParams)))
 			return false
@@ -347,6 +347,10 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			return
 		}
 		name = newName
+		// Should a later statement fail, the state must still find the
+		// subscription by its new name, or the next plan would create it.
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), importid.Format(database, name))...)
 	}
 	if owner := plan.Owner.ValueString(); !plan.Owner.IsUnknown() && owner != "" && owner != state.Owner.ValueString() {
 		if !run(path.Root("owner"), "OWNER TO "+pgsql.Ident(owner), alterSubscriptionOwnerSQL(name, owner)) {
@@ -462,6 +466,13 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 		resp.Diagnostics.AddError("Cannot Drop Subscription",
 			fmt.Sprintf("DROP SUBSCRIPTION %s in database %q on %s failed after detaching it from its slot.\n\n%s",
 				pgsql.Ident(name), database, r.server.describe(), redactedError(err, params)))
+		return
+	}
+	if slot != "" {
+		resp.Diagnostics.AddWarning("Replication Slot Left on the Publisher",
+			fmt.Sprintf("The subscription %s was dropped without dropping its replication slot %q on the publisher (%s), because "+
+				"drop_slot_on_destroy = false. If the publisher still has that slot, it retains WAL until it is dropped there: "+
+				"SELECT pg_drop_replication_slot(%s).", pgsql.Ident(name), slot, params.Redacted(), pgsql.Literal(slot)))
 	}
 }
 
