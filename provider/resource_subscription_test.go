@@ -295,6 +295,20 @@ resource "pgreplication_subscription" "this" {
 				},
 			},
 			{
+				// Drift: the publications changed by hand.
+				PreConfig: func() {
+					execSQL(t, f.sub, "postgres", `ALTER SUBSCRIPTION sub_basic SET PUBLICATION pub_a WITH (refresh = false)`)
+				},
+				Config: config("sub_basic", rotated, updated),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(subscriptionAddr, "publications"),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					sameSubscription("sub_basic"),
+					stillRows(t, f.sub, "postgres", "t2", 1),
+				),
+			},
+			{
 				// The same parameters written differently are no drift, and
 				// the text of the configuration is kept.
 				PreConfig: func() {
