@@ -158,6 +158,7 @@ func (p *pgreplicationProvider) Resources(_ context.Context) []func() resource.R
 	return []func() resource.Resource{
 		newReplicationSlotResource,
 		newStandbyResource,
+		newSynchronousReplicationResource,
 	}
 }
 
