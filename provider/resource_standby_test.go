@@ -21,9 +21,11 @@ import (
 )
 
 // standbyConfig renders a pgreplication_standby on the first standby of
-// topo, streaming from its primary; body adds attributes.
+// topo, streaming from its primary; body adds attributes. The configuration
+// talks to the standby only (one provider block: see
+// testAccProtoV6ProviderFactories).
 func standbyConfig(topo *routertest.Topology, body string) string {
-	return topologyProviders(topo) + fmt.Sprintf(`
+	return providerConfig("standby1", topo.Standbys[0]) + fmt.Sprintf(`
 resource "pgreplication_standby" "this" {
   provider        = pgreplication.standby1
   primary_host    = %q
@@ -54,9 +56,12 @@ func TestAccStandby_basic(t *testing.T) {
   recovery_min_apply_delay = "300s"
 `
 	handConninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres sslmode=disable application_name=by_hand", topo.Primary.Port)
+	// routertest trusts every local connection, so the password is not
+	// checked; it must still round-trip through primary_conninfo.
 	hostile := `
   application_name  = "Replica \"one\" 'ü' \\ x"
   primary_slot_name = "standby_basic"
+  primary_password  = "pa'ss \\word"
 `
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -151,7 +156,8 @@ func TestAccStandby_basic(t *testing.T) {
 			},
 			{
 				// Quotes, a backslash, spaces and non-ASCII survive
-				// primary_conninfo's quoting and the SQL literal around it.
+				// primary_conninfo's quoting and the SQL literal around it;
+				// the password reads back (import verifies it too).
 				Config: standbyConfig(topo, hostile),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("application_name"), knownvalue.StringExact(`Replica "one" 'ü' \ x`)),
@@ -178,7 +184,7 @@ func TestAccStandby_badPrimary(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: topologyProviders(topo) + fmt.Sprintf(`
+			Config: providerConfig("standby1", topo.Standbys[0]) + fmt.Sprintf(`
 resource "pgreplication_standby" "this" {
   provider         = pgreplication.standby1
   primary_host     = "127.0.0.1"
@@ -201,7 +207,7 @@ func TestAccStandby_notAStandby(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: topologyProviders(topo) + fmt.Sprintf(`
+			Config: providerConfig("primary", topo.Primary) + fmt.Sprintf(`
 resource "pgreplication_standby" "on_primary" {
   provider     = pgreplication.primary
   primary_host = "127.0.0.1"

@@ -19,9 +19,10 @@ import (
 )
 
 // syncConfig renders a pgreplication_synchronous_replication on topo's
-// primary; body holds its attributes.
+// primary; body holds its attributes. The configuration talks to the
+// primary only.
 func syncConfig(topo *routertest.Topology, body string) string {
-	return topologyProviders(topo) + `
+	return providerConfig("primary", topo.Primary) + `
 resource "pgreplication_synchronous_replication" "this" {
   provider = pgreplication.primary
 ` + body + `
