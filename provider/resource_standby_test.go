@@ -62,6 +62,9 @@ func TestAccStandby_basic(t *testing.T) {
   application_name  = "Replica \"one\" 'ü' \\ x"
   primary_slot_name = "standby_basic"
   primary_password  = "pa'ss \\word"
+  primary_conninfo_params = {
+    connect_timeout = "10"
+  }
 `
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -103,6 +106,12 @@ func TestAccStandby_basic(t *testing.T) {
 				// the test uses 30s); the LSNs and the lag are measurements
 				// that move whenever the primary writes WAL.
 				ImportStateVerifyIgnore: []string{"wait_timeout", "received_lsn", "replay_lsn", "replay_lag"},
+			},
+			{
+				// A keyword with its own attribute is refused before the plan.
+				Config:      standbyConfig(topo, base+"  primary_conninfo_params = { port = \"5433\" }\n"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Connection Parameter Has Its Own Attribute`),
 			},
 			{
 				Config: standbyConfig(topo, updated),
