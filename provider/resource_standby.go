@@ -256,7 +256,7 @@ func (r *standbyResource) Create(ctx context.Context, req resource.CreateRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if !r.apply(ctx, &plan, &resp.Diagnostics) {
+	if !r.apply(ctx, &plan, false, &resp.Diagnostics) {
 		return
 	}
 	plan.ID = types.StringValue(standbyImportID)
@@ -301,7 +301,7 @@ func (r *standbyResource) Update(ctx context.Context, req resource.UpdateRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if !r.apply(ctx, &plan, &resp.Diagnostics) {
+	if !r.apply(ctx, &plan, true, &resp.Diagnostics) {
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
@@ -401,7 +401,9 @@ func notAStandby(s *server) diag.Diagnostic {
 
 // apply writes the planned settings, reloads, and waits until the standby
 // streams from the planned primary; then it fills the computed attributes.
-func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel, diags *diag.Diagnostics) bool {
+// An update that changes no server setting (only wait_timeout or
+// reset_on_destroy) touches nothing and waits for nothing.
+func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel, update bool, diags *diag.Diagnostics) bool {
 	pool, err := r.server.Pool(ctx, "")
 	if err != nil {
 		diags.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
@@ -426,6 +428,13 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	if !before.InRecovery {
 		diags.Append(notAStandby(r.server))
 		return false
+	}
+	if update && want.matches(before) {
+		if err := before.fill(ctx, plan); err != nil {
+			diags.AddError("Cannot Read Standby Configuration", "The standby settings of "+r.server.describe()+" cannot be read back: "+err.Error())
+			return false
+		}
+		return true
 	}
 	if err := alterSystem(ctx, pool, want.settings()); err != nil {
 		diags.AddError("Cannot Configure Standby", "Writing the standby settings of "+r.server.describe()+" failed: "+err.Error())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,7 +33,6 @@ resource "pgreplication_standby" "this" {
   primary_port    = %d
   primary_user    = "postgres"
   primary_sslmode = "disable"
-  wait_timeout    = "30s"
 %s
 }
 `, topo.Primary.Host, topo.Primary.Port, body)
@@ -50,11 +50,16 @@ func TestAccStandby_basic(t *testing.T) {
 	base := `
   application_name  = "replica-1"
   primary_slot_name = "standby_basic"
+  wait_timeout      = "30s"
 `
 	updated := base + `
   hot_standby_feedback     = true
   recovery_min_apply_delay = "300s"
 `
+	// Only a provider attribute changes: an update that must not touch the
+	// server (the WAL receiver keeps its pid).
+	updatedWait := strings.Replace(updated, `"30s"`, `"45s"`, 1)
+	var receiverPID int
 	handConninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres sslmode=disable application_name=by_hand", topo.Primary.Port)
 	// routertest trusts every local connection, so the password is not
 	// checked; it must still round-trip through primary_conninfo.
@@ -132,22 +137,37 @@ func TestAccStandby_basic(t *testing.T) {
 				},
 			},
 			{
+				PreConfig: func() {
+					receiverPID = queryValue[int](t, standby, "postgres", `SELECT pid FROM pg_stat_wal_receiver`)
+				},
+				Config: standbyConfig(topo, updatedWait),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				Check: func(*terraform.State) error {
+					if pid := queryValue[int](t, standby, "postgres", `SELECT pid FROM pg_stat_wal_receiver`); pid != receiverPID {
+						return fmt.Errorf("the WAL receiver restarted (pid %d, was %d) for a change of wait_timeout only", pid, receiverPID)
+					}
+					return nil
+				},
+			},
+			{
 				PreConfig: func() { alterSystemByHand(t, standby, "primary_conninfo", handConninfo) },
-				Config:    standbyConfig(topo, updated),
+				Config:    standbyConfig(topo, updatedWait),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{expectDrift(addr, "application_name")},
 				},
 			},
 			{
 				PreConfig: func() { alterSystemByHand(t, standby, "hot_standby_feedback", "off") },
-				Config:    standbyConfig(topo, updated),
+				Config:    standbyConfig(topo, updatedWait),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{expectDrift(addr, "hot_standby_feedback")},
 				},
 			},
 			{
 				PreConfig: func() { alterSystemByHand(t, standby, "recovery_min_apply_delay", "1min") },
-				Config:    standbyConfig(topo, updated),
+				Config:    standbyConfig(topo, updatedWait),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{expectDrift(addr, "recovery_min_apply_delay")},
 				},
@@ -155,7 +175,7 @@ func TestAccStandby_basic(t *testing.T) {
 			{
 				// Without primary_conninfo the standby configuration is gone.
 				PreConfig: func() { alterSystemByHand(t, standby, "primary_conninfo", "") },
-				Config:    standbyConfig(topo, updated),
+				Config:    standbyConfig(topo, updatedWait),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{expectRecreate(addr)},
 				},
