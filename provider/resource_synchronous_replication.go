@@ -213,7 +213,7 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	// following step (or a test) does not see the old one. postgresql.conf
 	// may set the same value: then this gives up quietly.
 	rendered := state.config(ctx).String()
-	_, _ = waitFor(ctx, syncSettleTimeout/3, func() (bool, error) {
+	_, _ = pollUntil(ctx, syncSettleTimeout/3, func() (bool, error) {
 		var cur string
 		err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names')`).Scan(&cur)
 		return err == nil && cur != rendered, nil
@@ -393,7 +393,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		return false
 	}
 	var curNames, curCommit string
-	applied, err := waitFor(ctx, syncSettleTimeout, func() (bool, error) {
+	applied, err := pollUntil(ctx, syncSettleTimeout, func() (bool, error) {
 		err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`).Scan(&curNames, &curCommit)
 		return curNames == rendered && curCommit == commit, err
 	})
@@ -412,7 +412,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 	// own time. Wait (without failing: sync_state is informative) until every
 	// one reports a sync_state that agrees with the new list, so that
 	// sync_state describes the new configuration.
-	_, _ = waitFor(ctx, syncSettleTimeout, func() (bool, error) {
+	_, _ = pollUntil(ctx, syncSettleTimeout, func() (bool, error) {
 		rows, err := pool.Query(ctx, `SELECT application_name, sync_state FROM pg_stat_replication`)
 		if err != nil {
 			return false, nil
