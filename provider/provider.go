@@ -158,6 +158,8 @@ func (p *pgreplicationProvider) Resources(_ context.Context) []func() resource.R
 	return []func() resource.Resource{
 		newReplicationSlotResource,
 		newSubscriptionResource,
+		newStandbyResource,
+		newSynchronousReplicationResource,
 	}
 }
 

@@ -1,0 +1,813 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/guc"
+)
+
+var (
+	_ resource.ResourceWithImportState    = (*standbyResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*standbyResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*standbyResource)(nil)
+)
+
+func newStandbyResource() resource.Resource { return &standbyResource{} }
+
+// standbyResource is the standby side of physical streaming replication:
+// where a server in recovery streams its WAL from (primary_conninfo,
+// primary_slot_name) and how it treats that stream. One per server, so its
+// import ID is fixed.
+type standbyResource struct {
+	server *server
+}
+
+// standbyImportID is the import ID and id of every pgreplication_standby: a
+// server has one standby configuration, and the provider instance names the
+// server.
+const standbyImportID = "standby"
+
+// Defaults of the standby settings: PostgreSQL's own, so that declaring a
+// standby without them changes nothing on a server that has the defaults.
+const (
+	defaultPrimaryPort              = 5432
+	defaultPrimarySSLMode           = "prefer"
+	defaultRecoveryMinApplyDelay    = "0"
+	defaultMaxStandbyStreamingDelay = "30s"
+	defaultWalReceiverTimeout       = "60s"
+	defaultStandbyWaitTimeout       = "60s"
+)
+
+// standbyManagedParams are the primary_conninfo keywords that have their own
+// attribute; primary_conninfo_params holds every other one.
+var standbyManagedParams = []string{"host", "port", "user", "sslmode", "passfile", "password", "application_name"}
+
+// standbySettings are the server settings the resource manages, in the
+// order it writes them; reset_on_destroy resets the same list.
+var standbySettings = []string{
+	"primary_conninfo", "primary_slot_name", "hot_standby_feedback",
+	"recovery_min_apply_delay", "max_standby_streaming_delay", "wal_receiver_timeout",
+}
+
+func (r *standbyResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_standby"
+}
+
+func (r *standbyResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = standbySchema()
+}
+
+func standbySchema() schema.Schema {
+	return schema.Schema{
+		MarkdownDescription: "The standby side of physical streaming replication: which primary a standby streams its WAL from, " +
+			"through which replication slot, and how it treats the stream. Apply it with a provider instance that points at " +
+			"the **standby** (a server in recovery); planning it against a primary fails. PostgreSQL 13 or later " +
+			"(`primary_conninfo` and `primary_slot_name` change with a reload, without a restart).\n\n" +
+			"The provider writes the settings with `ALTER SYSTEM` (to `postgresql.auto.conf`), reloads the configuration, " +
+			"and waits, at most `wait_timeout`, until the standby streams from that primary (`pg_stat_wal_receiver`). " +
+			"Read parses the standby's effective `primary_conninfo` back into `primary_host`, `primary_port`, … so that a hand " +
+			"edit shows in `terraform plan` as a change of the one field that changed.\n\n" +
+			"Destroying the resource forgets it and leaves replication running, unless `reset_on_destroy` is set. " +
+			"The provider's role must be a superuser (it reads `primary_conninfo` and runs `ALTER SYSTEM`).",
+		Attributes: map[string]schema.Attribute{
+			// Required
+			"primary_host": schema.StringAttribute{
+				Required:            true,
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+				MarkdownDescription: "Host name or address of the primary, as the standby reaches it (`host` in `primary_conninfo`). A comma-separated list is accepted, as libpq accepts it.",
+			},
+			"primary_user": schema.StringAttribute{
+				Required:            true,
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+				MarkdownDescription: "Role the standby connects to the primary as (`user`); it needs the `REPLICATION` attribute and a `replication` line in the primary's `pg_hba.conf`.",
+			},
+
+			// Optional
+			"primary_port": schema.Int64Attribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             int64default.StaticInt64(defaultPrimaryPort),
+				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
+				MarkdownDescription: fmt.Sprintf("Port of the primary (`port`). Defaults to `%d`.", defaultPrimaryPort),
+			},
+			"primary_sslmode": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             stringdefault.StaticString(defaultPrimarySSLMode),
+				Validators:          []validator.String{stringvalidator.OneOf(sslModes...)},
+				MarkdownDescription: "libpq `sslmode` of the standby's connection: " + quotedList(sslModes) + ". Defaults to `" + defaultPrimarySSLMode + "`, libpq's default; a `primary_conninfo` without `sslmode` reads back as `" + defaultPrimarySSLMode + "`.",
+			},
+			"primary_password": schema.StringAttribute{
+				Optional:  true,
+				Sensitive: true,
+				Validators: []validator.String{
+					stringvalidator.ConflictsWith(path.MatchRoot("passfile")),
+				},
+				MarkdownDescription: "Password of `primary_user` (`password`). It is stored in `primary_conninfo` in the standby's " +
+					"`postgresql.auto.conf` (PostgreSQL has no other place for it) and read back to detect changes, but never shown. " +
+					"Conflicts with `passfile`, which keeps the password out of the configuration. Default: none.",
+			},
+			"passfile": schema.StringAttribute{
+				Optional:            true,
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+				MarkdownDescription: "Path, on the standby's host, of a password file (`passfile`) that holds the password of `primary_user`. Conflicts with `primary_password`. Default: libpq's (`~/.pgpass` of the server's operating-system user).",
+			},
+			"application_name": schema.StringAttribute{
+				Optional:   true,
+				Validators: []validator.String{stringvalidator.LengthBetween(1, 63)},
+				MarkdownDescription: "Name the standby reports to the primary (`application_name`): the name in the primary's `pg_stat_replication` " +
+					"and the name that `synchronous_standby_names` (`pgreplication_synchronous_replication`) must list to make this standby " +
+					"synchronous. When unset the standby reports its `cluster_name`, or `walreceiver`. Default: unset. At most 63 bytes; " +
+					"the primary shows non-ASCII characters as `?`.",
+			},
+			"primary_conninfo_params": schema.MapAttribute{
+				Optional:    true,
+				ElementType: types.StringType,
+				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1)},
+				MarkdownDescription: "Other libpq connection parameters of `primary_conninfo`, such as `sslrootcert`, `keepalives_idle` or " +
+					"`target_session_attrs`; keywords with their own attribute (" + quotedList(standbyManagedParams) + ") are not allowed here. " +
+					"A keyword someone added to `primary_conninfo` by hand shows here as a change. Default: none.",
+			},
+			"primary_slot_name": schema.StringAttribute{
+				Optional:   true,
+				Validators: []validator.String{slotNameValidator{}},
+				MarkdownDescription: "Physical replication slot on the primary that the standby streams through (`primary_slot_name`), so " +
+					"the primary keeps the WAL the standby has not received yet. The slot must exist on the primary (`pgreplication_replication_slot`) " +
+					"or streaming does not start. Default: no slot (the standby relies on the primary's `wal_keep_size`).",
+			},
+			"hot_standby_feedback": schema.BoolAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(false),
+				MarkdownDescription: "`hot_standby_feedback`: the standby tells the primary which rows its queries still need, so that vacuum on the primary does not cancel them. Defaults to `false`, PostgreSQL's default.",
+			},
+			"recovery_min_apply_delay": schema.StringAttribute{
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(defaultRecoveryMinApplyDelay),
+				Validators: []validator.String{postgresTimeValidator{}},
+				MarkdownDescription: "`recovery_min_apply_delay`: how long after the primary committed a transaction the standby applies it, " +
+					"a PostgreSQL time such as `\"30s\"` or `\"5min\"` (no unit: milliseconds). Compared by value: `\"300s\"` and the server's " +
+					"`\"5min\"` are equal. Defaults to `\"" + defaultRecoveryMinApplyDelay + "\"`, PostgreSQL's default.",
+			},
+			"max_standby_streaming_delay": schema.StringAttribute{
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(defaultMaxStandbyStreamingDelay),
+				Validators: []validator.String{postgresTimeValidator{}},
+				MarkdownDescription: "`max_standby_streaming_delay`: how long replay waits for conflicting standby queries before cancelling them; " +
+					"`\"-1\"` waits forever. A PostgreSQL time, compared by value. Defaults to `\"" + defaultMaxStandbyStreamingDelay + "\"`, PostgreSQL's default.",
+			},
+			"wal_receiver_timeout": schema.StringAttribute{
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(defaultWalReceiverTimeout),
+				Validators: []validator.String{postgresTimeValidator{}},
+				MarkdownDescription: "`wal_receiver_timeout`: how long the standby waits for the primary before dropping the connection; `\"0\"` " +
+					"never. A PostgreSQL time, compared by value. Defaults to `\"" + defaultWalReceiverTimeout + "\"`, PostgreSQL's default.",
+			},
+			"wait_timeout": schema.StringAttribute{
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(defaultStandbyWaitTimeout),
+				Validators: []validator.String{goDurationValidator{}},
+				MarkdownDescription: "How long apply waits for the standby to stream from the primary after changing its settings, a Go duration " +
+					"such as `\"60s\"` or `\"5m\"`. If it does not stream by then, apply fails with what the standby reports. Only used by the " +
+					"provider. Defaults to `\"" + defaultStandbyWaitTimeout + "\"`.",
+			},
+			"reset_on_destroy": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "What destroying the resource does. `false` (the default): nothing on the server; Terraform forgets the " +
+					"resource and the standby keeps streaming. `true`: `ALTER SYSTEM RESET` of every setting this resource manages " +
+					"(" + quotedList(standbySettings) + ") and a reload, which **stops streaming** unless `postgresql.conf` sets `primary_conninfo` too.",
+			},
+
+			// Computed
+			"id": schema.StringAttribute{
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: "Always `" + standbyImportID + "`: a server has one standby configuration. The import ID.",
+			},
+			"status": schema.StringAttribute{
+				Computed: true,
+				MarkdownDescription: "The WAL receiver's `status` from `pg_stat_wal_receiver`: `streaming` when all is well; `starting`, " +
+					"`waiting`, `restarting` or `stopping` in between; `stopped` when no WAL receiver runs (the standby cannot reach the primary, or replays from an archive).",
+			},
+			"sender_host": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The host the WAL receiver is connected to (`pg_stat_wal_receiver.sender_host`); null when it is not connected.",
+			},
+			"sender_port": schema.Int64Attribute{
+				Computed:            true,
+				MarkdownDescription: "The port the WAL receiver is connected to (`pg_stat_wal_receiver.sender_port`); null when it is not connected.",
+			},
+			"received_lsn": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The last WAL location received and flushed (`pg_last_wal_receive_lsn()`), such as `0/3000148`; null before the standby has streamed.",
+			},
+			"replay_lsn": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The last WAL location replayed (`pg_last_wal_replay_lsn()`).",
+			},
+			"replay_lag": schema.Float64Attribute{
+				Computed: true,
+				MarkdownDescription: "Seconds the standby's replay is behind: `now() - pg_last_xact_replay_timestamp()`, or `0` when it has " +
+					"replayed everything it received (an idle primary sends no transactions, so the last one's age would not be lag). " +
+					"Null before any transaction was replayed. Measured when Terraform reads the resource; changes of the computed " +
+					"attributes never make a plan by themselves.",
+			},
+		},
+	}
+}
+
+func (r *standbyResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.server = serverFromProviderData(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *standbyResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan standbyResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !r.apply(ctx, &plan, false, &resp.Diagnostics) {
+		return
+	}
+	plan.ID = types.StringValue(standbyImportID)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *standbyResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state standbyResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+		return
+	}
+	cur, err := readStandby(ctx, pool)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Read Standby Configuration", "Reading the standby settings of "+r.server.describe()+" failed: "+err.Error())
+		return
+	}
+	if cur.Conninfo == "" {
+		// No primary_conninfo: nothing says where to stream from, so the
+		// standby configuration is gone; plan to create it again.
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if state.ID.IsNull() {
+		state.ID = types.StringValue(standbyImportID)
+	}
+	if err := cur.fill(ctx, &state); err != nil {
+		resp.Diagnostics.AddError("Cannot Read Standby Configuration", "The standby settings of "+r.server.describe()+" cannot be read back: "+err.Error())
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *standbyResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan standbyResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !r.apply(ctx, &plan, true, &resp.Diagnostics) {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state standbyResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !state.ResetOnDestroy.ValueBool() {
+		// Forget only: cutting a standby off its primary is not something a
+		// resource should do because it left the configuration.
+		return
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+		return
+	}
+	var reset []systemSetting
+	for _, name := range standbySettings {
+		reset = append(reset, resetSetting(name))
+	}
+	if err := alterSystem(ctx, pool, reset); err != nil {
+		resp.Diagnostics.AddError("Cannot Reset Standby Configuration",
+			"reset_on_destroy is set, but resetting the standby settings of "+r.server.describe()+" failed: "+err.Error()+
+				". Fix the privilege, or set reset_on_destroy = false to only forget the resource.")
+	}
+}
+
+func (r *standbyResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if req.ID != standbyImportID {
+		resp.Diagnostics.AddError("Invalid Import ID",
+			fmt.Sprintf("The import ID of pgreplication_standby is always %q (a server has one standby configuration; the provider instance names the server), not %q.", standbyImportID, req.ID))
+		return
+	}
+	// The provider-only attributes have no server value: import their
+	// defaults, so that a configuration that leaves them out plans nothing.
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), standbyImportID)...)
+	// The time settings start at their defaults too, so that Read keeps
+	// the default's spelling when the server's value equals it ("60s", not
+	// SHOW's "1min").
+	for attr, value := range map[string]any{
+		"wait_timeout":                defaultStandbyWaitTimeout,
+		"reset_on_destroy":            false,
+		"recovery_min_apply_delay":    defaultRecoveryMinApplyDelay,
+		"max_standby_streaming_delay": defaultMaxStandbyStreamingDelay,
+		"wal_receiver_timeout":        defaultWalReceiverTimeout,
+	} {
+		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(attr), value)...)
+	}
+}
+
+func (r *standbyResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var params types.Map
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("primary_conninfo_params"), &params)...)
+	if resp.Diagnostics.HasError() || params.IsNull() || params.IsUnknown() {
+		return
+	}
+	for key := range params.Elements() {
+		if slices.Contains(standbyManagedParams, key) {
+			resp.Diagnostics.AddAttributeError(path.Root("primary_conninfo_params").AtMapKey(key), "Connection Parameter Has Its Own Attribute",
+				fmt.Sprintf("%q cannot be set in primary_conninfo_params: pgreplication_standby has an attribute for it. Use that attribute instead (%s).",
+					key, quotedList(standbyManagedParams)))
+		}
+	}
+}
+
+// ModifyPlan refuses, at plan time, a server that is not a standby, and one
+// too old to change primary_conninfo with a reload.
+func (r *standbyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.server == nil || r.server.unknown {
+		return // destroy, or the server cannot be asked yet
+	}
+	r.server.requireMajor(ctx, 13, "Changing a standby's primary_conninfo and primary_slot_name with a reload", path.Root("primary_host"), &resp.Diagnostics)
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		return
+	}
+	var inRecovery bool
+	if err := pool.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil {
+		return // unreachable now: Read or apply reports it
+	}
+	if !inRecovery {
+		resp.Diagnostics.Append(notAStandby(r.server))
+	}
+}
+
+func notAStandby(s *server) diag.Diagnostic {
+	return diag.NewErrorDiagnostic("Server Is Not a Standby",
+		"pgreplication_standby configures a standby, but "+s.describe()+" is not in recovery (pg_is_in_recovery() is false): it is a primary. "+
+			"Point the resource's provider at the standby (provider = pgreplication.<standby alias>), or, if this server was promoted, "+
+			"remove the resource from the configuration (and from the state with terraform state rm).")
+}
+
+// apply writes the planned settings, reloads, and waits until the standby
+// streams from the planned primary; then it fills the computed attributes.
+// An update that changes no server setting (only wait_timeout or
+// reset_on_destroy) touches nothing and waits for nothing.
+func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel, update bool, diags *diag.Diagnostics) bool {
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		diags.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+		return false
+	}
+	timeout, err := time.ParseDuration(plan.WaitTimeout.ValueString())
+	if err != nil {
+		diags.AddAttributeError(path.Root("wait_timeout"), "Invalid Duration", err.Error())
+		return false
+	}
+	deadline := time.Now().Add(timeout)
+	want, werr := standbyWanted(ctx, plan)
+	if werr != nil {
+		diags.AddError("Invalid Standby Configuration", werr.Error())
+		return false
+	}
+	before, err := readStandby(ctx, pool)
+	if err != nil {
+		diags.AddError("Cannot Read Standby Configuration", "Reading the standby settings of "+r.server.describe()+" failed: "+err.Error())
+		return false
+	}
+	if !before.InRecovery {
+		diags.Append(notAStandby(r.server))
+		return false
+	}
+	if update && want.matches(before) {
+		if err := before.fill(ctx, plan); err != nil {
+			diags.AddError("Cannot Read Standby Configuration", "The standby settings of "+r.server.describe()+" cannot be read back: "+err.Error())
+			return false
+		}
+		return true
+	}
+	if err := alterSystem(ctx, pool, want.settings()); err != nil {
+		diags.AddError("Cannot Configure Standby", "Writing the standby settings of "+r.server.describe()+" failed: "+err.Error())
+		return false
+	}
+
+	// The reload reaches sessions asynchronously; wait until the server's
+	// effective settings are the planned ones.
+	var cur standbyState
+	applied, err := pollUntil(ctx, time.Until(deadline), func() (bool, error) {
+		var err error
+		cur, err = readStandby(ctx, pool)
+		return err == nil && want.matches(cur), err
+	})
+	if err != nil {
+		diags.AddError("Cannot Read Standby Configuration", "Reading the standby settings of "+r.server.describe()+" back failed: "+err.Error())
+		return false
+	}
+	if !applied {
+		diags.AddError("Standby Settings Not Applied", fmt.Sprintf(
+			"ALTER SYSTEM and pg_reload_conf() succeeded on %s, but after %s its effective settings still differ: %s. "+
+				"The server ignores a reload when a configuration file has an error; its log says which. Fix that and apply again.",
+			r.server.describe(), timeout, want.differences(cur)))
+		return false
+	}
+
+	// A new primary_conninfo or slot restarts the WAL receiver: wait for a new
+	// one, not the old one that is still streaming with the old settings.
+	restart := before.Conninfo != want.Conninfo || before.SlotName != want.SlotName
+	streaming, err := pollUntil(ctx, time.Until(deadline), func() (bool, error) {
+		var err error
+		cur, err = readStandby(ctx, pool)
+		if err != nil {
+			return false, err
+		}
+		return cur.streamingFrom(want, plan.PrimaryPort.ValueInt64()) && (!restart || cur.ReceiverPID != before.ReceiverPID), nil
+	})
+	if err != nil {
+		diags.AddError("Cannot Read Standby Status", "Reading pg_stat_wal_receiver on "+r.server.describe()+" failed: "+err.Error())
+		return false
+	}
+	if !streaming {
+		diags.AddError("Standby Is Not Streaming", fmt.Sprintf(
+			"%s does not stream from %s:%d after %s. The standby reports: %s. It was asked to connect with primary_conninfo = %s "+
+				"and primary_slot_name = %q. The settings are written (ALTER SYSTEM) and stay in effect. Check that the primary is "+
+				"reachable from the standby at that address, that its pg_hba.conf allows a replication connection for %q, "+
+				"that the password is right and that the slot exists on the primary; the standby's server log says why it "+
+				"cannot connect. Then apply again, or raise wait_timeout if the standby needs longer.",
+			r.server.describe(), plan.PrimaryHost.ValueString(), plan.PrimaryPort.ValueInt64(), timeout,
+			cur.describeReceiver(), want.redactedConninfo, want.SlotName, plan.PrimaryUser.ValueString()))
+		return false
+	}
+	if err := cur.fill(ctx, plan); err != nil {
+		diags.AddError("Cannot Read Standby Configuration", "The standby settings of "+r.server.describe()+" cannot be read back: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// standbyWant is the planned configuration, as the server will show it.
+type standbyWant struct {
+	Conninfo                                       string
+	redactedConninfo                               string
+	SlotName                                       string
+	HotStandbyFeedback                             bool
+	ApplyDelay, StreamingDelay, ReceiverTimeout    string
+	applyDelayMs, streamingDelayMs, receiverTimeMs int64
+}
+
+func standbyWanted(ctx context.Context, m *standbyResourceModel) (standbyWant, error) {
+	p := conninfo.Params{}
+	if !m.PrimaryConninfoParams.IsNull() {
+		extra := map[string]string{}
+		if d := m.PrimaryConninfoParams.ElementsAs(ctx, &extra, false); d.HasError() {
+			return standbyWant{}, fmt.Errorf("primary_conninfo_params: cannot read the map")
+		}
+		for k, v := range extra {
+			p[k] = v
+		}
+	}
+	p["host"] = m.PrimaryHost.ValueString()
+	p["port"] = strconv.FormatInt(m.PrimaryPort.ValueInt64(), 10)
+	p["user"] = m.PrimaryUser.ValueString()
+	p["sslmode"] = m.PrimarySSLMode.ValueString()
+	p["passfile"] = m.Passfile.ValueString()
+	p["password"] = m.PrimaryPassword.ValueString()
+	p["application_name"] = m.ApplicationName.ValueString()
+	w := standbyWant{
+		Conninfo:           p.String(),
+		redactedConninfo:   p.Redacted(),
+		SlotName:           m.PrimarySlotName.ValueString(),
+		HotStandbyFeedback: m.HotStandbyFeedback.ValueBool(),
+		ApplyDelay:         m.RecoveryMinApplyDelay.ValueString(),
+		StreamingDelay:     m.MaxStandbyStreamingDelay.ValueString(),
+		ReceiverTimeout:    m.WalReceiverTimeout.ValueString(),
+	}
+	var err error
+	if w.applyDelayMs, err = guc.Milliseconds(w.ApplyDelay); err != nil {
+		return w, fmt.Errorf("recovery_min_apply_delay: %w", err)
+	}
+	if w.streamingDelayMs, err = guc.Milliseconds(w.StreamingDelay); err != nil {
+		return w, fmt.Errorf("max_standby_streaming_delay: %w", err)
+	}
+	if w.receiverTimeMs, err = guc.Milliseconds(w.ReceiverTimeout); err != nil {
+		return w, fmt.Errorf("wal_receiver_timeout: %w", err)
+	}
+	return w, nil
+}
+
+func (w standbyWant) settings() []systemSetting {
+	feedback := "off"
+	if w.HotStandbyFeedback {
+		feedback = "on"
+	}
+	// An unset slot is written as '' rather than reset, so that a slot in
+	// postgresql.conf cannot come back underneath the declared configuration.
+	return []systemSetting{
+		setTo("primary_conninfo", w.Conninfo),
+		setTo("primary_slot_name", w.SlotName),
+		setTo("hot_standby_feedback", feedback),
+		setTo("recovery_min_apply_delay", w.ApplyDelay),
+		setTo("max_standby_streaming_delay", w.StreamingDelay),
+		setTo("wal_receiver_timeout", w.ReceiverTimeout),
+	}
+}
+
+func (w standbyWant) matches(s standbyState) bool {
+	return w.differences(s) == ""
+}
+
+// differences names the settings whose effective value is not the planned
+// one, for an error message; the password stays out of it.
+func (w standbyWant) differences(s standbyState) string {
+	var d []string
+	if s.Conninfo != w.Conninfo {
+		d = append(d, "primary_conninfo")
+	}
+	if s.SlotName != w.SlotName {
+		d = append(d, fmt.Sprintf("primary_slot_name = %q", s.SlotName))
+	}
+	if s.HotStandbyFeedback != w.HotStandbyFeedback {
+		d = append(d, fmt.Sprintf("hot_standby_feedback = %v", s.HotStandbyFeedback))
+	}
+	for _, t := range []struct {
+		name string
+		got  string
+		want int64
+	}{
+		{"recovery_min_apply_delay", s.ApplyDelay, w.applyDelayMs},
+		{"max_standby_streaming_delay", s.StreamingDelay, w.streamingDelayMs},
+		{"wal_receiver_timeout", s.ReceiverTimeout, w.receiverTimeMs},
+	} {
+		if ms, err := guc.Milliseconds(t.got); err != nil || ms != t.want {
+			d = append(d, fmt.Sprintf("%s = %s", t.name, t.got))
+		}
+	}
+	return strings.Join(d, ", ")
+}
+
+// standbyState is what a standby shows: its effective settings, in SHOW's
+// form, and its WAL receiver.
+type standbyState struct {
+	InRecovery                                  bool
+	Conninfo                                    string
+	SlotName                                    string
+	HotStandbyFeedback                          bool
+	ApplyDelay, StreamingDelay, ReceiverTimeout string
+
+	ReceiverPID      int32   // 0: no WAL receiver
+	Status           *string // pg_stat_wal_receiver
+	SenderHost       *string
+	SenderPort       *int32
+	ReceiverSlot     *string
+	ReceiverConninfo *string // obfuscated by the server: no password
+	ReceivedLSN      *string
+	ReplayLSN        *string
+	ReplayLag        *float64
+}
+
+// readStandby reads the effective settings (those of a new session after
+// the last reload) and pg_stat_wal_receiver in one round trip.
+func readStandby(ctx context.Context, pool *pgxpool.Pool) (standbyState, error) {
+	var s standbyState
+	var pid *int32
+	err := pool.QueryRow(ctx, `
+SELECT pg_is_in_recovery(),
+       current_setting('primary_conninfo'),
+       current_setting('primary_slot_name'),
+       current_setting('hot_standby_feedback')::bool,
+       current_setting('recovery_min_apply_delay'),
+       current_setting('max_standby_streaming_delay'),
+       current_setting('wal_receiver_timeout'),
+       r.pid, r.status, r.sender_host, r.sender_port, r.slot_name, r.conninfo,
+       pg_last_wal_receive_lsn()::text,
+       pg_last_wal_replay_lsn()::text,
+       CASE WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
+            ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END
+FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true`).Scan(
+		&s.InRecovery, &s.Conninfo, &s.SlotName, &s.HotStandbyFeedback,
+		&s.ApplyDelay, &s.StreamingDelay, &s.ReceiverTimeout,
+		&pid, &s.Status, &s.SenderHost, &s.SenderPort, &s.ReceiverSlot, &s.ReceiverConninfo,
+		&s.ReceivedLSN, &s.ReplayLSN, &s.ReplayLag)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return s, fmt.Errorf("no row from pg_stat_wal_receiver query")
+	}
+	if pid != nil {
+		s.ReceiverPID = *pid
+	}
+	return s, err
+}
+
+// streamingFrom reports whether the WAL receiver streams from the planned
+// primary through the planned slot.
+func (s standbyState) streamingFrom(w standbyWant, port int64) bool {
+	if s.Status == nil || *s.Status != "streaming" || s.SenderHost == nil || s.SenderPort == nil {
+		return false
+	}
+	p, _ := conninfo.Parse(w.Conninfo)
+	hostMatches := false
+	for _, h := range strings.Split(p["host"], ",") {
+		if strings.TrimSpace(h) == *s.SenderHost {
+			hostMatches = true
+		}
+	}
+	slot := ""
+	if s.ReceiverSlot != nil {
+		slot = *s.ReceiverSlot
+	}
+	return hostMatches && int64(*s.SenderPort) == port && slot == w.SlotName
+}
+
+// describeReceiver says what pg_stat_wal_receiver shows, for an error.
+func (s standbyState) describeReceiver() string {
+	if s.Status == nil {
+		return "no WAL receiver is running (pg_stat_wal_receiver is empty): it cannot connect to the primary, or the primary refused it"
+	}
+	str := func(p *string) string {
+		if p == nil {
+			return "none"
+		}
+		return *p
+	}
+	sender := "none"
+	if s.SenderHost != nil && s.SenderPort != nil {
+		sender = fmt.Sprintf("%s:%d", *s.SenderHost, *s.SenderPort)
+	}
+	return fmt.Sprintf("pg_stat_wal_receiver status %s, sender %s, slot %s, received up to %s, conninfo %q",
+		*s.Status, sender, str(s.ReceiverSlot), str(s.ReceivedLSN), str(s.ReceiverConninfo))
+}
+
+// fill sets m from what the server shows. Time settings that equal m's
+// values keep m's spelling ("300s" stays "300s" though SHOW says "5min").
+func (s standbyState) fill(ctx context.Context, m *standbyResourceModel) error {
+	p, err := conninfo.Parse(s.Conninfo)
+	if err != nil {
+		return fmt.Errorf("primary_conninfo: %w", err)
+	}
+	optional := func(key string) types.String {
+		if v, ok := p[key]; ok && v != "" {
+			return types.StringValue(v)
+		}
+		return types.StringNull()
+	}
+	m.PrimaryHost = optional("host")
+	m.PrimaryUser = optional("user")
+	m.Passfile = optional("passfile")
+	m.PrimaryPassword = optional("password")
+	m.ApplicationName = optional("application_name")
+	m.PrimarySSLMode = types.StringValue(defaultPrimarySSLMode)
+	if v := p["sslmode"]; v != "" {
+		m.PrimarySSLMode = types.StringValue(v)
+	}
+	m.PrimaryPort = types.Int64Value(defaultPrimaryPort)
+	if v := p["port"]; v != "" {
+		port, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("primary_conninfo has port=%q, which primary_port (one number) cannot hold; set one port by hand or in this resource", v)
+		}
+		m.PrimaryPort = types.Int64Value(port)
+	}
+	extra := map[string]string{}
+	for k, v := range p {
+		if !slices.Contains(standbyManagedParams, k) {
+			extra[k] = v
+		}
+	}
+	if len(extra) == 0 {
+		m.PrimaryConninfoParams = types.MapNull(types.StringType)
+	} else {
+		var d diag.Diagnostics
+		m.PrimaryConninfoParams, d = types.MapValueFrom(ctx, types.StringType, extra)
+		if d.HasError() {
+			return fmt.Errorf("primary_conninfo_params: cannot build the map")
+		}
+	}
+
+	m.PrimarySlotName = types.StringNull()
+	if s.SlotName != "" {
+		m.PrimarySlotName = types.StringValue(s.SlotName)
+	}
+	m.HotStandbyFeedback = types.BoolValue(s.HotStandbyFeedback)
+	m.RecoveryMinApplyDelay = sameTime(m.RecoveryMinApplyDelay, s.ApplyDelay)
+	m.MaxStandbyStreamingDelay = sameTime(m.MaxStandbyStreamingDelay, s.StreamingDelay)
+	m.WalReceiverTimeout = sameTime(m.WalReceiverTimeout, s.ReceiverTimeout)
+
+	m.Status = types.StringValue("stopped")
+	if s.Status != nil {
+		m.Status = types.StringValue(*s.Status)
+	}
+	m.SenderHost = types.StringPointerValue(s.SenderHost)
+	m.SenderPort = types.Int64Null()
+	if s.SenderPort != nil {
+		m.SenderPort = types.Int64Value(int64(*s.SenderPort))
+	}
+	m.ReceivedLSN = types.StringPointerValue(s.ReceivedLSN)
+	m.ReplayLSN = types.StringPointerValue(s.ReplayLSN)
+	m.ReplayLag = types.Float64PointerValue(s.ReplayLag)
+	return nil
+}
+
+// sameTime returns prior when it means the same time as the server's value,
+// else the server's value as SHOW prints it.
+func sameTime(prior types.String, server string) types.String {
+	if !prior.IsNull() && !prior.IsUnknown() {
+		a, aerr := guc.Milliseconds(prior.ValueString())
+		b, berr := guc.Milliseconds(server)
+		if aerr == nil && berr == nil && a == b {
+			return prior
+		}
+	}
+	return types.StringValue(server)
+}
+
+// postgresTimeValidator accepts a PostgreSQL time setting ("30s", "5min").
+type postgresTimeValidator struct{}
+
+func (postgresTimeValidator) Description(context.Context) string {
+	return "a PostgreSQL time: a number with an optional unit (us, ms, s, min, h, d), such as \"30s\" or \"5min\""
+}
+
+func (v postgresTimeValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (postgresTimeValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	if _, err := guc.Milliseconds(req.ConfigValue.ValueString()); err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid PostgreSQL Time", err.Error())
+	}
+}
+
+// goDurationValidator accepts a Go duration ("60s", "5m") that is positive.
+type goDurationValidator struct{}
+
+func (goDurationValidator) Description(context.Context) string {
+	return "a positive duration such as \"60s\" or \"5m\""
+}
+
+func (v goDurationValidator) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (goDurationValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	d, err := time.ParseDuration(req.ConfigValue.ValueString())
+	if err == nil && d <= 0 {
+		err = fmt.Errorf("%q is not positive", req.ConfigValue.ValueString())
+	}
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Duration", err.Error()+`: want a duration such as "60s" or "5m"`)
+	}
+}

@@ -1,0 +1,342 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// standbyConfig renders a pgreplication_standby on the first standby of
+// topo, streaming from its primary; body adds attributes. The configuration
+// talks to the standby only (one provider block: see
+// testAccProtoV6ProviderFactories).
+func standbyConfig(topo *routertest.Topology, body string) string {
+	return providerConfig("standby1", topo.Standbys[0]) + fmt.Sprintf(`
+resource "pgreplication_standby" "this" {
+  provider        = pgreplication.standby1
+  primary_host    = %q
+  primary_port    = %d
+  primary_user    = "postgres"
+  primary_sslmode = "disable"
+%s
+}
+`, topo.Primary.Host, topo.Primary.Port, body)
+}
+
+// TestAccStandby_basic declares a standby's streaming configuration with a
+// physical slot, imports it, changes it in place, and shows that each hand
+// edit (ALTER SYSTEM and a reload) plans exactly the field it changed.
+func TestAccStandby_basic(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1)) // reconfigured: not the shared one
+	standby := topo.Standbys[0]
+	execSQL(t, topo.Primary, "postgres", `SELECT pg_create_physical_replication_slot('standby_basic')`)
+	const addr = "pgreplication_standby.this"
+	base := `
+  application_name  = "replica-1"
+  primary_slot_name = "standby_basic"
+  wait_timeout      = "30s"
+`
+	updated := base + `
+  hot_standby_feedback     = true
+  recovery_min_apply_delay = "300s"
+`
+	// Only a provider attribute changes: an update that must not touch the
+	// server (the WAL receiver keeps its pid).
+	updatedWait := strings.Replace(updated, `"30s"`, `"45s"`, 1)
+	var receiverPID int
+	handConninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres sslmode=disable application_name=by_hand", topo.Primary.Port)
+	// routertest trusts every local connection, so the password is not
+	// checked; it must still round-trip through primary_conninfo.
+	hostile := `
+  application_name  = "Replica \"one\" 'ü' \\ x"
+  primary_slot_name = "standby_basic"
+  primary_password  = "pa'ss \\word"
+  primary_conninfo_params = {
+    connect_timeout = "10"
+  }
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			// Destroy forgets: the standby must still stream through the slot.
+			return waitStreamingFrom(standby, topo.Primary.Port)
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: standbyConfig(topo, base),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact("standby")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("status"), knownvalue.StringExact("streaming")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("sender_host"), knownvalue.StringExact(topo.Primary.Host)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("sender_port"), knownvalue.Int64Exact(int64(topo.Primary.Port))),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("primary_slot_name"), knownvalue.StringExact("standby_basic")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("primary_sslmode"), knownvalue.StringExact("disable")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("hot_standby_feedback"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("max_standby_streaming_delay"), knownvalue.StringExact("30s")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("received_lsn"), knownvalue.StringRegexp(regexp.MustCompile(`^[0-9A-F]+/[0-9A-F]+$`))),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("replay_lag"), knownvalue.NotNull()),
+				},
+				Check: func(*terraform.State) error {
+					// The primary sees the standby through the declared slot and name.
+					active := queryValue[bool](t, topo.Primary, "postgres", `SELECT active FROM pg_replication_slots WHERE slot_name = 'standby_basic'`)
+					name := queryValue[string](t, topo.Primary, "postgres", `SELECT application_name FROM pg_stat_replication WHERE state = 'streaming'`)
+					if !active || name != "replica-1" {
+						return fmt.Errorf("primary: slot active %v, streaming standby %q; want true, replica-1", active, name)
+					}
+					return nil
+				},
+			},
+			{
+				ResourceName:      addr,
+				ImportState:       true,
+				ImportStateId:     "standby",
+				ImportStateVerify: true,
+				// wait_timeout is the provider's own (import sets the default,
+				// the test uses 30s); the LSNs and the lag are measurements
+				// that move whenever the primary writes WAL.
+				ImportStateVerifyIgnore: []string{"wait_timeout", "received_lsn", "replay_lsn", "replay_lag"},
+			},
+			{
+				// A keyword with its own attribute is refused before the plan.
+				Config:      standbyConfig(topo, base+"  primary_conninfo_params = { port = \"5433\" }\n"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Connection Parameter Has Its Own Attribute`),
+			},
+			{
+				Config: standbyConfig(topo, updated),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("hot_standby_feedback"), knownvalue.Bool(true)),
+					// Kept as written, though the server shows 5min: no diff.
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("recovery_min_apply_delay"), knownvalue.StringExact("300s")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("status"), knownvalue.StringExact("streaming")),
+				},
+				Check: func(*terraform.State) error {
+					if got := queryValue[string](t, standby, "postgres", `SHOW recovery_min_apply_delay`); got != "5min" {
+						return fmt.Errorf("recovery_min_apply_delay = %s on the standby, want 5min", got)
+					}
+					return nil
+				},
+			},
+			{
+				PreConfig: func() {
+					receiverPID = queryValue[int](t, standby, "postgres", `SELECT pid FROM pg_stat_wal_receiver`)
+				},
+				Config: standbyConfig(topo, updatedWait),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				Check: func(*terraform.State) error {
+					if pid := queryValue[int](t, standby, "postgres", `SELECT pid FROM pg_stat_wal_receiver`); pid != receiverPID {
+						return fmt.Errorf("the WAL receiver restarted (pid %d, was %d) for a change of wait_timeout only", pid, receiverPID)
+					}
+					return nil
+				},
+			},
+			{
+				PreConfig: func() { alterSystemByHand(t, standby, "primary_conninfo", handConninfo) },
+				Config:    standbyConfig(topo, updatedWait),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectDrift(addr, "application_name")},
+				},
+			},
+			{
+				PreConfig: func() { alterSystemByHand(t, standby, "hot_standby_feedback", "off") },
+				Config:    standbyConfig(topo, updatedWait),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectDrift(addr, "hot_standby_feedback")},
+				},
+			},
+			{
+				PreConfig: func() { alterSystemByHand(t, standby, "recovery_min_apply_delay", "1min") },
+				Config:    standbyConfig(topo, updatedWait),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectDrift(addr, "recovery_min_apply_delay")},
+				},
+			},
+			{
+				// Without primary_conninfo the standby configuration is gone.
+				PreConfig: func() { alterSystemByHand(t, standby, "primary_conninfo", "") },
+				Config:    standbyConfig(topo, updatedWait),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectRecreate(addr)},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("status"), knownvalue.StringExact("streaming")),
+				},
+			},
+			{
+				// Quotes, a backslash, spaces and non-ASCII survive
+				// primary_conninfo's quoting and the SQL literal around it;
+				// the password reads back (import verifies it too).
+				Config: standbyConfig(topo, hostile),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("application_name"), knownvalue.StringExact(`Replica "one" 'ü' \ x`)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("status"), knownvalue.StringExact("streaming")),
+				},
+			},
+			{
+				ResourceName:            addr,
+				ImportState:             true,
+				ImportStateId:           "standby",
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"wait_timeout", "received_lsn", "replay_lsn", "replay_lag"},
+			},
+		},
+	})
+}
+
+// TestAccStandby_badPrimary points a standby at a port where no primary
+// listens: apply fails after wait_timeout and says what the standby reports.
+func TestAccStandby_badPrimary(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	port := freePort(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig("standby1", topo.Standbys[0]) + fmt.Sprintf(`
+resource "pgreplication_standby" "this" {
+  provider         = pgreplication.standby1
+  primary_host     = "127.0.0.1"
+  primary_port     = %d
+  primary_user     = "postgres"
+  primary_sslmode  = "disable"
+  application_name = "replica-1"
+  wait_timeout     = "5s"
+}
+`, port),
+			ExpectError: regexp.MustCompile(fmt.Sprintf(`(?s)Standby Is Not Streaming.*does\s+not\s+stream\s+from\s+127\.0\.0\.1:%d.*reports:.*pg_stat_wal_receiver.*primary_conninfo`, port)),
+		}},
+	})
+}
+
+// TestAccStandby_notAStandby plans a standby configuration against a
+// primary: the plan fails, naming the server and the fix.
+func TestAccStandby_notAStandby(t *testing.T) {
+	topo := testAccTopology(t) // plan only: nothing changes
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_standby" "on_primary" {
+  provider     = pgreplication.primary
+  primary_host = "127.0.0.1"
+  primary_port = %d
+  primary_user = "postgres"
+}
+`, topo.Standbys[0].Port),
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(fmt.Sprintf(`(?s)Server Is Not a Standby.*127\.0\.0\.1:%d\s+is\s+not\s+in\s+recovery.*Point\s+the\s+resource's\s+provider\s+at\s+the\s+standby`, topo.Primary.Port)),
+		}},
+	})
+}
+
+// TestAccStandby_resetOnDestroy destroys with reset_on_destroy = true: the
+// settings are reset, and (as documented) the standby stops streaming.
+func TestAccStandby_resetOnDestroy(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			ok, _ := pollUntil(context.Background(), 30*time.Second, func() (bool, error) {
+				var conninfo string
+				var receivers int
+				err := queryRow(standby, `SELECT current_setting('primary_conninfo'), (SELECT count(*) FROM pg_stat_wal_receiver)`, nil, &conninfo, &receivers)
+				return err == nil && conninfo == "" && receivers == 0, nil
+			})
+			if !ok {
+				return fmt.Errorf("%s: primary_conninfo still set or a WAL receiver still runs after destroy with reset_on_destroy", standby.Name)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{{
+			Config: standbyConfig(topo, `
+  application_name = "replica-1"
+  reset_on_destroy = true
+`),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue("pgreplication_standby.this", tfjsonpath.New("status"), knownvalue.StringExact("streaming")),
+			},
+		}},
+	})
+}
+
+// alterSystemByHand changes a setting on a node the way an operator would
+// (ALTER SYSTEM and a reload), and waits until new sessions see it. An
+// empty value resets the setting.
+func alterSystemByHand(t *testing.T, n *routertest.Node, name, value string) {
+	t.Helper()
+	old := queryValue[string](t, n, "postgres", `SELECT setting FROM pg_settings WHERE name = $1`, name)
+	if value == "" {
+		execSQL(t, n, "postgres", "ALTER SYSTEM RESET "+pgsql.Ident(name))
+	} else {
+		execSQL(t, n, "postgres", "ALTER SYSTEM SET "+pgsql.Ident(name)+" = "+pgsql.Literal(value))
+	}
+	execSQL(t, n, "postgres", "SELECT pg_reload_conf()")
+	ok, _ := pollUntil(context.Background(), 10*time.Second, func() (bool, error) {
+		var cur string
+		err := queryRow(n, `SELECT setting FROM pg_settings WHERE name = $1`, []any{name}, &cur)
+		return err == nil && cur != old, nil
+	})
+	if !ok {
+		t.Fatalf("%s: %s is still %q after ALTER SYSTEM and a reload", n.Name, name, old)
+	}
+}
+
+// queryRow runs a one-row query and scans it into dest; unlike queryValue
+// it returns the error, for checks that poll.
+func queryRow(n *routertest.Node, sql string, args []any, dest ...any) error {
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, n.DSN())
+	if err != nil {
+		return err
+	}
+	defer conn.Close(ctx)
+	return conn.QueryRow(ctx, sql, args...).Scan(dest...)
+}
+
+// waitStreamingFrom waits until a standby's WAL receiver streams from port.
+func waitStreamingFrom(n *routertest.Node, port int) error {
+	var status string
+	var from int
+	ok, _ := pollUntil(context.Background(), 30*time.Second, func() (bool, error) {
+		err := queryRow(n, `SELECT status, sender_port FROM pg_stat_wal_receiver`, nil, &status, &from)
+		return err == nil && status == "streaming" && from == port, nil
+	})
+	if !ok {
+		return fmt.Errorf("%s does not stream from port %d (status %q, sender port %d)", n.Name, port, status, from)
+	}
+	return nil
+}
+
+// freePort returns a port nothing listens on, a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,78 @@
+package provider
+
+import (
+	"context"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/syncrep"
+)
+
+// Read turns any primary_conninfo into fields: libpq's defaults for what it
+// leaves out, unknown keywords into primary_conninfo_params, and time
+// settings in the configuration's spelling when they mean the same.
+func TestStandbyStateFill(t *testing.T) {
+	s := standbyState{
+		Conninfo:        `host=db1 user='rep user' password='se\'cret' keepalives_idle=30`,
+		ApplyDelay:      "5min",
+		StreamingDelay:  "-1",
+		ReceiverTimeout: "1min",
+	}
+	m := standbyResourceModel{
+		RecoveryMinApplyDelay:    types.StringValue("300s"),
+		MaxStandbyStreamingDelay: types.StringValue("30s"),
+		WalReceiverTimeout:       types.StringNull(),
+	}
+	if err := s.fill(context.Background(), &m); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{
+		"host": m.PrimaryHost.ValueString(), "user": m.PrimaryUser.ValueString(), "password": m.PrimaryPassword.ValueString(),
+		"sslmode": m.PrimarySSLMode.ValueString(), "apply": m.RecoveryMinApplyDelay.ValueString(),
+		"streaming": m.MaxStandbyStreamingDelay.ValueString(), "receiver": m.WalReceiverTimeout.ValueString(), "status": m.Status.ValueString(),
+	}
+	for k, v := range map[string]string{
+		"host": "db1", "user": "rep user", "password": "se'cret", "sslmode": "prefer",
+		"apply": "300s", "streaming": "-1", "receiver": "1min", "status": "stopped",
+	} {
+		if got[k] != v {
+			t.Errorf("%s = %q, want %q", k, got[k], v)
+		}
+	}
+	if m.PrimaryPort.ValueInt64() != 5432 || !m.ApplicationName.IsNull() || !m.PrimarySlotName.IsNull() || !m.SenderPort.IsNull() {
+		t.Errorf("defaults: port %v, application_name %v, slot %v, sender_port %v", m.PrimaryPort, m.ApplicationName, m.PrimarySlotName, m.SenderPort)
+	}
+	extra := map[string]string{}
+	m.PrimaryConninfoParams.ElementsAs(context.Background(), &extra, false)
+	if len(extra) != 1 || extra["keepalives_idle"] != "30" {
+		t.Errorf("primary_conninfo_params = %v, want keepalives_idle only", extra)
+	}
+
+	s.Conninfo = "host=db1 port=5432,5433"
+	if err := s.fill(context.Background(), &m); err == nil {
+		t.Error("a port list must be an error: primary_port holds one number")
+	}
+}
+
+// The apply-time and plan-time availability check counts standbys the way
+// the server matches them: case-insensitively, "*" matching every one.
+func TestListedStreaming(t *testing.T) {
+	streaming := []string{"replica-1", "Replica-2", "walreceiver"}
+	for _, tc := range []struct {
+		names   []string
+		listed  int
+		missing int
+	}{
+		{[]string{"replica-1"}, 1, 0},
+		{[]string{"replica-1", "replica-2"}, 2, 0},
+		{[]string{"replica-9", "REPLICA-1"}, 1, 1},
+		{[]string{"*"}, 3, 0},
+		{[]string{"replica-9", "*"}, 3, 1},
+	} {
+		listed, missing := listedStreaming(syncrep.Config{Method: syncrep.First, NumSync: 1, Standbys: tc.names}, streaming)
+		if listed != tc.listed || len(missing) != tc.missing {
+			t.Errorf("%v: listed %d, missing %v; want %d listed, %d missing", tc.names, listed, missing, tc.listed, tc.missing)
+		}
+	}
+}

@@ -1,0 +1,491 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/syncrep"
+)
+
+var (
+	_ resource.ResourceWithImportState    = (*synchronousReplicationResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*synchronousReplicationResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*synchronousReplicationResource)(nil)
+)
+
+func newSynchronousReplicationResource() resource.Resource {
+	return &synchronousReplicationResource{}
+}
+
+// synchronousReplicationResource is a primary's synchronous replication:
+// synchronous_standby_names, rendered from method, num_sync and the
+// standbys' application names, and synchronous_commit. One per server.
+type synchronousReplicationResource struct {
+	server *server
+}
+
+// synchronousReplicationImportID is the import ID and id: a server has one
+// synchronous_standby_names.
+const synchronousReplicationImportID = "synchronous_replication"
+
+// synchronousCommitLevels are synchronous_commit's values, strongest first.
+var synchronousCommitLevels = []string{"remote_apply", "on", "remote_write", "local", "off"}
+
+// syncSettleTimeout bounds how long apply waits for the server to take a new
+// setting, and for its WAL senders to report their new sync_state.
+const syncSettleTimeout = 30 * time.Second
+
+func (r *synchronousReplicationResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_synchronous_replication"
+}
+
+func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = schema.Schema{
+		MarkdownDescription: "A primary's synchronous replication: which standbys must confirm a commit before it returns " +
+			"(`synchronous_standby_names`) and what they confirm (`synchronous_commit`). Apply it with the provider instance of the **primary**.\n\n" +
+			"A synchronous primary **blocks every commit** while fewer than `num_sync` of the listed standbys are connected. So plan and " +
+			"apply refuse a change of the standby list when fewer than `num_sync` of the listed standbys stream from the primary now " +
+			"(`pg_stat_replication`), unless `allow_unavailable = true`.\n\n" +
+			"The provider writes the settings with `ALTER SYSTEM` and reloads; Read parses the server's `synchronous_standby_names` " +
+			"back (every form PostgreSQL accepts, including `a, b` and `2 (a, b)`), so a hand edit shows as a change of `method`, " +
+			"`num_sync` or `standby_names`. Destroy resets both settings (`ALTER SYSTEM RESET`), so that commits never stay blocked.",
+		Attributes: map[string]schema.Attribute{
+			// Required
+			"standby_names": schema.ListAttribute{
+				Required:    true,
+				ElementType: types.StringType,
+				Validators: []validator.List{
+					listvalidator.SizeAtLeast(1),
+					listvalidator.UniqueValues(),
+					listvalidator.ValueStringsAre(stringvalidator.LengthBetween(1, 63)),
+				},
+				MarkdownDescription: "The standbys' `application_name`s (`pgreplication_standby.application_name`), in priority order for " +
+					"`method = \"first\"`. Each is written double-quoted, so any name works; PostgreSQL matches them case-insensitively. " +
+					"`\"*\"` matches every standby.",
+			},
+
+			// Optional
+			"method": schema.StringAttribute{
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(syncrep.First),
+				Validators: []validator.String{stringvalidator.OneOf(syncrep.Methods...)},
+				MarkdownDescription: "How the synchronous standbys are chosen: " + quotedList(syncrep.Methods) + ". `first`: the first " +
+					"`num_sync` connected standbys of the list, by priority; `any`: any `num_sync` of them (quorum). Defaults to `" + syncrep.First + "`.",
+			},
+			"num_sync": schema.Int64Attribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             int64default.StaticInt64(1),
+				Validators:          []validator.Int64{int64validator.AtLeast(1)},
+				MarkdownDescription: "How many standbys must confirm each commit; at most the number of `standby_names` (unless one is `\"*\"`). Defaults to `1`.",
+			},
+			"synchronous_commit": schema.StringAttribute{
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString("on"),
+				Validators: []validator.String{stringvalidator.OneOf(synchronousCommitLevels...)},
+				MarkdownDescription: "`synchronous_commit`, the server-wide default of what a commit waits for: " + quotedList(synchronousCommitLevels) +
+					". `remote_apply`: the standbys applied it; `on`: they flushed it to disk; `remote_write`: they wrote it; `local` and `off`: " +
+					"no standby. Roles, databases and sessions can still override it. Defaults to `on`, PostgreSQL's default.",
+			},
+			"allow_unavailable": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "Apply a standby list even though fewer than `num_sync` of the listed standbys are connected now. " +
+					"Every commit on the primary then **waits** until enough of them connect. Only used by the provider. Defaults to `false`.",
+			},
+
+			// Computed
+			"id": schema.StringAttribute{
+				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: "Always `" + synchronousReplicationImportID + "`: a server has one `synchronous_standby_names`. The import ID.",
+			},
+			"sync_state": schema.MapAttribute{
+				Computed:    true,
+				ElementType: types.StringType,
+				MarkdownDescription: "Each connected standby's `sync_state` from `pg_stat_replication`, by `application_name`: `sync`, " +
+					"`quorum` (`method = \"any\"`), `potential` (would take over as synchronous) or `async`. Measured when Terraform reads " +
+					"the resource; its changes never make a plan by themselves.",
+			},
+		},
+	}
+}
+
+func (r *synchronousReplicationResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.server = serverFromProviderData(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *synchronousReplicationResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan synchronousReplicationResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !r.apply(ctx, &plan, nil, &resp.Diagnostics) {
+		return
+	}
+	plan.ID = types.StringValue(synchronousReplicationImportID)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *synchronousReplicationResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state synchronousReplicationResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+		return
+	}
+	found, err := readSynchronousReplication(ctx, pool, &state)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Read Synchronous Replication", "Reading synchronous_standby_names on "+r.server.describe()+" failed: "+err.Error())
+		return
+	}
+	if !found {
+		// synchronous_standby_names is empty: synchronous replication is off.
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	state.ID = types.StringValue(synchronousReplicationImportID)
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *synchronousReplicationResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state synchronousReplicationResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !r.apply(ctx, &plan, &state, &resp.Diagnostics) {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *synchronousReplicationResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state synchronousReplicationResourceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+		return
+	}
+	// ALTER SYSTEM writes no WAL, so this works even while commits wait
+	// for a standby that is not there.
+	err = alterSystem(ctx, pool, []systemSetting{resetSetting("synchronous_standby_names"), resetSetting("synchronous_commit")})
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Reset Synchronous Replication",
+			"Resetting synchronous_standby_names and synchronous_commit on "+r.server.describe()+" failed: "+err.Error()+
+				". Commits on the primary may keep waiting for standbys until it is reset: fix the privilege and destroy again.")
+		return
+	}
+	// Wait until new sessions no longer see the resource's value, so that a
+	// following step (or a test) does not see the old one. postgresql.conf
+	// may set the same value: then this gives up quietly.
+	rendered := state.config(ctx).String()
+	_, _ = pollUntil(ctx, syncSettleTimeout/3, func() (bool, error) {
+		var cur string
+		err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names')`).Scan(&cur)
+		return err == nil && cur != rendered, nil
+	})
+}
+
+func (r *synchronousReplicationResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if req.ID != synchronousReplicationImportID {
+		resp.Diagnostics.AddError("Invalid Import ID",
+			fmt.Sprintf("The import ID of pgreplication_synchronous_replication is always %q (a server has one synchronous_standby_names; the provider instance names the server), not %q.",
+				synchronousReplicationImportID, req.ID))
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), synchronousReplicationImportID)...)
+	// Provider-only: import the default, so that leaving it out plans nothing.
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("allow_unavailable"), false)...)
+}
+
+func (r *synchronousReplicationResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var cfg synchronousReplicationResourceModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() || cfg.StandbyNames.IsUnknown() || cfg.StandbyNames.IsNull() || cfg.NumSync.IsUnknown() || cfg.NumSync.IsNull() {
+		return
+	}
+	var names []string
+	resp.Diagnostics.Append(cfg.StandbyNames.ElementsAs(ctx, &names, true)...)
+	if resp.Diagnostics.HasError() || slices.Contains(names, "*") {
+		return
+	}
+	if n := cfg.NumSync.ValueInt64(); n > int64(len(names)) {
+		resp.Diagnostics.AddAttributeError(path.Root("num_sync"), "num_sync Exceeds the Standby List",
+			fmt.Sprintf("num_sync is %d, but standby_names lists %d standby(s): no commit could ever be confirmed by enough standbys, so every commit would wait forever. "+
+				"Lower num_sync or list more standbys.", n, len(names)))
+	}
+}
+
+// ModifyPlan refuses, at plan time, a new standby list that would block
+// commits: fewer than num_sync of the listed standbys connected now.
+func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.server == nil || r.server.unknown {
+		return // destroy, or the server cannot be asked yet
+	}
+	var plan synchronousReplicationResourceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() || plan.AllowUnavailable.ValueBool() || plan.AllowUnavailable.IsUnknown() ||
+		plan.StandbyNames.IsUnknown() || plan.NumSync.IsUnknown() || plan.Method.IsUnknown() {
+		return
+	}
+	for _, name := range plan.StandbyNames.Elements() {
+		if name.IsUnknown() {
+			return // known at apply, which checks again
+		}
+	}
+	var prior *synchronousReplicationResourceModel
+	if !req.State.Raw.IsNull() {
+		prior = &synchronousReplicationResourceModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, prior)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
+	if !standbyListChanges(ctx, &plan, prior) {
+		return // the standbys that commits wait for stay the same
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		return // unreachable now: Read or apply reports it
+	}
+	if d, err := r.checkAvailable(ctx, pool, &plan); err == nil && d != nil {
+		resp.Diagnostics.Append(d)
+	}
+}
+
+// standbyListChanges reports whether applying plan changes the standbys
+// that commits wait for: always on create.
+func standbyListChanges(ctx context.Context, plan, prior *synchronousReplicationResourceModel) bool {
+	return prior == nil || plan.config(ctx).String() != prior.config(ctx).String()
+}
+
+// checkAvailable returns an error diagnostic when fewer than num_sync of the
+// listed standbys stream from the server now.
+func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, pool *pgxpool.Pool, plan *synchronousReplicationResourceModel) (diag.Diagnostic, error) {
+	c := plan.config(ctx)
+	streaming, err := streamingStandbys(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	listed, missing := listedStreaming(c, streaming)
+	if listed >= c.NumSync {
+		return nil, nil
+	}
+	connected := "none"
+	if len(streaming) > 0 {
+		connected = `"` + strings.Join(streaming, `", "`) + `"`
+	}
+	return diag.NewAttributeErrorDiagnostic(path.Root("standby_names"), "Too Few Synchronous Standbys Connected", fmt.Sprintf(
+		"synchronous_standby_names = %s on %s needs %d of the listed standbys streaming, but %d are. Not connected: %s. "+
+			"Streaming now (pg_stat_replication application_name): %s. With this setting every commit on the primary would wait "+
+			"until enough of them connect. Start or fix the missing standbys (their primary_conninfo application_name must match), "+
+			"correct standby_names or num_sync, or set allow_unavailable = true if commits may wait.",
+		c.String(), r.server.describe(), c.NumSync, listed, strings.Join(missing, ", "), connected)), nil
+}
+
+// walSenderState is one row of pg_stat_replication.
+type walSenderState struct {
+	ApplicationName string
+	SyncState       string
+}
+
+// listedStandby reports whether c lists a standby of that application name,
+// matching as the server does: case-insensitively, "*" matching all.
+func listedStandby(c syncrep.Config, applicationName string) bool {
+	return slices.ContainsFunc(c.Standbys, func(name string) bool {
+		return name == "*" || strings.EqualFold(name, applicationName)
+	})
+}
+
+// listedStreaming counts the streaming WAL senders that c lists, matching
+// names as the server does (case-insensitively, "*" matches all), and
+// names the listed standbys that do not stream.
+func listedStreaming(c syncrep.Config, streaming []string) (listed int, missing []string) {
+	for _, s := range streaming {
+		if listedStandby(c, s) {
+			listed++
+		}
+	}
+	for _, name := range c.Standbys {
+		if name != "*" && !slices.ContainsFunc(streaming, func(s string) bool { return strings.EqualFold(name, s) }) {
+			missing = append(missing, fmt.Sprintf("%q", name))
+		}
+	}
+	return listed, missing
+}
+
+// streamingStandbys are the application names of the WAL senders that stream.
+func streamingStandbys(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+	rows, err := pool.Query(ctx, `SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY application_name`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
+		}
+		names = append(names, n)
+	}
+	return names, rows.Err()
+}
+
+// apply checks the standbys (when the list changes), writes both settings,
+// reloads, waits until they are in effect, and reads the result into plan.
+func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior *synchronousReplicationResourceModel, diags *diag.Diagnostics) bool {
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		diags.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+		return false
+	}
+	c := plan.config(ctx)
+	if !plan.AllowUnavailable.ValueBool() && standbyListChanges(ctx, plan, prior) {
+		// Again at apply: standbys may have gone since the plan.
+		d, err := r.checkAvailable(ctx, pool, plan)
+		if err != nil {
+			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+err.Error())
+			return false
+		}
+		if d != nil {
+			diags.Append(d)
+			return false
+		}
+	}
+	rendered, commit := c.String(), plan.SynchronousCommit.ValueString()
+	if err := alterSystem(ctx, pool, []systemSetting{setTo("synchronous_standby_names", rendered), setTo("synchronous_commit", commit)}); err != nil {
+		diags.AddError("Cannot Configure Synchronous Replication", "Writing synchronous replication settings on "+r.server.describe()+" failed: "+err.Error())
+		return false
+	}
+	var curNames, curCommit string
+	applied, err := pollUntil(ctx, syncSettleTimeout, func() (bool, error) {
+		err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`).Scan(&curNames, &curCommit)
+		return curNames == rendered && curCommit == commit, err
+	})
+	if err != nil {
+		diags.AddError("Cannot Read Synchronous Replication", "Reading synchronous_standby_names on "+r.server.describe()+" back failed: "+err.Error())
+		return false
+	}
+	if !applied {
+		diags.AddError("Synchronous Replication Settings Not Applied", fmt.Sprintf(
+			"ALTER SYSTEM and pg_reload_conf() succeeded on %s, but after %s it still shows synchronous_standby_names = %q and synchronous_commit = %q. "+
+				"The server ignores a reload when a configuration file has an error; its log says which. Fix that and apply again.",
+			r.server.describe(), syncSettleTimeout, curNames, curCommit))
+		return false
+	}
+	// Each WAL sender takes the new list when it processes the reload, on its
+	// own time. Wait (without failing: sync_state is informative) until every
+	// one reports a sync_state that agrees with the new list, so that
+	// sync_state describes the new configuration.
+	_, _ = pollUntil(ctx, syncSettleTimeout, func() (bool, error) {
+		rows, err := pool.Query(ctx, `SELECT application_name, sync_state FROM pg_stat_replication`)
+		if err != nil {
+			return false, nil
+		}
+		senders, err := pgx.CollectRows(rows, pgx.RowToStructByPos[walSenderState])
+		if err != nil {
+			return false, nil
+		}
+		for _, s := range senders {
+			if listedStandby(c, s.ApplicationName) != (s.SyncState != "async") {
+				return false, nil
+			}
+		}
+		return true, nil
+	})
+	if _, err := readSynchronousReplication(ctx, pool, plan); err != nil {
+		diags.AddError("Cannot Read Synchronous Replication", "Reading synchronous replication on "+r.server.describe()+" failed: "+err.Error())
+		return false
+	}
+	return true
+}
+
+// config is the model's synchronous_standby_names.
+func (m *synchronousReplicationResourceModel) config(ctx context.Context) syncrep.Config {
+	var names []string
+	m.StandbyNames.ElementsAs(ctx, &names, false)
+	return syncrep.Config{Method: m.Method.ValueString(), NumSync: int(m.NumSync.ValueInt64()), Standbys: names}
+}
+
+// readSynchronousReplication fills m from the server; found is false when
+// synchronous_standby_names is empty (synchronous replication is off).
+func readSynchronousReplication(ctx context.Context, pool *pgxpool.Pool, m *synchronousReplicationResourceModel) (found bool, err error) {
+	var names, commit string
+	if err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`).Scan(&names, &commit); err != nil {
+		return false, err
+	}
+	c, ok, err := syncrep.Parse(names)
+	if err != nil || !ok {
+		return false, err
+	}
+	m.Method = types.StringValue(c.Method)
+	m.NumSync = types.Int64Value(int64(c.NumSync))
+	list, d := types.ListValueFrom(ctx, types.StringType, c.Standbys)
+	if d.HasError() {
+		return false, fmt.Errorf("cannot build standby_names")
+	}
+	m.StandbyNames = list
+	m.SynchronousCommit = types.StringValue(commit)
+
+	// One state per application name; when two WAL senders share a name,
+	// the more synchronous one is shown.
+	rows, err := pool.Query(ctx, `
+SELECT application_name, sync_state FROM pg_stat_replication
+WHERE application_name <> ''
+ORDER BY application_name, array_position(ARRAY['async', 'potential', 'quorum', 'sync'], sync_state::text)`)
+	if err != nil {
+		return false, err
+	}
+	defer rows.Close()
+	states := map[string]string{}
+	for rows.Next() {
+		var name, state string
+		if err := rows.Scan(&name, &state); err != nil {
+			return false, err
+		}
+		states[name] = state
+	}
+	if err := rows.Err(); err != nil {
+		return false, err
+	}
+	m.SyncState, d = types.MapValueFrom(ctx, types.StringType, states)
+	if d.HasError() {
+		return false, fmt.Errorf("cannot build sync_state")
+	}
+	return true, nil
+}
