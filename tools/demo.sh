@@ -9,8 +9,6 @@ cd "$root"
 major=${PG_VERSION:-17}
 
 pgbin=$(tools/postgres/install.sh "$major" | tail -n 1)
-fresh=0
-[ -f .sandbox/dsns.env ] || fresh=1
 go run ./tools/sandbox up -pgbin "$pgbin"
 # shellcheck disable=SC1091
 . .sandbox/dsns.env
@@ -25,9 +23,12 @@ export TF_VAR_replica2_port="$PGREPLICATION_REPLICA_2_PORT"
 export TF_VAR_router_file="$root/.sandbox/quickstart-router.json"
 
 cd examples/quickstart
-if [ "$fresh" = 1 ]; then
-  # A new sandbox: state from an earlier one describes servers that are gone.
+# State from an earlier sandbox describes servers that are gone: start over
+# when the sandbox is not the one this state was applied to.
+stamp=$(sha256sum "$root/.sandbox/dsns.env" | cut -d' ' -f1)
+if [ "$(cat .sandbox-stamp 2>/dev/null)" != "$stamp" ]; then
   rm -f terraform.tfstate terraform.tfstate.backup
+  echo "$stamp" > .sandbox-stamp
 fi
 echo
 echo "== $(basename "$cli") apply (examples/quickstart) =="
