@@ -80,6 +80,7 @@ type server struct {
 type serverFacts struct {
 	VersionNum int    // server_version_num, e.g. 170010
 	Version    string // server_version, e.g. "17.10"
+	WalLevel   string // wal_level: minimal, replica or logical (logical decoding needs logical)
 }
 
 // Major is the server's major version (15, 16, 17, …).
@@ -149,7 +150,7 @@ func (s *server) Facts(ctx context.Context) (serverFacts, error) {
 		return serverFacts{}, err
 	}
 	var out serverFacts
-	if err := p.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_version')`).Scan(&out.VersionNum, &out.Version); err != nil {
+	if err := p.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_version'), current_setting('wal_level')`).Scan(&out.VersionNum, &out.Version, &out.WalLevel); err != nil {
 		return serverFacts{}, fmt.Errorf("cannot read the server version from %s: %w", s.describe(), err)
 	}
 	s.mu.Lock()
