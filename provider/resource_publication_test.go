@@ -3,12 +3,14 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -558,6 +560,78 @@ resource "pgreplication_publication" "schemas" {
 				}},
 			},
 		},
+	})
+}
+
+// A publisher without wal_level = logical still gets its publication, with a
+// plan-time warning that names the setting and the fix.
+func TestAccPublication_walLevelWarning(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "replica"))
+	execSQL(t, topo.Primary, "postgres", `CREATE TABLE orders (id int PRIMARY KEY)`)
+	r := &publicationResource{server: newServer(connSettings{
+		Host: topo.Primary.Host, Port: int64(topo.Primary.Port), Database: "postgres", Username: "postgres", SSLMode: "disable",
+	})}
+	var diags diag.Diagnostics
+	r.warnWalLevel(context.Background(), "pub_wal", &diags)
+	if diags.WarningsCount() != 1 || diags.HasError() {
+		t.Fatalf("want one warning, got %v", diags)
+	}
+	for _, want := range []string{"wal_level = replica", "pub_wal", "ALTER SYSTEM SET wal_level = logical", "restart"} {
+		if !strings.Contains(diags[0].Detail(), want) {
+			t.Errorf("warning %q does not say %q", diags[0].Detail(), want)
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig("primary", topo.Primary) + `
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  name     = "pub_wal"
+  table {
+    name = "orders"
+  }
+}
+`,
+		}},
+	})
+
+	// The shared topology runs wal_level = logical: no warning.
+	shared := testAccTopology(t)
+	r.server = newServer(connSettings{Host: shared.Primary.Host, Port: int64(shared.Primary.Port), Database: "postgres", Username: "postgres", SSLMode: "disable"})
+	diags = nil
+	r.warnWalLevel(context.Background(), "pub_wal", &diags)
+	if len(diags) != 0 {
+		t.Errorf("wal_level = logical: want no diagnostics, got %v", diags)
+	}
+}
+
+// The documented example applies, with no diff afterwards, on a server that
+// has what it names.
+func TestAccPublication_example(t *testing.T) {
+	testAccPreCheck(t)
+	example, err := os.ReadFile("../examples/resources/pgreplication_publication/resource.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	createDatabase(t, topo.Primary, "app")
+	createRole(t, topo.Primary, "replication_admin")
+	execSQL(t, topo.Primary, "app", `
+GRANT CREATE ON DATABASE app TO replication_admin;
+CREATE TABLE orders (id int PRIMARY KEY, region text, amount int, created_at timestamptz, note text);
+CREATE TABLE events (id int, kind text, at timestamptz) PARTITION BY RANGE (at);
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE customers (id int PRIMARY KEY);
+CREATE SCHEMA reporting;
+CREATE SCHEMA billing;
+CREATE TABLE billing.invoices (id int PRIMARY KEY);`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig("primary", topo.Primary) + string(example),
+		}},
 	})
 }
 
