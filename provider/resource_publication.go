@@ -132,7 +132,7 @@ func publicationSchema() schema.Schema {
 				Optional:            true,
 				Computed:            true,
 				Default:             booldefault.StaticBool(false),
-				MarkdownDescription: "Publish changes of a partitioned table's partitions as changes of the partitioned table itself, so the subscriber may partition differently or not at all. Defaults to `false`. PostgreSQL allows a row filter (`where`) on a partitioned table only when this is `true`. Changed in place.",
+				MarkdownDescription: "Publish changes of a partitioned table's partitions as changes of the partitioned table itself, so the subscriber may partition differently or not at all. Defaults to `false`. PostgreSQL allows a row filter (`where`) on a partitioned table only when this is `true`. Changed in place. Needs PostgreSQL 13 or later (checked at plan time).",
 			},
 
 			// Computed
@@ -290,10 +290,23 @@ func (r *publicationResource) Update(ctx context.Context, req resource.UpdateReq
 	if !ok {
 		return
 	}
+	major, ok := r.major(ctx, &resp.Diagnostics)
+	if !ok {
+		return
+	}
 	// One transaction: the publication changes as planned or not at all,
-	// never renamed but not re-owned.
+	// never renamed but not re-owned. The statements are worked out from the
+	// catalogs as they are now, not from the state, which a plan with
+	// -refresh=false may have taken stale.
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		for _, stmt := range alterPublicationSQL(had, want) {
+		current, err := readPublication(ctx, tx, major, had.Name)
+		if err != nil {
+			return err
+		}
+		if current == nil {
+			return fmt.Errorf("publication %q does not exist any more; run terraform apply again to create it", had.Name)
+		}
+		for _, stmt := range alterPublicationSQL(*current, want) {
 			if err := execOne(ctx, tx, stmt); err != nil {
 				return fmt.Errorf("%s: %w", stmt, err)
 			}

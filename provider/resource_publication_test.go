@@ -198,7 +198,7 @@ resource "pgreplication_publication" "this" {
 // Row filters, column lists and partitioned tables read back exactly (#350,
 // #550): no diff after apply, none for a filter written differently but
 // meaning the same, and a filter or column list changed by hand is drift on
-// table.
+// table. tables_in_schema (#553) changes in place and drifts on its own.
 func TestAccPublication_rowFiltersColumnListsPartitions(t *testing.T) {
 	topo := testAccTopology(t)
 	const db = "pub_filters"
@@ -212,23 +212,33 @@ CREATE TABLE metrics (id int, region text) PARTITION BY LIST (region);
 CREATE TABLE metrics_eu PARTITION OF metrics FOR VALUES IN ('eu');
 CREATE TABLE audit (id int, kind text);
 CREATE SCHEMA sales;
-CREATE TABLE sales.invoices (id int);`)
-	config := func(ordersFilter string) string {
+CREATE TABLE sales.invoices (id int);
+CREATE SCHEMA archive;`)
+	type variant struct {
+		ordersFilter string // the row filter of orders in pub_filtered
+		viaRoot      bool   // pub_filtered: publish_via_partition_root, and a filter on events
+		schemas      string // pub_schemas: tables_in_schema
+	}
+	config := func(v variant) string {
+		eventsFilter := ""
+		if v.viaRoot {
+			eventsFilter = `where = "amount > 1"`
+		}
 		// The provider stays on "postgres": the resources name their database.
-		return providerConfig("primary", topo.Primary) + `
+		return providerConfig("primary", topo.Primary) + fmt.Sprintf(`
 resource "pgreplication_publication" "filtered" {
   provider                   = pgreplication.primary
   database                   = "pub_filters"
   name                       = "pub_filtered"
-  publish_via_partition_root = true
+  publish_via_partition_root = %t
   table {
     name    = "orders"
     columns = ["region", "id", "amount"]
-    where   = ` + hcl(ordersFilter) + `
+    where   = %s
   }
   table {
-    name  = "events"
-    where = "amount > 1"
+    name = "events"
+    %s
   }
 }
 
@@ -248,14 +258,14 @@ resource "pgreplication_publication" "schemas" {
   provider         = pgreplication.primary
   database         = "pub_filters"
   name             = "pub_schemas"
-  tables_in_schema = ["sales"]
+  tables_in_schema = %s
   publish          = ["insert", "truncate"]
   table {
     name  = "audit"
     where = "kind IN ('a', 'b')"
   }
 }
-`
+`, v.viaRoot, hcl(v.ordersFilter), eventsFilter, v.schemas)
 	}
 	const (
 		filtered    = "pgreplication_publication.filtered"
@@ -263,11 +273,18 @@ resource "pgreplication_publication" "schemas" {
 		schemas     = "pgreplication_publication.schemas"
 		ordersWhere = "((amount > 100) AND (region = 'eu'::text))"
 	)
+	initial := variant{ordersFilter: "amount > 100 AND region = 'eu'", viaRoot: true, schemas: `["sales"]`}
+	sameFilter := initial
+	sameFilter.ordersFilter = "amount>100 and region='eu'"
+	viaRootOff := initial
+	viaRootOff.viaRoot = false
+	twoSchemas := viaRootOff
+	twoSchemas.schemas = `["sales", "archive"]`
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: config("amount > 100 AND region = 'eu'"),
+				Config: config(initial),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(filtered, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
 						tableValue("public", "orders", []string{"id", "amount", "region"}, ordersWhere),
@@ -289,14 +306,14 @@ resource "pgreplication_publication" "schemas" {
 			{ResourceName: schemas, ImportState: true, ImportStateVerify: true},
 			{
 				// The same filter, written differently: no change.
-				Config:   config("amount>100 and region='eu'"),
+				Config:   config(sameFilter),
 				PlanOnly: true,
 			},
 			{
 				PreConfig: func() {
 					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_filtered SET TABLE ONLY orders (id, amount, region) WHERE (amount > 5), ONLY events WHERE (amount > 1)`)
 				},
-				Config: config("amount > 100 AND region = 'eu'"),
+				Config: config(initial),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					expectDrift(filtered, "table"),
 				}},
@@ -305,32 +322,52 @@ resource "pgreplication_publication" "schemas" {
 				PreConfig: func() {
 					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_filtered SET TABLE ONLY orders (id, amount) WHERE (amount > 100 AND region = 'eu'), ONLY events WHERE (amount > 1)`)
 				},
-				Config: config("amount > 100 AND region = 'eu'"),
+				Config: config(initial),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					expectDrift(filtered, "table"),
 				}},
 			},
 			{
 				// Turning publish_via_partition_root off drops the filter on
-				// the partitioned table in the same apply: PostgreSQL only
-				// accepts that order.
-				Config: providerConfig("primary", topo.Primary) + `
-resource "pgreplication_publication" "filtered" {
-  provider = pgreplication.primary
-  database = "pub_filters"
-  name     = "pub_filtered"
-  table {
-    name    = "orders"
-    columns = ["region", "id", "amount"]
-    where   = "amount > 100 AND region = 'eu'"
-  }
-  table {
-    name = "events"
-  }
-}
-`,
+				// the partitioned table in the same apply: PostgreSQL accepts
+				// only that order.
+				Config: config(viaRootOff),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction(filtered, plancheck.ResourceActionUpdate),
+					expectDrift(filtered, "publish_via_partition_root", "table"),
+				}},
+			},
+			{
+				// And back on, with the filter.
+				Config: config(initial),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(filtered, "publish_via_partition_root", "table"),
+				}},
+			},
+			{
+				Config: config(twoSchemas),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(schemas, "tables_in_schema"),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(schemas, tfjsonpath.New("tables_in_schema"), stringSet("sales", "archive")),
+				},
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_schemas DROP TABLES IN SCHEMA archive`)
+				},
+				Config: config(twoSchemas),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(schemas, "tables_in_schema"),
+				}},
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_schemas SET TABLE ONLY audit WHERE (kind = 'c'), TABLES IN SCHEMA sales, archive`)
+				},
+				Config: config(twoSchemas),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(schemas, "table"),
 				}},
 			},
 		},
