@@ -174,7 +174,7 @@ func publicationSchema() schema.Schema {
 						"where": schema.StringAttribute{
 							Optional:   true,
 							Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
-							MarkdownDescription: "Row filter: a boolean SQL expression over the table's columns (`amount > 100`), without `WHERE` and without the parentheses around it. " +
+							MarkdownDescription: "Row filter: a boolean SQL expression over the table's columns (`amount > 100`), without `WHERE` (the provider adds the parentheses PostgreSQL's syntax wants around it). " +
 								"Only rows for which it is true are published. Defaults to no filter. Needs PostgreSQL 15 or later (checked at plan time). " +
 								"PostgreSQL stores the expression in its own normal form (`amount > 100` reads back as `(amount > 100)`); " +
 								"the plan shows that form, and an expression that means the same is not a change. " +
