@@ -672,6 +672,102 @@ CREATE TABLE billing.invoices (id int PRIMARY KEY);`)
 	})
 }
 
+// database defaults to the provider's: a publication follows the provider's
+// database (a replacement, since PostgreSQL cannot move a publication), and
+// naming that database explicitly is no change.
+func TestAccPublication_providerDatabase(t *testing.T) {
+	topo := testAccTopology(t)
+	createDatabase(t, topo.Primary, "pub_dbdefault_a")
+	createDatabase(t, topo.Primary, "pub_dbdefault_b")
+	const addr = "pgreplication_publication.this"
+	config := func(providerDB, database string) string {
+		return providerConfigDB("primary", topo.Primary, providerDB) + `
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  name     = "pub_dbdefault"
+  ` + database + `
+}
+`
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config("pub_dbdefault_a", ""),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("database"), knownvalue.StringExact("pub_dbdefault_a")),
+				},
+			},
+			{
+				Config: config("pub_dbdefault_b", ""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionReplace),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("database"), knownvalue.StringExact("pub_dbdefault_b")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact("pub_dbdefault_b/pub_dbdefault")),
+				},
+			},
+			{
+				Config:   config("pub_dbdefault_a", `database = "pub_dbdefault_b"`),
+				PlanOnly: true,
+			},
+		},
+	})
+	if n := queryValue[int](t, topo.Primary, "pub_dbdefault_a", `SELECT count(*)::int FROM pg_publication`); n != 0 {
+		t.Errorf("the replaced publication is still in pub_dbdefault_a")
+	}
+}
+
+// fakePrivate is the private state that Create and Update leave for ModifyPlan.
+type fakePrivate map[string][]byte
+
+func (f fakePrivate) GetKey(_ context.Context, key string) ([]byte, diag.Diagnostics) {
+	return f[key], nil
+}
+
+// Without asking the server, a plan keeps the state's stored filter when the
+// configuration's text and the stored text are those of the last apply, and
+// plans the configured text when either changed: a change by hand or in the
+// configuration is never hidden.
+func TestPlanRowFiltersFromLastApply(t *testing.T) {
+	ctx := context.Background()
+	tables := func(where string) types.Set {
+		return types.SetValueMust(types.ObjectType{AttrTypes: publicationTableAttrTypes}, []attr.Value{
+			types.ObjectValueMust(publicationTableAttrTypes, map[string]attr.Value{
+				"schema": types.StringValue("public"), "name": types.StringValue("orders"),
+				"columns": types.SetNull(types.StringType), "where": types.StringValue(where),
+			}),
+		})
+	}
+	where := func(m publicationModel) string {
+		var ts []publicationTableModel
+		m.Tables.ElementsAs(ctx, &ts, false)
+		return ts[0].Where.ValueString()
+	}
+	private := fakePrivate{rowFiltersKey: []byte(`{"\"public\".\"orders\"": {"config": "amount > 100", "stored": "(amount > 100)"}}`)}
+	r := &publicationResource{} // no server: nothing can be normalised
+	for _, tc := range []struct {
+		name, configured, stored, want string
+	}{
+		{"as applied", "amount > 100", "(amount > 100)", "(amount > 100)"},
+		{"changed by hand", "amount > 100", "(amount > 5)", "amount > 100"},
+		{"changed in the configuration", "amount > 200", "(amount > 100)", "amount > 200"},
+		{"written as stored", "(amount > 5)", "(amount > 5)", "(amount > 5)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := publicationModel{Tables: tables(tc.configured)}
+			state := publicationModel{Tables: tables(tc.stored)}
+			if diags := r.planRowFilters(ctx, &plan, &state, private); diags.HasError() {
+				t.Fatal(diags)
+			}
+			if got := where(plan); got != tc.want {
+				t.Errorf("planned where %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 // The plan-time version gate names each feature the configuration uses.
 func TestPublicationVersionGates(t *testing.T) {
 	ctx := context.Background()
