@@ -80,6 +80,7 @@ type server struct {
 type serverFacts struct {
 	VersionNum int    // server_version_num, e.g. 170010
 	Version    string // server_version, e.g. "17.10"
+	WalLevel   string // wal_level: minimal, replica or logical (logical decoding needs logical)
 }
 
 // Major is the server's major version (15, 16, 17, …).
@@ -115,25 +116,51 @@ func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, erro
 	if p, ok := s.pools[database]; ok {
 		return p, nil
 	}
-	cfg, err := pgxpool.ParseConfig(s.settings.conninfo(database))
-	if err != nil {
-		return nil, fmt.Errorf("invalid connection settings: %w", err)
+	key := poolKey{conninfo: s.settings.conninfo(database), password: s.settings.Password, maxConns: int32(s.settings.MaxConnections)}
+	if key.maxConns <= 0 {
+		key.maxConns = defaultMaxConnections
 	}
-	if s.settings.Password != "" {
-		cfg.ConnConfig.Password = s.settings.Password
-	}
-	cfg.MaxConns = int32(s.settings.MaxConnections)
-	if cfg.MaxConns <= 0 {
-		cfg.MaxConns = defaultMaxConnections
-	}
-	cfg.MinConns = 0
-	cfg.MaxConnIdleTime = time.Minute
-	p, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
+	processPools.Lock()
+	defer processPools.Unlock()
+	p, ok := processPools.m[key]
+	if !ok {
+		cfg, err := pgxpool.ParseConfig(key.conninfo)
+		if err != nil {
+			return nil, fmt.Errorf("invalid connection settings: %w", err)
+		}
+		if key.password != "" {
+			cfg.ConnConfig.Password = key.password
+		}
+		cfg.MaxConns = key.maxConns
+		cfg.MinConns = 0
+		cfg.MaxConnIdleTime = time.Minute
+		p, err = pgxpool.NewWithConfig(ctx, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
+		}
+		processPools.m[key] = p
 	}
 	s.pools[database] = p
 	return p, nil
+}
+
+// processPools are the pools of every server of this process, shared by
+// servers that connect with the same settings. A real Terraform run starts
+// one provider process per provider configuration and configures it once,
+// so there this changes nothing. In-process (the acceptance tests) the
+// framework configures one provider again for every command; without
+// sharing, each configuration would leave its own pools' connections open
+// until they idle out, and a few test steps exhaust max_connections.
+var processPools = struct {
+	sync.Mutex
+	m map[poolKey]*pgxpool.Pool
+}{m: map[poolKey]*pgxpool.Pool{}}
+
+// poolKey is everything a pool's connections depend on.
+type poolKey struct {
+	conninfo string // without the password
+	password string
+	maxConns int32
 }
 
 // Facts returns the server's version, read once per provider instance.
@@ -149,7 +176,7 @@ func (s *server) Facts(ctx context.Context) (serverFacts, error) {
 		return serverFacts{}, err
 	}
 	var out serverFacts
-	if err := p.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_version')`).Scan(&out.VersionNum, &out.Version); err != nil {
+	if err := p.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_version'), current_setting('wal_level')`).Scan(&out.VersionNum, &out.Version, &out.WalLevel); err != nil {
 		return serverFacts{}, fmt.Errorf("cannot read the server version from %s: %w", s.describe(), err)
 	}
 	s.mu.Lock()

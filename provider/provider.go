@@ -156,6 +156,7 @@ func (p *pgreplicationProvider) Configure(ctx context.Context, req provider.Conf
 
 func (p *pgreplicationProvider) Resources(_ context.Context) []func() resource.Resource {
 	return []func() resource.Resource{
+		newPublicationResource,
 		newReplicationSlotResource,
 		newSubscriptionResource,
 		newStandbyResource,

@@ -1,0 +1,1089 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/setdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+)
+
+var (
+	_ resource.ResourceWithConfigure      = (*publicationResource)(nil)
+	_ resource.ResourceWithImportState    = (*publicationResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*publicationResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*publicationResource)(nil)
+)
+
+func newPublicationResource() resource.Resource { return &publicationResource{} }
+
+// publicationResource manages one PostgreSQL publication: the publisher side
+// of logical replication. It changes a publication in place with ALTER
+// PUBLICATION wherever PostgreSQL can, and reads it back from the catalogs
+// (pg_publication, pg_publication_rel, pg_publication_namespace), never from
+// the pg_publication_tables view, which expands schemas and partitioned
+// tables into leaf tables that the configuration never named.
+type publicationResource struct {
+	server *server
+}
+
+// publishActions are the operations a publication can publish, in the order
+// PostgreSQL lists them.
+var publishActions = []string{"insert", "update", "delete", "truncate"}
+
+// defaultTableSchema is the schema of a table block that names none.
+const defaultTableSchema = "public"
+
+func (r *publicationResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_publication"
+}
+
+func (r *publicationResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = publicationSchema()
+}
+
+func publicationSchema() schema.Schema {
+	allPublish := make([]attr.Value, len(publishActions))
+	for i, a := range publishActions {
+		allPublish[i] = types.StringValue(a)
+	}
+	return schema.Schema{
+		MarkdownDescription: "A PostgreSQL publication: the tables whose changes a publisher sends to logical replication subscribers. " +
+			"Apply it to the primary. Changes are made in place with `ALTER PUBLICATION` (rename, owner, options, tables and schemas); " +
+			"only `database` and `all_tables` replace the publication, because PostgreSQL cannot alter them. " +
+			"Read compares the catalogs (`pg_publication`, `pg_publication_rel`, `pg_publication_namespace`) with the configuration, " +
+			"so a change made outside Terraform shows in `terraform plan` on the attribute that changed. " +
+			"Subscribers can only use a publication when the publisher runs with `wal_level = logical`: plan warns otherwise.",
+		Attributes: map[string]schema.Attribute{
+			// Required
+			"name": schema.StringAttribute{
+				Required:            true,
+				Validators:          []validator.String{identifierValidator{}},
+				MarkdownDescription: "Publication name, any PostgreSQL identifier (quoted, so case and punctuation are kept). Changing it renames the publication in place (`ALTER PUBLICATION … RENAME TO`).",
+			},
+
+			// Optional
+			"database": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				Validators:          []validator.String{identifierValidator{}},
+				MarkdownDescription: "Database the publication belongs to. Defaults to the provider's `database`. Changing it (or, when unset, the provider's database) replaces the publication.",
+			},
+			"owner": schema.StringAttribute{
+				Optional:            true,
+				Computed:            true,
+				Validators:          []validator.String{identifierValidator{}},
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				MarkdownDescription: "Role that owns the publication (`ALTER PUBLICATION … OWNER TO`). Defaults to the role the provider connects as; when unset, whatever owner the server reports is kept.",
+			},
+			"all_tables": schema.BoolAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(false),
+				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
+				MarkdownDescription: "Publish every table of the database, including tables created later (`FOR ALL TABLES`). Defaults to `false`. Cannot be combined with `table` blocks or `tables_in_schema`. Changing it replaces the publication: PostgreSQL cannot alter it.",
+			},
+			"tables_in_schema": schema.SetAttribute{
+				ElementType: types.StringType,
+				Optional:    true,
+				Computed:    true,
+				Default:     setdefault.StaticValue(types.SetValueMust(types.StringType, nil)),
+				Validators:  []validator.Set{setvalidator.ValueStringsAre(identifierValidator{})},
+				MarkdownDescription: "Schemas all of whose tables are published, including tables created in them later (`FOR TABLES IN SCHEMA`). " +
+					"Defaults to none. Changed in place (`ALTER PUBLICATION … SET`). Needs PostgreSQL 15 or later (checked at plan time). " +
+					"PostgreSQL refuses column lists (`table.columns`) in a publication that has schemas.",
+			},
+			"publish": schema.SetAttribute{
+				ElementType:         types.StringType,
+				Optional:            true,
+				Computed:            true,
+				Default:             setdefault.StaticValue(types.SetValueMust(types.StringType, allPublish)),
+				Validators:          []validator.Set{setvalidator.ValueStringsAre(stringvalidator.OneOf(publishActions...))},
+				MarkdownDescription: "Operations to publish, any of " + quotedList(publishActions) + ". Defaults to all four; an empty set publishes nothing. Changed in place (`ALTER PUBLICATION … SET (publish = …)`).",
+			},
+			"publish_via_partition_root": schema.BoolAttribute{
+				Optional:            true,
+				Computed:            true,
+				Default:             booldefault.StaticBool(false),
+				MarkdownDescription: "Publish changes of a partitioned table's partitions as changes of the partitioned table itself, so the subscriber may partition differently or not at all. Defaults to `false`. PostgreSQL allows a row filter (`where`) on a partitioned table only when this is `true`. Changed in place. Needs PostgreSQL 13 or later (checked at plan time).",
+			},
+
+			// Computed
+			"id": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The import ID: `database/name`, with `%` and `/` inside a name escaped as `%25` and `%2F`.",
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"table": schema.SetNestedBlock{
+				MarkdownDescription: "A table to publish (`FOR TABLE ONLY`: a table inheriting from it is not published with it; a partitioned table's partitions always are, through it). " +
+					"Tables are added, dropped and changed in place (`ALTER PUBLICATION … SET`). Cannot be combined with `all_tables`.",
+				NestedObject: schema.NestedBlockObject{
+					Attributes: map[string]schema.Attribute{
+						"name": schema.StringAttribute{
+							Required:            true,
+							Validators:          []validator.String{identifierValidator{}},
+							MarkdownDescription: "Table name, as it is spelled in the catalog (quoted: case and punctuation are kept).",
+						},
+						"schema": schema.StringAttribute{
+							Optional:            true,
+							Computed:            true,
+							Default:             stringdefault.StaticString(defaultTableSchema),
+							Validators:          []validator.String{identifierValidator{}},
+							MarkdownDescription: "Schema of the table. Defaults to `" + defaultTableSchema + "`.",
+						},
+						"columns": schema.SetAttribute{
+							ElementType: types.StringType,
+							Optional:    true,
+							Validators: []validator.Set{
+								setvalidator.SizeAtLeast(1),
+								setvalidator.ValueStringsAre(identifierValidator{}),
+							},
+							MarkdownDescription: "Column list: publish only these columns. Defaults to every column, including columns added later. " +
+								"A set, so the order does not matter. A publication that publishes `update` or `delete` must include the replica identity columns " +
+								"(PostgreSQL reports that when the UPDATE or DELETE runs, not when the publication is created). " +
+								"Needs PostgreSQL 15 or later (checked at plan time); cannot be combined with `tables_in_schema`.",
+						},
+						"where": schema.StringAttribute{
+							Optional:   true,
+							Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+							MarkdownDescription: "Row filter: a boolean SQL expression over the table's columns (`amount > 100`), without `WHERE` (the provider adds the parentheses PostgreSQL's syntax wants around it). " +
+								"Only rows for which it is true are published. Defaults to no filter. Needs PostgreSQL 15 or later (checked at plan time). " +
+								"PostgreSQL stores the expression in its own normal form (`amount > 100` reads back as `(amount > 100)`); " +
+								"the plan shows that form, and an expression that means the same is not a change. " +
+								"To learn the normal form, the provider creates, at plan time, a publication in a transaction that it rolls back. " +
+								"When `publish` includes `update` or `delete`, the filter may only use columns of the table's replica identity: " +
+								"PostgreSQL does not check that when the publication is created, but fails the UPDATE or DELETE on the publisher.",
+						},
+					},
+				},
+			},
+		},
+	}
+}
+
+func (r *publicationResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
+	r.server = serverFromProviderData(req.ProviderData, &resp.Diagnostics)
+}
+
+func (r *publicationResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan, config publicationModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	want, diags := plan.publication(ctx)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	database := plan.Database.ValueString()
+	pool, ok := r.pool(ctx, database, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		if err := execOne(ctx, tx, createPublicationSQL(want)); err != nil {
+			return err
+		}
+		if want.Owner != "" {
+			return execOne(ctx, tx, alterOwnerSQL(want.Name, want.Owner))
+		}
+		return nil
+	})
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Create Publication",
+			fmt.Sprintf("Creating publication %q in database %q on %s failed. Check that the tables, columns, schemas and owner exist, "+
+				"that the provider's role may create publications there (CREATE on the database and ownership of the tables; superuser for all_tables and tables_in_schema), "+
+				"and that each row filter is valid. The server said: %v", want.Name, database, r.server.describe(), err))
+		return
+	}
+	r.confirmApplied(ctx, pool, &plan, config, want, "created", &resp.Diagnostics, resp.Private)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *publicationResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state publicationModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	database := state.Database.ValueString()
+	pool, ok := r.pool(ctx, database, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	major, ok := r.major(ctx, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	got, err := readPublication(ctx, pool, major, state.Name.ValueString())
+	if isMissingDatabase(err) {
+		// The database is gone, and the publication with it: plan a create.
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Read Publication",
+			fmt.Sprintf("Reading publication %q in database %q on %s failed: %v", state.Name.ValueString(), database, r.server.describe(), err))
+		return
+	}
+	if got == nil {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	resp.Diagnostics.Append(state.setFrom(ctx, *got, database)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *publicationResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan, state, config publicationModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	want, diags := plan.publication(ctx)
+	resp.Diagnostics.Append(diags...)
+	had, diags := state.publication(ctx)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	database := plan.Database.ValueString()
+	pool, ok := r.pool(ctx, database, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	major, ok := r.major(ctx, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	// One transaction: the publication changes as planned or not at all,
+	// never renamed but not re-owned. The statements are worked out from the
+	// catalogs as they are now, not from the state, which a plan with
+	// -refresh=false may have taken stale.
+	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
+		current, err := readPublication(ctx, tx, major, had.Name)
+		if err != nil {
+			return err
+		}
+		if current == nil {
+			return fmt.Errorf("publication %q does not exist any more; run terraform apply again to create it", had.Name)
+		}
+		for _, stmt := range alterPublicationSQL(*current, want) {
+			if err := execOne(ctx, tx, stmt); err != nil {
+				return fmt.Errorf("%s: %w", stmt, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Alter Publication",
+			fmt.Sprintf("Changing publication %q in database %q on %s failed, and nothing was changed. "+
+				"Check that the tables, columns, schemas and owner exist and that each row filter is valid. The server said: %v",
+				had.Name, database, r.server.describe(), err))
+		return
+	}
+	r.confirmApplied(ctx, pool, &plan, config, want, "altered", &resp.Diagnostics, resp.Private)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *publicationResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state publicationModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	database := state.Database.ValueString()
+	pool, ok := r.pool(ctx, database, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	_, err := pool.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgsql.Ident(state.Name.ValueString()))
+	if err != nil && !isMissingDatabase(err) {
+		resp.Diagnostics.AddError("Cannot Drop Publication",
+			fmt.Sprintf("Dropping publication %q in database %q on %s failed. The provider's role must own the publication. The server said: %v",
+				state.Name.ValueString(), database, r.server.describe(), err))
+	}
+}
+
+func (r *publicationResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	parts, err := importid.Parse(req.ID, "database", "publication")
+	if err != nil {
+		resp.Diagnostics.AddError("Invalid Import ID", err.Error())
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), importid.Format(parts...))...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("database"), parts[0])...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), parts[1])...)
+}
+
+func (r *publicationResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var config publicationModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	var tables []publicationTableModel
+	if !config.Tables.IsNull() && !config.Tables.IsUnknown() {
+		resp.Diagnostics.Append(config.Tables.ElementsAs(ctx, &tables, false)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+	}
+	hasSchemas := !config.TablesInSchema.IsNull() && (config.TablesInSchema.IsUnknown() || len(config.TablesInSchema.Elements()) > 0)
+	if config.AllTables.ValueBool() && (len(tables) > 0 || hasSchemas) {
+		resp.Diagnostics.AddAttributeError(path.Root("all_tables"), "Conflicting Publication Targets",
+			"all_tables = true publishes every table of the database; it cannot be combined with table blocks or tables_in_schema. "+
+				"Remove all_tables, or remove the table blocks and tables_in_schema.")
+	}
+	seen := map[string]bool{}
+	columns := false
+	for _, t := range tables {
+		if t.Name.IsUnknown() || t.Schema.IsUnknown() {
+			continue
+		}
+		key := tableKey(schemaOrDefault(t.Schema), t.Name.ValueString())
+		if seen[key] {
+			resp.Diagnostics.AddAttributeError(path.Root("table"), "Duplicate Publication Table",
+				fmt.Sprintf("Table %s is declared in more than one table block. A publication lists a table once, with one column list and one row filter: merge the blocks.", key))
+		}
+		seen[key] = true
+		columns = columns || !t.Columns.IsNull()
+	}
+	if columns && hasSchemas {
+		resp.Diagnostics.AddAttributeError(path.Root("tables_in_schema"), "Column Lists Cannot Be Combined With Schemas",
+			"PostgreSQL refuses column lists (table.columns) in a publication that also publishes tables_in_schema. "+
+				"Remove the column lists, or publish the schemas' tables in a second publication.")
+	}
+}
+
+// ModifyPlan fills what depends on the server (the default database, the
+// import ID), gates features on the server's version, warns when the server
+// cannot feed subscribers, and plans each row filter in the form PostgreSQL
+// will store it, so that `amount > 100` and the stored `(amount > 100)` are
+// not a change.
+func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan, config publicationModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	var state *publicationModel
+	if !req.State.Raw.IsNull() {
+		state = &publicationModel{}
+		resp.Diagnostics.Append(req.State.Get(ctx, state)...)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	if config.Database.IsNull() && r.server != nil {
+		switch {
+		case !r.server.unknown:
+			plan.Database = types.StringValue(r.server.settings.Database)
+		case state != nil:
+			plan.Database = state.Database
+		}
+	}
+	if state != nil && !plan.Database.IsUnknown() && !plan.Database.Equal(state.Database) {
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("database"))
+	}
+	if plan.Name.IsUnknown() || plan.Database.IsUnknown() {
+		plan.ID = types.StringUnknown()
+	} else {
+		plan.ID = types.StringValue(importid.Format(plan.Database.ValueString(), plan.Name.ValueString()))
+	}
+
+	for _, g := range publicationVersionGates(ctx, plan) {
+		r.server.requireMajor(ctx, g.Major, g.Feature, g.Attr, &resp.Diagnostics)
+	}
+	if resp.Diagnostics.HasError() {
+		return
+	}
+
+	resp.Diagnostics.Append(r.planRowFilters(ctx, &plan, state, req.Private)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+
+	if state == nil || !resp.Plan.Raw.Equal(req.State.Raw) {
+		r.warnWalLevel(ctx, plan.Name.ValueString(), &resp.Diagnostics)
+	}
+}
+
+// versionGate is a feature a configuration uses and the PostgreSQL major
+// version it needs.
+type versionGate struct {
+	Major   int
+	Feature string
+	Attr    path.Path
+}
+
+// publicationVersionGates lists the version-gated features that m uses: what
+// ModifyPlan checks against the server.
+func publicationVersionGates(ctx context.Context, m publicationModel) []versionGate {
+	var gates []versionGate
+	if !m.TablesInSchema.IsNull() && (m.TablesInSchema.IsUnknown() || len(m.TablesInSchema.Elements()) > 0) {
+		gates = append(gates, versionGate{15, "Publishing the tables of a schema (tables_in_schema, FOR TABLES IN SCHEMA)", path.Root("tables_in_schema")})
+	}
+	var tables []publicationTableModel
+	if !m.Tables.IsNull() && !m.Tables.IsUnknown() {
+		_ = m.Tables.ElementsAs(ctx, &tables, false)
+	}
+	columns, where := false, false
+	for _, t := range tables {
+		columns = columns || !t.Columns.IsNull()
+		where = where || !t.Where.IsNull()
+	}
+	if columns {
+		gates = append(gates, versionGate{15, "A column list (table.columns)", path.Root("table")})
+	}
+	if where {
+		gates = append(gates, versionGate{15, "A row filter (table.where)", path.Root("table")})
+	}
+	if m.PublishViaPartitionRoot.ValueBool() {
+		gates = append(gates, versionGate{13, "publish_via_partition_root", path.Root("publish_via_partition_root")})
+	}
+	return gates
+}
+
+// rowFiltersKey is the private state key under which Create and Update keep,
+// for each table, its row filter as configured and as the server stored it.
+const rowFiltersKey = "row_filters"
+
+// appliedFilter is one table's row filter: the configuration's text, and what
+// pg_get_expr read back after apply.
+type appliedFilter struct {
+	Config string `json:"config"`
+	Stored string `json:"stored"`
+}
+
+// privateGetter and privateSetter are the halves of the framework's private
+// state that ModifyPlan reads and Create and Update write.
+type (
+	privateGetter interface {
+		GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+	}
+	privateSetter interface {
+		SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+	}
+)
+
+// planRowFilters replaces each planned row filter by the text PostgreSQL
+// stores for it, so that state, plan and import all hold the server's text
+// and an expression that means the same is not a change. When the filter as
+// configured and as stored are both what the last apply saw, the stored text
+// is the state's, and the server is not asked; otherwise the server
+// normalises the configured text. A filter changed by hand is then a
+// difference between two normal forms, and shows in the plan. When the server
+// cannot normalise it (the table does not exist yet, the server cannot be
+// reached), the configured text is planned and applied as written.
+func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *publicationModel, private privateGetter) diag.Diagnostics {
+	var diags diag.Diagnostics
+	if plan.Tables.IsNull() || plan.Tables.IsUnknown() {
+		return diags
+	}
+	var planned []publicationTableModel
+	diags.Append(plan.Tables.ElementsAs(ctx, &planned, false)...)
+	if diags.HasError() {
+		return diags
+	}
+	prior := map[string]publicationTableModel{}
+	if state != nil && !state.Tables.IsNull() {
+		var tables []publicationTableModel
+		diags.Append(state.Tables.ElementsAs(ctx, &tables, false)...)
+		for _, t := range tables {
+			prior[tableKey(t.Schema.ValueString(), t.Name.ValueString())] = t
+		}
+	}
+	applied := map[string]appliedFilter{}
+	if raw, d := private.GetKey(ctx, rowFiltersKey); !d.HasError() && len(raw) > 0 {
+		_ = json.Unmarshal(raw, &applied) // a bad record only costs a round trip
+	}
+	// unchanged reports whether t's filter is, as far as the last apply
+	// knows, the one the state holds.
+	unchanged := func(key string, t publicationTableModel) (types.String, bool) {
+		was, known := prior[key]
+		if !known {
+			return types.String{}, false
+		}
+		if was.Where.Equal(t.Where) {
+			return was.Where, true
+		}
+		a, ok := applied[key]
+		if ok && a.Config == t.Where.ValueString() && a.Stored == was.Where.ValueString() {
+			return was.Where, true
+		}
+		return types.String{}, false
+	}
+
+	var ask []publishedTable
+	for _, t := range planned {
+		if t.Where.IsNull() || t.Where.IsUnknown() || t.Schema.IsUnknown() || t.Name.IsUnknown() {
+			continue
+		}
+		key := tableKey(t.Schema.ValueString(), t.Name.ValueString())
+		if _, ok := unchanged(key, t); !ok {
+			ask = append(ask, publishedTable{Schema: t.Schema.ValueString(), Name: t.Name.ValueString(), Where: t.Where.ValueString()})
+		}
+	}
+	stored := map[string]string{}
+	if len(ask) > 0 && r.server != nil && !r.server.unknown && !plan.Database.IsUnknown() {
+		var invalid map[string]error
+		stored, invalid = r.normaliseRowFilters(ctx, plan.Database.ValueString(), ask)
+		for key, err := range invalid {
+			diags.AddAttributeError(path.Root("table"), "Invalid Row Filter",
+				fmt.Sprintf("The row filter of table %s is not a valid SQL expression: %v. Write a boolean expression over the table's columns, without WHERE.", key, err))
+		}
+	}
+
+	for i, t := range planned {
+		if t.Where.IsNull() || t.Where.IsUnknown() || t.Schema.IsUnknown() || t.Name.IsUnknown() {
+			continue
+		}
+		key := tableKey(t.Schema.ValueString(), t.Name.ValueString())
+		if was, ok := unchanged(key, t); ok {
+			planned[i].Where = was
+		} else if s, ok := stored[key]; ok {
+			planned[i].Where = types.StringValue(s)
+		}
+	}
+	set, d := types.SetValueFrom(ctx, types.ObjectType{AttrTypes: publicationTableAttrTypes}, planned)
+	diags.Append(d...)
+	if !diags.HasError() {
+		plan.Tables = set
+	}
+	return diags
+}
+
+// normaliseRowFilters asks the server how it stores each table's row filter:
+// in one transaction that it rolls back, it creates a throwaway publication
+// per table with that filter and reads the filter back with pg_get_expr,
+// exactly as Read will. Filters the server refuses are left out, except
+// those that are not even SQL (a syntax error), which are returned as
+// invalid: no apply could succeed.
+func (r *publicationResource) normaliseRowFilters(ctx context.Context, database string, tables []publishedTable) (stored map[string]string, invalid map[string]error) {
+	stored, invalid = map[string]string{}, map[string]error{}
+	pool, err := r.server.Pool(ctx, database)
+	if err != nil {
+		return stored, invalid
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		return stored, invalid
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// Never wait long behind a lock on a table (a VACUUM FULL, a migration):
+	// without the normal form, the worst is an in-place update that changes
+	// nothing.
+	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '2s'"); err != nil {
+		return stored, invalid
+	}
+	suffix := make([]byte, 6)
+	_, _ = rand.Read(suffix)
+	for i, t := range tables {
+		name := fmt.Sprintf("pgreplication_plan_%s_%d", hex.EncodeToString(suffix), i)
+		if _, err := tx.Exec(ctx, "SAVEPOINT row_filter"); err != nil {
+			return stored, invalid
+		}
+		// publish_via_partition_root, because PostgreSQL refuses a filter on
+		// a partitioned table without it; it does not change the normal form.
+		probe := publication{Name: name, Tables: []publishedTable{t}, Publish: publishActions, ViaRoot: true}
+		err := execOne(ctx, tx, createPublicationSQL(probe))
+		if err == nil {
+			var s string
+			err = tx.QueryRow(ctx, `
+SELECT pg_get_expr(r.prqual, r.prrelid)
+FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
+WHERE p.pubname = $1`, name).Scan(&s)
+			if err == nil {
+				stored[t.key()] = s
+				continue
+			}
+		}
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42601" { // syntax_error
+			invalid[t.key()] = err
+		}
+		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT row_filter"); err != nil {
+			return stored, invalid
+		}
+	}
+	return stored, invalid
+}
+
+// warnWalLevel warns when the server cannot feed logical replication
+// subscribers: PostgreSQL creates publications at any wal_level, but
+// subscribers can only use them with wal_level = logical.
+func (r *publicationResource) warnWalLevel(ctx context.Context, name string, diags *diag.Diagnostics) {
+	if r.server == nil || r.server.unknown {
+		return
+	}
+	f, err := r.server.Facts(ctx)
+	if err != nil || f.WalLevel == "" || f.WalLevel == "logical" {
+		return
+	}
+	diags.AddWarning("Publisher wal_level Is Not logical",
+		fmt.Sprintf("%s runs with wal_level = %s. Publication %q can be created, but no subscriber can use it: "+
+			"logical replication needs wal_level = logical on the publisher. "+
+			"Set it (ALTER SYSTEM SET wal_level = logical, or in postgresql.conf) and restart the server.",
+			r.server.describe(), f.WalLevel, name))
+}
+
+// confirmApplied reads the publication back after Create or Update: it must
+// exist as declared (an apply that reads back nothing is an error here, not
+// a "present, then absent" surprise later). It fills the computed owner, and
+// records in private state each row filter as configured and as stored,
+// which spares the next plans a round trip to the server.
+func (r *publicationResource) confirmApplied(ctx context.Context, pool *pgxpool.Pool, plan *publicationModel, config publicationModel,
+	want publication, did string, diags *diag.Diagnostics, private privateSetter) {
+	major, ok := r.major(ctx, diags)
+	if !ok {
+		return
+	}
+	database := plan.Database.ValueString()
+	got, err := readPublication(ctx, pool, major, want.Name)
+	if err != nil {
+		diags.AddError("Cannot Read Publication",
+			fmt.Sprintf("Publication %q was %s in database %q on %s, but reading it back failed: %v", want.Name, did, database, r.server.describe(), err))
+		return
+	}
+	if got == nil {
+		diags.AddError("Publication Missing After Apply",
+			fmt.Sprintf("Publication %q was %s in database %q on %s, but the catalog does not show it: something dropped it at the same time. Run terraform apply again.",
+				want.Name, did, database, r.server.describe()))
+		return
+	}
+	if missing := missingMembers(want, *got); len(missing) > 0 {
+		diags.AddError("Publication Differs After Apply",
+			fmt.Sprintf("Publication %q was %s in database %q on %s, but the catalog does not list %s in it: something changed it at the same time. Run terraform apply again.",
+				want.Name, did, database, r.server.describe(), strings.Join(missing, ", ")))
+		return
+	}
+	plan.Owner = types.StringValue(got.Owner)
+
+	var configured []publicationTableModel
+	if !config.Tables.IsNull() && !config.Tables.IsUnknown() {
+		diags.Append(config.Tables.ElementsAs(ctx, &configured, false)...)
+	}
+	stored := map[string]string{}
+	for _, t := range got.Tables {
+		stored[t.key()] = t.Where
+	}
+	applied := map[string]appliedFilter{}
+	for _, t := range configured {
+		key := tableKey(schemaOrDefault(t.Schema), t.Name.ValueString())
+		if !t.Where.IsNull() && stored[key] != "" {
+			applied[key] = appliedFilter{Config: t.Where.ValueString(), Stored: stored[key]}
+		}
+	}
+	if raw, err := json.Marshal(applied); err == nil {
+		diags.Append(private.SetKey(ctx, rowFiltersKey, raw)...)
+	}
+}
+
+// missingMembers names the declared tables and schemas that the catalog does not list.
+func missingMembers(want, got publication) []string {
+	have := map[string]bool{}
+	for _, t := range got.Tables {
+		have[t.key()] = true
+	}
+	var missing []string
+	for _, t := range want.Tables {
+		if !have[t.key()] {
+			missing = append(missing, "table "+t.key())
+		}
+	}
+	for _, s := range want.Schemas {
+		if !slices.Contains(got.Schemas, s) {
+			missing = append(missing, "schema "+pgsql.Ident(s))
+		}
+	}
+	return missing
+}
+
+// pool returns the pool of database, reporting a connection problem.
+func (r *publicationResource) pool(ctx context.Context, database string, diags *diag.Diagnostics) (*pgxpool.Pool, bool) {
+	pool, err := r.server.Pool(ctx, database)
+	if err != nil {
+		diags.AddError("Cannot Connect to PostgreSQL", fmt.Sprintf("Connecting to database %q on %s failed: %v", database, r.server.describe(), err))
+		return nil, false
+	}
+	return pool, true
+}
+
+// major returns the server's major version, reporting why it cannot.
+func (r *publicationResource) major(ctx context.Context, diags *diag.Diagnostics) (int, bool) {
+	f, err := r.server.Facts(ctx)
+	if err != nil {
+		diags.AddError("Cannot Connect to PostgreSQL", err.Error())
+		return 0, false
+	}
+	return f.Major(), true
+}
+
+// publication is a publication as the configuration declares it or as the
+// catalogs hold it. Its slices are sorted, so two compare with slices.Equal.
+type publication struct {
+	Name      string
+	Owner     string // "": whoever creates it
+	AllTables bool
+	Tables    []publishedTable
+	Schemas   []string
+	Publish   []string // in publishActions order
+	ViaRoot   bool
+}
+
+// publishedTable is one table of a publication.
+type publishedTable struct {
+	Schema, Name string
+	Columns      []string // nil: every column
+	Where        string   // "": no row filter
+}
+
+func (t publishedTable) key() string { return tableKey(t.Schema, t.Name) }
+
+// tableKey identifies a table within a publication, in messages and in
+// private state: its quoted qualified name.
+func tableKey(schema, name string) string { return pgsql.QualifiedIdent(schema, name) }
+
+func schemaOrDefault(s types.String) string {
+	if s.IsNull() {
+		return defaultTableSchema
+	}
+	return s.ValueString()
+}
+
+// publication converts a plan or state into a publication.
+func (m publicationModel) publication(ctx context.Context) (publication, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	p := publication{
+		Name:      m.Name.ValueString(),
+		Owner:     m.Owner.ValueString(),
+		AllTables: m.AllTables.ValueBool(),
+		ViaRoot:   m.PublishViaPartitionRoot.ValueBool(),
+	}
+	var tables []publicationTableModel
+	diags.Append(m.Tables.ElementsAs(ctx, &tables, false)...)
+	for _, t := range tables {
+		pt := publishedTable{Schema: schemaOrDefault(t.Schema), Name: t.Name.ValueString(), Where: t.Where.ValueString()}
+		if !t.Columns.IsNull() {
+			pt.Columns = []string{}
+			diags.Append(t.Columns.ElementsAs(ctx, &pt.Columns, false)...)
+			slices.Sort(pt.Columns)
+		}
+		p.Tables = append(p.Tables, pt)
+	}
+	slices.SortFunc(p.Tables, func(a, b publishedTable) int { return strings.Compare(a.key(), b.key()) })
+	if !m.TablesInSchema.IsNull() {
+		diags.Append(m.TablesInSchema.ElementsAs(ctx, &p.Schemas, false)...)
+		slices.Sort(p.Schemas)
+	}
+	var publish []string
+	diags.Append(m.Publish.ElementsAs(ctx, &publish, false)...)
+	for _, a := range publishActions {
+		if slices.Contains(publish, a) {
+			p.Publish = append(p.Publish, a)
+		}
+	}
+	return p, diags
+}
+
+// setFrom sets m to what the catalogs hold for the publication p of database.
+func (m *publicationModel) setFrom(ctx context.Context, p publication, database string) diag.Diagnostics {
+	var diags diag.Diagnostics
+	m.ID = types.StringValue(importid.Format(database, p.Name))
+	m.Database = types.StringValue(database)
+	m.Name = types.StringValue(p.Name)
+	m.Owner = types.StringValue(p.Owner)
+	m.AllTables = types.BoolValue(p.AllTables)
+	m.PublishViaPartitionRoot = types.BoolValue(p.ViaRoot)
+
+	tables := make([]attr.Value, 0, len(p.Tables))
+	for _, t := range p.Tables {
+		columns := types.SetNull(types.StringType)
+		if t.Columns != nil {
+			var d diag.Diagnostics
+			columns, d = types.SetValueFrom(ctx, types.StringType, t.Columns)
+			diags.Append(d...)
+		}
+		where := types.StringNull()
+		if t.Where != "" {
+			where = types.StringValue(t.Where)
+		}
+		obj, d := types.ObjectValue(publicationTableAttrTypes, map[string]attr.Value{
+			"schema":  types.StringValue(t.Schema),
+			"name":    types.StringValue(t.Name),
+			"columns": columns,
+			"where":   where,
+		})
+		diags.Append(d...)
+		tables = append(tables, obj)
+	}
+	var d diag.Diagnostics
+	m.Tables, d = types.SetValue(types.ObjectType{AttrTypes: publicationTableAttrTypes}, tables)
+	diags.Append(d...)
+	m.TablesInSchema, d = types.SetValueFrom(ctx, types.StringType, nonNil(p.Schemas))
+	diags.Append(d...)
+	m.Publish, d = types.SetValueFrom(ctx, types.StringType, nonNil(p.Publish))
+	diags.Append(d...)
+	return diags
+}
+
+// nonNil makes an empty set of a nil slice (SetValueFrom would make it null).
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// querier is what readPublication needs: a pool or a transaction.
+type querier interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// readPublication reads publication name from the catalogs of the database q
+// is connected to; nil means there is no such publication. pg_publication_rel
+// lists the tables as they were declared: a partitioned table, not its
+// partitions. Row filters (prqual, printed by pg_get_expr), column lists
+// (prattrs, attribute numbers mapped to names through pg_attribute) and
+// pg_publication_namespace exist from PostgreSQL 15.
+func readPublication(ctx context.Context, q querier, major int, name string) (*publication, error) {
+	var (
+		p                     publication
+		oid                   uint32
+		ins, upd, del, trunct bool
+	)
+	err := q.QueryRow(ctx, `
+SELECT oid, pubname::text, pg_get_userbyid(pubowner)::text, puballtables,
+       pubinsert, pubupdate, pubdelete, pubtruncate, pubviaroot
+FROM pg_publication WHERE pubname = $1`, name).Scan(
+		&oid, &p.Name, &p.Owner, &p.AllTables, &ins, &upd, &del, &trunct, &p.ViaRoot)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for i, on := range []bool{ins, upd, del, trunct} {
+		if on {
+			p.Publish = append(p.Publish, publishActions[i])
+		}
+	}
+
+	tablesSQL := `
+SELECT n.nspname::text, c.relname::text, '', NULL::text[]
+FROM pg_publication_rel r
+JOIN pg_class c ON c.oid = r.prrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE r.prpubid = $1`
+	if major >= 15 {
+		tablesSQL = `
+SELECT n.nspname::text, c.relname::text,
+       COALESCE(pg_get_expr(r.prqual, r.prrelid), ''),
+       CASE WHEN r.prattrs IS NOT NULL THEN
+         ARRAY(SELECT a.attname::text FROM pg_attribute a
+               WHERE a.attrelid = r.prrelid AND a.attnum = ANY (r.prattrs::int2[]))
+       END
+FROM pg_publication_rel r
+JOIN pg_class c ON c.oid = r.prrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE r.prpubid = $1`
+	}
+	rows, err := q.Query(ctx, tablesSQL, oid)
+	if err != nil {
+		return nil, err
+	}
+	p.Tables, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (publishedTable, error) {
+		var t publishedTable
+		err := row.Scan(&t.Schema, &t.Name, &t.Where, &t.Columns)
+		slices.Sort(t.Columns)
+		return t, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(p.Tables, func(a, b publishedTable) int { return strings.Compare(a.key(), b.key()) })
+
+	if major >= 15 {
+		rows, err := q.Query(ctx, `
+SELECT n.nspname::text
+FROM pg_publication_namespace pn JOIN pg_namespace n ON n.oid = pn.pnnspid
+WHERE pn.pnpubid = $1`, oid)
+		if err != nil {
+			return nil, err
+		}
+		p.Schemas, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		slices.Sort(p.Schemas)
+	}
+	return &p, nil
+}
+
+// isMissingDatabase reports the error of a database that does not exist
+// (invalid_catalog_name).
+func isMissingDatabase(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "3D000"
+}
+
+// execOne runs one statement with the extended protocol, which refuses a
+// second statement in the same string: row filters are SQL text from the
+// configuration, and one like `true); DROP TABLE t; --` must fail, not run.
+func execOne(ctx context.Context, tx pgx.Tx, sql string) error {
+	return tx.Conn().PgConn().ExecParams(ctx, sql, nil, nil, nil, nil).Read().Err
+}
+
+// objectList renders a publication's tables and schemas for CREATE and
+// ALTER … SET: `TABLE ONLY a (x, y) WHERE (…), ONLY b, TABLES IN SCHEMA s`.
+// ONLY keeps tables that inherit from a declared table out of the
+// publication (PostgreSQL would add each as a member of its own, which the
+// configuration does not declare); a partitioned table's partitions are
+// published through it either way. One TABLE keyword before a
+// comma-separated list is also the syntax of PostgreSQL 13 and 14.
+func objectList(p publication) string {
+	var objects []string
+	if len(p.Tables) > 0 {
+		specs := make([]string, len(p.Tables))
+		for i, t := range p.Tables {
+			specs[i] = tableSpec(t)
+		}
+		objects = append(objects, "TABLE "+strings.Join(specs, ", "))
+	}
+	if len(p.Schemas) > 0 {
+		objects = append(objects, "TABLES IN SCHEMA "+pgsql.IdentList(p.Schemas))
+	}
+	return strings.Join(objects, ", ")
+}
+
+// tableSpec renders one table of an object list.
+func tableSpec(t publishedTable) string {
+	s := "ONLY " + pgsql.QualifiedIdent(t.Schema, t.Name)
+	if t.Columns != nil {
+		s += " (" + pgsql.IdentList(t.Columns) + ")"
+	}
+	if t.Where != "" {
+		// The filter is SQL the configuration wrote; the parentheses are
+		// PostgreSQL's syntax, and execOne refuses a filter that closes
+		// them to start another statement.
+		s += " WHERE (" + t.Where + ")"
+	}
+	return s
+}
+
+// optionsClause renders the options of CREATE … WITH and ALTER … SET.
+func optionsClause(p publication) string {
+	return "publish = " + pgsql.Literal(strings.Join(p.Publish, ", ")) +
+		", publish_via_partition_root = " + strconv.FormatBool(p.ViaRoot)
+}
+
+func createPublicationSQL(p publication) string {
+	sql := "CREATE PUBLICATION " + pgsql.Ident(p.Name)
+	if p.AllTables {
+		sql += " FOR ALL TABLES"
+	} else if objects := objectList(p); objects != "" {
+		sql += " FOR " + objects
+	}
+	return sql + " WITH (" + optionsClause(p) + ")"
+}
+
+func alterOwnerSQL(name, owner string) string {
+	return "ALTER PUBLICATION " + pgsql.Ident(name) + " OWNER TO " + pgsql.Ident(owner)
+}
+
+// alterPublicationSQL returns the statements that change publication had
+// into want, in an order PostgreSQL accepts: the rename first, so the rest
+// name the publication by its new name; publish_via_partition_root turned on
+// before the tables change and off after, because PostgreSQL allows a row
+// filter on a partitioned table only while it is on.
+func alterPublicationSQL(had, want publication) []string {
+	var stmts []string
+	name := pgsql.Ident(want.Name)
+	if had.Name != want.Name {
+		stmts = append(stmts, "ALTER PUBLICATION "+pgsql.Ident(had.Name)+" RENAME TO "+name)
+	}
+	optionsChanged := !slices.Equal(had.Publish, want.Publish) || had.ViaRoot != want.ViaRoot
+	setOptions := "ALTER PUBLICATION " + name + " SET (" + optionsClause(want) + ")"
+	if optionsChanged && want.ViaRoot {
+		stmts = append(stmts, setOptions)
+	}
+	if !want.AllTables && (!slices.EqualFunc(had.Tables, want.Tables, publishedTablesEqual) || !slices.Equal(had.Schemas, want.Schemas)) {
+		if objects := objectList(want); objects != "" {
+			// SET replaces the whole list; PostgreSQL keeps the members
+			// that did not change, so their subscribers notice nothing.
+			stmts = append(stmts, "ALTER PUBLICATION "+name+" SET "+objects)
+		} else {
+			// There is no SET to nothing: drop what is there.
+			stmts = append(stmts, "ALTER PUBLICATION "+name+" DROP "+objectList(publication{Tables: tableNames(had.Tables), Schemas: had.Schemas}))
+		}
+	}
+	if optionsChanged && !want.ViaRoot {
+		stmts = append(stmts, setOptions)
+	}
+	if want.Owner != "" && want.Owner != had.Owner {
+		stmts = append(stmts, alterOwnerSQL(want.Name, want.Owner))
+	}
+	return stmts
+}
+
+// tableNames strips column lists and row filters, which DROP does not take.
+func tableNames(tables []publishedTable) []publishedTable {
+	out := make([]publishedTable, len(tables))
+	for i, t := range tables {
+		out[i] = publishedTable{Schema: t.Schema, Name: t.Name}
+	}
+	return out
+}
+
+func publishedTablesEqual(a, b publishedTable) bool {
+	return a.Schema == b.Schema && a.Name == b.Name && a.Where == b.Where &&
+		(a.Columns == nil) == (b.Columns == nil) && slices.Equal(a.Columns, b.Columns)
+}

@@ -1,0 +1,864 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// createDatabase gives a test a database of its own on n, empty of
+// publications from an earlier run of the same test in this process.
+func createDatabase(t *testing.T, n *routertest.Node, name string) {
+	t.Helper()
+	execSQL(t, n, "postgres", "DROP DATABASE IF EXISTS "+pgsql.Ident(name)+" WITH (FORCE)")
+	execSQL(t, n, "postgres", "CREATE DATABASE "+pgsql.Ident(name))
+}
+
+// createRole creates a login-less role, once per server.
+func createRole(t *testing.T, n *routertest.Node, name string) {
+	t.Helper()
+	execSQL(t, n, "postgres", fmt.Sprintf(`DO $$BEGIN CREATE ROLE %s; EXCEPTION WHEN duplicate_object THEN NULL; END$$`, pgsql.Ident(name)))
+}
+
+// hcl quotes s as an HCL string literal: Go's quoting, which HCL shares for
+// the characters these tests use, plus HCL's template escapes.
+func hcl(s string) string {
+	q := strconv.Quote(s)
+	return strings.NewReplacer("${", "$${", "%{", "%%{").Replace(q)
+}
+
+// tableValue is the state of one table block, for knownvalue.SetExact.
+func tableValue(schema, name string, columns []string, where string) knownvalue.Check {
+	var cols knownvalue.Check = knownvalue.Null()
+	if columns != nil {
+		checks := make([]knownvalue.Check, len(columns))
+		for i, c := range columns {
+			checks[i] = knownvalue.StringExact(c)
+		}
+		cols = knownvalue.SetExact(checks)
+	}
+	var w knownvalue.Check = knownvalue.Null()
+	if where != "" {
+		w = knownvalue.StringExact(where)
+	}
+	return knownvalue.ObjectExact(map[string]knownvalue.Check{
+		"schema":  knownvalue.StringExact(schema),
+		"name":    knownvalue.StringExact(name),
+		"columns": cols,
+		"where":   w,
+	})
+}
+
+func stringSet(values ...string) knownvalue.Check {
+	checks := make([]knownvalue.Check, len(values))
+	for i, v := range values {
+		checks[i] = knownvalue.StringExact(v)
+	}
+	return knownvalue.SetExact(checks)
+}
+
+// Create, import, change everything that changes in place, then drift by
+// hand: options, tables, owner, and the whole publication.
+func TestAccPublication_basic(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_basic"
+	createDatabase(t, topo.Primary, db)
+	createRole(t, topo.Primary, "pub_basic_owner")
+	execSQL(t, topo.Primary, db, `
+CREATE TABLE orders (id int PRIMARY KEY, amount int);
+CREATE TABLE customers (id int PRIMARY KEY, name text);
+GRANT CREATE ON DATABASE pub_basic TO pub_basic_owner;`)
+	const addr = "pgreplication_publication.this"
+	// The provider's database is the test's: the resource leaves database unset.
+	provider := providerConfigDB("primary", topo.Primary, db)
+	created := provider + `
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  name     = "pub_basic"
+  table {
+    name = "orders"
+  }
+}
+`
+	updated := provider + `
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  name     = "pub_basic_renamed"
+  owner    = "pub_basic_owner"
+  publish  = ["insert", "update"]
+  table {
+    name = "orders"
+  }
+  table {
+    schema = "public"
+    name   = "customers"
+  }
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: created,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact("pub_basic/pub_basic")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("database"), knownvalue.StringExact(db)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("owner"), knownvalue.StringExact("postgres")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("all_tables"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish"), stringSet("insert", "update", "delete", "truncate")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish_via_partition_root"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tables_in_schema"), knownvalue.SetExact(nil)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue("public", "orders", nil, ""),
+					})),
+				},
+			},
+			{
+				ResourceName:      addr,
+				ImportState:       true,
+				ImportStateVerify: true,
+			},
+			{
+				Config: updated,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact("pub_basic/pub_basic_renamed")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("owner"), knownvalue.StringExact("pub_basic_owner")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish"), stringSet("insert", "update")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue("public", "orders", nil, ""),
+						tableValue("public", "customers", nil, ""),
+					})),
+				},
+			},
+			{
+				ResourceName:      addr,
+				ImportState:       true,
+				ImportStateVerify: true,
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_basic_renamed SET (publish = 'insert')`)
+				},
+				Config: updated,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(addr, "publish"),
+				}},
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_basic_renamed DROP TABLE customers`)
+				},
+				Config: updated,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(addr, "table"),
+				}},
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_basic_renamed OWNER TO postgres`)
+				},
+				Config: updated,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(addr, "owner"),
+				}},
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `DROP PUBLICATION pub_basic_renamed`)
+				},
+				Config: updated,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectRecreate(addr),
+				}},
+			},
+		},
+	})
+}
+
+// Row filters, column lists and partitioned tables read back exactly (#350,
+// #550): no diff after apply, none for a filter written differently but
+// meaning the same, and a filter or column list changed by hand is drift on
+// table. tables_in_schema (#553) changes in place and drifts on its own.
+func TestAccPublication_rowFiltersColumnListsPartitions(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_filters"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `
+CREATE TABLE orders (id int PRIMARY KEY, amount int, region text, note text);
+CREATE TABLE events (id int, region text, amount int) PARTITION BY LIST (region);
+CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu');
+CREATE TABLE events_us PARTITION OF events FOR VALUES IN ('us');
+CREATE TABLE metrics (id int, region text) PARTITION BY LIST (region);
+CREATE TABLE metrics_eu PARTITION OF metrics FOR VALUES IN ('eu');
+CREATE TABLE audit (id int, kind text);
+CREATE SCHEMA sales;
+CREATE TABLE sales.invoices (id int);
+CREATE SCHEMA archive;`)
+	type variant struct {
+		ordersFilter string // the row filter of orders in pub_filtered
+		viaRoot      bool   // pub_filtered: publish_via_partition_root, and a filter on events
+		schemas      string // pub_schemas: tables_in_schema
+	}
+	config := func(v variant) string {
+		eventsFilter := ""
+		if v.viaRoot {
+			eventsFilter = `where = "amount > 1"`
+		}
+		// The provider stays on "postgres": the resources name their database.
+		return providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_publication" "filtered" {
+  provider                   = pgreplication.primary
+  database                   = "pub_filters"
+  name                       = "pub_filtered"
+  publish_via_partition_root = %t
+  table {
+    name    = "orders"
+    columns = ["region", "id", "amount"]
+    where   = %s
+  }
+  table {
+    name = "events"
+    %s
+  }
+}
+
+resource "pgreplication_publication" "partitioned" {
+  provider = pgreplication.primary
+  database = "pub_filters"
+  name     = "pub_partitioned"
+  table {
+    name = "metrics"
+  }
+  table {
+    name = "events"
+  }
+}
+
+resource "pgreplication_publication" "schemas" {
+  provider         = pgreplication.primary
+  database         = "pub_filters"
+  name             = "pub_schemas"
+  tables_in_schema = %s
+  publish          = ["insert", "truncate"]
+  table {
+    name  = "audit"
+    where = "kind IN ('a', 'b')"
+  }
+}
+`, v.viaRoot, hcl(v.ordersFilter), eventsFilter, v.schemas)
+	}
+	const (
+		filtered    = "pgreplication_publication.filtered"
+		partitioned = "pgreplication_publication.partitioned"
+		schemas     = "pgreplication_publication.schemas"
+		ordersWhere = "((amount > 100) AND (region = 'eu'::text))"
+	)
+	initial := variant{ordersFilter: "amount > 100 AND region = 'eu'", viaRoot: true, schemas: `["sales"]`}
+	sameFilter := initial
+	sameFilter.ordersFilter = "amount>100 and region='eu'"
+	viaRootOff := initial
+	viaRootOff.viaRoot = false
+	twoSchemas := viaRootOff
+	twoSchemas.schemas = `["sales", "archive"]`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config(initial),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(filtered, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue("public", "orders", []string{"id", "amount", "region"}, ordersWhere),
+						tableValue("public", "events", nil, "(amount > 1)"),
+					})),
+					// The partitioned tables, not their partitions.
+					statecheck.ExpectKnownValue(partitioned, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue("public", "metrics", nil, ""),
+						tableValue("public", "events", nil, ""),
+					})),
+					statecheck.ExpectKnownValue(schemas, tfjsonpath.New("tables_in_schema"), stringSet("sales")),
+					statecheck.ExpectKnownValue(schemas, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue("public", "audit", nil, "(kind = ANY (ARRAY['a'::text, 'b'::text]))"),
+					})),
+				},
+			},
+			{ResourceName: filtered, ImportState: true, ImportStateVerify: true},
+			{ResourceName: partitioned, ImportState: true, ImportStateVerify: true},
+			{ResourceName: schemas, ImportState: true, ImportStateVerify: true},
+			{
+				// The same filter, written differently: no change.
+				Config:   config(sameFilter),
+				PlanOnly: true,
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_filtered SET TABLE ONLY orders (id, amount, region) WHERE (amount > 5), ONLY events WHERE (amount > 1)`)
+				},
+				Config: config(initial),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(filtered, "table"),
+				}},
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_filtered SET TABLE ONLY orders (id, amount) WHERE (amount > 100 AND region = 'eu'), ONLY events WHERE (amount > 1)`)
+				},
+				Config: config(initial),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(filtered, "table"),
+				}},
+			},
+			{
+				// Turning publish_via_partition_root off drops the filter on
+				// the partitioned table in the same apply: PostgreSQL accepts
+				// only that order.
+				Config: config(viaRootOff),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(filtered, "publish_via_partition_root", "table"),
+				}},
+			},
+			{
+				// And back on, with the filter.
+				Config: config(initial),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(filtered, "publish_via_partition_root", "table"),
+				}},
+			},
+			{
+				Config: config(twoSchemas),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(schemas, "tables_in_schema"),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(schemas, tfjsonpath.New("tables_in_schema"), stringSet("sales", "archive")),
+				},
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_schemas DROP TABLES IN SCHEMA archive`)
+				},
+				Config: config(twoSchemas),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(schemas, "tables_in_schema"),
+				}},
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_schemas SET TABLE ONLY audit WHERE (kind = 'c'), TABLES IN SCHEMA sales, archive`)
+				},
+				Config: config(twoSchemas),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(schemas, "table"),
+				}},
+			},
+		},
+	})
+}
+
+// Names with dots, slashes, quotes, spaces, upper case and non-ASCII letters
+// in every identifier apply with no diff and import (#577).
+func TestAccPublication_hostileNames(t *testing.T) {
+	topo := testAccTopology(t)
+	const (
+		db     = `pub hostile.DB/"Ü"`
+		schema = `Sales.EU "x"/ß`
+		table  = `Order Items."Ö"/1`
+		colA   = `Amount "€"`
+		colB   = `ID.x/y`
+		pub    = `Pub "Ä" ./ Name`
+		pub2   = `Schema Pub/"Ü".2`
+		owner  = `Own er."Ö"/Ü`
+	)
+	createDatabase(t, topo.Primary, db)
+	createRole(t, topo.Primary, owner)
+	execSQL(t, topo.Primary, db, fmt.Sprintf(`
+CREATE SCHEMA %[1]s;
+CREATE TABLE %[2]s (%[3]s int, %[4]s int PRIMARY KEY, other text);
+GRANT CREATE ON DATABASE %[5]s TO %[6]s;`,
+		pgsql.Ident(schema), pgsql.QualifiedIdent(schema, table), pgsql.Ident(colA), pgsql.Ident(colB),
+		pgsql.Ident(db), pgsql.Ident(owner)))
+	where := pgsql.Ident(colA) + " > 0"
+	config := providerConfig("primary", topo.Primary) + `
+resource "pgreplication_publication" "table" {
+  provider = pgreplication.primary
+  database = ` + hcl(db) + `
+  name     = ` + hcl(pub) + `
+  owner    = ` + hcl(owner) + `
+  table {
+    schema  = ` + hcl(schema) + `
+    name    = ` + hcl(table) + `
+    columns = [` + hcl(colB) + `, ` + hcl(colA) + `]
+    where   = ` + hcl(where) + `
+  }
+}
+
+resource "pgreplication_publication" "schema" {
+  provider         = pgreplication.primary
+  database         = ` + hcl(db) + `
+  name             = ` + hcl(pub2) + `
+  tables_in_schema = [` + hcl(schema) + `]
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("id"), knownvalue.StringExact(importid.Format(db, pub))),
+					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("owner"), knownvalue.StringExact(owner)),
+					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue(schema, table, []string{colA, colB}, "("+where+")"),
+					})),
+					statecheck.ExpectKnownValue("pgreplication_publication.schema", tfjsonpath.New("tables_in_schema"), stringSet(schema)),
+				},
+			},
+			{ResourceName: "pgreplication_publication.table", ImportState: true, ImportStateVerify: true},
+			{ResourceName: "pgreplication_publication.schema", ImportState: true, ImportStateVerify: true},
+		},
+	})
+}
+
+// all_tables cannot be altered: switching it replaces the publication.
+func TestAccPublication_allTables(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_all"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `CREATE TABLE orders (id int PRIMARY KEY)`)
+	const addr = "pgreplication_publication.all"
+	config := func(body string) string {
+		return providerConfigDB("primary", topo.Primary, db) + `
+resource "pgreplication_publication" "all" {
+  provider = pgreplication.primary
+  name     = "pub_all"
+` + body + `
+}
+`
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config(`all_tables = true`),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("all_tables"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact(nil)),
+				},
+			},
+			{ResourceName: addr, ImportState: true, ImportStateVerify: true},
+			{
+				Config: config(`table { name = "orders" }`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionReplace),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("all_tables"), knownvalue.Bool(false)),
+				},
+			},
+			{
+				// The last table removed: ALTER PUBLICATION … DROP, in place.
+				Config: config(``),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact(nil)),
+				},
+			},
+		},
+	})
+}
+
+// Configurations PostgreSQL would refuse fail at plan time, naming the
+// attributes.
+func TestAccPublication_planErrors(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_errors"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `CREATE TABLE orders (id int PRIMARY KEY, amount int)`)
+	config := func(body string) string {
+		return providerConfigDB("primary", topo.Primary, db) + `
+resource "pgreplication_publication" "bad" {
+  provider = pgreplication.primary
+  name     = "pub_errors"
+` + body + `
+}
+`
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      config("all_tables = true\n table { name = \"orders\" }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Conflicting Publication Targets.*all_tables.*tables_in_schema`),
+			},
+			{
+				Config:      config("tables_in_schema = [\"public\"]\n table {\n name = \"orders\"\n columns = [\"id\"]\n }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Column Lists Cannot Be Combined With Schemas`),
+			},
+			{
+				Config:      config("table {\n name = \"orders\"\n }\n table {\n schema = \"public\"\n name = \"orders\"\n where = \"id > 1\"\n }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Duplicate Publication Table`),
+			},
+			{
+				Config:      config("table {\n name = \"orders\"\n where = \"amount >\"\n }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*syntax error`),
+			},
+			{
+				// One statement only: a filter cannot smuggle in another.
+				Config:      config("table {\n name = \"orders\"\n where = \"true); DROP TABLE orders; --\"\n }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Invalid Row Filter`),
+			},
+		},
+	})
+	if n := queryValue[int](t, topo.Primary, db, `SELECT count(*)::int FROM pg_class WHERE relname = 'orders'`); n != 1 {
+		t.Fatalf("table orders is gone: a row filter ran a statement of its own")
+	}
+}
+
+// Row filters, column lists and tables_in_schema are PostgreSQL 15 features:
+// they work there too, not only on the shared topology's newer server.
+func TestAccPublication_postgres15(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithVersion(15), routertest.WithStandbys(0))
+	const db = "pub15"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `
+CREATE TABLE orders (id int PRIMARY KEY, amount int, region text);
+CREATE SCHEMA sales;
+CREATE TABLE sales.invoices (id int);`)
+	config := providerConfigDB("primary", topo.Primary, db) + `
+resource "pgreplication_publication" "filtered" {
+  provider = pgreplication.primary
+  name     = "pub15_filtered"
+  table {
+    name    = "orders"
+    columns = ["region", "id"]
+    where   = "region <> 'us'"
+  }
+}
+
+resource "pgreplication_publication" "schemas" {
+  provider         = pgreplication.primary
+  name             = "pub15_schemas"
+  tables_in_schema = ["sales"]
+  table {
+    name  = "orders"
+    where = "amount > 100"
+  }
+}
+`
+	const addr = "pgreplication_publication.filtered"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue("public", "orders", []string{"id", "region"}, "(region <> 'us'::text)"),
+					})),
+					statecheck.ExpectKnownValue("pgreplication_publication.schemas", tfjsonpath.New("tables_in_schema"), stringSet("sales")),
+				},
+			},
+			{ResourceName: addr, ImportState: true, ImportStateVerify: true},
+			{ResourceName: "pgreplication_publication.schemas", ImportState: true, ImportStateVerify: true},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub15_filtered SET TABLE orders (id, region) WHERE (region = 'us')`)
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(addr, "table"),
+				}},
+			},
+		},
+	})
+}
+
+// A publisher without wal_level = logical still gets its publication, with a
+// plan-time warning that names the setting and the fix.
+func TestAccPublication_walLevelWarning(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "replica"))
+	execSQL(t, topo.Primary, "postgres", `CREATE TABLE orders (id int PRIMARY KEY)`)
+	r := &publicationResource{server: newServer(connSettings{
+		Host: topo.Primary.Host, Port: int64(topo.Primary.Port), Database: "postgres", Username: "postgres", SSLMode: "disable",
+	})}
+	var diags diag.Diagnostics
+	r.warnWalLevel(context.Background(), "pub_wal", &diags)
+	if diags.WarningsCount() != 1 || diags.HasError() {
+		t.Fatalf("want one warning, got %v", diags)
+	}
+	for _, want := range []string{"wal_level = replica", "pub_wal", "ALTER SYSTEM SET wal_level = logical", "restart"} {
+		if !strings.Contains(diags[0].Detail(), want) {
+			t.Errorf("warning %q does not say %q", diags[0].Detail(), want)
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig("primary", topo.Primary) + `
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  name     = "pub_wal"
+  table {
+    name = "orders"
+  }
+}
+`,
+		}},
+	})
+
+	// The shared topology runs wal_level = logical: no warning.
+	shared := testAccTopology(t)
+	r.server = newServer(connSettings{Host: shared.Primary.Host, Port: int64(shared.Primary.Port), Database: "postgres", Username: "postgres", SSLMode: "disable"})
+	diags = nil
+	r.warnWalLevel(context.Background(), "pub_wal", &diags)
+	if len(diags) != 0 {
+		t.Errorf("wal_level = logical: want no diagnostics, got %v", diags)
+	}
+}
+
+// The documented example applies, with no diff afterwards, on a server that
+// has what it names.
+func TestAccPublication_example(t *testing.T) {
+	testAccPreCheck(t)
+	example, err := os.ReadFile("../examples/resources/pgreplication_publication/resource.tf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	createDatabase(t, topo.Primary, "app")
+	createRole(t, topo.Primary, "replication_admin")
+	execSQL(t, topo.Primary, "app", `
+GRANT CREATE ON DATABASE app TO replication_admin;
+CREATE TABLE orders (id int PRIMARY KEY, region text, amount int, created_at timestamptz, note text);
+CREATE TABLE events (id int, kind text, at timestamptz) PARTITION BY RANGE (at);
+CREATE TABLE events_2026 PARTITION OF events FOR VALUES FROM ('2026-01-01') TO ('2027-01-01');
+CREATE TABLE customers (id int PRIMARY KEY);
+CREATE SCHEMA reporting;
+CREATE SCHEMA billing;
+CREATE TABLE billing.invoices (id int PRIMARY KEY);`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig("primary", topo.Primary) + string(example),
+		}},
+	})
+}
+
+// database defaults to the provider's: a publication follows the provider's
+// database (a replacement, since PostgreSQL cannot move a publication), and
+// naming that database explicitly is no change.
+func TestAccPublication_providerDatabase(t *testing.T) {
+	topo := testAccTopology(t)
+	createDatabase(t, topo.Primary, "pub_dbdefault_a")
+	createDatabase(t, topo.Primary, "pub_dbdefault_b")
+	const addr = "pgreplication_publication.this"
+	config := func(providerDB, database string) string {
+		return providerConfigDB("primary", topo.Primary, providerDB) + `
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  name     = "pub_dbdefault"
+  ` + database + `
+}
+`
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config("pub_dbdefault_a", ""),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("database"), knownvalue.StringExact("pub_dbdefault_a")),
+				},
+			},
+			{
+				Config: config("pub_dbdefault_b", ""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionReplace),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("database"), knownvalue.StringExact("pub_dbdefault_b")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact("pub_dbdefault_b/pub_dbdefault")),
+				},
+			},
+			{
+				Config:   config("pub_dbdefault_a", `database = "pub_dbdefault_b"`),
+				PlanOnly: true,
+			},
+		},
+	})
+	if n := queryValue[int](t, topo.Primary, "pub_dbdefault_a", `SELECT count(*)::int FROM pg_publication`); n != 0 {
+		t.Errorf("the replaced publication is still in pub_dbdefault_a")
+	}
+}
+
+// fakePrivate is the private state that Create and Update leave for ModifyPlan.
+type fakePrivate map[string][]byte
+
+func (f fakePrivate) GetKey(_ context.Context, key string) ([]byte, diag.Diagnostics) {
+	return f[key], nil
+}
+
+// Without asking the server, a plan keeps the state's stored filter when the
+// configuration's text and the stored text are those of the last apply, and
+// plans the configured text when either changed: a change by hand or in the
+// configuration is never hidden.
+func TestPlanRowFiltersFromLastApply(t *testing.T) {
+	ctx := context.Background()
+	tables := func(where string) types.Set {
+		return types.SetValueMust(types.ObjectType{AttrTypes: publicationTableAttrTypes}, []attr.Value{
+			types.ObjectValueMust(publicationTableAttrTypes, map[string]attr.Value{
+				"schema": types.StringValue("public"), "name": types.StringValue("orders"),
+				"columns": types.SetNull(types.StringType), "where": types.StringValue(where),
+			}),
+		})
+	}
+	where := func(m publicationModel) string {
+		var ts []publicationTableModel
+		m.Tables.ElementsAs(ctx, &ts, false)
+		return ts[0].Where.ValueString()
+	}
+	private := fakePrivate{rowFiltersKey: []byte(`{"\"public\".\"orders\"": {"config": "amount > 100", "stored": "(amount > 100)"}}`)}
+	r := &publicationResource{} // no server: nothing can be normalised
+	for _, tc := range []struct {
+		name, configured, stored, want string
+	}{
+		{"as applied", "amount > 100", "(amount > 100)", "(amount > 100)"},
+		{"changed by hand", "amount > 100", "(amount > 5)", "amount > 100"},
+		{"changed in the configuration", "amount > 200", "(amount > 100)", "amount > 200"},
+		{"written as stored", "(amount > 5)", "(amount > 5)", "(amount > 5)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			plan := publicationModel{Tables: tables(tc.configured)}
+			state := publicationModel{Tables: tables(tc.stored)}
+			if diags := r.planRowFilters(ctx, &plan, &state, private); diags.HasError() {
+				t.Fatal(diags)
+			}
+			if got := where(plan); got != tc.want {
+				t.Errorf("planned where %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+// The plan-time version gate names each feature the configuration uses.
+func TestPublicationVersionGates(t *testing.T) {
+	ctx := context.Background()
+	tableType := types.ObjectType{AttrTypes: publicationTableAttrTypes}
+	table := func(columns []string, where string) attr.Value {
+		cols := types.SetNull(types.StringType)
+		if columns != nil {
+			cols, _ = types.SetValueFrom(ctx, types.StringType, columns)
+		}
+		w := types.StringNull()
+		if where != "" {
+			w = types.StringValue(where)
+		}
+		return types.ObjectValueMust(publicationTableAttrTypes, map[string]attr.Value{
+			"schema": types.StringValue("public"), "name": types.StringValue("t"), "columns": cols, "where": w,
+		})
+	}
+	model := func(schemas []string, viaRoot bool, tables ...attr.Value) publicationModel {
+		s, _ := types.SetValueFrom(ctx, types.StringType, nonNil(schemas))
+		return publicationModel{
+			Tables:                  types.SetValueMust(tableType, tables),
+			TablesInSchema:          s,
+			PublishViaPartitionRoot: types.BoolValue(viaRoot),
+		}
+	}
+	for _, tc := range []struct {
+		name string
+		m    publicationModel
+		want []string
+	}{
+		{"plain tables", model(nil, false, table(nil, "")), nil},
+		{"everything", model([]string{"s"}, true, table([]string{"a"}, ""), table(nil, "a > 1")),
+			[]string{"15:tables_in_schema", "15:table", "15:table", "13:publish_via_partition_root"}},
+		{"row filter", model(nil, false, table(nil, "a > 1")), []string{"15:table"}},
+		{"column list", model(nil, false, table([]string{"a"}, "")), []string{"15:table"}},
+		{"schemas", model([]string{"s"}, false), []string{"15:tables_in_schema"}},
+		{"unknown schemas", publicationModel{Tables: types.SetValueMust(tableType, nil), TablesInSchema: types.SetUnknown(types.StringType)}, []string{"15:tables_in_schema"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []string
+			for _, g := range publicationVersionGates(ctx, tc.m) {
+				got = append(got, fmt.Sprintf("%d:%s", g.Major, g.Attr))
+				if g.Feature == "" {
+					t.Errorf("gate on %s does not name its feature", g.Attr)
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Errorf("gates %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestPublicationSQL(t *testing.T) {
+	p := publication{
+		Name:    `Pub "Ä"`,
+		Tables:  []publishedTable{{Schema: "s.x", Name: `T "1"`, Columns: []string{"a", `B"`}, Where: "a > 1"}, {Schema: "public", Name: "u"}},
+		Schemas: []string{"Sales"},
+		Publish: []string{"insert", "update"},
+	}
+	want := `CREATE PUBLICATION "Pub ""Ä""" FOR TABLE ONLY "s.x"."T ""1""" ("a", "B""") WHERE (a > 1), ONLY "public"."u", TABLES IN SCHEMA "Sales" WITH (publish = 'insert, update', publish_via_partition_root = false)`
+	if got := createPublicationSQL(p); got != want {
+		t.Errorf("createPublicationSQL:\n got %s\nwant %s", got, want)
+	}
+	if got := createPublicationSQL(publication{Name: "p", AllTables: true, Publish: []string{}}); got != `CREATE PUBLICATION "p" FOR ALL TABLES WITH (publish = '', publish_via_partition_root = false)` {
+		t.Errorf("all tables: %s", got)
+	}
+
+	// publish_via_partition_root on: before the tables; off: after them.
+	had := publication{Name: "old", Owner: "a", Tables: []publishedTable{{Schema: "public", Name: "t"}}, Publish: publishActions}
+	on := had
+	on.Name, on.Owner, on.ViaRoot = "new", "b", true
+	on.Tables = []publishedTable{{Schema: "public", Name: "t", Where: "x > 1"}}
+	wantOn := []string{
+		`ALTER PUBLICATION "old" RENAME TO "new"`,
+		`ALTER PUBLICATION "new" SET (publish = 'insert, update, delete, truncate', publish_via_partition_root = true)`,
+		`ALTER PUBLICATION "new" SET TABLE ONLY "public"."t" WHERE (x > 1)`,
+		`ALTER PUBLICATION "new" OWNER TO "b"`,
+	}
+	if got := alterPublicationSQL(had, on); strings.Join(got, "\n") != strings.Join(wantOn, "\n") {
+		t.Errorf("alterPublicationSQL on:\n got %q\nwant %q", got, wantOn)
+	}
+	off := publication{Name: "new", Owner: "b", Publish: publishActions}
+	wantOff := []string{
+		`ALTER PUBLICATION "new" DROP TABLE ONLY "public"."t"`,
+		`ALTER PUBLICATION "new" SET (publish = 'insert, update, delete, truncate', publish_via_partition_root = false)`,
+	}
+	if got := alterPublicationSQL(on, off); strings.Join(got, "\n") != strings.Join(wantOff, "\n") {
+		t.Errorf("alterPublicationSQL off:\n got %q\nwant %q", got, wantOff)
+	}
+	if got := alterPublicationSQL(off, off); len(got) != 0 {
+		t.Errorf("no change should need no statement, got %q", got)
+	}
+}
