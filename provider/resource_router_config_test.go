@@ -684,3 +684,67 @@ func TestRouterProblemPath(t *testing.T) {
 		t.Errorf("format_version: got %s, want the resource", p)
 	}
 }
+
+// A new path replaces the resource: the new file is written and the old one
+// removed. A missing directory is an error naming it, and nothing is
+// created. Under create_before_destroy, replacing a file that no longer
+// parses leaves the new file in place: Delete removes only the bytes it
+// last saw.
+func TestAccRouterConfig_replace(t *testing.T) {
+	testAccPreCheck(t)
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	missing := filepath.Join(dir, "missing")
+	golden, err := os.ReadFile(goldenRouterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cbd := func(file string) string {
+		return strings.Replace(routerConfigGolden(file, 50), "  primary {", "  lifecycle {\n    create_before_destroy = true\n  }\n\n  primary {", 1)
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				Config:      routerConfigGolden(filepath.Join(missing, "router.json"), 50),
+				ExpectError: regexp.MustCompile(strings.ReplaceAll(regexp.QuoteMeta("directory "+missing+" does not exist; create it"), " ", `\s+`)),
+			},
+			{
+				Config: routerConfigGolden(first, 50),
+				Check:  fileEquals(first, golden, 0o640),
+			},
+			{
+				Config: routerConfigGolden(second, 50),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(
+					fileEquals(second, golden, 0o640),
+					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
+				),
+			},
+			{
+				Config: cbd(second),
+			},
+			{
+				PreConfig: func() {
+					if err := os.WriteFile(second, []byte("garbage\n"), 0o640); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cbd(second),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionCreateBeforeDestroy),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(
+					fileEquals(second, golden, 0o640),
+					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
+				),
+			},
+		},
+		CheckDestroy: func(*terraform.State) error { return onlyRouterFile(dir) },
+	})
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("the provider created %s", missing)
+	}
+}
