@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
@@ -42,9 +43,7 @@ provider "pgreplication" {
 `
 
 // routerConfigGolden renders a configuration that mirrors
-// topology.golden.json, with replica-2's weight as a parameter. The
-// replicas are listed out of name order, to prove the file is canonical and
-// the state keeps the configuration's order.
+// topology.golden.json, with replica-2's weight as a parameter.
 func routerConfigGolden(file string, replica2Weight int) string {
 	pathLine := ""
 	if file != "" {
@@ -66,20 +65,6 @@ resource "pgreplication_router_config" "test" {
   }
 
   replica {
-    name          = "replica-2"
-    host          = "127.0.0.1"
-    port          = 5434
-    database      = "app"
-    user          = "app"
-    sslmode       = "disable"
-    password_env  = "PGREPLICATION_APP_PASSWORD"
-    zone          = "eu-west-1b"
-    weight        = %d
-    max_lag       = "30s"
-    max_lag_bytes = 67108864
-  }
-
-  replica {
     name          = "replica-1"
     host          = "127.0.0.1"
     port          = 5433
@@ -92,6 +77,20 @@ resource "pgreplication_router_config" "test" {
     max_lag       = "10s"
     max_lag_bytes = 16777216
     synchronous   = true
+  }
+
+  replica {
+    name          = "replica-2"
+    host          = "127.0.0.1"
+    port          = 5434
+    database      = "app"
+    user          = "app"
+    sslmode       = "disable"
+    password_env  = "PGREPLICATION_APP_PASSWORD"
+    zone          = "eu-west-1b"
+    weight        = %d
+    max_lag       = "30s"
+    max_lag_bytes = 67108864
   }
 
   read_policy {
@@ -268,8 +267,6 @@ func TestAccRouterConfig_basic(t *testing.T) {
 					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("file_permission"), knownvalue.StringExact("0640")),
 					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("content"), knownvalue.StringExact(string(golden))),
 					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("sha256"), knownvalue.StringExact(sha256Hex(golden))),
-					// State keeps the configuration's replica order, not the file's.
-					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(0).AtMapKey("name"), knownvalue.StringExact("replica-2")),
 				},
 			},
 			{
@@ -277,27 +274,12 @@ func TestAccRouterConfig_basic(t *testing.T) {
 				ImportState:       true,
 				ImportStateId:     file,
 				ImportStateVerify: true,
-				// The file lists replicas sorted by name; an import cannot
-				// know the configuration's order, so the replica list is
-				// compared as a set of blocks by the check below instead.
-				ImportStateVerifyIgnore: []string{"replica"},
-				ImportStateCheck: func(states []*terraform.InstanceState) error {
-					if len(states) != 1 {
-						return fmt.Errorf("imported %d resources, want 1", len(states))
-					}
-					a := states[0].Attributes
-					if a["replica.#"] != "2" || a["replica.0.name"] != "replica-1" || a["replica.1.name"] != "replica-2" ||
-						a["replica.1.weight"] != "50" || a["replica.0.synchronous"] != "true" || a["replica.1.max_lag"] != "30s" {
-						return fmt.Errorf("imported replicas do not match the file: %v", a)
-					}
-					return nil
-				},
 			},
 			{
 				Config: routerConfigGolden(file, 75),
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
-					expectFieldChange(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(0).AtMapKey("weight"), "50", "75"),
+					expectFieldChange(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(1).AtMapKey("weight"), "50", "75"),
 					plancheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("content"), knownvalue.StringExact(string(updated))),
 				}},
 				Check: fileEquals(file, updated, 0o640),
@@ -317,8 +299,8 @@ func TestAccRouterConfig_basic(t *testing.T) {
 				Config: routerConfigGolden(file, 75),
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					expectDrift(routerConfigAddr, "replica", "content", "sha256"),
-					expectFieldChange(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(0).AtMapKey("max_lag"), "45s", "30s"),
-					plancheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(0).AtMapKey("max_lag"), knownvalue.StringExact("30s")),
+					expectFieldChange(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(1).AtMapKey("max_lag"), "45s", "30s"),
+					plancheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(1).AtMapKey("max_lag"), knownvalue.StringExact("30s")),
 				}},
 				Check: fileEquals(file, updated, 0o640),
 			},
@@ -520,6 +502,7 @@ func TestAccRouterConfig_concurrentReader(t *testing.T) {
 				return
 			}
 			reads.Add(1)
+			time.Sleep(100 * time.Microsecond) // poll hard, but leave the CPUs to the applies
 		}
 	}()
 	defer func() {
@@ -567,7 +550,7 @@ resource "pgreplication_router_config" "test" {
   }
   route {
     name  = "Analytics/Über \"ro\""
-    nodes = ["Réplica 2/b.x", "Primary.eu/1 \"main\""]
+    nodes = ["Primary.eu/1 \"main\"", "Réplica 2/b.x"]
   }
 }
 `, file)
@@ -586,20 +569,12 @@ resource "pgreplication_router_config" "test" {
 					}
 					return nil
 				},
-				ConfigStateChecks: []statecheck.StateCheck{
-					// The configuration's order, though the file sorts them.
-					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("route").AtSliceIndex(0).AtMapKey("nodes"),
-						knownvalue.ListExact([]knownvalue.Check{knownvalue.StringExact("Réplica 2/b.x"), knownvalue.StringExact(`Primary.eu/1 "main"`)})),
-				},
 			},
 			{
 				ResourceName:      routerConfigAddr,
 				ImportState:       true,
 				ImportStateId:     file,
 				ImportStateVerify: true,
-				// The file sorts a route's nodes; the import cannot know the
-				// configuration's order.
-				ImportStateVerifyIgnore: []string{"route.0.nodes"},
 			},
 		},
 	})
@@ -747,4 +722,140 @@ func TestAccRouterConfig_replace(t *testing.T) {
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Fatalf("the provider created %s", missing)
 	}
+}
+
+// The file is canonical (replicas, routes and a route's nodes sorted), but
+// the state keeps the configuration's order, so there is no diff after
+// apply or after a refresh.
+func TestAccRouterConfig_keepsConfigurationOrder(t *testing.T) {
+	testAccPreCheck(t)
+	file := filepath.Join(t.TempDir(), "router.json")
+	config := unreachableProvider + fmt.Sprintf(`
+resource "pgreplication_router_config" "test" {
+  path = %q
+  primary {
+    name = "p"
+    host = "10.0.0.1"
+  }
+  replica {
+    name = "z"
+    host = "10.0.0.3"
+  }
+  replica {
+    name = "a"
+    host = "10.0.0.2"
+  }
+  route {
+    name  = "reports"
+    nodes = ["z", "a"]
+  }
+  route {
+    name  = "batch"
+    nodes = ["z"]
+  }
+}
+`, file)
+	names := func(values ...string) knownvalue.Check {
+		var checks []knownvalue.Check
+		for _, v := range values {
+			checks = append(checks, knownvalue.StringExact(v))
+		}
+		return knownvalue.ListExact(checks)
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				Config: config,
+				Check: func(*terraform.State) error {
+					topo, err := artifact.Load(file)
+					if err != nil {
+						return err
+					}
+					if topo.Nodes[1].Name != "a" || topo.Routes[0].Name != "batch" || topo.Routes[1].Nodes[0] != "a" {
+						return fmt.Errorf("the file is not in canonical order: %+v", topo)
+					}
+					return nil
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(0).AtMapKey("name"), knownvalue.StringExact("z")),
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("route").AtSliceIndex(0).AtMapKey("nodes"), names("z", "a")),
+				},
+			},
+			{
+				// Refreshed from the file, the state still has no diff.
+				Config: config,
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(0).AtMapKey("name"), knownvalue.StringExact("z")),
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("route").AtSliceIndex(0).AtMapKey("nodes"), names("z", "a")),
+				},
+			},
+		},
+	})
+}
+
+// Values known only after apply (a host from another resource, replicas
+// from a dynamic block over an unknown list) leave content unknown in the
+// plan, and the file is written and validated at apply.
+func TestAccRouterConfig_unknownAtPlan(t *testing.T) {
+	testAccPreCheck(t)
+	file := filepath.Join(t.TempDir(), "router.json")
+	// Each step has its own terraform_data, so its output is unknown at
+	// that step's plan.
+	config := func(step, routeNode string) string {
+		return unreachableProvider + strings.ReplaceAll(fmt.Sprintf(`
+resource "terraform_data" "hosts" {
+  input = ["10.0.0.2", "10.0.0.3"]
+}
+
+resource "pgreplication_router_config" "test" {
+  path = %q
+  primary {
+    name = "primary"
+    host = terraform_data.hosts.output[0]
+  }
+  dynamic "replica" {
+    for_each = terraform_data.hosts.output
+    content {
+      name = "replica-${replica.key + 1}"
+      host = replica.value
+    }
+  }
+  route {
+    name  = "reports"
+    nodes = [%s]
+  }
+}
+`, file, routeNode), "hosts", "hosts_"+step)
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				// Valid for all the plan can tell; the apply finds the
+				// route's node missing and writes nothing.
+				Config:      config("a", `"replica-${length(terraform_data.hosts.output) + 1}"`),
+				ExpectError: regexp.MustCompile(`route\[0\]\.nodes\[0\]:\s+unknown\s+node\s+"replica-3"`),
+			},
+			{
+				Config: config("b", `"replica-${length(terraform_data.hosts.output)}"`),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectUnknownValue(routerConfigAddr, tfjsonpath.New("content")),
+				}},
+				Check: func(*terraform.State) error {
+					topo, err := artifact.Load(file)
+					if err != nil {
+						return err
+					}
+					if len(topo.Nodes) != 3 || topo.Nodes[0].Host != "10.0.0.2" || topo.Nodes[2].Host != "10.0.0.3" || topo.Routes[0].Nodes[0] != "replica-2" {
+						return fmt.Errorf("unexpected topology %+v", topo)
+					}
+					return nil
+				},
+			},
+		},
+	})
 }
