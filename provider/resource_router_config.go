@@ -441,6 +441,9 @@ func (r *routerConfigResource) ValidateConfig(ctx context.Context, req resource.
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if cfg.Primary.IsNull() {
+		return // the block's IsRequired validator says so; "no primary" would repeat it
+	}
 	t, known := routerTopologyFromModel(ctx, cfg, &resp.Diagnostics)
 	if !known {
 		return // ModifyPlan validates once the values are known
@@ -691,8 +694,10 @@ func allKnown(values ...attr.Value) bool {
 // Validation problems → attribute errors.
 
 // schemaChecked are the artifact fields whose values the schema's own
-// OneOf validators check; at validation time artifact's problem for them
-// would repeat the schema's.
+// OneOf validators check; at validation time artifact's "unknown value"
+// problem for them would repeat the schema's. Their other problems (such
+// as nearest_zone without zones) are still reported. Should artifact's
+// wording change, the cost is a repeated error, never a lost one.
 var schemaChecked = []string{"sslmode", "strategy", "fallback", "mode"}
 
 // addTopologyProblems adds one attribute error per problem of a
@@ -713,7 +718,7 @@ func addTopologyProblems(t artifact.Topology, err error, skipSchemaChecked bool,
 	for _, p := range ve.Problems {
 		attrPath, object := routerProblemPath(t, p.Path)
 		field := p.Path[strings.LastIndexByte(p.Path, '.')+1:]
-		if skipSchemaChecked && slices.Contains(schemaChecked, field) ||
+		if skipSchemaChecked && slices.Contains(schemaChecked, field) && strings.HasPrefix(p.Message, "unknown ") ||
 			slices.ContainsFunc(reported, attrPath.Equal) {
 			continue
 		}

@@ -458,6 +458,9 @@ func TestAccRouterConfig_validation(t *testing.T) {
 			step(`password_env = "hunter2"`, "", `password_env Looks Like a Password`),
 			step(`password_env = "NOT-A-NAME"`, "", `replica\[0\]\.password_env: is not an environment variable name`),
 			step(`sslmode = "sometimes"`, "", `value must be one of`),
+			step("", `read_policy {
+    strategy = "nearest_zone"
+  }`, `the read_policy block: read_policy.strategy: strategy "nearest_zone" needs zones, but no node has one`),
 			step("", `health {
     interval = "-1s"
   }`, `the health block: health\.interval: duration "-1s" must be greater than zero`),
