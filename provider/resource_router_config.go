@@ -82,6 +82,8 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 			"`terraform plan` shows a hand edit of the file field by field; a file that no longer parses is planned " +
 			"for replacement, with a warning that says why. No secret is ever written: nodes name the environment " +
 			"variable (`password_env`) or `.pgpass` file (`passfile`) that holds the password.\n\n" +
+			"Destroying the resource removes the file only if it still holds what Terraform last wrote or read, so a " +
+			"`create_before_destroy` replacement at the same path never deletes the file it has just written.\n\n" +
 			"This resource does not connect to PostgreSQL.",
 		Attributes: map[string]schema.Attribute{
 			// Optional

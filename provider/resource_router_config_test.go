@@ -464,6 +464,11 @@ func TestAccRouterConfig_validation(t *testing.T) {
 			step("", `health {
     interval = "-1s"
   }`, `the health block: health\.interval: duration "-1s" must be greater than zero`),
+			// Two primaries cannot even be written: primary is a single block.
+			step("", `primary {
+    name = "second"
+    host = "10.0.0.9"
+  }`, `Duplicate primary block`),
 			{
 				Config: unreachableProvider + fmt.Sprintf(`
 resource "pgreplication_router_config" "test" {
@@ -528,6 +533,7 @@ func TestAccRouterConfig_concurrentReader(t *testing.T) {
 	if reads.Load() == 0 {
 		t.Fatal("the reader never read the file")
 	}
+	t.Logf("%d reads during the applies, every one a whole router file", reads.Load())
 }
 
 // Names with dots, slashes, quotes, spaces, upper case and non-ASCII, in the
