@@ -161,6 +161,7 @@ func (p *pgreplicationProvider) Resources(_ context.Context) []func() resource.R
 		newSubscriptionResource,
 		newStandbyResource,
 		newSynchronousReplicationResource,
+		newRouterConfigResource,
 	}
 }
 

@@ -1,0 +1,159 @@
+package atomicfile_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/atomicfile"
+)
+
+// onlyFiles fails unless dir holds exactly the named entries: no temporary
+// file is ever left behind.
+func onlyFiles(t *testing.T, dir string, want ...string) {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("%s holds %q, want %q", dir, got, want)
+	}
+}
+
+func TestWriteCreatesAndReplaces(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "router.json")
+	for _, tc := range []struct {
+		data string
+		perm os.FileMode
+	}{{"first\n", 0o640}, {"second, longer\n", 0o600}, {"3\n", 0o644}} {
+		if err := atomicfile.Write(name, []byte(tc.data), tc.perm); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(got) != tc.data {
+			t.Fatalf("file holds %q, want %q", got, tc.data)
+		}
+		fi, err := os.Stat(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode().Perm() != tc.perm {
+			t.Fatalf("mode %v, want %v", fi.Mode().Perm(), tc.perm)
+		}
+		onlyFiles(t, dir, "router.json")
+	}
+}
+
+func TestWriteMissingDirectory(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "missing")
+	err := atomicfile.Write(filepath.Join(dir, "router.json"), []byte("x"), 0o640)
+	if err == nil || !strings.Contains(err.Error(), dir+" does not exist") {
+		t.Fatalf("error %v, want one naming %s", err, dir)
+	}
+	if _, statErr := os.Stat(dir); !os.IsNotExist(statErr) {
+		t.Fatalf("Write created %s", dir)
+	}
+}
+
+// A failure after the temporary file exists (here the rename, because the
+// target is a directory) removes the temporary file.
+func TestWriteFailureLeavesNoTemporaryFile(t *testing.T) {
+	dir := t.TempDir()
+	target := filepath.Join(dir, "router.json")
+	if err := os.MkdirAll(filepath.Join(target, "child"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := atomicfile.Write(target, []byte("x"), 0o640)
+	if err == nil || !strings.Contains(err.Error(), "is a directory") {
+		t.Fatalf("error %v, want one saying the target is a directory", err)
+	}
+	onlyFiles(t, dir, "router.json")
+}
+
+func TestWriteKeepsOwnerAndGroup(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("giving a file away needs root")
+	}
+	dir := t.TempDir()
+	name := filepath.Join(dir, "router.json")
+	if err := os.WriteFile(name, []byte("old\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(name, 4321, 8765); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.Write(name, []byte("new\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	if st.Uid != 4321 || st.Gid != 8765 {
+		t.Fatalf("owner %d:%d, want 4321:8765", st.Uid, st.Gid)
+	}
+}
+
+// A reader polling the file while it is rewritten sees one complete version
+// or the other, never a mix, a truncated file or no file.
+func TestWriteConcurrentReaderSeesWholeFiles(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "router.json")
+	versions := [][]byte{
+		bytes.Repeat([]byte("a"), 64<<10),
+		bytes.Repeat([]byte("b"), 3),
+		bytes.Repeat([]byte("c"), 200<<10),
+	}
+	if err := atomicfile.Write(name, versions[0], 0o640); err != nil {
+		t.Fatal(err)
+	}
+	var stop atomic.Bool
+	var reads atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			got, err := os.ReadFile(name)
+			if err != nil {
+				t.Errorf("read: %v", err)
+				return
+			}
+			whole := false
+			for _, v := range versions {
+				whole = whole || bytes.Equal(got, v)
+			}
+			if !whole {
+				t.Errorf("reader saw %d bytes that are no version of the file", len(got))
+				return
+			}
+			reads.Add(1)
+		}
+	}()
+	for i := range 60 {
+		if err := atomicfile.Write(name, versions[i%len(versions)], 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stop.Store(true)
+	wg.Wait()
+	if reads.Load() == 0 {
+		t.Fatal("the reader never read the file")
+	}
+	onlyFiles(t, dir, "router.json")
+}

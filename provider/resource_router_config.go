@@ -1,0 +1,1030 @@
+package provider
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/objectvalidator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/atomicfile"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+)
+
+var (
+	_ resource.ResourceWithImportState    = (*routerConfigResource)(nil)
+	_ resource.ResourceWithModifyPlan     = (*routerConfigResource)(nil)
+	_ resource.ResourceWithValidateConfig = (*routerConfigResource)(nil)
+)
+
+func newRouterConfigResource() resource.Resource { return &routerConfigResource{} }
+
+// routerConfigResource writes the router file that routerlib reads. It
+// never talks to PostgreSQL, so it has no Configure: it works when the
+// provider's server is unreachable or its settings are unknown. Every byte
+// of the file comes from routerlib/artifact (Marshal), and every byte read
+// back goes through artifact.Parse, so the provider and routerlib cannot
+// disagree about the format.
+//
+// Unset attributes are left out of the file (routerlib's WithDefaults fills
+// them), and Read maps a field that is absent from the file back to null,
+// so state after Read equals the configuration. Where zero would be written
+// as "absent" and so change meaning (weight = 0 would become the default
+// 100), the schema refuses zero.
+type routerConfigResource struct{}
+
+// defaultFilePermission is file_permission when unset: the owner writes,
+// the application's group reads, nobody else.
+const defaultFilePermission = "0640"
+
+func (r *routerConfigResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
+	resp.TypeName = req.ProviderTypeName + "_router_config"
+}
+
+func (r *routerConfigResource) Schema(_ context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
+	resp.Schema = routerConfigSchema()
+}
+
+// routerConfigSchema is the resource schema; the conversions take their
+// object types from it so the two cannot disagree.
+var routerConfigSchema = sync.OnceValue(func() schema.Schema {
+	return schema.Schema{
+		MarkdownDescription: "Writes the router file that applications using routerlib read: the cluster's nodes " +
+			"(one primary, any number of replicas) and how reads are routed among them. The file is JSON in the " +
+			"`routerlib/artifact` format, written in canonical form (primary first, then replicas and routes sorted by " +
+			"name), with only the settings given here; routerlib applies its defaults to the rest.\n\n" +
+			"The file is replaced atomically (temporary file in the same directory, flushed, renamed, directory " +
+			"flushed), so a reader never sees half of it, and it keeps the owner and group of the file it replaces. " +
+			"The parent directory must exist; it is not created.\n\n" +
+			"`terraform plan` shows a hand edit of the file field by field; a file that no longer parses is planned " +
+			"for replacement, with a warning that says why. No secret is ever written: nodes name the environment " +
+			"variable (`password_env`) or `.pgpass` file (`passfile`) that holds the password.\n\n" +
+			"Destroying the resource removes the file only if it still holds what Terraform last wrote or read, so a " +
+			"`create_before_destroy` replacement at the same path never deletes the file it has just written.\n\n" +
+			"This resource does not connect to PostgreSQL.",
+		Attributes: map[string]schema.Attribute{
+			// Optional
+			"path": schema.StringAttribute{
+				Optional:            true,
+				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
+				MarkdownDescription: "Path of the router file. Its directory must exist. Changing it writes the new file and removes the old one. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
+			},
+			"file_permission": schema.StringAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  stringdefault.StaticString(defaultFilePermission),
+				Validators: []validator.String{stringvalidator.RegexMatches(regexp.MustCompile(`^0?[0-7]{3}$`),
+					"must be an octal file mode such as \"0640\"")},
+				MarkdownDescription: "Mode of the file, in octal. Defaults to `" + defaultFilePermission + "`: the owner writes, the application's group reads. A change made by hand (`chmod`) shows in the plan.",
+			},
+			// Computed
+			"content": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "The exact bytes of the file, known at plan time when the configuration is, so the plan shows how the file changes. After a refresh it holds what is on disk.",
+			},
+			"sha256": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "SHA-256 of `content`, in hex. Applications can compare it with the file they loaded.",
+			},
+			"id": schema.StringAttribute{
+				Computed:            true,
+				MarkdownDescription: "`path`, or `sha256` when there is no `path`. The import ID is the path.",
+			},
+		},
+		Blocks: map[string]schema.Block{
+			"primary": schema.SingleNestedBlock{
+				Validators:          []validator.Object{objectvalidator.IsRequired()},
+				Attributes:          routerNodeAttributes(),
+				MarkdownDescription: "The node that takes writes. Exactly one.",
+			},
+			"replica": schema.ListNestedBlock{
+				NestedObject:        schema.NestedBlockObject{Attributes: routerNodeAttributes()},
+				MarkdownDescription: "A read-only standby that serves reads. Any number; names must be unique across the primary and the replicas.",
+			},
+			"read_policy": schema.SingleNestedBlock{
+				MarkdownDescription: "How reads that name no route choose a replica.",
+				Attributes: map[string]schema.Attribute{
+					"strategy": routerStrategyAttribute("Defaults to `" + artifact.DefaultStrategy + "`."),
+					"fallback": routerFallbackAttribute("Defaults to `" + artifact.DefaultFallback + "`."),
+				},
+			},
+			"consistency": schema.SingleNestedBlock{
+				MarkdownDescription: "How fresh a replica read must be.",
+				Attributes: map[string]schema.Attribute{
+					"mode": schema.StringAttribute{
+						Optional:   true,
+						Validators: []validator.String{stringvalidator.OneOf(artifact.ConsistencyModes...)},
+						MarkdownDescription: "One of " + quotedList(artifact.ConsistencyModes) + ". `eventual` reads any replica within its lag limits; " +
+							"`read_your_writes` reads a replica only once it has replayed the session's last write; `strong` reads the primary. " +
+							"Defaults to `" + artifact.DefaultConsistencyMode + "`.",
+					},
+					"wait_timeout": routerDurationAttribute("How long a `read_your_writes` read waits for a replica to catch up before it goes to the primary. Defaults to `" + string(artifact.DefaultWaitTimeout) + "`."),
+				},
+			},
+			"health": schema.SingleNestedBlock{
+				MarkdownDescription: "The health checks that take nodes out of rotation and put them back.",
+				Attributes: map[string]schema.Attribute{
+					"interval":      routerDurationAttribute("Time between checks of one node. Defaults to `" + string(artifact.DefaultHealthInterval) + "`."),
+					"timeout":       routerDurationAttribute("Bound on one check. Defaults to `" + string(artifact.DefaultHealthTimeout) + "`."),
+					"eject_after":   routerCountAttribute("Consecutive failed checks that take a node out of rotation.", strconv.Itoa(artifact.DefaultEjectAfter)),
+					"readmit_after": routerCountAttribute("Consecutive passed checks that put an ejected node back.", strconv.Itoa(artifact.DefaultReadmitAfter)),
+				},
+			},
+			"route": schema.ListNestedBlock{
+				MarkdownDescription: "A named set of nodes that the application selects with `routerlib.Route(ctx, name)`, for example to keep analytics queries off the replicas that serve the application.",
+				NestedObject: schema.NestedBlockObject{Attributes: map[string]schema.Attribute{
+					"name": schema.StringAttribute{
+						Required:            true,
+						MarkdownDescription: "The route's name. Unique.",
+					},
+					"nodes": schema.ListAttribute{
+						Required:            true,
+						ElementType:         types.StringType,
+						MarkdownDescription: "Names of the nodes the route reads from: at least one, each a `primary` or `replica` name. The file lists them sorted.",
+					},
+					"strategy": routerStrategyAttribute("Defaults to the `read_policy` strategy."),
+					"fallback": routerFallbackAttribute("Defaults to the `read_policy` fallback."),
+				}},
+			},
+			"pool": schema.SingleNestedBlock{
+				MarkdownDescription: "The connection pool routerlib keeps for each node.",
+				Attributes: map[string]schema.Attribute{
+					"max_conns": schema.Int64Attribute{
+						Optional:            true,
+						Validators:          []validator.Int64{nonZero("max_conns", fmt.Sprintf("the default, %d", artifact.DefaultMaxConns)), int64validator.AtMost(math.MaxInt32)},
+						MarkdownDescription: fmt.Sprintf("Most connections per node. Defaults to `%d`.", artifact.DefaultMaxConns),
+					},
+					"min_conns": schema.Int64Attribute{
+						Optional:            true,
+						Validators:          []validator.Int64{int64validator.AtMost(math.MaxInt32)},
+						MarkdownDescription: fmt.Sprintf("Idle connections kept open per node. Defaults to `%d`.", artifact.DefaultMinConns),
+					},
+					"max_conn_lifetime": routerDurationAttribute("How long a connection lives before it is replaced. Defaults to `" + string(artifact.DefaultMaxConnLifetime) + "`."),
+				},
+			},
+		},
+	}
+})
+
+// routerNodeAttributes are the attributes of the primary and replica
+// blocks: the fields of artifact.Node, under the same names.
+func routerNodeAttributes() map[string]schema.Attribute {
+	return map[string]schema.Attribute{
+		// Required
+		"name": schema.StringAttribute{
+			Required:            true,
+			MarkdownDescription: "Name of the node in routes, logs and errors. Unique, printable, without leading or trailing spaces.",
+		},
+		"host": schema.StringAttribute{
+			Required:            true,
+			MarkdownDescription: "Host name, IP address or Unix socket directory. Not a connection URI.",
+		},
+		// Optional
+		"port": schema.Int64Attribute{
+			Optional:            true,
+			Validators:          []validator.Int64{nonZero("port", fmt.Sprintf("the default, %d", artifact.DefaultPort))},
+			MarkdownDescription: fmt.Sprintf("TCP port, 1 to 65535. Defaults to `%d`.", artifact.DefaultPort),
+		},
+		"database": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "Database to connect to. Defaults to the server's default (the user name).",
+		},
+		"user": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "Role to connect as. Defaults to the driver's default (`PGUSER`, then the operating-system user).",
+		},
+		"sslmode": schema.StringAttribute{
+			Optional:            true,
+			Validators:          []validator.String{stringvalidator.OneOf(artifact.SSLModes...)},
+			MarkdownDescription: "libpq `sslmode`: " + quotedList(artifact.SSLModes) + ". Defaults to `" + artifact.DefaultSSLMode + "`.",
+		},
+		"sslrootcert": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "Path of the CA certificate for `verify-ca` and `verify-full`, on the application's host. Defaults to the driver's default.",
+		},
+		"password_env": schema.StringAttribute{
+			Optional: true,
+			MarkdownDescription: "Name of the environment variable that holds the password where the application runs, such as `PGREPLICATION_APP_PASSWORD`: " +
+				"upper-case letters, digits and underscores, not starting with a digit. The password itself never goes in the file, " +
+				"and a value that looks like one (it has lower-case letters) is refused.",
+		},
+		"passfile": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "Path of a `.pgpass` file, on the application's host, to read the password from.",
+		},
+		"zone": schema.StringAttribute{
+			Optional:            true,
+			MarkdownDescription: "Availability zone, for the `" + artifact.StrategyNearestZone + "` strategy. Defaults to unknown.",
+		},
+		"weight": schema.Int64Attribute{
+			Optional:            true,
+			Validators:          []validator.Int64{nonZero("weight", fmt.Sprintf("the default, %d", artifact.DefaultWeight))},
+			MarkdownDescription: fmt.Sprintf("Share of reads under the `%s` strategy, 1 to %d. Defaults to `%d`.", artifact.StrategyWeighted, artifact.MaxWeight, artifact.DefaultWeight),
+		},
+		"max_lag": routerDurationAttribute("How far behind the primary, in replay time, a replica may fall before it stops serving reads. Defaults to no limit."),
+		"max_lag_bytes": schema.Int64Attribute{
+			Optional:            true,
+			Validators:          []validator.Int64{nonZero("max_lag_bytes", "no limit")},
+			MarkdownDescription: "How far behind the primary, in WAL bytes, a replica may fall before it stops serving reads. Defaults to no limit.",
+		},
+		"synchronous": schema.BoolAttribute{
+			Optional:            true,
+			MarkdownDescription: "The replica is a synchronous standby, so committed writes are already on it. Defaults to `false`.",
+		},
+	}
+}
+
+func routerStrategyAttribute(def string) schema.StringAttribute {
+	return schema.StringAttribute{
+		Optional:            true,
+		Validators:          []validator.String{stringvalidator.OneOf(artifact.Strategies...)},
+		MarkdownDescription: "How a replica is chosen: " + quotedList(artifact.Strategies) + ". `" + artifact.StrategyNearestZone + "` needs nodes with a `zone`. " + def,
+	}
+}
+
+func routerFallbackAttribute(def string) schema.StringAttribute {
+	return schema.StringAttribute{
+		Optional:            true,
+		Validators:          []validator.String{stringvalidator.OneOf(artifact.Fallbacks...)},
+		MarkdownDescription: "What a read does when no replica is healthy: " + quotedList(artifact.Fallbacks) + " (`error` keeps load off the primary). " + def,
+	}
+}
+
+func routerDurationAttribute(desc string) schema.StringAttribute {
+	return schema.StringAttribute{
+		Optional:            true,
+		MarkdownDescription: desc + " Go duration syntax, greater than zero: `250ms`, `10s`, `1m30s`.",
+	}
+}
+
+func routerCountAttribute(desc, def string) schema.Int64Attribute {
+	return schema.Int64Attribute{
+		Optional:            true,
+		Validators:          []validator.Int64{nonZero("this count", "the default, "+def)},
+		MarkdownDescription: desc + " Defaults to `" + def + "`.",
+	}
+}
+
+// nonZero refuses 0 for a field where the router file cannot express it:
+// the file leaves zero values out, so routerlib would read "unset".
+func nonZero(field, unsetMeans string) validator.Int64 { return nonZeroValidator{field, unsetMeans} }
+
+type nonZeroValidator struct{ field, unsetMeans string }
+
+func (v nonZeroValidator) Description(context.Context) string {
+	return "must not be 0 (leave it unset for " + v.unsetMeans + ")"
+}
+
+func (v nonZeroValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
+
+func (v nonZeroValidator) ValidateInt64(_ context.Context, req validator.Int64Request, resp *validator.Int64Response) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() || req.ConfigValue.ValueInt64() != 0 {
+		return
+	}
+	resp.Diagnostics.AddAttributeError(req.Path, "Zero Cannot Be Written to the Router File",
+		fmt.Sprintf("%s = 0 cannot be expressed in the router file: the file leaves zero values out, so routerlib would read %s as unset, which means %s. "+
+			"Leave %s unset for that, or set a value greater than zero.", req.Path, v.field, v.unsetMeans, req.Path))
+}
+
+// Configure is deliberately absent: the resource needs no server.
+
+func (r *routerConfigResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan routerConfigModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.write(ctx, &plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *routerConfigResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state routerConfigModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if state.Path.IsNull() {
+		return // content only: nothing outside Terraform to read
+	}
+	name := state.Path.ValueString()
+	data, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Read Router File", fmt.Sprintf("Reading the router file %s failed: %v. Make sure the user running Terraform can read it.", name, err))
+		return
+	}
+	fi, err := os.Stat(name)
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Read Router File", fmt.Sprintf("Reading the mode of the router file %s failed: %v.", name, err))
+		return
+	}
+	if fi.IsDir() {
+		resp.Diagnostics.AddAttributeError(path.Root("path"), "Router File Is a Directory", fmt.Sprintf("%s is a directory, not a router file. Remove it or choose another path.", name))
+		return
+	}
+
+	read, why := routerModelFromFile(ctx, data, state)
+	state.FilePermission = keepFileMode(fi.Mode().Perm(), state.FilePermission)
+	state.SHA256 = types.StringValue(sha256Hex(data))
+	state.ID = types.StringValue(name)
+	if why != nil {
+		if state.Content.IsNull() {
+			// Nothing to fall back to: this is an import.
+			resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Import Router File",
+				fmt.Sprintf("The file %s is not a router file this provider can import: %v. Fix the file (or remove it and let Terraform create it), then import again.", name, why))
+			return
+		}
+		resp.Diagnostics.AddAttributeWarning(path.Root("path"), "Router File Does Not Parse",
+			fmt.Sprintf("The router file %s was changed outside Terraform and is no longer a valid router topology: %v. "+
+				"The plan replaces it with the declared content. Until then routerlib keeps the configuration it loaded last, and a newly started application fails to load it.", name, why))
+		// Keep the declared attributes; only the bytes drifted. ModifyPlan
+		// sees content that does not parse and plans a replacement. cty
+		// strings are UTF-8, so bytes that are not are shown replaced.
+		state.Content = types.StringValue(strings.ToValidUTF8(string(data), "\uFFFD"))
+		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+		return
+	}
+	read.ID, read.Path, read.FilePermission, read.SHA256 = state.ID, state.Path, state.FilePermission, state.SHA256
+	read.Content = types.StringValue(string(data)) // artifact.Parse has checked it is UTF-8
+	resp.Diagnostics.Append(resp.State.Set(ctx, &read)...)
+}
+
+func (r *routerConfigResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	var plan routerConfigModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	r.write(ctx, &plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+func (r *routerConfigResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state routerConfigModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() || state.Path.IsNull() {
+		return
+	}
+	name := state.Path.ValueString()
+	data, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Read Router File", fmt.Sprintf("Reading the router file %s before removing it failed: %v.", name, err))
+		return
+	}
+	// Remove only the file this resource last wrote or read. Under
+	// create_before_destroy a replacement at the same path has already
+	// written the new file; removing it would leave the application with
+	// none.
+	if got := sha256Hex(data); got != state.SHA256.ValueString() {
+		resp.Diagnostics.AddAttributeWarning(path.Root("path"), "Router File Left in Place",
+			fmt.Sprintf("%s holds content this resource did not write (sha256 %s, expected %s): it was written by a replacement or changed after the last refresh, so it was not removed. Remove it by hand if nothing needs it.", name, got, state.SHA256.ValueString()))
+		return
+	}
+	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Remove Router File", fmt.Sprintf("Removing the router file %s failed: %v. Make sure the user running Terraform can write its directory.", name, err))
+	}
+}
+
+// ImportState takes the file's path as the import ID: one part, written as
+// users type it (not importid's escaped form, which would turn every "/"
+// into %2F). Read fills the rest from the file.
+func (r *routerConfigResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	if req.ID == "" {
+		resp.Diagnostics.AddError("Invalid Import ID", "The import ID of pgreplication_router_config is the path of the router file, such as /etc/app/router.json.")
+		return
+	}
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("path"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
+}
+
+// ValidateConfig builds the topology from a fully known configuration and
+// runs artifact's Validate, so every problem in the file is an error on the
+// attribute that causes it at plan time.
+func (r *routerConfigResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var cfg routerConfigModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &cfg)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if cfg.Primary.IsNull() {
+		return // the block's IsRequired validator says so; "no primary" would repeat it
+	}
+	t, known := routerTopologyFromModel(ctx, cfg, &resp.Diagnostics)
+	if !known {
+		return // ModifyPlan validates once the values are known
+	}
+	// Validate even after an error above, so every problem is reported in
+	// one plan; addTopologyProblems skips attributes that already have one.
+	if err := t.Validate(); err != nil {
+		addTopologyProblems(t, err, true, &resp.Diagnostics)
+	}
+}
+
+// ModifyPlan computes the file's exact bytes at plan time, so the plan
+// shows the content change, and plans a replacement when the file on disk
+// no longer parses.
+func (r *routerConfigResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var plan routerConfigModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	t, known := routerTopologyFromModel(ctx, plan, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if known {
+		data, err := artifact.Marshal(t)
+		if err != nil {
+			addTopologyProblems(t, err, false, &resp.Diagnostics)
+			return
+		}
+		plan.Content = types.StringValue(string(data))
+		plan.SHA256 = types.StringValue(sha256Hex(data))
+	} else {
+		plan.Content = types.StringUnknown()
+		plan.SHA256 = types.StringUnknown()
+	}
+	if plan.Path.IsNull() {
+		plan.ID = plan.SHA256
+	} else {
+		plan.ID = plan.Path
+	}
+	if !req.State.Raw.IsNull() {
+		var state routerConfigModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		if !state.Path.IsNull() && !state.Content.IsNull() && !routerFileValid(ctx, state.Content.ValueString()) {
+			resp.RequiresReplace.Append(path.Root("content"))
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// write renders the planned topology and, with a path, replaces the file
+// atomically; it sets content, sha256 and id.
+func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, diags *diag.Diagnostics) {
+	t, known := routerTopologyFromModel(ctx, *m, diags)
+	if diags.HasError() {
+		return
+	}
+	if !known {
+		diags.AddError("Router Topology Not Known", "Some values of pgreplication_router_config are still unknown at apply time; this is a bug in the provider, please report it.")
+		return
+	}
+	data, err := artifact.Marshal(t)
+	if err != nil {
+		addTopologyProblems(t, err, false, diags)
+		return
+	}
+	m.Content = types.StringValue(string(data))
+	m.SHA256 = types.StringValue(sha256Hex(data))
+	if m.Path.IsNull() {
+		m.ID = m.SHA256
+		return
+	}
+	name := m.Path.ValueString()
+	m.ID = m.Path
+	mode, err := strconv.ParseUint(m.FilePermission.ValueString(), 8, 32)
+	if err != nil {
+		diags.AddAttributeError(path.Root("file_permission"), "Invalid File Permission", fmt.Sprintf("file_permission %q is not an octal mode such as \"0640\".", m.FilePermission.ValueString()))
+		return
+	}
+	if err := atomicfile.Write(name, data, fs.FileMode(mode)); err != nil {
+		diags.AddAttributeError(path.Root("path"), "Cannot Write Router File", fmt.Sprintf("Writing the router file %s failed; the file on disk is unchanged: %v", name, err))
+		return
+	}
+	// Confirm the file holds what was declared before recording it.
+	got, err := os.ReadFile(name)
+	if err != nil || !slices.Equal(got, data) {
+		diags.AddAttributeError(path.Root("path"), "Router File Changed After Writing",
+			fmt.Sprintf("The router file %s was written but does not read back as written (%v); something else is writing it. Make sure only this resource manages the file.", name, err))
+	}
+}
+
+// routerFileValid reports whether content is a router file this resource
+// can map to its attributes.
+func routerFileValid(ctx context.Context, content string) bool {
+	_, why := routerModelFromFile(ctx, []byte(content), routerConfigModel{})
+	return why == nil
+}
+
+func sha256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// keepFileMode maps the file's mode to file_permission, keeping the prior
+// spelling ("640" or "0640") when it means the same mode.
+func keepFileMode(mode fs.FileMode, prior types.String) types.String {
+	if v, err := strconv.ParseUint(prior.ValueString(), 8, 32); err == nil && fs.FileMode(v) == mode {
+		return prior
+	}
+	return types.StringValue(fmt.Sprintf("%04o", uint32(mode)))
+}
+
+// Configuration → artifact.Topology.
+
+// routerTopologyFromModel builds the topology a configuration or plan
+// declares: the primary is nodes[0], the replicas follow in order, so
+// artifact's problem paths map back to blocks. known is false when any
+// value is unknown.
+func routerTopologyFromModel(ctx context.Context, m routerConfigModel, diags *diag.Diagnostics) (t artifact.Topology, known bool) {
+	for _, v := range []attr.Value{m.Primary, m.Replica, m.ReadPolicy, m.Consistency, m.Health, m.Route, m.Pool} {
+		if v.IsUnknown() {
+			return t, false
+		}
+	}
+	known = true
+	var primary routerNodeModel
+	if !m.Primary.IsNull() {
+		diags.Append(m.Primary.As(ctx, &primary, basetypes.ObjectAsOptions{})...)
+		n, ok := routerNodeFromModel(primary, artifact.RolePrimary, path.Root("primary"), diags)
+		known = known && ok
+		t.Nodes = append(t.Nodes, n)
+	}
+	var replicas []routerNodeModel
+	diags.Append(m.Replica.ElementsAs(ctx, &replicas, false)...)
+	for i, rm := range replicas {
+		n, ok := routerNodeFromModel(rm, artifact.RoleReplica, path.Root("replica").AtListIndex(i), diags)
+		known = known && ok
+		t.Nodes = append(t.Nodes, n)
+	}
+	if !m.ReadPolicy.IsNull() {
+		var rp routerReadPolicyModel
+		diags.Append(m.ReadPolicy.As(ctx, &rp, basetypes.ObjectAsOptions{})...)
+		known = known && allKnown(rp.Strategy, rp.Fallback)
+		t.ReadPolicy = artifact.ReadPolicy{Strategy: rp.Strategy.ValueString(), Fallback: rp.Fallback.ValueString()}
+	}
+	if !m.Consistency.IsNull() {
+		var c routerConsistencyModel
+		diags.Append(m.Consistency.As(ctx, &c, basetypes.ObjectAsOptions{})...)
+		known = known && allKnown(c.Mode, c.WaitTimeout)
+		t.Consistency = artifact.Consistency{Mode: c.Mode.ValueString(), WaitTimeout: artifact.Duration(c.WaitTimeout.ValueString())}
+	}
+	if !m.Health.IsNull() {
+		var h routerHealthModel
+		diags.Append(m.Health.As(ctx, &h, basetypes.ObjectAsOptions{})...)
+		known = known && allKnown(h.Interval, h.Timeout, h.EjectAfter, h.ReadmitAfter)
+		t.Health = artifact.Health{
+			Interval:     artifact.Duration(h.Interval.ValueString()),
+			Timeout:      artifact.Duration(h.Timeout.ValueString()),
+			EjectAfter:   intAt(h.EjectAfter, path.Root("health").AtName("eject_after"), diags),
+			ReadmitAfter: intAt(h.ReadmitAfter, path.Root("health").AtName("readmit_after"), diags),
+		}
+	}
+	var routes []routerRouteModel
+	diags.Append(m.Route.ElementsAs(ctx, &routes, false)...)
+	for _, rm := range routes {
+		known = known && allKnown(rm.Name, rm.Nodes, rm.Strategy, rm.Fallback)
+		var nodes []types.String
+		if !rm.Nodes.IsUnknown() {
+			diags.Append(rm.Nodes.ElementsAs(ctx, &nodes, false)...)
+		}
+		r := artifact.Route{Name: rm.Name.ValueString(), Strategy: rm.Strategy.ValueString(), Fallback: rm.Fallback.ValueString()}
+		for _, n := range nodes {
+			known = known && !n.IsUnknown()
+			r.Nodes = append(r.Nodes, n.ValueString())
+		}
+		t.Routes = append(t.Routes, r)
+	}
+	if !m.Pool.IsNull() {
+		var p routerPoolModel
+		diags.Append(m.Pool.As(ctx, &p, basetypes.ObjectAsOptions{})...)
+		known = known && allKnown(p.MaxConns, p.MinConns, p.MaxConnLifetime)
+		t.Pool = artifact.Pool{
+			// The schema bounds both to int32.
+			MaxConns:        int32(p.MaxConns.ValueInt64()),
+			MinConns:        int32(p.MinConns.ValueInt64()),
+			MaxConnLifetime: artifact.Duration(p.MaxConnLifetime.ValueString()),
+		}
+	}
+	return t, known
+}
+
+func routerNodeFromModel(n routerNodeModel, role string, p path.Path, diags *diag.Diagnostics) (artifact.Node, bool) {
+	known := allKnown(n.Name, n.Host, n.Port, n.Database, n.User, n.SSLMode, n.SSLRootCert, n.PasswordEnv,
+		n.Passfile, n.Zone, n.Weight, n.MaxLag, n.MaxLagBytes, n.Synchronous)
+	if pe := n.PasswordEnv.ValueString(); strings.ToUpper(pe) != pe {
+		// Never echo the value: it may be the password itself.
+		diags.AddAttributeError(p.AtName("password_env"), "password_env Looks Like a Password",
+			fmt.Sprintf("%s of %s %q has lower-case letters, as passwords do and environment variable names rarely do (the value is not shown). "+
+				"password_env is the NAME of the variable that holds the password where the application runs, such as PGREPLICATION_APP_PASSWORD. "+
+				"Use an upper-case name; if the value was a password, change that password, because it is now in your configuration.", p.AtName("password_env"), role, n.Name.ValueString()))
+	}
+	return artifact.Node{
+		Name:        n.Name.ValueString(),
+		Role:        role,
+		Host:        n.Host.ValueString(),
+		Port:        intAt(n.Port, p.AtName("port"), diags),
+		Database:    n.Database.ValueString(),
+		User:        n.User.ValueString(),
+		SSLMode:     n.SSLMode.ValueString(),
+		SSLRootCert: n.SSLRootCert.ValueString(),
+		PasswordEnv: n.PasswordEnv.ValueString(),
+		Passfile:    n.Passfile.ValueString(),
+		Zone:        n.Zone.ValueString(),
+		Weight:      intAt(n.Weight, p.AtName("weight"), diags),
+		MaxLag:      artifact.Duration(n.MaxLag.ValueString()),
+		MaxLagBytes: n.MaxLagBytes.ValueInt64(),
+		Synchronous: n.Synchronous.ValueBool(),
+	}, known
+}
+
+// intAt converts an Int64 attribute to int, refusing a value that would
+// wrap around into a different, possibly valid, one.
+func intAt(v types.Int64, p path.Path, diags *diag.Diagnostics) int {
+	i := v.ValueInt64()
+	if i < math.MinInt32 || i > math.MaxInt32 {
+		diags.AddAttributeError(p, "Value Out of Range", fmt.Sprintf("%s = %d is far outside the range the router file allows.", p, i))
+		return 0
+	}
+	return int(i)
+}
+
+func allKnown(values ...attr.Value) bool {
+	for _, v := range values {
+		if v.IsUnknown() {
+			return false
+		}
+	}
+	return true
+}
+
+// Validation problems → attribute errors.
+
+// schemaChecked are the artifact fields whose values the schema's own
+// OneOf validators check; at validation time artifact's "unknown value"
+// problem for them would repeat the schema's. Their other problems (such
+// as nearest_zone without zones) are still reported. Should artifact's
+// wording change, the cost is a repeated error, never a lost one.
+var schemaChecked = []string{"sslmode", "strategy", "fallback", "mode"}
+
+// addTopologyProblems adds one attribute error per problem of a
+// *artifact.ValidationError, on the attribute the problem's path names,
+// with a detail that names the object, the cause and the fix.
+func addTopologyProblems(t artifact.Topology, err error, skipSchemaChecked bool, diags *diag.Diagnostics) {
+	var ve *artifact.ValidationError
+	if !errors.As(err, &ve) {
+		diags.AddError("Invalid Router Topology", "The router file cannot be written: "+err.Error())
+		return
+	}
+	var reported []path.Path // attributes that already have an error
+	for _, d := range diags.Errors() {
+		if dp, ok := d.(diag.DiagnosticWithPath); ok {
+			reported = append(reported, dp.Path())
+		}
+	}
+	for _, p := range ve.Problems {
+		attrPath, object := routerProblemPath(t, p.Path)
+		field := p.Path[strings.LastIndexByte(p.Path, '.')+1:]
+		if skipSchemaChecked && slices.Contains(schemaChecked, field) && strings.HasPrefix(p.Message, "unknown ") ||
+			slices.ContainsFunc(reported, attrPath.Equal) {
+			continue
+		}
+		msg := routerProblemRefs.ReplaceAllStringFunc(p.Message, func(ref string) string {
+			rp, _ := routerProblemPath(t, ref)
+			return rp.String()
+		})
+		if field == "password_env" {
+			// artifact quotes the value, which may be the password itself.
+			msg = "is not an environment variable name (the value is not shown, in case it is a password); use letters, digits and underscores, not starting with a digit: the NAME of the variable that holds the password, such as PGREPLICATION_APP_PASSWORD"
+		}
+		detail := fmt.Sprintf("%s: %s: %s.", object, attrPath, strings.TrimSuffix(msg, "."))
+		if attrPath.Equal(path.Empty()) {
+			diags.AddError("Invalid Router Topology", detail)
+			continue
+		}
+		diags.AddAttributeError(attrPath, "Invalid Router Topology", detail)
+	}
+}
+
+// routerProblemRefs finds artifact paths inside problem messages ("also
+// used by nodes[1]"), to be rewritten as attribute paths.
+var routerProblemRefs = regexp.MustCompile(`routes\[\d+\]\.nodes\[\d+\]|nodes\[\d+\]|routes\[\d+\]`)
+
+// routerProblemSegment is one segment of an artifact problem path:
+// a field name and any list indexes after it.
+var routerProblemSegment = regexp.MustCompile(`^([a-z_]+)((?:\[\d+\])*)$`)
+
+// routerProblemPath maps an artifact problem path ("nodes[2].max_lag",
+// "routes[0].nodes[1]") to the attribute path of the configuration that
+// routerTopologyFromModel built t from, and names the object for a
+// message (`replica "replica-2"`).
+func routerProblemPath(t artifact.Topology, problem string) (path.Path, string) {
+	p, object := path.Empty(), "the router topology"
+	for i, seg := range strings.Split(problem, ".") {
+		m := routerProblemSegment.FindStringSubmatch(seg)
+		if m == nil {
+			return p, object
+		}
+		name := m[1]
+		var idx []int
+		for _, s := range strings.Split(strings.Trim(m[2], "[]"), "][") {
+			if n, err := strconv.Atoi(s); err == nil {
+				idx = append(idx, n)
+			}
+		}
+		switch {
+		case i == 0 && name == "nodes" && len(idx) > 0:
+			k, role := idx[0], "replica"
+			if k == 0 {
+				p, role = path.Root("primary"), "primary"
+			} else {
+				p = path.Root("replica").AtListIndex(k - 1)
+			}
+			if k < len(t.Nodes) {
+				object = fmt.Sprintf("%s %q", role, t.Nodes[k].Name)
+			}
+			idx = idx[1:]
+		case i == 0 && name == "nodes":
+			p, object = path.Root("primary"), "the nodes"
+		case i == 0 && name == "routes":
+			p = path.Root("route")
+			if len(idx) > 0 {
+				p = p.AtListIndex(idx[0])
+				if idx[0] < len(t.Routes) {
+					object = fmt.Sprintf("route %q", t.Routes[idx[0]].Name)
+				}
+				idx = idx[1:]
+			}
+		case i == 0 && name == "format_version":
+			return path.Empty(), object
+		case i == 0:
+			p, object = path.Root(name), "the "+name+" block"
+		case name == "role":
+			// Not an attribute: the block decides the role.
+			continue
+		default:
+			p = p.AtName(name)
+		}
+		for _, k := range idx {
+			p = p.AtListIndex(k)
+		}
+	}
+	return p, object
+}
+
+// File → state.
+
+// routerObjectType is the object type of a block, from the schema.
+func routerObjectType(block string) types.ObjectType {
+	switch b := routerConfigSchema().Blocks[block].(type) {
+	case schema.SingleNestedBlock:
+		return b.Type().(types.ObjectType)
+	case schema.ListNestedBlock:
+		return b.NestedObject.Type().(types.ObjectType)
+	}
+	panic("no block " + block)
+}
+
+// routerModelFromFile maps a router file to the resource's blocks. Where a
+// field has the same meaning in the file as in prior (the state Terraform
+// holds), prior's value is kept: a null and a "" are the same absent field,
+// and replicas and routes keep prior's order rather than the file's sorted
+// one. So state after Read equals the configuration unless the file
+// changed. why is non-nil when the file does not parse or cannot be
+// expressed as the resource's attributes (not exactly one primary).
+func routerModelFromFile(ctx context.Context, data []byte, prior routerConfigModel) (m routerConfigModel, why error) {
+	t, err := artifact.Parse(data)
+	if err != nil {
+		return m, err
+	}
+	var primaries []artifact.Node
+	var replicas []artifact.Node
+	for i, n := range t.Nodes {
+		switch n.Role {
+		case artifact.RolePrimary:
+			primaries = append(primaries, n)
+		case artifact.RoleReplica:
+			replicas = append(replicas, n)
+		default:
+			return m, fmt.Errorf("nodes[%d] %q has role %q; allowed: %s", i, n.Name, n.Role, strings.Join(artifact.Roles, ", "))
+		}
+	}
+	if len(primaries) != 1 {
+		return m, fmt.Errorf("the file has %d primaries; exactly one node must have role %q", len(primaries), artifact.RolePrimary)
+	}
+
+	var diags diag.Diagnostics
+	var priorPrimary routerNodeModel
+	if !prior.Primary.IsNull() && !prior.Primary.IsUnknown() {
+		diags.Append(prior.Primary.As(ctx, &priorPrimary, basetypes.ObjectAsOptions{})...)
+	}
+	nodeType := routerObjectType("primary")
+	m.Primary, _ = types.ObjectValueFrom(ctx, nodeType.AttrTypes, routerNodeToModel(primaries[0], priorPrimary))
+
+	var priorReplicas []routerNodeModel
+	if !prior.Replica.IsNull() && !prior.Replica.IsUnknown() {
+		diags.Append(prior.Replica.ElementsAs(ctx, &priorReplicas, false)...)
+	}
+	replicaModels := make([]routerNodeModel, 0, len(replicas))
+	used := make([]bool, len(replicas))
+	for _, pr := range priorReplicas {
+		for i, n := range replicas {
+			if !used[i] && n.Name == pr.Name.ValueString() {
+				used[i] = true
+				replicaModels = append(replicaModels, routerNodeToModel(n, pr))
+				break
+			}
+		}
+	}
+	for i, n := range replicas {
+		if !used[i] {
+			replicaModels = append(replicaModels, routerNodeToModel(n, routerNodeModel{}))
+		}
+	}
+	m.Replica, _ = types.ListValueFrom(ctx, routerObjectType("replica"), replicaModels)
+
+	m.ReadPolicy = routerBlockFromFile(ctx, "read_policy", t.ReadPolicy == artifact.ReadPolicy{}, prior.ReadPolicy, &diags,
+		func(p routerReadPolicyModel) routerReadPolicyModel {
+			return routerReadPolicyModel{
+				Strategy: keepString(t.ReadPolicy.Strategy, p.Strategy),
+				Fallback: keepString(t.ReadPolicy.Fallback, p.Fallback),
+			}
+		})
+	m.Consistency = routerBlockFromFile(ctx, "consistency", t.Consistency == artifact.Consistency{}, prior.Consistency, &diags,
+		func(p routerConsistencyModel) routerConsistencyModel {
+			return routerConsistencyModel{
+				Mode:        keepString(t.Consistency.Mode, p.Mode),
+				WaitTimeout: keepString(string(t.Consistency.WaitTimeout), p.WaitTimeout),
+			}
+		})
+	m.Health = routerBlockFromFile(ctx, "health", t.Health == artifact.Health{}, prior.Health, &diags,
+		func(p routerHealthModel) routerHealthModel {
+			return routerHealthModel{
+				Interval:     keepString(string(t.Health.Interval), p.Interval),
+				Timeout:      keepString(string(t.Health.Timeout), p.Timeout),
+				EjectAfter:   keepInt64(int64(t.Health.EjectAfter), p.EjectAfter),
+				ReadmitAfter: keepInt64(int64(t.Health.ReadmitAfter), p.ReadmitAfter),
+			}
+		})
+	m.Pool = routerBlockFromFile(ctx, "pool", t.Pool == artifact.Pool{}, prior.Pool, &diags,
+		func(p routerPoolModel) routerPoolModel {
+			return routerPoolModel{
+				MaxConns:        keepInt64(int64(t.Pool.MaxConns), p.MaxConns),
+				MinConns:        keepInt64(int64(t.Pool.MinConns), p.MinConns),
+				MaxConnLifetime: keepString(string(t.Pool.MaxConnLifetime), p.MaxConnLifetime),
+			}
+		})
+
+	var priorRoutes []routerRouteModel
+	if !prior.Route.IsNull() && !prior.Route.IsUnknown() {
+		diags.Append(prior.Route.ElementsAs(ctx, &priorRoutes, false)...)
+	}
+	routeModels := make([]routerRouteModel, 0, len(t.Routes))
+	usedRoute := make([]bool, len(t.Routes))
+	for _, pr := range priorRoutes {
+		for i, r := range t.Routes {
+			if !usedRoute[i] && r.Name == pr.Name.ValueString() {
+				usedRoute[i] = true
+				routeModels = append(routeModels, routerRouteToModel(ctx, r, pr))
+				break
+			}
+		}
+	}
+	for i, r := range t.Routes {
+		if !usedRoute[i] {
+			routeModels = append(routeModels, routerRouteToModel(ctx, r, routerRouteModel{}))
+		}
+	}
+	m.Route, _ = types.ListValueFrom(ctx, routerObjectType("route"), routeModels)
+	if diags.HasError() {
+		return m, fmt.Errorf("the prior state does not match the schema: %v", diags)
+	}
+	return m, nil
+}
+
+// routerBlockFromFile maps a single block of the file: null when the file
+// has none and neither had the state; otherwise build's object, given
+// prior's values (all null when prior is null) to keep where they agree.
+func routerBlockFromFile[T any](ctx context.Context, block string, zero bool, prior types.Object, diags *diag.Diagnostics, build func(prior T) T) types.Object {
+	ot := routerObjectType(block)
+	if zero && prior.IsNull() {
+		return types.ObjectNull(ot.AttrTypes)
+	}
+	var p T
+	if !prior.IsNull() && !prior.IsUnknown() {
+		diags.Append(prior.As(ctx, &p, basetypes.ObjectAsOptions{})...)
+	}
+	v, d := types.ObjectValueFrom(ctx, ot.AttrTypes, build(p))
+	diags.Append(d...)
+	return v
+}
+
+func routerNodeToModel(n artifact.Node, p routerNodeModel) routerNodeModel {
+	return routerNodeModel{
+		Name:        keepString(n.Name, p.Name),
+		Host:        keepString(n.Host, p.Host),
+		Port:        keepInt64(int64(n.Port), p.Port),
+		Database:    keepString(n.Database, p.Database),
+		User:        keepString(n.User, p.User),
+		SSLMode:     keepString(n.SSLMode, p.SSLMode),
+		SSLRootCert: keepString(n.SSLRootCert, p.SSLRootCert),
+		PasswordEnv: keepString(n.PasswordEnv, p.PasswordEnv),
+		Passfile:    keepString(n.Passfile, p.Passfile),
+		Zone:        keepString(n.Zone, p.Zone),
+		Weight:      keepInt64(int64(n.Weight), p.Weight),
+		MaxLag:      keepString(string(n.MaxLag), p.MaxLag),
+		MaxLagBytes: keepInt64(n.MaxLagBytes, p.MaxLagBytes),
+		Synchronous: keepBool(n.Synchronous, p.Synchronous),
+	}
+}
+
+// routerRouteToModel maps a route, keeping prior's node order when it lists
+// the same nodes (the file lists them sorted).
+func routerRouteToModel(ctx context.Context, r artifact.Route, p routerRouteModel) routerRouteModel {
+	nodes, _ := types.ListValueFrom(ctx, types.StringType, r.Nodes)
+	if !p.Nodes.IsNull() && !p.Nodes.IsUnknown() {
+		var prior []string
+		if !p.Nodes.ElementsAs(ctx, &prior, false).HasError() {
+			a, b := slices.Clone(prior), slices.Clone(r.Nodes)
+			slices.Sort(a)
+			slices.Sort(b)
+			if slices.Equal(a, b) {
+				nodes = p.Nodes
+			}
+		}
+	}
+	return routerRouteModel{
+		Name:     keepString(r.Name, p.Name),
+		Nodes:    nodes,
+		Strategy: keepString(r.Strategy, p.Strategy),
+		Fallback: keepString(r.Fallback, p.Fallback),
+	}
+}
+
+// keepString maps a file field to an attribute: prior when it means the
+// same (null and "" are both "absent"), null for an absent field, else the
+// file's value.
+func keepString(file string, prior types.String) types.String {
+	if !prior.IsUnknown() && prior.ValueString() == file {
+		return prior
+	}
+	if file == "" {
+		return types.StringNull()
+	}
+	return types.StringValue(file)
+}
+
+func keepInt64(file int64, prior types.Int64) types.Int64 {
+	if !prior.IsUnknown() && prior.ValueInt64() == file {
+		return prior
+	}
+	if file == 0 {
+		return types.Int64Null()
+	}
+	return types.Int64Value(file)
+}
+
+func keepBool(file bool, prior types.Bool) types.Bool {
+	if !prior.IsUnknown() && prior.ValueBool() == file {
+		return prior
+	}
+	if !file {
+		return types.BoolNull()
+	}
+	return types.BoolValue(file)
+}

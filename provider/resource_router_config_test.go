@@ -1,0 +1,870 @@
+package provider
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	tfresource "github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+)
+
+const routerConfigAddr = "pgreplication_router_config.test"
+
+// goldenRouterFile is the format's golden file; routerConfigGolden mirrors it.
+const goldenRouterFile = "../routerlib/artifact/testdata/topology.golden.json"
+
+// unreachableProvider is a provider block whose server does not exist: the
+// router file resource must not need it.
+const unreachableProvider = `
+provider "pgreplication" {
+  host            = "127.0.0.1"
+  port            = 1
+  connect_timeout = 1
+}
+`
+
+// routerConfigGolden renders a configuration that mirrors
+// topology.golden.json, with replica-2's weight as a parameter.
+func routerConfigGolden(file string, replica2Weight int) string {
+	pathLine := ""
+	if file != "" {
+		pathLine = fmt.Sprintf("path = %q", file)
+	}
+	return unreachableProvider + fmt.Sprintf(`
+resource "pgreplication_router_config" "test" {
+  %s
+
+  primary {
+    name         = "primary"
+    host         = "127.0.0.1"
+    port         = 5432
+    database     = "app"
+    user         = "app"
+    sslmode      = "disable"
+    password_env = "PGREPLICATION_APP_PASSWORD"
+    zone         = "eu-west-1a"
+  }
+
+  replica {
+    name          = "replica-1"
+    host          = "127.0.0.1"
+    port          = 5433
+    database      = "app"
+    user          = "app"
+    sslmode       = "disable"
+    password_env  = "PGREPLICATION_APP_PASSWORD"
+    zone          = "eu-west-1a"
+    weight        = 100
+    max_lag       = "10s"
+    max_lag_bytes = 16777216
+    synchronous   = true
+  }
+
+  replica {
+    name          = "replica-2"
+    host          = "127.0.0.1"
+    port          = 5434
+    database      = "app"
+    user          = "app"
+    sslmode       = "disable"
+    password_env  = "PGREPLICATION_APP_PASSWORD"
+    zone          = "eu-west-1b"
+    weight        = %d
+    max_lag       = "30s"
+    max_lag_bytes = 67108864
+  }
+
+  read_policy {
+    strategy = "weighted"
+    fallback = "primary"
+  }
+
+  consistency {
+    mode         = "read_your_writes"
+    wait_timeout = "200ms"
+  }
+
+  health {
+    interval      = "1s"
+    timeout       = "500ms"
+    eject_after   = 3
+    readmit_after = 2
+  }
+
+  route {
+    name     = "analytics"
+    nodes    = ["replica-2"]
+    strategy = "round_robin"
+    fallback = "error"
+  }
+
+  pool {
+    max_conns         = 10
+    min_conns         = 1
+    max_conn_lifetime = "30m"
+  }
+}
+`, pathLine, replica2Weight)
+}
+
+// goldenWith returns the golden topology's canonical bytes with replica-2
+// changed by edit: the expectation for a file, built with artifact itself.
+func goldenWith(t *testing.T, edit func(n *artifact.Node)) []byte {
+	t.Helper()
+	golden, err := os.ReadFile(goldenRouterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := artifact.Parse(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range topo.Nodes {
+		if topo.Nodes[i].Name == "replica-2" {
+			edit(&topo.Nodes[i])
+		}
+	}
+	data, err := artifact.Marshal(topo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// fileEquals checks that the file holds exactly want, with mode perm.
+func fileEquals(file string, want []byte, perm os.FileMode) tfresource.TestCheckFunc {
+	return func(*terraform.State) error {
+		got, err := os.ReadFile(file)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(got, want) {
+			return fmt.Errorf("%s holds\n%s\nwant\n%s", file, got, want)
+		}
+		fi, err := os.Stat(file)
+		if err != nil {
+			return err
+		}
+		if fi.Mode().Perm() != perm {
+			return fmt.Errorf("%s has mode %04o, want %04o", file, fi.Mode().Perm(), perm)
+		}
+		return nil
+	}
+}
+
+// editRouterFile changes the router file by hand, through artifact.
+func editRouterFile(t *testing.T, file string, edit func(topo *artifact.Topology)) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topo, err := artifact.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(&topo)
+	if data, err = artifact.Marshal(topo); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// expectFieldChange asserts that the plan changes the value at p of the
+// resource at addr from before to after: the exact field a hand edit
+// changed, not just the top-level attribute that holds it.
+func expectFieldChange(addr string, p tfjsonpath.Path, before, after string) plancheck.PlanCheck {
+	return fieldChangeCheck{addr, p, before, after}
+}
+
+type fieldChangeCheck struct {
+	addr          string
+	path          tfjsonpath.Path
+	before, after string
+}
+
+func (c fieldChangeCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	for _, rc := range req.Plan.ResourceChanges {
+		if rc.Address != c.addr {
+			continue
+		}
+		b, err := tfjsonpath.Traverse(rc.Change.Before, c.path)
+		if err != nil {
+			resp.Error = fmt.Errorf("%s before: %w", c.addr, err)
+			return
+		}
+		a, err := tfjsonpath.Traverse(rc.Change.After, c.path)
+		if err != nil {
+			resp.Error = fmt.Errorf("%s after: %w", c.addr, err)
+			return
+		}
+		if fmt.Sprint(b) != c.before || fmt.Sprint(a) != c.after {
+			resp.Error = fmt.Errorf("%s %s changes from %v to %v, want %s to %s", c.addr, c.path, b, a, c.before, c.after)
+		}
+		return
+	}
+	resp.Error = fmt.Errorf("%s: not in the plan", c.addr)
+}
+
+// The life of a router file: create (byte for byte the golden file, mode
+// 0640, no secret), import by path, update in place, and every kind of
+// drift: a field edited by hand, a chmod, a deleted file, a file that no
+// longer parses. The provider's server is unreachable throughout.
+func TestAccRouterConfig_basic(t *testing.T) {
+	testAccPreCheck(t)
+	const secret = "s3cret-router-config-password"
+	t.Setenv("PGREPLICATION_APP_PASSWORD", secret)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "router.json")
+	golden, err := os.ReadFile(goldenRouterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	updated := goldenWith(t, func(n *artifact.Node) { n.Weight = 75 })
+
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				Config: routerConfigGolden(file, 50),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					// The exact bytes are in the plan, before anything is written.
+					plancheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("content"), knownvalue.StringExact(string(golden))),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(
+					fileEquals(file, golden, 0o640),
+					func(*terraform.State) error {
+						data, _ := os.ReadFile(file)
+						if bytes.Contains(data, []byte(secret)) || bytes.Contains(data, []byte(`"password"`)) {
+							return fmt.Errorf("the router file holds a password:\n%s", data)
+						}
+						return nil
+					},
+				),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("id"), knownvalue.StringExact(file)),
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("file_permission"), knownvalue.StringExact("0640")),
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("content"), knownvalue.StringExact(string(golden))),
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("sha256"), knownvalue.StringExact(sha256Hex(golden))),
+				},
+			},
+			{
+				ResourceName:      routerConfigAddr,
+				ImportState:       true,
+				ImportStateId:     file,
+				ImportStateVerify: true,
+			},
+			{
+				Config: routerConfigGolden(file, 75),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
+					expectFieldChange(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(1).AtMapKey("weight"), "50", "75"),
+					plancheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("content"), knownvalue.StringExact(string(updated))),
+				}},
+				Check: fileEquals(file, updated, 0o640),
+			},
+			{
+				// A hand edit of one field: the plan names it. content and
+				// sha256 change with it, because they are the file's bytes.
+				PreConfig: func() {
+					editRouterFile(t, file, func(topo *artifact.Topology) {
+						for i := range topo.Nodes {
+							if topo.Nodes[i].Name == "replica-2" {
+								topo.Nodes[i].MaxLag = "45s"
+							}
+						}
+					})
+				},
+				Config: routerConfigGolden(file, 75),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(routerConfigAddr, "replica", "content", "sha256"),
+					expectFieldChange(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(1).AtMapKey("max_lag"), "45s", "30s"),
+					plancheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(1).AtMapKey("max_lag"), knownvalue.StringExact("30s")),
+				}},
+				Check: fileEquals(file, updated, 0o640),
+			},
+			{
+				PreConfig: func() {
+					if err := os.Chmod(file, 0o600); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: routerConfigGolden(file, 75),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(routerConfigAddr, "file_permission"),
+					expectFieldChange(routerConfigAddr, tfjsonpath.New("file_permission"), "0600", "0640"),
+				}},
+				Check: fileEquals(file, updated, 0o640),
+			},
+			{
+				PreConfig: func() {
+					if err := os.Remove(file); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: routerConfigGolden(file, 75),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectRecreate(routerConfigAddr),
+				}},
+				Check: fileEquals(file, updated, 0o640),
+			},
+			{
+				// The file no longer parses: Read warns (see
+				// TestRouterConfigRead_unparseableFileWarns) and the plan
+				// replaces it.
+				PreConfig: func() {
+					if err := os.WriteFile(file, []byte("{\"format_version\": 1, \"nodes\": [ garbage"), 0o640); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: routerConfigGolden(file, 75),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(
+					fileEquals(file, updated, 0o640),
+					func(*terraform.State) error { return onlyRouterFile(dir, "router.json") },
+				),
+			},
+		},
+	})
+}
+
+// onlyRouterFile fails unless dir holds exactly the named entries: an
+// atomic write leaves no temporary file behind.
+func onlyRouterFile(dir string, want ...string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.Name())
+	}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		return fmt.Errorf("%s holds %q, want only %q", dir, got, want)
+	}
+	return nil
+}
+
+// Without a path the resource only computes content, for shipping the file
+// another way; it writes nothing.
+func TestAccRouterConfig_contentOnly(t *testing.T) {
+	testAccPreCheck(t)
+	golden, err := os.ReadFile(goldenRouterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	updated := goldenWith(t, func(n *artifact.Node) { n.Weight = 60 })
+	dir := t.TempDir()
+	t.Chdir(dir)
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				Config: routerConfigGolden("", 50),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("content"), knownvalue.StringExact(string(golden))),
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("id"), knownvalue.StringExact(sha256Hex(golden))),
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("path"), knownvalue.Null()),
+				},
+				Check: func(*terraform.State) error { return onlyRouterFile(dir) },
+			},
+			{
+				Config: routerConfigGolden("", 60),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
+					plancheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("content"), knownvalue.StringExact(string(updated))),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("sha256"), knownvalue.StringExact(sha256Hex(updated))),
+				},
+				Check: func(*terraform.State) error { return onlyRouterFile(dir) },
+			},
+		},
+	})
+}
+
+// routerConfigMinimal renders a resource with a primary, one replica, and
+// extra HCL inside the resource block.
+func routerConfigMinimal(file, replica, extra string) string {
+	return unreachableProvider + fmt.Sprintf(`
+resource "pgreplication_router_config" "test" {
+  path = %q
+  primary {
+    name = "primary"
+    host = "127.0.0.1"
+  }
+  replica {
+    name = "replica-1"
+    host = "127.0.0.1"
+    %s
+  }
+  %s
+}
+`, file, replica, extra)
+}
+
+// Every problem artifact's Validate finds is an error on the attribute that
+// causes it, at plan time, before anything is written.
+func TestAccRouterConfig_validation(t *testing.T) {
+	testAccPreCheck(t)
+	file := filepath.Join(t.TempDir(), "router.json")
+	step := func(replica, extra, want string) tfresource.TestStep {
+		return tfresource.TestStep{
+			Config:   routerConfigMinimal(file, replica, extra),
+			PlanOnly: true,
+			// Terraform wraps long lines anywhere.
+			ExpectError: regexp.MustCompile(strings.ReplaceAll(want, " ", `\s+`)),
+		}
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			step("", `
+  replica {
+    name = "replica-1"
+    host = "10.0.0.2"
+  }`, `replica "replica-1": replica\[1\]\.name: duplicate node name "replica-1", also used by\s+replica\[0\]`),
+			step("", `
+  route {
+    name  = "analytics"
+    nodes = ["replica-1", "replica-9"]
+  }`, `route "analytics": route\[0\]\.nodes\[1\]: unknown node "replica-9"; the nodes are:\s+primary, replica-1`),
+			step(`max_lag = "10 seconds"`, "", `replica "replica-1": replica\[0\]\.max_lag: invalid duration "10\s+seconds"`),
+			step(`weight = -1`, "", `replica "replica-1": replica\[0\]\.weight: weight -1 is out of range`),
+			step(`weight = 0`, "", `replica\[0\]\.weight = 0 cannot be expressed in the router file`),
+			step(`password_env = "hunter2"`, "", `password_env Looks Like a Password`),
+			step(`password_env = "NOT-A-NAME"`, "", `replica\[0\]\.password_env: is not an environment variable name`),
+			step(`sslmode = "sometimes"`, "", `value must be one of`),
+			step("", `read_policy {
+    strategy = "nearest_zone"
+  }`, `the read_policy block: read_policy.strategy: strategy "nearest_zone" needs zones, but no node has one`),
+			step("", `health {
+    interval = "-1s"
+  }`, `the health block: health\.interval: duration "-1s" must be greater than zero`),
+			// Two primaries cannot even be written: primary is a single block.
+			step("", `primary {
+    name = "second"
+    host = "10.0.0.9"
+  }`, `Duplicate primary block`),
+			{
+				Config: unreachableProvider + fmt.Sprintf(`
+resource "pgreplication_router_config" "test" {
+  path = %q
+}`, file),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`Block primary must have a configuration value`),
+			},
+		},
+	})
+	if _, err := os.Stat(file); !os.IsNotExist(err) {
+		t.Fatalf("a refused configuration wrote %s", file)
+	}
+}
+
+// A reader polling the file during several applies never sees a partial
+// file: every read parses. No temporary file is left behind.
+func TestAccRouterConfig_concurrentReader(t *testing.T) {
+	testAccPreCheck(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "router.json")
+	var stop atomic.Bool
+	var reads atomic.Int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for !stop.Load() {
+			data, err := os.ReadFile(file)
+			if os.IsNotExist(err) {
+				continue // before the first apply
+			}
+			if err != nil {
+				t.Errorf("read: %v", err)
+				return
+			}
+			if _, err := artifact.Parse(data); err != nil {
+				t.Errorf("the reader saw a file that does not parse: %v\n%s", err, data)
+				return
+			}
+			reads.Add(1)
+			time.Sleep(100 * time.Microsecond) // poll hard, but leave the CPUs to the applies
+		}
+	}()
+	defer func() {
+		stop.Store(true)
+		wg.Wait()
+	}()
+	var steps []tfresource.TestStep
+	for _, w := range []int{50, 51, 52, 53, 54, 55} {
+		steps = append(steps, tfresource.TestStep{
+			Config: routerConfigGolden(file, w),
+			Check:  func(*terraform.State) error { return onlyRouterFile(dir, "router.json") },
+		})
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps:                    steps,
+	})
+	stop.Store(true)
+	wg.Wait()
+	if reads.Load() == 0 {
+		t.Fatal("the reader never read the file")
+	}
+	t.Logf("%d reads during the applies, every one a whole router file", reads.Load())
+}
+
+// Names with dots, slashes, quotes, spaces, upper case and non-ASCII, in the
+// nodes, the route and the path itself, apply, show no diff and import.
+func TestAccRouterConfig_hostileNames(t *testing.T) {
+	testAccPreCheck(t)
+	dir := filepath.Join(t.TempDir(), "Conf dir é")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, `router "main".json`)
+	config := unreachableProvider + fmt.Sprintf(`
+resource "pgreplication_router_config" "test" {
+  path = %q
+  primary {
+    name = "Primary.eu/1 \"main\""
+    host = "db-1.internal"
+  }
+  replica {
+    name = "Réplica 2/b.x"
+    host = "/var/run/postgresql"
+    zone = "zone \"b\""
+  }
+  route {
+    name  = "Analytics/Über \"ro\""
+    nodes = ["Primary.eu/1 \"main\"", "Réplica 2/b.x"]
+  }
+}
+`, file)
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				Config: config,
+				Check: func(*terraform.State) error {
+					topo, err := artifact.Load(file)
+					if err != nil {
+						return err
+					}
+					if topo.Nodes[1].Name != "Réplica 2/b.x" || topo.Routes[0].Name != `Analytics/Über "ro"` {
+						return fmt.Errorf("unexpected topology %+v", topo)
+					}
+					return nil
+				},
+			},
+			{
+				ResourceName:      routerConfigAddr,
+				ImportState:       true,
+				ImportStateId:     file,
+				ImportStateVerify: true,
+			},
+		},
+	})
+}
+
+// A file that no longer parses keeps the declared attributes in state, puts
+// the bytes found in content (which ModifyPlan then replaces) and warns
+// with the reason. terraform-plugin-testing cannot see warnings, so Read is
+// called directly.
+func TestRouterConfigRead_unparseableFileWarns(t *testing.T) {
+	ctx := context.Background()
+	file := filepath.Join(t.TempDir(), "router.json")
+	if err := os.WriteFile(file, []byte("{not json\xff"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	r := &routerConfigResource{}
+	var sr resource.SchemaResponse
+	r.Schema(ctx, resource.SchemaRequest{}, &sr)
+	golden, err := os.ReadFile(goldenRouterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prior, why := routerModelFromFile(ctx, golden, routerConfigModel{})
+	if why != nil {
+		t.Fatal(why)
+	}
+	prior.ID, prior.Path, prior.FilePermission = types.StringValue(file), types.StringValue(file), types.StringValue("0640")
+	prior.Content, prior.SHA256 = types.StringValue(string(golden)), types.StringValue(sha256Hex(golden))
+	state := tfsdk.State{Schema: sr.Schema}
+	if d := state.Set(ctx, &prior); d.HasError() {
+		t.Fatal(d)
+	}
+	resp := resource.ReadResponse{State: state}
+	r.Read(ctx, resource.ReadRequest{State: state}, &resp)
+	if resp.Diagnostics.HasError() {
+		t.Fatal(resp.Diagnostics)
+	}
+	warnings := resp.Diagnostics.Warnings()
+	if len(warnings) != 1 || warnings[0].Summary() != "Router File Does Not Parse" ||
+		!strings.Contains(warnings[0].Detail(), file) || !strings.Contains(warnings[0].Detail(), "not valid UTF-8") {
+		t.Fatalf("warnings %v, want one naming the file and the parse error", warnings)
+	}
+	var got routerConfigModel
+	if d := resp.State.Get(ctx, &got); d.HasError() {
+		t.Fatal(d)
+	}
+	if !got.Replica.Equal(prior.Replica) || !got.Primary.Equal(prior.Primary) {
+		t.Fatal("Read changed the declared attributes of a file that does not parse")
+	}
+	if got.Content.ValueString() != "{not json\uFFFD" || got.SHA256.ValueString() != sha256Hex([]byte("{not json\xff")) {
+		t.Fatalf("content %q, sha256 %s: want the bytes on disk", got.Content.ValueString(), got.SHA256.ValueString())
+	}
+	if routerFileValid(ctx, got.Content.ValueString()) {
+		t.Fatal("ModifyPlan would not plan a replacement")
+	}
+}
+
+// Problem paths of artifact map to the blocks routerTopologyFromModel built
+// the topology from.
+func TestRouterProblemPath(t *testing.T) {
+	topo := artifact.Topology{
+		Nodes:  []artifact.Node{{Name: "p"}, {Name: "r1"}, {Name: "r2"}},
+		Routes: []artifact.Route{{Name: "a"}},
+	}
+	for problem, want := range map[string]struct{ path, object string }{
+		"nodes[0].host":          {"primary.host", `primary "p"`},
+		"nodes[2].max_lag":       {"replica[1].max_lag", `replica "r2"`},
+		"nodes[1]":               {"replica[0]", `replica "r1"`},
+		"nodes[1].role":          {"replica[0]", `replica "r1"`},
+		"nodes":                  {"primary", "the nodes"},
+		"routes[0].nodes[1]":     {"route[0].nodes[1]", `route "a"`},
+		"routes[0].strategy":     {"route[0].strategy", `route "a"`},
+		"read_policy.strategy":   {"read_policy.strategy", "the read_policy block"},
+		"pool.max_conn_lifetime": {"pool.max_conn_lifetime", "the pool block"},
+	} {
+		p, object := routerProblemPath(topo, problem)
+		if p.String() != want.path || object != want.object {
+			t.Errorf("%s: got %s (%s), want %s (%s)", problem, p, object, want.path, want.object)
+		}
+	}
+	if p, _ := routerProblemPath(topo, "format_version"); !p.Equal(path.Empty()) {
+		t.Errorf("format_version: got %s, want the resource", p)
+	}
+}
+
+// A new path replaces the resource: the new file is written and the old one
+// removed. A missing directory is an error naming it, and nothing is
+// created. Under create_before_destroy, replacing a file that no longer
+// parses leaves the new file in place: Delete removes only the bytes it
+// last saw.
+func TestAccRouterConfig_replace(t *testing.T) {
+	testAccPreCheck(t)
+	dir := t.TempDir()
+	first, second := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	missing := filepath.Join(dir, "missing")
+	golden, err := os.ReadFile(goldenRouterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cbd := func(file string) string {
+		return strings.Replace(routerConfigGolden(file, 50), "  primary {", "  lifecycle {\n    create_before_destroy = true\n  }\n\n  primary {", 1)
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				Config:      routerConfigGolden(filepath.Join(missing, "router.json"), 50),
+				ExpectError: regexp.MustCompile(strings.ReplaceAll(regexp.QuoteMeta("directory "+missing+" does not exist; create it"), " ", `\s+`)),
+			},
+			{
+				Config: routerConfigGolden(first, 50),
+				Check:  fileEquals(first, golden, 0o640),
+			},
+			{
+				Config: routerConfigGolden(second, 50),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(
+					fileEquals(second, golden, 0o640),
+					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
+				),
+			},
+			{
+				Config: cbd(second),
+			},
+			{
+				PreConfig: func() {
+					if err := os.WriteFile(second, []byte("garbage\n"), 0o640); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: cbd(second),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionCreateBeforeDestroy),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(
+					fileEquals(second, golden, 0o640),
+					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
+				),
+			},
+		},
+		CheckDestroy: func(*terraform.State) error { return onlyRouterFile(dir) },
+	})
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("the provider created %s", missing)
+	}
+}
+
+// The file is canonical (replicas, routes and a route's nodes sorted), but
+// the state keeps the configuration's order, so there is no diff after
+// apply or after a refresh.
+func TestAccRouterConfig_keepsConfigurationOrder(t *testing.T) {
+	testAccPreCheck(t)
+	file := filepath.Join(t.TempDir(), "router.json")
+	config := unreachableProvider + fmt.Sprintf(`
+resource "pgreplication_router_config" "test" {
+  path = %q
+  primary {
+    name = "p"
+    host = "10.0.0.1"
+  }
+  replica {
+    name = "z"
+    host = "10.0.0.3"
+  }
+  replica {
+    name = "a"
+    host = "10.0.0.2"
+  }
+  route {
+    name  = "reports"
+    nodes = ["z", "a"]
+  }
+  route {
+    name  = "batch"
+    nodes = ["z"]
+  }
+}
+`, file)
+	names := func(values ...string) knownvalue.Check {
+		var checks []knownvalue.Check
+		for _, v := range values {
+			checks = append(checks, knownvalue.StringExact(v))
+		}
+		return knownvalue.ListExact(checks)
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				Config: config,
+				Check: func(*terraform.State) error {
+					topo, err := artifact.Load(file)
+					if err != nil {
+						return err
+					}
+					if topo.Nodes[1].Name != "a" || topo.Routes[0].Name != "batch" || topo.Routes[1].Nodes[0] != "a" {
+						return fmt.Errorf("the file is not in canonical order: %+v", topo)
+					}
+					return nil
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(0).AtMapKey("name"), knownvalue.StringExact("z")),
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("route").AtSliceIndex(0).AtMapKey("nodes"), names("z", "a")),
+				},
+			},
+			{
+				// Refreshed from the file, the state still has no diff.
+				Config: config,
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(0).AtMapKey("name"), knownvalue.StringExact("z")),
+					statecheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("route").AtSliceIndex(0).AtMapKey("nodes"), names("z", "a")),
+				},
+			},
+		},
+	})
+}
+
+// Values known only after apply (a host from another resource, replicas
+// from a dynamic block over an unknown list) leave content unknown in the
+// plan, and the file is written and validated at apply.
+func TestAccRouterConfig_unknownAtPlan(t *testing.T) {
+	testAccPreCheck(t)
+	file := filepath.Join(t.TempDir(), "router.json")
+	// Each step has its own terraform_data, so its output is unknown at
+	// that step's plan.
+	config := func(step, routeNode string) string {
+		return unreachableProvider + strings.ReplaceAll(fmt.Sprintf(`
+resource "terraform_data" "hosts" {
+  input = ["10.0.0.2", "10.0.0.3"]
+}
+
+resource "pgreplication_router_config" "test" {
+  path = %q
+  primary {
+    name = "primary"
+    host = terraform_data.hosts.output[0]
+  }
+  dynamic "replica" {
+    for_each = terraform_data.hosts.output
+    content {
+      name = "replica-${replica.key + 1}"
+      host = replica.value
+    }
+  }
+  route {
+    name  = "reports"
+    nodes = [%s]
+  }
+}
+`, file, routeNode), "hosts", "hosts_"+step)
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				// Valid for all the plan can tell; the apply finds the
+				// route's node missing and writes nothing.
+				Config:      config("a", `"replica-${length(terraform_data.hosts.output) + 1}"`),
+				ExpectError: regexp.MustCompile(`route\[0\]\.nodes\[0\]:\s+unknown\s+node\s+"replica-3"`),
+			},
+			{
+				Config: config("b", `"replica-${length(terraform_data.hosts.output)}"`),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectUnknownValue(routerConfigAddr, tfjsonpath.New("content")),
+				}},
+				Check: func(*terraform.State) error {
+					topo, err := artifact.Load(file)
+					if err != nil {
+						return err
+					}
+					if len(topo.Nodes) != 3 || topo.Nodes[0].Host != "10.0.0.2" || topo.Nodes[2].Host != "10.0.0.3" || topo.Routes[0].Nodes[0] != "replica-2" {
+						return fmt.Errorf("unexpected topology %+v", topo)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
