@@ -15,3 +15,16 @@ output "servers" {
     }
   }
 }
+
+output "router_file" {
+  description = "The router file for routerlib.Open."
+  value       = pgreplication_router_config.app.path
+}
+
+output "replication" {
+  description = "Each standby's state as the standby reports it."
+  value = {
+    replica1 = pgreplication_standby.replica1.status
+    replica2 = pgreplication_standby.replica2.status
+  }
+}
