@@ -1,0 +1,26 @@
+package routerlib
+
+import "context"
+
+// ClassifyForTest reports whether the classifier sends sql to the primary.
+func ClassifyForTest(sql string) (write bool) { return classify(sql)&classWrite != 0 }
+
+// ChooseForTest runs the routing decision for a read or write of sql (with
+// its class cached) and returns the chosen node's name. It is the hot path
+// that must not allocate.
+func (r *Router) ChooseForTest(ctx context.Context, sql string) (string, error) {
+	t, err := r.enter()
+	if err != nil {
+		return "", err
+	}
+	defer t.leave()
+	tg, err := r.choose(ctx, t, OpQuery, sql, r.cache.get(sql), retryState{})
+	if err != nil {
+		return "", err
+	}
+	return tg.n.name, nil
+}
+
+// CheckNowForTest runs one health round at once instead of waiting for the
+// monitor's next tick.
+func (r *Router) CheckNowForTest(ctx context.Context) { r.checkAll(ctx, r.cur.Load()) }

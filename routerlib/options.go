@@ -1,0 +1,83 @@
+package routerlib
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+)
+
+// An Option configures a [Router] in [Open] or [New].
+type Option func(*options)
+
+type options struct {
+	zone         string
+	logger       *slog.Logger
+	tracer       Tracer
+	password     func(ctx context.Context, node artifact.Node) (string, error)
+	onReloadErr  func(error)
+	poolConfig   func(node artifact.Node, cfg *pgxpool.Config)
+	watch        time.Duration // 0: do not watch
+	watchDefault bool          // WithWatch was not given
+}
+
+// DefaultWatchInterval is how often [Open] checks the router file for
+// changes unless [WithWatch] says otherwise.
+const DefaultWatchInterval = time.Second
+
+func newOptions(opts []Option) options {
+	o := options{watch: DefaultWatchInterval, watchDefault: true}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	return o
+}
+
+// WithZone sets the application's zone for the nearest_zone read policy:
+// reads prefer replicas whose zone matches and use any healthy replica when
+// none does. The zero value, "", matches no replica.
+func WithZone(zone string) Option { return func(o *options) { o.zone = zone } }
+
+// WithLogger sends the router's logs (ejections, readmissions, failover,
+// reloads) to l. The default discards them. Passwords are never logged.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
+
+// WithTracer sends every routing decision to t. The default, nil, traces
+// nothing and costs nothing.
+func WithTracer(t Tracer) Option { return func(o *options) { o.tracer = t } }
+
+// WithPasswordFunc sets the function that supplies a node's password. It is
+// called before every new connection, so a rotated password takes effect
+// without a restart. It takes precedence over the node's password_env; when
+// it returns "", the password_env variable and the passfile still apply.
+func WithPasswordFunc(f func(ctx context.Context, node artifact.Node) (string, error)) Option {
+	return func(o *options) { o.password = f }
+}
+
+// WithOnReloadError calls f when the watched router file changed but could
+// not be loaded (it does not parse or validate, or a pool cannot be built).
+// The old configuration stays in force. The error is logged either way.
+func WithOnReloadError(f func(error)) Option { return func(o *options) { o.onReloadErr = f } }
+
+// WithPoolConfig lets the application adjust each node's [pgxpool.Config]
+// (tracers, AfterConnect, type registration) before the pool is created.
+// Fields the router sets itself (BeforeConnect, and default_transaction_read_only
+// on replicas) should be left alone.
+func WithPoolConfig(f func(node artifact.Node, cfg *pgxpool.Config)) Option {
+	return func(o *options) { o.poolConfig = f }
+}
+
+// WithWatch sets how often the router file given to [Open] is checked for
+// changes (its size, modification time and SHA-256). The default is
+// [DefaultWatchInterval]; 0 turns watching off. [New] has no file and
+// ignores it.
+func WithWatch(interval time.Duration) Option {
+	return func(o *options) { o.watch = interval; o.watchDefault = false }
+}

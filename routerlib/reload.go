@@ -1,0 +1,122 @@
+package routerlib
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+)
+
+func readFile(path string) ([]byte, artifact.Topology, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, artifact.Topology{}, fmt.Errorf("routerlib: %w", err)
+	}
+	f, err := artifact.Parse(data)
+	if err != nil {
+		return nil, artifact.Topology{}, fmt.Errorf("routerlib: router file %s: %w", path, err)
+	}
+	if err := f.Validate(); err != nil {
+		return nil, artifact.Topology{}, fmt.Errorf("routerlib: router file %s: %w", path, err)
+	}
+	return data, f, nil
+}
+
+func sum(data []byte) [32]byte { return sha256.Sum256(data) }
+
+// Reload reads the router file given to [Open] now, rather than waiting for
+// the watcher. When its content changed, the new topology's pools are built
+// and checked, swapped in atomically, and the old pools are closed once the
+// queries using them finish. An invalid file returns an error (also passed
+// to [WithOnReloadError]) and the old configuration stays in force.
+func (r *Router) Reload(ctx context.Context) error {
+	if r.path == "" {
+		return errors.New("routerlib: Reload needs a Router made by Open; a Router made by New has no file")
+	}
+	err := r.reload(ctx)
+	if err != nil {
+		r.opts.logger.Error("routerlib: router file rejected; the old configuration stays in force", "path", r.path, "err", err)
+		if r.opts.onReloadErr != nil {
+			r.opts.onReloadErr(err)
+		}
+	}
+	return err
+}
+
+func (r *Router) reload(ctx context.Context) error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	if r.closed.Load() {
+		return ErrClosed
+	}
+	data, f, err := readFile(r.path)
+	if err != nil {
+		return err
+	}
+	s := sum(data)
+	if s == r.fileSum {
+		return nil
+	}
+	t, err := buildTopology(f, &r.opts)
+	if err != nil {
+		return fmt.Errorf("routerlib: router file %s: %w", r.path, err)
+	}
+	// Check every node before the swap, so that reads keep going to
+	// replicas that are in fact healthy.
+	r.checkAll(ctx, t)
+	old := r.cur.Swap(t)
+	r.fileSum = s
+	old.retired.Store(true)
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		drain(old)
+	}()
+	r.opts.logger.Info("routerlib: router file reloaded", "path", r.path, "nodes", len(t.nodes))
+	return nil
+}
+
+// drain closes a retired topology's pools once no call is between choosing
+// one of its nodes and holding a connection; pgxpool.Close then waits for
+// the connections still held (open rows, transactions) to come back.
+func drain(t *topology) {
+	for t.inflight.Load() > 0 {
+		time.Sleep(time.Millisecond)
+	}
+	t.closePools()
+}
+
+// watch polls the router file every interval and reloads it when its size
+// or modification time change and its SHA-256 differs. Polling needs no
+// dependency and works on every file system, including a ConfigMap's
+// symlink swap. The Router owns it: Close stops it.
+func (r *Router) watch(ctx context.Context, path string, interval time.Duration) {
+	defer r.wg.Done()
+	var size int64
+	var mtime time.Time
+	if fi, err := os.Stat(path); err == nil {
+		size, mtime = fi.Size(), fi.ModTime()
+	}
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ticker.C:
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			continue // mid-rename, or removed: keep the configuration in force
+		}
+		if fi.Size() == size && fi.ModTime().Equal(mtime) {
+			continue
+		}
+		size, mtime = fi.Size(), fi.ModTime()
+		_ = r.Reload(ctx)
+	}
+}

@@ -1,0 +1,146 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+)
+
+// TestRouting runs each class of statement through a Router on a real
+// topology and checks, with a Tracer and with the answering server's port,
+// where it went.
+func TestRouting(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	rec := &recorder{}
+	r := newRouter(t, topo.Artifact(), routerlib.WithTracer(rec))
+	if _, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS routing_t (id serial PRIMARY KEY, v text)"); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.last(t); got.Node != "primary" || got.Reason != routerlib.ReasonWrite {
+		t.Fatalf("DDL went to %s (%s), want primary (write)", got.Node, got.Reason)
+	}
+	replicas := map[int]bool{topo.Standbys[0].Port: true, topo.Standbys[1].Port: true}
+	seen := map[int]bool{}
+	for range 4 {
+		p := serverPort(t, ctx, r)
+		if !replicas[p] {
+			t.Fatalf("a plain SELECT was answered by port %d, not a replica", p)
+		}
+		seen[p] = true
+		if got := rec.last(t); got.Reason != routerlib.ReasonReplica {
+			t.Fatalf("reason %s, want replica", got.Reason)
+		}
+	}
+	if len(seen) != 2 {
+		t.Errorf("round robin used %d replicas, want both", len(seen))
+	}
+	if p := serverPort(t, routerlib.Primary(ctx), r); p != topo.Primary.Port {
+		t.Errorf("Primary(ctx) read answered by port %d, want the primary's %d", p, topo.Primary.Port)
+	}
+	if got := rec.last(t); got.Reason != routerlib.ReasonForcedPrimary {
+		t.Errorf("reason %s, want forced primary", got.Reason)
+	}
+
+	cases := []struct {
+		name, sql string
+		args      []any
+		primary   bool
+	}{
+		{"insert returning via QueryRow", "INSERT INTO routing_t (v) VALUES ($1) RETURNING inet_server_port()", []any{"a"}, true},
+		{"locking read", "SELECT inet_server_port() FROM routing_t LIMIT 1 FOR UPDATE", nil, true},
+		{"nextval", "SELECT inet_server_port() FROM (SELECT nextval('routing_t_id_seq')) s", nil, true},
+		{"advisory lock", "SELECT inet_server_port() FROM (SELECT pg_try_advisory_lock(42)) s", nil, true},
+		{"writing CTE", "WITH d AS (DELETE FROM routing_t WHERE v = 'none' RETURNING 1) SELECT inet_server_port()", nil, true},
+		{"read with write words in strings", "SELECT inet_server_port() /* DELETE */ WHERE 'INSERT' <> $$UPDATE$$", nil, false},
+		{"values", "VALUES (inet_server_port())", nil, false},
+		{"explain", "SELECT inet_server_port() FROM (SELECT 1) e", nil, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var port int
+			if err := r.QueryRow(ctx, c.sql, c.args...).Scan(&port); err != nil {
+				t.Fatal(err)
+			}
+			if (port == topo.Primary.Port) != c.primary {
+				t.Errorf("answered by port %d (primary %d); want primary=%v", port, topo.Primary.Port, c.primary)
+			}
+		})
+	}
+
+	// Transactions: Begin on the primary, a read-only BeginTx on a replica.
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := serverPort(t, ctx, tx); p != topo.Primary.Port {
+		t.Errorf("Begin ran on port %d, want the primary", p)
+	}
+	if got := rec.last(t); got.Op != routerlib.OpBegin || got.Reason != routerlib.ReasonInTransaction {
+		t.Errorf("Begin traced as %s/%s, want Begin/in transaction", got.Op, got.Reason)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ro, err := r.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := serverPort(t, ctx, ro); !replicas[p] {
+		t.Errorf("read-only BeginTx ran on port %d, want a replica", p)
+	}
+	if err := ro.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Batches go to the primary when any statement writes.
+	b := &pgx.Batch{}
+	b.Queue("SELECT 1")
+	b.Queue("INSERT INTO routing_t (v) VALUES ('batch')")
+	if err := r.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.last(t); got.Node != "primary" {
+		t.Errorf("a batch with an INSERT went to %s", got.Node)
+	}
+	b = &pgx.Batch{}
+	b.Queue("SELECT 1")
+	if err := r.SendBatch(ctx, b).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.last(t); got.Node == "primary" {
+		t.Errorf("a read-only batch went to the primary")
+	}
+
+	// CopyFrom always goes to the primary.
+	n, err := r.CopyFrom(ctx, pgx.Identifier{"routing_t"}, []string{"v"}, pgx.CopyFromRows([][]any{{"c1"}, {"c2"}}))
+	if err != nil || n != 2 {
+		t.Fatalf("CopyFrom = %d, %v", n, err)
+	}
+	if got := rec.last(t); got.Node != "primary" || got.Op != routerlib.OpCopyFrom {
+		t.Errorf("CopyFrom traced as %+v", got)
+	}
+
+	// Unknown routes fail with a sentinel naming the route.
+	_, err = r.Exec(routerlib.Route(ctx, "nope"), "SELECT 1")
+	if !errors.Is(err, routerlib.ErrUnknownRoute) {
+		t.Errorf("unknown route: %v, want ErrUnknownRoute", err)
+	}
+
+	// Migrations get the primary only.
+	c, err := r.MigrationConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := serverPort(t, ctx, c); p != topo.Primary.Port {
+		t.Errorf("MigrationConn on port %d, want the primary", p)
+	}
+	c.Release()
+	if err := r.Ping(ctx); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,406 @@
+package routerlib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// lsnQuery reads the primary's WAL insert position. It is sent after the
+// write's Sync, so it runs after the write's implicit transaction committed,
+// and the insert position (unlike the write position) is past the commit
+// record even with synchronous_commit off.
+const lsnQuery = "SELECT pg_current_wal_insert_lsn()::text"
+
+// capturing returns the session a call to tg must record its LSN in, or nil.
+func (r *Router) capturing(ctx context.Context, t *topology, tg target) *Session {
+	if !tg.write || t.mode != consistencyReadYourWrites {
+		return nil
+	}
+	return SessionFrom(ctx)
+}
+
+// pipelineable reports whether a statement with these arguments can go
+// through pgconn's pipeline: one statement (a multi-statement string needs
+// the simple protocol) and no pgx option arguments (NamedArgs, exec modes).
+func pipelineable(cl class, args []any) bool {
+	if cl&classMulti != 0 {
+		return false
+	}
+	if len(args) > 0 {
+		switch args[0].(type) {
+		case pgx.QueryExecMode, pgx.QueryRewriter, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
+			return false
+		}
+	}
+	return true
+}
+
+// startCapture sends, in one flush, the write, a Sync (which commits it),
+// the LSN query and a second Sync: one round trip. It returns the pipeline
+// positioned at the write's result. A pgx Batch would not do: it is one
+// implicit transaction, so an LSN read inside it precedes the commit record.
+func startCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any) (*pgconn.Pipeline, error) {
+	conn := c.Conn()
+	var eqb pgx.ExtendedQueryBuilder
+	var sd *pgconn.StatementDescription
+	if len(args) > 0 {
+		// Prepared once per connection (pgx caches it by the SQL), so the
+		// steady state is one round trip with binary parameters, as with
+		// the pool's default exec mode.
+		var err error
+		if sd, err = conn.Prepare(ctx, sql, sql); err != nil {
+			return nil, err
+		}
+	}
+	if err := eqb.Build(conn.TypeMap(), sd, args); err != nil {
+		return nil, err
+	}
+	p := conn.PgConn().StartPipeline(ctx)
+	if sd != nil {
+		p.SendQueryStatement(sd, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+	} else {
+		p.SendQueryParams(sql, nil, nil, nil, nil)
+	}
+	p.SendPipelineSync()
+	p.SendQueryParams(lsnQuery, nil, nil, nil, nil)
+	p.SendPipelineSync()
+	if err := p.Flush(); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// finishCapture reads what follows the write's result: its Sync, the LSN and
+// the last Sync, and closes the pipeline.
+func finishCapture(p *pgconn.Pipeline) (LSN, error) {
+	var lsn LSN
+	for step := 0; step < 3; step++ {
+		res, err := p.GetResults()
+		if err != nil {
+			p.Close()
+			return 0, err
+		}
+		switch res := res.(type) {
+		case *pgconn.ResultReader:
+			rr := res.Read()
+			if rr.Err != nil {
+				p.Close()
+				return 0, rr.Err
+			}
+			if len(rr.Rows) != 1 || len(rr.Rows[0]) != 1 {
+				p.Close()
+				return 0, errors.New("routerlib: LSN query returned no row")
+			}
+			if lsn, err = ParseLSN(string(rr.Rows[0][0])); err != nil {
+				p.Close()
+				return 0, err
+			}
+		}
+	}
+	return lsn, p.Close()
+}
+
+// execCapture runs a write and captures the LSN after its commit in the
+// same round trip.
+func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgconn.CommandTag, error) {
+	if !pipelineable(cl, args) {
+		tag, err := pool.Exec(ctx, sql, args...)
+		if err == nil {
+			err = r.captureAfter(ctx, pool, s)
+		}
+		return tag, err
+	}
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer c.Release()
+	p, err := startCapture(ctx, c, sql, args)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	res, err := p.GetResults()
+	var tag pgconn.CommandTag
+	var pgErr *pgconn.PgError
+	switch {
+	case err != nil && !errors.As(err, &pgErr):
+		p.Close()
+		return tag, err
+	case err == nil:
+		rr, ok := res.(*pgconn.ResultReader)
+		if !ok {
+			p.Close()
+			return tag, fmt.Errorf("routerlib: unexpected pipeline result %T", res)
+		}
+		tag, err = rr.Close()
+	}
+	lsn, lerr := finishCapture(p)
+	if err != nil {
+		return tag, err
+	}
+	if lerr != nil {
+		return tag, fmt.Errorf("routerlib: the write succeeded but its LSN could not be read: %w", lerr)
+	}
+	s.Observe(lsn)
+	return tag, nil
+}
+
+// queryCapture runs a write that returns rows (INSERT … RETURNING) and
+// captures the LSN in the same round trip. The rows stream as usual; the
+// LSN is read when they are closed.
+func (r *Router) queryCapture(ctx context.Context, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgx.Rows, error) {
+	if !pipelineable(cl, args) {
+		rows, err := pool.Query(ctx, sql, args...)
+		if err != nil {
+			return rows, err
+		}
+		return &captureRows{Rows: rows, finish: func() error { return r.captureAfter(ctx, pool, s) }}, nil
+	}
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return errRows{err}, err
+	}
+	p, err := startCapture(ctx, c, sql, args)
+	if err != nil {
+		c.Release()
+		return errRows{err}, err
+	}
+	res, err := p.GetResults()
+	var rows pgx.Rows
+	var pgErr *pgconn.PgError
+	switch {
+	case err != nil && !errors.As(err, &pgErr):
+		p.Close()
+		c.Release()
+		return errRows{err}, err
+	case err != nil:
+		rows = errRows{err}
+	default:
+		rr, ok := res.(*pgconn.ResultReader)
+		if !ok {
+			p.Close()
+			c.Release()
+			err := fmt.Errorf("routerlib: unexpected pipeline result %T", res)
+			return errRows{err}, err
+		}
+		rows = pgx.RowsFromResultReader(c.Conn().TypeMap(), rr)
+	}
+	return &captureRows{Rows: rows, finish: func() error {
+		defer c.Release()
+		lsn, err := finishCapture(p)
+		if err != nil {
+			return fmt.Errorf("routerlib: the write succeeded but its LSN could not be read: %w", err)
+		}
+		if rows.Err() == nil {
+			s.Observe(lsn)
+		}
+		return nil
+	}}, nil
+}
+
+// captureRows reads the LSN when its rows are done: Next returned false or
+// Close was called.
+type captureRows struct {
+	pgx.Rows
+	finish func() error
+	done   bool
+	err    error
+}
+
+func (w *captureRows) end() {
+	if !w.done {
+		w.done = true
+		w.Rows.Close()
+		w.err = w.finish()
+	}
+}
+
+func (w *captureRows) Next() bool {
+	if w.done {
+		return false
+	}
+	if w.Rows.Next() {
+		return true
+	}
+	w.end()
+	return false
+}
+
+func (w *captureRows) Close() { w.end() }
+
+func (w *captureRows) Err() error {
+	if err := w.Rows.Err(); err != nil {
+		return err
+	}
+	return w.err
+}
+
+// captureAfter reads the primary's LSN with a query of its own, for writes
+// that cannot share their round trip (batches, COPY, multi-statement
+// strings, NamedArgs). It runs after the write committed.
+func (r *Router) captureAfter(ctx context.Context, pool *pgxpool.Pool, s *Session) error {
+	var text string
+	if err := pool.QueryRow(ctx, lsnQuery).Scan(&text); err != nil {
+		return fmt.Errorf("routerlib: the write succeeded but its LSN could not be read: %w", err)
+	}
+	lsn, err := ParseLSN(text)
+	if err != nil {
+		return err
+	}
+	s.Observe(lsn)
+	return nil
+}
+
+// captureBatch records the LSN once the batch's implicit transaction has
+// committed, that is when it is closed.
+type captureBatch struct {
+	pgx.BatchResults
+	r       *Router
+	ctx     context.Context
+	pool    *pgxpool.Pool
+	session *Session
+}
+
+func (b *captureBatch) Close() error {
+	if err := b.BatchResults.Close(); err != nil {
+		return err
+	}
+	return b.r.captureAfter(b.ctx, b.pool, b.session)
+}
+
+// beginCapture starts a transaction whose Commit captures the LSN.
+func (r *Router) beginCapture(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, s *Session) (pgx.Tx, error) {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tx, err := c.BeginTx(ctx, opts)
+	if err != nil {
+		c.Release()
+		return nil, err
+	}
+	return &captureTx{Tx: tx, conn: c, session: s}, nil
+}
+
+// captureTx sends COMMIT and the LSN query in one round trip, with a Sync
+// between them so the LSN is read after the commit.
+type captureTx struct {
+	pgx.Tx
+	conn    *pgxpool.Conn // released when the transaction ends
+	session *Session
+}
+
+func (tx *captureTx) release() {
+	if tx.conn != nil {
+		tx.conn.Release()
+		tx.conn = nil
+	}
+}
+
+func (tx *captureTx) Commit(ctx context.Context) error {
+	if tx.conn == nil {
+		return pgx.ErrTxClosed
+	}
+	defer tx.release()
+	pc := tx.conn.Conn().PgConn()
+	p := pc.StartPipeline(ctx)
+	p.SendQueryParams("COMMIT", nil, nil, nil, nil)
+	p.SendPipelineSync()
+	p.SendQueryParams(lsnQuery, nil, nil, nil, nil)
+	p.SendPipelineSync()
+	if err := p.Flush(); err != nil {
+		p.Close()
+		return err
+	}
+	res, err := p.GetResults()
+	if err != nil {
+		p.Close()
+		return err
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		p.Close()
+		return fmt.Errorf("routerlib: unexpected pipeline result %T", res)
+	}
+	tag, err := rr.Close()
+	if err != nil {
+		p.Close()
+		return err
+	}
+	lsn, lerr := finishCapture(p)
+	if tag.String() == "ROLLBACK" {
+		return pgx.ErrTxCommitRollback
+	}
+	if lerr != nil {
+		return fmt.Errorf("routerlib: the transaction committed but its LSN could not be read: %w", lerr)
+	}
+	tx.session.Observe(lsn)
+	return nil
+}
+
+func (tx *captureTx) Rollback(ctx context.Context) error {
+	if tx.conn == nil {
+		return pgx.ErrTxClosed
+	}
+	defer tx.release()
+	return tx.Tx.Rollback(ctx)
+}
+
+// readYourWrites picks a replica that has replayed lsn: one the monitor
+// already saw there, else one it asks directly (waiting up to
+// wait_timeout), else the primary. There is no time window: a session stops
+// sticking to the primary the moment a replica has caught up.
+func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node, pol policy, exclude *node, lsn LSN, routeName string) (target, error) {
+	if n := r.pick(t, cands, pol, exclude, lsn); n != nil {
+		return target{n: n, pool: n.readPoolOf(), reason: ReasonCaughtUp, route: routeName}, nil
+	}
+	if n := r.pick(t, cands, pol, exclude, 0); n != nil {
+		deadline := time.Now().Add(t.wait)
+		for {
+			replayed, err := replayLSN(ctx, n)
+			if err != nil {
+				break
+			}
+			if replayed >= lsn {
+				return target{n: n, pool: n.readPoolOf(), reason: ReasonCaughtUp, route: routeName}, nil
+			}
+			if !time.Now().Before(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return target{}, ctx.Err()
+			case <-time.After(min(5*time.Millisecond, time.Until(deadline))):
+			}
+		}
+	}
+	w := t.writer.Load()
+	if w == nil {
+		return target{}, r.noPrimary(t)
+	}
+	return target{n: w, pool: w.writePool.Load(), reason: ReasonSticky, route: routeName}, nil
+}
+
+// replayLSN asks n how far it has replayed, and raises what the monitor
+// last saw so other sessions benefit.
+func replayLSN(ctx context.Context, n *node) (LSN, error) {
+	var v int64
+	err := n.readPoolOf().QueryRow(ctx, "SELECT (coalesce(pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::int8").Scan(&v)
+	if err != nil {
+		return 0, err
+	}
+	for {
+		cur := n.replayLSN.Load()
+		if uint64(v) <= cur || n.replayLSN.CompareAndSwap(cur, uint64(v)) {
+			break
+		}
+	}
+	return LSN(v), nil
+}

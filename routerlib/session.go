@@ -1,0 +1,74 @@
+package routerlib
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync/atomic"
+)
+
+// An LSN is a PostgreSQL write-ahead log position, as pg_lsn holds it.
+type LSN uint64
+
+// String formats l the way PostgreSQL does, such as "0/16B3748".
+func (l LSN) String() string { return fmt.Sprintf("%X/%X", uint64(l)>>32, uint32(l)) }
+
+// ParseLSN parses PostgreSQL's "X/Y" form of an LSN.
+func ParseLSN(s string) (LSN, error) {
+	hi, lo, ok := strings.Cut(s, "/")
+	if !ok {
+		return 0, fmt.Errorf("routerlib: invalid LSN %q: want the form X/Y, such as 0/16B3748", s)
+	}
+	h, err1 := strconv.ParseUint(hi, 16, 32)
+	l, err2 := strconv.ParseUint(lo, 16, 32)
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("routerlib: invalid LSN %q: want the form X/Y, such as 0/16B3748", s)
+	}
+	return LSN(h<<32 | l), nil
+}
+
+// A Session remembers the WAL position of the latest write a user (or a
+// request chain) made through the router, so that with consistency mode
+// read_your_writes its reads go only to replicas that have replayed that
+// far. The zero value is an empty session. A Session is safe for concurrent
+// use.
+type Session struct {
+	lsn atomic.Uint64
+}
+
+// NewSession returns a session that has seen writes up to lsn, as carried
+// between requests by [Middleware].
+func NewSession(lsn LSN) *Session {
+	s := &Session{}
+	s.lsn.Store(uint64(lsn))
+	return s
+}
+
+// LSN returns the highest WAL position the session has seen; 0 if none.
+func (s *Session) LSN() LSN { return LSN(s.lsn.Load()) }
+
+// Observe raises the session's position to lsn; it never lowers it.
+func (s *Session) Observe(lsn LSN) {
+	for {
+		cur := s.lsn.Load()
+		if uint64(lsn) <= cur || s.lsn.CompareAndSwap(cur, uint64(lsn)) {
+			return
+		}
+	}
+}
+
+type sessionKey struct{}
+
+// WithSession returns a context that carries s. Writes through the router
+// with this context record their LSN in s; reads honour it when the router
+// file's consistency mode is read_your_writes.
+func WithSession(ctx context.Context, s *Session) context.Context {
+	return context.WithValue(ctx, sessionKey{}, s)
+}
+
+// SessionFrom returns the session ctx carries, or nil.
+func SessionFrom(ctx context.Context) *Session {
+	s, _ := ctx.Value(sessionKey{}).(*Session)
+	return s
+}

@@ -1,0 +1,122 @@
+package routerlib
+
+import "time"
+
+// EjectReason says why a node is out of read rotation.
+type EjectReason uint32
+
+const (
+	// EjectNone: the node serves reads (or has not been checked yet).
+	EjectNone EjectReason = iota
+	// EjectUnreachable: eject_after checks in a row failed, or a query
+	// could not reach it.
+	EjectUnreachable
+	// EjectLagBytes: its replay lag exceeded max_lag_bytes.
+	EjectLagBytes
+	// EjectLagTime: its replay lag exceeded max_lag.
+	EjectLagTime
+	// EjectNotInRecovery: it is not a standby (it is the primary, or was
+	// promoted), so it does not serve reads as a replica.
+	EjectNotInRecovery
+	// EjectReadmitting: it is healthy again and waiting for readmit_after
+	// good checks in a row.
+	EjectReadmitting
+	// EjectNotChecked: no health check has completed yet.
+	EjectNotChecked
+)
+
+var ejectNames = [...]string{
+	EjectNone:          "",
+	EjectUnreachable:   "unreachable",
+	EjectLagBytes:      "lagging bytes",
+	EjectLagTime:       "lagging time",
+	EjectNotInRecovery: "not in recovery",
+	EjectReadmitting:   "readmitting",
+	EjectNotChecked:    "not checked",
+}
+
+// String returns the reason in words, or "" for EjectNone.
+func (e EjectReason) String() string {
+	if int(e) < len(ejectNames) {
+		return ejectNames[e]
+	}
+	return "unknown"
+}
+
+// NodeStat is one node's state as [Router.Stat] reports it.
+type NodeStat struct {
+	Name         string
+	DeclaredRole string // "primary" or "replica", as the router file says
+	// ObservedRole is "primary" when the last check found the node out of
+	// recovery, "replica" when in recovery, "" when it was not reachable.
+	ObservedRole string
+	Writer       bool        // writes go to this node now
+	Healthy      bool        // the last health check succeeded
+	Readable     bool        // in read rotation
+	Ejected      EjectReason // why not in read rotation
+	LastError    string      // the last check or connection error, if any
+	LagBytes     int64       // primary's WAL position minus this node's replay position
+	Lag          time.Duration
+	ReplayLSN    LSN // replay position of a standby; current WAL position of a primary
+	Reads        int64
+	Writes       int64
+	Errors       int64
+	Pool         PoolStat // the pool that serves reads (the write pool on the primary)
+}
+
+// PoolStat holds the [pgxpool.Stat] figures of one node's pool.
+type PoolStat struct {
+	TotalConns      int32
+	IdleConns       int32
+	AcquiredConns   int32
+	MaxConns        int32
+	AcquireCount    int64
+	AcquireDuration time.Duration
+	EmptyAcquires   int64 // acquires that had to wait for a connection
+}
+
+// Stat reports every node of the current router file, in file order.
+func (r *Router) Stat() []NodeStat {
+	t := r.cur.Load()
+	writer := t.writer.Load()
+	out := make([]NodeStat, 0, len(t.nodes))
+	for _, n := range t.nodes {
+		s := NodeStat{
+			Name:         n.name,
+			DeclaredRole: n.decl.Role,
+			Writer:       n == writer,
+			Healthy:      n.reachable.Load(),
+			Readable:     n.readable.Load(),
+			Ejected:      EjectReason(n.ejected.Load()),
+			LagBytes:     n.lagBytes.Load(),
+			Lag:          time.Duration(n.lagNanos.Load()),
+			ReplayLSN:    LSN(n.replayLSN.Load()),
+			Reads:        n.reads.Load(),
+			Writes:       n.writes.Load(),
+			Errors:       n.errors.Load(),
+		}
+		if s.Healthy {
+			s.ObservedRole = "primary"
+			if n.recovery.Load() {
+				s.ObservedRole = "replica"
+			}
+		}
+		if e := n.lastErr.Load(); e != nil {
+			s.LastError = *e
+		}
+		if p := n.readPoolOf(); p != nil {
+			ps := p.Stat()
+			s.Pool = PoolStat{
+				TotalConns:      ps.TotalConns(),
+				IdleConns:       ps.IdleConns(),
+				AcquiredConns:   ps.AcquiredConns(),
+				MaxConns:        ps.MaxConns(),
+				AcquireCount:    ps.AcquireCount(),
+				AcquireDuration: ps.AcquireDuration(),
+				EmptyAcquires:   ps.EmptyAcquireCount(),
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
