@@ -19,7 +19,7 @@ const (
 )
 
 // classify reports whether sql may run on a hot standby. It lexes the SQL the
-// way PostgreSQL does (comments, nested block comments, standard and E''
+// way PostgreSQL does (comments, nested block comments, standard and E”
 // strings, dollar quoting, quoted identifiers) so that words inside strings
 // or comments never change the answer. Anything it does not recognise as a
 // read is a write: the primary can run every statement, a standby cannot.
@@ -40,6 +40,10 @@ func classify(sql string) class {
 		}
 	}
 	switch {
+	case lx.broken:
+		// Unterminated string, identifier or comment: the server will
+		// reject it; the primary can say so as well as any node.
+		return classWrite
 	case statements == 0:
 		// An empty string or only comments: let the primary answer it.
 		return classWrite
@@ -193,8 +197,9 @@ func (t token) is(kw string) bool { return t.kind == tokWord && equalFold(t.text
 // lexer splits SQL into tokens. It never fails: malformed input (an
 // unterminated string, say) ends the token at the end of input.
 type lexer struct {
-	src string
-	pos int
+	src    string
+	pos    int
+	broken bool // a string, quoted identifier or comment was not terminated
 }
 
 func isIdentStart(c byte) bool {
@@ -286,9 +291,10 @@ func (lx *lexer) skipBlockComment() {
 			lx.pos++
 		}
 	}
+	lx.broken = true
 }
 
-// skipString skips a '…' constant at lx.pos ('' is a quote; with
+// skipString skips a '…' constant at lx.pos (” is a quote; with
 // backslashes, \' is too).
 func (lx *lexer) skipString(backslashes bool) {
 	s := lx.src
@@ -309,9 +315,8 @@ func (lx *lexer) skipString(backslashes bool) {
 			lx.pos++
 		}
 	}
-	if lx.pos > len(s) {
-		lx.pos = len(s)
-	}
+	lx.pos = len(s)
+	lx.broken = true
 }
 
 // skipQuoted skips a quoted identifier; a doubled quote is part of it.
@@ -329,6 +334,7 @@ func (lx *lexer) skipQuoted(q byte) {
 		}
 		lx.pos++
 	}
+	lx.broken = true
 }
 
 // skipDollarString skips $tag$…$tag$ at lx.pos and reports whether there was
@@ -354,6 +360,7 @@ func (lx *lexer) skipDollarString() bool {
 		}
 	}
 	lx.pos = len(s)
+	lx.broken = true
 	return true
 }
 

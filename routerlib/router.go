@@ -33,8 +33,8 @@ type Router struct {
 	background context.Context // cancelled by Close: stops the monitor and the watcher
 	stop       context.CancelFunc
 	wg         sync.WaitGroup // the monitor, the watcher and pool drainers
-	closed      atomic.Bool
-	closeOnce   sync.Once
+	closed     atomic.Bool
+	closeOnce  sync.Once
 }
 
 // Open loads the router file at path (see [artifact.Load]) and returns a

@@ -1,0 +1,216 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+const interval = 200 * time.Millisecond
+
+// readLoad runs readers through r until stop is closed and counts failed
+// reads.
+func readLoad(t *testing.T, r *routerlib.Router, readers int, stop <-chan struct{}) (wait func() (reads, failed int64)) {
+	var wg sync.WaitGroup
+	var reads, failed atomic.Int64
+	var firstErr atomic.Pointer[error]
+	for range readers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var port int
+				if err := r.QueryRow(context.Background(), "SELECT inet_server_port()").Scan(&port); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+				}
+				reads.Add(1)
+			}
+		})
+	}
+	return func() (int64, int64) {
+		wg.Wait()
+		if e := firstErr.Load(); e != nil {
+			t.Logf("first failed read: %v", *e)
+		}
+		return reads.Load(), failed.Load()
+	}
+}
+
+// TestStandbyStoppedUnderLoad stops a standby while readers hammer the
+// router: no read fails, the standby is ejected within 2 health intervals,
+// and it rejoins after it restarts.
+func TestStandbyStoppedUnderLoad(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	r := newRouter(t, fastHealth(topo.Artifact(), interval))
+	stop := make(chan struct{})
+	wait := readLoad(t, r, 4, stop)
+	time.Sleep(300 * time.Millisecond)
+
+	victim := topo.Standbys[0]
+	if err := victim.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 5*time.Second, "ejection", func() bool { return !nodeStat(r, victim.Name).Readable })
+	if took > 2*interval {
+		t.Errorf("ejected %v after the standby stopped, want within 2 health intervals (%v)", took, 2*interval)
+	}
+	time.Sleep(3 * interval) // keep reading with the standby down
+	if s := nodeStat(r, victim.Name); s.Ejected != routerlib.EjectUnreachable {
+		t.Errorf("ejected for %q, want unreachable", s.Ejected)
+	}
+
+	if err := victim.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took = eventually(t, 10*time.Second, "readmission", func() bool { return nodeStat(r, victim.Name).Readable })
+	t.Logf("readmitted %v after restart", took)
+	before := nodeStat(r, victim.Name).Reads
+	time.Sleep(3 * interval)
+	close(stop)
+	reads, failed := wait()
+	if failed != 0 {
+		t.Errorf("%d of %d reads failed while a standby stopped; want 0", failed, reads)
+	}
+	if after := nodeStat(r, victim.Name).Reads; after == before {
+		t.Errorf("the restarted standby served no reads after readmission")
+	}
+	t.Logf("%d reads, %d failed", reads, failed)
+}
+
+// TestReplicaDownAtStart: a replica that is down when the router starts
+// joins as soon as it comes up (GORM dbresolver #6 never uses it again).
+func TestReplicaDownAtStart(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	late := topo.Standbys[1]
+	if err := late.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	r := newRouter(t, fastHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
+	if s := nodeStat(r, late.Name); s.Readable || s.Ejected != routerlib.EjectUnreachable {
+		t.Fatalf("a stopped replica at start: readable=%v ejected=%q", s.Readable, s.Ejected)
+	}
+	for range 6 {
+		if p := serverPort(t, ctx, r); p != topo.Standbys[0].Port {
+			t.Fatalf("read answered by %d, want the running replica %d", p, topo.Standbys[0].Port)
+		}
+	}
+	if err := late.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "late replica joins", func() bool { return nodeStat(r, late.Name).Readable })
+	seen := false
+	for range 6 {
+		seen = seen || serverPort(t, ctx, r) == late.Port
+	}
+	if !seen {
+		t.Error("the replica that came up late served no reads")
+	}
+}
+
+// unreachableReplicas returns the shared topology's file with its replicas
+// pointing at a port nothing listens on.
+func unreachableReplicas(topo *routertest.Topology, fallback string) artifact.Topology {
+	a := fastHealth(topo.Artifact(), interval)
+	for i := range a.Nodes {
+		if a.Nodes[i].Role == artifact.RoleReplica {
+			a.Nodes[i].Port = 1 // nothing listens on port 1
+		}
+	}
+	a.ReadPolicy.Fallback = fallback
+	return a
+}
+
+// TestAllReplicasOut: with every replica out, read_policy.fallback sends
+// reads to the primary or fails them with ErrNoReplica.
+func TestAllReplicasOut(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	t.Run("fallback primary", func(t *testing.T) {
+		rec := &recorder{}
+		r := newRouter(t, unreachableReplicas(topo, artifact.FallbackPrimary), routerlib.WithTracer(rec))
+		if p := serverPort(t, ctx, r); p != topo.Primary.Port {
+			t.Errorf("read answered by %d, want the primary", p)
+		}
+		if got := rec.last(t); got.Reason != routerlib.ReasonFallback {
+			t.Errorf("reason %s, want fallback", got.Reason)
+		}
+	})
+	t.Run("fallback error", func(t *testing.T) {
+		r := newRouter(t, unreachableReplicas(topo, artifact.FallbackError))
+		var one int
+		err := r.QueryRow(ctx, "SELECT 1").Scan(&one)
+		if !errors.Is(err, routerlib.ErrNoReplica) {
+			t.Fatalf("read with no replica: %v, want ErrNoReplica", err)
+		}
+		if _, err := r.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+			t.Errorf("a write with no replica failed: %v", err)
+		}
+	})
+}
+
+// TestFailover stops the primary: writes fail fast with ErrNoPrimary and
+// never reach a replica; after a standby is promoted, writes succeed on it
+// within 3 health intervals, without a restart.
+func TestFailover(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	rec := &recorder{}
+	r := newRouter(t, fastHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
+	if _, err := r.Exec(ctx, "CREATE TABLE failover_t (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 3*interval, "ErrNoPrimary", func() bool {
+		_, err := r.Exec(ctx, "INSERT INTO failover_t VALUES (1)")
+		return errors.Is(err, routerlib.ErrNoPrimary)
+	})
+	start := time.Now()
+	_, err := r.Exec(ctx, "INSERT INTO failover_t VALUES (1)")
+	if !errors.Is(err, routerlib.ErrNoPrimary) || time.Since(start) > 50*time.Millisecond {
+		t.Errorf("write with no primary: %v after %v; want ErrNoPrimary at once", err, time.Since(start))
+	}
+	if !strings.Contains(err.Error(), "primary") {
+		t.Errorf("error does not name the primary: %v", err)
+	}
+	for _, d := range rec.decisions {
+		if d.Reason == routerlib.ReasonWrite && d.Node != "primary" {
+			t.Fatalf("a write was routed to %s before promotion", d.Node)
+		}
+	}
+
+	promoted := topo.Standbys[0]
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 10*time.Second, "writes after promotion", func() bool {
+		_, err := r.Exec(ctx, "INSERT INTO failover_t VALUES (2)")
+		return err == nil
+	})
+	t.Logf("writes resumed %v after promotion", took)
+	if took > 3*interval {
+		t.Errorf("writes resumed %v after promotion, want within 3 health intervals (%v)", took, 3*interval)
+	}
+	if p := serverPort(t, routerlib.Primary(ctx), r); p != promoted.Port {
+		t.Errorf("writes go to port %d, want the promoted %d", p, promoted.Port)
+	}
+	if s := nodeStat(r, promoted.Name); !s.Writer || s.ObservedRole != "primary" {
+		t.Errorf("Stat of the promoted node: %+v", s)
+	}
+}
