@@ -1,0 +1,266 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	neturl "net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+const applyDelay = 500 * time.Millisecond
+
+// delayedTopology starts a primary and two standbys that apply each commit
+// applyDelay late (recovery_min_apply_delay).
+func delayedTopology(t *testing.T) *routertest.Topology {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	for _, s := range topo.Standbys {
+		if err := s.SetApplyDelay(ctx, applyDelay); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return topo
+}
+
+func withMode(a artifact.Topology, mode string) artifact.Topology {
+	a.Consistency = artifact.Consistency{Mode: mode, WaitTimeout: "1ms"}
+	return a
+}
+
+// writeThenRead runs pairs write-then-read pairs on workers goroutines, each
+// with its own Session, and returns how many reads missed their own write.
+func writeThenRead(t *testing.T, topo *routertest.Topology, r *routerlib.Router, table string, pairs, workers int) (stale int64) {
+	ctx := context.Background()
+	if _, err := r.Exec(ctx, "CREATE TABLE "+table+" (id int PRIMARY KEY, v int)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	var next, staleReads atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for range workers {
+		wg.Go(func() {
+			sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+			for {
+				id := next.Add(1)
+				if id > int64(pairs) {
+					return
+				}
+				if _, err := r.Exec(sctx, "INSERT INTO "+table+" (id, v) VALUES ($1, $2)", id, id*10); err != nil {
+					errs <- err
+					return
+				}
+				var v int64
+				err := r.QueryRow(sctx, "SELECT v FROM "+table+" WHERE id = $1", id).Scan(&v)
+				switch {
+				case errors.Is(err, pgx.ErrNoRows):
+					staleReads.Add(1)
+				case err != nil:
+					errs <- err
+					return
+				case v != id*10:
+					errs <- fmt.Errorf("id %d: read %d, want %d", id, v, id*10)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	return staleReads.Load()
+}
+
+// TestReadYourWrites: with standbys applying commits late, 1,000
+// write-then-read pairs in read_your_writes mode each see their own write;
+// the same workload in eventual mode reads stale data. Stickiness has no
+// time window: once a replica replays the write, the session reads there.
+func TestReadYourWrites(t *testing.T) {
+	topo := delayedTopology(t)
+	ctx := context.Background()
+
+	rec := &recorder{}
+	ryw := newRouter(t, withMode(topo.Artifact(), artifact.ModeReadYourWrites), routerlib.WithTracer(rec))
+	if stale := writeThenRead(t, topo, ryw, "ryw_pairs", 1000, 8); stale != 0 {
+		t.Errorf("read_your_writes: %d of 1000 reads missed their own write; want 0", stale)
+	}
+	reasons := map[routerlib.Reason]int{}
+	for _, d := range rec.decisions {
+		reasons[d.Reason]++
+	}
+	t.Logf("read_your_writes decisions: %v", reasons)
+
+	eventual := newRouter(t, withMode(topo.Artifact(), artifact.ModeEventual))
+	stale := writeThenRead(t, topo, eventual, "eventual_pairs", 1000, 8)
+	t.Logf("eventual: %d of 1000 reads were stale", stale)
+	if stale == 0 {
+		t.Error("eventual mode read no stale data with standbys applying 500ms late; the test proves nothing")
+	}
+
+	// No fixed window: after the standbys replay the write, the session's
+	// reads go to a replica again.
+	s := &routerlib.Session{}
+	sctx := routerlib.WithSession(ctx, s)
+	if _, err := ryw.Exec(sctx, "INSERT INTO ryw_pairs VALUES (5000, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	if s.LSN() == 0 {
+		t.Fatal("the write recorded no LSN in the session")
+	}
+	serverPort(t, sctx, ryw)
+	if got := rec.last(t); got.Reason != routerlib.ReasonSticky || got.Node != "primary" {
+		t.Errorf("read right after a write: %s on %s, want sticky on primary", got.Reason, got.Node)
+	}
+	eventually(t, 5*time.Second, "a replica serving the session after replay", func() bool {
+		serverPort(t, sctx, ryw)
+		got := rec.last(t)
+		return got.Reason == routerlib.ReasonCaughtUp && got.Node != "primary"
+	})
+
+	// A transaction's Commit records the commit's LSN.
+	before := s.LSN()
+	tx, err := ryw.Begin(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO ryw_pairs VALUES (5001, 1)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if s.LSN() <= before {
+		t.Errorf("Commit left the session at %s, want past %s", s.LSN(), before)
+	}
+	var v int
+	if err := ryw.QueryRow(sctx, "SELECT v FROM ryw_pairs WHERE id = 5001").Scan(&v); err != nil {
+		t.Errorf("read after Commit: %v", err)
+	}
+	// INSERT … RETURNING through QueryRow records its LSN too.
+	before = s.LSN()
+	var id int
+	if err := ryw.QueryRow(sctx, "INSERT INTO ryw_pairs VALUES ($1, 1) RETURNING id", 5002).Scan(&id); err != nil || id != 5002 {
+		t.Fatalf("INSERT RETURNING: %d, %v", id, err)
+	}
+	if s.LSN() <= before {
+		t.Errorf("INSERT … RETURNING left the session at %s, want past %s", s.LSN(), before)
+	}
+	// A failed write reports its error and the pipeline stays usable.
+	if _, err := ryw.Exec(sctx, "INSERT INTO ryw_pairs VALUES ($1, 1)", 5002); err == nil {
+		t.Error("duplicate key: no error")
+	}
+	if _, err := ryw.Exec(sctx, "INSERT INTO ryw_pairs VALUES ($1, 1)", 5003); err != nil {
+		t.Errorf("write after a failed write: %v", err)
+	}
+}
+
+// TestStrongMode sends every read to the primary.
+func TestStrongMode(t *testing.T) {
+	topo := sharedTopology(t)
+	r := newRouter(t, withMode(topo.Artifact(), artifact.ModeStrong))
+	if p := serverPort(t, context.Background(), r); p != topo.Primary.Port {
+		t.Errorf("strong read answered by %d, want the primary", p)
+	}
+}
+
+// TestMiddleware: a user who posts a form sees it on the next page, through
+// a signed cookie; a tampered cookie is ignored.
+func TestMiddleware(t *testing.T) {
+	topo := delayedTopology(t)
+	ctx := context.Background()
+	r := newRouter(t, withMode(topo.Artifact(), artifact.ModeReadYourWrites))
+	if _, err := r.Exec(ctx, "CREATE TABLE books (title text)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /books", func(w http.ResponseWriter, req *http.Request) {
+		if _, err := r.Exec(req.Context(), "INSERT INTO books VALUES ($1)", req.FormValue("title")); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		http.Redirect(w, req, "/books", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /books", func(w http.ResponseWriter, req *http.Request) {
+		rows, err := r.Query(req.Context(), "SELECT title FROM books ORDER BY title")
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		titles, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprint(w, strings.Join(titles, ","))
+	})
+	srv := httptest.NewServer(routerlib.Middleware([]byte("0123456789abcdef0123456789abcdef"))(mux))
+	defer srv.Close()
+	jar, _ := cookiejar.New(nil)
+	client := &http.Client{Jar: jar}
+	for i := range 20 {
+		title := fmt.Sprintf("book-%02d", i)
+		resp, err := client.PostForm(srv.URL+"/books", map[string][]string{"title": {title}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), title) {
+			t.Fatalf("after posting %s the next page shows %q", title, body)
+		}
+	}
+	// Tampering with the cookie's LSN voids it.
+	u := srv.Listener.Addr().String()
+	cookies := jar.Cookies(url{u}.URL())
+	if len(cookies) != 1 {
+		t.Fatalf("cookies: %v", cookies)
+	}
+	payload, sig, _ := strings.Cut(cookies[0].Value, ".")
+	forged := strings.Repeat("_", len(payload)) + "." + sig
+	req, _ := http.NewRequest("GET", srv.URL+"/books", nil)
+	req.AddCookie(&http.Cookie{Name: routerlib.SessionCookie, Value: forged})
+	var seen routerlib.LSN
+	routerlib.Middleware([]byte("0123456789abcdef0123456789abcdef"))(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		seen = routerlib.SessionFrom(req.Context()).LSN()
+	})).ServeHTTP(httptest.NewRecorder(), req)
+	if seen != 0 {
+		t.Errorf("a forged cookie gave the session LSN %s; want it ignored", seen)
+	}
+}
+
+type url struct{ host string }
+
+func (u url) URL() *neturl.URL { return &neturl.URL{Scheme: "http", Host: u.host} }
+
+// waitReplayed waits until every standby has replayed the primary's WAL.
+func waitReplayed(t testing.TB, topo *routertest.Topology) {
+	t.Helper()
+	ctx := context.Background()
+	lsn, err := topo.CurrentLSN(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range topo.Standbys {
+		if err := s.WaitReplayed(ctx, lsn); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
