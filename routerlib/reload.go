@@ -94,12 +94,15 @@ func drain(t *topology) {
 // or modification time change and its SHA-256 differs. Polling needs no
 // dependency and works on every file system, including a ConfigMap's
 // symlink swap. The Router owns it: Close stops it.
-func (r *Router) watch(ctx context.Context, path string, interval time.Duration) {
+//
+// seen is the file's state before Open read it, so that a change between
+// the read and the watcher's start is not missed.
+func (r *Router) watch(ctx context.Context, path string, interval time.Duration, seen os.FileInfo) {
 	defer r.wg.Done()
 	var size int64
 	var mtime time.Time
-	if fi, err := os.Stat(path); err == nil {
-		size, mtime = fi.Size(), fi.ModTime()
+	if seen != nil {
+		size, mtime = seen.Size(), seen.ModTime()
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +43,7 @@ type Router struct {
 // when it changes, the new topology replaces the old without interrupting
 // queries, and an invalid file is reported and ignored.
 func Open(ctx context.Context, path string, opts ...Option) (*Router, error) {
+	seen, _ := os.Stat(path)
 	data, f, err := readFile(path)
 	if err != nil {
 		return nil, err
@@ -54,7 +56,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Router, error) {
 	r.fileSum = sum(data)
 	if r.opts.watch > 0 {
 		r.wg.Add(1)
-		go r.watch(r.background, path, r.opts.watch)
+		go r.watch(r.background, path, r.opts.watch, seen)
 	}
 	return r, nil
 }
