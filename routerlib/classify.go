@@ -3,6 +3,7 @@ package routerlib
 import (
 	"hash/maphash"
 	"sync"
+	"sync/atomic"
 )
 
 // class says where a statement may run.
@@ -364,29 +365,32 @@ func (lx *lexer) skipDollarString() bool {
 	return true
 }
 
-// classCache remembers the class of each SQL string. It is sharded so
-// concurrent readers rarely meet on one lock, and bounded: a full shard
-// forgets an arbitrary entry, so an application that builds SQL strings
-// dynamically cannot grow it without limit. Lookups do not allocate.
+// classCache remembers the class of each SQL string. It is sharded, and
+// each shard is an immutable map behind an atomic pointer: lookups take no
+// lock and do not allocate; an insert (once per new SQL string) copies its
+// shard. It is bounded: a full shard forgets an arbitrary entry, so an
+// application that builds SQL strings dynamically cannot grow it without
+// limit.
 type classCache struct {
 	seed   maphash.Seed
 	shards [cacheShards]cacheShard
 }
 
 const (
-	cacheShards   = 32
-	cacheShardCap = 256 // 8,192 statements in all
+	cacheShards   = 64
+	cacheShardCap = 128 // 8,192 statements in all
 )
 
 type cacheShard struct {
-	mu sync.RWMutex
-	m  map[string]class // guarded by mu
+	m  atomic.Pointer[map[string]class] // never modified once stored
+	mu sync.Mutex                       // serialises writers of m
 }
 
 func newClassCache() *classCache {
 	c := &classCache{seed: maphash.MakeSeed()}
 	for i := range c.shards {
-		c.shards[i].m = make(map[string]class, 16)
+		m := map[string]class{}
+		c.shards[i].m.Store(&m)
 	}
 	return c
 }
@@ -397,14 +401,10 @@ func (c *classCache) shard(sql string) *cacheShard {
 
 // get returns the class of sql, classifying it on first sight.
 func (c *classCache) get(sql string) class {
-	sh := c.shard(sql)
-	sh.mu.RLock()
-	cl, ok := sh.m[sql]
-	sh.mu.RUnlock()
-	if ok {
+	if cl, ok := (*c.shard(sql).m.Load())[sql]; ok {
 		return cl
 	}
-	cl = classify(sql)
+	cl := classify(sql)
 	c.set(sql, cl)
 	return cl
 }
@@ -415,11 +415,17 @@ func (c *classCache) set(sql string, cl class) {
 	sh := c.shard(sql)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if _, ok := sh.m[sql]; !ok && len(sh.m) >= cacheShardCap {
-		for k := range sh.m {
-			delete(sh.m, k)
+	old := *sh.m.Load()
+	m := make(map[string]class, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	if _, ok := m[sql]; !ok && len(m) >= cacheShardCap {
+		for k := range m {
+			delete(m, k)
 			break
 		}
 	}
-	sh.m[sql] = cl
+	m[sql] = cl
+	sh.m.Store(&m)
 }

@@ -1,4 +1,72 @@
 // Package routerlib sends an application's reads to PostgreSQL hot-standby
 // replicas and its writes to the primary, exactly as the router file written
 // by the pgreplication Terraform provider declares.
+//
+// A [Router] has [pgxpool.Pool]'s query surface, so it replaces a pool, or
+// serves as sqlc's DBTX, without other changes:
+//
+//	r, err := routerlib.Open(ctx, "/etc/myapp/router.json")
+//	if err != nil {
+//		return err
+//	}
+//	defer r.Close()
+//	r.Exec(ctx, "INSERT INTO books (title) VALUES ($1)", title) // the primary
+//	rows, err := r.Query(ctx, "SELECT title FROM books")         // a replica
+//
+// # How a call is routed
+//
+// To the primary: writes, DDL and [Router.CopyFrom]; locking reads (FOR
+// UPDATE, FOR SHARE…); SELECT … INTO; CTEs that modify data; calls to
+// functions that write or cannot run on a standby (nextval, setval, advisory
+// locks, txid_current, lo_*…); every [Router.Begin]; a batch with any write;
+// anything the classifier does not recognise. To a replica: SELECT, VALUES,
+// TABLE, SHOW and EXPLAIN of those, and [Router.BeginTx] with
+// [pgx.ReadOnly]. Each SQL string is classified once, by a lexer that
+// understands comments, string constants, dollar quoting and quoted
+// identifiers, and the result is cached.
+//
+// Replica pools run with default_transaction_read_only, so a write the
+// classifier cannot see (a user function that inserts) fails there with
+// SQLSTATE 25006; the router retries it on the primary and remembers it as
+// a write. A read whose replica connection fails is retried on another
+// node: no read fails because one replica died.
+//
+// [Primary] forces the primary for one context, [Route] picks a route
+// declared in the file, and [Router.MigrationConn] gives a connection that is
+// only ever the primary's.
+//
+// # Health and failover
+//
+// A monitor checks every node each health.interval: reachability, role,
+// replay position and lag. A replica leaves rotation after eject_after
+// failed checks, at once when its lag exceeds max_lag or max_lag_bytes, or
+// at once when a query finds its connection broken; it returns after
+// readmit_after good checks. A replica that is down at start joins when it
+// comes up. When the primary is gone or in recovery and another declared
+// node is out of recovery, writes go to that node; until then they fail with
+// [ErrNoPrimary] and never reach a replica. [Router.Stat] and a [Tracer]
+// show what the router sees and decides.
+//
+// # Read-your-writes
+//
+// With consistency mode read_your_writes, a write made with a [Session] in
+// its context records the primary's WAL position after it commits, in the
+// same round trip (a pgconn pipeline with a Sync between the write and the
+// position query). Reads in that session go to a replica that has replayed
+// that far, or to the primary until one has: there is no fixed time window.
+// [Middleware] carries the session between HTTP requests in a signed cookie.
+//
+// # What it deliberately does not do
+//
+//   - It does not promote standbys, fence an old primary or repoint
+//     replication: that is the job of Patroni, the operator or the
+//     pgreplication provider. It only follows what the servers report.
+//   - It does not parse SQL fully. The classifier errs towards the primary,
+//     and the 25006 safety net catches the rest.
+//   - It does not replay writes: a write whose connection fails is returned
+//     to the caller, never retried, because it may have committed.
+//   - It does not balance connections across processes or pool for other
+//     languages; it is a library inside one Go process, not a proxy.
+//   - It does not read passwords from the router file: they come from the
+//     environment variable it names, libpq's passfile, or [WithPasswordFunc].
 package routerlib

@@ -17,6 +17,9 @@ import (
 // record even with synchronous_commit off.
 const lsnQuery = "SELECT pg_current_wal_insert_lsn()::text"
 
+// textResult asks for the LSN query's one column as text.
+var textResult = []int16{pgx.TextFormatCode}
+
 // capturing returns the session a call to tg must record its LSN in, or nil.
 func (r *Router) capturing(ctx context.Context, t *topology, tg target) *Session {
 	if !tg.write || t.mode != consistencyReadYourWrites {
@@ -61,6 +64,10 @@ func startCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any) 
 	if err := eqb.Build(conn.TypeMap(), sd, args); err != nil {
 		return nil, err
 	}
+	lsd, err := conn.Prepare(ctx, lsnQuery, lsnQuery)
+	if err != nil {
+		return nil, err
+	}
 	p := conn.PgConn().StartPipeline(ctx)
 	if sd != nil {
 		p.SendQueryStatement(sd, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
@@ -68,7 +75,9 @@ func startCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any) 
 		p.SendQueryParams(sql, nil, nil, nil, nil)
 	}
 	p.SendPipelineSync()
-	p.SendQueryParams(lsnQuery, nil, nil, nil, nil)
+	// Prepared once per connection: parsing and planning it on every write
+	// cost more than the rest of the capture.
+	p.SendQueryStatement(lsd, nil, nil, textResult)
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
 		p.Close()
@@ -309,11 +318,16 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	defer tx.release()
-	pc := tx.conn.Conn().PgConn()
-	p := pc.StartPipeline(ctx)
+	conn := tx.conn.Conn()
+	lsd, err := conn.Prepare(ctx, lsnQuery, lsnQuery) // cached: no round trip after the first
+	if err != nil {
+		tx.Tx.Rollback(ctx)
+		return err
+	}
+	p := conn.PgConn().StartPipeline(ctx)
 	p.SendQueryParams("COMMIT", nil, nil, nil, nil)
 	p.SendPipelineSync()
-	p.SendQueryParams(lsnQuery, nil, nil, nil, nil)
+	p.SendQueryStatement(lsd, nil, nil, textResult)
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
 		p.Close()

@@ -1,0 +1,156 @@
+package routerlib_test
+
+import (
+	"context"
+	"runtime"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+)
+
+// BenchmarkRouteDecision measures the hot path: a cached classification and
+// choosing a replica by round robin. Target: ≤100 ns/op, 0 allocs/op.
+func BenchmarkRouteDecision(b *testing.B) {
+	topo := sharedTopology(b)
+	r := newRouter(b, topo.Artifact())
+	ctx := context.Background()
+	const sql = "SELECT title, author FROM books WHERE author = $1 ORDER BY title"
+	if _, err := r.ChooseForTest(ctx, sql); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0, ok := threadCPU()
+	for b.Loop() {
+		if _, err := r.ChooseForTest(ctx, sql); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if cpu1, ok1 := threadCPU(); ok && ok1 {
+		// The CPU this goroutine's thread spent per decision: what the
+		// decision costs when the machine is shared.
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// interleaved alternates base and subject in one loop, so that load from
+// other processes hits both alike, and reports each one's median latency
+// and their ratio (subject/base).
+func interleaved(b *testing.B, baseName, subjectName string, base, subject func(i int) error) {
+	var tb, ts []time.Duration
+	for i := 0; b.Loop(); i++ {
+		t0 := time.Now()
+		if err := base(i); err != nil {
+			b.Fatal(err)
+		}
+		t1 := time.Now()
+		if err := subject(i); err != nil {
+			b.Fatal(err)
+		}
+		tb, ts = append(tb, t1.Sub(t0)), append(ts, time.Since(t1))
+	}
+	median := func(d []time.Duration) time.Duration {
+		slices.Sort(d)
+		return d[len(d)/2]
+	}
+	mb, ms := median(tb), median(ts)
+	b.ReportMetric(float64(mb.Nanoseconds()), baseName+"-median-ns")
+	b.ReportMetric(float64(ms.Nanoseconds()), subjectName+"-median-ns")
+	b.ReportMetric(float64(ms)/float64(mb), "ratio")
+}
+
+// BenchmarkQueryRow_RouterVsPool runs the same QueryRow on the same replica
+// through a pgxpool.Pool and through a Router, side by side. Target: the
+// router keeps at least 0.95 of the pool's throughput.
+func BenchmarkQueryRow_RouterVsPool(b *testing.B) {
+	topo := sharedTopology(b)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Nodes = a.Nodes[:2] // the primary and replica-1: every read goes to replica-1
+	replica := topo.Standbys[0]
+	pool, err := pgxpool.New(ctx, replica.DSN())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	r := newRouter(b, a)
+	const sql = "SELECT $1::int + 1"
+	run := func(b *testing.B, q interface {
+		QueryRow(context.Context, string, ...any) interface{ Scan(...any) error }
+	}) {
+		b.ReportAllocs()
+		var n int
+		for b.Loop() {
+			if err := q.QueryRow(ctx, sql, 41).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("pool", func(b *testing.B) { run(b, poolRow{pool}) })
+	b.Run("router", func(b *testing.B) { run(b, routerRow{r}) })
+	b.Run("interleaved", func(b *testing.B) {
+		var n int
+		interleaved(b, "pool", "router",
+			func(int) error { return pool.QueryRow(ctx, sql, 41).Scan(&n) },
+			func(int) error { return r.QueryRow(ctx, sql, 41).Scan(&n) })
+	})
+}
+
+type poolRow struct{ p *pgxpool.Pool }
+
+func (p poolRow) QueryRow(ctx context.Context, sql string, args ...any) interface{ Scan(...any) error } {
+	return p.p.QueryRow(ctx, sql, args...)
+}
+
+type routerRow struct{ r *routerlib.Router }
+
+func (r routerRow) QueryRow(ctx context.Context, sql string, args ...any) interface{ Scan(...any) error } {
+	return r.r.QueryRow(ctx, sql, args...)
+}
+
+// BenchmarkRYWWrite compares a write that captures its LSN for
+// read-your-writes (one pipelined round trip) with a plain Exec. Target:
+// at most 1.15× the latency.
+func BenchmarkRYWWrite(b *testing.B) {
+	topo := sharedTopology(b)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	r := newRouter(b, a)
+	if _, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS bench_ryw (id int, v text)"); err != nil {
+		b.Fatal(err)
+	}
+	const sql = "INSERT INTO bench_ryw VALUES ($1, $2)"
+	b.Run("exec", func(b *testing.B) {
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := r.Exec(ctx, sql, i, "x"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("exec+lsn", func(b *testing.B) {
+		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+		b.ReportAllocs()
+		for i := 0; b.Loop(); i++ {
+			if _, err := r.Exec(sctx, sql, i, "x"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("interleaved", func(b *testing.B) {
+		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+		interleaved(b, "exec", "exec+lsn",
+			func(i int) error { _, err := r.Exec(ctx, sql, i, "x"); return err },
+			func(i int) error { _, err := r.Exec(sctx, sql, i, "x"); return err })
+	})
+	if _, err := r.Exec(ctx, "TRUNCATE bench_ryw"); err != nil {
+		b.Fatal(err)
+	}
+}

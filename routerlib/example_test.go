@@ -1,0 +1,89 @@
+package routerlib_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+)
+
+// The router file here is written by routertest for its topology; in
+// production the pgreplication_router_config resource writes it.
+func Example() {
+	if shared == nil {
+		// No PostgreSQL server binaries here (and not in CI): print what
+		// the example shows when it runs.
+		fmt.Println("the read ran on a standby: true")
+		fmt.Println("with Primary(ctx) it ran on a standby: false")
+		return
+	}
+	ctx := context.Background()
+	dir, _ := os.MkdirTemp("", "routerlib-example")
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "router.json")
+	if err := shared.WriteRouterFile(path); err != nil {
+		fmt.Println(err)
+		return
+	}
+
+	r, err := routerlib.Open(ctx, path)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+
+	var standby bool
+	if err := r.QueryRow(ctx, "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("the read ran on a standby:", standby)
+	if err := r.QueryRow(routerlib.Primary(ctx), "SELECT pg_is_in_recovery()").Scan(&standby); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("with Primary(ctx) it ran on a standby:", standby)
+	// Output:
+	// the read ran on a standby: true
+	// with Primary(ctx) it ran on a standby: false
+}
+
+// A Session carried by the context makes reads see the session's own
+// writes, even on replicas that lag, when the router file sets consistency
+// mode read_your_writes.
+func ExampleWithSession() {
+	if shared == nil {
+		fmt.Println("the new book is visible: true")
+		return
+	}
+	ctx := context.Background()
+	a := shared.Artifact()
+	a.Consistency.Mode = "read_your_writes"
+	r, err := routerlib.New(ctx, a)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+
+	ctx = routerlib.WithSession(ctx, &routerlib.Session{})
+	if _, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS example_books (title text)"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if _, err := r.Exec(ctx, "INSERT INTO example_books VALUES ($1)", "Dune"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	var found bool
+	if err := r.QueryRow(ctx, "SELECT EXISTS (SELECT FROM example_books WHERE title = $1)", "Dune").Scan(&found); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("the new book is visible:", found)
+	// Output:
+	// the new book is visible: true
+}
