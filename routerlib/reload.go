@@ -68,6 +68,16 @@ func (r *Router) reload(ctx context.Context) error {
 	// Check every node before the swap, so that reads keep going to
 	// replicas that are in fact healthy.
 	r.checkAll(ctx, t)
+	// A node that stays keeps its counters, so that rates computed from
+	// Stat (and Prometheus counters) do not reset on every reload.
+	prev := r.cur.Load()
+	for _, n := range t.nodes {
+		if o := prev.byName[n.name]; o != nil {
+			n.reads.Add(o.reads.Load())
+			n.writes.Add(o.writes.Load())
+			n.errors.Add(o.errors.Load())
+		}
+	}
 	old := r.cur.Swap(t)
 	r.fileSum = s
 	old.retired.Store(true)
