@@ -20,7 +20,3 @@ func (r *Router) ChooseForTest(ctx context.Context, sql string) (string, error) 
 	}
 	return tg.n.name, nil
 }
-
-// CheckNowForTest runs one health round at once instead of waiting for the
-// monitor's next tick.
-func (r *Router) CheckNowForTest(ctx context.Context) { r.checkAll(ctx, r.cur.Load()) }

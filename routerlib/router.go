@@ -491,6 +491,7 @@ func (w *retryRows) Next() bool {
 	if st.readOnly {
 		w.cl = classWrite
 	}
+	w.Rows.Close() // returns the failed replica's connection now
 	rows, err := w.r.query(w.ctx, t, w.op, w.sql, w.cl, w.args, st)
 	if err != nil {
 		w.err = err

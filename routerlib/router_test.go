@@ -3,11 +3,13 @@ package routerlib_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 )
 
 // TestRouting runs each class of statement through a Router on a real
@@ -142,5 +144,34 @@ func TestRouting(t *testing.T) {
 	c.Release()
 	if err := r.Ping(ctx); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestPasswordSources: the WithPasswordFunc hook is asked for every new
+// connection (so a rotated password applies without a restart), for each
+// node by name; the file itself holds no password.
+func TestPasswordSources(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	var mu sync.Mutex
+	asked := map[string]int{}
+	a := topo.Artifact()
+	for i := range a.Nodes {
+		a.Nodes[i].PasswordEnv = "ROUTERLIB_TEST_PASSWORD" // unset: the hook's answer wins anyway
+	}
+	r := newRouter(t, a, routerlib.WithPasswordFunc(func(_ context.Context, n artifact.Node) (string, error) {
+		mu.Lock()
+		asked[n.Name]++
+		mu.Unlock()
+		return "secret-" + n.Name, nil // trust auth ignores it
+	}))
+	serverPort(t, ctx, r)
+	if _, err := r.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if asked["primary"] == 0 || asked["replica-1"]+asked["replica-2"] == 0 {
+		t.Errorf("password hook calls per node: %v; want the primary and a replica asked", asked)
 	}
 }
