@@ -214,3 +214,28 @@ func TestFailover(t *testing.T) {
 		t.Errorf("Stat of the promoted node: %+v", s)
 	}
 }
+
+// TestPrimaryDownAtStart: an unreachable primary does not fail New; writes
+// fail fast with ErrNoPrimary, reads keep working on the replicas, and
+// writes start once the primary is up.
+func TestPrimaryDownAtStart(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	if err := topo.Primary.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := newRouter(t, fastHealth(topo.Artifact(), interval))
+	if _, err := r.Exec(ctx, "CREATE TABLE down_t (id int)"); !errors.Is(err, routerlib.ErrNoPrimary) {
+		t.Fatalf("write with the primary down at start: %v, want ErrNoPrimary", err)
+	}
+	if p := serverPort(t, ctx, r); p != topo.Standbys[0].Port {
+		t.Errorf("read answered by %d, want the replica", p)
+	}
+	if err := topo.Primary.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "writes once the primary is up", func() bool {
+		_, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS down_t (id int)")
+		return err == nil
+	})
+}
