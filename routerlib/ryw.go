@@ -86,6 +86,33 @@ func startCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any) 
 	return p, nil
 }
 
+// startCaptureResult starts the capture pipeline and returns its first
+// result. When the server no longer accepts the statement this connection
+// prepared (a schema change altered its result type, SQLSTATE 0A000, or it
+// was deallocated, 26000), the statement is prepared afresh and sent once
+// more: the error came at Bind, before the write ran, and a failed implicit
+// transaction leaves nothing behind. A nil pipeline means err ended the call.
+func startCaptureResult(ctx context.Context, c *pgxpool.Conn, sql string, args []any) (*pgconn.Pipeline, any, error) {
+	for attempt := 0; ; attempt++ {
+		p, err := startCapture(ctx, c, sql, args)
+		if err != nil {
+			return nil, nil, err
+		}
+		res, err := p.GetResults()
+		var pgErr *pgconn.PgError
+		if attempt == 0 && len(args) > 0 && errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "26000") {
+			if _, ferr := finishCapture(p); ferr != nil {
+				return nil, nil, err
+			}
+			if derr := c.Conn().Deallocate(ctx, sql); derr != nil {
+				return nil, nil, err
+			}
+			continue
+		}
+		return p, res, err
+	}
+}
+
 // finishCapture reads what follows the write's result: its Sync, the LSN and
 // the last Sync, and closes the pipeline.
 func finishCapture(p *pgconn.Pipeline) (LSN, error) {
@@ -131,11 +158,10 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 		return pgconn.CommandTag{}, err
 	}
 	defer c.Release()
-	p, err := startCapture(ctx, c, sql, args)
-	if err != nil {
+	p, res, err := startCaptureResult(ctx, c, sql, args)
+	if p == nil {
 		return pgconn.CommandTag{}, err
 	}
-	res, err := p.GetResults()
 	var tag pgconn.CommandTag
 	var pgErr *pgconn.PgError
 	switch {
@@ -176,12 +202,11 @@ func (r *Router) queryCapture(ctx context.Context, pool *pgxpool.Pool, sql strin
 	if err != nil {
 		return errRows{err}, err
 	}
-	p, err := startCapture(ctx, c, sql, args)
-	if err != nil {
+	p, res, err := startCaptureResult(ctx, c, sql, args)
+	if p == nil {
 		c.Release()
 		return errRows{err}, err
 	}
-	res, err := p.GetResults()
 	var rows pgx.Rows
 	var pgErr *pgconn.PgError
 	switch {

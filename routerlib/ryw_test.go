@@ -264,3 +264,35 @@ func waitReplayed(t testing.TB, topo *routertest.Topology) {
 		}
 	}
 }
+
+// TestCaptureAfterSchemaChange: the capture path prepares its statements
+// per connection; after a schema change alters a statement's result type
+// the write is prepared again instead of failing until the connection dies.
+func TestCaptureAfterSchemaChange(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
+	a.Pool.MaxConns = 1 // one connection: the prepared statement is reused
+	r := newRouter(t, a)
+	sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+	if _, err := r.Exec(ctx, "DROP TABLE IF EXISTS schema_t; CREATE TABLE schema_t (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	insert := func(id int) error {
+		rows, err := r.Query(sctx, "INSERT INTO schema_t VALUES ($1) RETURNING *", id)
+		if err != nil {
+			return err
+		}
+		rows.Close()
+		return rows.Err()
+	}
+	if err := insert(1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Exec(ctx, "ALTER TABLE schema_t ADD COLUMN note text"); err != nil {
+		t.Fatal(err)
+	}
+	if err := insert(2); err != nil {
+		t.Errorf("insert after the table changed: %v", err)
+	}
+}
