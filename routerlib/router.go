@@ -588,8 +588,8 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 type errBatch struct{ err error }
 
 func (e errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, e.err }
-func (e errBatch) Query() (pgx.Rows, error)         { return errRows{e.err}, e.err }
-func (e errBatch) QueryRow() pgx.Row                { return errRow{e.err} }
+func (e errBatch) Query() (pgx.Rows, error)         { return errRows(e), e.err }
+func (e errBatch) QueryRow() pgx.Row                { return errRow(e) }
 func (e errBatch) Close() error                     { return e.err }
 func (e errBatch) Tx() pgx.Tx                       { return nil }
 

@@ -2,7 +2,6 @@ package routerlib
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -348,5 +347,3 @@ func (n *node) markDown(err error) {
 	s := err.Error()
 	n.lastErr.Store(&s)
 }
-
-var errNoPool = errors.New("no pool")
