@@ -56,6 +56,15 @@
 // that far, or to the primary until one has: there is no fixed time window.
 // [Middleware] carries the session between HTTP requests in a signed cookie.
 //
+// # Reload and observability
+//
+// [Open] watches the router file: a new version is validated, its pools are
+// built and checked, it replaces the old one atomically, and the old pools
+// close once the queries using them finish; an invalid file is reported
+// through [WithOnReloadError] and the log, and the old configuration stays.
+// [Router.Stat] reports each node; the promcollector subpackage exports it
+// to Prometheus; [WithLogger] takes a [log/slog] logger.
+//
 // # What it deliberately does not do
 //
 //   - It does not promote standbys, fence an old primary or repoint

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -175,3 +177,24 @@ func TestPasswordSources(t *testing.T) {
 		t.Errorf("password hook calls per node: %v; want the primary and a replica asked", asked)
 	}
 }
+
+// DBTX is the interface sqlc generates for pgx/v5; a Router must satisfy it
+// (and the query surface of *pgxpool.Pool) to drop in.
+type DBTX interface {
+	Exec(context.Context, string, ...interface{}) (pgconn.CommandTag, error)
+	Query(context.Context, string, ...interface{}) (pgx.Rows, error)
+	QueryRow(context.Context, string, ...interface{}) pgx.Row
+	CopyFrom(ctx context.Context, tableName pgx.Identifier, columnNames []string, rowSrc pgx.CopyFromSource) (int64, error)
+	SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+}
+
+var (
+	_ DBTX = (*routerlib.Router)(nil)
+	_ DBTX = (*pgxpool.Pool)(nil)
+	_ interface {
+		Begin(context.Context) (pgx.Tx, error)
+		BeginTx(context.Context, pgx.TxOptions) (pgx.Tx, error)
+		Ping(context.Context) error
+		Close()
+	} = (*routerlib.Router)(nil)
+)
