@@ -2,7 +2,9 @@
 # make demo: a primary and two streaming standbys on 127.0.0.1 (the sandbox),
 # then `terraform apply` of examples/quickstart against them with the
 # provider built from this checkout (dev_overrides: no registry), then a
-# `terraform plan -detailed-exitcode` that must find nothing to change.
+# `terraform plan -detailed-exitcode` that must find nothing to change, then
+# the bookstore app (examples/bookstore) reading and writing through routerlib
+# as the router file that apply wrote declares.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -12,6 +14,9 @@ pgbin=$(tools/postgres/install.sh "$major" | tail -n 1)
 go run ./tools/sandbox up -pgbin "$pgbin"
 # shellcheck disable=SC1091
 . .sandbox/dsns.env
+echo
+echo "== the bookstore's migration (routerlib's MigrationConn: the primary only) =="
+go run ./examples/bookstore migrate -router .sandbox/router.json
 
 cli=$(tools/tfcli.sh path)
 rc=$(tools/devcli.sh)
@@ -44,6 +49,7 @@ case $code in
   2) echo "demo: the plan after apply is not empty; that is a bug." >&2; exit 1 ;;
   *) exit "$code" ;;
 esac
-if [ -x "$root/tools/demo-app.sh" ]; then
-  "$root/tools/demo-app.sh"
-fi
+cd "$root"
+echo
+echo "== the bookstore app, routed by routerlib from the file Terraform wrote ($TF_VAR_router_file) =="
+go run ./examples/bookstore run -router "$TF_VAR_router_file"
