@@ -229,3 +229,29 @@ func (s *server) requireMajor(ctx context.Context, major int, feature string, at
 				feature, major, s.describe(), f.Version))
 	}
 }
+
+// PoolOrDiag is Pool for a handler: on failure it adds the one "Cannot
+// Connect to PostgreSQL" diagnostic, naming the server and the database, and
+// returns nil.
+func (s *server) PoolOrDiag(ctx context.Context, database string, diags *diag.Diagnostics) *pgxpool.Pool {
+	p, err := s.Pool(ctx, database)
+	if err != nil {
+		if database == "" {
+			database = s.settings.Database
+		}
+		diags.AddError("Cannot Connect to PostgreSQL", fmt.Sprintf("Connecting to database %q on %s failed: %v", database, s.describe(), err))
+		return nil
+	}
+	return p
+}
+
+// FactsOrDiag is Facts for a handler: on failure it adds a diagnostic and
+// returns false.
+func (s *server) FactsOrDiag(ctx context.Context, diags *diag.Diagnostics) (serverFacts, bool) {
+	f, err := s.Facts(ctx)
+	if err != nil {
+		diags.AddError("Cannot Connect to PostgreSQL", err.Error())
+		return serverFacts{}, false
+	}
+	return f, true
+}

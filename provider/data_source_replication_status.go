@@ -85,9 +85,8 @@ func (d *replicationStatusDataSource) Configure(_ context.Context, req datasourc
 }
 
 func (d *replicationStatusDataSource) Read(ctx context.Context, _ datasource.ReadRequest, resp *datasource.ReadResponse) {
-	pool, err := d.server.Pool(ctx, "")
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", d.server.describe()+": "+err.Error())
+	pool := d.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
+	if pool == nil {
 		return
 	}
 	var (

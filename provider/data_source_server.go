@@ -46,9 +46,8 @@ func (d *serverDataSource) Configure(_ context.Context, req datasource.Configure
 }
 
 func (d *serverDataSource) Read(ctx context.Context, _ datasource.ReadRequest, resp *datasource.ReadResponse) {
-	pool, err := d.server.Pool(ctx, "")
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", d.server.describe()+": "+err.Error())
+	pool := d.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
+	if pool == nil {
 		return
 	}
 	var m serverDataSourceModel
@@ -57,7 +56,7 @@ func (d *serverDataSource) Read(ctx context.Context, _ datasource.ReadRequest, r
 		versionNum, senders, slots    int64
 		inRecovery                    bool
 	)
-	err = pool.QueryRow(ctx, `
+	err := pool.QueryRow(ctx, `
 SELECT current_setting('server_version'),
        current_setting('server_version_num')::bigint,
        pg_is_in_recovery(),

@@ -748,9 +748,8 @@ func missingMembers(want, got publication) []string {
 
 // pool returns the pool of database, reporting a connection problem.
 func (r *publicationResource) pool(ctx context.Context, database string, diags *diag.Diagnostics) (*pgxpool.Pool, bool) {
-	pool, err := r.server.Pool(ctx, database)
-	if err != nil {
-		diags.AddError("Cannot Connect to PostgreSQL", fmt.Sprintf("Connecting to database %q on %s failed: %v", database, r.server.describe(), err))
+	pool := r.server.PoolOrDiag(ctx, database, diags)
+	if pool == nil {
 		return nil, false
 	}
 	return pool, true
@@ -758,9 +757,8 @@ func (r *publicationResource) pool(ctx context.Context, database string, diags *
 
 // major returns the server's major version, reporting why it cannot.
 func (r *publicationResource) major(ctx context.Context, diags *diag.Diagnostics) (int, bool) {
-	f, err := r.server.Facts(ctx)
-	if err != nil {
-		diags.AddError("Cannot Connect to PostgreSQL", err.Error())
+	f, ok := r.server.FactsOrDiag(ctx, diags)
+	if !ok {
 		return 0, false
 	}
 	return f.Major(), true

@@ -223,9 +223,8 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 		resp.Diagnostics.AddAttributeError(path.Root("create_timeout"), "Invalid Create Timeout", err.Error())
 		return
 	}
-	facts, err := r.server.Facts(ctx)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", err.Error())
+	facts, ok := r.server.FactsOrDiag(ctx, &resp.Diagnostics)
+	if !ok {
 		return
 	}
 	database := ""
@@ -233,9 +232,8 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 		// A logical slot belongs to the database it is created in.
 		database = plan.Database.ValueString()
 	}
-	pool, err := r.server.Pool(ctx, database)
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+	pool := r.server.PoolOrDiag(ctx, database, &resp.Diagnostics)
+	if pool == nil {
 		return
 	}
 	createCtx, cancel := context.WithTimeout(ctx, timeout)
@@ -360,9 +358,8 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 		return
 	}
 	name := state.Name.ValueString()
-	pool, err := r.server.Pool(ctx, "")
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
+	if pool == nil {
 		return
 	}
 	terminate := state.TerminateActiveOnDestroy.ValueBool()

@@ -269,9 +269,8 @@ func (r *standbyResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	pool, err := r.server.Pool(ctx, "")
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
+	if pool == nil {
 		return
 	}
 	cur, err := readStandby(ctx, pool)
@@ -318,9 +317,8 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 		// resource should do because it left the configuration.
 		return
 	}
-	pool, err := r.server.Pool(ctx, "")
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
+	if pool == nil {
 		return
 	}
 	var reset []systemSetting
@@ -404,9 +402,8 @@ func notAStandby(s *server) diag.Diagnostic {
 // An update that changes no server setting (only wait_timeout or
 // reset_on_destroy) touches nothing and waits for nothing.
 func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel, update bool, diags *diag.Diagnostics) bool {
-	pool, err := r.server.Pool(ctx, "")
-	if err != nil {
-		diags.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+	pool := r.server.PoolOrDiag(ctx, "", diags)
+	if pool == nil {
 		return false
 	}
 	timeout, err := time.ParseDuration(plan.WaitTimeout.ValueString())

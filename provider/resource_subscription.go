@@ -626,14 +626,12 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 // connect returns the pool of the subscription's database and the server's
 // major version, or reports why not.
 func (r *subscriptionResource) connect(ctx context.Context, database string, diags *diag.Diagnostics) (*pgxpool.Pool, int) {
-	pool, err := r.server.Pool(ctx, database)
-	if err != nil {
-		diags.AddError("Cannot Connect to PostgreSQL", fmt.Sprintf("%s, database %q: %s", r.server.describe(), database, err))
+	pool := r.server.PoolOrDiag(ctx, database, diags)
+	if pool == nil {
 		return nil, 0
 	}
-	facts, err := r.server.Facts(ctx)
-	if err != nil {
-		diags.AddError("Cannot Connect to PostgreSQL", err.Error())
+	facts, ok := r.server.FactsOrDiag(ctx, diags)
+	if !ok {
 		return nil, 0
 	}
 	return pool, facts.Major()

@@ -157,9 +157,8 @@ func (r *synchronousReplicationResource) Read(ctx context.Context, req resource.
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	pool, err := r.server.Pool(ctx, "")
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
+	if pool == nil {
 		return
 	}
 	found, err := readSynchronousReplication(ctx, pool, &state)
@@ -195,14 +194,13 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	pool, err := r.server.Pool(ctx, "")
-	if err != nil {
-		resp.Diagnostics.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
+	if pool == nil {
 		return
 	}
 	// ALTER SYSTEM writes no WAL, so this works even while commits wait
 	// for a standby that is not there.
-	err = alterSystem(ctx, pool, []systemSetting{resetSetting("synchronous_standby_names"), resetSetting("synchronous_commit")})
+	err := alterSystem(ctx, pool, []systemSetting{resetSetting("synchronous_standby_names"), resetSetting("synchronous_commit")})
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Synchronous Replication",
 			"Resetting synchronous_standby_names and synchronous_commit on "+r.server.describe()+" failed: "+err.Error()+
@@ -369,9 +367,8 @@ func streamingStandbys(ctx context.Context, pool *pgxpool.Pool) ([]string, error
 // apply checks the standbys (when the list changes), writes both settings,
 // reloads, waits until they are in effect, and reads the result into plan.
 func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior *synchronousReplicationResourceModel, diags *diag.Diagnostics) bool {
-	pool, err := r.server.Pool(ctx, "")
-	if err != nil {
-		diags.AddError("Cannot Connect to PostgreSQL", r.server.describe()+": "+err.Error())
+	pool := r.server.PoolOrDiag(ctx, "", diags)
+	if pool == nil {
 		return false
 	}
 	c := plan.config(ctx)
