@@ -16,7 +16,7 @@ resource "pgreplication_standby" "standby1" {
   application_name = "standby1"
 
   # A physical slot on the primary keeps the WAL this standby still needs.
-  primary_slot_name = "standby1"
+  primary_slot_name = "standby_1"
 
   hot_standby_feedback        = true
   max_standby_streaming_delay = "1min"
