@@ -1,19 +1,24 @@
 # The physical topology: each standby streams from the primary through its
 # own physical slot, so the primary keeps the WAL a standby still needs even
 # while it is disconnected. The sandbox starts the standbys streaming without
-# slots; applying this is what adds them.
+# slots; applying this is what adds them. `terraform destroy` drops the
+# slots while the standbys stream through them, terminating their WAL
+# senders (terminate_active_on_destroy); the standbys then wait for their
+# slot until the next apply creates it again.
 resource "pgreplication_replication_slot" "replica1" {
-  provider            = pgreplication.primary
-  name                = "replica_1"
-  type                = "physical"
-  immediately_reserve = true
+  provider                    = pgreplication.primary
+  name                        = "replica_1"
+  type                        = "physical"
+  immediately_reserve         = true
+  terminate_active_on_destroy = true
 }
 
 resource "pgreplication_replication_slot" "replica2" {
-  provider            = pgreplication.primary
-  name                = "replica_2"
-  type                = "physical"
-  immediately_reserve = true
+  provider                    = pgreplication.primary
+  name                        = "replica_2"
+  type                        = "physical"
+  immediately_reserve         = true
+  terminate_active_on_destroy = true
 }
 
 resource "pgreplication_standby" "replica1" {
