@@ -15,6 +15,7 @@ const (
 	classWrite                   // must run on the primary
 	classMulti                   // several statements: cannot be prepared
 	classTx                      // a transaction the caller begins (always with classWrite)
+	classDML                     // one INSERT, UPDATE, DELETE, MERGE, or writing SELECT or WITH (always with classWrite): it runs the same inside BEGIN … COMMIT
 
 	classUnknown class = 0 // an empty statement
 )
@@ -32,8 +33,8 @@ func classify(sql string) class {
 		c, more := classifyStatement(&lx)
 		if c != classUnknown {
 			statements++
-			if c == classWrite {
-				result = classWrite
+			if c&classWrite != 0 {
+				result = c
 			}
 		}
 		if !more {
@@ -49,7 +50,7 @@ func classify(sql string) class {
 		// An empty string or only comments: let the primary answer it.
 		return classWrite
 	case statements > 1:
-		return result | classMulti
+		return result&^classDML | classMulti
 	}
 	return result
 }
@@ -75,8 +76,16 @@ func classifyStatement(lx *lexer) (c class, more bool) {
 		// EXPLAIN of a write to the primary costs nothing and keeps the rule
 		// simple: EXPLAIN goes where the statement it explains would go.
 		return scanStatement(lx, true)
-	case first.is("select"), first.is("with"), first.is("values"), first.is("table"):
-		return scanStatement(lx, first.is("select") || first.is("with"))
+	case first.is("select"), first.is("with"):
+		c, more := scanStatement(lx, true)
+		if c == classWrite {
+			c |= classDML
+		}
+		return c, more
+	case first.is("values"), first.is("table"):
+		return scanStatement(lx, false)
+	case first.is("insert"), first.is("update"), first.is("delete"), first.is("merge"):
+		return classWrite | classDML, skipStatement(lx)
 	case first.is("show"):
 		return classRead, skipStatement(lx)
 	default:

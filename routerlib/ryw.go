@@ -2,6 +2,7 @@ package routerlib
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -12,13 +13,17 @@ import (
 )
 
 // lsnQuery reads the primary's WAL insert position. It is sent after the
-// write's Sync, so it runs after the write's implicit transaction committed,
-// and the insert position (unlike the write position) is past the commit
-// record even with synchronous_commit off.
-const lsnQuery = "SELECT pg_current_wal_insert_lsn()::text"
+// write has committed, so the insert position (unlike the write position)
+// is past the commit record even with synchronous_commit off. Its one
+// column comes back in binary: pg_lsn's binary form is a big-endian uint64.
+const lsnQuery = "SELECT pg_current_wal_insert_lsn()"
 
-// textResult asks for the LSN query's one column as text.
-var textResult = []int16{pgx.TextFormatCode}
+// textResult asks for the LSN query's one column as text (the pipeline
+// path), binaryResult in binary (the batch path).
+var (
+	textResult   = []int16{pgx.TextFormatCode}
+	binaryResult = []int16{pgx.BinaryFormatCode}
+)
 
 // capturing returns the session a call to tg must record its LSN in, or nil.
 func (r *Router) capturing(ctx context.Context, t *topology, tg target) *Session {
@@ -44,18 +49,201 @@ func pipelineable(cl class, args []any) bool {
 	return true
 }
 
+// captureConnKey keys a connection's captureConn in its
+// [pgconn.PgConn.CustomData].
+const captureConnKey = "routerlib.capture"
+
+// captureConn is what the capture path keeps with each primary
+// connection: the statements it sends around every write, prepared once,
+// and an argument encoder whose buffers are reused, as pgx reuses its own
+// per connection.
+type captureConn struct {
+	eqb                pgx.ExtendedQueryBuilder
+	begin, commit, lsn *pgconn.StatementDescription
+}
+
+// captureConnOf returns conn's captureConn, preparing its statements the
+// first time (three round trips, once per connection).
+func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
+	data := conn.PgConn().CustomData()
+	if cc, ok := data[captureConnKey].(*captureConn); ok {
+		return cc, nil
+	}
+	cc := &captureConn{}
+	var err error
+	if cc.begin, err = conn.Prepare(ctx, "BEGIN", "BEGIN"); err != nil {
+		return nil, err
+	}
+	if cc.commit, err = conn.Prepare(ctx, "COMMIT", "COMMIT"); err != nil {
+		return nil, err
+	}
+	if cc.lsn, err = conn.Prepare(ctx, lsnQuery, lsnQuery); err != nil {
+		return nil, err
+	}
+	data[captureConnKey] = cc
+	return cc, nil
+}
+
+// forgetCaptureConn drops what the capture path prepared on conn, after
+// the server said a statement no longer exists or no longer fits (a
+// DISCARD ALL, a schema change), so that the next write prepares afresh.
+func forgetCaptureConn(ctx context.Context, conn *pgx.Conn, sql string) {
+	delete(conn.PgConn().CustomData(), captureConnKey)
+	for _, q := range [...]string{sql, "BEGIN", "COMMIT", lsnQuery} {
+		if q != "" {
+			_ = conn.Deallocate(ctx, q) // a statement that is gone already is no error
+		}
+	}
+}
+
+// A capture is a write in flight on the batch path: BEGIN, the write,
+// COMMIT and the LSN query went out in one message with a single Sync at
+// the end, so the server answers them with a single flush and the client
+// wakes once. The COMMIT runs as soon as it is executed (PostgreSQL
+// commits a transaction-control statement at once, without waiting for
+// the Sync), and the LSN query then runs in a transaction of its own: the
+// position it reads is past the commit record. The explicit BEGIN is what
+// makes this possible: a COMMIT without it would only warn that no
+// transaction is in progress, and the write would commit after the LSN
+// query, at the Sync.
+type capture struct {
+	ctx  context.Context
+	conn *pgx.Conn
+	mrr  *pgconn.MultiResultReader
+}
+
+// startTxCapture sends the write wrapped as a capture and returns it
+// positioned at the write's result. Only statements that behave the same
+// inside BEGIN … COMMIT take this path (classDML): VACUUM, CREATE INDEX
+// CONCURRENTLY or CALL of a procedure that commits would fail inside it.
+//
+// When the server no longer accepts the statement this connection
+// prepared (a schema change altered its result type, SQLSTATE 0A000, or it
+// was deallocated, 26000), the statements are prepared afresh and the
+// write is sent once more: the error came before the COMMIT, so the first
+// attempt was rolled back and left nothing behind. A nil capture means err
+// ended the call.
+func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) (*capture, *pgconn.ResultReader, error) {
+	for attempt := 0; ; attempt++ {
+		cc, err := captureConnOf(ctx, conn)
+		if err != nil {
+			return nil, nil, err
+		}
+		var sd *pgconn.StatementDescription
+		if len(args) > 0 {
+			// Prepared once per connection (pgx caches it by the SQL), so
+			// the write goes with binary parameters and no Parse, as with
+			// the pool's default exec mode.
+			if sd, err = conn.Prepare(ctx, sql, sql); err != nil {
+				return nil, nil, err
+			}
+		}
+		if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
+			return nil, nil, err
+		}
+		var b pgconn.Batch
+		b.ExecStatement(cc.begin, nil, nil, nil)
+		if sd != nil {
+			b.ExecStatement(sd, cc.eqb.ParamValues, cc.eqb.ParamFormats, cc.eqb.ResultFormats)
+		} else {
+			b.ExecParams(sql, nil, nil, nil, nil)
+		}
+		b.ExecStatement(cc.commit, nil, nil, nil)
+		b.ExecStatement(cc.lsn, nil, nil, binaryResult)
+		c := &capture{ctx: ctx, conn: conn, mrr: conn.PgConn().ExecBatch(ctx, &b)}
+		if c.mrr.NextResult() { // BEGIN
+			c.mrr.ResultReader().Close()
+			if c.mrr.NextResult() { // the write
+				return c, c.mrr.ResultReader(), nil
+			}
+		}
+		err = c.fail()
+		var pgErr *pgconn.PgError
+		if attempt == 0 && errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "26000") && conn.PgConn().TxStatus() == 'I' {
+			if len(args) == 0 {
+				sql = "" // not prepared
+			}
+			forgetCaptureConn(ctx, conn, sql)
+			continue
+		}
+		return nil, nil, err
+	}
+}
+
+// fail reads what is left of a capture whose BEGIN, write or COMMIT failed
+// and ends the transaction the failure left open: the server skipped the
+// rest up to the Sync, so nothing committed. It returns the failure.
+func (c *capture) fail() error {
+	err := c.mrr.Close()
+	if err == nil {
+		err = errors.New("routerlib: the server ended the write's reply early")
+	}
+	if pc := c.conn.PgConn(); !pc.IsClosed() && pc.TxStatus() != 'I' {
+		// One more round trip, on failure only; without it the pool would
+		// close the connection for being left in a transaction.
+		_ = pc.Exec(c.ctx, "ROLLBACK").Close()
+	}
+	return err
+}
+
+// finish reads the COMMIT's result and the LSN once the write's result has
+// been closed. A failed COMMIT (a deferred constraint) is the write's
+// error; a failure to read the LSN after a good COMMIT is reported as such.
+func (c *capture) finish() (LSN, error) {
+	if !c.mrr.NextResult() {
+		return 0, c.fail()
+	}
+	if _, err := c.mrr.ResultReader().Close(); err != nil {
+		return 0, c.fail()
+	}
+	lsn, err := c.finishLSN()
+	if err != nil {
+		return 0, fmt.Errorf("routerlib: the write succeeded but its LSN could not be read: %w", err)
+	}
+	return lsn, nil
+}
+
+// finishLSN reads the LSN query's result, the last of a capture. Its
+// error comes after the commit.
+func (c *capture) finishLSN() (LSN, error) {
+	var lsn LSN
+	var lerr error
+	if c.mrr.NextResult() {
+		rr := c.mrr.ResultReader()
+		if rr.NextRow() && len(rr.Values()) == 1 && len(rr.Values()[0]) == 8 {
+			lsn = LSN(binary.BigEndian.Uint64(rr.Values()[0]))
+		} else {
+			lerr = errors.New("routerlib: LSN query returned no row")
+		}
+		if _, err := rr.Close(); err != nil {
+			lerr = err
+		}
+	}
+	if err := c.mrr.Close(); err != nil {
+		lerr = err
+	}
+	if lerr != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(lerr, &pgErr) && pgErr.Code == "26000" {
+			forgetCaptureConn(c.ctx, c.conn, "")
+		}
+		return 0, lerr
+	}
+	return lsn, nil
+}
+
 // startCapture sends, in one flush, the write, a Sync (which commits it),
-// the LSN query and a second Sync: one round trip. It returns the pipeline
-// positioned at the write's result. A pgx Batch would not do: it is one
-// implicit transaction, so an LSN read inside it precedes the commit record.
+// the LSN query and a second Sync: one round trip. It serves the writes
+// the batch path cannot wrap in BEGIN … COMMIT (DDL, VACUUM, CALL…); the
+// server flushes at each Sync, so it costs a second wake-up of the client.
+// It returns the pipeline positioned at the write's result. A pgx Batch
+// would not do: it is one implicit transaction, so an LSN read inside it
+// precedes the commit record.
 func startCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any) (*pgconn.Pipeline, error) {
 	conn := c.Conn()
 	var eqb pgx.ExtendedQueryBuilder
 	var sd *pgconn.StatementDescription
 	if len(args) > 0 {
-		// Prepared once per connection (pgx caches it by the SQL), so the
-		// steady state is one round trip with binary parameters, as with
-		// the pool's default exec mode.
 		var err error
 		if sd, err = conn.Prepare(ctx, sql, sql); err != nil {
 			return nil, err
@@ -75,8 +263,6 @@ func startCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any) 
 		p.SendQueryParams(sql, nil, nil, nil, nil)
 	}
 	p.SendPipelineSync()
-	// Prepared once per connection: parsing and planning it on every write
-	// cost more than the rest of the capture.
 	p.SendQueryStatement(lsd, nil, nil, textResult)
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
@@ -88,10 +274,9 @@ func startCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any) 
 
 // startCaptureResult starts the capture pipeline and returns its first
 // result. When the server no longer accepts the statement this connection
-// prepared (a schema change altered its result type, SQLSTATE 0A000, or it
-// was deallocated, 26000), the statement is prepared afresh and sent once
-// more: the error came at Bind, before the write ran, and a failed implicit
-// transaction leaves nothing behind. A nil pipeline means err ended the call.
+// prepared (SQLSTATE 0A000 or 26000, as for startTxCapture), the statement
+// is prepared afresh and sent once more. A nil pipeline means err ended
+// the call.
 func startCaptureResult(ctx context.Context, c *pgxpool.Conn, sql string, args []any) (*pgconn.Pipeline, any, error) {
 	for attempt := 0; ; attempt++ {
 		p, err := startCapture(ctx, c, sql, args)
@@ -158,6 +343,22 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 		return pgconn.CommandTag{}, err
 	}
 	defer c.Release()
+	if cl&classDML != 0 {
+		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args)
+		if cp == nil {
+			return pgconn.CommandTag{}, err
+		}
+		tag, err := rr.Close()
+		if err != nil {
+			return tag, cp.fail()
+		}
+		lsn, err := cp.finish()
+		if err != nil {
+			return tag, err
+		}
+		s.Observe(lsn)
+		return tag, nil
+	}
 	p, res, err := startCaptureResult(ctx, c, sql, args)
 	if p == nil {
 		return pgconn.CommandTag{}, err
@@ -189,7 +390,7 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 
 // queryCapture runs a write that returns rows (INSERT … RETURNING) and
 // captures the LSN in the same round trip. The rows stream as usual; the
-// LSN is read when they are closed.
+// COMMIT's result and the LSN are read when they are closed.
 func (r *Router) queryCapture(ctx context.Context, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgx.Rows, error) {
 	if !pipelineable(cl, args) {
 		rows, err := pool.Query(ctx, sql, args...)
@@ -201,6 +402,27 @@ func (r *Router) queryCapture(ctx context.Context, pool *pgxpool.Pool, sql strin
 	c, err := pool.Acquire(ctx)
 	if err != nil {
 		return errRows{err}, err
+	}
+	if cl&classDML != 0 {
+		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args)
+		if cp == nil {
+			c.Release()
+			return errRows{err}, err
+		}
+		rows := pgx.RowsFromResultReader(c.Conn().TypeMap(), rr)
+		return &captureRows{Rows: rows, finish: func() error {
+			defer c.Release()
+			// Even after an error of the rows: one the client raised (a
+			// Scan into the wrong type) leaves the write to commit, and
+			// then its LSN must be recorded; one the server raised makes
+			// finish roll back and return it.
+			lsn, err := cp.finish()
+			if err != nil {
+				return err
+			}
+			s.Observe(lsn)
+			return nil
+		}}, nil
 	}
 	p, res, err := startCaptureResult(ctx, c, sql, args)
 	if p == nil {
@@ -281,7 +503,7 @@ func (w *captureRows) Err() error {
 // strings, NamedArgs). It runs after the write committed.
 func (r *Router) captureAfter(ctx context.Context, pool *pgxpool.Pool, s *Session) error {
 	var text string
-	if err := pool.QueryRow(ctx, lsnQuery).Scan(&text); err != nil {
+	if err := pool.QueryRow(ctx, lsnQuery+"::text").Scan(&text); err != nil {
 		return fmt.Errorf("routerlib: the write succeeded but its LSN could not be read: %w", err)
 	}
 	lsn, err := ParseLSN(text)
@@ -344,41 +566,34 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 	}
 	defer tx.release()
 	conn := tx.conn.Conn()
-	lsd, err := conn.Prepare(ctx, lsnQuery, lsnQuery) // cached: no round trip after the first
+	if conn.PgConn().TxStatus() == 'E' {
+		// A failed transaction: its COMMIT rolls back and there is no
+		// write to record (nor can statements be prepared in it).
+		return tx.Tx.Commit(ctx)
+	}
+	cc, err := captureConnOf(ctx, conn)
 	if err != nil {
 		tx.Tx.Rollback(ctx)
 		return err
 	}
-	p := conn.PgConn().StartPipeline(ctx)
-	p.SendQueryParams("COMMIT", nil, nil, nil, nil)
-	p.SendPipelineSync()
-	p.SendQueryStatement(lsd, nil, nil, textResult)
-	p.SendPipelineSync()
-	if err := p.Flush(); err != nil {
-		p.Close()
-		return err
+	var b pgconn.Batch
+	b.ExecStatement(cc.commit, nil, nil, nil)
+	b.ExecStatement(cc.lsn, nil, nil, binaryResult)
+	cp := &capture{ctx: ctx, conn: conn, mrr: conn.PgConn().ExecBatch(ctx, &b)}
+	if !cp.mrr.NextResult() {
+		return cp.fail()
 	}
-	res, err := p.GetResults()
+	tag, err := cp.mrr.ResultReader().Close()
 	if err != nil {
-		p.Close()
-		return err
+		return cp.fail()
 	}
-	rr, ok := res.(*pgconn.ResultReader)
-	if !ok {
-		p.Close()
-		return fmt.Errorf("routerlib: unexpected pipeline result %T", res)
-	}
-	tag, err := rr.Close()
-	if err != nil {
-		p.Close()
-		return err
-	}
-	lsn, lerr := finishCapture(p)
 	if tag.String() == "ROLLBACK" {
+		cp.mrr.Close()
 		return pgx.ErrTxCommitRollback
 	}
-	if lerr != nil {
-		return fmt.Errorf("routerlib: the transaction committed but its LSN could not be read: %w", lerr)
+	lsn, err := cp.finishLSN()
+	if err != nil {
+		return fmt.Errorf("routerlib: the transaction committed but its LSN could not be read: %w", err)
 	}
 	tx.session.Observe(lsn)
 	return nil

@@ -296,3 +296,80 @@ func TestCaptureAfterSchemaChange(t *testing.T) {
 		t.Errorf("insert after the table changed: %v", err)
 	}
 }
+
+// TestCaptureStatements: a write in a session records its LSN whichever
+// way it is sent. DML is wrapped in BEGIN … COMMIT so that the LSN query
+// follows the commit in the same message; statements that cannot run in a
+// transaction block (VACUUM) or need not be (DDL) are not wrapped, and a
+// failure at COMMIT (a deferred constraint) is the write's error.
+func TestCaptureStatements(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
+	a.Pool.MaxConns = 1 // one connection: every step reuses what the last left
+	r := newRouter(t, a)
+	s := &routerlib.Session{}
+	sctx := routerlib.WithSession(ctx, s)
+	advanced := func(what string, before routerlib.LSN) {
+		t.Helper()
+		if s.LSN() <= before {
+			t.Errorf("%s left the session at %s, want past %s", what, s.LSN(), before)
+		}
+	}
+
+	before := s.LSN()
+	if _, err := r.Exec(sctx, "DROP TABLE IF EXISTS capture_t"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Exec(sctx, "CREATE TABLE capture_t (id int, CONSTRAINT capture_t_id UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)"); err != nil {
+		t.Fatal(err)
+	}
+	advanced("CREATE TABLE", before)
+
+	before = s.LSN()
+	if _, err := r.Exec(sctx, "INSERT INTO capture_t VALUES ($1)", 1); err != nil {
+		t.Fatal(err)
+	}
+	advanced("INSERT", before)
+
+	// The unique check is deferred to COMMIT: the error must come back,
+	// and nothing be committed.
+	before = s.LSN()
+	if _, err := r.Exec(sctx, "INSERT INTO capture_t VALUES ($1)", 1); err == nil {
+		t.Error("deferred unique violation: no error")
+	}
+	if s.LSN() != before {
+		t.Errorf("a failed write moved the session from %s to %s", before, s.LSN())
+	}
+	var n int
+	if err := r.QueryRow(routerlib.Primary(ctx), "SELECT count(*) FROM capture_t").Scan(&n); err != nil || n != 1 {
+		t.Errorf("rows after the failed write: %d, %v; want 1", n, err)
+	}
+
+	// VACUUM cannot run inside a transaction block.
+	if _, err := r.Exec(sctx, "VACUUM capture_t"); err != nil {
+		t.Errorf("VACUUM in a session: %v", err)
+	}
+
+	// A Scan error is the client's: the write committed, so its LSN counts.
+	before = s.LSN()
+	var wrong time.Time
+	if err := r.QueryRow(sctx, "INSERT INTO capture_t VALUES ($1) RETURNING id", 2).Scan(&wrong); err == nil {
+		t.Error("Scan of an int into a time.Time: no error")
+	}
+	advanced("INSERT … RETURNING whose Scan failed", before)
+
+	// After all that the one connection is idle and usable.
+	before = s.LSN()
+	tx, err := r.Begin(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO capture_t VALUES (3)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	advanced("Commit", before)
+}
