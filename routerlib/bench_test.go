@@ -2,11 +2,14 @@ package routerlib_test
 
 import (
 	"context"
+	"errors"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
@@ -151,6 +154,85 @@ func BenchmarkRYWWrite(b *testing.B) {
 			func(i int) error { _, err := r.Exec(sctx, sql, i, "x"); return err })
 	})
 	if _, err := r.Exec(ctx, "TRUNCATE bench_ryw"); err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkRYWWire measures the floor under BenchmarkRYWWrite: the same
+// INSERT as bare protocol messages on one connection (prepared statements,
+// no pool, no router), plain (Bind, Execute, Sync) against each shape of
+// capture. "two-syncs" is the write, Sync, the LSN query, Sync (the
+// server flushes at each Sync, so the client wakes twice); "one-sync" is
+// BEGIN, the write, COMMIT, the LSN query, Sync, as routerlib sends it;
+// "commit-only" drops the LSN query from that, to show what BEGIN and
+// COMMIT alone cost.
+func BenchmarkRYWWire(b *testing.B) {
+	topo := sharedTopology(b)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, topo.Primary.DSN())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS bench_wire (id int, v text)"); err != nil {
+		b.Fatal(err)
+	}
+	for name, sql := range map[string]string{
+		"ins": "INSERT INTO bench_wire VALUES ($1, $2)", "lsn": "SELECT pg_current_wal_insert_lsn()",
+		"begin": "BEGIN", "commit": "COMMIT",
+	} {
+		if _, err := conn.Prepare(ctx, name, sql); err != nil {
+			b.Fatal(err)
+		}
+	}
+	pc := conn.PgConn()
+	f := pc.Frontend()
+	id := []byte("1")
+	params := [][]byte{id, []byte("x")}
+	exec := func(stmt string, params [][]byte) {
+		f.SendBind(&pgproto3.Bind{PreparedStatement: stmt, Parameters: params})
+		f.SendExecute(&pgproto3.Execute{})
+	}
+	sync := func() { f.SendSync(&pgproto3.Sync{}) }
+	// run flushes what was queued and reads up to the syncs-th ReadyForQuery.
+	run := func(syncs int) error {
+		if err := f.Flush(); err != nil {
+			return err
+		}
+		for syncs > 0 {
+			msg, err := pc.ReceiveMessage(ctx)
+			if err != nil {
+				return err
+			}
+			switch msg := msg.(type) {
+			case *pgproto3.ErrorResponse:
+				return errors.New(msg.Message)
+			case *pgproto3.ReadyForQuery:
+				syncs--
+			}
+		}
+		return nil
+	}
+	plain := func(int) error { exec("ins", params); sync(); return run(1) }
+	shapes := []struct {
+		name string
+		send func(int) error
+	}{
+		{"two-syncs", func(int) error { exec("ins", params); sync(); exec("lsn", nil); sync(); return run(2) }},
+		{"one-sync", func(int) error {
+			exec("begin", nil)
+			exec("ins", params)
+			exec("commit", nil)
+			exec("lsn", nil)
+			sync()
+			return run(1)
+		}},
+		{"commit-only", func(int) error { exec("begin", nil); exec("ins", params); exec("commit", nil); sync(); return run(1) }},
+	}
+	for _, s := range shapes {
+		b.Run(s.name, func(b *testing.B) { interleaved(b, "plain", s.name, plain, s.send) })
+	}
+	if _, err := conn.Exec(ctx, "DROP TABLE bench_wire"); err != nil {
 		b.Fatal(err)
 	}
 }
