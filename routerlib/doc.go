@@ -51,9 +51,11 @@
 //
 // With consistency mode read_your_writes, a write made with a [Session] in
 // its context records the primary's WAL position after it commits, in the
-// same round trip (a pgconn pipeline with a Sync between the write and the
-// position query). Reads in that session go to a replica that has replayed
-// that far, or to the primary until one has: there is no fixed time window.
+// same round trip: an INSERT, UPDATE, DELETE or MERGE goes as BEGIN, the
+// write, COMMIT and the position query before one Sync; other writes (DDL,
+// VACUUM) as the write, a Sync, the position query and a second Sync.
+// Reads in that session go to a replica that has replayed that far, or to
+// the primary until one has: there is no fixed time window.
 // [Middleware] carries the session between HTTP requests in a signed cookie.
 //
 // # Reload and observability
