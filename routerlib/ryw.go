@@ -97,7 +97,7 @@ func forgetCaptureConn(ctx context.Context, conn *pgx.Conn, sql string) {
 }
 
 // A capture is a write in flight on the batch path: BEGIN, the write,
-// COMMIT and the LSN query went out in one message with a single Sync at
+// COMMIT and the LSN query went out in one write with a single Sync at
 // the end, so the server answers them with a single flush and the client
 // wakes once. The COMMIT runs as soon as it is executed (PostgreSQL
 // commits a transaction-control statement at once, without waiting for
@@ -159,8 +159,9 @@ func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any)
 		}
 		err = c.fail()
 		var pgErr *pgconn.PgError
-		if attempt == 0 && errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "26000") && conn.PgConn().TxStatus() == 'I' {
-			if len(args) == 0 {
+		stale := errors.As(err, &pgErr) && (pgErr.Code == "26000" || (pgErr.Code == "0A000" && sd != nil))
+		if attempt == 0 && stale && conn.PgConn().TxStatus() == 'I' {
+			if sd == nil {
 				sql = "" // not prepared
 			}
 			forgetCaptureConn(ctx, conn, sql)

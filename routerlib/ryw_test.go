@@ -372,4 +372,15 @@ func TestCaptureStatements(t *testing.T) {
 		t.Fatal(err)
 	}
 	advanced("Commit", before)
+
+	// DEALLOCATE ALL drops what the capture path prepared on the one
+	// connection: the next write prepares it again instead of failing.
+	if _, err := r.Exec(ctx, "DEALLOCATE ALL"); err != nil {
+		t.Fatal(err)
+	}
+	before = s.LSN()
+	if _, err := r.Exec(sctx, "INSERT INTO capture_t VALUES ($1)", 4); err != nil {
+		t.Errorf("write after DEALLOCATE ALL: %v", err)
+	}
+	advanced("INSERT after DEALLOCATE ALL", before)
 }
