@@ -84,6 +84,52 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 	return cc, nil
 }
 
+// maxCapturePrepared bounds the write statements the capture path keeps
+// prepared on one connection, as pgx's own statement cache bounds its
+// (512): an application that builds SQL strings dynamically must not grow
+// the server's memory without limit.
+const maxCapturePrepared = 256
+
+// capturePreparedKey keys a connection's capturePrepared in its CustomData.
+const capturePreparedKey = "routerlib.capture.prepared"
+
+// capturePrepared remembers, oldest first, the write statements the capture
+// path prepared on a connection.
+type capturePrepared struct {
+	order []string
+	known map[string]struct{}
+}
+
+// prepareBounded prepares sql on conn under its own text as the name (pgx
+// answers from its map without a round trip when it is prepared already),
+// and deallocates the oldest such statement once more than
+// maxCapturePrepared are kept.
+func prepareBounded(ctx context.Context, conn *pgx.Conn, sql string) (*pgconn.StatementDescription, error) {
+	data := conn.PgConn().CustomData()
+	cp, _ := data[capturePreparedKey].(*capturePrepared)
+	if cp == nil {
+		cp = &capturePrepared{known: map[string]struct{}{}}
+		data[capturePreparedKey] = cp
+	}
+	sd, err := conn.Prepare(ctx, sql, sql)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := cp.known[sql]; !ok {
+		cp.known[sql] = struct{}{}
+		cp.order = append(cp.order, sql)
+		if len(cp.order) > maxCapturePrepared {
+			oldest := cp.order[0]
+			cp.order = cp.order[1:]
+			delete(cp.known, oldest)
+			if err := conn.Deallocate(ctx, oldest); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return sd, nil
+}
+
 // forgetCaptureConn drops what the capture path prepared on conn, after
 // the server said a statement no longer exists or no longer fits (a
 // DISCARD ALL, a schema change), so that the next write prepares afresh.
@@ -134,7 +180,7 @@ func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any)
 			// Prepared once per connection (pgx caches it by the SQL), so
 			// the write goes with binary parameters and no Parse, as with
 			// the pool's default exec mode.
-			if sd, err = conn.Prepare(ctx, sql, sql); err != nil {
+			if sd, err = prepareBounded(ctx, conn, sql); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -246,7 +292,7 @@ func startCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any) 
 	var sd *pgconn.StatementDescription
 	if len(args) > 0 {
 		var err error
-		if sd, err = conn.Prepare(ctx, sql, sql); err != nil {
+		if sd, err = prepareBounded(ctx, conn, sql); err != nil {
 			return nil, err
 		}
 	}

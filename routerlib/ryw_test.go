@@ -384,3 +384,41 @@ func TestCaptureStatements(t *testing.T) {
 	}
 	advanced("INSERT after DEALLOCATE ALL", before)
 }
+
+// The capture path prepares each distinct write once per connection; an
+// application that builds SQL strings dynamically must not make the
+// server keep them all.
+func TestCapturePreparedStatementsAreBounded(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
+	a.Pool.MaxConns = 1 // one connection, so pg_prepared_statements sees them all
+	r := newRouter(t, a)
+	sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+	if _, err := r.Exec(sctx, "CREATE TABLE IF NOT EXISTS capture_bounded (v int)"); err != nil {
+		t.Fatal(err)
+	}
+	const distinct = 400 // more than the capture path keeps
+	for i := range distinct {
+		if _, err := r.Exec(sctx, fmt.Sprintf("INSERT INTO capture_bounded (v) VALUES ($1) -- statement %d", i), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kept, writes int
+	err := r.QueryRow(routerlib.Primary(ctx), `
+SELECT count(*), count(*) FILTER (WHERE statement LIKE 'INSERT INTO capture_bounded%')
+FROM pg_prepared_statements`).Scan(&kept, &writes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if writes == 0 {
+		t.Fatal("no capture statement is prepared on the connection: the check proves nothing")
+	}
+	if writes > 256 {
+		t.Errorf("%d of %d distinct writes are still prepared on the connection (%d statements in all), want at most 256", writes, distinct, kept)
+	}
+	var rows int
+	if err := r.QueryRow(routerlib.Primary(ctx), "SELECT count(*) FROM capture_bounded").Scan(&rows); err != nil || rows < distinct {
+		t.Errorf("capture_bounded has %d rows (err %v), want at least %d: every write must still commit", rows, err, distinct)
+	}
+}
