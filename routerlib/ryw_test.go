@@ -266,8 +266,10 @@ func waitReplayed(t testing.TB, topo *routertest.Topology) {
 }
 
 // TestCaptureAfterSchemaChange: the capture path prepares its statements
-// per connection; after a schema change alters a statement's result type
-// the write is prepared again instead of failing until the connection dies.
+// per connection; a write whose table changed under it still succeeds on
+// that connection. (The server re-plans this one by itself, so the test
+// does not reach the 0A000 retry in startTxCapture; TestCaptureStatements
+// covers the 26000 retry after DEALLOCATE ALL.)
 func TestCaptureAfterSchemaChange(t *testing.T) {
 	topo := sharedTopology(t)
 	ctx := context.Background()
