@@ -14,12 +14,16 @@ rm -rf "$dist" && mkdir -p "$dist"
 goos=$(awk '/^  goos:/{f=1;next} f&&/^    - /{gsub(/[ -]/,"");print;next} f{exit}' .goreleaser.yml)
 goarch=$(awk '/^  goarch:/{f=1;next} f&&/^    - /{gsub(/[ -]|\x27/,"");print;next} f{exit}' .goreleaser.yml)
 ignored=$(awk '/^  ignore:/{f=1;next} f&&/goos:/{o=$NF;next} f&&/goarch:/{gsub(/\x27/,"",$NF);print o"/"$NF;next} f&&!/^    /{exit}' .goreleaser.yml)
+# goreleaser skips pairs the Go toolchain cannot build (darwin/arm); so do we.
+valid=$(go tool dist list)
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo none)
 commit_time=$(git log -1 --format=%ct 2>/dev/null || date +%s)
 
 for os in $goos; do
   for arch in $goarch; do
-    if grep -qx "$os/$arch" <<<"$ignored"; then continue; fi
+    if grep -qx "$os/$arch" <<<"$ignored" || ! grep -qx "$os/$arch" <<<"$valid"; then continue; fi
+    # RELEASE_ONLY="linux/amd64 …" limits a local check to some platforms.
+    if [ -n "${RELEASE_ONLY:-}" ] && ! grep -qw "$os/$arch" <<<"$RELEASE_ONLY"; then continue; fi
     name="${project}_${version}_${os}_${arch}"
     bin="${project}_v${version}"
     [ "$os" = windows ] && bin="$bin.exe"
