@@ -291,16 +291,24 @@ func (n *Node) WaitStreaming(ctx context.Context) error {
 // server when port is 0.
 func (n *Node) waitStreamingFrom(ctx context.Context, port int) error {
 	err := poll(ctx, func() (bool, error) {
-		var from int
-		err := n.QueryRow(ctx, `SELECT coalesce(sender_port, 0) FROM pg_stat_wal_receiver WHERE status = 'streaming'`).Scan(&from)
+		var from, tli int
+		err := n.QueryRow(ctx, `SELECT coalesce(sender_port, 0), coalesce(received_tli, 0)
+			FROM pg_stat_wal_receiver WHERE status = 'streaming'`).Scan(&from, &tli)
 		if err != nil || from == 0 || port != 0 && from != port {
 			return false, nil
 		}
+		// After a promotion the follower first streams the old timeline
+		// up to the switch point, then reconnects for the new one: it
+		// only streams for good once it receives the upstream's current
+		// timeline (known on a primary from its WAL file name).
 		upstream := &Node{Name: "upstream", Host: n.Host, Port: from, t: n.t}
 		var caughtUp bool
+		var upstreamTLI int
 		err = upstream.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_replication
-			WHERE application_name = $1 AND state = 'streaming')`, n.Name).Scan(&caughtUp)
-		return err == nil && caughtUp, nil
+			WHERE application_name = $1 AND state = 'streaming'),
+			CASE WHEN pg_is_in_recovery() THEN 0
+			     ELSE ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int END`, n.Name).Scan(&caughtUp, &upstreamTLI)
+		return err == nil && caughtUp && (upstreamTLI == 0 || tli == upstreamTLI), nil
 	})
 	if err != nil {
 		return n.errorf("waiting until it streams", err)
