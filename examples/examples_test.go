@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,6 +62,11 @@ type example struct {
 	// for the primary's next running-xacts record, which an idle primary
 	// writes only at a checkpoint.
 	logStandbySnapshots *routertest.Node
+	// needs is the PostgreSQL major version the example's features need
+	// (0: any). On an older server (make test-matrix runs 15 and 16) the
+	// example must be refused at plan time, naming the version, instead.
+	needs int
+	major int // the server's major version
 }
 
 type server struct {
@@ -189,6 +195,8 @@ func TestExamples(t *testing.T) {
 				path:                "resources/pgreplication_replication_slot/resource.tf",
 				aliases:             map[string]server{"primary": primary, "standby1": standby1},
 				logStandbySnapshots: topo.Primary,
+				needs:               17, // a failover slot; a logical slot on a standby needs 16
+				major:               topo.Version,
 			},
 			{
 				path: "resources/pgreplication_router_config/resource.tf",
@@ -236,7 +244,9 @@ func TestExamples(t *testing.T) {
 					{"host=db-primary.internal port=5432", fmt.Sprintf("host=%s port=%d", topo.Primary.Host, topo.Primary.Port)},
 					{"sslmode=verify-full", "sslmode=disable"},
 				},
-				vars: map[string]string{"replication_password": "unused-with-trust-auth"},
+				vars:  map[string]string{"replication_password": "unused-with-trust-auth"},
+				needs: 16, // origin = "none"
+				major: sub.Version,
 			})
 		})
 	})
@@ -319,6 +329,14 @@ func (c *terraformCLI) prove(t *testing.T, ex example) {
 	var vars []string
 	for name, value := range ex.vars {
 		vars = append(vars, "-var", name+"="+value)
+	}
+	if ex.needs > ex.major {
+		// The version gate must stop the plan, before anything is applied.
+		code, out := c.exec(t, dir, append([]string{"plan", "-input=false", "-no-color"}, vars...)...)
+		if code == 0 || !regexp.MustCompile(`needs PostgreSQL 1[0-9] or later`).MatchString(out) {
+			t.Errorf("on PostgreSQL %d, plan of an example that needs %d exited %d; want a plan-time error naming the version:\n%s", ex.major, ex.needs, code, out)
+		}
+		return
 	}
 
 	// Destroy whatever happens to apply or plan: the servers are shared

@@ -85,7 +85,7 @@ func publicationSchema() schema.Schema {
 			// Required
 			"name": schema.StringAttribute{
 				Required:            true,
-				Validators:          []validator.String{identifierValidator{}},
+				Validators:          []validator.String{identifierValidator},
 				MarkdownDescription: "Publication name, any PostgreSQL identifier (quoted, so case and punctuation are kept). Changing it renames the publication in place (`ALTER PUBLICATION … RENAME TO`).",
 			},
 
@@ -93,13 +93,13 @@ func publicationSchema() schema.Schema {
 			"database": schema.StringAttribute{
 				Optional:            true,
 				Computed:            true,
-				Validators:          []validator.String{identifierValidator{}},
+				Validators:          []validator.String{identifierValidator},
 				MarkdownDescription: "Database the publication belongs to. Defaults to the provider's `database`. Changing it (or, when unset, the provider's database) replaces the publication.",
 			},
 			"owner": schema.StringAttribute{
 				Optional:            true,
 				Computed:            true,
-				Validators:          []validator.String{identifierValidator{}},
+				Validators:          []validator.String{identifierValidator},
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "Role that owns the publication (`ALTER PUBLICATION … OWNER TO`). Defaults to the role the provider connects as; when unset, whatever owner the server reports is kept.",
 			},
@@ -115,7 +115,7 @@ func publicationSchema() schema.Schema {
 				Optional:    true,
 				Computed:    true,
 				Default:     setdefault.StaticValue(types.SetValueMust(types.StringType, nil)),
-				Validators:  []validator.Set{setvalidator.ValueStringsAre(identifierValidator{})},
+				Validators:  []validator.Set{setvalidator.ValueStringsAre(identifierValidator)},
 				MarkdownDescription: "Schemas all of whose tables are published, including tables created in them later (`FOR TABLES IN SCHEMA`). " +
 					"Defaults to none. Changed in place (`ALTER PUBLICATION … SET`). Needs PostgreSQL 15 or later (checked at plan time). " +
 					"PostgreSQL refuses column lists (`table.columns`) in a publication that has schemas.",
@@ -149,14 +149,14 @@ func publicationSchema() schema.Schema {
 					Attributes: map[string]schema.Attribute{
 						"name": schema.StringAttribute{
 							Required:            true,
-							Validators:          []validator.String{identifierValidator{}},
+							Validators:          []validator.String{identifierValidator},
 							MarkdownDescription: "Table name, as it is spelled in the catalog (quoted: case and punctuation are kept).",
 						},
 						"schema": schema.StringAttribute{
 							Optional:            true,
 							Computed:            true,
 							Default:             stringdefault.StaticString(defaultTableSchema),
-							Validators:          []validator.String{identifierValidator{}},
+							Validators:          []validator.String{identifierValidator},
 							MarkdownDescription: "Schema of the table. Defaults to `" + defaultTableSchema + "`.",
 						},
 						"columns": schema.SetAttribute{
@@ -164,7 +164,7 @@ func publicationSchema() schema.Schema {
 							Optional:    true,
 							Validators: []validator.Set{
 								setvalidator.SizeAtLeast(1),
-								setvalidator.ValueStringsAre(identifierValidator{}),
+								setvalidator.ValueStringsAre(identifierValidator),
 							},
 							MarkdownDescription: "Column list: publish only these columns. Defaults to every column, including columns added later. " +
 								"A set, so the order does not matter. A publication that publishes `update` or `delete` must include the replica identity columns " +

@@ -25,6 +25,7 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
 )
 
 var (
@@ -93,7 +94,7 @@ func replicationSlotSchema() schema.Schema {
 				Required: true,
 				MarkdownDescription: "The slot's name: lower-case letters, digits and underscores only, at most 63 bytes " +
 					"(PostgreSQL's rule for slot names). Changing it replaces the slot.",
-				Validators:    []validator.String{slotNameValidator{}},
+				Validators:    []validator.String{slotNameValidator},
 				PlanModifiers: []planmodifier.String{stringplanmodifier.RequiresReplace()},
 			},
 			"type": schema.StringAttribute{
@@ -109,14 +110,14 @@ func replicationSlotSchema() schema.Schema {
 				Computed: true,
 				MarkdownDescription: "Logical slots only: the database whose changes the slot decodes. Defaults to the " +
 					"provider's `database`; null for physical slots. Changing it replaces the slot.",
-				Validators: []validator.String{identifierValidator{}},
+				Validators: []validator.String{identifierValidator},
 			},
 			"plugin": schema.StringAttribute{
 				Optional: true,
 				Computed: true,
 				MarkdownDescription: "Logical slots only: the output plugin. Defaults to `" + defaultSlotPlugin + "` (what " +
 					"subscriptions use); null for physical slots. Changing it replaces the slot.",
-				Validators: []validator.String{identifierValidator{}},
+				Validators: []validator.String{identifierValidator},
 			},
 			"two_phase": schema.BoolAttribute{
 				Optional: true,
@@ -161,7 +162,7 @@ func replicationSlotSchema() schema.Schema {
 				MarkdownDescription: "How long creating the slot may take, as a Go duration (`90s`, `5m`). Creating a " +
 					"logical slot waits for running transactions to finish, and on a standby for the primary's next " +
 					"running-transactions record. Defaults to `" + defaultSlotCreateTimeout + "`. Changes in place.",
-				Validators: []validator.String{durationValidator{}},
+				Validators: []validator.String{durationValidator},
 			},
 
 			// Computed
@@ -692,65 +693,19 @@ func validateSlotName(name string) error {
 	return nil
 }
 
-type slotNameValidator struct{}
-
-func (slotNameValidator) Description(context.Context) string {
-	return "lower-case letters, digits and underscores, at most 63 bytes"
-}
-
-func (v slotNameValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (slotNameValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := validateSlotName(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Replication Slot Name", err.Error())
-	}
-}
-
-// identifierValidator refuses names PostgreSQL would truncate or reject.
-type identifierValidator struct{}
-
-func (identifierValidator) Description(context.Context) string {
-	return "a PostgreSQL identifier: not empty, no NUL byte, at most 63 bytes"
-}
-
-func (v identifierValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (identifierValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if err := pgsql.ValidateName(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Name", err.Error())
-	}
-}
-
-// durationValidator accepts a Go duration greater than zero.
-type durationValidator struct{}
-
-func (durationValidator) Description(context.Context) string {
-	return "a positive Go duration such as 90s or 5m"
-}
-
-func (v durationValidator) MarkdownDescription(ctx context.Context) string { return v.Description(ctx) }
-
-func (durationValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	d, err := time.ParseDuration(req.ConfigValue.ValueString())
-	if err == nil && d <= 0 {
-		err = errors.New("the duration must be positive")
-	}
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Duration",
-			fmt.Sprintf("%q is not a positive Go duration such as 90s or 5m: %v", req.ConfigValue.ValueString(), err))
-	}
-}
+// The string validators of the provider's names and durations, from one
+// constructor (provider/internal/validate).
+var (
+	// slotNameValidator: PostgreSQL's rule for replication slot names.
+	slotNameValidator = validate.String("Invalid Replication Slot Name",
+		"lower-case letters, digits and underscores, at most 63 bytes", validateSlotName)
+	// identifierValidator refuses names PostgreSQL would truncate or reject.
+	identifierValidator = validate.String("Invalid Name",
+		"a PostgreSQL identifier: not empty, no NUL byte, at most 63 bytes", pgsql.ValidateName)
+	// durationValidator accepts a Go duration greater than zero.
+	durationValidator = validate.String("Invalid Duration",
+		"a positive duration such as \"90s\" or \"5m\"", validate.PositiveDuration)
+)
 
 // slotTypeAttributesValidator refuses attributes that the declared slot type
 // does not have: PostgreSQL would ignore them or fail at apply.

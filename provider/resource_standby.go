@@ -28,6 +28,7 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/guc"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
 )
 
 var (
@@ -154,7 +155,7 @@ func standbySchema() schema.Schema {
 			},
 			"primary_slot_name": schema.StringAttribute{
 				Optional:   true,
-				Validators: []validator.String{slotNameValidator{}},
+				Validators: []validator.String{slotNameValidator},
 				MarkdownDescription: "Physical replication slot on the primary that the standby streams through (`primary_slot_name`), so " +
 					"the primary keeps the WAL the standby has not received yet. The slot must exist on the primary (`pgreplication_replication_slot`) " +
 					"or streaming does not start. Default: no slot (the standby relies on the primary's `wal_keep_size`).",
@@ -169,7 +170,7 @@ func standbySchema() schema.Schema {
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(defaultRecoveryMinApplyDelay),
-				Validators: []validator.String{postgresTimeValidator{}},
+				Validators: []validator.String{postgresTimeValidator},
 				MarkdownDescription: "`recovery_min_apply_delay`: how long after the primary committed a transaction the standby applies it, " +
 					"a PostgreSQL time such as `\"30s\"` or `\"5min\"` (no unit: milliseconds). Compared by value: `\"300s\"` and the server's " +
 					"`\"5min\"` are equal. Defaults to `\"" + defaultRecoveryMinApplyDelay + "\"`, PostgreSQL's default.",
@@ -178,7 +179,7 @@ func standbySchema() schema.Schema {
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(defaultMaxStandbyStreamingDelay),
-				Validators: []validator.String{postgresTimeValidator{}},
+				Validators: []validator.String{postgresTimeValidator},
 				MarkdownDescription: "`max_standby_streaming_delay`: how long replay waits for conflicting standby queries before cancelling them; " +
 					"`\"-1\"` waits forever. A PostgreSQL time, compared by value. Defaults to `\"" + defaultMaxStandbyStreamingDelay + "\"`, PostgreSQL's default.",
 			},
@@ -186,7 +187,7 @@ func standbySchema() schema.Schema {
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(defaultWalReceiverTimeout),
-				Validators: []validator.String{postgresTimeValidator{}},
+				Validators: []validator.String{postgresTimeValidator},
 				MarkdownDescription: "`wal_receiver_timeout`: how long the standby waits for the primary before dropping the connection; `\"0\"` " +
 					"never. A PostgreSQL time, compared by value. Defaults to `\"" + defaultWalReceiverTimeout + "\"`, PostgreSQL's default.",
 			},
@@ -194,7 +195,7 @@ func standbySchema() schema.Schema {
 				Optional:   true,
 				Computed:   true,
 				Default:    stringdefault.StaticString(defaultStandbyWaitTimeout),
-				Validators: []validator.String{goDurationValidator{}},
+				Validators: []validator.String{durationValidator},
 				MarkdownDescription: "How long apply waits for the standby to stream from the primary after changing its settings, a Go duration " +
 					"such as `\"60s\"` or `\"5m\"`. If it does not stream by then, apply fails with what the standby reports. Only used by the " +
 					"provider. Defaults to `\"" + defaultStandbyWaitTimeout + "\"`.",
@@ -766,45 +767,6 @@ func sameTime(prior types.String, server string) types.String {
 }
 
 // postgresTimeValidator accepts a PostgreSQL time setting ("30s", "5min").
-type postgresTimeValidator struct{}
-
-func (postgresTimeValidator) Description(context.Context) string {
-	return "a PostgreSQL time: a number with an optional unit (us, ms, s, min, h, d), such as \"30s\" or \"5min\""
-}
-
-func (v postgresTimeValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (postgresTimeValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	if _, err := guc.Milliseconds(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid PostgreSQL Time", err.Error())
-	}
-}
-
-// goDurationValidator accepts a Go duration ("60s", "5m") that is positive.
-type goDurationValidator struct{}
-
-func (goDurationValidator) Description(context.Context) string {
-	return "a positive duration such as \"60s\" or \"5m\""
-}
-
-func (v goDurationValidator) MarkdownDescription(ctx context.Context) string {
-	return v.Description(ctx)
-}
-
-func (goDurationValidator) ValidateString(_ context.Context, req validator.StringRequest, resp *validator.StringResponse) {
-	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
-		return
-	}
-	d, err := time.ParseDuration(req.ConfigValue.ValueString())
-	if err == nil && d <= 0 {
-		err = fmt.Errorf("%q is not positive", req.ConfigValue.ValueString())
-	}
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, "Invalid Duration", err.Error()+`: want a duration such as "60s" or "5m"`)
-	}
-}
+var postgresTimeValidator = validate.String("Invalid PostgreSQL Time",
+	"a PostgreSQL time: a number with an optional unit (us, ms, s, min, h, d), such as \"30s\" or \"5min\"",
+	func(s string) error { _, err := guc.Milliseconds(s); return err })
