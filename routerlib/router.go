@@ -345,7 +345,7 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 			if sql != "" {
 				r.cache.set(sql, classWrite)
 			}
-			r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", sql)
+			r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", redactSQL(sql))
 			st.readOnly = true
 			return st, true
 		case pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" || strings.HasPrefix(pgErr.Code, "08"):
