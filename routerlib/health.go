@@ -121,10 +121,12 @@ func (r *Router) checkAll(ctx context.Context, t *topology) {
 		}
 		if reason != EjectNone {
 			n.goods = 0
+			// The reason first: Stat reads readable, then ejected, and
+			// must never see a node out of rotation with no reason.
+			n.ejected.Store(uint32(reason))
 			if n.readable.Swap(false) {
 				r.opts.logger.Warn("routerlib: replica out of rotation", "node", n.name, "reason", reason.String(), "lag_bytes", n.lagBytes.Load(), "lag", time.Duration(n.lagNanos.Load()))
 			}
-			n.ejected.Store(uint32(reason))
 			continue
 		}
 		n.goods++

@@ -87,13 +87,17 @@ func (r *Router) Stat() []NodeStat {
 			Writer:       n == writer,
 			Healthy:      n.reachable.Load(),
 			Readable:     n.readable.Load(),
-			Ejected:      EjectReason(n.ejected.Load()),
 			LagBytes:     n.lagBytes.Load(),
 			Lag:          time.Duration(n.lagNanos.Load()),
 			ReplayLSN:    LSN(n.replayLSN.Load()),
 			Reads:        n.reads.Load(),
 			Writes:       n.writes.Load(),
 			Errors:       n.errors.Load(),
+		}
+		// Read after readable (the monitor stores the reason before it
+		// takes a node out of rotation): a node in rotation has no reason.
+		if !s.Readable {
+			s.Ejected = EjectReason(n.ejected.Load())
 		}
 		if s.Healthy {
 			s.ObservedRole = "primary"

@@ -340,8 +340,11 @@ func (n *node) close() {
 // by a query; the monitor readmits it after readmit_after good checks.
 func (n *node) markDown(err error) {
 	n.connFailed.Store(true)
-	if n.readable.Swap(false) {
+	// The reason before readable, as in the monitor (see Stat). A node the
+	// monitor already ejected keeps its reason.
+	if n.readable.Load() {
 		n.ejected.Store(uint32(EjectUnreachable))
+		n.readable.Store(false)
 	}
 	n.reachable.Store(false)
 	s := err.Error()
