@@ -206,8 +206,8 @@ func (r *publicationResource) Create(ctx context.Context, req resource.CreateReq
 		return
 	}
 	database := plan.Database.ValueString()
-	pool, ok := r.pool(ctx, database, &resp.Diagnostics)
-	if !ok {
+	pool := r.server.PoolOrDiag(ctx, database, &resp.Diagnostics)
+	if pool == nil {
 		return
 	}
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
@@ -240,14 +240,15 @@ func (r *publicationResource) Read(ctx context.Context, req resource.ReadRequest
 		return
 	}
 	database := state.Database.ValueString()
-	pool, ok := r.pool(ctx, database, &resp.Diagnostics)
+	pool := r.server.PoolOrDiag(ctx, database, &resp.Diagnostics)
+	if pool == nil {
+		return
+	}
+	facts, ok := r.server.FactsOrDiag(ctx, &resp.Diagnostics)
 	if !ok {
 		return
 	}
-	major, ok := r.major(ctx, &resp.Diagnostics)
-	if !ok {
-		return
-	}
+	major := facts.Major()
 	got, err := readPublication(ctx, pool, major, state.Name.ValueString())
 	if isMissingDatabase(err) {
 		// The database is gone, and the publication with it: plan a create.
@@ -286,14 +287,15 @@ func (r *publicationResource) Update(ctx context.Context, req resource.UpdateReq
 		return
 	}
 	database := plan.Database.ValueString()
-	pool, ok := r.pool(ctx, database, &resp.Diagnostics)
+	pool := r.server.PoolOrDiag(ctx, database, &resp.Diagnostics)
+	if pool == nil {
+		return
+	}
+	facts, ok := r.server.FactsOrDiag(ctx, &resp.Diagnostics)
 	if !ok {
 		return
 	}
-	major, ok := r.major(ctx, &resp.Diagnostics)
-	if !ok {
-		return
-	}
+	major := facts.Major()
 	// One transaction: the publication changes as planned or not at all,
 	// never renamed but not re-owned. The statements are worked out from the
 	// catalogs as they are now, not from the state, which a plan with
@@ -334,8 +336,8 @@ func (r *publicationResource) Delete(ctx context.Context, req resource.DeleteReq
 		return
 	}
 	database := state.Database.ValueString()
-	pool, ok := r.pool(ctx, database, &resp.Diagnostics)
-	if !ok {
+	pool := r.server.PoolOrDiag(ctx, database, &resp.Diagnostics)
+	if pool == nil {
 		return
 	}
 	_, err := pool.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgsql.Ident(state.Name.ValueString()))
@@ -681,10 +683,11 @@ func (r *publicationResource) warnWalLevel(ctx context.Context, name string, dia
 // which spares the next plans a round trip to the server.
 func (r *publicationResource) confirmApplied(ctx context.Context, pool *pgxpool.Pool, plan *publicationModel, config publicationModel,
 	want publication, did string, diags *diag.Diagnostics, private privateSetter) {
-	major, ok := r.major(ctx, diags)
+	facts, ok := r.server.FactsOrDiag(ctx, diags)
 	if !ok {
 		return
 	}
+	major := facts.Major()
 	database := plan.Database.ValueString()
 	got, err := readPublication(ctx, pool, major, want.Name)
 	if err != nil {
@@ -744,24 +747,6 @@ func missingMembers(want, got publication) []string {
 		}
 	}
 	return missing
-}
-
-// pool returns the pool of database, reporting a connection problem.
-func (r *publicationResource) pool(ctx context.Context, database string, diags *diag.Diagnostics) (*pgxpool.Pool, bool) {
-	pool := r.server.PoolOrDiag(ctx, database, diags)
-	if pool == nil {
-		return nil, false
-	}
-	return pool, true
-}
-
-// major returns the server's major version, reporting why it cannot.
-func (r *publicationResource) major(ctx context.Context, diags *diag.Diagnostics) (int, bool) {
-	f, ok := r.server.FactsOrDiag(ctx, diags)
-	if !ok {
-		return 0, false
-	}
-	return f.Major(), true
 }
 
 // publication is a publication as the configuration declares it or as the

@@ -432,17 +432,10 @@ FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&app, &addr, &backend)
 
 // waitInactive waits, briefly, until the terminated process lets the slot go.
 func (r *replicationSlotResource) waitInactive(ctx context.Context, name string, pid int64) {
-	for range 100 {
+	_, _ = pollUntil(ctx, 5*time.Second, func() (bool, error) {
 		row, found, err := r.readSlot(ctx, name)
-		if err != nil || !found || row.ActivePID == nil || *row.ActivePID != pid {
-			return
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+		return err != nil || !found || row.ActivePID == nil || *row.ActivePID != pid, nil
+	})
 }
 
 func (r *replicationSlotResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
@@ -586,14 +579,20 @@ func (r *replicationSlotResource) serverRole(ctx context.Context) (inRecovery bo
 	if r.server == nil || r.server.unknown {
 		return false, "", false
 	}
+	// wal_level needs a restart to change: the server facts have it. Whether
+	// the server is in recovery can change at any time (a promotion).
+	facts, err := r.server.Facts(ctx)
+	if err != nil {
+		return false, "", false
+	}
 	pool, err := r.server.Pool(ctx, "")
 	if err != nil {
 		return false, "", false
 	}
-	if err := pool.QueryRow(ctx, `SELECT pg_is_in_recovery(), current_setting('wal_level')`).Scan(&inRecovery, &walLevel); err != nil {
+	if err := pool.QueryRow(ctx, `SELECT pg_is_in_recovery()`).Scan(&inRecovery); err != nil {
 		return false, "", false
 	}
-	return inRecovery, walLevel, true
+	return inRecovery, facts.WalLevel, true
 }
 
 func (r *replicationSlotResource) inRecovery(ctx context.Context) bool {

@@ -408,12 +408,8 @@ resource "pgreplication_replication_slot" "active" {
 // waitFor polls cond until it holds, or fails the test after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if ok, _ := pollUntil(context.Background(), timeout, func() (bool, error) { return cond(), nil }); !ok {
+		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
 }
 
