@@ -31,7 +31,14 @@ func (n *node) check(ctx context.Context, timeout time.Duration) checkResult {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if n.hc == nil || n.hc.IsClosed() {
-		c, err := pgx.ConnectConfig(ctx, n.connConfig)
+		cc := n.connConfig
+		if n.beforeConnect != nil {
+			cc = n.connConfig.Copy() // the hook sets the password on it, as on a pool's
+			if err := n.beforeConnect(ctx, cc); err != nil {
+				return checkResult{err: err}
+			}
+		}
+		c, err := pgx.ConnectConfig(ctx, cc)
 		if err != nil {
 			return checkResult{err: err}
 		}

@@ -3,8 +3,12 @@ package routerlib_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -12,6 +16,7 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // TestRouting runs each class of statement through a Router on a real
@@ -198,3 +203,74 @@ var (
 		Close()
 	} = (*routerlib.Router)(nil)
 )
+
+// TestPasswordFromEnvAndPassfile: against a server that really checks the
+// password (scram-sha-256 for one role), the router authenticates with the
+// password from the environment variable the file names, or from the
+// passfile it names, and fails with neither. The file holds no password.
+func TestPasswordFromEnvAndPassfile(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	ctx := context.Background()
+	const role, password = "router_pw", "s3cret-pw"
+	if err := topo.Primary.Exec(ctx, "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN PASSWORD '"+password+"'"); err != nil {
+		t.Fatal(err)
+	}
+	// Password authentication for this role only, ahead of routertest's trust rule.
+	hba := filepath.Join(topo.Primary.DataDir, "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hba, append([]byte("host all "+role+" 127.0.0.1/32 scram-sha-256\n"), old...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	a := topo.Artifact()
+	a.Nodes[0].User = role
+	ping := func(a artifact.Topology) error {
+		r, err := routerlib.New(ctx, a)
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		var who string
+		if err := r.QueryRow(routerlib.Primary(pctx), "SELECT current_user").Scan(&who); err != nil {
+			return err
+		}
+		if who != role {
+			return fmt.Errorf("connected as %q, want %q", who, role)
+		}
+		return nil
+	}
+
+	t.Setenv("PGPASSWORD", "") // nothing from libpq's environment
+	t.Setenv("PGPASSFILE", os.DevNull)
+	if err := ping(a); err == nil {
+		t.Fatal("connected with no password: the server does not check it, and this test proves nothing")
+	}
+
+	a.Nodes[0].PasswordEnv = "ROUTERLIB_TEST_PW"
+	t.Setenv("ROUTERLIB_TEST_PW", password)
+	if err := ping(a); err != nil {
+		t.Errorf("password from password_env: %v", err)
+	}
+	t.Setenv("ROUTERLIB_TEST_PW", "wrong")
+	if err := ping(a); err == nil {
+		t.Error("connected with a wrong password from password_env")
+	}
+
+	a.Nodes[0].PasswordEnv = ""
+	passfile := filepath.Join(t.TempDir(), "pgpass")
+	line := fmt.Sprintf("%s:%d:*:%s:%s\n", topo.Primary.Host, topo.Primary.Port, role, password)
+	if err := os.WriteFile(passfile, []byte(line), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.Nodes[0].Passfile = passfile
+	if err := ping(a); err != nil {
+		t.Errorf("password from passfile: %v", err)
+	}
+}

@@ -171,6 +171,10 @@ type node struct {
 	declaredPrimary bool
 	maxLag          time.Duration
 	connConfig      *pgx.ConnConfig // for the monitor's own connection
+	// beforeConnect is the pools' hook (the password from WithPasswordFunc
+	// or password_env, and the application's own hook): the monitor's
+	// connection must authenticate exactly as the pools' do.
+	beforeConnect func(context.Context, *pgx.ConnConfig) error
 
 	// readPool serves reads on a declared replica; its sessions run with
 	// default_transaction_read_only=on so a misrouted write fails with
@@ -215,6 +219,7 @@ func newNode(decl artifact.Node, p artifact.Pool, o *options) (*node, error) {
 	}
 	n.baseCfg = cfg
 	n.connConfig = cfg.ConnConfig.Copy()
+	n.beforeConnect = cfg.BeforeConnect
 	if n.declaredPrimary {
 		wp, err := pgxpool.NewWithConfig(context.Background(), cfg.Copy())
 		if err != nil {
