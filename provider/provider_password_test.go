@@ -1,0 +1,91 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// Against a server that checks the password (scram-sha-256 for one role),
+// the provider's password authenticates, and a wrong one fails with an
+// error that names the server and never the password.
+func TestAccProvider_password(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	const role, password = "tfacc_pw", "s3cret-pw"
+	execSQL(t, topo.Primary, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN PASSWORD '"+password+"'")
+	hba := filepath.Join(topo.Primary.DataDir, "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hba, append([]byte("host all "+role+" 127.0.0.1/32 scram-sha-256\n"), old...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Exec(context.Background(), "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", os.DevNull)
+	config := func(pw string) string {
+		return fmt.Sprintf(`
+provider "pgreplication" {
+  host     = %q
+  port     = %d
+  username = %q
+  password = %q
+  database = "postgres"
+  sslmode  = "disable"
+}
+data "pgreplication_server" "this" {}
+`, topo.Primary.Host, topo.Primary.Port, role, pw)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config(password),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("data.pgreplication_server.this", tfjsonpath.New("in_recovery"), knownvalue.Bool(false)),
+				},
+			},
+			{
+				Config: config("wrong-pw-" + password),
+				// The error names the server and the cause…
+				ExpectError: regexp.MustCompile(`(?s)` + regexp.QuoteMeta(fmt.Sprintf("127.0.0.1:%d", topo.Primary.Port)) + `.*password authentication failed`),
+			},
+		},
+	})
+}
+
+// …and never the password: the provider's diagnostics are built from
+// connection errors that pgx formats without it.
+func TestConnectErrorHasNoPassword(t *testing.T) {
+	s := newServer(connSettings{Host: "127.0.0.1", Port: 1, Username: "u", Password: "s3cret-pw", Database: "postgres", SSLMode: "disable", ConnectTimeout: 2})
+	var diags diag.Diagnostics
+	if p := s.PoolOrDiag(context.Background(), "", &diags); p != nil {
+		err := p.Ping(context.Background())
+		if err == nil {
+			t.Fatal("connected to port 1")
+		}
+		if regexp.MustCompile(`s3cret`).MatchString(err.Error()) {
+			t.Errorf("connection error leaks the password: %v", err)
+		}
+	}
+	for _, x := range diags {
+		if regexp.MustCompile(`s3cret`).MatchString(x.Detail()) {
+			t.Errorf("diagnostic leaks the password: %s", x.Detail())
+		}
+	}
+}
