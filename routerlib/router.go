@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -216,7 +215,7 @@ func (r *Router) noPrimary(t *topology) error {
 	if d.reachable.Load() && d.recovery.Load() {
 		why = "is in recovery"
 	}
-	return fmt.Errorf("%w: declared primary %s %s and no other node has been promoted; writes resume when one is", ErrNoPrimary, d.name, why)
+	return fmt.Errorf("%w: declared primary %q %s and no other node has been promoted; writes resume when one is", ErrNoPrimary, d.name, why)
 }
 
 // fallback serves a read no replica can take, as the policy says.
@@ -327,46 +326,49 @@ func (r *Router) nth(t *topology, cands []*node, writer, exclude *node, minLSN L
 // a replica rejecting a write.
 func maxAttempts(t *topology) int { return len(t.nodes) + 1 }
 
-// retryable reports whether a read that failed with err on tg should run
-// again elsewhere, and records what happened: a replica rejecting a write
-// (SQLSTATE 25006) makes the statement a known write; a failed connection
-// takes the node out of rotation at once.
-func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql string, err error, st retryState) (retryState, bool) {
+// retryable reports whether a call that failed with err on tg should run
+// again elsewhere, and records what happened. Only a read runs again: on
+// the primary when a replica rejected it as a write (SQLSTATE 25006, and
+// the statement is remembered as a write), or on another node when the
+// node failed under it (see nodeFault), which also takes the node out of
+// rotation at once. Any other error the server sent is the caller's, and
+// so is the caller's own deadline or cancel: returned as is, nothing
+// ejected. The error to return is err, or err wrapped with what the caller
+// must know (a write that may have committed).
+func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql string, err error, st retryState) (retryState, bool, error) {
 	tg.n.errors.Add(1)
 	st.attempts++
 	st.connRetry, st.exclude = false, nil
-	if st.attempts >= maxAttempts(t) {
-		return st, false
+	if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+		return st, false, err
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch {
-		case pgErr.Code == "25006" && !tg.write:
-			if sql != "" {
-				r.cache.set(sql, classWrite)
-			}
-			r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", redactSQL(sql))
-			st.readOnly = true
-			return st, true
-		case pgErr.Code == "57P01" || pgErr.Code == "57P02" || pgErr.Code == "57P03" || strings.HasPrefix(pgErr.Code, "08"):
-			// The server is shutting down or refusing connections.
-		default:
-			return st, false
+	if errors.As(err, &pgErr) && pgErr.Code == "25006" && !tg.write && st.attempts < maxAttempts(t) {
+		if sql != "" {
+			r.cache.set(sql, classWrite)
 		}
+		r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", redactSQL(sql))
+		st.readOnly = true
+		return st, true, err
 	}
-	if ctx.Err() != nil || errors.Is(err, ErrClosed) || errors.Is(err, pgx.ErrNoRows) {
-		return st, false
-	}
-	if errors.Is(err, pgx.ErrTxClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return st, false
+	if !nodeFault(err) {
+		return st, false, err
 	}
 	tg.n.markDown(err)
 	r.opts.logger.Warn("routerlib: connection failed; node out of rotation", "node", tg.n.name, "err", err)
 	if tg.write {
-		return st, false // a write may have happened: never replay it
+		if pgconn.SafeToRetry(err) {
+			return st, false, fmt.Errorf("routerlib: node %q: %w", tg.n.name, err)
+		}
+		// Never replayed: the server may have committed it before the
+		// connection failed.
+		return st, false, fmt.Errorf("routerlib: node %q failed during a write, which may have committed: %w", tg.n.name, err)
+	}
+	if st.attempts >= maxAttempts(t) {
+		return st, false, err
 	}
 	st.connRetry, st.exclude = true, tg.n
-	return st, true
+	return st, true, err
 }
 
 func (r *Router) count(tg target) {
@@ -404,7 +406,7 @@ func (r *Router) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 			return tag, nil
 		}
 		var retry bool
-		if st, retry = r.retryable(ctx, t, tg, sql, err, st); !retry {
+		if st, retry, err = r.retryable(ctx, t, tg, sql, err, st); !retry {
 			return tag, err
 		}
 	}
@@ -442,8 +444,11 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 			return &retryRows{Rows: rows, r: r, ctx: ctx, tg: tg, op: op, sql: sql, cl: cl, args: args, st: st}, nil
 		}
 		var retry bool
-		if st, retry = r.retryable(ctx, t, tg, sql, err, st); !retry {
-			return rows, err
+		if st, retry, err = r.retryable(ctx, t, tg, sql, err, st); !retry {
+			if rows != nil {
+				rows.Close()
+			}
+			return errRows{err: err}, err
 		}
 	}
 }
@@ -484,8 +489,9 @@ func (w *retryRows) Next() bool {
 		return false
 	}
 	defer t.leave()
-	st, retry := w.r.retryable(w.ctx, t, w.tg, w.sql, err, w.st)
+	st, retry, err := w.r.retryable(w.ctx, t, w.tg, w.sql, err, w.st)
 	if !retry {
+		w.err = err
 		return false
 	}
 	if st.readOnly {
@@ -652,7 +658,7 @@ func (r *Router) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, 
 			return tx, nil
 		}
 		var retry bool
-		if st, retry = r.retryable(ctx, t, tg, "", err, st); !retry {
+		if st, retry, err = r.retryable(ctx, t, tg, "", err, st); !retry {
 			return nil, err
 		}
 	}
@@ -670,7 +676,7 @@ func (r *Router) Ping(ctx context.Context) error {
 		return err
 	}
 	if err := tg.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("routerlib: ping primary %s: %w", tg.n.name, err)
+		return fmt.Errorf("routerlib: ping primary %q: %w", tg.n.name, err)
 	}
 	return nil
 }
@@ -691,7 +697,7 @@ func (r *Router) MigrationConn(ctx context.Context) (*pgxpool.Conn, error) {
 	}
 	c, err := tg.pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("routerlib: migration connection to primary %s: %w", tg.n.name, err)
+		return nil, fmt.Errorf("routerlib: migration connection to primary %q: %w", tg.n.name, err)
 	}
 	return c, nil
 }

@@ -211,11 +211,11 @@ func newNode(decl artifact.Node, p artifact.Pool, o *options) (*node, error) {
 	n := &node{decl: decl, name: decl.Name, declaredPrimary: decl.Role == artifact.RolePrimary}
 	var err error
 	if n.maxLag, err = decl.MaxLag.Std(); err != nil {
-		return nil, fmt.Errorf("node %s: %w", decl.Name, err)
+		return nil, fmt.Errorf("node %q: %w", decl.Name, err)
 	}
 	cfg, err := poolConfig(decl, p, o)
 	if err != nil {
-		return nil, fmt.Errorf("node %s: %w", decl.Name, err)
+		return nil, fmt.Errorf("node %q: %w", decl.Name, err)
 	}
 	n.baseCfg = cfg
 	n.connConfig = cfg.ConnConfig.Copy()
@@ -223,7 +223,7 @@ func newNode(decl artifact.Node, p artifact.Pool, o *options) (*node, error) {
 	if n.declaredPrimary {
 		wp, err := pgxpool.NewWithConfig(context.Background(), cfg.Copy())
 		if err != nil {
-			return nil, fmt.Errorf("node %s: %w", decl.Name, err)
+			return nil, fmt.Errorf("node %q: %w", decl.Name, err)
 		}
 		n.writePool.Store(wp)
 		return n, nil
@@ -231,7 +231,7 @@ func newNode(decl artifact.Node, p artifact.Pool, o *options) (*node, error) {
 	rc := cfg.Copy()
 	rc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	if n.readPool, err = pgxpool.NewWithConfig(context.Background(), rc); err != nil {
-		return nil, fmt.Errorf("node %s: %w", decl.Name, err)
+		return nil, fmt.Errorf("node %q: %w", decl.Name, err)
 	}
 	return n, nil
 }
@@ -290,7 +290,7 @@ func setPassword(ctx context.Context, cc *pgx.ConnConfig, decl artifact.Node, ho
 	if hook != nil {
 		pw, err := hook(ctx, decl)
 		if err != nil {
-			return fmt.Errorf("password for node %s: %w", decl.Name, err)
+			return fmt.Errorf("password for node %q: %w", decl.Name, err)
 		}
 		if pw != "" {
 			cc.Password = pw
@@ -326,7 +326,7 @@ func (n *node) ensureWritePool() error {
 	}
 	wp, err := pgxpool.NewWithConfig(context.Background(), n.baseCfg.Copy())
 	if err != nil {
-		return fmt.Errorf("node %s: %w", n.name, err)
+		return fmt.Errorf("node %q: %w", n.name, err)
 	}
 	n.writePool.Store(wp)
 	return nil
