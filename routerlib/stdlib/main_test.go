@@ -1,0 +1,132 @@
+package stdlib_test
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/stdlib"
+)
+
+// shared is a primary and two standbys for the tests that leave it as they
+// found it; a test that stops or delays a node starts its own.
+var (
+	shared        *routertest.Topology
+	sharedSkipped error
+)
+
+func TestMain(m *testing.M) { os.Exit(run(m)) }
+
+func run(m *testing.M) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var err error
+	shared, err = routertest.New(ctx, routertest.WithStandbys(2))
+	switch {
+	case errors.Is(err, routertest.ErrNoBinaries) && os.Getenv("CI") != "true":
+		sharedSkipped = err
+	case err != nil:
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	default:
+		defer shared.Close()
+	}
+	return m.Run()
+}
+
+func sharedTopology(tb testing.TB) *routertest.Topology {
+	tb.Helper()
+	if shared == nil {
+		tb.Skip(sharedSkipped)
+	}
+	return shared
+}
+
+// openDB makes a Router for a and a *sql.DB on it, both closed when the
+// test ends.
+func openDB(tb testing.TB, a artifact.Topology, opts ...routerlib.Option) (*sql.DB, *routerlib.Router) {
+	tb.Helper()
+	r, err := routerlib.New(context.Background(), a, opts...)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(r.Close)
+	db := sql.OpenDB(stdlib.NewConnector(r))
+	tb.Cleanup(func() { db.Close() })
+	return db, r
+}
+
+// fastHealth makes the monitor act on the first failed check.
+func fastHealth(a artifact.Topology, interval time.Duration) artifact.Topology {
+	a.Health = artifact.Health{
+		Interval:     artifact.Duration(interval.String()),
+		Timeout:      artifact.Duration((2 * interval).String()),
+		EjectAfter:   1,
+		ReadmitAfter: 1,
+	}
+	return a
+}
+
+// port says which server ran a query: every routertest node has its own.
+func port(tb testing.TB, ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, query string, args ...any) int {
+	tb.Helper()
+	var p int
+	if err := q.QueryRowContext(ctx, query, args...).Scan(&p); err != nil {
+		tb.Fatalf("%s: %v", query, err)
+	}
+	return p
+}
+
+func ports(nodes ...*routertest.Node) map[int]string {
+	m := map[int]string{}
+	for _, n := range nodes {
+		m[n.Port] = n.Name
+	}
+	return m
+}
+
+// waitReplayed waits until every standby has replayed the primary's
+// current position.
+func waitReplayed(tb testing.TB, topo *routertest.Topology) {
+	tb.Helper()
+	ctx := context.Background()
+	lsn, err := topo.CurrentLSN(ctx)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, s := range topo.Standbys {
+		if err := s.WaitReplayed(ctx, lsn); err != nil {
+			tb.Fatal(err)
+		}
+	}
+}
+
+// recorder is a Tracer that keeps every decision.
+type recorder struct {
+	mu        sync.Mutex
+	decisions []routerlib.Decision
+}
+
+func (rec *recorder) TraceRoute(_ context.Context, d routerlib.Decision) {
+	rec.mu.Lock()
+	rec.decisions = append(rec.decisions, d)
+	rec.mu.Unlock()
+}
+
+func (rec *recorder) take() []routerlib.Decision {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	d := rec.decisions
+	rec.decisions = nil
+	return d
+}

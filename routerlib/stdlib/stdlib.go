@@ -1,0 +1,300 @@
+// Package stdlib serves a [routerlib.Router] as a database/sql driver, so
+// that code written against [database/sql] (GORM, sqlx, ent, bun, a plain
+// [*sql.DB]) routes every statement as the Router's own methods do.
+//
+//	r, err := routerlib.Open(ctx, "/etc/myapp/router.json")
+//	if err != nil {
+//		return err
+//	}
+//	defer r.Close()
+//	db := sql.OpenDB(stdlib.NewConnector(r))
+//	defer db.Close()
+//	db.ExecContext(ctx, "INSERT INTO books (title) VALUES ($1)", title) // the primary
+//	db.QueryContext(ctx, "SELECT title FROM books")                      // a replica
+//
+// Each statement goes through [routerlib.Router.Exec] or
+// [routerlib.Router.Query]: it is classified, follows the read policy, the
+// context's [routerlib.Primary], [routerlib.Route] and [routerlib.Session],
+// is retried on the primary after a replica rejects it as a write (SQLSTATE
+// 25006) and elsewhere when a replica's connection fails, and follows
+// failover and reloads of the router file. [sql.DB.BeginTx] with ReadOnly
+// starts the transaction on a replica, any other on the primary, and every
+// statement of the transaction runs on that one connection. A prepared
+// [sql.Stmt] is routed at each execution, never at Prepare: preparing
+// contacts no server.
+//
+// Arguments go to pgx unchanged, and results come back converted as pgx's
+// own database/sql driver ([github.com/jackc/pgx/v5/stdlib]) converts them:
+// the same Go types for each PostgreSQL type and the same column types.
+//
+// # What a *sql.Conn is here
+//
+// database/sql pools connections and hands one out for [sql.DB.Conn], for a
+// transaction, or for one statement. Here those are cheap handles: the real
+// connections live in the Router's pools, one per node, and each statement
+// outside a transaction takes whichever connection its route gives it. Two
+// statements on the same [*sql.Conn] may therefore run on different servers,
+// or on different connections of one server. Session state does not carry
+// from one to the next: a SET, a temporary table, a session advisory lock or
+// a prepared statement made with PREPARE is gone (or, worse, left on a
+// connection some other request gets). Work that needs one session runs in a
+// transaction ([sql.DB.BeginTx], with SET LOCAL and ON COMMIT DROP), which
+// holds one real connection from Begin to Commit, or on a connection taken
+// from the Router itself ([routerlib.Router.MigrationConn]).
+//
+// database/sql's own pool settings count handles, not server connections:
+// size the Router's pools (pool.max_conns in the router file) for the load,
+// and leave [sql.DB.SetMaxOpenConns] unlimited or at least as large.
+package stdlib
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+)
+
+// A Connector gives database/sql handles on a Router. Create the
+// [*sql.DB] with sql.OpenDB(NewConnector(r)); closing the DB does not
+// close the Router.
+type Connector struct {
+	r *routerlib.Router
+}
+
+var (
+	_ driver.Connector = (*Connector)(nil)
+
+	_ driver.Conn               = (*Conn)(nil)
+	_ driver.ConnBeginTx        = (*Conn)(nil)
+	_ driver.ConnPrepareContext = (*Conn)(nil)
+	_ driver.ExecerContext      = (*Conn)(nil)
+	_ driver.QueryerContext     = (*Conn)(nil)
+	_ driver.Pinger             = (*Conn)(nil)
+	_ driver.SessionResetter    = (*Conn)(nil)
+	_ driver.NamedValueChecker  = (*Conn)(nil)
+
+	_ driver.StmtExecContext  = (*Stmt)(nil)
+	_ driver.StmtQueryContext = (*Stmt)(nil)
+)
+
+// NewConnector returns a Connector for r.
+func NewConnector(r *routerlib.Router) *Connector { return &Connector{r: r} }
+
+// Connect returns a new handle. It contacts no server.
+func (c *Connector) Connect(context.Context) (driver.Conn, error) {
+	return &Conn{r: c.r}, nil
+}
+
+// Driver returns a driver that opens nothing by name: a Router is built
+// from a router file, not from a data source name.
+func (c *Connector) Driver() driver.Driver { return noNameDriver{} }
+
+type noNameDriver struct{}
+
+func (noNameDriver) Open(string) (driver.Conn, error) {
+	return nil, errors.New("routerlib/stdlib: there is no data source name for a Router; open the *sql.DB with sql.OpenDB(stdlib.NewConnector(router))")
+}
+
+// A Conn is database/sql's handle on the Router; see the package
+// documentation for what that means for session state. database/sql uses a
+// Conn from one goroutine at a time.
+type Conn struct {
+	r  *routerlib.Router
+	tx *Tx // the transaction in progress, or nil; set by BeginTx, cleared by its end
+}
+
+// Router returns the Router the handle routes through, for use inside
+// [sql.Conn.Raw].
+func (c *Conn) Router() *routerlib.Router { return c.r }
+
+// CheckNamedValue lets every argument through to pgx unchanged, as pgx's
+// stdlib does: pgx encodes [driver.Valuer], slices, maps and its pgtype
+// values itself.
+func (c *Conn) CheckNamedValue(*driver.NamedValue) error { return nil }
+
+// Prepare returns a statement that is routed when it executes.
+func (c *Conn) Prepare(query string) (driver.Stmt, error) {
+	return c.PrepareContext(context.Background(), query)
+}
+
+// PrepareContext returns a statement that is routed at each execution,
+// like the same SQL run directly; it contacts no server.
+func (c *Conn) PrepareContext(_ context.Context, query string) (driver.Stmt, error) {
+	return &Stmt{conn: c, sql: query}, nil
+}
+
+// Close ends the handle. A transaction still open is rolled back.
+func (c *Conn) Close() error {
+	if c.tx != nil {
+		return c.tx.Rollback()
+	}
+	return nil
+}
+
+// Begin starts a transaction on the primary.
+func (c *Conn) Begin() (driver.Tx, error) {
+	return c.BeginTx(context.Background(), driver.TxOptions{})
+}
+
+// BeginTx starts a transaction with [routerlib.Router.BeginTx]: on a
+// replica when opts.ReadOnly is set, otherwise on the primary.
+func (c *Conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if c.tx != nil {
+		return nil, errors.New("routerlib/stdlib: a transaction is already in progress on this connection")
+	}
+	var o pgx.TxOptions
+	switch sql.IsolationLevel(opts.Isolation) {
+	case sql.LevelDefault:
+	case sql.LevelReadUncommitted:
+		o.IsoLevel = pgx.ReadUncommitted
+	case sql.LevelReadCommitted:
+		o.IsoLevel = pgx.ReadCommitted
+	case sql.LevelRepeatableRead, sql.LevelSnapshot:
+		o.IsoLevel = pgx.RepeatableRead
+	case sql.LevelSerializable:
+		o.IsoLevel = pgx.Serializable
+	default:
+		return nil, fmt.Errorf("routerlib/stdlib: isolation level %v: PostgreSQL has read uncommitted, read committed, repeatable read (snapshot) and serializable", sql.IsolationLevel(opts.Isolation))
+	}
+	if opts.ReadOnly {
+		o.AccessMode = pgx.ReadOnly
+	}
+	tx, err := c.r.BeginTx(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	c.tx = &Tx{ctx: ctx, tx: tx, conn: c}
+	return c.tx, nil
+}
+
+// ExecContext runs query in the transaction in progress, or routes it with
+// [routerlib.Router.Exec].
+func (c *Conn) ExecContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Result, error) {
+	args := arguments(nil, named)
+	var tag pgconn.CommandTag
+	var err error
+	if c.tx != nil {
+		tag, err = c.tx.tx.Exec(ctx, query, args...)
+	} else {
+		tag, err = c.r.Exec(ctx, query, args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return driver.RowsAffected(tag.RowsAffected()), nil
+}
+
+// QueryContext runs query in the transaction in progress, or routes it
+// with [routerlib.Router.Query]. It reads the first row before returning,
+// so that a read whose replica fails before answering is retried elsewhere
+// within this call.
+func (c *Conn) QueryContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Rows, error) {
+	args := arguments([]any{resultFormats}, named)
+	var rows pgx.Rows
+	var err error
+	if c.tx != nil {
+		rows, err = c.tx.tx.Query(ctx, query, args...)
+	} else {
+		rows, err = c.r.Query(ctx, query, args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	more := rows.Next()
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return nil, err
+	}
+	return &Rows{rows: rows, preloaded: true, more: more}, nil
+}
+
+// Ping checks that the primary answers ([routerlib.Router.Ping]).
+func (c *Conn) Ping(ctx context.Context) error { return c.r.Ping(ctx) }
+
+// ResetSession keeps the handle: it holds no session state between uses.
+// A handle returned with its transaction still open is discarded.
+func (c *Conn) ResetSession(context.Context) error {
+	if c.tx != nil {
+		return driver.ErrBadConn
+	}
+	return nil
+}
+
+// arguments appends the values of named to args, in order: pgx numbers
+// parameters $1, $2…, and like pgx's stdlib ignores their names.
+func arguments(args []any, named []driver.NamedValue) []any {
+	for _, v := range named {
+		args = append(args, v.Value)
+	}
+	return args
+}
+
+// A Tx is a transaction on one of the Router's connections.
+type Tx struct {
+	ctx  context.Context // BeginTx's, which database/sql also watches
+	tx   pgx.Tx
+	conn *Conn
+}
+
+// Commit commits the transaction; in read_your_writes mode it records the
+// commit's position in the context's session, as [routerlib.Router.BeginTx]
+// does.
+func (t *Tx) Commit() error {
+	t.conn.tx = nil
+	return t.tx.Commit(t.ctx)
+}
+
+// Rollback rolls the transaction back.
+func (t *Tx) Rollback() error {
+	t.conn.tx = nil
+	return t.tx.Rollback(t.ctx)
+}
+
+// A Stmt is SQL that database/sql prepared. It is routed at each
+// execution, so a statement prepared once serves reads on every replica and
+// follows failover.
+type Stmt struct {
+	conn *Conn
+	sql  string
+}
+
+// Close does nothing: nothing was prepared on a server.
+func (s *Stmt) Close() error { return nil }
+
+// NumInput returns -1: the count is not known without asking a server, and
+// the server checks it at execution.
+func (s *Stmt) NumInput() int { return -1 }
+
+// Exec is database/sql's old interface; ExecContext replaces it.
+func (s *Stmt) Exec(args []driver.Value) (driver.Result, error) {
+	return s.conn.ExecContext(context.Background(), s.sql, namedValues(args))
+}
+
+// Query is database/sql's old interface; QueryContext replaces it.
+func (s *Stmt) Query(args []driver.Value) (driver.Rows, error) {
+	return s.conn.QueryContext(context.Background(), s.sql, namedValues(args))
+}
+
+// ExecContext runs the statement like [Conn.ExecContext].
+func (s *Stmt) ExecContext(ctx context.Context, args []driver.NamedValue) (driver.Result, error) {
+	return s.conn.ExecContext(ctx, s.sql, args)
+}
+
+// QueryContext runs the statement like [Conn.QueryContext].
+func (s *Stmt) QueryContext(ctx context.Context, args []driver.NamedValue) (driver.Rows, error) {
+	return s.conn.QueryContext(ctx, s.sql, args)
+}
+
+func namedValues(args []driver.Value) []driver.NamedValue {
+	named := make([]driver.NamedValue, len(args))
+	for i, v := range args {
+		named[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
+	}
+	return named
+}

@@ -1,0 +1,509 @@
+package stdlib_test
+
+import (
+	"context"
+	"database/sql"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	pgxstdlib "github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestRoutesStatements: through database/sql, reads reach the standbys,
+// writes and Primary contexts the primary, a route its own nodes, each
+// answered by the server the decision names.
+func TestRoutesStatements(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Routes = []artifact.Route{{Name: "second", Nodes: []string{topo.Standbys[1].Name}}}
+	db, _ := openDB(t, a)
+
+	standbys := ports(topo.Standbys...)
+	seen := map[int]bool{}
+	for range 8 {
+		p := port(t, ctx, db, "SELECT inet_server_port()")
+		if _, ok := standbys[p]; !ok {
+			t.Fatalf("a read ran on port %d, want a standby (%v)", p, standbys)
+		}
+		seen[p] = true
+	}
+	if len(seen) != 2 {
+		t.Errorf("8 reads ran on %v, want both standbys in turn", seen)
+	}
+	if p := port(t, routerlib.Primary(ctx), db, "SELECT inet_server_port()"); p != topo.Primary.Port {
+		t.Errorf("a read with a Primary context ran on %d, want the primary's %d", p, topo.Primary.Port)
+	}
+	for range 3 {
+		if p := port(t, routerlib.Route(ctx, "second"), db, "SELECT inet_server_port()"); p != topo.Standbys[1].Port {
+			t.Errorf("a read on route second ran on %d, want %s's %d", p, topo.Standbys[1].Name, topo.Standbys[1].Port)
+		}
+	}
+
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS sql_books (id serial PRIMARY KEY, title text, port int DEFAULT inet_server_port())"); err != nil {
+		t.Fatal(err)
+	}
+	res, err := db.ExecContext(ctx, "INSERT INTO sql_books (title) VALUES ($1), ($2)", "Dune", "Emma")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 2 {
+		t.Errorf("RowsAffected = %d, %v; want 2", n, err)
+	}
+	if p := port(t, ctx, db, "INSERT INTO sql_books (title) VALUES ($1) RETURNING port", "Ulysses"); p != topo.Primary.Port {
+		t.Errorf("INSERT … RETURNING ran on %d, want the primary's %d", p, topo.Primary.Port)
+	}
+	var wrong int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM sql_books WHERE port <> $1", topo.Primary.Port).Scan(&wrong); err != nil {
+		t.Fatal(err)
+	}
+	if wrong != 0 {
+		t.Errorf("%d rows were inserted elsewhere than on the primary", wrong)
+	}
+}
+
+// TestTransactions: a read-only transaction runs on one standby, any other
+// on the primary, every statement on the transaction's one backend.
+func TestTransactions(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	db, _ := openDB(t, topo.Artifact())
+	standbys := ports(topo.Standbys...)
+
+	for _, tc := range []struct {
+		name     string
+		opts     *sql.TxOptions
+		recovery bool
+	}{
+		{"read only", &sql.TxOptions{ReadOnly: true}, true},
+		{"read only serializable", &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}, true},
+		{"default", nil, false},
+		{"serializable", &sql.TxOptions{Isolation: sql.LevelSerializable}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tx, err := db.BeginTx(ctx, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback()
+			type where struct {
+				port, pid int
+				recovery  bool
+			}
+			var first where
+			for i := range 5 {
+				var w where
+				if err := tx.QueryRowContext(ctx, "SELECT inet_server_port(), pg_backend_pid(), pg_is_in_recovery()").Scan(&w.port, &w.pid, &w.recovery); err != nil {
+					t.Fatal(err)
+				}
+				if i == 0 {
+					first = w
+				} else if w != first {
+					t.Fatalf("statement %d of the transaction ran on %+v, the first on %+v", i, w, first)
+				}
+			}
+			if first.recovery != tc.recovery {
+				t.Errorf("pg_is_in_recovery() = %v in the transaction, want %v", first.recovery, tc.recovery)
+			}
+			_, onStandby := standbys[first.port]
+			if tc.recovery != onStandby || (!tc.recovery && first.port != topo.Primary.Port) {
+				t.Errorf("the transaction ran on port %d", first.port)
+			}
+			if tc.opts != nil && tc.opts.Isolation != sql.LevelDefault {
+				var iso string
+				if err := tx.QueryRowContext(ctx, "SHOW transaction_isolation").Scan(&iso); err != nil {
+					t.Fatal(err)
+				}
+				if want := map[sql.IsolationLevel]string{sql.LevelRepeatableRead: "repeatable read", sql.LevelSerializable: "serializable"}[tc.opts.Isolation]; iso != want {
+					t.Errorf("transaction_isolation = %q, want %q", iso, want)
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+
+	// A write in a transaction commits on the primary, and a rolled back
+	// one leaves nothing.
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS sql_tx (v text)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, commit := range []bool{true, false} {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO sql_tx VALUES ($1)", map[bool]string{true: "kept", false: "dropped"}[commit]); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			err = tx.Commit()
+		} else {
+			err = tx.Rollback()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []string
+	rows, err := db.QueryContext(routerlib.Primary(ctx), "SELECT v FROM sql_tx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got, []string{"kept"}) {
+		t.Errorf("rows after a committed and a rolled back transaction: %v, want [kept]", got)
+	}
+}
+
+// TestPreparedRoutedAtExecution: a statement prepared once runs where each
+// execution routes it, and preparing contacts no server (a prepared write
+// runs after the primary it would have been prepared on has moved).
+func TestPreparedRoutedAtExecution(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	rec := &recorder{}
+	db, _ := openDB(t, topo.Artifact(), routerlib.WithTracer(rec))
+
+	stmt, err := db.PrepareContext(ctx, "SELECT inet_server_port() WHERE $1::int > 0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stmt.Close()
+	if d := rec.take(); len(d) != 0 {
+		t.Errorf("Prepare made routing decisions %v; want none", d)
+	}
+	seen := map[int]int{}
+	for range 6 {
+		seen[port(t, ctx, stmtRow{stmt}, "", 1)]++
+	}
+	seen[port(t, routerlib.Primary(ctx), stmtRow{stmt}, "", 1)]++
+	want := map[int]int{topo.Standbys[0].Port: 3, topo.Standbys[1].Port: 3, topo.Primary.Port: 1}
+	if !reflect.DeepEqual(seen, want) {
+		t.Errorf("one prepared statement ran on ports %v, want %v: each execution routed on its own", seen, want)
+	}
+	if d := rec.take(); len(d) != 7 {
+		t.Errorf("%d routing decisions for 7 executions", len(d))
+	}
+}
+
+// stmtRow lets port() run a prepared statement.
+type stmtRow struct{ stmt *sql.Stmt }
+
+func (s stmtRow) QueryRowContext(ctx context.Context, _ string, args ...any) *sql.Row {
+	return s.stmt.QueryRowContext(ctx, args...)
+}
+
+// TestSessionState shows what a *sql.Conn is here. The pitfall: a SET on a
+// *sql.Conn does not hold for the next statement on it, which database/sql
+// may send to another server (here the SHOW goes to a standby). The right
+// way: a transaction holds one real connection, and SET LOCAL holds in it.
+func TestSessionState(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	db, _ := openDB(t, topo.Artifact())
+
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "SET statement_timeout = '42s'"); err != nil {
+		t.Fatal(err)
+	}
+	var got string
+	if err := conn.QueryRowContext(ctx, "SHOW statement_timeout").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got == "42s" {
+		t.Errorf("SHOW after SET on one *sql.Conn saw the SET: the pitfall this test documents is gone, update the package doc")
+	}
+
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, "SET LOCAL statement_timeout = '42s'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.QueryRowContext(ctx, "SHOW statement_timeout").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "42s" {
+		t.Errorf("SHOW after SET LOCAL in a transaction = %q, want 42s", got)
+	}
+	// A temporary table lives as long as the transaction's connection.
+	for _, q := range []string{
+		"CREATE TEMP TABLE scratch (v int) ON COMMIT DROP",
+		"INSERT INTO scratch VALUES (1), (2)",
+	} {
+		if _, err := tx.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM scratch").Scan(&n); err != nil || n != 2 {
+		t.Errorf("count of the transaction's temporary table = %d, %v; want 2", n, err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReadOnlyRetry: a read that writes through a function is rejected by
+// the standby (SQLSTATE 25006) and runs on the primary, invisibly.
+func TestReadOnlyRetry(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		"CREATE TABLE IF NOT EXISTS sql_ro_log (at timestamptz DEFAULT now())",
+		"CREATE OR REPLACE FUNCTION sql_ro_write() RETURNS int LANGUAGE sql AS $$ INSERT INTO sql_ro_log DEFAULT VALUES; SELECT inet_server_port() $$",
+	} {
+		if err := topo.Primary.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplayed(t, topo)
+	rec := &recorder{}
+	db, _ := openDB(t, topo.Artifact(), routerlib.WithTracer(rec))
+	if p := port(t, ctx, db, "SELECT sql_ro_write()"); p != topo.Primary.Port {
+		t.Errorf("the writing read ran on %d, want the primary's %d", p, topo.Primary.Port)
+	}
+	d := rec.take()
+	if len(d) != 2 || d[1].Reason != routerlib.ReasonReadOnlyRetry {
+		t.Errorf("decisions %+v, want a replica then the read-only retry on the primary", d)
+	}
+}
+
+// TestConversionMatchesPgxStdlib runs the same queries through pgx's own
+// database/sql driver and through the Router, and requires the same Go
+// values and the same column types.
+func TestConversionMatchesPgxStdlib(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	db, _ := openDB(t, topo.Artifact())
+	cfg, err := pgx.ParseConfig(topo.Primary.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := pgxstdlib.OpenDB(*cfg)
+	defer direct.Close()
+
+	const query = `SELECT true, 'x'::bytea, 7::int2, 8::int4, 9::int8, 1.5::float4, 2.25::float8,
+		123.45::numeric(7,2), 10::numeric, 'text'::text, 'vc'::varchar(12), 'c'::char(3), B'101'::varbit(8),
+		'2024-02-29'::date, '2024-02-29 12:34:56.789'::timestamp(3), '2024-02-29 12:34:56.789+02'::timestamptz,
+		'12:00'::time, '1 day 2 hours'::interval, '{"a": [1, 2]}'::json, '{"b": null}'::jsonb, '<a/>'::xml,
+		'00000000-0000-0000-0000-000000000001'::uuid, '{1,2,3}'::int[], 42::oid, '10.0.0.1'::inet,
+		NULL::int, NULL::text, 'infinity'::date, '-infinity'::timestamptz, $1::text, $2::int8, $3::timestamptz`
+	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
+	read := func(db *sql.DB) ([]any, []*sql.ColumnType) {
+		rows, err := db.QueryContext(ctx, query, "arg", int64(77), at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		types, err := rows.ColumnTypes()
+		if err != nil {
+			t.Fatal(err)
+		}
+		vals := make([]any, len(types))
+		ptrs := make([]any, len(types))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if !rows.Next() {
+			t.Fatalf("no row: %v", rows.Err())
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		return vals, types
+	}
+	want, wantTypes := read(direct)
+	got, gotTypes := read(db)
+	for i := range want {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Errorf("column %d (%s): %#v (%T), pgx stdlib gives %#v (%T)", i+1, wantTypes[i].DatabaseTypeName(), got[i], got[i], want[i], want[i])
+		}
+		w, g := wantTypes[i], gotTypes[i]
+		wl, wlok := w.Length()
+		gl, glok := g.Length()
+		wp, ws, wpok := w.DecimalSize()
+		gp, gs, gpok := g.DecimalSize()
+		if g.Name() != w.Name() || g.DatabaseTypeName() != w.DatabaseTypeName() || g.ScanType() != w.ScanType() ||
+			gl != wl || glok != wlok || gp != wp || gs != ws || gpok != wpok {
+			t.Errorf("column %d type: %s %s %v len %d,%v size %d,%d,%v; pgx stdlib: %s %s %v len %d,%v size %d,%d,%v", i+1,
+				g.Name(), g.DatabaseTypeName(), g.ScanType(), gl, glok, gp, gs, gpok,
+				w.Name(), w.DatabaseTypeName(), w.ScanType(), wl, wlok, wp, ws, wpok)
+		}
+	}
+	// Arguments pgx understands but database/sql's default converter
+	// rejects pass through, as with pgx's stdlib.
+	var sum int64
+	if err := db.QueryRowContext(ctx, "SELECT sum(x) FROM unnest($1::int8[]) x", []int64{1, 2, 3}).Scan(&sum); err != nil || sum != 6 {
+		t.Errorf("a []int64 argument: sum %d, %v; want 6", sum, err)
+	}
+}
+
+// TestReadYourWrites: with standbys that apply each commit late, a session
+// reads its own writes made through database/sql (a plain write, a write
+// with RETURNING, a committed transaction); a read without the session
+// goes to a standby that has not seen it yet.
+func TestReadYourWrites(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	const delay = 2 * time.Second
+	for _, s := range topo.Standbys {
+		if err := s.SetApplyDelay(ctx, delay); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := topo.Artifact()
+	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: "1ms"}
+	db, _ := openDB(t, a)
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE ryw (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	// The table reaches the standbys only after the delay.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var n int
+		err := db.QueryRowContext(ctx, "SELECT count(*) FROM ryw").Scan(&n)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	writes := []struct {
+		name  string
+		write func(ctx context.Context, id int) error
+	}{
+		{"Exec", func(ctx context.Context, id int) error {
+			_, err := db.ExecContext(ctx, "INSERT INTO ryw VALUES ($1)", id)
+			return err
+		}},
+		{"RETURNING", func(ctx context.Context, id int) error {
+			var got int
+			return db.QueryRowContext(ctx, "INSERT INTO ryw VALUES ($1) RETURNING id", id).Scan(&got)
+		}},
+		{"Tx", func(ctx context.Context, id int) error {
+			tx, err := db.BeginTx(ctx, nil)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, "INSERT INTO ryw VALUES ($1)", id); err != nil {
+				tx.Rollback()
+				return err
+			}
+			return tx.Commit()
+		}},
+	}
+	for i, w := range writes {
+		t.Run(w.name, func(t *testing.T) {
+			id := i + 1
+			sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+			if err := w.write(sctx, id); err != nil {
+				t.Fatal(err)
+			}
+			if routerlib.SessionFrom(sctx).LSN() == 0 {
+				t.Fatal("the write recorded no position in the session")
+			}
+			var n int
+			if err := db.QueryRowContext(sctx, "SELECT count(*) FROM ryw WHERE id = $1", id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("the session did not read its own write")
+			}
+			if err := db.QueryRowContext(ctx, "SELECT count(*) FROM ryw WHERE id = $1", id).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			if n != 0 {
+				t.Errorf("a read without the session saw the write within the %v apply delay: the test proves nothing", delay)
+			}
+		})
+	}
+}
+
+// TestReplicaStoppedUnderLoad stops a standby while readers use the
+// *sql.DB: no read fails, and the reads move to the other standby.
+func TestReplicaStoppedUnderLoad(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	const interval = 200 * time.Millisecond
+	db, _ := openDB(t, fastHealth(topo.Artifact(), interval))
+	victim, survivor := topo.Standbys[0], topo.Standbys[1]
+
+	var reads, failed atomic.Int64
+	var afterStop sync.Map
+	var stopped atomic.Bool
+	var firstErr atomic.Pointer[error]
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				down := stopped.Load()
+				var p int
+				if err := db.QueryRowContext(ctx, "SELECT inet_server_port()").Scan(&p); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+					continue
+				}
+				reads.Add(1)
+				if down {
+					afterStop.Store(p, true)
+				}
+			}
+		})
+	}
+	time.Sleep(300 * time.Millisecond)
+	if err := victim.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped.Store(true)
+	time.Sleep(5 * interval)
+	close(stop)
+	wg.Wait()
+	if e := firstErr.Load(); e != nil {
+		t.Logf("first failed read: %v", *e)
+	}
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d reads failed while a standby stopped; want 0", failed.Load(), reads.Load())
+	}
+	if _, ok := afterStop.Load(survivor.Port); !ok {
+		t.Errorf("no read reached %s after %s stopped", survivor.Name, victim.Name)
+	}
+	if _, ok := afterStop.Load(victim.Port); ok {
+		t.Errorf("a read was answered by the stopped standby")
+	}
+	t.Logf("%d reads, %d failed", reads.Load(), failed.Load())
+}
