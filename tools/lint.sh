@@ -9,8 +9,10 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
+(cd routerlib/stdlib/compat && go vet ./...) # a module of its own (GORM, sqlx)
 if go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 -version >/dev/null 2>&1; then
   go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
+  (cd routerlib/stdlib/compat && go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...)
 else
   echo "lint: staticcheck could not be installed; skipped it (gofmt and go vet ran)" >&2
 fi

@@ -16,3 +16,6 @@ echo "test: PostgreSQL $major from $pgbin; Terraform CLI $TF_ACC_TERRAFORM_PATH"
 
 go test -count=1 -timeout 40m ${GO_TEST_FLAGS:-} ./...
 go test -count=1 -race -timeout 20m ${GO_TEST_FLAGS:-} ./routerlib/...
+# routerlib/stdlib under GORM and sqlx: a module of its own, so that they never
+# become dependencies of applications importing routerlib.
+(cd routerlib/stdlib/compat && go test -count=1 -race -timeout 10m ${GO_TEST_FLAGS:-} ./...)
