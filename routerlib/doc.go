@@ -42,10 +42,22 @@
 // failed checks, at once when its lag exceeds max_lag or max_lag_bytes, or
 // at once when a query finds its connection broken; it returns after
 // readmit_after good checks. A replica that is down at start joins when it
-// comes up. When the primary is gone or in recovery and another declared
-// node is out of recovery, writes go to that node; until then they fail with
-// [ErrNoPrimary] and never reach a replica. [Router.Stat] and a [Tracer]
-// show what the router sees and decides.
+// comes up. Writes go to the node the servers report out of recovery,
+// whatever role the file declares; while there is none they fail with
+// [ErrNoPrimary] and never reach a replica.
+//
+// Split brain: when more than one declared node is out of recovery (an old
+// primary restarted after a standby was promoted, and nobody fenced it),
+// writes go to the one on the highest WAL timeline, which a promotion
+// starts, read from its current WAL file name. A node that was last seen
+// out of recovery on a later timeline, even if unreachable now, keeps an
+// old primary from taking writes. When the timelines are equal, or one
+// cannot be read, no node takes writes: [ErrNoPrimary] names both nodes,
+// an error is logged, and [NodeStat].SplitBrain says why, until one is
+// fenced. A reload keeps what the router knows, so it never moves writes
+// back to an old primary; a router started while the newer primary is
+// unreachable has no such memory. [Router.Stat] and a [Tracer] show what
+// the router sees and decides.
 //
 // # Read-your-writes
 //
@@ -60,10 +72,13 @@
 //
 // # Reload and observability
 //
-// [Open] watches the router file: a new version is validated, its pools are
-// built and checked, it replaces the old one atomically, and the old pools
-// close once the queries using them finish; an invalid file is reported
-// through [WithOnReloadError] and the log, and the old configuration stays.
+// [Open] watches the router file: a new version is validated, checked and
+// replaces the old one atomically. A node whose connection settings did
+// not change keeps its pools, its monitor connection and its health (the
+// writer, ejections, replay positions); only a new or changed node gets new
+// pools, and those of a removed or changed node close once the queries
+// using them finish. An invalid file is reported through
+// [WithOnReloadError] and the log, and the old configuration stays.
 // [Router.Stat] reports each node; the promcollector subpackage exports it
 // to Prometheus; [WithLogger] takes a [log/slog] logger.
 //

@@ -2,6 +2,9 @@ package routerlib
 
 import (
 	"context"
+	"fmt"
+	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -10,12 +13,21 @@ import (
 
 // checkQuery asks a node everything one health check needs in one round
 // trip: whether it is a standby, how far it has replayed (or, on a primary,
-// written), how far it has received, and the seconds since the last replayed
-// transaction.
+// written), how far it has received, the seconds since the last replayed
+// transaction, and out of recovery the timeline it writes on.
+//
+// The timeline is the first 8 hex digits of the current WAL file's name:
+// a promoted standby writes on its new timeline from the moment it leaves
+// recovery. pg_control_checkpoint()'s timeline_id would not do: it changes
+// only with the next checkpoint, which PostgreSQL 15 to 18 spread over
+// minutes after a promotion, so a promoted node and the old primary read
+// the same timeline until then. pg_walfile_name fails during recovery,
+// hence the CASE (both functions are volatile: never folded at plan time).
 const checkQuery = `SELECT pg_is_in_recovery(),
 	(CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8,
 	(coalesce(pg_last_wal_receive_lsn(), '0/0') - '0/0'::pg_lsn)::int8,
-	coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8`
+	coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8,
+	CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END`
 
 type checkResult struct {
 	err        error
@@ -23,11 +35,12 @@ type checkResult struct {
 	lsn        uint64 // replay LSN on a standby, current LSN on a primary
 	receiveLSN uint64
 	replayAge  time.Duration
+	timeline   uint32 // out of recovery: the timeline written on; 0 if unreadable
 }
 
-// check runs one health check on n over the monitor's own connection, so a
+// check runs one health check on s over the monitor's own connection, so a
 // pool exhausted by the application cannot make a healthy node look down.
-func (n *node) check(ctx context.Context, timeout time.Duration) checkResult {
+func (n *server) check(ctx context.Context, timeout time.Duration) checkResult {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if n.hc == nil || n.hc.IsClosed() {
@@ -47,16 +60,22 @@ func (n *node) check(ctx context.Context, timeout time.Duration) checkResult {
 	var r checkResult
 	var lsn, recv int64
 	var age float64
-	if err := n.hc.QueryRow(ctx, checkQuery).Scan(&r.recovery, &lsn, &recv, &age); err != nil {
+	var walfile string
+	if err := n.hc.QueryRow(ctx, checkQuery).Scan(&r.recovery, &lsn, &recv, &age, &walfile); err != nil {
 		n.closeHealthConn()
 		return checkResult{err: err}
+	}
+	if len(walfile) >= 8 {
+		if tli, err := strconv.ParseUint(walfile[:8], 16, 32); err == nil {
+			r.timeline = uint32(tli)
+		}
 	}
 	r.lsn, r.receiveLSN = uint64(lsn), uint64(recv)
 	r.replayAge = time.Duration(age * float64(time.Second))
 	return r
 }
 
-func (n *node) closeHealthConn() {
+func (n *server) closeHealthConn() {
 	if n.hc != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		n.hc.Close(ctx)
@@ -66,8 +85,9 @@ func (n *node) closeHealthConn() {
 }
 
 // checkAll checks every node of t at once and applies the results: the
-// writer, each node's lag, and read rotation. It runs on the monitor
-// goroutine, or before t is published.
+// writer, each node's lag, and read rotation. The caller holds r.checkMu:
+// the monitor for the topology in force, a reload or New for the one it is
+// about to publish, whose servers may be those of the topology in force.
 func (r *Router) checkAll(ctx context.Context, t *topology) {
 	results := make([]checkResult, len(t.nodes))
 	var wg sync.WaitGroup
@@ -92,6 +112,7 @@ func (r *Router) checkAll(ctx context.Context, t *topology) {
 			n.reachable.Store(true)
 			n.recovery.Store(res.recovery)
 			n.replayLSN.Store(res.lsn)
+			n.timeline.Store(res.timeline) // 0 in recovery
 			n.fails = 0
 		}
 	}
@@ -174,44 +195,43 @@ func (n *node) lag(res checkResult, primaryLSN uint64, now time.Time) (int64, ti
 	return int64(primaryLSN - res.lsn), lag
 }
 
-// chooseWriter keeps the current writer while it takes writes; otherwise it
-// picks the declared primary, else a declared node that reports it is out of
-// recovery (it was promoted). With none, writes fail with ErrNoPrimary.
+// chooseWriter decides which node takes writes from what the servers
+// report; the role declared in the file plays no part. One node out of
+// recovery takes them. Of several, the one on the latest timeline does,
+// and only if no other node, reachable now or last seen out of recovery, is
+// on a timeline as late: a standby's promotion starts a new timeline, so
+// the others are old primaries that came back (nobody fenced them), and
+// writing to them would fork the data. Equal or unreadable timelines leave
+// no node taking writes (ErrNoPrimary naming the nodes) until an operator
+// fences one. One failed check keeps the writer (a blip should not stop
+// all writes) unless a query already saw its connection fail, it failed
+// eject_after checks, or another node may take over.
 func (r *Router) chooseWriter(t *topology, results []checkResult) {
-	ok := func(i int) bool { return results[i].err == nil && !results[i].recovery }
-	index := func(n *node) int {
-		for i, m := range t.nodes {
-			if m == n {
-				return i
-			}
-		}
-		return -1
-	}
+	next, why, conflict := writerByTimeline(t, results)
 	cur := t.writer.Load()
-	if cur != nil {
-		i := index(cur)
-		if ok(i) {
-			return
-		}
-		// One failed check keeps the writer (a blip should not stop all
-		// writes) unless a query already saw its connection fail, it
-		// failed eject_after checks, it went into recovery, or a promoted
-		// node can take over.
-		down := results[i].err != nil
-		if down && !cur.connFailed.Load() && cur.fails < t.eject && !r.anyOther(t, results, cur) {
-			return
+	if next == nil && cur != nil {
+		i := slices.Index(t.nodes, cur)
+		if results[i].err != nil && !cur.connFailed.Load() && cur.fails < t.eject && !rivalOf(t, results, cur) {
+			next, why = cur, ""
 		}
 	}
-	var next *node
-	if i := index(t.declared); ok(i) {
-		next = t.declared
-	} else {
-		for i, n := range t.nodes {
-			if ok(i) {
-				next = n
-				break
-			}
+	for i, n := range t.nodes {
+		if results[i].err != nil {
+			continue // as last seen
 		}
+		var reason *string
+		if c, ok := conflict[n]; ok && n != next {
+			reason = &c
+		}
+		old := n.splitBrain.Swap(reason)
+		if reason != nil && (old == nil || *old != *reason) {
+			r.opts.logger.Error("routerlib: a node out of recovery takes no writes", "node", n.name, "reason", *reason)
+		}
+	}
+	if why == "" {
+		t.noWriter.Store(nil)
+	} else {
+		t.noWriter.Store(&why)
 	}
 	if next == cur {
 		return
@@ -227,14 +247,57 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 	case next == nil:
 		r.opts.logger.Warn("routerlib: no primary is taking writes", "was", nameOf(cur))
 	case cur != nil || next != t.declared:
-		r.opts.logger.Warn("routerlib: writes go to a new primary", "node", next.name, "was", nameOf(cur))
+		r.opts.logger.Warn("routerlib: writes go to a new primary", "node", next.name, "was", nameOf(cur), "timeline", next.timeline.Load())
 	}
 }
 
-// anyOther reports whether a node other than cur is out of recovery.
-func (r *Router) anyOther(t *topology, results []checkResult, cur *node) bool {
+// writerByTimeline returns the node out of recovery that may take writes.
+// With none it returns why, when some node is out of recovery. conflict
+// holds, for each node out of recovery that may not take writes, why not.
+func writerByTimeline(t *topology, results []checkResult) (next *node, why string, conflict map[*node]string) {
+	up := func(i int) bool { return results[i].err == nil && !results[i].recovery }
+	top := -1
+	for i := range t.nodes {
+		if up(i) && (top < 0 || results[i].timeline > results[top].timeline) {
+			top = i
+		}
+	}
+	if top < 0 {
+		return nil, "", nil
+	}
+	w, tli := t.nodes[top], results[top].timeline
+	conflict = map[*node]string{}
 	for i, n := range t.nodes {
-		if n != cur && results[i].err == nil && !results[i].recovery {
+		last := n.timeline.Load()
+		switch {
+		case i == top:
+		case up(i) && (results[i].timeline == 0 || results[i].timeline == tli):
+			what := fmt.Sprintf("on timeline %d", tli)
+			if results[i].timeline == 0 {
+				what = "and the timeline of one cannot be read"
+			}
+			why = fmt.Sprintf("split brain: nodes %q and %q are both out of recovery %s; no node takes writes until one is fenced", w.name, n.name, what)
+			conflict[n] = why
+		case up(i):
+			conflict[n] = fmt.Sprintf("node %q is out of recovery on timeline %d, behind node %q on timeline %d: an old primary that came back; fence it", n.name, results[i].timeline, w.name, tli)
+		case last > 0 && (tli == 0 || last >= tli):
+			// Unreachable now, but last seen writing on a timeline as late.
+			why = fmt.Sprintf("node %q is out of recovery on timeline %d, but node %q was last seen out of recovery on timeline %d: an old primary; writes resume when %q is back or a standby is promoted", w.name, tli, n.name, last, n.name)
+		}
+	}
+	if why != "" {
+		conflict[w] = why
+		return nil, why, conflict
+	}
+	return w, "", conflict
+}
+
+// rivalOf reports whether a node other than cur is out of recovery on a
+// timeline at least as late as cur's: then cur, unreachable, does not keep
+// the writes through a failed check.
+func rivalOf(t *topology, results []checkResult, cur *node) bool {
+	for i, n := range t.nodes {
+		if n != cur && results[i].err == nil && !results[i].recovery && results[i].timeline >= cur.timeline.Load() {
 			return true
 		}
 	}
@@ -252,32 +315,19 @@ func nameOf(n *node) string {
 // done. The Router owns it: Close cancels ctx and waits for it.
 func (r *Router) monitor(ctx context.Context) {
 	defer r.wg.Done()
-	var last *topology
-	defer func() {
-		if last != nil {
-			for _, n := range last.nodes {
-				n.closeHealthConn()
-			}
-		}
-	}()
 	for {
-		t := r.cur.Load()
-		if last != nil && last != t {
-			for _, n := range last.nodes {
-				n.closeHealthConn() // the monitor owns these connections
-			}
-		}
-		last = t
-		timer := time.NewTimer(t.interval)
+		timer := time.NewTimer(r.cur.Load().interval)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
 			return
 		case <-timer.C:
 		}
-		if t = r.cur.Load(); t != last {
-			continue // reloaded while waiting: close the old connections first
-		}
-		r.checkAll(ctx, t)
+		// The topology in force when the lock is held: a reload swaps
+		// topologies under it, so a retired one's servers, which the
+		// reload closes, are never checked.
+		r.checkMu.Lock()
+		r.checkAll(ctx, r.cur.Load())
+		r.checkMu.Unlock()
 	}
 }

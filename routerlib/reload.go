@@ -61,43 +61,41 @@ func (r *Router) reload(ctx context.Context) error {
 	if s == r.fileSum {
 		return nil
 	}
-	t, err := buildTopology(f, &r.opts)
+	// Under checkMu, the monitor checks no topology while this one takes
+	// over the servers, health and writer of the one in force.
+	r.checkMu.Lock()
+	defer r.checkMu.Unlock()
+	prev := r.cur.Load()
+	t, err := buildTopology(f, &r.opts, prev)
 	if err != nil {
 		return fmt.Errorf("routerlib: router file %s: %w", r.path, err)
 	}
-	// Check every node before the swap, so that reads keep going to
-	// replicas that are in fact healthy.
+	// Check every node before the swap: a new node, or lag limits that
+	// changed, take effect at once. A node whose settings did not change
+	// is checked over the monitor's connection it already has.
 	r.checkAll(ctx, t)
-	// A node that stays keeps its counters, so that rates computed from
-	// Stat (and Prometheus counters) do not reset on every reload.
-	prev := r.cur.Load()
-	for _, n := range t.nodes {
-		if o := prev.byName[n.name]; o != nil {
-			n.reads.Add(o.reads.Load())
-			n.writes.Add(o.writes.Load())
-			n.errors.Add(o.errors.Load())
-		}
-	}
-	old := r.cur.Swap(t)
+	r.cur.Store(t)
 	r.fileSum = s
-	old.retired.Store(true)
+	prev.retired.Store(true)
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		drain(old)
+		drain(prev, t)
 	}()
 	r.opts.logger.Info("routerlib: router file reloaded", "path", r.path, "nodes", len(t.nodes))
 	return nil
 }
 
-// drain closes a retired topology's pools once no call is between choosing
-// one of its nodes and holding a connection; pgxpool.Close then waits for
-// the connections still held (open rows, transactions) to come back.
-func drain(t *topology) {
+// drain closes the servers of a retired topology that next (the topology
+// that replaced it, nil on Close) does not use, once no call is between
+// choosing one of its nodes and holding a connection; pgxpool.Close then
+// waits for the connections still held (open rows, transactions) to come
+// back.
+func drain(t, next *topology) {
 	for t.inflight.Load() > 0 {
 		time.Sleep(time.Millisecond)
 	}
-	t.closePools()
+	t.closeServersNotIn(next)
 }
 
 // watch polls the router file every interval and reloads it when its size

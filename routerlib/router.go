@@ -26,6 +26,12 @@ type Router struct {
 	cache *classCache
 	cur   atomic.Pointer[topology] // the topology in force; swapped by reload
 
+	// checkMu serialises health checks (the monitor's, a reload's) and
+	// guards what they alone touch: each server's check counters and
+	// monitor connection, pool creation, and the swap of topologies,
+	// which share servers.
+	checkMu sync.Mutex
+
 	path     string     // the file Open loaded; "" for New
 	reloadMu sync.Mutex // serialises reloads
 	fileSum  [32]byte   // SHA-256 of the file in force; guarded by reloadMu
@@ -68,10 +74,12 @@ func Open(ctx context.Context, path string, opts ...Option) (*Router, error) {
 // topology or an invalid option.
 func New(ctx context.Context, f artifact.Topology, opts ...Option) (*Router, error) {
 	r := &Router{opts: newOptions(opts), cache: newClassCache()}
-	t, err := buildTopology(f, &r.opts)
+	t, err := buildTopology(f, &r.opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("routerlib: %w", err)
 	}
+	// A node whose first check does not complete (ctx ended) stays
+	// EjectNotChecked until the monitor's first check.
 	r.checkAll(ctx, t)
 	r.cur.Store(t)
 	r.background, r.stop = context.WithCancel(context.Background())
@@ -92,7 +100,7 @@ func (r *Router) Close() {
 		t.retired.Store(true)
 		r.reloadMu.Unlock()
 		r.wg.Wait()
-		drain(t)
+		drain(t, nil)
 	})
 }
 
@@ -210,9 +218,15 @@ func (r *Router) writeTarget(t *topology, reason Reason) (target, error) {
 }
 
 func (r *Router) noPrimary(t *topology) error {
+	if why := t.noWriter.Load(); why != nil {
+		return fmt.Errorf("%w: %s", ErrNoPrimary, *why)
+	}
 	d := t.declared
 	why := "is unreachable"
-	if d.reachable.Load() && d.recovery.Load() {
+	switch {
+	case EjectReason(d.ejected.Load()) == EjectNotChecked:
+		why = "has not been checked yet"
+	case d.reachable.Load() && d.recovery.Load():
 		why = "is in recovery"
 	}
 	return fmt.Errorf("%w: declared primary %q %s and no other node has been promoted; writes resume when one is", ErrNoPrimary, d.name, why)

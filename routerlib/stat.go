@@ -62,6 +62,13 @@ type NodeStat struct {
 	Writes       int64
 	Errors       int64
 	Pool         PoolStat // the pool that serves reads (the write pool on the primary)
+	// Timeline is the WAL timeline the node was last seen writing on out
+	// of recovery; 0 for a standby. A promotion starts a new one.
+	Timeline uint32
+	// SplitBrain says why a node out of recovery takes no writes: another
+	// node is on a later timeline (this one is an old primary that came
+	// back), or on the same one. "" otherwise.
+	SplitBrain string
 }
 
 // PoolStat holds the [pgxpool.Stat] figures of one node's pool.
@@ -104,6 +111,10 @@ func (r *Router) Stat() []NodeStat {
 			if n.recovery.Load() {
 				s.ObservedRole = "replica"
 			}
+		}
+		s.Timeline = n.timeline.Load()
+		if sb := n.splitBrain.Load(); sb != nil {
+			s.SplitBrain = *sb
 		}
 		if e := n.lastErr.Load(); e != nil {
 			s.LastError = *e

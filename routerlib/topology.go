@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -32,11 +33,14 @@ type topology struct {
 	eject    int           // health.eject_after
 	readmit  int           // health.readmit_after
 
-	// writer is the node taking writes: the declared primary, or a node
-	// that was promoted after it failed. nil means none: writes fail with
-	// ErrNoPrimary. Only the monitor stores it.
-	writer atomic.Pointer[node]
-	rr     atomic.Uint64 // round-robin position shared by all reads
+	// writer is the node taking writes: the one node out of recovery, or
+	// of several the one on the latest timeline (see chooseWriter). nil
+	// means none: writes fail with ErrNoPrimary, and noWriter says why
+	// when nodes are out of recovery but none may take writes. Only the
+	// health checks store them.
+	writer   atomic.Pointer[node]
+	noWriter atomic.Pointer[string]
+	rr       atomic.Uint64 // round-robin position shared by all reads
 
 	// inflight counts calls between choosing a node and holding a
 	// connection from its pool. A retired topology closes its pools once it
@@ -89,9 +93,12 @@ func parsePolicy(s, fallback string) policy {
 	return p
 }
 
-// buildTopology validates f, applies defaults and creates one pool per node.
+// buildTopology validates f, applies defaults and gives each node its
+// server: prev's (the topology in force, nil in New) for a node whose
+// connection settings did not change, a new one with new pools otherwise.
 // Pools connect lazily, so a node that is down does not fail the build.
-func buildTopology(f artifact.Topology, o *options) (*topology, error) {
+// It runs under Router.checkMu.
+func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, error) {
 	if err := f.Validate(); err != nil {
 		return nil, err
 	}
@@ -121,15 +128,31 @@ func buildTopology(f artifact.Topology, o *options) (*topology, error) {
 		}
 	}
 	for _, decl := range f.Nodes {
-		n, err := newNode(decl, f.Pool, o)
+		var was *node
+		if prev != nil {
+			was = prev.byName[decl.Name]
+		}
+		n, err := newNode(decl, f.Pool, o, was)
 		if err != nil {
-			t.closePools()
+			t.closeServersNotIn(prev)
 			return nil, err
 		}
 		t.nodes = append(t.nodes, n)
 		t.byName[n.name] = n
 		if n.declaredPrimary {
 			t.declared = n
+		}
+	}
+	if w := prev.writerNode(); w != nil {
+		// The writer stays the writer: a reload does not forget a
+		// failover, nor stop writes while the writer is checked again.
+		if n := t.byName[w.name]; n != nil && (n.server == w.server || w.sameAddress(n.decl)) {
+			if err := n.ensureWritePool(); err != nil {
+				t.closeServersNotIn(prev)
+				return nil, fmt.Errorf("node %q: %w", n.name, err)
+			}
+			t.writer.Store(n)
+			t.noWriter.Store(prev.noWriter.Load())
 		}
 	}
 	for _, r := range f.Routes {
@@ -155,22 +178,55 @@ func (t *topology) enter() bool {
 
 func (t *topology) leave() { t.inflight.Add(-1) }
 
-// closePools closes every pool; pgxpool.Close waits until connections held
-// by callers (open rows, transactions) are released.
-func (t *topology) closePools() {
+// closeServersNotIn closes the servers of t that other (nil for none) does
+// not use: their pools, once the connections callers hold (open rows,
+// transactions) are released, and the monitor's connections.
+func (t *topology) closeServersNotIn(other *topology) {
 	for _, n := range t.nodes {
-		n.close()
+		if other.nodeOn(n.server) == nil {
+			n.close()
+		}
 	}
 }
 
-// A node is one server in the router file: its pools and its health as the
-// monitor last saw it.
+// writerNode returns the node taking writes in t, or nil (also for a nil t).
+func (t *topology) writerNode() *node {
+	if t == nil {
+		return nil
+	}
+	return t.writer.Load()
+}
+
+// nodeOn returns t's node on server s, or nil (also for a nil t).
+func (t *topology) nodeOn(s *server) *node {
+	if t == nil || s == nil {
+		return nil
+	}
+	for _, n := range t.nodes {
+		if n.server == s {
+			return n
+		}
+	}
+	return nil
+}
+
+// A node is one server as this topology declares it: its role, weight,
+// zone and lag limits, and the server it reaches.
 type node struct {
+	*server
 	decl            artifact.Node
 	name            string
 	declaredPrimary bool
 	maxLag          time.Duration
-	connConfig      *pgx.ConnConfig // for the monitor's own connection
+}
+
+// A server is what the router keeps for one node across reloads: its pools,
+// the monitor's connection and its health. A reload that leaves a node's
+// connection settings as they were gives the new topology the same server,
+// so it opens no connection and forgets nothing; see [buildTopology].
+type server struct {
+	key        connKey
+	connConfig *pgx.ConnConfig // for the monitor's own connection
 	// beforeConnect is the pools' hook (the password from WithPasswordFunc
 	// or password_env, and the application's own hook): the monitor's
 	// connection must authenticate exactly as the pools' do.
@@ -178,12 +234,13 @@ type node struct {
 
 	// readPool serves reads on a declared replica; its sessions run with
 	// default_transaction_read_only=on so a misrouted write fails with
-	// SQLSTATE 25006 instead of succeeding. nil on the declared primary.
-	readPool *pgxpool.Pool
-	// writePool serves writes. The declared primary has one from the
-	// start; the monitor creates one for a replica when it is promoted.
+	// SQLSTATE 25006 instead of succeeding. writePool serves writes and
+	// the declared primary's reads; a replica gets one when it is
+	// promoted. Each is created once, under Router.checkMu, and never
+	// replaced.
+	readPool  atomic.Pointer[pgxpool.Pool]
 	writePool atomic.Pointer[pgxpool.Pool]
-	baseCfg   *pgxpool.Config // template for a lazily created writePool
+	baseCfg   *pgxpool.Config // template for the pools
 
 	// Health, stored by the monitor (and by the query path on a failed
 	// connection), loaded by the query path.
@@ -196,18 +253,59 @@ type node struct {
 	lagNanos   atomic.Int64
 	connFailed atomic.Bool // a query saw the connection fail since the last check
 	lastErr    atomic.Pointer[string]
+	// timeline is the WAL timeline the server was last seen writing on,
+	// out of recovery; 0 once seen in recovery or never seen out of it.
+	// Kept while the server is unreachable: an old primary that comes
+	// back on an earlier timeline must not take writes from it.
+	timeline atomic.Uint32
+	// splitBrain says why the server, out of recovery, takes no writes;
+	// nil when it does or is in recovery.
+	splitBrain atomic.Pointer[string]
 
 	reads, writes, errors atomic.Int64
 
-	// Only the monitor goroutine touches these (and the build that runs
-	// before the topology is published).
+	// Only the health checks touch these, under Router.checkMu.
 	fails, goods int
 	admitted     bool // has been readable at least once
 	behindSince  time.Time
 	hc           *pgx.Conn // the monitor's connection
 }
 
-func newNode(decl artifact.Node, p artifact.Pool, o *options) (*node, error) {
+// connKey is what a server's pools and connections are made of. Two
+// declarations with the same key reach the same server the same way.
+type connKey struct {
+	connString                                       string // host, port, database, user, TLS, passfile
+	passwordEnv                                      string
+	connectTimeout, maxConnLifetime, maxConnIdleTime time.Duration
+	healthCheckPeriod                                time.Duration
+	maxConns, minConns                               int32
+	runtimeParams                                    string
+}
+
+func keyOf(decl artifact.Node, cfg *pgxpool.Config) connKey {
+	params := make([]string, 0, len(cfg.ConnConfig.RuntimeParams))
+	for k, v := range cfg.ConnConfig.RuntimeParams {
+		params = append(params, k+"="+v)
+	}
+	slices.Sort(params)
+	return connKey{
+		connString:        cfg.ConnString(),
+		passwordEnv:       decl.PasswordEnv,
+		connectTimeout:    cfg.ConnConfig.ConnectTimeout,
+		maxConnLifetime:   cfg.MaxConnLifetime,
+		maxConnIdleTime:   cfg.MaxConnIdleTime,
+		healthCheckPeriod: cfg.HealthCheckPeriod,
+		maxConns:          cfg.MaxConns,
+		minConns:          cfg.MinConns,
+		runtimeParams:     strings.Join(params, "\x00"),
+	}
+}
+
+// newNode makes the node for decl. It reuses prev's server when prev (the
+// node of the same name in the topology in force, or nil) reaches it with
+// the same settings; otherwise it makes a new server, which inherits prev's
+// health when it has the same address. It runs under Router.checkMu.
+func newNode(decl artifact.Node, p artifact.Pool, o *options, prev *node) (*node, error) {
 	n := &node{decl: decl, name: decl.Name, declaredPrimary: decl.Role == artifact.RolePrimary}
 	var err error
 	if n.maxLag, err = decl.MaxLag.Std(); err != nil {
@@ -217,23 +315,55 @@ func newNode(decl artifact.Node, p artifact.Pool, o *options) (*node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node %q: %w", decl.Name, err)
 	}
-	n.baseCfg = cfg
-	n.connConfig = cfg.ConnConfig.Copy()
-	n.beforeConnect = cfg.BeforeConnect
-	if n.declaredPrimary {
-		wp, err := pgxpool.NewWithConfig(context.Background(), cfg.Copy())
-		if err != nil {
-			return nil, fmt.Errorf("node %q: %w", decl.Name, err)
+	key := keyOf(decl, cfg)
+	if prev != nil && prev.key == key {
+		n.server = prev.server
+	} else {
+		n.server = &server{key: key, baseCfg: cfg, connConfig: cfg.ConnConfig.Copy(), beforeConnect: cfg.BeforeConnect}
+		n.ejected.Store(uint32(EjectNotChecked))
+		if prev != nil {
+			// Counters stay, so that rates computed from Stat (and
+			// Prometheus counters) do not reset on a reload.
+			n.reads.Store(prev.reads.Load())
+			n.writes.Store(prev.writes.Load())
+			n.errors.Store(prev.errors.Load())
+			if prev.sameAddress(decl) {
+				n.inherit(prev.server)
+			}
 		}
-		n.writePool.Store(wp)
-		return n, nil
 	}
-	rc := cfg.Copy()
-	rc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
-	if n.readPool, err = pgxpool.NewWithConfig(context.Background(), rc); err != nil {
-		return nil, fmt.Errorf("node %q: %w", decl.Name, err)
+	if n.declaredPrimary {
+		err = n.ensureWritePool()
+	} else {
+		err = n.ensureReadPool()
+	}
+	if err != nil {
+		n.closeIfNew(prev)
+		return nil, err
 	}
 	return n, nil
+}
+
+// sameAddress reports whether decl reaches the server n does, perhaps with
+// other settings (a new pool size, a rotated TLS root).
+func (n *node) sameAddress(decl artifact.Node) bool {
+	return n.decl.Host == decl.Host && n.decl.Port == decl.Port
+}
+
+// inherit takes o's health: the same server reached with other settings is
+// still the same server, on the same timeline, as healthy as it was.
+func (s *server) inherit(o *server) {
+	s.reachable.Store(o.reachable.Load())
+	s.recovery.Store(o.recovery.Load())
+	s.ejected.Store(o.ejected.Load())
+	s.readable.Store(o.readable.Load())
+	s.replayLSN.Store(o.replayLSN.Load())
+	s.lagBytes.Store(o.lagBytes.Load())
+	s.lagNanos.Store(o.lagNanos.Load())
+	s.lastErr.Store(o.lastErr.Load())
+	s.timeline.Store(o.timeline.Load())
+	s.splitBrain.Store(o.splitBrain.Load())
+	s.fails, s.goods, s.admitted, s.behindSince = o.fails, o.goods, o.admitted, o.behindSince
 }
 
 // poolConfig builds a node's pool configuration from the file. The password
@@ -312,32 +442,58 @@ func conninfoValue(v string) string {
 
 // readPoolOf returns the pool that serves reads on n.
 func (n *node) readPoolOf() *pgxpool.Pool {
-	if n.readPool != nil {
-		return n.readPool
+	if !n.declaredPrimary {
+		return n.readPool.Load()
 	}
 	return n.writePool.Load()
 }
 
-// ensureWritePool gives a promoted replica a pool without
-// default_transaction_read_only. Only the monitor calls it.
-func (n *node) ensureWritePool() error {
-	if n.writePool.Load() != nil {
+// ensureReadPool gives a declared replica its read-only pool. Pools connect
+// lazily: creating one opens no connection (unless pool.min_conns asks).
+func (s *server) ensureReadPool() error {
+	if s.readPool.Load() != nil {
 		return nil
 	}
-	wp, err := pgxpool.NewWithConfig(context.Background(), n.baseCfg.Copy())
+	rc := s.baseCfg.Copy()
+	rc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	rp, err := pgxpool.NewWithConfig(context.Background(), rc)
 	if err != nil {
-		return fmt.Errorf("node %q: %w", n.name, err)
+		return err
 	}
-	n.writePool.Store(wp)
+	s.readPool.Store(rp)
 	return nil
 }
 
-func (n *node) close() {
-	if n.readPool != nil {
-		n.readPool.Close()
+// ensureWritePool gives the declared primary, or a promoted replica, a pool
+// without default_transaction_read_only.
+func (s *server) ensureWritePool() error {
+	if s.writePool.Load() != nil {
+		return nil
 	}
-	if wp := n.writePool.Load(); wp != nil {
+	wp, err := pgxpool.NewWithConfig(context.Background(), s.baseCfg.Copy())
+	if err != nil {
+		return err
+	}
+	s.writePool.Store(wp)
+	return nil
+}
+
+// close closes the server's pools and the monitor's connection. pgxpool's
+// Close waits until connections held by callers are released.
+func (s *server) close() {
+	if rp := s.readPool.Load(); rp != nil {
+		rp.Close()
+	}
+	if wp := s.writePool.Load(); wp != nil {
 		wp.Close()
+	}
+	s.closeHealthConn()
+}
+
+// closeIfNew closes n's server unless it is prev's, which stays in use.
+func (n *node) closeIfNew(prev *node) {
+	if prev == nil || n.server != prev.server {
+		n.close()
 	}
 }
 

@@ -1,0 +1,56 @@
+package routerlib
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestWriterByTimeline covers the split-brain rule case by case, including
+// what a real server never shows: a node out of recovery whose timeline
+// could not be read.
+func TestWriterByTimeline(t *testing.T) {
+	down := checkResult{err: errors.New("connection refused")}
+	primaryOn := func(tli uint32) checkResult { return checkResult{timeline: tli} }
+	standby := checkResult{recovery: true}
+	cases := []struct {
+		name    string
+		last    []uint32 // timelines remembered from earlier checks
+		results []checkResult
+		writer  int    // index of the writer, -1 for none
+		why     string // in the reason when there is none
+	}{
+		{"one primary", []uint32{0, 0}, []checkResult{primaryOn(1), standby}, 0, ""},
+		{"promoted, old primary down", []uint32{1, 0}, []checkResult{down, primaryOn(2)}, 1, ""},
+		{"old primary back", []uint32{1, 2}, []checkResult{primaryOn(1), primaryOn(2)}, 1, ""},
+		{"old primary back, new one down", []uint32{1, 2}, []checkResult{primaryOn(1), down}, -1, "last seen out of recovery on timeline 2"},
+		{"same timeline", []uint32{0, 0}, []checkResult{primaryOn(2), primaryOn(2)}, -1, "split brain"},
+		{"unreadable timelines", []uint32{0, 0}, []checkResult{primaryOn(0), primaryOn(0)}, -1, "cannot be read"},
+		{"lone node, unreadable", []uint32{0, 0}, []checkResult{primaryOn(0), standby}, 0, ""},
+		{"one unreadable", []uint32{0, 0}, []checkResult{primaryOn(3), primaryOn(0)}, -1, "cannot be read"},
+		{"down node was on the same timeline", []uint32{0, 2}, []checkResult{primaryOn(2), down}, -1, "last seen"},
+		{"no node out of recovery", []uint32{1, 0}, []checkResult{down, standby}, -1, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			top := &topology{}
+			for i, tli := range c.last {
+				n := &node{server: &server{}, name: string(rune('a' + i))}
+				if c.results[i].err == nil && !c.results[i].recovery {
+					tli = c.results[i].timeline // checkAll stores it before choosing
+				}
+				n.timeline.Store(tli)
+				top.nodes = append(top.nodes, n)
+			}
+			next, why, _ := writerByTimeline(top, c.results)
+			switch {
+			case c.writer < 0 && next != nil:
+				t.Errorf("writer %s, want none", next.name)
+			case c.writer >= 0 && next != top.nodes[c.writer]:
+				t.Errorf("writer %v (%s), want %s", next, why, top.nodes[c.writer].name)
+			case !strings.Contains(why, c.why) || (c.why == "") != (why == ""):
+				t.Errorf("reason %q, want one with %q", why, c.why)
+			}
+		})
+	}
+}

@@ -1,0 +1,207 @@
+package routerlib_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// writeLoad inserts the current phase through r until stop is closed and
+// counts the writes that succeeded and failed.
+func writeLoad(r *routerlib.Router, table string, phase *atomic.Int32, stop <-chan struct{}) (wait func() (ok, failed int64)) {
+	var wg sync.WaitGroup
+	var ok, failed atomic.Int64
+	wg.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			if _, err := r.Exec(context.Background(), "INSERT INTO "+table+" (phase) VALUES ($1)", phase.Load()); err != nil {
+				failed.Add(1)
+				time.Sleep(5 * time.Millisecond) // ErrNoPrimary fails at once
+				continue
+			}
+			ok.Add(1)
+		}
+	})
+	return func() (int64, int64) {
+		wg.Wait()
+		return ok.Load(), failed.Load()
+	}
+}
+
+// rowsFrom counts the rows of table on n written in phase or later.
+func rowsFrom(t *testing.T, n *routertest.Node, table string, phase int) int {
+	t.Helper()
+	var c int
+	if err := n.QueryRow(context.Background(), "SELECT count(*) FROM "+table+" WHERE phase >= $1", phase).Scan(&c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// TestOldPrimaryComesBack: the primary stops, a standby is promoted, and
+// the old primary starts again, unfenced, on its old timeline. A router
+// running across it, the same router after two reloads, and a router
+// opened afterwards from the same file (which still declares the old
+// primary) all write to the promoted node: not one write lands on the old
+// primary.
+func TestOldPrimaryComesBack(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	old, promoted := topo.Primary, topo.Standbys[0]
+	a := fastHealth(topo.Artifact(), interval)
+	r, path := openRouter(t, a, routerlib.WithWatch(0))
+	if _, err := r.Exec(ctx, "CREATE TABLE sb_t (id serial, phase int)"); err != nil {
+		t.Fatal(err)
+	}
+	var phase atomic.Int32
+	stop := make(chan struct{})
+	wait := writeLoad(r, "sb_t", &phase, stop)
+	time.Sleep(2 * interval)
+
+	if err := old.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	phase.Store(1) // from here on, a row on the old primary is a forked write
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "writes on the promoted node", func() bool {
+		return nodeStat(r, promoted.Name).Writer
+	})
+	if err := old.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	phase.Store(2)
+	eventually(t, 10*time.Second, "the old primary seen as such", func() bool {
+		return nodeStat(r, old.Name).SplitBrain != ""
+	})
+	time.Sleep(3 * interval)
+
+	// A reload that keeps every server, then one that gives every node
+	// new pools (the old primary included).
+	a.ReadPolicy.Strategy = artifact.StrategyRandom
+	writeFile(t, path, a)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * interval)
+	a.Pool.MaxConns = 7
+	writeFile(t, path, a)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * interval)
+
+	// A router opened now, from the file that still says the old primary
+	// is the primary.
+	fresh, _ := openRouter(t, a, routerlib.WithWatch(0))
+	freshStop := make(chan struct{})
+	freshWait := writeLoad(fresh, "sb_t", &phase, freshStop)
+	time.Sleep(5 * interval)
+	close(stop)
+	close(freshStop)
+	okRunning, failedRunning := wait()
+	okFresh, failedFresh := freshWait()
+
+	forked := rowsFrom(t, old, "sb_t", 1)
+	onPromoted := rowsFrom(t, promoted, "sb_t", 2)
+	t.Logf("running router: %d writes, %d failed (while no node was primary); fresh router: %d writes, %d failed; "+
+		"%d writes on the old primary after it stopped, %d on the promoted node after the old one came back",
+		okRunning, failedRunning, okFresh, failedFresh, forked, onPromoted)
+	if forked != 0 {
+		t.Errorf("%d writes landed on the old primary after the failover; want 0", forked)
+	}
+	if onPromoted == 0 || okFresh == 0 {
+		t.Errorf("no writes reached the promoted node after the old primary came back (%d rows, %d by the fresh router)", onPromoted, okFresh)
+	}
+	if failedFresh != 0 {
+		t.Errorf("the fresh router failed %d writes with a primary available", failedFresh)
+	}
+	for _, router := range []*routerlib.Router{r, fresh} {
+		o, p := nodeStat(router, old.Name), nodeStat(router, promoted.Name)
+		if o.Writer || !p.Writer || p.Timeline <= o.Timeline || !strings.Contains(o.SplitBrain, "old primary") {
+			t.Errorf("Stat: old primary %+v; promoted %+v", o, p)
+		}
+	}
+}
+
+// TestSplitBrainSameTimeline: two standbys promoted from the same primary
+// are on the same timeline; no node takes writes, the error and Stat name
+// both, and an error-level line is logged.
+func TestSplitBrainSameTimeline(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
+	r := newRouter(t, fastHealth(topo.Artifact(), interval), routerlib.WithLogger(logger))
+	if _, err := r.Exec(ctx, "CREATE TABLE sb2_t (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	one, two := topo.Standbys[0], topo.Standbys[1]
+	if err := one.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := two.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	eventually(t, 10*time.Second, "writes refused", func() bool {
+		_, err = r.Exec(ctx, "INSERT INTO sb2_t VALUES (1)")
+		return errors.Is(err, routerlib.ErrNoPrimary) && strings.Contains(err.Error(), "split brain")
+	})
+	if !strings.Contains(err.Error(), one.Name) || !strings.Contains(err.Error(), two.Name) {
+		t.Errorf("the error does not name both nodes: %v", err)
+	}
+	// Held, not a passing state: the next checks keep refusing.
+	time.Sleep(3 * interval)
+	for range 20 {
+		if _, err := r.Exec(ctx, "INSERT INTO sb2_t VALUES (2)"); !errors.Is(err, routerlib.ErrNoPrimary) {
+			t.Fatalf("a write with two primaries on one timeline: %v, want ErrNoPrimary", err)
+		}
+	}
+	for _, n := range []*routertest.Node{one, two} {
+		s := nodeStat(r, n.Name)
+		if s.Writer || !strings.Contains(s.SplitBrain, one.Name) || !strings.Contains(s.SplitBrain, two.Name) || s.Timeline != 2 {
+			t.Errorf("Stat of %s: %+v", n.Name, s)
+		}
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "split brain") {
+		t.Errorf("no error-level log line about the split brain; logged:\n%s", out)
+	}
+	t.Logf("refused with: %v", err)
+}
+
+// syncBuffer is a bytes.Buffer safe for the monitor and the test at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
