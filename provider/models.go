@@ -203,6 +203,8 @@ type standbyResourceModel struct {
 	PrimaryUser              types.String  `tfsdk:"primary_user"`
 	PrimarySSLMode           types.String  `tfsdk:"primary_sslmode"`
 	PrimaryPassword          types.String  `tfsdk:"primary_password"`
+	PrimaryPasswordWO        types.String  `tfsdk:"primary_password_wo"` // write-only: null in plan and state
+	PrimaryPasswordWOVersion types.Int64   `tfsdk:"primary_password_wo_version"`
 	Passfile                 types.String  `tfsdk:"passfile"`
 	ApplicationName          types.String  `tfsdk:"application_name"`
 	PrimaryConninfoParams    types.Map     `tfsdk:"primary_conninfo_params"`
@@ -226,6 +228,8 @@ type subscriptionResourceModel struct {
 	ID                types.String `tfsdk:"id"`
 	Name              types.String `tfsdk:"name"`
 	Conninfo          types.String `tfsdk:"conninfo"`
+	PasswordWO        types.String `tfsdk:"password_wo"` // write-only: null in plan and state
+	PasswordWOVersion types.Int64  `tfsdk:"password_wo_version"`
 	Publications      types.Set    `tfsdk:"publications"`
 	Database          types.String `tfsdk:"database"`
 	Enabled           types.Bool   `tfsdk:"enabled"`

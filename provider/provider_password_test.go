@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 
@@ -25,15 +24,7 @@ func TestAccProvider_password(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(0))
 	const role, password = "tfacc_pw", "s3cret-pw"
 	execSQL(t, topo.Primary, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN PASSWORD '"+password+"'")
-	hba := filepath.Join(topo.Primary.DataDir, "pg_hba.conf")
-	old, err := os.ReadFile(hba)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(hba, append([]byte("host all "+role+" 127.0.0.1/32 scram-sha-256\n"), old...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := topo.Primary.Exec(context.Background(), "SELECT pg_reload_conf()"); err != nil {
+	if err := topo.Primary.RequirePassword(context.Background(), role); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PGPASSWORD", "")

@@ -2,15 +2,20 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -173,4 +178,73 @@ func queryValue[T any](t *testing.T, n *routertest.Node, database, sql string, a
 		t.Fatalf("on %s: %s: %v", n.Name, sql, err)
 	}
 	return v
+}
+
+// cliSupportsWriteOnly reports whether the CLI of the acceptance tests
+// ($TF_ACC_TERRAFORM_PATH) accepts write-only arguments: Terraform 1.11 and
+// OpenTofu 1.11 and later. Older ones get the framework's refusal, which the
+// write-only tests require instead.
+func cliSupportsWriteOnly(t *testing.T) bool {
+	t.Helper()
+	cli := os.Getenv("TF_ACC_TERRAFORM_PATH")
+	if cli == "" {
+		cli = "terraform"
+	}
+	out, err := exec.Command(cli, "version", "-json").Output()
+	if err != nil {
+		t.Fatalf("%s version -json: %v", cli, err)
+	}
+	var v struct {
+		Version string `json:"terraform_version"` // OpenTofu prints the same key
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("%s version -json: %v\n%s", cli, err, out)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(v.Version, "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("%s version %q: %v", cli, v.Version, err)
+	}
+	return major > 1 || major == 1 && minor >= 11
+}
+
+// expectNoSecret is a state check that fails when secret appears anywhere in
+// what `terraform show -json` prints, or in the state file of the test's
+// working directory (dir: the TestCase's WorkingDir), as written.
+func expectNoSecret(dir, secret string) statecheck.StateCheck {
+	return noSecretCheck{dir: dir, secret: secret}
+}
+
+type noSecretCheck struct{ dir, secret string }
+
+func (c noSecretCheck) CheckState(_ context.Context, req statecheck.CheckStateRequest, resp *statecheck.CheckStateResponse) {
+	shown, err := json.Marshal(req.State)
+	if err != nil {
+		resp.Error = err
+		return
+	}
+	if strings.Contains(string(shown), c.secret) {
+		resp.Error = fmt.Errorf("terraform show -json holds the password")
+		return
+	}
+	// terraform.tfstate and its .backup, the state before the last apply.
+	states, err := filepath.Glob(filepath.Join(c.dir, "*", "terraform.tfstate*"))
+	if err != nil || !slices.ContainsFunc(states, func(f string) bool { return filepath.Base(f) == "terraform.tfstate" }) {
+		resp.Error = fmt.Errorf("no state file under %s (%v)", c.dir, err)
+		return
+	}
+	for _, f := range states {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			resp.Error = err
+			return
+		}
+		if filepath.Base(f) == "terraform.tfstate" && !strings.Contains(string(raw), `"resources"`) {
+			resp.Error = fmt.Errorf("%s is not a state file with resources:\n%s", f, raw)
+			return
+		}
+		if strings.Contains(string(raw), c.secret) {
+			resp.Error = fmt.Errorf("the state file %s holds the password", f)
+			return
+		}
+	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -126,16 +127,36 @@ func standbySchema() schema.Schema {
 				Optional:  true,
 				Sensitive: true,
 				Validators: []validator.String{
-					stringvalidator.ConflictsWith(path.MatchRoot("passfile")),
+					stringvalidator.ConflictsWith(path.MatchRoot("passfile"), path.MatchRoot("primary_password_wo")),
 				},
 				MarkdownDescription: "Password of `primary_user` (`password`). It is stored in `primary_conninfo` in the standby's " +
 					"`postgresql.auto.conf` (PostgreSQL has no other place for it) and read back to detect changes, but never shown. " +
-					"Conflicts with `passfile`, which keeps the password out of the configuration. Default: none.",
+					"It is also stored in the Terraform state: with Terraform 1.11 or OpenTofu 1.11 and later, prefer `primary_password_wo`. " +
+					"Conflicts with `passfile` and `primary_password_wo`. Default: none.",
+			},
+			"primary_password_wo": schema.StringAttribute{
+				Optional:  true,
+				Sensitive: true,
+				WriteOnly: true,
+				Validators: []validator.String{
+					stringvalidator.ConflictsWith(path.MatchRoot("passfile")),
+					stringvalidator.AlsoRequires(path.MatchRoot("primary_password_wo_version")),
+				},
+				MarkdownDescription: "Password of `primary_user`, write-only: " + writeOnlyText("primary_password_wo_version") +
+					" It is written into `primary_conninfo` in the standby's `postgresql.auto.conf`, as `primary_password` is. " +
+					"Conflicts with `primary_password` and `passfile`; needs `primary_password_wo_version`. Default: none.",
+			},
+			"primary_password_wo_version": schema.Int64Attribute{
+				Optional: true,
+				Validators: []validator.Int64{
+					int64validator.AlsoRequires(path.MatchRoot("primary_password_wo")),
+				},
+				MarkdownDescription: "Version of `primary_password_wo`: " + writeOnlyVersionText("primary_password_wo") + " Default: none.",
 			},
 			"passfile": schema.StringAttribute{
 				Optional:            true,
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-				MarkdownDescription: "Path, on the standby's host, of a password file (`passfile`) that holds the password of `primary_user`. Conflicts with `primary_password`. Default: libpq's (`~/.pgpass` of the server's operating-system user).",
+				MarkdownDescription: "Path, on the standby's host, of a password file (`passfile`) that holds the password of `primary_user`. Conflicts with `primary_password` and `primary_password_wo`. Default: libpq's (`~/.pgpass` of the server's operating-system user).",
 			},
 			"application_name": schema.StringAttribute{
 				Optional:   true,
@@ -257,7 +278,11 @@ func (r *standbyResource) Create(ctx context.Context, req resource.CreateRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if !r.apply(ctx, &plan, false, &resp.Diagnostics) {
+	password := primaryPasswordFor(ctx, &plan, nil, req.Config, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !r.apply(ctx, &plan, password, false, &resp.Diagnostics) {
 		return
 	}
 	plan.ID = types.StringValue(standbyImportID)
@@ -296,12 +321,17 @@ func (r *standbyResource) Read(ctx context.Context, req resource.ReadRequest, re
 }
 
 func (r *standbyResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan standbyResourceModel
+	var plan, state standbyResourceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	if !r.apply(ctx, &plan, true, &resp.Diagnostics) {
+	password := primaryPasswordFor(ctx, &plan, &state, req.Config, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !r.apply(ctx, &plan, password, true, &resp.Diagnostics) {
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
@@ -402,7 +432,7 @@ func notAStandby(s *server) diag.Diagnostic {
 // streams from the planned primary; then it fills the computed attributes.
 // An update that changes no server setting (only wait_timeout or
 // reset_on_destroy) touches nothing and waits for nothing.
-func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel, update bool, diags *diag.Diagnostics) bool {
+func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel, password primaryPassword, update bool, diags *diag.Diagnostics) bool {
 	pool := r.server.PoolOrDiag(ctx, "", diags)
 	if pool == nil {
 		return false
@@ -413,11 +443,6 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		return false
 	}
 	deadline := time.Now().Add(timeout)
-	want, werr := standbyWanted(ctx, plan)
-	if werr != nil {
-		diags.AddError("Invalid Standby Configuration", werr.Error())
-		return false
-	}
 	before, err := readStandby(ctx, pool)
 	if err != nil {
 		diags.AddError("Cannot Read Standby Configuration", "Reading the standby settings of "+r.server.describe()+" failed: "+err.Error())
@@ -425,6 +450,15 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	}
 	if !before.InRecovery {
 		diags.Append(notAStandby(r.server))
+		return false
+	}
+	if password.keep {
+		current, _ := conninfo.Parse(before.Conninfo)
+		password.value = current["password"]
+	}
+	want, werr := standbyWanted(ctx, plan, password.value)
+	if werr != nil {
+		diags.AddError("Invalid Standby Configuration", werr.Error())
 		return false
 	}
 	if update && want.matches(before) {
@@ -492,6 +526,28 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	return true
 }
 
+// primaryPassword is the password apply writes into primary_conninfo.
+type primaryPassword struct {
+	value string
+	keep  bool // the one primary_conninfo has now (write-only, version unchanged)
+}
+
+// primaryPasswordFor decides where the password comes from: primary_password;
+// or, with the write-only pair, primary_password_wo from the configuration
+// when the resource is created or primary_password_wo_version changed, and
+// otherwise the password the server has, which Terraform cannot compare.
+func primaryPasswordFor(ctx context.Context, plan, prior *standbyResourceModel, config tfsdk.Config, diags *diag.Diagnostics) primaryPassword {
+	if plan.PrimaryPasswordWOVersion.IsNull() {
+		return primaryPassword{value: plan.PrimaryPassword.ValueString()}
+	}
+	if prior != nil && prior.PrimaryPasswordWOVersion.Equal(plan.PrimaryPasswordWOVersion) {
+		return primaryPassword{keep: true}
+	}
+	var wo types.String
+	diags.Append(config.GetAttribute(ctx, path.Root("primary_password_wo"), &wo)...)
+	return primaryPassword{value: wo.ValueString()}
+}
+
 // standbyWant is the planned configuration, as the server will show it.
 type standbyWant struct {
 	Conninfo                                       string
@@ -502,7 +558,7 @@ type standbyWant struct {
 	applyDelayMs, streamingDelayMs, receiverTimeMs int64
 }
 
-func standbyWanted(ctx context.Context, m *standbyResourceModel) (standbyWant, error) {
+func standbyWanted(ctx context.Context, m *standbyResourceModel, password string) (standbyWant, error) {
 	p := conninfo.Params{}
 	if !m.PrimaryConninfoParams.IsNull() {
 		extra := map[string]string{}
@@ -518,7 +574,7 @@ func standbyWanted(ctx context.Context, m *standbyResourceModel) (standbyWant, e
 	p["user"] = m.PrimaryUser.ValueString()
 	p["sslmode"] = m.PrimarySSLMode.ValueString()
 	p["passfile"] = m.Passfile.ValueString()
-	p["password"] = m.PrimaryPassword.ValueString()
+	p["password"] = password
 	p["application_name"] = m.ApplicationName.ValueString()
 	w := standbyWant{
 		Conninfo:           p.String(),
@@ -700,6 +756,10 @@ func (s standbyState) fill(ctx context.Context, m *standbyResourceModel) error {
 	m.PrimaryUser = optional("user")
 	m.Passfile = optional("passfile")
 	m.PrimaryPassword = optional("password")
+	if !m.PrimaryPasswordWOVersion.IsNull() {
+		// Write-only: the password stays on the server, never in the state.
+		m.PrimaryPassword = types.StringNull()
+	}
 	m.ApplicationName = optional("application_name")
 	m.PrimarySSLMode = types.StringValue(defaultPrimarySSLMode)
 	if v := p["sslmode"]; v != "" {

@@ -340,3 +340,134 @@ func freePort(t *testing.T) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
+
+// TestAccStandby_writeOnlyPassword streams as a role whose password the
+// primary checks (scram-sha-256), given write-only: the standby
+// authenticates with it, neither `terraform show -json` nor the state file
+// holds it, a new value alone changes nothing, a new version writes it
+// (the standby reconnects with it after the primary changed the role's
+// password), and a change of another connection parameter keeps it. With a
+// CLI older than 1.11 the framework refuses the argument, naming it.
+func TestAccStandby_writeOnlyPassword(t *testing.T) {
+	testAccPreCheck(t)
+	if !cliSupportsWriteOnly(t) {
+		topo := testAccTopology(t) // refused at validation: nothing changes
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+			Steps: []resource.TestStep{{
+				Config:      standbyConfig(topo, `primary_password_wo = "x"`+"\n"+`primary_password_wo_version = 1`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)WriteOnly Attribute Not Allowed.*primary_password_wo`),
+			}},
+		})
+		return
+	}
+	topo := routertest.Start(t, routertest.WithStandbys(1)) // reconfigured: not the shared one
+	standby := topo.Standbys[0]
+	const role, first, second = "standby_wo", "first-wo-Secret", "second-wo-Secret"
+	execSQL(t, topo.Primary, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN REPLICATION PASSWORD '"+first+"'")
+	if err := topo.Primary.RequirePassword(context.Background(), role); err != nil {
+		t.Fatal(err)
+	}
+	const addr = "pgreplication_standby.this"
+	config := func(password string, version int, appName string) string {
+		return providerConfig("standby1", standby) + fmt.Sprintf(`
+resource "pgreplication_standby" "this" {
+  provider                    = pgreplication.standby1
+  primary_host                = %q
+  primary_port                = %d
+  primary_user                = %q
+  primary_sslmode             = "disable"
+  primary_password_wo         = %q
+  primary_password_wo_version = %d
+  application_name            = %q
+  wait_timeout                = "30s"
+}
+`, topo.Primary.Host, topo.Primary.Port, role, password, version, appName)
+	}
+	// The standby's primary_conninfo holds the password it was given.
+	conninfoHas := func(want, notWant string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			ci := queryValue[string](t, standby, "postgres", `SELECT current_setting('primary_conninfo')`)
+			if !strings.Contains(ci, want) || strings.Contains(ci, notWant) {
+				return fmt.Errorf("primary_conninfo of %s does not hold the password of the last version (%q, not %q)", standby.Name, want, notWant)
+			}
+			return nil
+		}
+	}
+	// The primary streams to the standby as the password-checked role.
+	streamingAs := func(appName string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			n := queryValue[int](t, topo.Primary, "postgres",
+				`SELECT count(*) FROM pg_stat_replication WHERE usename = $1 AND application_name = $2 AND state = 'streaming'`, role, appName)
+			if n != 1 {
+				return fmt.Errorf("the primary has %d streaming standbys as %s named %s, want 1", n, role, appName)
+			}
+			return nil
+		}
+	}
+	dir := t.TempDir()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		WorkingDir:               dir,
+		Steps: []resource.TestStep{
+			{
+				// Both passwords: refused at plan time, on the attribute.
+				Config:      standbyConfig(topo, `primary_password = "a"`+"\n"+`primary_password_wo = "b"`+"\n"+`primary_password_wo_version = 1`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Attribute Combination.*primary_password_wo`),
+			},
+			{
+				// A version without the password.
+				Config:      standbyConfig(topo, `primary_password_wo_version = 1`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Attribute Combination.*primary_password_wo`),
+			},
+			{
+				Config: config(first, 1, "wo-1"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("status"), knownvalue.StringExact("streaming")),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("primary_password"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("primary_password_wo"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("primary_password_wo_version"), knownvalue.Int64Exact(1)),
+					expectNoSecret(dir, first),
+				},
+				Check: resource.ComposeTestCheckFunc(conninfoHas(first, second), streamingAs("wo-1")),
+			},
+			{
+				// The primary's role gets a new password. A new value without a
+				// new version is no change: Terraform cannot compare write-only values.
+				PreConfig: func() {
+					execSQL(t, topo.Primary, "postgres", "SET password_encryption = 'scram-sha-256'; ALTER ROLE "+role+" PASSWORD '"+second+"'")
+				},
+				Config:   config(second, 1, "wo-1"),
+				PlanOnly: true,
+			},
+			{
+				// A new version writes it: the WAL receiver restarts and
+				// authenticates with the new password (the old one no longer works).
+				Config: config(second, 2, "wo-1"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate)},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("status"), knownvalue.StringExact("streaming")),
+					expectNoSecret(dir, first),
+					expectNoSecret(dir, second),
+				},
+				Check: resource.ComposeTestCheckFunc(conninfoHas(second, first), streamingAs("wo-1")),
+			},
+			{
+				// Another parameter of primary_conninfo changes, the version
+				// does not: the standby keeps the password it has, and
+				// reconnects with it.
+				Config: config("ignored-without-a-new-version", 2, "wo-2"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("application_name"), knownvalue.StringExact("wo-2")),
+					expectNoSecret(dir, second),
+				},
+				Check: resource.ComposeTestCheckFunc(conninfoHas(second, "ignored"), streamingAs("wo-2")),
+			},
+		},
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -114,7 +115,8 @@ func subscriptionSchema() schema.Schema {
 					"The subscriber server opens it, not Terraform. Sensitive as a whole, because it may hold a password; the provider never " +
 					"prints the password. Changed in place (`ALTER SUBSCRIPTION … CONNECTION`), so rotating a password copies nothing again. " +
 					"Compared by its parameters: a string written differently with the same parameters is no change, and the text you wrote is kept. " +
-					"URIs (`postgresql://…`) are not accepted.",
+					"URIs (`postgresql://…`) are not accepted. A `password` here is stored in the Terraform state too: with Terraform 1.11 or " +
+					"OpenTofu 1.11 and later, leave it out and set `password_wo`.",
 			},
 			"publications": schema.SetAttribute{
 				Required:            true,
@@ -197,6 +199,25 @@ func subscriptionSchema() schema.Schema {
 				MarkdownDescription: "Role that owns the subscription (`ALTER SUBSCRIPTION … OWNER TO`). Defaults to the provider's user. Unset, it is read but not managed.",
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
+			"password_wo": schema.StringAttribute{
+				Optional:  true,
+				Sensitive: true,
+				WriteOnly: true,
+				Validators: []validator.String{
+					stringvalidator.AlsoRequires(path.MatchRoot("password_wo_version")),
+				},
+				MarkdownDescription: "Password of the publisher connection, write-only: " + writeOnlyText("password_wo_version") +
+					" The provider adds it to `conninfo` as `password`, so the subscriber's catalog (`pg_subscription.subconninfo`) holds it, " +
+					"as it holds a password written in `conninfo`. Conflicts with a `password` in `conninfo`; needs `password_wo_version`. Default: none.",
+			},
+			"password_wo_version": schema.Int64Attribute{
+				Optional: true,
+				Validators: []validator.Int64{
+					int64validator.AlsoRequires(path.MatchRoot("password_wo")),
+				},
+				MarkdownDescription: "Version of `password_wo`: " + writeOnlyVersionText("password_wo") +
+					" A new version is an `ALTER SUBSCRIPTION … CONNECTION`, never a new subscription. Default: none.",
+			},
 			"drop_slot_on_destroy": schema.BoolAttribute{
 				Optional: true,
 				Computed: true,
@@ -252,8 +273,17 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 		"slot_name = " + pgsql.Literal(slot),
 	}
 	opts = append(opts, subscriptionOptions(plan, nil, major)...)
-	params, _ := conninfo.Parse(plan.Conninfo.ValueString())
-	if err := execSubscription(ctx, pool, createSubscriptionSQL(name, plan.Conninfo.ValueString(), publications, opts)); err != nil {
+	connection := plan.Conninfo.ValueString()
+	if !plan.PasswordWOVersion.IsNull() {
+		var wo types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("password_wo"), &wo)...)
+		if resp.Diagnostics.HasError() {
+			return
+		}
+		connection = withPassword(connection, wo.ValueString())
+	}
+	params, _ := conninfo.Parse(connection)
+	if err := execSubscription(ctx, pool, createSubscriptionSQL(name, connection, publications, opts)); err != nil {
 		resp.Diagnostics.AddError("Cannot Create Subscription",
 			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s failed. The subscriber server connects to the publisher (%s) itself: "+
 				"check that it is reachable from there, that it accepts replication connections from the subscriber (pg_hba.conf), "+
@@ -357,9 +387,32 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			return
 		}
 	}
-	if plan.Conninfo.ValueString() != state.Conninfo.ValueString() && !sameConnection(plan.Conninfo.ValueString(), state.Conninfo.ValueString()) {
+	newVersion := !plan.PasswordWOVersion.Equal(state.PasswordWOVersion)
+	if newVersion || plan.Conninfo.ValueString() != state.Conninfo.ValueString() && !sameConnection(plan.Conninfo.ValueString(), state.Conninfo.ValueString()) {
+		connection := plan.Conninfo.ValueString()
+		switch {
+		case plan.PasswordWOVersion.IsNull():
+		case newVersion:
+			var wo types.String
+			resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("password_wo"), &wo)...)
+			if resp.Diagnostics.HasError() {
+				return
+			}
+			connection = withPassword(connection, wo.ValueString())
+		default:
+			// A new connection, the same write-only password: the one the
+			// subscriber has, which the state does not hold.
+			cat, err := readSubscription(ctx, pool, major, name)
+			if err != nil || cat == nil {
+				resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(name, database, fmt.Errorf("before changing its connection: %v", err)))
+				return
+			}
+			current, _ := conninfo.Parse(cat.ConnInfo)
+			connection = withPassword(connection, current["password"])
+		}
+		newParams, _ = conninfo.Parse(connection)
 		if !run(path.Root("conninfo"), "CONNECTION "+pgsql.Literal(newParams.Redacted()),
-			alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(plan.Conninfo.ValueString()))) {
+			alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(connection))) {
 			return
 		}
 	}
@@ -508,6 +561,13 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 			fmt.Sprintf("%q is not a replication slot name: PostgreSQL allows 1 to 63 lower-case letters, digits and underscores.", v.ValueString()))
 	}
 	if v := cfg.Conninfo; !v.IsNull() && !v.IsUnknown() {
+		if p, err := conninfo.Parse(v.ValueString()); err == nil && !cfg.PasswordWO.IsNull() {
+			if _, ok := p["password"]; ok {
+				resp.Diagnostics.AddAttributeError(path.Root("password_wo"), "Password Given Twice",
+					"password_wo is set and conninfo has a password too. Keep one: remove password=… from conninfo "+
+						"(password_wo keeps the password out of the state), or remove password_wo and password_wo_version.")
+			}
+		}
 		if _, err := conninfo.Parse(v.ValueString()); err != nil {
 			// Not the parser's message: it quotes the text, and a URI
 			// (postgresql://user:secret@host) holds its password there.
@@ -615,7 +675,11 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	}
 
 	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() && (state == nil || !sameConnection(c.ValueString(), state.Conninfo.ValueString())) {
-		checkPublisherWalLevel(ctx, c.ValueString(), &resp.Diagnostics)
+		connection := c.ValueString()
+		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
+			connection = withPassword(connection, cfg.PasswordWO.ValueString())
+		}
+		checkPublisherWalLevel(ctx, connection, &resp.Diagnostics)
 	}
 	if resp.Diagnostics.HasError() {
 		return
@@ -648,9 +712,14 @@ func (r *subscriptionResource) readFailure(name, database string, err error) str
 func (m subscriptionResourceModel) fromCatalog(c *subscriptionCatalog) subscriptionResourceModel {
 	out := m
 	out.ID = types.StringValue(importid.Format(m.Database.ValueString(), m.Name.ValueString()))
+	catalog := c.ConnInfo
+	if !m.PasswordWOVersion.IsNull() {
+		// Write-only: the password stays on the server, never in the state.
+		catalog = withPassword(catalog, "")
+	}
 	// Keep the text the user wrote when it means the same connection.
-	if m.Conninfo.IsNull() || m.Conninfo.IsUnknown() || !sameConnection(m.Conninfo.ValueString(), c.ConnInfo) {
-		out.Conninfo = types.StringValue(c.ConnInfo)
+	if m.Conninfo.IsNull() || m.Conninfo.IsUnknown() || !sameConnection(m.Conninfo.ValueString(), catalog) {
+		out.Conninfo = types.StringValue(catalog)
 	}
 	pubs := make([]attr.Value, len(c.Publications))
 	for i, p := range c.Publications {
@@ -792,6 +861,22 @@ func alterSubscriptionOwnerSQL(name, owner string) string {
 func execSubscription(ctx context.Context, pool *pgxpool.Pool, sql string) error {
 	_, err := pool.Exec(ctx, sql)
 	return err
+}
+
+// withPassword is connection with its password set to password, or removed
+// when password is empty; connection is returned as is when it does not parse
+// (ValidateConfig refuses that before any apply).
+func withPassword(connection, password string) string {
+	p, err := conninfo.Parse(connection)
+	if err != nil {
+		return connection
+	}
+	if password == "" {
+		delete(p, "password")
+	} else {
+		p["password"] = password
+	}
+	return p.String()
 }
 
 // sameConnection reports whether two connection strings have the same

@@ -614,3 +614,136 @@ func TestSameConnection(t *testing.T) {
 		}
 	}
 }
+
+// TestAccSubscription_writeOnlyPassword subscribes as a role whose password
+// the publisher checks (scram-sha-256), given write-only: the data arrives,
+// neither `terraform show -json` nor the state file holds the password, a
+// new version writes the new one (the apply worker, made to reconnect,
+// streams again with it), and a change of conninfo alone keeps it. A
+// password in conninfo as well is refused at plan time. With a CLI older
+// than 1.11 the framework refuses the argument, naming it.
+func TestAccSubscription_writeOnlyPassword(t *testing.T) {
+	testAccPreCheck(t)
+	if !cliSupportsWriteOnly(t) {
+		topo := testAccTopology(t) // refused at validation: nothing changes
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+			Steps: []resource.TestStep{{
+				Config: subscriberProvider(topo.Primary) + `
+resource "pgreplication_subscription" "this" {
+  provider            = pgreplication.subscriber
+  name                = "sub_wo"
+  conninfo            = "host=127.0.0.1 dbname=postgres"
+  publications        = ["pub_wo"]
+  password_wo         = "x"
+  password_wo_version = 1
+}
+`,
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)WriteOnly Attribute Not Allowed.*password_wo`),
+			}},
+		})
+		return
+	}
+	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary
+	const role, first, second = "sub_wo", "first-wo-Secret", "second-wo-Secret"
+	execSQL(t, pub, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN REPLICATION PASSWORD '"+first+"'")
+	if err := pub.RequirePassword(context.Background(), role); err != nil {
+		t.Fatal(err)
+	}
+	f := newSubscriptionFixture(t, pub, "sub_pub_wo", `
+CREATE PUBLICATION pub_wo FOR TABLE t1;
+GRANT SELECT ON t1 TO `+role+`;
+INSERT INTO t1 SELECT g, 'row ' || g FROM generate_series(1, 5) g;`, nil)
+	connection := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s", pub.Port, role, f.pubDB)
+	config := func(connection, password string, version int) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider            = pgreplication.subscriber
+  name                = "sub_wo"
+  conninfo            = %q
+  publications        = ["pub_wo"]
+  password_wo         = %q
+  password_wo_version = %d
+}
+`, connection, password, version)
+	}
+	// The subscriber's catalog holds the password of the last version.
+	subconninfoHas := func(want, notWant string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			ci := queryValue[string](t, f.sub, "postgres", `SELECT subconninfo FROM pg_subscription WHERE subname = 'sub_wo'`)
+			if !strings.Contains(ci, want) || strings.Contains(ci, notWant) {
+				return fmt.Errorf("the subscription's connection does not hold the password of the last version (%q, not %q)", want, notWant)
+			}
+			return nil
+		}
+	}
+	// The publisher drops the subscription's connections, so the apply
+	// worker must log in again with what the subscriber has; a row
+	// published afterwards arrives only if that works.
+	reconnectAndPublish := func(id int) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			execSQL(t, pub, "postgres", `SELECT pg_terminate_backend(pid) FROM pg_stat_replication WHERE usename = $1`, role)
+			execSQL(t, pub, f.pubDB, fmt.Sprintf(`INSERT INTO t1 VALUES (%d, 'later')`, id))
+			return nil
+		}
+	}
+	dir := t.TempDir()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		WorkingDir:               dir,
+		Steps: []resource.TestStep{
+			{
+				Config:      config(connection+" password=x", first, 1),
+				PlanOnly:    true,
+				ExpectError: errorText("Password Given Twice", "conninfo has a password too"),
+			},
+			{
+				Config: config(connection, first, 1),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("conninfo"), knownvalue.StringExact(connection)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("password_wo"), knownvalue.Null()),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("password_wo_version"), knownvalue.Int64Exact(1)),
+					expectNoSecret(dir, first),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					subconninfoHas(first, second),
+					waitRows(t, f.sub, "postgres", "t1", 5),
+				),
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, pub, "postgres", "SET password_encryption = 'scram-sha-256'; ALTER ROLE "+role+" PASSWORD '"+second+"'")
+				},
+				Config: config(connection, second, 2),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(subscriptionAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					expectNoSecret(dir, first),
+					expectNoSecret(dir, second),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					subconninfoHas(second, first),
+					reconnectAndPublish(6),
+					waitRows(t, f.sub, "postgres", "t1", 6),
+				),
+			},
+			{
+				// conninfo changes, the version does not: the subscriber
+				// keeps the password it has.
+				Config: config(connection+" application_name=sub_wo_2", "ignored-without-a-new-version", 2),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("conninfo"), knownvalue.StringExact(connection+" application_name=sub_wo_2")),
+					expectNoSecret(dir, second),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					subconninfoHas("sub_wo_2", "ignored"),
+					subconninfoHas(second, first),
+					reconnectAndPublish(7),
+					waitRows(t, f.sub, "postgres", "t1", 7),
+				),
+			},
+		},
+	})
+}

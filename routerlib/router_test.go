@@ -216,15 +216,7 @@ func TestPasswordFromEnvAndPassfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Password authentication for this role only, ahead of routertest's trust rule.
-	hba := filepath.Join(topo.Primary.DataDir, "pg_hba.conf")
-	old, err := os.ReadFile(hba)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(hba, append([]byte("host all "+role+" 127.0.0.1/32 scram-sha-256\n"), old...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := topo.Primary.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+	if err := topo.Primary.RequirePassword(ctx, role); err != nil {
 		t.Fatal(err)
 	}
 	a := topo.Artifact()

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // A Node is one PostgreSQL server of a [Topology]: the primary or a standby.
@@ -312,6 +313,51 @@ func (n *Node) waitStreamingFrom(ctx context.Context, port int) error {
 	})
 	if err != nil {
 		return n.errorf("waiting until it streams", err)
+	}
+	return nil
+}
+
+// RequirePassword makes the node check role's password (scram-sha-256) on
+// every TCP connection the role opens, replication connections included,
+// ahead of the trust rule every other role keeps, and returns once the server
+// refuses the role without a password. Create the role with a password
+// under password_encryption = 'scram-sha-256'. Under trust a wrong or
+// missing password goes unnoticed, so tests of password handling need this.
+// Roles are cluster-wide but pg_hba.conf is not: call it on each node that
+// must check.
+func (n *Node) RequirePassword(ctx context.Context, role string) error {
+	hba := filepath.Join(n.DataDir, "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		return n.errorf("reading pg_hba.conf", err)
+	}
+	quoted := `"` + strings.ReplaceAll(role, `"`, `""`) + `"`
+	rules := "host all " + quoted + " 127.0.0.1/32 scram-sha-256\nhost replication " + quoted + " 127.0.0.1/32 scram-sha-256\n"
+	if err := n.t.writeFile(hba, append([]byte(rules), old...)); err != nil {
+		return n.errorf("writing pg_hba.conf", err)
+	}
+	if err := n.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		return err
+	}
+	// The postmaster rereads pg_hba.conf when it handles the signal.
+	cfg, err := pgx.ParseConfig(n.DSN())
+	if err != nil {
+		return err
+	}
+	cfg.User, cfg.Password = role, ""
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err = poll(ctx, func() (bool, error) {
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err == nil {
+			conn.Close(ctx)
+			return false, nil
+		}
+		var pgErr *pgconn.PgError
+		return errors.As(err, &pgErr) && pgErr.Code == "28P01", nil // invalid_password
+	})
+	if err != nil {
+		return n.errorf("waiting until it checks the password of "+role, err)
 	}
 	return nil
 }
