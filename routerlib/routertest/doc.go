@@ -29,7 +29,9 @@
 //
 // [Node] methods inject what a router must survive: [Node.Stop] and
 // [Node.Start], [Node.Restart], [Node.Promote] and [Node.Follow] for a
-// failover, [Node.PauseReplay] and [Node.SetApplyDelay] for lag, and
+// failover, [Node.PauseReplay] and [Node.SetApplyDelay] for lag,
+// [Node.Freeze] and [Node.Thaw] for a hung server (a frozen VM, a network
+// black hole: connections stay open and nothing answers), and
 // [Topology.AddStandby] for a standby that joins later.
 //
 // # Sharing one topology

@@ -295,3 +295,36 @@ func TestFollowAfterFailover(t *testing.T) {
 		t.Error("row written on the promoted node is not visible on its follower")
 	}
 }
+
+// TestFreezeThaw: a frozen node accepts connections (the kernel does) but
+// answers nothing; thawed, it answers again, and Close thaws a node left
+// frozen.
+func TestFreezeThaw(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := testContext(t)
+	standby := topo.Standbys[0]
+	if err := standby.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	qctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	start := time.Now()
+	err := standby.Exec(qctx, "SELECT 1")
+	cancel()
+	if err == nil || time.Since(start) < 400*time.Millisecond {
+		t.Fatalf("a frozen node answered: %v after %v", err, time.Since(start))
+	}
+	if err := standby.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if err := standby.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatalf("after Thaw: %v", err)
+	}
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	start = time.Now()
+	if err := topo.Close(); err != nil { // thaws the primary, then stops it
+		t.Fatal(err)
+	}
+	t.Logf("Close with the primary frozen took %v", time.Since(start))
+}

@@ -147,6 +147,9 @@ func (n *Node) Stop(ctx context.Context) error {
 }
 
 func (n *Node) stop(ctx context.Context, mode string) error {
+	if err := n.Thaw(); err != nil { // a frozen server cannot shut down
+		return err
+	}
 	if _, err := os.Stat(filepath.Join(n.DataDir, "postmaster.pid")); os.IsNotExist(err) {
 		return nil
 	}

@@ -39,6 +39,8 @@ type Topology struct {
 	settings  []setting
 	logf      func(format string, args ...any)
 
+	frozen frozen // nodes stopped by Node.Freeze
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -371,7 +373,7 @@ func (t *Topology) close(ctx context.Context) error {
 			nodes = append(nodes, n)
 		}
 	}
-	err := eachNode(nodes, func(n *Node) error { return n.stop(ctx, mode) })
+	err := errors.Join(t.thawAll(), eachNode(nodes, func(n *Node) error { return n.stop(ctx, mode) }))
 	if t.temporary {
 		if rmErr := os.RemoveAll(t.Dir); rmErr != nil {
 			err = errors.Join(err, fmt.Errorf("routertest: %w", rmErr))
