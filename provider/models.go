@@ -174,10 +174,11 @@ type routerConsistencyModel struct {
 
 // routerHealthModel is the health block.
 type routerHealthModel struct {
-	Interval     types.String `tfsdk:"interval"`
-	Timeout      types.String `tfsdk:"timeout"`
-	EjectAfter   types.Int64  `tfsdk:"eject_after"`
-	ReadmitAfter types.Int64  `tfsdk:"readmit_after"`
+	Interval       types.String `tfsdk:"interval"`
+	Timeout        types.String `tfsdk:"timeout"`
+	ConnectTimeout types.String `tfsdk:"connect_timeout"`
+	EjectAfter     types.Int64  `tfsdk:"eject_after"`
+	ReadmitAfter   types.Int64  `tfsdk:"readmit_after"`
 }
 
 // routerRouteModel is a route block.

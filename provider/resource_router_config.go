@@ -148,8 +148,10 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 			"health": schema.SingleNestedBlock{
 				MarkdownDescription: "The health checks that take nodes out of rotation and put them back.",
 				Attributes: map[string]schema.Attribute{
-					"interval":      routerDurationAttribute("Time between checks of one node. Defaults to `" + string(artifact.DefaultHealthInterval) + "`."),
-					"timeout":       routerDurationAttribute("Bound on one check. Defaults to `" + string(artifact.DefaultHealthTimeout) + "`."),
+					"interval": routerDurationAttribute("Time between checks of one node. Defaults to `" + string(artifact.DefaultHealthInterval) + "`."),
+					"timeout":  routerDurationAttribute("Bound on one check's query once connected: a check that has not answered within it counts as failed. Defaults to `" + string(artifact.DefaultHealthTimeout) + "`."),
+					"connect_timeout": routerDurationAttribute("Bound on setting up each connection to a node, for its pools and its checks alike (dial, TLS, authentication), " +
+						"separate from `timeout` because a new connection costs the server a process and an authentication. Defaults to `" + string(artifact.DefaultConnectTimeout) + "`."),
 					"eject_after":   routerCountAttribute("Consecutive failed checks that take a node out of rotation.", strconv.Itoa(artifact.DefaultEjectAfter)),
 					"readmit_after": routerCountAttribute("Consecutive passed checks that put an ejected node back.", strconv.Itoa(artifact.DefaultReadmitAfter)),
 				},
@@ -607,12 +609,13 @@ func routerTopologyFromModel(ctx context.Context, m routerConfigModel, diags *di
 	if !m.Health.IsNull() {
 		var h routerHealthModel
 		diags.Append(m.Health.As(ctx, &h, basetypes.ObjectAsOptions{})...)
-		known = known && allKnown(h.Interval, h.Timeout, h.EjectAfter, h.ReadmitAfter)
+		known = known && allKnown(h.Interval, h.Timeout, h.ConnectTimeout, h.EjectAfter, h.ReadmitAfter)
 		t.Health = artifact.Health{
-			Interval:     artifact.Duration(h.Interval.ValueString()),
-			Timeout:      artifact.Duration(h.Timeout.ValueString()),
-			EjectAfter:   intAt(h.EjectAfter, path.Root("health").AtName("eject_after"), diags),
-			ReadmitAfter: intAt(h.ReadmitAfter, path.Root("health").AtName("readmit_after"), diags),
+			Interval:       artifact.Duration(h.Interval.ValueString()),
+			Timeout:        artifact.Duration(h.Timeout.ValueString()),
+			ConnectTimeout: artifact.Duration(h.ConnectTimeout.ValueString()),
+			EjectAfter:     intAt(h.EjectAfter, path.Root("health").AtName("eject_after"), diags),
+			ReadmitAfter:   intAt(h.ReadmitAfter, path.Root("health").AtName("readmit_after"), diags),
 		}
 	}
 	var routes []routerRouteModel
@@ -895,10 +898,11 @@ func routerModelFromFile(ctx context.Context, data []byte, prior routerConfigMod
 	m.Health = routerBlockFromFile(ctx, "health", t.Health == artifact.Health{}, prior.Health, &diags,
 		func(p routerHealthModel) routerHealthModel {
 			return routerHealthModel{
-				Interval:     keepString(string(t.Health.Interval), p.Interval),
-				Timeout:      keepString(string(t.Health.Timeout), p.Timeout),
-				EjectAfter:   keepInt64(int64(t.Health.EjectAfter), p.EjectAfter),
-				ReadmitAfter: keepInt64(int64(t.Health.ReadmitAfter), p.ReadmitAfter),
+				Interval:       keepString(string(t.Health.Interval), p.Interval),
+				Timeout:        keepString(string(t.Health.Timeout), p.Timeout),
+				ConnectTimeout: keepString(string(t.Health.ConnectTimeout), p.ConnectTimeout),
+				EjectAfter:     keepInt64(int64(t.Health.EjectAfter), p.EjectAfter),
+				ReadmitAfter:   keepInt64(int64(t.Health.ReadmitAfter), p.ReadmitAfter),
 			}
 		})
 	m.Pool = routerBlockFromFile(ctx, "pool", t.Pool == artifact.Pool{}, prior.Pool, &diags,

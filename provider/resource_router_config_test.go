@@ -104,10 +104,11 @@ resource "pgreplication_router_config" "test" {
   }
 
   health {
-    interval      = "1s"
-    timeout       = "500ms"
-    eject_after   = 3
-    readmit_after = 2
+    interval        = "1s"
+    timeout         = "500ms"
+    connect_timeout = "2s"
+    eject_after     = 3
+    readmit_after   = 2
   }
 
   route {
@@ -301,6 +302,18 @@ func TestAccRouterConfig_basic(t *testing.T) {
 					expectDrift(routerConfigAddr, "replica", "content", "sha256"),
 					expectFieldChange(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(1).AtMapKey("max_lag"), "45s", "30s"),
 					plancheck.ExpectKnownValue(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(1).AtMapKey("max_lag"), knownvalue.StringExact("30s")),
+				}},
+				Check: fileEquals(file, updated, 0o640),
+			},
+			{
+				// The same for the health block's connect_timeout.
+				PreConfig: func() {
+					editRouterFile(t, file, func(topo *artifact.Topology) { topo.Health.ConnectTimeout = "10s" })
+				},
+				Config: routerConfigGolden(file, 75),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(routerConfigAddr, "health", "content", "sha256"),
+					expectFieldChange(routerConfigAddr, tfjsonpath.New("health").AtMapKey("connect_timeout"), "10s", "2s"),
 				}},
 				Check: fileEquals(file, updated, 0o640),
 			},

@@ -24,6 +24,11 @@ const (
 	DefaultHealthInterval Duration = "1s"
 	// DefaultHealthTimeout is [Health.Timeout] when unset.
 	DefaultHealthTimeout Duration = "1s"
+	// DefaultConnectTimeout is [Health.ConnectTimeout] when unset: ample for
+	// a TLS handshake and SCRAM authentication on a loaded server, and short
+	// enough that a call needing a new connection to a hung node fails over
+	// within seconds.
+	DefaultConnectTimeout Duration = "2s"
 	// DefaultEjectAfter is [Health.EjectAfter] when unset.
 	DefaultEjectAfter = 3
 	// DefaultReadmitAfter is [Health.ReadmitAfter] when unset.
@@ -62,6 +67,7 @@ func (t Topology) WithDefaults() Topology {
 	setDefault(&c.Consistency.WaitTimeout, DefaultWaitTimeout)
 	setDefault(&c.Health.Interval, DefaultHealthInterval)
 	setDefault(&c.Health.Timeout, DefaultHealthTimeout)
+	setDefault(&c.Health.ConnectTimeout, DefaultConnectTimeout)
 	setDefault(&c.Health.EjectAfter, DefaultEjectAfter)
 	setDefault(&c.Health.ReadmitAfter, DefaultReadmitAfter)
 	for i := range c.Routes {

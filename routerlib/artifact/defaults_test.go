@@ -26,7 +26,7 @@ func TestWithDefaultsFillsUnset(t *testing.T) {
 		},
 		ReadPolicy:  artifact.ReadPolicy{Strategy: "round_robin", Fallback: "primary"},
 		Consistency: artifact.Consistency{Mode: "eventual", WaitTimeout: "200ms"},
-		Health:      artifact.Health{Interval: "1s", Timeout: "1s", EjectAfter: 3, ReadmitAfter: 2},
+		Health:      artifact.Health{Interval: "1s", Timeout: "1s", ConnectTimeout: "2s", EjectAfter: 3, ReadmitAfter: 2},
 		Routes:      []artifact.Route{{Name: "analytics", Nodes: []string{"replica-1"}, Strategy: "round_robin", Fallback: "primary"}},
 		Pool:        artifact.Pool{MaxConns: 10, MinConns: 0, MaxConnLifetime: "1h"},
 	}

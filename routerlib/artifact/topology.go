@@ -103,8 +103,17 @@ type Health struct {
 	// Interval is the time between checks of one node. Empty means
 	// [DefaultHealthInterval].
 	Interval Duration `json:"interval,omitempty"`
-	// Timeout bounds one check. Empty means [DefaultHealthTimeout].
+	// Timeout bounds one check's query, once connected: a check that has
+	// not answered within it counts as failed. Empty means
+	// [DefaultHealthTimeout].
 	Timeout Duration `json:"timeout,omitempty"`
+	// ConnectTimeout bounds setting up every connection routerlib opens to
+	// a node, for its pools and its checks alike: dial, TLS and
+	// authentication. It is separate from Timeout because a new
+	// connection costs the server a process and an authentication, which
+	// take longer than a check's query on a busy machine. Empty means
+	// [DefaultConnectTimeout].
+	ConnectTimeout Duration `json:"connect_timeout,omitempty"`
 	// EjectAfter is the number of consecutive failed checks that take a
 	// node out of rotation. Zero means [DefaultEjectAfter].
 	EjectAfter int `json:"eject_after,omitempty"`

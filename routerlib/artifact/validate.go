@@ -151,6 +151,7 @@ func (v *validator) consistency(c Consistency) {
 func (v *validator) health(h Health) {
 	v.duration("health.interval", h.Interval)
 	v.duration("health.timeout", h.Timeout)
+	v.duration("health.connect_timeout", h.ConnectTimeout)
 	if h.EjectAfter < 0 {
 		v.addf("health.eject_after", "eject_after %d is negative; use a number of failed checks, or leave it unset for %d", h.EjectAfter, DefaultEjectAfter)
 	}
