@@ -37,14 +37,31 @@
 //
 // # Health and failover
 //
-// A monitor checks every node each health.interval: reachability, role,
-// replay position and lag. A replica leaves rotation after eject_after
-// failed checks, at once when its lag exceeds max_lag or max_lag_bytes, or
-// at once when a query finds its connection broken; it returns after
-// readmit_after good checks. A replica that is down at start joins when it
-// comes up. Writes go to the node the servers report out of recovery,
-// whatever role the file declares; while there is none they fail with
-// [ErrNoPrimary] and never reach a replica.
+// A monitor checks every node each health.interval, each node on its own
+// schedule so that one that hangs delays no other's checks: reachability,
+// role, replay position and lag. Setting up a connection, for the checks
+// and the pools alike, is bounded by health.connect_timeout (dial, TLS and
+// authentication; 2s by default), a check's query by health.timeout (1s).
+// A node fails one check for each interval in which it does not answer
+// within health.timeout, so a node that hangs (a frozen VM, a network black
+// hole) is ejected within eject_after × interval + timeout: 3 × 1s + 1s =
+// 4s with the defaults. Then every connection still open to it is closed:
+// reads in flight there run again on another node, and a write in flight
+// there fails with an error saying that it may have committed (it is never
+// replayed). Calls the caller's own deadline or cancel ends are never
+// retried. [Router.Close] returns within health.timeout and a second, even
+// with calls stuck on a node that hangs.
+//
+// A replica leaves rotation after eject_after failed checks, at once when
+// its lag exceeds max_lag or max_lag_bytes, or at once when a query finds
+// its connection broken; it returns after readmit_after good checks. Only a
+// failure of the node or of the connection to it counts: an error the
+// server sent for the statement (whatever its SQLSTATE, such as class 08
+// when dblink inside the server cannot connect) is the caller's, returned
+// as is and never retried elsewhere. A replica that is down at start joins
+// when it comes up. Writes go to the node the servers report out of
+// recovery, whatever role the file declares; while there is none they fail
+// with [ErrNoPrimary] and never reach a replica.
 //
 // Split brain: when more than one declared node is out of recovery (an old
 // primary restarted after a standby was promoted, and nobody fenced it),

@@ -1,7 +1,6 @@
 package routerlib
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net"
@@ -21,9 +20,11 @@ import (
 // SQLSTATE, class 08 included: the server raises those when its own
 // outbound connection fails (dblink, postgres_fdw), and that says nothing
 // about the server itself. So does an error pgx raised before sending (an
-// argument it cannot encode) or the caller's own deadline.
+// argument it cannot encode). The caller's own deadline or cancel is
+// checked before: once it is ruled out, a deadline in err is one below it
+// (connect_timeout, a socket timeout), which does count.
 func nodeFault(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil {
 		return false
 	}
 	var connectErr *pgconn.ConnectError

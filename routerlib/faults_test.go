@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // TestServerErrorIsNotANodeFault: a statement the server answers with an
@@ -107,4 +112,197 @@ func TestServerErrorIsNotANodeFault(t *testing.T) {
 	if len(seen) != 2 {
 		t.Errorf("reads after the server errors used %d replicas, want both", len(seen))
 	}
+}
+
+// hungHealth sets health settings for the hung-node tests and returns the
+// ejection bound they promise: eject_after × interval + timeout.
+func hungHealth(a artifact.Topology) (artifact.Topology, time.Duration) {
+	const interval, timeout, ejectAfter = 250 * time.Millisecond, 500 * time.Millisecond, 2
+	a.Health = artifact.Health{
+		Interval:     artifact.Duration(interval.String()),
+		Timeout:      artifact.Duration(timeout.String()),
+		EjectAfter:   ejectAfter,
+		ReadmitAfter: 1,
+	}
+	return a, ejectAfter*interval + timeout
+}
+
+// TestHungReplica freezes a replica (every process stopped: a frozen VM)
+// for 10 s under 8 readers with no deadline: no read fails, the slowest
+// waits at most the ejection bound and a second (the reads in flight on the
+// frozen replica are cut off and run elsewhere), the replica is ejected
+// within the bound, and it comes back after it thaws.
+func TestHungReplica(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	a, bound := hungHealth(topo.Artifact())
+	r := newRouter(t, a)
+	victim := topo.Standbys[0]
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads, failed atomic.Int64
+	var slowest atomic.Int64
+	var firstErr atomic.Pointer[error]
+	for range 8 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				start := time.Now()
+				var port int
+				if err := r.QueryRow(context.Background(), "SELECT inet_server_port()").Scan(&port); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+				}
+				reads.Add(1)
+				took := int64(time.Since(start))
+				for cur := slowest.Load(); took > cur && !slowest.CompareAndSwap(cur, took); cur = slowest.Load() {
+				}
+			}
+		})
+	}
+	time.Sleep(500 * time.Millisecond)
+	if err := victim.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	frozeAt := time.Now()
+	took := eventually(t, 10*time.Second, "ejection of the frozen replica", func() bool { return !nodeStat(r, victim.Name).Readable })
+	t.Logf("frozen replica ejected after %v (bound %v)", took, bound)
+	if took > bound+250*time.Millisecond { // the bound, and the 20 ms poll of Stat on a busy machine
+		t.Errorf("the frozen replica was ejected after %v, want within eject_after × interval + timeout = %v", took, bound)
+	}
+	time.Sleep(10*time.Second - time.Since(frozeAt))
+	if err := victim.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	back := eventually(t, 10*time.Second, "readmission after thaw", func() bool { return nodeStat(r, victim.Name).Readable })
+	t.Logf("readmitted %v after thaw", back)
+	before := nodeStat(r, victim.Name).Reads
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if e := firstErr.Load(); e != nil {
+		t.Logf("first failed read: %v", *e)
+	}
+	t.Logf("%d reads, %d failed, slowest %v", reads.Load(), failed.Load(), time.Duration(slowest.Load()))
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d reads failed while a replica was frozen; want 0", failed.Load(), reads.Load())
+	}
+	if s := time.Duration(slowest.Load()); s > bound+time.Second {
+		t.Errorf("the slowest read took %v, want at most the ejection bound + 1s = %v", s, bound+time.Second)
+	}
+	if after := nodeStat(r, victim.Name).Reads; after == before {
+		t.Errorf("the thawed replica served no reads after readmission")
+	}
+}
+
+// TestCloseDuringFreeze: Close returns within health.timeout and a second
+// while reads are stuck on a frozen replica, and the stuck reads return.
+func TestCloseDuringFreeze(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	a, _ := hungHealth(topo.Artifact())
+	a.ReadPolicy.Fallback = artifact.FallbackError // the reads stay on the replica
+	r, err := routerlib.New(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Standbys[0].Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			var one int
+			_ = r.QueryRow(context.Background(), "SELECT 1").Scan(&one)
+		})
+	}
+	time.Sleep(100 * time.Millisecond) // the reads are stuck on the frozen replica
+	start := time.Now()
+	r.Close()
+	took := time.Since(start)
+	t.Logf("Close took %v with reads stuck on a frozen replica", took)
+	if limit := 500*time.Millisecond + time.Second; took > limit {
+		t.Errorf("Close took %v, want within health.timeout + 1s = %v", took, limit)
+	}
+	returned := make(chan struct{})
+	go func() { wg.Wait(); close(returned) }()
+	select {
+	case <-returned:
+	case <-time.After(time.Second):
+		t.Error("reads stuck on the frozen replica did not return after Close")
+	}
+}
+
+// TestHungPrimary freezes the primary under writers with no deadline: no
+// write hangs; each fails within the ejection bound and a second, with an
+// error that names the node, and writes resume after it thaws.
+func TestHungPrimary(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	a, bound := hungHealth(topo.Artifact())
+	r := newRouter(t, a)
+	ctx := context.Background()
+	if _, err := r.Exec(ctx, "CREATE TABLE hung_t (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		took time.Duration
+		err  error
+	}
+	results := make(chan result, 64)
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			for range 4 {
+				start := time.Now()
+				_, err := r.Exec(ctx, "INSERT INTO hung_t VALUES (1)")
+				results <- result{time.Since(start), err}
+			}
+		})
+	}
+	took := eventually(t, 10*time.Second, "the frozen primary loses the writes", func() bool { return !nodeStat(r, "primary").Writer })
+	t.Logf("frozen primary stopped taking writes after %v (bound %v)", took, bound)
+	wg.Wait()
+	close(results)
+	var slowest time.Duration
+	var cutOff, notConnected, noPrimary int
+	for res := range results {
+		slowest = max(slowest, res.took)
+		switch {
+		case res.err == nil:
+			t.Errorf("a write succeeded on a frozen primary")
+		case errors.Is(res.err, routerlib.ErrNoPrimary):
+			noPrimary++
+		case strings.Contains(res.err.Error(), "may have committed"):
+			cutOff++ // sent, then cut off: never retried
+		default:
+			var connectErr *pgconn.ConnectError
+			if !errors.As(res.err, &connectErr) {
+				t.Errorf("a write failed on the frozen primary with %v; want ErrNoPrimary, a failure to connect, or an error saying it may have committed", res.err)
+			}
+			notConnected++
+		}
+		if res.err != nil && !strings.Contains(res.err.Error(), `"primary"`) {
+			t.Errorf("write error does not name the node: %v", res.err)
+		}
+	}
+	t.Logf("16 writes: %d cut off in flight, %d failed to connect, %d refused with ErrNoPrimary; slowest %v", cutOff, notConnected, noPrimary, slowest)
+	if cutOff == 0 {
+		t.Errorf("no write was in flight on the frozen primary; the test proves nothing about cutting writes off")
+	}
+	if slowest > bound+time.Second {
+		t.Errorf("the slowest write took %v, want at most the ejection bound + 1s = %v", slowest, bound+time.Second)
+	}
+	if err := topo.Primary.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "writes after thaw", func() bool {
+		_, err := r.Exec(ctx, "INSERT INTO hung_t VALUES (2)")
+		return err == nil
+	})
 }

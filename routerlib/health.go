@@ -2,6 +2,7 @@ package routerlib
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -38,31 +39,45 @@ type checkResult struct {
 	timeline   uint32 // out of recovery: the timeline written on; 0 if unreadable
 }
 
+// errNotChecked is a server's last check result until its first check ends.
+var errNotChecked = errors.New("not checked yet")
+
 // check runs one health check on s over the monitor's own connection, so a
 // pool exhausted by the application cannot make a healthy node look down.
-func (n *server) check(ctx context.Context, timeout time.Duration) checkResult {
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	if n.hc == nil || n.hc.IsClosed() {
-		cc := n.connConfig
-		if n.beforeConnect != nil {
-			cc = n.connConfig.Copy() // the hook sets the password on it, as on a pool's
-			if err := n.beforeConnect(ctx, cc); err != nil {
+// Setting up that connection is bounded by connect_timeout (in connConfig),
+// the check's query by timeout: a new connection costs the server a
+// process and an authentication, which on a busy machine take longer than
+// the query.
+func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
+	s.hcMu.Lock()
+	defer s.hcMu.Unlock()
+	if s.closed {
+		return checkResult{err: ErrClosed}
+	}
+	if s.hc == nil || s.hc.IsClosed() {
+		cctx, cancel := context.WithTimeout(ctx, s.connConfig.ConnectTimeout)
+		defer cancel()
+		cc := s.connConfig
+		if s.beforeConnect != nil {
+			cc = s.connConfig.Copy() // the hook sets the password on it, as on a pool's
+			if err := s.beforeConnect(cctx, cc); err != nil {
 				return checkResult{err: err}
 			}
 		}
-		c, err := pgx.ConnectConfig(ctx, cc)
+		c, err := pgx.ConnectConfig(cctx, cc)
 		if err != nil {
 			return checkResult{err: err}
 		}
-		n.hc = c
+		s.hc = c
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var r checkResult
 	var lsn, recv int64
 	var age float64
 	var walfile string
-	if err := n.hc.QueryRow(ctx, checkQuery).Scan(&r.recovery, &lsn, &recv, &age, &walfile); err != nil {
-		n.closeHealthConn()
+	if err := s.hc.QueryRow(ctx, checkQuery).Scan(&r.recovery, &lsn, &recv, &age, &walfile); err != nil {
+		s.closeHealthConn()
 		return checkResult{err: err}
 	}
 	if len(walfile) >= 8 {
@@ -75,19 +90,21 @@ func (n *server) check(ctx context.Context, timeout time.Duration) checkResult {
 	return r
 }
 
-func (n *server) closeHealthConn() {
-	if n.hc != nil {
+// closeHealthConn closes the monitor's connection; the caller holds hcMu.
+func (s *server) closeHealthConn() {
+	if s.hc != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		n.hc.Close(ctx)
+		s.hc.Close(ctx)
 		cancel()
-		n.hc = nil
+		s.hc = nil
 	}
 }
 
 // checkAll checks every node of t at once and applies the results: the
-// writer, each node's lag, and read rotation. The caller holds r.checkMu:
-// the monitor for the topology in force, a reload or New for the one it is
-// about to publish, whose servers may be those of the topology in force.
+// writer, each node's lag, and read rotation. It returns when every check
+// has ended (each within connect_timeout + timeout). The caller holds
+// r.checkMu: a reload or New for the topology it is about to publish,
+// whose servers may be those of the topology in force.
 func (r *Router) checkAll(ctx context.Context, t *topology) {
 	results := make([]checkResult, len(t.nodes))
 	var wg sync.WaitGroup
@@ -98,79 +115,115 @@ func (r *Router) checkAll(ctx context.Context, t *topology) {
 	if ctx.Err() != nil {
 		return // closing: do not eject everything because checks were cancelled
 	}
-	now := time.Now()
 	for i, n := range t.nodes {
-		res := results[i]
-		failed := res.err != nil
-		if failed {
-			s := res.err.Error()
-			n.lastErr.Store(&s)
-			n.reachable.Store(false)
-			n.fails++
-			n.goods = 0
-		} else {
-			n.reachable.Store(true)
-			n.recovery.Store(res.recovery)
-			n.replayLSN.Store(res.lsn)
-			n.timeline.Store(res.timeline) // 0 in recovery
-			n.fails = 0
-		}
+		r.record(t, n, results[i], 1)
 	}
 	r.chooseWriter(t, results)
-	writer := t.writer.Load()
+	now := time.Now()
+	for _, n := range t.nodes {
+		r.rotate(t, n, now)
+	}
+}
+
+// applyCheck applies one check of n, which ran on n's own schedule: its
+// health, the writer, and n's read rotation. A failed check counts as fails
+// failed checks (0 when they were counted already, at their deadlines).
+func (r *Router) applyCheck(t *topology, n *node, res checkResult, fails int) {
+	r.checkMu.Lock()
+	defer r.checkMu.Unlock()
+	if t.retired.Load() {
+		return // a reload took over the servers, and checks them itself
+	}
+	r.record(t, n, res, fails)
+	results := make([]checkResult, len(t.nodes))
+	for i, m := range t.nodes {
+		results[i] = m.last
+	}
+	r.chooseWriter(t, results)
+	r.rotate(t, n, time.Now())
+}
+
+// record stores a check's result on n. A node that failed eject_after
+// checks in a row is cut off: every connection still open to it is closed,
+// so the calls blocked on a node that hangs fail now (reads then run
+// elsewhere) instead of waiting for it. The caller holds r.checkMu.
+func (r *Router) record(t *topology, n *node, res checkResult, fails int) {
+	n.last = res
+	if res.err == nil {
+		n.reachable.Store(true)
+		n.recovery.Store(res.recovery)
+		n.replayLSN.Store(res.lsn)
+		n.timeline.Store(res.timeline) // 0 in recovery
+		n.fails = 0
+		n.conns.up()
+		return
+	}
+	s := res.err.Error()
+	n.lastErr.Store(&s)
+	n.reachable.Store(false)
+	if fails > 0 {
+		n.fails += fails
+		n.goods = 0
+	}
+	if n.fails >= t.eject {
+		n.cut(res.err)
+	}
+}
+
+// rotate puts n in read rotation or takes it out, from its last check.
+// The caller holds r.checkMu.
+func (r *Router) rotate(t *topology, n *node, now time.Time) {
+	res := n.last
 	var primaryLSN uint64
-	if writer != nil {
+	if writer := t.writer.Load(); writer != nil {
 		primaryLSN = writer.replayLSN.Load()
 	}
-	for i, n := range t.nodes {
-		res := results[i]
-		connFailed := n.connFailed.Swap(false)
-		reason := EjectNone
+	connFailed := n.connFailed.Swap(false)
+	reason := EjectNone
+	switch {
+	case res.err != nil:
+		if n.readable.Load() && n.fails < t.eject && !connFailed {
+			return // one failed check is not yet an ejection
+		}
+		reason = EjectUnreachable
+	case !res.recovery:
+		reason = EjectNotInRecovery
+		n.lagBytes.Store(0)
+		n.lagNanos.Store(0)
+	default:
+		lagBytes, lag := n.lag(res, primaryLSN, now)
+		n.lagBytes.Store(lagBytes)
+		n.lagNanos.Store(int64(lag))
 		switch {
-		case res.err != nil:
-			if n.readable.Load() && n.fails < t.eject && !connFailed {
-				continue // one failed check is not yet an ejection
-			}
-			reason = EjectUnreachable
-		case !res.recovery:
-			reason = EjectNotInRecovery
-			n.lagBytes.Store(0)
-			n.lagNanos.Store(0)
-		default:
-			lagBytes, lag := n.lag(res, primaryLSN, now)
-			n.lagBytes.Store(lagBytes)
-			n.lagNanos.Store(int64(lag))
-			switch {
-			case n.decl.MaxLagBytes > 0 && lagBytes > n.decl.MaxLagBytes:
-				reason = EjectLagBytes
-			case n.maxLag > 0 && lag > n.maxLag:
-				reason = EjectLagTime
-			}
+		case n.decl.MaxLagBytes > 0 && lagBytes > n.decl.MaxLagBytes:
+			reason = EjectLagBytes
+		case n.maxLag > 0 && lag > n.maxLag:
+			reason = EjectLagTime
 		}
-		if reason != EjectNone {
-			n.goods = 0
-			// The reason first: Stat reads readable, then ejected, and
-			// must never see a node out of rotation with no reason.
-			n.ejected.Store(uint32(reason))
-			if n.readable.Swap(false) {
-				r.opts.logger.Warn("routerlib: replica out of rotation", "node", n.name, "reason", reason.String(), "lag_bytes", n.lagBytes.Load(), "lag", time.Duration(n.lagNanos.Load()))
-			}
-			continue
+	}
+	if reason != EjectNone {
+		n.goods = 0
+		// The reason first: Stat reads readable, then ejected, and
+		// must never see a node out of rotation with no reason.
+		n.ejected.Store(uint32(reason))
+		if n.readable.Swap(false) {
+			r.opts.logger.Warn("routerlib: replica out of rotation", "node", n.name, "reason", reason.String(), "lag_bytes", n.lagBytes.Load(), "lag", time.Duration(n.lagNanos.Load()))
 		}
-		n.goods++
-		if n.readable.Load() {
-			continue
-		}
-		// A node never admitted joins on its first good check (it was down
-		// at Open); an ejected one needs readmit_after good checks.
-		if !n.admitted || n.goods >= t.readmit {
-			n.admitted = true
-			n.ejected.Store(uint32(EjectNone))
-			n.readable.Store(true)
-			r.opts.logger.Info("routerlib: replica in rotation", "node", n.name)
-		} else {
-			n.ejected.Store(uint32(EjectReadmitting))
-		}
+		return
+	}
+	n.goods++
+	if n.readable.Load() {
+		return
+	}
+	// A node never admitted joins on its first good check (it was down
+	// at Open); an ejected one needs readmit_after good checks.
+	if !n.admitted || n.goods >= t.readmit {
+		n.admitted = true
+		n.ejected.Store(uint32(EjectNone))
+		n.readable.Store(true)
+		r.opts.logger.Info("routerlib: replica in rotation", "node", n.name)
+	} else {
+		n.ejected.Store(uint32(EjectReadmitting))
 	}
 }
 
@@ -311,23 +364,86 @@ func nameOf(n *node) string {
 	return n.name
 }
 
-// monitor checks the current topology every health.interval until ctx is
-// done. The Router owns it: Close cancels ctx and waits for it.
+// monitor runs the health checks of the topology in force until ctx is
+// done: one watchNode per node, restarted for the new topology after a
+// reload. The Router owns it: Close cancels ctx and waits for it.
 func (r *Router) monitor(ctx context.Context) {
 	defer r.wg.Done()
 	for {
-		timer := time.NewTimer(r.cur.Load().interval)
+		t := r.cur.Load()
+		tctx, cancel := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		for _, n := range t.nodes {
+			wg.Go(func() { r.watchNode(tctx, t, n) })
+		}
+		for r.cur.Load() == t && ctx.Err() == nil {
+			select {
+			case <-ctx.Done():
+			case <-r.swapped:
+			}
+		}
+		cancel()
+		wg.Wait()
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// watchNode checks n every interval until ctx is done. Each node has its
+// own schedule, so a node that does not answer delays no other node's
+// checks. A node fails one check for each interval in which it does not
+// answer within timeout: a check still in flight at the next interval
+// (setting up a connection may take connect_timeout) stands for that
+// interval too, and each interval it stands for fails at its own deadline,
+// or all at once when the check fails. So a node that hangs fails
+// eject_after checks, and is ejected, within eject_after × interval +
+// timeout.
+func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
+	ticker := time.NewTicker(t.interval)
+	defer ticker.Stop()
+	deadline := time.NewTimer(t.timeout)
+	deadline.Stop()
+	defer deadline.Stop()
+	results := make(chan checkResult, 1)
+	running := false
+	var pending []time.Time // the deadlines of the intervals the check in flight stands for
+	arm := func() {
+		if len(pending) > 0 {
+			deadline.Reset(time.Until(pending[0]))
+		} else {
+			deadline.Stop()
+		}
+	}
+	for {
 		select {
 		case <-ctx.Done():
-			timer.Stop()
+			if running {
+				<-results // the check's context is ctx: it ends at once
+			}
 			return
-		case <-timer.C:
+		case now := <-ticker.C:
+			if !running {
+				running = true
+				go func() { results <- n.check(ctx, t.timeout) }()
+			}
+			pending = append(pending, now.Add(t.timeout))
+			if len(pending) == 1 {
+				arm()
+			}
+		case <-deadline.C:
+			pending = pending[1:]
+			arm()
+			r.applyCheck(t, n, checkResult{err: fmt.Errorf("no answer within health.timeout (%v)", t.timeout)}, 1)
+		case res := <-results:
+			running = false
+			failed := len(pending)
+			pending = pending[:0]
+			arm()
+			if ctx.Err() != nil {
+				return // cancelled, not failed
+			}
+			r.applyCheck(t, n, res, failed)
 		}
-		// The topology in force when the lock is held: a reload swaps
-		// topologies under it, so a retired one's servers, which the
-		// reload closes, are never checked.
-		r.checkMu.Lock()
-		r.checkAll(ctx, r.cur.Load())
-		r.checkMu.Unlock()
 	}
 }

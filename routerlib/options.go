@@ -23,6 +23,8 @@ type options struct {
 	poolConfig   func(node artifact.Node, cfg *pgxpool.Config)
 	watch        time.Duration // 0: do not watch
 	watchDefault bool          // WithWatch was not given
+
+	conns *connRegistry // not an option: the Router's, for the nodes it builds
 }
 
 // DefaultWatchInterval is how often [Open] checks the router file for
@@ -30,7 +32,7 @@ type options struct {
 const DefaultWatchInterval = time.Second
 
 func newOptions(opts []Option) options {
-	o := options{watch: DefaultWatchInterval, watchDefault: true}
+	o := options{watch: DefaultWatchInterval, watchDefault: true, conns: &connRegistry{}}
 	for _, opt := range opts {
 		opt(&o)
 	}

@@ -61,8 +61,8 @@ func (r *Router) reload(ctx context.Context) error {
 	if s == r.fileSum {
 		return nil
 	}
-	// Under checkMu, the monitor checks no topology while this one takes
-	// over the servers, health and writer of the one in force.
+	// Under checkMu, the monitor applies no check while this topology
+	// takes over the servers, health and writer of the one in force.
 	r.checkMu.Lock()
 	defer r.checkMu.Unlock()
 	prev := r.cur.Load()
@@ -75,6 +75,10 @@ func (r *Router) reload(ctx context.Context) error {
 	// is checked over the monitor's connection it already has.
 	r.checkAll(ctx, t)
 	r.cur.Store(t)
+	select {
+	case r.swapped <- struct{}{}:
+	default: // the monitor has yet to see the previous swap, and will see this one
+	}
 	r.fileSum = s
 	prev.retired.Store(true)
 	r.wg.Add(1)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -26,10 +27,11 @@ type Router struct {
 	cache *classCache
 	cur   atomic.Pointer[topology] // the topology in force; swapped by reload
 
-	// checkMu serialises health checks (the monitor's, a reload's) and
-	// guards what they alone touch: each server's check counters and
-	// monitor connection, pool creation, and the swap of topologies,
-	// which share servers.
+	// checkMu serialises applying health checks (each node's, on its own
+	// schedule, and a reload's) and guards what they alone touch: each
+	// server's check counters, pool creation, and the swap of
+	// topologies, which share servers. (A server's monitor connection has
+	// its own lock, so a check in flight holds no other node up.)
 	checkMu sync.Mutex
 
 	path     string     // the file Open loaded; "" for New
@@ -38,6 +40,7 @@ type Router struct {
 
 	background context.Context // cancelled by Close: stops the monitor and the watcher
 	stop       context.CancelFunc
+	swapped    chan struct{}  // a reload published a topology: the monitor checks it
 	wg         sync.WaitGroup // the monitor, the watcher and pool drainers
 	closed     atomic.Bool
 	closeOnce  sync.Once
@@ -73,7 +76,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Router, error) {
 // a primary is reachable. New returns an error only for an invalid
 // topology or an invalid option.
 func New(ctx context.Context, f artifact.Topology, opts ...Option) (*Router, error) {
-	r := &Router{opts: newOptions(opts), cache: newClassCache()}
+	r := &Router{opts: newOptions(opts), cache: newClassCache(), swapped: make(chan struct{}, 1)}
 	t, err := buildTopology(f, &r.opts, nil)
 	if err != nil {
 		return nil, fmt.Errorf("routerlib: %w", err)
@@ -88,9 +91,13 @@ func New(ctx context.Context, f artifact.Topology, opts ...Option) (*Router, err
 	return r, nil
 }
 
-// Close stops the monitor and the file watcher, waits for queries in flight
-// and closes every pool. Open rows and transactions must be closed first,
-// as with [pgxpool.Pool.Close]. Calls after Close fail with [ErrClosed].
+// Close stops the monitor and the file watcher, waits for the calls in
+// flight and closes every pool. Open rows and transactions should be closed
+// first, as with [pgxpool.Pool.Close]; but Close waits for them at most
+// health.timeout, then closes every connection still open, so that calls
+// stuck on a node that hangs fail (with [ErrClosed]) rather than hold Close
+// up: it returns within health.timeout and a second. Calls after Close fail
+// with [ErrClosed].
 func (r *Router) Close() {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
@@ -99,8 +106,23 @@ func (r *Router) Close() {
 		t := r.cur.Load()
 		t.retired.Store(true)
 		r.reloadMu.Unlock()
-		r.wg.Wait()
-		drain(t, nil)
+		done := make(chan struct{})
+		go func() { // Close waits for it below
+			defer close(done)
+			r.wg.Wait()
+			drain(t, nil)
+		}()
+		timer := time.NewTimer(t.timeout)
+		defer timer.Stop()
+		select {
+		case <-done:
+		case <-timer.C:
+			r.opts.conns.close()
+			<-done
+		}
+		// From now on every dial fails, such as the cancel requests pgx
+		// sends for connections that failed.
+		r.opts.conns.close()
 	})
 }
 
@@ -355,6 +377,9 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	st.connRetry, st.exclude = false, nil
 	if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 		return st, false, err
+	}
+	if r.closed.Load() && nodeFault(err) {
+		return st, false, fmt.Errorf("%w while the call was in flight on node %q: %w", ErrClosed, tg.n.name, err)
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "25006" && !tg.write && st.attempts < maxAttempts(t) {

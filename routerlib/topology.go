@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,6 +31,7 @@ type topology struct {
 	wait     time.Duration // consistency.wait_timeout
 	interval time.Duration // health.interval
 	timeout  time.Duration // health.timeout
+	connect  time.Duration // health.connect_timeout
 	eject    int           // health.eject_after
 	readmit  int           // health.readmit_after
 
@@ -121,7 +123,7 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 	durations := []struct {
 		d   artifact.Duration
 		dst *time.Duration
-	}{{f.Consistency.WaitTimeout, &t.wait}, {f.Health.Interval, &t.interval}, {f.Health.Timeout, &t.timeout}}
+	}{{f.Consistency.WaitTimeout, &t.wait}, {f.Health.Interval, &t.interval}, {f.Health.Timeout, &t.timeout}, {f.Health.ConnectTimeout, &t.connect}}
 	for _, d := range durations {
 		if *d.dst, err = d.d.Std(); err != nil {
 			return nil, err
@@ -132,7 +134,7 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 		if prev != nil {
 			was = prev.byName[decl.Name]
 		}
-		n, err := newNode(decl, f.Pool, o, was)
+		n, err := newNode(decl, f.Pool, t.connect, o, was)
 		if err != nil {
 			t.closeServersNotIn(prev)
 			return nil, err
@@ -264,11 +266,21 @@ type server struct {
 
 	reads, writes, errors atomic.Int64
 
+	// conns holds every connection open to the server, so that the
+	// router can cut them off when it stops answering, and on Close.
+	conns *nodeConns
+
 	// Only the health checks touch these, under Router.checkMu.
+	last         checkResult // the last check that answered, or failed
 	fails, goods int
 	admitted     bool // has been readable at least once
 	behindSince  time.Time
-	hc           *pgx.Conn // the monitor's connection
+
+	// hcMu serialises the checks of the server (the monitor's own and a
+	// reload's) and closing it, which alone use hc.
+	hcMu   sync.Mutex
+	hc     *pgx.Conn // the monitor's connection; guarded by hcMu
+	closed bool      // the server is closed: no check connects again; guarded by hcMu
 }
 
 // connKey is what a server's pools and connections are made of. Two
@@ -305,7 +317,7 @@ func keyOf(decl artifact.Node, cfg *pgxpool.Config) connKey {
 // node of the same name in the topology in force, or nil) reaches it with
 // the same settings; otherwise it makes a new server, which inherits prev's
 // health when it has the same address. It runs under Router.checkMu.
-func newNode(decl artifact.Node, p artifact.Pool, o *options, prev *node) (*node, error) {
+func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, o *options, prev *node) (*node, error) {
 	n := &node{decl: decl, name: decl.Name, declaredPrimary: decl.Role == artifact.RolePrimary}
 	var err error
 	if n.maxLag, err = decl.MaxLag.Std(); err != nil {
@@ -315,11 +327,20 @@ func newNode(decl artifact.Node, p artifact.Pool, o *options, prev *node) (*node
 	if err != nil {
 		return nil, fmt.Errorf("node %q: %w", decl.Name, err)
 	}
+	cfg.ConnConfig.ConnectTimeout = connectTimeout
 	key := keyOf(decl, cfg)
 	if prev != nil && prev.key == key {
 		n.server = prev.server
 	} else {
-		n.server = &server{key: key, baseCfg: cfg, connConfig: cfg.ConnConfig.Copy(), beforeConnect: cfg.BeforeConnect}
+		// Every connection to the server, the pools' and the checks', is
+		// set up within connect_timeout and tracked, so that it can be
+		// cut off.
+		conns := o.conns.add(decl.Name)
+		dial := cfg.ConnConfig.DialFunc
+		cfg.ConnConfig.DialFunc = conns.dialer(dial, false)
+		cc := cfg.ConnConfig.Copy()
+		cc.DialFunc = conns.dialer(dial, true)
+		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}}
 		n.ejected.Store(uint32(EjectNotChecked))
 		if prev != nil {
 			// Counters stay, so that rates computed from Stat (and
@@ -363,7 +384,7 @@ func (s *server) inherit(o *server) {
 	s.lastErr.Store(o.lastErr.Load())
 	s.timeline.Store(o.timeline.Load())
 	s.splitBrain.Store(o.splitBrain.Load())
-	s.fails, s.goods, s.admitted, s.behindSince = o.fails, o.goods, o.admitted, o.behindSince
+	s.last, s.fails, s.goods, s.admitted, s.behindSince = o.last, o.fails, o.goods, o.admitted, o.behindSince
 }
 
 // poolConfig builds a node's pool configuration from the file. The password
@@ -487,7 +508,26 @@ func (s *server) close() {
 	if wp := s.writePool.Load(); wp != nil {
 		wp.Close()
 	}
+	s.hcMu.Lock()
+	s.closed = true
 	s.closeHealthConn()
+	s.hcMu.Unlock()
+	s.conns.remove()
+}
+
+// cut closes every connection open to s and refuses its pools' dials
+// until a check passes again: s stopped answering, and every call blocked
+// on it must fail now rather than wait for it.
+func (s *server) cut(cause error) {
+	s.conns.cut(cause)
+	// The pools' idle connections, whose sockets are now closed, must not
+	// be handed out when s comes back.
+	if rp := s.readPool.Load(); rp != nil {
+		rp.Reset()
+	}
+	if wp := s.writePool.Load(); wp != nil {
+		wp.Reset()
+	}
 }
 
 // closeIfNew closes n's server unless it is prev's, which stays in use.
