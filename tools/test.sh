@@ -10,9 +10,11 @@ major=${1:-17}
 
 pgbin=$(tools/postgres/install.sh "$major" | tail -n 1)
 tools/postgres/install.sh 15 >/dev/null
+ROUTERTEST_PGBOUNCER=$(tools/pgbouncer/install.sh | tail -n 1)
+export ROUTERTEST_PGBOUNCER
 while IFS= read -r kv; do export "$kv"; done < <(tools/tfcli.sh env)
 export ROUTERTEST_PGBIN="$pgbin" TF_ACC=1
-echo "test: PostgreSQL $major from $pgbin; Terraform CLI $TF_ACC_TERRAFORM_PATH"
+echo "test: PostgreSQL $major from $pgbin; PgBouncer $ROUTERTEST_PGBOUNCER; Terraform CLI $TF_ACC_TERRAFORM_PATH"
 
 go test -count=1 -timeout 40m ${GO_TEST_FLAGS:-} ./...
 go test -count=1 -race -timeout 20m ${GO_TEST_FLAGS:-} ./routerlib/...

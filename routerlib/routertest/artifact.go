@@ -10,7 +10,8 @@ import (
 // primary, each standby with role replica, all reached as the postgres user
 // on the postgres database without TLS. Like Primary and Standbys it shows
 // the topology as built, not roles changed later by [Node.Promote]; set
-// Role by hand for such a test.
+// Role by hand for such a test. With [WithPgBouncer] each node is reached
+// through its PgBouncer.
 func (t *Topology) Artifact() artifact.Topology {
 	a := artifact.Topology{FormatVersion: artifact.FormatVersion}
 	for _, n := range t.Nodes() {
@@ -18,11 +19,15 @@ func (t *Topology) Artifact() artifact.Topology {
 		if n == t.Primary {
 			role = artifact.RolePrimary
 		}
+		port := n.Port
+		if n.BouncerPort != 0 {
+			port = n.BouncerPort
+		}
 		a.Nodes = append(a.Nodes, artifact.Node{
 			Name:     n.Name,
 			Role:     role,
 			Host:     n.Host,
-			Port:     n.Port,
+			Port:     port,
 			Database: "postgres",
 			User:     "postgres",
 			SSLMode:  artifact.SSLModeDisable,

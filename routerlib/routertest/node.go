@@ -24,8 +24,12 @@ type Node struct {
 	Host    string // always 127.0.0.1
 	Port    int
 	DataDir string
+	// BouncerPort is where the node's PgBouncer listens ([WithPgBouncer]);
+	// 0 without one.
+	BouncerPort int
 
-	t *Topology
+	t       *Topology
+	bouncer *bouncer // nil without WithPgBouncer
 }
 
 // DSN returns a connection string for the postgres database as the postgres

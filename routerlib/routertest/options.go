@@ -9,12 +9,13 @@ import (
 type Option func(*config)
 
 type config struct {
-	standbys int                              // default 2; 0 is a lone primary
-	version  int                              // 0: any version found
-	binDir   string                           // "": looked up, see findBinDir
-	settings []setting                        // applied after the defaults, in order
-	logf     func(format string, args ...any) // never nil after newConfig
-	dir      string                           // "": a temporary directory removed by Close
+	standbys  int                              // default 2; 0 is a lone primary
+	version   int                              // 0: any version found
+	binDir    string                           // "": looked up, see findBinDir
+	settings  []setting                        // applied after the defaults, in order
+	logf      func(format string, args ...any) // never nil after newConfig
+	dir       string                           // "": a temporary directory removed by Close
+	pgbouncer bool                             // a PgBouncer in front of every node
 }
 
 type setting struct{ name, value string }

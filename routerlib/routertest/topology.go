@@ -38,6 +38,7 @@ type Topology struct {
 	temporary bool        // Dir was made by New: Close removes it
 	settings  []setting
 	logf      func(format string, args ...any)
+	pgbouncer string // the pgbouncer binary; "" without WithPgBouncer
 
 	frozen frozen // nodes stopped by Node.Freeze
 
@@ -111,6 +112,11 @@ func New(ctx context.Context, opts ...Option) (*Topology, error) {
 		return nil, err
 	}
 	t := &Topology{Version: version, binDir: binDir, user: u, settings: c.settings, logf: c.logf}
+	if c.pgbouncer {
+		if t.pgbouncer, err = findPgBouncer(); err != nil {
+			return nil, fmt.Errorf("routertest: %w", err)
+		}
+	}
 
 	if c.dir == "" {
 		reapOrphans(ctx, c.logf)
@@ -196,6 +202,9 @@ func (t *Topology) build(ctx context.Context, c config) error {
 	}
 	if err := t.waitStreaming(ctx, t.Standbys...); err != nil {
 		return err
+	}
+	if t.pgbouncer != "" {
+		return eachNode(t.Nodes(), func(n *Node) error { return t.startBouncer(ctx, n) })
 	}
 	return nil
 }
@@ -373,7 +382,7 @@ func (t *Topology) close(ctx context.Context) error {
 			nodes = append(nodes, n)
 		}
 	}
-	err := errors.Join(t.thawAll(), eachNode(nodes, func(n *Node) error { return n.stop(ctx, mode) }))
+	err := errors.Join(t.thawAll(), eachNode(nodes, func(n *Node) error { return errors.Join(n.bouncer.stop(), n.stop(ctx, mode)) }))
 	if t.temporary {
 		if rmErr := os.RemoveAll(t.Dir); rmErr != nil {
 			err = errors.Join(err, fmt.Errorf("routertest: %w", rmErr))
@@ -403,6 +412,11 @@ func (t *Topology) AddStandby(ctx context.Context) (*Node, error) {
 	}
 	if err := n.WaitStreaming(ctx); err != nil {
 		return nil, err
+	}
+	if t.pgbouncer != "" {
+		if err := t.startBouncer(ctx, n); err != nil {
+			return nil, err
+		}
 	}
 	t.Standbys = append(t.Standbys, n)
 	if err := t.writeState(); err != nil {

@@ -1,0 +1,194 @@
+package routertest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// ErrNoPgBouncer reports that [WithPgBouncer] was asked for and no pgbouncer
+// binary was found. [Start] skips the test for it, as for [ErrNoBinaries],
+// unless $CI is "true".
+var ErrNoPgBouncer = fmt.Errorf("%w: pgbouncer not found", ErrNoBinaries)
+
+// WithPgBouncer puts a PgBouncer in front of every node, in transaction
+// pooling mode, as large deployments run one; each node's BouncerPort is
+// where it listens, and [Topology.Artifact] points the router file there.
+// The binary is $ROUTERTEST_PGBOUNCER, else /usr/sbin/pgbouncer (Debian's
+// package; tools/pgbouncer/install.sh installs it), else pgbouncer on the
+// PATH. A bouncer keeps running when its node stops, as in production: its
+// clients then get PgBouncer's errors, not a refused connection. Bouncers
+// belong to the process that started them: a topology kept with [WithDir]
+// and attached with [Open] has none.
+func WithPgBouncer() Option {
+	return func(c *config) { c.pgbouncer = true }
+}
+
+// PgBouncerSettings are the pgbouncer.ini settings routertest runs each
+// bouncer with, besides its addresses and files: transaction pooling, and
+// the startup parameter pgx sends for routerlib's replica pools accepted
+// (PgBouncer refuses a connection with a parameter it does not know). The
+// waits are short so that a node that is down fails queries in a test's
+// time, not PgBouncer's default two minutes.
+var PgBouncerSettings = []string{
+	"pool_mode = transaction",
+	"ignore_startup_parameters = default_transaction_read_only,extra_float_digits",
+	"max_client_conn = 1000",
+	"default_pool_size = 20",
+	"server_login_retry = 1",
+	"server_connect_timeout = 2",
+	"query_wait_timeout = 5",
+	"server_check_delay = 0",
+}
+
+func findPgBouncer() (string, error) {
+	if p := os.Getenv("ROUTERTEST_PGBOUNCER"); p != "" {
+		return p, nil
+	}
+	if _, err := os.Stat("/usr/sbin/pgbouncer"); err == nil {
+		return "/usr/sbin/pgbouncer", nil
+	}
+	if p, err := exec.LookPath("pgbouncer"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%w: set $ROUTERTEST_PGBOUNCER or run tools/pgbouncer/install.sh", ErrNoPgBouncer)
+}
+
+// A bouncer is one running PgBouncer.
+type bouncer struct {
+	cmd  *exec.Cmd
+	dir  string
+	done chan struct{} // closed when the process has exited
+}
+
+// startBouncer starts a PgBouncer for n on a free port and waits until it
+// serves a query.
+func (t *Topology) startBouncer(ctx context.Context, n *Node) error {
+	ports, err := freePorts(1)
+	if err != nil {
+		return err
+	}
+	dir := filepath.Join(t.Dir, n.Name+"-pgbouncer")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("routertest: %w", err)
+	}
+	conf := []string{
+		"[databases]",
+		fmt.Sprintf("* = host=%s port=%d", n.Host, n.Port),
+		"[pgbouncer]",
+		"listen_addr = " + n.Host,
+		"listen_port = " + strconv.Itoa(ports[0]),
+		"unix_socket_dir =",
+		"auth_type = trust",
+		"auth_file = " + filepath.Join(dir, "userlist.txt"),
+		"logfile = " + filepath.Join(dir, "pgbouncer.log"),
+		"log_connections = 0",
+		"log_disconnections = 0",
+	}
+	conf = append(conf, PgBouncerSettings...)
+	files := map[string]string{
+		"pgbouncer.ini": strings.Join(conf, "\n") + "\n",
+		"userlist.txt":  "\"postgres\" \"\"\n",
+	}
+	for name, content := range files {
+		if err := t.writeFile(filepath.Join(dir, name), []byte(content)); err != nil {
+			return err
+		}
+	}
+	if err := t.user.chown(dir); err != nil {
+		return fmt.Errorf("routertest: %w", err)
+	}
+	cmd := exec.Command(t.pgbouncer, filepath.Join(dir, "pgbouncer.ini"))
+	cmd.Dir = dir
+	cmd.Env = serverEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test process
+	if t.user != nil {
+		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: t.user.uid, Gid: t.user.gid, NoSetGroups: true}
+	}
+	out, err := os.Create(filepath.Join(dir, "stderr.log"))
+	if err != nil {
+		return fmt.Errorf("routertest: %w", err)
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("routertest: %s: starting pgbouncer: %w", n.Name, err)
+	}
+	b := &bouncer{cmd: cmd, dir: dir, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		close(b.done)
+	}()
+	n.bouncer = b
+	n.BouncerPort = ports[0]
+	err = poll(ctx, func() (bool, error) {
+		select {
+		case <-b.done:
+			return false, fmt.Errorf("routertest: %s: pgbouncer exited: %s", n.Name, b.logTail())
+		default:
+		}
+		c, err := pgconn.Connect(ctx, n.BouncerDSN())
+		if err != nil {
+			return false, nil
+		}
+		defer c.Close(ctx)
+		return c.Exec(ctx, "SELECT 1").Close() == nil, nil
+	})
+	if err != nil {
+		return fmt.Errorf("routertest: %s: pgbouncer on port %d: %w (%s)", n.Name, n.BouncerPort, err, b.logTail())
+	}
+	t.logf("routertest: %s: pgbouncer on port %d", n.Name, n.BouncerPort)
+	return nil
+}
+
+// stop ends the bouncer at once (SIGTERM: PgBouncer's immediate shutdown).
+func (b *bouncer) stop() error {
+	if b == nil {
+		return nil
+	}
+	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-b.done:
+	case <-time.After(5 * time.Second):
+		_ = b.cmd.Process.Kill()
+		<-b.done
+	}
+	return nil
+}
+
+func (b *bouncer) logTail() string {
+	var parts []string
+	for _, name := range []string{"stderr.log", "pgbouncer.log"} {
+		data, err := os.ReadFile(filepath.Join(b.dir, name))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			parts = append(parts, err.Error())
+		}
+		s := strings.TrimSpace(string(data))
+		if len(s) > 2000 {
+			s = s[len(s)-2000:]
+		}
+		if s != "" {
+			parts = append(parts, name+": "+s)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+// BouncerDSN returns a connection string for the postgres database through
+// the node's PgBouncer ([WithPgBouncer]), or "" without one.
+func (n *Node) BouncerDSN() string {
+	if n.BouncerPort == 0 {
+		return ""
+	}
+	return "postgres://postgres@" + net.JoinHostPort(n.Host, strconv.Itoa(n.BouncerPort)) + "/postgres?sslmode=disable"
+}
