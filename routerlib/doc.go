@@ -99,6 +99,37 @@
 // [Router.Stat] reports each node; the promcollector subpackage exports it
 // to Prometheus; [WithLogger] takes a [log/slog] logger.
 //
+// # Through PgBouncer
+//
+// A node in the router file may be a PgBouncer in front of the server, in
+// transaction pooling mode; routing, health checks, failover, the 25006
+// retry and read-your-writes work through it (the tests run them through
+// Debian's PgBouncer 1.18). What the application sets:
+//
+//   - pgx's exec mode, with [WithPoolConfig]: cfg.ConnConfig.DefaultQueryExecMode
+//     = [pgx.QueryExecModeExec]. PgBouncer before 1.21 (or with
+//     max_prepared_statements = 0) keeps no prepared statement from one
+//     transaction to the next, and pgx's default mode prepares every
+//     statement. The read-your-writes capture follows the pool's mode: in
+//     any mode but the default it sends unnamed statements, still in one
+//     round trip.
+//   - In pgbouncer.ini: pool_mode = transaction, and
+//     ignore_startup_parameters = default_transaction_read_only (replica
+//     pools send it, and PgBouncer refuses a startup parameter it does not
+//     know; a standby rejects writes with 25006 all the same).
+//   - Sizes: per process, each node takes up to pool.max_conns client
+//     connections from its PgBouncer (twice on a promoted replica, which
+//     keeps its read pool) plus one for the health monitor, so
+//     max_client_conn must cover processes × (max_conns + 1); the server
+//     connections are PgBouncer's default_pool_size.
+//
+// Outside a transaction each statement may run on another server session,
+// so session state (SET, advisory locks, temporary tables, LISTEN) needs a
+// transaction, and migrations that need a session should run in one or
+// connect to the server directly. routertest.WithPgBouncer starts a
+// PgBouncer per node for tests, with the settings in
+// routertest.PgBouncerSettings.
+//
 // # What it deliberately does not do
 //
 //   - It does not promote standbys, fence an old primary or repoint

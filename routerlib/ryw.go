@@ -54,22 +54,56 @@ func pipelineable(cl class, args []any) bool {
 const captureConnKey = "routerlib.capture"
 
 // captureConn is what the capture path keeps with each primary
-// connection: the statements it sends around every write, prepared once,
-// and an argument encoder whose buffers are reused, as pgx reuses its own
-// per connection.
+// connection: the statements it sends around every write, prepared once
+// (nil when the connection must not prepare, see prepares), and an
+// argument encoder whose buffers are reused, as pgx reuses its own per
+// connection.
 type captureConn struct {
 	eqb                pgx.ExtendedQueryBuilder
 	begin, commit, lsn *pgconn.StatementDescription
 }
 
+// prepares reports whether the capture path may keep named prepared
+// statements on conn: only when the pool itself does (pgx's default
+// QueryExecModeCacheStatement). An application that chose another mode
+// has a reason, usually PgBouncer in transaction pooling mode before 1.21,
+// where a statement prepared in one transaction is gone, or exists twice,
+// in the next: the capture then sends unnamed statements, each parsed in
+// the same message sequence that runs it.
+func prepares(conn *pgx.Conn) bool {
+	return conn.Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
+}
+
+// queue adds a statement to b: the prepared sd, or sql as an unnamed
+// statement when sd is nil.
+func queue(b *pgconn.Batch, sd *pgconn.StatementDescription, sql string, eqb *pgx.ExtendedQueryBuilder, resultFormats []int16) {
+	var values [][]byte
+	var formats []int16
+	if eqb != nil {
+		values, formats = eqb.ParamValues, eqb.ParamFormats
+		if resultFormats == nil {
+			resultFormats = eqb.ResultFormats
+		}
+	}
+	if sd != nil {
+		b.ExecStatement(sd, values, formats, resultFormats)
+	} else {
+		b.ExecParams(sql, values, nil, formats, resultFormats)
+	}
+}
+
 // captureConnOf returns conn's captureConn, preparing its statements the
-// first time (three round trips, once per connection).
+// first time (three round trips, once per connection) when it prepares.
 func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 	data := conn.PgConn().CustomData()
 	if cc, ok := data[captureConnKey].(*captureConn); ok {
 		return cc, nil
 	}
 	cc := &captureConn{}
+	if !prepares(conn) {
+		data[captureConnKey] = cc
+		return cc, nil
+	}
 	var err error
 	if cc.begin, err = conn.Prepare(ctx, "BEGIN", "BEGIN"); err != nil {
 		return nil, err
@@ -176,7 +210,7 @@ func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any)
 			return nil, nil, err
 		}
 		var sd *pgconn.StatementDescription
-		if len(args) > 0 {
+		if len(args) > 0 && prepares(conn) {
 			// Prepared once per connection (pgx caches it by the SQL), so
 			// the write goes with binary parameters and no Parse, as with
 			// the pool's default exec mode.
@@ -188,14 +222,10 @@ func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any)
 			return nil, nil, err
 		}
 		var b pgconn.Batch
-		b.ExecStatement(cc.begin, nil, nil, nil)
-		if sd != nil {
-			b.ExecStatement(sd, cc.eqb.ParamValues, cc.eqb.ParamFormats, cc.eqb.ResultFormats)
-		} else {
-			b.ExecParams(sql, nil, nil, nil, nil)
-		}
-		b.ExecStatement(cc.commit, nil, nil, nil)
-		b.ExecStatement(cc.lsn, nil, nil, binaryResult)
+		queue(&b, cc.begin, "BEGIN", nil, nil)
+		queue(&b, sd, sql, &cc.eqb, nil)
+		queue(&b, cc.commit, "COMMIT", nil, nil)
+		queue(&b, cc.lsn, lsnQuery, nil, binaryResult)
 		c := &capture{ctx: ctx, conn: conn, mrr: conn.PgConn().ExecBatch(ctx, &b)}
 		if c.mrr.NextResult() { // BEGIN
 			c.mrr.ResultReader().Close()
@@ -289,28 +319,36 @@ func (c *capture) finishLSN() (LSN, error) {
 func startCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any) (*pgconn.Pipeline, error) {
 	conn := c.Conn()
 	var eqb pgx.ExtendedQueryBuilder
-	var sd *pgconn.StatementDescription
-	if len(args) > 0 {
+	var sd, lsd *pgconn.StatementDescription
+	if prepares(conn) {
 		var err error
-		if sd, err = prepareBounded(ctx, conn, sql); err != nil {
+		if len(args) > 0 {
+			if sd, err = prepareBounded(ctx, conn, sql); err != nil {
+				return nil, err
+			}
+		}
+		if lsd, err = conn.Prepare(ctx, lsnQuery, lsnQuery); err != nil {
 			return nil, err
 		}
 	}
 	if err := eqb.Build(conn.TypeMap(), sd, args); err != nil {
 		return nil, err
 	}
-	lsd, err := conn.Prepare(ctx, lsnQuery, lsnQuery)
-	if err != nil {
-		return nil, err
-	}
 	p := conn.PgConn().StartPipeline(ctx)
 	if sd != nil {
 		p.SendQueryStatement(sd, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
 	} else {
-		p.SendQueryParams(sql, nil, nil, nil, nil)
+		p.SendQueryParams(sql, eqb.ParamValues, nil, eqb.ParamFormats, eqb.ResultFormats)
 	}
 	p.SendPipelineSync()
-	p.SendQueryStatement(lsd, nil, nil, textResult)
+	// Through PgBouncer in transaction mode this may run on another of
+	// the server's connections: the position is the server's, read after
+	// the commit all the same.
+	if lsd != nil {
+		p.SendQueryStatement(lsd, nil, nil, textResult)
+	} else {
+		p.SendQueryParams(lsnQuery, nil, nil, nil, textResult)
+	}
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
 		p.Close()
@@ -332,7 +370,7 @@ func startCaptureResult(ctx context.Context, c *pgxpool.Conn, sql string, args [
 		}
 		res, err := p.GetResults()
 		var pgErr *pgconn.PgError
-		if attempt == 0 && len(args) > 0 && errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "26000") {
+		if attempt == 0 && len(args) > 0 && prepares(c.Conn()) && errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "26000") {
 			if _, ferr := finishCapture(p); ferr != nil {
 				return nil, nil, err
 			}
@@ -624,8 +662,8 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 		return err
 	}
 	var b pgconn.Batch
-	b.ExecStatement(cc.commit, nil, nil, nil)
-	b.ExecStatement(cc.lsn, nil, nil, binaryResult)
+	queue(&b, cc.commit, "COMMIT", nil, nil)
+	queue(&b, cc.lsn, lsnQuery, nil, binaryResult)
 	cp := &capture{ctx: ctx, conn: conn, mrr: conn.PgConn().ExecBatch(ctx, &b)}
 	if !cp.mrr.NextResult() {
 		return cp.fail()

@@ -1,0 +1,236 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// The tests in this file run routing, health, failover, the 25006 retry and
+// read-your-writes through a PgBouncer 1.18 in transaction pooling mode in
+// front of every node (routertest.WithPgBouncer), with the one setting an
+// application needs there: pgx's QueryExecModeExec, since that PgBouncer
+// keeps no prepared statement from one transaction to the next.
+
+// throughPgBouncer is the pool setting for PgBouncer in transaction mode.
+var throughPgBouncer = routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+	cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+})
+
+func bouncedTopology(t *testing.T) *routertest.Topology {
+	t.Helper()
+	topo := routertest.Start(t, routertest.WithStandbys(2), routertest.WithPgBouncer())
+	for _, n := range topo.Nodes() {
+		if n.BouncerPort == 0 || n.BouncerPort == n.Port {
+			t.Fatalf("%s has no PgBouncer of its own", n.Name)
+		}
+	}
+	return topo
+}
+
+// TestPgBouncerRouting: through PgBouncer, reads reach both standbys and
+// writes the primary, as the servers themselves report; a function that
+// writes is rejected by a standby (25006) and runs on the primary.
+func TestPgBouncerRouting(t *testing.T) {
+	topo := bouncedTopology(t)
+	ctx := context.Background()
+	rec := &recorder{}
+	r := newRouter(t, topo.Artifact(), throughPgBouncer, routerlib.WithTracer(rec))
+
+	seen := map[int]int{}
+	for range 10 {
+		seen[serverPort(t, ctx, r)]++
+	}
+	if seen[topo.Standbys[0].Port] == 0 || seen[topo.Standbys[1].Port] == 0 || len(seen) != 2 {
+		t.Errorf("10 reads through PgBouncer ran on ports %v, want both standbys (%d, %d)", seen, topo.Standbys[0].Port, topo.Standbys[1].Port)
+	}
+	for _, q := range []string{
+		"CREATE TABLE bounced (id int PRIMARY KEY, port int DEFAULT inet_server_port())",
+		"CREATE FUNCTION bounced_write() RETURNS int LANGUAGE sql AS $$ INSERT INTO bounced (id) VALUES (-1); SELECT inet_server_port() $$",
+	} {
+		if _, err := r.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		if _, err := r.Exec(ctx, "INSERT INTO bounced (id) VALUES ($1)", i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var elsewhere int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM bounced WHERE port <> $1", topo.Primary.Port).Scan(&elsewhere); err != nil {
+		t.Fatal(err)
+	}
+	if elsewhere != 0 {
+		t.Errorf("%d writes through PgBouncer ran elsewhere than on the primary", elsewhere)
+	}
+	waitReplayed(t, topo)
+	rec.reset()
+	var p int
+	if err := r.QueryRow(ctx, "SELECT bounced_write()").Scan(&p); err != nil {
+		t.Fatal(err)
+	}
+	if p != topo.Primary.Port {
+		t.Errorf("the writing read ran on %d, want the primary's %d", p, topo.Primary.Port)
+	}
+	if d := rec.last(t); d.Reason != routerlib.ReasonReadOnlyRetry {
+		t.Errorf("the writing read's last decision: %s, want the read-only retry", d.Reason)
+	}
+	// A transaction keeps its one server connection through PgBouncer.
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var pid1, pid2 int
+	if err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO bounced (id) VALUES (1000)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid2); err != nil {
+		t.Fatal(err)
+	}
+	if pid1 != pid2 {
+		t.Errorf("a transaction ran on backends %d and %d", pid1, pid2)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPgBouncerReadYourWrites: with standbys applying commits late, 1,000
+// write-then-read pairs through PgBouncer each see their own write, which
+// needs every capture (the write, its COMMIT and the position query in
+// one round trip) to work there; so do a transaction's Commit, INSERT …
+// RETURNING and DDL.
+func TestPgBouncerReadYourWrites(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2), routertest.WithPgBouncer())
+	ctx := context.Background()
+	for _, s := range topo.Standbys {
+		if err := s.SetApplyDelay(ctx, applyDelay); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := newRouter(t, withMode(topo.Artifact(), artifact.ModeReadYourWrites), throughPgBouncer)
+	if stale := writeThenRead(t, topo, r, "bounced_pairs", 1000, 8); stale != 0 {
+		t.Errorf("read_your_writes through PgBouncer: %d of 1000 reads missed their own write; want 0", stale)
+	}
+
+	s := &routerlib.Session{}
+	sctx := routerlib.WithSession(ctx, s)
+	steps := []struct {
+		name string
+		run  func() error
+	}{
+		{"Commit", func() error {
+			tx, err := r.Begin(sctx)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO bounced_pairs VALUES (5001, 1)"); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}},
+		{"RETURNING", func() error {
+			var id int
+			return r.QueryRow(sctx, "INSERT INTO bounced_pairs VALUES ($1, 1) RETURNING id", 5002).Scan(&id)
+		}},
+		{"DDL", func() error {
+			_, err := r.Exec(sctx, "CREATE TABLE bounced_ddl (id int)")
+			return err
+		}},
+		{"DDL with arguments", func() error {
+			_, err := r.Exec(sctx, "CREATE TABLE bounced_ddl2 AS SELECT $1::int AS id", 7)
+			return err
+		}},
+	}
+	for _, step := range steps {
+		before := s.LSN()
+		if err := step.run(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if s.LSN() <= before {
+			t.Errorf("%s left the session at %s, want past %s", step.name, s.LSN(), before)
+		}
+	}
+	var n int
+	if err := r.QueryRow(sctx, "SELECT count(*) FROM bounced_ddl2").Scan(&n); err != nil || n != 1 {
+		t.Errorf("read after the last write: %d rows, %v", n, err)
+	}
+}
+
+// TestPgBouncerStandbyStoppedUnderLoad stops a standby behind its PgBouncer
+// while readers use the router: the bouncer stays up and answers with its
+// own errors, the health check sees it and no read fails.
+func TestPgBouncerStandbyStoppedUnderLoad(t *testing.T) {
+	topo := bouncedTopology(t)
+	ctx := context.Background()
+	r := newRouter(t, fastHealth(topo.Artifact(), interval), throughPgBouncer)
+	stop := make(chan struct{})
+	wait := readLoad(t, r, 4, stop)
+	time.Sleep(300 * time.Millisecond)
+
+	victim := topo.Standbys[0]
+	if err := victim.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "ejection", func() bool { return !nodeStat(r, victim.Name).Readable })
+	time.Sleep(3 * interval)
+	if err := victim.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 10*time.Second, "readmission", func() bool { return nodeStat(r, victim.Name).Readable })
+	t.Logf("readmitted %v after restart", took)
+	before := nodeStat(r, victim.Name).Reads
+	time.Sleep(3 * interval)
+	close(stop)
+	reads, failed := wait()
+	if failed != 0 {
+		t.Errorf("%d of %d reads failed while a standby stopped behind PgBouncer; want 0", failed, reads)
+	}
+	if after := nodeStat(r, victim.Name).Reads; after == before {
+		t.Errorf("the restarted standby served no reads after readmission")
+	}
+	t.Logf("%d reads, %d failed", reads, failed)
+}
+
+// TestPgBouncerFailover stops the primary behind its PgBouncer: writes fail
+// with ErrNoPrimary, and go to the promoted standby through its PgBouncer.
+func TestPgBouncerFailover(t *testing.T) {
+	topo := bouncedTopology(t)
+	ctx := context.Background()
+	r := newRouter(t, fastHealth(topo.Artifact(), interval), throughPgBouncer)
+	if _, err := r.Exec(ctx, "CREATE TABLE bounced_failover (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "ErrNoPrimary", func() bool {
+		_, err := r.Exec(ctx, "INSERT INTO bounced_failover VALUES (1)")
+		return errors.Is(err, routerlib.ErrNoPrimary)
+	})
+	promoted := topo.Standbys[0]
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 10*time.Second, "writes after promotion", func() bool {
+		_, err := r.Exec(ctx, "INSERT INTO bounced_failover VALUES (2)")
+		return err == nil
+	})
+	t.Logf("writes resumed %v after promotion", took)
+	if p := serverPort(t, routerlib.Primary(ctx), r); p != promoted.Port {
+		t.Errorf("writes go to port %d, want the promoted %d", p, promoted.Port)
+	}
+}
