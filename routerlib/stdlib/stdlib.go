@@ -23,6 +23,14 @@
 // [sql.Stmt] is routed at each execution, never at Prepare: preparing
 // contacts no server.
 //
+// GORM takes the *sql.DB as its connection:
+//
+//	gdb, err := gorm.Open(postgres.New(postgres.Config{Conn: db}), &gorm.Config{})
+//
+// Run its AutoMigrate with a [routerlib.Primary] context: the DDL goes to
+// the primary in any case, but AutoMigrate first reads the catalogs, and a
+// standby may not have replayed the previous migration yet.
+//
 // Arguments go to pgx unchanged, and results come back converted as pgx's
 // own database/sql driver ([github.com/jackc/pgx/v5/stdlib]) converts them:
 // the same Go types for each PostgreSQL type and the same column types.

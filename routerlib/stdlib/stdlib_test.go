@@ -3,6 +3,9 @@ package stdlib_test
 import (
 	"context"
 	"database/sql"
+	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -15,6 +18,7 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/stdlib"
 )
 
 // TestRoutesStatements: through database/sql, reads reach the standbys,
@@ -506,4 +510,85 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 		t.Errorf("a read was answered by the stopped standby")
 	}
 	t.Logf("%d reads, %d failed", reads.Load(), failed.Load())
+}
+
+// TestReloadAndFailover: a *sql.DB follows the Router through a reload of
+// the router file (a route added) and a failover (writes on the promoted
+// standby), with a statement prepared before both.
+func TestReloadAndFailover(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	const interval = 200 * time.Millisecond
+	path := filepath.Join(t.TempDir(), "router.json")
+	write := func(a artifact.Topology) {
+		data, err := artifact.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path+".tmp", data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(path+".tmp", path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Checks every interval, acting on the first failure, but with a
+	// timeout that the first check (in Open, on a loaded machine under
+	// -race) meets.
+	a := fastHealth(topo.Artifact(), interval)
+	a.Health.Timeout = "2s"
+	write(a)
+	r, err := routerlib.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	db := sql.OpenDB(stdlib.NewConnector(r))
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "CREATE TABLE sql_failover (port int DEFAULT inet_server_port())"); err != nil {
+		t.Fatal(err)
+	}
+	insert, err := db.PrepareContext(ctx, "INSERT INTO sql_failover DEFAULT VALUES RETURNING port")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer insert.Close()
+
+	var p int
+	if err := db.QueryRowContext(routerlib.Route(ctx, "second"), "SELECT 1").Scan(&p); !errors.Is(err, routerlib.ErrUnknownRoute) {
+		t.Fatalf("a route the file does not declare: %v, want ErrUnknownRoute", err)
+	}
+	a.Routes = []artifact.Route{{Name: "second", Nodes: []string{topo.Standbys[1].Name}}}
+	write(a)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := port(t, routerlib.Route(ctx, "second"), db, "SELECT inet_server_port()"); p != topo.Standbys[1].Port {
+		t.Errorf("after the reload, route second ran on %d, want %d", p, topo.Standbys[1].Port)
+	}
+
+	if p := port(t, ctx, stmtRow{insert}, ""); p != topo.Primary.Port {
+		t.Fatalf("the prepared insert ran on %d, want the primary's %d", p, topo.Primary.Port)
+	}
+	if err := topo.Primary.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	promoted := topo.Standbys[0]
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := insert.QueryRowContext(ctx).Scan(&p)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no write succeeded within 10s of the promotion: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if p != promoted.Port {
+		t.Errorf("after failover the prepared insert ran on %d, want the promoted %s's %d", p, promoted.Name, promoted.Port)
+	}
 }
