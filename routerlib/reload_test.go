@@ -3,13 +3,21 @@ package routerlib_test
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // TestReloadUnderLoad rewrites the router file repeatedly while readers and
@@ -105,4 +113,225 @@ func TestInvalidReloadKeepsConfig(t *testing.T) {
 		t.Errorf("write after an invalid reload: %v", err)
 	}
 	serverPort(t, ctx, r)
+}
+
+// pausePostmaster stops the postmaster of n alone (SIGSTOP): the backends
+// already connected keep serving, a new connection waits. It returns the
+// function that resumes it, which also runs when the test ends.
+func pausePostmaster(t *testing.T, n *routertest.Node) (resume func()) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(n.DataDir, "postmaster.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.SplitN(string(data), "\n", 2)[0])
+	if err != nil {
+		t.Fatalf("%s: postmaster.pid: %v", n.Name, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	var once sync.Once
+	resume = func() {
+		once.Do(func() {
+			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	t.Cleanup(resume)
+	return resume
+}
+
+// TestReloadDuringPostmasterPause: the primary's postmaster stops for
+// 1.5 s (its backends keep serving) and the router file is reloaded 200 ms
+// into the pause. The reload keeps the pools and what the monitor knows,
+// so no write fails; it used to rebuild every pool and lose the writer.
+func TestReloadDuringPostmasterPause(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	a := fastHealth(topo.Artifact(), interval)
+	r, path := openRouter(t, a, routerlib.WithWatch(0))
+	if _, err := r.Exec(ctx, "CREATE TABLE pause_t (id serial, phase int)"); err != nil {
+		t.Fatal(err)
+	}
+	var phase atomic.Int32
+	stop := make(chan struct{})
+	var waits []func() (int64, int64)
+	for range 4 {
+		waits = append(waits, writeLoad(r, "pause_t", &phase, stop))
+	}
+	time.Sleep(3 * interval) // every writer holds a connection by now
+
+	resume := pausePostmaster(t, topo.Primary)
+	time.Sleep(200 * time.Millisecond)
+	a.ReadPolicy.Strategy = artifact.StrategyLeastLag
+	a.Routes = append(a.Routes, artifact.Route{Name: "paused", Nodes: []string{topo.Standbys[0].Name}})
+	writeFile(t, path, a)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1300 * time.Millisecond)
+	resume()
+	time.Sleep(3 * interval)
+	close(stop)
+	var ok, failed int64
+	for _, w := range waits {
+		o, f := w()
+		ok, failed = ok+o, failed+f
+	}
+	t.Logf("%d writes, %d failed across a 1.5 s postmaster pause with a reload 200 ms into it", ok, failed)
+	if failed != 0 {
+		t.Errorf("%d of %d writes failed; want 0", failed, ok+failed)
+	}
+	var one int
+	if err := r.QueryRow(routerlib.Route(ctx, "paused"), "SELECT 1").Scan(&one); err != nil {
+		t.Errorf("the reload did not take effect: %v", err)
+	}
+}
+
+// backends returns the process IDs of the sessions named app on every node.
+func backends(t *testing.T, topo *routertest.Topology, app string) []int {
+	t.Helper()
+	var pids []int
+	for _, n := range topo.Nodes() {
+		var some []int
+		err := n.QueryRow(context.Background(),
+			"SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE application_name = $1", app).Scan(&some)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, some...)
+	}
+	return pids
+}
+
+// withApplicationName names the router's sessions, so that a test counts
+// its own among those of other tests.
+func withApplicationName(app string) routerlib.Option {
+	return routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.ConnConfig.RuntimeParams["application_name"] = app
+	})
+}
+
+// TestReloadKeepsConnections: a reload that changes only a route, a
+// weight or a lag limit opens no new server connection (the pools and the
+// monitor's connections stay); one that changes the pool size does.
+func TestReloadKeepsConnections(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	const app = "routerlib-reload-keeps"
+	a := fastHealth(topo.Artifact(), interval)
+	r, path := openRouter(t, a, routerlib.WithWatch(0), withApplicationName(app))
+	use := func() {
+		t.Helper()
+		if _, err := r.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+			t.Fatal(err)
+		}
+		for range 4 { // round robin: each replica twice
+			serverPort(t, ctx, r)
+		}
+	}
+	use()
+	before := backends(t, topo, app)
+	if len(before) < 2*len(topo.Nodes()) { // a pool connection and the monitor's, on each node
+		t.Fatalf("%d sessions before the reload, want at least %d", len(before), 2*len(topo.Nodes()))
+	}
+	changes := []struct {
+		name   string
+		change func(*artifact.Topology)
+	}{
+		{"route", func(a *artifact.Topology) {
+			a.Routes = []artifact.Route{{Name: "reporting", Nodes: []string{topo.Standbys[1].Name}}}
+		}},
+		{"weight", func(a *artifact.Topology) { a.Nodes[1].Weight = 7 }},
+		{"lag limit", func(a *artifact.Topology) { a.Nodes[2].MaxLag = "30s"; a.Nodes[1].MaxLagBytes = 1 << 30 }},
+	}
+	for _, c := range changes {
+		c.change(&a)
+		writeFile(t, path, a)
+		if err := r.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * interval) // the monitor checks the new topology
+		use()
+		after := backends(t, topo, app)
+		if opened := newPIDs(before, after); len(opened) != 0 {
+			t.Errorf("a reload that changed only a %s opened %d server connections (%d sessions before, %d after)", c.name, len(opened), len(before), len(after))
+		}
+	}
+	var one int
+	if err := r.QueryRow(routerlib.Route(ctx, "reporting"), "SELECT 1").Scan(&one); err != nil {
+		t.Errorf("the route reload did not take effect: %v", err)
+	}
+
+	// The pool size is a connection setting: new pools, new sessions.
+	a.Pool.MaxConns = 3
+	writeFile(t, path, a)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	use()
+	if opened := newPIDs(before, backends(t, topo, app)); len(opened) == 0 {
+		t.Error("a reload that changed the pool size opened no connection: the count above proves nothing")
+	}
+}
+
+func newPIDs(before, after []int) []int {
+	var opened []int
+	for _, p := range after {
+		if !slices.Contains(before, p) {
+			opened = append(opened, p)
+		}
+	}
+	return opened
+}
+
+// TestCloseAfterReload: Close right after a reload, before the monitor
+// runs again, leaves no session open on any node: neither the pools' nor
+// the monitor's, of the old topology or the new one.
+func TestCloseAfterReload(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name   string
+		change func(*artifact.Topology)
+	}{
+		{"connections kept", func(a *artifact.Topology) { a.ReadPolicy.Strategy = artifact.StrategyRandom }},
+		{"connections replaced", func(a *artifact.Topology) { a.Pool.MaxConns = 5 }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			app := "routerlib-close-" + strings.ReplaceAll(c.name, " ", "-")
+			a := topo.Artifact()
+			a.Health.Interval = "10s" // the monitor does not run between the reload and Close
+			path := filepath.Join(t.TempDir(), "router.json")
+			writeFile(t, path, a)
+			r, err := routerlib.Open(ctx, path, routerlib.WithWatch(0), withApplicationName(app))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			if _, err := r.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {
+				t.Fatal(err)
+			}
+			serverPort(t, ctx, r)
+			c.change(&a)
+			writeFile(t, path, a)
+			if err := r.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+			serverPort(t, ctx, r)
+			if n := len(backends(t, topo, app)); n == 0 {
+				t.Fatal("no session open before Close: the count below proves nothing")
+			}
+			r.Close()
+			// A backend exits once it reads the client's Terminate; give it
+			// a moment, not a health interval.
+			var left []int
+			eventually(t, 2*time.Second, "every session closed", func() bool {
+				left = backends(t, topo, app)
+				return len(left) == 0
+			})
+		})
+	}
 }
