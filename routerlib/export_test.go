@@ -1,6 +1,10 @@
 package routerlib
 
-import "context"
+import (
+	"context"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/internal/sqllex"
+)
 
 // ClassifyForTest reports whether the classifier sends sql to the primary.
 func ClassifyForTest(sql string) (write bool) { return classify(sql)&classWrite != 0 }
@@ -20,3 +24,13 @@ func (r *Router) ChooseForTest(ctx context.Context, sql string) (string, error) 
 	}
 	return tg.n.name, nil
 }
+
+// FunctionForTest says how the classifier treats a call of the function
+// named exactly name (as pg_proc spells it): primary-only, or read-safe with
+// the reviewed reason; neither when it is in no list.
+func FunctionForTest(name string) (primary bool, readSafeReason string) {
+	return primaryFunction(sqllex.Token{Kind: sqllex.Quoted, Text: `"` + name + `"`}), readSafeFunctions[name]
+}
+
+// ReadSafeFunctionsForTest returns the reviewed read-safe list.
+func ReadSafeFunctionsForTest() map[string]string { return readSafeFunctions }
