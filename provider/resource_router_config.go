@@ -142,7 +142,12 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 							"`read_your_writes` reads a replica only once it has replayed the session's last write; `strong` reads the primary. " +
 							"Defaults to `" + artifact.DefaultConsistencyMode + "`.",
 					},
-					"wait_timeout": routerDurationAttribute("How long a `read_your_writes` read waits for a replica to catch up before it goes to the primary. Defaults to `" + string(artifact.DefaultWaitTimeout) + "`."),
+					"wait_timeout": schema.StringAttribute{
+						Optional: true,
+						MarkdownDescription: "How long a `read_your_writes` read waits for a replica to catch up before it goes to the primary. " +
+							"`0s` sends it to the primary at once when no replica has replayed the session's last write. Defaults to `" + string(artifact.DefaultWaitTimeout) + "`. " +
+							"Go duration syntax, zero or more: `0s`, `250ms`, `1s`.",
+					},
 				},
 			},
 			"health": schema.SingleNestedBlock{

@@ -477,6 +477,19 @@ func TestAccRouterConfig_validation(t *testing.T) {
 			step("", `health {
     interval = "-1s"
   }`, `the health block: health\.interval: duration "-1s" must be greater than zero`),
+			step("", `consistency {
+    wait_timeout = "-1s"
+  }`, `the consistency block: consistency\.wait_timeout: duration "-1s" is negative`),
+			{
+				// 0s is valid: read_your_writes reads go to the primary at
+				// once when no replica has replayed the write.
+				Config: routerConfigMinimal(file, "", `consistency {
+    mode         = "read_your_writes"
+    wait_timeout = "0s"
+  }`),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
 			// Two primaries cannot even be written: primary is a single block.
 			step("", `primary {
     name = "second"

@@ -17,13 +17,34 @@
 //
 // To the primary: writes, DDL and [Router.CopyFrom]; locking reads (FOR
 // UPDATE, FOR SHARE…); SELECT … INTO; CTEs that modify data; calls to
-// functions that write or cannot run on a standby (nextval, setval, advisory
-// locks, txid_current, lo_*…); every [Router.Begin]; a batch with any write;
-// anything the classifier does not recognise. To a replica: SELECT, VALUES,
-// TABLE, SHOW and EXPLAIN of those, and [Router.BeginTx] with
-// [pgx.ReadOnly]. Each SQL string is classified once, by a lexer that
-// understands comments, string constants, dollar quoting and quoted
-// identifiers, and the result is cached.
+// functions that change server or session state or cannot run on a standby
+// (see below); every [Router.Begin], and [Router.BeginTx] unless it is read
+// only and not serializable; a batch with any write; anything the
+// classifier does not recognise. To a replica: SELECT, VALUES, TABLE, SHOW
+// and EXPLAIN of those, and [Router.BeginTx] with [pgx.ReadOnly] at read
+// committed or repeatable read. A read-only serializable transaction,
+// deferrable or not, goes to the primary: a hot standby refuses
+// serializable mode (SQLSTATE 0A000). Each SQL string is classified once,
+// by a lexer that understands comments, string constants (standard, E'…',
+// U&'…'), dollar quoting and quoted identifiers, and the result is cached.
+// The lexer assumes standard_conforming_strings is on, PostgreSQL's default
+// and what pgx requires.
+//
+// A call to a function that changes state goes to the primary, because a
+// standby accepts it without error and acts on whichever replica the read
+// landed on: nextval, setval, currval; set_config and setseed (session
+// settings on a pooled connection); advisory locks; replication slots
+// (pg_create_*_replication_slot, pg_drop_replication_slot, …); recovery
+// control (pg_wal_replay_pause and _resume, pg_promote: run these on a
+// connection to the standby you mean); pg_terminate_backend,
+// pg_cancel_backend, pg_reload_conf, pg_stat_reset*; large objects;
+// txid_current and pg_current_wal_*. Every volatile function in pg_catalog
+// is either one of these or on a reviewed read-safe list (random,
+// clock_timestamp, pg_sleep, pg_is_in_recovery, size and file readers…),
+// and a test reads pg_proc on every supported major version to keep it so.
+// A user-defined function is not known: if it writes, the safety net below
+// catches it; if it changes only session or server state, call it with
+// [Primary].
 //
 // Replica pools run with default_transaction_read_only, so a write the
 // classifier cannot see (a user function that inserts) fails there with
@@ -34,6 +55,19 @@
 // [Primary] forces the primary for one context, [Route] picks a route
 // declared in the file, and [Router.MigrationConn] gives a connection that is
 // only ever the primary's.
+//
+// # Session state
+//
+// As with [pgxpool.Pool], each call through [Router.Exec] or
+// [Router.Query] runs on whichever pooled connection is free: a SET, a
+// temporary table, a session advisory lock or a LISTEN made that way lands
+// on an arbitrary primary connection, where a later, unrelated call may
+// meet it. For work that needs one session, [Router.Acquire] returns a
+// primary connection held until Release, like [pgxpool.Pool.Acquire];
+// [Router.MigrationConn] does the same for migrations and shows in a
+// [Tracer] as [OpMigrate]. In read_your_writes mode, releasing either
+// records the primary's position in the context's [Session], so the next
+// read sees the migration or the session's writes.
 //
 // # Health and failover
 //
@@ -84,7 +118,9 @@
 // write, COMMIT and the position query before one Sync; other writes (DDL,
 // VACUUM) as the write, a Sync, the position query and a second Sync.
 // Reads in that session go to a replica that has replayed that far, or to
-// the primary until one has: there is no fixed time window.
+// the primary until one has: there is no fixed time window. A read waits
+// up to wait_timeout for a replica to catch up; with wait_timeout 0s it
+// goes to the primary at once when none has.
 // [Middleware] carries the session between HTTP requests in a signed cookie.
 //
 // # Reload and observability
@@ -136,7 +172,9 @@
 //     replication: that is the job of Patroni, the operator or the
 //     pgreplication provider. It only follows what the servers report.
 //   - It does not parse SQL fully. The classifier errs towards the primary,
-//     and the 25006 safety net catches the rest.
+//     and the 25006 safety net catches writes it cannot see. That net does
+//     not catch a user-defined function that changes only session or server
+//     state, which a standby accepts: send such calls with [Primary].
 //   - It does not replay writes: a write whose connection fails is returned
 //     to the caller, never retried, because it may have committed.
 //   - It does not balance connections across processes or pool for other

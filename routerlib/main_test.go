@@ -158,10 +158,6 @@ func eventually(tb testing.TB, d time.Duration, what string, cond func() bool) t
 }
 
 func nodeStat(r *routerlib.Router, name string) routerlib.NodeStat {
-	for _, s := range r.Stat() {
-		if s.Name == name {
-			return s
-		}
-	}
-	return routerlib.NodeStat{}
+	s, _ := r.NodeStat(name)
+	return s
 }

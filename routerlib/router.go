@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/internal/sqllex"
 )
 
 // A Router sends each query to the node the router file says should serve
@@ -386,7 +387,7 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		if sql != "" {
 			r.cache.set(sql, classWrite)
 		}
-		r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", redactSQL(sql))
+		r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", sqllex.Redact(sql))
 		st.readOnly = true
 		return st, true, err
 	}
@@ -618,7 +619,11 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 			break
 		}
 	}
-	tg, err := r.choose(ctx, t, OpSendBatch, "", cl, retryState{})
+	first := ""
+	if len(b.QueuedQueries) > 0 {
+		first = b.QueuedQueries[0].SQL
+	}
+	tg, err := r.choose(ctx, t, OpSendBatch, first, cl, retryState{})
 	if err != nil {
 		return errBatch{err}
 	}
@@ -646,7 +651,11 @@ func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnN
 		return 0, err
 	}
 	defer t.leave()
-	tg, err := r.choose(ctx, t, OpCopyFrom, "", classWrite, retryState{})
+	sql := ""
+	if r.opts.tracer != nil {
+		sql = "COPY " + tableName.Sanitize() // built only for the tracer: it allocates
+	}
+	tg, err := r.choose(ctx, t, OpCopyFrom, sql, classWrite, retryState{})
 	if err != nil {
 		return 0, err
 	}
@@ -666,7 +675,8 @@ func (r *Router) Begin(ctx context.Context) (pgx.Tx, error) {
 }
 
 // BeginTx starts a transaction: on a replica when txOptions.AccessMode is
-// [pgx.ReadOnly], otherwise on the primary. Every statement of the
+// [pgx.ReadOnly] (unless IsoLevel is [pgx.Serializable], which a hot
+// standby refuses), otherwise on the primary. Every statement of the
 // transaction runs where it started. In read_your_writes mode, Commit also
 // records the commit's LSN in the context's [Session], in the same round
 // trip.
@@ -677,12 +687,12 @@ func (r *Router) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, 
 	}
 	defer t.leave()
 	cl := classWrite | classTx
-	if txOptions.AccessMode == pgx.ReadOnly {
+	if txOptions.AccessMode == pgx.ReadOnly && txOptions.IsoLevel != pgx.Serializable {
 		cl = classRead
 	}
 	var st retryState
 	for {
-		tg, err := r.choose(ctx, t, OpBegin, "", cl, st)
+		tg, err := r.choose(ctx, t, OpBegin, "BEGIN", cl, st)
 		if err != nil {
 			return nil, err
 		}
@@ -718,25 +728,4 @@ func (r *Router) Ping(ctx context.Context) error {
 		return fmt.Errorf("routerlib: ping primary %q: %w", tg.n.name, err)
 	}
 	return nil
-}
-
-// MigrationConn returns a connection on the primary for schema migrations:
-// the counterpart of Django's allow_migrate. It never returns a replica's
-// connection: with no primary taking writes it fails with [ErrNoPrimary].
-// Release the connection when the migration is done.
-func (r *Router) MigrationConn(ctx context.Context) (*pgxpool.Conn, error) {
-	t, err := r.enter()
-	if err != nil {
-		return nil, err
-	}
-	defer t.leave()
-	tg, err := r.choose(Primary(ctx), t, OpBegin, "", classRead, retryState{})
-	if err != nil {
-		return nil, err
-	}
-	c, err := tg.pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("routerlib: migration connection to primary %q: %w", tg.n.name, err)
-	}
-	return c, nil
 }

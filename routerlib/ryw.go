@@ -700,7 +700,8 @@ func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node,
 	if n := r.pick(t, cands, pol, exclude, lsn); n != nil {
 		return target{n: n, pool: n.readPoolOf(), reason: ReasonCaughtUp, route: routeName}, nil
 	}
-	if n := r.pick(t, cands, pol, exclude, 0); n != nil {
+	// wait_timeout 0s: the primary at once, without asking a replica.
+	if n := r.pick(t, cands, pol, exclude, 0); n != nil && t.wait > 0 {
 		deadline := time.Now().Add(t.wait)
 		for {
 			replayed, err := replayLSN(ctx, n)

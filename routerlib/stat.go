@@ -82,56 +82,73 @@ type PoolStat struct {
 	EmptyAcquires   int64 // acquires that had to wait for a connection
 }
 
-// Stat reports every node of the current router file, in file order.
+// Stat reports every node of the current router file, in file order. The
+// order follows the file, so it can change when the file is reloaded: use
+// [Router.NodeStat] to follow one node.
 func (r *Router) Stat() []NodeStat {
 	t := r.cur.Load()
 	writer := t.writer.Load()
 	out := make([]NodeStat, 0, len(t.nodes))
 	for _, n := range t.nodes {
-		s := NodeStat{
-			Name:         n.name,
-			DeclaredRole: n.decl.Role,
-			Writer:       n == writer,
-			Healthy:      n.reachable.Load(),
-			Readable:     n.readable.Load(),
-			LagBytes:     n.lagBytes.Load(),
-			Lag:          time.Duration(n.lagNanos.Load()),
-			ReplayLSN:    LSN(n.replayLSN.Load()),
-			Reads:        n.reads.Load(),
-			Writes:       n.writes.Load(),
-			Errors:       n.errors.Load(),
-		}
-		// Read after readable (the monitor stores the reason before it
-		// takes a node out of rotation): a node in rotation has no reason.
-		if !s.Readable {
-			s.Ejected = EjectReason(n.ejected.Load())
-		}
-		if s.Healthy {
-			s.ObservedRole = "primary"
-			if n.recovery.Load() {
-				s.ObservedRole = "replica"
-			}
-		}
-		s.Timeline = n.timeline.Load()
-		if sb := n.splitBrain.Load(); sb != nil {
-			s.SplitBrain = *sb
-		}
-		if e := n.lastErr.Load(); e != nil {
-			s.LastError = *e
-		}
-		if p := n.readPoolOf(); p != nil {
-			ps := p.Stat()
-			s.Pool = PoolStat{
-				TotalConns:      ps.TotalConns(),
-				IdleConns:       ps.IdleConns(),
-				AcquiredConns:   ps.AcquiredConns(),
-				MaxConns:        ps.MaxConns(),
-				AcquireCount:    ps.AcquireCount(),
-				AcquireDuration: ps.AcquireDuration(),
-				EmptyAcquires:   ps.EmptyAcquireCount(),
-			}
-		}
-		out = append(out, s)
+		out = append(out, nodeStat(n, writer))
 	}
 	return out
+}
+
+// NodeStat reports the node called name in the current router file, and
+// false if the file has no such node.
+func (r *Router) NodeStat(name string) (NodeStat, bool) {
+	t := r.cur.Load()
+	n := t.byName[name]
+	if n == nil {
+		return NodeStat{}, false
+	}
+	return nodeStat(n, t.writer.Load()), true
+}
+
+func nodeStat(n, writer *node) NodeStat {
+	s := NodeStat{
+		Name:         n.name,
+		DeclaredRole: n.decl.Role,
+		Writer:       n == writer,
+		Healthy:      n.reachable.Load(),
+		Readable:     n.readable.Load(),
+		LagBytes:     n.lagBytes.Load(),
+		Lag:          time.Duration(n.lagNanos.Load()),
+		ReplayLSN:    LSN(n.replayLSN.Load()),
+		Reads:        n.reads.Load(),
+		Writes:       n.writes.Load(),
+		Errors:       n.errors.Load(),
+	}
+	// Read after readable (the monitor stores the reason before it
+	// takes a node out of rotation): a node in rotation has no reason.
+	if !s.Readable {
+		s.Ejected = EjectReason(n.ejected.Load())
+	}
+	if s.Healthy {
+		s.ObservedRole = "primary"
+		if n.recovery.Load() {
+			s.ObservedRole = "replica"
+		}
+	}
+	s.Timeline = n.timeline.Load()
+	if sb := n.splitBrain.Load(); sb != nil {
+		s.SplitBrain = *sb
+	}
+	if e := n.lastErr.Load(); e != nil {
+		s.LastError = *e
+	}
+	if p := n.readPoolOf(); p != nil {
+		ps := p.Stat()
+		s.Pool = PoolStat{
+			TotalConns:      ps.TotalConns(),
+			IdleConns:       ps.IdleConns(),
+			AcquiredConns:   ps.AcquiredConns(),
+			MaxConns:        ps.MaxConns(),
+			AcquireCount:    ps.AcquireCount(),
+			AcquireDuration: ps.AcquireDuration(),
+			EmptyAcquires:   ps.EmptyAcquireCount(),
+		}
+	}
+	return s
 }

@@ -11,9 +11,11 @@ const (
 	// ReasonWrite: a write, DDL, locking read or call to a writing function.
 	ReasonWrite
 	// ReasonForcedPrimary: the context carried [Primary], or the caller
-	// asked for the migration pool.
+	// asked for a primary connection ([Router.Acquire],
+	// [Router.MigrationConn]).
 	ReasonForcedPrimary
-	// ReasonInTransaction: Begin, or BeginTx without read-only access mode.
+	// ReasonInTransaction: Begin, or BeginTx without read-only access mode
+	// or with serializable isolation (a hot standby refuses it).
 	ReasonInTransaction
 	// ReasonCaughtUp: a read-your-writes read sent to a replica that has
 	// replayed the session's last write.
@@ -74,9 +76,14 @@ const (
 	OpSendBatch
 	OpCopyFrom
 	OpBegin
+	OpAcquire // Router.Acquire
+	OpMigrate // Router.MigrationConn
 )
 
-var opNames = [...]string{OpExec: "Exec", OpQuery: "Query", OpQueryRow: "QueryRow", OpSendBatch: "SendBatch", OpCopyFrom: "CopyFrom", OpBegin: "Begin"}
+var opNames = [...]string{
+	OpExec: "Exec", OpQuery: "Query", OpQueryRow: "QueryRow", OpSendBatch: "SendBatch", OpCopyFrom: "CopyFrom", OpBegin: "Begin",
+	OpAcquire: "Acquire", OpMigrate: "MigrationConn",
+}
 
 // String returns the method name, such as "QueryRow".
 func (o Op) String() string {
@@ -89,7 +96,7 @@ func (o Op) String() string {
 // A Decision is one routing decision: which node serves a call and why.
 type Decision struct {
 	Op     Op
-	SQL    string // empty for Begin, SendBatch and CopyFrom
+	SQL    string // the statement; the batch's first for SendBatch, "COPY table" for CopyFrom, "BEGIN" for Begin, empty for Acquire and MigrationConn
 	Node   string // the node's name in the router file
 	Reason Reason
 	Route  string // the route's name for ReasonRoute, else empty

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -145,7 +146,9 @@ func (v *validator) consistency(c Consistency) {
 	if c.Mode != "" {
 		v.oneOf("consistency.mode", "mode", c.Mode, ConsistencyModes)
 	}
-	v.duration("consistency.wait_timeout", c.WaitTimeout)
+	// 0s is meaningful here: a read goes to the primary at once when no
+	// replica has replayed the session's last write.
+	v.durationOrZero("consistency.wait_timeout", c.WaitTimeout)
 }
 
 func (v *validator) health(h Health) {
@@ -247,16 +250,29 @@ func (v *validator) name(path, what, name string) {
 
 // duration checks an optional positive duration.
 func (v *validator) duration(path string, d Duration) {
-	if d == "" {
-		return
-	}
-	std, err := d.Std()
-	switch {
-	case err != nil:
-		v.addf(path, "%v", err)
-	case std <= 0:
+	if std, ok := v.parseDuration(path, d); ok && std <= 0 {
 		v.addf(path, "duration %q must be greater than zero; leave it unset for the default", string(d))
 	}
+}
+
+// durationOrZero checks an optional duration that may be zero.
+func (v *validator) durationOrZero(path string, d Duration) {
+	if std, ok := v.parseDuration(path, d); ok && std < 0 {
+		v.addf(path, "duration %q is negative; use 0s or more, or leave it unset for the default", string(d))
+	}
+}
+
+// parseDuration parses a set duration, reporting one that does not parse.
+func (v *validator) parseDuration(path string, d Duration) (time.Duration, bool) {
+	if d == "" {
+		return 0, false
+	}
+	std, err := d.Std()
+	if err != nil {
+		v.addf(path, "%v", err)
+		return 0, false
+	}
+	return std, true
 }
 
 // oneOf checks an enumerated value.

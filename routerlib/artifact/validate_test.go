@@ -125,8 +125,9 @@ func TestValidate(t *testing.T) {
 			paths: []string{"consistency.mode"}, want: "allowed: eventual, read_your_writes, strong"},
 		{name: "wait_timeout invalid", change: func(t *artifact.Topology) { t.Consistency.WaitTimeout = "200" },
 			paths: []string{"consistency.wait_timeout"}},
-		{name: "wait_timeout zero", change: func(t *artifact.Topology) { t.Consistency.WaitTimeout = "0ms" },
-			paths: []string{"consistency.wait_timeout"}},
+		{name: "wait_timeout zero: the primary at once", change: func(t *artifact.Topology) { t.Consistency.WaitTimeout = "0s" }},
+		{name: "wait_timeout negative", change: func(t *artifact.Topology) { t.Consistency.WaitTimeout = "-1ms" },
+			paths: []string{"consistency.wait_timeout"}, want: `duration "-1ms" is negative`},
 
 		{name: "health interval invalid", change: func(t *artifact.Topology) { t.Health.Interval = "1 s" },
 			paths: []string{"health.interval"}},

@@ -1,0 +1,84 @@
+package routerlib
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// A Conn is one connection to the primary held by one caller, from
+// [Router.Acquire] or [Router.MigrationConn]. It is a [pgxpool.Conn] with
+// one difference: in read_your_writes mode, Release first records the
+// primary's WAL position in the [Session] of the context the connection
+// was acquired with, so that the session's next reads see what was done on
+// it (a new table, rows written in a session-scoped transaction).
+type Conn struct {
+	*pgxpool.Conn
+	ctx     context.Context
+	session *Session // nil: nothing to record
+	r       *Router
+	node    string
+}
+
+// Release records the primary's position in the session (see [Conn]) and
+// returns the connection to its pool. Calls after the first do nothing. A
+// setting changed on the connection stays with it, as with
+// [pgxpool.Conn.Release]: RESET or DISCARD ALL what the work changed.
+func (c *Conn) Release() {
+	if c.Conn == nil {
+		return
+	}
+	if c.session != nil {
+		var v int64
+		err := c.Conn.QueryRow(c.ctx, "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8").Scan(&v)
+		if err == nil {
+			c.session.Observe(LSN(v))
+		} else {
+			// An aborted transaction left open, or a cancelled context:
+			// reads may then miss the work until a replica replays it.
+			c.r.opts.logger.Warn("routerlib: releasing a primary connection: its WAL position could not be recorded in the session", "node", c.node, "err", err)
+		}
+	}
+	c.Conn.Release()
+	c.Conn = nil
+}
+
+// Acquire returns a connection to the primary for work that needs one
+// session, like [pgxpool.Pool.Acquire]: SET, temporary tables, session
+// advisory locks, LISTEN, prepared statements by name. Statements sent
+// through [Router.Exec] run on whichever pooled connection is free, so such
+// state set there is lost or, worse, seen by an unrelated later call. With
+// no primary taking writes Acquire fails with [ErrNoPrimary]. Release the
+// connection when done.
+func (r *Router) Acquire(ctx context.Context) (*Conn, error) {
+	return r.acquire(ctx, OpAcquire)
+}
+
+// MigrationConn returns a connection on the primary for schema migrations:
+// the counterpart of Django's allow_migrate. It never returns a replica's
+// connection: with no primary taking writes it fails with [ErrNoPrimary].
+// The [Tracer] sees it as [OpMigrate]. Release the connection when the
+// migration is done: in read_your_writes mode that records the migration
+// in the context's [Session], so a read right after it sees the new schema.
+func (r *Router) MigrationConn(ctx context.Context) (*Conn, error) {
+	return r.acquire(ctx, OpMigrate)
+}
+
+func (r *Router) acquire(ctx context.Context, op Op) (*Conn, error) {
+	t, err := r.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer t.leave()
+	tg, err := r.choose(Primary(ctx), t, op, "", classRead, retryState{})
+	if err != nil {
+		return nil, err
+	}
+	r.count(tg)
+	c, err := tg.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("routerlib: %s: connection to primary %q: %w", op, tg.n.name, err)
+	}
+	return &Conn{Conn: c, ctx: ctx, session: r.capturing(ctx, t, tg), r: r, node: tg.n.name}, nil
+}

@@ -1,0 +1,131 @@
+package routerlib_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// pausedReplica starts a primary and one standby whose replay is paused,
+// and a read_your_writes Router over them with wait_timeout wait: a read
+// that needs a write made now can only be served by the primary.
+func pausedReplica(t *testing.T, wait string, opts ...routerlib.Option) (*routertest.Topology, *routerlib.Router) {
+	t.Helper()
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	a := fastHealth(topo.Artifact(), 100*time.Millisecond)
+	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: artifact.Duration(wait)}
+	r := newRouter(t, a, opts...)
+	eventually(t, 10*time.Second, "replica-1 in rotation", func() bool { return nodeStat(r, "replica-1").Readable })
+	if err := topo.Standbys[0].PauseReplay(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = topo.Standbys[0].ResumeReplay(context.Background()) })
+	return topo, r
+}
+
+// TestMigrationConnRecordsSession: a migration made through MigrationConn
+// is traced as a migration, and recorded in the caller's Session, so the
+// read right after it sees the new schema although the replica has not
+// replayed it.
+func TestMigrationConnRecordsSession(t *testing.T) {
+	rec := &recorder{}
+	_, r := pausedReplica(t, "50ms", routerlib.WithTracer(rec))
+	ctx := routerlib.WithSession(context.Background(), &routerlib.Session{})
+	c, err := r.MigrationConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rec.last(t); d.Op != routerlib.OpMigrate || d.Op.String() != "MigrationConn" || d.Node != "primary" {
+		t.Errorf("MigrationConn traced as %+v (%s), want Op MigrationConn on the primary", d, d.Op)
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE migrated (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	c.Release()
+	c.Release() // a second Release does nothing
+	if routerlib.SessionFrom(ctx).LSN() == 0 {
+		t.Fatal("the migration is not recorded in the session")
+	}
+	var n int
+	if err := r.QueryRow(ctx, "SELECT count(*) FROM migrated").Scan(&n); err != nil {
+		t.Fatalf("a read right after the migration: %v", err)
+	}
+	if d := rec.last(t); d.Node != "primary" || d.Reason != routerlib.ReasonSticky {
+		t.Errorf("the read went to %s (%s), want the primary (sticky)", d.Node, d.Reason)
+	}
+}
+
+// TestAcquire: a connection for session work is the primary's, keeps its
+// session between statements, is traced as Acquire, and records what it
+// wrote in the Session.
+func TestAcquire(t *testing.T) {
+	topo := sharedTopology(t)
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	rec := &recorder{}
+	r := newRouter(t, a, routerlib.WithTracer(rec))
+	ctx := routerlib.WithSession(context.Background(), &routerlib.Session{})
+	c, err := r.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := rec.last(t); d.Op != routerlib.OpAcquire || d.Node != "primary" || d.Reason != routerlib.ReasonForcedPrimary {
+		t.Errorf("Acquire traced as %+v, want Acquire on the primary (forced primary)", d)
+	}
+	if p := serverPort(t, ctx, c); p != topo.Primary.Port {
+		t.Errorf("Acquire gave port %d, want the primary", p)
+	}
+	for _, sql := range []string{"SET application_name = 'rs_acquire'", "CREATE TEMP TABLE scratch (id int)", "INSERT INTO scratch VALUES (1)"} {
+		if _, err := c.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var name string
+	var rows int
+	if err := c.QueryRow(ctx, "SELECT current_setting('application_name'), (SELECT count(*) FROM scratch)").Scan(&name, &rows); err != nil {
+		t.Fatal(err)
+	}
+	if name != "rs_acquire" || rows != 1 {
+		t.Errorf("the session lost its state: application_name %q, %d rows", name, rows)
+	}
+	if _, err := c.Exec(ctx, "DISCARD ALL"); err != nil {
+		t.Fatal(err)
+	}
+	before := routerlib.SessionFrom(ctx).LSN()
+	c.Release()
+	if after := routerlib.SessionFrom(ctx).LSN(); after == 0 || after < before {
+		t.Errorf("Release recorded LSN %s in the session", after)
+	}
+}
+
+// TestWaitTimeoutZero: with wait_timeout 0s a read_your_writes read whose
+// write no replica has replayed goes to the primary at once, without
+// waiting for a replica.
+func TestWaitTimeoutZero(t *testing.T) {
+	rec := &recorder{}
+	_, r := pausedReplica(t, "0s", routerlib.WithTracer(rec))
+	ctx := routerlib.WithSession(context.Background(), &routerlib.Session{})
+	if _, err := r.Exec(ctx, "CREATE TABLE zero_wait (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var n int
+	if err := r.QueryRow(ctx, "SELECT count(*) FROM zero_wait").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if d := rec.last(t); d.Node != "primary" || d.Reason != routerlib.ReasonSticky {
+		t.Errorf("the read went to %s (%s), want the primary (sticky)", d.Node, d.Reason)
+	}
+	t.Logf("read in %v", time.Since(start))
+	// Without a write to wait for, reads still go to the replica.
+	if err := r.QueryRow(context.Background(), "SELECT 1").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if d := rec.last(t); d.Node != "replica-1" {
+		t.Errorf("a read without a session went to %s, want replica-1", d.Node)
+	}
+}
