@@ -266,6 +266,10 @@ type server struct {
 
 	reads, writes, errors atomic.Int64
 
+	// replay shares the replay-position queries of the reads waiting for
+	// the server to replay their session's LSN.
+	replay replayPoll
+
 	// conns holds every connection open to the server, so that the
 	// router can cut them off when it stops answering, and on Close.
 	conns *nodeConns
