@@ -3,32 +3,49 @@ package provider
 import (
 	"context"
 	"fmt"
-	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
+)
+
+// Bounds of every connection the provider opens, so that a server that
+// accepts TCP and never answers fails a plan instead of hanging it.
+const (
+	// defaultConnectTimeout is connect_timeout, in seconds, when neither the
+	// provider configuration nor PGCONNECT_TIMEOUT sets one. As in libpq it
+	// bounds each host address tried, and 1 means 2.
+	defaultConnectTimeout = 10
+	// defaultStatementTimeout is the statement_timeout of the provider's
+	// sessions unless the provider configuration sets one.
+	defaultStatementTimeout = "5min"
 )
 
 // connSettings is the provider configuration after Terraform values were
 // resolved. Empty fields fall back to libpq's environment variables (PGHOST,
 // PGPORT, …) and defaults, because pgx parses the conninfo the way libpq does.
 type connSettings struct {
-	Host           string
-	Port           int64
-	Database       string
-	Username       string
-	Password       string
-	SSLMode        string
-	SSLRootCert    string
-	SSLCert        string
-	SSLKey         string
-	ConnectTimeout int64
-	MaxConnections int64
+	Host             string
+	Port             int64
+	Database         string
+	Username         string
+	Password         string
+	SSLMode          string
+	SSLRootCert      string
+	SSLCert          string
+	SSLKey           string
+	ConnectTimeout   int64  // seconds; 0: PGCONNECT_TIMEOUT, then defaultConnectTimeout
+	StatementTimeout string // a PostgreSQL time; "": defaultStatementTimeout
+	MaxConnections   int64
 }
 
 // conninfo renders the settings as a libpq keyword/value string, without the
@@ -51,11 +68,31 @@ func (s connSettings) conninfo(database string) string {
 	add("sslrootcert", s.SSLRootCert)
 	add("sslcert", s.SSLCert)
 	add("sslkey", s.SSLKey)
-	if s.ConnectTimeout != 0 {
-		add("connect_timeout", fmt.Sprint(s.ConnectTimeout))
-	}
+	add("connect_timeout", fmt.Sprint(s.connectTimeout()))
 	add("application_name", "terraform-provider-pgreplication")
 	return strings.Join(kv, " ")
+}
+
+// connectTimeout is the connect_timeout the provider's connections use, with
+// libpq's rule that 1 second means 2.
+func (s connSettings) connectTimeout() int64 {
+	t := s.ConnectTimeout
+	if t == 0 {
+		if v, err := strconv.ParseInt(os.Getenv("PGCONNECT_TIMEOUT"), 10, 64); err == nil && v > 0 {
+			t = v
+		} else {
+			t = defaultConnectTimeout
+		}
+	}
+	return max(t, 2)
+}
+
+// statementTimeout is the statement_timeout of the provider's sessions.
+func (s connSettings) statementTimeout() string {
+	if s.StatementTimeout != "" {
+		return s.StatementTimeout
+	}
+	return defaultStatementTimeout
 }
 
 // server is one provider instance's connection to one PostgreSQL server. It
@@ -116,7 +153,8 @@ func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, erro
 	if p, ok := s.pools[database]; ok {
 		return p, nil
 	}
-	key := poolKey{conninfo: s.settings.conninfo(database), password: s.settings.Password, maxConns: int32(s.settings.MaxConnections)}
+	key := poolKey{conninfo: s.settings.conninfo(database), password: s.settings.Password, maxConns: int32(s.settings.MaxConnections),
+		statementTimeout: s.settings.statementTimeout()}
 	if key.maxConns <= 0 {
 		key.maxConns = defaultMaxConnections
 	}
@@ -131,6 +169,8 @@ func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, erro
 		if key.password != "" {
 			cfg.ConnConfig.Password = key.password
 		}
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = key.statementTimeout
+		cfg.ConnConfig.Tracer = statement.Tracer{}
 		cfg.MaxConns = key.maxConns
 		cfg.MinConns = 0
 		cfg.MaxConnIdleTime = time.Minute
@@ -158,9 +198,10 @@ var processPools = struct {
 
 // poolKey is everything a pool's connections depend on.
 type poolKey struct {
-	conninfo string // without the password
-	password string
-	maxConns int32
+	conninfo         string // without the password
+	password         string
+	maxConns         int32
+	statementTimeout string
 }
 
 // Facts returns the server's version, read once per provider instance.
@@ -254,4 +295,57 @@ func (s *server) FactsOrDiag(ctx context.Context, diags *diag.Diagnostics) (serv
 		return serverFacts{}, false
 	}
 	return f, true
+}
+
+// namedHostConfig is the configuration of a connection to a host that a
+// resource names, such as a subscription's publisher: a host that someone
+// else may run. It holds what the resource's connection parameters say and
+// nothing of the user running Terraform: pgx, like libpq, fills what a
+// connection string leaves out from PGPASSWORD and the other PG* variables,
+// the passfile, the service file and the client certificates in
+// ~/.postgresql, and any of those would hand the provider's own credentials
+// to that host. So every such setting is written out here, empty when the
+// resource has none. File paths in the parameters (passfile, sslcert, …)
+// name files on the server that will connect, not here: they are not used.
+// It fails when the parameters name no host or no user, which only the
+// server that connects would know how to default.
+func namedHostConfig(p conninfo.Params, connectTimeout time.Duration) (*pgx.ConnConfig, error) {
+	host := p["host"]
+	if a := p["hostaddr"]; a != "" {
+		host = a
+	}
+	if host == "" || p["user"] == "" {
+		return nil, fmt.Errorf("the connection parameters name no host or no user")
+	}
+	dbname := p["dbname"]
+	if dbname == "" {
+		dbname = p["user"] // libpq's default
+	}
+	port, sslmode := p["port"], p["sslmode"]
+	if port == "" {
+		port = "5432"
+	}
+	if sslmode == "" {
+		sslmode = "prefer"
+	}
+	explicit := [][2]string{
+		{"host", host}, {"port", port}, {"user", p["user"]}, {"dbname", dbname},
+		{"password", p["password"]}, {"passfile", os.DevNull},
+		{"sslmode", sslmode}, {"sslcert", ""}, {"sslkey", ""}, {"sslrootcert", ""}, {"sslpassword", ""},
+		{"options", ""}, {"target_session_attrs", "any"},
+		{"application_name", "terraform-provider-pgreplication"},
+		{"connect_timeout", strconv.Itoa(max(int(connectTimeout/time.Second), 2))},
+	}
+	kv := make([]string, len(explicit))
+	for i, e := range explicit {
+		kv[i] = e[0] + "=" + conninfo.Quote(e[1])
+	}
+	cfg, err := pgx.ParseConfig(strings.Join(kv, " "))
+	if err != nil {
+		return nil, err
+	}
+	// Belt and braces: whatever pgx found, the password is the resource's.
+	cfg.Password = p["password"]
+	cfg.Tracer = statement.Tracer{}
+	return cfg, nil
 }

@@ -9,17 +9,18 @@ import (
 
 // providerModel is the provider block.
 type providerModel struct {
-	Host           types.String `tfsdk:"host"`
-	Port           types.Int64  `tfsdk:"port"`
-	Database       types.String `tfsdk:"database"`
-	Username       types.String `tfsdk:"username"`
-	Password       types.String `tfsdk:"password"`
-	SSLMode        types.String `tfsdk:"sslmode"`
-	SSLRootCert    types.String `tfsdk:"sslrootcert"`
-	SSLCert        types.String `tfsdk:"sslcert"`
-	SSLKey         types.String `tfsdk:"sslkey"`
-	ConnectTimeout types.Int64  `tfsdk:"connect_timeout"`
-	MaxConnections types.Int64  `tfsdk:"max_connections"`
+	Host             types.String `tfsdk:"host"`
+	Port             types.Int64  `tfsdk:"port"`
+	Database         types.String `tfsdk:"database"`
+	Username         types.String `tfsdk:"username"`
+	Password         types.String `tfsdk:"password"`
+	SSLMode          types.String `tfsdk:"sslmode"`
+	SSLRootCert      types.String `tfsdk:"sslrootcert"`
+	SSLCert          types.String `tfsdk:"sslcert"`
+	SSLKey           types.String `tfsdk:"sslkey"`
+	ConnectTimeout   types.Int64  `tfsdk:"connect_timeout"`
+	StatementTimeout types.String `tfsdk:"statement_timeout"`
+	MaxConnections   types.Int64  `tfsdk:"max_connections"`
 }
 
 // serverDataSourceModel is data.pgreplication_server.

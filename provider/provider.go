@@ -7,6 +7,7 @@ package provider
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"strconv"
 
@@ -96,9 +97,17 @@ func providerSchema() schema.Schema {
 				MarkdownDescription: "Path of the client certificate's key. Defaults to `PGSSLKEY`.",
 			},
 			"connect_timeout": schema.Int64Attribute{
-				Optional:            true,
-				Validators:          []validator.Int64{int64validator.AtLeast(0)},
-				MarkdownDescription: "Seconds to wait for a connection. Defaults to `PGCONNECT_TIMEOUT`, then no limit.",
+				Optional:   true,
+				Validators: []validator.Int64{int64validator.AtLeast(0)},
+				MarkdownDescription: fmt.Sprintf("Seconds to wait for a connection, with libpq's `connect_timeout` semantics: the bound applies to each host address tried, "+
+					"and `1` means `2`. A server that accepts the TCP connection and never answers fails the plan after this long, naming its host and port. "+
+					"Defaults to `PGCONNECT_TIMEOUT`, then `%d`; `0` means the default, never no limit.", defaultConnectTimeout),
+			},
+			"statement_timeout": schema.StringAttribute{
+				Optional:   true,
+				Validators: []validator.String{postgresTimeValidator},
+				MarkdownDescription: "`statement_timeout` of the provider's sessions, a PostgreSQL time such as `\"30s\"` or `\"10min\"`: the server cancels " +
+					"any statement of the provider that runs longer. `\"0\"` turns the bound off. Defaults to `\"" + defaultStatementTimeout + "\"`.",
 			},
 			"max_connections": schema.Int64Attribute{
 				Optional:            true,
@@ -127,6 +136,7 @@ func (p *pgreplicationProvider) Configure(ctx context.Context, req provider.Conf
 	}
 	s.Port = cfg.Port.ValueInt64()
 	s.ConnectTimeout = cfg.ConnectTimeout.ValueInt64()
+	s.StatementTimeout = cfg.StatementTimeout.ValueString()
 	s.MaxConnections = cfg.MaxConnections.ValueInt64()
 	if s.Database == "" {
 		// pgx would fall back to PGDATABASE itself; resolving it here makes it
@@ -141,7 +151,7 @@ func (p *pgreplicationProvider) Configure(ctx context.Context, req provider.Conf
 	srv := newServer(s)
 	for _, v := range []interface{ IsUnknown() bool }{
 		cfg.Host, cfg.Port, cfg.Database, cfg.Username, cfg.Password, cfg.SSLMode,
-		cfg.SSLRootCert, cfg.SSLCert, cfg.SSLKey, cfg.ConnectTimeout, cfg.MaxConnections,
+		cfg.SSLRootCert, cfg.SSLCert, cfg.SSLKey, cfg.ConnectTimeout, cfg.StatementTimeout, cfg.MaxConnections,
 	} {
 		if v.IsUnknown() {
 			srv.unknown = true

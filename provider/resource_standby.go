@@ -29,6 +29,7 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/guc"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
 )
 
@@ -171,7 +172,8 @@ func standbySchema() schema.Schema {
 				ElementType: types.StringType,
 				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1)},
 				MarkdownDescription: "Other libpq connection parameters of `primary_conninfo`, such as `sslrootcert`, `keepalives_idle` or " +
-					"`target_session_attrs`; keywords with their own attribute (" + quotedList(standbyManagedParams) + ") are not allowed here. " +
+					"`target_session_attrs`. Keys are libpq keywords: " + quotedList(standbyConninfoParams()) + ". Keywords with their own attribute (" +
+					quotedList(standbyManagedParams) + "), `hostaddr`, `service`, `replication` and those holding secrets are refused at plan time. " +
 					"A keyword someone added to `primary_conninfo` by hand shows here as a change. Default: none.",
 			},
 			"primary_slot_name": schema.StringAttribute{
@@ -273,6 +275,7 @@ func (r *standbyResource) Configure(_ context.Context, req resource.ConfigureReq
 }
 
 func (r *standbyResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	ctx = r.logObject(ctx)
 	var plan standbyResourceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	if resp.Diagnostics.HasError() {
@@ -290,6 +293,7 @@ func (r *standbyResource) Create(ctx context.Context, req resource.CreateRequest
 }
 
 func (r *standbyResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	ctx = r.logObject(ctx)
 	var state standbyResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
@@ -321,6 +325,7 @@ func (r *standbyResource) Read(ctx context.Context, req resource.ReadRequest, re
 }
 
 func (r *standbyResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	ctx = r.logObject(ctx)
 	var plan, state standbyResourceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -338,6 +343,7 @@ func (r *standbyResource) Update(ctx context.Context, req resource.UpdateRequest
 }
 
 func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	ctx = r.logObject(ctx)
 	var state standbyResourceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
@@ -387,18 +393,62 @@ func (r *standbyResource) ImportState(ctx context.Context, req resource.ImportSt
 }
 
 func (r *standbyResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var password types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("primary_password"), &password)...)
+	if strings.ContainsAny(password.ValueString(), "\r\n") {
+		resp.Diagnostics.AddAttributeError(path.Root("primary_password"), "Password Contains a Line Break",
+			"primary_password contains a line break, which PostgreSQL cannot store in primary_conninfo (ALTER SYSTEM refuses a value with a newline). "+
+				"A password read with file() keeps the file's last newline: use trimspace(file(…)), or change the password.")
+	}
 	var params types.Map
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("primary_conninfo_params"), &params)...)
 	if resp.Diagnostics.HasError() || params.IsNull() || params.IsUnknown() {
 		return
 	}
-	for key := range params.Elements() {
-		if slices.Contains(standbyManagedParams, key) {
-			resp.Diagnostics.AddAttributeError(path.Root("primary_conninfo_params").AtMapKey(key), "Connection Parameter Has Its Own Attribute",
-				fmt.Sprintf("%q cannot be set in primary_conninfo_params: pgreplication_standby has an attribute for it. Use that attribute instead (%s).",
-					key, quotedList(standbyManagedParams)))
+	for key, value := range params.Elements() {
+		attr := path.Root("primary_conninfo_params").AtMapKey(key)
+		if problem := standbyParamProblem(key); problem != "" {
+			resp.Diagnostics.AddAttributeError(attr, "Invalid Connection Parameter", problem)
+			continue
+		}
+		if v, ok := value.(types.String); ok && strings.ContainsAny(v.ValueString(), "\r\n") {
+			resp.Diagnostics.AddAttributeError(attr, "Invalid Connection Parameter",
+				fmt.Sprintf("The value of %q contains a line break, which PostgreSQL cannot store in primary_conninfo (ALTER SYSTEM refuses it). Remove it.", key))
 		}
 	}
+}
+
+// standbyParamProblem says why key cannot be a key of primary_conninfo_params,
+// or "" when it can: it must be one of libpq's keywords, and not one that has
+// its own attribute or would undo what those attributes say.
+func standbyParamProblem(key string) string {
+	switch {
+	case slices.Contains(standbyManagedParams, key):
+		return fmt.Sprintf("%q cannot be set in primary_conninfo_params: pgreplication_standby has an attribute for it. Use that attribute instead (%s).",
+			key, quotedList(standbyManagedParams))
+	case key == "hostaddr":
+		return `"hostaddr" cannot be set in primary_conninfo_params: it overrides the address of primary_host. Put the address in primary_host.`
+	case key == "service":
+		return `"service" cannot be set in primary_conninfo_params: a service file can set the host, user and password that have their own attributes. Set those attributes instead.`
+	case key == "replication":
+		return `"replication" cannot be set in primary_conninfo_params: the standby's WAL receiver sets it itself.`
+	case slices.Contains(conninfo.SecretKeywords, key):
+		return fmt.Sprintf("%q cannot be set in primary_conninfo_params: its value is a secret, and this map is neither sensitive nor masked. Use a file on the standby's host instead (sslkey without a passphrase, passfile).", key)
+	case !slices.Contains(conninfo.Keywords, key):
+		return fmt.Sprintf("%q is not a libpq connection keyword, so it cannot be part of primary_conninfo. Use one of: %s.", key, quotedList(standbyConninfoParams()))
+	}
+	return ""
+}
+
+// standbyConninfoParams are the keywords primary_conninfo_params accepts.
+func standbyConninfoParams() []string {
+	var ok []string
+	for _, k := range conninfo.Keywords {
+		if standbyParamProblem(k) == "" {
+			ok = append(ok, k)
+		}
+	}
+	return ok
 }
 
 // ModifyPlan refuses, at plan time, a server that is not a standby, and one
@@ -419,6 +469,14 @@ func (r *standbyResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	if !inRecovery {
 		resp.Diagnostics.Append(notAStandby(r.server))
 	}
+}
+
+// logObject names the standby in the log lines of the statements run with ctx.
+func (r *standbyResource) logObject(ctx context.Context) context.Context {
+	if r.server == nil {
+		return ctx
+	}
+	return statement.WithObject(ctx, "standby on "+r.server.describe())
 }
 
 func notAStandby(s *server) diag.Diagnostic {
@@ -461,6 +519,7 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		diags.AddError("Invalid Standby Configuration", werr.Error())
 		return false
 	}
+	ctx = statement.WithSecrets(ctx, want.password)
 	if update && want.matches(before) {
 		if err := before.fill(ctx, plan); err != nil {
 			diags.AddError("Cannot Read Standby Configuration", "The standby settings of "+r.server.describe()+" cannot be read back: "+err.Error())
@@ -552,6 +611,7 @@ func primaryPasswordFor(ctx context.Context, plan, prior *standbyResourceModel, 
 type standbyWant struct {
 	Conninfo                                       string
 	redactedConninfo                               string
+	password                                       string // in Conninfo: never to be shown
 	SlotName                                       string
 	HotStandbyFeedback                             bool
 	ApplyDelay, StreamingDelay, ReceiverTimeout    string
@@ -579,6 +639,7 @@ func standbyWanted(ctx context.Context, m *standbyResourceModel, password string
 	w := standbyWant{
 		Conninfo:           p.String(),
 		redactedConninfo:   p.Redacted(),
+		password:           p["password"],
 		SlotName:           m.PrimarySlotName.ValueString(),
 		HotStandbyFeedback: m.HotStandbyFeedback.ValueBool(),
 		ApplyDelay:         m.RecoveryMinApplyDelay.ValueString(),

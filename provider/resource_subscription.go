@@ -32,6 +32,7 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 )
 
 var (
@@ -252,6 +253,7 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 		database = r.server.settings.Database
 	}
 	name := plan.Name.ValueString()
+	ctx = statement.WithObject(ctx, "subscription "+pgsql.Ident(name)+" in database "+pgsql.Ident(database))
 	pool, major := r.connect(ctx, database, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
@@ -283,12 +285,13 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 		connection = withPassword(connection, wo.ValueString())
 	}
 	params, _ := conninfo.Parse(connection)
+	ctx = statement.WithSecrets(ctx, params["password"])
 	if err := execSubscription(ctx, pool, createSubscriptionSQL(name, connection, publications, opts)); err != nil {
 		resp.Diagnostics.AddError("Cannot Create Subscription",
 			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s failed. The subscriber server connects to the publisher (%s) itself: "+
 				"check that it is reachable from there, that it accepts replication connections from the subscriber (pg_hba.conf), "+
 				"that the publications exist, and that wal_level = logical on the publisher.\n\n%s",
-				pgsql.Ident(name), database, r.server.describe(), params.Redacted(), redactedError(err, params)))
+				pgsql.Ident(name), database, r.server.describe(), params.Redacted(), statement.MaskedError(ctx, err)))
 		return
 	}
 	if owner := plan.Owner.ValueString(); !plan.Owner.IsUnknown() && owner != "" {
@@ -296,7 +299,7 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 			resp.Diagnostics.AddAttributeError(path.Root("owner"), "Cannot Change Subscription Owner",
 				fmt.Sprintf("The subscription %s was created in database %q on %s, but ALTER SUBSCRIPTION … OWNER TO %s failed. "+
 					"Check that the role exists (and, on PostgreSQL 16+, that a non-superuser owner has pg_create_subscription), then apply again.\n\n%s",
-					pgsql.Ident(name), database, r.server.describe(), pgsql.Ident(owner), redactedError(err, params)))
+					pgsql.Ident(name), database, r.server.describe(), pgsql.Ident(owner), statement.MaskedError(ctx, err)))
 			return
 		}
 	}
@@ -323,6 +326,7 @@ func (r *subscriptionResource) Read(ctx context.Context, req resource.ReadReques
 		return
 	}
 	database, name := state.Database.ValueString(), state.Name.ValueString()
+	ctx = statement.WithObject(ctx, "subscription "+pgsql.Ident(name)+" in database "+pgsql.Ident(database))
 	pool, major := r.connect(ctx, database, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
@@ -354,7 +358,9 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 	}
 	oldParams, _ := conninfo.Parse(state.Conninfo.ValueString())
 	newParams, _ := conninfo.Parse(plan.Conninfo.ValueString())
+	ctx = statement.WithSecrets(ctx, oldParams["password"], newParams["password"])
 	name := state.Name.ValueString()
+	ctx = statement.WithObject(ctx, "subscription "+pgsql.Ident(name)+" in database "+pgsql.Ident(database))
 	// Each statement runs on its own: SET PUBLICATION with refresh refuses to
 	// run in a transaction block.
 	run := func(attr path.Path, what, sql string) bool {
@@ -366,7 +372,7 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			addError("Cannot Alter Subscription",
 				fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed. The changes before it in this apply were made; "+
 					"the next plan shows what is left.\n\n%s",
-					pgsql.Ident(name), what, database, r.server.describe(), redactedError(err, oldParams, newParams)))
+					pgsql.Ident(name), what, database, r.server.describe(), statement.MaskedError(ctx, err)))
 			return false
 		}
 		return true
@@ -478,11 +484,13 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 		return
 	}
 	database, name := state.Database.ValueString(), state.Name.ValueString()
+	ctx = statement.WithObject(ctx, "subscription "+pgsql.Ident(name)+" in database "+pgsql.Ident(database))
 	pool, _ := r.connect(ctx, database, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	params, _ := conninfo.Parse(state.Conninfo.ValueString())
+	ctx = statement.WithSecrets(ctx, params["password"])
 	slot := state.SlotName.ValueString()
 
 	if state.DropSlotOnDestroy.IsNull() || state.DropSlotOnDestroy.ValueBool() {
@@ -494,7 +502,7 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 					"back and destroy again. If it is gone, set drop_slot_on_destroy = false, apply, and destroy again: the subscription is "+
 					"then dropped without touching the publisher, and a slot it still has must be dropped there with "+
 					"SELECT pg_drop_replication_slot(%s).\n\n%s",
-					pgsql.Ident(name), database, r.server.describe(), slot, params.Redacted(), pgsql.Literal(slot), redactedError(err, params)))
+					pgsql.Ident(name), database, r.server.describe(), slot, params.Redacted(), pgsql.Literal(slot), statement.MaskedError(ctx, err)))
 		}
 		return
 	}
@@ -511,14 +519,14 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 			resp.Diagnostics.AddError("Cannot Drop Subscription",
 				fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed; it detaches the subscription from its slot before "+
 					"DROP SUBSCRIPTION (drop_slot_on_destroy = false).\n\n%s",
-					pgsql.Ident(name), step, database, r.server.describe(), redactedError(err, params)))
+					pgsql.Ident(name), step, database, r.server.describe(), statement.MaskedError(ctx, err)))
 			return
 		}
 	}
 	if err := execSubscription(ctx, pool, "DROP SUBSCRIPTION IF EXISTS "+pgsql.Ident(name)); err != nil {
 		resp.Diagnostics.AddError("Cannot Drop Subscription",
 			fmt.Sprintf("DROP SUBSCRIPTION %s in database %q on %s failed after detaching it from its slot.\n\n%s",
-				pgsql.Ident(name), database, r.server.describe(), redactedError(err, params)))
+				pgsql.Ident(name), database, r.server.describe(), statement.MaskedError(ctx, err)))
 		return
 	}
 	if slot != "" {
@@ -890,27 +898,6 @@ func sameConnection(a, b string) bool {
 	return errA == nil && errB == nil && maps.Equal(pa, pb)
 }
 
-// redactedError is err's text, with the server's detail and hint, and with
-// the connections' passwords replaced wherever the server echoed them.
-func redactedError(err error, connections ...conninfo.Params) string {
-	text := err.Error()
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		if pgErr.Detail != "" {
-			text += "\nDETAIL: " + pgErr.Detail
-		}
-		if pgErr.Hint != "" {
-			text += "\nHINT: " + pgErr.Hint
-		}
-	}
-	for _, p := range connections {
-		if pw := p["password"]; pw != "" {
-			text = strings.ReplaceAll(text, pw, "REDACTED")
-		}
-	}
-	return text
-}
-
 // checkPublisherWalLevel connects to the publisher the way the subscriber
 // will, with a short timeout, and reports on the conninfo attribute when
 // its wal_level is not logical. A publisher Terraform cannot reach is not an
@@ -920,26 +907,8 @@ func checkPublisherWalLevel(ctx context.Context, connection string, diags *diag.
 	if err != nil {
 		return
 	}
-	probe := conninfo.Params{}
-	for _, k := range []string{"host", "port", "user", "password", "dbname", "passfile", "sslmode", "sslrootcert", "sslcert", "sslkey"} {
-		if v, ok := p[k]; ok {
-			probe[k] = v
-		}
-	}
-	if a := p["hostaddr"]; a != "" {
-		probe["host"] = a
-	}
-	if probe["host"] == "" {
-		// libpq on the subscriber would use its own local socket: nothing
-		// Terraform can reach the same way.
-		return
-	}
-	if probe["port"] == "" {
-		probe["port"] = "5432"
-	}
-	probe["connect_timeout"] = strconv.Itoa(int(publisherProbeTimeout / time.Second))
-	probe["application_name"] = "terraform-provider-pgreplication"
-	cfg, err := pgx.ParseConfig(probe.String())
+	ctx = statement.WithSecrets(ctx, p["password"])
+	cfg, err := namedHostConfig(p, publisherProbeTimeout)
 	if err != nil {
 		return
 	}
@@ -955,7 +924,7 @@ func checkPublisherWalLevel(ctx context.Context, connection string, diags *diag.
 		return
 	}
 	if level != "logical" {
-		where := conninfo.Params{"host": p["host"], "hostaddr": p["hostaddr"], "port": probe["port"], "dbname": p["dbname"]}
+		where := conninfo.Params{"host": p["host"], "hostaddr": p["hostaddr"], "port": strconv.Itoa(int(cfg.Port)), "dbname": cfg.Database}
 		diags.AddAttributeError(path.Root("conninfo"), "Publisher Needs wal_level = logical",
 			fmt.Sprintf("The publisher (%s) runs with wal_level = %s; a subscription needs wal_level = logical there to create its slot and "+
 				"decode changes. On the publisher run ALTER SYSTEM SET wal_level = logical, restart it, and plan again.",

@@ -16,9 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
-	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -580,21 +578,6 @@ resource "pgreplication_subscription" "this" {
 			{Config: config, ExpectError: errorText("Cannot Create Subscription", "port='1'", "password='REDACTED'", "could not connect")},
 		},
 	})
-}
-
-func TestRedactedError(t *testing.T) {
-	p, err := conninfo.Parse(`host=db1 password='s3cret pw'`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pgErr := &pgconn.PgError{Severity: "ERROR", Code: "08006", Message: "could not connect: password 's3cret pw' rejected", Hint: "try s3cret pw again"}
-	got := redactedError(pgErr, conninfo.Params{}, p)
-	if strings.Contains(got, "s3cret") {
-		t.Errorf("redactedError kept the password: %s", got)
-	}
-	if !strings.Contains(got, "HINT: try REDACTED again") {
-		t.Errorf("redactedError lost the hint: %s", got)
-	}
 }
 
 func TestSameConnection(t *testing.T) {

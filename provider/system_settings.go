@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 )
 
 // systemSetting is one server setting that a resource writes with ALTER
@@ -24,7 +25,8 @@ func resetSetting(name string) systemSetting { return systemSetting{Name: name} 
 
 // alterSystem writes settings to postgresql.auto.conf, one statement each
 // (ALTER SYSTEM cannot run in a transaction block), then asks the server to
-// reload its configuration. The reload is asynchronous: callers that read
+// reload its configuration; a value that holds a secret must be declared in
+// ctx (statement.WithSecrets) so a failure does not show it. The reload is asynchronous: callers that read
 // the settings back wait with pollUntil.
 func alterSystem(ctx context.Context, pool *pgxpool.Pool, settings []systemSetting) error {
 	for _, s := range settings {
@@ -33,11 +35,12 @@ func alterSystem(ctx context.Context, pool *pgxpool.Pool, settings []systemSetti
 			sql = "ALTER SYSTEM SET " + pgsql.Ident(s.Name) + " = " + pgsql.Literal(*s.Value)
 		}
 		if _, err := pool.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%s: %w (the provider's role needs to be a superuser or, on PostgreSQL 15 and later, to hold GRANT ALTER SYSTEM ON PARAMETER %s)", sql, err, s.Name)
+			return fmt.Errorf("%w (the provider's role needs to be a superuser or, on PostgreSQL 15 and later, to hold GRANT ALTER SYSTEM ON PARAMETER %s)", statement.Error(ctx, sql, err), s.Name)
 		}
 	}
-	if _, err := pool.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-		return fmt.Errorf("SELECT pg_reload_conf(): %w", err)
+	const reload = "SELECT pg_reload_conf()"
+	if _, err := pool.Exec(ctx, reload); err != nil {
+		return statement.Error(ctx, reload, err)
 	}
 	return nil
 }

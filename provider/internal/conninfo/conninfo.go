@@ -133,3 +133,20 @@ func (p Params) Redacted() string {
 	}
 	return c.String()
 }
+
+// Keywords are libpq's connection keywords (PQconndefaults, PostgreSQL 18),
+// the only keys a connection string can hold; libpq refuses any other.
+var Keywords = []string{
+	"application_name", "channel_binding", "client_encoding", "connect_timeout", "dbname",
+	"fallback_application_name", "gssdelegation", "gssencmode", "gsslib", "host", "hostaddr",
+	"keepalives", "keepalives_count", "keepalives_idle", "keepalives_interval", "krbsrvname",
+	"load_balance_hosts", "max_protocol_version", "min_protocol_version", "oauth_client_id",
+	"oauth_client_secret", "oauth_issuer", "oauth_scope", "options", "passfile", "password", "port",
+	"replication", "require_auth", "requirepeer", "scram_client_key", "scram_server_key", "service",
+	"ssl_max_protocol_version", "ssl_min_protocol_version", "sslcert", "sslcertmode", "sslcompression",
+	"sslcrl", "sslcrldir", "sslkey", "sslmode", "sslnegotiation", "sslpassword", "sslrootcert", "sslsni",
+	"target_session_attrs", "tcp_user_timeout", "user",
+}
+
+// SecretKeywords are the keywords whose value is a secret.
+var SecretKeywords = []string{"oauth_client_secret", "password", "scram_client_key", "scram_server_key", "sslpassword"}

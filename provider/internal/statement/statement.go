@@ -1,0 +1,254 @@
+// Package statement is the one place where the provider's SQL statements meet
+// a log or an error message. Every connection the provider opens traces its
+// statements through [Tracer], which logs each one at debug level (tflog) with
+// the object it belongs to; every error that quotes a failed statement is
+// built by [Error]. Both mask secrets the same way: the values a handler
+// declared with [WithSecrets], in every spelling a statement can carry them
+// (raw, quoted in a connection string, quoted again in an SQL literal), and,
+// as a safety net, whatever follows a "password=" keyword.
+package statement
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Mask is what stands in a message for a secret.
+const Mask = "REDACTED"
+
+// ObjectField is the tflog field that names the object a statement belongs to.
+const ObjectField = "pgreplication_object"
+
+// passwordKeyword finds a password in connection-string form (password=…,
+// sslpassword=…) that nobody declared; maskPasswordValues masks its value.
+var passwordKeyword = regexp.MustCompile(`(?i)password\s*=\s*`)
+
+type scopeKey struct{}
+
+// scope is what WithSecrets puts in a context.
+type scope struct {
+	secrets []string // every spelling of every declared secret, longest first
+}
+
+func scopeOf(ctx context.Context) scope {
+	s, _ := ctx.Value(scopeKey{}).(scope)
+	return s
+}
+
+// WithObject names the object that the statements run with ctx belong to,
+// such as `publication "books" in database "app"`: each statement's log line
+// carries it in the field pgreplication_object.
+func WithObject(ctx context.Context, object string) context.Context {
+	return tflog.SetField(ctx, ObjectField, object)
+}
+
+// WithSecrets declares values that must never be shown: statements run with
+// the returned context, and errors built by Error from it, carry them masked,
+// and tflog masks them in every message and field logged with it. Empty
+// values are ignored.
+func WithSecrets(ctx context.Context, secrets ...string) context.Context {
+	var forms []string
+	for _, secret := range secrets {
+		forms = append(forms, spellings(secret)...)
+	}
+	if len(forms) == 0 {
+		return ctx
+	}
+	s := scopeOf(ctx)
+	s.secrets = append(append([]string(nil), s.secrets...), forms...)
+	// Longer spellings first, so a form that contains another is masked whole.
+	slices.SortStableFunc(s.secrets, func(a, b string) int { return len(b) - len(a) })
+	ctx = context.WithValue(ctx, scopeKey{}, s)
+	ctx = tflog.MaskMessageStrings(ctx, forms...)
+	ctx = tflog.MaskAllFieldValuesStrings(ctx, forms...)
+	return ctx
+}
+
+// spellings are the ways secret can appear in text the provider writes or
+// the server echoes: as is, escaped for a quoted connection-string value,
+// each of those escaped for an SQL literal, and each line of a secret that
+// has several (a server message may quote one line).
+func spellings(secret string) []string {
+	if secret == "" {
+		return nil
+	}
+	conn := strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(secret)
+	sql := strings.NewReplacer(`\`, `\\`, `'`, `''`)
+	forms := []string{secret, conn, sql.Replace(secret), sql.Replace(conn)}
+	if strings.ContainsAny(secret, "\r\n") {
+		for _, line := range strings.FieldsFunc(secret, func(r rune) bool { return r == '\n' || r == '\r' }) {
+			if len(strings.TrimSpace(line)) >= 4 {
+				forms = append(forms, line)
+			}
+		}
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, f := range forms {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Masked is text with every secret declared in ctx, and every password=
+// value, replaced by Mask.
+func Masked(ctx context.Context, text string) string {
+	for _, secret := range scopeOf(ctx).secrets {
+		text = strings.ReplaceAll(text, secret, Mask)
+	}
+	return maskPasswordValues(text)
+}
+
+// maskPasswordValues masks the value after each password= keyword: a
+// connection string's value, quoted ('…') or not, also when the string is
+// itself inside an SQL literal (”…”). A value whose end it cannot find is
+// masked to the end of the line: better too much than a secret.
+func maskPasswordValues(text string) string {
+	var b strings.Builder
+	last := 0
+	for _, m := range passwordKeyword.FindAllStringIndex(text, -1) {
+		if m[0] < last {
+			continue
+		}
+		start := m[1]
+		end := valueEnd(text, start)
+		if strings.Trim(text[start:end], "'") == Mask {
+			continue
+		}
+		b.WriteString(text[last:start])
+		b.WriteString(Mask)
+		last = end
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}
+
+// valueEnd is where the connection-string value starting at text[start] ends.
+func valueEnd(text string, start int) int {
+	rest := text[start:]
+	quote := ""
+	switch {
+	case strings.HasPrefix(rest, "''"):
+		quote = "''"
+	case strings.HasPrefix(rest, "'"):
+		quote = "'"
+	default:
+		if i := strings.IndexAny(rest, " \t\r\n'"); i >= 0 {
+			return start + i
+		}
+		return len(text)
+	}
+	for i := len(quote); i+len(quote) <= len(rest); i++ {
+		switch {
+		case rest[i] == '\\':
+			i++ // an escaped character, whatever it is
+		case rest[i] == '\n':
+			return start + i
+		case strings.HasPrefix(rest[i:], quote):
+			after := i + len(quote)
+			if quote == "'" || after == len(rest) || strings.ContainsRune(" \t\r\n')", rune(rest[after])) {
+				return start + after
+			}
+			i += len(quote) - 1 // a doubled quote inside the value
+		}
+	}
+	if i := strings.IndexByte(rest, '\n'); i >= 0 {
+		return start + i
+	}
+	return len(text)
+}
+
+// Error is the error to report when sql failed with err: the statement and
+// the server's message, detail and hint, secrets masked. It wraps err, so
+// callers still test the SQLSTATE with errors.As; its text is the only one
+// to show.
+func Error(ctx context.Context, sql string, err error) error {
+	return &statementError{text: Masked(ctx, oneLine(sql)+": "+ErrorText(err)), err: err}
+}
+
+// ErrorText is err's message with the server's detail and hint, which
+// PgError.Error leaves out. It masks nothing: pass it through Masked, or
+// use Error.
+func ErrorText(err error) string {
+	text := err.Error()
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		if pgErr.Detail != "" {
+			text += "\nDETAIL: " + pgErr.Detail
+		}
+		if pgErr.Hint != "" {
+			text += "\nHINT: " + pgErr.Hint
+		}
+	}
+	return text
+}
+
+// MaskedError is err's text (with the server's detail and hint) with the
+// secrets of ctx masked, for a failure that is not one statement's (a
+// connection that could not be made).
+func MaskedError(ctx context.Context, err error) string {
+	return Masked(ctx, ErrorText(err))
+}
+
+type statementError struct {
+	text string
+	err  error
+}
+
+func (e *statementError) Error() string { return e.text }
+func (e *statementError) Unwrap() error { return e.err }
+
+// oneLine folds a multi-line statement onto one line for a message.
+func oneLine(sql string) string {
+	return strings.Join(strings.Fields(sql), " ")
+}
+
+// Tracer is the pgx query tracer of every connection the provider opens: it
+// logs each statement at debug level before it runs, and its error after,
+// secrets masked. Arguments are logged too ($1, $2, …): the provider passes
+// names there, never secrets.
+type Tracer struct{}
+
+var _ pgx.QueryTracer = Tracer{}
+
+func (Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	fields := map[string]any{
+		"sql":    Masked(ctx, oneLine(data.SQL)),
+		"server": server(conn),
+	}
+	if len(data.Args) > 0 {
+		fields["args"] = Masked(ctx, fmt.Sprintf("%v", data.Args))
+	}
+	tflog.Debug(ctx, "pgreplication: running SQL", fields)
+	return ctx
+}
+
+func (Tracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
+	if data.Err != nil {
+		tflog.Debug(ctx, "pgreplication: SQL failed", map[string]any{
+			"server": server(conn),
+			"error":  MaskedError(ctx, data.Err),
+		})
+	}
+}
+
+// server names a connection's server and database: host, port, database,
+// never credentials.
+func server(conn *pgx.Conn) string {
+	if conn == nil {
+		return ""
+	}
+	c := conn.Config()
+	return fmt.Sprintf("%s:%d/%s", c.Host, c.Port, c.Database)
+}
