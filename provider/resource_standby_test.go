@@ -116,7 +116,7 @@ func TestAccStandby_basic(t *testing.T) {
 				// A keyword with its own attribute is refused before the plan.
 				Config:      standbyConfig(topo, base+"  primary_conninfo_params = { port = \"5433\" }\n"),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`(?s)Invalid Connection Parameter.*pgreplication_standby has an attribute for it`),
+				ExpectError: errorText("Invalid Connection Parameter", "pgreplication_standby has an attribute for it"),
 			},
 			{
 				Config: standbyConfig(topo, updated),

@@ -1,0 +1,377 @@
+package provider
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+)
+
+// The tests of this file prove that no password leaves the provider (issue 8):
+// not in a diagnostic, not in the CLI's or the provider's TRACE log, not to a
+// host that a resource names. Their canary passwords carry canaryMark, a
+// character nothing else in an error prints, so that "the error holds no
+// part of the password" is a regular expression the real CLI's error text
+// must match whole (terraform-plugin-testing only matches errors).
+const canaryMark = "§"
+
+// errorWithout matches an error that holds the phrases in order and no
+// canaryMark anywhere.
+func errorWithout(phrases ...string) *regexp.Regexp {
+	quoted := make([]string, len(phrases))
+	for i, p := range phrases {
+		quoted[i] = strings.Join(strings.Fields(regexp.QuoteMeta(p)), `\s+`)
+	}
+	not := "[^" + canaryMark + "]*"
+	return regexp.MustCompile(`^` + not + strings.Join(quoted, not) + not + `$`)
+}
+
+// traceLog sends the TRACE logs of the CLI and of the provider under test to
+// one file, as TF_LOG=TRACE TF_LOG_PATH=… would for a user, and returns it.
+func traceLog(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "trace.log")
+	t.Setenv("TF_LOG", "TRACE")
+	t.Setenv("TF_LOG_PATH", path)
+	t.Setenv("TF_ACC_LOG", "TRACE")
+	t.Setenv("TF_ACC_LOG_PATH", path)
+	return path
+}
+
+// checkLogHasNo fails when the log at path holds any of the secrets, or
+// lacks any of want: what proves the log was written at all.
+func checkLogHasNo(t *testing.T, path string, secrets []string, want ...string) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := string(b)
+	for _, s := range secrets {
+		if i := strings.Index(log, s); i >= 0 {
+			t.Errorf("the TRACE log leaks %q: …%s…", s, log[max(0, i-300):min(len(log), i+100)])
+		}
+	}
+	for _, w := range want {
+		if !strings.Contains(log, w) {
+			t.Errorf("the TRACE log (%d bytes) lacks %q: the check above proves nothing without it", len(log), w)
+		}
+	}
+}
+
+// canaryVariable declares the variable canary_password, sensitive, and
+// gives it pw through the environment (TF_VAR_canary_password), the way a
+// user passes a password: the configuration holds var.canary_password, so
+// neither the CLI's source snippets nor the test harness's log of the
+// configuration can show the value; only the provider and Terraform have it.
+func canaryVariable(t *testing.T, pw string) string {
+	t.Setenv("TF_VAR_canary_password", pw)
+	return `
+variable "canary_password" {
+  type      = string
+  sensitive = true
+}
+`
+}
+
+// canaryParts are the pieces of a canary password that must never be shown.
+func canaryParts(pw string) []string {
+	parts := []string{pw, canaryMark}
+	for _, line := range strings.Split(pw, "\n") {
+		if strings.TrimSpace(line) != "" {
+			parts = append(parts, line)
+		}
+	}
+	return parts
+}
+
+// A standby password with a line break (what file("pw") gives) is refused at
+// plan time, and the refusal does not quote it.
+func TestAccStandby_passwordWithLineBreakNeverShown(t *testing.T) {
+	topo := testAccTopology(t)
+	const pw = "canary" + canaryMark + "-line-one\ncanary-line-two\n"
+	logPath := traceLog(t)
+	config := canaryVariable(t, pw) + providerConfig("standby1", topo.Standbys[0]) + fmt.Sprintf(`
+resource "pgreplication_standby" "this" {
+  provider         = pgreplication.standby1
+  primary_host     = %q
+  primary_port     = %d
+  primary_user     = "postgres"
+  primary_password = var.canary_password
+  primary_sslmode  = "disable"
+}
+`, topo.Primary.Host, topo.Primary.Port)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      config,
+			ExpectError: errorWithout("Password Contains a Line Break", "trimspace(file("),
+		}},
+	})
+	checkLogHasNo(t, logPath, canaryParts(pw), "Password Contains a Line Break")
+	if got := queryValue[string](t, topo.Standbys[0], "postgres", "SHOW primary_conninfo"); strings.Contains(got, "canary") {
+		t.Errorf("the refused password reached the standby: primary_conninfo = %q", got)
+	}
+}
+
+// A role that may read the settings but not ALTER SYSTEM them gets 42501;
+// the error names the statement and the privilege to grant, not the
+// password it would have written, and the TRACE log (which has every
+// statement the provider ran) does not have it either.
+func TestAccStandby_privilegeErrorNeverShowsPassword(t *testing.T) {
+	topo := testAccTopology(t)
+	const role = "secrets_nosuper"
+	const pw = "canary" + canaryMark + "-standby-pw 'quoted' \\back"
+	execSQL(t, topo.Primary, "postgres", "DROP ROLE IF EXISTS "+role)
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings")
+	t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", "DROP ROLE IF EXISTS "+role) })
+	standby := topo.Standbys[0]
+	deadline := time.Now().Add(30 * time.Second)
+	for queryValue[int64](t, standby, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = $1", role) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the role did not reach the standby in 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	logPath := traceLog(t)
+	config := canaryVariable(t, pw) + fmt.Sprintf(`
+provider "pgreplication" {
+  alias    = "standby1"
+  host     = %q
+  port     = %d
+  username = %q
+  database = "postgres"
+  sslmode  = "disable"
+}
+resource "pgreplication_standby" "this" {
+  provider         = pgreplication.standby1
+  primary_host     = %q
+  primary_port     = %d
+  primary_user     = "postgres"
+  primary_password = var.canary_password
+  primary_sslmode  = "disable"
+}
+`, standby.Host, standby.Port, role, topo.Primary.Host, topo.Primary.Port)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: config,
+			ExpectError: errorWithout("Cannot Configure Standby", `ALTER SYSTEM SET "primary_conninfo"`, "password=''REDACTED''",
+				"permission denied", "42501", "GRANT ALTER SYSTEM ON PARAMETER primary_conninfo"),
+		}},
+	})
+	checkLogHasNo(t, logPath, canaryParts(pw), "pgreplication: running SQL", "ALTER SYSTEM SET", "pgreplication: SQL failed")
+}
+
+// A subscription's password does not show when its publisher is unreachable
+// or refuses the password, in the error nor in the TRACE log.
+func TestAccSubscription_passwordNeverShown(t *testing.T) {
+	topo := testAccTopology(t)
+	refusing := startFakeServer(t, false)
+	const pw = "canary" + canaryMark + "-sub-pw 'q' \\b"
+	logPath := traceLog(t)
+	variable := canaryVariable(t, strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(pw)) // quoted for a connection string
+	config := func(port int) string {
+		return variable + subscriberProvider(topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_canary"
+  conninfo     = "host=127.0.0.1 port=%d user=rep dbname=postgres password='${var.canary_password}'"
+  publications = ["pub_a"]
+}
+`, port)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config(1), ExpectError: errorWithout("Cannot Create Subscription", "password='REDACTED'", "could not connect")},
+			{Config: config(refusing.Port), ExpectError: errorWithout("Cannot Create Subscription", "password='REDACTED'", "password authentication failed")},
+		},
+	})
+	// The refusing publisher did get the password: from the plan-time
+	// probe and from the subscriber. It was used, and never shown.
+	if got := refusing.Passwords(); !slices.Contains(got, pw) {
+		t.Errorf("the refusing publisher received %q, not the subscription's password: the test did not exercise it", got)
+	}
+	checkLogHasNo(t, logPath, canaryParts(pw), "pgreplication: running SQL", "CREATE SUBSCRIPTION", "pgreplication: SQL failed")
+}
+
+// The plan-time wal_level probe of a subscription's publisher sends the
+// publisher what the subscription's conninfo says and nothing of the user
+// running Terraform: not PGPASSWORD, not the passfile, not a service file's
+// password.
+func TestAccSubscription_probeSendsOnlyConninfoCredentials(t *testing.T) {
+	topo := testAccTopology(t)
+	fake := startFakeServer(t, false)
+	dir := t.TempDir()
+	const envPW, fileHostPW, servicePW = "env-admin-pw", "passfile-admin-pw", "service-admin-pw"
+	passfile := filepath.Join(dir, "pgpass")
+	if err := os.WriteFile(passfile, []byte("*:*:*:*:"+fileHostPW+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	servicefile := filepath.Join(dir, "pg_service.conf")
+	if err := os.WriteFile(servicefile, []byte("[admin]\npassword="+servicePW+"\nuser=admin\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// The provider's own connection to the subscriber sees them too; its
+	// server trusts it and never asks.
+	t.Setenv("PGPASSWORD", envPW)
+	t.Setenv("PGPASSFILE", passfile)
+	t.Setenv("PGSERVICEFILE", servicefile)
+	t.Setenv("PGSERVICE", "admin")
+	config := func(extra string) string {
+		return subscriberProvider(topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_probe"
+  conninfo     = "host=127.0.0.1 port=%d user=rep dbname=postgres%s"
+  publications = ["pub_a"]
+}
+`, fake.Port, extra)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			// No password in the conninfo: the probe has none to send.
+			{Config: config(""), PlanOnly: true, ExpectNonEmptyPlan: true},
+			// With one, it sends exactly that one.
+			{Config: config(" password=sub-pw"), PlanOnly: true, ExpectNonEmptyPlan: true},
+		},
+	})
+	got, users := fake.Passwords(), fake.Users()
+	if len(got) == 0 {
+		t.Fatal("the publisher probe never reached the fake publisher: the test proves nothing")
+	}
+	for i, pw := range got {
+		if pw != "" && pw != "sub-pw" {
+			t.Errorf("the fake publisher received password %q from user %q: only the conninfo's (\"sub-pw\") or none may be sent", pw, users[i])
+		}
+		if users[i] != "rep" {
+			t.Errorf("the fake publisher saw user %q, not the conninfo's \"rep\"", users[i])
+		}
+	}
+	if !slices.Contains(got, "sub-pw") {
+		t.Errorf("the probe never sent the conninfo's password (got %q)", got)
+	}
+}
+
+// A provider whose server accepts TCP and never answers fails the plan
+// within the default connect timeout, naming the host and port, instead of
+// hanging.
+func TestAccProvider_hungServerFailsPlan(t *testing.T) {
+	testAccPreCheck(t)
+	hung := startFakeServer(t, true)
+	t.Setenv("PGCONNECT_TIMEOUT", "")
+	config := fmt.Sprintf(`
+provider "pgreplication" {
+  host            = "127.0.0.1"
+  port            = %d
+  username        = "postgres"
+  database        = "postgres"
+  sslmode         = "disable"
+}
+data "pgreplication_server" "this" {}
+`, hung.Port)
+	start := time.Now()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      config,
+			ExpectError: errorText("Cannot Read Server Facts", fmt.Sprintf("127.0.0.1:%d", hung.Port), "timeout"),
+		}},
+	})
+	elapsed := time.Since(start)
+	if hung.Connections() == 0 {
+		t.Fatal("the provider never connected to the hung server: the test proves nothing")
+	}
+	// The default connect_timeout, plus what the CLI takes to plan on a
+	// busy machine: without a bound this test would hang until go test's
+	// deadline.
+	if elapsed > 3*defaultConnectTimeout*time.Second+30*time.Second {
+		t.Errorf("the plan took %s against a server that never answers, with the default connect_timeout (%d s)", elapsed, defaultConnectTimeout)
+	}
+	t.Logf("the plan failed after %s", elapsed)
+}
+
+// The default connect timeout bounds a connection that nothing configured.
+func TestConnectTimeoutDefault(t *testing.T) {
+	t.Setenv("PGCONNECT_TIMEOUT", "")
+	for _, tc := range []struct {
+		configured int64
+		env        string
+		want       int64
+	}{
+		{0, "", defaultConnectTimeout},
+		{0, "7", 7},
+		{3, "7", 3},
+		{1, "", 2}, // libpq: 1 means 2
+	} {
+		t.Setenv("PGCONNECT_TIMEOUT", tc.env)
+		if got := (connSettings{ConnectTimeout: tc.configured}).connectTimeout(); got != tc.want {
+			t.Errorf("connect_timeout %d, PGCONNECT_TIMEOUT %q: %d, want %d", tc.configured, tc.env, got, tc.want)
+		}
+	}
+}
+
+// A primary_conninfo_params key that is not a libpq keyword, such as one
+// that smuggles another keyword in, is refused at plan time on the
+// attribute, and nothing reaches the server: the provider here points at a
+// listener that counts connections.
+func TestAccStandby_conninfoParamInjectionRefused(t *testing.T) {
+	testAccPreCheck(t)
+	listener := startFakeServer(t, true)
+	for _, tc := range []struct{ key, want string }{
+		{"keepalives=1 host", "is not a libpq connection keyword"},
+		{"hostaddr", "overrides the address of primary_host"},
+		{"service", "a service file can set the host"},
+		{"sslpassword", "its value is a secret"},
+		{"host", "has an attribute for it"},
+	} {
+		config := fmt.Sprintf(`
+provider "pgreplication" {
+  host     = "127.0.0.1"
+  port     = %d
+  username = "postgres"
+  sslmode  = "disable"
+}
+resource "pgreplication_standby" "this" {
+  primary_host = "db1"
+  primary_user = "rep"
+  primary_conninfo_params = { %q = "evil.example" }
+}
+`, listener.Port, tc.key)
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+			Steps: []resource.TestStep{{
+				Config:      config,
+				PlanOnly:    true,
+				ExpectError: errorText("Invalid Connection Parameter", "primary_conninfo_params", tc.want),
+			}},
+		})
+	}
+	if n := listener.Connections(); n != 0 {
+		t.Errorf("the provider connected %d time(s) to its server: a refused configuration must reach no server", n)
+	}
+}
+
+// The keywords primary_conninfo_params accepts are libpq's, less those with
+// their own attribute, those that override them and secrets.
+func TestStandbyConninfoParams(t *testing.T) {
+	ok := standbyConninfoParams()
+	for _, k := range []string{"keepalives_idle", "sslrootcert", "target_session_attrs", "dbname", "options"} {
+		if !slices.Contains(ok, k) {
+			t.Errorf("%q is refused; it is a libpq keyword without an attribute of its own", k)
+		}
+	}
+	for _, k := range []string{"host", "hostaddr", "port", "user", "password", "passfile", "sslmode", "application_name", "service", "replication", "sslpassword", "keepalives=1 host", "Host", ""} {
+		if slices.Contains(ok, k) || standbyParamProblem(k) == "" {
+			t.Errorf("%q is accepted", k)
+		}
+	}
+}
