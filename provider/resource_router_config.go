@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"math"
+	"net/url"
 	"os"
 	"regexp"
 	"slices"
@@ -374,11 +375,14 @@ func (r *routerConfigResource) Read(ctx context.Context, req resource.ReadReques
 		}
 		resp.Diagnostics.AddAttributeWarning(path.Root("path"), "Router File Does Not Parse",
 			fmt.Sprintf("The router file %s was changed outside Terraform and is no longer a valid router topology: %v. "+
-				"The plan replaces it with the declared content. Until then routerlib keeps the configuration it loaded last, and a newly started application fails to load it.", name, why))
-		// Keep the declared attributes; only the bytes drifted. ModifyPlan
-		// sees content that does not parse and plans a replacement. cty
-		// strings are UTF-8, so bytes that are not are shown replaced.
-		state.Content = types.StringValue(strings.ToValidUTF8(string(data), "\uFFFD"))
+				"The plan replaces it with the declared content. Until then routerlib keeps the configuration it loaded last, and a newly started application fails to load it. "+
+				"Its bytes are not kept in the state (content shows a placeholder): a file edited by hand may hold a secret.", name, why))
+		// Keep the declared attributes; only the bytes drifted. The bytes
+		// themselves never go into the state, where anyone who can read it
+		// would find a password someone typed into the file; the
+		// placeholder does not parse either, so ModifyPlan plans a
+		// replacement.
+		state.Content = types.StringValue(unparsedRouterFileContent(name))
 		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 		return
 	}
@@ -553,6 +557,12 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 
 // routerFileValid reports whether content is a router file this resource
 // can map to its attributes.
+// unparsedRouterFileContent is what content holds in the state when the
+// file at name does not parse: a placeholder, never the file's bytes.
+func unparsedRouterFileContent(name string) string {
+	return "(the router file " + name + " does not parse; its bytes are not kept in the state)"
+}
+
 func routerFileValid(ctx context.Context, content string) bool {
 	_, why := routerModelFromFile(ctx, []byte(content), routerConfigModel{})
 	return why == nil
@@ -839,6 +849,16 @@ func routerModelFromFile(ctx context.Context, data []byte, prior routerConfigMod
 	t, err := artifact.Parse(data)
 	if err != nil {
 		return m, err
+	}
+	// Parse refuses a "password" field; a password inside a connection URI
+	// given as a host is the other place a file edited by hand can hold one.
+	for i, n := range t.Nodes {
+		if u, err := url.Parse(n.Host); err == nil && u.User != nil {
+			if _, has := u.User.Password(); has {
+				return m, fmt.Errorf("nodes[%d].host: %w: the host is a connection URI with a password; secrets never go in the router file; "+
+					"put the host alone there and the password in password_env or passfile", i, artifact.ErrPasswordField)
+			}
+		}
 	}
 	var primaries []artifact.Node
 	var replicas []artifact.Node

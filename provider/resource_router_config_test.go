@@ -616,54 +616,78 @@ resource "pgreplication_router_config" "test" {
 }
 
 // A file that no longer parses keeps the declared attributes in state, puts
-// the bytes found in content (which ModifyPlan then replaces) and warns
-// with the reason. terraform-plugin-testing cannot see warnings, so Read is
-// called directly.
+// a placeholder in content (which ModifyPlan then replaces), never the bytes
+// found, and warns with the reason, naming the field. A file someone typed a
+// password into is the case that matters: the state must not keep it.
+// terraform-plugin-testing cannot see warnings, so Read is called directly.
 func TestRouterConfigRead_unparseableFileWarns(t *testing.T) {
 	ctx := context.Background()
-	file := filepath.Join(t.TempDir(), "router.json")
-	if err := os.WriteFile(file, []byte("{not json\xff"), 0o640); err != nil {
-		t.Fatal(err)
-	}
-	r := &routerConfigResource{}
-	var sr resource.SchemaResponse
-	r.Schema(ctx, resource.SchemaRequest{}, &sr)
 	golden, err := os.ReadFile(goldenRouterFile)
 	if err != nil {
 		t.Fatal(err)
 	}
-	prior, why := routerModelFromFile(ctx, golden, routerConfigModel{})
-	if why != nil {
-		t.Fatal(why)
-	}
-	prior.ID, prior.Path, prior.FilePermission = types.StringValue(file), types.StringValue(file), types.StringValue("0640")
-	prior.Content, prior.SHA256 = types.StringValue(string(golden)), types.StringValue(sha256Hex(golden))
-	state := tfsdk.State{Schema: sr.Schema}
-	if d := state.Set(ctx, &prior); d.HasError() {
-		t.Fatal(d)
-	}
-	resp := resource.ReadResponse{State: state}
-	r.Read(ctx, resource.ReadRequest{State: state}, &resp)
-	if resp.Diagnostics.HasError() {
-		t.Fatal(resp.Diagnostics)
-	}
-	warnings := resp.Diagnostics.Warnings()
-	if len(warnings) != 1 || warnings[0].Summary() != "Router File Does Not Parse" ||
-		!strings.Contains(warnings[0].Detail(), file) || !strings.Contains(warnings[0].Detail(), "not valid UTF-8") {
-		t.Fatalf("warnings %v, want one naming the file and the parse error", warnings)
-	}
-	var got routerConfigModel
-	if d := resp.State.Get(ctx, &got); d.HasError() {
-		t.Fatal(d)
-	}
-	if !got.Replica.Equal(prior.Replica) || !got.Primary.Equal(prior.Primary) {
-		t.Fatal("Read changed the declared attributes of a file that does not parse")
-	}
-	if got.Content.ValueString() != "{not json\uFFFD" || got.SHA256.ValueString() != sha256Hex([]byte("{not json\xff")) {
-		t.Fatalf("content %q, sha256 %s: want the bytes on disk", got.Content.ValueString(), got.SHA256.ValueString())
-	}
-	if routerFileValid(ctx, got.Content.ValueString()) {
-		t.Fatal("ModifyPlan would not plan a replacement")
+	const canary = "canary-router-s3cret"
+	withPassword := bytes.Replace(golden, []byte(`"role": "replica",`), []byte(`"role": "replica", "password": "`+canary+`",`), 1)
+	withURI := bytes.Replace(golden, []byte(`"host": "127.0.0.1",
+      "port": 5433`), []byte(`"host": "postgres://app:`+canary+`@127.0.0.1/app",
+      "port": 5433`), 1)
+	for _, tc := range []struct {
+		name   string
+		data   []byte
+		reason string
+	}{
+		{"not UTF-8", []byte("{not json\xff"), "not valid UTF-8"},
+		{"password field", withPassword, "nodes[1].password: password field not allowed"},
+		{"password in a URI", withURI, "nodes[1].host: password field not allowed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if bytes.Equal(tc.data, golden) {
+				t.Fatal("the golden file changed: the test no longer adds its secret")
+			}
+			file := filepath.Join(t.TempDir(), "router.json")
+			if err := os.WriteFile(file, tc.data, 0o640); err != nil {
+				t.Fatal(err)
+			}
+			r := &routerConfigResource{}
+			var sr resource.SchemaResponse
+			r.Schema(ctx, resource.SchemaRequest{}, &sr)
+			prior, why := routerModelFromFile(ctx, golden, routerConfigModel{})
+			if why != nil {
+				t.Fatal(why)
+			}
+			prior.ID, prior.Path, prior.FilePermission = types.StringValue(file), types.StringValue(file), types.StringValue("0640")
+			prior.Content, prior.SHA256 = types.StringValue(string(golden)), types.StringValue(sha256Hex(golden))
+			state := tfsdk.State{Schema: sr.Schema}
+			if d := state.Set(ctx, &prior); d.HasError() {
+				t.Fatal(d)
+			}
+			resp := resource.ReadResponse{State: state}
+			r.Read(ctx, resource.ReadRequest{State: state}, &resp)
+			if resp.Diagnostics.HasError() {
+				t.Fatal(resp.Diagnostics)
+			}
+			warnings := resp.Diagnostics.Warnings()
+			if len(warnings) != 1 || warnings[0].Summary() != "Router File Does Not Parse" ||
+				!strings.Contains(warnings[0].Detail(), file) || !strings.Contains(warnings[0].Detail(), tc.reason) {
+				t.Fatalf("warnings %v, want one naming the file and %q", warnings, tc.reason)
+			}
+			if strings.Contains(warnings[0].Detail(), canary) {
+				t.Errorf("the warning shows the secret: %s", warnings[0].Detail())
+			}
+			var got routerConfigModel
+			if d := resp.State.Get(ctx, &got); d.HasError() {
+				t.Fatal(d)
+			}
+			if !got.Replica.Equal(prior.Replica) || !got.Primary.Equal(prior.Primary) {
+				t.Fatal("Read changed the declared attributes of a file that does not parse")
+			}
+			if got.Content.ValueString() != unparsedRouterFileContent(file) || got.SHA256.ValueString() != sha256Hex(tc.data) {
+				t.Fatalf("content %q, sha256 %s: want the placeholder and the hash of the bytes on disk", got.Content.ValueString(), got.SHA256.ValueString())
+			}
+			if routerFileValid(ctx, got.Content.ValueString()) {
+				t.Fatal("ModifyPlan would not plan a replacement")
+			}
+		})
 	}
 }
 
