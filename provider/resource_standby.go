@@ -358,14 +358,10 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if pool == nil {
 		return
 	}
-	var reset []systemSetting
-	for _, name := range standbySettings {
-		reset = append(reset, resetSetting(name))
-	}
-	if err := alterSystem(ctx, pool, reset); err != nil {
+	if err := resetSystem(ctx, pool, standbySettings...); err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Standby Configuration",
-			"reset_on_destroy is set, but resetting the standby settings of "+r.server.describe()+" failed: "+err.Error()+
-				". Fix the privilege, or set reset_on_destroy = false to only forget the resource.")
+			"reset_on_destroy is set, but resetting the standby settings of "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
+				"\nFix the privilege, or set reset_on_destroy = false to only forget the resource.")
 	}
 }
 

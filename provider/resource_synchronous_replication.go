@@ -24,6 +24,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/syncrep"
 )
 
@@ -144,6 +145,7 @@ func (r *synchronousReplicationResource) Create(ctx context.Context, req resourc
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "synchronous replication on "+r.server.describe())
 	if !r.apply(ctx, &plan, nil, &resp.Diagnostics) {
 		return
 	}
@@ -157,6 +159,7 @@ func (r *synchronousReplicationResource) Read(ctx context.Context, req resource.
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "synchronous replication on "+r.server.describe())
 	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
 	if pool == nil {
 		return
@@ -182,6 +185,7 @@ func (r *synchronousReplicationResource) Update(ctx context.Context, req resourc
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "synchronous replication on "+r.server.describe())
 	if !r.apply(ctx, &plan, &state, &resp.Diagnostics) {
 		return
 	}
@@ -194,17 +198,18 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "synchronous replication on "+r.server.describe())
 	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
 	if pool == nil {
 		return
 	}
 	// ALTER SYSTEM writes no WAL, so this works even while commits wait
 	// for a standby that is not there.
-	err := alterSystem(ctx, pool, []systemSetting{resetSetting("synchronous_standby_names"), resetSetting("synchronous_commit")})
+	err := resetSystem(ctx, pool, "synchronous_standby_names", "synchronous_commit")
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Synchronous Replication",
-			"Resetting synchronous_standby_names and synchronous_commit on "+r.server.describe()+" failed: "+err.Error()+
-				". Commits on the primary may keep waiting for standbys until it is reset: fix the privilege and destroy again.")
+			"Resetting synchronous_standby_names and synchronous_commit on "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
+				"\nCommits on the primary may keep waiting for standbys until it is reset: fix the privilege and destroy again.")
 		return
 	}
 	// Wait until new sessions no longer see the resource's value, so that a

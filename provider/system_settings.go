@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,19 +26,55 @@ func resetSetting(name string) systemSetting { return systemSetting{Name: name} 
 
 // alterSystem writes settings to postgresql.auto.conf, one statement each
 // (ALTER SYSTEM cannot run in a transaction block), then asks the server to
-// reload its configuration; a value that holds a secret must be declared in
-// ctx (statement.WithSecrets) so a failure does not show it. The reload is asynchronous: callers that read
-// the settings back wait with pollUntil.
+// reload its configuration. It stops at the first failure: an apply does
+// not go on writing a configuration it cannot finish. A value that holds a
+// secret must be declared in ctx (statement.WithSecrets), so that a failure
+// does not show it. The reload is asynchronous: callers that read the
+// settings back wait with pollUntil.
 func alterSystem(ctx context.Context, pool *pgxpool.Pool, settings []systemSetting) error {
 	for _, s := range settings {
-		sql := "ALTER SYSTEM RESET " + pgsql.Ident(s.Name)
-		if s.Value != nil {
-			sql = "ALTER SYSTEM SET " + pgsql.Ident(s.Name) + " = " + pgsql.Literal(*s.Value)
-		}
-		if _, err := pool.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("%w (the provider's role needs to be a superuser or, on PostgreSQL 15 and later, to hold GRANT ALTER SYSTEM ON PARAMETER %s)", statement.Error(ctx, sql, err), s.Name)
+		if err := alterSetting(ctx, pool, s); err != nil {
+			return err
 		}
 	}
+	return reloadConf(ctx, pool)
+}
+
+// resetSystem resets settings (ALTER SYSTEM RESET) and reloads. It is the
+// cleanup of a destroy: the settings are independent, so one that fails
+// does not keep the others from being reset, and the error reports every
+// failure, one per line (errors.Join).
+func resetSystem(ctx context.Context, pool *pgxpool.Pool, names ...string) error {
+	var errs []error
+	reset := 0
+	for _, name := range names {
+		if err := alterSetting(ctx, pool, resetSetting(name)); err != nil {
+			errs = append(errs, err)
+		} else {
+			reset++
+		}
+	}
+	if reset > 0 {
+		if err := reloadConf(ctx, pool); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// alterSetting runs the one ALTER SYSTEM statement of s.
+func alterSetting(ctx context.Context, pool *pgxpool.Pool, s systemSetting) error {
+	sql := "ALTER SYSTEM RESET " + pgsql.Ident(s.Name)
+	if s.Value != nil {
+		sql = "ALTER SYSTEM SET " + pgsql.Ident(s.Name) + " = " + pgsql.Literal(*s.Value)
+	}
+	if _, err := pool.Exec(ctx, sql); err != nil {
+		return fmt.Errorf("%w (the provider's role needs to be a superuser or, on PostgreSQL 15 and later, to hold GRANT ALTER SYSTEM ON PARAMETER %s)", statement.Error(ctx, sql, err), s.Name)
+	}
+	return nil
+}
+
+func reloadConf(ctx context.Context, pool *pgxpool.Pool) error {
 	const reload = "SELECT pg_reload_conf()"
 	if _, err := pool.Exec(ctx, reload); err != nil {
 		return statement.Error(ctx, reload, err)
