@@ -33,6 +33,7 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 )
 
 var (
@@ -200,6 +201,7 @@ func (r *publicationResource) Create(ctx context.Context, req resource.CreateReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "publication "+pgsql.Ident(plan.Name.ValueString()))
 	want, diags := plan.publication(ctx)
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
@@ -239,6 +241,7 @@ func (r *publicationResource) Read(ctx context.Context, req resource.ReadRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "publication "+pgsql.Ident(state.Name.ValueString()))
 	database := state.Database.ValueString()
 	pool := r.server.PoolOrDiag(ctx, database, &resp.Diagnostics)
 	if pool == nil {
@@ -279,6 +282,7 @@ func (r *publicationResource) Update(ctx context.Context, req resource.UpdateReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "publication "+pgsql.Ident(plan.Name.ValueString()))
 	want, diags := plan.publication(ctx)
 	resp.Diagnostics.Append(diags...)
 	had, diags := state.publication(ctx)
@@ -335,6 +339,7 @@ func (r *publicationResource) Delete(ctx context.Context, req resource.DeleteReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "publication "+pgsql.Ident(state.Name.ValueString()))
 	database := state.Database.ValueString()
 	pool := r.server.PoolOrDiag(ctx, database, &resp.Diagnostics)
 	if pool == nil {

@@ -25,6 +25,7 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
 )
 
@@ -218,6 +219,7 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "replication slot "+pgsql.Ident(plan.Name.ValueString()))
 	name := plan.Name.ValueString()
 	timeout, err := time.ParseDuration(plan.CreateTimeout.ValueString())
 	if err != nil {
@@ -316,6 +318,7 @@ func (r *replicationSlotResource) Read(ctx context.Context, req resource.ReadReq
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "replication slot "+pgsql.Ident(state.Name.ValueString()))
 	row, found, err := r.readSlot(ctx, state.Name.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %v", state.Name.ValueString(), r.server.describe(), err))
@@ -337,6 +340,7 @@ func (r *replicationSlotResource) Update(ctx context.Context, req resource.Updat
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "replication slot "+pgsql.Ident(plan.Name.ValueString()))
 	name := plan.Name.ValueString()
 	row, found, err := r.readSlot(ctx, name)
 	if err != nil {
@@ -358,6 +362,7 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "replication slot "+pgsql.Ident(state.Name.ValueString()))
 	name := state.Name.ValueString()
 	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
 	if pool == nil {

@@ -1,6 +1,9 @@
 package provider
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +14,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // The tests of this file prove that no password leaves the provider (issue 8):
@@ -374,4 +381,119 @@ func TestStandbyConninfoParams(t *testing.T) {
 			t.Errorf("%q is accepted", k)
 		}
 	}
+}
+
+// A password typed into the router file by hand never reaches the state or
+// the plan: the refresh keeps a placeholder in content, and the plan
+// replaces the file with the declared one.
+func TestAccRouterConfig_handAddedPasswordNeverInState(t *testing.T) {
+	testAccPreCheck(t)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "router.json")
+	const canary = "canary-router-s3cret"
+	var declared []byte
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: routerConfigGolden(file, 75),
+				Check: func(*terraform.State) error {
+					var err error
+					declared, err = os.ReadFile(file)
+					return err
+				},
+			},
+			{
+				PreConfig: func() {
+					edited := bytes.Replace(declared, []byte(`"role": "replica",`), []byte(`"role": "replica", "password": "`+canary+`",`), 1)
+					if bytes.Equal(edited, declared) {
+						t.Fatal("the router file has no replica to add a password to")
+					}
+					if err := os.WriteFile(file, edited, 0o640); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: routerConfigGolden(file, 75),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
+					planHasNo(canary),
+				}},
+				Check: func(s *terraform.State) error { return fileEquals(file, declared, 0o640)(s) },
+			},
+		},
+	})
+}
+
+// planHasNo fails when secret appears anywhere in the plan, its prior
+// state (what Read stored) included.
+func planHasNo(secret string) plancheck.PlanCheck { return planSecretCheck(secret) }
+
+type planSecretCheck string
+
+func (c planSecretCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+	b, err := json.Marshal(req.Plan)
+	if err != nil {
+		resp.Error = err
+		return
+	}
+	if !strings.Contains(string(b), "router.json") {
+		resp.Error = fmt.Errorf("the plan does not mention the router file: the check proves nothing")
+		return
+	}
+	if i := strings.Index(string(b), string(c)); i >= 0 {
+		resp.Error = fmt.Errorf("the plan holds the secret: …%s…", b[max(0, i-200):min(len(b), i+50)])
+	}
+}
+
+// Resetting a standby on destroy is a cleanup of independent settings: when
+// the role may reset none of them, the error names every one, with the
+// privilege to grant for each, instead of stopping at the first.
+func TestAccStandby_resetOnDestroyReportsEveryFailure(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1)) // reconfigured: not the shared one
+	standby := topo.Standbys[0]
+	const role = "reset_nosuper"
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings, pg_read_all_stats")
+	deadline := time.Now().Add(30 * time.Second)
+	for queryValue[int64](t, standby, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = $1", role) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the role did not reach the standby in 30s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	config := func(user string) string {
+		return fmt.Sprintf(`
+provider "pgreplication" {
+  host     = %q
+  port     = %d
+  username = %q
+  database = "postgres"
+  sslmode  = "disable"
+}
+resource "pgreplication_standby" "this" {
+  primary_host     = %q
+  primary_port     = %d
+  primary_user     = "postgres"
+  primary_sslmode  = "disable"
+  reset_on_destroy = true
+}
+`, standby.Host, standby.Port, user, topo.Primary.Host, topo.Primary.Port)
+	}
+	var phrases []string
+	for _, name := range standbySettings {
+		phrases = append(phrases, fmt.Sprintf(`ALTER SYSTEM RESET "%s"`, name), "GRANT ALTER SYSTEM ON PARAMETER "+name)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config("postgres")},
+			{
+				Config:      config(role),
+				Destroy:     true,
+				ExpectError: errorText(append([]string{"Cannot Reset Standby Configuration"}, phrases...)...),
+			},
+			// The superuser destroys it for real (the post-test destroy).
+			{Config: config("postgres")},
+		},
+	})
 }
