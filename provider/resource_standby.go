@@ -389,12 +389,14 @@ func (r *standbyResource) ImportState(ctx context.Context, req resource.ImportSt
 }
 
 func (r *standbyResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
-	var password types.String
-	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("primary_password"), &password)...)
-	if strings.ContainsAny(password.ValueString(), "\r\n") {
-		resp.Diagnostics.AddAttributeError(path.Root("primary_password"), "Password Contains a Line Break",
-			"primary_password contains a line break, which PostgreSQL cannot store in primary_conninfo (ALTER SYSTEM refuses a value with a newline). "+
-				"A password read with file() keeps the file's last newline: use trimspace(file(…)), or change the password.")
+	for _, attr := range []string{"primary_password", "primary_password_wo"} {
+		var password types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root(attr), &password)...)
+		if strings.ContainsAny(password.ValueString(), "\r\n") {
+			resp.Diagnostics.AddAttributeError(path.Root(attr), "Password Contains a Line Break",
+				attr+" contains a line break, which PostgreSQL cannot store in primary_conninfo (ALTER SYSTEM refuses a value with a newline). "+
+					"A password read with file() keeps the file's last newline: use trimspace(file(…)), or change the password.")
+		}
 	}
 	var params types.Map
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("primary_conninfo_params"), &params)...)

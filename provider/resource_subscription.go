@@ -417,6 +417,7 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			connection = withPassword(connection, current["password"])
 		}
 		newParams, _ = conninfo.Parse(connection)
+		ctx = statement.WithSecrets(ctx, newParams["password"]) // run reads ctx when it runs
 		if !run(path.Root("conninfo"), "CONNECTION "+pgsql.Literal(newParams.Redacted()),
 			alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(connection))) {
 			return
