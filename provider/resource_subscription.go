@@ -113,7 +113,9 @@ func subscriptionSchema() schema.Schema {
 				Sensitive: true,
 				// Not "connection": Terraform reserves that name for provisioners.
 				MarkdownDescription: "libpq keyword/value connection string to the publisher (the subscription's `CONNECTION`), e.g. `host=db1 port=5432 user=replicator dbname=app password=…`. " +
-					"The subscriber server opens it, not Terraform. Sensitive as a whole, because it may hold a password; the provider never " +
+					"The subscriber server opens it, not Terraform; at plan time the provider connects once itself (with a 5 s timeout) to check " +
+					"the publisher's `wal_level`, sending only what this string says: never the `PGPASSWORD`, passfile, service file or client " +
+					"certificate of the user running Terraform. Sensitive as a whole, because it may hold a password; the provider never " +
 					"prints the password. Changed in place (`ALTER SUBSCRIPTION … CONNECTION`), so rotating a password copies nothing again. " +
 					"Compared by its parameters: a string written differently with the same parameters is no change, and the text you wrote is kept. " +
 					"URIs (`postgresql://…`) are not accepted. A `password` here is stored in the Terraform state too: with Terraform 1.11 or " +

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
@@ -173,7 +174,7 @@ resource "pgreplication_standby" "this" {
 				"permission denied", "42501", "GRANT ALTER SYSTEM ON PARAMETER primary_conninfo"),
 		}},
 	})
-	checkLogHasNo(t, logPath, canaryParts(pw), "pgreplication: running SQL", "ALTER SYSTEM SET", "pgreplication: SQL failed")
+	checkLogHasNo(t, logPath, canaryParts(pw), "pgreplication: running SQL", "ALTER SYSTEM SET", "pgreplication: SQL failed", "pgreplication_object")
 }
 
 // A subscription's password does not show when its publisher is unreachable
@@ -496,4 +497,75 @@ resource "pgreplication_standby" "this" {
 			{Config: config("postgres")},
 		},
 	})
+}
+
+// A destroy against a server that stopped answering fails within the
+// default connect timeout too, naming the host and port.
+func TestAccProvider_hungServerFailsDestroy(t *testing.T) {
+	topo := testAccTopology(t)
+	hung := startFakeServer(t, true)
+	t.Setenv("PGCONNECT_TIMEOUT", "")
+	config := func(port int) string {
+		return fmt.Sprintf(`
+provider "pgreplication" {
+  host     = "127.0.0.1"
+  port     = %d
+  username = "postgres"
+  database = "postgres"
+  sslmode  = "disable"
+}
+resource "pgreplication_replication_slot" "this" {
+  name = "hung_destroy_slot"
+  type = "physical"
+}
+`, port)
+	}
+	var started time.Time
+	var elapsed time.Duration
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config(topo.Primary.Port)},
+			{
+				PreConfig:   func() { started = time.Now() },
+				Config:      config(hung.Port),
+				Destroy:     true,
+				ExpectError: errorText(fmt.Sprintf("127.0.0.1:%d", hung.Port), "timeout"),
+			},
+			{
+				// The server answers again: the post-test destroy drops the slot.
+				PreConfig: func() { elapsed = time.Since(started) },
+				Config:    config(topo.Primary.Port),
+			},
+		},
+	})
+	if hung.Connections() == 0 {
+		t.Fatal("the provider never connected to the hung server: the test proves nothing")
+	}
+	if elapsed > 3*defaultConnectTimeout*time.Second+30*time.Second {
+		t.Errorf("the destroy took %s against a server that never answers, with the default connect_timeout (%d s)", elapsed, defaultConnectTimeout)
+	}
+	t.Logf("the destroy failed after %s", elapsed)
+}
+
+// Every session of the provider runs with the statement_timeout of its
+// configuration, 5min unless set.
+func TestAccProvider_statementTimeout(t *testing.T) {
+	topo := testAccTopology(t)
+	for _, tc := range []struct{ set, want string }{{"", "5min"}, {"1234ms", "1234ms"}} {
+		s := newServer(connSettings{Host: topo.Primary.Host, Port: int64(topo.Primary.Port), Username: "postgres", Database: "postgres",
+			SSLMode: "disable", StatementTimeout: tc.set})
+		var diags diag.Diagnostics
+		pool := s.PoolOrDiag(context.Background(), "", &diags)
+		if pool == nil {
+			t.Fatal(diags)
+		}
+		var got string
+		if err := pool.QueryRow(context.Background(), "SHOW statement_timeout").Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if got != tc.want {
+			t.Errorf("statement_timeout %q: the session has %s, want %s", tc.set, got, tc.want)
+		}
+	}
 }
