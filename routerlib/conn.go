@@ -7,6 +7,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// positionQuery reads the primary's WAL insert position as a number: the
+// position a session must wait for to see what was done before it.
+const positionQuery = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8"
+
 // A Conn is one connection to the primary held by one caller, from
 // [Router.Acquire] or [Router.MigrationConn]. It is a [pgxpool.Conn] with
 // one difference: in read_your_writes mode, Release first records the
@@ -31,7 +35,7 @@ func (c *Conn) Release() {
 	}
 	if c.session != nil {
 		var v int64
-		err := c.Conn.QueryRow(c.ctx, "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8").Scan(&v)
+		err := c.Conn.QueryRow(c.ctx, positionQuery).Scan(&v)
 		if err == nil {
 			c.session.Observe(LSN(v))
 		} else {

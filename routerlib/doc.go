@@ -121,7 +121,14 @@
 // the primary until one has: there is no fixed time window. A read waits
 // up to wait_timeout for a replica to catch up; with wait_timeout 0s it
 // goes to the primary at once when none has.
-// [Middleware] carries the session between HTTP requests in a signed cookie.
+// A [SessionMiddleware] carries the session between HTTP requests: in a
+// cookie for browsers, or in a request and response header for APIs. The
+// value is signed with one of several keys of at least 32 bytes (the first
+// signs, all verify, for rotation), carries its issue time and expires after
+// MaxAge (five minutes by default), and is ignored when its LSN is ahead of
+// the primary's position, so that no value can pin a user's reads to the
+// primary. The cookie is Secure by default, also behind a load balancer
+// that terminates TLS.
 //
 // # Reload and observability
 //

@@ -1,55 +1,216 @@
 package routerlib
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 )
 
-// SessionCookie is the cookie [Middleware] keeps the session's LSN in.
-const SessionCookie = "routerlib_lsn"
-
-// Middleware carries a read-your-writes [Session] between HTTP requests: a
-// user who posts a form sees the change on the next page, even when that
-// page is served by a replica.
+// Carrying a read-your-writes Session between requests.
 //
-// Each request gets a Session in its context ([SessionFrom]), started from
-// the request's [SessionCookie] when its HMAC-SHA256 signature under secret
-// is valid (a tampered or foreign cookie is ignored: the session starts
-// empty). When the handler writes through the router, the new LSN is set in
-// the cookie before the response headers go out. secret should be at least
-// 32 random bytes, shared by every instance of the application.
-func Middleware(secret []byte) func(http.Handler) http.Handler {
-	key := append([]byte(nil), secret...)
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-			var start LSN
-			if c, err := req.Cookie(SessionCookie); err == nil {
-				start, _ = verifyLSN(key, c.Value)
-			}
-			s := NewSession(start)
-			sw := &sessionWriter{ResponseWriter: w, key: key, session: s, start: start, secure: req.TLS != nil}
-			next.ServeHTTP(sw, req.WithContext(WithSession(req.Context(), s)))
-			sw.setCookie() // the handler wrote nothing: headers are not sent yet
-		})
+// The value is signed with HMAC-SHA256 by hand rather than with
+// gorilla/securecookie, whose design it follows (a timestamp inside the
+// signed value and a max age, several keys for rotation with the first
+// signing, constant-time comparison): what it carries is 16 fixed bytes, so
+// securecookie's serializers and optional encryption would add a dependency
+// to every application that imports routerlib and nothing it needs; it
+// would not refuse short keys (it only recommends 32 bytes), and it binds
+// the cookie's name into the signature, where a value here must move
+// between a cookie and a header unchanged.
+
+const (
+	// SessionCookie is the default name of the cookie that carries the
+	// session's LSN ([SessionConfig.CookieName]).
+	SessionCookie = "routerlib_lsn"
+	// SessionHeader is the default request and response header that
+	// carries the session's LSN for APIs ([SessionConfig.Header]).
+	SessionHeader = "Routerlib-Lsn"
+	// DefaultSessionMaxAge is [SessionConfig.MaxAge] when unset: an LSN
+	// matters only until the replicas replay it, which takes far less.
+	DefaultSessionMaxAge = 5 * time.Minute
+	// MinSessionKeyLen is the shortest key [NewSessionMiddleware] accepts.
+	MinSessionKeyLen = 32
+)
+
+// SessionConfig configures a [SessionMiddleware].
+type SessionConfig struct {
+	// Keys sign and verify the carried value: the first signs, every one
+	// verifies, so a key is rotated by putting the new one first and
+	// dropping the old one after MaxAge. Each must be at least
+	// MinSessionKeyLen random bytes, the same on every instance of the
+	// application. Required.
+	Keys [][]byte
+	// MaxAge is how long a signed value is honoured after it was issued.
+	// Zero means DefaultSessionMaxAge.
+	MaxAge time.Duration
+	// CookieName is the cookie [SessionMiddleware.Cookie] uses. Empty means
+	// SessionCookie.
+	CookieName string
+	// SameSite is the cookie's SameSite attribute. Zero means
+	// [http.SameSiteLaxMode].
+	SameSite http.SameSite
+	// Insecure leaves the cookie's Secure attribute off, for plain-HTTP
+	// development. The zero value sets Secure, which is right behind a
+	// load balancer that terminates TLS too.
+	Insecure bool
+	// Header is the request and response header
+	// [SessionMiddleware.Header] uses. Empty means SessionHeader.
+	Header string
+}
+
+// A SessionMiddleware carries a read-your-writes [Session] between HTTP
+// requests, so that a user who posts a form sees the change on the next
+// page even when a replica serves it: in a cookie for browsers
+// ([SessionMiddleware.Cookie]), or in a header for APIs and calls between
+// services ([SessionMiddleware.Header]). The value is the session's LSN and
+// the time it was issued, signed with HMAC-SHA256. A value is ignored, and
+// the session starts empty, when its signature is wrong, when it is older
+// than MaxAge, or when its LSN is ahead of the primary's current WAL
+// position (a forged value, or one from before the primary was rebuilt),
+// so that no value can pin a user's reads to the primary.
+type SessionMiddleware struct {
+	r        *Router // nil only for the deprecated Middleware
+	keys     [][]byte
+	maxAge   time.Duration
+	cookie   string
+	sameSite http.SameSite
+	secure   bool
+	header   string
+	primary  atomic.Uint64 // the highest primary position known: LSNs up to it need no query
+}
+
+// NewSessionMiddleware returns a SessionMiddleware for the sessions of r.
+// It fails for a nil r, no key, or a key shorter than MinSessionKeyLen.
+func NewSessionMiddleware(r *Router, c SessionConfig) (*SessionMiddleware, error) {
+	if r == nil {
+		return nil, errors.New("routerlib: session middleware: the Router is nil; pass the Router whose sessions it carries")
 	}
+	m, err := newSessionMiddleware(c)
+	if err != nil {
+		return nil, err
+	}
+	m.r = r
+	return m, nil
 }
 
-// signLSN encodes lsn with its signature as "payload.mac", both base64url.
-func signLSN(key []byte, lsn LSN) string {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(lsn))
-	mac := hmac.New(sha256.New, key)
-	mac.Write(b[:])
+func newSessionMiddleware(c SessionConfig) (*SessionMiddleware, error) {
+	if len(c.Keys) == 0 {
+		return nil, fmt.Errorf("routerlib: session middleware: no key; set SessionConfig.Keys to at least one key of %d or more random bytes", MinSessionKeyLen)
+	}
+	m := &SessionMiddleware{maxAge: c.MaxAge, cookie: c.CookieName, sameSite: c.SameSite, secure: !c.Insecure, header: c.Header}
+	for i, k := range c.Keys {
+		if len(k) < MinSessionKeyLen {
+			return nil, fmt.Errorf("routerlib: session middleware: key %d is %d bytes; use at least %d random bytes (such as from crypto/rand), or a forged value could pin reads to the primary", i, len(k), MinSessionKeyLen)
+		}
+		m.keys = append(m.keys, append([]byte(nil), k...))
+	}
+	if m.maxAge <= 0 {
+		m.maxAge = DefaultSessionMaxAge
+	}
+	if m.cookie == "" {
+		m.cookie = SessionCookie
+	}
+	if m.sameSite == 0 {
+		m.sameSite = http.SameSiteLaxMode
+	}
+	if m.header == "" {
+		m.header = SessionHeader
+	}
+	return m, nil
+}
+
+// Middleware carries the session in a cookie.
+//
+// Deprecated: use [NewSessionMiddleware] and [SessionMiddleware.Cookie],
+// which also refuse an LSN ahead of the primary's position. Middleware
+// panics if secret is shorter than MinSessionKeyLen bytes; its cookie is
+// Secure, expires after DefaultSessionMaxAge, and carries the same signed
+// value.
+func Middleware(secret []byte) func(http.Handler) http.Handler {
+	m, err := newSessionMiddleware(SessionConfig{Keys: [][]byte{secret}})
+	if err != nil {
+		panic(err)
+	}
+	return m.Cookie
+}
+
+// Cookie returns next wrapped so that each request gets a [Session] in its
+// context ([SessionFrom]), started from the request's cookie when that is
+// valid, and so that a write through the router sets the cookie to the new
+// LSN before the response headers go out.
+func (m *SessionMiddleware) Cookie(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		var value string
+		if c, err := req.Cookie(m.cookie); err == nil {
+			value = c.Value
+		}
+		m.serve(w, req, next, value, func(h http.Header, v string) {
+			c := &http.Cookie{
+				Name: m.cookie, Value: v, Path: "/", MaxAge: int(m.maxAge / time.Second),
+				HttpOnly: true, Secure: m.secure, SameSite: m.sameSite,
+			}
+			if s := c.String(); s != "" {
+				h.Add("Set-Cookie", s)
+			}
+		})
+	})
+}
+
+// Header returns next wrapped like [SessionMiddleware.Cookie], but the
+// value arrives in the request header (SessionConfig.Header) and a new one
+// leaves in the response header of the same name: for JSON APIs and calls
+// between services, whose clients keep no cookies. A client sends back the
+// last value it received; [SessionMiddleware.Sign] makes one to forward.
+func (m *SessionMiddleware) Header(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		m.serve(w, req, next, req.Header.Get(m.header), func(h http.Header, v string) { h.Set(m.header, v) })
+	})
+}
+
+func (m *SessionMiddleware) serve(w http.ResponseWriter, req *http.Request, next http.Handler, value string, set func(http.Header, string)) {
+	var start LSN // 0, an empty session, unless the value is honoured
+	if value != "" {
+		start, _ = m.Verify(req.Context(), value)
+	}
+	s := NewSession(start)
+	sw := &sessionWriter{ResponseWriter: w, m: m, session: s, start: start, set: set}
+	next.ServeHTTP(sw, req.WithContext(WithSession(req.Context(), s)))
+	sw.setValue() // the handler wrote nothing: headers are not sent yet
+}
+
+// signedPrefix is signed before the payload, so that no other HMAC made
+// with the same key can pass for a session value.
+const signedPrefix = "routerlib session lsn v1\x00"
+
+// Sign returns the signed value that carries lsn, issued now.
+func (m *SessionMiddleware) Sign(lsn LSN) string {
+	var b [16]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(time.Now().UnixMilli()))
+	binary.BigEndian.PutUint64(b[8:], uint64(lsn))
 	enc := base64.RawURLEncoding
-	return enc.EncodeToString(b[:]) + "." + enc.EncodeToString(mac.Sum(nil))
+	return enc.EncodeToString(b[:]) + "." + enc.EncodeToString(mac(m.keys[0], b[:]))
 }
 
-// verifyLSN returns the LSN in a cookie value made by signLSN with key.
-func verifyLSN(key []byte, value string) (LSN, bool) {
+func mac(key, payload []byte) []byte {
+	h := hmac.New(sha256.New, key)
+	h.Write([]byte(signedPrefix))
+	h.Write(payload)
+	return h.Sum(nil)
+}
+
+// Verify returns the LSN that value carries, and true, if one of the keys
+// signed it, it is younger than MaxAge, and its LSN is not ahead of the
+// primary's current WAL position; else 0 and false. That last check asks
+// the primary only for an LSN beyond every position seen so far.
+func (m *SessionMiddleware) Verify(ctx context.Context, value string) (LSN, bool) {
 	payload, sig, ok := strings.Cut(value, ".")
 	if !ok {
 		return 0, false
@@ -57,53 +218,95 @@ func verifyLSN(key []byte, value string) (LSN, bool) {
 	enc := base64.RawURLEncoding
 	b, err1 := enc.DecodeString(payload)
 	got, err2 := enc.DecodeString(sig)
-	if err1 != nil || err2 != nil || len(b) != 8 {
+	if err1 != nil || err2 != nil || len(b) != 16 {
 		return 0, false
 	}
-	mac := hmac.New(sha256.New, key)
-	mac.Write(b)
-	if !hmac.Equal(got, mac.Sum(nil)) {
+	signed := false
+	for _, k := range m.keys {
+		if hmac.Equal(got, mac(k, b)) {
+			signed = true
+			break
+		}
+	}
+	if !signed {
 		return 0, false
 	}
-	return LSN(binary.BigEndian.Uint64(b)), true
+	issued := time.UnixMilli(int64(binary.BigEndian.Uint64(b[:8])))
+	if age := time.Since(issued); age > m.maxAge || age < -time.Minute {
+		return 0, false // expired, or issued in the future beyond clock skew
+	}
+	lsn := LSN(binary.BigEndian.Uint64(b[8:]))
+	if !m.atPrimary(ctx, lsn) {
+		return 0, false
+	}
+	return lsn, true
 }
 
-// sessionWriter sets the cookie just before the headers are written.
+// atPrimary reports whether the primary has reached lsn.
+func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
+	if m.r == nil || lsn <= LSN(m.primary.Load()) {
+		return true
+	}
+	pos, err := m.r.primaryPosition(ctx)
+	if err != nil {
+		// Unknown: do not let the value send reads to the primary.
+		m.r.opts.logger.Warn("routerlib: a session's LSN is ahead of every primary position seen, and the primary could not be asked; the session starts empty", "err", err)
+		return false
+	}
+	for {
+		cur := m.primary.Load()
+		if uint64(pos) <= cur || m.primary.CompareAndSwap(cur, uint64(pos)) {
+			break
+		}
+	}
+	return lsn <= pos
+}
+
+// primaryPosition asks the node taking writes for its WAL insert position.
+func (r *Router) primaryPosition(ctx context.Context) (LSN, error) {
+	t, err := r.enter()
+	if err != nil {
+		return 0, err
+	}
+	defer t.leave()
+	tg, err := r.writeTarget(t, ReasonForcedPrimary)
+	if err != nil {
+		return 0, err
+	}
+	var v int64
+	if err := tg.pool.QueryRow(ctx, positionQuery).Scan(&v); err != nil {
+		return 0, fmt.Errorf("routerlib: reading primary %q's WAL position: %w", tg.n.name, err)
+	}
+	return LSN(v), nil
+}
+
+// sessionWriter sets the value just before the headers are written.
 type sessionWriter struct {
 	http.ResponseWriter
-	key     []byte
+	m       *SessionMiddleware
 	session *Session
 	start   LSN
-	secure  bool
+	set     func(http.Header, string)
 	sent    bool
 }
 
-func (w *sessionWriter) setCookie() {
+func (w *sessionWriter) setValue() {
 	if w.sent {
 		return
 	}
 	w.sent = true
-	lsn := w.session.LSN()
-	if lsn == w.start {
-		return
+	if lsn := w.session.LSN(); lsn != w.start {
+		w.set(w.Header(), w.m.Sign(lsn))
 	}
-	http.SetCookie(w.ResponseWriter, &http.Cookie{
-		Name:     SessionCookie,
-		Value:    signLSN(w.key, lsn),
-		Path:     "/",
-		HttpOnly: true,
-		Secure:   w.secure,
-		SameSite: http.SameSiteLaxMode,
-	})
 }
 
 func (w *sessionWriter) WriteHeader(code int) {
-	w.setCookie()
+	w.setValue()
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *sessionWriter) Write(b []byte) (int, error) {
-	w.setCookie()
+	w.setValue()
 	return w.ResponseWriter.Write(b)
 }
 

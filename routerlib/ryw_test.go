@@ -4,12 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
-	"net/http/cookiejar"
-	"net/http/httptest"
-	neturl "net/url"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -179,76 +173,6 @@ func TestStrongMode(t *testing.T) {
 		t.Errorf("strong read answered by %d, want the primary", p)
 	}
 }
-
-// TestMiddleware: a user who posts a form sees it on the next page, through
-// a signed cookie; a tampered cookie is ignored.
-func TestMiddleware(t *testing.T) {
-	topo := delayedTopology(t)
-	ctx := context.Background()
-	r := newRouter(t, withMode(topo.Artifact(), artifact.ModeReadYourWrites))
-	if _, err := r.Exec(ctx, "CREATE TABLE books (title text)"); err != nil {
-		t.Fatal(err)
-	}
-	waitReplayed(t, topo)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /books", func(w http.ResponseWriter, req *http.Request) {
-		if _, err := r.Exec(req.Context(), "INSERT INTO books VALUES ($1)", req.FormValue("title")); err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		http.Redirect(w, req, "/books", http.StatusSeeOther)
-	})
-	mux.HandleFunc("GET /books", func(w http.ResponseWriter, req *http.Request) {
-		rows, err := r.Query(req.Context(), "SELECT title FROM books ORDER BY title")
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		titles, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			http.Error(w, err.Error(), 500)
-			return
-		}
-		fmt.Fprint(w, strings.Join(titles, ","))
-	})
-	srv := httptest.NewServer(routerlib.Middleware([]byte("0123456789abcdef0123456789abcdef"))(mux))
-	defer srv.Close()
-	jar, _ := cookiejar.New(nil)
-	client := &http.Client{Jar: jar}
-	for i := range 20 {
-		title := fmt.Sprintf("book-%02d", i)
-		resp, err := client.PostForm(srv.URL+"/books", map[string][]string{"title": {title}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if !strings.Contains(string(body), title) {
-			t.Fatalf("after posting %s the next page shows %q", title, body)
-		}
-	}
-	// Tampering with the cookie's LSN voids it.
-	u := srv.Listener.Addr().String()
-	cookies := jar.Cookies(url{u}.URL())
-	if len(cookies) != 1 {
-		t.Fatalf("cookies: %v", cookies)
-	}
-	payload, sig, _ := strings.Cut(cookies[0].Value, ".")
-	forged := strings.Repeat("_", len(payload)) + "." + sig
-	req, _ := http.NewRequest("GET", srv.URL+"/books", nil)
-	req.AddCookie(&http.Cookie{Name: routerlib.SessionCookie, Value: forged})
-	var seen routerlib.LSN
-	routerlib.Middleware([]byte("0123456789abcdef0123456789abcdef"))(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		seen = routerlib.SessionFrom(req.Context()).LSN()
-	})).ServeHTTP(httptest.NewRecorder(), req)
-	if seen != 0 {
-		t.Errorf("a forged cookie gave the session LSN %s; want it ignored", seen)
-	}
-}
-
-type url struct{ host string }
-
-func (u url) URL() *neturl.URL { return &neturl.URL{Scheme: "http", Host: u.host} }
 
 // waitReplayed waits until every standby has replayed the primary's WAL.
 func waitReplayed(t testing.TB, topo *routertest.Topology) {

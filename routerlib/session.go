@@ -38,7 +38,7 @@ type Session struct {
 }
 
 // NewSession returns a session that has seen writes up to lsn, as carried
-// between requests by [Middleware].
+// between requests by a [SessionMiddleware].
 func NewSession(lsn LSN) *Session {
 	s := &Session{}
 	s.lsn.Store(uint64(lsn))
