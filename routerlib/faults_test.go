@@ -3,6 +3,9 @@ package routerlib_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -128,7 +131,7 @@ func hungHealth(a artifact.Topology) (artifact.Topology, time.Duration) {
 }
 
 // TestHungReplica freezes a replica (every process stopped: a frozen VM)
-// for 10 s under 8 readers with no deadline: no read fails, the slowest
+// for 10 s under 8 readers with no deadline and 2 with one: no read fails, the slowest
 // waits at most the ejection bound and a second (the reads in flight on the
 // frozen replica are cut off and run elsewhere), the replica is ejected
 // within the bound, and it comes back after it thaws.
@@ -143,7 +146,9 @@ func TestHungReplica(t *testing.T) {
 	var reads, failed atomic.Int64
 	var slowest atomic.Int64
 	var firstErr atomic.Pointer[error]
-	for range 8 {
+	// 8 readers with no deadline, and 2 more whose deadline (the bound and
+	// a second) the router must not mistake for its own, nor let expire.
+	for i := range 10 {
 		wg.Go(func() {
 			for {
 				select {
@@ -151,9 +156,15 @@ func TestHungReplica(t *testing.T) {
 					return
 				default:
 				}
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				if i >= 8 {
+					ctx, cancel = context.WithTimeout(ctx, bound+time.Second)
+				}
 				start := time.Now()
 				var port int
-				if err := r.QueryRow(context.Background(), "SELECT inet_server_port()").Scan(&port); err != nil {
+				err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port)
+				cancel()
+				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, &err)
 				}
@@ -165,11 +176,13 @@ func TestHungReplica(t *testing.T) {
 		})
 	}
 	time.Sleep(500 * time.Millisecond)
+	frozeAt := time.Now() // Freeze stops the postmaster first, then each child
 	if err := victim.Freeze(); err != nil {
 		t.Fatal(err)
 	}
-	frozeAt := time.Now()
-	took := eventually(t, 10*time.Second, "ejection of the frozen replica", func() bool { return !nodeStat(r, victim.Name).Readable })
+	t.Logf("Freeze took %v", time.Since(frozeAt))
+	eventually(t, 10*time.Second, "ejection of the frozen replica", func() bool { return !nodeStat(r, victim.Name).Readable })
+	took := time.Since(frozeAt)
 	t.Logf("frozen replica ejected after %v (bound %v)", took, bound)
 	if took > bound+250*time.Millisecond { // the bound, and the 20 ms poll of Stat on a busy machine
 		t.Errorf("the frozen replica was ejected after %v, want within eject_after × interval + timeout = %v", took, bound)
@@ -247,6 +260,7 @@ func TestHungPrimary(t *testing.T) {
 	if _, err := r.Exec(ctx, "CREATE TABLE hung_t (id int)"); err != nil {
 		t.Fatal(err)
 	}
+	frozeAt := time.Now()
 	if err := topo.Primary.Freeze(); err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +279,12 @@ func TestHungPrimary(t *testing.T) {
 			}
 		})
 	}
-	took := eventually(t, 10*time.Second, "the frozen primary loses the writes", func() bool { return !nodeStat(r, "primary").Writer })
+	eventually(t, 10*time.Second, "the frozen primary loses the writes", func() bool { return !nodeStat(r, "primary").Writer })
+	took := time.Since(frozeAt)
 	t.Logf("frozen primary stopped taking writes after %v (bound %v)", took, bound)
+	if took > bound+250*time.Millisecond { // the bound, and the 20 ms poll of Stat on a busy machine
+		t.Errorf("the frozen primary lost the writes after %v, want within eject_after × interval + timeout = %v", took, bound)
+	}
 	wg.Wait()
 	close(results)
 	var slowest time.Duration
@@ -305,4 +323,181 @@ func TestHungPrimary(t *testing.T) {
 		_, err := r.Exec(ctx, "INSERT INTO hung_t VALUES (2)")
 		return err == nil
 	})
+}
+
+// countLines counts the lines of out that contain every one of substr.
+func countLines(out string, substr ...string) int {
+	n := 0
+	for _, line := range strings.Split(out, "\n") {
+		all := true
+		for _, s := range substr {
+			all = all && strings.Contains(line, s)
+		}
+		if all {
+			n++
+		}
+	}
+	return n
+}
+
+// TestErrorsNameTheCause: against servers that check passwords, Open fails
+// at once naming the node and the cause when the primary refuses the
+// file's settings (wrong password, unknown database); an unreachable
+// primary or replica makes ErrNoPrimary or ErrNoReplica wrap the cause
+// (errors.As finds it), name the node and the fallback the file declares,
+// and never the password; and a node's change of state is logged once, at
+// warn level, with its cause.
+func TestErrorsNameTheCause(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	const role, password, wrong = "router_cause", "s3cret-cause-pw", "wr0ng-cause-pw"
+	if err := topo.Primary.Exec(ctx, "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN PASSWORD '"+password+"'"); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range topo.Nodes() {
+		if err := n.RequirePassword(ctx, role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", "/dev/null")
+	base := fastHealth(topo.Artifact(), interval)
+	for i := range base.Nodes {
+		base.Nodes[i].User = role
+		base.Nodes[i].PasswordEnv = "ROUTERLIB_CAUSE_PW"
+	}
+	noSecret := func(t *testing.T, err error) {
+		t.Helper()
+		if msg := err.Error(); strings.Contains(msg, password) || strings.Contains(msg, wrong) {
+			t.Errorf("the error carries a password: %v", err)
+		}
+	}
+
+	t.Run("wrong password fails Open", func(t *testing.T) {
+		t.Setenv("ROUTERLIB_CAUSE_PW", wrong)
+		path := filepath.Join(t.TempDir(), "router.json")
+		writeFile(t, path, base)
+		start := time.Now()
+		r, err := routerlib.Open(ctx, path)
+		if err == nil {
+			r.Close()
+			t.Fatal("Open succeeded with a wrong password")
+		}
+		t.Logf("Open failed after %v: %v", time.Since(start), err)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "28P01" {
+			t.Errorf("Open's error does not carry the server's 28P01: %v", err)
+		}
+		if !strings.Contains(err.Error(), `node "primary"`) {
+			t.Errorf("Open's error does not name the node: %v", err)
+		}
+		noSecret(t, err)
+	})
+	t.Setenv("ROUTERLIB_CAUSE_PW", password)
+
+	t.Run("unknown database fails Open", func(t *testing.T) {
+		a := base
+		a.Nodes = append([]artifact.Node(nil), base.Nodes...)
+		for i := range a.Nodes {
+			a.Nodes[i].Database = "no_such_db"
+		}
+		_, err := routerlib.New(ctx, a)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "3D000" || !strings.Contains(err.Error(), `node "primary"`) {
+			t.Errorf("New with an unknown database: %v, want an error naming the node with SQLSTATE 3D000", err)
+		}
+	})
+
+	t.Run("unreachable primary", func(t *testing.T) {
+		a := base
+		a.Nodes = append([]artifact.Node(nil), base.Nodes...)
+		a.Nodes[0].Port = 1 // nothing listens: it joins when it comes up, so New succeeds
+		r := newRouter(t, a)
+		_, err := r.Exec(ctx, "CREATE TABLE cause_t (id int)")
+		var opErr *net.OpError
+		if !errors.Is(err, routerlib.ErrNoPrimary) || !errors.As(err, &opErr) {
+			t.Fatalf("write with the primary unreachable: %v, want ErrNoPrimary wrapping the network error", err)
+		}
+		if msg := err.Error(); !strings.Contains(msg, `"primary"`) || !strings.Contains(msg, "connection refused") {
+			t.Errorf("the error does not name the node and the cause: %v", err)
+		}
+		noSecret(t, err)
+	})
+
+	t.Run("no replica", func(t *testing.T) {
+		a := base
+		a.Nodes = append([]artifact.Node(nil), base.Nodes...)
+		a.Nodes[1].Port = 1
+		a.ReadPolicy.Fallback = artifact.FallbackError
+		a.Routes = []artifact.Route{{Name: "reports", Nodes: []string{"replica-1"}, Fallback: artifact.FallbackError}}
+		r := newRouter(t, a)
+		for _, c := range []struct {
+			ctx  context.Context
+			want string
+		}{
+			{ctx, `the router file (read_policy fallback is "error")`},
+			{routerlib.Route(ctx, "reports"), `route "reports" (its fallback is "error")`},
+		} {
+			var one int
+			err := r.QueryRow(c.ctx, "SELECT 1").Scan(&one)
+			var opErr *net.OpError
+			if !errors.Is(err, routerlib.ErrNoReplica) || !errors.As(err, &opErr) {
+				t.Fatalf("read with no replica: %v, want ErrNoReplica wrapping the network error", err)
+			}
+			if msg := err.Error(); !strings.Contains(msg, c.want) || !strings.Contains(msg, `node "replica-1"`) || !strings.Contains(msg, "connection refused") {
+				t.Errorf("the error does not name the fallback (%s), the node and the cause: %v", c.want, err)
+			}
+			noSecret(t, err)
+		}
+	})
+
+	t.Run("state changes logged once", func(t *testing.T) {
+		var logs syncBuffer
+		logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+		r := newRouter(t, base, routerlib.WithLogger(logger))
+		standby := topo.Standbys[0]
+		if err := standby.Stop(ctx); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, "the stopped standby is seen", func() bool { return !nodeStat(r, standby.Name).Healthy })
+		time.Sleep(6 * interval) // six more failed checks
+		if n := countLines(logs.String(), "level=WARN", "node does not answer", "node="+standby.Name, "err="); n != 1 {
+			t.Errorf("%d warnings that %s does not answer (with its cause), want 1:\n%s", n, standby.Name, logs.String())
+		}
+		if err := standby.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the standby is back", func() bool { return nodeStat(r, standby.Name).Readable })
+		time.Sleep(3 * interval)
+		if n := countLines(logs.String(), "level=WARN", "node answers again", "node="+standby.Name); n != 1 {
+			t.Errorf("%d warnings that %s answers again, want 1:\n%s", n, standby.Name, logs.String())
+		}
+		if strings.Contains(logs.String(), password) {
+			t.Errorf("a log line carries the password")
+		}
+	})
+}
+
+// TestCallerDeadlineIsNotANodeFault: a read that the caller's own deadline
+// ends is the caller's error: returned as is, not retried, and the replica
+// stays in rotation.
+func TestCallerDeadlineIsNotANodeFault(t *testing.T) {
+	topo := sharedTopology(t)
+	rec := &recorder{}
+	r := newRouter(t, fastHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	var one int
+	err := r.QueryRow(ctx, "SELECT 1 FROM pg_sleep(2)").Scan(&one)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a read past the caller's deadline: %v, want context.DeadlineExceeded", err)
+	}
+	if len(rec.decisions) != 1 {
+		t.Errorf("%d routing decisions, want 1: the caller's deadline is not retried elsewhere", len(rec.decisions))
+	}
+	node := rec.last(t).Node
+	time.Sleep(2 * interval)
+	if s := nodeStat(r, node); !s.Readable || !s.Healthy {
+		t.Errorf("%s after the caller's deadline: readable=%v healthy=%v (%s)", node, s.Readable, s.Healthy, s.LastError)
+	}
 }

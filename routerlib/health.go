@@ -156,11 +156,21 @@ func (r *Router) record(t *topology, n *node, res checkResult, fails int) {
 		n.timeline.Store(res.timeline) // 0 in recovery
 		n.fails = 0
 		n.conns.up()
+		if n.down {
+			n.down = false
+			r.opts.logger.Warn("routerlib: node answers again", "node", n.name)
+		}
 		return
 	}
-	s := res.err.Error()
-	n.lastErr.Store(&s)
+	err := res.err
+	n.lastErr.Store(&err)
 	n.reachable.Store(false)
+	if !n.down {
+		// Once per change of state, with its cause: a node that keeps
+		// failing is not logged at every check.
+		n.down = true
+		r.opts.logger.Warn("routerlib: node does not answer", "node", n.name, "err", err)
+	}
 	if fails > 0 {
 		n.fails += fails
 		n.goods = 0

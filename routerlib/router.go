@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,8 +75,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Router, error) {
 // per node (two on a replica that is promoted), checks every node once,
 // and starts the health monitor. Nodes that are down do not fail New: a
 // replica joins when it comes up, and writes fail with [ErrNoPrimary] until
-// a primary is reachable. New returns an error only for an invalid
-// topology or an invalid option.
+// a primary is reachable. New returns an error for an invalid topology or
+// option, and when the declared primary refuses the file's connection
+// settings themselves (a wrong password, an unknown role or database:
+// SQLSTATE 28P01, 28000, 3D000): that is a mistake to fix, not an outage
+// to ride out.
 func New(ctx context.Context, f artifact.Topology, opts ...Option) (*Router, error) {
 	r := &Router{opts: newOptions(opts), cache: newClassCache(), swapped: make(chan struct{}, 1)}
 	t, err := buildTopology(f, &r.opts, nil)
@@ -85,6 +89,11 @@ func New(ctx context.Context, f artifact.Topology, opts ...Option) (*Router, err
 	// A node whose first check does not complete (ctx ended) stays
 	// EjectNotChecked until the monitor's first check.
 	r.checkAll(ctx, t)
+	if err := refused(t.declared); err != nil {
+		t.closeServersNotIn(nil)
+		r.opts.conns.close()
+		return nil, err
+	}
 	r.cur.Store(t)
 	r.background, r.stop = context.WithCancel(context.Background())
 	r.wg.Add(1)
@@ -125,6 +134,26 @@ func (r *Router) Close() {
 		// sends for connections that failed.
 		r.opts.conns.close()
 	})
+}
+
+// refused returns an error naming n and the cause when n's last check
+// failed because the server refused the connection settings themselves.
+func refused(n *node) error {
+	e := n.lastErr.Load()
+	if e == nil || n.reachable.Load() {
+		return nil
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(*e, &pgErr) {
+		return nil
+	}
+	switch pgErr.Code {
+	case "28P01", "28000": // invalid_password, invalid_authorization_specification
+		return fmt.Errorf("routerlib: node %q refuses the router file's user or password (fix user, password_env, passfile or WithPasswordFunc): %w", n.name, *e)
+	case "3D000": // invalid_catalog_name
+		return fmt.Errorf("routerlib: node %q has no database named as the router file says (fix database): %w", n.name, *e)
+	}
+	return nil
 }
 
 // enter returns the topology in force with the call counted in flight.
@@ -252,17 +281,20 @@ func (r *Router) noPrimary(t *topology) error {
 	case d.reachable.Load() && d.recovery.Load():
 		why = "is in recovery"
 	}
+	if e := d.lastErr.Load(); e != nil && !d.reachable.Load() {
+		return fmt.Errorf("%w: declared primary %q %s (%w) and no other node has been promoted; writes resume when one is", ErrNoPrimary, d.name, why, *e)
+	}
 	return fmt.Errorf("%w: declared primary %q %s and no other node has been promoted; writes resume when one is", ErrNoPrimary, d.name, why)
 }
 
 // fallback serves a read no replica can take, as the policy says.
 func (r *Router) fallback(t *topology, cands []*node, pol policy, routeName string) (target, error) {
 	if !pol.fallbackPrimary {
-		return target{}, r.noReplica(cands, routeName)
+		return target{}, r.noReplica(t, cands, pol, routeName)
 	}
 	w := t.writer.Load()
 	if w == nil {
-		return target{}, fmt.Errorf("%w, and the fallback primary is down: %w", r.noReplica(cands, routeName), r.noPrimary(t))
+		return target{}, fmt.Errorf("%w, and the fallback primary is down: %w", r.noReplica(t, cands, pol, routeName), r.noPrimary(t))
 	}
 	reason := ReasonFallback
 	for _, n := range cands {
@@ -274,13 +306,46 @@ func (r *Router) fallback(t *topology, cands []*node, pol policy, routeName stri
 	return target{n: w, pool: w.writePool.Load(), reason: reason, route: routeName}, nil
 }
 
-func (r *Router) noReplica(cands []*node, routeName string) error {
-	where := "the router file"
+// noReplica says why no replica among cands can serve a read: each one's
+// reason, and the last error of those that do not answer, which the
+// error wraps.
+func (r *Router) noReplica(t *topology, cands []*node, pol policy, routeName string) error {
+	where := fmt.Sprintf("the router file (read_policy fallback is %q)", pol.fallback)
 	if routeName != "" {
-		where = "route " + routeName
+		where = fmt.Sprintf("route %q (its fallback is %q)", routeName, pol.fallback)
 	}
-	return fmt.Errorf("%w in %s (read_policy fallback is %q): check the replicas with Router.Stat", ErrNoReplica, where, artifact.FallbackError)
+	var why nodeErrors
+	writer := t.writer.Load()
+	for _, n := range cands {
+		if n == writer || n.readable.Load() {
+			continue
+		}
+		reason := EjectReason(n.ejected.Load())
+		if e := n.lastErr.Load(); e != nil && !n.reachable.Load() {
+			why = append(why, fmt.Errorf("node %q is out of rotation (%s): %w", n.name, reason, *e))
+		} else {
+			why = append(why, fmt.Errorf("node %q is out of rotation (%s)", n.name, reason))
+		}
+	}
+	if len(why) == 0 {
+		return fmt.Errorf("%w in %s: check the replicas with Router.Stat", ErrNoReplica, where)
+	}
+	return fmt.Errorf("%w in %s: %w", ErrNoReplica, where, why)
 }
+
+// nodeErrors are the reasons of several nodes, each wrapped: errors.Is and
+// errors.As look into every one.
+type nodeErrors []error
+
+func (e nodeErrors) Error() string {
+	s := make([]string, len(e))
+	for i, err := range e {
+		s[i] = err.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (e nodeErrors) Unwrap() []error { return e }
 
 // eligible reports whether n may serve a read that needs at least minLSN.
 func eligible(n, writer, exclude *node, minLSN LSN) bool {

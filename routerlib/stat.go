@@ -136,7 +136,7 @@ func nodeStat(n, writer *node) NodeStat {
 		s.SplitBrain = *sb
 	}
 	if e := n.lastErr.Load(); e != nil {
-		s.LastError = *e
+		s.LastError = (*e).Error()
 	}
 	if p := n.readPoolOf(); p != nil {
 		ps := p.Stat()

@@ -72,6 +72,7 @@ const (
 type policy struct {
 	strategy        strategy
 	fallbackPrimary bool
+	fallback        string // as the file says, for errors
 }
 
 type route struct {
@@ -81,7 +82,7 @@ type route struct {
 }
 
 func parsePolicy(s, fallback string) policy {
-	p := policy{fallbackPrimary: fallback != artifact.FallbackError}
+	p := policy{fallbackPrimary: fallback != artifact.FallbackError, fallback: fallback}
 	switch s {
 	case artifact.StrategyRandom:
 		p.strategy = strategyRandom
@@ -253,8 +254,8 @@ type server struct {
 	replayLSN  atomic.Uint64 // replay LSN for a standby, current LSN for a primary
 	lagBytes   atomic.Int64
 	lagNanos   atomic.Int64
-	connFailed atomic.Bool // a query saw the connection fail since the last check
-	lastErr    atomic.Pointer[string]
+	connFailed atomic.Bool           // a query saw the connection fail since the last check
+	lastErr    atomic.Pointer[error] // the last check or connection error
 	// timeline is the WAL timeline the server was last seen writing on,
 	// out of recovery; 0 once seen in recovery or never seen out of it.
 	// Kept while the server is unreachable: an old primary that comes
@@ -276,6 +277,7 @@ type server struct {
 
 	// Only the health checks touch these, under Router.checkMu.
 	last         checkResult // the last check that answered, or failed
+	down         bool        // the last check failed (as logged)
 	fails, goods int
 	admitted     bool // has been readable at least once
 	behindSince  time.Time
@@ -388,7 +390,7 @@ func (s *server) inherit(o *server) {
 	s.lastErr.Store(o.lastErr.Load())
 	s.timeline.Store(o.timeline.Load())
 	s.splitBrain.Store(o.splitBrain.Load())
-	s.last, s.fails, s.goods, s.admitted, s.behindSince = o.last, o.fails, o.goods, o.admitted, o.behindSince
+	s.last, s.down, s.fails, s.goods, s.admitted, s.behindSince = o.last, o.down, o.fails, o.goods, o.admitted, o.behindSince
 }
 
 // poolConfig builds a node's pool configuration from the file. The password
@@ -552,6 +554,5 @@ func (n *node) markDown(err error) {
 		n.readable.Store(false)
 	}
 	n.reachable.Store(false)
-	s := err.Error()
-	n.lastErr.Store(&s)
+	n.lastErr.Store(&err)
 }
