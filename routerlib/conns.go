@@ -86,7 +86,7 @@ func (c *nodeConns) dialer(next pgconn.DialFunc, check bool) pgconn.DialFunc {
 		if err != nil {
 			return nil, err
 		}
-		tc := &trackedConn{Conn: conn, set: c}
+		tc := &trackedConn{Conn: conn, set: c, check: check}
 		c.mu.Lock()
 		closed := c.closed
 		if !closed {
@@ -113,14 +113,26 @@ func (c *nodeConns) refuse(check bool) error {
 	return nil
 }
 
-// cut closes every connection open to the node, so that every call blocked
-// on it fails now, and refuses the pools' dials until up is called.
+// cut closes every connection the pools have open to the node, so that
+// every call blocked on it fails now, and refuses the pools' dials until up
+// is called. The health check's connection stays: its check in flight ends
+// by itself, and answers when a node that was only slow does.
 func (c *nodeConns) cut(cause error) {
 	c.mu.Lock()
 	c.down = cause
+	c.mu.Unlock()
+	c.closeOpen(false)
+}
+
+// closeOpen closes the connections open to the node: the pools' only, or
+// the health check's too.
+func (c *nodeConns) closeOpen(checks bool) {
+	c.mu.Lock()
 	open := make([]*trackedConn, 0, len(c.open))
 	for tc := range c.open {
-		open = append(open, tc)
+		if checks || !tc.check {
+			open = append(open, tc)
+		}
 	}
 	c.mu.Unlock()
 	for _, tc := range open {
@@ -135,19 +147,20 @@ func (c *nodeConns) up() {
 	c.mu.Unlock()
 }
 
-// close refuses every dial from now on and cuts what is open.
+// close refuses every dial from now on and closes every connection open.
 func (c *nodeConns) close() {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	c.cut(errRouterClosed)
+	c.closeOpen(true)
 }
 
 // A trackedConn is a connection in a nodeConns; closing it removes it.
 type trackedConn struct {
 	net.Conn
-	set  *nodeConns
-	once sync.Once
+	set   *nodeConns
+	check bool // dialed for the health check (or a cancel request of its connection)
+	once  sync.Once
 }
 
 func (tc *trackedConn) Close() error {

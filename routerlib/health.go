@@ -425,6 +425,18 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			deadline.Stop()
 		}
 	}
+	// handle applies the check that ended, for every interval it stood
+	// for; false when the monitor is stopping.
+	handle := func(res checkResult) bool {
+		failed := len(pending)
+		pending = pending[:0]
+		arm()
+		if ctx.Err() != nil {
+			return false // cancelled, not failed
+		}
+		r.applyCheck(t, n, res, failed)
+		return true
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -435,25 +447,36 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 		case now := <-ticker.C:
 			if !running {
 				running = true
-				go func() { results <- n.check(ctx, t.timeout) }()
+				// The deadlines below fail the check at timeout; the
+				// check itself goes on until the node is ejected (its
+				// connection is cut then), so that an answer that comes
+				// late still counts, as the good check it is.
+				go func() { results <- n.check(ctx, time.Duration(t.eject)*t.interval+t.timeout) }()
 			}
 			pending = append(pending, now.Add(t.timeout))
 			if len(pending) == 1 {
 				arm()
 			}
 		case <-deadline.C:
+			select {
+			case res := <-results:
+				// The answer came in time, and this goroutine woke too late
+				// to see it first (a busy machine): it is not a failure.
+				running = false
+				if !handle(res) {
+					return
+				}
+				continue
+			default:
+			}
 			pending = pending[1:]
 			arm()
 			r.applyCheck(t, n, checkResult{err: fmt.Errorf("no answer within health.timeout (%v)", t.timeout)}, 1)
 		case res := <-results:
 			running = false
-			failed := len(pending)
-			pending = pending[:0]
-			arm()
-			if ctx.Err() != nil {
-				return // cancelled, not failed
+			if !handle(res) {
+				return
 			}
-			r.applyCheck(t, n, res, failed)
 		}
 	}
 }
