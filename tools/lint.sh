@@ -9,10 +9,11 @@ if [ -n "$unformatted" ]; then
   exit 1
 fi
 go vet ./...
-(cd routerlib/stdlib/compat && go vet ./...) # a module of its own (GORM, sqlx)
+# modules of their own (GORM, sqlx, dbresolver), kept out of go.mod
+for mod in routerlib/stdlib/compat tools/peerbench; do (cd "$mod" && go vet ./...); done
 if go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 -version >/dev/null 2>&1; then
   go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...
-  (cd routerlib/stdlib/compat && go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...)
+  for mod in routerlib/stdlib/compat tools/peerbench; do (cd "$mod" && go run honnef.co/go/tools/cmd/staticcheck@2025.1.1 ./...); done
 else
   echo "lint: staticcheck could not be installed; skipped it (gofmt and go vet ran)" >&2
 fi
