@@ -9,6 +9,7 @@ require (
 	github.com/pgreplication/terraform-provider-pgreplication v0.0.0-00010101000000-000000000000
 	gorm.io/driver/postgres v1.6.3
 	gorm.io/gorm v1.31.2
+	gorm.io/plugin/dbresolver v1.6.2
 )
 
 require (
