@@ -48,7 +48,9 @@
 // connection some other request gets). Work that needs one session runs in a
 // transaction ([sql.DB.BeginTx], with SET LOCAL and ON COMMIT DROP), which
 // holds one real connection from Begin to Commit, or on a connection taken
-// from the Router itself ([routerlib.Router.MigrationConn]).
+// from the Router itself: [routerlib.Router.Acquire] (the primary's, held
+// until Release; [Conn.Router] reaches the Router from [sql.Conn.Raw]), or
+// [routerlib.Router.MigrationConn] for schema changes.
 //
 // database/sql's own pool settings count handles, not server connections:
 // size the Router's pools (pool.max_conns in the router file) for the load,

@@ -88,7 +88,7 @@ func TestTransactions(t *testing.T) {
 		recovery bool
 	}{
 		{"read only", &sql.TxOptions{ReadOnly: true}, true},
-		{"read only serializable", &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}, true},
+		{"read only repeatable read", &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead}, true},
 		{"default", nil, false},
 		{"serializable", &sql.TxOptions{Isolation: sql.LevelSerializable}, false},
 	} {
@@ -219,7 +219,8 @@ func (s stmtRow) QueryRowContext(ctx context.Context, _ string, args ...any) *sq
 // TestSessionState shows what a *sql.Conn is here. The pitfall: a SET on a
 // *sql.Conn does not hold for the next statement on it, which database/sql
 // may send to another server (here the SHOW goes to a standby). The right
-// way: a transaction holds one real connection, and SET LOCAL holds in it.
+// ways: a transaction holds one real connection, and SET LOCAL holds in it;
+// a connection from Router.Acquire keeps its session until Release.
 func TestSessionState(t *testing.T) {
 	topo := sharedTopology(t)
 	ctx := context.Background()
@@ -270,6 +271,26 @@ func TestSessionState(t *testing.T) {
 	}
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
+	}
+
+	// The Router's own connection, reached from database/sql's handle.
+	err = conn.Raw(func(driverConn any) error {
+		c, err := driverConn.(*stdlib.Conn).Router().Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer c.Release()
+		defer c.Exec(ctx, "RESET statement_timeout")
+		if _, err := c.Exec(ctx, "SET statement_timeout = '42s'"); err != nil {
+			return err
+		}
+		return c.QueryRow(ctx, "SHOW statement_timeout").Scan(&got)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "42s" {
+		t.Errorf("SHOW after SET on a connection from Router.Acquire = %q, want 42s", got)
 	}
 }
 
