@@ -174,14 +174,8 @@ func TestExamples(t *testing.T) {
 			execSQL(t, topo.Primary, f.database, f.sql)
 		}
 		// Standbys must have the app database before their providers connect to it.
-		lsn, err := topo.CurrentLSN(ctx)
-		if err != nil {
+		if err := topo.WaitReplayed(ctx); err != nil {
 			t.Fatal(err)
-		}
-		for _, s := range topo.Standbys {
-			if err := s.WaitReplayed(ctx, lsn); err != nil {
-				t.Fatal(err)
-			}
 		}
 		primary := server{topo.Primary, "app"}
 		standby1 := server{topo.Standbys[0], "app"}
@@ -257,26 +251,91 @@ func TestExamples(t *testing.T) {
 	t.Run("quickstart", func(t *testing.T) {
 		t.Parallel()
 		topo := routertest.Start(t, routertest.WithStandbys(2))
-		// The table the publication publishes, as the bookstore's migrate creates it.
-		execSQL(t, topo.Primary, "postgres", `
+		execSQL(t, topo.Primary, "postgres", quickstartBooks)
+		cli.prove(t, example{path: "quickstart", vars: quickstartVars(t, topo)})
+	})
+
+	// The quickstart again, applied, re-planned and destroyed by a role that
+	// is not a superuser and holds exactly what the docs of its resources
+	// list under "Privileges to apply", nothing more: the test takes the grants from
+	// the generated docs, so docs that ask for too little fail here.
+	t.Run("quickstart_least_privilege", func(t *testing.T) {
+		t.Parallel()
+		topo := routertest.Start(t, routertest.WithStandbys(2))
+		if topo.Version < 15 {
+			t.Skipf("PostgreSQL %d: ALTER SYSTEM can only be granted from 15 on; before, the standby and synchronous replication need a superuser", topo.Version)
+		}
+		grants := documentedGrants(t, "publication", "replication_slot", "standby", "synchronous_replication")
+		execSQL(t, topo.Primary, "postgres", quickstartBooks+`;
+CREATE ROLE terraform LOGIN;
+-- The standbys stream as a role that is not a superuser either: the
+-- terraform role could not end a superuser's WAL sender (terminate_active_on_destroy).
+CREATE ROLE replicator LOGIN REPLICATION;
+`+strings.Join(grants, ";\n"))
+		// Roles and grants reach the standbys by replication.
+		if err := topo.WaitReplayed(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cli.prove(t, example{
+			path: "quickstart",
+			vars: quickstartVars(t, topo),
+			replace: []replacement{
+				{`username = "postgres"`, `username = "terraform"`},
+				{`primary_user      = "postgres"`, `primary_user      = "replicator"`},
+			},
+		})
+	})
+}
+
+// quickstartVars are the quickstart's variables for a topology of a
+// primary and two standbys.
+func quickstartVars(t *testing.T, topo *routertest.Topology) map[string]string {
+	return map[string]string{
+		"host":          topo.Primary.Host,
+		"primary_port":  strconv.Itoa(topo.Primary.Port),
+		"replica1_port": strconv.Itoa(topo.Standbys[0].Port),
+		"replica2_port": strconv.Itoa(topo.Standbys[1].Port),
+		"router_file":   filepath.Join(t.TempDir(), "router.json"),
+	}
+}
+
+// quickstartBooks is the table the quickstart publishes, as the bookstore's
+// migrate creates it.
+const quickstartBooks = `
 CREATE TABLE IF NOT EXISTS books (
     id         bigserial PRIMARY KEY,
     title      text NOT NULL,
     author     text NOT NULL,
     published  boolean NOT NULL DEFAULT true,
     created_at timestamptz NOT NULL DEFAULT now()
-)`)
-		cli.prove(t, example{
-			path: "quickstart",
-			vars: map[string]string{
-				"host":          topo.Primary.Host,
-				"primary_port":  strconv.Itoa(topo.Primary.Port),
-				"replica1_port": strconv.Itoa(topo.Standbys[0].Port),
-				"replica2_port": strconv.Itoa(topo.Standbys[1].Port),
-				"router_file":   filepath.Join(t.TempDir(), "router.json"),
-			},
-		})
-	})
+)`
+
+// documentedGrants are the statements that docs/resources/<resource>.md list
+// under "Privileges to apply" for a role named terraform, made to fit the quickstart
+// (its database is postgres, its table public.books), without the ones the
+// quickstart does not need (a superuser, for publishing all tables or a
+// schema's).
+func documentedGrants(t *testing.T, resources ...string) []string {
+	t.Helper()
+	bullet := regexp.MustCompile("(?m)^- `((?:GRANT|ALTER) [^`]+ terraform(?: [A-Z]+)?)`")
+	var grants []string
+	for _, r := range resources {
+		doc, err := os.ReadFile(filepath.Join("..", "docs", "resources", r+".md"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		found := bullet.FindAllStringSubmatch(string(doc), -1)
+		if len(found) == 0 {
+			t.Fatalf("docs/resources/%s.md lists no privileges", r)
+		}
+		for _, m := range found {
+			if strings.HasSuffix(m[1], "SUPERUSER") {
+				continue
+			}
+			grants = append(grants, strings.NewReplacer("DATABASE app", "DATABASE postgres").Replace(m[1]))
+		}
+	}
+	return grants
 }
 
 // exampleName is the subtest name of an example: its resource or data source type.

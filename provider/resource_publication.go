@@ -81,7 +81,12 @@ func publicationSchema() schema.Schema {
 			"only `database` and `all_tables` replace the publication, because PostgreSQL cannot alter them. " +
 			"Read compares the catalogs (`pg_publication`, `pg_publication_rel`, `pg_publication_namespace`) with the configuration, " +
 			"so a change made outside Terraform shows in `terraform plan` on the attribute that changed. " +
-			"Subscribers can only use a publication when the publisher runs with `wal_level = logical`: plan warns otherwise.",
+			"Subscribers can only use a publication when the publisher runs with `wal_level = logical`: plan warns otherwise." +
+			privilegesText(
+				requirement{createOnDatabasePrivilege("app"), "creating a publication in the database (here `app`)."},
+				requirement{tableOwnerPrivilege("public.books"), "for each table a `table` block names (here `public.books`): PostgreSQL lets only a table's owner publish it."},
+				requirement{superuserPrivilege, "`all_tables` and `tables_in_schema` only: PostgreSQL lets only a superuser publish all tables or a schema's."},
+			) + " Changing and dropping the publication needs its ownership, which the role has when it created it; `owner` needs membership in the new owner role.",
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
@@ -225,7 +230,8 @@ func (r *publicationResource) Create(ctx context.Context, req resource.CreateReq
 		resp.Diagnostics.AddError("Cannot Create Publication",
 			fmt.Sprintf("Creating publication %q in database %q on %s failed. Check that the tables, columns, schemas and owner exist, "+
 				"that the provider's role may create publications there (CREATE on the database and ownership of the tables; superuser for all_tables and tables_in_schema), "+
-				"and that each row filter is valid. The server said: %v", want.Name, database, r.server.describe(), err))
+				"and that each row filter is valid. The server said: %v", want.Name, database, r.server.describe(),
+				r.server.withGrants(ctx, err, want.privileges(database)...)))
 		return
 	}
 	r.confirmApplied(ctx, pool, &plan, config, want, "created", &resp.Diagnostics, resp.Private)
@@ -323,7 +329,7 @@ func (r *publicationResource) Update(ctx context.Context, req resource.UpdateReq
 		resp.Diagnostics.AddError("Cannot Alter Publication",
 			fmt.Sprintf("Changing publication %q in database %q on %s failed, and nothing was changed. "+
 				"Check that the tables, columns, schemas and owner exist and that each row filter is valid. The server said: %v",
-				had.Name, database, r.server.describe(), err))
+				had.Name, database, r.server.describe(), r.server.withGrants(ctx, err, want.privileges(database)...)))
 		return
 	}
 	r.confirmApplied(ctx, pool, &plan, config, want, "altered", &resp.Diagnostics, resp.Private)
@@ -774,6 +780,19 @@ type publishedTable struct {
 }
 
 func (t publishedTable) key() string { return tableKey(t.Schema, t.Name) }
+
+// privileges are what creating or changing p needs (see privilegesText in
+// the schema): ownership of the publication, which its creator has, aside.
+func (p publication) privileges(database string) []privilege {
+	privs := []privilege{createOnDatabasePrivilege(pgsql.Ident(database))}
+	for _, t := range p.Tables {
+		privs = append(privs, tableOwnerPrivilege(t.key()))
+	}
+	if p.AllTables || len(p.Schemas) > 0 {
+		privs = append(privs, superuserPrivilege)
+	}
+	return privs
+}
 
 // tableKey identifies a table within a publication, in messages and in
 // private state: its quoted qualified name.

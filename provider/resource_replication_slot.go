@@ -88,7 +88,12 @@ func replicationSlotSchema() schema.Schema {
 			"A logical slot can be created on a standby on PostgreSQL 16 and later (the primary needs `wal_level = logical`). " +
 			"Creation there waits until the primary writes its next running-transactions record: at a checkpoint, every 15 " +
 			"seconds while the primary is busy, or at once with `SELECT pg_log_standby_snapshot()` on the primary. " +
-			"`create_timeout` bounds the wait. The provider creates slots outside any transaction, as a standby requires.",
+			"`create_timeout` bounds the wait. The provider creates slots outside any transaction, as a standby requires." +
+			privilegesText(
+				requirement{replicationPrivilege, "creating and dropping slots."},
+				requirement{signalBackendPrivilege, "`terminate_active_on_destroy = true` only: ending the process that uses the slot. " +
+					"PostgreSQL lets only a superuser end a superuser's process, so the consumer (a standby's `primary_user`) must not be a superuser."},
+			),
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
@@ -308,7 +313,8 @@ func (r *replicationSlotResource) createError(ctx context.Context, plan replicat
 		diags.AddError("Timed Out Creating Replication Slot", detail+"\n\nServer error: "+err.Error())
 	default:
 		diags.AddError("Cannot Create Replication Slot",
-			fmt.Sprintf("Creating %s replication slot %q on %s failed.\n\nServer error: %v", plan.Type.ValueString(), name, r.server.describe(), err))
+			fmt.Sprintf("Creating %s replication slot %q on %s failed.\n\nServer error: %v", plan.Type.ValueString(), name, r.server.describe(),
+				r.server.withGrants(ctx, err, replicationPrivilege)))
 	}
 }
 
@@ -389,7 +395,8 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 			}
 			if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, *row.ActivePID); err != nil {
 				resp.Diagnostics.AddError("Cannot Terminate Replication Slot Consumer",
-					fmt.Sprintf("Terminating process %d, which uses replication slot %q on %s, failed: %v", *row.ActivePID, name, r.server.describe(), err))
+					fmt.Sprintf("Terminating process %d, which uses replication slot %q on %s, failed: %v", *row.ActivePID, name, r.server.describe(),
+						r.server.withGrants(ctx, err, signalBackendPrivilege)))
 				return
 			}
 			r.waitInactive(ctx, name, *row.ActivePID)
@@ -408,7 +415,7 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 			continue
 		default:
 			resp.Diagnostics.AddError("Cannot Drop Replication Slot",
-				fmt.Sprintf("Dropping replication slot %q on %s failed.\n\nServer error: %v", name, r.server.describe(), err))
+				fmt.Sprintf("Dropping replication slot %q on %s failed.\n\nServer error: %v", name, r.server.describe(), r.server.withGrants(ctx, err, replicationPrivilege)))
 			return
 		}
 	}

@@ -69,6 +69,19 @@ const (
 // attribute; primary_conninfo_params holds every other one.
 var standbyManagedParams = []string{"host", "port", "user", "sslmode", "passfile", "password", "application_name"}
 
+// standbyRequirements are what a role that is not a superuser needs to apply
+// a standby.
+var standbyRequirements = []requirement{
+	{alterSystemPrivilege(standbySettings...), "writing the settings (`ALTER SYSTEM`)."},
+	{reloadConfPrivilege, "applying them (`pg_reload_conf()`)."},
+	{readAllSettingsPrivilege, "reading `primary_conninfo` back, which PostgreSQL shows only to these roles (it may hold a password)."},
+	{readAllStatsPrivilege, "reading the WAL receiver's state (`pg_stat_wal_receiver`), to wait until the standby streams."},
+}
+
+// standbyReadPrivileges are what reading a standby's settings and WAL
+// receiver needs.
+var standbyReadPrivileges = []privilege{readAllSettingsPrivilege, readAllStatsPrivilege}
+
 // standbySettings are the server settings the resource manages, in the
 // order it writes them; reset_on_destroy resets the same list.
 var standbySettings = []string{
@@ -94,8 +107,8 @@ func standbySchema() schema.Schema {
 			"and waits, at most `wait_timeout`, until the standby streams from that primary (`pg_stat_wal_receiver`). " +
 			"Read parses the standby's effective `primary_conninfo` back into `primary_host`, `primary_port`, … so that a hand " +
 			"edit shows in `terraform plan` as a change of the one field that changed.\n\n" +
-			"Destroying the resource forgets it and leaves replication running, unless `reset_on_destroy` is set. " +
-			"The provider's role must be a superuser (it reads `primary_conninfo` and runs `ALTER SYSTEM`).",
+			"Destroying the resource forgets it and leaves replication running, unless `reset_on_destroy` is set." +
+			privilegesText(standbyRequirements...),
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"primary_host": schema.StringAttribute{
@@ -303,7 +316,7 @@ func (r *standbyResource) Read(ctx context.Context, req resource.ReadRequest, re
 	if pool == nil {
 		return
 	}
-	cur, err := readStandby(ctx, pool)
+	cur, err := r.read(ctx, pool)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Read Standby Configuration", "Reading the standby settings of "+r.server.describe()+" failed: "+err.Error())
 		return
@@ -358,7 +371,7 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if pool == nil {
 		return
 	}
-	if err := resetSystem(ctx, pool, standbySettings...); err != nil {
+	if err := r.server.resetSystem(ctx, pool, standbySettings...); err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Standby Configuration",
 			"reset_on_destroy is set, but resetting the standby settings of "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
 				"\nFix the privilege, or set reset_on_destroy = false to only forget the resource.")
@@ -499,7 +512,7 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		return false
 	}
 	deadline := time.Now().Add(timeout)
-	before, err := readStandby(ctx, pool)
+	before, err := r.read(ctx, pool)
 	if err != nil {
 		diags.AddError("Cannot Read Standby Configuration", "Reading the standby settings of "+r.server.describe()+" failed: "+err.Error())
 		return false
@@ -525,7 +538,7 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		}
 		return true
 	}
-	if err := alterSystem(ctx, pool, want.settings()); err != nil {
+	if err := r.server.alterSystem(ctx, pool, want.settings()); err != nil {
 		diags.AddError("Cannot Configure Standby", "Writing the standby settings of "+r.server.describe()+" failed: "+err.Error())
 		return false
 	}
@@ -535,7 +548,7 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	var cur standbyState
 	applied, err := pollUntil(ctx, time.Until(deadline), func() (bool, error) {
 		var err error
-		cur, err = readStandby(ctx, pool)
+		cur, err = r.read(ctx, pool)
 		return err == nil && want.matches(cur), err
 	})
 	if err != nil {
@@ -555,7 +568,7 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	restart := before.Conninfo != want.Conninfo || before.SlotName != want.SlotName
 	streaming, err := pollUntil(ctx, time.Until(deadline), func() (bool, error) {
 		var err error
-		cur, err = readStandby(ctx, pool)
+		cur, err = r.read(ctx, pool)
 		if err != nil {
 			return false, err
 		}
@@ -727,6 +740,12 @@ type standbyState struct {
 	ReplayLag        *float64
 }
 
+// read is readStandby, with the grants that fix a refusal.
+func (r *standbyResource) read(ctx context.Context, pool *pgxpool.Pool) (standbyState, error) {
+	s, err := readStandby(ctx, pool)
+	return s, r.server.withGrants(ctx, err, standbyReadPrivileges...)
+}
+
 // readStandby reads the effective settings (those of a new session after
 // the last reload) and pg_stat_wal_receiver in one round trip.
 func readStandby(ctx context.Context, pool *pgxpool.Pool) (standbyState, error) {
@@ -755,6 +774,9 @@ FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true`).Scan(
 	}
 	if pid != nil {
 		s.ReceiverPID = *pid
+		if err == nil && s.Status == nil {
+			err = hiddenStatsError{view: "pg_stat_wal_receiver"}
+		}
 	}
 	return s, err
 }

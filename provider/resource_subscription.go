@@ -101,7 +101,14 @@ func subscriptionSchema() schema.Schema {
 			"that a new publication adds start replicating from that moment without an initial copy. Rotating the password in " +
 			"`conninfo` is an `ALTER SUBSCRIPTION … CONNECTION`, never a new subscription.\n\n" +
 			"The publisher must have `wal_level = logical`. `terraform plan` checks it when it can reach the publisher with `conninfo` " +
-			"from where Terraform runs; when it cannot, the check is left to PostgreSQL at apply.",
+			"from where Terraform runs; when it cannot, the check is left to PostgreSQL at apply." +
+			privilegesText(
+				requirement{createSubscriptionPrivilege, "creating subscriptions."},
+				requirement{createOnDatabasePrivilege("app"), "creating one in the database (here `app`)."},
+				requirement{subconninfoPrivilege, "reading the subscription's connection back: PostgreSQL shows `subconninfo` only to superusers."},
+			) + " A subscription owned by a role that is not a superuser must authenticate to the publisher with a password " +
+			"(`password_wo` or `password` in `conninfo`), as PostgreSQL requires (`password_required`). Changing and dropping the " +
+			"subscription needs its ownership, which the role has when it created it.",
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
@@ -293,7 +300,8 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s failed. The subscriber server connects to the publisher (%s) itself: "+
 				"check that it is reachable from there, that it accepts replication connections from the subscriber (pg_hba.conf), "+
 				"that the publications exist, and that wal_level = logical on the publisher.\n\n%s",
-				pgsql.Ident(name), database, r.server.describe(), params.Redacted(), statement.MaskedError(ctx, err)))
+				pgsql.Ident(name), database, r.server.describe(), params.Redacted(),
+				statement.MaskedError(ctx, r.server.withGrants(ctx, err, createSubscriptionPrivilege, createOnDatabasePrivilege(pgsql.Ident(database))))))
 		return
 	}
 	if owner := plan.Owner.ValueString(); !plan.Owner.IsUnknown() && owner != "" {
@@ -307,7 +315,7 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	}
 	cat, err := readSubscription(ctx, pool, major, name)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(name, database, err))
+		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(ctx, name, database, err))
 		return
 	}
 	if cat == nil {
@@ -335,7 +343,7 @@ func (r *subscriptionResource) Read(ctx context.Context, req resource.ReadReques
 	}
 	cat, err := readSubscription(ctx, pool, major, name)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(name, database, err))
+		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(ctx, name, database, err))
 		return
 	}
 	if cat == nil {
@@ -411,8 +419,11 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			// A new connection, the same write-only password: the one the
 			// subscriber has, which the state does not hold.
 			cat, err := readSubscription(ctx, pool, major, name)
-			if err != nil || cat == nil {
-				resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(name, database, fmt.Errorf("before changing its connection: %v", err)))
+			if err == nil && cat == nil {
+				err = errors.New("it does not exist any more; plan again to create it")
+			}
+			if err != nil {
+				resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(ctx, name, database, fmt.Errorf("before changing its connection: %w", err)))
 				return
 			}
 			current, _ := conninfo.Parse(cat.ConnInfo)
@@ -466,7 +477,7 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 
 	cat, err := readSubscription(ctx, pool, major, name)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(name, database, err))
+		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(ctx, name, database, err))
 		return
 	}
 	if cat == nil {
@@ -712,9 +723,9 @@ func (r *subscriptionResource) connect(ctx context.Context, database string, dia
 	return pool, facts.Major()
 }
 
-func (r *subscriptionResource) readFailure(name, database string, err error) string {
-	return fmt.Sprintf("Reading the subscription %s from pg_subscription in database %q on %s failed. "+
-		"Reading its connection (subconninfo) needs a superuser.\n\n%s", pgsql.Ident(name), database, r.server.describe(), err)
+func (r *subscriptionResource) readFailure(ctx context.Context, name, database string, err error) string {
+	return fmt.Sprintf("Reading the subscription %s from pg_subscription in database %q on %s failed.\n\n%s",
+		pgsql.Ident(name), database, r.server.describe(), r.server.withGrants(ctx, err, subconninfoPrivilege))
 }
 
 // fromCatalog is m with every attribute PostgreSQL keeps replaced by what the

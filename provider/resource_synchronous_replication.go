@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -69,7 +70,12 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"(`pg_stat_replication`), unless `allow_unavailable = true`.\n\n" +
 			"The provider writes the settings with `ALTER SYSTEM` and reloads; Read parses the server's `synchronous_standby_names` " +
 			"back (every form PostgreSQL accepts, including `a, b` and `2 (a, b)`), so a hand edit shows as a change of `method`, " +
-			"`num_sync` or `standby_names`. Destroy resets both settings (`ALTER SYSTEM RESET`), so that commits never stay blocked.",
+			"`num_sync` or `standby_names`. Destroy resets both settings (`ALTER SYSTEM RESET`), so that commits never stay blocked." +
+			privilegesText(
+				requirement{alterSystemPrivilege("synchronous_standby_names", "synchronous_commit"), "writing the settings (`ALTER SYSTEM`)."},
+				requirement{reloadConfPrivilege, "applying them (`pg_reload_conf()`)."},
+				requirement{readAllStatsPrivilege, "reading which standbys stream and their `sync_state` (`pg_stat_replication`), which PostgreSQL hides from other roles."},
+			),
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"standby_names": schema.ListAttribute{
@@ -165,7 +171,7 @@ func (r *synchronousReplicationResource) Read(ctx context.Context, req resource.
 		return
 	}
 	found, err := readSynchronousReplication(ctx, pool, &state)
-	if err != nil {
+	if err = r.server.withGrants(ctx, err, readAllStatsPrivilege); err != nil {
 		resp.Diagnostics.AddError("Cannot Read Synchronous Replication", "Reading synchronous_standby_names on "+r.server.describe()+" failed: "+err.Error())
 		return
 	}
@@ -205,7 +211,7 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	}
 	// ALTER SYSTEM writes no WAL, so this works even while commits wait
 	// for a standby that is not there.
-	err := resetSystem(ctx, pool, "synchronous_standby_names", "synchronous_commit")
+	err := r.server.resetSystem(ctx, pool, "synchronous_standby_names", "synchronous_commit")
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Synchronous Replication",
 			"Resetting synchronous_standby_names and synchronous_commit on "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
@@ -285,7 +291,14 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 	if err != nil {
 		return // unreachable now: Read or apply reports it
 	}
-	if d, err := r.checkAvailable(ctx, pool, &plan); err == nil && d != nil {
+	d, err := r.checkAvailable(ctx, pool, &plan)
+	var hidden hiddenStatsError
+	switch {
+	case errors.As(err, &hidden):
+		// Which standbys stream is hidden from this role: say so now, not at apply.
+		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+
+			r.server.withGrants(ctx, err, readAllStatsPrivilege).Error())
+	case err == nil && d != nil:
 		resp.Diagnostics.Append(d)
 	}
 }
@@ -351,9 +364,10 @@ func listedStreaming(c syncrep.Config, streaming []string) (listed int, missing 
 	return listed, missing
 }
 
-// streamingStandbys are the application names of the WAL senders that stream.
+// streamingStandbys are the application names of the WAL senders that
+// stream. A role that may not see their state gets hiddenStatsError.
 func streamingStandbys(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
-	rows, err := pool.Query(ctx, `SELECT application_name FROM pg_stat_replication WHERE state = 'streaming' ORDER BY application_name`)
+	rows, err := pool.Query(ctx, `SELECT application_name, state FROM pg_stat_replication ORDER BY application_name`)
 	if err != nil {
 		return nil, err
 	}
@@ -361,10 +375,16 @@ func streamingStandbys(ctx context.Context, pool *pgxpool.Pool) ([]string, error
 	var names []string
 	for rows.Next() {
 		var n string
-		if err := rows.Scan(&n); err != nil {
+		var state *string
+		if err := rows.Scan(&n, &state); err != nil {
 			return nil, err
 		}
-		names = append(names, n)
+		if state == nil {
+			return nil, hiddenStatsError{view: "pg_stat_replication"}
+		}
+		if *state == "streaming" {
+			names = append(names, n)
+		}
 	}
 	return names, rows.Err()
 }
@@ -381,7 +401,8 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		// Again at apply: standbys may have gone since the plan.
 		d, err := r.checkAvailable(ctx, pool, plan)
 		if err != nil {
-			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+err.Error())
+			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+
+				r.server.withGrants(ctx, err, readAllStatsPrivilege).Error())
 			return false
 		}
 		if d != nil {
@@ -390,7 +411,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		}
 	}
 	rendered, commit := c.String(), plan.SynchronousCommit.ValueString()
-	if err := alterSystem(ctx, pool, []systemSetting{setTo("synchronous_standby_names", rendered), setTo("synchronous_commit", commit)}); err != nil {
+	if err := r.server.alterSystem(ctx, pool, []systemSetting{setTo("synchronous_standby_names", rendered), setTo("synchronous_commit", commit)}); err != nil {
 		diags.AddError("Cannot Configure Synchronous Replication", "Writing synchronous replication settings on "+r.server.describe()+" failed: "+err.Error())
 		return false
 	}
@@ -431,7 +452,8 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		return true, nil
 	})
 	if _, err := readSynchronousReplication(ctx, pool, plan); err != nil {
-		diags.AddError("Cannot Read Synchronous Replication", "Reading synchronous replication on "+r.server.describe()+" failed: "+err.Error())
+		diags.AddError("Cannot Read Synchronous Replication", "Reading synchronous replication on "+r.server.describe()+" failed: "+
+			r.server.withGrants(ctx, err, readAllStatsPrivilege).Error())
 		return false
 	}
 	return true
@@ -476,11 +498,15 @@ ORDER BY application_name, array_position(ARRAY['async', 'potential', 'quorum', 
 	defer rows.Close()
 	states := map[string]string{}
 	for rows.Next() {
-		var name, state string
+		var name string
+		var state *string
 		if err := rows.Scan(&name, &state); err != nil {
 			return false, err
 		}
-		states[name] = state
+		if state == nil {
+			return false, hiddenStatsError{view: "pg_stat_replication"}
+		}
+		states[name] = *state
 	}
 	if err := rows.Err(); err != nil {
 		return false, err

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,55 +28,56 @@ func resetSetting(name string) systemSetting { return systemSetting{Name: name} 
 // reload its configuration. It stops at the first failure: an apply does
 // not go on writing a configuration it cannot finish. A value that holds a
 // secret must be declared in ctx (statement.WithSecrets), so that a failure
-// does not show it. The reload is asynchronous: callers that read the
-// settings back wait with pollUntil.
-func alterSystem(ctx context.Context, pool *pgxpool.Pool, settings []systemSetting) error {
-	for _, s := range settings {
-		if err := alterSetting(ctx, pool, s); err != nil {
+// does not show it. A refusal for lack of privilege names the grant that
+// fixes it. The reload is asynchronous: callers that read the settings back
+// wait with pollUntil.
+func (s *server) alterSystem(ctx context.Context, pool *pgxpool.Pool, settings []systemSetting) error {
+	for _, setting := range settings {
+		if err := s.alterSetting(ctx, pool, setting); err != nil {
 			return err
 		}
 	}
-	return reloadConf(ctx, pool)
+	return s.reloadConf(ctx, pool)
 }
 
 // resetSystem resets settings (ALTER SYSTEM RESET) and reloads. It is the
 // cleanup of a destroy: the settings are independent, so one that fails
 // does not keep the others from being reset, and the error reports every
 // failure, one per line (errors.Join).
-func resetSystem(ctx context.Context, pool *pgxpool.Pool, names ...string) error {
+func (s *server) resetSystem(ctx context.Context, pool *pgxpool.Pool, names ...string) error {
 	var errs []error
 	reset := 0
 	for _, name := range names {
-		if err := alterSetting(ctx, pool, resetSetting(name)); err != nil {
+		if err := s.alterSetting(ctx, pool, resetSetting(name)); err != nil {
 			errs = append(errs, err)
 		} else {
 			reset++
 		}
 	}
 	if reset > 0 {
-		if err := reloadConf(ctx, pool); err != nil {
+		if err := s.reloadConf(ctx, pool); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
 }
 
-// alterSetting runs the one ALTER SYSTEM statement of s.
-func alterSetting(ctx context.Context, pool *pgxpool.Pool, s systemSetting) error {
-	sql := "ALTER SYSTEM RESET " + pgsql.Ident(s.Name)
-	if s.Value != nil {
-		sql = "ALTER SYSTEM SET " + pgsql.Ident(s.Name) + " = " + pgsql.Literal(*s.Value)
+// alterSetting runs the one ALTER SYSTEM statement of setting.
+func (s *server) alterSetting(ctx context.Context, pool *pgxpool.Pool, setting systemSetting) error {
+	sql := "ALTER SYSTEM RESET " + pgsql.Ident(setting.Name)
+	if setting.Value != nil {
+		sql = "ALTER SYSTEM SET " + pgsql.Ident(setting.Name) + " = " + pgsql.Literal(*setting.Value)
 	}
 	if _, err := pool.Exec(ctx, sql); err != nil {
-		return fmt.Errorf("%w (the provider's role needs to be a superuser or, on PostgreSQL 15 and later, to hold GRANT ALTER SYSTEM ON PARAMETER %s)", statement.Error(ctx, sql, err), s.Name)
+		return s.withGrants(ctx, statement.Error(ctx, sql, err), alterSystemPrivilege(setting.Name))
 	}
 	return nil
 }
 
-func reloadConf(ctx context.Context, pool *pgxpool.Pool) error {
+func (s *server) reloadConf(ctx context.Context, pool *pgxpool.Pool) error {
 	const reload = "SELECT pg_reload_conf()"
 	if _, err := pool.Exec(ctx, reload); err != nil {
-		return statement.Error(ctx, reload, err)
+		return s.withGrants(ctx, statement.Error(ctx, reload, err), reloadConfPrivilege)
 	}
 	return nil
 }

@@ -357,6 +357,22 @@ func (t *Topology) CurrentLSN(ctx context.Context) (string, error) {
 	return lsn, err
 }
 
+// WaitReplayed returns once every standby has replayed the primary's WAL
+// up to its current position: what the primary did so far (roles, grants,
+// tables) is then visible on the standbys.
+func (t *Topology) WaitReplayed(ctx context.Context) error {
+	lsn, err := t.CurrentLSN(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range t.Standbys {
+		if err := s.WaitReplayed(ctx, lsn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Close stops every server and, unless the topology was made with [WithDir]
 // or attached with [Open], removes its directory. Servers of a temporary
 // topology are stopped at once (pg_ctl -m immediate); kept ones cleanly
