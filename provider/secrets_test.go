@@ -99,13 +99,31 @@ func canaryParts(pw string) []string {
 	return parts
 }
 
-// A standby password with a line break (what file("pw") gives) is refused at
-// plan time, and the refusal does not quote it.
-func TestAccStandby_passwordWithLineBreakNeverShown(t *testing.T) {
-	topo := testAccTopology(t)
-	const pw = "canary" + canaryMark + "-line-one\ncanary-line-two\n"
-	logPath := traceLog(t)
-	config := canaryVariable(t, pw) + providerConfig("standby1", topo.Standbys[0]) + fmt.Sprintf(`
+// createStandbyRole creates a login role on topo's primary that may read
+// every setting and statistic but not ALTER SYSTEM them, and waits until
+// the standbys have it.
+func createStandbyRole(t *testing.T, topo *routertest.Topology, role string) {
+	t.Helper()
+	execSQL(t, topo.Primary, "postgres", "DROP ROLE IF EXISTS "+role)
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings, pg_read_all_stats")
+	t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", "DROP ROLE IF EXISTS "+role) })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lsn, err := topo.CurrentLSN(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range topo.Standbys {
+		if err := s.WaitReplayed(ctx, lsn); err != nil {
+			t.Fatalf("the role did not reach %s: %v", s.Name, err)
+		}
+	}
+}
+
+// canaryStandby is a pgreplication_standby on the provider standby1 whose
+// primary_password is var.canary_password (see canaryVariable).
+func canaryStandby(topo *routertest.Topology) string {
+	return fmt.Sprintf(`
 resource "pgreplication_standby" "this" {
   provider         = pgreplication.standby1
   primary_host     = %q
@@ -115,6 +133,15 @@ resource "pgreplication_standby" "this" {
   primary_sslmode  = "disable"
 }
 `, topo.Primary.Host, topo.Primary.Port)
+}
+
+// A standby password with a line break (what file("pw") gives) is refused at
+// plan time, and the refusal does not quote it.
+func TestAccStandby_passwordWithLineBreakNeverShown(t *testing.T) {
+	topo := testAccTopology(t)
+	const pw = "canary" + canaryMark + "-line-one\ncanary-line-two\n"
+	logPath := traceLog(t)
+	config := canaryVariable(t, pw) + providerConfig("standby1", topo.Standbys[0]) + canaryStandby(topo)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
@@ -136,17 +163,8 @@ func TestAccStandby_privilegeErrorNeverShowsPassword(t *testing.T) {
 	topo := testAccTopology(t)
 	const role = "secrets_nosuper"
 	const pw = "canary" + canaryMark + "-standby-pw 'quoted' \\back"
-	execSQL(t, topo.Primary, "postgres", "DROP ROLE IF EXISTS "+role)
-	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings")
-	t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", "DROP ROLE IF EXISTS "+role) })
 	standby := topo.Standbys[0]
-	deadline := time.Now().Add(30 * time.Second)
-	for queryValue[int64](t, standby, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = $1", role) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the role did not reach the standby in 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	createStandbyRole(t, topo, role)
 	logPath := traceLog(t)
 	config := canaryVariable(t, pw) + fmt.Sprintf(`
 provider "pgreplication" {
@@ -157,15 +175,7 @@ provider "pgreplication" {
   database = "postgres"
   sslmode  = "disable"
 }
-resource "pgreplication_standby" "this" {
-  provider         = pgreplication.standby1
-  primary_host     = %q
-  primary_port     = %d
-  primary_user     = "postgres"
-  primary_password = var.canary_password
-  primary_sslmode  = "disable"
-}
-`, standby.Host, standby.Port, role, topo.Primary.Host, topo.Primary.Port)
+`, standby.Host, standby.Port, role) + canaryStandby(topo)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
@@ -276,16 +286,9 @@ func TestAccProvider_hungServerFailsPlan(t *testing.T) {
 	testAccPreCheck(t)
 	hung := startFakeServer(t, true)
 	t.Setenv("PGCONNECT_TIMEOUT", "")
-	config := fmt.Sprintf(`
-provider "pgreplication" {
-  host            = "127.0.0.1"
-  port            = %d
-  username        = "postgres"
-  database        = "postgres"
-  sslmode         = "disable"
-}
+	config := localProvider(hung.Port) + `
 data "pgreplication_server" "this" {}
-`, hung.Port)
+`
 	start := time.Now()
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -294,17 +297,35 @@ data "pgreplication_server" "this" {}
 			ExpectError: errorText("Cannot Read Server Facts", fmt.Sprintf("127.0.0.1:%d", hung.Port), "timeout"),
 		}},
 	})
-	elapsed := time.Since(start)
+	checkHungBound(t, hung, "plan", time.Since(start))
+}
+
+// localProvider is the provider block of a server on 127.0.0.1:port.
+func localProvider(port int) string {
+	return fmt.Sprintf(`
+provider "pgreplication" {
+  host     = "127.0.0.1"
+  port     = %d
+  username = "postgres"
+  database = "postgres"
+  sslmode  = "disable"
+}
+`, port)
+}
+
+// checkHungBound fails when the provider never reached the hung server, or
+// when what failed against it took longer than the default connect_timeout
+// allows, with room for what the CLI takes on a busy machine: without a
+// bound, the test would hang until go test's deadline.
+func checkHungBound(t *testing.T, hung *fakeServer, what string, elapsed time.Duration) {
+	t.Helper()
 	if hung.Connections() == 0 {
 		t.Fatal("the provider never connected to the hung server: the test proves nothing")
 	}
-	// The default connect_timeout, plus what the CLI takes to plan on a
-	// busy machine: without a bound this test would hang until go test's
-	// deadline.
 	if elapsed > 3*defaultConnectTimeout*time.Second+30*time.Second {
-		t.Errorf("the plan took %s against a server that never answers, with the default connect_timeout (%d s)", elapsed, defaultConnectTimeout)
+		t.Errorf("the %s took %s against a server that never answers, with the default connect_timeout (%d s)", what, elapsed, defaultConnectTimeout)
 	}
-	t.Logf("the plan failed after %s", elapsed)
+	t.Logf("the %s failed after %s", what, elapsed)
 }
 
 // The default connect timeout bounds a connection that nothing configured.
@@ -341,19 +362,13 @@ func TestAccStandby_conninfoParamInjectionRefused(t *testing.T) {
 		{"sslpassword", "its value is a secret"},
 		{"host", "has an attribute for it"},
 	} {
-		config := fmt.Sprintf(`
-provider "pgreplication" {
-  host     = "127.0.0.1"
-  port     = %d
-  username = "postgres"
-  sslmode  = "disable"
-}
+		config := localProvider(listener.Port) + fmt.Sprintf(`
 resource "pgreplication_standby" "this" {
   primary_host = "db1"
   primary_user = "rep"
   primary_conninfo_params = { %q = "evil.example" }
 }
-`, listener.Port, tc.key)
+`, tc.key)
 		resource.Test(t, resource.TestCase{
 			ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 			Steps: []resource.TestStep{{
@@ -454,14 +469,7 @@ func TestAccStandby_resetOnDestroyReportsEveryFailure(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1)) // reconfigured: not the shared one
 	standby := topo.Standbys[0]
 	const role = "reset_nosuper"
-	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings, pg_read_all_stats")
-	deadline := time.Now().Add(30 * time.Second)
-	for queryValue[int64](t, standby, "postgres", "SELECT count(*) FROM pg_roles WHERE rolname = $1", role) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the role did not reach the standby in 30s")
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	createStandbyRole(t, topo, role)
 	config := func(user string) string {
 		return fmt.Sprintf(`
 provider "pgreplication" {
@@ -506,19 +514,12 @@ func TestAccProvider_hungServerFailsDestroy(t *testing.T) {
 	hung := startFakeServer(t, true)
 	t.Setenv("PGCONNECT_TIMEOUT", "")
 	config := func(port int) string {
-		return fmt.Sprintf(`
-provider "pgreplication" {
-  host     = "127.0.0.1"
-  port     = %d
-  username = "postgres"
-  database = "postgres"
-  sslmode  = "disable"
-}
+		return localProvider(port) + `
 resource "pgreplication_replication_slot" "this" {
   name = "hung_destroy_slot"
   type = "physical"
 }
-`, port)
+`
 	}
 	var started time.Time
 	var elapsed time.Duration
@@ -539,13 +540,7 @@ resource "pgreplication_replication_slot" "this" {
 			},
 		},
 	})
-	if hung.Connections() == 0 {
-		t.Fatal("the provider never connected to the hung server: the test proves nothing")
-	}
-	if elapsed > 3*defaultConnectTimeout*time.Second+30*time.Second {
-		t.Errorf("the destroy took %s against a server that never answers, with the default connect_timeout (%d s)", elapsed, defaultConnectTimeout)
-	}
-	t.Logf("the destroy failed after %s", elapsed)
+	checkHungBound(t, hung, "destroy", elapsed)
 }
 
 // Every session of the provider runs with the statement_timeout of its
