@@ -76,10 +76,15 @@ func CountForAnalytics(ctx context.Context, r *routerlib.Router) (int64, error) 
 
 // Handler is the application with django-multidb-router's
 // PinningRouterMiddleware: after a POST, that user's reads go to the
-// primary. Middleware keeps the position of the user's last write in a
-// signed cookie instead of a time window, so the reads go back to a replica
-// as soon as one has replayed that write.
-func Handler(r *routerlib.Router, secret []byte) http.Handler {
+// primary. The session middleware keeps the position of the user's last
+// write in a signed cookie instead of a time window, so the reads go back
+// to a replica as soon as one has replayed that write. sessions holds the
+// signing keys (32 random bytes or more each).
+func Handler(r *routerlib.Router, sessions routerlib.SessionConfig) (http.Handler, error) {
+	pinning, err := routerlib.NewSessionMiddleware(r, sessions)
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /books", func(w http.ResponseWriter, req *http.Request) {
 		if _, err := CreateBook(req.Context(), r, req.FormValue("title"), req.FormValue("author")); err != nil {
@@ -100,5 +105,5 @@ func Handler(r *routerlib.Router, secret []byte) http.Handler {
 		}
 		fmt.Fprint(w, strings.Join(titles, "\n"))
 	})
-	return routerlib.Middleware(secret)(mux)
+	return pinning.Cookie(mux), nil
 }

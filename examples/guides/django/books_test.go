@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/examples/guides/django"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -101,7 +102,13 @@ func TestDjangoMapping(t *testing.T) {
 
 	// The pinning middleware: a user who posts sees the book at once;
 	// another user reads a replica that has not replayed it yet.
-	srv := httptest.NewServer(django.Handler(r, []byte("0123456789abcdef0123456789abcdef")))
+	// Insecure: the test server speaks plain HTTP, and a Secure cookie
+	// would not come back over it.
+	h, err := django.Handler(r, routerlib.SessionConfig{Keys: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}, Insecure: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
 	defer srv.Close()
 	jar, err := cookiejar.New(nil)
 	if err != nil {
