@@ -119,8 +119,10 @@
 // VACUUM) as the write, a Sync, the position query and a second Sync.
 // Reads in that session go to a replica that has replayed that far, or to
 // the primary until one has: there is no fixed time window. A read waits
-// up to wait_timeout for a replica to catch up; with wait_timeout 0s it
-// goes to the primary at once when none has.
+// up to wait_timeout for a replica to catch up, and the reads waiting on one
+// replica share one query of its replay position every 5ms, however many
+// they are; with wait_timeout 0s a read goes to the primary at once when
+// no replica has caught up.
 // A [SessionMiddleware] carries the session between HTTP requests: in a
 // cookie for browsers, or in a request and response header for APIs. The
 // value is signed with one of several keys of at least 32 bytes (the first
