@@ -268,16 +268,7 @@ func setup(ctx context.Context, topo *routertest.Topology) error {
 			return err
 		}
 	}
-	lsn, err := topo.CurrentLSN(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range topo.Standbys {
-		if err := s.WaitReplayed(ctx, lsn); err != nil {
-			return err
-		}
-	}
-	return nil
+	return topo.WaitReplayed(ctx)
 }
 
 // throughput runs op on workers goroutines for d and returns operations per

@@ -97,15 +97,8 @@ func onlyOn(t *testing.T, what string, ds []routerlib.Decision, node string) {
 
 func waitReplayed(t *testing.T, topo *routertest.Topology) {
 	t.Helper()
-	ctx := context.Background()
-	lsn, err := topo.CurrentLSN(ctx)
-	if err != nil {
+	if err := topo.WaitReplayed(context.Background()); err != nil {
 		t.Fatal(err)
-	}
-	for _, s := range topo.Standbys {
-		if err := s.WaitReplayed(ctx, lsn); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 
