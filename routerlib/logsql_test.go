@@ -33,7 +33,7 @@ func (l *lockedBuffer) String() string {
 // rejecting a hidden write, retried on the primary) masks every string
 // constant, also behind the traps issue 9 found: a backslash at the end of
 // a standard string, a quote in a -- comment, a quote in a quoted
-// identifier, and E” and dollar-quoted secrets.
+// identifier, and secrets in E-strings and dollar quotes.
 func TestLoggedSQLHasNoLiteral(t *testing.T) {
 	topo := sharedTopology(t)
 	ctx := context.Background()

@@ -3,7 +3,7 @@
 // constants before a statement is logged. It follows
 // PostgreSQL's scanner with standard_conforming_strings on (the default
 // since 9.1, and what pgx requires): a backslash is an ordinary character
-// in '…' and U&'…' and an escape only in E'…'; ” is a quote everywhere;
+// in '…' and U&'…' and an escape only in E'…'; a doubled quote is a quote everywhere;
 // dollar quoting ($$…$$, $tag$…$tag$); -- and nested /* */ comments; and
 // "quoted identifiers" with "" inside.
 package sqllex
@@ -171,7 +171,7 @@ func (lx *Lexer) skipBlockComment() {
 	lx.broken = true
 }
 
-// skipString skips a '…' constant at lx.pos: ” is a quote; with
+// skipString skips a '…' constant at lx.pos: a doubled quote is a quote; with
 // backslashes (E'…'), a backslash escapes the next byte, so \' is too.
 func (lx *Lexer) skipString(backslashes bool) {
 	s := lx.src
