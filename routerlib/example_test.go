@@ -3,10 +3,13 @@ package routerlib_test
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 )
 
 // The router file here is written by routertest for its topology; in
@@ -86,4 +89,78 @@ func ExampleWithSession() {
 	fmt.Println("the new book is visible:", found)
 	// Output:
 	// the new book is visible: true
+}
+
+// A SessionMiddleware carries each user's Session between requests, here
+// in a cookie; Header carries it for APIs instead.
+func ExampleNewSessionMiddleware() {
+	if shared == nil {
+		fmt.Println("cookie routerlib_lsn, Secure: true")
+		return
+	}
+	ctx := context.Background()
+	a := shared.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	r, err := routerlib.New(ctx, a)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	key := []byte("an example key: use 32 random bytes from a secret store")
+	sm, err := routerlib.NewSessionMiddleware(r, routerlib.SessionConfig{Keys: [][]byte{key}})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	app := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		// A write through the router records its LSN in the request's Session.
+		if _, err := r.Exec(req.Context(), "SELECT pg_advisory_unlock_all()"); err != nil {
+			http.Error(w, err.Error(), 500)
+		}
+	})
+	rec := httptest.NewRecorder()
+	sm.Cookie(app).ServeHTTP(rec, httptest.NewRequest("POST", "/", nil))
+	for _, c := range rec.Result().Cookies() {
+		fmt.Printf("cookie %s, Secure: %v\n", c.Name, c.Secure)
+	}
+	// Output:
+	// cookie routerlib_lsn, Secure: true
+}
+
+// Acquire holds one primary session, for statements whose effect must last
+// past one call.
+func ExampleRouter_Acquire() {
+	if shared == nil {
+		fmt.Println("search_path: app, public")
+		return
+	}
+	ctx := context.Background()
+	r, err := routerlib.New(ctx, shared.Artifact())
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer r.Close()
+	conn, err := r.Acquire(ctx)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer conn.Release()
+	var path string
+	if _, err := conn.Exec(ctx, "SET search_path = app, public"); err != nil {
+		fmt.Println(err)
+		return
+	}
+	if err := conn.QueryRow(ctx, "SHOW search_path").Scan(&path); err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println("search_path:", path)
+	if _, err := conn.Exec(ctx, "RESET search_path"); err != nil { // the connection goes back to the pool
+		fmt.Println(err)
+	}
+	// Output:
+	// search_path: app, public
 }
