@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
@@ -198,13 +199,19 @@ func backends(t *testing.T, topo *routertest.Topology, app string) []int {
 	t.Helper()
 	var pids []int
 	for _, n := range topo.Nodes() {
-		var some []int
-		err := n.QueryRow(context.Background(),
-			"SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE application_name = $1", app).Scan(&some)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pids = append(pids, some...)
+		pids = append(pids, backendsOn(t, n, app)...)
+	}
+	return pids
+}
+
+// backendsOn returns the process IDs of the sessions named app on n.
+func backendsOn(t *testing.T, n *routertest.Node, app string) []int {
+	t.Helper()
+	var pids []int
+	err := n.QueryRow(context.Background(),
+		"SELECT coalesce(array_agg(pid), '{}') FROM pg_stat_activity WHERE application_name = $1", app).Scan(&pids)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return pids
 }
@@ -219,7 +226,8 @@ func withApplicationName(app string) routerlib.Option {
 
 // TestReloadKeepsConnections: a reload that changes only a route, a
 // weight or a lag limit opens no new server connection (the pools and the
-// monitor's connections stay); one that changes the pool size does.
+// monitor's connections stay); one that changes the pool size does; one
+// that removes a node closes its sessions once the calls on it end.
 func TestReloadKeepsConnections(t *testing.T) {
 	topo := sharedTopology(t)
 	ctx := context.Background()
@@ -279,8 +287,43 @@ func TestReloadKeepsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	use()
-	if opened := newPIDs(before, backends(t, topo, app)); len(opened) == 0 {
+	kept := backends(t, topo, app)
+	if opened := newPIDs(before, kept); len(opened) == 0 {
 		t.Error("a reload that changed the pool size opened no connection: the count above proves nothing")
+	}
+
+	// A node removed from the file drains: a transaction open on it
+	// carries on to its end, then its sessions close. The other nodes'
+	// stay as they were.
+	removed := topo.Standbys[1]
+	tx, err := r.BeginTx(routerlib.Route(ctx, "reporting"), pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	a.Nodes = a.Nodes[:2]
+	a.Routes = nil
+	writeFile(t, path, a)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if p := serverPort(t, ctx, tx); p != removed.Port {
+		t.Errorf("the transaction open across the reload ran on port %d, want the removed node's %d", p, removed.Port)
+	}
+	if len(backendsOn(t, removed, app)) == 0 {
+		t.Error("the removed node's sessions closed under an open transaction")
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "the removed node's sessions closed", func() bool {
+		return len(backendsOn(t, removed, app)) == 0
+	})
+	use()
+	stay := backendsOn(t, topo.Primary, app)
+	stay = append(stay, backendsOn(t, topo.Standbys[0], app)...)
+	if opened := newPIDs(kept, stay); len(opened) != 0 {
+		t.Errorf("removing a node opened %d connections to the others", len(opened))
 	}
 }
 
