@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -175,7 +176,7 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 	reads = filter(reads, *only)
-	readResults := map[string][]float64{}
+	readResults := map[string][]reading{}
 	for round := range *rounds {
 		for k := range reads {
 			c := reads[(k+round)%len(reads)]
@@ -271,9 +272,24 @@ func setup(ctx context.Context, topo *routertest.Topology) error {
 	return topo.WaitReplayed(ctx)
 }
 
+// A reading is one contender's round: operations per second, and the
+// process's CPU time per operation (user and system, all threads), which
+// load from other processes changes far less than the wall clock.
+type reading struct{ perSecond, cpuMicros float64 }
+
+// cpuTime is the process's CPU time so far.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // throughput runs op on workers goroutines for d and returns operations per
-// second. A warm-up of a tenth of d is not counted.
-func throughput(op func(context.Context, int) error, workers int, d time.Duration) (float64, error) {
+// second and CPU time per operation. A warm-up of a tenth of d is not
+// counted.
+func throughput(op func(context.Context, int) error, workers int, d time.Duration) (reading, error) {
 	ctx := context.Background()
 	var count atomic.Int64
 	var counting atomic.Bool
@@ -300,16 +316,20 @@ func throughput(op func(context.Context, int) error, workers int, d time.Duratio
 	}
 	time.Sleep(d / 10)
 	counting.Store(true)
-	start := time.Now()
+	start, cpu := time.Now(), cpuTime()
 	time.Sleep(d)
 	counting.Store(false)
-	elapsed := time.Since(start)
+	elapsed, cpu := time.Since(start), cpuTime()-cpu
+	n := count.Load()
 	close(stop)
 	wg.Wait()
 	if e := firstErr.Load(); e != nil {
-		return 0, *e
+		return reading{}, *e
 	}
-	return float64(count.Load()) / elapsed.Seconds(), nil
+	if n == 0 {
+		return reading{}, fmt.Errorf("no operation completed in %v", d)
+	}
+	return reading{perSecond: float64(n) / elapsed.Seconds(), cpuMicros: float64(cpu.Microseconds()) / float64(n)}, nil
 }
 
 // latency runs op back to back for d and returns its median latency in
@@ -343,15 +363,19 @@ func median(xs []float64) float64 {
 }
 
 func report(topo *routertest.Topology, rounds int, d time.Duration, workers int, rtt time.Duration,
-	reads []contender, readResults map[string][]float64, writes []contender, writeResults map[string][]float64) {
+	reads []contender, readResults map[string][]reading, writes []contender, writeResults map[string][]float64) {
 	fmt.Printf("Machine: %s, %d CPUs, %s/%s, %s; load average %s; PostgreSQL %d; %d rounds of %v per contender, %d readers, %d connections per pool\n\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), loadAverage(), topo.Version, rounds, d, workers, maxConns)
-	fmt.Println("| Reads (point lookup by primary key) | median queries/s | each round |")
-	fmt.Println("|---|---|---|")
-	med := map[string]float64{}
+	fmt.Println("| Reads (point lookup by primary key) | median queries/s | each round | median client CPU µs/query |")
+	fmt.Println("|---|---|---|---|")
+	med, cpu := map[string]float64{}, map[string]float64{}
 	for _, c := range reads {
-		med[c.name] = median(readResults[c.name])
-		fmt.Printf("| %s | %.0f | %s |\n", c.name, med[c.name], join(readResults[c.name], "%.0f"))
+		var qps, us []float64
+		for _, r := range readResults[c.name] {
+			qps, us = append(qps, r.perSecond), append(us, r.cpuMicros)
+		}
+		med[c.name], cpu[c.name] = median(qps), median(us)
+		fmt.Printf("| %s | %.0f | %s | %.1f |\n", c.name, med[c.name], join(qps, "%.0f"), cpu[c.name])
 	}
 	fmt.Println()
 	fmt.Println("| Writes (one INSERT, one goroutine) | median latency µs | each round's median |")
@@ -366,6 +390,8 @@ func report(topo *routertest.Topology, rounds int, d time.Duration, workers int,
 	fmt.Println("|---|---|---|")
 	fmt.Printf("| routerlib / round-robin floor (throughput) | %.3f | ≥ 0.95 |\n", med["routerlib"]/med["pgxpool round-robin over the standbys (floor)"])
 	fmt.Printf("| GORM on routerlib/stdlib / GORM dbresolver (throughput) | %.3f | ≥ 1 |\n", med["GORM on routerlib/stdlib"]/med["GORM dbresolver (round-robin)"])
+	fmt.Printf("| GORM on routerlib/stdlib / GORM dbresolver (client CPU per query) | %.3f | |\n", cpu["GORM on routerlib/stdlib"]/cpu["GORM dbresolver (round-robin)"])
+	fmt.Printf("| routerlib / round-robin floor (client CPU per query) | %.3f | |\n", cpu["routerlib"]/cpu["pgxpool round-robin over the standbys (floor)"])
 	fmt.Printf("| read-your-writes Exec / pgxpool Exec (latency, loopback) | %.3f | |\n", wmed["Router.Exec, read-your-writes"]/wmed["pgxpool Exec on the primary"])
 	if rtt > 0 {
 		s := fmt.Sprintf(" (%v RTT)", rtt)
