@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -65,6 +66,7 @@ func TestVolatileFunctionsClassified(t *testing.T) {
 				t.Errorf("functions both primary-only and read-safe: %s", strings.Join(both, ", "))
 			}
 			r := newRouter(t, topo.Artifact())
+			replicasInRotation(t, r, topo)
 			for _, name := range names {
 				primary, _ := routerlib.FunctionForTest(name)
 				calls := []string{`SELECT pg_catalog."` + name + `"()`}
@@ -113,6 +115,7 @@ func TestStateChangingFunctionsRunOnPrimary(t *testing.T) {
 	ctx := context.Background()
 	rec := &recorder{}
 	r := newRouter(t, topo.Artifact(), routerlib.WithTracer(rec))
+	replicasInRotation(t, r, topo)
 	onPrimary := func(t *testing.T, sql string) {
 		t.Helper()
 		if d := rec.last(t); d.Node != "primary" || d.SQL != sql {
@@ -174,6 +177,7 @@ func TestStateChangingFunctionsRunOnPrimary(t *testing.T) {
 		// connection (as with pgxpool), which Close discards.
 		rec := &recorder{}
 		r := newRouter(t, topo.Artifact(), routerlib.WithTracer(rec))
+		replicasInRotation(t, r, topo)
 		for _, sql := range []string{
 			"SELECT set_config('search_path', 'rs_nowhere', false)",
 			`SELECT PG_CATALOG."set_config"('search_path', 'rs_nowhere', false)`,
@@ -225,4 +229,13 @@ func TestStateChangingFunctionsRunOnPrimary(t *testing.T) {
 			t.Errorf("read-safe functions ran on port %d (in recovery: %v), want a replica", port, recovery)
 		}
 	})
+}
+
+// replicasInRotation waits until every standby of topo serves reads through
+// r: on a loaded machine New's first check of one may have timed out.
+func replicasInRotation(t *testing.T, r *routerlib.Router, topo *routertest.Topology) {
+	t.Helper()
+	for _, s := range topo.Standbys {
+		eventually(t, 10*time.Second, s.Name+" in rotation", func() bool { return nodeStat(r, s.Name).Readable })
+	}
 }

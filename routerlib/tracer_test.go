@@ -57,6 +57,7 @@ func TestReadOnlySerializable(t *testing.T) {
 	ctx := context.Background()
 	rec := &recorder{}
 	r := newRouter(t, topo.Artifact(), routerlib.WithTracer(rec))
+	replicasInRotation(t, r, topo)
 	for _, c := range []struct {
 		opts    pgx.TxOptions
 		primary bool
