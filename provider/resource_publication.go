@@ -2,15 +2,12 @@ package provider
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -31,9 +28,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
 )
 
 var (
@@ -179,12 +178,13 @@ func publicationSchema() schema.Schema {
 						},
 						"where": schema.StringAttribute{
 							Optional:   true,
-							Validators: []validator.String{stringvalidator.LengthAtLeast(1)},
+							Validators: []validator.String{rowFilterValidator},
 							MarkdownDescription: "Row filter: a boolean SQL expression over the table's columns (`amount > 100`), without `WHERE` (the provider adds the parentheses PostgreSQL's syntax wants around it). " +
 								"Only rows for which it is true are published. Defaults to no filter. Needs PostgreSQL 15 or later (checked at plan time). " +
 								"PostgreSQL stores the expression in its own normal form (`amount > 100` reads back as `(amount > 100)`); " +
 								"the plan shows that form, and an expression that means the same is not a change. " +
-								"To learn the normal form, the provider creates, at plan time, a publication in a transaction that it rolls back. " +
+								"To compare the two, the plan asks the server to parse both (`EXPLAIN` of the filter over typed NULLs: read-only, no lock on the table, so a role that may only read can plan). " +
+								"The filter must be one expression: a semicolon, a comment, a parenthesis it does not open and close, or a subquery is refused at plan time. " +
 								"When `publish` includes `update` or `delete`, the filter may only use columns of the table's replica identity: " +
 								"PostgreSQL does not check that when the publication is created, but fails the UPDATE or DELETE on the publisher.",
 						},
@@ -524,15 +524,21 @@ type (
 	}
 )
 
-// planRowFilters replaces each planned row filter by the text PostgreSQL
-// stores for it, so that state, plan and import all hold the server's text
-// and an expression that means the same is not a change. When the filter as
-// configured and as stored are both what the last apply saw, the stored text
-// is the state's, and the server is not asked; otherwise the server
-// normalises the configured text. A filter changed by hand is then a
-// difference between two normal forms, and shows in the plan. When the server
-// cannot normalise it (the table does not exist yet, the server cannot be
-// reached), the configured text is planned and applied as written.
+// planRowFilters plans each row filter in the text the state holds when the
+// configuration's text means the same, so that `amount > 100` and the
+// stored `(amount > 100)` are not a change, and checks what it can of each
+// table before anything reaches the server: a filter that is not one SQL
+// expression, or columns the table does not have.
+//
+// Planning only reads (a drift audit runs it with a role that may read and
+// nothing else): when the configuration's text and the state's are those of
+// the last apply (private state), the server is not asked; otherwise the
+// server deparses both, read-only (see rowFilterPlan), and they are the same
+// filter when it prints the same. A filter changed by hand is then a
+// difference between two expressions that the server prints differently,
+// and shows in the plan. When the server cannot be asked (the table does not
+// exist yet, the server cannot be reached), the configured text is planned
+// and applied as written.
 func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *publicationModel, private privateGetter) diag.Diagnostics {
 	var diags diag.Diagnostics
 	if plan.Tables.IsNull() || plan.Tables.IsUnknown() {
@@ -555,52 +561,67 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 	if raw, d := private.GetKey(ctx, rowFiltersKey); !d.HasError() && len(raw) > 0 {
 		_ = json.Unmarshal(raw, &applied) // a bad record only costs a round trip
 	}
-	// unchanged reports whether t's filter is, as far as the last apply
-	// knows, the one the state holds.
-	unchanged := func(key string, t publicationTableModel) (types.String, bool) {
-		was, known := prior[key]
-		if !known {
-			return types.String{}, false
-		}
-		if was.Where.Equal(t.Where) {
-			return was.Where, true
-		}
-		a, ok := applied[key]
-		if ok && a.Config == t.Where.ValueString() && a.Stored == was.Where.ValueString() {
-			return was.Where, true
-		}
-		return types.String{}, false
-	}
 
-	var ask []publishedTable
-	for _, t := range planned {
-		if t.Where.IsNull() || t.Where.IsUnknown() || t.Schema.IsUnknown() || t.Name.IsUnknown() {
-			continue
-		}
-		key := tableKey(t.Schema.ValueString(), t.Name.ValueString())
-		if _, ok := unchanged(key, t); !ok {
-			ask = append(ask, publishedTable{Schema: t.Schema.ValueString(), Name: t.Name.ValueString(), Where: t.Where.ValueString()})
-		}
+	var pool *pgxpool.Pool
+	if r.server != nil && !r.server.unknown && !plan.Database.IsUnknown() {
+		pool, _ = r.server.Pool(ctx, plan.Database.ValueString())
 	}
-	stored := map[string]string{}
-	if len(ask) > 0 && r.server != nil && !r.server.unknown && !plan.Database.IsUnknown() {
-		var invalid map[string]error
-		stored, invalid = r.normaliseRowFilters(ctx, plan.Database.ValueString(), ask)
-		for key, err := range invalid {
-			diags.AddAttributeError(path.Root("table"), "Invalid Row Filter",
-				fmt.Sprintf("The row filter of table %s is not a valid SQL expression: %v. Write a boolean expression over the table's columns, without WHERE.", key, err))
-		}
-	}
-
 	for i, t := range planned {
-		if t.Where.IsNull() || t.Where.IsUnknown() || t.Schema.IsUnknown() || t.Name.IsUnknown() {
+		if t.Schema.IsUnknown() || t.Name.IsUnknown() {
 			continue
 		}
 		key := tableKey(t.Schema.ValueString(), t.Name.ValueString())
-		if was, ok := unchanged(key, t); ok {
-			planned[i].Where = was
-		} else if s, ok := stored[key]; ok {
-			planned[i].Where = types.StringValue(s)
+		was, known := prior[key]
+		checkWhere := !t.Where.IsNull() && !t.Where.IsUnknown()
+		if checkWhere && known {
+			a, ok := applied[key]
+			switch {
+			case was.Where.Equal(t.Where):
+				checkWhere = false
+			case ok && a.Config == t.Where.ValueString() && a.Stored == was.Where.ValueString():
+				planned[i].Where = was.Where
+				checkWhere = false
+			}
+		}
+		checkColumns := !t.Columns.IsNull() && !t.Columns.IsUnknown() && !(known && was.Columns.Equal(t.Columns))
+		if pool == nil || (!checkWhere && !checkColumns) {
+			continue
+		}
+		table, err := readTableColumns(ctx, pool, t.Schema.ValueString(), t.Name.ValueString())
+		if err != nil || table == nil {
+			continue // a table created in the same apply, or a server that cannot answer now
+		}
+		if checkColumns {
+			var columns []string
+			diags.Append(t.Columns.ElementsAs(ctx, &columns, false)...)
+			for _, c := range columns {
+				if !table.has(c) {
+					diags.AddAttributeError(path.Root("table"), "Unknown Column in Column List",
+						fmt.Sprintf("Table %s has no column %s, which the column list of publication %q names. The columns are: %s. "+
+							"Fix the name (it is quoted: case and spaces count), or add the column first.",
+							key, pgsql.Ident(c), plan.Name.ValueString(), table.names()))
+				}
+			}
+		}
+		if !checkWhere {
+			continue
+		}
+		configured, err := rowFilterPlan(ctx, pool, *table, t.Where.ValueString())
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && (pgErr.Code == "42601" || pgErr.Code == "42703") { // syntax_error, undefined_column
+				diags.AddAttributeError(path.Root("table"), "Invalid Row Filter",
+					fmt.Sprintf("The row filter of table %s in publication %q is not a valid expression over the table's columns: %s. "+
+						"Write a boolean expression over the table's columns, without WHERE.", key, plan.Name.ValueString(), pgErr.Message))
+			}
+			continue
+		}
+		if !known || was.Where.IsNull() {
+			continue
+		}
+		stored, err := rowFilterPlan(ctx, pool, *table, was.Where.ValueString())
+		if err == nil && stored == configured {
+			planned[i].Where = was.Where
 		}
 	}
 	set, d := types.SetValueFrom(ctx, types.ObjectType{AttrTypes: publicationTableAttrTypes}, planned)
@@ -611,62 +632,133 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 	return diags
 }
 
-// normaliseRowFilters asks the server how it stores each table's row filter:
-// in one transaction that it rolls back, it creates a throwaway publication
-// per table with that filter and reads the filter back with pg_get_expr,
-// exactly as Read will. Filters the server refuses are left out, except
-// those that are not even SQL (a syntax error), which are returned as
-// invalid: no apply could succeed.
-func (r *publicationResource) normaliseRowFilters(ctx context.Context, database string, tables []publishedTable) (stored map[string]string, invalid map[string]error) {
-	stored, invalid = map[string]string{}, map[string]error{}
-	pool, err := r.server.Pool(ctx, database)
+// tableColumns is a table as a row filter sees it: its columns, each with
+// the type (and collation, when not its type's) that PostgreSQL resolves an
+// expression against.
+type tableColumns struct {
+	Schema, Name string
+	Columns      []string // names, in attnum order
+	Types        []string // "integer", "text COLLATE \"C\"" …
+}
+
+func (t tableColumns) has(name string) bool { return slices.Contains(t.Columns, name) }
+
+func (t tableColumns) names() string {
+	if len(t.Columns) == 0 {
+		return "none"
+	}
+	return pgsql.IdentList(t.Columns)
+}
+
+// readTableColumns reads schema.name's columns from pg_attribute, which every
+// role may read; nil means there is no such table.
+func readTableColumns(ctx context.Context, q querier, schema, name string) (*tableColumns, error) {
+	t := tableColumns{Schema: schema, Name: name}
+	err := q.QueryRow(ctx, `
+SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+       ARRAY(SELECT format_type(a.atttypid, a.atttypmod) ||
+                    CASE WHEN a.attcollation <> 0 AND a.attcollation <> ty.typcollation
+                         THEN ' COLLATE ' || quote_ident(cn.nspname::text) || '.' || quote_ident(co.collname::text)
+                         ELSE '' END
+             FROM pg_attribute a
+             JOIN pg_type ty ON ty.oid = a.atttypid
+             LEFT JOIN pg_collation co ON co.oid = a.attcollation
+             LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&t.Columns, &t.Types)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
-		return stored, invalid
+		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	tx, err := pool.Begin(ctx)
+	return &t, nil
+}
+
+// rowFilterPlan is how the server understands expr as a row filter of
+// table, printed by the server itself: two filters are the same when their
+// plans print the same. It is the read-only way to compare a configured
+// filter with the stored one (`total > 0` is stored as
+// `(total > (0)::numeric)`): PostgreSQL offers no function that parses an
+// expression and prints it back, but EXPLAIN parses, resolves and prints
+// one, and both texts go through the same parser, the same constant folding
+// and the same printer.
+//
+// The filter is planned over a materialized CTE of typed NULLs that has the
+// table's name and columns, never over the table itself: EXPLAIN of the
+// table would take a lock on it (ACCESS SHARE, which still queues behind a
+// migration's ACCESS EXCLUSIVE and then blocks everyone queued behind the
+// plan) and would need SELECT on it, which a drift-audit role does not
+// have. The CTE needs no privilege, locks no user table, writes nothing and
+// takes no transaction ID. MATERIALIZED keeps the planner from folding the
+// NULLs into the filter. The filter must first pass checkRowFilter (one
+// expression, no subquery): the statement is sent with the extended
+// protocol, which runs one statement at most.
+func rowFilterPlan(ctx context.Context, q querier, table tableColumns, expr string) (string, error) {
+	cols := make([]string, len(table.Columns))
+	for i, c := range table.Columns {
+		cols[i] = "NULL::" + table.Types[i] + " AS " + pgsql.Ident(c)
+	}
+	sql := "EXPLAIN (COSTS OFF) WITH " + pgsql.Ident(table.Name) + " AS MATERIALIZED (SELECT " + strings.Join(cols, ", ") + ") " +
+		"SELECT FROM " + pgsql.Ident(table.Name) + " WHERE (" + expr + ")"
+	rows, err := q.Query(ctx, sql, pgx.QueryExecModeExec)
 	if err != nil {
-		return stored, invalid
+		return "", err
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	// Never wait long behind a lock on a table (a VACUUM FULL, a migration):
-	// without the normal form, the worst is an in-place update that changes
-	// nothing.
-	if _, err := tx.Exec(ctx, "SET LOCAL lock_timeout = '2s'"); err != nil {
-		return stored, invalid
+	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return "", err
 	}
-	suffix := make([]byte, 6)
-	_, _ = rand.Read(suffix)
-	for i, t := range tables {
-		name := fmt.Sprintf("pgreplication_plan_%s_%d", hex.EncodeToString(suffix), i)
-		if _, err := tx.Exec(ctx, "SAVEPOINT row_filter"); err != nil {
-			return stored, invalid
-		}
-		// publish_via_partition_root, because PostgreSQL refuses a filter on
-		// a partitioned table without it; it does not change the normal form.
-		probe := publication{Name: name, Tables: []publishedTable{t}, Publish: publishActions, ViaRoot: true}
-		err := execOne(ctx, tx, createPublicationSQL(probe))
-		if err == nil {
-			var s string
-			err = tx.QueryRow(ctx, `
-SELECT pg_get_expr(r.prqual, r.prrelid)
-FROM pg_publication_rel r JOIN pg_publication p ON p.oid = r.prpubid
-WHERE p.pubname = $1`, name).Scan(&s)
-			if err == nil {
-				stored[t.key()] = s
-				continue
+	return strings.Join(lines, "\n"), nil
+}
+
+// rowFilterValidator refuses, before anything reaches a server, a row
+// filter that is not one SQL expression.
+var rowFilterValidator = validate.String("Invalid Row Filter",
+	"one boolean SQL expression: balanced parentheses, no semicolon, comment or subquery", checkRowFilter)
+
+// checkRowFilter reports why src is not one SQL expression that the
+// provider may put between the parentheses of `WHERE ( … )`. The server's
+// grammar decides the rest (at plan time when it can be asked, else at
+// apply); this check is what keeps a filter from closing those parentheses
+// and going on with SQL of its own (`true), ONLY other WHERE (true` would add
+// a table; `id > 0) WITH (publish = 'insert') --` would change options),
+// whichever way it is quoted: it reads the text with the SQL lexer, so a
+// parenthesis inside a string or a quoted name is not one.
+func checkRowFilter(src string) error {
+	tokens, err := sqllex.Tokens(src)
+	if err != nil {
+		return fmt.Errorf("The row filter %q is not one SQL expression: %v. Close it", src, err)
+	}
+	if len(tokens) == 0 {
+		return fmt.Errorf("The row filter is empty: write a boolean expression over the table's columns, or remove where")
+	}
+	var open []sqllex.Token
+	for _, t := range tokens {
+		switch {
+		case t.Kind == sqllex.Comment:
+			return fmt.Errorf("The row filter %q holds a comment (%s): a comment could hide the rest of the statement the filter is part of, and PostgreSQL does not keep it. Remove it", src, t.Text)
+		case t.Kind == sqllex.Punct && t.Text == ";":
+			return fmt.Errorf("The row filter %q holds a semicolon at byte %d: a row filter is one expression, not statements. Remove it", src, t.Pos+1)
+		case t.Is("select"):
+			return fmt.Errorf("The row filter %q holds a subquery: PostgreSQL allows only simple expressions over the table's own columns in a row filter", src)
+		case t.Kind == sqllex.Punct && (t.Text == "(" || t.Text == "["):
+			open = append(open, t)
+		case t.Kind == sqllex.Punct && (t.Text == ")" || t.Text == "]"):
+			want := map[string]string{")": "(", "]": "["}[t.Text]
+			if len(open) == 0 || open[len(open)-1].Text != want {
+				return fmt.Errorf("The row filter %q closes a %q at byte %d that it did not open: a row filter is one expression, and cannot end the clause it is part of. Balance the parentheses", src, t.Text, t.Pos+1)
 			}
-		}
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42601" { // syntax_error
-			invalid[t.key()] = err
-		}
-		if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT row_filter"); err != nil {
-			return stored, invalid
+			open = open[:len(open)-1]
 		}
 	}
-	return stored, invalid
+	if len(open) > 0 {
+		t := open[len(open)-1]
+		return fmt.Errorf("The row filter %q opens a %q at byte %d that it does not close. Balance the parentheses", src, t.Text, t.Pos+1)
+	}
+	return nil
 }
 
 // warnWalLevel warns when the server cannot feed logical replication

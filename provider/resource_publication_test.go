@@ -284,7 +284,23 @@ resource "pgreplication_publication" "schemas" {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
+				// Apply keeps the filters as configured…
 				Config: config(initial),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(filtered, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue("public", "orders", []string{"id", "amount", "region"}, initial.ordersFilter),
+						tableValue("public", "events", nil, "amount > 1"),
+					})),
+					statecheck.ExpectKnownValue(schemas, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue("public", "audit", nil, "kind IN ('a', 'b')"),
+					})),
+				},
+			},
+			{
+				// …and the next refresh reads them as PostgreSQL stores
+				// them, with nothing to change.
+				Config:           config(initial),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(filtered, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
 						tableValue("public", "orders", []string{"id", "amount", "region"}, ordersWhere),
@@ -427,9 +443,18 @@ resource "pgreplication_publication" "schema" {
 					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("id"), knownvalue.StringExact(importid.Format(db, pub))),
 					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("owner"), knownvalue.StringExact(owner)),
 					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue(schema, table, []string{colA, colB}, "("+where+")"),
+						tableValue(schema, table, []string{colA, colB}, where),
 					})),
 					statecheck.ExpectKnownValue("pgreplication_publication.schema", tfjsonpath.New("tables_in_schema"), stringSet(schema)),
+				},
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue(schema, table, []string{colA, colB}, "("+where+")"),
+					})),
 				},
 			},
 			{ResourceName: "pgreplication_publication.table", ImportState: true, ImportStateVerify: true},
@@ -533,8 +558,41 @@ resource "pgreplication_publication" "bad" {
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`Invalid Row Filter`),
 			},
+			{
+				// Nor close its parentheses to add a table nobody declared…
+				Config:      config("table {\n name = \"orders\"\n where = \"true), ONLY public.other WHERE (true\"\n }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*did not open`),
+			},
+			{
+				// …or to change the publication's options.
+				Config:      config("table {\n name = \"orders\"\n where = \"id > 0) WITH (publish='insert') --\"\n }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*did not open`),
+			},
+			{
+				Config:      config("table {\n name = \"orders\"\n where = \"id IN (SELECT id FROM other)\"\n }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*subquery`),
+			},
+			{
+				// The server, asked read-only at plan time, knows the columns.
+				Config:      config("table {\n name = \"orders\"\n where = \"no_such_column > 0\"\n }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*no_such_column`),
+			},
+			{
+				Config:      config("table {\n name = \"orders\"\n columns = [\"id\", \"id) WHERE (true\"]\n }"),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Unknown Column in Column List.*id\) WHERE \(true`),
+			},
 		},
 	})
+	// Nothing reached the server: no publication, and no statement that
+	// names one in pg_stat_statements' absence, the catalog is the proof.
+	if n := queryValue[int](t, topo.Primary, db, `SELECT count(*)::int FROM pg_publication`); n != 0 {
+		t.Fatalf("%d publications exist after plans that must all have failed", n)
+	}
 	if n := queryValue[int](t, topo.Primary, db, `SELECT count(*)::int FROM pg_class WHERE relname = 'orders'`); n != 1 {
 		t.Fatalf("table orders is gone: a row filter ran a statement of its own")
 	}
@@ -580,9 +638,18 @@ resource "pgreplication_publication" "schemas" {
 				Config: config,
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue("public", "orders", []string{"id", "region"}, "(region <> 'us'::text)"),
+						tableValue("public", "orders", []string{"id", "region"}, "region <> 'us'"),
 					})),
 					statecheck.ExpectKnownValue("pgreplication_publication.schemas", tfjsonpath.New("tables_in_schema"), stringSet("sales")),
+				},
+			},
+			{
+				Config:           config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
+						tableValue("public", "orders", []string{"id", "region"}, "(region <> 'us'::text)"),
+					})),
 				},
 			},
 			{ResourceName: addr, ImportState: true, ImportStateVerify: true},

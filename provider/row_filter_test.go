@@ -1,0 +1,154 @@
+package provider
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// A row filter is one expression: what could close the provider's
+// parentheses and go on with SQL of its own is refused, and what only looks
+// like it (a parenthesis in a string or a quoted name) is not.
+func TestCheckRowFilter(t *testing.T) {
+	for _, ok := range []string{
+		"amount > 100",
+		"region = 'eu' AND (amount > 100 OR note IS NULL)",
+		`"weird ) name" > 0`,
+		"note = ')'",
+		"note = E'it\\'s ) here'",
+		"note = $$ ; -- ) $$",
+		"tags[1] = 'a'",
+		"extract(year FROM created_at) > 2020",
+		"created_at > '2020-01-01'::timestamp with time zone",
+		"U&\"d\\0061ta\" IS NOT NULL",
+	} {
+		if err := checkRowFilter(ok); err != nil {
+			t.Errorf("checkRowFilter(%q) = %v, want nil", ok, err)
+		}
+	}
+	for _, bad := range []struct{ filter, says string }{
+		{"true), ONLY public.other WHERE (true", "did not open"},
+		{"id > 0) WITH (publish='insert') --", "did not open"},
+		{"id > 0 -- )", "comment"},
+		{"id > 0 /* x */", "comment"},
+		{"true); DROP TABLE orders; --", "did not open"},
+		{"id > 0; DROP TABLE orders", "semicolon"},
+		{"(id > 0", "does not close"},
+		{"id IN (SELECT id FROM other)", "subquery"},
+		{"note = 'unterminated", "not closed"},
+		{`"unterminated > 0`, "not closed"},
+		{"note = $x$ never", "not closed"},
+		{"a[1)", "did not open"},
+		{"  ", "empty"},
+	} {
+		err := checkRowFilter(bad.filter)
+		if err == nil || !strings.Contains(err.Error(), bad.says) {
+			t.Errorf("checkRowFilter(%q) = %v, want an error saying %q", bad.filter, err, bad.says)
+		}
+	}
+}
+
+// The server's own printing of a filter tells a filter written differently
+// from the same filter (equal) from another filter (different), for the
+// rewrites PostgreSQL makes when it stores one; and it runs as a role that
+// may only read, with no lock on the table and no transaction ID.
+func TestAccRowFilterPlan(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "row_filter_plan"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `
+CREATE TABLE "Order Lines" (id bigint, total numeric(12,2), region text COLLATE "C", "Note)" text, tags text[], created_at timestamptz, published boolean);
+DO $$BEGIN CREATE ROLE row_filter_reader LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END$$;`)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, strings.Replace(topo.Primary.DSNFor(db), "postgres@", "row_filter_reader@", 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if u := queryOn[string](t, conn, "SELECT current_user"); u != "row_filter_reader" {
+		t.Fatalf("connected as %s, want row_filter_reader", u)
+	}
+	table, err := readTableColumns(ctx, conn, "public", "Order Lines")
+	if err != nil || table == nil {
+		t.Fatalf("readTableColumns = %v, %v", table, err)
+	}
+	if missing, _ := readTableColumns(ctx, conn, "public", "no such table"); missing != nil {
+		t.Errorf("readTableColumns of a missing table = %+v, want nil", missing)
+	}
+	plan := func(expr string) string {
+		t.Helper()
+		s, err := rowFilterPlan(ctx, conn, *table, expr)
+		if err != nil {
+			t.Fatalf("rowFilterPlan(%q): %v", expr, err)
+		}
+		return s
+	}
+	// Each configured filter against what PostgreSQL stores for it
+	// (pg_get_expr after CREATE PUBLICATION): the same filter.
+	for _, pair := range [][2]string{
+		{"total > 0", "(total > (0)::numeric)"},
+		{"region = 'eu' AND total > 100", "((region = 'eu'::text) AND (total > (100)::numeric))"},
+		{"region IN ('a', 'b')", "(region = ANY (ARRAY['a'::text, 'b'::text]))"},
+		{`"Note)" IS NOT NULL`, `("Note)" IS NOT NULL)`},
+		{"published", "published"},
+		{"created_at > '2020-01-01'", "(created_at > '2020-01-01 00:00:00+00'::timestamp with time zone)"},
+		{`"Order Lines".total>0`, "(total > (0)::numeric)"},
+	} {
+		if a, b := plan(pair[0]), plan(pair[1]); a != b {
+			t.Errorf("%q and %q print differently:\n%s\n%s", pair[0], pair[1], a, b)
+		}
+	}
+	// A filter changed by hand is another filter.
+	for _, pair := range [][2]string{
+		{"total > 0", "(total > (5)::numeric)"},
+		{"region = 'eu'", "(region = 'us'::text)"},
+		{"published", "(NOT published)"},
+		{"total > 0 AND region = 'eu'", "(total > (0)::numeric)"},
+	} {
+		if a, b := plan(pair[0]), plan(pair[1]); a == b {
+			t.Errorf("%q and %q print the same, want different:\n%s", pair[0], pair[1], a)
+		}
+	}
+	if _, err := rowFilterPlan(ctx, conn, *table, "no_such_column > 0"); err == nil {
+		t.Error("a filter over a column the table lacks printed, want an error")
+	}
+	// Read-only: no transaction ID, no lock on the table.
+	before := queryValue[int64](t, topo.Primary, db, "SELECT pg_current_xact_id()::text::bigint")
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rowFilterPlan(ctx, tx, *table, "total > 0"); err != nil {
+		t.Fatal(err)
+	}
+	var locked int
+	if err := tx.QueryRow(ctx, `SELECT count(*)::int FROM pg_locks WHERE pid = pg_backend_pid() AND relation = '"Order Lines"'::regclass`).Scan(&locked); err != nil {
+		t.Fatal(err)
+	}
+	var xid *string
+	if err := tx.QueryRow(ctx, `SELECT pg_current_xact_id_if_assigned()::text`).Scan(&xid); err != nil {
+		t.Fatal(err)
+	}
+	_ = tx.Rollback(ctx)
+	if locked != 0 {
+		t.Errorf("planning a row filter holds %d locks on the table, want none", locked)
+	}
+	if xid != nil {
+		t.Errorf("planning a row filter took transaction ID %s, want none", *xid)
+	}
+	// The admin's own pg_current_xact_id() takes one.
+	if after := queryValue[int64](t, topo.Primary, db, "SELECT pg_current_xact_id()::text::bigint"); after != before+1 {
+		t.Errorf("transaction IDs went from %d to %d; want only the admin's own read (+1)", before, after)
+	}
+}
+
+func queryOn[T any](t *testing.T, conn *pgx.Conn, sql string) T {
+	t.Helper()
+	var v T
+	if err := conn.QueryRow(context.Background(), sql).Scan(&v); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+	return v
+}
