@@ -135,24 +135,7 @@ func TestExamples(t *testing.T) {
 	cli := findCLI(t)
 	ctx := t.Context()
 
-	// One provider build for every example; both registry addresses, so
-	// that the configuration works with Terraform and OpenTofu alike.
-	bin := t.TempDir()
-	build := exec.CommandContext(ctx, "go", "build", "-o", filepath.Join(bin, "terraform-provider-pgreplication"), ".")
-	build.Dir = ".."
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the provider: %v\n%s", err, out)
-	}
-	rc := filepath.Join(bin, "dev.tfrc")
-	writeFile(t, rc, fmt.Sprintf(`provider_installation {
-  dev_overrides {
-    "registry.terraform.io/pgreplication/pgreplication" = %[1]q
-    "registry.opentofu.org/pgreplication/pgreplication" = %[1]q
-  }
-  direct {}
-}
-`, bin))
-	cli.configFile = rc
+	cli.configFile = buildProvider(t)
 
 	t.Run("provider", func(t *testing.T) {
 		t.Parallel()

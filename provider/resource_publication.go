@@ -85,7 +85,9 @@ func publicationSchema() schema.Schema {
 				requirement{createOnDatabasePrivilege("app"), "creating a publication in the database (here `app`)."},
 				requirement{tableOwnerPrivilege("public.books"), "for each table a `table` block names (here `public.books`): PostgreSQL lets only a table's owner publish it."},
 				requirement{superuserPrivilege, "`all_tables` and `tables_in_schema` only: PostgreSQL lets only a superuser publish all tables or a schema's."},
-			) + " Changing and dropping the publication needs its ownership, which the role has when it created it; `owner` needs membership in the new owner role.",
+			) + " Changing and dropping the publication needs its ownership, which the role has when it created it; `owner` needs membership in the new owner role." +
+			"\n\n**Privileges to plan.** `CONNECT` on the database, nothing more: the catalogs a plan reads are readable by every role, and it compares row filters " +
+			"without touching the tables (see the guide on auditing drift with a read-only role).",
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
@@ -181,8 +183,8 @@ func publicationSchema() schema.Schema {
 							Validators: []validator.String{rowFilterValidator},
 							MarkdownDescription: "Row filter: a boolean SQL expression over the table's columns (`amount > 100`), without `WHERE` (the provider adds the parentheses PostgreSQL's syntax wants around it). " +
 								"Only rows for which it is true are published. Defaults to no filter. Needs PostgreSQL 15 or later (checked at plan time). " +
-								"PostgreSQL stores the expression in its own normal form (`amount > 100` reads back as `(amount > 100)`); " +
-								"the plan shows that form, and an expression that means the same is not a change. " +
+								"PostgreSQL stores the expression in its own normal form (`amount > 100` reads back as `(amount > 100)`), and refresh reads that form into the state; " +
+								"an expression that means the same is not a change, and the plan shows one only when the configured expression means something else. " +
 								"To compare the two, the plan asks the server to parse both (`EXPLAIN` of the filter over typed NULLs: read-only, no lock on the table, so a role that may only read can plan). " +
 								"The filter must be one expression: a semicolon, a comment, a parenthesis it does not open and close, or a subquery is refused at plan time. " +
 								"When `publish` includes `update` or `delete`, the filter may only use columns of the table's replica identity: " +
