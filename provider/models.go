@@ -47,6 +47,7 @@ type publicationModel struct {
 	TablesInSchema          types.Set    `tfsdk:"tables_in_schema"`
 	Publish                 types.Set    `tfsdk:"publish"`
 	PublishViaPartitionRoot types.Bool   `tfsdk:"publish_via_partition_root"`
+	PublishGeneratedColumns types.String `tfsdk:"publish_generated_columns"`
 }
 
 // publicationTableModel is one table block of pgreplication_publication.

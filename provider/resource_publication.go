@@ -58,6 +58,10 @@ type publicationResource struct {
 // PostgreSQL lists them.
 var publishActions = []string{"insert", "update", "delete", "truncate"}
 
+// generatedColumnsModes are the values of publish_generated_columns
+// (PostgreSQL 18): whether stored generated columns are published.
+var generatedColumnsModes = []string{"none", "stored"}
+
 // defaultTableSchema is the schema of a table block that names none.
 const defaultTableSchema = "public"
 
@@ -142,6 +146,16 @@ func publicationSchema() schema.Schema {
 				MarkdownDescription: "Publish changes of a partitioned table's partitions as changes of the partitioned table itself, so the subscriber may partition differently or not at all. Defaults to `false`. PostgreSQL allows a row filter (`where`) on a partitioned table only when this is `true`. Changed in place. Needs PostgreSQL 13 or later (checked at plan time).",
 			},
 
+			"publish_generated_columns": schema.StringAttribute{
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(generatedColumnsModes[0]),
+				Validators: []validator.String{stringvalidator.OneOf(generatedColumnsModes...)},
+				MarkdownDescription: "Whether the values of stored generated columns are published (`publish_generated_columns`), one of " + quotedList(generatedColumnsModes) +
+					". Defaults to `none`, which is also what a server older than PostgreSQL 18 does. `stored` needs PostgreSQL 18 or later (checked at plan time). " +
+					"A column list that names a generated column publishes it either way. Changed in place.",
+			},
+
 			// Computed
 			"id": schema.StringAttribute{
 				Computed:            true,
@@ -219,6 +233,11 @@ func (r *publicationResource) Create(ctx context.Context, req resource.CreateReq
 	if pool == nil {
 		return
 	}
+	facts, ok := r.server.FactsOrDiag(ctx, &resp.Diagnostics)
+	if !ok {
+		return
+	}
+	want = want.forServer(facts.Major())
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
 		if err := execOne(ctx, tx, createPublicationSQL(want)); err != nil {
 			return err
@@ -260,7 +279,14 @@ func (r *publicationResource) Read(ctx context.Context, req resource.ReadRequest
 		return
 	}
 	major := facts.Major()
-	got, err := readPublication(ctx, pool, major, state.Name.ValueString())
+	got, err := readPublication(ctx, pool, major, state.Name.ValueString(), 0)
+	if err == nil && got == nil {
+		// Renamed by hand? The OID the last apply or read saw finds it,
+		// and the plan renames it back instead of creating another.
+		if oid := privateOID(ctx, req.Private); oid != 0 {
+			got, err = readPublication(ctx, pool, major, "", oid)
+		}
+	}
 	if isMissingDatabase(err) {
 		// The database is gone, and the publication with it: plan a create.
 		resp.State.RemoveResource(ctx)
@@ -279,6 +305,7 @@ func (r *publicationResource) Read(ctx context.Context, req resource.ReadRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	resp.Diagnostics.Append(setPrivateOID(ctx, resp.Private, got.OID)...)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -308,12 +335,13 @@ func (r *publicationResource) Update(ctx context.Context, req resource.UpdateReq
 		return
 	}
 	major := facts.Major()
+	want = want.forServer(major)
 	// One transaction: the publication changes as planned or not at all,
 	// never renamed but not re-owned. The statements are worked out from the
 	// catalogs as they are now, not from the state, which a plan with
 	// -refresh=false may have taken stale.
 	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		current, err := readPublication(ctx, tx, major, had.Name)
+		current, err := readPublication(ctx, tx, major, had.Name, 0)
 		if err != nil {
 			return err
 		}
@@ -501,7 +529,37 @@ func publicationVersionGates(ctx context.Context, m publicationModel) []versionG
 	if m.PublishViaPartitionRoot.ValueBool() {
 		gates = append(gates, versionGate{13, "publish_via_partition_root", path.Root("publish_via_partition_root")})
 	}
+	if !m.PublishGeneratedColumns.IsNull() && !m.PublishGeneratedColumns.IsUnknown() && m.PublishGeneratedColumns.ValueString() != generatedColumnsModes[0] {
+		gates = append(gates, versionGate{18, "Publishing stored generated columns (publish_generated_columns = \"stored\")", path.Root("publish_generated_columns")})
+	}
 	return gates
+}
+
+// oidKey is the private state key under which Read, Create and Update keep
+// the publication's OID, which finds it again after a rename by hand.
+const oidKey = "oid"
+
+func privateOID(ctx context.Context, private privateGetter) uint32 {
+	raw, diags := private.GetKey(ctx, oidKey)
+	if diags.HasError() || len(raw) == 0 {
+		return 0
+	}
+	oid, _ := strconv.ParseUint(string(raw), 10, 32) // a bad record only loses the rename
+	return uint32(oid)
+}
+
+func setPrivateOID(ctx context.Context, private privateSetter, oid uint32) diag.Diagnostics {
+	return private.SetKey(ctx, oidKey, []byte(strconv.FormatUint(uint64(oid), 10)))
+}
+
+// forServer leaves out of p what a server of PostgreSQL major does not
+// have: publish_generated_columns before 18, where the plan-time gate lets
+// only its default ("none", what older servers do) through.
+func (p publication) forServer(major int) publication {
+	if major < 18 {
+		p.GenCols = ""
+	}
+	return p
 }
 
 // rowFiltersKey is the private state key under which Create and Update keep,
@@ -794,7 +852,7 @@ func (r *publicationResource) confirmApplied(ctx context.Context, pool *pgxpool.
 	}
 	major := facts.Major()
 	database := plan.Database.ValueString()
-	got, err := readPublication(ctx, pool, major, want.Name)
+	got, err := readPublication(ctx, pool, major, want.Name, 0)
 	if err != nil {
 		diags.AddError("Cannot Read Publication",
 			fmt.Sprintf("Publication %q was %s in database %q on %s, but reading it back failed: %v", want.Name, did, database, r.server.describe(), err))
@@ -813,6 +871,7 @@ func (r *publicationResource) confirmApplied(ctx context.Context, pool *pgxpool.
 		return
 	}
 	plan.Owner = types.StringValue(got.Owner)
+	diags.Append(setPrivateOID(ctx, private, got.OID)...)
 
 	var configured []publicationTableModel
 	if !config.Tables.IsNull() && !config.Tables.IsUnknown() {
@@ -864,6 +923,12 @@ type publication struct {
 	Schemas   []string
 	Publish   []string // in publishActions order
 	ViaRoot   bool
+	// GenCols is publish_generated_columns: "none" or "stored", or "" for
+	// a server older than PostgreSQL 18, which has no such option.
+	GenCols string
+	// OID identifies the publication across a rename; 0 when not read
+	// from the catalog.
+	OID uint32
 }
 
 // publishedTable is one table of a publication.
@@ -907,6 +972,7 @@ func (m publicationModel) publication(ctx context.Context) (publication, diag.Di
 		Owner:     m.Owner.ValueString(),
 		AllTables: m.AllTables.ValueBool(),
 		ViaRoot:   m.PublishViaPartitionRoot.ValueBool(),
+		GenCols:   m.PublishGeneratedColumns.ValueString(),
 	}
 	var tables []publicationTableModel
 	diags.Append(m.Tables.ElementsAs(ctx, &tables, false)...)
@@ -943,6 +1009,10 @@ func (m *publicationModel) setFrom(ctx context.Context, p publication, database 
 	m.Owner = types.StringValue(p.Owner)
 	m.AllTables = types.BoolValue(p.AllTables)
 	m.PublishViaPartitionRoot = types.BoolValue(p.ViaRoot)
+	m.PublishGeneratedColumns = types.StringValue(generatedColumnsModes[0])
+	if p.GenCols != "" {
+		m.PublishGeneratedColumns = types.StringValue(p.GenCols)
+	}
 
 	tables := make([]attr.Value, 0, len(p.Tables))
 	for _, t := range p.Tables {
@@ -995,17 +1065,23 @@ type querier interface {
 // partitions. Row filters (prqual, printed by pg_get_expr), column lists
 // (prattrs, attribute numbers mapped to names through pg_attribute) and
 // pg_publication_namespace exist from PostgreSQL 15.
-func readPublication(ctx context.Context, q querier, major int, name string) (*publication, error) {
+func readPublication(ctx context.Context, q querier, major int, name string, oid uint32) (*publication, error) {
 	var (
 		p                     publication
-		oid                   uint32
 		ins, upd, del, trunct bool
 	)
+	genCols := "''"
+	if major >= 18 {
+		genCols = "CASE pubgencols WHEN 's' THEN 'stored' ELSE 'none' END"
+	}
+	// By name, or by OID when name is "": how Read finds a publication
+	// renamed by hand.
 	err := q.QueryRow(ctx, `
 SELECT oid, pubname::text, pg_get_userbyid(pubowner)::text, puballtables,
-       pubinsert, pubupdate, pubdelete, pubtruncate, pubviaroot
-FROM pg_publication WHERE pubname = $1`, name).Scan(
-		&oid, &p.Name, &p.Owner, &p.AllTables, &ins, &upd, &del, &trunct, &p.ViaRoot)
+       pubinsert, pubupdate, pubdelete, pubtruncate, pubviaroot, `+genCols+`
+FROM pg_publication WHERE CASE WHEN $1 = '' THEN oid = $2 ELSE pubname = $1 END`, name, oid).Scan(
+		&p.OID, &p.Name, &p.Owner, &p.AllTables, &ins, &upd, &del, &trunct, &p.ViaRoot, &p.GenCols)
+	oid = p.OID
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -1122,8 +1198,12 @@ func tableSpec(t publishedTable) string {
 
 // optionsClause renders the options of CREATE … WITH and ALTER … SET.
 func optionsClause(p publication) string {
-	return "publish = " + pgsql.Literal(strings.Join(p.Publish, ", ")) +
+	s := "publish = " + pgsql.Literal(strings.Join(p.Publish, ", ")) +
 		", publish_via_partition_root = " + strconv.FormatBool(p.ViaRoot)
+	if p.GenCols != "" {
+		s += ", publish_generated_columns = " + pgsql.Literal(p.GenCols)
+	}
+	return s
 }
 
 func createPublicationSQL(p publication) string {
@@ -1151,7 +1231,7 @@ func alterPublicationSQL(had, want publication) []string {
 	if had.Name != want.Name {
 		stmts = append(stmts, "ALTER PUBLICATION "+pgsql.Ident(had.Name)+" RENAME TO "+name)
 	}
-	optionsChanged := !slices.Equal(had.Publish, want.Publish) || had.ViaRoot != want.ViaRoot
+	optionsChanged := !slices.Equal(had.Publish, want.Publish) || had.ViaRoot != want.ViaRoot || had.GenCols != want.GenCols
 	setOptions := "ALTER PUBLICATION " + name + " SET (" + optionsClause(want) + ")"
 	if optionsChanged && want.ViaRoot {
 		stmts = append(stmts, setOptions)

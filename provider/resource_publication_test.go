@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
@@ -124,6 +125,7 @@ resource "pgreplication_publication" "this" {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("all_tables"), knownvalue.Bool(false)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish"), stringSet("insert", "update", "delete", "truncate")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish_via_partition_root"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish_generated_columns"), knownvalue.StringExact("none")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tables_in_schema"), knownvalue.SetExact(nil)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
 						tableValue("public", "orders", nil, ""),
@@ -181,6 +183,26 @@ resource "pgreplication_publication" "this" {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					expectDrift(addr, "owner"),
 				}},
+			},
+			{
+				// Renamed by hand: found by its OID, and renamed back in
+				// place rather than created again.
+				PreConfig: func() {
+					execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_basic_renamed RENAME TO "Renamed by hand"`)
+				},
+				Config: updated,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(addr, "id", "name"),
+				}},
+				Check: func(*terraform.State) error {
+					if n := queryValue[int](t, topo.Primary, db, `SELECT count(*)::int FROM pg_publication WHERE pubname = 'pub_basic_renamed'`); n != 1 {
+						return fmt.Errorf("after apply, %d publications are named pub_basic_renamed, want the renamed one back", n)
+					}
+					if n := queryValue[int](t, topo.Primary, db, `SELECT count(*)::int FROM pg_publication`); n != 1 {
+						return fmt.Errorf("after apply, the database has %d publications, want 1 (renamed back, not created again)", n)
+					}
+					return nil
+				},
 			},
 			{
 				PreConfig: func() {
@@ -667,6 +689,95 @@ resource "pgreplication_publication" "schemas" {
 	})
 }
 
+// publish_generated_columns (PostgreSQL 18) publishes stored generated
+// columns: applied, imported, drifted by hand and named alone in the plan on
+// 18; refused at plan time, before anything is created, on an older server.
+func TestAccPublication_generatedColumns(t *testing.T) {
+	testAccPreCheck(t)
+	config := func(n *routertest.Node, db, mode string) string {
+		return providerConfigDB("primary", n, db) + `
+resource "pgreplication_publication" "gen" {
+  provider                  = pgreplication.primary
+  name                      = "pub_gen"
+  publish_generated_columns = "` + mode + `"
+  table {
+    name = "orders"
+  }
+}
+`
+	}
+	const addr = "pgreplication_publication.gen"
+	const schema = `CREATE TABLE orders (id int PRIMARY KEY, amount int, doubled int GENERATED ALWAYS AS (amount * 2) STORED)`
+	t.Run("18", func(t *testing.T) {
+		topo := routertest.Start(t, routertest.WithVersion(18), routertest.WithStandbys(0))
+		const db = "pub_gen"
+		createDatabase(t, topo.Primary, db)
+		execSQL(t, topo.Primary, db, schema)
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+			Steps: []resource.TestStep{
+				{
+					Config: config(topo.Primary, db, "stored"),
+					ConfigStateChecks: []statecheck.StateCheck{
+						statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish_generated_columns"), knownvalue.StringExact("stored")),
+					},
+					Check: func(*terraform.State) error {
+						if g := queryValue[string](t, topo.Primary, db, `SELECT pubgencols::text FROM pg_publication WHERE pubname = 'pub_gen'`); g != "s" {
+							return fmt.Errorf("pg_publication.pubgencols = %q, want s (stored)", g)
+						}
+						return nil
+					},
+				},
+				{ResourceName: addr, ImportState: true, ImportStateVerify: true},
+				{
+					PreConfig: func() {
+						execSQL(t, topo.Primary, db, `ALTER PUBLICATION pub_gen SET (publish_generated_columns = none)`)
+					},
+					Config: config(topo.Primary, db, "stored"),
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						expectDrift(addr, "publish_generated_columns"),
+					}},
+				},
+				{
+					Config: config(topo.Primary, db, "none"),
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						expectDrift(addr, "publish_generated_columns"),
+					}},
+					Check: func(*terraform.State) error {
+						if g := queryValue[string](t, topo.Primary, db, `SELECT pubgencols::text FROM pg_publication WHERE pubname = 'pub_gen'`); g != "n" {
+							return fmt.Errorf("pg_publication.pubgencols = %q, want n (none)", g)
+						}
+						return nil
+					},
+				},
+			},
+		})
+	})
+	t.Run("17", func(t *testing.T) {
+		topo := testAccTopology(t)
+		if topo.Version >= 18 {
+			t.Skipf("the shared topology runs PostgreSQL %d; the refusal needs an older server", topo.Version)
+		}
+		const db = "pub_gen_old"
+		createDatabase(t, topo.Primary, db)
+		execSQL(t, topo.Primary, db, schema)
+		resource.Test(t, resource.TestCase{
+			ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+			Steps: []resource.TestStep{
+				{
+					Config:      config(topo.Primary, db, "stored"),
+					PlanOnly:    true,
+					ExpectError: regexp.MustCompile(`(?s)publish_generated_columns.*needs PostgreSQL 18 or later`),
+				},
+				{
+					// Its default is what older servers do: no error, no diff.
+					Config: config(topo.Primary, db, "none"),
+				},
+			},
+		})
+	})
+}
+
 // A publisher without wal_level = logical still gets its publication, with a
 // plan-time warning that names the setting and the fix.
 func TestAccPublication_walLevelWarning(t *testing.T) {
@@ -872,6 +983,8 @@ func TestPublicationVersionGates(t *testing.T) {
 		{"column list", model(nil, false, table([]string{"a"}, "")), []string{"15:table"}},
 		{"schemas", model([]string{"s"}, false), []string{"15:tables_in_schema"}},
 		{"unknown schemas", publicationModel{Tables: types.SetValueMust(tableType, nil), TablesInSchema: types.SetUnknown(types.StringType)}, []string{"15:tables_in_schema"}},
+		{"stored generated columns", publicationModel{Tables: types.SetValueMust(tableType, nil), PublishGeneratedColumns: types.StringValue("stored")}, []string{"18:publish_generated_columns"}},
+		{"no generated columns", publicationModel{Tables: types.SetValueMust(tableType, nil), PublishGeneratedColumns: types.StringValue("none")}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
