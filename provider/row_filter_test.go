@@ -114,8 +114,10 @@ DO $$BEGIN CREATE ROLE row_filter_reader LOGIN; EXCEPTION WHEN duplicate_object 
 	if _, err := rowFilterPlan(ctx, conn, *table, "no_such_column > 0"); err == nil {
 		t.Error("a filter over a column the table lacks printed, want an error")
 	}
-	// Read-only: no transaction ID, no lock on the table.
-	before := queryValue[int64](t, topo.Primary, db, "SELECT pg_current_xact_id()::text::bigint")
+	// Read-only: in its own transaction, it takes no transaction ID and no
+	// lock on the table. (The server-wide counter is the drift-audit
+	// test's check, on a topology of its own: the shared one here serves
+	// other tests, whose background work takes IDs.)
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -137,10 +139,6 @@ DO $$BEGIN CREATE ROLE row_filter_reader LOGIN; EXCEPTION WHEN duplicate_object 
 	}
 	if xid != nil {
 		t.Errorf("planning a row filter took transaction ID %s, want none", *xid)
-	}
-	// The admin's own pg_current_xact_id() takes one.
-	if after := queryValue[int64](t, topo.Primary, db, "SELECT pg_current_xact_id()::text::bigint"); after != before+1 {
-		t.Errorf("transaction IDs went from %d to %d; want only the admin's own read (+1)", before, after)
 	}
 }
 
