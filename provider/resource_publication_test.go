@@ -713,6 +713,15 @@ resource "pgreplication_publication" "gen" {
 		const db = "pub_gen"
 		createDatabase(t, topo.Primary, db)
 		execSQL(t, topo.Primary, db, schema)
+		// genCols checks pg_publication.pubgencols: s (stored) or n (none).
+		genCols := func(want string) resource.TestCheckFunc {
+			return func(*terraform.State) error {
+				if g := queryValue[string](t, topo.Primary, db, `SELECT pubgencols::text FROM pg_publication WHERE pubname = 'pub_gen'`); g != want {
+					return fmt.Errorf("pg_publication.pubgencols = %q, want %q", g, want)
+				}
+				return nil
+			}
+		}
 		resource.Test(t, resource.TestCase{
 			ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 			Steps: []resource.TestStep{
@@ -721,12 +730,7 @@ resource "pgreplication_publication" "gen" {
 					ConfigStateChecks: []statecheck.StateCheck{
 						statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish_generated_columns"), knownvalue.StringExact("stored")),
 					},
-					Check: func(*terraform.State) error {
-						if g := queryValue[string](t, topo.Primary, db, `SELECT pubgencols::text FROM pg_publication WHERE pubname = 'pub_gen'`); g != "s" {
-							return fmt.Errorf("pg_publication.pubgencols = %q, want s (stored)", g)
-						}
-						return nil
-					},
+					Check: genCols("s"),
 				},
 				{ResourceName: addr, ImportState: true, ImportStateVerify: true},
 				{
@@ -743,12 +747,7 @@ resource "pgreplication_publication" "gen" {
 					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 						expectDrift(addr, "publish_generated_columns"),
 					}},
-					Check: func(*terraform.State) error {
-						if g := queryValue[string](t, topo.Primary, db, `SELECT pubgencols::text FROM pg_publication WHERE pubname = 'pub_gen'`); g != "n" {
-							return fmt.Errorf("pg_publication.pubgencols = %q, want n (none)", g)
-						}
-						return nil
-					},
+					Check: genCols("n"),
 				},
 			},
 		})
