@@ -257,6 +257,9 @@ var writingCalls = regexp.MustCompile(`(?i)pg_(create|drop|reload|terminate|canc
 
 // isRead reports whether a logged statement only reads.
 func isRead(stmt string) bool {
+	if strings.TrimSpace(stmt) == "-- ping" {
+		return true // pgxpool's health check of an idle connection: a comment, it runs nothing
+	}
 	return reads.MatchString(stmt) && !writingCalls.MatchString(stmt) && !explainAnalyze.MatchString(stmt)
 }
 
@@ -269,6 +272,7 @@ func TestIsRead(t *testing.T) {
 		"SELECT current_setting('wal_level')",
 		`EXPLAIN (COSTS OFF) WITH "t" AS MATERIALIZED (SELECT NULL::integer AS "id") SELECT FROM "t" WHERE (id > 0)`,
 		"SHOW wal_level",
+		"-- ping",
 	} {
 		if !isRead(s) {
 			t.Errorf("isRead(%q) = false, want true", s)
@@ -278,7 +282,7 @@ func TestIsRead(t *testing.T) {
 		"CREATE PUBLICATION p", "ALTER SYSTEM SET x = 1", "DROP PUBLICATION p", "SAVEPOINT row_filter",
 		"INSERT INTO t VALUES (1)", "UPDATE t SET a = 1", "DELETE FROM t", "SET LOCAL lock_timeout = '2s'",
 		"SELECT pg_create_physical_replication_slot('s')", "SELECT pg_reload_conf()", "SELECT set_config('a', 'b', false)",
-		"EXPLAIN (ANALYZE) DELETE FROM t", "BEGIN", "ROLLBACK TO SAVEPOINT row_filter",
+		"EXPLAIN (ANALYZE) DELETE FROM t", "BEGIN", "ROLLBACK TO SAVEPOINT row_filter", "-- ping\nDROP TABLE t",
 	} {
 		if isRead(s) {
 			t.Errorf("isRead(%q) = true, want false", s)
@@ -324,7 +328,7 @@ func checkReadsOnly(t *testing.T, n *routertest.Node, offset int64) {
 			t.Errorf("%s: the read-only plan ran a statement that is not a read: %s", n.Name, m[3])
 		}
 	}
-	t.Logf("%s: %d statements of %s during the read-only plan, all reads", n.Name, count, auditRole)
+	t.Logf("%s: %d statements of %s during the read-only plan", n.Name, count, auditRole)
 	if count == 0 {
 		t.Errorf("%s: the server log shows no statement of %s during the read-only plan; log_statement = 'all' did not take, and the check proves nothing:\n%s", n.Name, auditRole, text)
 	}
