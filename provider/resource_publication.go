@@ -788,18 +788,21 @@ var rowFilterValidator = validate.String("Invalid Row Filter",
 // whichever way it is quoted: it reads the text with the SQL lexer, so a
 // parenthesis inside a string or a quoted name is not one.
 func checkRowFilter(src string) error {
-	tokens, err := sqllex.Tokens(src)
-	if err != nil {
-		return fmt.Errorf("The row filter %q is not one SQL expression: %v. Close it", src, err)
-	}
-	if len(tokens) == 0 {
-		return fmt.Errorf("The row filter is empty: write a boolean expression over the table's columns, or remove where")
-	}
+	lx := sqllex.New(src)
 	var open []sqllex.Token
-	for _, t := range tokens {
+	n, end := 0, 0
+	for t := lx.Next(); ; t = lx.Next() {
+		// The lexer skips comments with the spaces between tokens: what it
+		// skipped that is not space was a comment.
+		if gap := src[end:t.Pos]; strings.TrimSpace(gap) != "" {
+			return fmt.Errorf("The row filter %q holds a comment (%s): a comment could hide the rest of the statement the filter is part of, and PostgreSQL does not keep it. Remove it",
+				src, strings.TrimSpace(gap))
+		}
+		if t.Kind == sqllex.EOF {
+			break
+		}
+		n, end = n+1, t.Pos+len(t.Text)
 		switch {
-		case t.Kind == sqllex.Comment:
-			return fmt.Errorf("The row filter %q holds a comment (%s): a comment could hide the rest of the statement the filter is part of, and PostgreSQL does not keep it. Remove it", src, t.Text)
 		case t.Kind == sqllex.Punct && t.Text == ";":
 			return fmt.Errorf("The row filter %q holds a semicolon at byte %d: a row filter is one expression, not statements. Remove it", src, t.Pos+1)
 		case t.Is("select"):
@@ -814,7 +817,12 @@ func checkRowFilter(src string) error {
 			open = open[:len(open)-1]
 		}
 	}
-	if len(open) > 0 {
+	switch {
+	case lx.Broken():
+		return fmt.Errorf("The row filter %q is not one SQL expression: a string constant, quoted name or comment in it is not closed. Close it", src)
+	case n == 0:
+		return fmt.Errorf("The row filter is empty: write a boolean expression over the table's columns, or remove where")
+	case len(open) > 0:
 		t := open[len(open)-1]
 		return fmt.Errorf("The row filter %q opens a %q at byte %d that it does not close. Balance the parentheses", src, t.Text, t.Pos+1)
 	}

@@ -5,7 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/internal/sqllex"
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 )
 
 // class says where a statement may run.

@@ -3,7 +3,7 @@ package routerlib
 import (
 	"context"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/internal/sqllex"
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 )
 
 // ClassifyForTest reports whether the classifier sends sql to the primary.

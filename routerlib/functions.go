@@ -1,6 +1,6 @@
 package routerlib
 
-import "github.com/pgreplication/terraform-provider-pgreplication/routerlib/internal/sqllex"
+import "github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 
 // What the classifier knows about PostgreSQL's functions. A statement that
 // calls a primary-only function goes to the primary. Every volatile function

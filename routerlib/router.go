@@ -16,8 +16,8 @@ import (
 	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/internal/sqllex"
 )
 
 // A Router sends each query to the node the router file says should serve

@@ -1,6 +1,9 @@
-// Package sqllex is routerlib's one SQL lexer: the classifier reads its
-// tokens to decide where a statement may run, and [Redact] masks string
-// constants before a statement is logged. It follows
+// Package sqllex is the module's one SQL lexer: routerlib's classifier
+// reads its tokens to decide where a statement may run, [Redact] masks
+// string constants before a statement is logged, and the provider checks
+// that a row filter from a configuration is one expression. It lives at the
+// module root so that both may import it (the provider may import nothing
+// of routerlib but routerlib/artifact). It follows
 // PostgreSQL's scanner with standard_conforming_strings on (the default
 // since 9.1, and what pgx requires): a backslash is an ordinary character
 // in '…' and U&'…' and an escape only in E'…'; a doubled quote is a quote everywhere;
