@@ -460,6 +460,7 @@ func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	ctx = statement.WithObject(ctx, "publication "+pgsql.Ident(plan.Name.ValueString()))
 
 	if config.Database.IsNull() && r.server != nil {
 		switch {
