@@ -140,6 +140,13 @@ func (c *nodeConns) closeOpen(checks bool) {
 	}
 }
 
+// cause returns why the node was cut off, or nil while it is not.
+func (c *nodeConns) cause() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.down
+}
+
 // up lets the pools dial the node again: a health check passed.
 func (c *nodeConns) up() {
 	c.mu.Lock()

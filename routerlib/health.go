@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -471,7 +472,7 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			}
 			pending = pending[1:]
 			arm()
-			r.applyCheck(t, n, checkResult{err: fmt.Errorf("no answer within health.timeout (%v)", t.timeout)}, 1)
+			r.applyCheck(t, n, checkResult{err: fmt.Errorf("no answer within health.timeout (%v): %w", t.timeout, os.ErrDeadlineExceeded)}, 1)
 		case res := <-results:
 			running = false
 			if !handle(res) {

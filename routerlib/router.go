@@ -467,6 +467,9 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		}
 		// Never replayed: the server may have committed it before the
 		// connection failed.
+		if cause := tg.n.conns.cause(); cause != nil {
+			return st, false, fmt.Errorf("routerlib: node %q stopped answering (%v) during a write, which may have committed: %w", tg.n.name, cause, err)
+		}
 		return st, false, fmt.Errorf("routerlib: node %q failed during a write, which may have committed: %w", tg.n.name, err)
 	}
 	if st.attempts >= maxAttempts(t) {

@@ -553,6 +553,9 @@ func (n *node) markDown(err error) {
 		n.ejected.Store(uint32(EjectUnreachable))
 		n.readable.Store(false)
 	}
-	n.reachable.Store(false)
-	n.lastErr.Store(&err)
+	// A node already known down keeps the cause the checks found: the
+	// calls that then fail (those its cut-off ended among them) say less.
+	if n.reachable.Swap(false) {
+		n.lastErr.Store(&err)
+	}
 }

@@ -129,8 +129,19 @@ func (n *Node) postmasterPID() (int, error) {
 	return pid, nil
 }
 
-// childrenOf lists the processes whose parent is pid, from /proc.
+// childrenOf lists the processes whose parent is pid, from /proc: the
+// kernel's list of its children where it keeps one (fast, whatever else
+// runs on the machine), else every process's parent.
 func childrenOf(pid int) ([]int, error) {
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
+		var out []int
+		for _, f := range strings.Fields(string(data)) {
+			if child, err := strconv.Atoi(f); err == nil {
+				out = append(out, child)
+			}
+		}
+		return out, nil
+	}
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil, fmt.Errorf("listing processes needs /proc (Linux): %w", err)
