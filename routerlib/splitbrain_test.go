@@ -136,6 +136,52 @@ func TestOldPrimaryComesBack(t *testing.T) {
 	}
 }
 
+// TestOldPrimaryBackRightAfterPromotion: the old primary is back before
+// the promoted node's first checkpoint, which PostgreSQL spreads over
+// minutes when replay left buffers dirty. The checkpoint's timeline
+// (pg_control_checkpoint) still says 1 on both nodes then; the router reads
+// the timeline the promoted node writes on, so a router opened at that
+// moment writes to the promoted node, not to the old primary.
+func TestOldPrimaryBackRightAfterPromotion(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	old, promoted := topo.Primary, topo.Standbys[0]
+	if err := old.Exec(ctx, "CREATE TABLE dirty_t AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 300000) g"); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := topo.CurrentLSN(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := promoted.WaitReplayed(ctx, lsn); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := newRouter(t, fastHealth(topo.Artifact(), interval))
+	var checkpointTLI int
+	if err := promoted.QueryRow(ctx, "SELECT timeline_id FROM pg_control_checkpoint()").Scan(&checkpointTLI); err != nil {
+		t.Fatal(err)
+	}
+	if checkpointTLI != 1 {
+		t.Fatalf("the promoted node's checkpoint is on timeline %d already: the test no longer opens the router before it", checkpointTLI)
+	}
+	o, p := nodeStat(r, old.Name), nodeStat(r, promoted.Name)
+	if !p.Writer || o.Writer || o.Timeline != 1 || p.Timeline != 2 {
+		t.Errorf("with the checkpoints of both nodes on timeline 1: old primary %+v; promoted %+v", o, p)
+	}
+	if port := serverPort(t, routerlib.Primary(ctx), r); port != promoted.Port {
+		t.Errorf("writes go to port %d, want the promoted node's %d (the old primary is %d)", port, promoted.Port, old.Port)
+	}
+}
+
 // TestSplitBrainSameTimeline: two standbys promoted from the same primary
 // are on the same timeline; no node takes writes, the error and Stat name
 // both, and an error-level line is logged.
