@@ -138,8 +138,10 @@ func TestTransactions(t *testing.T) {
 
 	// A write in a transaction commits on the primary, and a rolled back
 	// one leaves nothing.
-	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS sql_tx (v text)"); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{"DROP TABLE IF EXISTS sql_tx", "CREATE TABLE sql_tx (v text)"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, commit := range []bool{true, false} {
 		tx, err := db.BeginTx(ctx, nil)

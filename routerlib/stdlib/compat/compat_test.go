@@ -147,6 +147,10 @@ func TestGORM(t *testing.T) {
 		t.Fatal(err)
 	}
 	primary := topo.Primary.Name
+	if err := topo.Primary.Exec(ctx, "DROP TABLE IF EXISTS gorm_books"); err != nil { // from an earlier -count
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
 
 	rec.take()
 	if err := db.WithContext(ctx).AutoMigrate(&GormBook{}); err != nil {
@@ -250,8 +254,10 @@ func TestSQLX(t *testing.T) {
 	}
 	rec.take()
 
-	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS sqlx_books (id serial PRIMARY KEY, title text, port int DEFAULT inet_server_port())"); err != nil {
-		t.Fatal(err)
+	for _, q := range []string{"DROP TABLE IF EXISTS sqlx_books", "CREATE TABLE sqlx_books (id serial PRIMARY KEY, title text, port int DEFAULT inet_server_port())"} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	res, err := db.NamedExecContext(ctx, "INSERT INTO sqlx_books (title) VALUES (:title)", []map[string]any{{"title": "Dune"}, {"title": "Emma"}})
 	if err != nil {
