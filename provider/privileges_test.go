@@ -6,7 +6,12 @@ import (
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -131,4 +136,75 @@ provider "pgreplication" {
 			})
 		})
 	}
+}
+
+// TestAccSubscription_leastPrivilege creates, changes and destroys a
+// subscription as a role that holds exactly what the subscription's docs
+// list (subscriptionRequirements, which writes them), authenticating to a
+// publisher that checks the password, as a subscription owned by a role
+// that is not a superuser must.
+func TestAccSubscription_leastPrivilege(t *testing.T) {
+	testAccPreCheck(t)
+	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary
+	const replicator, password, role = "sub_lp_repl", "lp-Secret", "tfacc_sub_lp"
+	execSQL(t, pub, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+replicator+" LOGIN REPLICATION PASSWORD '"+password+"'")
+	if err := pub.RequirePassword(t.Context(), replicator); err != nil {
+		t.Fatal(err)
+	}
+	f := newSubscriptionFixture(t, pub, "sub_pub_lp", `
+CREATE PUBLICATION pub_lp FOR TABLE t1;
+GRANT SELECT ON t1 TO `+replicator+`;
+INSERT INTO t1 SELECT g, 'row ' || g FROM generate_series(1, 5) g;`, nil)
+	major := queryValue[int](t, f.sub, "postgres", `SELECT current_setting('server_version_num')::int`) / 10000
+	if major < 16 {
+		t.Skipf("PostgreSQL %d: only a superuser creates subscriptions before 16 (TestAccPrivileges_missing/subscription checks the error says so)", major)
+	}
+	execSQL(t, f.sub, "postgres", "CREATE ROLE "+role+" LOGIN")
+	for _, r := range subscriptionRequirements(pgsql.Ident("postgres"), "public.t1") {
+		execSQL(t, f.sub, "postgres", r.statement(pgsql.Ident(role), major))
+	}
+	config := func(syncCommit string) string {
+		return fmt.Sprintf(`
+provider "pgreplication" {
+  host     = %q
+  port     = %d
+  username = %q
+  database = "postgres"
+  sslmode  = "disable"
+}
+
+resource "pgreplication_subscription" "this" {
+  name               = "sub_lp"
+  conninfo           = %q
+  publications       = ["pub_lp"]
+  synchronous_commit = %q
+}
+`, f.sub.Host, f.sub.Port, role, fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s password=%s", pub.Port, replicator, f.pubDB, password), syncCommit)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			subs := queryValue[int](t, f.sub, "postgres", `SELECT count(*) FROM pg_subscription`)
+			slots := queryValue[int](t, pub, "postgres", `SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'sub_lp'`)
+			if subs != 0 || slots != 0 {
+				return fmt.Errorf("after destroy: %d subscriptions on the subscriber, %d slots sub_lp on the publisher; want 0 and 0", subs, slots)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				Config: config("off"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("owner"), knownvalue.StringExact(role)),
+				},
+				Check: waitRows(t, f.sub, "postgres", "t1", 5),
+			},
+			{
+				Config: config("remote_write"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("synchronous_commit"), knownvalue.StringExact("remote_write")),
+				},
+			},
+		},
+	})
 }

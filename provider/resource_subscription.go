@@ -80,6 +80,21 @@ var subscriptionSyncCommitLevels = []string{"off", "local", "remote_write", "rem
 // replicationSlotName is what PostgreSQL accepts as a slot name.
 var replicationSlotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
+// subscriptionRequirements are what a role that is not a superuser needs to
+// apply a subscription in database that replicates into tables.
+func subscriptionRequirements(database string, tables ...string) []requirement {
+	reqs := []requirement{
+		{createSubscriptionPrivilege, "creating subscriptions."},
+		{createOnDatabasePrivilege(database), "creating one in the database (here `" + database + "`)."},
+		{subconninfoPrivilege, "reading the subscription's connection back: PostgreSQL shows `subconninfo` only to superusers."},
+	}
+	for _, t := range tables {
+		reqs = append(reqs, requirement{tableOwnerPrivilege(t), "for each table the subscription replicates into (here `" + t + "`): " +
+			"from PostgreSQL 16 on, the apply worker writes as the table's owner, which the subscription's owner must be able to become."})
+	}
+	return reqs
+}
+
 // publisherProbeTimeout bounds the plan-time wal_level check of the publisher.
 const publisherProbeTimeout = 5 * time.Second
 
@@ -102,11 +117,7 @@ func subscriptionSchema() schema.Schema {
 			"`conninfo` is an `ALTER SUBSCRIPTION … CONNECTION`, never a new subscription.\n\n" +
 			"The publisher must have `wal_level = logical`. `terraform plan` checks it when it can reach the publisher with `conninfo` " +
 			"from where Terraform runs; when it cannot, the check is left to PostgreSQL at apply." +
-			privilegesText(
-				requirement{createSubscriptionPrivilege, "creating subscriptions."},
-				requirement{createOnDatabasePrivilege("app"), "creating one in the database (here `app`)."},
-				requirement{subconninfoPrivilege, "reading the subscription's connection back: PostgreSQL shows `subconninfo` only to superusers."},
-			) + " A subscription owned by a role that is not a superuser must authenticate to the publisher with a password " +
+			privilegesText(subscriptionRequirements("app", "public.orders")...) + " A subscription owned by a role that is not a superuser must authenticate to the publisher with a password " +
 			"(`password_wo` or `password` in `conninfo`), as PostgreSQL requires (`password_required`). Changing and dropping the " +
 			"subscription needs its ownership, which the role has when it created it.",
 		Attributes: map[string]schema.Attribute{
