@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/guc"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 )
 
@@ -95,6 +96,22 @@ func (s connSettings) statementTimeout() string {
 	return defaultStatementTimeout
 }
 
+// statementGrace is how much longer than statement_timeout the provider
+// waits for a statement: the server's own timeout fires first, with its own
+// error; the provider only gives up on a server that cannot even do that.
+const statementGrace = 10 * time.Second
+
+// clientStatementBound is the client-side bound of each statement for a
+// session whose statement_timeout is timeout (a PostgreSQL time); none when
+// the timeout is off ("0").
+func clientStatementBound(timeout string) time.Duration {
+	ms, err := guc.Milliseconds(timeout)
+	if err != nil || ms <= 0 {
+		return 0
+	}
+	return time.Duration(ms)*time.Millisecond + statementGrace
+}
+
 // server is one provider instance's connection to one PostgreSQL server. It
 // connects lazily, on the first query, so a provider whose host is only known
 // after another resource is applied can still be planned. It keeps one pool per
@@ -170,7 +187,7 @@ func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, erro
 			cfg.ConnConfig.Password = key.password
 		}
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = key.statementTimeout
-		cfg.ConnConfig.Tracer = statement.Tracer{}
+		cfg.ConnConfig.Tracer = statement.Tracer{Bound: clientStatementBound(key.statementTimeout)}
 		cfg.MaxConns = key.maxConns
 		cfg.MinConns = 0
 		cfg.MaxConnIdleTime = time.Minute
@@ -346,6 +363,6 @@ func namedHostConfig(p conninfo.Params, connectTimeout time.Duration) (*pgx.Conn
 	}
 	// Belt and braces: whatever pgx found, the password is the resource's.
 	cfg.Password = p["password"]
-	cfg.Tracer = statement.Tracer{}
+	cfg.Tracer = statement.Tracer{} // the caller bounds the probe as a whole
 	return cfg, nil
 }

@@ -107,7 +107,9 @@ func providerSchema() schema.Schema {
 				Optional:   true,
 				Validators: []validator.String{postgresTimeValidator},
 				MarkdownDescription: "`statement_timeout` of the provider's sessions, a PostgreSQL time such as `\"30s\"` or `\"10min\"`: the server cancels " +
-					"any statement of the provider that runs longer. `\"0\"` turns the bound off. Defaults to `\"" + defaultStatementTimeout + "\"`.",
+					"any statement of the provider that runs longer, and the provider itself gives up " + statementGrace.String() + " later on a server that " +
+					"stopped answering altogether (a frozen host: it closes the connection and fails naming the server). `\"0\"` turns both bounds off. " +
+					"Defaults to `\"" + defaultStatementTimeout + "\"`.",
 			},
 			"max_connections": schema.Int64Attribute{
 				Optional:            true,

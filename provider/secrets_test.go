@@ -564,3 +564,40 @@ func TestAccProvider_statementTimeout(t *testing.T) {
 		}
 	}
 }
+
+// A server that stops answering in the middle of a session (frozen: its
+// statement_timeout cannot fire) fails the statement statementGrace after
+// statement_timeout, instead of hanging: the provider's own bound.
+func TestAccProvider_frozenServerFailsStatement(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
+	s := newServer(connSettings{Host: topo.Primary.Host, Port: int64(topo.Primary.Port), Username: "postgres", Database: "postgres",
+		SSLMode: "disable", StatementTimeout: "1s"})
+	var diags diag.Diagnostics
+	pool := s.PoolOrDiag(context.Background(), "", &diags)
+	if pool == nil {
+		t.Fatal(diags)
+	}
+	ctx := context.Background()
+	if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := topo.Primary.Thaw(); err != nil {
+			t.Error(err)
+		}
+	}()
+	start := time.Now()
+	_, err := pool.Exec(ctx, "SELECT 1") // on the pooled connection: no connect timeout helps
+	elapsed := time.Since(start)
+	if err == nil {
+		t.Fatal("a statement on a frozen server succeeded")
+	}
+	if want := time.Second + statementGrace; elapsed < want-time.Second || elapsed > want+20*time.Second {
+		t.Errorf("the statement failed after %s (%v); want about %s", elapsed, err, want)
+	}
+	t.Logf("the statement failed after %s: %v", elapsed, err)
+}

@@ -15,6 +15,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 	"github.com/jackc/pgx/v5"
@@ -218,11 +219,22 @@ func oneLine(sql string) string {
 // logs each statement at debug level before it runs, and its error after,
 // secrets masked. Arguments are logged too ($1, $2, …): the provider passes
 // names there, never secrets.
-type Tracer struct{}
+//
+// It also bounds each statement on the client side: a server's own
+// statement_timeout cannot fire when the server has stopped answering
+// altogether (a frozen host, a dead network path), and nothing else would
+// end the wait.
+type Tracer struct {
+	// Bound is how long one statement may take before the provider gives up
+	// on the server and closes the connection; 0 means no bound.
+	Bound time.Duration
+}
 
 var _ pgx.QueryTracer = Tracer{}
 
-func (Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+type cancelKey struct{}
+
+func (t Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	fields := map[string]any{
 		"sql":    Masked(ctx, oneLine(data.SQL)),
 		"server": server(conn),
@@ -231,7 +243,12 @@ func (Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.Trac
 		fields["args"] = Masked(ctx, fmt.Sprintf("%v", data.Args))
 	}
 	tflog.Debug(ctx, "pgreplication: running SQL", fields)
-	return ctx
+	if t.Bound <= 0 {
+		return ctx
+	}
+	// pgx hands TraceQueryEnd the context returned here, which releases it.
+	ctx, cancel := context.WithTimeout(ctx, t.Bound)
+	return context.WithValue(ctx, cancelKey{}, cancel)
 }
 
 func (Tracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
@@ -240,6 +257,9 @@ func (Tracer) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQ
 			"server": server(conn),
 			"error":  MaskedError(ctx, data.Err),
 		})
+	}
+	if cancel, ok := ctx.Value(cancelKey{}).(context.CancelFunc); ok {
+		cancel()
 	}
 }
 
