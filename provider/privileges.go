@@ -91,6 +91,14 @@ func privilegesText(reqs ...requirement) string {
 	return b.String()
 }
 
+// planPrivilegesText is the "Privileges to plan" paragraph of a resource's
+// docs: what a role needs to refresh and plan it. Planning only reads, so a
+// drift audit can run with a role that may change nothing (the guide
+// "Auditing drift with a read-only role" has the role and the job).
+func planPrivilegesText(what string) string {
+	return "\n\n**Privileges to plan.** " + what + " Planning only reads: see the guide on auditing drift with a read-only role."
+}
+
 // hiddenStatsError is what a statistics view does to a role without
 // pg_read_all_stats: no error, but NULL where other roles' processes have
 // their state. Readers that would misread those NULLs return it, and

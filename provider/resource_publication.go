@@ -90,8 +90,8 @@ func publicationSchema() schema.Schema {
 				requirement{tableOwnerPrivilege("public.books"), "for each table a `table` block names (here `public.books`): PostgreSQL lets only a table's owner publish it."},
 				requirement{superuserPrivilege, "`all_tables` and `tables_in_schema` only: PostgreSQL lets only a superuser publish all tables or a schema's."},
 			) + " Changing and dropping the publication needs its ownership, which the role has when it created it; `owner` needs membership in the new owner role." +
-			"\n\n**Privileges to plan.** `CONNECT` on the database, nothing more: the catalogs a plan reads are readable by every role, and it compares row filters " +
-			"without touching the tables (see the guide on auditing drift with a read-only role).",
+			planPrivilegesText("`CONNECT` on the database, nothing more: the catalogs a plan reads are readable by every role, and it compares row filters "+
+				"without touching the tables."),
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{

@@ -93,7 +93,8 @@ func replicationSlotSchema() schema.Schema {
 				requirement{replicationPrivilege, "creating and dropping slots."},
 				requirement{signalBackendPrivilege, "`terminate_active_on_destroy = true` only: ending the process that uses the slot. " +
 					"PostgreSQL lets only a superuser end a superuser's process, so the consumer (a standby's `primary_user`) must not be a superuser."},
-			),
+			) +
+			planPrivilegesText("`CONNECT` on the database, nothing more: `pg_replication_slots` and `wal_level` are readable by every role."),
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{

@@ -108,7 +108,9 @@ func standbySchema() schema.Schema {
 			"Read parses the standby's effective `primary_conninfo` back into `primary_host`, `primary_port`, … so that a hand " +
 			"edit shows in `terraform plan` as a change of the one field that changed.\n\n" +
 			"Destroying the resource forgets it and leaves replication running, unless `reset_on_destroy` is set." +
-			privilegesText(standbyRequirements...),
+			privilegesText(standbyRequirements...) +
+			planPrivilegesText("`pg_read_all_settings` (a member of `pg_monitor`), to read `primary_conninfo`, and `pg_read_all_stats` "+
+				"(also in `pg_monitor`), to see the WAL receiver's state and sender in `pg_stat_wal_receiver`."),
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"primary_host": schema.StringAttribute{

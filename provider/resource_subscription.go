@@ -119,7 +119,10 @@ func subscriptionSchema() schema.Schema {
 			"from where Terraform runs; when it cannot, the check is left to PostgreSQL at apply." +
 			privilegesText(subscriptionRequirements("app", "public.orders")...) + " A subscription owned by a role that is not a superuser must authenticate to the publisher with a password " +
 			"(`password_wo` or `password` in `conninfo`), as PostgreSQL requires (`password_required`). Changing and dropping the " +
-			"subscription needs its ownership, which the role has when it created it.",
+			"subscription needs its ownership, which the role has when it created it." +
+			planPrivilegesText("`SELECT` on `pg_subscription`'s `subconninfo` column, which PostgreSQL gives only to superusers "+
+				"(`GRANT SELECT (subconninfo) ON pg_catalog.pg_subscription TO …`, as a superuser): it holds the connection string, so keep the password "+
+				"out of it first (a passfile, or `password_wo`). The plan also connects to the publisher, with the subscription's own connection string, to check its `wal_level`."),
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
