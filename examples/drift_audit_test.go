@@ -50,7 +50,8 @@ CREATE TABLE "Sales.EU ""x""/ß"."Order Lines/""Ö""" (
 `
 
 // auditExtra is added to the quickstart: the hostile publication, a spare
-// slot to drift, and the provider's username as a variable, which is how a
+// slot to drift, the replication status data source (the quickstart has
+// the server one), and the provider's username as a variable, which is how a
 // drift audit plans the same configuration with other credentials.
 const auditExtra = `
 variable "pg_user" {
@@ -69,6 +70,10 @@ resource "pgreplication_publication" "hostile" {
     columns = ["id", "total", "region", "Note)"]
     where   = "total > 0 AND region IN ('eu', 'uk') AND \"Note)\" <> ')'"
   }
+}
+
+data "pgreplication_replication_status" "primary" {
+  provider = pgreplication.primary
 }
 
 resource "pgreplication_replication_slot" "spare" {
