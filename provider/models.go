@@ -5,6 +5,8 @@ package provider
 import (
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 )
 
 // providerModel is the provider block.
@@ -69,23 +71,23 @@ var publicationTableAttrTypes = map[string]attr.Type{
 
 // replicationSlotModel is resource.pgreplication_replication_slot.
 type replicationSlotModel struct {
-	ID                       types.String `tfsdk:"id"`
-	Name                     types.String `tfsdk:"name"`
-	Type                     types.String `tfsdk:"type"`
-	Database                 types.String `tfsdk:"database"`
-	Plugin                   types.String `tfsdk:"plugin"`
-	TwoPhase                 types.Bool   `tfsdk:"two_phase"`
-	Failover                 types.Bool   `tfsdk:"failover"`
-	ImmediatelyReserve       types.Bool   `tfsdk:"immediately_reserve"`
-	TerminateActiveOnDestroy types.Bool   `tfsdk:"terminate_active_on_destroy"`
-	CreateTimeout            types.String `tfsdk:"create_timeout"`
-	Active                   types.Bool   `tfsdk:"active"`
-	ActivePID                types.Int64  `tfsdk:"active_pid"`
-	RestartLSN               types.String `tfsdk:"restart_lsn"`
-	ConfirmedFlushLSN        types.String `tfsdk:"confirmed_flush_lsn"`
-	WalStatus                types.String `tfsdk:"wal_status"`
-	SafeWalSize              types.Int64  `tfsdk:"safe_wal_size"`
-	RetainedWalBytes         types.Int64  `tfsdk:"retained_wal_bytes"`
+	ID                       types.String        `tfsdk:"id"`
+	Name                     types.String        `tfsdk:"name"`
+	Type                     types.String        `tfsdk:"type"`
+	Database                 types.String        `tfsdk:"database"`
+	Plugin                   types.String        `tfsdk:"plugin"`
+	TwoPhase                 types.Bool          `tfsdk:"two_phase"`
+	Failover                 types.Bool          `tfsdk:"failover"`
+	ImmediatelyReserve       types.Bool          `tfsdk:"immediately_reserve"`
+	TerminateActiveOnDestroy types.Bool          `tfsdk:"terminate_active_on_destroy"`
+	CreateTimeout            normalized.Duration `tfsdk:"create_timeout"`
+	Active                   types.Bool          `tfsdk:"active"`
+	ActivePID                types.Int64         `tfsdk:"active_pid"`
+	RestartLSN               types.String        `tfsdk:"restart_lsn"`
+	ConfirmedFlushLSN        types.String        `tfsdk:"confirmed_flush_lsn"`
+	WalStatus                types.String        `tfsdk:"wal_status"`
+	SafeWalSize              types.Int64         `tfsdk:"safe_wal_size"`
+	RetainedWalBytes         types.Int64         `tfsdk:"retained_wal_bytes"`
 }
 
 // replicationStatusModel is data.pgreplication_replication_status.
@@ -200,30 +202,30 @@ type routerPoolModel struct {
 
 // standbyResourceModel is pgreplication_standby.
 type standbyResourceModel struct {
-	ID                       types.String  `tfsdk:"id"`
-	PrimaryHost              types.String  `tfsdk:"primary_host"`
-	PrimaryPort              types.Int64   `tfsdk:"primary_port"`
-	PrimaryUser              types.String  `tfsdk:"primary_user"`
-	PrimarySSLMode           types.String  `tfsdk:"primary_sslmode"`
-	PrimaryPassword          types.String  `tfsdk:"primary_password"`
-	PrimaryPasswordWO        types.String  `tfsdk:"primary_password_wo"` // write-only: null in plan and state
-	PrimaryPasswordWOVersion types.Int64   `tfsdk:"primary_password_wo_version"`
-	Passfile                 types.String  `tfsdk:"passfile"`
-	ApplicationName          types.String  `tfsdk:"application_name"`
-	PrimaryConninfoParams    types.Map     `tfsdk:"primary_conninfo_params"`
-	PrimarySlotName          types.String  `tfsdk:"primary_slot_name"`
-	HotStandbyFeedback       types.Bool    `tfsdk:"hot_standby_feedback"`
-	RecoveryMinApplyDelay    types.String  `tfsdk:"recovery_min_apply_delay"`
-	MaxStandbyStreamingDelay types.String  `tfsdk:"max_standby_streaming_delay"`
-	WalReceiverTimeout       types.String  `tfsdk:"wal_receiver_timeout"`
-	WaitTimeout              types.String  `tfsdk:"wait_timeout"`
-	ResetOnDestroy           types.Bool    `tfsdk:"reset_on_destroy"`
-	Status                   types.String  `tfsdk:"status"`
-	SenderHost               types.String  `tfsdk:"sender_host"`
-	SenderPort               types.Int64   `tfsdk:"sender_port"`
-	ReceivedLSN              types.String  `tfsdk:"received_lsn"`
-	ReplayLSN                types.String  `tfsdk:"replay_lsn"`
-	ReplayLag                types.Float64 `tfsdk:"replay_lag"`
+	ID                       types.String            `tfsdk:"id"`
+	PrimaryHost              types.String            `tfsdk:"primary_host"`
+	PrimaryPort              types.Int64             `tfsdk:"primary_port"`
+	PrimaryUser              types.String            `tfsdk:"primary_user"`
+	PrimarySSLMode           types.String            `tfsdk:"primary_sslmode"`
+	PrimaryPassword          types.String            `tfsdk:"primary_password"`
+	PrimaryPasswordWO        types.String            `tfsdk:"primary_password_wo"` // write-only: null in plan and state
+	PrimaryPasswordWOVersion types.Int64             `tfsdk:"primary_password_wo_version"`
+	Passfile                 types.String            `tfsdk:"passfile"`
+	ApplicationName          types.String            `tfsdk:"application_name"`
+	PrimaryConninfoParams    types.Map               `tfsdk:"primary_conninfo_params"`
+	PrimarySlotName          types.String            `tfsdk:"primary_slot_name"`
+	HotStandbyFeedback       types.Bool              `tfsdk:"hot_standby_feedback"`
+	RecoveryMinApplyDelay    normalized.PostgresTime `tfsdk:"recovery_min_apply_delay"`
+	MaxStandbyStreamingDelay normalized.PostgresTime `tfsdk:"max_standby_streaming_delay"`
+	WalReceiverTimeout       normalized.PostgresTime `tfsdk:"wal_receiver_timeout"`
+	WaitTimeout              normalized.Duration     `tfsdk:"wait_timeout"`
+	ResetOnDestroy           types.Bool              `tfsdk:"reset_on_destroy"`
+	Status                   types.String            `tfsdk:"status"`
+	SenderHost               types.String            `tfsdk:"sender_host"`
+	SenderPort               types.Int64             `tfsdk:"sender_port"`
+	ReceivedLSN              types.String            `tfsdk:"received_lsn"`
+	ReplayLSN                types.String            `tfsdk:"replay_lsn"`
+	ReplayLag                types.Float64           `tfsdk:"replay_lag"`
 }
 
 // subscriptionResourceModel is resource.pgreplication_subscription.

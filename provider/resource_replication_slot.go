@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -23,7 +24,9 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/createonly"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
@@ -82,7 +85,8 @@ func replicationSlotSchema() schema.Schema {
 			"one — which loses the position a consumer had reached. Temporary slots are not offered: a temporary slot " +
 			"disappears with the session that made it, and a Terraform-managed object must persist.\n\n" +
 			"The computed health attributes (`active`, `restart_lsn`, `retained_wal_bytes`, …) are read on every refresh, so " +
-			"`terraform plan` shows them current; they never make a plan non-empty by themselves.\n\n" +
+			"`terraform plan` shows them current; they never make a plan non-empty by themselves, and a plan that updates the " +
+			"slot keeps them as refreshed rather than showing them as known after apply.\n\n" +
 			"Destroying a slot that a consumer is using fails with an error that names the consumer, unless " +
 			"`terminate_active_on_destroy = true`.\n\n" +
 			"A logical slot can be created on a standby on PostgreSQL 16 and later (the primary needs `wal_level = logical`). " +
@@ -147,12 +151,13 @@ func replicationSlotSchema() schema.Schema {
 			"immediately_reserve": schema.BoolAttribute{
 				Optional: true,
 				Computed: true,
-				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Physical slots only: reserve WAL from the moment the slot is created, rather than from " +
 					"when a standby first connects. Defaults to `false`; a slot made for a standby that will connect should " +
-					"usually set it, so that no WAL the standby needs is removed in between. PostgreSQL does not record it: " +
-					"import infers it from whether the slot has a `restart_lsn`. Changing it replaces the slot.",
-				PlanModifiers: replace,
+					"usually set it, so that no WAL the standby needs is removed in between. Used at create time only: " +
+					"PostgreSQL does not record it, so it never replaces the slot (that would drop the WAL it holds for its " +
+					"consumer). Import infers it from whether the slot has a `restart_lsn`; left out of the configuration, an " +
+					"existing slot keeps that value and plans nothing, and a value set later only updates the state.",
+				PlanModifiers: []planmodifier.Bool{createonly.Bool(false)},
 			},
 			"terminate_active_on_destroy": schema.BoolAttribute{
 				Optional: true,
@@ -163,9 +168,11 @@ func replicationSlotSchema() schema.Schema {
 					"fails with an error that names the consumer. Changes in place.",
 			},
 			"create_timeout": schema.StringAttribute{
-				Optional: true,
-				Computed: true,
-				Default:  stringdefault.StaticString(defaultSlotCreateTimeout),
+				Optional:      true,
+				Computed:      true,
+				CustomType:    normalized.DurationType{},
+				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.DurationType{})},
+				Default:       stringdefault.StaticString(defaultSlotCreateTimeout),
 				MarkdownDescription: "How long creating the slot may take, as a Go duration (`90s`, `5m`). Creating a " +
 					"logical slot waits for running transactions to finish, and on a standby for the primary's next " +
 					"running-transactions record. Defaults to `" + defaultSlotCreateTimeout + "`. Changes in place.",
@@ -180,33 +187,40 @@ func replicationSlotSchema() schema.Schema {
 			},
 			"active": schema.BoolAttribute{
 				Computed:            true,
+				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "Whether a consumer is using the slot now. Read on every refresh.",
 			},
 			"active_pid": schema.Int64Attribute{
 				Computed:            true,
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The process ID of the session using the slot; null when the slot is inactive. Read on every refresh.",
 			},
 			"restart_lsn": schema.StringAttribute{
-				Computed: true,
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The oldest WAL location the slot's consumer may still need: the server keeps WAL from " +
 					"here on. Null for a physical slot that reserves nothing yet. Read on every refresh.",
 			},
 			"confirmed_flush_lsn": schema.StringAttribute{
 				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "Logical slots: the location up to which the consumer confirmed receiving data. Null for physical slots. Read on every refresh.",
 			},
 			"wal_status": schema.StringAttribute{
-				Computed: true,
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "Whether the WAL the slot needs is still there: `reserved`, `extended`, `unreserved` or " +
 					"`lost` (the slot is unusable and should be recreated). Null when the slot reserves no WAL. Read on every refresh.",
 			},
 			"safe_wal_size": schema.Int64Attribute{
-				Computed: true,
+				Computed:      true,
+				PlanModifiers: []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 				MarkdownDescription: "Bytes of WAL that can still be written before the slot is in danger of becoming `lost`; " +
 					"null when `max_slot_wal_keep_size` is `-1` (no limit). Read on every refresh.",
 			},
 			"retained_wal_bytes": schema.Int64Attribute{
-				Computed: true,
+				Computed:      true,
+				PlanModifiers: []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 				MarkdownDescription: "Bytes of WAL the slot holds back: from `restart_lsn` to the current WAL location " +
 					"(`pg_current_wal_lsn()` on a primary, `pg_last_wal_replay_lsn()` on a standby). Null when the slot " +
 					"reserves nothing. Read on every refresh.",
@@ -258,9 +272,26 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 		return
 	}
 
-	row, found, err := r.readSlot(ctx, name)
+	row, found, err := slotReadBack(r, ctx, name)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Replication slot %q was created on %s, but reading it back failed: %v", name, r.server.describe(), err))
+		// The slot exists: record it, or the next apply would fail with
+		// "already exists". Its health is read on the next refresh.
+		resp.Diagnostics.AddWarning("Replication Slot Created, Not Read Back",
+			fmt.Sprintf("Replication slot %q was created on %s, but reading it back failed, so its health attributes are "+
+				"unknown until the next refresh (terraform plan or terraform refresh reads them). The slot is in the state; "+
+				"nothing needs to be done about it.\n\nServer error: %v", name, r.server.describe(), err))
+		plan.ID = types.StringValue(importid.Format(name))
+		if plan.Database.IsUnknown() {
+			plan.Database = types.StringValue(r.server.defaultDatabase())
+		}
+		plan.Active = types.BoolNull()
+		plan.ActivePID = types.Int64Null()
+		plan.RestartLSN = types.StringNull()
+		plan.ConfirmedFlushLSN = types.StringNull()
+		plan.WalStatus = types.StringNull()
+		plan.SafeWalSize = types.Int64Null()
+		plan.RetainedWalBytes = types.Int64Null()
+		resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 		return
 	}
 	if !found {
@@ -271,6 +302,10 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 	row.apply(&plan)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
+
+// slotReadBack reads the slot Create just made. A variable only so that a
+// test can make it fail, which no server does on demand.
+var slotReadBack = (*replicationSlotResource).readSlot
 
 // createSlotSQL is the function call that creates the slot, with the
 // arguments the server's version knows.
@@ -340,7 +375,9 @@ func (r *replicationSlotResource) Read(ctx context.Context, req resource.ReadReq
 }
 
 // Update changes only what lives in Terraform (terminate_active_on_destroy,
-// create_timeout): everything PostgreSQL records about a slot replaces it.
+// create_timeout, immediately_reserve): everything PostgreSQL records about a
+// slot replaces it. The health attributes stay as the plan has them (the
+// last refresh's), so an update never shows them as known after apply.
 func (r *replicationSlotResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	var plan replicationSlotModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -349,7 +386,7 @@ func (r *replicationSlotResource) Update(ctx context.Context, req resource.Updat
 	}
 	ctx = statement.WithObject(ctx, "replication slot "+pgsql.Ident(plan.Name.ValueString()))
 	name := plan.Name.ValueString()
-	row, found, err := r.readSlot(ctx, name)
+	_, found, err := r.readSlot(ctx, name)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %v", name, r.server.describe(), err))
 		return
@@ -359,7 +396,6 @@ func (r *replicationSlotResource) Update(ctx context.Context, req resource.Updat
 			fmt.Sprintf("Replication slot %q is no longer on %s: it was dropped after the plan was made. Run terraform apply again to recreate it.", name, r.server.describe()))
 		return
 	}
-	row.apply(&plan)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -525,9 +561,10 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 				resp.RequiresReplace = append(resp.RequiresReplace, path.Root(a.attr))
 			}
 		}
+		// immediately_reserve is not here: PostgreSQL does not record it, so
+		// it never replaces a slot (createonly.Bool).
 		replacing = len(resp.RequiresReplace) > 0 || !plan.Name.Equal(state.Name) || !plan.Type.Equal(state.Type) ||
-			!plan.TwoPhase.Equal(state.TwoPhase) || !plan.Failover.Equal(state.Failover) ||
-			!plan.ImmediatelyReserve.Equal(state.ImmediatelyReserve)
+			!plan.TwoPhase.Equal(state.TwoPhase) || !plan.Failover.Equal(state.Failover)
 	}
 	if r.server != nil && state != nil && !replacing && state.WalStatus.ValueString() == "lost" {
 		resp.Diagnostics.AddWarning("Replication Slot Lost Its WAL",
@@ -682,7 +719,7 @@ func (row slotRow) apply(m *replicationSlotModel) {
 		m.TerminateActiveOnDestroy = types.BoolValue(false)
 	}
 	if m.CreateTimeout.IsNull() || m.CreateTimeout.IsUnknown() {
-		m.CreateTimeout = types.StringValue(defaultSlotCreateTimeout)
+		m.CreateTimeout = normalized.NewDuration(defaultSlotCreateTimeout)
 	}
 	m.Active = types.BoolValue(row.Active)
 	m.ActivePID = types.Int64PointerValue(row.ActivePID)

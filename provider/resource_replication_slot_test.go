@@ -604,3 +604,156 @@ resource "pgreplication_replication_slot" "lost" {
 		},
 	})
 }
+
+// Adopting a slot: a physical slot made by hand with its WAL reserved (so it
+// has a restart_lsn) imports with a configuration that leaves
+// immediately_reserve at its default and writes create_timeout in other
+// units: the import plans nothing. Setting immediately_reserve afterwards
+// updates the state only; the slot is never replaced, and its restart_lsn
+// stays where it was.
+func TestAccReplicationSlot_importCreateTimeOnly(t *testing.T) {
+	topo := testAccTopology(t)
+	const addr = "pgreplication_replication_slot.adopted"
+	const name = "tfacc_slot_adopted"
+	execSQL(t, topo.Primary, "postgres", `SELECT pg_create_physical_replication_slot($1, true)`, name)
+	restartLSN := queryValue[string](t, topo.Primary, "postgres", `SELECT restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, name)
+	// The default provider, unaliased: the import block that
+	// -generate-config-out writes from names no provider.
+	provider := fmt.Sprintf(`
+provider "pgreplication" {
+  host     = %q
+  port     = %d
+  username = "postgres"
+  sslmode  = "disable"
+}
+`, topo.Primary.Host, topo.Primary.Port)
+	config := func(extra string) string {
+		return provider + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "adopted" {
+  name           = %q
+  type           = "physical"
+  create_timeout = "300s" # the default is "5m"
+  %s
+}
+`, name, extra)
+	}
+	unchanged := func(*terraform.State) error {
+		got := queryValue[string](t, topo.Primary, "postgres", `SELECT coalesce(restart_lsn::text, 'NULL') FROM pg_replication_slots WHERE slot_name = $1`, name)
+		if got != restartLSN {
+			return fmt.Errorf("the slot's restart_lsn is %s, was %s: it was recreated", got, restartLSN)
+		}
+		return nil
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, name),
+		Steps: []resource.TestStep{
+			{
+				// An import block: the plan must be a no-op import.
+				Config:          config(""),
+				ResourceName:    addr,
+				ImportState:     true,
+				ImportStateKind: resource.ImportBlockWithID,
+				ImportStateId:   name,
+			},
+			{
+				Config:             config(""),
+				ResourceName:       addr,
+				ImportState:        true,
+				ImportStateId:      name,
+				ImportStatePersist: true,
+			},
+			{
+				// terraform plan -generate-config-out: the generated
+				// configuration plans nothing either.
+				Config:          provider,
+				ResourceName:    addr,
+				ImportState:     true,
+				ImportStateKind: resource.ImportBlockWithID,
+				ImportStateId:   name,
+				GenerateConfig:  true,
+			},
+			{
+				Config: config(""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("immediately_reserve"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("create_timeout"), knownvalue.StringExact(defaultSlotCreateTimeout)),
+				},
+				Check: unchanged,
+			},
+			{
+				Config: config("immediately_reserve = false"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectDrift(addr, "immediately_reserve")},
+				},
+				Check: unchanged,
+			},
+			{
+				// Left out again: the slot keeps the value it has.
+				Config: config(""),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: unchanged,
+			},
+		},
+	})
+}
+
+// A create whose read-back fails still records the slot (with a warning),
+// so that the next apply does not fail with "already exists"; the next
+// refresh reads its health.
+func TestAccReplicationSlot_readBackFails(t *testing.T) {
+	topo := testAccTopology(t)
+	const addr = "pgreplication_replication_slot.unread"
+	const name = "tfacc_slot_unread"
+	failReadBack := func() {
+		slotReadBack = func(*replicationSlotResource, context.Context, string) (slotRow, bool, error) {
+			return slotRow{}, false, fmt.Errorf("connection lost (injected by the test)")
+		}
+	}
+	restore := func() { slotReadBack = (*replicationSlotResource).readSlot }
+	t.Cleanup(restore)
+	config := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "unread" {
+  provider            = pgreplication.primary
+  name                = %q
+  type                = "physical"
+  immediately_reserve = true
+}
+`, name)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, name),
+		Steps: []resource.TestStep{
+			{
+				PreConfig: failReadBack,
+				Config:    config,
+				Check: func(*terraform.State) error {
+					restore()
+					if !slotExists(t, topo.Primary, name) {
+						return fmt.Errorf("the slot is not on the server")
+					}
+					return nil
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact(name)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("restart_lsn"), knownvalue.Null()),
+				},
+			},
+			{
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("restart_lsn"), lsnValue),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("wal_status"), knownvalue.StringExact("reserved")),
+				},
+			},
+		},
+	})
+}

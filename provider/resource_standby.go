@@ -17,7 +17,9 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/float64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -29,6 +31,7 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/guc"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
 )
@@ -107,6 +110,11 @@ func standbySchema() schema.Schema {
 			"and waits, at most `wait_timeout`, until the standby streams from that primary (`pg_stat_wal_receiver`). " +
 			"Read parses the standby's effective `primary_conninfo` back into `primary_host`, `primary_port`, … so that a hand " +
 			"edit shows in `terraform plan` as a change of the one field that changed.\n\n" +
+			"The computed attributes (`status`, `sender_host`, `sender_port`, `received_lsn`, `replay_lsn`, `replay_lag`) are the " +
+			"standby's live state as of the last refresh: `terraform plan` reads them, their changes never make a plan by " +
+			"themselves, and a plan that updates the resource keeps them as refreshed instead of showing them as known after " +
+			"apply, so a drift plan shows only the settings that drifted. Apply does not read them again (create does, once); " +
+			"for a current view use `data.pgreplication_replication_status` or the next refresh.\n\n" +
 			"Destroying the resource forgets it and leaves replication running, unless `reset_on_destroy` is set." +
 			privilegesText(standbyRequirements...) +
 			planPrivilegesText("`pg_read_all_settings` (a member of `pg_monitor`), to read `primary_conninfo`, and `pg_read_all_stats` "+
@@ -205,35 +213,43 @@ func standbySchema() schema.Schema {
 				MarkdownDescription: "`hot_standby_feedback`: the standby tells the primary which rows its queries still need, so that vacuum on the primary does not cancel them. Defaults to `false`, PostgreSQL's default.",
 			},
 			"recovery_min_apply_delay": schema.StringAttribute{
-				Optional:   true,
-				Computed:   true,
-				Default:    stringdefault.StaticString(defaultRecoveryMinApplyDelay),
-				Validators: []validator.String{postgresTimeValidator},
+				Optional:      true,
+				Computed:      true,
+				CustomType:    normalized.PostgresTimeType{},
+				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.PostgresTimeType{})},
+				Default:       stringdefault.StaticString(defaultRecoveryMinApplyDelay),
+				Validators:    []validator.String{postgresTimeValidator},
 				MarkdownDescription: "`recovery_min_apply_delay`: how long after the primary committed a transaction the standby applies it, " +
 					"a PostgreSQL time such as `\"30s\"` or `\"5min\"` (no unit: milliseconds). Compared by value: `\"300s\"` and the server's " +
 					"`\"5min\"` are equal. Defaults to `\"" + defaultRecoveryMinApplyDelay + "\"`, PostgreSQL's default.",
 			},
 			"max_standby_streaming_delay": schema.StringAttribute{
-				Optional:   true,
-				Computed:   true,
-				Default:    stringdefault.StaticString(defaultMaxStandbyStreamingDelay),
-				Validators: []validator.String{postgresTimeValidator},
+				Optional:      true,
+				Computed:      true,
+				CustomType:    normalized.PostgresTimeType{},
+				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.PostgresTimeType{})},
+				Default:       stringdefault.StaticString(defaultMaxStandbyStreamingDelay),
+				Validators:    []validator.String{postgresTimeValidator},
 				MarkdownDescription: "`max_standby_streaming_delay`: how long replay waits for conflicting standby queries before cancelling them; " +
 					"`\"-1\"` waits forever. A PostgreSQL time, compared by value. Defaults to `\"" + defaultMaxStandbyStreamingDelay + "\"`, PostgreSQL's default.",
 			},
 			"wal_receiver_timeout": schema.StringAttribute{
-				Optional:   true,
-				Computed:   true,
-				Default:    stringdefault.StaticString(defaultWalReceiverTimeout),
-				Validators: []validator.String{postgresTimeValidator},
+				Optional:      true,
+				Computed:      true,
+				CustomType:    normalized.PostgresTimeType{},
+				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.PostgresTimeType{})},
+				Default:       stringdefault.StaticString(defaultWalReceiverTimeout),
+				Validators:    []validator.String{postgresTimeValidator},
 				MarkdownDescription: "`wal_receiver_timeout`: how long the standby waits for the primary before dropping the connection; `\"0\"` " +
 					"never. A PostgreSQL time, compared by value. Defaults to `\"" + defaultWalReceiverTimeout + "\"`, PostgreSQL's default.",
 			},
 			"wait_timeout": schema.StringAttribute{
-				Optional:   true,
-				Computed:   true,
-				Default:    stringdefault.StaticString(defaultStandbyWaitTimeout),
-				Validators: []validator.String{durationValidator},
+				Optional:      true,
+				Computed:      true,
+				CustomType:    normalized.DurationType{},
+				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.DurationType{})},
+				Default:       stringdefault.StaticString(defaultStandbyWaitTimeout),
+				Validators:    []validator.String{durationValidator},
 				MarkdownDescription: "How long apply waits for the standby to stream from the primary after changing its settings, a Go duration " +
 					"such as `\"60s\"` or `\"5m\"`. If it does not stream by then, apply fails with what the standby reports. Only used by the " +
 					"provider. Defaults to `\"" + defaultStandbyWaitTimeout + "\"`.",
@@ -254,32 +270,37 @@ func standbySchema() schema.Schema {
 				MarkdownDescription: "Always `" + standbyImportID + "`: a server has one standby configuration. The import ID.",
 			},
 			"status": schema.StringAttribute{
-				Computed: true,
+				Computed:      true,
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The WAL receiver's `status` from `pg_stat_wal_receiver`: `streaming` when all is well; `starting`, " +
 					"`waiting`, `restarting` or `stopping` in between; `stopped` when no WAL receiver runs (the standby cannot reach the primary, or replays from an archive).",
 			},
 			"sender_host": schema.StringAttribute{
 				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The host the WAL receiver is connected to (`pg_stat_wal_receiver.sender_host`); null when it is not connected.",
 			},
 			"sender_port": schema.Int64Attribute{
 				Computed:            true,
+				PlanModifiers:       []planmodifier.Int64{int64planmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The port the WAL receiver is connected to (`pg_stat_wal_receiver.sender_port`); null when it is not connected.",
 			},
 			"received_lsn": schema.StringAttribute{
 				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The last WAL location received and flushed (`pg_last_wal_receive_lsn()`), such as `0/3000148`; null before the standby has streamed.",
 			},
 			"replay_lsn": schema.StringAttribute{
 				Computed:            true,
+				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "The last WAL location replayed (`pg_last_wal_replay_lsn()`).",
 			},
 			"replay_lag": schema.Float64Attribute{
-				Computed: true,
+				Computed:      true,
+				PlanModifiers: []planmodifier.Float64{float64planmodifier.UseStateForUnknown()},
 				MarkdownDescription: "Seconds the standby's replay is behind: `now() - pg_last_xact_replay_timestamp()`, or `0` when it has " +
 					"replayed everything it received (an idle primary sends no transactions, so the last one's age would not be lag). " +
-					"Null before any transaction was replayed. Measured when Terraform reads the resource; changes of the computed " +
-					"attributes never make a plan by themselves.",
+					"Null before any transaction was replayed.",
 			},
 		},
 	}
@@ -351,9 +372,12 @@ func (r *standbyResource) Update(ctx context.Context, req resource.UpdateRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	refreshed := plan // the live attributes as planned: the last refresh's
 	if !r.apply(ctx, &plan, password, true, &resp.Diagnostics) {
 		return
 	}
+	plan.Status, plan.SenderHost, plan.SenderPort = refreshed.Status, refreshed.SenderHost, refreshed.SenderPort
+	plan.ReceivedLSN, plan.ReplayLSN, plan.ReplayLag = refreshed.ReceivedLSN, refreshed.ReplayLSN, refreshed.ReplayLag
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -389,9 +413,9 @@ func (r *standbyResource) ImportState(ctx context.Context, req resource.ImportSt
 	// The provider-only attributes have no server value: import their
 	// defaults, so that a configuration that leaves them out plans nothing.
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), standbyImportID)...)
-	// The time settings start at their defaults too, so that Read keeps
-	// the default's spelling when the server's value equals it ("60s", not
-	// SHOW's "1min").
+	// The time settings start at their defaults too, so that Read keeps the
+	// default's spelling when the server's value means the same ("60s", not
+	// SHOW's "1min": normalized.PostgresTime).
 	for attr, value := range map[string]any{
 		"wait_timeout":                defaultStandbyWaitTimeout,
 		"reset_on_destroy":            false,
@@ -877,9 +901,11 @@ func (s standbyState) fill(ctx context.Context, m *standbyResourceModel) error {
 		m.PrimarySlotName = types.StringValue(s.SlotName)
 	}
 	m.HotStandbyFeedback = types.BoolValue(s.HotStandbyFeedback)
-	m.RecoveryMinApplyDelay = sameTime(m.RecoveryMinApplyDelay, s.ApplyDelay)
-	m.MaxStandbyStreamingDelay = sameTime(m.MaxStandbyStreamingDelay, s.StreamingDelay)
-	m.WalReceiverTimeout = sameTime(m.WalReceiverTimeout, s.ReceiverTimeout)
+	// The server's spelling ("1min"); the framework keeps the prior value
+	// when it means the same ("60s"): see normalized.PostgresTime.
+	m.RecoveryMinApplyDelay = normalized.NewPostgresTime(s.ApplyDelay)
+	m.MaxStandbyStreamingDelay = normalized.NewPostgresTime(s.StreamingDelay)
+	m.WalReceiverTimeout = normalized.NewPostgresTime(s.ReceiverTimeout)
 
 	m.Status = types.StringValue("stopped")
 	if s.Status != nil {
@@ -894,19 +920,6 @@ func (s standbyState) fill(ctx context.Context, m *standbyResourceModel) error {
 	m.ReplayLSN = types.StringPointerValue(s.ReplayLSN)
 	m.ReplayLag = types.Float64PointerValue(s.ReplayLag)
 	return nil
-}
-
-// sameTime returns prior when it means the same time as the server's value,
-// else the server's value as SHOW prints it.
-func sameTime(prior types.String, server string) types.String {
-	if !prior.IsNull() && !prior.IsUnknown() {
-		a, aerr := guc.Milliseconds(prior.ValueString())
-		b, berr := guc.Milliseconds(server)
-		if aerr == nil && berr == nil && a == b {
-			return prior
-		}
-	}
-	return types.StringValue(server)
 }
 
 // postgresTimeValidator accepts a PostgreSQL time setting ("30s", "5min").

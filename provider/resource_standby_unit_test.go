@@ -4,14 +4,14 @@ import (
 	"context"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/types"
-
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/syncrep"
 )
 
 // Read turns any primary_conninfo into fields: libpq's defaults for what it
 // leaves out, unknown keywords into primary_conninfo_params, and time
-// settings in the configuration's spelling when they mean the same.
+// settings as the server spells them (the framework keeps the configuration's
+// spelling when it means the same: normalized.PostgresTime).
 func TestStandbyStateFill(t *testing.T) {
 	s := standbyState{
 		Conninfo:        `host=db1 user='rep user' password='se\'cret' keepalives_idle=30`,
@@ -20,9 +20,8 @@ func TestStandbyStateFill(t *testing.T) {
 		ReceiverTimeout: "1min",
 	}
 	m := standbyResourceModel{
-		RecoveryMinApplyDelay:    types.StringValue("300s"),
-		MaxStandbyStreamingDelay: types.StringValue("30s"),
-		WalReceiverTimeout:       types.StringNull(),
+		RecoveryMinApplyDelay:    normalized.NewPostgresTime("300s"),
+		MaxStandbyStreamingDelay: normalized.NewPostgresTime("30s"),
 	}
 	if err := s.fill(context.Background(), &m); err != nil {
 		t.Fatal(err)
@@ -34,7 +33,7 @@ func TestStandbyStateFill(t *testing.T) {
 	}
 	for k, v := range map[string]string{
 		"host": "db1", "user": "rep user", "password": "se'cret", "sslmode": "prefer",
-		"apply": "300s", "streaming": "-1", "receiver": "1min", "status": "stopped",
+		"apply": "5min", "streaming": "-1", "receiver": "1min", "status": "stopped",
 	} {
 		if got[k] != v {
 			t.Errorf("%s = %q, want %q", k, got[k], v)

@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/createonly"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
@@ -170,19 +171,21 @@ func subscriptionSchema() schema.Schema {
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"create_slot": schema.BoolAttribute{
-				Optional: true,
-				Computed: true,
-				Default:  booldefault.StaticBool(true),
+				Optional:      true,
+				Computed:      true,
+				PlanModifiers: []planmodifier.Bool{createonly.Bool(true)},
 				MarkdownDescription: "Create the replication slot on the publisher when the subscription is created. Defaults to `true`. " +
-					"Used at create time only: PostgreSQL does not keep it, so a change later only updates the state, and an import sets the default.",
+					"Used at create time only: PostgreSQL does not keep it, so a change later only updates the state, an import sets the default, and " +
+					"left out of the configuration an existing subscription keeps its value and plans nothing.",
 			},
 			"copy_data": schema.BoolAttribute{
-				Optional: true,
-				Computed: true,
-				Default:  booldefault.StaticBool(true),
+				Optional:      true,
+				Computed:      true,
+				PlanModifiers: []planmodifier.Bool{createonly.Bool(true)},
 				MarkdownDescription: "Copy the tables' existing data when the subscription is created. Defaults to `true`. " +
 					"Used at create time only: PostgreSQL does not keep it, so a change later only updates the state (it never recreates the " +
-					"subscription or copies anything again), and an import sets the default.",
+					"subscription or copies anything again), an import sets the default, and left out of the configuration an existing subscription " +
+					"keeps its value and plans nothing.",
 			},
 			"synchronous_commit": schema.StringAttribute{
 				Optional:            true,
@@ -318,18 +321,33 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 				statement.MaskedError(ctx, r.server.withGrants(ctx, err, createSubscriptionPrivilege, createOnDatabasePrivilege(pgsql.Ident(database))))))
 		return
 	}
+	// From here on, a failure drops the subscription again (and the slot it
+	// created on the publisher): a create either completes or leaves nothing,
+	// never a subscription the state does not know, which the next apply
+	// could only fail on with "already exists".
+	undo := func() string {
+		if err := dropSubscription(ctx, pool, name, plan.CreateSlot.ValueBool()); err != nil {
+			return fmt.Sprintf("Dropping the new subscription again failed too, so it is still in database %q on %s: drop it there "+
+				"(DROP SUBSCRIPTION %s) or import it, then apply again.\n\n%s", database, r.server.describe(), pgsql.Ident(name), statement.MaskedError(ctx, err))
+		}
+		if plan.CreateSlot.ValueBool() {
+			return fmt.Sprintf("The subscription was dropped again, with the replication slot %q it had created on the publisher: nothing is left half-applied.", slot)
+		}
+		return "The subscription was dropped again (its replication slot, which it did not create, was left on the publisher): nothing is left half-applied."
+	}
 	if owner := plan.Owner.ValueString(); !plan.Owner.IsUnknown() && owner != "" {
 		if err := execSubscription(ctx, pool, alterSubscriptionOwnerSQL(name, owner)); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("owner"), "Cannot Change Subscription Owner",
-				fmt.Sprintf("The subscription %s was created in database %q on %s, but ALTER SUBSCRIPTION … OWNER TO %s failed. "+
-					"Check that the role exists (and, on PostgreSQL 16+, that a non-superuser owner has pg_create_subscription), then apply again.\n\n%s",
-					pgsql.Ident(name), database, r.server.describe(), pgsql.Ident(owner), statement.MaskedError(ctx, err)))
+				fmt.Sprintf("The subscription %s was created in database %q on %s, but ALTER SUBSCRIPTION … OWNER TO %s failed: %s\n\n"+
+					"The new owner must exist, have CREATE on the database (PostgreSQL 16+), and be a superuser on PostgreSQL 15 and older. "+
+					"Fix the role, or change owner, and apply again.\n\n%s",
+					pgsql.Ident(name), database, r.server.describe(), pgsql.Ident(owner), statement.MaskedError(ctx, err), undo()))
 			return
 		}
 	}
 	cat, err := readSubscription(ctx, pool, major, name)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(ctx, name, database, err))
+		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(ctx, name, database, err)+"\n\n"+undo())
 		return
 	}
 	if cat == nil {
@@ -535,25 +553,10 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 		return
 	}
 
-	// PostgreSQL's documented way to drop a subscription whose publisher is
-	// unreachable: detach the slot first, so DROP does not connect.
-	for _, step := range []string{"DISABLE", "SET (slot_name = NONE)"} {
-		err := execSubscription(ctx, pool, alterSubscriptionSQL(name, step))
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object: already gone
-			return
-		}
-		if err != nil {
-			resp.Diagnostics.AddError("Cannot Drop Subscription",
-				fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed; it detaches the subscription from its slot before "+
-					"DROP SUBSCRIPTION (drop_slot_on_destroy = false).\n\n%s",
-					pgsql.Ident(name), step, database, r.server.describe(), statement.MaskedError(ctx, err)))
-			return
-		}
-	}
-	if err := execSubscription(ctx, pool, "DROP SUBSCRIPTION IF EXISTS "+pgsql.Ident(name)); err != nil {
+	if err := dropSubscription(ctx, pool, name, false); err != nil {
 		resp.Diagnostics.AddError("Cannot Drop Subscription",
-			fmt.Sprintf("DROP SUBSCRIPTION %s in database %q on %s failed after detaching it from its slot.\n\n%s",
+			fmt.Sprintf("Dropping the subscription %s in database %q on %s without touching the publisher (drop_slot_on_destroy = false: "+
+				"DISABLE, SET (slot_name = NONE), DROP) failed.\n\n%s",
 				pgsql.Ident(name), database, r.server.describe(), statement.MaskedError(ctx, err)))
 		return
 	}
@@ -710,6 +713,9 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		srv.requireMajor(ctx, 16, "origin", path.Root("origin"), &resp.Diagnostics)
 	}
 
+	if o := cfg.Owner; known && !o.IsUnknown() && !o.IsNull() && (state == nil || o.ValueString() != state.Owner.ValueString()) {
+		r.checkOwner(ctx, o.ValueString(), facts, &resp.Diagnostics)
+	}
 	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() && (state == nil || !sameConnection(c.ValueString(), state.Conninfo.ValueString())) {
 		connection := c.ValueString()
 		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
@@ -721,6 +727,31 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		return
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// checkOwner refuses, at plan time, an owner that ALTER SUBSCRIPTION … OWNER
+// TO would refuse: a role that does not exist, or (PostgreSQL 15 and older)
+// one that is not a superuser. A server that cannot be asked is left to apply.
+func (r *subscriptionResource) checkOwner(ctx context.Context, owner string, facts *serverFacts, diags *diag.Diagnostics) {
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil || facts == nil {
+		return
+	}
+	var exists, super bool
+	err = pool.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_or(rolsuper), false) FROM pg_roles WHERE rolname = $1`, owner).Scan(&exists, &super)
+	switch {
+	case err != nil:
+		return
+	case !exists:
+		diags.AddAttributeError(path.Root("owner"), "Subscription Owner Does Not Exist",
+			fmt.Sprintf("The role %s does not exist on %s, so it cannot own the subscription. Create the role first "+
+				"(it can be managed in the same configuration), or correct owner.", pgsql.Ident(owner), r.server.describe()))
+	case !super && facts.Major() < 16:
+		diags.AddAttributeError(path.Root("owner"), "Subscription Owner Must Be a Superuser",
+			fmt.Sprintf("On PostgreSQL 15 and older the owner of a subscription must be a superuser, and %s is not one on %s (PostgreSQL %s). "+
+				"Use a superuser, or upgrade to PostgreSQL 16, where a role with CREATE on the database can own a subscription.",
+				pgsql.Ident(owner), r.server.describe(), facts.Version))
+	}
 }
 
 // connect returns the pool of the subscription's database and the server's
@@ -875,6 +906,29 @@ func subscriptionOptions(plan subscriptionResourceModel, state *subscriptionReso
 		opts = append(opts, "origin = "+pgsql.Literal(plan.Origin.ValueString()))
 	}
 	return opts
+}
+
+// dropSubscription drops the subscription name. With dropSlot it is a plain
+// DROP SUBSCRIPTION, which drops its replication slot on the publisher too.
+// Without, it runs PostgreSQL's documented sequence for a slot that must stay
+// (or a publisher that is gone): detach the slot first, so DROP does not
+// connect. A subscription that is already gone is no error.
+func dropSubscription(ctx context.Context, pool *pgxpool.Pool, name string, dropSlot bool) error {
+	steps := []string{"DROP SUBSCRIPTION IF EXISTS " + pgsql.Ident(name)}
+	if !dropSlot {
+		steps = append([]string{alterSubscriptionSQL(name, "DISABLE"), alterSubscriptionSQL(name, "SET (slot_name = NONE)")}, steps...)
+	}
+	for _, sql := range steps {
+		err := execSubscription(ctx, pool, sql)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object: already gone
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func createSubscriptionSQL(name, connection string, publications, options []string) string {

@@ -730,3 +730,74 @@ resource "pgreplication_subscription" "this" {
 		},
 	})
 }
+
+// A create that fails half-way leaves nothing behind. An owner that does not
+// exist is refused by the plan. When ALTER SUBSCRIPTION … OWNER TO fails at
+// apply after CREATE SUBSCRIPTION succeeded (here an event trigger refuses
+// it, as a site's policy might), apply drops the subscription it had just
+// created, and the slot it created on the publisher, so that the next apply
+// creates it rather than failing with "already exists".
+func TestAccSubscription_createUndone(t *testing.T) {
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_undone", `CREATE PUBLICATION pub_a FOR TABLE t1;`, nil)
+	config := func(owner string) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_undone"
+  conninfo     = %q
+  publications = ["pub_a"]
+  owner        = %q
+}
+`, f.conninfo(""), owner)
+	}
+	nothingLeft := func() error {
+		if n := queryValue[int64](t, f.sub, "postgres", `SELECT count(*) FROM pg_subscription WHERE subname = 'sub_undone'`); n != 0 {
+			return fmt.Errorf("the subscription is still on the subscriber")
+		}
+		if slotExists(t, f.pub, "sub_undone") {
+			return fmt.Errorf("the slot sub_undone is still on the publisher")
+		}
+		return nil
+	}
+	execSQL(t, f.sub, "postgres", `CREATE ROLE sub_owner SUPERUSER`)
+	execSQL(t, f.sub, "postgres", `CREATE FUNCTION refuse_alter() RETURNS event_trigger LANGUAGE plpgsql AS
+$$BEGIN RAISE EXCEPTION 'site policy: no ALTER SUBSCRIPTION'; END$$`)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             func(*terraform.State) error { return nothingLeft() },
+		Steps: []resource.TestStep{
+			{
+				Config:      config("no_such_role"),
+				PlanOnly:    true,
+				ExpectError: errorText("Subscription Owner Does Not Exist", `"no_such_role" does not exist`),
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, f.sub, "postgres", `CREATE EVENT TRIGGER refuse_alter ON ddl_command_end WHEN TAG IN ('ALTER SUBSCRIPTION') EXECUTE FUNCTION refuse_alter()`)
+				},
+				Config: config("sub_owner"),
+				ExpectError: errorText("Cannot Change Subscription Owner", "site policy: no ALTER SUBSCRIPTION",
+					`dropped again, with the replication slot "sub_undone"`),
+			},
+			{
+				PreConfig: func() {
+					if err := nothingLeft(); err != nil {
+						t.Fatalf("after the failed create: %v", err)
+					}
+					execSQL(t, f.sub, "postgres", `DROP EVENT TRIGGER refuse_alter`)
+				},
+				Config: config("sub_owner"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("owner"), knownvalue.StringExact("sub_owner")),
+				},
+				Check: func(*terraform.State) error {
+					if !slotExists(t, f.pub, "sub_undone") {
+						return fmt.Errorf("the subscription's slot is not on the publisher")
+					}
+					return nil
+				},
+			},
+		},
+	})
+}

@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/int64default"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
@@ -70,7 +71,9 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"(`pg_stat_replication`), unless `allow_unavailable = true`.\n\n" +
 			"The provider writes the settings with `ALTER SYSTEM` and reloads; Read parses the server's `synchronous_standby_names` " +
 			"back (every form PostgreSQL accepts, including `a, b` and `2 (a, b)`), so a hand edit shows as a change of `method`, " +
-			"`num_sync` or `standby_names`. Destroy resets both settings (`ALTER SYSTEM RESET`), so that commits never stay blocked." +
+			"`num_sync` or `standby_names`; `synchronous_standby_names` emptied by hand (synchronous replication off) shows as " +
+			"`standby_names` changing from `[]`. Destroy resets both settings (`ALTER SYSTEM RESET`), so that commits never stay blocked." +
+
 			privilegesText(
 				requirement{alterSystemPrivilege("synchronous_standby_names", "synchronous_commit"), "writing the settings (`ALTER SYSTEM`)."},
 				requirement{reloadConfPrivilege, "applying them (`pg_reload_conf()`)."},
@@ -132,11 +135,14 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 				MarkdownDescription: "Always `" + synchronousReplicationImportID + "`: a server has one `synchronous_standby_names`. The import ID.",
 			},
 			"sync_state": schema.MapAttribute{
-				Computed:    true,
-				ElementType: types.StringType,
+				Computed:      true,
+				ElementType:   types.StringType,
+				PlanModifiers: []planmodifier.Map{mapplanmodifier.UseStateForUnknown()},
 				MarkdownDescription: "Each connected standby's `sync_state` from `pg_stat_replication`, by `application_name`: `sync`, " +
-					"`quorum` (`method = \"any\"`), `potential` (would take over as synchronous) or `async`. Measured when Terraform reads " +
-					"the resource; its changes never make a plan by themselves.",
+					"`quorum` (`method = \"any\"`), `potential` (would take over as synchronous) or `async`, as of the last refresh: " +
+					"its changes never make a plan by themselves, a plan that updates the resource keeps it as refreshed (so a drift plan " +
+					"shows only what drifted), and apply does not read it again (create does, once). For a current view use " +
+					"`data.pgreplication_replication_status`.",
 			},
 		},
 	}
@@ -171,13 +177,14 @@ func (r *synchronousReplicationResource) Read(ctx context.Context, req resource.
 	if pool == nil {
 		return
 	}
+	imported := state.Method.IsNull()
 	found, err := readSynchronousReplication(ctx, pool, &state)
 	if err = r.server.withGrants(ctx, err, readAllStatsPrivilege); err != nil {
 		resp.Diagnostics.AddError("Cannot Read Synchronous Replication", "Reading synchronous_standby_names on "+r.server.describe()+" failed: "+err.Error())
 		return
 	}
-	if !found {
-		// synchronous_standby_names is empty: synchronous replication is off.
+	if !found && imported {
+		// Nothing to import: synchronous replication is off.
 		resp.State.RemoveResource(ctx)
 		return
 	}
@@ -193,9 +200,11 @@ func (r *synchronousReplicationResource) Update(ctx context.Context, req resourc
 		return
 	}
 	ctx = statement.WithObject(ctx, "synchronous replication on "+r.server.describe())
+	refreshed := plan.SyncState // as planned: the last refresh's
 	if !r.apply(ctx, &plan, &state, &resp.Diagnostics) {
 		return
 	}
+	plan.SyncState = refreshed
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
@@ -468,18 +477,26 @@ func (m *synchronousReplicationResourceModel) config(ctx context.Context) syncre
 }
 
 // readSynchronousReplication fills m from the server; found is false when
-// synchronous_standby_names is empty (synchronous replication is off).
+// synchronous_standby_names is empty (synchronous replication is off): then
+// standby_names is empty, and method and num_sync keep m's values.
 func readSynchronousReplication(ctx context.Context, pool *pgxpool.Pool, m *synchronousReplicationResourceModel) (found bool, err error) {
 	var names, commit string
 	if err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`).Scan(&names, &commit); err != nil {
 		return false, err
 	}
-	c, ok, err := syncrep.Parse(names)
-	if err != nil || !ok {
+	c, found, err := syncrep.Parse(names)
+	if err != nil {
 		return false, err
 	}
-	m.Method = types.StringValue(c.Method)
-	m.NumSync = types.Int64Value(int64(c.NumSync))
+	if found {
+		m.Method = types.StringValue(c.Method)
+		m.NumSync = types.Int64Value(int64(c.NumSync))
+	} else {
+		// Emptied: no standby is synchronous. The list shows it; method
+		// and num_sync mean nothing without one and keep their values, so
+		// that the plan names the one field that changed.
+		c.Standbys = []string{}
+	}
 	list, d := types.ListValueFrom(ctx, types.StringType, c.Standbys)
 	if d.HasError() {
 		return false, fmt.Errorf("cannot build standby_names")
@@ -516,5 +533,5 @@ ORDER BY application_name, array_position(ARRAY['async', 'potential', 'quorum', 
 	if d.HasError() {
 		return false, fmt.Errorf("cannot build sync_state")
 	}
-	return true, nil
+	return found, nil
 }
