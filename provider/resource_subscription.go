@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
 	"slices"
 	"strconv"
@@ -32,6 +31,7 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/createonly"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 )
@@ -131,8 +131,10 @@ func subscriptionSchema() schema.Schema {
 				MarkdownDescription: "Subscription name. Renamed in place (`ALTER SUBSCRIPTION … RENAME TO`); the replication slot keeps its name.",
 			},
 			"conninfo": schema.StringAttribute{
-				Required:  true,
-				Sensitive: true,
+				Required:      true,
+				Sensitive:     true,
+				CustomType:    normalized.ConninfoType{},
+				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.ConninfoType{})},
 				// Not "connection": Terraform reserves that name for provisioners.
 				MarkdownDescription: "libpq keyword/value connection string to the publisher (the subscription's `CONNECTION`), e.g. `host=db1 port=5432 user=replicator dbname=app password=…`. " +
 					"The subscriber server opens it, not Terraform; at plan time the provider connects once itself (with a 5 s timeout) to check " +
@@ -436,7 +438,7 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 		}
 	}
 	newVersion := !plan.PasswordWOVersion.Equal(state.PasswordWOVersion)
-	if newVersion || plan.Conninfo.ValueString() != state.Conninfo.ValueString() && !sameConnection(plan.Conninfo.ValueString(), state.Conninfo.ValueString()) {
+	if newVersion || plan.Conninfo.ValueString() != state.Conninfo.ValueString() && !normalized.SameConnection(plan.Conninfo.ValueString(), state.Conninfo.ValueString()) {
 		connection := plan.Conninfo.ValueString()
 		switch {
 		case plan.PasswordWOVersion.IsNull():
@@ -716,7 +718,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if o := cfg.Owner; known && !o.IsUnknown() && !o.IsNull() && (state == nil || o.ValueString() != state.Owner.ValueString()) {
 		r.checkOwner(ctx, o.ValueString(), facts, &resp.Diagnostics)
 	}
-	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() && (state == nil || !sameConnection(c.ValueString(), state.Conninfo.ValueString())) {
+	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() && (state == nil || !normalized.SameConnection(c.ValueString(), state.Conninfo.ValueString())) {
 		connection := c.ValueString()
 		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
 			connection = withPassword(connection, cfg.PasswordWO.ValueString())
@@ -784,10 +786,9 @@ func (m subscriptionResourceModel) fromCatalog(c *subscriptionCatalog) subscript
 		// Write-only: the password stays on the server, never in the state.
 		catalog = withPassword(catalog, "")
 	}
-	// Keep the text the user wrote when it means the same connection.
-	if m.Conninfo.IsNull() || m.Conninfo.IsUnknown() || !sameConnection(m.Conninfo.ValueString(), catalog) {
-		out.Conninfo = types.StringValue(catalog)
-	}
+	// The framework keeps the text the user wrote when it means the same
+	// connection (normalized.Conninfo).
+	out.Conninfo = normalized.NewConninfo(catalog)
 	pubs := make([]attr.Value, len(c.Publications))
 	for i, p := range c.Publications {
 		pubs[i] = types.StringValue(p)
@@ -967,17 +968,6 @@ func withPassword(connection, password string) string {
 		p["password"] = password
 	}
 	return p.String()
-}
-
-// sameConnection reports whether two connection strings have the same
-// parameters, however they are written (order, quoting, spacing).
-func sameConnection(a, b string) bool {
-	if a == b {
-		return true
-	}
-	pa, errA := conninfo.Parse(a)
-	pb, errB := conninfo.Parse(b)
-	return errA == nil && errB == nil && maps.Equal(pa, pb)
 }
 
 // checkPublisherWalLevel connects to the publisher the way the subscriber

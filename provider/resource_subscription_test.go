@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -592,7 +593,7 @@ func TestSameConnection(t *testing.T) {
 		{"postgresql://a", "postgresql://a", true},
 		{"postgresql://a", "postgresql://b", false},
 	} {
-		if got := sameConnection(c.a, c.b); got != c.same {
+		if got := normalized.SameConnection(c.a, c.b); got != c.same {
 			t.Errorf("sameConnection(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
 		}
 	}

@@ -1,6 +1,7 @@
 // Package normalized holds the string types of values that PostgreSQL (or
 // Go) writes in more than one way: a PostgreSQL time ("60s" is SHOW's
-// "1min") and a Go duration ("90s" is "1m30s"). Each type has semantic
+// "1min"), a Go duration ("90s" is "1m30s") and a libpq connection string
+// (the same parameters in any order and quoting). Each type has semantic
 // equality, so that the framework keeps the text the user wrote when the
 // server reads back the same value in its own spelling (after Create, Update
 // and Read), and KeepEquivalentState does the same at plan time, between the
@@ -12,6 +13,7 @@ package normalized
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -20,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/guc"
 )
 
@@ -31,6 +34,18 @@ func postgresTimeEqual(a, b string) bool {
 	x, errA := guc.Milliseconds(a)
 	y, errB := guc.Milliseconds(b)
 	return a == b || (errA == nil && errB == nil && x == y)
+}
+
+// SameConnection reports whether two libpq keyword/value connection strings
+// have the same parameters, however they are written (order, quoting,
+// spacing).
+func SameConnection(a, b string) bool {
+	if a == b {
+		return true
+	}
+	pa, errA := conninfo.Parse(a)
+	pb, errB := conninfo.Parse(b)
+	return errA == nil && errB == nil && maps.Equal(pa, pb)
 }
 
 func durationEqual(a, b string) bool {
@@ -53,7 +68,16 @@ type DurationType struct{ basetypes.StringType }
 // Duration is a value of DurationType.
 type Duration struct{ basetypes.StringValue }
 
+// ConninfoType is a libpq keyword/value connection string, compared by its
+// parameters.
+type ConninfoType struct{ basetypes.StringType }
+
+// Conninfo is a value of ConninfoType.
+type Conninfo struct{ basetypes.StringValue }
+
 var (
+	_ basetypes.StringTypable                    = ConninfoType{}
+	_ basetypes.StringValuableWithSemanticEquals = Conninfo{}
 	_ basetypes.StringTypable                    = PostgresTimeType{}
 	_ basetypes.StringValuableWithSemanticEquals = PostgresTime{}
 	_ basetypes.StringTypable                    = DurationType{}
@@ -126,6 +150,40 @@ func (v Duration) StringSemanticEquals(_ context.Context, o basetypes.StringValu
 // NewDuration is a known Duration.
 func NewDuration(s string) Duration {
 	return Duration{StringValue: basetypes.NewStringValue(s)}
+}
+
+func (t ConninfoType) String() string { return "normalized.ConninfoType" }
+
+func (t ConninfoType) Equal(o attr.Type) bool {
+	_, ok := o.(ConninfoType)
+	return ok
+}
+
+func (t ConninfoType) ValueType(context.Context) attr.Value { return Conninfo{} }
+
+func (t ConninfoType) ValueFromString(_ context.Context, in basetypes.StringValue) (basetypes.StringValuable, diag.Diagnostics) {
+	return Conninfo{StringValue: in}, nil
+}
+
+func (t ConninfoType) ValueFromTerraform(ctx context.Context, in tftypes.Value) (attr.Value, error) {
+	return valueFromTerraform(ctx, t.StringType, in, func(s basetypes.StringValue) attr.Value { return Conninfo{StringValue: s} })
+}
+
+func (v Conninfo) Type(context.Context) attr.Type { return ConninfoType{} }
+
+func (v Conninfo) Equal(o attr.Value) bool {
+	other, ok := o.(Conninfo)
+	return ok && v.StringValue.Equal(other.StringValue)
+}
+
+// StringSemanticEquals compares the two connection strings' parameters.
+func (v Conninfo) StringSemanticEquals(_ context.Context, o basetypes.StringValuable) (bool, diag.Diagnostics) {
+	return semanticEquals(v.StringValue, o, SameConnection)
+}
+
+// NewConninfo is a known Conninfo.
+func NewConninfo(s string) Conninfo {
+	return Conninfo{StringValue: basetypes.NewStringValue(s)}
 }
 
 func valueFromTerraform(ctx context.Context, base basetypes.StringType, in tftypes.Value, wrap func(basetypes.StringValue) attr.Value) (attr.Value, error) {
