@@ -594,7 +594,7 @@ func TestSameConnection(t *testing.T) {
 		{"postgresql://a", "postgresql://b", false},
 	} {
 		if got := normalized.SameConnection(c.a, c.b); got != c.same {
-			t.Errorf("sameConnection(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
+			t.Errorf("SameConnection(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
 		}
 	}
 }
