@@ -245,6 +245,10 @@ type subscriptionResourceModel struct {
 	Binary            types.Bool          `tfsdk:"binary"`
 	Streaming         types.String        `tfsdk:"streaming"`
 	DisableOnError    types.Bool          `tfsdk:"disable_on_error"`
+	TwoPhase          types.Bool          `tfsdk:"two_phase"`
+	PasswordRequired  types.Bool          `tfsdk:"password_required"`
+	RunAsOwner        types.Bool          `tfsdk:"run_as_owner"`
+	Failover          types.Bool          `tfsdk:"failover"`
 	Origin            types.String        `tfsdk:"origin"`
 	Owner             types.String        `tfsdk:"owner"`
 	DropSlotOnDestroy types.Bool          `tfsdk:"drop_slot_on_destroy"`

@@ -78,6 +78,10 @@ var subscriptionOrigins = []string{subscriptionOriginAny, subscriptionOriginNone
 // subscription's apply worker accepts.
 var subscriptionSyncCommitLevels = []string{"off", "local", "remote_write", "remote_apply", "on"}
 
+// subscriptionSlotNone is slot_name = NONE: a subscription with no slot on
+// the publisher. Upper case, so it can never be the name of a slot.
+const subscriptionSlotNone = "NONE"
+
 // replicationSlotName is what PostgreSQL accepts as a slot name.
 var replicationSlotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
@@ -169,7 +173,8 @@ func subscriptionSchema() schema.Schema {
 				Computed: true,
 				MarkdownDescription: "Replication slot on the publisher (lower-case letters, digits and `_`). Defaults to the subscription name, as in PostgreSQL, " +
 					"so a name that is not a valid slot name needs `slot_name`. Changed in place (`SET (slot_name = …)`), which does not create or " +
-					"drop any slot on the publisher: the new slot must exist there.",
+					"drop any slot on the publisher: the new slot must exist there. `\"NONE\"` is `slot_name = NONE`: no slot, which PostgreSQL " +
+					"allows only with `enabled = false` and `create_slot = false` (to prepare a subscription whose slot is made later).",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"create_slot": schema.BoolAttribute{
@@ -208,6 +213,37 @@ func subscriptionSchema() schema.Schema {
 				Validators: []validator.String{stringvalidator.OneOf(subscriptionStreamingModes...)},
 				MarkdownDescription: "How in-progress large transactions are streamed: " + quotedList(subscriptionStreamingModes) + ". " +
 					"Defaults to the server's default: `off` up to PostgreSQL 17, `parallel` from 18. `parallel` needs PostgreSQL 16 or later.",
+			},
+			"two_phase": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "Replicate prepared transactions at `PREPARE TRANSACTION` rather than at commit (`two_phase`). Defaults to `false`. " +
+					"Setting it needs PostgreSQL 15 or later. PostgreSQL records it but cannot change it on an existing subscription before " +
+					"PostgreSQL 18, so a change is refused at plan time: recreate the subscription (`terraform apply -replace=…`) if you must.",
+			},
+			"password_required": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(true),
+				MarkdownDescription: "Whether a non-superuser owner must authenticate to the publisher with a password (`password_required`). " +
+					"Defaults to `true`. Only a superuser can set it to `false`. Setting it needs PostgreSQL 16 or later.",
+			},
+			"run_as_owner": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "Apply changes with the permissions of the subscription's owner rather than of each table's owner (`run_as_owner`). " +
+					"Defaults to `false`. Setting it needs PostgreSQL 16 or later.",
+			},
+			"failover": schema.BoolAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
+				MarkdownDescription: "Make the subscription's slot on the publisher a failover slot, which the publisher's standbys with " +
+					"`sync_replication_slots = on` keep, so that the subscription can continue after the publisher fails over (`failover`). " +
+					"Defaults to `false`. Setting it needs PostgreSQL 17 or later on the subscriber. PostgreSQL changes it only on a disabled " +
+					"subscription: apply disables an enabled one for that statement and enables it again.",
 			},
 			"disable_on_error": schema.BoolAttribute{
 				Optional:            true,
@@ -300,7 +336,7 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 		"enabled = " + strconv.FormatBool(plan.Enabled.ValueBool()),
 		"create_slot = " + strconv.FormatBool(plan.CreateSlot.ValueBool()),
 		"copy_data = " + strconv.FormatBool(plan.CopyData.ValueBool()),
-		"slot_name = " + pgsql.Literal(slot),
+		"slot_name = " + slotNameOption(slot),
 	}
 	opts = append(opts, subscriptionOptions(plan, nil, major)...)
 	connection := plan.Conninfo.ValueString()
@@ -478,6 +514,28 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			return
 		}
 		enabled = true
+		if plan.Publications.Equal(state.Publications) {
+			// Publications set, or tables added to them, while it was
+			// disabled were not refreshed (a refresh needs an enabled
+			// subscription): refresh now, copying nothing again.
+			const refresh = "REFRESH PUBLICATION WITH (copy_data = false)"
+			if !run(path.Root("enabled"), refresh, alterSubscriptionSQL(name, refresh)) {
+				return
+			}
+		}
+	}
+	if major >= 17 && !plan.Failover.IsUnknown() && !plan.Failover.Equal(state.Failover) {
+		// PostgreSQL sets failover only on a disabled subscription.
+		clause := "SET (failover = " + strconv.FormatBool(plan.Failover.ValueBool()) + ")"
+		steps := []string{clause}
+		if enabled {
+			steps = []string{"DISABLE", clause, "ENABLE"}
+		}
+		for _, step := range steps {
+			if !run(path.Root("failover"), step, alterSubscriptionSQL(name, step)) {
+				return
+			}
+		}
 	}
 	if !plan.Publications.Equal(state.Publications) {
 		var publications []string
@@ -562,7 +620,7 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 				pgsql.Ident(name), database, r.server.describe(), statement.MaskedError(ctx, err)))
 		return
 	}
-	if slot != "" {
+	if slot != "" && slot != subscriptionSlotNone {
 		resp.Diagnostics.AddWarning("Replication Slot Left on the Publisher",
 			fmt.Sprintf("The subscription %s was dropped without dropping its replication slot %q on the publisher (%s), because "+
 				"drop_slot_on_destroy = false. If the publisher still has that slot, it retains WAL until it is dropped there: "+
@@ -597,7 +655,18 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 			resp.Diagnostics.AddAttributeError(path.Root("database"), "Invalid Database Name", err.Error()+".")
 		}
 	}
-	if v := cfg.SlotName; !v.IsNull() && !v.IsUnknown() && !replicationSlotName.MatchString(v.ValueString()) {
+	if v := cfg.SlotName; v.ValueString() == subscriptionSlotNone {
+		for _, a := range []struct {
+			name  string
+			value types.Bool
+		}{{"enabled", cfg.Enabled}, {"create_slot", cfg.CreateSlot}} {
+			if !a.value.IsUnknown() && (a.value.IsNull() || a.value.ValueBool()) {
+				resp.Diagnostics.AddAttributeError(path.Root(a.name), "slot_name = NONE Needs "+a.name+" = false",
+					fmt.Sprintf("A subscription without a slot (slot_name = \"NONE\") cannot be %s: PostgreSQL refuses it. "+
+						"Set %s = false, or give the subscription a slot.", map[string]string{"enabled": "enabled", "create_slot": "created with a slot"}[a.name], a.name))
+			}
+		}
+	} else if !v.IsNull() && !v.IsUnknown() && !replicationSlotName.MatchString(v.ValueString()) {
 		resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Invalid Replication Slot Name",
 			fmt.Sprintf("%q is not a replication slot name: PostgreSQL allows 1 to 63 lower-case letters, digits and underscores.", v.ValueString()))
 	}
@@ -714,6 +783,22 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if !cfg.Origin.IsNull() {
 		srv.requireMajor(ctx, 16, "origin", path.Root("origin"), &resp.Diagnostics)
 	}
+	for _, g := range []struct {
+		attr  string
+		value types.Bool
+		major int
+	}{{"two_phase", cfg.TwoPhase, 15}, {"password_required", cfg.PasswordRequired, 16}, {"run_as_owner", cfg.RunAsOwner, 16}, {"failover", cfg.Failover, 17}} {
+		if !g.value.IsNull() {
+			srv.requireMajor(ctx, g.major, g.attr, path.Root(g.attr), &resp.Diagnostics)
+		}
+	}
+	if state != nil && !plan.TwoPhase.IsUnknown() && !plan.TwoPhase.Equal(state.TwoPhase) {
+		resp.Diagnostics.AddAttributeError(path.Root("two_phase"), "Cannot Change two_phase of a Subscription",
+			fmt.Sprintf("The subscription %s has two_phase = %t, and PostgreSQL cannot change it on an existing subscription (before "+
+				"PostgreSQL 18, and there only on a disabled one). Keep two_phase = %t, or recreate the subscription with "+
+				"terraform apply -replace=<address>, which copies its tables again.",
+				pgsql.Ident(plan.Name.ValueString()), state.TwoPhase.ValueBool(), state.TwoPhase.ValueBool()))
+	}
 
 	if o := cfg.Owner; known && !o.IsUnknown() && !o.IsNull() && (state == nil || o.ValueString() != state.Owner.ValueString()) {
 		r.checkOwner(ctx, o.ValueString(), facts, &resp.Diagnostics)
@@ -798,13 +883,17 @@ func (m subscriptionResourceModel) fromCatalog(c *subscriptionCatalog) subscript
 	if c.SlotName != nil {
 		out.SlotName = types.StringValue(*c.SlotName)
 	} else {
-		out.SlotName = types.StringNull() // slot_name = NONE
+		out.SlotName = types.StringValue(subscriptionSlotNone)
 	}
 	out.SynchronousCommit = types.StringValue(c.SyncCommit)
 	out.Binary = types.BoolValue(c.Binary)
 	out.Streaming = types.StringValue(c.Streaming)
 	out.DisableOnError = types.BoolValue(c.DisableOnError)
 	out.Origin = types.StringValue(c.Origin)
+	out.TwoPhase = types.BoolValue(c.TwoPhase)
+	out.PasswordRequired = types.BoolValue(c.PasswordRequired)
+	out.RunAsOwner = types.BoolValue(c.RunAsOwner)
+	out.Failover = types.BoolValue(c.Failover)
 	out.Owner = types.StringValue(c.Owner)
 	for _, b := range []*types.Bool{&out.CreateSlot, &out.CopyData, &out.DropSlotOnDestroy} {
 		if b.IsNull() || b.IsUnknown() {
@@ -826,6 +915,8 @@ type subscriptionCatalog struct {
 	Streaming      string
 	DisableOnError bool
 	Origin         string
+	// TwoPhase is true once asked for (subtwophasestate pending or enabled).
+	TwoPhase, PasswordRequired, RunAsOwner, Failover bool
 }
 
 // readSubscription reads the subscription name of the pool's database, or
@@ -833,24 +924,30 @@ type subscriptionCatalog struct {
 // that version's behaviour.
 func readSubscription(ctx context.Context, pool *pgxpool.Pool, major int, name string) (*subscriptionCatalog, error) {
 	binary, stream, disableOnErr, origin := "false", "'f'", "false", "'any'"
+	twoPhase, passwordRequired, runAsOwner, failover := "false", "true", "false", "false"
 	if major >= 14 {
 		// substream is boolean on 14 and 15, "char" (f, t, p) from 16.
 		binary, stream = "s.subbinary", "s.substream::text"
 	}
 	if major >= 15 {
-		disableOnErr = "s.subdisableonerr"
+		disableOnErr, twoPhase = "s.subdisableonerr", "s.subtwophasestate <> 'd'"
 	}
 	if major >= 16 {
-		origin = "s.suborigin"
+		origin, passwordRequired, runAsOwner = "s.suborigin", "s.subpasswordrequired", "s.subrunasowner"
+	}
+	if major >= 17 {
+		failover = "s.subfailover"
 	}
 	q := `SELECT pg_get_userbyid(s.subowner), s.subenabled, s.subconninfo, s.subslotname::text, s.subsynccommit,
-       s.subpublications, ` + binary + `, ` + stream + `, ` + disableOnErr + `, ` + origin + `
+       s.subpublications, ` + binary + `, ` + stream + `, ` + disableOnErr + `, ` + origin + `,
+       ` + twoPhase + `, ` + passwordRequired + `, ` + runAsOwner + `, ` + failover + `
   FROM pg_subscription s
  WHERE s.subdbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND s.subname = $1`
 	var c subscriptionCatalog
 	var streamText string
 	err := pool.QueryRow(ctx, q, name).Scan(&c.Owner, &c.Enabled, &c.ConnInfo, &c.SlotName, &c.SyncCommit,
-		&c.Publications, &c.Binary, &streamText, &c.DisableOnError, &c.Origin)
+		&c.Publications, &c.Binary, &streamText, &c.DisableOnError, &c.Origin,
+		&c.TwoPhase, &c.PasswordRequired, &c.RunAsOwner, &c.Failover)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
@@ -888,7 +985,7 @@ func subscriptionOptions(plan subscriptionResourceModel, state *subscriptionReso
 	if state != nil {
 		st = *state
 		if changed(plan.SlotName, st.SlotName) {
-			opts = append(opts, "slot_name = "+pgsql.Literal(plan.SlotName.ValueString()))
+			opts = append(opts, "slot_name = "+slotNameOption(plan.SlotName.ValueString()))
 		}
 	}
 	if changed(plan.SynchronousCommit, st.SynchronousCommit) {
@@ -906,7 +1003,31 @@ func subscriptionOptions(plan subscriptionResourceModel, state *subscriptionReso
 	if major >= 16 && changed(plan.Origin, st.Origin) {
 		opts = append(opts, "origin = "+pgsql.Literal(plan.Origin.ValueString()))
 	}
+	if major >= 16 && changed(plan.PasswordRequired, st.PasswordRequired) {
+		opts = append(opts, "password_required = "+strconv.FormatBool(plan.PasswordRequired.ValueBool()))
+	}
+	if major >= 16 && changed(plan.RunAsOwner, st.RunAsOwner) {
+		opts = append(opts, "run_as_owner = "+strconv.FormatBool(plan.RunAsOwner.ValueBool()))
+	}
+	if state == nil {
+		// Create-time options: two_phase cannot change (ModifyPlan refuses
+		// it), and failover changes on a disabled subscription only (Update).
+		if major >= 15 && changed(plan.TwoPhase, st.TwoPhase) {
+			opts = append(opts, "two_phase = "+strconv.FormatBool(plan.TwoPhase.ValueBool()))
+		}
+		if major >= 17 && changed(plan.Failover, st.Failover) {
+			opts = append(opts, "failover = "+strconv.FormatBool(plan.Failover.ValueBool()))
+		}
+	}
 	return opts
+}
+
+// slotNameOption renders slot_name's value: NONE, or the name as a literal.
+func slotNameOption(slot string) string {
+	if slot == subscriptionSlotNone {
+		return "NONE"
+	}
+	return pgsql.Literal(slot)
 }
 
 // dropSubscription drops the subscription name. With dropSlot it is a plain

@@ -481,6 +481,21 @@ resource "pgreplication_subscription" "this" {
 				PlanOnly:    true,
 				ExpectError: errorText("origin needs PostgreSQL 16 or later", "PostgreSQL 15"),
 			},
+			{
+				Config:      config("password_required = false"),
+				PlanOnly:    true,
+				ExpectError: errorText("password_required needs PostgreSQL 16 or later", "PostgreSQL 15"),
+			},
+			{
+				Config:      config("run_as_owner = true"),
+				PlanOnly:    true,
+				ExpectError: errorText("run_as_owner needs PostgreSQL 16 or later", "PostgreSQL 15"),
+			},
+			{
+				Config:      config("failover = true"),
+				PlanOnly:    true,
+				ExpectError: errorText("failover needs PostgreSQL 17 or later", "PostgreSQL 15"),
+			},
 		},
 	})
 }
@@ -798,6 +813,187 @@ $$BEGIN RAISE EXCEPTION 'site policy: no ALTER SUBSCRIPTION'; END$$`)
 					}
 					return nil
 				},
+			},
+		},
+	})
+}
+
+// The options of PostgreSQL 15 to 17: two_phase (15), password_required and
+// run_as_owner (16), failover (17), set at create and read back from
+// pg_subscription; failover and run_as_owner changed in place (failover on
+// an enabled subscription through DISABLE … ENABLE); two_phase, which
+// PostgreSQL cannot change, refused at plan time.
+func TestAccSubscription_newerOptions(t *testing.T) {
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_newer", `
+CREATE PUBLICATION pub_a FOR TABLE t1;
+INSERT INTO t1 VALUES (1, 'one');`, nil)
+	major := queryValue[int](t, f.sub, "postgres", `SELECT current_setting('server_version_num')::int`) / 10000
+	if major < 17 {
+		t.Skipf("failover needs PostgreSQL 17; the subscriber runs %d (TestAccSubscription_postgres15 covers the refusals)", major)
+	}
+	config := func(twoPhase, failover, runAsOwner bool) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider          = pgreplication.subscriber
+  name              = "sub_newer"
+  conninfo          = %q
+  publications      = ["pub_a"]
+  two_phase         = %t
+  password_required = false
+  run_as_owner      = %t
+  failover          = %t
+}
+`, f.conninfo(""), twoPhase, runAsOwner, failover)
+	}
+	catalog := func(want string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			got := queryValue[string](t, f.sub, "postgres", `SELECT format('two_phase=%s password_required=%s run_as_owner=%s failover=%s enabled=%s',
+  subtwophasestate <> 'd', subpasswordrequired, subrunasowner, subfailover, subenabled) FROM pg_subscription WHERE subname = 'sub_newer'`)
+			if got != want {
+				return fmt.Errorf("pg_subscription has %s, want %s", got, want)
+			}
+			return nil
+		}
+	}
+	slotFailover := func(want bool) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			if got := queryValue[bool](t, f.pub, "postgres", `SELECT failover FROM pg_replication_slots WHERE slot_name = 'sub_newer'`); got != want {
+				return fmt.Errorf("the slot on the publisher has failover = %t, want %t", got, want)
+			}
+			return nil
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config(true, true, true),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("two_phase"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("password_required"), knownvalue.Bool(false)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("run_as_owner"), knownvalue.Bool(true)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("failover"), knownvalue.Bool(true)),
+				},
+				Check: resource.ComposeTestCheckFunc(
+					catalog("two_phase=t password_required=f run_as_owner=t failover=t enabled=t"),
+					slotFailover(true),
+					waitRows(t, f.sub, "postgres", "t1", 1),
+				),
+			},
+			{
+				ResourceName:            subscriptionAddr,
+				ImportState:             true,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"create_slot", "copy_data"},
+			},
+			{
+				Config: config(true, false, false),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(subscriptionAddr, "failover", "run_as_owner"),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					catalog("two_phase=t password_required=f run_as_owner=f failover=f enabled=t"),
+					slotFailover(false),
+				),
+			},
+			{
+				PreConfig: func() {
+					execSQL(t, f.sub, "postgres", `ALTER SUBSCRIPTION sub_newer SET (run_as_owner = true)`)
+				},
+				Config: config(true, false, false),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(subscriptionAddr, "run_as_owner"),
+				}},
+			},
+			{
+				Config:      config(false, false, false),
+				PlanOnly:    true,
+				ExpectError: errorText("Cannot Change two_phase of a Subscription", "-replace"),
+			},
+		},
+	})
+}
+
+// A subscription created disabled, given another publication while
+// disabled (SET PUBLICATION cannot refresh then), is refreshed when it is
+// enabled: the new publication's table replicates without anyone running
+// REFRESH PUBLICATION by hand. And slot_name = "NONE" makes a subscription
+// with no slot, which PostgreSQL allows only disabled and without create_slot.
+func TestAccSubscription_disabledThenEnabled(t *testing.T) {
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_disabled", `
+CREATE PUBLICATION pub_a FOR TABLE t1;
+CREATE PUBLICATION pub_b FOR TABLE t2;`, nil)
+	config := func(enabled bool, publications string) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_disabled"
+  conninfo     = %q
+  publications = %s
+  enabled      = %t
+}
+`, f.conninfo(""), publications, enabled)
+	}
+	none := func(enabled string) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "none" {
+  provider     = pgreplication.subscriber
+  name         = "sub_none"
+  conninfo     = %q
+  publications = ["pub_a"]
+  slot_name    = "NONE"
+  create_slot  = false
+  %s
+}
+`, f.conninfo(""), enabled)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config(false, `["pub_a"]`)},
+			{Config: config(false, `["pub_a", "pub_b"]`)},
+			{
+				PreConfig: func() {
+					if n := queryValue[int64](t, f.sub, "postgres", `SELECT count(*) FROM pg_subscription_rel WHERE srrelid = 't2'::regclass`); n != 0 {
+						t.Fatalf("t2 was subscribed while the subscription was disabled")
+					}
+				},
+				Config: config(true, `["pub_a", "pub_b"]`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(subscriptionAddr, "enabled"),
+				}},
+				Check: resource.ComposeTestCheckFunc(
+					func(*terraform.State) error {
+						execSQL(t, f.pub, f.pubDB, `INSERT INTO t2 VALUES (1, 'after enable')`)
+						return nil
+					},
+					waitRows(t, f.sub, "postgres", "t2", 1),
+				),
+			},
+			{
+				Config:      none(""),
+				PlanOnly:    true,
+				ExpectError: errorText("slot_name = NONE Needs enabled = false"),
+			},
+			{
+				Config: none("enabled = false"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("pgreplication_subscription.none", tfjsonpath.New("slot_name"), knownvalue.StringExact("NONE")),
+				},
+				Check: func(*terraform.State) error {
+					if !queryValue[bool](t, f.sub, "postgres", `SELECT subslotname IS NULL FROM pg_subscription WHERE subname = 'sub_none'`) {
+						return fmt.Errorf("sub_none has a slot name")
+					}
+					return nil
+				},
+			},
+			{
+				ResourceName:            "pgreplication_subscription.none",
+				ImportState:             true,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"create_slot", "copy_data"},
 			},
 		},
 	})
