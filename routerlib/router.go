@@ -102,12 +102,12 @@ func New(ctx context.Context, f artifact.Topology, opts ...Option) (*Router, err
 }
 
 // Close stops the monitor and the file watcher, waits for the calls in
-// flight and closes every pool. Open rows and transactions should be closed
-// first, as with [pgxpool.Pool.Close]; but Close waits for them at most
-// health.timeout, then closes every connection still open, so that calls
-// stuck on a node that hangs fail (with [ErrClosed]) rather than hold Close
-// up: it returns within health.timeout and a second. Calls after Close fail
-// with [ErrClosed].
+// flight and closes every pool. Open rows and transactions must be closed
+// first, as with [pgxpool.Pool.Close]. A call still in flight
+// health.timeout after Close began (stuck on a node that hangs) has its
+// connection closed and fails with [ErrClosed], so that Close returns
+// within health.timeout and a second. Calls after Close fail with
+// [ErrClosed].
 func (r *Router) Close() {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
