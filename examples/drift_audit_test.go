@@ -83,6 +83,32 @@ resource "pgreplication_replication_slot" "spare" {
 }
 `
 
+// auditSubscription is the subscriber's side: a subscription of the
+// quickstart's publication on a server of its own, which the audit role
+// plans too. The subscription connects as books_reader, so that what it
+// runs on the publisher (the plan's wal_level probe) is checked as well.
+const auditSubscription = `
+variable "subscriber_port" {
+  type = number
+}
+
+provider "pgreplication" {
+  alias    = "subscriber"
+  host     = var.host
+  port     = var.subscriber_port
+  username = var.pg_user
+  database = "postgres"
+  sslmode  = "disable"
+}
+
+resource "pgreplication_subscription" "books" {
+  provider     = pgreplication.subscriber
+  name         = "books_copy"
+  conninfo     = "host=${var.host} port=${var.primary_port} dbname=postgres user=books_reader sslmode=disable"
+  publications = [pgreplication_publication.books.name]
+}
+`
+
 // A drift audit plans with a role that can only read (issue 12): the
 // quickstart's topology, plus filters written in a form PostgreSQL rewrites
 // and hostile names, is applied by the admin; then `plan -detailed-exitcode`
@@ -97,17 +123,26 @@ func TestDriftAuditPlanIsReadOnly(t *testing.T) {
 	ctx := t.Context()
 	topo := routertest.Start(t, routertest.WithStandbys(2))
 	nodes := append([]*routertest.Node{topo.Primary}, topo.Standbys...)
-	execSQL(t, topo.Primary, "postgres", auditFixture+auditRoleSQL)
+	execSQL(t, topo.Primary, "postgres", auditFixture+auditRoleSQL+
+		`CREATE ROLE books_reader LOGIN REPLICATION; GRANT SELECT ON books TO books_reader;`)
+	sub := routertest.Start(t, routertest.WithStandbys(0))
+	nodes = append(nodes, sub.Primary)
+	// The subscriber's table, and the audit role there: a subscription's
+	// connection string is readable only with the column grant.
+	execSQL(t, sub.Primary, "postgres", `CREATE TABLE books (id bigint PRIMARY KEY, title text, author text, published boolean, created_at timestamptz);`+
+		auditRoleSQL+`GRANT SELECT (subconninfo) ON pg_catalog.pg_subscription TO drift_audit;`)
 
 	dir := t.TempDir()
 	copyExample(t, "quickstart", dir, []replacement{{`username = "postgres"`, `username = var.pg_user`}})
 	writeFile(t, filepath.Join(dir, "audit.tf"), auditExtra)
+	writeFile(t, filepath.Join(dir, "subscription.tf"), auditSubscription)
 	vars := []string{
 		"-var", "host=" + topo.Primary.Host,
 		"-var", "primary_port=" + strconv.Itoa(topo.Primary.Port),
 		"-var", "replica1_port=" + strconv.Itoa(topo.Standbys[0].Port),
 		"-var", "replica2_port=" + strconv.Itoa(topo.Standbys[1].Port),
 		"-var", "router_file=" + filepath.Join(t.TempDir(), "router.json"),
+		"-var", "subscriber_port=" + strconv.Itoa(sub.Primary.Port),
 	}
 	cli.run(t, dir, 0, append([]string{"apply", "-auto-approve", "-input=false", "-no-color"}, vars...)...)
 	defer func() {
@@ -177,6 +212,7 @@ func TestDriftAuditPlanIsReadOnly(t *testing.T) {
 		"pgreplication_publication.books":               nil,
 		"pgreplication_standby.replica2":                nil,
 		"pgreplication_router_config.app":               nil,
+		"pgreplication_subscription.books":              nil,
 	} {
 		got := changes[addr]
 		for _, field := range want {
@@ -300,6 +336,7 @@ func TestIsRead(t *testing.T) {
 // nothing).
 func checkReadsOnly(t *testing.T, n *routertest.Node, offset int64) {
 	t.Helper()
+	where := fmt.Sprintf("%s (port %d)", n.Name, n.Port)
 	f, err := os.Open(filepath.Join(n.DataDir, "postgresql.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -322,20 +359,23 @@ func checkReadsOnly(t *testing.T, n *routertest.Node, offset int64) {
 		if m == nil {
 			continue
 		}
-		if m[1] != auditRole {
-			if m[1] != "" && m[1] != "postgres" {
-				t.Errorf("%s: a statement by role %q during the read-only plan: %s", n.Name, m[1], m[3])
-			}
+		switch m[1] {
+		case auditRole:
+			count++
+		case "books_reader": // the subscription's own connection to its publisher
+		case "", "postgres": // the test's admin reads, before and after
+			continue
+		default:
+			t.Errorf("%s: a statement by role %q during the read-only plan: %s", where, m[1], m[3])
 			continue
 		}
-		count++
 		if !isRead(m[3]) {
-			t.Errorf("%s: the read-only plan ran a statement that is not a read: %s", n.Name, m[3])
+			t.Errorf("%s: the read-only plan ran a statement that is not a read: %s", where, m[3])
 		}
 	}
-	t.Logf("%s: %d statements of %s during the read-only plan", n.Name, count, auditRole)
+	t.Logf("%s: %d statements of %s during the read-only plan", where, count, auditRole)
 	if count == 0 {
-		t.Errorf("%s: the server log shows no statement of %s during the read-only plan; log_statement = 'all' did not take, and the check proves nothing:\n%s", n.Name, auditRole, text)
+		t.Errorf("%s: the server log shows no statement of %s during the read-only plan; log_statement = 'all' did not take, and the check proves nothing:\n%s", where, auditRole, text)
 	}
 }
 
