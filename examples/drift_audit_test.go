@@ -158,6 +158,10 @@ func TestDriftAuditPlanIsReadOnly(t *testing.T) {
 		setAndReload(t, n, `ALTER SYSTEM SET log_statement = 'all'`, `ALTER SYSTEM SET log_line_prefix = '%m [%p] user=%u app=%a '`,
 			`ALTER SYSTEM SET autovacuum = off`)
 	}
+	// The subscription's initial copy runs on the publisher as
+	// books_reader (COPY … TO STDOUT) a moment after apply returns; it is
+	// not the plan's, so wait until every table is synchronised.
+	waitSubscriptionReady(t, sub.Primary)
 	lsn, err := topo.CurrentLSN(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -248,6 +252,32 @@ func buildProvider(t *testing.T) string {
 }
 `, bin))
 	return rc
+}
+
+// waitSubscriptionReady waits until every table of every subscription on
+// n is synchronised (pg_subscription_rel state r, ready).
+func waitSubscriptionReady(t *testing.T, n *routertest.Node) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		conn, err := pgx.Connect(t.Context(), n.DSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pending int
+		err = conn.QueryRow(t.Context(), `SELECT count(*)::int FROM pg_subscription_rel WHERE srsubstate <> 'r'`).Scan(&pending)
+		conn.Close(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pending == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d tables of the subscription on %s are still not synchronised after 60s", pending, n.Name)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // setAndReload runs ALTER SYSTEM statements on n as the admin and reloads.
