@@ -4,21 +4,22 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgtype"
-	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 )
+
+// A call's path reads top down, one stage per file: router.go takes the
+// call (the topology in force, and the loop of attempts), choose.go decides
+// where it goes, run.go says what an attempt's failure means, and
+// capture.go records a write's LSN on the wire. No stage calls back into an
+// earlier one; only the loop here chooses again.
 
 // A Router sends each query to the node the router file says should serve
 // it: writes to the primary, reads to a healthy replica. It has
@@ -168,325 +169,6 @@ func (r *Router) enter() (*topology, error) {
 	}
 }
 
-type primaryKey struct{}
-type routeKey struct{}
-
-// Primary returns a context that sends every statement to the primary: the
-// counterpart of Django's using("default"), for a read that must see the
-// latest data.
-func Primary(ctx context.Context) context.Context {
-	return context.WithValue(ctx, primaryKey{}, true)
-}
-
-// Route returns a context whose reads go to the route called name in the
-// router file (its nodes, strategy and fallback). Writes still go to the
-// primary. An unknown name makes each call fail with [ErrUnknownRoute].
-func Route(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, routeKey{}, name)
-}
-
-// A target is where one call goes.
-type target struct {
-	n      *node
-	pool   *pgxpool.Pool
-	reason Reason
-	write  bool   // on the writer as a write (captures the LSN in a session)
-	route  string // the route's name, for tracing
-}
-
-// retryState carries what earlier attempts of one call learned.
-type retryState struct {
-	attempts  int
-	exclude   *node // a replica whose connection just failed
-	readOnly  bool  // a replica rejected the statement as a write
-	connRetry bool  // the previous attempt's connection failed
-}
-
-// choose decides where a call goes. It is the hot path: with the class
-// cached and no tracer it does not allocate.
-func (r *Router) choose(ctx context.Context, t *topology, op Op, sql string, cl class, st retryState) (target, error) {
-	tg, err := r.decide(ctx, t, cl, st)
-	if err != nil {
-		return tg, err
-	}
-	if tr := r.opts.tracer; tr != nil {
-		tr.TraceRoute(ctx, Decision{Op: op, SQL: sql, Node: tg.n.name, Reason: tg.reason, Route: tg.route})
-	}
-	return tg, nil
-}
-
-func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryState) (target, error) {
-	switch {
-	case st.readOnly:
-		return r.writeTarget(t, ReasonReadOnlyRetry)
-	case cl&classTx != 0:
-		return r.writeTarget(t, ReasonInTransaction)
-	case cl&classWrite != 0:
-		return r.writeTarget(t, ReasonWrite)
-	case forcedPrimary(ctx):
-		return r.writeTarget(t, ReasonForcedPrimary)
-	case t.mode == consistencyStrong:
-		return r.writeTarget(t, ReasonStrong)
-	}
-	cands, pol, routeName := t.nodes, t.policy, ""
-	if name, ok := ctx.Value(routeKey{}).(string); ok {
-		rt := t.routes[name]
-		if rt == nil {
-			return target{}, fmt.Errorf("%w %q: the router file declares no such route", ErrUnknownRoute, name)
-		}
-		cands, pol, routeName = rt.nodes, rt.policy, rt.name
-	}
-	reason := ReasonReplica
-	if routeName != "" {
-		reason = ReasonRoute
-	}
-	if st.connRetry {
-		reason = ReasonConnRetry
-	}
-	if t.mode == consistencyReadYourWrites {
-		if s := SessionFrom(ctx); s != nil {
-			if lsn := s.LSN(); lsn != 0 {
-				return r.readYourWrites(ctx, t, cands, pol, st.exclude, lsn, routeName)
-			}
-		}
-	}
-	if n := r.pick(t, cands, pol, st.exclude, 0); n != nil {
-		return target{n: n, pool: n.readPoolOf(), reason: reason, route: routeName}, nil
-	}
-	return r.fallback(t, cands, pol, routeName)
-}
-
-func forcedPrimary(ctx context.Context) bool {
-	v, _ := ctx.Value(primaryKey{}).(bool)
-	return v
-}
-
-func (r *Router) writeTarget(t *topology, reason Reason) (target, error) {
-	w := t.writer.Load()
-	if w == nil {
-		return target{}, r.noPrimary(t)
-	}
-	return target{n: w, pool: w.writePool.Load(), reason: reason, write: true}, nil
-}
-
-func (r *Router) noPrimary(t *topology) error {
-	if why := t.noWriter.Load(); why != nil {
-		return fmt.Errorf("%w: %s", ErrNoPrimary, *why)
-	}
-	d := t.declared
-	why := "is unreachable"
-	switch {
-	case EjectReason(d.ejected.Load()) == EjectNotChecked:
-		why = "has not been checked yet"
-	case d.reachable.Load() && d.recovery.Load():
-		why = "is in recovery"
-	}
-	if e := d.lastErr.Load(); e != nil && !d.reachable.Load() {
-		return fmt.Errorf("%w: declared primary %q %s (%w) and no other node has been promoted; writes resume when one is", ErrNoPrimary, d.name, why, *e)
-	}
-	return fmt.Errorf("%w: declared primary %q %s and no other node has been promoted; writes resume when one is", ErrNoPrimary, d.name, why)
-}
-
-// fallback serves a read no replica can take, as the policy says.
-func (r *Router) fallback(t *topology, cands []*node, pol policy, routeName string) (target, error) {
-	if !pol.fallbackPrimary {
-		return target{}, r.noReplica(t, cands, pol, routeName)
-	}
-	w := t.writer.Load()
-	if w == nil {
-		return target{}, fmt.Errorf("%w, and the fallback primary is down: %w", r.noReplica(t, cands, pol, routeName), r.noPrimary(t))
-	}
-	reason := ReasonFallback
-	for _, n := range cands {
-		if e := EjectReason(n.ejected.Load()); e == EjectLagBytes || e == EjectLagTime {
-			reason = ReasonLagging
-			break
-		}
-	}
-	return target{n: w, pool: w.writePool.Load(), reason: reason, route: routeName}, nil
-}
-
-// noReplica says why no replica among cands can serve a read: each one's
-// reason, and the last error of those that do not answer, which the
-// error wraps.
-func (r *Router) noReplica(t *topology, cands []*node, pol policy, routeName string) error {
-	where := fmt.Sprintf("the router file (read_policy fallback is %q)", pol.fallback)
-	if routeName != "" {
-		where = fmt.Sprintf("route %q (its fallback is %q)", routeName, pol.fallback)
-	}
-	var why nodeErrors
-	writer := t.writer.Load()
-	for _, n := range cands {
-		if n == writer || n.readable.Load() {
-			continue
-		}
-		reason := EjectReason(n.ejected.Load())
-		if e := n.lastErr.Load(); e != nil && !n.reachable.Load() {
-			why = append(why, fmt.Errorf("node %q is out of rotation (%s): %w", n.name, reason, *e))
-		} else {
-			why = append(why, fmt.Errorf("node %q is out of rotation (%s)", n.name, reason))
-		}
-	}
-	if len(why) == 0 {
-		return fmt.Errorf("%w in %s: check the replicas with Router.Stat", ErrNoReplica, where)
-	}
-	return fmt.Errorf("%w in %s: %w", ErrNoReplica, where, why)
-}
-
-// nodeErrors are the reasons of several nodes, each wrapped: errors.Is and
-// errors.As look into every one.
-type nodeErrors []error
-
-func (e nodeErrors) Error() string {
-	s := make([]string, len(e))
-	for i, err := range e {
-		s[i] = err.Error()
-	}
-	return strings.Join(s, "; ")
-}
-
-func (e nodeErrors) Unwrap() []error { return e }
-
-// eligible reports whether n may serve a read that needs at least minLSN.
-func eligible(n, writer, exclude *node, minLSN LSN) bool {
-	return n != writer && n != exclude && n.readable.Load() && (minLSN == 0 || LSN(n.replayLSN.Load()) >= minLSN)
-}
-
-// pick chooses a replica among cands by the policy, or nil. It makes two
-// passes (count, then select) instead of building a slice, so it does not
-// allocate.
-func (r *Router) pick(t *topology, cands []*node, pol policy, exclude *node, minLSN LSN) *node {
-	writer := t.writer.Load()
-	switch pol.strategy {
-	case strategyLeastLag:
-		var best *node
-		for _, n := range cands {
-			if eligible(n, writer, exclude, minLSN) && (best == nil || n.lagBytes.Load() < best.lagBytes.Load()) {
-				best = n
-			}
-		}
-		return best
-	case strategyWeighted:
-		total := 0
-		for _, n := range cands {
-			if eligible(n, writer, exclude, minLSN) {
-				total += n.decl.Weight
-			}
-		}
-		if total == 0 {
-			return nil
-		}
-		x := rand.IntN(total)
-		for _, n := range cands {
-			if eligible(n, writer, exclude, minLSN) {
-				if x -= n.decl.Weight; x < 0 {
-					return n
-				}
-			}
-		}
-		return nil
-	case strategyNearestZone:
-		if r.opts.zone != "" {
-			if n := r.nth(t, cands, writer, exclude, minLSN, r.opts.zone, false); n != nil {
-				return n
-			}
-		}
-	}
-	return r.nth(t, cands, writer, exclude, minLSN, "", pol.strategy == strategyRandom)
-}
-
-// nth picks the k-th eligible candidate in zone ("" for any), k chosen
-// round-robin or at random.
-func (r *Router) nth(t *topology, cands []*node, writer, exclude *node, minLSN LSN, zone string, random bool) *node {
-	count := 0
-	for _, n := range cands {
-		if eligible(n, writer, exclude, minLSN) && (zone == "" || n.decl.Zone == zone) {
-			count++
-		}
-	}
-	if count == 0 {
-		return nil
-	}
-	var k int
-	if random {
-		k = rand.IntN(count)
-	} else {
-		k = int(t.rr.Add(1) % uint64(count))
-	}
-	for _, n := range cands {
-		if eligible(n, writer, exclude, minLSN) && (zone == "" || n.decl.Zone == zone) {
-			if k == 0 {
-				return n
-			}
-			k--
-		}
-	}
-	return nil
-}
-
-// maxAttempts bounds retries of one call: a replica connection failing, or
-// a replica rejecting a write.
-func maxAttempts(t *topology) int { return len(t.nodes) + 1 }
-
-// retryable reports whether a call that failed with err on tg should run
-// again elsewhere, and records what happened. Only a read runs again: on
-// the primary when a replica rejected it as a write (SQLSTATE 25006, and
-// the statement is remembered as a write), or on another node when the
-// node failed under it (see nodeFault), which also takes the node out of
-// rotation at once. Any other error the server sent is the caller's, and
-// so is the caller's own deadline or cancel: returned as is, nothing
-// ejected. The error to return is err, or err wrapped with what the caller
-// must know (a write that may have committed).
-func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql string, err error, st retryState) (retryState, bool, error) {
-	tg.n.errors.Add(1)
-	st.attempts++
-	st.connRetry, st.exclude = false, nil
-	if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-		return st, false, err
-	}
-	if r.closed.Load() && nodeFault(err) {
-		return st, false, fmt.Errorf("%w while the call was in flight on node %q: %w", ErrClosed, tg.n.name, err)
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "25006" && !tg.write && st.attempts < maxAttempts(t) {
-		if sql != "" {
-			r.cache.set(sql, classWrite)
-		}
-		r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", sqllex.Redact(sql))
-		st.readOnly = true
-		return st, true, err
-	}
-	if !nodeFault(err) {
-		return st, false, err
-	}
-	tg.n.markDown(err)
-	r.opts.logger.Warn("routerlib: connection failed; node out of rotation", "node", tg.n.name, "err", err)
-	if tg.write {
-		if pgconn.SafeToRetry(err) {
-			return st, false, fmt.Errorf("routerlib: node %q: %w", tg.n.name, err)
-		}
-		// Never replayed: the server may have committed it before the
-		// connection failed.
-		if cause := tg.n.conns.cause(); cause != nil {
-			return st, false, fmt.Errorf("routerlib: node %q stopped answering (%v) during a write, which may have committed: %w", tg.n.name, cause, err)
-		}
-		return st, false, fmt.Errorf("routerlib: node %q failed during a write, which may have committed: %w", tg.n.name, err)
-	}
-	if st.attempts >= maxAttempts(t) {
-		return st, false, err
-	}
-	st.connRetry, st.exclude = true, tg.n
-	return st, true, err
-}
-
-func (r *Router) count(tg target) {
-	if tg.write {
-		tg.n.writes.Add(1)
-	} else {
-		tg.n.reads.Add(1)
-	}
-}
-
 // Exec runs sql on the node it routes to; see the package documentation for
 // the rules. A read whose replica fails (connection lost, or SQLSTATE 25006
 // because it writes after all) runs again elsewhere.
@@ -622,20 +304,6 @@ func (w *retryRows) Err() error {
 	return w.Rows.Err()
 }
 
-// errRows is the Rows of a call that failed before reaching a server.
-type errRows struct{ err error }
-
-func (e errRows) Close()                                       {}
-func (e errRows) Err() error                                   { return e.err }
-func (e errRows) CommandTag() pgconn.CommandTag                { return pgconn.CommandTag{} }
-func (e errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
-func (e errRows) Next() bool                                   { return false }
-func (e errRows) Scan(...any) error                            { return e.err }
-func (e errRows) Values() ([]any, error)                       { return nil, e.err }
-func (e errRows) RawValues() [][]byte                          { return nil }
-func (e errRows) Conn() *pgx.Conn                              { return nil }
-func (e errRows) TypeMap() *pgtype.Map                         { return nil }
-
 // QueryRow runs sql like [Router.Query] and returns its first row. As with
 // pgx, errors are deferred until Scan; no rows is [pgx.ErrNoRows].
 func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
@@ -650,27 +318,6 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	}
 	return &row{rows: rows}
 }
-
-type row struct{ rows pgx.Rows }
-
-func (r *row) Scan(dest ...any) error {
-	defer r.rows.Close()
-	if !r.rows.Next() {
-		if err := r.rows.Err(); err != nil {
-			return err
-		}
-		return pgx.ErrNoRows
-	}
-	if err := r.rows.Scan(dest...); err != nil {
-		return err
-	}
-	r.rows.Close()
-	return r.rows.Err()
-}
-
-type errRow struct{ err error }
-
-func (e errRow) Scan(...any) error { return e.err }
 
 // SendBatch sends b to the primary if any of its statements is a write,
 // else to a replica. A batch is not retried on another node.
@@ -702,14 +349,6 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	}
 	return br
 }
-
-type errBatch struct{ err error }
-
-func (e errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, e.err }
-func (e errBatch) Query() (pgx.Rows, error)         { return errRows(e), e.err }
-func (e errBatch) QueryRow() pgx.Row                { return errRow(e) }
-func (e errBatch) Close() error                     { return e.err }
-func (e errBatch) Tx() pgx.Tx                       { return nil }
 
 // CopyFrom copies rows into a table on the primary, like
 // [pgxpool.Pool.CopyFrom].

@@ -5,13 +5,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"sync"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// Recording the LSN of a write on the wire is the last stage of a call's
+// path (after choose.go and run.go): in read_your_writes mode a write made
+// with a Session records the primary's WAL position after its commit, in
+// the write's own round trip. It calls no earlier stage.
 
 // lsnQuery reads the primary's WAL insert position. It is sent after the
 // write has committed, so the insert position (unlike the write position)
@@ -691,140 +694,4 @@ func (tx *captureTx) Rollback(ctx context.Context) error {
 	}
 	defer tx.release()
 	return tx.Tx.Rollback(ctx)
-}
-
-// readYourWrites picks a replica that has replayed lsn: one the monitor
-// already saw there, else one it asks directly (waiting up to
-// wait_timeout), else the primary. There is no time window: a session stops
-// sticking to the primary the moment a replica has caught up.
-func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node, pol policy, exclude *node, lsn LSN, routeName string) (target, error) {
-	if n := r.pick(t, cands, pol, exclude, lsn); n != nil {
-		return target{n: n, pool: n.readPoolOf(), reason: ReasonCaughtUp, route: routeName}, nil
-	}
-	// wait_timeout 0s: the primary at once, without asking a replica.
-	if n := r.pick(t, cands, pol, exclude, 0); n != nil && t.wait > 0 {
-		caughtUp, err := n.awaitReplay(ctx, lsn, time.Now().Add(t.wait))
-		if err != nil && ctx.Err() != nil {
-			return target{}, ctx.Err()
-		}
-		if caughtUp {
-			return target{n: n, pool: n.readPoolOf(), reason: ReasonCaughtUp, route: routeName}, nil
-		}
-	}
-	w := t.writer.Load()
-	if w == nil {
-		return target{}, r.noPrimary(t)
-	}
-	return target{n: w, pool: w.writePool.Load(), reason: ReasonSticky, route: routeName}, nil
-}
-
-// replayPollPeriod is how often the reads waiting on one replica ask it
-// how far it has replayed.
-const replayPollPeriod = 5 * time.Millisecond
-
-// A replayPoll shares one replay-position query among all the reads that
-// wait for a replica to replay their session's LSN: a hundred waiting
-// reads cost one query per replayPollPeriod, not a hundred.
-type replayPoll struct {
-	mu    sync.Mutex
-	round *replayRound // the query in flight; nil when none
-	next  time.Time    // no query starts before then
-}
-
-// A replayRound is one replay-position query; err is set before done closes.
-type replayRound struct {
-	done chan struct{}
-	err  error
-}
-
-// awaitReplay waits until s has replayed lsn, as far as the monitor or a
-// shared query saw, and reports whether it has by deadline. The reads
-// waiting on s take turns to send the query: one sends it while the others
-// wait for its answer, and the next is sent replayPollPeriod after it at
-// the earliest. A failed query ends the wait with its error, so that the
-// read goes to the primary; a query that ended because the context of the
-// read sending it did is sent again by another.
-func (s *server) awaitReplay(ctx context.Context, lsn LSN, deadline time.Time) (bool, error) {
-	p := &s.replay
-	for {
-		if LSN(s.replayLSN.Load()) >= lsn {
-			return true, nil
-		}
-		now := time.Now()
-		if !now.Before(deadline) {
-			return false, nil
-		}
-		p.mu.Lock()
-		rd := p.round
-		if rd == nil && now.Before(p.next) {
-			wait := p.next.Sub(now)
-			p.mu.Unlock()
-			if err := sleepUntil(ctx, min(wait, deadline.Sub(now))); err != nil {
-				return false, err
-			}
-			continue
-		}
-		if rd != nil {
-			p.mu.Unlock()
-			timer := time.NewTimer(deadline.Sub(now))
-			select {
-			case <-rd.done:
-				timer.Stop()
-			case <-timer.C:
-				return false, nil
-			case <-ctx.Done():
-				timer.Stop()
-				return false, ctx.Err()
-			}
-			if rd.err != nil && !errors.Is(rd.err, context.Canceled) && !errors.Is(rd.err, context.DeadlineExceeded) {
-				return false, rd.err
-			}
-			continue
-		}
-		rd = &replayRound{done: make(chan struct{})}
-		p.round, p.next = rd, now.Add(replayPollPeriod)
-		p.mu.Unlock()
-		rd.err = s.queryReplay(ctx)
-		p.mu.Lock()
-		p.round = nil
-		p.mu.Unlock()
-		close(rd.done)
-		if rd.err != nil {
-			return false, rd.err
-		}
-	}
-}
-
-// sleepUntil waits for d or until ctx ends.
-func sleepUntil(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
-}
-
-// replayQuery reads how far a standby has replayed.
-const replayQuery = "SELECT (coalesce(pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::int8"
-
-// queryReplay asks s how far it has replayed and raises what the monitor
-// last saw, for every read that waits on s.
-func (s *server) queryReplay(ctx context.Context) error {
-	pool := s.readPool.Load()
-	if pool == nil {
-		pool = s.writePool.Load()
-	}
-	var v int64
-	if err := pool.QueryRow(ctx, replayQuery).Scan(&v); err != nil {
-		return err
-	}
-	for {
-		cur := s.replayLSN.Load()
-		if uint64(v) <= cur || s.replayLSN.CompareAndSwap(cur, uint64(v)) {
-			return nil
-		}
-	}
 }

@@ -1,0 +1,413 @@
+package routerlib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Choosing where a call goes is the first stage of its path (router.go
+// calls choose, then run.go runs the call there, and capture.go records the
+// LSN of a write on the wire): the statement's class, the context (Primary,
+// Route, a read-your-writes Session), the read policy and each node's health
+// decide the target. Nothing here sends a statement but the replay polls of
+// read-your-writes, which decide whether a replica is eligible.
+
+type primaryKey struct{}
+
+type routeKey struct{}
+
+// Primary returns a context that sends every statement to the primary: the
+// counterpart of Django's using("default"), for a read that must see the
+// latest data.
+func Primary(ctx context.Context) context.Context {
+	return context.WithValue(ctx, primaryKey{}, true)
+}
+
+// Route returns a context whose reads go to the route called name in the
+// router file (its nodes, strategy and fallback). Writes still go to the
+// primary. An unknown name makes each call fail with [ErrUnknownRoute].
+func Route(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, routeKey{}, name)
+}
+
+// A target is where one call goes.
+type target struct {
+	n      *node
+	pool   *pgxpool.Pool
+	reason Reason
+	write  bool   // on the writer as a write (captures the LSN in a session)
+	route  string // the route's name, for tracing
+}
+
+// retryState carries what earlier attempts of one call learned.
+type retryState struct {
+	attempts  int
+	exclude   *node // a replica whose connection just failed
+	readOnly  bool  // a replica rejected the statement as a write
+	connRetry bool  // the previous attempt's connection failed
+}
+
+// choose decides where a call goes. It is the hot path: with the class
+// cached and no tracer it does not allocate.
+func (r *Router) choose(ctx context.Context, t *topology, op Op, sql string, cl class, st retryState) (target, error) {
+	tg, err := r.decide(ctx, t, cl, st)
+	if err != nil {
+		return tg, err
+	}
+	if tr := r.opts.tracer; tr != nil {
+		tr.TraceRoute(ctx, Decision{Op: op, SQL: sql, Node: tg.n.name, Reason: tg.reason, Route: tg.route})
+	}
+	return tg, nil
+}
+
+func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryState) (target, error) {
+	switch {
+	case st.readOnly:
+		return r.writeTarget(t, ReasonReadOnlyRetry)
+	case cl&classTx != 0:
+		return r.writeTarget(t, ReasonInTransaction)
+	case cl&classWrite != 0:
+		return r.writeTarget(t, ReasonWrite)
+	case forcedPrimary(ctx):
+		return r.writeTarget(t, ReasonForcedPrimary)
+	case t.mode == consistencyStrong:
+		return r.writeTarget(t, ReasonStrong)
+	}
+	cands, pol, routeName := t.nodes, t.policy, ""
+	if name, ok := ctx.Value(routeKey{}).(string); ok {
+		rt := t.routes[name]
+		if rt == nil {
+			return target{}, fmt.Errorf("%w %q: the router file declares no such route", ErrUnknownRoute, name)
+		}
+		cands, pol, routeName = rt.nodes, rt.policy, rt.name
+	}
+	reason := ReasonReplica
+	if routeName != "" {
+		reason = ReasonRoute
+	}
+	if st.connRetry {
+		reason = ReasonConnRetry
+	}
+	if t.mode == consistencyReadYourWrites {
+		if s := SessionFrom(ctx); s != nil {
+			if lsn := s.LSN(); lsn != 0 {
+				return r.readYourWrites(ctx, t, cands, pol, st.exclude, lsn, routeName)
+			}
+		}
+	}
+	if n := r.pick(t, cands, pol, st.exclude, 0); n != nil {
+		return target{n: n, pool: n.readPoolOf(), reason: reason, route: routeName}, nil
+	}
+	return r.fallback(t, cands, pol, routeName)
+}
+
+func forcedPrimary(ctx context.Context) bool {
+	v, _ := ctx.Value(primaryKey{}).(bool)
+	return v
+}
+
+func (r *Router) writeTarget(t *topology, reason Reason) (target, error) {
+	w := t.writer.Load()
+	if w == nil {
+		return target{}, r.noPrimary(t)
+	}
+	return target{n: w, pool: w.writePool.Load(), reason: reason, write: true}, nil
+}
+
+func (r *Router) noPrimary(t *topology) error {
+	if why := t.noWriter.Load(); why != nil {
+		return fmt.Errorf("%w: %s", ErrNoPrimary, *why)
+	}
+	d := t.declared
+	why := "is unreachable"
+	switch {
+	case EjectReason(d.ejected.Load()) == EjectNotChecked:
+		why = "has not been checked yet"
+	case d.reachable.Load() && d.recovery.Load():
+		why = "is in recovery"
+	}
+	if e := d.lastErr.Load(); e != nil && !d.reachable.Load() {
+		return fmt.Errorf("%w: declared primary %q %s (%w) and no other node has been promoted; writes resume when one is", ErrNoPrimary, d.name, why, *e)
+	}
+	return fmt.Errorf("%w: declared primary %q %s and no other node has been promoted; writes resume when one is", ErrNoPrimary, d.name, why)
+}
+
+// fallback serves a read no replica can take, as the policy says.
+func (r *Router) fallback(t *topology, cands []*node, pol policy, routeName string) (target, error) {
+	if !pol.fallbackPrimary {
+		return target{}, r.noReplica(t, cands, pol, routeName)
+	}
+	w := t.writer.Load()
+	if w == nil {
+		return target{}, fmt.Errorf("%w, and the fallback primary is down: %w", r.noReplica(t, cands, pol, routeName), r.noPrimary(t))
+	}
+	reason := ReasonFallback
+	for _, n := range cands {
+		if e := EjectReason(n.ejected.Load()); e == EjectLagBytes || e == EjectLagTime {
+			reason = ReasonLagging
+			break
+		}
+	}
+	return target{n: w, pool: w.writePool.Load(), reason: reason, route: routeName}, nil
+}
+
+// noReplica says why no replica among cands can serve a read: each one's
+// reason, and the last error of those that do not answer, which the
+// error wraps.
+func (r *Router) noReplica(t *topology, cands []*node, pol policy, routeName string) error {
+	where := fmt.Sprintf("the router file (read_policy fallback is %q)", pol.fallback)
+	if routeName != "" {
+		where = fmt.Sprintf("route %q (its fallback is %q)", routeName, pol.fallback)
+	}
+	var why nodeErrors
+	writer := t.writer.Load()
+	for _, n := range cands {
+		if n == writer || n.readable.Load() {
+			continue
+		}
+		reason := EjectReason(n.ejected.Load())
+		if e := n.lastErr.Load(); e != nil && !n.reachable.Load() {
+			why = append(why, fmt.Errorf("node %q is out of rotation (%s): %w", n.name, reason, *e))
+		} else {
+			why = append(why, fmt.Errorf("node %q is out of rotation (%s)", n.name, reason))
+		}
+	}
+	if len(why) == 0 {
+		return fmt.Errorf("%w in %s: check the replicas with Router.Stat", ErrNoReplica, where)
+	}
+	return fmt.Errorf("%w in %s: %w", ErrNoReplica, where, why)
+}
+
+// nodeErrors are the reasons of several nodes, each wrapped: errors.Is and
+// errors.As look into every one.
+type nodeErrors []error
+
+func (e nodeErrors) Error() string {
+	s := make([]string, len(e))
+	for i, err := range e {
+		s[i] = err.Error()
+	}
+	return strings.Join(s, "; ")
+}
+
+func (e nodeErrors) Unwrap() []error { return e }
+
+// eligible reports whether n may serve a read that needs at least minLSN.
+func eligible(n, writer, exclude *node, minLSN LSN) bool {
+	return n != writer && n != exclude && n.readable.Load() && (minLSN == 0 || LSN(n.replayLSN.Load()) >= minLSN)
+}
+
+// pick chooses a replica among cands by the policy, or nil. It makes two
+// passes (count, then select) instead of building a slice, so it does not
+// allocate.
+func (r *Router) pick(t *topology, cands []*node, pol policy, exclude *node, minLSN LSN) *node {
+	writer := t.writer.Load()
+	switch pol.strategy {
+	case strategyLeastLag:
+		var best *node
+		for _, n := range cands {
+			if eligible(n, writer, exclude, minLSN) && (best == nil || n.lagBytes.Load() < best.lagBytes.Load()) {
+				best = n
+			}
+		}
+		return best
+	case strategyWeighted:
+		total := 0
+		for _, n := range cands {
+			if eligible(n, writer, exclude, minLSN) {
+				total += n.decl.Weight
+			}
+		}
+		if total == 0 {
+			return nil
+		}
+		x := rand.IntN(total)
+		for _, n := range cands {
+			if eligible(n, writer, exclude, minLSN) {
+				if x -= n.decl.Weight; x < 0 {
+					return n
+				}
+			}
+		}
+		return nil
+	case strategyNearestZone:
+		if r.opts.zone != "" {
+			if n := r.nth(t, cands, writer, exclude, minLSN, r.opts.zone, false); n != nil {
+				return n
+			}
+		}
+	}
+	return r.nth(t, cands, writer, exclude, minLSN, "", pol.strategy == strategyRandom)
+}
+
+// nth picks the k-th eligible candidate in zone ("" for any), k chosen
+// round-robin or at random.
+func (r *Router) nth(t *topology, cands []*node, writer, exclude *node, minLSN LSN, zone string, random bool) *node {
+	count := 0
+	for _, n := range cands {
+		if eligible(n, writer, exclude, minLSN) && (zone == "" || n.decl.Zone == zone) {
+			count++
+		}
+	}
+	if count == 0 {
+		return nil
+	}
+	var k int
+	if random {
+		k = rand.IntN(count)
+	} else {
+		k = int(t.rr.Add(1) % uint64(count))
+	}
+	for _, n := range cands {
+		if eligible(n, writer, exclude, minLSN) && (zone == "" || n.decl.Zone == zone) {
+			if k == 0 {
+				return n
+			}
+			k--
+		}
+	}
+	return nil
+}
+
+// readYourWrites picks a replica that has replayed lsn: one the monitor
+// already saw there, else one it asks directly (waiting up to
+// wait_timeout), else the primary. There is no time window: a session stops
+// sticking to the primary the moment a replica has caught up.
+func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node, pol policy, exclude *node, lsn LSN, routeName string) (target, error) {
+	if n := r.pick(t, cands, pol, exclude, lsn); n != nil {
+		return target{n: n, pool: n.readPoolOf(), reason: ReasonCaughtUp, route: routeName}, nil
+	}
+	// wait_timeout 0s: the primary at once, without asking a replica.
+	if n := r.pick(t, cands, pol, exclude, 0); n != nil && t.wait > 0 {
+		caughtUp, err := n.awaitReplay(ctx, lsn, time.Now().Add(t.wait))
+		if err != nil && ctx.Err() != nil {
+			return target{}, ctx.Err()
+		}
+		if caughtUp {
+			return target{n: n, pool: n.readPoolOf(), reason: ReasonCaughtUp, route: routeName}, nil
+		}
+	}
+	w := t.writer.Load()
+	if w == nil {
+		return target{}, r.noPrimary(t)
+	}
+	return target{n: w, pool: w.writePool.Load(), reason: ReasonSticky, route: routeName}, nil
+}
+
+// replayPollPeriod is how often the reads waiting on one replica ask it
+// how far it has replayed.
+const replayPollPeriod = 5 * time.Millisecond
+
+// A replayPoll shares one replay-position query among all the reads that
+// wait for a replica to replay their session's LSN: a hundred waiting
+// reads cost one query per replayPollPeriod, not a hundred.
+type replayPoll struct {
+	mu    sync.Mutex
+	round *replayRound // the query in flight; nil when none
+	next  time.Time    // no query starts before then
+}
+
+// A replayRound is one replay-position query; err is set before done closes.
+type replayRound struct {
+	done chan struct{}
+	err  error
+}
+
+// awaitReplay waits until s has replayed lsn, as far as the monitor or a
+// shared query saw, and reports whether it has by deadline. The reads
+// waiting on s take turns to send the query: one sends it while the others
+// wait for its answer, and the next is sent replayPollPeriod after it at
+// the earliest. A failed query ends the wait with its error, so that the
+// read goes to the primary; a query that ended because the context of the
+// read sending it did is sent again by another.
+func (s *server) awaitReplay(ctx context.Context, lsn LSN, deadline time.Time) (bool, error) {
+	p := &s.replay
+	for {
+		if LSN(s.replayLSN.Load()) >= lsn {
+			return true, nil
+		}
+		now := time.Now()
+		if !now.Before(deadline) {
+			return false, nil
+		}
+		p.mu.Lock()
+		rd := p.round
+		if rd == nil && now.Before(p.next) {
+			wait := p.next.Sub(now)
+			p.mu.Unlock()
+			if err := sleepUntil(ctx, min(wait, deadline.Sub(now))); err != nil {
+				return false, err
+			}
+			continue
+		}
+		if rd != nil {
+			p.mu.Unlock()
+			timer := time.NewTimer(deadline.Sub(now))
+			select {
+			case <-rd.done:
+				timer.Stop()
+			case <-timer.C:
+				return false, nil
+			case <-ctx.Done():
+				timer.Stop()
+				return false, ctx.Err()
+			}
+			if rd.err != nil && !errors.Is(rd.err, context.Canceled) && !errors.Is(rd.err, context.DeadlineExceeded) {
+				return false, rd.err
+			}
+			continue
+		}
+		rd = &replayRound{done: make(chan struct{})}
+		p.round, p.next = rd, now.Add(replayPollPeriod)
+		p.mu.Unlock()
+		rd.err = s.queryReplay(ctx)
+		p.mu.Lock()
+		p.round = nil
+		p.mu.Unlock()
+		close(rd.done)
+		if rd.err != nil {
+			return false, rd.err
+		}
+	}
+}
+
+// sleepUntil waits for d or until ctx ends.
+func sleepUntil(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// replayQuery reads how far a standby has replayed.
+const replayQuery = "SELECT (coalesce(pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::int8"
+
+// queryReplay asks s how far it has replayed and raises what the monitor
+// last saw, for every read that waits on s.
+func (s *server) queryReplay(ctx context.Context) error {
+	pool := s.readPool.Load()
+	if pool == nil {
+		pool = s.writePool.Load()
+	}
+	var v int64
+	if err := pool.QueryRow(ctx, replayQuery).Scan(&v); err != nil {
+		return err
+	}
+	for {
+		cur := s.replayLSN.Load()
+		if uint64(v) <= cur || s.replayLSN.CompareAndSwap(cur, uint64(v)) {
+			return nil
+		}
+	}
+}

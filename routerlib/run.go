@@ -1,0 +1,139 @@
+package routerlib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
+)
+
+// Running a call on the target choose picked is the second stage of its
+// path: what an attempt's failure means (run the read again elsewhere, or
+// return the error as is, or say that a write may have committed), and the
+// rows and row wrappers of calls. Choosing again for a new attempt is
+// router.go's loop (and retryRows', which continues it past Query's
+// return), so this stage never calls back into choose.
+
+// maxAttempts bounds retries of one call: a replica connection failing, or
+// a replica rejecting a write.
+func maxAttempts(t *topology) int { return len(t.nodes) + 1 }
+
+// retryable reports whether a call that failed with err on tg should run
+// again elsewhere, and records what happened. Only a read runs again: on
+// the primary when a replica rejected it as a write (SQLSTATE 25006, and
+// the statement is remembered as a write), or on another node when the
+// node failed under it (see nodeFault), which also takes the node out of
+// rotation at once. Any other error the server sent is the caller's, and
+// so is the caller's own deadline or cancel: returned as is, nothing
+// ejected. The error to return is err, or err wrapped with what the caller
+// must know (a write that may have committed).
+func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql string, err error, st retryState) (retryState, bool, error) {
+	tg.n.errors.Add(1)
+	st.attempts++
+	st.connRetry, st.exclude = false, nil
+	if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+		return st, false, err
+	}
+	if r.closed.Load() && nodeFault(err) {
+		return st, false, fmt.Errorf("%w while the call was in flight on node %q: %w", ErrClosed, tg.n.name, err)
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "25006" && !tg.write && st.attempts < maxAttempts(t) {
+		if sql != "" {
+			r.cache.set(sql, classWrite)
+		}
+		r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", sqllex.Redact(sql))
+		st.readOnly = true
+		return st, true, err
+	}
+	if !nodeFault(err) {
+		return st, false, err
+	}
+	tg.n.markDown(err)
+	r.opts.logger.Warn("routerlib: connection failed; node out of rotation", "node", tg.n.name, "err", err)
+	if tg.write {
+		if pgconn.SafeToRetry(err) {
+			return st, false, fmt.Errorf("routerlib: node %q: %w", tg.n.name, err)
+		}
+		// Never replayed: the server may have committed it before the
+		// connection failed.
+		if cause := tg.n.conns.cause(); cause != nil {
+			return st, false, fmt.Errorf("routerlib: node %q stopped answering (%v) during a write, which may have committed: %w", tg.n.name, cause, err)
+		}
+		return st, false, fmt.Errorf("routerlib: node %q failed during a write, which may have committed: %w", tg.n.name, err)
+	}
+	if st.attempts >= maxAttempts(t) {
+		return st, false, err
+	}
+	st.connRetry, st.exclude = true, tg.n
+	return st, true, err
+}
+
+func (r *Router) count(tg target) {
+	if tg.write {
+		tg.n.writes.Add(1)
+	} else {
+		tg.n.reads.Add(1)
+	}
+}
+
+// errRows is the Rows of a call that failed before reaching a server.
+type errRows struct{ err error }
+
+func (e errRows) Close() {}
+
+func (e errRows) Err() error { return e.err }
+
+func (e errRows) CommandTag() pgconn.CommandTag { return pgconn.CommandTag{} }
+
+func (e errRows) FieldDescriptions() []pgconn.FieldDescription { return nil }
+
+func (e errRows) Next() bool { return false }
+
+func (e errRows) Scan(...any) error { return e.err }
+
+func (e errRows) Values() ([]any, error) { return nil, e.err }
+
+func (e errRows) RawValues() [][]byte { return nil }
+
+func (e errRows) Conn() *pgx.Conn { return nil }
+
+func (e errRows) TypeMap() *pgtype.Map { return nil }
+
+type row struct{ rows pgx.Rows }
+
+func (r *row) Scan(dest ...any) error {
+	defer r.rows.Close()
+	if !r.rows.Next() {
+		if err := r.rows.Err(); err != nil {
+			return err
+		}
+		return pgx.ErrNoRows
+	}
+	if err := r.rows.Scan(dest...); err != nil {
+		return err
+	}
+	r.rows.Close()
+	return r.rows.Err()
+}
+
+type errRow struct{ err error }
+
+func (e errRow) Scan(...any) error { return e.err }
+
+type errBatch struct{ err error }
+
+func (e errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, e.err }
+
+func (e errBatch) Query() (pgx.Rows, error) { return errRows(e), e.err }
+
+func (e errBatch) QueryRow() pgx.Row { return errRow(e) }
+
+func (e errBatch) Close() error { return e.err }
+
+func (e errBatch) Tx() pgx.Tx { return nil }
