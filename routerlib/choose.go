@@ -39,7 +39,11 @@ func Route(ctx context.Context, name string) context.Context {
 
 // A target is where one call goes.
 type target struct {
-	n      *node
+	n *node
+	// pool is n's read-only pool for a replica read, and its read-write
+	// pool for a write and for a read the primary serves (fallback,
+	// read-your-writes): such a read runs again after a connection failure
+	// only if nothing was sent (see retryable).
 	pool   *pgxpool.Pool
 	reason Reason
 	write  bool   // on the writer as a write (captures the LSN in a session)
@@ -105,7 +109,7 @@ func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryStat
 	if n := r.pick(t, cands, pol, st.exclude, 0); n != nil {
 		return target{n: n, pool: n.readPoolOf(), reason: reason, route: routeName}, nil
 	}
-	return r.fallback(t, cands, pol, routeName)
+	return r.fallback(t, cands, pol, st.exclude, routeName)
 }
 
 func forcedPrimary(ctx context.Context) bool {
@@ -139,14 +143,19 @@ func (r *Router) noPrimary(t *topology) error {
 	return fmt.Errorf("%w: declared primary %q %s and no other node has been promoted; writes resume when one is", ErrNoPrimary, d.name, why)
 }
 
-// fallback serves a read no replica can take, as the policy says.
-func (r *Router) fallback(t *topology, cands []*node, pol policy, routeName string) (target, error) {
+// fallback serves a read no replica can take, as the policy says. The
+// primary is no fallback for a read whose connection to it just failed
+// (exclude).
+func (r *Router) fallback(t *topology, cands []*node, pol policy, exclude *node, routeName string) (target, error) {
 	if !pol.fallbackPrimary {
 		return target{}, r.noReplica(t, cands, pol, routeName)
 	}
 	w := t.writer.Load()
 	if w == nil {
 		return target{}, fmt.Errorf("%w, and the fallback primary is down: %w", r.noReplica(t, cands, pol, routeName), r.noPrimary(t))
+	}
+	if w == exclude {
+		return target{}, fmt.Errorf("%w, and the fallback primary %w", r.noReplica(t, cands, pol, routeName), failedUnder(w))
 	}
 	reason := ReasonFallback
 	for _, n := range cands {
@@ -298,7 +307,19 @@ func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node,
 	if w == nil {
 		return target{}, r.noPrimary(t)
 	}
+	if w == exclude {
+		return target{}, fmt.Errorf("routerlib: no replica has replayed the session's writes, and the primary %w", failedUnder(w))
+	}
 	return target{n: w, pool: w.writePool.Load(), reason: ReasonSticky, route: routeName}, nil
+}
+
+// failedUnder says that w's connection failed under the read being
+// retried, with the failure when it is known.
+func failedUnder(w *node) error {
+	if e := w.lastErr.Load(); e != nil {
+		return fmt.Errorf("%q failed under this read: %w", w.name, *e)
+	}
+	return fmt.Errorf("%q failed under this read", w.name)
 }
 
 // replayPollPeriod is how often the reads waiting on one replica ask it

@@ -30,7 +30,8 @@ func maxAttempts(t *topology) int { return len(t.nodes) + 1 }
 // node failed under it (see nodeFault), which also takes the node out of
 // rotation at once. Any other error the server sent is the caller's, and
 // so is the caller's own deadline or cancel: returned as is, nothing
-// ejected. The error to return is err, or err wrapped with what the caller
+// ejected. A read on a read-write session (see target.pool) runs again
+// only when the failure came before anything was sent (notSent). The error to return is err, or err wrapped with what the caller
 // must know (a write that may have committed).
 func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql string, err error, st retryState) (retryState, bool, error) {
 	tg.n.errors.Add(1)
@@ -67,11 +68,26 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		}
 		return st, false, fmt.Errorf("routerlib: node %q failed during a write, which may have committed: %w", tg.n.name, err)
 	}
+	if tg.pool != tg.n.readPool.Load() && !notSent(err) {
+		// A read on a read-write session (the primary serving a fallback
+		// or a read-your-writes read): a function it called may have
+		// written, and may have committed elsewhere (dblink) or left a
+		// trace no rollback undoes (a sequence), before the connection
+		// failed. Run again only what never reached the server.
+		return st, false, fmt.Errorf("routerlib: node %q failed during a read on its read-write session, not run again in case a function it called wrote: %w", tg.n.name, err)
+	}
 	if st.attempts >= maxAttempts(t) {
 		return st, false, err
 	}
 	st.connRetry, st.exclude = true, tg.n
 	return st, true, err
+}
+
+// notSent reports whether err is sure to have come before the statement
+// reached the server: the connection was never made, or pgconn says so.
+func notSent(err error) bool {
+	var connectErr *pgconn.ConnectError
+	return errors.As(err, &connectErr) || pgconn.SafeToRetry(err)
 }
 
 func (r *Router) count(tg target) {

@@ -1,0 +1,126 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestReadOnPrimaryNotRunTwice: a read the primary serves (fallback, or
+// sticky in read_your_writes) runs on its read-write session, so a function
+// the classifier cannot see into may write there. When the connection then
+// fails after the statement went out, the read is not run again: here
+// every call would otherwise advance the sequence (which no rollback
+// undoes) once per attempt.
+func TestReadOnPrimaryNotRunTwice(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, `CREATE SEQUENCE orders_seq;
+		CREATE FUNCTION place_order() RETURNS int LANGUAGE plpgsql AS $f$ BEGIN
+		PERFORM nextval('orders_seq');
+		PERFORM pg_terminate_backend(pg_backend_pid());
+		RETURN 1; END $f$`); err != nil {
+		t.Fatal(err)
+	}
+	a := fastHealth(topo.Artifact(), 100*time.Millisecond)
+	a.ReadPolicy.Fallback = artifact.FallbackPrimary
+	fallback := newRouter(t, a)
+	rywArt := a
+	rywArt.ReadPolicy.Fallback = artifact.FallbackError
+	rywArt.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: "0s"}
+	ryw := newRouter(t, rywArt)
+	sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+	if _, err := ryw.Exec(sctx, "SELECT nextval('orders_seq')"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Standbys[0].Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*routerlib.Router{fallback, ryw} {
+		eventually(t, 10*time.Second, "replica-1 out of rotation", func() bool { return !nodeStat(r, "replica-1").Readable })
+	}
+	orders := func() int64 {
+		var n int64
+		if err := topo.Primary.QueryRow(ctx, "SELECT last_value FROM orders_seq").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	const q = "SELECT place_order()"
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"fallback Exec", func() error { _, err := fallback.Exec(ctx, q); return err }},
+		{"fallback QueryRow", func() error { var one int; return fallback.QueryRow(ctx, q).Scan(&one) }},
+		{"fallback Query", func() error {
+			rows, err := fallback.Query(ctx, q)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+			}
+			rows.Close()
+			return rows.Err()
+		}},
+		{"sticky Exec", func() error { _, err := ryw.Exec(sctx, q); return err }},
+		{"sticky QueryRow", func() error { var one int; return ryw.QueryRow(sctx, q).Scan(&one) }},
+	}
+	for _, c := range calls {
+		before := orders()
+		err := c.call()
+		if err == nil {
+			t.Errorf("%s: no error although the primary ended the connection", c.name)
+		} else if !strings.Contains(err.Error(), "not run again") {
+			t.Errorf("%s: %v; want the error to say the read was not run again", c.name, err)
+		}
+		if n := orders() - before; n != 1 {
+			t.Errorf("%s: one call placed %d orders, want 1", c.name, n)
+		}
+	}
+}
+
+// TestFallbackExcludesFailedPrimary: a read whose connection to the
+// fallback primary failed before anything was sent is retried, but not on
+// the primary that just failed.
+func TestFallbackExcludesFailedPrimary(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	a := topo.Artifact()
+	// Checks too rare to see the stops below: only the read's own
+	// failures take the nodes out.
+	a.Health = artifact.Health{Interval: "1m", Timeout: "5s", EjectAfter: 1, ReadmitAfter: 1}
+	a.ReadPolicy.Fallback = artifact.FallbackPrimary
+	rec := &recorder{}
+	r := newRouter(t, a, routerlib.WithTracer(rec))
+	if !nodeStat(r, "replica-1").Readable {
+		t.Fatal("replica-1 is not in rotation after New")
+	}
+	if err := topo.Standbys[0].Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec.reset()
+	var one int
+	err := r.QueryRow(ctx, "SELECT 1").Scan(&one)
+	if !errors.Is(err, routerlib.ErrNoReplica) || !strings.Contains(err.Error(), `fallback primary "primary" failed under this read`) {
+		t.Errorf("read with both nodes stopped: %v; want ErrNoReplica saying the fallback primary failed", err)
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	var nodes []string
+	for _, d := range rec.decisions {
+		nodes = append(nodes, d.Node+" ("+d.Reason.String()+")")
+	}
+	if len(nodes) != 2 || rec.decisions[0].Node != "replica-1" || rec.decisions[1].Node != "primary" {
+		t.Errorf("attempts: %v; want replica-1 then the primary once", nodes)
+	}
+}
