@@ -101,28 +101,55 @@ func (s *server) closeHealthConn() {
 	}
 }
 
-// checkAll checks every node of t at once and applies the results: the
-// writer, each node's lag, and read rotation. It returns when every check
-// has ended (each within connect_timeout + timeout). The caller holds
-// r.checkMu: a reload or New for the topology it is about to publish,
-// whose servers may be those of the topology in force.
+// checkAll checks every node of t at once and applies the results, for New:
+// no monitor runs yet.
 func (r *Router) checkAll(ctx context.Context, t *topology) {
-	results := make([]checkResult, len(t.nodes))
-	var wg sync.WaitGroup
-	for i, n := range t.nodes {
-		wg.Go(func() { results[i] = n.check(ctx, t.timeout) })
-	}
-	wg.Wait()
+	results, fresh := checkNew(ctx, t, nil)
 	if ctx.Err() != nil {
 		return // closing: do not eject everything because checks were cancelled
 	}
+	r.applyAll(t, results, fresh)
+}
+
+// checkNew checks at once each node of t whose server prev (the topology in
+// force, nil in New) does not have, and returns when every check has ended
+// (each within connect_timeout + timeout, or when ctx ends). fresh[i] says
+// whether results[i] is such a check. A server prev has is not checked
+// again: the monitor checks it on its own schedule, and waiting here for a
+// node that hangs would hold the reload up as long as its check.
+func checkNew(ctx context.Context, t, prev *topology) (results []checkResult, fresh []bool) {
+	results, fresh = make([]checkResult, len(t.nodes)), make([]bool, len(t.nodes))
+	var wg sync.WaitGroup
 	for i, n := range t.nodes {
-		r.record(t, n, results[i], 1)
+		if prev.nodeOn(n.server) != nil {
+			continue
+		}
+		fresh[i] = true
+		wg.Go(func() { results[i] = n.check(ctx, t.timeout) })
+	}
+	wg.Wait()
+	return results, fresh
+}
+
+// applyAll applies to t the checks checkNew returned: the fresh ones as
+// checks, and for the other nodes their server's last check, so that what
+// the new topology changed (lag limits, nodes) takes effect at once: the
+// writer, each node's lag, and read rotation. The caller holds r.checkMu,
+// or is New.
+func (r *Router) applyAll(t *topology, results []checkResult, fresh []bool) {
+	for i, n := range t.nodes {
+		if fresh[i] {
+			r.record(t, n, results[i], 1)
+		} else {
+			results[i] = n.last
+		}
 	}
 	r.chooseWriter(t, results)
 	now := time.Now()
-	for _, n := range t.nodes {
-		r.rotate(t, n, now)
+	for i, n := range t.nodes {
+		if fresh[i] || !errors.Is(n.last.err, errNotChecked) {
+			r.rotate(t, n, now, !fresh[i])
+		}
 	}
 }
 
@@ -133,7 +160,12 @@ func (r *Router) applyCheck(t *topology, n *node, res checkResult, fails int) {
 	r.checkMu.Lock()
 	defer r.checkMu.Unlock()
 	if t.retired.Load() {
-		return // a reload took over the servers, and checks them itself
+		// A reload took over the servers: the check counts for the
+		// topology in force, if n's server is still in it.
+		t = r.cur.Load()
+		if n = t.nodeOn(n.server); n == nil || t.retired.Load() {
+			return
+		}
 	}
 	r.record(t, n, res, fails)
 	results := make([]checkResult, len(t.nodes))
@@ -141,7 +173,7 @@ func (r *Router) applyCheck(t *topology, n *node, res checkResult, fails int) {
 		results[i] = m.last
 	}
 	r.chooseWriter(t, results)
-	r.rotate(t, n, time.Now())
+	r.rotate(t, n, time.Now(), false)
 }
 
 // record stores a check's result on n. A node that failed eject_after
@@ -182,14 +214,21 @@ func (r *Router) record(t *topology, n *node, res checkResult, fails int) {
 }
 
 // rotate puts n in read rotation or takes it out, from its last check.
-// The caller holds r.checkMu.
-func (r *Router) rotate(t *topology, n *node, now time.Time) {
+// again says that check was applied already (a reload applies it to the
+// new topology's settings): it is not counted as one more good check. The
+// caller holds r.checkMu.
+func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	res := n.last
 	var primaryLSN uint64
 	if writer := t.writer.Load(); writer != nil {
 		primaryLSN = writer.replayLSN.Load()
 	}
-	connFailed := n.connFailed.Swap(false)
+	var connFailed bool
+	if again {
+		connFailed = n.connFailed.Load() // for the next check to see too
+	} else {
+		connFailed = n.connFailed.Swap(false)
+	}
 	reason := EjectNone
 	switch {
 	case res.err != nil:
@@ -222,7 +261,9 @@ func (r *Router) rotate(t *topology, n *node, now time.Time) {
 		}
 		return
 	}
-	n.goods++
+	if !again {
+		n.goods++
+	}
 	if n.readable.Load() {
 		return
 	}
@@ -410,27 +451,41 @@ func (r *Router) monitor(ctx context.Context) {
 // or all at once when the check fails. So a node that hangs fails
 // eject_after checks, and is ejected, within eject_after × interval +
 // timeout.
+//
+// A reload ends the watchers of the topology it retires, not their checks:
+// a check in flight, and the deadlines it stands for, pass to the watcher
+// of the new topology on the same server (the monitor starts it once the
+// old one returned), so that a reload neither delays the ejection of a
+// node that hangs nor cancels a check, which would cost the server its
+// monitor connection. The check ends when the Router or the server closes.
 func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
-	ticker := time.NewTicker(t.interval)
+	w := &n.watch // this watcher's alone until it returns
+	if w.results == nil {
+		w.results = make(chan checkResult, 1)
+	}
+	// The schedule goes on from the last watcher's: a reload must not
+	// push the next check, and the deadline it brings, an interval later.
+	if w.next.IsZero() {
+		w.next = time.Now().Add(t.interval)
+	}
+	ticker := time.NewTimer(time.Until(w.next))
 	defer ticker.Stop()
 	deadline := time.NewTimer(t.timeout)
 	deadline.Stop()
 	defer deadline.Stop()
-	results := make(chan checkResult, 1)
-	running := false
-	var pending []time.Time // the deadlines of the intervals the check in flight stands for
 	arm := func() {
-		if len(pending) > 0 {
-			deadline.Reset(time.Until(pending[0]))
+		if len(w.pending) > 0 {
+			deadline.Reset(time.Until(w.pending[0]))
 		} else {
 			deadline.Stop()
 		}
 	}
+	arm()
 	// handle applies the check that ended, for every interval it stood
-	// for; false when the monitor is stopping.
+	// for; false when the watcher is stopping.
 	handle := func(res checkResult) bool {
-		failed := len(pending)
-		pending = pending[:0]
+		failed := len(w.pending)
+		w.pending = w.pending[:0]
 		arm()
 		if ctx.Err() != nil {
 			return false // cancelled, not failed
@@ -441,43 +496,62 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 	for {
 		select {
 		case <-ctx.Done():
-			if running {
-				<-results // the check's context is ctx: it ends at once
-			}
-			return
+			return // a check in flight goes on, for the next watcher
 		case now := <-ticker.C:
-			if !running {
-				running = true
+			for !w.next.After(now) { // ticks a busy machine missed are dropped, as by a Ticker
+				w.next = w.next.Add(t.interval)
+			}
+			ticker.Reset(time.Until(w.next))
+			if !w.running {
+				w.running = true
 				// The deadlines below fail the check at timeout; the
 				// check itself goes on until the node is ejected (its
 				// connection is cut then), so that an answer that comes
 				// late still counts, as the good check it is.
-				go func() { results <- n.check(ctx, time.Duration(t.eject)*t.interval+t.timeout) }()
+				r.wg.Add(1) // the monitor's own count keeps r.wg above 0
+				go func() {
+					defer r.wg.Done()
+					cctx, cancel := context.WithCancel(n.life)
+					defer cancel()
+					defer context.AfterFunc(r.background, cancel)()
+					w.results <- n.check(cctx, time.Duration(t.eject)*t.interval+t.timeout)
+				}()
 			}
-			pending = append(pending, now.Add(t.timeout))
-			if len(pending) == 1 {
+			w.pending = append(w.pending, now.Add(t.timeout))
+			if len(w.pending) == 1 {
 				arm()
 			}
 		case <-deadline.C:
 			select {
-			case res := <-results:
+			case res := <-w.results:
 				// The answer came in time, and this goroutine woke too late
 				// to see it first (a busy machine): it is not a failure.
-				running = false
+				w.running = false
 				if !handle(res) {
 					return
 				}
 				continue
 			default:
 			}
-			pending = pending[1:]
+			w.pending = w.pending[1:]
 			arm()
 			r.applyCheck(t, n, checkResult{err: fmt.Errorf("no answer within health.timeout (%v): %w", t.timeout, os.ErrDeadlineExceeded)}, 1)
-		case res := <-results:
-			running = false
+		case res := <-w.results:
+			w.running = false
 			if !handle(res) {
 				return
 			}
 		}
 	}
+}
+
+// watchState is a server's check in flight, which passes from one
+// topology's watcher to the next across a reload: only the watcher in
+// force touches it, and the monitor starts the next one after the last
+// returned.
+type watchState struct {
+	results chan checkResult // the check in flight's result; buffered
+	running bool             // a check is in flight
+	pending []time.Time      // the deadlines of the intervals the check in flight stands for
+	next    time.Time        // when the next interval starts
 }

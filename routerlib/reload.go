@@ -62,18 +62,36 @@ func (r *Router) reload(ctx context.Context) error {
 		return nil
 	}
 	// Under checkMu, the monitor applies no check while this topology
-	// takes over the servers, health and writer of the one in force.
+	// takes the servers, health and writer of the one in force; it is
+	// held only to build and to swap, never while a node is checked.
 	r.checkMu.Lock()
-	defer r.checkMu.Unlock()
 	prev := r.cur.Load()
 	t, err := buildTopology(f, &r.opts, prev)
+	r.checkMu.Unlock()
 	if err != nil {
 		return fmt.Errorf("routerlib: router file %s: %w", r.path, err)
 	}
-	// Check every node before the swap: a new node, or lag limits that
-	// changed, take effect at once. A node whose settings did not change
-	// is checked over the monitor's connection it already has.
-	r.checkAll(ctx, t)
+	// The new servers are checked before the swap, so that a new node
+	// takes reads at once; Close ends these checks.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(r.background, cancel)()
+	results, fresh := checkNew(ctx, t, prev)
+	if ctx.Err() != nil {
+		t.closeServersNotIn(prev)
+		if r.closed.Load() {
+			return ErrClosed
+		}
+		return fmt.Errorf("routerlib: router file %s: checking its new nodes: %w", r.path, ctx.Err())
+	}
+	r.checkMu.Lock()
+	defer r.checkMu.Unlock()
+	if err := t.keepWriter(prev); err != nil {
+		t.closeServersNotIn(prev)
+		return fmt.Errorf("routerlib: router file %s: %w", r.path, err)
+	}
+	// The lag limits and nodes that changed take effect at once.
+	r.applyAll(t, results, fresh)
 	r.cur.Store(t)
 	select {
 	case r.swapped <- struct{}{}:

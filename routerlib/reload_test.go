@@ -385,3 +385,48 @@ func TestCloseAfterReload(t *testing.T) {
 		})
 	}
 }
+
+// TestReloadDuringFreeze: a reload while a replica hangs (frozen, its
+// monitor check in flight) neither waits for that check nor delays the
+// replica's ejection: the reload changes a weight at once, and the replica
+// is ejected within the documented bound of the freeze, with the default
+// health settings (eject_after × interval + timeout = 4 s).
+func TestReloadDuringFreeze(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	a := topo.Artifact()
+	a.Health = artifact.Health{} // the defaults
+	h := a.WithDefaults().Health
+	interval, _ := h.Interval.Std()
+	timeout, _ := h.Timeout.Std()
+	bound := time.Duration(h.EjectAfter)*interval + timeout
+	r, path := openRouter(t, a, routerlib.WithWatch(0))
+	victim := topo.Standbys[0]
+	eventually(t, 10*time.Second, "the replicas in rotation", func() bool {
+		return nodeStat(r, victim.Name).Readable && nodeStat(r, topo.Standbys[1].Name).Readable
+	})
+	if err := victim.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = victim.Thaw() }()
+	frozeAt := time.Now()
+	time.Sleep(interval + interval/2) // the monitor's check of the victim is in flight
+	a.Nodes[2].Weight = 7
+	writeFile(t, path, a)
+	start := time.Now()
+	if err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	t.Logf("Reload took %v, %v after the freeze", took, start.Sub(frozeAt))
+	if took > timeout {
+		t.Errorf("Reload took %v while a replica it keeps is frozen, want less than health.timeout (%v): it has no new node to check", took, timeout)
+	}
+	ejected := eventually(t, 3*bound, "ejection of the frozen replica", func() bool {
+		return nodeStat(r, victim.Name).Ejected == routerlib.EjectUnreachable
+	})
+	since := time.Since(frozeAt)
+	t.Logf("frozen replica ejected %v after the freeze (bound %v; waited %v)", since, bound, ejected)
+	if since > bound+250*time.Millisecond { // the 20 ms poll of Stat on a busy machine, as in TestHungReplica
+		t.Errorf("the frozen replica was ejected %v after the freeze, want within eject_after × interval + timeout = %v across a reload", since, bound)
+	}
+}

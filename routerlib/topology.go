@@ -146,18 +146,6 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 			t.declared = n
 		}
 	}
-	if w := prev.writerNode(); w != nil {
-		// The writer stays the writer: a reload does not forget a
-		// failover, nor stop writes while the writer is checked again.
-		if n := t.byName[w.name]; n != nil && (n.server == w.server || w.sameAddress(n.decl)) {
-			if err := n.ensureWritePool(); err != nil {
-				t.closeServersNotIn(prev)
-				return nil, fmt.Errorf("node %q: %w", n.name, err)
-			}
-			t.writer.Store(n)
-			t.noWriter.Store(prev.noWriter.Load())
-		}
-	}
 	for _, r := range f.Routes {
 		rt := &route{name: r.Name, policy: parsePolicy(r.Strategy, r.Fallback)}
 		for _, name := range r.Nodes {
@@ -166,6 +154,26 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 		t.routes[r.Name] = rt
 	}
 	return t, nil
+}
+
+// keepWriter makes prev's writer t's: a reload does not forget a failover,
+// nor stop writes while the writer is checked again. The caller holds
+// Router.checkMu.
+func (t *topology) keepWriter(prev *topology) error {
+	w := prev.writerNode()
+	if w == nil {
+		return nil
+	}
+	n := t.byName[w.name]
+	if n == nil || (n.server != w.server && !w.sameAddress(n.decl)) {
+		return nil
+	}
+	if err := n.ensureWritePool(); err != nil {
+		return fmt.Errorf("node %q: %w", n.name, err)
+	}
+	t.writer.Store(n)
+	t.noWriter.Store(prev.noWriter.Load())
+	return nil
 }
 
 // enter marks a call in flight on t; it fails when t has been retired by a
@@ -282,6 +290,11 @@ type server struct {
 	admitted     bool // has been readable at least once
 	behindSince  time.Time
 
+	// life ends when the server closes: its check in flight ends then.
+	life    context.Context
+	endLife context.CancelFunc
+	watch   watchState // the monitor's check in flight; see watchNode
+
 	// hcMu serialises the checks of the server (the monitor's own and a
 	// reload's) and closing it, which alone use hc.
 	hcMu   sync.Mutex
@@ -347,6 +360,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		cc := cfg.ConnConfig.Copy()
 		cc.DialFunc = conns.dialer(dial, true)
 		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}}
+		n.life, n.endLife = context.WithCancel(context.Background())
 		n.ejected.Store(uint32(EjectNotChecked))
 		if prev != nil {
 			// Counters stay, so that rates computed from Stat (and
@@ -514,6 +528,7 @@ func (s *server) close() {
 	if wp := s.writePool.Load(); wp != nil {
 		wp.Close()
 	}
+	s.endLife() // ends the monitor's check in flight, which holds hcMu
 	s.hcMu.Lock()
 	s.closed = true
 	s.closeHealthConn()
