@@ -521,3 +521,65 @@ func TestCallerDeadlineIsNotANodeFault(t *testing.T) {
 		t.Errorf("%s after the caller's deadline: readable=%v healthy=%v (%s)", node, s.Readable, s.Healthy, s.LastError)
 	}
 }
+
+// TestCloseWithHeldConnections: Close returns within health.timeout and a
+// second while the application still holds a connection, an open
+// transaction and unclosed rows; their next use fails, and releasing them
+// afterwards does not hang.
+func TestCloseWithHeldConnections(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	a, _ := hungHealth(topo.Artifact())
+	ctx := context.Background()
+	r, err := routerlib.New(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rows, err := r.Query(ctx, "SELECT generate_series(1, 100000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	closed := make(chan struct{})
+	go func() { r.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close still blocked after 10 s with a connection, a transaction and rows held")
+	}
+	took := time.Since(start)
+	t.Logf("Close took %v with a connection, a transaction and rows held", took)
+	if limit := 500*time.Millisecond + time.Second; took > limit {
+		t.Errorf("Close took %v, want within health.timeout + 1s = %v", took, limit)
+	}
+	if _, err := c.Exec(ctx, "SELECT 1"); err == nil {
+		t.Error("the connection held across Close still runs queries")
+	}
+	if _, err := tx.Exec(ctx, "SELECT 1"); err == nil {
+		t.Error("the transaction held across Close still runs queries")
+	}
+	for rows.Next() {
+	}
+	rows.Close()
+	if rows.Err() == nil {
+		t.Error("the rows held across Close read to their end")
+	}
+	released := make(chan struct{})
+	go func() {
+		c.Release()
+		_ = tx.Rollback(ctx)
+		close(released)
+	}()
+	select {
+	case <-released:
+	case <-time.After(5 * time.Second):
+		t.Error("releasing what was held across Close hangs")
+	}
+}

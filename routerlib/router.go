@@ -103,22 +103,23 @@ func New(ctx context.Context, f artifact.Topology, opts ...Option) (*Router, err
 }
 
 // Close stops the monitor and the file watcher, waits for the calls in
-// flight and closes every pool. Open rows and transactions must be closed
-// first, as with [pgxpool.Pool.Close]. A call still in flight
-// health.timeout after Close began (stuck on a node that hangs) has its
-// connection closed and fails with [ErrClosed], so that Close returns
-// within health.timeout and a second. Calls after Close fail with
-// [ErrClosed].
+// flight and closes every pool. A call still in flight health.timeout
+// after Close began (stuck on a node that hangs) has its connection closed
+// and fails with [ErrClosed], and so do the connections the application
+// still holds then (an acquired connection, open rows, a transaction):
+// their next use fails, and their pools close once they are released. So
+// Close returns within health.timeout and a second whatever the
+// application holds. Calls after Close fail with [ErrClosed].
 func (r *Router) Close() {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
-		r.stop()
+		r.stop()          // ends a reload's checks, which hold reloadMu
 		r.reloadMu.Lock() // no reload can publish a topology after this
 		t := r.cur.Load()
 		t.retired.Store(true)
 		r.reloadMu.Unlock()
 		done := make(chan struct{})
-		go func() { // Close waits for it below
+		go func() { // not waited for past the bound: pgxpool.Close waits for every connection held
 			defer close(done)
 			r.wg.Wait()
 			drain(t, nil)
@@ -129,7 +130,13 @@ func (r *Router) Close() {
 		case <-done:
 		case <-timer.C:
 			r.opts.conns.close()
-			<-done
+			// The calls cut off return at once; the connections the
+			// application holds are not waited for.
+			timer.Reset(500 * time.Millisecond)
+			select {
+			case <-done:
+			case <-timer.C:
+			}
 		}
 		// From now on every dial fails, such as the cancel requests pgx
 		// sends for connections that failed.
