@@ -98,6 +98,7 @@ func (r *Router) reload(ctx context.Context) error {
 	default: // the monitor has yet to see the previous swap, and will see this one
 	}
 	r.fileSum = s
+	t.prevDrained = prev.drained
 	prev.retired.Store(true)
 	r.wg.Add(1)
 	go func() {
@@ -110,12 +111,17 @@ func (r *Router) reload(ctx context.Context) error {
 
 // drain closes the servers of a retired topology that next (the topology
 // that replaced it, nil on Close) does not use, once no call is between
-// choosing one of its nodes and holding a connection; pgxpool.Close then
-// waits for the connections still held (open rows, transactions) to come
-// back.
+// choosing one of its nodes and holding a connection, and once the
+// topology it replaced has drained: a call on that one may still use a
+// server t shared with it. pgxpool.Close then waits for the connections
+// still held (open rows, transactions) to come back.
 func drain(t, next *topology) {
+	defer close(t.drained)
 	for t.inflight.Load() > 0 {
 		time.Sleep(time.Millisecond)
+	}
+	if t.prevDrained != nil {
+		<-t.prevDrained
 	}
 	t.closeServersNotIn(next)
 }

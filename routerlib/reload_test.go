@@ -2,6 +2,7 @@ package routerlib_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -429,4 +430,68 @@ func TestReloadDuringFreeze(t *testing.T) {
 	if since > bound+250*time.Millisecond { // the 20 ms poll of Stat on a busy machine, as in TestHungReplica
 		t.Errorf("the frozen replica was ejected %v after the freeze, want within eject_after × interval + timeout = %v across a reload", since, bound)
 	}
+}
+
+// TestReloadTwiceKeepsOlderCallsServer: a call on a topology two reloads
+// old still reaches a server that the topology after it shared and the
+// latest drops: the server closes only once every topology that holds it
+// has drained. Here the call waits for the only connection of a route's
+// pool (max_conns 1, held by a transaction) while the route's node is kept
+// by one reload and removed by the next.
+func TestReloadTwiceKeepsOlderCallsServer(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Pool.MaxConns = 1
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	dropped := topo.Standbys[1]
+	a.Routes = []artifact.Route{{Name: "reporting", Nodes: []string{dropped.Name}}}
+	r, path := openRouter(t, a, routerlib.WithWatch(0))
+	rctx := routerlib.Route(ctx, "reporting")
+	tx, err := r.BeginTx(rctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	result := make(chan error, 1)
+	go func() {
+		var port int
+		err := r.QueryRow(rctx, "SELECT inet_server_port()").Scan(&port)
+		if err == nil && port != dropped.Port {
+			err = fmt.Errorf("ran on port %d, want %d", port, dropped.Port)
+		}
+		result <- err
+	}()
+	time.Sleep(200 * time.Millisecond) // the read waits for the pool's only connection
+	a.Nodes[0].Weight = 7              // the first reload keeps every server
+	writeFile(t, path, a)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a.Nodes = slices.DeleteFunc(a.Nodes, func(n artifact.Node) bool { return n.Name == dropped.Name })
+	a.Routes = nil
+	writeFile(t, path, a)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the second reload's drainer runs
+	select {
+	case err := <-result:
+		t.Fatalf("the read waiting on the dropped node ended before its connection was free: %v", err)
+	default:
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-result:
+		if err != nil {
+			t.Errorf("the read on the topology two reloads old failed: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the read waiting on the dropped node did not end")
+	}
+	eventually(t, 5*time.Second, "the dropped node's sessions closed", func() bool {
+		return len(backendsOn(t, dropped, "routerlib")) == 0
+	})
 }

@@ -49,6 +49,12 @@ type topology struct {
 	// drops to zero; pgxpool.Close then waits for the held connections.
 	inflight atomic.Int64
 	retired  atomic.Bool
+	// drained is closed once t, retired, has closed the servers the
+	// topology that replaced it does not use; prevDrained is the drained of
+	// the topology t replaced (nil for the first): t's servers close only
+	// after it, since calls on it may use them too.
+	drained     chan struct{}
+	prevDrained <-chan struct{}
 }
 
 type consistency uint8
@@ -113,6 +119,7 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 		policy:  parsePolicy(f.ReadPolicy.Strategy, f.ReadPolicy.Fallback),
 		eject:   f.Health.EjectAfter,
 		readmit: f.Health.ReadmitAfter,
+		drained: make(chan struct{}),
 	}
 	switch f.Consistency.Mode {
 	case artifact.ModeReadYourWrites:
