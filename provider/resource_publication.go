@@ -796,7 +796,7 @@ func checkRowFilter(src string) error {
 		// The lexer skips comments with the spaces between tokens: what it
 		// skipped that is not space was a comment.
 		if gap := src[end:t.Pos]; strings.TrimSpace(gap) != "" {
-			return fmt.Errorf("The row filter %q holds a comment (%s): a comment could hide the rest of the statement the filter is part of, and PostgreSQL does not keep it. Remove it",
+			return fmt.Errorf("the row filter %q holds a comment (%s): a comment could hide the rest of the statement the filter is part of, and PostgreSQL does not keep it. Remove it",
 				src, strings.TrimSpace(gap))
 		}
 		if t.Kind == sqllex.EOF {
@@ -805,27 +805,27 @@ func checkRowFilter(src string) error {
 		n, end = n+1, t.Pos+len(t.Text)
 		switch {
 		case t.Kind == sqllex.Punct && t.Text == ";":
-			return fmt.Errorf("The row filter %q holds a semicolon at byte %d: a row filter is one expression, not statements. Remove it", src, t.Pos+1)
+			return fmt.Errorf("the row filter %q holds a semicolon at byte %d: a row filter is one expression, not statements. Remove it", src, t.Pos+1)
 		case t.Is("select"):
-			return fmt.Errorf("The row filter %q holds a subquery: PostgreSQL allows only simple expressions over the table's own columns in a row filter", src)
+			return fmt.Errorf("the row filter %q holds a subquery: PostgreSQL allows only simple expressions over the table's own columns in a row filter", src)
 		case t.Kind == sqllex.Punct && (t.Text == "(" || t.Text == "["):
 			open = append(open, t)
 		case t.Kind == sqllex.Punct && (t.Text == ")" || t.Text == "]"):
 			want := map[string]string{")": "(", "]": "["}[t.Text]
 			if len(open) == 0 || open[len(open)-1].Text != want {
-				return fmt.Errorf("The row filter %q closes a %q at byte %d that it did not open: a row filter is one expression, and cannot end the clause it is part of. Balance the parentheses", src, t.Text, t.Pos+1)
+				return fmt.Errorf("the row filter %q closes a %q at byte %d that it did not open: a row filter is one expression, and cannot end the clause it is part of. Balance the parentheses", src, t.Text, t.Pos+1)
 			}
 			open = open[:len(open)-1]
 		}
 	}
 	switch {
 	case lx.Broken():
-		return fmt.Errorf("The row filter %q is not one SQL expression: a string constant, quoted name or comment in it is not closed. Close it", src)
+		return fmt.Errorf("the row filter %q is not one SQL expression: a string constant, quoted name or comment in it is not closed. Close it", src)
 	case n == 0:
-		return fmt.Errorf("The row filter is empty: write a boolean expression over the table's columns, or remove where")
+		return fmt.Errorf("the row filter is empty: write a boolean expression over the table's columns, or remove where")
 	case len(open) > 0:
 		t := open[len(open)-1]
-		return fmt.Errorf("The row filter %q opens a %q at byte %d that it does not close. Balance the parentheses", src, t.Text, t.Pos+1)
+		return fmt.Errorf("the row filter %q opens a %q at byte %d that it does not close. Balance the parentheses", src, t.Text, t.Pos+1)
 	}
 	return nil
 }

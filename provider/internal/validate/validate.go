@@ -33,8 +33,17 @@ func (v stringCheck) ValidateString(_ context.Context, req validator.StringReque
 		return
 	}
 	if err := v.check(req.ConfigValue.ValueString()); err != nil {
-		resp.Diagnostics.AddAttributeError(req.Path, v.summary, err.Error())
+		resp.Diagnostics.AddAttributeError(req.Path, v.summary, sentence(err.Error()))
 	}
+}
+
+// sentence starts a diagnostic's detail with a capital letter: checks return
+// Go errors, which start in lower case so that they can be wrapped.
+func sentence(s string) string {
+	if s == "" || s[0] < 'a' || s[0] > 'z' {
+		return s
+	}
+	return string(s[0]-'a'+'A') + s[1:]
 }
 
 // PositiveDuration checks a Go duration ("90s", "5m") greater than zero.

@@ -30,7 +30,7 @@ func TestString(t *testing.T) {
 		t.Errorf("a valid value was refused: %v", d)
 	}
 	d := run(v, types.StringValue("bad")).Diagnostics
-	if !d.HasError() || d[0].Summary() != "Invalid Thing" || d[0].Detail() != "not ok" {
+	if !d.HasError() || d[0].Summary() != "Invalid Thing" || d[0].Detail() != "Not ok" {
 		t.Errorf("a bad value gave %v", d)
 	}
 	run(v, types.StringNull())
