@@ -480,13 +480,19 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 // queryCapture runs a write that returns rows (INSERT … RETURNING) and
 // captures the LSN in the same round trip. The rows stream as usual; the
 // COMMIT's result and the LSN are read when they are closed.
-func (r *Router) queryCapture(ctx context.Context, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgx.Rows, error) {
+// The LSN is read on t's pool after the call returned: t stays in flight
+// until then, so that a reload does not close that pool first.
+func (r *Router) queryCapture(ctx context.Context, t *topology, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgx.Rows, error) {
 	if !pipelineable(cl, args) {
 		rows, err := pool.Query(ctx, sql, args...)
 		if err != nil {
 			return rows, err
 		}
-		return &captureRows{Rows: rows, finish: func() error { return r.captureAfter(ctx, pool, s) }}, nil
+		leave := t.hold()
+		return &captureRows{Rows: rows, finish: func() error {
+			defer leave()
+			return r.captureAfter(ctx, pool, s)
+		}}, nil
 	}
 	c, err := pool.Acquire(ctx)
 	if err != nil {
@@ -611,9 +617,11 @@ type captureBatch struct {
 	ctx     context.Context
 	pool    *pgxpool.Pool
 	session *Session
+	leave   func() // ends the hold on the topology of pool (see topology.hold)
 }
 
 func (b *captureBatch) Close() error {
+	defer b.leave()
 	if err := b.BatchResults.Close(); err != nil {
 		return err
 	}

@@ -495,3 +495,41 @@ func TestReloadTwiceKeepsOlderCallsServer(t *testing.T) {
 		return len(backendsOn(t, dropped, "routerlib")) == 0
 	})
 }
+
+// TestReloadDuringCapture: in read_your_writes mode a batch's LSN is read
+// on the primary's pool when the batch is closed, after SendBatch returned;
+// a reload that replaces every pool meanwhile does not close that pool
+// first (the write succeeded, and its LSN is recorded).
+func TestReloadDuringCapture(t *testing.T) {
+	topo := sharedTopology(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	r, path := openRouter(t, a, routerlib.WithWatch(0))
+	if _, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS reload_capture (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	s := &routerlib.Session{}
+	sctx := routerlib.WithSession(ctx, s)
+	b := &pgx.Batch{}
+	b.Queue("INSERT INTO reload_capture VALUES (1)")
+	b.Queue("INSERT INTO reload_capture VALUES (2)")
+	br := r.SendBatch(sctx, b)
+	a.Pool.MaxConns = 5 // a connection setting: every server is replaced
+	writeFile(t, path, a)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // the reload's drainer runs
+	for range 2 {
+		if _, err := br.Exec(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		t.Errorf("closing a batch across a reload: %v", err)
+	}
+	if s.LSN() == 0 {
+		t.Error("the batch's LSN was not recorded")
+	}
+}

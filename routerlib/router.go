@@ -230,7 +230,7 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 		r.count(tg)
 		var rows pgx.Rows
 		if s := r.capturing(ctx, t, tg); s != nil {
-			rows, err = r.queryCapture(ctx, tg.pool, sql, cl, args, s)
+			rows, err = r.queryCapture(ctx, t, tg.pool, sql, cl, args, s)
 		} else {
 			rows, err = tg.pool.Query(ctx, sql, args...)
 		}
@@ -352,7 +352,7 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	r.count(tg)
 	br := tg.pool.SendBatch(ctx, b)
 	if s := r.capturing(ctx, t, tg); s != nil {
-		return &captureBatch{BatchResults: br, r: r, ctx: ctx, pool: tg.pool, session: s}
+		return &captureBatch{BatchResults: br, r: r, ctx: ctx, pool: tg.pool, session: s, leave: t.hold()}
 	}
 	return br
 }

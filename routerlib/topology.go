@@ -196,6 +196,14 @@ func (t *topology) enter() bool {
 
 func (t *topology) leave() { t.inflight.Add(-1) }
 
+// hold keeps a call that entered t counted in flight past its return, for
+// what the application ends later on t's pools: reading a write's LSN when
+// its rows or batch are closed. The func it returns ends the hold, once.
+func (t *topology) hold() func() {
+	t.inflight.Add(1)
+	return sync.OnceFunc(t.leave)
+}
+
 // closeServersNotIn closes the servers of t that other (nil for none) does
 // not use: their pools, once the connections callers hold (open rows,
 // transactions) are released, and the monitor's connections.
