@@ -2,6 +2,7 @@ package routerlib_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -531,5 +532,42 @@ func TestReloadDuringCapture(t *testing.T) {
 	}
 	if s.LSN() == 0 {
 		t.Error("the batch's LSN was not recorded")
+	}
+}
+
+// TestCloseDuringReload: Close ends a reload that is checking a new server
+// which hangs (the reload's checks would take connect_timeout), and
+// returns within health.timeout and a second; the reload fails with
+// ErrClosed and publishes nothing.
+func TestCloseDuringReload(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	a := topo.Artifact()
+	a.Health = artifact.Health{} // the defaults: connect_timeout 2 s, timeout 1 s
+	timeout, _ := a.WithDefaults().Health.Timeout.Std()
+	r, path := openRouter(t, a, routerlib.WithWatch(0))
+	victim := topo.Standbys[0]
+	if err := victim.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = victim.Thaw() }()
+	a.Pool.MaxConns = 5 // every server is new, the frozen one's too
+	writeFile(t, path, a)
+	reloaded := make(chan error, 1)
+	go func() { reloaded <- r.Reload(context.Background()) }()
+	time.Sleep(300 * time.Millisecond) // the reload checks the new servers
+	start := time.Now()
+	r.Close()
+	took := time.Since(start)
+	t.Logf("Close took %v during a reload checking a frozen node", took)
+	if limit := timeout + time.Second; took > limit {
+		t.Errorf("Close took %v during a reload, want within health.timeout + 1s = %v", took, limit)
+	}
+	select {
+	case err := <-reloaded:
+		if !errors.Is(err, routerlib.ErrClosed) {
+			t.Errorf("the reload Close ended returned %v, want ErrClosed", err)
+		}
+	case <-time.After(time.Second):
+		t.Error("the reload did not return after Close")
 	}
 }
