@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -122,5 +125,65 @@ func TestFallbackExcludesFailedPrimary(t *testing.T) {
 	}
 	if len(nodes) != 2 || rec.decisions[0].Node != "replica-1" || rec.decisions[1].Node != "primary" {
 		t.Errorf("attempts: %v; want replica-1 then the primary once", nodes)
+	}
+}
+
+// TestMultiStatementAfterReadOnlyRetry: a multi-statement string that a
+// replica rejected as a write (SQLSTATE 25006) is remembered as a write
+// and still as several statements, so that in read_your_writes mode the
+// capture never sends it through the extended protocol, where the server
+// refuses it (42601): not on the call that retried, nor on any later one.
+func TestMultiStatementAfterReadOnlyRetry(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, `CREATE TABLE zz (id int);
+		CREATE FUNCTION zz_bump() RETURNS int LANGUAGE sql AS 'INSERT INTO zz VALUES (1) RETURNING 1'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.WaitReplayed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	const q = "SELECT 1; SELECT zz_bump()"
+	t.Run("Exec", func(t *testing.T) {
+		r := newRouter(t, a)
+		replicasInRotation(t, r, topo)
+		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+		for i := range 3 {
+			if _, err := r.Exec(sctx, q); err != nil {
+				t.Errorf("Exec %d: %v", i, err)
+			}
+		}
+	})
+	t.Run("Query with the simple protocol", func(t *testing.T) {
+		r := newRouter(t, a, routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+			cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+		}))
+		replicasInRotation(t, r, topo)
+		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+		// The write comes first: the replica's rows fail before the
+		// first, so the query runs again on the primary.
+		const q = "SELECT zz_bump(); SELECT 1"
+		for i := range 3 {
+			rows, err := r.Query(sctx, q)
+			if err == nil {
+				for rows.Next() {
+				}
+				rows.Close()
+				err = rows.Err()
+			}
+			if err != nil {
+				t.Errorf("Query %d: %v", i, err)
+			}
+		}
+	})
+	var n int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM zz").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 {
+		t.Errorf("zz has %d rows after 6 calls, want 6", n)
 	}
 }

@@ -292,7 +292,7 @@ func (w *retryRows) Next() bool {
 		return false
 	}
 	if st.readOnly {
-		w.cl = classWrite
+		w.cl = w.cl&classMulti | classWrite
 	}
 	w.Rows.Close() // returns the failed replica's connection now
 	rows, err := w.r.query(w.ctx, t, w.op, w.sql, w.cl, w.args, st)

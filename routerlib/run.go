@@ -46,7 +46,9 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "25006" && !tg.write && st.attempts < maxAttempts(t) {
 		if sql != "" {
-			r.cache.set(sql, classWrite)
+			// A write from now on, and still several statements if it was
+			// (the capture path must not prepare it).
+			r.cache.set(sql, r.cache.get(sql)&classMulti|classWrite)
 		}
 		r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", sqllex.Redact(sql))
 		st.readOnly = true
