@@ -346,8 +346,9 @@ type replayRound struct {
 // waiting on s take turns to send the query: one sends it while the others
 // wait for its answer, and the next is sent replayPollPeriod after it at
 // the earliest. A failed query ends the wait with its error, so that the
-// read goes to the primary; a query that ended because the context of the
-// read sending it did is sent again by another.
+// read goes to the primary; a query that ended because the context or the
+// deadline of the read sending it did is sent again by another. No wait,
+// the sender's query included, lasts past deadline.
 func (s *server) awaitReplay(ctx context.Context, lsn LSN, deadline time.Time) (bool, error) {
 	p := &s.replay
 	for {
@@ -388,7 +389,11 @@ func (s *server) awaitReplay(ctx context.Context, lsn LSN, deadline time.Time) (
 		rd = &replayRound{done: make(chan struct{})}
 		p.round, p.next = rd, now.Add(replayPollPeriod)
 		p.mu.Unlock()
-		rd.err = s.queryReplay(ctx)
+		// The query ends at the wait's deadline too: a replica that does
+		// not answer must not hold the read past wait_timeout.
+		qctx, cancel := context.WithDeadline(ctx, deadline)
+		rd.err = s.queryReplay(qctx)
+		cancel()
 		p.mu.Lock()
 		p.round = nil
 		p.mu.Unlock()

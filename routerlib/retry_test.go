@@ -187,3 +187,48 @@ func TestMultiStatementAfterReadOnlyRetry(t *testing.T) {
 		t.Errorf("zz has %d rows after 6 calls, want 6", n)
 	}
 }
+
+// TestReplayWaitBoundedByWaitTimeout: a read-your-writes read whose
+// replica does not answer (frozen: the connection is accepted, nothing
+// more) waits wait_timeout for its replay position, not until the
+// connection gives up, and then goes to the primary.
+func TestReplayWaitBoundedByWaitTimeout(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	a := topo.Artifact()
+	// No check during the test: only the read meets the frozen replica.
+	a.Health = artifact.Health{Interval: "1m", Timeout: "5s", ConnectTimeout: "30s", EjectAfter: 1, ReadmitAfter: 1}
+	const wait = 300 * time.Millisecond
+	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: artifact.Duration(wait.String())}
+	rec := &recorder{}
+	r := newRouter(t, a, routerlib.WithTracer(rec))
+	if !nodeStat(r, "replica-1").Readable {
+		t.Fatal("replica-1 is not in rotation after New")
+	}
+	victim := topo.Standbys[0]
+	if err := victim.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = victim.Thaw() }) // before the Router's Close
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+	if _, err := r.Exec(sctx, "SELECT pg_current_wal_insert_lsn(), txid_current()"); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	var port int
+	err := r.QueryRow(sctx, "SELECT inet_server_port()").Scan(&port)
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("read after %v: %v", took, err)
+	}
+	// The wait, and a margin for a loaded machine far below the 30s
+	// connect timeout the read would otherwise wait for.
+	if took > wait+2*time.Second {
+		t.Errorf("the read took %v with wait_timeout %v", took, wait)
+	}
+	if d := rec.last(t); d.Node != "primary" || d.Reason != routerlib.ReasonSticky || port != topo.Primary.Port {
+		t.Errorf("the read went to %s (%s), port %d; want the primary (sticky)", d.Node, d.Reason, port)
+	}
+	t.Logf("read served after %v", took)
+}
