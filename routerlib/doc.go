@@ -50,7 +50,11 @@
 // classifier cannot see (a user function that inserts) fails there with
 // SQLSTATE 25006; the router retries it on the primary and remembers it as
 // a write. A read whose replica connection fails is retried on another
-// node: no read fails because one replica died.
+// node: no read fails because one replica died. A read the primary serves
+// (the fallback, or read-your-writes) runs on its read-write session,
+// where such a function's write succeeds: it is retried only if the
+// connection failed before the statement was sent, never on the node that
+// failed.
 //
 // [Primary] forces the primary for one context, [Route] picks a route
 // declared in the file, and [Router.MigrationConn] gives a connection that is
