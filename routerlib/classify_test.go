@@ -38,6 +38,9 @@ func TestClassify(t *testing.T) {
 		`SELECT "SETVAL"(1)`, // quoted: not pg_catalog's setval
 		"SELECT setval_history FROM t",
 		"SELECT 'set_config(' FROM t",
+		"SELECT * FROM books TABLESAMPLE SYSTEM (10)",
+		"SELECT count(*) FROM books TABLESAMPLE bernoulli (5) REPEATABLE (42)",
+		"SELECT * FROM books TABLESAMPLE system_rows (10)",
 	}
 	writes := []string{
 		"INSERT INTO books (title) VALUES ($1)",
@@ -72,6 +75,12 @@ func TestClassify(t *testing.T) {
 		"SELECT pg_current_wal_lsn()",
 		"SELECT lo_create(0)",
 		"SELECT dblink_exec('x', 'DELETE FROM t')",
+		"SELECT * FROM dblink('x', 'SELECT 1') AS t(a int)",
+		"SELECT DBLINK_CONNECT('c', 'x')",
+		"SELECT dblink_connect_u('c', 'x')",
+		"SELECT dblink_open('c', 'cur', 'SELECT 1')",
+		"SELECT dblink_send_query('c', 'SELECT 1')",
+		"SELECT public.dblink_disconnect('c')",
 		"SELECT pg_notify('c', 'x')",
 		"SELECT set_config('search_path', 'x', false)",
 		"SELECT PG_CATALOG.SET_CONFIG('search_path', 'x', true)",

@@ -67,10 +67,13 @@ var primaryFunctions = map[string]struct{}{
 	"tsvector_update_trigger_column": {}, "unique_key_recheck": {},
 	"plpgsql_call_handler": {}, "plpgsql_inline_handler": {}, "plpgsql_validator": {},
 	"brinhandler": {}, "bthandler": {}, "ginhandler": {}, "gisthandler": {}, "hashhandler": {},
-	"spghandler": {}, "heap_tableam_handler": {}, "bernoulli": {}, "system": {},
+	"spghandler": {}, "heap_tableam_handler": {},
 	"dsnowball_init": {}, "dsnowball_lexize": {},
-	// Extensions seen in the wild.
-	"dblink_exec": {}, "pg_stat_statements_reset": {},
+	// Extensions seen in the wild (not in pg_catalog, so by name only).
+	// dblink: dblink(), dblink_exec() and the dblink_ prefix below act on
+	// another server or keep named connections in the session, which a
+	// pooled replica session must not hold.
+	"dblink": {}, "pg_stat_statements_reset": {},
 }
 
 // primaryPrefixes are families of primary-only functions, so that a new
@@ -82,6 +85,7 @@ var primaryPrefixes = []string{
 	"lo_",                    // large objects
 	"binary_upgrade_",        // pg_upgrade's internals
 	"RI_FKey_",               // foreign-key triggers
+	"dblink_",                // the dblink extension: connect, open, send_query, exec… (see above)
 }
 
 // readSafeFunctions are the volatile functions in pg_catalog that may run on
@@ -185,6 +189,8 @@ var readSafeFunctions = map[string]string{
 	"pg_stat_get_xact_tuples_newpage_updated": "reads statistics",
 	"pg_stat_get_xact_tuples_returned":        "reads statistics",
 	"pg_stat_get_xact_tuples_updated":         "reads statistics",
+	"bernoulli":                               "the TABLESAMPLE BERNOULLI method's handler, which the clause names like a call: sampling only reads (and the handler is not callable from SQL anywhere)",
+	"system":                                  "the TABLESAMPLE SYSTEM method's handler, like bernoulli",
 }
 
 // primaryFunction reports whether a call of the function named by t (an

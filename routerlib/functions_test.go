@@ -3,6 +3,7 @@ package routerlib_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -237,5 +238,61 @@ func replicasInRotation(t *testing.T, r *routerlib.Router, topo *routertest.Topo
 	t.Helper()
 	for _, s := range topo.Standbys {
 		eventually(t, 10*time.Second, s.Name+" in rotation", func() bool { return nodeStat(r, s.Name).Readable })
+	}
+}
+
+// TestTablesampleAndDblink runs, through a Router, reads that sample a
+// table (the clause names the method's handler like a call) and calls of
+// the dblink extension, and checks where they ran: TABLESAMPLE on a
+// replica, dblink (another server, or connections kept in the session) on
+// the primary.
+func TestTablesampleAndDblink(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, "CREATE EXTENSION dblink"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.WaitReplayed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	r := newRouter(t, topo.Artifact(), routerlib.WithTracer(rec))
+	replicasInRotation(t, r, topo)
+	for _, sql := range []string{
+		"SELECT pg_is_in_recovery() FROM pg_class TABLESAMPLE SYSTEM (100) LIMIT 1",
+		"SELECT pg_is_in_recovery() FROM pg_class TABLESAMPLE BERNOULLI (100) REPEATABLE (1) LIMIT 1",
+	} {
+		var recovery bool
+		if err := r.QueryRow(ctx, sql).Scan(&recovery); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if d := rec.last(t); !recovery || d.Node == "primary" {
+			t.Errorf("%s ran on %s (in recovery: %v), want a replica", sql, d.Node, recovery)
+		}
+	}
+	dsn := topo.Primary.DSN()
+	for _, sql := range []string{
+		"SELECT port FROM dblink($1, 'SELECT inet_server_port()') AS t(port int)",
+		"SELECT dblink_exec($1, 'SET application_name = rs')",
+		"SELECT dblink_connect('rs_link', $1)",
+		"SELECT dblink_connect_u('rs_link_u', $1)",
+	} {
+		var v any
+		if err := r.QueryRow(ctx, sql, dsn).Scan(&v); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		if d := rec.last(t); d.Node != "primary" {
+			t.Errorf("%s ran on %s, want the primary", sql, d.Node)
+		}
+	}
+	// Named connections and cursors live in one session: one string.
+	const cursor = "SELECT dblink_connect('rs_cur', '%[1]s'); SELECT dblink_open('rs_cur', 'c', 'SELECT 1'); " +
+		"SELECT dblink_send_query('rs_cur', 'SELECT 1') WHERE false; SELECT dblink_close('rs_cur', 'c'); SELECT dblink_disconnect('rs_cur')"
+	sql := fmt.Sprintf(cursor, dsn)
+	if _, err := r.Exec(ctx, sql); err != nil {
+		t.Fatalf("dblink cursor: %v", err)
+	}
+	if d := rec.last(t); d.Node != "primary" {
+		t.Errorf("dblink_open ran on %s, want the primary", d.Node)
 	}
 }
