@@ -88,7 +88,8 @@
 // there fails with an error saying that it may have committed (it is never
 // replayed). Calls the caller's own deadline or cancel ends are never
 // retried. [Router.Close] returns within health.timeout and a second, even
-// with calls stuck on a node that hangs.
+// with calls stuck on a node that hangs or connections, rows and
+// transactions the application still holds (their next use then fails).
 //
 // A replica leaves rotation after eject_after failed checks, at once when
 // its lag exceeds max_lag or max_lag_bytes, or at once when a query finds
@@ -141,9 +142,11 @@
 // [Open] watches the router file: a new version is validated, checked and
 // replaces the old one atomically. A node whose connection settings did
 // not change keeps its pools, its monitor connection and its health (the
-// writer, ejections, replay positions); only a new or changed node gets new
-// pools, and those of a removed or changed node close once the queries
-// using them finish. An invalid file is reported through
+// writer, ejections, replay positions, its health check in flight); only a
+// new or changed node gets new pools and is checked before the swap, so a
+// reload neither waits for a node that hangs nor delays its ejection. The
+// pools of a removed or changed node close once the queries using them,
+// on this topology or an older one, finish. An invalid file is reported through
 // [WithOnReloadError] and the log, and the old configuration stays.
 // [Router.Stat] reports each node; the promcollector subpackage exports it
 // to Prometheus; [WithLogger] takes a [log/slog] logger.
