@@ -10,6 +10,8 @@ major=${1:-17}
 
 pgbin=$(tools/postgres/install.sh "$major" | tail -n 1)
 tools/postgres/install.sh 15 >/dev/null
+# publish_generated_columns is tested on PostgreSQL 18 whatever the suite runs on
+tools/postgres/install.sh 18 >/dev/null
 ROUTERTEST_PGBOUNCER=$(tools/pgbouncer/install.sh | tail -n 1)
 export ROUTERTEST_PGBOUNCER
 while IFS= read -r kv; do export "$kv"; done < <(tools/tfcli.sh env)

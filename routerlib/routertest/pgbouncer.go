@@ -72,12 +72,30 @@ type bouncer struct {
 }
 
 // startBouncer starts a PgBouncer for n on a free port and waits until it
-// serves a query.
+// serves a query. The port was free when picked, but the bouncers of a
+// topology start at once and other tests run beside them, so another process
+// may bind it first: then this bouncer exits, and it tries another port, as
+// startNewNode does for the servers.
 func (t *Topology) startBouncer(ctx context.Context, n *Node) error {
-	ports, err := freePorts(1)
-	if err != nil {
-		return err
+	for attempt := 1; ; attempt++ {
+		ports, err := freePorts(1)
+		if err != nil {
+			return err
+		}
+		err = t.startBouncerOn(ctx, n, ports[0])
+		if !errors.Is(err, errBouncerExited) || attempt == 3 {
+			return err
+		}
+		t.logf("routertest: %s: pgbouncer could not serve on port %d, trying another: %v", n.Name, ports[0], err)
 	}
+}
+
+// errBouncerExited marks a bouncer that exited while starting (most often:
+// its port was taken).
+var errBouncerExited = errors.New("pgbouncer exited")
+
+func (t *Topology) startBouncerOn(ctx context.Context, n *Node, port int) error {
+	ports := []int{port}
 	dir := filepath.Join(t.Dir, n.Name+"-pgbouncer")
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("routertest: %w", err)
@@ -134,15 +152,29 @@ func (t *Topology) startBouncer(ctx context.Context, n *Node) error {
 	err = poll(ctx, func() (bool, error) {
 		select {
 		case <-b.done:
-			return false, fmt.Errorf("routertest: %s: pgbouncer exited: %s", n.Name, b.logTail())
+			return false, fmt.Errorf("routertest: %s: %w: %s", n.Name, errBouncerExited, b.logTail())
 		default:
 		}
-		c, err := pgconn.Connect(ctx, n.BouncerDSN())
+		// Bounded apart from ctx: whatever holds a taken port may never
+		// answer, and the bouncer's exit must still be seen.
+		actx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		c, err := pgconn.Connect(actx, n.BouncerDSN())
 		if err != nil {
 			return false, nil
 		}
 		defer c.Close(ctx)
-		return c.Exec(ctx, "SELECT 1").Close() == nil, nil
+		// The answer must come from this node's server: a port taken by
+		// another node's bouncer would answer too, for the wrong node.
+		res := c.ExecParams(actx, "SELECT inet_server_port()", nil, nil, nil, nil).Read()
+		if res.Err != nil || len(res.Rows) != 1 {
+			return false, nil
+		}
+		if got := string(res.Rows[0][0]); got != strconv.Itoa(n.Port) {
+			b.stop()
+			return false, fmt.Errorf("routertest: %s: %w: port %d answers for the server on port %s", n.Name, errBouncerExited, port, got)
+		}
+		return true, nil
 	})
 	if err != nil {
 		return fmt.Errorf("routertest: %s: pgbouncer on port %d: %w (%s)", n.Name, n.BouncerPort, err, b.logTail())
