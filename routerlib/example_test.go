@@ -164,3 +164,13 @@ func ExampleRouter_Acquire() {
 	// Output:
 	// search_path: app, public
 }
+
+// A Tracer that logs where statements went shows the SQL through RedactSQL,
+// so a literal written into the statement never reaches the log.
+func ExampleRedactSQL() {
+	fmt.Println(routerlib.RedactSQL(`SELECT set_secret('C:\', 'topsecret') -- it's "x"`))
+	fmt.Println(routerlib.RedactSQL(`SELECT $$body$$, E'it\'s', "it's" FROM t WHERE id = $1`))
+	// Output:
+	// SELECT set_secret('?', '?') -- it's "x"
+	// SELECT '?', E'?', "it's" FROM t WHERE id = $1
+}

@@ -1,6 +1,10 @@
 package routerlib
 
-import "context"
+import (
+	"context"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
+)
 
 // Reason says why a statement went to the node it went to.
 type Reason uint8
@@ -95,8 +99,11 @@ func (o Op) String() string {
 
 // A Decision is one routing decision: which node serves a call and why.
 type Decision struct {
-	Op     Op
-	SQL    string // the statement; the batch's first for SendBatch, "COPY table" for CopyFrom, "BEGIN" for Begin, empty for Acquire and MigrationConn
+	Op Op
+	// SQL is the statement as the caller wrote it, literals included: the
+	// batch's first for SendBatch, "COPY table" for CopyFrom, "BEGIN" for
+	// Begin, empty for Acquire and MigrationConn. Log it through [RedactSQL].
+	SQL    string
 	Node   string // the node's name in the router file
 	Reason Reason
 	Route  string // the route's name for ReasonRoute, else empty
@@ -114,3 +121,11 @@ type TracerFunc func(ctx context.Context, d Decision)
 
 // TraceRoute calls f(ctx, d).
 func (f TracerFunc) TraceRoute(ctx context.Context, d Decision) { f(ctx, d) }
+
+// RedactSQL returns sql as routerlib's own log lines show it: every string
+// constant ('…', E'…', U&'…', $tag$…$tag$) replaced by '?', read with the same
+// lexer that classifies statements, so a comment or a quoted name cannot hide
+// a literal from it. Use it before a [Tracer] logs [Decision.SQL]: a token or
+// password written into the SQL text would otherwise reach the log.
+// Parameters ($1) are not part of the text and need no redaction.
+func RedactSQL(sql string) string { return sqllex.Redact(sql) }
