@@ -310,5 +310,15 @@ func (w *sessionWriter) Write(b []byte) (int, error) {
 	return w.ResponseWriter.Write(b)
 }
 
+// Flush sends the session value with the headers, then flushes: a handler
+// that streams (server-sent events) asserts [http.Flusher], and
+// [http.ResponseController] calls Flush before it unwraps.
+func (w *sessionWriter) Flush() {
+	w.setValue()
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
 // Unwrap lets [http.ResponseController] reach the underlying writer.
 func (w *sessionWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -300,3 +300,40 @@ func body(t *testing.T, resp *http.Response) string {
 	}
 	return string(b)
 }
+
+// TestSessionMiddlewareFlush: a handler that streams flushes its headers
+// before it is done; the session value goes out with them, whether it
+// asserts http.Flusher or uses http.ResponseController.
+func TestSessionMiddlewareFlush(t *testing.T) {
+	cookie := routerlib.Middleware(key1) // needs no Router, and this test needs no server
+	for name, flush := range map[string]func(http.ResponseWriter) error{
+		"http.Flusher": func(w http.ResponseWriter) error {
+			f, ok := w.(http.Flusher)
+			if !ok {
+				return fmt.Errorf("the middleware's writer is no http.Flusher")
+			}
+			f.Flush()
+			return nil
+		},
+		"http.ResponseController": func(w http.ResponseWriter) error { return http.NewResponseController(w).Flush() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			var flushErr error
+			cookie(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+				routerlib.SessionFrom(req.Context()).Observe(0x16B374D848) // as a write through the router does
+				flushErr = flush(w)
+				_, _ = io.WriteString(w, "data: 1\n\n")
+			})).ServeHTTP(rec, httptest.NewRequest("GET", "/events", nil))
+			if flushErr != nil {
+				t.Fatal(flushErr)
+			}
+			if !rec.Flushed {
+				t.Fatal("the response was not flushed")
+			}
+			if cs := rec.Result().Cookies(); len(cs) != 1 || cs[0].Value == "" {
+				t.Fatalf("the flushed headers carry cookies %v, want the session's", cs)
+			}
+		})
+	}
+}
