@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
@@ -185,6 +186,57 @@ func TestMultiStatementAfterReadOnlyRetry(t *testing.T) {
 	}
 	if n != 6 {
 		t.Errorf("zz has %d rows after 6 calls, want 6", n)
+	}
+}
+
+// TestMultiStatementWriteAfterRows: when the write of a multi-statement
+// string comes after a read, the replica rejects it (25006) only after the
+// read's rows went to the caller, so that call cannot be run again and
+// fails; the string is remembered as a write, and the next calls run on the
+// primary.
+func TestMultiStatementWriteAfterRows(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, `CREATE TABLE zz_after (id int);
+		CREATE FUNCTION zz_after_bump() RETURNS int LANGUAGE sql AS 'INSERT INTO zz_after VALUES (1) RETURNING 1'`); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.WaitReplayed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := topo.Artifact()
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	r := newRouter(t, a, routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	}))
+	replicasInRotation(t, r, topo)
+	const q = "SELECT 1; SELECT zz_after_bump()"
+	var errs []error
+	for range 3 {
+		rows, err := r.Query(ctx, q)
+		if err == nil {
+			for rows.Next() {
+			}
+			rows.Close()
+			err = rows.Err()
+		}
+		errs = append(errs, err)
+	}
+	var pgErr *pgconn.PgError
+	if !errors.As(errs[0], &pgErr) || pgErr.Code != "25006" {
+		t.Errorf("the first call returned %v, want the replica's 25006 (its first rows were delivered)", errs[0])
+	}
+	for i, err := range errs[1:] {
+		if err != nil {
+			t.Errorf("call %d after the 25006: %v, want it run on the primary", i+2, err)
+		}
+	}
+	var n int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM zz_after").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("zz_after has %d rows, want 2 (the two calls after the first)", n)
 	}
 }
 

@@ -268,8 +268,15 @@ type retryRows struct {
 }
 
 func (w *retryRows) Next() bool {
-	if w.started || w.err != nil {
-		return w.err == nil && w.Rows.Next()
+	if w.err != nil {
+		return false
+	}
+	if w.started {
+		if w.Rows.Next() {
+			return true
+		}
+		w.rememberWrite()
+		return false
 	}
 	w.started = true
 	if w.Rows.Next() {
@@ -302,6 +309,18 @@ func (w *retryRows) Next() bool {
 	}
 	w.Rows = rows
 	return w.Rows.Next()
+}
+
+// rememberWrite: a replica rejected a later statement of a multi-statement
+// string as a write (SQLSTATE 25006) after the rows of an earlier one were
+// delivered. The call cannot be run again now, since its caller has rows,
+// and the error goes to it; but the string is a write from now on, so the
+// next call runs on the primary instead of failing the same way.
+func (w *retryRows) rememberWrite() {
+	var pgErr *pgconn.PgError
+	if w.sql != "" && !w.tg.write && errors.As(w.Rows.Err(), &pgErr) && pgErr.Code == "25006" {
+		w.r.cache.set(w.sql, w.r.cache.get(w.sql)&classMulti|classWrite)
+	}
 }
 
 func (w *retryRows) Err() error {
