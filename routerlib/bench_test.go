@@ -14,12 +14,13 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // BenchmarkRouteDecision measures the hot path: a cached classification and
 // choosing a replica by round robin. Target: ≤100 ns/op, 0 allocs/op.
 func BenchmarkRouteDecision(b *testing.B) {
-	topo := sharedTopology(b)
+	topo := routertest.Shared(b)
 	r := newRouter(b, topo.Artifact())
 	ctx := context.Background()
 	const sql = "SELECT title, author FROM books WHERE author = $1 ORDER BY title"
@@ -72,7 +73,7 @@ func interleaved(b *testing.B, baseName, subjectName string, base, subject func(
 // through a pgxpool.Pool and through a Router, side by side. Target: the
 // router keeps at least 0.95 of the pool's throughput.
 func BenchmarkQueryRow_RouterVsPool(b *testing.B) {
-	topo := sharedTopology(b)
+	topo := routertest.Shared(b)
 	ctx := context.Background()
 	a := topo.Artifact()
 	a.Nodes = a.Nodes[:2] // the primary and replica-1: every read goes to replica-1
@@ -121,7 +122,7 @@ func (r routerRow) QueryRow(ctx context.Context, sql string, args ...any) interf
 // read-your-writes (one pipelined round trip) with a plain Exec. Target:
 // at most 1.15× the latency.
 func BenchmarkRYWWrite(b *testing.B) {
-	topo := sharedTopology(b)
+	topo := routertest.Shared(b)
 	ctx := context.Background()
 	a := topo.Artifact()
 	a.Consistency.Mode = artifact.ModeReadYourWrites
@@ -167,7 +168,7 @@ func BenchmarkRYWWrite(b *testing.B) {
 // "commit-only" drops the LSN query from that, to show what BEGIN and
 // COMMIT alone cost.
 func BenchmarkRYWWire(b *testing.B) {
-	topo := sharedTopology(b)
+	topo := routertest.Shared(b)
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, topo.Primary.DSN())
 	if err != nil {

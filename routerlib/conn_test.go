@@ -63,7 +63,7 @@ func TestMigrationConnRecordsSession(t *testing.T) {
 // session between statements, is traced as Acquire, and records what it
 // wrote in the Session.
 func TestAcquire(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	a := topo.Artifact()
 	a.Consistency.Mode = artifact.ModeReadYourWrites
 	rec := &recorder{}

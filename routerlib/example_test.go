@@ -10,11 +10,13 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // The router file here is written by routertest for its topology; in
 // production the pgreplication_router_config resource writes it.
 func Example() {
+	shared := routertest.Running()
 	if shared == nil {
 		// No PostgreSQL server binaries here (and not in CI): print what
 		// the example shows when it runs.
@@ -58,6 +60,7 @@ func Example() {
 // writes, even on replicas that lag, when the router file sets consistency
 // mode read_your_writes.
 func ExampleWithSession() {
+	shared := routertest.Running()
 	if shared == nil {
 		fmt.Println("the new book is visible: true")
 		return
@@ -94,6 +97,7 @@ func ExampleWithSession() {
 // A SessionMiddleware carries each user's Session between requests, here
 // in a cookie; Header carries it for APIs instead.
 func ExampleNewSessionMiddleware() {
+	shared := routertest.Running()
 	if shared == nil {
 		fmt.Println("cookie routerlib_lsn, Secure: true")
 		return
@@ -131,6 +135,7 @@ func ExampleNewSessionMiddleware() {
 // Acquire holds one primary session, for statements whose effect must last
 // past one call.
 func ExampleRouter_Acquire() {
+	shared := routertest.Running()
 	if shared == nil {
 		fmt.Println("search_path: app, public")
 		return

@@ -25,7 +25,7 @@ import (
 // gets the server's error, none is retried, every node stays in rotation,
 // and the next reads still go to the replicas.
 func TestServerErrorIsNotANodeFault(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	var available bool
 	if err := topo.Primary.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'dblink')").Scan(&available); err != nil {
@@ -502,7 +502,7 @@ func TestErrorsNameTheCause(t *testing.T) {
 // ends is the caller's error: returned as is, not retried, and the replica
 // stays in rotation.
 func TestCallerDeadlineIsNotANodeFault(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	rec := &recorder{}
 	r := newRouter(t, fastHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

@@ -27,7 +27,7 @@ import (
 // A new release that adds an admin function fails here instead of sending
 // it to a replica.
 func TestVolatileFunctionsClassified(t *testing.T) {
-	shared := sharedTopology(t)
+	shared := routertest.Shared(t)
 	topos := map[int]*routertest.Topology{shared.Version: shared}
 	if shared.Version != 15 {
 		topo, err := routertest.New(context.Background(), routertest.WithVersion(15), routertest.WithStandbys(1))
@@ -112,7 +112,7 @@ func volatileFunctions(t *testing.T, topo *routertest.Topology) []string {
 // TestStateChangingFunctionsRunOnPrimary runs, through a Router, the calls
 // issue 9 saw act on a replica, and checks on the servers where they acted.
 func TestStateChangingFunctionsRunOnPrimary(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	rec := &recorder{}
 	r := newRouter(t, topo.Artifact(), routerlib.WithTracer(rec))

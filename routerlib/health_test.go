@@ -138,7 +138,7 @@ func unreachableReplicas(topo *routertest.Topology, fallback string) artifact.To
 // TestAllReplicasOut: with every replica out, read_policy.fallback sends
 // reads to the primary or fails them with ErrNoReplica.
 func TestAllReplicasOut(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	t.Run("fallback primary", func(t *testing.T) {
 		rec := &recorder{}

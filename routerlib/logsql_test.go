@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // lockedBuffer is a log destination safe for the router's goroutines.
@@ -35,7 +36,7 @@ func (l *lockedBuffer) String() string {
 // a standard string, a quote in a -- comment, a quote in a quoted
 // identifier, and secrets in E-strings and dollar quotes.
 func TestLoggedSQLHasNoLiteral(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	for _, sql := range []string{
 		"CREATE TABLE IF NOT EXISTS rs_secret_log (a text, b text)",

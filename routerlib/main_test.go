@@ -2,8 +2,6 @@ package routerlib_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -17,40 +15,7 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
-// shared is a primary and two standbys that every test which leaves it as it
-// found it uses; a test that stops, promotes or delays a node starts its own
-// with routertest.Start.
-var (
-	shared        *routertest.Topology
-	sharedSkipped error
-)
-
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var err error
-	shared, err = routertest.New(ctx, routertest.WithStandbys(2))
-	switch {
-	case errors.Is(err, routertest.ErrNoBinaries) && os.Getenv("CI") != "true":
-		sharedSkipped = err
-	case err != nil:
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	default:
-		defer shared.Close()
-	}
-	return m.Run()
-}
-
-func sharedTopology(tb testing.TB) *routertest.Topology {
-	tb.Helper()
-	if shared == nil {
-		tb.Skip(sharedSkipped)
-	}
-	return shared
-}
+func TestMain(m *testing.M) { os.Exit(routertest.Main(m, routertest.WithStandbys(2))) }
 
 // fastHealth makes the monitor check every interval and act on the first
 // failure, so tests about health run in a second or two.

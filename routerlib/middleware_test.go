@@ -15,6 +15,7 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 var (
@@ -59,7 +60,7 @@ func sessionLSN(h func(http.Handler) http.Handler, req *http.Request) routerlib.
 // Router is refused when the middleware is built; with several keys the
 // first signs and every one verifies.
 func TestSessionMiddlewareKeys(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	r := newRouter(t, topo.Artifact())
 	for name, c := range map[string]routerlib.SessionConfig{
 		"no key":     {},
@@ -108,7 +109,7 @@ func TestSessionMiddlewareKeys(t *testing.T) {
 // when tampered with, and when its LSN is ahead of the primary's position
 // (FFFFFFFF/FFFFFFFF, say), even correctly signed.
 func TestSessionMiddlewareRefuses(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	r := newRouter(t, topo.Artifact())
 	ctx := context.Background()
 	m := sessionMiddleware(t, r, routerlib.SessionConfig{Keys: [][]byte{key1}, MaxAge: 500 * time.Millisecond})
@@ -151,7 +152,7 @@ func TestSessionMiddlewareRefuses(t *testing.T) {
 // SameSite=Lax by default, expires with MaxAge, and its name, SameSite and
 // Secure are options.
 func TestSessionMiddlewareCookieOptions(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	a := topo.Artifact()
 	a.Consistency.Mode = artifact.ModeReadYourWrites
 	r := newRouter(t, a)

@@ -28,7 +28,7 @@ func choices(t *testing.T, ctx context.Context, r *routerlib.Router, n int) map[
 
 // TestReadPolicies checks each read_policy strategy and named routes.
 func TestReadPolicies(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	base := func(strategy string) artifact.Topology {
 		a := topo.Artifact()
@@ -157,7 +157,7 @@ func TestLagEjection(t *testing.T) {
 
 // TestStat reports declared and observed roles, counters and pool figures.
 func TestStat(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	r := newRouter(t, topo.Artifact())
 	for range 4 {

@@ -26,7 +26,7 @@ import (
 // TestReloadUnderLoad rewrites the router file repeatedly while readers and
 // writers run: every rewrite takes effect and no query fails.
 func TestReloadUnderLoad(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	a := topo.Artifact()
 	r, path := openRouter(t, a, routerlib.WithWatch(10*time.Millisecond))
@@ -92,7 +92,7 @@ func TestReloadUnderLoad(t *testing.T) {
 // TestInvalidReloadKeepsConfig: a file that does not validate is reported
 // through the hook and the old configuration stays in force.
 func TestInvalidReloadKeepsConfig(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	reported := make(chan error, 4)
 	r, path := openRouter(t, topo.Artifact(), routerlib.WithWatch(10*time.Millisecond),
@@ -231,7 +231,7 @@ func withApplicationName(app string) routerlib.Option {
 // monitor's connections stay); one that changes the pool size does; one
 // that removes a node closes its sessions once the calls on it end.
 func TestReloadKeepsConnections(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	const app = "routerlib-reload-keeps"
 	// The default health settings: an ejection (a check slowed past a short
@@ -343,7 +343,7 @@ func newPIDs(before, after []int) []int {
 // runs again, leaves no session open on any node: neither the pools' nor
 // the monitor's, of the old topology or the new one.
 func TestCloseAfterReload(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	for _, c := range []struct {
 		name   string
@@ -440,7 +440,7 @@ func TestReloadDuringFreeze(t *testing.T) {
 // pool (max_conns 1, held by a transaction) while the route's node is kept
 // by one reload and removed by the next.
 func TestReloadTwiceKeepsOlderCallsServer(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	a := topo.Artifact()
 	a.Pool.MaxConns = 1
@@ -502,7 +502,7 @@ func TestReloadTwiceKeepsOlderCallsServer(t *testing.T) {
 // a reload that replaces every pool meanwhile does not close that pool
 // first (the write succeeded, and its LSN is recorded).
 func TestReloadDuringCapture(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	a := topo.Artifact()
 	a.Consistency.Mode = artifact.ModeReadYourWrites

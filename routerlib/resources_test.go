@@ -21,7 +21,7 @@ import (
 // check, every node says so in Stat, writes say so in their error, and the
 // monitor's first check puts the nodes to work.
 func TestNotCheckedBeforeFirstCheck(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	r := newRouterCtx(t, ctx, fastHealth(topo.Artifact(), interval))

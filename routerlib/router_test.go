@@ -23,7 +23,7 @@ import (
 // topology and checks, with a Tracer and with the answering server's port,
 // where it went.
 func TestRouting(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	rec := &recorder{}
 	r := newRouter(t, topo.Artifact(), routerlib.WithTracer(rec))
@@ -158,7 +158,7 @@ func TestRouting(t *testing.T) {
 // connection (so a rotated password applies without a restart), for each
 // node by name; the file itself holds no password.
 func TestPasswordSources(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	var mu sync.Mutex
 	asked := map[string]int{}

@@ -167,7 +167,7 @@ func TestReadYourWrites(t *testing.T) {
 
 // TestStrongMode sends every read to the primary.
 func TestStrongMode(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	r := newRouter(t, withMode(topo.Artifact(), artifact.ModeStrong))
 	if p := serverPort(t, context.Background(), r); p != topo.Primary.Port {
 		t.Errorf("strong read answered by %d, want the primary", p)
@@ -195,7 +195,7 @@ func waitReplayed(t testing.TB, topo *routertest.Topology) {
 // does not reach the 0A000 retry in startTxCapture; TestCaptureStatements
 // covers the 26000 retry after DEALLOCATE ALL.)
 func TestCaptureAfterSchemaChange(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
 	a.Pool.MaxConns = 1 // one connection: the prepared statement is reused
@@ -229,7 +229,7 @@ func TestCaptureAfterSchemaChange(t *testing.T) {
 // transaction block (VACUUM) or need not be (DDL) are not wrapped, and a
 // failure at COMMIT (a deferred constraint) is the write's error.
 func TestCaptureStatements(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
 	a.Pool.MaxConns = 1 // one connection: every step reuses what the last left
@@ -315,7 +315,7 @@ func TestCaptureStatements(t *testing.T) {
 // application that builds SQL strings dynamically must not make the
 // server keep them all.
 func TestCapturePreparedStatementsAreBounded(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
 	a.Pool.MaxConns = 1 // one connection, so pg_prepared_statements sees them all

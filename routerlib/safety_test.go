@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // TestReadOnlyRetry: a statement the classifier cannot see is a write (a
 // user function that inserts) is rejected by the replica with SQLSTATE 25006,
 // retried on the primary, and from then on routed there directly.
 func TestReadOnlyRetry(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	for _, sql := range []string{
 		"CREATE TABLE IF NOT EXISTS ro_log (at timestamptz DEFAULT now())",
@@ -85,7 +86,7 @@ func TestReadOnlyRetry(t *testing.T) {
 // TestRouteDecisionAllocatesNothing proves the hot path (cached
 // classification plus choosing a replica) does not allocate.
 func TestRouteDecisionAllocatesNothing(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	r := newRouter(t, topo.Artifact())
 	ctx := context.Background()
 	for _, sql := range []string{"SELECT 1", "INSERT INTO t VALUES (1)"} {
@@ -105,7 +106,7 @@ func TestRouteDecisionAllocatesNothing(t *testing.T) {
 // TestCloseLeaksNoGoroutines: Close stops the monitor, the file watcher and
 // the pools' goroutines, and calls afterwards fail with ErrClosed.
 func TestCloseLeaksNoGoroutines(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	settle := func() int {
 		runtime.GC()

@@ -7,12 +7,13 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // TestDecisionSQL: every decision names what it routed, also for the calls
 // that carry no single statement.
 func TestDecisionSQL(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	rec := &recorder{}
 	r := newRouter(t, topo.Artifact(), routerlib.WithTracer(rec))
@@ -53,7 +54,7 @@ func TestDecisionSQL(t *testing.T) {
 // transactions (0A000), so read-only serializable ones, deferrable or not,
 // run on the primary; other read-only ones still run on a replica.
 func TestReadOnlySerializable(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	rec := &recorder{}
 	r := newRouter(t, topo.Artifact(), routerlib.WithTracer(rec))
@@ -92,7 +93,7 @@ func TestReadOnlySerializable(t *testing.T) {
 // TestNodeStatByName: one node's state by its name, whatever the file's
 // order; false for a name the file does not have.
 func TestNodeStatByName(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	a := topo.Artifact()
 	a.Nodes[1], a.Nodes[2] = a.Nodes[2], a.Nodes[1]
 	r := newRouter(t, a)

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/stdlib"
 )
 
@@ -16,6 +17,7 @@ import (
 // The router file here is written by routertest; in production the
 // pgreplication_router_config resource writes it.
 func ExampleNewConnector() {
+	shared := routertest.Running()
 	if shared == nil {
 		// No PostgreSQL server binaries here (and not in CI): print what
 		// the example shows when it runs.

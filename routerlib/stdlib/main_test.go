@@ -3,8 +3,6 @@ package stdlib_test
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"testing"
@@ -16,39 +14,7 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/stdlib"
 )
 
-// shared is a primary and two standbys for the tests that leave it as they
-// found it; a test that stops or delays a node starts its own.
-var (
-	shared        *routertest.Topology
-	sharedSkipped error
-)
-
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var err error
-	shared, err = routertest.New(ctx, routertest.WithStandbys(2))
-	switch {
-	case errors.Is(err, routertest.ErrNoBinaries) && os.Getenv("CI") != "true":
-		sharedSkipped = err
-	case err != nil:
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	default:
-		defer shared.Close()
-	}
-	return m.Run()
-}
-
-func sharedTopology(tb testing.TB) *routertest.Topology {
-	tb.Helper()
-	if shared == nil {
-		tb.Skip(sharedSkipped)
-	}
-	return shared
-}
+func TestMain(m *testing.M) { os.Exit(routertest.Main(m, routertest.WithStandbys(2))) }
 
 // openDB makes a Router for a and a *sql.DB on it, both closed when the
 // test ends.

@@ -25,7 +25,7 @@ import (
 // writes and Primary contexts the primary, a route its own nodes, each
 // answered by the server the decision names.
 func TestRoutesStatements(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	a := topo.Artifact()
 	a.Routes = []artifact.Route{{Name: "second", Nodes: []string{topo.Standbys[1].Name}}}
@@ -77,7 +77,7 @@ func TestRoutesStatements(t *testing.T) {
 // TestTransactions: a read-only transaction runs on one standby, any other
 // on the primary, every statement on the transaction's one backend.
 func TestTransactions(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	db, _ := openDB(t, topo.Artifact())
 	standbys := ports(topo.Standbys...)
@@ -184,7 +184,7 @@ func TestTransactions(t *testing.T) {
 // execution routes it, and preparing contacts no server (a prepared write
 // runs after the primary it would have been prepared on has moved).
 func TestPreparedRoutedAtExecution(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	rec := &recorder{}
 	db, _ := openDB(t, topo.Artifact(), routerlib.WithTracer(rec))
@@ -224,7 +224,7 @@ func (s stmtRow) QueryRowContext(ctx context.Context, _ string, args ...any) *sq
 // ways: a transaction holds one real connection, and SET LOCAL holds in it;
 // a connection from Router.Acquire keeps its session until Release.
 func TestSessionState(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	db, _ := openDB(t, topo.Artifact())
 
@@ -299,7 +299,7 @@ func TestSessionState(t *testing.T) {
 // TestReadOnlyRetry: a read that writes through a function is rejected by
 // the standby (SQLSTATE 25006) and runs on the primary, invisibly.
 func TestReadOnlyRetry(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	for _, q := range []string{
 		"CREATE TABLE IF NOT EXISTS sql_ro_log (at timestamptz DEFAULT now())",
@@ -325,7 +325,7 @@ func TestReadOnlyRetry(t *testing.T) {
 // database/sql driver and through the Router, and requires the same Go
 // values and the same column types.
 func TestConversionMatchesPgxStdlib(t *testing.T) {
-	topo := sharedTopology(t)
+	topo := routertest.Shared(t)
 	ctx := context.Background()
 	db, _ := openDB(t, topo.Artifact())
 	cfg, err := pgx.ParseConfig(topo.Primary.DSN())

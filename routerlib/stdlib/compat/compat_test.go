@@ -3,12 +3,9 @@ package compat_test
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
 	"os"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/jmoiron/sqlx"
 	"gorm.io/driver/postgres"
@@ -20,37 +17,13 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/stdlib"
 )
 
-var (
-	shared        *routertest.Topology
-	sharedSkipped error
-)
-
-func TestMain(m *testing.M) { os.Exit(run(m)) }
-
-func run(m *testing.M) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var err error
-	shared, err = routertest.New(ctx, routertest.WithStandbys(2))
-	switch {
-	case errors.Is(err, routertest.ErrNoBinaries) && os.Getenv("CI") != "true":
-		sharedSkipped = err
-	case err != nil:
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	default:
-		defer shared.Close()
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { os.Exit(routertest.Main(m, routertest.WithStandbys(2))) }
 
 // setup returns the shared topology, a *sql.DB routed by a Router on it,
 // and the recorder of the Router's decisions.
 func setup(t *testing.T) (*routertest.Topology, *sql.DB, *recorder) {
 	t.Helper()
-	if shared == nil {
-		t.Skip(sharedSkipped)
-	}
+	shared := routertest.Shared(t)
 	rec := &recorder{}
 	r, err := routerlib.New(context.Background(), shared.Artifact(), routerlib.WithTracer(rec))
 	if err != nil {
