@@ -349,7 +349,7 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 		connection = withPassword(connection, wo.ValueString())
 	}
 	params, _ := conninfo.Parse(connection)
-	ctx = statement.WithSecrets(ctx, params["password"])
+	ctx = statement.WithSecrets(ctx, params.Secrets()...)
 	if err := execSubscription(ctx, pool, createSubscriptionSQL(name, connection, publications, opts)); err != nil {
 		resp.Diagnostics.AddError("Cannot Create Subscription",
 			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s failed. The subscriber server connects to the publisher (%s) itself: "+
@@ -438,7 +438,7 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 	}
 	oldParams, _ := conninfo.Parse(state.Conninfo.ValueString())
 	newParams, _ := conninfo.Parse(plan.Conninfo.ValueString())
-	ctx = statement.WithSecrets(ctx, oldParams["password"], newParams["password"])
+	ctx = statement.WithSecrets(ctx, append(oldParams.Secrets(), newParams.Secrets()...)...)
 	name := state.Name.ValueString()
 	ctx = statement.WithObject(ctx, "subscription "+pgsql.Ident(name)+" in database "+pgsql.Ident(database))
 	// Each statement runs on its own: SET PUBLICATION with refresh refuses to
@@ -500,7 +500,7 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			connection = withPassword(connection, current["password"])
 		}
 		newParams, _ = conninfo.Parse(connection)
-		ctx = statement.WithSecrets(ctx, newParams["password"]) // run reads ctx when it runs
+		ctx = statement.WithSecrets(ctx, newParams.Secrets()...) // run reads ctx when it runs
 		if !run(path.Root("conninfo"), "CONNECTION "+pgsql.Literal(newParams.Redacted()),
 			alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(connection))) {
 			return
@@ -596,7 +596,7 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 		return
 	}
 	params, _ := conninfo.Parse(state.Conninfo.ValueString())
-	ctx = statement.WithSecrets(ctx, params["password"])
+	ctx = statement.WithSecrets(ctx, params.Secrets()...)
 	slot := state.SlotName.ValueString()
 
 	if state.DropSlotOnDestroy.IsNull() || state.DropSlotOnDestroy.ValueBool() {
@@ -679,8 +679,8 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 			}
 		}
 		if _, err := conninfo.Parse(v.ValueString()); err != nil {
-			// Not the parser's message: it quotes the text, and a URI
-			// (postgresql://user:secret@host) holds its password there.
+			// A message that says what to write instead, beyond the
+			// parser's byte offset.
 			resp.Diagnostics.AddAttributeError(path.Root("conninfo"), "Invalid Connection String",
 				"The connection is not a libpq keyword/value string (a keyword without \"=\", or an unterminated quoted value). "+
 					"Write it as host=… port=… user=… dbname=…, quoting values with spaces in single quotes. URIs (postgresql://…) are not accepted.")
@@ -1100,7 +1100,7 @@ func checkPublisherWalLevel(ctx context.Context, connection string, diags *diag.
 	if err != nil {
 		return
 	}
-	ctx = statement.WithSecrets(ctx, p["password"])
+	ctx = statement.WithSecrets(ctx, p.Secrets()...)
 	cfg, err := namedHostConfig(p, publisherProbeTimeout)
 	if err != nil {
 		return

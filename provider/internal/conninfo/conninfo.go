@@ -37,7 +37,9 @@ func Parse(s string) (Params, error) {
 		key := s[start:i]
 		skipSpace()
 		if i >= len(s) || s[i] != '=' {
-			return nil, fmt.Errorf("connection string: missing \"=\" after %q", key)
+			// Never quote the text: a URI (postgresql://user:secret@host)
+			// is read as one keyword, password included.
+			return nil, fmt.Errorf("connection string: missing \"=\" after the keyword at byte %d (a keyword=value string, not a URI, is expected)", start+1)
 		}
 		i++
 		skipSpace()
@@ -122,16 +124,31 @@ func (p Params) String() string {
 	return b.String()
 }
 
-// Redacted is String with the password replaced, for messages and logs.
+// Redacted is String with every secret (SecretKeywords) replaced, for
+// messages and logs.
 func (p Params) Redacted() string {
 	c := Params{}
 	for k, v := range p {
 		c[k] = v
 	}
-	if c["password"] != "" {
-		c["password"] = "REDACTED"
+	for _, k := range SecretKeywords {
+		if c[k] != "" {
+			c[k] = "REDACTED"
+		}
 	}
 	return c.String()
+}
+
+// Secrets are the values of p's secret keywords (SecretKeywords), for the
+// masking of statements and logs that quote p.
+func (p Params) Secrets() []string {
+	var out []string
+	for _, k := range SecretKeywords {
+		if p[k] != "" {
+			out = append(out, p[k])
+		}
+	}
+	return out
 }
 
 // Keywords are libpq's connection keywords (PQconndefaults, PostgreSQL 18),

@@ -38,18 +38,31 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	for _, s := range []string{"host", "host='x", "=x"} {
-		if _, err := Parse(s); err == nil {
+	for _, s := range []string{"host", "host='x", "=x", "postgresql://rep:canary-secret@db.example/app"} {
+		_, err := Parse(s)
+		if err == nil {
 			t.Errorf("Parse(%q) accepted", s)
+		} else if strings.Contains(err.Error(), "canary-secret") {
+			t.Errorf("Parse's error quotes the password of a URI: %v", err)
 		}
 	}
 }
 
 func TestRedacted(t *testing.T) {
-	p := Params{"host": "h", "password": "secret"}
-	if r := p.Redacted(); strings.Contains(r, "secret") {
-		t.Errorf("Redacted leaks: %s", r)
+	p := Params{"host": "h"}
+	for i, k := range SecretKeywords {
+		p[k] = "secret-" + k
+		if got := p.Secrets(); len(got) != i+1 {
+			t.Errorf("Secrets() = %q, want %d values", got, i+1)
+		}
 	}
+	r := p.Redacted()
+	for _, k := range SecretKeywords {
+		if strings.Contains(r, "secret-"+k) {
+			t.Errorf("Redacted leaks %s: %s", k, r)
+		}
+	}
+	p["password"] = "secret"
 	if p["password"] != "secret" {
 		t.Error("Redacted changed its receiver")
 	}
