@@ -430,10 +430,6 @@ func (s *server) queryReplay(ctx context.Context) error {
 	if err := pool.QueryRow(ctx, replayQuery).Scan(&v); err != nil {
 		return err
 	}
-	for {
-		cur := s.replayLSN.Load()
-		if uint64(v) <= cur || s.replayLSN.CompareAndSwap(cur, uint64(v)) {
-			return nil
-		}
-	}
+	raise(&s.replayLSN, uint64(v))
+	return nil
 }

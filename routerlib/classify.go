@@ -185,6 +185,20 @@ func (c *classCache) get(sql string) class {
 	return cl
 }
 
+// markWrite records that a standby rejected sql as a write (SQLSTATE
+// 25006): from now on it goes to the primary, and stays several statements
+// if it was (the capture path must not prepare it). It returns the new class.
+func (c *classCache) markWrite(sql string) class {
+	cl := asWrite(c.get(sql))
+	if sql != "" {
+		c.set(sql, cl)
+	}
+	return cl
+}
+
+// asWrite is cl for a statement found to write.
+func asWrite(cl class) class { return cl&classMulti | classWrite }
+
 // set records the class of sql, for example a "read" that a standby rejected
 // as a write.
 func (c *classCache) set(sql string, cl class) {

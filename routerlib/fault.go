@@ -45,3 +45,10 @@ func nodeFault(err error) bool {
 		errors.Is(err, net.ErrClosed) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED)
 }
+
+// rejectedAsWrite reports whether err is a standby's refusal of a write
+// (SQLSTATE 25006, read_only_sql_transaction).
+func rejectedAsWrite(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "25006"
+}

@@ -27,17 +27,15 @@ import (
 // hence the CASE (both functions are volatile: never folded at plan time).
 const checkQuery = `SELECT pg_is_in_recovery(),
 	(CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8,
-	(coalesce(pg_last_wal_receive_lsn(), '0/0') - '0/0'::pg_lsn)::int8,
 	coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8,
 	CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END`
 
 type checkResult struct {
-	err        error
-	recovery   bool
-	lsn        uint64 // replay LSN on a standby, current LSN on a primary
-	receiveLSN uint64
-	replayAge  time.Duration
-	timeline   uint32 // out of recovery: the timeline written on; 0 if unreadable
+	err       error
+	recovery  bool
+	lsn       uint64 // replay LSN on a standby, current LSN on a primary
+	replayAge time.Duration
+	timeline  uint32 // out of recovery: the timeline written on; 0 if unreadable
 }
 
 // errNotChecked is a server's last check result until its first check ends.
@@ -74,10 +72,10 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	var r checkResult
-	var lsn, recv int64
+	var lsn int64
 	var age float64
 	var walfile string
-	if err := s.hc.QueryRow(ctx, checkQuery).Scan(&r.recovery, &lsn, &recv, &age, &walfile); err != nil {
+	if err := s.hc.QueryRow(ctx, checkQuery).Scan(&r.recovery, &lsn, &age, &walfile); err != nil {
 		s.closeHealthConn()
 		return checkResult{err: err}
 	}
@@ -86,7 +84,7 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 			r.timeline = uint32(tli)
 		}
 	}
-	r.lsn, r.receiveLSN = uint64(lsn), uint64(recv)
+	r.lsn = uint64(lsn)
 	r.replayAge = time.Duration(age * float64(time.Second))
 	return r
 }

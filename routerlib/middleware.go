@@ -253,12 +253,7 @@ func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 		m.r.opts.logger.Warn("routerlib: a session's LSN is ahead of every primary position seen, and the primary could not be asked; the session starts empty", "err", err)
 		return false
 	}
-	for {
-		cur := m.primary.Load()
-		if uint64(pos) <= cur || m.primary.CompareAndSwap(cur, uint64(pos)) {
-			break
-		}
-	}
+	raise(&m.primary, uint64(pos))
 	return lsn <= pos
 }
 

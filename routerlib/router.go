@@ -299,7 +299,7 @@ func (w *retryRows) Next() bool {
 		return false
 	}
 	if st.readOnly {
-		w.cl = w.cl&classMulti | classWrite
+		w.cl = asWrite(w.cl)
 	}
 	w.Rows.Close() // returns the failed replica's connection now
 	rows, err := w.r.query(w.ctx, t, w.op, w.sql, w.cl, w.args, st)
@@ -317,9 +317,8 @@ func (w *retryRows) Next() bool {
 // and the error goes to it; but the string is a write from now on, so the
 // next call runs on the primary instead of failing the same way.
 func (w *retryRows) rememberWrite() {
-	var pgErr *pgconn.PgError
-	if w.sql != "" && !w.tg.write && errors.As(w.Rows.Err(), &pgErr) && pgErr.Code == "25006" {
-		w.r.cache.set(w.sql, w.r.cache.get(w.sql)&classMulti|classWrite)
+	if !w.tg.write && rejectedAsWrite(w.Rows.Err()) {
+		w.r.cache.markWrite(w.sql)
 	}
 }
 

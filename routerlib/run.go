@@ -43,13 +43,8 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	if r.closed.Load() && nodeFault(err) {
 		return st, false, fmt.Errorf("%w while the call was in flight on node %q: %w", ErrClosed, tg.n.name, err)
 	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "25006" && !tg.write && st.attempts < maxAttempts(t) {
-		if sql != "" {
-			// A write from now on, and still several statements if it was
-			// (the capture path must not prepare it).
-			r.cache.set(sql, r.cache.get(sql)&classMulti|classWrite)
-		}
+	if rejectedAsWrite(err) && !tg.write && st.attempts < maxAttempts(t) {
+		r.cache.markWrite(sql)
 		r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", sqllex.Redact(sql))
 		st.readOnly = true
 		return st, true, err

@@ -49,10 +49,15 @@ func NewSession(lsn LSN) *Session {
 func (s *Session) LSN() LSN { return LSN(s.lsn.Load()) }
 
 // Observe raises the session's position to lsn; it never lowers it.
-func (s *Session) Observe(lsn LSN) {
+func (s *Session) Observe(lsn LSN) { raise(&s.lsn, uint64(lsn)) }
+
+// raise stores v in a if it is higher than what a holds: the one way a WAL
+// position only ever moves forward (a session's, a replica's replay, the
+// primary's as the session middleware saw it).
+func raise(a *atomic.Uint64, v uint64) {
 	for {
-		cur := s.lsn.Load()
-		if uint64(lsn) <= cur || s.lsn.CompareAndSwap(cur, uint64(lsn)) {
+		cur := a.Load()
+		if v <= cur || a.CompareAndSwap(cur, v) {
 			return
 		}
 	}
