@@ -345,23 +345,22 @@ func namedHostConfig(p conninfo.Params, connectTimeout time.Duration) (*pgx.Conn
 	if sslmode == "" {
 		sslmode = "prefer"
 	}
-	explicit := [][2]string{
-		{"host", host}, {"port", port}, {"user", p["user"]}, {"dbname", dbname},
-		{"password", p["password"]}, {"passfile", os.DevNull},
-		{"sslmode", sslmode}, {"sslcert", ""}, {"sslkey", ""}, {"sslrootcert", ""}, {"sslpassword", ""},
-		{"options", ""}, {"target_session_attrs", "any"},
-		{"application_name", "terraform-provider-pgreplication"},
-		{"connect_timeout", strconv.Itoa(max(int(connectTimeout/time.Second), 2))},
+	// Every setting pgx would otherwise take from the environment, a
+	// passfile or a service file is written out, empty where the resource
+	// has none. The password is not in the string (an error could echo it):
+	// it is set on the config below.
+	explicit := conninfo.Params{
+		"host": host, "port": port, "user": p["user"], "dbname": dbname,
+		"passfile": os.DevNull, "sslmode": sslmode, "sslcert": "", "sslkey": "", "sslrootcert": "", "sslpassword": "",
+		"options": "", "target_session_attrs": "any",
+		"application_name": "terraform-provider-pgreplication",
+		"connect_timeout":  strconv.Itoa(max(int(connectTimeout/time.Second), 2)),
 	}
-	kv := make([]string, len(explicit))
-	for i, e := range explicit {
-		kv[i] = e[0] + "=" + conninfo.Quote(e[1])
-	}
-	cfg, err := pgx.ParseConfig(strings.Join(kv, " "))
+	cfg, err := pgx.ParseConfig(explicit.String())
 	if err != nil {
 		return nil, err
 	}
-	// Belt and braces: whatever pgx found, the password is the resource's.
+	// Whatever pgx found, the password is the resource's (none if it has none).
 	cfg.Password = p["password"]
 	cfg.Tracer = statement.Tracer{} // the caller bounds the probe as a whole
 	return cfg, nil
