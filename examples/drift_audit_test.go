@@ -1,7 +1,6 @@
 package examples_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -13,8 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -258,48 +255,52 @@ func buildProvider(t *testing.T) string {
 // n is synchronised (pg_subscription_rel state r, ready).
 func waitSubscriptionReady(t *testing.T, n *routertest.Node) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		conn, err := pgx.Connect(t.Context(), n.DSN())
+	var pending int
+	waitFor(t, n, 60*time.Second, func() bool {
+		err := n.QueryRow(t.Context(), `SELECT count(*)::int FROM pg_subscription_rel WHERE srsubstate <> 'r'`).Scan(&pending)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var pending int
-		err = conn.QueryRow(t.Context(), `SELECT count(*)::int FROM pg_subscription_rel WHERE srsubstate <> 'r'`).Scan(&pending)
-		conn.Close(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if pending == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d tables of the subscription on %s are still not synchronised after 60s", pending, n.Name)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return pending == 0
+	}, "the subscription's tables to be synchronised")
 }
 
-// setAndReload runs ALTER SYSTEM statements on n as the admin and reloads.
+// setAndReload runs ALTER SYSTEM statements on n as the admin, reloads, and
+// waits until a new session has read the configuration again.
 func setAndReload(t *testing.T, n *routertest.Node, stmts ...string) {
 	t.Helper()
 	for _, s := range stmts {
 		execSQL(t, n, "postgres", s)
 	}
+	var before, now time.Time
+	if err := n.QueryRow(t.Context(), `SELECT pg_conf_load_time()`).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
 	execSQL(t, n, "postgres", `SELECT pg_reload_conf()`)
-	// A reload is asynchronous: wait until a new session sees the last setting.
-	time.Sleep(200 * time.Millisecond)
+	waitFor(t, n, 10*time.Second, func() bool {
+		if err := n.QueryRow(t.Context(), `SELECT pg_conf_load_time()`).Scan(&now); err != nil {
+			t.Fatal(err)
+		}
+		return now.After(before)
+	}, "the reload")
+}
+
+// waitFor polls done every 50 ms until it holds, failing the test after limit.
+func waitFor(t *testing.T, n *routertest.Node, limit time.Duration, done func() bool, what string) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !done() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still waiting for %s after %v", n.Name, what, limit)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func currentXactID(t *testing.T, n *routertest.Node) int64 {
 	t.Helper()
-	conn, err := pgx.Connect(t.Context(), n.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(context.Background())
 	var id int64
-	if err := conn.QueryRow(t.Context(), `SELECT pg_current_xact_id()::text::bigint`).Scan(&id); err != nil {
+	if err := n.QueryRow(t.Context(), `SELECT pg_current_xact_id()::text::bigint`).Scan(&id); err != nil {
 		t.Fatal(err)
 	}
 	return id
