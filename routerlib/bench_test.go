@@ -45,19 +45,28 @@ func BenchmarkRouteDecision(b *testing.B) {
 
 // interleaved alternates base and subject in one loop, so that load from
 // other processes hits both alike, and reports each one's median latency
-// and their ratio (subject/base).
+// and their ratio (subject/base), and the process CPU time each one's
+// calls took on average, with their ratio (cpu-ratio): what a call costs
+// the client, which other processes' load does not inflate as it does
+// latency.
 func interleaved(b *testing.B, baseName, subjectName string, base, subject func(i int) error) {
 	var tb, ts []time.Duration
+	var cb, cs int64
+	c0, cpuOK := processCPU()
 	for i := 0; b.Loop(); i++ {
 		t0 := time.Now()
 		if err := base(i); err != nil {
 			b.Fatal(err)
 		}
 		t1 := time.Now()
+		c1, _ := processCPU()
 		if err := subject(i); err != nil {
 			b.Fatal(err)
 		}
-		tb, ts = append(tb, t1.Sub(t0)), append(ts, time.Since(t1))
+		t2 := time.Now()
+		c2, _ := processCPU()
+		tb, ts = append(tb, t1.Sub(t0)), append(ts, t2.Sub(t1))
+		cb, cs, c0 = cb+c1-c0, cs+c2-c1, c2
 	}
 	median := func(d []time.Duration) time.Duration {
 		slices.Sort(d)
@@ -67,6 +76,11 @@ func interleaved(b *testing.B, baseName, subjectName string, base, subject func(
 	b.ReportMetric(float64(mb.Nanoseconds()), baseName+"-median-ns")
 	b.ReportMetric(float64(ms.Nanoseconds()), subjectName+"-median-ns")
 	b.ReportMetric(float64(ms)/float64(mb), "ratio")
+	if n := len(tb); cpuOK && n > 0 && cb > 0 {
+		b.ReportMetric(float64(cb)/float64(n), baseName+"-cpu-ns")
+		b.ReportMetric(float64(cs)/float64(n), subjectName+"-cpu-ns")
+		b.ReportMetric(float64(cs)/float64(cb), "cpu-ratio")
+	}
 }
 
 // BenchmarkQueryRow_RouterVsPool runs the same QueryRow on the same replica

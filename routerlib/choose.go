@@ -107,7 +107,7 @@ func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryStat
 		}
 	}
 	if n := r.pick(t, cands, pol, st.exclude, 0); n != nil {
-		return target{n: n, pool: n.readPoolOf(), reason: reason, route: routeName}, nil
+		return target{n: n, pool: t.readPoolOf(n), reason: reason, route: routeName}, nil
 	}
 	return r.fallback(t, cands, pol, st.exclude, routeName)
 }
@@ -291,7 +291,7 @@ func (r *Router) nth(t *topology, cands []*node, writer, exclude *node, minLSN L
 // sticking to the primary the moment a replica has caught up.
 func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node, pol policy, exclude *node, lsn LSN, routeName string) (target, error) {
 	if n := r.pick(t, cands, pol, exclude, lsn); n != nil {
-		return target{n: n, pool: n.readPoolOf(), reason: ReasonCaughtUp, route: routeName}, nil
+		return target{n: n, pool: t.readPoolOf(n), reason: ReasonCaughtUp, route: routeName}, nil
 	}
 	// wait_timeout 0s: the primary at once, without asking a replica.
 	if n := r.pick(t, cands, pol, exclude, 0); n != nil && t.wait > 0 {
@@ -300,7 +300,7 @@ func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node,
 			return target{}, ctx.Err()
 		}
 		if caughtUp {
-			return target{n: n, pool: n.readPoolOf(), reason: ReasonCaughtUp, route: routeName}, nil
+			return target{n: n, pool: t.readPoolOf(n), reason: ReasonCaughtUp, route: routeName}, nil
 		}
 	}
 	w := t.writer.Load()

@@ -12,3 +12,14 @@ func threadCPU() (int64, bool) {
 	}
 	return ru.Utime.Nano() + ru.Stime.Nano(), true
 }
+
+// processCPU returns the CPU time the whole process has used: a call's own
+// goroutine, and what it costs elsewhere (pgx's reader, the collector that
+// frees what it allocated).
+func processCPU() (int64, bool) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, false
+	}
+	return ru.Utime.Nano() + ru.Stime.Nano(), true
+}

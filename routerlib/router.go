@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 )
@@ -238,7 +239,7 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 			if tg.write {
 				return rows, nil
 			}
-			return &retryRows{Rows: rows, r: r, ctx: ctx, tg: tg, op: op, sql: sql, cl: cl, args: args, st: st}, nil
+			return &retryRows{Rows: rows, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st}, nil
 		}
 		var retry bool
 		if st, retry, err = r.retryable(ctx, t, tg, sql, err, st); !retry {
@@ -253,18 +254,22 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 // retryRows holds a replica's rows. If the replica fails before the first
 // row (its connection broke, or it rejected the statement as a write), the
 // query runs again elsewhere and the caller sees only the second result.
+// Every replica read allocates one, so it keeps only what running the call
+// again needs: the replica's node and pool (a retryRows is never a write's),
+// not the whole target.
 type retryRows struct {
 	pgx.Rows
 	r       *Router
 	ctx     context.Context
-	tg      target
-	op      Op
+	n       *node
+	pool    *pgxpool.Pool
 	sql     string
-	cl      class
 	args    []any
 	st      retryState
-	started bool
 	err     error
+	op      Op
+	cl      class
+	started bool
 }
 
 func (w *retryRows) Next() bool {
@@ -293,7 +298,7 @@ func (w *retryRows) Next() bool {
 		return false
 	}
 	defer t.leave()
-	st, retry, err := w.r.retryable(w.ctx, t, w.tg, w.sql, err, w.st)
+	st, retry, err := w.r.retryable(w.ctx, t, target{n: w.n, pool: w.pool}, w.sql, err, w.st)
 	if !retry {
 		w.err = err
 		return false
@@ -317,7 +322,8 @@ func (w *retryRows) Next() bool {
 // and the error goes to it; but the string is a write from now on, so the
 // next call runs on the primary instead of failing the same way.
 func (w *retryRows) rememberWrite() {
-	if !w.tg.write && rejectedAsWrite(w.Rows.Err()) {
+	// Rows that ended well are not asked: errors.As allocates its target.
+	if err := w.Rows.Err(); err != nil && rejectedAsWrite(err) {
 		w.r.cache.markWrite(w.sql)
 	}
 }
@@ -340,6 +346,9 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	rows, err := r.query(ctx, t, OpQueryRow, sql, r.cache.get(sql), args, retryState{})
 	if err != nil {
 		return errRow{err}
+	}
+	if w, ok := rows.(*retryRows); ok {
+		return (*retryRow)(w) // a replica's row: no second wrapper
 	}
 	return &row{rows: rows}
 }

@@ -118,21 +118,34 @@ func (e errRows) Conn() *pgx.Conn { return nil }
 
 func (e errRows) TypeMap() *pgtype.Map { return nil }
 
+// row is QueryRow's [pgx.Row] for rows that are not a replica's: a
+// write's, which never run again.
 type row struct{ rows pgx.Rows }
 
-func (r *row) Scan(dest ...any) error {
-	defer r.rows.Close()
-	if !r.rows.Next() {
-		if err := r.rows.Err(); err != nil {
+func (r *row) Scan(dest ...any) error { return scanRow(r.rows, dest) }
+
+// retryRow is QueryRow's [pgx.Row] for a replica's rows: the retryRows
+// itself under the Row's Scan, so that a replica read allocates one
+// wrapper, not a retryRows and a row around it.
+type retryRow retryRows
+
+func (w *retryRow) Scan(dest ...any) error { return scanRow((*retryRows)(w), dest) }
+
+// scanRow scans the first row of rows into dest and closes rows, as
+// [pgx.Row] says: no row is [pgx.ErrNoRows].
+func scanRow(rows pgx.Rows, dest []any) error {
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
 			return err
 		}
 		return pgx.ErrNoRows
 	}
-	if err := r.rows.Scan(dest...); err != nil {
+	if err := rows.Scan(dest...); err != nil {
 		return err
 	}
-	r.rows.Close()
-	return r.rows.Err()
+	rows.Close()
+	return rows.Err()
 }
 
 type errRow struct{ err error }

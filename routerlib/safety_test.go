@@ -6,6 +6,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -100,6 +103,74 @@ func TestRouteDecisionAllocatesNothing(t *testing.T) {
 	pctx := routerlib.Primary(ctx)
 	if n := testing.AllocsPerRun(1000, func() { _, _ = r.ChooseForTest(pctx, "SELECT 1") }); n != 0 {
 		t.Errorf("forced primary allocates %.1f times, want 0", n)
+	}
+}
+
+// TestReplicaReadAllocations pins what a routed read costs in allocations
+// beyond a pgxpool.Pool's own on the same replica: one wrapper (the retry
+// of a replica that fails before its first row), for QueryRow and for
+// Query.
+func TestReplicaReadAllocations(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Nodes = a.Nodes[:2]    // the primary and replica-1: every read goes to replica-1
+	a.Health.Interval = "1h" // no health check allocates while the reads are counted
+	r := newRouter(t, a)
+	pool, err := pgxpool.New(ctx, topo.Standbys[0].DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	const sql = "SELECT $1::int + 1"
+	type querier interface {
+		QueryRow(context.Context, string, ...any) pgx.Row
+		Query(context.Context, string, ...any) (pgx.Rows, error)
+	}
+	calls := []struct {
+		name string
+		run  func(q querier) error
+	}{
+		{"QueryRow", func(q querier) error {
+			var n int
+			return q.QueryRow(ctx, sql, 41).Scan(&n)
+		}},
+		{"Query", func(q querier) error {
+			rows, err := q.Query(ctx, sql, 41)
+			if err != nil {
+				return err
+			}
+			var n int
+			for rows.Next() {
+				if err := rows.Scan(&n); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		}},
+	}
+	for _, call := range calls {
+		t.Run(call.name, func(t *testing.T) {
+			allocs := func(q querier) float64 {
+				if err := call.run(q); err != nil { // connects, prepares the statement
+					t.Fatal(err)
+				}
+				var err error
+				n := testing.AllocsPerRun(200, func() {
+					if e := call.run(q); e != nil && err == nil {
+						err = e
+					}
+				})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			p, rt := allocs(pool), allocs(r)
+			if rt > p+1 {
+				t.Errorf("a replica %s through the router allocates %.0f times, the pool's own %.0f: want at most one more", call.name, rt, p)
+			}
+		})
 	}
 }
 

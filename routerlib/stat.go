@@ -90,7 +90,7 @@ func (r *Router) Stat() []NodeStat {
 	writer := t.writer.Load()
 	out := make([]NodeStat, 0, len(t.nodes))
 	for _, n := range t.nodes {
-		out = append(out, nodeStat(n, writer))
+		out = append(out, nodeStat(t, n, writer))
 	}
 	return out
 }
@@ -103,10 +103,10 @@ func (r *Router) NodeStat(name string) (NodeStat, bool) {
 	if n == nil {
 		return NodeStat{}, false
 	}
-	return nodeStat(n, t.writer.Load()), true
+	return nodeStat(t, n, t.writer.Load()), true
 }
 
-func nodeStat(n, writer *node) NodeStat {
+func nodeStat(t *topology, n, writer *node) NodeStat {
 	s := NodeStat{
 		Name:         n.name,
 		DeclaredRole: n.decl.Role,
@@ -138,7 +138,7 @@ func nodeStat(n, writer *node) NodeStat {
 	if e := n.lastErr.Load(); e != nil {
 		s.LastError = (*e).Error()
 	}
-	if p := n.readPoolOf(); p != nil {
+	if p := t.readPoolOf(n); p != nil {
 		ps := p.Stat()
 		s.Pool = PoolStat{
 			TotalConns:      ps.TotalConns(),

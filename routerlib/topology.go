@@ -149,7 +149,7 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 		}
 		t.nodes = append(t.nodes, n)
 		t.byName[n.name] = n
-		if n.declaredPrimary {
+		if decl.Role == artifact.RolePrimary {
 			t.declared = n
 		}
 	}
@@ -240,10 +240,9 @@ func (t *topology) nodeOn(s *server) *node {
 // zone and lag limits, and the server it reaches.
 type node struct {
 	*server
-	decl            artifact.Node
-	name            string
-	declaredPrimary bool
-	maxLag          time.Duration
+	decl   artifact.Node
+	name   string
+	maxLag time.Duration
 }
 
 // A server is what the router keeps for one node across reloads: its pools,
@@ -352,7 +351,7 @@ func keyOf(decl artifact.Node, cfg *pgxpool.Config) connKey {
 // the same settings; otherwise it makes a new server, which inherits prev's
 // health when it has the same address. It runs under Router.checkMu.
 func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, o *options, prev *node) (*node, error) {
-	n := &node{decl: decl, name: decl.Name, declaredPrimary: decl.Role == artifact.RolePrimary}
+	n := &node{decl: decl, name: decl.Name}
 	var err error
 	if n.maxLag, err = decl.MaxLag.Std(); err != nil {
 		return nil, fmt.Errorf("node %q: %w", decl.Name, err)
@@ -388,7 +387,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 			}
 		}
 	}
-	if n.declaredPrimary {
+	if decl.Role == artifact.RolePrimary {
 		err = n.ensureWritePool()
 	} else {
 		err = n.ensureReadPool()
@@ -496,9 +495,10 @@ func conninfoValue(v string) string {
 	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
-// readPoolOf returns the pool that serves reads on n.
-func (n *node) readPoolOf() *pgxpool.Pool {
-	if !n.declaredPrimary {
+// readPoolOf returns the pool that serves reads on n: the declared
+// primary has no read-only pool.
+func (t *topology) readPoolOf(n *node) *pgxpool.Pool {
+	if n != t.declared {
 		return n.readPool.Load()
 	}
 	return n.writePool.Load()
