@@ -93,7 +93,14 @@
 //
 // A replica leaves rotation after eject_after failed checks, at once when
 // its lag exceeds max_lag or max_lag_bytes, or at once when a query finds
-// its connection broken; it returns after readmit_after good checks. Only a
+// its connection broken; it returns after readmit_after good checks. A
+// session the server ended with FATAL 57P01 (admin_shutdown) is the one
+// exception: pg_terminate_backend() sends it to one session of a healthy
+// server, and a shutdown to every session, so the node is checked at once
+// instead, and leaves rotation (or stops taking writes) only if that check
+// fails; the read runs again elsewhere either way. A check whose own
+// session was ended so runs again on a new one before it counts as
+// failed. Only a
 // failure of the node or of the connection to it counts: an error the
 // server sent for the statement (whatever its SQLSTATE, such as class 08
 // when dblink inside the server cannot connect) is the caller's, returned

@@ -33,10 +33,7 @@ func nodeFault(err error) bool {
 	}
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		sev := pgErr.SeverityUnlocalized // PostgreSQL 9.6 and later; Severity may be translated
-		if sev == "" {
-			sev = pgErr.Severity
-		}
+		sev := severity(pgErr)
 		return sev == "FATAL" || sev == "PANIC"
 	}
 	var netErr net.Error
@@ -44,6 +41,25 @@ func nodeFault(err error) bool {
 		errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		errors.Is(err, net.ErrClosed) || errors.Is(err, pgconn.ErrConnClosed) ||
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// sessionTerminated reports whether err is the server ending the session
+// with FATAL 57P01 (admin_shutdown): pg_terminate_backend() on that one
+// session of a healthy server, or a shutdown, which sends it to every
+// session. A nodeFault all the same, since the connection is gone, but
+// not proof that the node is: see server.recheck.
+func sessionTerminated(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "57P01" && severity(pgErr) == "FATAL"
+}
+
+// severity is the error's severity in English: SeverityUnlocalized from
+// PostgreSQL 9.6 on; before, Severity, which lc_messages may translate.
+func severity(pgErr *pgconn.PgError) string {
+	if pgErr.SeverityUnlocalized != "" {
+		return pgErr.SeverityUnlocalized
+	}
+	return pgErr.Severity
 }
 
 // rejectedAsWrite reports whether err is a standby's refusal of a write

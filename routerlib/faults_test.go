@@ -583,3 +583,110 @@ func TestCloseWithHeldConnections(t *testing.T) {
 		t.Error("releasing what was held across Close hangs")
 	}
 }
+
+// TestTerminatedBackendIsNotANodeFault: pg_terminate_backend() on the
+// router's sessions of a replica ends those sessions with FATAL 57P01, as a
+// shutdown does, but the node is healthy. Ten rounds of it under six
+// readers: no read fails (those that met a terminated session ran again),
+// the replica never leaves rotation and keeps serving reads. Then the same
+// replica is really shut down (pg_ctl stop -m fast, which sends every
+// session the same 57P01): it is ejected at once, and still no read fails.
+func TestTerminatedBackendIsNotANodeFault(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	victim := topo.Standbys[0]
+	const app = "rs_terminated"
+	var retries atomic.Int64
+	tracer := routerlib.TracerFunc(func(_ context.Context, d routerlib.Decision) {
+		if d.Reason == routerlib.ReasonConnRetry {
+			retries.Add(1)
+		}
+	})
+	r := newRouter(t, fastHealth(topo.Artifact(), interval), withApplicationName(app), routerlib.WithTracer(tracer))
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads, failed atomic.Int64
+	var firstErr atomic.Pointer[error]
+	for range 6 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var port int
+				if err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+				}
+				reads.Add(1)
+			}
+		})
+	}
+	var left atomic.Pointer[routerlib.NodeStat] // the victim's state when it first left rotation
+	watchStop := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		for {
+			select {
+			case <-watchStop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			if s := nodeStat(r, victim.Name); !s.Readable {
+				left.CompareAndSwap(nil, &s)
+			}
+		}
+	})
+	eventually(t, 5*time.Second, "the victim serving reads", func() bool { return nodeStat(r, victim.Name).Reads > 0 })
+
+	terminated := 0
+	servedBefore := nodeStat(r, victim.Name).Reads
+	for range 10 {
+		var n int
+		if err := victim.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		terminated += n
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(3 * interval) // the checks that follow
+	close(watchStop)
+	watch.Wait()
+	s := nodeStat(r, victim.Name)
+	t.Logf("%d sessions terminated, %d reads ran again, %d reads, %d failed; victim: %+v", terminated, retries.Load(), reads.Load(), failed.Load(), s)
+	if terminated == 0 || retries.Load() == 0 {
+		t.Fatalf("%d sessions terminated and %d reads ran again: the test did not terminate sessions under reads", terminated, retries.Load())
+	}
+	if l := left.Load(); l != nil {
+		t.Errorf("the replica left rotation after its sessions were terminated: %+v", *l)
+	}
+	if !s.Readable || !s.Healthy || s.Reads == servedBefore {
+		t.Errorf("the replica after its sessions were terminated: readable=%v healthy=%v, %d reads served during the test", s.Readable, s.Healthy, s.Reads-servedBefore)
+	}
+
+	// A real shutdown: every session gets the same FATAL 57P01.
+	if err := victim.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stopped := time.Now()
+	took := eventually(t, 5*time.Second, "ejection of the stopped replica", func() bool { return !nodeStat(r, victim.Name).Readable })
+	t.Logf("stopped replica ejected after %v", took)
+	if took > 2*interval {
+		t.Errorf("the stopped replica was ejected after %v, want within 2 health intervals (%v)", took, 2*interval)
+	}
+	time.Sleep(3*interval - time.Since(stopped))
+	close(stop)
+	wg.Wait()
+	if e := firstErr.Load(); e != nil {
+		t.Logf("first failed read: %v", *e)
+	}
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d reads failed; want 0", failed.Load(), reads.Load())
+	}
+	if s := nodeStat(r, victim.Name); s.Ejected != routerlib.EjectUnreachable {
+		t.Errorf("the stopped replica: %+v, want ejected as unreachable", s)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -53,6 +54,27 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 	if s.closed {
 		return checkResult{err: ErrClosed}
 	}
+	reused := s.hc != nil && !s.hc.IsClosed()
+	res := s.checkOn(ctx, timeout)
+	if res.err != nil && reused && ctx.Err() == nil && !timedOut(res.err) {
+		// The monitor's session failed, not its deadline: the server may
+		// have ended that one session alone (pg_terminate_backend, an
+		// idle timeout). A new one says whether the node is down; a
+		// node that hangs is not asked twice.
+		res = s.checkOn(ctx, timeout)
+	}
+	return res
+}
+
+// timedOut reports whether err is a deadline: the context's or a socket's.
+func timedOut(err error) bool {
+	var netErr net.Error
+	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// checkOn runs checkQuery on the monitor's connection, connecting first
+// when there is none; the caller holds hcMu.
+func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult {
 	if s.hc == nil || s.hc.IsClosed() {
 		cctx, cancel := context.WithTimeout(ctx, s.connConfig.ConnectTimeout)
 		defer cancel()
@@ -491,6 +513,29 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 		r.applyCheck(t, n, res, failed)
 		return true
 	}
+	// start stands a check for the interval that begins at now: it starts
+	// one unless one is in flight, and fails it at now + timeout.
+	start := func(now time.Time) {
+		if !w.running {
+			w.running = true
+			// The deadlines below fail the check at timeout; the
+			// check itself goes on until the node is ejected (its
+			// connection is cut then), so that an answer that comes
+			// late still counts, as the good check it is.
+			r.wg.Add(1) // the monitor's own count keeps r.wg above 0
+			go func() {
+				defer r.wg.Done()
+				cctx, cancel := context.WithCancel(n.life)
+				defer cancel()
+				defer context.AfterFunc(r.background, cancel)()
+				w.results <- n.check(cctx, time.Duration(t.eject)*t.interval+t.timeout)
+			}()
+		}
+		w.pending = append(w.pending, now.Add(t.timeout))
+		if len(w.pending) == 1 {
+			arm()
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -500,24 +545,13 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 				w.next = w.next.Add(t.interval)
 			}
 			ticker.Reset(time.Until(w.next))
+			start(now)
+		case <-n.checkNow:
+			// A query asked for a check now (see recheck): one outside
+			// the schedule, with its own deadline, unless one is in
+			// flight, whose answer then serves.
 			if !w.running {
-				w.running = true
-				// The deadlines below fail the check at timeout; the
-				// check itself goes on until the node is ejected (its
-				// connection is cut then), so that an answer that comes
-				// late still counts, as the good check it is.
-				r.wg.Add(1) // the monitor's own count keeps r.wg above 0
-				go func() {
-					defer r.wg.Done()
-					cctx, cancel := context.WithCancel(n.life)
-					defer cancel()
-					defer context.AfterFunc(r.background, cancel)()
-					w.results <- n.check(cctx, time.Duration(t.eject)*t.interval+t.timeout)
-				}()
-			}
-			w.pending = append(w.pending, now.Add(t.timeout))
-			if len(w.pending) == 1 {
-				arm()
+				start(time.Now())
 			}
 		case <-deadline.C:
 			select {

@@ -52,8 +52,16 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	if !nodeFault(err) {
 		return st, false, err
 	}
-	tg.n.markDown(err)
-	r.opts.logger.Warn("routerlib: connection failed; node out of rotation", "node", tg.n.name, "err", err)
+	if sessionTerminated(err) {
+		// One session ended, maybe by pg_terminate_backend on a healthy
+		// node: the node stays in rotation unless a check, asked for
+		// now, fails. The read runs again elsewhere all the same.
+		tg.n.recheck()
+		r.opts.logger.Info("routerlib: the server ended a session (terminated, or shutting down); checking the node now", "node", tg.n.name, "err", err)
+	} else {
+		tg.n.markDown(err)
+		r.opts.logger.Warn("routerlib: connection failed; node out of rotation", "node", tg.n.name, "err", err)
+	}
 	if tg.write {
 		if pgconn.SafeToRetry(err) {
 			return st, false, fmt.Errorf("routerlib: node %q: %w", tg.n.name, err)

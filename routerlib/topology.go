@@ -308,6 +308,9 @@ type server struct {
 	life    context.Context
 	endLife context.CancelFunc
 	watch   watchState // the monitor's check in flight; see watchNode
+	// checkNow asks the monitor for a check of the server now, outside
+	// its schedule (see recheck); buffered, so a request never waits.
+	checkNow chan struct{}
 
 	// hcMu serialises the checks of the server (the monitor's own and a
 	// reload's) and closing it, which alone use hc.
@@ -373,7 +376,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		cfg.ConnConfig.DialFunc = conns.dialer(dial, false)
 		cc := cfg.ConnConfig.Copy()
 		cc.DialFunc = conns.dialer(dial, true)
-		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}}
+		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1)}
 		n.life, n.endLife = context.WithCancel(context.Background())
 		n.ejected.Store(uint32(EjectNotChecked))
 		if prev != nil {
@@ -570,6 +573,21 @@ func (s *server) cut(cause error) {
 func (n *node) closeIfNew(prev *node) {
 	if prev == nil || n.server != prev.server {
 		n.close()
+	}
+}
+
+// recheck asks the monitor to check s now, after a query saw the server
+// end its session with FATAL 57P01 (admin_shutdown). That is what
+// pg_terminate_backend() sends one session of a healthy server, and what a
+// server shutting down sends every session: only a check tells them
+// apart. Until it answers s stays in rotation; if it fails, s is taken
+// out at once, as after markDown (connFailed), and a writer loses the
+// writes at once.
+func (s *server) recheck() {
+	s.connFailed.Store(true)
+	select {
+	case s.checkNow <- struct{}{}:
+	default: // one is asked for already
 	}
 }
 
