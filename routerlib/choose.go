@@ -65,10 +65,28 @@ func (r *Router) choose(ctx context.Context, t *topology, op Op, sql string, cl 
 	if err != nil {
 		return tg, err
 	}
+	r.trace(ctx, op, sql, tg)
+	return tg, nil
+}
+
+// choosePrimary is where a call that needs the primary itself goes, with
+// no statement to classify: [Router.Acquire], [Router.MigrationConn],
+// [Router.Ping] and the session middleware's query of the primary's
+// position. It is traced like every decision.
+func (r *Router) choosePrimary(ctx context.Context, t *topology, op Op) (target, error) {
+	tg, err := r.writeTarget(t, ReasonForcedPrimary)
+	if err != nil {
+		return tg, err
+	}
+	r.trace(ctx, op, "", tg)
+	return tg, nil
+}
+
+// trace hands the decision to the tracer, if one is set.
+func (r *Router) trace(ctx context.Context, op Op, sql string, tg target) {
 	if tr := r.opts.tracer; tr != nil {
 		tr.TraceRoute(ctx, Decision{Op: op, SQL: sql, Node: tg.n.name, Reason: tg.reason, Route: tg.route})
 	}
-	return tg, nil
 }
 
 func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryState) (target, error) {

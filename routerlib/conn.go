@@ -75,7 +75,7 @@ func (r *Router) acquire(ctx context.Context, op Op) (*Conn, error) {
 		return nil, err
 	}
 	defer t.leave()
-	tg, err := r.choose(Primary(ctx), t, op, "", classRead, retryState{})
+	tg, err := r.choosePrimary(ctx, t, op)
 	if err != nil {
 		return nil, err
 	}

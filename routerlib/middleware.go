@@ -264,7 +264,7 @@ func (r *Router) primaryPosition(ctx context.Context) (LSN, error) {
 		return 0, err
 	}
 	defer t.leave()
-	tg, err := r.writeTarget(t, ReasonForcedPrimary)
+	tg, err := r.choosePrimary(ctx, t, OpVerifySession)
 	if err != nil {
 		return 0, err
 	}

@@ -461,7 +461,7 @@ func (r *Router) Ping(ctx context.Context) error {
 		return err
 	}
 	defer t.leave()
-	tg, err := r.writeTarget(t, ReasonForcedPrimary)
+	tg, err := r.choosePrimary(ctx, t, OpPing)
 	if err != nil {
 		return err
 	}

@@ -14,9 +14,9 @@ const (
 	ReasonReplica Reason = iota + 1
 	// ReasonWrite: a write, DDL, locking read or call to a writing function.
 	ReasonWrite
-	// ReasonForcedPrimary: the context carried [Primary], or the caller
-	// asked for a primary connection ([Router.Acquire],
-	// [Router.MigrationConn]).
+	// ReasonForcedPrimary: the context carried [Primary], or the call
+	// needs the primary itself ([Router.Acquire], [Router.MigrationConn],
+	// [Router.Ping], [SessionMiddleware.Verify]).
 	ReasonForcedPrimary
 	// ReasonInTransaction: Begin, or BeginTx without read-only access mode
 	// or with serializable isolation (a hot standby refuses it).
@@ -82,11 +82,15 @@ const (
 	OpBegin
 	OpAcquire // Router.Acquire
 	OpMigrate // Router.MigrationConn
+	OpPing    // Router.Ping
+	// OpVerifySession: [SessionMiddleware.Verify] asks the primary for its
+	// WAL position, for an LSN beyond every position seen so far.
+	OpVerifySession
 )
 
 var opNames = [...]string{
 	OpExec: "Exec", OpQuery: "Query", OpQueryRow: "QueryRow", OpSendBatch: "SendBatch", OpCopyFrom: "CopyFrom", OpBegin: "Begin",
-	OpAcquire: "Acquire", OpMigrate: "MigrationConn",
+	OpAcquire: "Acquire", OpMigrate: "MigrationConn", OpPing: "Ping", OpVerifySession: "SessionMiddleware.Verify",
 }
 
 // String returns the method name, such as "QueryRow".
@@ -102,7 +106,8 @@ type Decision struct {
 	Op Op
 	// SQL is the statement as the caller wrote it, literals included: the
 	// batch's first for SendBatch, "COPY table" for CopyFrom, "BEGIN" for
-	// Begin, empty for Acquire and MigrationConn. Log it through [RedactSQL].
+	// Begin, empty for Acquire, MigrationConn, Ping and VerifySession.
+	// Log it through [RedactSQL].
 	SQL    string
 	Node   string // the node's name in the router file
 	Reason Reason

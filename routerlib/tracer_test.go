@@ -2,6 +2,7 @@ package routerlib_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -108,5 +109,71 @@ func TestNodeStatByName(t *testing.T) {
 	}
 	if _, ok := r.NodeStat("replica-9"); ok {
 		t.Error("NodeStat(replica-9) found a node the file does not have")
+	}
+}
+
+// TestPrimaryCallsTraced: the calls that need the primary itself (Ping,
+// Acquire, MigrationConn, and the session middleware's query of the
+// primary's position) are routing decisions like the others: each is
+// traced once, on the primary, as forced primary, with the caller's own
+// context.
+func TestPrimaryCallsTraced(t *testing.T) {
+	topo := routertest.Shared(t)
+	type traced struct {
+		ctx context.Context
+		d   routerlib.Decision
+	}
+	var got []traced
+	r := newRouter(t, topo.Artifact(), routerlib.WithTracer(routerlib.TracerFunc(func(ctx context.Context, d routerlib.Decision) {
+		got = append(got, traced{ctx, d})
+	})))
+	m, err := routerlib.NewSessionMiddleware(r, routerlib.SessionConfig{Keys: [][]byte{[]byte("0123456789abcdef0123456789abcdef")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	calls := []struct {
+		op   routerlib.Op
+		call func() error
+	}{
+		{routerlib.OpPing, func() error { return r.Ping(ctx) }},
+		{routerlib.OpAcquire, func() error {
+			c, err := r.Acquire(ctx)
+			if err == nil {
+				c.Release()
+			}
+			return err
+		}},
+		{routerlib.OpMigrate, func() error {
+			c, err := r.MigrationConn(ctx)
+			if err == nil {
+				c.Release()
+			}
+			return err
+		}},
+		{routerlib.OpVerifySession, func() error {
+			// An LSN beyond every position the middleware has seen: it
+			// asks the primary.
+			if _, ok := m.Verify(ctx, m.Sign(1)); !ok {
+				return errors.New("Verify refused a value for LSN 0/1")
+			}
+			return nil
+		}},
+	}
+	for _, c := range calls {
+		got = got[:0]
+		if err := c.call(); err != nil {
+			t.Fatalf("%s: %v", c.op, err)
+		}
+		if len(got) != 1 {
+			t.Errorf("%s: %d decisions traced, want 1", c.op, len(got))
+			continue
+		}
+		if d := got[0].d; d.Op != c.op || d.Node != "primary" || d.Reason != routerlib.ReasonForcedPrimary || d.SQL != "" {
+			t.Errorf("%s traced %+v, want op %s on the primary, forced primary", c.op, d, c.op)
+		}
+		if got[0].ctx != ctx {
+			t.Errorf("%s: the tracer got another context than the caller's", c.op)
+		}
 	}
 }
