@@ -171,11 +171,14 @@ func ExampleRouter_Acquire() {
 }
 
 // A Tracer that logs where statements went shows the SQL through RedactSQL,
-// so a literal written into the statement never reaches the log.
+// so a literal or a comment written into the statement never reaches the
+// log.
 func ExampleRedactSQL() {
 	fmt.Println(routerlib.RedactSQL(`SELECT set_secret('C:\', 'topsecret') -- it's "x"`))
 	fmt.Println(routerlib.RedactSQL(`SELECT $$body$$, E'it\'s', "it's" FROM t WHERE id = $1`))
+	fmt.Println(routerlib.RedactSQL(`SELECT * FROM accounts /* token=abc */ WHERE pin = 4711 LIMIT 10`))
 	// Output:
-	// SELECT set_secret('?', '?') -- it's "x"
+	// SELECT set_secret('?', '?') -- ?
 	// SELECT '?', E'?', "it's" FROM t WHERE id = $1
+	// SELECT * FROM accounts /* ? */ WHERE pin = ? LIMIT ?
 }

@@ -32,9 +32,10 @@ func (l *lockedBuffer) String() string {
 
 // TestLoggedSQLHasNoLiteral: the one log line that carries SQL (a replica
 // rejecting a hidden write, retried on the primary) masks every string
-// constant, also behind the traps issue 9 found: a backslash at the end of
-// a standard string, a quote in a -- comment, a quote in a quoted
-// identifier, and secrets in E-strings and dollar quotes.
+// constant, numeric constant and comment, also behind the traps issue 9
+// found: a backslash at the end of a standard string, a quote in a --
+// comment, a quote in a quoted identifier, and secrets in E-strings,
+// dollar quotes, comments and numbers.
 func TestLoggedSQLHasNoLiteral(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
@@ -55,6 +56,9 @@ func TestLoggedSQLHasNoLiteral(t *testing.T) {
 		`SELECT rs_secret_write(t."it's", 'topsecret-3') FROM (SELECT 'x' AS "it's") t`,
 		`SELECT rs_secret_write(E'it\'s', E'topsecret-4\\')`,
 		`SELECT rs_secret_write($$x$$, $tag$topsecret-5 $$ $tag$)`,
+		"SELECT rs_secret_write('x', 'y') /* token=topsecret-6 */",
+		"SELECT rs_secret_write('x', 'y') -- topsecret-7",
+		"SELECT rs_secret_write('x', 982451653::text)",
 	}
 	for _, sql := range statements {
 		if _, err := r.Exec(ctx, sql); err != nil {
@@ -65,7 +69,7 @@ func TestLoggedSQLHasNoLiteral(t *testing.T) {
 	if n := strings.Count(out, "a replica rejected a statement as a write"); n != len(statements) {
 		t.Fatalf("%d retries logged, want %d (every statement is a hidden write):\n%s", n, len(statements), out)
 	}
-	if strings.Contains(out, "topsecret") {
+	if strings.Contains(out, "topsecret") || strings.Contains(out, "982451653") {
 		t.Errorf("a literal reached the log:\n%s", out)
 	}
 	if !strings.Contains(out, `rs_secret_write('?', '?')`) {

@@ -128,9 +128,11 @@ type TracerFunc func(ctx context.Context, d Decision)
 func (f TracerFunc) TraceRoute(ctx context.Context, d Decision) { f(ctx, d) }
 
 // RedactSQL returns sql as routerlib's own log lines show it: every string
-// constant ('…', E'…', U&'…', $tag$…$tag$) replaced by '?', read with the same
+// constant ('…', E'…', U&'…', $tag$…$tag$) replaced by '?', every numeric
+// constant by ?, and every comment by /* ? */ or -- ?, read with the same
 // lexer that classifies statements, so a comment or a quoted name cannot hide
 // a literal from it. Use it before a [Tracer] logs [Decision.SQL]: a token or
-// password written into the SQL text would otherwise reach the log.
-// Parameters ($1) are not part of the text and need no redaction.
+// password written into the SQL text, or into a comment, would otherwise
+// reach the log. Parameters ($1) are not part of the text and need no
+// redaction.
 func RedactSQL(sql string) string { return sqllex.Redact(sql) }

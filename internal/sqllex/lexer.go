@@ -16,12 +16,13 @@ type Kind uint8
 
 // The kinds of token.
 const (
-	EOF    Kind = iota // the end of the input
-	Word               // unquoted identifier or keyword
-	Quoted             // "quoted identifier" or U&"…": never a keyword
-	String             // any string constant, with its prefix (E'…', U&'…', $$…$$)
-	Number             // numeric constant or $n parameter
-	Punct              // operator or punctuation, one byte
+	EOF     Kind = iota // the end of the input
+	Word                // unquoted identifier or keyword
+	Quoted              // "quoted identifier" or U&"…": never a keyword
+	String              // any string constant, with its prefix (E'…', U&'…', $$…$$)
+	Number              // numeric constant or $n parameter
+	Punct               // operator or punctuation, one byte
+	Comment             // -- or /* */ comment: only from [Lexer.NextWithComments]
 )
 
 // A Token is one lexical element of a statement; whitespace and comments
@@ -79,8 +80,16 @@ func EqualFold(s, lower string) bool {
 	return true
 }
 
-// Next returns the next token, or one of kind EOF at the end.
-func (lx *Lexer) Next() Token {
+// Next returns the next token, or one of kind EOF at the end. Comments
+// are skipped.
+func (lx *Lexer) Next() Token { return lx.next(false) }
+
+// NextWithComments is [Lexer.Next], but it returns each comment as a
+// token of kind Comment: a -- comment without the line end, a /* */
+// comment to its last */ (or to the end of input if it is not closed).
+func (lx *Lexer) NextWithComments() Token { return lx.next(true) }
+
+func (lx *Lexer) next(comments bool) Token {
 	s := lx.src
 	for lx.pos < len(s) {
 		c := s[lx.pos]
@@ -88,11 +97,19 @@ func (lx *Lexer) Next() Token {
 		case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v':
 			lx.pos++
 		case c == '-' && lx.pos+1 < len(s) && s[lx.pos+1] == '-':
+			start := lx.pos
 			for lx.pos < len(s) && s[lx.pos] != '\n' && s[lx.pos] != '\r' { // PostgreSQL ends it at either
 				lx.pos++
 			}
+			if comments {
+				return Token{Comment, s[start:lx.pos], start}
+			}
 		case c == '/' && lx.pos+1 < len(s) && s[lx.pos+1] == '*':
+			start := lx.pos
 			lx.skipBlockComment()
+			if comments {
+				return Token{Comment, s[start:lx.pos], start}
+			}
 		case c == '\'':
 			start := lx.pos
 			lx.skipString(false)

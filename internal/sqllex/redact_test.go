@@ -19,14 +19,27 @@ func TestRedact(t *testing.T) {
 		// The traps of issue 9: a backslash ends nothing in a standard
 		// string, and quotes in comments and identifiers open no string.
 		`SELECT f('C:\', 's3cret')`:               `SELECT f('?', '?')`,
-		"SELECT 1 -- it's\n, 's3cret'":            "SELECT 1 -- it's\n, '?'",
-		"SELECT 1 -- it's\r, 's3cret'":            "SELECT 1 -- it's\r, '?'",
-		"SELECT /* it's /* nested */ */ 's3cret'": "SELECT /* it's /* nested */ */ '?'",
+		"SELECT 1 -- it's\n, 's3cret'":            "SELECT ? -- ?\n, '?'",
+		"SELECT 1 -- it's\r, 's3cret'":            "SELECT ? -- ?\r, '?'",
+		"SELECT /* it's /* nested */ */ 's3cret'": "SELECT /* ? */ '?'",
 		`SELECT "it's", 's3cret'`:                 `SELECT "it's", '?'`,
 		`SELECT "a""it's", 's3cret'`:              `SELECT "a""it's", '?'`,
 		`SELECT U&'\0061s3cret', u&"it's"`:        `SELECT U&'?', u&"it's"`,
 		`SELECT B'1010', X'ff', N's3cret'`:        `SELECT B'?', X'?', N'?'`,
 		`SELECT E'\\', 's3cret'`:                  `SELECT E'?', '?'`,
+		// Numeric constants: a PIN, a card number, an account ID written
+		// into the text; parameters and names with digits stay.
+		"SELECT * FROM t1 WHERE pin = 4711 AND card = 4111111111111111 AND id = $12": "SELECT * FROM t1 WHERE pin = ? AND card = ? AND id = $12",
+		"SELECT 3.14, .5, 6.02e23, 1e-9, 0x1F, 0o17, 0b101, 1_000_000":               "SELECT ?, ?, ?, ?-?, ?, ?, ?, ?",
+		"SELECT -42::int8, a.b1 FROM s2.t3 LIMIT 10":                                 "SELECT -?::int8, a.b1 FROM s2.t3 LIMIT ?",
+		// Comments: a token in one, a line commented out with its literal.
+		"SELECT 1 /* token=s3cret */":                         "SELECT ? /* ? */",
+		"SELECT f() -- password s3cret":                       "SELECT f() -- ?",
+		"SELECT f(/* nested /* s3cret */ still s3cret */ $1)": "SELECT f(/* ? */ $1)",
+		"SELECT 1 /* unterminated s3cret":                     "SELECT ? /* ? */",
+		"/*s3cret*/SELECT/*s3cret*/1--s3cret\nFROM t":         "/* ? */SELECT/* ? */?-- ?\nFROM t",
+		"SELECT a - -1, a-- s3cret\n":                         "SELECT a - -?, a-- ?\n",
+		"SELECT a/ *b, 'it''s' /* s3cret */ , $1":             "SELECT a/ *b, '?' /* ? */ , $1",
 	} {
 		got := Redact(in)
 		if got != want {
@@ -45,10 +58,10 @@ const canary = "\x01s3cret\x01"
 
 // FuzzRedact builds SQL from the fuzzer's input, piece by piece, each piece
 // lexed by PostgreSQL as the generator says (identifiers, quoted
-// identifiers, comments, operators, parameters, and string constants of
-// every kind holding the canary), and checks that redactSQL replaces
-// exactly the constants: the canary never survives, and nothing else
-// changes.
+// identifiers, operators, parameters, numbers, and comments and string
+// constants of every kind holding the canary), and checks that Redact
+// masks exactly the constants, numbers and comments: the canary never
+// survives, and nothing else changes.
 func FuzzRedact(f *testing.F) {
 	f.Add([]byte{0, 4, 2, 4}, `C:\ it's`)
 	f.Add([]byte{1, 4, 3, 5, 6, 7}, `it's "x" $$ \' /*`)
@@ -62,18 +75,34 @@ func FuzzRedact(f *testing.F) {
 		if got != want {
 			t.Fatalf("Redact(%q)\n got %q\nwant %q", sql, got, want)
 		}
-		// The classifier's view of the same text: tokens in order, each
-		// where it says it is.
-		lx, end := New(sql), 0
-		for {
-			tok := lx.Next()
-			if tok.Pos < end || tok.Pos+len(tok.Text) > len(sql) || sql[tok.Pos:tok.Pos+len(tok.Text)] != tok.Text {
-				t.Fatalf("token %+v of %q is out of place (previous ended at %d)", tok, sql, end)
+		// The classifier's view of the same text, and Redact's: tokens in
+		// order, each where it says it is, and the same but for comments.
+		var plain []Token
+		for _, comments := range []bool{false, true} {
+			lx, end, i := New(sql), 0, 0
+			for {
+				var tok Token
+				if comments {
+					tok = lx.NextWithComments()
+				} else {
+					tok = lx.Next()
+				}
+				if tok.Pos < end || tok.Pos+len(tok.Text) > len(sql) || sql[tok.Pos:tok.Pos+len(tok.Text)] != tok.Text {
+					t.Fatalf("token %+v of %q is out of place (previous ended at %d)", tok, sql, end)
+				}
+				if !comments {
+					plain = append(plain, tok)
+				} else if tok.Kind != Comment {
+					if i >= len(plain) || plain[i] != tok {
+						t.Fatalf("with comments, token %d of %q is %+v, without %+v", i, sql, tok, plain[min(i, len(plain)-1)])
+					}
+					i++
+				}
+				if tok.Kind == EOF {
+					break
+				}
+				end = tok.Pos + len(tok.Text)
 			}
-			if tok.Kind == EOF {
-				break
-			}
-			end = tok.Pos + len(tok.Text)
 		}
 	})
 }
@@ -129,10 +158,10 @@ func generateSQL(plan []byte, text string) (sql, want string) {
 			if p%24 == 2 {
 				end = "\r" // PostgreSQL ends a -- comment at either
 			}
-			same("--" + without(chunk, "\n\r") + end)
+			piece("--"+without(secret, "\n\r")+end, "-- ?"+end)
 		case 3:
-			c := without(chunk, "/*")
-			same("/*" + c + "/*" + c + "*/" + c + "*/")
+			c := without(secret, "/*")
+			piece("/*"+c+"/*"+c+"*/"+c+"*/", "/* ? */")
 		case 4:
 			piece("'"+strings.ReplaceAll(secret, "'", "''")+"'", "'?'")
 		case 5:
@@ -166,7 +195,12 @@ func generateSQL(plan []byte, text string) (sql, want string) {
 		case 8:
 			same(`U&"` + strings.ReplaceAll(chunk, `"`, `""`) + `"`)
 		case 9:
-			same([]string{"$1", "42", "3.5e7", "(", ")", ",", ";", "::", "+", "||"}[int(p/12)%10])
+			switch k := int(p/12) % 10; k {
+			case 1, 2:
+				piece([]string{"", "42", "3.5e7"}[k], "?")
+			default:
+				same([]string{"$1", "", "", "(", ")", ",", ";", "::", "+", "||"}[k])
+			}
 		case 10:
 			piece("B'"+strings.ReplaceAll(secret, "'", "''")+"'", "B'?'")
 		case 11:
