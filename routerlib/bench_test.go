@@ -2,16 +2,15 @@ package routerlib_test
 
 import (
 	"context"
-	"errors"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgproto3"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/wirefloor"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -180,74 +179,35 @@ func BenchmarkRYWWrite(b *testing.B) {
 // server flushes at each Sync, so the client wakes twice); "one-sync" is
 // BEGIN, the write, COMMIT, the LSN query, Sync, as routerlib sends it;
 // "commit-only" drops the LSN query from that, to show what BEGIN and
-// COMMIT alone cost.
+// COMMIT alone cost. The shapes live in internal/wirefloor, which
+// tools/peerbench measures in the same run as the router.
 func BenchmarkRYWWire(b *testing.B) {
 	topo := routertest.Shared(b)
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, topo.Primary.DSN())
+	conn, err := pgconn.Connect(ctx, topo.Primary.DSN())
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer conn.Close(ctx)
-	if _, err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS bench_wire (id int, v text)"); err != nil {
+	if err := conn.Exec(ctx, "CREATE TABLE IF NOT EXISTS bench_wire (id int, v text)").Close(); err != nil {
 		b.Fatal(err)
 	}
-	for name, sql := range map[string]string{
-		"ins": "INSERT INTO bench_wire VALUES ($1, $2)", "lsn": "SELECT pg_current_wal_insert_lsn()",
-		"begin": "BEGIN", "commit": "COMMIT",
-	} {
-		if _, err := conn.Prepare(ctx, name, sql); err != nil {
-			b.Fatal(err)
-		}
+	w, err := wirefloor.New(ctx, conn, "INSERT INTO bench_wire VALUES ($1, $2)")
+	if err != nil {
+		b.Fatal(err)
 	}
-	pc := conn.PgConn()
-	f := pc.Frontend()
-	id := []byte("1")
-	params := [][]byte{id, []byte("x")}
-	exec := func(stmt string, params [][]byte) {
-		f.SendBind(&pgproto3.Bind{PreparedStatement: stmt, Parameters: params})
-		f.SendExecute(&pgproto3.Execute{})
-	}
-	sync := func() { f.SendSync(&pgproto3.Sync{}) }
-	// run flushes what was queued and reads up to the syncs-th ReadyForQuery.
-	run := func(syncs int) error {
-		if err := f.Flush(); err != nil {
-			return err
-		}
-		for syncs > 0 {
-			msg, err := pc.ReceiveMessage(ctx)
-			if err != nil {
-				return err
-			}
-			switch msg := msg.(type) {
-			case *pgproto3.ErrorResponse:
-				return errors.New(msg.Message)
-			case *pgproto3.ReadyForQuery:
-				syncs--
-			}
-		}
-		return nil
-	}
-	plain := func(int) error { exec("ins", params); sync(); return run(1) }
+	params := [][]byte{[]byte("1"), []byte("x")}
+	plain := func(int) error { return w.Plain(params) }
 	shapes := []struct {
 		name string
-		send func(int) error
-	}{
-		{"two-syncs", func(int) error { exec("ins", params); sync(); exec("lsn", nil); sync(); return run(2) }},
-		{"one-sync", func(int) error {
-			exec("begin", nil)
-			exec("ins", params)
-			exec("commit", nil)
-			exec("lsn", nil)
-			sync()
-			return run(1)
-		}},
-		{"commit-only", func(int) error { exec("begin", nil); exec("ins", params); exec("commit", nil); sync(); return run(1) }},
-	}
+		send func([][]byte) error
+	}{{"two-syncs", w.TwoSyncs}, {"one-sync", w.OneSync}, {"commit-only", w.CommitOnly}}
 	for _, s := range shapes {
-		b.Run(s.name, func(b *testing.B) { interleaved(b, "plain", s.name, plain, s.send) })
+		b.Run(s.name, func(b *testing.B) {
+			interleaved(b, "plain", s.name, plain, func(int) error { return s.send(params) })
+		})
 	}
-	if _, err := conn.Exec(ctx, "DROP TABLE bench_wire"); err != nil {
+	if err := conn.Exec(ctx, "DROP TABLE bench_wire").Close(); err != nil {
 		b.Fatal(err)
 	}
 }

@@ -9,8 +9,13 @@
 // Reads: each contender runs the same point lookup with -workers
 // goroutines for -duration per round; the figure is the median throughput
 // over the rounds. Writes: one goroutine, so the figure is a latency; the
-// median of each round's median. With -rtt, writes also go through a TCP
-// proxy that delays each direction by half of it.
+// median of each round's median. Beside the pool's and the Router's, the
+// writes include the wire floor (internal/wirefloor, as routerlib's
+// BenchmarkRYWWire sends it: the same INSERT on one bare connection, alone
+// and wrapped as the read-your-writes capture) and an empty query's round
+// trip. With -rtt, they all run again through a TCP proxy that holds each
+// chunk half of it in each direction; the report gives the delay the proxy
+// really held and the round trip measured through it.
 package main
 
 import (
@@ -33,12 +38,14 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 	"gorm.io/plugin/dbresolver"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/wirefloor"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -71,6 +78,7 @@ func run() error {
 	duration := flag.Duration("duration", 2*time.Second, "how long each contender runs per round")
 	workers := flag.Int("workers", 8, "concurrent readers")
 	rtt := flag.Duration("rtt", 500*time.Microsecond, "simulated network round trip for the proxied writes (0: none)")
+	withReads := flag.Bool("reads", true, "measure the reads (-reads=false: the writes alone)")
 	only := flag.String("only", "", "run only the contenders whose name contains this")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measurements to this file")
 	flag.Parse()
@@ -176,6 +184,9 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 	reads = filter(reads, *only)
+	if !*withReads {
+		reads = nil
+	}
 	readResults := map[string][]reading{}
 	for round := range *rounds {
 		for k := range reads {
@@ -189,15 +200,46 @@ func run() error {
 	}
 
 	// Writes, on loopback and through the delaying proxy.
-	direct, err := pool(topo.Primary.Port)
-	if err != nil {
-		return err
-	}
-	defer direct.Close()
 	session := routerlib.WithSession(bg, &routerlib.Session{})
-	writes := func(p *pgxpool.Pool, r *routerlib.Router, suffix string) []contender {
+	var closers []func()
+	defer func() {
+		for _, c := range closers {
+			c()
+		}
+	}()
+	// writes are the contenders on one network: port reaches the primary
+	// directly or through the proxy.
+	writes := func(port int, r *routerlib.Router, suffix string) ([]contender, error) {
+		p, err := pool(port)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, p.Close)
+		// Two bare connections: one for an empty query's round trip (the
+		// network itself), one for the wire floor.
+		ping, err := pgconn.Connect(bg, dsn(port))
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { ping.Close(bg) })
+		bare, err := pgconn.Connect(bg, dsn(port))
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, func() { bare.Close(bg) })
+		floor, err := wirefloor.New(bg, bare, writeSQL)
+		if err != nil {
+			return nil, err
+		}
+		param := func(i int) [][]byte { return [][]byte{strconv.AppendInt(nil, int64(i), 10)} }
 		return []contender{
-			{"pgxpool Exec on the primary" + suffix, func(ctx context.Context, i int) error {
+			{pingName + suffix, func(ctx context.Context, _ int) error {
+				_, err := ping.Exec(ctx, "").ReadAll()
+				return err
+			}},
+			{wirePlainName + suffix, func(_ context.Context, i int) error { return floor.Plain(param(i)) }},
+			{wireFloorName + suffix, func(_ context.Context, i int) error { return floor.OneSync(param(i)) }},
+			{execName + suffix, func(ctx context.Context, i int) error {
 				_, err := p.Exec(ctx, writeSQL, i)
 				return err
 			}},
@@ -205,24 +247,23 @@ func run() error {
 				_, err := r.Exec(ctx, writeSQL, i)
 				return err
 			}},
-			{"Router.Exec, read-your-writes" + suffix, func(_ context.Context, i int) error {
+			{rywName + suffix, func(_ context.Context, i int) error {
 				_, err := r.Exec(session, writeSQL, i)
 				return err
 			}},
-		}
+		}, nil
 	}
-	all := writes(direct, r, "")
+	all, err := writes(topo.Primary.Port, r, "")
+	if err != nil {
+		return err
+	}
+	var proxy *delayProxy
 	if *rtt > 0 {
-		proxy, err := newDelayProxy(fmt.Sprintf("127.0.0.1:%d", topo.Primary.Port), *rtt/2)
+		proxy, err = newDelayProxy(fmt.Sprintf("127.0.0.1:%d", topo.Primary.Port), *rtt/2)
 		if err != nil {
 			return err
 		}
 		defer proxy.Close()
-		proxied, err := pool(proxy.port())
-		if err != nil {
-			return err
-		}
-		defer proxied.Close()
 		pa := topo.Artifact()
 		pa.Nodes[0].Port = proxy.port()
 		pa.Pool = artifact.Pool{MaxConns: maxConns}
@@ -232,7 +273,11 @@ func run() error {
 			return err
 		}
 		defer pr.Close()
-		all = append(all, writes(proxied, pr, fmt.Sprintf(" (%v RTT)", *rtt))...)
+		proxied, err := writes(proxy.port(), pr, rttSuffix(*rtt))
+		if err != nil {
+			return err
+		}
+		all = append(all, proxied...)
 	}
 	all = filter(all, *only)
 	writeResults := map[string][]float64{}
@@ -247,7 +292,7 @@ func run() error {
 		}
 	}
 
-	report(topo, *rounds, *duration, *workers, *rtt, reads, readResults, all, writeResults)
+	report(topo, *rounds, *duration, *workers, *rtt, proxy, reads, readResults, all, writeResults)
 	return nil
 }
 
@@ -255,9 +300,24 @@ func filter(cs []contender, only string) []contender {
 	return slices.DeleteFunc(cs, func(c contender) bool { return !strings.Contains(c.name, only) })
 }
 
-func pool(port int) (*pgxpool.Pool, error) {
-	return pgxpool.New(context.Background(), fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable pool_max_conns=%d pool_min_conns=%d", port, maxConns, maxConns))
+func dsn(port int) string {
+	return fmt.Sprintf("host=127.0.0.1 port=%d user=postgres dbname=postgres sslmode=disable", port)
 }
+
+func pool(port int) (*pgxpool.Pool, error) {
+	return pgxpool.New(context.Background(), fmt.Sprintf("%s pool_max_conns=%d pool_min_conns=%d", dsn(port), maxConns, maxConns))
+}
+
+// The write contenders the ratios are taken between.
+const (
+	pingName      = "empty query round trip (bare connection)"
+	wirePlainName = "wire: the INSERT alone (Bind, Execute, Sync; bare connection)"
+	wireFloorName = "wire: BEGIN, INSERT, COMMIT, LSN query, one Sync (bare connection; the floor)"
+	execName      = "pgxpool Exec on the primary"
+	rywName       = "Router.Exec, read-your-writes"
+)
+
+func rttSuffix(rtt time.Duration) string { return fmt.Sprintf(" (%v RTT)", rtt) }
 
 func setup(ctx context.Context, topo *routertest.Topology) error {
 	for _, q := range []string{
@@ -362,12 +422,14 @@ func median(xs []float64) float64 {
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
-func report(topo *routertest.Topology, rounds int, d time.Duration, workers int, rtt time.Duration,
+func report(topo *routertest.Topology, rounds int, d time.Duration, workers int, rtt time.Duration, proxy *delayProxy,
 	reads []contender, readResults map[string][]reading, writes []contender, writeResults map[string][]float64) {
 	fmt.Printf("Machine: %s, %d CPUs, %s/%s, %s; load average %s; PostgreSQL %d; %d rounds of %v per contender, %d readers, %d connections per pool\n\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), loadAverage(), topo.Version, rounds, d, workers, maxConns)
-	fmt.Println("| Reads (point lookup by primary key) | median queries/s | each round | median client CPU µs/query |")
-	fmt.Println("|---|---|---|---|")
+	if len(reads) > 0 {
+		fmt.Println("| Reads (point lookup by primary key) | median queries/s | each round | median client CPU µs/query |")
+		fmt.Println("|---|---|---|---|")
+	}
 	med, cpu := map[string]float64{}, map[string]float64{}
 	for _, c := range reads {
 		var qps, us []float64
@@ -386,17 +448,42 @@ func report(topo *routertest.Topology, rounds int, d time.Duration, workers int,
 		fmt.Printf("| %s | %.1f | %s |\n", c.name, wmed[c.name], join(writeResults[c.name], "%.1f"))
 	}
 	fmt.Println()
+	if proxy != nil {
+		held := proxy.heldMicros()
+		slices.Sort(held)
+		s := rttSuffix(rtt)
+		fmt.Printf("Simulated network: %v RTT asked, %v each way. The proxy held %d chunks a median of %.1f µs each way (90th percentile %.1f, 99th %.1f); "+
+			"an empty query's round trip took %.1f µs through it against %.1f µs direct: %.1f µs of simulated round trip.\n\n",
+			rtt, rtt/2, len(held), percentile(held, 0.5), percentile(held, 0.9), percentile(held, 0.99),
+			wmed[pingName+s], wmed[pingName], wmed[pingName+s]-wmed[pingName])
+	}
+	ratio := func(label string, a, b float64, target string) {
+		if a > 0 && b > 0 {
+			fmt.Printf("| %s | %.3f | %s |\n", label, a/b, target)
+		}
+	}
 	fmt.Println("| Ratio | measured | target |")
 	fmt.Println("|---|---|---|")
-	fmt.Printf("| routerlib / round-robin floor (throughput) | %.3f | ≥ 0.95 |\n", med["routerlib"]/med["pgxpool round-robin over the standbys (floor)"])
-	fmt.Printf("| GORM on routerlib/stdlib / GORM dbresolver (throughput) | %.3f | ≥ 1 |\n", med["GORM on routerlib/stdlib"]/med["GORM dbresolver (round-robin)"])
-	fmt.Printf("| GORM on routerlib/stdlib / GORM dbresolver (client CPU per query) | %.3f | |\n", cpu["GORM on routerlib/stdlib"]/cpu["GORM dbresolver (round-robin)"])
-	fmt.Printf("| routerlib / round-robin floor (client CPU per query) | %.3f | |\n", cpu["routerlib"]/cpu["pgxpool round-robin over the standbys (floor)"])
-	fmt.Printf("| read-your-writes Exec / pgxpool Exec (latency, loopback) | %.3f | |\n", wmed["Router.Exec, read-your-writes"]/wmed["pgxpool Exec on the primary"])
+	ratio("routerlib / round-robin floor (throughput)", med["routerlib"], med["pgxpool round-robin over the standbys (floor)"], "≥ 0.95")
+	ratio("GORM on routerlib/stdlib / GORM dbresolver (throughput)", med["GORM on routerlib/stdlib"], med["GORM dbresolver (round-robin)"], "≥ 1")
+	ratio("GORM on routerlib/stdlib / GORM dbresolver (client CPU per query)", cpu["GORM on routerlib/stdlib"], cpu["GORM dbresolver (round-robin)"], "")
+	ratio("routerlib / round-robin floor (client CPU per query)", cpu["routerlib"], cpu["pgxpool round-robin over the standbys (floor)"], "")
+	ratio("read-your-writes Exec / wire floor (latency, loopback)", wmed[rywName], wmed[wireFloorName], "≤ 1.05")
+	ratio("read-your-writes Exec / pgxpool Exec (latency, loopback)", wmed[rywName], wmed[execName], "")
+	ratio("wire floor / the wire INSERT alone (latency, loopback)", wmed[wireFloorName], wmed[wirePlainName], "")
 	if rtt > 0 {
-		s := fmt.Sprintf(" (%v RTT)", rtt)
-		fmt.Printf("| read-your-writes Exec / pgxpool Exec (latency, %v RTT) | %.3f | ≤ 1.05 |\n", rtt, wmed["Router.Exec, read-your-writes"+s]/wmed["pgxpool Exec on the primary"+s])
+		s := rttSuffix(rtt)
+		ratio(fmt.Sprintf("read-your-writes Exec / pgxpool Exec (latency, %v RTT)", rtt), wmed[rywName+s], wmed[execName+s], "≤ 1.05")
+		ratio(fmt.Sprintf("read-your-writes Exec / wire floor (latency, %v RTT)", rtt), wmed[rywName+s], wmed[wireFloorName+s], "")
 	}
+}
+
+// percentile returns the p-th quantile of sorted xs.
+func percentile(sorted []float64, p float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	return sorted[int(p*float64(len(sorted)-1))]
 }
 
 func join(xs []float64, format string) string {
@@ -434,14 +521,20 @@ func loadAverage() string {
 	return strings.Join(f[:3], " ")
 }
 
-// A delayProxy forwards TCP connections to an upstream address, delaying
-// every chunk by a fixed time in each direction: a network round trip
-// without a network.
+// A delayProxy forwards TCP connections to an upstream address, holding
+// every chunk for a fixed delay in each direction: a network round trip
+// without a network. Each direction is a pipeline (a reader that stamps
+// each chunk with its arrival, a writer that sends it at arrival + delay),
+// so a chunk never waits behind another's delay, and it records how long
+// it really held each chunk, so the report can show the network was the
+// one asked for.
 type delayProxy struct {
 	ln    net.Listener
 	to    string
 	delay time.Duration
-	wg    sync.WaitGroup
+
+	mu   sync.Mutex      // guards held
+	held []time.Duration // each chunk's arrival to its write
 }
 
 func newDelayProxy(to string, delay time.Duration) (*delayProxy, error) {
@@ -450,14 +543,26 @@ func newDelayProxy(to string, delay time.Duration) (*delayProxy, error) {
 		return nil, err
 	}
 	p := &delayProxy{ln: ln, to: to, delay: delay}
-	p.wg.Go(p.accept)
+	go p.accept()
 	return p, nil
 }
 
 func (p *delayProxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
+// Close stops accepting; the connections end with their pools.
 func (p *delayProxy) Close() {
 	p.ln.Close()
+}
+
+// heldMicros returns how long the proxy held the chunks so far, in µs.
+func (p *delayProxy) heldMicros() []float64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	us := make([]float64, len(p.held))
+	for i, d := range p.held {
+		us[i] = float64(d.Nanoseconds()) / 1e3
+	}
+	return us
 }
 
 func (p *delayProxy) accept() {
@@ -476,30 +581,21 @@ func (p *delayProxy) accept() {
 	}
 }
 
-// pipe copies src to dst, each chunk written delay after it was read and
-// in order, so the delay adds latency without limiting throughput.
+type chunk struct {
+	data    []byte
+	arrived time.Time
+}
+
+// pipe reads src and hands each chunk, stamped with its arrival, to a
+// writer to dst.
 func (p *delayProxy) pipe(src, dst net.Conn) {
-	type chunk struct {
-		data []byte
-		at   time.Time
-	}
 	q := make(chan chunk, 1024)
-	go func() {
-		defer dst.Close()
-		for c := range q {
-			if wait := time.Until(c.at); wait > 0 {
-				time.Sleep(wait)
-			}
-			if _, err := dst.Write(c.data); err != nil {
-				return
-			}
-		}
-	}()
+	go p.forward(q, dst)
 	buf := make([]byte, 64<<10)
 	for {
 		n, err := src.Read(buf)
 		if n > 0 {
-			q <- chunk{data: slices.Clone(buf[:n]), at: time.Now().Add(p.delay)}
+			q <- chunk{data: slices.Clone(buf[:n]), arrived: time.Now()}
 		}
 		if err != nil {
 			if err != io.EOF {
@@ -508,5 +604,48 @@ func (p *delayProxy) pipe(src, dst net.Conn) {
 			close(q)
 			return
 		}
+	}
+}
+
+// forward writes each chunk to dst at its arrival + delay, in order. It
+// keeps its OS thread (never unlocked, so the thread ends with it, its
+// timer slack with it) to sleep on it precisely: see waitUntil.
+func (p *delayProxy) forward(q <-chan chunk, dst net.Conn) {
+	runtime.LockOSThread()
+	// A timer slack of 1 ns instead of the default 50 µs for this thread's
+	// nanosleep (PR_SET_TIMERSLACK is 29).
+	syscall.RawSyscall(syscall.SYS_PRCTL, 29, 1, 0)
+	defer dst.Close()
+	for c := range q {
+		waitUntil(c.arrived.Add(p.delay))
+		held := time.Since(c.arrived)
+		if _, err := dst.Write(c.data); err != nil {
+			return
+		}
+		p.mu.Lock()
+		p.held = append(p.held, held)
+		p.mu.Unlock()
+	}
+}
+
+// spinFor is the end of a wait that waitUntil spins instead of sleeping.
+// Measured on the 2-core machine the figures come from, waiting 250 µs
+// 2,000 times: time.Sleep wakes about 850 µs late (the runtime's timers
+// are not finer for short sleeps, golang/go#44343); nanosleep on a locked
+// thread with a 1 ns timer slack wakes 20–40 µs late at the median; the
+// same nanosleep stopped 50 µs early and then a spin is on time at the
+// 90th percentile for about the same CPU per wait (50–60 µs, the
+// process's whole CPU time over the waits); spinning all the way costs
+// four times that CPU and is worse at the tail on a loaded machine.
+const spinFor = 50 * time.Microsecond
+
+// waitUntil returns at due, or as soon after as the machine allows.
+func waitUntil(due time.Time) {
+	if d := time.Until(due) - spinFor; d > 0 {
+		ts := syscall.NsecToTimespec(d.Nanoseconds())
+		for syscall.Nanosleep(&ts, &ts) == syscall.EINTR {
+		}
+	}
+	for time.Now().Before(due) {
 	}
 }
