@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -16,18 +17,62 @@ import (
 // with a Session records the primary's WAL position after its commit, in
 // the write's own round trip. It calls no earlier stage.
 
-// lsnQuery reads the primary's WAL insert position. It is sent after the
-// write has committed, so the insert position (unlike the write position)
-// is past the commit record even with synchronous_commit off. Its one
-// column comes back in binary: pg_lsn's binary form is a big-endian uint64.
+// lsnQuery reads the primary's WAL insert position: the one way routerlib
+// reads it (see position). It is sent after the write has committed, so
+// the insert position (unlike the write position) is past the commit
+// record even with synchronous_commit off. Its one column comes back in
+// binary: pg_lsn's binary form is a big-endian uint64.
 const lsnQuery = "SELECT pg_current_wal_insert_lsn()"
 
-// textResult asks for the LSN query's one column as text (the pipeline
-// path), binaryResult in binary (the batch path).
-var (
-	textResult   = []int16{pgx.TextFormatCode}
-	binaryResult = []int16{pgx.BinaryFormatCode}
-)
+// binaryResult asks for the LSN query's one column in binary.
+var binaryResult = []int16{pgx.BinaryFormatCode}
+
+// position reads the LSN query's result from rr and closes it.
+func position(rr *pgconn.ResultReader) (LSN, error) {
+	var lsn LSN
+	ok := rr.NextRow() && len(rr.Values()) == 1 && len(rr.Values()[0]) == 8
+	if ok {
+		lsn = LSN(binary.BigEndian.Uint64(rr.Values()[0]))
+	}
+	if _, err := rr.Close(); err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, errors.New("routerlib: the WAL position query returned no row")
+	}
+	return lsn, nil
+}
+
+// readPosition asks the primary on pc for its WAL insert position in a
+// round trip of its own, as an unnamed statement (nothing prepared that a
+// DISCARD ALL or PgBouncer could lose).
+func readPosition(ctx context.Context, pc *pgconn.PgConn) (LSN, error) {
+	return position(pc.ExecParams(ctx, lsnQuery, nil, nil, nil, binaryResult))
+}
+
+// lsnUnread is the error of a write that committed but whose LSN could not
+// be read: the caller must know that the write is done, and that a read in
+// its session may not see it.
+func lsnUnread(err error) error {
+	return fmt.Errorf("routerlib: the write committed but its LSN could not be read, so a read in its session may miss it: %w", err)
+}
+
+// staleStatement reports whether err is the server refusing a statement
+// the capture path prepared on the connection, so that preparing afresh
+// and sending once more is right: SQLSTATE 26000 (undefined prepared
+// statement: a DEALLOCATE or DISCARD ALL dropped it), or 0A000 (feature
+// not supported) when the write itself was prepared: PostgreSQL raises it
+// as "cached plan must not change result type" when a schema change
+// altered the result columns of a prepared statement (plancache.c). Other
+// 0A000 errors of a prepared write are retried once too, and fail the same
+// way; nothing committed in between.
+func staleStatement(err error, writePrepared bool) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "26000" || (pgErr.Code == "0A000" && writePrepared)
+}
 
 // capturing returns the session a call to tg must record its LSN in, or nil.
 func (r *Router) capturing(ctx context.Context, t *topology, tg target) *Session {
@@ -58,13 +103,24 @@ func pipelineable(cl class, args []any) bool {
 const captureConnKey = "routerlib.capture"
 
 // captureConn is what the capture path keeps with each primary
-// connection: the statements it sends around every write, prepared once
-// (nil when the connection must not prepare, see prepares), and an
-// argument encoder whose buffers are reused, as pgx reuses its own per
-// connection.
+// connection: whether it prepares (decided once: asking pgx copies the
+// connection's whole configuration), the statements it sends around every
+// write and the writes themselves, prepared once (none when the
+// connection must not prepare, see prepares), and an argument encoder
+// whose buffers are reused, as pgx reuses its own per connection.
+//
+// The statements are prepared through pgconn under names of the capture
+// path's own, not through pgx.Conn.Prepare: pgx's Exec and Query use a
+// statement from that map whenever its name is their SQL, so one of ours
+// that a DISCARD ALL dropped would fail the application's own calls of the
+// same SQL, on that connection, every time.
 type captureConn struct {
+	prepares           bool
 	eqb                pgx.ExtendedQueryBuilder
 	begin, commit, lsn *pgconn.StatementDescription
+	writes             map[string]preparedWrite // by SQL
+	order              []string                 // the writes' SQL, oldest first
+	named              int                      // statements named so far
 }
 
 // prepares reports whether the capture path may keep named prepared
@@ -103,23 +159,54 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 	if cc, ok := data[captureConnKey].(*captureConn); ok {
 		return cc, nil
 	}
-	cc := &captureConn{}
-	if !prepares(conn) {
-		data[captureConnKey] = cc
+	cc := &captureConn{prepares: prepares(conn), writes: map[string]preparedWrite{}}
+	data[captureConnKey] = cc
+	if !cc.prepares {
 		return cc, nil
 	}
 	var err error
-	if cc.begin, err = conn.Prepare(ctx, "BEGIN", "BEGIN"); err != nil {
+	if cc.begin, err = cc.prepare(ctx, conn.PgConn(), "BEGIN"); err == nil {
+		if cc.commit, err = cc.prepare(ctx, conn.PgConn(), "COMMIT"); err == nil {
+			cc.lsn, err = cc.prepare(ctx, conn.PgConn(), lsnQuery)
+		}
+	}
+	cc.begin, cc.commit = quiet(cc.begin), quiet(cc.commit)
+	if err != nil {
+		forgetCaptureConn(ctx, conn)
 		return nil, err
 	}
-	if cc.commit, err = conn.Prepare(ctx, "COMMIT", "COMMIT"); err != nil {
-		return nil, err
-	}
-	if cc.lsn, err = conn.Prepare(ctx, lsnQuery, lsnQuery); err != nil {
-		return nil, err
-	}
-	data[captureConnKey] = cc
 	return cc, nil
+}
+
+// A preparedWrite is a write prepared on a connection, and the same
+// statement to send when its rows, if any, are not read (see quiet).
+type preparedWrite struct{ sd, quiet *pgconn.StatementDescription }
+
+// noFields stands for the result columns of a statement that returns no
+// rows; see quiet.
+var noFields = []pgconn.FieldDescription{{Name: "routerlib_no_rows"}}
+
+// quiet returns sd to send where no row of it is read: when sd returns no
+// rows (BEGIN, COMMIT, an INSERT without RETURNING), a copy with a
+// stand-in column. pgconn follows the Bind of a statement without columns
+// with a Describe of the portal, in case its columns were unknown when it
+// was prepared (a FETCH); the server answers NoData, and three of those
+// made a capture cost about 5 µs more than the same messages without them
+// (on a 2-core machine, against a 25 µs INSERT). The stand-in is never
+// seen: no rows come, and the result is closed unread.
+func quiet(sd *pgconn.StatementDescription) *pgconn.StatementDescription {
+	if sd == nil || len(sd.Fields) > 0 {
+		return sd
+	}
+	q := *sd
+	q.Fields = noFields
+	return &q
+}
+
+// prepare prepares sql on pc under the next of the capture path's names.
+func (cc *captureConn) prepare(ctx context.Context, pc *pgconn.PgConn, sql string) (*pgconn.StatementDescription, error) {
+	cc.named++
+	return pc.Prepare(ctx, "routerlib_capture_"+strconv.Itoa(cc.named), sql, nil)
 }
 
 // maxCapturePrepared bounds the write statements the capture path keeps
@@ -128,56 +215,61 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 // the server's memory without limit.
 const maxCapturePrepared = 256
 
-// capturePreparedKey keys a connection's capturePrepared in its CustomData.
-const capturePreparedKey = "routerlib.capture.prepared"
-
-// capturePrepared remembers, oldest first, the write statements the capture
-// path prepared on a connection.
-type capturePrepared struct {
-	order []string
-	known map[string]struct{}
-}
-
-// prepareBounded prepares sql on conn under its own text as the name (pgx
-// answers from its map without a round trip when it is prepared already),
-// and deallocates the oldest such statement once more than
-// maxCapturePrepared are kept.
-func prepareBounded(ctx context.Context, conn *pgx.Conn, sql string) (*pgconn.StatementDescription, error) {
-	data := conn.PgConn().CustomData()
-	cp, _ := data[capturePreparedKey].(*capturePrepared)
-	if cp == nil {
-		cp = &capturePrepared{known: map[string]struct{}{}}
-		data[capturePreparedKey] = cp
+// write returns the write sql prepared on pc, preparing it the first time,
+// and deallocates the oldest write once more than maxCapturePrepared are
+// kept.
+func (cc *captureConn) write(ctx context.Context, pc *pgconn.PgConn, sql string) (preparedWrite, error) {
+	if w, ok := cc.writes[sql]; ok {
+		return w, nil
 	}
-	sd, err := conn.Prepare(ctx, sql, sql)
+	sd, err := cc.prepare(ctx, pc, sql)
 	if err != nil {
-		return nil, err
+		return preparedWrite{}, err
 	}
-	if _, ok := cp.known[sql]; !ok {
-		cp.known[sql] = struct{}{}
-		cp.order = append(cp.order, sql)
-		if len(cp.order) > maxCapturePrepared {
-			oldest := cp.order[0]
-			cp.order = cp.order[1:]
-			delete(cp.known, oldest)
-			if err := conn.Deallocate(ctx, oldest); err != nil {
-				return nil, err
-			}
+	w := preparedWrite{sd: sd, quiet: quiet(sd)}
+	cc.writes[sql] = w
+	cc.order = append(cc.order, sql)
+	if len(cc.order) > maxCapturePrepared {
+		oldest := cc.writes[cc.order[0]]
+		delete(cc.writes, cc.order[0])
+		cc.order = cc.order[1:]
+		if err := pc.Deallocate(ctx, oldest.sd.Name); err != nil {
+			return preparedWrite{}, err
 		}
 	}
-	return sd, nil
+	return w, nil
 }
 
 // forgetCaptureConn drops what the capture path prepared on conn, after
 // the server said a statement no longer exists or no longer fits (a
-// DISCARD ALL, a schema change), so that the next write prepares afresh.
-func forgetCaptureConn(ctx context.Context, conn *pgx.Conn, sql string) {
-	delete(conn.PgConn().CustomData(), captureConnKey)
-	for _, q := range [...]string{sql, "BEGIN", "COMMIT", lsnQuery} {
-		if q != "" {
-			_ = conn.Deallocate(ctx, q) // a statement that is gone already is no error
+// DISCARD ALL, a DEALLOCATE, a schema change), so that the next write
+// prepares afresh. What is left of it on the server is deallocated, in
+// one round trip (deallocating a statement that is gone is no error), so
+// that the names can be used again.
+func forgetCaptureConn(ctx context.Context, conn *pgx.Conn) {
+	pc := conn.PgConn()
+	cc, ok := pc.CustomData()[captureConnKey].(*captureConn)
+	if !ok {
+		return
+	}
+	delete(pc.CustomData(), captureConnKey)
+	if cc.named == 0 || pc.IsClosed() {
+		return
+	}
+	p := pc.StartPipeline(ctx)
+	for n := 1; n <= cc.named; n++ {
+		p.SendDeallocate("routerlib_capture_" + strconv.Itoa(n))
+	}
+	p.SendPipelineSync()
+	if err := p.Flush(); err == nil {
+		for {
+			res, err := p.GetResults()
+			if _, synced := res.(*pgconn.PipelineSync); synced || err != nil {
+				break
+			}
 		}
 	}
+	_ = p.Close()
 }
 
 // A capture is a write in flight on the batch path: BEGIN, the write,
@@ -201,25 +293,31 @@ type capture struct {
 // inside BEGIN … COMMIT take this path (classDML): VACUUM, CREATE INDEX
 // CONCURRENTLY or CALL of a procedure that commits would fail inside it.
 //
-// When the server no longer accepts the statement this connection
-// prepared (a schema change altered its result type, SQLSTATE 0A000, or it
-// was deallocated, 26000), the statements are prepared afresh and the
-// write is sent once more: the error came before the COMMIT, so the first
-// attempt was rolled back and left nothing behind. A nil capture means err
-// ended the call.
-func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) (*capture, *pgconn.ResultReader, error) {
+// When the server no longer accepts a statement this connection prepared
+// (staleStatement), the statements are prepared afresh and the write is
+// sent once more: the error came before the COMMIT, so the first attempt
+// was rolled back and left nothing behind. A nil capture means err ended
+// the call.
+//
+// With rows false the caller will not read the write's rows: it is sent
+// quiet.
+func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any, rows bool) (*capture, *pgconn.ResultReader, error) {
 	for attempt := 0; ; attempt++ {
 		cc, err := captureConnOf(ctx, conn)
 		if err != nil {
 			return nil, nil, err
 		}
 		var sd *pgconn.StatementDescription
-		if len(args) > 0 && prepares(conn) {
-			// Prepared once per connection (pgx caches it by the SQL), so
-			// the write goes with binary parameters and no Parse, as with
-			// the pool's default exec mode.
-			if sd, err = prepareBounded(ctx, conn, sql); err != nil {
+		if len(args) > 0 && cc.prepares {
+			// Prepared once per connection, so the write goes with
+			// binary parameters and no Parse, as with the pool's default
+			// exec mode.
+			w, err := cc.write(ctx, conn.PgConn(), sql)
+			if err != nil {
 				return nil, nil, err
+			}
+			if sd = w.sd; !rows {
+				sd = w.quiet
 			}
 		}
 		if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
@@ -238,13 +336,8 @@ func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any)
 			}
 		}
 		err = c.fail()
-		var pgErr *pgconn.PgError
-		stale := errors.As(err, &pgErr) && (pgErr.Code == "26000" || (pgErr.Code == "0A000" && sd != nil))
-		if attempt == 0 && stale && conn.PgConn().TxStatus() == 'I' {
-			if sd == nil {
-				sql = "" // not prepared
-			}
-			forgetCaptureConn(ctx, conn, sql)
+		if attempt == 0 && staleStatement(err, sd != nil) && conn.PgConn().TxStatus() == 'I' {
+			forgetCaptureConn(ctx, conn)
 			continue
 		}
 		return nil, nil, err
@@ -277,110 +370,111 @@ func (c *capture) finish() (LSN, error) {
 	if _, err := c.mrr.ResultReader().Close(); err != nil {
 		return 0, c.fail()
 	}
-	lsn, err := c.finishLSN()
+	return c.finishLSN()
+}
+
+// finishLSN reads the LSN query's result, the last of a capture, after
+// the commit.
+func (c *capture) finishLSN() (LSN, error) {
+	var lsn LSN
+	var err error
+	read := c.mrr.NextResult()
+	if read {
+		lsn, err = position(c.mrr.ResultReader())
+	}
+	if cerr := c.mrr.Close(); cerr != nil && (err == nil || !read) {
+		err = cerr // when there was no result, Close has the server's reason
+	}
+	if err == nil && !read {
+		err = errors.New("routerlib: the server ended the write's reply before the WAL position")
+	}
 	if err != nil {
-		return 0, fmt.Errorf("routerlib: the write succeeded but its LSN could not be read: %w", err)
+		return positionAfter(c.ctx, c.conn, err)
 	}
 	return lsn, nil
 }
 
-// finishLSN reads the LSN query's result, the last of a capture. Its
-// error comes after the commit.
-func (c *capture) finishLSN() (LSN, error) {
-	var lsn LSN
-	var lerr error
-	if c.mrr.NextResult() {
-		rr := c.mrr.ResultReader()
-		if rr.NextRow() && len(rr.Values()) == 1 && len(rr.Values()[0]) == 8 {
-			lsn = LSN(binary.BigEndian.Uint64(rr.Values()[0]))
-		} else {
-			lerr = errors.New("routerlib: LSN query returned no row")
-		}
-		if _, err := rr.Close(); err != nil {
-			lerr = err
+// positionAfter handles the failure err of the LSN query that followed a
+// committed write: when the statement the connection prepared for it is
+// gone (a DEALLOCATE ALL in the transaction), the position is read again
+// in a round trip of its own, which is later, so still past the commit.
+// Any other failure is lsnUnread.
+func positionAfter(ctx context.Context, conn *pgx.Conn, err error) (LSN, error) {
+	if staleStatement(err, false) && !conn.PgConn().IsClosed() {
+		forgetCaptureConn(ctx, conn)
+		if lsn, rerr := readPosition(ctx, conn.PgConn()); rerr == nil {
+			return lsn, nil
 		}
 	}
-	if err := c.mrr.Close(); err != nil {
-		lerr = err
-	}
-	if lerr != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(lerr, &pgErr) && pgErr.Code == "26000" {
-			forgetCaptureConn(c.ctx, c.conn, "")
-		}
-		return 0, lerr
-	}
-	return lsn, nil
+	return 0, lsnUnread(err)
 }
 
 // startCapture sends, in one flush, the write, a Sync (which commits it),
 // the LSN query and a second Sync: one round trip. It serves the writes
 // the batch path cannot wrap in BEGIN … COMMIT (DDL, VACUUM, CALL…); the
 // server flushes at each Sync, so it costs a second wake-up of the client.
-// It returns the pipeline positioned at the write's result. A pgx Batch
-// would not do: it is one implicit transaction, so an LSN read inside it
-// precedes the commit record.
-func startCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any) (*pgconn.Pipeline, error) {
-	conn := c.Conn()
-	var eqb pgx.ExtendedQueryBuilder
-	var sd, lsd *pgconn.StatementDescription
-	if prepares(conn) {
-		var err error
-		if len(args) > 0 {
-			if sd, err = prepareBounded(ctx, conn, sql); err != nil {
-				return nil, err
-			}
-		}
-		if lsd, err = conn.Prepare(ctx, lsnQuery, lsnQuery); err != nil {
-			return nil, err
-		}
+// It returns the pipeline positioned at the write's result, and whether
+// the write went as a prepared statement. A pgx Batch would not do: it is
+// one implicit transaction, so an LSN read inside it precedes the commit
+// record.
+func startCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) (*pgconn.Pipeline, bool, error) {
+	cc, err := captureConnOf(ctx, conn)
+	if err != nil {
+		return nil, false, err
 	}
-	if err := eqb.Build(conn.TypeMap(), sd, args); err != nil {
-		return nil, err
+	var sd *pgconn.StatementDescription
+	if len(args) > 0 && cc.prepares {
+		w, err := cc.write(ctx, conn.PgConn(), sql)
+		if err != nil {
+			return nil, false, err
+		}
+		sd = w.sd
+	}
+	if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
+		return nil, false, err
 	}
 	p := conn.PgConn().StartPipeline(ctx)
 	if sd != nil {
-		p.SendQueryStatement(sd, eqb.ParamValues, eqb.ParamFormats, eqb.ResultFormats)
+		p.SendQueryStatement(sd, cc.eqb.ParamValues, cc.eqb.ParamFormats, cc.eqb.ResultFormats)
 	} else {
-		p.SendQueryParams(sql, eqb.ParamValues, nil, eqb.ParamFormats, eqb.ResultFormats)
+		p.SendQueryParams(sql, cc.eqb.ParamValues, nil, cc.eqb.ParamFormats, cc.eqb.ResultFormats)
 	}
 	p.SendPipelineSync()
 	// Through PgBouncer in transaction mode this may run on another of
 	// the server's connections: the position is the server's, read after
 	// the commit all the same.
-	if lsd != nil {
-		p.SendQueryStatement(lsd, nil, nil, textResult)
+	if cc.lsn != nil {
+		p.SendQueryStatement(cc.lsn, nil, nil, binaryResult)
 	} else {
-		p.SendQueryParams(lsnQuery, nil, nil, nil, textResult)
+		p.SendQueryParams(lsnQuery, nil, nil, nil, binaryResult)
 	}
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
 		p.Close()
-		return nil, err
+		return nil, false, err
 	}
-	return p, nil
+	return p, sd != nil, nil
 }
 
 // startCaptureResult starts the capture pipeline and returns its first
-// result. When the server no longer accepts the statement this connection
-// prepared (SQLSTATE 0A000 or 26000, as for startTxCapture), the statement
-// is prepared afresh and sent once more. A nil pipeline means err ended
-// the call.
-func startCaptureResult(ctx context.Context, c *pgxpool.Conn, sql string, args []any) (*pgconn.Pipeline, any, error) {
+// result. When the server no longer accepts a statement this connection
+// prepared (staleStatement), the statements are prepared afresh and the
+// write is sent once more: it failed, so nothing committed. A nil pipeline
+// means err ended the call.
+func startCaptureResult(ctx context.Context, conn *pgx.Conn, sql string, args []any) (*pgconn.Pipeline, any, error) {
 	for attempt := 0; ; attempt++ {
-		p, err := startCapture(ctx, c, sql, args)
+		p, prepared, err := startCapture(ctx, conn, sql, args)
 		if err != nil {
 			return nil, nil, err
 		}
 		res, err := p.GetResults()
-		var pgErr *pgconn.PgError
-		if attempt == 0 && len(args) > 0 && prepares(c.Conn()) && errors.As(err, &pgErr) && (pgErr.Code == "0A000" || pgErr.Code == "26000") {
-			if _, ferr := finishCapture(p); ferr != nil {
+		if attempt == 0 && staleStatement(err, prepared) {
+			// Read the rest (the LSN query may fail alike) to free the
+			// connection; only a broken connection ends the call here.
+			if _, ferr := finishCapture(p); ferr != nil && !errors.As(ferr, new(*pgconn.PgError)) {
 				return nil, nil, err
 			}
-			if derr := c.Conn().Deallocate(ctx, sql); derr != nil {
-				return nil, nil, err
-			}
+			forgetCaptureConn(ctx, conn)
 			continue
 		}
 		return p, res, err
@@ -388,7 +482,8 @@ func startCaptureResult(ctx context.Context, c *pgxpool.Conn, sql string, args [
 }
 
 // finishCapture reads what follows the write's result: its Sync, the LSN and
-// the last Sync, and closes the pipeline.
+// the last Sync, and closes the pipeline. Its error is the LSN query's or
+// the connection's, unwrapped (see positionAfter).
 func finishCapture(p *pgconn.Pipeline) (LSN, error) {
 	var lsn LSN
 	for step := 0; step < 3; step++ {
@@ -397,18 +492,8 @@ func finishCapture(p *pgconn.Pipeline) (LSN, error) {
 			p.Close()
 			return 0, err
 		}
-		switch res := res.(type) {
-		case *pgconn.ResultReader:
-			rr := res.Read()
-			if rr.Err != nil {
-				p.Close()
-				return 0, rr.Err
-			}
-			if len(rr.Rows) != 1 || len(rr.Rows[0]) != 1 {
-				p.Close()
-				return 0, errors.New("routerlib: LSN query returned no row")
-			}
-			if lsn, err = ParseLSN(string(rr.Rows[0][0])); err != nil {
+		if rr, ok := res.(*pgconn.ResultReader); ok {
+			if lsn, err = position(rr); err != nil {
 				p.Close()
 				return 0, err
 			}
@@ -433,7 +518,7 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 	}
 	defer c.Release()
 	if cl&classDML != 0 {
-		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args)
+		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args, false)
 		if cp == nil {
 			return pgconn.CommandTag{}, err
 		}
@@ -448,7 +533,7 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 		s.Observe(lsn)
 		return tag, nil
 	}
-	p, res, err := startCaptureResult(ctx, c, sql, args)
+	p, res, err := startCaptureResult(ctx, c.Conn(), sql, args)
 	if p == nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -471,7 +556,9 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 		return tag, err
 	}
 	if lerr != nil {
-		return tag, fmt.Errorf("routerlib: the write succeeded but its LSN could not be read: %w", lerr)
+		if lsn, lerr = positionAfter(ctx, c.Conn(), lerr); lerr != nil {
+			return tag, lerr
+		}
 	}
 	s.Observe(lsn)
 	return tag, nil
@@ -499,7 +586,7 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, pool *pgxpool.Po
 		return errRows{err}, err
 	}
 	if cl&classDML != 0 {
-		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args)
+		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args, true)
 		if cp == nil {
 			c.Release()
 			return errRows{err}, err
@@ -519,7 +606,7 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, pool *pgxpool.Po
 			return nil
 		}}, nil
 	}
-	p, res, err := startCaptureResult(ctx, c, sql, args)
+	p, res, err := startCaptureResult(ctx, c.Conn(), sql, args)
 	if p == nil {
 		c.Release()
 		return errRows{err}, err
@@ -547,11 +634,15 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, pool *pgxpool.Po
 		defer c.Release()
 		lsn, err := finishCapture(p)
 		if err != nil {
-			return fmt.Errorf("routerlib: the write succeeded but its LSN could not be read: %w", err)
+			lsn, err = positionAfter(ctx, c.Conn(), err)
 		}
-		if rows.Err() == nil {
-			s.Observe(lsn)
+		if err != nil {
+			if errors.As(rows.Err(), new(*pgconn.PgError)) {
+				return nil // the server failed the write: nothing to record
+			}
+			return err
 		}
+		s.Observe(lsn)
 		return nil
 	}}, nil
 }
@@ -597,13 +688,14 @@ func (w *captureRows) Err() error {
 // that cannot share their round trip (batches, COPY, multi-statement
 // strings, NamedArgs). It runs after the write committed.
 func (r *Router) captureAfter(ctx context.Context, pool *pgxpool.Pool, s *Session) error {
-	var text string
-	if err := pool.QueryRow(ctx, lsnQuery+"::text").Scan(&text); err != nil {
-		return fmt.Errorf("routerlib: the write succeeded but its LSN could not be read: %w", err)
-	}
-	lsn, err := ParseLSN(text)
+	c, err := pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return lsnUnread(err)
+	}
+	defer c.Release()
+	lsn, err := readPosition(ctx, c.Conn().PgConn())
+	if err != nil {
+		return lsnUnread(err)
 	}
 	s.Observe(lsn)
 	return nil
@@ -673,8 +765,12 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 		tx.Tx.Rollback(ctx)
 		return err
 	}
+	// COMMIT goes unprepared: a DEALLOCATE ALL in the transaction would
+	// make a prepared one fail, and the transaction roll back. A missing
+	// LSN statement only costs a second round trip after the commit (see
+	// positionAfter).
 	var b pgconn.Batch
-	queue(&b, cc.commit, "COMMIT", nil, nil)
+	queue(&b, nil, "COMMIT", nil, nil)
 	queue(&b, cc.lsn, lsnQuery, nil, binaryResult)
 	cp := &capture{ctx: ctx, conn: conn, mrr: conn.PgConn().ExecBatch(ctx, &b)}
 	if !cp.mrr.NextResult() {
@@ -690,7 +786,7 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 	}
 	lsn, err := cp.finishLSN()
 	if err != nil {
-		return fmt.Errorf("routerlib: the transaction committed but its LSN could not be read: %w", err)
+		return err
 	}
 	tx.session.Observe(lsn)
 	return nil

@@ -7,10 +7,6 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// positionQuery reads the primary's WAL insert position as a number: the
-// position a session must wait for to see what was done before it.
-const positionQuery = "SELECT (pg_current_wal_insert_lsn() - '0/0'::pg_lsn)::int8"
-
 // A Conn is one connection to the primary held by one caller, from
 // [Router.Acquire] or [Router.MigrationConn]. It is a [pgxpool.Conn] with
 // one difference: in read_your_writes mode, Release first records the
@@ -34,10 +30,9 @@ func (c *Conn) Release() {
 		return
 	}
 	if c.session != nil {
-		var v int64
-		err := c.Conn.QueryRow(c.ctx, positionQuery).Scan(&v)
+		lsn, err := readPosition(c.ctx, c.Conn.Conn().PgConn())
 		if err == nil {
-			c.session.Observe(LSN(v))
+			c.session.Observe(lsn)
 		} else {
 			// An aborted transaction left open, or a cancelled context:
 			// reads may then miss the work until a replica replays it.

@@ -268,11 +268,15 @@ func (r *Router) primaryPosition(ctx context.Context) (LSN, error) {
 	if err != nil {
 		return 0, err
 	}
-	var v int64
-	if err := tg.pool.QueryRow(ctx, positionQuery).Scan(&v); err != nil {
-		return 0, fmt.Errorf("routerlib: reading primary %q's WAL position: %w", tg.n.name, err)
+	c, err := tg.pool.Acquire(ctx)
+	if err == nil {
+		defer c.Release()
+		var lsn LSN
+		if lsn, err = readPosition(ctx, c.Conn().PgConn()); err == nil {
+			return lsn, nil
+		}
 	}
-	return LSN(v), nil
+	return 0, fmt.Errorf("routerlib: reading primary %q's WAL position: %w", tg.n.name, err)
 }
 
 // sessionWriter sets the value just before the headers are written.

@@ -189,37 +189,156 @@ func waitReplayed(t testing.TB, topo *routertest.Topology) {
 	}
 }
 
-// TestCaptureAfterSchemaChange: the capture path prepares its statements
-// per connection; a write whose table changed under it still succeeds on
-// that connection. (The server re-plans this one by itself, so the test
-// does not reach the 0A000 retry in startTxCapture; TestCaptureStatements
-// covers the 26000 retry after DEALLOCATE ALL.)
+// TestCaptureStaleStatements: the capture path keeps statements prepared
+// on each primary connection; when the server no longer has them, or no
+// longer accepts them, a write in a session still commits once and
+// records its LSN, on every path: the wrapped DML (BEGIN … COMMIT in one
+// message), the two-Sync pipeline (CALL), a transaction's Commit, and
+// INSERT … RETURNING. One connection, so each step meets what the last
+// left; each runs in a fresh session, so its LSN must come from that step.
+func TestCaptureStaleStatements(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
+	a.Pool.MaxConns = 1
+	r := newRouter(t, a)
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS stale_t",
+		"CREATE TABLE stale_t (id int PRIMARY KEY)",
+		"CREATE OR REPLACE PROCEDURE stale_p(v int) LANGUAGE sql AS 'INSERT INTO stale_t VALUES (v)'",
+	} {
+		if _, err := r.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check, err := pgx.Connect(ctx, topo.Primary.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close(ctx)
+	var id atomic.Int64
+	writes := []struct {
+		name  string
+		write func(context.Context) error
+	}{
+		{"INSERT", func(sctx context.Context) error {
+			_, err := r.Exec(sctx, "INSERT INTO stale_t VALUES ($1)", id.Add(1))
+			return err
+		}},
+		{"CALL", func(sctx context.Context) error {
+			_, err := r.Exec(sctx, "CALL stale_p($1)", id.Add(1))
+			return err
+		}},
+		{"Commit", func(sctx context.Context) error {
+			tx, err := r.Begin(sctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			// No arguments, so pgx sends it unprepared: its own cache
+			// would fail once after the drop, which is pgx's business.
+			if _, err := tx.Exec(ctx, fmt.Sprintf("INSERT INTO stale_t VALUES (%d)", id.Add(1))); err != nil {
+				return err
+			}
+			// Inside the transaction: the Commit must still commit.
+			if _, err := tx.Exec(ctx, "DEALLOCATE ALL"); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}},
+		{"INSERT … RETURNING", func(sctx context.Context) error {
+			var got int64
+			return r.QueryRow(sctx, "INSERT INTO stale_t VALUES ($1) RETURNING id", id.Add(1)).Scan(&got)
+		}},
+	}
+	for _, drop := range []string{"DISCARD ALL", "DEALLOCATE ALL"} {
+		for _, w := range writes {
+			// Once to prepare everything, then after the drop.
+			if err := w.write(routerlib.WithSession(ctx, &routerlib.Session{})); err != nil {
+				t.Fatalf("%s: %v", w.name, err)
+			}
+			if _, err := r.Exec(ctx, drop); err != nil {
+				t.Fatal(err)
+			}
+			s := &routerlib.Session{}
+			before := id.Load()
+			if err := w.write(routerlib.WithSession(ctx, s)); err != nil {
+				t.Errorf("%s after %s: %v", w.name, drop, err)
+				continue
+			}
+			if s.LSN() == 0 {
+				t.Errorf("%s after %s: no LSN recorded in the session", w.name, drop)
+			}
+			// Counted on a connection of its own: the Router's one has
+			// lost pgx's prepared statements too, and pgx fails each
+			// once before it prepares it again.
+			var n int
+			if err := check.QueryRow(ctx, "SELECT count(*) FROM stale_t WHERE id > $1", before).Scan(&n); err != nil || n != 1 {
+				t.Errorf("%s after %s: %d rows written (%v), want exactly 1", w.name, drop, n, err)
+			}
+		}
+	}
+	// The application's own call of a SQL the capture path prepared is
+	// not disturbed by what the capture path prepared and lost: pgx has
+	// never seen this one, so it must succeed at once.
+	if _, err := r.Exec(ctx, "DISCARD ALL"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Exec(ctx, "INSERT INTO stale_t VALUES ($1)", id.Add(1)); err != nil {
+		t.Errorf("a plain Exec of a SQL the capture path had prepared, after DISCARD ALL: %v", err)
+	}
+}
+
+// TestCaptureAfterSchemaChange: the capture path prepares its writes per
+// connection; when a schema change alters the result columns of one
+// (INSERT … RETURNING * after ADD COLUMN), PostgreSQL refuses the
+// prepared statement with 0A000 "cached plan must not change result
+// type"; the write is prepared afresh, sent once more, returns the new
+// columns and records its LSN.
 func TestCaptureAfterSchemaChange(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
 	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
 	a.Pool.MaxConns = 1 // one connection: the prepared statement is reused
 	r := newRouter(t, a)
-	sctx := routerlib.WithSession(ctx, &routerlib.Session{})
 	if _, err := r.Exec(ctx, "DROP TABLE IF EXISTS schema_t; CREATE TABLE schema_t (id int)"); err != nil {
 		t.Fatal(err)
 	}
-	insert := func(id int) error {
-		rows, err := r.Query(sctx, "INSERT INTO schema_t VALUES ($1) RETURNING *", id)
+	insert := func(id int) (columns int, s *routerlib.Session, err error) {
+		s = &routerlib.Session{}
+		rows, err := r.Query(routerlib.WithSession(ctx, s), "INSERT INTO schema_t VALUES ($1) RETURNING *", id)
 		if err != nil {
-			return err
+			return 0, s, err
+		}
+		for rows.Next() {
+			vals, err := rows.Values()
+			if err != nil {
+				return 0, s, err
+			}
+			columns = len(vals)
 		}
 		rows.Close()
-		return rows.Err()
+		return columns, s, rows.Err()
 	}
-	if err := insert(1); err != nil {
-		t.Fatal(err)
+	if n, _, err := insert(1); err != nil || n != 1 {
+		t.Fatalf("first insert: %d columns, %v", n, err)
 	}
 	if _, err := r.Exec(ctx, "ALTER TABLE schema_t ADD COLUMN note text"); err != nil {
 		t.Fatal(err)
 	}
-	if err := insert(2); err != nil {
-		t.Errorf("insert after the table changed: %v", err)
+	n, s, err := insert(2)
+	if err != nil {
+		t.Fatalf("insert after the table changed: %v", err)
+	}
+	if n != 2 {
+		t.Errorf("insert after the table changed returned %d columns, want 2", n)
+	}
+	if s.LSN() == 0 {
+		t.Error("insert after the table changed: no LSN recorded in the session")
+	}
+	var rows int
+	if err := r.QueryRow(routerlib.Primary(ctx), "SELECT count(*) FROM schema_t").Scan(&rows); err != nil || rows != 2 {
+		t.Errorf("schema_t has %d rows (%v), want 2: the retry must not write twice", rows, err)
 	}
 }
 
