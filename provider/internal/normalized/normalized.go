@@ -26,19 +26,53 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/guc"
 )
 
-// equalFunc tells whether two spellings mean the same value; a spelling
-// that does not parse equals only itself.
-type equalFunc func(a, b string) bool
-
-func postgresTimeEqual(a, b string) bool {
-	x, errA := guc.Milliseconds(a)
-	y, errB := guc.Milliseconds(b)
-	return a == b || (errA == nil && errB == nil && x == y)
+// kind is what sets one normalized type apart from another: its name and
+// when two spellings mean the same value (a spelling that does not parse
+// equals only itself). Each kind is a Go type of its own, so that Type[K]
+// and Value[K] are distinct types to the framework (a Duration attribute
+// never takes a PostgresTime) while the eight methods the framework needs
+// are written once.
+type kind interface {
+	name() string
+	equal(a, b string) bool
 }
+
+type postgresTime struct{}
+
+func (postgresTime) name() string { return "PostgresTime" }
+
+func (postgresTime) equal(a, b string) bool { return sameParsed(a, b, guc.Milliseconds) }
+
+type duration struct{}
+
+func (duration) name() string { return "Duration" }
+
+func (duration) equal(a, b string) bool { return sameParsed(a, b, time.ParseDuration) }
+
+// sameParsed reports whether a and b are the same text, or both parse to
+// the same value.
+func sameParsed[T comparable](a, b string, parse func(string) (T, error)) bool {
+	if a == b {
+		return true
+	}
+	x, errA := parse(a)
+	y, errB := parse(b)
+	return errA == nil && errB == nil && x == y
+}
+
+type connection struct{}
+
+func (connection) name() string { return "Conninfo" }
+
+func (connection) equal(a, b string) bool { return SameConnection(a, b) }
 
 // SameConnection reports whether two libpq keyword/value connection strings
 // have the same parameters, however they are written (order, quoting,
-// spacing).
+// spacing; a keyword given twice counts once, with its last value, as libpq
+// reads it). Every parameter counts, the password too: a subscription whose
+// password changed needs ALTER SUBSCRIPTION … CONNECTION. A string that does
+// not parse (a URI, postgresql://…, which the provider does not accept)
+// equals only itself.
 func SameConnection(a, b string) bool {
 	if a == b {
 		return true
@@ -48,32 +82,31 @@ func SameConnection(a, b string) bool {
 	return errA == nil && errB == nil && maps.Equal(pa, pb)
 }
 
-func durationEqual(a, b string) bool {
-	x, errA := time.ParseDuration(a)
-	y, errB := time.ParseDuration(b)
-	return a == b || (errA == nil && errB == nil && x == y)
-}
+// Type is the framework type of a string of kind K.
+type Type[K kind] struct{ basetypes.StringType }
 
-// PostgresTimeType is a PostgreSQL time setting (recovery_min_apply_delay,
-// wal_receiver_timeout, …): a number with an optional unit, compared in
-// milliseconds as the server compares it.
-type PostgresTimeType struct{ basetypes.StringType }
+// Value is a value of Type[K].
+type Value[K kind] struct{ basetypes.StringValue }
 
-// PostgresTime is a value of PostgresTimeType.
-type PostgresTime struct{ basetypes.StringValue }
+type (
+	// PostgresTimeType is a PostgreSQL time setting (recovery_min_apply_delay,
+	// wal_receiver_timeout, …): a number with an optional unit, compared in
+	// milliseconds as the server compares it.
+	PostgresTimeType = Type[postgresTime]
+	// PostgresTime is a value of PostgresTimeType.
+	PostgresTime = Value[postgresTime]
 
-// DurationType is a Go duration ("90s", "1m30s"), compared by length.
-type DurationType struct{ basetypes.StringType }
+	// DurationType is a Go duration ("90s", "1m30s"), compared by length.
+	DurationType = Type[duration]
+	// Duration is a value of DurationType.
+	Duration = Value[duration]
 
-// Duration is a value of DurationType.
-type Duration struct{ basetypes.StringValue }
-
-// ConninfoType is a libpq keyword/value connection string, compared by its
-// parameters.
-type ConninfoType struct{ basetypes.StringType }
-
-// Conninfo is a value of ConninfoType.
-type Conninfo struct{ basetypes.StringValue }
+	// ConninfoType is a libpq keyword/value connection string, compared by
+	// its parameters (SameConnection).
+	ConninfoType = Type[connection]
+	// Conninfo is a value of ConninfoType.
+	Conninfo = Value[connection]
+)
 
 var (
 	_ basetypes.StringTypable                    = ConninfoType{}
@@ -84,110 +117,35 @@ var (
 	_ basetypes.StringValuableWithSemanticEquals = Duration{}
 )
 
-func (t PostgresTimeType) String() string { return "normalized.PostgresTimeType" }
-
-func (t PostgresTimeType) Equal(o attr.Type) bool {
-	_, ok := o.(PostgresTimeType)
-	return ok
-}
-
-func (t PostgresTimeType) ValueType(context.Context) attr.Value { return PostgresTime{} }
-
-func (t PostgresTimeType) ValueFromString(_ context.Context, in basetypes.StringValue) (basetypes.StringValuable, diag.Diagnostics) {
-	return PostgresTime{StringValue: in}, nil
-}
-
-func (t PostgresTimeType) ValueFromTerraform(ctx context.Context, in tftypes.Value) (attr.Value, error) {
-	return valueFromTerraform(ctx, t.StringType, in, func(s basetypes.StringValue) attr.Value { return PostgresTime{StringValue: s} })
-}
-
-func (v PostgresTime) Type(context.Context) attr.Type { return PostgresTimeType{} }
-
-func (v PostgresTime) Equal(o attr.Value) bool {
-	other, ok := o.(PostgresTime)
-	return ok && v.StringValue.Equal(other.StringValue)
-}
-
-// StringSemanticEquals compares the two times in milliseconds.
-func (v PostgresTime) StringSemanticEquals(_ context.Context, o basetypes.StringValuable) (bool, diag.Diagnostics) {
-	return semanticEquals(v.StringValue, o, postgresTimeEqual)
-}
-
 // NewPostgresTime is a known PostgresTime.
 func NewPostgresTime(s string) PostgresTime {
 	return PostgresTime{StringValue: basetypes.NewStringValue(s)}
 }
 
-func (t DurationType) String() string { return "normalized.DurationType" }
-
-func (t DurationType) Equal(o attr.Type) bool {
-	_, ok := o.(DurationType)
-	return ok
-}
-
-func (t DurationType) ValueType(context.Context) attr.Value { return Duration{} }
-
-func (t DurationType) ValueFromString(_ context.Context, in basetypes.StringValue) (basetypes.StringValuable, diag.Diagnostics) {
-	return Duration{StringValue: in}, nil
-}
-
-func (t DurationType) ValueFromTerraform(ctx context.Context, in tftypes.Value) (attr.Value, error) {
-	return valueFromTerraform(ctx, t.StringType, in, func(s basetypes.StringValue) attr.Value { return Duration{StringValue: s} })
-}
-
-func (v Duration) Type(context.Context) attr.Type { return DurationType{} }
-
-func (v Duration) Equal(o attr.Value) bool {
-	other, ok := o.(Duration)
-	return ok && v.StringValue.Equal(other.StringValue)
-}
-
-// StringSemanticEquals compares the two durations by length.
-func (v Duration) StringSemanticEquals(_ context.Context, o basetypes.StringValuable) (bool, diag.Diagnostics) {
-	return semanticEquals(v.StringValue, o, durationEqual)
-}
-
 // NewDuration is a known Duration.
-func NewDuration(s string) Duration {
-	return Duration{StringValue: basetypes.NewStringValue(s)}
-}
-
-func (t ConninfoType) String() string { return "normalized.ConninfoType" }
-
-func (t ConninfoType) Equal(o attr.Type) bool {
-	_, ok := o.(ConninfoType)
-	return ok
-}
-
-func (t ConninfoType) ValueType(context.Context) attr.Value { return Conninfo{} }
-
-func (t ConninfoType) ValueFromString(_ context.Context, in basetypes.StringValue) (basetypes.StringValuable, diag.Diagnostics) {
-	return Conninfo{StringValue: in}, nil
-}
-
-func (t ConninfoType) ValueFromTerraform(ctx context.Context, in tftypes.Value) (attr.Value, error) {
-	return valueFromTerraform(ctx, t.StringType, in, func(s basetypes.StringValue) attr.Value { return Conninfo{StringValue: s} })
-}
-
-func (v Conninfo) Type(context.Context) attr.Type { return ConninfoType{} }
-
-func (v Conninfo) Equal(o attr.Value) bool {
-	other, ok := o.(Conninfo)
-	return ok && v.StringValue.Equal(other.StringValue)
-}
-
-// StringSemanticEquals compares the two connection strings' parameters.
-func (v Conninfo) StringSemanticEquals(_ context.Context, o basetypes.StringValuable) (bool, diag.Diagnostics) {
-	return semanticEquals(v.StringValue, o, SameConnection)
-}
+func NewDuration(s string) Duration { return Duration{StringValue: basetypes.NewStringValue(s)} }
 
 // NewConninfo is a known Conninfo.
-func NewConninfo(s string) Conninfo {
-	return Conninfo{StringValue: basetypes.NewStringValue(s)}
+func NewConninfo(s string) Conninfo { return Conninfo{StringValue: basetypes.NewStringValue(s)} }
+
+func (t Type[K]) String() string {
+	var k K
+	return "normalized." + k.name() + "Type"
 }
 
-func valueFromTerraform(ctx context.Context, base basetypes.StringType, in tftypes.Value, wrap func(basetypes.StringValue) attr.Value) (attr.Value, error) {
-	v, err := base.ValueFromTerraform(ctx, in)
+func (t Type[K]) Equal(o attr.Type) bool {
+	_, ok := o.(Type[K])
+	return ok
+}
+
+func (t Type[K]) ValueType(context.Context) attr.Value { return Value[K]{} }
+
+func (t Type[K]) ValueFromString(_ context.Context, in basetypes.StringValue) (basetypes.StringValuable, diag.Diagnostics) {
+	return Value[K]{StringValue: in}, nil
+}
+
+func (t Type[K]) ValueFromTerraform(ctx context.Context, in tftypes.Value) (attr.Value, error) {
+	v, err := t.StringType.ValueFromTerraform(ctx, in)
 	if err != nil {
 		return nil, err
 	}
@@ -195,15 +153,26 @@ func valueFromTerraform(ctx context.Context, base basetypes.StringType, in tftyp
 	if !ok {
 		return nil, fmt.Errorf("unexpected value type %T", v)
 	}
-	return wrap(s), nil
+	return Value[K]{StringValue: s}, nil
 }
 
-func semanticEquals(v basetypes.StringValue, o basetypes.StringValuable, equal equalFunc) (bool, diag.Diagnostics) {
-	other, diags := o.ToStringValue(context.Background())
+func (v Value[K]) Type(context.Context) attr.Type { return Type[K]{} }
+
+func (v Value[K]) Equal(o attr.Value) bool {
+	other, ok := o.(Value[K])
+	return ok && v.StringValue.Equal(other.StringValue)
+}
+
+// StringSemanticEquals tells whether the two values mean the same: the
+// times in milliseconds, the durations by length, the connection strings
+// by their parameters.
+func (v Value[K]) StringSemanticEquals(ctx context.Context, o basetypes.StringValuable) (bool, diag.Diagnostics) {
+	other, diags := o.ToStringValue(ctx)
 	if diags.HasError() || v.IsNull() || v.IsUnknown() || other.IsNull() || other.IsUnknown() {
 		return false, diags
 	}
-	return equal(v.ValueString(), other.ValueString()), diags
+	var k K
+	return k.equal(v.ValueString(), other.ValueString()), diags
 }
 
 // KeepEquivalentState plans the state's value when the planned one (the

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 )
 
 func TestSemanticEquals(t *testing.T) {
@@ -54,5 +55,87 @@ func TestKeepEquivalentState(t *testing.T) {
 		if !resp.PlanValue.Equal(c.want) {
 			t.Errorf("plan %v, state %v: planned %v, want %v", c.plan, c.state, resp.PlanValue, c.want)
 		}
+	}
+}
+
+// TestSameConnection covers what SameConnection decides: whether the
+// subscription's conninfo in the configuration and on the server are the
+// same connection (no ALTER SUBSCRIPTION … CONNECTION, no publisher probe,
+// the text written kept in the state).
+func TestSameConnection(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		a, b string
+		same bool
+	}{
+		{"identical", "host=a port=5432", "host=a port=5432", true},
+		{"order", "host=a port=5432 user=u", "user=u port=5432 host=a", true},
+		{"spacing", "host=a port=5432", "  host = a\tport=5432\n", true},
+		{"quoting", "host=a user=u", "host='a' user='u'", true},
+		{"quoted space", "host=a password='x y'", `password=x\ y host=a`, true},
+		{"quoted quote", `user='o\'brien'`, `user=o\'brien`, true},
+		{"repeated keyword, last wins", "host=a host=b", "host=b", true},
+		{"empty", "", "", true},
+		{"other value", "host=a port=5432", "host=a port=5433", false},
+		{"one more parameter", "host=a", "host=a application_name=b", false},
+		{"keywords are case-sensitive", "host=a", "HOST=a", false},
+		// A new password is a new connection: ALTER SUBSCRIPTION … CONNECTION.
+		{"password changed", "host=a password=x", "host=a password=y", false},
+		{"password removed", "host=a password=x", "host=a", false},
+		{"password quoted differently", "host=a password=x", "host=a password='x'", true},
+		// URIs do not parse: equal only as the same text, never to the
+		// keyword form of the same connection.
+		{"same URI", "postgresql://u@a:5432/app", "postgresql://u@a:5432/app", true},
+		{"other URI", "postgresql://a", "postgresql://b", false},
+		{"URI against keywords", "postgresql://u@a:5432/app", "host=a port=5432 user=u dbname=app", false},
+		{"unterminated quote", "host='a", "host=a", false},
+		{"unterminated quote, same text", "host='a", "host='a", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := SameConnection(c.a, c.b); got != c.same {
+				t.Errorf("SameConnection(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
+			}
+			if got := SameConnection(c.b, c.a); got != c.same {
+				t.Errorf("SameConnection(%q, %q) = %v, want %v (not symmetric)", c.b, c.a, got, c.same)
+			}
+		})
+	}
+}
+
+// TestTypesAreDistinct: the three types share one implementation, but the
+// framework must see three types, each making values of its own.
+func TestTypesAreDistinct(t *testing.T) {
+	ctx := context.Background()
+	all := []basetypes.StringTypable{PostgresTimeType{}, DurationType{}, ConninfoType{}}
+	names := []string{"normalized.PostgresTimeType", "normalized.DurationType", "normalized.ConninfoType"}
+	for i, typ := range all {
+		if typ.String() != names[i] {
+			t.Errorf("type %d is named %q, want %q", i, typ.String(), names[i])
+		}
+		for j, other := range all {
+			if typ.Equal(other) != (i == j) {
+				t.Errorf("%s.Equal(%s) = %v", typ, other, typ.Equal(other))
+			}
+		}
+		v, err := typ.ValueFromTerraform(ctx, tftypes.NewValue(tftypes.String, "60s"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !v.Type(ctx).Equal(typ) || !typ.ValueType(ctx).Type(ctx).Equal(typ) {
+			t.Errorf("%s makes a value of type %s", typ, v.Type(ctx))
+		}
+		fromString, _ := typ.ValueFromString(ctx, basetypes.NewStringValue("60s"))
+		if !fromString.Equal(v) {
+			t.Errorf("%s: ValueFromString %v, ValueFromTerraform %v", typ, fromString, v)
+		}
+		if u, err := typ.ValueFromTerraform(ctx, tftypes.NewValue(tftypes.String, tftypes.UnknownValue)); err != nil || !u.IsUnknown() {
+			t.Errorf("%s: unknown read as %v (%v)", typ, u, err)
+		}
+	}
+	if NewDuration("60s").Equal(NewPostgresTime("60s")) {
+		t.Error("a Duration equals a PostgresTime of the same text")
+	}
+	if eq, _ := NewDuration("60s").StringSemanticEquals(ctx, NewDuration("60s").StringValue); !eq {
+		t.Error("a Duration is not semantically equal to its own text")
 	}
 }
