@@ -41,6 +41,7 @@ func TestAccPrivileges_missing(t *testing.T) {
 		config string // resources; the provider is pgreplication.as_role
 		plan   bool   // refused by the plan already
 		want   string // the statement the error must show
+		quotes string // the failed statement the error quotes (statement.Error), if one did
 	}{{
 		name: "slot",
 		role: "tfacc_priv_slot",
@@ -50,7 +51,8 @@ resource "pgreplication_replication_slot" "s" {
   name = "tfacc_priv_slot"
   type = "physical"
 }`,
-		want: `ALTER ROLE "tfacc_priv_slot" REPLICATION;`,
+		want:   `ALTER ROLE "tfacc_priv_slot" REPLICATION;`,
+		quotes: `SELECT\s+pg_create_physical_replication_slot\(\$1,\s+\$2\):\s+ERROR:\s+permission\s+denied`,
 	}, {
 		name: "publication_database",
 		role: "tfacc_priv_pub",
@@ -62,7 +64,8 @@ resource "pgreplication_publication" "p" {
     name = "tfacc_priv_books"
   }
 }`,
-		want: `GRANT CREATE ON DATABASE "postgres" TO "tfacc_priv_pub";\s+ALTER TABLE "public"."tfacc_priv_books" OWNER TO "tfacc_priv_pub";`,
+		want:   `GRANT CREATE ON DATABASE "postgres" TO "tfacc_priv_pub";\s+ALTER TABLE "public"."tfacc_priv_books" OWNER TO "tfacc_priv_pub";`,
+		quotes: `CREATE\s+PUBLICATION\s+"tfacc_priv_pub"\s+FOR\s+TABLE.*:\s+ERROR:\s+permission\s+denied`,
 	}, {
 		name: "synchronous_replication_stats",
 		role: "tfacc_priv_sync1",
@@ -131,7 +134,7 @@ provider "pgreplication" {
 }
 `, c.node.Host, c.node.Port, c.role) + c.config,
 					PlanOnly:    c.plan,
-					ExpectError: regexp.MustCompile(`(?s)lacks a privilege this needs.*` + c.want),
+					ExpectError: regexp.MustCompile(`(?s)` + c.quotes + `.*lacks a privilege this needs.*` + c.want),
 				}},
 			})
 		})

@@ -350,7 +350,7 @@ func (r *publicationResource) Update(ctx context.Context, req resource.UpdateReq
 		}
 		for _, stmt := range alterPublicationSQL(*current, want) {
 			if err := execOne(ctx, tx, stmt); err != nil {
-				return fmt.Errorf("%s: %w", stmt, err)
+				return err
 			}
 		}
 		return nil
@@ -381,11 +381,12 @@ func (r *publicationResource) Delete(ctx context.Context, req resource.DeleteReq
 	if pool == nil {
 		return
 	}
-	_, err := pool.Exec(ctx, "DROP PUBLICATION IF EXISTS "+pgsql.Ident(state.Name.ValueString()))
+	drop := "DROP PUBLICATION IF EXISTS " + pgsql.Ident(state.Name.ValueString())
+	_, err := pool.Exec(ctx, drop)
 	if err != nil && !isMissingDatabase(err) {
 		resp.Diagnostics.AddError("Cannot Drop Publication",
 			fmt.Sprintf("Dropping publication %q in database %q on %s failed. The provider's role must own the publication. The server said: %v",
-				state.Name.ValueString(), database, r.server.describe(), err))
+				state.Name.ValueString(), database, r.server.describe(), statement.Error(ctx, drop, err)))
 	}
 }
 
@@ -1164,8 +1165,12 @@ func isMissingDatabase(err error) bool {
 // execOne runs one statement with the extended protocol, which refuses a
 // second statement in the same string: row filters are SQL text from the
 // configuration, and one like `true); DROP TABLE t; --` must fail, not run.
+// A failure quotes the statement (statement.Error).
 func execOne(ctx context.Context, tx pgx.Tx, sql string) error {
-	return tx.Conn().PgConn().ExecParams(ctx, sql, nil, nil, nil, nil).Read().Err
+	if err := tx.Conn().PgConn().ExecParams(ctx, sql, nil, nil, nil, nil).Read().Err; err != nil {
+		return statement.Error(ctx, sql, err)
+	}
+	return nil
 }
 
 // objectList renders a publication's tables and schemas for CREATE and

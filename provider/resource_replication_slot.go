@@ -268,7 +268,7 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 	sql, args := createSlotSQL(facts.Major(), plan)
 	var ignored any
 	if err := pool.QueryRow(createCtx, sql, args...).Scan(&ignored); err != nil {
-		r.createError(ctx, plan, timeout, createCtx.Err(), err, &resp.Diagnostics)
+		r.createError(ctx, plan, timeout, createCtx.Err(), statement.Error(ctx, sql, err), &resp.Diagnostics)
 		return
 	}
 
@@ -279,7 +279,7 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 		resp.Diagnostics.AddWarning("Replication Slot Created, Not Read Back",
 			fmt.Sprintf("Replication slot %q was created on %s, but reading it back failed, so its health attributes are "+
 				"unknown until the next refresh (terraform plan or terraform refresh reads them). The slot is in the state; "+
-				"nothing needs to be done about it.\n\nServer error: %v", name, r.server.describe(), err))
+				"nothing needs to be done about it.\n\nServer error: %s", name, r.server.describe(), statement.MaskedError(ctx, err)))
 		plan.ID = types.StringValue(importid.Format(name))
 		if plan.Database.IsUnknown() {
 			plan.Database = types.StringValue(r.server.defaultDatabase())
@@ -326,8 +326,9 @@ func createSlotSQL(major int, m replicationSlotModel) (string, []any) {
 	}
 }
 
-// createError explains a failed creation: a slot that already exists, a
-// timeout (on a standby, usually a primary that is idle), or the server's error.
+// createError explains a failed creation (err, built by statement.Error): a
+// slot that already exists, a timeout (on a standby, usually a primary that
+// is idle), or the server's error.
 func (r *replicationSlotResource) createError(ctx context.Context, plan replicationSlotModel, timeout time.Duration, ctxErr, err error, diags *diag.Diagnostics) {
 	name := plan.Name.ValueString()
 	var pgErr *pgconn.PgError
@@ -363,7 +364,7 @@ func (r *replicationSlotResource) Read(ctx context.Context, req resource.ReadReq
 	ctx = statement.WithObject(ctx, "replication slot "+pgsql.Ident(state.Name.ValueString()))
 	row, found, err := r.readSlot(ctx, state.Name.ValueString())
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %v", state.Name.ValueString(), r.server.describe(), err))
+		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %s", state.Name.ValueString(), r.server.describe(), statement.MaskedError(ctx, err)))
 		return
 	}
 	if !found {
@@ -388,7 +389,7 @@ func (r *replicationSlotResource) Update(ctx context.Context, req resource.Updat
 	name := plan.Name.ValueString()
 	_, found, err := r.readSlot(ctx, name)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %v", name, r.server.describe(), err))
+		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %s", name, r.server.describe(), statement.MaskedError(ctx, err)))
 		return
 	}
 	if !found {
@@ -419,7 +420,7 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 	for {
 		row, found, err := r.readSlot(ctx, name)
 		if err != nil {
-			resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s before dropping it failed: %v", name, r.server.describe(), err))
+			resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s before dropping it failed: %s", name, r.server.describe(), statement.MaskedError(ctx, err)))
 			return
 		}
 		if !found {
@@ -430,15 +431,17 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 				resp.Diagnostics.AddError("Cannot Drop Active Replication Slot", r.activeSlotDetail(ctx, name, *row.ActivePID))
 				return
 			}
-			if _, err := pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, *row.ActivePID); err != nil {
+			const terminateSQL = `SELECT pg_terminate_backend($1)`
+			if _, err := pool.Exec(ctx, terminateSQL, *row.ActivePID); err != nil {
 				resp.Diagnostics.AddError("Cannot Terminate Replication Slot Consumer",
 					fmt.Sprintf("Terminating process %d, which uses replication slot %q on %s, failed: %v", *row.ActivePID, name, r.server.describe(),
-						r.server.withGrants(ctx, err, signalBackendPrivilege)))
+						r.server.withGrants(ctx, statement.Error(ctx, terminateSQL, err), signalBackendPrivilege)))
 				return
 			}
 			r.waitInactive(ctx, name, *row.ActivePID)
 		}
-		_, err = pool.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, name)
+		const dropSQL = `SELECT pg_drop_replication_slot($1)`
+		_, err = pool.Exec(ctx, dropSQL, name)
 		var pgErr *pgconn.PgError
 		switch {
 		case err == nil:
@@ -452,7 +455,8 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 			continue
 		default:
 			resp.Diagnostics.AddError("Cannot Drop Replication Slot",
-				fmt.Sprintf("Dropping replication slot %q on %s failed.\n\nServer error: %v", name, r.server.describe(), r.server.withGrants(ctx, err, replicationPrivilege)))
+				fmt.Sprintf("Dropping replication slot %q on %s failed.\n\nServer error: %v", name, r.server.describe(),
+					r.server.withGrants(ctx, statement.Error(ctx, dropSQL, err), replicationPrivilege)))
 			return
 		}
 	}

@@ -524,6 +524,30 @@ resource "pgreplication_replication_slot" "bad" {
 	})
 }
 
+// A slot made by hand before the apply: the error says to import it, and
+// quotes the statement that failed with the server's message and SQLSTATE
+// (statement.Error, like every statement error of the provider).
+func TestAccReplicationSlot_alreadyExists(t *testing.T) {
+	topo := testAccTopology(t)
+	const name = "tfacc_slot_taken"
+	execSQL(t, topo.Primary, "postgres", `SELECT pg_create_physical_replication_slot('`+name+`')`)
+	t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", `SELECT pg_drop_replication_slot('`+name+`')`) })
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: providerConfig("primary", topo.Primary) + `
+resource "pgreplication_replication_slot" "taken" {
+  provider = pgreplication.primary
+  name     = "` + name + `"
+  type     = "physical"
+}
+`,
+			ExpectError: regexp.MustCompile(`(?s)Replication\s+Slot\s+Already\s+Exists.*terraform\s+import\s+<address>\s+` + name +
+				`.*SELECT\s+pg_create_physical_replication_slot\(\$1,\s+\$2\):\s+ERROR:\s+replication\s+slot\s+"` + name + `"\s+already\s+exists\s+\(SQLSTATE\s+42710\)`),
+		}},
+	})
+}
+
 // Creating a logical slot on a standby waits for WAL the standby has not
 // replayed; create_timeout bounds the wait and the error says what to do.
 // Replay is paused so the wait is certain. No slot is left behind.

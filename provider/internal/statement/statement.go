@@ -2,10 +2,14 @@
 // a log or an error message. Every connection the provider opens traces its
 // statements through [Tracer], which logs each one at debug level (tflog) with
 // the object it belongs to; every error that quotes a failed statement is
-// built by [Error]. Both mask secrets the same way: the values a handler
-// declared with [WithSecrets], in every spelling a statement can carry them
-// (raw, quoted in a connection string, quoted again in an SQL literal), and,
-// as a safety net, whatever follows a "password=" keyword.
+// built by [Error] (never by formatting the driver's error, which leaves out
+// the server's detail and hint and masks nothing), and [MaskedError] is the
+// same text without a statement, for a failure that is not one statement's
+// (a connection, a read whose message names what was read). All of them mask
+// secrets the same way: the values a handler declared with [WithSecrets], in
+// every spelling a statement can carry them (raw, quoted in a connection
+// string, quoted again in an SQL literal), and, as a safety net, whatever
+// follows a "password=" keyword.
 package statement
 
 import (
@@ -22,11 +26,11 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// Mask is what stands in a message for a secret.
-const Mask = "REDACTED"
+// mask is what stands in a message for a secret.
+const mask = "REDACTED"
 
-// ObjectField is the tflog field that names the object a statement belongs to.
-const ObjectField = "pgreplication_object"
+// objectField is the tflog field that names the object a statement belongs to.
+const objectField = "pgreplication_object"
 
 // passwordKeyword finds a password in connection-string form (password=…,
 // sslpassword=…) that nobody declared; maskPasswordValues masks its value.
@@ -48,7 +52,7 @@ func scopeOf(ctx context.Context) scope {
 // such as `publication "books" in database "app"`: each statement's log line
 // carries it in the field pgreplication_object.
 func WithObject(ctx context.Context, object string) context.Context {
-	return tflog.SetField(ctx, ObjectField, object)
+	return tflog.SetField(ctx, objectField, object)
 }
 
 // WithSecrets declares values that must never be shown: statements run with
@@ -102,11 +106,11 @@ func spellings(secret string) []string {
 	return out
 }
 
-// Masked is text with every secret declared in ctx, and every password=
-// value, replaced by Mask.
-func Masked(ctx context.Context, text string) string {
+// masked is text with every secret declared in ctx, and every password=
+// value, replaced by mask.
+func masked(ctx context.Context, text string) string {
 	for _, secret := range scopeOf(ctx).secrets {
-		text = strings.ReplaceAll(text, secret, Mask)
+		text = strings.ReplaceAll(text, secret, mask)
 	}
 	return maskPasswordValues(text)
 }
@@ -124,11 +128,11 @@ func maskPasswordValues(text string) string {
 		}
 		start := m[1]
 		end := valueEnd(text, start)
-		if strings.Trim(text[start:end], "'") == Mask {
+		if strings.Trim(text[start:end], "'") == mask {
 			continue
 		}
 		b.WriteString(text[last:start])
-		b.WriteString(Mask)
+		b.WriteString(mask)
 		last = end
 	}
 	b.WriteString(text[last:])
@@ -175,13 +179,13 @@ func valueEnd(text string, start int) int {
 // callers still test the SQLSTATE with errors.As; its text is the only one
 // to show.
 func Error(ctx context.Context, sql string, err error) error {
-	return &statementError{text: Masked(ctx, oneLine(sql)+": "+ErrorText(err)), err: err}
+	return &statementError{text: masked(ctx, oneLine(sql)+": "+errorText(err)), err: err}
 }
 
-// ErrorText is err's message with the server's detail and hint, which
-// PgError.Error leaves out. It masks nothing: pass it through Masked, or
+// errorText is err's message with the server's detail and hint, which
+// PgError.Error leaves out. It masks nothing: pass it through masked, or
 // use Error.
-func ErrorText(err error) string {
+func errorText(err error) string {
 	text := err.Error()
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -199,7 +203,7 @@ func ErrorText(err error) string {
 // secrets of ctx masked, for a failure that is not one statement's (a
 // connection that could not be made).
 func MaskedError(ctx context.Context, err error) string {
-	return Masked(ctx, ErrorText(err))
+	return masked(ctx, errorText(err))
 }
 
 type statementError struct {
@@ -236,11 +240,11 @@ type cancelKey struct{}
 
 func (t Tracer) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
 	fields := map[string]any{
-		"sql":    Masked(ctx, oneLine(data.SQL)),
+		"sql":    masked(ctx, oneLine(data.SQL)),
 		"server": server(conn),
 	}
 	if len(data.Args) > 0 {
-		fields["args"] = Masked(ctx, fmt.Sprintf("%v", data.Args))
+		fields["args"] = masked(ctx, fmt.Sprintf("%v", data.Args))
 	}
 	tflog.Debug(ctx, "pgreplication: running SQL", fields)
 	if t.Bound <= 0 {

@@ -1,4 +1,4 @@
-package statement_test
+package statement
 
 import (
 	"bytes"
@@ -14,7 +14,6 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
-	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 )
 
 // canaries are passwords with every character that changes how a secret is
@@ -23,11 +22,11 @@ var canaries = []string{"canary-s3cret", `can'ary\s3"cret`, "canary-line1\ncanar
 
 func TestErrorMasksDeclaredSecretsInEverySpelling(t *testing.T) {
 	for _, pw := range canaries {
-		ctx := statement.WithSecrets(context.Background(), pw)
+		ctx := WithSecrets(context.Background(), pw)
 		conn := conninfo.Params{"host": "db1", "user": "rep", "password": pw}.String()
 		sql := "ALTER SYSTEM SET " + pgsql.Ident("primary_conninfo") + " = " + pgsql.Literal(conn)
 		serverErr := &pgconn.PgError{Code: "42501", Message: "permission denied for " + conn, Detail: "value " + pw, Hint: "try " + pgsql.Literal(pw)}
-		err := statement.Error(ctx, sql, serverErr)
+		err := Error(ctx, sql, serverErr)
 		text := err.Error()
 		for _, leak := range append([]string{pw}, strings.Split(pw, "\n")...) {
 			if strings.Contains(text, leak) {
@@ -51,12 +50,12 @@ func TestMaskedCatchesUndeclaredPasswordKeywords(t *testing.T) {
 		"CREATE SUBSCRIPTION s CONNECTION 'host=h password=''s3 cret'' port=1'": "s3 cret",
 		"sslpassword = 's3cret'": "s3cret",
 	} {
-		got := statement.Masked(ctx, in)
-		if strings.Contains(got, leak) || !strings.Contains(got, statement.Mask) {
-			t.Errorf("Masked(%q) = %q", in, got)
+		got := masked(ctx, in)
+		if strings.Contains(got, leak) || !strings.Contains(got, mask) {
+			t.Errorf("masked(%q) = %q", in, got)
 		}
 	}
-	if got := statement.Masked(ctx, "SELECT 'no secret here'"); got != "SELECT 'no secret here'" {
+	if got := masked(ctx, "SELECT 'no secret here'"); got != "SELECT 'no secret here'" {
 		t.Errorf("Masked changed a statement without secrets: %q", got)
 	}
 }
@@ -64,11 +63,11 @@ func TestMaskedCatchesUndeclaredPasswordKeywords(t *testing.T) {
 func TestTracerLogsStatementWithObjectAndMasksSecrets(t *testing.T) {
 	var out bytes.Buffer
 	ctx := tflogtest.RootLogger(context.Background(), &out)
-	ctx = statement.WithObject(ctx, `standby "standby"`)
-	ctx = statement.WithSecrets(ctx, "canary-s3cret")
+	ctx = WithObject(ctx, `standby "standby"`)
+	ctx = WithSecrets(ctx, "canary-s3cret")
 	sql := "ALTER SYSTEM SET primary_conninfo = " + pgsql.Literal(conninfo.Params{"host": "h", "password": "canary-s3cret"}.String())
-	statement.Tracer{}.TraceQueryStart(ctx, nil, pgx.TraceQueryStartData{SQL: sql, Args: []any{"slot_a"}})
-	statement.Tracer{}.TraceQueryEnd(ctx, nil, pgx.TraceQueryEndData{Err: errors.New("server said canary-s3cret")})
+	Tracer{}.TraceQueryStart(ctx, nil, pgx.TraceQueryStartData{SQL: sql, Args: []any{"slot_a"}})
+	Tracer{}.TraceQueryEnd(ctx, nil, pgx.TraceQueryEndData{Err: errors.New("server said canary-s3cret")})
 	// A message logged by any other code with the same context is masked too.
 	tflog.Debug(ctx, "the password is canary-s3cret")
 	logged := out.String()
