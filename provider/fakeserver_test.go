@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgproto3"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // fakeServer listens on 127.0.0.1 and speaks just enough of PostgreSQL's
@@ -28,6 +30,11 @@ type fakeServer struct {
 	passwords []string
 	users     []string
 	open      []net.Conn
+}
+
+// node is the fake server as a routertest node, for providerConfig.
+func (f *fakeServer) node() *routertest.Node {
+	return &routertest.Node{Name: "fake", Host: "127.0.0.1", Port: f.Port}
 }
 
 func startFakeServer(t *testing.T, hang bool) *fakeServer {

@@ -116,18 +116,21 @@ func testAccPreCheck(t *testing.T) {
 	}
 }
 
-// providerConfig renders a provider block with the given alias for a node.
-// Use it when the configuration talks to ONE server; for several, see
-// serverProvider.
+// providerConfig renders a provider block with the given alias for a node,
+// or the default provider block (which resources use without a provider
+// argument) when alias is "". Use it when the configuration talks to ONE
+// server; for several, see serverProvider.
 func providerConfig(alias string, n *routertest.Node) string {
 	return providerConfigDB(alias, n, "postgres")
 }
 
 // providerConfigDB is providerConfig with the provider's default database.
 func providerConfigDB(alias string, n *routertest.Node, database string) string {
+	if alias != "" {
+		alias = fmt.Sprintf("\n  alias    = %q", alias)
+	}
 	return fmt.Sprintf(`
-provider "pgreplication" {
-  alias    = %q
+provider "pgreplication" {%s
   host     = %q
   port     = %d
   username = "postgres"

@@ -109,14 +109,8 @@ func createStandbyRole(t *testing.T, topo *routertest.Topology, role string) {
 	t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", "DROP ROLE IF EXISTS "+role) })
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	lsn, err := topo.CurrentLSN(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, s := range topo.Standbys {
-		if err := s.WaitReplayed(ctx, lsn); err != nil {
-			t.Fatalf("the role did not reach %s: %v", s.Name, err)
-		}
+	if err := topo.WaitReplayed(ctx); err != nil {
+		t.Fatalf("the role did not reach the standbys: %v", err)
 	}
 }
 
@@ -286,7 +280,7 @@ func TestAccProvider_hungServerFailsPlan(t *testing.T) {
 	testAccPreCheck(t)
 	hung := startFakeServer(t, true)
 	t.Setenv("PGCONNECT_TIMEOUT", "")
-	config := localProvider(hung.Port) + `
+	config := providerConfig("", hung.node()) + `
 data "pgreplication_server" "this" {}
 `
 	start := time.Now()
@@ -298,19 +292,6 @@ data "pgreplication_server" "this" {}
 		}},
 	})
 	checkHungBound(t, hung, "plan", time.Since(start))
-}
-
-// localProvider is the provider block of a server on 127.0.0.1:port.
-func localProvider(port int) string {
-	return fmt.Sprintf(`
-provider "pgreplication" {
-  host     = "127.0.0.1"
-  port     = %d
-  username = "postgres"
-  database = "postgres"
-  sslmode  = "disable"
-}
-`, port)
 }
 
 // checkHungBound fails when the provider never reached the hung server, or
@@ -362,7 +343,7 @@ func TestAccStandby_conninfoParamInjectionRefused(t *testing.T) {
 		{"sslpassword", "its value is a secret"},
 		{"host", "has an attribute for it"},
 	} {
-		config := localProvider(listener.Port) + fmt.Sprintf(`
+		config := providerConfig("", listener.node()) + fmt.Sprintf(`
 resource "pgreplication_standby" "this" {
   primary_host = "db1"
   primary_user = "rep"
@@ -513,8 +494,8 @@ func TestAccProvider_hungServerFailsDestroy(t *testing.T) {
 	topo := testAccTopology(t)
 	hung := startFakeServer(t, true)
 	t.Setenv("PGCONNECT_TIMEOUT", "")
-	config := func(port int) string {
-		return localProvider(port) + `
+	config := func(n *routertest.Node) string {
+		return providerConfig("", n) + `
 resource "pgreplication_replication_slot" "this" {
   name = "hung_destroy_slot"
   type = "physical"
@@ -526,17 +507,17 @@ resource "pgreplication_replication_slot" "this" {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
-			{Config: config(topo.Primary.Port)},
+			{Config: config(topo.Primary)},
 			{
 				PreConfig:   func() { started = time.Now() },
-				Config:      config(hung.Port),
+				Config:      config(hung.node()),
 				Destroy:     true,
 				ExpectError: errorText(fmt.Sprintf("127.0.0.1:%d", hung.Port), "timeout"),
 			},
 			{
 				// The server answers again: the post-test destroy drops the slot.
 				PreConfig: func() { elapsed = time.Since(started) },
-				Config:    config(topo.Primary.Port),
+				Config:    config(topo.Primary),
 			},
 		},
 	})
