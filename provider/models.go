@@ -148,20 +148,20 @@ type routerConfigModel struct {
 
 // routerNodeModel is a primary or replica block.
 type routerNodeModel struct {
-	Name        types.String `tfsdk:"name"`
-	Host        types.String `tfsdk:"host"`
-	Port        types.Int64  `tfsdk:"port"`
-	Database    types.String `tfsdk:"database"`
-	User        types.String `tfsdk:"user"`
-	SSLMode     types.String `tfsdk:"sslmode"`
-	SSLRootCert types.String `tfsdk:"sslrootcert"`
-	PasswordEnv types.String `tfsdk:"password_env"`
-	Passfile    types.String `tfsdk:"passfile"`
-	Zone        types.String `tfsdk:"zone"`
-	Weight      types.Int64  `tfsdk:"weight"`
-	MaxLag      types.String `tfsdk:"max_lag"`
-	MaxLagBytes types.Int64  `tfsdk:"max_lag_bytes"`
-	Synchronous types.Bool   `tfsdk:"synchronous"`
+	Name        types.String        `tfsdk:"name"`
+	Host        types.String        `tfsdk:"host"`
+	Port        types.Int64         `tfsdk:"port"`
+	Database    types.String        `tfsdk:"database"`
+	User        types.String        `tfsdk:"user"`
+	SSLMode     types.String        `tfsdk:"sslmode"`
+	SSLRootCert types.String        `tfsdk:"sslrootcert"`
+	PasswordEnv types.String        `tfsdk:"password_env"`
+	Passfile    types.String        `tfsdk:"passfile"`
+	Zone        types.String        `tfsdk:"zone"`
+	Weight      types.Int64         `tfsdk:"weight"`
+	MaxLag      normalized.Duration `tfsdk:"max_lag"`
+	MaxLagBytes types.Int64         `tfsdk:"max_lag_bytes"`
+	Synchronous types.Bool          `tfsdk:"synchronous"`
 }
 
 // routerReadPolicyModel is the read_policy block.
@@ -172,17 +172,17 @@ type routerReadPolicyModel struct {
 
 // routerConsistencyModel is the consistency block.
 type routerConsistencyModel struct {
-	Mode        types.String `tfsdk:"mode"`
-	WaitTimeout types.String `tfsdk:"wait_timeout"`
+	Mode        types.String        `tfsdk:"mode"`
+	WaitTimeout normalized.Duration `tfsdk:"wait_timeout"`
 }
 
 // routerHealthModel is the health block.
 type routerHealthModel struct {
-	Interval       types.String `tfsdk:"interval"`
-	Timeout        types.String `tfsdk:"timeout"`
-	ConnectTimeout types.String `tfsdk:"connect_timeout"`
-	EjectAfter     types.Int64  `tfsdk:"eject_after"`
-	ReadmitAfter   types.Int64  `tfsdk:"readmit_after"`
+	Interval       normalized.Duration `tfsdk:"interval"`
+	Timeout        normalized.Duration `tfsdk:"timeout"`
+	ConnectTimeout normalized.Duration `tfsdk:"connect_timeout"`
+	EjectAfter     types.Int64         `tfsdk:"eject_after"`
+	ReadmitAfter   types.Int64         `tfsdk:"readmit_after"`
 }
 
 // routerRouteModel is a route block.
@@ -195,9 +195,9 @@ type routerRouteModel struct {
 
 // routerPoolModel is the pool block.
 type routerPoolModel struct {
-	MaxConns        types.Int64  `tfsdk:"max_conns"`
-	MinConns        types.Int64  `tfsdk:"min_conns"`
-	MaxConnLifetime types.String `tfsdk:"max_conn_lifetime"`
+	MaxConns        types.Int64         `tfsdk:"max_conns"`
+	MinConns        types.Int64         `tfsdk:"min_conns"`
+	MaxConnLifetime normalized.Duration `tfsdk:"max_conn_lifetime"`
 }
 
 // standbyResourceModel is pgreplication_standby.

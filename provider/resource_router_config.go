@@ -32,6 +32,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/atomicfile"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 )
 
@@ -144,10 +145,12 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 							"Defaults to `" + artifact.DefaultConsistencyMode + "`.",
 					},
 					"wait_timeout": schema.StringAttribute{
-						Optional: true,
+						Optional:      true,
+						CustomType:    normalized.DurationType{},
+						PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.DurationType{})},
 						MarkdownDescription: "How long a `read_your_writes` read waits for a replica to catch up before it goes to the primary. " +
 							"`0s` sends it to the primary at once when no replica has replayed the session's last write. Defaults to `" + string(artifact.DefaultWaitTimeout) + "`. " +
-							"Go duration syntax, zero or more: `0s`, `250ms`, `1s`.",
+							"Go duration syntax, zero or more: `0s`, `250ms`, `1s`. " + routerDurationCompared,
 					},
 				},
 			},
@@ -282,10 +285,18 @@ func routerFallbackAttribute(def string) schema.StringAttribute {
 	}
 }
 
+// routerDurationCompared says how the duration attributes compare: by
+// length, so a configuration or an imported file that writes one with other
+// units plans nothing. (A file edited by hand after an apply still plans a
+// rewrite: its content, the bytes, differs from what the state recorded.)
+const routerDurationCompared = "Compared by length of time: `1000ms` is no change from `1s`, in the configuration or in an imported file."
+
 func routerDurationAttribute(desc string) schema.StringAttribute {
 	return schema.StringAttribute{
 		Optional:            true,
-		MarkdownDescription: desc + " Go duration syntax, greater than zero: `250ms`, `10s`, `1m30s`.",
+		CustomType:          normalized.DurationType{},
+		PlanModifiers:       []planmodifier.String{normalized.KeepEquivalentState(normalized.DurationType{})},
+		MarkdownDescription: desc + " Go duration syntax, greater than zero: `250ms`, `10s`, `1m30s`. " + routerDurationCompared,
 	}
 }
 
@@ -917,15 +928,15 @@ func routerModelFromFile(ctx context.Context, data []byte, prior routerConfigMod
 		func(p routerConsistencyModel) routerConsistencyModel {
 			return routerConsistencyModel{
 				Mode:        keepString(t.Consistency.Mode, p.Mode),
-				WaitTimeout: keepString(string(t.Consistency.WaitTimeout), p.WaitTimeout),
+				WaitTimeout: keepDuration(t.Consistency.WaitTimeout, p.WaitTimeout),
 			}
 		})
 	m.Health = routerBlockFromFile(ctx, "health", t.Health == artifact.Health{}, prior.Health, &diags,
 		func(p routerHealthModel) routerHealthModel {
 			return routerHealthModel{
-				Interval:       keepString(string(t.Health.Interval), p.Interval),
-				Timeout:        keepString(string(t.Health.Timeout), p.Timeout),
-				ConnectTimeout: keepString(string(t.Health.ConnectTimeout), p.ConnectTimeout),
+				Interval:       keepDuration(t.Health.Interval, p.Interval),
+				Timeout:        keepDuration(t.Health.Timeout, p.Timeout),
+				ConnectTimeout: keepDuration(t.Health.ConnectTimeout, p.ConnectTimeout),
 				EjectAfter:     keepInt64(int64(t.Health.EjectAfter), p.EjectAfter),
 				ReadmitAfter:   keepInt64(int64(t.Health.ReadmitAfter), p.ReadmitAfter),
 			}
@@ -935,7 +946,7 @@ func routerModelFromFile(ctx context.Context, data []byte, prior routerConfigMod
 			return routerPoolModel{
 				MaxConns:        keepInt64(int64(t.Pool.MaxConns), p.MaxConns),
 				MinConns:        keepInt64(int64(t.Pool.MinConns), p.MinConns),
-				MaxConnLifetime: keepString(string(t.Pool.MaxConnLifetime), p.MaxConnLifetime),
+				MaxConnLifetime: keepDuration(t.Pool.MaxConnLifetime, p.MaxConnLifetime),
 			}
 		})
 
@@ -996,7 +1007,7 @@ func routerNodeToModel(n artifact.Node, p routerNodeModel) routerNodeModel {
 		Passfile:    keepString(n.Passfile, p.Passfile),
 		Zone:        keepString(n.Zone, p.Zone),
 		Weight:      keepInt64(int64(n.Weight), p.Weight),
-		MaxLag:      keepString(string(n.MaxLag), p.MaxLag),
+		MaxLag:      keepDuration(n.MaxLag, p.MaxLag),
 		MaxLagBytes: keepInt64(n.MaxLagBytes, p.MaxLagBytes),
 		Synchronous: keepBool(n.Synchronous, p.Synchronous),
 	}
@@ -1036,6 +1047,15 @@ func keepString(file string, prior types.String) types.String {
 		return types.StringNull()
 	}
 	return types.StringValue(file)
+}
+
+// keepDuration is keepString for a duration: prior also when the file says
+// the same length of time in other units ("1000ms" for "1s").
+func keepDuration(file artifact.Duration, prior normalized.Duration) normalized.Duration {
+	if same, _ := prior.StringSemanticEquals(context.Background(), normalized.NewDuration(string(file))); same {
+		return prior
+	}
+	return normalized.Duration{StringValue: keepString(string(file), prior.StringValue)}
 }
 
 func keepInt64(file int64, prior types.Int64) types.Int64 {

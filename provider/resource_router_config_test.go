@@ -783,6 +783,96 @@ func TestAccRouterConfig_replace(t *testing.T) {
 	}
 }
 
+// A router file written with other units than the configuration ("10000ms"
+// for "10s", "0.5m" for "30s"): the import is a no-op, the plan after it is
+// empty and the file is left as it is, since every duration means the same.
+// A change of another field still plans, and writes the file.
+func TestAccRouterConfig_importOtherUnits(t *testing.T) {
+	testAccPreCheck(t)
+	file := filepath.Join(t.TempDir(), "router.json")
+	golden, err := os.ReadFile(goldenRouterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, golden, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	respelled := map[artifact.Duration]artifact.Duration{
+		"10s": "10000ms", "30s": "0.5m", "200ms": "0.2s", "1s": "1000ms", "500ms": "500000us", "2s": "2000ms", "30m": "1800s",
+	}
+	respell := func(d *artifact.Duration) {
+		other, ok := respelled[*d]
+		if !ok {
+			t.Fatalf("the golden file has the duration %q, which this test does not respell", *d)
+		}
+		*d = other
+	}
+	editRouterFile(t, file, func(topo *artifact.Topology) {
+		for i := range topo.Nodes {
+			if topo.Nodes[i].MaxLag != "" {
+				respell(&topo.Nodes[i].MaxLag)
+			}
+		}
+		respell(&topo.Consistency.WaitTimeout)
+		respell(&topo.Health.Interval)
+		respell(&topo.Health.Timeout)
+		respell(&topo.Health.ConnectTimeout)
+		respell(&topo.Pool.MaxConnLifetime)
+	})
+	handWritten, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(handWritten, []byte(`"10s"`)) || !bytes.Contains(handWritten, []byte(`"10000ms"`)) {
+		t.Fatalf("the file was not respelled:\n%s", handWritten)
+	}
+	config := routerConfigGolden(file, 50)
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				// An import block: the plan must be a no-op import.
+				Config:          config,
+				ResourceName:    routerConfigAddr,
+				ImportState:     true,
+				ImportStateKind: tfresource.ImportBlockWithID,
+				ImportStateId:   file,
+			},
+			{
+				Config:             config,
+				ResourceName:       routerConfigAddr,
+				ImportState:        true,
+				ImportStateId:      file,
+				ImportStatePersist: true,
+			},
+			{
+				Config: config,
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+				Check: fileEquals(file, handWritten, 0o640),
+			},
+			{
+				Config: routerConfigGolden(file, 75),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
+					expectFieldChange(routerConfigAddr, tfjsonpath.New("replica").AtSliceIndex(1).AtMapKey("weight"), "50", "75"),
+				}},
+				Check: func(*terraform.State) error {
+					topo, err := artifact.Load(file)
+					if err != nil {
+						return err
+					}
+					if w := topo.Nodes[2].Weight; w != 75 {
+						return fmt.Errorf("replica-2 has weight %d in the file, want 75", w)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
 // The file is canonical (replicas, routes and a route's nodes sorted), but
 // the state keeps the configuration's order, so there is no diff after
 // apply or after a refresh.
