@@ -167,6 +167,12 @@ func replicationSlotSchema() schema.Schema {
 					"session (`pg_terminate_backend`) and drop the slot. Defaults to `false`: destroying an active slot " +
 					"fails with an error that names the consumer. Changes in place.",
 			},
+			// An attribute, not terraform-plugin-framework-timeouts' `timeouts
+			// { create = … }` block: that block is configuration only (no
+			// default in the state, nothing Read can fill in), so importing a
+			// slot whose configuration sets it would plan an in-place update,
+			// where create_timeout (computed, filled in on import like
+			// terminate_active_on_destroy) keeps an import a no-op.
 			"create_timeout": schema.StringAttribute{
 				Optional:      true,
 				Computed:      true,
