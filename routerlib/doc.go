@@ -118,9 +118,21 @@
 // cannot be read, no node takes writes: [ErrNoPrimary] names both nodes,
 // an error is logged, and [NodeStat].SplitBrain says why, until one is
 // fenced. A reload keeps what the router knows, so it never moves writes
-// back to an old primary; a router started while the newer primary is
-// unreachable has no such memory. [Router.Stat] and a [Tracer] show what
-// the router sees and decides.
+// back to an old primary. A router started while the newer primary is
+// unreachable has no such memory, but the standbys that followed the
+// promotion have its timeline: the one their WAL receiver receives, and a
+// timeline history file in pg_wal, which stays after the promoted node goes
+// down. A node out of recovery takes no writes while a standby shows a
+// later timeline than its own. A standby behind a healthy primary is on
+// the primary's timeline or an earlier one, so this never stops writes to
+// it; a standby left on a later timeline (a promotion that was undone)
+// does, until it is cloned again or leaves the router file. The router's
+// user needs pg_monitor (or superuser) for the standbys to show either:
+// without it the veto never applies, and a router started while the
+// promoted node is down may write to an old primary that came back. A
+// standby that never followed the promotion shows nothing either: fence
+// old primaries. [Router.Stat] and a [Tracer] show what the router sees
+// and decides.
 //
 // # Read-your-writes
 //

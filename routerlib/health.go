@@ -16,20 +16,49 @@ import (
 
 // checkQuery asks a node everything one health check needs in one round
 // trip: whether it is a standby, how far it has replayed (or, on a primary,
-// written), how far it has received, the seconds since the last replayed
-// transaction, and out of recovery the timeline it writes on.
+// written), the seconds since the last replayed transaction, out of
+// recovery the timeline it writes on, and in recovery the latest timeline
+// its WAL shows (see standbyTimeline).
 //
 // The timeline is the first 8 hex digits of the current WAL file's name:
 // a promoted standby writes on its new timeline from the moment it leaves
 // recovery. pg_control_checkpoint()'s timeline_id would not do: it changes
 // only with the next checkpoint, which PostgreSQL 15 to 18 spread over
 // minutes after a promotion, so a promoted node and the old primary read
-// the same timeline until then. pg_walfile_name fails during recovery,
-// hence the CASE (both functions are volatile: never folded at plan time).
+// the same timeline until then (and it is for superusers only).
+// pg_walfile_name fails during recovery, hence the CASE (both functions
+// are volatile: never folded at plan time).
 const checkQuery = `SELECT pg_is_in_recovery(),
 	(CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8,
 	coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8,
-	CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END`
+	CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END,
+	CASE WHEN pg_is_in_recovery() THEN ` + standbyTimeline + ` ELSE 0 END`
+
+// standbyTimeline is the latest timeline a standby's WAL shows: the one
+// its WAL receiver receives on (pg_stat_wal_receiver shows it to
+// superusers and pg_read_all_stats, NULL to others; there is no row while
+// the receiver is not connected), and the newest timeline history file in
+// its pg_wal, which it keeps for every promotion it followed, whether it
+// streamed the new timeline or restored it from the archive, and which
+// stays when the promoted node goes away. pg_ls_waldir is for superusers
+// and pg_monitor, and a query that calls a function the user may not run
+// fails as a whole even where the CASE would not call it, so the
+// monitor's connection asks once whether it may (checkHistoryQuery) and
+// sends checkQueryHistory if so. Each is a lower bound of the timeline the
+// standby is on, so the veto it feeds (writerByTimeline) never rests on a
+// timeline that does not exist.
+const standbyTimeline = `coalesce((SELECT received_tli FROM pg_stat_wal_receiver), 0)::int8`
+
+// checkQueryHistory is checkQuery for a user allowed pg_ls_waldir.
+const checkQueryHistory = `SELECT pg_is_in_recovery(),
+	(CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8,
+	coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8,
+	CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END,
+	CASE WHEN pg_is_in_recovery() THEN greatest(` + standbyTimeline + `,
+		(SELECT coalesce(max(('x' || left(name, 8))::bit(32)::int8), 0) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}\.history$')) ELSE 0 END`
+
+// checkHistoryQuery asks whether the monitor's user may list pg_wal.
+const checkHistoryQuery = `SELECT has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE')`
 
 type checkResult struct {
 	err       error
@@ -37,6 +66,9 @@ type checkResult struct {
 	lsn       uint64 // replay LSN on a standby, current LSN on a primary
 	replayAge time.Duration
 	timeline  uint32 // out of recovery: the timeline written on; 0 if unreadable
+	// seenTimeline, in recovery, is the latest timeline the standby's WAL
+	// shows (see standbyTimeline); 0 if it shows none to the user.
+	seenTimeline uint32
 }
 
 // errNotChecked is a server's last check result until its first check ends.
@@ -89,18 +121,30 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 		if err != nil {
 			return checkResult{err: err}
 		}
-		s.hc = c
+		s.hc, s.hcQuery = c, ""
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if s.hcQuery == "" {
+		var history bool
+		if err := s.hc.QueryRow(ctx, checkHistoryQuery).Scan(&history); err != nil {
+			s.closeHealthConn()
+			return checkResult{err: err}
+		}
+		s.hcQuery = checkQuery
+		if history {
+			s.hcQuery = checkQueryHistory
+		}
+	}
 	var r checkResult
-	var lsn int64
+	var lsn, seen int64
 	var age float64
 	var walfile string
-	if err := s.hc.QueryRow(ctx, checkQuery).Scan(&r.recovery, &lsn, &age, &walfile); err != nil {
+	if err := s.hc.QueryRow(ctx, s.hcQuery).Scan(&r.recovery, &lsn, &age, &walfile, &seen); err != nil {
 		s.closeHealthConn()
 		return checkResult{err: err}
 	}
+	r.seenTimeline = uint32(seen)
 	if len(walfile) >= 8 {
 		if tli, err := strconv.ParseUint(walfile[:8], 16, 32); err == nil {
 			r.timeline = uint32(tli)
@@ -328,7 +372,9 @@ func (n *node) lag(res checkResult, primaryLSN uint64, now time.Time) (int64, ti
 // the others are old primaries that came back (nobody fenced them), and
 // writing to them would fork the data. Equal or unreadable timelines leave
 // no node taking writes (ErrNoPrimary naming the nodes) until an operator
-// fences one. One failed check keeps the writer (a blip should not stop
+// fences one. So does a reachable standby that shows a later timeline than
+// the node's (vetoOf): a router that never saw the promoted node learns
+// of its promotion from the standbys that followed it. One failed check keeps the writer (a blip should not stop
 // all writes) unless a query already saw its connection fail, it failed
 // eject_after checks, or another node may take over.
 func (r *Router) chooseWriter(t *topology, results []checkResult) {
@@ -410,11 +456,35 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 			why = fmt.Sprintf("node %q is out of recovery on timeline %d, but node %q was last seen out of recovery on timeline %d: an old primary; writes resume when %q is back or a standby is promoted", w.name, tli, n.name, last, n.name)
 		}
 	}
+	if v := vetoOf(t, results, tli); why == "" && v >= 0 {
+		why = fmt.Sprintf("node %q is out of recovery on timeline %d, but standby %q has WAL of timeline %d: a standby was promoted since, and %q is an old primary; fence it, and writes resume when the promoted node is back",
+			w.name, tli, t.nodes[v].name, results[v].seenTimeline, w.name)
+	}
 	if why != "" {
 		conflict[w] = why
 		return nil, why, conflict
 	}
 	return w, "", conflict
+}
+
+// vetoOf returns the index of a reachable standby whose WAL shows a
+// timeline later than tli, the timeline of the node out of recovery that
+// would take writes, or -1. Only a promotion makes a timeline, so that node
+// is an old primary, even when the router cannot see the promoted one (down
+// since the router started, so never seen): a standby that followed the
+// promotion has its timeline. A standby behind a healthy primary is on
+// the primary's timeline or an earlier one, and vetoes nothing; nor does
+// one that shows no timeline (see standbyTimeline).
+func vetoOf(t *topology, results []checkResult, tli uint32) int {
+	if tli == 0 {
+		return -1 // unreadable: nothing to compare
+	}
+	for i := range t.nodes {
+		if results[i].err == nil && results[i].recovery && results[i].seenTimeline > tli {
+			return i
+		}
+	}
+	return -1
 }
 
 // rivalOf reports whether a node other than cur is out of recovery on a

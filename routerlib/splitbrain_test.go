@@ -248,3 +248,106 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
+
+// TestStandbyVetoesOldPrimary: a failover (the primary stops, a standby is
+// promoted, the other standby follows it), then the old primary starts
+// again, unfenced, on its old timeline. A router opened while the promoted
+// node is up writes to it; one opened while the promoted node hangs
+// (frozen), or is down (stopped), cannot see it, and has no memory of it,
+// but the standby that followed it has WAL of the promoted node's
+// timeline: the old primary, on an earlier one, takes no writes, and the
+// error and Stat name the standby; so for a user with pg_monitor, not only
+// a superuser. Before the failover, the same check lets the primary with
+// its standbys behind it take writes, and a user without pg_monitor (whose
+// standbys show no timeline) is served as before.
+func TestStandbyVetoesOldPrimary(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	old, promoted, follower := topo.Primary, topo.Standbys[0], topo.Standbys[1]
+	if err := old.Exec(ctx, "CREATE ROLE rs_monitor LOGIN IN ROLE pg_monitor; CREATE ROLE rs_plain LOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	a := fastHealth(topo.Artifact(), interval)
+	as := func(user string) artifact.Topology {
+		b := a
+		b.Nodes = append([]artifact.Node(nil), a.Nodes...)
+		for i := range b.Nodes {
+			b.Nodes[i].User = user
+		}
+		return b
+	}
+	before := newRouter(t, a)
+	if _, err := before.Exec(ctx, "CREATE TABLE veto_t (phase int)"); err != nil {
+		t.Fatalf("a primary with its standbys behind it: %v", err)
+	}
+	for _, user := range []string{"rs_monitor", "rs_plain"} {
+		r := newRouter(t, as(user))
+		if err := r.Ping(ctx); err != nil {
+			t.Errorf("as %s, a primary with its standbys behind it: %v", user, err)
+		}
+		for _, s := range r.Stat() {
+			if !s.Healthy || s.Writer != (s.Name == old.Name) || s.Readable == (s.Name == old.Name) {
+				t.Errorf("as %s: %+v", user, s)
+			}
+		}
+		r.Close()
+	}
+	lsn, err := topo.CurrentLSN(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range topo.Standbys {
+		if err := n.WaitReplayed(ctx, lsn); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before.Close()
+
+	if err := old.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := follower.Follow(ctx, promoted); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	up := newRouter(t, a)
+	if _, err := up.Exec(ctx, "INSERT INTO veto_t VALUES (1)"); err != nil {
+		t.Fatalf("with the promoted node up: %v", err)
+	}
+	if port := serverPort(t, routerlib.Primary(ctx), up); port != promoted.Port {
+		t.Fatalf("with the promoted node up, writes go to port %d, want the promoted node's %d", port, promoted.Port)
+	}
+	up.Close()
+
+	for _, c := range []struct {
+		name string
+		lose func() error
+	}{
+		{"frozen", promoted.Freeze},
+		{"stopped", func() error { return promoted.Stop(ctx) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if err := c.lose(); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range []*routerlib.Router{newRouter(t, a), newRouter(t, as("rs_monitor"))} {
+				_, err := r.Exec(ctx, "INSERT INTO veto_t VALUES (2)")
+				t.Logf("a write with the promoted node %s: %v", c.name, err)
+				if !errors.Is(err, routerlib.ErrNoPrimary) || !strings.Contains(err.Error(), follower.Name) || !strings.Contains(err.Error(), old.Name) {
+					t.Errorf("a write with the promoted node %s: %v, want ErrNoPrimary naming %q and %q", c.name, err, old.Name, follower.Name)
+				}
+				if s := nodeStat(r, old.Name); s.Writer || !strings.Contains(s.SplitBrain, "old primary") {
+					t.Errorf("the old primary: %+v, want no writes and why in SplitBrain", s)
+				}
+			}
+			if n := rowsFrom(t, old, "veto_t", 1); n != 0 {
+				t.Errorf("%d rows written on the old primary after the failover; want 0", n)
+			}
+		})
+	}
+}

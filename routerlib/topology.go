@@ -314,9 +314,12 @@ type server struct {
 
 	// hcMu serialises the checks of the server (the monitor's own and a
 	// reload's) and closing it, which alone use hc.
-	hcMu   sync.Mutex
-	hc     *pgx.Conn // the monitor's connection; guarded by hcMu
-	closed bool      // the server is closed: no check connects again; guarded by hcMu
+	hcMu sync.Mutex
+	hc   *pgx.Conn // the monitor's connection; guarded by hcMu
+	// hcQuery is the check query hc may send (checkQuery or
+	// checkQueryHistory), "" until asked; guarded by hcMu.
+	hcQuery string
+	closed  bool // the server is closed: no check connects again; guarded by hcMu
 }
 
 // connKey is what a server's pools and connections are made of. Two
