@@ -153,7 +153,9 @@
 // signs, all verify, for rotation), carries its issue time and expires after
 // MaxAge (five minutes by default), and is ignored when its LSN is ahead of
 // the primary's position, so that no value can pin a user's reads to the
-// primary. The cookie is Secure by default, also behind a load balancer
+// primary: the position of the primary taking writes now, since after a
+// failover that lost WAL, or a reload to another cluster, a new primary
+// may be behind the old one's. The cookie is Secure by default, also behind a load balancer
 // that terminates TLS.
 //
 // # Reload and observability

@@ -84,7 +84,19 @@ type SessionMiddleware struct {
 	sameSite http.SameSite
 	secure   bool
 	header   string
-	primary  atomic.Uint64 // the highest primary position known: LSNs up to it need no query
+	// primary is the highest position the middleware has read from the
+	// primary, and which primary: an LSN up to it needs no query while
+	// that server, on that timeline, takes the writes. Another primary
+	// (a failover, or a reload to another cluster) may be behind it.
+	primary atomic.Pointer[primaryPosition]
+}
+
+// A primaryPosition is a WAL position read from the primary srv, writing
+// on timeline tli.
+type primaryPosition struct {
+	srv *server
+	tli uint32
+	lsn LSN
 }
 
 // NewSessionMiddleware returns a SessionMiddleware for the sessions of r.
@@ -209,7 +221,11 @@ func mac(key, payload []byte) []byte {
 // Verify returns the LSN that value carries, and true, if one of the keys
 // signed it, it is younger than MaxAge, and its LSN is not ahead of the
 // primary's current WAL position; else 0 and false. That last check asks
-// the primary only for an LSN beyond every position seen so far.
+// the primary only for an LSN beyond the highest position seen on it (by
+// the health checks, or by an earlier Verify): a position seen on another
+// primary, before a failover or a reload, does not count, since the
+// primary now may be behind it. Sign raises nothing: it signs what the
+// session recorded.
 func (m *SessionMiddleware) Verify(ctx context.Context, value string) (LSN, bool) {
 	payload, sig, ok := strings.Cut(value, ".")
 	if !ok {
@@ -242,41 +258,63 @@ func (m *SessionMiddleware) Verify(ctx context.Context, value string) (LSN, bool
 	return lsn, true
 }
 
-// atPrimary reports whether the primary has reached lsn.
+// atPrimary reports whether the primary has reached lsn: the primary
+// taking writes now, as its last health check or a query of the
+// middleware's own saw it, or as it answers now. A position seen on
+// another primary does not count: after a failover that lost WAL, or a
+// reload to another cluster, the primary may be behind it, and a value
+// ahead of the primary would pin the session's reads to it.
 func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
-	if m.r == nil || lsn <= LSN(m.primary.Load()) {
+	if m.r == nil {
 		return true
 	}
-	pos, err := m.r.primaryPosition(ctx)
+	t, err := m.r.enter()
+	if err != nil {
+		return false
+	}
+	defer t.leave()
+	if w := t.writer.Load(); w != nil {
+		if lsn <= LSN(w.replayLSN.Load()) { // its current position at the last check
+			return true
+		}
+		if p := m.primary.Load(); p != nil && p.srv == w.server && p.tli == w.timeline.Load() && lsn <= p.lsn {
+			return true
+		}
+	}
+	pos, err := m.r.primaryPosition(ctx, t)
 	if err != nil {
 		// Unknown: do not let the value send reads to the primary.
 		m.r.opts.logger.Warn("routerlib: a session's LSN is ahead of every primary position seen, and the primary could not be asked; the session starts empty", "err", err)
 		return false
 	}
-	raise(&m.primary, uint64(pos))
-	return lsn <= pos
+	for {
+		old := m.primary.Load()
+		if old != nil && old.srv == pos.srv && old.tli == pos.tli && old.lsn >= pos.lsn {
+			break // as high already, for that primary
+		}
+		if m.primary.CompareAndSwap(old, &pos) {
+			break
+		}
+	}
+	return lsn <= pos.lsn
 }
 
 // primaryPosition asks the node taking writes for its WAL insert position.
-func (r *Router) primaryPosition(ctx context.Context) (LSN, error) {
-	t, err := r.enter()
-	if err != nil {
-		return 0, err
-	}
-	defer t.leave()
+func (r *Router) primaryPosition(ctx context.Context, t *topology) (primaryPosition, error) {
 	tg, err := r.choosePrimary(ctx, t, OpVerifySession)
 	if err != nil {
-		return 0, err
+		return primaryPosition{}, err
 	}
+	tli := tg.n.timeline.Load()
 	c, err := tg.pool.Acquire(ctx)
 	if err == nil {
 		defer c.Release()
 		var lsn LSN
 		if lsn, err = readPosition(ctx, c.Conn().PgConn()); err == nil {
-			return lsn, nil
+			return primaryPosition{srv: tg.n.server, tli: tli, lsn: lsn}, nil
 		}
 	}
-	return 0, fmt.Errorf("routerlib: reading primary %q's WAL position: %w", tg.n.name, err)
+	return primaryPosition{}, fmt.Errorf("routerlib: reading primary %q's WAL position: %w", tg.n.name, err)
 }
 
 // sessionWriter sets the value just before the headers are written.

@@ -338,3 +338,51 @@ func TestSessionMiddlewareFlush(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionMiddlewareAfterClusterChange: the positions a middleware has
+// seen belong to the primary it saw them on. After a reload points the
+// router at another cluster, whose primary is far behind the first one's
+// position, a value carrying an LSN between the two is ahead of the
+// primary now and is refused (it would pin the session's reads to the
+// primary), while one at the new primary's position is honoured.
+func TestSessionMiddlewareAfterClusterChange(t *testing.T) {
+	first := routertest.Shared(t)
+	second := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	var behind string
+	if err := second.Primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&behind); err != nil {
+		t.Fatal(err)
+	}
+	secondLSN, err := routerlib.ParseLSN(behind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, path := openRouter(t, first.Artifact(), routerlib.WithWatch(0))
+	// The first cluster's primary well ahead of the second's.
+	for primaryLSN(t, r) < secondLSN+1<<26 {
+		if _, err := r.Exec(ctx, "SELECT pg_logical_emit_message(false, 'rs', 'x'), pg_switch_wal()"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := sessionMiddleware(t, r, routerlib.SessionConfig{Keys: [][]byte{key1}})
+	firstLSN := primaryLSN(t, r)
+	if _, ok := m.Verify(ctx, m.Sign(firstLSN)); !ok {
+		t.Fatalf("the first primary's position %s was refused", firstLSN)
+	}
+
+	writeFile(t, path, second.Artifact())
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	now := primaryLSN(t, r)
+	if now >= firstLSN {
+		t.Fatalf("the second cluster's primary is at %s, not behind the first's %s", now, firstLSN)
+	}
+	between := now + (firstLSN-now)/2
+	if got, ok := m.Verify(ctx, m.Sign(between)); ok {
+		t.Errorf("LSN %s, ahead of the primary now (%s) but behind the first cluster's (%s), was honoured as %s", between, now, firstLSN, got)
+	}
+	if got, ok := m.Verify(ctx, m.Sign(now)); !ok || got != now {
+		t.Errorf("the primary's position now %s: %s, %v", now, got, ok)
+	}
+}

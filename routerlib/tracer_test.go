@@ -2,7 +2,7 @@ package routerlib_test
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -152,10 +152,10 @@ func TestPrimaryCallsTraced(t *testing.T) {
 			return err
 		}},
 		{routerlib.OpVerifySession, func() error {
-			// An LSN beyond every position the middleware has seen: it
-			// asks the primary.
-			if _, ok := m.Verify(ctx, m.Sign(1)); !ok {
-				return errors.New("Verify refused a value for LSN 0/1")
+			// An LSN beyond every position the router has seen: the
+			// middleware asks the primary, and refuses it.
+			if lsn, ok := m.Verify(ctx, m.Sign(1<<62)); ok {
+				return fmt.Errorf("Verify honoured LSN %s, far ahead of the primary", lsn)
 			}
 			return nil
 		}},
