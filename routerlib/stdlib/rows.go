@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 )
 
@@ -47,7 +46,64 @@ type Rows struct {
 	preloaded bool // the first Next already ran, in QueryContext
 	more      bool // what it returned
 	names     []string
-	values    []valueFunc
+	cols      []column // how each column converts, set up at the first row
+	scratch   *scratch // the handle's
+
+	// Room for the usual narrow result, so that a statement's Rows take
+	// one allocation rather than one per column (pgx's stdlib makes a
+	// closure and a variable for each).
+	nameBuf [inlineColumns]string
+	colBuf  [inlineColumns]column
+}
+
+// inlineColumns is how many columns Rows hold without allocating more.
+const inlineColumns = 4
+
+// A column is how one column's raw values become driver.Values: the scan
+// plan pgx chooses for its type and format, and the Go type it scans into.
+type column struct {
+	plan pgtype.ScanPlan
+	kind kind
+}
+
+// A kind is the Go type a column scans into, as pgx's stdlib chooses it
+// for each PostgreSQL type.
+type kind uint8
+
+const (
+	kindString kind = iota
+	kindBool
+	kindBytes
+	kindUint32
+	kindDate
+	kindFloat4
+	kindFloat8
+	kindInt2
+	kindInt4
+	kindInt8
+	kindTimestamp
+	kindTimestamptz
+)
+
+// scratch is where a column's value is scanned before it becomes a
+// driver.Value, one variable of each kind. Each handle has one, which its
+// Rows share: database/sql makes every call on a handle, Rows.Next
+// included, under the handle's lock, and Next converts each value before it
+// returns, so columns and Rows of one handle take turns. Scanning into it,
+// already on the heap, allocates nothing.
+type scratch struct {
+	b    bool
+	by   []byte
+	u32  pgtype.Uint32
+	date pgtype.Date
+	f32  float32
+	f64  float64
+	i16  int16
+	i32  int32
+	i64  int64
+	ts   pgtype.Timestamp
+	tstz pgtype.Timestamptz
+	s    string
 }
 
 var (
@@ -62,9 +118,12 @@ var (
 func (r *Rows) Columns() []string {
 	if r.names == nil {
 		fds := r.rows.FieldDescriptions()
-		r.names = make([]string, len(fds))
-		for i, fd := range fds {
-			r.names[i] = fd.Name
+		r.names = r.nameBuf[:0]
+		if len(fds) > inlineColumns {
+			r.names = make([]string, 0, len(fds))
+		}
+		for _, fd := range fds {
+			r.names = append(r.names, fd.Name)
 		}
 	}
 	return r.names
@@ -90,26 +149,128 @@ func (r *Rows) Next(dest []driver.Value) error {
 		}
 		return io.EOF
 	}
-	if r.values == nil {
-		m := r.rows.TypeMap()
-		fds := r.rows.FieldDescriptions()
-		r.values = make([]valueFunc, len(fds))
-		for i, fd := range fds {
-			r.values[i] = newValueFunc(m, fd)
-		}
+	if r.cols == nil {
+		r.plan()
 	}
 	for i, raw := range r.rows.RawValues() {
 		if raw == nil {
 			dest[i] = nil
 			continue
 		}
-		v, err := r.values[i](raw)
+		v, err := r.value(&r.cols[i], raw)
 		if err != nil {
 			return fmt.Errorf("convert field %d failed: %w", i, err)
 		}
 		dest[i] = v
 	}
 	return nil
+}
+
+// plan chooses each column's kind, as pgx's stdlib does for its type, and
+// the plan pgx has for scanning its format into that kind.
+func (r *Rows) plan() {
+	m := r.rows.TypeMap()
+	fds := r.rows.FieldDescriptions()
+	r.cols = r.colBuf[:0]
+	if len(fds) > inlineColumns {
+		r.cols = make([]column, 0, len(fds))
+	}
+	s := r.scratch
+	for _, fd := range fds {
+		k, target := kindString, any(&s.s)
+		switch fd.DataTypeOID {
+		case pgtype.BoolOID:
+			k, target = kindBool, &s.b
+		case pgtype.ByteaOID, pgtype.JSONOID, pgtype.JSONBOID, pgtype.XMLOID:
+			k, target = kindBytes, &s.by
+		case pgtype.CIDOID, pgtype.OIDOID, pgtype.XIDOID:
+			k, target = kindUint32, &s.u32
+		case pgtype.DateOID:
+			k, target = kindDate, &s.date
+		case pgtype.Float4OID:
+			k, target = kindFloat4, &s.f32
+		case pgtype.Float8OID:
+			k, target = kindFloat8, &s.f64
+		case pgtype.Int2OID:
+			k, target = kindInt2, &s.i16
+		case pgtype.Int4OID:
+			k, target = kindInt4, &s.i32
+		case pgtype.Int8OID:
+			k, target = kindInt8, &s.i64
+		case pgtype.TimestampOID:
+			k, target = kindTimestamp, &s.ts
+		case pgtype.TimestamptzOID:
+			k, target = kindTimestamptz, &s.tstz
+		}
+		r.cols = append(r.cols, column{plan: m.PlanScan(fd.DataTypeOID, fd.Format, target), kind: k})
+	}
+}
+
+// value converts one raw value of column c as pgx's stdlib does.
+func (r *Rows) value(c *column, raw []byte) (driver.Value, error) {
+	s := r.scratch
+	switch c.kind {
+	case kindBool:
+		if err := c.plan.Scan(raw, &s.b); err != nil {
+			return nil, err
+		}
+		return s.b, nil
+	case kindBytes:
+		s.by = nil // a fresh slice for each value: the caller keeps it
+		if err := c.plan.Scan(raw, &s.by); err != nil {
+			return nil, err
+		}
+		return s.by, nil
+	case kindUint32:
+		if err := c.plan.Scan(raw, &s.u32); err != nil {
+			return nil, err
+		}
+		return s.u32.Value()
+	case kindDate:
+		if err := c.plan.Scan(raw, &s.date); err != nil {
+			return nil, err
+		}
+		return s.date.Value()
+	case kindFloat4:
+		if err := c.plan.Scan(raw, &s.f32); err != nil {
+			return nil, err
+		}
+		return float64(s.f32), nil
+	case kindFloat8:
+		if err := c.plan.Scan(raw, &s.f64); err != nil {
+			return nil, err
+		}
+		return s.f64, nil
+	case kindInt2:
+		if err := c.plan.Scan(raw, &s.i16); err != nil {
+			return nil, err
+		}
+		return int64(s.i16), nil
+	case kindInt4:
+		if err := c.plan.Scan(raw, &s.i32); err != nil {
+			return nil, err
+		}
+		return int64(s.i32), nil
+	case kindInt8:
+		if err := c.plan.Scan(raw, &s.i64); err != nil {
+			return nil, err
+		}
+		return s.i64, nil
+	case kindTimestamp:
+		if err := c.plan.Scan(raw, &s.ts); err != nil {
+			return nil, err
+		}
+		return s.ts.Value()
+	case kindTimestamptz:
+		if err := c.plan.Scan(raw, &s.tstz); err != nil {
+			return nil, err
+		}
+		return s.tstz.Value()
+	}
+	if err := c.plan.Scan(raw, &s.s); err != nil {
+		return nil, err
+	}
+	return s.s, nil
 }
 
 // ColumnTypeDatabaseTypeName returns the column's type name in upper case,
@@ -193,48 +354,4 @@ func (r *Rows) ColumnTypeScanType(index int) reflect.Type {
 		return reflect.TypeFor[[]byte]()
 	}
 	return reflect.TypeFor[string]()
-}
-
-// A valueFunc turns one column's raw value into a driver.Value.
-type valueFunc func(raw []byte) (driver.Value, error)
-
-func newValueFunc(m *pgtype.Map, fd pgconn.FieldDescription) valueFunc {
-	switch fd.DataTypeOID {
-	case pgtype.BoolOID:
-		return scanAs(m, fd, func(d bool) (driver.Value, error) { return d, nil })
-	case pgtype.ByteaOID, pgtype.JSONOID, pgtype.JSONBOID, pgtype.XMLOID:
-		return scanAs(m, fd, func(d []byte) (driver.Value, error) { return d, nil })
-	case pgtype.CIDOID, pgtype.OIDOID, pgtype.XIDOID:
-		return scanAs(m, fd, pgtype.Uint32.Value)
-	case pgtype.DateOID:
-		return scanAs(m, fd, pgtype.Date.Value)
-	case pgtype.Float4OID:
-		return scanAs(m, fd, func(d float32) (driver.Value, error) { return float64(d), nil })
-	case pgtype.Float8OID:
-		return scanAs(m, fd, func(d float64) (driver.Value, error) { return d, nil })
-	case pgtype.Int2OID:
-		return scanAs(m, fd, func(d int16) (driver.Value, error) { return int64(d), nil })
-	case pgtype.Int4OID:
-		return scanAs(m, fd, func(d int32) (driver.Value, error) { return int64(d), nil })
-	case pgtype.Int8OID:
-		return scanAs(m, fd, func(d int64) (driver.Value, error) { return d, nil })
-	case pgtype.TimestampOID:
-		return scanAs(m, fd, pgtype.Timestamp.Value)
-	case pgtype.TimestamptzOID:
-		return scanAs(m, fd, pgtype.Timestamptz.Value)
-	}
-	return scanAs(m, fd, func(d string) (driver.Value, error) { return d, nil })
-}
-
-// scanAs decodes a column into a T with the plan pgx chooses for it once,
-// then converts the T.
-func scanAs[T any](m *pgtype.Map, fd pgconn.FieldDescription, convert func(T) (driver.Value, error)) valueFunc {
-	var d T
-	plan := m.PlanScan(fd.DataTypeOID, fd.Format, &d)
-	return func(raw []byte) (driver.Value, error) {
-		if err := plan.Scan(raw, &d); err != nil {
-			return nil, err
-		}
-		return convert(d)
-	}
 }

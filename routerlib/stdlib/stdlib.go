@@ -115,8 +115,9 @@ func (noNameDriver) Open(string) (driver.Conn, error) {
 // documentation for what that means for session state. database/sql uses a
 // Conn from one goroutine at a time.
 type Conn struct {
-	r  *routerlib.Router
-	tx *Tx // the transaction in progress, or nil; set by BeginTx, cleared by its end
+	r       *routerlib.Router
+	tx      *Tx     // the transaction in progress, or nil; set by BeginTx, cleared by its end
+	scratch scratch // for its Rows' values
 }
 
 // Router returns the Router the handle routes through, for use inside
@@ -186,7 +187,7 @@ func (c *Conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 // ExecContext runs query in the transaction in progress, or routes it with
 // [routerlib.Router.Exec].
 func (c *Conn) ExecContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Result, error) {
-	args := arguments(nil, named)
+	args := arguments(0, named)
 	var tag pgconn.CommandTag
 	var err error
 	if c.tx != nil {
@@ -205,7 +206,8 @@ func (c *Conn) ExecContext(ctx context.Context, query string, named []driver.Nam
 // so that a read whose replica fails before answering is retried elsewhere
 // within this call.
 func (c *Conn) QueryContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Rows, error) {
-	args := arguments([]any{resultFormats}, named)
+	args := arguments(1, named)
+	args[0] = resultFormats
 	var rows pgx.Rows
 	var err error
 	if c.tx != nil {
@@ -221,7 +223,7 @@ func (c *Conn) QueryContext(ctx context.Context, query string, named []driver.Na
 		rows.Close()
 		return nil, err
 	}
-	return &Rows{rows: rows, preloaded: true, more: more}, nil
+	return &Rows{rows: rows, preloaded: true, more: more, scratch: &c.scratch}, nil
 }
 
 // Ping checks that the primary answers ([routerlib.Router.Ping]).
@@ -236,9 +238,11 @@ func (c *Conn) ResetSession(context.Context) error {
 	return nil
 }
 
-// arguments appends the values of named to args, in order: pgx numbers
-// parameters $1, $2…, and like pgx's stdlib ignores their names.
-func arguments(args []any, named []driver.NamedValue) []any {
+// arguments returns the values of named, in order, after room for lead
+// options: pgx numbers parameters $1, $2…, and like pgx's stdlib ignores
+// their names. One allocation, none without arguments.
+func arguments(lead int, named []driver.NamedValue) []any {
+	args := make([]any, lead, lead+len(named))
 	for _, v := range named {
 		args = append(args, v.Value)
 	}

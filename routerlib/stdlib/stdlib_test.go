@@ -391,6 +391,138 @@ func TestConversionMatchesPgxStdlib(t *testing.T) {
 	}
 }
 
+// TestRowsKeepTheirValues: the values of a result's rows and columns, and
+// of two results open at once on one *sql.Conn read in turns, stay what
+// pgx's stdlib gives, however the driver shares its conversion state
+// between them: byte slices of earlier rows and columns are not
+// overwritten by later ones.
+func TestRowsKeepTheirValues(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	db, _ := openDB(t, topo.Artifact())
+	cfg, err := pgx.ParseConfig(topo.Primary.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := pgxstdlib.OpenDB(*cfg)
+	defer direct.Close()
+
+	const query = `SELECT i, 'row ' || i, decode(lpad(to_hex(i), 2, '0'), 'hex'), decode(lpad(to_hex(i + 100), 2, '0'), 'hex')
+		FROM generate_series($1::int, $1::int + 4) i`
+	// The other result's columns are of other types, in another order.
+	const other = `SELECT decode(lpad(to_hex(i), 2, '0'), 'hex'), i * 0.5::float8, 'row ' || i, i::int8
+		FROM generate_series($1::int, $1::int + 4) i`
+	type scanner interface {
+		QueryContext(context.Context, string, ...any) (*sql.Rows, error)
+	}
+	open := func(q scanner, query string, from int) *sql.Rows {
+		rows, err := q.QueryContext(ctx, query, from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rows
+	}
+	next := func(rows *sql.Rows) []any {
+		vals := make([]any, 4)
+		ptrs := make([]any, len(vals))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if !rows.Next() {
+			t.Fatalf("no row: %v", rows.Err())
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			t.Fatal(err)
+		}
+		return vals
+	}
+	all := func(rows *sql.Rows) (got [][]any) {
+		defer rows.Close()
+		for range 5 {
+			got = append(got, next(rows))
+		}
+		return got
+	}
+	want := all(open(direct, query, 1))
+	if got := all(open(db, query, 1)); !reflect.DeepEqual(got, want) {
+		t.Errorf("rows %#v, pgx stdlib gives %#v", got, want)
+	}
+
+	// Two results open at once outside a transaction: each took its own
+	// connection from the Router, and database/sql reads them in turns on
+	// the one handle.
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	wantB := all(open(direct, other, 11))
+	a, b := open(conn, query, 1), open(conn, other, 11)
+	defer a.Close() // before the deferred conn.Close, which waits for them
+	defer b.Close()
+	var gotA, gotB [][]any
+	for range 5 {
+		gotA = append(gotA, next(a))
+		gotB = append(gotB, next(b))
+	}
+	if !reflect.DeepEqual(gotA, want) || !reflect.DeepEqual(gotB, wantB) {
+		t.Errorf("two results read in turns on one *sql.Conn: %#v and %#v, pgx stdlib gives %#v and %#v", gotA, gotB, want, wantB)
+	}
+}
+
+// TestAllocationsAtMostPgxStdlib: a routed read through database/sql
+// allocates no more than the same read through pgx's own driver on one
+// server, narrow or wide: the Router's routing and pool cost allocations
+// that the driver saves in converting rows.
+func TestAllocationsAtMostPgxStdlib(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	cfg, err := pgx.ParseConfig(topo.Standbys[0].DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct := pgxstdlib.OpenDB(*cfg)
+	defer direct.Close()
+	a := topo.Artifact()
+	a.Nodes = a.Nodes[:2] // the primary and replica-1: every read goes to replica-1
+	routed, _ := openDB(t, a)
+	for _, query := range []string{
+		"SELECT $1::int + 1, 'a title'::text",
+		"SELECT $1::int, 'a title'::text, 'an author'::text, 2.5::float8, true, now(), 7::int8, NULL::text",
+	} {
+		allocs := func(db *sql.DB) float64 {
+			var cols []any
+			read := func() {
+				rows, err := db.QueryContext(ctx, query, 41)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer rows.Close()
+				if cols == nil {
+					names, _ := rows.Columns()
+					cols = make([]any, len(names))
+					for i := range cols {
+						cols[i] = new(any)
+					}
+				}
+				if !rows.Next() {
+					t.Fatalf("%s: no row: %v", query, rows.Err())
+				}
+				if err := rows.Scan(cols...); err != nil {
+					t.Fatal(err)
+				}
+			}
+			read() // the connection and its statement cache
+			return testing.AllocsPerRun(200, read)
+		}
+		d, r := allocs(direct), allocs(routed)
+		t.Logf("%s: %.0f allocations, pgx stdlib %.0f", query, r, d)
+		if r > d {
+			t.Errorf("%s: %.0f allocations a read, pgx stdlib %.0f", query, r, d)
+		}
+	}
+}
+
 // TestReadYourWrites: with standbys that apply each commit late, a session
 // reads its own writes made through database/sql (a plain write, a write
 // with RETURNING, a committed transaction); a read without the session
