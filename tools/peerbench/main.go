@@ -9,7 +9,8 @@
 // Reads: each contender runs the same point lookup with -workers
 // goroutines for -duration per round; the figure is the median throughput
 // over the rounds. Writes: one goroutine, so the figure is a latency; the
-// median of each round's median. Beside the pool's and the Router's, the
+// contenders run op by op in turn, and the figure is the median of each
+// round's median. Beside the pool's and the Router's, the
 // writes include the wire floor (internal/wirefloor, as routerlib's
 // BenchmarkRYWWire sends it: the same INSERT on one bare connection, alone
 // and wrapped as the read-your-writes capture) and an empty query's round
@@ -25,6 +26,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"runtime"
@@ -210,7 +212,9 @@ func run() error {
 	// writes are the contenders on one network: port reaches the primary
 	// directly or through the proxy.
 	writes := func(port int, r *routerlib.Router, suffix string) ([]contender, error) {
-		p, err := pool(port)
+		// Configured as the Router's pools are (no pool_min_conns), so
+		// that one goroutine reuses one connection on both sides.
+		p, err := pgxpool.New(bg, fmt.Sprintf("%s pool_max_conns=%d", dsn(port), maxConns))
 		if err != nil {
 			return nil, err
 		}
@@ -281,14 +285,13 @@ func run() error {
 	}
 	all = filter(all, *only)
 	writeResults := map[string][]float64{}
-	for round := range *rounds {
-		for k := range all {
-			c := all[(k+round)%len(all)]
-			med, err := latency(c.op, *duration)
-			if err != nil {
-				return fmt.Errorf("%s: %w", c.name, err)
-			}
-			writeResults[c.name] = append(writeResults[c.name], med)
+	for range *rounds {
+		meds, err := latencies(all, time.Duration(len(all))*(*duration))
+		if err != nil {
+			return err
+		}
+		for k, c := range all {
+			writeResults[c.name] = append(writeResults[c.name], meds[k])
 		}
 	}
 
@@ -392,22 +395,38 @@ func throughput(op func(context.Context, int) error, workers int, d time.Duratio
 	return reading{perSecond: float64(n) / elapsed.Seconds(), cpuMicros: float64(cpu.Microseconds()) / float64(n)}, nil
 }
 
-// latency runs op back to back for d and returns its median latency in
-// microseconds.
-func latency(op func(context.Context, int) error, d time.Duration) (float64, error) {
+// latencies runs the operations op by op, each once per pass in a
+// shuffled order, for d in all, and returns each one's median latency in
+// microseconds. Taken in the same instants, their ratios hold on a machine
+// whose load comes and goes, where a block of time per operation would
+// give each a different share of it; the shuffle keeps any one from always
+// following the same other (one through the proxy leaves the process idle
+// for half a millisecond, and the next pays for waking it).
+func latencies(ops []contender, d time.Duration) ([]float64, error) {
 	ctx := context.Background()
-	var samples []float64
+	samples := make([][]float64, len(ops))
+	order := make([]int, len(ops))
+	for k := range order {
+		order[k] = k
+	}
 	deadline := time.Now().Add(d)
 	for i := 0; time.Now().Before(deadline); i++ {
-		start := time.Now()
-		if err := op(ctx, i); err != nil {
-			return 0, err
-		}
-		if i >= 10 { // warm-up: connections, prepared statements
-			samples = append(samples, float64(time.Since(start).Nanoseconds())/1e3)
+		rand.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		for _, k := range order {
+			start := time.Now()
+			if err := ops[k].op(ctx, i); err != nil {
+				return nil, fmt.Errorf("%s: %w", ops[k].name, err)
+			}
+			if i >= 10 { // warm-up: connections, prepared statements
+				samples[k] = append(samples[k], float64(time.Since(start).Nanoseconds())/1e3)
+			}
 		}
 	}
-	return median(samples), nil
+	meds := make([]float64, len(ops))
+	for k := range ops {
+		meds[k] = median(samples[k])
+	}
+	return meds, nil
 }
 
 func median(xs []float64) float64 {
@@ -471,6 +490,8 @@ func report(topo *routertest.Topology, rounds int, d time.Duration, workers int,
 	ratio("read-your-writes Exec / wire floor (latency, loopback)", wmed[rywName], wmed[wireFloorName], "≤ 1.05")
 	ratio("read-your-writes Exec / pgxpool Exec (latency, loopback)", wmed[rywName], wmed[execName], "")
 	ratio("wire floor / the wire INSERT alone (latency, loopback)", wmed[wireFloorName], wmed[wirePlainName], "")
+	ratio("pgxpool Exec / the wire INSERT alone (latency, loopback: pgx's own cost)", wmed[execName], wmed[wirePlainName], "")
+	ratio("Router.Exec / the wire INSERT alone (latency, loopback)", wmed["Router.Exec"], wmed[wirePlainName], "")
 	if rtt > 0 {
 		s := rttSuffix(rtt)
 		ratio(fmt.Sprintf("read-your-writes Exec / pgxpool Exec (latency, %v RTT)", rtt), wmed[rywName+s], wmed[execName+s], "≤ 1.05")
