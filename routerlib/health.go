@@ -28,11 +28,14 @@ import (
 // the same timeline until then (and it is for superusers only).
 // pg_walfile_name fails during recovery, hence the CASE (both functions
 // are volatile: never folded at plan time).
-const checkQuery = `SELECT pg_is_in_recovery(),
+const checkQuery = checkColumns + standbyTimeline + ` ELSE 0 END`
+
+// checkColumns is checkQuery up to the standby's timeline.
+const checkColumns = `SELECT pg_is_in_recovery(),
 	(CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8,
 	coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8,
 	CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END,
-	CASE WHEN pg_is_in_recovery() THEN ` + standbyTimeline + ` ELSE 0 END`
+	CASE WHEN pg_is_in_recovery() THEN `
 
 // standbyTimeline is the latest timeline a standby's WAL shows: the one
 // its WAL receiver receives on (pg_stat_wal_receiver shows it to
@@ -50,11 +53,7 @@ const checkQuery = `SELECT pg_is_in_recovery(),
 const standbyTimeline = `coalesce((SELECT received_tli FROM pg_stat_wal_receiver), 0)::int8`
 
 // checkQueryHistory is checkQuery for a user allowed pg_ls_waldir.
-const checkQueryHistory = `SELECT pg_is_in_recovery(),
-	(CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8,
-	coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8,
-	CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END,
-	CASE WHEN pg_is_in_recovery() THEN greatest(` + standbyTimeline + `,
+const checkQueryHistory = checkColumns + `greatest(` + standbyTimeline + `,
 		(SELECT coalesce(max(('x' || left(name, 8))::bit(32)::int8), 0) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}\.history$')) ELSE 0 END`
 
 // checkHistoryQuery asks whether the monitor's user may list pg_wal.
@@ -373,10 +372,11 @@ func (n *node) lag(res checkResult, primaryLSN uint64, now time.Time) (int64, ti
 // writing to them would fork the data. Equal or unreadable timelines leave
 // no node taking writes (ErrNoPrimary naming the nodes) until an operator
 // fences one. So does a reachable standby that shows a later timeline than
-// the node's (vetoOf): a router that never saw the promoted node learns
-// of its promotion from the standbys that followed it. One failed check keeps the writer (a blip should not stop
-// all writes) unless a query already saw its connection fail, it failed
-// eject_after checks, or another node may take over.
+// the node's (vetoOf): a router that never saw the promoted node learns of
+// its promotion from the standbys that followed it. One failed check keeps
+// the writer (a blip should not stop all writes) unless a query already
+// saw its connection fail, it failed eject_after checks, or another node
+// may take over.
 func (r *Router) chooseWriter(t *topology, results []checkResult) {
 	next, why, conflict := writerByTimeline(t, results)
 	cur := t.writer.Load()
