@@ -23,3 +23,5 @@ go test -count=1 -race -timeout 20m ${GO_TEST_FLAGS:-} ./routerlib/...
 # routerlib/stdlib under GORM and sqlx: a module of its own, so that they never
 # become dependencies of applications importing routerlib.
 (cd routerlib/stdlib/compat && go test -count=1 -race -timeout 10m ${GO_TEST_FLAGS:-} ./...)
+# the peer benchmark's own tests (its delaying proxy): a module of its own too.
+(cd tools/peerbench && go test -count=1 -race -timeout 5m ${GO_TEST_FLAGS:-} ./...)

@@ -639,13 +639,12 @@ func (p *delayProxy) forward(q <-chan chunk, dst net.Conn) {
 	defer dst.Close()
 	for c := range q {
 		waitUntil(c.arrived.Add(p.delay))
-		held := time.Since(c.arrived)
+		p.mu.Lock()
+		p.held = append(p.held, time.Since(c.arrived))
+		p.mu.Unlock()
 		if _, err := dst.Write(c.data); err != nil {
 			return
 		}
-		p.mu.Lock()
-		p.held = append(p.held, held)
-		p.mu.Unlock()
 	}
 }
 
