@@ -68,7 +68,8 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"(`synchronous_standby_names`) and what they confirm (`synchronous_commit`). Apply it with the provider instance of the **primary**.\n\n" +
 			"A synchronous primary **blocks every commit** while fewer than `num_sync` of the listed standbys are connected. So plan and " +
 			"apply refuse a change of the standby list when fewer than `num_sync` of the listed standbys stream from the primary now " +
-			"(`pg_stat_replication`), unless `allow_unavailable = true`.\n\n" +
+			"(`pg_stat_replication`), unless `allow_unavailable = true`. A listed standby that is connected but still starting or " +
+			"catching up (a standby the same apply has just pointed at its slot, for example) is waited for, at most 30 seconds.\n\n" +
 			"The provider writes the settings with `ALTER SYSTEM` and reloads; Read parses the server's `synchronous_standby_names` " +
 			"back (every form PostgreSQL accepts, including `a, b` and `2 (a, b)`), so a hand edit shows as a change of `method`, " +
 			"`num_sync` or `standby_names`; `synchronous_standby_names` emptied by hand (synchronous replication off) shows as " +
@@ -301,7 +302,7 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 	if err != nil {
 		return // unreachable now: Read or apply reports it
 	}
-	d, err := r.checkAvailable(ctx, pool, &plan)
+	d, err := r.checkAvailable(ctx, pool, &plan, syncSettleTimeout)
 	var hidden hiddenStatsError
 	switch {
 	case errors.As(err, &hidden):
@@ -320,20 +321,37 @@ func standbyListChanges(ctx context.Context, plan, prior *synchronousReplication
 }
 
 // checkAvailable returns an error diagnostic when fewer than num_sync of the
-// listed standbys stream from the server now.
-func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, pool *pgxpool.Pool, plan *synchronousReplicationResourceModel) (diag.Diagnostic, error) {
+// listed standbys stream from the server now. A listed standby whose WAL
+// sender is still starting or catching up is waited for, at most wait: a
+// standby whose primary_conninfo or slot an apply has just changed streams
+// from its own point of view (pg_stat_wal_receiver, which
+// pgreplication_standby waits for) before the primary's WAL sender has caught
+// up and shows it streaming, and only a streaming sender can be synchronous.
+func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, pool *pgxpool.Pool, plan *synchronousReplicationResourceModel, wait time.Duration) (diag.Diagnostic, error) {
 	c := plan.config(ctx)
-	streaming, err := streamingStandbys(ctx, pool)
+	var streaming, joining, missing []string
+	listed := 0
+	_, err := pollUntil(ctx, wait, func() (bool, error) {
+		var err error
+		if streaming, joining, err = walSenders(ctx, pool); err != nil {
+			return false, err
+		}
+		listed, missing = listedStreaming(c, streaming)
+		joiningListed, _ := listedStreaming(c, joining)
+		return listed >= c.NumSync || joiningListed == 0, nil
+	})
 	if err != nil {
 		return nil, err
 	}
-	listed, missing := listedStreaming(c, streaming)
 	if listed >= c.NumSync {
 		return nil, nil
 	}
 	connected := "none"
 	if len(streaming) > 0 {
 		connected = `"` + strings.Join(streaming, `", "`) + `"`
+	}
+	if len(joining) > 0 {
+		connected += fmt.Sprintf(`; still starting or catching up after %s: "%s"`, wait, strings.Join(joining, `", "`))
 	}
 	return diag.NewAttributeErrorDiagnostic(path.Root("standby_names"), "Too Few Synchronous Standbys Connected", fmt.Sprintf(
 		"synchronous_standby_names = %s on %s needs %d of the listed standbys streaming, but %d are. Not connected: %s. "+
@@ -374,29 +392,32 @@ func listedStreaming(c syncrep.Config, streaming []string) (listed int, missing 
 	return listed, missing
 }
 
-// streamingStandbys are the application names of the WAL senders that
-// stream. A role that may not see their state gets hiddenStatsError.
-func streamingStandbys(ctx context.Context, pool *pgxpool.Pool) ([]string, error) {
+// walSenders are the application names of the WAL senders that stream, and
+// of those that are connected but still starting or catching up (states
+// startup and catchup). A role that may not see their state gets
+// hiddenStatsError.
+func walSenders(ctx context.Context, pool *pgxpool.Pool) (streaming, joining []string, err error) {
 	rows, err := pool.Query(ctx, `SELECT application_name, state FROM pg_stat_replication ORDER BY application_name`)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer rows.Close()
-	var names []string
 	for rows.Next() {
 		var n string
 		var state *string
 		if err := rows.Scan(&n, &state); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		if state == nil {
-			return nil, hiddenStatsError{view: "pg_stat_replication"}
-		}
-		if *state == "streaming" {
-			names = append(names, n)
+		switch {
+		case state == nil:
+			return nil, nil, hiddenStatsError{view: "pg_stat_replication"}
+		case *state == "streaming":
+			streaming = append(streaming, n)
+		case *state == "startup" || *state == "catchup":
+			joining = append(joining, n)
 		}
 	}
-	return names, rows.Err()
+	return streaming, joining, rows.Err()
 }
 
 // apply checks the standbys (when the list changes), writes both settings,
@@ -409,7 +430,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 	c := plan.config(ctx)
 	if !plan.AllowUnavailable.ValueBool() && standbyListChanges(ctx, plan, prior) {
 		// Again at apply: standbys may have gone since the plan.
-		d, err := r.checkAvailable(ctx, pool, plan)
+		d, err := r.checkAvailable(ctx, pool, plan, syncSettleTimeout)
 		if err != nil {
 			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+
 				r.server.withGrants(ctx, err, readAllStatsPrivilege).Error())

@@ -2,8 +2,10 @@ package provider
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"regexp"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +16,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -222,4 +226,118 @@ func commitWithin(n *routertest.Node, timeout time.Duration) error {
 		return fmt.Errorf("%s: a commit did not return within %s: %w", n.Name, timeout, err)
 	}
 	return nil
+}
+
+// TestAccSynchronousReplication_waitsForJoiningStandby lists a standby whose
+// WAL sender is still starting (pg_stat_replication state startup), as a
+// standby is right after an apply changed its primary_conninfo or slot: the
+// provider waits until it streams instead of refusing it as not connected,
+// and it becomes the synchronous standby.
+func TestAccSynchronousReplication_waitsForJoiningStandby(t *testing.T) {
+	testAccPreCheck(t)
+	// Server-wide settings that can block commits: not the shared topology.
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	const addr = "pgreplication_synchronous_replication.this"
+	startStreaming := joiningStandby(t, topo.Primary, "joining")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			return commitWithin(topo.Primary, 10*time.Second)
+		},
+		Steps: []resource.TestStep{{
+			PreConfig: func() {
+				state := queryValue[string](t, topo.Primary, "postgres", `SELECT state FROM pg_stat_replication WHERE application_name = 'joining'`)
+				if state != "startup" {
+					t.Fatalf("the joining standby's WAL sender is %q before the plan, want startup", state)
+				}
+				// The plan, which checks the standbys, runs meanwhile.
+				time.AfterFunc(3*time.Second, startStreaming)
+			},
+			Config: syncConfig(topo, `
+  standby_names = ["joining"]
+`),
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("sync_state"), knownvalue.MapExact(map[string]knownvalue.Check{
+					"joining": knownvalue.StringExact("sync"),
+				})),
+			},
+			Check: func(*terraform.State) error {
+				// The standby acknowledges WAL: commits return.
+				return commitWithin(topo.Primary, 10*time.Second)
+			},
+		}},
+	})
+}
+
+// joiningStandby opens a physical replication connection to primary named
+// name, which pg_stat_replication shows in state startup. The function it
+// returns makes it start streaming from the current WAL position,
+// acknowledging everything it receives as flushed and applied, so that
+// commits waiting for it as a synchronous standby return. It stops when the
+// test ends.
+func joiningStandby(t *testing.T, primary *routertest.Node, name string) (startStreaming func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	conn, err := pgconn.Connect(ctx, primary.DSN()+"&replication=true&application_name="+name)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	identify, err := conn.Exec(ctx, "IDENTIFY_SYSTEM").ReadAll()
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	start := string(identify[0].Rows[0][2]) // xlogpos
+	done, begin := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() {
+		cancel()
+		<-done
+		_ = conn.Close(context.Background())
+	})
+	go func() {
+		defer close(done)
+		select {
+		case <-begin:
+		case <-ctx.Done():
+			return
+		}
+		fe := conn.Frontend()
+		fe.Send(&pgproto3.Query{String: "START_REPLICATION PHYSICAL " + start})
+		if fe.Flush() != nil {
+			return
+		}
+		var received uint64
+		for {
+			msg, err := conn.ReceiveMessage(ctx)
+			if err != nil {
+				return
+			}
+			m, ok := msg.(*pgproto3.CopyData)
+			if !ok || len(m.Data) < 17 {
+				continue
+			}
+			switch m.Data[0] {
+			case 'w': // XLogData: start, WAL end, send time, the WAL
+				received = max(received, binary.BigEndian.Uint64(m.Data[1:])+uint64(len(m.Data)-25))
+			case 'k': // keepalive: WAL end, send time, reply requested
+				received = max(received, binary.BigEndian.Uint64(m.Data[1:]))
+			default:
+				continue
+			}
+			// Standby status update: written, flushed and applied up to
+			// received, the time (unused by the server here), no reply wanted.
+			reply := make([]byte, 34)
+			reply[0] = 'r'
+			for i := range 3 {
+				binary.BigEndian.PutUint64(reply[1+8*i:], received)
+			}
+			fe.Send(&pgproto3.CopyData{Data: reply})
+			if fe.Flush() != nil {
+				return
+			}
+		}
+	}()
+	return func() { once.Do(func() { close(begin) }) }
 }
