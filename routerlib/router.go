@@ -11,6 +11,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -239,7 +240,7 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 			if tg.write {
 				return rows, nil
 			}
-			return &retryRows{Rows: rows, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st}, nil
+			return &retryRows{rows: rows, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st}, nil
 		}
 		var retry bool
 		if st, retry, err = r.retryable(ctx, t, tg, sql, err, st); !retry {
@@ -256,9 +257,10 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 // query runs again elsewhere and the caller sees only the second result.
 // Every replica read allocates one, so it keeps only what running the call
 // again needs: the replica's node and pool (a retryRows is never a write's),
-// not the whole target.
+// not the whole target. The rows are a named field, not embedded, so that
+// retryRow (the same struct) has no method but Scan.
 type retryRows struct {
-	pgx.Rows
+	rows    pgx.Rows
 	r       *Router
 	ctx     context.Context
 	n       *node
@@ -272,22 +274,24 @@ type retryRows struct {
 	started bool
 }
 
+var _ pgx.Rows = (*retryRows)(nil)
+
 func (w *retryRows) Next() bool {
 	if w.err != nil {
 		return false
 	}
 	if w.started {
-		if w.Rows.Next() {
+		if w.rows.Next() {
 			return true
 		}
 		w.rememberWrite()
 		return false
 	}
 	w.started = true
-	if w.Rows.Next() {
+	if w.rows.Next() {
 		return true
 	}
-	err := w.Rows.Err()
+	err := w.rows.Err()
 	if err == nil {
 		return false
 	}
@@ -306,14 +310,14 @@ func (w *retryRows) Next() bool {
 	if st.readOnly {
 		w.cl = asWrite(w.cl)
 	}
-	w.Rows.Close() // returns the failed replica's connection now
+	w.rows.Close() // returns the failed replica's connection now
 	rows, err := w.r.query(w.ctx, t, w.op, w.sql, w.cl, w.args, st)
 	if err != nil {
 		w.err = err
 		return false
 	}
-	w.Rows = rows
-	return w.Rows.Next()
+	w.rows = rows
+	return w.rows.Next()
 }
 
 // rememberWrite: a replica rejected a later statement of a multi-statement
@@ -323,7 +327,7 @@ func (w *retryRows) Next() bool {
 // next call runs on the primary instead of failing the same way.
 func (w *retryRows) rememberWrite() {
 	// Rows that ended well are not asked: errors.As allocates its target.
-	if err := w.Rows.Err(); err != nil && rejectedAsWrite(err) {
+	if err := w.rows.Err(); err != nil && rejectedAsWrite(err) {
 		w.r.cache.markWrite(w.sql)
 	}
 }
@@ -332,8 +336,26 @@ func (w *retryRows) Err() error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.Rows.Err()
+	return w.rows.Err()
 }
+
+func (w *retryRows) Close() { w.rows.Close() }
+
+func (w *retryRows) CommandTag() pgconn.CommandTag { return w.rows.CommandTag() }
+
+func (w *retryRows) FieldDescriptions() []pgconn.FieldDescription {
+	return w.rows.FieldDescriptions()
+}
+
+func (w *retryRows) Scan(dest ...any) error { return w.rows.Scan(dest...) }
+
+func (w *retryRows) Values() ([]any, error) { return w.rows.Values() }
+
+func (w *retryRows) RawValues() [][]byte { return w.rows.RawValues() }
+
+func (w *retryRows) Conn() *pgx.Conn { return w.rows.Conn() }
+
+func (w *retryRows) TypeMap() *pgtype.Map { return w.rows.TypeMap() }
 
 // QueryRow runs sql like [Router.Query] and returns its first row. As with
 // pgx, errors are deferred until Scan; no rows is [pgx.ErrNoRows].

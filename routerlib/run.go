@@ -137,6 +137,8 @@ func (r *row) Scan(dest ...any) error { return scanRow(r.rows, dest) }
 // wrapper, not a retryRows and a row around it.
 type retryRow retryRows
 
+var _ pgx.Row = (*retryRow)(nil)
+
 func (w *retryRow) Scan(dest ...any) error { return scanRow((*retryRows)(w), dest) }
 
 // scanRow scans the first row of rows into dest and closes rows, as
