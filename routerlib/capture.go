@@ -121,6 +121,7 @@ type captureConn struct {
 	writes             map[string]preparedWrite // by SQL
 	order              []string                 // the writes' SQL, oldest first
 	named              int                      // statements named so far
+	inFlight           capture                  // the capture startTxCapture returns
 }
 
 // prepares reports whether the capture path may keep named prepared
@@ -328,7 +329,10 @@ func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any,
 		queue(&b, sd, sql, &cc.eqb, nil)
 		queue(&b, cc.commit, "COMMIT", nil, nil)
 		queue(&b, cc.lsn, lsnQuery, nil, binaryResult)
-		c := &capture{ctx: ctx, conn: conn, mrr: conn.PgConn().ExecBatch(ctx, &b)}
+		// The connection's own capture: it is held until the capture is
+		// finished, so no other can be in flight on it.
+		c := &cc.inFlight
+		*c = capture{ctx: ctx, conn: conn, mrr: conn.PgConn().ExecBatch(ctx, &b)}
 		if c.mrr.NextResult() { // BEGIN
 			c.mrr.ResultReader().Close()
 			if c.mrr.NextResult() { // the write
