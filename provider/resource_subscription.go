@@ -219,8 +219,10 @@ func subscriptionSchema() schema.Schema {
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Replicate prepared transactions at `PREPARE TRANSACTION` rather than at commit (`two_phase`). Defaults to `false`. " +
-					"Setting it needs PostgreSQL 15 or later. PostgreSQL records it but cannot change it on an existing subscription before " +
-					"PostgreSQL 18, so a change is refused at plan time: recreate the subscription (`terraform apply -replace=…`) if you must.",
+					"Setting it needs PostgreSQL 15 or later. PostgreSQL 18 changes it in place on a disabled subscription only: a change is " +
+					"planned with `enabled = false` (apply disables the subscription first, then sets it) and refused at plan time on a " +
+					"subscription that stays enabled. Before PostgreSQL 18 it cannot change, and a change is refused at plan time: recreate " +
+					"the subscription (`terraform apply -replace=…`) if you must.",
 			},
 			"password_required": schema.BoolAttribute{
 				Optional: true,
@@ -524,15 +526,24 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			}
 		}
 	}
-	if major >= 17 && !plan.Failover.IsUnknown() && !plan.Failover.Equal(state.Failover) {
-		// PostgreSQL sets failover only on a disabled subscription.
-		clause := "SET (failover = " + strconv.FormatBool(plan.Failover.ValueBool()) + ")"
+	if opts, attr := disabledOnlyOptions(plan, &state, major); len(opts) > 0 {
+		// PostgreSQL sets these only on a disabled subscription. One that is
+		// to stay enabled (failover only: ModifyPlan refuses two_phase on it)
+		// is disabled for the statement and enabled again; one that is to be
+		// disabled is disabled now, so it never runs with the old options
+		// after this point.
+		clause := "SET (" + strings.Join(opts, ", ") + ")"
 		steps := []string{clause}
 		if enabled {
-			steps = []string{"DISABLE", clause, "ENABLE"}
+			steps = []string{"DISABLE", clause}
+			if plan.Enabled.ValueBool() {
+				steps = append(steps, "ENABLE")
+			} else {
+				enabled = false
+			}
 		}
 		for _, step := range steps {
-			if !run(path.Root("failover"), step, alterSubscriptionSQL(name, step)) {
+			if !run(attr, step, alterSubscriptionSQL(name, step)) {
 				return
 			}
 		}
@@ -793,11 +804,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		}
 	}
 	if state != nil && !plan.TwoPhase.IsUnknown() && !plan.TwoPhase.Equal(state.TwoPhase) {
-		resp.Diagnostics.AddAttributeError(path.Root("two_phase"), "Cannot Change two_phase of a Subscription",
-			fmt.Sprintf("The subscription %s has two_phase = %t, and PostgreSQL cannot change it on an existing subscription (before "+
-				"PostgreSQL 18, and there only on a disabled one). Keep two_phase = %t, or recreate the subscription with "+
-				"terraform apply -replace=<address>, which copies its tables again.",
-				pgsql.Ident(plan.Name.ValueString()), state.TwoPhase.ValueBool(), state.TwoPhase.ValueBool()))
+		checkTwoPhaseChange(plan, *state, facts, &resp.Diagnostics)
 	}
 
 	if o := cfg.Owner; known && !o.IsUnknown() && !o.IsNull() && (state == nil || o.ValueString() != state.Owner.ValueString()) {
@@ -814,6 +821,32 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		return
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// checkTwoPhaseChange refuses, at plan time, a change of two_phase that
+// PostgreSQL would refuse: before 18 it cannot change at all (unrecognized
+// subscription parameter), and from 18 only on a disabled subscription
+// (55000, cannot set option "two_phase" for enabled subscription). Update
+// disables a subscription planned to be disabled before it sets two_phase.
+// A server whose version is unknown is left to apply.
+func checkTwoPhaseChange(plan, state subscriptionResourceModel, facts *serverFacts, diags *diag.Diagnostics) {
+	name := pgsql.Ident(plan.Name.ValueString())
+	from, to := state.TwoPhase.ValueBool(), plan.TwoPhase.ValueBool()
+	switch {
+	case facts == nil:
+	case facts.Major() < 18:
+		diags.AddAttributeError(path.Root("two_phase"), "Cannot Change two_phase of a Subscription",
+			fmt.Sprintf("The subscription %s has two_phase = %t, and PostgreSQL %s cannot change it on an existing subscription "+
+				"(PostgreSQL 18 can, on a disabled one). Keep two_phase = %t, or recreate the subscription with "+
+				"terraform apply -replace=<address>, which copies its tables again unless copy_data = false.",
+				name, from, facts.Version, from))
+	case plan.Enabled.IsUnknown() || plan.Enabled.ValueBool():
+		diags.AddAttributeError(path.Root("two_phase"), "Disable the Subscription to Change two_phase",
+			fmt.Sprintf("The subscription %s would change two_phase from %t to %t while enabled, and PostgreSQL changes two_phase only "+
+				"on a disabled subscription. Set enabled = false in the same change (apply disables it first, then sets two_phase) and "+
+				"enable it again in a later apply; or recreate the subscription with terraform apply -replace=<address>; or keep two_phase = %t.",
+				name, from, to, from))
+	}
 }
 
 // checkOwner refuses, at plan time, an owner that ALTER SUBSCRIPTION … OWNER
@@ -1010,16 +1043,39 @@ func subscriptionOptions(plan subscriptionResourceModel, state *subscriptionReso
 		opts = append(opts, "run_as_owner = "+strconv.FormatBool(plan.RunAsOwner.ValueBool()))
 	}
 	if state == nil {
-		// Create-time options: two_phase cannot change (ModifyPlan refuses
-		// it), and failover changes on a disabled subscription only (Update).
-		if major >= 15 && changed(plan.TwoPhase, st.TwoPhase) {
-			opts = append(opts, "two_phase = "+strconv.FormatBool(plan.TwoPhase.ValueBool()))
-		}
-		if major >= 17 && changed(plan.Failover, st.Failover) {
-			opts = append(opts, "failover = "+strconv.FormatBool(plan.Failover.ValueBool()))
-		}
+		create, _ := disabledOnlyOptions(plan, nil, major)
+		opts = append(opts, create...)
 	}
 	return opts
+}
+
+// disabledOnlyOptions renders the options of plan that differ from state
+// (every one when state is nil, for CREATE) and that PostgreSQL changes only
+// on a disabled subscription: failover (17) and two_phase (settable at
+// CREATE from 15, changed from 18; ModifyPlan refuses a change before). attr
+// is the one attribute to blame when the statement fails, or the empty path
+// when both change.
+func disabledOnlyOptions(plan subscriptionResourceModel, state *subscriptionResourceModel, major int) ([]string, path.Path) {
+	var opts []string
+	var attrs []path.Path
+	var st subscriptionResourceModel
+	if state != nil {
+		st = *state
+	}
+	for _, o := range []struct {
+		name        string
+		plan, state types.Bool
+		major       int
+	}{{"two_phase", plan.TwoPhase, st.TwoPhase, 15}, {"failover", plan.Failover, st.Failover, 17}} {
+		if major >= o.major && !o.plan.IsUnknown() && !o.plan.IsNull() && (state == nil || !o.plan.Equal(o.state)) {
+			opts = append(opts, o.name+" = "+strconv.FormatBool(o.plan.ValueBool()))
+			attrs = append(attrs, path.Root(o.name))
+		}
+	}
+	if len(attrs) == 1 {
+		return opts, attrs[0]
+	}
+	return opts, path.Empty()
 }
 
 // slotNameOption renders slot_name's value: NONE, or the name as a literal.

@@ -496,6 +496,12 @@ resource "pgreplication_subscription" "this" {
 				PlanOnly:    true,
 				ExpectError: errorText("failover needs PostgreSQL 17 or later", "PostgreSQL 15"),
 			},
+			{
+				// Disabled, as PostgreSQL 18 would need: 15 cannot change it at all.
+				Config:      config("two_phase = true\n  enabled = false"),
+				PlanOnly:    true,
+				ExpectError: errorText("Cannot Change two_phase of a Subscription", "sub_pg15", "PostgreSQL 15", "-replace"),
+			},
 		},
 	})
 }
@@ -821,8 +827,8 @@ $$BEGIN RAISE EXCEPTION 'site policy: no ALTER SUBSCRIPTION'; END$$`)
 // The options of PostgreSQL 15 to 17: two_phase (15), password_required and
 // run_as_owner (16), failover (17), set at create and read back from
 // pg_subscription; failover and run_as_owner changed in place (failover on
-// an enabled subscription through DISABLE … ENABLE); two_phase, which
-// PostgreSQL cannot change, refused at plan time.
+// an enabled subscription through DISABLE … ENABLE); a two_phase change on
+// an enabled subscription refused at plan time.
 func TestAccSubscription_newerOptions(t *testing.T) {
 	topo := testAccTopology(t)
 	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_newer", `
@@ -909,7 +915,131 @@ resource "pgreplication_subscription" "this" {
 			{
 				Config:      config(false, false, false),
 				PlanOnly:    true,
-				ExpectError: errorText("Cannot Change two_phase of a Subscription", "-replace"),
+				ExpectError: twoPhaseRefusal(major),
+			},
+		},
+	})
+}
+
+// twoPhaseRefusal is the plan-time refusal of a two_phase change on an
+// enabled subscription: PostgreSQL 18 wants it disabled, older ones cannot
+// change it at all.
+func twoPhaseRefusal(major int) *regexp.Regexp {
+	if major >= 18 {
+		return errorText("Disable the Subscription to Change two_phase", "enabled = false", "-replace")
+	}
+	return errorText("Cannot Change two_phase of a Subscription", "-replace")
+}
+
+// PostgreSQL 18 changes two_phase on a disabled subscription: a change
+// planned with enabled = false disables it first and sets two_phase in place
+// (no new subscription, the slot on the publisher follows), reads back, and
+// plans nothing afterwards; on a subscription that stays enabled the change
+// is refused at plan time. PostgreSQL 15 refuses it even disabled
+// (TestAccSubscription_postgres15).
+func TestAccSubscription_twoPhaseChange(t *testing.T) {
+	testAccPreCheck(t)
+	pub := routertest.Start(t, routertest.WithVersion(18), routertest.WithStandbys(0)).Primary
+	f := newSubscriptionFixture(t, pub, "sub_pub_2pc", `
+CREATE PUBLICATION pub_a FOR TABLE t1;
+INSERT INTO t1 VALUES (1, 'one');`, []routertest.Option{routertest.WithVersion(18)})
+	config := func(twoPhase, enabled bool) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_2pc"
+  conninfo     = %q
+  publications = ["pub_a"]
+  two_phase    = %t
+  enabled      = %t
+}
+`, f.conninfo(""), twoPhase, enabled)
+	}
+	// catalog checks pg_subscription (subtwophasestate: d disabled, p
+	// pending until the worker starts, e enabled) and, once the worker ran,
+	// the slot on the publisher.
+	catalog := func(want string, slotTwoPhase bool) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			got := queryValue[string](t, f.sub, "postgres", `SELECT format('two_phase=%s enabled=%s', subtwophasestate, subenabled) FROM pg_subscription WHERE subname = 'sub_2pc'`)
+			if got != want {
+				return fmt.Errorf("pg_subscription has %s, want %s", got, want)
+			}
+			if s := queryValue[bool](t, f.pub, f.pubDB, `SELECT two_phase FROM pg_replication_slots WHERE slot_name = 'sub_2pc'`); s != slotTwoPhase {
+				return fmt.Errorf("the slot on the publisher has two_phase = %t, want %t", s, slotTwoPhase)
+			}
+			return nil
+		}
+	}
+	oid := func(want *uint32) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			got := queryValue[uint32](t, f.sub, "postgres", `SELECT oid FROM pg_subscription WHERE subname = 'sub_2pc'`)
+			if *want == 0 {
+				*want = got
+			} else if got != *want {
+				return fmt.Errorf("pg_subscription.oid is %d, was %d: the subscription was recreated", got, *want)
+			}
+			return nil
+		}
+	}
+	var subOID uint32
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config(false, true),
+				Check:  resource.ComposeTestCheckFunc(waitRows(t, f.sub, "postgres", "t1", 1), catalog("two_phase=d enabled=t", false), oid(&subOID)),
+			},
+			{
+				Config:      config(true, true),
+				PlanOnly:    true,
+				ExpectError: errorText("Disable the Subscription to Change two_phase", `"sub_2pc"`, "enabled = false", "-replace"),
+			},
+			{
+				// Enabled until now: apply disables it, then sets two_phase.
+				Config: config(true, false),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(subscriptionAddr, "enabled", "two_phase"),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("two_phase"), knownvalue.Bool(true)),
+				},
+				Check: resource.ComposeTestCheckFunc(catalog("two_phase=p enabled=f", false), oid(&subOID)),
+			},
+			{
+				Config: config(true, false),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+			},
+			{
+				ResourceName:            subscriptionAddr,
+				ImportState:             true,
+				ImportStateVerify:       true,
+				ImportStateVerifyIgnore: []string{"create_slot", "copy_data"},
+			},
+			{
+				// Enabled, the worker turns two_phase on in the slot too, and
+				// prepared transactions replicate at PREPARE.
+				Config: config(true, true),
+				Check: resource.ComposeTestCheckFunc(
+					func(*terraform.State) error {
+						execSQL(t, f.pub, f.pubDB, `INSERT INTO t1 VALUES (2, 'two')`)
+						return nil
+					},
+					waitRows(t, f.sub, "postgres", "t1", 2),
+					catalog("two_phase=e enabled=t", true),
+					oid(&subOID),
+				),
+			},
+			{
+				// Back off, on a subscription that was disabled beforehand
+				// (by hand: the plan shows that drift with the change).
+				PreConfig: func() { execSQL(t, f.sub, "postgres", `ALTER SUBSCRIPTION sub_2pc DISABLE`) },
+				Config:    config(false, false),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDrift(subscriptionAddr, "two_phase"),
+				}},
+				Check: resource.ComposeTestCheckFunc(catalog("two_phase=d enabled=f", false), oid(&subOID)),
 			},
 		},
 	})
