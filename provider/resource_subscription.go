@@ -263,7 +263,10 @@ func subscriptionSchema() schema.Schema {
 			"owner": schema.StringAttribute{
 				Optional:            true,
 				Computed:            true,
-				MarkdownDescription: "Role that owns the subscription (`ALTER SUBSCRIPTION … OWNER TO`). Defaults to the provider's user. Unset, it is read but not managed.",
+				MarkdownDescription: "Role that owns the subscription (`ALTER SUBSCRIPTION … OWNER TO`). Defaults to the provider's user. Unset, it is read but not managed. " +
+					"On PostgreSQL 16 and later an owner that is not a superuser needs a password in the connection that the publisher asks for " +
+					"(`password_wo`, or `password_required = false`): without one the subscription neither replicates nor can be dropped while it " +
+					"has a slot (`password is required`), and the plan warns.",
 				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"password_wo": schema.StringAttribute{
@@ -612,6 +615,10 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 
 	if state.DropSlotOnDestroy.IsNull() || state.DropSlotOnDestroy.ValueBool() {
 		err := execSubscription(ctx, pool, "DROP SUBSCRIPTION IF EXISTS "+pgsql.Ident(name))
+		if isPasswordRequired(err) {
+			resp.Diagnostics.AddError("Cannot Drop Subscription Without a Password", r.passwordRequiredDetail(ctx, state, err))
+			return
+		}
 		if err != nil {
 			resp.Diagnostics.AddError("Cannot Drop Subscription",
 				fmt.Sprintf("DROP SUBSCRIPTION %s in database %q on %s failed. Dropping a subscription also drops its replication slot %q "+
@@ -624,7 +631,12 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 		return
 	}
 
-	if err := dropSubscription(ctx, pool, name, false); err != nil {
+	if err := dropSubscription(ctx, pool, name, false); isPasswordRequired(err) {
+		// Tables still waiting for their initial copy have slots on the
+		// publisher that even this path must connect to drop.
+		resp.Diagnostics.AddError("Cannot Drop Subscription Without a Password", r.passwordRequiredDetail(ctx, state, err))
+		return
+	} else if err != nil {
 		resp.Diagnostics.AddError("Cannot Drop Subscription",
 			fmt.Sprintf("Dropping the subscription %s in database %q on %s without touching the publisher (drop_slot_on_destroy = false: "+
 				"DISABLE, SET (slot_name = NONE), DROP) failed.\n\n%s",
@@ -637,6 +649,31 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 				"drop_slot_on_destroy = false. If the publisher still has that slot, it retains WAL until it is dropped there: "+
 				"SELECT pg_drop_replication_slot(%s).", pgsql.Ident(name), slot, params.Redacted(), pgsql.Literal(slot)))
 	}
+}
+
+// isPasswordRequired tells PostgreSQL's refusal (16 and later) to connect a
+// subscription owned by a role that is not a superuser to its publisher
+// without a password that the publisher checked.
+func isPasswordRequired(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "2F003" // s_r_e_prohibited_sql_statement_attempted: "password is required"
+}
+
+// passwordRequiredDetail is the detail of a DROP SUBSCRIPTION refused with
+// "password is required": the cause and the applies that let it through.
+func (r *subscriptionResource) passwordRequiredDetail(ctx context.Context, state subscriptionResourceModel, err error) string {
+	cause := "conninfo has none"
+	if p, _ := conninfo.Parse(state.Conninfo.ValueString()); p["password"] != "" || !state.PasswordWOVersion.IsNull() {
+		cause = "the publisher did not ask for the one it has (its pg_hba.conf lets that user in without a password, e.g. trust)"
+	}
+	return fmt.Sprintf("DROP SUBSCRIPTION %s in database %q on %s must connect to the publisher to drop the subscription's replication "+
+		"slots there, and PostgreSQL refused that connection: the subscription's owner %s is not a superuser and password_required = true, "+
+		"so the connection must carry a password that the publisher asks for, and %s. "+
+		"The subscription cannot replicate either. To destroy it, first apply one of: password_required = false (applied by a superuser), "+
+		"owner = a superuser, or a password in the connection (password_wo and password_wo_version) with a publisher that checks it; "+
+		"then destroy again.\n\n%s",
+		pgsql.Ident(state.Name.ValueString()), state.Database.ValueString(), r.server.describe(), pgsql.Ident(state.Owner.ValueString()), cause,
+		statement.MaskedError(ctx, err))
 }
 
 func (r *subscriptionResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
@@ -716,7 +753,13 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 // wal_level on the publisher.
 func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
-		return // destroy
+		// Destroy: DROP SUBSCRIPTION needs what the warning names.
+		var state subscriptionResourceModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if !resp.Diagnostics.HasError() && r.server != nil && !r.server.unknown {
+			r.warnOwnerWithoutPassword(ctx, state, !state.PasswordWOVersion.IsNull(), &resp.Diagnostics)
+		}
+		return
 	}
 	var plan, cfg subscriptionResourceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -810,6 +853,9 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if o := cfg.Owner; known && !o.IsUnknown() && !o.IsNull() && (state == nil || o.ValueString() != state.Owner.ValueString()) {
 		r.checkOwner(ctx, o.ValueString(), facts, &resp.Diagnostics)
 	}
+	if known && !resp.Diagnostics.HasError() {
+		r.warnOwnerWithoutPassword(ctx, plan, !cfg.PasswordWO.IsNull() || !cfg.PasswordWOVersion.IsNull(), &resp.Diagnostics)
+	}
 	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() && (state == nil || !normalized.SameConnection(c.ValueString(), state.Conninfo.ValueString())) {
 		connection := c.ValueString()
 		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
@@ -853,12 +899,10 @@ func checkTwoPhaseChange(plan, state subscriptionResourceModel, facts *serverFac
 // TO would refuse: a role that does not exist, or (PostgreSQL 15 and older)
 // one that is not a superuser. A server that cannot be asked is left to apply.
 func (r *subscriptionResource) checkOwner(ctx context.Context, owner string, facts *serverFacts, diags *diag.Diagnostics) {
-	pool, err := r.server.Pool(ctx, "")
-	if err != nil || facts == nil {
+	if facts == nil {
 		return
 	}
-	var exists, super bool
-	err = pool.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_or(rolsuper), false) FROM pg_roles WHERE rolname = $1`, owner).Scan(&exists, &super)
+	exists, super, err := r.ownerRole(ctx, owner)
 	switch {
 	case err != nil:
 		return
@@ -872,6 +916,54 @@ func (r *subscriptionResource) checkOwner(ctx context.Context, owner string, fac
 				"Use a superuser, or upgrade to PostgreSQL 16, where a role with CREATE on the database can own a subscription.",
 				pgsql.Ident(owner), r.server.describe(), facts.Version))
 	}
+}
+
+// ownerRole says whether the role owner (the provider's user when owner is
+// empty: the owner CREATE SUBSCRIPTION gives) exists and is a superuser.
+func (r *subscriptionResource) ownerRole(ctx context.Context, owner string) (exists, super bool, err error) {
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		return false, false, err
+	}
+	err = pool.QueryRow(ctx, `SELECT count(*) > 0, coalesce(bool_or(rolsuper), false) FROM pg_roles WHERE rolname = coalesce(nullif($1, ''), current_user)`,
+		owner).Scan(&exists, &super)
+	return exists, super, err
+}
+
+// warnOwnerWithoutPassword warns when m describes a subscription that
+// PostgreSQL 16 and later will not let connect to its publisher: an owner
+// that is not a superuser, password_required = true, and no password in the
+// connection (hasWriteOnly: password_wo is given). Measured on 16, 17 and 18:
+// the apply worker then fails with "password is required" and never
+// replicates, and DROP SUBSCRIPTION fails with SQLSTATE 2F003 as long as the
+// subscription has a replication slot, enabled or not; a superuser running
+// the DROP does not help, the owner is what counts. It says nothing of the
+// connection beyond "no password", so no secret can reach it.
+func (r *subscriptionResource) warnOwnerWithoutPassword(ctx context.Context, m subscriptionResourceModel, hasWriteOnly bool, diags *diag.Diagnostics) {
+	if hasWriteOnly || m.PasswordRequired.IsUnknown() || !m.PasswordRequired.ValueBool() || m.Conninfo.IsUnknown() {
+		return
+	}
+	if p, err := conninfo.Parse(m.Conninfo.ValueString()); err != nil || p["password"] != "" {
+		return
+	}
+	facts, err := r.server.Facts(ctx)
+	if err != nil || facts.Major() < 16 {
+		return // 15 and older refuse such an owner (checkOwner)
+	}
+	exists, super, err := r.ownerRole(ctx, m.Owner.ValueString())
+	if err != nil || !exists || super {
+		return
+	}
+	owner := "the provider's user"
+	if !m.Owner.IsUnknown() && m.Owner.ValueString() != "" {
+		owner = pgsql.Ident(m.Owner.ValueString())
+	}
+	diags.AddWarning("Subscription Owner Has No Password for the Publisher",
+		fmt.Sprintf("The subscription %s is owned by %s, which is not a superuser, with password_required = true and no password in "+
+			"conninfo or password_wo. PostgreSQL %d then refuses its connections to the publisher (\"password is required\"): it does not "+
+			"replicate, and DROP SUBSCRIPTION fails while it has a replication slot, so terraform destroy would fail too. Give it a "+
+			"password the publisher checks (password_wo and password_wo_version), set password_required = false (a superuser must apply "+
+			"that), or make a superuser its owner.", pgsql.Ident(m.Name.ValueString()), owner, facts.Major()))
 }
 
 // connect returns the pool of the subscription's database and the server's

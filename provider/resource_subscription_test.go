@@ -10,6 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	fwresource "github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -1127,4 +1133,160 @@ resource "pgreplication_subscription" "none" {
 			},
 		},
 	})
+}
+
+// A subscription owned by a role that is not a superuser, with
+// password_required = true and no password, cannot connect to its publisher
+// on PostgreSQL 16 and later: it does not replicate, and DROP SUBSCRIPTION
+// fails with "password is required" (2F003) while it has a slot, enabled or
+// not. The plan warns (terraform-plugin-testing cannot see warnings, so
+// ModifyPlan is called directly), with nothing of the connection in the
+// warning; the destroy error names the subscription, the cause and the fix,
+// and never the password; the fix it names (password_required = false) lets
+// the destroy through, dropping the slot on the publisher.
+func TestAccSubscription_ownerWithoutPassword(t *testing.T) {
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_nopw", `CREATE PUBLICATION pub_a FOR TABLE t1;`, nil)
+	major := queryValue[int](t, f.sub, "postgres", `SELECT current_setting('server_version_num')::int`) / 10000
+	if major < 16 {
+		t.Skipf("password_required needs PostgreSQL 16; the subscriber runs %d (15 refuses an owner that is not a superuser: TestAccSubscription_basic)", major)
+	}
+	execSQL(t, f.sub, "postgres", `CREATE ROLE sub_owner LOGIN; GRANT CREATE ON DATABASE postgres TO sub_owner; GRANT pg_create_subscription TO sub_owner`)
+
+	t.Run("plan warns", func(t *testing.T) {
+		ctx := context.Background()
+		r := &subscriptionResource{server: newServer(connSettings{
+			Host: f.sub.Host, Port: int64(f.sub.Port), Database: "postgres", Username: "postgres", SSLMode: "disable",
+		})}
+		const secret = "canary" + canaryMark + "ssl"
+		warnings := func(owner, extra string, passwordRequired bool, writeOnly bool) diag.Diagnostics {
+			t.Helper()
+			sch := subscriptionSchema()
+			m := subscriptionResourceModel{
+				ID: types.StringUnknown(), Name: types.StringValue("sub_nopw"), Database: types.StringValue("postgres"),
+				Conninfo:     normalized.NewConninfo(f.conninfo("sslpassword=" + secret + extra)),
+				Publications: types.SetValueMust(types.StringType, []attr.Value{types.StringValue("pub_a")}),
+				Enabled:      types.BoolValue(true), SlotName: types.StringUnknown(), CreateSlot: types.BoolValue(true), CopyData: types.BoolValue(true),
+				SynchronousCommit: types.StringValue("off"), Binary: types.BoolValue(false), Streaming: types.StringUnknown(),
+				DisableOnError: types.BoolValue(false), TwoPhase: types.BoolValue(false), PasswordRequired: types.BoolValue(passwordRequired),
+				RunAsOwner: types.BoolValue(false), Failover: types.BoolValue(false), Origin: types.StringValue("any"),
+				Owner: types.StringUnknown(), DropSlotOnDestroy: types.BoolValue(true), PasswordWO: types.StringNull(), PasswordWOVersion: types.Int64Null(),
+			}
+			if owner != "" {
+				m.Owner = types.StringValue(owner)
+			}
+			if writeOnly {
+				m.PasswordWO, m.PasswordWOVersion = types.StringValue("wo-pw"), types.Int64Value(1)
+			}
+			plan := tfsdk.Plan{Schema: sch}
+			if d := plan.Set(ctx, &m); d.HasError() {
+				t.Fatal(d)
+			}
+			req := fwresource.ModifyPlanRequest{
+				Config: tfsdk.Config{Schema: sch, Raw: plan.Raw},
+				Plan:   plan,
+				State:  tfsdk.State{Schema: sch, Raw: tftypes.NewValue(sch.Type().TerraformType(ctx), nil)},
+			}
+			resp := fwresource.ModifyPlanResponse{Plan: plan}
+			r.ModifyPlan(ctx, req, &resp)
+			if resp.Diagnostics.HasError() {
+				t.Fatalf("ModifyPlan failed: %v", resp.Diagnostics)
+			}
+			return resp.Diagnostics.Warnings()
+		}
+		got := warnings("sub_owner", "", true, false)
+		if len(got) != 1 || got[0].Summary() != "Subscription Owner Has No Password for the Publisher" {
+			t.Fatalf("owner sub_owner without a password: warnings %v, want one", got)
+		}
+		for _, want := range []string{`"sub_nopw"`, `"sub_owner"`, "password_required = false", "password_wo", "superuser", "terraform destroy"} {
+			if !strings.Contains(got[0].Detail(), want) {
+				t.Errorf("the warning does not say %q: %s", want, got[0].Detail())
+			}
+		}
+		for _, s := range canaryParts(secret) {
+			if strings.Contains(got[0].Summary()+got[0].Detail(), s) {
+				t.Errorf("the warning shows %q: %s", s, got[0].Detail())
+			}
+		}
+		for _, c := range []struct {
+			why                         string
+			owner, extra                string
+			passwordRequired, writeOnly bool
+		}{
+			{"a password in conninfo", "sub_owner", " password=pw", true, false},
+			{"password_wo", "sub_owner", "", true, true},
+			{"password_required = false", "sub_owner", "", false, false},
+			{"a superuser owner", "postgres", "", true, false},
+			{"the provider's user (a superuser) as owner", "", "", true, false},
+		} {
+			if got := warnings(c.owner, c.extra, c.passwordRequired, c.writeOnly); len(got) != 0 {
+				t.Errorf("%s: want no warning, got %v", c.why, got)
+			}
+		}
+	})
+
+	// Without a password DROP fails with "Non-superusers must provide a
+	// password in the connection string"; with one that the publisher
+	// (trust) never asks for, with "Non-superuser cannot connect if the
+	// server does not request a password".
+	const pw = "canary" + canaryMark + "-nopw"
+	variable := canaryVariable(t, pw)
+	for _, c := range []struct{ name, password, cause string }{
+		{"no password", "", "conninfo has none"},
+		{"password not asked for", " password=${var.canary_password}", "did not ask"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			config := func(extra string) string {
+				return variable + subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_nopw"
+  conninfo     = "%s%s"
+  publications = ["pub_a"]
+  owner        = "sub_owner"
+  copy_data    = false
+  %s
+}
+`, f.conninfo(""), c.password, extra)
+			}
+			slots := func(want int64) resource.TestCheckFunc {
+				return func(*terraform.State) error {
+					if n := queryValue[int64](t, f.pub, "postgres", `SELECT count(*) FROM pg_replication_slots WHERE slot_name = 'sub_nopw'`); n != want {
+						return fmt.Errorf("the publisher has %d slot(s) sub_nopw, want %d", n, want)
+					}
+					return nil
+				}
+			}
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+				Steps: []resource.TestStep{
+					{
+						Config: config(""),
+						ConfigStateChecks: []statecheck.StateCheck{
+							statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("owner"), knownvalue.StringExact("sub_owner")),
+						},
+						Check: slots(1),
+					},
+					{
+						Config:  config(""),
+						Destroy: true,
+						ExpectError: errorWithout("Cannot Drop Subscription Without a Password", `DROP SUBSCRIPTION "sub_nopw"`, `owner "sub_owner"`,
+							"password_required = true", c.cause, "password_required = false", "destroy again", "password is required"),
+					},
+					{
+						Config: config("password_required = false"),
+						ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+							expectDrift(subscriptionAddr, "password_required"),
+						}},
+					},
+				},
+				CheckDestroy: func(s *terraform.State) error {
+					if n := queryValue[int64](t, f.sub, "postgres", `SELECT count(*) FROM pg_subscription`); n != 0 {
+						return fmt.Errorf("%d subscription(s) left after destroy", n)
+					}
+					return slots(0)(s)
+				},
+			})
+		})
+	}
 }
