@@ -219,7 +219,7 @@ func subscriptionSchema() schema.Schema {
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Replicate prepared transactions at `PREPARE TRANSACTION` rather than at commit (`two_phase`). Defaults to `false`. " +
-					"Setting it needs PostgreSQL 15 or later. PostgreSQL 18 changes it in place on a disabled subscription only: a change is " +
+					"`true` needs PostgreSQL 15 or later. PostgreSQL 18 changes it in place on a disabled subscription only: a change is " +
 					"planned with `enabled = false` (apply disables the subscription first, then sets it) and refused at plan time on a " +
 					"subscription that stays enabled. Before PostgreSQL 18 it cannot change, and a change is refused at plan time: recreate " +
 					"the subscription (`terraform apply -replace=…`) if you must.",
@@ -229,14 +229,14 @@ func subscriptionSchema() schema.Schema {
 				Computed: true,
 				Default:  booldefault.StaticBool(true),
 				MarkdownDescription: "Whether a non-superuser owner must authenticate to the publisher with a password (`password_required`). " +
-					"Defaults to `true`. Only a superuser can set it to `false`. Setting it needs PostgreSQL 16 or later.",
+					"Defaults to `true`. Only a superuser can set it to `false`, which needs PostgreSQL 16 or later.",
 			},
 			"run_as_owner": schema.BoolAttribute{
 				Optional: true,
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Apply changes with the permissions of the subscription's owner rather than of each table's owner (`run_as_owner`). " +
-					"Defaults to `false`. Setting it needs PostgreSQL 16 or later.",
+					"Defaults to `false`. `true` needs PostgreSQL 16 or later.",
 			},
 			"failover": schema.BoolAttribute{
 				Optional: true,
@@ -244,30 +244,30 @@ func subscriptionSchema() schema.Schema {
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Make the subscription's slot on the publisher a failover slot, which the publisher's standbys with " +
 					"`sync_replication_slots = on` keep, so that the subscription can continue after the publisher fails over (`failover`). " +
-					"Defaults to `false`. Setting it needs PostgreSQL 17 or later on the subscriber. PostgreSQL changes it only on a disabled " +
+					"Defaults to `false`. `true` needs PostgreSQL 17 or later on the subscriber. PostgreSQL changes it only on a disabled " +
 					"subscription: apply disables an enabled one for that statement and enables it again.",
 			},
 			"disable_on_error": schema.BoolAttribute{
 				Optional:            true,
 				Computed:            true,
 				Default:             booldefault.StaticBool(false),
-				MarkdownDescription: "Disable the subscription when the apply worker hits an error, instead of retrying. Defaults to `false`. Setting it needs PostgreSQL 15 or later.",
+				MarkdownDescription: "Disable the subscription when the apply worker hits an error, instead of retrying. Defaults to `false`. `true` needs PostgreSQL 15 or later.",
 			},
 			"origin": schema.StringAttribute{
 				Optional:            true,
 				Computed:            true,
 				Default:             stringdefault.StaticString(subscriptionOriginAny),
 				Validators:          []validator.String{stringvalidator.OneOf(subscriptionOrigins...)},
-				MarkdownDescription: "Which changes to apply: " + quotedList(subscriptionOrigins) + " (`none`: only changes made on the publisher itself, not ones it replicated). Defaults to `any`. Setting it needs PostgreSQL 16 or later.",
+				MarkdownDescription: "Which changes to apply: " + quotedList(subscriptionOrigins) + " (`none`: only changes made on the publisher itself, not ones it replicated). Defaults to `any`. `none` needs PostgreSQL 16 or later.",
 			},
 			"owner": schema.StringAttribute{
-				Optional:            true,
-				Computed:            true,
+				Optional: true,
+				Computed: true,
 				MarkdownDescription: "Role that owns the subscription (`ALTER SUBSCRIPTION … OWNER TO`). Defaults to the provider's user. Unset, it is read but not managed. " +
 					"On PostgreSQL 16 and later an owner that is not a superuser needs a password in the connection that the publisher asks for " +
 					"(`password_wo`, or `password_required = false`): without one the subscription neither replicates nor can be dropped while it " +
 					"has a slot (`password is required`), and the plan warns.",
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
+				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"password_wo": schema.StringAttribute{
 				Optional:  true,
@@ -831,19 +831,23 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if cfg.Streaming.ValueString() == subscriptionStreamingParallel {
 		srv.requireMajor(ctx, 16, `streaming = "parallel"`, path.Root("streaming"), &resp.Diagnostics)
 	}
-	if !cfg.DisableOnError.IsNull() {
-		srv.requireMajor(ctx, 15, "disable_on_error", path.Root("disable_on_error"), &resp.Diagnostics)
-	}
-	if !cfg.Origin.IsNull() {
-		srv.requireMajor(ctx, 16, "origin", path.Root("origin"), &resp.Diagnostics)
-	}
+	// A value that an older server has anyway (its only behaviour, which
+	// Read reports) sets nothing there: terraform plan -generate-config-out
+	// writes every one, and what it writes must plan on every version.
 	for _, g := range []struct {
-		attr  string
-		value types.Bool
-		major int
-	}{{"two_phase", cfg.TwoPhase, 15}, {"password_required", cfg.PasswordRequired, 16}, {"run_as_owner", cfg.RunAsOwner, 16}, {"failover", cfg.Failover, 17}} {
-		if !g.value.IsNull() {
-			srv.requireMajor(ctx, g.major, g.attr, path.Root(g.attr), &resp.Diagnostics)
+		name            string
+		value, implicit attr.Value
+		major           int
+	}{
+		{"disable_on_error", cfg.DisableOnError, types.BoolValue(false), 15},
+		{"two_phase", cfg.TwoPhase, types.BoolValue(false), 15},
+		{"origin", cfg.Origin, types.StringValue(subscriptionOriginAny), 16},
+		{"password_required", cfg.PasswordRequired, types.BoolValue(true), 16},
+		{"run_as_owner", cfg.RunAsOwner, types.BoolValue(false), 16},
+		{"failover", cfg.Failover, types.BoolValue(false), 17},
+	} {
+		if !g.value.IsNull() && !g.value.Equal(g.implicit) {
+			srv.requireMajor(ctx, g.major, g.name, path.Root(g.name), &resp.Diagnostics)
 		}
 	}
 	if state != nil && !plan.TwoPhase.IsUnknown() && !plan.TwoPhase.Equal(state.TwoPhase) {

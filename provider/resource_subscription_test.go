@@ -1290,3 +1290,73 @@ resource "pgreplication_subscription" "this" {
 		})
 	}
 }
+
+// Adopting a subscription with terraform plan -generate-config-out: the CLI
+// writes conninfo = null # sensitive (the plan then stops, on conninfo, with
+// Missing Configuration for Required Attribute), and the block it writes,
+// with conninfo filled in, imports with no change on every major version,
+// though it spells out options older servers lack at the value they have
+// anyway (failover = false on 15 and 16, password_required = true on 15).
+func TestAccSubscription_generatedConfig(t *testing.T) {
+	topo := testAccTopology(t)
+	for _, v := range []int{15, 16, 0} {
+		name := fmt.Sprint(v)
+		var opts []routertest.Option
+		if v == 0 {
+			name = "shared version"
+		} else {
+			opts = []routertest.Option{routertest.WithVersion(v)}
+		}
+		t.Run(name, func(t *testing.T) {
+			f := newSubscriptionFixture(t, topo.Primary, fmt.Sprintf("sub_pub_gen%d", v), `CREATE PUBLICATION pub_a FOR TABLE t1;`, opts)
+			major := queryValue[int](t, f.sub, "postgres", `SELECT current_setting('server_version_num')::int`) / 10000
+			execSQL(t, f.sub, "postgres", fmt.Sprintf(`CREATE SUBSCRIPTION sub_gen CONNECTION %s PUBLICATION pub_a WITH (copy_data = false)`, pgsql.Literal(f.conninfo(""))))
+			// The default provider, unaliased: the import block that
+			// -generate-config-out writes from names no provider.
+			provider := fmt.Sprintf(`
+provider "pgreplication" {
+  host     = %q
+  port     = %d
+  username = "postgres"
+  sslmode  = "disable"
+}
+`, f.sub.Host, f.sub.Port)
+			// What the CLI generates, conninfo filled in.
+			generated := provider + fmt.Sprintf(`
+resource "pgreplication_subscription" "sub_gen" {
+  binary               = false
+  conninfo             = %q
+  copy_data            = true
+  create_slot          = true
+  database             = "postgres"
+  disable_on_error     = false
+  drop_slot_on_destroy = true
+  enabled              = true
+  failover             = false
+  name                 = "sub_gen"
+  origin               = "any"
+  owner                = "postgres"
+  password_required    = true
+  password_wo          = null # sensitive
+  password_wo_version  = null
+  publications         = ["pub_a"]
+  run_as_owner         = false
+  slot_name            = "sub_gen"
+  streaming            = %q
+  synchronous_commit   = "off"
+  two_phase            = false
+}
+`, f.conninfo(""), defaultSubscriptionStreaming(major))
+			// One step each: an import step after the first copies a state
+			// that import-only test cases never write.
+			for _, step := range []resource.TestStep{
+				{Config: provider, GenerateConfig: true, ExpectError: errorText("Missing Configuration for Required Attribute", "conninfo")},
+				{Config: generated},
+			} {
+				step.ResourceName, step.ImportState, step.ImportStateKind, step.ImportStateId =
+					"pgreplication_subscription.sub_gen", true, resource.ImportBlockWithID, "postgres/sub_gen"
+				resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testAccProtoV6ProviderFactories, Steps: []resource.TestStep{step}})
+			}
+		})
+	}
+}
