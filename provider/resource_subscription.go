@@ -546,6 +546,9 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			}
 		}
 		for _, step := range steps {
+			if step == clause {
+				waitWorkersStopped(ctx, pool, name)
+			}
 			if !run(attr, step, alterSubscriptionSQL(name, step)) {
 				return
 			}
@@ -1172,6 +1175,25 @@ func disabledOnlyOptions(plan subscriptionResourceModel, state *subscriptionReso
 		return opts, attrs[0]
 	}
 	return opts, path.Empty()
+}
+
+// subscriptionWorkersStopTimeout bounds the wait for a disabled
+// subscription's workers to exit.
+const subscriptionWorkersStopTimeout = 30 * time.Second
+
+// waitWorkersStopped waits until no worker of the subscription name (in the
+// pool's database) runs. A subscription's workers exit on their own time
+// after DISABLE, and PostgreSQL 18 refuses two_phase while one still runs
+// (55000, "cannot alter "two_phase" when logical replication worker is still
+// running … Try again after some time"), measured right after a DISABLE. Past
+// the timeout the statement runs anyway and PostgreSQL's error says why.
+func waitWorkersStopped(ctx context.Context, pool *pgxpool.Pool, name string) {
+	_, _ = pollUntil(ctx, subscriptionWorkersStopTimeout, func() (bool, error) {
+		var running bool
+		err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_subscription w JOIN pg_subscription s ON s.oid = w.subid
+  JOIN pg_database d ON d.oid = s.subdbid WHERE s.subname = $1 AND d.datname = current_database() AND w.pid IS NOT NULL)`, name).Scan(&running)
+		return !running, err
+	})
 }
 
 // slotNameOption renders slot_name's value: NONE, or the name as a literal.
