@@ -8,9 +8,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-	pgxstdlib "github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -27,13 +24,8 @@ import (
 func BenchmarkQueryVsPgxStdlib(b *testing.B) {
 	topo := routertest.Shared(b)
 	ctx := context.Background()
-	cfg, err := pgx.ParseConfig(topo.Standbys[0].DSN())
-	if err != nil {
-		b.Fatal(err)
-	}
 	const workers = 8
-	direct := pgxstdlib.OpenDB(*cfg)
-	defer direct.Close()
+	direct := pgxStdlibDB(b, topo.Standbys[0])
 	direct.SetMaxIdleConns(workers)
 	a := topo.Artifact()
 	a.Nodes = a.Nodes[:2] // the primary and replica-1: every read goes to replica-1

@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	pgxstdlib "github.com/jackc/pgx/v5/stdlib"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -28,6 +31,19 @@ func openDB(tb testing.TB, a artifact.Topology, opts ...routerlib.Option) (*sql.
 	db := sql.OpenDB(stdlib.NewConnector(r))
 	tb.Cleanup(func() { db.Close() })
 	return db, r
+}
+
+// pgxStdlibDB opens a *sql.DB on n through pgx's own database/sql driver,
+// to compare with; it is closed when the test ends.
+func pgxStdlibDB(tb testing.TB, n *routertest.Node) *sql.DB {
+	tb.Helper()
+	cfg, err := pgx.ParseConfig(n.DSN())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db := pgxstdlib.OpenDB(*cfg)
+	tb.Cleanup(func() { db.Close() })
+	return db
 }
 
 // fastHealth makes the monitor act on the first failed check.

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	pgxstdlib "github.com/jackc/pgx/v5/stdlib"
-
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -328,12 +325,7 @@ func TestConversionMatchesPgxStdlib(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
 	db, _ := openDB(t, topo.Artifact())
-	cfg, err := pgx.ParseConfig(topo.Primary.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct := pgxstdlib.OpenDB(*cfg)
-	defer direct.Close()
+	direct := pgxStdlibDB(t, topo.Primary)
 
 	const query = `SELECT true, 'x'::bytea, 7::int2, 8::int4, 9::int8, 1.5::float4, 2.25::float8,
 		123.45::numeric(7,2), 10::numeric, 'text'::text, 'vc'::varchar(12), 'c'::char(3), B'101'::varbit(8),
@@ -400,12 +392,7 @@ func TestRowsKeepTheirValues(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
 	db, _ := openDB(t, topo.Artifact())
-	cfg, err := pgx.ParseConfig(topo.Primary.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct := pgxstdlib.OpenDB(*cfg)
-	defer direct.Close()
+	direct := pgxStdlibDB(t, topo.Primary)
 
 	const query = `SELECT i, 'row ' || i, decode(lpad(to_hex(i), 2, '0'), 'hex'), decode(lpad(to_hex(i + 100), 2, '0'), 'hex')
 		FROM generate_series($1::int, $1::int + 4) i`
@@ -477,12 +464,7 @@ func TestRowsKeepTheirValues(t *testing.T) {
 func TestAllocationsAtMostPgxStdlib(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
-	cfg, err := pgx.ParseConfig(topo.Standbys[0].DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	direct := pgxstdlib.OpenDB(*cfg)
-	defer direct.Close()
+	direct := pgxStdlibDB(t, topo.Standbys[0])
 	a := topo.Artifact()
 	a.Nodes = a.Nodes[:2] // the primary and replica-1: every read goes to replica-1
 	routed, _ := openDB(t, a)
