@@ -489,12 +489,14 @@ func report(topo *routertest.Topology, rounds int, d time.Duration, workers int,
 	ratio("routerlib / round-robin floor (client CPU per query)", cpu["routerlib"], cpu["pgxpool round-robin over the standbys (floor)"], "")
 	ratio("read-your-writes Exec / wire floor (latency, loopback)", wmed[rywName], wmed[wireFloorName], "≤ 1.05")
 	ratio("read-your-writes Exec / pgxpool Exec (latency, loopback)", wmed[rywName], wmed[execName], "")
+	ratio("read-your-writes Exec / Router.Exec (latency, loopback)", wmed[rywName], wmed["Router.Exec"], "")
 	ratio("wire floor / the wire INSERT alone (latency, loopback)", wmed[wireFloorName], wmed[wirePlainName], "")
 	ratio("pgxpool Exec / the wire INSERT alone (latency, loopback: pgx's own cost)", wmed[execName], wmed[wirePlainName], "")
 	ratio("Router.Exec / the wire INSERT alone (latency, loopback)", wmed["Router.Exec"], wmed[wirePlainName], "")
 	if rtt > 0 {
 		s := rttSuffix(rtt)
 		ratio(fmt.Sprintf("read-your-writes Exec / pgxpool Exec (latency, %v RTT)", rtt), wmed[rywName+s], wmed[execName+s], "≤ 1.05")
+		ratio(fmt.Sprintf("read-your-writes Exec / Router.Exec (latency, %v RTT)", rtt), wmed[rywName+s], wmed["Router.Exec"+s], "")
 		ratio(fmt.Sprintf("read-your-writes Exec / wire floor (latency, %v RTT)", rtt), wmed[rywName+s], wmed[wireFloorName+s], "")
 	}
 }
