@@ -74,3 +74,71 @@ func TestDBResolverAndRouter(t *testing.T) {
 		t.Errorf("no read through dbresolver failed with one standby stopped: the comparison proves nothing")
 	}
 }
+
+// TestGORMAllocationsAtMostDBResolver: a GORM read on a Router allocates no
+// more than the same read through dbresolver on pgx's own driver, both for
+// the peer benchmark's one column by primary key and for a whole row. The
+// Router routes each statement and takes its connection from a pool; the
+// driver saves more than that in converting rows.
+func TestGORMAllocationsAtMostDBResolver(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		"CREATE TABLE IF NOT EXISTS alloc_books (id int PRIMARY KEY, title text, author text, year int, price float8, created_at timestamptz)",
+		"INSERT INTO alloc_books VALUES (1, 'a title', 'an author', 1999, 9.5, now()) ON CONFLICT DO NOTHING",
+	} {
+		if err := topo.Primary.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplayed(t, topo)
+	resolver, err := compat.OpenWithDBResolver(topo.Primary.DSN(), topo.Standbys[0].DSN(), topo.Standbys[1].DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := routerlib.New(ctx, topo.Artifact())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	routed, err := compat.OpenOnRouter(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type allocBook struct {
+		ID        int
+		Title     string
+		Author    string
+		Year      int
+		Price     float64
+		CreatedAt time.Time
+	}
+	reads := map[string]func(db *gorm.DB) error{
+		"one column": func(db *gorm.DB) error {
+			var b struct{ Title string }
+			return db.WithContext(ctx).Table("alloc_books").Select("title").Where("id = ?", 1).Take(&b).Error
+		},
+		"whole row": func(db *gorm.DB) error {
+			var b allocBook
+			return db.WithContext(ctx).Table("alloc_books").Where("id = ?", 1).Take(&b).Error
+		},
+	}
+	for name, read := range reads {
+		allocs := func(db *gorm.DB) float64 {
+			db = db.Session(&gorm.Session{Logger: logger.Discard})
+			if err := read(db); err != nil { // the connections and their statement caches
+				t.Fatalf("%s: %v", name, err)
+			}
+			return testing.AllocsPerRun(200, func() {
+				if err := read(db); err != nil {
+					t.Fatalf("%s: %v", name, err)
+				}
+			})
+		}
+		d, o := allocs(resolver), allocs(routed)
+		t.Logf("%s: %.0f allocations on the Router, %.0f through dbresolver", name, o, d)
+		if o > d {
+			t.Errorf("%s: %.0f allocations a read on the Router, %.0f through dbresolver", name, o, d)
+		}
+	}
+}
