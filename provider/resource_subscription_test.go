@@ -80,14 +80,13 @@ func (f subscriptionFixture) conninfo(extra string) string {
 // is asynchronous.
 func waitRows(t *testing.T, n *routertest.Node, db, table string, want int64) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		deadline := time.Now().Add(60 * time.Second)
 		var got int64
-		for time.Now().Before(deadline) {
+		done, err := pollUntil(context.Background(), 60*time.Second, func() (bool, error) {
 			got = queryValue[int64](t, n, db, "SELECT count(*) FROM "+pgsql.Ident(table))
-			if got == want {
-				return nil
-			}
-			time.Sleep(200 * time.Millisecond)
+			return got == want, nil
+		})
+		if done || err != nil {
+			return err
 		}
 		state := queryValue[string](t, n, db, `SELECT coalesce(string_agg(format('%s enabled=%s', subname, subenabled), '; '), 'none') FROM pg_subscription`)
 		log, _ := os.ReadFile(filepath.Join(n.DataDir, "postgresql.log"))
@@ -606,24 +605,6 @@ resource "pgreplication_subscription" "this" {
 			{Config: config, ExpectError: errorText("Cannot Create Subscription", "port='1'", "password='REDACTED'", "could not connect")},
 		},
 	})
-}
-
-func TestSameConnection(t *testing.T) {
-	for _, c := range []struct {
-		a, b string
-		same bool
-	}{
-		{"host=a port=5432 user=u", "user=u  host='a' port=5432", true},
-		{"host=a password='x y'", `password=x\ y host=a`, true},
-		{"host=a port=5432", "host=a port=5433", false},
-		{"host=a", "host=a application_name=b", false},
-		{"postgresql://a", "postgresql://a", true},
-		{"postgresql://a", "postgresql://b", false},
-	} {
-		if got := normalized.SameConnection(c.a, c.b); got != c.same {
-			t.Errorf("SameConnection(%q, %q) = %v, want %v", c.a, c.b, got, c.same)
-		}
-	}
 }
 
 // TestAccSubscription_writeOnlyPassword subscribes as a role whose password
