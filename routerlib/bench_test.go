@@ -49,9 +49,26 @@ func BenchmarkRouteDecision(b *testing.B) {
 // the client, which other processes' load does not inflate as it does
 // latency.
 func interleaved(b *testing.B, baseName, subjectName string, base, subject func(i int) error) {
+	interleave(b, false, baseName, subjectName, base, subject)
+}
+
+// interleavedThread is interleaved on a locked thread, and reports too the
+// CPU time of that thread per call (thread-cpu-ratio): the calls' own work,
+// without the collector's and other goroutines', which the process's time
+// mixes in, whichever call they ran under. Locking the thread adds the same
+// wake-up to every call, so its latency ratio is not interleaved's.
+func interleavedThread(b *testing.B, baseName, subjectName string, base, subject func(i int) error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	interleave(b, true, baseName, subjectName, base, subject)
+}
+
+func interleave(b *testing.B, thread bool, baseName, subjectName string, base, subject func(i int) error) {
 	var tb, ts []time.Duration
-	var cb, cs int64
+	var cb, cs, hb, hs int64 // process and thread CPU time of base and subject
 	c0, cpuOK := processCPU()
+	h0, threadOK := threadCPU()
+	threadOK = threadOK && thread
 	for i := 0; b.Loop(); i++ {
 		t0 := time.Now()
 		if err := base(i); err != nil {
@@ -59,11 +76,19 @@ func interleaved(b *testing.B, baseName, subjectName string, base, subject func(
 		}
 		t1 := time.Now()
 		c1, _ := processCPU()
+		var h1, h2 int64
+		if threadOK {
+			h1, _ = threadCPU()
+		}
 		if err := subject(i); err != nil {
 			b.Fatal(err)
 		}
 		t2 := time.Now()
 		c2, _ := processCPU()
+		if threadOK {
+			h2, _ = threadCPU()
+			hb, hs, h0 = hb+h1-h0, hs+h2-h1, h2
+		}
 		tb, ts = append(tb, t1.Sub(t0)), append(ts, t2.Sub(t1))
 		cb, cs, c0 = cb+c1-c0, cs+c2-c1, c2
 	}
@@ -75,10 +100,16 @@ func interleaved(b *testing.B, baseName, subjectName string, base, subject func(
 	b.ReportMetric(float64(mb.Nanoseconds()), baseName+"-median-ns")
 	b.ReportMetric(float64(ms.Nanoseconds()), subjectName+"-median-ns")
 	b.ReportMetric(float64(ms)/float64(mb), "ratio")
-	if n := len(tb); cpuOK && n > 0 && cb > 0 {
-		b.ReportMetric(float64(cb)/float64(n), baseName+"-cpu-ns")
-		b.ReportMetric(float64(cs)/float64(n), subjectName+"-cpu-ns")
+	n := float64(len(tb))
+	if cpuOK && n > 0 && cb > 0 {
+		b.ReportMetric(float64(cb)/n, baseName+"-cpu-ns")
+		b.ReportMetric(float64(cs)/n, subjectName+"-cpu-ns")
 		b.ReportMetric(float64(cs)/float64(cb), "cpu-ratio")
+	}
+	if threadOK && n > 0 && hb > 0 {
+		b.ReportMetric(float64(hb)/n, baseName+"-thread-cpu-ns")
+		b.ReportMetric(float64(hs)/n, subjectName+"-thread-cpu-ns")
+		b.ReportMetric(float64(hs)/float64(hb), "thread-cpu-ratio")
 	}
 }
 
@@ -111,12 +142,11 @@ func BenchmarkQueryRow_RouterVsPool(b *testing.B) {
 	}
 	b.Run("pool", func(b *testing.B) { run(b, poolRow{pool}) })
 	b.Run("router", func(b *testing.B) { run(b, routerRow{r}) })
-	b.Run("interleaved", func(b *testing.B) {
-		var n int
-		interleaved(b, "pool", "router",
-			func(int) error { return pool.QueryRow(ctx, sql, 41).Scan(&n) },
-			func(int) error { return r.QueryRow(ctx, sql, 41).Scan(&n) })
-	})
+	var n int
+	poolCall := func(int) error { return pool.QueryRow(ctx, sql, 41).Scan(&n) }
+	routerCall := func(int) error { return r.QueryRow(ctx, sql, 41).Scan(&n) }
+	b.Run("interleaved", func(b *testing.B) { interleaved(b, "pool", "router", poolCall, routerCall) })
+	b.Run("interleaved-thread", func(b *testing.B) { interleavedThread(b, "pool", "router", poolCall, routerCall) })
 }
 
 type poolRow struct{ p *pgxpool.Pool }
