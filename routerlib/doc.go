@@ -98,7 +98,9 @@
 // exception: pg_terminate_backend() sends it to one session of a healthy
 // server, and a shutdown to every session, so the node is checked at once
 // instead, and leaves rotation (or stops taking writes) only if that check
-// fails; the read runs again elsewhere either way. A check whose own
+// fails. The read runs again, on the same node too when no other can take
+// it, and the node's sessions idle since then are pinged before use, so
+// that it does not meet another one that was ended. A check whose own
 // session was ended so runs again on a new one before it counts as
 // failed. Only a
 // failure of the node or of the connection to it counts: an error the

@@ -690,3 +690,70 @@ func TestTerminatedBackendIsNotANodeFault(t *testing.T) {
 		t.Errorf("the stopped replica: %+v, want ejected as unreachable", s)
 	}
 }
+
+// TestTerminatedBackendOnTheOnlyReplica: with one replica and no fallback
+// to the primary, a read whose session pg_terminate_backend() ended has no
+// other node to run on: it runs again on the same replica, on a session
+// that is alive (those idle since the termination are pinged first). Ten
+// rounds of terminating every router session there under six readers: no
+// read fails.
+func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	replica := topo.Standbys[0]
+	const app = "rs_terminated_only"
+	var retries atomic.Int64
+	a := fastHealth(topo.Artifact(), interval)
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	r := newRouter(t, a, withApplicationName(app), routerlib.WithTracer(routerlib.TracerFunc(func(_ context.Context, d routerlib.Decision) {
+		if d.Reason == routerlib.ReasonConnRetry {
+			retries.Add(1)
+		}
+	})))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var reads, failed atomic.Int64
+	var firstErr atomic.Pointer[error]
+	for range 6 {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				var port int
+				if err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+				}
+				reads.Add(1)
+			}
+		})
+	}
+	eventually(t, 5*time.Second, "the replica serving reads", func() bool { return nodeStat(r, replica.Name).Reads > 0 })
+	terminated := 0
+	for range 10 {
+		var n int
+		if err := replica.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		terminated += n
+		time.Sleep(100 * time.Millisecond)
+	}
+	close(stop)
+	wg.Wait()
+	t.Logf("%d sessions terminated, %d reads ran again, %d reads, %d failed", terminated, retries.Load(), reads.Load(), failed.Load())
+	if e := firstErr.Load(); e != nil {
+		t.Logf("first failed read: %v", *e)
+	}
+	if terminated == 0 || retries.Load() == 0 {
+		t.Fatalf("%d sessions terminated and %d reads ran again: the test did not terminate sessions under reads", terminated, retries.Load())
+	}
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d reads failed; want 0", failed.Load(), reads.Load())
+	}
+	if s := nodeStat(r, replica.Name); !s.Readable {
+		t.Errorf("the replica left rotation: %+v", s)
+	}
+}

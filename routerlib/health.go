@@ -87,15 +87,23 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 	}
 	reused := s.hc != nil && !s.hc.IsClosed()
 	res := s.checkOn(ctx, timeout)
-	if res.err != nil && reused && ctx.Err() == nil && !timedOut(res.err) {
-		// The monitor's session failed, not its deadline: the server may
-		// have ended that one session alone (pg_terminate_backend, an
-		// idle timeout). A new one says whether the node is down; a
-		// node that hangs is not asked twice.
+	// The monitor's session failed, not its deadline: the server may have
+	// ended that one session alone (pg_terminate_backend, an idle
+	// timeout), so a new one says whether the node is down. So may it the
+	// new one, when sessions are being terminated in bulk: a server that
+	// shuts down refuses new sessions (57P03) rather than ending them
+	// (57P01), so a few more tries are safe. A node that hangs is not
+	// asked twice.
+	for tries := 1; res.err != nil && ctx.Err() == nil && !timedOut(res.err) && tries <= maxCheckRetries &&
+		(tries == 1 && reused || sessionTerminated(res.err)); tries++ {
 		res = s.checkOn(ctx, timeout)
 	}
 	return res
 }
+
+// maxCheckRetries bounds the new sessions one check tries after its
+// session was ended.
+const maxCheckRetries = 3
 
 // timedOut reports whether err is a deadline: the context's or a socket's.
 func timedOut(err error) bool {

@@ -85,6 +85,12 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		return st, false, err
 	}
 	st.connRetry, st.exclude = true, tg.n
+	if sessionTerminated(err) {
+		// The node may well be healthy, and its idle sessions are pinged
+		// now (see server.shouldPing): it may serve the read again, on
+		// a live session, when no other node can.
+		st.exclude = nil
+	}
 	return st, true, err
 }
 

@@ -311,6 +311,9 @@ type server struct {
 	// checkNow asks the monitor for a check of the server now, outside
 	// its schedule (see recheck); buffered, so a request never waits.
 	checkNow chan struct{}
+	// terminated is when (Unix nanoseconds) a query last saw the server
+	// end a session (see recheck); 0 if never.
+	terminated atomic.Int64
 
 	// hcMu serialises the checks of the server (the monitor's own and a
 	// reload's) and closing it, which alone use hc.
@@ -380,6 +383,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		cc := cfg.ConnConfig.Copy()
 		cc.DialFunc = conns.dialer(dial, true)
 		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1)}
+		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)
 		n.life, n.endLife = context.WithCancel(context.Background())
 		n.ejected.Store(uint32(EjectNotChecked))
 		if prev != nil {
@@ -587,10 +591,30 @@ func (n *node) closeIfNew(prev *node) {
 // out at once, as after markDown (connFailed), and a writer loses the
 // writes at once.
 func (s *server) recheck() {
+	s.terminated.Store(time.Now().UnixNano())
 	s.connFailed.Store(true)
 	select {
 	case s.checkNow <- struct{}{}:
 	default: // one is asked for already
+	}
+}
+
+// shouldPing is the pools' ShouldPing: next's answer (pgxpool's default,
+// a ping after a second idle, when nil), and a ping of every connection
+// idle since before the server last ended a session. Sessions are ended
+// in bulk (pg_terminate_backend over an application's sessions, a
+// shutdown), so the idle ones may be gone too: pinged, a dead one is
+// dropped and the pool hands out another, and the read that runs again
+// after a terminated session does not meet the next one.
+func (s *server) shouldPing(next func(context.Context, pgxpool.ShouldPingParams) bool) func(context.Context, pgxpool.ShouldPingParams) bool {
+	return func(ctx context.Context, p pgxpool.ShouldPingParams) bool {
+		if at := s.terminated.Load(); at != 0 && time.Now().Add(-p.IdleDuration).UnixNano() <= at {
+			return true
+		}
+		if next != nil {
+			return next(ctx, p)
+		}
+		return p.IdleDuration > time.Second
 	}
 }
 
