@@ -5,9 +5,12 @@
 package pgsql
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 )
 
 // Ident quotes an identifier for PostgreSQL: it is always double-quoted, with
@@ -19,6 +22,88 @@ func Ident(name string) string {
 // QualifiedIdent quotes schema.name.
 func QualifiedIdent(schema, name string) string {
 	return Ident(schema) + "." + Ident(name)
+}
+
+// QuoteIdent writes an identifier as PostgreSQL's quote_ident does: bare
+// when it is a lower-case word (a-z, 0-9 and _, not starting with a digit)
+// that is not a keyword needing quotes, double-quoted otherwise. It is how a
+// person writes a name, for keys and messages that people read and type; SQL
+// the provider runs uses Ident, which quotes always.
+func QuoteIdent(name string) string {
+	if name == "" || quotedKeywords[name] || '0' <= name[0] && name[0] <= '9' {
+		return Ident(name)
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; !('a' <= c && c <= 'z' || '0' <= c && c <= '9' || c == '_') {
+			return Ident(name)
+		}
+	}
+	return name
+}
+
+// QuoteQualifiedName writes schema.name with QuoteIdent, as
+// format('%I.%I', schema, name) would: "public.books", "\"My Schema\".\"Odd.Table\"".
+func QuoteQualifiedName(schema, name string) string {
+	return QuoteIdent(schema) + "." + QuoteIdent(name)
+}
+
+// ParseQualifiedName reads a schema-qualified name written as in SQL
+// (schema.name, either part bare or double-quoted) into its two names.
+// Like PostgreSQL, it folds a bare part to lower case (ASCII letters only,
+// as in a UTF-8 database) and takes a quoted one as written, with "" for a
+// quote. It reads the text with the SQL lexer, so a dot or a quote inside a
+// quoted part is part of the name.
+func ParseQualifiedName(s string) (schema, name string, err error) {
+	lx := sqllex.New(s)
+	var parts []string
+	for t := lx.Next(); t.Kind != sqllex.EOF; t = lx.Next() {
+		if len(parts) > 0 {
+			if t.Kind != sqllex.Punct || t.Text != "." {
+				return "", "", fmt.Errorf("%q after %s is not a dot: a qualified name is schema.name", t.Text, QuoteIdent(parts[len(parts)-1]))
+			}
+			if t = lx.Next(); t.Kind == sqllex.EOF {
+				return "", "", errors.New("it ends with a dot")
+			}
+		}
+		switch {
+		case t.Kind == sqllex.Word:
+			parts = append(parts, foldIdent(t.Text))
+		case t.Kind == sqllex.Quoted && t.Text[0] == '"':
+			parts = append(parts, strings.ReplaceAll(strings.TrimSuffix(t.Text[1:], `"`), `""`, `"`))
+		case t.Kind == sqllex.Quoted:
+			return "", "", fmt.Errorf("%s uses Unicode escapes (U&\"…\"): write the name itself between double quotes", t.Text)
+		default:
+			return "", "", fmt.Errorf("%q is not a name: a part that is not a lower-case word goes between double quotes", t.Text)
+		}
+	}
+	switch {
+	case lx.Broken():
+		return "", "", errors.New("a double quote in it is not closed")
+	case len(parts) == 0:
+		return "", "", errors.New("it is empty")
+	case len(parts) == 1:
+		return "", "", fmt.Errorf("it names no schema, as %s would", QuoteQualifiedName("public", parts[0]))
+	case len(parts) > 2:
+		return "", "", fmt.Errorf("it has %d parts: a qualified name is schema.name, and a part with a dot in it goes between double quotes", len(parts))
+	}
+	for _, n := range parts {
+		if err := ValidateName(n); err != nil {
+			return "", "", fmt.Errorf("%s: %w", Ident(n), err)
+		}
+	}
+	return parts[0], parts[1], nil
+}
+
+// foldIdent lower-cases the ASCII letters of a bare identifier, as
+// PostgreSQL does in a database whose encoding is multi-byte.
+func foldIdent(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // IdentList quotes each name and joins them with ", ".
