@@ -61,11 +61,11 @@ resource "pgreplication_publication" "hostile" {
   name     = "Audit \"Pub\" ./ Ä"
   publish  = ["insert"]
 
-  table {
-    schema  = "Sales.EU \"x\"/ß"
-    name    = "Order Lines/\"Ö\""
-    columns = ["id", "total", "region", "Note)"]
-    where   = "total > 0 AND region IN ('eu', 'uk') AND \"Note)\" <> ')'"
+  tables = {
+    "\"Sales.EU \"\"x\"\"/ß\".\"Order Lines/\"\"Ö\"\"\"" = {
+      columns = ["id", "total", "region", "Note)"]
+      where   = "total > 0 AND region IN ('eu', 'uk') AND \"Note)\" <> ')'"
+    }
   }
 }
 
@@ -199,7 +199,7 @@ func TestDriftAuditPlanIsReadOnly(t *testing.T) {
 	changes := plannedChanges(t, auditPlan(2))
 	t.Logf("the read-only plan after drift: %v", changes)
 	for addr, want := range map[string][]string{
-		"pgreplication_publication.hostile":             {"table"},
+		"pgreplication_publication.hostile":             {"tables"},
 		"pgreplication_replication_slot.spare":          {"create"},
 		"pgreplication_standby.replica1":                {"hot_standby_feedback"},
 		"pgreplication_synchronous_replication.primary": {"standby_names"},

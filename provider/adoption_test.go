@@ -150,10 +150,11 @@ resource "pgreplication_publication" "books" {
   name     = "books_pub"
   database = "app"
   publish  = ["insert"]
-  table {
-    name    = "books"
-    columns = ["id", "title", "published"]
-    where   = "published"
+  tables = {
+    "public.books" = {
+      columns = ["id", "title", "published"]
+      where   = "published"
+    }
   }
 }
 
@@ -180,8 +181,8 @@ resource "pgreplication_publication" "hostile" {
   provider = pgrprimary
   name     = %[3]q
   database = "app"
-  table {
-    name = "Odd \"Table\" ü"
+  tables = {
+    "public.\"Odd \"\"Table\"\" ü\"" = {}
   }
 }
 

@@ -45,28 +45,48 @@ type publicationModel struct {
 	Database                types.String `tfsdk:"database"`
 	Owner                   types.String `tfsdk:"owner"`
 	AllTables               types.Bool   `tfsdk:"all_tables"`
-	Tables                  types.Set    `tfsdk:"table"` // of publicationTableModel
+	Tables                  types.Map    `tfsdk:"tables"` // of publicationTableModel, keyed by tableKey
 	TablesInSchema          types.Set    `tfsdk:"tables_in_schema"`
 	Publish                 types.Set    `tfsdk:"publish"`
 	PublishViaPartitionRoot types.Bool   `tfsdk:"publish_via_partition_root"`
 	PublishGeneratedColumns types.String `tfsdk:"publish_generated_columns"`
 }
 
-// publicationTableModel is one table block of pgreplication_publication.
+// publicationTableModel is one table of pgreplication_publication's tables.
 type publicationTableModel struct {
-	Schema  types.String `tfsdk:"schema"`
-	Name    types.String `tfsdk:"name"`
 	Columns types.Set    `tfsdk:"columns"`
 	Where   types.String `tfsdk:"where"`
 }
 
-// publicationTableAttrTypes is the object type of a table block, for building
-// the set that Read returns.
+// publicationTableAttrTypes is the object type of a table, for building the
+// map that Read returns.
 var publicationTableAttrTypes = map[string]attr.Type{
-	"schema":  types.StringType,
-	"name":    types.StringType,
 	"columns": types.SetType{ElemType: types.StringType},
 	"where":   types.StringType,
+}
+
+// publicationModelV0 is pgreplication_publication in schema version 0,
+// which declared each table in a table block; only the state upgrader reads
+// it.
+type publicationModelV0 struct {
+	ID                      types.String `tfsdk:"id"`
+	Name                    types.String `tfsdk:"name"`
+	Database                types.String `tfsdk:"database"`
+	Owner                   types.String `tfsdk:"owner"`
+	AllTables               types.Bool   `tfsdk:"all_tables"`
+	Tables                  types.Set    `tfsdk:"table"` // of publicationTableModelV0
+	TablesInSchema          types.Set    `tfsdk:"tables_in_schema"`
+	Publish                 types.Set    `tfsdk:"publish"`
+	PublishViaPartitionRoot types.Bool   `tfsdk:"publish_via_partition_root"`
+	PublishGeneratedColumns types.String `tfsdk:"publish_generated_columns"`
+}
+
+// publicationTableModelV0 is one table block of schema version 0.
+type publicationTableModelV0 struct {
+	Schema  types.String `tfsdk:"schema"`
+	Name    types.String `tfsdk:"name"`
+	Columns types.Set    `tfsdk:"columns"`
+	Where   types.String `tfsdk:"where"`
 }
 
 // replicationSlotModel is resource.pgreplication_replication_slot.

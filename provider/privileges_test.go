@@ -59,10 +59,8 @@ resource "pgreplication_replication_slot" "s" {
 		node: topo.Primary,
 		config: `
 resource "pgreplication_publication" "p" {
-  name = "tfacc_priv_pub"
-  table {
-    name = "tfacc_priv_books"
-  }
+  name   = "tfacc_priv_pub"
+  tables = { "public.tfacc_priv_books" = {} }
 }`,
 		want:   `GRANT CREATE ON DATABASE "postgres" TO "tfacc_priv_pub";\s+ALTER TABLE "public"."tfacc_priv_books" OWNER TO "tfacc_priv_pub";`,
 		quotes: `CREATE\s+PUBLICATION\s+"tfacc_priv_pub"\s+FOR\s+TABLE.*:\s+ERROR:\s+permission\s+denied`,

@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/setvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -18,6 +20,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
+	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/setdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
@@ -40,6 +43,7 @@ var (
 	_ resource.ResourceWithImportState    = (*publicationResource)(nil)
 	_ resource.ResourceWithModifyPlan     = (*publicationResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*publicationResource)(nil)
+	_ resource.ResourceWithUpgradeState   = (*publicationResource)(nil)
 )
 
 func newPublicationResource() resource.Resource { return &publicationResource{} }
@@ -62,9 +66,6 @@ var publishActions = []string{"insert", "update", "delete", "truncate"}
 // (PostgreSQL 18): whether stored generated columns are published.
 var generatedColumnsModes = []string{"none", "stored"}
 
-// defaultTableSchema is the schema of a table block that names none.
-const defaultTableSchema = "public"
-
 func (r *publicationResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_publication"
 }
@@ -79,6 +80,9 @@ func publicationSchema() schema.Schema {
 		allPublish[i] = types.StringValue(a)
 	}
 	return schema.Schema{
+		// Version 1 keys tables by name (tables), where version 0 had a set
+		// of table blocks: see UpgradeState.
+		Version: 1,
 		MarkdownDescription: "A PostgreSQL publication: the tables whose changes a publisher sends to logical replication subscribers. " +
 			"Apply it to the primary. Changes are made in place with `ALTER PUBLICATION` (rename, owner, options, tables and schemas); " +
 			"only `database` and `all_tables` replace the publication, because PostgreSQL cannot alter them. " +
@@ -87,7 +91,7 @@ func publicationSchema() schema.Schema {
 			"Subscribers can only use a publication when the publisher runs with `wal_level = logical`: plan warns otherwise." +
 			privilegesText(
 				requirement{createOnDatabasePrivilege("app"), "creating a publication in the database (here `app`)."},
-				requirement{tableOwnerPrivilege("public.books"), "for each table a `table` block names (here `public.books`): PostgreSQL lets only a table's owner publish it."},
+				requirement{tableOwnerPrivilege("public.books"), "for each table of `tables` (here `public.books`): PostgreSQL lets only a table's owner publish it."},
 				requirement{superuserPrivilege, "`all_tables` and `tables_in_schema` only: PostgreSQL lets only a superuser publish all tables or a schema's."},
 			) + " Changing and dropping the publication needs its ownership, which the role has when it created it; `owner` needs membership in the new owner role." +
 			planPrivilegesText("`CONNECT` on the database, nothing more: the catalogs a plan reads are readable by every role, and it compares row filters "+
@@ -119,7 +123,57 @@ func publicationSchema() schema.Schema {
 				Computed:            true,
 				Default:             booldefault.StaticBool(false),
 				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
-				MarkdownDescription: "Publish every table of the database, including tables created later (`FOR ALL TABLES`). Defaults to `false`. Cannot be combined with `table` blocks or `tables_in_schema`. Changing it replaces the publication: PostgreSQL cannot alter it.",
+				MarkdownDescription: "Publish every table of the database, including tables created later (`FOR ALL TABLES`). Defaults to `false`. Cannot be combined with `tables` or `tables_in_schema`. Changing it replaces the publication: PostgreSQL cannot alter it.",
+			},
+			"tables": schema.MapNestedAttribute{
+				Optional: true,
+				Computed: true,
+				Default:  mapdefault.StaticValue(types.MapValueMust(types.ObjectType{AttrTypes: publicationTableAttrTypes}, nil)),
+				Validators: []validator.Map{
+					mapvalidator.KeysAre(tableKeyValidator),
+				},
+				MarkdownDescription: "Tables to publish, keyed by the table's schema-qualified name, each with an optional column list and row filter: " +
+					"`tables = { \"public.books\" = { columns = [\"id\", \"title\"], where = \"price > 0\" } }`. " +
+					"A key is written as PostgreSQL's `quote_ident` writes each part: bare when it is a lower-case word that is not a reserved keyword, " +
+					"in double quotes otherwise (`\"\\\"My Schema\\\".\\\"Odd.Table\\\"\"` in HCL for the schema `My Schema` and the table `Odd.Table`); " +
+					"a key written any other way is refused at plan time with the spelling to use, so that a refresh, which reads the key back from the catalog, " +
+					"and an import always spell it as the configuration does. A column list or row filter changed outside Terraform shows in the plan as " +
+					"a change of that table's `columns` or `where` alone. " +
+					"Each table is published `FOR TABLE ONLY`: a table inheriting from it is not published with it; a partitioned table's partitions always are, through it. " +
+					"Tables are added, dropped and changed in place (`ALTER PUBLICATION … SET`). Defaults to none. Cannot be combined with `all_tables`. " +
+					"Earlier versions of the provider declared each table in a `table` block (`schema`, `name`, `columns`, `where`): a state they wrote is upgraded on the next plan, " +
+					"and such a block becomes the element `\"schema.name\" = { columns = …, where = … }`.",
+				NestedObject: schema.NestedAttributeObject{
+					Attributes: map[string]schema.Attribute{
+						"columns": schema.SetAttribute{
+							ElementType: types.StringType,
+							Optional:    true,
+							Validators: []validator.Set{
+								setvalidator.SizeAtLeast(1),
+								setvalidator.ValueStringsAre(identifierValidator),
+							},
+							MarkdownDescription: "Column list: publish only these columns, named as they are spelled in the catalog (quoted: case and punctuation are kept). " +
+								"Defaults to every column, including columns added later. " +
+								"A set, so the order does not matter. A publication that publishes `update` or `delete` must include the replica identity columns " +
+								"(PostgreSQL reports that when the UPDATE or DELETE runs, not when the publication is created). " +
+								"Needs PostgreSQL 15 or later (checked at plan time); cannot be combined with `tables_in_schema`.",
+						},
+						"where": schema.StringAttribute{
+							Optional:      true,
+							Computed:      true,
+							Validators:    []validator.String{rowFilterValidator},
+							PlanModifiers: []planmodifier.String{unsetIsNone{}},
+							MarkdownDescription: "Row filter: a boolean SQL expression over the table's columns (`amount > 100`), without `WHERE` (the provider adds the parentheses PostgreSQL's syntax wants around it). " +
+								"Only rows for which it is true are published. Defaults to no filter. Needs PostgreSQL 15 or later (checked at plan time). " +
+								"PostgreSQL stores the expression in its own normal form (`amount > 100` reads back as `(amount > 100)`), and refresh reads that form into the state; " +
+								"an expression that means the same is not a change, and the plan shows one only when the configured expression means something else. " +
+								"To compare the two, the plan asks the server to parse both (`EXPLAIN` of the filter over typed NULLs: read-only, no lock on the table, so a role that may only read can plan). " +
+								"The filter must be one expression: a semicolon, a comment, a parenthesis it does not open and close, or a subquery is refused at plan time. " +
+								"When `publish` includes `update` or `delete`, the filter may only use columns of the table's replica identity: " +
+								"PostgreSQL does not check that when the publication is created, but fails the UPDATE or DELETE on the publisher.",
+						},
+					},
+				},
 			},
 			"tables_in_schema": schema.SetAttribute{
 				ElementType: types.StringType,
@@ -129,7 +183,7 @@ func publicationSchema() schema.Schema {
 				Validators:  []validator.Set{setvalidator.ValueStringsAre(identifierValidator)},
 				MarkdownDescription: "Schemas all of whose tables are published, including tables created in them later (`FOR TABLES IN SCHEMA`). " +
 					"Defaults to none. Changed in place (`ALTER PUBLICATION … SET`). Needs PostgreSQL 15 or later (checked at plan time). " +
-					"PostgreSQL refuses column lists (`table.columns`) in a publication that has schemas.",
+					"PostgreSQL refuses column lists (`columns` of `tables`) in a publication that has schemas.",
 			},
 			"publish": schema.SetAttribute{
 				ElementType:         types.StringType,
@@ -160,52 +214,6 @@ func publicationSchema() schema.Schema {
 			"id": schema.StringAttribute{
 				Computed:            true,
 				MarkdownDescription: "The import ID: `database/name`, with `%` and `/` inside a name escaped as `%25` and `%2F`.",
-			},
-		},
-		Blocks: map[string]schema.Block{
-			"table": schema.SetNestedBlock{
-				MarkdownDescription: "A table to publish (`FOR TABLE ONLY`: a table inheriting from it is not published with it; a partitioned table's partitions always are, through it). " +
-					"Tables are added, dropped and changed in place (`ALTER PUBLICATION … SET`). Cannot be combined with `all_tables`.",
-				NestedObject: schema.NestedBlockObject{
-					Attributes: map[string]schema.Attribute{
-						"name": schema.StringAttribute{
-							Required:            true,
-							Validators:          []validator.String{identifierValidator},
-							MarkdownDescription: "Table name, as it is spelled in the catalog (quoted: case and punctuation are kept).",
-						},
-						"schema": schema.StringAttribute{
-							Optional:            true,
-							Computed:            true,
-							Default:             stringdefault.StaticString(defaultTableSchema),
-							Validators:          []validator.String{identifierValidator},
-							MarkdownDescription: "Schema of the table. Defaults to `" + defaultTableSchema + "`.",
-						},
-						"columns": schema.SetAttribute{
-							ElementType: types.StringType,
-							Optional:    true,
-							Validators: []validator.Set{
-								setvalidator.SizeAtLeast(1),
-								setvalidator.ValueStringsAre(identifierValidator),
-							},
-							MarkdownDescription: "Column list: publish only these columns. Defaults to every column, including columns added later. " +
-								"A set, so the order does not matter. A publication that publishes `update` or `delete` must include the replica identity columns " +
-								"(PostgreSQL reports that when the UPDATE or DELETE runs, not when the publication is created). " +
-								"Needs PostgreSQL 15 or later (checked at plan time); cannot be combined with `tables_in_schema`.",
-						},
-						"where": schema.StringAttribute{
-							Optional:   true,
-							Validators: []validator.String{rowFilterValidator},
-							MarkdownDescription: "Row filter: a boolean SQL expression over the table's columns (`amount > 100`), without `WHERE` (the provider adds the parentheses PostgreSQL's syntax wants around it). " +
-								"Only rows for which it is true are published. Defaults to no filter. Needs PostgreSQL 15 or later (checked at plan time). " +
-								"PostgreSQL stores the expression in its own normal form (`amount > 100` reads back as `(amount > 100)`), and refresh reads that form into the state; " +
-								"an expression that means the same is not a change, and the plan shows one only when the configured expression means something else. " +
-								"To compare the two, the plan asks the server to parse both (`EXPLAIN` of the filter over typed NULLs: read-only, no lock on the table, so a role that may only read can plan). " +
-								"The filter must be one expression: a semicolon, a comment, a parenthesis it does not open and close, or a subquery is refused at plan time. " +
-								"When `publish` includes `update` or `delete`, the filter may only use columns of the table's replica identity: " +
-								"PostgreSQL does not check that when the publication is created, but fails the UPDATE or DELETE on the publisher.",
-						},
-					},
-				},
 			},
 		},
 	}
@@ -401,44 +409,168 @@ func (r *publicationResource) ImportState(ctx context.Context, req resource.Impo
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), parts[1])...)
 }
 
+// UpgradeState moves a state of schema version 0, whose tables were a set
+// of table blocks, to tables keyed by name. The blocks' schema defaulted to
+// public, so every old table has one.
+func (r *publicationResource) UpgradeState(context.Context) map[int64]resource.StateUpgrader {
+	v0 := publicationSchemaV0()
+	return map[int64]resource.StateUpgrader{
+		0: {PriorSchema: &v0, StateUpgrader: upgradePublicationStateV0},
+	}
+}
+
+func upgradePublicationStateV0(ctx context.Context, req resource.UpgradeStateRequest, resp *resource.UpgradeStateResponse) {
+	var old publicationModelV0
+	resp.Diagnostics.Append(req.State.Get(ctx, &old)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	m, diags := old.upgrade(ctx)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
+}
+
+// upgrade is m in schema version 1.
+func (m publicationModelV0) upgrade(ctx context.Context) (publicationModel, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	var old []publicationTableModelV0
+	if !m.Tables.IsNull() && !m.Tables.IsUnknown() {
+		diags.Append(m.Tables.ElementsAs(ctx, &old, false)...)
+	}
+	tables := make(map[string]publicationTableModel, len(old))
+	for _, t := range old {
+		schema := t.Schema.ValueString()
+		if t.Schema.IsNull() || schema == "" {
+			schema = "public"
+		}
+		tables[tableKey(schema, t.Name.ValueString())] = publicationTableModel{Columns: t.Columns, Where: t.Where}
+	}
+	v, d := types.MapValueFrom(ctx, types.ObjectType{AttrTypes: publicationTableAttrTypes}, tables)
+	diags.Append(d...)
+	return publicationModel{
+		ID:                      m.ID,
+		Name:                    m.Name,
+		Database:                m.Database,
+		Owner:                   m.Owner,
+		AllTables:               m.AllTables,
+		Tables:                  v,
+		TablesInSchema:          m.TablesInSchema,
+		Publish:                 m.Publish,
+		PublishViaPartitionRoot: m.PublishViaPartitionRoot,
+		PublishGeneratedColumns: m.PublishGeneratedColumns,
+	}, diags
+}
+
+// publicationSchemaV0 is the shape of schema version 0, for reading an old
+// state: types and nesting only.
+func publicationSchemaV0() schema.Schema {
+	optionalComputed := func() schema.StringAttribute { return schema.StringAttribute{Optional: true, Computed: true} }
+	return schema.Schema{
+		Attributes: map[string]schema.Attribute{
+			"id":                         schema.StringAttribute{Computed: true},
+			"name":                       schema.StringAttribute{Required: true},
+			"database":                   optionalComputed(),
+			"owner":                      optionalComputed(),
+			"all_tables":                 schema.BoolAttribute{Optional: true, Computed: true},
+			"tables_in_schema":           schema.SetAttribute{ElementType: types.StringType, Optional: true, Computed: true},
+			"publish":                    schema.SetAttribute{ElementType: types.StringType, Optional: true, Computed: true},
+			"publish_via_partition_root": schema.BoolAttribute{Optional: true, Computed: true},
+			"publish_generated_columns":  optionalComputed(),
+		},
+		Blocks: map[string]schema.Block{
+			"table": schema.SetNestedBlock{
+				NestedObject: schema.NestedBlockObject{
+					Attributes: map[string]schema.Attribute{
+						"name":    schema.StringAttribute{Required: true},
+						"schema":  optionalComputed(),
+						"columns": schema.SetAttribute{ElementType: types.StringType, Optional: true},
+						"where":   schema.StringAttribute{Optional: true},
+					},
+				},
+			},
+		},
+	}
+}
+
 func (r *publicationResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var config publicationModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	var tables []publicationTableModel
-	if !config.Tables.IsNull() && !config.Tables.IsUnknown() {
-		resp.Diagnostics.Append(config.Tables.ElementsAs(ctx, &tables, false)...)
-		if resp.Diagnostics.HasError() {
-			return
-		}
+	tables, diags := tablesOf(ctx, config.Tables)
+	resp.Diagnostics.Append(diags...)
+	if resp.Diagnostics.HasError() {
+		return
 	}
 	hasSchemas := !config.TablesInSchema.IsNull() && (config.TablesInSchema.IsUnknown() || len(config.TablesInSchema.Elements()) > 0)
 	if config.AllTables.ValueBool() && (len(tables) > 0 || hasSchemas) {
 		resp.Diagnostics.AddAttributeError(path.Root("all_tables"), "Conflicting Publication Targets",
-			"all_tables = true publishes every table of the database; it cannot be combined with table blocks or tables_in_schema. "+
-				"Remove all_tables, or remove the table blocks and tables_in_schema.")
+			"all_tables = true publishes every table of the database; it cannot be combined with tables or tables_in_schema. "+
+				"Remove all_tables, or remove tables and tables_in_schema.")
 	}
-	seen := map[string]bool{}
-	columns := false
-	for _, t := range tables {
-		if t.Name.IsUnknown() || t.Schema.IsUnknown() {
-			continue
+	if !hasSchemas {
+		return
+	}
+	for _, key := range slices.Sorted(maps.Keys(tables)) {
+		if !tables[key].Columns.IsNull() {
+			resp.Diagnostics.AddAttributeError(path.Root("tables").AtMapKey(key).AtName("columns"), "Column Lists Cannot Be Combined With Schemas",
+				fmt.Sprintf("PostgreSQL refuses column lists in a publication that also publishes tables_in_schema, and table %s has one. "+
+					"Remove the column list, or publish the schemas' tables in a second publication.", key))
+			return
 		}
-		key := tableKey(schemaOrDefault(t.Schema), t.Name.ValueString())
-		if seen[key] {
-			resp.Diagnostics.AddAttributeError(path.Root("table"), "Duplicate Publication Table",
-				fmt.Sprintf("Table %s is declared in more than one table block. A publication lists a table once, with one column list and one row filter: merge the blocks.", key))
+	}
+}
+
+// tablesOf reads a tables map: nothing when it is null or unknown.
+func tablesOf(ctx context.Context, m types.Map) (map[string]publicationTableModel, diag.Diagnostics) {
+	tables := map[string]publicationTableModel{}
+	if m.IsNull() || m.IsUnknown() {
+		return tables, nil
+	}
+	diags := m.ElementsAs(ctx, &tables, false)
+	return tables, diags
+}
+
+// tableKeyValidator refuses, at plan time, a key of tables that is not a
+// table's qualified name spelled as Read spells it (tableKey).
+var tableKeyValidator = validate.String("Invalid Publication Table Key",
+	"a schema-qualified table name, each part quoted as PostgreSQL's quote_ident quotes it: public.books, \"My Schema\".\"Odd.Table\"", checkTableKey)
+
+// checkTableKey reports why key is not a key of tables: not a qualified
+// name, or one that tableKey would spell differently, which would plan the
+// table removed and added again after every refresh.
+func checkTableKey(key string) error {
+	schema, name, err := pgsql.ParseQualifiedName(key)
+	if err != nil {
+		return fmt.Errorf("the key %q of tables is not a schema-qualified table name: %v. "+
+			"Write schema.table, with a part in double quotes where it is not a lower-case word (upper case, spaces, dots, quotes, non-ASCII letters, reserved words), "+
+			"for example \"public.books\" or \"\\\"My Schema\\\".\\\"Odd.Table\\\"\"", key, err)
+	}
+	if want := tableKey(schema, name); key != want {
+		hint := ""
+		if foldsCapitals(key) {
+			hint = " A part written without double quotes is folded to lower case, as in SQL: a name with capitals goes between double quotes."
 		}
-		seen[key] = true
-		columns = columns || !t.Columns.IsNull()
+		return fmt.Errorf("the key %q of tables names the table %s but is not spelled as the provider reads it back from the catalog, "+
+			"so every plan would show the table removed and added again. Write %q.%s", key, want, want, hint)
 	}
-	if columns && hasSchemas {
-		resp.Diagnostics.AddAttributeError(path.Root("tables_in_schema"), "Column Lists Cannot Be Combined With Schemas",
-			"PostgreSQL refuses column lists (table.columns) in a publication that also publishes tables_in_schema. "+
-				"Remove the column lists, or publish the schemas' tables in a second publication.")
+	return nil
+}
+
+// foldsCapitals reports whether key has a capital letter outside double
+// quotes, which PostgreSQL's rules (and ParseQualifiedName) fold away.
+func foldsCapitals(key string) bool {
+	lx := sqllex.New(key)
+	for t := lx.Next(); t.Kind != sqllex.EOF; t = lx.Next() {
+		if t.Kind == sqllex.Word && strings.ToLower(t.Text) != t.Text {
+			return true
+		}
 	}
+	return false
 }
 
 // ModifyPlan fills what depends on the server (the default database, the
@@ -513,20 +645,23 @@ func publicationVersionGates(ctx context.Context, m publicationModel) []versionG
 	if !m.TablesInSchema.IsNull() && (m.TablesInSchema.IsUnknown() || len(m.TablesInSchema.Elements()) > 0) {
 		gates = append(gates, versionGate{15, "Publishing the tables of a schema (tables_in_schema, FOR TABLES IN SCHEMA)", path.Root("tables_in_schema")})
 	}
-	var tables []publicationTableModel
-	if !m.Tables.IsNull() && !m.Tables.IsUnknown() {
-		_ = m.Tables.ElementsAs(ctx, &tables, false)
+	// Each feature is gated on the first table (by key) that uses it.
+	tables, _ := tablesOf(ctx, m.Tables)
+	var columns, where *path.Path
+	for _, key := range slices.Sorted(maps.Keys(tables)) {
+		t := tables[key]
+		if p := path.Root("tables").AtMapKey(key).AtName("columns"); columns == nil && !t.Columns.IsNull() {
+			columns = &p
+		}
+		if p := path.Root("tables").AtMapKey(key).AtName("where"); where == nil && !t.Where.IsNull() {
+			where = &p
+		}
 	}
-	columns, where := false, false
-	for _, t := range tables {
-		columns = columns || !t.Columns.IsNull()
-		where = where || !t.Where.IsNull()
+	if columns != nil {
+		gates = append(gates, versionGate{15, "A column list (columns of tables)", *columns})
 	}
-	if columns {
-		gates = append(gates, versionGate{15, "A column list (table.columns)", path.Root("table")})
-	}
-	if where {
-		gates = append(gates, versionGate{15, "A row filter (table.where)", path.Root("table")})
+	if where != nil {
+		gates = append(gates, versionGate{15, "A row filter (where of tables)", *where})
 	}
 	if m.PublishViaPartitionRoot.ValueBool() {
 		gates = append(gates, versionGate{13, "publish_via_partition_root", path.Root("publish_via_partition_root")})
@@ -602,22 +737,18 @@ type (
 // exist yet, the server cannot be reached), the configured text is planned
 // and applied as written.
 func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *publicationModel, private privateGetter) diag.Diagnostics {
-	var diags diag.Diagnostics
 	if plan.Tables.IsNull() || plan.Tables.IsUnknown() {
-		return diags
+		return nil
 	}
-	var planned []publicationTableModel
-	diags.Append(plan.Tables.ElementsAs(ctx, &planned, false)...)
+	planned, diags := tablesOf(ctx, plan.Tables)
 	if diags.HasError() {
 		return diags
 	}
 	prior := map[string]publicationTableModel{}
-	if state != nil && !state.Tables.IsNull() {
-		var tables []publicationTableModel
-		diags.Append(state.Tables.ElementsAs(ctx, &tables, false)...)
-		for _, t := range tables {
-			prior[tableKey(t.Schema.ValueString(), t.Name.ValueString())] = t
-		}
+	if state != nil {
+		var d diag.Diagnostics
+		prior, d = tablesOf(ctx, state.Tables)
+		diags.Append(d...)
 	}
 	applied := map[string]appliedFilter{}
 	if raw, d := private.GetKey(ctx, rowFiltersKey); !d.HasError() && len(raw) > 0 {
@@ -628,11 +759,9 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 	if r.server != nil && !r.server.unknown && !plan.Database.IsUnknown() {
 		pool, _ = r.server.Pool(ctx, plan.Database.ValueString())
 	}
-	for i, t := range planned {
-		if t.Schema.IsUnknown() || t.Name.IsUnknown() {
-			continue
-		}
-		key := tableKey(t.Schema.ValueString(), t.Name.ValueString())
+	for _, key := range slices.Sorted(maps.Keys(planned)) {
+		t := planned[key]
+		at := path.Root("tables").AtMapKey(key)
 		was, known := prior[key]
 		checkWhere := !t.Where.IsNull() && !t.Where.IsUnknown()
 		if checkWhere && known {
@@ -641,7 +770,8 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 			case was.Where.Equal(t.Where):
 				checkWhere = false
 			case ok && a.Config == t.Where.ValueString() && a.Stored == was.Where.ValueString():
-				planned[i].Where = was.Where
+				t.Where = was.Where
+				planned[key] = t
 				checkWhere = false
 			}
 		}
@@ -649,7 +779,11 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 		if pool == nil || (!checkWhere && !checkColumns) {
 			continue
 		}
-		table, err := readTableColumns(ctx, pool, t.Schema.ValueString(), t.Name.ValueString())
+		schemaName, tableName, err := pgsql.ParseQualifiedName(key)
+		if err != nil {
+			continue // refused by tableKeyValidator
+		}
+		table, err := readTableColumns(ctx, pool, schemaName, tableName)
 		if err != nil || table == nil {
 			continue // a table created in the same apply, or a server that cannot answer now
 		}
@@ -658,7 +792,7 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 			diags.Append(t.Columns.ElementsAs(ctx, &columns, false)...)
 			for _, c := range columns {
 				if !table.has(c) {
-					diags.AddAttributeError(path.Root("table"), "Unknown Column in Column List",
+					diags.AddAttributeError(at.AtName("columns"), "Unknown Column in Column List",
 						fmt.Sprintf("Table %s has no column %s, which the column list of publication %q names. The columns are: %s. "+
 							"Fix the name (it is quoted: case and spaces count), or add the column first.",
 							key, pgsql.Ident(c), plan.Name.ValueString(), table.names()))
@@ -672,7 +806,7 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 		if err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && (pgErr.Code == "42601" || pgErr.Code == "42703") { // syntax_error, undefined_column
-				diags.AddAttributeError(path.Root("table"), "Invalid Row Filter",
+				diags.AddAttributeError(at.AtName("where"), "Invalid Row Filter",
 					fmt.Sprintf("The row filter of table %s in publication %q is not a valid expression over the table's columns: %s. "+
 						"Write a boolean expression over the table's columns, without WHERE.", key, plan.Name.ValueString(), pgErr.Message))
 			}
@@ -683,15 +817,35 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 		}
 		stored, err := rowFilterPlan(ctx, pool, *table, was.Where.ValueString())
 		if err == nil && stored == configured {
-			planned[i].Where = was.Where
+			t.Where = was.Where
+			planned[key] = t
 		}
 	}
-	set, d := types.SetValueFrom(ctx, types.ObjectType{AttrTypes: publicationTableAttrTypes}, planned)
+	m, d := types.MapValueFrom(ctx, types.ObjectType{AttrTypes: publicationTableAttrTypes}, planned)
 	diags.Append(d...)
 	if !diags.HasError() {
-		plan.Tables = set
+		plan.Tables = m
 	}
 	return diags
+}
+
+// unsetIsNone plans no row filter for a table whose configuration has none.
+// where is computed only so that a plan may keep the server's spelling of a
+// filter that means what the configuration's does (planRowFilters); without
+// this, the framework would plan a where the configuration leaves out as
+// "known after apply" in every plan that changes anything.
+type unsetIsNone struct{}
+
+func (unsetIsNone) Description(context.Context) string {
+	return "no row filter when the configuration sets none"
+}
+
+func (m unsetIsNone) MarkdownDescription(ctx context.Context) string { return m.Description(ctx) }
+
+func (unsetIsNone) PlanModifyString(_ context.Context, req planmodifier.StringRequest, resp *planmodifier.StringResponse) {
+	if req.ConfigValue.IsNull() {
+		resp.PlanValue = types.StringNull()
+	}
 }
 
 // tableColumns is a table as a row filter sees it: its columns, each with
@@ -883,18 +1037,15 @@ func (r *publicationResource) confirmApplied(ctx context.Context, pool *pgxpool.
 	plan.Owner = types.StringValue(got.Owner)
 	diags.Append(setPrivateOID(ctx, private, got.OID)...)
 
-	var configured []publicationTableModel
-	if !config.Tables.IsNull() && !config.Tables.IsUnknown() {
-		diags.Append(config.Tables.ElementsAs(ctx, &configured, false)...)
-	}
+	configured, d := tablesOf(ctx, config.Tables)
+	diags.Append(d...)
 	stored := map[string]string{}
 	for _, t := range got.Tables {
 		stored[t.key()] = t.Where
 	}
 	applied := map[string]appliedFilter{}
-	for _, t := range configured {
-		key := tableKey(schemaOrDefault(t.Schema), t.Name.ValueString())
-		if !t.Where.IsNull() && stored[key] != "" {
+	for key, t := range configured {
+		if !t.Where.IsNull() && !t.Where.IsUnknown() && stored[key] != "" {
 			applied[key] = appliedFilter{Config: t.Where.ValueString(), Stored: stored[key]}
 		}
 	}
@@ -955,7 +1106,7 @@ func (t publishedTable) key() string { return tableKey(t.Schema, t.Name) }
 func (p publication) privileges(database string) []privilege {
 	privs := []privilege{createOnDatabasePrivilege(pgsql.Ident(database))}
 	for _, t := range p.Tables {
-		privs = append(privs, tableOwnerPrivilege(t.key()))
+		privs = append(privs, tableOwnerPrivilege(pgsql.QualifiedIdent(t.Schema, t.Name)))
 	}
 	if p.AllTables || len(p.Schemas) > 0 {
 		privs = append(privs, superuserPrivilege)
@@ -963,16 +1114,11 @@ func (p publication) privileges(database string) []privilege {
 	return privs
 }
 
-// tableKey identifies a table within a publication, in messages and in
-// private state: its quoted qualified name.
-func tableKey(schema, name string) string { return pgsql.QualifiedIdent(schema, name) }
-
-func schemaOrDefault(s types.String) string {
-	if s.IsNull() {
-		return defaultTableSchema
-	}
-	return s.ValueString()
-}
+// tableKey identifies a table within a publication: its key in tables, in
+// messages and in private state. It is the qualified name as a person
+// writes it (pgsql.QuoteQualifiedName), so that what Read and import produce
+// is what a configuration says.
+func tableKey(schema, name string) string { return pgsql.QuoteQualifiedName(schema, name) }
 
 // publication converts a plan or state into a publication.
 func (m publicationModel) publication(ctx context.Context) (publication, diag.Diagnostics) {
@@ -984,10 +1130,15 @@ func (m publicationModel) publication(ctx context.Context) (publication, diag.Di
 		ViaRoot:   m.PublishViaPartitionRoot.ValueBool(),
 		GenCols:   m.PublishGeneratedColumns.ValueString(),
 	}
-	var tables []publicationTableModel
-	diags.Append(m.Tables.ElementsAs(ctx, &tables, false)...)
-	for _, t := range tables {
-		pt := publishedTable{Schema: schemaOrDefault(t.Schema), Name: t.Name.ValueString(), Where: t.Where.ValueString()}
+	tables, d := tablesOf(ctx, m.Tables)
+	diags.Append(d...)
+	for key, t := range tables {
+		schema, name, err := pgsql.ParseQualifiedName(key)
+		if err != nil {
+			diags.AddAttributeError(path.Root("tables").AtMapKey(key), "Invalid Publication Table Key", checkTableKey(key).Error())
+			continue
+		}
+		pt := publishedTable{Schema: schema, Name: name, Where: t.Where.ValueString()}
 		if !t.Columns.IsNull() {
 			pt.Columns = []string{}
 			diags.Append(t.Columns.ElementsAs(ctx, &pt.Columns, false)...)
@@ -1024,7 +1175,7 @@ func (m *publicationModel) setFrom(ctx context.Context, p publication, database 
 		m.PublishGeneratedColumns = types.StringValue(p.GenCols)
 	}
 
-	tables := make([]attr.Value, 0, len(p.Tables))
+	tables := make(map[string]attr.Value, len(p.Tables))
 	for _, t := range p.Tables {
 		columns := types.SetNull(types.StringType)
 		if t.Columns != nil {
@@ -1037,16 +1188,14 @@ func (m *publicationModel) setFrom(ctx context.Context, p publication, database 
 			where = types.StringValue(t.Where)
 		}
 		obj, d := types.ObjectValue(publicationTableAttrTypes, map[string]attr.Value{
-			"schema":  types.StringValue(t.Schema),
-			"name":    types.StringValue(t.Name),
 			"columns": columns,
 			"where":   where,
 		})
 		diags.Append(d...)
-		tables = append(tables, obj)
+		tables[t.key()] = obj
 	}
 	var d diag.Diagnostics
-	m.Tables, d = types.SetValue(types.ObjectType{AttrTypes: publicationTableAttrTypes}, tables)
+	m.Tables, d = types.MapValue(types.ObjectType{AttrTypes: publicationTableAttrTypes}, tables)
 	diags.Append(d...)
 	m.TablesInSchema, d = types.SetValueFrom(ctx, types.StringType, nonNil(p.Schemas))
 	diags.Append(d...)

@@ -3,15 +3,19 @@ package provider
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -45,8 +49,8 @@ func hcl(s string) string {
 	return strings.NewReplacer("${", "$${", "%{", "%%{").Replace(q)
 }
 
-// tableValue is the state of one table block, for knownvalue.SetExact.
-func tableValue(schema, name string, columns []string, where string) knownvalue.Check {
+// tableValue is the state of one table of tables, for knownvalue.MapExact.
+func tableValue(columns []string, where string) knownvalue.Check {
 	var cols knownvalue.Check = knownvalue.Null()
 	if columns != nil {
 		checks := make([]knownvalue.Check, len(columns))
@@ -60,8 +64,6 @@ func tableValue(schema, name string, columns []string, where string) knownvalue.
 		w = knownvalue.StringExact(where)
 	}
 	return knownvalue.ObjectExact(map[string]knownvalue.Check{
-		"schema":  knownvalue.StringExact(schema),
-		"name":    knownvalue.StringExact(name),
 		"columns": cols,
 		"where":   w,
 	})
@@ -93,9 +95,7 @@ GRANT CREATE ON DATABASE pub_basic TO pub_basic_owner;`)
 resource "pgreplication_publication" "this" {
   provider = pgreplication.primary
   name     = "pub_basic"
-  table {
-    name = "orders"
-  }
+  tables   = { "public.orders" = {} }
 }
 `
 	updated := provider + `
@@ -104,12 +104,9 @@ resource "pgreplication_publication" "this" {
   name     = "pub_basic_renamed"
   owner    = "pub_basic_owner"
   publish  = ["insert", "update"]
-  table {
-    name = "orders"
-  }
-  table {
-    schema = "public"
-    name   = "customers"
+  tables = {
+    "public.orders"    = {}
+    "public.customers" = {}
   }
 }
 `
@@ -127,8 +124,8 @@ resource "pgreplication_publication" "this" {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish_via_partition_root"), knownvalue.Bool(false)),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish_generated_columns"), knownvalue.StringExact("none")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tables_in_schema"), knownvalue.SetExact(nil)),
-					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue("public", "orders", nil, ""),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						"public.orders": tableValue(nil, ""),
 					})),
 				},
 			},
@@ -146,9 +143,9 @@ resource "pgreplication_publication" "this" {
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact("pub_basic/pub_basic_renamed")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("owner"), knownvalue.StringExact("pub_basic_owner")),
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("publish"), stringSet("insert", "update")),
-					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue("public", "orders", nil, ""),
-						tableValue("public", "customers", nil, ""),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						"public.orders":    tableValue(nil, ""),
+						"public.customers": tableValue(nil, ""),
 					})),
 				},
 			},
@@ -172,7 +169,7 @@ resource "pgreplication_publication" "this" {
 				},
 				Config: updated,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectDrift(addr, "table"),
+					expectDriftAt(addr, []string{"tables", "public.customers"}),
 				}},
 			},
 			{
@@ -253,14 +250,12 @@ resource "pgreplication_publication" "filtered" {
   database                   = "pub_filters"
   name                       = "pub_filtered"
   publish_via_partition_root = %t
-  table {
-    name    = "orders"
-    columns = ["region", "id", "amount"]
-    where   = %s
-  }
-  table {
-    name = "events"
-    %s
+  tables = {
+    "public.orders" = {
+      columns = ["region", "id", "amount"]
+      where   = %s
+    }
+    "public.events" = { %s }
   }
 }
 
@@ -268,11 +263,9 @@ resource "pgreplication_publication" "partitioned" {
   provider = pgreplication.primary
   database = "pub_filters"
   name     = "pub_partitioned"
-  table {
-    name = "metrics"
-  }
-  table {
-    name = "events"
+  tables = {
+    "public.metrics" = {}
+    "public.events"  = {}
   }
 }
 
@@ -282,9 +275,8 @@ resource "pgreplication_publication" "schemas" {
   name             = "pub_schemas"
   tables_in_schema = %s
   publish          = ["insert", "truncate"]
-  table {
-    name  = "audit"
-    where = "kind IN ('a', 'b')"
+  tables = {
+    "public.audit" = { where = "kind IN ('a', 'b')" }
   }
 }
 `, v.viaRoot, hcl(v.ordersFilter), eventsFilter, v.schemas)
@@ -309,12 +301,12 @@ resource "pgreplication_publication" "schemas" {
 				// Apply keeps the filters as configured…
 				Config: config(initial),
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(filtered, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue("public", "orders", []string{"id", "amount", "region"}, initial.ordersFilter),
-						tableValue("public", "events", nil, "amount > 1"),
+					statecheck.ExpectKnownValue(filtered, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						"public.orders": tableValue([]string{"id", "amount", "region"}, initial.ordersFilter),
+						"public.events": tableValue(nil, "amount > 1"),
 					})),
-					statecheck.ExpectKnownValue(schemas, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue("public", "audit", nil, "kind IN ('a', 'b')"),
+					statecheck.ExpectKnownValue(schemas, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						"public.audit": tableValue(nil, "kind IN ('a', 'b')"),
 					})),
 				},
 			},
@@ -324,18 +316,18 @@ resource "pgreplication_publication" "schemas" {
 				Config:           config(initial),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(filtered, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue("public", "orders", []string{"id", "amount", "region"}, ordersWhere),
-						tableValue("public", "events", nil, "(amount > 1)"),
+					statecheck.ExpectKnownValue(filtered, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						"public.orders": tableValue([]string{"id", "amount", "region"}, ordersWhere),
+						"public.events": tableValue(nil, "(amount > 1)"),
 					})),
 					// The partitioned tables, not their partitions.
-					statecheck.ExpectKnownValue(partitioned, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue("public", "metrics", nil, ""),
-						tableValue("public", "events", nil, ""),
+					statecheck.ExpectKnownValue(partitioned, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						"public.metrics": tableValue(nil, ""),
+						"public.events":  tableValue(nil, ""),
 					})),
 					statecheck.ExpectKnownValue(schemas, tfjsonpath.New("tables_in_schema"), stringSet("sales")),
-					statecheck.ExpectKnownValue(schemas, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue("public", "audit", nil, "(kind = ANY (ARRAY['a'::text, 'b'::text]))"),
+					statecheck.ExpectKnownValue(schemas, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						"public.audit": tableValue(nil, "(kind = ANY (ARRAY['a'::text, 'b'::text]))"),
 					})),
 				},
 			},
@@ -353,7 +345,7 @@ resource "pgreplication_publication" "schemas" {
 				},
 				Config: config(initial),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectDrift(filtered, "table"),
+					expectDriftAt(filtered, []string{"tables", "public.orders", "where"}),
 				}},
 			},
 			{
@@ -362,7 +354,7 @@ resource "pgreplication_publication" "schemas" {
 				},
 				Config: config(initial),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectDrift(filtered, "table"),
+					expectDriftAt(filtered, []string{"tables", "public.orders", "columns"}),
 				}},
 			},
 			{
@@ -371,14 +363,14 @@ resource "pgreplication_publication" "schemas" {
 				// only that order.
 				Config: config(viaRootOff),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectDrift(filtered, "publish_via_partition_root", "table"),
+					expectDriftAt(filtered, []string{"publish_via_partition_root"}, []string{"tables", "public.events", "where"}),
 				}},
 			},
 			{
 				// And back on, with the filter.
 				Config: config(initial),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectDrift(filtered, "publish_via_partition_root", "table"),
+					expectDriftAt(filtered, []string{"publish_via_partition_root"}, []string{"tables", "public.events", "where"}),
 				}},
 			},
 			{
@@ -405,7 +397,7 @@ resource "pgreplication_publication" "schemas" {
 				},
 				Config: config(twoSchemas),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectDrift(schemas, "table"),
+					expectDriftAt(schemas, []string{"tables", "public.audit", "where"}),
 				}},
 			},
 		},
@@ -425,6 +417,9 @@ func TestAccPublication_hostileNames(t *testing.T) {
 		pub    = `Pub "Ä" ./ Name`
 		pub2   = `Schema Pub/"Ü".2`
 		owner  = `Own er."Ö"/Ü`
+		// The key of the table in tables: each part quoted as
+		// quote_ident would, "" for a quote inside.
+		hostileKey = `"Sales.EU ""x""/ß"."Order Items.""Ö""/1"`
 	)
 	createDatabase(t, topo.Primary, db)
 	createRole(t, topo.Primary, owner)
@@ -441,11 +436,11 @@ resource "pgreplication_publication" "table" {
   database = ` + hcl(db) + `
   name     = ` + hcl(pub) + `
   owner    = ` + hcl(owner) + `
-  table {
-    schema  = ` + hcl(schema) + `
-    name    = ` + hcl(table) + `
-    columns = [` + hcl(colB) + `, ` + hcl(colA) + `]
-    where   = ` + hcl(where) + `
+  tables = {
+    ` + hcl(hostileKey) + ` = {
+      columns = [` + hcl(colB) + `, ` + hcl(colA) + `]
+      where   = ` + hcl(where) + `
+    }
   }
 }
 
@@ -464,8 +459,8 @@ resource "pgreplication_publication" "schema" {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("id"), knownvalue.StringExact(importid.Format(db, pub))),
 					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("owner"), knownvalue.StringExact(owner)),
-					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue(schema, table, []string{colA, colB}, where),
+					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						hostileKey: tableValue([]string{colA, colB}, where),
 					})),
 					statecheck.ExpectKnownValue("pgreplication_publication.schema", tfjsonpath.New("tables_in_schema"), stringSet(schema)),
 				},
@@ -474,13 +469,23 @@ resource "pgreplication_publication" "schema" {
 				Config:           config,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue(schema, table, []string{colA, colB}, "("+where+")"),
+					statecheck.ExpectKnownValue("pgreplication_publication.table", tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						hostileKey: tableValue([]string{colA, colB}, "("+where+")"),
 					})),
 				},
 			},
 			{ResourceName: "pgreplication_publication.table", ImportState: true, ImportStateVerify: true},
 			{ResourceName: "pgreplication_publication.schema", ImportState: true, ImportStateVerify: true},
+			{
+				// An import block with this configuration: Read spells the
+				// key as the configuration does, so the import plans
+				// nothing else.
+				Config:          config,
+				ResourceName:    "pgreplication_publication.table",
+				ImportState:     true,
+				ImportStateKind: resource.ImportBlockWithID,
+				ImportStateId:   importid.Format(db, pub),
+			},
 		},
 	})
 }
@@ -508,12 +513,12 @@ resource "pgreplication_publication" "all" {
 				Config: config(`all_tables = true`),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("all_tables"), knownvalue.Bool(true)),
-					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact(nil)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{})),
 				},
 			},
 			{ResourceName: addr, ImportState: true, ImportStateVerify: true},
 			{
-				Config: config(`table { name = "orders" }`),
+				Config: config(`tables = { "public.orders" = {} }`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionReplace),
 				}},
@@ -528,7 +533,7 @@ resource "pgreplication_publication" "all" {
 					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
 				}},
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact(nil)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{})),
 				},
 			},
 		},
@@ -555,56 +560,75 @@ resource "pgreplication_publication" "bad" {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config:      config("all_tables = true\n table { name = \"orders\" }"),
+				Config: config(`all_tables = true
+  tables = { "public.orders" = {} }`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Conflicting Publication Targets.*all_tables.*tables_in_schema`),
 			},
 			{
-				Config:      config("tables_in_schema = [\"public\"]\n table {\n name = \"orders\"\n columns = [\"id\"]\n }"),
+				Config: config(`tables_in_schema = ["public"]
+  tables = { "public.orders" = { columns = ["id"] } }`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`Column Lists Cannot Be Combined With Schemas`),
 			},
 			{
-				Config:      config("table {\n name = \"orders\"\n }\n table {\n schema = \"public\"\n name = \"orders\"\n where = \"id > 1\"\n }"),
+				// A key names the table as PostgreSQL's quote_ident would
+				// write it, schema first: the error says how.
+				Config:      config(`tables = { "orders" = {} }`),
 				PlanOnly:    true,
-				ExpectError: regexp.MustCompile(`Duplicate Publication Table`),
+				ExpectError: regexp.MustCompile(`(?s)Invalid Publication Table Key.*"orders".*names\s+no\s+schema,\s+as\s+public\.orders\s+would`),
 			},
 			{
-				Config:      config("table {\n name = \"orders\"\n where = \"amount >\"\n }"),
+				Config:      config(`tables = { "Public.Orders" = {} }`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Publication Table Key.*"Public\.Orders".*Write\s+"public\.orders".*folded\s+to\s+lower\s+case`),
+			},
+			{
+				Config:      config(`tables = { "\"public\".\"orders\"" = {} }`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Publication Table Key.*Write\s+"public\.orders"`),
+			},
+			{
+				Config:      config(`tables = { "public.orders.id" = {} }`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Publication Table Key.*has\s+3\s+parts`),
+			},
+			{
+				Config:      config(`tables = { "public.orders" = { where = "amount >" } }`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*syntax error`),
 			},
 			{
 				// One statement only: a filter cannot smuggle in another.
-				Config:      config("table {\n name = \"orders\"\n where = \"true); DROP TABLE orders; --\"\n }"),
+				Config:      config(`tables = { "public.orders" = { where = "true); DROP TABLE orders; --" } }`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`Invalid Row Filter`),
 			},
 			{
 				// Nor close its parentheses to add a table nobody declared…
-				Config:      config("table {\n name = \"orders\"\n where = \"true), ONLY public.other WHERE (true\"\n }"),
+				Config:      config(`tables = { "public.orders" = { where = "true), ONLY public.other WHERE (true" } }`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*did not open`),
 			},
 			{
 				// …or to change the publication's options.
-				Config:      config("table {\n name = \"orders\"\n where = \"id > 0) WITH (publish='insert') --\"\n }"),
+				Config:      config(`tables = { "public.orders" = { where = "id > 0) WITH (publish='insert') --" } }`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*did not open`),
 			},
 			{
-				Config:      config("table {\n name = \"orders\"\n where = \"id IN (SELECT id FROM other)\"\n }"),
+				Config:      config(`tables = { "public.orders" = { where = "id IN (SELECT id FROM other)" } }`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*subquery`),
 			},
 			{
 				// The server, asked read-only at plan time, knows the columns.
-				Config:      config("table {\n name = \"orders\"\n where = \"no_such_column > 0\"\n }"),
+				Config:      config(`tables = { "public.orders" = { where = "no_such_column > 0" } }`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*no_such_column`),
 			},
 			{
-				Config:      config("table {\n name = \"orders\"\n columns = [\"id\", \"id) WHERE (true\"]\n }"),
+				Config:      config(`tables = { "public.orders" = { columns = ["id", "id) WHERE (true"] } }`),
 				PlanOnly:    true,
 				ExpectError: regexp.MustCompile(`(?s)Unknown Column in Column List.*id\) WHERE \(true`),
 			},
@@ -635,10 +659,11 @@ CREATE TABLE sales.invoices (id int);`)
 resource "pgreplication_publication" "filtered" {
   provider = pgreplication.primary
   name     = "pub15_filtered"
-  table {
-    name    = "orders"
-    columns = ["region", "id"]
-    where   = "region <> 'us'"
+  tables = {
+    "public.orders" = {
+      columns = ["region", "id"]
+      where   = "region <> 'us'"
+    }
   }
 }
 
@@ -646,9 +671,8 @@ resource "pgreplication_publication" "schemas" {
   provider         = pgreplication.primary
   name             = "pub15_schemas"
   tables_in_schema = ["sales"]
-  table {
-    name  = "orders"
-    where = "amount > 100"
+  tables = {
+    "public.orders" = { where = "amount > 100" }
   }
 }
 `
@@ -659,8 +683,8 @@ resource "pgreplication_publication" "schemas" {
 			{
 				Config: config,
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue("public", "orders", []string{"id", "region"}, "region <> 'us'"),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						"public.orders": tableValue([]string{"id", "region"}, "region <> 'us'"),
 					})),
 					statecheck.ExpectKnownValue("pgreplication_publication.schemas", tfjsonpath.New("tables_in_schema"), stringSet("sales")),
 				},
@@ -669,8 +693,8 @@ resource "pgreplication_publication" "schemas" {
 				Config:           config,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(addr, tfjsonpath.New("table"), knownvalue.SetExact([]knownvalue.Check{
-						tableValue("public", "orders", []string{"id", "region"}, "(region <> 'us'::text)"),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						"public.orders": tableValue([]string{"id", "region"}, "(region <> 'us'::text)"),
 					})),
 				},
 			},
@@ -682,7 +706,7 @@ resource "pgreplication_publication" "schemas" {
 				},
 				Config: config,
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					expectDrift(addr, "table"),
+					expectDriftAt(addr, []string{"tables", "public.orders", "where"}),
 				}},
 			},
 		},
@@ -700,9 +724,7 @@ resource "pgreplication_publication" "gen" {
   provider                  = pgreplication.primary
   name                      = "pub_gen"
   publish_generated_columns = "` + mode + `"
-  table {
-    name = "orders"
-  }
+  tables                    = { "public.orders" = {} }
 }
 `
 	}
@@ -803,9 +825,7 @@ func TestAccPublication_walLevelWarning(t *testing.T) {
 resource "pgreplication_publication" "this" {
   provider = pgreplication.primary
   name     = "pub_wal"
-  table {
-    name = "orders"
-  }
+  tables   = { "public.orders" = {} }
 }
 `,
 		}},
@@ -909,20 +929,18 @@ func (f fakePrivate) GetKey(_ context.Context, key string) ([]byte, diag.Diagnos
 // configuration is never hidden.
 func TestPlanRowFiltersFromLastApply(t *testing.T) {
 	ctx := context.Background()
-	tables := func(where string) types.Set {
-		return types.SetValueMust(types.ObjectType{AttrTypes: publicationTableAttrTypes}, []attr.Value{
-			types.ObjectValueMust(publicationTableAttrTypes, map[string]attr.Value{
-				"schema": types.StringValue("public"), "name": types.StringValue("orders"),
+	tables := func(where string) types.Map {
+		return types.MapValueMust(types.ObjectType{AttrTypes: publicationTableAttrTypes}, map[string]attr.Value{
+			"public.orders": types.ObjectValueMust(publicationTableAttrTypes, map[string]attr.Value{
 				"columns": types.SetNull(types.StringType), "where": types.StringValue(where),
 			}),
 		})
 	}
 	where := func(m publicationModel) string {
-		var ts []publicationTableModel
-		m.Tables.ElementsAs(ctx, &ts, false)
-		return ts[0].Where.ValueString()
+		ts, _ := tablesOf(ctx, m.Tables)
+		return ts["public.orders"].Where.ValueString()
 	}
-	private := fakePrivate{rowFiltersKey: []byte(`{"\"public\".\"orders\"": {"config": "amount > 100", "stored": "(amount > 100)"}}`)}
+	private := fakePrivate{rowFiltersKey: []byte(`{"public.orders": {"config": "amount > 100", "stored": "(amount > 100)"}}`)}
 	r := &publicationResource{} // no server: nothing can be normalised
 	for _, tc := range []struct {
 		name, configured, stored, want string
@@ -958,32 +976,31 @@ func TestPublicationVersionGates(t *testing.T) {
 		if where != "" {
 			w = types.StringValue(where)
 		}
-		return types.ObjectValueMust(publicationTableAttrTypes, map[string]attr.Value{
-			"schema": types.StringValue("public"), "name": types.StringValue("t"), "columns": cols, "where": w,
-		})
+		return types.ObjectValueMust(publicationTableAttrTypes, map[string]attr.Value{"columns": cols, "where": w})
 	}
-	model := func(schemas []string, viaRoot bool, tables ...attr.Value) publicationModel {
+	model := func(schemas []string, viaRoot bool, tables map[string]attr.Value) publicationModel {
 		s, _ := types.SetValueFrom(ctx, types.StringType, nonNil(schemas))
 		return publicationModel{
-			Tables:                  types.SetValueMust(tableType, tables),
+			Tables:                  types.MapValueMust(tableType, tables),
 			TablesInSchema:          s,
 			PublishViaPartitionRoot: types.BoolValue(viaRoot),
 		}
 	}
+	none := types.MapValueMust(tableType, nil)
 	for _, tc := range []struct {
 		name string
 		m    publicationModel
 		want []string
 	}{
-		{"plain tables", model(nil, false, table(nil, "")), nil},
-		{"everything", model([]string{"s"}, true, table([]string{"a"}, ""), table(nil, "a > 1")),
-			[]string{"15:tables_in_schema", "15:table", "15:table", "13:publish_via_partition_root"}},
-		{"row filter", model(nil, false, table(nil, "a > 1")), []string{"15:table"}},
-		{"column list", model(nil, false, table([]string{"a"}, "")), []string{"15:table"}},
-		{"schemas", model([]string{"s"}, false), []string{"15:tables_in_schema"}},
-		{"unknown schemas", publicationModel{Tables: types.SetValueMust(tableType, nil), TablesInSchema: types.SetUnknown(types.StringType)}, []string{"15:tables_in_schema"}},
-		{"stored generated columns", publicationModel{Tables: types.SetValueMust(tableType, nil), PublishGeneratedColumns: types.StringValue("stored")}, []string{"18:publish_generated_columns"}},
-		{"no generated columns", publicationModel{Tables: types.SetValueMust(tableType, nil), PublishGeneratedColumns: types.StringValue("none")}, nil},
+		{"plain tables", model(nil, false, map[string]attr.Value{"public.t": table(nil, "")}), nil},
+		{"everything", model([]string{"s"}, true, map[string]attr.Value{"public.b": table([]string{"a"}, ""), "public.a": table(nil, "a > 1")}),
+			[]string{`15:tables_in_schema`, `15:tables["public.b"].columns`, `15:tables["public.a"].where`, `13:publish_via_partition_root`}},
+		{"row filter", model(nil, false, map[string]attr.Value{"public.t": table(nil, "a > 1"), "public.u": table(nil, "b > 1")}), []string{`15:tables["public.t"].where`}},
+		{"column list", model(nil, false, map[string]attr.Value{"public.t": table([]string{"a"}, "")}), []string{`15:tables["public.t"].columns`}},
+		{"schemas", model([]string{"s"}, false, nil), []string{"15:tables_in_schema"}},
+		{"unknown schemas", publicationModel{Tables: none, TablesInSchema: types.SetUnknown(types.StringType)}, []string{"15:tables_in_schema"}},
+		{"stored generated columns", publicationModel{Tables: none, PublishGeneratedColumns: types.StringValue("stored")}, []string{"18:publish_generated_columns"}},
+		{"no generated columns", publicationModel{Tables: none, PublishGeneratedColumns: types.StringValue("none")}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
@@ -1039,5 +1056,146 @@ func TestPublicationSQL(t *testing.T) {
 	}
 	if got := alterPublicationSQL(off, off); len(got) != 0 {
 		t.Errorf("no change should need no statement, got %q", got)
+	}
+}
+
+// A state of schema version 0, as Terraform stored it (table blocks with
+// schema and name), upgrades through the framework to tables keyed by each
+// table's qualified name, every other attribute kept; a table block without
+// a schema was in public.
+func TestPublicationUpgradeStateV0(t *testing.T) {
+	ctx := context.Background()
+	server, err := testAccProtoV6ProviderFactories["pgreplication"]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v0 := `{
+  "id": "app/pub", "name": "pub", "database": "app", "owner": "postgres", "all_tables": false,
+  "tables_in_schema": [], "publish": ["insert", "update"], "publish_via_partition_root": true,
+  "publish_generated_columns": "none",
+  "table": [
+    {"schema": "public", "name": "orders", "columns": ["id", "amount"], "where": "(amount > 100)"},
+    {"schema": "Sales.EU \"x\"", "name": "Order Items", "columns": null, "where": null},
+    {"schema": null, "name": "order", "columns": null, "where": "(id > 0)"}
+  ]
+}`
+	resp, err := server.UpgradeResourceState(ctx, &tfprotov6.UpgradeResourceStateRequest{
+		TypeName: "pgreplication_publication",
+		Version:  0,
+		RawState: &tfprotov6.RawState{JSON: []byte(v0)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range resp.Diagnostics {
+		t.Errorf("%s: %s", d.Summary, d.Detail)
+	}
+	if resp.UpgradedState == nil {
+		t.Fatal("no upgraded state")
+	}
+	s := publicationSchema()
+	raw, err := resp.UpgradedState.Unmarshal(s.Type().TerraformType(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got publicationModel
+	if diags := (tfsdk.State{Schema: s, Raw: raw}).Get(ctx, &got); diags.HasError() {
+		t.Fatal(diags)
+	}
+	tables, diags := tablesOf(ctx, got.Tables)
+	if diags.HasError() {
+		t.Fatal(diags)
+	}
+	want := map[string]string{
+		"public.orders":                  `["id","amount"] "(amount > 100)"`,
+		`"Sales.EU ""x"""."Order Items"`: `<null> <null>`,
+		`public."order"`:                 `<null> "(id > 0)"`,
+	}
+	if len(tables) != len(want) {
+		t.Errorf("upgraded tables %v, want the keys of %v", slices.Sorted(maps.Keys(tables)), want)
+	}
+	for key, w := range want {
+		tbl, ok := tables[key]
+		if !ok {
+			t.Errorf("upgraded tables %v lack %s", slices.Sorted(maps.Keys(tables)), key)
+			continue
+		}
+		g := tbl.Columns.String() + " " + tbl.Where.String()
+		if g != w {
+			t.Errorf("tables[%s] = %s, want %s", key, g, w)
+		}
+	}
+	for name, eq := range map[string]bool{
+		"id":      got.ID.ValueString() == "app/pub",
+		"name":    got.Name.ValueString() == "pub",
+		"owner":   got.Owner.ValueString() == "postgres",
+		"publish": len(got.Publish.Elements()) == 2,
+		"via":     got.PublishViaPartitionRoot.ValueBool(),
+		"gencols": got.PublishGeneratedColumns.ValueString() == "none",
+		"schemas": !got.TablesInSchema.IsNull() && len(got.TablesInSchema.Elements()) == 0,
+	} {
+		if !eq {
+			t.Errorf("%s was not kept by the upgrade: %+v", name, got)
+		}
+	}
+}
+
+// A key of tables is a qualified name spelled as Read spells it; anything
+// else is refused with the spelling to use.
+func TestCheckTableKey(t *testing.T) {
+	for _, ok := range []string{"public.books", `"My Schema"."Odd.Table"`, `public."Books"`, `public."order"`, `"ü".t`, `s."a""b"`} {
+		if err := checkTableKey(ok); err != nil {
+			t.Errorf("checkTableKey(%s): %v", ok, err)
+		}
+	}
+	for key, want := range map[string]string{
+		"books":               `names no schema, as public.books would`,
+		"Public.Books":        `Write "public.books". A part written without double quotes is folded to lower case`,
+		`"public"."books"`:    `Write "public.books".`,
+		`"public"."Books"`:    `Write "public.\"Books\"".`,
+		`public.order`:        `Write "public.\"order\""`,
+		`public . books`:      `Write "public.books"`,
+		`public.books.id`:     `has 3 parts`,
+		`public."books`:       `not closed`,
+		`public.books; DROP`:  `is not a dot`,
+		`public."` + "\x00\"": `NUL byte`,
+	} {
+		err := checkTableKey(key)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), strconv.Quote(key)) {
+			t.Errorf("checkTableKey(%s) = %v, want an error that quotes the key and says %q", key, err, want)
+		}
+	}
+	// Capitals inside double quotes are kept: no word about folding.
+	if err := checkTableKey(`"public"."Books"`); err == nil || strings.Contains(err.Error(), "folded") {
+		t.Errorf(`checkTableKey("public"."Books") = %v, want an error that does not speak of folding`, err)
+	}
+}
+
+// A key of tables is spelled as the server's own quote_ident spells the
+// name, keyword for keyword: the provider keeps PostgreSQL 18's list, of
+// which an older server quotes a subset (quoting one more keyword is valid
+// SQL on every version).
+func TestAccTableKeyIsQuoteIdent(t *testing.T) {
+	topo := testAccTopology(t)
+	words := queryValue[[]string](t, topo.Primary, "postgres", `SELECT array_agg(word ORDER BY word) FROM pg_get_keywords()`)
+	quoted := queryValue[[]string](t, topo.Primary, "postgres", `SELECT array_agg(quote_ident(word) ORDER BY word) FROM pg_get_keywords()`)
+	if len(words) < 400 || len(words) != len(quoted) {
+		t.Fatalf("pg_get_keywords() gave %d words and %d quoted", len(words), len(quoted))
+	}
+	for i, w := range words {
+		ours := pgsql.QuoteIdent(w)
+		if ours == quoted[i] || topo.Version < 18 && ours == pgsql.Ident(w) {
+			continue
+		}
+		t.Errorf("PostgreSQL %d quotes keyword %s as %s, the provider as %s", topo.Version, w, quoted[i], ours)
+	}
+	for _, n := range [][2]string{
+		{"public", "books"}, {"My Schema", "Odd.Table"}, {`Sales.EU "x"/ß`, `Order Items."Ö"/1`},
+		{"s", "order"}, {"s", "Ü"}, {"s", "_x1"}, {"s", "1x"}, {"s", "a$b"}, {"s", "x1_"}, {"s", "Books"},
+	} {
+		want := queryValue[string](t, topo.Primary, "postgres", `SELECT format('%I.%I', $1::text, $2::text)`, n[0], n[1])
+		if got := tableKey(n[0], n[1]); got != want {
+			t.Errorf("tableKey(%q, %q) = %s, the server's format('%%I.%%I') %s", n[0], n[1], got, want)
+		}
 	}
 }

@@ -7,10 +7,11 @@ resource "pgreplication_publication" "books" {
   provider = pgreplication.primary
   name     = "books_catalog"
 
-  table {
-    name    = "books"
-    columns = ["id", "title", "author", "published"]
-    where   = "published"
+  tables = {
+    "public.books" = {
+      columns = ["id", "title", "author", "published"]
+      where   = "published"
+    }
   }
 
   # A row filter on a publication that publishes updates or deletes may only

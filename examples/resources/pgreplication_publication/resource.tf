@@ -8,18 +8,20 @@ resource "pgreplication_publication" "eu_orders" {
   name     = "eu_orders"
   owner    = "replication_admin"
 
-  table {
-    name    = "orders"
-    columns = ["id", "region", "amount", "created_at"]
-    where   = "region = 'eu' AND amount > 100"
-  }
+  # Each table is keyed by its schema-qualified name, quoted where
+  # PostgreSQL's quote_ident would quote it ("public.\"Order Items\"").
+  tables = {
+    "public.orders" = {
+      columns = ["id", "region", "amount", "created_at"]
+      where   = "region = 'eu' AND amount > 100"
+    }
 
-  # A partitioned table is published through its parent: with
-  # publish_via_partition_root, changes of every partition arrive as changes
-  # of the parent, which is also what allows a row filter on it.
-  table {
-    name  = "events"
-    where = "kind <> 'debug'"
+    # A partitioned table is published through its parent: with
+    # publish_via_partition_root, changes of every partition arrive as
+    # changes of the parent, which is also what allows a row filter on it.
+    "public.events" = {
+      where = "kind <> 'debug'"
+    }
   }
   publish_via_partition_root = true
 
@@ -36,9 +38,5 @@ resource "pgreplication_publication" "reporting" {
   database         = "app"
   name             = "reporting"
   tables_in_schema = ["reporting", "billing"]
-
-  table {
-    schema = "public"
-    name   = "customers"
-  }
+  tables           = { "public.customers" = {} }
 }
