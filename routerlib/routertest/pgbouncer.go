@@ -129,7 +129,8 @@ func (t *Topology) startBouncerOn(ctx context.Context, n *Node, port int) error 
 	cmd := exec.Command(t.pgbouncer, filepath.Join(dir, "pgbouncer.ini"))
 	cmd.Dir = dir
 	cmd.Env = serverEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the test process
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	dieWithParent(cmd.SysProcAttr) // never outlive the test process
 	if t.user != nil {
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: t.user.uid, Gid: t.user.gid, NoSetGroups: true}
 	}
