@@ -51,8 +51,10 @@ resource "pgreplication_replication_slot" "s" {
   name = "tfacc_priv_slot"
   type = "physical"
 }`,
-		want:   `ALTER ROLE "tfacc_priv_slot" REPLICATION;`,
-		quotes: `SELECT\s+pg_create_physical_replication_slot\(\$1,\s+\$2\):\s+ERROR:\s+permission\s+denied`,
+		want: `ALTER ROLE "tfacc_priv_slot" REPLICATION;`,
+		// PostgreSQL 16 on says "permission denied to use replication
+		// slots", 15 "must be superuser or replication role to use ...".
+		quotes: `SELECT\s+pg_create_physical_replication_slot\(\$1,\s+\$2\):\s+ERROR:\s+(permission\s+denied|must\s+be\s+superuser\s+or\s+replication\s+role)`,
 	}, {
 		name: "publication_database",
 		role: "tfacc_priv_pub",
