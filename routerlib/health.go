@@ -190,12 +190,19 @@ func (r *Router) checkAll(ctx context.Context, t *topology) {
 // node that hangs would hold the reload up as long as its check.
 func checkNew(ctx context.Context, t, prev *topology) (results []checkResult, fresh []bool) {
 	results, fresh = make([]checkResult, len(t.nodes)), make([]bool, len(t.nodes))
+	started := time.Now()
 	var wg sync.WaitGroup
 	for i, n := range t.nodes {
 		if prev.nodeOn(n.server) != nil {
 			continue
 		}
 		fresh[i] = true
+		// The monitor's schedule goes on from this check, not from when
+		// its watcher first runs (later on a busy machine): the next
+		// check starts an interval after this one, as the bound of an
+		// ejection counts (see watchNode). No watcher has run on a
+		// server prev does not have.
+		n.watch.next = started.Add(t.interval)
 		wg.Go(func() { results[i] = n.check(ctx, t.timeout) })
 	}
 	wg.Wait()
@@ -561,11 +568,9 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 	if w.results == nil {
 		w.results = make(chan checkResult, 1)
 	}
-	// The schedule goes on from the last watcher's: a reload must not
-	// push the next check, and the deadline it brings, an interval later.
-	if w.next.IsZero() {
-		w.next = time.Now().Add(t.interval)
-	}
+	// The schedule goes on from the server's first check (checkNew) and
+	// then from the last watcher's: a reload must not push the next check,
+	// and the deadline it brings, an interval later.
 	ticker := time.NewTimer(time.Until(w.next))
 	defer ticker.Stop()
 	deadline := time.NewTimer(t.timeout)

@@ -2,6 +2,7 @@ package routerlib_test
 
 import (
 	"context"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sync"
@@ -94,6 +95,51 @@ func (rec *recorder) reset() {
 	rec.mu.Lock()
 	rec.decisions = nil
 	rec.mu.Unlock()
+}
+
+// logClock is a slog.Handler that keeps when the router logged each
+// message for each node: the instant of a decision (a failed check, an
+// ejection), which a test that polls Stat sees only at its next poll, and
+// on a busy machine later still.
+type logClock struct {
+	mu    sync.Mutex
+	times map[[2]string][]time.Time // [message, node] → the records' times
+}
+
+func (c *logClock) Enabled(context.Context, slog.Level) bool { return true }
+func (c *logClock) WithAttrs([]slog.Attr) slog.Handler       { return c }
+func (c *logClock) WithGroup(string) slog.Handler            { return c }
+
+func (c *logClock) Handle(_ context.Context, r slog.Record) error {
+	var node string
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "node" {
+			node = a.Value.String()
+			return false
+		}
+		return true
+	})
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.times == nil {
+		c.times = map[[2]string][]time.Time{}
+	}
+	k := [2]string{r.Message, node}
+	c.times[k] = append(c.times[k], r.Time)
+	return nil
+}
+
+// after returns when msg was first logged for node after t0, and whether
+// it was.
+func (c *logClock) after(msg, node string, t0 time.Time) (time.Time, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, at := range c.times[[2]string{msg, node}] {
+		if at.After(t0) {
+			return at, true
+		}
+	}
+	return time.Time{}, false
 }
 
 // serverPort says which server answered: every routertest node listens on
