@@ -63,15 +63,25 @@ func lsnUnread(err error) error {
 // statement: a DEALLOCATE or DISCARD ALL dropped it), or 0A000 (feature
 // not supported) when the write itself was prepared: PostgreSQL raises it
 // as "cached plan must not change result type" when a schema change
-// altered the result columns of a prepared statement (plancache.c). Other
-// 0A000 errors of a prepared write are retried once too, and fail the same
-// way; nothing committed in between.
+// altered the result columns of a prepared statement (plancache.c).
+//
+// Only the server's own refusal of a statement counts, told by the
+// function that raised it (the error's routine, never translated): a
+// procedure or DO block may commit and then fail with either SQLSTATE for
+// its own reasons (RAISE … USING ERRCODE, an unsupported ALTER), and it
+// must not run again. An error without its routine is not retried.
 func staleStatement(err error, writePrepared bool) bool {
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) {
 		return false
 	}
-	return pgErr.Code == "26000" || (pgErr.Code == "0A000" && writePrepared)
+	switch pgErr.Code {
+	case "26000":
+		return pgErr.Routine == "FetchPreparedStatement" // prepare.c
+	case "0A000":
+		return writePrepared && pgErr.Routine == "RevalidateCachedQuery" // plancache.c
+	}
+	return false
 }
 
 // capturing returns the session a call to tg must record its LSN in, or nil.
@@ -472,7 +482,9 @@ func startCaptureResult(ctx context.Context, conn *pgx.Conn, sql string, args []
 			return nil, nil, err
 		}
 		res, err := p.GetResults()
-		if attempt == 0 && staleStatement(err, prepared) {
+		// The write is the first statement: unprepared, it has no
+		// statement of ours to lose, and an error is its own.
+		if attempt == 0 && prepared && staleStatement(err, true) {
 			// Read the rest (the LSN query may fail alike) to free the
 			// connection; only a broken connection ends the call here.
 			if _, ferr := finishCapture(p); ferr != nil && !errors.As(ferr, new(*pgconn.PgError)) {

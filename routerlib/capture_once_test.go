@@ -1,0 +1,69 @@
+package routerlib_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestCaptureNeverRunsAWriteTwice: the capture path sends a write once
+// more only when the server refused one of the statements it prepared
+// itself (26000 naming it, or a plan that must be prepared again). A
+// procedure or DO block that commits and then fails with the same
+// SQLSTATE for its own reasons has written already: running it again
+// would write twice.
+func TestCaptureNeverRunsAWriteTwice(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	r := newRouter(t, withMode(topo.Artifact(), artifact.ModeReadYourWrites))
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS once_t",
+		"CREATE TABLE once_t (tag text)",
+		// Commits its row, then fails with SQLSTATE code.
+		`CREATE OR REPLACE PROCEDURE once_p(tag text, code text) LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO once_t VALUES (tag);
+	COMMIT;
+	RAISE EXCEPTION 'failing after the commit' USING ERRCODE = code;
+END $$`,
+	} {
+		if _, err := r.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check, err := pgx.Connect(ctx, topo.Primary.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close(ctx)
+	for _, c := range []struct {
+		name, tag string // tag: the row the write inserts
+		sql       string
+		args      []any
+	}{
+		// Prepared (arguments): 0A000 and 26000 are both retried for a
+		// prepared write.
+		{"CALL prepared 0A000", "call-0A000", "CALL once_p($1, '0A000')", []any{"call-0A000"}},
+		{"CALL prepared 26000", "call-26000", "CALL once_p($1, '26000')", []any{"call-26000"}},
+		// Unprepared (no arguments): 26000 is retried.
+		{"DO 26000", "do-26000", "DO $$BEGIN INSERT INTO once_t VALUES ('do-26000'); COMMIT; RAISE EXCEPTION 'x' USING ERRCODE = '26000'; END$$", nil},
+		{"CALL unprepared 26000", "call-plain-26000", "CALL once_p('call-plain-26000', '26000')", nil},
+	} {
+		s := &routerlib.Session{}
+		if _, err := r.Exec(routerlib.WithSession(ctx, s), c.sql, c.args...); err == nil {
+			t.Errorf("%s: no error, want the procedure's", c.name)
+		}
+		var n int
+		if err := check.QueryRow(ctx, "SELECT count(*) FROM once_t WHERE tag = $1", c.tag).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("%s: the write ran %d times, want once", c.name, n)
+		}
+	}
+}
