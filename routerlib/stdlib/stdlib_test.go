@@ -595,7 +595,15 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(2))
 	ctx := context.Background()
 	const interval = 200 * time.Millisecond
-	db, _ := openDB(t, fastHealth(topo.Artifact(), interval))
+	a := fastHealth(topo.Artifact(), interval)
+	// The stopped standby refuses connections: the read that meets the
+	// refusal takes it out of rotation, whatever the health settings. The
+	// healthy nodes must stay in: with a 400ms timeout and eject_after 1,
+	// one check slower than that (4 readers spinning with -race on a busy
+	// 2-core machine) cut off the primary and the other standby, and reads
+	// failed with every node out of rotation.
+	a.Health.Timeout, a.Health.EjectAfter = "1s", 3
+	db, _ := openDB(t, a)
 	victim, survivor := topo.Standbys[0], topo.Standbys[1]
 
 	var reads, failed atomic.Int64
