@@ -128,7 +128,9 @@
 // later timeline than its own. A standby behind a healthy primary is on
 // the primary's timeline or an earlier one, so this never stops writes to
 // it; a standby left on a later timeline (a promotion that was undone)
-// does, until it is cloned again or leaves the router file. The router's
+// does, until it is cloned again or leaves the router file, and so does a
+// history file that restore_command fetched from a WAL archive after an
+// abandoned promotion (the error names the file to remove). The router's
 // user needs pg_monitor (or superuser) for the standbys to show either:
 // without it the veto never applies, and a router started while the
 // promoted node is down may write to an old primary that came back. A

@@ -472,8 +472,9 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 		}
 	}
 	if v := vetoOf(t, results, tli); why == "" && v >= 0 {
-		why = fmt.Sprintf("node %q is out of recovery on timeline %d, but standby %q has WAL of timeline %d: a standby was promoted since, and %q is an old primary; fence it, and writes resume when the promoted node is back",
-			w.name, tli, t.nodes[v].name, results[v].seenTimeline, w.name)
+		why = fmt.Sprintf("node %q is out of recovery on timeline %d, but standby %q has WAL of timeline %d: a standby was promoted since, and %q is an old primary; fence it, and writes resume when the promoted node is back. "+
+			"If no standby was promoted (a timeline history file fetched from a WAL archive by restore_command after an abandoned promotion), remove %08X.history from %q's pg_wal",
+			w.name, tli, t.nodes[v].name, results[v].seenTimeline, w.name, results[v].seenTimeline, t.nodes[v].name)
 	}
 	if why != "" {
 		conflict[w] = why

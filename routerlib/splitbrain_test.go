@@ -338,8 +338,9 @@ func TestStandbyVetoesOldPrimary(t *testing.T) {
 			for _, r := range []*routerlib.Router{newRouter(t, a), newRouter(t, as("rs_monitor"))} {
 				_, err := r.Exec(ctx, "INSERT INTO veto_t VALUES (2)")
 				t.Logf("a write with the promoted node %s: %v", c.name, err)
-				if !errors.Is(err, routerlib.ErrNoPrimary) || !strings.Contains(err.Error(), follower.Name) || !strings.Contains(err.Error(), old.Name) {
-					t.Errorf("a write with the promoted node %s: %v, want ErrNoPrimary naming %q and %q", c.name, err, old.Name, follower.Name)
+				if !errors.Is(err, routerlib.ErrNoPrimary) || !strings.Contains(err.Error(), follower.Name) || !strings.Contains(err.Error(), old.Name) ||
+					!strings.Contains(err.Error(), "00000002.history") {
+					t.Errorf("a write with the promoted node %s: %v, want ErrNoPrimary naming %q, %q and the history file 00000002.history", c.name, err, old.Name, follower.Name)
 				}
 				if s := nodeStat(r, old.Name); s.Writer || !strings.Contains(s.SplitBrain, "old primary") {
 					t.Errorf("the old primary: %+v, want no writes and why in SplitBrain", s)
