@@ -17,8 +17,12 @@ tofu_version=v1.10.6
 tofu_bin="$root/bin/tofu"
 
 build_tofu() {
-  if [ -x "$tofu_bin" ] && "$tofu_bin" version 2>/dev/null | grep -q "${tofu_version#v}"; then
-    return
+  # Read the version into a variable first: `tofu version | grep -q` fails
+  # under pipefail whenever grep exits before tofu has written everything,
+  # which rebuilt a good binary.
+  if [ -x "$tofu_bin" ]; then
+    have=$("$tofu_bin" version 2>/dev/null || true)
+    case "$have" in *"${tofu_version#v}"*) return ;; esac
   fi
   echo "building OpenTofu $tofu_version from the Go module proxy (about 2 minutes cold)..." >&2
   dir=$(cd "$root" && go mod download -json "github.com/opentofu/opentofu@$tofu_version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
