@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,10 +13,12 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/guc"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 )
 
@@ -233,9 +236,10 @@ func (s *server) Facts(ctx context.Context) (serverFacts, error) {
 	if err != nil {
 		return serverFacts{}, err
 	}
+	const sql = `SELECT current_setting('server_version_num')::int, current_setting('server_version'), current_setting('wal_level')`
 	var out serverFacts
-	if err := p.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_version'), current_setting('wal_level')`).Scan(&out.VersionNum, &out.Version, &out.WalLevel); err != nil {
-		return serverFacts{}, fmt.Errorf("cannot read the server version from %s: %w", s.describe(), err)
+	if err := p.QueryRow(ctx, sql).Scan(&out.VersionNum, &out.Version, &out.WalLevel); err != nil {
+		return serverFacts{}, fmt.Errorf("cannot read the server version from %s: %w", s.describe(), s.queryError(ctx, sql, err))
 	}
 	s.mu.Lock()
 	s.facts = &out
@@ -297,10 +301,59 @@ func (s *server) PoolOrDiag(ctx context.Context, database string, diags *diag.Di
 		if database == "" {
 			database = s.settings.Database
 		}
-		diags.AddError("Cannot Connect to PostgreSQL", fmt.Sprintf("Connecting to database %q on %s failed: %v", database, s.describe(), err))
+		diags.AddError("Cannot Connect to PostgreSQL", fmt.Sprintf("Connecting to database %q on %s failed: %s", database, s.describe(), statement.MaskedError(ctx, err)))
 		return nil
 	}
 	return p
+}
+
+// queryError is the error to show when sql, run on s, failed with err: the
+// text of statement.Error (the statement, the server's message, DETAIL, HINT
+// and SQLSTATE, secrets masked), completed with the fix where the cause is
+// known: the statements that grant privs when the server refused for lack
+// of privilege (withGrants). A connection that could not be made is no
+// statement's failure: its error is statement.MaskedError's text, without
+// the statement, and says what to check (connectFix). Errors that are not
+// the server's (hiddenStatsError) get the statement too, so the message
+// says what was read.
+func (s *server) queryError(ctx context.Context, sql string, err error, privs ...privilege) error {
+	if err == nil {
+		return nil
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return errors.New(statement.MaskedError(ctx, err) + "\n\n" + s.connectFix(err))
+	}
+	if len(privs) == 0 {
+		return statement.Error(ctx, sql, err)
+	}
+	return s.withGrants(ctx, statement.Error(ctx, sql, err), privs...)
+}
+
+// connectFix says what to check when a connection to s could not be made:
+// the credentials when the server refused them, the database when it does
+// not exist, and otherwise the address and the connect_timeout the provider
+// waited.
+func (s *server) connectFix(err error) string {
+	var pgErr *pgconn.PgError
+	role := pgsql.Ident(s.role())
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "28P01": // invalid_password
+			return fmt.Sprintf("%s refused the password of the provider's role %s. Check the provider's username and password "+
+				"(or PGUSER, PGPASSWORD and the passfile, which the provider reads when its configuration sets none).", s.describe(), role)
+		case "28000": // invalid_authorization_specification: pg_hba.conf or a role that may not log in
+			return fmt.Sprintf("%s does not let the provider's role %s connect. A superuser fixes it with ALTER ROLE %s LOGIN, "+
+				"or with a pg_hba.conf line that allows this role from this host to this database (then SELECT pg_reload_conf()).", s.describe(), role, role)
+		case "3D000": // invalid_catalog_name
+			return fmt.Sprintf("%s has no such database: check the provider's database (or PGDATABASE).", s.describe())
+		}
+		return fmt.Sprintf("%s refused the provider's connection; the server's message above says why.", s.describe())
+	}
+	return fmt.Sprintf("No PostgreSQL server accepted a connection at %s (the provider waits connect_timeout, %d seconds, for each address). "+
+		"Check the provider's host and port (or PGHOST and PGPORT), that the server runs and listens there (listen_addresses, port) "+
+		"and that no firewall drops the connection; raise the provider's connect_timeout if the server is slow to answer.",
+		s.describe(), s.settings.connectTimeout())
 }
 
 // FactsOrDiag is Facts for a handler: on failure it adds a diagnostic and

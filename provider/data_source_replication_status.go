@@ -37,7 +37,8 @@ func (d *replicationStatusDataSource) Schema(_ context.Context, _ datasource.Sch
 		MarkdownDescription: "Reads replication health on a primary: each connected standby from `pg_stat_replication` (state, " +
 			"synchronous state, WAL locations and lag) and each replication slot from `pg_replication_slots` with the WAL it retains. " +
 			"Use the provider alias of the primary: on a standby (a server in recovery) reading fails with an error that says so, " +
-			"because lag and retained WAL are measured from the primary's current WAL location.",
+			"because lag and retained WAL are measured from the primary's current WAL location. A role that is not a superuser needs " +
+			"`pg_read_all_stats` (`pg_monitor` has it) to see the standbys' state: without it the read fails with the statement that grants it.",
 		Attributes: map[string]schema.Attribute{
 			"id": schema.StringAttribute{Computed: true, MarkdownDescription: "The primary's system identifier."},
 			"standbys": schema.ListNestedAttribute{
@@ -94,8 +95,10 @@ func (d *replicationStatusDataSource) Read(ctx context.Context, _ datasource.Rea
 		inRecovery bool
 		sysid      string
 	)
-	if err := pool.QueryRow(ctx, `SELECT pg_is_in_recovery(), (SELECT system_identifier::text FROM pg_control_system())`).Scan(&inRecovery, &sysid); err != nil {
-		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading the recovery state of "+d.server.describe()+" failed: "+err.Error())
+	const recoverySQL = `SELECT pg_is_in_recovery(), (SELECT system_identifier::text FROM pg_control_system())`
+	if err := pool.QueryRow(ctx, recoverySQL).Scan(&inRecovery, &sysid); err != nil {
+		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading the recovery state of "+d.server.describe()+" failed: "+
+			d.server.queryError(ctx, recoverySQL, err).Error())
 		return
 	}
 	if inRecovery {
@@ -106,15 +109,17 @@ func (d *replicationStatusDataSource) Read(ctx context.Context, _ datasource.Rea
 	}
 	m.ID = types.StringValue(sysid)
 
-	rows, err := pool.Query(ctx, `
+	const standbysSQL = `
 SELECT pid::bigint, application_name, host(client_addr), state, sync_state, sync_priority::bigint,
        sent_lsn::text, write_lsn::text, flush_lsn::text, replay_lsn::text,
        extract(epoch FROM write_lag)::float8, extract(epoch FROM flush_lag)::float8, extract(epoch FROM replay_lag)::float8,
        greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn), 0)::bigint
 FROM pg_stat_replication
-ORDER BY application_name, pid`)
+ORDER BY application_name, pid`
+	rows, err := pool.Query(ctx, standbysSQL)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+d.server.describe()+" failed: "+err.Error())
+		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+d.server.describe()+" failed: "+
+			d.server.queryError(ctx, standbysSQL, err, readAllStatsPrivilege).Error())
 		return
 	}
 	m.Standbys, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (replicationStatusStandbyModel, error) {
@@ -142,21 +147,28 @@ ORDER BY application_name, pid`)
 		s.FlushLag = types.Float64PointerValue(flushLag)
 		s.ReplayLag = types.Float64PointerValue(replayLag)
 		s.LagBytes = types.Int64PointerValue(lagBytes)
+		if err == nil && state == nil {
+			// A role without pg_read_all_stats sees only the pid.
+			err = hiddenStatsError{view: "pg_stat_replication"}
+		}
 		return s, err
 	})
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+d.server.describe()+" failed: "+err.Error())
+		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+d.server.describe()+" failed: "+
+			d.server.queryError(ctx, standbysSQL, err, readAllStatsPrivilege).Error())
 		return
 	}
 
-	rows, err = pool.Query(ctx, `
+	const slotsSQL = `
 SELECT slot_name::text, slot_type, database::text, active, active_pid::bigint, wal_status, restart_lsn::text,
        greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint
 FROM pg_replication_slots
 WHERE NOT temporary
-ORDER BY slot_name`)
+ORDER BY slot_name`
+	rows, err = pool.Query(ctx, slotsSQL)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_replication_slots on "+d.server.describe()+" failed: "+err.Error())
+		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_replication_slots on "+d.server.describe()+" failed: "+
+			d.server.queryError(ctx, slotsSQL, err).Error())
 		return
 	}
 	m.Slots, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (replicationStatusSlotModel, error) {
@@ -179,7 +191,8 @@ ORDER BY slot_name`)
 		return s, err
 	})
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_replication_slots on "+d.server.describe()+" failed: "+err.Error())
+		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_replication_slots on "+d.server.describe()+" failed: "+
+			d.server.queryError(ctx, slotsSQL, err).Error())
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)

@@ -56,7 +56,7 @@ func (d *serverDataSource) Read(ctx context.Context, _ datasource.ReadRequest, r
 		versionNum, senders, slots    int64
 		inRecovery                    bool
 	)
-	err := pool.QueryRow(ctx, `
+	const sql = `
 SELECT current_setting('server_version'),
        current_setting('server_version_num')::bigint,
        pg_is_in_recovery(),
@@ -64,10 +64,11 @@ SELECT current_setting('server_version'),
        current_setting('wal_level'),
        COALESCE(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END::text, ''),
        current_setting('max_wal_senders')::bigint,
-       current_setting('max_replication_slots')::bigint`).Scan(
-		&version, &versionNum, &inRecovery, &sysid, &walLevel, &lsn, &senders, &slots)
+       current_setting('max_replication_slots')::bigint`
+	err := pool.QueryRow(ctx, sql).Scan(&version, &versionNum, &inRecovery, &sysid, &walLevel, &lsn, &senders, &slots)
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Server Facts", "Reading version, recovery state and WAL position from "+d.server.describe()+" failed: "+err.Error())
+		resp.Diagnostics.AddError("Cannot Read Server Facts", "Reading version, recovery state and WAL position from "+d.server.describe()+" failed: "+
+			d.server.queryError(ctx, sql, err).Error())
 		return
 	}
 	m.ID = types.StringValue(sysid)

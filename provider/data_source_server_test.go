@@ -80,24 +80,28 @@ data "pgreplication_server" "this" {
 	})
 }
 
-// An unreachable server is reported with its address and without the password.
+// An unreachable server is reported with its address, the cause, the
+// connect_timeout the provider waited and what to check, and without the
+// password.
 func TestAccServerDataSource_unreachable(t *testing.T) {
 	testAccPreCheck(t)
+	const pw = "canary" + canaryMark + "-unreachable-pw"
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: `
+			Config: canaryVariable(t, pw) + `
 provider "pgreplication" {
   host            = "127.0.0.1"
   port            = 1
   username        = "postgres"
-  password        = "hunter2-secret"
+  password        = var.canary_password
   sslmode         = "disable"
   connect_timeout = 2
 }
 data "pgreplication_server" "this" {}
 `,
-			ExpectError: regexp.MustCompile(`(?s)127\.0\.0\.1:1.*(refused|connect)`),
+			ExpectError: errorWithout("Cannot Read Server Facts", "127.0.0.1:1", "connection refused",
+				"No PostgreSQL server accepted a connection at 127.0.0.1:1", "connect_timeout, 2 seconds", "Check the provider's host and port"),
 		}},
 	})
 }

@@ -85,7 +85,19 @@ resource "pgreplication_synchronous_replication" "s" {
 resource "pgreplication_synchronous_replication" "s" {
   standby_names = ` + names + `
 }`,
-		want: `GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names TO "tfacc_priv_sync2";`,
+		want:   `GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names TO "tfacc_priv_sync2";`,
+		quotes: `ALTER\s+SYSTEM\s+SET\s+"synchronous_standby_names"\s+=\s+'.*':\s+ERROR:\s+permission\s+denied.*\(SQLSTATE\s+42501\)`,
+	}, {
+		// pg_stat_replication shows a role without pg_read_all_stats (which
+		// pg_monitor has) only the pids of the shared primary's two WAL
+		// senders: no error from the server, but nothing to report.
+		name: "replication_status_stats",
+		role: "tfacc_priv_status",
+		node: topo.Primary,
+		config: `
+data "pgreplication_replication_status" "s" {}`,
+		want:   `GRANT pg_read_all_stats TO "tfacc_priv_status";`,
+		quotes: `Reading\s+pg_stat_replication\s+on\s+127\.0\.0\.1:\d+\s+failed:\s+SELECT\s+pid.*FROM\s+pg_stat_replication.*:\s+pg_stat_replication\s+shows\s+the\s+provider's\s+role\s+NULL`,
 	}, {
 		name: "standby_settings",
 		role: "tfacc_priv_standby",
@@ -96,7 +108,8 @@ resource "pgreplication_standby" "s" {
   primary_port = %d
   primary_user = "postgres"
 }`, topo.Primary.Host, topo.Primary.Port),
-		want: `GRANT pg_read_all_settings TO "tfacc_priv_standby";\s+GRANT pg_read_all_stats TO "tfacc_priv_standby";`,
+		want:   `GRANT pg_read_all_settings TO "tfacc_priv_standby";\s+GRANT pg_read_all_stats TO "tfacc_priv_standby";`,
+		quotes: `Reading\s+the\s+standby\s+settings\s+of\s+127\.0\.0\.1:\d+\s+failed:\s+SELECT\s+pg_is_in_recovery\(\).*:\s+ERROR:.*"primary_conninfo".*\(SQLSTATE\s+42501\)`,
 	}, {
 		name: "subscription",
 		role: "tfacc_priv_sub",

@@ -18,46 +18,54 @@ import (
 
 // Against a server that checks the password (scram-sha-256 for one role),
 // the provider's password authenticates, and a wrong one fails with an
-// error that names the server and never the password.
+// error that names the server, the cause and the fix, and never the
+// password: not in the diagnostic, not in the TRACE log.
 func TestAccProvider_password(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0))
 	const role, password = "tfacc_pw", "s3cret-pw"
+	const wrong = "wrong" + canaryMark + "-provider-pw 'q' \\b"
 	execSQL(t, topo.Primary, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN PASSWORD '"+password+"'")
 	if err := topo.Primary.RequirePassword(context.Background(), role); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PGPASSWORD", "")
 	t.Setenv("PGPASSFILE", os.DevNull)
+	logPath := traceLog(t)
+	variable := canaryVariable(t, wrong)
 	config := func(pw string) string {
-		return fmt.Sprintf(`
+		return variable + fmt.Sprintf(`
 provider "pgreplication" {
   host     = %q
   port     = %d
   username = %q
-  password = %q
+  password = %s
   database = "postgres"
   sslmode  = "disable"
 }
 data "pgreplication_server" "this" {}
 `, topo.Primary.Host, topo.Primary.Port, role, pw)
 	}
+	server := fmt.Sprintf("127.0.0.1:%d", topo.Primary.Port)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
-				Config: config(password),
+				Config: config(fmt.Sprintf("%q", password)),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("data.pgreplication_server.this", tfjsonpath.New("in_recovery"), knownvalue.Bool(false)),
 				},
 			},
 			{
-				Config: config("wrong-pw-" + password),
-				// The error names the server and the cause…
-				ExpectError: regexp.MustCompile(`(?s)` + regexp.QuoteMeta(fmt.Sprintf("127.0.0.1:%d", topo.Primary.Port)) + `.*password authentication failed`),
+				Config: config("var.canary_password"),
+				// The error names the server, the cause (the server's
+				// message and SQLSTATE) and what to check.
+				ExpectError: errorWithout("Cannot Read Server Facts", server, "password authentication failed", "28P01",
+					server+` refused the password of the provider's role "tfacc_pw"`, "Check the provider's username and password"),
 			},
 		},
 	})
+	checkLogHasNo(t, logPath, canaryParts(wrong), "Cannot Read Server Facts", "password authentication failed")
 }
 
 // …and never the password: the provider's diagnostics are built from

@@ -766,18 +766,16 @@ type standbyState struct {
 	ReplayLag        *float64
 }
 
-// read is readStandby, with the grants that fix a refusal.
+// read is readStandby, its failure explained (queryError): the statement,
+// the server's message, and the grants that fix a refusal.
 func (r *standbyResource) read(ctx context.Context, pool *pgxpool.Pool) (standbyState, error) {
 	s, err := readStandby(ctx, pool)
-	return s, r.server.withGrants(ctx, err, standbyReadPrivileges...)
+	return s, r.server.queryError(ctx, readStandbySQL, err, standbyReadPrivileges...)
 }
 
-// readStandby reads the effective settings (those of a new session after
+// readStandbySQL reads the effective settings (those of a new session after
 // the last reload) and pg_stat_wal_receiver in one round trip.
-func readStandby(ctx context.Context, pool *pgxpool.Pool) (standbyState, error) {
-	var s standbyState
-	var pid *int32
-	err := pool.QueryRow(ctx, `
+const readStandbySQL = `
 SELECT pg_is_in_recovery(),
        current_setting('primary_conninfo'),
        current_setting('primary_slot_name'),
@@ -790,7 +788,13 @@ SELECT pg_is_in_recovery(),
        pg_last_wal_replay_lsn()::text,
        CASE WHEN pg_last_wal_receive_lsn() <= pg_last_wal_replay_lsn() THEN 0
             ELSE extract(epoch FROM now() - pg_last_xact_replay_timestamp())::float8 END
-FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true`).Scan(
+FROM (SELECT 1) AS one LEFT JOIN pg_stat_wal_receiver AS r ON true`
+
+// readStandby runs readStandbySQL.
+func readStandby(ctx context.Context, pool *pgxpool.Pool) (standbyState, error) {
+	var s standbyState
+	var pid *int32
+	err := pool.QueryRow(ctx, readStandbySQL).Scan(
 		&s.InRecovery, &s.Conninfo, &s.SlotName, &s.HotStandbyFeedback,
 		&s.ApplyDelay, &s.StreamingDelay, &s.ReceiverTimeout,
 		&pid, &s.Status, &s.SenderHost, &s.SenderPort, &s.ReceiverSlot, &s.ReceiverConninfo,

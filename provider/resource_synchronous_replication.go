@@ -179,8 +179,8 @@ func (r *synchronousReplicationResource) Read(ctx context.Context, req resource.
 		return
 	}
 	imported := state.Method.IsNull()
-	found, err := readSynchronousReplication(ctx, pool, &state)
-	if err = r.server.withGrants(ctx, err, readAllStatsPrivilege); err != nil {
+	found, err := r.server.readSynchronousReplication(ctx, pool, &state)
+	if err != nil {
 		resp.Diagnostics.AddError("Cannot Read Synchronous Replication", "Reading synchronous_standby_names on "+r.server.describe()+" failed: "+err.Error())
 		return
 	}
@@ -307,8 +307,7 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 	switch {
 	case errors.As(err, &hidden):
 		// Which standbys stream is hidden from this role: say so now, not at apply.
-		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+
-			r.server.withGrants(ctx, err, readAllStatsPrivilege).Error())
+		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+err.Error())
 	case err == nil && d != nil:
 		resp.Diagnostics.Append(d)
 	}
@@ -333,7 +332,7 @@ func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, poo
 	listed := 0
 	_, err := pollUntil(ctx, wait, func() (bool, error) {
 		var err error
-		if streaming, joining, err = walSenders(ctx, pool); err != nil {
+		if streaming, joining, err = r.server.walSenders(ctx, pool); err != nil {
 			return false, err
 		}
 		listed, missing = listedStreaming(c, streaming)
@@ -395,29 +394,30 @@ func listedStreaming(c syncrep.Config, streaming []string) (listed int, missing 
 // walSenders are the application names of the WAL senders that stream, and
 // of those that are connected but still starting or catching up (states
 // startup and catchup). A role that may not see their state gets
-// hiddenStatsError.
-func walSenders(ctx context.Context, pool *pgxpool.Pool) (streaming, joining []string, err error) {
-	rows, err := pool.Query(ctx, `SELECT application_name, state FROM pg_stat_replication ORDER BY application_name`)
+// hiddenStatsError. A failure is explained (queryError).
+func (s *server) walSenders(ctx context.Context, pool *pgxpool.Pool) (streaming, joining []string, err error) {
+	const sql = `SELECT application_name, state FROM pg_stat_replication ORDER BY application_name`
+	rows, err := pool.Query(ctx, sql)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, s.queryError(ctx, sql, err, readAllStatsPrivilege)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var n string
 		var state *string
 		if err := rows.Scan(&n, &state); err != nil {
-			return nil, nil, err
+			return nil, nil, s.queryError(ctx, sql, err, readAllStatsPrivilege)
 		}
 		switch {
 		case state == nil:
-			return nil, nil, hiddenStatsError{view: "pg_stat_replication"}
+			return nil, nil, s.queryError(ctx, sql, hiddenStatsError{view: "pg_stat_replication"}, readAllStatsPrivilege)
 		case *state == "streaming":
 			streaming = append(streaming, n)
 		case *state == "startup" || *state == "catchup":
 			joining = append(joining, n)
 		}
 	}
-	return streaming, joining, rows.Err()
+	return streaming, joining, s.queryError(ctx, sql, rows.Err(), readAllStatsPrivilege)
 }
 
 // apply checks the standbys (when the list changes), writes both settings,
@@ -432,8 +432,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		// Again at apply: standbys may have gone since the plan.
 		d, err := r.checkAvailable(ctx, pool, plan, syncSettleTimeout)
 		if err != nil {
-			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+
-				r.server.withGrants(ctx, err, readAllStatsPrivilege).Error())
+			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+err.Error())
 			return false
 		}
 		if d != nil {
@@ -446,13 +445,15 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		diags.AddError("Cannot Configure Synchronous Replication", "Writing synchronous replication settings on "+r.server.describe()+" failed: "+err.Error())
 		return false
 	}
+	const settingsSQL = `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`
 	var curNames, curCommit string
 	applied, err := pollUntil(ctx, syncSettleTimeout, func() (bool, error) {
-		err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`).Scan(&curNames, &curCommit)
+		err := pool.QueryRow(ctx, settingsSQL).Scan(&curNames, &curCommit)
 		return curNames == rendered && curCommit == commit, err
 	})
 	if err != nil {
-		diags.AddError("Cannot Read Synchronous Replication", "Reading synchronous_standby_names on "+r.server.describe()+" back failed: "+err.Error())
+		diags.AddError("Cannot Read Synchronous Replication", "Reading synchronous_standby_names on "+r.server.describe()+" back failed: "+
+			r.server.queryError(ctx, settingsSQL, err).Error())
 		return false
 	}
 	if !applied {
@@ -482,9 +483,8 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		}
 		return true, nil
 	})
-	if _, err := readSynchronousReplication(ctx, pool, plan); err != nil {
-		diags.AddError("Cannot Read Synchronous Replication", "Reading synchronous replication on "+r.server.describe()+" failed: "+
-			r.server.withGrants(ctx, err, readAllStatsPrivilege).Error())
+	if _, err := r.server.readSynchronousReplication(ctx, pool, plan); err != nil {
+		diags.AddError("Cannot Read Synchronous Replication", "Reading synchronous replication on "+r.server.describe()+" failed: "+err.Error())
 		return false
 	}
 	return true
@@ -499,11 +499,13 @@ func (m *synchronousReplicationResourceModel) config(ctx context.Context) syncre
 
 // readSynchronousReplication fills m from the server; found is false when
 // synchronous_standby_names is empty (synchronous replication is off): then
-// standby_names is empty, and method and num_sync keep m's values.
-func readSynchronousReplication(ctx context.Context, pool *pgxpool.Pool, m *synchronousReplicationResourceModel) (found bool, err error) {
+// standby_names is empty, and method and num_sync keep m's values. A
+// failure is explained (queryError).
+func (s *server) readSynchronousReplication(ctx context.Context, pool *pgxpool.Pool, m *synchronousReplicationResourceModel) (found bool, err error) {
+	const settingsSQL = `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`
 	var names, commit string
-	if err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`).Scan(&names, &commit); err != nil {
-		return false, err
+	if err := pool.QueryRow(ctx, settingsSQL).Scan(&names, &commit); err != nil {
+		return false, s.queryError(ctx, settingsSQL, err)
 	}
 	c, found, err := syncrep.Parse(names)
 	if err != nil {
@@ -527,12 +529,13 @@ func readSynchronousReplication(ctx context.Context, pool *pgxpool.Pool, m *sync
 
 	// One state per application name; when two WAL senders share a name,
 	// the more synchronous one is shown.
-	rows, err := pool.Query(ctx, `
+	const statesSQL = `
 SELECT application_name, sync_state FROM pg_stat_replication
 WHERE application_name <> ''
-ORDER BY application_name, array_position(ARRAY['async', 'potential', 'quorum', 'sync'], sync_state::text)`)
+ORDER BY application_name, array_position(ARRAY['async', 'potential', 'quorum', 'sync'], sync_state::text)`
+	rows, err := pool.Query(ctx, statesSQL)
 	if err != nil {
-		return false, err
+		return false, s.queryError(ctx, statesSQL, err, readAllStatsPrivilege)
 	}
 	defer rows.Close()
 	states := map[string]string{}
@@ -540,15 +543,15 @@ ORDER BY application_name, array_position(ARRAY['async', 'potential', 'quorum', 
 		var name string
 		var state *string
 		if err := rows.Scan(&name, &state); err != nil {
-			return false, err
+			return false, s.queryError(ctx, statesSQL, err, readAllStatsPrivilege)
 		}
 		if state == nil {
-			return false, hiddenStatsError{view: "pg_stat_replication"}
+			return false, s.queryError(ctx, statesSQL, hiddenStatsError{view: "pg_stat_replication"}, readAllStatsPrivilege)
 		}
 		states[name] = *state
 	}
 	if err := rows.Err(); err != nil {
-		return false, err
+		return false, s.queryError(ctx, statesSQL, err, readAllStatsPrivilege)
 	}
 	m.SyncState, d = types.MapValueFrom(ctx, types.StringType, states)
 	if d.HasError() {
