@@ -68,6 +68,33 @@ data "pgreplication_server" "this" {}
 	checkLogHasNo(t, logPath, canaryParts(wrong), "Cannot Read Server Facts", "password authentication failed")
 }
 
+// A role that may not log in is refused whatever the password (SQLSTATE
+// 28000): the error says which role and the statement that lets it.
+func TestAccProvider_roleCannotLogIn(t *testing.T) {
+	topo := testAccTopology(t)
+	const role = "tfacc_nologin"
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" NOLOGIN")
+	t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", "DROP ROLE "+role) })
+	server := fmt.Sprintf("127.0.0.1:%d", topo.Primary.Port)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf(`
+provider "pgreplication" {
+  host     = %q
+  port     = %d
+  username = %q
+  database = "postgres"
+  sslmode  = "disable"
+}
+data "pgreplication_server" "this" {}
+`, topo.Primary.Host, topo.Primary.Port, role),
+			ExpectError: errorWithout("Cannot Read Server Facts", server, `role "tfacc_nologin" is not permitted to log in`, "28000",
+				server+` does not let the provider's role "tfacc_nologin" connect`, `ALTER ROLE "tfacc_nologin" LOGIN`),
+		}},
+	})
+}
+
 // …and never the password: the provider's diagnostics are built from
 // connection errors that pgx formats without it.
 func TestConnectErrorHasNoPassword(t *testing.T) {
