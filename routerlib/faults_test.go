@@ -602,7 +602,13 @@ func TestTerminatedBackendIsNotANodeFault(t *testing.T) {
 			retries.Add(1)
 		}
 	})
-	r := newRouter(t, fastHealth(topo.Artifact(), interval), withApplicationName(app), routerlib.WithTracer(tracer))
+	// Checks every interval, but one check slower than 2×interval on a busy
+	// machine must not cut the victim off: this test is about terminated
+	// sessions, and the shutdown below is refused at once, whatever the
+	// timeout.
+	a := fastHealth(topo.Artifact(), interval)
+	a.Health.Timeout, a.Health.EjectAfter = "1s", 3
+	r := newRouter(t, a, withApplicationName(app), routerlib.WithTracer(tracer))
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -704,6 +710,7 @@ func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 	const app = "rs_terminated_only"
 	var retries atomic.Int64
 	a := fastHealth(topo.Artifact(), interval)
+	a.Health.Timeout, a.Health.EjectAfter = "1s", 3 // see TestTerminatedBackendIsNotANodeFault
 	a.ReadPolicy.Fallback = artifact.FallbackError
 	r := newRouter(t, a, withApplicationName(app), routerlib.WithTracer(routerlib.TracerFunc(func(_ context.Context, d routerlib.Decision) {
 		if d.Reason == routerlib.ReasonConnRetry {

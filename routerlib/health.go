@@ -310,7 +310,12 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	reason := EjectNone
 	switch {
 	case res.err != nil:
-		if n.readable.Load() && n.fails < t.eject && !connFailed {
+		// A check that timed out is one failure toward eject_after even
+		// after a query saw the server end a session (recheck): a server
+		// shutting down refuses at once (57P03, or no listener), while a
+		// slow answer on a busy machine is no shutdown. After a connection
+		// failure a query saw (markDown) the node is out already.
+		if n.readable.Load() && n.fails < t.eject && (!connFailed || timedOut(res.err)) {
 			return // one failed check is not yet an ejection
 		}
 		reason = EjectUnreachable

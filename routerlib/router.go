@@ -295,10 +295,18 @@ func (w *retryRows) Next() bool {
 	if err == nil {
 		return false
 	}
+	return w.again(err) && w.rows.Next()
+}
+
+// again runs the call again after the replica failed with err before the
+// caller had anything of it, and reports whether w.rows are the new rows;
+// if not, w.err says why.
+func (w *retryRows) again(err error) bool {
 	// The topology may have been reloaded since Query returned: retry on
 	// the one in force now.
 	t, terr := w.r.enter()
 	if terr != nil {
+		w.err = err
 		return false
 	}
 	defer t.leave()
@@ -317,7 +325,7 @@ func (w *retryRows) Next() bool {
 		return false
 	}
 	w.rows = rows
-	return w.rows.Next()
+	return true
 }
 
 // rememberWrite: a replica rejected a later statement of a multi-statement

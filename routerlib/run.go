@@ -145,7 +145,23 @@ type retryRow retryRows
 
 var _ pgx.Row = (*retryRow)(nil)
 
-func (w *retryRow) Scan(dest ...any) error { return scanRow((*retryRows)(w), dest) }
+// Scan scans the replica's row. When the row came and the session failed
+// before the statement's end (pg_terminate_backend between the row and
+// CommandComplete, or the node going down), the caller has nothing of the
+// call yet but dest, which a second run overwrites: the read runs again as
+// one that failed before its first row would (retryable decides, and
+// bounds it).
+func (w *retryRow) Scan(dest ...any) error {
+	rows := (*retryRows)(w)
+	err := scanRow(rows, dest)
+	if err == nil || rows.err != nil || !rows.started || !nodeFault(err) {
+		return err // a Scan error, or the server's answer: the caller's
+	}
+	if !rows.again(err) {
+		return rows.err
+	}
+	return scanRow(rows.rows, dest)
+}
 
 // scanRow scans the first row of rows into dest and closes rows, as
 // [pgx.Row] says: no row is [pgx.ErrNoRows].

@@ -587,9 +587,10 @@ func (n *node) closeIfNew(prev *node) {
 // end its session with FATAL 57P01 (admin_shutdown). That is what
 // pg_terminate_backend() sends one session of a healthy server, and what a
 // server shutting down sends every session: only a check tells them
-// apart. Until it answers s stays in rotation; if it fails, s is taken
-// out at once, as after markDown (connFailed), and a writer loses the
-// writes at once.
+// apart. Until it answers s stays in rotation; if it is refused, s is
+// taken out at once, as after markDown (connFailed), and a writer loses the
+// writes at once; a check that times out counts as one failure toward
+// eject_after, as on schedule.
 func (s *server) recheck() {
 	s.terminated.Store(time.Now().UnixNano())
 	s.connFailed.Store(true)
