@@ -439,12 +439,19 @@ func TestReloadDuringFreeze(t *testing.T) {
 	seen := time.Since(frozeAt)
 	failedAt, failed := clock.after("routerlib: node does not answer", victim.Name, frozeAt)
 	ejectedAt, ejected := clock.after("routerlib: replica out of rotation", victim.Name, frozeAt)
-	if !failed || !ejected {
-		t.Fatalf("the router logged no failed check (%v) or no ejection (%v) of %s after the freeze", failed, ejected, victim.Name)
+	if !ejected {
+		t.Fatalf("the router logged no ejection of %s after the freeze", victim.Name)
 	}
 	since := ejectedAt.Sub(frozeAt)
-	t.Logf("frozen replica: first failed check %v after the freeze, ejected %v after it (bound %v), seen by Stat %v after it",
-		failedAt.Sub(frozeAt), since, bound, seen)
+	// The failed check is for the log only: the router logs "does not
+	// answer" once per change of state, so a check of the victim that was
+	// late before the freeze (a busy machine) leaves none after it.
+	firstFailed := "not logged after the freeze"
+	if failed {
+		firstFailed = failedAt.Sub(frozeAt).String() + " after the freeze"
+	}
+	t.Logf("frozen replica: first failed check %s, ejected %v after the freeze (bound %v), seen by Stat %v after it",
+		firstFailed, since, bound, seen)
 	// 250 ms: the monitor's goroutine woken by its deadline on a busy
 	// machine, as in TestHungReplica.
 	if since > bound+250*time.Millisecond {
