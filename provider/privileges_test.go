@@ -137,15 +137,7 @@ resource "pgreplication_subscription" "s" {
 			resource.Test(t, resource.TestCase{
 				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 				Steps: []resource.TestStep{{
-					Config: fmt.Sprintf(`
-provider "pgreplication" {
-  host     = %q
-  port     = %d
-  username = %q
-  database = "postgres"
-  sslmode  = "disable"
-}
-`, c.node.Host, c.node.Port, c.role) + c.config,
+					Config:      providerConfigAs("", c.node, c.role) + c.config,
 					PlanOnly:    c.plan,
 					ExpectError: regexp.MustCompile(`(?s)` + c.quotes + `.*lacks a privilege this needs.*` + c.want),
 				}},

@@ -79,16 +79,7 @@ func TestAccProvider_roleCannotLogIn(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: fmt.Sprintf(`
-provider "pgreplication" {
-  host     = %q
-  port     = %d
-  username = %q
-  database = "postgres"
-  sslmode  = "disable"
-}
-data "pgreplication_server" "this" {}
-`, topo.Primary.Host, topo.Primary.Port, role),
+			Config: providerConfigAs("", topo.Primary, role) + `data "pgreplication_server" "this" {}`,
 			ExpectError: errorWithout("Cannot Read Server Facts", server, `role "tfacc_nologin" is not permitted to log in`, "28000",
 				server+` does not let the provider's role "tfacc_nologin" connect`, `ALTER ROLE "tfacc_nologin" LOGIN`),
 		}},

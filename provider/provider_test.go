@@ -126,6 +126,15 @@ func providerConfig(alias string, n *routertest.Node) string {
 
 // providerConfigDB is providerConfig with the provider's default database.
 func providerConfigDB(alias string, n *routertest.Node, database string) string {
+	return providerBlock(alias, n, "postgres", database)
+}
+
+// providerConfigAs is providerConfig connecting as role (database postgres).
+func providerConfigAs(alias string, n *routertest.Node, role string) string {
+	return providerBlock(alias, n, role, "postgres")
+}
+
+func providerBlock(alias string, n *routertest.Node, role, database string) string {
 	if alias != "" {
 		alias = fmt.Sprintf("\n  alias    = %q", alias)
 	}
@@ -133,11 +142,11 @@ func providerConfigDB(alias string, n *routertest.Node, database string) string 
 provider "pgreplication" {%s
   host     = %q
   port     = %d
-  username = "postgres"
+  username = %q
   database = %q
   sslmode  = "disable"
 }
-`, alias, n.Host, n.Port, database)
+`, alias, n.Host, n.Port, role, database)
 }
 
 // topologyProviders renders one provider per server of the topology, each

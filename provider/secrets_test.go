@@ -160,16 +160,7 @@ func TestAccStandby_privilegeErrorNeverShowsPassword(t *testing.T) {
 	standby := topo.Standbys[0]
 	createStandbyRole(t, topo, role)
 	logPath := traceLog(t)
-	config := canaryVariable(t, pw) + fmt.Sprintf(`
-provider "pgreplication" {
-  alias    = "standby1"
-  host     = %q
-  port     = %d
-  username = %q
-  database = "postgres"
-  sslmode  = "disable"
-}
-`, standby.Host, standby.Port, role) + canaryStandby(topo)
+	config := canaryVariable(t, pw) + providerConfigAs("standby1", standby, role) + canaryStandby(topo)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{

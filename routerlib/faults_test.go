@@ -611,26 +611,7 @@ func TestTerminatedBackendIsNotANodeFault(t *testing.T) {
 	r := newRouter(t, a, withApplicationName(app), routerlib.WithTracer(tracer))
 
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var reads, failed atomic.Int64
-	var firstErr atomic.Pointer[error]
-	for range 6 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var port int
-				if err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, &err)
-				}
-				reads.Add(1)
-			}
-		})
-	}
+	wait := readLoad(t, r, 6, stop)
 	var left atomic.Pointer[routerlib.NodeStat] // the victim's state when it first left rotation
 	watchStop := make(chan struct{})
 	var watch sync.WaitGroup
@@ -648,21 +629,13 @@ func TestTerminatedBackendIsNotANodeFault(t *testing.T) {
 	})
 	eventually(t, 5*time.Second, "the victim serving reads", func() bool { return nodeStat(r, victim.Name).Reads > 0 })
 
-	terminated := 0
 	servedBefore := nodeStat(r, victim.Name).Reads
-	for range 10 {
-		var n int
-		if err := victim.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		terminated += n
-		time.Sleep(100 * time.Millisecond)
-	}
+	terminated := terminateSessions(t, victim, app)
 	time.Sleep(3 * interval) // the checks that follow
 	close(watchStop)
 	watch.Wait()
 	s := nodeStat(r, victim.Name)
-	t.Logf("%d sessions terminated, %d reads ran again, %d reads, %d failed; victim: %+v", terminated, retries.Load(), reads.Load(), failed.Load(), s)
+	t.Logf("%d sessions terminated, %d reads ran again; victim: %+v", terminated, retries.Load(), s)
 	if terminated == 0 || retries.Load() == 0 {
 		t.Fatalf("%d sessions terminated and %d reads ran again: the test did not terminate sessions under reads", terminated, retries.Load())
 	}
@@ -685,12 +658,8 @@ func TestTerminatedBackendIsNotANodeFault(t *testing.T) {
 	}
 	time.Sleep(3*interval - time.Since(stopped))
 	close(stop)
-	wg.Wait()
-	if e := firstErr.Load(); e != nil {
-		t.Logf("first failed read: %v", *e)
-	}
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d reads failed; want 0", failed.Load(), reads.Load())
+	if reads, failed := wait(); failed != 0 {
+		t.Errorf("%d of %d reads failed; want 0", failed, reads)
 	}
 	if s := nodeStat(r, victim.Name); s.Ejected != routerlib.EjectUnreachable {
 		t.Errorf("the stopped replica: %+v, want ejected as unreachable", s)
@@ -705,7 +674,6 @@ func TestTerminatedBackendIsNotANodeFault(t *testing.T) {
 // read fails.
 func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
-	ctx := context.Background()
 	replica := topo.Standbys[0]
 	const app = "rs_terminated_only"
 	var retries atomic.Int64
@@ -718,49 +686,36 @@ func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 		}
 	})))
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var reads, failed atomic.Int64
-	var firstErr atomic.Pointer[error]
-	for range 6 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var port int
-				if err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, &err)
-				}
-				reads.Add(1)
-			}
-		})
-	}
+	wait := readLoad(t, r, 6, stop)
 	eventually(t, 5*time.Second, "the replica serving reads", func() bool { return nodeStat(r, replica.Name).Reads > 0 })
-	terminated := 0
-	for range 10 {
-		var n int
-		if err := replica.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		terminated += n
-		time.Sleep(100 * time.Millisecond)
-	}
+	terminated := terminateSessions(t, replica, app)
 	close(stop)
-	wg.Wait()
-	t.Logf("%d sessions terminated, %d reads ran again, %d reads, %d failed", terminated, retries.Load(), reads.Load(), failed.Load())
-	if e := firstErr.Load(); e != nil {
-		t.Logf("first failed read: %v", *e)
-	}
+	reads, failed := wait()
+	t.Logf("%d sessions terminated, %d reads ran again, %d reads, %d failed", terminated, retries.Load(), reads, failed)
 	if terminated == 0 || retries.Load() == 0 {
 		t.Fatalf("%d sessions terminated and %d reads ran again: the test did not terminate sessions under reads", terminated, retries.Load())
 	}
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d reads failed; want 0", failed.Load(), reads.Load())
+	if failed != 0 {
+		t.Errorf("%d of %d reads failed; want 0", failed, reads)
 	}
 	if s := nodeStat(r, replica.Name); !s.Readable {
 		t.Errorf("the replica left rotation: %+v", s)
 	}
+}
+
+// terminateSessions ends, ten times 100 ms apart, every session of n whose
+// application_name is app (pg_terminate_backend, as an administrator
+// would), and returns how many it ended.
+func terminateSessions(t *testing.T, n *routertest.Node, app string) int {
+	t.Helper()
+	terminated := 0
+	for range 10 {
+		var ended int
+		if err := n.QueryRow(context.Background(), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&ended); err != nil {
+			t.Fatal(err)
+		}
+		terminated += ended
+		time.Sleep(100 * time.Millisecond)
+	}
+	return terminated
 }
