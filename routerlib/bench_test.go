@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/cputime"
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/wirefloor"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -29,13 +30,13 @@ func BenchmarkRouteDecision(b *testing.B) {
 	b.ReportAllocs()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cpu0, ok := threadCPU()
+	cpu0, ok := cputime.Thread()
 	for b.Loop() {
 		if _, err := r.ChooseForTest(ctx, sql); err != nil {
 			b.Fatal(err)
 		}
 	}
-	if cpu1, ok1 := threadCPU(); ok && ok1 {
+	if cpu1, ok1 := cputime.Thread(); ok && ok1 {
 		// The CPU this goroutine's thread spent per decision: what the
 		// decision costs when the machine is shared.
 		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
@@ -66,8 +67,8 @@ func interleavedThread(b *testing.B, baseName, subjectName string, base, subject
 func interleave(b *testing.B, thread bool, baseName, subjectName string, base, subject func(i int) error) {
 	var tb, ts []time.Duration
 	var cb, cs, hb, hs int64 // process and thread CPU time of base and subject
-	c0, cpuOK := processCPU()
-	h0, threadOK := threadCPU()
+	c0, cpuOK := cputime.Process()
+	h0, threadOK := cputime.Thread()
 	threadOK = threadOK && thread
 	for i := 0; b.Loop(); i++ {
 		t0 := time.Now()
@@ -75,18 +76,18 @@ func interleave(b *testing.B, thread bool, baseName, subjectName string, base, s
 			b.Fatal(err)
 		}
 		t1 := time.Now()
-		c1, _ := processCPU()
+		c1, _ := cputime.Process()
 		var h1, h2 int64
 		if threadOK {
-			h1, _ = threadCPU()
+			h1, _ = cputime.Thread()
 		}
 		if err := subject(i); err != nil {
 			b.Fatal(err)
 		}
 		t2 := time.Now()
-		c2, _ := processCPU()
+		c2, _ := cputime.Process()
 		if threadOK {
-			h2, _ = threadCPU()
+			h2, _ = cputime.Thread()
 			hb, hs, h0 = hb+h1-h0, hs+h2-h1, h2
 		}
 		tb, ts = append(tb, t1.Sub(t0)), append(ts, t2.Sub(t1))

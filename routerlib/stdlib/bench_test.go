@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/cputime"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -42,7 +43,7 @@ func BenchmarkQueryVsPgxStdlib(b *testing.B) {
 	// parallel runs n queries from the workers and returns the CPU time
 	// they took per query.
 	parallel := func(b *testing.B, db *sql.DB, n int) float64 {
-		cpu0, ok := processCPU()
+		cpu0, ok := cputime.Process()
 		var wg sync.WaitGroup
 		for w := range workers {
 			wg.Go(func() {
@@ -55,7 +56,7 @@ func BenchmarkQueryVsPgxStdlib(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		cpu1, ok1 := processCPU()
+		cpu1, ok1 := cputime.Process()
 		if !ok || !ok1 {
 			return 0
 		}
@@ -77,20 +78,20 @@ func BenchmarkQueryVsPgxStdlib(b *testing.B) {
 		const block = 100
 		var base, subject []float64
 		measure := func(db *sql.DB) float64 {
-			cpu0, _ := threadCPU()
+			cpu0, _ := cputime.Thread()
 			for range block {
 				if err := read(db); err != nil {
 					b.Fatal(err)
 				}
 			}
-			cpu1, _ := threadCPU()
+			cpu1, _ := cputime.Thread()
 			return float64(cpu1-cpu0) / block
 		}
 		for b.Loop() {
 			base = append(base, measure(direct))
 			subject = append(subject, measure(routed))
 		}
-		if _, ok := threadCPU(); !ok {
+		if _, ok := cputime.Thread(); !ok {
 			return
 		}
 		median := func(v []float64) float64 {

@@ -47,6 +47,7 @@ import (
 	"gorm.io/gorm/logger"
 	"gorm.io/plugin/dbresolver"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/cputime"
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/wirefloor"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -342,11 +343,8 @@ type reading struct{ perSecond, cpuMicros float64 }
 
 // cpuTime is the process's CPU time so far.
 func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	ns, _ := cputime.Process()
+	return time.Duration(ns)
 }
 
 // throughput runs op on workers goroutines for d and returns operations per
