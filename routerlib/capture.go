@@ -69,10 +69,16 @@ func lsnUnread(err error) error {
 // function that raised it (the error's routine, never translated): a
 // procedure or DO block may commit and then fail with either SQLSTATE for
 // its own reasons (RAISE … USING ERRCODE, an unsupported ALTER), and it
-// must not run again. An error without its routine is not retried.
+// must not run again. An error without its routine is not retried. Nor is
+// one raised while a function or procedure ran, which PostgreSQL tells by
+// the context it adds (Where: "PL/pgSQL function … at EXECUTE"): a
+// procedure that commits and then deallocates a statement that does not
+// exist, or executes one of its own whose result changed, fails in those
+// very routines, after its commit. Bind raises the refusal of a statement
+// the capture path sent with no context.
 func staleStatement(err error, writePrepared bool) bool {
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
+	if !errors.As(err, &pgErr) || pgErr.Where != "" {
 		return false
 	}
 	switch pgErr.Code {
@@ -473,8 +479,8 @@ func startCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) (
 // startCaptureResult starts the capture pipeline and returns its first
 // result. When the server no longer accepts a statement this connection
 // prepared (staleStatement), the statements are prepared afresh and the
-// write is sent once more: it failed, so nothing committed. A nil pipeline
-// means err ended the call.
+// write is sent once more: its Bind failed, so it never ran. A nil
+// pipeline means err ended the call.
 func startCaptureResult(ctx context.Context, conn *pgx.Conn, sql string, args []any) (*pgconn.Pipeline, any, error) {
 	for attempt := 0; ; attempt++ {
 		p, prepared, err := startCapture(ctx, conn, sql, args)

@@ -2,9 +2,12 @@ package routerlib_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -64,6 +67,61 @@ END $$`,
 		}
 		if n != 1 {
 			t.Errorf("%s: the write ran %d times, want once", c.name, n)
+		}
+	}
+}
+
+// TestCaptureNeverRunsAWriteTwiceServerRaised: as
+// TestCaptureNeverRunsAWriteTwice, but the SQLSTATE after the commit comes
+// from the very functions staleStatement trusts: a procedure that
+// deallocates a statement that does not exist (26000 from
+// FetchPreparedStatement) or executes one of its own whose result changed
+// (0A000 from RevalidateCachedQuery). The server raised them inside the
+// procedure, not at the Bind of the capture path's statement, and the
+// procedure's row committed first: the CALL must not run again.
+func TestCaptureNeverRunsAWriteTwiceServerRaised(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	r := newRouter(t, withMode(topo.Artifact(), artifact.ModeReadYourWrites))
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS once_raised_t",
+		"CREATE TABLE once_raised_t (tag text)",
+		`CREATE OR REPLACE PROCEDURE once_raised_p(tag text, code text) LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO once_raised_t VALUES (tag);
+	COMMIT;
+	IF code = '26000' THEN
+		EXECUTE 'DEALLOCATE once_no_such_statement';
+	ELSE
+		EXECUTE format('CREATE TABLE %I (a int)', 'once_shape_' || tag);
+		EXECUTE format('PREPARE %I AS SELECT * FROM %I', 'once_s_' || tag, 'once_shape_' || tag);
+		EXECUTE format('ALTER TABLE %I ADD COLUMN b int', 'once_shape_' || tag);
+		EXECUTE format('EXECUTE %I', 'once_s_' || tag);
+	END IF;
+END $$`,
+	} {
+		if _, err := r.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	check, err := pgx.Connect(ctx, topo.Primary.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer check.Close(ctx)
+	for i, code := range []string{"26000", "0A000"} {
+		tag := fmt.Sprintf("raised_%d", i)
+		_, err := r.Exec(routerlib.WithSession(ctx, &routerlib.Session{}), "CALL once_raised_p($1, $2)", tag, code)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != code {
+			t.Errorf("CALL raising %s: %v, want the server's %s", code, err, code)
+		}
+		var n int
+		if err := check.QueryRow(ctx, "SELECT count(*) FROM once_raised_t WHERE tag = $1", tag).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("CALL raising %s (%v): the write ran %d times, want once", code, err, n)
 		}
 	}
 }
