@@ -531,6 +531,8 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 		tag, err := pool.Exec(ctx, sql, args...)
 		if err == nil {
 			err = r.captureAfter(ctx, pool, s)
+		} else {
+			r.captureAfterFailure(ctx, pool, s, err)
 		}
 		return tag, err
 	}
@@ -575,6 +577,12 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 	}
 	lsn, lerr := finishCapture(p)
 	if err != nil {
+		// The write failed, but it may have committed part of its work
+		// first (a procedure or DO block that commits, then raises): the
+		// position read after its Sync is past that commit.
+		if lerr == nil {
+			s.Observe(lsn)
+		}
 		return tag, err
 	}
 	if lerr != nil {
@@ -723,6 +731,18 @@ func (r *Router) captureAfter(ctx context.Context, pool *pgxpool.Pool, s *Sessio
 	return nil
 }
 
+// captureAfterFailure records the primary's LSN after a write that
+// failed with the server's error (err) on a path that could not share its
+// round trip: a string of several statements with a COMMIT among them, a
+// batch with one, or a procedure that commits, may have committed part of
+// its work before the error, and a read in s must see it. It costs a round
+// trip on failure only; the caller returns err, whatever happens here.
+func (r *Router) captureAfterFailure(ctx context.Context, pool *pgxpool.Pool, s *Session, err error) {
+	if errors.As(err, new(*pgconn.PgError)) {
+		_ = r.captureAfter(ctx, pool, s)
+	}
+}
+
 // captureBatch records the LSN once the batch's implicit transaction has
 // committed, that is when it is closed.
 type captureBatch struct {
@@ -737,6 +757,7 @@ type captureBatch struct {
 func (b *captureBatch) Close() error {
 	defer b.leave()
 	if err := b.BatchResults.Close(); err != nil {
+		b.r.captureAfterFailure(b.ctx, b.pool, b.session, err)
 		return err
 	}
 	return b.r.captureAfter(b.ctx, b.pool, b.session)

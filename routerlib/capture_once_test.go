@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -122,6 +123,84 @@ END $$`,
 		}
 		if n != 1 {
 			t.Errorf("CALL raising %s (%v): the write ran %d times, want once", code, err, n)
+		}
+	}
+}
+
+// TestCaptureRecordsAPartialCommit: a write can commit part of its work
+// and then fail: a procedure or DO block that commits and then raises, a
+// string of several statements with a COMMIT among them, a batch with one.
+// The caller gets the error, and the session must still record a position
+// past that commit, or a read in the session may miss a row that is there.
+// Each write reports, in its error, the primary's WAL insert position read
+// after its commit; the session must be at least there.
+func TestCaptureRecordsAPartialCommit(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	r := newRouter(t, withMode(topo.Artifact(), artifact.ModeReadYourWrites))
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS partial_t",
+		"CREATE TABLE partial_t (tag text)",
+		`CREATE OR REPLACE FUNCTION partial_fail() RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+	RAISE EXCEPTION 'committed up to %', pg_current_wal_insert_lsn();
+END $$`,
+		`CREATE OR REPLACE PROCEDURE partial_p(tag text) LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO partial_t VALUES (tag);
+	COMMIT;
+	PERFORM partial_fail();
+END $$`,
+	} {
+		if _, err := r.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch := func(sctx context.Context) error {
+		b := &pgx.Batch{}
+		b.Queue("INSERT INTO partial_t VALUES ('batch')")
+		b.Queue("COMMIT")
+		b.Queue("SELECT partial_fail()")
+		return r.SendBatch(sctx, b).Close()
+	}
+	exec := func(sql string, args ...any) func(context.Context) error {
+		return func(sctx context.Context) error {
+			_, err := r.Exec(sctx, sql, args...)
+			return err
+		}
+	}
+	for _, w := range []struct {
+		name  string
+		write func(context.Context) error
+	}{
+		{"CALL prepared", exec("CALL partial_p($1)", "call")},
+		{"CALL unprepared", exec("CALL partial_p('call-plain')")},
+		{"DO", exec("DO $$BEGIN INSERT INTO partial_t VALUES ('do'); COMMIT; PERFORM partial_fail(); END$$")},
+		{"several statements", exec("INSERT INTO partial_t VALUES ('multi'); COMMIT; SELECT partial_fail()")},
+		{"Query of a CALL", func(sctx context.Context) error {
+			rows, err := r.Query(sctx, "CALL partial_p($1)", "query")
+			if err != nil {
+				return err
+			}
+			rows.Close()
+			return rows.Err()
+		}},
+		{"SendBatch", batch},
+	} {
+		s := &routerlib.Session{}
+		err := w.write(routerlib.WithSession(ctx, s))
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) {
+			t.Errorf("%s: %v, want the server's error after the commit", w.name, err)
+			continue
+		}
+		committed, perr := routerlib.ParseLSN(strings.TrimPrefix(pgErr.Message, "committed up to "))
+		if perr != nil {
+			t.Errorf("%s: %v, want the server's error after the commit", w.name, err)
+			continue
+		}
+		if s.LSN() < committed {
+			t.Errorf("%s committed a row and failed: the session is at %s, below the commit's %s, so a read in it may miss the row", w.name, s.LSN(), committed)
 		}
 	}
 }
