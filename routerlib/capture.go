@@ -24,6 +24,43 @@ import (
 // binary: pg_lsn's binary form is a big-endian uint64.
 const lsnQuery = "SELECT pg_current_wal_insert_lsn()"
 
+// The page headers that recordEnd looks past: a WAL page begins with a
+// short header, the first page of each segment with a long one (their
+// sizes on 64-bit servers). Segments are 1 MB or a larger power of two,
+// pages 8 kB by default.
+const (
+	walPage          = 8192
+	walPageHeader    = 24
+	walMinSegment    = 1 << 20
+	walSegmentHeader = 40
+)
+
+// recordEnd returns the insert position lsn as a standby reports the end
+// of the record it replayed last. When the last record ends exactly where
+// a page does, pg_current_wal_insert_lsn() points past the next page's
+// header, where the next record will start, but a standby that replayed
+// the last one reports the page boundary: a session that kept the insert
+// position would wait for every replica, and read from the primary, until
+// another write moved the WAL on (on an idle primary, up to 15 s later).
+//
+// Going back over a header that is not there (a server built with larger
+// WAL pages, where 24 bytes past a multiple of 8 kB is inside a page)
+// never lets a read miss the write: no record is shorter than its own
+// 24-byte header, so no record but one that ends at or after the commit
+// ends in the 24 bytes before lsn. The 40 bytes of a segment's header are
+// only gone back over at a multiple of 1 MB, always a page's start, where
+// what precedes lsn is a header and the rest of a record continued from
+// the page before, too short to be a whole one.
+func recordEnd(lsn LSN) LSN {
+	switch {
+	case lsn%walMinSegment == walSegmentHeader:
+		return lsn - walSegmentHeader
+	case lsn%walPage == walPageHeader:
+		return lsn - walPageHeader
+	}
+	return lsn
+}
+
 // binaryResult asks for the LSN query's one column in binary.
 var binaryResult = []int16{pgx.BinaryFormatCode}
 
@@ -32,7 +69,7 @@ func position(rr *pgconn.ResultReader) (LSN, error) {
 	var lsn LSN
 	ok := rr.NextRow() && len(rr.Values()) == 1 && len(rr.Values()[0]) == 8
 	if ok {
-		lsn = LSN(binary.BigEndian.Uint64(rr.Values()[0]))
+		lsn = recordEnd(LSN(binary.BigEndian.Uint64(rr.Values()[0])))
 	}
 	if _, err := rr.Close(); err != nil {
 		return 0, err

@@ -252,7 +252,11 @@ func (m *SessionMiddleware) Verify(ctx context.Context, value string) (LSN, bool
 		return 0, false // expired, or issued in the future beyond clock skew
 	}
 	lsn := LSN(binary.BigEndian.Uint64(b[8:]))
-	if !m.atPrimary(ctx, lsn) {
+	// Compared as the end of a record, as the primary's position is read
+	// (see recordEnd): a value an application signed from
+	// pg_current_wal_insert_lsn() just past a page header is that page's
+	// boundary, not ahead of it.
+	if !m.atPrimary(ctx, recordEnd(lsn)) {
 		return 0, false
 	}
 	return lsn, true

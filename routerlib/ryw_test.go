@@ -467,3 +467,111 @@ FROM pg_prepared_statements`).Scan(&kept, &writes)
 		t.Errorf("capture_bounded has %d rows (err %v), want at least %d: every write must still commit", rows, err, distinct)
 	}
 }
+
+// TestSessionPositionAtAPageBoundary: when the last WAL record of a write
+// ends exactly where a WAL page ends, pg_current_wal_insert_lsn() points
+// past the next page's header (24 bytes on), where no record can end,
+// while a standby that replayed that record reports the page boundary
+// itself. A session that recorded the insert position as it is would then
+// wait for every replica, and stick to the primary, until some other write
+// moved the WAL on (on an idle primary, the next running-transactions
+// record, up to 15s later). The write here is a non-transactional logical
+// message sized to end at the next page boundary; an attempt that other
+// WAL disturbed (autovacuum, a checkpoint) is made again.
+func TestSessionPositionAtAPageBoundary(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	rec := &recorder{}
+	a := topo.Artifact()
+	// Long enough for a read to ask a replica how far it replayed.
+	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: "5s"}
+	r := newRouter(t, a, routerlib.WithTracer(rec))
+	primary, err := pgx.Connect(ctx, topo.Primary.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer primary.Close(ctx)
+	standby, err := pgx.Connect(ctx, topo.Standbys[0].DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer standby.Close(ctx)
+	insertLSN := func() routerlib.LSN {
+		t.Helper()
+		var s string
+		if err := primary.QueryRow(ctx, "SELECT pg_current_wal_insert_lsn()::text").Scan(&s); err != nil {
+			t.Fatal(err)
+		}
+		lsn, err := routerlib.ParseLSN(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lsn
+	}
+	const (
+		page   = 8192
+		prefix = "routerlib"
+		// A logical message record: its header (24 bytes), a long
+		// data header (5), xl_logical_message up to its text (24), the
+		// prefix and its NUL, then the message.
+		overhead = 24 + 5 + 24 + len(prefix) + 1
+	)
+	for attempt := 0; attempt < 20; attempt++ {
+		start := insertLSN()
+		if start%page < 24 {
+			continue // not where a record starts; let the WAL move on
+		}
+		boundary := (start/page + 1) * page
+		size := int(boundary-start) - overhead
+		if size < 300 {
+			// Too close to the page's end for one record: write past it.
+			if _, err := primary.Exec(ctx, "SELECT pg_logical_emit_message(false, $1, repeat('x', 400))", prefix); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		s := &routerlib.Session{}
+		sctx := routerlib.WithSession(ctx, s)
+		if _, err := r.Exec(sctx, "SELECT pg_logical_emit_message(false, $1, repeat('x', $2))", prefix, size); err != nil {
+			t.Fatal(err)
+		}
+		if insertLSN() != boundary+24 {
+			t.Logf("attempt %d: the message did not end at page boundary %s alone (other WAL, or a message of another size): again", attempt, boundary)
+			continue
+		}
+		// The standby replays the message (the WAL writer flushes it
+		// within wal_writer_delay).
+		var replayed routerlib.LSN
+		deadline := time.Now().Add(10 * time.Second)
+		for replayed < boundary && time.Now().Before(deadline) {
+			var s string
+			if err := standby.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn()::text").Scan(&s); err != nil {
+				t.Fatal(err)
+			}
+			if replayed, err = routerlib.ParseLSN(s); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		if insertLSN() != boundary+24 {
+			t.Logf("attempt %d: other WAL came while the standby replayed: again", attempt)
+			continue
+		}
+		if replayed != boundary {
+			t.Fatalf("the standby replayed up to %s, want the page boundary %s where the message ended", replayed, boundary)
+		}
+		if s.LSN() > replayed {
+			t.Errorf("the session recorded %s, past the end of the write's WAL at %s, where the standby that replayed everything the primary wrote stopped: its reads stick to the primary until other WAL comes", s.LSN(), replayed)
+		}
+		if s.LSN() < boundary {
+			t.Errorf("the session recorded %s, below the end of the write's WAL at %s", s.LSN(), boundary)
+		}
+		rec.reset()
+		serverPort(t, sctx, r)
+		if got := rec.last(t); got.Reason != routerlib.ReasonCaughtUp {
+			t.Errorf("a read in the session after every standby replayed its write: %s on %s, want %s on a replica", got.Reason, got.Node, routerlib.ReasonCaughtUp)
+		}
+		return
+	}
+	t.Fatal("no attempt wrote a message that ended at a page boundary with no other WAL after it")
+}
