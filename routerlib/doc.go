@@ -106,8 +106,10 @@
 // failure of the node or of the connection to it counts: an error the
 // server sent for the statement (whatever its SQLSTATE, such as class 08
 // when dblink inside the server cannot connect) is the caller's, returned
-// as is and never retried elsewhere. A replica that is down at start joins
-// when it comes up. Writes go to the node the servers report out of
+// as is and never retried elsewhere; so is the server ending the session
+// because the statement's transaction ran past transaction_timeout or
+// idle_in_transaction_session_timeout (FATAL 25P04, 25P03), which rolled
+// it back. A replica that is down at start joins when it comes up. Writes go to the node the servers report out of
 // recovery, whatever role the file declares; while there is none they fail
 // with [ErrNoPrimary] and never reach a replica.
 //

@@ -16,6 +16,10 @@ import (
 // backend), or the connection broke under the call (closed, reset, timed
 // out). Only such a failure counts against the node.
 //
+// A FATAL the session earned itself is not one: the server ended it
+// because the statement's transaction ran past a limit (see
+// sessionTimeout), which says nothing about the node.
+//
 // An error the server sent for the statement is the caller's, whatever its
 // SQLSTATE, class 08 included: the server raises those when its own
 // outbound connection fails (dblink, postgres_fdw), and that says nothing
@@ -34,7 +38,7 @@ func nodeFault(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		sev := severity(pgErr)
-		return sev == "FATAL" || sev == "PANIC"
+		return (sev == "FATAL" || sev == "PANIC") && !sessionTimeout(pgErr)
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr) ||
@@ -51,6 +55,17 @@ func nodeFault(err error) bool {
 func sessionTerminated(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "57P01" && severity(pgErr) == "FATAL"
+}
+
+// sessionTimeout reports whether pgErr is the server ending the session
+// because its transaction ran past a limit the DBA set: transaction_timeout
+// (25P04, PostgreSQL 17) or idle_in_transaction_session_timeout (25P03).
+// Like statement_timeout's ERROR 57014 it is the statement's: run again
+// elsewhere it would only time out again, and the transaction it ended
+// was rolled back, so a write did not commit. The server ends the session
+// rather than the statement, and pgx drops the connection from its pool.
+func sessionTimeout(pgErr *pgconn.PgError) bool {
+	return pgErr.Code == "25P04" || pgErr.Code == "25P03"
 }
 
 // severity is the error's severity in English: SeverityUnlocalized from
