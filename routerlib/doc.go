@@ -93,9 +93,13 @@
 //
 // A replica leaves rotation after eject_after failed checks, at once when
 // its lag exceeds max_lag or max_lag_bytes, or at once when a query finds
-// its connection broken; it returns after readmit_after good checks. A
-// session the server ended with FATAL 57P01 (admin_shutdown) is the one
-// exception: pg_terminate_backend() sends it to one session of a healthy
+// its connection broken; it returns after readmit_after good checks. When
+// a pool could not connect to a standby, its next checks connect anew
+// rather than use the monitor's session, which a postmaster that hangs
+// (or refuses new sessions) leaves answering: it stays out until the node
+// takes new sessions again. A session the server ended with FATAL 57P01
+// (admin_shutdown) is the one exception to leaving at once:
+// pg_terminate_backend() sends it to one session of a healthy
 // server, and a shutdown to every session, so the node is checked at once
 // instead, and leaves rotation (or stops taking writes) only if that check
 // fails. The read runs again, on the same node too when no other can take

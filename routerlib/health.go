@@ -85,6 +85,13 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 	if s.closed {
 		return checkResult{err: ErrClosed}
 	}
+	if s.dialFailed.Load() && s.recovery.Load() {
+		// A pool of this standby could not connect: only a new session
+		// says whether the node takes them, and until one does it stays
+		// out of rotation. (The writer keeps its session: writes on the
+		// sessions it has still commit, and no other node can take them.)
+		s.closeHealthConn()
+	}
 	reused := s.hc != nil && !s.hc.IsClosed()
 	res := s.checkOn(ctx, timeout)
 	// The monitor's session failed, not its deadline: the server may have
@@ -129,6 +136,7 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 			return checkResult{err: err}
 		}
 		s.hc, s.hcQuery = c, ""
+		s.dialFailed.Store(false)
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -304,8 +312,10 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	var connFailed bool
 	if again {
 		connFailed = n.connFailed.Load() // for the next check to see too
-	} else {
-		connFailed = n.connFailed.Swap(false)
+	} else if connFailed = n.connFailed.Swap(false); connFailed {
+		// A query saw the node fail since the last check (markDown):
+		// the good checks before do not count toward readmit_after.
+		n.goods = 0
 	}
 	reason := EjectNone
 	switch {

@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,5 +97,91 @@ func TestTransactionTimeoutIsTheCallers(t *testing.T) {
 		if s.DeclaredRole == "primary" && !s.Writer {
 			t.Errorf("the primary no longer takes writes after statements hit transaction_timeout")
 		}
+	}
+}
+
+// TestReplicaPostmasterPausedUnderLoad pauses a replica's postmaster
+// (SIGSTOP) for 5 s under 8 readers: its sessions keep serving, a new
+// connection waits until connect_timeout. The monitor's own session keeps
+// answering too, so a check on it says nothing of the new connections the
+// pools need (they replace theirs every 300ms here, max_conn_lifetime):
+// the replica used to come back into rotation after each good check and
+// leave it again each time a read waited connect_timeout for a connection.
+// After a pool failed to connect, a check connects anew; so the replica
+// stays out for the whole pause, readmitted only after readmit_after good
+// checks, and comes back when the postmaster resumes. No read fails.
+func TestReplicaPostmasterPausedUnderLoad(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	a := topo.Artifact()
+	a.Pool.MaxConnLifetime = "300ms"
+	a.Health = artifact.Health{Interval: "250ms", Timeout: "500ms", ConnectTimeout: "1s", EjectAfter: 2, ReadmitAfter: 2}
+	clock := &logClock{}
+	r := newRouter(t, a, routerlib.WithLogger(slog.New(clock)))
+	victim := topo.Standbys[0]
+	stop := make(chan struct{})
+	wait := readLoad(t, r, 8, stop)
+	time.Sleep(time.Second)
+	resume := pausePostmaster(t, victim)
+	paused := time.Now()
+	took := eventually(t, 5*time.Second, "ejection of the paused replica", func() bool { return !nodeStat(r, victim.Name).Readable })
+	t.Logf("out of rotation %v into the pause", took)
+	out := time.Now()
+	time.Sleep(5*time.Second - time.Since(paused))
+	back, readmitted := clock.after("routerlib: replica in rotation", victim.Name, out)
+	resume()
+	if readmitted {
+		t.Errorf("%s readmitted %v into the pause, while a new connection to it waits", victim.Name, back.Sub(paused))
+	}
+	took = eventually(t, 10*time.Second, "readmission after the pause", func() bool { return nodeStat(r, victim.Name).Readable })
+	t.Logf("readmitted %v after the postmaster resumed", took)
+	close(stop)
+	reads, failed := wait()
+	t.Logf("%d reads, %d failed", reads, failed)
+	if failed != 0 {
+		t.Errorf("%d of %d reads failed", failed, reads)
+	}
+}
+
+// TestReadmitAfterConnectionFailure: a replica that a read found unable to
+// connect, while its checks kept passing, leaves rotation at once and
+// returns after readmit_after good checks, not at the next one: the good
+// checks before the failure used to count.
+func TestReadmitAfterConnectionFailure(t *testing.T) {
+	topo := routertest.Shared(t)
+	victim := topo.Standbys[0]
+	const readmit = 3
+	a := fastHealth(topo.Artifact(), interval)
+	a.Health.ReadmitAfter = readmit
+	a.Health.EjectAfter = 3
+	var refuse atomic.Bool
+	clock := &logClock{}
+	r := newRouter(t, a, routerlib.WithLogger(slog.New(clock)),
+		routerlib.WithPoolConfig(func(n artifact.Node, cfg *pgxpool.Config) {
+			if n.Name != victim.Name {
+				return
+			}
+			dial := cfg.ConnConfig.DialFunc
+			cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+				if refuse.CompareAndSwap(true, false) {
+					return nil, &net.OpError{Op: "dial", Net: network, Err: syscall.ECONNREFUSED}
+				}
+				return dial(ctx, network, addr)
+			}
+		}))
+	time.Sleep(5 * interval) // good checks in a row, more than readmit_after
+	refuse.Store(true)       // the victim's pool has no connection yet: the next read there dials
+	start := time.Now()
+	for range 4 {
+		serverPort(t, context.Background(), r)
+	}
+	out, ok := clock.after("routerlib: connection failed; node out of rotation", victim.Name, start)
+	if !ok {
+		t.Fatalf("%s did not leave rotation after a read could not connect to it", victim.Name)
+	}
+	eventually(t, 5*time.Second, "readmission", func() bool { return nodeStat(r, victim.Name).Readable })
+	back, _ := clock.after("routerlib: replica in rotation", victim.Name, out)
+	t.Logf("readmitted %v after it left rotation", back.Sub(out))
+	if min := (readmit - 1) * interval; back.Sub(out) < min*3/4 {
+		t.Errorf("readmitted %v after a read could not connect, want readmit_after (%d) good checks: at least %v", back.Sub(out), readmit, min)
 	}
 }

@@ -2,6 +2,7 @@ package routerlib
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -276,7 +278,13 @@ type server struct {
 	replayLSN  atomic.Uint64 // replay LSN for a standby, current LSN for a primary
 	lagBytes   atomic.Int64
 	lagNanos   atomic.Int64
-	connFailed atomic.Bool           // a query saw the connection fail since the last check
+	connFailed atomic.Bool // a query saw the connection fail since the last check
+	// dialFailed: a pool failed to set up a connection since the
+	// monitor's last one was set up. The monitor's session may still
+	// answer (a postmaster that hangs, or refuses new sessions, leaves
+	// the sessions it has), so the next check of a standby connects
+	// anew: see server.check.
+	dialFailed atomic.Bool
 	lastErr    atomic.Pointer[error] // the last check or connection error
 	// timeline is the WAL timeline the server was last seen writing on,
 	// out of recovery; 0 once seen in recovery or never seen out of it.
@@ -623,6 +631,10 @@ func (s *server) shouldPing(next func(context.Context, pgxpool.ShouldPingParams)
 // by a query; the monitor readmits it after readmit_after good checks.
 func (n *node) markDown(err error) {
 	n.connFailed.Store(true)
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		n.dialFailed.Store(true)
+	}
 	// The reason before readable, as in the monitor (see Stat). A node the
 	// monitor already ejected keeps its reason.
 	if n.readable.Load() {
