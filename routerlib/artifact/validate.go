@@ -110,7 +110,9 @@ func (v *validator) nodes(nodes []Node) {
 			v.oneOf(p+".sslmode", "sslmode", n.SSLMode, SSLModes)
 		}
 		if n.PasswordEnv != "" && !isEnvName(n.PasswordEnv) {
-			v.addf(p+".password_env", "%q is not an environment variable name; use letters, digits and underscores, not starting with a digit (password_env holds the variable's name, never the password)", n.PasswordEnv)
+			// The value is not shown: what is not a variable's name may
+			// well be the password itself, and this message is logged.
+			v.addf(p+".password_env", "is not an environment variable name (the value is not shown, in case it is a password); use letters, digits and underscores, not starting with a digit: the name of the variable that holds the password, never the password")
 		}
 		if n.Weight < 0 || n.Weight > MaxWeight {
 			v.addf(p+".weight", "weight %d is out of range; use 1 to %d, or leave it unset for %d", n.Weight, MaxWeight, DefaultWeight)

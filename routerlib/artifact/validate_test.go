@@ -202,6 +202,21 @@ func TestValidate(t *testing.T) {
 	}
 }
 
+// TestValidateNeverShowsPasswordEnv: a password_env that is not a
+// variable's name may be the password itself, written there by mistake;
+// the error, which Open returns and a reload logs, does not show it.
+func TestValidateNeverShowsPasswordEnv(t *testing.T) {
+	topo := golden(t)
+	topo.Nodes[1].PasswordEnv = "canary-s3cr3t!"
+	err := topo.Validate()
+	if err == nil {
+		t.Fatal("a password_env that is no variable's name was accepted")
+	}
+	if strings.Contains(err.Error(), "s3cr3t") {
+		t.Errorf("the error shows the value of password_env: %v", err)
+	}
+}
+
 func TestValidateCollectsEveryProblem(t *testing.T) {
 	topo := golden(t)
 	topo.Nodes[0].Port = 99999
