@@ -1,10 +1,13 @@
 package routerlib_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -13,9 +16,11 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/promcollector"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -184,4 +189,110 @@ func TestReadmitAfterConnectionFailure(t *testing.T) {
 	if min := (readmit - 1) * interval; back.Sub(out) < min*3/4 {
 		t.Errorf("readmitted %v after a read could not connect, want readmit_after (%d) good checks: at least %v", back.Sub(out), readmit, min)
 	}
+}
+
+// TestPasswordNeverShown puts a canary in every password the router gets
+// (password_env, then one the server no longer accepts, and a password_env
+// that holds a password by mistake) and makes every error path it has fire:
+// Open refused, pools that cannot authenticate after a rotation, sessions
+// terminated under load, a standby down, a rejected reload. No error
+// returned, log record (at debug level), Stat field or Prometheus metric
+// shows any part of it.
+func TestPasswordNeverShown(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	const role, canary = "router_canary", "Canary7f3a"
+	password := "pw-" + canary + "-ok"
+	if err := topo.Primary.Exec(ctx, "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN SUPERUSER PASSWORD '"+password+"'"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	for _, n := range topo.Nodes() {
+		if err := n.RequirePassword(ctx, role); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", os.DevNull)
+	logs := &syncBuffer{}
+	var shown []string
+	seen := func(what string, err error) {
+		if err != nil {
+			shown = append(shown, what+": "+err.Error())
+		}
+	}
+	opts := []routerlib.Option{
+		routerlib.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),
+		routerlib.WithOnReloadError(func(err error) { seen("reload error", err) }),
+		routerlib.WithWatch(0),
+	}
+	a := topo.Artifact()
+	a.Health = artifact.Health{Interval: "200ms", Timeout: "1s", EjectAfter: 2, ReadmitAfter: 1}
+	for i := range a.Nodes {
+		a.Nodes[i].User = role
+		a.Nodes[i].PasswordEnv = "ROUTERLIB_CANARY_PW"
+	}
+
+	t.Setenv("ROUTERLIB_CANARY_PW", "pw-"+canary+"-wrong")
+	_, err := routerlib.New(ctx, a, opts...)
+	if err == nil {
+		t.Fatal("Open accepted a wrong password")
+	}
+	seen("Open with a wrong password", err)
+
+	t.Setenv("ROUTERLIB_CANARY_PW", password)
+	r, path := openRouter(t, a, opts...)
+	stop := make(chan struct{})
+	wait := readLoad(t, r, 4, stop)
+	// The server stops accepting the password, and every session goes:
+	// the pools must connect again, and cannot.
+	if err := topo.Primary.Exec(ctx, "ALTER ROLE "+role+" PASSWORD 'rotated-"+canary+"'"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	for _, n := range topo.Nodes() {
+		terminateSessions(t, n, "routerlib")
+	}
+	time.Sleep(time.Second)
+	_, err = r.Exec(ctx, "CREATE TABLE IF NOT EXISTS canary_t (x int)")
+	seen("write after the rotation", err)
+	seen("read after the rotation", r.QueryRow(ctx, "SELECT 1").Scan(new(int)))
+	if err := topo.Standbys[0].Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+	seen("read with the standby down", r.QueryRow(ctx, "SELECT 1").Scan(new(int)))
+	// A password written into password_env by mistake.
+	data, err := artifact.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.Replace(data, []byte(`"ROUTERLIB_CANARY_PW"`), []byte(`"pw-`+canary+`!"`), 1)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	seen("reload of a file with a password in password_env", r.Reload(ctx))
+	close(stop)
+	wait()
+
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(promcollector.New(r))
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metrics strings.Builder
+	for _, f := range families {
+		metrics.WriteString(f.String())
+	}
+	stat := fmt.Sprintf("%+v", r.Stat())
+	for what, out := range map[string]string{"errors": strings.Join(shown, "\n"), "logs": logs.String(), "Stat": stat, "metrics": metrics.String()} {
+		if strings.Contains(out, canary) {
+			t.Errorf("the password shows in the %s:\n%s", what, out)
+		}
+	}
+	if len(shown) < 4 || !strings.Contains(logs.String(), "28P01") {
+		t.Errorf("the error paths did not all fire: %d errors, logs:\n%s", len(shown), logs.String())
+	}
+	t.Logf("%d errors checked:\n%s\nlogs:\n%s", len(shown), strings.Join(shown, "\n"), logs.String())
 }
