@@ -68,6 +68,7 @@ type checkResult struct {
 	// seenTimeline, in recovery, is the latest timeline the standby's WAL
 	// shows (see standbyTimeline); 0 if it shows none to the user.
 	seenTimeline uint32
+	at           time.Time // when the check began; zero for a deadline's failure
 }
 
 // errNotChecked is a server's last check result until its first check ends.
@@ -92,6 +93,7 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 		// sessions it has still commit, and no other node can take them.)
 		s.closeHealthConn()
 	}
+	at := time.Now()
 	reused := s.hc != nil && !s.hc.IsClosed()
 	res := s.checkOn(ctx, timeout)
 	// The monitor's session failed, not its deadline: the server may have
@@ -105,6 +107,7 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 		(tries == 1 && reused || sessionTerminated(res.err)); tries++ {
 		res = s.checkOn(ctx, timeout)
 	}
+	res.at = at
 	return res
 }
 
@@ -215,6 +218,25 @@ func checkNew(ctx context.Context, t, prev *topology) (results []checkResult, fr
 	}
 	wg.Wait()
 	return results, fresh
+}
+
+// keepNewer replaces a fresh check of a node whose server a reload
+// replaced (other settings, same address: see newNode) with the last check
+// of the server it replaces, when that one answered too and began later.
+// Both asked the same node: the monitor's check, on its schedule while the
+// reload waited for another node, may have seen what the reload's did not
+// (a promotion), and applying the older answer would undo it, such as
+// moving the writes back to an old primary. The caller holds r.checkMu.
+func keepNewer(t, prev *topology, results []checkResult, fresh []bool) {
+	for i, n := range t.nodes {
+		p := prev.byName[n.name]
+		if !fresh[i] || p == nil || p.server == n.server || !p.sameAddress(n.decl) {
+			continue
+		}
+		if results[i].err == nil && p.last.err == nil && p.last.at.After(results[i].at) {
+			results[i] = p.last
+		}
+	}
 }
 
 // applyAll applies to t the checks checkNew returned: the fresh ones as

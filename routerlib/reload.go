@@ -90,6 +90,7 @@ func (r *Router) reload(ctx context.Context) error {
 		t.closeServersNotIn(prev)
 		return fmt.Errorf("routerlib: router file %s: %w", r.path, err)
 	}
+	keepNewer(t, prev, results, fresh)
 	// The lag limits and nodes that changed take effect at once.
 	r.applyAll(t, results, fresh)
 	r.cur.Store(t)
