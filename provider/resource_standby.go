@@ -357,6 +357,13 @@ func (r *standbyResource) Read(ctx context.Context, req resource.ReadRequest, re
 		resp.Diagnostics.AddError("Cannot Read Standby Configuration", "The standby settings of "+r.server.describe()+" cannot be read back: "+err.Error())
 		return
 	}
+	if keys := cur.handSecrets(); len(keys) > 0 {
+		resp.Diagnostics.AddAttributeWarning(path.Root("primary_conninfo_params"), "Secret in primary_conninfo Not Read",
+			fmt.Sprintf("primary_conninfo on %s has %s, which pgreplication_standby does not manage: someone added it by hand. "+
+				"Its value is a secret, so the state and the plan show %q instead, and the next apply writes primary_conninfo "+
+				"without it. If the standby needs it, keep the secret in a file on the standby's host instead "+
+				"(an sslkey without a passphrase, a passfile).", r.server.describe(), strings.Join(keys, ", "), secretNotRead))
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
@@ -886,7 +893,13 @@ func (s standbyState) fill(ctx context.Context, m *standbyResourceModel) error {
 	}
 	extra := map[string]string{}
 	for k, v := range p {
-		if !slices.Contains(standbyManagedParams, k) {
+		switch {
+		case slices.Contains(standbyManagedParams, k):
+		case slices.Contains(conninfo.SecretKeywords, k):
+			// Added by hand (the map refuses it): the plan shows the key
+			// going away, never its value (Read warns: handSecrets).
+			extra[k] = secretNotRead
+		default:
 			extra[k] = v
 		}
 	}
@@ -924,6 +937,27 @@ func (s standbyState) fill(ctx context.Context, m *standbyResourceModel) error {
 	m.ReplayLSN = types.StringPointerValue(s.ReplayLSN)
 	m.ReplayLag = types.Float64PointerValue(s.ReplayLag)
 	return nil
+}
+
+// secretNotRead stands in primary_conninfo_params for the value of a secret
+// keyword (sslpassword, …) that someone wrote into primary_conninfo by hand:
+// the map is neither sensitive nor masked, so the value never enters it.
+const secretNotRead = "(secret, not read)"
+
+// handSecrets are the secret keywords of primary_conninfo that no attribute
+// manages (all but password), which someone must have added by hand.
+func (s standbyState) handSecrets() []string {
+	p, err := conninfo.Parse(s.Conninfo)
+	if err != nil {
+		return nil
+	}
+	var keys []string
+	for _, k := range conninfo.SecretKeywords {
+		if _, ok := p[k]; ok && !slices.Contains(standbyManagedParams, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // postgresTimeValidator accepts a PostgreSQL time setting ("30s", "5min").

@@ -15,9 +15,13 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -404,7 +408,7 @@ func TestAccRouterConfig_handAddedPasswordNeverInState(t *testing.T) {
 				Config: routerConfigGolden(file, 75),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
-					planHasNo(canary),
+					planHasNo(canary, "router.json"),
 				}},
 				Check: func(s *terraform.State) error { return fileEquals(file, declared, 0o640)(s) },
 			},
@@ -413,10 +417,11 @@ func TestAccRouterConfig_handAddedPasswordNeverInState(t *testing.T) {
 }
 
 // planHasNo fails when secret appears anywhere in the plan, its prior
-// state (what Read stored) included.
-func planHasNo(secret string) plancheck.PlanCheck { return planSecretCheck(secret) }
+// state (what Read stored) included, and when the plan lacks proof: text
+// that shows the plan is about the object that holds the secret.
+func planHasNo(secret, proof string) plancheck.PlanCheck { return planSecretCheck{secret, proof} }
 
-type planSecretCheck string
+type planSecretCheck struct{ secret, proof string }
 
 func (c planSecretCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
 	b, err := json.Marshal(req.Plan)
@@ -424,11 +429,11 @@ func (c planSecretCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanReq
 		resp.Error = err
 		return
 	}
-	if !strings.Contains(string(b), "router.json") {
-		resp.Error = fmt.Errorf("the plan does not mention the router file: the check proves nothing")
+	if !strings.Contains(string(b), c.proof) {
+		resp.Error = fmt.Errorf("the plan does not mention %q: the check proves nothing", c.proof)
 		return
 	}
-	if i := strings.Index(string(b), string(c)); i >= 0 {
+	if i := strings.Index(string(b), c.secret); i >= 0 {
 		resp.Error = fmt.Errorf("the plan holds the secret: …%s…", b[max(0, i-200):min(len(b), i+50)])
 	}
 }
@@ -572,4 +577,48 @@ func TestAccProvider_frozenServerFailsStatement(t *testing.T) {
 		t.Errorf("the statement failed after %s (%v); want about %s", elapsed, err, want)
 	}
 	t.Logf("the statement failed after %s: %v", elapsed, err)
+}
+
+// A secret keyword that someone added to a standby's primary_conninfo by
+// hand (sslpassword: primary_conninfo_params refuses it) shows in the plan
+// as that key of primary_conninfo_params going away, never with its value:
+// not in the plan, the state or the TRACE log. Apply then writes
+// primary_conninfo without it, and the standby keeps streaming.
+func TestAccStandby_handAddedSecretNeverShown(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1)) // reconfigured: not the shared one
+	standby := topo.Standbys[0]
+	const canary = "canary" + canaryMark + "-sslpassword"
+	const addr = "pgreplication_standby.this"
+	dir := t.TempDir()
+	config := standbyConfig(topo, `  application_name = "replica-1"`)
+	handConninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres sslmode=disable application_name=replica-1 sslpassword=%s",
+		topo.Primary.Port, conninfo.Quote(canary))
+	logPath := traceLog(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		WorkingDir:               dir,
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				PreConfig: func() { alterSystemByHand(t, standby, "primary_conninfo", handConninfo) },
+				Config:    config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					planHasNo(canary, "sslpassword"),
+					expectDriftAt(addr, []string{"primary_conninfo_params"}),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					expectNoSecret(dir, canary),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("primary_conninfo_params"), knownvalue.Null()),
+				},
+				Check: func(*terraform.State) error {
+					if got := queryValue[string](t, standby, "postgres", "SHOW primary_conninfo"); strings.Contains(got, "sslpassword") {
+						return fmt.Errorf("primary_conninfo still has the hand-added sslpassword after apply")
+					}
+					return waitStreamingFrom(standby, topo.Primary.Port)
+				},
+			},
+		},
+	})
+	checkLogHasNo(t, logPath, canaryParts(canary), "sslpassword", "Secret in primary_conninfo Not Read")
 }
