@@ -188,7 +188,8 @@ func standbySchema() schema.Schema {
 				MarkdownDescription: "Name the standby reports to the primary (`application_name`): the name in the primary's `pg_stat_replication` " +
 					"and the name that `synchronous_standby_names` (`pgreplication_synchronous_replication`) must list to make this standby " +
 					"synchronous. When unset the standby reports its `cluster_name`, or `walreceiver`. Default: unset. At most 63 bytes; " +
-					"the primary shows non-ASCII characters as `?`.",
+					"the primary shows non-ASCII characters as `?` (PostgreSQL 15) or `\\xNN` (16 and later), so only an ASCII name can be listed in " +
+					"`synchronous_standby_names`.",
 			},
 			"primary_conninfo_params": schema.MapAttribute{
 				Optional:    true,
@@ -442,6 +443,17 @@ func (r *standbyResource) ValidateConfig(ctx context.Context, req resource.Valid
 			resp.Diagnostics.AddAttributeError(path.Root(attr), "Password Contains a Line Break",
 				attr+" contains a line break, which PostgreSQL cannot store in primary_conninfo (ALTER SYSTEM refuses a value with a newline). "+
 					"A password read with file() keeps the file's last newline: use trimspace(file(…)), or change the password.")
+		}
+	}
+	// The other values of primary_conninfo: ALTER SYSTEM refuses a line
+	// break anywhere in it, which apply would only learn from the server.
+	for _, attr := range []string{"primary_host", "primary_user", "passfile", "application_name"} {
+		var value types.String
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root(attr), &value)...)
+		if strings.ContainsAny(value.ValueString(), "\r\n") {
+			resp.Diagnostics.AddAttributeError(path.Root(attr), "Value Contains a Line Break",
+				fmt.Sprintf("%s = %q contains a line break, which PostgreSQL cannot store in primary_conninfo (ALTER SYSTEM refuses "+
+					"a value with a newline). Remove it; a value read with file() keeps the file's last newline: use trimspace(file(…)).", attr, value.ValueString()))
 		}
 	}
 	var params types.Map

@@ -113,6 +113,13 @@ func TestAccStandby_basic(t *testing.T) {
 				ImportStateVerifyIgnore: []string{"wait_timeout", "received_lsn", "replay_lsn", "replay_lag"},
 			},
 			{
+				// ALTER SYSTEM refuses a line break anywhere in
+				// primary_conninfo: refused before the plan, on the attribute.
+				Config:      standbyConfig(topo, strings.Replace(base, `"replica-1"`, `"replica-1\n"`, 1)+"  passfile = \"/pgpass\\n\"\n"),
+				PlanOnly:    true,
+				ExpectError: errorText("Value Contains a Line Break", `application_name = "replica-1\n"`, "Value Contains a Line Break", `passfile = "/pgpass\n"`),
+			},
+			{
 				// A keyword with its own attribute is refused before the plan.
 				Config:      standbyConfig(topo, base+"  primary_conninfo_params = { port = \"5433\" }\n"),
 				PlanOnly:    true,

@@ -28,6 +28,7 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/syncrep"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
 )
 
 var (
@@ -89,10 +90,11 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 				Validators: []validator.List{
 					listvalidator.SizeAtLeast(1),
 					listvalidator.UniqueValues(),
-					listvalidator.ValueStringsAre(stringvalidator.LengthBetween(1, 63)),
+					listvalidator.ValueStringsAre(stringvalidator.LengthBetween(1, 63), syncStandbyNameValidator),
 				},
 				MarkdownDescription: "The standbys' `application_name`s (`pgreplication_standby.application_name`), in priority order for " +
-					"`method = \"first\"`. Each is written double-quoted, so any name works; PostgreSQL matches them case-insensitively. " +
+					"`method = \"first\"`. Each is written double-quoted, so spaces, quotes and upper case work; PostgreSQL matches them case-insensitively. " +
+					"Printable ASCII only: PostgreSQL escapes any other character of the application_name a standby reports, so such a name would never match. " +
 					"`\"*\"` matches every standby.",
 			},
 
@@ -251,6 +253,23 @@ func (r *synchronousReplicationResource) ImportState(ctx context.Context, req re
 	// Provider-only: import the default, so that leaving it out plans nothing.
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("allow_unavailable"), false)...)
 }
+
+// syncStandbyNameValidator refuses a standby name that no standby can
+// report: PostgreSQL replaces every byte of an application_name outside
+// printable ASCII (with \xNN from 16 on, with ? in 15), and compares
+// synchronous_standby_names with what it kept.
+var syncStandbyNameValidator = validate.String("Invalid Standby Name",
+	"printable ASCII characters only", func(name string) error {
+		for i := 0; i < len(name); i++ {
+			if c := name[i]; c < 32 || c > 126 {
+				return fmt.Errorf("%q has characters outside printable ASCII. PostgreSQL replaces them in the application_name a standby "+
+					"reports (PostgreSQL 16 and later write é as \\xc3\\xa9, 15 writes ?), so this name would never match a standby and "+
+					"commits would wait for one that never confirms. Give the standby an ASCII application_name, or list the name "+
+					"exactly as the primary's pg_stat_replication shows it", name)
+			}
+		}
+		return nil
+	})
 
 func (r *synchronousReplicationResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var cfg synchronousReplicationResourceModel

@@ -55,7 +55,7 @@ func TestAccSynchronousReplication_basic(t *testing.T) {
 `
 	hostile := `
   method        = "any"
-  standby_names = ["replica-1", "Stand \"by\" ü", "UPPER case.x/y"]
+  standby_names = ["replica-1", "Stand \"by\" (x)", "UPPER case.x/y"]
 `
 	missing := `
   standby_names = ["replica-2", "replica-9"]
@@ -157,12 +157,22 @@ func TestAccSynchronousReplication_basic(t *testing.T) {
 				},
 			},
 			{
-				// Quotes, spaces, dots, a slash, upper case and non-ASCII
+				// A name outside printable ASCII never matches a standby:
+				// PostgreSQL escapes it in the walsender's application_name
+				// (r\xc3\xa9plica-2), so commits would wait for a standby
+				// that never confirms. Refused at plan, even when commits
+				// may wait for standbys that are not there yet.
+				Config:      syncConfig(topo, "method = \"any\"\n  standby_names = [\"replica-1\", \"réplica-2\", \"line\\nbreak\"]\n  allow_unavailable = true\n"),
+				PlanOnly:    true,
+				ExpectError: errorText("Invalid Standby Name", `"réplica-2" has characters outside printable ASCII`, "pg_stat_replication", "Invalid Standby Name", `"line\nbreak"`),
+			},
+			{
+				// Quotes, spaces, dots, a slash, parentheses and upper case
 				// survive as quoted names; replica-1 alone makes the quorum.
 				Config: syncConfig(topo, hostile),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("standby_names"), knownvalue.ListExact([]knownvalue.Check{
-						knownvalue.StringExact("replica-1"), knownvalue.StringExact(`Stand "by" ü`), knownvalue.StringExact("UPPER case.x/y"),
+						knownvalue.StringExact("replica-1"), knownvalue.StringExact(`Stand "by" (x)`), knownvalue.StringExact("UPPER case.x/y"),
 					})),
 				},
 			},
