@@ -97,17 +97,28 @@
 // a pool could not connect to a standby, its next checks connect anew
 // rather than use the monitor's session, which a postmaster that hangs
 // (or refuses new sessions) leaves answering: it stays out until the node
-// takes new sessions again. A session the server ended with FATAL 57P01
-// (admin_shutdown) is the one exception to leaving at once:
-// pg_terminate_backend() sends it to one session of a healthy
-// server, and a shutdown to every session, so the node is checked at once
-// instead, and leaves rotation (or stops taking writes) only if that check
-// fails. The read runs again, on the same node too when no other can take
-// it, and the node's sessions idle since then are pinged before use, so
-// that it does not meet another one that was ended. A check whose own
-// session was ended so runs again on a new one before it counts as
-// failed. Only a
-// failure of the node or of the connection to it counts: an error the
+// takes new sessions again. Two ways a server ends a session are
+// exceptions to leaving at once. FATAL 57P01 (admin_shutdown):
+// pg_terminate_backend() sends it to one session of a healthy server, and
+// a shutdown to every session, so the node is checked at once instead. A
+// good check keeps the node. A check the server refuses (a shutting-down
+// server answers new connections with 57P03, or nothing listens) takes it
+// out of rotation at once; one that does not answer within health.timeout
+// counts as one failed check toward eject_after, as on schedule, since a
+// busy machine answers late. On the node taking writes, either failure
+// stops writes until a check answers. The read runs again, on the same
+// node too when no other can take it; a write is not (it may have
+// committed). FATAL 57P05 (idle_session_timeout, PostgreSQL 14 on): the
+// server ends a session idle longer than the timeout while it waits for
+// the next command, and the statement that then meets the closed session
+// never ran: reads and writes alike run again, and the node stays as it
+// was. After either, the node's sessions idle since then are pinged before
+// use, so that the call that runs again does not meet another one that was
+// ended. A check whose own session was ended runs again on a new one
+// before it counts as failed. (pgxpool pings a session idle more than a
+// second before handing it out, so only an idle_session_timeout under a
+// second is ever met.) Only a failure of the node or of the connection to
+// it counts: an error the
 // server sent for the statement (whatever its SQLSTATE, such as class 08
 // when dblink inside the server cannot connect) is the caller's, returned
 // as is and never retried elsewhere; so is the server ending the session

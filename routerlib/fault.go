@@ -68,6 +68,21 @@ func sessionTimeout(pgErr *pgconn.PgError) bool {
 	return pgErr.Code == "25P04" || pgErr.Code == "25P03"
 }
 
+// idleSessionEnded reports whether err is the server ending a session that
+// sat idle longer than idle_session_timeout (FATAL 57P05, PostgreSQL 14 on).
+// The server raises it while it waits for the next command, and exits
+// without processing what the client sent meanwhile: PostgresMain checks
+// for the timeout after reading a message and before running it ("so that
+// any last-moment timeout is certain to be detected"). So the call that
+// meets it never ran, a write no more than a read, and nothing is wrong
+// with the node: the call runs again on a live session (see retryable).
+// The timeout applies only outside a transaction, so no earlier statement
+// of a transaction is lost with the session either.
+func idleSessionEnded(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "57P05" && severity(pgErr) == "FATAL"
+}
+
 // severity is the error's severity in English: SeverityUnlocalized from
 // PostgreSQL 9.6 on; before, Severity, which lc_messages may translate.
 func severity(pgErr *pgconn.PgError) string {

@@ -231,16 +231,17 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 		}
 		r.count(tg)
 		var rows pgx.Rows
-		if s := r.capturing(ctx, t, tg); s != nil {
+		s := r.capturing(ctx, t, tg)
+		if s != nil {
 			rows, err = r.queryCapture(ctx, t, tg.pool, sql, cl, args, s)
 		} else {
 			rows, err = tg.pool.Query(ctx, sql, args...)
 		}
 		if err == nil {
-			if tg.write {
-				return rows, nil
+			if s != nil {
+				return rows, nil // the capture reads the write's first result itself
 			}
-			return &retryRows{rows: rows, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st}, nil
+			return &retryRows{rows: rows, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st, write: tg.write}, nil
 		}
 		var retry bool
 		if st, retry, err = r.retryable(ctx, t, tg, sql, err, st); !retry {
@@ -252,13 +253,15 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 	}
 }
 
-// retryRows holds a replica's rows. If the replica fails before the first
-// row (its connection broke, or it rejected the statement as a write), the
-// query runs again elsewhere and the caller sees only the second result.
-// Every replica read allocates one, so it keeps only what running the call
-// again needs: the replica's node and pool (a retryRows is never a write's),
-// not the whole target. The rows are a named field, not embedded, so that
-// retryRow (the same struct) has no method but Scan.
+// retryRows holds a read's rows, or a write's outside a read-your-writes
+// capture. If the node fails before the first row (its connection broke,
+// or a replica rejected the statement as a write), the query runs again
+// elsewhere and the caller sees only the second result; a write runs
+// again only when the server ended the session as idle before it ran
+// (retryable decides). Every replica read allocates one, so it keeps only
+// what running the call again needs: the node, its pool and whether the
+// call is a write, not the whole target. The rows are a named field, not
+// embedded, so that retryRow (the same struct) has no method but Scan.
 type retryRows struct {
 	rows    pgx.Rows
 	r       *Router
@@ -272,6 +275,7 @@ type retryRows struct {
 	op      Op
 	cl      class
 	started bool
+	write   bool
 }
 
 var _ pgx.Rows = (*retryRows)(nil)
@@ -310,7 +314,7 @@ func (w *retryRows) again(err error) bool {
 		return false
 	}
 	defer t.leave()
-	st, retry, err := w.r.retryable(w.ctx, t, target{n: w.n, pool: w.pool}, w.sql, err, w.st)
+	st, retry, err := w.r.retryable(w.ctx, t, target{n: w.n, pool: w.pool, write: w.write}, w.sql, err, w.st)
 	if !retry {
 		w.err = err
 		return false
@@ -378,7 +382,7 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 		return errRow{err}
 	}
 	if w, ok := rows.(*retryRows); ok {
-		return (*retryRow)(w) // a replica's row: no second wrapper
+		return (*retryRow)(w) // no second wrapper
 	}
 	return &row{rows: rows}
 }

@@ -24,15 +24,18 @@ import (
 func maxAttempts(t *topology) int { return len(t.nodes) + 1 }
 
 // retryable reports whether a call that failed with err on tg should run
-// again elsewhere, and records what happened. Only a read runs again: on
-// the primary when a replica rejected it as a write (SQLSTATE 25006, and
-// the statement is remembered as a write), or on another node when the
-// node failed under it (see nodeFault), which also takes the node out of
-// rotation at once. Any other error the server sent is the caller's, and
-// so is the caller's own deadline or cancel: returned as is, nothing
-// ejected. A read on a read-write session (see target.pool) runs again
-// only when the failure came before anything was sent (notSent). The error to return is err, or err wrapped with what the caller
-// must know (a write that may have committed).
+// again, and records what happened. A read runs again: on the primary when
+// a replica rejected it as a write (SQLSTATE 25006, and the statement is
+// remembered as a write), or on another node when the node failed under it
+// (see nodeFault), which also takes the node out of rotation at once. A
+// read or a write whose idle session the server ended (idleSessionEnded)
+// runs again, since it never ran, and nothing is ejected. Any other error
+// the server sent is the caller's, and so is the caller's own deadline or
+// cancel: returned as is, nothing ejected. A read on a read-write session
+// (see target.pool) runs again after a node fault only when the failure
+// came before anything was sent (notSent). The error to return is err, or
+// err wrapped with what the caller must know (a write that may have
+// committed).
 func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql string, err error, st retryState) (retryState, bool, error) {
 	tg.n.errors.Add(1)
 	st.attempts++
@@ -42,6 +45,19 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	}
 	if r.closed.Load() && nodeFault(err) {
 		return st, false, fmt.Errorf("%w while the call was in flight on node %q: %w", ErrClosed, tg.n.name, err)
+	}
+	if idleSessionEnded(err) {
+		// The call never ran (see idleSessionEnded): a write runs again
+		// as safely as a read, on the same node or another; the node
+		// stays in rotation. The sessions idle as long are gone too:
+		// they are pinged before they are handed out.
+		tg.n.sessionEnded()
+		if st.attempts >= maxAttempts(t) {
+			return st, false, fmt.Errorf("routerlib: node %q ended the session of each attempt as idle (idle_session_timeout); the statement did not run: %w", tg.n.name, err)
+		}
+		r.opts.logger.Debug("routerlib: the server ended an idle session (idle_session_timeout); the call, which did not run, runs again", "node", tg.n.name)
+		st.connRetry = true
+		return st, true, err
 	}
 	if rejectedAsWrite(err) && !tg.write && st.attempts < maxAttempts(t) {
 		r.cache.markWrite(sql)
@@ -132,25 +148,25 @@ func (e errRows) Conn() *pgx.Conn { return nil }
 
 func (e errRows) TypeMap() *pgtype.Map { return nil }
 
-// row is QueryRow's [pgx.Row] for rows that are not a replica's: a
-// write's, which never run again.
+// row is QueryRow's [pgx.Row] for a read-your-writes write's rows, whose
+// capture reads the first result itself.
 type row struct{ rows pgx.Rows }
 
 func (r *row) Scan(dest ...any) error { return scanRow(r.rows, dest) }
 
-// retryRow is QueryRow's [pgx.Row] for a replica's rows: the retryRows
-// itself under the Row's Scan, so that a replica read allocates one
-// wrapper, not a retryRows and a row around it.
+// retryRow is QueryRow's [pgx.Row] for a retryRows: the retryRows itself
+// under the Row's Scan, so that a replica read allocates one wrapper, not
+// a retryRows and a row around it.
 type retryRow retryRows
 
 var _ pgx.Row = (*retryRow)(nil)
 
-// Scan scans the replica's row. When the row came and the session failed
-// before the statement's end (pg_terminate_backend between the row and
+// Scan scans the row. When the row came and the session failed before the
+// statement's end (pg_terminate_backend between the row and
 // CommandComplete, or the node going down), the caller has nothing of the
-// call yet but dest, which a second run overwrites: the read runs again as
+// call yet but dest, which a second run overwrites: a read runs again as
 // one that failed before its first row would (retryable decides, and
-// bounds it).
+// bounds it; a write it never runs again then).
 func (w *retryRow) Scan(dest ...any) error {
 	rows := (*retryRows)(w)
 	err := scanRow(rows, dest)

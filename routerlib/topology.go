@@ -320,7 +320,7 @@ type server struct {
 	// its schedule (see recheck); buffered, so a request never waits.
 	checkNow chan struct{}
 	// terminated is when (Unix nanoseconds) a query last saw the server
-	// end a session (see recheck); 0 if never.
+	// end a session (see sessionEnded); 0 if never.
 	terminated atomic.Int64
 
 	// hcMu serialises the checks of the server (the monitor's own and a
@@ -600,7 +600,7 @@ func (n *node) closeIfNew(prev *node) {
 // writes at once; a check that times out counts as one failure toward
 // eject_after, as on schedule.
 func (s *server) recheck() {
-	s.terminated.Store(time.Now().UnixNano())
+	s.sessionEnded()
 	s.connFailed.Store(true)
 	select {
 	case s.checkNow <- struct{}{}:
@@ -608,13 +608,19 @@ func (s *server) recheck() {
 	}
 }
 
+// sessionEnded records that a query saw the server end a session
+// (terminated, or idle past idle_session_timeout), so that the pools ping
+// the sessions idle since before now (see shouldPing).
+func (s *server) sessionEnded() { s.terminated.Store(time.Now().UnixNano()) }
+
 // shouldPing is the pools' ShouldPing: next's answer (pgxpool's default,
 // a ping after a second idle, when nil), and a ping of every connection
 // idle since before the server last ended a session. Sessions are ended
 // in bulk (pg_terminate_backend over an application's sessions, a
-// shutdown), so the idle ones may be gone too: pinged, a dead one is
-// dropped and the pool hands out another, and the read that runs again
-// after a terminated session does not meet the next one.
+// shutdown, idle_session_timeout, which ends every session idle as long),
+// so the idle ones may be gone too: pinged, a dead one is dropped and the
+// pool hands out another, and the call that runs again after an ended
+// session does not meet the next one.
 func (s *server) shouldPing(next func(context.Context, pgxpool.ShouldPingParams) bool) func(context.Context, pgxpool.ShouldPingParams) bool {
 	return func(ctx context.Context, p pgxpool.ShouldPingParams) bool {
 		if at := s.terminated.Load(); at != 0 && time.Now().Add(-p.IdleDuration).UnixNano() <= at {

@@ -1,0 +1,185 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// idleEndCounter is a pgx tracer that counts the statements the server
+// answered with FATAL 57P05 (idle_session_timeout), whatever the router
+// then did with them.
+type idleEndCounter struct{ n atomic.Int64 }
+
+func (c *idleEndCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+func (c *idleEndCounter) TraceQueryEnd(_ context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	var pgErr *pgconn.PgError
+	if errors.As(d.Err, &pgErr) && pgErr.Code == "57P05" {
+		c.n.Add(1)
+	}
+}
+
+// idleRerunMsg is what the router logs (at debug level) when a call runs
+// again after the server ended its idle session.
+const idleRerunMsg = "routerlib: the server ended an idle session (idle_session_timeout); the call, which did not run, runs again"
+
+// TestIdleSessionTimeoutIsNotANodeFault: a server with idle_session_timeout
+// ends every router session idle longer (FATAL 57P05), and the router sees
+// it only when it sends the next statement on that session, which the
+// server never runs. Readers and writers in bursts, with pauses longer than
+// the timeout and shorter than pgxpool's one-second ping: no statement
+// fails (reads and writes alike run again), no node leaves rotation or
+// stops taking writes, and each write is applied exactly once.
+// In read_your_writes mode each worker carries a Session: the writes go
+// through the capture path and the reads wait for their replay.
+func TestIdleSessionTimeoutIsNotANodeFault(t *testing.T) {
+	for _, mode := range []string{artifact.ModeEventual, artifact.ModeReadYourWrites} {
+		t.Run(mode, func(t *testing.T) { idleSessionTimeout(t, mode) })
+	}
+}
+
+func idleSessionTimeout(t *testing.T, mode string) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, "DROP TABLE IF EXISTS idle_writes; CREATE TABLE idle_writes (id int8 NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	const timeout = 100 * time.Millisecond
+	ended := &idleEndCounter{}
+	// Sessions end every 100 ms of idleness, the monitor's own among
+	// them, whose check then runs on a new session: a check slower than
+	// 2×interval on a busy machine must not cut a node off, since the
+	// subject here is the sessions, not ejection.
+	a := fastHealth(topo.Artifact(), interval)
+	a.Health.Timeout, a.Health.EjectAfter = "1s", 3
+	a.Consistency.Mode = mode
+	logs := &logClock{}
+	r := newRouter(t, a, routerlib.WithLogger(slog.New(logs)), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.ConnConfig.RuntimeParams["idle_session_timeout"] = timeout.String()
+		cfg.ConnConfig.Tracer = ended
+	}))
+
+	var left atomic.Pointer[string] // the first node seen unhealthy, out of rotation, or no longer the writer
+	watchStop := make(chan struct{})
+	var watch sync.WaitGroup
+	watch.Go(func() {
+		for {
+			select {
+			case <-watchStop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			for _, s := range r.Stat() {
+				if !s.Healthy || s.DeclaredRole == artifact.RoleReplica && !s.Readable || s.DeclaredRole == artifact.RolePrimary && !s.Writer {
+					msg := fmt.Sprintf("%+v", s)
+					left.CompareAndSwap(nil, &msg)
+				}
+			}
+		}
+	})
+
+	var nextID, written, reads, failed atomic.Int64
+	var firstErr atomic.Pointer[error]
+	fail := func(err error) {
+		failed.Add(1)
+		firstErr.CompareAndSwap(nil, &err)
+	}
+	// Each worker sends a burst, then idles past the timeout (not past
+	// pgxpool's one-second ping), so the next burst meets ended sessions.
+	deadline := time.Now().Add(3 * time.Second)
+	var wg sync.WaitGroup
+	worker := func(burst func(ctx context.Context, i int)) {
+		wg.Go(func() {
+			ctx := routerlib.WithSession(ctx, &routerlib.Session{})
+			for i := 0; time.Now().Before(deadline); i++ {
+				for j := range 4 {
+					burst(ctx, i*4+j)
+				}
+				time.Sleep(timeout + time.Duration(50+rand.IntN(100))*time.Millisecond)
+			}
+		})
+	}
+	for range 4 {
+		worker(func(ctx context.Context, i int) {
+			var port int
+			var err error
+			switch i % 3 {
+			case 0:
+				err = r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port)
+			case 1:
+				var rows pgx.Rows
+				if rows, err = r.Query(ctx, "SELECT inet_server_port()"); err == nil {
+					_, err = pgx.CollectRows(rows, pgx.RowTo[int32])
+				}
+			default:
+				_, err = r.Exec(ctx, "SELECT inet_server_port()")
+			}
+			reads.Add(1)
+			if err != nil {
+				fail(err)
+			}
+		})
+	}
+	for range 2 {
+		worker(func(ctx context.Context, i int) {
+			id := nextID.Add(1)
+			var err error
+			if i%2 == 0 {
+				_, err = r.Exec(ctx, "INSERT INTO idle_writes VALUES ($1)", id)
+			} else {
+				var got int64
+				err = r.QueryRow(ctx, "INSERT INTO idle_writes VALUES ($1) RETURNING id", id).Scan(&got)
+			}
+			if err != nil {
+				fail(err)
+				return
+			}
+			written.Add(1)
+		})
+	}
+	wg.Wait()
+	close(watchStop)
+	watch.Wait()
+
+	t.Logf("%d reads, %d writes (%d applied), %d failed; the server ended %d idle sessions under a statement", reads.Load(), nextID.Load(), written.Load(), failed.Load(), ended.n.Load())
+	// The capture path of read_your_writes speaks pgconn, which the pgx
+	// tracer does not see: the router's own record counts its writes.
+	logs.mu.Lock()
+	rerun := len(logs.times[[2]string{idleRerunMsg, topo.Primary.Name}])
+	logs.mu.Unlock()
+	t.Logf("%d calls on the primary ran again", rerun)
+	if ended.n.Load() == 0 || rerun == 0 {
+		t.Fatal("no read or no write met a session ended by idle_session_timeout: the test proves nothing")
+	}
+	if failed.Load() != 0 {
+		t.Errorf("%d statements failed; want 0; the first: %v", failed.Load(), *firstErr.Load())
+	}
+	if l := left.Load(); l != nil {
+		t.Errorf("a node left rotation or stopped taking writes: %s", *l)
+	}
+	// Each write that succeeded is there once; none that failed is.
+	var rows, distinct int64
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*), count(DISTINCT id) FROM idle_writes").Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if rows != written.Load() || distinct != rows {
+		t.Errorf("idle_writes holds %d rows (%d distinct ids) after %d successful writes; want each applied once", rows, distinct, written.Load())
+	}
+}
