@@ -119,6 +119,13 @@ func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryStat
 	}
 	if t.mode == consistencyReadYourWrites {
 		if s := SessionFrom(ctx); s != nil {
+			if lost := s.unsettled(); lost != 0 {
+				if err := r.settle(ctx, t, s, lost); err != nil {
+					// The primary has the work, whatever its position.
+					r.opts.logger.Warn("routerlib: a session's position is unknown and the primary could not tell its own; the read goes to the primary", "err", err)
+					return r.stickyTarget(t, st.exclude, routeName)
+				}
+			}
 			if lsn := s.LSN(); lsn != 0 {
 				return r.readYourWrites(ctx, t, cands, pol, st.exclude, lsn, routeName)
 			}
@@ -321,6 +328,12 @@ func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node,
 			return target{n: n, pool: t.readPoolOf(n), reason: ReasonCaughtUp, route: routeName}, nil
 		}
 	}
+	return r.stickyTarget(t, exclude, routeName)
+}
+
+// stickyTarget sends a read-your-writes read to the primary: no replica
+// has replayed the session's writes, or their position is unknown.
+func (r *Router) stickyTarget(t *topology, exclude *node, routeName string) (target, error) {
 	w := t.writer.Load()
 	if w == nil {
 		return target{}, r.noPrimary(t)
@@ -329,6 +342,19 @@ func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node,
 		return target{}, fmt.Errorf("routerlib: no replica has replayed the session's writes, and the primary %w", failedUnder(w))
 	}
 	return target{n: w, pool: w.writePool.Load(), reason: ReasonSticky, route: routeName}, nil
+}
+
+// settle records in s the primary's WAL position, read on a connection of
+// its own, after Release could not read the position of work done through
+// s (lost is s.unsettled()): any position read since on the same primary
+// is past that work's commit.
+func (r *Router) settle(ctx context.Context, t *topology, s *Session, lost uint64) error {
+	pos, err := r.primaryPosition(ctx, t)
+	if err != nil {
+		return err
+	}
+	s.settle(pos.lsn, lost)
+	return nil
 }
 
 // failedUnder says that w's connection failed under the read being

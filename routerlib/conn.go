@@ -22,7 +22,14 @@ type Conn struct {
 }
 
 // Release records the primary's position in the session (see [Conn]) and
-// returns the connection to its pool. Calls after the first do nothing. A
+// returns the connection to its pool. When the position cannot be read on
+// the connection (its session was cut, its transaction aborted, the
+// context ended), the session's next read first asks the primary for its
+// position on another connection, which is past the work if it committed,
+// and goes to the primary itself if that cannot be read either; a
+// [SessionMiddleware] asks the same before it signs the session's value.
+// So reads after the work see it all the same. Calls after the first do
+// nothing. A
 // setting changed on the connection stays with it, as with
 // [pgxpool.Conn.Release]: RESET or DISCARD ALL what the work changed.
 func (c *Conn) Release() {
@@ -34,9 +41,10 @@ func (c *Conn) Release() {
 		if err == nil {
 			c.session.Observe(lsn)
 		} else {
-			// An aborted transaction left open, or a cancelled context:
-			// reads may then miss the work until a replica replays it.
-			c.r.opts.logger.Warn("routerlib: releasing a primary connection: its WAL position could not be recorded in the session", "node", c.node, "err", err)
+			// An aborted transaction left open, a cut connection or a
+			// cancelled context: the next read asks the primary.
+			c.session.markLost()
+			c.r.opts.logger.Info("routerlib: releasing a primary connection: its WAL position could not be read; the session's next read asks the primary for it", "node", c.node, "err", err)
 		}
 	}
 	c.Conn.Release()

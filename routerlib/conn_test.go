@@ -2,6 +2,8 @@ package routerlib_test
 
 import (
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -132,5 +134,82 @@ func TestWaitTimeoutZero(t *testing.T) {
 	}
 	if d := rec.last(t); d.Node != "replica-1" {
 		t.Errorf("a read without a session went to %s, want replica-1", d.Node)
+	}
+}
+
+// migrateAndCut makes table on the primary through MigrationConn, then has
+// the primary terminate that connection's session before Release, so that
+// Release cannot read the position there. It fails the test if Release
+// recorded a position all the same (the cut did not happen).
+func migrateAndCut(t *testing.T, ctx context.Context, topo *routertest.Topology, r *routerlib.Router, table string) {
+	t.Helper()
+	c, err := r.MigrationConn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Exec(ctx, "CREATE TABLE "+table+" (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	var pid int
+	if err := c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+		t.Fatal(err)
+	}
+	var ended bool
+	if err := topo.Primary.QueryRow(ctx, "SELECT pg_terminate_backend($1, 10000)", pid).Scan(&ended); err != nil || !ended {
+		t.Fatalf("terminating the migration's session: %v, %v", ended, err)
+	}
+	before := routerlib.SessionFrom(ctx).LSN()
+	c.Release()
+	if after := routerlib.SessionFrom(ctx).LSN(); after != before {
+		t.Fatalf("Release recorded %s on a terminated session: the test cut nothing", after)
+	}
+}
+
+// TestReleaseAfterConnectionCut: a migration commits, then its session is
+// terminated before Release, which cannot read the position there. The
+// session does not forget the migration: its next read learns the
+// primary's position on another connection and waits for it, so with the
+// replica paused it goes to the primary and sees the new table; through
+// the session middleware, the value the response carries is past the
+// migration, so the next request's read sees it too.
+func TestReleaseAfterConnectionCut(t *testing.T) {
+	rec := &recorder{}
+	topo, r := pausedReplica(t, "50ms", routerlib.WithTracer(rec))
+	s := &routerlib.Session{}
+	ctx := routerlib.WithSession(context.Background(), s)
+	migrateAndCut(t, ctx, topo, r, "cut_migration")
+	var n int
+	if err := r.QueryRow(ctx, "SELECT count(*) FROM cut_migration").Scan(&n); err != nil {
+		t.Fatalf("a read right after the migration: %v", err)
+	}
+	if d := rec.last(t); d.Node != "primary" || d.Reason != routerlib.ReasonSticky {
+		t.Errorf("the read went to %s (%s), want the primary (sticky)", d.Node, d.Reason)
+	}
+	if s.LSN() == 0 {
+		t.Error("the session still has no position after its read asked the primary")
+	}
+
+	// Across requests: the handler migrates and its session is cut; the
+	// next request carries the response's value.
+	m := sessionMiddleware(t, r, routerlib.SessionConfig{Keys: [][]byte{key1}, Header: "X-Lsn"})
+	w := httptest.NewRecorder()
+	m.Header(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+		migrateAndCut(t, req.Context(), topo, r, "cut_migration_http")
+	})).ServeHTTP(w, httptest.NewRequest("POST", "/", nil))
+	value := w.Result().Header.Get("X-Lsn")
+	if value == "" {
+		t.Fatal("the response carries no session value after a migration whose position Release could not read")
+	}
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("X-Lsn", value)
+	var readErr error
+	m.Header(http.HandlerFunc(func(_ http.ResponseWriter, req *http.Request) {
+		readErr = r.QueryRow(req.Context(), "SELECT count(*) FROM cut_migration_http").Scan(&n)
+	})).ServeHTTP(httptest.NewRecorder(), req)
+	if readErr != nil {
+		t.Fatalf("the next request's read: %v", readErr)
+	}
+	if d := rec.last(t); d.Node != "primary" {
+		t.Errorf("the next request's read went to %s (%s), want the primary", d.Node, d.Reason)
 	}
 }

@@ -193,7 +193,7 @@ func (m *SessionMiddleware) serve(w http.ResponseWriter, req *http.Request, next
 		start, _ = m.Verify(req.Context(), value)
 	}
 	s := NewSession(start)
-	sw := &sessionWriter{ResponseWriter: w, m: m, session: s, start: start, set: set}
+	sw := &sessionWriter{ResponseWriter: w, m: m, ctx: req.Context(), session: s, start: start, set: set}
 	next.ServeHTTP(sw, req.WithContext(WithSession(req.Context(), s)))
 	sw.setValue() // the handler wrote nothing: headers are not sent yet
 }
@@ -303,6 +303,16 @@ func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 	return lsn <= pos.lsn
 }
 
+// settleSession is Router.settle on the topology in force.
+func (r *Router) settleSession(ctx context.Context, s *Session, lost uint64) error {
+	t, err := r.enter()
+	if err != nil {
+		return err
+	}
+	defer t.leave()
+	return r.settle(ctx, t, s, lost)
+}
+
 // primaryPosition asks the node taking writes for its WAL insert position.
 func (r *Router) primaryPosition(ctx context.Context, t *topology) (primaryPosition, error) {
 	tg, err := r.choosePrimary(ctx, t, OpVerifySession)
@@ -325,6 +335,7 @@ func (r *Router) primaryPosition(ctx context.Context, t *topology) (primaryPosit
 type sessionWriter struct {
 	http.ResponseWriter
 	m       *SessionMiddleware
+	ctx     context.Context // the request's
 	session *Session
 	start   LSN
 	set     func(http.Header, string)
@@ -336,6 +347,13 @@ func (w *sessionWriter) setValue() {
 		return
 	}
 	w.sent = true
+	if lost := w.session.unsettled(); lost != 0 && w.m.r != nil {
+		// Work whose position Release could not read: the primary's
+		// position now is past it, and the next request must wait for it.
+		if err := w.m.r.settleSession(w.ctx, w.session, lost); err != nil {
+			w.m.r.opts.logger.Warn("routerlib: a session's position is unknown and the primary could not tell its own; the value sent carries the last one known, and the next request's reads may miss the work", "err", err)
+		}
+	}
 	if lsn := w.session.LSN(); lsn != w.start {
 		w.set(w.Header(), w.m.Sign(lsn))
 	}

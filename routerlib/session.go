@@ -35,6 +35,11 @@ func ParseLSN(s string) (LSN, error) {
 // use.
 type Session struct {
 	lsn atomic.Uint64
+	// lost counts the writes through the session whose position could not
+	// be read (see [Conn.Release]); settled is the count a position read
+	// from the primary since covers. While lost > settled the session's
+	// next read learns the primary's position first (Router.settle).
+	lost, settled atomic.Uint64
 }
 
 // NewSession returns a session that has seen writes up to lsn, as carried
@@ -50,6 +55,27 @@ func (s *Session) LSN() LSN { return LSN(s.lsn.Load()) }
 
 // Observe raises the session's position to lsn; it never lowers it.
 func (s *Session) Observe(lsn LSN) { raise(&s.lsn, uint64(lsn)) }
+
+// markLost records that work through s may have committed past its
+// position, which could not be read.
+func (s *Session) markLost() { s.lost.Add(1) }
+
+// unsettled returns the count of lost positions a read from the primary
+// must cover, 0 if none: the caller passes it to settle.
+func (s *Session) unsettled() uint64 {
+	if n := s.lost.Load(); n > s.settled.Load() {
+		return n
+	}
+	return 0
+}
+
+// settle records lsn, the primary's position read after the lost
+// positions counted by n (unsettled's answer before the read): it is at or
+// past each one's commit, when the work committed at all.
+func (s *Session) settle(lsn LSN, n uint64) {
+	s.Observe(lsn)
+	raise(&s.settled, n)
+}
 
 // raise stores v in a if it is higher than what a holds: the one way a WAL
 // position only ever moves forward (a session's, a replica's replay, the

@@ -25,7 +25,9 @@ const (
 	// replayed the session's last write.
 	ReasonCaughtUp
 	// ReasonSticky: a read-your-writes read sent to the primary because no
-	// replica replayed the session's last write within wait_timeout.
+	// replica replayed the session's last write within wait_timeout, or
+	// because the session's position is unknown (see [Conn.Release]) and
+	// the primary could not be asked for its own.
 	ReasonSticky
 	// ReasonStrong: consistency mode "strong" sends every read to the primary.
 	ReasonStrong
