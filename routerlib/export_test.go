@@ -34,3 +34,12 @@ func FunctionForTest(name string) (primary bool, readSafeReason string) {
 
 // ReadSafeFunctionsForTest returns the reviewed read-safe list.
 func ReadSafeFunctionsForTest() map[string]string { return readSafeFunctions }
+
+// CachedPositionForTest returns the primary position the middleware has
+// cached, 0 if none.
+func (m *SessionMiddleware) CachedPositionForTest() LSN {
+	if p := m.primary.Load(); p != nil {
+		return p.lsn
+	}
+	return 0
+}

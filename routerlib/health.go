@@ -56,8 +56,10 @@ const standbyTimeline = `coalesce((SELECT received_tli FROM pg_stat_wal_receiver
 const checkQueryHistory = checkColumns + `greatest(` + standbyTimeline + `,
 		(SELECT coalesce(max(('x' || left(name, 8))::bit(32)::int8), 0) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}\.history$')) ELSE 0 END`
 
-// checkHistoryQuery asks whether the monitor's user may list pg_wal.
-const checkHistoryQuery = `SELECT has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE')`
+// checkHistoryQuery asks, once per monitor connection, whether the
+// monitor's user may list pg_wal, and when the server started: the
+// incarnation of the cluster at the node's address (see checkResult.started).
+const checkHistoryQuery = `SELECT has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE'), pg_postmaster_start_time()`
 
 type checkResult struct {
 	err       error
@@ -69,6 +71,13 @@ type checkResult struct {
 	// shows (see standbyTimeline); 0 if it shows none to the user.
 	seenTimeline uint32
 	at           time.Time // when the check began; zero for a deadline's failure
+	// started is when the server's postmaster started (Unix nanoseconds),
+	// read once per monitor connection, which a restart ends. A WAL
+	// position can go back only across a restart (a cluster re-initialised
+	// or restored from a backup at the same address, on timeline 1 again),
+	// so a position read on the server belongs to this value: see
+	// SessionMiddleware.atPrimary.
+	started int64
 }
 
 // errNotChecked is a server's last check result until its first check ends.
@@ -101,10 +110,12 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 	// timeout), so a new one says whether the node is down. So may it the
 	// new one, when sessions are being terminated in bulk: a server that
 	// shuts down refuses new sessions (57P03) rather than ending them
-	// (57P01), so a few more tries are safe. A node that hangs is not
-	// asked twice.
+	// (57P01), so a few more tries are safe; and a new session that sat
+	// idle past idle_session_timeout before its first query (57P05: a busy
+	// machine, a short timeout) says nothing of the node either. A node
+	// that hangs is not asked twice.
 	for tries := 1; res.err != nil && ctx.Err() == nil && !timedOut(res.err) && tries <= maxCheckRetries &&
-		(tries == 1 && reused || sessionTerminated(res.err)); tries++ {
+		(tries == 1 && reused || sessionTerminated(res.err) || idleSessionEnded(res.err)); tries++ {
 		res = s.checkOn(ctx, timeout)
 	}
 	res.at = at
@@ -145,10 +156,12 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 	defer cancel()
 	if s.hcQuery == "" {
 		var history bool
-		if err := s.hc.QueryRow(ctx, checkHistoryQuery).Scan(&history); err != nil {
+		var started time.Time
+		if err := s.hc.QueryRow(ctx, checkHistoryQuery).Scan(&history, &started); err != nil {
 			s.closeHealthConn()
 			return checkResult{err: err}
 		}
+		s.hcStarted = started.UnixNano()
 		s.hcQuery = checkQuery
 		if history {
 			s.hcQuery = checkQueryHistory
@@ -163,6 +176,7 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 		return checkResult{err: err}
 	}
 	r.seenTimeline = uint32(seen)
+	r.started = s.hcStarted
 	if len(walfile) >= 8 {
 		if tli, err := strconv.ParseUint(walfile[:8], 16, 32); err == nil {
 			r.timeline = uint32(tli)
@@ -295,6 +309,7 @@ func (r *Router) record(t *topology, n *node, res checkResult, fails int) {
 		n.recovery.Store(res.recovery)
 		n.replayLSN.Store(res.lsn)
 		n.timeline.Store(res.timeline) // 0 in recovery
+		n.started.Store(res.started)
 		n.fails = 0
 		n.conns.up()
 		if n.down {

@@ -86,17 +86,27 @@ type SessionMiddleware struct {
 	header   string
 	// primary is the highest position the middleware has read from the
 	// primary, and which primary: an LSN up to it needs no query while
-	// that server, on that timeline, takes the writes. Another primary
-	// (a failover, or a reload to another cluster) may be behind it.
+	// that server, on that timeline and since the same start, takes the
+	// writes. Another primary (a failover, or a reload to another
+	// cluster) may be behind it, and so may the cluster at the same
+	// address after a restart (re-initialised, or restored from a backup).
 	primary atomic.Pointer[primaryPosition]
 }
 
 // A primaryPosition is a WAL position read from the primary srv, writing
-// on timeline tli.
+// on timeline tli, whose postmaster started at started (as the health
+// checks last saw it before the position was read).
 type primaryPosition struct {
-	srv *server
-	tli uint32
-	lsn LSN
+	srv     *server
+	tli     uint32
+	started int64
+	lsn     LSN
+}
+
+// same reports whether p and o were read from the same server, timeline
+// and start of it.
+func (p *primaryPosition) same(o *primaryPosition) bool {
+	return p.srv == o.srv && p.tli == o.tli && p.started == o.started
 }
 
 // NewSessionMiddleware returns a SessionMiddleware for the sessions of r.
@@ -223,9 +233,11 @@ func mac(key, payload []byte) []byte {
 // primary's current WAL position; else 0 and false. That last check asks
 // the primary only for an LSN beyond the highest position seen on it (by
 // the health checks, or by an earlier Verify): a position seen on another
-// primary, before a failover or a reload, does not count, since the
-// primary now may be behind it. Sign raises nothing: it signs what the
-// session recorded.
+// primary, before a failover or a reload, or before the server at the
+// primary's address last started (a cluster re-initialised or restored
+// there), does not count once a health check has seen the change, since
+// the primary now may be behind it. Sign raises nothing: it signs what
+// the session recorded.
 func (m *SessionMiddleware) Verify(ctx context.Context, value string) (LSN, bool) {
 	payload, sig, ok := strings.Cut(value, ".")
 	if !ok {
@@ -265,9 +277,11 @@ func (m *SessionMiddleware) Verify(ctx context.Context, value string) (LSN, bool
 // atPrimary reports whether the primary has reached lsn: the primary
 // taking writes now, as its last health check or a query of the
 // middleware's own saw it, or as it answers now. A position seen on
-// another primary does not count: after a failover that lost WAL, or a
-// reload to another cluster, the primary may be behind it, and a value
-// ahead of the primary would pin the session's reads to it.
+// another primary, or on the same one before it last started, does not
+// count: after a failover that lost WAL, a reload to another cluster, or a
+// cluster rebuilt at the same address (timeline 1 again), the primary may
+// be behind it, and a value ahead of the primary would pin the session's
+// reads to it.
 func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 	if m.r == nil {
 		return true
@@ -281,7 +295,7 @@ func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 		if lsn <= LSN(w.replayLSN.Load()) { // its current position at the last check
 			return true
 		}
-		if p := m.primary.Load(); p != nil && p.srv == w.server && p.tli == w.timeline.Load() && lsn <= p.lsn {
+		if p := m.primary.Load(); p != nil && p.srv == w.server && p.tli == w.timeline.Load() && p.started == w.started.Load() && lsn <= p.lsn {
 			return true
 		}
 	}
@@ -293,7 +307,7 @@ func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 	}
 	for {
 		old := m.primary.Load()
-		if old != nil && old.srv == pos.srv && old.tli == pos.tli && old.lsn >= pos.lsn {
+		if old != nil && old.same(&pos) && old.lsn >= pos.lsn {
 			break // as high already, for that primary
 		}
 		if m.primary.CompareAndSwap(old, &pos) {
@@ -319,13 +333,13 @@ func (r *Router) primaryPosition(ctx context.Context, t *topology) (primaryPosit
 	if err != nil {
 		return primaryPosition{}, err
 	}
-	tli := tg.n.timeline.Load()
+	tli, started := tg.n.timeline.Load(), tg.n.started.Load()
 	c, err := tg.pool.Acquire(ctx)
 	if err == nil {
 		defer c.Release()
 		var lsn LSN
 		if lsn, err = readPosition(ctx, c.Conn().PgConn()); err == nil {
-			return primaryPosition{srv: tg.n.server, tli: tli, lsn: lsn}, nil
+			return primaryPosition{srv: tg.n.server, tli: tli, started: started, lsn: lsn}, nil
 		}
 	}
 	return primaryPosition{}, fmt.Errorf("routerlib: reading primary %q's WAL position: %w", tg.n.name, err)

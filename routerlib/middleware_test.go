@@ -386,3 +386,82 @@ func TestSessionMiddlewareAfterClusterChange(t *testing.T) {
 		t.Errorf("the primary's position now %s: %s, %v", now, got, ok)
 	}
 }
+
+// nodeLSN is node's WAL insert position, asked directly.
+func nodeLSN(t *testing.T, n *routertest.Node) routerlib.LSN {
+	t.Helper()
+	var s string
+	if err := n.QueryRow(context.Background(), "SELECT pg_current_wal_insert_lsn()::text").Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := routerlib.ParseLSN(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lsn
+}
+
+// TestSessionMiddlewareAfterReinit: the cluster at the primary's address is
+// rebuilt (same server in the router file, timeline 1 again, WAL from the
+// start). The middleware had cached a position read on the old cluster;
+// once a health check has seen the new one, a value between the new
+// cluster's position and the cached one is refused, as any value ahead of
+// the primary is, instead of passing on the cache.
+func TestSessionMiddlewareAfterReinit(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	ctx := context.Background()
+	a := fastHealth(topo.Artifact(), 200*time.Millisecond)
+	a.Health.Timeout, a.Health.EjectAfter = "1s", 3 // the subject is the cache, not ejection
+	r := newRouter(t, a)
+	m := sessionMiddleware(t, r, routerlib.SessionConfig{Keys: [][]byte{key1}})
+	// The old cluster well ahead of where a new one starts.
+	for nodeLSN(t, topo.Primary) < 1<<26 {
+		if err := topo.Primary.Exec(ctx, "SELECT pg_logical_emit_message(false, 'rs', 'x'), pg_switch_wal()"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A value past the last check's position makes Verify ask the primary
+	// and cache its answer; a check between the two may have seen it
+	// already, so try until the cache holds it.
+	var cached routerlib.LSN
+	for range 20 {
+		if err := topo.Primary.Exec(ctx, "SELECT pg_logical_emit_message(false, 'rs', 'x')"); err != nil {
+			t.Fatal(err)
+		}
+		lsn := nodeLSN(t, topo.Primary)
+		if _, ok := m.Verify(ctx, m.Sign(lsn)); !ok {
+			t.Fatalf("the primary's own position %s was refused", lsn)
+		}
+		if cached = m.CachedPositionForTest(); cached >= lsn {
+			break
+		}
+	}
+	if cached < 1<<26 {
+		t.Fatalf("the middleware cached no position of the old cluster (%s)", cached)
+	}
+
+	if err := topo.Primary.Reinit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The pools' sessions of the old cluster fail once each; then the
+	// router writes to the new one, and a check has seen it.
+	eventually(t, 15*time.Second, "writes to the new cluster", func() bool {
+		_, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS reinit_probe (id int)")
+		return err == nil
+	})
+	eventually(t, 5*time.Second, "a check of the new cluster", func() bool {
+		s := nodeStat(r, topo.Primary.Name)
+		return s.Writer && s.Healthy && s.ReplayLSN < cached
+	})
+	now := nodeLSN(t, topo.Primary)
+	if now >= cached {
+		t.Fatalf("the new cluster is at %s, not behind the cached %s", now, cached)
+	}
+	between := now + (cached-now)/2
+	if got, ok := m.Verify(ctx, m.Sign(between)); ok {
+		t.Errorf("LSN %s, ahead of the re-initialised primary (%s) but behind the old cluster's cached position (%s), was honoured as %s", between, now, cached, got)
+	}
+	if got, ok := m.Verify(ctx, m.Sign(now)); !ok || got != now {
+		t.Errorf("the new cluster's position %s: %s, %v", now, got, ok)
+	}
+}

@@ -294,6 +294,9 @@ type server struct {
 	// splitBrain says why the server, out of recovery, takes no writes;
 	// nil when it does or is in recovery.
 	splitBrain atomic.Pointer[string]
+	// started is when the server last seen at this address started (Unix
+	// nanoseconds; see checkResult.started); 0 until a check answers.
+	started atomic.Int64
 
 	reads, writes, errors atomic.Int64
 
@@ -330,7 +333,10 @@ type server struct {
 	// hcQuery is the check query hc may send (checkQuery or
 	// checkQueryHistory), "" until asked; guarded by hcMu.
 	hcQuery string
-	closed  bool // the server is closed: no check connects again; guarded by hcMu
+	// hcStarted is when the server hc is connected to started (see
+	// checkResult.started); guarded by hcMu.
+	hcStarted int64
+	closed    bool // the server is closed: no check connects again; guarded by hcMu
 }
 
 // connKey is what a server's pools and connections are made of. Two
@@ -435,6 +441,7 @@ func (s *server) inherit(o *server) {
 	s.lagNanos.Store(o.lagNanos.Load())
 	s.lastErr.Store(o.lastErr.Load())
 	s.timeline.Store(o.timeline.Load())
+	s.started.Store(o.started.Load())
 	s.splitBrain.Store(o.splitBrain.Load())
 	s.last, s.down, s.fails, s.goods, s.admitted, s.behindSince = o.last, o.down, o.fails, o.goods, o.admitted, o.behindSince
 }

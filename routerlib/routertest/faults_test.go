@@ -328,3 +328,43 @@ func TestFreezeThaw(t *testing.T) {
 	}
 	t.Logf("Close with the primary frozen took %v", time.Since(start))
 }
+
+// TestReinit: the node at the same port is a new cluster afterwards: a
+// new postmaster, timeline 1, WAL behind the old cluster's, none of its
+// tables, and it takes writes.
+func TestReinit(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	ctx := context.Background()
+	p := topo.Primary
+	identity := func() (started time.Time, tli string, lsn int64) {
+		t.Helper()
+		err := p.QueryRow(ctx, `SELECT pg_postmaster_start_time(), left(pg_walfile_name(pg_current_wal_lsn()), 8),
+			pg_current_wal_lsn() - '0/0'`).Scan(&started, &tli, &lsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return started, tli, lsn
+	}
+	insert(t, ctx, p, 1)
+	if err := p.Exec(ctx, "SELECT pg_switch_wal()"); err != nil {
+		t.Fatal(err)
+	}
+	insert(t, ctx, p, 2)
+	oldStart, _, oldLSN := identity()
+	port := p.Port
+	start := time.Now()
+	if err := p.Reinit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Reinit took %v", time.Since(start))
+	newStart, tli, newLSN := identity()
+	if !newStart.After(oldStart) || tli != "00000001" || newLSN >= oldLSN || p.Port != port {
+		t.Errorf("after Reinit: started %v (was %v), timeline %s, WAL at %d (was %d), port %d (was %d); want a new cluster on timeline 1, behind, at the same port",
+			newStart, oldStart, tli, newLSN, oldLSN, p.Port, port)
+	}
+	var exists bool
+	if err := p.QueryRow(ctx, "SELECT to_regclass('faults') IS NOT NULL").Scan(&exists); err != nil || exists {
+		t.Errorf("the old cluster's table after Reinit: exists=%v, %v", exists, err)
+	}
+	insert(t, ctx, p, 3)
+}

@@ -175,6 +175,33 @@ func (n *Node) Restart(ctx context.Context) error {
 	return n.Start(ctx)
 }
 
+// Reinit replaces the node's cluster with a new one at the same address,
+// as an operator who rebuilds a server from scratch or restores an old
+// backup would: it stops the node, replaces its data directory with a copy
+// of routertest's initdb template (timeline 1, WAL from the start, no data;
+// the system identifier of every routertest cluster of these binaries) and
+// starts it as a primary. Its standbys, which follow the old cluster, stop
+// replicating from it.
+func (n *Node) Reinit(ctx context.Context) error {
+	if err := n.Stop(ctx); err != nil {
+		return err
+	}
+	template, err := n.t.ensureTemplate(ctx)
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(n.DataDir); err != nil {
+		return fmt.Errorf("routertest: %s: %w", n.Name, err)
+	}
+	if err := n.t.copyDataDir(template, n.DataDir, coldCopy); err != nil {
+		return fmt.Errorf("routertest: %s: copying the template cluster %s: %w", n.Name, filepath.Dir(template), err)
+	}
+	if err := n.t.configureNode(n); err != nil {
+		return fmt.Errorf("routertest: %s: %w", n.Name, err)
+	}
+	return n.Start(ctx)
+}
+
 // Promote turns a standby into a primary and returns once it is out of
 // recovery and accepts writes. To fail over as production does, Stop the old
 // primary first.
