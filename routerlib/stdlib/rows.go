@@ -47,13 +47,13 @@ type Rows struct {
 	more      bool // what it returned
 	names     []string
 	cols      []column // how each column converts, set up at the first row
-	scratch   *scratch // the handle's
+	conn      *Conn    // the handle's: its scratch, and its reused rows
 
-	// Room for the usual narrow result, so that a statement's Rows take
-	// one allocation rather than one per column (pgx's stdlib makes a
-	// closure and a variable for each).
-	nameBuf [inlineColumns]string
-	colBuf  [inlineColumns]column
+	// Room for the usual narrow result's columns, so that they take no
+	// allocation (pgx's stdlib makes a closure and a variable for each),
+	// and the room a wider one took, kept for the handle's next statements.
+	colBuf [inlineColumns]column
+	wide   []column
 }
 
 // inlineColumns is how many columns Rows hold without allocating more.
@@ -117,22 +117,27 @@ var (
 // Columns returns the result's column names.
 func (r *Rows) Columns() []string {
 	if r.names == nil {
+		// A slice of their own for each statement's rows: database/sql
+		// hands it to the caller, who may keep it past the rows.
 		fds := r.rows.FieldDescriptions()
-		r.names = r.nameBuf[:0]
-		if len(fds) > inlineColumns {
-			r.names = make([]string, 0, len(fds))
-		}
-		for _, fd := range fds {
-			r.names = append(r.names, fd.Name)
+		r.names = make([]string, len(fds))
+		for i, fd := range fds {
+			r.names[i] = fd.Name
 		}
 	}
 	return r.names
 }
 
-// Close releases the rows' connection.
+// Close releases the rows' connection. database/sql calls it once, and
+// no other method after it: the handle's rows may then serve its next
+// statement.
 func (r *Rows) Close() error {
 	r.rows.Close()
-	return r.rows.Err()
+	err := r.rows.Err()
+	if r == &r.conn.rows {
+		r.conn.rowsOpen = false
+	}
+	return err
 }
 
 // Next reads the next row into dest.
@@ -171,11 +176,14 @@ func (r *Rows) Next(dest []driver.Value) error {
 func (r *Rows) plan() {
 	m := r.rows.TypeMap()
 	fds := r.rows.FieldDescriptions()
-	r.cols = r.colBuf[:0]
+	cols := r.colBuf[:0]
 	if len(fds) > inlineColumns {
-		r.cols = make([]column, 0, len(fds))
+		if cap(r.wide) < len(fds) {
+			r.wide = make([]column, 0, len(fds))
+		}
+		cols = r.wide[:0]
 	}
-	s := r.scratch
+	s := &r.conn.scratch
 	for _, fd := range fds {
 		k, target := kindString, any(&s.s)
 		switch fd.DataTypeOID {
@@ -202,13 +210,14 @@ func (r *Rows) plan() {
 		case pgtype.TimestamptzOID:
 			k, target = kindTimestamptz, &s.tstz
 		}
-		r.cols = append(r.cols, column{plan: m.PlanScan(fd.DataTypeOID, fd.Format, target), kind: k})
+		cols = append(cols, column{plan: m.PlanScan(fd.DataTypeOID, fd.Format, target), kind: k})
 	}
+	r.cols = cols
 }
 
 // value converts one raw value of column c as pgx's stdlib does.
 func (r *Rows) value(c *column, raw []byte) (driver.Value, error) {
-	s := r.scratch
+	s := &r.conn.scratch
 	switch c.kind {
 	case kindBool:
 		if err := c.plan.Scan(raw, &s.b); err != nil {

@@ -118,6 +118,15 @@ type Conn struct {
 	r       *routerlib.Router
 	tx      *Tx     // the transaction in progress, or nil; set by BeginTx, cleared by its end
 	scratch scratch // for its Rows' values
+	// rows serves the handle's statements one after another: database/sql
+	// makes every call on a handle under the handle's lock, Rows.Close
+	// included, and never calls a driver's Rows after closing them, so
+	// the next statement may take rows once the last one's are closed.
+	// Rows still open when another statement runs on the same handle (a
+	// *sql.Conn or a transaction reading two results at once) take a new
+	// one. rowsOpen says whether rows are in use.
+	rows     Rows
+	rowsOpen bool
 }
 
 // Router returns the Router the handle routes through, for use inside
@@ -223,7 +232,13 @@ func (c *Conn) QueryContext(ctx context.Context, query string, named []driver.Na
 		rows.Close()
 		return nil, err
 	}
-	return &Rows{rows: rows, preloaded: true, more: more, scratch: &c.scratch}, nil
+	r := &c.rows
+	if c.rowsOpen {
+		r = new(Rows)
+	}
+	c.rowsOpen = true
+	r.rows, r.preloaded, r.more, r.names, r.cols, r.conn = rows, true, more, nil, nil, c
+	return r, nil
 }
 
 // Ping checks that the primary answers ([routerlib.Router.Ping]).

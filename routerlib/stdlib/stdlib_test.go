@@ -448,12 +448,61 @@ func TestRowsKeepTheirValues(t *testing.T) {
 	defer a.Close() // before the deferred conn.Close, which waits for them
 	defer b.Close()
 	var gotA, gotB [][]any
-	for range 5 {
+	for i := range 5 {
 		gotA = append(gotA, next(a))
-		gotB = append(gotB, next(b))
+		if i < 2 {
+			gotB = append(gotB, next(b))
+		}
 	}
-	if !reflect.DeepEqual(gotA, want) || !reflect.DeepEqual(gotB, wantB) {
-		t.Errorf("two results read in turns on one *sql.Conn: %#v and %#v, pgx stdlib gives %#v and %#v", gotA, gotB, want, wantB)
+	// a's rows are closed while b's are open: the handle's next statement
+	// takes the rows a had (see Conn.rows), b keeps its own.
+	a.Close()
+	c := open(conn, query, 1)
+	defer c.Close()
+	var gotC [][]any
+	for range 5 {
+		gotC = append(gotC, next(c))
+		if len(gotB) < 5 {
+			gotB = append(gotB, next(b))
+		}
+	}
+	if !reflect.DeepEqual(gotA, want) || !reflect.DeepEqual(gotB, wantB) || !reflect.DeepEqual(gotC, want) {
+		t.Errorf("results read in turns on one *sql.Conn: %#v, %#v and %#v, pgx stdlib gives %#v, %#v and %#v", gotA, gotB, gotC, want, wantB, want)
+	}
+}
+
+// TestRowsReusedPerHandle: a handle's statements share one Rows, one after
+// another, so that a read allocates none; a statement run while another's
+// rows are still open on the same handle gets a Rows of its own.
+func TestRowsReusedPerHandle(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Nodes = a.Nodes[:2]
+	db, _ := openDB(t, a)
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	const query = "SELECT $1::int + 1"
+	read := func() {
+		var n int
+		if err := conn.QueryRowContext(ctx, query, 41).Scan(&n); err != nil || n != 42 {
+			t.Fatalf("read %d, %v; want 42", n, err)
+		}
+	}
+	read() // the connection and its statement cache
+	alone := testing.AllocsPerRun(200, read)
+	held, err := conn.QueryContext(ctx, query, 1) // open while the reads run
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	beside := testing.AllocsPerRun(200, read)
+	t.Logf("%.0f allocations a read alone on the handle, %.0f beside open rows", alone, beside)
+	if alone != beside-1 {
+		t.Errorf("%.0f allocations a read alone on the handle, %.0f beside open rows: want one fewer alone (the handle's Rows)", alone, beside)
 	}
 }
 

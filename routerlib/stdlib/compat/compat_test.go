@@ -68,7 +68,7 @@ func onlyOn(t *testing.T, what string, ds []routerlib.Decision, node string) {
 	}
 }
 
-func waitReplayed(t *testing.T, topo *routertest.Topology) {
+func waitReplayed(t testing.TB, topo *routertest.Topology) {
 	t.Helper()
 	if err := topo.WaitReplayed(context.Background()); err != nil {
 		t.Fatal(err)
