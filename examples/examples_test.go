@@ -244,10 +244,8 @@ func TestExamples(t *testing.T) {
 	// the generated docs, so docs that ask for too little fail here.
 	t.Run("quickstart_least_privilege", func(t *testing.T) {
 		t.Parallel()
+		routertest.SkipBelow(t, 15, "granting ALTER SYSTEM (before, the standby and synchronous replication need a superuser)")
 		topo := routertest.Start(t, routertest.WithStandbys(2))
-		if topo.Version < 15 {
-			t.Skipf("PostgreSQL %d: ALTER SYSTEM can only be granted from 15 on; before, the standby and synchronous replication need a superuser", topo.Version)
-		}
 		grants := documentedGrants(t, "publication", "replication_slot", "standby", "synchronous_replication")
 		execSQL(t, topo.Primary, "postgres", quickstartBooks+`;
 CREATE ROLE terraform LOGIN;

@@ -553,10 +553,8 @@ resource "pgreplication_replication_slot" "taken" {
 // Replay is paused so the wait is certain. No slot is left behind.
 func TestAccReplicationSlot_standbyCreateTimeout(t *testing.T) {
 	testAccPreCheck(t)
+	routertest.SkipBelow(t, 16, "a logical slot on a standby")
 	topo := routertest.Start(t, routertest.WithStandbys(1))
-	if topo.Version < 16 {
-		t.Skipf("logical slots on a standby need PostgreSQL 16; found %d", topo.Version)
-	}
 	standby := topo.Standbys[0]
 	ctx := context.Background()
 	if err := standby.PauseReplay(ctx); err != nil {

@@ -818,13 +818,11 @@ $$BEGIN RAISE EXCEPTION 'site policy: no ALTER SUBSCRIPTION'; END$$`)
 // an enabled subscription refused at plan time.
 func TestAccSubscription_newerOptions(t *testing.T) {
 	topo := testAccTopology(t)
+	routertest.SkipBelow(t, 17, "failover (TestAccSubscription_postgres15 covers the refusals)")
 	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_newer", `
 CREATE PUBLICATION pub_a FOR TABLE t1;
 INSERT INTO t1 VALUES (1, 'one');`, nil)
 	major := queryValue[int](t, f.sub, "postgres", `SELECT current_setting('server_version_num')::int`) / 10000
-	if major < 17 {
-		t.Skipf("failover needs PostgreSQL 17; the subscriber runs %d (TestAccSubscription_postgres15 covers the refusals)", major)
-	}
 	config := func(twoPhase, failover, runAsOwner bool) string {
 		return subscriberProvider(f.sub) + fmt.Sprintf(`
 resource "pgreplication_subscription" "this" {
@@ -1127,11 +1125,8 @@ resource "pgreplication_subscription" "none" {
 // the destroy through, dropping the slot on the publisher.
 func TestAccSubscription_ownerWithoutPassword(t *testing.T) {
 	topo := testAccTopology(t)
+	routertest.SkipBelow(t, 16, "password_required (15 refuses an owner that is not a superuser: TestAccSubscription_basic)")
 	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_nopw", `CREATE PUBLICATION pub_a FOR TABLE t1;`, nil)
-	major := queryValue[int](t, f.sub, "postgres", `SELECT current_setting('server_version_num')::int`) / 10000
-	if major < 16 {
-		t.Skipf("password_required needs PostgreSQL 16; the subscriber runs %d (15 refuses an owner that is not a superuser: TestAccSubscription_basic)", major)
-	}
 	execSQL(t, f.sub, "postgres", `CREATE ROLE sub_owner LOGIN; GRANT CREATE ON DATABASE postgres TO sub_owner; GRANT pg_create_subscription TO sub_owner`)
 
 	t.Run("plan warns", func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"testing"
 )
 
 // ErrNoBinaries reports that the PostgreSQL server binaries (initdb, pg_ctl,
@@ -114,6 +115,33 @@ func debianBinDirs() []string {
 		paths[i] = d.path
 	}
 	return paths
+}
+
+// SkipBelow skips tb when the servers that [Start] would run with opts are
+// older than PostgreSQL major, before anything starts: a test of a feature
+// of newer servers costs nothing on older ones. why says what needs major.
+// Like Start, it skips when no server binaries are found, unless $CI is
+// "true".
+func SkipBelow(tb testing.TB, major int, why string, opts ...Option) {
+	tb.Helper()
+	c := newConfig(opts)
+	binDir, err := findBinDir(&c)
+	if errors.Is(err, ErrNoBinaries) && os.Getenv("CI") != "true" {
+		tb.Skip(err)
+		return
+	}
+	if err != nil {
+		tb.Fatal(err)
+		return
+	}
+	version, err := serverVersion(binDir)
+	if err != nil {
+		tb.Fatal(err)
+		return
+	}
+	if version < major {
+		tb.Skipf("PostgreSQL %d (%s): %s needs PostgreSQL %d or later", version, binDir, why, major)
+	}
 }
 
 var versionOutput = regexp.MustCompile(`\(PostgreSQL\) (\d+)`)

@@ -93,6 +93,9 @@ func (r *recordingTB) Logf(string, ...any) {}
 func (r *recordingTB) Cleanup(func())      {}
 func (r *recordingTB) Skip(args ...any)    { r.skipped = fmt.Sprint(args...) }
 func (r *recordingTB) Fatal(args ...any)   { r.failed = fmt.Sprint(args...) }
+func (r *recordingTB) Skipf(format string, args ...any) {
+	r.skipped = fmt.Sprintf(format, args...)
+}
 
 func TestStartSkipsWithoutBinariesExceptInCI(t *testing.T) {
 	empty := routertest.WithBinDir(t.TempDir())
@@ -121,4 +124,33 @@ func skipUnlessCI(t *testing.T, why any) {
 		t.Fatal(why)
 	}
 	t.Skip(why)
+}
+
+// TestSkipBelow: a version gate skips on an older server and lets a new
+// enough one through, and with no binaries it ends the test as Start does.
+func TestSkipBelow(t *testing.T) {
+	version := sharedTopology(t).Version
+	var older recordingTB
+	routertest.SkipBelow(&older, version+1, "the feature")
+	if want := fmt.Sprintf("PostgreSQL %d", version); !strings.Contains(older.skipped, want) ||
+		!strings.Contains(older.skipped, fmt.Sprintf("the feature needs PostgreSQL %d", version+1)) || older.failed != "" {
+		t.Errorf("gate above the server: skipped %q, failed %q; want a skip naming %s and the feature", older.skipped, older.failed, want)
+	}
+	var same recordingTB
+	routertest.SkipBelow(&same, version, "the feature")
+	if same.skipped != "" || same.failed != "" {
+		t.Errorf("gate at the server's version: skipped %q, failed %q; want neither", same.skipped, same.failed)
+	}
+
+	empty := routertest.WithBinDir(t.TempDir())
+	t.Setenv("CI", "")
+	var local recordingTB
+	if routertest.SkipBelow(&local, 1, "x", empty); local.skipped == "" || local.failed != "" {
+		t.Errorf("no binaries outside CI: skipped %q, failed %q; want a skip", local.skipped, local.failed)
+	}
+	t.Setenv("CI", "true")
+	var ci recordingTB
+	if routertest.SkipBelow(&ci, 1, "x", empty); ci.failed == "" || ci.skipped != "" {
+		t.Errorf("no binaries with CI=true: skipped %q, failed %q; want a failure", ci.skipped, ci.failed)
+	}
 }
