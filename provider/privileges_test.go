@@ -26,9 +26,15 @@ func TestAccPrivileges_missing(t *testing.T) {
 	if topo.Version < 15 {
 		t.Skipf("PostgreSQL %d: ALTER SYSTEM can only be granted from 15 on", topo.Version)
 	}
+	// The subscription's error gives the server's message, DETAIL and
+	// SQLSTATE first, then the fix, with the publisher's password masked in
+	// the statement it quotes.
 	subscriptionGrant := `GRANT pg_create_subscription TO "tfacc_priv_sub";`
+	subscriptionRefusal := `ERROR:\s+permission\s+denied\s+to\s+create\s+subscription\s+\(SQLSTATE\s+42501\)\s+` +
+		`DETAIL:\s+Only\s+roles\s+with\s+privileges\s+of\s+the\s+"pg_create_subscription"\s+role\s+may\s+create\s+subscriptions\.\s+`
 	if topo.Version < 16 {
 		subscriptionGrant = `ALTER ROLE "tfacc_priv_sub" SUPERUSER;  -- PostgreSQL 15 has no narrower privilege for this`
+		subscriptionRefusal = `ERROR:\s+must\s+be\s+superuser\s+to\s+create\s+subscriptions\s+\(SQLSTATE\s+42501\)\s+`
 	}
 	execSQL(t, topo.Primary, "postgres", `CREATE TABLE tfacc_priv_books (id int PRIMARY KEY)`)
 	t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", `DROP TABLE tfacc_priv_books`) })
@@ -117,10 +123,12 @@ resource "pgreplication_standby" "s" {
 		config: `
 resource "pgreplication_subscription" "s" {
   name         = "tfacc_priv_sub"
-  conninfo     = "host=127.0.0.1 port=1 dbname=postgres user=x password=y"
+  conninfo     = "host=127.0.0.1 port=1 dbname=postgres user=x password=priv-canary"
   publications = ["none"]
 }`,
 		want: regexp.QuoteMeta(subscriptionGrant),
+		quotes: `CREATE\s+SUBSCRIPTION\s+"tfacc_priv_sub"\s+CONNECTION\s+'host=127\.0\.0\.1\s+port=1\s+dbname=postgres\s+user=x\s+password=REDACTED'.*:\s+` +
+			subscriptionRefusal + `The\s+provider's\s+role\s+"tfacc_priv_sub"\s+`,
 	}} {
 		t.Run(c.name, func(t *testing.T) {
 			execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+c.role+" LOGIN")
@@ -153,6 +161,7 @@ resource "pgreplication_subscription" "s" {
 // that is not a superuser must.
 func TestAccSubscription_leastPrivilege(t *testing.T) {
 	testAccPreCheck(t)
+	routertest.SkipBelow(t, 16, "a subscription created by a role that is not a superuser (TestAccPrivileges_missing/subscription checks the error says so before)")
 	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary
 	const replicator, password, role = "sub_lp_repl", "lp-Secret", "tfacc_sub_lp"
 	execSQL(t, pub, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+replicator+" LOGIN REPLICATION PASSWORD '"+password+"'")
@@ -164,9 +173,6 @@ CREATE PUBLICATION pub_lp FOR TABLE t1;
 GRANT SELECT ON t1 TO `+replicator+`;
 INSERT INTO t1 SELECT g, 'row ' || g FROM generate_series(1, 5) g;`, nil)
 	major := queryValue[int](t, f.sub, "postgres", `SELECT current_setting('server_version_num')::int`) / 10000
-	if major < 16 {
-		t.Skipf("PostgreSQL %d: only a superuser creates subscriptions before 16 (TestAccPrivileges_missing/subscription checks the error says so)", major)
-	}
 	execSQL(t, f.sub, "postgres", "CREATE ROLE "+role+" LOGIN")
 	for _, r := range subscriptionRequirements(pgsql.Ident("postgres"), "public.t1") {
 		execSQL(t, f.sub, "postgres", r.statement(pgsql.Ident(role), major))

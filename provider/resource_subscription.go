@@ -355,13 +355,14 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	}
 	params, _ := conninfo.Parse(connection)
 	ctx = statement.WithSecrets(ctx, params.Secrets()...)
-	if err := execSubscription(ctx, pool, createSubscriptionSQL(name, connection, publications, opts)); err != nil {
+	create := createSubscriptionSQL(name, connection, publications, opts)
+	if err := execSubscription(ctx, pool, create); err != nil {
 		resp.Diagnostics.AddError("Cannot Create Subscription",
 			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s failed. The subscriber server connects to the publisher (%s) itself: "+
 				"check that it is reachable from there, that it accepts replication connections from the subscriber (pg_hba.conf), "+
 				"that the publications exist, and that wal_level = logical on the publisher.\n\n%s",
 				pgsql.Ident(name), database, r.server.describe(), params.Redacted(),
-				statement.MaskedError(ctx, r.server.withGrants(ctx, err, createSubscriptionPrivilege, createOnDatabasePrivilege(pgsql.Ident(database))))))
+				r.server.queryError(ctx, create, err, createSubscriptionPrivilege, createOnDatabasePrivilege(pgsql.Ident(database)))))
 		return
 	}
 	// From here on, a failure drops the subscription again (and the slot it
