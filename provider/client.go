@@ -292,19 +292,46 @@ func (s *server) requireMajor(ctx context.Context, major int, feature string, at
 	}
 }
 
-// PoolOrDiag is Pool for a handler: on failure it adds the one "Cannot
-// Connect to PostgreSQL" diagnostic, naming the server and the database, and
-// returns nil.
+// PoolOrDiag is Pool for a handler, connected: it takes a connection from the
+// pool (which stays there for the handler's statements), so that a server the
+// provider cannot reach or log in to is reported as that, "Cannot Connect to
+// PostgreSQL", by whichever handler runs first, and not under the title of the
+// statement that happened to open the first connection. On failure it adds
+// that diagnostic (connectDiag) and returns nil; a database that does not
+// exist is left to the handler.
 func (s *server) PoolOrDiag(ctx context.Context, database string, diags *diag.Diagnostics) *pgxpool.Pool {
 	p, err := s.Pool(ctx, database)
+	if err == nil {
+		var c *pgxpool.Conn
+		if c, err = p.Acquire(ctx); err == nil {
+			c.Release()
+		}
+	}
+	if isMissingDatabase(err) {
+		// The server answered: the handler decides what a database that
+		// is gone means (a publication's Read plans it created again).
+		return p
+	}
 	if err != nil {
 		if database == "" {
-			database = s.settings.Database
+			database = s.defaultDatabase()
 		}
-		diags.AddError("Cannot Connect to PostgreSQL", fmt.Sprintf("Connecting to database %q on %s failed: %s", database, s.describe(), statement.MaskedError(ctx, err)))
+		diags.Append(s.connectDiag(ctx, database, err))
 		return nil
 	}
 	return p
+}
+
+// connectDiag is the one diagnostic for a connection to database on s that
+// could not be made: the server's address, the cause (secrets masked) and the
+// fix (connectFix).
+func (s *server) connectDiag(ctx context.Context, database string, err error) diag.Diagnostic {
+	detail := fmt.Sprintf("The provider cannot connect to database %q on %s: %s", database, s.describe(), statement.MaskedError(ctx, err))
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		detail += "\n\n" + s.connectFix(err)
+	}
+	return diag.NewErrorDiagnostic("Cannot Connect to PostgreSQL", detail)
 }
 
 // queryError is the error to show when sql, run on s, failed with err: the
@@ -322,7 +349,7 @@ func (s *server) queryError(ctx context.Context, sql string, err error, privs ..
 	}
 	var connErr *pgconn.ConnectError
 	if errors.As(err, &connErr) {
-		return errors.New(statement.MaskedError(ctx, err) + "\n\n" + s.connectFix(err))
+		return fmt.Errorf("%w\n\n%s", statement.Masked(ctx, err), s.connectFix(err))
 	}
 	if len(privs) == 0 {
 		return statement.Error(ctx, sql, err)
@@ -357,11 +384,16 @@ func (s *server) connectFix(err error) string {
 }
 
 // FactsOrDiag is Facts for a handler: on failure it adds a diagnostic and
-// returns false.
+// returns false, the one of connectDiag when the connection could not be made.
 func (s *server) FactsOrDiag(ctx context.Context, diags *diag.Diagnostics) (serverFacts, bool) {
 	f, err := s.Facts(ctx)
-	if err != nil {
-		diags.AddError("Cannot Connect to PostgreSQL", err.Error())
+	var connErr *pgconn.ConnectError
+	switch {
+	case errors.As(err, &connErr):
+		diags.Append(s.connectDiag(ctx, s.defaultDatabase(), connErr))
+		return serverFacts{}, false
+	case err != nil:
+		diags.AddError("Cannot Read Server Version", err.Error())
 		return serverFacts{}, false
 	}
 	return f, true

@@ -100,7 +100,7 @@ provider "pgreplication" {
 }
 data "pgreplication_server" "this" {}
 `,
-			ExpectError: errorWithout("Cannot Read Server Facts", "127.0.0.1:1", "connection refused",
+			ExpectError: errorWithout("Cannot Connect to PostgreSQL", "127.0.0.1:1", "connection refused",
 				"No PostgreSQL server accepted a connection at 127.0.0.1:1", "connect_timeout, 2 seconds", "Check the provider's host and port"),
 		}},
 	})

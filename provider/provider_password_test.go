@@ -60,12 +60,12 @@ data "pgreplication_server" "this" {}
 				Config: config("var.canary_password"),
 				// The error names the server, the cause (the server's
 				// message and SQLSTATE) and what to check.
-				ExpectError: errorWithout("Cannot Read Server Facts", server, "password authentication failed", "28P01",
+				ExpectError: errorWithout("Cannot Connect to PostgreSQL", server, "password authentication failed", "28P01",
 					server+` refused the password of the provider's role "tfacc_pw"`, "Check the provider's username and password"),
 			},
 		},
 	})
-	checkLogHasNo(t, logPath, canaryParts(wrong), "Cannot Read Server Facts", "password authentication failed")
+	checkLogHasNo(t, logPath, canaryParts(wrong), "Cannot Connect to PostgreSQL", "password authentication failed")
 }
 
 // A role that may not log in is refused whatever the password (SQLSTATE
@@ -80,7 +80,7 @@ func TestAccProvider_roleCannotLogIn(t *testing.T) {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
 			Config: providerConfigAs("", topo.Primary, role) + `data "pgreplication_server" "this" {}`,
-			ExpectError: errorWithout("Cannot Read Server Facts", server, `role "tfacc_nologin" is not permitted to log in`, "28000",
+			ExpectError: errorWithout("Cannot Connect to PostgreSQL", server, `role "tfacc_nologin" is not permitted to log in`, "28000",
 				server+` does not let the provider's role "tfacc_nologin" connect`, `ALTER ROLE "tfacc_nologin" LOGIN`),
 		}},
 	})
@@ -105,4 +105,104 @@ func TestConnectErrorHasNoPassword(t *testing.T) {
 			t.Errorf("diagnostic leaks the password: %s", x.Detail())
 		}
 	}
+}
+
+// The provider connects lazily, on a handler's first statement; whichever
+// handler that is, a server the provider cannot reach or log in to is
+// reported as "Cannot Connect to PostgreSQL", naming the database, the
+// server, the cause and the fix, and never the password: for a data source,
+// a resource's refresh and an import, against an address where nothing
+// listens and a server that refuses the password.
+func TestAccProvider_cannotConnect(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	const role, password = "tfacc_connect", "connect-Pw-1"
+	const wrong = "wrong" + canaryMark + "-connect-pw"
+	execSQL(t, topo.Primary, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN REPLICATION PASSWORD '"+password+"'")
+	if err := topo.Primary.RequirePassword(context.Background(), role); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", os.DevNull)
+	logPath := traceLog(t)
+	variable := canaryVariable(t, wrong)
+	provider := func(port int, pw string) string {
+		return variable + fmt.Sprintf(`
+provider "pgreplication" {
+  host            = "127.0.0.1"
+  port            = %d
+  username        = %q
+  password        = %s
+  database        = "postgres"
+  sslmode         = "disable"
+  connect_timeout = 2
+}
+`, port, role, pw)
+	}
+	slot := func(name string) string {
+		return fmt.Sprintf(`
+resource "pgreplication_replication_slot" "this" {
+  name = %q
+  type = "physical"
+}
+`, name)
+	}
+	server := fmt.Sprintf("127.0.0.1:%d", topo.Primary.Port)
+	for _, c := range []struct {
+		name   string
+		port   int
+		server string   // host:port the error names
+		want   []string // the cause and the fix, in order
+	}{{
+		name:   "unreachable",
+		port:   1,
+		server: "127.0.0.1:1",
+		want:   []string{"connection refused", "No PostgreSQL server accepted a connection at 127.0.0.1:1", "Check the provider's host and port"},
+	}, {
+		name:   "password_refused",
+		port:   topo.Primary.Port,
+		server: server,
+		want: []string{"password authentication failed", "28P01", server + ` refused the password of the provider's role "tfacc_connect"`,
+			"Check the provider's username and password"},
+	}} {
+		failing := provider(c.port, "var.canary_password")
+		want := errorWithout(append([]string{"Cannot Connect to PostgreSQL", `The provider cannot connect to database "postgres" on ` + c.server}, c.want...)...)
+		t.Run(c.name, func(t *testing.T) {
+			t.Run("data_source", func(t *testing.T) {
+				resource.Test(t, resource.TestCase{
+					ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+					Steps: []resource.TestStep{{
+						Config:      failing + `data "pgreplication_server" "this" {}`,
+						ExpectError: want,
+					}},
+				})
+			})
+			t.Run("resource_refresh", func(t *testing.T) {
+				good := provider(topo.Primary.Port, fmt.Sprintf("%q", password)) + slot("connect_"+c.name)
+				resource.Test(t, resource.TestCase{
+					ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+					Steps: []resource.TestStep{
+						{Config: good},
+						{Config: failing + slot("connect_"+c.name), ExpectError: want},
+						{Config: good}, // so that the test's destroy can connect
+					},
+				})
+			})
+			t.Run("import", func(t *testing.T) {
+				resource.Test(t, resource.TestCase{
+					ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+					Steps: []resource.TestStep{{
+						Config: failing + slot("connect_import") + `
+import {
+  to = pgreplication_replication_slot.this
+  id = "connect_import"
+}
+`,
+						ExpectError: want,
+					}},
+				})
+			})
+		})
+	}
+	checkLogHasNo(t, logPath, canaryParts(wrong), "Cannot Connect to PostgreSQL", "password authentication failed")
 }

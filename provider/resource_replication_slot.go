@@ -368,6 +368,9 @@ func (r *replicationSlotResource) Read(ctx context.Context, req resource.ReadReq
 		return
 	}
 	ctx = statement.WithObject(ctx, "replication slot "+pgsql.Ident(state.Name.ValueString()))
+	if r.server.PoolOrDiag(ctx, "", &resp.Diagnostics) == nil {
+		return
+	}
 	row, found, err := r.readSlot(ctx, state.Name.ValueString())
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %s", state.Name.ValueString(), r.server.describe(), statement.MaskedError(ctx, err)))
@@ -393,6 +396,9 @@ func (r *replicationSlotResource) Update(ctx context.Context, req resource.Updat
 	}
 	ctx = statement.WithObject(ctx, "replication slot "+pgsql.Ident(plan.Name.ValueString()))
 	name := plan.Name.ValueString()
+	if r.server.PoolOrDiag(ctx, "", &resp.Diagnostics) == nil {
+		return
+	}
 	_, found, err := r.readSlot(ctx, name)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %s", name, r.server.describe(), statement.MaskedError(ctx, err)))

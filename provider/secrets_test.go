@@ -283,7 +283,7 @@ data "pgreplication_server" "this" {}
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
 			Config:      config,
-			ExpectError: errorText("Cannot Read Server Facts", fmt.Sprintf("127.0.0.1:%d", hung.Port), "timeout"),
+			ExpectError: errorText("Cannot Connect to PostgreSQL", fmt.Sprintf("127.0.0.1:%d", hung.Port), "timeout"),
 		}},
 	})
 	checkHungBound(t, hung, "plan", time.Since(start))

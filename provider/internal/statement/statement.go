@@ -206,6 +206,12 @@ func MaskedError(ctx context.Context, err error) string {
 	return masked(ctx, errorText(err))
 }
 
+// Masked is MaskedError's text as an error that wraps err, so that callers
+// still find its cause with errors.As.
+func Masked(ctx context.Context, err error) error {
+	return &statementError{text: MaskedError(ctx, err), err: err}
+}
+
 type statementError struct {
 	text string
 	err  error
