@@ -190,6 +190,11 @@ func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, erro
 			cfg.ConnConfig.Password = key.password
 		}
 		cfg.ConnConfig.RuntimeParams["statement_timeout"] = key.statementTimeout
+		// SQL text from the configuration (row filters) is checked with
+		// a lexer that reads '…' as PostgreSQL does with this on, its
+		// default; a database or role that turns it off would let a
+		// backslash pair the quotes differently on the server.
+		cfg.ConnConfig.RuntimeParams["standard_conforming_strings"] = "on"
 		cfg.ConnConfig.Tracer = statement.Tracer{Bound: clientStatementBound(key.statementTimeout)}
 		cfg.MaxConns = key.maxConns
 		cfg.MinConns = 0

@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
@@ -1197,5 +1198,44 @@ func TestAccTableKeyIsQuoteIdent(t *testing.T) {
 		if got := tableKey(n[0], n[1]); got != want {
 			t.Errorf("tableKey(%q, %q) = %s, the server's format('%%I.%%I') %s", n[0], n[1], got, want)
 		}
+	}
+}
+
+// A database or role may set standard_conforming_strings = off, under which
+// a backslash escapes a quote inside '…'. checkRowFilter reads a filter as
+// PostgreSQL does with it on (the default), so the provider's own sessions
+// must run with it on, whatever the database says: otherwise a filter whose
+// quotes the server pairs differently closes WHERE ( … ) and publishes a
+// table nobody declared. The plan-time check (rowFilterPlan) would refuse
+// this one as a syntax error, but it is skipped when the table does not exist
+// yet at plan time; Create runs the statement as built here.
+func TestAccPublication_standardConformingStringsOff(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_scs_off"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `CREATE TABLE orders (id int PRIMARY KEY, v text); CREATE TABLE other (id int PRIMARY KEY)`)
+	execSQL(t, topo.Primary, "postgres", `ALTER DATABASE pub_scs_off SET standard_conforming_strings = off`)
+	const filter = `v = '\' AND v = ') , ONLY public.other WHERE (true OR id = 1 /* ' */`
+	if err := checkRowFilter(filter); err != nil {
+		t.Fatalf("checkRowFilter refuses the filter, so the test proves nothing: %v", err)
+	}
+	ctx := context.Background()
+	s := newServer(connSettings{Host: topo.Primary.Host, Port: int64(topo.Primary.Port), Username: "postgres", Database: db, SSLMode: "disable"})
+	pool, err := s.Pool(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scs string
+	if err := pool.QueryRow(ctx, "SHOW standard_conforming_strings").Scan(&scs); err != nil {
+		t.Fatal(err)
+	}
+	if scs != "on" {
+		t.Errorf("the provider's session runs with standard_conforming_strings = %s, want on", scs)
+	}
+	want := publication{Name: "pub_scs", Tables: []publishedTable{{Schema: "public", Name: "orders", Where: filter}}, Publish: publishActions}
+	err = pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return execOne(ctx, tx, createPublicationSQL(want)) })
+	t.Logf("CREATE PUBLICATION with the filter: %v", err)
+	if n := queryValue[int](t, topo.Primary, db, `SELECT count(*)::int FROM pg_publication_rel r JOIN pg_class c ON c.oid = r.prrelid WHERE c.relname = 'other'`); n != 0 {
+		t.Errorf("the row filter %q published table other, which nothing declared", filter)
 	}
 }

@@ -116,9 +116,10 @@ func IdentList(names []string) string {
 }
 
 // Literal quotes a string constant. It relies on standard_conforming_strings
-// (on by default since PostgreSQL 9.1, and checked by CheckStandardStrings):
-// inside '…' only the quote itself needs doubling. A value with a backslash is
-// written as an escape string so it means the same either way.
+// (on by default since PostgreSQL 9.1, and set on by every session the
+// provider opens): inside '…' only the quote itself needs doubling. A value
+// with a backslash is written as an escape string so it means the same either
+// way.
 func Literal(value string) string {
 	if strings.Contains(value, `\`) {
 		return `E'` + strings.ReplaceAll(strings.ReplaceAll(value, `\`, `\\`), `'`, `''`) + `'`
