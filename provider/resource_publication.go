@@ -946,8 +946,9 @@ var rowFilterValidator = validate.String("Invalid Row Filter",
 func checkRowFilter(src string) error {
 	lx := sqllex.New(src)
 	var open []sqllex.Token
+	var prev sqllex.Token
 	n, end := 0, 0
-	for t := lx.Next(); ; t = lx.Next() {
+	for t := lx.Next(); ; prev, t = t, lx.Next() {
 		// The lexer skips comments with the spaces between tokens: what it
 		// skipped that is not space was a comment.
 		if gap := src[end:t.Pos]; strings.TrimSpace(gap) != "" {
@@ -961,7 +962,10 @@ func checkRowFilter(src string) error {
 		switch {
 		case t.Kind == sqllex.Punct && t.Text == ";":
 			return fmt.Errorf("the row filter %q holds a semicolon at byte %d: a row filter is one expression, not statements. Remove it", src, t.Pos+1)
-		case t.Is("select"):
+		// A subquery starts with SELECT, TABLE (reserved, so never a bare
+		// column name) or VALUES ( … ): VALUES can name a column, but not
+		// a function, so with a parenthesis after it, it is the clause.
+		case t.Is("select") || t.Is("table") || t.Kind == sqllex.Punct && t.Text == "(" && prev.Is("values"):
 			return fmt.Errorf("the row filter %q holds a subquery: PostgreSQL allows only simple expressions over the table's own columns in a row filter", src)
 		case t.Kind == sqllex.Punct && (t.Text == "(" || t.Text == "["):
 			open = append(open, t)

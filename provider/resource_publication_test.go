@@ -623,6 +623,19 @@ resource "pgreplication_publication" "bad" {
 				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*subquery`),
 			},
 			{
+				// A subquery without SELECT: the plan's EXPLAIN accepts
+				// it, PostgreSQL refuses it only when the publication is
+				// created.
+				Config:      config(`tables = { "public.orders" = { where = "id IN (VALUES (1), (2))" } }`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*subquery`),
+			},
+			{
+				Config:      config(`tables = { "public.orders" = { where = "id IN (TABLE orders)" } }`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*subquery`),
+			},
+			{
 				// The server, asked read-only at plan time, knows the columns.
 				Config:      config(`tables = { "public.orders" = { where = "no_such_column > 0" } }`),
 				PlanOnly:    true,

@@ -23,6 +23,7 @@ func TestCheckRowFilter(t *testing.T) {
 		"extract(year FROM created_at) > 2020",
 		"created_at > '2020-01-01'::timestamp with time zone",
 		"U&\"d\\0061ta\" IS NOT NULL",
+		"values > 0 AND \"table\" IS NOT NULL", // a column named values, another named table
 	} {
 		if err := checkRowFilter(ok); err != nil {
 			t.Errorf("checkRowFilter(%q) = %v, want nil", ok, err)
@@ -37,6 +38,9 @@ func TestCheckRowFilter(t *testing.T) {
 		{"id > 0; DROP TABLE orders", "semicolon"},
 		{"(id > 0", "does not close"},
 		{"id IN (SELECT id FROM other)", "subquery"},
+		{"id IN (TABLE other)", "subquery"},
+		{"id IN (VALUES (1), (2))", "subquery"},
+		{"EXISTS (values(1))", "subquery"},
 		{"note = 'unterminated", "not closed"},
 		{`"unterminated > 0`, "not closed"},
 		{"note = $x$ never", "not closed"},
