@@ -776,7 +776,12 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 			}
 		}
 		checkColumns := !t.Columns.IsNull() && !t.Columns.IsUnknown() && !(known && was.Columns.Equal(t.Columns))
-		if pool == nil || (!checkWhere && !checkColumns) {
+		// A row filter or column list on a partitioned table needs
+		// publish_via_partition_root: checked when either is new or
+		// changed, or publish_via_partition_root is turned off.
+		checkPartitioned := plan.PublishViaPartitionRoot.Equal(types.BoolValue(false)) && (!t.Where.IsNull() || !t.Columns.IsNull()) &&
+			(!known || checkWhere || checkColumns || !was.Where.Equal(t.Where) || state.PublishViaPartitionRoot.ValueBool())
+		if pool == nil || (!checkWhere && !checkColumns && !checkPartitioned) {
 			continue
 		}
 		schemaName, tableName, err := pgsql.ParseQualifiedName(key)
@@ -786,6 +791,18 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 		table, err := readTableColumns(ctx, pool, schemaName, tableName)
 		if err != nil || table == nil {
 			continue // a table created in the same apply, or a server that cannot answer now
+		}
+		if checkPartitioned && table.Partitioned {
+			what, attr := "a row filter (where)", "where"
+			if t.Where.IsNull() {
+				what, attr = "a column list (columns)", "columns"
+			}
+			diags.AddAttributeError(at.AtName(attr), "Partitioned Table Needs publish_via_partition_root",
+				fmt.Sprintf("Table %s is partitioned, and publication %q gives it %s with publish_via_partition_root = false: PostgreSQL accepts a row filter "+
+					"or a column list on a partitioned table only when its partitions' changes are published as the partitioned table's own. "+
+					"Set publish_via_partition_root = true, or declare the filter or column list on each partition instead.",
+					key, plan.Name.ValueString(), what))
+			continue
 		}
 		if checkColumns {
 			var columns []string
@@ -855,6 +872,7 @@ type tableColumns struct {
 	Schema, Name string
 	Columns      []string // names, in attnum order
 	Types        []string // "integer", "text COLLATE \"C\"" …
+	Partitioned  bool     // a partitioned table (relkind p)
 }
 
 func (t tableColumns) has(name string) bool { return slices.Contains(t.Columns, name) }
@@ -881,9 +899,10 @@ SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a
              JOIN pg_type ty ON ty.oid = a.atttypid
              LEFT JOIN pg_collation co ON co.oid = a.attcollation
              LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
-             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum)
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+       c.relkind = 'p'
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&t.Columns, &t.Types)
+WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&t.Columns, &t.Types, &t.Partitioned)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

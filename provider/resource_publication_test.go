@@ -658,6 +658,53 @@ resource "pgreplication_publication" "bad" {
 	}
 }
 
+// PostgreSQL accepts a row filter or a column list on a partitioned table
+// only with publish_via_partition_root = true, and refuses to turn that off
+// while one is there: both are refused at plan time, on the attribute, with
+// the fix, where they failed at apply.
+func TestAccPublication_partitionedNeedsViaRoot(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_partitioned_root"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `
+CREATE TABLE events (id int, region text) PARTITION BY LIST (region);
+CREATE TABLE events_eu PARTITION OF events FOR VALUES IN ('eu');`)
+	const addr = "pgreplication_publication.events"
+	config := func(viaRoot bool, table string) string {
+		return providerConfigDB("primary", topo.Primary, db) + fmt.Sprintf(`
+resource "pgreplication_publication" "events" {
+  provider                   = pgreplication.primary
+  name                       = "pub_events"
+  publish_via_partition_root = %t
+  tables                     = { "public.events" = %s }
+}
+`, viaRoot, table)
+	}
+	refused := func(attr string) *regexp.Regexp {
+		return regexp.MustCompile(`(?s)Partitioned Table Needs publish_via_partition_root.*Table\s+public\.events\s+is\s+partitioned.*` +
+			`\(` + attr + `\)\s+with\s+publish_via_partition_root\s+=\s+false.*Set\s+publish_via_partition_root\s+=\s+true`)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config(false, `{ where = "id > 0" }`), PlanOnly: true, ExpectError: refused("where")},
+			{Config: config(false, `{ columns = ["id", "region"] }`), PlanOnly: true, ExpectError: refused("columns")},
+			{
+				Config: config(true, `{ where = "id > 0" }`),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("tables"), knownvalue.MapExact(map[string]knownvalue.Check{
+						"public.events": tableValue(nil, "id > 0"),
+					})),
+				},
+			},
+			// Turned off under a filter that stays: PostgreSQL would refuse
+			// the ALTER at apply.
+			{Config: config(false, `{ where = "id > 0" }`), ExpectError: refused("where")},
+			{Config: config(false, `{}`)},
+		},
+	})
+}
+
 // Row filters, column lists and tables_in_schema are PostgreSQL 15 features:
 // they work there too, not only on the shared topology's newer server.
 func TestAccPublication_postgres15(t *testing.T) {
