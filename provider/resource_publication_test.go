@@ -1201,6 +1201,57 @@ func TestPublicationUpgradeStateV0(t *testing.T) {
 	}
 }
 
+// A version-0 state without tables (the attribute null, empty or absent, as
+// a publication of all_tables or of schemas only left it) upgrades to an
+// empty map, which is what the schema's default and Read give: the next
+// plan shows no change to tables.
+func TestPublicationUpgradeStateV0WithoutTables(t *testing.T) {
+	ctx := context.Background()
+	server, err := testAccProtoV6ProviderFactories["pgreplication"]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const common = `"id": "app/pub", "name": "pub", "database": "app", "owner": "postgres", "all_tables": true,
+  "tables_in_schema": [], "publish": ["insert"], "publish_via_partition_root": false, "publish_generated_columns": "none"`
+	for name, v0 := range map[string]string{
+		"null":   `{` + common + `, "table": null}`,
+		"empty":  `{` + common + `, "table": []}`,
+		"absent": `{` + common + `}`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			resp, err := server.UpgradeResourceState(ctx, &tfprotov6.UpgradeResourceStateRequest{
+				TypeName: "pgreplication_publication",
+				Version:  0,
+				RawState: &tfprotov6.RawState{JSON: []byte(v0)},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range resp.Diagnostics {
+				t.Errorf("%s: %s", d.Summary, d.Detail)
+			}
+			if resp.UpgradedState == nil {
+				t.Fatal("no upgraded state")
+			}
+			s := publicationSchema()
+			raw, err := resp.UpgradedState.Unmarshal(s.Type().TerraformType(ctx))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got publicationModel
+			if diags := (tfsdk.State{Schema: s, Raw: raw}).Get(ctx, &got); diags.HasError() {
+				t.Fatal(diags)
+			}
+			if got.Tables.IsNull() || got.Tables.IsUnknown() || len(got.Tables.Elements()) != 0 {
+				t.Errorf("tables = %s, want an empty map", got.Tables)
+			}
+			if !got.AllTables.ValueBool() || got.Name.ValueString() != "pub" {
+				t.Errorf("the upgrade lost attributes: %+v", got)
+			}
+		})
+	}
+}
+
 // A key of tables is a qualified name spelled as Read spells it; anything
 // else is refused with the spelling to use.
 func TestCheckTableKey(t *testing.T) {
