@@ -6,7 +6,6 @@ import (
 	"runtime"
 	"slices"
 	"sync"
-	"syscall"
 	"testing"
 
 	"gorm.io/driver/postgres"
@@ -14,6 +13,7 @@ import (
 	"gorm.io/gorm/logger"
 	"gorm.io/plugin/dbresolver"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/cputime"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -75,7 +75,7 @@ func BenchmarkGORMVsDBResolver(b *testing.B) {
 		return db.WithContext(ctx).Table("bench_books").Select("title").Where("id = ?", i%1000+1).Take(&book).Error
 	}
 	parallel := func(b *testing.B, db *gorm.DB, n int) float64 {
-		cpu0, ok := processCPU()
+		cpu0, ok := cputime.Process()
 		var wg sync.WaitGroup
 		for w := range workers {
 			wg.Go(func() {
@@ -88,7 +88,7 @@ func BenchmarkGORMVsDBResolver(b *testing.B) {
 			})
 		}
 		wg.Wait()
-		cpu1, ok1 := processCPU()
+		cpu1, ok1 := cputime.Process()
 		if !ok || !ok1 {
 			return 0
 		}
@@ -111,21 +111,21 @@ func BenchmarkGORMVsDBResolver(b *testing.B) {
 		var base, subject []float64
 		i := 0
 		measure := func(db *gorm.DB) float64 {
-			cpu0, _ := threadCPU()
+			cpu0, _ := cputime.Thread()
 			for range block {
 				if err := read(db, i); err != nil {
 					b.Fatal(err)
 				}
 				i++
 			}
-			cpu1, _ := threadCPU()
+			cpu1, _ := cputime.Thread()
 			return float64(cpu1-cpu0) / block
 		}
 		for done := 0; done < b.N; done += 2 * block {
 			base = append(base, measure(resolver))
 			subject = append(subject, measure(routed))
 		}
-		if _, ok := threadCPU(); !ok {
+		if _, ok := cputime.Thread(); !ok {
 			return
 		}
 		median := func(v []float64) float64 {
@@ -137,22 +137,4 @@ func BenchmarkGORMVsDBResolver(b *testing.B) {
 		b.ReportMetric(ms, "routerlib-cpu-ns/query")
 		b.ReportMetric(ms/mb, "ratio")
 	})
-}
-
-// threadCPU returns the CPU time the calling OS thread has used.
-func threadCPU() (int64, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(1 /* RUSAGE_THREAD */, &ru); err != nil {
-		return 0, false
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano(), true
-}
-
-// processCPU returns the CPU time the whole process has used.
-func processCPU() (int64, bool) {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0, false
-	}
-	return ru.Utime.Nano() + ru.Stime.Nano(), true
 }
