@@ -658,6 +658,68 @@ resource "pgreplication_publication" "bad" {
 	}
 }
 
+// A create or an update that fails midway leaves the publication as it was:
+// the statements run in one transaction. The create's second statement
+// (OWNER TO a role that does not exist) fails after CREATE PUBLICATION
+// succeeded; the update's table list fails after the rename and before the
+// options and the owner.
+func TestAccPublication_failureChangesNothing(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_atomic"
+	createDatabase(t, topo.Primary, db)
+	createRole(t, topo.Primary, "pub_atomic_owner")
+	execSQL(t, topo.Primary, db, `CREATE TABLE orders (id int PRIMARY KEY); GRANT CREATE ON DATABASE pub_atomic TO pub_atomic_owner`)
+	config := func(name, owner, publish, tables string) string {
+		return providerConfigDB("primary", topo.Primary, db) + fmt.Sprintf(`
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  name     = %q
+  owner    = %q
+  publish  = %s
+  tables   = %s
+}
+`, name, owner, publish, tables)
+	}
+	publication := func() string {
+		return queryValue[string](t, topo.Primary, db, `
+SELECT coalesce(string_agg(format('%s owner=%s insert=%s update=%s tables=%s', pubname, pg_get_userbyid(pubowner), pubinsert, pubupdate,
+       (SELECT string_agg(prrelid::regclass::text, ',') FROM pg_publication_rel WHERE prpubid = p.oid)), '; '), 'none')
+FROM pg_publication p`)
+	}
+	original := config("pub_atomic", "postgres", `["insert", "update"]`, `{ "public.orders" = {} }`)
+	const before = "pub_atomic owner=postgres insert=t update=t tables=orders"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      config("pub_atomic", "no_such_role", `["insert", "update"]`, `{ "public.orders" = {} }`),
+				ExpectError: regexp.MustCompile(`(?s)Cannot Create Publication.*OWNER\s+TO\s+"no_such_role":\s+ERROR:\s+role\s+"no_such_role"\s+does\s+not\s+exist`),
+			},
+			{
+				Config: original,
+				PreConfig: func() {
+					if got := publication(); got != "none" {
+						t.Errorf("after the failed create: %s, want no publication", got)
+					}
+				},
+			},
+			{
+				Config:      config("pub_atomic_renamed", "pub_atomic_owner", `["insert"]`, `{ "public.orders" = {}, "public.missing" = {} }`),
+				ExpectError: regexp.MustCompile(`(?s)Cannot Alter Publication.*nothing\s+was\s+changed.*relation\s+"public\.missing"\s+does\s+not\s+exist`),
+			},
+			{
+				Config: original,
+				PreConfig: func() {
+					if got := publication(); got != before {
+						t.Errorf("after the failed update: %s, want %s", got, before)
+					}
+				},
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			},
+		},
+	})
+}
+
 // PostgreSQL accepts a row filter or a column list on a partitioned table
 // only with publish_via_partition_root = true, and refuses to turn that off
 // while one is there: both are refused at plan time, on the attribute, with
