@@ -822,10 +822,14 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 		configured, err := rowFilterPlan(ctx, pool, *table, t.Where.ValueString())
 		if err != nil {
 			var pgErr *pgconn.PgError
-			if errors.As(err, &pgErr) && (pgErr.Code == "42601" || pgErr.Code == "42703") { // syntax_error, undefined_column
+			if errors.As(err, &pgErr) && invalidFilterCodes[pgErr.Code] {
+				hint := ""
+				if pgErr.Hint != "" {
+					hint = " (" + strings.TrimSuffix(pgErr.Hint, ".") + ")"
+				}
 				diags.AddAttributeError(at.AtName("where"), "Invalid Row Filter",
-					fmt.Sprintf("The row filter of table %s in publication %q is not a valid expression over the table's columns: %s. "+
-						"Write a boolean expression over the table's columns, without WHERE.", key, plan.Name.ValueString(), pgErr.Message))
+					fmt.Sprintf("The row filter of table %s in publication %q is not a valid expression over the table's columns: %s%s. "+
+						"Write a boolean expression over the table's columns, without WHERE.", key, plan.Name.ValueString(), pgErr.Message, hint))
 			}
 			continue
 		}
@@ -844,6 +848,20 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 		plan.Tables = m
 	}
 	return diags
+}
+
+// invalidFilterCodes are the SQLSTATEs with which the server, parsing a row
+// filter at plan time (rowFilterPlan), says the filter itself is wrong, as
+// CREATE PUBLICATION would at apply; any other error (a lock, a timeout, a
+// privilege) leaves the filter to apply.
+var invalidFilterCodes = map[string]bool{
+	"42601": true, // syntax_error
+	"42703": true, // undefined_column
+	"42804": true, // datatype_mismatch: not boolean, or a comparison of types that do not mix
+	"42883": true, // undefined_function: no such function or operator for these types
+	"42725": true, // ambiguous_function
+	"42846": true, // cannot_coerce
+	"22P02": true, // invalid_text_representation: a constant the column's type cannot read
 }
 
 // unsetIsNone plans no row filter for a table whose configuration has none.

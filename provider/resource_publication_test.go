@@ -636,6 +636,23 @@ resource "pgreplication_publication" "bad" {
 				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*subquery`),
 			},
 			{
+				// …and the types: a filter that is not boolean, an operator
+				// or a constant the column's type does not have.
+				Config:      config(`tables = { "public.orders" = { where = "amount + 1" } }`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*must\s+be\s+type\s+boolean`),
+			},
+			{
+				Config:      config(`tables = { "public.orders" = { where = "amount ~~ 'x%'" } }`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*operator\s+does\s+not\s+exist.*No\s+operator\s+matches`),
+			},
+			{
+				Config:      config(`tables = { "public.orders" = { where = "amount > 'many'" } }`),
+				PlanOnly:    true,
+				ExpectError: regexp.MustCompile(`(?s)Invalid Row Filter.*invalid\s+input\s+syntax\s+for\s+type\s+integer`),
+			},
+			{
 				// The server, asked read-only at plan time, knows the columns.
 				Config:      config(`tables = { "public.orders" = { where = "no_such_column > 0" } }`),
 				PlanOnly:    true,
