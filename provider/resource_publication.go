@@ -197,7 +197,7 @@ func publicationSchema() schema.Schema {
 				Optional:            true,
 				Computed:            true,
 				Default:             booldefault.StaticBool(false),
-				MarkdownDescription: "Publish changes of a partitioned table's partitions as changes of the partitioned table itself, so the subscriber may partition differently or not at all. Defaults to `false`. PostgreSQL allows a row filter (`where`) on a partitioned table only when this is `true`. Changed in place. Needs PostgreSQL 13 or later (checked at plan time).",
+				MarkdownDescription: "Publish changes of a partitioned table's partitions as changes of the partitioned table itself, so the subscriber may partition differently or not at all. Defaults to `false`. PostgreSQL allows a row filter (`where`) or a column list (`columns`) on a partitioned table only when this is `true` (checked at plan time). Changed in place. Needs PostgreSQL 13 or later (checked at plan time).",
 			},
 
 			"publish_generated_columns": schema.StringAttribute{
