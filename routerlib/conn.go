@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/multitracer"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -21,6 +23,43 @@ type Conn struct {
 	node    string
 }
 
+// statementsDiscarded is a pgx tracer that resets a connection's statement
+// cache when the server reports that it dropped every prepared statement
+// of the session: a DISCARD ALL or DEALLOCATE ALL run through an acquired
+// [Conn] (as Release's documentation suggests) or through the router. pgx
+// would otherwise go on sending its cached statements by name, and each
+// would fail once with SQLSTATE 26000 before pgx prepares it again: on
+// that connection, and in the calls that get it from the pool later.
+// Only the primary's pools have it, where those statements are routed.
+type statementsDiscarded struct{}
+
+// discardTracer returns a tracer for a write pool's connections: next, the
+// application's own (WithPoolConfig), combined with statementsDiscarded.
+func discardTracer(next pgx.QueryTracer) pgx.QueryTracer {
+	if next == nil {
+		return statementsDiscarded{}
+	}
+	return multitracer.New(next, statementsDiscarded{})
+}
+
+func (statementsDiscarded) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	return ctx
+}
+
+// TraceQueryEnd runs when the statement's result is read (Exec's return,
+// or the rows' Close), while the connection is free: DeallocateAll resets
+// pgx's caches, and sends a DEALLOCATE ALL, which finds nothing left. The
+// tag is the last statement's, which a DISCARD ALL always is: the server
+// refuses it in a multi-statement string.
+func (statementsDiscarded) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, d pgx.TraceQueryEndData) {
+	if d.Err != nil {
+		return
+	}
+	if tag := d.CommandTag.String(); tag == "DISCARD ALL" || tag == "DEALLOCATE ALL" {
+		_ = conn.DeallocateAll(ctx) // the caches are reset before it sends: its error changes nothing
+	}
+}
+
 // Release records the primary's position in the session (see [Conn]) and
 // returns the connection to its pool. When the position cannot be read on
 // the connection (its session was cut, its transaction aborted, the
@@ -29,9 +68,14 @@ type Conn struct {
 // and goes to the primary itself if that cannot be read either; a
 // [SessionMiddleware] asks the same before it signs the session's value.
 // So reads after the work see it all the same. Calls after the first do
-// nothing. A
-// setting changed on the connection stays with it, as with
-// [pgxpool.Conn.Release]: RESET or DISCARD ALL what the work changed.
+// nothing. A setting changed on the connection stays with it, as with
+// [pgxpool.Conn.Release]: RESET or DISCARD ALL what the work changed. After
+// a DISCARD ALL or DEALLOCATE ALL the connection's pgx statement cache is
+// emptied too, so the statements pgx had prepared there are prepared again
+// when next used, on this Conn or in a later call that gets the
+// connection, instead of failing once each with SQLSTATE 26000 (what pgx
+// alone does). A DEALLOCATE ALL followed by another statement in one
+// string, or sent in a batch, is not seen: send it on its own.
 func (c *Conn) Release() {
 	if c.Conn == nil {
 		return
@@ -57,7 +101,8 @@ func (c *Conn) Release() {
 // through [Router.Exec] run on whichever pooled connection is free, so such
 // state set there is lost or, worse, seen by an unrelated later call. With
 // no primary taking writes Acquire fails with [ErrNoPrimary]. Release the
-// connection when done.
+// connection when done; a DISCARD ALL before that resets the session and
+// pgx's statement cache alike (see [Conn.Release]).
 func (r *Router) Acquire(ctx context.Context) (*Conn, error) {
 	return r.acquire(ctx, OpAcquire)
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -211,5 +213,49 @@ func TestReleaseAfterConnectionCut(t *testing.T) {
 	}
 	if d := rec.last(t); d.Node != "primary" {
 		t.Errorf("the next request's read went to %s (%s), want the primary", d.Node, d.Reason)
+	}
+}
+
+// TestDiscardAllKeepsStatementsWorking: DISCARD ALL (what Release's
+// documentation suggests after session work) drops every prepared statement
+// on the server, pgx's cached ones included. pgx's statement cache still
+// names them, so each cached statement failed once with 26000 afterwards:
+// on the connection that ran it, and, once it is back in the pool, in any
+// later call that gets the connection. The router resets pgx's cache when
+// the server says it discarded them, so neither fails. One connection in
+// the pool, so every call here gets the same one.
+func TestDiscardAllKeepsStatementsWorking(t *testing.T) {
+	topo := routertest.Shared(t)
+	r := newRouter(t, topo.Artifact(), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) { cfg.MaxConns = 1 }))
+	ctx := routerlib.Primary(context.Background())
+	const sql = "SELECT $1::int + 1"
+	var n int
+	if err := r.QueryRow(ctx, sql, 1).Scan(&n); err != nil { // prepared and cached
+		t.Fatal(err)
+	}
+	for _, discard := range []string{"DISCARD ALL", "DEALLOCATE ALL"} {
+		// sessionWork acquires the connection, makes sure the statement is
+		// cached there, discards, and runs then.
+		sessionWork := func(then func(*routerlib.Conn) error) error {
+			c, err := r.Acquire(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Release()
+			if err := c.QueryRow(ctx, sql, 2).Scan(&n); err != nil {
+				t.Fatalf("before %s: %v", discard, err)
+			}
+			if _, err := c.Exec(ctx, discard); err != nil {
+				t.Fatal(err)
+			}
+			return then(c)
+		}
+		if err := sessionWork(func(c *routerlib.Conn) error { return c.QueryRow(ctx, sql, 3).Scan(&n) }); err != nil {
+			t.Errorf("the cached statement on the connection after %s: %v", discard, err)
+		}
+		sessionWork(func(*routerlib.Conn) error { return nil })
+		if err := r.QueryRow(ctx, sql, 4).Scan(&n); err != nil {
+			t.Errorf("the cached statement in the next call after %s and Release: %v", discard, err)
+		}
 	}
 }

@@ -71,7 +71,10 @@ func WithOnReloadError(f func(error)) Option { return func(o *options) { o.onRel
 // WithPoolConfig lets the application adjust each node's [pgxpool.Config]
 // (tracers, AfterConnect, type registration) before the pool is created.
 // Fields the router sets itself (BeforeConnect, and default_transaction_read_only
-// on replicas) should be left alone.
+// on replicas) should be left alone. On the primary's pool the router
+// combines ConnConfig.Tracer with a tracer of its own (pgx's multitracer),
+// which empties pgx's statement cache after a DISCARD ALL (see
+// [Conn.Release]).
 func WithPoolConfig(f func(node artifact.Node, cfg *pgxpool.Config)) Option {
 	return func(o *options) { o.poolConfig = f }
 }

@@ -546,12 +546,15 @@ func (s *server) ensureReadPool() error {
 }
 
 // ensureWritePool gives the declared primary, or a promoted replica, a pool
-// without default_transaction_read_only.
+// without default_transaction_read_only, whose connections forget pgx's
+// cached statements when the server discards them (see discardTracer).
 func (s *server) ensureWritePool() error {
 	if s.writePool.Load() != nil {
 		return nil
 	}
-	wp, err := pgxpool.NewWithConfig(context.Background(), s.baseCfg.Copy())
+	wc := s.baseCfg.Copy()
+	wc.ConnConfig.Tracer = discardTracer(wc.ConnConfig.Tracer)
+	wp, err := pgxpool.NewWithConfig(context.Background(), wc)
 	if err != nil {
 		return err
 	}
