@@ -20,12 +20,9 @@ import (
 func pausedReplica(t *testing.T, wait string, opts ...routerlib.Option) (*routertest.Topology, *routerlib.Router) {
 	t.Helper()
 	topo := routertest.Start(t, routertest.WithStandbys(1))
-	a := fastHealth(topo.Artifact(), 100*time.Millisecond)
-	// Checks every 100ms bring the replica into rotation at once, but
-	// these tests are about read-your-writes, not ejection: one check
-	// slower than 200ms on a busy machine must not cut the primary off
-	// under the test's write.
-	a.Health.Timeout, a.Health.EjectAfter = "1s", 3
+	// Checks every 100ms bring the replica into rotation at once; these
+	// tests are about read-your-writes, not ejection.
+	a := steadyHealth(topo.Artifact(), 100*time.Millisecond)
 	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: artifact.Duration(wait)}
 	r := newRouter(t, a, opts...)
 	eventually(t, 10*time.Second, "replica-1 in rotation", func() bool { return nodeStat(r, "replica-1").Readable })

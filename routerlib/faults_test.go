@@ -54,7 +54,7 @@ func TestServerErrorIsNotANodeFault(t *testing.T) {
 		}
 	}
 	rec := &recorder{}
-	r := newRouter(t, fastHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
 	const dblink = "SELECT x FROM dblink('host=127.0.0.1 port=1 connect_timeout=1', 'SELECT 1') AS t(x int)"
 	calls := []struct {
 		name string
@@ -381,7 +381,7 @@ func TestErrorsNameTheCause(t *testing.T) {
 	}
 	t.Setenv("PGPASSWORD", "")
 	t.Setenv("PGPASSFILE", "/dev/null")
-	base := fastHealth(topo.Artifact(), interval)
+	base := steadyHealth(topo.Artifact(), interval) // a slow check would log one more change of state
 	for i := range base.Nodes {
 		base.Nodes[i].User = role
 		base.Nodes[i].PasswordEnv = "ROUTERLIB_CAUSE_PW"
@@ -504,7 +504,7 @@ func TestErrorsNameTheCause(t *testing.T) {
 func TestCallerDeadlineIsNotANodeFault(t *testing.T) {
 	topo := routertest.Shared(t)
 	rec := &recorder{}
-	r := newRouter(t, fastHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	var one int
@@ -602,44 +602,26 @@ func TestTerminatedBackendIsNotANodeFault(t *testing.T) {
 			retries.Add(1)
 		}
 	})
-	// Checks every interval, but one check slower than 2×interval on a busy
-	// machine must not cut the victim off: this test is about terminated
-	// sessions, and the shutdown below is refused at once, whatever the
-	// timeout.
-	a := fastHealth(topo.Artifact(), interval)
-	a.Health.Timeout, a.Health.EjectAfter = "1s", 3
+	// This test is about terminated sessions, not ejection: the shutdown
+	// below is refused at once, whatever the timeout.
+	a := steadyHealth(topo.Artifact(), interval)
 	r := newRouter(t, a, withApplicationName(app), routerlib.WithTracer(tracer))
 
 	stop := make(chan struct{})
 	wait := readLoad(t, r, 6, stop)
-	var left atomic.Pointer[routerlib.NodeStat] // the victim's state when it first left rotation
-	watchStop := make(chan struct{})
-	var watch sync.WaitGroup
-	watch.Go(func() {
-		for {
-			select {
-			case <-watchStop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			if s := nodeStat(r, victim.Name); !s.Readable {
-				left.CompareAndSwap(nil, &s)
-			}
-		}
-	})
+	stopWatch := watchStat(r, func(s routerlib.NodeStat) bool { return s.Name == victim.Name && !s.Readable })
 	eventually(t, 5*time.Second, "the victim serving reads", func() bool { return nodeStat(r, victim.Name).Reads > 0 })
 
 	servedBefore := nodeStat(r, victim.Name).Reads
 	terminated := terminateSessions(t, victim, app)
 	time.Sleep(3 * interval) // the checks that follow
-	close(watchStop)
-	watch.Wait()
+	left := stopWatch()      // the victim's state when it first left rotation
 	s := nodeStat(r, victim.Name)
 	t.Logf("%d sessions terminated, %d reads ran again; victim: %+v", terminated, retries.Load(), s)
 	if terminated == 0 || retries.Load() == 0 {
 		t.Fatalf("%d sessions terminated and %d reads ran again: the test did not terminate sessions under reads", terminated, retries.Load())
 	}
-	if l := left.Load(); l != nil {
+	if l := left; l != nil {
 		t.Errorf("the replica left rotation after its sessions were terminated: %+v", *l)
 	}
 	if !s.Readable || !s.Healthy || s.Reads == servedBefore {
@@ -677,8 +659,7 @@ func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 	replica := topo.Standbys[0]
 	const app = "rs_terminated_only"
 	var retries atomic.Int64
-	a := fastHealth(topo.Artifact(), interval)
-	a.Health.Timeout, a.Health.EjectAfter = "1s", 3 // see TestTerminatedBackendIsNotANodeFault
+	a := steadyHealth(topo.Artifact(), interval)
 	a.ReadPolicy.Fallback = artifact.FallbackError
 	r := newRouter(t, a, withApplicationName(app), routerlib.WithTracer(routerlib.TracerFunc(func(_ context.Context, d routerlib.Decision) {
 		if d.Reason == routerlib.ReasonConnRetry {

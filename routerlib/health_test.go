@@ -48,13 +48,44 @@ func readLoad(t *testing.T, r *routerlib.Router, readers int, stop <-chan struct
 	}
 }
 
+// watchStat polls r's Stat every 5 ms until the stop it returns is called;
+// stop returns the first node state for which wrong held, nil if none: a
+// node that left rotation for a moment, which a check after the fact
+// would miss.
+func watchStat(r *routerlib.Router, wrong func(routerlib.NodeStat) bool) (stop func() *routerlib.NodeStat) {
+	var first atomic.Pointer[routerlib.NodeStat]
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			for _, s := range r.Stat() {
+				if wrong(s) {
+					first.CompareAndSwap(nil, &s)
+				}
+			}
+		}
+	})
+	return func() *routerlib.NodeStat {
+		close(done)
+		wg.Wait()
+		return first.Load()
+	}
+}
+
 // TestStandbyStoppedUnderLoad stops a standby while readers hammer the
 // router: no read fails, the standby is ejected within 2 health intervals,
 // and it rejoins after it restarts.
 func TestStandbyStoppedUnderLoad(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(2))
 	ctx := context.Background()
-	r := newRouter(t, fastHealth(topo.Artifact(), interval))
+	// A stopped standby refuses: the read that meets it takes it out at
+	// once whatever eject_after, and the other nodes must stay in.
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval))
 	stop := make(chan struct{})
 	wait := readLoad(t, r, 4, stop)
 	time.Sleep(300 * time.Millisecond)
@@ -100,7 +131,7 @@ func TestReplicaDownAtStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	r := newRouter(t, fastHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
 	if s := nodeStat(r, late.Name); s.Readable || s.Ejected != routerlib.EjectUnreachable {
 		t.Fatalf("a stopped replica at start: readable=%v ejected=%q", s.Readable, s.Ejected)
 	}
@@ -125,7 +156,7 @@ func TestReplicaDownAtStart(t *testing.T) {
 // unreachableReplicas returns the shared topology's file with its replicas
 // pointing at a port nothing listens on.
 func unreachableReplicas(topo *routertest.Topology, fallback string) artifact.Topology {
-	a := fastHealth(topo.Artifact(), interval)
+	a := steadyHealth(topo.Artifact(), interval) // the primary must keep the writes
 	for i := range a.Nodes {
 		if a.Nodes[i].Role == artifact.RoleReplica {
 			a.Nodes[i].Port = 1 // nothing listens on port 1
@@ -170,7 +201,9 @@ func TestFailover(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(2))
 	ctx := context.Background()
 	rec := &recorder{}
-	r := newRouter(t, fastHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
+	// The stopped primary refuses: the write that meets it, and the next
+	// check, take the writes off it whatever eject_after.
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval), routerlib.WithTracer(rec))
 	if _, err := r.Exec(ctx, "CREATE TABLE failover_t (id int)"); err != nil {
 		t.Fatal(err)
 	}
@@ -224,7 +257,7 @@ func TestPrimaryDownAtStart(t *testing.T) {
 	if err := topo.Primary.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r := newRouter(t, fastHealth(topo.Artifact(), interval))
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval))
 	if _, err := r.Exec(ctx, "CREATE TABLE down_t (id int)"); !errors.Is(err, routerlib.ErrNoPrimary) {
 		t.Fatalf("write with the primary down at start: %v, want ErrNoPrimary", err)
 	}

@@ -3,7 +3,6 @@ package routerlib_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"math/rand/v2"
 	"sync"
@@ -64,11 +63,9 @@ func idleSessionTimeout(t *testing.T, mode string) {
 	const timeout = 100 * time.Millisecond
 	ended := &idleEndCounter{}
 	// Sessions end every 100 ms of idleness, the monitor's own among
-	// them, whose check then runs on a new session: a check slower than
-	// 2×interval on a busy machine must not cut a node off, since the
-	// subject here is the sessions, not ejection.
-	a := fastHealth(topo.Artifact(), interval)
-	a.Health.Timeout, a.Health.EjectAfter = "1s", 3
+	// them, whose check then runs on a new session; the subject here is
+	// the sessions, not ejection.
+	a := steadyHealth(topo.Artifact(), interval)
 	a.Consistency.Mode = mode
 	logs := &logClock{}
 	r := newRouter(t, a, routerlib.WithLogger(slog.New(logs)), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
@@ -76,23 +73,8 @@ func idleSessionTimeout(t *testing.T, mode string) {
 		cfg.ConnConfig.Tracer = ended
 	}))
 
-	var left atomic.Pointer[string] // the first node seen unhealthy, out of rotation, or no longer the writer
-	watchStop := make(chan struct{})
-	var watch sync.WaitGroup
-	watch.Go(func() {
-		for {
-			select {
-			case <-watchStop:
-				return
-			case <-time.After(5 * time.Millisecond):
-			}
-			for _, s := range r.Stat() {
-				if !s.Healthy || s.DeclaredRole == artifact.RoleReplica && !s.Readable || s.DeclaredRole == artifact.RolePrimary && !s.Writer {
-					msg := fmt.Sprintf("%+v", s)
-					left.CompareAndSwap(nil, &msg)
-				}
-			}
-		}
+	stopWatch := watchStat(r, func(s routerlib.NodeStat) bool {
+		return !s.Healthy || s.DeclaredRole == artifact.RoleReplica && !s.Readable || s.DeclaredRole == artifact.RolePrimary && !s.Writer
 	})
 
 	var nextID, written, reads, failed atomic.Int64
@@ -155,8 +137,7 @@ func idleSessionTimeout(t *testing.T, mode string) {
 		})
 	}
 	wg.Wait()
-	close(watchStop)
-	watch.Wait()
+	left := stopWatch()
 
 	t.Logf("%d reads, %d writes (%d applied), %d failed; the server ended %d idle sessions under a statement", reads.Load(), nextID.Load(), written.Load(), failed.Load(), ended.n.Load())
 	// The capture path of read_your_writes speaks pgconn, which the pgx
@@ -171,8 +152,8 @@ func idleSessionTimeout(t *testing.T, mode string) {
 	if failed.Load() != 0 {
 		t.Errorf("%d statements failed; want 0; the first: %v", failed.Load(), *firstErr.Load())
 	}
-	if l := left.Load(); l != nil {
-		t.Errorf("a node left rotation or stopped taking writes: %s", *l)
+	if left != nil {
+		t.Errorf("a node left rotation or stopped taking writes: %+v", *left)
 	}
 	// Each write that succeeded is there once; none that failed is.
 	var rows, distinct int64

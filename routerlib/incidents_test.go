@@ -54,7 +54,7 @@ func TestTransactionTimeoutIsTheCallers(t *testing.T) {
 	logs := &syncBuffer{}
 	a := topo.Artifact()
 	a.ReadPolicy = artifact.ReadPolicy{Fallback: artifact.FallbackPrimary}
-	r := newRouter(t, fastHealth(a, interval), routerlib.WithTracer(rec),
+	r := newRouter(t, steadyHealth(a, interval), routerlib.WithTracer(rec), // a slow check would log "does not answer"
 		routerlib.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
 		routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
 			cfg.ConnConfig.RuntimeParams["transaction_timeout"] = "300ms"

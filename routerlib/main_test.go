@@ -30,6 +30,19 @@ func fastHealth(a artifact.Topology, interval time.Duration) artifact.Topology {
 	return a
 }
 
+// steadyHealth checks every interval, as fastHealth does, but a node leaves
+// rotation (or the writes) only after 3 failed checks of a second each: for
+// tests whose subject is not ejection. On a busy 2-core machine (-race,
+// another suite beside) one check of a healthy node takes longer than
+// fastHealth's 2 × interval now and then, and with eject_after 1 that cut
+// the node off and failed the test for a reason not its own. A node a
+// query finds refusing or broken still leaves at once.
+func steadyHealth(a artifact.Topology, interval time.Duration) artifact.Topology {
+	a = fastHealth(a, interval)
+	a.Health.Timeout, a.Health.EjectAfter = "1s", 3
+	return a
+}
+
 // newRouter makes a Router for a and closes it when the test ends.
 func newRouter(tb testing.TB, a artifact.Topology, opts ...routerlib.Option) *routerlib.Router {
 	tb.Helper()

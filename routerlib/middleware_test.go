@@ -410,9 +410,7 @@ func nodeLSN(t *testing.T, n *routertest.Node) routerlib.LSN {
 func TestSessionMiddlewareAfterReinit(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(0))
 	ctx := context.Background()
-	a := fastHealth(topo.Artifact(), 200*time.Millisecond)
-	a.Health.Timeout, a.Health.EjectAfter = "1s", 3 // the subject is the cache, not ejection
-	r := newRouter(t, a)
+	r := newRouter(t, steadyHealth(topo.Artifact(), 200*time.Millisecond)) // the subject is the cache, not ejection
 	m := sessionMiddleware(t, r, routerlib.SessionConfig{Keys: [][]byte{key1}})
 	// The old cluster well ahead of where a new one starts.
 	for nodeLSN(t, topo.Primary) < 1<<26 {

@@ -100,7 +100,7 @@ func TestReadPolicies(t *testing.T) {
 func TestLagEjection(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(2))
 	ctx := context.Background()
-	a := fastHealth(topo.Artifact(), interval)
+	a := steadyHealth(topo.Artifact(), interval) // lag ejects at once whatever eject_after
 	a.Nodes[1].MaxLagBytes = 64 * 1024
 	a.Nodes[2].MaxLag = "2s"
 	rec := &recorder{}

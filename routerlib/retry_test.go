@@ -32,7 +32,7 @@ func TestReadOnPrimaryNotRunTwice(t *testing.T) {
 		RETURN 1; END $f$`); err != nil {
 		t.Fatal(err)
 	}
-	a := fastHealth(topo.Artifact(), 100*time.Millisecond)
+	a := steadyHealth(topo.Artifact(), 100*time.Millisecond) // the stopped replica is refused at once
 	a.ReadPolicy.Fallback = artifact.FallbackPrimary
 	fallback := newRouter(t, a)
 	rywArt := a

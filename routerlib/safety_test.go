@@ -192,7 +192,7 @@ func TestCloseLeaksNoGoroutines(t *testing.T) {
 		return runtime.NumGoroutine()
 	}
 	before := settle()
-	r, _ := openRouter(t, fastHealth(topo.Artifact(), 50*time.Millisecond), routerlib.WithWatch(20*time.Millisecond))
+	r, _ := openRouter(t, steadyHealth(topo.Artifact(), 50*time.Millisecond), routerlib.WithWatch(20*time.Millisecond))
 	for range 10 {
 		serverPort(t, ctx, r)
 		if _, err := r.Exec(ctx, "SELECT pg_advisory_unlock_all()"); err != nil {

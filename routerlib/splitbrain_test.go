@@ -165,7 +165,7 @@ func TestOldPrimaryBackRightAfterPromotion(t *testing.T) {
 	if err := old.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r := newRouter(t, fastHealth(topo.Artifact(), interval))
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval))
 	var checkpointTLI int
 	if err := promoted.QueryRow(ctx, "SELECT timeline_id FROM pg_control_checkpoint()").Scan(&checkpointTLI); err != nil {
 		t.Fatal(err)
