@@ -103,12 +103,11 @@
 // a shutdown to every session, so the node is checked at once instead. A
 // good check keeps the node. A check the server refuses (a shutting-down
 // server answers new connections with 57P03, or nothing listens) takes it
-// out of rotation at once; one that does not answer within health.timeout
-// counts as one failed check toward eject_after, as on schedule, since a
-// busy machine answers late. On the node taking writes, either failure
-// stops writes until a check answers. The read runs again, on the same
-// node too when no other can take it; a write is not (it may have
-// committed). FATAL 57P05 (idle_session_timeout, PostgreSQL 14 on): the
+// out of rotation, and from the writes, at once; one that does not answer
+// within health.timeout counts as one failed check toward eject_after, as
+// on schedule, since a busy machine answers late. The read runs again, on
+// the same node too when no other can take it; a write is not (it may
+// have committed). FATAL 57P05 (idle_session_timeout, PostgreSQL 14 on): the
 // server ends a session idle longer than the timeout while it waits for
 // the next command, and the statement that then meets the closed session
 // never ran: reads and writes alike run again, and the node stays as it
@@ -118,9 +117,9 @@
 // before it counts as failed. (pgxpool pings a session idle more than a
 // second before handing it out, so only an idle_session_timeout under a
 // second is ever met.) Only a failure of the node or of the connection to
-// it counts: an error the
-// server sent for the statement (whatever its SQLSTATE, such as class 08
-// when dblink inside the server cannot connect) is the caller's, returned
+// it counts: an error the server sent for the statement (whatever its
+// SQLSTATE, such as class 08 when dblink inside the server cannot
+// connect) is the caller's, returned
 // as is and never retried elsewhere; so is the server ending the session
 // because the statement's transaction ran past transaction_timeout or
 // idle_in_transaction_session_timeout (FATAL 25P04, 25P03), which rolled

@@ -684,6 +684,50 @@ func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 	}
 }
 
+// TestTerminatedSessionsSlowCheckKeepWriter: pg_terminate_backend() of the
+// router's sessions on the primary, and the check that the next write's
+// 57P01 asks for answers late (the primary freezes right after, for less
+// than eject_after intervals): the primary keeps the writes, as a replica
+// keeps its rotation, since a slow answer is no shutdown (a shutdown
+// refuses, which takes the writes at once); writes resume once it answers.
+func TestTerminatedSessionsSlowCheckKeepWriter(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	const app = "rs_terminated_writer"
+	a := fastHealth(topo.Artifact(), interval)
+	a.Health.Timeout, a.Health.EjectAfter = "300ms", 5 // out after 5 × 200 ms + 300 ms
+	r := newRouter(t, a, withApplicationName(app))
+	if _, err := r.Exec(ctx, "CREATE TABLE terminated_writer (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	var ended int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&ended); err != nil || ended == 0 {
+		t.Fatalf("terminated %d of the router's sessions on the primary: %v", ended, err)
+	}
+	stopWatch := watchStat(r, func(s routerlib.NodeStat) bool { return s.Name == topo.Primary.Name && !s.Writer })
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	// The write meets a terminated session (57P01), which asks for a check
+	// now; the frozen primary answers it, and the next ones, late.
+	_, err := r.Exec(ctx, "INSERT INTO terminated_writer VALUES (1)")
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "57P01" {
+		t.Fatalf("the write on a terminated session: %v, want the server's 57P01", err)
+	}
+	time.Sleep(3 * interval) // three checks fail, fewer than eject_after
+	if err := topo.Primary.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "writes after the thaw", func() bool {
+		_, err := r.Exec(ctx, "INSERT INTO terminated_writer VALUES (2)")
+		return err == nil
+	})
+	if s := stopWatch(); s != nil {
+		t.Errorf("the primary lost the writes after its sessions were terminated and a check answered late: %+v", *s)
+	}
+}
+
 // terminateSessions ends, ten times 100 ms apart, every session of n whose
 // application_name is app (pg_terminate_backend, as an administrator
 // would), and returns how many it ended.

@@ -349,7 +349,8 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	var connFailed bool
 	if again {
 		connFailed = n.connFailed.Load() // for the next check to see too
-	} else if connFailed = n.connFailed.Swap(false); connFailed {
+	} else if n.queryFailed.Store(false); n.connFailed.Swap(false) {
+		connFailed = true
 		// A query saw the node fail since the last check (markDown):
 		// the good checks before do not count toward readmit_after.
 		n.goods = 0
@@ -442,14 +443,17 @@ func (n *node) lag(res checkResult, primaryLSN uint64, now time.Time) (int64, ti
 // the node's (vetoOf): a router that never saw the promoted node learns of
 // its promotion from the standbys that followed it. One failed check keeps
 // the writer (a blip should not stop all writes) unless a query already
-// saw its connection fail, it failed eject_after checks, or another node
-// may take over.
+// saw its connection fail (after a query saw the server end a session, as
+// pg_terminate_backend does, only a refused check is such a failure: see
+// server.recheck), it failed eject_after checks, or another node may take
+// over.
 func (r *Router) chooseWriter(t *topology, results []checkResult) {
 	next, why, conflict := writerByTimeline(t, results)
 	cur := t.writer.Load()
 	if next == nil && cur != nil {
 		i := slices.Index(t.nodes, cur)
-		if results[i].err != nil && !cur.connFailed.Load() && cur.fails < t.eject && !rivalOf(t, results, cur) {
+		if results[i].err != nil && cur.fails < t.eject && !rivalOf(t, results, cur) &&
+			(!cur.connFailed.Load() || !cur.queryFailed.Load() && timedOut(results[i].err)) {
 			next, why = cur, ""
 		}
 	}

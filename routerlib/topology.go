@@ -279,6 +279,10 @@ type server struct {
 	lagBytes   atomic.Int64
 	lagNanos   atomic.Int64
 	connFailed atomic.Bool // a query saw the connection fail since the last check
+	// queryFailed says that connFailed came from a connection failing under
+	// a query (markDown), not only from the server ending a session
+	// (recheck), whose check may answer late without the node being down.
+	queryFailed atomic.Bool
 	// dialFailed: a pool failed to set up a connection since the
 	// monitor's last one was set up. The monitor's session may still
 	// answer (a postmaster that hangs, or refuses new sessions, leaves
@@ -605,10 +609,10 @@ func (n *node) closeIfNew(prev *node) {
 // end its session with FATAL 57P01 (admin_shutdown). That is what
 // pg_terminate_backend() sends one session of a healthy server, and what a
 // server shutting down sends every session: only a check tells them
-// apart. Until it answers s stays in rotation; if it is refused, s is
-// taken out at once, as after markDown (connFailed), and a writer loses the
-// writes at once; a check that times out counts as one failure toward
-// eject_after, as on schedule.
+// apart. Until it answers s stays in rotation and keeps the writes; if it
+// is refused, s is taken out at once, as after markDown (connFailed), and a
+// writer loses the writes at once; a check that times out counts as one
+// failure toward eject_after, as on schedule, for both.
 func (s *server) recheck() {
 	s.sessionEnded()
 	s.connFailed.Store(true)
@@ -646,6 +650,7 @@ func (s *server) shouldPing(next func(context.Context, pgxpool.ShouldPingParams)
 // markDown takes n out of rotation at once after a connection failure seen
 // by a query; the monitor readmits it after readmit_after good checks.
 func (n *node) markDown(err error) {
+	n.queryFailed.Store(true)
 	n.connFailed.Store(true)
 	var connectErr *pgconn.ConnectError
 	if errors.As(err, &connectErr) {
