@@ -60,11 +60,14 @@ func idleSessionTimeout(t *testing.T, mode string) {
 	if err := topo.Primary.Exec(ctx, "DROP TABLE IF EXISTS idle_writes; CREATE TABLE idle_writes (id int8 NOT NULL)"); err != nil {
 		t.Fatal(err)
 	}
-	const timeout = 100 * time.Millisecond
+	// Under a second, or pgxpool's ping of sessions idle longer would
+	// find them ended first; not much less, or on a busy machine (two
+	// suites at once under -race) a new session idles that long between
+	// its setup and its first query, the monitor's too: with 100 ms the
+	// checks failed three times in a row and ejected healthy nodes.
+	const timeout = 500 * time.Millisecond
 	ended := &idleEndCounter{}
-	// Sessions end every 100 ms of idleness, the monitor's own among
-	// them, whose check then runs on a new session; the subject here is
-	// the sessions, not ejection.
+	// The subject here is the sessions, not ejection.
 	a := steadyHealth(topo.Artifact(), interval)
 	a.Consistency.Mode = mode
 	logs := &logClock{}
@@ -85,7 +88,7 @@ func idleSessionTimeout(t *testing.T, mode string) {
 	}
 	// Each worker sends a burst, then idles past the timeout (not past
 	// pgxpool's one-second ping), so the next burst meets ended sessions.
-	deadline := time.Now().Add(3 * time.Second)
+	deadline := time.Now().Add(4 * time.Second)
 	var wg sync.WaitGroup
 	worker := func(burst func(ctx context.Context, i int)) {
 		wg.Go(func() {
@@ -94,7 +97,7 @@ func idleSessionTimeout(t *testing.T, mode string) {
 				for j := range 4 {
 					burst(ctx, i*4+j)
 				}
-				time.Sleep(timeout + time.Duration(50+rand.IntN(100))*time.Millisecond)
+				time.Sleep(timeout + time.Duration(50+rand.IntN(250))*time.Millisecond)
 			}
 		})
 	}
@@ -146,8 +149,11 @@ func idleSessionTimeout(t *testing.T, mode string) {
 	rerun := len(logs.times[[2]string{idleRerunMsg, topo.Primary.Name}])
 	logs.mu.Unlock()
 	t.Logf("%d calls on the primary ran again", rerun)
-	if ended.n.Load() == 0 || rerun == 0 {
-		t.Fatal("no read or no write met a session ended by idle_session_timeout: the test proves nothing")
+	if ended.n.Load() == 0 {
+		t.Fatal("no statement met a session ended by idle_session_timeout: the test proves nothing")
+	}
+	if failed.Load() == 0 && rerun == 0 {
+		t.Error("no call on the primary met a session ended by idle_session_timeout: the test proves nothing of writes")
 	}
 	if failed.Load() != 0 {
 		t.Errorf("%d statements failed; want 0; the first: %v", failed.Load(), *firstErr.Load())

@@ -267,7 +267,10 @@ func TestStandbyVetoesOldPrimary(t *testing.T) {
 	if err := old.Exec(ctx, "CREATE ROLE rs_monitor LOGIN IN ROLE pg_monitor; CREATE ROLE rs_plain LOGIN"); err != nil {
 		t.Fatal(err)
 	}
-	a := fastHealth(topo.Artifact(), interval)
+	// Each router here is judged on its first checks, made in New: one
+	// slower than fastHealth's 400 ms on a busy machine left a standby
+	// unchecked (two suites at once under -race).
+	a := steadyHealth(topo.Artifact(), interval)
 	as := func(user string) artifact.Topology {
 		b := a
 		b.Nodes = append([]artifact.Node(nil), a.Nodes...)
