@@ -406,21 +406,22 @@ resource "pgreplication_publication" "schemas" {
 }
 
 // Names with dots, slashes, quotes, spaces, upper case and non-ASCII letters
-// in every identifier apply with no diff and import (#577).
+// in every identifier, and SQL's own punctuation (a backslash, $$, a comment,
+// a line break) in some, apply with no diff and import (#577).
 func TestAccPublication_hostileNames(t *testing.T) {
 	topo := testAccTopology(t)
 	const (
 		db     = `pub hostile.DB/"Ü"`
 		schema = `Sales.EU "x"/ß`
-		table  = `Order Items."Ö"/1`
-		colA   = `Amount "€"`
-		colB   = `ID.x/y`
-		pub    = `Pub "Ä" ./ Name`
+		table  = "Order Items.\"Ö\"/1\\\n$$"
+		colA   = `Amount "€" $$\`
+		colB   = `ID.x/y -- /*`
+		pub    = "Pub \"Ä\" ./ Name\n$$ -- \\"
 		pub2   = `Schema Pub/"Ü".2`
 		owner  = `Own er."Ö"/Ü`
 		// The key of the table in tables: each part quoted as
 		// quote_ident would, "" for a quote inside.
-		hostileKey = `"Sales.EU ""x""/ß"."Order Items.""Ö""/1"`
+		hostileKey = "\"Sales.EU \"\"x\"\"/ß\".\"Order Items.\"\"Ö\"\"/1\\\n$$\""
 	)
 	createDatabase(t, topo.Primary, db)
 	createRole(t, topo.Primary, owner)
