@@ -18,7 +18,7 @@ import (
 const guidePath = "../docs/guides/adopting-an-existing-cluster.md"
 
 // TestAdoptionGuide runs docs/guides/adopting-an-existing-cluster.md as a
-// reader would, with the CLI of make test (Terraform or OpenTofu): the
+// reader would, with each CLI of make test (Terraform, then OpenTofu): the
 // guide's SQL builds the cluster on a primary and two standbys (the sandbox
 // it names), its configuration imports it, and what the guide shows must
 // hold: the first plan imports ten objects and changes nothing, the apply

@@ -6,10 +6,11 @@
 // succeed. examples/provider/provider.tf, which names fictional hosts and
 // declares no resources, is only validated.
 //
-// The CLI is the one in $TF_ACC_TERRAFORM_PATH (make test sets it with
-// tools/tfcli.sh); the test skips without TF_ACC, and fails in CI. It builds
-// the provider into a temporary directory and points the CLI at it with
-// dev_overrides, so no `init` and no registry are needed.
+// The CLI is the one in $TF_ACC_TERRAFORM_PATH (make test runs them with
+// Terraform, then OpenTofu: tools/test.sh); the test skips without TF_ACC,
+// and fails in CI. It builds the provider into a temporary directory and
+// points the CLI at it with dev_overrides, so no `init` and no registry are
+// needed.
 //
 // Why not terraform-plugin-testing: in-process, every alias of a provider
 // shares one provider server (see testAccProtoV6ProviderFactories in
