@@ -151,8 +151,19 @@
 // without it the veto never applies, and a router started while the
 // promoted node is down may write to an old primary that came back. A
 // standby that never followed the promotion shows nothing either: fence
-// old primaries. [Router.Stat] and a [Tracer] show what the router sees
-// and decides.
+// old primaries.
+//
+// The same history files keep reads off a standby left on an older
+// timeline than the primary's (one not yet pointed at a promoted node):
+// its replay position cannot be compared with the new primary's, and past
+// the point where the new timeline forked it holds writes the promotion
+// lost and lacks every write since. It leaves rotation ([EjectOldTimeline])
+// until it follows the primary, which fetches the history file; with
+// pg_monitor only, as for the veto. A standby that fetched the file but
+// cannot follow, because it replayed past the fork (the old primary
+// restarted as a standby without pg_rewind), shows the primary's timeline
+// and stays in rotation: rewind or clone it before it starts.
+// [Router.Stat] and a [Tracer] show what the router sees and decides.
 //
 // # Read-your-writes
 //

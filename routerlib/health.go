@@ -70,7 +70,11 @@ type checkResult struct {
 	// seenTimeline, in recovery, is the latest timeline the standby's WAL
 	// shows (see standbyTimeline); 0 if it shows none to the user.
 	seenTimeline uint32
-	at           time.Time // when the check began; zero for a deadline's failure
+	// history says that seenTimeline includes the timeline history files
+	// of the standby's pg_wal (checkQueryHistory), so that a standby
+	// showing no timeline as late as the primary's has not followed it.
+	history bool
+	at      time.Time // when the check began; zero for a deadline's failure
 	// started is when the server's postmaster started (Unix nanoseconds),
 	// read once per monitor connection, which a restart ends. A WAL
 	// position can go back only across a restart (a cluster re-initialised
@@ -177,6 +181,7 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 	}
 	r.seenTimeline = uint32(seen)
 	r.started = s.hcStarted
+	r.history = s.hcQuery == checkQueryHistory
 	if len(walfile) >= 8 {
 		if tli, err := strconv.ParseUint(walfile[:8], 16, 32); err == nil {
 			r.timeline = uint32(tli)
@@ -343,8 +348,9 @@ func (r *Router) record(t *topology, n *node, res checkResult, fails int) {
 func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	res := n.last
 	var primaryLSN uint64
+	var primaryTLI uint32
 	if writer := t.writer.Load(); writer != nil {
-		primaryLSN = writer.replayLSN.Load()
+		primaryLSN, primaryTLI = writer.replayLSN.Load(), writer.timeline.Load()
 	}
 	var connFailed bool
 	if again {
@@ -369,6 +375,17 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		reason = EjectUnreachable
 	case !res.recovery:
 		reason = EjectNotInRecovery
+		n.lagBytes.Store(0)
+		n.lagNanos.Store(0)
+	case res.history && primaryTLI > 1 && res.seenTimeline < primaryTLI:
+		// A standby that followed the promotion which started the
+		// primary's timeline has its history file (its WAL receiver
+		// fetches it before streaming), and one on timeline 1 has
+		// nothing to follow. This one replays an older timeline:
+		// perhaps past the point where the primary's forked, with
+		// writes the primary lost, and a replay position that cannot
+		// be compared with the primary's.
+		reason = EjectOldTimeline
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
 	default:

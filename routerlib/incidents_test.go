@@ -363,3 +363,108 @@ func TestPromotionDuringReload(t *testing.T) {
 		t.Errorf("%d writes landed on the old primary after the router saw the promotion", forked)
 	}
 }
+
+// TestStandbyLeftOnOldTimeline: a standby stops receiving WAL (it misses
+// the last writes), the primary's machine dies, and that standby is
+// promoted. The other standby, not yet pointed at the new primary, stays on
+// the old timeline, ahead of the point where the new one forked: its replay
+// position, compared with the new primary's, says it is caught up, but it
+// holds writes the new primary lost and lacks every write made since. It
+// must serve no read: not a read-your-writes session's (it would miss the session's write), nor any
+// other (it shows lost rows). A standby that follows the new primary
+// serves reads again.
+func TestStandbyLeftOnOldTimeline(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(3))
+	ctx := context.Background()
+	old, promoted, left, follower := topo.Primary, topo.Standbys[0], topo.Standbys[1], topo.Standbys[2]
+	a := withMode(fastHealth(topo.Artifact(), interval), artifact.ModeReadYourWrites)
+	a.Consistency.WaitTimeout = "0s"
+	r := newRouter(t, a)
+	if _, err := r.Exec(ctx, "CREATE TABLE forked_t (id serial, phase text)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+
+	// The standby to be promoted stops receiving WAL, and so does the one
+	// that will follow it: what the primary writes now, they never have.
+	for _, n := range []*routertest.Node{promoted, follower} {
+		if err := n.Exec(ctx, "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1'"); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the standby's WAL receiver disconnected", func() bool {
+			var streaming bool
+			err := n.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')").Scan(&streaming)
+			return err == nil && !streaming
+		})
+	}
+	if err := old.Exec(ctx, "INSERT INTO forked_t (phase) SELECT 'lost' FROM generate_series(1, 20000)"); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := topo.CurrentLSN(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := left.WaitReplayed(ctx, lsn); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Freeze(); err != nil { // the primary's machine dies
+		t.Fatal(err)
+	}
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var onPromoted int
+	if err := promoted.QueryRow(ctx, "SELECT count(*) FROM forked_t WHERE phase = 'lost'").Scan(&onPromoted); err != nil || onPromoted != 0 {
+		t.Fatalf("the promoted node has %d of the lost rows (%v): the timelines did not fork", onPromoted, err)
+	}
+	eventually(t, 10*time.Second, "writes on the promoted node", func() bool { return nodeStat(r, promoted.Name).Writer })
+	time.Sleep(2 * interval) // every node checked since
+	for _, n := range []*routertest.Node{left, follower} {
+		if s := nodeStat(r, n.Name); s.Readable || s.Ejected != routerlib.EjectOldTimeline {
+			t.Errorf("%s, on the old timeline, after the writes moved: %+v", n.Name, s)
+		}
+	}
+	if err := follower.Follow(ctx, promoted); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the standby that follows the new primary back in rotation", func() bool { return nodeStat(r, follower.Name).Readable })
+	time.Sleep(3 * interval)
+
+	var stale, lost int
+	before := nodeStat(r, follower.Name).Reads
+	for i := range 20 {
+		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+		if _, err := r.Exec(sctx, "INSERT INTO forked_t (phase) VALUES ($1)", fmt.Sprint("after-", i)); err != nil {
+			t.Fatal(err)
+		}
+		var mine int
+		if err := r.QueryRow(sctx, "SELECT count(*) FROM forked_t WHERE phase = $1", fmt.Sprint("after-", i)).Scan(&mine); err != nil {
+			t.Fatal(err)
+		}
+		if mine != 1 {
+			stale++
+		}
+		var n int
+		if err := r.QueryRow(ctx, "SELECT count(*) FROM forked_t WHERE phase = 'lost'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			lost++
+		}
+	}
+	if stale > 0 {
+		t.Errorf("%d of 20 sessions did not read their own write", stale)
+	}
+	if lost > 0 {
+		t.Errorf("%d of 20 reads saw rows the new primary does not have (from %s, on the old timeline)", lost, left.Name)
+	}
+	if s := nodeStat(r, left.Name); s.Readable || s.Ejected != routerlib.EjectOldTimeline {
+		t.Errorf("%s, on the old timeline: %+v", left.Name, s)
+	}
+	if reads := nodeStat(r, follower.Name).Reads - before; reads == 0 {
+		t.Errorf("no read went to %s, which follows the new primary", follower.Name)
+	}
+}

@@ -23,6 +23,13 @@ const (
 	EjectReadmitting
 	// EjectNotChecked: no health check has completed yet.
 	EjectNotChecked
+	// EjectOldTimeline: it is a standby that has not followed the
+	// primary's promotion: it replays an older timeline, so its position
+	// says nothing of what it has of the primary's writes, and it may
+	// hold writes the promotion lost. It returns once it follows the
+	// primary (a timeline history file of the primary's timeline shows
+	// in its pg_wal). Seen only when the router's user may list pg_wal.
+	EjectOldTimeline
 )
 
 var ejectNames = [...]string{
@@ -33,6 +40,7 @@ var ejectNames = [...]string{
 	EjectNotInRecovery: "not in recovery",
 	EjectReadmitting:   "readmitting",
 	EjectNotChecked:    "not checked",
+	EjectOldTimeline:   "old timeline",
 }
 
 // String returns the reason in words, or "" for EjectNone.
