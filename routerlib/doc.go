@@ -198,7 +198,10 @@
 // new or changed node gets new pools and is checked before the swap, so a
 // reload neither waits for a node that hangs nor delays its ejection. The
 // pools of a removed or changed node close once the queries using them,
-// on this topology or an older one, finish. An invalid file is reported through
+// on this topology or an older one, finish; it is checked until then, and
+// if it stops answering (it froze as the file dropped it) its connections
+// are cut after eject_after failed checks, so that those queries run
+// elsewhere instead of waiting for it. An invalid file is reported through
 // [WithOnReloadError] and the log, and the old configuration stays.
 // [Router.Stat] reports each node; the promcollector subpackage exports it
 // to Prometheus; [WithLogger] takes a [log/slog] logger.

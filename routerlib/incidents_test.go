@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -466,5 +468,147 @@ func TestStandbyLeftOnOldTimeline(t *testing.T) {
 	}
 	if reads := nodeStat(r, follower.Name).Reads - before; reads == 0 {
 		t.Errorf("no read went to %s, which follows the new primary", follower.Name)
+	}
+}
+
+// killNode kills every process of n's server with SIGKILL, as a machine
+// that dies: the kernel closes their sockets (a connection reset, not a
+// FATAL from the server), and nothing shuts down cleanly. The postmaster
+// is stopped first so that it forks nothing meanwhile.
+func killNode(t *testing.T, n *routertest.Node) {
+	t.Helper()
+	pidFile := filepath.Join(n.DataDir, "postmaster.pid")
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(string(children)) {
+		if child, err := strconv.Atoi(f); err == nil {
+			_ = syscall.Kill(child, syscall.SIGKILL)
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	// What the dead server leaves: routertest then finds it stopped.
+	if err := os.Remove(pidFile); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestPrimaryKilledUnderLoad kills the primary's machine (every process,
+// SIGKILL) under a writer and four readers: no read fails, every write
+// fails fast (none waits for a timeout), those in flight say they may
+// have committed, and from then on writes fail with ErrNoPrimary naming
+// the primary.
+func TestPrimaryKilledUnderLoad(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	r := newRouter(t, fastHealth(topo.Artifact(), interval))
+	if _, err := r.Exec(ctx, "CREATE TABLE killed_t (id serial)"); err != nil {
+		t.Fatal(err)
+	}
+	stop := make(chan struct{})
+	wait := readLoad(t, r, 4, stop)
+	var slowest time.Duration
+	var failed, noPrimary int
+	var last error
+	done := make(chan struct{})
+	killed := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			start := time.Now()
+			_, err := r.Exec(ctx, "INSERT INTO killed_t DEFAULT VALUES")
+			select {
+			case <-killed:
+				slowest = max(slowest, time.Since(start))
+			default:
+			}
+			if err != nil {
+				failed++
+				if errors.Is(err, routerlib.ErrNoPrimary) {
+					noPrimary++
+				}
+				last = err
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}()
+	time.Sleep(500 * time.Millisecond)
+	killNode(t, topo.Primary)
+	close(killed)
+	time.Sleep(2 * time.Second)
+	close(stop)
+	<-done
+	reads, readsFailed := wait()
+	t.Logf("%d reads, %d failed; %d writes failed, %d with ErrNoPrimary; slowest write after the kill %v; last error: %v", reads, readsFailed, failed, noPrimary, slowest, last)
+	if readsFailed != 0 {
+		t.Errorf("%d of %d reads failed with the primary killed", readsFailed, reads)
+	}
+	if slowest > time.Second {
+		t.Errorf("a write took %v after the primary was killed, want it to fail fast", slowest)
+	}
+	if !errors.Is(last, routerlib.ErrNoPrimary) || !strings.Contains(last.Error(), `"primary"`) {
+		t.Errorf("the last write: %v, want ErrNoPrimary naming the primary", last)
+	}
+}
+
+// TestReloadDropsFrozenReplica: a replica freezes (a dead VM) under
+// readers with no deadline, and the router file is rewritten without it
+// before the monitor ejected it. The reads stuck on it must still end
+// within the ejection bound and run elsewhere: once the file drops the
+// node, no watcher checks it, and nothing else would cut them off.
+func TestReloadDropsFrozenReplica(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	a, bound := hungHealth(topo.Artifact())
+	r, path := openRouter(t, a, routerlib.WithWatch(0))
+	victim := topo.Standbys[0]
+	eventually(t, 10*time.Second, "the replicas in rotation", func() bool {
+		return nodeStat(r, victim.Name).Readable && nodeStat(r, topo.Standbys[1].Name).Readable
+	})
+	stop := make(chan struct{})
+	wait := readLoad(t, r, 8, stop)
+	time.Sleep(200 * time.Millisecond)
+	if err := victim.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // reads are stuck on it now
+	dropped := a
+	dropped.Nodes = append([]artifact.Node{a.Nodes[0]}, a.Nodes[2:]...)
+	writeFile(t, path, dropped)
+	if err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(bound)
+	close(stop)
+	finished := make(chan [2]int64, 1)
+	go func() { reads, failed := wait(); finished <- [2]int64{reads, failed} }()
+	select {
+	case res := <-finished:
+		t.Logf("%d reads, %d failed", res[0], res[1])
+		if res[1] != 0 {
+			t.Errorf("%d of %d reads failed", res[1], res[0])
+		}
+	case <-time.After(bound + 5*time.Second):
+		_ = victim.Thaw() // let the stuck reads end, so the test can
+		<-finished
+		t.Fatalf("reads stuck on the frozen replica the file dropped still hang %v after the reload", 2*bound+5*time.Second)
 	}
 }

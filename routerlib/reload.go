@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -115,9 +116,21 @@ func (r *Router) reload(ctx context.Context) error {
 // choosing one of its nodes and holding a connection, and once the
 // topology it replaced has drained: a call on that one may still use a
 // server t shared with it. pgxpool.Close then waits for the connections
-// still held (open rows, transactions) to come back.
+// still held (open rows, transactions) to come back. Until then those
+// servers are still checked (see watchDropped).
 func drain(t, next *topology) {
 	defer close(t.drained)
+	if next != nil {
+		stop := make(chan struct{})
+		var watchers sync.WaitGroup
+		defer watchers.Wait()
+		defer close(stop)
+		for _, n := range t.nodes {
+			if next.nodeOn(n.server) == nil {
+				watchers.Go(func() { t.watchDropped(n, stop) })
+			}
+		}
+	}
 	for t.inflight.Load() > 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -125,6 +138,36 @@ func drain(t, next *topology) {
 		<-t.prevDrained
 	}
 	t.closeServersNotIn(next)
+}
+
+// watchDropped checks n, whose server the topology that replaced t does
+// not use, every interval until stop is closed (its calls drained), and
+// cuts its connections off after eject_after failed checks in a row, as
+// the monitor would have: no watcher of the topology in force checks it,
+// and a call stuck on it (the node froze just before a reload dropped it,
+// or changed its settings) would otherwise wait for it forever, holding up
+// the drain. A call that is only slow on a healthy node goes on.
+func (t *topology) watchDropped(n *node, stop <-chan struct{}) {
+	ticker := time.NewTicker(t.interval)
+	defer ticker.Stop()
+	for fails := 0; ; {
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+		}
+		ctx, cancel := context.WithTimeout(n.life, t.timeout)
+		res := n.check(ctx, t.timeout)
+		cancel()
+		if res.err == nil {
+			fails = 0
+			continue
+		}
+		if fails++; fails >= t.eject {
+			n.cut(fmt.Errorf("node %q, which a reload took out of the router file, does not answer: %w", n.name, res.err))
+			return
+		}
+	}
 }
 
 // watch polls the router file every interval and reloads it when its size
