@@ -612,3 +612,55 @@ func TestReloadDropsFrozenReplica(t *testing.T) {
 		t.Fatalf("reads stuck on the frozen replica the file dropped still hang %v after the reload", 2*bound+5*time.Second)
 	}
 }
+
+// TestRecoveryConflictIsTheCallers: a read on a replica cancelled because
+// the replay of the primary's VACUUM conflicts with it (ERROR 40001,
+// "canceling statement due to conflict with recovery") is the caller's:
+// returned as the server sent it, not run again, and the replica stays in
+// rotation.
+func TestRecoveryConflictIsTheCallers(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	replica := topo.Standbys[0]
+	if err := replica.Exec(ctx, "ALTER SYSTEM SET max_standby_streaming_delay = '100ms'"); err != nil {
+		t.Fatal(err)
+	}
+	if err := replica.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE conflict_t AS SELECT g AS id FROM generate_series(1, 1000) g"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	rec := &recorder{}
+	a := fastHealth(topo.Artifact(), interval)
+	a.ReadPolicy = artifact.ReadPolicy{Fallback: artifact.FallbackError}
+	r := newRouter(t, a, routerlib.WithTracer(rec))
+	done := make(chan error, 1)
+	go func() {
+		var n int
+		done <- r.QueryRow(ctx, "SELECT count(*) FROM conflict_t, pg_sleep(5)").Scan(&n)
+	}()
+	time.Sleep(500 * time.Millisecond) // the read holds its snapshot on the replica
+	if err := topo.Primary.Exec(ctx, "DELETE FROM conflict_t"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Exec(ctx, "VACUUM conflict_t"); err != nil {
+		t.Fatal(err)
+	}
+	err := <-done
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "40001" {
+		t.Fatalf("the read the replay conflicted with: %v, want the server's 40001", err)
+	}
+	if len(rec.decisions) != 1 {
+		t.Errorf("%d routing decisions %+v, want 1", len(rec.decisions), rec.decisions)
+	}
+	time.Sleep(2 * interval)
+	if s := nodeStat(r, replica.Name); !s.Readable || !s.Healthy {
+		t.Errorf("the replica after a recovery conflict: %+v", s)
+	}
+	if p := serverPort(t, ctx, r); p != replica.Port {
+		t.Errorf("the next read went to port %d, not the replica", p)
+	}
+}
