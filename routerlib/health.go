@@ -241,19 +241,21 @@ func checkNew(ctx context.Context, t, prev *topology) (results []checkResult, fr
 
 // keepNewer replaces a fresh check of a node whose server a reload
 // replaced (other settings, same address: see newNode) with the last check
-// of the server it replaces, when that one answered too and began later.
-// Both asked the same node: the monitor's check, on its schedule while the
-// reload waited for another node, may have seen what the reload's did not
-// (a promotion), and applying the older answer would undo it, such as
-// moving the writes back to an old primary. The caller holds r.checkMu.
+// of the server it replaces that answered, when the fresh one answered too
+// and began earlier. Both asked the same node: the monitor's check, on its
+// schedule while the reload waited for another node, may have seen what
+// the reload's did not (a promotion), and applying the older answer would
+// undo it, such as moving the writes back to an old primary. A check of
+// the old server that failed since (a slow answer on a busy machine) does
+// not make the older answer true again. The caller holds r.checkMu.
 func keepNewer(t, prev *topology, results []checkResult, fresh []bool) {
 	for i, n := range t.nodes {
 		p := prev.byName[n.name]
 		if !fresh[i] || p == nil || p.server == n.server || !p.sameAddress(n.decl) {
 			continue
 		}
-		if results[i].err == nil && p.last.err == nil && p.last.at.After(results[i].at) {
-			results[i] = p.last
+		if results[i].err == nil && p.lastGood.at.After(results[i].at) {
+			results[i] = p.lastGood
 		}
 	}
 }
@@ -310,6 +312,7 @@ func (r *Router) applyCheck(t *topology, n *node, res checkResult, fails int) {
 func (r *Router) record(t *topology, n *node, res checkResult, fails int) {
 	n.last = res
 	if res.err == nil {
+		n.lastGood = res
 		n.reachable.Store(true)
 		n.recovery.Store(res.recovery)
 		n.replayLSN.Store(res.lsn)

@@ -314,6 +314,7 @@ type server struct {
 
 	// Only the health checks touch these, under Router.checkMu.
 	last         checkResult // the last check that answered, or failed
+	lastGood     checkResult // the last check that answered (see keepNewer)
 	down         bool        // the last check failed (as logged)
 	fails, goods int
 	admitted     bool // has been readable at least once
@@ -447,7 +448,7 @@ func (s *server) inherit(o *server) {
 	s.timeline.Store(o.timeline.Load())
 	s.started.Store(o.started.Load())
 	s.splitBrain.Store(o.splitBrain.Load())
-	s.last, s.down, s.fails, s.goods, s.admitted, s.behindSince = o.last, o.down, o.fails, o.goods, o.admitted, o.behindSince
+	s.last, s.lastGood, s.down, s.fails, s.goods, s.admitted, s.behindSince = o.last, o.lastGood, o.down, o.fails, o.goods, o.admitted, o.behindSince
 }
 
 // poolConfig builds a node's pool configuration from the file. The password
