@@ -497,7 +497,7 @@ FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&app, &addr, &backend)
 
 // waitInactive waits, briefly, until the terminated process lets the slot go.
 func (r *replicationSlotResource) waitInactive(ctx context.Context, name string, pid int64) {
-	_, _ = pollUntil(ctx, 5*time.Second, func() (bool, error) {
+	_, _ = pollUntil(ctx, 5*time.Second, func(ctx context.Context) (bool, error) {
 		row, found, err := r.readSlot(ctx, name)
 		return err != nil || !found || row.ActivePID == nil || *row.ActivePID != pid, nil
 	})

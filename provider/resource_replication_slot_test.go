@@ -408,7 +408,7 @@ resource "pgreplication_replication_slot" "active" {
 // waitFor polls cond until it holds, or fails the test after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
-	if ok, _ := pollUntil(context.Background(), timeout, func() (bool, error) { return cond(), nil }); !ok {
+	if ok, _ := pollUntil(context.Background(), timeout, func(context.Context) (bool, error) { return cond(), nil }); !ok {
 		t.Fatalf("timed out after %s waiting for %s", timeout, what)
 	}
 }

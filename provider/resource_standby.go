@@ -252,7 +252,8 @@ func standbySchema() schema.Schema {
 				Default:       stringdefault.StaticString(defaultStandbyWaitTimeout),
 				Validators:    []validator.String{durationValidator},
 				MarkdownDescription: "How long apply waits for the standby to stream from the primary after changing its settings, a Go duration " +
-					"such as `\"60s\"` or `\"5m\"`. If it does not stream by then, apply fails with what the standby reports. Only used by the " +
+					"such as `\"60s\"` or `\"5m\"`. If it does not stream by then, apply fails with what the standby reports. It bounds the " +
+					"wait as a whole: a standby that stops answering fails the apply when it ends, and one that restarts meanwhile is waited for. Only used by the " +
 					"provider. Defaults to `\"" + defaultStandbyWaitTimeout + "\"`.",
 			},
 			"reset_on_destroy": schema.BoolAttribute{
@@ -591,7 +592,7 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	// The reload reaches sessions asynchronously; wait until the server's
 	// effective settings are the planned ones.
 	var cur standbyState
-	applied, err := pollUntil(ctx, time.Until(deadline), func() (bool, error) {
+	applied, err := pollUntil(ctx, time.Until(deadline), func(ctx context.Context) (bool, error) {
 		var err error
 		cur, err = r.read(ctx, pool)
 		return err == nil && want.matches(cur), err
@@ -611,7 +612,7 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	// A new primary_conninfo or slot restarts the WAL receiver: wait for a new
 	// one, not the old one that is still streaming with the old settings.
 	restart := before.Conninfo != want.Conninfo || before.SlotName != want.SlotName
-	streaming, err := pollUntil(ctx, time.Until(deadline), func() (bool, error) {
+	streaming, err := pollUntil(ctx, time.Until(deadline), func(ctx context.Context) (bool, error) {
 		var err error
 		cur, err = r.read(ctx, pool)
 		if err != nil {

@@ -236,6 +236,108 @@ resource "pgreplication_standby" "this" {
 	})
 }
 
+// duringStandbyWait runs fault on the standby once it shows primary_conninfo
+// with port, which the provider wrote: apply is then waiting for the standby
+// to stream. It returns a function that waits for fault to have run and
+// returns how long ago it did.
+func duringStandbyWait(t *testing.T, standby *routertest.Node, port int, fault func() error) (sinceFault func() time.Duration) {
+	t.Helper()
+	done := make(chan time.Time, 1)
+	go func() {
+		want := fmt.Sprintf("port=%d", port)
+		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			var cur string
+			if err := queryRow(standby, `SHOW primary_conninfo`, nil, &cur); err == nil && strings.Contains(strings.ReplaceAll(cur, "'", ""), want) {
+				if err := fault(); err != nil {
+					t.Error(err)
+				}
+				done <- time.Now()
+				return
+			}
+		}
+		t.Error("the provider never wrote primary_conninfo with port", port)
+		done <- time.Now()
+	}()
+	return func() time.Duration { return time.Since(<-done) }
+}
+
+// standbyWaitConfig is a standby on topo's only standby streaming from a
+// port where no primary listens, so that apply waits wait_timeout (8s); its
+// provider's statement_timeout is 40s, the bound of one statement before the
+// wait was bounded as a whole.
+func standbyWaitConfig(topo *routertest.Topology, port int) string {
+	s := topo.Standbys[0]
+	return fmt.Sprintf(`
+provider "pgreplication" {
+  host              = %q
+  port              = %d
+  username          = "postgres"
+  database          = "postgres"
+  sslmode           = "disable"
+  statement_timeout = "40s"
+}
+
+resource "pgreplication_standby" "this" {
+  primary_host     = "127.0.0.1"
+  primary_port     = %d
+  primary_user     = "postgres"
+  primary_sslmode  = "disable"
+  application_name = "replica-1"
+  wait_timeout     = "8s"
+}
+`, s.Host, s.Port, port)
+}
+
+// A standby that stops answering (SIGSTOP) while apply waits for it to
+// stream fails the apply when wait_timeout ends, saying it did not answer,
+// instead of after the provider's statement_timeout (40s here, 5min by
+// default): wait_timeout bounds the wait, statements included.
+func TestAccStandby_frozenDuringWait(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1)) // frozen: not the shared one
+	standby := topo.Standbys[0]
+	t.Cleanup(func() {
+		if err := standby.Thaw(); err != nil {
+			t.Error(err)
+		}
+	})
+	port := freePort(t)
+	sinceFreeze := duringStandbyWait(t, standby, port, standby.Freeze)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      standbyWaitConfig(topo, port),
+			ExpectError: errorText("Cannot Read Standby", standby.Host+":"+itoa(standby.Port), "no answer within"),
+		}},
+	})
+	// The apply ends at most 8s after the freeze; the CLI's own work after
+	// it (and a busy machine) gets the rest of the margin.
+	elapsed := sinceFreeze()
+	if elapsed > 30*time.Second {
+		t.Errorf("the apply failed %s after the standby froze; want within wait_timeout (8s) and a margin", elapsed)
+	}
+	t.Logf("the test ended %s after the standby froze", elapsed)
+}
+
+// A standby restarted while apply waits for it to stream is waited for, not
+// reported as a failed read: the apply goes on until wait_timeout and then
+// says why the standby does not stream (here: no primary at that port).
+func TestAccStandby_restartedDuringWait(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1)) // restarted: not the shared one
+	standby := topo.Standbys[0]
+	port := freePort(t)
+	sinceRestart := duringStandbyWait(t, standby, port, func() error { return standby.Restart(context.Background()) })
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      standbyWaitConfig(topo, port),
+			ExpectError: errorText("Standby Is Not Streaming", fmt.Sprintf("does not stream from 127.0.0.1:%d", port)),
+		}},
+	})
+	sinceRestart()
+}
+
 // TestAccStandby_notAStandby plans a standby configuration against a
 // primary: the plan fails, naming the server and the fix.
 func TestAccStandby_notAStandby(t *testing.T) {
@@ -266,7 +368,7 @@ func TestAccStandby_resetOnDestroy(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy: func(*terraform.State) error {
-			ok, _ := pollUntil(context.Background(), 30*time.Second, func() (bool, error) {
+			ok, _ := pollUntil(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
 				var conninfo string
 				var receivers int
 				err := queryRow(standby, `SELECT current_setting('primary_conninfo'), (SELECT count(*) FROM pg_stat_wal_receiver)`, nil, &conninfo, &receivers)
@@ -301,7 +403,7 @@ func alterSystemByHand(t *testing.T, n *routertest.Node, name, value string) {
 		execSQL(t, n, "postgres", "ALTER SYSTEM SET "+pgsql.Ident(name)+" = "+pgsql.Literal(value))
 	}
 	execSQL(t, n, "postgres", "SELECT pg_reload_conf()")
-	ok, _ := pollUntil(context.Background(), 10*time.Second, func() (bool, error) {
+	ok, _ := pollUntil(context.Background(), 10*time.Second, func(context.Context) (bool, error) {
 		var cur string
 		err := queryRow(n, `SELECT setting FROM pg_settings WHERE name = $1`, []any{name}, &cur)
 		return err == nil && cur != old, nil
@@ -327,7 +429,7 @@ func queryRow(n *routertest.Node, sql string, args []any, dest ...any) error {
 func waitStreamingFrom(n *routertest.Node, port int) error {
 	var status string
 	var from int
-	ok, _ := pollUntil(context.Background(), 30*time.Second, func() (bool, error) {
+	ok, _ := pollUntil(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
 		err := queryRow(n, `SELECT status, sender_port FROM pg_stat_wal_receiver`, nil, &status, &from)
 		return err == nil && status == "streaming" && from == port, nil
 	})

@@ -1189,7 +1189,7 @@ const subscriptionWorkersStopTimeout = 30 * time.Second
 // running … Try again after some time"), measured right after a DISABLE. Past
 // the timeout the statement runs anyway and PostgreSQL's error says why.
 func waitWorkersStopped(ctx context.Context, pool *pgxpool.Pool, name string) {
-	_, _ = pollUntil(ctx, subscriptionWorkersStopTimeout, func() (bool, error) {
+	_, _ = pollUntil(ctx, subscriptionWorkersStopTimeout, func(ctx context.Context) (bool, error) {
 		var running bool
 		err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_subscription w JOIN pg_subscription s ON s.oid = w.subid
   JOIN pg_database d ON d.oid = s.subdbid WHERE s.subname = $1 AND d.datname = current_database() AND w.pid IS NOT NULL)`, name).Scan(&running)

@@ -81,7 +81,7 @@ func (f subscriptionFixture) conninfo(extra string) string {
 func waitRows(t *testing.T, n *routertest.Node, db, table string, want int64) resource.TestCheckFunc {
 	return func(*terraform.State) error {
 		var got int64
-		done, err := pollUntil(context.Background(), 60*time.Second, func() (bool, error) {
+		done, err := pollUntil(context.Background(), 60*time.Second, func(context.Context) (bool, error) {
 			got = queryValue[int64](t, n, db, "SELECT count(*) FROM "+pgsql.Ident(table))
 			return got == want, nil
 		})

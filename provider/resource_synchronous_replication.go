@@ -235,7 +235,7 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	// following step (or a test) does not see the old one. postgresql.conf
 	// may set the same value: then this gives up quietly.
 	rendered := state.config(ctx).String()
-	_, _ = pollUntil(ctx, syncSettleTimeout/3, func() (bool, error) {
+	_, _ = pollUntil(ctx, syncSettleTimeout/3, func(ctx context.Context) (bool, error) {
 		var cur string
 		err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names')`).Scan(&cur)
 		return err == nil && cur != rendered, nil
@@ -349,7 +349,7 @@ func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, poo
 	c := plan.config(ctx)
 	var streaming, joining, missing []string
 	listed := 0
-	_, err := pollUntil(ctx, wait, func() (bool, error) {
+	_, err := pollUntil(ctx, wait, func(ctx context.Context) (bool, error) {
 		var err error
 		if streaming, joining, err = r.server.walSenders(ctx, pool); err != nil {
 			return false, err
@@ -466,7 +466,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 	}
 	const settingsSQL = `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`
 	var curNames, curCommit string
-	applied, err := pollUntil(ctx, syncSettleTimeout, func() (bool, error) {
+	applied, err := pollUntil(ctx, syncSettleTimeout, func(ctx context.Context) (bool, error) {
 		err := pool.QueryRow(ctx, settingsSQL).Scan(&curNames, &curCommit)
 		return curNames == rendered && curCommit == commit, err
 	})
@@ -486,7 +486,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 	// own time. Wait (without failing: sync_state is informative) until every
 	// one reports a sync_state that agrees with the new list, so that
 	// sync_state describes the new configuration.
-	_, _ = pollUntil(ctx, syncSettleTimeout, func() (bool, error) {
+	_, _ = pollUntil(ctx, syncSettleTimeout, func(ctx context.Context) (bool, error) {
 		rows, err := pool.Query(ctx, `SELECT application_name, sync_state FROM pg_stat_replication`)
 		if err != nil {
 			return false, nil

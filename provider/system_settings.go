@@ -3,8 +3,13 @@ package provider
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
@@ -86,21 +91,53 @@ func (s *server) reloadConf(ctx context.Context, pool *pgxpool.Pool) error {
 // timeout passes; it returns whether check reported done. A server that
 // reloads its configuration, or a standby that restarts its WAL receiver,
 // gets there on its own time: this is how apply waits for it.
-func pollUntil(ctx context.Context, timeout time.Duration, check func() (bool, error)) (bool, error) {
+//
+// timeout bounds the whole wait, statements included: check gets a context
+// that ends at the deadline, so a server that stops answering (a frozen host)
+// fails the wait when it ends, not when statement_timeout would. A check
+// that fails because the server went away for a while (a restart: no
+// SQLSTATE, or class 08 or 57) is tried again until the deadline; any other
+// error ends the wait at once. A wait whose last check failed returns that
+// error, saying the server did not answer in time when that is why.
+func pollUntil(ctx context.Context, timeout time.Duration, check func(context.Context) (bool, error)) (bool, error) {
 	const interval = 100 * time.Millisecond
-	deadline := time.Now().Add(timeout)
+	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	for {
-		done, err := check()
-		if err != nil || done {
-			return done, err
+		done, err := check(waitCtx)
+		if done {
+			return true, nil
 		}
-		if time.Now().After(deadline) {
-			return false, nil
+		if err != nil && (waitCtx.Err() != nil || !serverAway(err)) {
+			if waitCtx.Err() != nil && ctx.Err() == nil {
+				return false, fmt.Errorf("no answer within %s: %w", timeout, err)
+			}
+			return false, err
 		}
 		select {
-		case <-ctx.Done():
-			return false, ctx.Err()
+		case <-waitCtx.Done():
+			if ctx.Err() != nil {
+				return false, ctx.Err()
+			}
+			if err != nil {
+				return false, fmt.Errorf("no answer within %s: %w", timeout, err)
+			}
+			return false, nil
 		case <-time.After(interval):
 		}
 	}
+}
+
+// serverAway reports whether err says the server could not be reached or
+// ended the session (a restart, a shutdown, a dropped connection) rather
+// than refused or failed a statement: a failure that waiting may cure.
+func serverAway(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57")
+	}
+	var connErr *pgconn.ConnectError
+	var netErr net.Error
+	return errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		pgconn.SafeToRetry(err)
 }
