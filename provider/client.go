@@ -229,6 +229,39 @@ type poolKey struct {
 	statementTimeout string
 }
 
+// replicationExec runs one replication command (ALTER_REPLICATION_SLOT, …)
+// on a replication connection to database, with the provider's settings and
+// bounds; the pools cannot run them. The connection is closed after it.
+func (s *server) replicationExec(ctx context.Context, database, sql string) error {
+	if s.unknown {
+		return fmt.Errorf("the provider configuration has values that are not known yet; they are known during apply")
+	}
+	if database == "" {
+		database = s.settings.Database
+	}
+	cfg, err := pgx.ParseConfig(s.settings.conninfo(database))
+	if err != nil {
+		return fmt.Errorf("invalid connection settings: %w", err)
+	}
+	if s.settings.Password != "" {
+		cfg.Password = s.settings.Password
+	}
+	cfg.RuntimeParams["replication"] = "database"
+	cfg.RuntimeParams["statement_timeout"] = s.settings.statementTimeout()
+	// A walsender takes replication commands in simple queries only.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
+	cfg.Tracer = statement.Tracer{Bound: clientStatementBound(s.settings.statementTimeout())}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return s.queryError(ctx, sql, err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		return s.queryError(ctx, sql, err)
+	}
+	return nil
+}
+
 // Facts returns the server's version, read once per provider instance.
 func (s *server) Facts(ctx context.Context) (serverFacts, error) {
 	s.mu.Lock()

@@ -144,9 +144,10 @@ func replicationSlotSchema() schema.Schema {
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Logical slots only: a failover slot, which standbys with `sync_replication_slots = on` " +
 					"keep in sync so that subscribers can continue after a failover. Defaults to `false`. Needs PostgreSQL 17 " +
-					"or later, on a primary. PostgreSQL 17 can change it only over the replication protocol " +
-					"(`ALTER_REPLICATION_SLOT`), not with SQL, so changing it replaces the slot.",
-				PlanModifiers: replace,
+					"or later, on a primary. Changed in place, keeping the slot and its consumer's position: PostgreSQL changes it " +
+					"only over the replication protocol (`ALTER_REPLICATION_SLOT`), which the provider opens to the slot's database " +
+					"as its own role (`REPLICATION`), and only while no consumer uses the slot. A subscription with `failover = true` " +
+					"sets it on its slot itself: declare the slot with `failover = true` too.",
 			},
 			"immediately_reserve": schema.BoolAttribute{
 				Optional: true,
@@ -384,13 +385,15 @@ func (r *replicationSlotResource) Read(ctx context.Context, req resource.ReadReq
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
-// Update changes only what lives in Terraform (terminate_active_on_destroy,
-// create_timeout, immediately_reserve): everything PostgreSQL records about a
-// slot replaces it. The health attributes stay as the plan has them (the
-// last refresh's), so an update never shows them as known after apply.
+// Update changes failover in place (ALTER_REPLICATION_SLOT), and otherwise
+// only what lives in Terraform (terminate_active_on_destroy, create_timeout,
+// immediately_reserve): everything else PostgreSQL records about a slot
+// replaces it. The health attributes stay as the plan has them (the last
+// refresh's), so an update never shows them as known after apply.
 func (r *replicationSlotResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan replicationSlotModel
+	var plan, state replicationSlotModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -409,7 +412,37 @@ func (r *replicationSlotResource) Update(ctx context.Context, req resource.Updat
 			fmt.Sprintf("Replication slot %q is no longer on %s: it was dropped after the plan was made. Run terraform apply again to recreate it.", name, r.server.describe()))
 		return
 	}
+	if !plan.Failover.Equal(state.Failover) {
+		if !r.alterFailover(ctx, plan, &resp.Diagnostics) {
+			return
+		}
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// alterFailover sets the slot's failover flag as planned, over a replication
+// connection to its database: PostgreSQL has no SQL for it, and dropping the
+// slot to create it again would lose its consumer's position.
+func (r *replicationSlotResource) alterFailover(ctx context.Context, plan replicationSlotModel, diags *diag.Diagnostics) bool {
+	name := plan.Name.ValueString()
+	sql := fmt.Sprintf("ALTER_REPLICATION_SLOT %s ( FAILOVER %t )", pgsql.Ident(name), plan.Failover.ValueBool())
+	err := r.server.replicationExec(ctx, plan.Database.ValueString(), sql)
+	if err == nil {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "55006" { // object_in_use: a consumer holds the slot
+		diags.AddAttributeError(path.Root("failover"), "Cannot Change Failover of an Active Replication Slot",
+			fmt.Sprintf("Replication slot %q on %s has failover = %t, and the configuration says %t, but PostgreSQL changes failover only "+
+				"while no consumer uses the slot, and one does. A subscription with failover = true sets failover on its slot itself: "+
+				"if that is the consumer, declare failover = %t here. Otherwise stop the consumer and apply again. The slot is unchanged.\n\n%s",
+				name, r.server.describe(), !plan.Failover.ValueBool(), plan.Failover.ValueBool(), !plan.Failover.ValueBool(), err))
+		return false
+	}
+	diags.AddAttributeError(path.Root("failover"), "Cannot Change Failover of Replication Slot",
+		fmt.Sprintf("Setting failover = %t on replication slot %q on %s over a replication connection to database %q failed. The slot is unchanged.\n\n%s",
+			plan.Failover.ValueBool(), name, r.server.describe(), plan.Database.ValueString(), r.server.withGrants(ctx, err, replicationPrivilege)))
+	return false
 }
 
 func (r *replicationSlotResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -579,9 +612,11 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		}
 		// immediately_reserve is not here: PostgreSQL does not record it, so
 		// it never replaces a slot (createonly.Bool).
+		// failover is not here either: Update changes it in place.
 		replacing = len(resp.RequiresReplace) > 0 || !plan.Name.Equal(state.Name) || !plan.Type.Equal(state.Type) ||
-			!plan.TwoPhase.Equal(state.TwoPhase) || !plan.Failover.Equal(state.Failover)
+			!plan.TwoPhase.Equal(state.TwoPhase)
 	}
+	failoverChanges := state != nil && !replacing && !plan.Failover.Equal(state.Failover)
 	if r.server != nil && state != nil && !replacing && state.WalStatus.ValueString() == "lost" {
 		resp.Diagnostics.AddWarning("Replication Slot Lost Its WAL",
 			fmt.Sprintf("Replication slot %q on %s has wal_status = lost: the server removed WAL its consumer still needed "+
@@ -589,11 +624,12 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 				"terraform apply -replace=<address>, then resynchronise its consumer.", plan.Name.ValueString(), r.server.describe()))
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || !replacing {
+	if resp.Diagnostics.HasError() || !replacing && !failoverChanges {
 		return
 	}
 
-	// What follows only matters for a slot about to be created.
+	// What follows only matters for a slot about to be created, or whose
+	// failover changes.
 	if plan.TwoPhase.ValueBool() {
 		r.server.requireMajor(ctx, 14, "A two-phase logical slot (two_phase = true)", path.Root("two_phase"), &resp.Diagnostics)
 	}
@@ -609,7 +645,7 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 			fmt.Sprintf("%s is a standby (in recovery); PostgreSQL creates failover slots only on a primary, and standbys "+
 				"with sync_replication_slots = on copy them. Create the slot with the primary's provider, or set failover = false.", r.server.describe()))
 	}
-	if !logical {
+	if !logical || !replacing {
 		return
 	}
 	if inRecovery {

@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -264,6 +265,75 @@ resource "pgreplication_replication_slot" "failover" {
 				Config: config,
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{expectRecreate(addr)},
+				},
+			},
+		},
+	})
+}
+
+// A slot's failover flag changed behind Terraform's back, as a subscription
+// with failover = true does to its slot (ALTER_REPLICATION_SLOT), shows as
+// that one field and is changed back in place: the slot keeps its consumer's
+// position. Replacing it, as the provider did, dropped that position.
+func TestAccReplicationSlot_failoverChangedInPlace(t *testing.T) {
+	topo := testAccTopology(t)
+	if topo.Version < 17 {
+		t.Skipf("failover slots need PostgreSQL 17; the shared topology runs %d (set ROUTERTEST_PGBIN)", topo.Version)
+	}
+	const (
+		addr = "pgreplication_replication_slot.this"
+		slot = "tfacc_slot_failover_drift"
+	)
+	config := providerConfig("primary", topo.Primary) + `
+resource "pgreplication_replication_slot" "this" {
+  provider = pgreplication.primary
+  name     = "` + slot + `"
+  type     = "logical"
+}
+`
+	confirmed := func() string {
+		return queryValue[string](t, topo.Primary, "postgres", `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot)
+	}
+	var before string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, slot),
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				PreConfig: func() {
+					ctx := context.Background()
+					cfg, err := pgconn.ParseConfig(topo.Primary.DSN() + "&replication=database")
+					if err != nil {
+						t.Fatal(err)
+					}
+					conn, err := pgconn.ConnectConfig(ctx, cfg)
+					if err != nil {
+						t.Fatal(err)
+					}
+					defer conn.Close(ctx)
+					if _, err := conn.Exec(ctx, `ALTER_REPLICATION_SLOT `+slot+` ( FAILOVER true )`).ReadAll(); err != nil {
+						t.Fatal(err)
+					}
+					before = confirmed()
+					// WAL moves on: a slot created again would start here.
+					execSQL(t, topo.Primary, "postgres", `SELECT pg_logical_emit_message(true, 'tfacc', 'failover drift')`)
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDriftAt(addr, []string{"failover"}),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("failover"), knownvalue.Bool(false)),
+				},
+				Check: func(*terraform.State) error {
+					if queryValue[bool](t, topo.Primary, "postgres", `SELECT failover FROM pg_replication_slots WHERE slot_name = $1`, slot) {
+						return fmt.Errorf("%s is still a failover slot", slot)
+					}
+					if after := confirmed(); after != before {
+						return fmt.Errorf("%s has confirmed_flush_lsn %s, was %s: it was dropped and created again", slot, after, before)
+					}
+					return nil
 				},
 			},
 		},
