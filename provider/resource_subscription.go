@@ -707,6 +707,11 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 			resp.Diagnostics.AddAttributeError(path.Root("database"), "Invalid Database Name", err.Error()+".")
 		}
 	}
+	if v := cfg.Owner; !v.IsNull() && !v.IsUnknown() {
+		if err := pgsql.ValidateName(v.ValueString()); err != nil {
+			resp.Diagnostics.AddAttributeError(path.Root("owner"), "Invalid Owner Name", err.Error()+".")
+		}
+	}
 	if v := cfg.SlotName; v.ValueString() == subscriptionSlotNone {
 		for _, a := range []struct {
 			name  string

@@ -404,6 +404,13 @@ resource "pgreplication_subscription" "this" {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
+				// PostgreSQL would truncate the role's name and then not
+				// find it (or find another role): refused at plan.
+				Config:      config(`slot_name = "sub_hostile"` + "\n  owner = \"" + strings.Repeat("ö", 32) + "\""),
+				PlanOnly:    true,
+				ExpectError: errorText("Invalid Owner Name", "64 bytes long; PostgreSQL truncates identifiers to 63 bytes"),
+			},
+			{
 				Config:      config(""),
 				PlanOnly:    true,
 				ExpectError: errorText("Subscription Name Is Not a Slot Name", "Set slot_name"),
