@@ -622,3 +622,37 @@ func TestAccStandby_handAddedSecretNeverShown(t *testing.T) {
 	})
 	checkLogHasNo(t, logPath, canaryParts(canary), "sslpassword", "Secret in primary_conninfo Not Read")
 }
+
+// A subscription whose conninfo holds a password and an sslpassword is
+// created, refreshed, changed and refreshed again with the TRACE logs on: no
+// log line holds either. The framework logs a value of a type with semantic
+// equality (conninfo's) at TRACE whenever it compares two, through the
+// value's String, which showed the whole connection string.
+func TestAccSubscription_passwordNeverLogged(t *testing.T) {
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_log", `CREATE PUBLICATION pub_log FOR TABLE t1;`, nil)
+	const pw = "canary" + canaryMark + "-sub-log"
+	logPath := traceLog(t)
+	dir := t.TempDir()
+	config := func(binary bool) string {
+		return canaryVariable(t, pw) + subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_log"
+  conninfo     = "%s password='${var.canary_password}' sslpassword='${var.canary_password}-ssl'"
+  publications = ["pub_log"]
+  binary       = %t
+}
+`, f.conninfo(""), binary)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		WorkingDir:               dir,
+		Steps: []resource.TestStep{
+			{Config: config(false)},
+			{Config: config(true)},
+			{Config: config(true), PlanOnly: true},
+		},
+	})
+	checkLogHasNo(t, logPath, canaryParts(pw), "SemanticEquals", "ALTER SUBSCRIPTION")
+}

@@ -14,6 +14,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"strconv"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
@@ -35,6 +36,9 @@ import (
 type kind interface {
 	name() string
 	equal(a, b string) bool
+	// shown is the known value s as String shows it, in logs: the
+	// framework logs values at TRACE (semantic equality, plan modifiers).
+	shown(s string) string
 }
 
 type postgresTime struct{}
@@ -43,11 +47,15 @@ func (postgresTime) name() string { return "PostgresTime" }
 
 func (postgresTime) equal(a, b string) bool { return sameParsed(a, b, guc.Milliseconds) }
 
+func (postgresTime) shown(s string) string { return strconv.Quote(s) }
+
 type duration struct{}
 
 func (duration) name() string { return "Duration" }
 
 func (duration) equal(a, b string) bool { return sameParsed(a, b, time.ParseDuration) }
+
+func (duration) shown(s string) string { return strconv.Quote(s) }
 
 // sameParsed reports whether a and b are the same text, or both parse to
 // the same value.
@@ -65,6 +73,17 @@ type connection struct{}
 func (connection) name() string { return "Conninfo" }
 
 func (connection) equal(a, b string) bool { return SameConnection(a, b) }
+
+// shown masks the secrets of a connection string (password, sslpassword, …);
+// one that does not parse is not shown at all: it may be a URI with a
+// password in it.
+func (connection) shown(s string) string {
+	p, err := conninfo.Parse(s)
+	if err != nil {
+		return `"(a connection string that does not parse, not shown)"`
+	}
+	return strconv.Quote(p.Redacted())
+}
 
 // SameConnection reports whether two libpq keyword/value connection strings
 // have the same parameters, however they are written (order, quoting,
@@ -157,6 +176,17 @@ func (t Type[K]) ValueFromTerraform(ctx context.Context, in tftypes.Value) (attr
 }
 
 func (v Value[K]) Type(context.Context) attr.Type { return Type[K]{} }
+
+// String is how the value shows in logs and messages: the framework logs it
+// at TRACE level (tf_value_type) whenever it compares two values, so a
+// connection string shows with its secrets masked.
+func (v Value[K]) String() string {
+	if v.IsNull() || v.IsUnknown() {
+		return v.StringValue.String()
+	}
+	var k K
+	return k.shown(v.ValueString())
+}
 
 func (v Value[K]) Equal(o attr.Value) bool {
 	other, ok := o.(Value[K])

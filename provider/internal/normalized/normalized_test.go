@@ -139,3 +139,19 @@ func TestTypesAreDistinct(t *testing.T) {
 		t.Error("a Duration is not semantically equal to its own text")
 	}
 }
+
+// String, which the framework logs at TRACE, never shows a connection's
+// secrets, nor a string that does not parse (a URI may hold a password).
+func TestConninfoStringMasksSecrets(t *testing.T) {
+	for in, want := range map[string]string{
+		"host=db password='s3cret' sslpassword=k3y user=rep": `"host='db' user='rep' password='REDACTED' sslpassword='REDACTED'"`,
+		"postgresql://rep:s3cret@db/app":                     `"(a connection string that does not parse, not shown)"`,
+	} {
+		if got := NewConninfo(in).String(); got != want {
+			t.Errorf("String() of %q = %s, want %s", in, got, want)
+		}
+	}
+	if got := NewPostgresTime("60s").String(); got != `"60s"` {
+		t.Errorf(`PostgresTime("60s").String() = %s`, got)
+	}
+}
