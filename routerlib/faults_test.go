@@ -695,7 +695,11 @@ func TestTerminatedSessionsSlowCheckKeepWriter(t *testing.T) {
 	ctx := context.Background()
 	const app = "rs_terminated_writer"
 	a := fastHealth(topo.Artifact(), interval)
-	a.Health.Timeout, a.Health.EjectAfter = "300ms", 5 // out after 5 × 200 ms + 300 ms
+	// Out after 10 × 200 ms + 300 ms: the freeze below and the new
+	// session after it (a fork and a login, slow on a busy machine) stay
+	// well within, and the first late check is what used to take the
+	// writes.
+	a.Health.Timeout, a.Health.EjectAfter = "300ms", 10
 	r := newRouter(t, a, withApplicationName(app))
 	if _, err := r.Exec(ctx, "CREATE TABLE terminated_writer (id int)"); err != nil {
 		t.Fatal(err)
