@@ -231,17 +231,18 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 		}
 		r.count(tg)
 		var rows pgx.Rows
+		var conn *pgxpool.Conn
 		s := r.capturing(ctx, t, tg)
 		if s != nil {
 			rows, err = r.queryCapture(ctx, t, tg.pool, sql, cl, args, s)
 		} else {
-			rows, err = tg.pool.Query(ctx, sql, args...)
+			rows, conn, err = queryOn(ctx, tg.pool, sql, args)
 		}
 		if err == nil {
 			if s != nil {
 				return rows, nil // the capture reads the write's first result itself
 			}
-			return &retryRows{rows: rows, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st, write: tg.write}, nil
+			return &retryRows{rows: rows, conn: conn, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st, write: tg.write}, nil
 		}
 		var retry bool
 		if st, retry, err = r.retryable(ctx, t, tg, sql, err, st); !retry {
@@ -251,6 +252,24 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 			return errRows{err: err}, err
 		}
 	}
+}
+
+// queryOn runs sql on a connection from pool, as [pgxpool.Pool.Query]
+// does, and leaves the connection to the caller, who releases it once the
+// rows are done (see retryRows.done): so the rows need no wrapper of
+// pgxpool's inside retryRows, whose methods every call of the application
+// and of database/sql on the rows went through as well.
+func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any) (pgx.Rows, *pgxpool.Conn, error) {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	rows, err := c.Conn().Query(ctx, sql, args...)
+	if err != nil {
+		c.Release()
+		return nil, nil, err
+	}
+	return rows, c, nil
 }
 
 // retryRows holds a read's rows, or a write's outside a read-your-writes
@@ -264,6 +283,7 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 // embedded, so that retryRow (the same struct) has no method but Scan.
 type retryRows struct {
 	rows    pgx.Rows
+	conn    *pgxpool.Conn // the rows' connection, until done; nil when rows hold their own
 	r       *Router
 	ctx     context.Context
 	n       *node
@@ -285,14 +305,14 @@ func (w *retryRows) Next() bool {
 		return false
 	}
 	if w.started {
-		if w.rows.Next() {
+		if w.next() {
 			return true
 		}
 		w.rememberWrite()
 		return false
 	}
 	w.started = true
-	if w.rows.Next() {
+	if w.next() {
 		return true
 	}
 	err := w.rows.Err()
@@ -322,7 +342,7 @@ func (w *retryRows) again(err error) bool {
 	if st.readOnly {
 		w.cl = asWrite(w.cl)
 	}
-	w.rows.Close() // returns the failed replica's connection now
+	w.done() // returns the failed replica's connection now
 	rows, err := w.r.query(w.ctx, t, w.op, w.sql, w.cl, w.args, st)
 	if err != nil {
 		w.err = err
@@ -351,7 +371,26 @@ func (w *retryRows) Err() error {
 	return w.rows.Err()
 }
 
-func (w *retryRows) Close() { w.rows.Close() }
+// next advances the rows, and once they are done returns their
+// connection to its pool, as pgxpool's own rows do.
+func (w *retryRows) next() bool {
+	if w.rows.Next() {
+		return true
+	}
+	w.done()
+	return false
+}
+
+// done closes the rows and returns their connection to its pool, once.
+func (w *retryRows) done() {
+	w.rows.Close()
+	if w.conn != nil {
+		w.conn.Release()
+		w.conn = nil
+	}
+}
+
+func (w *retryRows) Close() { w.done() }
 
 func (w *retryRows) CommandTag() pgconn.CommandTag { return w.rows.CommandTag() }
 
@@ -359,9 +398,25 @@ func (w *retryRows) FieldDescriptions() []pgconn.FieldDescription {
 	return w.rows.FieldDescriptions()
 }
 
-func (w *retryRows) Scan(dest ...any) error { return w.rows.Scan(dest...) }
+// Scan scans the current row; rows that fail to scan are done, as
+// pgxpool's are.
+func (w *retryRows) Scan(dest ...any) error {
+	err := w.rows.Scan(dest...)
+	if err != nil {
+		w.done()
+	}
+	return err
+}
 
-func (w *retryRows) Values() ([]any, error) { return w.rows.Values() }
+// Values returns the current row's values; like Scan, a failure ends the
+// rows.
+func (w *retryRows) Values() ([]any, error) {
+	v, err := w.rows.Values()
+	if err != nil {
+		w.done()
+	}
+	return v, err
+}
 
 func (w *retryRows) RawValues() [][]byte { return w.rows.RawValues() }
 
