@@ -74,7 +74,8 @@ type checkResult struct {
 	// of the standby's pg_wal (checkQueryHistory), so that a standby
 	// showing no timeline as late as the primary's has not followed it.
 	history bool
-	at      time.Time // when the check began; zero for a deadline's failure
+	at      time.Time     // when the check began; zero for a deadline's failure
+	took    time.Duration // how long the check query took to answer
 	// started is when the server's postmaster started (Unix nanoseconds),
 	// read once per monitor connection, which a restart ends. A WAL
 	// position can go back only across a restart (a cluster re-initialised
@@ -175,10 +176,12 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 	var lsn, seen int64
 	var age float64
 	var walfile string
+	asked := time.Now()
 	if err := s.hc.QueryRow(ctx, s.hcQuery).Scan(&r.recovery, &lsn, &age, &walfile, &seen); err != nil {
 		s.closeHealthConn()
 		return checkResult{err: err}
 	}
+	r.took = time.Since(asked)
 	r.seenTimeline = uint32(seen)
 	r.started = s.hcStarted
 	r.history = s.hcQuery == checkQueryHistory
@@ -412,7 +415,16 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		}
 		return
 	}
-	if !again {
+	switch {
+	case again:
+	case res.took > t.timeout:
+		// A late answer says where the node is (its role and position
+		// count), but not that it answers in time: a node that answers
+		// every check late (a network whose latency spiked) is not
+		// readmitted on each answer, to be ejected again at the next
+		// deadline with reads waiting on it.
+		n.goods = 0
+	default:
 		n.goods++
 	}
 	if n.readable.Load() {

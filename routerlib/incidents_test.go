@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -662,5 +663,94 @@ func TestRecoveryConflictIsTheCallers(t *testing.T) {
 	}
 	if p := serverPort(t, ctx, r); p != replica.Port {
 		t.Errorf("the next read went to port %d, not the replica", p)
+	}
+}
+
+// delayProxy forwards 127.0.0.1 connections to target, holding each chunk
+// the server sends for the delay in force when it arrives: a network
+// whose latency spikes.
+type delayProxy struct {
+	ln    net.Listener
+	delay atomic.Int64 // nanoseconds
+}
+
+func newDelayProxy(t *testing.T, target string) *delayProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &delayProxy{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(s, c); s.Close() }()
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := s.Read(buf)
+					if n > 0 {
+						time.Sleep(time.Duration(p.delay.Load()))
+						if _, err := c.Write(buf[:n]); err != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return p
+}
+
+func (p *delayProxy) port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+
+// TestSlowReplicaStaysOut: a replica whose answers take 800ms (a network
+// latency spike) for 5 s, with health.timeout 500ms, is ejected and stays
+// out while it is slow. Its checks answer late, but within the time a check
+// may run (eject_after × interval + timeout = 1s), and each late answer
+// used to readmit it (readmit_after 1), for reads to wait on it until the
+// next deadline ejected it again. No read fails; it comes back once the
+// latency is gone.
+func TestSlowReplicaStaysOut(t *testing.T) {
+	topo := routertest.Shared(t)
+	a, bound := hungHealth(topo.Artifact())
+	victim := topo.Standbys[0]
+	proxy := newDelayProxy(t, fmt.Sprintf("127.0.0.1:%d", victim.Port))
+	a.Nodes[1].Port = proxy.port()
+	clock := &logClock{}
+	r := newRouter(t, a, routerlib.WithLogger(slog.New(clock)))
+	eventually(t, 10*time.Second, "the replicas in rotation", func() bool { return nodeStat(r, victim.Name).Readable })
+	stop := make(chan struct{})
+	wait := readLoad(t, r, 4, stop)
+	time.Sleep(300 * time.Millisecond)
+	proxy.delay.Store(int64(800 * time.Millisecond))
+	slow := time.Now()
+	eventually(t, bound+2*time.Second, "ejection of the slow replica", func() bool { return !nodeStat(r, victim.Name).Readable })
+	out := time.Now()
+	time.Sleep(5*time.Second - time.Since(slow))
+	back, readmitted := clock.after("routerlib: replica in rotation", victim.Name, out)
+	proxy.delay.Store(0)
+	if readmitted {
+		t.Errorf("%s readmitted %v into the latency spike, while it answers in 800ms", victim.Name, back.Sub(slow))
+	}
+	eventually(t, 10*time.Second, "readmission after the spike", func() bool { return nodeStat(r, victim.Name).Readable })
+	close(stop)
+	reads, failed := wait()
+	t.Logf("%d reads, %d failed", reads, failed)
+	if failed != 0 {
+		t.Errorf("%d of %d reads failed", failed, reads)
 	}
 }
