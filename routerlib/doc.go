@@ -93,7 +93,8 @@
 //
 // A replica leaves rotation after eject_after failed checks, at once when
 // its lag exceeds max_lag or max_lag_bytes, or at once when a query finds
-// its connection broken; it returns after readmit_after good checks. When
+// its connection broken; it returns after readmit_after good checks in a
+// row (answered within health.timeout: a late answer is none). When
 // a pool could not connect to a standby, its next checks connect anew
 // rather than use the monitor's session, which a postmaster that hangs
 // (or refuses new sessions) leaves answering: it stays out until the node
