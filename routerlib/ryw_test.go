@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -574,4 +575,95 @@ func TestSessionPositionAtAPageBoundary(t *testing.T) {
 		return
 	}
 	t.Fatal("no attempt wrote a message that ended at a page boundary with no other WAL after it")
+}
+
+// TestSessionPositionPastAsyncCommit: with synchronous_commit off a commit
+// returns before its WAL is written, so the primary's write position may
+// still be short of the commit record when the position is read. Every
+// way a write records its position must still record one past the
+// commit: once a standby has replayed up to the session's position, it
+// has the row.
+func TestSessionPositionPastAsyncCommit(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	r := newRouter(t, withMode(topo.Artifact(), artifact.ModeReadYourWrites), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.ConnConfig.RuntimeParams["synchronous_commit"] = "off"
+	}))
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS async_t",
+		"CREATE TABLE async_t (tag text)",
+		"CREATE OR REPLACE PROCEDURE async_p(tag text) LANGUAGE sql AS 'INSERT INTO async_t VALUES (tag)'",
+	} {
+		if _, err := r.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	standby := topo.Standbys[0]
+	exec := func(sql string, args ...any) func(context.Context) error {
+		return func(sctx context.Context) error {
+			_, err := r.Exec(sctx, sql, args...)
+			return err
+		}
+	}
+	for _, w := range []struct {
+		tag   string
+		write func(context.Context) error
+	}{
+		{"insert", exec("INSERT INTO async_t VALUES ($1)", "insert")},
+		{"insert-plain", exec("INSERT INTO async_t VALUES ('insert-plain')")},
+		{"call", exec("CALL async_p($1)", "call")},
+		{"several", exec("INSERT INTO async_t VALUES ('x'); INSERT INTO async_t VALUES ('several')")},
+		{"returning", func(sctx context.Context) error {
+			var tag string
+			return r.QueryRow(sctx, "INSERT INTO async_t VALUES ($1) RETURNING tag", "returning").Scan(&tag)
+		}},
+		{"commit", func(sctx context.Context) error {
+			tx, err := r.Begin(sctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, "INSERT INTO async_t VALUES ('commit')"); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}},
+		{"batch", func(sctx context.Context) error {
+			b := &pgx.Batch{}
+			b.Queue("INSERT INTO async_t VALUES ($1)", "batch")
+			return r.SendBatch(sctx, b).Close()
+		}},
+		{"copy", func(sctx context.Context) error {
+			_, err := r.CopyFrom(sctx, pgx.Identifier{"async_t"}, []string{"tag"}, pgx.CopyFromRows([][]any{{"copy"}}))
+			return err
+		}},
+		{"acquire", func(sctx context.Context) error {
+			c, err := r.Acquire(sctx)
+			if err != nil {
+				return err
+			}
+			defer c.Release()
+			_, err = c.Exec(ctx, "INSERT INTO async_t VALUES ('acquire')")
+			return err
+		}},
+	} {
+		s := &routerlib.Session{}
+		if err := w.write(routerlib.WithSession(ctx, s)); err != nil {
+			t.Fatalf("%s: %v", w.tag, err)
+		}
+		if s.LSN() == 0 {
+			t.Errorf("%s: no position recorded", w.tag)
+			continue
+		}
+		if err := standby.WaitReplayed(ctx, s.LSN().String()); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := standby.QueryRow(ctx, "SELECT count(*) FROM async_t WHERE tag = $1", w.tag).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("%s: the standby replayed up to the session's %s and has %d rows of the write, want 1: the position is short of the commit", w.tag, s.LSN(), n)
+		}
+	}
 }
