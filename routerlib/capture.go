@@ -87,11 +87,50 @@ func readPosition(ctx context.Context, pc *pgconn.PgConn) (LSN, error) {
 	return position(pc.ExecParams(ctx, lsnQuery, nil, nil, nil, binaryResult))
 }
 
-// lsnUnread is the error of a write that committed but whose LSN could not
-// be read: the caller must know that the write is done, and that a read in
-// its session may not see it.
-func lsnUnread(err error) error {
-	return fmt.Errorf("routerlib: the write committed but its LSN could not be read, so a read in its session may miss it: %w", err)
+// lsnUnread is the failure err to read the position of a write that
+// committed: see Router.observe.
+func lsnUnread(err error) error { return &positionUnread{err} }
+
+// A positionUnread is the failure to read the position of a write that
+// committed.
+type positionUnread struct{ err error }
+
+func (e *positionUnread) Error() string {
+	return "routerlib: the write committed but its WAL position could not be read: " + e.err.Error()
+}
+
+func (e *positionUnread) Unwrap() error { return e.err }
+
+// observe records in s the position lsn, read after a write committed.
+// When err is instead the failure to read it (lsnUnread), the write is
+// done all the same: the caller gets no error, which would invite running
+// the write again, and s is marked (markLost) so that its next read asks
+// the primary for its position first, as after a Release that could not
+// read it. Any other err is the write's own, returned as is.
+func (r *Router) observe(s *Session, lsn LSN, err error) error {
+	if err == nil {
+		s.Observe(lsn)
+		return nil
+	}
+	var unread *positionUnread
+	if !errors.As(err, &unread) {
+		return err
+	}
+	s.markLost()
+	r.opts.logger.Warn("routerlib: a write committed but its WAL position could not be read; the session's next read asks the primary for it", "err", unread.err)
+	return nil
+}
+
+// outcomeUnknown marks s when err, a write's failure, leaves its commit
+// unknown: the connection failed, or the context ended, after the write
+// was sent, and the server may have committed it. The session's next read
+// then asks the primary for its position first (markLost). An error the
+// server sent is no such failure: the write it answers did not commit, or
+// only what writeFailed records.
+func outcomeUnknown(s *Session, err error) {
+	if !errors.As(err, new(*pgconn.PgError)) && !notSent(err) {
+		s.markLost()
+	}
 }
 
 // staleStatement reports whether err is the server refusing a statement
@@ -530,7 +569,7 @@ func startCaptureResult(ctx context.Context, conn *pgx.Conn, sql string, args []
 		if attempt == 0 && prepared && staleStatement(err, true) {
 			// Read the rest (the LSN query may fail alike) to free the
 			// connection; only a broken connection ends the call here.
-			if _, ferr := finishCapture(p); ferr != nil && !errors.As(ferr, new(*pgconn.PgError)) {
+			if _, _, ferr := finishCapture(p); ferr != nil && !errors.As(ferr, new(*pgconn.PgError)) {
 				return nil, nil, err
 			}
 			forgetCaptureConn(ctx, conn)
@@ -541,24 +580,27 @@ func startCaptureResult(ctx context.Context, conn *pgx.Conn, sql string, args []
 }
 
 // finishCapture reads what follows the write's result: its Sync, the LSN and
-// the last Sync, and closes the pipeline. Its error is the LSN query's or
-// the connection's, unwrapped (see positionAfter).
-func finishCapture(p *pgconn.Pipeline) (LSN, error) {
-	var lsn LSN
+// the last Sync, and closes the pipeline. synced reports that the write's
+// Sync came back, so that the write committed: an error before it is the
+// commit's own (a deferred constraint) or leaves it unknown (the
+// connection failed). An error after it is the LSN query's or the
+// connection's, unwrapped (see positionAfter).
+func finishCapture(p *pgconn.Pipeline) (lsn LSN, synced bool, err error) {
 	for step := 0; step < 3; step++ {
 		res, err := p.GetResults()
 		if err != nil {
 			p.Close()
-			return 0, err
+			return 0, synced, err
 		}
+		synced = true
 		if rr, ok := res.(*pgconn.ResultReader); ok {
 			if lsn, err = position(rr); err != nil {
 				p.Close()
-				return 0, err
+				return 0, synced, err
 			}
 		}
 	}
-	return lsn, p.Close()
+	return lsn, synced, p.Close()
 }
 
 // execCapture runs a write and captures the LSN after its commit in the
@@ -569,7 +611,7 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 		if err == nil {
 			err = r.captureAfter(ctx, pool, s)
 		} else {
-			r.captureAfterFailure(ctx, pool, s, err)
+			r.writeFailed(ctx, pool, s, err)
 		}
 		return tag, err
 	}
@@ -581,21 +623,24 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 	if cl&classDML != 0 {
 		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args, false)
 		if cp == nil {
+			outcomeUnknown(s, err)
 			return pgconn.CommandTag{}, err
 		}
 		tag, err := rr.Close()
 		if err != nil {
-			return tag, cp.fail()
-		}
-		lsn, err := cp.finish()
-		if err != nil {
+			err = cp.fail()
+			outcomeUnknown(s, err)
 			return tag, err
 		}
-		s.Observe(lsn)
-		return tag, nil
+		lsn, err := cp.finish()
+		if err != nil && !errors.As(err, new(*positionUnread)) {
+			outcomeUnknown(s, err)
+		}
+		return tag, r.observe(s, lsn, err)
 	}
 	p, res, err := startCaptureResult(ctx, c.Conn(), sql, args)
 	if p == nil {
+		outcomeUnknown(s, err)
 		return pgconn.CommandTag{}, err
 	}
 	var tag pgconn.CommandTag
@@ -603,6 +648,7 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 	switch {
 	case err != nil && !errors.As(err, &pgErr):
 		p.Close()
+		outcomeUnknown(s, err)
 		return tag, err
 	case err == nil:
 		rr, ok := res.(*pgconn.ResultReader)
@@ -612,23 +658,27 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 		}
 		tag, err = rr.Close()
 	}
-	lsn, lerr := finishCapture(p)
-	if err != nil {
+	lsn, synced, lerr := finishCapture(p)
+	switch {
+	case err != nil:
 		// The write failed, but it may have committed part of its work
 		// first (a procedure or DO block that commits, then raises): the
 		// position read after its Sync is past that commit.
 		if lerr == nil {
 			s.Observe(lsn)
+		} else {
+			r.writeFailed(ctx, pool, s, err)
 		}
 		return tag, err
+	case !synced:
+		// Its commit failed (a deferred constraint), or its outcome is
+		// unknown.
+		outcomeUnknown(s, lerr)
+		return tag, lerr
+	case lerr != nil:
+		lsn, lerr = positionAfter(ctx, c.Conn(), lerr)
 	}
-	if lerr != nil {
-		if lsn, lerr = positionAfter(ctx, c.Conn(), lerr); lerr != nil {
-			return tag, lerr
-		}
-	}
-	s.Observe(lsn)
-	return tag, nil
+	return tag, r.observe(s, lsn, lerr)
 }
 
 // queryCapture runs a write that returns rows (INSERT … RETURNING) and
@@ -666,16 +716,16 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, pool *pgxpool.Po
 			// then its LSN must be recorded; one the server raised makes
 			// finish roll back and return it.
 			lsn, err := cp.finish()
-			if err != nil {
-				return err
+			if err != nil && !errors.As(err, new(*positionUnread)) {
+				outcomeUnknown(s, err)
 			}
-			s.Observe(lsn)
-			return nil
+			return r.observe(s, lsn, err)
 		}}, nil
 	}
 	p, res, err := startCaptureResult(ctx, c.Conn(), sql, args)
 	if p == nil {
 		c.Release()
+		outcomeUnknown(s, err)
 		return errRows{err}, err
 	}
 	var rows pgx.Rows
@@ -684,6 +734,7 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, pool *pgxpool.Po
 	case err != nil && !errors.As(err, &pgErr):
 		p.Close()
 		c.Release()
+		outcomeUnknown(s, err)
 		return errRows{err}, err
 	case err != nil:
 		rows = errRows{err}
@@ -699,18 +750,25 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, pool *pgxpool.Po
 	}
 	return &captureRows{Rows: rows, finish: func() error {
 		defer c.Release()
-		lsn, err := finishCapture(p)
-		if err != nil {
+		lsn, synced, err := finishCapture(p)
+		switch {
+		case rows.Err() != nil && errors.As(rows.Err(), new(*pgconn.PgError)):
+			// The server failed the write, which may have committed part
+			// of its work first (see execCapture): its error is the
+			// rows'.
+			if err == nil {
+				s.Observe(lsn)
+			} else {
+				r.writeFailed(ctx, pool, s, rows.Err())
+			}
+			return nil
+		case !synced:
+			outcomeUnknown(s, err)
+			return err
+		case err != nil:
 			lsn, err = positionAfter(ctx, c.Conn(), err)
 		}
-		if err != nil {
-			if errors.As(rows.Err(), new(*pgconn.PgError)) {
-				return nil // the server failed the write: nothing to record
-			}
-			return err
-		}
-		s.Observe(lsn)
-		return nil
+		return r.observe(s, lsn, err)
 	}}, nil
 }
 
@@ -753,31 +811,35 @@ func (w *captureRows) Err() error {
 
 // captureAfter reads the primary's LSN with a query of its own, for writes
 // that cannot share their round trip (batches, COPY, multi-statement
-// strings, NamedArgs). It runs after the write committed.
+// strings, NamedArgs). It runs after the write committed, and returns nil:
+// a position it cannot read is observe's.
 func (r *Router) captureAfter(ctx context.Context, pool *pgxpool.Pool, s *Session) error {
 	c, err := pool.Acquire(ctx)
 	if err != nil {
-		return lsnUnread(err)
+		return r.observe(s, 0, lsnUnread(err))
 	}
 	defer c.Release()
 	lsn, err := readPosition(ctx, c.Conn().PgConn())
 	if err != nil {
-		return lsnUnread(err)
+		err = lsnUnread(err)
 	}
-	s.Observe(lsn)
-	return nil
+	return r.observe(s, lsn, err)
 }
 
-// captureAfterFailure records the primary's LSN after a write that
-// failed with the server's error (err) on a path that could not share its
-// round trip: a string of several statements with a COMMIT among them, a
-// batch with one, or a procedure that commits, may have committed part of
-// its work before the error, and a read in s must see it. It costs a round
-// trip on failure only; the caller returns err, whatever happens here.
-func (r *Router) captureAfterFailure(ctx context.Context, pool *pgxpool.Pool, s *Session, err error) {
+// writeFailed records in s what a write that failed with err, and was not
+// wrapped in BEGIN … COMMIT, may have committed: a procedure or DO block
+// that commits and then fails, or a string of several statements, or a
+// batch, with a COMMIT among them, leaves committed rows behind an error.
+// After the server's error the primary's position is read in a round trip
+// of its own (on failure only; the session of the write may be gone, as
+// when the server ended it); after a failure of the connection,
+// outcomeUnknown's mark. The caller returns err, whatever happens here.
+func (r *Router) writeFailed(ctx context.Context, pool *pgxpool.Pool, s *Session, err error) {
 	if errors.As(err, new(*pgconn.PgError)) {
 		_ = r.captureAfter(ctx, pool, s)
+		return
 	}
+	outcomeUnknown(s, err)
 }
 
 // captureBatch records the LSN once the batch's implicit transaction has
@@ -794,7 +856,7 @@ type captureBatch struct {
 func (b *captureBatch) Close() error {
 	defer b.leave()
 	if err := b.BatchResults.Close(); err != nil {
-		b.r.captureAfterFailure(b.ctx, b.pool, b.session, err)
+		b.r.writeFailed(b.ctx, b.pool, b.session, err)
 		return err
 	}
 	return b.r.captureAfter(b.ctx, b.pool, b.session)
@@ -811,7 +873,7 @@ func (r *Router) beginCapture(ctx context.Context, pool *pgxpool.Pool, opts pgx.
 		c.Release()
 		return nil, err
 	}
-	return &captureTx{Tx: tx, conn: c, session: s}, nil
+	return &captureTx{Tx: tx, conn: c, session: s, r: r}, nil
 }
 
 // captureTx sends COMMIT and the LSN query in one round trip, with a Sync
@@ -820,6 +882,7 @@ type captureTx struct {
 	pgx.Tx
 	conn    *pgxpool.Conn // released when the transaction ends
 	session *Session
+	r       *Router
 }
 
 func (tx *captureTx) release() {
@@ -854,22 +917,22 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 	queue(&b, cc.lsn, lsnQuery, nil, binaryResult)
 	cp := &capture{ctx: ctx, conn: conn, mrr: conn.PgConn().ExecBatch(ctx, &b)}
 	if !cp.mrr.NextResult() {
-		return cp.fail()
+		err := cp.fail()
+		outcomeUnknown(tx.session, err)
+		return err
 	}
 	tag, err := cp.mrr.ResultReader().Close()
 	if err != nil {
-		return cp.fail()
+		err := cp.fail()
+		outcomeUnknown(tx.session, err)
+		return err
 	}
 	if tag.String() == "ROLLBACK" {
 		cp.mrr.Close()
 		return pgx.ErrTxCommitRollback
 	}
 	lsn, err := cp.finishLSN()
-	if err != nil {
-		return err
-	}
-	tx.session.Observe(lsn)
-	return nil
+	return tx.r.observe(tx.session, lsn, err)
 }
 
 func (tx *captureTx) Rollback(ctx context.Context) error {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -202,5 +203,162 @@ END $$`,
 		if s.LSN() < committed {
 			t.Errorf("%s committed a row and failed: the session is at %s, below the commit's %s, so a read in it may miss the row", w.name, s.LSN(), committed)
 		}
+	}
+}
+
+// TestCaptureCommittedPositionUnread: a write that committed but whose
+// position could not be read after it (here the LSN function is not the
+// router user's to execute: a role set on every primary connection lacks
+// the right) succeeds, since it did: an error would invite the caller to
+// run it again. The session's next read asks the primary for its
+// position, and goes to the primary when that cannot be read either, so it
+// sees the write although the replica has replayed nothing.
+func TestCaptureCommittedPositionUnread(t *testing.T) {
+	topo, r := pausedReplica(t, "50ms", routerlib.WithPoolConfig(func(n artifact.Node, cfg *pgxpool.Config) {
+		if n.Role == artifact.RolePrimary {
+			cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+				_, err := c.Exec(ctx, "SET ROLE unread_lsn")
+				return err
+			}
+		}
+	}))
+	ctx := context.Background()
+	for _, q := range []string{
+		"CREATE ROLE unread_lsn",
+		"CREATE TABLE unread_t (tag text)",
+		"GRANT SELECT, INSERT ON unread_t TO unread_lsn",
+		"CREATE PROCEDURE unread_p(tag text) LANGUAGE sql AS 'INSERT INTO unread_t VALUES (tag)'",
+		"REVOKE EXECUTE ON FUNCTION pg_current_wal_insert_lsn() FROM PUBLIC",
+	} {
+		if err := topo.Primary.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec := func(sql string, args ...any) func(context.Context) error {
+		return func(sctx context.Context) error {
+			_, err := r.Exec(sctx, sql, args...)
+			return err
+		}
+	}
+	for _, w := range []struct {
+		tag   string
+		write func(context.Context) error
+	}{
+		{"insert", exec("INSERT INTO unread_t VALUES ($1)", "insert")},
+		{"call", exec("CALL unread_p($1)", "call")},
+		{"several", exec("INSERT INTO unread_t VALUES ('x'); INSERT INTO unread_t VALUES ('several')")},
+		{"returning", func(sctx context.Context) error {
+			var tag string
+			return r.QueryRow(sctx, "INSERT INTO unread_t VALUES ($1) RETURNING tag", "returning").Scan(&tag)
+		}},
+		{"commit", func(sctx context.Context) error {
+			tx, err := r.Begin(sctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, "INSERT INTO unread_t VALUES ('commit')"); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}},
+	} {
+		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+		if err := w.write(sctx); err != nil {
+			t.Errorf("%s: %v, want no error: the write committed", w.tag, err)
+		}
+		var n int
+		if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM unread_t WHERE tag = $1", w.tag).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s: %d rows (%v), want 1", w.tag, n, err)
+		}
+		if err := r.QueryRow(sctx, "SELECT count(*) FROM unread_t WHERE tag = $1", w.tag).Scan(&n); err != nil || n != 1 {
+			t.Errorf("%s: a read in the session after the write saw %d rows (%v), want 1", w.tag, n, err)
+		}
+	}
+}
+
+// TestCaptureConnectionLostAfterCommit: a write whose connection is lost
+// after it committed (here a procedure that commits and then has the
+// server end its own session) fails, saying it may have committed; its
+// session must still see it: the next read learns the primary's position
+// first, so it does not go to a replica that has not replayed the write.
+func TestCaptureConnectionLostAfterCommit(t *testing.T) {
+	topo, r := pausedReplica(t, "50ms")
+	ctx := context.Background()
+	for _, q := range []string{
+		"CREATE TABLE lost_t (tag text)",
+		`CREATE PROCEDURE lost_p(tag text) LANGUAGE plpgsql AS $$
+BEGIN
+	INSERT INTO lost_t VALUES (tag);
+	COMMIT;
+	PERFORM pg_terminate_backend(pg_backend_pid());
+	PERFORM pg_sleep(5);
+END $$`,
+	} {
+		if err := topo.Primary.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, w := range []struct{ tag, sql string }{
+		{"call", "CALL lost_p($1)"},
+		{"call-plain", "CALL lost_p('call-plain')"},
+		{"do", "DO $$BEGIN INSERT INTO lost_t VALUES ('do'); COMMIT; PERFORM pg_terminate_backend(pg_backend_pid()); PERFORM pg_sleep(5); END$$"},
+		{"several", "INSERT INTO lost_t VALUES ('several'); COMMIT; SELECT pg_terminate_backend(pg_backend_pid()), pg_sleep(5)"},
+	} {
+		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+		var args []any
+		if strings.Contains(w.sql, "$1") {
+			args = []any{w.tag}
+		}
+		if _, err := r.Exec(sctx, w.sql, args...); err == nil {
+			t.Errorf("%s: no error, want the session's end", w.tag)
+		}
+		var n int
+		if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM lost_t WHERE tag = $1", w.tag).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s: %d rows (%v), want 1", w.tag, n, err)
+		}
+		if err := r.QueryRow(sctx, "SELECT count(*) FROM lost_t WHERE tag = $1", w.tag).Scan(&n); err != nil || n != 1 {
+			t.Errorf("%s: a read in the session after the write saw %d rows (%v), want 1", w.tag, n, err)
+		}
+	}
+}
+
+// TestCaptureCommitFailsAtSync: a statement the capture path does not wrap
+// in BEGIN … COMMIT commits at its Sync, where a deferred constraint can
+// still fail it. That is the write's failure, not a committed write whose
+// position could not be read: the caller gets the server's error, and
+// nothing is written.
+func TestCaptureCommitFailsAtSync(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	r := newRouter(t, withMode(topo.Artifact(), artifact.ModeReadYourWrites))
+	for _, q := range []string{
+		"DROP TABLE IF EXISTS deferred_t",
+		"CREATE TABLE deferred_t (id int, CONSTRAINT deferred_t_id UNIQUE (id) DEFERRABLE INITIALLY DEFERRED)",
+		"CREATE OR REPLACE PROCEDURE deferred_p(v int) LANGUAGE sql AS 'INSERT INTO deferred_t VALUES (v)'",
+		"INSERT INTO deferred_t VALUES (1)",
+	} {
+		if _, err := r.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, sql := range []string{"CALL deferred_p($1)", "CALL deferred_p(1)"} {
+		var args []any
+		if strings.Contains(sql, "$1") {
+			args = []any{1}
+		}
+		s := &routerlib.Session{}
+		_, err := r.Exec(routerlib.WithSession(ctx, s), sql, args...)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23505" || strings.Contains(err.Error(), "committed") {
+			t.Errorf("%s, whose commit fails on a deferred unique constraint: %v, want the server's 23505 alone", sql, err)
+		}
+		if s.LSN() != 0 {
+			t.Errorf("%s failed, yet the session moved to %s", sql, s.LSN())
+		}
+	}
+	var n int
+	if err := r.QueryRow(routerlib.Primary(ctx), "SELECT count(*) FROM deferred_t").Scan(&n); err != nil || n != 1 {
+		t.Errorf("deferred_t has %d rows (%v), want 1", n, err)
 	}
 }
