@@ -170,9 +170,21 @@
 //
 // With consistency mode read_your_writes, a write made with a [Session] in
 // its context records the primary's WAL position after it commits, in the
-// same round trip: an INSERT, UPDATE, DELETE or MERGE goes as BEGIN, the
-// write, COMMIT and the position query before one Sync; other writes (DDL,
-// VACUUM) as the write, a Sync, the position query and a second Sync.
+// same round trip: an INSERT, UPDATE, DELETE or MERGE (or a writing SELECT
+// or WITH) goes as BEGIN, the write, COMMIT and the position query before
+// one Sync; other single statements (DDL, VACUUM, CALL) as the write, a
+// Sync, the position query and a second Sync; a transaction's Commit as
+// COMMIT and the position query. A string of several statements, a batch,
+// [Router.CopyFrom], and a call with pgx's query options (NamedArgs, an
+// exec mode, result formats, which routerlib/stdlib's queries pass) read
+// the position in a round trip of their own after the write. A write that
+// fails but may have committed part of its work first (a procedure that
+// commits and then raises, several statements with a COMMIT among them)
+// still records a position past it; one whose outcome is unknown (its
+// connection failed) or that committed but whose position could not be
+// read (which returns no error: it is done) makes the session's next read
+// ask the primary for its position first. No write is sent twice unless
+// the server refused, at its Bind, a statement the capture path prepared.
 // Reads in that session go to a replica that has replayed that far, or to
 // the primary until one has: there is no fixed time window. A read waits
 // up to wait_timeout for a replica to catch up, and the reads waiting on one
