@@ -135,7 +135,9 @@ func replicationSlotSchema() schema.Schema {
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Logical slots only: decode prepared transactions at PREPARE TRANSACTION time. " +
-					"Defaults to `false`. Needs PostgreSQL 14 or later. Changing it replaces the slot.",
+					"Defaults to `false`. Needs PostgreSQL 14 or later. Changing it replaces the slot, which loses its consumer's position " +
+					"(the plan warns). A consumer that decodes with two-phase on turns it on itself: declare `two_phase = true` for a slot " +
+					"that a subscription with `two_phase = true` reads.",
 				PlanModifiers: replace,
 			},
 			"failover": schema.BoolAttribute{
@@ -617,6 +619,9 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 			!plan.TwoPhase.Equal(state.TwoPhase)
 	}
 	failoverChanges := state != nil && !replacing && !plan.Failover.Equal(state.Failover)
+	if state != nil && replacing && logical && !state.ConfirmedFlushLSN.IsNull() {
+		resp.Diagnostics.AddWarning("Replacing a Replication Slot Loses Its Position", replacingSlotWarning(plan, *state, r.server))
+	}
 	if r.server != nil && state != nil && !replacing && state.WalStatus.ValueString() == "lost" {
 		resp.Diagnostics.AddWarning("Replication Slot Lost Its WAL",
 			fmt.Sprintf("Replication slot %q on %s has wal_status = lost: the server removed WAL its consumer still needed "+
@@ -659,6 +664,26 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		resp.Diagnostics.AddAttributeError(path.Root("type"), "Logical Replication Needs wal_level = logical",
 			fmt.Sprintf("%s runs with wal_level = %s; a logical replication slot needs wal_level = logical. %s", r.server.describe(), walLevel, fix))
 	}
+}
+
+// replacingSlotWarning says what replacing an existing logical slot costs:
+// its consumer's position, so the changes decoded between it and the new
+// slot never reach that consumer. A slot whose two_phase the server turned
+// on gets the reason, since its configuration did not change.
+func replacingSlotWarning(plan, state replicationSlotModel, s *server) string {
+	where := "the server"
+	if s != nil {
+		where = s.describe()
+	}
+	text := fmt.Sprintf("This plan drops logical replication slot %q on %s and creates it again. Its consumer confirmed changes up to %s; "+
+		"the new slot starts at the WAL position of its creation, so the changes in between never reach that consumer, and a "+
+		"subscription reading it must be resynchronised.", state.Name.ValueString(), where, state.ConfirmedFlushLSN.ValueString())
+	if state.TwoPhase.ValueBool() && !plan.TwoPhase.ValueBool() {
+		text += " The slot has two_phase = true on the server while the configuration says false: a consumer that decodes with " +
+			"two-phase on (a subscription with two_phase = true) turns it on, and it cannot be turned off in place. If that is " +
+			"the consumer, declare two_phase = true to keep the slot."
+	}
+	return text
 }
 
 // warnActiveDestroy tells at plan time that destroying the slot will fail:

@@ -3,7 +3,9 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -338,6 +340,54 @@ resource "pgreplication_replication_slot" "this" {
 			},
 		},
 	})
+}
+
+// A consumer that decodes with two-phase on (a subscription with two_phase
+// = true does) turns the slot's two_phase on, which PostgreSQL cannot turn
+// off in place: the plan replaces the slot, and warns that its consumer's
+// position is lost and what to declare instead.
+func TestAccReplicationSlot_twoPhaseTurnedOnByConsumer(t *testing.T) {
+	topo := testAccTopology(t)
+	const (
+		addr = "pgreplication_replication_slot.this"
+		slot = "tfacc_slot_two_phase_drift"
+	)
+	config := providerConfig("primary", topo.Primary) + `
+resource "pgreplication_replication_slot" "this" {
+  provider = pgreplication.primary
+  name     = "` + slot + `"
+  type     = "logical"
+}
+`
+	logPath := traceLog(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, slot),
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, "postgres", `CREATE PUBLICATION tfacc_two_phase_drift`)
+					t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", `DROP PUBLICATION IF EXISTS tfacc_two_phase_drift`) })
+					// What the walsender does for such a subscription.
+					execSQL(t, topo.Primary, "postgres", `SELECT count(*) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL,
+  'proto_version', '3', 'publication_names', 'tfacc_two_phase_drift', 'two_phase', 'on')`, slot)
+				},
+				Config:             config,
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+		},
+	})
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"Replacing a Replication Slot Loses Its Position", "declare two_phase = true to keep the slot"} {
+		if !strings.Contains(strings.Join(strings.Fields(string(b)), " "), want) {
+			t.Errorf("the plan did not warn %q", want)
+		}
+	}
 }
 
 // logStandbySnapshots makes the primary write a running-transactions record
