@@ -59,6 +59,8 @@ second_pass=(
   TestAccStandby_passwordWithLineBreakNeverShown
   TestAccStandby_privilegeErrorNeverShowsPassword
   TestAccRouterConfig_handAddedPasswordNeverInState
+  TestAccStandby_handAddedSecretNeverShown
+  TestAccSubscription_passwordNeverLogged
   # a drift planned as one map element's attribute, read from the CLI's plan JSON
   TestAccPublication_rowFiltersColumnListsPartitions
 )
