@@ -169,6 +169,8 @@ func publicationSchema() schema.Schema {
 								"an expression that means the same is not a change, and the plan shows one only when the configured expression means something else. " +
 								"To compare the two, the plan asks the server to parse both (`EXPLAIN` of the filter over typed NULLs: read-only, no lock on the table, so a role that may only read can plan). " +
 								"The filter must be one expression: a semicolon, a comment, a parenthesis it does not open and close, or a subquery is refused at plan time. " +
+								"When the table exists at plan time, so is a filter the server cannot parse or type (an unknown column, operator or function, a result that is not boolean); " +
+								"PostgreSQL's own limits on row filters (no user-defined or mutable functions, operators, types or collations, no system columns) are checked when the publication is created or changed. " +
 								"When `publish` includes `update` or `delete`, the filter may only use columns of the table's replica identity: " +
 								"PostgreSQL does not check that when the publication is created, but fails the UPDATE or DELETE on the publisher.",
 						},
