@@ -676,6 +676,42 @@ resource "pgreplication_publication" "bad" {
 	}
 }
 
+// A publication whose database was dropped is gone with it: the refresh
+// plans it created again instead of failing to connect, and destroy has
+// nothing to do. (The provider checks its connection before each handler;
+// a database that does not exist is the handler's to judge.)
+func TestAccPublication_databaseDropped(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_dropped_db"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `CREATE TABLE orders (id int PRIMARY KEY)`)
+	config := providerConfig("primary", topo.Primary) + `
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  database = "pub_dropped_db"
+  name     = "pub_dropped"
+  tables   = { "public.orders" = {} }
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, "postgres", "DROP DATABASE "+pgsql.Ident(db)+" WITH (FORCE)")
+				},
+				Config:             config,
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PostApplyPostRefresh: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction("pgreplication_publication.this", plancheck.ResourceActionCreate),
+				}},
+			},
+		},
+	})
+}
+
 // A create or an update that fails midway leaves the publication as it was:
 // the statements run in one transaction. The create's second statement
 // (OWNER TO a role that does not exist) fails after CREATE PUBLICATION
