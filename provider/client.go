@@ -330,20 +330,18 @@ func (s *server) requireMajor(ctx context.Context, major int, feature string, at
 	}
 }
 
-// PoolOrDiag is Pool for a handler, connected: it takes a connection from the
-// pool (which stays there for the handler's statements), so that a server the
-// provider cannot reach or log in to is reported as that, "Cannot Connect to
-// PostgreSQL", by whichever handler runs first, and not under the title of the
-// statement that happened to open the first connection. On failure it adds
+// PoolOrDiag is Pool for a handler, connected: it takes a live connection
+// from the pool (ready; it stays there for the handler's statements), so
+// that a server the provider cannot reach or log in to is reported as that,
+// "Cannot Connect to PostgreSQL", by whichever handler runs first, and not
+// under the title of the statement that happened to open the first
+// connection. On failure it adds
 // that diagnostic (connectDiag) and returns nil; a database that does not
 // exist is left to the handler.
 func (s *server) PoolOrDiag(ctx context.Context, database string, diags *diag.Diagnostics) *pgxpool.Pool {
 	p, err := s.Pool(ctx, database)
 	if err == nil {
-		var c *pgxpool.Conn
-		if c, err = p.Acquire(ctx); err == nil {
-			c.Release()
-		}
+		err = ready(ctx, p)
 	}
 	if isMissingDatabase(err) {
 		// The server answered: the handler decides what a database that
@@ -358,6 +356,28 @@ func (s *server) PoolOrDiag(ctx context.Context, database string, diags *diag.Di
 		return nil
 	}
 	return p
+}
+
+// ready checks that p can give a handler a live connection. pgxpool pings a
+// pooled connection only when it has been idle for over a second, so one
+// that the server ended since its last use (a restart, pg_terminate_backend,
+// DROP DATABASE … WITH (FORCE)) would fail the handler's first statement
+// with 57P01 or a closed connection. The ping finds it; the pool is then
+// emptied, since the server most likely ended its other sessions too, and a
+// fresh connection decides.
+func ready(ctx context.Context, p *pgxpool.Pool) error {
+	for fresh := false; ; fresh = true {
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		err = c.Ping(ctx)
+		c.Release()
+		if err == nil || fresh {
+			return err
+		}
+		p.Reset()
+	}
 }
 
 // connectDiag is the one diagnostic for a connection to database on s that

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -205,4 +206,53 @@ import {
 		})
 	}
 	checkLogHasNo(t, logPath, canaryParts(wrong), "Cannot Connect to PostgreSQL", "password authentication failed")
+}
+
+// A pooled connection that the server ended since its last use
+// (pg_terminate_backend here; a restart or DROP DATABASE … WITH (FORCE) do
+// the same) is not handed to a handler's statements: pgxpool pings only a
+// connection idle for over a second, so without PoolOrDiag's ping the next
+// statement failed with 57P01 (TestAccPublication_databaseDropped flaked
+// so, about one run in five).
+func TestAccProvider_endedSessionsNotReused(t *testing.T) {
+	topo := testAccTopology(t)
+	ctx := context.Background()
+	// A pool of its own (max_connections is part of the pool's key), so
+	// that no other test's sessions are ended.
+	s := newServer(connSettings{Host: topo.Primary.Host, Port: int64(topo.Primary.Port), Username: "postgres", Database: "postgres",
+		SSLMode: "disable", MaxConnections: 3})
+	var diags diag.Diagnostics
+	pool := s.PoolOrDiag(ctx, "", &diags)
+	if pool == nil {
+		t.Fatal(diags)
+	}
+	// Two sessions in the pool, idle, and ended by the server.
+	var pids []int32
+	conns := make([]*pgxpool.Conn, 2)
+	for i := range conns {
+		c, err := pool.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+		var pid int32
+		if err := c.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+			t.Fatal(err)
+		}
+		pids = append(pids, pid)
+	}
+	for _, c := range conns {
+		c.Release()
+	}
+	execSQL(t, topo.Primary, "postgres", `SELECT pg_terminate_backend(pid, 5000) FROM unnest($1::int[]) pid`, pids)
+
+	if p := s.PoolOrDiag(ctx, "", &diags); p == nil {
+		t.Fatalf("PoolOrDiag after the sessions ended: %v", diags)
+	}
+	for i := range 2 {
+		var one int
+		if err := pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
+			t.Fatalf("statement %d after PoolOrDiag, on a pool whose sessions the server ended: %v", i+1, err)
+		}
+	}
 }
