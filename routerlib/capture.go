@@ -21,8 +21,11 @@ import (
 // reads it (see position). It is sent after the write has committed, so
 // the insert position (unlike the write position) is past the commit
 // record even with synchronous_commit off. Its one column comes back in
-// binary: pg_lsn's binary form is a big-endian uint64.
-const lsnQuery = "SELECT pg_current_wal_insert_lsn()"
+// binary: pg_lsn's binary form is a big-endian uint64. The function is
+// named with its schema: it runs on the application's connections, where
+// a search_path that puts another schema first could find another
+// function of that name.
+const lsnQuery = "SELECT pg_catalog.pg_current_wal_insert_lsn()"
 
 // The page headers that recordEnd looks past: a WAL page begins with a
 // short header, the first page of each segment with a long one (their

@@ -362,3 +362,36 @@ func TestCaptureCommitFailsAtSync(t *testing.T) {
 		t.Errorf("deferred_t has %d rows (%v), want 1", n, err)
 	}
 }
+
+// TestCapturePositionIgnoresSearchPath: a connection whose search_path puts
+// a schema of the application's before pg_catalog, where a function of the
+// same name as the position function returns what it likes, must not
+// change the position the session records.
+func TestCapturePositionIgnoresSearchPath(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
+	a.Pool.MaxConns = 1 // one connection, which keeps the SET
+	r := newRouter(t, a)
+	t.Cleanup(func() {
+		_ = topo.Primary.Exec(context.Background(), "DROP SCHEMA IF EXISTS shadow CASCADE")
+	})
+	for _, q := range []string{
+		"DROP SCHEMA IF EXISTS shadow CASCADE",
+		"CREATE SCHEMA shadow",
+		"CREATE FUNCTION shadow.pg_current_wal_insert_lsn() RETURNS pg_lsn LANGUAGE sql AS $$SELECT '0/1'::pg_lsn$$",
+		"CREATE TABLE shadow.t (id int)",
+		"SET search_path = shadow, pg_catalog",
+	} {
+		if _, err := r.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := &routerlib.Session{}
+	if _, err := r.Exec(routerlib.WithSession(ctx, s), "INSERT INTO shadow.t VALUES ($1)", 1); err != nil {
+		t.Fatal(err)
+	}
+	if s.LSN() <= 1 {
+		t.Errorf("the session recorded %s, what a function of the application's returned", s.LSN())
+	}
+}

@@ -460,8 +460,9 @@ func sleepUntil(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// replayQuery reads how far a standby has replayed.
-const replayQuery = "SELECT (coalesce(pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::int8"
+// replayQuery reads how far a standby has replayed, on a read pool's
+// connection: the function is named with its schema, as in lsnQuery.
+const replayQuery = "SELECT (coalesce(pg_catalog.pg_last_wal_replay_lsn(), '0/0') - '0/0'::pg_lsn)::int8"
 
 // queryReplay asks s how far it has replayed and raises what the monitor
 // last saw, for every read that waits on s.

@@ -15,7 +15,7 @@ import (
 )
 
 // LSNQuery is the capture's WAL position query.
-const LSNQuery = "SELECT pg_current_wal_insert_lsn()"
+const LSNQuery = "SELECT pg_catalog.pg_current_wal_insert_lsn()"
 
 // Statement names prepared on the connection.
 const (
