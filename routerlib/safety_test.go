@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/allocs"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -158,12 +159,12 @@ func TestReplicaReadAllocations(t *testing.T) {
 	}
 	for _, call := range calls {
 		t.Run(call.name, func(t *testing.T) {
-			allocs := func(q querier) float64 {
+			count := func(q querier) float64 {
 				if err := call.run(q); err != nil { // connects, prepares the statement
 					t.Fatal(err)
 				}
 				var err error
-				n := testing.AllocsPerRun(200, func() {
+				n := allocs.Least(200, func() {
 					if e := call.run(q); e != nil && err == nil {
 						err = e
 					}
@@ -173,7 +174,7 @@ func TestReplicaReadAllocations(t *testing.T) {
 				}
 				return n
 			}
-			p, rt := allocs(pool), allocs(r)
+			p, rt := count(pool), count(r)
 			if rt > p+call.extra {
 				t.Errorf("a replica %s through the router allocates %.0f times, the pool's own %.0f: want at most %.0f more", call.name, rt, p, call.extra)
 			}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/allocs"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -493,13 +494,13 @@ func TestRowsReusedPerHandle(t *testing.T) {
 		}
 	}
 	read() // the connection and its statement cache
-	alone := testing.AllocsPerRun(200, read)
+	alone := allocs.Least(200, read)
 	held, err := conn.QueryContext(ctx, query, 1) // open while the reads run
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	beside := testing.AllocsPerRun(200, read)
+	beside := allocs.Least(200, read)
 	t.Logf("%.0f allocations a read alone on the handle, %.0f beside open rows", alone, beside)
 	if alone != beside-1 {
 		t.Errorf("%.0f allocations a read alone on the handle, %.0f beside open rows: want one fewer alone (the handle's Rows)", alone, beside)
@@ -521,7 +522,7 @@ func TestAllocationsAtMostPgxStdlib(t *testing.T) {
 		"SELECT $1::int + 1, 'a title'::text",
 		"SELECT $1::int, 'a title'::text, 'an author'::text, 2.5::float8, true, now(), 7::int8, NULL::text",
 	} {
-		allocs := func(db *sql.DB) float64 {
+		count := func(db *sql.DB) float64 {
 			var cols []any
 			read := func() {
 				rows, err := db.QueryContext(ctx, query, 41)
@@ -544,9 +545,9 @@ func TestAllocationsAtMostPgxStdlib(t *testing.T) {
 				}
 			}
 			read() // the connection and its statement cache
-			return testing.AllocsPerRun(200, read)
+			return allocs.Least(200, read)
 		}
-		d, r := allocs(direct), allocs(routed)
+		d, r := count(direct), count(routed)
 		t.Logf("%s: %.0f allocations, pgx stdlib %.0f", query, r, d)
 		if r > d {
 			t.Errorf("%s: %.0f allocations a read, pgx stdlib %.0f", query, r, d)

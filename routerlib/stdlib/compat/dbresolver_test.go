@@ -8,6 +8,7 @@ import (
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/allocs"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -124,18 +125,18 @@ func TestGORMAllocationsAtMostDBResolver(t *testing.T) {
 		},
 	}
 	for name, read := range reads {
-		allocs := func(db *gorm.DB) float64 {
+		count := func(db *gorm.DB) float64 {
 			db = db.Session(&gorm.Session{Logger: logger.Discard})
 			if err := read(db); err != nil { // the connections and their statement caches
 				t.Fatalf("%s: %v", name, err)
 			}
-			return testing.AllocsPerRun(200, func() {
+			return allocs.Least(200, func() {
 				if err := read(db); err != nil {
 					t.Fatalf("%s: %v", name, err)
 				}
 			})
 		}
-		d, o := allocs(resolver), allocs(routed)
+		d, o := count(resolver), count(routed)
 		t.Logf("%s: %.0f allocations on the Router, %.0f through dbresolver", name, o, d)
 		if o > d {
 			t.Errorf("%s: %.0f allocations a read on the Router, %.0f through dbresolver", name, o, d)
