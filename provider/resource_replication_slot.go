@@ -77,12 +77,12 @@ func (r *replicationSlotResource) Schema(_ context.Context, _ resource.SchemaReq
 }
 
 func replicationSlotSchema() schema.Schema {
-	replace := []planmodifier.Bool{boolplanmodifier.RequiresReplace()}
 	return schema.Schema{
 		MarkdownDescription: "A persistent replication slot: `physical` (a standby streams from it) or `logical` (a subscription " +
 			"or another logical decoding client reads changes from it). PostgreSQL cannot alter a slot's name, type, " +
-			"database, plugin, `two_phase` or `failover` with SQL, so changing any of them drops the slot and creates a new " +
-			"one — which loses the position a consumer had reached. Temporary slots are not offered: a temporary slot " +
+			"database or plugin, so changing any of them drops the slot and creates a new one — which loses the position a " +
+			"consumer had reached. `failover` (and `two_phase` on PostgreSQL 18 and later) change in place; `two_phase` before 18 " +
+			"replaces the slot too. Temporary slots are not offered: a temporary slot " +
 			"disappears with the session that made it, and a Terraform-managed object must persist.\n\n" +
 			"The computed health attributes (`active`, `restart_lsn`, `retained_wal_bytes`, …) are read on every refresh, so " +
 			"`terraform plan` shows them current; they never make a plan non-empty by themselves, and a plan that updates the " +
@@ -135,10 +135,11 @@ func replicationSlotSchema() schema.Schema {
 				Computed: true,
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Logical slots only: decode prepared transactions at PREPARE TRANSACTION time. " +
-					"Defaults to `false`. Needs PostgreSQL 14 or later. Changing it replaces the slot, which loses its consumer's position " +
-					"(the plan warns). A consumer that decodes with two-phase on turns it on itself: declare `two_phase = true` for a slot " +
-					"that a subscription with `two_phase = true` reads.",
-				PlanModifiers: replace,
+					"Defaults to `false`. Needs PostgreSQL 14 or later. On PostgreSQL 18 and later it is changed in place, keeping the slot " +
+					"and its consumer's position, as `failover` is (`ALTER_REPLICATION_SLOT` over the replication protocol, only while no " +
+					"consumer uses the slot); before 18, changing it replaces the slot, which loses its consumer's position (the plan warns). " +
+					"A consumer that decodes with two-phase on turns it on itself: declare `two_phase = true` for a slot that a subscription " +
+					"with `two_phase = true` reads.",
 			},
 			"failover": schema.BoolAttribute{
 				Optional: true,
@@ -387,7 +388,8 @@ func (r *replicationSlotResource) Read(ctx context.Context, req resource.ReadReq
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 
-// Update changes failover in place (ALTER_REPLICATION_SLOT), and otherwise
+// Update changes failover, and two_phase on PostgreSQL 18 and later, in place
+// (ALTER_REPLICATION_SLOT), and otherwise
 // only what lives in Terraform (terminate_active_on_destroy, create_timeout,
 // immediately_reserve): everything else PostgreSQL records about a slot
 // replaces it. The health attributes stay as the plan has them (the last
@@ -404,7 +406,7 @@ func (r *replicationSlotResource) Update(ctx context.Context, req resource.Updat
 	if r.server.PoolOrDiag(ctx, "", &resp.Diagnostics) == nil {
 		return
 	}
-	_, found, err := r.readSlot(ctx, name)
+	row, found, err := r.readSlot(ctx, name)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s failed: %s", name, r.server.describe(), statement.MaskedError(ctx, err)))
 		return
@@ -414,36 +416,68 @@ func (r *replicationSlotResource) Update(ctx context.Context, req resource.Updat
 			fmt.Sprintf("Replication slot %q is no longer on %s: it was dropped after the plan was made. Run terraform apply again to recreate it.", name, r.server.describe()))
 		return
 	}
-	if !plan.Failover.Equal(state.Failover) {
-		if !r.alterFailover(ctx, plan, &resp.Diagnostics) {
-			return
-		}
+	if !r.alterSlot(ctx, plan, row, &resp.Diagnostics) {
+		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// alterFailover sets the slot's failover flag as planned, over a replication
-// connection to its database: PostgreSQL has no SQL for it, and dropping the
-// slot to create it again would lose its consumer's position.
-func (r *replicationSlotResource) alterFailover(ctx context.Context, plan replicationSlotModel, diags *diag.Diagnostics) bool {
+// alterSlot sets the slot's failover and two_phase flags as planned where
+// the server's differ (ModifyPlan lets two_phase change here only on
+// PostgreSQL 18 and later), over a replication connection to its database:
+// PostgreSQL has no SQL for them, and dropping the slot to create it again
+// would lose its consumer's position. PostgreSQL waits for an active slot to
+// be released rather than refusing, so an active slot is refused here.
+func (r *replicationSlotResource) alterSlot(ctx context.Context, plan replicationSlotModel, row slotRow, diags *diag.Diagnostics) bool {
 	name := plan.Name.ValueString()
-	sql := fmt.Sprintf("ALTER_REPLICATION_SLOT %s ( FAILOVER %t )", pgsql.Ident(name), plan.Failover.ValueBool())
+	var options, changes, declare []string
+	attr := path.Root("failover")
+	for _, o := range []struct {
+		attr, option string
+		server, plan bool
+	}{
+		{"failover", "FAILOVER", row.Failover, plan.Failover.ValueBool()},
+		{"two_phase", "TWO_PHASE", row.TwoPhase, plan.TwoPhase.ValueBool()},
+	} {
+		if o.server == o.plan {
+			continue
+		}
+		if len(options) == 0 {
+			attr = path.Root(o.attr)
+		}
+		options = append(options, fmt.Sprintf("%s %t", o.option, o.plan))
+		changes = append(changes, fmt.Sprintf("%s = %t (the server has %t)", o.attr, o.plan, o.server))
+		declare = append(declare, fmt.Sprintf("%s = %t", o.attr, o.server))
+	}
+	if len(options) == 0 {
+		return true
+	}
+	what := strings.Join(changes, " and ")
+	if row.ActivePID != nil {
+		diags.AddAttributeError(attr, "Cannot Change an Active Replication Slot",
+			fmt.Sprintf("The configuration sets %s on replication slot %q on %s, but PostgreSQL changes these only while no consumer "+
+				"uses the slot, and process %d does. A subscription with failover = true or two_phase = true sets them on its slot itself: "+
+				"if that is the consumer, declare %s here. Otherwise stop the consumer and apply again. The slot is unchanged.",
+				what, name, r.server.describe(), *row.ActivePID, strings.Join(declare, " and ")))
+		return false
+	}
+	sql := fmt.Sprintf("ALTER_REPLICATION_SLOT %s ( %s )", pgsql.Ident(name), strings.Join(options, ", "))
 	err := r.server.replicationExec(ctx, plan.Database.ValueString(), sql)
 	if err == nil {
 		return true
 	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "55006" { // object_in_use: a consumer holds the slot
-		diags.AddAttributeError(path.Root("failover"), "Cannot Change Failover of an Active Replication Slot",
-			fmt.Sprintf("Replication slot %q on %s has failover = %t, and the configuration says %t, but PostgreSQL changes failover only "+
-				"while no consumer uses the slot, and one does. A subscription with failover = true sets failover on its slot itself: "+
-				"if that is the consumer, declare failover = %t here. Otherwise stop the consumer and apply again. The slot is unchanged.\n\n%s",
-				name, r.server.describe(), !plan.Failover.ValueBool(), plan.Failover.ValueBool(), !plan.Failover.ValueBool(), err))
+	if errors.As(err, &pgErr) && pgErr.Code == "55006" { // object_in_use: a consumer took the slot meanwhile
+		diags.AddAttributeError(attr, "Cannot Change an Active Replication Slot",
+			fmt.Sprintf("The configuration sets %s on replication slot %q on %s, but PostgreSQL changes these only while no consumer "+
+				"uses the slot, and one does. A subscription with failover = true or two_phase = true sets them on its slot itself: "+
+				"if that is the consumer, declare %s here. Otherwise stop the consumer and apply again. The slot is unchanged.\n\n%s",
+				what, name, r.server.describe(), strings.Join(declare, " and "), err))
 		return false
 	}
-	diags.AddAttributeError(path.Root("failover"), "Cannot Change Failover of Replication Slot",
-		fmt.Sprintf("Setting failover = %t on replication slot %q on %s over a replication connection to database %q failed. The slot is unchanged.\n\n%s",
-			plan.Failover.ValueBool(), name, r.server.describe(), plan.Database.ValueString(), r.server.withGrants(ctx, err, replicationPrivilege)))
+	diags.AddAttributeError(attr, "Cannot Change Replication Slot",
+		fmt.Sprintf("Setting %s on replication slot %q on %s over a replication connection to database %q failed. The slot is unchanged.\n\n%s",
+			what, name, r.server.describe(), plan.Database.ValueString(), r.server.withGrants(ctx, err, replicationPrivilege)))
 	return false
 }
 
@@ -614,11 +648,14 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		}
 		// immediately_reserve is not here: PostgreSQL does not record it, so
 		// it never replaces a slot (createonly.Bool).
-		// failover is not here either: Update changes it in place.
-		replacing = len(resp.RequiresReplace) > 0 || !plan.Name.Equal(state.Name) || !plan.Type.Equal(state.Type) ||
-			!plan.TwoPhase.Equal(state.TwoPhase)
+		// failover is not here either: Update changes it in place, and
+		// two_phase too on PostgreSQL 18 and later.
+		if !plan.TwoPhase.Equal(state.TwoPhase) && !r.alterTwoPhase(ctx) {
+			resp.RequiresReplace = append(resp.RequiresReplace, path.Root("two_phase"))
+		}
+		replacing = len(resp.RequiresReplace) > 0 || !plan.Name.Equal(state.Name) || !plan.Type.Equal(state.Type)
 	}
-	failoverChanges := state != nil && !replacing && !plan.Failover.Equal(state.Failover)
+	alters := state != nil && !replacing && !(plan.Failover.Equal(state.Failover) && plan.TwoPhase.Equal(state.TwoPhase))
 	if state != nil && replacing && logical && !state.ConfirmedFlushLSN.IsNull() {
 		resp.Diagnostics.AddWarning("Replacing a Replication Slot Loses Its Position", replacingSlotWarning(plan, *state, r.server))
 	}
@@ -629,12 +666,12 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 				"terraform apply -replace=<address>, then resynchronise its consumer.", plan.Name.ValueString(), r.server.describe()))
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
-	if resp.Diagnostics.HasError() || !replacing && !failoverChanges {
+	if resp.Diagnostics.HasError() || !replacing && !alters {
 		return
 	}
 
 	// What follows only matters for a slot about to be created, or whose
-	// failover changes.
+	// failover or two_phase change in place.
 	if plan.TwoPhase.ValueBool() {
 		r.server.requireMajor(ctx, 14, "A two-phase logical slot (two_phase = true)", path.Root("two_phase"), &resp.Diagnostics)
 	}
@@ -666,6 +703,17 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 	}
 }
 
+// alterTwoPhase tells whether the server changes a slot's two_phase in place
+// (ALTER_REPLICATION_SLOT … TWO_PHASE, PostgreSQL 18 and later). A server
+// that cannot be asked yet gets the replacement, which works on every version.
+func (r *replicationSlotResource) alterTwoPhase(ctx context.Context) bool {
+	if r.server == nil || r.server.unknown {
+		return false
+	}
+	facts, err := r.server.Facts(ctx)
+	return err == nil && facts.Major() >= 18
+}
+
 // replacingSlotWarning says what replacing an existing logical slot costs:
 // its consumer's position, so the changes decoded between it and the new
 // slot never reach that consumer. A slot whose two_phase the server turned
@@ -680,7 +728,7 @@ func replacingSlotWarning(plan, state replicationSlotModel, s *server) string {
 		"subscription reading it must be resynchronised.", state.Name.ValueString(), where, state.ConfirmedFlushLSN.ValueString())
 	if state.TwoPhase.ValueBool() && !plan.TwoPhase.ValueBool() {
 		text += " The slot has two_phase = true on the server while the configuration says false: a consumer that decodes with " +
-			"two-phase on (a subscription with two_phase = true) turns it on, and it cannot be turned off in place. If that is " +
+			"two-phase on (a subscription with two_phase = true) turns it on, and before PostgreSQL 18 it cannot be turned off in place. If that is " +
 			"the consumer, declare two_phase = true to keep the slot."
 	}
 	return text

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -342,12 +343,30 @@ resource "pgreplication_replication_slot" "this" {
 	})
 }
 
+// turnTwoPhaseOn does to slot what the walsender does for a subscription
+// with two_phase = true: it decodes with two-phase on, which turns the slot's
+// two_phase on (without moving its confirmed_flush_lsn: a peek).
+func turnTwoPhaseOn(t *testing.T, n *routertest.Node, slot string) {
+	t.Helper()
+	pub := "tfacc_pub_" + slot
+	execSQL(t, n, "postgres", `CREATE PUBLICATION `+pub)
+	t.Cleanup(func() { execSQL(t, n, "postgres", `DROP PUBLICATION IF EXISTS `+pub) })
+	execSQL(t, n, "postgres", `SELECT count(*) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL,
+  'proto_version', '3', 'publication_names', $2, 'two_phase', 'on')`, slot, pub)
+	if !queryValue[bool](t, n, "postgres", `SELECT two_phase FROM pg_replication_slots WHERE slot_name = $1`, slot) {
+		t.Fatalf("decoding with two_phase on did not turn on two_phase of %s", slot)
+	}
+}
+
 // A consumer that decodes with two-phase on (a subscription with two_phase
-// = true does) turns the slot's two_phase on, which PostgreSQL cannot turn
-// off in place: the plan replaces the slot, and warns that its consumer's
-// position is lost and what to declare instead.
+// = true does) turns the slot's two_phase on, which PostgreSQL before 18
+// cannot turn off in place: the plan replaces the slot, and warns that its
+// consumer's position is lost and what to declare instead.
 func TestAccReplicationSlot_twoPhaseTurnedOnByConsumer(t *testing.T) {
 	topo := testAccTopology(t)
+	if topo.Version >= 18 {
+		topo = routertest.Start(t, routertest.WithVersion(17), routertest.WithStandbys(0))
+	}
 	const (
 		addr = "pgreplication_replication_slot.this"
 		slot = "tfacc_slot_two_phase_drift"
@@ -366,16 +385,16 @@ resource "pgreplication_replication_slot" "this" {
 		Steps: []resource.TestStep{
 			{Config: config},
 			{
-				PreConfig: func() {
-					execSQL(t, topo.Primary, "postgres", `CREATE PUBLICATION tfacc_two_phase_drift`)
-					t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", `DROP PUBLICATION IF EXISTS tfacc_two_phase_drift`) })
-					// What the walsender does for such a subscription.
-					execSQL(t, topo.Primary, "postgres", `SELECT count(*) FROM pg_logical_slot_peek_binary_changes($1, NULL, NULL,
-  'proto_version', '3', 'publication_names', 'tfacc_two_phase_drift', 'two_phase', 'on')`, slot)
-				},
+				PreConfig:          func() { turnTwoPhaseOn(t, topo.Primary, slot) },
 				Config:             config,
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
+			},
+			{
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
 			},
 		},
 	})
@@ -386,6 +405,153 @@ resource "pgreplication_replication_slot" "this" {
 	for _, want := range []string{"Replacing a Replication Slot Loses Its Position", "declare two_phase = true to keep the slot"} {
 		if !strings.Contains(strings.Join(strings.Fields(string(b)), " "), want) {
 			t.Errorf("the plan did not warn %q", want)
+		}
+	}
+}
+
+// On PostgreSQL 18 a slot's two_phase, turned on by its consumer, is changed
+// back in place (ALTER_REPLICATION_SLOT … TWO_PHASE): the plan names that one
+// field, and the slot keeps its consumer's position. Before, the plan
+// replaced the slot, which lost that position.
+func TestAccReplicationSlot_twoPhaseChangedInPlace18(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithVersion(18), routertest.WithStandbys(0))
+	const (
+		addr = "pgreplication_replication_slot.this"
+		slot = "tfacc_slot_two_phase_alter"
+	)
+	config := func(twoPhase bool) string {
+		return providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "this" {
+  provider  = pgreplication.primary
+  name      = "`+slot+`"
+  type      = "logical"
+  two_phase = %t
+}
+`, twoPhase)
+	}
+	confirmed := func() string {
+		return queryValue[string](t, topo.Primary, "postgres", `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, slot)
+	}
+	twoPhaseIs := func(want bool) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			if got := queryValue[bool](t, topo.Primary, "postgres", `SELECT two_phase FROM pg_replication_slots WHERE slot_name = $1`, slot); got != want {
+				return fmt.Errorf("%s has two_phase = %t, want %t", slot, got, want)
+			}
+			return nil
+		}
+	}
+	var before string
+	var release func()
+	samePosition := func(*terraform.State) error {
+		if after := confirmed(); after != before {
+			return fmt.Errorf("%s has confirmed_flush_lsn %s, was %s: it was dropped and created again", slot, after, before)
+		}
+		return nil
+	}
+	// WAL moves on: a slot created again would start past before.
+	moveWAL := func() {
+		before = confirmed()
+		execSQL(t, topo.Primary, "postgres", `SELECT pg_logical_emit_message(true, 'tfacc', 'two_phase drift')`)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, slot),
+		Steps: []resource.TestStep{
+			{Config: config(false)},
+			{
+				// The consumer turned it on: the plan turns it off in place.
+				PreConfig: func() {
+					turnTwoPhaseOn(t, topo.Primary, slot)
+					moveWAL()
+				},
+				Config: config(false),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDriftAt(addr, []string{"two_phase"}),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("two_phase"), knownvalue.Bool(false)),
+				},
+				Check: resource.ComposeAggregateTestCheckFunc(twoPhaseIs(false), samePosition),
+			},
+			{
+				// Declared on, with failover: both in one command.
+				PreConfig: moveWAL,
+				Config:    strings.Replace(config(true), `type      = "logical"`, `type      = "logical"`+"\n  failover  = true", 1),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDriftAt(addr, []string{"failover"}, []string{"two_phase"}),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(twoPhaseIs(true), samePosition, func(*terraform.State) error {
+					if !queryValue[bool](t, topo.Primary, "postgres", `SELECT failover FROM pg_replication_slots WHERE slot_name = $1`, slot) {
+						return fmt.Errorf("%s is not a failover slot", slot)
+					}
+					return nil
+				}),
+			},
+			{
+				// A consumer holds the slot: PostgreSQL would wait for it;
+				// the apply refuses, naming what to declare.
+				PreConfig:   func() { release = holdSlot(t, topo.Primary, slot) },
+				Config:      config(false),
+				ExpectError: regexp.MustCompile(`(?s)Cannot Change an Active Replication Slot.*process \d+ does.*declare\s+failover\s+=\s+true\s+and\s+two_phase\s+=\s+true\s+here`),
+			},
+			{
+				// Released, the same configuration applies, in place.
+				PreConfig: func() {
+					release()
+					moveWAL()
+				},
+				Config: config(false),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectDriftAt(addr, []string{"failover"}, []string{"two_phase"}),
+				}},
+				Check: resource.ComposeAggregateTestCheckFunc(twoPhaseIs(false), samePosition),
+			},
+		},
+	})
+}
+
+// holdSlot makes a logical consumer use slot until release is called (or
+// the test ends): a replication connection streaming from it
+// (START_REPLICATION). release returns once the slot is inactive again.
+func holdSlot(t *testing.T, n *routertest.Node, slot string) (release func()) {
+	t.Helper()
+	ctx := context.Background()
+	pub := "tfacc_hold_" + slot
+	execSQL(t, n, "postgres", `CREATE PUBLICATION `+pub)
+	t.Cleanup(func() { execSQL(t, n, "postgres", `DROP PUBLICATION IF EXISTS `+pub) })
+	conn, err := pgconn.Connect(ctx, n.DSN()+"&replication=database")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(ctx) })
+	conn.Frontend().Send(&pgproto3.Query{String: `START_REPLICATION SLOT ` + slot + ` LOGICAL 0/0 (proto_version '4', publication_names '` + pub + `')`})
+	if err := conn.Frontend().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		msg, err := conn.ReceiveMessage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e, ok := msg.(*pgproto3.ErrorResponse); ok {
+			t.Fatalf("START_REPLICATION: %s", e.Message)
+		}
+		if _, ok := msg.(*pgproto3.CopyBothResponse); ok {
+			break
+		}
+	}
+	if !queryValue[bool](t, n, "postgres", `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot) {
+		t.Fatalf("%s is not active while streaming", slot)
+	}
+	return func() {
+		_ = conn.Close(ctx)
+		deadline := time.Now().Add(30 * time.Second)
+		for queryValue[bool](t, n, "postgres", `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s is still active after its consumer closed its connection", slot)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 }
