@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -140,6 +141,23 @@ func (c *logClock) Handle(_ context.Context, r slog.Record) error {
 	k := [2]string{r.Message, node}
 	c.times[k] = append(c.times[k], r.Time)
 	return nil
+}
+
+// records returns every message logged for node, with its time, for a
+// test's failure diagnosis.
+func (c *logClock) records(node string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for k, times := range c.times {
+		if k[1] == node {
+			for _, at := range times {
+				out = append(out, at.Format("15:04:05.000")+" "+k[0])
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // after returns when msg was first logged for node after t0, and whether
