@@ -3,12 +3,9 @@ package stdlib_test
 import (
 	"context"
 	"database/sql"
-	"runtime"
-	"slices"
-	"sync"
 	"testing"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/internal/cputime"
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/cpubench"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -35,72 +32,12 @@ func BenchmarkQueryVsPgxStdlib(b *testing.B) {
 	routed, _ := openDB(b, a)
 	routed.SetMaxIdleConns(workers)
 	const query = "SELECT $1::int + 1, 'a title'::text"
-	read := func(db *sql.DB) error {
-		var n int
-		var title string
-		return db.QueryRowContext(ctx, query, 41).Scan(&n, &title)
-	}
-	// parallel runs n queries from the workers and returns the CPU time
-	// they took per query.
-	parallel := func(b *testing.B, db *sql.DB, n int) float64 {
-		cpu0, ok := cputime.Process()
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Go(func() {
-				for range n/workers + min(1, max(0, n%workers-w)) {
-					if err := read(db); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		cpu1, ok1 := cputime.Process()
-		if !ok || !ok1 {
-			return 0
-		}
-		return float64(cpu1-cpu0) / float64(n)
-	}
-	run := func(db *sql.DB) func(b *testing.B) {
-		return func(b *testing.B) {
-			parallel(b, db, workers) // the connections and their statement caches
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.ReportMetric(parallel(b, db, b.N), "cpu-ns/op")
+	read := func(db *sql.DB) func(int) error {
+		return func(int) error {
+			var n int
+			var title string
+			return db.QueryRowContext(ctx, query, 41).Scan(&n, &title)
 		}
 	}
-	b.Run("pgx-stdlib", run(direct))
-	b.Run("routerlib-stdlib", run(routed))
-	b.Run("interleaved", func(b *testing.B) {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		const block = 100
-		var base, subject []float64
-		measure := func(db *sql.DB) float64 {
-			cpu0, _ := cputime.Thread()
-			for range block {
-				if err := read(db); err != nil {
-					b.Fatal(err)
-				}
-			}
-			cpu1, _ := cputime.Thread()
-			return float64(cpu1-cpu0) / block
-		}
-		for b.Loop() {
-			base = append(base, measure(direct))
-			subject = append(subject, measure(routed))
-		}
-		if _, ok := cputime.Thread(); !ok {
-			return
-		}
-		median := func(v []float64) float64 {
-			slices.Sort(v)
-			return v[len(v)/2]
-		}
-		mb, ms := median(base), median(subject)
-		b.ReportMetric(mb, "pgx-stdlib-cpu-ns/query")
-		b.ReportMetric(ms, "routerlib-stdlib-cpu-ns/query")
-		b.ReportMetric(ms/mb, "ratio")
-	})
+	cpubench.Compare(b, workers, workers, cpubench.Contender{Name: "pgx-stdlib", Call: read(direct)}, cpubench.Contender{Name: "routerlib-stdlib", Call: read(routed)})
 }

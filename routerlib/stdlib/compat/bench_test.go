@@ -3,9 +3,6 @@ package compat_test
 import (
 	"context"
 	"database/sql"
-	"runtime"
-	"slices"
-	"sync"
 	"testing"
 
 	"gorm.io/driver/postgres"
@@ -13,7 +10,7 @@ import (
 	"gorm.io/gorm/logger"
 	"gorm.io/plugin/dbresolver"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/internal/cputime"
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/cpubench"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -70,71 +67,11 @@ func BenchmarkGORMVsDBResolver(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	read := func(db *gorm.DB, i int) error {
-		var book struct{ Title string }
-		return db.WithContext(ctx).Table("bench_books").Select("title").Where("id = ?", i%1000+1).Take(&book).Error
-	}
-	parallel := func(b *testing.B, db *gorm.DB, n int) float64 {
-		cpu0, ok := cputime.Process()
-		var wg sync.WaitGroup
-		for w := range workers {
-			wg.Go(func() {
-				for i := range n/workers + min(1, max(0, n%workers-w)) {
-					if err := read(db, i*workers+w); err != nil {
-						b.Error(err)
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		cpu1, ok1 := cputime.Process()
-		if !ok || !ok1 {
-			return 0
-		}
-		return float64(cpu1-cpu0) / float64(n)
-	}
-	run := func(db *gorm.DB) func(b *testing.B) {
-		return func(b *testing.B) {
-			parallel(b, db, 4*workers) // the connections and their statement caches
-			b.ReportAllocs()
-			b.ResetTimer()
-			b.ReportMetric(parallel(b, db, b.N), "cpu-ns/op")
+	read := func(db *gorm.DB) func(int) error {
+		return func(i int) error {
+			var book struct{ Title string }
+			return db.WithContext(ctx).Table("bench_books").Select("title").Where("id = ?", i%1000+1).Take(&book).Error
 		}
 	}
-	b.Run("dbresolver", run(resolver))
-	b.Run("routerlib", run(routed))
-	b.Run("interleaved", func(b *testing.B) {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		const block = 100
-		var base, subject []float64
-		i := 0
-		measure := func(db *gorm.DB) float64 {
-			cpu0, _ := cputime.Thread()
-			for range block {
-				if err := read(db, i); err != nil {
-					b.Fatal(err)
-				}
-				i++
-			}
-			cpu1, _ := cputime.Thread()
-			return float64(cpu1-cpu0) / block
-		}
-		for done := 0; done < b.N; done += 2 * block {
-			base = append(base, measure(resolver))
-			subject = append(subject, measure(routed))
-		}
-		if _, ok := cputime.Thread(); !ok {
-			return
-		}
-		median := func(v []float64) float64 {
-			slices.Sort(v)
-			return v[len(v)/2]
-		}
-		mb, ms := median(base), median(subject)
-		b.ReportMetric(mb, "dbresolver-cpu-ns/query")
-		b.ReportMetric(ms, "routerlib-cpu-ns/query")
-		b.ReportMetric(ms/mb, "ratio")
-	})
+	cpubench.Compare(b, workers, 4*workers, cpubench.Contender{Name: "dbresolver", Call: read(resolver)}, cpubench.Contender{Name: "routerlib", Call: read(routed)})
 }
