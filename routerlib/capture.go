@@ -895,6 +895,63 @@ func (tx *captureTx) release() {
 	}
 }
 
+// The statements of a transaction that ended fail with [pgx.ErrTxClosed],
+// as on pgx's own. The embedded Tx cannot tell: Commit sent the COMMIT in
+// the capture's batch, not through it, and its connection is back in the
+// pool, perhaps in another caller's transaction, where a statement sent
+// now would run (and a write be rolled back with that caller's work).
+// LargeObjects, which pgx gives no way to build around another Tx, is not
+// guarded: its calls after Commit reach the embedded Tx.
+
+func (tx *captureTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	if tx.conn == nil {
+		return pgconn.CommandTag{}, pgx.ErrTxClosed
+	}
+	return tx.Tx.Exec(ctx, sql, args...)
+}
+
+func (tx *captureTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	if tx.conn == nil {
+		return errRows{err: pgx.ErrTxClosed}, pgx.ErrTxClosed
+	}
+	return tx.Tx.Query(ctx, sql, args...)
+}
+
+func (tx *captureTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if tx.conn == nil {
+		return errRow{pgx.ErrTxClosed}
+	}
+	return tx.Tx.QueryRow(ctx, sql, args...)
+}
+
+func (tx *captureTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	if tx.conn == nil {
+		return errBatch{pgx.ErrTxClosed}
+	}
+	return tx.Tx.SendBatch(ctx, b)
+}
+
+func (tx *captureTx) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnNames []string, rowSrc pgx.CopyFromSource) (int64, error) {
+	if tx.conn == nil {
+		return 0, pgx.ErrTxClosed
+	}
+	return tx.Tx.CopyFrom(ctx, tableName, columnNames, rowSrc)
+}
+
+func (tx *captureTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	if tx.conn == nil {
+		return nil, pgx.ErrTxClosed
+	}
+	return tx.Tx.Prepare(ctx, name, sql)
+}
+
+func (tx *captureTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	if tx.conn == nil {
+		return nil, pgx.ErrTxClosed
+	}
+	return tx.Tx.Begin(ctx)
+}
+
 func (tx *captureTx) Commit(ctx context.Context) error {
 	if tx.conn == nil {
 		return pgx.ErrTxClosed

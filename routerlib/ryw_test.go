@@ -714,3 +714,55 @@ func TestSharedSessionConcurrentWrites(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestSessionTxUsedAfterCommit: a statement on a transaction that
+// committed fails with pgx.ErrTxClosed in read_your_writes mode as in
+// eventual mode. The capture sends the COMMIT itself, so pgx's transaction
+// never learnt it ended: its Exec and QueryRow ran on the connection back
+// in the pool, here inside another caller's transaction (the same backend),
+// where a write reported done would be rolled back with that caller's work.
+func TestSessionTxUsedAfterCommit(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	for _, mode := range []string{artifact.ModeEventual, artifact.ModeReadYourWrites} {
+		t.Run(mode, func(t *testing.T) {
+			a := withMode(topo.Artifact(), mode)
+			a.Pool.MaxConns = 1 // the next caller gets the transaction's connection
+			r := newRouter(t, a)
+			sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+			tx, err := r.Begin(sctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var pid int
+			if err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(ctx); err != nil {
+				t.Fatal(err)
+			}
+			other, err := r.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer other.Rollback(ctx)
+			if _, err := tx.Exec(ctx, "SELECT 1"); !errors.Is(err, pgx.ErrTxClosed) {
+				t.Errorf("Exec after Commit: %v, want ErrTxClosed", err)
+			}
+			var got int
+			if err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&got); !errors.Is(err, pgx.ErrTxClosed) {
+				t.Errorf("QueryRow after Commit: %v (backend %d, the transaction's was %d), want ErrTxClosed", err, got, pid)
+			}
+			if rows, err := tx.Query(ctx, "SELECT 1"); !errors.Is(err, pgx.ErrTxClosed) {
+				t.Errorf("Query after Commit: %v, want ErrTxClosed", err)
+				rows.Close()
+			}
+			if _, err := tx.Begin(ctx); !errors.Is(err, pgx.ErrTxClosed) {
+				t.Errorf("Begin after Commit: %v, want ErrTxClosed", err)
+			}
+			if err := tx.Rollback(ctx); !errors.Is(err, pgx.ErrTxClosed) {
+				t.Errorf("Rollback after Commit: %v, want ErrTxClosed", err)
+			}
+		})
+	}
+}
