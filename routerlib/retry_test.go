@@ -284,3 +284,30 @@ func TestReplayWaitBoundedByWaitTimeout(t *testing.T) {
 	}
 	t.Logf("read served after %v", took)
 }
+
+// TestWriteNotSentIsNotMaybeCommitted: a write whose connection to the
+// primary could not even be made (the primary stopped, and no check has
+// seen it yet) reached no server: its error names the node and the
+// failure to connect, not a write that may have committed, which tells
+// the caller to go and look for it.
+func TestWriteNotSentIsNotMaybeCommitted(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE not_sent (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	a := topo.Artifact()
+	a.Health.Interval = "1m" // no check sees the stop: the write meets it
+	r := newRouter(t, a)     // its pools connect lazily: none is open yet
+	if err := topo.Primary.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, err := r.Exec(ctx, "INSERT INTO not_sent VALUES (1)")
+	var connectErr *pgconn.ConnectError
+	if !errors.As(err, &connectErr) {
+		t.Fatalf("the first write after the stop: %v, want a failure to connect", err)
+	}
+	if strings.Contains(err.Error(), "may have committed") || !strings.Contains(err.Error(), `"primary"`) {
+		t.Errorf("a write that could not connect: %v; want the node named and no 'may have committed'", err)
+	}
+}

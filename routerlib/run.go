@@ -79,8 +79,11 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		r.opts.logger.Warn("routerlib: connection failed; node out of rotation", "node", tg.n.name, "err", err)
 	}
 	if tg.write {
-		if pgconn.SafeToRetry(err) {
-			return st, false, fmt.Errorf("routerlib: node %q: %w", tg.n.name, err)
+		if notSent(err) {
+			// No connection, or pgconn knows nothing went out: the
+			// write did not run, and the error must not send the
+			// caller looking for a commit.
+			return st, false, fmt.Errorf("routerlib: node %q: the write was not sent: %w", tg.n.name, err)
 		}
 		// Never replayed: the server may have committed it before the
 		// connection failed.
