@@ -35,11 +35,14 @@ func openDB(tb testing.TB, a artifact.Topology, opts ...routerlib.Option) (*sql.
 
 // pgxStdlibDB opens a *sql.DB on n through pgx's own database/sql driver,
 // to compare with; it is closed when the test ends.
-func pgxStdlibDB(tb testing.TB, n *routertest.Node) *sql.DB {
+func pgxStdlibDB(tb testing.TB, n *routertest.Node, mode ...pgx.QueryExecMode) *sql.DB {
 	tb.Helper()
 	cfg, err := pgx.ParseConfig(n.DSN())
 	if err != nil {
 		tb.Fatal(err)
+	}
+	for _, m := range mode {
+		cfg.DefaultQueryExecMode = m
 	}
 	db := pgxstdlib.OpenDB(*cfg)
 	tb.Cleanup(func() { db.Close() })

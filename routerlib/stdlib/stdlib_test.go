@@ -12,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/allocs"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -323,10 +326,18 @@ func TestReadOnlyRetry(t *testing.T) {
 // database/sql driver and through the Router, and requires the same Go
 // values and the same column types.
 func TestConversionMatchesPgxStdlib(t *testing.T) {
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol} {
+		t.Run(mode.String(), func(t *testing.T) { conversionMatchesPgxStdlib(t, mode) })
+	}
+}
+
+func conversionMatchesPgxStdlib(t *testing.T, mode pgx.QueryExecMode) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
-	db, _ := openDB(t, topo.Artifact())
-	direct := pgxStdlibDB(t, topo.Primary)
+	db, _ := openDB(t, topo.Artifact(), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.ConnConfig.DefaultQueryExecMode = mode
+	}))
+	direct := pgxStdlibDB(t, topo.Primary, mode)
 
 	const query = `SELECT true, 'x'::bytea, 7::int2, 8::int4, 9::int8, 1.5::float4, 2.25::float8,
 		123.45::numeric(7,2), 10::numeric, 'text'::text, 'vc'::varchar(12), 'c'::char(3), B'101'::varbit(8),
