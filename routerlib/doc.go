@@ -186,7 +186,13 @@
 // ask the primary for its position first. No write is sent twice unless
 // the server refused, at its Bind, a statement the capture path prepared.
 // Reads in that session go to a replica that has replayed that far, or to
-// the primary until one has: there is no fixed time window. A read waits
+// the primary until one has: there is no fixed time window. A read the
+// primary serves so runs on its read-write session and records nothing: a
+// user-defined function that writes, called in a SELECT, which a replica
+// would refuse (25006, then run and recorded as a write), succeeds there
+// unrecorded, and the session's next read, on a replica that has replayed
+// its earlier writes only, misses it. Call such functions with [Primary]
+// (or in a transaction), which records them as writes. A read waits
 // up to wait_timeout for a replica to catch up, and the reads waiting on one
 // replica share one query of its replay position every 5ms, however many
 // they are; with wait_timeout 0s a read goes to the primary at once when

@@ -766,3 +766,76 @@ func TestSessionTxUsedAfterCommit(t *testing.T) {
 		})
 	}
 }
+
+// TestSessionPrimaryReadThatWrites: in read_your_writes mode a SELECT of a
+// user-defined function that writes, sent while the session reads from the
+// primary (its earlier write not yet replayed), succeeds there as a read
+// and records nothing; the package documentation says to call such
+// functions with Primary, which records them as writes. Here: the session
+// inserts 1, calls the function for 2 with Primary, and once the standby
+// has replayed the insert but not the function's write, the session's read
+// still sees both (without Primary it saw only [1], on the standby).
+func TestSessionPrimaryReadThatWrites(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, `CREATE TABLE primary_read (id int);
+		CREATE FUNCTION primary_read_add(i int) RETURNS int LANGUAGE sql AS $$ INSERT INTO primary_read VALUES (i) RETURNING i $$`); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	const delay = 2 * time.Second
+	standby := topo.Standbys[0]
+	if err := standby.SetApplyDelay(ctx, delay); err != nil {
+		t.Fatal(err)
+	}
+	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
+	a.Health.Interval = "100ms" // the router sees the standby's replay soon
+	rec := &recorder{}
+	r := newRouter(t, a, routerlib.WithTracer(rec))
+	s := &routerlib.Session{}
+	sctx := routerlib.WithSession(ctx, s)
+	if _, err := r.Exec(sctx, "INSERT INTO primary_read VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	inserted := s.LSN()
+	time.Sleep(delay / 2)
+	var got int
+	if err := r.QueryRow(routerlib.Primary(sctx), "SELECT primary_read_add(2)").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if s.LSN() <= inserted {
+		t.Errorf("the function's write with Primary left the session at %s, the insert's position", s.LSN())
+	}
+	for { // the standby replays the insert, a second before the function's write
+		var replayed string
+		if err := standby.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn()::text").Scan(&replayed); err != nil {
+			t.Fatal(err)
+		}
+		if l, err := routerlib.ParseLSN(replayed); err != nil {
+			t.Fatal(err)
+		} else if l >= inserted {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(300 * time.Millisecond) // and the router's checks see it
+	rec.reset()
+	var ids []int
+	rows, err := r.Query(sctx, "SELECT id FROM primary_read ORDER BY id")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id int
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 2 {
+		t.Errorf("the session read %v (%+v), want [1 2]", ids, rec.last(t))
+	}
+}
