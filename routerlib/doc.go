@@ -243,6 +243,12 @@
 //     ignore_startup_parameters = default_transaction_read_only (replica
 //     pools send it, and PgBouncer refuses a startup parameter it does not
 //     know; a standby rejects writes with 25006 all the same).
+//   - A user or database the server does not have: PgBouncer 1.18
+//     reports them with its own SQLSTATE 08P01, not the server's 28P01,
+//     28000 or 3D000, so [New] cannot tell them from an outage and does
+//     not refuse them; the node stays unreachable, and
+//     [ErrNoPrimary] and [Router.Stat] carry PgBouncer's message (such
+//     as database "x" does not exist).
 //   - Sizes: per process, each node takes up to pool.max_conns client
 //     connections from its PgBouncer (twice on a promoted replica, which
 //     keeps its read pool) plus one for the health monitor, so

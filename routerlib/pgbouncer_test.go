@@ -3,6 +3,7 @@ package routerlib_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -232,5 +233,27 @@ func TestPgBouncerFailover(t *testing.T) {
 	t.Logf("writes resumed %v after promotion", took)
 	if p := serverPort(t, routerlib.Primary(ctx), r); p != promoted.Port {
 		t.Errorf("writes go to port %d, want the promoted %d", p, promoted.Port)
+	}
+}
+
+// TestPgBouncerWrongDatabase: PgBouncer reports a database the server does
+// not have with its own SQLSTATE 08P01, so New, which refuses the file's
+// mistakes by the server's SQLSTATE (3D000 here, directly), cannot tell it
+// from an outage and opens (doc.go says so); a write then fails with
+// ErrNoPrimary carrying PgBouncer's message, which names the cause.
+func TestPgBouncerWrongDatabase(t *testing.T) {
+	topo := bouncedTopology(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	for i := range a.Nodes {
+		a.Nodes[i].Database = "no_such_db"
+	}
+	r := newRouter(t, a, throughPgBouncer)
+	_, err := r.Exec(ctx, "CREATE TABLE never (id int)")
+	if !errors.Is(err, routerlib.ErrNoPrimary) || !strings.Contains(err.Error(), `database "no_such_db" does not exist`) {
+		t.Errorf("a write through PgBouncer to a database that does not exist: %v; want ErrNoPrimary naming the database", err)
+	}
+	if s := nodeStat(r, topo.Primary.Name); !strings.Contains(s.LastError, "no_such_db") {
+		t.Errorf("Stat's last error for the primary: %q, want the missing database named", s.LastError)
 	}
 }
