@@ -26,7 +26,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringdefault"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/stringplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-framework/types/basetypes"
@@ -92,8 +91,7 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 			"path": schema.StringAttribute{
 				Optional:            true,
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-				PlanModifiers:       []planmodifier.String{stringplanmodifier.RequiresReplace()},
-				MarkdownDescription: "Path of the router file. Its directory must exist. Changing it writes the new file and removes the old one. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
+				MarkdownDescription: "Path of the router file. Its directory must exist. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
 			},
 			"file_permission": schema.StringAttribute{
 				Optional: true,
@@ -402,9 +400,14 @@ func (r *routerConfigResource) Read(ctx context.Context, req resource.ReadReques
 	resp.Diagnostics.Append(resp.State.Set(ctx, &read)...)
 }
 
+// Update writes the file, at its new path when path changed, and only then
+// removes the old one: a path change is an update, not a replacement,
+// because a replacement's destroy would remove the file the application
+// reads before the new path is known to be writable.
 func (r *routerConfigResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
-	var plan routerConfigModel
+	var plan, state routerConfigModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -413,6 +416,9 @@ func (r *routerConfigResource) Update(ctx context.Context, req resource.UpdateRe
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	if !state.Path.IsNull() && !state.Path.Equal(plan.Path) && !sameFile(state.Path.ValueString(), plan.Path.ValueString()) {
+		removeRouterFile(state, &resp.Diagnostics)
+	}
 }
 
 func (r *routerConfigResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
@@ -421,13 +427,19 @@ func (r *routerConfigResource) Delete(ctx context.Context, req resource.DeleteRe
 	if resp.Diagnostics.HasError() || state.Path.IsNull() {
 		return
 	}
+	removeRouterFile(state, &resp.Diagnostics)
+}
+
+// removeRouterFile removes the file at state's path if it still holds what
+// state records.
+func removeRouterFile(state routerConfigModel, diags *diag.Diagnostics) {
 	name := state.Path.ValueString()
 	data, err := os.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return
 	}
 	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Read Router File", fmt.Sprintf("Reading the router file %s before removing it failed: %v.", name, err))
+		diags.AddAttributeError(path.Root("path"), "Cannot Read Router File", fmt.Sprintf("Reading the router file %s before removing it failed: %v.", name, err))
 		return
 	}
 	// Remove only the file this resource last wrote or read. Under
@@ -435,12 +447,12 @@ func (r *routerConfigResource) Delete(ctx context.Context, req resource.DeleteRe
 	// written the new file; removing it would leave the application with
 	// none.
 	if got := sha256Hex(data); got != state.SHA256.ValueString() {
-		resp.Diagnostics.AddAttributeWarning(path.Root("path"), "Router File Left in Place",
+		diags.AddAttributeWarning(path.Root("path"), "Router File Left in Place",
 			fmt.Sprintf("%s holds content this resource did not write (sha256 %s, expected %s): it was written by a replacement or changed after the last refresh, so it was not removed. Remove it by hand if nothing needs it.", name, got, state.SHA256.ValueString()))
 		return
 	}
 	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Remove Router File", fmt.Sprintf("Removing the router file %s failed: %v. Make sure the user running Terraform can write its directory.", name, err))
+		diags.AddAttributeError(path.Root("path"), "Cannot Remove Router File", fmt.Sprintf("Removing the router file %s failed: %v. Make sure the user running Terraform can write its directory.", name, err))
 	}
 }
 
@@ -579,6 +591,16 @@ func routerFileValid(ctx context.Context, content string) bool {
 	return why == nil
 }
 
+// sameFile reports whether the paths a and b name one existing file.
+func sameFile(a, b string) bool {
+	if a == "" || b == "" {
+		return false
+	}
+	fa, errA := os.Stat(a)
+	fb, errB := os.Stat(b)
+	return errA == nil && errB == nil && os.SameFile(fa, fb)
+}
+
 func sha256Hex(data []byte) string {
 	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
@@ -676,7 +698,7 @@ func routerTopologyFromModel(ctx context.Context, m routerConfigModel, diags *di
 func routerNodeFromModel(n routerNodeModel, role string, p path.Path, diags *diag.Diagnostics) (artifact.Node, bool) {
 	known := allKnown(n.Name, n.Host, n.Port, n.Database, n.User, n.SSLMode, n.SSLRootCert, n.PasswordEnv,
 		n.Passfile, n.Zone, n.Weight, n.MaxLag, n.MaxLagBytes, n.Synchronous)
-	if pe := n.PasswordEnv.ValueString(); strings.ToUpper(pe) != pe {
+	if passwordEnvLooksLikePassword(n.PasswordEnv.ValueString()) {
 		// Never echo the value: it may be the password itself.
 		diags.AddAttributeError(p.AtName("password_env"), "password_env Looks Like a Password",
 			fmt.Sprintf("%s of %s %q has lower-case letters, as passwords do and environment variable names rarely do (the value is not shown). "+
@@ -701,6 +723,11 @@ func routerNodeFromModel(n routerNodeModel, role string, p path.Path, diags *dia
 		Synchronous: n.Synchronous.ValueBool(),
 	}, known
 }
+
+// passwordEnvLooksLikePassword reports whether a password_env value has
+// lower-case letters, as passwords do and environment variable names rarely
+// do.
+func passwordEnvLooksLikePassword(pe string) bool { return strings.ToUpper(pe) != pe }
 
 // intAt converts an Int64 attribute to int, refusing a value that would
 // wrap around into a different, possibly valid, one.
@@ -870,6 +897,31 @@ func routerModelFromFile(ctx context.Context, data []byte, prior routerConfigMod
 					"put the host alone there and the password in password_env or passfile", i, artifact.ErrPasswordField)
 			}
 		}
+	}
+	// A password typed where the variable's name goes would show in the
+	// plan as a changed password_env, and stay in the state: the same two
+	// rules as the configuration's (artifact's, and no lower-case letters)
+	// make it a file that does not parse, whose bytes are never kept.
+	var pe []string
+	if err := t.Validate(); err != nil {
+		var ve *artifact.ValidationError
+		if errors.As(err, &ve) {
+			for _, p := range ve.Problems {
+				if strings.HasSuffix(p.Path, ".password_env") {
+					pe = append(pe, p.Path)
+				}
+			}
+		}
+	}
+	for i, n := range t.Nodes {
+		if passwordEnvLooksLikePassword(n.PasswordEnv) {
+			pe = append(pe, fmt.Sprintf("nodes[%d].password_env", i))
+		}
+	}
+	if len(pe) > 0 {
+		slices.Sort(pe)
+		return m, fmt.Errorf("%s: not the name of an environment variable this provider accepts (the value is not shown, in case it is a password): "+
+			"upper-case letters, digits and underscores, such as PGREPLICATION_APP_PASSWORD", strings.Join(slices.Compact(pe), ", "))
 	}
 	var primaries []artifact.Node
 	var replicas []artifact.Node

@@ -639,6 +639,8 @@ func TestRouterConfigRead_unparseableFileWarns(t *testing.T) {
 		{"not UTF-8", []byte("{not json\xff"), "not valid UTF-8"},
 		{"password field", withPassword, "nodes[1].password: password field not allowed"},
 		{"password in a URI", withURI, "nodes[1].host: password field not allowed"},
+		{"password as password_env", bytes.Replace(golden, []byte(`"PGREPLICATION_APP_PASSWORD"`), []byte(`"`+canary+`"`), 1), "nodes[0].password_env"},
+		{"lower-case password_env", bytes.Replace(golden, []byte(`"PGREPLICATION_APP_PASSWORD"`), []byte(`"`+strings.ReplaceAll(canary, "-", "_")+`"`), 1), "nodes[0].password_env"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if bytes.Equal(tc.data, golden) {
@@ -747,15 +749,43 @@ func TestAccRouterConfig_replace(t *testing.T) {
 				Config: routerConfigGolden(first, 50),
 				Check:  fileEquals(first, golden, 0o640),
 			},
+			// A new path in a directory that does not exist: the write fails
+			// and the file the application reads is still there. (It was
+			// a replacement, whose destroy removed the old file first.)
+			{
+				Config:      routerConfigGolden(filepath.Join(missing, "b.json"), 50),
+				ExpectError: regexp.MustCompile(strings.ReplaceAll(regexp.QuoteMeta("directory "+missing+" does not exist; create it"), " ", `\s+`)),
+			},
+			{
+				Config: routerConfigGolden(first, 50),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+				Check: fileEquals(first, golden, 0o640),
+			},
+			// A new path is written first, then the old file is removed.
 			{
 				Config: routerConfigGolden(second, 50),
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
 				}},
 				Check: tfresource.ComposeTestCheckFunc(
 					fileEquals(second, golden, 0o640),
 					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
 				),
+			},
+			// The same file under another spelling of its path: nothing is
+			// removed.
+			{
+				Config: routerConfigGolden(dir+"/./b.json", 50),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: fileEquals(second, golden, 0o640),
+			},
+			{
+				Config: routerConfigGolden(second, 50),
+				Check:  fileEquals(second, golden, 0o640),
 			},
 			{
 				Config: cbd(second),

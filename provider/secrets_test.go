@@ -416,6 +416,47 @@ func TestAccRouterConfig_handAddedPasswordNeverInState(t *testing.T) {
 	})
 }
 
+// The mistake password_env's description warns about, made in the file by
+// hand: the password typed where the variable's name goes. The refresh and
+// the plan never show it (they would show a changed password_env field by
+// field), and the plan replaces the file with the declared one.
+func TestAccRouterConfig_handTypedPasswordEnvNeverShown(t *testing.T) {
+	testAccPreCheck(t)
+	file := filepath.Join(t.TempDir(), "router.json")
+	const canary = "canary-Router-s3cret"
+	var declared []byte
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: routerConfigGolden(file, 75),
+				Check: func(*terraform.State) error {
+					var err error
+					declared, err = os.ReadFile(file)
+					return err
+				},
+			},
+			{
+				PreConfig: func() {
+					edited := bytes.Replace(declared, []byte(`"PGREPLICATION_APP_PASSWORD"`), []byte(`"`+canary+`"`), 1)
+					if bytes.Equal(edited, declared) {
+						t.Fatal("the router file has no password_env to edit")
+					}
+					if err := os.WriteFile(file, edited, 0o640); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: routerConfigGolden(file, 75),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
+					planHasNo(canary, "router.json"),
+				}},
+				Check: func(s *terraform.State) error { return fileEquals(file, declared, 0o640)(s) },
+			},
+		},
+	})
+}
+
 // planHasNo fails when secret appears anywhere in the plan, its prior
 // state (what Read stored) included, and when the plan lacks proof: text
 // that shows the plan is about the object that holds the secret.
