@@ -22,16 +22,9 @@ import (
 // error that names the server, the cause and the fix, and never the
 // password: not in the diagnostic, not in the TRACE log.
 func TestAccProvider_password(t *testing.T) {
-	testAccPreCheck(t)
-	topo := routertest.Start(t, routertest.WithStandbys(0))
 	const role, password = "tfacc_pw", "s3cret-pw"
 	const wrong = "wrong" + canaryMark + "-provider-pw 'q' \\b"
-	execSQL(t, topo.Primary, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN PASSWORD '"+password+"'")
-	if err := topo.Primary.RequirePassword(context.Background(), role); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PGPASSWORD", "")
-	t.Setenv("PGPASSFILE", os.DevNull)
+	primary := passwordPrimary(t, role, "", password)
 	logPath := traceLog(t)
 	variable := canaryVariable(t, wrong)
 	config := func(pw string) string {
@@ -45,9 +38,9 @@ provider "pgreplication" {
   sslmode  = "disable"
 }
 data "pgreplication_server" "this" {}
-`, topo.Primary.Host, topo.Primary.Port, role, pw)
+`, primary.Host, primary.Port, role, pw)
 	}
-	server := fmt.Sprintf("127.0.0.1:%d", topo.Primary.Port)
+	server := fmt.Sprintf("127.0.0.1:%d", primary.Port)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -67,6 +60,23 @@ data "pgreplication_server" "this" {}
 		},
 	})
 	checkLogHasNo(t, logPath, canaryParts(wrong), "Cannot Connect to PostgreSQL", "password authentication failed")
+}
+
+// passwordPrimary starts a primary of its own on which role (created LOGIN
+// with attributes) must give password, and clears the environment's
+// passwords (PGPASSWORD, the passfile), so that only the one the provider
+// is given can authenticate.
+func passwordPrimary(t *testing.T, role, attributes, password string) *routertest.Node {
+	t.Helper()
+	testAccPreCheck(t)
+	n := routertest.Start(t, routertest.WithStandbys(0)).Primary
+	execSQL(t, n, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN "+attributes+" PASSWORD '"+password+"'")
+	if err := n.RequirePassword(context.Background(), role); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", os.DevNull)
+	return n
 }
 
 // A role that may not log in is refused whatever the password (SQLSTATE
@@ -115,16 +125,9 @@ func TestConnectErrorHasNoPassword(t *testing.T) {
 // a resource's refresh and an import, against an address where nothing
 // listens and a server that refuses the password.
 func TestAccProvider_cannotConnect(t *testing.T) {
-	testAccPreCheck(t)
-	topo := routertest.Start(t, routertest.WithStandbys(0))
 	const role, password = "tfacc_connect", "connect-Pw-1"
 	const wrong = "wrong" + canaryMark + "-connect-pw"
-	execSQL(t, topo.Primary, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN REPLICATION PASSWORD '"+password+"'")
-	if err := topo.Primary.RequirePassword(context.Background(), role); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PGPASSWORD", "")
-	t.Setenv("PGPASSFILE", os.DevNull)
+	primary := passwordPrimary(t, role, "REPLICATION", password)
 	logPath := traceLog(t)
 	variable := canaryVariable(t, wrong)
 	provider := func(port int, pw string) string {
@@ -148,7 +151,7 @@ resource "pgreplication_replication_slot" "this" {
 }
 `, name)
 	}
-	server := fmt.Sprintf("127.0.0.1:%d", topo.Primary.Port)
+	server := fmt.Sprintf("127.0.0.1:%d", primary.Port)
 	for _, c := range []struct {
 		name   string
 		port   int
@@ -161,7 +164,7 @@ resource "pgreplication_replication_slot" "this" {
 		want:   []string{"connection refused", "No PostgreSQL server accepted a connection at 127.0.0.1:1", "Check the provider's host and port"},
 	}, {
 		name:   "password_refused",
-		port:   topo.Primary.Port,
+		port:   primary.Port,
 		server: server,
 		want: []string{"password authentication failed", "28P01", server + ` refused the password of the provider's role "tfacc_connect"`,
 			"Check the provider's username and password"},
@@ -179,7 +182,7 @@ resource "pgreplication_replication_slot" "this" {
 				})
 			})
 			t.Run("resource_refresh", func(t *testing.T) {
-				good := provider(topo.Primary.Port, fmt.Sprintf("%q", password)) + slot("connect_"+c.name)
+				good := provider(primary.Port, fmt.Sprintf("%q", password)) + slot("connect_"+c.name)
 				resource.Test(t, resource.TestCase{
 					ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 					Steps: []resource.TestStep{

@@ -1241,11 +1241,6 @@ func TestPublicationSQL(t *testing.T) {
 // table's qualified name, every other attribute kept; a table block without
 // a schema was in public.
 func TestPublicationUpgradeStateV0(t *testing.T) {
-	ctx := context.Background()
-	server, err := testAccProtoV6ProviderFactories["pgreplication"]()
-	if err != nil {
-		t.Fatal(err)
-	}
 	v0 := `{
   "id": "app/pub", "name": "pub", "database": "app", "owner": "postgres", "all_tables": false,
   "tables_in_schema": [], "publish": ["insert", "update"], "publish_via_partition_root": true,
@@ -1256,30 +1251,8 @@ func TestPublicationUpgradeStateV0(t *testing.T) {
     {"schema": null, "name": "order", "columns": null, "where": "(id > 0)"}
   ]
 }`
-	resp, err := server.UpgradeResourceState(ctx, &tfprotov6.UpgradeResourceStateRequest{
-		TypeName: "pgreplication_publication",
-		Version:  0,
-		RawState: &tfprotov6.RawState{JSON: []byte(v0)},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, d := range resp.Diagnostics {
-		t.Errorf("%s: %s", d.Summary, d.Detail)
-	}
-	if resp.UpgradedState == nil {
-		t.Fatal("no upgraded state")
-	}
-	s := publicationSchema()
-	raw, err := resp.UpgradedState.Unmarshal(s.Type().TerraformType(ctx))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got publicationModel
-	if diags := (tfsdk.State{Schema: s, Raw: raw}).Get(ctx, &got); diags.HasError() {
-		t.Fatal(diags)
-	}
-	tables, diags := tablesOf(ctx, got.Tables)
+	got := upgradePublicationV0(t, v0)
+	tables, diags := tablesOf(context.Background(), got.Tables)
 	if diags.HasError() {
 		t.Fatal(diags)
 	}
@@ -1322,11 +1295,6 @@ func TestPublicationUpgradeStateV0(t *testing.T) {
 // empty map, which is what the schema's default and Read give: the next
 // plan shows no change to tables.
 func TestPublicationUpgradeStateV0WithoutTables(t *testing.T) {
-	ctx := context.Background()
-	server, err := testAccProtoV6ProviderFactories["pgreplication"]()
-	if err != nil {
-		t.Fatal(err)
-	}
 	const common = `"id": "app/pub", "name": "pub", "database": "app", "owner": "postgres", "all_tables": true,
   "tables_in_schema": [], "publish": ["insert"], "publish_via_partition_root": false, "publish_generated_columns": "none"`
 	for name, v0 := range map[string]string{
@@ -1335,29 +1303,7 @@ func TestPublicationUpgradeStateV0WithoutTables(t *testing.T) {
 		"absent": `{` + common + `}`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			resp, err := server.UpgradeResourceState(ctx, &tfprotov6.UpgradeResourceStateRequest{
-				TypeName: "pgreplication_publication",
-				Version:  0,
-				RawState: &tfprotov6.RawState{JSON: []byte(v0)},
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, d := range resp.Diagnostics {
-				t.Errorf("%s: %s", d.Summary, d.Detail)
-			}
-			if resp.UpgradedState == nil {
-				t.Fatal("no upgraded state")
-			}
-			s := publicationSchema()
-			raw, err := resp.UpgradedState.Unmarshal(s.Type().TerraformType(ctx))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got publicationModel
-			if diags := (tfsdk.State{Schema: s, Raw: raw}).Get(ctx, &got); diags.HasError() {
-				t.Fatal(diags)
-			}
+			got := upgradePublicationV0(t, v0)
 			if got.Tables.IsNull() || got.Tables.IsUnknown() || len(got.Tables.Elements()) != 0 {
 				t.Errorf("tables = %s, want an empty map", got.Tables)
 			}
@@ -1366,6 +1312,42 @@ func TestPublicationUpgradeStateV0WithoutTables(t *testing.T) {
 			}
 		})
 	}
+}
+
+// upgradePublicationV0 upgrades a publication's state of schema version 0
+// (its JSON as Terraform stored it) through the provider, as the framework
+// does, failing on any diagnostic, and returns the upgraded state.
+func upgradePublicationV0(t *testing.T, v0 string) publicationModel {
+	t.Helper()
+	ctx := context.Background()
+	server, err := testAccProtoV6ProviderFactories["pgreplication"]()
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := server.UpgradeResourceState(ctx, &tfprotov6.UpgradeResourceStateRequest{
+		TypeName: "pgreplication_publication",
+		Version:  0,
+		RawState: &tfprotov6.RawState{JSON: []byte(v0)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range resp.Diagnostics {
+		t.Errorf("%s: %s", d.Summary, d.Detail)
+	}
+	if resp.UpgradedState == nil {
+		t.Fatal("no upgraded state")
+	}
+	s := publicationSchema()
+	raw, err := resp.UpgradedState.Unmarshal(s.Type().TerraformType(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got publicationModel
+	if diags := (tfsdk.State{Schema: s, Raw: raw}).Get(ctx, &got); diags.HasError() {
+		t.Fatal(diags)
+	}
+	return got
 }
 
 // A key of tables is a qualified name spelled as Read spells it; anything
