@@ -63,11 +63,7 @@ END $$`,
 		if _, err := r.Exec(routerlib.WithSession(ctx, s), c.sql, c.args...); err == nil {
 			t.Errorf("%s: no error, want the procedure's", c.name)
 		}
-		var n int
-		if err := check.QueryRow(ctx, "SELECT count(*) FROM once_t WHERE tag = $1", c.tag).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 1 {
+		if n := tagged(t, ctx, check, "once_t", c.tag); n != 1 {
 			t.Errorf("%s: the write ran %d times, want once", c.name, n)
 		}
 	}
@@ -118,11 +114,7 @@ END $$`,
 		if !errors.As(err, &pgErr) || pgErr.Code != code {
 			t.Errorf("CALL raising %s: %v, want the server's %s", code, err, code)
 		}
-		var n int
-		if err := check.QueryRow(ctx, "SELECT count(*) FROM once_raised_t WHERE tag = $1", tag).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 1 {
+		if n := tagged(t, ctx, check, "once_raised_t", tag); n != 1 {
 			t.Errorf("CALL raising %s (%v): the write ran %d times, want once", code, err, n)
 		}
 	}
@@ -164,12 +156,7 @@ END $$`,
 		b.Queue("SELECT partial_fail()")
 		return r.SendBatch(sctx, b).Close()
 	}
-	exec := func(sql string, args ...any) func(context.Context) error {
-		return func(sctx context.Context) error {
-			_, err := r.Exec(sctx, sql, args...)
-			return err
-		}
-	}
+	exec := func(sql string, args ...any) func(context.Context) error { return routedExec(r, sql, args...) }
 	for _, w := range []struct {
 		name  string
 		write func(context.Context) error
@@ -234,46 +221,12 @@ func TestCaptureCommittedPositionUnread(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	exec := func(sql string, args ...any) func(context.Context) error {
-		return func(sctx context.Context) error {
-			_, err := r.Exec(sctx, sql, args...)
-			return err
-		}
-	}
-	for _, w := range []struct {
-		tag   string
-		write func(context.Context) error
-	}{
-		{"insert", exec("INSERT INTO unread_t VALUES ($1)", "insert")},
-		{"call", exec("CALL unread_p($1)", "call")},
-		{"several", exec("INSERT INTO unread_t VALUES ('x'); INSERT INTO unread_t VALUES ('several')")},
-		{"returning", func(sctx context.Context) error {
-			var tag string
-			return r.QueryRow(sctx, "INSERT INTO unread_t VALUES ($1) RETURNING tag", "returning").Scan(&tag)
-		}},
-		{"commit", func(sctx context.Context) error {
-			tx, err := r.Begin(sctx)
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, "INSERT INTO unread_t VALUES ('commit')"); err != nil {
-				return err
-			}
-			return tx.Commit(ctx)
-		}},
-	} {
+	for _, w := range writePaths(ctx, r, "unread_t", "unread_p") {
 		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
 		if err := w.write(sctx); err != nil {
 			t.Errorf("%s: %v, want no error: the write committed", w.tag, err)
 		}
-		var n int
-		if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM unread_t WHERE tag = $1", w.tag).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("%s: %d rows (%v), want 1", w.tag, n, err)
-		}
-		if err := r.QueryRow(sctx, "SELECT count(*) FROM unread_t WHERE tag = $1", w.tag).Scan(&n); err != nil || n != 1 {
-			t.Errorf("%s: a read in the session after the write saw %d rows (%v), want 1", w.tag, n, err)
-		}
+		checkWrittenOnceAndSeen(t, ctx, sctx, topo, r, "unread_t", w.tag)
 	}
 }
 
@@ -313,13 +266,7 @@ END $$`,
 		if _, err := r.Exec(sctx, w.sql, args...); err == nil {
 			t.Errorf("%s: no error, want the session's end", w.tag)
 		}
-		var n int
-		if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM lost_t WHERE tag = $1", w.tag).Scan(&n); err != nil || n != 1 {
-			t.Fatalf("%s: %d rows (%v), want 1", w.tag, n, err)
-		}
-		if err := r.QueryRow(sctx, "SELECT count(*) FROM lost_t WHERE tag = $1", w.tag).Scan(&n); err != nil || n != 1 {
-			t.Errorf("%s: a read in the session after the write saw %d rows (%v), want 1", w.tag, n, err)
-		}
+		checkWrittenOnceAndSeen(t, ctx, sctx, topo, r, "lost_t", w.tag)
 	}
 }
 
@@ -393,5 +340,96 @@ func TestCapturePositionIgnoresSearchPath(t *testing.T) {
 	}
 	if s.LSN() <= 1 {
 		t.Errorf("the session recorded %s, what a function of the application's returned", s.LSN())
+	}
+}
+
+// routedExec is a write through r.Exec, for the tables of write paths below.
+func routedExec(r *routerlib.Router, sql string, args ...any) func(context.Context) error {
+	return func(sctx context.Context) error {
+		_, err := r.Exec(sctx, sql, args...)
+		return err
+	}
+}
+
+// writePath is one way a write reaches the primary through a Router; write
+// inserts one row whose tag is the path's name.
+type writePath struct {
+	tag   string
+	write func(sctx context.Context) error
+}
+
+// writePaths are the ways a write reaches the primary through r, each
+// inserting into table (tag text) a row tagged with its name, proc being a
+// procedure of table's that inserts its argument: prepared and unprepared
+// statements, a CALL, several statements in one string, a RETURNING read, an
+// explicit transaction, a batch, COPY and an acquired connection. The
+// transaction's and the acquired connection's statements are made with ctx,
+// which holds no session: they must record in the one Begin or Acquire
+// was given.
+func writePaths(ctx context.Context, r *routerlib.Router, table, proc string) []writePath {
+	insert := "INSERT INTO " + table + " VALUES "
+	return []writePath{
+		{"insert", routedExec(r, insert+"($1)", "insert")},
+		{"insert-plain", routedExec(r, insert+"('insert-plain')")},
+		{"call", routedExec(r, "CALL "+proc+"($1)", "call")},
+		{"several", routedExec(r, insert+"('x'); "+insert+"('several')")},
+		{"returning", func(sctx context.Context) error {
+			var tag string
+			return r.QueryRow(sctx, insert+"($1) RETURNING tag", "returning").Scan(&tag)
+		}},
+		{"commit", func(sctx context.Context) error {
+			tx, err := r.Begin(sctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			if _, err := tx.Exec(ctx, insert+"('commit')"); err != nil {
+				return err
+			}
+			return tx.Commit(ctx)
+		}},
+		{"batch", func(sctx context.Context) error {
+			b := &pgx.Batch{}
+			b.Queue(insert+"($1)", "batch")
+			return r.SendBatch(sctx, b).Close()
+		}},
+		{"copy", func(sctx context.Context) error {
+			_, err := r.CopyFrom(sctx, pgx.Identifier{table}, []string{"tag"}, pgx.CopyFromRows([][]any{{"copy"}}))
+			return err
+		}},
+		{"acquire", func(sctx context.Context) error {
+			c, err := r.Acquire(sctx)
+			if err != nil {
+				return err
+			}
+			defer c.Release()
+			_, err = c.Exec(ctx, insert+"('acquire')")
+			return err
+		}},
+	}
+}
+
+// tagged counts the rows of table (tag text) tagged tag, on q.
+func tagged(t *testing.T, ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, table, tag string) int {
+	t.Helper()
+	var n int
+	if err := q.QueryRow(ctx, "SELECT count(*) FROM "+table+" WHERE tag = $1", tag).Scan(&n); err != nil {
+		t.Fatalf("counting %s's rows tagged %s: %v", table, tag, err)
+	}
+	return n
+}
+
+// checkWrittenOnceAndSeen: the primary has the row of table tagged tag
+// once, and a read in the write's session sctx sees it.
+func checkWrittenOnceAndSeen(t *testing.T, ctx, sctx context.Context, topo *routertest.Topology, r *routerlib.Router, table, tag string) {
+	t.Helper()
+	if n := tagged(t, ctx, topo.Primary, table, tag); n != 1 {
+		t.Fatalf("%s: %d rows on the primary, want 1", tag, n)
+	}
+	var n int
+	if err := r.QueryRow(sctx, "SELECT count(*) FROM "+table+" WHERE tag = $1", tag).Scan(&n); err != nil || n != 1 {
+		t.Errorf("%s: a read in the session after the write saw %d rows (%v), want 1", tag, n, err)
 	}
 }

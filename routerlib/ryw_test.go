@@ -599,54 +599,7 @@ func TestSessionPositionPastAsyncCommit(t *testing.T) {
 		}
 	}
 	standby := topo.Standbys[0]
-	exec := func(sql string, args ...any) func(context.Context) error {
-		return func(sctx context.Context) error {
-			_, err := r.Exec(sctx, sql, args...)
-			return err
-		}
-	}
-	for _, w := range []struct {
-		tag   string
-		write func(context.Context) error
-	}{
-		{"insert", exec("INSERT INTO async_t VALUES ($1)", "insert")},
-		{"insert-plain", exec("INSERT INTO async_t VALUES ('insert-plain')")},
-		{"call", exec("CALL async_p($1)", "call")},
-		{"several", exec("INSERT INTO async_t VALUES ('x'); INSERT INTO async_t VALUES ('several')")},
-		{"returning", func(sctx context.Context) error {
-			var tag string
-			return r.QueryRow(sctx, "INSERT INTO async_t VALUES ($1) RETURNING tag", "returning").Scan(&tag)
-		}},
-		{"commit", func(sctx context.Context) error {
-			tx, err := r.Begin(sctx)
-			if err != nil {
-				return err
-			}
-			defer tx.Rollback(ctx)
-			if _, err := tx.Exec(ctx, "INSERT INTO async_t VALUES ('commit')"); err != nil {
-				return err
-			}
-			return tx.Commit(ctx)
-		}},
-		{"batch", func(sctx context.Context) error {
-			b := &pgx.Batch{}
-			b.Queue("INSERT INTO async_t VALUES ($1)", "batch")
-			return r.SendBatch(sctx, b).Close()
-		}},
-		{"copy", func(sctx context.Context) error {
-			_, err := r.CopyFrom(sctx, pgx.Identifier{"async_t"}, []string{"tag"}, pgx.CopyFromRows([][]any{{"copy"}}))
-			return err
-		}},
-		{"acquire", func(sctx context.Context) error {
-			c, err := r.Acquire(sctx)
-			if err != nil {
-				return err
-			}
-			defer c.Release()
-			_, err = c.Exec(ctx, "INSERT INTO async_t VALUES ('acquire')")
-			return err
-		}},
-	} {
+	for _, w := range writePaths(ctx, r, "async_t", "async_p") {
 		s := &routerlib.Session{}
 		if err := w.write(routerlib.WithSession(ctx, s)); err != nil {
 			t.Fatalf("%s: %v", w.tag, err)
@@ -658,11 +611,7 @@ func TestSessionPositionPastAsyncCommit(t *testing.T) {
 		if err := standby.WaitReplayed(ctx, s.LSN().String()); err != nil {
 			t.Fatal(err)
 		}
-		var n int
-		if err := standby.QueryRow(ctx, "SELECT count(*) FROM async_t WHERE tag = $1", w.tag).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n != 1 {
+		if n := tagged(t, ctx, standby, "async_t", w.tag); n != 1 {
 			t.Errorf("%s: the standby replayed up to the session's %s and has %d rows of the write, want 1: the position is short of the commit", w.tag, s.LSN(), n)
 		}
 	}
