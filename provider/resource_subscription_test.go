@@ -97,11 +97,35 @@ func waitRows(t *testing.T, n *routertest.Node, db, table string, want int64) re
 	}
 }
 
-// stillRows waits a moment, as replication would, and checks that table
-// still has want rows: nothing was copied again.
+// stillRows checks that table still has want rows: nothing was copied
+// again. A copy shows before it starts: CREATE SUBSCRIPTION and REFRESH
+// PUBLICATION enter each table to copy in pg_subscription_rel in a state
+// other than ready ('r') before they return (with copy_data = false, ready
+// at once), and it stays so until the copy is over. So stillRows waits
+// until every table of the subscriptions in db is ready, then counts; a
+// table not ready on a disabled subscription is a copy that started and
+// stopped (disable_on_error) or waits, and fails at once. (It waited a
+// fixed 3 s, which a slow copy could outlast, and a copy that failed on
+// the rows already there passed it.)
 func stillRows(t *testing.T, n *routertest.Node, db, table string, want int64) resource.TestCheckFunc {
 	return func(*terraform.State) error {
-		time.Sleep(3 * time.Second)
+		const notReady = `SELECT coalesce(string_agg(format('%s of %s (%s, state %s)', r.srrelid::regclass, s.subname,
+  CASE WHEN s.subenabled THEN 'enabled' ELSE 'disabled' END, r.srsubstate), ', '), '')
+FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE r.srsubstate <> 'r'`
+		var copying string
+		done, err := pollUntil(context.Background(), 60*time.Second, func(context.Context) (bool, error) {
+			copying = queryValue[string](t, n, db, notReady)
+			if strings.Contains(copying, "(disabled,") {
+				return false, fmt.Errorf("tables not ready on %s, a copy started or pending: %s", n.Name, copying)
+			}
+			return copying == "", nil
+		})
+		if err != nil {
+			return err
+		}
+		if !done {
+			return fmt.Errorf("tables still being copied on %s after 60s: %s", n.Name, copying)
+		}
 		if got := queryValue[int64](t, n, db, "SELECT count(*) FROM "+pgsql.Ident(table)); got != want {
 			return fmt.Errorf("%s on %s has %d rows, want %d: data was copied again", table, n.Name, got, want)
 		}
