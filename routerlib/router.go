@@ -239,9 +239,11 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 			rows, conn, err = queryOn(ctx, tg.pool, sql, args)
 		}
 		if err == nil {
-			if s != nil {
-				return rows, nil // the capture reads the write's first result itself
-			}
+			// A captured write's rows too: the server's first answer
+			// may still be to come (a query option left the write
+			// outside the capture's pipeline, see pipelineable), and
+			// an idle session the server ended then shows at the
+			// first Next, where retryRows runs the write again.
 			return &retryRows{rows: rows, conn: conn, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st, write: tg.write}, nil
 		}
 		var retry bool
@@ -272,8 +274,8 @@ func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any) (p
 	return rows, c, nil
 }
 
-// retryRows holds a read's rows, or a write's outside a read-your-writes
-// capture. If the node fails before the first row (its connection broke,
+// retryRows holds a read's rows, or a write's (a read-your-writes capture's
+// included). If the node fails before the first row (its connection broke,
 // or a replica rejected the statement as a write), the query runs again
 // elsewhere and the caller sees only the second result; a write runs
 // again only when the server ended the session as idle before it ran
@@ -436,10 +438,7 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	if err != nil {
 		return errRow{err}
 	}
-	if w, ok := rows.(*retryRows); ok {
-		return (*retryRow)(w) // no second wrapper
-	}
-	return &row{rows: rows}
+	return (*retryRow)(rows.(*retryRows)) // no second wrapper
 }
 
 // SendBatch sends b to the primary if any of its statements is a write,

@@ -151,12 +151,6 @@ func (e errRows) Conn() *pgx.Conn { return nil }
 
 func (e errRows) TypeMap() *pgtype.Map { return nil }
 
-// row is QueryRow's [pgx.Row] for a read-your-writes write's rows, whose
-// capture reads the first result itself.
-type row struct{ rows pgx.Rows }
-
-func (r *row) Scan(dest ...any) error { return scanRow(r.rows, dest) }
-
 // retryRow is QueryRow's [pgx.Row] for a retryRows: the retryRows itself
 // under the Row's Scan, so that a replica read allocates one wrapper, not
 // a retryRows and a row around it.

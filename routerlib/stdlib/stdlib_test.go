@@ -8,11 +8,13 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/allocs"
@@ -796,5 +798,71 @@ func TestReloadAndFailover(t *testing.T) {
 	}
 	if p != promoted.Port {
 		t.Errorf("after failover the prepared insert ran on %d, want the promoted %s's %d", p, promoted.Name, promoted.Port)
+	}
+}
+
+// TestReturningAfterIdleSession: an INSERT … RETURNING through database/sql
+// whose pooled session the server ended as idle (idle_session_timeout,
+// FATAL 57P05: it never ran) runs again and succeeds, once, in
+// read_your_writes mode as in eventual mode. database/sql's queries carry
+// a result-format option, which keeps a read_your_writes write out of the
+// capture's pipeline: the 57P05 came at the first row, after Query had
+// returned without the retry the other calls have, and half the writes
+// failed with it.
+func TestReturningAfterIdleSession(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, "DROP TABLE IF EXISTS idle_returning; CREATE TABLE idle_returning (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	id := 0
+	for _, mode := range []string{artifact.ModeEventual, artifact.ModeReadYourWrites} {
+		t.Run(mode, func(t *testing.T) {
+			a := topo.Artifact()
+			a.Consistency.Mode = mode
+			ended := &idleEnded{}
+			db, _ := openDB(t, a, routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+				// Under pgxpool's ping of sessions idle a second.
+				cfg.ConnConfig.RuntimeParams["idle_session_timeout"] = "500ms"
+				cfg.ConnConfig.Tracer = ended
+			}))
+			sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+			for range 6 {
+				id++
+				var got int
+				if err := db.QueryRowContext(sctx, "INSERT INTO idle_returning VALUES ($1) RETURNING id", id).Scan(&got); err != nil {
+					t.Errorf("write %d: %v", id, err)
+				}
+				time.Sleep(700 * time.Millisecond)
+			}
+			if ended.n.Load() == 0 {
+				t.Fatal("no write met a session the server ended: the test proves nothing")
+			}
+			t.Logf("%d writes met an ended session", ended.n.Load())
+		})
+	}
+	var rows, distinct int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*), count(DISTINCT id) FROM idle_returning").Scan(&rows, &distinct); err != nil {
+		t.Fatal(err)
+	}
+	if rows != id || distinct != id {
+		t.Errorf("%d rows (%d distinct) after %d writes, want each once", rows, distinct, id)
+	}
+}
+
+// idleEnded counts the INSERTs that met a session the server had ended as
+// idle (the health checks' sessions meet it too).
+type idleEnded struct{ n atomic.Int64 }
+
+type insertKey struct{}
+
+func (e *idleEnded) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	return context.WithValue(ctx, insertKey{}, strings.HasPrefix(d.SQL, "INSERT"))
+}
+
+func (e *idleEnded) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	var pgErr *pgconn.PgError
+	if insert, _ := ctx.Value(insertKey{}).(bool); insert && errors.As(d.Err, &pgErr) && pgErr.Code == "57P05" {
+		e.n.Add(1)
 	}
 }
