@@ -203,7 +203,7 @@ func (r *Router) noReplica(t *topology, cands []*node, pol policy, routeName str
 	var why nodeErrors
 	writer := t.writer.Load()
 	for _, n := range cands {
-		if n == writer || n.readable.Load() {
+		if n == writer || n.inRotation() {
 			continue
 		}
 		reason := EjectReason(n.ejected.Load())
@@ -235,7 +235,7 @@ func (e nodeErrors) Unwrap() []error { return e }
 
 // eligible reports whether n may serve a read that needs at least minLSN.
 func eligible(n, writer, exclude *node, minLSN LSN) bool {
-	return n != writer && n != exclude && n.readable.Load() && (minLSN == 0 || LSN(n.replayLSN.Load()) >= minLSN)
+	return n != writer && n != exclude && n.inRotation() && (minLSN == 0 || LSN(n.replayLSN.Load()) >= minLSN)
 }
 
 // pick chooses a replica among cands by the policy, or nil. It makes two

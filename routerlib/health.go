@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"slices"
@@ -375,7 +376,7 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		// shutting down refuses at once (57P03, or no listener), while a
 		// slow answer on a busy machine is no shutdown. After a connection
 		// failure a query saw (markDown) the node is out already.
-		if n.readable.Load() && n.fails < t.eject && (!connFailed || timedOut(res.err)) {
+		if n.inRotation() && n.fails < t.eject && (!connFailed || timedOut(res.err)) {
 			return // one failed check is not yet an ejection
 		}
 		reason = EjectUnreachable
@@ -407,12 +408,7 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	}
 	if reason != EjectNone {
 		n.goods = 0
-		// The reason first: Stat reads readable, then ejected, and
-		// must never see a node out of rotation with no reason.
-		n.ejected.Store(uint32(reason))
-		if n.readable.Swap(false) {
-			r.opts.logger.Warn("routerlib: replica out of rotation", "node", n.name, "reason", reason.String(), "lag_bytes", n.lagBytes.Load(), "lag", time.Duration(n.lagNanos.Load()))
-		}
+		n.setEjected(reason, res.err)
 		return
 	}
 	switch {
@@ -427,19 +423,81 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	default:
 		n.goods++
 	}
-	if n.readable.Load() {
+	if n.inRotation() {
 		return
 	}
 	// A node never admitted joins on its first good check (it was down
 	// at Open); an ejected one needs readmit_after good checks.
 	if !n.admitted || n.goods >= t.readmit {
 		n.admitted = true
-		n.ejected.Store(uint32(EjectNone))
-		n.readable.Store(true)
-		r.opts.logger.Info("routerlib: replica in rotation", "node", n.name)
+		n.setEjected(EjectNone, nil)
 	} else {
-		n.ejected.Store(uint32(EjectReadmitting))
+		n.setEjected(EjectReadmitting, nil)
 	}
+}
+
+// setEjected sets why n is out of read rotation (EjectNone puts it in) and
+// logs each change of that reason, not only a node leaving or joining, so
+// that an operator follows a replica from "lagging bytes" to "unreachable",
+// "readmitting" and back in rotation. err, if any, is the failure that
+// made it unreachable. The record comes before the change shows in Stat
+// (and in what the query path chooses), so whoever sees the change there
+// finds the record, when the logger's handler writes as it is called.
+//
+// A node never admitted to rotation (the primary, a replica down since it
+// was first checked) has no rotation to leave: its changes between "not
+// checked", "not in recovery" and "unreachable" are not logged here, as
+// the records of its checks ("node does not answer") and of the writer
+// say them. The caller holds Router.checkMu.
+func (n *node) setEjected(reason EjectReason, err error) {
+	if EjectReason(n.ejected.Load()) == reason {
+		return // the common case: every check of a healthy node
+	}
+	n.rotationMu.Lock()
+	defer n.rotationMu.Unlock()
+	was := EjectReason(n.ejected.Load())
+	if was == reason {
+		return
+	}
+	if n.admitted || !outOfService(was) || !outOfService(reason) {
+		n.logRotation(was, reason, err)
+	}
+	n.ejected.Store(uint32(reason))
+}
+
+// outOfService reports whether reason says only that a node cannot serve
+// reads as a replica yet: not checked, not a standby, or not answering.
+func outOfService(reason EjectReason) bool {
+	return reason == EjectNotChecked || reason == EjectNotInRecovery || reason == EjectUnreachable
+}
+
+// logRotation writes the record of n's reason for being out of read
+// rotation changing from was to reason (EjectNone: in rotation); the
+// caller holds rotationMu. Leaving rotation, or a worse reason, is a
+// warning; joining it, or waiting for readmit_after good checks, is not.
+func (n *node) logRotation(was, reason EjectReason, err error) {
+	if reason == EjectNone {
+		n.logger.Info("routerlib: replica in rotation", "node", n.name, "was", rotationName(was))
+		return
+	}
+	level := slog.LevelWarn
+	if reason == EjectReadmitting {
+		level = slog.LevelInfo
+	}
+	attrs := []any{"node", n.name, "reason", reason.String(), "was", rotationName(was),
+		"lag_bytes", n.lagBytes.Load(), "lag", time.Duration(n.lagNanos.Load())}
+	if err != nil {
+		attrs = append(attrs, "err", err)
+	}
+	n.logger.Log(context.Background(), level, "routerlib: replica out of rotation", attrs...)
+}
+
+// rotationName is reason as a log record's "was" says it.
+func rotationName(reason EjectReason) string {
+	if reason == EjectNone {
+		return "in rotation"
+	}
+	return reason.String()
 }
 
 // lag returns how far n is behind the writer, in bytes and in time. An idle

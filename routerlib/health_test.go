@@ -3,6 +3,8 @@ package routerlib_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -271,4 +273,125 @@ func TestPrimaryDownAtStart(t *testing.T) {
 		_, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS down_t (id int)")
 		return err == nil
 	})
+}
+
+// TestRotationRecords: the router logs each change of a replica's reason
+// for being out of read rotation, not only its leaving and joining, so an
+// operator follows it. A standby that lags (replay paused), then stops
+// answering (frozen), answers again still lagging, catches up, and waits
+// for readmit_after good checks logs each step in order; each record
+// names what the node was before, and Stat gives the last record's
+// reason at every step. (A log of flips alone showed one "out of
+// rotation: lagging bytes" and then "in rotation".)
+func TestRotationRecords(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	victim := topo.Standbys[0]
+	a := steadyHealth(topo.Artifact(), interval)
+	a.Health.ReadmitAfter = 3
+	for i := range a.Nodes {
+		if a.Nodes[i].Name == victim.Name {
+			a.Nodes[i].MaxLagBytes = 64 * 1024
+		}
+	}
+	clock := &logClock{}
+	order := &statAtRecord{logClock: clock}
+	r := newRouter(t, a, routerlib.WithLogger(slog.New(order)))
+	order.r.Store(r)
+	if _, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS rotation_records (v text)"); err != nil {
+		t.Fatal(err)
+	}
+	// step waits for Stat to give the victim reason, and checks that the
+	// last record says so: the record comes before the change in Stat.
+	step := func(reason routerlib.EjectReason, what string) {
+		t.Helper()
+		eventually(t, 10*time.Second, what, func() bool { return nodeStat(r, victim.Name).Ejected == reason })
+		got := clock.rotation(victim.Name)
+		want := "in rotation"
+		if reason != routerlib.EjectNone {
+			want = reason.String()
+		}
+		if len(got) == 0 || !strings.HasSuffix(got[len(got)-1], "→ "+want) {
+			t.Fatalf("Stat gives %s %q (%s), and its last rotation record is not: %q", victim.Name, want, what, got)
+		}
+	}
+	step(routerlib.EjectNone, "the standby in rotation")
+
+	if err := victim.PauseReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = victim.ResumeReplay(context.Background()) })
+	if _, err := r.Exec(ctx, "INSERT INTO rotation_records SELECT repeat('x', 100) FROM generate_series(1, 5000)"); err != nil {
+		t.Fatal(err)
+	}
+	step(routerlib.EjectLagBytes, "ejection for lag")
+
+	if err := victim.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = victim.Thaw() })
+	step(routerlib.EjectUnreachable, "the lagging standby frozen")
+	if err := victim.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	step(routerlib.EjectLagBytes, "the standby answering again, still lagging")
+
+	if err := victim.ResumeReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	step(routerlib.EjectReadmitting, "the standby caught up, readmitting")
+	step(routerlib.EjectNone, "the standby back in rotation")
+
+	// Every change has its record: each names as what it was the reason
+	// of the record before (a change not logged would break the chain),
+	// and the steps above come in order. A check that a busy machine
+	// answers late while the node is out may add an unreachable step,
+	// recorded as any other.
+	got := clock.rotation(victim.Name)
+	t.Logf("%s's rotation records: %q", victim.Name, got)
+	for i := 1; i < len(got); i++ {
+		was, _, _ := strings.Cut(got[i], " → ")
+		if _, prev, _ := strings.Cut(got[i-1], " → "); was != prev {
+			t.Errorf("record %d says %s was %q, and the record before left it %q: a change was not logged: %q", i, victim.Name, was, prev, got)
+		}
+	}
+	if early := order.early(); len(early) > 0 {
+		t.Errorf("Stat showed these changes before their records were written: %q", early)
+	}
+	rest := got
+	for _, s := range []string{"lagging bytes", "unreachable", "lagging bytes", "readmitting", "in rotation"} {
+		i := slices.IndexFunc(rest, func(rec string) bool { return strings.HasSuffix(rec, "→ "+s) })
+		if i < 0 {
+			t.Fatalf("no record of %q in order among %q", s, got)
+		}
+		rest = rest[i+1:]
+	}
+}
+
+// statAtRecord is a logClock that notes each rotation record written when
+// Stat already showed its change: one that a reader of Stat would look for
+// in the log and, the writer's thread preempted between the two, not find.
+type statAtRecord struct {
+	*logClock
+	r    atomic.Pointer[routerlib.Router] // set once New returned
+	mu   sync.Mutex
+	seen []string
+}
+
+func (h *statAtRecord) Handle(ctx context.Context, rec slog.Record) error {
+	if r := h.r.Load(); r != nil && (rec.Message == "routerlib: replica out of rotation" || rec.Message == "routerlib: replica in rotation") {
+		node, reason, _ := rotationAttrs(rec)
+		if s := nodeStat(r, node); s.Ejected.String() == reason {
+			h.mu.Lock()
+			h.seen = append(h.seen, node+": "+rec.Message+" "+reason)
+			h.mu.Unlock()
+		}
+	}
+	return h.logClock.Handle(ctx, rec)
+}
+
+func (h *statAtRecord) early() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.seen)
 }

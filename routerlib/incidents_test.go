@@ -182,7 +182,7 @@ func TestReadmitAfterConnectionFailure(t *testing.T) {
 	for range 4 {
 		serverPort(t, context.Background(), r)
 	}
-	out, ok := clock.after("routerlib: connection failed; node out of rotation", victim.Name, start)
+	out, ok := clock.after("routerlib: replica out of rotation", victim.Name, start)
 	if !ok {
 		t.Fatalf("%s did not leave rotation after a read could not connect to it", victim.Name)
 	}

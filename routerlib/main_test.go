@@ -116,8 +116,9 @@ func (rec *recorder) reset() {
 // ejection), which a test that polls Stat sees only at its next poll, and
 // on a busy machine later still.
 type logClock struct {
-	mu    sync.Mutex
-	times map[[2]string][]time.Time // [message, node] → the records' times
+	mu        sync.Mutex
+	times     map[[2]string][]time.Time // [message, node] → the records' times
+	rotations map[string][]string       // node → its read rotation records, "was → reason"
 }
 
 func (c *logClock) Enabled(context.Context, slog.Level) bool { return true }
@@ -125,22 +126,47 @@ func (c *logClock) WithAttrs([]slog.Attr) slog.Handler       { return c }
 func (c *logClock) WithGroup(string) slog.Handler            { return c }
 
 func (c *logClock) Handle(_ context.Context, r slog.Record) error {
-	var node string
-	r.Attrs(func(a slog.Attr) bool {
-		if a.Key == "node" {
-			node = a.Value.String()
-			return false
-		}
-		return true
-	})
+	node, reason, was := rotationAttrs(r)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.times == nil {
-		c.times = map[[2]string][]time.Time{}
+		c.times, c.rotations = map[[2]string][]time.Time{}, map[string][]string{}
 	}
 	k := [2]string{r.Message, node}
 	c.times[k] = append(c.times[k], r.Time)
+	switch r.Message {
+	case "routerlib: replica in rotation":
+		reason = "in rotation"
+		fallthrough
+	case "routerlib: replica out of rotation":
+		c.rotations[node] = append(c.rotations[node], was+" → "+reason)
+	}
 	return nil
+}
+
+// rotationAttrs returns the node a record is about, and for a record of
+// read rotation the reason and what the node was before.
+func rotationAttrs(r slog.Record) (node, reason, was string) {
+	r.Attrs(func(a slog.Attr) bool {
+		switch a.Key {
+		case "node":
+			node = a.Value.String()
+		case "reason":
+			reason = a.Value.String()
+		case "was":
+			was = a.Value.String()
+		}
+		return true
+	})
+	return node, reason, was
+}
+
+// rotation returns node's read rotation records so far, each "was →
+// reason".
+func (c *logClock) rotation(node string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.rotations[node])
 }
 
 // records returns every message logged for node, with its time, for a

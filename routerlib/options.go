@@ -49,6 +49,14 @@ func WithZone(zone string) Option { return func(o *options) { o.zone = zone } }
 
 // WithLogger sends the router's logs (ejections, readmissions, failover,
 // reloads) to l. The default discards them. Passwords are never logged.
+//
+// Each change of a replica's read rotation is one record, with its "node"
+// and what it "was" before: "routerlib: replica out of rotation" with the
+// "reason" [Router.Stat] gives as Ejected (a warning; readmitting, when it
+// answers again and waits for readmit_after good checks, is info), and
+// "routerlib: replica in rotation" (info). So a replica going from lag to
+// unreachable, then back, logs each step. The record is written before
+// the change shows in Stat.
 func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l } }
 
 // WithTracer sends every routing decision to t. The default, nil, traces

@@ -75,8 +75,8 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		tg.n.recheck()
 		r.opts.logger.Info("routerlib: the server ended a session (terminated, or shutting down); checking the node now", "node", tg.n.name, "err", err)
 	} else {
-		tg.n.markDown(err)
-		r.opts.logger.Warn("routerlib: connection failed; node out of rotation", "node", tg.n.name, "err", err)
+		tg.n.markDown(err) // logs the replica's leaving rotation
+		r.opts.logger.Warn("routerlib: connection failed", "node", tg.n.name, "err", err)
 	}
 	if tg.write {
 		if notSent(err) {

@@ -120,7 +120,6 @@ func nodeStat(t *topology, n, writer *node) NodeStat {
 		DeclaredRole: n.decl.Role,
 		Writer:       n == writer,
 		Healthy:      n.reachable.Load(),
-		Readable:     n.readable.Load(),
 		LagBytes:     n.lagBytes.Load(),
 		Lag:          time.Duration(n.lagNanos.Load()),
 		ReplayLSN:    LSN(n.replayLSN.Load()),
@@ -128,11 +127,9 @@ func nodeStat(t *topology, n, writer *node) NodeStat {
 		Writes:       n.writes.Load(),
 		Errors:       n.errors.Load(),
 	}
-	// Read after readable (the monitor stores the reason before it
-	// takes a node out of rotation): a node in rotation has no reason.
-	if !s.Readable {
-		s.Ejected = EjectReason(n.ejected.Load())
-	}
+	// One value says both, so a node out of rotation always has a reason.
+	s.Ejected = EjectReason(n.ejected.Load())
+	s.Readable = s.Ejected == EjectNone
 	if s.Healthy {
 		s.ObservedRole = "primary"
 		if n.recovery.Load() {

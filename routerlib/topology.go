@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -271,10 +272,14 @@ type server struct {
 
 	// Health, stored by the monitor (and by the query path on a failed
 	// connection), loaded by the query path.
-	reachable  atomic.Bool   // the last check succeeded
-	recovery   atomic.Bool   // pg_is_in_recovery() at the last check
-	readable   atomic.Bool   // in read rotation
-	ejected    atomic.Uint32 // EjectReason while not readable
+	reachable atomic.Bool // the last check succeeded
+	recovery  atomic.Bool // pg_is_in_recovery() at the last check
+	// ejected is why the server is out of read rotation, EjectNone when
+	// it is in (see inRotation); set by setEjected and markDown alone,
+	// which log each change, under rotationMu.
+	ejected    atomic.Uint32
+	rotationMu sync.Mutex
+	logger     *slog.Logger  // the Router's, for the records of ejected
 	replayLSN  atomic.Uint64 // replay LSN for a standby, current LSN for a primary
 	lagBytes   atomic.Int64
 	lagNanos   atomic.Int64
@@ -401,7 +406,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		cfg.ConnConfig.DialFunc = conns.dialer(dial, false)
 		cc := cfg.ConnConfig.Copy()
 		cc.DialFunc = conns.dialer(dial, true)
-		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1)}
+		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
 		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)
 		n.life, n.endLife = context.WithCancel(context.Background())
 		n.ejected.Store(uint32(EjectNotChecked))
@@ -440,7 +445,6 @@ func (s *server) inherit(o *server) {
 	s.reachable.Store(o.reachable.Load())
 	s.recovery.Store(o.recovery.Load())
 	s.ejected.Store(o.ejected.Load())
-	s.readable.Store(o.readable.Load())
 	s.replayLSN.Store(o.replayLSN.Load())
 	s.lagBytes.Store(o.lagBytes.Load())
 	s.lagNanos.Store(o.lagNanos.Load())
@@ -648,6 +652,9 @@ func (s *server) shouldPing(next func(context.Context, pgxpool.ShouldPingParams)
 	}
 }
 
+// inRotation reports whether s serves reads as a replica.
+func (s *server) inRotation() bool { return EjectReason(s.ejected.Load()) == EjectNone }
+
 // markDown takes n out of rotation at once after a connection failure seen
 // by a query; the monitor readmits it after readmit_after good checks.
 func (n *node) markDown(err error) {
@@ -657,12 +664,13 @@ func (n *node) markDown(err error) {
 	if errors.As(err, &connectErr) {
 		n.dialFailed.Store(true)
 	}
-	// The reason before readable, as in the monitor (see Stat). A node the
-	// monitor already ejected keeps its reason.
-	if n.readable.Load() {
+	// A node the monitor already ejected keeps its reason.
+	n.rotationMu.Lock()
+	if n.inRotation() {
+		n.logRotation(EjectNone, EjectUnreachable, err)
 		n.ejected.Store(uint32(EjectUnreachable))
-		n.readable.Store(false)
 	}
+	n.rotationMu.Unlock()
 	// A node already known down keeps the cause the checks found: the
 	// calls that then fail (those its cut-off ended among them) say less.
 	if n.reachable.Swap(false) {
