@@ -384,14 +384,7 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		reason = EjectNotInRecovery
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
-	case res.history && primaryTLI > 1 && res.seenTimeline < primaryTLI:
-		// A standby that followed the promotion which started the
-		// primary's timeline has its history file (its WAL receiver
-		// fetches it before streaming), and one on timeline 1 has
-		// nothing to follow. This one replays an older timeline:
-		// perhaps past the point where the primary's forked, with
-		// writes the primary lost, and a replay position that cannot
-		// be compared with the primary's.
+	case onOldTimeline(res, primaryTLI):
 		reason = EjectOldTimeline
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
@@ -500,6 +493,17 @@ func rotationName(reason EjectReason) string {
 	return reason.String()
 }
 
+// onOldTimeline reports whether the standby that answered res replays a
+// timeline older than tli, the primary's. A standby that followed the
+// promotion which started the primary's timeline has its history file
+// (its WAL receiver fetches it before streaming), and one on timeline 1
+// has nothing to follow. This one replays an older timeline: perhaps past
+// the point where the primary's forked, with writes the primary lost, and
+// a replay position that cannot be compared with the primary's.
+func onOldTimeline(res checkResult, tli uint32) bool {
+	return res.recovery && res.history && tli > 1 && res.seenTimeline < tli
+}
+
 // lag returns how far n is behind the writer, in bytes and in time. An idle
 // primary is not lag: a standby that has replayed everything the primary had
 // written at its last check is 0 behind however old its last transaction.
@@ -574,12 +578,38 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 			next = nil
 		}
 	}
+	if next != nil {
+		holdOldTimelines(t, next)
+	}
 	t.writer.Store(next)
 	switch {
 	case next == nil:
 		r.opts.logger.Warn("routerlib: no primary is taking writes", "was", nameOf(cur))
 	case cur != nil || next != t.declared:
 		r.opts.logger.Warn("routerlib: writes go to a new primary", "node", next.name, "was", nameOf(cur), "timeline", next.timeline.Load())
+	}
+}
+
+// holdOldTimelines takes out of read rotation, before next takes the
+// writes, each replica whose last check shows it on a timeline older than
+// next's (as rotate would at its next check), and asks for a check of it
+// now. Until that check, up to an interval, it would serve reads of the
+// old timeline: rows the promotion lost, and to a read-your-writes session
+// whose write went to next, a replay position on the old timeline that
+// looks past the write. One that follows next already comes back at that
+// check (it was in rotation, healthy: no readmit_after wait); one that
+// does not stays out as rotate keeps it. The caller holds r.checkMu.
+func holdOldTimelines(t *topology, next *node) {
+	for _, n := range t.nodes {
+		if n == next || !n.inRotation() || !onOldTimeline(n.lastGood, next.timeline.Load()) {
+			continue
+		}
+		n.goods = max(n.goods, t.readmit-1)
+		n.setEjected(EjectOldTimeline, nil)
+		select {
+		case n.checkNow <- struct{}{}:
+		default: // asked already
+		}
 	}
 }
 

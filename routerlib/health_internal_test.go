@@ -2,8 +2,11 @@ package routerlib
 
 import (
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestWriterByTimeline covers the split-brain rule case by case, including
@@ -52,5 +55,62 @@ func TestWriterByTimeline(t *testing.T) {
 				t.Errorf("reason %q, want one with %q", why, c.why)
 			}
 		})
+	}
+}
+
+// TestHoldOldTimelinesReadmits: a replica in rotation that holdOldTimelines
+// takes out as the writes move to a promoted node comes back at its next
+// check once that check shows the new timeline, whatever its count of good
+// checks (a late check had set it to 0), without readmit_after checks; one
+// still on the old timeline at that check waits readmit_after checks after
+// it follows, as any ejected replica.
+func TestHoldOldTimelinesReadmits(t *testing.T) {
+	const readmit = 3
+	onTimeline := func(tli uint32) checkResult {
+		return checkResult{recovery: true, history: true, seenTimeline: tli}
+	}
+	for _, follows := range []bool{true, false} {
+		top := &topology{readmit: readmit, eject: 3, timeout: time.Second}
+		logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+		mk := func(name string) *node {
+			n := &node{server: &server{logger: logger, checkNow: make(chan struct{}, 1)}, name: name}
+			top.nodes = append(top.nodes, n)
+			return n
+		}
+		old, promoted, replica := mk("old"), mk("promoted"), mk("replica")
+		old.timeline.Store(1)
+		old.ejected.Store(uint32(EjectNotInRecovery))
+		top.writer.Store(old)
+		promoted.timeline.Store(2) // its check out of recovery, just recorded
+		replica.admitted, replica.goods = true, 0
+		replica.last, replica.lastGood = onTimeline(1), onTimeline(1)
+		r := &Router{}
+
+		holdOldTimelines(top, promoted)
+		top.writer.Store(promoted)
+		if got := EjectReason(replica.ejected.Load()); got != EjectOldTimeline {
+			t.Fatalf("the replica on timeline 1 as the writes move to timeline 2: %q, want %q", got, EjectOldTimeline)
+		}
+		select {
+		case <-replica.checkNow:
+		default:
+			t.Error("no check of the replica asked for")
+		}
+		checks := 0
+		if !follows {
+			replica.last = onTimeline(1) // the check asked for: not following yet
+			r.rotate(top, replica, time.Now(), false)
+			checks++
+		}
+		for replica.last = onTimeline(2); !replica.inRotation() && checks < 10; checks++ {
+			r.rotate(top, replica, time.Now(), false)
+		}
+		want := 1
+		if !follows {
+			want = 1 + readmit
+		}
+		if checks != want {
+			t.Errorf("following the new primary %v at the check asked for: back in rotation after %d checks, want %d", follows, checks, want)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package routerlib_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -394,4 +395,87 @@ func (h *statAtRecord) early() []string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return slices.Clone(h.seen)
+}
+
+// TestOldTimelineOutWhenWritesMove: a standby whose last check shows it
+// on a timeline older than the node that takes the writes leaves read
+// rotation when the writes move, not at its own next check. Here the
+// primary dies with WAL only one standby ("left") replayed, another is
+// promoted, and left's checks land before the promoted node's at each tick
+// (the promoted node answers through a 300 ms proxy): before, for up to an
+// interval after the writes moved, left served reads, and a
+// read-your-writes session's write on the new primary was missed there
+// (left's replay position, on the old timeline, is past it). A standby
+// that follows the promoted node (cascading from it before) stays in
+// rotation, or comes back at once, without readmit_after checks.
+func TestOldTimelineOutWhenWritesMove(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(3))
+	ctx := context.Background()
+	promoted, left, follower := topo.Standbys[0], topo.Standbys[1], topo.Standbys[2]
+	proxy := newDelayProxy(t, fmt.Sprintf("127.0.0.1:%d", promoted.Port))
+	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
+	a.Consistency.WaitTimeout = "0s"
+	// A long interval: the gap, if any, lasts until left's next check; and
+	// a follower held back for readmit_after checks would be out 6 s.
+	const interval = 3 * time.Second
+	a.Health = artifact.Health{Interval: artifact.Duration(interval.String()), Timeout: "1s", EjectAfter: 3, ReadmitAfter: 3}
+	for i := range a.Nodes {
+		if a.Nodes[i].Name == promoted.Name {
+			a.Nodes[i].Port = proxy.port()
+		}
+	}
+	r := newRouter(t, a)
+	if _, err := r.Exec(ctx, "CREATE TABLE moved_t (id serial, phase text)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+
+	// The follower streams from the standby to be promoted, which stops
+	// receiving WAL: what the primary writes now, only left has.
+	if err := follower.Follow(ctx, promoted); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the standbys in rotation", func() bool {
+		return nodeStat(r, promoted.Name).Readable && nodeStat(r, left.Name).Readable && nodeStat(r, follower.Name).Readable
+	})
+	forkWAL(t, topo, "moved_t", left, promoted)
+	proxy.delay.Store(int64(300 * time.Millisecond))
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// The moment Stat shows the writes moved, left is out, and a
+	// session's read after its write does not go there.
+	eventually(t, 5*interval, "writes on the promoted node", func() bool {
+		for _, s := range r.Stat() {
+			if s.Name == promoted.Name && s.Writer {
+				return true
+			}
+		}
+		return false
+	})
+	moved := time.Now()
+	if s := nodeStat(r, left.Name); s.Readable {
+		t.Errorf("%s, whose last check shows the old timeline, is in rotation as the writes move to %s: %+v", left.Name, promoted.Name, s)
+	}
+	sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+	if _, err := r.Exec(sctx, "INSERT INTO moved_t (phase) VALUES ('mine')"); err != nil {
+		t.Fatal(err)
+	}
+	var mine, port int
+	if err := r.QueryRow(sctx, "SELECT count(*) FILTER (WHERE phase = 'mine'), inet_server_port() FROM moved_t").Scan(&mine, &port); err != nil {
+		t.Fatal(err)
+	}
+	if mine != 1 {
+		t.Errorf("the session's read after its write on the new primary saw %d rows of it, on port %d (%s is on %d)", mine, port, left.Name, left.Port)
+	}
+	back := eventually(t, 5*interval, "the follower in rotation", func() bool { return nodeStat(r, follower.Name).Readable })
+	t.Logf("the follower in rotation %v after the writes moved", back)
+	if back >= interval {
+		t.Errorf("the follower, on the new primary's timeline, was back in rotation %v after the writes moved, want within a check (not readmit_after intervals: %v)", back, interval)
+	}
+	time.Sleep(time.Until(moved.Add(interval + interval/2))) // every node checked since
+	if s := nodeStat(r, left.Name); s.Readable || s.Ejected != routerlib.EjectOldTimeline {
+		t.Errorf("%s after the writes moved: %+v, want out of rotation on an old timeline", left.Name, s)
+	}
 }

@@ -379,7 +379,7 @@ func TestPromotionDuringReload(t *testing.T) {
 func TestStandbyLeftOnOldTimeline(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(3))
 	ctx := context.Background()
-	old, promoted, left, follower := topo.Primary, topo.Standbys[0], topo.Standbys[1], topo.Standbys[2]
+	promoted, left, follower := topo.Standbys[0], topo.Standbys[1], topo.Standbys[2]
 	a := withMode(fastHealth(topo.Artifact(), interval), artifact.ModeReadYourWrites)
 	a.Consistency.WaitTimeout = "0s"
 	r := newRouter(t, a)
@@ -390,32 +390,7 @@ func TestStandbyLeftOnOldTimeline(t *testing.T) {
 
 	// The standby to be promoted stops receiving WAL, and so does the one
 	// that will follow it: what the primary writes now, they never have.
-	for _, n := range []*routertest.Node{promoted, follower} {
-		if err := n.Exec(ctx, "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1'"); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, 10*time.Second, "the standby's WAL receiver disconnected", func() bool {
-			var streaming bool
-			err := n.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')").Scan(&streaming)
-			return err == nil && !streaming
-		})
-	}
-	if err := old.Exec(ctx, "INSERT INTO forked_t (phase) SELECT 'lost' FROM generate_series(1, 20000)"); err != nil {
-		t.Fatal(err)
-	}
-	lsn, err := topo.CurrentLSN(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := left.WaitReplayed(ctx, lsn); err != nil {
-		t.Fatal(err)
-	}
-	if err := old.Freeze(); err != nil { // the primary's machine dies
-		t.Fatal(err)
-	}
+	forkWAL(t, topo, "forked_t", left, promoted, follower)
 	if err := promoted.Promote(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -470,6 +445,44 @@ func TestStandbyLeftOnOldTimeline(t *testing.T) {
 	if reads := nodeStat(r, follower.Name).Reads - before; reads == 0 {
 		t.Errorf("no read went to %s, which follows the new primary", follower.Name)
 	}
+}
+
+// forkWAL prepares two timelines: the standbys cut stop receiving WAL,
+// the primary writes 20,000 rows (phase 'lost') into table, which has
+// columns phase and a default for the others, and once keep has replayed
+// them the primary's machine dies (frozen until the test ends). A standby
+// of cut promoted then starts a timeline without those rows, and keep, on
+// the old one, is ahead of the fork.
+func forkWAL(t *testing.T, topo *routertest.Topology, table string, keep *routertest.Node, cut ...*routertest.Node) {
+	t.Helper()
+	ctx := context.Background()
+	for _, n := range cut {
+		if err := n.Exec(ctx, "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1'"); err != nil {
+			t.Fatal(err)
+		}
+		if err := n.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 10*time.Second, "the standby's WAL receiver disconnected", func() bool {
+			var streaming bool
+			err := n.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')").Scan(&streaming)
+			return err == nil && !streaming
+		})
+	}
+	if err := topo.Primary.Exec(ctx, "INSERT INTO "+table+" (phase) SELECT 'lost' FROM generate_series(1, 20000)"); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := topo.CurrentLSN(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := keep.WaitReplayed(ctx, lsn); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = topo.Primary.Thaw() })
 }
 
 // killNode kills every process of n's server with SIGKILL, as a machine
