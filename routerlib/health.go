@@ -764,12 +764,18 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 	// handle applies the check that ended, for every interval it stood
 	// for; false when the watcher is stopping.
 	handle := func(res checkResult) bool {
+		if ctx.Err() != nil {
+			// Stopping (a reload, or Close) with an answer in hand: it
+			// goes back for the next watcher, with the intervals it
+			// stands for, as a check still in flight would. (The
+			// buffer's one place is free: this is the one check.)
+			w.results <- res
+			w.running = true
+			return false
+		}
 		failed := len(w.pending)
 		w.pending = w.pending[:0]
 		arm()
-		if ctx.Err() != nil {
-			return false // cancelled, not failed
-		}
 		r.applyCheck(t, n, res, failed)
 		return true
 	}

@@ -1,6 +1,7 @@
 package routerlib
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -111,6 +112,33 @@ func TestHoldOldTimelinesReadmits(t *testing.T) {
 		}
 		if checks != want {
 			t.Errorf("following the new primary %v at the check asked for: back in rotation after %d checks, want %d", follows, checks, want)
+		}
+	}
+}
+
+// TestWatcherHandsOverAnAnswer: a watcher that a reload stops just as its
+// node's check answers leaves the answer, and the failed intervals it
+// stands for, to the next topology's watcher. It used to drop both, 1 time
+// in 2 (select picks at random among the answer and the stop): a good
+// check lost, or a hung node's failures not counted toward its ejection.
+func TestWatcherHandsOverAnAnswer(t *testing.T) {
+	top := &topology{interval: time.Hour, timeout: time.Hour}
+	n := &node{server: &server{checkNow: make(chan struct{}, 1)}, name: "n"}
+	w := &n.watch
+	w.results = make(chan checkResult, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel() // the reload swapped topologies
+	for i := range 50 {
+		w.next = time.Now().Add(time.Hour)
+		w.running = true
+		w.pending = []time.Time{time.Now().Add(time.Hour), time.Now().Add(2 * time.Hour)}
+		w.results <- checkResult{lsn: uint64(i)}
+		(&Router{}).watchNode(ctx, top, n)
+		if !w.running || len(w.pending) != 2 || len(w.results) != 1 {
+			t.Fatalf("round %d: after the watcher stopped, running %v, %d deadlines pending, %d answers waiting; want the answer and its 2 deadlines kept", i, w.running, len(w.pending), len(w.results))
+		}
+		if res := <-w.results; res.lsn != uint64(i) {
+			t.Fatalf("round %d: answer %d kept", i, res.lsn)
 		}
 	}
 }
