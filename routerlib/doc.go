@@ -154,16 +154,34 @@
 // standby that never followed the promotion shows nothing either: fence
 // old primaries.
 //
-// The same history files keep reads off a standby left on an older
-// timeline than the primary's (one not yet pointed at a promoted node):
-// its replay position cannot be compared with the new primary's, and past
-// the point where the new timeline forked it holds writes the promotion
-// lost and lacks every write since. It leaves rotation ([EjectOldTimeline])
-// until it follows the primary, which fetches the history file; with
-// pg_monitor only, as for the veto. A standby that fetched the file but
-// cannot follow, because it replayed past the fork (the old primary
-// restarted as a standby without pg_rewind), shows the primary's timeline
-// and stays in rotation: rewind or clone it before it starts.
+// The standbys' pg_wal also keeps reads off a standby that does not follow
+// the primary's timeline: its replay position cannot be compared with the
+// new primary's, and past the point where the new timeline forked it holds
+// writes the promotion lost and lacks every write since. A standby that
+// follows the primary has a WAL segment file of the primary's timeline in
+// pg_wal (it streams or restores WAL into one, and keeps the one it
+// replays), so one whose primary is away, or that replays from a WAL
+// archive, stays in rotation. One left on an older timeline (not yet
+// pointed at a promoted node) has no history file of the primary's
+// timeline either, and leaves rotation ([EjectOldTimeline]); so does one
+// pointed at the promoted node while it streams the old timeline up to the
+// fork, until it receives WAL of the new one. One that fetched the history
+// file but receives no WAL of the primary's timeline cannot follow it: it
+// replayed its own timeline past the fork, such as an old primary restarted
+// as a standby of the promoted node without pg_rewind, which PostgreSQL
+// keeps serving reads of its diverged data. It leaves rotation
+// ([EjectDiverged]), with an error logged that says what it shows (the
+// fork and its replay position when its WAL receiver streamed the old
+// timeline up to the fork), and comes back once it receives WAL of the
+// primary's timeline: rewind it with pg_rewind or clone it again. A
+// standby that lost its upstream while still short of the fork shows the
+// same and is out too, although its data is only old. These checks need
+// pg_monitor (or superuser), as the veto does; without it the router logs
+// once per standby that it cannot see its timelines and what to grant.
+// Not detected: a standby that diverged on a timeline of the same number
+// as the primary's (two nodes promoted from one timeline, one then pointed
+// at the other), and a standby of another cluster whose timelines are as
+// late as the primary's.
 // [Router.Stat] and a [Tracer] show what the router sees and decides.
 //
 // # Read-your-writes

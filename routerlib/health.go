@@ -19,7 +19,8 @@ import (
 // trip: whether it is a standby, how far it has replayed (or, on a primary,
 // written), the seconds since the last replayed transaction, out of
 // recovery the timeline it writes on, and in recovery the latest timeline
-// its WAL shows (see standbyTimeline).
+// its WAL shows (see standbyTimeline), and, for a user allowed pg_ls_waldir,
+// what standbyWAL adds.
 //
 // The timeline is the first 8 hex digits of the current WAL file's name:
 // a promoted standby writes on its new timeline from the moment it leaves
@@ -29,7 +30,7 @@ import (
 // the same timeline until then (and it is for superusers only).
 // pg_walfile_name fails during recovery, hence the CASE (both functions
 // are volatile: never folded at plan time).
-const checkQuery = checkColumns + standbyTimeline + ` ELSE 0 END`
+const checkQuery = checkColumns + standbyTimeline + ` ELSE 0 END, 0::int8, 0::int8, 0::int8`
 
 // checkColumns is checkQuery up to the standby's timeline.
 const checkColumns = `SELECT pg_is_in_recovery(),
@@ -55,7 +56,25 @@ const standbyTimeline = `coalesce((SELECT received_tli FROM pg_stat_wal_receiver
 
 // checkQueryHistory is checkQuery for a user allowed pg_ls_waldir.
 const checkQueryHistory = checkColumns + `greatest(` + standbyTimeline + `,
-		(SELECT coalesce(max(('x' || left(name, 8))::bit(32)::int8), 0) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}\.history$')) ELSE 0 END`
+		(SELECT coalesce(max(('x' || left(name, 8))::bit(32)::int8), 0) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{8}\.history$')) ELSE 0 END,` + standbyWAL
+
+// standbyWAL is what shows whether a standby that knows the primary's
+// timeline (its history file is in pg_wal) follows it: the latest timeline
+// of the WAL segment files in its pg_wal, and the timeline its WAL
+// receiver receives with the end of WAL its upstream last reported
+// (latest_end_lsn: on a timeline the upstream left, where that timeline
+// ends, the point where the next one forked). A standby that follows a
+// promotion receives WAL of the new timeline right after the fork point,
+// into a segment file named with that timeline, and a restartpoint never
+// removes the segment it replays or receives. One that replayed its own
+// timeline past the fork (an old primary restarted as a standby without
+// pg_rewind) fetches the history file but never receives any, whatever
+// it is told. Both views are read in recovery only: on a primary they
+// show no standby state.
+const standbyWAL = `
+	CASE WHEN pg_is_in_recovery() THEN (SELECT coalesce(max(('x' || left(name, 8))::bit(32)::int8), 0) FROM pg_ls_waldir() WHERE name ~ '^[0-9A-F]{24}$') ELSE 0 END,
+	coalesce((SELECT received_tli FROM pg_stat_wal_receiver), 0)::int8,
+	coalesce((SELECT (latest_end_lsn - '0/0'::pg_lsn)::int8 FROM pg_stat_wal_receiver), 0)`
 
 // checkHistoryQuery asks, once per monitor connection, whether the
 // monitor's user may list pg_wal, and when the server started: the
@@ -75,8 +94,15 @@ type checkResult struct {
 	// of the standby's pg_wal (checkQueryHistory), so that a standby
 	// showing no timeline as late as the primary's has not followed it.
 	history bool
-	at      time.Time     // when the check began; zero for a deadline's failure
-	took    time.Duration // how long the check query took to answer
+	// walTimeline, in recovery and with history, is the latest timeline
+	// of the WAL segment files in the standby's pg_wal; receivedTLI and
+	// receiverEnd are the timeline its WAL receiver receives and the end
+	// of WAL its upstream reported, 0 without a receiver (see standbyWAL).
+	walTimeline uint32
+	receivedTLI uint32
+	receiverEnd uint64
+	at          time.Time     // when the check began; zero for a deadline's failure
+	took        time.Duration // how long the check query took to answer
 	// started is when the server's postmaster started (Unix nanoseconds),
 	// read once per monitor connection, which a restart ends. A WAL
 	// position can go back only across a restart (a cluster re-initialised
@@ -174,16 +200,17 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 		}
 	}
 	var r checkResult
-	var lsn, seen int64
+	var lsn, seen, walTLI, receivedTLI, receiverEnd int64
 	var age float64
 	var walfile string
 	asked := time.Now()
-	if err := s.hc.QueryRow(ctx, s.hcQuery).Scan(&r.recovery, &lsn, &age, &walfile, &seen); err != nil {
+	if err := s.hc.QueryRow(ctx, s.hcQuery).Scan(&r.recovery, &lsn, &age, &walfile, &seen, &walTLI, &receivedTLI, &receiverEnd); err != nil {
 		s.closeHealthConn()
 		return checkResult{err: err}
 	}
 	r.took = time.Since(asked)
 	r.seenTimeline = uint32(seen)
+	r.walTimeline, r.receivedTLI, r.receiverEnd = uint32(walTLI), uint32(receivedTLI), uint64(receiverEnd)
 	r.started = s.hcStarted
 	r.history = s.hcQuery == checkQueryHistory
 	if len(walfile) >= 8 {
@@ -368,6 +395,13 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		// the good checks before do not count toward readmit_after.
 		n.goods = 0
 	}
+	if res.err == nil && res.recovery && !res.history && !n.blind {
+		// Once per server: without pg_ls_waldir the standby's timelines
+		// cannot be seen, so the two timeline reasons below never apply.
+		n.blind = true
+		r.opts.logger.Warn("routerlib: the router's user may not list this standby's pg_wal, so a standby that did not follow a promotion, or diverged from the primary, keeps serving reads",
+			"node", n.name, "fix", "GRANT pg_monitor TO "+pgx.Identifier{n.decl.User}.Sanitize())
+	}
 	reason := EjectNone
 	switch {
 	case res.err != nil:
@@ -385,7 +419,7 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
 	case onOldTimeline(res, primaryTLI):
-		reason = EjectOldTimeline
+		reason = notFollowing(res, primaryTLI)
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
 	default:
@@ -401,6 +435,13 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	}
 	if reason != EjectNone {
 		n.goods = 0
+		if reason == EjectDiverged && EjectReason(n.ejected.Load()) != EjectDiverged {
+			// With what it shows and what to do: a standby that
+			// diverged was usually out already (an old primary, down,
+			// restarted), and its rotation record says only the reason.
+			r.opts.logger.Error("routerlib: standby diverged from the primary; it serves no reads until it is rewound (pg_rewind) or cloned again from the primary",
+				"node", n.name, "why", divergedWhy(res, primaryTLI))
+		}
 		n.setEjected(reason, res.err)
 		return
 	}
@@ -496,12 +537,48 @@ func rotationName(reason EjectReason) string {
 // onOldTimeline reports whether the standby that answered res replays a
 // timeline older than tli, the primary's. A standby that followed the
 // promotion which started the primary's timeline has its history file
-// (its WAL receiver fetches it before streaming), and one on timeline 1
-// has nothing to follow. This one replays an older timeline: perhaps past
-// the point where the primary's forked, with writes the primary lost, and
-// a replay position that cannot be compared with the primary's.
+// (its WAL receiver fetches it before streaming) and WAL of that timeline
+// (see standbyWAL), and one on timeline 1 has nothing to follow. This one
+// replays an older timeline: perhaps past the point where the primary's
+// forked, with writes the primary lost, and a replay position that cannot
+// be compared with the primary's (notFollowing says which).
 func onOldTimeline(res checkResult, tli uint32) bool {
-	return res.recovery && res.history && tli > 1 && res.seenTimeline < tli
+	return res.recovery && res.history && tli > 1 && (res.seenTimeline < tli || res.walTimeline < tli)
+}
+
+// notFollowing says why a standby with no WAL of the primary's timeline
+// primaryTLI (see standbyWAL) is out of rotation. Without the timeline's
+// history file it was not pointed at the promoted node (EjectOldTimeline).
+// With it, a standby that has replayed no further than the end of WAL its
+// upstream reported is catching up to the fork, or has just reached it and
+// asked for the new timeline, whose first WAL it is about to receive
+// (EjectOldTimeline too).
+// Otherwise it cannot follow the primary (EjectDiverged): it replayed its
+// timeline past the fork, as its upstream's end of that timeline shows
+// when it streamed it (the fork and its position in one segment), or its
+// upstream refuses to stream from where it is and it has no receiver (and
+// PostgreSQL logs that the new timeline forked off before its current
+// recovery point).
+func notFollowing(res checkResult, primaryTLI uint32) EjectReason {
+	switch {
+	case res.seenTimeline < primaryTLI:
+		return EjectOldTimeline
+	case res.receivedTLI != 0 && res.receiverEnd > 0 && res.lsn <= res.receiverEnd:
+		return EjectOldTimeline
+	default:
+		return EjectDiverged
+	}
+}
+
+// divergedWhy says, for the log, how a standby shows it diverged.
+func divergedWhy(res checkResult, primaryTLI uint32) string {
+	if res.receivedTLI != 0 && res.receivedTLI < primaryTLI && res.receiverEnd > 0 {
+		return fmt.Sprintf("it replayed timeline %d up to %s, past %s, where its upstream's timeline %d ends and the primary's history leaves it for timeline %d",
+			res.receivedTLI, LSN(res.lsn), LSN(res.receiverEnd), res.receivedTLI, primaryTLI)
+	}
+	return fmt.Sprintf("it replayed up to %s and has the history file of the primary's timeline %d but no WAL of it, and its WAL receiver does not stream: "+
+		"its upstream refuses to stream from where it is (PostgreSQL logs that the new timeline forked off before its current recovery point), "+
+		"or it lost its upstream before it reached the fork", LSN(res.lsn), primaryTLI)
 }
 
 // lag returns how far n is behind the writer, in bytes and in time. An idle

@@ -68,7 +68,7 @@ func TestWriterByTimeline(t *testing.T) {
 func TestHoldOldTimelinesReadmits(t *testing.T) {
 	const readmit = 3
 	onTimeline := func(tli uint32) checkResult {
-		return checkResult{recovery: true, history: true, seenTimeline: tli}
+		return checkResult{recovery: true, history: true, seenTimeline: tli, walTimeline: tli}
 	}
 	for _, follows := range []bool{true, false} {
 		top := &topology{readmit: readmit, eject: 3, timeout: time.Second}
@@ -140,5 +140,34 @@ func TestWatcherHandsOverAnAnswer(t *testing.T) {
 		if res := <-w.results; res.lsn != uint64(i) {
 			t.Fatalf("round %d: answer %d kept", i, res.lsn)
 		}
+	}
+}
+
+// TestNotFollowing covers the reasons of a standby with no WAL of the
+// primary's timeline 2 (diverged_test.go builds the real cases), including
+// what no test can time: a standby pointed at the promoted node while it
+// streams the old timeline up to the fork.
+func TestNotFollowing(t *testing.T) {
+	const fork = 0x14DF660
+	cases := []struct {
+		name string
+		res  checkResult
+		want EjectReason
+	}{
+		{"not pointed at the promoted node", checkResult{seenTimeline: 1, walTimeline: 1, receivedTLI: 1, lsn: fork + 100}, EjectOldTimeline},
+		{"streaming the old timeline up to the fork", checkResult{seenTimeline: 2, walTimeline: 1, receivedTLI: 1, receiverEnd: fork, lsn: fork - 100}, EjectOldTimeline},
+		{"at the fork, about to switch", checkResult{seenTimeline: 2, walTimeline: 1, receivedTLI: 1, receiverEnd: fork, lsn: fork}, EjectOldTimeline},
+		{"replayed past the fork", checkResult{seenTimeline: 2, walTimeline: 1, receivedTLI: 1, receiverEnd: fork, lsn: fork + 1}, EjectDiverged},
+		{"upstream refuses to stream", checkResult{seenTimeline: 2, walTimeline: 1, lsn: fork}, EjectDiverged},
+		{"switched at the fork, no WAL of the new timeline yet", checkResult{seenTimeline: 2, walTimeline: 1, receivedTLI: 2, receiverEnd: fork, lsn: fork}, EjectOldTimeline},
+		{"no WAL receiver", checkResult{seenTimeline: 2, walTimeline: 1, receiverEnd: fork + 100, lsn: fork}, EjectDiverged},
+	}
+	for _, c := range cases {
+		if got := notFollowing(c.res, 2); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+	if why := divergedWhy(cases[3].res, 2); !strings.Contains(why, "0/14DF661") || !strings.Contains(why, "past 0/14DF660") {
+		t.Errorf("divergedWhy names neither the replay position nor the fork: %s", why)
 	}
 }

@@ -411,28 +411,8 @@ func TestStandbyLeftOnOldTimeline(t *testing.T) {
 	eventually(t, 10*time.Second, "the standby that follows the new primary back in rotation", func() bool { return nodeStat(r, follower.Name).Readable })
 	time.Sleep(3 * interval)
 
-	var stale, lost int
 	before := nodeStat(r, follower.Name).Reads
-	for i := range 20 {
-		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
-		if _, err := r.Exec(sctx, "INSERT INTO forked_t (phase) VALUES ($1)", fmt.Sprint("after-", i)); err != nil {
-			t.Fatal(err)
-		}
-		var mine int
-		if err := r.QueryRow(sctx, "SELECT count(*) FROM forked_t WHERE phase = $1", fmt.Sprint("after-", i)).Scan(&mine); err != nil {
-			t.Fatal(err)
-		}
-		if mine != 1 {
-			stale++
-		}
-		var n int
-		if err := r.QueryRow(ctx, "SELECT count(*) FROM forked_t WHERE phase = 'lost'").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		if n > 0 {
-			lost++
-		}
-	}
+	stale, lost := readsAfterFork(t, r, "forked_t")
 	if stale > 0 {
 		t.Errorf("%d of 20 sessions did not read their own write", stale)
 	}
@@ -457,17 +437,7 @@ func forkWAL(t *testing.T, topo *routertest.Topology, table string, keep *router
 	t.Helper()
 	ctx := context.Background()
 	for _, n := range cut {
-		if err := n.Exec(ctx, "ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=1'"); err != nil {
-			t.Fatal(err)
-		}
-		if err := n.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
-			t.Fatal(err)
-		}
-		eventually(t, 10*time.Second, "the standby's WAL receiver disconnected", func() bool {
-			var streaming bool
-			err := n.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_wal_receiver WHERE status = 'streaming')").Scan(&streaming)
-			return err == nil && !streaming
-		})
+		stopReceiving(t, n)
 	}
 	if err := topo.Primary.Exec(ctx, "INSERT INTO "+table+" (phase) SELECT 'lost' FROM generate_series(1, 20000)"); err != nil {
 		t.Fatal(err)

@@ -306,15 +306,7 @@ func TestStandbyVetoesOldPrimary(t *testing.T) {
 	}
 	before.Close()
 
-	if err := old.Stop(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := promoted.Promote(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if err := follower.Follow(ctx, promoted); err != nil {
-		t.Fatal(err)
-	}
+	failOver(t, old, promoted, follower)
 	if err := old.Start(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -27,9 +27,19 @@ const (
 	// primary's promotion: it replays an older timeline, so its position
 	// says nothing of what it has of the primary's writes, and it may
 	// hold writes the promotion lost. It returns once it follows the
-	// primary (a timeline history file of the primary's timeline shows
-	// in its pg_wal). Seen only when the router's user may list pg_wal.
+	// primary (WAL of the primary's timeline shows in its pg_wal), which
+	// one pointed at the promoted node does when it reaches the fork.
+	// Seen only when the router's user may list pg_wal.
 	EjectOldTimeline
+	// EjectDiverged: it is a standby that cannot follow the primary's
+	// timeline: it has the timeline's history file but no WAL of it, and
+	// its WAL receiver does not stream the older timeline it replays up
+	// to where the primary's forked. Typically it replayed past that
+	// point: an old primary restarted as a standby of the promoted node
+	// without pg_rewind, holding writes the promotion lost. It returns
+	// once it receives WAL of the primary's timeline: rewind it, or clone
+	// it again. Seen only when the router's user may list pg_wal.
+	EjectDiverged
 )
 
 var ejectNames = [...]string{
@@ -41,6 +51,7 @@ var ejectNames = [...]string{
 	EjectReadmitting:   "readmitting",
 	EjectNotChecked:    "not checked",
 	EjectOldTimeline:   "old timeline",
+	EjectDiverged:      "diverged",
 }
 
 // String returns the reason in words, or "" for EjectNone.

@@ -324,6 +324,9 @@ type server struct {
 	fails, goods int
 	admitted     bool // has been readable at least once
 	behindSince  time.Time
+	// blind: the router's user may not list the standby's pg_wal, as
+	// logged once (see Router.rotate).
+	blind bool
 
 	// life ends when the server closes: its check in flight ends then.
 	life    context.Context

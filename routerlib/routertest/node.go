@@ -414,6 +414,51 @@ func (n *Node) Follow(ctx context.Context, primary *Node) error {
 	return nil
 }
 
+// RestartAsStandby stops the node and starts it again as a hot standby of
+// primary with its data directory as it is, without pg_rewind, as an
+// operator (or an automation) does who points an old primary at the
+// standby promoted in its place. When the node wrote WAL the promoted node
+// never received, it cannot follow the new timeline (PostgreSQL logs that
+// the new timeline forked off before its current recovery point) and
+// serves its own diverged data read-only. It returns once the node accepts
+// connections, not once it streams, which it may never do; use
+// [Node.WaitStreaming] when it should.
+func (n *Node) RestartAsStandby(ctx context.Context, primary *Node) error {
+	if err := n.Stop(ctx); err != nil {
+		return err
+	}
+	if err := n.t.configureStandby(n, primary); err != nil {
+		return fmt.Errorf("routertest: %s: %w", n.Name, err)
+	}
+	return n.Start(ctx)
+}
+
+// Reclone rebuilds the node as a standby of primary: it stops it, replaces
+// its data directory with an online copy of primary's (what pg_basebackup
+// does) and returns once it streams from primary. It is how an operator
+// repairs a standby that diverged from its primary.
+func (n *Node) Reclone(ctx context.Context, primary *Node) error {
+	if err := n.Stop(ctx); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(n.DataDir); err != nil {
+		return fmt.Errorf("routertest: %s: %w", n.Name, err)
+	}
+	if err := n.t.backup(ctx, primary, n); err != nil {
+		return err
+	}
+	if err := n.t.configureStandby(n, primary); err != nil {
+		return fmt.Errorf("routertest: %s: %w", n.Name, err)
+	}
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	if err := n.waitStreamingFrom(ctx, primary.Port); err != nil {
+		return fmt.Errorf("following %s: %w", primary.Name, err)
+	}
+	return nil
+}
+
 // quoteLiteral quotes s as an SQL string literal (standard_conforming_strings
 // is on in every supported version).
 func quoteLiteral(s string) string {
