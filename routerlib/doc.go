@@ -175,7 +175,9 @@
 // timeline up to the fork), and comes back once it receives WAL of the
 // primary's timeline: rewind it with pg_rewind or clone it again. A
 // standby that lost its upstream while still short of the fork shows the
-// same and is out too, although its data is only old. These checks need
+// same and is out too, although its data is only old. A standby is judged
+// at each of its checks, and one in rotation again when the writes move to
+// a promoted node, before they do, from its last check. These checks need
 // pg_monitor (or superuser), as the veto does; without it the router logs
 // once per standby that it cannot see its timelines and what to grant.
 // Not detected: a standby that diverged on a timeline of the same number
