@@ -276,8 +276,29 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 	// a logical slot requires anywhere (it cannot be created in a transaction
 	// that has written).
 	sql, args := createSlotSQL(facts.Major(), plan)
+	conn, err := pool.Acquire(createCtx)
+	if err != nil {
+		r.createError(ctx, plan, timeout, createCtx.Err(), statement.Error(ctx, sql, err), &resp.Diagnostics)
+		return
+	}
+	creator := conn.Conn().PgConn().PID()
 	var ignored any
-	if err := pool.QueryRow(createCtx, sql, args...).Scan(&ignored); err != nil {
+	err = conn.QueryRow(createCtx, sql, args...).Scan(&ignored)
+	conn.Release()
+	if err != nil {
+		if createCtx.Err() != nil {
+			// The provider stopped waiting (create_timeout, or the apply
+			// was interrupted), which does not stop the server: it may
+			// have created the slot, and then it must be in the state.
+			if row, created := r.createdAnyway(ctx, plan, creator); created {
+				resp.Diagnostics.AddWarning("Replication Slot Created After the Provider Stopped Waiting",
+					fmt.Sprintf("Replication slot %q was created on %s, although the provider stopped waiting for the answer (%v). "+
+						"It is in the state, so nothing is left behind; nothing needs to be done.", name, r.server.describe(), createCtx.Err()))
+				row.apply(&plan)
+				resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+				return
+			}
+		}
 		r.createError(ctx, plan, timeout, createCtx.Err(), statement.Error(ctx, sql, err), &resp.Diagnostics)
 		return
 	}
@@ -311,6 +332,35 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 	}
 	row.apply(&plan)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+}
+
+// createdAnyway reports whether the slot plan declares exists on the server
+// after the provider stopped waiting for the backend creator to create it.
+// While creator still holds the slot it may yet drop it (an error, a
+// cancel), so the answer waits for that, within a bound of its own: ctx may
+// be the interrupted apply's.
+func (r *replicationSlotResource) createdAnyway(ctx context.Context, plan replicationSlotModel, creator uint32) (slotRow, bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	for {
+		row, found, err := r.readSlot(ctx, plan.Name.ValueString())
+		if err != nil || !found {
+			return slotRow{}, false
+		}
+		if row.ActivePID == nil || *row.ActivePID != int64(creator) {
+			same := row.Type == plan.Type.ValueString()
+			if slotType(row.Type) == slotLogical {
+				same = same && row.Plugin != nil && *row.Plugin == plan.Plugin.ValueString() &&
+					row.Database != nil && (plan.Database.IsUnknown() || *row.Database == plan.Database.ValueString())
+			}
+			return row, same
+		}
+		select {
+		case <-ctx.Done():
+			return slotRow{}, false
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // slotReadBack reads the slot Create just made. A variable only so that a

@@ -867,6 +867,60 @@ resource "pgreplication_replication_slot" "slow" {
 	}
 }
 
+// The server creates the slot but its answer never reaches the provider: a
+// network that fails after the server did the work, or an apply interrupted
+// at that moment (Ctrl-C under -parallelism=10 left 2 of 20 slots so). The
+// slot must end up in the state: otherwise it holds WAL with no owner, and
+// the next apply fails with "already exists".
+func TestAccReplicationSlot_createAnswerLost(t *testing.T) {
+	topo := testAccTopology(t)
+	const name = "tfacc_slot_answer_lost"
+	const addr = "pgreplication_replication_slot.answer_lost"
+	proxy := startAnswerHoldingProxy(t, topo.Primary.Host, topo.Primary.Port, "pg_create_physical_replication_slot")
+	t.Cleanup(func() {
+		if slotExists(t, topo.Primary, name) {
+			execSQL(t, topo.Primary, "postgres", `SELECT pg_drop_replication_slot('`+name+`')`)
+		}
+	})
+	slot := fmt.Sprintf(`
+resource "pgreplication_replication_slot" "answer_lost" {
+  provider            = pgreplication.primary
+  name                = %q
+  type                = "physical"
+  immediately_reserve = true
+  create_timeout      = "3s"
+}
+`, name)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, name),
+		Steps: []resource.TestStep{
+			{
+				Config: fmt.Sprintf(`
+provider "pgreplication" {
+  alias    = "primary"
+  host     = %q
+  port     = %d
+  username = "postgres"
+  database = "postgres"
+  sslmode  = "disable"
+}
+`, topo.Primary.Host, proxy.Port()) + slot,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("id"), knownvalue.StringExact(name)),
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("type"), knownvalue.StringExact("physical")),
+				},
+			},
+			{
+				Config: providerConfig("primary", topo.Primary) + slot,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+			},
+		},
+	})
+}
+
 // A slot whose WAL the server removed (max_slot_wal_keep_size) reads back as
 // wal_status = lost on the next refresh, without making the plan non-empty:
 // the plan warns instead, and the user decides to replace it.
