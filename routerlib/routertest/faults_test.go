@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -327,6 +331,99 @@ func TestFreezeThaw(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("Close with the primary frozen took %v", time.Since(start))
+}
+
+// TestFreezeStopsEveryBackend: nothing of a frozen node runs between
+// Freeze's return and Thaw, even while the postmaster forks a backend for a
+// connection every few hundred microseconds: each backend stamps its row
+// with clock_timestamp(), and no row may bear a time inside a frozen window.
+// A postmaster still forking after Freeze had listed its children (kill
+// returns before SIGSTOP takes effect) left a backend running, which kept
+// committing writes on its connection while the node was taken for frozen.
+func TestFreezeStopsEveryBackend(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	ctx := testContext(t)
+	p := topo.Primary
+	if err := p.Exec(ctx, "CREATE TABLE stamps (at timestamptz NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	const insert = "INSERT INTO stamps VALUES (clock_timestamp())"
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var written atomic.Int64
+	work := func(fresh bool) {
+		defer wg.Done()
+		var conn *pgx.Conn
+		for {
+			select {
+			case <-stop:
+				if conn != nil {
+					conn.Close(context.Background())
+				}
+				return
+			default:
+			}
+			octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			if conn == nil {
+				c, err := p.Connect(octx)
+				if err != nil {
+					cancel()
+					continue
+				}
+				conn = c
+			}
+			if _, err := conn.Exec(octx, insert); err == nil {
+				written.Add(1)
+			}
+			if fresh || conn.IsClosed() {
+				conn.Close(octx)
+				conn = nil
+			}
+			cancel()
+		}
+	}
+	// Six connect for each row (the postmaster forks all the time), two
+	// keep their connection (backends that exist before each freeze).
+	for i := range 8 {
+		wg.Add(1)
+		go work(i < 6)
+	}
+	type window struct{ from, to time.Time }
+	var frozen []window
+	for range 6 {
+		time.Sleep(150 * time.Millisecond)
+		if err := p.Freeze(); err != nil {
+			close(stop)
+			wg.Wait()
+			t.Fatal(err)
+		}
+		from := time.Now()
+		time.Sleep(250 * time.Millisecond)
+		to := time.Now()
+		if err := p.Thaw(); err != nil {
+			t.Fatal(err)
+		}
+		frozen = append(frozen, window{from, to})
+	}
+	time.Sleep(150 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	if written.Load() == 0 {
+		t.Fatal("no row was written: the test proves nothing")
+	}
+	for i, w := range frozen {
+		var n int
+		var first, last *time.Time
+		err := p.QueryRow(ctx, "SELECT count(*), min(at), max(at) FROM stamps WHERE at > $1 AND at < $2", w.from, w.to).Scan(&n, &first, &last)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n > 0 {
+			t.Errorf("freeze %d (%s to %s): %d rows stamped while the node was frozen (%v to %v)",
+				i+1, w.from.Format("15:04:05.000000"), w.to.Format("15:04:05.000000"), n, *first, *last)
+		}
+	}
+	t.Logf("%d rows written over %d freezes", written.Load(), len(frozen))
 }
 
 // TestReinit: the node at the same port is a new cluster afterwards: a

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // frozen records the processes [Node.Freeze] stopped, per node, so that
@@ -24,7 +25,8 @@ type frozen struct {
 // postmaster first (so it forks nothing new) and then each of its children:
 // the server hangs as a frozen VM or a network black hole would. Connections
 // stay open and connection attempts are accepted by the kernel, but nothing
-// answers. [Node.Thaw] resumes it; [Node.Stop] and [Topology.Close] thaw
+// answers. Freeze returns once every one of those processes shows as
+// stopped. [Node.Thaw] resumes it; [Node.Stop] and [Topology.Close] thaw
 // it first, so a test that fails while a node is frozen leaves nothing
 // stopped behind. It needs Linux's /proc.
 func (n *Node) Freeze() error {
@@ -53,6 +55,18 @@ func (n *Node) Freeze() error {
 	if err := stop(pm); err != nil {
 		return n.errorf("freezing", err)
 	}
+	// kill returns before the signal takes effect: a postmaster still
+	// running (in the middle of a fork, on the other CPU, or waiting for
+	// one under load) forks children after the last pass below has looked.
+	// Once it shows as stopped it forks nothing more, so the children are
+	// listed only then, and Freeze returns only when each of them shows as
+	// stopped too: a backend that ran on after Freeze returned committed
+	// writes on its open connection while the test took the node for
+	// frozen.
+	if err := waitStopped(pm); err != nil {
+		n.thawLocked()
+		return n.errorf("freezing", err)
+	}
 	// A child forked just before the postmaster stopped shows up on a
 	// second pass: stop until a pass finds none left.
 	for {
@@ -72,9 +86,46 @@ func (n *Node) Freeze() error {
 			}
 		}
 		if !more {
-			return nil
+			break
 		}
 	}
+	for _, pid := range t.frozen.pids[n] {
+		if err := waitStopped(pid); err != nil {
+			n.thawLocked()
+			return n.errorf("freezing", err)
+		}
+	}
+	return nil
+}
+
+// waitStopped waits until the process pid shows as stopped in /proc (state
+// T), has exited (gone, or a zombie, X), or 10 s have passed.
+func waitStopped(pid int) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		state, err := processState(pid)
+		if err != nil || state == 'T' || state == 't' || state == 'Z' || state == 'X' {
+			return nil // gone is as good as stopped
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("process %d still in state %c 10 s after SIGSTOP", pid, state)
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// processState reads the state letter of /proc/pid/stat: the field after
+// the command name, which is in parentheses and may hold spaces or ')'.
+func processState(pid int) (byte, error) {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	i := bytes.LastIndexByte(stat, ')')
+	if i < 0 || i+2 >= len(stat) {
+		return 0, fmt.Errorf("/proc/%d/stat: no state after the command name: %q", pid, stat)
+	}
+	return stat[i+2], nil
 }
 
 // Thaw resumes a node stopped by [Node.Freeze]. Thawing a node that is not
