@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/internal/driverhook"
 )
 
 // A call's path reads top down, one stage per file: router.go takes the
@@ -220,10 +221,35 @@ func (r *Router) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 		return nil, err
 	}
 	defer t.leave()
-	return r.query(ctx, t, OpQuery, sql, r.cache.get(sql), args, retryState{})
+	return r.query(ctx, t, OpQuery, sql, r.cache.get(sql), args, retryState{}, nil)
 }
 
-func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl class, args []any, st retryState) (pgx.Rows, error) {
+func init() {
+	driverhook.Query = func(r any, ctx context.Context, sql string, args []any, slot *driverhook.Slot) (pgx.Rows, error) {
+		return r.(*Router).queryInto(ctx, sql, args, slot)
+	}
+}
+
+// queryInto is [Router.Query] for routerlib/stdlib: a read's rows take
+// the reader slot keeps (a database/sql handle's, whose previous rows are
+// closed) instead of a new one, and leave theirs there.
+func (r *Router) queryInto(ctx context.Context, sql string, args []any, slot *driverhook.Slot) (pgx.Rows, error) {
+	t, err := r.enter()
+	if err != nil {
+		return nil, err
+	}
+	defer t.leave()
+	w, _ := slot.Get().(*retryRows)
+	if w == nil {
+		w = new(retryRows)
+		slot.Set(w)
+	}
+	return r.query(ctx, t, OpQuery, sql, r.cache.get(sql), args, retryState{}, w)
+}
+
+// query runs the call; a read's rows are into, or a new retryRows when
+// into is nil.
+func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl class, args []any, st retryState, into *retryRows) (pgx.Rows, error) {
 	for {
 		tg, err := r.choose(ctx, t, op, sql, cl, st)
 		if err != nil {
@@ -244,7 +270,11 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 			// outside the capture's pipeline, see pipelineable), and
 			// an idle session the server ended then shows at the
 			// first Next, where retryRows runs the write again.
-			return &retryRows{rows: rows, conn: conn, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st, write: tg.write}, nil
+			if into == nil {
+				into = new(retryRows)
+			}
+			*into = retryRows{rows: rows, conn: conn, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st, write: tg.write}
+			return into, nil
 		}
 		var retry bool
 		if st, retry, err = r.retryable(ctx, t, tg, sql, err, st); !retry {
@@ -345,7 +375,7 @@ func (w *retryRows) again(err error) bool {
 		w.cl = asWrite(w.cl)
 	}
 	w.done() // returns the failed replica's connection now
-	rows, err := w.r.query(w.ctx, t, w.op, w.sql, w.cl, w.args, st)
+	rows, err := w.r.query(w.ctx, t, w.op, w.sql, w.cl, w.args, st, nil)
 	if err != nil {
 		w.err = err
 		return false
@@ -434,7 +464,7 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 		return errRow{err}
 	}
 	defer t.leave()
-	rows, err := r.query(ctx, t, OpQueryRow, sql, r.cache.get(sql), args, retryState{})
+	rows, err := r.query(ctx, t, OpQueryRow, sql, r.cache.get(sql), args, retryState{}, nil)
 	if err != nil {
 		return errRow{err}
 	}

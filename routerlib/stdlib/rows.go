@@ -136,6 +136,7 @@ func (r *Rows) Close() error {
 	err := r.rows.Err()
 	if r == &r.conn.rows {
 		r.conn.rowsOpen = false
+		r.conn.release(r.conn.args)
 	}
 	return err
 }

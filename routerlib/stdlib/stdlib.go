@@ -68,6 +68,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/internal/driverhook"
 )
 
 // A Connector gives database/sql handles on a Router. Create the
@@ -127,6 +128,12 @@ type Conn struct {
 	// one. rowsOpen says whether rows are in use.
 	rows     Rows
 	rowsOpen bool
+	// reader and args serve the handle's statements the same way: the
+	// Router's reader of a read's rows (see driverhook), and room for a
+	// statement's arguments, which its rows keep for a retry until they
+	// are closed. Rows still open leave them to those rows.
+	reader driverhook.Slot
+	args   []any
 }
 
 // Router returns the Router the handle routes through, for use inside
@@ -196,7 +203,7 @@ func (c *Conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 // ExecContext runs query in the transaction in progress, or routes it with
 // [routerlib.Router.Exec].
 func (c *Conn) ExecContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Result, error) {
-	args := arguments(0, named)
+	args := c.arguments(0, named)
 	var tag pgconn.CommandTag
 	var err error
 	if c.tx != nil {
@@ -204,6 +211,7 @@ func (c *Conn) ExecContext(ctx context.Context, query string, named []driver.Nam
 	} else {
 		tag, err = c.r.Exec(ctx, query, args...)
 	}
+	c.release(args)
 	if err != nil {
 		return nil, err
 	}
@@ -215,21 +223,26 @@ func (c *Conn) ExecContext(ctx context.Context, query string, named []driver.Nam
 // so that a read whose replica fails before answering is retried elsewhere
 // within this call.
 func (c *Conn) QueryContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Rows, error) {
-	args := arguments(1, named)
+	args := c.arguments(1, named)
 	args[0] = resultFormats
 	var rows pgx.Rows
 	var err error
-	if c.tx != nil {
+	switch {
+	case c.tx != nil:
 		rows, err = c.tx.tx.Query(ctx, query, args...)
-	} else {
+	case c.rowsOpen:
 		rows, err = c.r.Query(ctx, query, args...)
+	default:
+		rows, err = driverhook.Query(c.r, ctx, query, args, &c.reader)
 	}
 	if err != nil {
+		c.release(args)
 		return nil, err
 	}
 	more := rows.Next()
 	if err := rows.Err(); err != nil {
 		rows.Close()
+		c.release(args)
 		return nil, err
 	}
 	r := &c.rows
@@ -255,13 +268,37 @@ func (c *Conn) ResetSession(context.Context) error {
 
 // arguments returns the values of named, in order, after room for lead
 // options: pgx numbers parameters $1, $2…, and like pgx's stdlib ignores
-// their names. One allocation, none without arguments.
-func arguments(lead int, named []driver.NamedValue) []any {
-	args := make([]any, lead, lead+len(named))
+// their names. They take the handle's room when no rows of the handle are
+// open (an allocation only when it grows), else a slice of their own.
+func (c *Conn) arguments(lead int, named []driver.NamedValue) []any {
+	var args []any
+	if c.rowsOpen {
+		args = make([]any, lead, lead+len(named))
+	} else {
+		args = c.args[:0]
+		for range lead {
+			args = append(args, nil)
+		}
+	}
 	for _, v := range named {
 		args = append(args, v.Value)
 	}
+	if !c.rowsOpen {
+		c.args = args
+	}
 	return args
+}
+
+// release lets go of the values in args once the statement is done with
+// them, when args are the handle's room, so that the handle does not keep
+// them alive until its next statement.
+func (c *Conn) release(args []any) {
+	if len(args) > 0 && len(c.args) > 0 && &args[0] == &c.args[0] {
+		for i := range c.args { // a statement's few: cheaper than clear
+			c.args[i] = nil
+		}
+		c.args = c.args[:0]
+	}
 }
 
 // A Tx is a transaction on one of the Router's connections.
