@@ -273,7 +273,11 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 			if into == nil {
 				into = new(retryRows)
 			}
-			*into = retryRows{rows: rows, conn: conn, r: r, ctx: ctx, n: tg.n, pool: tg.pool, op: op, sql: sql, cl: cl, args: args, st: st, write: tg.write}
+			// Field by field: every one is set, and cheaper than copying
+			// a whole new struct in.
+			into.rows, into.conn, into.r, into.ctx, into.n, into.pool = rows, conn, r, ctx, tg.n, tg.pool
+			into.sql, into.args, into.st, into.err = sql, args, st, nil
+			into.op, into.cl, into.started, into.write = op, cl, false, tg.write
 			return into, nil
 		}
 		var retry bool
