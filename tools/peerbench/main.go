@@ -63,11 +63,14 @@ func main() {
 }
 
 const (
-	rows      = 1000
-	readSQL   = "SELECT title FROM bench_books WHERE id = $1"
-	writeSQL  = "INSERT INTO bench_writes (v) VALUES ($1)"
-	maxConns  = 8
-	setupTime = 3 * time.Minute
+	rows     = 1000
+	readSQL  = "SELECT title FROM bench_books WHERE id = $1"
+	writeSQL = "INSERT INTO bench_writes (v) VALUES ($1)"
+	maxConns = 8
+	// connLifetime is every read pool's connection lifetime (pgxpool's
+	// default, and the router file's).
+	connLifetime = time.Hour
+	setupTime    = 3 * time.Minute
 )
 
 // A contender runs one operation.
@@ -121,8 +124,12 @@ func run() error {
 	}
 	defer preferStandby.Close()
 
+	// Every pool here replaces its connections after an hour, pgxpool's
+	// default and the router file's: dbresolver's *sql.DB is told so, as it
+	// is told the pools' size (database/sql keeps a connection forever by
+	// default, and then skips the clock read that checks its age).
 	a := topo.Artifact()
-	a.Pool = artifact.Pool{MaxConns: maxConns}
+	a.Pool = artifact.Pool{MaxConns: maxConns, MaxConnLifetime: artifact.Duration(connLifetime.String())}
 	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites}
 	r, err := routerlib.New(bg, a)
 	if err != nil {
@@ -137,7 +144,7 @@ func run() error {
 	err = resolver.Use(dbresolver.Register(dbresolver.Config{
 		Replicas: []gorm.Dialector{postgres.Open(topo.Standbys[0].DSN()), postgres.Open(topo.Standbys[1].DSN())},
 		Policy:   dbresolver.RoundRobinPolicy(),
-	}).SetMaxOpenConns(maxConns).SetMaxIdleConns(maxConns))
+	}).SetMaxOpenConns(maxConns).SetMaxIdleConns(maxConns).SetConnMaxLifetime(connLifetime))
 	if err != nil {
 		return err
 	}
