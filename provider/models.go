@@ -272,6 +272,7 @@ type subscriptionResourceModel struct {
 	Origin            types.String        `tfsdk:"origin"`
 	Owner             types.String        `tfsdk:"owner"`
 	DropSlotOnDestroy types.Bool          `tfsdk:"drop_slot_on_destroy"`
+	PublisherTimeout  normalized.Duration `tfsdk:"publisher_timeout"`
 }
 
 // synchronousReplicationResourceModel is pgreplication_synchronous_replication.

@@ -30,6 +30,7 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/createonly"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/guc"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
@@ -297,6 +298,25 @@ func subscriptionSchema() schema.Schema {
 					"(`DISABLE`, `SET (slot_name = NONE)`, `DROP`): the slot, if the publisher still has it, is left there and keeps retaining WAL until " +
 					"someone drops it with `pg_drop_replication_slot`.",
 			},
+			// An attribute, not a `timeouts` block, for create_timeout's
+			// reason (resource_replication_slot.go): Read fills it in, so an
+			// import plans nothing.
+			"publisher_timeout": schema.StringAttribute{
+				Optional:      true,
+				Computed:      true,
+				CustomType:    normalized.DurationType{},
+				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.DurationType{})},
+				Default:       stringdefault.StaticString(defaultPublisherTimeout),
+				Validators:    []validator.String{durationValidator},
+				MarkdownDescription: "How long one statement that makes the subscriber reach the publisher may take, as a Go duration " +
+					"(`90s`, `5m`): `CREATE SUBSCRIPTION` (it connects, and creating the slot waits for the publisher's running write " +
+					"transactions to end), `DROP SUBSCRIPTION` with a slot, `SET PUBLICATION`/`REFRESH PUBLICATION` (they read the " +
+					"publications' tables) and a `failover` or `two_phase` change (it alters the slot). A publisher that accepts " +
+					"connections but does not answer (a stopped host, a network path that drops packets) would otherwise hold the apply " +
+					"until the provider's `statement_timeout`. Past it the provider cancels the statement, which PostgreSQL rolls back, " +
+					"and the apply fails saying what the subscriber was waiting for. At most the provider's `statement_timeout`. " +
+					"Defaults to `" + defaultPublisherTimeout + "`. Only used by the provider; changes in place.",
+			},
 
 			// Computed
 			"id": schema.StringAttribute{
@@ -356,7 +376,20 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	params, _ := conninfo.Parse(connection)
 	ctx = statement.WithSecrets(ctx, params.Secrets()...)
 	create := createSubscriptionSQL(name, connection, publications, opts)
-	if err := execSubscription(ctx, pool, create); err != nil {
+	bound := r.publisherBound(plan)
+	if err := execSubscription(ctx, pool, bound, create); err != nil {
+		var timeout *publisherTimeoutError
+		if errors.As(err, &timeout) {
+			outcome := "no subscription was created."
+			if plan.CreateSlot.ValueBool() && strings.EqualFold(timeout.waitEvent, "LibPQWalReceiverReceive") {
+				outcome = fmt.Sprintf("no subscription was created. The publisher was creating the replication slot %q, and drops it "+
+					"when it sees the subscriber gone; should pg_replication_slots there still list it, drop it there "+
+					"(SELECT pg_drop_replication_slot(%s)), or the next apply fails with \"already exists\".", slot, pgsql.Literal(slot))
+			}
+			resp.Diagnostics.AddError("Cannot Create Subscription", r.timeoutDetail("CREATE SUBSCRIPTION "+pgsql.Ident(name), database, params, timeout,
+				outcome, "Bring the publisher back, or fix the path from the subscriber to it, and apply again."))
+			return
+		}
 		resp.Diagnostics.AddError("Cannot Create Subscription",
 			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s failed. The subscriber server connects to the publisher (%s) itself: "+
 				"check that it is reachable from there, that it accepts replication connections from the subscriber (pg_hba.conf), "+
@@ -370,7 +403,7 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	// never a subscription the state does not know, which the next apply
 	// could only fail on with "already exists".
 	undo := func() string {
-		if err := dropSubscription(ctx, pool, name, plan.CreateSlot.ValueBool()); err != nil {
+		if err := dropSubscription(ctx, pool, bound, name, plan.CreateSlot.ValueBool()); err != nil {
 			return fmt.Sprintf("Dropping the new subscription again failed too, so it is still in database %q on %s: drop it there "+
 				"(DROP SUBSCRIPTION %s) or import it, then apply again.\n\n%s", database, r.server.describe(), pgsql.Ident(name), statement.MaskedError(ctx, err))
 		}
@@ -380,7 +413,7 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 		return "The subscription was dropped again (its replication slot, which it did not create, was left on the publisher): nothing is left half-applied."
 	}
 	if owner := plan.Owner.ValueString(); !plan.Owner.IsUnknown() && owner != "" {
-		if err := execSubscription(ctx, pool, alterSubscriptionOwnerSQL(name, owner)); err != nil {
+		if err := execSubscription(ctx, pool, bound, alterSubscriptionOwnerSQL(name, owner)); err != nil {
 			resp.Diagnostics.AddAttributeError(path.Root("owner"), "Cannot Change Subscription Owner",
 				fmt.Sprintf("The subscription %s was created in database %q on %s, but ALTER SUBSCRIPTION … OWNER TO %s failed: %s\n\n"+
 					"The new owner must exist, have CREATE on the database (PostgreSQL 16+), and be a superuser on PostgreSQL 15 and older. "+
@@ -449,11 +482,20 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 	ctx = statement.WithObject(ctx, "subscription "+pgsql.Ident(name)+" in database "+pgsql.Ident(database))
 	// Each statement runs on its own: SET PUBLICATION with refresh refuses to
 	// run in a transaction block.
+	bound := r.publisherBound(plan)
 	run := func(attr path.Path, what, sql string) bool {
-		if err := execSubscription(ctx, pool, sql); err != nil {
+		if err := execSubscription(ctx, pool, bound, sql); err != nil {
 			addError := resp.Diagnostics.AddError
 			if !attr.Equal(path.Empty()) {
 				addError = func(summary, detail string) { resp.Diagnostics.AddAttributeError(attr, summary, detail) }
+			}
+			var timeout *publisherTimeoutError
+			if errors.As(err, &timeout) {
+				// newParams: the connection the subscription has by now.
+				addError("Cannot Alter Subscription", r.timeoutDetail("ALTER SUBSCRIPTION "+pgsql.Ident(name)+" "+what, database, newParams, timeout,
+					"this statement changed nothing. The changes before it in this apply were made; the next plan shows what is left.",
+					"Bring the publisher back, or fix the path from the subscriber to it, and apply again."))
+				return false
 			}
 			addError("Cannot Alter Subscription",
 				fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed. The changes before it in this apply were made; "+
@@ -616,29 +658,48 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 	params, _ := conninfo.Parse(state.Conninfo.ValueString())
 	ctx = statement.WithSecrets(ctx, params.Secrets()...)
 	slot := state.SlotName.ValueString()
+	bound := r.publisherBound(state)
+	drop := "DROP SUBSCRIPTION " + pgsql.Ident(name)
+	var timeout *publisherTimeoutError
 
 	if state.DropSlotOnDestroy.IsNull() || state.DropSlotOnDestroy.ValueBool() {
-		err := execSubscription(ctx, pool, "DROP SUBSCRIPTION IF EXISTS "+pgsql.Ident(name))
-		if isPasswordRequired(err) {
+		// The provider does not fall back to leaving the slot by itself: a
+		// slot nobody drops retains WAL on the publisher until its disk
+		// fills, so that takes the user's word (drop_slot_on_destroy).
+		fix := fmt.Sprintf("Dropping a subscription also drops its replication slot %q on the publisher, so the subscriber must reach the "+
+			"publisher. If the publisher is only down for a while, bring it back and destroy again. If it is gone, set "+
+			"drop_slot_on_destroy = false, apply, and destroy again: the provider then runs PostgreSQL's documented sequence for a "+
+			"publisher that cannot be reached (ALTER SUBSCRIPTION … DISABLE; ALTER SUBSCRIPTION … SET (slot_name = NONE); DROP SUBSCRIPTION), "+
+			"which does not connect to it, and the slot %q is left on the publisher, retaining WAL there until it is dropped there: "+
+			"SELECT pg_drop_replication_slot(%s).", slot, slot, pgsql.Literal(slot))
+		err := execSubscription(ctx, pool, bound, "DROP SUBSCRIPTION IF EXISTS "+pgsql.Ident(name))
+		switch {
+		case isPasswordRequired(err):
 			resp.Diagnostics.AddError("Cannot Drop Subscription Without a Password", r.passwordRequiredDetail(ctx, state, err))
-			return
-		}
-		if err != nil {
+		case errors.As(err, &timeout):
+			resp.Diagnostics.AddError("Cannot Drop Subscription", r.timeoutDetail(drop, database, params, timeout, "nothing was dropped.", fix))
+		case err != nil:
 			resp.Diagnostics.AddError("Cannot Drop Subscription",
-				fmt.Sprintf("DROP SUBSCRIPTION %s in database %q on %s failed. Dropping a subscription also drops its replication slot %q "+
-					"on the publisher (%s), so the subscriber must reach the publisher. If the publisher is only down for a while, bring it "+
-					"back and destroy again. If it is gone, set drop_slot_on_destroy = false, apply, and destroy again: the subscription is "+
-					"then dropped without touching the publisher, and a slot it still has must be dropped there with "+
-					"SELECT pg_drop_replication_slot(%s).\n\n%s",
-					pgsql.Ident(name), database, r.server.describe(), slot, params.Redacted(), pgsql.Literal(slot), statement.MaskedError(ctx, err)))
+				fmt.Sprintf("DROP SUBSCRIPTION %s in database %q on %s failed, with the publisher at %s.\n\n%s\n\n%s",
+					pgsql.Ident(name), database, r.server.describe(), publisherAddress(params), fix, statement.MaskedError(ctx, err)))
 		}
 		return
 	}
 
-	if err := dropSubscription(ctx, pool, name, false); isPasswordRequired(err) {
+	if err := dropSubscription(ctx, pool, bound, name, false); isPasswordRequired(err) {
 		// Tables still waiting for their initial copy have slots on the
 		// publisher that even this path must connect to drop.
 		resp.Diagnostics.AddError("Cannot Drop Subscription Without a Password", r.passwordRequiredDetail(ctx, state, err))
+		return
+	} else if errors.As(err, &timeout) {
+		// The same: PostgreSQL connects to drop the slots of tables still
+		// waiting for their initial copy, and goes on if it cannot.
+		resp.Diagnostics.AddError("Cannot Drop Subscription", r.timeoutDetail(drop, database, params, timeout,
+			"the subscription is still there, disabled and without a slot (ALTER SUBSCRIPTION … DISABLE and SET (slot_name = NONE) ran before it).",
+			"With drop_slot_on_destroy = false the subscription no longer has a slot, but tables still waiting for their initial copy "+
+				"have slots of their own on the publisher, which DROP SUBSCRIPTION connects to drop, going on without them only when the "+
+				"connection fails. Bring the publisher back and destroy again; or make the connection fail fast (add connect_timeout=10 "+
+				"to conninfo and apply), destroy again, and drop the slots named pg_…_sync_… left on the publisher once it is back."))
 		return
 	} else if err != nil {
 		resp.Diagnostics.AddError("Cannot Drop Subscription",
@@ -1000,7 +1061,8 @@ func (r *subscriptionResource) readFailure(ctx context.Context, name, database s
 
 // fromCatalog is m with every attribute PostgreSQL keeps replaced by what the
 // catalog says. create_slot, copy_data and drop_slot_on_destroy are not in the
-// catalog: they stay as in m, or take their defaults after an import.
+// catalog, nor is publisher_timeout: they stay as in m, or take their
+// defaults after an import.
 func (m subscriptionResourceModel) fromCatalog(c *subscriptionCatalog) subscriptionResourceModel {
 	out := m
 	out.ID = types.StringValue(importid.Format(m.Database.ValueString(), m.Name.ValueString()))
@@ -1037,6 +1099,9 @@ func (m subscriptionResourceModel) fromCatalog(c *subscriptionCatalog) subscript
 		if b.IsNull() || b.IsUnknown() {
 			*b = types.BoolValue(true)
 		}
+	}
+	if out.PublisherTimeout.IsNull() || out.PublisherTimeout.IsUnknown() {
+		out.PublisherTimeout = normalized.NewDuration(defaultPublisherTimeout)
 	}
 	return out
 }
@@ -1215,13 +1280,13 @@ func slotNameOption(slot string) string {
 // Without, it runs PostgreSQL's documented sequence for a slot that must stay
 // (or a publisher that is gone): detach the slot first, so DROP does not
 // connect. A subscription that is already gone is no error.
-func dropSubscription(ctx context.Context, pool *pgxpool.Pool, name string, dropSlot bool) error {
+func dropSubscription(ctx context.Context, pool *pgxpool.Pool, bound statementBound, name string, dropSlot bool) error {
 	steps := []string{"DROP SUBSCRIPTION IF EXISTS " + pgsql.Ident(name)}
 	if !dropSlot {
 		steps = append([]string{alterSubscriptionSQL(name, "DISABLE"), alterSubscriptionSQL(name, "SET (slot_name = NONE)")}, steps...)
 	}
 	for _, sql := range steps {
-		err := execSubscription(ctx, pool, sql)
+		err := execSubscription(ctx, pool, bound, sql)
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42704" { // undefined_object: already gone
 			return nil
@@ -1246,13 +1311,146 @@ func alterSubscriptionOwnerSQL(name, owner string) string {
 	return alterSubscriptionSQL(name, "OWNER TO "+pgsql.Ident(owner))
 }
 
-// execSubscription runs one statement with the simple protocol, outside any
-// transaction block: CREATE SUBSCRIPTION that creates a slot, DROP
-// SUBSCRIPTION with a slot and SET PUBLICATION with refresh refuse to run
-// inside one.
-func execSubscription(ctx context.Context, pool *pgxpool.Pool, sql string) error {
-	_, err := pool.Exec(ctx, sql)
+// defaultPublisherTimeout is publisher_timeout's default: far above what a
+// statement that reaches a live publisher takes, far below the 5 minutes of
+// the default statement_timeout that bounded it before.
+const defaultPublisherTimeout = "60s"
+
+// cancelProbeTimeout bounds what execSubscription does when it gives up on a
+// statement: reading what the statement waits for, and the cancel request.
+const cancelProbeTimeout = 5 * time.Second
+
+// execSubscription runs one subscription statement with the simple
+// protocol, outside any transaction block: CREATE SUBSCRIPTION that creates
+// a slot, DROP SUBSCRIPTION with a slot and SET PUBLICATION with refresh
+// refuse to run inside one.
+//
+// Several of them make the subscriber connect to the publisher (CREATE, DROP
+// with a slot, SET PUBLICATION with refresh, REFRESH PUBLICATION, a failover
+// or two_phase change), and the subscriber waits for a publisher that accepts
+// connections but never answers (a stopped host) until statement_timeout.
+// So each runs for at most bound: past it the provider reads what the
+// statement waits for (pg_stat_activity.wait_event) and cancels it with a
+// cancel request, which the server handles as it would statement_timeout:
+// the statement is rolled back. The error is then a *publisherTimeoutError.
+// A connection whose statement was cancelled is closed, not pooled: a
+// cancel request that arrived after its statement ended would cancel that
+// connection's next one.
+func execSubscription(ctx context.Context, pool *pgxpool.Pool, bound statementBound, sql string) error {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	pid := c.Conn().PgConn().PID()
+	var waitEvent string // written before fired is closed
+	fired := make(chan struct{})
+	timer := time.AfterFunc(bound.d, func() {
+		defer close(fired)
+		probeCtx, cancelProbe := context.WithTimeout(context.WithoutCancel(ctx), cancelProbeTimeout)
+		defer cancelProbe()
+		_ = pool.QueryRow(probeCtx, `SELECT coalesce(wait_event, '') FROM pg_catalog.pg_stat_activity WHERE pid = $1`, pid).Scan(&waitEvent)
+		cancelCtx, cancelCancel := context.WithTimeout(context.WithoutCancel(ctx), cancelProbeTimeout)
+		defer cancelCancel()
+		_ = c.Conn().PgConn().CancelRequest(cancelCtx)
+	})
+	_, err = c.Exec(ctx, sql)
+	if !timer.Stop() {
+		<-fired
+		_ = c.Conn().Close(ctx)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "57014" { // query_canceled
+			err = &publisherTimeoutError{bound: bound, waitEvent: waitEvent, err: err}
+		}
+	}
+	c.Release()
 	return err
+}
+
+// statementBound is how long execSubscription lets a statement run, and
+// what set it, for messages.
+type statementBound struct {
+	d    time.Duration
+	what string // "publisher_timeout (60s)"
+}
+
+// publisherBound is the bound of m's statements: its publisher_timeout, or
+// a second less than the provider's statement_timeout when that is shorter,
+// so that the provider, not the server, ends the statement and says why.
+func (r *subscriptionResource) publisherBound(m subscriptionResourceModel) statementBound {
+	setting := m.PublisherTimeout.ValueString()
+	if m.PublisherTimeout.IsNull() || m.PublisherTimeout.IsUnknown() {
+		setting = defaultPublisherTimeout // a state written before the attribute existed
+	}
+	d, err := time.ParseDuration(setting)
+	if err != nil || d <= 0 { // the validator refuses both
+		d, _ = time.ParseDuration(defaultPublisherTimeout)
+	}
+	b := statementBound{d: d, what: "publisher_timeout (" + setting + ")"}
+	st := r.server.settings.statementTimeout()
+	if ms, err := guc.Milliseconds(st); err == nil && ms > 0 {
+		if limit := max(time.Duration(ms)*time.Millisecond-time.Second, time.Second); limit < d {
+			b = statementBound{d: limit, what: "the provider's statement_timeout (" + st + ", less a second)"}
+		}
+	}
+	return b
+}
+
+// publisherTimeoutError is a subscription statement that execSubscription
+// cancelled after its bound.
+type publisherTimeoutError struct {
+	bound     statementBound
+	waitEvent string // what the statement waited for then ("" if unknown)
+	err       error  // the server's "canceling statement due to user request"
+}
+
+func (e *publisherTimeoutError) Error() string {
+	return fmt.Sprintf("cancelled after %s (wait event %q): %v", e.bound.what, e.waitEvent, e.err)
+}
+
+func (e *publisherTimeoutError) Unwrap() error { return e.err }
+
+// cause says what the subscriber was waiting for when the statement was
+// cancelled, the publisher named by its address.
+func (e *publisherTimeoutError) cause(publisher string) string {
+	switch strings.ToLower(e.waitEvent) {
+	case "libpqwalreceiverconnect":
+		return fmt.Sprintf("the subscriber was still connecting to the publisher at %s, which did not answer: a server that accepts "+
+			"connections but does not respond (stopped, or overloaded), or a network path that drops packets", publisher)
+	case "libpqwalreceiverreceive":
+		return fmt.Sprintf("the subscriber was connected to the publisher at %s and still waiting for its answer: the publisher stopped "+
+			"answering, or it is slow (creating a replication slot waits for the publisher's running write transactions to end)", publisher)
+	case "":
+		return fmt.Sprintf("the subscriber was still running it (it connects to the publisher at %s for this statement)", publisher)
+	}
+	return fmt.Sprintf("the subscriber was still running it, waiting for %s (it connects to the publisher at %s for this statement)", e.waitEvent, publisher)
+}
+
+// timeoutDetail is the detail of a statement ("DROP SUBSCRIPTION …") that
+// execSubscription cancelled: what ran where, what bounded it, the cause,
+// what the rollback left (outcome) and the fix. It names the publisher by
+// host and port only.
+func (r *subscriptionResource) timeoutDetail(statement, database string, params conninfo.Params, e *publisherTimeoutError, outcome, fix string) string {
+	return fmt.Sprintf("%s in database %q on %s did not finish within %s: %s. The provider cancelled it and PostgreSQL rolled it back: %s\n\n%s "+
+		"If the publisher is only slow, raise publisher_timeout. Adding connect_timeout (e.g. connect_timeout=10) to conninfo also makes "+
+		"the subscriber's own connections to the publisher give up on a publisher that does not answer.",
+		statement, database, r.server.describe(), e.bound.what, e.cause(publisherAddress(params)), outcome, fix)
+}
+
+// publisherAddress names the publisher of a connection by host and port,
+// never anything else of the connection string.
+func publisherAddress(p conninfo.Params) string {
+	host := p["host"]
+	if host == "" {
+		host = p["hostaddr"]
+	}
+	if host == "" {
+		host = "(libpq's default host)"
+	}
+	port := p["port"]
+	if port == "" {
+		port = "5432"
+	}
+	return host + ":" + port
 }
 
 // withPassword is connection with its password set to password, or removed

@@ -22,6 +22,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
@@ -610,6 +611,202 @@ resource "pgreplication_subscription" "this" {
 		CheckDestroy: func(*terraform.State) error {
 			if n := queryValue[int64](t, f.sub, "postgres", `SELECT count(*) FROM pg_subscription`); n != 0 {
 				return fmt.Errorf("%d subscription(s) left after destroy", n)
+			}
+			return nil
+		},
+	})
+}
+
+// A publisher that does not answer while apply runs a statement that
+// reaches it fails the statement when publisher_timeout (5s) ends, not when
+// the provider's statement_timeout (40s here, 5min by default) would, naming
+// the statement, the publisher's host:port (never the password), what the
+// subscriber was waiting for and the fix; the statement is rolled back.
+// First a slow publisher: a write transaction that stays open holds the
+// creation of the slot, and the cancelled CREATE leaves nothing on either
+// side. Then a stopped one (SIGSTOP: it accepts connections, never answers):
+// CREATE SUBSCRIPTION, SET PUBLICATION (what came before it in the apply, a
+// connection change, stays) and DROP SUBSCRIPTION. With drop_slot_on_destroy
+// = false, applied while the publisher is still stopped, destroy then drops
+// the subscription and leaves its slot there.
+func TestAccSubscription_publisherNotAnswering(t *testing.T) {
+	testAccPreCheck(t)
+	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary // frozen: not the shared one
+	f := newSubscriptionFixture(t, pub, "sub_pub_frozen", `
+CREATE PUBLICATION pub_a FOR TABLE t1;
+CREATE PUBLICATION pub_b FOR TABLE t2;
+INSERT INTO t1 SELECT g, 'row ' || g FROM generate_series(1, 10) g;`, nil)
+	// Registered last, so it runs first: the fixture's cleanup needs the
+	// publisher answering.
+	t.Cleanup(func() {
+		if err := pub.Thaw(); err != nil {
+			t.Error(err)
+		}
+	})
+	const pw = "canary" + canaryMark + "-frozen" // the publisher trusts; the password is there to be hidden
+	variable := canaryVariable(t, pw)
+	publisher := fmt.Sprintf("127.0.0.1:%d", pub.Port)
+	config := func(conninfoExtra, publications, extra string) string {
+		return variable + fmt.Sprintf(`
+provider "pgreplication" {
+  alias             = "subscriber"
+  host              = %q
+  port              = %d
+  username          = "postgres"
+  database          = "postgres"
+  sslmode           = "disable"
+  statement_timeout = "40s"
+}
+
+resource "pgreplication_subscription" "this" {
+  provider          = pgreplication.subscriber
+  name              = "sub_frozen"
+  conninfo          = "%s password=${var.canary_password}"
+  publications      = [%s]
+  publisher_timeout = "5s"
+  %s
+}
+`, f.sub.Host, f.sub.Port, f.conninfo(conninfoExtra), publications, extra)
+	}
+	var frozenAt time.Time
+	freeze := func() {
+		if err := pub.Freeze(); err != nil {
+			t.Fatal(err)
+		}
+		frozenAt = time.Now()
+	}
+	// Each failing step plans (a create also probes the publisher for 5s),
+	// then waits publisher_timeout and at most 5s more to cancel; the rest
+	// is the CLI's own work on a busy machine. Before, each ended at
+	// statement_timeout (40s), with its message.
+	failedInTime := func(what string) {
+		t.Helper()
+		elapsed := time.Since(frozenAt)
+		t.Logf("%s failed %s after the publisher froze", what, elapsed.Round(time.Millisecond))
+		if elapsed > 35*time.Second {
+			t.Errorf("%s failed %s after the publisher froze; want within publisher_timeout (5s) and a margin", what, elapsed)
+		}
+	}
+	subscriptions := func() int64 {
+		return queryValue[int64](t, f.sub, "postgres", `SELECT count(*) FROM pg_subscription WHERE subname = 'sub_frozen'`)
+	}
+	thaw := func() {
+		if err := pub.Thaw(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	nothingLeft := func(what string) {
+		t.Helper()
+		if n := subscriptions(); n != 0 {
+			t.Fatalf("the cancelled %s left %d subscription(s)", what, n)
+		}
+		if slotExists(t, pub, "sub_frozen") {
+			t.Fatalf("the cancelled %s left its slot on the publisher", what)
+		}
+	}
+	var writer *pgx.Conn // a write transaction left open on the publisher
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() {
+					var err error
+					if writer, err = pgx.Connect(context.Background(), pub.DSNFor(f.pubDB)); err != nil {
+						t.Fatal(err)
+					}
+					if _, err := writer.Exec(context.Background(), `BEGIN; INSERT INTO t2 VALUES (1, 'open')`); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: config("", `"pub_a"`, ""),
+				ExpectError: errorWithout("Cannot Create Subscription", `CREATE SUBSCRIPTION "sub_frozen" in database "postgres"`,
+					"did not finish within publisher_timeout (5s)", "connected to the publisher at "+publisher+" and still waiting for its answer",
+					"creating a replication slot waits for the publisher's running write transactions to end",
+					`was creating the replication slot "sub_frozen"`, "raise publisher_timeout"),
+			},
+			{
+				PreConfig: func() {
+					if err := writer.Close(context.Background()); err != nil { // rolls back
+						t.Fatal(err)
+					}
+					// The publisher's walsender was waiting for that
+					// transaction: give it the time to see it end.
+					time.Sleep(2 * time.Second)
+					nothingLeft("CREATE SUBSCRIPTION on a slow publisher")
+					freeze()
+				},
+				Config: config("", `"pub_a"`, ""),
+				ExpectError: errorWithout("Cannot Create Subscription", `CREATE SUBSCRIPTION "sub_frozen" in database "postgres"`,
+					"did not finish within publisher_timeout (5s)", "still connecting to the publisher at "+publisher,
+					"no subscription was created", "Bring the publisher back", "raise publisher_timeout"),
+			},
+			{
+				PreConfig: func() {
+					failedInTime("CREATE SUBSCRIPTION")
+					thaw()
+					nothingLeft("CREATE SUBSCRIPTION on a stopped publisher")
+				},
+				Config: config("", `"pub_a"`, ""),
+				Check: resource.ComposeTestCheckFunc(waitRows(t, f.sub, "postgres", "t1", 10), func(*terraform.State) error {
+					// DROP SUBSCRIPTION without a slot still connects for a
+					// table waiting for its copy: wait until none does.
+					ok, err := pollUntil(context.Background(), 60*time.Second, func(context.Context) (bool, error) {
+						return queryValue[int64](t, f.sub, "postgres", `SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'`) == 0, nil
+					})
+					if !ok {
+						return fmt.Errorf("the tables did not reach the ready state: %v", err)
+					}
+					return nil
+				}),
+			},
+			{
+				PreConfig: freeze,
+				Config:    config("application_name=rotated", `"pub_a", "pub_b"`, ""),
+				ExpectError: errorWithout("Cannot Alter Subscription", `ALTER SUBSCRIPTION "sub_frozen" SET PUBLICATION`,
+					"did not finish within publisher_timeout (5s)", "still connecting to the publisher at "+publisher,
+					"this statement changed nothing", "The changes before it in this apply were made"),
+			},
+			{
+				PreConfig: func() {
+					failedInTime("SET PUBLICATION")
+					got := queryValue[string](t, f.sub, "postgres", `SELECT array_to_string(subpublications, ',') || ' ' || subconninfo FROM pg_subscription WHERE subname = 'sub_frozen'`)
+					if !strings.HasPrefix(got, "pub_a ") || !strings.Contains(got, "application_name=rotated") {
+						t.Fatalf("after the cancelled SET PUBLICATION the subscriber has %q; want publications pub_a and the new connection", got)
+					}
+					frozenAt = time.Now() // still frozen
+				},
+				Config:  config("application_name=rotated", `"pub_a"`, ""),
+				Destroy: true,
+				ExpectError: errorWithout("Cannot Drop Subscription", `DROP SUBSCRIPTION "sub_frozen" in database "postgres"`,
+					"did not finish within publisher_timeout (5s)", "still connecting to the publisher at "+publisher, "nothing was dropped",
+					"set drop_slot_on_destroy = false", "ALTER SUBSCRIPTION … DISABLE; ALTER SUBSCRIPTION … SET (slot_name = NONE); DROP SUBSCRIPTION",
+					`slot "sub_frozen" is left on the publisher`, "SELECT pg_drop_replication_slot('sub_frozen')"),
+			},
+			{
+				PreConfig: func() {
+					failedInTime("DROP SUBSCRIPTION")
+					if n := subscriptions(); n != 1 {
+						t.Fatalf("after the cancelled DROP SUBSCRIPTION the subscriber has %d subscription(s), want it still there", n)
+					}
+				},
+				// Still frozen: only the state changes.
+				Config: config("application_name=rotated", `"pub_a"`, "drop_slot_on_destroy = false"),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(subscriptionAddr, plancheck.ResourceActionUpdate),
+				}},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("publications"), knownvalue.SetExact([]knownvalue.Check{knownvalue.StringExact("pub_a")})),
+				},
+			},
+		},
+		// Destroy runs with the publisher frozen still.
+		CheckDestroy: func(*terraform.State) error {
+			if n := subscriptions(); n != 0 {
+				return fmt.Errorf("%d subscription(s) left after destroy", n)
+			}
+			thaw()
+			if !slotExists(t, pub, "sub_frozen") {
+				return fmt.Errorf("the slot sub_frozen is not on the publisher: drop_slot_on_destroy = false must leave it")
 			}
 			return nil
 		},
