@@ -76,7 +76,8 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 		MarkdownDescription: "Writes the router file that applications using routerlib read: the cluster's nodes " +
 			"(one primary, any number of replicas) and how reads are routed among them. The file is JSON in the " +
 			"`routerlib/artifact` format, written in canonical form (primary first, then replicas and routes sorted by " +
-			"name), with only the settings given here; routerlib applies its defaults to the rest.\n\n" +
+			"name), with only the settings given here; routerlib applies its defaults to the rest. A file that says exactly the same in another layout " +
+			"(an imported one written by hand) is left as it is until the configuration changes.\n\n" +
 			"The file is replaced atomically (temporary file in the same directory, flushed, renamed, directory " +
 			"flushed), so a reader never sees half of it, and it keeps the owner and group of the file it replaces. " +
 			"The parent directory must exist; it is not created.\n\n" +
@@ -533,6 +534,16 @@ func (r *routerConfigResource) ModifyPlan(ctx context.Context, req resource.Modi
 		if !state.Path.IsNull() && !state.Content.IsNull() && !routerFileValid(ctx, state.Content.ValueString()) {
 			resp.RequiresReplace.Append(path.Root("content"))
 		}
+		// A file laid out by hand (an imported one: other spacing, fields
+		// in another order) that says exactly what the plan would write
+		// is kept as it is: rewriting it would change nothing routerlib
+		// reads, and the plan after an import would not be empty.
+		if known && !state.Content.IsNull() && !state.Content.IsUnknown() && sameRouterFile(state.Content.ValueString(), plan.Content.ValueString()) {
+			plan.Content, plan.SHA256 = state.Content, state.SHA256
+			if plan.Path.IsNull() {
+				plan.ID = plan.SHA256
+			}
+		}
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
@@ -552,6 +563,9 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 	if err != nil {
 		addTopologyProblems(t, err, false, diags)
 		return
+	}
+	if planned := m.Content.ValueString(); !m.Content.IsUnknown() && sameRouterFile(planned, string(data)) {
+		data = []byte(planned) // the layout of a file ModifyPlan kept
 	}
 	m.Content = types.StringValue(string(data))
 	m.SHA256 = types.StringValue(sha256Hex(data))
@@ -599,6 +613,21 @@ func sameFile(a, b string) bool {
 	fa, errA := os.Stat(a)
 	fb, errB := os.Stat(b)
 	return errA == nil && errB == nil && os.SameFile(fa, fb)
+}
+
+// sameRouterFile reports whether content, a router file in any layout,
+// says exactly what canonical (artifact.Marshal's form) says: its own
+// canonical form is those bytes.
+func sameRouterFile(content, canonical string) bool {
+	if content == canonical {
+		return true
+	}
+	t, err := artifact.Parse([]byte(content))
+	if err != nil {
+		return false
+	}
+	data, err := artifact.Marshal(t)
+	return err == nil && string(data) == canonical
 }
 
 func sha256Hex(data []byte) string {

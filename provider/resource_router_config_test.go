@@ -3,6 +3,7 @@ package provider
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -813,10 +814,12 @@ func TestAccRouterConfig_replace(t *testing.T) {
 	}
 }
 
-// A router file written with other units than the configuration ("10000ms"
-// for "10s", "0.5m" for "30s"): the import is a no-op, the plan after it is
-// empty and the file is left as it is, since every duration means the same.
-// A change of another field still plans, and writes the file.
+// A router file written by hand, with other units than the configuration
+// ("10000ms" for "10s", "0.5m" for "30s") and another layout (one line,
+// fields in another order): the import is a no-op, the plan after it is
+// empty and the file is left as it is, since it means the same; a change of
+// file_permission alone leaves its bytes too. A change of another field
+// still plans, and writes the file.
 func TestAccRouterConfig_importOtherUnits(t *testing.T) {
 	testAccPreCheck(t)
 	file := filepath.Join(t.TempDir(), "router.json")
@@ -849,11 +852,24 @@ func TestAccRouterConfig_importOtherUnits(t *testing.T) {
 		respell(&topo.Health.ConnectTimeout)
 		respell(&topo.Pool.MaxConnLifetime)
 	})
-	handWritten, err := os.ReadFile(file)
+	respelledFile, err := os.ReadFile(file)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if bytes.Contains(handWritten, []byte(`"10s"`)) || !bytes.Contains(handWritten, []byte(`"10000ms"`)) {
+	// Another layout: one line, fields sorted by name (json.Marshal of a map).
+	var fields map[string]any
+	if err := json.Unmarshal(respelledFile, &fields); err != nil {
+		t.Fatal(err)
+	}
+	handWritten, err := json.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, handWritten, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(handWritten, []byte(`"10s"`)) || !bytes.Contains(handWritten, []byte(`"10000ms"`)) || bytes.Contains(handWritten, []byte("\n")) ||
+		!bytes.HasPrefix(handWritten, []byte(`{"consistency":`)) {
 		t.Fatalf("the file was not respelled:\n%s", handWritten)
 	}
 	config := routerConfigGolden(file, 50)
@@ -881,6 +897,13 @@ func TestAccRouterConfig_importOtherUnits(t *testing.T) {
 					plancheck.ExpectEmptyPlan(),
 				}},
 				Check: fileEquals(file, handWritten, 0o640),
+			},
+			{
+				Config: strings.Replace(config, "\n  primary {", "\n  file_permission = \"0600\"\n\n  primary {", 1),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: fileEquals(file, handWritten, 0o600),
 			},
 			{
 				Config: routerConfigGolden(file, 75),
