@@ -415,6 +415,35 @@ func (s *server) queryError(ctx context.Context, sql string, err error, privs ..
 	return s.withGrants(ctx, statement.Error(ctx, sql, err), privs...)
 }
 
+// readFailure is the cause and the fix of a read of what (the catalogs a
+// resource is read from, e.g. "publication \"p\" from pg_publication …")
+// that failed with err, for a "Cannot Read …" diagnostic: the server's
+// message (secrets masked), then what to do: the statements that grant
+// privs when the server refused for lack of privilege, raising
+// statement_timeout when the read ran past it, trying again when the server
+// went away or stopped answering, and what to check when the connection
+// could not be made. Reading changes nothing, so every fix ends in planning
+// again.
+func (s *server) readFailure(ctx context.Context, what string, err error, privs ...privilege) string {
+	detail := fmt.Sprintf("Reading %s on %s failed: ", what, s.describe())
+	var pgErr *pgconn.PgError
+	var connErr *pgconn.ConnectError
+	switch {
+	case errors.As(err, &connErr):
+		return detail + s.queryError(ctx, "", err).Error()
+	case errors.As(err, &pgErr) && pgErr.Code == "42501":
+		return detail + s.withGrants(ctx, statement.Masked(ctx, err), privs...).Error() + "\n\nThen plan again."
+	case errors.As(err, &pgErr) && pgErr.Code == "57014": // query_canceled: statement_timeout
+		return detail + statement.MaskedError(ctx, err) + fmt.Sprintf("\n\nThe read ran longer than the provider's statement_timeout (%s): "+
+			"the server is overloaded or something holds its catalogs. Plan again once it answers faster, or raise statement_timeout.",
+			s.settings.statementTimeout())
+	case errors.Is(err, context.DeadlineExceeded) || serverAway(err):
+		return detail + statement.MaskedError(ctx, err) + "\n\nThe server ended the session or stopped answering while the provider read " +
+			"(a restart, a failover, a frozen host, a network cut). Nothing was changed: plan again once it answers."
+	}
+	return detail + statement.MaskedError(ctx, err) + "\n\nNothing was changed. The server's message above says why; plan again once that is fixed."
+}
+
 // connectFix says what to check when a connection to s could not be made:
 // the credentials when the server refused them, the database when it does
 // not exist, and otherwise the address and the connect_timeout the provider

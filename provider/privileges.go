@@ -37,6 +37,9 @@ var (
 	readAllStatsPrivilege       = privilege{grant: "GRANT pg_read_all_stats TO %[1]s"}
 	createSubscriptionPrivilege = privilege{grant: "GRANT pg_create_subscription TO %[1]s", since: 16}
 	subconninfoPrivilege        = privilege{grant: "GRANT SELECT (subconninfo) ON pg_catalog.pg_subscription TO %[1]s"}
+	// readPublicationsPrivilege: every role may read these catalogs unless
+	// a site revoked that from PUBLIC.
+	readPublicationsPrivilege = privilege{grant: "GRANT SELECT ON pg_catalog.pg_publication, pg_catalog.pg_publication_rel, pg_catalog.pg_publication_namespace TO %[1]s"}
 )
 
 // alterSystemPrivilege is ALTER SYSTEM on parameters (PostgreSQL 15+).

@@ -303,8 +303,7 @@ func (r *publicationResource) Read(ctx context.Context, req resource.ReadRequest
 		return
 	}
 	if err != nil {
-		resp.Diagnostics.AddError("Cannot Read Publication",
-			fmt.Sprintf("Reading publication %q in database %q on %s failed: %v", state.Name.ValueString(), database, r.server.describe(), err))
+		resp.Diagnostics.AddError("Cannot Read Publication", r.readFailure(ctx, state.Name.ValueString(), database, err))
 		return
 	}
 	if got == nil {
@@ -1046,6 +1045,13 @@ func (r *publicationResource) warnWalLevel(ctx context.Context, name string, dia
 			r.server.describe(), f.WalLevel, name))
 }
 
+// readFailure is the detail of a publication that could not be read back
+// from the catalogs.
+func (r *publicationResource) readFailure(ctx context.Context, name, database string, err error) string {
+	return r.server.readFailure(ctx, fmt.Sprintf("publication %s in database %q from pg_publication, pg_publication_rel and "+
+		"pg_publication_namespace", pgsql.Ident(name), database), err, readPublicationsPrivilege)
+}
+
 // confirmApplied reads the publication back after Create or Update: it must
 // exist as declared (an apply that reads back nothing is an error here, not
 // a "present, then absent" surprise later). It fills the computed owner, and
@@ -1061,8 +1067,8 @@ func (r *publicationResource) confirmApplied(ctx context.Context, pool *pgxpool.
 	database := plan.Database.ValueString()
 	got, err := readPublication(ctx, pool, major, want.Name, 0)
 	if err != nil {
-		diags.AddError("Cannot Read Publication",
-			fmt.Sprintf("Publication %q was %s in database %q on %s, but reading it back failed: %v", want.Name, did, database, r.server.describe(), err))
+		diags.AddError("Cannot Read Publication", fmt.Sprintf("Publication %q was %s in database %q, but reading it back failed. %s",
+			want.Name, did, database, r.readFailure(ctx, want.Name, database, err)))
 		return
 	}
 	if got == nil {

@@ -1448,3 +1448,43 @@ func TestAccPublication_standardConformingStringsOff(t *testing.T) {
 		t.Errorf("the row filter %q published table other, which nothing declared", filter)
 	}
 }
+
+// A publication the provider cannot read (a site revoked SELECT on the
+// publication catalogs from PUBLIC) fails the refresh with "Cannot Read
+// Publication", naming the publication, the database, the server, the
+// server's message and the fix: the GRANT that lets the provider's role read
+// them, which, run as printed, makes the next plan empty again.
+func TestAccPublication_cannotRead(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0)) // catalog privileges changed: not the shared one
+	const role = "tfacc_pub_reader"
+	execSQL(t, topo.Primary, "postgres", `CREATE ROLE `+role+` LOGIN; GRANT CREATE ON DATABASE postgres TO `+role+`;
+CREATE TABLE orders (id int PRIMARY KEY); ALTER TABLE orders OWNER TO `+role)
+	config := providerConfigAs("", topo.Primary, role) + `
+resource "pgreplication_publication" "this" {
+  name   = "pub_unreadable"
+  tables = { "public.orders" = {} }
+}
+`
+	grant := "GRANT SELECT ON pg_catalog.pg_publication, pg_catalog.pg_publication_rel, pg_catalog.pg_publication_namespace TO " + pgsql.Ident(role)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				PreConfig: func() {
+					execSQL(t, topo.Primary, "postgres", `REVOKE SELECT ON pg_catalog.pg_publication_rel FROM PUBLIC`)
+				},
+				Config: config,
+				ExpectError: errorText("Cannot Read Publication", `Reading publication "pub_unreadable" in database "postgres" from pg_publication`,
+					fmt.Sprintf("on 127.0.0.1:%d failed", topo.Primary.Port), "permission denied for table pg_publication_rel", "42501",
+					`The provider's role "`+role+`" lacks a privilege`, grant+";", "Then plan again."),
+			},
+			{
+				PreConfig: func() { execSQL(t, topo.Primary, "postgres", grant) },
+				Config:    config,
+				PlanOnly:  true,
+			},
+		},
+	})
+}

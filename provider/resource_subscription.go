@@ -1055,8 +1055,8 @@ func (r *subscriptionResource) connect(ctx context.Context, database string, dia
 }
 
 func (r *subscriptionResource) readFailure(ctx context.Context, name, database string, err error) string {
-	return fmt.Sprintf("Reading the subscription %s from pg_subscription in database %q on %s failed.\n\n%s",
-		pgsql.Ident(name), database, r.server.describe(), r.server.withGrants(ctx, err, subconninfoPrivilege))
+	return r.server.readFailure(ctx, fmt.Sprintf("the subscription %s from pg_subscription in database %q", pgsql.Ident(name), database),
+		err, subconninfoPrivilege)
 }
 
 // fromCatalog is m with every attribute PostgreSQL keeps replaced by what the
