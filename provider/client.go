@@ -199,6 +199,11 @@ func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, erro
 		cfg.MaxConns = key.maxConns
 		cfg.MinConns = 0
 		cfg.MaxConnIdleTime = time.Minute
+		// pgxpool pings a connection idle for over a second when it is
+		// acquired; bounded like a connection, or a ping to a server that
+		// stopped answering (a frozen host) waits as long as the handler,
+		// which has no deadline.
+		cfg.PingTimeout = time.Duration(s.settings.connectTimeout()) * time.Second
 		p, err = pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
@@ -341,7 +346,7 @@ func (s *server) requireMajor(ctx context.Context, major int, feature string, at
 func (s *server) PoolOrDiag(ctx context.Context, database string, diags *diag.Diagnostics) *pgxpool.Pool {
 	p, err := s.Pool(ctx, database)
 	if err == nil {
-		err = ready(ctx, p)
+		err = ready(ctx, p, time.Duration(s.settings.connectTimeout())*time.Second)
 	}
 	if isMissingDatabase(err) {
 		// The server answered: the handler decides what a database that
@@ -364,14 +369,19 @@ func (s *server) PoolOrDiag(ctx context.Context, database string, diags *diag.Di
 // DROP DATABASE … WITH (FORCE)) would fail the handler's first statement
 // with 57P01 or a closed connection. The ping finds it; the pool is then
 // emptied, since the server most likely ended its other sessions too, and a
-// fresh connection decides.
-func ready(ctx context.Context, p *pgxpool.Pool) error {
+// fresh connection decides. The ping waits at most timeout (the
+// connect_timeout): a server that stopped answering (a frozen host, a
+// network black hole) fails it, and the fresh connection then fails as any
+// connection to it does, instead of the handler waiting for ever.
+func ready(ctx context.Context, p *pgxpool.Pool, timeout time.Duration) error {
 	for fresh := false; ; fresh = true {
 		c, err := p.Acquire(ctx)
 		if err != nil {
 			return err
 		}
-		err = c.Ping(ctx)
+		pctx, cancel := context.WithTimeout(ctx, timeout)
+		err = c.Ping(pctx)
+		cancel()
 		c.Release()
 		if err == nil || fresh {
 			return err

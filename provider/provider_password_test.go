@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -257,5 +258,65 @@ func TestAccProvider_endedSessionsNotReused(t *testing.T) {
 		if err := pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
 			t.Fatalf("statement %d after PoolOrDiag, on a pool whose sessions the server ended: %v", i+1, err)
 		}
+	}
+}
+
+// A server that stops answering (SIGSTOP) while the pool holds an idle
+// connection to it: the next handler's PoolOrDiag pings that connection,
+// and the ping is bounded like a connection (connect_timeout, 2s here),
+// then so is the new connection it tries: "Cannot Connect to PostgreSQL"
+// within a few seconds. Before, the ping had the handler's context, which
+// has no deadline, and waited as long as the server stayed frozen.
+func TestAccProvider_frozenServerFailsPoolOrDiag(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
+	s := newServer(connSettings{Host: topo.Primary.Host, Port: int64(topo.Primary.Port), Username: "postgres", Database: "postgres",
+		SSLMode: "disable", ConnectTimeout: 2})
+	ctx := context.Background()
+	var diags diag.Diagnostics
+	pool := s.PoolOrDiag(ctx, "", &diags)
+	if pool == nil {
+		t.Fatal(diags)
+	}
+	if _, err := pool.Exec(ctx, "SELECT 1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	thaw := func() {
+		if !thawed {
+			thawed = true
+			if err := topo.Primary.Thaw(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer thaw()
+	time.Sleep(1100 * time.Millisecond) // idle for over a second: pgxpool pings it
+	start := time.Now()
+	done := make(chan diag.Diagnostics, 1)
+	go func() {
+		var diags diag.Diagnostics
+		s.PoolOrDiag(ctx, "", &diags)
+		done <- diags
+	}()
+	select {
+	case diags = <-done:
+	case <-time.After(60 * time.Second):
+		thaw() // lets the hung ping end
+		<-done
+		t.Fatalf("PoolOrDiag on a frozen server had not returned after 60s")
+	}
+	elapsed := time.Since(start)
+	t.Logf("PoolOrDiag returned after %s: %v", elapsed.Round(time.Millisecond), diags)
+	if !diags.HasError() || diags[0].Summary() != "Cannot Connect to PostgreSQL" {
+		t.Fatalf("PoolOrDiag on a frozen server: %v; want Cannot Connect to PostgreSQL", diags)
+	}
+	// The ping's 2s, then each connection attempt's 2s; the rest is a
+	// busy machine's margin.
+	if elapsed > 30*time.Second {
+		t.Errorf("PoolOrDiag took %s on a frozen server; want about connect_timeout (2s) per attempt", elapsed)
 	}
 }
