@@ -186,16 +186,9 @@ func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, erro
 		if err != nil {
 			return nil, fmt.Errorf("invalid connection settings: %w", err)
 		}
-		if key.password != "" {
-			cfg.ConnConfig.Password = key.password
+		if cfg.ConnConfig, err = s.connConfig(database); err != nil {
+			return nil, err
 		}
-		cfg.ConnConfig.RuntimeParams["statement_timeout"] = key.statementTimeout
-		// SQL text from the configuration (row filters) is checked with
-		// a lexer that reads '…' as PostgreSQL does with this on, its
-		// default; a database or role that turns it off would let a
-		// backslash pair the quotes differently on the server.
-		cfg.ConnConfig.RuntimeParams["standard_conforming_strings"] = "on"
-		cfg.ConnConfig.Tracer = statement.Tracer{Bound: clientStatementBound(key.statementTimeout)}
 		cfg.MaxConns = key.maxConns
 		cfg.MinConns = 0
 		cfg.MaxConnIdleTime = time.Minute
@@ -226,6 +219,30 @@ var processPools = struct {
 	m map[poolKey]*pgxpool.Pool
 }{m: map[poolKey]*pgxpool.Pool{}}
 
+// connConfig is the configuration of every connection the provider opens to
+// database on its server (the pools' and replicationExec's): the settings'
+// conninfo, the password set on the parsed config (so that it never sits in
+// a string an error could echo), the session settings and the statement
+// tracer. poolKey holds everything it depends on.
+func (s *server) connConfig(database string) (*pgx.ConnConfig, error) {
+	cfg, err := pgx.ParseConfig(s.settings.conninfo(database))
+	if err != nil {
+		return nil, fmt.Errorf("invalid connection settings: %w", err)
+	}
+	if s.settings.Password != "" {
+		cfg.Password = s.settings.Password
+	}
+	timeout := s.settings.statementTimeout()
+	cfg.RuntimeParams["statement_timeout"] = timeout
+	// SQL text from the configuration (row filters) is checked with a
+	// lexer that reads '…' as PostgreSQL does with this on, its default; a
+	// database or role that turns it off would let a backslash pair the
+	// quotes differently on the server.
+	cfg.RuntimeParams["standard_conforming_strings"] = "on"
+	cfg.Tracer = statement.Tracer{Bound: clientStatementBound(timeout)}
+	return cfg, nil
+}
+
 // poolKey is everything a pool's connections depend on.
 type poolKey struct {
 	conninfo         string // without the password
@@ -244,18 +261,13 @@ func (s *server) replicationExec(ctx context.Context, database, sql string) erro
 	if database == "" {
 		database = s.settings.Database
 	}
-	cfg, err := pgx.ParseConfig(s.settings.conninfo(database))
+	cfg, err := s.connConfig(database)
 	if err != nil {
-		return fmt.Errorf("invalid connection settings: %w", err)
-	}
-	if s.settings.Password != "" {
-		cfg.Password = s.settings.Password
+		return err
 	}
 	cfg.RuntimeParams["replication"] = "database"
-	cfg.RuntimeParams["statement_timeout"] = s.settings.statementTimeout()
 	// A walsender takes replication commands in simple queries only.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
-	cfg.Tracer = statement.Tracer{Bound: clientStatementBound(s.settings.statementTimeout())}
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return s.queryError(ctx, sql, err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -258,6 +260,109 @@ func TestAccProvider_endedSessionsNotReused(t *testing.T) {
 		if err := pool.QueryRow(ctx, "SELECT 1").Scan(&one); err != nil {
 			t.Fatalf("statement %d after PoolOrDiag, on a pool whose sessions the server ended: %v", i+1, err)
 		}
+	}
+}
+
+// The in-place slot change runs over a replication connection of its own
+// (replicationExec), opened with the provider's password: when the server
+// refuses that connection (a role without REPLICATION) and when nothing
+// accepts it any more (the address stopped listening after the pool had
+// connected), the apply fails naming the slot, the server and the fix, and
+// the password is in no diagnostic, no TRACE line and no state.
+func TestAccReplicationSlot_replicationConnectionNeverShowsPassword(t *testing.T) {
+	testAccPreCheck(t)
+	routertest.SkipBelow(t, 17, "failover, the option changed over a replication connection")
+	topo := routertest.Start(t, routertest.WithStandbys(0)) // pg_hba.conf changed: not the shared one
+	const role = "tfacc_repl_pw"
+	const pw = "canary" + canaryMark + "-repl-pw"
+	execSQL(t, topo.Primary, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN PASSWORD '"+pw+"'")
+	if err := topo.Primary.RequirePassword(context.Background(), role); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PGPASSWORD", "")
+	t.Setenv("PGPASSFILE", os.DevNull)
+	logPath := traceLog(t)
+	variable := canaryVariable(t, pw)
+	// One connection through the proxy, the pool's (max_connections = 1):
+	// the replication connection after it finds nothing listening.
+	proxy := startRecordingProxy(t, topo.Primary.Port, 1)
+	provider := func(username string, port int) string {
+		password := ""
+		if username == role {
+			password = "password = var.canary_password"
+		}
+		return variable + fmt.Sprintf(`
+provider "pgreplication" {
+  host            = "127.0.0.1"
+  port            = %d
+  username        = %q
+  %s
+  database        = "postgres"
+  sslmode         = "disable"
+  connect_timeout = 2
+  max_connections = 1
+}
+`, port, username, password)
+	}
+	slot := func(failover bool) string {
+		return fmt.Sprintf(`
+resource "pgreplication_replication_slot" "this" {
+  name     = "repl_canary"
+  type     = "logical"
+  database = "postgres"
+  plugin   = "pgoutput"
+  failover = %t
+}
+`, failover)
+	}
+	server := fmt.Sprintf("127.0.0.1:%d", topo.Primary.Port)
+	noCanary := stateHasNo(canaryParts(pw))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: provider("postgres", topo.Primary.Port) + slot(false), Check: noCanary},
+			{
+				Config: provider(role, topo.Primary.Port) + slot(true),
+				ExpectError: errorWithout("Cannot Change Replication Slot", `Setting failover = true (the server has false) on replication slot "repl_canary" on `+server,
+					"over a replication connection", "permission denied to start WAL sender", "REPLICATION attribute",
+					`ALTER ROLE "tfacc_repl_pw" REPLICATION`),
+			},
+			{
+				Config: provider(role, proxy.port) + slot(true),
+				ExpectError: errorWithout("Cannot Change Replication Slot", fmt.Sprintf(`on replication slot "repl_canary" on 127.0.0.1:%d`, proxy.port),
+					"connection refused", fmt.Sprintf("No PostgreSQL server accepted a connection at 127.0.0.1:%d", proxy.port),
+					"Check the provider's host and port"),
+			},
+			{
+				PreConfig: func() {
+					if n := len(proxy.startups()); n != 1 {
+						t.Errorf("the proxy accepted %d connections, want 1 (the pool's): the refused one was not the replication connection", n)
+					}
+				},
+				Config: provider("postgres", topo.Primary.Port) + slot(false),
+				Check:  noCanary,
+			},
+		},
+	})
+	checkLogHasNo(t, logPath, canaryParts(pw), "Cannot Change Replication Slot", "permission denied to start WAL sender", "connection refused")
+}
+
+// stateHasNo fails when an attribute of a resource in the state holds any
+// of secrets.
+func stateHasNo(secrets []string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		for _, m := range s.Modules {
+			for addr, r := range m.Resources {
+				for k, v := range r.Primary.Attributes {
+					for _, secret := range secrets {
+						if strings.Contains(v, secret) {
+							return fmt.Errorf("the state of %s holds a secret in %s", addr, k)
+						}
+					}
+				}
+			}
+		}
+		return nil
 	}
 }
 
