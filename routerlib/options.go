@@ -88,7 +88,8 @@ func WithPoolConfig(f func(node artifact.Node, cfg *pgxpool.Config)) Option {
 }
 
 // WithWatch sets how often the router file given to [Open] is checked for
-// changes (its size, modification time and SHA-256). The default is
+// changes (its size, modification time, status-change time, which a chmod
+// that makes it readable moves, and SHA-256). The default is
 // [DefaultWatchInterval]; 0 turns watching off. [New] has no file and
 // ignores it.
 func WithWatch(interval time.Duration) Option {

@@ -170,19 +170,22 @@ func (t *topology) watchDropped(n *node, stop <-chan struct{}) {
 	}
 }
 
-// watch polls the router file every interval and reloads it when its size
-// or modification time change and its SHA-256 differs. Polling needs no
-// dependency and works on every file system, including a ConfigMap's
-// symlink swap. The Router owns it: Close stops it.
+// watch polls the router file every interval and reloads it when its size,
+// modification time or status-change time change and its SHA-256 differs.
+// Polling needs no dependency and works on every file system, including a
+// ConfigMap's symlink swap. The status-change time is what a chmod or
+// chown moves, and nothing else does: a new file that arrived unreadable
+// to the application (another owner, a umask leaving it 0600) is refused,
+// and the fix, a chmod, changes neither its size nor its modification
+// time. The Router owns it: Close stops it.
 //
 // seen is the file's state before Open read it, so that a change between
 // the read and the watcher's start is not missed.
 func (r *Router) watch(ctx context.Context, path string, interval time.Duration, seen os.FileInfo) {
 	defer r.wg.Done()
-	var size int64
-	var mtime time.Time
+	var was fileState
 	if seen != nil {
-		size, mtime = seen.Size(), seen.ModTime()
+		was = stateOf(seen)
 	}
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
@@ -196,10 +199,19 @@ func (r *Router) watch(ctx context.Context, path string, interval time.Duration,
 		if err != nil {
 			continue // mid-rename, or removed: keep the configuration in force
 		}
-		if fi.Size() == size && fi.ModTime().Equal(mtime) {
-			continue
+		if now := stateOf(fi); now != was {
+			was = now
+			_ = r.Reload(ctx)
 		}
-		size, mtime = fi.Size(), fi.ModTime()
-		_ = r.Reload(ctx)
 	}
+}
+
+// fileState is what the watcher compares between two polls of the file.
+type fileState struct {
+	size         int64
+	mtime, ctime time.Time
+}
+
+func stateOf(fi os.FileInfo) fileState {
+	return fileState{size: fi.Size(), mtime: fi.ModTime(), ctime: changeTime(fi)}
 }
