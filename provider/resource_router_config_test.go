@@ -432,7 +432,7 @@ resource "pgreplication_router_config" "test" {
   }
   replica {
     name = "replica-1"
-    host = "127.0.0.1"
+    host = "127.0.0.2"
     %s
   }
   %s
@@ -466,6 +466,13 @@ func TestAccRouterConfig_validation(t *testing.T) {
     name  = "analytics"
     nodes = ["replica-1", "replica-9"]
   }`, `route "analytics": route\[0\]\.nodes\[1\]: unknown node "replica-9"; the nodes are:\s+primary, replica-1`),
+			// The primary listed again as a replica: the router would see
+			// two primaries and take no writes.
+			step("", `
+  replica {
+    name = "primary-reads"
+    host = "127.0.0.1"
+  }`, `replica "primary-reads": replica\[1\]\.host: node "primary-reads" reaches the same server as primary "primary"`),
 			step(`max_lag = "10 seconds"`, "", `replica "replica-1": replica\[0\]\.max_lag: invalid duration "10\s+seconds"`),
 			step(`weight = -1`, "", `replica "replica-1": replica\[0\]\.weight: weight -1 is out of range`),
 			step(`weight = 0`, "", `replica\[0\]\.weight = 0 cannot be expressed in the router file`),
@@ -1010,7 +1017,7 @@ func TestAccRouterConfig_unknownAtPlan(t *testing.T) {
 	config := func(step, routeNode string) string {
 		return unreachableProvider + strings.ReplaceAll(fmt.Sprintf(`
 resource "terraform_data" "hosts" {
-  input = ["10.0.0.2", "10.0.0.3"]
+  input = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
 }
 
 resource "pgreplication_router_config" "test" {
@@ -1020,7 +1027,7 @@ resource "pgreplication_router_config" "test" {
     host = terraform_data.hosts.output[0]
   }
   dynamic "replica" {
-    for_each = terraform_data.hosts.output
+    for_each = slice(terraform_data.hosts.output, 1, 3)
     content {
       name = "replica-${replica.key + 1}"
       host = replica.value
@@ -1039,11 +1046,11 @@ resource "pgreplication_router_config" "test" {
 			{
 				// Valid for all the plan can tell; the apply finds the
 				// route's node missing and writes nothing.
-				Config:      config("a", `"replica-${length(terraform_data.hosts.output) + 1}"`),
+				Config:      config("a", `"replica-${length(terraform_data.hosts.output)}"`),
 				ExpectError: regexp.MustCompile(`route\[0\]\.nodes\[0\]:\s+unknown\s+node\s+"replica-3"`),
 			},
 			{
-				Config: config("b", `"replica-${length(terraform_data.hosts.output)}"`),
+				Config: config("b", `"replica-${length(terraform_data.hosts.output) - 1}"`),
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectUnknownValue(routerConfigAddr, tfjsonpath.New("content")),
 				}},
@@ -1052,7 +1059,7 @@ resource "pgreplication_router_config" "test" {
 					if err != nil {
 						return err
 					}
-					if len(topo.Nodes) != 3 || topo.Nodes[0].Host != "10.0.0.2" || topo.Nodes[2].Host != "10.0.0.3" || topo.Routes[0].Nodes[0] != "replica-2" {
+					if len(topo.Nodes) != 3 || topo.Nodes[0].Host != "10.0.0.1" || topo.Nodes[2].Host != "10.0.0.3" || topo.Routes[0].Nodes[0] != "replica-2" {
 						return fmt.Errorf("unexpected topology %+v", topo)
 					}
 					return nil

@@ -157,12 +157,13 @@ func TestReplicaDownAtStart(t *testing.T) {
 }
 
 // unreachableReplicas returns the shared topology's file with its replicas
-// pointing at a port nothing listens on.
+// pointing at ports nothing listens on (one each: a file may not list one
+// server twice).
 func unreachableReplicas(topo *routertest.Topology, fallback string) artifact.Topology {
 	a := steadyHealth(topo.Artifact(), interval) // the primary must keep the writes
 	for i := range a.Nodes {
 		if a.Nodes[i].Role == artifact.RoleReplica {
-			a.Nodes[i].Port = 1 // nothing listens on port 1
+			a.Nodes[i].Port = i // nothing listens on ports 1, 2, …
 		}
 	}
 	a.ReadPolicy.Fallback = fallback

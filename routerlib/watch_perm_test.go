@@ -2,7 +2,6 @@ package routerlib_test
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -167,7 +166,7 @@ func reloadAfterChmod(t *testing.T, path string) {
 			return
 		}
 		if time.Since(fixed) > 5*time.Second {
-			t.Fatal(fmt.Sprintf("5s after chmod made the router file readable, the router still has node %q, which the file no longer lists: the watcher did not read it again", dropped))
+			t.Fatalf("5s after chmod made the router file readable, the router still has node %q, which the file no longer lists: the watcher did not read it again", dropped)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -79,7 +79,8 @@ func (v *validator) nodes(nodes []Node) {
 		v.addf("nodes", "at least one node is required: add the primary")
 		return
 	}
-	first := make(map[string]int, len(nodes)) // node name → index of its first use
+	first := make(map[string]int, len(nodes))   // node name → index of its first use
+	servers := make(map[server]int, len(nodes)) // server → index of its first node
 	var primaries []string
 	for i, n := range nodes {
 		p := fmt.Sprintf("nodes[%d]", i)
@@ -102,6 +103,16 @@ func (v *validator) nodes(nodes []Node) {
 			v.addf(p+".host", "host is required")
 		case strings.Contains(n.Host, "://"):
 			v.addf(p+".host", "host must be a host name, IP address or socket directory, not a connection URI; put the user and database in their own fields and the password in password_env or passfile")
+		}
+		if j, dup := servers[serverOf(n)]; dup && n.Host != "" {
+			// The router learns each node's role from the server: the
+			// primary listed again (as a replica, or under another user)
+			// is two nodes out of recovery on one timeline, a split brain
+			// for which no node takes writes.
+			v.addf(p+".host", "node %q reaches the same server as nodes[%d] %q (host %q, port %d, database %q); list each server once: a node's role is what its server reports, so the primary listed twice reads as two primaries and takes no writes. To send a route's reads to the primary, list the primary's node in the route",
+				n.Name, j, nodes[j].Name, n.Host, serverOf(n).port, n.Database)
+		} else if !dup {
+			servers[serverOf(n)] = i
 		}
 		if n.Port < 0 || n.Port > 65535 {
 			v.addf(p+".port", "port %d is out of range; use 1 to 65535, or leave it unset for %d", n.Port, DefaultPort)
@@ -129,6 +140,23 @@ func (v *validator) nodes(nodes []Node) {
 	default:
 		v.addf("nodes", "%d primaries (%s): exactly one node must have role %q", len(primaries), strings.Join(primaries, ", "), RolePrimary)
 	}
+}
+
+// server is where a node connects: nodes with the same host, port and
+// database reach one server (a pooler such as PgBouncer in front of
+// several servers tells them apart by database name).
+type server struct {
+	host     string
+	port     int
+	database string
+}
+
+func serverOf(n Node) server {
+	port := n.Port
+	if port == 0 {
+		port = DefaultPort
+	}
+	return server{host: n.Host, port: port, database: n.Database}
 }
 
 func (v *validator) readPolicy(t Topology) {

@@ -81,8 +81,19 @@ func TestValidate(t *testing.T) {
 			paths: []string{"nodes[1].host"}, want: "host is required"},
 		{name: "host is a URI", change: func(t *artifact.Topology) { t.Nodes[1].Host = "postgres://app:secret@db/app" },
 			paths: []string{"nodes[1].host"}, want: "not a connection URI"},
-		{name: "port unset", change: func(t *artifact.Topology) { t.Nodes[1].Port = 0 }},
+		{name: "port unset", change: func(t *artifact.Topology) { t.Nodes[0].Port = 0 }},
 		{name: "port 1 and 65535", change: func(t *artifact.Topology) { t.Nodes[1].Port, t.Nodes[2].Port = 1, 65535 }},
+		{name: "primary listed again as a replica", change: func(t *artifact.Topology) { t.Nodes[2].Port = t.Nodes[0].Port },
+			paths: []string{"nodes[2].host"}, want: `node "replica-2" reaches the same server as nodes[0] "primary" (host "127.0.0.1", port 5432, database "app")`},
+		{name: "port unset is the default port", change: func(t *artifact.Topology) { t.Nodes[0].Port = 0; t.Nodes[1].Port = artifact.DefaultPort },
+			paths: []string{"nodes[1].host"}, want: "reaches the same server as nodes[0]"},
+		{name: "same server under another user", change: func(t *artifact.Topology) { t.Nodes[1].Port = t.Nodes[0].Port; t.Nodes[1].User = "reporting" },
+			paths: []string{"nodes[1].host"}, want: "list each server once"},
+		{name: "one pooler, a database per server", change: func(t *artifact.Topology) {
+			for i := range t.Nodes {
+				t.Nodes[i].Port, t.Nodes[i].Database = 6432, t.Nodes[i].Name
+			}
+		}},
 		{name: "port negative", change: func(t *artifact.Topology) { t.Nodes[1].Port = -1 },
 			paths: []string{"nodes[1].port"}, want: "port -1 is out of range"},
 		{name: "port too large", change: func(t *artifact.Topology) { t.Nodes[1].Port = 65536 },
