@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/syncrep"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
@@ -69,7 +70,9 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"(`synchronous_standby_names`) and what they confirm (`synchronous_commit`). Apply it with the provider instance of the **primary**.\n\n" +
 			"A synchronous primary **blocks every commit** while fewer than `num_sync` of the listed standbys are connected. So plan and " +
 			"apply refuse a change of the standby list when fewer than `num_sync` of the listed standbys stream from the primary now " +
-			"(`pg_stat_replication`), unless `allow_unavailable = true`. A listed standby that is connected but still starting or " +
+			"(`pg_stat_replication`) and confirm its WAL, unless `allow_unavailable = true`. A standby that stopped answering keeps its " +
+			"connection, and shows as streaming, for up to `wal_sender_timeout`: apply writes a commit record (a transaction ID, nothing else) " +
+			"that each listed standby must confirm, as far as `synchronous_commit` will wait for, before commits wait for it. A listed standby that is connected but still starting or " +
 			"catching up (a standby the same apply has just pointed at its slot, for example) is waited for, at most 30 seconds.\n\n" +
 			"The provider writes the settings with `ALTER SYSTEM` and reloads; Read parses the server's `synchronous_standby_names` " +
 			"back (every form PostgreSQL accepts, including `a, b` and `2 (a, b)`), so a hand edit shows as a change of `method`, " +
@@ -321,7 +324,13 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 	if err != nil {
 		return // unreachable now: Read or apply reports it
 	}
-	d, err := r.checkAvailable(ctx, pool, &plan, syncSettleTimeout)
+	// Read-only at plan time: the WAL written so far is what the standbys
+	// must confirm (see checkAvailable).
+	var target string
+	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&target); err != nil {
+		return // apply checks again
+	}
+	d, err := r.checkAvailable(ctx, pool, &plan, target, syncSettleTimeout)
 	var hidden hiddenStatsError
 	switch {
 	case errors.As(err, &hidden):
@@ -339,21 +348,34 @@ func standbyListChanges(ctx context.Context, plan, prior *synchronousReplication
 }
 
 // checkAvailable returns an error diagnostic when fewer than num_sync of the
-// listed standbys stream from the server now. A listed standby whose WAL
-// sender is still starting or catching up is waited for, at most wait: a
-// standby whose primary_conninfo or slot an apply has just changed streams
-// from its own point of view (pg_stat_wal_receiver, which
-// pgreplication_standby waits for) before the primary's WAL sender has caught
-// up and shows it streaming, and only a streaming sender can be synchronous.
-func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, pool *pgxpool.Pool, plan *synchronousReplicationResourceModel, wait time.Duration) (diag.Diagnostic, error) {
+// listed standbys stream from the server now and have confirmed the WAL up
+// to target, the server's WAL at the check (a pg_lsn), as far as the
+// commits will wait for under plan's synchronous_commit. A listed standby
+// whose WAL sender is still starting or catching up, or has yet to
+// confirm target, is waited for, at most wait: a standby whose
+// primary_conninfo or slot an apply has just changed streams from its own
+// point of view (pg_stat_wal_receiver, which pgreplication_standby waits
+// for) before the primary's WAL sender has caught up and shows it
+// streaming, and only a streaming sender can be synchronous.
+//
+// A WAL sender shows "streaming" as long as its connection stands, for up
+// to wal_sender_timeout (a minute by default) after its standby stopped
+// answering (stopped with SIGSTOP, hung, cut off by a firewall that drops
+// packets): made synchronous, such a standby would block every commit. A
+// standby that answers confirms new WAL within milliseconds of receiving
+// it, so apply writes a commit record first (see walTarget); the read-only
+// plan has only the WAL written so far, which a stopped standby has
+// confirmed too when the primary was idle.
+func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, pool *pgxpool.Pool, plan *synchronousReplicationResourceModel, target string, wait time.Duration) (diag.Diagnostic, error) {
 	c := plan.config(ctx)
-	var streaming, joining, missing []string
+	var streaming, joining, silent, missing []string
 	listed := 0
 	_, err := pollUntil(ctx, wait, func(ctx context.Context) (bool, error) {
 		var err error
-		if streaming, joining, err = r.server.walSenders(ctx, pool); err != nil {
+		if streaming, joining, silent, err = r.server.walSenders(ctx, pool, target, plan.SynchronousCommit.ValueString()); err != nil {
 			return false, err
 		}
+		joining = append(joining, silent...)
 		listed, missing = listedStreaming(c, streaming)
 		joiningListed, _ := listedStreaming(c, joining)
 		return listed >= c.NumSync || joiningListed == 0, nil
@@ -368,15 +390,26 @@ func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, poo
 	if len(streaming) > 0 {
 		connected = `"` + strings.Join(streaming, `", "`) + `"`
 	}
-	if len(joining) > 0 {
-		connected += fmt.Sprintf(`; still starting or catching up after %s: "%s"`, wait, strings.Join(joining, `", "`))
+	if starting := slices.DeleteFunc(slices.Clone(joining), func(s string) bool { return slices.Contains(silent, s) }); len(starting) > 0 {
+		connected += fmt.Sprintf(`; still starting or catching up after %s: "%s"`, wait, strings.Join(starting, `", "`))
+	}
+	if len(silent) > 0 {
+		connected += fmt.Sprintf(`; connected, but not confirming the WAL the primary wrote as this check began within %s (stopped, hung, unreachable, or far behind: pg_stat_replication's reply_time shows when it last answered): "%s"`,
+			wait, strings.Join(silent, `", "`))
+		missing = slices.DeleteFunc(missing, func(m string) bool {
+			return slices.ContainsFunc(silent, func(s string) bool { return strings.EqualFold(fmt.Sprintf("%q", s), m) })
+		})
+	}
+	notConnected := "none"
+	if len(missing) > 0 {
+		notConnected = strings.Join(missing, ", ")
 	}
 	return diag.NewAttributeErrorDiagnostic(path.Root("standby_names"), "Too Few Synchronous Standbys Connected", fmt.Sprintf(
 		"synchronous_standby_names = %s on %s needs %d of the listed standbys streaming, but %d are. Not connected: %s. "+
 			"Streaming now (pg_stat_replication application_name): %s. With this setting every commit on the primary would wait "+
 			"until enough of them connect. Start or fix the missing standbys (their primary_conninfo application_name must match), "+
 			"correct standby_names or num_sync, or set allow_unavailable = true if commits may wait.",
-		c.String(), r.server.describe(), c.NumSync, listed, strings.Join(missing, ", "), connected)), nil
+		c.String(), r.server.describe(), c.NumSync, listed, notConnected, connected)), nil
 }
 
 // walSenderState is one row of pg_stat_replication.
@@ -410,33 +443,78 @@ func listedStreaming(c syncrep.Config, streaming []string) (listed int, missing 
 	return listed, missing
 }
 
-// walSenders are the application names of the WAL senders that stream, and
-// of those that are connected but still starting or catching up (states
-// startup and catchup). A role that may not see their state gets
-// hiddenStatsError. A failure is explained (queryError).
-func (s *server) walSenders(ctx context.Context, pool *pgxpool.Pool) (streaming, joining []string, err error) {
-	const sql = `SELECT application_name, state FROM pg_stat_replication ORDER BY application_name`
-	rows, err := pool.Query(ctx, sql)
+// walSenders are the application names of the WAL senders that stream and
+// have confirmed the WAL up to target (a pg_lsn; "" for any) as far as a
+// commit waits for under synchronous_commit = commit, of those that are
+// connected but still starting or catching up (states startup and
+// catchup), and of those that stream but have not confirmed target. A role
+// that may not see their state gets hiddenStatsError. A failure is
+// explained (queryError).
+func (s *server) walSenders(ctx context.Context, pool *pgxpool.Pool, target, commit string) (streaming, joining, silent []string, err error) {
+	confirmed := "flush_lsn" // on, and local and off, under which a session may still ask for on
+	switch commit {
+	case "remote_apply":
+		confirmed = "replay_lsn"
+	case "remote_write":
+		confirmed = "write_lsn"
+	}
+	sql := `SELECT application_name, state, coalesce(` + confirmed + ` >= nullif($1, '')::pg_lsn, true) FROM pg_stat_replication ORDER BY application_name`
+	rows, err := pool.Query(ctx, sql, target)
 	if err != nil {
-		return nil, nil, s.queryError(ctx, sql, err, readAllStatsPrivilege)
+		return nil, nil, nil, s.queryError(ctx, sql, err, readAllStatsPrivilege)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var n string
 		var state *string
-		if err := rows.Scan(&n, &state); err != nil {
-			return nil, nil, s.queryError(ctx, sql, err, readAllStatsPrivilege)
+		var caughtUp bool
+		if err := rows.Scan(&n, &state, &caughtUp); err != nil {
+			return nil, nil, nil, s.queryError(ctx, sql, err, readAllStatsPrivilege)
 		}
 		switch {
 		case state == nil:
-			return nil, nil, s.queryError(ctx, sql, hiddenStatsError{view: "pg_stat_replication"}, readAllStatsPrivilege)
-		case *state == "streaming":
+			return nil, nil, nil, s.queryError(ctx, sql, hiddenStatsError{view: "pg_stat_replication"}, readAllStatsPrivilege)
+		case *state == "streaming" && caughtUp:
 			streaming = append(streaming, n)
+		case *state == "streaming":
+			silent = append(silent, n)
 		case *state == "startup" || *state == "catchup":
 			joining = append(joining, n)
 		}
 	}
-	return streaming, joining, s.queryError(ctx, sql, rows.Err(), readAllStatsPrivilege)
+	return streaming, joining, silent, s.queryError(ctx, sql, rows.Err(), readAllStatsPrivilege)
+}
+
+// walTarget writes a commit record on the primary and returns the WAL
+// position just past where it begins: what every standby that answers
+// confirms within moments (see checkAvailable), and one that stopped
+// answering never does. The transaction only takes a transaction ID (no
+// privilege needed) and writes nothing else, so PostgreSQL commits it
+// without waiting for any standby or even for its own flush: the WAL
+// writer flushes the record within wal_writer_delay (200 ms by default),
+// and the WAL senders send it on. Where it begins is the insert position
+// before COMMIT (the ID's assignment writes no WAL); any later WAL
+// confirmed proves the same.
+func (s *server) walTarget(ctx context.Context, pool *pgxpool.Pool) (string, error) {
+	const sql = `SELECT pg_catalog.pg_current_xact_id(), pg_catalog.pg_current_wal_insert_lsn()::text`
+	tx, err := pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadWrite})
+	if err != nil {
+		return "", s.queryError(ctx, sql, err)
+	}
+	defer func() { _ = tx.Rollback(context.Background()) }()
+	var xid uint64
+	var before string
+	if err := tx.QueryRow(ctx, sql).Scan(&xid, &before); err != nil {
+		return "", s.queryError(ctx, sql, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return "", s.queryError(ctx, sql, err)
+	}
+	lsn, err := pgsql.ParseLSN(before)
+	if err != nil {
+		return "", err
+	}
+	return (lsn + 1).String(), nil
 }
 
 // apply checks the standbys (when the list changes), writes both settings,
@@ -448,8 +526,15 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 	}
 	c := plan.config(ctx)
 	if !plan.AllowUnavailable.ValueBool() && standbyListChanges(ctx, plan, prior) {
-		// Again at apply: standbys may have gone since the plan.
-		d, err := r.checkAvailable(ctx, pool, plan, syncSettleTimeout)
+		// Again at apply: standbys may have gone since the plan, or
+		// stopped answering with their connections still up.
+		target, err := r.server.walTarget(ctx, pool)
+		if err != nil {
+			diags.AddError("Cannot Check the Standbys", "Writing a commit record on "+r.server.describe()+
+				", which each listed standby must confirm before commits wait for it, failed: "+err.Error())
+			return false
+		}
+		d, err := r.checkAvailable(ctx, pool, plan, target, syncSettleTimeout)
 		if err != nil {
 			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+err.Error())
 			return false
