@@ -230,11 +230,13 @@ func TestCaptureCommittedPositionUnread(t *testing.T) {
 	}
 }
 
-// TestCaptureConnectionLostAfterCommit: a write whose connection is lost
-// after it committed (here a procedure that commits and then has the
+// TestCaptureConnectionLostAfterCommit: a write whose session the server
+// ends after it committed (here a procedure that commits and then has the
 // server end its own session) fails, saying it may have committed; its
-// session must still see it: the next read learns the primary's position
-// first, so it does not go to a replica that has not replayed the write.
+// session must still see it. The server's FATAL reaches the client, so the
+// position is read after it on another connection (writeFailed); a
+// connection lost without a word from the server is
+// TestCaptureAnswerLostAfterCommit's.
 func TestCaptureConnectionLostAfterCommit(t *testing.T) {
 	topo, r := pausedReplica(t, "50ms")
 	ctx := context.Background()
