@@ -203,6 +203,34 @@ func BenchmarkRYWWrite(b *testing.B) {
 	}
 }
 
+// BenchmarkRYWStickyRead measures what a read_your_writes session's read
+// on the primary costs now that a writing function it calls is recorded
+// (the read and a query of the transaction ID before one Sync): the same
+// primary read, interleaved, by a strong-mode Router (no capture) and by a
+// session whose writes no replica has replayed (sticky, wait_timeout 0s).
+// Reads on replicas, and every read outside read_your_writes mode, take
+// no part in it.
+func BenchmarkRYWStickyRead(b *testing.B) {
+	topo := routertest.Shared(b)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeStrong
+	strong := newRouter(b, a)
+	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: "0s"}
+	ryw := newRouter(b, a)
+	sctx := routerlib.WithSession(ctx, routerlib.NewSession(routerlib.LSN(1)<<62)) // past any replica
+	const sql = "SELECT $1::int + 1"
+	read := func(r *routerlib.Router, ctx context.Context) func(int) error {
+		return func(i int) error {
+			var n int
+			return r.QueryRow(ctx, sql, i).Scan(&n)
+		}
+	}
+	b.Run("interleaved", func(b *testing.B) {
+		interleaved(b, "strong", "sticky", read(strong, ctx), read(ryw, sctx))
+	})
+}
+
 // BenchmarkRYWWire measures the floor under BenchmarkRYWWrite: the same
 // INSERT as bare protocol messages on one connection (prepared statements,
 // no pool, no router), plain (Bind, Execute, Sync) against each shape of

@@ -177,6 +177,23 @@ func (r *Router) capturing(ctx context.Context, t *topology, tg target) *Session
 	return SessionFrom(ctx)
 }
 
+// recording is capturing for a statement ([Router.Exec], [Router.Query],
+// [Router.QueryRow]): in read_your_writes mode a read that runs on the
+// writer's read-write session (a session sticky to the primary, or the
+// fallback) records in the session too, what a function it calls wrote
+// (see startReadCapture). A replica read costs two comparisons, and
+// nothing outside that mode. A read-only transaction is not recorded (it
+// cannot write), nor a batch of reads (doc.go: use Primary).
+func (r *Router) recording(ctx context.Context, t *topology, tg target) *Session {
+	if t.mode != consistencyReadYourWrites {
+		return nil
+	}
+	if !tg.write && (tg.n != t.writer.Load() || tg.pool != tg.n.writePool.Load()) {
+		return nil
+	}
+	return SessionFrom(ctx)
+}
+
 // pipelineable reports whether a statement with these arguments can go
 // through pgconn's pipeline: one statement (a multi-statement string needs
 // the simple protocol) and no pgx option arguments (NamedArgs, exec modes).
@@ -210,13 +227,14 @@ const captureConnKey = "routerlib.capture"
 // that a DISCARD ALL dropped would fail the application's own calls of the
 // same SQL, on that connection, every time.
 type captureConn struct {
-	prepares           bool
-	eqb                pgx.ExtendedQueryBuilder
-	begin, commit, lsn *pgconn.StatementDescription
-	writes             map[string]preparedWrite // by SQL
-	order              []string                 // the writes' SQL, oldest first
-	named              int                      // statements named so far
-	inFlight           capture                  // the capture startTxCapture returns
+	prepares                 bool
+	eqb                      pgx.ExtendedQueryBuilder
+	begin, commit, lsn, xact *pgconn.StatementDescription
+	writes                   map[string]preparedWrite // by SQL (and the reads startReadCapture sends)
+	order                    []string                 // their SQL, oldest first
+	formats                  []int16                  // result formats by column, for a read's QueryResultFormatsByOID
+	named                    int                      // statements named so far
+	inFlight                 capture                  // the capture startTxCapture returns
 }
 
 // prepares reports whether the capture path may keep named prepared
@@ -263,7 +281,9 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 	var err error
 	if cc.begin, err = cc.prepare(ctx, conn.PgConn(), "BEGIN"); err == nil {
 		if cc.commit, err = cc.prepare(ctx, conn.PgConn(), "COMMIT"); err == nil {
-			cc.lsn, err = cc.prepare(ctx, conn.PgConn(), lsnQuery)
+			if cc.lsn, err = cc.prepare(ctx, conn.PgConn(), lsnQuery); err == nil {
+				cc.xact, err = cc.prepare(ctx, conn.PgConn(), xactQuery)
+			}
 		}
 	}
 	cc.begin, cc.commit = quiet(cc.begin), quiet(cc.commit)
@@ -607,8 +627,13 @@ func finishCapture(p *pgconn.Pipeline) (lsn LSN, synced bool, err error) {
 }
 
 // execCapture runs a write and captures the LSN after its commit in the
-// same round trip.
-func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgconn.CommandTag, error) {
+// same round trip; a read on the writer's read-write session goes to
+// execReadCapture.
+func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl class, args []any, s *Session) (pgconn.CommandTag, error) {
+	pool := tg.pool
+	if !tg.write {
+		return r.execReadCapture(ctx, pool, sql, cl, args, s)
+	}
 	if !pipelineable(cl, args) {
 		tag, err := pool.Exec(ctx, sql, args...)
 		if err == nil {
@@ -689,7 +714,11 @@ func (r *Router) execCapture(ctx context.Context, pool *pgxpool.Pool, sql string
 // COMMIT's result and the LSN are read when they are closed.
 // The LSN is read on t's pool after the call returned: t stays in flight
 // until then, so that a reload does not close that pool first.
-func (r *Router) queryCapture(ctx context.Context, t *topology, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgx.Rows, error) {
+func (r *Router) queryCapture(ctx context.Context, t *topology, tg target, sql string, cl class, args []any, s *Session) (pgx.Rows, error) {
+	pool := tg.pool
+	if !tg.write {
+		return r.queryReadCapture(ctx, pool, sql, cl, args, s)
+	}
 	if !pipelineable(cl, args) {
 		rows, err := pool.Query(ctx, sql, args...)
 		if err != nil {
@@ -1001,4 +1030,249 @@ func (tx *captureTx) Rollback(ctx context.Context) error {
 	}
 	defer tx.release()
 	return tx.Tx.Rollback(ctx)
+}
+
+// xactQuery tells whether the statements before it in the same implicit
+// transaction wrote: PostgreSQL assigns a transaction ID at a
+// transaction's first write (to a table, a temporary one included, or a
+// catalog), never for a read. Its one column comes back in binary (one
+// byte). Named with its schema, as lsnQuery is.
+const xactQuery = "SELECT pg_catalog.pg_current_xact_id_if_assigned() IS NOT NULL"
+
+// A read that runs on the writer's read-write session (the session's
+// writes not yet replayed anywhere, or the primary serving the read as the
+// fallback) succeeds there even when a function it calls writes, which a
+// replica would have refused (25006, then run again and recorded as a
+// write). So such a read goes with xactQuery before one Sync: one implicit
+// transaction and one round trip, the client woken once. Only when the
+// read wrote is the position read, after the Sync committed it, in a round
+// trip of its own: recording the primary's position after every read
+// would hold the session on the primary while other sessions write.
+
+// startReadCapture sends the read sql on conn followed by xactQuery, and
+// returns the pipeline and the read's result. sent false: the call is
+// several statements, or takes a pgx option this path does not apply (an
+// exec mode, named arguments): it runs as usual, and what a function it
+// calls writes is not recorded (the package documentation says to use
+// Primary there). When the server no longer accepts the statement this
+// connection prepared for the read (staleStatement), it is prepared afresh
+// and sent once more: its Bind failed, so nothing ran. A nil pipeline
+// with sent true means err ended the call.
+func startReadCapture(ctx context.Context, conn *pgx.Conn, sql string, cl class, args []any) (p *pgconn.Pipeline, res any, sent bool, err error) {
+	if cl&classMulti != 0 {
+		return nil, nil, false, nil
+	}
+	var formats []int16
+	var byOID pgx.QueryResultFormatsByOID
+options:
+	for len(args) > 0 {
+		switch opt := args[0].(type) {
+		case pgx.QueryResultFormats:
+			formats = opt
+		case pgx.QueryResultFormatsByOID:
+			byOID = opt
+		case pgx.QueryExecMode, pgx.QueryRewriter:
+			return nil, nil, false, nil
+		default:
+			break options
+		}
+		args = args[1:]
+	}
+	for attempt := 0; ; attempt++ {
+		cc, err := captureConnOf(ctx, conn)
+		if err != nil {
+			return nil, nil, true, err
+		}
+		if byOID != nil && !cc.prepares {
+			return nil, nil, false, nil // the columns' types are unknown before it runs
+		}
+		var sd *pgconn.StatementDescription
+		if cc.prepares && (len(args) > 0 || byOID != nil) {
+			w, err := cc.write(ctx, conn.PgConn(), sql)
+			if err != nil {
+				return nil, nil, true, err
+			}
+			sd = w.sd
+		}
+		if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
+			return nil, nil, true, err
+		}
+		rf := cc.eqb.ResultFormats
+		switch {
+		case formats != nil:
+			rf = formats
+		case byOID != nil:
+			cc.formats = cc.formats[:0]
+			for _, f := range sd.Fields {
+				cc.formats = append(cc.formats, byOID[f.DataTypeOID])
+			}
+			rf = cc.formats
+		}
+		p := conn.PgConn().StartPipeline(ctx)
+		if sd != nil {
+			p.SendQueryStatement(sd, cc.eqb.ParamValues, cc.eqb.ParamFormats, rf)
+		} else {
+			p.SendQueryParams(sql, cc.eqb.ParamValues, nil, cc.eqb.ParamFormats, rf)
+		}
+		if cc.xact != nil {
+			p.SendQueryStatement(cc.xact, nil, nil, binaryResult)
+		} else {
+			p.SendQueryParams(xactQuery, nil, nil, nil, binaryResult)
+		}
+		p.SendPipelineSync()
+		if err := p.Flush(); err != nil {
+			p.Close()
+			return nil, nil, true, err
+		}
+		res, err := p.GetResults()
+		if attempt == 0 && sd != nil && staleStatement(err, true) {
+			if _, ferr := readWrote(p); ferr != nil && !errors.As(ferr, new(*pgconn.PgError)) {
+				return nil, nil, true, err
+			}
+			forgetCaptureConn(ctx, conn)
+			continue
+		}
+		return p, res, true, err
+	}
+}
+
+// readWrote reads what follows a read's result on its pipeline (the
+// xactQuery's answer and the Sync) and closes the pipeline. It reports
+// whether the read wrote, which the Sync committed. An error is the
+// server's (the transaction rolled back: nothing was written) or the
+// connection's.
+func readWrote(p *pgconn.Pipeline) (wrote bool, err error) {
+	for {
+		res, err := p.GetResults()
+		if err != nil {
+			p.Close()
+			return false, err
+		}
+		switch res := res.(type) {
+		case *pgconn.PipelineSync:
+			return wrote, p.Close()
+		case *pgconn.ResultReader:
+			wrote = res.NextRow() && len(res.Values()) == 1 && len(res.Values()[0]) == 1 && res.Values()[0][0] != 0
+			if _, err := res.Close(); err != nil {
+				p.Close()
+				return false, err
+			}
+		}
+	}
+}
+
+// readCaptured finishes a read startReadCapture sent: when it wrote, the
+// position after its commit is recorded in s (observe: a position that
+// cannot be read marks s). readErr is the read's own failure (the
+// server's, or the client's, such as a Scan into the wrong type), and is
+// returned first. A connection that failed before the Sync's answer
+// leaves unknown whether the read's transaction committed: s is marked
+// (outcomeUnknown).
+//
+// xactQuery goes prepared: sent unnamed, and so parsed each time, it made
+// a sticky read take 1.36 to 1.52 times a strong-mode read's time, against
+// 1.20 prepared (BenchmarkRYWStickyRead, at load 29). Should that
+// statement be gone (a DEALLOCATE ALL that neither statementsDiscarded
+// nor the capture path saw: sent with other statements in one string, or
+// in a batch), its Bind fails, and the read's transaction rolls back after
+// the caller had its rows: the call fails, saying so, and the next one
+// prepares afresh.
+func (r *Router) readCaptured(ctx context.Context, conn *pgx.Conn, p *pgconn.Pipeline, s *Session, readErr error) error {
+	wrote, err := readWrote(p)
+	if err == nil && readErr == nil && !wrote {
+		return nil // the common case: a read that wrote nothing
+	}
+	if readErr == nil && staleStatement(err, false) {
+		forgetCaptureConn(ctx, conn)
+		return fmt.Errorf("routerlib: a read on the primary ran, but the check of whether it wrote failed, which rolled it back (a DISCARD ALL or DEALLOCATE ALL sent with other statements dropped the check's statement; run the read again): %w", err)
+	}
+	if err != nil && !errors.As(err, new(*pgconn.PgError)) {
+		outcomeUnknown(s, err)
+	}
+	if readErr == nil {
+		readErr = err
+	}
+	if !wrote || err != nil || errors.As(readErr, new(*pgconn.PgError)) {
+		return readErr // rolled back, or unknown and marked
+	}
+	lsn, err := readPosition(ctx, conn.PgConn())
+	if err != nil {
+		err = lsnUnread(err)
+	}
+	if err = r.observe(s, lsn, err); readErr == nil {
+		readErr = err
+	}
+	return readErr
+}
+
+// execReadCapture runs a read on the writer's read-write session and
+// records its position when it wrote (see startReadCapture).
+func (r *Router) execReadCapture(ctx context.Context, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgconn.CommandTag, error) {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer c.Release()
+	p, res, sent, err := startReadCapture(ctx, c.Conn(), sql, cl, args)
+	if !sent {
+		return c.Conn().Exec(ctx, sql, args...)
+	}
+	if p == nil {
+		return pgconn.CommandTag{}, err
+	}
+	var tag pgconn.CommandTag
+	if err == nil {
+		rr, ok := res.(*pgconn.ResultReader)
+		if !ok {
+			p.Close()
+			return tag, fmt.Errorf("routerlib: unexpected pipeline result %T", res)
+		}
+		tag, err = rr.Close()
+	}
+	return tag, r.readCaptured(ctx, c.Conn(), p, s, err)
+}
+
+// queryReadCapture is execReadCapture for a read whose rows the caller
+// reads: what the read wrote is recorded once they are done.
+func (r *Router) queryReadCapture(ctx context.Context, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgx.Rows, error) {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return errRows{err}, err
+	}
+	p, res, sent, err := startReadCapture(ctx, c.Conn(), sql, cl, args)
+	if !sent {
+		rows, err := c.Conn().Query(ctx, sql, args...)
+		if err != nil {
+			c.Release()
+			return errRows{err}, err
+		}
+		return &captureRows{Rows: rows, finish: func() error { c.Release(); return nil }}, nil
+	}
+	if p == nil {
+		c.Release()
+		return errRows{err}, err
+	}
+	var rows pgx.Rows
+	switch {
+	case err != nil && !errors.As(err, new(*pgconn.PgError)):
+		p.Close()
+		c.Release()
+		outcomeUnknown(s, err)
+		return errRows{err}, err
+	case err != nil:
+		rows = errRows{err}
+	default:
+		rr, ok := res.(*pgconn.ResultReader)
+		if !ok {
+			p.Close()
+			c.Release()
+			err := fmt.Errorf("routerlib: unexpected pipeline result %T", res)
+			return errRows{err}, err
+		}
+		rows = pgx.RowsFromResultReader(c.Conn().TypeMap(), rr)
+	}
+	return &captureRows{Rows: rows, finish: func() error {
+		defer c.Release()
+		return r.readCaptured(ctx, c.Conn(), p, s, rows.Err())
+	}}, nil
 }

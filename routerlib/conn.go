@@ -57,6 +57,8 @@ func (statementsDiscarded) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, d 
 	}
 	if tag := d.CommandTag.String(); tag == "DISCARD ALL" || tag == "DEALLOCATE ALL" {
 		_ = conn.DeallocateAll(ctx) // the caches are reset before it sends: its error changes nothing
+		// The capture path's statements are gone too: it prepares afresh.
+		delete(conn.PgConn().CustomData(), captureConnKey)
 	}
 }
 

@@ -207,13 +207,20 @@
 // the server refused, at its Bind, a statement the capture path prepared.
 // Reads in that session go to a replica that has replayed that far, or to
 // the primary until one has: there is no fixed time window. A read the
-// primary serves so runs on its read-write session and records nothing: a
-// user-defined function that writes, called in a SELECT, which a replica
-// would refuse (25006, then run and recorded as a write), succeeds there
-// unrecorded, and the session's next read, on a replica that has replayed
-// its earlier writes only, misses it. Call such functions with [Primary]
-// (or in a transaction), which records them as writes. A read waits
-// up to wait_timeout for a replica to catch up, and the reads waiting on one
+// primary serves so (or as the fallback) runs on its read-write session,
+// where a user-defined function that writes, called in a SELECT, succeeds
+// (a replica would refuse it: 25006, then run and recorded as a write). So
+// such a read goes with a query of pg_current_xact_id_if_assigned() before
+// the same Sync (one implicit transaction, one round trip; a sticky read
+// took 1.2 times a strong-mode read's time), and when it wrote, the
+// position after its commit is read and recorded (a second round trip, on
+// those reads only). Not so a batch of reads, a string of several
+// statements, a read with pgx's exec-mode or named-argument options
+// (through routerlib/stdlib also any read on a pool set to another exec
+// mode), nor a function that writes through another session (dblink) or
+// leaves no transaction ID (a sequence): call those with [Primary] (or in
+// a transaction), which records them as writes, whatever they did. A read
+// waits up to wait_timeout for a replica to catch up, and the reads waiting on one
 // replica share one query of its replay position every 5ms, however many
 // they are; with wait_timeout 0s a read goes to the primary at once when
 // no replica has caught up.

@@ -197,8 +197,8 @@ func (r *Router) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		}
 		r.count(tg)
 		var tag pgconn.CommandTag
-		if s := r.capturing(ctx, t, tg); s != nil {
-			tag, err = r.execCapture(ctx, tg.pool, sql, cl, args, s)
+		if s := r.recording(ctx, t, tg); s != nil {
+			tag, err = r.execCapture(ctx, tg, sql, cl, args, s)
 		} else {
 			tag, err = tg.pool.Exec(ctx, sql, args...)
 		}
@@ -258,9 +258,9 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 		r.count(tg)
 		var rows pgx.Rows
 		var conn *pgxpool.Conn
-		s := r.capturing(ctx, t, tg)
+		s := r.recording(ctx, t, tg)
 		if s != nil {
-			rows, err = r.queryCapture(ctx, t, tg.pool, sql, cl, args, s)
+			rows, err = r.queryCapture(ctx, t, tg, sql, cl, args, s)
 		} else {
 			rows, conn, err = queryOn(ctx, tg.pool, sql, args)
 		}

@@ -718,12 +718,14 @@ func TestSessionTxUsedAfterCommit(t *testing.T) {
 
 // TestSessionPrimaryReadThatWrites: in read_your_writes mode a SELECT of a
 // user-defined function that writes, sent while the session reads from the
-// primary (its earlier write not yet replayed), succeeds there as a read
-// and records nothing; the package documentation says to call such
-// functions with Primary, which records them as writes. Here: the session
-// inserts 1, calls the function for 2 with Primary, and once the standby
-// has replayed the insert but not the function's write, the session's read
-// still sees both (without Primary it saw only [1], on the standby).
+// primary (its earlier write not yet replayed), succeeds there as a read;
+// what it wrote is recorded in the session all the same, so that the
+// session's next read, once a standby has replayed the earlier write but
+// not the function's, does not go to that standby and miss it. Before, only
+// a call made with Primary was recorded (as a write): the sticky Exec,
+// QueryRow and Query below read [k1] on the standby, not [k1 k2]. A read
+// there that writes nothing leaves the session where it was, or the
+// session would stay on the primary while other sessions write.
 func TestSessionPrimaryReadThatWrites(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	ctx := context.Background()
@@ -741,50 +743,118 @@ func TestSessionPrimaryReadThatWrites(t *testing.T) {
 	a.Health.Interval = "100ms" // the router sees the standby's replay soon
 	rec := &recorder{}
 	r := newRouter(t, a, routerlib.WithTracer(rec))
-	s := &routerlib.Session{}
-	sctx := routerlib.WithSession(ctx, s)
-	if _, err := r.Exec(sctx, "INSERT INTO primary_read VALUES (1)"); err != nil {
-		t.Fatal(err)
-	}
-	inserted := s.LSN()
-	time.Sleep(delay / 2)
-	var got int
-	if err := r.QueryRow(routerlib.Primary(sctx), "SELECT primary_read_add(2)").Scan(&got); err != nil {
-		t.Fatal(err)
-	}
-	if s.LSN() <= inserted {
-		t.Errorf("the function's write with Primary left the session at %s, the insert's position", s.LSN())
-	}
-	for { // the standby replays the insert, a second before the function's write
-		var replayed string
-		if err := standby.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn()::text").Scan(&replayed); err != nil {
+	for k, call := range []struct {
+		name string
+		call func(sctx context.Context, id int) error
+	}{
+		{"Primary", func(sctx context.Context, id int) error {
+			return r.QueryRow(routerlib.Primary(sctx), "SELECT primary_read_add($1)", id).Scan(new(int))
+		}},
+		{"QueryRow", func(sctx context.Context, id int) error {
+			return r.QueryRow(sctx, "SELECT primary_read_add($1)", id).Scan(new(int))
+		}},
+		{"Exec", func(sctx context.Context, id int) error {
+			_, err := r.Exec(sctx, "SELECT primary_read_add($1)", id)
+			return err
+		}},
+		{"Exec-plain", func(sctx context.Context, id int) error {
+			_, err := r.Exec(sctx, fmt.Sprintf("SELECT primary_read_add(%d)", id))
+			return err
+		}},
+		{"Query", func(sctx context.Context, id int) error {
+			rows, err := r.Query(sctx, "SELECT primary_read_add($1)", id)
+			if err != nil {
+				return err
+			}
+			rows.Close()
+			return rows.Err()
+		}},
+	} {
+		first, second := 10*k+1, 10*k+2
+		s := &routerlib.Session{}
+		sctx := routerlib.WithSession(ctx, s)
+		if _, err := r.Exec(sctx, "INSERT INTO primary_read VALUES ($1)", first); err != nil {
 			t.Fatal(err)
 		}
-		if l, err := routerlib.ParseLSN(replayed); err != nil {
+		inserted := s.LSN()
+		var n int
+		if err := r.QueryRow(sctx, "SELECT count(*) FROM primary_read").Scan(&n); err != nil {
 			t.Fatal(err)
-		} else if l >= inserted {
-			break
 		}
-		time.Sleep(20 * time.Millisecond)
+		if d := rec.last(t); d.Reason != routerlib.ReasonSticky || s.LSN() != inserted {
+			t.Errorf("%s: a read that writes nothing went %s and moved the session from %s to %s, want sticky and unmoved", call.name, d.Reason, inserted, s.LSN())
+		}
+		time.Sleep(delay / 2)
+		if err := call.call(sctx, second); err != nil {
+			t.Fatal(err)
+		}
+		if s.LSN() <= inserted {
+			t.Errorf("%s: the function's write left the session at %s, the insert's position", call.name, s.LSN())
+		}
+		for { // the standby replays the insert, a second before the function's write
+			var replayed string
+			if err := standby.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn()::text").Scan(&replayed); err != nil {
+				t.Fatal(err)
+			}
+			if l, err := routerlib.ParseLSN(replayed); err != nil {
+				t.Fatal(err)
+			} else if l >= inserted {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(300 * time.Millisecond) // and the router's checks see it
+		rec.reset()
+		var ids []int
+		rows, err := r.Query(sctx, "SELECT id FROM primary_read WHERE id / 10 = $1 ORDER BY id", k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for rows.Next() {
+			var id int
+			if err := rows.Scan(&id); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) != 2 {
+			t.Errorf("%s: the session read %v (%+v), want [%d %d]", call.name, ids, rec.last(t), first, second)
+		}
 	}
-	time.Sleep(300 * time.Millisecond) // and the router's checks see it
-	rec.reset()
-	var ids []int
-	rows, err := r.Query(sctx, "SELECT id FROM primary_read ORDER BY id")
+}
+
+// TestSessionPrimaryReadAfterDiscardAll: a DISCARD ALL through an acquired
+// connection drops the statements the capture path prepared there, the
+// one that asks whether a read on the primary wrote among them; the next
+// read sticky to the primary on that connection prepares them afresh
+// rather than fail (its transaction rolled back, after its rows).
+func TestSessionPrimaryReadAfterDiscardAll(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: "0s"}
+	a.Pool.MaxConns = 1 // one primary connection: the DISCARD ALL's
+	r := newRouter(t, a)
+	sctx := routerlib.WithSession(ctx, routerlib.NewSession(routerlib.LSN(1)<<62)) // no replica has replayed it
+	read := func() error {
+		var n int
+		return r.QueryRow(sctx, "SELECT 2").Scan(&n) // no arguments: sent unnamed
+	}
+	if err := read(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := r.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for rows.Next() {
-		var id int
-		if err := rows.Scan(&id); err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, id)
-	}
-	if err := rows.Err(); err != nil {
+	if _, err := c.Exec(ctx, "DISCARD ALL"); err != nil {
 		t.Fatal(err)
 	}
-	if len(ids) != 2 {
-		t.Errorf("the session read %v (%+v), want [1 2]", ids, rec.last(t))
+	c.Release()
+	if err := read(); err != nil {
+		t.Errorf("a sticky read after DISCARD ALL: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -585,7 +586,8 @@ func TestReadYourWrites(t *testing.T) {
 	a := topo.Artifact()
 	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: "1ms"}
 	db, _ := openDB(t, a)
-	if err := topo.Primary.Exec(ctx, "CREATE TABLE ryw (id int PRIMARY KEY)"); err != nil {
+	if err := topo.Primary.Exec(ctx, `CREATE TABLE ryw (id int PRIMARY KEY);
+		CREATE FUNCTION ryw_add(i int) RETURNS int LANGUAGE sql AS $$ INSERT INTO ryw VALUES (i) RETURNING i $$`); err != nil {
 		t.Fatal(err)
 	}
 	// The table reaches the standbys only after the delay.
@@ -613,6 +615,24 @@ func TestReadYourWrites(t *testing.T) {
 		{"RETURNING", func(ctx context.Context, id int) error {
 			var got int
 			return db.QueryRowContext(ctx, "INSERT INTO ryw VALUES ($1) RETURNING id", id).Scan(&got)
+		}},
+		// A SELECT of a function that writes, while the session reads
+		// from the primary after its INSERT: the primary runs it as a
+		// read, and its write is recorded too (before, the session kept
+		// the INSERT's position).
+		{"writing SELECT", func(ctx context.Context, id int) error {
+			if _, err := db.ExecContext(ctx, "INSERT INTO ryw VALUES ($1)", 100+id); err != nil {
+				return err
+			}
+			inserted := routerlib.SessionFrom(ctx).LSN()
+			var got int
+			if err := db.QueryRowContext(ctx, "SELECT ryw_add($1)", id).Scan(&got); err != nil {
+				return err
+			}
+			if routerlib.SessionFrom(ctx).LSN() <= inserted {
+				return fmt.Errorf("the function's write left the session at the INSERT's position %s", inserted)
+			}
+			return nil
 		}},
 		{"Tx", func(ctx context.Context, id int) error {
 			tx, err := db.BeginTx(ctx, nil)
