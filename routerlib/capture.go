@@ -238,14 +238,14 @@ type captureConn struct {
 }
 
 // prepares reports whether the capture path may keep named prepared
-// statements on conn: only when the pool itself does (pgx's default
-// QueryExecModeCacheStatement). An application that chose another mode
-// has a reason, usually PgBouncer in transaction pooling mode before 1.21,
-// where a statement prepared in one transaction is gone, or exists twice,
-// in the next: the capture then sends unnamed statements, each parsed in
-// the same message sequence that runs it.
-func prepares(conn *pgx.Conn) bool {
-	return conn.Config().DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
+// statements on a connection configured with cfg: only when the pool
+// itself does (pgx's default QueryExecModeCacheStatement). An application
+// that chose another mode has a reason, usually PgBouncer in transaction
+// pooling mode before 1.21, where a statement prepared in one transaction
+// is gone, or exists twice, in the next: the capture then sends unnamed
+// statements, each parsed in the same message sequence that runs it.
+func prepares(cfg *pgx.ConnConfig) bool {
+	return cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
 }
 
 // queue adds a statement to b: the prepared sd, or sql as an unnamed
@@ -273,7 +273,8 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 	if cc, ok := data[captureConnKey].(*captureConn); ok {
 		return cc, nil
 	}
-	cc := &captureConn{prepares: prepares(conn), writes: map[string]preparedWrite{}}
+	cfg := conn.Config()
+	cc := &captureConn{prepares: prepares(cfg), writes: map[string]preparedWrite{}}
 	data[captureConnKey] = cc
 	if !cc.prepares {
 		return cc, nil
@@ -895,8 +896,8 @@ func (b *captureBatch) Close() error {
 }
 
 // beginCapture starts a transaction whose Commit captures the LSN.
-func (r *Router) beginCapture(ctx context.Context, pool *pgxpool.Pool, opts pgx.TxOptions, s *Session) (pgx.Tx, error) {
-	c, err := pool.Acquire(ctx)
+func (r *Router) beginCapture(ctx context.Context, tg target, opts pgx.TxOptions, s *Session) (pgx.Tx, error) {
+	c, err := tg.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -905,13 +906,15 @@ func (r *Router) beginCapture(ctx context.Context, pool *pgxpool.Pool, opts pgx.
 		c.Release()
 		return nil, err
 	}
-	return &captureTx{Tx: tx, conn: c, session: s, r: r}, nil
+	w := &writerTx{Tx: tx, r: r, n: tg.n}
+	return &captureTx{Tx: w, writer: w, conn: c, session: s, r: r}, nil
 }
 
 // captureTx sends COMMIT and the LSN query in one round trip, with a Sync
 // between them so the LSN is read after the commit.
 type captureTx struct {
-	pgx.Tx
+	pgx.Tx                // writer
+	writer  *writerTx     // says what a failure of the transaction's connection means
 	conn    *pgxpool.Conn // released when the transaction ends
 	session *Session
 	r       *Router
@@ -995,7 +998,7 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 	cc, err := captureConnOf(ctx, conn)
 	if err != nil {
 		tx.Tx.Rollback(ctx)
-		return err
+		return tx.writer.failed(ctx, err, "", false) // the COMMIT was not sent
 	}
 	// COMMIT goes unprepared: a DEALLOCATE ALL in the transaction would
 	// make a prepared one fail, and the transaction roll back. A missing
@@ -1008,13 +1011,13 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 	if !cp.mrr.NextResult() {
 		err := cp.fail()
 		outcomeUnknown(tx.session, err)
-		return err
+		return tx.writer.failed(ctx, err, "", true)
 	}
 	tag, err := cp.mrr.ResultReader().Close()
 	if err != nil {
 		err := cp.fail()
 		outcomeUnknown(tx.session, err)
-		return err
+		return tx.writer.failed(ctx, err, "", true)
 	}
 	if tag.String() == "ROLLBACK" {
 		cp.mrr.Close()

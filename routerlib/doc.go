@@ -85,8 +85,10 @@
 // hole) is ejected within eject_after × interval + timeout: 3 × 1s + 1s =
 // 4s with the defaults. Then every connection still open to it is closed:
 // reads in flight there run again on another node, and a write in flight
-// there fails with an error saying that it may have committed (it is never
-// replayed). Calls the caller's own deadline or cancel ends are never
+// there fails with [ErrMaybeCommitted] (it is never replayed), as does the
+// Commit of a transaction from [Router.BeginTx] whose connection fails
+// after the COMMIT went out (a statement of such a transaction says it did
+// not commit). Calls the caller's own deadline or cancel ends are never
 // retried. [Router.Close] returns within health.timeout and a second, even
 // with calls stuck on a node that hangs or connections, rows and
 // transactions the application still holds (their next use then fails).
@@ -299,7 +301,8 @@
 //     not catch a user-defined function that changes only session or server
 //     state, which a standby accepts: send such calls with [Primary].
 //   - It does not replay writes: a write whose connection fails is returned
-//     to the caller, never retried, because it may have committed.
+//     to the caller, never retried, because it may have committed
+//     ([ErrMaybeCommitted]).
 //   - It does not balance connections across processes or pool for other
 //     languages; it is a library inside one Go process, not a proxy.
 //   - It does not read passwords from the router file: they come from the

@@ -1,6 +1,9 @@
 package routerlib
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 var (
 	// ErrNoPrimary means no node is taking writes: the declared primary is
@@ -19,3 +22,46 @@ var (
 	// ErrClosed means the [Router] was closed.
 	ErrClosed = errors.New("routerlib: router closed")
 )
+
+// ErrMaybeCommitted means that a write, or a transaction's COMMIT, was sent
+// and its connection then failed before the answer came (the node stopped
+// answering and the router cut it off, the server ended the session, the
+// network broke, the Router was closed): the server may have committed it,
+// or not. The router never sends it again; look at what the server holds
+// before running it again. Test for it with [errors.Is]; the error wraps
+// the connection's failure too, and [ErrClosed] when the Router was
+// closed under it. A write the server refused, or that was never sent,
+// is not one.
+var ErrMaybeCommitted = errors.New("routerlib: may have committed")
+
+// maybeCommitted returns err, the failure of what on node after it was
+// sent, as an ErrMaybeCommitted, saying why the router cut the node off
+// when it did (cause).
+func maybeCommitted(node, what string, cause, err error) error {
+	msg := fmt.Sprintf("routerlib: node %q failed during %s, which may have committed", node, what)
+	switch {
+	case cause == ErrClosed:
+		msg = fmt.Sprintf("%v while %s was in flight on node %q, which may have committed", ErrClosed, what, node)
+	case cause != nil:
+		msg = fmt.Sprintf("routerlib: node %q stopped answering (%v) during %s, which may have committed", node, cause, what)
+	}
+	return &commitUnknown{msg: msg, cause: cause, err: err}
+}
+
+// A commitUnknown is an [ErrMaybeCommitted].
+type commitUnknown struct {
+	msg   string
+	cause error // why the router cut the connection, or nil
+	err   error // the connection's failure
+}
+
+func (e *commitUnknown) Error() string { return e.msg + ": " + e.err.Error() }
+
+func (e *commitUnknown) Is(target error) bool { return target == ErrMaybeCommitted }
+
+func (e *commitUnknown) Unwrap() []error {
+	if e.cause == nil {
+		return []error{e.err}
+	}
+	return []error{e.cause, e.err}
+}

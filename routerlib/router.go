@@ -562,9 +562,9 @@ func (r *Router) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, 
 		r.count(tg)
 		var tx pgx.Tx
 		if s := r.capturing(ctx, t, tg); s != nil {
-			tx, err = r.beginCapture(ctx, tg.pool, txOptions, s)
-		} else {
-			tx, err = tg.pool.BeginTx(ctx, txOptions)
+			tx, err = r.beginCapture(ctx, tg, txOptions, s)
+		} else if tx, err = tg.pool.BeginTx(ctx, txOptions); err == nil && tg.write {
+			tx = &writerTx{Tx: tx, r: r, n: tg.n}
 		}
 		if err == nil {
 			return tx, nil

@@ -44,6 +44,9 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		return st, false, err
 	}
 	if r.closed.Load() && nodeFault(err) {
+		if tg.write && !notSent(err) {
+			return st, false, maybeCommitted(tg.n.name, "a write", ErrClosed, err)
+		}
 		return st, false, fmt.Errorf("%w while the call was in flight on node %q: %w", ErrClosed, tg.n.name, err)
 	}
 	if idleSessionEnded(err) {
@@ -87,10 +90,7 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		}
 		// Never replayed: the server may have committed it before the
 		// connection failed.
-		if cause := tg.n.conns.cause(); cause != nil {
-			return st, false, fmt.Errorf("routerlib: node %q stopped answering (%v) during a write, which may have committed: %w", tg.n.name, cause, err)
-		}
-		return st, false, fmt.Errorf("routerlib: node %q failed during a write, which may have committed: %w", tg.n.name, err)
+		return st, false, maybeCommitted(tg.n.name, "a write", tg.n.conns.cause(), err)
 	}
 	if tg.pool != tg.n.readPool.Load() && !notSent(err) {
 		// A read on a read-write session (the primary serving a fallback

@@ -310,7 +310,8 @@ type Tx struct {
 
 // Commit commits the transaction; in read_your_writes mode it records the
 // commit's position in the context's session, as [routerlib.Router.BeginTx]
-// does.
+// does. When the connection fails after the COMMIT went out, the error is
+// [routerlib.ErrMaybeCommitted]: the transaction may have committed.
 func (t *Tx) Commit() error {
 	t.conn.tx = nil
 	return t.tx.Commit(t.ctx)

@@ -887,3 +887,54 @@ func (e *idleEnded) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQ
 		e.n.Add(1)
 	}
 }
+
+// TestTxCommitAnswerLost: a database/sql transaction whose COMMIT reached
+// the server, and committed, but whose answer was lost fails with
+// routerlib.ErrMaybeCommitted, in eventual and read_your_writes mode
+// alike (before: the bare "conn closed" of the connection).
+func TestTxCommitAnswerLost(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct{ mode, commit string }{
+		{artifact.ModeEventual, "commit"},       // pgx's Tx.Commit
+		{artifact.ModeReadYourWrites, "COMMIT"}, // the capture's
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			topo := routertest.Start(t, routertest.WithStandbys(1))
+			if err := topo.Primary.Exec(ctx, "CREATE TABLE lost_t (tag text)"); err != nil {
+				t.Fatal(err)
+			}
+			proxy := topo.Primary.NewProxy(t)
+			a := fastHealth(topo.Artifact(), 100*time.Millisecond)
+			a.Health.Timeout, a.Health.EjectAfter = "1s", 3
+			a.Nodes[0].Port = proxy.Port()
+			a.Consistency = artifact.Consistency{Mode: c.mode, WaitTimeout: "50ms"}
+			// One primary connection, which the first write prepares the
+			// capture's statements on: the COMMIT's text is then sent once,
+			// by Commit.
+			a.Pool.MaxConns = 1
+			db, _ := openDB(t, a)
+			sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+			if _, err := db.ExecContext(sctx, "INSERT INTO lost_t VALUES ('warm')"); err != nil {
+				t.Fatal(err)
+			}
+			tx, err := db.BeginTx(sctx, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := tx.ExecContext(sctx, "INSERT INTO lost_t VALUES ('commit')"); err != nil {
+				t.Fatal(err)
+			}
+			proxy.LoseAnswerTo(c.commit)
+			if err := tx.Commit(); !errors.Is(err, routerlib.ErrMaybeCommitted) {
+				t.Errorf("Commit whose answer was lost: %v, want ErrMaybeCommitted", err)
+			}
+			if proxy.Lost() != 1 {
+				t.Fatalf("the proxy lost %d answers, want 1", proxy.Lost())
+			}
+			var n int
+			if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM lost_t WHERE tag = 'commit'").Scan(&n); err != nil || n != 1 {
+				t.Errorf("%d rows committed (%v), want 1: the test lost another answer than the COMMIT's", n, err)
+			}
+		})
+	}
+}
