@@ -228,6 +228,7 @@ const captureConnKey = "routerlib.capture"
 // same SQL, on that connection, every time.
 type captureConn struct {
 	prepares                 bool
+	traced                   bool // see captureTx.closeTx
 	eqb                      pgx.ExtendedQueryBuilder
 	begin, commit, lsn, xact *pgconn.StatementDescription
 	writes                   map[string]preparedWrite // by SQL (and the reads startReadCapture sends)
@@ -246,6 +247,12 @@ type captureConn struct {
 // statements, each parsed in the same message sequence that runs it.
 func prepares(cfg *pgx.ConnConfig) bool {
 	return cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement
+}
+
+// traced reports whether a connection configured with cfg has a query
+// tracer of the application's (WithPoolConfig), besides routerlib's own.
+func traced(cfg *pgx.ConnConfig) bool {
+	return cfg.Tracer != nil && cfg.Tracer != pgx.QueryTracer(statementsDiscarded{})
 }
 
 // queue adds a statement to b: the prepared sd, or sql as an unnamed
@@ -274,7 +281,7 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 		return cc, nil
 	}
 	cfg := conn.Config()
-	cc := &captureConn{prepares: prepares(cfg), writes: map[string]preparedWrite{}}
+	cc := &captureConn{prepares: prepares(cfg), traced: traced(cfg), writes: map[string]preparedWrite{}}
 	data[captureConnKey] = cc
 	if !cc.prepares {
 		return cc, nil
@@ -932,8 +939,10 @@ func (tx *captureTx) release() {
 // the capture's batch, not through it, and its connection is back in the
 // pool, perhaps in another caller's transaction, where a statement sent
 // now would run (and a write be rolled back with that caller's work).
-// LargeObjects, which pgx gives no way to build around another Tx, is not
-// guarded: its calls after Commit reach the embedded Tx.
+// LargeObjects cannot be guarded so: pgx gives no way to build its value
+// around another Tx than pgx's own, and a large object opened before the
+// Commit keeps that one. So Commit closes pgx's own Tx too (closeTx),
+// which then refuses every call, LargeObjects' included.
 
 func (tx *captureTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	if tx.conn == nil {
@@ -1000,6 +1009,7 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 		tx.Tx.Rollback(ctx)
 		return tx.writer.failed(ctx, err, "", false) // the COMMIT was not sent
 	}
+	defer tx.closeTx(cc) // before the connection goes back to the pool
 	// COMMIT goes unprepared: a DEALLOCATE ALL in the transaction would
 	// make a prepared one fail, and the transaction roll back. A missing
 	// LSN statement only costs a second round trip after the commit (see
@@ -1025,6 +1035,24 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 	}
 	lsn, err := cp.finishLSN()
 	return tx.r.observe(tx.session, lsn, err)
+}
+
+// closeTx marks pgx's own Tx closed once the capture's COMMIT ended it,
+// so that its calls fail with pgx.ErrTxClosed instead of running on the
+// connection back in the pool (LargeObjects, above). pgx closes it only in
+// its Commit or Rollback, which send a statement; Commit with a context
+// already done sends nothing (pgconn checks the context first), and, the
+// connection being out of its transaction, keeps the connection. The one
+// trace of it is a failed "commit" in a query tracer's view: so it is not
+// done on a connection with a tracer of the application's, where
+// LargeObjects after Commit stays unguarded (doc.go).
+func (tx *captureTx) closeTx(cc *captureConn) {
+	if cc.traced {
+		return
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = tx.writer.Tx.Commit(done)
 }
 
 func (tx *captureTx) Rollback(ctx context.Context) error {

@@ -196,7 +196,13 @@
 // or WITH) goes as BEGIN, the write, COMMIT and the position query before
 // one Sync; other single statements (DDL, VACUUM, CALL) as the write, a
 // Sync, the position query and a second Sync; a transaction's Commit as
-// COMMIT and the position query. A string of several statements, a batch,
+// COMMIT and the position query (afterwards the transaction refuses every
+// call with [pgx.ErrTxClosed], as pgx's own does, its large objects
+// included, except with a query tracer of the application's set through
+// [WithPoolConfig]: pgx closes its Tx only in a Commit or Rollback, which
+// that tracer would see fail once more after each Commit, so there a
+// large object used after Commit still reaches the connection, then back
+// in the pool). A string of several statements, a batch,
 // [Router.CopyFrom], and a call with pgx's query options (NamedArgs, an
 // exec mode, result formats, which routerlib/stdlib's queries pass) read
 // the position in a round trip of their own after the write. A write that

@@ -666,7 +666,9 @@ func TestSharedSessionConcurrentWrites(t *testing.T) {
 
 // TestSessionTxUsedAfterCommit: a statement on a transaction that
 // committed fails with pgx.ErrTxClosed in read_your_writes mode as in
-// eventual mode. The capture sends the COMMIT itself, so pgx's transaction
+// eventual mode, and so do its large objects, got after Commit or opened
+// before it (unguarded before: they ran in the other caller's
+// transaction). The capture sends the COMMIT itself, so pgx's transaction
 // never learnt it ended: its Exec and QueryRow ran on the connection back
 // in the pool, here inside another caller's transaction (the same backend),
 // where a write reported done would be rolled back with that caller's work.
@@ -685,6 +687,15 @@ func TestSessionTxUsedAfterCommit(t *testing.T) {
 			}
 			var pid int
 			if err := tx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&pid); err != nil {
+				t.Fatal(err)
+			}
+			los := tx.LargeObjects()
+			oid, err := los.Create(ctx, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			obj, err := los.Open(ctx, oid, pgx.LargeObjectModeWrite)
+			if err != nil {
 				t.Fatal(err)
 			}
 			if err := tx.Commit(ctx); err != nil {
@@ -708,6 +719,13 @@ func TestSessionTxUsedAfterCommit(t *testing.T) {
 			}
 			if _, err := tx.Begin(ctx); !errors.Is(err, pgx.ErrTxClosed) {
 				t.Errorf("Begin after Commit: %v, want ErrTxClosed", err)
+			}
+			after := tx.LargeObjects()
+			if _, err := after.Create(ctx, 0); !errors.Is(err, pgx.ErrTxClosed) {
+				t.Errorf("LargeObjects().Create after Commit: %v, want ErrTxClosed", err)
+			}
+			if _, err := obj.Write([]byte("after")); !errors.Is(err, pgx.ErrTxClosed) {
+				t.Errorf("writing a large object opened before Commit, after it: %v, want ErrTxClosed", err)
 			}
 			if err := tx.Rollback(ctx); !errors.Is(err, pgx.ErrTxClosed) {
 				t.Errorf("Rollback after Commit: %v, want ErrTxClosed", err)
