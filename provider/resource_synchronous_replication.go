@@ -70,7 +70,8 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"(`synchronous_standby_names`) and what they confirm (`synchronous_commit`). Apply it with the provider instance of the **primary**.\n\n" +
 			"A synchronous primary **blocks every commit** while fewer than `num_sync` of the listed standbys are connected. So plan and " +
 			"apply refuse a change of the standby list when fewer than `num_sync` of the listed standbys stream from the primary now " +
-			"(`pg_stat_replication`) and confirm its WAL, unless `allow_unavailable = true`. A standby that stopped answering keeps its " +
+			"(`pg_stat_replication`) and confirm its WAL, unless `allow_unavailable = true`, and so they refuse a `synchronous_commit` " +
+			"raised to wait for more (`remote_apply` waits until the standbys replay each commit, which one whose replay is paused never does). A standby that stopped answering keeps its " +
 			"connection, and shows as streaming, for up to `wal_sender_timeout`: apply writes a commit record (a transaction ID, nothing else) " +
 			"that each listed standby must confirm, as far as `synchronous_commit` will wait for, before commits wait for it. A listed standby that is connected but still starting or " +
 			"catching up (a standby the same apply has just pointed at its slot, for example) is waited for, at most 30 seconds.\n\n" +
@@ -317,8 +318,8 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 			return
 		}
 	}
-	if !standbyListChanges(ctx, &plan, prior) {
-		return // the standbys that commits wait for stay the same
+	if !waitGrows(ctx, &plan, prior) {
+		return // commits wait for the same standbys, for as much or less
 	}
 	pool, err := r.server.Pool(ctx, "")
 	if err != nil {
@@ -341,10 +342,28 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 	}
 }
 
-// standbyListChanges reports whether applying plan changes the standbys
-// that commits wait for: always on create.
-func standbyListChanges(ctx context.Context, plan, prior *synchronousReplicationResourceModel) bool {
-	return prior == nil || plan.config(ctx).String() != prior.config(ctx).String()
+// waitGrows reports whether applying plan makes commits wait for other
+// standbys (always on create), or for more of what the same standbys do:
+// synchronous_commit raised to remote_apply makes every commit wait until
+// they have replayed it, which a standby whose replay is paused or stuck
+// never does. Lowering it (to unblock commits in an incident) is never
+// checked.
+func waitGrows(ctx context.Context, plan, prior *synchronousReplicationResourceModel) bool {
+	if prior == nil || plan.config(ctx).String() != prior.config(ctx).String() {
+		return true
+	}
+	strength := func(level string) int { // local and off wait for no standby
+		switch level {
+		case "remote_apply":
+			return 3
+		case "on":
+			return 2
+		case "remote_write":
+			return 1
+		}
+		return 0
+	}
+	return strength(plan.SynchronousCommit.ValueString()) > strength(prior.SynchronousCommit.ValueString())
 }
 
 // checkAvailable returns an error diagnostic when fewer than num_sync of the
@@ -525,7 +544,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		return false
 	}
 	c := plan.config(ctx)
-	if !plan.AllowUnavailable.ValueBool() && standbyListChanges(ctx, plan, prior) {
+	if !plan.AllowUnavailable.ValueBool() && waitGrows(ctx, plan, prior) {
 		// Again at apply: standbys may have gone since the plan, or
 		// stopped answering with their connections still up.
 		target, err := r.server.walTarget(ctx, pool)

@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"testing"
@@ -68,6 +69,67 @@ func TestAccSynchronousReplication_frozenStandbyRefused(t *testing.T) {
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("pgreplication_synchronous_replication.this", tfjsonpath.New("sync_state").AtMapKey(frozen.Name), knownvalue.StringExact("sync")),
 				},
+				Check: func(*terraform.State) error {
+					return commitWithin(topo.Primary, 10*time.Second)
+				},
+			},
+		},
+	})
+}
+
+// TestAccSynchronousReplication_remoteApplyWithReplayPaused: raising
+// synchronous_commit to remote_apply makes every commit wait until the
+// synchronous standby has replayed it; with the standby's replay paused
+// (pg_wal_replay_pause: it still receives and flushes WAL, so it streams
+// and confirms the flush) no commit would return. The old code checked the
+// standbys only when the list changed and applied it. Now the plan refuses
+// it; once replay resumes, it applies and commits return.
+func TestAccSynchronousReplication_remoteApplyWithReplayPaused(t *testing.T) {
+	testAccPreCheck(t)
+	// Server-wide settings that can block commits: not the shared topology.
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	config := func(commit string) string {
+		return syncConfig(topo, fmt.Sprintf(`
+  standby_names      = [%q]
+  synchronous_commit = %q
+`, standby.Name, commit))
+	}
+	ctx := context.Background()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			return commitWithin(topo.Primary, 10*time.Second)
+		},
+		Steps: []resource.TestStep{
+			{Config: config("on")},
+			{
+				PreConfig: func() {
+					if err := standby.PauseReplay(ctx); err != nil {
+						t.Fatal(err)
+					}
+					t.Cleanup(func() { _ = standby.ResumeReplay(context.Background()) })
+					// Flushed by the standby (synchronous_commit on), not replayed.
+					if err := commitWithin(topo.Primary, 10*time.Second); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:      config("remote_apply"),
+				ExpectError: regexp.MustCompile(`(?s)Too Few Synchronous Standbys Connected.*connected,\s+but\s+not\s+confirming`),
+			},
+			{
+				PreConfig: func() {
+					if got := queryValue[string](t, topo.Primary, "postgres", `SHOW synchronous_commit`); got != "on" {
+						t.Fatalf("synchronous_commit = %q after the refused plan, want on", got)
+					}
+					if err := commitWithin(topo.Primary, 5*time.Second); err != nil {
+						t.Fatal(err)
+					}
+					if err := standby.ResumeReplay(ctx); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: config("remote_apply"),
 				Check: func(*terraform.State) error {
 					return commitWithin(topo.Primary, 10*time.Second)
 				},
