@@ -7,11 +7,14 @@
 package cpubench
 
 import (
+	"context"
 	"errors"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/cputime"
 )
@@ -28,7 +31,10 @@ type Contender struct {
 // statement caches), reporting allocations and the process's CPU time per
 // call (cpu-ns/op), then a sub-benchmark "interleaved" that runs them in
 // turns on one thread (Interleaved) and reports each one's median CPU
-// time per call and their ratio, subject/base.
+// time per call and their ratio, subject/base, and one
+// "interleaved-parallel" that runs them in turns from workers goroutines
+// (ParallelInterleaved), which is what shows the cost of memory both
+// cores write.
 func Compare(b *testing.B, workers, warm int, base, subject Contender) {
 	for _, c := range []Contender{base, subject} {
 		b.Run(c.Name, func(b *testing.B) {
@@ -55,6 +61,65 @@ func Compare(b *testing.B, workers, warm int, base, subject Contender) {
 			b.ReportMetric(ms/mb, "ratio")
 		}
 	})
+	b.Run("interleaved-parallel", func(b *testing.B) {
+		t, err := ParallelInterleaved(workers, b.N, 50*workers, base, subject)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if t.BaseCPU > 0 {
+			b.ReportMetric(t.BaseCPU, base.Name+"-cpu-ns/query")
+			b.ReportMetric(t.SubjectCPU, subject.Name+"-cpu-ns/query")
+			b.ReportMetric(t.SubjectCPU/t.BaseCPU, "cpu-ratio")
+		}
+		b.ReportMetric(t.BaseWall/t.SubjectWall, "throughput-ratio")
+	})
+}
+
+// Turns are the medians of ParallelInterleaved's blocks: each
+// contender's process CPU time per call (0 where the platform has no such
+// clock) and wall-clock time per call. Calls per second from workers
+// goroutines are workers-independent multiples of 1/wall, so
+// BaseWall/SubjectWall is the subject's throughput over the base's.
+type Turns struct {
+	BaseCPU, SubjectCPU   float64
+	BaseWall, SubjectWall float64
+}
+
+// ParallelInterleaved alternates blocks of block calls of base and of
+// subject, each block made from workers goroutines (Parallel), until they
+// have made n calls in all (at least one block each), and returns the
+// medians over the blocks: the two meet the same load from other
+// processes, block by block. The goroutines of each carry the pprof label
+// "contender" (the Contender's Name), so that a CPU profile of the run
+// splits by it (pprof -tagfocus contender=NAME). err is the first error of
+// a call, which ends the run.
+func ParallelInterleaved(workers, n, block int, base, subject Contender) (Turns, error) {
+	var bc, sc, bw, sw []float64
+	measure := func(c Contender, cpus, walls *[]float64) error {
+		var cpu float64
+		var err error
+		start := time.Now()
+		pprof.Do(context.Background(), pprof.Labels("contender", c.Name), func(context.Context) {
+			cpu, err = Parallel(workers, block, c.Call)
+		})
+		*walls = append(*walls, float64(time.Since(start))/float64(block))
+		*cpus = append(*cpus, cpu)
+		return err
+	}
+	for i := 0; i < n || len(bc) == 0; i += 2 * block {
+		if err := measure(base, &bc, &bw); err != nil {
+			return Turns{}, err
+		}
+		if err := measure(subject, &sc, &sw); err != nil {
+			return Turns{}, err
+		}
+	}
+	return Turns{BaseCPU: median(bc), SubjectCPU: median(sc), BaseWall: median(bw), SubjectWall: median(sw)}, nil
+}
+
+func median(v []float64) float64 {
+	slices.Sort(v)
+	return v[len(v)/2]
 }
 
 // Parallel makes n calls of call from workers goroutines (the calls' i
@@ -119,10 +184,6 @@ func Interleaved(n, block int, base, subject func(i int) error) (mb, ms float64,
 	}
 	if _, ok := cputime.Thread(); !ok {
 		return 0, 0, false, nil
-	}
-	median := func(v []float64) float64 {
-		slices.Sort(v)
-		return v[len(v)/2]
 	}
 	return median(bs), median(ss), true, nil
 }

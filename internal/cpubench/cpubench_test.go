@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,5 +85,50 @@ func TestInterleaved(t *testing.T) {
 	failed := errors.New("failed")
 	if _, _, _, err := Interleaved(40, 10, spin(0), func(int) error { return failed }); !errors.Is(err, failed) {
 		t.Errorf("Interleaved with a failing subject: %v, want its error", err)
+	}
+}
+
+// TestParallelInterleaved: the subject that burns more CPU per call has
+// the higher medians of CPU and wall time, every call is made, and an
+// error ends the run.
+func TestParallelInterleaved(t *testing.T) {
+	// spin burns d of its thread's CPU, so at least d of the wall clock.
+	spin := func(d time.Duration) func(int) error {
+		return func(int) error {
+			start, ok := cputime.Thread()
+			if !ok {
+				time.Sleep(d)
+				return nil
+			}
+			for now := start; now-start < int64(d); now, _ = cputime.Thread() {
+			}
+			return nil
+		}
+	}
+	var calls atomic.Int64
+	counted := func(call func(int) error) func(int) error {
+		return func(i int) error {
+			calls.Add(1)
+			return call(i)
+		}
+	}
+	base := Contender{Name: "base", Call: counted(spin(0))}
+	subject := Contender{Name: "subject", Call: counted(spin(time.Millisecond))}
+	got, err := ParallelInterleaved(2, 80, 10, base, subject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 80 {
+		t.Errorf("%d calls, want 80", n)
+	}
+	if got.SubjectWall < 5*got.BaseWall {
+		t.Errorf("median wall time per call: base %v, subject %v; want the subject's at least 5× the base's", time.Duration(got.BaseWall), time.Duration(got.SubjectWall))
+	}
+	if runtime.GOOS == "linux" && got.SubjectCPU < 5*got.BaseCPU {
+		t.Errorf("median CPU per call: base %v, subject %v; want the subject's at least 5× the base's", time.Duration(got.BaseCPU), time.Duration(got.SubjectCPU))
+	}
+	failed := errors.New("failed")
+	if _, err := ParallelInterleaved(2, 40, 10, base, Contender{Name: "failing", Call: func(int) error { return failed }}); !errors.Is(err, failed) {
+		t.Errorf("ParallelInterleaved with a failing subject: %v, want its error", err)
 	}
 }
