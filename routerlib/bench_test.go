@@ -43,6 +43,35 @@ func BenchmarkRouteDecision(b *testing.B) {
 	}
 }
 
+// BenchmarkRouteDecisionParallel is what every read does to the Router's
+// shared state (entering the topology, choosing a replica by round robin,
+// counting the read, leaving) from parallel goroutines: run it with -cpu 2
+// or more, where memory that every read writes moves from core to core.
+func BenchmarkRouteDecisionParallel(b *testing.B) {
+	topo := routertest.Shared(b)
+	r := newRouter(b, topo.Artifact())
+	ctx := context.Background()
+	const sql = "SELECT title, author FROM books WHERE author = $1 ORDER BY title"
+	if _, err := r.ReadForTest(ctx, sql); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	cpu0, ok := cputime.Process()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := r.ReadForTest(ctx, sql); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	if cpu1, ok1 := cputime.Process(); ok && ok1 {
+		// The CPU all cores spent per read: what moving the shared
+		// state's cache lines from core to core costs shows here.
+		b.ReportMetric(float64(cpu1-cpu0)/float64(b.N), "cpu-ns/op")
+	}
+}
+
 // interleaved alternates base and subject in one loop, so that load from
 // other processes hits both alike, and reports each one's median latency
 // and their ratio (subject/base), and the process CPU time each one's

@@ -25,6 +25,23 @@ func (r *Router) ChooseForTest(ctx context.Context, sql string) (string, error) 
 	return tg.n.name, nil
 }
 
+// ReadForTest makes what a read does to the Router's shared state short of
+// running on a connection: enter the topology, choose the node, count the
+// read, leave. It returns the node's name.
+func (r *Router) ReadForTest(ctx context.Context, sql string) (string, error) {
+	t, err := r.enter()
+	if err != nil {
+		return "", err
+	}
+	defer t.leave()
+	tg, err := r.choose(ctx, t, OpQuery, sql, r.cache.get(sql), retryState{})
+	if err != nil {
+		return "", err
+	}
+	r.count(tg)
+	return tg.n.name, nil
+}
+
 // FunctionForTest says how the classifier treats a call of the function
 // named exactly name (as pg_proc spells it): primary-only, or read-safe with
 // the reviewed reason; neither when it is in no list.

@@ -45,12 +45,6 @@ type topology struct {
 	// health checks store them.
 	writer   atomic.Pointer[node]
 	noWriter atomic.Pointer[string]
-	rr       atomic.Uint64 // round-robin position shared by all reads
-
-	// inflight counts calls between choosing a node and holding a
-	// connection from its pool. A retired topology closes its pools once it
-	// drops to zero; pgxpool.Close then waits for the held connections.
-	inflight atomic.Int64
 	retired  atomic.Bool
 	// drained is closed once t, retired, has closed the servers the
 	// topology that replaced it does not use; prevDrained is the drained of
@@ -58,7 +52,22 @@ type topology struct {
 	// after it, since calls on it may use them too.
 	drained     chan struct{}
 	prevDrained <-chan struct{}
+
+	// The two atomics every read writes come last, past a line of
+	// padding: sharing a cache line with the fields above, which every
+	// read loads, would move those from core to core with them.
+	_ [cacheLine]byte
+	// rr is the round-robin position shared by all reads.
+	rr atomic.Uint64
+	// inflight counts calls between choosing a node and holding a
+	// connection from its pool. A retired topology closes its pools once it
+	// drops to zero; pgxpool.Close then waits for the held connections.
+	inflight atomic.Int64
 }
+
+// cacheLine is the size of a cache line on amd64 and most arm64 (128 bytes
+// on Apple's, where the padding halves the sharing instead of ending it).
+const cacheLine = 64
 
 type consistency uint8
 
