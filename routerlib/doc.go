@@ -227,11 +227,13 @@
 // (through routerlib/stdlib also any read on a pool set to another exec
 // mode), nor a function that writes through another session (dblink) or
 // leaves no transaction ID (a sequence): call those with [Primary] (or in
-// a transaction), which records them as writes, whatever they did. A read
-// waits up to wait_timeout for a replica to catch up, and the reads waiting on one
-// replica share one query of its replay position every 5ms, however many
-// they are; with wait_timeout 0s a read goes to the primary at once when
-// no replica has caught up.
+// a transaction), which records them as writes, whatever they did. Like
+// the captured writes, these reads go out through pgconn, beneath pgx: a
+// pgx query tracer set with [WithPoolConfig] does not see them (a
+// [Tracer] does). A read waits up to wait_timeout for a replica to catch
+// up, and the reads waiting on one replica share one query of its replay
+// position every 5ms, however many they are; with wait_timeout 0s a read
+// goes to the primary at once when no replica has caught up.
 // A [SessionMiddleware] carries the session between HTTP requests: in a
 // cookie for browsers, or in a request and response header for APIs. The
 // value is signed with one of several keys of at least 32 bytes (the first
