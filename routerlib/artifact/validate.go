@@ -109,8 +109,10 @@ func (v *validator) nodes(nodes []Node) {
 			// primary listed again (as a replica, or under another user)
 			// is two nodes out of recovery on one timeline, a split brain
 			// for which no node takes writes.
-			v.addf(p+".host", "node %q reaches the same server as nodes[%d] %q (host %q, port %d, database %q); list each server once: a node's role is what its server reports, so the primary listed twice reads as two primaries and takes no writes. To send a route's reads to the primary, list the primary's node in the route",
-				n.Name, j, nodes[j].Name, n.Host, serverOf(n).port, n.Database)
+			// Neither host nor database is shown: either may hold a
+			// password typed there by mistake (a URI, a conninfo string).
+			v.addf(p+".host", "node %q reaches the same server as nodes[%d] %q (the same host, port and database); list each server once: a node's role is what its server reports, so the primary listed twice reads as two primaries and takes no writes. To send a route's reads to the primary, list the primary's node in the route",
+				n.Name, j, nodes[j].Name)
 		} else if !dup {
 			servers[serverOf(n)] = i
 		}

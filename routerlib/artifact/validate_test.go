@@ -84,7 +84,7 @@ func TestValidate(t *testing.T) {
 		{name: "port unset", change: func(t *artifact.Topology) { t.Nodes[0].Port = 0 }},
 		{name: "port 1 and 65535", change: func(t *artifact.Topology) { t.Nodes[1].Port, t.Nodes[2].Port = 1, 65535 }},
 		{name: "primary listed again as a replica", change: func(t *artifact.Topology) { t.Nodes[2].Port = t.Nodes[0].Port },
-			paths: []string{"nodes[2].host"}, want: `node "replica-2" reaches the same server as nodes[0] "primary" (host "127.0.0.1", port 5432, database "app")`},
+			paths: []string{"nodes[2].host"}, want: `node "replica-2" reaches the same server as nodes[0] "primary" (the same host, port and database)`},
 		{name: "port unset is the default port", change: func(t *artifact.Topology) { t.Nodes[0].Port = 0; t.Nodes[1].Port = artifact.DefaultPort },
 			paths: []string{"nodes[1].host"}, want: "reaches the same server as nodes[0]"},
 		{name: "same server under another user", change: func(t *artifact.Topology) { t.Nodes[1].Port = t.Nodes[0].Port; t.Nodes[1].User = "reporting" },
@@ -225,6 +225,29 @@ func TestValidateNeverShowsPasswordEnv(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "s3cr3t") {
 		t.Errorf("the error shows the value of password_env: %v", err)
+	}
+}
+
+// TestValidateNeverShowsHostOrDatabase: a host or database that holds a
+// password typed there by mistake (a URI, a conninfo string), on two nodes
+// alike, is refused without showing it.
+func TestValidateNeverShowsHostOrDatabase(t *testing.T) {
+	for _, mistake := range []func(*artifact.Node){
+		func(n *artifact.Node) { n.Host = "postgres://app:canary-s3cr3t@db/app" },
+		func(n *artifact.Node) { n.Database = "dbname=app password=canary-s3cr3t" },
+	} {
+		topo := golden(t)
+		for i := range topo.Nodes {
+			mistake(&topo.Nodes[i])
+			topo.Nodes[i].Port = 5432
+		}
+		err := topo.Validate()
+		if err == nil {
+			t.Fatal("nodes that reach one server were accepted")
+		}
+		if strings.Contains(err.Error(), "s3cr3t") {
+			t.Errorf("the error shows the host or database: %v", err)
+		}
 	}
 }
 
