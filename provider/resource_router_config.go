@@ -92,7 +92,7 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 			"path": schema.StringAttribute{
 				Optional:            true,
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-				MarkdownDescription: "Path of the router file. Its directory must exist. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
+				MarkdownDescription: "Path of the router file. Its directory must exist. A symbolic link at this path is kept and written through: the file it leads to (at the end of a chain of links) is replaced atomically in its own directory, so an application reading that file by its own name or through another link sees the change; a refresh reads the file through the link, so a change made to it shows in the plan; and destroy removes that file and keeps the link, which Terraform did not make (a later apply writes through it again). A link that leads to a missing file gets that file created. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
 			},
 			"file_permission": schema.StringAttribute{
 				Optional: true,
@@ -432,9 +432,17 @@ func (r *routerConfigResource) Delete(ctx context.Context, req resource.DeleteRe
 }
 
 // removeRouterFile removes the file at state's path if it still holds what
-// state records.
+// state records. When the path is a symbolic link, the file it leads to is
+// removed and the link is kept: the resource manages the file the link
+// leads to (write goes through it) and never made the link, and a reader
+// of that file through another link or its own name must not keep reading
+// a configuration no longer managed.
 func removeRouterFile(state routerConfigModel, diags *diag.Diagnostics) {
-	name := state.Path.ValueString()
+	name, err := atomicfile.Target(state.Path.ValueString())
+	if err != nil {
+		diags.AddAttributeError(path.Root("path"), "Cannot Read Router File", fmt.Sprintf("Resolving the router file %s before removing it failed: %v.", state.Path.ValueString(), err))
+		return
+	}
 	data, err := os.ReadFile(name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return

@@ -821,6 +821,115 @@ func TestAccRouterConfig_replace(t *testing.T) {
 	}
 }
 
+// A symbolic link at path is kept and written through, as a plain write to
+// it would: the file it leads to is replaced atomically in that file's
+// directory, so an application reading the file through another link (or by
+// its own name) sees each change. The old code renamed over the link,
+// turning it into a regular file while the file it led to kept the old
+// bytes. The plan after apply is empty, an edit of the file the link leads
+// to shows in the plan, path may name the same file without the link, and
+// destroy removes the file and keeps the link (Terraform did not make it).
+func TestAccRouterConfig_symlinkWrittenThrough(t *testing.T) {
+	testAccPreCheck(t)
+	dir := t.TempDir()
+	shared, app, other := filepath.Join(dir, "shared"), filepath.Join(dir, "app"), filepath.Join(dir, "other")
+	for _, d := range []string{shared, app, other} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	target := filepath.Join(shared, "router.json")
+	link := filepath.Join(app, "router.json")
+	otherLink := filepath.Join(other, "router.json")
+	if err := os.WriteFile(target, []byte("{}\n"), 0o640); err != nil { // what was there before Terraform
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../shared/router.json", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, otherLink); err != nil {
+		t.Fatal(err)
+	}
+	golden, err := os.ReadFile(goldenRouterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	updated := goldenWith(t, func(n *artifact.Node) { n.Weight = 75 })
+	// written checks that every reader sees want and that both links and
+	// only the one file remain.
+	written := func(want []byte) tfresource.TestCheckFunc {
+		return func(*terraform.State) error {
+			for _, l := range []string{link, otherLink} {
+				if fi, err := os.Lstat(l); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+					return fmt.Errorf("%s is no longer a symbolic link (%v, %v)", l, fi.Mode(), err)
+				}
+			}
+			for _, reader := range []string{target, link, otherLink} {
+				if err := fileEquals(reader, want, 0o640)(nil); err != nil {
+					return err
+				}
+			}
+			return onlyRouterFile(shared, "router.json")
+		}
+	}
+	weight := tfjsonpath.New("replica").AtSliceIndex(1).AtMapKey("weight")
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{Config: routerConfigGolden(link, 50), Check: written(golden)},
+			{
+				Config: routerConfigGolden(link, 50),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+			},
+			{
+				Config: routerConfigGolden(link, 75),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					expectFieldChange(routerConfigAddr, weight, "50", "75"),
+				}},
+				Check: written(updated),
+			},
+			{
+				// Edited by hand, by its own name: the refresh reads it
+				// through the link.
+				PreConfig: func() {
+					editRouterFile(t, target, func(topo *artifact.Topology) {
+						for i := range topo.Nodes {
+							if topo.Nodes[i].Name == "replica-2" {
+								topo.Nodes[i].Weight = 7
+							}
+						}
+					})
+				},
+				Config: routerConfigGolden(link, 75),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
+					expectFieldChange(routerConfigAddr, weight, "7", "75"),
+				}},
+				Check: written(updated),
+			},
+			{
+				// The same file without the link: nothing is removed.
+				Config: routerConfigGolden(target, 75),
+				Check:  written(updated),
+			},
+			{Config: routerConfigGolden(link, 50), Check: written(golden)},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if err := onlyRouterFile(shared); err != nil {
+				return fmt.Errorf("destroy: %w", err)
+			}
+			for _, l := range []string{link, otherLink} {
+				if fi, err := os.Lstat(l); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+					return fmt.Errorf("destroy removed or replaced the link %s (%v)", l, err)
+				}
+			}
+			return nil
+		},
+	})
+}
+
 // A router file written by hand, with other units than the configuration
 // ("10000ms" for "10s", "0.5m" for "30s") and another layout (one line,
 // fields in another order): the import is a no-op, the plan after it is

@@ -7,6 +7,14 @@
 // so the rename itself survives a crash. On any error the temporary file is
 // removed and the target is left as it was.
 //
+// A symbolic link at the target is kept and written through: Write replaces
+// the file the link leads to (a chain of links is followed to its end), in
+// that file's directory, as a plain write to the link would. Renaming over
+// the link instead would turn it into a regular file and leave the old bytes
+// in the file it led to, where an application reading through another link
+// to it would never see the change. A link that leads nowhere yet gets the
+// file it names created ([Target]).
+//
 // Write does not create the parent directory: a missing directory is more
 // often a typo than an intent, and the owner and mode a new directory should
 // have are a decision for whoever provisions the host. The error names the
@@ -19,6 +27,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // TempPrefix starts the name of every temporary file Write creates (followed
@@ -32,8 +41,15 @@ const TempPrefix = ".tmp-"
 // and the old file stays, because a file the reading application can no
 // longer open is worse than a stale one.
 func Write(name string, data []byte, perm fs.FileMode) (err error) {
+	link := name
+	if name, err = Target(name); err != nil {
+		return err
+	}
 	dir := filepath.Dir(name)
 	if fi, statErr := os.Stat(dir); statErr != nil {
+		if errors.Is(statErr, fs.ErrNotExist) && name != link {
+			return fmt.Errorf("directory %s, where the symbolic link %s leads (to %s), does not exist; create it or point the link at an existing directory", dir, link, name)
+		}
 		if errors.Is(statErr, fs.ErrNotExist) {
 			return fmt.Errorf("directory %s does not exist; create it (with the owner and mode the reading application needs) or choose a path in an existing directory", dir)
 		}
@@ -84,6 +100,52 @@ func Write(name string, data []byte, perm fs.FileMode) (err error) {
 	}
 	renamed = true
 	return syncDir(dir)
+}
+
+// maxLinks bounds the links Target follows, as the kernel bounds a path
+// lookup (ELOOP after 40 on Linux).
+const maxLinks = 40
+
+// Target is the file that Write(name) replaces and that reading name reads:
+// name itself, or, when name is a symbolic link, the file at the end of the
+// chain of links, with every directory on the way resolved (so that a
+// relative link's ".." means what the kernel takes it to mean). That file
+// need not exist: a link may lead to a name not created yet. A name whose
+// directory does not exist is returned as it is, for Write to report.
+func Target(name string) (string, error) {
+	for range maxLinks {
+		// Split by hand: filepath.Dir cleans the path lexically, and a
+		// "sub/.." in a link's text means the parent of where sub leads;
+		// EvalSymlinks resolves each component before the ".." after it.
+		dir, base := ".", name
+		if i := strings.LastIndexByte(name, filepath.Separator); i >= 0 {
+			dir, base = name[:i+1], name[i+1:]
+		}
+		dir, err := filepath.EvalSymlinks(dir)
+		if errors.Is(err, fs.ErrNotExist) {
+			return name, nil
+		}
+		if err != nil {
+			return "", fmt.Errorf("resolve the directory of %s: %w", name, err)
+		}
+		name = filepath.Join(dir, base)
+		fi, err := os.Lstat(name)
+		if errors.Is(err, fs.ErrNotExist) || err == nil && fi.Mode()&fs.ModeSymlink == 0 {
+			return name, nil
+		}
+		if err != nil {
+			return "", err
+		}
+		to, err := os.Readlink(name)
+		if err != nil {
+			return "", err
+		}
+		if !filepath.IsAbs(to) {
+			to = dir + string(filepath.Separator) + to // not Join: it would clean the ".."
+		}
+		name = to
+	}
+	return "", fmt.Errorf("%s: more than %d symbolic links in a row (a loop?); point the link at a file", name, maxLinks)
 }
 
 // syncDir flushes a directory, so a rename in it is on disk.

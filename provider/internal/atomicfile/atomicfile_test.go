@@ -157,3 +157,103 @@ func TestWriteConcurrentReaderSeesWholeFiles(t *testing.T) {
 	}
 	onlyFiles(t, dir, "router.json")
 }
+
+// A symbolic link at the path is kept and written through: the file it
+// leads to is replaced in its own directory, so every reader, through this
+// link, another one or the file's own name, sees the new bytes. Renaming
+// over the link turned it into a regular file and left the old bytes in
+// the file it led to.
+func TestWriteThroughSymlink(t *testing.T) {
+	root := t.TempDir()
+	shared := filepath.Join(root, "shared")
+	app := filepath.Join(root, "app")
+	other := filepath.Join(root, "other")
+	for _, d := range []string{shared, app, other, filepath.Join(root, "real")} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// app/sub leads to real: the link text "sub/../shared/…" means
+	// root/shared/… to the kernel, not app/shared/… as read lexically.
+	if err := os.Symlink(filepath.Join(root, "real"), filepath.Join(app, "sub")); err != nil {
+		t.Fatal(err)
+	}
+	target := filepath.Join(shared, "router.json")
+	if err := os.WriteFile(target, []byte("old\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(app, "router.json")
+	for name, to := range map[string]string{
+		link:                           "sub/../shared/router.json", // relative, through a linked directory
+		filepath.Join(other, "r.json"): target,                      // another reader's link
+		filepath.Join(app, "chain"):    "router.json",               // a link to the link
+	} {
+		if err := os.Symlink(to, name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, data string
+		perm       os.FileMode
+	}{{link, "first\n", 0o640}, {filepath.Join(app, "chain"), "second\n", 0o600}} {
+		if got, err := atomicfile.Target(tc.name); err != nil || got != target {
+			t.Fatalf("Target(%s) = %q, %v; want %s", tc.name, got, err, target)
+		}
+		if err := atomicfile.Write(tc.name, []byte(tc.data), tc.perm); err != nil {
+			t.Fatal(err)
+		}
+		for _, reader := range []string{link, filepath.Join(other, "r.json"), target, filepath.Join(app, "chain")} {
+			if got, err := os.ReadFile(reader); err != nil || string(got) != tc.data {
+				t.Fatalf("after writing %s, %s reads %q, %v; want %q", tc.name, reader, got, err, tc.data)
+			}
+		}
+		for _, l := range []string{link, filepath.Join(app, "chain")} {
+			if fi, err := os.Lstat(l); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+				t.Fatalf("%s is no longer a symbolic link: %v, %v", l, fi.Mode(), err)
+			}
+		}
+		if fi, err := os.Stat(target); err != nil || fi.Mode().Perm() != tc.perm {
+			t.Fatalf("%s: mode %v, %v; want %v", target, fi.Mode().Perm(), err, tc.perm)
+		}
+		onlyFiles(t, shared, "router.json") // the temporary file was in the target's directory
+		onlyFiles(t, app, "chain", "router.json", "sub")
+	}
+}
+
+// A link that leads to a name not created yet gets that file; a loop of
+// links and a link into a missing directory fail, naming the link, and
+// change nothing.
+func TestWriteThroughDanglingSymlink(t *testing.T) {
+	dir := t.TempDir()
+	link := filepath.Join(dir, "router.json")
+	if err := os.Symlink("real.json", link); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.Write(link, []byte("x\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(dir, "real.json")); err != nil || string(got) != "x\n" {
+		t.Fatalf("the link's target reads %q, %v", got, err)
+	}
+	if fi, err := os.Lstat(link); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Fatalf("%s is no longer a symbolic link", link)
+	}
+
+	loop := filepath.Join(dir, "loop.json")
+	if err := os.Symlink("loop.json", loop); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.Write(loop, []byte("x\n"), 0o640); err == nil || !strings.Contains(err.Error(), "symbolic links in a row") {
+		t.Fatalf("Write through a loop of links: %v", err)
+	}
+
+	nowhere := filepath.Join(dir, "nowhere.json")
+	if err := os.Symlink(filepath.Join(dir, "missing", "r.json"), nowhere); err != nil {
+		t.Fatal(err)
+	}
+	err := atomicfile.Write(nowhere, []byte("x\n"), 0o640)
+	if err == nil || !strings.Contains(err.Error(), "directory "+filepath.Join(dir, "missing")) || !strings.Contains(err.Error(), "symbolic link "+nowhere) {
+		t.Fatalf("Write through a link into a missing directory: %v", err)
+	}
+	onlyFiles(t, dir, "loop.json", "nowhere.json", "real.json", "router.json")
+}
