@@ -130,6 +130,10 @@ type server struct {
 	mu    sync.Mutex // guards pools and facts
 	pools map[string]*pgxpool.Pool
 	facts *serverFacts
+
+	// routerFiles are the router files this provider instance's
+	// pgreplication_router_config resources claimed in this plan or apply.
+	routerFiles *routerFileClaims
 }
 
 // serverFacts are what the provider needs to know about a server before it
@@ -144,7 +148,7 @@ type serverFacts struct {
 func (f serverFacts) Major() int { return f.VersionNum / 10000 }
 
 func newServer(s connSettings) *server {
-	return &server{settings: s, pools: map[string]*pgxpool.Pool{}}
+	return &server{settings: s, pools: map[string]*pgxpool.Pool{}, routerFiles: &routerFileClaims{m: map[string]routerFileClaim{}}}
 }
 
 // defaultDatabase is the database of the provider configuration (or libpq's default).

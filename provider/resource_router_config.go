@@ -36,6 +36,7 @@ import (
 )
 
 var (
+	_ resource.ResourceWithConfigure      = (*routerConfigResource)(nil)
 	_ resource.ResourceWithImportState    = (*routerConfigResource)(nil)
 	_ resource.ResourceWithModifyPlan     = (*routerConfigResource)(nil)
 	_ resource.ResourceWithValidateConfig = (*routerConfigResource)(nil)
@@ -44,8 +45,9 @@ var (
 func newRouterConfigResource() resource.Resource { return &routerConfigResource{} }
 
 // routerConfigResource writes the router file that routerlib reads. It
-// never talks to PostgreSQL, so it has no Configure: it works when the
-// provider's server is unreachable or its settings are unknown. Every byte
+// never talks to PostgreSQL: it works when the provider's server is
+// unreachable or its settings are unknown, and takes from Configure only
+// the provider instance's claims on router files (routerFileClaims). Every byte
 // of the file comes from routerlib/artifact (Marshal), and every byte read
 // back goes through artifact.Parse, so the provider and routerlib cannot
 // disagree about the format.
@@ -55,7 +57,9 @@ func newRouterConfigResource() resource.Resource { return &routerConfigResource{
 // so state after Read equals the configuration. Where zero would be written
 // as "absent" and so change meaning (weight = 0 would become the default
 // 100), the schema refuses zero.
-type routerConfigResource struct{}
+type routerConfigResource struct {
+	files *routerFileClaims // nil until Configure
+}
 
 // defaultFilePermission is file_permission when unset: the owner writes,
 // the application's group reads, nobody else.
@@ -92,7 +96,7 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 			"path": schema.StringAttribute{
 				Optional:            true,
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-				MarkdownDescription: "Path of the router file. Its directory must exist. A symbolic link at this path is kept and written through: the file it leads to (at the end of a chain of links) is replaced atomically in its own directory, so an application reading that file by its own name or through another link sees the change; a refresh reads the file through the link, so a change made to it shows in the plan; and destroy removes that file and keeps the link, which Terraform did not make (a later apply writes through it again). A link that leads to a missing file gets that file created. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
+				MarkdownDescription: "Path of the router file. Its directory must exist. A symbolic link at this path is kept and written through: the file it leads to (at the end of a chain of links) is replaced atomically in its own directory, so an application reading that file by its own name or through another link sees the change; a refresh reads the file through the link, so a change made to it shows in the plan; and destroy removes that file and keeps the link, which Terraform did not make (a later apply writes through it again). A link that leads to a missing file gets that file created. Two `pgreplication_router_config` resources of one provider configuration may not write the same file, however their paths spell it (relative or absolute, `..`, a symbolic link): the plan fails naming both paths, since each would rewrite the other's file on every apply. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
 			},
 			"file_permission": schema.StringAttribute{
 				Optional: true,
@@ -330,6 +334,12 @@ func (v nonZeroValidator) ValidateInt64(_ context.Context, req validator.Int64Re
 
 // Configure is deliberately absent: the resource needs no server.
 
+func (r *routerConfigResource) Configure(_ context.Context, req resource.ConfigureRequest, _ *resource.ConfigureResponse) {
+	if s, ok := req.ProviderData.(*server); ok {
+		r.files = s.routerFiles
+	}
+}
+
 func (r *routerConfigResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan routerConfigModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -532,6 +542,18 @@ func (r *routerConfigResource) ModifyPlan(ctx context.Context, req resource.Modi
 		plan.ID = plan.SHA256
 	} else {
 		plan.ID = plan.Path
+	}
+	if r.files != nil && !plan.Path.IsNull() && !plan.Path.IsUnknown() {
+		primary := ""
+		for _, n := range t.Nodes {
+			if known && n.Role == artifact.RolePrimary {
+				primary = fmt.Sprintf("%q (host %s)", n.Name, n.Host)
+			}
+		}
+		r.files.claimRouterFile(ctx, plan.Path.ValueString(), primary, resp.Private, &resp.Diagnostics)
+		if resp.Diagnostics.HasError() {
+			return
+		}
 	}
 	if !req.State.Raw.IsNull() {
 		var state routerConfigModel

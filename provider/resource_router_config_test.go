@@ -930,6 +930,95 @@ func TestAccRouterConfig_symlinkWrittenThrough(t *testing.T) {
 	})
 }
 
+// Two pgreplication_router_config resources that write one file, however
+// their paths spell it (the same text, "..", a symbolic link, relative and
+// absolute), are refused at plan time, naming both paths and the other's
+// primary node; before, each apply rewrote the other's file and every plan
+// showed drift. Nothing is written. Distinct files plan and apply.
+func TestAccRouterConfig_samePathTwice(t *testing.T) {
+	testAccPreCheck(t)
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, "router.json")
+	if err := os.Symlink("router.json", filepath.Join(dir, "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	cwd, err := os.Getwd() // the in-process provider's, where relative paths start
+	if err != nil {
+		t.Fatal(err)
+	}
+	relative, err := filepath.Rel(cwd, file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two := func(a, b string) string {
+		return unreachableProvider + fmt.Sprintf(`
+resource "pgreplication_router_config" "a" {
+  path = %q
+  primary {
+    name = "primary-a"
+    host = "10.0.0.1"
+  }
+}
+
+resource "pgreplication_router_config" "b" {
+  path = %q
+  primary {
+    name = "primary-b"
+    host = "10.0.0.2"
+  }
+}
+`, a, b)
+	}
+	spaced := func(s string) string { return strings.ReplaceAll(regexp.QuoteMeta(s), " ", `\s+`) }
+	// refused expects the error, with both spellings (the resources are
+	// planned concurrently, so either may be "this one") and, when they
+	// differ from it, the file both name.
+	refused := func(b string) *regexp.Regexp {
+		re := `(?s)Router File Written by Two Resources.*` + spaced(`another one in this configuration (path = `) +
+			`"(` + regexp.QuoteMeta(file) + `|` + regexp.QuoteMeta(b) + `)"` + spaced(`, primary node "primary-`) + `[ab]` + spaced(`" (host 10.0.0.`) + `[12]\)`
+		if b != file {
+			re += `.*` + spaced("(both name "+file+")")
+		}
+		return regexp.MustCompile(re)
+	}
+	var steps []tfresource.TestStep
+	for _, b := range []string{file, filepath.Join(dir, "sub", "..", "router.json"), filepath.Join(dir, "link.json"), relative} {
+		steps = append(steps, tfresource.TestStep{Config: two(file, b), ExpectError: refused(b)})
+	}
+	other := filepath.Join(dir, "sub", "router.json")
+	steps = append(steps, tfresource.TestStep{
+		PreConfig: func() {
+			if _, err := os.Stat(file); !os.IsNotExist(err) {
+				t.Errorf("a refused plan wrote %s (%v)", file, err)
+			}
+		},
+		Config: two(file, other),
+		Check: tfresource.ComposeTestCheckFunc(
+			tfresource.TestCheckResourceAttrWith("pgreplication_router_config.a", "content", func(v string) error {
+				if !strings.Contains(v, "primary-a") {
+					return fmt.Errorf("a's content %q", v)
+				}
+				return nil
+			}),
+			func(*terraform.State) error {
+				for f, want := range map[string]string{file: "primary-a", other: "primary-b"} {
+					if got, err := os.ReadFile(f); err != nil || !strings.Contains(string(got), want) {
+						return fmt.Errorf("%s holds %q (%v), want %s's", f, got, err, want)
+					}
+				}
+				return nil
+			},
+		),
+	})
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps:                    steps,
+	})
+}
+
 // A router file written by hand, with other units than the configuration
 // ("10000ms" for "10s", "0.5m" for "30s") and another layout (one line,
 // fields in another order): the import is a no-op, the plan after it is
