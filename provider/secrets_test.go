@@ -375,86 +375,58 @@ func TestStandbyConninfoParams(t *testing.T) {
 	}
 }
 
-// A password typed into the router file by hand never reaches the state or
+// A secret typed into the router file by hand never reaches the state or
 // the plan: the refresh keeps a placeholder in content, and the plan
-// replaces the file with the declared one.
-func TestAccRouterConfig_handAddedPasswordNeverInState(t *testing.T) {
+// replaces the file with the declared one. Two hand edits:
+//   - a password added to a node;
+//   - the mistake password_env's description warns about: the password
+//     typed where the variable's name goes (the refresh and the plan would
+//     otherwise show a changed password_env field by field).
+func TestAccRouterConfig_handTypedPasswordNeverShown(t *testing.T) {
 	testAccPreCheck(t)
-	dir := t.TempDir()
-	file := filepath.Join(dir, "router.json")
-	const canary = "canary-router-s3cret"
-	var declared []byte
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config: routerConfigGolden(file, 75),
-				Check: func(*terraform.State) error {
-					var err error
-					declared, err = os.ReadFile(file)
-					return err
+	for _, tc := range []struct {
+		name, canary string
+		old, new     string // the edit: new holds %s, the canary
+		notFound     string
+	}{
+		{"password_added", "canary-router-s3cret", `"role": "replica",`, `"role": "replica", "password": "%s",`, "the router file has no replica to add a password to"},
+		{"password_as_password_env", "canary-Router-s3cret", `"PGREPLICATION_APP_PASSWORD"`, `"%s"`, "the router file has no password_env to edit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "router.json")
+			var declared []byte
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+				Steps: []resource.TestStep{
+					{
+						Config: routerConfigGolden(file, 75),
+						Check: func(*terraform.State) error {
+							var err error
+							declared, err = os.ReadFile(file)
+							return err
+						},
+					},
+					{
+						PreConfig: func() {
+							edited := bytes.Replace(declared, []byte(tc.old), []byte(fmt.Sprintf(tc.new, tc.canary)), 1)
+							if bytes.Equal(edited, declared) {
+								t.Fatal(tc.notFound)
+							}
+							if err := os.WriteFile(file, edited, 0o640); err != nil {
+								t.Fatal(err)
+							}
+						},
+						Config: routerConfigGolden(file, 75),
+						ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+							plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
+							planHasNo(tc.canary, "router.json"),
+						}},
+						Check: func(s *terraform.State) error { return fileEquals(file, declared, 0o640)(s) },
+					},
 				},
-			},
-			{
-				PreConfig: func() {
-					edited := bytes.Replace(declared, []byte(`"role": "replica",`), []byte(`"role": "replica", "password": "`+canary+`",`), 1)
-					if bytes.Equal(edited, declared) {
-						t.Fatal("the router file has no replica to add a password to")
-					}
-					if err := os.WriteFile(file, edited, 0o640); err != nil {
-						t.Fatal(err)
-					}
-				},
-				Config: routerConfigGolden(file, 75),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
-					planHasNo(canary, "router.json"),
-				}},
-				Check: func(s *terraform.State) error { return fileEquals(file, declared, 0o640)(s) },
-			},
-		},
-	})
-}
-
-// The mistake password_env's description warns about, made in the file by
-// hand: the password typed where the variable's name goes. The refresh and
-// the plan never show it (they would show a changed password_env field by
-// field), and the plan replaces the file with the declared one.
-func TestAccRouterConfig_handTypedPasswordEnvNeverShown(t *testing.T) {
-	testAccPreCheck(t)
-	file := filepath.Join(t.TempDir(), "router.json")
-	const canary = "canary-Router-s3cret"
-	var declared []byte
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config: routerConfigGolden(file, 75),
-				Check: func(*terraform.State) error {
-					var err error
-					declared, err = os.ReadFile(file)
-					return err
-				},
-			},
-			{
-				PreConfig: func() {
-					edited := bytes.Replace(declared, []byte(`"PGREPLICATION_APP_PASSWORD"`), []byte(`"`+canary+`"`), 1)
-					if bytes.Equal(edited, declared) {
-						t.Fatal("the router file has no password_env to edit")
-					}
-					if err := os.WriteFile(file, edited, 0o640); err != nil {
-						t.Fatal(err)
-					}
-				},
-				Config: routerConfigGolden(file, 75),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
-					planHasNo(canary, "router.json"),
-				}},
-				Check: func(s *terraform.State) error { return fileEquals(file, declared, 0o640)(s) },
-			},
-		},
-	})
+			})
+		})
+	}
 }
 
 // planHasNo fails when secret appears anywhere in the plan, its prior

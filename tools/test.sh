@@ -58,7 +58,7 @@ second_pass=(
   TestAccSubscription_ownerWithoutPassword
   TestAccStandby_passwordWithLineBreakNeverShown
   TestAccStandby_privilegeErrorNeverShowsPassword
-  TestAccRouterConfig_handAddedPasswordNeverInState
+  TestAccRouterConfig_handTypedPasswordNeverShown
   TestAccStandby_handAddedSecretNeverShown
   TestAccSubscription_passwordNeverLogged
   # a drift planned as one map element's attribute, read from the CLI's plan JSON
