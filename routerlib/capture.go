@@ -768,25 +768,9 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, tg target, sql s
 		outcomeUnknown(s, err)
 		return errRows{err}, err
 	}
-	var rows pgx.Rows
-	var pgErr *pgconn.PgError
-	switch {
-	case err != nil && !errors.As(err, &pgErr):
-		p.Close()
-		c.Release()
-		outcomeUnknown(s, err)
+	rows, err := pipelineRows(c, p, res, err, s)
+	if err != nil {
 		return errRows{err}, err
-	case err != nil:
-		rows = errRows{err}
-	default:
-		rr, ok := res.(*pgconn.ResultReader)
-		if !ok {
-			p.Close()
-			c.Release()
-			err := fmt.Errorf("routerlib: unexpected pipeline result %T", res)
-			return errRows{err}, err
-		}
-		rows = pgx.RowsFromResultReader(c.Conn().TypeMap(), rr)
 	}
 	return &captureRows{Rows: rows, finish: func() error {
 		defer c.Release()
@@ -810,6 +794,30 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, tg target, sql s
 		}
 		return r.observe(s, lsn, err)
 	}}, nil
+}
+
+// pipelineRows returns the rows of res, the first result of the pipeline
+// p on c, or of err, its failure: the server's error becomes the rows'
+// own, read when they end (the pipeline's rest is still to read). A
+// failure of the connection ends the call: p is closed, c released and s
+// marked (outcomeUnknown), and the error returned.
+func pipelineRows(c *pgxpool.Conn, p *pgconn.Pipeline, res any, err error, s *Session) (pgx.Rows, error) {
+	switch {
+	case err != nil && !errors.As(err, new(*pgconn.PgError)):
+		p.Close()
+		c.Release()
+		outcomeUnknown(s, err)
+		return nil, err
+	case err != nil:
+		return errRows{err}, nil
+	}
+	rr, ok := res.(*pgconn.ResultReader)
+	if !ok {
+		p.Close()
+		c.Release()
+		return nil, fmt.Errorf("routerlib: unexpected pipeline result %T", res)
+	}
+	return pgx.RowsFromResultReader(c.Conn().TypeMap(), rr), nil
 }
 
 // captureRows reads the LSN when its rows are done: Next returned false or
@@ -1283,24 +1291,9 @@ func (r *Router) queryReadCapture(ctx context.Context, pool *pgxpool.Pool, sql s
 		c.Release()
 		return errRows{err}, err
 	}
-	var rows pgx.Rows
-	switch {
-	case err != nil && !errors.As(err, new(*pgconn.PgError)):
-		p.Close()
-		c.Release()
-		outcomeUnknown(s, err)
+	rows, err := pipelineRows(c, p, res, err, s)
+	if err != nil {
 		return errRows{err}, err
-	case err != nil:
-		rows = errRows{err}
-	default:
-		rr, ok := res.(*pgconn.ResultReader)
-		if !ok {
-			p.Close()
-			c.Release()
-			err := fmt.Errorf("routerlib: unexpected pipeline result %T", res)
-			return errRows{err}, err
-		}
-		rows = pgx.RowsFromResultReader(c.Conn().TypeMap(), rr)
 	}
 	return &captureRows{Rows: rows, finish: func() error {
 		defer c.Release()
