@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -32,8 +33,10 @@ func sum(data []byte) [32]byte { return sha256.Sum256(data) }
 // Reload reads the router file given to [Open] now, rather than waiting for
 // the watcher. When its content changed, the new topology's pools are built
 // and checked, swapped in atomically, and the old pools are closed once the
-// queries using them finish. An invalid file returns an error (also passed
-// to [WithOnReloadError]) and the old configuration stays in force.
+// queries using them finish. An invalid file, or one whose declared
+// primary refuses its user, password or database (which [New] refuses
+// too), returns an error (also passed to [WithOnReloadError]) and the old
+// configuration stays in force.
 func (r *Router) Reload(ctx context.Context) error {
 	if r.path == "" {
 		return errors.New("routerlib: Reload needs a Router made by Open; a Router made by New has no file")
@@ -84,6 +87,16 @@ func (r *Router) reload(ctx context.Context) error {
 			return ErrClosed
 		}
 		return fmt.Errorf("routerlib: router file %s: checking its new nodes: %w", r.path, ctx.Err())
+	}
+	// As in New: a declared primary that refuses the file's user,
+	// password or database is a mistake in the file. Taken, it would stop
+	// every write (and with the same mistake on the replicas, every read)
+	// that the configuration in force serves.
+	if i := slices.Index(t.nodes, t.declared); fresh[i] && results[i].err != nil {
+		if err := refusal(t.declared.name, results[i].err); err != nil {
+			t.closeServersNotIn(prev)
+			return fmt.Errorf("routerlib: router file %s: %w", r.path, err)
+		}
 	}
 	r.checkMu.Lock()
 	defer r.checkMu.Unlock()

@@ -154,15 +154,26 @@ func refused(n *node) error {
 	if e == nil || n.reachable.Load() {
 		return nil
 	}
+	if err := refusal(n.name, *e); err != nil {
+		return fmt.Errorf("routerlib: %w", err)
+	}
+	return nil
+}
+
+// refusal returns an error naming the node and the cause when err, from
+// connecting to it, is the server refusing the router file's connection
+// settings themselves (user, password, database): a mistake to fix, not
+// an outage to ride out. Otherwise it returns nil.
+func refusal(node string, err error) error {
 	var pgErr *pgconn.PgError
-	if !errors.As(*e, &pgErr) {
+	if !errors.As(err, &pgErr) {
 		return nil
 	}
 	switch pgErr.Code {
 	case "28P01", "28000": // invalid_password, invalid_authorization_specification
-		return fmt.Errorf("routerlib: node %q refuses the router file's user or password (fix user, password_env, passfile or WithPasswordFunc): %w", n.name, *e)
+		return fmt.Errorf("node %q refuses the router file's user or password (fix user, password_env, passfile or WithPasswordFunc): %w", node, err)
 	case "3D000": // invalid_catalog_name
-		return fmt.Errorf("routerlib: node %q has no database named as the router file says (fix database): %w", n.name, *e)
+		return fmt.Errorf("node %q has no database named as the router file says (fix database): %w", node, err)
 	}
 	return nil
 }
