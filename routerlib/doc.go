@@ -257,8 +257,12 @@
 // on this topology or an older one, finish; it is checked until then, and
 // if it stops answering (it froze as the file dropped it) its connections
 // are cut after eject_after failed checks, so that those queries run
-// elsewhere instead of waiting for it. An invalid file is reported through
-// [WithOnReloadError] and the log, and the old configuration stays.
+// elsewhere instead of waiting for it. An invalid file, or one whose
+// declared primary refuses its user, password or database (as [New]
+// refuses it), is reported through [WithOnReloadError] and the log, and
+// the old configuration stays; it is read again when it next changes
+// (its size, modification time, or status-change time: a chmod that makes
+// it readable counts) or on [Router.Reload].
 // [Router.Stat] reports each node; the promcollector subpackage exports it
 // to Prometheus; [WithLogger] takes a [log/slog] logger.
 //
