@@ -8,17 +8,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // answerHoldingProxy forwards TCP connections to a server, except that on a
 // connection whose client sent marker it never delivers the server's answer:
 // the server does the work, and the client waits until it gives up. This is
 // a network that fails after the server committed (or an apply interrupted
-// at that moment), made certain.
+// at that moment), made certain. With holdAt set, the answers stop only at
+// the first statement holding holdAt after the marker (the COMMIT of the
+// transaction the marked statement ran in).
 type answerHoldingProxy struct {
 	ln     net.Listener
 	target string
 	marker []byte
+	holdAt []byte
+	delay  time.Duration // when set, the answers are delayed by it, not held
 	wg     sync.WaitGroup
 	mu     sync.Mutex
 	conns  []net.Conn // closed when the test ends: the provider's pools keep theirs
@@ -28,11 +33,32 @@ type answerHoldingProxy struct {
 // until the test ends.
 func startAnswerHoldingProxy(t *testing.T, host string, port int, marker string) *answerHoldingProxy {
 	t.Helper()
+	return startCommitHoldingProxy(t, host, port, marker, marker)
+}
+
+// startCommitHoldingProxy is startAnswerHoldingProxy stopping the answers at
+// the first statement holding holdAt from the marker on.
+func startCommitHoldingProxy(t *testing.T, host string, port int, marker, holdAt string) *answerHoldingProxy {
+	t.Helper()
+	return startProxy(t, host, port, &answerHoldingProxy{marker: []byte(marker), holdAt: []byte(holdAt)})
+}
+
+// startAnswerDelayingProxy is startAnswerHoldingProxy delaying the answer
+// to each statement holding marker by delay, instead of holding it: a
+// server slow to answer one query, as on a loaded machine, made certain.
+func startAnswerDelayingProxy(t *testing.T, host string, port int, marker string, delay time.Duration) *answerHoldingProxy {
+	t.Helper()
+	return startProxy(t, host, port, &answerHoldingProxy{marker: []byte(marker), holdAt: []byte(marker), delay: delay})
+}
+
+// startProxy starts p, forwarding to host:port.
+func startProxy(t *testing.T, host string, port int, p *answerHoldingProxy) *answerHoldingProxy {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &answerHoldingProxy{ln: ln, target: net.JoinHostPort(host, strconv.Itoa(port)), marker: []byte(marker)}
+	p.ln, p.target = ln, net.JoinHostPort(host, strconv.Itoa(port))
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(func() {
@@ -70,18 +96,22 @@ func (p *answerHoldingProxy) serve() {
 	}
 }
 
-// pipe copies one connection both ways. Once the client has asked the
-// server to run a statement holding the marker (a simple Query, or the
-// Execute after a Parse of it), what the server sends is read and dropped.
+// pipe copies one connection both ways. Once the client has sent the marker
+// and then asked the server to run a statement holding holdAt (a simple
+// Query, or the Execute after a Parse of it; the marked statement itself
+// when holdAt is the marker), what the server sends is read and dropped.
 func (p *answerHoldingProxy) pipe(client, server net.Conn) {
 	defer p.wg.Done()
-	var held atomic.Bool
+	var held, delayNext atomic.Bool
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		buf := make([]byte, 32<<10)
 		for {
 			n, err := server.Read(buf)
+			if n > 0 && delayNext.Swap(false) {
+				time.Sleep(p.delay)
+			}
 			if n > 0 && !held.Load() {
 				if _, werr := client.Write(buf[:n]); werr != nil {
 					return
@@ -94,7 +124,20 @@ func (p *answerHoldingProxy) pipe(client, server net.Conn) {
 		}
 	}()
 	var stream []byte // client bytes not yet split into messages
-	startup, parsed := true, false
+	startup, marked, parsed := true, false, false
+	// at reports whether msg is the statement the answers stop at.
+	at := func(msg []byte) bool {
+		marked = marked || bytes.Contains(msg, p.marker)
+		return marked && bytes.Contains(msg, p.holdAt)
+	}
+	prepared := map[string]bool{} // statement name: whether it is the one
+	answer := func() {
+		if p.delay > 0 {
+			delayNext.Store(true)
+		} else {
+			held.Store(true)
+		}
+	}
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := client.Read(buf)
@@ -117,14 +160,20 @@ func (p *answerHoldingProxy) pipe(client, server net.Conn) {
 				if !startup {
 					switch msg[0] {
 					case 'Q':
-						if bytes.Contains(msg, p.marker) {
-							held.Store(true)
+						if at(msg) {
+							answer()
 						}
-					case 'P':
-						parsed = bytes.Contains(msg, p.marker)
+					case 'P': // Parse: statement name, then the SQL
+						name, _, _ := bytes.Cut(msg[5:], []byte{0})
+						parsed = at(msg)
+						prepared[string(name)] = parsed
+					case 'B': // Bind: portal name, then statement name
+						_, rest, _ := bytes.Cut(msg[5:], []byte{0})
+						name, _, _ := bytes.Cut(rest, []byte{0})
+						parsed = prepared[string(name)]
 					case 'E':
 						if parsed {
-							held.Store(true)
+							answer()
 						}
 					}
 				}

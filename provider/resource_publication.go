@@ -248,15 +248,51 @@ func (r *publicationResource) Create(ctx context.Context, req resource.CreateReq
 		return
 	}
 	want = want.forServer(facts.Major())
-	err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error {
-		if err := execOne(ctx, tx, createPublicationSQL(want)); err != nil {
-			return err
-		}
-		if want.Owner != "" {
-			return execOne(ctx, tx, alterOwnerSQL(want.Name, want.Owner))
-		}
-		return nil
+	conn, err := pool.Acquire(ctx)
+	if err == nil {
+		creator := conn.Conn().PgConn().PID()
+		err = pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			if err := execOne(ctx, tx, createPublicationSQL(want)); err != nil {
+				return err
+			}
+			if want.Owner != "" {
+				return execOne(ctx, tx, alterOwnerSQL(want.Name, want.Owner))
+			}
+			return nil
+		})
+		conn.Release()
+		err = unanswered(creator, err)
+	}
+	// The provider stopped waiting (the statement's bound, the apply
+	// interrupted, the answer to COMMIT lost), which does not stop the
+	// server: it may have committed, and then the publication must be in
+	// the state, or the next apply fails with "already exists".
+	got, outcome := createdAnyway(ctx, pool, err, func(ctx context.Context) (*publication, bool, error) {
+		got, err := readPublication(ctx, pool, facts.Major(), want.Name, 0)
+		return got, got != nil, err
 	})
+	switch {
+	case outcome == createDone && declaredPublication(want, *got):
+		resp.Diagnostics.AddWarning("Publication Created After the Provider Stopped Waiting",
+			fmt.Sprintf("Publication %q was created in database %q on %s, although the provider stopped waiting for the server's answer (%s). "+
+				"It is in the state, so nothing is left behind; nothing needs to be done.", want.Name, database, r.server.describe(), statement.MaskedError(ctx, err)))
+		err = nil
+	case outcome == createDone:
+		resp.Diagnostics.AddError("Cannot Create Publication",
+			fmt.Sprintf("Creating publication %q in database %q on %s got no answer (%s), and a publication of that name is there now, "+
+				"but not the one declared (%s): it is not recorded. If it is the one you want, import it (terraform import <address> %s) "+
+				"and apply again; otherwise drop it there (DROP PUBLICATION %s) and apply again.",
+				want.Name, database, r.server.describe(), statement.MaskedError(ctx, err), describePublication(*got),
+				importid.Format(database, want.Name), pgsql.Ident(want.Name)))
+		return
+	case outcome == createUnknown:
+		resp.Diagnostics.AddError("Cannot Create Publication",
+			fmt.Sprintf("Creating publication %q in database %q on %s got no answer (%s), and whether the server committed it "+
+				"could not be found out. Look in pg_publication there: if the publication is listed, import it (terraform import <address> %s) "+
+				"or drop it there (DROP PUBLICATION %s), then apply again.",
+				want.Name, database, r.server.describe(), statement.MaskedError(ctx, err), importid.Format(database, want.Name), pgsql.Ident(want.Name)))
+		return
+	}
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Create Publication",
 			fmt.Sprintf("Creating publication %q in database %q on %s failed. Check that the tables, columns, schemas and owner exist, "+
@@ -1123,6 +1159,38 @@ func missingMembers(want, got publication) []string {
 	return missing
 }
 
+// declaredPublication reports whether got, read from the catalog, is the
+// publication want declares: the same members (row filters aside, which the
+// server rewrites), options and owner. A publication found after a create
+// that got no answer is recorded only then.
+func declaredPublication(want, got publication) bool {
+	sameTable := func(a, b publishedTable) bool {
+		return a.key() == b.key() && (a.Columns == nil) == (b.Columns == nil) && slices.Equal(a.Columns, b.Columns) &&
+			(a.Where == "") == (b.Where == "")
+	}
+	return want.AllTables == got.AllTables && slices.EqualFunc(want.Tables, got.Tables, sameTable) &&
+		slices.Equal(want.Schemas, got.Schemas) && slices.Equal(want.Publish, got.Publish) && want.ViaRoot == got.ViaRoot &&
+		(want.GenCols == "" || want.GenCols == got.GenCols) && (want.Owner == "" || want.Owner == got.Owner)
+}
+
+// describePublication says what p holds, for a message.
+func describePublication(p publication) string {
+	var members []string
+	if p.AllTables {
+		members = append(members, "all tables")
+	}
+	for _, t := range p.Tables {
+		members = append(members, "table "+t.key())
+	}
+	for _, s := range p.Schemas {
+		members = append(members, "tables in schema "+pgsql.Ident(s))
+	}
+	if len(members) == 0 {
+		members = append(members, "no tables")
+	}
+	return fmt.Sprintf("owned by %s, publishing %s of %s", pgsql.Ident(p.Owner), strings.Join(nonNil(p.Publish), ", "), strings.Join(members, ", "))
+}
+
 // publication is a publication as the configuration declares it or as the
 // catalogs hold it. Its slices are sorted, so two compare with slices.Equal.
 type publication struct {
@@ -1363,9 +1431,17 @@ func isMissingDatabase(err error) bool {
 // execOne runs one statement with the extended protocol, which refuses a
 // second statement in the same string: row filters are SQL text from the
 // configuration, and one like `true); DROP TABLE t; --` must fail, not run.
-// A failure quotes the statement (statement.Error).
-func execOne(ctx context.Context, tx pgx.Tx, sql string) error {
-	if err := tx.Conn().PgConn().ExecParams(ctx, sql, nil, nil, nil, nil).Read().Err; err != nil {
+// A failure quotes the statement (statement.Error). Going beneath pgx.Conn,
+// it calls the connection's tracer itself: the statement is logged, and
+// bounded like every other (without the bound, a server that stopped
+// answering mid-statement held the apply for as long as it stayed so).
+func execOne(ctx context.Context, tx pgx.Tx, sql string) (err error) {
+	conn := tx.Conn()
+	if tracer := conn.Config().Tracer; tracer != nil {
+		ctx = tracer.TraceQueryStart(ctx, conn, pgx.TraceQueryStartData{SQL: sql})
+		defer func() { tracer.TraceQueryEnd(ctx, conn, pgx.TraceQueryEndData{Err: err}) }()
+	}
+	if err := conn.PgConn().ExecParams(ctx, sql, nil, nil, nil, nil).Read().Err; err != nil {
 		return statement.Error(ctx, sql, err)
 	}
 	return nil

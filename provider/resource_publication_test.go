@@ -1488,3 +1488,73 @@ resource "pgreplication_publication" "this" {
 		},
 	})
 }
+
+// The server commits CREATE PUBLICATION but the answer to the COMMIT never
+// reaches the provider: a network that fails after the server did the work,
+// or an apply interrupted at that moment. The publication must end up in the
+// state: otherwise the next apply fails with "already exists".
+func TestAccPublication_commitAnswerLost(t *testing.T) {
+	topo := testAccTopology(t)
+	const name = "pub_answer_lost" // the proxy stops at the first statement holding "commit": not this name
+	execSQL(t, topo.Primary, "postgres", `CREATE TABLE IF NOT EXISTS answer_lost (id int PRIMARY KEY)`)
+	t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", `DROP PUBLICATION IF EXISTS `+name) })
+	proxy := startCommitHoldingProxy(t, topo.Primary.Host, topo.Primary.Port, "CREATE PUBLICATION", "commit")
+	// The answer to CREATE PUBLICATION itself held: the server waits for
+	// the COMMIT, which never comes, and rolls back when the provider
+	// closes the connection. (The statement was not bounded: the apply
+	// waited as long as the answer did.)
+	createHeld := startAnswerHoldingProxy(t, topo.Primary.Host, topo.Primary.Port, "CREATE PUBLICATION")
+	throughProxy := func(port int) string {
+		return fmt.Sprintf(`
+provider "pgreplication" {
+  host              = %q
+  port              = %d
+  username          = "postgres"
+  database          = "postgres"
+  sslmode           = "disable"
+  statement_timeout = "2s"
+}
+`, topo.Primary.Host, port)
+	}
+	publication := fmt.Sprintf(`
+resource "pgreplication_publication" "this" {
+  name   = %q
+  tables = { "public.answer_lost" = {} }
+}
+`, name)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			if n := queryValue[int64](t, topo.Primary, "postgres", `SELECT count(*) FROM pg_publication WHERE pubname = $1`, name); n != 0 {
+				return fmt.Errorf("publication %s still there after destroy", name)
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				Config:      throughProxy(createHeld.Port()) + publication,
+				ExpectError: errorText("Cannot Create Publication", `Creating publication "pub_answer_lost" in database "postgres"`, "timeout"),
+			},
+			{
+				// The COMMIT's answer is held: the provider gives up after
+				// statement_timeout and the grace of its client-side bound.
+				PreConfig: func() {
+					if n := queryValue[int64](t, topo.Primary, "postgres", `SELECT count(*) FROM pg_publication WHERE pubname = $1`, name); n != 0 {
+						t.Fatalf("the create that got no answer and never committed left publication %s", name)
+					}
+				},
+				Config: throughProxy(proxy.Port()) + publication,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("pgreplication_publication.this", tfjsonpath.New("id"), knownvalue.StringExact(importid.Format("postgres", name))),
+					statecheck.ExpectKnownValue("pgreplication_publication.this", tfjsonpath.New("owner"), knownvalue.StringExact("postgres")),
+				},
+			},
+			{
+				Config: providerConfig("", topo.Primary) + publication,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+			},
+		},
+	})
+}

@@ -286,18 +286,20 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 	err = conn.QueryRow(createCtx, sql, args...).Scan(&ignored)
 	conn.Release()
 	if err != nil {
-		if createCtx.Err() != nil {
-			// The provider stopped waiting (create_timeout, or the apply
-			// was interrupted), which does not stop the server: it may
-			// have created the slot, and then it must be in the state.
-			if row, created := r.createdAnyway(ctx, plan, creator); created {
-				resp.Diagnostics.AddWarning("Replication Slot Created After the Provider Stopped Waiting",
-					fmt.Sprintf("Replication slot %q was created on %s, although the provider stopped waiting for the answer (%v). "+
-						"It is in the state, so nothing is left behind; nothing needs to be done.", name, r.server.describe(), createCtx.Err()))
-				row.apply(&plan)
-				resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-				return
-			}
+		// The provider stopped waiting (create_timeout, the apply
+		// interrupted, the answer lost), which does not stop the server:
+		// it may have created the slot, and then it must be in the state.
+		err = unanswered(creator, err)
+		row, outcome := createdAnyway(ctx, pool, err, func(ctx context.Context) (slotRow, bool, error) {
+			return r.readSlot(ctx, name)
+		})
+		if outcome == createDone && row.declared(plan) {
+			resp.Diagnostics.AddWarning("Replication Slot Created After the Provider Stopped Waiting",
+				fmt.Sprintf("Replication slot %q was created on %s, although the provider stopped waiting for the answer (%v). "+
+					"It is in the state, so nothing is left behind; nothing needs to be done.", name, r.server.describe(), statement.MaskedError(ctx, err)))
+			row.apply(&plan)
+			resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+			return
 		}
 		r.createError(ctx, plan, timeout, createCtx.Err(), statement.Error(ctx, sql, err), &resp.Diagnostics)
 		return
@@ -334,33 +336,15 @@ func (r *replicationSlotResource) Create(ctx context.Context, req resource.Creat
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 }
 
-// createdAnyway reports whether the slot plan declares exists on the server
-// after the provider stopped waiting for the backend creator to create it.
-// While creator still holds the slot it may yet drop it (an error, a
-// cancel), so the answer waits for that, within a bound of its own: ctx may
-// be the interrupted apply's.
-func (r *replicationSlotResource) createdAnyway(ctx context.Context, plan replicationSlotModel, creator uint32) (slotRow, bool) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	for {
-		row, found, err := r.readSlot(ctx, plan.Name.ValueString())
-		if err != nil || !found {
-			return slotRow{}, false
-		}
-		if row.ActivePID == nil || *row.ActivePID != int64(creator) {
-			same := row.Type == plan.Type.ValueString()
-			if slotType(row.Type) == slotLogical {
-				same = same && row.Plugin != nil && *row.Plugin == plan.Plugin.ValueString() &&
-					row.Database != nil && (plan.Database.IsUnknown() || *row.Database == plan.Database.ValueString())
-			}
-			return row, same
-		}
-		select {
-		case <-ctx.Done():
-			return slotRow{}, false
-		case <-time.After(100 * time.Millisecond):
-		}
+// declared reports whether the slot row describes is the one plan declares:
+// its type and, for a logical slot, its plugin and database.
+func (row slotRow) declared(plan replicationSlotModel) bool {
+	same := row.Type == plan.Type.ValueString()
+	if slotType(row.Type) == slotLogical {
+		same = same && row.Plugin != nil && *row.Plugin == plan.Plugin.ValueString() &&
+			row.Database != nil && (plan.Database.IsUnknown() || *row.Database == plan.Database.ValueString())
 	}
+	return same
 }
 
 // slotReadBack reads the slot Create just made. A variable only so that a

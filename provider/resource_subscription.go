@@ -377,7 +377,48 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	ctx = statement.WithSecrets(ctx, params.Secrets()...)
 	create := createSubscriptionSQL(name, connection, publications, opts)
 	bound := r.publisherBound(plan)
-	if err := execSubscription(ctx, pool, bound, create); err != nil {
+	err := execSubscription(ctx, pool, bound, create)
+	// The provider stopped waiting (the apply interrupted, the answer
+	// lost), which does not stop the server: it may have created the
+	// subscription (and its slot on the publisher), and then it must be in
+	// the state, or the next apply fails with "already exists". Only the
+	// subscription declared is recorded.
+	found, outcome := createdAnyway(ctx, pool, err, func(ctx context.Context) (*subscriptionCatalog, bool, error) {
+		cat, err := readSubscription(ctx, pool, major, name)
+		return cat, cat != nil, err
+	})
+	switch {
+	case outcome == createDone && found.declared(connection, publications, slot):
+		resp.Diagnostics.AddWarning("Subscription Created After the Provider Stopped Waiting",
+			fmt.Sprintf("Subscription %s was created in database %q on %s, although the provider stopped waiting for the server's answer (%s). "+
+				"It is in the state, so nothing is left behind; nothing needs to be done.",
+				pgsql.Ident(name), database, r.server.describe(), statement.MaskedError(ctx, err)))
+		err = nil
+	case outcome == createDone:
+		resp.Diagnostics.AddError("Cannot Create Subscription",
+			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s got no answer (%s), and a subscription of that name is there now, "+
+				"but not the one declared: it connects to %s, subscribes to %s and uses the slot %s. It is not recorded and was not dropped. "+
+				"If it is the one you want, import it (terraform import <address> %s) and apply again; otherwise drop it there "+
+				"(DROP SUBSCRIPTION %s, which drops its slot on its publisher too) and apply again.",
+				pgsql.Ident(name), database, r.server.describe(), statement.MaskedError(ctx, err), found.publisher(), strings.Join(found.Publications, ", "),
+				found.slot(), importid.Format(database, name), pgsql.Ident(name)))
+		return
+	case outcome == createUnknown:
+		resp.Diagnostics.AddError("Cannot Create Subscription",
+			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s got no answer (%s), and whether the server created it could not be found out. "+
+				"Look in pg_subscription there: if it is listed, import it (terraform import <address> %s) or drop it (DROP SUBSCRIPTION %s, "+
+				"which drops its slot on the publisher too), then apply again.",
+				pgsql.Ident(name), database, r.server.describe(), statement.MaskedError(ctx, err), importid.Format(database, name), pgsql.Ident(name)))
+		return
+	case outcome == createNotDone && plan.CreateSlot.ValueBool():
+		resp.Diagnostics.AddError("Cannot Create Subscription",
+			fmt.Sprintf("CREATE SUBSCRIPTION %s in database %q on %s got no answer (%s), and no subscription of that name is there: nothing was created "+
+				"on the subscriber. The publisher (%s) may still hold the replication slot %q it created for it: should pg_replication_slots "+
+				"there list it, drop it there (SELECT pg_drop_replication_slot(%s)), or the next apply fails with \"already exists\".",
+				pgsql.Ident(name), database, r.server.describe(), statement.MaskedError(ctx, err), params.Redacted(), slot, pgsql.Literal(slot)))
+		return
+	}
+	if err != nil {
 		var timeout *publisherTimeoutError
 		if errors.As(err, &timeout) {
 			outcome := "no subscription was created."
@@ -1122,6 +1163,29 @@ type subscriptionCatalog struct {
 	TwoPhase, PasswordRequired, RunAsOwner, Failover bool
 }
 
+// declared reports whether c is the subscription a create declared: the
+// same connection (PostgreSQL keeps the text it was given), publications and
+// slot. A subscription found after a create that got no answer is recorded
+// only then.
+func (c *subscriptionCatalog) declared(connection string, publications []string, slot string) bool {
+	got := slices.Sorted(slices.Values(c.Publications))
+	return c.ConnInfo == connection && slices.Equal(got, publications) && c.slot() == slotNameOption(slot)
+}
+
+// publisher names c's publisher, without its password.
+func (c *subscriptionCatalog) publisher() string {
+	params, _ := conninfo.Parse(c.ConnInfo)
+	return params.Redacted()
+}
+
+// slot is c's slot as slot_name takes it: quoted, or NONE.
+func (c *subscriptionCatalog) slot() string {
+	if c.SlotName == nil {
+		return "NONE"
+	}
+	return pgsql.Literal(*c.SlotName)
+}
+
 // readSubscription reads the subscription name of the pool's database, or
 // nil when there is none. Columns that the server's version lacks read as
 // that version's behaviour.
@@ -1363,7 +1427,7 @@ func execSubscription(ctx context.Context, pool *pgxpool.Pool, bound statementBo
 		}
 	}
 	c.Release()
-	return err
+	return unanswered(pid, err)
 }
 
 // statementBound is how long execSubscription lets a statement run, and

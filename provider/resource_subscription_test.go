@@ -1564,3 +1564,116 @@ resource "pgreplication_subscription" "sub_gen" {
 		})
 	}
 }
+
+// CREATE SUBSCRIPTION's answer never reaches the provider: a network that
+// fails after the subscriber created it (and its slot on the publisher), or
+// an apply interrupted at that moment. What the server created must end up
+// in the state, or the next apply fails with "already exists"; but only the
+// subscription declared: one of that name that differs (here, changed by
+// hand while the provider waited) is neither recorded nor dropped, and the
+// error says what it is and how to import or drop it.
+func TestAccSubscription_createAnswerLost(t *testing.T) {
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_answer_lost", `
+CREATE PUBLICATION pub_a FOR TABLE t1;
+CREATE PUBLICATION pub_b FOR TABLE t2;
+INSERT INTO t1 SELECT g, 'row ' || g FROM generate_series(1, 10) g;`, nil)
+	proxy := startAnswerHoldingProxy(t, f.sub.Host, f.sub.Port, "CREATE SUBSCRIPTION")
+	subscription := fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_lost"
+  conninfo     = %q
+  publications = ["pub_a"]
+}
+`, f.conninfo(""))
+	// The answer is held: execSubscription cancels at statement_timeout less
+	// a second (too late: the statement is over, and the cancel does
+	// nothing), and the client-side bound ends the wait 11 s later.
+	throughProxy := fmt.Sprintf(`
+provider "pgreplication" {
+  alias             = "subscriber"
+  host              = %q
+  port              = %d
+  username          = "postgres"
+  database          = "postgres"
+  sslmode           = "disable"
+  statement_timeout = "15s"
+}
+`, f.sub.Host, proxy.Port()) + subscription
+	subscriptions := func() int64 {
+		return queryValue[int64](t, f.sub, "postgres", `SELECT count(*) FROM pg_subscription WHERE subname = 'sub_lost'`)
+	}
+	var changed chan error
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			if n := subscriptions(); n != 0 {
+				return fmt.Errorf("%d subscription(s) sub_lost left after destroy", n)
+			}
+			if slotExists(t, f.pub, "sub_lost") {
+				return fmt.Errorf("slot sub_lost left on the publisher after destroy")
+			}
+			return nil
+		},
+		Steps: []resource.TestStep{
+			{
+				// While the provider waits, someone makes the new
+				// subscription another: it subscribes to pub_b instead.
+				PreConfig: func() {
+					changed = make(chan error, 1)
+					go func() {
+						changed <- func() error {
+							ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+							defer cancel()
+							done, err := pollUntil(ctx, 60*time.Second, func(context.Context) (bool, error) {
+								return subscriptions() == 1, nil
+							})
+							if err != nil || !done {
+								return fmt.Errorf("the subscription did not appear: %v", err)
+							}
+							conn, err := pgx.Connect(ctx, f.sub.DSNFor("postgres"))
+							if err != nil {
+								return err
+							}
+							defer conn.Close(ctx)
+							_, err = conn.Exec(ctx, `ALTER SUBSCRIPTION sub_lost SET PUBLICATION pub_b WITH (refresh = false)`)
+							return err
+						}()
+					}()
+				},
+				Config: throughProxy,
+				ExpectError: errorText("Cannot Create Subscription", `CREATE SUBSCRIPTION "sub_lost" in database "postgres"`, "got no answer",
+					"a subscription of that name is there now, but not the one declared", "subscribes to pub_b",
+					"It is not recorded and was not dropped", `terraform import <address> postgres/sub_lost`, "DROP SUBSCRIPTION"),
+			},
+			{
+				// Nothing was dropped; dropped by hand, with its slot.
+				PreConfig: func() {
+					if err := <-changed; err != nil {
+						t.Fatal(err)
+					}
+					if n := subscriptions(); n != 1 {
+						t.Fatalf("%d subscription(s) sub_lost after the failed create, want the one changed by hand", n)
+					}
+					execSQL(t, f.sub, "postgres", `DROP SUBSCRIPTION sub_lost`)
+					if slotExists(t, f.pub, "sub_lost") {
+						t.Fatal("DROP SUBSCRIPTION left the slot on the publisher")
+					}
+				},
+				Config: throughProxy,
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("id"), knownvalue.StringExact("postgres/sub_lost")),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("slot_name"), knownvalue.StringExact("sub_lost")),
+				},
+				Check: waitRows(t, f.sub, "postgres", "t1", 10),
+			},
+			{
+				Config: subscriberProvider(f.sub) + subscription,
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+			},
+		},
+	})
+}
