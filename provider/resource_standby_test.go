@@ -236,6 +236,44 @@ resource "pgreplication_standby" "this" {
 	})
 }
 
+// A standby slow to answer its status when wait_timeout ends (as on a
+// machine at load 28, where TestAccStandby_badPrimary once said "Cannot Read
+// Standby Status … no answer within 4.98s") is reported as not streaming,
+// with the status it gave, not as a standby that did not answer. Every
+// answer to the status query comes a second late here, so the deadline
+// falls while one is on its way (the old wait failed so 5 of 5 runs).
+func TestAccStandby_slowStatusAtDeadline(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	slow := startAnswerDelayingProxy(t, standby.Host, standby.Port, "pg_stat_wal_receiver", time.Second)
+	port := freePort(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf(`
+provider "pgreplication" {
+  host     = %q
+  port     = %d
+  username = "postgres"
+  database = "postgres"
+  sslmode  = "disable"
+}
+
+resource "pgreplication_standby" "this" {
+  primary_host     = "127.0.0.1"
+  primary_port     = %d
+  primary_user     = "postgres"
+  primary_sslmode  = "disable"
+  application_name = "replica-1"
+  wait_timeout     = "5s"
+}
+`, standby.Host, slow.Port(), port),
+			ExpectError: regexp.MustCompile(fmt.Sprintf(`(?s)Standby Is Not Streaming.*does\s+not\s+stream\s+from\s+127\.0\.0\.1:%d.*reports:.*pg_stat_wal_receiver.*primary_conninfo`, port)),
+		}},
+	})
+}
+
 // duringStandbyWait runs fault on the standby once it shows primary_conninfo
 // with port, which the provider wrote: apply is then waiting for the standby
 // to stream. It returns a function that waits for fault to have run and

@@ -92,41 +92,52 @@ func (s *server) reloadConf(ctx context.Context, pool *pgxpool.Pool) error {
 // reloads its configuration, or a standby that restarts its WAL receiver,
 // gets there on its own time: this is how apply waits for it.
 //
-// timeout bounds the whole wait, statements included: check gets a context
-// that ends at the deadline, so a server that stops answering (a frozen host)
-// fails the wait when it ends, not when statement_timeout would. A check
-// that fails because the server went away for a while (a restart: no
-// SQLSTATE, or class 08 or 57) is tried again until the deadline; any other
-// error ends the wait at once. A wait whose last check failed returns that
-// error, saying the server did not answer in time when that is why.
+// timeout bounds the whole wait, statements included: no check starts after
+// it, and a check still running when it passes gets pollGrace more to
+// answer. A slow answer is still an answer (on a loaded machine a check in
+// flight at the deadline was cut, and the wait said the server did not
+// answer where it had only been slow), while a server that stopped answering
+// (a frozen host) fails the wait pollGrace after it ends, not when
+// statement_timeout would. A check that fails because the server went away
+// for a while (a restart: no SQLSTATE, or class 08 or 57) is tried again
+// until the deadline; any other error ends the wait at once. A wait whose
+// last check failed returns that error, saying the server did not answer in
+// time when that is why.
 func pollUntil(ctx context.Context, timeout time.Duration, check func(context.Context) (bool, error)) (bool, error) {
 	const interval = 100 * time.Millisecond
-	waitCtx, cancel := context.WithTimeout(ctx, timeout)
+	deadline := time.Now().Add(timeout)
+	checkCtx, cancel := context.WithDeadline(ctx, deadline.Add(pollGrace))
 	defer cancel()
 	for {
-		done, err := check(waitCtx)
+		done, err := check(checkCtx)
 		if done {
 			return true, nil
 		}
-		if err != nil && (waitCtx.Err() != nil || !serverAway(err)) {
-			if waitCtx.Err() != nil && ctx.Err() == nil {
+		if err != nil && (checkCtx.Err() != nil || !serverAway(err)) {
+			if checkCtx.Err() != nil && ctx.Err() == nil {
 				return false, fmt.Errorf("no answer within %s: %w", timeout, err)
 			}
 			return false, err
 		}
+		wait := time.NewTimer(min(interval, time.Until(deadline)))
 		select {
-		case <-waitCtx.Done():
-			if ctx.Err() != nil {
-				return false, ctx.Err()
-			}
+		case <-ctx.Done():
+			wait.Stop()
+			return false, ctx.Err()
+		case <-wait.C:
+		}
+		if !time.Now().Before(deadline) {
 			if err != nil {
 				return false, fmt.Errorf("no answer within %s: %w", timeout, err)
 			}
 			return false, nil
-		case <-time.After(interval):
 		}
 	}
 }
+
+// pollGrace is how long pollUntil lets a check that was running when the
+// wait ended still answer.
+const pollGrace = 2 * time.Second
 
 // serverAway reports whether err says the server could not be reached or
 // ended the session (a restart, a shutdown, a dropped connection) rather
