@@ -114,9 +114,12 @@
 // server ends a session idle longer than the timeout while it waits for
 // the next command, and the statement that then meets the closed session
 // never ran: reads and writes alike run again, and the node stays as it
-// was. After either, the node's sessions idle since then are pinged before
-// use, so that the call that runs again does not meet another one that was
-// ended. A check whose own session was ended runs again on a new one
+// was. After either, each of the node's sessions is pinged before its
+// next use, those in use at the time too (a statement that had its reply
+// before the server ended its session hands back a session that is gone),
+// so that the call that runs again does not meet another one that was
+// ended: a read fails only if its session is ended again on each of its
+// attempts. A check whose own session was ended runs again on a new one
 // before it counts as failed. (pgxpool pings a session idle more than a
 // second before handing it out, so only an idle_session_timeout under a
 // second is ever met.) Only a failure of the node or of the connection to

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
@@ -658,9 +659,10 @@ func TestTerminatedBackendIsNotANodeFault(t *testing.T) {
 // TestTerminatedBackendOnTheOnlyReplica: with one replica and no fallback
 // to the primary, a read whose session pg_terminate_backend() ended has no
 // other node to run on: it runs again on the same replica, on a session
-// that is alive (those idle since the termination are pinged first). Ten
-// rounds of terminating every router session there under six readers: no
-// read fails.
+// that is alive (every session is pinged before its next use after a
+// termination, see TestTerminatedSessionsInUseAreNotHandedOut). Ten rounds
+// of terminating every router session there under six readers: no read
+// fails.
 func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	replica := topo.Standbys[0]
@@ -688,6 +690,74 @@ func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 	}
 	if s := nodeStat(r, replica.Name); !s.Readable {
 		t.Errorf("the replica left rotation: %+v", s)
+	}
+}
+
+// TestTerminatedSessionsInUseAreNotHandedOut: pg_terminate_backend() ends
+// every session of the application at once, two of them in use by reads
+// that have their row: the server's FATAL waits on each socket behind the
+// reply, so those sessions go back to the pool after the router saw the
+// first 57P01, having been idle for less than the time since. The read
+// that met a terminated session runs again on the only replica, on a
+// session that is alive, whatever sessions the pool got back meanwhile.
+// (Before, the pool handed the read the sessions released after the
+// first 57P01 unpinged, one per attempt, and the read failed.)
+func TestTerminatedSessionsInUseAreNotHandedOut(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	replica := topo.Standbys[0]
+	ctx := context.Background()
+	const app = "rs_terminated_in_use"
+	// Reads that have their row, and their sessions; the tracer runs on
+	// the caller's goroutine, this test's.
+	var held []pgx.Rows
+	retries := 0
+	a := steadyHealth(topo.Artifact(), interval)
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	r := newRouter(t, a, withApplicationName(app), routerlib.WithTracer(routerlib.TracerFunc(func(_ context.Context, d routerlib.Decision) {
+		if d.Reason != routerlib.ReasonConnRetry {
+			return
+		}
+		retries++
+		// A read in use at the termination ends: its session goes back
+		// to the pool now, while the read that met 57P01 runs again.
+		if len(held) > 0 {
+			held[0].Close()
+			held = held[1:]
+		}
+	})))
+	defer func() {
+		for _, rows := range held {
+			rows.Close()
+		}
+	}()
+	eventually(t, 5*time.Second, "the replica in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
+	// Three sessions at once; the third goes back to the pool idle.
+	for range 5 {
+		rows, err := r.Query(ctx, "SELECT inet_server_port()")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rows.Next() {
+			t.Fatalf("no row: %v", rows.Err())
+		}
+		held = append(held, rows)
+	}
+	held[4].Close()
+	held = held[:4]
+	var ended int
+	// With a timeout, pg_terminate_backend waits for each backend to exit,
+	// so each FATAL is on its socket before the read below.
+	if err := replica.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&ended); err != nil || ended < 3 {
+		t.Fatalf("terminated %d of the router's sessions, want at least 3: %v", ended, err)
+	}
+	var port int
+	err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port)
+	t.Logf("the read after the termination ran %d times; %d reads still held", retries+1, len(held))
+	if retries == 0 {
+		t.Fatal("the read did not meet a terminated session: the test tested nothing")
+	}
+	if err != nil || port != replica.Port {
+		t.Errorf("the read after the termination: port %d, %v; want the replica's %d", port, err, replica.Port)
 	}
 }
 

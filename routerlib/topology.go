@@ -420,6 +420,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		cc.DialFunc = conns.dialer(dial, true)
 		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
 		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)
+		cfg.AfterConnect = startedAlive(cfg.AfterConnect)
 		n.life, n.endLife = context.WithCancel(context.Background())
 		n.ejected.Store(uint32(EjectNotChecked))
 		if prev != nil {
@@ -641,26 +642,61 @@ func (s *server) recheck() {
 
 // sessionEnded records that a query saw the server end a session
 // (terminated, or idle past idle_session_timeout), so that the pools ping
-// the sessions idle since before now (see shouldPing).
+// each session of the server before they hand it out again (see
+// shouldPing).
 func (s *server) sessionEnded() { s.terminated.Store(time.Now().UnixNano()) }
 
+// aliveKey is the key, in a session's [pgconn.PgConn.CustomData], of when
+// the session was last known alive (Unix nanoseconds): when it started
+// (see startedAlive), or when shouldPing last had it pinged.
+const aliveKey = "routerlib.pinged"
+
 // shouldPing is the pools' ShouldPing: next's answer (pgxpool's default,
-// a ping after a second idle, when nil), and a ping of every connection
-// idle since before the server last ended a session. Sessions are ended
-// in bulk (pg_terminate_backend over an application's sessions, a
-// shutdown, idle_session_timeout, which ends every session idle as long),
-// so the idle ones may be gone too: pinged, a dead one is dropped and the
-// pool hands out another, and the call that runs again after an ended
-// session does not meet the next one.
+// a ping after a second idle, when nil), and a ping of every session that
+// started before the server last ended one and was not pinged since.
+// Sessions are ended in bulk
+// (pg_terminate_backend over an application's sessions, a shutdown,
+// idle_session_timeout, which ends every session idle as long), so the
+// others may be gone too: pinged, a dead one is dropped and the pool hands
+// out another, and the call that runs again after an ended session does
+// not meet the next one. That includes the sessions in use when the server
+// ended them: a statement that had its reply before the backend took the
+// signal ends well, and the server's FATAL waits on the socket behind the
+// reply, so such a session comes back to the pool after the router saw the
+// first one ended, idle for less than the time since. A session is pinged
+// once per ending seen; until one is seen, nothing is looked up.
 func (s *server) shouldPing(next func(context.Context, pgxpool.ShouldPingParams) bool) func(context.Context, pgxpool.ShouldPingParams) bool {
 	return func(ctx context.Context, p pgxpool.ShouldPingParams) bool {
-		if at := s.terminated.Load(); at != 0 && time.Now().Add(-p.IdleDuration).UnixNano() <= at {
-			return true
+		if at := s.terminated.Load(); at != 0 {
+			// The pool lends the session to this call alone: its data
+			// is not shared.
+			data := p.Conn.PgConn().CustomData()
+			if alive, _ := data[aliveKey].(int64); alive <= at {
+				data[aliveKey] = time.Now().UnixNano()
+				return true
+			}
 		}
 		if next != nil {
 			return next(ctx, p)
 		}
 		return p.IdleDuration > time.Second
+	}
+}
+
+// startedAlive is the pools' AfterConnect: next (the application's,
+// or nil), after recording the session as alive now, so that shouldPing
+// pings it only once the server ends a session after it started. A new
+// session is not pinged: through PgBouncer the ping of one whose server is
+// down fails and pgxpool tries another, and after max_conns + 1 the
+// acquire fails as "too many failed attempts" instead of as the node's
+// fault, which runs a read again on another node.
+func startedAlive(next func(context.Context, *pgx.Conn) error) func(context.Context, *pgx.Conn) error {
+	return func(ctx context.Context, c *pgx.Conn) error {
+		c.PgConn().CustomData()[aliveKey] = time.Now().UnixNano()
+		if next != nil {
+			return next(ctx, c)
+		}
+		return nil
 	}
 }
 
