@@ -13,7 +13,14 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 )
 
+// readFile reads, parses and validates the router file. Anything but a
+// regular file (after symlinks) is refused before it is opened: opening a
+// FIFO waits for a writer, and reading a device such as /dev/zero never
+// ends, either of which would hold Reload, the watcher and Close forever.
 func readFile(path string) ([]byte, artifact.Topology, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, artifact.Topology{}, fmt.Errorf("routerlib: router file %s is not a regular file (%s); point the router at the file the provider writes", path, fi.Mode().Type())
+	}
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, artifact.Topology{}, fmt.Errorf("routerlib: %w", err)
