@@ -185,10 +185,30 @@
 // a promoted node, before they do, from its last check. These checks need
 // pg_monitor (or superuser), as the veto does; without it the router logs
 // once per standby that it cannot see its timelines and what to grant.
+//
+// A node of another cluster (another initdb: a wrong host in the router
+// file, a standby cloned from another primary) is told by its system
+// identifier (pg_control_system(), which every user may read), whatever
+// its timeline: the cluster is the identifier most nodes that answer
+// share (at least two, no other as common; remembered while they are
+// down), else the primary's. A node whose identifier differs takes no
+// reads and no writes ([EjectOtherCluster]; an error logged with both
+// identifiers and the fix), so a "primary" of another cluster whose
+// standbys are not in the file while the primary's are takes no writes
+// ([ErrNoPrimary] names both identifiers). With one primary and one
+// standby that disagree there is no majority: the primary's identifier
+// wins. Clusters copied from one data directory (an image, a template)
+// share an identifier and are not told apart.
 // Not detected: a standby that diverged on a timeline of the same number
-// as the primary's (two nodes promoted from one timeline, one then pointed
-// at the other), and a standby of another cluster whose timelines are as
-// late as the primary's.
+// as the primary's: two standbys promoted separately from one timeline
+// are each on the next one (both out of recovery, that is split brain
+// above), and when one is then pointed at the other without pg_rewind,
+// it has WAL of the primary's timeline number and reads as following.
+// Only the fork points in the two nodes' timeline history files differ,
+// and reading those takes pg_read_server_files (or superuser), which the
+// router does not ask for; PostgreSQL itself compares timeline numbers,
+// not forks, and then stops replaying where the WAL does not line up,
+// which max_lag or max_lag_bytes catch as lag once the primary writes.
 // [Router.Stat] and a [Tracer] show what the router sees and decides.
 //
 // # Read-your-writes

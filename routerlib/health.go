@@ -77,9 +77,12 @@ const standbyWAL = `
 	coalesce((SELECT (latest_end_lsn - '0/0'::pg_lsn)::int8 FROM pg_stat_wal_receiver), 0)`
 
 // checkHistoryQuery asks, once per monitor connection, whether the
-// monitor's user may list pg_wal, and when the server started: the
-// incarnation of the cluster at the node's address (see checkResult.started).
-const checkHistoryQuery = `SELECT has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE'), pg_postmaster_start_time()`
+// monitor's user may list pg_wal, when the server started (the incarnation
+// of the cluster at the node's address: see checkResult.started), and the
+// cluster's system identifier (see checkResult.cluster), which
+// pg_control_system() shows to every user, in recovery too.
+const checkHistoryQuery = `SELECT has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE'), pg_postmaster_start_time(),
+	(SELECT system_identifier FROM pg_catalog.pg_control_system())`
 
 type checkResult struct {
 	err       error
@@ -110,6 +113,11 @@ type checkResult struct {
 	// so a position read on the server belongs to this value: see
 	// SessionMiddleware.atPrimary.
 	started int64
+	// cluster is the system identifier of the cluster the node belongs
+	// to: initdb draws it, and every standby cloned from the cluster, and
+	// every node promoted from one, keeps it. Read once per monitor
+	// connection, as started; 0 if unread. See clusterOf.
+	cluster int64
 }
 
 // errNotChecked is a server's last check result until its first check ends.
@@ -189,11 +197,12 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 	if s.hcQuery == "" {
 		var history bool
 		var started time.Time
-		if err := s.hc.QueryRow(ctx, checkHistoryQuery).Scan(&history, &started); err != nil {
+		var cluster int64
+		if err := s.hc.QueryRow(ctx, checkHistoryQuery).Scan(&history, &started, &cluster); err != nil {
 			s.closeHealthConn()
 			return checkResult{err: err}
 		}
-		s.hcStarted = started.UnixNano()
+		s.hcStarted, s.hcCluster = started.UnixNano(), cluster
 		s.hcQuery = checkQuery
 		if history {
 			s.hcQuery = checkQueryHistory
@@ -211,7 +220,7 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 	r.took = time.Since(asked)
 	r.seenTimeline = uint32(seen)
 	r.walTimeline, r.receivedTLI, r.receiverEnd = uint32(walTLI), uint32(receivedTLI), uint64(receiverEnd)
-	r.started = s.hcStarted
+	r.started, r.cluster = s.hcStarted, s.hcCluster
 	r.history = s.hcQuery == checkQueryHistory
 	if len(walfile) >= 8 {
 		if tli, err := strconv.ParseUint(walfile[:8], 16, 32); err == nil {
@@ -404,6 +413,10 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	}
 	reason := EjectNone
 	switch {
+	case otherCluster(res, t.cluster):
+		reason = EjectOtherCluster
+		n.lagBytes.Store(0)
+		n.lagNanos.Store(0)
 	case res.err != nil:
 		// A check that timed out is one failure toward eject_after even
 		// after a query saw the server end a session (recheck): a server
@@ -435,6 +448,9 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	}
 	if reason != EjectNone {
 		n.goods = 0
+		if reason == EjectOtherCluster && EjectReason(n.ejected.Load()) != EjectOtherCluster {
+			r.opts.logger.Error("routerlib: node of another cluster in the router file", "node", n.name, "why", otherClusterWhy(n, res, t.cluster))
+		}
 		if reason == EjectDiverged && EjectReason(n.ejected.Load()) != EjectDiverged {
 			// With what it shows and what to do: a standby that
 			// diverged was usually out already (an old primary, down,
@@ -694,22 +710,36 @@ func holdOldTimelines(t *topology, next *node) {
 // With none it returns why, when some node is out of recovery. conflict
 // holds, for each node out of recovery that may not take writes, why not.
 func writerByTimeline(t *topology, results []checkResult) (next *node, why string, conflict map[*node]string) {
-	up := func(i int) bool { return results[i].err == nil && !results[i].recovery }
+	cluster := clusterOf(t, results)
+	up := func(i int) bool {
+		return results[i].err == nil && !results[i].recovery && !otherCluster(results[i], cluster)
+	}
 	top := -1
 	for i := range t.nodes {
 		if up(i) && (top < 0 || results[i].timeline > results[top].timeline) {
 			top = i
 		}
 	}
+	conflict = map[*node]string{}
+	for i, n := range t.nodes {
+		if results[i].err == nil && !results[i].recovery && otherCluster(results[i], cluster) {
+			// Never a writer, nor a rival of one: what it holds is
+			// another cluster's, and writes there would never reach
+			// the primary's standbys.
+			conflict[n] = otherClusterWhy(n, results[i], cluster)
+			if top < 0 && why == "" {
+				why = conflict[n]
+			}
+		}
+	}
 	if top < 0 {
-		return nil, "", nil
+		return nil, why, conflict
 	}
 	w, tli := t.nodes[top], results[top].timeline
-	conflict = map[*node]string{}
 	for i, n := range t.nodes {
 		last := n.timeline.Load()
 		switch {
-		case i == top:
+		case i == top, otherCluster(results[i], cluster):
 		case up(i) && (results[i].timeline == 0 || results[i].timeline == tli):
 			what := fmt.Sprintf("on timeline %d", tli)
 			if results[i].timeline == 0 {
@@ -749,11 +779,86 @@ func vetoOf(t *topology, results []checkResult, tli uint32) int {
 		return -1 // unreadable: nothing to compare
 	}
 	for i := range t.nodes {
-		if results[i].err == nil && results[i].recovery && results[i].seenTimeline > tli {
+		if results[i].err == nil && results[i].recovery && results[i].seenTimeline > tli && !otherCluster(results[i], t.cluster) {
 			return i
 		}
 	}
 	return -1
+}
+
+// clusterOf returns the system identifier of the cluster t's nodes belong
+// to, from results (their last checks) and what t learnt before: the one
+// most of the nodes that answered share, if at least two do and no other
+// identifier is as common (then t remembers it: a node down or replaced
+// later does not make it forgotten), else the one t remembers, else the
+// one of the node out of recovery on the latest timeline; 0 if none is
+// known. It stores the answer in t.cluster, for rotate. A node is of
+// another cluster when its identifier differs (see otherCluster): a
+// wrong host in the router file, a standby cloned from another primary,
+// a cluster initialised again at the same address. The majority is what
+// catches a "primary" of another cluster: the standbys of the right one,
+// which agree with each other, outvote it; with one standby that
+// disagrees with the primary (no majority) the primary's identifier wins,
+// and the standby is out. The caller holds Router.checkMu.
+func clusterOf(t *topology, results []checkResult) int64 {
+	counts := make(map[int64]int, 2)
+	for i := range results {
+		if results[i].err == nil && results[i].cluster != 0 {
+			counts[results[i].cluster]++
+		}
+	}
+	var best, second int
+	var id int64
+	for c, n := range counts {
+		switch {
+		case n > best:
+			id, second, best = c, best, n
+		case n > second:
+			second = n
+		}
+	}
+	switch {
+	case best >= 2 && best > second:
+		if t.clusterSeen != id { // written only on a change: t's line is read by every call
+			t.clusterSeen = id
+		}
+	case t.clusterSeen != 0:
+		id = t.clusterSeen
+	default:
+		id = 0
+		top := -1
+		for i := range results {
+			if results[i].err == nil && !results[i].recovery && (top < 0 || results[i].timeline > results[top].timeline) {
+				top = i
+			}
+		}
+		if top >= 0 {
+			id = results[top].cluster
+		}
+	}
+	if t.cluster != id {
+		t.cluster = id
+	}
+	return id
+}
+
+// otherCluster reports whether the node that answered res belongs to
+// another cluster than cluster (see clusterOf); false when either
+// identifier is unknown.
+func otherCluster(res checkResult, cluster int64) bool {
+	return res.err == nil && res.cluster != 0 && cluster != 0 && res.cluster != cluster
+}
+
+// otherClusterWhy says, for the log, Stat and ErrNoPrimary, that n, which
+// answered res, belongs to another cluster than cluster, and what to do.
+func otherClusterWhy(n *node, res checkResult, cluster int64) string {
+	role := "standby"
+	if !res.recovery {
+		role = "node out of recovery"
+	}
+	return fmt.Sprintf("%s %q belongs to another cluster: its system identifier is %d, the cluster's (the identifier most nodes of the router file share, or the primary's) is %d; "+
+		"it takes no reads and no writes: correct its host and port in the router file, or clone it again from the primary (pg_basebackup)",
+		role, n.name, res.cluster, cluster)
 }
 
 // rivalOf reports whether a node other than cur is out of recovery on a
@@ -761,7 +866,7 @@ func vetoOf(t *topology, results []checkResult, tli uint32) int {
 // the writes through a failed check.
 func rivalOf(t *topology, results []checkResult, cur *node) bool {
 	for i, n := range t.nodes {
-		if n != cur && results[i].err == nil && !results[i].recovery && results[i].timeline >= cur.timeline.Load() {
+		if n != cur && results[i].err == nil && !results[i].recovery && results[i].timeline >= cur.timeline.Load() && !otherCluster(results[i], t.cluster) {
 			return true
 		}
 	}

@@ -171,3 +171,39 @@ func TestNotFollowing(t *testing.T) {
 		t.Errorf("divergedWhy names neither the replay position nor the fork: %s", why)
 	}
 }
+
+// TestClusterOf: the cluster is the system identifier most nodes share
+// (and stays known while they are down), else the primary's; a node that
+// cannot be read counts for nothing.
+func TestClusterOf(t *testing.T) {
+	const ours, theirs = 7713588667813446091, -42
+	primary := func(id int64) checkResult { return checkResult{cluster: id, timeline: 1} }
+	standby := func(id int64) checkResult { return checkResult{cluster: id, recovery: true} }
+	down := checkResult{err: errNotChecked, cluster: ours}
+	tp := &topology{}
+	cases := []struct {
+		name    string
+		results []checkResult
+		want    int64
+	}{
+		{"a standby of another cluster", []checkResult{primary(ours), standby(ours), standby(theirs)}, ours},
+		{"the primary of another cluster", []checkResult{primary(theirs), standby(ours), standby(ours)}, ours},
+		{"two standbys of ours down: remembered", []checkResult{primary(theirs), down, standby(ours)}, ours},
+		{"unread identifiers count for nothing", []checkResult{primary(ours), standby(0), standby(0)}, ours},
+	}
+	for _, c := range cases {
+		if got := clusterOf(tp, c.results); got != c.want || tp.cluster != c.want {
+			t.Errorf("%s: %d (t.cluster %d), want %d", c.name, got, tp.cluster, c.want)
+		}
+	}
+	fresh := &topology{}
+	if got := clusterOf(fresh, []checkResult{primary(ours), standby(theirs)}); got != ours {
+		t.Errorf("one primary and one standby that disagree, nothing remembered: %d, want the primary's %d", got, ours)
+	}
+	if fresh.clusterSeen != 0 {
+		t.Errorf("a tie was remembered as the cluster: %d", fresh.clusterSeen)
+	}
+	if !otherCluster(standby(theirs), ours) || otherCluster(standby(0), ours) || otherCluster(standby(theirs), 0) || otherCluster(down, theirs) {
+		t.Error("otherCluster: wrong with an identifier unknown, or a check that failed")
+	}
+}

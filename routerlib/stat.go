@@ -40,6 +40,13 @@ const (
 	// once it receives WAL of the primary's timeline: rewind it, or clone
 	// it again. Seen only when the router's user may list pg_wal.
 	EjectDiverged
+	// EjectOtherCluster: it belongs to another cluster than the primary's
+	// (its system identifier differs from the one most nodes share, or
+	// the primary's): a wrong host in the router file, or a standby
+	// cloned from another primary. It takes neither reads nor writes, and
+	// the router logs both identifiers as an error. It returns when its
+	// identifier matches: correct the router file, or clone it again.
+	EjectOtherCluster
 )
 
 var ejectNames = [...]string{
@@ -52,6 +59,7 @@ var ejectNames = [...]string{
 	EjectNotChecked:    "not checked",
 	EjectOldTimeline:   "old timeline",
 	EjectDiverged:      "diverged",
+	EjectOtherCluster:  "other cluster",
 }
 
 // String returns the reason in words, or "" for EjectNone.

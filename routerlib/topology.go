@@ -53,6 +53,13 @@ type topology struct {
 	drained     chan struct{}
 	prevDrained <-chan struct{}
 
+	// cluster is the system identifier of the cluster the nodes belong
+	// to as the last choice of the writer judged it (see clusterOf), 0
+	// if unknown; clusterSeen is the last one a majority of the nodes
+	// shared, 0 until two agree, kept across reloads. Guarded by
+	// Router.checkMu.
+	cluster, clusterSeen int64
+
 	// The two atomics every read writes come last, past a line of
 	// padding: sharing a cache line with the fields above, which every
 	// read loads, would move those from core to core with them.
@@ -132,6 +139,9 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 		eject:   f.Health.EjectAfter,
 		readmit: f.Health.ReadmitAfter,
 		drained: make(chan struct{}),
+	}
+	if prev != nil {
+		t.cluster, t.clusterSeen = prev.cluster, prev.clusterSeen
 	}
 	switch f.Consistency.Mode {
 	case artifact.ModeReadYourWrites:
@@ -358,6 +368,9 @@ type server struct {
 	// hcStarted is when the server hc is connected to started (see
 	// checkResult.started); guarded by hcMu.
 	hcStarted int64
+	// hcCluster is the system identifier of the cluster hc is connected
+	// to (see checkResult.cluster); guarded by hcMu.
+	hcCluster int64
 	closed    bool // the server is closed: no check connects again; guarded by hcMu
 }
 

@@ -9,13 +9,14 @@ import (
 type Option func(*config)
 
 type config struct {
-	standbys  int                              // default 2; 0 is a lone primary
-	version   int                              // 0: any version found
-	binDir    string                           // "": looked up, see findBinDir
-	settings  []setting                        // applied after the defaults, in order
-	logf      func(format string, args ...any) // never nil after newConfig
-	dir       string                           // "": a temporary directory removed by Close
-	pgbouncer bool                             // a PgBouncer in front of every node
+	standbys   int                              // default 2; 0 is a lone primary
+	version    int                              // 0: any version found
+	binDir     string                           // "": looked up, see findBinDir
+	settings   []setting                        // applied after the defaults, in order
+	logf       func(format string, args ...any) // never nil after newConfig
+	dir        string                           // "": a temporary directory removed by Close
+	pgbouncer  bool                             // a PgBouncer in front of every node
+	ownCluster bool                             // initdb of its own: see WithOwnCluster
 }
 
 type setting struct{ name, value string }
@@ -26,6 +27,16 @@ func newConfig(opts []Option) config {
 		o(&c)
 	}
 	return c
+}
+
+// WithOwnCluster makes the topology's nodes copies of an initdb run for
+// it alone, instead of the template every routertest cluster of the same
+// binaries copies (see ensureTemplate), so its system identifier
+// (pg_control_system()) differs from every other topology's: another
+// cluster, as a wrong host in a router file would be. It costs the
+// initdb the template saves.
+func WithOwnCluster() Option {
+	return func(c *config) { c.ownCluster = true }
 }
 
 // WithStandbys sets how many hot standbys stream from the primary. The default

@@ -43,6 +43,9 @@ func (t *Topology) ensureTemplate(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("routertest: %w", err)
 	}
+	if t.ownCluster {
+		dir = filepath.Join(t.Dir, "initdb") // removed with the topology
+	}
 	if _, err := os.Stat(filepath.Join(dir, "data", "PG_VERSION")); err != nil {
 		if err := t.makeTemplate(ctx, dir); err != nil {
 			return "", err

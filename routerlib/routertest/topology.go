@@ -39,6 +39,9 @@ type Topology struct {
 	settings  []setting
 	logf      func(format string, args ...any)
 	pgbouncer string // the pgbouncer binary; "" without WithPgBouncer
+	// ownCluster: the nodes are copies of an initdb of this topology's
+	// own (WithOwnCluster), not of the shared template.
+	ownCluster bool
 
 	frozen frozen // nodes stopped by Node.Freeze
 
@@ -112,6 +115,7 @@ func New(ctx context.Context, opts ...Option) (*Topology, error) {
 		return nil, err
 	}
 	t := &Topology{Version: version, binDir: binDir, user: u, settings: c.settings, logf: c.logf}
+	t.ownCluster = c.ownCluster
 	if c.pgbouncer {
 		if t.pgbouncer, err = findPgBouncer(); err != nil {
 			return nil, fmt.Errorf("routertest: %w", err)
