@@ -313,6 +313,11 @@
 //     not refuse them; the node stays unreachable, and
 //     [ErrNoPrimary] and [Router.Stat] carry PgBouncer's message (such
 //     as database "x" does not exist).
+//   - PgBouncer's refusals of a call it never forwarded to a server (the
+//     server's logins fail: "server login has been failing"; it cannot
+//     connect; query_wait_timeout; max_client_conn), FATAL 08P01 with
+//     PgBouncer's own message, fail a write with "the write was not
+//     sent", never "may have committed", and a read runs again elsewhere.
 //   - Sizes: per process, each node takes up to pool.max_conns client
 //     connections from its PgBouncer (twice on a promoted replica, which
 //     keeps its read pool) plus one for the health monitor, so

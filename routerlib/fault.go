@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -97,4 +98,37 @@ func severity(pgErr *pgconn.PgError) string {
 func rejectedAsWrite(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "25006"
+}
+
+// bouncerRefused reports whether err is PgBouncer ending a client's
+// session before it gave the call a server connection, so that the call
+// never reached a server: the server's logins fail (server_login_retry),
+// it cannot connect to the server, no server connection came free within
+// query_wait_timeout, or it takes no more clients. PgBouncer sends each as
+// FATAL 08P01 with a fixed English message (it has no SQLSTATE of its own
+// and is never translated), which a PostgreSQL server does not send: its
+// 08P01 says the client broke the protocol. Other PgBouncer errors, such as
+// "server conn crashed?" or query_timeout, come after the call was
+// forwarded, and say nothing of whether it ran.
+func bouncerRefused(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "08P01" || severity(pgErr) != "FATAL" {
+		return false
+	}
+	for _, m := range bouncerNotForwarded {
+		if strings.HasPrefix(pgErr.Message, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// bouncerNotForwarded are the beginnings of PgBouncer's messages (1.18 and
+// later) for a client it ends while the client waits for a server
+// connection; see bouncerRefused.
+var bouncerNotForwarded = []string{
+	"server login has been failing",      // the pool's last server login failed (server_login_retry)
+	"pgbouncer cannot connect to server", // no server connection, and the last connect failed
+	"query_wait_timeout",                 // no server connection came free in time
+	"no more connections allowed",        // max_client_conn
 }

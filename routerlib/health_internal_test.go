@@ -3,11 +3,14 @@ package routerlib
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // TestWriterByTimeline covers the split-brain rule case by case, including
@@ -205,5 +208,32 @@ func TestClusterOf(t *testing.T) {
 	}
 	if !otherCluster(standby(theirs), ours) || otherCluster(standby(0), ours) || otherCluster(standby(theirs), 0) || otherCluster(down, theirs) {
 		t.Error("otherCluster: wrong with an identifier unknown, or a check that failed")
+	}
+}
+
+// TestBouncerRefused: only PgBouncer's refusals before it forwards a call
+// are "not sent"; its errors after forwarding, and a server's own 08P01,
+// are not.
+func TestBouncerRefused(t *testing.T) {
+	fatal := func(code, msg string) error {
+		return fmt.Errorf("wrapped: %w", &pgconn.PgError{Severity: "FATAL", SeverityUnlocalized: "FATAL", Code: code, Message: msg})
+	}
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{fatal("08P01", "server login has been failing, try again later (server_login_retry)"), true},
+		{fatal("08P01", "pgbouncer cannot connect to server"), true},
+		{fatal("08P01", "query_wait_timeout"), true},
+		{fatal("08P01", "no more connections allowed (max_client_conn)"), true},
+		{fatal("08P01", "server conn crashed?"), false},
+		{fatal("08P01", "query_timeout"), false},
+		{fatal("08P01", "invalid frontend message type 0"), false},
+		{fatal("57P01", "terminating connection due to administrator command"), false},
+		{&pgconn.PgError{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: "08P01", Message: "query_wait_timeout"}, false},
+	} {
+		if got := bouncerRefused(c.err); got != c.want {
+			t.Errorf("bouncerRefused(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

@@ -257,3 +257,50 @@ func TestPgBouncerWrongDatabase(t *testing.T) {
 		t.Errorf("Stat's last error for the primary: %q, want the missing database named", s.LastError)
 	}
 }
+
+// TestPgBouncerRefusalIsNotSent: the primary's server refuses PgBouncer's
+// logins (its database no longer allows connections, and the server
+// sessions PgBouncer held are ended), so PgBouncer ends the client's
+// session before it forwards the write ("server login has been failing",
+// or query_wait_timeout for the first to wait): the write was never sent,
+// and the error says so instead of "may have committed" (old code). The
+// health interval is long, so the write meets PgBouncer's refusal rather
+// than a router that already saw the node fail.
+func TestPgBouncerRefusalIsNotSent(t *testing.T) {
+	topo := bouncedTopology(t)
+	ctx := context.Background()
+	a := steadyHealth(topo.Artifact(), time.Minute)
+	a.Health.Timeout = "10s"
+	r := newRouter(t, a, throughPgBouncer)
+	if _, err := r.Exec(ctx, "CREATE TABLE refused (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := pgx.Connect(ctx, topo.Primary.DSNFor("template1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(ctx)
+	if _, err := admin.Exec(ctx, "ALTER DATABASE postgres ALLOW_CONNECTIONS false"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = admin.Exec(ctx, "ALTER DATABASE postgres ALLOW_CONNECTIONS true") })
+	if _, err := admin.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'postgres'"); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		_, err := r.Exec(ctx, "INSERT INTO refused VALUES ($1)", i)
+		if err == nil || !strings.Contains(err.Error(), "the write was not sent") || strings.Contains(err.Error(), "may have committed") {
+			t.Errorf("write %d refused by PgBouncer before it was forwarded: %v; want \"the write was not sent\"", i, err)
+		}
+		if i == 0 {
+			t.Logf("the first write: %v", err)
+		}
+	}
+	if _, err := admin.Exec(ctx, "ALTER DATABASE postgres ALLOW_CONNECTIONS true"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM refused").Scan(&n); err != nil || n != 0 {
+		t.Errorf("%d refused writes are in the table (%v)", n, err)
+	}
+}

@@ -114,10 +114,11 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 }
 
 // notSent reports whether err is sure to have come before the statement
-// reached the server: the connection was never made, or pgconn says so.
+// reached the server: the connection was never made, pgconn says so, or
+// PgBouncer refused the call before forwarding it (see bouncerRefused).
 func notSent(err error) bool {
 	var connectErr *pgconn.ConnectError
-	return errors.As(err, &connectErr) || pgconn.SafeToRetry(err)
+	return errors.As(err, &connectErr) || pgconn.SafeToRetry(err) || bouncerRefused(err)
 }
 
 func (r *Router) count(tg target) {
