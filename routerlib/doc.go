@@ -49,7 +49,14 @@
 // Replica pools run with default_transaction_read_only, so a write the
 // classifier cannot see (a user function that inserts) fails there with
 // SQLSTATE 25006; the router retries it on the primary and remembers it as
-// a write. A read whose replica connection fails is retried on another
+// a write. A standby refuses it anyway; the setting matters once someone
+// else promotes the replica, until the router's next check sees it. When
+// a pooler drops the setting (PgBouncer, below), which the server shows
+// at connect (PostgreSQL 14 on), each Query, QueryRow, Exec and SendBatch
+// on that replica's pool goes with
+// set_config('transaction_read_only', 'on', true) before it, in the same
+// round trip and implicit transaction, so the promoted replica refuses
+// the write all the same. A read whose replica connection fails is retried on another
 // node: no read fails because one replica died. A read the primary serves
 // (the fallback, or read-your-writes) runs on its read-write session,
 // where such a function's write succeeds: it is retried only if the
@@ -306,7 +313,14 @@
 //   - In pgbouncer.ini: pool_mode = transaction, and
 //     ignore_startup_parameters = default_transaction_read_only (replica
 //     pools send it, and PgBouncer refuses a startup parameter it does not
-//     know; a standby rejects writes with 25006 all the same).
+//     know). PgBouncer then drops it: the router sees so at connect and
+//     sends each read on that pool read only (see above), which needs
+//     PostgreSQL 14 or later behind PgBouncer (an older server does not
+//     report the setting, and a replica promoted behind the router's back
+//     takes writes sent as reads until the next check). PgBouncer's
+//     connect_query is no substitute: it applies to every server session
+//     of the database, which the primary's write pool shares once a
+//     replica is promoted.
 //   - A user or database the server does not have: PgBouncer 1.18
 //     reports them with its own SQLSTATE 08P01, not the server's 28P01,
 //     28000 or 3D000, so [New] cannot tell them from an outage and does

@@ -3,6 +3,8 @@ package routerlib_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -302,5 +304,73 @@ func TestPgBouncerRefusalIsNotSent(t *testing.T) {
 	var n int
 	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM refused").Scan(&n); err != nil || n != 0 {
 		t.Errorf("%d refused writes are in the table (%v)", n, err)
+	}
+}
+
+// TestPgBouncerReadOnlyAfterPromotion: PgBouncer drops the replica pools'
+// default_transaction_read_only, so a replica promoted by someone else
+// (the router's next check a minute away) took, through its read pool, a
+// write sent as a read: SELECT of a function that inserts, which landed on
+// a node the router does not call primary (old code: about half of 20
+// such calls through QueryRow, and Exec and SendBatch likewise; each SQL
+// string new so the 25006 retry cannot learn it). The
+// router sees at connect that the parameter did not stick and sends each
+// read there in a read-only transaction: the promoted node refuses the
+// write (25006), which runs on the primary.
+func TestPgBouncerReadOnlyAfterPromotion(t *testing.T) {
+	topo := bouncedTopology(t)
+	ctx := context.Background()
+	a := steadyHealth(topo.Artifact(), time.Minute)
+	a.Health.Timeout = "10s"
+	logs := &syncBuffer{}
+	r := newRouter(t, a, throughPgBouncer, routerlib.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	for _, q := range []string{
+		"CREATE TABLE ro_t (port int)",
+		"CREATE FUNCTION ro_write() RETURNS int LANGUAGE sql AS $$ INSERT INTO ro_t VALUES (inet_server_port()); SELECT inet_server_port() $$",
+	} {
+		if _, err := r.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplayed(t, topo)
+	for range 4 {
+		serverPort(t, ctx, r) // the read pools connect
+	}
+	promoted := topo.Standbys[0]
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	landed := 0
+	for i := range 20 {
+		var port int
+		if err := r.QueryRow(ctx, fmt.Sprintf("SELECT ro_write() -- %d", i)).Scan(&port); err != nil {
+			t.Fatal(err)
+		}
+		if port == promoted.Port {
+			landed++
+		}
+	}
+	for i := range 10 {
+		if _, err := r.Exec(ctx, fmt.Sprintf("SELECT ro_write() -- exec %d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 6 {
+		b := &pgx.Batch{}
+		b.Queue(fmt.Sprintf("SELECT ro_write() -- batch %d", i))
+		_ = r.SendBatch(ctx, b).Close() // not retried: a replica refuses it
+	}
+	var there int
+	if err := promoted.QueryRow(ctx, "SELECT count(*) FROM ro_t").Scan(&there); err != nil {
+		t.Fatal(err)
+	}
+	if landed > 0 || there > 0 {
+		t.Errorf("%d of 20 writes sent as reads (QueryRow) ran on %s, promoted behind the router's back; %d rows there, of QueryRow, Exec and SendBatch", landed, promoted.Name, there)
+	}
+	if out := logs.String(); !strings.Contains(out, "dropped the startup parameter") {
+		t.Errorf("no record that the read sessions lost default_transaction_read_only; logged:\n%s", out)
+	}
+	if s := nodeStat(r, topo.Standbys[1].Name); s.Reads == 0 {
+		t.Errorf("no read ran on %s: %+v", topo.Standbys[1].Name, s)
 	}
 }

@@ -211,7 +211,7 @@ func (r *Router) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		if s := r.recording(ctx, t, tg); s != nil {
 			tag, err = r.execCapture(ctx, tg, sql, cl, args, s)
 		} else {
-			tag, err = tg.pool.Exec(ctx, sql, args...)
+			tag, err = execOn(ctx, tg.pool, sql, args, tg.n.server)
 		}
 		if err == nil {
 			return tag, nil
@@ -273,7 +273,7 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 		if s != nil {
 			rows, err = r.queryCapture(ctx, t, tg, sql, cl, args, s)
 		} else {
-			rows, conn, err = queryOn(ctx, tg.pool, sql, args)
+			rows, conn, err = queryOn(ctx, tg.pool, sql, args, tg.n.server)
 		}
 		if err == nil {
 			// A captured write's rows too: the server's first answer
@@ -305,13 +305,21 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 // does, and leaves the connection to the caller, who releases it once the
 // rows are done (see retryRows.done): so the rows need no wrapper of
 // pgxpool's inside retryRows, whose methods every call of the application
-// and of database/sql on the rows went through as well.
-func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any) (pgx.Rows, *pgxpool.Conn, error) {
+// and of database/sql on the rows went through as well. On s's read
+// pool, once its sessions were seen without default_transaction_read_only
+// (at connect: the first one's too, hence after Acquire), the read is sent
+// in a read-only transaction (see queryReadOnly).
+func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server) (pgx.Rows, *pgxpool.Conn, error) {
 	c, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	rows, err := c.Conn().Query(ctx, sql, args...)
+	var rows pgx.Rows
+	if s.readOnlyLost.Load() && pool == s.readPool.Load() {
+		rows, err = queryReadOnly(ctx, c.Conn(), sql, args)
+	} else {
+		rows, err = c.Conn().Query(ctx, sql, args...)
+	}
 	if err != nil {
 		c.Release()
 		return nil, nil, err
@@ -510,7 +518,7 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		return errBatch{err}
 	}
 	r.count(tg)
-	br := tg.pool.SendBatch(ctx, b)
+	br := sendBatchOn(ctx, tg.pool, b, tg.n.server)
 	if s := r.capturing(ctx, t, tg); s != nil {
 		return &captureBatch{BatchResults: br, r: r, ctx: ctx, pool: tg.pool, session: s, leave: t.hold()}
 	}

@@ -287,7 +287,11 @@ type server struct {
 	// replaced.
 	readPool  atomic.Pointer[pgxpool.Pool]
 	writePool atomic.Pointer[pgxpool.Pool]
-	baseCfg   *pgxpool.Config // template for the pools
+	// readOnlyLost says that readPool's sessions came without
+	// default_transaction_read_only (see readonly.go): its reads are sent
+	// read only one by one.
+	readOnlyLost atomic.Bool
+	baseCfg      *pgxpool.Config // template for the pools
 
 	// Health, stored by the monitor (and by the query path on a failed
 	// connection), loaded by the query path.
@@ -450,7 +454,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 	if decl.Role == artifact.RolePrimary {
 		err = n.ensureWritePool()
 	} else {
-		err = n.ensureReadPool()
+		err = n.ensureReadPool(n.name)
 	}
 	if err != nil {
 		n.closeIfNew(prev)
@@ -564,14 +568,26 @@ func (t *topology) readPoolOf(n *node) *pgxpool.Pool {
 	return n.writePool.Load()
 }
 
-// ensureReadPool gives a declared replica its read-only pool. Pools connect
-// lazily: creating one opens no connection (unless pool.min_conns asks).
-func (s *server) ensureReadPool() error {
+// ensureReadPool gives a declared replica, named name, its read-only
+// pool. Pools connect lazily: creating one opens no connection (unless
+// pool.min_conns asks).
+func (s *server) ensureReadPool(name string) error {
 	if s.readPool.Load() != nil {
 		return nil
 	}
 	rc := s.baseCfg.Copy()
 	rc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	afterConnect := rc.AfterConnect
+	rc.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if readOnlyLost(c) && !s.readOnlyLost.Swap(true) {
+			s.logger.Warn("routerlib: the replica's read sessions run without default_transaction_read_only (a pooler such as PgBouncer dropped the startup parameter); each read is sent with set_config('transaction_read_only', 'on', true) in the same round trip",
+				"node", name)
+		}
+		if afterConnect != nil {
+			return afterConnect(ctx, c)
+		}
+		return nil
+	}
 	rp, err := pgxpool.NewWithConfig(context.Background(), rc)
 	if err != nil {
 		return err

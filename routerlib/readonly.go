@@ -1,0 +1,158 @@
+package routerlib
+
+import (
+	"context"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// A replica's read pool asks for default_transaction_read_only=on in its
+// startup packet, so that a write the classifier cannot see (a
+// user-defined function that inserts) fails with 25006 and runs on the
+// primary instead. A pooler in front of the server may drop that
+// parameter: PgBouncer in transaction mode refuses startup parameters it
+// does not know unless they are in ignore_startup_parameters, and then
+// ignores them, and its server sessions are shared with the write pool.
+// On a standby the server refuses writes anyway (it is in recovery); the
+// parameter matters once the standby is promoted by someone else, before
+// the router's next check sees it: through the pooler its read pool
+// takes writes, on a node the router does not call primary.
+//
+// The server reports the parameter's value to the client (ParameterStatus;
+// PostgreSQL 14 on), so the read pool sees at connect whether it stuck:
+// PgBouncer passes on the value of its own server session, "off". Then
+// each read on that pool is sent with set_config('transaction_read_only',
+// 'on', true) before it, in the same pipeline and implicit transaction
+// (one Sync): no round trip more, and the read's transaction is read only
+// whichever server session the pooler lends it. (SET TRANSACTION would do
+// the same with a warning sent back on every read.)
+
+// readOnlyLost reports whether conn, of a read pool, runs without
+// default_transaction_read_only: the server reports it off, so something
+// between (a pooler) dropped the startup parameter. A server that does not
+// report it (before PostgreSQL 14) is taken at its word.
+func readOnlyLost(conn *pgx.Conn) bool {
+	return conn.PgConn().ParameterStatus("default_transaction_read_only") == "off"
+}
+
+// readOnlyStatement makes the rest of the implicit transaction read only.
+const readOnlyStatement = "SELECT pg_catalog.set_config('transaction_read_only', 'on', true)"
+
+// queryReadOnly runs sql on conn in a read-only transaction, in one round
+// trip: readOnlyStatement, then sql, before one Sync (a pgx batch).
+func queryReadOnly(ctx context.Context, conn *pgx.Conn, sql string, args []any) (pgx.Rows, error) {
+	b := &pgx.Batch{}
+	b.Queue(readOnlyStatement)
+	b.Queue(sql, args...)
+	br := conn.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return nil, err
+	}
+	rows, err := br.Query()
+	if err != nil {
+		br.Close()
+		return nil, err
+	}
+	return &readOnlyRows{Rows: rows, br: br}, nil
+}
+
+// readOnlyRows are the rows of queryReadOnly: closing them ends the batch,
+// which holds the connection until then.
+type readOnlyRows struct {
+	pgx.Rows
+	br  pgx.BatchResults
+	err error // from ending the batch
+}
+
+func (r *readOnlyRows) Next() bool {
+	if r.Rows.Next() {
+		return true
+	}
+	r.Close()
+	return false
+}
+
+func (r *readOnlyRows) Close() {
+	r.Rows.Close()
+	if r.br != nil {
+		r.err = r.br.Close()
+		r.br = nil
+	}
+}
+
+func (r *readOnlyRows) Err() error {
+	if err := r.Rows.Err(); err != nil {
+		return err
+	}
+	return r.err
+}
+
+// execOn runs sql on a connection from pool, as [pgxpool.Pool.Exec] does,
+// in a read-only transaction when pool is s's read pool and its sessions
+// lost default_transaction_read_only.
+func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server) (pgconn.CommandTag, error) {
+	if pool != s.readPool.Load() {
+		return pool.Exec(ctx, sql, args...)
+	}
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	defer c.Release()
+	if !s.readOnlyLost.Load() {
+		return c.Conn().Exec(ctx, sql, args...)
+	}
+	b := &pgx.Batch{}
+	b.Queue(readOnlyStatement)
+	b.Queue(sql, args...)
+	br := c.Conn().SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return pgconn.CommandTag{}, err
+	}
+	return br.Exec()
+}
+
+// sendBatchOn sends b on a connection from pool, as
+// [pgxpool.Pool.SendBatch] does, with readOnlyStatement first when pool is
+// s's read pool and its sessions lost default_transaction_read_only: the
+// whole batch is one implicit transaction (one Sync), read only.
+func sendBatchOn(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, s *server) pgx.BatchResults {
+	if pool != s.readPool.Load() {
+		return pool.SendBatch(ctx, b)
+	}
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return errBatch{err}
+	}
+	if !s.readOnlyLost.Load() {
+		return &releasingBatch{BatchResults: c.Conn().SendBatch(ctx, b), c: c}
+	}
+	ro := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
+	ro.Queue(readOnlyStatement)
+	ro.QueuedQueries = append(ro.QueuedQueries, b.QueuedQueries...)
+	br := &releasingBatch{BatchResults: c.Conn().SendBatch(ctx, ro), c: c}
+	if _, err := br.Exec(); err != nil {
+		br.Close()
+		return errBatch{err}
+	}
+	return br
+}
+
+// releasingBatch releases its connection to the pool once closed.
+type releasingBatch struct {
+	pgx.BatchResults
+	c *pgxpool.Conn
+}
+
+func (b *releasingBatch) Close() error {
+	err := b.BatchResults.Close()
+	if b.c != nil {
+		b.c.Release()
+		b.c = nil
+	}
+	return err
+}
