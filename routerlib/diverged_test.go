@@ -316,3 +316,89 @@ func failOver(t *testing.T, old, promoted, follower *routertest.Node) {
 		t.Fatal(err)
 	}
 }
+
+// TestStandbyCutBeforeForkIsOld: a standby loses its primary, which writes
+// on; another standby is promoted at the primary's end of WAL (the fork).
+// The first is pointed at the promoted node through a slow network (a
+// proxy that holds each chunk 300 ms) and streams the old timeline
+// towards the fork; then it loses that upstream too, short of the fork.
+// It has the new timeline's history file, no WAL of it and no WAL
+// receiver: what a standby that diverged shows (old code: "diverged",
+// with an error telling to rewind or clone it). It is only old, and the
+// router, which saw where the fork is while it streamed, says so
+// (EjectOldTimeline, no error); pointed at the promoted node again it
+// follows and serves reads. The router's user has pg_monitor only.
+func TestStandbyCutBeforeForkIsOld(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	old, promoted, cut := topo.Primary, topo.Standbys[0], topo.Standbys[1]
+	if err := old.Exec(ctx, "CREATE ROLE cf_monitor LOGIN IN ROLE pg_monitor; CREATE TABLE cf (id int, pad text)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	stopReceiving(t, cut)
+	// WAL the cut standby lacks, several chunks long.
+	if err := old.Exec(ctx, "INSERT INTO cf SELECT i, repeat('x', 200) FROM generate_series(1, 20000) i"); err != nil {
+		t.Fatal(err)
+	}
+	var written string // the fork is past it: the shutdown checkpoint follows
+	if err := old.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&written); err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := steadyHealth(topo.Artifact(), interval)
+	for i := range a.Nodes {
+		a.Nodes[i].User = "cf_monitor"
+	}
+	logs := &syncBuffer{}
+	r := newRouter(t, a, routerlib.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	eventually(t, 10*time.Second, "writes on the promoted node", func() bool { return nodeStat(r, promoted.Name).Writer })
+
+	proxy := newDelayProxy(t, fmt.Sprintf("127.0.0.1:%d", promoted.Port))
+	proxy.delay.Store(int64(300 * time.Millisecond))
+	for _, sql := range []string{
+		fmt.Sprintf("ALTER SYSTEM SET primary_conninfo = 'host=127.0.0.1 port=%d user=postgres sslmode=disable'", proxy.port()),
+		"SELECT pg_reload_conf()",
+	} {
+		if err := cut.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var fork string
+	eventually(t, 20*time.Second, "the cut standby streaming the old timeline towards the fork", func() bool {
+		var tli int
+		err := cut.QueryRow(ctx, "SELECT received_tli, latest_end_lsn::text FROM pg_stat_wal_receiver WHERE sender_port = $1 AND latest_end_lsn >= $2::pg_lsn",
+			proxy.port(), written).Scan(&tli, &fork)
+		return err == nil && tli == 1
+	})
+	time.Sleep(3 * interval) // a check sees it
+	if s := nodeStat(r, cut.Name); s.Ejected != routerlib.EjectOldTimeline {
+		t.Fatalf("streaming the old timeline towards the fork: %+v", s)
+	}
+	stopReceiving(t, cut)
+	var short bool
+	if err := cut.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() < $1::pg_lsn", fork).Scan(&short); err != nil || !short {
+		t.Fatalf("the standby reached the fork %s before it was cut (%v): the test shows nothing", fork, err)
+	}
+	var receivers int
+	if err := cut.QueryRow(ctx, "SELECT count(*) FROM pg_stat_wal_receiver").Scan(&receivers); err != nil || receivers != 0 {
+		t.Fatalf("the standby has %d WAL receivers (%v)", receivers, err)
+	}
+	for end := time.Now().Add(5 * interval); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if s := nodeStat(r, cut.Name); s.Ejected != routerlib.EjectOldTimeline {
+			t.Fatalf("cut short of the fork %s: %+v, want %q", fork, s, routerlib.EjectOldTimeline)
+		}
+	}
+	if out := logs.String(); strings.Contains(out, "diverged") {
+		t.Errorf("a standby only old was logged as diverged:\n%s", out)
+	}
+	if err := cut.Follow(ctx, promoted); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the standby, following the promoted node, in rotation", func() bool { return nodeStat(r, cut.Name).Readable })
+}

@@ -186,8 +186,13 @@
 // fork and its replay position when its WAL receiver streamed the old
 // timeline up to the fork), and comes back once it receives WAL of the
 // primary's timeline: rewind it with pg_rewind or clone it again. A
-// standby that lost its upstream while still short of the fork shows the
-// same and is out too, although its data is only old. A standby is judged
+// standby that lost its upstream while it streamed the old timeline
+// towards the fork shows the same but is only old: it follows the primary
+// once it streams again. The router tells it by the fork its WAL receiver
+// showed at an earlier check (the end of the old timeline): replayed no
+// further, it is out as [EjectOldTimeline], with no error; one whose
+// receiver never showed the fork to a check reads as diverged, until it
+// streams again. A standby is judged
 // at each of its checks, and one in rotation again when the writes move to
 // a promoted node, before they do, from its last check. These checks need
 // pg_monitor (or superuser), as the veto does; without it the router logs

@@ -432,7 +432,8 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
 	case onOldTimeline(res, primaryTLI):
-		reason = notFollowing(res, primaryTLI)
+		n.seeFork(res, primaryTLI)
+		reason = notFollowing(res, primaryTLI, n.fork)
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
 	default:
@@ -575,11 +576,20 @@ func onOldTimeline(res checkResult, tli uint32) bool {
 // upstream refuses to stream from where it is and it has no receiver (and
 // PostgreSQL logs that the new timeline forked off before its current
 // recovery point).
-func notFollowing(res checkResult, primaryTLI uint32) EjectReason {
+//
+// A standby whose WAL receiver stopped (its upstream went away, or it was
+// pointed elsewhere) before it reached the fork shows no receiver either,
+// but it is only old: what it replayed is the primary's history, and it
+// follows the primary once it streams again. The fork its receiver showed
+// at an earlier check (fork, see forkPoint) tells it apart: replayed no
+// further than that on the same timeline, it is EjectOldTimeline.
+func notFollowing(res checkResult, primaryTLI uint32, fork forkPoint) EjectReason {
 	switch {
 	case res.seenTimeline < primaryTLI:
 		return EjectOldTimeline
 	case res.receivedTLI != 0 && res.receiverEnd > 0 && res.lsn <= res.receiverEnd:
+		return EjectOldTimeline
+	case res.receivedTLI == 0 && fork.primaryTLI == primaryTLI && fork.tli == res.walTimeline && res.lsn <= fork.end:
 		return EjectOldTimeline
 	default:
 		return EjectDiverged
@@ -594,7 +604,28 @@ func divergedWhy(res checkResult, primaryTLI uint32) string {
 	}
 	return fmt.Sprintf("it replayed up to %s and has the history file of the primary's timeline %d but no WAL of it, and its WAL receiver does not stream: "+
 		"its upstream refuses to stream from where it is (PostgreSQL logs that the new timeline forked off before its current recovery point), "+
-		"or it lost its upstream before it reached the fork", LSN(res.lsn), primaryTLI)
+		"or it lost its upstream before it reached the fork, before the router saw where the fork is", LSN(res.lsn), primaryTLI)
+}
+
+// A forkPoint is where a standby's WAL receiver, at a check, showed the
+// timeline it streams end (pg_stat_wal_receiver.latest_end_lsn on a
+// timeline its upstream left): the fork of the primary's timeline, as far
+// as the standby's WAL is concerned. notFollowing uses it once the
+// receiver is gone.
+type forkPoint struct {
+	primaryTLI uint32 // the primary's timeline at that check
+	tli        uint32 // the timeline that ends
+	end        uint64 // where it ends
+}
+
+// seeFork records on n the fork its WAL receiver shows in res, if any:
+// it streams a timeline older than the primary's, primaryTLI, and its
+// upstream reported where that timeline ends. The caller holds
+// Router.checkMu.
+func (n *node) seeFork(res checkResult, primaryTLI uint32) {
+	if res.err == nil && res.recovery && res.receivedTLI != 0 && res.receivedTLI < primaryTLI && res.receiverEnd > 0 {
+		n.fork = forkPoint{primaryTLI: primaryTLI, tli: res.receivedTLI, end: res.receiverEnd}
+	}
 }
 
 // lag returns how far n is behind the writer, in bytes and in time. An idle

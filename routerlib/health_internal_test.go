@@ -166,7 +166,30 @@ func TestNotFollowing(t *testing.T) {
 		{"no WAL receiver", checkResult{seenTimeline: 2, walTimeline: 1, receiverEnd: fork + 100, lsn: fork}, EjectDiverged},
 	}
 	for _, c := range cases {
-		if got := notFollowing(c.res, 2); got != c.want {
+		if got := notFollowing(c.res, 2, forkPoint{}); got != c.want {
+			t.Errorf("%s: %s, want %s", c.name, got, c.want)
+		}
+	}
+	// The receiver gone, with the fork seen at an earlier check: short of
+	// it is old (it lost its upstream first), past it diverged.
+	seen := forkPoint{primaryTLI: 2, tli: 1, end: fork}
+	for _, c := range []struct {
+		name string
+		res  checkResult
+		fork forkPoint
+		want EjectReason
+	}{
+		{"lost its upstream short of the fork", checkResult{seenTimeline: 2, walTimeline: 1, lsn: fork - 100}, seen, EjectOldTimeline},
+		{"at the fork", checkResult{seenTimeline: 2, walTimeline: 1, lsn: fork}, seen, EjectOldTimeline},
+		{"past the fork", checkResult{seenTimeline: 2, walTimeline: 1, lsn: fork + 1}, seen, EjectDiverged},
+		{"a fork of another primary timeline", checkResult{seenTimeline: 3, walTimeline: 1, lsn: fork - 100}, seen, EjectDiverged},
+		{"WAL of another timeline", checkResult{seenTimeline: 2, walTimeline: 0, lsn: fork - 100}, seen, EjectDiverged},
+	} {
+		primary := uint32(2)
+		if c.res.seenTimeline == 3 {
+			primary = 3
+		}
+		if got := notFollowing(c.res, primary, c.fork); got != c.want {
 			t.Errorf("%s: %s, want %s", c.name, got, c.want)
 		}
 	}

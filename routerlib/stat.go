@@ -38,7 +38,9 @@ const (
 	// point: an old primary restarted as a standby of the promoted node
 	// without pg_rewind, holding writes the promotion lost. It returns
 	// once it receives WAL of the primary's timeline: rewind it, or clone
-	// it again. Seen only when the router's user may list pg_wal.
+	// it again. A standby whose WAL receiver stopped short of the fork
+	// that an earlier check saw it stream towards is EjectOldTimeline
+	// instead. Seen only when the router's user may list pg_wal.
 	EjectDiverged
 	// EjectOtherCluster: it belongs to another cluster than the primary's
 	// (its system identifier differs from the one most nodes share, or

@@ -291,7 +291,10 @@ type server struct {
 	// default_transaction_read_only (see readonly.go): its reads are sent
 	// read only one by one.
 	readOnlyLost atomic.Bool
-	baseCfg      *pgxpool.Config // template for the pools
+	// fork is the fork of the primary's timeline the server's WAL
+	// receiver last showed (see seeFork); guarded by Router.checkMu.
+	fork    forkPoint
+	baseCfg *pgxpool.Config // template for the pools
 
 	// Health, stored by the monitor (and by the query path on a failed
 	// connection), loaded by the query path.
