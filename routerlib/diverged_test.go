@@ -30,20 +30,31 @@ import (
 // fork in the segment the old primary last wrote (its WAL receiver then
 // streams the old timeline up to the fork, and shows where it ends), and
 // with the fork segments behind (its upstream refuses to stream at all).
+//
+// A third time with the old primary repaired by a real pg_rewind instead
+// of a clone, on PostgreSQL 15 (Debian's, which has pg_rewind) with the
+// settings pg_rewind needs (routertest.WithRewind): it comes back into
+// rotation once rewound, without the rows the promotion lost.
 func TestOldPrimaryRestartedWithoutRewind(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		segments int // WAL segments the lost tail spans past the fork's
+		rewind   bool
 	}{
-		{"fork in the last segment", 0},
-		{"fork segments behind", 2},
+		{"fork in the last segment", 0, false},
+		{"fork segments behind", 2, false},
+		{"repaired by pg_rewind", 1, true},
 	} {
-		t.Run(c.name, func(t *testing.T) { testOldPrimaryRestartedWithoutRewind(t, c.segments) })
+		t.Run(c.name, func(t *testing.T) { testOldPrimaryRestartedWithoutRewind(t, c.segments, c.rewind) })
 	}
 }
 
-func testOldPrimaryRestartedWithoutRewind(t *testing.T, segments int) {
-	topo := routertest.Start(t, routertest.WithStandbys(2))
+func testOldPrimaryRestartedWithoutRewind(t *testing.T, segments int, rewind bool) {
+	opts := []routertest.Option{routertest.WithStandbys(2)}
+	if rewind {
+		opts = append(opts, routertest.WithVersion(15), routertest.WithRewind())
+	}
+	topo := routertest.Start(t, opts...)
 	ctx := context.Background()
 	old, promoted, follower := topo.Primary, topo.Standbys[0], topo.Standbys[1]
 	if err := old.Exec(ctx, `CREATE ROLE dv_monitor LOGIN IN ROLE pg_monitor;
@@ -99,16 +110,20 @@ func testOldPrimaryRestartedWithoutRewind(t *testing.T, segments int) {
 	}
 	t.Logf("logged:\n%s", logs.String())
 
-	if err := old.Reclone(ctx, promoted); err != nil {
+	repair, repaired := old.Reclone, "cloned again"
+	if rewind {
+		repair, repaired = old.Rewind, "rewound"
+	}
+	if err := repair(ctx, promoted); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the old primary, cloned again, back in rotation", func() bool { return nodeStat(r, old.Name).Readable })
+	eventually(t, 10*time.Second, "the old primary, "+repaired+", back in rotation", func() bool { return nodeStat(r, old.Name).Readable })
 	before := nodeStat(r, old.Name).Reads
 	if stale, lost := readsAfterFork(t, r, "diverged_t"); stale > 0 || lost > 0 {
-		t.Errorf("after %s was cloned again: %d of 20 sessions missed their write, %d of 20 reads saw lost rows", old.Name, stale, lost)
+		t.Errorf("after %s was %s: %d of 20 sessions missed their write, %d of 20 reads saw lost rows", old.Name, repaired, stale, lost)
 	}
 	if reads := nodeStat(r, old.Name).Reads - before; reads == 0 {
-		t.Errorf("no read went to %s, cloned again from the new primary", old.Name)
+		t.Errorf("no read went to %s, %s from the new primary", old.Name, repaired)
 	}
 }
 

@@ -93,7 +93,9 @@
 // is ready for physical and logical replication (wal_level=logical, 20 WAL
 // senders and slots); standbys are hot standbys without replication slots,
 // named replica-1, replica-2, … (their application_name on the primary).
-// fsync and full_page_writes are off for speed; synchronous_commit keeps its
+// fsync and full_page_writes are off for speed ([WithRewind] turns
+// full_page_writes and wal_log_hints on, for pg_rewind, [Node.Rewind]);
+// synchronous_commit keeps its
 // default, so synchronous replication set up with [WithSetting] behaves as
 // in production. Each server logs to postgresql.log in its data directory,
 // and errors quote the end of that log.

@@ -459,6 +459,41 @@ func (n *Node) Reclone(ctx context.Context, primary *Node) error {
 	return nil
 }
 
+// Rewind repairs the node as an operator repairs an old primary that
+// wrote WAL the promoted node never received: it stops it (cleanly, as
+// pg_rewind requires), runs pg_rewind against primary, which copies back
+// what changed since the fork, starts it as a standby of primary and
+// returns once it streams from it. The topology must run [WithRewind], and
+// the binaries must have pg_rewind (Debian's do; the npm builds of
+// tools/postgres/install.sh do not).
+func (n *Node) Rewind(ctx context.Context, primary *Node) error {
+	if _, err := os.Stat(filepath.Join(n.t.binDir, "pg_rewind")); err != nil {
+		return fmt.Errorf("routertest: %s: %w: no pg_rewind in %s", n.Name, ErrNoBinaries, n.t.binDir)
+	}
+	// pg_rewind reads the source's timeline from its control file, which
+	// a promotion updates only at its next checkpoint.
+	if err := primary.Exec(ctx, "CHECKPOINT"); err != nil {
+		return err
+	}
+	if err := n.Stop(ctx); err != nil {
+		return err
+	}
+	source := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", primary.Host, primary.Port)
+	if err := n.t.run(ctx, "pg_rewind", "--target-pgdata", n.DataDir, "--source-server", source); err != nil {
+		return fmt.Errorf("routertest: %s: %w", n.Name, err)
+	}
+	if err := n.t.configureStandby(n, primary); err != nil {
+		return fmt.Errorf("routertest: %s: %w", n.Name, err)
+	}
+	if err := n.Start(ctx); err != nil {
+		return err
+	}
+	if err := n.waitStreamingFrom(ctx, primary.Port); err != nil {
+		return fmt.Errorf("following %s: %w", primary.Name, err)
+	}
+	return nil
+}
+
 // quoteLiteral quotes s as an SQL string literal (standard_conforming_strings
 // is on in every supported version).
 func quoteLiteral(s string) string {

@@ -29,6 +29,16 @@ func newConfig(opts []Option) config {
 	return c
 }
 
+// WithRewind runs the servers as pg_rewind needs them (full_page_writes
+// and wal_log_hints on; routertest's default turns full_page_writes off
+// for speed), so that [Node.Rewind] can bring an old primary back as a
+// standby of the node promoted in its place.
+func WithRewind() Option {
+	return func(c *config) {
+		c.settings = append(c.settings, setting{"full_page_writes", "on"}, setting{"wal_log_hints", "on"})
+	}
+}
+
 // WithOwnCluster makes the topology's nodes copies of an initdb run for
 // it alone, instead of the template every routertest cluster of the same
 // binaries copies (see ensureTemplate), so its system identifier
