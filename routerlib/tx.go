@@ -48,14 +48,24 @@ func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits b
 }
 
 // endsTx reports whether sql, sent in a transaction, ends it with a
-// COMMIT (COMMIT, END, or PREPARE TRANSACTION, which makes it durable).
+// COMMIT (COMMIT, END, or PREPARE TRANSACTION, which makes it durable):
+// any of its statements, since a string of several ("INSERT …; COMMIT",
+// one simple query) commits at the one that does.
 func endsTx(sql string) bool {
 	lx := sqllex.New(sql)
-	switch first := lx.Next(); {
-	case first.Is("commit"), first.Is("end"):
-		return true
-	case first.Is("prepare"):
-		return lx.Next().Is("transaction")
+	start := true // the next token begins a statement
+	for tok := lx.Next(); tok.Kind != sqllex.EOF; tok = lx.Next() {
+		if start {
+			switch {
+			case tok.Is("commit"), tok.Is("end"):
+				return true
+			case tok.Is("prepare"):
+				if tok = lx.Next(); tok.Is("transaction") {
+					return true
+				}
+			}
+		}
+		start = tok.Kind == sqllex.Punct && tok.Text == ";"
 	}
 	return false
 }
