@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -134,12 +137,132 @@ func TestTxCommitAnswerLost(t *testing.T) {
 	}
 }
 
-// TestTxCutByTheRouter: a transaction on a primary that stops answering
-// (frozen) is cut off by the router once its checks fail: a Commit in
-// flight then fails with ErrMaybeCommitted, saying why the router cut it
-// (the COMMIT may have reached the server, which runs it when it thaws),
-// and a statement of another transaction says that transaction did not
-// commit. Before, both were "use of closed network connection".
+// TestTxBatchAnswerLost: in a transaction from Router.BeginTx, in
+// eventual and read_your_writes mode alike, a batch holding a COMMIT whose
+// answer was lost after the server committed fails with ErrMaybeCommitted
+// naming the node, and so does the Rollback after it; a batch without
+// one, a CopyFrom and a savepoint's statement whose answer was lost say
+// the transaction did not commit, as does the Rollback after them (pgx's
+// ROLLBACK fails on the closed connection), and it did not. Before, each
+// was the bare "unexpected EOF" or "conn closed" of pgx. The pool sends
+// every statement with its text, in one flush for a batch
+// (QueryExecModeExec), so that the proxy loses the answer to the batch
+// itself, after the server ran it, not to a Parse before it.
+func TestTxBatchAnswerLost(t *testing.T) {
+	ctx := context.Background()
+	execMode := routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+	})
+	for _, mode := range []string{artifact.ModeEventual, artifact.ModeReadYourWrites} {
+		t.Run(mode, func(t *testing.T) {
+			topo, proxy, r := answerLost(t, mode, nil, execMode)
+			sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+			begin := func() pgx.Tx {
+				t.Helper()
+				tx, err := r.Begin(sctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return tx
+			}
+			lost := 0
+			lose := func(sql string) {
+				t.Helper()
+				if proxy.Lost() != lost {
+					t.Fatalf("the proxy lost %d answers, want %d", proxy.Lost(), lost)
+				}
+				lost++
+				proxy.LoseAnswerTo(sql)
+			}
+			didNotCommit := func(what string, err error) {
+				t.Helper()
+				if err == nil || errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), "did not commit") || !strings.Contains(err.Error(), `"primary"`) {
+					t.Errorf("%s: %v, want an error naming the primary and saying the transaction did not commit", what, err)
+				}
+			}
+			rolledBack := func(tag string) {
+				t.Helper()
+				eventually(t, 10*time.Second, tag+"'s transaction rolled back", func() bool {
+					return tagged(t, ctx, topo.Primary, "lost_t", tag) == 0
+				})
+			}
+
+			// A batch holding the COMMIT.
+			tx := begin()
+			b := &pgx.Batch{}
+			b.Queue("INSERT INTO lost_t VALUES ('batch-commit')")
+			b.Queue("COMMIT")
+			lose("COMMIT")
+			err := tx.SendBatch(ctx, b).Close()
+			if !errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), `"primary"`) {
+				t.Errorf("a batch holding a COMMIT whose answer was lost: %v, want ErrMaybeCommitted naming the primary", err)
+			}
+			if err := tx.Rollback(ctx); !errors.Is(err, routerlib.ErrMaybeCommitted) {
+				t.Errorf("Rollback after a batch holding a COMMIT whose answer was lost: %v, want ErrMaybeCommitted", err)
+			}
+			if n := tagged(t, ctx, topo.Primary, "lost_t", "batch-commit"); n != 1 {
+				t.Errorf("%d rows committed, want 1: the test lost another answer than the batch's", n)
+			}
+
+			// A batch without one: its first result, then Close.
+			tx = begin()
+			const insert = "INSERT INTO lost_t VALUES ('batch')"
+			b = &pgx.Batch{}
+			b.Queue(insert)
+			b.Queue("SELECT 1")
+			lose(insert)
+			br := tx.SendBatch(ctx, b)
+			_, err = br.Exec()
+			didNotCommit("a batch's statement whose answer was lost", err)
+			didNotCommit("the Close of a batch whose answer was lost", br.Close())
+			didNotCommit("Rollback after a batch whose answer was lost", tx.Rollback(ctx))
+			rolledBack("batch")
+
+			// CopyFrom.
+			tx = begin()
+			lose(`copy "lost_t" ( "tag" ) from stdin binary;`)
+			_, err = tx.CopyFrom(ctx, pgx.Identifier{"lost_t"}, []string{"tag"}, pgx.CopyFromRows([][]any{{"copy"}}))
+			didNotCommit("a CopyFrom whose answer was lost", err)
+			didNotCommit("Rollback after a CopyFrom whose answer was lost", tx.Rollback(ctx))
+			rolledBack("copy")
+
+			// A savepoint (Begin on the transaction), after a statement
+			// through Conn(), which runs in the transaction.
+			tx = begin()
+			if _, err := tx.Conn().Exec(ctx, "INSERT INTO lost_t VALUES ('conn')"); err != nil {
+				t.Fatal(err)
+			}
+			if n := tagged(t, ctx, tx, "lost_t", "conn"); n != 1 {
+				t.Errorf("the transaction sees %d rows of its Conn()'s insert, want 1", n)
+			}
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			const spInsert = "INSERT INTO lost_t VALUES ('savepoint')"
+			lose(spInsert)
+			_, err = sp.Exec(ctx, spInsert)
+			didNotCommit("a savepoint's statement whose answer was lost", err)
+			didNotCommit("the savepoint's Rollback after it", sp.Rollback(ctx))
+			didNotCommit("the transaction's Rollback after it", tx.Rollback(ctx))
+			rolledBack("savepoint")
+			rolledBack("conn")
+			if proxy.Lost() != lost {
+				t.Fatalf("the proxy lost %d answers, want %d", proxy.Lost(), lost)
+			}
+		})
+	}
+}
+
+// TestTxCutByTheRouter: transactions on a primary that stops answering
+// (frozen) are cut off by the router once its checks fail: a Commit in
+// flight, and a batch holding a COMMIT, then fail with ErrMaybeCommitted,
+// saying why the router cut them (the COMMIT may have reached the server,
+// which runs it when it thaws); a statement, a CopyFrom, and a batch
+// holding a COMMIT cut while pgx prepared its statements, before it went
+// out, of other transactions say those did not commit, and so does the
+// Rollback after them. Before, each was "use of closed network connection" (the Rollback
+// "conn closed").
 func TestTxCutByTheRouter(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	ctx := context.Background()
@@ -148,36 +271,92 @@ func TestTxCutByTheRouter(t *testing.T) {
 	}
 	a, _ := hungHealth(topo.Artifact())
 	r := newRouter(t, a)
-	committing, err := r.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
+	begin := func() pgx.Tx {
+		t.Helper()
+		tx, err := r.Begin(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
 	}
+	committing, other, batching, coldBatching, copying := begin(), begin(), begin(), begin(), begin()
 	if _, err := committing.Exec(ctx, "INSERT INTO cut_t VALUES ('commit')"); err != nil {
 		t.Fatal(err)
 	}
-	other, err := r.Begin(ctx)
-	if err != nil {
+	// batching's statements are prepared before the freeze, as pgx does
+	// in the round trip before a batch: its COMMIT is then in flight when
+	// the router cuts it. coldBatching's are not, and the router cuts that
+	// round trip: its COMMIT never went out.
+	const batchInsert = "INSERT INTO cut_t VALUES ('batch')"
+	for _, sql := range []string{batchInsert, "COMMIT"} {
+		if _, err := batching.Prepare(ctx, sql, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The COPY's column types are asked once, before the freeze: the
+	// COPY itself is then in flight when the router cuts it.
+	copyRows := func(tag string) (int64, error) {
+		return copying.CopyFrom(ctx, pgx.Identifier{"cut_t"}, []string{"tag"}, pgx.CopyFromRows([][]any{{tag}}))
+	}
+	if _, err := copyRows("copy-before"); err != nil {
 		t.Fatal(err)
 	}
-	defer other.Rollback(ctx)
 	if err := topo.Primary.Freeze(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = topo.Primary.Thaw() })
-	errs := make(chan error, 2)
-	go func() { errs <- committing.Commit(ctx) }()
-	_, err = other.Exec(ctx, "INSERT INTO cut_t VALUES ('statement')")
-	commitErr := <-errs
-	if !errors.Is(commitErr, routerlib.ErrMaybeCommitted) || !strings.Contains(commitErr.Error(), "stopped answering") {
-		t.Errorf("a Commit the router cut: %v, want ErrMaybeCommitted saying the primary stopped answering", commitErr)
+	calls := []struct {
+		what  string
+		maybe bool
+		call  func() error
+	}{
+		{"a Commit", true, func() error { return committing.Commit(ctx) }},
+		{"a batch holding a COMMIT", true, func() error {
+			b := &pgx.Batch{}
+			b.Queue(batchInsert)
+			b.Queue("COMMIT")
+			return batching.SendBatch(ctx, b).Close()
+		}},
+		{"a batch holding a COMMIT, cut before it went out", false, func() error {
+			b := &pgx.Batch{}
+			b.Queue("INSERT INTO cut_t VALUES ('batch-cold')")
+			b.Queue("COMMIT")
+			return coldBatching.SendBatch(ctx, b).Close()
+		}},
+		{"a statement", false, func() error {
+			_, err := other.Exec(ctx, "INSERT INTO cut_t VALUES ('statement')")
+			return err
+		}},
+		{"a CopyFrom", false, func() error {
+			_, err := copyRows("copy")
+			return err
+		}},
 	}
-	if err == nil || errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), "stopped answering") || !strings.Contains(err.Error(), "did not commit") {
-		t.Errorf("a statement of a transaction the router cut: %v, want an error saying the primary stopped answering and the transaction did not commit", err)
+	errs := make([]chan error, len(calls))
+	for i, c := range calls {
+		errs[i] = make(chan error, 1)
+		go func() { errs[i] <- c.call() }()
+	}
+	for i, c := range calls {
+		err := <-errs[i]
+		switch {
+		case c.maybe && (!errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), "stopped answering")):
+			t.Errorf("%s the router cut: %v, want ErrMaybeCommitted saying the primary stopped answering", c.what, err)
+		case !c.maybe && (err == nil || errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), "stopped answering") || !strings.Contains(err.Error(), "did not commit")):
+			t.Errorf("%s of a transaction the router cut: %v, want an error saying the primary stopped answering and the transaction did not commit", c.what, err)
+		}
+	}
+	for _, tx := range []pgx.Tx{other, copying, coldBatching} {
+		if err := tx.Rollback(ctx); err == nil || errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), "did not commit") {
+			t.Errorf("Rollback of a transaction the router cut: %v, want an error saying the transaction did not commit", err)
+		}
 	}
 	if err := topo.Primary.Thaw(); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "the statement's transaction rolled back", func() bool {
-		return tagged(t, ctx, topo.Primary, "cut_t", "statement") == 0
-	})
+	for _, tag := range []string{"statement", "copy-before", "copy", "batch-cold"} {
+		eventually(t, 10*time.Second, tag+"'s transaction rolled back", func() bool {
+			return tagged(t, ctx, topo.Primary, "cut_t", tag) == 0
+		})
+	}
 }

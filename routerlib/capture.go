@@ -921,7 +921,7 @@ func (r *Router) beginCapture(ctx context.Context, tg target, opts pgx.TxOptions
 		c.Release()
 		return nil, err
 	}
-	w := &writerTx{Tx: tx, r: r, n: tg.n}
+	w := newWriterTx(tx, r, tg.n)
 	return &captureTx{Tx: w, writer: w, conn: c, session: s, r: r}, nil
 }
 

@@ -583,7 +583,7 @@ func (r *Router) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, 
 		if s := r.capturing(ctx, t, tg); s != nil {
 			tx, err = r.beginCapture(ctx, tg, txOptions, s)
 		} else if tx, err = tg.pool.BeginTx(ctx, txOptions); err == nil && tg.write {
-			tx = &writerTx{Tx: tx, r: r, n: tg.n}
+			tx = newWriterTx(tx, r, tg.n)
 		}
 		if err == nil {
 			return tx, nil

@@ -2,6 +2,7 @@ package routerlib
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -10,27 +11,42 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 )
 
-// A writerTx is a transaction [Router.BeginTx] started on the writer. When
-// its connection fails (the node stopped answering and the router cut it
-// off, the Router was closed, the server ended the session, the network
-// broke), its errors say so, on which node, and whether the transaction
-// may have committed: a failed Commit may have ([ErrMaybeCommitted], as a
-// write through the Router itself), a statement before it has not (the
-// server rolls back a transaction whose connection is gone), unless that
-// statement was itself a COMMIT. pgx's own Tx says only that the
-// connection closed, which leaves a caller who must not write twice
-// nothing to go on.
+// A writerTx is a transaction [Router.BeginTx] started on the writer, or
+// a savepoint of one (its Begin). When its connection fails (the node
+// stopped answering and the router cut it off, the Router was closed, the
+// server ended the session, the network broke), its errors say so, on
+// which node, and whether the transaction may have committed: a failed
+// Commit may have ([ErrMaybeCommitted], as a write through the Router
+// itself), and so may a statement or batch that holds a COMMIT, and the
+// Rollback after it; any other statement, batch, CopyFrom, Prepare,
+// savepoint or Rollback says the transaction did not commit (the server
+// rolls back a transaction whose connection is gone). pgx's own Tx says
+// only that the connection closed, which leaves a caller who must not
+// write twice nothing to go on. What runs through Conn() or LargeObjects()
+// goes around it: pgx gives no way to wrap those.
 type writerTx struct {
 	pgx.Tx
-	r *Router
-	n *node
+	r         *Router
+	n         *node
+	savepoint bool  // its Commit releases a savepoint, which commits nothing
+	sent      *bool // a COMMIT went out and its answer never came; shared with the savepoints
+}
+
+func newWriterTx(tx pgx.Tx, r *Router, n *node) *writerTx {
+	return &writerTx{Tx: tx, r: r, n: n, sent: new(bool)}
 }
 
 // failed returns err, a failure of the transaction's statement sql (or of
-// its Commit, when commits), as the caller must see it.
+// its Commit, or of a batch holding a COMMIT, when commits), as the caller
+// must see it. Once the connection has failed the transaction is over,
+// whether or not the failed call itself reached the server: it committed
+// only if a COMMIT did.
 func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits bool) error {
-	if err == nil || ctx.Err() != nil || !nodeFault(err) || notSent(err) {
+	if err == nil || ctx.Err() != nil || !nodeFault(err) {
 		return err
+	}
+	if (commits || endsTx(sql)) && !notSent(err) {
+		*tx.sent = true
 	}
 	var cause error
 	if tx.r.closed.Load() {
@@ -38,7 +54,7 @@ func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits b
 	} else {
 		cause = tx.n.conns.cause()
 	}
-	if commits || endsTx(sql) {
+	if *tx.sent {
 		return maybeCommitted(tx.n.name, "a transaction's COMMIT", cause, err)
 	}
 	if cause != nil {
@@ -48,30 +64,78 @@ func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits b
 }
 
 // endsTx reports whether sql, sent in a transaction, ends it with a
-// COMMIT (COMMIT, END, or PREPARE TRANSACTION, which makes it durable):
-// any of its statements, since a string of several ("INSERT …; COMMIT",
-// one simple query) commits at the one that does.
+// COMMIT (COMMIT, END, or PREPARE TRANSACTION, which makes it durable) in
+// any of its statements.
 func endsTx(sql string) bool {
 	lx := sqllex.New(sql)
-	start := true // the next token begins a statement
-	for tok := lx.Next(); tok.Kind != sqllex.EOF; tok = lx.Next() {
-		if start {
-			switch {
-			case tok.Is("commit"), tok.Is("end"):
+	for {
+		switch first := lx.Next(); {
+		case first.Kind == sqllex.EOF:
+			return false
+		case first.Kind == sqllex.Punct && first.Text == ";":
+			continue
+		case first.Is("commit"), first.Is("end"):
+			return true
+		case first.Is("prepare"):
+			switch next := lx.Next(); {
+			case next.Is("transaction"):
 				return true
-			case tok.Is("prepare"):
-				if tok = lx.Next(); tok.Is("transaction") {
-					return true
-				}
+			case next.Kind == sqllex.Punct && next.Text == ";":
+				continue
+			case next.Kind == sqllex.EOF:
+				return false
 			}
 		}
-		start = tok.Kind == sqllex.Punct && tok.Text == ";"
+		if !skipStatement(&lx) {
+			return false
+		}
 	}
-	return false
 }
 
 func (tx *writerTx) Commit(ctx context.Context) error {
-	return tx.failed(ctx, tx.Tx.Commit(ctx), "", true)
+	return tx.failed(ctx, tx.Tx.Commit(ctx), "", !tx.savepoint)
+}
+
+// Rollback's failure leaves the transaction rolled back: pgx closes the
+// connection after a failed ROLLBACK, and the server rolls back a
+// transaction whose connection is gone; unless a COMMIT went out before.
+func (tx *writerTx) Rollback(ctx context.Context) error {
+	return tx.failed(ctx, tx.Tx.Rollback(ctx), "", false)
+}
+
+// Begin starts a savepoint, whose failures say the same.
+func (tx *writerTx) Begin(ctx context.Context) (pgx.Tx, error) {
+	sp, err := tx.Tx.Begin(ctx)
+	if err != nil {
+		return nil, tx.failed(ctx, err, "", false)
+	}
+	return &writerTx{Tx: sp, r: tx.r, n: tx.n, savepoint: true, sent: tx.sent}, nil
+}
+
+func (tx *writerTx) Prepare(ctx context.Context, name, sql string) (*pgconn.StatementDescription, error) {
+	sd, err := tx.Tx.Prepare(ctx, name, sql)
+	return sd, tx.failed(ctx, err, "", false) // prepared, not run
+}
+
+func (tx *writerTx) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnNames []string, rowSrc pgx.CopyFromSource) (int64, error) {
+	n, err := tx.Tx.CopyFrom(ctx, tableName, columnNames, rowSrc)
+	return n, tx.failed(ctx, err, "", false)
+}
+
+// SendBatch's results say the transaction may have committed when one of
+// b's statements is a COMMIT and the batch went out: the server may have
+// run it up to the COMMIT, or through it, whichever result the failure
+// shows in.
+func (tx *writerTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	br := tx.Tx.SendBatch(ctx, b)
+	commits := false
+	for _, q := range b.QueuedQueries {
+		if endsTx(q.SQL) {
+			commits = true
+			break
+		}
+	}
+	return &writerTxBatch{BatchResults: br, tx: tx, ctx: ctx, commits: commits}
 }
 
 func (tx *writerTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -99,14 +163,54 @@ func (tx *writerTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.R
 // Err.
 type writerTxRows struct {
 	pgx.Rows
-	tx  *writerTx
-	ctx context.Context
-	sql string
+	tx      *writerTx
+	ctx     context.Context
+	sql     string
+	commits bool // a batch's, holding a COMMIT
 }
 
-func (w *writerTxRows) Err() error { return w.tx.failed(w.ctx, w.Rows.Err(), w.sql, false) }
+func (w *writerTxRows) Err() error { return w.tx.failed(w.ctx, w.Rows.Err(), w.sql, w.commits) }
 
 // writerTxRow is a writerTx's QueryRow.
 type writerTxRow struct{ rows pgx.Rows }
 
 func (r writerTxRow) Scan(dest ...any) error { return scanRow(r.rows, dest) }
+
+// writerTxBatch are the results of a writerTx's SendBatch.
+type writerTxBatch struct {
+	pgx.BatchResults
+	tx      *writerTx
+	ctx     context.Context
+	commits bool // one of the batch's statements is a COMMIT
+}
+
+// failed is the writerTx's failed for the batch: a batch that failed
+// before its statements went out (pgx prepares them in a round trip of
+// their own first) ran none of them, its COMMIT included.
+func (b *writerTxBatch) failed(err error) error {
+	commits := b.commits && !errors.As(err, new(pgx.ErrPreprocessingBatch))
+	return b.tx.failed(b.ctx, err, "", commits)
+}
+
+func (b *writerTxBatch) Exec() (pgconn.CommandTag, error) {
+	tag, err := b.BatchResults.Exec()
+	return tag, b.failed(err)
+}
+
+func (b *writerTxBatch) Query() (pgx.Rows, error) {
+	rows, err := b.BatchResults.Query()
+	if err != nil {
+		return rows, b.failed(err)
+	}
+	return &writerTxRows{Rows: rows, tx: b.tx, ctx: b.ctx, commits: b.commits}, nil
+}
+
+func (b *writerTxBatch) QueryRow() pgx.Row {
+	rows, err := b.Query()
+	if err != nil {
+		return errRow{err}
+	}
+	return writerTxRow{rows}
+}
+
+func (b *writerTxBatch) Close() error { return b.failed(b.BatchResults.Close()) }
