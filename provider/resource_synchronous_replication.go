@@ -397,13 +397,20 @@ func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, poo
 		joining = append(joining, silent...)
 		listed, missing = listedStreaming(c, streaming)
 		joiningListed, _ := listedStreaming(c, joining)
-		return listed >= c.NumSync || joiningListed == 0, nil
+		return listed >= c.NumSync && len(outranking(c, streaming, silent)) == 0 || joiningListed == 0, nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if listed >= c.NumSync {
-		return nil, nil
+		ahead := outranking(c, streaming, silent)
+		if len(ahead) == 0 {
+			return nil, nil
+		}
+		return diag.NewAttributeErrorDiagnostic(path.Root("standby_names"), "Synchronous Standby Not Confirming", fmt.Sprintf(
+			"synchronous_standby_names = %s on %s: with method = \"first\" the primary makes synchronous the %d listed standbys of highest priority whose WAL senders stream, and \"%s\" streams (pg_stat_replication) but has not confirmed the WAL the primary wrote as this check began within %s (stopped, hung, unreachable, or far behind), ahead of the standbys that confirm: every commit would wait for it until wal_sender_timeout ends its sender. "+
+				"Fix or stop that standby, list it after the others, use method = \"any\", or set allow_unavailable = true if commits may wait.",
+			c.String(), r.server.describe(), c.NumSync, strings.Join(ahead, `", "`), wait)), nil
 	}
 	connected := "none"
 	if len(streaming) > 0 {
@@ -443,6 +450,38 @@ func listedStandby(c syncrep.Config, applicationName string) bool {
 	return slices.ContainsFunc(c.Standbys, func(name string) bool {
 		return name == "*" || strings.EqualFold(name, applicationName)
 	})
+}
+
+// outranking names the silent standbys (streaming, not confirming) that
+// method first would make synchronous: PostgreSQL takes the num_sync
+// listed WAL senders of highest priority (earliest in the list; "*" ranks
+// where it stands) among those that stream, silent or not. A silent one
+// ranked no lower than the num_sync-th of the confirming ones may be
+// taken (equal ranks, under "*", are a tie the server breaks).
+func outranking(c syncrep.Config, confirming, silent []string) []string {
+	if c.Method != syncrep.First {
+		return nil // quorum: any num_sync confirmations do
+	}
+	rank := func(app string) int {
+		return slices.IndexFunc(c.Standbys, func(name string) bool { return name == "*" || strings.EqualFold(name, app) })
+	}
+	var ranks []int
+	for _, s := range confirming {
+		if r := rank(s); r >= 0 {
+			ranks = append(ranks, r)
+		}
+	}
+	if len(ranks) < c.NumSync {
+		return nil // too few confirm: refused as such
+	}
+	slices.Sort(ranks)
+	var ahead []string
+	for _, s := range silent {
+		if r := rank(s); r >= 0 && r <= ranks[c.NumSync-1] {
+			ahead = append(ahead, s)
+		}
+	}
+	return ahead
 }
 
 // listedStreaming counts the streaming WAL senders that c lists, matching

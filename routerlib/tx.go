@@ -64,32 +64,26 @@ func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits b
 }
 
 // endsTx reports whether sql, sent in a transaction, ends it with a
-// COMMIT (COMMIT, END, or PREPARE TRANSACTION, which makes it durable) in
-// any of its statements.
+// COMMIT (COMMIT, END, or PREPARE TRANSACTION, which makes it durable):
+// any of its statements, since a string of several ("INSERT …; COMMIT",
+// one simple query) commits at the one that does.
 func endsTx(sql string) bool {
 	lx := sqllex.New(sql)
-	for {
-		switch first := lx.Next(); {
-		case first.Kind == sqllex.EOF:
-			return false
-		case first.Kind == sqllex.Punct && first.Text == ";":
-			continue
-		case first.Is("commit"), first.Is("end"):
-			return true
-		case first.Is("prepare"):
-			switch next := lx.Next(); {
-			case next.Is("transaction"):
+	start := true // the next token begins a statement
+	for tok := lx.Next(); tok.Kind != sqllex.EOF; tok = lx.Next() {
+		if start {
+			switch {
+			case tok.Is("commit"), tok.Is("end"):
 				return true
-			case next.Kind == sqllex.Punct && next.Text == ";":
-				continue
-			case next.Kind == sqllex.EOF:
-				return false
+			case tok.Is("prepare"):
+				if tok = lx.Next(); tok.Is("transaction") {
+					return true
+				}
 			}
 		}
-		if !skipStatement(&lx) {
-			return false
-		}
+		start = tok.Kind == sqllex.Punct && tok.Text == ";"
 	}
+	return false
 }
 
 func (tx *writerTx) Commit(ctx context.Context) error {

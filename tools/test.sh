@@ -28,52 +28,88 @@ echo "test: PostgreSQL $major from $pgbin; PgBouncer $ROUTERTEST_PGBOUNCER"
 if [ "$inherited_rc" != "${TF_CLI_CONFIG_FILE:-}" ]; then
   echo "test: TF_CLI_CONFIG_FILE=$inherited_rc names no file: the tests run the CLIs without it, which would warn on every run"
 fi
-echo "test: first pass, every package: $primary"
-
-go test -count=1 -timeout 40m ${GO_TEST_FLAGS:-} ./...
-go test -count=1 -race -timeout 20m ${GO_TEST_FLAGS:-} ./routerlib/...
-# routerlib/stdlib under GORM and sqlx: a module of its own, so that they never
-# become dependencies of applications importing routerlib.
-(cd routerlib/stdlib/compat && go test -count=1 -race -timeout 10m ${GO_TEST_FLAGS:-} ./...)
-# the peer benchmark's own tests (its delaying proxy): a module of its own too.
-(cd tools/peerbench && go test -count=1 -race -timeout 5m ${GO_TEST_FLAGS:-} ./...)
+echo "test: first pass, every package: $primary; the provider's tests run beside the others (below)"
 
 # The second pass, with the other CLI: ./examples (every example, the
 # adoption guide as written, the state upgrade: about 30 s) and the provider
 # tests that take the paths where the CLIs differ (about a minute). The rest
 # of the provider suite reaches the provider through paths both CLIs share.
-second_pass=(
-  # import {} blocks (a quoted map key, other duration units), -generate-config-out
-  TestAccPublication_hostileNames
-  TestAccRouterConfig_importOtherUnits
-  TestAccReplicationSlot_importCreateTimeOnly
-  TestAccSubscription_generatedConfig
-  # write-only arguments: used with Terraform 1.11, refused by OpenTofu 1.10
-  TestAccStandby_writeOnlyPassword
-  TestAccSubscription_writeOnlyPassword
-  # sensitive values: the CLI's diagnostics, its TRACE log and the state hold no password
-  TestAccProvider_password
-  TestAccServerDataSource_unreachable
-  TestAccSubscription_passwordNeverShown
-  TestAccSubscription_ownerWithoutPassword
-  TestAccStandby_passwordWithLineBreakNeverShown
-  TestAccStandby_privilegeErrorNeverShowsPassword
-  TestAccRouterConfig_handTypedPasswordNeverShown
-  TestAccStandby_handAddedSecretNeverShown
-  TestAccSubscription_passwordNeverLogged
-  # a drift planned as one map element's attribute, read from the CLI's plan JSON
-  TestAccPublication_rowFiltersColumnListsPartitions
-)
-echo "test: second pass, ./examples and ${#second_pass[@]} provider tests: $second"
-run="^($(IFS='|'; echo "${second_pass[*]}"))\$"
-# A renamed test would leave the pattern matching nothing, and go test calls
-# that a pass: every name must still be a test.
-listed=$(go test -list "$run" ./provider/)
-for name in "${second_pass[@]}"; do
-  grep -qx "$name" <<<"$listed" || { echo "test: $name is no test of ./provider: update second_pass in $0" >&2; exit 1; }
-done
+second_pass() {
+  second_pass=(
+    # import {} blocks (a quoted map key, other duration units), -generate-config-out
+    TestAccPublication_hostileNames
+    TestAccRouterConfig_importOtherUnits
+    TestAccReplicationSlot_importCreateTimeOnly
+    TestAccSubscription_generatedConfig
+    # write-only arguments: used with Terraform 1.11, refused by OpenTofu 1.10
+    TestAccStandby_writeOnlyPassword
+    TestAccSubscription_writeOnlyPassword
+    # sensitive values: the CLI's diagnostics, its TRACE log and the state hold no password
+    TestAccProvider_password
+    TestAccServerDataSource_unreachable
+    TestAccSubscription_passwordNeverShown
+    TestAccSubscription_ownerWithoutPassword
+    TestAccStandby_passwordWithLineBreakNeverShown
+    TestAccStandby_privilegeErrorNeverShowsPassword
+    TestAccRouterConfig_handTypedPasswordNeverShown
+    TestAccStandby_handAddedSecretNeverShown
+    TestAccSubscription_passwordNeverLogged
+    # a drift planned as one map element's attribute, read from the CLI's plan JSON
+    TestAccPublication_rowFiltersColumnListsPartitions
+  )
+  echo "test: second pass, ./examples and ${#second_pass[@]} provider tests: $second"
+  run="^($(IFS='|'; echo "${second_pass[*]}"))\$"
+  # A renamed test would leave the pattern matching nothing, and go test calls
+  # that a pass: every name must still be a test.
+  listed=$(go test -list "$run" ./provider/)
+  for name in "${second_pass[@]}"; do
+    grep -qx "$name" <<<"$listed" || { echo "test: $name is no test of ./provider: update second_pass in $0" >&2; exit 1; }
+  done
+  (
+    while IFS= read -r kv; do export "$kv"; done < <(tools/tfcli.sh env second)
+    go test -count=1 -timeout 20m ${GO_TEST_FLAGS:-} ./examples
+    go test -count=1 -timeout 20m ${GO_TEST_FLAGS:-} -run "$run" ./provider/
+  )
+}
+
+# Two streams at once, each running one package at a time, which is as much
+# as the suite ran at once before (go test -p 2 on CI's two cores: the
+# provider beside one other package, then -race alone, two packages at a
+# time):
+#  - the provider's acceptance tests and ./examples with the primary CLI:
+#    the long pole (about 800 s and 77 s on CI's idle machine), and mostly
+#    waiting on CLI start-up (328 s of CPU in 1,652 s on a loaded machine),
+#    so a core stays free beside it;
+#  - on that core, one after the other: every other package, routerlib
+#    again under -race, the two modules of their own, and the second pass
+#    with the other CLI.
+# The second stream used to run after the first pass, adding about 450 s
+# to the provider's time. Its output is kept in a file and shown when it
+# ends, so that the two do not interleave.
+module=$(go list -m)
+other_packages=$(go list ./... | grep -vx -e "$module/provider" -e "$module/examples")
+second_log=$(mktemp)
+trap 'rm -f "$second_log"' EXIT
 (
-  while IFS= read -r kv; do export "$kv"; done < <(tools/tfcli.sh env second)
-  go test -count=1 -timeout 20m ${GO_TEST_FLAGS:-} ./examples
-  go test -count=1 -timeout 20m ${GO_TEST_FLAGS:-} -run "$run" ./provider/
-)
+  set -euo pipefail
+  # shellcheck disable=SC2086 # one argument per package
+  go test -p 1 -count=1 -timeout 40m ${GO_TEST_FLAGS:-} $other_packages
+  go test -p 1 -count=1 -race -timeout 20m ${GO_TEST_FLAGS:-} ./routerlib/...
+  # routerlib/stdlib under GORM and sqlx: a module of its own, so that they never
+  # become dependencies of applications importing routerlib.
+  (cd routerlib/stdlib/compat && go test -p 1 -count=1 -race -timeout 10m ${GO_TEST_FLAGS:-} ./...)
+  # the peer benchmark's own tests (its delaying proxy): a module of its own too.
+  (cd tools/peerbench && go test -p 1 -count=1 -race -timeout 5m ${GO_TEST_FLAGS:-} ./...)
+  second_pass
+) >"$second_log" 2>&1 &
+others=$!
+provider_rc=0
+go test -p 1 -count=1 -timeout 40m ${GO_TEST_FLAGS:-} ./provider ./examples || provider_rc=$?
+others_rc=0
+wait "$others" || others_rc=$?
+echo "test: every other package, routerlib under -race, the modules and the second pass:"
+cat "$second_log"
+if [ "$provider_rc" != 0 ] || [ "$others_rc" != 0 ]; then
+  echo "test: FAILED (the provider and ./examples, first pass: exit $provider_rc; the rest: exit $others_rc)" >&2
+  exit 1
+fi

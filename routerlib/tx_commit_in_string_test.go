@@ -1,0 +1,39 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+)
+
+// TestTxCommitInStatementStringAnswerLost: a transaction's statement
+// string that ends with its own COMMIT ("INSERT …; COMMIT", one simple
+// query) whose answer is lost after the server ran it has committed: its
+// error must say the transaction may have committed (ErrMaybeCommitted),
+// never that it did not, as for a COMMIT sent on its own (endsTx looked at
+// the first statement only).
+func TestTxCommitInStatementStringAnswerLost(t *testing.T) {
+	ctx := context.Background()
+	topo, proxy, r := answerLost(t, artifact.ModeEventual, nil)
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	const sql = "INSERT INTO lost_t VALUES ('in string'); COMMIT"
+	proxy.LoseAnswerTo(sql)
+	_, err = tx.Exec(ctx, sql)
+	if proxy.Lost() != 1 {
+		t.Fatalf("the proxy lost %d answers, want 1 (err %v)", proxy.Lost(), err)
+	}
+	if n := tagged(t, ctx, topo.Primary, "lost_t", "in string"); n != 1 {
+		t.Fatalf("%d rows committed, want 1", n)
+	}
+	if !errors.Is(err, routerlib.ErrMaybeCommitted) || strings.Contains(err.Error(), "did not commit") {
+		t.Errorf("a statement string ending in COMMIT whose answer was lost after the server committed it: %v; want ErrMaybeCommitted", err)
+	}
+}
