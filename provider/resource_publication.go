@@ -170,7 +170,8 @@ func publicationSchema() schema.Schema {
 								"To compare the two, the plan asks the server to parse both (`EXPLAIN` of the filter over typed NULLs: read-only, no lock on the table, so a role that may only read can plan). " +
 								"The filter must be one expression: a semicolon, a comment, a parenthesis it does not open and close, or a subquery is refused at plan time. " +
 								"When the table exists at plan time, so is a filter the server cannot parse or type (an unknown column, operator or function, a result that is not boolean); " +
-								"PostgreSQL's own limits on row filters (no user-defined or mutable functions, operators, types or collations, no system columns) are checked when the publication is created or changed. " +
+								"and a function PostgreSQL does not allow in a row filter: one that is user-defined, or built-in but not immutable (`random()`, `now()`), when every function of the name called is so (a catalog read; an overloaded name whose functions differ is left to the server). " +
+								"PostgreSQL's other limits on row filters (no user-defined or mutable operators, no user-defined types or collations, no system columns) are checked when the publication is created or changed. " +
 								"When `publish` includes `update` or `delete`, the filter may only use columns of the table's replica identity: " +
 								"PostgreSQL does not check that when the publication is created, but fails the UPDATE or DELETE on the publisher.",
 						},
@@ -870,6 +871,17 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 			}
 			continue
 		}
+		for _, fn := range rowFilterCalls(t.Where.ValueString()) {
+			if why, err := rowFilterFunctionRefused(ctx, pool, fn); err == nil && why != "" {
+				diags.AddAttributeError(at.AtName("where"), "Invalid Row Filter",
+					fmt.Sprintf("The row filter of table %s in publication %q cannot be used: %s. PostgreSQL allows only built-in immutable "+
+						"functions and operators in a row filter, so that a row is published or not by its own values alone, and would refuse "+
+						"the publication at apply (\"User-defined or built-in mutable functions are not allowed\"). Write the filter with "+
+						"built-in immutable functions (see \\df+ in psql, volatility immutable), or publish the table without a row filter "+
+						"and filter on the subscriber.", key, plan.Name.ValueString(), why))
+				break
+			}
+		}
 		if !known || was.Where.IsNull() {
 			continue
 		}
@@ -1002,6 +1014,93 @@ func rowFilterPlan(ctx context.Context, q querier, table tableColumns, expr stri
 		return "", err
 	}
 	return strings.Join(lines, "\n"), nil
+}
+
+// rowFilterCalls are the functions src calls by name: a name, or
+// schema.name, followed by a parenthesis. Some are not functions at all
+// (IN ( … ), a type's modifier as in numeric(10, 2)): rowFilterFunction
+// finds no function or a harmless one for those.
+func rowFilterCalls(src string) []calledFunction {
+	var calls []calledFunction
+	var toks []sqllex.Token
+	lx := sqllex.New(src)
+	for t := lx.Next(); t.Kind != sqllex.EOF; t = lx.Next() {
+		toks = append(toks, t)
+	}
+	for i := 1; i < len(toks); i++ {
+		if toks[i].Kind != sqllex.Punct || toks[i].Text != "(" {
+			continue
+		}
+		name, ok := pgsql.TokenName(toks[i-1])
+		if !ok {
+			continue
+		}
+		call := calledFunction{Name: name}
+		if i >= 3 && toks[i-2].Kind == sqllex.Punct && toks[i-2].Text == "." {
+			if schema, ok := pgsql.TokenName(toks[i-3]); ok {
+				call.Schema = schema
+			}
+		}
+		if !slices.Contains(calls, call) {
+			calls = append(calls, call)
+		}
+	}
+	return calls
+}
+
+// calledFunction is a function a row filter calls, as written: Schema is ""
+// when the name is not qualified.
+type calledFunction struct{ Schema, Name string }
+
+// rowFilterFunctionRefused says why PostgreSQL would refuse a row filter that
+// calls fn, or "" when it may accept it. PostgreSQL allows only built-in
+// (OID below 16384, FirstNormalObjectId) immutable functions in a row filter,
+// and refuses anything else only when the publication is created or changed.
+// The filter does not say which overload it calls, so the answer is given
+// only when every function of that name that the call could reach (visible
+// on the search_path, or in the schema named) is refused: never a refusal
+// PostgreSQL would not make. A catalog read: nothing is locked or written.
+func rowFilterFunctionRefused(ctx context.Context, q querier, fn calledFunction) (string, error) {
+	rows, err := q.Query(ctx, `
+SELECT p.oid::regprocedure::text, p.oid >= 16384, p.provolatile::text
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+ WHERE p.proname = $1 AND CASE WHEN $2 = '' THEN pg_catalog.pg_function_is_visible(p.oid) ELSE n.nspname = $2 END
+ ORDER BY 1`, fn.Name, fn.Schema)
+	if err != nil {
+		return "", err
+	}
+	type candidate struct {
+		Signature   string
+		UserDefined bool
+		Volatility  string
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[candidate])
+	if err != nil || len(found) == 0 {
+		return "", err
+	}
+	var signatures []string
+	userDefined, mutable := true, true
+	kind := map[string]string{"s": "stable", "v": "volatile"}[found[0].Volatility]
+	for _, c := range found {
+		signatures = append(signatures, c.Signature)
+		userDefined = userDefined && c.UserDefined
+		mutable = mutable && !c.UserDefined && c.Volatility != "i"
+		if c.Volatility != found[0].Volatility {
+			kind = "stable or volatile"
+		}
+	}
+	switch {
+	case userDefined && len(found) == 1:
+		return fmt.Sprintf("it calls %s, a user-defined function", signatures[0]), nil
+	case userDefined:
+		return fmt.Sprintf("it calls %s, and every function of that name is user-defined (%s)", fn.Name, strings.Join(signatures, ", ")), nil
+	case mutable && len(found) == 1:
+		return fmt.Sprintf("it calls %s, a built-in %s function: its result can change while the row does not", signatures[0], kind), nil
+	case mutable:
+		return fmt.Sprintf("it calls %s, and every built-in function of that name is %s (%s): its result can change while the row does not",
+			fn.Name, kind, strings.Join(signatures, ", ")), nil
+	}
+	return "", nil
 }
 
 // rowFilterValidator refuses, before anything reaches a server, a row

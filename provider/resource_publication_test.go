@@ -1558,3 +1558,69 @@ resource "pgreplication_publication" "this" {
 		},
 	})
 }
+
+// A row filter that calls a user-defined function, or a built-in one that is
+// not immutable, is refused at plan time, with the function named: the
+// server refused it only when the publication was created. Nothing PostgreSQL
+// accepts is refused: the last step's filter, full of built-in immutable
+// functions, keywords that take parentheses and casts with modifiers, is
+// applied.
+func TestAccPublication_rowFilterFunctions(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_filter_functions"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `CREATE TABLE orders (id int PRIMARY KEY, amount int, note text, created timestamp);
+CREATE FUNCTION is_big(int) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1 > 100';`)
+	config := func(where string) string {
+		return providerConfigDB("", topo.Primary, db) + fmt.Sprintf(`
+resource "pgreplication_publication" "this" {
+  name   = "pub_filter_functions"
+  tables = { "public.orders" = { where = %q } }
+}
+`, where)
+	}
+	refused := func(phrases ...string) *regexp.Regexp {
+		return errorText(append([]string{"Invalid Row Filter", `The row filter of table public.orders in publication "pub_filter_functions"`},
+			append(phrases, "User-defined or built-in mutable functions are not allowed")...)...)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      config("is_big(amount)"),
+				PlanOnly:    true,
+				ExpectError: refused("it calls is_big(integer), a user-defined function"),
+			},
+			{
+				Config:      config(`id > 0 AND "public".IS_BIG(amount)`),
+				PlanOnly:    true,
+				ExpectError: refused("it calls is_big(integer), a user-defined function"),
+			},
+			{
+				// random has overloads from PostgreSQL 17 on, all volatile.
+				Config:      config("random() < 0.5"),
+				PlanOnly:    true,
+				ExpectError: refused("it calls random", "volatile"),
+			},
+			{
+				Config:      config("created > clock_timestamp()"),
+				PlanOnly:    true,
+				ExpectError: refused("it calls clock_timestamp(), a built-in volatile function"),
+			},
+			{
+				Config:      config("created > now()"),
+				PlanOnly:    true,
+				ExpectError: refused("it calls now(), a built-in stable function"),
+			},
+			{
+				Config: config(`id IN (1, 2) AND amount = ANY (ARRAY[1, 2]) AND coalesce(note, '') <> 'x' AND nullif(note, '') IS NOT NULL ` +
+					`AND greatest(amount, 0) > 0 AND abs(amount) > 0 AND date_part('year', created) > 2000 AND lower(note) <> 'x' ` +
+					`AND amount::numeric(10, 2) > 0 AND created::timestamp(3) > '2000-01-01' AND substring(note FROM 1 FOR 2) <> 'x' ` +
+					`AND extract(year FROM created) > 2000`),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("pgreplication_publication.this", tfjsonpath.New("name"), knownvalue.StringExact("pub_filter_functions")),
+				},
+			},
+		},
+	})
+}

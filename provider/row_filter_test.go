@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,5 +145,22 @@ DO $$BEGIN CREATE ROLE row_filter_reader LOGIN; EXCEPTION WHEN duplicate_object 
 	}
 	if xid != nil {
 		t.Errorf("planning a row filter took transaction ID %s, want none", *xid)
+	}
+}
+
+func TestRowFilterCalls(t *testing.T) {
+	for _, c := range []struct {
+		src  string
+		want []calledFunction
+	}{
+		{"amount > 100", nil},
+		{"is_big(amount)", []calledFunction{{Name: "is_big"}}},
+		{`"public".IS_BIG(amount) AND "Odd Name"(x) AND s.f (y)`, []calledFunction{{"public", "is_big"}, {Name: "Odd Name"}, {"s", "f"}}},
+		{"lower(note) = 'f(x)' AND lower(note) <> \"col(\"", []calledFunction{{Name: "lower"}}},
+		{"id IN (1, 2) AND random() < 0.5", []calledFunction{{Name: "in"}, {Name: "random"}}},
+	} {
+		if got := rowFilterCalls(c.src); !slices.Equal(got, c.want) {
+			t.Errorf("rowFilterCalls(%q) = %v, want %v", c.src, got, c.want)
+		}
 	}
 }

@@ -65,11 +65,10 @@ func ParseQualifiedName(s string) (schema, name string, err error) {
 				return "", "", errors.New("it ends with a dot")
 			}
 		}
+		name, ok := TokenName(t)
 		switch {
-		case t.Kind == sqllex.Word:
-			parts = append(parts, foldIdent(t.Text))
-		case t.Kind == sqllex.Quoted && t.Text[0] == '"':
-			parts = append(parts, strings.ReplaceAll(strings.TrimSuffix(t.Text[1:], `"`), `""`, `"`))
+		case ok:
+			parts = append(parts, name)
 		case t.Kind == sqllex.Quoted:
 			return "", "", fmt.Errorf("%s uses Unicode escapes (U&\"…\"): write the name itself between double quotes", t.Text)
 		default:
@@ -92,6 +91,19 @@ func ParseQualifiedName(s string) (schema, name string, err error) {
 		}
 	}
 	return parts[0], parts[1], nil
+}
+
+// TokenName is the name a bare word or a double-quoted identifier means:
+// the word folded to lower case as PostgreSQL folds it, the quoted one as
+// written. ok is false for any other token, U&"…" included.
+func TokenName(t sqllex.Token) (name string, ok bool) {
+	switch {
+	case t.Kind == sqllex.Word:
+		return foldIdent(t.Text), true
+	case t.Kind == sqllex.Quoted && t.Text[0] == '"':
+		return strings.ReplaceAll(strings.TrimSuffix(t.Text[1:], `"`), `""`, `"`), true
+	}
+	return "", false
 }
 
 // foldIdent lower-cases the ASCII letters of a bare identifier, as
