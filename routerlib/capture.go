@@ -1125,8 +1125,14 @@ options:
 		if byOID != nil && !cc.prepares {
 			return nil, nil, false, nil // the columns' types are unknown before it runs
 		}
+		// Prepared even without arguments, as pgx's Query prepares it: its
+		// columns then come back in binary where pgx has a binary codec.
+		// Sent unnamed, they came back as text, which pgx cannot read for
+		// a server's other DateStyle or IntervalStyle (a timestamptz under
+		// DateStyle = 'SQL, DMY'), where the same read off the primary
+		// works.
 		var sd *pgconn.StatementDescription
-		if cc.prepares && (len(args) > 0 || byOID != nil) {
+		if cc.prepares {
 			w, err := cc.write(ctx, conn.PgConn(), sql)
 			if err != nil {
 				return nil, nil, true, err
