@@ -158,7 +158,14 @@ func serverOf(n Node) server {
 	if port == 0 {
 		port = DefaultPort
 	}
-	return server{host: n.Host, port: port, database: n.Database}
+	// An unset database is the user's own (PostgreSQL's default), so
+	// two nodes without one reach the same database only under the same
+	// user: a pooler routing by user as well as database stays valid.
+	database := n.Database
+	if database == "" {
+		database = n.User
+	}
+	return server{host: n.Host, port: port, database: database}
 }
 
 func (v *validator) readPolicy(t Topology) {

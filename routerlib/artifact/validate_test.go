@@ -89,6 +89,15 @@ func TestValidate(t *testing.T) {
 			paths: []string{"nodes[1].host"}, want: "reaches the same server as nodes[0]"},
 		{name: "same server under another user", change: func(t *artifact.Topology) { t.Nodes[1].Port = t.Nodes[0].Port; t.Nodes[1].User = "reporting" },
 			paths: []string{"nodes[1].host"}, want: "list each server once"},
+		{name: "one pooler, database unset, a user per server", change: func(t *artifact.Topology) {
+			for i := range t.Nodes {
+				t.Nodes[i].Port, t.Nodes[i].Database, t.Nodes[i].User = 6432, "", t.Nodes[i].Name
+			}
+		}},
+		{name: "database unset is the user's", change: func(t *artifact.Topology) {
+			t.Nodes[1].Port, t.Nodes[0].Database, t.Nodes[1].Database = t.Nodes[0].Port, "", t.Nodes[0].User
+			t.Nodes[1].User = t.Nodes[0].User
+		}, paths: []string{"nodes[1].host"}, want: "reaches the same server as nodes[0]"},
 		{name: "one pooler, a database per server", change: func(t *artifact.Topology) {
 			for i := range t.Nodes {
 				t.Nodes[i].Port, t.Nodes[i].Database = 6432, t.Nodes[i].Name
