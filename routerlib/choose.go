@@ -470,6 +470,8 @@ func (s *server) queryReplay(ctx context.Context) error {
 	pool := s.readPool.Load()
 	if pool == nil {
 		pool = s.writePool.Load()
+	} else {
+		defer s.kept.direct()()
 	}
 	var v int64
 	if err := pool.QueryRow(ctx, replayQuery).Scan(&v); err != nil {

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // nodeConns holds every connection the router has open to one node: its
@@ -179,4 +182,145 @@ func (tc *trackedConn) Close() error {
 		err = tc.Conn.Close()
 	})
 	return err
+}
+
+// readConns holds a replica's read-pool connections between reads, so
+// that a read takes one and gives it back without pgxpool's acquire and
+// release, whose lock and semaphore every core takes (about 2% of a GORM
+// read's CPU with eight goroutines on two cores: see the benchmarks
+// guide). pgxpool stays the authority: every connection here was
+// acquired from it and counts against max_conns, and each one goes back
+// to it (where the lifetime, the ping after a second idle and a Reset
+// apply) within readConnsTick, as soon as a call may be waiting in
+// pgxpool for a connection, when the server ended a session, when the
+// node is cut off, and before its pool closes.
+type readConns struct {
+	mu     sync.Mutex
+	conns  []*pgxpool.Conn // guarded by mu
+	armed  bool            // tick is scheduled; guarded by mu
+	closed bool            // the pool is closing: nothing is kept; guarded by mu
+	tick   *time.Timer     // guarded by mu
+	every  time.Duration   // readConnsTick (but in tests); set before use
+	// gen changes (under mu) whenever every connection acquired from
+	// pgxpool before must go back to it: a connection is kept only while
+	// gen is the one read before it was acquired.
+	gen atomic.Uint64
+	// waiting counts the calls that may wait in pgxpool for a connection of
+	// the read pool (see acquire and direct): while any does, connections
+	// go back to pgxpool, where it waits, instead of being kept.
+	waiting atomic.Int64
+	count   atomic.Int32 // len(conns), for Stat
+}
+
+// readConnsTick bounds how long a connection stays kept: under
+// pgxpool's second of idleness after which it pings a connection, so
+// that no connection is handed out unpinged that pgxpool would have
+// pinged.
+const readConnsTick = 500 * time.Millisecond
+
+// acquire takes a kept connection, or one from pool, and the generation
+// to give back with it.
+func (k *readConns) acquire(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, uint64, error) {
+	if c, gen := k.pop(); c != nil {
+		return c, gen, nil
+	}
+	k.waiting.Add(1)
+	defer k.waiting.Add(-1)
+	// Once waiting shows, a release either keeps nothing or hands back
+	// what it kept; one kept before may be here now.
+	if c, gen := k.pop(); c != nil {
+		return c, gen, nil
+	}
+	gen := k.gen.Load()
+	c, err := pool.Acquire(ctx)
+	return c, gen, err
+}
+
+func (k *readConns) pop() (*pgxpool.Conn, uint64) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	n := len(k.conns)
+	if n == 0 {
+		return nil, 0
+	}
+	c := k.conns[n-1]
+	k.conns[n-1] = nil
+	k.conns = k.conns[:n-1]
+	k.count.Store(int32(n - 1))
+	return c, k.gen.Load()
+}
+
+// release keeps c, acquired in generation gen, for the next read, or
+// gives it back to pgxpool: a connection that is closed, busy or in a
+// transaction (pgxpool destroys it), one of an earlier generation, and
+// any while a call may wait in pgxpool.
+func (k *readConns) release(c *pgxpool.Conn, gen uint64) {
+	pc := c.Conn().PgConn()
+	if pc.IsClosed() || pc.IsBusy() || pc.TxStatus() != 'I' || k.waiting.Load() > 0 {
+		c.Release()
+		return
+	}
+	k.mu.Lock()
+	if k.closed || gen != k.gen.Load() {
+		k.mu.Unlock()
+		c.Release()
+		return
+	}
+	k.conns = append(k.conns, c)
+	k.count.Store(int32(len(k.conns)))
+	if !k.armed {
+		k.armed = true
+		if k.tick == nil {
+			k.tick = time.AfterFunc(k.every, k.expire)
+		} else {
+			k.tick.Reset(k.every)
+		}
+	}
+	k.mu.Unlock()
+	if k.waiting.Load() > 0 {
+		k.giveBack(false) // a call began to wait before seeing c
+	}
+}
+
+// direct marks a call that takes the read pool from pgxpool itself (a
+// batch, a transaction, the replay poll): the kept connections go back
+// to it, and none is kept until the func it returns is called.
+func (k *readConns) direct() func() {
+	k.waiting.Add(1)
+	k.giveBack(false)
+	return func() { k.waiting.Add(-1) }
+}
+
+// expire gives every connection back to pgxpool, the kept ones now and
+// those in use when they are done: readConnsTick passed, or the server
+// ended a session (the others, idle as long, are pinged there).
+func (k *readConns) expire() { k.giveBack(true) }
+
+// close gives every connection back to pgxpool and keeps none from now
+// on: the pool is about to close, which waits for them.
+func (k *readConns) close() {
+	k.mu.Lock()
+	k.closed = true
+	k.mu.Unlock()
+	k.giveBack(true)
+}
+
+// giveBack releases the kept connections to pgxpool; with expire, those
+// in use follow when they are done.
+func (k *readConns) giveBack(expire bool) {
+	k.mu.Lock()
+	if expire {
+		k.gen.Add(1)
+		k.armed = false
+		if k.tick != nil {
+			k.tick.Stop()
+		}
+	}
+	conns := k.conns
+	k.conns = nil
+	k.count.Store(0)
+	k.mu.Unlock()
+	for _, c := range conns {
+		c.Release()
+	}
 }

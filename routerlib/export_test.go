@@ -2,6 +2,7 @@ package routerlib
 
 import (
 	"context"
+	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 )
@@ -59,4 +60,18 @@ func (m *SessionMiddleware) CachedPositionForTest() LSN {
 		return p.lsn
 	}
 	return 0
+}
+
+// KeptForTest returns how many read-pool connections the node called name
+// keeps between reads (see readConns).
+func (r *Router) KeptForTest(name string) int32 {
+	n := r.cur.Load().byName[name]
+	return n.kept.count.Load()
+}
+
+// WithKeptTickForTest sets how long a node keeps a read-pool connection
+// between reads at most (readConnsTick): an hour shows what keeping them
+// does when nothing else gives them back.
+func WithKeptTickForTest(d time.Duration) Option {
+	return func(o *options) { o.keptTick = d }
 }

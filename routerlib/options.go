@@ -23,6 +23,7 @@ type options struct {
 	poolConfig   func(node artifact.Node, cfg *pgxpool.Config)
 	watch        time.Duration // 0: do not watch
 	watchDefault bool          // WithWatch was not given
+	keptTick     time.Duration // readConnsTick, but in tests
 
 	conns *connRegistry // not an option: the Router's, for the nodes it builds
 }
@@ -32,7 +33,7 @@ type options struct {
 const DefaultWatchInterval = time.Second
 
 func newOptions(opts []Option) options {
-	o := options{watch: DefaultWatchInterval, watchDefault: true, conns: &connRegistry{}}
+	o := options{watch: DefaultWatchInterval, watchDefault: true, keptTick: readConnsTick, conns: &connRegistry{}}
 	for _, opt := range opts {
 		opt(&o)
 	}

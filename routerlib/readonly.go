@@ -97,11 +97,11 @@ func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *
 	if pool != s.readPool.Load() {
 		return pool.Exec(ctx, sql, args...)
 	}
-	c, err := pool.Acquire(ctx)
+	c, gen, err := s.kept.acquire(ctx, pool)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	defer c.Release()
+	defer s.kept.release(c, gen)
 	if !s.readOnlyLost.Load() {
 		return c.Conn().Exec(ctx, sql, args...)
 	}
@@ -124,7 +124,9 @@ func sendBatchOn(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, s *serve
 	if pool != s.readPool.Load() {
 		return pool.SendBatch(ctx, b)
 	}
+	done := s.kept.direct() // the batch holds its connection past its return
 	c, err := pool.Acquire(ctx)
+	done()
 	if err != nil {
 		return errBatch{err}
 	}

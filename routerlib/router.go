@@ -269,11 +269,12 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 		r.count(tg)
 		var rows pgx.Rows
 		var conn *pgxpool.Conn
+		var gen uint64
 		s := r.recording(ctx, t, tg)
 		if s != nil {
 			rows, err = r.queryCapture(ctx, t, tg, sql, cl, args, s)
 		} else {
-			rows, conn, err = queryOn(ctx, tg.pool, sql, args, tg.n.server)
+			rows, conn, gen, err = queryOn(ctx, tg.pool, sql, args, tg.n.server)
 		}
 		if err == nil {
 			// A captured write's rows too: the server's first answer
@@ -286,7 +287,7 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 			}
 			// Field by field: every one is set, and cheaper than copying
 			// a whole new struct in.
-			into.rows, into.conn, into.r, into.ctx, into.n, into.pool = rows, conn, r, ctx, tg.n, tg.pool
+			into.rows, into.conn, into.gen, into.r, into.ctx, into.n, into.pool = rows, conn, gen, r, ctx, tg.n, tg.pool
 			into.sql, into.args, into.st, into.err = sql, args, st, nil
 			into.op, into.cl, into.started, into.write = op, cl, false, tg.write
 			return into, nil
@@ -306,25 +307,25 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 // rows are done (see retryRows.done): so the rows need no wrapper of
 // pgxpool's inside retryRows, whose methods every call of the application
 // and of database/sql on the rows went through as well. On s's read
-// pool, once its sessions were seen without default_transaction_read_only
-// (at connect: the first one's too, hence after Acquire), the read is sent
-// in a read-only transaction (see queryReadOnly).
-func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server) (pgx.Rows, *pgxpool.Conn, error) {
-	c, err := pool.Acquire(ctx)
-	if err != nil {
-		return nil, nil, err
+// pool, the connection is one s keeps between reads (see readConns),
+// acquired in generation gen; once its sessions were seen without
+// default_transaction_read_only (at connect: the first one's too, hence
+// after acquire), the read is sent in a read-only transaction (see
+// queryReadOnly).
+func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server) (rows pgx.Rows, c *pgxpool.Conn, gen uint64, err error) {
+	if c, gen, err = s.acquire(ctx, pool); err != nil {
+		return nil, nil, 0, err
 	}
-	var rows pgx.Rows
 	if s.readOnlyLost.Load() && pool == s.readPool.Load() {
 		rows, err = queryReadOnly(ctx, c.Conn(), sql, args)
 	} else {
 		rows, err = c.Conn().Query(ctx, sql, args...)
 	}
 	if err != nil {
-		c.Release()
-		return nil, nil, err
+		s.release(pool, c, gen)
+		return nil, nil, 0, err
 	}
-	return rows, c, nil
+	return rows, c, gen, nil
 }
 
 // retryRows holds a read's rows, or a write's (a read-your-writes capture's
@@ -339,6 +340,7 @@ func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s 
 type retryRows struct {
 	rows    pgx.Rows
 	conn    *pgxpool.Conn // the rows' connection, until done; nil when rows hold their own
+	gen     uint64        // conn's generation (see readConns)
 	r       *Router
 	ctx     context.Context
 	n       *node
@@ -440,7 +442,7 @@ func (w *retryRows) next() bool {
 func (w *retryRows) done() {
 	w.rows.Close()
 	if w.conn != nil {
-		w.conn.Release()
+		w.n.release(w.pool, w.conn, w.gen)
 		w.conn = nil
 	}
 }
@@ -582,7 +584,7 @@ func (r *Router) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, 
 		var tx pgx.Tx
 		if s := r.capturing(ctx, t, tg); s != nil {
 			tx, err = r.beginCapture(ctx, tg, txOptions, s)
-		} else if tx, err = tg.pool.BeginTx(ctx, txOptions); err == nil && tg.write {
+		} else if tx, err = beginTx(ctx, tg, txOptions); err == nil && tg.write {
 			tx = newWriterTx(tx, r, tg.n)
 		}
 		if err == nil {
@@ -610,4 +612,14 @@ func (r *Router) Ping(ctx context.Context) error {
 		return fmt.Errorf("routerlib: ping primary %q: %w", tg.n.name, err)
 	}
 	return nil
+}
+
+// beginTx is [pgxpool.Pool.BeginTx] on tg's pool; on a replica's read
+// pool, the connections its node keeps go back to the pool first, where
+// the transaction takes one (see readConns.direct).
+func beginTx(ctx context.Context, tg target, txOptions pgx.TxOptions) (pgx.Tx, error) {
+	if tg.pool == tg.n.readPool.Load() {
+		defer tg.n.kept.direct()()
+	}
+	return tg.pool.BeginTx(ctx, txOptions)
 }

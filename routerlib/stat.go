@@ -166,10 +166,16 @@ func nodeStat(t *topology, n, writer *node) NodeStat {
 	}
 	if p := t.readPoolOf(n); p != nil {
 		ps := p.Stat()
+		// The connections kept for reads between them are idle, although
+		// pgxpool counts them acquired.
+		var kept int32
+		if p == n.readPool.Load() {
+			kept = min(n.kept.count.Load(), ps.AcquiredConns())
+		}
 		s.Pool = PoolStat{
 			TotalConns:      ps.TotalConns(),
-			IdleConns:       ps.IdleConns(),
-			AcquiredConns:   ps.AcquiredConns(),
+			IdleConns:       ps.IdleConns() + kept,
+			AcquiredConns:   ps.AcquiredConns() - kept,
 			MaxConns:        ps.MaxConns(),
 			AcquireCount:    ps.AcquireCount(),
 			AcquireDuration: ps.AcquireDuration(),

@@ -335,6 +335,9 @@ type server struct {
 
 	reads, writes, errors atomic.Int64
 
+	// kept holds the read pool's connections between reads.
+	kept readConns
+
 	// replay shares the replay-position queries of the reads waiting for
 	// the server to replay their session's LSN.
 	replay replayPoll
@@ -441,6 +444,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
 		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)
 		cfg.AfterConnect = startedAlive(cfg.AfterConnect)
+		n.kept.every = o.keptTick
 		n.life, n.endLife = context.WithCancel(context.Background())
 		n.ejected.Store(uint32(EjectNotChecked))
 		if prev != nil {
@@ -619,6 +623,7 @@ func (s *server) ensureWritePool() error {
 // close closes the server's pools and the monitor's connection. pgxpool's
 // Close waits until connections held by callers are released.
 func (s *server) close() {
+	s.kept.close()
 	if rp := s.readPool.Load(); rp != nil {
 		rp.Close()
 	}
@@ -639,7 +644,8 @@ func (s *server) close() {
 func (s *server) cut(cause error) {
 	s.conns.cut(cause)
 	// The pools' idle connections, whose sockets are now closed, must not
-	// be handed out when s comes back.
+	// be handed out when s comes back: nor the ones kept for reads.
+	s.kept.expire()
 	if rp := s.readPool.Load(); rp != nil {
 		rp.Reset()
 	}
@@ -675,8 +681,31 @@ func (s *server) recheck() {
 // sessionEnded records that a query saw the server end a session
 // (terminated, or idle past idle_session_timeout), so that the pools ping
 // each session of the server before they hand it out again (see
-// shouldPing).
-func (s *server) sessionEnded() { s.terminated.Store(time.Now().UnixNano()) }
+// shouldPing): the kept ones too, which go back to them.
+func (s *server) sessionEnded() {
+	s.terminated.Store(time.Now().UnixNano())
+	s.kept.expire()
+}
+
+// acquire takes a connection of pool, one of the read pool's kept ones
+// (see readConns) when pool is s's read pool; gen goes back to release
+// with it.
+func (s *server) acquire(ctx context.Context, pool *pgxpool.Pool) (c *pgxpool.Conn, gen uint64, err error) {
+	if pool == s.readPool.Load() {
+		return s.kept.acquire(ctx, pool)
+	}
+	c, err = pool.Acquire(ctx)
+	return c, 0, err
+}
+
+// release gives back c, which acquire took from pool in generation gen.
+func (s *server) release(pool *pgxpool.Pool, c *pgxpool.Conn, gen uint64) {
+	if pool == s.readPool.Load() {
+		s.kept.release(c, gen)
+		return
+	}
+	c.Release()
+}
 
 // aliveKey is the key, in a session's [pgconn.PgConn.CustomData], of when
 // the session was last known alive (Unix nanoseconds): when it started
