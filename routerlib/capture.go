@@ -975,7 +975,7 @@ func (tx *captureTx) QueryRow(ctx context.Context, sql string, args ...any) pgx.
 
 func (tx *captureTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if tx.conn == nil {
-		return errBatch{pgx.ErrTxClosed}
+		return pgx.FailedBatchResults(b, pgx.ErrTxClosed)
 	}
 	return tx.Tx.SendBatch(ctx, b)
 }

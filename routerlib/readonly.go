@@ -128,7 +128,7 @@ func sendBatchOn(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, s *serve
 	c, err := pool.Acquire(ctx)
 	done()
 	if err != nil {
-		return errBatch{err}
+		return pgx.FailedBatchResults(b, err)
 	}
 	if !s.readOnlyLost.Load() {
 		return &releasingBatch{BatchResults: c.Conn().SendBatch(ctx, b), c: c}
@@ -139,7 +139,7 @@ func sendBatchOn(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, s *serve
 	br := &releasingBatch{BatchResults: c.Conn().SendBatch(ctx, ro), c: c}
 	if _, err := br.Exec(); err != nil {
 		br.Close()
-		return errBatch{err}
+		return pgx.FailedBatchResults(b, err)
 	}
 	return br
 }

@@ -501,7 +501,7 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	t, err := r.enter()
 	if err != nil {
-		return errBatch{err}
+		return pgx.FailedBatchResults(b, err)
 	}
 	defer t.leave()
 	cl := classRead
@@ -517,7 +517,7 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	}
 	tg, err := r.choose(ctx, t, OpSendBatch, first, cl, retryState{})
 	if err != nil {
-		return errBatch{err}
+		return pgx.FailedBatchResults(b, err)
 	}
 	r.count(tg)
 	br := sendBatchOn(ctx, tg.pool, b, tg.n.server)

@@ -197,15 +197,3 @@ func scanRow(rows pgx.Rows, dest []any) error {
 type errRow struct{ err error }
 
 func (e errRow) Scan(...any) error { return e.err }
-
-type errBatch struct{ err error }
-
-func (e errBatch) Exec() (pgconn.CommandTag, error) { return pgconn.CommandTag{}, e.err }
-
-func (e errBatch) Query() (pgx.Rows, error) { return errRows(e), e.err }
-
-func (e errBatch) QueryRow() pgx.Row { return errRow(e) }
-
-func (e errBatch) Close() error { return e.err }
-
-func (e errBatch) Tx() pgx.Tx { return nil }
