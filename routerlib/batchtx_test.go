@@ -3,11 +3,14 @@ package routerlib_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -41,4 +44,127 @@ func TestBatchBeginTxRoutingFailed(t *testing.T) {
 	if err := tx.Commit(ctx); !errors.Is(err, pgx.ErrTxClosed) {
 		t.Errorf("Commit: %v, want pgx.ErrTxClosed", err)
 	}
+}
+
+// TestBatchBeginTxReadWrite: a batch that begins a read-write transaction
+// and queues only reads runs on the primary, so that the transaction's
+// later write through the batch's Tx succeeds and commits there; a
+// replica would refuse the write (25006).
+func TestBatchBeginTxReadWrite(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	r := newRouter(t, topo.Artifact())
+	if _, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS batchtx_t (tag text)"); err != nil {
+		t.Fatal(err)
+	}
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue("SELECT inet_server_port()")
+	br := r.SendBatch(ctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(ctx)
+	if _, err := br.Exec(); err != nil { // the BEGIN
+		t.Fatal(err)
+	}
+	var port int
+	if err := br.QueryRow().Scan(&port); err != nil {
+		t.Fatal(err)
+	}
+	if err := br.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if port != topo.Primary.Port {
+		t.Errorf("a batch beginning a read-write transaction ran on port %d, want the primary's %d", port, topo.Primary.Port)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO batchtx_t VALUES ('rw')"); err != nil {
+		t.Fatalf("a write in the batch's transaction: %v", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := tagged(t, ctx, topo.Primary, "batchtx_t", "rw"); n < 1 {
+		t.Errorf("the batch's transaction committed no row on the primary")
+	}
+}
+
+// TestBatchBeginTxCommitAnswerLost: the transaction a batch began
+// ([pgx.Batch.BeginTx]) is the Router's transaction: a Commit whose
+// answer was lost after the server committed fails with
+// ErrMaybeCommitted naming the node, in eventual and read_your_writes mode
+// alike, as a transaction from Router.BeginTx does (TestTxCommitAnswerLost);
+// before, it was pgx's own Tx, whose bare "conn closed" said nothing of
+// the commit (and in read_your_writes mode, with one connection, the
+// batch's Close waited forever for a second one to read the position).
+func TestBatchBeginTxCommitAnswerLost(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct{ mode, commit string }{
+		{artifact.ModeEventual, "commit"},       // pgx's Tx.Commit
+		{artifact.ModeReadYourWrites, "COMMIT"}, // the capture's
+	} {
+		t.Run(c.mode, func(t *testing.T) {
+			topo, proxy, r := answerLost(t, c.mode, func(a *artifact.Topology) { a.Pool.MaxConns = 1 })
+			sctx, cancel := context.WithTimeout(routerlib.WithSession(ctx, &routerlib.Session{}), time.Minute)
+			defer cancel()
+			if _, err := r.Exec(sctx, "INSERT INTO lost_t VALUES ('warm')"); err != nil {
+				t.Fatal(err)
+			}
+			begin := func(tag string) pgx.Tx {
+				t.Helper()
+				b := &pgx.Batch{}
+				b.BeginTx(pgx.TxOptions{})
+				b.Queue("SELECT 1")
+				br := r.SendBatch(sctx, b)
+				if err := br.Close(); err != nil {
+					t.Fatal(err)
+				}
+				tx := br.Tx()
+				if _, err := tx.Exec(ctx, "INSERT INTO lost_t VALUES ($1)", tag); err != nil {
+					t.Fatal(err)
+				}
+				return tx
+			}
+
+			tx := begin("commit")
+			proxy.LoseAnswerTo(c.commit)
+			err := tx.Commit(ctx)
+			if !errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), `"primary"`) {
+				t.Errorf("Commit whose answer was lost: %v, want ErrMaybeCommitted naming the primary", err)
+			}
+			if proxy.Lost() != 1 {
+				t.Fatalf("the proxy lost %d answers, want 1", proxy.Lost())
+			}
+			if n := tagged(t, ctx, topo.Primary, "lost_t", "commit"); n != 1 {
+				t.Errorf("%d rows committed, want 1: the test lost another answer than the COMMIT's", n)
+			}
+		})
+	}
+}
+
+// TestBatchBeginTxReadYourWrites: in read_your_writes mode, the Commit of
+// the transaction a batch began records the session's position, so that
+// the session's next read, with the standby paused after it replayed the
+// table, sees the row. Before, the batch's Close recorded the position,
+// before the write and its COMMIT: one the paused standby had replayed,
+// where the read then went and saw nothing.
+func TestBatchBeginTxReadYourWrites(t *testing.T) {
+	topo, _, r := answerLost(t, artifact.ModeReadYourWrites, nil)
+	ctx := context.Background()
+	sctx, cancel := context.WithTimeout(routerlib.WithSession(ctx, &routerlib.Session{}), time.Minute)
+	defer cancel()
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{})
+	b.Queue("SELECT 1")
+	br := r.SendBatch(sctx, b)
+	tx := br.Tx()
+	defer tx.Rollback(ctx)
+	if err := br.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO lost_t VALUES ('seen')"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	checkWrittenOnceAndSeen(t, ctx, sctx, topo, r, "lost_t", "seen")
 }

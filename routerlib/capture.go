@@ -933,6 +933,7 @@ type captureTx struct {
 	conn    *pgxpool.Conn // released when the transaction ends
 	session *Session
 	r       *Router
+	batch   bool // begun by a batch (pgx.Batch.BeginTx), whose BEGIN may have failed
 }
 
 func (tx *captureTx) release() {
@@ -1007,9 +1008,11 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 	}
 	defer tx.release()
 	conn := tx.conn.Conn()
-	if conn.PgConn().TxStatus() == 'E' {
+	if st := conn.PgConn().TxStatus(); st == 'E' || tx.batch && st == 'I' {
 		// A failed transaction: its COMMIT rolls back and there is no
-		// write to record (nor can statements be prepared in it).
+		// write to record (nor can statements be prepared in it). Or a
+		// batch's transaction that never began (pgx's Tx is closed) or
+		// that a COMMIT in the batch ended.
 		return tx.Tx.Commit(ctx)
 	}
 	cc, err := captureConnOf(ctx, conn)

@@ -497,7 +497,11 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 }
 
 // SendBatch sends b to the primary if any of its statements is a write,
-// else to a replica. A batch is not retried on another node.
+// else to a replica. A batch is not retried on another node. A batch that
+// begins a transaction ([pgx.Batch.BeginTx]) goes to the primary (its
+// BEGIN is not a read), and its Tx is the transaction [Router.BeginTx]
+// gives: a failed Commit says whether it may have committed, and in
+// read_your_writes mode Commit records the session's position.
 func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	t, err := r.enter()
 	if err != nil {
@@ -520,11 +524,10 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		return pgx.FailedBatchResults(b, err)
 	}
 	r.count(tg)
-	br := sendBatchOn(ctx, tg.pool, b, tg.n.server)
-	if s := r.capturing(ctx, t, tg); s != nil {
-		return &captureBatch{BatchResults: br, r: r, ctx: ctx, pool: tg.pool, session: s, leave: t.hold()}
+	if tg.write {
+		return r.sendWriteBatch(ctx, t, tg, b)
 	}
-	return br
+	return sendBatchOn(ctx, tg.pool, b, tg.n.server)
 }
 
 // CopyFrom copies rows into a table on the primary, like

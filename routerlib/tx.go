@@ -121,7 +121,12 @@ func (tx *writerTx) CopyFrom(ctx context.Context, tableName pgx.Identifier, colu
 // run it up to the COMMIT, or through it, whichever result the failure
 // shows in.
 func (tx *writerTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
-	br := tx.Tx.SendBatch(ctx, b)
+	return tx.batchResults(ctx, tx.Tx.SendBatch(ctx, b), b, nil)
+}
+
+// batchResults are br, the results of b sent in tx, or of b that began tx
+// (began is then tx as the caller sees it, which their Tx returns).
+func (tx *writerTx) batchResults(ctx context.Context, br pgx.BatchResults, b *pgx.Batch, began pgx.Tx) *writerTxBatch {
 	commits := false
 	for _, q := range b.QueuedQueries {
 		if endsTx(q.SQL) {
@@ -129,7 +134,36 @@ func (tx *writerTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResult
 			break
 		}
 	}
-	return &writerTxBatch{BatchResults: br, tx: tx, ctx: ctx, commits: commits}
+	return &writerTxBatch{BatchResults: br, tx: tx, ctx: ctx, commits: commits, began: began}
+}
+
+// sendWriteBatch sends b to tg, the writer, as a write. When b begins a
+// transaction ([pgx.Batch.BeginTx]) the results' Tx is that transaction
+// as [Router.BeginTx] gives it: a writerTx, and in read_your_writes mode a
+// captureTx, whose Commit records the session's position (the batch's
+// Close, before the COMMIT, cannot). Its connection goes back to the pool
+// when the transaction ends, as with [pgxpool.Pool.SendBatch].
+func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *pgx.Batch) pgx.BatchResults {
+	s := r.capturing(ctx, t, tg)
+	if s == nil {
+		br := tg.pool.SendBatch(ctx, b)
+		if tx := br.Tx(); tx != nil {
+			w := newWriterTx(tx, r, tg.n)
+			return w.batchResults(ctx, br, b, w)
+		}
+		return br
+	}
+	c, err := tg.pool.Acquire(ctx)
+	if err != nil {
+		return &captureBatch{BatchResults: pgx.FailedBatchResults(b, err), r: r, ctx: ctx, pool: tg.pool, session: s, leave: t.hold()}
+	}
+	br := c.Conn().SendBatch(ctx, b)
+	tx := br.Tx()
+	if tx == nil {
+		return &captureBatch{BatchResults: &releasingBatch{BatchResults: br, c: c}, r: r, ctx: ctx, pool: tg.pool, session: s, leave: t.hold()}
+	}
+	w := newWriterTx(tx, r, tg.n)
+	return w.batchResults(ctx, br, b, &captureTx{Tx: w, writer: w, conn: c, session: s, r: r, batch: true})
 }
 
 func (tx *writerTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
@@ -175,7 +209,15 @@ type writerTxBatch struct {
 	pgx.BatchResults
 	tx      *writerTx
 	ctx     context.Context
-	commits bool // one of the batch's statements is a COMMIT
+	commits bool   // one of the batch's statements is a COMMIT
+	began   pgx.Tx // the transaction the batch began, or nil
+}
+
+func (b *writerTxBatch) Tx() pgx.Tx {
+	if b.began != nil {
+		return b.began
+	}
+	return b.BatchResults.Tx()
 }
 
 // failed is the writerTx's failed for the batch: a batch that failed
