@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"slices"
 	"testing"
 	"time"
 
@@ -13,68 +14,99 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/syncrep"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
-// TestAccSynchronousReplication_frozenStandbyRefused: a standby that stopped
+// TestAccSynchronousReplication_frozenStandby: a standby that stopped
 // answering (SIGSTOP) keeps its WAL sender on the primary, which
 // pg_stat_replication shows "streaming" until wal_sender_timeout (a
 // minute) ends it. Made synchronous, it blocks every commit of the
-// application. The old code took it for connected and applied the list in
-// about a second, and the next commit on the primary waited for as long as
-// the standby stayed stopped. Apply now refuses a standby that does not
-// confirm a commit record it writes first, leaves the setting as it was,
-// and commits go on; thawed, the same configuration applies.
-func TestAccSynchronousReplication_frozenStandbyRefused(t *testing.T) {
+// application. Apply must refuse it, leave the setting as it was, and
+// commits go on; thawed, the same configuration applies.
+//   - listed alone: the old code took it for connected and applied the
+//     list in about a second, and the next commit on the primary waited
+//     for as long as the standby stayed stopped; apply now refuses a
+//     standby that does not confirm a commit record it writes first.
+//   - method "first" with a healthy standby listed after it: PostgreSQL
+//     makes the highest-priority standbys whose senders stream
+//     synchronous, so FIRST 1 ("frozen", "healthy") makes the frozen one
+//     synchronous however well "healthy" confirms. The old code applied
+//     it, and the next commit did not return within 5s
+//     (pg_stat_replication: replica-1=sync, replica-2=potential); the
+//     check must not count "healthy" while a silent standby outranks it.
+func TestAccSynchronousReplication_frozenStandby(t *testing.T) {
 	testAccPreCheck(t)
-	// Server-wide settings that can block commits: not the shared topology.
-	topo := routertest.Start(t, routertest.WithStandbys(2))
-	frozen := topo.Standbys[0]
-	config := syncConfig(topo, fmt.Sprintf(`
-  standby_names = [%q]
-`, frozen.Name))
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		CheckDestroy: func(*terraform.State) error {
-			return commitWithin(topo.Primary, 10*time.Second)
+	for _, c := range []struct {
+		name string
+		body func(frozen, healthy string) string
+		want string // the refusal
+	}{
+		{
+			name: "listed_alone",
+			body: func(frozen, _ string) string { return fmt.Sprintf("\n  standby_names = [%q]\n", frozen) },
+			want: `(?s)Too Few Synchronous Standbys Connected.*Not\s+connected:\s+none.*connected,\s+but\s+not\s+confirming\s+the\s+WAL\s+the\s+primary\s+wrote`,
 		},
-		Steps: []resource.TestStep{
-			{
-				PreConfig: func() {
-					if err := frozen.Freeze(); err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(func() { _ = frozen.Thaw() })
-					if state := queryValue[string](t, topo.Primary, "postgres", `SELECT state FROM pg_stat_replication WHERE application_name = $1`, frozen.Name); state != "streaming" {
-						t.Fatalf("the frozen standby's WAL sender is %q, want streaming (what the test is about)", state)
-					}
-				},
-				Config:      config,
-				ExpectError: regexp.MustCompile(`(?s)Too Few Synchronous Standbys Connected.*Not\s+connected:\s+none.*connected,\s+but\s+not\s+confirming\s+the\s+WAL\s+the\s+primary\s+wrote`),
+		{
+			name: "first_in_priority",
+			body: func(frozen, healthy string) string {
+				return fmt.Sprintf("\n  standby_names = [%q, %q]\n  method        = \"first\"\n  num_sync      = 1\n", frozen, healthy)
 			},
-			{
-				PreConfig: func() {
-					// Nothing was applied: commits return while the standby is stopped.
-					if got := queryValue[string](t, topo.Primary, "postgres", `SHOW synchronous_standby_names`); got != "" {
-						t.Fatalf("synchronous_standby_names = %q after the refused apply, want it unchanged (empty)", got)
-					}
-					if err := commitWithin(topo.Primary, 5*time.Second); err != nil {
-						t.Fatal(err)
-					}
-					if err := frozen.Thaw(); err != nil {
-						t.Fatal(err)
-					}
-				},
-				Config: config,
-				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue("pgreplication_synchronous_replication.this", tfjsonpath.New("sync_state").AtMapKey(frozen.Name), knownvalue.StringExact("sync")),
-				},
-				Check: func(*terraform.State) error {
+			want: `(?s)Synchronous Standby Not Confirming.*method\s+=\s+"first".*"replica-1"\s+streams`,
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			// Server-wide settings that can block commits: not the shared topology.
+			topo := routertest.Start(t, routertest.WithStandbys(2))
+			frozen, healthy := topo.Standbys[0], topo.Standbys[1]
+			if frozen.Name != "replica-1" {
+				t.Fatalf("the frozen standby is %q; the refusal's pattern names replica-1", frozen.Name)
+			}
+			config := syncConfig(topo, c.body(frozen.Name, healthy.Name))
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+				CheckDestroy: func(*terraform.State) error {
 					return commitWithin(topo.Primary, 10*time.Second)
 				},
-			},
-		},
-	})
+				Steps: []resource.TestStep{
+					{
+						PreConfig: func() {
+							if err := frozen.Freeze(); err != nil {
+								t.Fatal(err)
+							}
+							t.Cleanup(func() { _ = frozen.Thaw() })
+							if state := queryValue[string](t, topo.Primary, "postgres", `SELECT state FROM pg_stat_replication WHERE application_name = $1`, frozen.Name); state != "streaming" {
+								t.Fatalf("the frozen standby's WAL sender is %q, want streaming (what the test is about)", state)
+							}
+						},
+						Config:      config,
+						ExpectError: regexp.MustCompile(c.want),
+					},
+					{
+						PreConfig: func() {
+							// Nothing was applied: commits return while the standby is stopped.
+							if got := queryValue[string](t, topo.Primary, "postgres", `SHOW synchronous_standby_names`); got != "" {
+								t.Fatalf("synchronous_standby_names = %q after the refused apply, want it unchanged (empty)", got)
+							}
+							if err := commitWithin(topo.Primary, 5*time.Second); err != nil {
+								t.Fatal(err)
+							}
+							if err := frozen.Thaw(); err != nil {
+								t.Fatal(err)
+							}
+						},
+						Config: config,
+						ConfigStateChecks: []statecheck.StateCheck{
+							statecheck.ExpectKnownValue("pgreplication_synchronous_replication.this", tfjsonpath.New("sync_state").AtMapKey(frozen.Name), knownvalue.StringExact("sync")),
+						},
+						Check: func(*terraform.State) error {
+							return commitWithin(topo.Primary, 10*time.Second)
+						},
+					},
+				},
+			})
+		})
+	}
 }
 
 // TestAccSynchronousReplication_remoteApplyWithReplayPaused: raising
@@ -136,4 +168,27 @@ func TestAccSynchronousReplication_remoteApplyWithReplayPaused(t *testing.T) {
 			},
 		},
 	})
+}
+
+// TestOutranking: which silent standbys method first would make
+// synchronous ahead of the confirming ones.
+func TestOutranking(t *testing.T) {
+	for _, c := range []struct {
+		cfg                syncrep.Config
+		confirming, silent []string
+		want               []string
+	}{
+		{syncrep.Config{Method: syncrep.First, NumSync: 1, Standbys: []string{"a", "b"}}, []string{"b"}, []string{"a"}, []string{"a"}},
+		{syncrep.Config{Method: syncrep.First, NumSync: 1, Standbys: []string{"A", "b"}}, []string{"b"}, []string{"a"}, []string{"a"}}, // names match case-insensitively
+		{syncrep.Config{Method: syncrep.First, NumSync: 1, Standbys: []string{"a", "b"}}, []string{"a"}, []string{"b"}, nil},           // ranked after: never taken
+		{syncrep.Config{Method: syncrep.First, NumSync: 2, Standbys: []string{"a", "b", "c"}}, []string{"a", "c"}, []string{"b"}, []string{"b"}},
+		{syncrep.Config{Method: syncrep.Any, NumSync: 1, Standbys: []string{"a", "b"}}, []string{"b"}, []string{"a"}, nil},        // quorum
+		{syncrep.Config{Method: syncrep.First, NumSync: 1, Standbys: []string{"*"}}, []string{"b"}, []string{"a"}, []string{"a"}}, // a tie
+		{syncrep.Config{Method: syncrep.First, NumSync: 1, Standbys: []string{"a", "b"}}, nil, []string{"a"}, nil},                // too few confirm: another refusal
+		{syncrep.Config{Method: syncrep.First, NumSync: 1, Standbys: []string{"b"}}, []string{"b"}, []string{"a"}, nil},           // not listed
+	} {
+		if got := outranking(c.cfg, c.confirming, c.silent); !slices.Equal(got, c.want) {
+			t.Errorf("outranking(%s, confirming %q, silent %q) = %q, want %q", c.cfg, c.confirming, c.silent, got, c.want)
+		}
+	}
 }

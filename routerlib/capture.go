@@ -561,26 +561,40 @@ func startCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) (
 		return nil, false, err
 	}
 	p := conn.PgConn().StartPipeline(ctx)
-	if sd != nil {
-		p.SendQueryStatement(sd, cc.eqb.ParamValues, cc.eqb.ParamFormats, cc.eqb.ResultFormats)
-	} else {
-		p.SendQueryParams(sql, cc.eqb.ParamValues, nil, cc.eqb.ParamFormats, cc.eqb.ResultFormats)
-	}
+	cc.sendCall(p, sd, sql, cc.eqb.ResultFormats)
 	p.SendPipelineSync()
 	// Through PgBouncer in transaction mode this may run on another of
 	// the server's connections: the position is the server's, read after
 	// the commit all the same.
-	if cc.lsn != nil {
-		p.SendQueryStatement(cc.lsn, nil, nil, binaryResult)
-	} else {
-		p.SendQueryParams(lsnQuery, nil, nil, nil, binaryResult)
-	}
+	sendOwn(p, cc.lsn, lsnQuery)
 	p.SendPipelineSync()
 	if err := p.Flush(); err != nil {
 		p.Close()
 		return nil, false, err
 	}
 	return p, sd != nil, nil
+}
+
+// sendCall queues the caller's statement on p with the arguments cc.eqb
+// holds: as the statement sd prepared, or as sql when sd is nil, its
+// results in formats rf.
+func (cc *captureConn) sendCall(p *pgconn.Pipeline, sd *pgconn.StatementDescription, sql string, rf []int16) {
+	if sd != nil {
+		p.SendQueryStatement(sd, cc.eqb.ParamValues, cc.eqb.ParamFormats, rf)
+	} else {
+		p.SendQueryParams(sql, cc.eqb.ParamValues, nil, cc.eqb.ParamFormats, rf)
+	}
+}
+
+// sendOwn queues one of the capture's own queries (the position, the
+// transaction-ID check) on p, in binary: as the statement sd this
+// connection prepared, or as sql when it has none.
+func sendOwn(p *pgconn.Pipeline, sd *pgconn.StatementDescription, sql string) {
+	if sd != nil {
+		p.SendQueryStatement(sd, nil, nil, binaryResult)
+	} else {
+		p.SendQueryParams(sql, nil, nil, nil, binaryResult)
+	}
 }
 
 // startCaptureResult starts the capture pipeline and returns its first
@@ -1157,16 +1171,8 @@ options:
 			rf = cc.formats
 		}
 		p := conn.PgConn().StartPipeline(ctx)
-		if sd != nil {
-			p.SendQueryStatement(sd, cc.eqb.ParamValues, cc.eqb.ParamFormats, rf)
-		} else {
-			p.SendQueryParams(sql, cc.eqb.ParamValues, nil, cc.eqb.ParamFormats, rf)
-		}
-		if cc.xact != nil {
-			p.SendQueryStatement(cc.xact, nil, nil, binaryResult)
-		} else {
-			p.SendQueryParams(xactQuery, nil, nil, nil, binaryResult)
-		}
+		cc.sendCall(p, sd, sql, rf)
+		sendOwn(p, cc.xact, xactQuery)
 		p.SendPipelineSync()
 		if err := p.Flush(); err != nil {
 			p.Close()

@@ -14,22 +14,17 @@ func ClassifyForTest(sql string) (write bool) { return classify(sql)&classWrite 
 // its class cached) and returns the chosen node's name. It is the hot path
 // that must not allocate.
 func (r *Router) ChooseForTest(ctx context.Context, sql string) (string, error) {
-	t, err := r.enter()
-	if err != nil {
-		return "", err
-	}
-	defer t.leave()
-	tg, err := r.choose(ctx, t, OpQuery, sql, r.cache.get(sql), retryState{})
-	if err != nil {
-		return "", err
-	}
-	return tg.n.name, nil
+	return r.routeForTest(ctx, sql, false)
 }
 
 // ReadForTest makes what a read does to the Router's shared state short of
 // running on a connection: enter the topology, choose the node, count the
 // read, leave. It returns the node's name.
 func (r *Router) ReadForTest(ctx context.Context, sql string) (string, error) {
+	return r.routeForTest(ctx, sql, true)
+}
+
+func (r *Router) routeForTest(ctx context.Context, sql string, count bool) (string, error) {
 	t, err := r.enter()
 	if err != nil {
 		return "", err
@@ -39,7 +34,9 @@ func (r *Router) ReadForTest(ctx context.Context, sql string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	r.count(tg)
+	if count {
+		r.count(tg)
+	}
 	return tg.n.name, nil
 }
 

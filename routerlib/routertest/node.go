@@ -447,16 +447,7 @@ func (n *Node) Reclone(ctx context.Context, primary *Node) error {
 	if err := n.t.backup(ctx, primary, n); err != nil {
 		return err
 	}
-	if err := n.t.configureStandby(n, primary); err != nil {
-		return fmt.Errorf("routertest: %s: %w", n.Name, err)
-	}
-	if err := n.Start(ctx); err != nil {
-		return err
-	}
-	if err := n.waitStreamingFrom(ctx, primary.Port); err != nil {
-		return fmt.Errorf("following %s: %w", primary.Name, err)
-	}
-	return nil
+	return n.follow(ctx, primary)
 }
 
 // Rewind repairs the node as an operator repairs an old primary that
@@ -482,6 +473,12 @@ func (n *Node) Rewind(ctx context.Context, primary *Node) error {
 	if err := n.t.run(ctx, "pg_rewind", "--target-pgdata", n.DataDir, "--source-server", source); err != nil {
 		return fmt.Errorf("routertest: %s: %w", n.Name, err)
 	}
+	return n.follow(ctx, primary)
+}
+
+// follow starts the stopped node as a standby of primary and returns once
+// it streams from it.
+func (n *Node) follow(ctx context.Context, primary *Node) error {
 	if err := n.t.configureStandby(n, primary); err != nil {
 		return fmt.Errorf("routertest: %s: %w", n.Name, err)
 	}
