@@ -40,13 +40,19 @@ func readOnlyLost(conn *pgx.Conn) bool {
 // readOnlyStatement makes the rest of the implicit transaction read only.
 const readOnlyStatement = "SELECT pg_catalog.set_config('transaction_read_only', 'on', true)"
 
-// queryReadOnly runs sql on conn in a read-only transaction, in one round
-// trip: readOnlyStatement, then sql, before one Sync (a pgx batch).
-func queryReadOnly(ctx context.Context, conn *pgx.Conn, sql string, args []any) (pgx.Rows, error) {
+// readOnlyBatch queues readOnlyStatement, then sql: one Sync, so one
+// implicit transaction, read only.
+func readOnlyBatch(sql string, args []any) *pgx.Batch {
 	b := &pgx.Batch{}
 	b.Queue(readOnlyStatement)
 	b.Queue(sql, args...)
-	br := conn.SendBatch(ctx, b)
+	return b
+}
+
+// queryReadOnly runs sql on conn in a read-only transaction, in one round
+// trip: readOnlyStatement, then sql, before one Sync (a pgx batch).
+func queryReadOnly(ctx context.Context, conn *pgx.Conn, sql string, args []any) (pgx.Rows, error) {
+	br := conn.SendBatch(ctx, readOnlyBatch(sql, args))
 	if _, err := br.Exec(); err != nil {
 		br.Close()
 		return nil, err
@@ -105,10 +111,7 @@ func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *
 	if !s.readOnlyLost.Load() {
 		return c.Conn().Exec(ctx, sql, args...)
 	}
-	b := &pgx.Batch{}
-	b.Queue(readOnlyStatement)
-	b.Queue(sql, args...)
-	br := c.Conn().SendBatch(ctx, b)
+	br := c.Conn().SendBatch(ctx, readOnlyBatch(sql, args))
 	defer br.Close()
 	if _, err := br.Exec(); err != nil {
 		return pgconn.CommandTag{}, err
