@@ -201,6 +201,11 @@ type readConns struct {
 	closed bool            // the pool is closing: nothing is kept; guarded by mu
 	tick   *time.Timer     // guarded by mu
 	every  time.Duration   // readConnsTick (but in tests); set before use
+	// off keeps nothing: the application set a pgxpool hook that runs on
+	// each acquire or release (PrepareConn, BeforeAcquire, AfterRelease),
+	// such as one that sets the caller's tenant for row-level security,
+	// and a kept connection would skip it. Set before use.
+	off bool
 	// gen changes (under mu) whenever every connection acquired from
 	// pgxpool before must go back to it: a connection is kept only while
 	// gen is the one read before it was acquired.
@@ -221,6 +226,10 @@ const readConnsTick = 500 * time.Millisecond
 // acquire takes a kept connection, or one from pool, and the generation
 // to give back with it.
 func (k *readConns) acquire(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, uint64, error) {
+	if k.off {
+		c, err := pool.Acquire(ctx)
+		return c, 0, err
+	}
 	if c, gen := k.pop(); c != nil {
 		return c, gen, nil
 	}
@@ -256,7 +265,7 @@ func (k *readConns) pop() (*pgxpool.Conn, uint64) {
 // any while a call may wait in pgxpool.
 func (k *readConns) release(c *pgxpool.Conn, gen uint64) {
 	pc := c.Conn().PgConn()
-	if pc.IsClosed() || pc.IsBusy() || pc.TxStatus() != 'I' || k.waiting.Load() > 0 {
+	if k.off || pc.IsClosed() || pc.IsBusy() || pc.TxStatus() != 'I' || k.waiting.Load() > 0 {
 		c.Release()
 		return
 	}

@@ -83,7 +83,9 @@ func WithOnReloadError(f func(error)) Option { return func(o *options) { o.onRel
 // on replicas) should be left alone. On the primary's pool the router
 // combines ConnConfig.Tracer with a tracer of its own (pgx's multitracer),
 // which empties pgx's statement cache after a DISCARD ALL (see
-// [Conn.Release]).
+// [Conn.Release]). A PrepareConn, BeforeAcquire or AfterRelease set here
+// runs for every read, as with pgxpool alone: a replica then keeps no
+// connection between reads (which saves pgxpool's acquire and release).
 func WithPoolConfig(f func(node artifact.Node, cfg *pgxpool.Config)) Option {
 	return func(o *options) { o.poolConfig = f }
 }
