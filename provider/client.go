@@ -126,6 +126,9 @@ type server struct {
 	// server is then unusable until apply, and plan-time checks that need it
 	// are skipped.
 	unknown bool
+	// syncConfirmWait is the provider's (see pgreplicationProvider); zero
+	// for syncConfirmTimeout.
+	syncConfirmWait time.Duration
 
 	mu    sync.Mutex // guards pools and facts
 	pools map[string]*pgxpool.Pool

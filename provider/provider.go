@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -38,6 +39,10 @@ func New(version string) func() provider.Provider {
 
 type pgreplicationProvider struct {
 	version string
+	// syncConfirmWait, when set, replaces syncConfirmTimeout for this
+	// provider's servers: tests shorten it, so that refusing a standby that
+	// never confirms does not take the full wait each time.
+	syncConfirmWait time.Duration
 }
 
 func (p *pgreplicationProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -151,6 +156,7 @@ func (p *pgreplicationProvider) Configure(ctx context.Context, req provider.Conf
 		}
 	}
 	srv := newServer(s)
+	srv.syncConfirmWait = p.syncConfirmWait
 	for _, v := range []interface{ IsUnknown() bool }{
 		cfg.Host, cfg.Port, cfg.Database, cfg.Username, cfg.Password, cfg.SSLMode,
 		cfg.SSLRootCert, cfg.SSLCert, cfg.SSLKey, cfg.ConnectTimeout, cfg.StatementTimeout, cfg.MaxConnections,

@@ -60,6 +60,20 @@ var synchronousCommitLevels = []string{"remote_apply", "on", "remote_write", "lo
 // setting, and for its WAL senders to report their new sync_state.
 const syncSettleTimeout = 30 * time.Second
 
+// syncConfirmTimeout bounds how long plan and apply wait for the listed
+// standbys to stream and confirm the primary's WAL (checkAvailable): a
+// standby that does not within it is refused. Tests shorten it per provider
+// (pgreplicationProvider.syncConfirmWait).
+const syncConfirmTimeout = 30 * time.Second
+
+// confirmWait is how long s's checks wait for the standbys (syncConfirmTimeout).
+func (s *server) confirmWait() time.Duration {
+	if s.syncConfirmWait > 0 {
+		return s.syncConfirmWait
+	}
+	return syncConfirmTimeout
+}
+
 func (r *synchronousReplicationResource) Metadata(_ context.Context, req resource.MetadataRequest, resp *resource.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_synchronous_replication"
 }
@@ -331,7 +345,7 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&target); err != nil {
 		return // apply checks again
 	}
-	d, err := r.checkAvailable(ctx, pool, &plan, target, syncSettleTimeout)
+	d, err := r.checkAvailable(ctx, pool, &plan, target, r.server.confirmWait())
 	var hidden hiddenStatsError
 	switch {
 	case errors.As(err, &hidden):
@@ -592,7 +606,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 				", which each listed standby must confirm before commits wait for it, failed: "+err.Error())
 			return false
 		}
-		d, err := r.checkAvailable(ctx, pool, plan, target, syncSettleTimeout)
+		d, err := r.checkAvailable(ctx, pool, plan, target, r.server.confirmWait())
 		if err != nil {
 			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+err.Error())
 			return false

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
@@ -35,24 +37,30 @@ import (
 //     it, and the next commit did not return within 5s
 //     (pg_stat_replication: replica-1=sync, replica-2=potential); the
 //     check must not count "healthy" while a silent standby outranks it.
+//
+// The first case waits the real syncConfirmTimeout (and checks that it
+// did); the second shortens it (pgreplicationProvider.syncConfirmWait), and
+// checks that the refusal came sooner.
 func TestAccSynchronousReplication_frozenStandby(t *testing.T) {
 	testAccPreCheck(t)
 	for _, c := range []struct {
 		name string
 		body func(frozen, healthy string) string
-		want string // the refusal
+		wait time.Duration // the provider's confirmation wait; 0 for syncConfirmTimeout
+		want string        // the refusal
 	}{
 		{
 			name: "listed_alone",
 			body: func(frozen, _ string) string { return fmt.Sprintf("\n  standby_names = [%q]\n", frozen) },
-			want: `(?s)Too Few Synchronous Standbys Connected.*Not\s+connected:\s+none.*connected,\s+but\s+not\s+confirming\s+the\s+WAL\s+the\s+primary\s+wrote`,
+			want: `(?s)Too Few Synchronous Standbys Connected.*Not\s+connected:\s+none.*connected,\s+but\s+not\s+confirming\s+the\s+WAL\s+the\s+primary\s+wrote\s+as\s+this\s+check\s+began\s+within\s+30s`,
 		},
 		{
 			name: "first_in_priority",
 			body: func(frozen, healthy string) string {
 				return fmt.Sprintf("\n  standby_names = [%q, %q]\n  method        = \"first\"\n  num_sync      = 1\n", frozen, healthy)
 			},
-			want: `(?s)Synchronous Standby Not Confirming.*method\s+=\s+"first".*"replica-1"\s+streams`,
+			wait: testSyncConfirmWait,
+			want: `(?s)Synchronous Standby Not Confirming.*method\s+=\s+"first".*"replica-1"\s+streams.*within\s+5s`,
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -63,8 +71,9 @@ func TestAccSynchronousReplication_frozenStandby(t *testing.T) {
 				t.Fatalf("the frozen standby is %q; the refusal's pattern names replica-1", frozen.Name)
 			}
 			config := syncConfig(topo, c.body(frozen.Name, healthy.Name))
+			var frozenAt time.Time
 			resource.Test(t, resource.TestCase{
-				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+				ProtoV6ProviderFactories: syncFactories(c.wait),
 				CheckDestroy: func(*terraform.State) error {
 					return commitWithin(topo.Primary, 10*time.Second)
 				},
@@ -75,6 +84,7 @@ func TestAccSynchronousReplication_frozenStandby(t *testing.T) {
 								t.Fatal(err)
 							}
 							t.Cleanup(func() { _ = frozen.Thaw() })
+							frozenAt = time.Now()
 							if state := queryValue[string](t, topo.Primary, "postgres", `SELECT state FROM pg_stat_replication WHERE application_name = $1`, frozen.Name); state != "streaming" {
 								t.Fatalf("the frozen standby's WAL sender is %q, want streaming (what the test is about)", state)
 							}
@@ -84,6 +94,13 @@ func TestAccSynchronousReplication_frozenStandby(t *testing.T) {
 					},
 					{
 						PreConfig: func() {
+							// Refused after the wait, not before; and a shortened wait is used.
+							switch took := time.Since(frozenAt); {
+							case c.wait == 0 && took < syncConfirmTimeout:
+								t.Fatalf("refused %s after the freeze, before the %s confirmation wait ended", took, syncConfirmTimeout)
+							case c.wait != 0 && took >= syncConfirmTimeout:
+								t.Fatalf("refused %s after the freeze with the wait set to %s: the setting was not used", took, c.wait)
+							}
 							// Nothing was applied: commits return while the standby is stopped.
 							if got := queryValue[string](t, topo.Primary, "postgres", `SHOW synchronous_standby_names`); got != "" {
 								t.Fatalf("synchronous_standby_names = %q after the refused apply, want it unchanged (empty)", got)
@@ -129,7 +146,7 @@ func TestAccSynchronousReplication_remoteApplyWithReplayPaused(t *testing.T) {
 	}
 	ctx := context.Background()
 	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		ProtoV6ProviderFactories: syncFactories(testSyncConfirmWait),
 		CheckDestroy: func(*terraform.State) error {
 			return commitWithin(topo.Primary, 10*time.Second)
 		},
@@ -147,7 +164,7 @@ func TestAccSynchronousReplication_remoteApplyWithReplayPaused(t *testing.T) {
 					}
 				},
 				Config:      config("remote_apply"),
-				ExpectError: regexp.MustCompile(`(?s)Too Few Synchronous Standbys Connected.*connected,\s+but\s+not\s+confirming`),
+				ExpectError: regexp.MustCompile(`(?s)Too Few Synchronous Standbys Connected.*connected,\s+but\s+not\s+confirming.*within\s+5s`),
 			},
 			{
 				PreConfig: func() {
@@ -168,6 +185,20 @@ func TestAccSynchronousReplication_remoteApplyWithReplayPaused(t *testing.T) {
 			},
 		},
 	})
+}
+
+// testSyncConfirmWait is the confirmation wait of the tests that need not
+// prove the real one (syncConfirmTimeout): long enough for a standby that
+// answers to confirm on a loaded machine, short enough that a refusal of
+// one that does not is quick.
+const testSyncConfirmWait = 5 * time.Second
+
+// syncFactories serves the provider with its confirmation wait set to wait
+// (syncConfirmTimeout when 0).
+func syncFactories(wait time.Duration) map[string]func() (tfprotov6.ProviderServer, error) {
+	return map[string]func() (tfprotov6.ProviderServer, error){
+		"pgreplication": providerserver.NewProtocol6WithError(&pgreplicationProvider{version: "test", syncConfirmWait: wait}),
+	}
 }
 
 // TestOutranking: which silent standbys method first would make
