@@ -168,3 +168,70 @@ func TestBatchBeginTxReadYourWrites(t *testing.T) {
 	}
 	checkWrittenOnceAndSeen(t, ctx, sctx, topo, r, "lost_t", "seen")
 }
+
+// TestTxOwnCommitReadYourWrites: in read_your_writes mode, a transaction
+// that a COMMIT of its own ends (one queued in the batch that began it,
+// in a batch or a string of several statements sent in it) records the
+// session's position once that COMMIT has run, before the Rollback that
+// idiomatic code defers, which then finds the transaction over. So the
+// session's next read, with the standby paused after it replayed the
+// table, sees the row. Before, only the transaction's own Commit
+// recorded the position: a batch begun with BeginTx that queues its own
+// COMMIT recorded none (the read saw 0 rows), nor a COMMIT sent through
+// the transaction's Exec or SendBatch. A batch that queues its own BEGIN
+// and COMMIT (no BeginTx) already recorded it at its Close.
+func TestTxOwnCommitReadYourWrites(t *testing.T) {
+	topo, _, r := answerLost(t, artifact.ModeReadYourWrites, nil)
+	ctx := context.Background()
+	insert := func(tag string) string { return "INSERT INTO lost_t VALUES ('" + tag + "')" }
+	for _, c := range []struct {
+		tag string
+		run func(sctx context.Context, tag string) error
+	}{
+		{"batch-begintx", func(sctx context.Context, tag string) error {
+			b := &pgx.Batch{}
+			b.BeginTx(pgx.TxOptions{})
+			b.Queue(insert(tag))
+			b.Queue("COMMIT")
+			br := r.SendBatch(sctx, b)
+			defer br.Tx().Rollback(ctx)
+			return br.Close()
+		}},
+		{"batch-begin-commit", func(sctx context.Context, tag string) error {
+			b := &pgx.Batch{}
+			b.Queue("BEGIN")
+			b.Queue(insert(tag))
+			b.Queue("COMMIT")
+			return r.SendBatch(sctx, b).Close()
+		}},
+		{"tx-batch", func(sctx context.Context, tag string) error {
+			tx, err := r.Begin(sctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			b := &pgx.Batch{}
+			b.Queue(insert(tag))
+			b.Queue("COMMIT")
+			return tx.SendBatch(ctx, b).Close()
+		}},
+		{"tx-exec", func(sctx context.Context, tag string) error {
+			tx, err := r.Begin(sctx)
+			if err != nil {
+				return err
+			}
+			defer tx.Rollback(ctx)
+			_, err = tx.Exec(ctx, insert(tag)+"; COMMIT")
+			return err
+		}},
+	} {
+		t.Run(c.tag, func(t *testing.T) {
+			sctx, cancel := context.WithTimeout(routerlib.WithSession(ctx, &routerlib.Session{}), time.Minute)
+			defer cancel()
+			if err := c.run(sctx, c.tag); err != nil {
+				t.Fatal(err)
+			}
+			checkWrittenOnceAndSeen(t, ctx, sctx, topo, r, "lost_t", c.tag)
+		})
+	}
+}

@@ -881,7 +881,14 @@ func (r *Router) captureAfter(ctx context.Context, pool *pgxpool.Pool, s *Sessio
 		return r.observe(s, 0, lsnUnread(err))
 	}
 	defer c.Release()
-	lsn, err := readPosition(ctx, c.Conn().PgConn())
+	return r.recordAt(ctx, c.Conn().PgConn(), s)
+}
+
+// recordAt reads the primary's position on pc, after a write committed,
+// and records it in s (observe: a position that cannot be read marks s,
+// and nil is returned).
+func (r *Router) recordAt(ctx context.Context, pc *pgconn.PgConn, s *Session) error {
+	lsn, err := readPosition(ctx, pc)
 	if err != nil {
 		err = lsnUnread(err)
 	}
@@ -971,7 +978,13 @@ func (tx *captureTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 	if tx.conn == nil {
 		return pgconn.CommandTag{}, pgx.ErrTxClosed
 	}
-	return tx.Tx.Exec(ctx, sql, args...)
+	tag, err := tx.Tx.Exec(ctx, sql, args...)
+	// Still in the transaction and no failure: the common case, decided
+	// without lexing sql.
+	if (err != nil || tx.conn.Conn().PgConn().TxStatus() != 'T') && endsTx(sql) {
+		tx.ended(ctx, err)
+	}
+	return tag, err
 }
 
 func (tx *captureTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
@@ -992,7 +1005,69 @@ func (tx *captureTx) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResul
 	if tx.conn == nil {
 		return pgx.FailedBatchResults(b, pgx.ErrTxClosed)
 	}
-	return tx.Tx.SendBatch(ctx, b)
+	return tx.batchResults(tx.writer.batchResults(ctx, tx.writer.Tx.SendBatch(ctx, b), b, nil))
+}
+
+// A transaction may end with a COMMIT of its own before its Commit: one
+// queued in the batch that began it ([pgx.Batch.BeginTx]), or sent
+// through its Exec or SendBatch in a string of several statements or a
+// batch (endsTx). Idiomatic code then only defers a Rollback, which finds
+// the transaction over, and the session's next read may come before
+// even that: so the position is read as soon as the statement or batch
+// returns, on the transaction's connection (held until Commit or
+// Rollback: in a pool of one, another could not be had). A COMMIT sent
+// through Query, or the connection of Conn(), goes unrecorded.
+
+// ended records in the session what a statement or batch of the
+// transaction that held a COMMIT (endsTx) committed, now that it
+// returned; err is its failure. A failure of the connection leaves the
+// commit unknown (outcomeUnknown); a transaction still open and failed
+// ('E': the failure came before the COMMIT, or after a COMMIT and a new
+// BEGIN) cannot read the position, and marks the session for its next
+// read to ask (markLost), on the safe side.
+func (tx *captureTx) ended(ctx context.Context, err error) {
+	if tx.conn == nil {
+		return
+	}
+	pc := tx.conn.Conn().PgConn()
+	switch {
+	case err != nil && !errors.As(err, new(*pgconn.PgError)):
+		outcomeUnknown(tx.session, err)
+	case pc.TxStatus() == 'E':
+		tx.session.markLost()
+	default:
+		_ = tx.r.recordAt(ctx, pc, tx.session)
+	}
+}
+
+// batchResults are b, the results of a batch sent in tx or that began
+// it, recording the session's position at their Close when the batch
+// holds a COMMIT (see ended).
+func (tx *captureTx) batchResults(b *writerTxBatch) pgx.BatchResults {
+	if !b.commits {
+		return b
+	}
+	return &captureTxBatch{writerTxBatch: b, tx: tx}
+}
+
+// captureTxBatch are the results of a batch that holds a COMMIT, sent in
+// a captureTx or that began it.
+type captureTxBatch struct {
+	*writerTxBatch
+	tx     *captureTx
+	closed bool
+}
+
+// Close records the position once, at the first Close: a later one may
+// come after the transaction ended and its connection went back to the
+// pool.
+func (b *captureTxBatch) Close() error {
+	err := b.writerTxBatch.Close()
+	if !b.closed {
+		b.closed = true
+		b.tx.ended(b.ctx, err)
+	}
+	return err
 }
 
 func (tx *captureTx) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnNames []string, rowSrc pgx.CopyFromSource) (int64, error) {
@@ -1249,11 +1324,7 @@ func (r *Router) readCaptured(ctx context.Context, conn *pgx.Conn, p *pgconn.Pip
 	if !wrote || err != nil || errors.As(readErr, new(*pgconn.PgError)) {
 		return readErr // rolled back, or unknown and marked
 	}
-	lsn, err := readPosition(ctx, conn.PgConn())
-	if err != nil {
-		err = lsnUnread(err)
-	}
-	if err = r.observe(s, lsn, err); readErr == nil {
+	if err = r.recordAt(ctx, conn.PgConn(), s); readErr == nil {
 		readErr = err
 	}
 	return readErr

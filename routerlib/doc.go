@@ -237,7 +237,12 @@
 // [WithPoolConfig]: pgx closes its Tx only in a Commit or Rollback, which
 // that tracer would see fail once more after each Commit, so there a
 // large object used after Commit still reaches the connection, then back
-// in the pool). A string of several statements, a batch,
+// in the pool); a COMMIT of the transaction's own (queued in the batch
+// that began it, or sent in a batch or a string of several statements
+// through its Exec or SendBatch) reads the position in a round trip of
+// its own once that batch or statement returns, on the transaction's
+// connection (not one sent through its Query or Conn). A string of
+// several statements, a batch,
 // [Router.CopyFrom], and a call with pgx's query options (NamedArgs, an
 // exec mode, result formats, which routerlib/stdlib's queries pass) read
 // the position in a round trip of their own after the write. A write that

@@ -501,7 +501,8 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 // begins a transaction ([pgx.Batch.BeginTx]) goes to the primary (its
 // BEGIN is not a read), and its Tx is the transaction [Router.BeginTx]
 // gives: a failed Commit says whether it may have committed, and in
-// read_your_writes mode Commit records the session's position.
+// read_your_writes mode Commit records the session's position (or the
+// batch's Close, when the batch queues its own COMMIT).
 func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	t, err := r.enter()
 	if err != nil {

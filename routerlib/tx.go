@@ -141,7 +141,8 @@ func (tx *writerTx) batchResults(ctx context.Context, br pgx.BatchResults, b *pg
 // transaction ([pgx.Batch.BeginTx]) the results' Tx is that transaction
 // as [Router.BeginTx] gives it: a writerTx, and in read_your_writes mode a
 // captureTx, whose Commit records the session's position (the batch's
-// Close, before the COMMIT, cannot). Its connection goes back to the pool
+// Close, before the COMMIT, cannot), or the batch's Close when the batch
+// queues the COMMIT itself. Its connection goes back to the pool
 // when the transaction ends, as with [pgxpool.Pool.SendBatch].
 func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *pgx.Batch) pgx.BatchResults {
 	s := r.capturing(ctx, t, tg)
@@ -163,7 +164,8 @@ func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *
 		return &captureBatch{BatchResults: &releasingBatch{BatchResults: br, c: c}, r: r, ctx: ctx, pool: tg.pool, session: s, leave: t.hold()}
 	}
 	w := newWriterTx(tx, r, tg.n)
-	return w.batchResults(ctx, br, b, &captureTx{Tx: w, writer: w, conn: c, session: s, r: r, batch: true})
+	ct := &captureTx{Tx: w, writer: w, conn: c, session: s, r: r, batch: true}
+	return ct.batchResults(w.batchResults(ctx, br, b, ct))
 }
 
 func (tx *writerTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
