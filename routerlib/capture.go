@@ -181,9 +181,10 @@ func (r *Router) capturing(ctx context.Context, t *topology, tg target) *Session
 // [Router.QueryRow]): in read_your_writes mode a read that runs on the
 // writer's read-write session (a session sticky to the primary, or the
 // fallback) records in the session too, what a function it calls wrote
-// (see startReadCapture). A replica read costs two comparisons, and
+// (see startReadCapture), as does a batch of reads there
+// (sendReadBatchCapture). A replica read costs two comparisons, and
 // nothing outside that mode. A read-only transaction is not recorded (it
-// cannot write), nor a batch of reads (doc.go: use Primary).
+// cannot write).
 func (r *Router) recording(ctx context.Context, t *topology, tg target) *Session {
 	if t.mode != consistencyReadYourWrites {
 		return nil
@@ -931,6 +932,54 @@ func (b *captureBatch) Close() error {
 	return b.r.captureAfter(b.ctx, b.pool, b.session)
 }
 
+// sendReadBatchCapture sends b, a batch of reads, on the writer's
+// read-write session (see startReadCapture), with xactQuery queued last:
+// the batch is one implicit transaction (one Sync), so that query tells
+// whether its reads wrote, in the same round trip. Its Close then reads
+// the position after the commit, on the batch's connection, only when
+// they did. b itself is left as it was.
+func (r *Router) sendReadBatchCapture(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, s *Session) pgx.BatchResults {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
+	checked := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
+	checked.QueuedQueries = append(checked.QueuedQueries, b.QueuedQueries...)
+	br := &readBatchCapture{r: r, ctx: ctx, c: c, session: s}
+	checked.Queue(xactQuery).QueryRow(func(row pgx.Row) error { return row.Scan(&br.wrote) })
+	br.BatchResults = c.Conn().SendBatch(ctx, checked)
+	return br
+}
+
+// readBatchCapture are the results of a batch of reads sent with
+// xactQuery last (sendReadBatchCapture): pgx's Close reads that query's
+// answer (its callback) after the caller's.
+type readBatchCapture struct {
+	pgx.BatchResults
+	r       *Router
+	ctx     context.Context
+	c       *pgxpool.Conn // released at the first Close
+	session *Session
+	wrote   bool
+}
+
+func (b *readBatchCapture) Close() error {
+	err := b.BatchResults.Close()
+	if b.c == nil {
+		return err
+	}
+	defer func() { b.c.Release(); b.c = nil }()
+	switch {
+	case err != nil:
+		// The server's error rolled the batch back; a failure of the
+		// connection leaves its commit unknown.
+		outcomeUnknown(b.session, err)
+	case b.wrote:
+		err = b.r.recordAt(b.ctx, b.c.Conn().PgConn(), b.session)
+	}
+	return err
+}
+
 // beginCapture starts a transaction whose Commit captures the LSN.
 func (r *Router) beginCapture(ctx context.Context, tg target, opts pgx.TxOptions, s *Session) (pgx.Tx, error) {
 	c, err := tg.pool.Acquire(ctx)
@@ -1181,20 +1230,30 @@ const xactQuery = "SELECT pg_catalog.pg_current_xact_id_if_assigned() IS NOT NUL
 // would hold the session on the primary while other sessions write.
 
 // startReadCapture sends the read sql on conn followed by xactQuery, and
-// returns the pipeline and the read's result. sent false: the call is
-// several statements, or takes a pgx option this path does not apply (an
-// exec mode, named arguments): it runs as usual, and what a function it
-// calls writes is not recorded (the package documentation says to use
-// Primary there). When the server no longer accepts the statement this
-// connection prepared for the read (staleStatement), it is prepared afresh
-// and sent once more: its Bind failed, so nothing ran. A nil pipeline
-// with sent true means err ended the call.
+// returns the pipeline and the read's result. The read goes as pgx would
+// send it: named arguments (any [pgx.QueryRewriter]) rewritten first; in
+// the connection's exec mode, or the call's: prepared once per connection
+// (the default), described as an unnamed statement first
+// ([pgx.QueryExecModeDescribeExec], [pgx.QueryExecModeCacheDescribe]), or
+// unnamed with its results as text ([pgx.QueryExecModeExec], and
+// [pgx.QueryExecModeSimpleProtocol], which pgx documents as behaving the
+// same). sent false: the call is several statements (see
+// execSimpleReadCapture), or asks for result formats by type on a
+// connection that cannot know the columns first: it runs as usual, and
+// what a function it calls writes is not recorded (the package
+// documentation says to use Primary there). When the server no longer
+// accepts the statement this connection prepared for the read
+// (staleStatement), it is prepared afresh and sent once more: its Bind
+// failed, so nothing ran. A nil pipeline with sent true means err ended
+// the call.
 func startReadCapture(ctx context.Context, conn *pgx.Conn, sql string, cl class, args []any) (p *pgconn.Pipeline, res any, sent bool, err error) {
 	if cl&classMulti != 0 {
 		return nil, nil, false, nil
 	}
 	var formats []int16
 	var byOID pgx.QueryResultFormatsByOID
+	var rewriter pgx.QueryRewriter
+	mode, modeSet := pgx.QueryExecModeCacheStatement, false
 options:
 	for len(args) > 0 {
 		switch opt := args[0].(type) {
@@ -1202,20 +1261,35 @@ options:
 			formats = opt
 		case pgx.QueryResultFormatsByOID:
 			byOID = opt
-		case pgx.QueryExecMode, pgx.QueryRewriter:
-			return nil, nil, false, nil
+		case pgx.QueryExecMode:
+			mode, modeSet = opt, true
+		case pgx.QueryRewriter:
+			rewriter = opt
 		default:
 			break options
 		}
 		args = args[1:]
+	}
+	if rewriter != nil {
+		if sql, args, err = rewriter.RewriteQuery(ctx, conn, sql, args); err != nil {
+			return nil, nil, true, fmt.Errorf("rewrite query failed: %w", err) // pgx's words
+		}
 	}
 	for attempt := 0; ; attempt++ {
 		cc, err := captureConnOf(ctx, conn)
 		if err != nil {
 			return nil, nil, true, err
 		}
-		if byOID != nil && !cc.prepares {
-			return nil, nil, false, nil // the columns' types are unknown before it runs
+		named, describe := cc.prepares, false
+		if modeSet {
+			switch mode {
+			case pgx.QueryExecModeCacheStatement:
+				describe = !cc.prepares
+			case pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec:
+				named, describe = false, true
+			default: // Exec, SimpleProtocol
+				named = false
+			}
 		}
 		// Prepared even without arguments, as pgx's Query prepares it: its
 		// columns then come back in binary where pgx has a binary codec.
@@ -1224,12 +1298,20 @@ options:
 		// DateStyle = 'SQL, DMY'), where the same read off the primary
 		// works.
 		var sd *pgconn.StatementDescription
-		if cc.prepares {
+		switch {
+		case named:
 			w, err := cc.write(ctx, conn.PgConn(), sql)
 			if err != nil {
 				return nil, nil, true, err
 			}
 			sd = w.sd
+		case describe:
+			if sd, err = conn.PgConn().Prepare(ctx, "", sql, nil); err != nil {
+				return nil, nil, true, err
+			}
+		}
+		if byOID != nil && sd == nil {
+			return nil, nil, false, nil // the columns' types are unknown before it runs
 		}
 		if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
 			return nil, nil, true, err
@@ -1254,7 +1336,7 @@ options:
 			return nil, nil, true, err
 		}
 		res, err := p.GetResults()
-		if attempt == 0 && sd != nil && staleStatement(err, true) {
+		if attempt == 0 && named && staleStatement(err, true) {
 			if _, ferr := readWrote(p); ferr != nil && !errors.As(ferr, new(*pgconn.PgError)) {
 				return nil, nil, true, err
 			}
@@ -1338,6 +1420,9 @@ func (r *Router) execReadCapture(ctx context.Context, pool *pgxpool.Pool, sql st
 		return pgconn.CommandTag{}, err
 	}
 	defer c.Release()
+	if cl&classMulti != 0 && onlyModes(args) {
+		return r.execSimpleReadCapture(ctx, c.Conn().PgConn(), sql, s)
+	}
 	p, res, sent, err := startReadCapture(ctx, c.Conn(), sql, cl, args)
 	if !sent {
 		return c.Conn().Exec(ctx, sql, args...)
@@ -1355,6 +1440,53 @@ func (r *Router) execReadCapture(ctx context.Context, pool *pgxpool.Pool, sql st
 		tag, err = rr.Close()
 	}
 	return tag, r.readCaptured(ctx, c.Conn(), p, s, err)
+}
+
+// onlyModes reports whether args are exec modes only, no arguments: pgx's
+// Exec then sends the SQL as a simple query, whatever the mode.
+func onlyModes(args []any) bool {
+	for _, a := range args {
+		if _, ok := a.(pgx.QueryExecMode); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// execSimpleReadCapture runs a string of several reads on the writer's
+// read-write session, as pgx's Exec does (one simple query, one implicit
+// transaction), with xactQuery as its last statement: the transaction
+// then tells whether the reads wrote, in the same round trip, and the
+// position is read after its commit only when they did. The string is
+// one the classifier read through as reads only (no broken string or
+// comment, no transaction control), so after a newline, which ends a
+// trailing "--" comment, a statement of ours starts: a string ending
+// inside a literal or block comment the server would refuse all the same.
+// The command tag is that of the caller's last statement, as from pgx.
+func (r *Router) execSimpleReadCapture(ctx context.Context, pc *pgconn.PgConn, sql string, s *Session) (pgconn.CommandTag, error) {
+	mrr := pc.Exec(ctx, sql+"\n;"+xactQuery)
+	var tag, last pgconn.CommandTag
+	wrote := false
+	for mrr.NextResult() {
+		rr := mrr.ResultReader()
+		wrote = false // only the last result, xactQuery's, counts
+		for rr.NextRow() {
+			v := rr.Values()
+			wrote = len(v) == 1 && string(v[0]) == "t"
+		}
+		tag = last
+		last, _ = rr.Close()
+	}
+	if err := mrr.Close(); err != nil {
+		// The server's error rolled the reads back; a failure of the
+		// connection leaves their commit unknown.
+		outcomeUnknown(s, err)
+		return pgconn.CommandTag{}, err
+	}
+	if wrote {
+		return tag, r.recordAt(ctx, pc, s)
+	}
+	return tag, nil
 }
 
 // queryReadCapture is execReadCapture for a read whose rows the caller

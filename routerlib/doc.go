@@ -262,12 +262,17 @@
 // the same Sync (one implicit transaction, one round trip; a sticky read
 // took 1.2 times a strong-mode read's time), and when it wrote, the
 // position after its commit is read and recorded (a second round trip, on
-// those reads only). Not so a batch of reads, a string of several
-// statements, a read with pgx's exec-mode or named-argument options
-// (through routerlib/stdlib also any read on a pool set to another exec
-// mode), nor a function that writes through another session (dblink) or
-// leaves no transaction ID (a sequence): call those with [Primary] (or in
-// a transaction), which records them as writes, whatever they did. Like
+// those reads only). So does a batch of reads (the query queued last in
+// the batch, one implicit transaction), a string of several statements
+// through Exec (the query appended to the string, one simple query, as
+// pgx sends it), named arguments (rewritten first, as pgx does) and an
+// exec mode (each sent as pgx sends it in that mode). Not so a string of
+// several statements through Query (pgx reads only its first result) or
+// with arguments, [pgx.QueryResultFormatsByOID] on a pool set to another
+// exec mode than the default, nor a function that writes through another
+// session (dblink) or leaves no transaction ID (a sequence): call those
+// with [Primary] (or in a transaction), which records them as writes,
+// whatever they did. Like
 // the captured writes, these reads go out through pgconn, beneath pgx: a
 // pgx query tracer set with [WithPoolConfig] does not see them (a
 // [Tracer] does). A read waits up to wait_timeout for a replica to catch

@@ -528,6 +528,9 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if tg.write {
 		return r.sendWriteBatch(ctx, t, tg, b)
 	}
+	if s := r.recording(ctx, t, tg); s != nil {
+		return r.sendReadBatchCapture(ctx, tg.pool, b, s)
+	}
 	return sendBatchOn(ctx, tg.pool, b, tg.n.server)
 }
 

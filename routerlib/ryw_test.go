@@ -741,7 +741,9 @@ func TestSessionTxUsedAfterCommit(t *testing.T) {
 // session's next read, once a standby has replayed the earlier write but
 // not the function's, does not go to that standby and miss it. Before, only
 // a call made with Primary was recorded (as a write): the sticky Exec,
-// QueryRow and Query below read [k1] on the standby, not [k1 k2]. A read
+// QueryRow and Query below read [k1] on the standby, not [k1 k2]; and
+// until a batch of reads, a string of several statements, named
+// arguments and exec modes were captured too, so did those. A read
 // there that writes nothing leaves the session where it was, or the
 // session would stay on the primary while other sessions write.
 func TestSessionPrimaryReadThatWrites(t *testing.T) {
@@ -786,6 +788,32 @@ func TestSessionPrimaryReadThatWrites(t *testing.T) {
 			}
 			rows.Close()
 			return rows.Err()
+		}},
+		{"Batch", func(sctx context.Context, id int) error {
+			b := &pgx.Batch{}
+			b.Queue("SELECT 1")
+			b.Queue("SELECT primary_read_add($1)", id)
+			return r.SendBatch(sctx, b).Close()
+		}},
+		{"Exec-several", func(sctx context.Context, id int) error {
+			tag, err := r.Exec(sctx, fmt.Sprintf("SELECT primary_read_add(%d); SELECT 1, 2 -- the last", id))
+			if err == nil && tag.String() != "SELECT 1" {
+				err = fmt.Errorf("the command tag is %q, want the last statement's, SELECT 1", tag)
+			}
+			return err
+		}},
+		{"NamedArgs", func(sctx context.Context, id int) error {
+			return r.QueryRow(sctx, "SELECT primary_read_add(@id)", pgx.NamedArgs{"id": id}).Scan(new(int))
+		}},
+		{"ExecMode-Exec", func(sctx context.Context, id int) error {
+			return r.QueryRow(sctx, "SELECT primary_read_add($1)", pgx.QueryExecModeExec, id).Scan(new(int))
+		}},
+		{"ExecMode-SimpleProtocol", func(sctx context.Context, id int) error {
+			_, err := r.Exec(sctx, "SELECT primary_read_add($1)", pgx.QueryExecModeSimpleProtocol, id)
+			return err
+		}},
+		{"ExecMode-DescribeExec", func(sctx context.Context, id int) error {
+			return r.QueryRow(sctx, "SELECT primary_read_add($1)", pgx.QueryExecModeDescribeExec, id).Scan(new(int))
 		}},
 	} {
 		first, second := 10*k+1, 10*k+2
