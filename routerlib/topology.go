@@ -445,6 +445,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)
 		cfg.AfterConnect = startedAlive(cfg.AfterConnect)
 		n.kept.every = o.keptTick
+		//lint:ignore SA1019 an application may still set the deprecated BeforeAcquire, which pgxpool runs on each acquire
 		n.kept.off = cfg.PrepareConn != nil || cfg.BeforeAcquire != nil || cfg.AfterRelease != nil
 		n.life, n.endLife = context.WithCancel(context.Background())
 		n.ejected.Store(uint32(EjectNotChecked))
