@@ -41,6 +41,9 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	st.attempts++
 	st.connRetry, st.exclude = false, nil
 	if ctx.Err() != nil || errors.Is(err, ErrClosed) {
+		if tg.write && cutByCaller(ctx, err) {
+			return st, false, callerCut(ctx, tg.n.name, "a write", err)
+		}
 		return st, false, err
 	}
 	if r.closed.Load() && nodeFault(err) {
@@ -116,6 +119,22 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 // notSent reports whether err is sure to have come before the statement
 // reached the server: the connection was never made, pgconn says so, or
 // PgBouncer refused the call before forwarding it (see bouncerRefused).
+// cutByCaller reports whether err is the caller's own deadline or cancel
+// (ctx's) cutting a call after it went out, before its answer came: pgx
+// then closes the connection and sends the server no cancel request, so a
+// statement the server received runs to its end, a COMMIT included (one
+// waiting for a synchronous standby commits locally whatever happens).
+func cutByCaller(ctx context.Context, err error) bool {
+	return ctx.Err() != nil && !notSent(err) && !errors.As(err, new(*pgconn.PgError))
+}
+
+// callerCut is the error of a write, or of a transaction's COMMIT (what),
+// on node that cutByCaller: an [ErrMaybeCommitted] that still matches the
+// context's error.
+func callerCut(ctx context.Context, node, what string, err error) error {
+	return &commitUnknown{msg: fmt.Sprintf("routerlib: the caller's context ended (%v) during %s on node %q, which may have committed", context.Cause(ctx), what, node), err: err}
+}
+
 func notSent(err error) bool {
 	var connectErr *pgconn.ConnectError
 	return errors.As(err, &connectErr) || pgconn.SafeToRetry(err) || bouncerRefused(err)

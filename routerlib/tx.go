@@ -42,7 +42,19 @@ func newWriterTx(tx pgx.Tx, r *Router, n *node) *writerTx {
 // whether or not the failed call itself reached the server: it committed
 // only if a COMMIT did.
 func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits bool) error {
-	if err == nil || ctx.Err() != nil || !nodeFault(err) {
+	if err == nil {
+		return nil
+	}
+	if ctx.Err() != nil {
+		// The caller's deadline or cancel: a COMMIT that went out may
+		// have committed all the same (see cutByCaller).
+		if cutByCaller(ctx, err) && (commits || endsTx(sql) || *tx.sent) {
+			*tx.sent = true
+			return callerCut(ctx, tx.n.name, "a transaction's COMMIT", err)
+		}
+		return err
+	}
+	if !nodeFault(err) {
 		return err
 	}
 	if (commits || endsTx(sql)) && !notSent(err) {

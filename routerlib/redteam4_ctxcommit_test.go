@@ -1,0 +1,98 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestCommitCutByCallerDeadline: a COMMIT the server received and ran,
+// whose answer the caller's deadline cut (here the server waits for a
+// synchronous standby that is not there), committed: the error must not
+// read as "did not commit".
+func TestCommitCutByCallerDeadline(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE cut (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	r := newRouter(t, topo.Artifact())
+	setSync := func(v string) {
+		t.Helper()
+		if err := topo.Primary.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = '"+v+"'"); err != nil {
+			t.Fatal(err)
+		}
+		if err := topo.Primary.Exec(ctx, "SELECT pg_reload_conf()"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	setSync("nosuch")
+	errs := map[string]error{}
+	// A transaction's Commit.
+	tx, err := r.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO cut VALUES (1)"); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, time.Second)
+	errs["tx Commit"] = tx.Commit(cctx)
+	cancel()
+	// An autocommit write.
+	cctx, cancel = context.WithTimeout(ctx, time.Second)
+	_, errs["Exec INSERT"] = r.Exec(cctx, "INSERT INTO cut VALUES (2)")
+	cancel()
+	// Not sent: the context was done before the COMMIT went out.
+	tx, err = r.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO cut VALUES (3)"); err != nil {
+		t.Fatal(err)
+	}
+	done, cancelDone := context.WithCancel(ctx)
+	cancelDone()
+	notSentErr := tx.Commit(done)
+	_ = tx.Rollback(ctx)
+	// A statement of a transaction cut by the caller: the transaction
+	// did not commit.
+	tx, err = r.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel = context.WithTimeout(ctx, 200*time.Millisecond)
+	_, stmtErr := tx.Exec(cctx, "INSERT INTO cut SELECT 4 FROM pg_sleep(2)")
+	cancel()
+	_ = tx.Rollback(ctx)
+	setSync("")
+	for what, err := range map[string]error{"a Commit whose context was done before": notSentErr, "a statement cut in a transaction": stmtErr} {
+		if err == nil || errors.Is(err, routerlib.ErrMaybeCommitted) {
+			t.Errorf("%s: %v, want the context's error, not ErrMaybeCommitted", what, err)
+		}
+	}
+	var n int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM cut").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("rows on the primary after the wait ended: %d", n)
+	if n != 2 {
+		t.Errorf("%d rows on the primary, want 2 (the two COMMITs cut by the deadline; not the one never sent nor the statement cut)", n)
+	}
+	for what, err := range errs {
+		t.Logf("%s: %v (ErrMaybeCommitted %v, DeadlineExceeded %v)", what, err, errors.Is(err, routerlib.ErrMaybeCommitted), errors.Is(err, context.DeadlineExceeded))
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s: %v, want it to match context.DeadlineExceeded still", what, err)
+		}
+		if n > 0 && !errors.Is(err, routerlib.ErrMaybeCommitted) {
+			t.Errorf("%s committed (%d rows on the primary) but says %v, not ErrMaybeCommitted", what, n, err)
+		}
+	}
+}
