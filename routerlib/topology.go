@@ -140,9 +140,6 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 		readmit: f.Health.ReadmitAfter,
 		drained: make(chan struct{}),
 	}
-	if prev != nil {
-		t.cluster, t.clusterSeen = prev.cluster, prev.clusterSeen
-	}
 	switch f.Consistency.Mode {
 	case artifact.ModeReadYourWrites:
 		t.mode = consistencyReadYourWrites
@@ -159,6 +156,7 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 			return nil, err
 		}
 	}
+	stays := false // a node of prev stays on its server
 	for _, decl := range f.Nodes {
 		var was *node
 		if prev != nil {
@@ -174,6 +172,16 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 		if decl.Role == artifact.RolePrimary {
 			t.declared = n
 		}
+		if was != nil && (n.server == was.server || was.sameAddress(decl)) {
+			stays = true
+		}
+	}
+	// The cluster learnt (see clusterOf) is the one of the servers that
+	// stay: a file that now lists only other servers may list another
+	// cluster on purpose (a switch to a new cluster), whose identifier its
+	// own nodes give.
+	if stays {
+		t.cluster, t.clusterSeen = prev.cluster, prev.clusterSeen
 	}
 	for _, r := range f.Routes {
 		rt := &route{name: r.Name, policy: parsePolicy(r.Strategy, r.Fallback)}
