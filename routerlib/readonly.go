@@ -49,9 +49,37 @@ func readOnlyBatch(sql string, args []any) *pgx.Batch {
 	return b
 }
 
+// withQueryOptions reports whether args begin with an option pgx applies
+// to one query (QueryExecMode, result formats) but not to a query in a
+// batch, where it would be taken for an argument: such a call runs in a
+// read-only transaction of its own (two round trips more) instead.
+func withQueryOptions(args []any) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0].(type) {
+	case pgx.QueryExecMode, pgx.QueryResultFormats, pgx.QueryResultFormatsByOID:
+		return true
+	}
+	return false
+}
+
 // queryReadOnly runs sql on conn in a read-only transaction, in one round
-// trip: readOnlyStatement, then sql, before one Sync (a pgx batch).
+// trip: readOnlyStatement, then sql, before one Sync (a pgx batch); with
+// per-query options (see withQueryOptions), in BEGIN READ ONLY … ROLLBACK.
 func queryReadOnly(ctx context.Context, conn *pgx.Conn, sql string, args []any) (pgx.Rows, error) {
+	if withQueryOptions(args) {
+		tx, err := conn.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return nil, err
+		}
+		rows, err := tx.Query(ctx, sql, args...)
+		if err != nil {
+			_ = tx.Rollback(ctx)
+			return nil, err
+		}
+		return &readOnlyRows{Rows: rows, tx: tx, ctx: ctx}, nil
+	}
 	br := conn.SendBatch(ctx, readOnlyBatch(sql, args))
 	if _, err := br.Exec(); err != nil {
 		br.Close()
@@ -70,7 +98,9 @@ func queryReadOnly(ctx context.Context, conn *pgx.Conn, sql string, args []any) 
 type readOnlyRows struct {
 	pgx.Rows
 	br  pgx.BatchResults
-	err error // from ending the batch
+	tx  pgx.Tx // or the transaction, with ctx, its rows' context
+	ctx context.Context
+	err error // from ending the batch or the transaction
 }
 
 func (r *readOnlyRows) Next() bool {
@@ -86,6 +116,10 @@ func (r *readOnlyRows) Close() {
 	if r.br != nil {
 		r.err = r.br.Close()
 		r.br = nil
+	}
+	if r.tx != nil {
+		r.err = r.tx.Rollback(r.ctx) // read only: nothing to commit
+		r.tx = nil
 	}
 }
 
@@ -108,8 +142,24 @@ func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *
 		return pgconn.CommandTag{}, err
 	}
 	defer s.kept.release(c, gen)
-	if !s.readOnlyLost.Load() {
+	switch {
+	case !s.readOnlyLost.Load():
 		return c.Conn().Exec(ctx, sql, args...)
+	case len(args) == 0:
+		// What pgx's Exec sends without arguments: a simple query, which
+		// may hold several statements, run in one implicit transaction.
+		results, err := c.Conn().PgConn().Exec(ctx, readOnlyStatement+";\n"+sql).ReadAll()
+		if err != nil {
+			return pgconn.CommandTag{}, err
+		}
+		return results[len(results)-1].CommandTag, nil
+	case withQueryOptions(args):
+		tx, err := c.Conn().BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+		if err != nil {
+			return pgconn.CommandTag{}, err
+		}
+		defer func() { _ = tx.Rollback(ctx) }() // read only: nothing to commit
+		return tx.Exec(ctx, sql, args...)
 	}
 	br := c.Conn().SendBatch(ctx, readOnlyBatch(sql, args))
 	defer br.Close()
