@@ -152,3 +152,29 @@ func TestKeptConnsTerminatedTogether(t *testing.T) {
 		t.Errorf("no read went back to the replica: %v", ports)
 	}
 }
+
+// TestKeptConnsAfterCancelledReads: reads cut by their caller's deadline
+// mid-query, on the only replica with one connection: the connection is
+// not kept (pgx closed it), and the reads after succeed on the replica.
+func TestKeptConnsAfterCancelledReads(t *testing.T) {
+	topo := routertest.Shared(t)
+	a := oneReplica(topo, 1)
+	r := newRouter(t, a)
+	ctx := context.Background()
+	for i := range 5 {
+		cctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		var v int
+		err := r.QueryRow(cctx, "SELECT 1 FROM pg_sleep(1)").Scan(&v)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("cut read %d: %v, want the deadline", i, err)
+		}
+		var port int
+		if err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+			t.Fatalf("the read after cut read %d: %v", i, err)
+		}
+		if port != topo.Standbys[0].Port {
+			t.Errorf("the read after cut read %d ran on port %d, want the replica's %d", i, port, topo.Standbys[0].Port)
+		}
+	}
+}
