@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -22,7 +23,24 @@ func TestCommitCutByCallerDeadline(t *testing.T) {
 	if err := topo.Primary.Exec(ctx, "CREATE TABLE cut (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
-	r := newRouter(t, topo.Artifact())
+	mode := func(m string) *routerlib.Router {
+		a := topo.Artifact()
+		a.Consistency.Mode = m
+		return newRouter(t, a)
+	}
+	for _, m := range []string{"", artifact.ModeReadYourWrites} {
+		t.Run("mode "+m, func(t *testing.T) { commitCutByCallerDeadline(t, topo, mode(m), m != "") })
+	}
+}
+
+func commitCutByCallerDeadline(t *testing.T, topo *routertest.Topology, r *routerlib.Router, session bool) {
+	ctx := context.Background()
+	if session {
+		ctx = routerlib.WithSession(ctx, &routerlib.Session{})
+	}
+	if err := topo.Primary.Exec(ctx, "TRUNCATE cut"); err != nil {
+		t.Fatal(err)
+	}
 	setSync := func(v string) {
 		t.Helper()
 		if err := topo.Primary.Exec(ctx, "ALTER SYSTEM SET synchronous_standby_names = '"+v+"'"); err != nil {
