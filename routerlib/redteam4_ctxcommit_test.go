@@ -64,6 +64,17 @@ func commitCutByCallerDeadline(t *testing.T, topo *routertest.Topology, r *route
 	cctx, cancel := context.WithTimeout(ctx, time.Second)
 	errs["tx Commit"] = tx.Commit(cctx)
 	cancel()
+	// A transaction's Commit cut by a cancel, not a deadline.
+	tx, err = r.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO cut VALUES (5)"); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel = context.WithCancel(ctx)
+	time.AfterFunc(time.Second, cancel)
+	cancelErr := tx.Commit(cctx)
 	// An autocommit write.
 	cctx, cancel = context.WithTimeout(ctx, time.Second)
 	_, errs["Exec INSERT"] = r.Exec(cctx, "INSERT INTO cut VALUES (2)")
@@ -91,6 +102,9 @@ func commitCutByCallerDeadline(t *testing.T, topo *routertest.Topology, r *route
 	cancel()
 	_ = tx.Rollback(ctx)
 	setSync("")
+	if !errors.Is(cancelErr, routerlib.ErrMaybeCommitted) || !errors.Is(cancelErr, context.Canceled) {
+		t.Errorf("a Commit cut by a cancel: %v, want ErrMaybeCommitted matching context.Canceled", cancelErr)
+	}
 	for what, err := range map[string]error{"a Commit whose context was done before": notSentErr, "a statement cut in a transaction": stmtErr} {
 		if err == nil || errors.Is(err, routerlib.ErrMaybeCommitted) {
 			t.Errorf("%s: %v, want the context's error, not ErrMaybeCommitted", what, err)
@@ -101,8 +115,8 @@ func commitCutByCallerDeadline(t *testing.T, topo *routertest.Topology, r *route
 		t.Fatal(err)
 	}
 	t.Logf("rows on the primary after the wait ended: %d", n)
-	if n != 2 {
-		t.Errorf("%d rows on the primary, want 2 (the two COMMITs cut by the deadline; not the one never sent nor the statement cut)", n)
+	if n != 3 {
+		t.Errorf("%d rows on the primary, want 3 (the three COMMITs cut by the caller; not the one never sent nor the statement cut)", n)
 	}
 	for what, err := range errs {
 		t.Logf("%s: %v (ErrMaybeCommitted %v, DeadlineExceeded %v)", what, err, errors.Is(err, routerlib.ErrMaybeCommitted), errors.Is(err, context.DeadlineExceeded))
@@ -112,5 +126,33 @@ func commitCutByCallerDeadline(t *testing.T, topo *routertest.Topology, r *route
 		if n > 0 && !errors.Is(err, routerlib.ErrMaybeCommitted) {
 			t.Errorf("%s committed (%d rows on the primary) but says %v, not ErrMaybeCommitted", what, n, err)
 		}
+	}
+}
+
+// TestWriteCutWaitingForAConnection: a write whose deadline passes while it
+// waits in pgxpool for a connection (the only one is in a transaction) was
+// never sent: not ErrMaybeCommitted.
+func TestWriteCutWaitingForAConnection(t *testing.T) {
+	topo := routertest.Shared(t)
+	a := topo.Artifact()
+	a.Pool.MaxConns = 1
+	r := newRouter(t, a)
+	ctx := context.Background()
+	tx, err := r.BeginTx(ctx, pgx.TxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	cctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err = r.Exec(cctx, "CREATE TEMP TABLE never_sent (id int)")
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) || errors.Is(err, routerlib.ErrMaybeCommitted) {
+		t.Errorf("a write that waited for a connection past its deadline: %v, want the deadline and not ErrMaybeCommitted", err)
+	}
+	cctx, cancel = context.WithCancel(ctx)
+	time.AfterFunc(200*time.Millisecond, cancel)
+	_, err = r.Exec(cctx, "CREATE TEMP TABLE never_sent (id int)")
+	if !errors.Is(err, context.Canceled) || errors.Is(err, routerlib.ErrMaybeCommitted) {
+		t.Errorf("a write that waited for a connection until cancelled: %v, want context.Canceled and not ErrMaybeCommitted", err)
 	}
 }

@@ -41,7 +41,8 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	st.attempts++
 	st.connRetry, st.exclude = false, nil
 	if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-		if tg.write && cutByCaller(ctx, err) {
+		// BeginTx's BEGIN, which commits nothing, comes with no SQL.
+		if tg.write && sql != "" && cutByCaller(ctx, err, false) {
 			return st, false, callerCut(ctx, tg.n.name, "a write", err)
 		}
 		return st, false, err
@@ -124,8 +125,15 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 // then closes the connection and sends the server no cancel request, so a
 // statement the server received runs to its end, a COMMIT included (one
 // waiting for a synchronous standby commits locally whatever happens).
-func cutByCaller(ctx context.Context, err error) bool {
-	return ctx.Err() != nil && !notSent(err) && !errors.As(err, new(*pgconn.PgError))
+// pgconn marks a deadline met on the connection (pgconn.Timeout); a
+// deadline met waiting for a connection in pgxpool is the bare context
+// error. A cancel is the bare context.Canceled either way, so it counts
+// only when the call held its connection already (held: a transaction's).
+func cutByCaller(ctx context.Context, err error, held bool) bool {
+	if ctx.Err() == nil || notSent(err) || errors.As(err, new(*pgconn.PgError)) {
+		return false
+	}
+	return pgconn.Timeout(err) || held && errors.Is(err, context.Canceled)
 }
 
 // callerCut is the error of a write, or of a transaction's COMMIT (what),
