@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -86,17 +87,20 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 			"flushed), so a reader never sees half of it, and it keeps the owner and group of the file it replaces. " +
 			"The parent directory must exist; it is not created.\n\n" +
 			"`terraform plan` shows a hand edit of the file field by field; a file that no longer parses is planned " +
-			"for replacement, with a warning that says why. No secret is ever written: nodes name the environment " +
+			"to be rewritten in place, with a warning that says why. No secret is ever written: nodes name the environment " +
 			"variable (`password_env`) or `.pgpass` file (`passfile`) that holds the password.\n\n" +
-			"Destroying the resource removes the file only if it still holds what Terraform last wrote or read, so a " +
-			"`create_before_destroy` replacement at the same path never deletes the file it has just written.\n\n" +
+			"Destroying the resource removes the file only if it is still the file Terraform last wrote or read, with the same bytes, so a " +
+			"`create_before_destroy` replacement at the same path never deletes the file it has just written. Such a replacement " +
+			"works when the content stays the same; one whose content also changes is refused, because Terraform does not tell the provider " +
+			"that the file at the path is the replaced object's (nothing is lost: apply the change, then replace; or drop `create_before_destroy`, " +
+			"which gains nothing at one path since every write is atomic).\n\n" +
 			"This resource does not connect to PostgreSQL.",
 		Attributes: map[string]schema.Attribute{
 			// Optional
 			"path": schema.StringAttribute{
 				Optional:            true,
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-				MarkdownDescription: "Path of the router file. Its directory must exist. A symbolic link at this path is kept and written through: the file it leads to (at the end of a chain of links) is replaced atomically in its own directory, so an application reading that file by its own name or through another link sees the change; a refresh reads the file through the link, so a change made to it shows in the plan; and destroy removes that file and keeps the link, which Terraform did not make (a later apply writes through it again). A link that leads to a missing file gets that file created. Two `pgreplication_router_config` resources of one provider configuration may not write the same file, however their paths spell it (relative or absolute, `..`, a symbolic link): the plan fails naming both paths, since each would rewrite the other's file on every apply. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
+				MarkdownDescription: "Path of the router file. Its directory must exist. A symbolic link at this path is kept and written through: the file it leads to (at the end of a chain of links) is replaced atomically in its own directory, so an application reading that file by its own name or through another link sees the change; a refresh reads the file through the link, so a change made to it shows in the plan; and destroy removes that file and keeps the link, which Terraform did not make (a later apply writes through it again). A link that leads to a missing file gets that file created. Two `pgreplication_router_config` resources of one provider configuration may not write the same file, however their paths spell it (relative or absolute, `..`, a symbolic link, a hard link to an existing file): the plan fails naming both paths, since each would rewrite the other's file on every apply. A new resource, or a new `path`, never writes over a file it did not write: where a file already is, unless it holds exactly the bytes this resource would write, the apply stops at this resource naming the file and what it holds, and nothing is written; import the file to manage it. The plan already fails for a file that is not a router file, and warns for another router file (it cannot tell that one from the file of a `create_before_destroy` replacement of this resource). That catches what one provider configuration's plan cannot see: a resource of another provider configuration or alias, of another Terraform configuration, or left out of a `-target` plan, and a path known only at apply. The check and the write hold an exclusive lock (`flock`) on the file's directory, so two applies that write one file at the same time take turns and the second one finds the first one's file. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
 			},
 			"file_permission": schema.StringAttribute{
 				Optional: true,
@@ -346,7 +350,7 @@ func (r *routerConfigResource) Create(ctx context.Context, req resource.CreateRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	r.write(ctx, &plan, &resp.Diagnostics)
+	r.write(ctx, &plan, nil, resp.Private, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -382,6 +386,9 @@ func (r *routerConfigResource) Read(ctx context.Context, req resource.ReadReques
 		return
 	}
 
+	if resp.Private != nil { // nil only in unit tests, which build a ReadResponse by hand
+		setRouterFileID(ctx, resp.Private, atomicfile.FileID(fi), &resp.Diagnostics)
+	}
 	read, why := routerModelFromFile(ctx, data, state)
 	state.FilePermission = keepFileMode(fi.Mode().Perm(), state.FilePermission)
 	state.SHA256 = types.StringValue(sha256Hex(data))
@@ -395,13 +402,13 @@ func (r *routerConfigResource) Read(ctx context.Context, req resource.ReadReques
 		}
 		resp.Diagnostics.AddAttributeWarning(path.Root("path"), "Router File Does Not Parse",
 			fmt.Sprintf("The router file %s was changed outside Terraform and is no longer a valid router topology: %v. "+
-				"The plan replaces it with the declared content. Until then routerlib keeps the configuration it loaded last, and a newly started application fails to load it. "+
+				"The plan rewrites it with the declared content. Until then routerlib keeps the configuration it loaded last, and a newly started application fails to load it. "+
 				"Its bytes are not kept in the state (content shows a placeholder): a file edited by hand may hold a secret.", name, why))
 		// Keep the declared attributes; only the bytes drifted. The bytes
 		// themselves never go into the state, where anyone who can read it
 		// would find a password someone typed into the file; the
-		// placeholder does not parse either, so ModifyPlan plans a
-		// replacement.
+		// placeholder differs from any content ModifyPlan plans, so the
+		// plan rewrites the file.
 		state.Content = types.StringValue(unparsedRouterFileContent(name))
 		resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 		return
@@ -422,13 +429,14 @@ func (r *routerConfigResource) Update(ctx context.Context, req resource.UpdateRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
-	r.write(ctx, &plan, &resp.Diagnostics)
+	oldID := routerFileID(ctx, req.Private) // before write: req.Private is resp.Private
+	r.write(ctx, &plan, &state, resp.Private, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
-	if !state.Path.IsNull() && !state.Path.Equal(plan.Path) && !sameFile(state.Path.ValueString(), plan.Path.ValueString()) {
-		removeRouterFile(state, &resp.Diagnostics)
+	if !state.Path.IsNull() && !plan.Path.IsNull() && !sameRouterPath(state.Path.ValueString(), plan.Path.ValueString()) {
+		removeRouterFile(state, oldID, &resp.Diagnostics)
 	}
 }
 
@@ -438,7 +446,7 @@ func (r *routerConfigResource) Delete(ctx context.Context, req resource.DeleteRe
 	if resp.Diagnostics.HasError() || state.Path.IsNull() {
 		return
 	}
-	removeRouterFile(state, &resp.Diagnostics)
+	removeRouterFile(state, routerFileID(ctx, req.Private), &resp.Diagnostics)
 }
 
 // removeRouterFile removes the file at state's path if it still holds what
@@ -447,33 +455,35 @@ func (r *routerConfigResource) Delete(ctx context.Context, req resource.DeleteRe
 // leads to (write goes through it) and never made the link, and a reader
 // of that file through another link or its own name must not keep reading
 // a configuration no longer managed.
-func removeRouterFile(state routerConfigModel, diags *diag.Diagnostics) {
-	name, err := atomicfile.Target(state.Path.ValueString())
-	if err != nil {
-		diags.AddAttributeError(path.Root("path"), "Cannot Read Router File", fmt.Sprintf("Resolving the router file %s before removing it failed: %v.", state.Path.ValueString(), err))
-		return
-	}
-	data, err := os.ReadFile(name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return
-	}
-	if err != nil {
-		diags.AddAttributeError(path.Root("path"), "Cannot Read Router File", fmt.Sprintf("Reading the router file %s before removing it failed: %v.", name, err))
-		return
-	}
+func removeRouterFile(state routerConfigModel, id string, diags *diag.Diagnostics) {
 	// Remove only the file this resource last wrote or read. Under
 	// create_before_destroy a replacement at the same path has already
 	// written the new file; removing it would leave the application with
-	// none.
-	if got := sha256Hex(data); got != state.SHA256.ValueString() {
-		diags.AddAttributeWarning(path.Root("path"), "Router File Left in Place",
-			fmt.Sprintf("%s holds content this resource did not write (sha256 %s, expected %s): it was written by a replacement or changed after the last refresh, so it was not removed. Remove it by hand if nothing needs it.", name, got, state.SHA256.ValueString()))
-		return
-	}
-	if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		diags.AddAttributeError(path.Root("path"), "Cannot Remove Router File", fmt.Sprintf("Removing the router file %s failed: %v. Make sure the user running Terraform can write its directory.", name, err))
+	// none. The check and the removal hold the directory's lock, so a
+	// writer that has just put its own file there is never undone.
+	var changed string
+	_, err := atomicfile.RemoveIf(state.Path.ValueString(), func(cur atomicfile.Current) error {
+		if id != "" && cur.ID != "" && cur.ID != id {
+			changed = fmt.Sprintf("%s is no longer the file this resource wrote: it was replaced since (by a create_before_destroy replacement of this resource, another writer, or a hand edit after the last refresh), so it was not removed. Remove it by hand if nothing needs it.", cur.Target)
+			return errRouterFileChanged
+		}
+		if got := sha256Hex(cur.Data); got != state.SHA256.ValueString() {
+			changed = fmt.Sprintf("%s holds content this resource did not write (sha256 %s, expected %s): it was written by a replacement or changed after the last refresh, so it was not removed. Remove it by hand if nothing needs it.", cur.Target, got, state.SHA256.ValueString())
+			return errRouterFileChanged
+		}
+		return nil
+	})
+	switch {
+	case errors.Is(err, errRouterFileChanged):
+		diags.AddAttributeWarning(path.Root("path"), "Router File Left in Place", changed)
+	case err != nil:
+		diags.AddAttributeError(path.Root("path"), "Cannot Remove Router File", fmt.Sprintf("Removing the router file %s failed: %v. Make sure the user running Terraform can read the file and write its directory.", state.Path.ValueString(), err))
 	}
 }
+
+// errRouterFileChanged is removeRouterFile's refusal to remove a file that
+// changed.
+var errRouterFileChanged = errors.New("router file changed")
 
 // ImportState takes the file's path as the import ID: one part, written as
 // users type it (not importid's escaped form, which would turn every "/"
@@ -511,8 +521,9 @@ func (r *routerConfigResource) ValidateConfig(ctx context.Context, req resource.
 }
 
 // ModifyPlan computes the file's exact bytes at plan time, so the plan
-// shows the content change, and plans a replacement when the file on disk
-// no longer parses.
+// shows the content change, and refuses a path where another resource's
+// file (claimRouterFile) or any file this resource did not write
+// (checkNewRouterFile) already is.
 func (r *routerConfigResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		return // destroy
@@ -543,27 +554,33 @@ func (r *routerConfigResource) ModifyPlan(ctx context.Context, req resource.Modi
 	} else {
 		plan.ID = plan.Path
 	}
+	primary := ""
+	if known {
+		primary = routerFilePrimary(t)
+	}
 	if r.files != nil && !plan.Path.IsNull() && !plan.Path.IsUnknown() {
-		primary := ""
-		for _, n := range t.Nodes {
-			if known && n.Role == artifact.RolePrimary {
-				primary = fmt.Sprintf("%q (host %s)", n.Name, n.Host)
-			}
-		}
 		r.files.claimRouterFile(ctx, plan.Path.ValueString(), primary, resp.Private, &resp.Diagnostics)
 		if resp.Diagnostics.HasError() {
 			return
 		}
 	}
+	var state routerConfigModel
 	if !req.State.Raw.IsNull() {
-		var state routerConfigModel
 		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
 		if resp.Diagnostics.HasError() {
 			return
 		}
-		if !state.Path.IsNull() && !state.Content.IsNull() && !routerFileValid(ctx, state.Content.ValueString()) {
-			resp.RequiresReplace.Append(path.Root("content"))
-		}
+	}
+	r.checkNewRouterFile(ctx, plan, state, req.State.Raw.IsNull(), primary, resp)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !req.State.Raw.IsNull() {
+		// A file that no longer parses (its content in the state is a
+		// placeholder) differs from the plan's content: an update
+		// rewrites it in place. (A replacement would have to create the
+		// file over one that no longer shows whose it is.)
+		//
 		// A file laid out by hand (an imported one: other spacing, fields
 		// in another order) that says exactly what the plan would write
 		// is kept as it is: rewriting it would change nothing routerlib
@@ -579,8 +596,13 @@ func (r *routerConfigResource) ModifyPlan(ctx context.Context, req resource.Modi
 }
 
 // write renders the planned topology and, with a path, replaces the file
-// atomically; it sets content, sha256 and id.
-func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, diags *diag.Diagnostics) {
+// atomically; it sets content, sha256 and id. prior is the state of an
+// update, nil for a create: a create, or an update to a path that leads to
+// another file, writes only where mayCreateRouterFile allows, deciding
+// under the directory's lock (atomicfile.WriteIf), so that of two writers
+// (two provider configurations, whose plans cannot see each other) the
+// second finds the first's file and writes nothing.
+func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, prior *routerConfigModel, private privateSetter, diags *diag.Diagnostics) {
 	t, known := routerTopologyFromModel(ctx, *m, diags)
 	if diags.HasError() {
 		return
@@ -610,35 +632,68 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 		diags.AddAttributeError(path.Root("file_permission"), "Invalid File Permission", fmt.Sprintf("file_permission %q is not an octal mode such as \"0640\".", m.FilePermission.ValueString()))
 		return
 	}
-	if err := atomicfile.Write(name, data, fs.FileMode(mode)); err != nil {
+	var check func(atomicfile.Current) error
+	if prior == nil || prior.Path.IsNull() || !sameRouterPath(prior.Path.ValueString(), name) {
+		check = mayCreateRouterFile(name, routerFilePrimary(t), data, nil)
+	}
+	if err := atomicfile.WriteIf(name, data, fs.FileMode(mode), check); err != nil {
+		var taken *routerFileTakenError
+		if errors.As(err, &taken) {
+			diags.AddAttributeError(path.Root("path"), routerFileTakenSummary, taken.detail)
+			return
+		}
 		diags.AddAttributeError(path.Root("path"), "Cannot Write Router File", fmt.Sprintf("Writing the router file %s failed; the file on disk is unchanged: %v", name, err))
 		return
 	}
 	// Confirm the file holds what was declared before recording it.
-	got, err := os.ReadFile(name)
-	if err != nil || !slices.Equal(got, data) {
+	cur, err := atomicfile.Read(name)
+	if err != nil || !slices.Equal(cur.Data, data) {
 		diags.AddAttributeError(path.Root("path"), "Router File Changed After Writing",
 			fmt.Sprintf("The router file %s was written but does not read back as written (%v); something else is writing it. Make sure only this resource manages the file.", name, err))
+		return
 	}
+	setRouterFileID(ctx, private, cur.ID, diags)
 }
 
-// routerFileValid reports whether content is a router file this resource
-// can map to its attributes.
+// routerFileIDKey is the private-state key of the identity
+// (atomicfile.FileID) of the file a resource last wrote or read. Destroy
+// removes the file only if it is still that file: a create_before_destroy
+// replacement at the same path has written a new file, perhaps with the
+// very same bytes, which the old object's destroy must leave.
+const routerFileIDKey = "router_file_id"
+
+func setRouterFileID(ctx context.Context, private privateSetter, id string, diags *diag.Diagnostics) {
+	raw, _ := json.Marshal(id)
+	diags.Append(private.SetKey(ctx, routerFileIDKey, raw)...)
+}
+
+// routerFileID is the identity recorded by setRouterFileID, or "" (a state
+// written before it was recorded).
+func routerFileID(ctx context.Context, private privateGetter) string {
+	var id string
+	if raw, d := private.GetKey(ctx, routerFileIDKey); !d.HasError() && raw != nil {
+		_ = json.Unmarshal(raw, &id)
+	}
+	return id
+}
+
 // unparsedRouterFileContent is what content holds in the state when the
 // file at name does not parse: a placeholder, never the file's bytes.
 func unparsedRouterFileContent(name string) string {
 	return "(the router file " + name + " does not parse; its bytes are not kept in the state)"
 }
 
-func routerFileValid(ctx context.Context, content string) bool {
-	_, why := routerModelFromFile(ctx, []byte(content), routerConfigModel{})
-	return why == nil
-}
-
-// sameFile reports whether the paths a and b name one existing file.
-func sameFile(a, b string) bool {
-	if a == "" || b == "" {
-		return false
+// sameRouterPath reports whether writing a and writing b write one file:
+// the same path however spelled (canonicalRouterPath), or two names of one
+// existing file (hard links).
+func sameRouterPath(a, b string) bool {
+	if a == b {
+		return true
+	}
+	ca, errA := canonicalRouterPath(a)
+	cb, errB := canonicalRouterPath(b)
+	if errA == nil && errB == nil && ca == cb {
+		return true
 	}
 	fa, errA := os.Stat(a)
 	fb, errB := os.Stat(b)

@@ -1,18 +1,24 @@
 package provider
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/atomicfile"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 )
 
 // routerFileClaims are the router files that the pgreplication_router_config
@@ -35,9 +41,10 @@ type routerFileClaims struct {
 
 // routerFileClaim is one resource's claim on a router file.
 type routerFileClaim struct {
-	token    string // in the claiming resource's private state
-	declared string // path as its configuration spells it
-	primary  string // its primary node, `"name" (host h)`, or ""
+	token    string      // in the claiming resource's private state
+	declared string      // path as its configuration spells it
+	primary  string      // its primary node, `"name" (host h)`, or ""
+	file     os.FileInfo // the file when it exists, to tell hard links apart; else nil
 }
 
 // routerFileClaimKey is the private-state key of a resource's claim token.
@@ -66,17 +73,34 @@ func (c *routerFileClaims) claimRouterFile(ctx context.Context, declared, primar
 		raw, _ := json.Marshal(token)
 		diags.Append(private.SetKey(ctx, routerFileClaimKey, raw)...)
 	}
+	// A hard link is another name of the same file, which no spelling of
+	// the path reveals: compared by identity where the file exists.
+	// (Writing one name replaces that name's file, so the other name keeps
+	// the old bytes: the application reads whichever name it was given.)
+	file, _ := os.Stat(canonical)
 	c.mu.Lock()
 	other, taken := c.m[canonical]
+	hardLink := ""
+	if !taken && file != nil {
+		for otherCanonical, o := range c.m {
+			if o.file != nil && os.SameFile(file, o.file) {
+				other, taken, hardLink = o, true, otherCanonical
+				break
+			}
+		}
+	}
 	if !taken {
-		c.m[canonical] = routerFileClaim{token: token, declared: declared, primary: primary}
+		c.m[canonical] = routerFileClaim{token: token, declared: declared, primary: primary, file: file}
 	}
 	c.mu.Unlock()
 	if !taken || other.token == token {
 		return
 	}
 	same := ""
-	if canonical != declared || canonical != other.declared {
+	switch {
+	case hardLink != "":
+		same = fmt.Sprintf(" (%s and %s are hard links: two names of one file)", canonical, hardLink)
+	case canonical != declared || canonical != other.declared:
 		same = fmt.Sprintf(" (both name %s)", canonical)
 	}
 	otherDesc := fmt.Sprintf("path = %q", other.declared)
@@ -100,4 +124,151 @@ func canonicalRouterPath(p string) (string, error) {
 		return "", err
 	}
 	return atomicfile.Target(abs)
+}
+
+// routerFileOwnedKey is the private-state key under which ModifyPlan
+// records, for a resource with state, the file its path leads to and that
+// file's sha256. Terraform plans a replacement's new object with no prior
+// state but with the old object's planned private state, so that plan knows
+// the file at the path is its own old object's.
+const routerFileOwnedKey = "router_file_owned"
+
+// routerFileOwned is the file a resource's current object wrote or read.
+type routerFileOwned struct {
+	Target string `json:"target"` // atomicfile.Target of its path
+	SHA256 string `json:"sha256"`
+}
+
+// routerFileTakenSummary is the summary of the refusal to write over a file
+// this resource did not write.
+const routerFileTakenSummary = "Router File Already Exists"
+
+// routerFileTakenError is that refusal, its detail as the message.
+type routerFileTakenError struct {
+	detail     string
+	routerFile bool // the file there is a router file
+}
+
+func (e *routerFileTakenError) Error() string { return e.detail }
+
+// mayCreateRouterFile is the rule for writing a router file at a path this
+// resource has not written yet (a new resource, or a new path): only where
+// there is no file, where the file holds exactly data, the bytes about to be
+// written (data is nil when not known yet), so that no reader sees a change,
+// or, given owned, where the file is the one this resource's replaced object
+// wrote. Any other file, another resource's router file (of another provider
+// configuration, another Terraform configuration, a -target plan that left
+// the other resource out) or a file that is not a router file at all, is
+// someone else's: writing over it would be an outage.
+func mayCreateRouterFile(declared, primary string, data []byte, owned *routerFileOwned) func(atomicfile.Current) error {
+	return func(cur atomicfile.Current) error {
+		if !cur.Exists || data != nil && bytes.Equal(cur.Data, data) {
+			return nil
+		}
+		if owned != nil && owned.Target == cur.Target && owned.SHA256 == sha256Hex(cur.Data) {
+			return nil
+		}
+		_, err := artifact.Parse(cur.Data)
+		return &routerFileTakenError{detail: routerFileTakenDetail(declared, primary, cur), routerFile: err == nil}
+	}
+}
+
+// routerFileTakenDetail names this resource (its path and primary node),
+// the file that is there and what it is, and the fixes.
+func routerFileTakenDetail(declared, primary string, cur atomicfile.Current) string {
+	this := fmt.Sprintf("path = %q", declared)
+	if primary != "" {
+		this += ", primary node " + primary
+	}
+	where := cur.Target
+	if abs, err := filepath.Abs(declared); err == nil && abs != cur.Target {
+		where = fmt.Sprintf("%s (where %s leads)", cur.Target, declared)
+	}
+	// The primary's name only: a host may be a connection URI, and the
+	// file was written by someone else.
+	what := fmt.Sprintf("a file that is not a router file (%d bytes)", len(cur.Data))
+	if t, err := artifact.Parse(cur.Data); err == nil {
+		what = "a router file"
+		for _, n := range t.Nodes {
+			if n.Role == artifact.RolePrimary {
+				what = fmt.Sprintf("a router file whose primary node is %q", n.Name)
+			}
+		}
+	}
+	if fi, err := os.Stat(cur.Target); err == nil {
+		what += ", last modified " + fi.ModTime().UTC().Format(time.RFC3339)
+	}
+	return fmt.Sprintf("This pgreplication_router_config (%s) would write %s, where a file that this resource did not write already is: %s. "+
+		"Writing over it would replace what an application may be reading, so nothing is written. "+
+		"If it belongs to another pgreplication_router_config (under another provider configuration or alias, in another Terraform configuration or workspace, or one left out of a -target plan), give this resource its own path. "+
+		"If this resource is to manage the existing file, import it (terraform import, with this resource's address and the ID %q, or an import block with that id) and plan again; if nothing needs the file, remove it. "+
+		"(A create_before_destroy replacement of this resource at the same path whose content also changes is refused the same way: Terraform does not tell the provider that the file is the replaced object's. "+
+		"One path holds one file and every write replaces it atomically, so create_before_destroy gains nothing here: drop it, or apply the content change and the replacement separately.)",
+		this, where, what, declared)
+}
+
+// routerFilePrimary names a topology's primary node for messages,
+// `"name" (host h)`, or "" when it has none.
+func routerFilePrimary(t artifact.Topology) string {
+	for _, n := range t.Nodes {
+		if n.Role == artifact.RolePrimary {
+			return fmt.Sprintf("%q (host %s)", n.Name, n.Host)
+		}
+	}
+	return ""
+}
+
+// checkNewRouterFile refuses at plan time what write would refuse at apply:
+// a new resource, or a new path, whose file is already there and not this
+// resource's (mayCreateRouterFile). It also records, for a resource with
+// state, the file that state says it wrote, for the plan of a replacement.
+// Terraform plans again at apply time, where the plan sees what other
+// provider configurations wrote since (and paths unknown before).
+func (r *routerConfigResource) checkNewRouterFile(ctx context.Context, plan, state routerConfigModel, create bool, primary string, resp *resource.ModifyPlanResponse) {
+	if !create && !state.Path.IsNull() {
+		if target, err := canonicalRouterPath(state.Path.ValueString()); err == nil {
+			raw, _ := json.Marshal(routerFileOwned{Target: target, SHA256: state.SHA256.ValueString()})
+			resp.Diagnostics.Append(resp.Private.SetKey(ctx, routerFileOwnedKey, raw)...)
+		}
+	}
+	if plan.Path.IsNull() || plan.Path.IsUnknown() {
+		return
+	}
+	name := plan.Path.ValueString()
+	var owned *routerFileOwned
+	if create {
+		if raw, d := resp.Private.GetKey(ctx, routerFileOwnedKey); !d.HasError() && raw != nil {
+			var o routerFileOwned
+			if json.Unmarshal(raw, &o) == nil {
+				owned = &o
+			}
+		}
+	} else if !state.Path.IsNull() && sameRouterPath(state.Path.ValueString(), name) {
+		return // an update of the file it wrote
+	}
+	cur, err := atomicfile.Read(name)
+	if err != nil {
+		return // the write reports it, naming the path
+	}
+	var data []byte
+	if !plan.Content.IsUnknown() {
+		data = []byte(plan.Content.ValueString())
+	}
+	var taken *routerFileTakenError
+	if !errors.As(mayCreateRouterFile(name, primary, data, owned)(cur), &taken) {
+		return
+	}
+	if !taken.routerFile {
+		resp.Diagnostics.AddAttributeError(path.Root("path"), routerFileTakenSummary, taken.detail)
+		return
+	}
+	// Another router file is most likely another resource's, but it may
+	// be this resource's own old object's: at apply, Terraform plans a
+	// create_before_destroy replacement again with the old object already
+	// set aside and nothing that says so, and an error from that plan
+	// leaves the old object out of the state (its file then looks like
+	// anyone's to every later plan). An error from Create instead puts
+	// the old object back. So the plan warns and the apply refuses.
+	resp.Diagnostics.AddAttributeWarning(path.Root("path"), routerFileTakenSummary, taken.detail+
+		" This plan is not refused, because it cannot tell this from a create_before_destroy replacement of this resource; applying it stops at this resource, before anything is written, if the file is still there.")
 }

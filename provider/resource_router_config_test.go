@@ -128,6 +128,22 @@ resource "pgreplication_router_config" "test" {
 `, pathLine, replica2Weight)
 }
 
+// replaceTriggered adds to a configuration of routerConfigAddr a
+// terraform_data whose input is trigger, and makes a change of it replace
+// the resource (replace_triggered_by): what -replace does, which
+// terraform-plugin-testing cannot pass.
+func replaceTriggered(config, trigger string) string {
+	return strings.Replace(config, `resource "pgreplication_router_config" "test" {`, fmt.Sprintf(`resource "terraform_data" "trigger" {
+  input = %q
+}
+
+resource "pgreplication_router_config" "test" {
+  lifecycle {
+    replace_triggered_by = [terraform_data.trigger]
+  }
+`, trigger), 1)
+}
+
 // goldenWith returns the golden topology's canonical bytes with replica-2
 // changed by edit: the expectation for a file, built with artifact itself.
 func goldenWith(t *testing.T, edit func(n *artifact.Node)) []byte {
@@ -346,7 +362,7 @@ func TestAccRouterConfig_basic(t *testing.T) {
 			{
 				// The file no longer parses: Read warns (see
 				// TestRouterConfigRead_unparseableFileWarns) and the plan
-				// replaces it.
+				// rewrites it in place.
 				PreConfig: func() {
 					if err := os.WriteFile(file, []byte("{\"format_version\": 1, \"nodes\": [ garbage"), 0o640); err != nil {
 						t.Fatal(err)
@@ -354,7 +370,7 @@ func TestAccRouterConfig_basic(t *testing.T) {
 				},
 				Config: routerConfigGolden(file, 75),
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
 				}},
 				Check: tfresource.ComposeTestCheckFunc(
 					fileEquals(file, updated, 0o640),
@@ -624,7 +640,7 @@ resource "pgreplication_router_config" "test" {
 }
 
 // A file that no longer parses keeps the declared attributes in state, puts
-// a placeholder in content (which ModifyPlan then replaces), never the bytes
+// a placeholder in content (which the plan then rewrites), never the bytes
 // found, and warns with the reason, naming the field. A file someone typed a
 // password into is the case that matters: the state must not keep it.
 // terraform-plugin-testing cannot see warnings, so Read is called directly.
@@ -694,9 +710,6 @@ func TestRouterConfigRead_unparseableFileWarns(t *testing.T) {
 			if got.Content.ValueString() != unparsedRouterFileContent(file) || got.SHA256.ValueString() != sha256Hex(tc.data) {
 				t.Fatalf("content %q, sha256 %s: want the placeholder and the hash of the bytes on disk", got.Content.ValueString(), got.SHA256.ValueString())
 			}
-			if routerFileValid(ctx, got.Content.ValueString()) {
-				t.Fatal("ModifyPlan would not plan a replacement")
-			}
 		})
 	}
 }
@@ -731,9 +744,14 @@ func TestRouterProblemPath(t *testing.T) {
 
 // A new path replaces the resource: the new file is written and the old one
 // removed. A missing directory is an error naming it, and nothing is
-// created. Under create_before_destroy, replacing a file that no longer
-// parses leaves the new file in place: Delete removes only the bytes it
-// last saw.
+// created. Under create_before_destroy, a file that no longer parses is
+// rewritten in place (an update: a replacement's create could not tell
+// that file from someone else's), and a replacement at the same path
+// (replace_triggered_by) whose content is unchanged leaves the new file in
+// place: Delete removes only the bytes it last saw. One whose content
+// changes too is refused before anything is written, the old file and the
+// old object kept, and the same change without create_before_destroy
+// applies.
 func TestAccRouterConfig_replace(t *testing.T) {
 	testAccPreCheck(t)
 	dir := t.TempDir()
@@ -743,9 +761,12 @@ func TestAccRouterConfig_replace(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cbd := func(file string) string {
-		return strings.Replace(routerConfigGolden(file, 50), "  primary {", "  lifecycle {\n    create_before_destroy = true\n  }\n\n  primary {", 1)
+	// cbd: create_before_destroy, and a replacement whenever trigger
+	// changes.
+	cbd := func(file, trigger string, weight int) string {
+		return strings.Replace(replaceTriggered(routerConfigGolden(file, weight), trigger), "  lifecycle {", "  lifecycle {\n    create_before_destroy = true", 1)
 	}
+	spaced := func(s string) string { return strings.ReplaceAll(regexp.QuoteMeta(s), " ", `\s+`) }
 	tfresource.Test(t, tfresource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []tfresource.TestStep{
@@ -796,7 +817,7 @@ func TestAccRouterConfig_replace(t *testing.T) {
 				Check:  fileEquals(second, golden, 0o640),
 			},
 			{
-				Config: cbd(second),
+				Config: cbd(second, "1", 50),
 			},
 			{
 				PreConfig: func() {
@@ -804,12 +825,44 @@ func TestAccRouterConfig_replace(t *testing.T) {
 						t.Fatal(err)
 					}
 				},
-				Config: cbd(second),
+				Config: cbd(second, "1", 50),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(
+					fileEquals(second, golden, 0o640),
+					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
+				),
+			},
+			{
+				Config: cbd(second, "2", 50),
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionCreateBeforeDestroy),
 				}},
 				Check: tfresource.ComposeTestCheckFunc(
 					fileEquals(second, golden, 0o640),
+					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
+				),
+			},
+			{
+				Config:      cbd(second, "3", 75),
+				ExpectError: regexp.MustCompile(`Router File Already Exists(?s:.*)` + spaced(`a router file whose primary node is "primary"`) + `(?s:.*)create_before_destroy`),
+			},
+			{
+				PreConfig: func() {
+					if err := fileEquals(second, golden, 0o640)(nil); err != nil {
+						t.Errorf("after the refused replacement: %v", err)
+					}
+				},
+				// The refused apply put the old object back in the state
+				// (else this would be a create, refused too): without
+				// create_before_destroy the same change replaces it.
+				Config: replaceTriggered(routerConfigGolden(second, 75), "4"),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(
+					fileEquals(second, goldenWith(t, func(n *artifact.Node) { n.Weight = 75 }), 0o640),
 					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
 				),
 			},
@@ -876,7 +929,24 @@ func TestAccRouterConfig_symlinkWrittenThrough(t *testing.T) {
 	tfresource.Test(t, tfresource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []tfresource.TestStep{
-			{Config: routerConfigGolden(link, 50), Check: written(golden)},
+			{
+				// What was there before Terraform is not this resource's:
+				// refused, naming the file the link leads to.
+				Config:      routerConfigGolden(link, 50),
+				ExpectError: regexp.MustCompile(`Router File Already Exists(?s:.*)` + strings.ReplaceAll(regexp.QuoteMeta(target+" (where "+link+" leads)"), " ", `\s+`) + `(?s:.*)not\s+a\s+router\s+file`),
+			},
+			{
+				PreConfig: func() {
+					if got, err := os.ReadFile(target); err != nil || string(got) != "{}\n" {
+						t.Errorf("the refused plan changed %s: %q, %v", target, got, err)
+					}
+					if err := os.Remove(target); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: routerConfigGolden(link, 50),
+				Check:  written(golden),
+			},
 			{
 				Config: routerConfigGolden(link, 50),
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
@@ -1262,6 +1332,156 @@ resource "pgreplication_router_config" "test" {
 					}
 					return nil
 				},
+			},
+		},
+	})
+}
+
+// topologyBytes is the file a one-primary configuration writes.
+func topologyBytes(t *testing.T, primary, host string) []byte {
+	t.Helper()
+	data, err := artifact.Marshal(artifact.Topology{Nodes: []artifact.Node{{Name: primary, Role: artifact.RolePrimary, Host: host}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// A new resource, or a new path, never writes over a file it did not
+// write; before, it replaced whatever was there. A file that is not a
+// router file is refused at plan time; another router file (most likely
+// another resource's: see checkNewRouterFile for why the plan only warns)
+// at apply, before anything is written. Either way the error names the
+// file and what it holds, and the file is left as it was. Importing the
+// file makes it the resource's; a file that already holds exactly the
+// bytes to be written is taken as it is.
+func TestAccRouterConfig_existingFileNotOverwritten(t *testing.T) {
+	testAccPreCheck(t)
+	dir := t.TempDir()
+	file, other := filepath.Join(dir, "router.json"), filepath.Join(dir, "other.json")
+	golden, err := os.ReadFile(goldenRouterFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	theirs := topologyBytes(t, "theirs", "10.9.9.9")
+	write := func(name string, data []byte) {
+		if err := os.WriteFile(name, data, 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	holds := func(name string, want []byte) {
+		if got, err := os.ReadFile(name); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s holds %q (%v), want %q: a refused write changed it", name, got, err, want)
+		}
+	}
+	spaced := func(s string) string { return strings.ReplaceAll(regexp.QuoteMeta(s), " ", `\s+`) }
+	refused := func(name, what string) *regexp.Regexp {
+		return regexp.MustCompile(`Router File Already Exists(?s:.*)` + spaced(`would write `+name+`, where a file that this resource did not write already is: `+what) +
+			`(?s:.*)` + spaced("give this resource its own path") + `(?s:.*)` + spaced("import it"))
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				PreConfig:   func() { write(file, []byte("hello\n")) },
+				Config:      routerConfigGolden(file, 50),
+				ExpectError: refused(file, "a file that is not a router file (6 bytes)"),
+			},
+			{
+				PreConfig: func() {
+					holds(file, []byte("hello\n"))
+					write(file, theirs)
+				},
+				Config:      routerConfigGolden(file, 50),
+				ExpectError: refused(file, `a router file whose primary node is "theirs"`),
+			},
+			{
+				PreConfig:          func() { holds(file, theirs) },
+				Config:             routerConfigGolden(file, 50),
+				ResourceName:       routerConfigAddr,
+				ImportState:        true,
+				ImportStateId:      file,
+				ImportStatePersist: true,
+			},
+			{
+				Config: routerConfigGolden(file, 50),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
+				}},
+				Check: fileEquals(file, golden, 0o640),
+			},
+			// A new path where another file is: refused, and the old
+			// file stays the application's.
+			{
+				PreConfig:   func() { write(other, []byte("hello\n")) },
+				Config:      routerConfigGolden(other, 50),
+				ExpectError: refused(other, "a file that is not a router file (6 bytes)"),
+			},
+			{
+				PreConfig: func() {
+					holds(other, []byte("hello\n"))
+					holds(file, golden)
+					write(other, golden)
+				},
+				Config: routerConfigGolden(other, 50),
+				Check: tfresource.ComposeTestCheckFunc(
+					fileEquals(other, golden, 0o640),
+					func(*terraform.State) error { return onlyRouterFile(dir, "other.json") },
+				),
+			},
+		},
+		CheckDestroy: func(*terraform.State) error { return onlyRouterFile(dir) },
+	})
+}
+
+// Two resources whose paths are hard links to one existing file are
+// refused at plan time like two spellings of one path: no spelling
+// reveals a hard link, so the files are compared by identity. (Writing
+// either name would give it a new file, and the application would read
+// whichever name it was given.) Before, both planned and applied.
+func TestAccRouterConfig_hardLinksRefused(t *testing.T) {
+	testAccPreCheck(t)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
+	// The bytes both resources write, so that neither is refused for
+	// the file already being there.
+	data := topologyBytes(t, "primary", "10.0.0.1")
+	if err := os.WriteFile(a, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(a, b); err != nil {
+		t.Fatal(err)
+	}
+	config := unreachableProvider
+	for _, name := range []string{"a", "b"} {
+		config += fmt.Sprintf(`
+resource "pgreplication_router_config" %q {
+  path = %q
+  primary {
+    name = "primary"
+    host = "10.0.0.1"
+  }
+}
+`, name, filepath.Join(dir, name+".json"))
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{
+				Config:      config,
+				ExpectError: regexp.MustCompile(`Router File Written by Two Resources(?s:.*)are\s+hard\s+links`),
+			},
+			{
+				PreConfig: func() {
+					fa, errA := os.Stat(a)
+					fb, errB := os.Stat(b)
+					if errA != nil || errB != nil || !os.SameFile(fa, fb) {
+						t.Errorf("a refused plan touched the files (%v, %v)", errA, errB)
+					}
+				},
+				// One of them alone is the file's.
+				Config: strings.Split(config, `resource "pgreplication_router_config" "b"`)[0],
+				Check:  fileEquals(a, data, 0o640),
 			},
 		},
 	})

@@ -377,7 +377,7 @@ func TestStandbyConninfoParams(t *testing.T) {
 
 // A secret typed into the router file by hand never reaches the state or
 // the plan: the refresh keeps a placeholder in content, and the plan
-// replaces the file with the declared one. Two hand edits:
+// rewrites the file with the declared one. Two hand edits:
 //   - a password added to a node;
 //   - the mistake password_env's description warns about: the password
 //     typed where the variable's name goes (the refresh and the plan would
@@ -418,7 +418,7 @@ func TestAccRouterConfig_handTypedPasswordNeverShown(t *testing.T) {
 						},
 						Config: routerConfigGolden(file, 75),
 						ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-							plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionReplace),
+							plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
 							planHasNo(tc.canary, "router.json"),
 						}},
 						Check: func(s *terraform.State) error { return fileEquals(file, declared, 0o640)(s) },

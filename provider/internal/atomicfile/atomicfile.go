@@ -19,6 +19,14 @@
 // often a typo than an intent, and the owner and mode a new directory should
 // have are a decision for whoever provisions the host. The error names the
 // missing directory.
+//
+// [WriteIf] and [RemoveIf] decide from the file's current bytes whether to
+// go ahead, holding an exclusive lock on the file's directory (flock(2), on
+// Unix) from the read to the rename or the removal: two processes that
+// check and write one file at the same time (two Terraform provider
+// configurations, two applies) take turns, so the second sees what the
+// first wrote and neither decides from bytes that are about to change.
+// Readers take no lock; they never need one.
 package atomicfile
 
 import (
@@ -40,7 +48,29 @@ const TempPrefix = ".tmp-"
 // that is not possible (the caller may not give files away) Write fails
 // and the old file stays, because a file the reading application can no
 // longer open is worse than a stale one.
-func Write(name string, data []byte, perm fs.FileMode) (err error) {
+func Write(name string, data []byte, perm fs.FileMode) error {
+	return WriteIf(name, data, perm, nil)
+}
+
+// Current is what a file holds when [WriteIf] or [RemoveIf] asks whether to
+// go ahead.
+type Current struct {
+	// Target is the file that would be replaced or removed (see [Target]).
+	Target string
+	// Exists is false when there is no file at Target yet.
+	Exists bool
+	// Data is the file's bytes; nil when it does not exist.
+	Data []byte
+	// ID is the file's identity ([FileID]); "" when it does not exist.
+	ID string
+}
+
+// WriteIf is [Write] that first reads the file it would replace and writes
+// only when check, given those bytes, returns nil; check's error is returned
+// as it is and nothing is written. The directory stays locked from the read
+// to the rename, so no other WriteIf or RemoveIf of a file in it comes in
+// between. A nil check always writes.
+func WriteIf(name string, data []byte, perm fs.FileMode, check func(Current) error) (err error) {
 	link := name
 	if name, err = Target(name); err != nil {
 		return err
@@ -56,6 +86,20 @@ func Write(name string, data []byte, perm fs.FileMode) (err error) {
 		return statErr
 	} else if !fi.IsDir() {
 		return fmt.Errorf("%s is not a directory", dir)
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if check != nil {
+		cur, err := read(name)
+		if err != nil {
+			return err
+		}
+		if err := check(cur); err != nil {
+			return err
+		}
 	}
 
 	f, err := os.CreateTemp(dir, TempPrefix+filepath.Base(name)+".*")
@@ -100,6 +144,69 @@ func Write(name string, data []byte, perm fs.FileMode) (err error) {
 	}
 	renamed = true
 	return syncDir(dir)
+}
+
+// RemoveIf removes the file name leads to (see [Target]; a symbolic link
+// at name is kept) when check, given its bytes, returns nil, under the same
+// lock as [WriteIf]. It reports whether it removed the file; a file that
+// does not exist is not removed and check is not called.
+func RemoveIf(name string, check func(Current) error) (removed bool, err error) {
+	if name, err = Target(name); err != nil {
+		return false, err
+	}
+	dir := filepath.Dir(name)
+	unlock, err := lockDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	cur, err := read(name)
+	if err != nil || !cur.Exists {
+		return false, err
+	}
+	if err := check(cur); err != nil {
+		return false, err
+	}
+	if err := os.Remove(name); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	return true, syncDir(dir)
+}
+
+// Read is the Current of the file that writing name would replace: name,
+// or the file at the end of a symbolic link at name ([Target]). It takes no
+// lock: a caller that writes after deciding from it uses [WriteIf].
+func Read(name string) (Current, error) {
+	name, err := Target(name)
+	if err != nil {
+		return Current{}, err
+	}
+	return read(name)
+}
+
+// read is the Current of the file name (already resolved by Target).
+func read(name string) (Current, error) {
+	data, err := os.ReadFile(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Current{Target: name}, nil
+	}
+	if err != nil {
+		if fi, statErr := os.Stat(name); statErr == nil && fi.IsDir() {
+			return Current{}, fmt.Errorf("%s is a directory; choose a file path", name)
+		}
+		return Current{}, fmt.Errorf("read %s: %w", name, err)
+	}
+	cur := Current{Target: name, Exists: true, Data: data}
+	if fi, err := os.Stat(name); err == nil {
+		cur.ID = FileID(fi)
+	}
+	return cur, nil
 }
 
 // maxLinks bounds the links Target follows, as the kernel bounds a path

@@ -2,6 +2,7 @@ package atomicfile_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/atomicfile"
 )
@@ -256,4 +258,117 @@ func TestWriteThroughDanglingSymlink(t *testing.T) {
 		t.Fatalf("Write through a link into a missing directory: %v", err)
 	}
 	onlyFiles(t, dir, "loop.json", "nowhere.json", "real.json", "router.json")
+}
+
+// WriteIf decides from the bytes it would replace and holds the directory's
+// lock from that read to the rename: of writers that each create the file
+// only when there is none, exactly one writes, however their checks
+// overlap in time (each check here waits long enough for all of them to
+// have read the directory, which without the lock lets every one of them
+// write over the others).
+func TestWriteIfCreatesOnce(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "router.json")
+	errExists := errors.New("exists")
+	const writers = 8
+	var wrote atomic.Int32
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := atomicfile.WriteIf(name, []byte(strings.Repeat(string(rune('a'+i)), 1000)), 0o640, func(cur atomicfile.Current) error {
+				time.Sleep(50 * time.Millisecond)
+				if cur.Exists {
+					return errExists
+				}
+				return nil
+			})
+			switch {
+			case err == nil:
+				wrote.Add(1)
+			case !errors.Is(err, errExists):
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := wrote.Load(); n != 1 {
+		t.Fatalf("%d writers created the file, want 1", n)
+	}
+	data, err := os.ReadFile(name)
+	if err != nil || len(data) != 1000 || strings.Count(string(data), string(data[:1])) != 1000 {
+		t.Fatalf("the file holds %.20q… (%d bytes, %v): not one writer's whole file", data, len(data), err)
+	}
+	onlyFiles(t, dir, "router.json")
+}
+
+// A check that refuses leaves the file as it was, and its error comes back
+// as it is; the check is given the bytes of the file a symbolic link leads
+// to.
+func TestWriteIfRefusedLeavesFile(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "router.json")
+	if err := os.WriteFile(name, []byte("theirs\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "link.json")
+	if err := os.Symlink("router.json", link); err != nil {
+		t.Fatal(err)
+	}
+	refused := errors.New("refused")
+	var seen atomicfile.Current
+	err := atomicfile.WriteIf(link, []byte("mine\n"), 0o640, func(cur atomicfile.Current) error {
+		seen = cur
+		return refused
+	})
+	if !errors.Is(err, refused) {
+		t.Fatalf("error %v, want the check's", err)
+	}
+	if !seen.Exists || string(seen.Data) != "theirs\n" || seen.Target != name {
+		t.Fatalf("the check saw %+v, want the bytes of %s", seen, name)
+	}
+	if got, _ := os.ReadFile(name); string(got) != "theirs\n" {
+		t.Fatalf("the file holds %q after a refused write", got)
+	}
+	onlyFiles(t, dir, "link.json", "router.json")
+}
+
+// RemoveIf removes only what its check accepts, keeps a symbolic link at
+// the name, and reports a missing file (or directory) as nothing removed.
+func TestRemoveIf(t *testing.T) {
+	dir := t.TempDir()
+	name := filepath.Join(dir, "router.json")
+	link := filepath.Join(dir, "link.json")
+	if err := os.WriteFile(name, []byte("mine\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("router.json", link); err != nil {
+		t.Fatal(err)
+	}
+	changed := errors.New("changed")
+	onlyMine := func(cur atomicfile.Current) error {
+		if string(cur.Data) != "mine\n" {
+			return changed
+		}
+		return nil
+	}
+	if err := os.WriteFile(name, []byte("edited\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := atomicfile.RemoveIf(link, onlyMine); removed || !errors.Is(err, changed) {
+		t.Fatalf("removed %v, %v: want the check's refusal", removed, err)
+	}
+	if err := os.WriteFile(name, []byte("mine\n"), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if removed, err := atomicfile.RemoveIf(link, onlyMine); !removed || err != nil {
+		t.Fatalf("removed %v, %v", removed, err)
+	}
+	onlyFiles(t, dir, "link.json")
+	for _, missing := range []string{name, filepath.Join(dir, "no-such-dir", "router.json")} {
+		if removed, err := atomicfile.RemoveIf(missing, onlyMine); removed || err != nil {
+			t.Fatalf("%s: removed %v, %v", missing, removed, err)
+		}
+	}
 }

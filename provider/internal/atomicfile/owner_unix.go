@@ -37,3 +37,15 @@ func keepOwner(f *os.File, name string) error {
 	}
 	return nil
 }
+
+// FileID is the identity of the file fi describes, its device and inode
+// numbers ("" where fi has none): every [Write] gives a file a new one, so
+// it tells the file one writer made from the same bytes written again by
+// another.
+func FileID(fi fs.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return ""
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
+}
