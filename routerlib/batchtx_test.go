@@ -235,3 +235,118 @@ func TestTxOwnCommitReadYourWrites(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchBeginTxReadOnly: a batch that begins a read-only transaction,
+// not serializable (pgx.Batch.BeginTx with pgx.ReadOnly, or its own
+// BEGIN READ ONLY … COMMIT), runs on a replica, as Router.BeginTx with
+// those options does, and the transaction keeps its connection until
+// Commit or Rollback: the batch's Close gave it back to the pool while
+// the transaction was open. A serializable one stays on the primary,
+// which alone can run it. Before, each went to the primary.
+func TestBatchBeginTxReadOnly(t *testing.T) {
+	topo := routertest.Shared(t)
+	a := oneReplica(topo, 4)
+	r := newRouter(t, a)
+	replica := a.Nodes[1].Name
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	acquired := func() int32 {
+		st, _ := r.NodeStat(replica)
+		return st.Pool.AcquiredConns
+	}
+	const where = "SELECT pg_is_in_recovery(), inet_server_port()"
+	for _, end := range []string{"Commit", "Rollback"} {
+		t.Run("BeginTx-"+end, func(t *testing.T) {
+			b := &pgx.Batch{}
+			b.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead})
+			b.Queue(where)
+			br := r.SendBatch(ctx, b)
+			tx := br.Tx()
+			defer tx.Rollback(ctx)
+			if _, err := br.Exec(); err != nil { // the BEGIN
+				t.Fatal(err)
+			}
+			var recovery bool
+			var port int
+			if err := br.QueryRow().Scan(&recovery, &port); err != nil {
+				t.Fatal(err)
+			}
+			if err := br.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if !recovery || port == topo.Primary.Port {
+				t.Errorf("a batch beginning a read-only transaction ran on port %d (in recovery: %v), want the replica", port, recovery)
+			}
+			if n := acquired(); n != 1 {
+				t.Errorf("after the batch's Close, with its transaction open, the replica's pool counts %d connections acquired, want 1 (the transaction's)", n)
+			}
+			var again int
+			if err := tx.QueryRow(ctx, "SELECT inet_server_port()").Scan(&again); err != nil {
+				t.Fatal(err)
+			}
+			if again != port {
+				t.Errorf("the transaction's next statement ran on port %d, the batch on %d", again, port)
+			}
+			if _, err := tx.Exec(ctx, "CREATE TEMP TABLE batch_ro (i int)"); err == nil {
+				t.Error("a write in the read-only transaction succeeded")
+			}
+			var err error
+			if end == "Commit" {
+				err = tx.Commit(ctx)
+			} else {
+				err = tx.Rollback(ctx)
+			}
+			if end == "Rollback" && err != nil || end == "Commit" && !errors.Is(err, pgx.ErrTxCommitRollback) {
+				t.Errorf("%s of the failed transaction: %v", end, err)
+			}
+			if n := acquired(); n != 0 {
+				t.Errorf("after %s the replica's pool counts %d connections acquired, want 0", end, n)
+			}
+		})
+	}
+	t.Run("own-BEGIN-COMMIT", func(t *testing.T) {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN READ ONLY")
+		b.Queue(where)
+		b.Queue("COMMIT")
+		br := r.SendBatch(ctx, b)
+		var recovery bool
+		var port int
+		if _, err := br.Exec(); err != nil {
+			t.Fatal(err)
+		}
+		if err := br.QueryRow().Scan(&recovery, &port); err != nil {
+			t.Fatal(err)
+		}
+		if err := br.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if !recovery || port == topo.Primary.Port {
+			t.Errorf("a batch of BEGIN READ ONLY, a read and COMMIT ran on port %d (in recovery: %v), want the replica", port, recovery)
+		}
+		if n := acquired(); n != 0 {
+			t.Errorf("after the batch's Close the replica's pool counts %d connections acquired, want 0", n)
+		}
+	})
+	t.Run("serializable", func(t *testing.T) {
+		b := &pgx.Batch{}
+		b.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.Serializable})
+		b.Queue(where)
+		br := r.SendBatch(ctx, b)
+		tx := br.Tx()
+		defer tx.Rollback(ctx)
+		var recovery bool
+		if _, err := br.Exec(); err != nil {
+			t.Fatal(err)
+		}
+		if err := br.QueryRow().Scan(&recovery, new(int)); err != nil {
+			t.Fatal(err)
+		}
+		if err := br.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if recovery {
+			t.Error("a batch beginning a serializable read-only transaction ran on a standby, which refuses it")
+		}
+	})
+}

@@ -19,10 +19,12 @@
 // UPDATE, FOR SHARE…); SELECT … INTO; CTEs that modify data; calls to
 // functions that change server or session state or cannot run on a standby
 // (see below); every [Router.Begin], and [Router.BeginTx] unless it is read
-// only and not serializable; a batch with any write; anything the
-// classifier does not recognise. To a replica: SELECT, VALUES, TABLE, SHOW
-// and EXPLAIN of those, and [Router.BeginTx] with [pgx.ReadOnly] at read
-// committed or repeatable read. A read-only serializable transaction,
+// only and not serializable; a batch with any write, or that begins a
+// transaction that is not so; anything the classifier does not recognise.
+// To a replica: SELECT, VALUES, TABLE, SHOW and EXPLAIN of those, and
+// [Router.BeginTx] with [pgx.ReadOnly] at read committed or repeatable
+// read, and a batch of reads that begins such a transaction
+// ([pgx.Batch.BeginTx], or BEGIN … READ ONLY first). A read-only serializable transaction,
 // deferrable or not, goes to the primary: a hot standby refuses
 // serializable mode (SQLSTATE 0A000). Each SQL string is classified once,
 // by a lexer that understands comments, string constants (standard, E'…',

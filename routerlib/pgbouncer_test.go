@@ -87,6 +87,38 @@ func TestPgBouncerRouting(t *testing.T) {
 	if d := rec.last(t); d.Reason != routerlib.ReasonReadOnlyRetry {
 		t.Errorf("the writing read's last decision: %s, want the read-only retry", d.Reason)
 	}
+	// A batch that begins a read-only transaction runs on a standby, its
+	// own BEGIN making it read only (not the statement a read pool through
+	// PgBouncer puts first, which would have dropped pgx's transaction),
+	// and its transaction keeps its server connection.
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	b.Queue("SELECT inet_server_port(), pg_backend_pid()")
+	br := r.SendBatch(ctx, b)
+	rotx := br.Tx()
+	defer rotx.Rollback(ctx)
+	var roPort, roPid, roPid2 int
+	if _, err := br.Exec(); err != nil {
+		t.Fatal(err)
+	}
+	if err := br.QueryRow().Scan(&roPort, &roPid); err != nil {
+		t.Fatal(err)
+	}
+	if err := br.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if roPort == topo.Primary.Port {
+		t.Errorf("a batch beginning a read-only transaction through PgBouncer ran on the primary")
+	}
+	if err := rotx.QueryRow(ctx, "SELECT pg_backend_pid()").Scan(&roPid2); err != nil {
+		t.Fatal(err)
+	}
+	if roPid != roPid2 {
+		t.Errorf("the batch's read-only transaction ran on backends %d and %d", roPid, roPid2)
+	}
+	if err := rotx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
 	// A transaction keeps its one server connection through PgBouncer.
 	tx, err := r.Begin(ctx)
 	if err != nil {

@@ -172,8 +172,12 @@ func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *
 // sendBatchOn sends b on a connection from pool, as
 // [pgxpool.Pool.SendBatch] does, with readOnlyStatement first when pool is
 // s's read pool and its sessions lost default_transaction_read_only: the
-// whole batch is one implicit transaction (one Sync), read only.
-func sendBatchOn(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, s *server) pgx.BatchResults {
+// whole batch is one implicit transaction (one Sync), read only. A batch
+// that begins a read-only transaction (readOnlyTx) needs no such
+// statement: its BEGIN makes it read only. The connection goes back to
+// the pool when the results are closed or, for a batch that begins a
+// transaction ([pgx.Batch.BeginTx]), when that transaction ends.
+func sendBatchOn(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, s *server, readOnlyTx bool) pgx.BatchResults {
 	if pool != s.readPool.Load() {
 		return pool.SendBatch(ctx, b)
 	}
@@ -183,8 +187,12 @@ func sendBatchOn(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, s *serve
 	if err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
-	if !s.readOnlyLost.Load() {
-		return &releasingBatch{BatchResults: c.Conn().SendBatch(ctx, b), c: c}
+	if readOnlyTx || !s.readOnlyLost.Load() {
+		br := c.Conn().SendBatch(ctx, b)
+		if tx := br.Tx(); tx != nil {
+			return &beganBatch{BatchResults: br, tx: &releasingTx{Tx: tx, c: c}}
+		}
+		return &releasingBatch{BatchResults: br, c: c}
 	}
 	ro := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
 	ro.Queue(readOnlyStatement)
@@ -210,4 +218,39 @@ func (b *releasingBatch) Close() error {
 		b.c = nil
 	}
 	return err
+}
+
+// beganBatch are the results of a batch that began a transaction on a
+// read pool: its Tx, not its Close, gives the connection back.
+type beganBatch struct {
+	pgx.BatchResults
+	tx *releasingTx
+}
+
+func (b *beganBatch) Tx() pgx.Tx { return b.tx }
+
+// releasingTx releases its connection to the pool once it ends (Commit or
+// Rollback, failed or not), as [pgxpool.Tx] does.
+type releasingTx struct {
+	pgx.Tx
+	c *pgxpool.Conn
+}
+
+func (tx *releasingTx) Commit(ctx context.Context) error {
+	err := tx.Tx.Commit(ctx)
+	tx.release()
+	return err
+}
+
+func (tx *releasingTx) Rollback(ctx context.Context) error {
+	err := tx.Tx.Rollback(ctx)
+	tx.release()
+	return err
+}
+
+func (tx *releasingTx) release() {
+	if tx.c != nil {
+		tx.c.Release()
+		tx.c = nil
+	}
 }

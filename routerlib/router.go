@@ -498,11 +498,16 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 
 // SendBatch sends b to the primary if any of its statements is a write,
 // else to a replica. A batch is not retried on another node. A batch that
-// begins a transaction ([pgx.Batch.BeginTx]) goes to the primary (its
-// BEGIN is not a read), and its Tx is the transaction [Router.BeginTx]
-// gives: a failed Commit says whether it may have committed, and in
-// read_your_writes mode Commit records the session's position (or the
-// batch's Close, when the batch queues its own COMMIT).
+// begins a read-only transaction, not serializable ([pgx.Batch.BeginTx]
+// with [pgx.ReadOnly], or a first statement BEGIN … READ ONLY), is a read
+// as [Router.BeginTx] takes it, and so are the COMMIT or ROLLBACK that end
+// it in the batch; its transaction keeps its replica connection until
+// Commit or Rollback, as with [pgxpool.Pool.SendBatch]. Any other batch
+// that begins a transaction goes to the primary (its BEGIN is not a
+// read), and its Tx is the transaction [Router.BeginTx] gives: a failed
+// Commit says whether it may have committed, and in read_your_writes
+// mode Commit records the session's position (or the batch's Close, when
+// the batch queues its own COMMIT).
 func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	t, err := r.enter()
 	if err != nil {
@@ -510,7 +515,15 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	}
 	defer t.leave()
 	cl := classRead
-	for _, q := range b.QueuedQueries {
+	readOnlyTx := false
+	for i, q := range b.QueuedQueries {
+		if i == 0 && readOnlyBegin(q.SQL) {
+			readOnlyTx = true
+			continue
+		}
+		if readOnlyTx && endsReadOnlyTx(q.SQL) {
+			continue
+		}
 		if r.cache.get(q.SQL)&classWrite != 0 {
 			cl = classWrite
 			break
@@ -528,10 +541,14 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if tg.write {
 		return r.sendWriteBatch(ctx, t, tg, b)
 	}
+	if readOnlyTx {
+		// Read only: nothing to record, and its own BEGIN makes it so.
+		return sendBatchOn(ctx, tg.pool, b, tg.n.server, true)
+	}
 	if s := r.recording(ctx, t, tg); s != nil {
 		return r.sendReadBatchCapture(ctx, tg.pool, b, s)
 	}
-	return sendBatchOn(ctx, tg.pool, b, tg.n.server)
+	return sendBatchOn(ctx, tg.pool, b, tg.n.server, false)
 }
 
 // CopyFrom copies rows into a table on the primary, like

@@ -98,6 +98,58 @@ func endsTx(sql string) bool {
 	return false
 }
 
+// readOnlyBegin reports whether sql, one statement, begins a read-only
+// transaction a hot standby can run: BEGIN or START TRANSACTION with READ
+// ONLY, and neither SERIALIZABLE (a standby refuses it) nor READ WRITE.
+// pgx's Batch.BeginTx with pgx.ReadOnly queues such a statement.
+func readOnlyBegin(sql string) bool {
+	lx := sqllex.New(sql)
+	switch tok := lx.Next(); {
+	case tok.Is("begin"):
+	case tok.Is("start"):
+		if !lx.Next().Is("transaction") {
+			return false
+		}
+	default:
+		return false
+	}
+	readOnly := false
+	var prev sqllex.Token
+	for tok := lx.Next(); tok.Kind != sqllex.EOF; tok = lx.Next() {
+		switch {
+		case tok.Kind == sqllex.Punct && tok.Text == ";":
+			return readOnly && lx.Next().Kind == sqllex.EOF && !lx.Broken()
+		case tok.Is("serializable"), tok.Is("write"):
+			return false
+		case tok.Is("only") && prev.Is("read"):
+			readOnly = true
+		}
+		prev = tok
+	}
+	return readOnly && !lx.Broken()
+}
+
+// endsReadOnlyTx reports whether sql, one statement, is the COMMIT or
+// ROLLBACK (END, ABORT) that ends a transaction, not a prepared one's:
+// in a batch that began a read-only transaction, it commits no write.
+func endsReadOnlyTx(sql string) bool {
+	lx := sqllex.New(sql)
+	switch tok := lx.Next(); {
+	case tok.Is("commit"), tok.Is("end"), tok.Is("rollback"), tok.Is("abort"):
+	default:
+		return false
+	}
+	for tok := lx.Next(); tok.Kind != sqllex.EOF; tok = lx.Next() {
+		switch {
+		case tok.Kind == sqllex.Punct && tok.Text == ";":
+			return lx.Next().Kind == sqllex.EOF && !lx.Broken()
+		case tok.Is("prepared"), tok.Is("to"):
+			return false // COMMIT PREPARED; ROLLBACK TO SAVEPOINT does not end it
+		}
+	}
+	return !lx.Broken()
+}
+
 func (tx *writerTx) Commit(ctx context.Context) error {
 	return tx.failed(ctx, tx.Tx.Commit(ctx), "", !tx.savepoint)
 }
