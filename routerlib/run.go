@@ -86,6 +86,10 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		r.opts.logger.Warn("routerlib: connection failed", "node", tg.n.name, "err", err)
 	}
 	if tg.write {
+		if sql == "" {
+			// BeginTx's BEGIN (it comes with no SQL): it commits nothing.
+			return st, false, fmt.Errorf("routerlib: node %q failed while a transaction began; nothing of it ran or committed: %w", tg.n.name, err)
+		}
 		if notSent(err) {
 			// No connection, or pgconn knows nothing went out: the
 			// write did not run, and the error must not send the
