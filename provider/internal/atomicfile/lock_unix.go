@@ -5,6 +5,7 @@ package atomicfile
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"syscall"
 	"time"
@@ -23,6 +24,11 @@ const lockWait = 30 * time.Second
 // description, so two goroutines of one process exclude each other too.
 func lockDir(dir string) (func(), error) {
 	d, err := os.Open(dir)
+	if errors.Is(err, fs.ErrPermission) {
+		// A directory the user may write but not list (mode -wx) cannot
+		// be opened to lock: write unlocked there, as before locks.
+		return func() {}, nil
+	}
 	if err != nil {
 		return nil, err
 	}
