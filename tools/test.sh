@@ -9,6 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 major=${1:-17}
+# GO_TEST_FLAGS (make's, or the environment's): go test flags separated by
+# blanks, one word each.
+read -ra go_test_flags <<<"${GO_TEST_FLAGS:-}"
 
 pgbin=$(tools/postgres/install.sh "$major" | tail -n 1)
 # Some tests run on a fixed major whatever the suite runs on: 15 and 16
@@ -22,6 +25,8 @@ export ROUTERTEST_PGBOUNCER
 primary=$(tools/tfcli.sh describe primary)
 second=$(tools/tfcli.sh describe second)
 inherited_rc=${TF_CLI_CONFIG_FILE:-}
+# tfcli.sh env prints NAME=value lines: each is exported as written.
+# shellcheck disable=SC2163 # export NAME=value, not a variable named kv
 while IFS= read -r kv; do export "$kv"; done < <(tools/tfcli.sh env primary)
 export ROUTERTEST_PGBIN="$pgbin" TF_ACC=1
 echo "test: PostgreSQL $major from $pgbin; PgBouncer $ROUTERTEST_PGBOUNCER"
@@ -66,9 +71,10 @@ second_pass() {
     grep -qx "$name" <<<"$listed" || { echo "test: $name is no test of ./provider: update second_pass in $0" >&2; exit 1; }
   done
   (
+    # shellcheck disable=SC2163 # as above
     while IFS= read -r kv; do export "$kv"; done < <(tools/tfcli.sh env second)
-    go test -count=1 -timeout 20m ${GO_TEST_FLAGS:-} ./examples
-    go test -count=1 -timeout 20m ${GO_TEST_FLAGS:-} -run "$run" ./provider/
+    go test -count=1 -timeout 20m "${go_test_flags[@]}" ./examples
+    go test -count=1 -timeout 20m "${go_test_flags[@]}" -run "$run" ./provider/
   )
 }
 
@@ -87,24 +93,24 @@ second_pass() {
 # to the provider's time. Its output is kept in a file and shown when it
 # ends, so that the two do not interleave.
 module=$(go list -m)
-other_packages=$(go list ./... | grep -vx -e "$module/provider" -e "$module/examples")
+other_list=$(go list ./... | grep -vx -e "$module/provider" -e "$module/examples")
+mapfile -t other_packages <<<"$other_list"
 second_log=$(mktemp)
 trap 'rm -f "$second_log"' EXIT
 (
   set -euo pipefail
-  # shellcheck disable=SC2086 # one argument per package
-  go test -p 1 -count=1 -timeout 40m ${GO_TEST_FLAGS:-} $other_packages
-  go test -p 1 -count=1 -race -timeout 20m ${GO_TEST_FLAGS:-} ./routerlib/...
+  go test -p 1 -count=1 -timeout 40m "${go_test_flags[@]}" "${other_packages[@]}"
+  go test -p 1 -count=1 -race -timeout 20m "${go_test_flags[@]}" ./routerlib/...
   # routerlib/stdlib under GORM and sqlx: a module of its own, so that they never
   # become dependencies of applications importing routerlib.
-  (cd routerlib/stdlib/compat && go test -p 1 -count=1 -race -timeout 10m ${GO_TEST_FLAGS:-} ./...)
+  (cd routerlib/stdlib/compat && go test -p 1 -count=1 -race -timeout 10m "${go_test_flags[@]}" ./...)
   # the peer benchmark's own tests (its delaying proxy): a module of its own too.
-  (cd tools/peerbench && go test -p 1 -count=1 -race -timeout 5m ${GO_TEST_FLAGS:-} ./...)
+  (cd tools/peerbench && go test -p 1 -count=1 -race -timeout 5m "${go_test_flags[@]}" ./...)
   second_pass
 ) >"$second_log" 2>&1 &
 others=$!
 provider_rc=0
-go test -p 1 -count=1 -timeout 40m ${GO_TEST_FLAGS:-} ./provider ./examples || provider_rc=$?
+go test -p 1 -count=1 -timeout 40m "${go_test_flags[@]}" ./provider ./examples || provider_rc=$?
 others_rc=0
 wait "$others" || others_rc=$?
 echo "test: every other package, routerlib under -race, the modules and the second pass:"

@@ -68,9 +68,9 @@ build_terraform() {
   cp "$dir/go.mod" "$work/terraform.mod"
   cp "$dir/go.sum" "$work/terraform.sum"
   chmod u+w "$work/terraform.mod" "$work/terraform.sum"
-  for m in $(sed -n 's#^replace \(github\.com/hashicorp/terraform/[^ ]*\) => \./.*#\1#p' "$work/terraform.mod"); do
+  while IFS= read -r m; do
     nested+=(-dropreplace="$m" -require="$m@$terraform_nested")
-  done
+  done < <(sed -n 's#^replace \(github\.com/hashicorp/terraform/[^ ]*\) => \./.*#\1#p' "$work/terraform.mod")
   if [ ${#nested[@]} -eq 0 ]; then
     echo "tfcli: Terraform $terraform_version's go.mod replaces no nested module: update build_terraform" >&2
     exit 1
