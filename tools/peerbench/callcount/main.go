@@ -1,0 +1,333 @@
+// Command callcount counts the instructions one GORM read (or write) costs
+// through GORM's dbresolver and through GORM on routerlib/stdlib, set up as
+// peerbench sets them up, by running the call a fixed number of times on
+// one goroutine under valgrind's callgrind: instruction counts, unlike the
+// wall clock or CPU time, do not change with the machine's load.
+//
+// callgrind cannot follow a process that starts PostgreSQL (its children's
+// signals trip an assertion), so the topology runs in a second process:
+//
+//	cd tools/peerbench
+//	ROUTERTEST_PGBIN=$(../postgres/install.sh 17 | tail -n1) go run ./callcount -serve /tmp/topo.json &
+//	go build -o /tmp/callcount ./callcount
+//	for who in dbresolver routerlib; do for n in 200 2200; do
+//	  GODEBUG=asyncpreemptoff=1 GOGC=off valgrind --tool=callgrind --callgrind-out-file=/tmp/$who-$n.out \
+//	    /tmp/callcount -topology /tmp/topo.json -contender $who -op read -n $n
+//	done; done
+//	/tmp/callcount -report -calls 2000 /tmp/dbresolver-200.out /tmp/dbresolver-2200.out /tmp/routerlib-200.out /tmp/routerlib-2200.out
+//
+// Each run sets up both contenders and warms both (-warm calls of each), so
+// that the two runs of one contender differ only by the calls counted; the
+// report divides the difference by -calls and splits it by layer. The
+// scheduler's idle work (a goroutine waiting for the server's answer) and
+// the interface-assertion caches (which the runtime fills at random, one
+// miss in 1,024) move by ±1,500 and ±600 a call from run to run and are
+// reported apart, not in the total. GOGC=off keeps collection from landing
+// at random; asyncpreemptoff keeps the runtime's preemption signals from
+// tripping callgrind. The Router's health checks run every ten minutes
+// here, so that valgrind's slow clock does not charge their work to the
+// calls (dbresolver has none).
+package main
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"regexp"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+	"gorm.io/plugin/dbresolver"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/stdlib"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "callcount:", err)
+		os.Exit(1)
+	}
+}
+
+// Set as peerbench sets them.
+const (
+	rows         = 1000
+	maxConns     = 8
+	connLifetime = time.Hour
+)
+
+// topology is what -serve writes for the counting runs.
+type topology struct {
+	Artifact json.RawMessage `json:"artifact"`
+	Primary  string          `json:"primary"`
+	Standbys []string        `json:"standbys"`
+}
+
+func run() error {
+	serve := flag.String("serve", "", "start a topology, write it to this file and wait for an interrupt")
+	topoFile := flag.String("topology", "", "the file -serve wrote")
+	contender := flag.String("contender", "routerlib", "dbresolver or routerlib")
+	op := flag.String("op", "read", "read (peerbench's GORM read) or write (one GORM Create, in GORM's default transaction)")
+	n := flag.Int("n", 200, "calls counted")
+	warm := flag.Int("warm", 1500, "calls of each contender (a read and a write each) before the counted ones")
+	report := flag.Bool("report", false, "print the instructions a call costs, by layer, from callgrind outputs given as arguments in pairs (fewer calls, more calls) per contender")
+	calls := flag.Int("calls", 2000, "with -report: how many more calls the second output of each pair made")
+	flag.Parse()
+	switch {
+	case *serve != "":
+		return serveTopology(*serve)
+	case *report:
+		return printReport(flag.Args(), *calls)
+	case *topoFile == "":
+		return errors.New("give -serve, -topology or -report")
+	}
+	return count(*topoFile, *contender, *op, *n, *warm)
+}
+
+func serveTopology(path string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	topo, err := routertest.New(ctx, routertest.WithStandbys(2))
+	if err != nil {
+		return err
+	}
+	defer topo.Close()
+	for _, q := range []string{
+		"CREATE TABLE bench_books (id int PRIMARY KEY, title text NOT NULL)",
+		fmt.Sprintf("INSERT INTO bench_books SELECT g, 'title ' || g FROM generate_series(1, %d) g", rows),
+		"CREATE TABLE bench_gorm_writes (v int NOT NULL)",
+	} {
+		if err := topo.Primary.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
+	if err := topo.WaitReplayed(ctx); err != nil {
+		return err
+	}
+	a, err := artifact.Marshal(topo.Artifact())
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(topology{Artifact: a, Primary: topo.Primary.DSN(), Standbys: []string{topo.Standbys[0].DSN(), topo.Standbys[1].DSN()}})
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		return err
+	}
+	fmt.Println("callcount: topology written to", path, "; interrupt to stop it")
+	stop := make(chan os.Signal, 1)
+	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
+	<-stop
+	return nil
+}
+
+func count(path, contender, op string, n, warm int) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var t topology
+	if err := json.Unmarshal(data, &t); err != nil {
+		return err
+	}
+	a, err := artifact.Parse(t.Artifact)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	resolver, err := gorm.Open(postgres.Open(t.Primary), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		return err
+	}
+	err = resolver.Use(dbresolver.Register(dbresolver.Config{
+		Replicas: []gorm.Dialector{postgres.Open(t.Standbys[0]), postgres.Open(t.Standbys[1])},
+		Policy:   dbresolver.RoundRobinPolicy(),
+	}).SetMaxOpenConns(maxConns).SetMaxIdleConns(maxConns).SetConnMaxLifetime(connLifetime))
+	if err != nil {
+		return err
+	}
+	a.Pool = artifact.Pool{MaxConns: maxConns, MaxConnLifetime: artifact.Duration(connLifetime.String())}
+	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites}
+	a.Health = artifact.Health{Interval: "10m", Timeout: "30s", ConnectTimeout: "30s"} // valgrind is slow
+	r, err := routerlib.New(ctx, a)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	sqlDB := sql.OpenDB(stdlib.NewConnector(r))
+	sqlDB.SetMaxIdleConns(maxConns)
+	defer sqlDB.Close()
+	routed, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{Logger: logger.Discard})
+	if err != nil {
+		return err
+	}
+	read := func(db *gorm.DB, i int) error {
+		var b struct{ Title string }
+		return db.WithContext(ctx).Table("bench_books").Select("title").Where("id = ?", i%rows+1).Take(&b).Error
+	}
+	write := func(db *gorm.DB, i int) error {
+		return db.WithContext(ctx).Table("bench_gorm_writes").Create(&struct{ V int }{V: i}).Error
+	}
+	for _, db := range []*gorm.DB{resolver, routed} {
+		for i := range warm {
+			if err := read(db, i); err != nil {
+				return err
+			}
+			if err := write(db, i); err != nil {
+				return err
+			}
+		}
+	}
+	db := map[string]*gorm.DB{"dbresolver": resolver, "routerlib": routed}[contender]
+	call := map[string]func(*gorm.DB, int) error{"read": read, "write": write}[op]
+	if db == nil || call == nil {
+		return fmt.Errorf("-contender is dbresolver or routerlib, -op read or write")
+	}
+	for i := range n {
+		if err := call(db, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A layer is where a function's instructions are counted.
+type layer struct {
+	name string
+	re   *regexp.Regexp
+}
+
+// layers, first match wins. "idle" and "itab" are reported apart: the
+// scheduler waiting for the server, and the runtime's interface-assertion
+// caches, which it fills at random.
+var layers = []layer{
+	{"idle", regexp.MustCompile(`^runtime\.(findRunnable|stealWork|netpoll.*|runqgrab|runqsteal|futex.*|usleep.*|osyield|checkTimers.*|schedule|park_m|note.*|stopm|startm|wakep|resetspinning|mPark|handoffp|lock2|unlock2|nanotime.*|pidleget|pidleput|epollwait|injectglist|acquirep.*|releasep.*|mcall|exitsyscall.*|entersyscall.*|reentersyscall|casgstatus|execute|gogo|ready|goready|runqput|gopark|checkdead|timeSleepUntil|sysmon|retake|procyield.*|checkRunqsNoP|checkIdleGCNoP|incidlelocked|setBlockOnExitSyscall|casfrom_Gscanstatus|castogscanstatus|wirep|save|systemstack.*|.*[tT]imer.*|\(\*timers?\)\..*|\(\*m\)\..*|\(\*pageAlloc\)\..*|gcTrigger.*|cheaprand.*|\(\*randomEnum\)\..*|\(\*randomOrder\)\..*|\(\*lfstack\)\..*)$|^internal/runtime/syscall|epoll`)},
+	{"itab", regexp.MustCompile(`^runtime\.(getitab|\(\*itabTableType\)\.find|interfaceSwitch|typeAssert|assertE2I2?)$`)},
+	{"allocation", regexp.MustCompile(`^runtime\.(malloc.*|newobject|newarray|makeslice.*|growslice|makemap.*|rawstring|rawbyteslice|memclrNoHeapPointers|publicationBarrier|heapSetType.*|nextFreeFast|deductAssistCredit|\(\*mspan\)\..*|\(\*mcache\)\..*|\(\*mcentral\)\..*|\(\*mheap\)\..*|\(\*gcControllerState\)\..*|\(\*spanSet\)\..*|\(\*consistentHeapStats\)\..*|\(\*sysMemStat\)\..*|\(\*pageCache\)\..*|\(\*fixalloc\)\..*|newMarkBits|recordspan|mergeSummaries|\(\*limiterEvent\)\..*)$`)},
+	{"time", regexp.MustCompile(`^time\.`)},
+	{"routerlib/stdlib", regexp.MustCompile(`routerlib/stdlib\.`)},
+	{"routerlib", regexp.MustCompile(`terraform-provider-pgreplication/routerlib`)},
+	{"pgxpool, puddle", regexp.MustCompile(`pgxpool|puddle`)},
+	{"pgx's stdlib", regexp.MustCompile(`jackc/pgx/v5/stdlib\.`)},
+	{"pgx", regexp.MustCompile(`jackc/pgx`)},
+	{"dbresolver", regexp.MustCompile(`dbresolver`)},
+	{"GORM", regexp.MustCompile(`gorm\.io`)},
+	{"database/sql", regexp.MustCompile(`^database/sql`)},
+	{"sync", regexp.MustCompile(`^(sync|internal/sync)\.`)},
+	{"runtime, other", regexp.MustCompile(`^(runtime|internal/runtime)|^(memeqbody|aeshashbody|cmpbody|indexbytebody|gcWriteBarrier.*)$`)},
+	{"other", regexp.MustCompile(``)},
+}
+
+// annotateLine is a function's line in callgrind_annotate's output.
+var annotateLine = regexp.MustCompile(`^\s*([\d,]+) \([^)]*\)\s+\S+?:(.+?)( \[.*\])?$`)
+
+// exclusive returns each function's own instructions in a callgrind
+// output, recursion levels merged.
+func exclusive(path string) (map[string]float64, error) {
+	out, err := exec.Command("callgrind_annotate", "--threshold=100", path).Output()
+	if err != nil {
+		return nil, fmt.Errorf("callgrind_annotate %s: %w", path, err)
+	}
+	fns := map[string]float64{}
+	level := regexp.MustCompile(`'\d+$`)
+	sc := bufio.NewScanner(strings.NewReader(string(out)))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		m := annotateLine.FindStringSubmatch(sc.Text())
+		if m == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.ReplaceAll(m[1], ",", ""), 64)
+		if err != nil {
+			continue
+		}
+		fns[level.ReplaceAllString(strings.TrimSpace(m[2]), "")] += v
+	}
+	return fns, sc.Err()
+}
+
+func printReport(files []string, calls int) error {
+	if len(files) == 0 || len(files)%2 != 0 {
+		return errors.New("-report takes callgrind outputs in pairs: fewer calls, then more calls")
+	}
+	var cols []map[string]float64
+	for i := 0; i < len(files); i += 2 {
+		few, err := exclusive(files[i])
+		if err != nil {
+			return err
+		}
+		more, err := exclusive(files[i+1])
+		if err != nil {
+			return err
+		}
+		col := map[string]float64{}
+		for fn := range merged(few, more) {
+			d := (more[fn] - few[fn]) / float64(calls)
+			for _, l := range layers {
+				if l.re.MatchString(fn) {
+					col[l.name] += d
+					break
+				}
+			}
+		}
+		cols = append(cols, col)
+	}
+	fmt.Printf("%-22s", "instructions a call")
+	for i := 0; i < len(files); i += 2 {
+		fmt.Printf("%30s", strings.TrimSuffix(shortName(files[i+1]), ".out"))
+	}
+	fmt.Println()
+	for _, l := range layers {
+		fmt.Printf("%-22s", l.name)
+		for _, c := range cols {
+			fmt.Printf("%30.0f", c[l.name])
+		}
+		fmt.Println()
+	}
+	fmt.Printf("%-22s", "total but idle, itab")
+	for _, c := range cols {
+		t := 0.0
+		for name, v := range c {
+			if name != "idle" && name != "itab" {
+				t += v
+			}
+		}
+		fmt.Printf("%30.0f", t)
+	}
+	fmt.Println()
+	return nil
+}
+
+func merged(a, b map[string]float64) map[string]bool {
+	m := map[string]bool{}
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	return m
+}
+
+func shortName(path string) string {
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		return path[i+1:]
+	}
+	return path
+}
