@@ -116,8 +116,13 @@ func (noNameDriver) Open(string) (driver.Conn, error) {
 // documentation for what that means for session state. database/sql uses a
 // Conn from one goroutine at a time.
 type Conn struct {
-	r       *routerlib.Router
-	tx      *Tx     // the transaction in progress, or nil; set by BeginTx, cleared by its end
+	r  *routerlib.Router
+	tx *Tx // the transaction in progress, or nil; set by BeginTx, cleared by its end
+	// txs serves the handle's transactions one after another, as rows
+	// serves its statements: database/sql makes Commit and Rollback
+	// under the handle's lock and never calls a driver's Tx after them,
+	// and a handle has one transaction at a time.
+	txs     Tx
 	scratch scratch // for its Rows' values
 	// rows serves the handle's statements one after another: database/sql
 	// makes every call on a handle under the handle's lock, Rows.Close
@@ -196,7 +201,8 @@ func (c *Conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if err != nil {
 		return nil, err
 	}
-	c.tx = &Tx{ctx: ctx, tx: tx, conn: c}
+	c.txs = Tx{ctx: ctx, tx: tx, conn: c}
+	c.tx = &c.txs
 	return c.tx, nil
 }
 
@@ -313,14 +319,29 @@ type Tx struct {
 // does. When the connection fails after the COMMIT went out, the error is
 // [routerlib.ErrMaybeCommitted]: the transaction may have committed.
 func (t *Tx) Commit() error {
-	t.conn.tx = nil
-	return t.tx.Commit(t.ctx)
+	ctx, tx := t.end()
+	if tx == nil {
+		return sql.ErrTxDone
+	}
+	return tx.Commit(ctx)
 }
 
 // Rollback rolls the transaction back.
 func (t *Tx) Rollback() error {
+	ctx, tx := t.end()
+	if tx == nil {
+		return sql.ErrTxDone
+	}
+	return tx.Rollback(ctx)
+}
+
+// end clears the handle's transaction, so that the handle keeps neither
+// it nor its context once it is over, and returns what ending it needs.
+func (t *Tx) end() (context.Context, pgx.Tx) {
+	ctx, tx := t.ctx, t.tx
 	t.conn.tx = nil
-	return t.tx.Rollback(t.ctx)
+	*t = Tx{conn: t.conn}
+	return ctx, tx
 }
 
 // A Stmt is SQL that database/sql prepared. It is routed at each

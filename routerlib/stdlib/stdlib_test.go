@@ -3,11 +3,13 @@ package stdlib_test
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -936,5 +938,83 @@ func TestTxCommitAnswerLost(t *testing.T) {
 				t.Errorf("%d rows committed (%v), want 1: the test lost another answer than the COMMIT's", n, err)
 			}
 		})
+	}
+}
+
+// TestTxReusedPerHandle: a handle's transactions, one after another, take
+// the handle's one Tx (no allocation of their own), and each commits or
+// rolls back what it did; a driver Tx already ended (reached through
+// sql.Conn.Raw: database/sql never calls one again) says so.
+func TestTxReusedPerHandle(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	db, _ := openDB(t, topo.Artifact())
+	if _, err := db.ExecContext(ctx, "CREATE TABLE IF NOT EXISTS tx_reused (v int)"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i, commit := range []bool{true, false, true} {
+		tx, err := conn.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(ctx, "INSERT INTO tx_reused VALUES ($1)", i); err != nil {
+			t.Fatal(err)
+		}
+		if commit {
+			err = tx.Commit()
+		} else {
+			err = tx.Rollback()
+		}
+		if err != nil {
+			t.Fatalf("transaction %d: %v", i, err)
+		}
+	}
+	var got []int
+	rows, err := conn.QueryContext(routerlib.Primary(ctx), "SELECT v FROM tx_reused ORDER BY v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, v)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, []int{0, 2}) {
+		t.Errorf("rows %v after commit, rollback, commit; want [0 2]", got)
+	}
+
+	err = conn.Raw(func(driverConn any) error {
+		c := driverConn.(*stdlib.Conn)
+		first, err := c.BeginTx(ctx, driver.TxOptions{})
+		if err != nil {
+			return err
+		}
+		if err := first.Commit(); err != nil {
+			return err
+		}
+		if err := first.Commit(); !errors.Is(err, sql.ErrTxDone) {
+			t.Errorf("Commit of a committed driver Tx: %v, want sql.ErrTxDone", err)
+		}
+		if err := first.Rollback(); !errors.Is(err, sql.ErrTxDone) {
+			t.Errorf("Rollback of a committed driver Tx: %v, want sql.ErrTxDone", err)
+		}
+		second, err := c.BeginTx(ctx, driver.TxOptions{})
+		if err != nil {
+			return err
+		}
+		return second.Rollback()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
