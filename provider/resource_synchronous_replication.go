@@ -86,7 +86,9 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"apply refuse a change of the standby list when fewer than `num_sync` of the listed standbys stream from the primary now " +
 			"(`pg_stat_replication`) and confirm its WAL, unless `allow_unavailable = true`, and so they refuse a `synchronous_commit` " +
 			"raised to wait for more (`remote_apply` waits until the standbys replay each commit, which one whose replay is paused never does). A standby that stopped answering keeps its " +
-			"connection, and shows as streaming, for up to `wal_sender_timeout`: apply writes a commit record (a transaction ID, nothing else) " +
+			"connection, and shows as streaming, for up to `wal_sender_timeout`: the plan, which only reads, refuses one that has not answered the primary " +
+			"for longer than half of `wal_sender_timeout` (a standby that runs answers at least that often: the primary asks it to) and stayed silent while the plan watched it; " +
+			"apply writes a commit record (a transaction ID, nothing else) " +
 			"that each listed standby must confirm, as far as `synchronous_commit` will wait for, before commits wait for it. A listed standby that is connected but still starting or " +
 			"catching up (a standby the same apply has just pointed at its slot, for example) is waited for, at most 30 seconds.\n\n" +
 			"The provider writes the settings with `ALTER SYSTEM` and reloads; Read parses the server's `synchronous_standby_names` " +
@@ -345,7 +347,7 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&target); err != nil {
 		return // apply checks again
 	}
-	d, err := r.checkAvailable(ctx, pool, &plan, target, r.server.confirmWait())
+	d, err := r.checkAvailable(ctx, pool, &plan, target, r.server.confirmWait(), &replyWatch{})
 	var hidden hiddenStatsError
 	switch {
 	case errors.As(err, &hidden):
@@ -396,46 +398,53 @@ func waitGrows(ctx context.Context, plan, prior *synchronousReplicationResourceM
 // answering (stopped with SIGSTOP, hung, cut off by a firewall that drops
 // packets): made synchronous, such a standby would block every commit. A
 // standby that answers confirms new WAL within milliseconds of receiving
-// it, so apply writes a commit record first (see walTarget); the read-only
-// plan has only the WAL written so far, which a stopped standby has
-// confirmed too when the primary was idle.
-func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, pool *pgxpool.Pool, plan *synchronousReplicationResourceModel, target string, wait time.Duration) (diag.Diagnostic, error) {
+// it, so apply writes a commit record first (see walTarget) and is the
+// authority. The read-only plan has only the WAL written so far, which a
+// stopped standby has confirmed too when the primary was idle; there watch
+// (nil at apply) also finds standbys silent by how long they have not
+// answered (see replyWatch).
+func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, pool *pgxpool.Pool, plan *synchronousReplicationResourceModel, target string, wait time.Duration, watch *replyWatch) (diag.Diagnostic, error) {
 	c := plan.config(ctx)
-	var streaming, joining, silent, missing []string
+	var v walSenderView
+	var streaming, missing []string
 	listed := 0
 	_, err := pollUntil(ctx, wait, func(ctx context.Context) (bool, error) {
 		var err error
-		if streaming, joining, silent, err = r.server.walSenders(ctx, pool, target, plan.SynchronousCommit.ValueString()); err != nil {
+		if v, err = r.server.walSenders(ctx, pool, target, plan.SynchronousCommit.ValueString(), watch); err != nil {
 			return false, err
 		}
-		joining = append(joining, silent...)
-		listed, missing = listedStreaming(c, streaming)
-		joiningListed, _ := listedStreaming(c, joining)
-		return listed >= c.NumSync && len(outranking(c, streaming, silent)) == 0 || joiningListed == 0, nil
+		listed, missing = listedStreaming(c, v.streaming)
+		// Waited for: those that may yet stream or confirm, and those
+		// not yet shown silent or answering; not those shown silent.
+		waitingFor, _ := listedStreaming(c, slices.Concat(v.joining, v.quiet,
+			slices.DeleteFunc(slices.Clone(v.silent), func(s string) bool { _, ok := v.unanswered[s]; return ok })))
+		return listed >= c.NumSync && len(outranking(c, v.streaming, slices.Concat(v.silent, v.quiet))) == 0 || waitingFor == 0, nil
 	})
 	if err != nil {
 		return nil, err
 	}
+	// A standby still quiet when the wait ends was not shown silent: it counts.
+	streaming, silent := slices.Concat(v.streaming, v.quiet), v.silent
+	listed, missing = listedStreaming(c, streaming)
 	if listed >= c.NumSync {
 		ahead := outranking(c, streaming, silent)
 		if len(ahead) == 0 {
 			return nil, nil
 		}
 		return diag.NewAttributeErrorDiagnostic(path.Root("standby_names"), "Synchronous Standby Not Confirming", fmt.Sprintf(
-			"synchronous_standby_names = %s on %s: with method = \"first\" the primary makes synchronous the %d listed standbys of highest priority whose WAL senders stream, and \"%s\" streams (pg_stat_replication) but has not confirmed the WAL the primary wrote as this check began within %s (stopped, hung, unreachable, or far behind), ahead of the standbys that confirm: every commit would wait for it until wal_sender_timeout ends its sender. "+
+			"synchronous_standby_names = %s on %s: with method = \"first\" the primary makes synchronous the %d listed standbys of highest priority whose WAL senders stream, and %s, ahead of the standbys that confirm: every commit would wait for it until wal_sender_timeout ends its sender. "+
 				"Fix or stop that standby, list it after the others, use method = \"any\", or set allow_unavailable = true if commits may wait.",
-			c.String(), r.server.describe(), c.NumSync, strings.Join(ahead, `", "`), wait)), nil
+			c.String(), r.server.describe(), c.NumSync, v.whySilent(ahead, wait))), nil
 	}
 	connected := "none"
 	if len(streaming) > 0 {
 		connected = `"` + strings.Join(streaming, `", "`) + `"`
 	}
-	if starting := slices.DeleteFunc(slices.Clone(joining), func(s string) bool { return slices.Contains(silent, s) }); len(starting) > 0 {
+	if starting := slices.DeleteFunc(slices.Clone(v.joining), func(s string) bool { return slices.Contains(silent, s) }); len(starting) > 0 {
 		connected += fmt.Sprintf(`; still starting or catching up after %s: "%s"`, wait, strings.Join(starting, `", "`))
 	}
 	if len(silent) > 0 {
-		connected += fmt.Sprintf(`; connected, but not confirming the WAL the primary wrote as this check began within %s (stopped, hung, unreachable, or far behind: pg_stat_replication's reply_time shows when it last answered): "%s"`,
-			wait, strings.Join(silent, `", "`))
+		connected += "; connected, but silent: " + v.whySilent(silent, wait)
 		missing = slices.DeleteFunc(missing, func(m string) bool {
 			return slices.ContainsFunc(silent, func(s string) bool { return strings.EqualFold(fmt.Sprintf("%q", s), m) })
 		})
@@ -450,6 +459,30 @@ func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, poo
 			"until enough of them connect. Start or fix the missing standbys (their primary_conninfo application_name must match), "+
 			"correct standby_names or num_sync, or set allow_unavailable = true if commits may wait.",
 		c.String(), r.server.describe(), c.NumSync, listed, notConnected, connected)), nil
+}
+
+// whySilent says, for each of the named silent standbys, what shows it.
+func (v walSenderView) whySilent(names []string, wait time.Duration) string {
+	var confirming, answering []string
+	for _, n := range names {
+		if _, ok := v.unanswered[n]; !ok {
+			confirming = append(confirming, n)
+		}
+	}
+	var why []string
+	if len(confirming) > 0 {
+		why = append(why, fmt.Sprintf(`"%s" streams (pg_stat_replication) but has not confirmed the WAL the primary wrote as this check began within %s `+
+			`(stopped, hung, unreachable, or far behind: pg_stat_replication's reply_time shows when it last answered)`, strings.Join(confirming, `", "`), wait))
+	}
+	for _, n := range names {
+		if silence, ok := v.unanswered[n]; ok {
+			answering = append(answering, fmt.Sprintf(`"%s" streams (pg_stat_replication) but has not answered the primary for %s (reply_time), `+
+				`though a standby that runs answers within half of wal_sender_timeout (%s), when the primary asks, and did not while this check watched it `+
+				`(stopped with SIGSTOP, hung, or unreachable; or its clock runs that far behind the primary's: fix the clock)`,
+				n, silence.Round(time.Second), v.senderTimeout/2))
+		}
+	}
+	return strings.Join(append(why, answering...), "; ")
 }
 
 // walSenderState is one row of pg_stat_replication.
@@ -515,14 +548,29 @@ func listedStreaming(c syncrep.Config, streaming []string) (listed int, missing 
 	return listed, missing
 }
 
-// walSenders are the application names of the WAL senders that stream and
-// have confirmed the WAL up to target (a pg_lsn; "" for any) as far as a
-// commit waits for under synchronous_commit = commit, of those that are
-// connected but still starting or catching up (states startup and
-// catchup), and of those that stream but have not confirmed target. A role
-// that may not see their state gets hiddenStatsError. A failure is
+// walSenderView is pg_stat_replication as one poll of checkAvailable sees
+// it: application names by what their WAL senders show.
+type walSenderView struct {
+	streaming []string // stream and have confirmed the target
+	joining   []string // connected, still starting or catching up (states startup and catchup)
+	silent    []string // stream, but have not confirmed the target, or (plan) have been shown silent by replyWatch
+	quiet     []string // plan: stream and confirmed, but have not answered for a while; watched (replyWatch)
+	// unanswered are the silent ones replyWatch showed silent, with how
+	// long they had not answered.
+	unanswered map[string]time.Duration
+	// senderTimeout is the server's wal_sender_timeout (0: none).
+	senderTimeout time.Duration
+}
+
+// walSenders reads pg_stat_replication: which WAL senders stream and have
+// confirmed the WAL up to target (a pg_lsn; "" for any) as far as a commit
+// waits for under synchronous_commit = commit, which are connected but
+// still starting or catching up, and which stream but have not confirmed
+// target. With a watch (at plan), a standby that confirmed target but has
+// not answered the primary for long is quiet or silent (see replyWatch).
+// A role that may not see their state gets hiddenStatsError. A failure is
 // explained (queryError).
-func (s *server) walSenders(ctx context.Context, pool *pgxpool.Pool, target, commit string) (streaming, joining, silent []string, err error) {
+func (s *server) walSenders(ctx context.Context, pool *pgxpool.Pool, target, commit string, watch *replyWatch) (walSenderView, error) {
 	confirmed := "flush_lsn" // on, and local and off, under which a session may still ask for on
 	switch commit {
 	case "remote_apply":
@@ -530,31 +578,134 @@ func (s *server) walSenders(ctx context.Context, pool *pgxpool.Pool, target, com
 	case "remote_write":
 		confirmed = "write_lsn"
 	}
-	sql := `SELECT application_name, state, coalesce(` + confirmed + ` >= nullif($1, '')::pg_lsn, true) FROM pg_stat_replication ORDER BY application_name`
+	// The last answer: reply_time, the standby's clock when it sent its
+	// last status (NULL before the first); before it, the connection.
+	sql := `SELECT pid, application_name, state, coalesce(` + confirmed + ` >= nullif($1, '')::pg_lsn, true),
+  coalesce(reply_time::text, ''), extract(epoch FROM clock_timestamp() - coalesce(reply_time, backend_start))::float8,
+  coalesce(reply_time < backend_start, false),
+  (SELECT setting::bigint FROM pg_catalog.pg_settings WHERE name = 'wal_sender_timeout')
+FROM pg_stat_replication ORDER BY application_name`
 	rows, err := pool.Query(ctx, sql, target)
 	if err != nil {
-		return nil, nil, nil, s.queryError(ctx, sql, err, readAllStatsPrivilege)
+		return walSenderView{}, s.queryError(ctx, sql, err, readAllStatsPrivilege)
 	}
 	defer rows.Close()
+	var v walSenderView
+	now := time.Now()
 	for rows.Next() {
-		var n string
+		var pid int32
+		var n, reply string
 		var state *string
-		var caughtUp bool
-		if err := rows.Scan(&n, &state, &caughtUp); err != nil {
-			return nil, nil, nil, s.queryError(ctx, sql, err, readAllStatsPrivilege)
+		var caughtUp, skewed bool
+		var ageSeconds float64
+		var timeoutMS int64
+		if err := rows.Scan(&pid, &n, &state, &caughtUp, &reply, &ageSeconds, &skewed, &timeoutMS); err != nil {
+			return walSenderView{}, s.queryError(ctx, sql, err, readAllStatsPrivilege)
 		}
+		v.senderTimeout = time.Duration(timeoutMS) * time.Millisecond
 		switch {
 		case state == nil:
-			return nil, nil, nil, s.queryError(ctx, sql, hiddenStatsError{view: "pg_stat_replication"}, readAllStatsPrivilege)
+			return walSenderView{}, s.queryError(ctx, sql, hiddenStatsError{view: "pg_stat_replication"}, readAllStatsPrivilege)
 		case *state == "streaming" && caughtUp:
-			streaming = append(streaming, n)
+			age := time.Duration(ageSeconds * float64(time.Second))
+			switch watch.judge(pid, reply, age, skewed, v.senderTimeout, now) {
+			case replyQuiet:
+				v.quiet = append(v.quiet, n)
+			case replySilent:
+				v.silent = append(v.silent, n)
+				if v.unanswered == nil {
+					v.unanswered = map[string]time.Duration{}
+				}
+				v.unanswered[n] = age
+			default:
+				v.streaming = append(v.streaming, n)
+			}
 		case *state == "streaming":
-			silent = append(silent, n)
+			v.silent = append(v.silent, n)
 		case *state == "startup" || *state == "catchup":
-			joining = append(joining, n)
+			v.joining = append(v.joining, n)
 		}
 	}
-	return streaming, joining, silent, s.queryError(ctx, sql, rows.Err(), readAllStatsPrivilege)
+	return v, s.queryError(ctx, sql, rows.Err(), readAllStatsPrivilege)
+}
+
+// Plan-time silence, from the primary's side alone. An idle standby
+// answers the primary by itself every wal_receiver_status_interval (10
+// seconds by default), and at once when its WAL sender asks, which the
+// sender does once half of wal_sender_timeout has passed without an
+// answer; so a standby that runs never goes longer than half of
+// wal_sender_timeout without answering, whatever its own interval.
+const (
+	// standbyStatusInterval is PostgreSQL's default
+	// wal_receiver_status_interval. A standby quiet for longer (plus
+	// replySlack) either has a longer one or stopped: it is watched.
+	standbyStatusInterval = 10 * time.Second
+	// replySlack is what a loaded machine and the network may add to an
+	// answer's time.
+	replySlack = 5 * time.Second
+)
+
+// replyVerdict is what replyWatch makes of one WAL sender's last answer.
+type replyVerdict int
+
+const (
+	replyAnswering replyVerdict = iota // answered lately, or cannot be judged: counts as streaming
+	replyQuiet                         // not answered for a while: watched
+	replySilent                        // shown silent
+)
+
+// replyWatch finds, at plan time, the standbys that stopped answering
+// though their WAL senders still stream and the idle primary has written
+// nothing they could fail to confirm. It never refuses a standby that
+// runs: one quiet for longer than standbyStatusInterval is watched, over
+// the polls of one check, and counts as silent only once it has gone
+// longer than half of wal_sender_timeout without answering (so it missed
+// the answer its sender asked for) and its last answer stayed the same for
+// standbyStatusInterval of watching (so a standby whose clock runs behind
+// the primary's, making its last answer look old, is seen answering on its
+// own). A reply_time before the connection began (a clock behind, or a
+// client that sends no time) is not judged. Left to apply: a standby
+// stopped since less than standbyStatusInterval, one whose sender was given
+// a longer wal_sender_timeout than the server's (in its primary_conninfo),
+// and any when wal_sender_timeout is 0.
+type replyWatch struct {
+	watched map[int32]watchedReply // by WAL sender PID
+}
+
+// watchedReply is a quiet WAL sender's last answer when the watch began.
+type watchedReply struct {
+	reply string    // reply_time, as text
+	since time.Time // when the watch began, by the provider's clock
+}
+
+// judge classifies a WAL sender that streams and confirmed the check's
+// target: reply is its reply_time, age how long ago that was by the
+// server's clock, skewed whether it predates the connection, timeout the
+// server's wal_sender_timeout, now the provider's clock. A nil watch (apply)
+// judges every sender answering.
+func (w *replyWatch) judge(pid int32, reply string, age time.Duration, skewed bool, timeout time.Duration, now time.Time) replyVerdict {
+	if w == nil || skewed || timeout <= 0 || age <= standbyStatusInterval+replySlack {
+		if w != nil {
+			delete(w.watched, pid)
+		}
+		return replyAnswering
+	}
+	if w.watched == nil {
+		w.watched = map[int32]watchedReply{}
+	}
+	seen, ok := w.watched[pid]
+	switch {
+	case !ok:
+		w.watched[pid] = watchedReply{reply: reply, since: now}
+		seen = w.watched[pid]
+	case seen.reply != reply:
+		delete(w.watched, pid) // it answered while watched; judged afresh
+		return replyAnswering
+	}
+	if age > timeout/2+replySlack && now.Sub(seen.since) >= standbyStatusInterval+replySlack {
+		return replySilent
+	}
+	return replyQuiet
 }
 
 // walTarget writes a commit record on the primary and returns the WAL
@@ -606,7 +757,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 				", which each listed standby must confirm before commits wait for it, failed: "+err.Error())
 			return false
 		}
-		d, err := r.checkAvailable(ctx, pool, plan, target, r.server.confirmWait())
+		d, err := r.checkAvailable(ctx, pool, plan, target, r.server.confirmWait(), &replyWatch{})
 		if err != nil {
 			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+err.Error())
 			return false
