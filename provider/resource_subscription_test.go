@@ -24,6 +24,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -1571,22 +1572,38 @@ resource "pgreplication_subscription" "sub_gen" {
 // in the state, or the next apply fails with "already exists"; but only the
 // subscription declared: one of that name that differs (here, changed by
 // hand while the provider waited) is neither recorded nor dropped, and the
-// error says what it is and how to import or drop it.
+// error says what it is and how to import or drop it. The publisher checks
+// the password, a canary given as password_wo; the hand change puts another
+// canary in the connection. The error names the connection with both
+// replaced (conninfo's Redacted), and neither reaches the error, the TRACE
+// log or the state.
 func TestAccSubscription_createAnswerLost(t *testing.T) {
 	topo := testAccTopology(t)
+	const replicator = "sub_lost_repl"
+	const pw = "canary" + canaryMark + "-lost 'q' \\b"
+	const handPW = "canary" + canaryMark + "-by-hand"
+	execSQL(t, topo.Primary, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+replicator+" LOGIN REPLICATION PASSWORD "+pgsql.Literal(pw))
+	t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", "DROP ROLE IF EXISTS "+replicator) }) // after the fixture's database is gone
+	if err := topo.Primary.RequirePassword(t.Context(), replicator); err != nil {
+		t.Fatal(err)
+	}
 	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_answer_lost", `
 CREATE PUBLICATION pub_a FOR TABLE t1;
 CREATE PUBLICATION pub_b FOR TABLE t2;
+GRANT SELECT ON t1, t2 TO `+replicator+`;
 INSERT INTO t1 SELECT g, 'row ' || g FROM generate_series(1, 10) g;`, nil)
 	proxy := startAnswerHoldingProxy(t, f.sub.Host, f.sub.Port, "CREATE SUBSCRIPTION")
-	subscription := fmt.Sprintf(`
+	publisher := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s", f.pub.Port, replicator, f.pubDB)
+	subscription := canaryVariable(t, pw) + fmt.Sprintf(`
 resource "pgreplication_subscription" "this" {
-  provider     = pgreplication.subscriber
-  name         = "sub_lost"
-  conninfo     = %q
-  publications = ["pub_a"]
+  provider            = pgreplication.subscriber
+  name                = "sub_lost"
+  conninfo            = %q
+  password_wo         = var.canary_password
+  password_wo_version = 1
+  publications        = ["pub_a"]
 }
-`, f.conninfo(""))
+`, publisher)
 	// The answer is held: execSubscription cancels at statement_timeout less
 	// a second (too late: the statement is over, and the cancel does
 	// nothing), and the client-side bound ends the wait 11 s later.
@@ -1604,6 +1621,8 @@ provider "pgreplication" {
 	subscriptions := func() int64 {
 		return queryValue[int64](t, f.sub, "postgres", `SELECT count(*) FROM pg_subscription WHERE subname = 'sub_lost'`)
 	}
+	logPath := traceLog(t)
+	noCanary := stateHasNo(append(canaryParts(pw), canaryParts(handPW)...))
 	var changed chan error
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -1619,7 +1638,8 @@ provider "pgreplication" {
 		Steps: []resource.TestStep{
 			{
 				// While the provider waits, someone makes the new
-				// subscription another: it subscribes to pub_b instead.
+				// subscription another: it subscribes to pub_b instead,
+				// with another password.
 				PreConfig: func() {
 					changed = make(chan error, 1)
 					go func() {
@@ -1638,13 +1658,18 @@ provider "pgreplication" {
 							}
 							defer conn.Close(ctx)
 							_, err = conn.Exec(ctx, `ALTER SUBSCRIPTION sub_lost SET PUBLICATION pub_b WITH (refresh = false)`)
+							if err == nil {
+								_, err = conn.Exec(ctx, `ALTER SUBSCRIPTION sub_lost CONNECTION `+pgsql.Literal(publisher+" password="+conninfo.Quote(handPW)))
+							}
 							return err
 						}()
 					}()
 				},
 				Config: throughProxy,
-				ExpectError: errorText("Cannot Create Subscription", `CREATE SUBSCRIPTION "sub_lost" in database "postgres"`, "got no answer",
-					"a subscription of that name is there now, but not the one declared", "subscribes to pub_b",
+				ExpectError: errorWithout("Cannot Create Subscription", `CREATE SUBSCRIPTION "sub_lost" in database "postgres"`, "got no answer",
+					"a subscription of that name is there now, but not the one declared",
+					fmt.Sprintf("it connects to host='127.0.0.1' port='%d' user='%s' dbname='%s' password='REDACTED'", f.pub.Port, replicator, f.pubDB),
+					"subscribes to pub_b",
 					"It is not recorded and was not dropped", `terraform import <address> postgres/sub_lost`, "DROP SUBSCRIPTION"),
 			},
 			{
@@ -1656,6 +1681,9 @@ provider "pgreplication" {
 					if n := subscriptions(); n != 1 {
 						t.Fatalf("%d subscription(s) sub_lost after the failed create, want the one changed by hand", n)
 					}
+					// The publisher refuses the password given by hand, and
+					// DROP SUBSCRIPTION connects to it to drop the slot.
+					execSQL(t, f.sub, "postgres", `ALTER SUBSCRIPTION sub_lost CONNECTION `+pgsql.Literal(publisher+" password="+conninfo.Quote(pw)))
 					execSQL(t, f.sub, "postgres", `DROP SUBSCRIPTION sub_lost`)
 					if slotExists(t, f.pub, "sub_lost") {
 						t.Fatal("DROP SUBSCRIPTION left the slot on the publisher")
@@ -1666,14 +1694,17 @@ provider "pgreplication" {
 					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("id"), knownvalue.StringExact("postgres/sub_lost")),
 					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("slot_name"), knownvalue.StringExact("sub_lost")),
 				},
-				Check: waitRows(t, f.sub, "postgres", "t1", 10),
+				// The publisher checked the password: the rows came.
+				Check: resource.ComposeTestCheckFunc(waitRows(t, f.sub, "postgres", "t1", 10), noCanary),
 			},
 			{
 				Config: subscriberProvider(f.sub) + subscription,
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
 				},
+				Check: noCanary,
 			},
 		},
 	})
+	checkLogHasNo(t, logPath, append(canaryParts(pw), canaryParts(handPW)...), "Cannot Create Subscription", "not the one declared", "CREATE SUBSCRIPTION")
 }
