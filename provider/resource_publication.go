@@ -171,7 +171,9 @@ func publicationSchema() schema.Schema {
 								"The filter must be one expression: a semicolon, a comment, a parenthesis it does not open and close, or a subquery is refused at plan time. " +
 								"When the table exists at plan time, so is a filter the server cannot parse or type (an unknown column, operator or function, a result that is not boolean); " +
 								"and a function PostgreSQL does not allow in a row filter: one that is user-defined, or built-in but not immutable (`random()`, `now()`), when every function of the name called is so (a catalog read; an overloaded name whose functions differ is left to the server). " +
-								"PostgreSQL's other limits on row filters (no user-defined or mutable operators, no user-defined types or collations, no system columns) are checked when the publication is created or changed. " +
+								"So is a user-defined operator (or one whose function is user-defined or not immutable) when every operator of that symbol is so, a `COLLATE` or a cast (`::` or `CAST … AS`) naming a user-defined collation or type, " +
+								"and a column of a user-defined type (an enum, a domain) or collation written as a bare name (a catalog read each; what the text does not tell apart for sure, such as a qualified column or a multi-word type, is left to the server). " +
+								"PostgreSQL's other limits on row filters (system columns, an overloaded operator or function whose candidates differ) are checked when the publication is created or changed. " +
 								"When `publish` includes `update` or `delete`, the filter may only use columns of the table's replica identity: " +
 								"PostgreSQL does not check that when the publication is created, but fails the UPDATE or DELETE on the publisher.",
 						},
@@ -882,6 +884,14 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 				break
 			}
 		}
+		if why, rule, err := rowFilterNamesRefused(ctx, pool, *table, t.Where.ValueString()); err == nil && why != "" {
+			diags.AddAttributeError(at.AtName("where"), "Invalid Row Filter",
+				fmt.Sprintf("The row filter of table %s in publication %q cannot be used: %s. PostgreSQL allows only columns, constants, built-in "+
+					"operators, built-in data types, built-in collations and immutable built-in functions in a row filter (the publisher evaluates "+
+					"it while decoding WAL, where only built-in definitions that cannot change are safe), and would refuse the publication at apply (%q). Write the filter with "+
+					"built-in ones (a cast to a built-in type, a built-in collation such as \"C\"), or publish the table without a row filter "+
+					"and filter on the subscriber.", key, plan.Name.ValueString(), why, rule))
+		}
 		if !known || was.Where.IsNull() {
 			continue
 		}
@@ -1099,6 +1109,243 @@ SELECT p.oid::regprocedure::text, p.oid >= 16384, p.provolatile::text
 	case mutable:
 		return fmt.Sprintf("it calls %s, and every built-in function of that name is %s (%s): its result can change while the row does not",
 			fn.Name, kind, strings.Join(signatures, ", ")), nil
+	}
+	return "", nil
+}
+
+// rowFilterNames are the operators, collations, types and columns a row
+// filter names, as far as the text tells them apart for sure: operators
+// (a run of operator characters, split as PostgreSQL splits a trailing + or
+// -), a name after COLLATE, a name after :: or CAST's AS that ends the type
+// (not the first word of double precision), and the table's columns
+// written as bare names where an expression may stand (not after . or ::,
+// not before (, ., a string or FROM as extract's field is, not a keyword
+// that quote_ident quotes). Names it misses are left to apply.
+type rowFilterNames struct {
+	Operators  []string
+	Collations []qualifiedName
+	Types      []qualifiedName
+	Columns    []string
+}
+
+// qualifiedName is a name as written: Schema is "" when not qualified.
+type qualifiedName struct{ Schema, Name string }
+
+// operatorChars are the characters of PostgreSQL's operator names;
+// operatorSpecial those that allow a name to end in + or -.
+const operatorChars, operatorSpecial = "+-*/<>=~!@#%^&|`?", "~!@#%^&|`?"
+
+// beforeColumn are the keywords after which a bare name is an expression.
+var beforeColumn = []string{"and", "or", "not", "when", "then", "else", "case", "between", "from", "like", "ilike"}
+
+// afterType are the keywords that may follow a cast's type: a type name
+// followed by another word is a multi-word type (double precision), left out.
+var afterType = []string{"and", "or", "is", "not", "then", "else", "end", "when", "collate", "in", "between", "like", "ilike", "similar", "from", "for", "at"}
+
+func scanRowFilterNames(src string, columns []string) rowFilterNames {
+	var toks []sqllex.Token
+	lx := sqllex.New(src)
+	for t := lx.Next(); t.Kind != sqllex.EOF; t = lx.Next() {
+		toks = append(toks, t)
+	}
+	punct := func(i int, text string) bool {
+		return i >= 0 && i < len(toks) && toks[i].Kind == sqllex.Punct && toks[i].Text == text
+	}
+	word := func(i int, words []string) bool {
+		return i >= 0 && i < len(toks) && toks[i].Kind == sqllex.Word && slices.ContainsFunc(words, toks[i].Is)
+	}
+	// name reads a name or schema.name at i; next is the token after it.
+	name := func(i int) (q qualifiedName, next int, ok bool) {
+		if i >= len(toks) {
+			return q, i, false
+		}
+		if q.Name, ok = pgsql.TokenName(toks[i]); !ok {
+			return q, i, false
+		}
+		if punct(i+1, ".") && i+2 < len(toks) {
+			if n, ok := pgsql.TokenName(toks[i+2]); ok {
+				return qualifiedName{Schema: q.Name, Name: n}, i + 3, true
+			}
+		}
+		return q, i + 1, true
+	}
+	var r rowFilterNames
+	add := func(list []qualifiedName, q qualifiedName) []qualifiedName {
+		if slices.Contains(list, q) {
+			return list
+		}
+		return append(list, q)
+	}
+	for i := 0; i < len(toks); i++ {
+		t := toks[i]
+		switch {
+		case t.Kind == sqllex.Punct && strings.Contains(operatorChars, t.Text):
+			op, j := t.Text, i+1
+			for j < len(toks) && toks[j].Kind == sqllex.Punct && toks[j].Pos == toks[j-1].Pos+1 && strings.Contains(operatorChars, toks[j].Text) {
+				op += toks[j].Text
+				j++
+			}
+			i = j - 1
+			if !strings.ContainsAny(op, operatorSpecial) {
+				op = strings.TrimRight(op, "+-")
+				if op == "" {
+					op = t.Text
+				}
+			}
+			if op != "=>" && !slices.Contains(r.Operators, op) { // => names an argument
+				r.Operators = append(r.Operators, op)
+			}
+		case t.Is("collate"):
+			if q, _, ok := name(i + 1); ok {
+				r.Collations = add(r.Collations, q)
+			}
+		case punct(i, ":") && punct(i+1, ":") && toks[i+1].Pos == t.Pos+1, t.Is("as"):
+			start := i + 1
+			if !t.Is("as") {
+				start = i + 2
+			}
+			if q, next, ok := name(start); ok && (next >= len(toks) || toks[next].Kind != sqllex.Word || word(next, afterType)) &&
+				!(toks[start].Kind == sqllex.Word && pgsql.QuotedKeyword(q.Name) && q.Schema == "") {
+				r.Types = add(r.Types, q)
+			}
+		case t.Kind == sqllex.Word || t.Kind == sqllex.Quoted:
+			n, _ := pgsql.TokenName(t)
+			if !slices.Contains(columns, n) || (t.Kind == sqllex.Word && pgsql.QuotedKeyword(n)) || slices.Contains(r.Columns, n) {
+				continue
+			}
+			if i > 0 {
+				prev := toks[i-1]
+				if prev.Kind == sqllex.String || prev.Kind == sqllex.Word && !word(i-1, beforeColumn) || punct(i-1, ".") || punct(i-1, ":") {
+					continue
+				}
+			}
+			if punct(i+1, "(") || punct(i+1, ".") || (i+1 < len(toks) && toks[i+1].Kind == sqllex.String) || word(i+1, []string{"from"}) ||
+				punct(i+1, "=") && punct(i+2, ">") || punct(i+1, ":") && punct(i+2, "=") {
+				continue
+			}
+			r.Columns = append(r.Columns, n)
+		}
+	}
+	return r
+}
+
+// rowFilterNamesRefused says why PostgreSQL would refuse src as a row
+// filter of table for an operator, collation, type or column it names
+// (scanRowFilterNames), and the server's words for it; "" when it may
+// accept it. As with functions (rowFilterFunctionRefused), a name is
+// refused only when everything of that name it could reach is: an operator
+// when every operator of that name visible is user-defined (OID 16384 and
+// up) or calls a user-defined or mutable function; a type or collation
+// when the one it names is user-defined; a column whose type or collation
+// is user-defined, which PostgreSQL refuses wherever it stands in the
+// filter. Catalog reads: nothing is locked or written.
+func rowFilterNamesRefused(ctx context.Context, q querier, table tableColumns, src string) (why, rule string, err error) {
+	names := scanRowFilterNames(src, table.Columns)
+	for _, op := range names.Operators {
+		rows, err := q.Query(ctx, `
+SELECT o.oid::regoperator::text, o.oid >= 16384, p.oid >= 16384 OR p.provolatile <> 'i'
+  FROM pg_catalog.pg_operator o JOIN pg_catalog.pg_proc p ON p.oid = o.oprcode
+ WHERE o.oprname = $1 AND pg_catalog.pg_operator_is_visible(o.oid)
+ ORDER BY 1`, op)
+		if err != nil {
+			return "", "", err
+		}
+		type candidate struct {
+			Signature             string
+			UserDefined, Function bool
+		}
+		found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[candidate])
+		if err != nil || len(found) == 0 {
+			if err != nil {
+				return "", "", err
+			}
+			continue
+		}
+		var signatures []string
+		userDefined, refused := true, true
+		for _, c := range found {
+			signatures = append(signatures, c.Signature)
+			userDefined = userDefined && c.UserDefined
+			refused = refused && (c.UserDefined || c.Function)
+		}
+		switch {
+		case userDefined:
+			return fmt.Sprintf("it uses the operator %s, and every operator of that name is user-defined (%s)", op, strings.Join(signatures, ", ")),
+				"User-defined operators are not allowed.", nil
+		case refused:
+			return fmt.Sprintf("it uses the operator %s, and every operator of that name is user-defined or calls a user-defined or mutable function (%s)",
+				op, strings.Join(signatures, ", ")), "User-defined or built-in mutable functions are not allowed.", nil
+		}
+	}
+	const collationSQL = `
+SELECT bool_and(c.oid >= 16384), string_agg(c.oid::regcollation::text, ', ')
+  FROM pg_catalog.pg_collation c JOIN pg_catalog.pg_namespace n ON n.oid = c.collnamespace
+ WHERE c.collname = $1 AND c.collencoding IN (-1, pg_catalog.pg_char_to_encoding(pg_catalog.getdatabaseencoding()))
+   AND CASE WHEN $2 = '' THEN pg_catalog.pg_collation_is_visible(c.oid) ELSE n.nspname = $2 END
+HAVING count(*) > 0`
+	if shown, err := firstUserDefined(ctx, q, collationSQL, names.Collations); err != nil {
+		return "", "", err
+	} else if shown != "" {
+		return fmt.Sprintf("it uses the collation %s, which is user-defined (CREATE COLLATION)", shown), "User-defined collations are not allowed.", nil
+	}
+	const typeSQL = `
+SELECT t.oid >= 16384, t.oid::regtype::text
+  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+ WHERE t.typname = $1 AND CASE WHEN $2 = '' THEN pg_catalog.pg_type_is_visible(t.oid) ELSE n.nspname = $2 END`
+	if shown, err := firstUserDefined(ctx, q, typeSQL, names.Types); err != nil {
+		return "", "", err
+	} else if shown != "" {
+		return fmt.Sprintf("it casts to %s, a user-defined type", shown), "User-defined types are not allowed.", nil
+	}
+	if len(names.Columns) == 0 {
+		return "", "", nil
+	}
+	rows, err := q.Query(ctx, `
+SELECT a.attname::text, a.atttypid >= 16384, a.atttypid::regtype::text, a.attcollation >= 16384, coalesce(a.attcollation::regcollation::text, '')
+  FROM pg_catalog.pg_attribute a JOIN pg_catalog.pg_class c ON c.oid = a.attrelid JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+ WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = ANY ($3) AND a.attnum > 0 AND NOT a.attisdropped
+ ORDER BY a.attnum`, table.Schema, table.Name, names.Columns)
+	if err != nil {
+		return "", "", err
+	}
+	type column struct {
+		Name          string
+		UserType      bool
+		Type          string
+		UserCollation bool
+		Collation     string
+	}
+	cols, err := pgx.CollectRows(rows, pgx.RowToStructByPos[column])
+	if err != nil {
+		return "", "", err
+	}
+	for _, c := range cols {
+		switch {
+		case c.UserType:
+			return fmt.Sprintf("it uses the column %s, of the user-defined type %s", pgsql.QuoteIdent(c.Name), c.Type), "User-defined types are not allowed.", nil
+		case c.UserCollation:
+			return fmt.Sprintf("it uses the column %s, whose collation %s is user-defined", pgsql.QuoteIdent(c.Name), c.Collation), "User-defined collations are not allowed.", nil
+		}
+	}
+	return "", "", nil
+}
+
+// firstUserDefined looks each name up with sql, which takes the name and
+// its schema ("" when not qualified) and answers whether what the name
+// reaches is user-defined, and how to show it; it returns how to show the
+// first that is, or "" when none is (or none exists).
+func firstUserDefined(ctx context.Context, q querier, sql string, names []qualifiedName) (string, error) {
+	for _, n := range names {
+		var user bool
+		var shown string
+		err := q.QueryRow(ctx, sql, n.Name, n.Schema).Scan(&user, &shown)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return "", err
+		case user:
+			return shown, nil
+		}
 	}
 	return "", nil
 }

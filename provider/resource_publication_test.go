@@ -1624,3 +1624,72 @@ resource "pgreplication_publication" "this" {
 		},
 	})
 }
+
+// TestAccPublication_rowFilterNames: a row filter with a user-defined
+// operator, a user-defined collation, a cast to a user-defined type, or a
+// column of a user-defined type or collation is refused by the plan, with
+// the operator, collation, type or column named; PostgreSQL refused each
+// only at apply. A filter that only looks like them plans and applies: a
+// built-in operator that shares its name with a user-defined one, the
+// built-in collation "C", extract's field named like a column of a
+// user-defined type, a string that holds a user-defined type's name, casts to
+// built-in types of several words or with a keyword for a name.
+func TestAccPublication_rowFilterNames(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_filter_names"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `CREATE TYPE mood AS ENUM ('ok', 'sad');
+CREATE COLLATION mine (provider = libc, locale = 'C');
+CREATE OPERATOR === (leftarg = int, rightarg = int, function = int4eq);
+CREATE FUNCTION int_text_eq(int, text) RETURNS boolean LANGUAGE sql IMMUTABLE AS 'SELECT $1::text = $2';
+CREATE OPERATOR = (leftarg = int, rightarg = text, function = int_text_eq);
+CREATE TABLE orders (id int PRIMARY KEY, amount int, note text, created timestamp, year mood, label text COLLATE mine);`)
+	config := func(where string) string {
+		return providerConfigDB("", topo.Primary, db) + fmt.Sprintf(`
+resource "pgreplication_publication" "this" {
+  name   = "pub_filter_names"
+  tables = { "public.orders" = { where = %q } }
+}
+`, where)
+	}
+	refused := func(why, rule string) *regexp.Regexp {
+		return errorText("Invalid Row Filter", `The row filter of table public.orders in publication "pub_filter_names" cannot be used`, why, rule)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config:      config("amount === 5"),
+				PlanOnly:    true,
+				ExpectError: refused("it uses the operator ===, and every operator of that name is user-defined (===(integer,integer))", "User-defined operators are not allowed"),
+			},
+			{
+				Config:      config("note COLLATE mine = 'x'"),
+				PlanOnly:    true,
+				ExpectError: refused("it uses the collation mine, which is user-defined", "User-defined collations are not allowed"),
+			},
+			{
+				Config:      config("note::mood IS NOT NULL"),
+				PlanOnly:    true,
+				ExpectError: refused("it casts to mood, a user-defined type", "User-defined types are not allowed"),
+			},
+			{
+				Config:      config("amount > 0 AND year = 'ok'"),
+				PlanOnly:    true,
+				ExpectError: refused("it uses the column year, of the user-defined type mood", "User-defined types are not allowed"),
+			},
+			{
+				Config:      config("label <> ''"),
+				PlanOnly:    true,
+				ExpectError: refused("it uses the column label, whose collation mine is user-defined", "User-defined collations are not allowed"),
+			},
+			{
+				Config: config(`amount = 5 AND note COLLATE "C" <> 'x' AND extract(year FROM created) > 2000 AND note <> text 'mood' ` +
+					`AND created > timestamp '2000-01-01' AND note::varchar(10) <> 'y' AND amount::double precision > 0`),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("pgreplication_publication.this", tfjsonpath.New("name"), knownvalue.StringExact("pub_filter_names")),
+				},
+			},
+		},
+	})
+}

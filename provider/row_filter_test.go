@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -161,6 +162,51 @@ func TestRowFilterCalls(t *testing.T) {
 	} {
 		if got := rowFilterCalls(c.src); !slices.Equal(got, c.want) {
 			t.Errorf("rowFilterCalls(%q) = %v, want %v", c.src, got, c.want)
+		}
+	}
+}
+
+// The operators, collations, types and columns a row filter names, as far
+// as the text tells them apart for sure: what could be something else (a
+// field of extract, a typed literal's type, the first word of a multi-word
+// type, a keyword) is left out, so that the plan never refuses what it
+// misread.
+func TestScanRowFilterNames(t *testing.T) {
+	columns := []string{"amount", "status", "year", "Label", "note", "day"}
+	for _, c := range []struct {
+		filter string
+		want   rowFilterNames
+	}{
+		{"amount === 5", rowFilterNames{Operators: []string{"==="}, Columns: []string{"amount"}}},
+		{"amount>-1 AND amount*-2 < 0", rowFilterNames{Operators: []string{">", "*", "<"}, Columns: []string{"amount"}}},
+		{"note @-@ 'x' AND note <-> 'y'", rowFilterNames{Operators: []string{"@-@", "<->"}, Columns: []string{"note"}}},
+		{`note COLLATE "C" = 'x' AND note COLLATE public.mine <> 'y'`, rowFilterNames{
+			Operators:  []string{"=", "<>"},
+			Collations: []qualifiedName{{Name: "C"}, {Schema: "public", Name: "mine"}},
+			Columns:    []string{"note"},
+		}},
+		{"note::mood IS NOT NULL AND CAST(note AS public.mood) IS NULL", rowFilterNames{
+			Types:   []qualifiedName{{Name: "mood"}, {Schema: "public", Name: "mood"}},
+			Columns: []string{"note"},
+		}},
+		// double starts a multi-word type; numeric is a keyword: built-in.
+		{"amount::double precision > 0 AND amount::numeric(10, 2) > 0", rowFilterNames{
+			Operators: []string{">"},
+			Columns:   []string{"amount"},
+		}},
+		// year and day name extract's field and an interval's unit, Label
+		// unquoted is label, not "Label"; status only after a dot.
+		{"extract(year FROM created) > 2000 AND x > interval '1' day AND label = 'a' AND t.status = 'x'", rowFilterNames{
+			Operators: []string{">", "="},
+		}},
+		{`"Label" = 'a' AND NOT status AND (CASE WHEN year THEN 1 END) = 1`, rowFilterNames{
+			Operators: []string{"="},
+			Columns:   []string{"Label", "status", "year"},
+		}},
+		{"status 'x' AND f(amount => 1)", rowFilterNames{}},
+	} {
+		if got := scanRowFilterNames(c.filter, columns); !reflect.DeepEqual(got, c.want) {
+			t.Errorf("scanRowFilterNames(%q) =\n  %+v\nwant\n  %+v", c.filter, got, c.want)
 		}
 	}
 }

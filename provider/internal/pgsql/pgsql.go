@@ -24,6 +24,10 @@ func QualifiedIdent(schema, name string) string {
 	return Ident(schema) + "." + Ident(name)
 }
 
+// QuotedKeyword reports whether word (lower case) is a keyword that
+// quote_ident quotes: one that, written bare, is never a column's name.
+func QuotedKeyword(word string) bool { return quotedKeywords[word] }
+
 // QuoteIdent writes an identifier as PostgreSQL's quote_ident does: bare
 // when it is a lower-case word (a-z, 0-9 and _, not starting with a digit)
 // that is not a keyword needing quotes, double-quoted otherwise. It is how a
