@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -371,4 +372,60 @@ func TestRemoveIf(t *testing.T) {
 			t.Fatalf("%s: removed %v, %v", missing, removed, err)
 		}
 	}
+}
+
+// A directory the user may write but not list (mode 0300): WriteIf fails
+// before writing anything, naming the directory and the permission it
+// needs. (Before the lock, Write renamed the file into place and then
+// failed to flush the directory, reporting an error for a file it had
+// written.) As root the mode does not apply, so the test runs itself again
+// as nobody (uid 65534), from a copy of the test binary nobody can run.
+func TestWriteIfDirectoryNotListable(t *testing.T) {
+	if dir := os.Getenv("ATOMICFILE_UNLISTABLE_DIR"); dir != "" {
+		err := atomicfile.WriteIf(filepath.Join(dir, "router.json"), []byte("x\n"), 0o640, nil)
+		if err == nil || !strings.Contains(err.Error(), "open directory "+dir+" to lock it") || !strings.Contains(err.Error(), "needs read, write and search permission") {
+			t.Fatalf("error %v, want one naming the directory and the permission", err)
+		}
+		return
+	}
+	const nobody = 65534
+	base, err := os.MkdirTemp("", "atomicfile-unlistable-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	dir := filepath.Join(base, "dir")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestWriteIfDirectoryNotListable$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "ATOMICFILE_UNLISTABLE_DIR="+dir)
+	if os.Getuid() == 0 {
+		bin := filepath.Join(base, "atomicfile.test")
+		data, err := os.ReadFile(os.Args[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(base, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(dir, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
+		cmd.Path, cmd.Args[0] = bin, bin
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	}
+	if err := os.Chmod(dir, 0o300); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("WriteIf into a directory of mode 0300: %v\n%s", err, out)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	onlyFiles(t, dir)
 }

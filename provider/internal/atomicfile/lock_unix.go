@@ -24,13 +24,14 @@ const lockWait = 30 * time.Second
 // description, so two goroutines of one process exclude each other too.
 func lockDir(dir string) (func(), error) {
 	d, err := os.Open(dir)
-	if errors.Is(err, fs.ErrPermission) {
-		// A directory the user may write but not list (mode -wx) cannot
-		// be opened to lock: write unlocked there, as before locks.
-		return func() {}, nil
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
 	if err != nil {
-		return nil, err
+		// A directory the user may write but not list (mode -wx) ends
+		// here, before anything is written; it could not be flushed
+		// after the rename either.
+		return nil, fmt.Errorf("open directory %s to lock it: %w; the user running Terraform needs read, write and search permission on it", dir, err)
 	}
 	deadline := time.Now().Add(lockWait)
 	for {
