@@ -229,7 +229,7 @@ const captureConnKey = "routerlib.capture"
 // same SQL, on that connection, every time.
 type captureConn struct {
 	prepares                 bool
-	traced                   bool // see captureTx.closeTx
+	traced                   bool // see captureTx.commitTraced
 	eqb                      pgx.ExtendedQueryBuilder
 	begin, commit, lsn, xact *pgconn.StatementDescription
 	writes                   map[string]preparedWrite // by SQL (and the reads startReadCapture sends)
@@ -1158,7 +1158,10 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 		tx.Tx.Rollback(ctx)
 		return tx.writer.failed(ctx, err, "", false) // the COMMIT was not sent
 	}
-	defer tx.closeTx(cc) // before the connection goes back to the pool
+	if cc.traced {
+		return tx.commitTraced(ctx, conn)
+	}
+	defer tx.closeTx() // before the connection goes back to the pool
 	// COMMIT goes unprepared: a DEALLOCATE ALL in the transaction would
 	// make a prepared one fail, and the transaction roll back. A missing
 	// LSN statement only costs a second round trip after the commit (see
@@ -1191,17 +1194,30 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 // connection back in the pool (LargeObjects, above). pgx closes it only in
 // its Commit or Rollback, which send a statement; Commit with a context
 // already done sends nothing (pgconn checks the context first), and, the
-// connection being out of its transaction, keeps the connection. The one
-// trace of it is a failed "commit" in a query tracer's view: so it is not
-// done on a connection with a tracer of the application's, where
-// LargeObjects after Commit stays unguarded (doc.go).
-func (tx *captureTx) closeTx(cc *captureConn) {
-	if cc.traced {
-		return
-	}
+// connection being out of its transaction, keeps the connection. A query
+// tracer would see that as a failed "commit": a connection with a tracer
+// of the application's commits through pgx instead (commitTraced).
+func (tx *captureTx) closeTx() {
 	done, cancel := context.WithCancel(context.Background())
 	cancel()
 	_ = tx.writer.Tx.Commit(done)
+}
+
+// commitTraced commits on a connection with a query tracer of the
+// application's (WithPoolConfig) through pgx's own Tx: the tracer sees
+// the COMMIT, as without routerlib, and pgx closes its Tx, its large
+// objects included, with nothing that looks like a failure. The position
+// is read after it, in a round trip of its own (on these connections
+// only).
+func (tx *captureTx) commitTraced(ctx context.Context, conn *pgx.Conn) error {
+	err := tx.writer.Commit(ctx) // says whether a failure may have committed
+	switch {
+	case err == nil:
+		return tx.r.recordAt(ctx, conn.PgConn(), tx.session)
+	case !errors.Is(err, pgx.ErrTxCommitRollback):
+		outcomeUnknown(tx.session, err)
+	}
+	return err
 }
 
 func (tx *captureTx) Rollback(ctx context.Context) error {

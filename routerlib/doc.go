@@ -24,11 +24,12 @@
 // To a replica: SELECT, VALUES, TABLE, SHOW and EXPLAIN of those, and
 // [Router.BeginTx] with [pgx.ReadOnly] at read committed or repeatable
 // read, and a batch of reads that begins such a transaction
-// ([pgx.Batch.BeginTx], or BEGIN … READ ONLY first). A read-only serializable transaction,
-// deferrable or not, goes to the primary: a hot standby refuses
-// serializable mode (SQLSTATE 0A000). Each SQL string is classified once,
-// by a lexer that understands comments, string constants (standard, E'…',
-// U&'…'), dollar quoting and quoted identifiers, and the result is cached.
+// ([pgx.Batch.BeginTx], or BEGIN … READ ONLY first). A read-only
+// serializable transaction, deferrable or not, goes to the primary: a hot
+// standby refuses serializable mode (SQLSTATE 0A000). Each SQL string is
+// classified once, by a lexer that understands comments, string constants
+// (standard, E'…', U&'…'), dollar quoting and quoted identifiers, and the
+// result is cached.
 // The lexer assumes standard_conforming_strings is on, PostgreSQL's default
 // and what pgx requires.
 //
@@ -236,11 +237,10 @@
 // Sync, the position query and a second Sync; a transaction's Commit as
 // COMMIT and the position query (afterwards the transaction refuses every
 // call with [pgx.ErrTxClosed], as pgx's own does, its large objects
-// included, except with a query tracer of the application's set through
-// [WithPoolConfig]: pgx closes its Tx only in a Commit or Rollback, which
-// that tracer would see fail once more after each Commit, so there a
-// large object used after Commit still reaches the connection, then back
-// in the pool); a COMMIT of the transaction's own (queued in the batch
+// included; on a connection with a query tracer of the application's set
+// through [WithPoolConfig], the COMMIT goes through pgx, which that tracer
+// sees, and the position query in a round trip of its own after it); a
+// COMMIT of the transaction's own (queued in the batch
 // that began it, or sent in a batch or a string of several statements
 // through its Exec or SendBatch) reads the position in a round trip of
 // its own once that batch or statement returns, on the transaction's

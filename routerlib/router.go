@@ -517,6 +517,10 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	cl := classRead
 	readOnlyTx := false
 	for i, q := range b.QueuedQueries {
+		if r.cache.get(q.SQL)&classWrite == 0 {
+			continue
+		}
+		// Lexed again only when classified a write.
 		if i == 0 && readOnlyBegin(q.SQL) {
 			readOnlyTx = true
 			continue
@@ -524,10 +528,8 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		if readOnlyTx && endsReadOnlyTx(q.SQL) {
 			continue
 		}
-		if r.cache.get(q.SQL)&classWrite != 0 {
-			cl = classWrite
-			break
-		}
+		cl = classWrite
+		break
 	}
 	first := ""
 	if len(b.QueuedQueries) > 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -672,15 +673,36 @@ func TestSharedSessionConcurrentWrites(t *testing.T) {
 // never learnt it ended: its Exec and QueryRow ran on the connection back
 // in the pool, here inside another caller's transaction (the same backend),
 // where a write reported done would be rolled back with that caller's work.
+// On a connection with a pgx query tracer of the application's the same
+// holds, and the tracer sees the one COMMIT, not failed (before, there, a
+// large object opened before Commit was written after it).
 func TestSessionTxUsedAfterCommit(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
-	for _, mode := range []string{artifact.ModeEventual, artifact.ModeReadYourWrites} {
-		t.Run(mode, func(t *testing.T) {
-			a := withMode(topo.Artifact(), mode)
+	for _, c := range []struct {
+		name, mode string
+		traced     bool
+	}{
+		{artifact.ModeEventual, artifact.ModeEventual, false},
+		{artifact.ModeReadYourWrites, artifact.ModeReadYourWrites, false},
+		// With a pgx query tracer of the application's: the large object
+		// opened before Commit was written after it, on the connection
+		// back in the pool, where the other transaction ran.
+		{"read_your_writes-traced", artifact.ModeReadYourWrites, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := withMode(topo.Artifact(), c.mode)
 			a.Pool.MaxConns = 1 // the next caller gets the transaction's connection
-			r := newRouter(t, a)
-			sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+			tracer := &commitTracer{}
+			var opts []routerlib.Option
+			if c.traced {
+				opts = append(opts, routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+					cfg.ConnConfig.Tracer = tracer
+				}))
+			}
+			r := newRouter(t, a, opts...)
+			s := &routerlib.Session{}
+			sctx := routerlib.WithSession(ctx, s)
 			tx, err := r.Begin(sctx)
 			if err != nil {
 				t.Fatal(err)
@@ -700,6 +722,12 @@ func TestSessionTxUsedAfterCommit(t *testing.T) {
 			}
 			if err := tx.Commit(ctx); err != nil {
 				t.Fatal(err)
+			}
+			if c.mode == artifact.ModeReadYourWrites && s.LSN() == 0 {
+				t.Error("Commit recorded no position in the session")
+			}
+			if c.traced && (tracer.commits.Load() != 1 || tracer.failed.Load() != 0) {
+				t.Errorf("the application's tracer saw %d commits, %d failed; want the one, not failed", tracer.commits.Load(), tracer.failed.Load())
 			}
 			other, err := r.Begin(ctx)
 			if err != nil {
@@ -731,6 +759,25 @@ func TestSessionTxUsedAfterCommit(t *testing.T) {
 				t.Errorf("Rollback after Commit: %v, want ErrTxClosed", err)
 			}
 		})
+	}
+}
+
+// commitTracer is a pgx query tracer of the application's that counts the
+// COMMITs it sees, and those that failed.
+type commitTracer struct{ commits, failed atomic.Int32 }
+
+type commitKey struct{}
+
+func (ct *commitTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	return context.WithValue(ctx, commitKey{}, strings.EqualFold(strings.TrimSpace(d.SQL), "commit"))
+}
+
+func (ct *commitTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	if commit, _ := ctx.Value(commitKey{}).(bool); commit {
+		ct.commits.Add(1)
+		if d.Err != nil {
+			ct.failed.Add(1)
+		}
 	}
 }
 
