@@ -669,3 +669,30 @@ resource "pgreplication_subscription" "this" {
 	})
 	checkLogHasNo(t, logPath, canaryParts(pw), "SemanticEquals", "ALTER SUBSCRIPTION")
 }
+
+// A secret keyword given twice in a subscription's conninfo (libpq uses the
+// last value) is masked in both places: the error quoted the first value,
+// because the declared secrets are the parsed string's (one value per
+// keyword), and the undeclared safety net knew only "password=". Found with
+// PostgreSQL 17, whose libpq refuses scram_client_key (PostgreSQL 18's takes
+// it and fails to connect); both fail the create.
+func TestAccSubscription_secretKeywordTwiceNeverShown(t *testing.T) {
+	topo := testAccTopology(t)
+	const pw = "canary" + canaryMark + "-twice"
+	logPath := traceLog(t)
+	config := canaryVariable(t, pw) + subscriberProvider(topo.Primary) + `
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_twice"
+  conninfo     = "host=127.0.0.1 port=1 user=rep dbname=postgres scram_client_key='${var.canary_password}-1' scram_client_key='${var.canary_password}-2'"
+  publications = ["pub_a"]
+}
+`
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config, ExpectError: errorWithout("Cannot Create Subscription", "scram_client_key='REDACTED'", "CREATE SUBSCRIPTION")},
+		},
+	})
+	checkLogHasNo(t, logPath, canaryParts(pw), "pgreplication: SQL failed", "CREATE SUBSCRIPTION")
+}

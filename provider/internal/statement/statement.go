@@ -9,7 +9,7 @@
 // secrets the same way: the values a handler declared with [WithSecrets], in
 // every spelling a statement can carry them (raw, quoted in a connection
 // string, quoted again in an SQL literal), and, as a safety net, whatever
-// follows a "password=" keyword.
+// follows a secret keyword ("password=", "scram_client_key=", …).
 package statement
 
 import (
@@ -24,6 +24,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-log/tflog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 )
 
 // mask is what stands in a message for a secret.
@@ -32,9 +34,12 @@ const mask = "REDACTED"
 // objectField is the tflog field that names the object a statement belongs to.
 const objectField = "pgreplication_object"
 
-// passwordKeyword finds a password in connection-string form (password=…,
-// sslpassword=…) that nobody declared; maskPasswordValues masks its value.
-var passwordKeyword = regexp.MustCompile(`(?i)password\s*=\s*`)
+// passwordKeyword finds a secret in connection-string form (password=…,
+// sslpassword=…, scram_client_key=…: every conninfo.SecretKeywords) that
+// nobody declared; maskPasswordValues masks its value. It also catches the
+// earlier values of a secret keyword given twice, which libpq ignores and
+// conninfo.Params.Secrets does not return (it keeps the last, as libpq).
+var passwordKeyword = regexp.MustCompile(`(?i)(?:` + strings.Join(conninfo.SecretKeywords, "|") + `)\s*=\s*`)
 
 type scopeKey struct{}
 

@@ -49,6 +49,13 @@ func TestMaskedCatchesUndeclaredPasswordKeywords(t *testing.T) {
 		"CREATE SUBSCRIPTION s CONNECTION 'host=h password=s3cret dbname=d'":    "s3cret",
 		"CREATE SUBSCRIPTION s CONNECTION 'host=h password=''s3 cret'' port=1'": "s3 cret",
 		"sslpassword = 's3cret'": "s3cret",
+		// A secret keyword given twice: libpq uses the last value, and
+		// conninfo's Secrets returns only that one; the first is still a
+		// secret (found by sending one to PostgreSQL 17, whose libpq
+		// refuses the keyword: the error quoted the first value).
+		"CONNECTION 'host=h scram_client_key=s3cret scram_client_key=REDACTED'": "s3cret",
+		"oauth_client_secret=s3cret": "s3cret",
+		"SCRAM_SERVER_KEY='s3cret'":  "s3cret",
 	} {
 		got := masked(ctx, in)
 		if strings.Contains(got, leak) || !strings.Contains(got, mask) {
