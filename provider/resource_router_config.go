@@ -100,7 +100,7 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 			"path": schema.StringAttribute{
 				Optional:            true,
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-				MarkdownDescription: "Path of the router file. Its directory must exist. A symbolic link at this path is kept and written through: the file it leads to (at the end of a chain of links) is replaced atomically in its own directory, so an application reading that file by its own name or through another link sees the change; a refresh reads the file through the link, so a change made to it shows in the plan; and destroy removes that file and keeps the link, which Terraform did not make (a later apply writes through it again). A link that leads to a missing file gets that file created. Two `pgreplication_router_config` resources of one provider configuration may not write the same file, however their paths spell it (relative or absolute, `..`, a symbolic link, a hard link to an existing file): the plan fails naming both paths, since each would rewrite the other's file on every apply. A new resource, or a new `path`, never writes over a file it did not write: where a file already is, unless it holds exactly the bytes this resource would write, the apply stops at this resource naming the file and what it holds, and nothing is written; import the file to manage it. The plan already fails for a file that is not a router file, and warns for another router file (it cannot tell that one from the file of a `create_before_destroy` replacement of this resource). That catches what one provider configuration's plan cannot see: a resource of another provider configuration or alias, of another Terraform configuration, or left out of a `-target` plan, and a path known only at apply. The check and the write hold an exclusive lock (`flock`) on the file's directory, so two applies that write one file at the same time take turns and the second one finds the first one's file. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
+				MarkdownDescription: "Path of the router file. Its directory must exist. A symbolic link at this path is kept and written through: the file it leads to (at the end of a chain of links) is replaced atomically in its own directory, so an application reading that file by its own name or through another link sees the change; a refresh reads the file through the link, so a change made to it shows in the plan; and destroy removes that file and keeps the link, which Terraform did not make (a later apply writes through it again). A link that leads to a missing file gets that file created. The path must lead to a regular file or to no file yet: a FIFO, a device node (such as `/dev/null`), a socket or a directory there, or at the end of a link, is refused at plan time by create, update, refresh, import and destroy, naming what it is, and is never opened, replaced or removed. Two `pgreplication_router_config` resources of one provider configuration may not write the same file, however their paths spell it (relative or absolute, `..`, a symbolic link, a hard link to an existing file): the plan fails naming both paths, since each would rewrite the other's file on every apply. A new resource, or a new `path`, never writes over a file it did not write: where a file already is, unless it holds exactly the bytes this resource would write, the apply stops at this resource naming the file and what it holds, and nothing is written; import the file to manage it. The plan already fails for a file that is not a router file, and warns for another router file (it cannot tell that one from the file of a `create_before_destroy` replacement of this resource). That catches what one provider configuration's plan cannot see: a resource of another provider configuration or alias, of another Terraform configuration, or left out of a `-target` plan, and a path known only at apply. The check and the write hold an exclusive lock (`flock`) on the file's directory, so two applies that write one file at the same time take turns and the second one finds the first one's file. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
 			},
 			"file_permission": schema.StringAttribute{
 				Optional: true,
@@ -367,30 +367,24 @@ func (r *routerConfigResource) Read(ctx context.Context, req resource.ReadReques
 		return // content only: nothing outside Terraform to read
 	}
 	name := state.Path.ValueString()
-	data, err := os.ReadFile(name)
-	if errors.Is(err, fs.ErrNotExist) {
-		resp.State.RemoveResource(ctx)
+	cur, err := atomicfile.Read(name)
+	if addNotRegularRouterFile(name, err, &resp.Diagnostics) {
 		return
 	}
 	if err != nil {
 		resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Read Router File", fmt.Sprintf("Reading the router file %s failed: %v. Make sure the user running Terraform can read it.", name, err))
 		return
 	}
-	fi, err := os.Stat(name)
-	if err != nil {
-		resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Read Router File", fmt.Sprintf("Reading the mode of the router file %s failed: %v.", name, err))
+	if !cur.Exists {
+		resp.State.RemoveResource(ctx)
 		return
 	}
-	if fi.IsDir() {
-		resp.Diagnostics.AddAttributeError(path.Root("path"), "Router File Is a Directory", fmt.Sprintf("%s is a directory, not a router file. Remove it or choose another path.", name))
-		return
-	}
-
+	data := cur.Data
 	if resp.Private != nil { // nil only in unit tests, which build a ReadResponse by hand
-		setRouterFileID(ctx, resp.Private, atomicfile.FileID(fi), &resp.Diagnostics)
+		setRouterFileID(ctx, resp.Private, cur.ID, &resp.Diagnostics)
 	}
 	read, why := routerModelFromFile(ctx, data, state)
-	state.FilePermission = keepFileMode(fi.Mode().Perm(), state.FilePermission)
+	state.FilePermission = keepFileMode(cur.Mode, state.FilePermission)
 	state.SHA256 = types.StringValue(sha256Hex(data))
 	state.ID = types.StringValue(name)
 	if why != nil {
@@ -474,11 +468,31 @@ func removeRouterFile(state routerConfigModel, id string, diags *diag.Diagnostic
 		return nil
 	})
 	switch {
+	case addNotRegularRouterFile(state.Path.ValueString(), err, diags):
 	case errors.Is(err, errRouterFileChanged):
 		diags.AddAttributeWarning(path.Root("path"), "Router File Left in Place", changed)
 	case err != nil:
 		diags.AddAttributeError(path.Root("path"), "Cannot Remove Router File", fmt.Sprintf("Removing the router file %s failed: %v. Make sure the user running Terraform can read the file and write its directory.", state.Path.ValueString(), err))
 	}
+}
+
+// addNotRegularRouterFile adds the error on path for err when it is
+// atomicfile's refusal of a path that leads to something other than a
+// regular file (a FIFO, a device, a socket, a directory), which nothing in
+// this resource opens, replaces or removes, and reports whether it did.
+func addNotRegularRouterFile(declared string, err error, diags *diag.Diagnostics) bool {
+	var nr *atomicfile.NotRegularError
+	if !errors.As(err, &nr) {
+		return false
+	}
+	fix := fmt.Sprintf("Point path at a regular file (or a symbolic link to one) or at a name where none exists yet; if %s is there by mistake, remove it (a FIFO or a socket with rm, a directory with rmdir) and plan again.", nr.Target)
+	if nr.Mode.Type()&fs.ModeDevice != 0 {
+		fix = fmt.Sprintf("Point path at a regular file (or a symbolic link to one) or at a name where none exists yet; a device node such as /dev/null is never a router file's place. Do not remove %s unless you know nothing else uses it.", nr.Target)
+	}
+	diags.AddAttributeError(path.Root("path"), "Router File Is Not a Regular File",
+		fmt.Sprintf("This pgreplication_router_config (path = %q) manages a router file, but %s: %s. Nothing was read, written or removed, and it is left as it is. %s",
+			declared, nr.Error(), nr.Why(), fix))
+	return true
 }
 
 // errRouterFileChanged is removeRouterFile's refusal to remove a file that
@@ -526,7 +540,14 @@ func (r *routerConfigResource) ValidateConfig(ctx context.Context, req resource.
 // (checkNewRouterFile) already is.
 func (r *routerConfigResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
-		return // destroy
+		// Destroy: refused now, rather than at apply, when the path no
+		// longer leads to a regular file (with -refresh=false; a refresh
+		// has already refused it).
+		var state routerConfigModel
+		if !req.State.Raw.IsNull() && !req.State.Get(ctx, &state).HasError() && !state.Path.IsNull() {
+			addNotRegularRouterFile(state.Path.ValueString(), atomicfile.CheckRegular(state.Path.ValueString()), &resp.Diagnostics)
+		}
+		return
 	}
 	var plan routerConfigModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
@@ -557,6 +578,9 @@ func (r *routerConfigResource) ModifyPlan(ctx context.Context, req resource.Modi
 	primary := ""
 	if known {
 		primary = routerFilePrimary(t)
+	}
+	if !plan.Path.IsNull() && !plan.Path.IsUnknown() && addNotRegularRouterFile(plan.Path.ValueString(), atomicfile.CheckRegular(plan.Path.ValueString()), &resp.Diagnostics) {
+		return
 	}
 	if r.files != nil && !plan.Path.IsNull() && !plan.Path.IsUnknown() {
 		r.files.claimRouterFile(ctx, plan.Path.ValueString(), primary, resp.Private, &resp.Diagnostics)
@@ -637,6 +661,9 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 		check = mayCreateRouterFile(name, routerFilePrimary(t), data, nil)
 	}
 	if err := atomicfile.WriteIf(name, data, fs.FileMode(mode), check); err != nil {
+		if addNotRegularRouterFile(name, err, diags) {
+			return
+		}
 		var taken *routerFileTakenError
 		if errors.As(err, &taken) {
 			diags.AddAttributeError(path.Root("path"), routerFileTakenSummary, taken.detail)

@@ -27,15 +27,24 @@
 // configurations, two applies) take turns, so the second sees what the
 // first wrote and neither decides from bytes that are about to change.
 // Readers take no lock; they never need one.
+//
+// Only a regular file (or a symbolic link leading to one) is read, replaced
+// or removed: anything else at the target (a FIFO, a device, a socket, a
+// directory) is refused with a [*NotRegularError] before it is opened.
+// Opening a FIFO for reading waits for a writer, a device such as /dev/zero
+// reads without end, and renaming over a device node (/dev/null, as root)
+// would replace it with a regular file.
 package atomicfile
 
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // TempPrefix starts the name of every temporary file Write creates (followed
@@ -63,6 +72,89 @@ type Current struct {
 	Data []byte
 	// ID is the file's identity ([FileID]); "" when it does not exist.
 	ID string
+	// Mode is the file's permission bits; 0 when it does not exist.
+	Mode fs.FileMode
+}
+
+// NotRegularError is the refusal of a target that exists but is not a
+// regular file.
+type NotRegularError struct {
+	// Name is the path as given; Target is the file it leads to (the same
+	// unless Name is a symbolic link).
+	Name, Target string
+	// Mode is the target's type bits (fs.ModeNamedPipe, fs.ModeDevice, ...).
+	Mode fs.FileMode
+}
+
+// Kind names what the target is, with its article: "a FIFO (named pipe)",
+// "a character device", "a directory".
+func (e *NotRegularError) Kind() string {
+	switch t := e.Mode.Type(); {
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeNamedPipe != 0:
+		return "a FIFO (named pipe)"
+	case t&fs.ModeCharDevice != 0:
+		return "a character device"
+	case t&fs.ModeDevice != 0:
+		return "a block device"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	default:
+		return fmt.Sprintf("not a regular file (file type %v)", t)
+	}
+}
+
+// Why says what reading or writing such a file would do instead.
+func (e *NotRegularError) Why() string {
+	switch t := e.Mode.Type(); {
+	case t&fs.ModeDir != 0:
+		return "a directory cannot be read or replaced as a file"
+	case t&fs.ModeNamedPipe != 0:
+		return "opening it for reading waits for a writer, so a read would hang, and a write would replace the pipe with a regular file"
+	case t&fs.ModeDevice != 0:
+		return "reading a device may never end (as /dev/zero's does), and a write would replace the device node with a regular file"
+	default:
+		return "it cannot be read as a file, and a write would replace it with a regular file"
+	}
+}
+
+func (e *NotRegularError) Error() string {
+	where := e.Target
+	if e.Name != "" && e.Name != e.Target {
+		where = fmt.Sprintf("%s (where %s leads)", e.Target, e.Name)
+	}
+	return fmt.Sprintf("%s is %s, not a regular file", where, e.Kind())
+}
+
+// CheckRegular returns a [*NotRegularError] when the file that writing name
+// replaces ([Target]) exists and is not a regular file, without opening it;
+// nil when it is a regular file or does not exist, and the error of
+// resolving or examining it otherwise.
+func CheckRegular(name string) error {
+	target, err := Target(name)
+	if err != nil {
+		return err
+	}
+	_, err = statRegular(name, target)
+	return err
+}
+
+// statRegular is the FileInfo of target (resolved from name by Target), nil
+// when it does not exist, or a *NotRegularError when it is not a regular
+// file. It does not open the file.
+func statRegular(name, target string) (fs.FileInfo, error) {
+	fi, err := os.Stat(target)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &NotRegularError{Name: name, Target: target, Mode: fi.Mode()}
+	}
+	return fi, nil
 }
 
 // WriteIf is [Write] that first reads the file it would replace and writes
@@ -92,8 +184,11 @@ func WriteIf(name string, data []byte, perm fs.FileMode, check func(Current) err
 		return err
 	}
 	defer unlock()
+	if _, err := statRegular(link, name); err != nil {
+		return err
+	}
 	if check != nil {
-		cur, err := read(name)
+		cur, err := read(link, name)
 		if err != nil {
 			return err
 		}
@@ -137,8 +232,8 @@ func WriteIf(name string, data []byte, perm fs.FileMode, check func(Current) err
 		return fmt.Errorf("close %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, name); err != nil {
-		if fi, statErr := os.Stat(name); statErr == nil && fi.IsDir() {
-			return fmt.Errorf("%s is a directory; choose a file path", name)
+		if _, statErr := statRegular(link, name); statErr != nil {
+			return statErr // it became a directory, a FIFO... since the check
 		}
 		return fmt.Errorf("rename %s to %s: %w", tmp, name, err)
 	}
@@ -151,6 +246,7 @@ func WriteIf(name string, data []byte, perm fs.FileMode, check func(Current) err
 // lock as [WriteIf]. It reports whether it removed the file; a file that
 // does not exist is not removed and check is not called.
 func RemoveIf(name string, check func(Current) error) (removed bool, err error) {
+	link := name
 	if name, err = Target(name); err != nil {
 		return false, err
 	}
@@ -163,7 +259,7 @@ func RemoveIf(name string, check func(Current) error) (removed bool, err error) 
 		return false, err
 	}
 	defer unlock()
-	cur, err := read(name)
+	cur, err := read(link, name)
 	if err != nil || !cur.Exists {
 		return false, err
 	}
@@ -183,30 +279,41 @@ func RemoveIf(name string, check func(Current) error) (removed bool, err error) 
 // or the file at the end of a symbolic link at name ([Target]). It takes no
 // lock: a caller that writes after deciding from it uses [WriteIf].
 func Read(name string) (Current, error) {
-	name, err := Target(name)
+	target, err := Target(name)
 	if err != nil {
 		return Current{}, err
 	}
-	return read(name)
+	return read(name, target)
 }
 
-// read is the Current of the file name (already resolved by Target).
-func read(name string) (Current, error) {
-	data, err := os.ReadFile(name)
+// read is the Current of the file target (resolved from name by Target).
+// Anything but a regular file is refused before it is opened, and the file
+// is opened without blocking and examined again once open, so a FIFO put
+// there between the two is refused too instead of waiting for a writer.
+func read(name, target string) (Current, error) {
+	if fi, err := statRegular(name, target); err != nil || fi == nil {
+		return Current{Target: target}, err
+	}
+	f, err := os.OpenFile(target, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Current{Target: name}, nil
+		return Current{Target: target}, nil
 	}
 	if err != nil {
-		if fi, statErr := os.Stat(name); statErr == nil && fi.IsDir() {
-			return Current{}, fmt.Errorf("%s is a directory; choose a file path", name)
-		}
-		return Current{}, fmt.Errorf("read %s: %w", name, err)
+		return Current{}, fmt.Errorf("read %s: %w", target, err)
 	}
-	cur := Current{Target: name, Exists: true, Data: data}
-	if fi, err := os.Stat(name); err == nil {
-		cur.ID = FileID(fi)
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return Current{}, fmt.Errorf("read %s: %w", target, err)
 	}
-	return cur, nil
+	if !fi.Mode().IsRegular() {
+		return Current{}, &NotRegularError{Name: name, Target: target, Mode: fi.Mode()}
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return Current{}, fmt.Errorf("read %s: %w", target, err)
+	}
+	return Current{Target: target, Exists: true, Data: data, ID: FileID(fi), Mode: fi.Mode().Perm()}, nil
 }
 
 // maxLinks bounds the links Target follows, as the kernel bounds a path
