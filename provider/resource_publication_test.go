@@ -1498,12 +1498,14 @@ func TestAccPublication_commitAnswerLost(t *testing.T) {
 	const name = "pub_answer_lost" // the proxy stops at the first statement holding "commit": not this name
 	execSQL(t, topo.Primary, "postgres", `CREATE TABLE IF NOT EXISTS answer_lost (id int PRIMARY KEY)`)
 	t.Cleanup(func() { execSQL(t, topo.Primary, "postgres", `DROP PUBLICATION IF EXISTS `+name) })
-	proxy := startCommitHoldingProxy(t, topo.Primary.Host, topo.Primary.Port, "CREATE PUBLICATION", "commit")
+	proxy := topo.Primary.NewProxy(t)
+	proxy.HoldAnswers("CREATE PUBLICATION", "commit")
 	// The answer to CREATE PUBLICATION itself held: the server waits for
 	// the COMMIT, which never comes, and rolls back when the provider
 	// closes the connection. (The statement was not bounded: the apply
 	// waited as long as the answer did.)
-	createHeld := startAnswerHoldingProxy(t, topo.Primary.Host, topo.Primary.Port, "CREATE PUBLICATION")
+	createHeld := topo.Primary.NewProxy(t)
+	createHeld.HoldAnswers("CREATE PUBLICATION", "CREATE PUBLICATION")
 	throughProxy := func(port int) string {
 		return fmt.Sprintf(`
 provider "pgreplication" {

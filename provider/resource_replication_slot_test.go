@@ -876,7 +876,8 @@ func TestAccReplicationSlot_createAnswerLost(t *testing.T) {
 	topo := testAccTopology(t)
 	const name = "tfacc_slot_answer_lost"
 	const addr = "pgreplication_replication_slot.answer_lost"
-	proxy := startAnswerHoldingProxy(t, topo.Primary.Host, topo.Primary.Port, "pg_create_physical_replication_slot")
+	proxy := topo.Primary.NewProxy(t)
+	proxy.HoldAnswers("pg_create_physical_replication_slot", "pg_create_physical_replication_slot")
 	t.Cleanup(func() {
 		if slotExists(t, topo.Primary, name) {
 			execSQL(t, topo.Primary, "postgres", `SELECT pg_drop_replication_slot('`+name+`')`)

@@ -246,7 +246,8 @@ func TestAccStandby_slowStatusAtDeadline(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]
-	slow := startAnswerDelayingProxy(t, standby.Host, standby.Port, "pg_stat_wal_receiver", time.Second)
+	slow := standby.NewProxy(t)
+	slow.DelayAnswers("pg_stat_wal_receiver", time.Second)
 	port := freePort(t)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,

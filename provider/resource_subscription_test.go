@@ -1592,7 +1592,8 @@ CREATE PUBLICATION pub_a FOR TABLE t1;
 CREATE PUBLICATION pub_b FOR TABLE t2;
 GRANT SELECT ON t1, t2 TO `+replicator+`;
 INSERT INTO t1 SELECT g, 'row ' || g FROM generate_series(1, 10) g;`, nil)
-	proxy := startAnswerHoldingProxy(t, f.sub.Host, f.sub.Port, "CREATE SUBSCRIPTION")
+	proxy := f.sub.NewProxy(t)
+	proxy.HoldAnswers("CREATE SUBSCRIPTION", "CREATE SUBSCRIPTION")
 	publisher := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s", f.pub.Port, replicator, f.pubDB)
 	subscription := canaryVariable(t, pw) + fmt.Sprintf(`
 resource "pgreplication_subscription" "this" {
