@@ -610,7 +610,12 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	}
 
 	// A new primary_conninfo or slot restarts the WAL receiver: wait for a new
-	// one, not the old one that is still streaming with the old settings.
+	// one, not the old one that is still streaming with the old settings
+	// until the startup process takes the reload. Or the one running has
+	// them already: after a hand edit that this apply reverts before the
+	// startup process took the first reload, it reads the configuration
+	// once, sees no change, and never restarts the receiver (this apply
+	// then waited wait_timeout for a restart and failed, at load 35).
 	restart := before.Conninfo != want.Conninfo || before.SlotName != want.SlotName
 	streaming, err := pollUntil(ctx, time.Until(deadline), func(ctx context.Context) (bool, error) {
 		var err error
@@ -618,7 +623,7 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		if err != nil {
 			return false, err
 		}
-		return cur.streamingFrom(want, plan.PrimaryPort.ValueInt64()) && (!restart || cur.ReceiverPID != before.ReceiverPID), nil
+		return cur.streamingFrom(want, plan.PrimaryPort.ValueInt64()) && (!restart || cur.ReceiverPID != before.ReceiverPID || cur.runsAlready(before, want)), nil
 	})
 	if err != nil {
 		diags.AddError("Cannot Read Standby Status", "Reading pg_stat_wal_receiver on "+r.server.describe()+" failed: "+err.Error())
@@ -849,6 +854,34 @@ func (s standbyState) streamingFrom(w standbyWant, port int64) bool {
 		slot = *s.ReceiverSlot
 	}
 	return hostMatches && int64(*s.SenderPort) == port && slot == w.SlotName
+}
+
+// runsAlready reports whether the WAL receiver s shows runs w's connection
+// settings already, though apply changed them from before's (see apply):
+// its conninfo holds each parameter w sets, as key=value (the server shows
+// the values unquoted). The password is hidden there (********), so it must
+// be before's; a server that shows no conninfo tells nothing. dbname and
+// fallback_application_name are the receiver's own.
+func (s standbyState) runsAlready(before standbyState, w standbyWant) bool {
+	if s.ReceiverConninfo == nil {
+		return false
+	}
+	old, _ := conninfo.Parse(before.Conninfo)
+	if old["password"] != w.password {
+		return false
+	}
+	shown := " " + *s.ReceiverConninfo + " "
+	p, _ := conninfo.Parse(w.Conninfo)
+	for k, v := range p {
+		switch k {
+		case "password", "dbname", "fallback_application_name":
+			continue
+		}
+		if v != "" && !strings.Contains(shown, " "+k+"="+v+" ") {
+			return false
+		}
+	}
+	return true
 }
 
 // describeReceiver says what pg_stat_wal_receiver shows, for an error.

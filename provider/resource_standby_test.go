@@ -6,6 +6,7 @@ import (
 	"net"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -206,6 +207,74 @@ func TestAccStandby_basic(t *testing.T) {
 				ImportStateId:           "standby",
 				ImportStateVerify:       true,
 				ImportStateVerifyIgnore: []string{"wait_timeout", "received_lsn", "replay_lsn", "replay_lag"},
+			},
+		},
+	})
+}
+
+// A hand edit of primary_conninfo that the next apply reverts before the
+// standby's startup process took the edit's reload leaves the WAL receiver
+// as it was: the startup process reads the configuration once, sees no
+// change, and never restarts it. Apply must see that the receiver already
+// runs the planned settings instead of waiting wait_timeout for a restart
+// (TestAccStandby_basic failed so at load 35: "Standby Is Not Streaming",
+// the standby reporting it streams as planned). The startup process is
+// stopped (SIGSTOP) from the hand edit until the apply's settings are in
+// effect, which makes that order certain.
+func TestAccStandby_handEditRevertedBeforeStartupReload(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1)) // stopped in part: not the shared one
+	standby := topo.Standbys[0]
+	const addr = "pgreplication_standby.this"
+	body := `
+  application_name = "replica-1"
+  wait_timeout     = "15s"
+`
+	startup := queryValue[int](t, standby, "postgres", `SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'`)
+	t.Cleanup(func() { _ = syscall.Kill(startup, syscall.SIGCONT) })
+	handConninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres sslmode=disable application_name=by_hand", topo.Primary.Port)
+	var receiverPID int
+	resumed := make(chan error, 1)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: standbyConfig(topo, body)},
+			{
+				PreConfig: func() {
+					receiverPID = queryValue[int](t, standby, "postgres", `SELECT pid FROM pg_stat_wal_receiver`)
+					if err := syscall.Kill(startup, syscall.SIGSTOP); err != nil {
+						t.Fatal(err)
+					}
+					alterSystemByHand(t, standby, "primary_conninfo", handConninfo)
+					// Once the apply's settings are in effect, the startup
+					// process takes both reloads as one.
+					go func() {
+						_, err := pollUntil(context.Background(), time.Minute, func(context.Context) (bool, error) {
+							var cur string
+							err := queryRow(standby, `SELECT setting FROM pg_settings WHERE name = 'primary_conninfo'`, nil, &cur)
+							return err == nil && cur != handConninfo, nil
+						})
+						if kerr := syscall.Kill(startup, syscall.SIGCONT); err == nil {
+							err = kerr
+						}
+						resumed <- err
+					}()
+				},
+				Config: standbyConfig(topo, body),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{expectDrift(addr, "application_name")},
+				},
+				Check: func(*terraform.State) error {
+					if err := <-resumed; err != nil {
+						return err
+					}
+					// The premise: the receiver never restarted.
+					if pid := queryValue[int](t, standby, "postgres", `SELECT pid FROM pg_stat_wal_receiver`); pid != receiverPID {
+						return fmt.Errorf("the WAL receiver restarted (pid %d, was %d): the startup process took the hand edit, and this test proves nothing", pid, receiverPID)
+					}
+					return nil
+				},
 			},
 		},
 	})
