@@ -264,6 +264,7 @@ func (n importsOnly) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest
 // it was, and the next plan is empty. docs/guides/adopting-an-existing-cluster.md
 // walks through the same steps.
 func TestAccAdoption_existingCluster(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	// Own servers: the test builds the topology by hand and takes it over.
 	topo := routertest.Start(t, routertest.WithStandbys(2))

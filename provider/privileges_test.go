@@ -160,6 +160,7 @@ resource "pgreplication_subscription" "s" {
 // publisher that checks the password, as a subscription owned by a role
 // that is not a superuser must.
 func TestAccSubscription_leastPrivilege(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	routertest.SkipBelow(t, 16, "a subscription created by a role that is not a superuser (TestAccPrivileges_missing/subscription checks the error says so before)")
 	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary

@@ -89,6 +89,13 @@ func TestMain(m *testing.M) {
 
 // testAccTopology returns the shared topology. Like routertest.Start it skips
 // when there are no PostgreSQL binaries, except in CI, where it fails.
+//
+// Tests on the shared topology run one at a time. A test that starts the
+// servers it uses (routertest.Start) or uses none, sets no environment
+// (t.Setenv, t.Chdir: traceLog, canaryVariable) and bounds no time calls
+// t.Parallel() first: such tests run after the others, -parallel at a time
+// (GOMAXPROCS: 2 on CI's machine), where a serial test leaves a core idle
+// while it waits on the CLI and the servers.
 func testAccTopology(t *testing.T) *routertest.Topology {
 	t.Helper()
 	testAccPreCheck(t)

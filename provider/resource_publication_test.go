@@ -824,6 +824,7 @@ resource "pgreplication_publication" "events" {
 // Row filters, column lists and tables_in_schema are PostgreSQL 15 features:
 // they work there too, not only on the shared topology's newer server.
 func TestAccPublication_postgres15(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithVersion(15), routertest.WithStandbys(0))
 	const db = "pub15"
@@ -1021,6 +1022,7 @@ resource "pgreplication_publication" "this" {
 // The documented example applies, with no diff afterwards, on a server that
 // has what it names.
 func TestAccPublication_example(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	example, err := os.ReadFile("../examples/resources/pgreplication_publication/resource.tf")
 	if err != nil {

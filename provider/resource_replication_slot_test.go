@@ -414,6 +414,7 @@ resource "pgreplication_replication_slot" "this" {
 // field, and the slot keeps its consumer's position. Before, the plan
 // replaced the slot, which lost that position.
 func TestAccReplicationSlot_twoPhaseChangedInPlace18(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithVersion(18), routertest.WithStandbys(0))
 	const (
@@ -627,6 +628,7 @@ resource "pgreplication_replication_slot" "standby" {
 // standby; with terminate_active_on_destroy the destroy cuts the standby off
 // and drops the slot. The standby is a topology of this test's own.
 func TestAccReplicationSlot_activeDestroy(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]
@@ -702,6 +704,7 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 // On PostgreSQL 15, a logical slot on a standby and a failover slot are
 // refused at plan time, naming the feature and the server's version.
 func TestAccReplicationSlot_versionGates15(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithVersion(15), routertest.WithStandbys(1))
 	resource.Test(t, resource.TestCase{
@@ -752,6 +755,7 @@ resource "pgreplication_replication_slot" "two_phase" {
 // A logical slot on a primary with wal_level = replica is refused at plan
 // time, naming wal_level and the fix.
 func TestAccReplicationSlot_walLevel(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "replica"))
 	resource.Test(t, resource.TestCase{
@@ -926,6 +930,7 @@ provider "pgreplication" {
 // wal_status = lost on the next refresh, without making the plan non-empty:
 // the plan warns instead, and the user decides to replace it.
 func TestAccReplicationSlot_lost(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("max_slot_wal_keep_size", "1MB"), routertest.WithSetting("wal_keep_size", "0"))
 	const addr = "pgreplication_replication_slot.lost"

@@ -459,6 +459,7 @@ resource "pgreplication_router_config" "test" {
 // Every problem artifact's Validate finds is an error on the attribute that
 // causes it, at plan time, before anything is written.
 func TestAccRouterConfig_validation(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	file := filepath.Join(t.TempDir(), "router.json")
 	step := func(replica, extra, want string) tfresource.TestStep {
@@ -537,6 +538,7 @@ resource "pgreplication_router_config" "test" {
 // A reader polling the file during several applies never sees a partial
 // file: every read parses. No temporary file is left behind.
 func TestAccRouterConfig_concurrentReader(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	dir := t.TempDir()
 	file := filepath.Join(dir, "router.json")
@@ -589,6 +591,7 @@ func TestAccRouterConfig_concurrentReader(t *testing.T) {
 // Names with dots, slashes, quotes, spaces, upper case and non-ASCII, in the
 // nodes, the route and the path itself, apply, show no diff and import.
 func TestAccRouterConfig_hostileNames(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	dir := filepath.Join(t.TempDir(), "Conf dir é")
 	if err := os.Mkdir(dir, 0o755); err != nil {
@@ -753,6 +756,7 @@ func TestRouterProblemPath(t *testing.T) {
 // old object kept, and the same change without create_before_destroy
 // applies.
 func TestAccRouterConfig_replace(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	dir := t.TempDir()
 	first, second := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
@@ -1096,6 +1100,7 @@ resource "pgreplication_router_config" "b" {
 // file_permission alone leaves its bytes too. A change of another field
 // still plans, and writes the file.
 func TestAccRouterConfig_importOtherUnits(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	file := filepath.Join(t.TempDir(), "router.json")
 	golden, err := os.ReadFile(goldenRouterFile)
@@ -1205,6 +1210,7 @@ func TestAccRouterConfig_importOtherUnits(t *testing.T) {
 // the state keeps the configuration's order, so there is no diff after
 // apply or after a refresh.
 func TestAccRouterConfig_keepsConfigurationOrder(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	file := filepath.Join(t.TempDir(), "router.json")
 	config := unreachableProvider + fmt.Sprintf(`
@@ -1278,6 +1284,7 @@ resource "pgreplication_router_config" "test" {
 // from a dynamic block over an unknown list) leave content unknown in the
 // plan, and the file is written and validated at apply.
 func TestAccRouterConfig_unknownAtPlan(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	file := filepath.Join(t.TempDir(), "router.json")
 	// Each step has its own terraform_data, so its output is unknown at

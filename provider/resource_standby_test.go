@@ -43,6 +43,7 @@ resource "pgreplication_standby" "this" {
 // physical slot, imports it, changes it in place, and shows that each hand
 // edit (ALTER SYSTEM and a reload) plans exactly the field it changed.
 func TestAccStandby_basic(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1)) // reconfigured: not the shared one
 	standby := topo.Standbys[0]
@@ -283,6 +284,7 @@ func TestAccStandby_handEditRevertedBeforeStartupReload(t *testing.T) {
 // TestAccStandby_badPrimary points a standby at a port where no primary
 // listens: apply fails after wait_timeout and says what the standby reports.
 func TestAccStandby_badPrimary(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	port := freePort(t)
@@ -470,6 +472,7 @@ resource "pgreplication_standby" "on_primary" {
 // TestAccStandby_resetOnDestroy destroys with reset_on_destroy = true: the
 // settings are reset, and (as documented) the standby stops streaming.
 func TestAccStandby_resetOnDestroy(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]

@@ -571,6 +571,7 @@ resource "pgreplication_subscription" "this" {
 // drop_slot_on_destroy = false it detaches the slot and drops the
 // subscription.
 func TestAccSubscription_unreachablePublisher(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary
 	f := newSubscriptionFixture(t, pub, "sub_pub_gone", `CREATE PUBLICATION pub_a FOR TABLE t1;`, nil)
@@ -1152,6 +1153,7 @@ func twoPhaseRefusal(major int) *regexp.Regexp {
 // is refused at plan time. PostgreSQL 15 refuses it even disabled
 // (TestAccSubscription_postgres15).
 func TestAccSubscription_twoPhaseChange(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	pub := routertest.Start(t, routertest.WithVersion(18), routertest.WithStandbys(0)).Primary
 	f := newSubscriptionFixture(t, pub, "sub_pub_2pc", `

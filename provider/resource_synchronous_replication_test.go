@@ -40,6 +40,7 @@ resource "pgreplication_synchronous_replication" "this" {
 // the field they changed. It refuses, at plan time, a standby that is not
 // connected, and destroy leaves commits unblocked.
 func TestAccSynchronousReplication_basic(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	// Server-wide settings that can block commits: not the shared topology.
 	topo := routertest.Start(t, routertest.WithStandbys(2))
@@ -244,6 +245,7 @@ func commitWithin(n *routertest.Node, timeout time.Duration) error {
 // provider waits until it streams instead of refusing it as not connected,
 // and it becomes the synchronous standby.
 func TestAccSynchronousReplication_waitsForJoiningStandby(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	// Server-wide settings that can block commits: not the shared topology.
 	topo := routertest.Start(t, routertest.WithStandbys(0))

@@ -329,6 +329,7 @@ func TestConnectTimeoutDefault(t *testing.T) {
 // attribute, and nothing reaches the server: the provider here points at a
 // listener that counts connections.
 func TestAccStandby_conninfoParamInjectionRefused(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	listener := startFakeServer(t, true)
 	for _, tc := range []struct{ key, want string }{
@@ -383,6 +384,7 @@ func TestStandbyConninfoParams(t *testing.T) {
 //     typed where the variable's name goes (the refresh and the plan would
 //     otherwise show a changed password_env field by field).
 func TestAccRouterConfig_handTypedPasswordNeverShown(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	for _, tc := range []struct {
 		name, canary string
@@ -455,6 +457,7 @@ func (c planSecretCheck) CheckPlan(_ context.Context, req plancheck.CheckPlanReq
 // the role may reset none of them, the error names every one, with the
 // privilege to grant for each, instead of stopping at the first.
 func TestAccStandby_resetOnDestroyReportsEveryFailure(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1)) // reconfigured: not the shared one
 	standby := topo.Standbys[0]
