@@ -980,6 +980,7 @@ resource "pgreplication_publication" "gen" {
 // A publisher without wal_level = logical still gets its publication, with a
 // plan-time warning that names the setting and the fix.
 func TestAccPublication_walLevelWarning(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "replica"))
 	execSQL(t, topo.Primary, "postgres", `CREATE TABLE orders (id int PRIMARY KEY)`)
@@ -1457,6 +1458,7 @@ func TestAccPublication_standardConformingStringsOff(t *testing.T) {
 // server's message and the fix: the GRANT that lets the provider's role read
 // them, which, run as printed, makes the next plan empty again.
 func TestAccPublication_cannotRead(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0)) // catalog privileges changed: not the shared one
 	const role = "tfacc_pub_reader"

@@ -842,6 +842,7 @@ resource "pgreplication_replication_slot" "taken" {
 // replayed; create_timeout bounds the wait and the error says what to do.
 // Replay is paused so the wait is certain. No slot is left behind.
 func TestAccReplicationSlot_standbyCreateTimeout(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	routertest.SkipBelow(t, 16, "a logical slot on a standby")
 	topo := routertest.Start(t, routertest.WithStandbys(1))
