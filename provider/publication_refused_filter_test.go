@@ -77,3 +77,68 @@ func checkNow(t *testing.T, check resource.TestCheckFunc) {
 		t.Error(err)
 	}
 }
+
+// Row filters that try to end the WHERE clause early (a parenthesis closed
+// early, hidden from a naive lexer in an E” string or behind an identifier
+// holding $$, or a comment hiding the statement's WITH) are refused at plan
+// with "Invalid Row Filter", and nothing is created; a filter with upper
+// case, a dollar-quoted string holding a quote and a column named c$$
+// round-trips: created as declared (publish stays insert only), next plan
+// empty.
+func TestAccPublication_hostileRowFilters(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_hostile_filter"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `CREATE TABLE t (id int PRIMARY KEY, u text, c$$ int); CREATE TABLE t2 (id int PRIMARY KEY)`)
+	config := func(where string) string {
+		return providerConfig("primary", topo.Primary) + `
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  database = ` + hcl(db) + `
+  name     = "pub_hostile"
+  publish  = ["insert"]
+  tables   = { "public.t" = { where = ` + hcl(where) + ` } }
+}
+`
+	}
+	server := func() string {
+		return queryValue[string](t, topo.Primary, db, `SELECT coalesce((SELECT string_agg(format('%s insert=%s update=%s %s', r.prrelid::regclass, p.pubinsert, p.pubupdate, pg_get_expr(r.prqual, r.prrelid)), '; ')
+FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid WHERE p.pubname = 'pub_hostile'), 'none')`)
+	}
+	var steps []resource.TestStep
+	for _, where := range []string{
+		"id > 0) --",
+		"id > 0), ONLY public.t2 WHERE (true",
+		"id > 0) /* x */ OR (true",
+		`u = E'\'' ), ONLY public.t2 WHERE (true OR u = '`,
+		"c$$ > 0 ), ONLY public.t2 WHERE (c$$ IS NULL OR $$ = $$",
+		"id > 0 --",
+		"id > 0 -- x\n",
+	} {
+		steps = append(steps, resource.TestStep{
+			PreConfig:   func() { checkNow(t, func(*terraform.State) error { return wantServer(server(), "none") }) },
+			Config:      config(where),
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(`Invalid Row Filter`),
+		})
+	}
+	const roundTrip = `ID > 0 AND u = $q$it's$q$ AND c$$ IS NOT NULL`
+	steps = append(steps,
+		resource.TestStep{
+			PreConfig: func() { checkNow(t, func(*terraform.State) error { return wantServer(server(), "none") }) },
+			Config:    config(roundTrip),
+			Check: func(*terraform.State) error {
+				return wantServer(server(), `t insert=t update=f ((id > 0) AND (u = 'it''s'::text) AND ("c$$" IS NOT NULL))`)
+			},
+		},
+		resource.TestStep{Config: config(roundTrip), PlanOnly: true},
+	)
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testAccProtoV6ProviderFactories, Steps: steps})
+}
+
+func wantServer(got, want string) error {
+	if got != want {
+		return fmt.Errorf("the server holds %q, want %q", got, want)
+	}
+	return nil
+}
