@@ -78,13 +78,20 @@ func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits b
 // endsTx reports whether sql, sent in a transaction, ends it with a
 // COMMIT (COMMIT, END, or PREPARE TRANSACTION, which makes it durable):
 // any of its statements, since a string of several ("INSERT …; COMMIT",
-// one simple query) commits at the one that does.
+// one simple query) commits at the one that does. The END that closes a
+// SQL-standard function body (CREATE FUNCTION … BEGIN ATOMIC …; END)
+// follows a semicolon too, and ends nothing: each BEGIN ATOMIC is
+// matched with its END.
 func endsTx(sql string) bool {
 	lx := sqllex.New(sql)
 	start := true // the next token begins a statement
+	atomic := 0   // BEGIN ATOMIC bodies open
+	var prev sqllex.Token
 	for tok := lx.Next(); tok.Kind != sqllex.EOF; tok = lx.Next() {
 		if start {
 			switch {
+			case tok.Is("end") && atomic > 0:
+				atomic--
 			case tok.Is("commit"), tok.Is("end"):
 				return true
 			case tok.Is("prepare"):
@@ -93,7 +100,11 @@ func endsTx(sql string) bool {
 				}
 			}
 		}
+		if tok.Is("atomic") && prev.Is("begin") {
+			atomic++
+		}
 		start = tok.Kind == sqllex.Punct && tok.Text == ";"
+		prev = tok
 	}
 	return false
 }

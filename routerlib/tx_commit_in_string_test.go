@@ -50,3 +50,34 @@ func TestTxCommitInStatementStringAnswerLost(t *testing.T) {
 		})
 	}
 }
+
+// TestTxAtomicBodyAnswerLost: a transaction's CREATE FUNCTION with a
+// SQL-standard body (BEGIN ATOMIC …; END) whose answer is lost did not
+// commit, and says so: the body's END follows a semicolon, and endsTx
+// took it for the END that commits, so the error said the transaction
+// may have committed (the safe side, but wrong).
+func TestTxAtomicBodyAnswerLost(t *testing.T) {
+	ctx := context.Background()
+	topo, proxy, r := answerLost(t, artifact.ModeEventual, nil)
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	const sql = "CREATE FUNCTION lost_atomic() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END"
+	proxy.LoseAnswerTo(sql)
+	_, err = tx.Exec(ctx, sql)
+	if proxy.Lost() != 1 {
+		t.Fatalf("the proxy lost %d answers, want 1 (err %v)", proxy.Lost(), err)
+	}
+	if errors.Is(err, routerlib.ErrMaybeCommitted) || err == nil || !strings.Contains(err.Error(), "did not commit") {
+		t.Errorf("a transaction's CREATE FUNCTION … BEGIN ATOMIC … END whose answer was lost: %v; want that it did not commit", err)
+	}
+	eventually(t, 10*time.Second, "the lost transaction rolled back", func() bool {
+		var n int
+		if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM pg_proc WHERE proname = 'lost_atomic'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+}
