@@ -30,6 +30,9 @@ type nodeConns struct {
 	down error
 	// closed makes every dial fail: the Router is closed. Guarded by mu.
 	closed bool
+	// answered is the latest trackedConn.answered of the pool
+	// connections closed since; guarded by mu.
+	answered int64
 }
 
 // connRegistry holds the nodeConns of every node the Router has built and
@@ -165,12 +168,47 @@ func (c *nodeConns) close() {
 	c.closeOpen(true)
 }
 
+// answeredSince reports whether the node sent bytes on one of the pools'
+// connections since at: it answers calls, whatever its health check
+// shows (see watchNode). The health check's own connections do not count.
+func (c *nodeConns) answeredSince(at time.Time) bool {
+	since := int64(at.Sub(monoEpoch))
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.answered > since {
+		return true
+	}
+	for tc := range c.open {
+		if tc.answered.Load() > since {
+			return true
+		}
+	}
+	return false
+}
+
+// monoEpoch is the origin of trackedConn.answered: a time on the monotonic
+// clock, so that a step of the wall clock moves no answer.
+var monoEpoch = time.Now()
+
 // A trackedConn is a connection in a nodeConns; closing it removes it.
 type trackedConn struct {
 	net.Conn
 	set   *nodeConns
 	check bool // dialed for the health check (or a cancel request of its connection)
 	once  sync.Once
+	// answered is when the node last sent bytes on this connection, a
+	// pool's (time since monoEpoch; 0 if never): written by the one call
+	// using the connection, read by the monitor. Its own word, not the
+	// node's: calls on other connections do not share it.
+	answered atomic.Int64
+}
+
+func (tc *trackedConn) Read(b []byte) (int, error) {
+	n, err := tc.Conn.Read(b)
+	if n > 0 && !tc.check {
+		tc.answered.Store(int64(time.Since(monoEpoch)))
+	}
+	return n, err
 }
 
 func (tc *trackedConn) Close() error {
@@ -178,6 +216,7 @@ func (tc *trackedConn) Close() error {
 	tc.once.Do(func() {
 		tc.set.mu.Lock()
 		delete(tc.set.open, tc)
+		tc.set.answered = max(tc.set.answered, tc.answered.Load())
 		tc.set.mu.Unlock()
 		err = tc.Conn.Close()
 	})

@@ -93,7 +93,12 @@
 // A node fails one check for each interval in which it does not answer
 // within health.timeout, so a node that hangs (a frozen VM, a network black
 // hole) is ejected within eject_after × interval + timeout: 3 × 1s + 1s =
-// 4s with the defaults. Then every connection still open to it is closed:
+// 4s with the defaults. A late check of a node that answered calls on the
+// pools' sessions during that interval fails nothing: the node is not
+// hung, and its check is late because the machine is busy (a client
+// starved of CPU sees every answer late); ejecting it would fail the reads
+// it serves, or move them all to the primary. A node that hangs answers on
+// no session. Then every connection still open to it is closed:
 // reads in flight there run again on another node, and a write in flight
 // there fails with [ErrMaybeCommitted] (it is never replayed), as does the
 // Commit of a transaction from [Router.BeginTx] whose connection fails
@@ -118,8 +123,10 @@
 // good check keeps the node. A check the server refuses (a shutting-down
 // server answers new connections with 57P03, or nothing listens) takes it
 // out of rotation, and from the writes, at once; one that does not answer
-// within health.timeout counts as one failed check toward eject_after, as
-// on schedule, since a busy machine answers late. The read runs again, on
+// within health.timeout, or whose own sessions the server ends each time
+// too (an operator's script ending the application's sessions), counts as
+// one failed check toward eject_after, as on schedule, since a busy
+// machine answers late. The read runs again, on
 // the same node too when no other can take it; a write is not (it may
 // have committed). FATAL 57P05 (idle_session_timeout, PostgreSQL 14 on): the
 // server ends a session idle longer than the timeout while it waits for

@@ -2,6 +2,7 @@ package routerlib
 
 import (
 	"context"
+	"net"
 	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
@@ -71,4 +72,35 @@ func (r *Router) KeptForTest(name string) int32 {
 // does when nothing else gives them back.
 func WithKeptTickForTest(d time.Duration) Option {
 	return func(o *options) { o.keptTick = d }
+}
+
+// SlowChecksForTest delays each read on the health check's connections to
+// node by d, from its next connection on (the one it has is closed), as a
+// client starved of CPU sees its checks answer late; the pools'
+// connections answer as fast as ever.
+func (r *Router) SlowChecksForTest(node string, d time.Duration) {
+	n := r.cur.Load().byName[node]
+	n.hcMu.Lock()
+	defer n.hcMu.Unlock()
+	cc := n.connConfig.Copy()
+	dial := cc.DialFunc
+	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return slowConn{Conn: c, delay: d}, nil
+	}
+	n.connConfig = cc
+	n.closeHealthConn()
+}
+
+type slowConn struct {
+	net.Conn
+	delay time.Duration
+}
+
+func (c slowConn) Read(b []byte) (int, error) {
+	time.Sleep(c.delay)
+	return c.Conn.Read(b)
 }

@@ -693,6 +693,68 @@ func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 	}
 }
 
+// TestLateChecksOfAnAnsweringReplica: the only replica's health checks
+// answer later than health.timeout (each read on the monitor's connection
+// waits 1.5 s, as a client starved of CPU sees it) while the replica
+// answers reads at once. It stays in rotation and no read fails: before,
+// its checks failed eject_after deadlines and it was cut off, and every
+// read failed (no fallback) until a check answered in time, as in a full
+// -race run at load 40 where TestTerminatedBackendOnTheOnlyReplica saw
+// 3,987 of 4,422 reads fail. Frozen then, under reads, it answers nothing on any
+// session and is ejected within eject_after × interval + timeout, as any
+// node that hangs.
+func TestLateChecksOfAnAnsweringReplica(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	replica := topo.Standbys[0]
+	a := steadyHealth(topo.Artifact(), interval)
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	clock := &logClock{}
+	r := newRouter(t, a, routerlib.WithLogger(slog.New(clock)))
+	eventually(t, 5*time.Second, "the replica in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
+	r.SlowChecksForTest(replica.Name, 1500*time.Millisecond)
+	start := time.Now()
+	stop := make(chan struct{})
+	wait := readLoad(t, r, 4, stop)
+	left := watchStat(r, func(s routerlib.NodeStat) bool { return s.Name == replica.Name && !s.Readable })
+	// Twice what a check that never answers takes to eject the node.
+	bound := 3*interval + time.Second
+	time.Sleep(2 * bound)
+	out := left()
+	close(stop)
+	reads, failed := wait()
+	t.Logf("%d reads, %d failed", reads, failed)
+	if _, late := clock.after("routerlib: a health check is late, but the node answered calls since its interval began; not counted", replica.Name, start); !late {
+		t.Errorf("no check of %s was late: the test tested nothing; its records: %q", replica.Name, clock.records(replica.Name))
+	}
+	if out != nil {
+		t.Errorf("the replica left rotation while it answered reads: %+v", *out)
+	}
+	if failed != 0 {
+		t.Errorf("%d of %d reads failed; want 0", failed, reads)
+	}
+
+	// Checks that answer in time again (a late answer read after the
+	// freeze would be one from before it, as good as any), reads going
+	// on: what the replica answered up to the freeze must not keep it in.
+	r.SlowChecksForTest(replica.Name, 0)
+	stop = make(chan struct{})
+	wait = readLoad(t, r, 4, stop)
+	time.Sleep(2 * interval)
+	late := timerLateness()
+	if err := replica.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = replica.Thaw() })
+	took := eventually(t, 10*time.Second, "ejection of the frozen replica", func() bool { return !nodeStat(r, replica.Name).Readable })
+	lateness := late()
+	close(stop)
+	wait() // the reads fail once it is out: there is no fallback
+	t.Logf("frozen replica ejected after %v (bound %v; timers fired up to %v late)", took, bound, lateness)
+	if most := bound + 250*time.Millisecond + 3*lateness; took > most {
+		t.Errorf("the frozen replica was ejected after %v, want within eject_after × interval + timeout = %v (%v with the machine's delays)", took, bound, most)
+	}
+}
+
 // TestTerminatedSessionsInUseAreNotHandedOut: pg_terminate_backend() ends
 // every session of the application at once, two of them in use by reads
 // that have their row: the server's FATAL waits on each socket behind the

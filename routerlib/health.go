@@ -172,6 +172,18 @@ func timedOut(err error) bool {
 	return errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout()
 }
 
+// notDown reports whether err, a check's failure, leaves open that the
+// node is up: the check timed out (a slow answer: a busy machine, the
+// client's or the server's), or the server ended each session the check
+// opened (57P01: pg_terminate_backend run by an operator's script; a
+// server shutting down refuses new sessions instead). Such a failure
+// counts toward eject_after, but does not take the node out at once after
+// a query saw a session end (see server.recheck), and none counts while
+// the node answers calls on the pools' sessions (see watchNode).
+func notDown(err error) bool {
+	return timedOut(err) || sessionTerminated(err)
+}
+
 // checkOn runs checkQuery on the monitor's connection, connecting first
 // when there is none; the caller holds hcMu.
 func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult {
@@ -418,12 +430,14 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
 	case res.err != nil:
-		// A check that timed out is one failure toward eject_after even
-		// after a query saw the server end a session (recheck): a server
-		// shutting down refuses at once (57P03, or no listener), while a
-		// slow answer on a busy machine is no shutdown. After a connection
+		// A check that timed out, or whose own sessions the server
+		// ended too, is one failure toward eject_after even after a
+		// query saw the server end a session (recheck): a server
+		// shutting down refuses at once (57P03, or no listener), while
+		// a slow answer on a busy machine, or an operator's script
+		// ending sessions, is no shutdown (see notDown). After a connection
 		// failure a query saw (markDown) the node is out already.
-		if n.inRotation() && n.fails < t.eject && (!connFailed || timedOut(res.err)) {
+		if n.inRotation() && n.fails < t.eject && (!connFailed || notDown(res.err)) {
 			return // one failed check is not yet an ejection
 		}
 		reason = EjectUnreachable
@@ -671,7 +685,7 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 	if next == nil && cur != nil {
 		i := slices.Index(t.nodes, cur)
 		if results[i].err != nil && cur.fails < t.eject && !rivalOf(t, results, cur) &&
-			(!cur.connFailed.Load() || !cur.queryFailed.Load() && timedOut(results[i].err)) {
+			(!cur.connFailed.Load() || !cur.queryFailed.Load() && notDown(results[i].err)) {
 			next, why = cur, ""
 		}
 	}
@@ -945,7 +959,10 @@ func (r *Router) monitor(ctx context.Context) {
 // interval too, and each interval it stands for fails at its own deadline,
 // or all at once when the check fails. So a node that hangs fails
 // eject_after checks, and is ejected, within eject_after × interval +
-// timeout.
+// timeout. An interval during which the node answered calls on the pools'
+// sessions fails nothing at its deadline, nor does a check that then
+// times out or has its sessions ended (see notDown): the node does not
+// hang, and the check is late for the machine's reasons.
 //
 // A reload ends the watchers of the topology it retires, not their checks:
 // a check in flight, and the deadlines it stands for, pass to the watcher
@@ -989,6 +1006,12 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 		failed := len(w.pending)
 		w.pending = w.pending[:0]
 		arm()
+		if res.err != nil && notDown(res.err) && !res.at.IsZero() && n.conns.answeredSince(res.at) {
+			// Not an answer, but no sign of a node down either: it
+			// answered calls meanwhile (see the deadlines below).
+			r.opts.logger.Debug("routerlib: a health check failed, but the node answered calls meanwhile; not counted", "node", n.name, "err", res.err)
+			return true
+		}
 		r.applyCheck(t, n, res, failed)
 		return true
 	}
@@ -1044,8 +1067,23 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 				continue
 			default:
 			}
+			began := w.pending[0].Add(-t.timeout)
 			w.pending = w.pending[1:]
 			arm()
+			if n.conns.answeredSince(began) {
+				// The check is late, but the node sent answers on
+				// the pools' sessions since this interval began: it
+				// is not hung, and a check this late is the
+				// machine's (a client starved of CPU sees every
+				// answer late, and the monitor's own session may
+				// have been ended under it). Ejecting it would
+				// fail the reads it serves, or move them all to
+				// the primary. A node that hangs (frozen, a
+				// network that drops everything) sends nothing, on
+				// any session, and fails this deadline.
+				r.opts.logger.Debug("routerlib: a health check is late, but the node answered calls since its interval began; not counted", "node", n.name)
+				continue
+			}
 			r.applyCheck(t, n, checkResult{err: fmt.Errorf("no answer within health.timeout (%v): %w", t.timeout, os.ErrDeadlineExceeded)}, 1)
 		case res := <-w.results:
 			w.running = false

@@ -677,8 +677,9 @@ func (n *node) closeIfNew(prev *node) {
 // server shutting down sends every session: only a check tells them
 // apart. Until it answers s stays in rotation and keeps the writes; if it
 // is refused, s is taken out at once, as after markDown (connFailed), and a
-// writer loses the writes at once; a check that times out counts as one
-// failure toward eject_after, as on schedule, for both.
+// writer loses the writes at once; a check that times out, or whose own
+// sessions are ended too, counts as one failure toward eject_after, as on
+// schedule, for both (see notDown).
 func (s *server) recheck() {
 	s.sessionEnded()
 	s.connFailed.Store(true)
