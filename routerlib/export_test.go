@@ -74,11 +74,11 @@ func WithKeptTickForTest(d time.Duration) Option {
 	return func(o *options) { o.keptTick = d }
 }
 
-// SlowChecksForTest delays each read on the health check's connections to
-// node by d, from its next connection on (the one it has is closed), as a
-// client starved of CPU sees its checks answer late; the pools'
-// connections answer as fast as ever.
-func (r *Router) SlowChecksForTest(node string, d time.Duration) {
+// WrapChecksForTest wraps each health check connection to node with
+// wrap, from its next connection on (the one it has is closed): a test
+// makes the monitor's checks answer late while the pools' connections
+// answer as fast as ever.
+func (r *Router) WrapChecksForTest(node string, wrap func(net.Conn) net.Conn) {
 	n := r.cur.Load().byName[node]
 	n.hcMu.Lock()
 	defer n.hcMu.Unlock()
@@ -89,18 +89,8 @@ func (r *Router) SlowChecksForTest(node string, d time.Duration) {
 		if err != nil {
 			return nil, err
 		}
-		return slowConn{Conn: c, delay: d}, nil
+		return wrap(c), nil
 	}
 	n.connConfig = cc
 	n.closeHealthConn()
-}
-
-type slowConn struct {
-	net.Conn
-	delay time.Duration
-}
-
-func (c slowConn) Read(b []byte) (int, error) {
-	time.Sleep(c.delay)
-	return c.Conn.Read(b)
 }

@@ -711,7 +711,9 @@ func TestLateChecksOfAnAnsweringReplica(t *testing.T) {
 	clock := &logClock{}
 	r := newRouter(t, a, routerlib.WithLogger(slog.New(clock)))
 	eventually(t, 5*time.Second, "the replica in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
-	r.SlowChecksForTest(replica.Name, 1500*time.Millisecond)
+	var delay atomic.Int64
+	delay.Store(int64(1500 * time.Millisecond))
+	r.WrapChecksForTest(replica.Name, func(c net.Conn) net.Conn { return slowConn{Conn: c, delay: &delay} })
 	start := time.Now()
 	stop := make(chan struct{})
 	wait := readLoad(t, r, 4, stop)
@@ -736,10 +738,10 @@ func TestLateChecksOfAnAnsweringReplica(t *testing.T) {
 	// Checks that answer in time again (a late answer read after the
 	// freeze would be one from before it, as good as any), reads going
 	// on: what the replica answered up to the freeze must not keep it in.
-	r.SlowChecksForTest(replica.Name, 0)
+	delay.Store(0)
 	stop = make(chan struct{})
 	wait = readLoad(t, r, 4, stop)
-	time.Sleep(2 * interval)
+	time.Sleep(1500*time.Millisecond + 2*interval) // past the last read delayed
 	late := timerLateness()
 	if err := replica.Freeze(); err != nil {
 		t.Fatal(err)

@@ -204,13 +204,18 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 		s.hc, s.hcQuery = c, ""
 		s.dialFailed.Store(false)
 	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	if s.hcQuery == "" {
+		// Once per session, part of setting it up: bounded as the
+		// connection is, by connect_timeout. A new session's first
+		// query pays for what connecting left undone (its catalog
+		// caches), slower on a busy machine than a check's.
 		var history bool
 		var started time.Time
 		var cluster int64
-		if err := s.hc.QueryRow(ctx, checkHistoryQuery).Scan(&history, &started, &cluster); err != nil {
+		sctx, cancel := context.WithTimeout(ctx, s.connConfig.ConnectTimeout)
+		err := s.hc.QueryRow(sctx, checkHistoryQuery).Scan(&history, &started, &cluster)
+		cancel()
+		if err != nil {
 			s.closeHealthConn()
 			return checkResult{err: err}
 		}
@@ -220,6 +225,8 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 			s.hcQuery = checkQueryHistory
 		}
 	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	var r checkResult
 	var lsn, seen, walTLI, receivedTLI, receiverEnd int64
 	var age float64
@@ -257,7 +264,7 @@ func (s *server) closeHealthConn() {
 // checkAll checks every node of t at once and applies the results, for New:
 // no monitor runs yet.
 func (r *Router) checkAll(ctx context.Context, t *topology) {
-	results, fresh := checkNew(ctx, t, nil)
+	results, fresh := r.checkNew(ctx, t, nil)
 	if ctx.Err() != nil {
 		return // closing: do not eject everything because checks were cancelled
 	}
@@ -265,29 +272,68 @@ func (r *Router) checkAll(ctx context.Context, t *topology) {
 }
 
 // checkNew checks at once each node of t whose server prev (the topology in
-// force, nil in New) does not have, and returns when every check has ended
-// (each within connect_timeout + timeout, or when ctx ends). fresh[i] says
-// whether results[i] is such a check. A server prev has is not checked
-// again: the monitor checks it on its own schedule, and waiting here for a
-// node that hangs would hold the reload up as long as its check.
-func checkNew(ctx context.Context, t, prev *topology) (results []checkResult, fresh []bool) {
+// force, nil in New) does not have, and returns when every check has ended,
+// or when ctx ends, or at the latest 2 × connect_timeout + timeout after it
+// began: what a first check may take to connect, set up its session and
+// answer. fresh[i] says whether results[i] is such a check. A check still
+// running then goes on, as the monitor's check in flight on that server
+// (see watchNode): a first answer that comes late, on a busy machine, is
+// used when it comes, and until then the node is not checked, rather than
+// counted as failed; a node that hangs fails the monitor's deadlines. A
+// server prev has is not checked again: the monitor checks it on its own
+// schedule, and waiting here for a node that hangs would hold the reload
+// up as long as its check. The checks end when the Router or the server
+// closes (the reload that made it gave up, or New failed).
+func (r *Router) checkNew(ctx context.Context, t, prev *topology) (results []checkResult, fresh []bool) {
 	results, fresh = make([]checkResult, len(t.nodes)), make([]bool, len(t.nodes))
 	started := time.Now()
-	var wg sync.WaitGroup
+	checked := make([]int, 0, len(t.nodes))
 	for i, n := range t.nodes {
 		if prev.nodeOn(n.server) != nil {
 			continue
 		}
-		fresh[i] = true
+		checked = append(checked, i)
 		// The monitor's schedule goes on from this check, not from when
 		// its watcher first runs (later on a busy machine): the next
 		// check starts an interval after this one, as the bound of an
 		// ejection counts (see watchNode). No watcher has run on a
 		// server prev does not have.
-		n.watch.next = started.Add(t.interval)
-		wg.Go(func() { results[i] = n.check(ctx, t.timeout) })
+		w := &n.watch
+		w.next = started.Add(t.interval)
+		w.results, w.running = make(chan checkResult, 1), true
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			cctx, cancel := context.WithCancel(n.life)
+			defer cancel()
+			defer context.AfterFunc(r.background, cancel)()
+			// The query's bound is the monitor's for a check in flight.
+			w.results <- n.check(cctx, time.Duration(t.eject)*t.interval+t.timeout)
+		}()
 	}
-	wg.Wait()
+	wait := time.NewTimer(2*t.connect + t.timeout)
+	defer wait.Stop()
+	waiting := true
+	for _, i := range checked {
+		n := t.nodes[i]
+		w := &n.watch
+		if waiting {
+			select {
+			case results[i] = <-w.results:
+				w.running, fresh[i] = false, true
+				continue
+			case <-wait.C:
+			case <-ctx.Done():
+			}
+			waiting = false
+		}
+		select {
+		case results[i] = <-w.results:
+			w.running, fresh[i] = false, true
+		default: // the monitor's now
+			results[i] = n.last
+		}
+	}
 	return results, fresh
 }
 

@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -479,4 +482,66 @@ func TestOldTimelineOutWhenWritesMove(t *testing.T) {
 	if s := nodeStat(r, left.Name); s.Readable || s.Ejected != routerlib.EjectOldTimeline {
 		t.Errorf("%s after the writes moved: %+v, want out of rotation on an old timeline", left.Name, s)
 	}
+}
+
+// TestNewUsesALateFirstAnswer: on a busy machine New's first check of a
+// node answers after health.timeout (here each read on the first
+// connection to each node, the monitor's, waits 400 ms, the pools' later
+// ones do not). New uses that late but real answer: the primary takes
+// writes and the replica reads as soon as New returns. Before, the setup
+// query ran under health.timeout too, the late answer was a failed check,
+// and the first calls failed with ErrNoPrimary and ErrNoReplica until the
+// monitor checked again an interval later.
+func TestNewUsesALateFirstAnswer(t *testing.T) {
+	topo := routertest.Shared(t)
+	a := topo.Artifact()
+	a.Health = artifact.Health{Interval: "2s", Timeout: "300ms", ConnectTimeout: "2s", EjectAfter: 3, ReadmitAfter: 1}
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	var mu sync.Mutex
+	dialed := map[string]bool{}
+	var delay atomic.Int64
+	delay.Store(int64(400 * time.Millisecond))
+	start := time.Now()
+	r := newRouter(t, a, routerlib.WithPoolConfig(func(n artifact.Node, cfg *pgxpool.Config) {
+		dial := cfg.ConnConfig.DialFunc
+		cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			mu.Lock()
+			first := !dialed[n.Name]
+			dialed[n.Name] = true
+			mu.Unlock()
+			if first {
+				return slowConn{Conn: c, delay: &delay}, nil
+			}
+			return c, nil
+		}
+	}))
+	t.Logf("New returned after %v", time.Since(start))
+	for _, s := range r.Stat() {
+		if s.LastError != "" || (s.DeclaredRole == "primary") != s.Writer || (s.DeclaredRole == "replica") != s.Readable {
+			t.Errorf("right after New: %+v; want the primary taking writes, each replica in rotation", s)
+		}
+	}
+	ctx := context.Background()
+	if _, err := r.Exec(ctx, "SELECT pg_catalog.txid_current()"); err != nil {
+		t.Errorf("a write right after New: %v", err)
+	}
+	if _, err := r.Exec(ctx, "SELECT 1"); err != nil {
+		t.Errorf("a read right after New: %v", err)
+	}
+}
+
+// slowConn delays each read by delay (nanoseconds), as a machine starved
+// of CPU sees its answers; a test changes the delay while it runs.
+type slowConn struct {
+	net.Conn
+	delay *atomic.Int64
+}
+
+func (c slowConn) Read(b []byte) (int, error) {
+	time.Sleep(time.Duration(c.delay.Load()))
+	return c.Conn.Read(b)
 }

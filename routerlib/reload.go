@@ -87,7 +87,7 @@ func (r *Router) reload(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	defer context.AfterFunc(r.background, cancel)()
-	results, fresh := checkNew(ctx, t, prev)
+	results, fresh := r.checkNew(ctx, t, prev)
 	if ctx.Err() != nil {
 		t.closeServersNotIn(prev)
 		if r.closed.Load() {

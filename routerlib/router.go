@@ -90,16 +90,18 @@ func New(ctx context.Context, f artifact.Topology, opts ...Option) (*Router, err
 	if err != nil {
 		return nil, fmt.Errorf("routerlib: %w", err)
 	}
-	// A node whose first check does not complete (ctx ended) stays
-	// EjectNotChecked until the monitor's first check.
+	// A node whose first check does not complete (ctx ended, or a late
+	// answer on a busy machine) stays EjectNotChecked until it does: the
+	// check goes on as the monitor's.
+	r.background, r.stop = context.WithCancel(context.Background())
 	r.checkAll(ctx, t)
 	if err := refused(t.declared); err != nil {
+		r.stop()
 		t.closeServersNotIn(nil)
 		r.opts.conns.close()
 		return nil, err
 	}
 	r.cur.Store(t)
-	r.background, r.stop = context.WithCancel(context.Background())
 	r.wg.Add(1)
 	go r.monitor(r.background)
 	return r, nil
