@@ -30,9 +30,9 @@ type nodeConns struct {
 	down error
 	// closed makes every dial fail: the Router is closed. Guarded by mu.
 	closed bool
-	// answered is the latest trackedConn.answered of the pool
-	// connections closed since; guarded by mu.
-	answered int64
+	// answered is the latest answer on the pools' connections closed
+	// since; written under mu.
+	answered answer
 }
 
 // connRegistry holds the nodeConns of every node the Router has built and
@@ -168,27 +168,43 @@ func (c *nodeConns) close() {
 	c.closeOpen(true)
 }
 
-// answeredSince reports whether the node sent bytes on one of the pools'
-// connections since at: it answers calls, whatever its health check
-// shows (see watchNode). The health check's own connections do not count.
-func (c *nodeConns) answeredSince(at time.Time) bool {
+// answeredSince reports whether the node answered a call on one of the
+// pools' connections since at, within within of its sending: it answers
+// calls in time, whatever its health check shows (see watchNode). The
+// health check's own connections do not count.
+func (c *nodeConns) answeredSince(at time.Time, within time.Duration) bool {
 	since := int64(at.Sub(monoEpoch))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.answered > since {
+	if c.answered.after(since, within) {
 		return true
 	}
 	for tc := range c.open {
-		if tc.answered.Load() > since {
+		if tc.answered.after(since, within) {
 			return true
 		}
 	}
 	return false
 }
 
-// monoEpoch is the origin of trackedConn.answered: a time on the monotonic
-// clock, so that a step of the wall clock moves no answer.
+// monoEpoch is the origin of the times of an answer: a time on the
+// monotonic clock, so that a step of the wall clock moves no answer.
 var monoEpoch = time.Now()
+
+// An answer is the last time a node answered on a connection: when the
+// first bytes after a write came (time since monoEpoch; 0 if never), and
+// how long after the write. Its words are written by the one call using
+// the connection (and pgconn's background reader) and read by the
+// monitor; a reader may see one from one answer and the other from the
+// next, as good a sign.
+type answer struct {
+	at, took atomic.Int64
+}
+
+// after reports whether a came after since, within within of its write.
+func (a *answer) after(since int64, within time.Duration) bool {
+	return a.at.Load() > since && a.took.Load() <= int64(within)
+}
 
 // A trackedConn is a connection in a nodeConns; closing it removes it.
 type trackedConn struct {
@@ -196,17 +212,29 @@ type trackedConn struct {
 	set   *nodeConns
 	check bool // dialed for the health check (or a cancel request of its connection)
 	once  sync.Once
-	// answered is when the node last sent bytes on this connection, a
-	// pool's (time since monoEpoch; 0 if never): written by the one call
-	// using the connection, read by the monitor. Its own word, not the
-	// node's: calls on other connections do not share it.
-	answered atomic.Int64
+	// sent is when the last write went out (time since monoEpoch), until
+	// the first bytes after it come; answered is when they came, on a
+	// pool's connection. Its own words, not the node's: calls on other
+	// connections do not share them.
+	sent     atomic.Int64
+	answered answer
+}
+
+func (tc *trackedConn) Write(b []byte) (int, error) {
+	if !tc.check {
+		tc.sent.CompareAndSwap(0, int64(time.Since(monoEpoch)))
+	}
+	return tc.Conn.Write(b)
 }
 
 func (tc *trackedConn) Read(b []byte) (int, error) {
 	n, err := tc.Conn.Read(b)
 	if n > 0 && !tc.check {
-		tc.answered.Store(int64(time.Since(monoEpoch)))
+		if sent := tc.sent.Swap(0); sent != 0 {
+			now := int64(time.Since(monoEpoch))
+			tc.answered.took.Store(now - sent)
+			tc.answered.at.Store(now)
+		}
 	}
 	return n, err
 }
@@ -216,7 +244,10 @@ func (tc *trackedConn) Close() error {
 	tc.once.Do(func() {
 		tc.set.mu.Lock()
 		delete(tc.set.open, tc)
-		tc.set.answered = max(tc.set.answered, tc.answered.Load())
+		if at := tc.answered.at.Load(); at > tc.set.answered.at.Load() {
+			tc.set.answered.at.Store(at)
+			tc.set.answered.took.Store(tc.answered.took.Load())
+		}
 		tc.set.mu.Unlock()
 		err = tc.Conn.Close()
 	})

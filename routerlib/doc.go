@@ -93,12 +93,13 @@
 // A node fails one check for each interval in which it does not answer
 // within health.timeout, so a node that hangs (a frozen VM, a network black
 // hole) is ejected within eject_after × interval + timeout: 3 × 1s + 1s =
-// 4s with the defaults. A late check of a node that answered calls on the
-// pools' sessions during that interval fails nothing: the node is not
-// hung, and its check is late because the machine is busy (a client
-// starved of CPU sees every answer late); ejecting it would fail the reads
-// it serves, or move them all to the primary. A node that hangs answers on
-// no session. Then every connection still open to it is closed:
+// 4s with the defaults. A late check of a node that answered a call on the
+// pools' sessions within health.timeout during that interval fails
+// nothing: the node neither hangs nor answers slowly, and its check is
+// late because the machine is busy (a client starved of CPU); ejecting it
+// would fail the reads it serves, or move them all to the primary. A node
+// that hangs answers on no session, and one that answers slowly (a
+// latency spike) answers no call in time. Then every connection still open to it is closed:
 // reads in flight there run again on another node, and a write in flight
 // there fails with [ErrMaybeCommitted] (it is never replayed), as does the
 // Commit of a transaction from [Router.BeginTx] whose connection fails

@@ -725,7 +725,7 @@ func TestLateChecksOfAnAnsweringReplica(t *testing.T) {
 	close(stop)
 	reads, failed := wait()
 	t.Logf("%d reads, %d failed", reads, failed)
-	if _, late := clock.after("routerlib: a health check is late, but the node answered calls since its interval began; not counted", replica.Name, start); !late {
+	if _, late := clock.after("routerlib: a health check is late, but the node answered calls in time since its interval began; not counted", replica.Name, start); !late {
 		t.Errorf("no check of %s was late: the test tested nothing; its records: %q", replica.Name, clock.records(replica.Name))
 	}
 	if out != nil {

@@ -179,7 +179,7 @@ func timedOut(err error) bool {
 // server shutting down refuses new sessions instead). Such a failure
 // counts toward eject_after, but does not take the node out at once after
 // a query saw a session end (see server.recheck), and none counts while
-// the node answers calls on the pools' sessions (see watchNode).
+// the node answers calls on the pools' sessions in time (see watchNode).
 func notDown(err error) bool {
 	return timedOut(err) || sessionTerminated(err)
 }
@@ -1005,10 +1005,11 @@ func (r *Router) monitor(ctx context.Context) {
 // interval too, and each interval it stands for fails at its own deadline,
 // or all at once when the check fails. So a node that hangs fails
 // eject_after checks, and is ejected, within eject_after × interval +
-// timeout. An interval during which the node answered calls on the pools'
-// sessions fails nothing at its deadline, nor does a check that then
-// times out or has its sessions ended (see notDown): the node does not
-// hang, and the check is late for the machine's reasons.
+// timeout. An interval during which the node answered a call on the
+// pools' sessions within timeout fails nothing at its deadline, nor does a
+// check that then times out or has its sessions ended (see notDown): the
+// node neither hangs nor answers slowly, and the check is late for the
+// machine's reasons.
 //
 // A reload ends the watchers of the topology it retires, not their checks:
 // a check in flight, and the deadlines it stands for, pass to the watcher
@@ -1052,10 +1053,11 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 		failed := len(w.pending)
 		w.pending = w.pending[:0]
 		arm()
-		if res.err != nil && notDown(res.err) && !res.at.IsZero() && n.conns.answeredSince(res.at) {
+		if res.err != nil && notDown(res.err) && !res.at.IsZero() && n.conns.answeredSince(res.at, t.timeout) {
 			// Not an answer, but no sign of a node down either: it
-			// answered calls meanwhile (see the deadlines below).
-			r.opts.logger.Debug("routerlib: a health check failed, but the node answered calls meanwhile; not counted", "node", n.name, "err", res.err)
+			// answered calls in time meanwhile (see the deadlines
+			// below).
+			r.opts.logger.Debug("routerlib: a health check failed, but the node answered calls in time meanwhile; not counted", "node", n.name, "err", res.err)
 			return true
 		}
 		r.applyCheck(t, n, res, failed)
@@ -1116,18 +1118,21 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			began := w.pending[0].Add(-t.timeout)
 			w.pending = w.pending[1:]
 			arm()
-			if n.conns.answeredSince(began) {
-				// The check is late, but the node sent answers on
-				// the pools' sessions since this interval began: it
-				// is not hung, and a check this late is the
-				// machine's (a client starved of CPU sees every
-				// answer late, and the monitor's own session may
-				// have been ended under it). Ejecting it would
-				// fail the reads it serves, or move them all to
-				// the primary. A node that hangs (frozen, a
-				// network that drops everything) sends nothing, on
-				// any session, and fails this deadline.
-				r.opts.logger.Debug("routerlib: a health check is late, but the node answered calls since its interval began; not counted", "node", n.name)
+			if n.conns.answeredSince(began, t.timeout) {
+				// The check is late, but since this interval
+				// began the node answered a call on the pools'
+				// sessions within health.timeout: it neither
+				// hangs nor answers slowly, and a check this late
+				// is the machine's (a client starved of CPU
+				// between two calls, the monitor's own session
+				// ended under it). Ejecting it would fail the
+				// reads it serves, or move them all to the
+				// primary. A node that hangs (frozen, a network
+				// that drops everything) answers on no session,
+				// and one that answers slowly (a latency spike)
+				// answers none in time: either fails this
+				// deadline.
+				r.opts.logger.Debug("routerlib: a health check is late, but the node answered calls in time since its interval began; not counted", "node", n.name)
 				continue
 			}
 			r.applyCheck(t, n, checkResult{err: fmt.Errorf("no answer within health.timeout (%v): %w", t.timeout, os.ErrDeadlineExceeded)}, 1)
