@@ -100,3 +100,51 @@ func TestNodeOfAnotherCluster(t *testing.T) {
 		}
 	})
 }
+
+// TestOneServerUnderTwoNames: the router file lists the primary twice,
+// under 127.0.0.1 and under localhost (as a replica), which its
+// same-server rule (host, port and database as written) lets pass. The
+// two nodes are out of recovery with the same system identifier and the
+// same postmaster start time: one server, not a split brain. The primary
+// takes the writes, the second name none of its own, and the log says
+// once that the file lists one server twice, without a host. On the old
+// code no node took writes (split brain: both out of recovery on
+// timeline 1).
+func TestOneServerUnderTwoNames(t *testing.T) {
+	ctx := context.Background()
+	topo := routertest.Shared(t)
+	a := topo.Artifact()
+	alias := a.Nodes[0]
+	if alias.Role != artifact.RolePrimary || alias.Host != "127.0.0.1" {
+		t.Fatalf("the first node is not the primary on 127.0.0.1: %+v", alias)
+	}
+	alias.Name, alias.Role, alias.Host = "primary-again", artifact.RoleReplica, "localhost"
+	a.Nodes = append(a.Nodes, alias)
+	if err := a.Validate(); err != nil {
+		t.Fatalf("the file's own rule refuses the same server under two names, so this test tests nothing: %v", err)
+	}
+	a = steadyHealth(a, interval)
+	logs := &syncBuffer{}
+	r := newRouter(t, a, routerlib.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	eventually(t, 5*time.Second, "the second name checked", func() bool { return nodeStat(r, "primary-again").Healthy })
+	time.Sleep(3 * interval)
+	for range 5 {
+		var port int
+		if err := r.QueryRow(ctx, "SELECT inet_server_port() FROM pg_catalog.txid_current()").Scan(&port); err != nil || port != topo.Primary.Port {
+			t.Fatalf("a write: port %d, %v; want the primary's %d", port, err, topo.Primary.Port)
+		}
+	}
+	if s := nodeStat(r, "primary"); !s.Writer || s.SplitBrain != "" {
+		t.Errorf("the primary: %+v; want it taking writes", s)
+	}
+	if s := nodeStat(r, "primary-again"); s.Writer || s.SplitBrain != "" || s.Readable {
+		t.Errorf("the primary's second name: %+v; want no writes, no reads, no split brain", s)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "the router file lists one server twice"); n != 1 || !strings.Contains(out, `node=primary-again same_as=primary`) {
+		t.Errorf("want one record that the file lists one server twice, naming both nodes; logged:\n%s", out)
+	}
+	if strings.Contains(out, "localhost") || strings.Contains(out, "127.0.0.1") || strings.Contains(out, "split brain") {
+		t.Errorf("a host, or a split brain, in the log:\n%s", out)
+	}
+}

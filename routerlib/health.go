@@ -748,6 +748,20 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 			r.opts.logger.Error("routerlib: a node out of recovery takes no writes", "node", n.name, "reason", *reason)
 		}
 	}
+	for i, j := range twinsOf(t, results) {
+		n, was := t.nodes[i], t.nodes[i].twinOf
+		switch {
+		case j < 0:
+			n.twinOf = ""
+		case was != t.nodes[j].name:
+			n.twinOf = t.nodes[j].name
+			// Neither host nor port is shown, as in the file's own
+			// same-server message: a host field may hold a password
+			// typed there by mistake.
+			r.opts.logger.Error("routerlib: the router file lists one server twice", "node", n.name, "same_as", n.twinOf,
+				"why", fmt.Sprintf("nodes %q and %q reach one server (the same system identifier and postmaster start time) under two names: its host is written two ways (a host name and its address, or a DNS alias). Node %q is taken as a second name of %q: it is no primary, rival or old primary of its own. List each server once in the router file", n.twinOf, n.name, n.name, n.twinOf))
+		}
+	}
 	if why == "" {
 		t.noWriter.Store(nil)
 	} else {
@@ -800,10 +814,15 @@ func holdOldTimelines(t *topology, next *node) {
 // writerByTimeline returns the node out of recovery that may take writes.
 // With none it returns why, when some node is out of recovery. conflict
 // holds, for each node out of recovery that may not take writes, why not.
+//
+// A node that reaches the same server as another (twin, see twinsOf) is
+// that node's second name, not a node of its own: never a writer, a rival
+// or an old primary.
 func writerByTimeline(t *topology, results []checkResult) (next *node, why string, conflict map[*node]string) {
-	cluster := clusterOf(t, results)
+	twin := twinsOf(t, results)
+	cluster := clusterOf(t, results, twin)
 	up := func(i int) bool {
-		return results[i].err == nil && !results[i].recovery && !otherCluster(results[i], cluster)
+		return twin[i] < 0 && results[i].err == nil && !results[i].recovery && !otherCluster(results[i], cluster)
 	}
 	top := -1
 	for i := range t.nodes {
@@ -813,7 +832,7 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 	}
 	conflict = map[*node]string{}
 	for i, n := range t.nodes {
-		if results[i].err == nil && !results[i].recovery && otherCluster(results[i], cluster) {
+		if twin[i] < 0 && results[i].err == nil && !results[i].recovery && otherCluster(results[i], cluster) {
 			// Never a writer, nor a rival of one: what it holds is
 			// another cluster's, and writes there would never reach
 			// the primary's standbys.
@@ -830,7 +849,7 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 	for i, n := range t.nodes {
 		last := n.timeline.Load()
 		switch {
-		case i == top, otherCluster(results[i], cluster):
+		case i == top, twin[i] >= 0, otherCluster(results[i], cluster):
 		case up(i) && (results[i].timeline == 0 || results[i].timeline == tli):
 			what := fmt.Sprintf("on timeline %d", tli)
 			if results[i].timeline == 0 {
@@ -890,11 +909,12 @@ func vetoOf(t *topology, results []checkResult, tli uint32) int {
 // catches a "primary" of another cluster: the standbys of the right one,
 // which agree with each other, outvote it; with one standby that
 // disagrees with the primary (no majority) the primary's identifier wins,
-// and the standby is out. The caller holds Router.checkMu.
-func clusterOf(t *topology, results []checkResult) int64 {
+// and the standby is out. A server the file lists twice (twin, see
+// twinsOf) counts once. The caller holds Router.checkMu.
+func clusterOf(t *topology, results []checkResult, twin []int) int64 {
 	counts := make(map[int64]int, 2)
 	for i := range results {
-		if results[i].err == nil && results[i].cluster != 0 {
+		if twin[i] < 0 && results[i].err == nil && results[i].cluster != 0 {
 			counts[results[i].cluster]++
 		}
 	}
@@ -952,12 +972,72 @@ func otherClusterWhy(n *node, res checkResult, cluster int64) string {
 		role, n.name, res.cluster, cluster)
 }
 
+// sameServer reports whether the checks a and b, which answered, come from
+// one server: the same cluster (system identifier) and the same postmaster
+// start time, both read once per monitor session. Two servers of one
+// cluster (a primary and the standbys cloned from it) share the
+// identifier but not the start time.
+func sameServer(a, b checkResult) bool {
+	return a.err == nil && b.err == nil && a.cluster != 0 && a.started != 0 && a.cluster == b.cluster && a.started == b.started
+}
+
+// checkOf is the check of t's node i that says which server it reaches:
+// results[i], or when that failed, the last that answered.
+func checkOf(t *topology, results []checkResult, i int) checkResult {
+	if results[i].err != nil {
+		return t.nodes[i].lastGood
+	}
+	return results[i]
+}
+
+// twinsOf returns, for each node of t, the index of the node that stands
+// for the server it reaches when the router file lists that server under
+// several names (see sameServer), or -1 for the node that stands for it,
+// and for a server listed once. The file's own rule (artifact.Validate)
+// compares host, port and database as written, so one server under two
+// spellings (localhost and 127.0.0.1, a DNS alias) passes it; at run time
+// the primary listed twice would be two nodes out of recovery on one
+// timeline, a split brain for which no node takes writes. The node that
+// stands for a server is the first in file order whose check answered
+// (else the first). A node whose check failed is compared by its last
+// check that answered. The caller holds Router.checkMu.
+func twinsOf(t *topology, results []checkResult) []int {
+	twin := make([]int, len(t.nodes))
+	for i := range twin {
+		twin[i] = -1
+	}
+	for i := range t.nodes {
+		if twin[i] >= 0 {
+			continue
+		}
+		stand := i
+		for j := i + 1; j < len(t.nodes); j++ {
+			if twin[j] < 0 && sameServer(checkOf(t, results, i), checkOf(t, results, j)) {
+				twin[j] = i
+				if results[stand].err != nil && results[j].err == nil {
+					stand = j
+				}
+			}
+		}
+		if stand != i {
+			for j := range twin {
+				if twin[j] == i {
+					twin[j] = stand
+				}
+			}
+			twin[stand], twin[i] = -1, stand
+		}
+	}
+	return twin
+}
+
 // rivalOf reports whether a node other than cur is out of recovery on a
 // timeline at least as late as cur's: then cur, unreachable, does not keep
 // the writes through a failed check.
 func rivalOf(t *topology, results []checkResult, cur *node) bool {
-	for i, n := range t.nodes {
-		if n != cur && results[i].err == nil && !results[i].recovery && results[i].timeline >= cur.timeline.Load() && !otherCluster(results[i], t.cluster) {
+	i := slices.Index(t.nodes, cur)
+	for j, n := range t.nodes {
+		if n != cur && !sameServer(checkOf(t, results, i), checkOf(t, results, j)) && results[j].err == nil && !results[j].recovery && results[j].timeline >= cur.timeline.Load() && !otherCluster(results[j], t.cluster) {
 			return true
 		}
 	}

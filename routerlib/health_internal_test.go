@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -218,12 +219,12 @@ func TestClusterOf(t *testing.T) {
 		{"unread identifiers count for nothing", []checkResult{primary(ours), standby(0), standby(0)}, ours},
 	}
 	for _, c := range cases {
-		if got := clusterOf(tp, c.results); got != c.want || tp.cluster != c.want {
+		if got := clusterOf(tp, c.results, noTwins(len(c.results))); got != c.want || tp.cluster != c.want {
 			t.Errorf("%s: %d (t.cluster %d), want %d", c.name, got, tp.cluster, c.want)
 		}
 	}
 	fresh := &topology{}
-	if got := clusterOf(fresh, []checkResult{primary(ours), standby(theirs)}); got != ours {
+	if got := clusterOf(fresh, []checkResult{primary(ours), standby(theirs)}, noTwins(2)); got != ours {
 		t.Errorf("one primary and one standby that disagree, nothing remembered: %d, want the primary's %d", got, ours)
 	}
 	if fresh.clusterSeen != 0 {
@@ -258,5 +259,33 @@ func TestBouncerRefused(t *testing.T) {
 		if got := bouncerRefused(c.err); got != c.want {
 			t.Errorf("bouncerRefused(%v) = %v, want %v", c.err, got, c.want)
 		}
+	}
+}
+
+// noTwins is twinsOf's answer for n nodes that each reach their own server.
+func noTwins(n int) []int {
+	twin := make([]int, n)
+	for i := range twin {
+		twin[i] = -1
+	}
+	return twin
+}
+
+// TestTwinsOf: nodes that reach one server (same system identifier and
+// postmaster start time) stand for it once, by the first that answered;
+// a node whose check failed is compared by its last answer. Standbys of
+// one cluster (same identifier, other start times) are not one server.
+func TestTwinsOf(t *testing.T) {
+	const id, start = 7713588667813446091, 1700000000000000000
+	at := func(started int64) checkResult { return checkResult{cluster: id, started: started} }
+	down := checkResult{err: errors.New("connection refused")}
+	top := &topology{}
+	for _, name := range []string{"a", "b", "c", "d"} {
+		top.nodes = append(top.nodes, &node{server: &server{}, name: name})
+	}
+	top.nodes[0].lastGood = at(start)
+	got := twinsOf(top, []checkResult{down, at(start), at(start + 1), at(start)})
+	if want := []int{1, -1, -1, 1}; !slices.Equal(got, want) {
+		t.Errorf("twinsOf: %v, want %v (b stands for the server a and d reach too; c is another server of the cluster)", got, want)
 	}
 }

@@ -337,6 +337,10 @@ type server struct {
 	// splitBrain says why the server, out of recovery, takes no writes;
 	// nil when it does or is in recovery.
 	splitBrain atomic.Pointer[string]
+	// twinOf is the node that stands for this server when the router
+	// file lists it under another name too (see twinsOf), as last
+	// logged; "" if none. Guarded by Router.checkMu.
+	twinOf string
 	// started is when the server last seen at this address started (Unix
 	// nanoseconds; see checkResult.started); 0 until a check answers.
 	started atomic.Int64
