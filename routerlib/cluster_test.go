@@ -148,3 +148,107 @@ func TestOneServerUnderTwoNames(t *testing.T) {
 		t.Errorf("a host, or a split brain, in the log:\n%s", out)
 	}
 }
+
+// TestClusterIdentityTie: a primary and one standby that disagree on the
+// system identifier, with no majority to say which is the application's
+// cluster. A Router that saw them agree remembers the identifier; one
+// that starts now cannot know. Both now refuse writes where they cannot
+// be sure of the cluster, and never send them to the other cluster:
+//
+//   - "primary initialised again": the primary's address now reaches
+//     another cluster (a fresh initdb; here the router file is pointed at
+//     another cluster's primary) while the standby holds the cluster's
+//     data. Before a restart the remembered identifier makes the new
+//     primary one of another cluster: no writes. After a restart, the old
+//     code let the primary win the tie and took the writes there; now no
+//     node takes writes, and ErrNoPrimary names both identifiers.
+//   - "stray standby": the standby is of another cluster (a wrong host).
+//     Before a restart the remembered identifier keeps the writes on the
+//     primary and the stray standby out; after a restart nothing tells
+//     this case from the one above, so no node takes writes either, and
+//     the error says what to fix. The stray standby serves no reads in
+//     either.
+func TestClusterIdentityTie(t *testing.T) {
+	ctx := context.Background()
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	other := routertest.Start(t, routertest.WithStandbys(1), routertest.WithOwnCluster())
+	var ours, theirs string
+	for _, c := range []struct {
+		p  *routertest.Node
+		id *string
+	}{{topo.Primary, &ours}, {other.Primary, &theirs}} {
+		if err := c.p.Exec(ctx, "CREATE TABLE tie (id int)"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.p.QueryRow(ctx, "SELECT system_identifier::text FROM pg_control_system()").Scan(c.id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitReplayed(t, topo)
+	waitReplayed(t, other)
+	at := func(n artifact.Node, on *routertest.Node) artifact.Node {
+		n.Host, n.Port = on.Host, on.Port
+		return n
+	}
+	agreed := steadyHealth(topo.Artifact(), interval)
+	primary, replica := agreed.Nodes[0], agreed.Nodes[1]
+	if primary.Role != artifact.RolePrimary || len(agreed.Nodes) != 2 {
+		t.Fatalf("unexpected file: %+v", agreed.Nodes)
+	}
+	noWrites := func(t *testing.T, r *routerlib.Router) {
+		t.Helper()
+		_, err := r.Exec(ctx, "INSERT INTO tie VALUES (1)")
+		if !errors.Is(err, routerlib.ErrNoPrimary) || !strings.Contains(err.Error(), ours) || !strings.Contains(err.Error(), theirs) {
+			t.Errorf("a write: %v; want ErrNoPrimary naming both system identifiers (%s, %s)", err, ours, theirs)
+		}
+	}
+	writesToPrimary := func(t *testing.T, r *routerlib.Router) {
+		t.Helper()
+		var port int
+		if err := r.QueryRow(ctx, "INSERT INTO tie VALUES (1) RETURNING inet_server_port()").Scan(&port); err != nil || port != topo.Primary.Port {
+			t.Errorf("a write ran on port %d (%v), want the primary's %d", port, err, topo.Primary.Port)
+		}
+	}
+	for _, c := range []struct {
+		name   string
+		file   artifact.Topology
+		before func(*testing.T, *routerlib.Router)
+		stray  string // the node of another cluster, out of read rotation
+	}{
+		{"primary initialised again", withNodes(agreed, at(primary, other.Primary), replica), noWrites, ""},
+		{"stray standby", withNodes(agreed, primary, at(replica, other.Standbys[0])), writesToPrimary, replica.Name},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, path := openRouter(t, agreed)
+			eventually(t, 5*time.Second, "both nodes checked", func() bool {
+				return nodeStat(r, primary.Name).Writer && nodeStat(r, replica.Name).Readable
+			})
+			writeFile(t, path, c.file)
+			if err := r.Reload(ctx); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(3 * interval)
+			t.Run("before a restart", func(t *testing.T) { c.before(t, r) })
+			restarted := newRouter(t, c.file)
+			time.Sleep(3 * interval)
+			t.Run("after a restart", func(t *testing.T) { noWrites(t, restarted) })
+			if c.stray != "" {
+				for _, r := range []*routerlib.Router{r, restarted} {
+					if s := nodeStat(r, c.stray); s.Readable {
+						t.Errorf("the standby of another cluster serves reads: %+v", s)
+					}
+				}
+			}
+			var n int
+			if err := other.Primary.QueryRow(ctx, "SELECT count(*) FROM tie").Scan(&n); err != nil || n != 0 {
+				t.Errorf("the other cluster's primary has %d rows written through the router (%v)", n, err)
+			}
+		})
+	}
+}
+
+// withNodes is a with nodes instead of its own.
+func withNodes(a artifact.Topology, nodes ...artifact.Node) artifact.Topology {
+	a.Nodes = nodes
+	return a
+}

@@ -220,9 +220,18 @@
 // identifiers and the fix), so a "primary" of another cluster whose
 // standbys are not in the file while the primary's are takes no writes
 // ([ErrNoPrimary] names both identifiers). With one primary and one
-// standby that disagree there is no majority: the primary's identifier
-// wins. Clusters copied from one data directory (an image, a template)
-// share an identifier and are not told apart.
+// standby that disagree there is no majority: a Router that saw them
+// agree keeps the identifier it remembers (a primary initialised again
+// takes no writes; a standby of another cluster takes no reads), and one
+// that did not (it has just started) cannot tell a primary initialised
+// again from a standby of another cluster, so the standby takes no reads
+// and no node takes writes ([ErrNoPrimary] names both identifiers and
+// the fixes): writes never go to a node that may be of the wrong cluster.
+// Clusters copied from one data directory (an image, a template) share an
+// identifier and are not told apart. Nor are two names of one server in
+// the file (localhost and 127.0.0.1, a DNS alias), which its own check
+// cannot see: nodes with the same identifier and postmaster start time
+// are one server, taken once, and an error is logged.
 // Not detected: a standby that diverged on a timeline of the same number
 // as the primary's: two standbys promoted separately from one timeline
 // are each on the next one (both out of recovery, that is split brain

@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -820,7 +821,7 @@ func holdOldTimelines(t *topology, next *node) {
 // or an old primary.
 func writerByTimeline(t *topology, results []checkResult) (next *node, why string, conflict map[*node]string) {
 	twin := twinsOf(t, results)
-	cluster := clusterOf(t, results, twin)
+	cluster, tie := clusterOf(t, results, twin)
 	up := func(i int) bool {
 		return twin[i] < 0 && results[i].err == nil && !results[i].recovery && !otherCluster(results[i], cluster)
 	}
@@ -846,6 +847,11 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 		return nil, why, conflict
 	}
 	w, tli := t.nodes[top], results[top].timeline
+	if tie {
+		why = tieWhy(t, results, twin)
+		conflict[w] = why
+		return nil, why, conflict
+	}
 	for i, n := range t.nodes {
 		last := n.timeline.Load()
 		switch {
@@ -907,11 +913,23 @@ func vetoOf(t *topology, results []checkResult, tli uint32) int {
 // wrong host in the router file, a standby cloned from another primary,
 // a cluster initialised again at the same address. The majority is what
 // catches a "primary" of another cluster: the standbys of the right one,
-// which agree with each other, outvote it; with one standby that
-// disagrees with the primary (no majority) the primary's identifier wins,
-// and the standby is out. A server the file lists twice (twin, see
-// twinsOf) counts once. The caller holds Router.checkMu.
-func clusterOf(t *topology, results []checkResult, twin []int) int64 {
+// which agree with each other, outvote it. A server the file lists twice
+// (twin, see twinsOf) counts once.
+//
+// tie says that the nodes that answered disagree and that neither a
+// majority nor memory says which identifier is the cluster's (one primary
+// and one standby that disagree, when the Router starts): the primary's
+// identifier is returned, so that the standby serves no reads, but the
+// primary takes no writes either (see writerByTimeline). Nothing tells a
+// primary initialised again (a fresh initdb, whose standby still holds the
+// cluster's data) from a standby of another cluster (a wrong host in the
+// file), and writes to the former would go to the wrong cluster: an
+// application's migrations would build its schema there. This is what a
+// Router that watched both agree before decides for the primary
+// initialised again: the identifier it remembers is the standby's, and the
+// primary, of another cluster, takes no writes. The caller holds
+// Router.checkMu.
+func clusterOf(t *topology, results []checkResult, twin []int) (id int64, tie bool) {
 	counts := make(map[int64]int, 2)
 	for i := range results {
 		if twin[i] < 0 && results[i].err == nil && results[i].cluster != 0 {
@@ -919,7 +937,6 @@ func clusterOf(t *topology, results []checkResult, twin []int) int64 {
 		}
 	}
 	var best, second int
-	var id int64
 	for c, n := range counts {
 		switch {
 		case n > best:
@@ -936,10 +953,10 @@ func clusterOf(t *topology, results []checkResult, twin []int) int64 {
 	case t.clusterSeen != 0:
 		id = t.clusterSeen
 	default:
-		id = 0
+		id, tie = 0, len(counts) > 1
 		top := -1
 		for i := range results {
-			if results[i].err == nil && !results[i].recovery && (top < 0 || results[i].timeline > results[top].timeline) {
+			if twin[i] < 0 && results[i].err == nil && !results[i].recovery && (top < 0 || results[i].timeline > results[top].timeline) {
 				top = i
 			}
 		}
@@ -950,7 +967,22 @@ func clusterOf(t *topology, results []checkResult, twin []int) int64 {
 	if t.cluster != id {
 		t.cluster = id
 	}
-	return id
+	return id, tie
+}
+
+// tieWhy says, for the log, Stat and ErrNoPrimary, that the nodes that
+// answered disagree on the cluster and nothing says which is right (see
+// clusterOf), with each node's identifier and what to do.
+func tieWhy(t *topology, results []checkResult, twin []int) string {
+	var ids []string
+	for i, n := range t.nodes {
+		if twin[i] < 0 && results[i].err == nil && results[i].cluster != 0 {
+			ids = append(ids, fmt.Sprintf("%q %d", n.name, results[i].cluster))
+		}
+	}
+	return fmt.Sprintf("the nodes belong to different clusters (system identifiers: %s) and no majority of them, nor an earlier check, says which is the application's; no node takes writes, since writes to the wrong cluster would be lost to the other: "+
+		"if the primary was initialised again, clone its standbys again from it (pg_basebackup); if a standby belongs to another cluster, correct its host and port in the router file or clone it again from the primary",
+		strings.Join(ids, ", "))
 }
 
 // otherCluster reports whether the node that answered res belongs to

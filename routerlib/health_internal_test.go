@@ -219,13 +219,13 @@ func TestClusterOf(t *testing.T) {
 		{"unread identifiers count for nothing", []checkResult{primary(ours), standby(0), standby(0)}, ours},
 	}
 	for _, c := range cases {
-		if got := clusterOf(tp, c.results, noTwins(len(c.results))); got != c.want || tp.cluster != c.want {
-			t.Errorf("%s: %d (t.cluster %d), want %d", c.name, got, tp.cluster, c.want)
+		if got, tie := clusterOf(tp, c.results, noTwins(len(c.results))); got != c.want || tp.cluster != c.want || tie {
+			t.Errorf("%s: %d (t.cluster %d, tie %v), want %d", c.name, got, tp.cluster, tie, c.want)
 		}
 	}
 	fresh := &topology{}
-	if got := clusterOf(fresh, []checkResult{primary(ours), standby(theirs)}, noTwins(2)); got != ours {
-		t.Errorf("one primary and one standby that disagree, nothing remembered: %d, want the primary's %d", got, ours)
+	if got, tie := clusterOf(fresh, []checkResult{primary(ours), standby(theirs)}, noTwins(2)); got != ours || !tie {
+		t.Errorf("one primary and one standby that disagree, nothing remembered: %d (tie %v), want the primary's %d and a tie", got, tie, ours)
 	}
 	if fresh.clusterSeen != 0 {
 		t.Errorf("a tie was remembered as the cluster: %d", fresh.clusterSeen)
