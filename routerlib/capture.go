@@ -658,7 +658,7 @@ func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl clas
 		return r.execReadCapture(ctx, pool, sql, cl, args, s)
 	}
 	if !pipelineable(cl, args) {
-		tag, err := pool.Exec(ctx, sql, args...)
+		tag, err := execOn(ctx, pool, sql, args, tg.n.server)
 		if err == nil {
 			err = r.captureAfter(ctx, pool, s)
 		} else {
@@ -666,7 +666,7 @@ func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl clas
 		}
 		return tag, err
 	}
-	c, err := pool.Acquire(ctx)
+	c, err := acquireConn(ctx, pool)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -742,20 +742,22 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, tg target, sql s
 	if !tg.write {
 		return r.queryReadCapture(ctx, pool, sql, cl, args, s)
 	}
+	c, err := acquireConn(ctx, pool)
+	if err != nil {
+		return errRows{err}, err
+	}
 	if !pipelineable(cl, args) {
-		rows, err := pool.Query(ctx, sql, args...)
+		rows, err := c.Conn().Query(ctx, sql, args...)
 		if err != nil {
+			c.Release()
 			return rows, err
 		}
 		leave := t.hold()
 		return &captureRows{Rows: rows, finish: func() error {
 			defer leave()
+			c.Release() // before captureAfter takes one of its own
 			return r.captureAfter(ctx, pool, s)
 		}}, nil
-	}
-	c, err := pool.Acquire(ctx)
-	if err != nil {
-		return errRows{err}, err
 	}
 	if cl&classDML != 0 {
 		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args, true)

@@ -1,8 +1,11 @@
 package routerlib
 
 import (
+	"context"
 	"errors"
 	"fmt"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 var (
@@ -66,4 +69,23 @@ func (e *commitUnknown) Unwrap() []error {
 		return []error{e.err}
 	}
 	return []error{e.cause, e.err}
+}
+
+// An unacquired is the failure of a call's wait for a connection from
+// pgxpool (the caller's deadline or cancel there is the bare context
+// error, as on a connection): nothing was sent (see notSent). Its text is
+// the wait's error's.
+type unacquired struct{ err error }
+
+func (e *unacquired) Error() string { return e.err.Error() }
+
+func (e *unacquired) Unwrap() error { return e.err }
+
+// acquireConn is [pgxpool.Pool.Acquire], its failure marked unacquired.
+func acquireConn(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, error) {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, &unacquired{err}
+	}
+	return c, nil
 }

@@ -135,11 +135,16 @@ func (r *readOnlyRows) Err() error {
 // lost default_transaction_read_only.
 func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server) (pgconn.CommandTag, error) {
 	if pool != s.readPool.Load() {
-		return pool.Exec(ctx, sql, args...)
+		c, err := acquireConn(ctx, pool)
+		if err != nil {
+			return pgconn.CommandTag{}, err
+		}
+		defer c.Release()
+		return c.Conn().Exec(ctx, sql, args...)
 	}
 	c, gen, err := s.kept.acquire(ctx, pool)
 	if err != nil {
-		return pgconn.CommandTag{}, err
+		return pgconn.CommandTag{}, &unacquired{err}
 	}
 	defer s.kept.release(c, gen)
 	switch {

@@ -316,7 +316,7 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 // queryReadOnly).
 func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server) (rows pgx.Rows, c *pgxpool.Conn, gen uint64, err error) {
 	if c, gen, err = s.acquire(ctx, pool); err != nil {
-		return nil, nil, 0, err
+		return nil, nil, 0, &unacquired{err}
 	}
 	if s.readOnlyLost.Load() && pool == s.readPool.Load() {
 		rows, err = queryReadOnly(ctx, c.Conn(), sql, args)

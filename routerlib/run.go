@@ -42,7 +42,7 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	st.connRetry, st.exclude = false, nil
 	if ctx.Err() != nil || errors.Is(err, ErrClosed) {
 		// BeginTx's BEGIN, which commits nothing, comes with no SQL.
-		if tg.write && sql != "" && cutByCaller(ctx, err, false) {
+		if tg.write && sql != "" && cutByCaller(ctx, err) {
 			return st, false, callerCut(ctx, tg.n.name, "a write", err)
 		}
 		return st, false, err
@@ -121,23 +121,20 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	return st, true, err
 }
 
-// notSent reports whether err is sure to have come before the statement
-// reached the server: the connection was never made, pgconn says so, or
-// PgBouncer refused the call before forwarding it (see bouncerRefused).
 // cutByCaller reports whether err is the caller's own deadline or cancel
 // (ctx's) cutting a call after it went out, before its answer came: pgx
 // then closes the connection and sends the server no cancel request, so a
 // statement the server received runs to its end, a COMMIT included (one
 // waiting for a synchronous standby commits locally whatever happens).
-// pgconn marks a deadline met on the connection (pgconn.Timeout); a
-// deadline met waiting for a connection in pgxpool is the bare context
-// error. A cancel is the bare context.Canceled either way, so it counts
-// only when the call held its connection already (held: a transaction's).
-func cutByCaller(ctx context.Context, err error, held bool) bool {
+// pgconn marks a deadline met on the connection (pgconn.Timeout); a cancel
+// is the bare context.Canceled, as is the caller's deadline or cancel met
+// while the call waits in pgxpool for a connection, which the write paths
+// mark unacquired (notSent).
+func cutByCaller(ctx context.Context, err error) bool {
 	if ctx.Err() == nil || notSent(err) || errors.As(err, new(*pgconn.PgError)) {
 		return false
 	}
-	return pgconn.Timeout(err) || held && errors.Is(err, context.Canceled)
+	return pgconn.Timeout(err) || errors.Is(err, context.Canceled)
 }
 
 // callerCut is the error of a write, or of a transaction's COMMIT (what),
@@ -147,9 +144,13 @@ func callerCut(ctx context.Context, node, what string, err error) error {
 	return &commitUnknown{msg: fmt.Sprintf("routerlib: the caller's context ended (%v) during %s on node %q, which may have committed", context.Cause(ctx), what, node), err: err}
 }
 
+// notSent reports whether err is sure to have come before the statement
+// reached the server: the connection was never made, pgconn says so,
+// PgBouncer refused the call before forwarding it (see bouncerRefused),
+// or the call never had a connection (unacquired).
 func notSent(err error) bool {
 	var connectErr *pgconn.ConnectError
-	return errors.As(err, &connectErr) || pgconn.SafeToRetry(err) || bouncerRefused(err)
+	return errors.As(err, &connectErr) || pgconn.SafeToRetry(err) || bouncerRefused(err) || errors.As(err, new(*unacquired))
 }
 
 func (r *Router) count(tg target) {

@@ -48,7 +48,7 @@ func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits b
 	if ctx.Err() != nil {
 		// The caller's deadline or cancel: a COMMIT that went out may
 		// have committed all the same (see cutByCaller).
-		if cutByCaller(ctx, err, true) && (commits || endsTx(sql) || *tx.sent) {
+		if cutByCaller(ctx, err) && (commits || endsTx(sql) || *tx.sent) {
 			*tx.sent = true
 			return callerCut(ctx, tx.n.name, "a transaction's COMMIT", err)
 		}
