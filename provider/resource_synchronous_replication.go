@@ -579,9 +579,12 @@ func (s *server) walSenders(ctx context.Context, pool *pgxpool.Pool, target, com
 		confirmed = "write_lsn"
 	}
 	// The last answer: reply_time, the standby's clock when it sent its
-	// last status (NULL before the first); before it, the connection.
+	// last status (NULL before the first); before it, the connection. A
+	// role without pg_read_all_stats sees NULL for all but pid (and the
+	// application name): state == nil below says so, so nothing else may
+	// fail to scan first.
 	sql := `SELECT pid, application_name, state, coalesce(` + confirmed + ` >= nullif($1, '')::pg_lsn, true),
-  coalesce(reply_time::text, ''), extract(epoch FROM clock_timestamp() - coalesce(reply_time, backend_start))::float8,
+  coalesce(reply_time::text, ''), coalesce(extract(epoch FROM clock_timestamp() - coalesce(reply_time, backend_start))::float8, 0),
   coalesce(reply_time < backend_start, false),
   (SELECT setting::bigint FROM pg_catalog.pg_settings WHERE name = 'wal_sender_timeout')
 FROM pg_stat_replication ORDER BY application_name`
