@@ -252,3 +252,83 @@ func withNodes(a artifact.Topology, nodes ...artifact.Node) artifact.Topology {
 	a.Nodes = nodes
 	return a
 }
+
+// TestStandbyReinitedFromTheSameTemplate: a standby's data directory is
+// replaced, while the Router runs, by a cluster made from the same
+// template (the same system identifier, as with a golden image) and
+// started as a primary on timeline 1, the primary's own timeline. A
+// promotion from the primary would have started a later timeline, so it
+// is a copy of the cluster, not a rival: it takes no reads and no writes,
+// the log says so with the fix, and the declared primary, healthy, keeps
+// every write. On the old code every write failed ("split brain: nodes
+// "primary" and "replica-1" are both out of recovery on timeline 1").
+func TestStandbyReinitedFromTheSameTemplate(t *testing.T) {
+	ctx := context.Background()
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE reinit (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	a := steadyHealth(topo.Artifact(), interval)
+	logs := &syncBuffer{}
+	r := newRouter(t, a, routerlib.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))))
+	copied, other := a.Nodes[1].Name, a.Nodes[2].Name
+	eventually(t, 10*time.Second, "both replicas in rotation", func() bool {
+		return nodeStat(r, copied).Readable && nodeStat(r, other).Readable
+	})
+	impostor := topo.Standbys[0]
+	if err := impostor.Reinit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := impostor.Exec(ctx, "CREATE TABLE reinit (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	var ours, theirs string
+	if err := topo.Primary.QueryRow(ctx, "SELECT system_identifier::text FROM pg_control_system()").Scan(&ours); err != nil {
+		t.Fatal(err)
+	}
+	if err := impostor.QueryRow(ctx, "SELECT system_identifier::text FROM pg_control_system()").Scan(&theirs); err != nil {
+		t.Fatal(err)
+	}
+	if ours != theirs {
+		t.Fatalf("the re-initialised standby has system identifier %s, the primary %s: want one (the template's)", theirs, ours)
+	}
+	eventually(t, 10*time.Second, "the copy seen out of recovery, out of rotation", func() bool {
+		s := nodeStat(r, copied)
+		return s.ObservedRole == artifact.RolePrimary && !s.Readable
+	})
+	for i := range 40 {
+		if port := serverPort(t, ctx, r); port == impostor.Port {
+			t.Fatalf("read %d ran on the re-initialised standby", i)
+		}
+		var port int
+		if err := r.QueryRow(ctx, "INSERT INTO reinit VALUES ($1) RETURNING inet_server_port()", i).Scan(&port); err != nil || port != topo.Primary.Port {
+			t.Fatalf("write %d ran on port %d (%v), want the primary's %d", i, port, err, topo.Primary.Port)
+		}
+		time.Sleep(interval / 4)
+	}
+	var there int
+	if err := impostor.QueryRow(ctx, "SELECT count(*) FROM reinit").Scan(&there); err != nil || there != 0 {
+		t.Errorf("%d writes landed on the re-initialised standby (%v)", there, err)
+	}
+	if s := nodeStat(r, copied); s.Readable || s.Writer || s.Ejected != routerlib.EjectOtherCluster || !strings.Contains(s.SplitBrain, "copy of the cluster") {
+		t.Errorf("the re-initialised standby: %+v", s)
+	}
+	if s := nodeStat(r, other); !s.Readable {
+		t.Errorf("the other standby, which follows the primary, out of rotation: %+v", s)
+	}
+	if out := logs.String(); !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "node="+copied) || !strings.Contains(out, "pg_basebackup") {
+		t.Errorf("no error record naming %s and the fix; logged:\n%s", copied, out)
+	}
+
+	// Stopped, the copy does not block the writes as an old primary last
+	// seen on the primary's timeline would.
+	if err := impostor.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the copy seen down", func() bool { return !nodeStat(r, copied).Healthy })
+	time.Sleep(2 * interval)
+	if _, err := r.Exec(ctx, "INSERT INTO reinit VALUES (100)"); err != nil {
+		t.Errorf("a write with the copy down: %v", err)
+	}
+}

@@ -230,7 +230,14 @@
 // and no node takes writes ([ErrNoPrimary] names both identifiers and
 // the fixes): writes never go to a node that may be of the wrong cluster.
 // Clusters copied from one data directory (an image, a template) share an
-// identifier and are not told apart. Nor are two names of one server in
+// identifier and are not told apart by it; but a replica of the file out
+// of recovery on the very timeline of the declared primary, while that
+// primary takes the writes (or nothing does yet), was not promoted from
+// it (a promotion starts a later timeline): it is such a copy started as
+// a primary of its own (a standby rebuilt from the image), takes no reads
+// and no writes ([EjectOtherCluster]; an error logged with the fix), and
+// the primary keeps the writes; after a failover, or on another timeline,
+// it is a promotion: a split brain, or an old primary, as above. Nor are two names of one server in
 // the file (localhost and 127.0.0.1, a DNS alias), which its own check
 // cannot see: nodes with the same identifier and postmaster start time
 // are one server, taken once, and an error is logged.

@@ -472,7 +472,7 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	}
 	reason := EjectNone
 	switch {
-	case otherCluster(res, t.cluster):
+	case otherCluster(res, t.cluster), res.err == nil && !res.recovery && n.cloneTLI != 0:
 		reason = EjectOtherCluster
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
@@ -511,7 +511,11 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	if reason != EjectNone {
 		n.goods = 0
 		if reason == EjectOtherCluster && EjectReason(n.ejected.Load()) != EjectOtherCluster {
-			r.opts.logger.Error("routerlib: node of another cluster in the router file", "node", n.name, "why", otherClusterWhy(n, res, t.cluster))
+			if otherCluster(res, t.cluster) {
+				r.opts.logger.Error("routerlib: node of another cluster in the router file", "node", n.name, "why", otherClusterWhy(n, res, t.cluster))
+			} else {
+				r.opts.logger.Error("routerlib: a copy of the cluster runs as a primary of its own at a replica's address", "node", n.name, "why", cloneWhy(t, n, res))
+			}
 		}
 		if reason == EjectDiverged && EjectReason(n.ejected.Load()) != EjectDiverged {
 			// With what it shows and what to do: a standby that
@@ -822,8 +826,9 @@ func holdOldTimelines(t *topology, next *node) {
 func writerByTimeline(t *topology, results []checkResult) (next *node, why string, conflict map[*node]string) {
 	twin := twinsOf(t, results)
 	cluster, tie := clusterOf(t, results, twin)
+	clone := clonesOf(t, results, twin, cluster)
 	up := func(i int) bool {
-		return twin[i] < 0 && results[i].err == nil && !results[i].recovery && !otherCluster(results[i], cluster)
+		return twin[i] < 0 && results[i].err == nil && !results[i].recovery && !otherCluster(results[i], cluster) && !clone[i]
 	}
 	top := -1
 	for i := range t.nodes {
@@ -842,6 +847,9 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 				why = conflict[n]
 			}
 		}
+		if clone[i] && results[i].err == nil {
+			conflict[n] = cloneWhy(t, n, results[i])
+		}
 	}
 	if top < 0 {
 		return nil, why, conflict
@@ -855,7 +863,7 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 	for i, n := range t.nodes {
 		last := n.timeline.Load()
 		switch {
-		case i == top, twin[i] >= 0, otherCluster(results[i], cluster):
+		case i == top, twin[i] >= 0, otherCluster(results[i], cluster), clone[i]:
 		case up(i) && (results[i].timeline == 0 || results[i].timeline == tli):
 			what := fmt.Sprintf("on timeline %d", tli)
 			if results[i].timeline == 0 {
@@ -985,6 +993,64 @@ func tieWhy(t *topology, results []checkResult, twin []int) string {
 		strings.Join(ids, ", "))
 }
 
+// clonesOf returns, for each node of t, whether it is a copy of the
+// cluster running as a primary of its own, and records the answer on the
+// nodes (cloneTLI). Only a promotion makes a timeline, and a standby
+// promoted from the primary's timeline starts a later one, so a declared
+// replica out of recovery on the very timeline of the declared primary,
+// which is out of recovery too and takes the writes (or nothing does
+// yet), was not promoted from it: it is a copy of the cluster (a data
+// directory made from the same image or template, a backup restored and
+// started without recovery) that shares its system identifier, so
+// clusterOf does not tell it. Its writes would never reach the primary's
+// standbys: it takes no reads and no writes, and the declared primary
+// keeps the writes instead of a split brain stopping them. A replica on
+// an earlier timeline is an old primary (see writerByTimeline), and one
+// on a later timeline was promoted, a failover or a split brain as
+// before. A clone that stops answering stays one (an old primary's
+// timeline must not block the writes it never had) until it answers in
+// recovery or on another timeline. With a writer that is not the
+// declared primary (after a failover) nothing is a clone: the declared
+// primary is then the node to suspect. The caller holds Router.checkMu.
+func clonesOf(t *topology, results []checkResult, twin []int, cluster int64) []bool {
+	clone := make([]bool, len(t.nodes))
+	d := slices.Index(t.nodes, t.declared)
+	if d >= 0 && twin[d] >= 0 {
+		d = twin[d]
+	}
+	var tli uint32 // the declared primary's, when it answers out of recovery
+	if cur := t.writer.Load(); d >= 0 && (cur == nil || cur == t.nodes[d]) && results[d].err == nil && !results[d].recovery && !otherCluster(results[d], cluster) {
+		tli = results[d].timeline
+	}
+	for i, n := range t.nodes {
+		res := results[i]
+		switch {
+		case i == d, twin[i] >= 0:
+			n.cloneTLI = 0
+		case res.err != nil:
+			// As last seen.
+		case res.recovery || res.timeline == 0 || otherCluster(res, cluster):
+			n.cloneTLI = 0
+		case tli != 0 && res.timeline == tli:
+			n.cloneTLI = res.timeline
+		case tli != 0 || n.cloneTLI != res.timeline:
+			n.cloneTLI = 0
+		}
+		clone[i] = n.cloneTLI != 0
+	}
+	return clone
+}
+
+// cloneWhy says, for the log, Stat and ErrNoPrimary, that n, which
+// answered res, is a copy of the cluster running as a primary of its own
+// (see clonesOf), and what to do.
+func cloneWhy(t *topology, n *node, res checkResult) string {
+	return fmt.Sprintf("node %q is out of recovery on timeline %d, the timeline of the primary %q, so it was not promoted from it (a promotion starts a later timeline): it is a copy of the cluster (the same system identifier %d) running as a primary of its own, "+
+		"such as a data directory made from the same image or template or a backup restored without recovery; its writes would never reach the primary: it takes no reads and no writes, and %q keeps the writes. "+
+		"Clone it again from the primary (pg_basebackup) or correct its host and port in the router file",
+		n.name, res.timeline, nameOf(t.declared), res.cluster, nameOf(t.declared))
+}
+
 // otherCluster reports whether the node that answered res belongs to
 // another cluster than cluster (see clusterOf); false when either
 // identifier is unknown.
@@ -1069,7 +1135,8 @@ func twinsOf(t *topology, results []checkResult) []int {
 func rivalOf(t *topology, results []checkResult, cur *node) bool {
 	i := slices.Index(t.nodes, cur)
 	for j, n := range t.nodes {
-		if n != cur && !sameServer(checkOf(t, results, i), checkOf(t, results, j)) && results[j].err == nil && !results[j].recovery && results[j].timeline >= cur.timeline.Load() && !otherCluster(results[j], t.cluster) {
+		if n != cur && !sameServer(checkOf(t, results, i), checkOf(t, results, j)) && results[j].err == nil && !results[j].recovery && results[j].timeline >= cur.timeline.Load() && !otherCluster(results[j], t.cluster) &&
+			(n.cloneTLI == 0 || results[j].timeline != n.cloneTLI) {
 			return true
 		}
 	}

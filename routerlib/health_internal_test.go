@@ -289,3 +289,65 @@ func TestTwinsOf(t *testing.T) {
 		t.Errorf("twinsOf: %v, want %v (b stands for the server a and d reach too; c is another server of the cluster)", got, want)
 	}
 }
+
+// TestClonesOf: a declared replica out of recovery on the declared
+// primary's own timeline is a copy of the cluster, not a rival, while the
+// declared primary takes the writes or nothing does yet; after a failover
+// (another writer) the same sight is a split brain, and a replica on a
+// later timeline was promoted. A copy that stops answering blocks nothing.
+func TestClonesOf(t *testing.T) {
+	down := checkResult{err: errors.New("connection refused")}
+	primaryOn := func(tli uint32) checkResult { return checkResult{timeline: tli, cluster: 7} }
+	standby := checkResult{recovery: true, cluster: 7}
+	cases := []struct {
+		name    string
+		writer  int // index of the writer before, -1 for none
+		clone   uint32
+		results []checkResult
+		want    int    // index of the writer, -1 for none
+		why     string // in the reason when there is none, or in the copy's conflict
+	}{
+		{"copy on timeline 1", 0, 0, []checkResult{primaryOn(1), primaryOn(1), standby}, 0, "copy of the cluster"},
+		{"copy at startup", -1, 0, []checkResult{primaryOn(1), primaryOn(1), standby}, 0, "copy of the cluster"},
+		{"copy on a later timeline of the primary", 0, 0, []checkResult{primaryOn(3), primaryOn(3), standby}, 0, "copy of the cluster"},
+		{"promoted while the primary is up", 0, 0, []checkResult{primaryOn(1), primaryOn(2), standby}, 1, "old primary"},
+		{"old replica back on an earlier timeline", 0, 0, []checkResult{primaryOn(3), primaryOn(2), standby}, 0, "old primary"},
+		{"after a failover", 1, 0, []checkResult{primaryOn(2), primaryOn(2), standby}, -1, "split brain"},
+		{"copy down", 0, 1, []checkResult{primaryOn(1), down, standby}, 0, ""},
+		{"primary down, copy up", 0, 1, []checkResult{down, primaryOn(1), standby}, -1, ""},
+		{"copy back as a standby", 0, 1, []checkResult{primaryOn(1), standby, standby}, 0, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			top := &topology{}
+			for i, res := range c.results {
+				n := &node{server: &server{}, name: string(rune('a' + i))}
+				if res.err == nil && !res.recovery {
+					n.timeline.Store(res.timeline)
+				} else if res.err != nil {
+					n.timeline.Store(1) // last seen out of recovery on timeline 1
+				}
+				top.nodes = append(top.nodes, n)
+			}
+			top.declared = top.nodes[0]
+			top.nodes[1].cloneTLI = c.clone
+			if c.writer >= 0 {
+				top.writer.Store(top.nodes[c.writer])
+			}
+			next, why, conflict := writerByTimeline(top, c.results)
+			if c.want < 0 && next != nil || c.want >= 0 && next != top.nodes[c.want] {
+				t.Fatalf("writer %s (%s), want index %d", nameOf(next), why, c.want)
+			}
+			if got := why + conflict[top.nodes[0]] + conflict[top.nodes[1]]; !strings.Contains(got, c.why) {
+				t.Errorf("reasons %q, want one with %q", got, c.why)
+			}
+			isClone := strings.Contains(c.why, "copy")
+			if c.name == "copy down" || c.name == "primary down, copy up" {
+				isClone = true
+			}
+			if got := top.nodes[1].cloneTLI != 0; got != isClone {
+				t.Errorf("copy recorded: %v, want %v", got, isClone)
+			}
+		})
+	}
+}

@@ -96,7 +96,8 @@ type NodeStat struct {
 	Timeline uint32
 	// SplitBrain says why a node out of recovery takes no writes: another
 	// node is on a later timeline (this one is an old primary that came
-	// back), or on the same one. "" otherwise.
+	// back), or on the same one; or it belongs to another cluster, or is a
+	// copy of this one running as a primary of its own. "" otherwise.
 	SplitBrain string
 }
 

@@ -341,6 +341,11 @@ type server struct {
 	// file lists it under another name too (see twinsOf), as last
 	// logged; "" if none. Guarded by Router.checkMu.
 	twinOf string
+	// cloneTLI is the timeline a declared replica was last seen out of
+	// recovery on, as the declared primary was (see clonesOf): a copy of
+	// the cluster started as a primary of its own; 0 if it is none. Kept
+	// while the node is unreachable. Guarded by Router.checkMu.
+	cloneTLI uint32
 	// started is when the server last seen at this address started (Unix
 	// nanoseconds; see checkResult.started); 0 until a check answers.
 	started atomic.Int64
