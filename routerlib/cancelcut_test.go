@@ -17,10 +17,11 @@ import (
 )
 
 // TestAutocommitWriteCutByCallerCancel: an autocommit write the caller
-// cancels (context.WithCancel, not a deadline) after it went out runs on
-// the server all the same (pgx closes the connection without a cancel
-// request): here each waits for a synchronous standby that is not there,
-// and is on the primary once the wait is released, so its error must be
+// cancels (context.WithCancel, not a deadline) after it went out may
+// have committed: pgx closes the connection and sends a cancel request,
+// which can come after the commit. Here each write's COMMIT waits for a
+// synchronous standby that is not there (the cancel request ends only the
+// wait) and is on the primary once the wait is released, so its error must be
 // ErrMaybeCommitted, still matching context.Canceled. A write cancelled
 // while it waits in pgxpool for a connection (a pool of one, held by a
 // transaction) was never sent: the bare context.Canceled, and nothing
@@ -61,6 +62,10 @@ func cancelCutWrites(r *routerlib.Router, db *sql.DB) []struct {
 		{"Router.QueryRow INSERT RETURNING", func(ctx context.Context, id int) error {
 			var got int
 			return r.QueryRow(ctx, fmt.Sprintf("INSERT INTO cancelcut VALUES (%d) RETURNING id", id)).Scan(&got)
+		}},
+		{"Router.CopyFrom", func(ctx context.Context, id int) error {
+			_, err := r.CopyFrom(ctx, pgx.Identifier{"cancelcut"}, []string{"id"}, pgx.CopyFromRows([][]any{{id}}))
+			return err
 		}},
 		{"database/sql ExecContext", func(ctx context.Context, id int) error {
 			_, err := db.ExecContext(ctx, fmt.Sprintf("INSERT INTO cancelcut VALUES (%d)", id))
@@ -133,12 +138,18 @@ func sent(t *testing.T, topo *routertest.Topology, r *routerlib.Router, session 
 	writes := cancelCutWrites(r, db)
 	errs := make([]error, len(writes))
 	for i, w := range writes {
-		before := syncRepWaiters(t, topo)
+		// The previous write's session leaves the wait once pgx's cancel
+		// request reaches it (asynchronously): count this one alone.
+		for deadline := time.Now().Add(30 * time.Second); syncRepWaiters(t, topo) != 0; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("before %s: sessions still waiting for the synchronous standby after 30s", w.what)
+			}
+		}
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- w.write(cctx, i+1) }()
 		deadline := time.Now().Add(30 * time.Second)
-		for syncRepWaiters(t, topo) == before {
+		for syncRepWaiters(t, topo) == 0 {
 			if time.Now().After(deadline) {
 				cancel()
 				t.Fatalf("%s: not waiting for the synchronous standby after 30s (error %v)", w.what, <-done)

@@ -108,7 +108,8 @@
 // after the COMMIT went out (a statement of such a transaction says it did
 // not commit). Calls the caller's own deadline or cancel ends are never
 // retried; a write or COMMIT it cuts after it went out is an
-// [ErrMaybeCommitted] too (the server runs what it received). [Router.Close] returns within health.timeout and a second, even
+// [ErrMaybeCommitted] too (the cancel request pgx then sends the server
+// can come after the commit). [Router.Close] returns within health.timeout and a second, even
 // with calls stuck on a node that hangs or connections, rows and
 // transactions the application still holds (their next use then fails).
 //

@@ -30,8 +30,9 @@ var (
 // and its connection then failed before the answer came (the node stopped
 // answering and the router cut it off, the server ended the session, the
 // network broke, the Router was closed, the caller's own deadline or cancel
-// came first: pgx closes the connection without asking the server to
-// cancel, and the error then also matches the context's): the server may
+// came first: pgx closes the connection then, and the cancel request it
+// sends the server can come after the commit; the error then also matches
+// the context's): the server may
 // have committed it, or not. The router never sends it again; look at
 // what the server holds before running it again. Test for it with [errors.Is]; the error wraps
 // the connection's failure too, and [ErrClosed] when the Router was

@@ -572,11 +572,20 @@ func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnN
 		return 0, err
 	}
 	r.count(tg)
-	n, err := tg.pool.CopyFrom(ctx, tableName, columnNames, rowSrc)
-	if err == nil {
-		if s := r.capturing(ctx, t, tg); s != nil {
-			err = r.captureAfter(ctx, tg.pool, s)
-		}
+	c, err := acquireConn(ctx, tg.pool)
+	if err != nil {
+		return 0, err
+	}
+	n, err := c.Conn().CopyFrom(ctx, tableName, columnNames, rowSrc)
+	c.Release()
+	if err != nil {
+		// Never run again (rowSrc is spent): the error only says what
+		// happened, a COPY that may have committed included.
+		_, _, err = r.retryable(ctx, t, tg, "COPY "+tableName.Sanitize(), err, retryState{})
+		return n, err
+	}
+	if s := r.capturing(ctx, t, tg); s != nil {
+		err = r.captureAfter(ctx, tg.pool, s)
 	}
 	return n, err
 }

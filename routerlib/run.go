@@ -123,9 +123,9 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 
 // cutByCaller reports whether err is the caller's own deadline or cancel
 // (ctx's) cutting a call after it went out, before its answer came: pgx
-// then closes the connection and sends the server no cancel request, so a
-// statement the server received runs to its end, a COMMIT included (one
-// waiting for a synchronous standby commits locally whatever happens).
+// then closes the connection and sends the server a cancel request, which
+// can come after the commit (a COMMIT waiting for a synchronous standby has
+// committed locally: the cancel ends only its wait).
 // pgconn marks a deadline met on the connection (pgconn.Timeout); a cancel
 // is the bare context.Canceled, as is the caller's deadline or cancel met
 // while the call waits in pgxpool for a connection, which the write paths
