@@ -88,7 +88,10 @@ func (r *Router) reload(ctx context.Context) error {
 	defer cancel()
 	defer context.AfterFunc(r.background, cancel)()
 	results, fresh := r.checkNew(ctx, t, prev)
-	if ctx.Err() != nil {
+	// Close cuts the checks through the Router's background context, whose
+	// AfterFunc cancels ctx from a goroutine of its own: a check cut that
+	// way can come back before ctx is done, but after closed is set.
+	if ctx.Err() != nil || r.closed.Load() {
 		t.closeServersNotIn(prev)
 		if r.closed.Load() {
 			return ErrClosed
