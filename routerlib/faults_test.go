@@ -1,6 +1,7 @@
 package routerlib_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -143,39 +144,10 @@ func TestHungReplica(t *testing.T) {
 	victim := topo.Standbys[0]
 
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var reads, failed atomic.Int64
-	var slowest atomic.Int64
-	var firstErr atomic.Pointer[error]
 	// 8 readers with no deadline, and 2 more whose deadline (the bound and
 	// a second) the router must not mistake for its own, nor let expire.
-	for i := range 10 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.Background(), context.CancelFunc(func() {})
-				if i >= 8 {
-					ctx, cancel = context.WithTimeout(ctx, bound+time.Second)
-				}
-				start := time.Now()
-				var port int
-				err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port)
-				cancel()
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, &err)
-				}
-				reads.Add(1)
-				took := int64(time.Since(start))
-				for cur := slowest.Load(); took > cur && !slowest.CompareAndSwap(cur, took); cur = slowest.Load() {
-				}
-			}
-		})
-	}
+	waitFree := readLoadWith(r, loadOpts{readers: 8}, stop)
+	waitBound := readLoadWith(r, loadOpts{readers: 2, timeout: bound + time.Second}, stop)
 	time.Sleep(500 * time.Millisecond)
 	start := time.Now()
 	if err := victim.Freeze(); err != nil {
@@ -206,17 +178,18 @@ func TestHungReplica(t *testing.T) {
 	before := nodeStat(r, victim.Name).Reads
 	time.Sleep(500 * time.Millisecond)
 	close(stop)
-	wg.Wait()
-	if e := firstErr.Load(); e != nil {
-		t.Logf("first failed read: %v", *e)
+	free, bounded := waitFree(), waitBound()
+	reads, failed, slowest := free.reads+bounded.reads, free.failed+bounded.failed, max(free.slowest, bounded.slowest)
+	if e := cmp.Or(free.firstErr, bounded.firstErr); e != nil {
+		t.Logf("first failed read: %v", e)
 	}
-	t.Logf("%d reads, %d failed, slowest %v", reads.Load(), failed.Load(), time.Duration(slowest.Load()))
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d reads failed while a replica was frozen; want 0", failed.Load(), reads.Load())
+	t.Logf("%d reads, %d failed, slowest %v", reads, failed, slowest)
+	if failed != 0 {
+		t.Errorf("%d of %d reads failed while a replica was frozen; want 0", failed, reads)
 	}
 	// A read that began as Freeze began may have met a process already
 	// stopped: its wait is counted from there, not from frozeAt.
-	if s, most := time.Duration(slowest.Load()), bound+time.Second+frozeAt.Sub(start); s > most {
+	if s, most := slowest, bound+time.Second+frozeAt.Sub(start); s > most {
 		t.Errorf("the slowest read took %v, want at most the time Freeze took + the ejection bound + 1s = %v", s, most)
 	}
 	if after := nodeStat(r, victim.Name).Reads; after == before {

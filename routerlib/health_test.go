@@ -25,10 +25,38 @@ const interval = 200 * time.Millisecond
 // readLoad runs readers through r until stop is closed and counts failed
 // reads.
 func readLoad(t *testing.T, r *routerlib.Router, readers int, stop <-chan struct{}) (wait func() (reads, failed int64)) {
+	w := readLoadWith(r, loadOpts{readers: readers}, stop)
+	return func() (int64, int64) {
+		l := w()
+		if l.firstErr != nil {
+			t.Logf("first failed read: %v", l.firstErr)
+		}
+		return l.reads, l.failed
+	}
+}
+
+// loadOpts shapes readLoadWith's readers.
+type loadOpts struct {
+	readers   int
+	timeout   time.Duration // each read's deadline; none when 0
+	slowAfter time.Duration // a read that takes longer counts as slow; none when 0
+}
+
+// load is what readers under load saw.
+type load struct {
+	reads, failed, slow int64
+	slowest             time.Duration
+	firstErr            error // the first failed read's error, nil if none
+}
+
+// readLoadWith runs o.readers readers, each reading (SELECT
+// inet_server_port()) through r one read after another until stop is
+// closed; wait waits for them and returns what they saw.
+func readLoadWith(r *routerlib.Router, o loadOpts, stop <-chan struct{}) (wait func() load) {
 	var wg sync.WaitGroup
-	var reads, failed atomic.Int64
+	var reads, failed, slow, slowest atomic.Int64
 	var firstErr atomic.Pointer[error]
-	for range readers {
+	for range o.readers {
 		wg.Go(func() {
 			for {
 				select {
@@ -36,21 +64,35 @@ func readLoad(t *testing.T, r *routerlib.Router, readers int, stop <-chan struct
 					return
 				default:
 				}
+				ctx, cancel := context.Background(), context.CancelFunc(func() {})
+				if o.timeout > 0 {
+					ctx, cancel = context.WithTimeout(ctx, o.timeout)
+				}
+				start := time.Now()
 				var port int
-				if err := r.QueryRow(context.Background(), "SELECT inet_server_port()").Scan(&port); err != nil {
+				err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port)
+				took := time.Since(start)
+				cancel()
+				reads.Add(1)
+				if err != nil {
 					failed.Add(1)
 					firstErr.CompareAndSwap(nil, &err)
 				}
-				reads.Add(1)
+				if o.slowAfter > 0 && took > o.slowAfter {
+					slow.Add(1)
+				}
+				for cur := slowest.Load(); int64(took) > cur && !slowest.CompareAndSwap(cur, int64(took)); cur = slowest.Load() {
+				}
 			}
 		})
 	}
-	return func() (int64, int64) {
+	return func() load {
 		wg.Wait()
+		l := load{reads: reads.Load(), failed: failed.Load(), slow: slow.Load(), slowest: time.Duration(slowest.Load())}
 		if e := firstErr.Load(); e != nil {
-			t.Logf("first failed read: %v", *e)
+			l.firstErr = *e
 		}
-		return reads.Load(), failed.Load()
+		return l
 	}
 }
 

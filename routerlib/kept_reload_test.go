@@ -27,27 +27,7 @@ func TestKeptConnsUnderReloadAndClose(t *testing.T) {
 	r, path := openRouter(t, both, routerlib.WithWatch(0))
 	ctx := context.Background()
 	stop := make(chan struct{})
-	var reads, failed atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for range 8 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				var v int
-				err := r.QueryRow(ctx, "SELECT 1").Scan(&v)
-				reads.Add(1)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-			}
-		})
-	}
+	wait := readLoadWith(r, loadOpts{readers: 8}, stop)
 	for i := range 20 {
 		a := both
 		if i%2 == 0 {
@@ -60,13 +40,14 @@ func TestKeptConnsUnderReloadAndClose(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	close(stop)
-	wg.Wait()
-	t.Logf("%d reads during 20 reloads, %d failed", reads.Load(), failed.Load())
-	if failed.Load() != 0 {
-		t.Errorf("%d of %d reads failed during reloads; first: %v", failed.Load(), reads.Load(), firstErr.Load())
+	l := wait()
+	t.Logf("%d reads during 20 reloads, %d failed", l.reads, l.failed)
+	if l.failed != 0 {
+		t.Errorf("%d of %d reads failed during reloads; first: %v", l.failed, l.reads, l.firstErr)
 	}
 
 	// Close under load.
+	var wg sync.WaitGroup
 	var afterClose atomic.Int64
 	var wrong atomic.Value
 	var closed atomic.Bool

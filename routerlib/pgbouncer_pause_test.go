@@ -7,8 +7,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -52,38 +50,7 @@ func TestPgBouncerPaused(t *testing.T) {
 	})
 	pid := bouncerPID(t, topo, topo.Standbys[0])
 	stop := make(chan struct{})
-	var reads, failed, slow atomic.Int64
-	var maxTook atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-				start := time.Now()
-				var v int
-				err := r.QueryRow(cctx, "SELECT 1").Scan(&v)
-				cancel()
-				took := time.Since(start)
-				if int64(took) > maxTook.Load() {
-					maxTook.Store(int64(took))
-				}
-				reads.Add(1)
-				if took > 5*time.Second {
-					slow.Add(1)
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-			}
-		})
-	}
+	wait := readLoadWith(r, loadOpts{readers: 4, timeout: 15 * time.Second, slowAfter: 5 * time.Second}, stop)
 	time.Sleep(300 * time.Millisecond)
 	if err := syscall.Kill(pid, syscall.SIGUSR1); err != nil {
 		t.Fatal(err)
@@ -94,10 +61,13 @@ func TestPgBouncerPaused(t *testing.T) {
 	}
 	back := eventually(t, 15*time.Second, "the replica back after RESUME", func() bool { return nodeStat(r, a.Nodes[1].Name).Readable })
 	close(stop)
-	wg.Wait()
-	t.Logf("replica's PgBouncer paused 6 s: %d reads, %d failed, %d over 5 s, slowest %v; back %v after RESUME", reads.Load(), failed.Load(), slow.Load(), time.Duration(maxTook.Load()), back)
-	if failed.Load() != 0 {
-		t.Errorf("%d reads failed; first: %v", failed.Load(), firstErr.Load())
+	l := wait()
+	t.Logf("replica's PgBouncer paused 6 s: %d reads, %d failed, %d over 5 s, slowest %v; back %v after RESUME", l.reads, l.failed, l.slow, l.slowest, back)
+	if l.failed != 0 {
+		t.Errorf("%d reads failed; first: %v", l.failed, l.firstErr)
+	}
+	if l.slow != 0 {
+		t.Errorf("%d reads took over 5 s: they waited out the pause (slowest %v)", l.slow, l.slowest)
 	}
 
 	// The primary's PgBouncer paused under a write.

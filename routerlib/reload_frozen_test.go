@@ -2,8 +2,6 @@ package routerlib_test
 
 import (
 	"context"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,33 +24,7 @@ func TestReloadWhileAReplicaIsFrozen(t *testing.T) {
 		return nodeStat(r, a.Nodes[1].Name).Readable && nodeStat(r, a.Nodes[2].Name).Readable
 	})
 	stop := make(chan struct{})
-	var reads, failed, slow atomic.Int64
-	var firstErr atomic.Value
-	var wg sync.WaitGroup
-	for range 6 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				start := time.Now()
-				var port int
-				err := r.QueryRow(cctx, "SELECT inet_server_port()").Scan(&port)
-				cancel()
-				reads.Add(1)
-				if time.Since(start) > 6*time.Second {
-					slow.Add(1)
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				}
-			}
-		})
-	}
+	wait := readLoadWith(r, loadOpts{readers: 6, timeout: 10 * time.Second, slowAfter: 6 * time.Second}, stop)
 	time.Sleep(300 * time.Millisecond)
 	if err := frozen.Freeze(); err != nil {
 		t.Fatal(err)
@@ -87,9 +59,9 @@ func TestReloadWhileAReplicaIsFrozen(t *testing.T) {
 	}
 	back := eventually(t, 15*time.Second, "the thawed replica back", func() bool { return nodeStat(r, a.Nodes[1].Name).Readable })
 	close(stop)
-	wg.Wait()
-	t.Logf("%d reads, %d failed, %d over 6 s; after the reload %v; back %v after SIGCONT", reads.Load(), failed.Load(), slow.Load(), ports, back)
-	if failed.Load() != 0 || slow.Load() != 0 {
-		t.Errorf("%d reads failed, %d took over 6 s; first error: %v", failed.Load(), slow.Load(), firstErr.Load())
+	l := wait()
+	t.Logf("%d reads, %d failed, %d over 6 s, slowest %v; after the reload %v; back %v after SIGCONT", l.reads, l.failed, l.slow, l.slowest, ports, back)
+	if l.failed != 0 || l.slow != 0 {
+		t.Errorf("%d reads failed, %d took over 6 s; first error: %v", l.failed, l.slow, l.firstErr)
 	}
 }
