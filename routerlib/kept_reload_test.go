@@ -15,9 +15,9 @@ import (
 // TestKeptConnsUnderReloadAndClose: eight readers on two connections a
 // node, while the file flips between listing both standbys and listing
 // one (the other's pool closes under kept connections and reads in
-// flight), then Close under load: no read fails before Close, none
-// reads from a standby the file in force no longer lists for long, and
-// every call after Close ends with ErrClosed, Close returning promptly.
+// flight), then Close under load: no read fails before Close, none begun
+// after a reload returned runs on the standby it dropped, and every call
+// after Close ends with ErrClosed, Close returning promptly.
 func TestKeptConnsUnderReloadAndClose(t *testing.T) {
 	topo := routertest.Shared(t)
 	both := topo.Artifact()
@@ -28,6 +28,7 @@ func TestKeptConnsUnderReloadAndClose(t *testing.T) {
 	ctx := context.Background()
 	stop := make(chan struct{})
 	wait := readLoadWith(r, loadOpts{readers: 8}, stop)
+	gone := both.Nodes[2] // replica-2, which one drops
 	for i := range 20 {
 		a := both
 		if i%2 == 0 {
@@ -36,6 +37,16 @@ func TestKeptConnsUnderReloadAndClose(t *testing.T) {
 		writeFile(t, path, a)
 		if err := r.Reload(ctx); err != nil {
 			t.Fatalf("reload %d: %v", i, err)
+		}
+		// A read begun once the reload returned does not run on a node
+		// the file no longer lists.
+		for range 5 {
+			var port int
+			if err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+				t.Errorf("a read after reload %d: %v", i, err)
+			} else if i%2 == 0 && port == gone.Port {
+				t.Errorf("a read after reload %d, which dropped %s, ran on it", i, gone.Name)
+			}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
