@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -309,5 +310,50 @@ func TestWriteNotSentIsNotMaybeCommitted(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "may have committed") || !strings.Contains(err.Error(), `"primary"`) {
 		t.Errorf("a write that could not connect: %v; want the node named and no 'may have committed'", err)
+	}
+}
+
+// TestQueryRowTerminatedAfterItsRow: the server ends a replica read's
+// session after its row went out and before the statement's end (the
+// row waits in the backend's buffer and reaches the client just before
+// the FATAL 57P01, as when a fast shutdown's signal comes between a
+// Result node's row and its end). QueryRow's caller has nothing of the
+// call but dest, so the read runs again (retryRow.Scan) and succeeds;
+// without it Scan returned the bare 57P01, as database/sql's
+// QueryRowContext through routerlib/stdlib still does.
+func TestQueryRowTerminatedAfterItsRow(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	var retries atomic.Int64
+	tracer := routerlib.TracerFunc(func(_ context.Context, d routerlib.Decision) {
+		if d.Reason == routerlib.ReasonConnRetry {
+			retries.Add(1)
+		}
+	})
+	r := newRouter(t, steadyHealth(topo.Artifact(), 100*time.Millisecond), routerlib.WithTracer(tracer))
+	// The first branch's row is sent to the buffer, then the second
+	// branch sleeps: the terminated session answers the row, then FATAL.
+	const q = "SELECT 1 AS x UNION ALL SELECT 2 FROM pg_sleep(2) WHERE random() < 0 -- row then end"
+	ended := make(chan int, 1)
+	go func() {
+		var n int
+		for range 100 {
+			time.Sleep(50 * time.Millisecond)
+			if err := topo.Standbys[0].QueryRow(ctx, "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%-- row then end' AND clock_timestamp() - query_start > interval '300 ms'").Scan(&n); err != nil || n > 0 {
+				break
+			}
+		}
+		ended <- n
+	}()
+	var x int
+	err := r.QueryRow(ctx, q).Scan(&x)
+	if n := <-ended; n != 1 {
+		t.Fatalf("%d sessions terminated during the read, want 1: the test did not end the session after the row", n)
+	}
+	if err != nil || x != 1 {
+		t.Errorf("QueryRow whose session ended after its row: x=%d, %v; want 1 and no error (the read runs again)", x, err)
+	}
+	if retries.Load() != 1 {
+		t.Errorf("%d retries, want 1", retries.Load())
 	}
 }
