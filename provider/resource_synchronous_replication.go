@@ -343,9 +343,11 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 	}
 	// Read-only at plan time: the WAL written so far is what the standbys
 	// must confirm (see checkAvailable).
+	const sql = `SELECT pg_current_wal_flush_lsn()::text`
 	var target string
-	if err := pool.QueryRow(ctx, `SELECT pg_current_wal_flush_lsn()::text`).Scan(&target); err != nil {
-		return // apply checks again
+	if err := pool.QueryRow(ctx, sql).Scan(&target); err != nil {
+		resp.Diagnostics.Append(r.planUnchecked("Reading the primary's WAL position", r.server.queryError(ctx, sql, err)))
+		return
 	}
 	d, err := r.checkAvailable(ctx, pool, &plan, target, r.server.confirmWait(), &replyWatch{})
 	var hidden hiddenStatsError
@@ -353,9 +355,22 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 	case errors.As(err, &hidden):
 		// Which standbys stream is hidden from this role: say so now, not at apply.
 		resp.Diagnostics.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+err.Error())
-	case err == nil && d != nil:
+	case err != nil:
+		resp.Diagnostics.Append(r.planUnchecked("Reading pg_stat_replication", err))
+	case d != nil:
 		resp.Diagnostics.Append(d)
 	}
+}
+
+// planUnchecked is the warning of a plan whose check of the standbys failed
+// (what, with err): the plan goes on, since apply checks them again before
+// it changes anything, but a failure here is not silent (a query that
+// cannot be read would otherwise turn the plan's check off unnoticed).
+func (r *synchronousReplicationResource) planUnchecked(what string, err error) diag.Diagnostic {
+	return diag.NewWarningDiagnostic("Standbys Not Checked at Plan Time", fmt.Sprintf(
+		"%s on %s failed, so the plan could not check that the listed standbys stream and confirm the primary's WAL: %s\n\n"+
+			"Apply checks them again, and refuses the change if they do not, before it changes anything.",
+		what, r.server.describe(), err))
 }
 
 // waitGrows reports whether applying plan makes commits wait for other
@@ -760,7 +775,9 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 				", which each listed standby must confirm before commits wait for it, failed: "+err.Error())
 			return false
 		}
-		d, err := r.checkAvailable(ctx, pool, plan, target, r.server.confirmWait(), &replyWatch{})
+		// No replyWatch: a standby that confirms the commit record just
+		// written has answered, which is what counts here.
+		d, err := r.checkAvailable(ctx, pool, plan, target, r.server.confirmWait(), nil)
 		if err != nil {
 			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+err.Error())
 			return false

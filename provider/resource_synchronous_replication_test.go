@@ -5,10 +5,16 @@ import (
 	"encoding/binary"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
+	fwresource "github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -352,4 +358,49 @@ func joiningStandby(t *testing.T, primary *routertest.Node, name string) (startS
 		}
 	}()
 	return func() { once.Do(func() { close(begin) }) }
+}
+
+// TestSynchronousReplication_planCheckFailureWarns: when the plan's check
+// of the standbys fails for a reason other than a missing privilege (here
+// the configuration points at a standby, where pg_current_wal_flush_lsn
+// fails: recovery is in progress), the plan still goes on, since apply
+// checks again, but warns with the server's error: before, it was
+// swallowed, which once hid a query that could not scan (5df3af3).
+func TestSynchronousReplication_planCheckFailureWarns(t *testing.T) {
+	topo := testAccTopology(t)
+	standby := topo.Standbys[0]
+	ctx := context.Background()
+	r := &synchronousReplicationResource{server: newServer(connSettings{
+		Host: standby.Host, Port: int64(standby.Port), Database: "postgres", Username: "postgres", SSLMode: "disable",
+	})}
+	var sr fwresource.SchemaResponse
+	r.Schema(ctx, fwresource.SchemaRequest{}, &sr)
+	sch := sr.Schema
+	m := synchronousReplicationResourceModel{
+		ID: types.StringUnknown(), Method: types.StringValue("first"), NumSync: types.Int64Value(1),
+		StandbyNames:      types.ListValueMust(types.StringType, []attr.Value{types.StringValue(topo.Standbys[1].Name)}),
+		SynchronousCommit: types.StringValue("on"), AllowUnavailable: types.BoolValue(false), SyncState: types.MapUnknown(types.StringType),
+	}
+	plan := tfsdk.Plan{Schema: sch}
+	if d := plan.Set(ctx, &m); d.HasError() {
+		t.Fatal(d)
+	}
+	resp := fwresource.ModifyPlanResponse{Plan: plan}
+	r.ModifyPlan(ctx, fwresource.ModifyPlanRequest{
+		Config: tfsdk.Config{Schema: sch, Raw: plan.Raw},
+		Plan:   plan,
+		State:  tfsdk.State{Schema: sch, Raw: tftypes.NewValue(sch.Type().TerraformType(ctx), nil)},
+	}, &resp)
+	if resp.Diagnostics.HasError() || resp.Diagnostics.WarningsCount() != 1 {
+		t.Fatalf("diagnostics %v, want one warning and no error", resp.Diagnostics)
+	}
+	w := resp.Diagnostics.Warnings()[0]
+	for _, want := range []string{
+		"Reading the primary's WAL position on " + r.server.describe() + " failed", "pg_current_wal_flush_lsn",
+		"recovery is in progress", "Apply checks them again",
+	} {
+		if !strings.Contains(w.Detail(), want) {
+			t.Errorf("the warning does not say %q: %s", want, w.Detail())
+		}
+	}
 }
