@@ -421,14 +421,12 @@ func waitGrows(ctx context.Context, plan, prior *synchronousReplicationResourceM
 func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, pool *pgxpool.Pool, plan *synchronousReplicationResourceModel, target string, wait time.Duration, watch *replyWatch) (diag.Diagnostic, error) {
 	c := plan.config(ctx)
 	var v walSenderView
-	var streaming, missing []string
-	listed := 0
 	_, err := pollUntil(ctx, wait, func(ctx context.Context) (bool, error) {
 		var err error
 		if v, err = r.server.walSenders(ctx, pool, target, plan.SynchronousCommit.ValueString(), watch); err != nil {
 			return false, err
 		}
-		listed, missing = listedStreaming(c, v.streaming)
+		listed, _ := listedStreaming(c, v.streaming)
 		// Waited for: those that may yet stream or confirm, and those
 		// not yet shown silent or answering; not those shown silent.
 		waitingFor, _ := listedStreaming(c, slices.Concat(v.joining, v.quiet,
@@ -440,7 +438,7 @@ func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, poo
 	}
 	// A standby still quiet when the wait ends was not shown silent: it counts.
 	streaming, silent := slices.Concat(v.streaming, v.quiet), v.silent
-	listed, missing = listedStreaming(c, streaming)
+	listed, missing := listedStreaming(c, streaming)
 	if listed >= c.NumSync {
 		ahead := outranking(c, streaming, silent)
 		if len(ahead) == 0 {
@@ -455,8 +453,8 @@ func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, poo
 	if len(streaming) > 0 {
 		connected = `"` + strings.Join(streaming, `", "`) + `"`
 	}
-	if starting := slices.DeleteFunc(slices.Clone(v.joining), func(s string) bool { return slices.Contains(silent, s) }); len(starting) > 0 {
-		connected += fmt.Sprintf(`; still starting or catching up after %s: "%s"`, wait, strings.Join(starting, `", "`))
+	if len(v.joining) > 0 {
+		connected += fmt.Sprintf(`; still starting or catching up after %s: "%s"`, wait, strings.Join(v.joining, `", "`))
 	}
 	if len(silent) > 0 {
 		connected += "; connected, but silent: " + v.whySilent(silent, wait)
@@ -478,16 +476,16 @@ func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, poo
 
 // whySilent says, for each of the named silent standbys, what shows it.
 func (v walSenderView) whySilent(names []string, wait time.Duration) string {
-	var confirming, answering []string
+	var unconfirmed, answering []string
 	for _, n := range names {
 		if _, ok := v.unanswered[n]; !ok {
-			confirming = append(confirming, n)
+			unconfirmed = append(unconfirmed, n)
 		}
 	}
 	var why []string
-	if len(confirming) > 0 {
+	if len(unconfirmed) > 0 {
 		why = append(why, fmt.Sprintf(`"%s" streams (pg_stat_replication) but has not confirmed the WAL the primary wrote as this check began within %s `+
-			`(stopped, hung, unreachable, or far behind: pg_stat_replication's reply_time shows when it last answered)`, strings.Join(confirming, `", "`), wait))
+			`(stopped, hung, unreachable, or far behind: pg_stat_replication's reply_time shows when it last answered)`, strings.Join(unconfirmed, `", "`), wait))
 	}
 	for _, n := range names {
 		if silence, ok := v.unanswered[n]; ok {
@@ -714,8 +712,8 @@ func (w *replyWatch) judge(pid int32, reply string, age time.Duration, skewed bo
 	seen, ok := w.watched[pid]
 	switch {
 	case !ok:
-		w.watched[pid] = watchedReply{reply: reply, since: now}
-		seen = w.watched[pid]
+		seen = watchedReply{reply: reply, since: now}
+		w.watched[pid] = seen
 	case seen.reply != reply:
 		delete(w.watched, pid) // it answered while watched; judged afresh
 		return replyAnswering
