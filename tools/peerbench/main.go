@@ -22,7 +22,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"flag"
 	"fmt"
 	"io"
@@ -42,17 +41,14 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
-	"gorm.io/plugin/dbresolver"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/cputime"
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/wirefloor"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/stdlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/tools/peerbench/internal/gormpair"
 )
 
 func main() {
@@ -63,14 +59,11 @@ func main() {
 }
 
 const (
-	rows     = 1000
-	readSQL  = "SELECT title FROM bench_books WHERE id = $1"
-	writeSQL = "INSERT INTO bench_writes (v) VALUES ($1)"
-	maxConns = 8
-	// connLifetime is every read pool's connection lifetime (pgxpool's
-	// default, and the router file's).
-	connLifetime = time.Hour
-	setupTime    = 3 * time.Minute
+	rows      = gormpair.Rows
+	readSQL   = "SELECT title FROM bench_books WHERE id = $1"
+	writeSQL  = "INSERT INTO bench_writes (v) VALUES ($1)"
+	maxConns  = gormpair.MaxConns
+	setupTime = 3 * time.Minute
 )
 
 // A contender runs one operation.
@@ -96,7 +89,7 @@ func run() error {
 		return err
 	}
 	defer topo.Close()
-	if err := setup(ctx, topo); err != nil {
+	if err := gormpair.Setup(ctx, topo); err != nil {
 		return err
 	}
 	bg := context.Background()
@@ -125,46 +118,25 @@ func run() error {
 	defer preferStandby.Close()
 
 	// Every pool here replaces its connections after an hour, pgxpool's
-	// default and the router file's: dbresolver's *sql.DB is told so, as it
-	// is told the pools' size (database/sql keeps a connection forever by
-	// default, and then skips the clock read that checks its age).
-	a := topo.Artifact()
-	a.Pool = artifact.Pool{MaxConns: maxConns, MaxConnLifetime: artifact.Duration(connLifetime.String())}
-	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites}
-	r, err := routerlib.New(bg, a)
+	// default and the router file's (gormpair.Router, and dbresolver's
+	// *sql.DB in gormpair.Open).
+	r, err := gormpair.Router(bg, topo.Artifact())
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-
-	resolver, err := gorm.Open(postgres.Open(topo.Primary.DSN()), &gorm.Config{Logger: logger.Discard})
+	resolver, onRouter, closeRouted, err := gormpair.Open(topo.Primary.DSN(), []string{topo.Standbys[0].DSN(), topo.Standbys[1].DSN()}, r, *workers)
 	if err != nil {
 		return err
 	}
-	err = resolver.Use(dbresolver.Register(dbresolver.Config{
-		Replicas: []gorm.Dialector{postgres.Open(topo.Standbys[0].DSN()), postgres.Open(topo.Standbys[1].DSN())},
-		Policy:   dbresolver.RoundRobinPolicy(),
-	}).SetMaxOpenConns(maxConns).SetMaxIdleConns(maxConns).SetConnMaxLifetime(connLifetime))
-	if err != nil {
-		return err
-	}
-	sqlDB := sql.OpenDB(stdlib.NewConnector(r))
-	sqlDB.SetMaxIdleConns(*workers)
-	defer sqlDB.Close()
-	onRouter, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		return err
-	}
+	defer closeRouted()
 
 	scan := func(row pgx.Row) error {
 		var title string
 		return row.Scan(&title)
 	}
 	gormTake := func(db *gorm.DB) func(ctx context.Context, i int) error {
-		return func(ctx context.Context, i int) error {
-			var b struct{ Title string }
-			return db.WithContext(ctx).Table("bench_books").Select("title").Where("id = ?", i%rows+1).Take(&b).Error
-		}
+		return func(ctx context.Context, i int) error { return gormpair.Read(ctx, db, i) }
 	}
 	reads := []contender{
 		{"pgxpool, one standby", func(ctx context.Context, i int) error { return scan(one.QueryRow(ctx, readSQL, i%rows+1)) }},
@@ -329,19 +301,6 @@ const (
 )
 
 func rttSuffix(rtt time.Duration) string { return fmt.Sprintf(" (%v RTT)", rtt) }
-
-func setup(ctx context.Context, topo *routertest.Topology) error {
-	for _, q := range []string{
-		"CREATE TABLE bench_books (id int PRIMARY KEY, title text NOT NULL)",
-		fmt.Sprintf("INSERT INTO bench_books SELECT g, 'title ' || g FROM generate_series(1, %d) g", rows),
-		"CREATE TABLE bench_writes (id bigserial PRIMARY KEY, v int)",
-	} {
-		if err := topo.Primary.Exec(ctx, q); err != nil {
-			return err
-		}
-	}
-	return topo.WaitReplayed(ctx)
-}
 
 // A reading is one contender's round: operations per second, and the
 // process's CPU time per operation (user and system, all threads), which

@@ -32,7 +32,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -46,15 +45,11 @@ import (
 	"syscall"
 	"time"
 
-	"gorm.io/driver/postgres"
 	"gorm.io/gorm"
-	"gorm.io/gorm/logger"
-	"gorm.io/plugin/dbresolver"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/stdlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/tools/peerbench/internal/gormpair"
 )
 
 func main() {
@@ -63,13 +58,6 @@ func main() {
 		os.Exit(1)
 	}
 }
-
-// Set as peerbench sets them.
-const (
-	rows         = 1000
-	maxConns     = 8
-	connLifetime = time.Hour
-)
 
 // topology is what -serve writes for the counting runs.
 type topology struct {
@@ -107,16 +95,7 @@ func serveTopology(path string) error {
 		return err
 	}
 	defer topo.Close()
-	for _, q := range []string{
-		"CREATE TABLE bench_books (id int PRIMARY KEY, title text NOT NULL)",
-		fmt.Sprintf("INSERT INTO bench_books SELECT g, 'title ' || g FROM generate_series(1, %d) g", rows),
-		"CREATE TABLE bench_gorm_writes (v int NOT NULL)",
-	} {
-		if err := topo.Primary.Exec(ctx, q); err != nil {
-			return err
-		}
-	}
-	if err := topo.WaitReplayed(ctx); err != nil {
+	if err := gormpair.Setup(ctx, topo); err != nil {
 		return err
 	}
 	a, err := artifact.Marshal(topo.Artifact())
@@ -151,39 +130,19 @@ func count(path, contender, op string, n, warm int) error {
 		return err
 	}
 	ctx := context.Background()
-	resolver, err := gorm.Open(postgres.Open(t.Primary), &gorm.Config{Logger: logger.Discard})
-	if err != nil {
-		return err
-	}
-	err = resolver.Use(dbresolver.Register(dbresolver.Config{
-		Replicas: []gorm.Dialector{postgres.Open(t.Standbys[0]), postgres.Open(t.Standbys[1])},
-		Policy:   dbresolver.RoundRobinPolicy(),
-	}).SetMaxOpenConns(maxConns).SetMaxIdleConns(maxConns).SetConnMaxLifetime(connLifetime))
-	if err != nil {
-		return err
-	}
-	a.Pool = artifact.Pool{MaxConns: maxConns, MaxConnLifetime: artifact.Duration(connLifetime.String())}
-	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites}
 	a.Health = artifact.Health{Interval: "10m", Timeout: "30s", ConnectTimeout: "30s"} // valgrind is slow
-	r, err := routerlib.New(ctx, a)
+	r, err := gormpair.Router(ctx, a)
 	if err != nil {
 		return err
 	}
 	defer r.Close()
-	sqlDB := sql.OpenDB(stdlib.NewConnector(r))
-	sqlDB.SetMaxIdleConns(maxConns)
-	defer sqlDB.Close()
-	routed, err := gorm.Open(postgres.New(postgres.Config{Conn: sqlDB}), &gorm.Config{Logger: logger.Discard})
+	resolver, routed, closeRouted, err := gormpair.Open(t.Primary, t.Standbys, r, gormpair.MaxConns)
 	if err != nil {
 		return err
 	}
-	read := func(db *gorm.DB, i int) error {
-		var b struct{ Title string }
-		return db.WithContext(ctx).Table("bench_books").Select("title").Where("id = ?", i%rows+1).Take(&b).Error
-	}
-	write := func(db *gorm.DB, i int) error {
-		return db.WithContext(ctx).Table("bench_gorm_writes").Create(&struct{ V int }{V: i}).Error
-	}
+	defer closeRouted()
+	read := func(db *gorm.DB, i int) error { return gormpair.Read(ctx, db, i) }
+	write := func(db *gorm.DB, i int) error { return gormpair.Write(ctx, db, i) }
 	for _, db := range []*gorm.DB{resolver, routed} {
 		for i := range warm {
 			if err := read(db, i); err != nil {
