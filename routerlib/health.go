@@ -262,6 +262,25 @@ func (s *server) closeHealthConn() {
 	}
 }
 
+// startCheck starts a check of n that goes on in the background as the
+// monitor's check in flight (n.watch.running), its answer sent on
+// n.watch.results: bounded as the monitor bounds a check in flight
+// (eject_after × interval + timeout), and cut when the server or the
+// Router closes. The caller owns n.watch (checkNew before any watcher
+// runs, or n's watcher).
+func (r *Router) startCheck(t *topology, n *node) {
+	w := &n.watch
+	w.running = true
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		cctx, cancel := context.WithCancel(n.life)
+		defer cancel()
+		defer context.AfterFunc(r.background, cancel)()
+		w.results <- n.check(cctx, time.Duration(t.eject)*t.interval+t.timeout)
+	}()
+}
+
 // checkAll checks every node of t at once and applies the results, for New:
 // no monitor runs yet.
 func (r *Router) checkAll(ctx context.Context, t *topology) {
@@ -299,18 +318,9 @@ func (r *Router) checkNew(ctx context.Context, t, prev *topology) (results []che
 		// check starts an interval after this one, as the bound of an
 		// ejection counts (see watchNode). No watcher has run on a
 		// server prev does not have.
-		w := &n.watch
-		w.next = started.Add(t.interval)
-		w.results, w.running = make(chan checkResult, 1), true
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			cctx, cancel := context.WithCancel(n.life)
-			defer cancel()
-			defer context.AfterFunc(r.background, cancel)()
-			// The query's bound is the monitor's for a check in flight.
-			w.results <- n.check(cctx, time.Duration(t.eject)*t.interval+t.timeout)
-		}()
+		n.watch.next = started.Add(t.interval)
+		n.watch.results = make(chan checkResult, 1)
+		r.startCheck(t, n)
 	}
 	wait := time.NewTimer(2*t.connect + t.timeout)
 	defer wait.Stop()
@@ -1246,19 +1256,12 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 	// one unless one is in flight, and fails it at now + timeout.
 	start := func(now time.Time) {
 		if !w.running {
-			w.running = true
 			// The deadlines below fail the check at timeout; the
 			// check itself goes on until the node is ejected (its
 			// connection is cut then), so that an answer that comes
-			// late still counts, as the good check it is.
-			r.wg.Add(1) // the monitor's own count keeps r.wg above 0
-			go func() {
-				defer r.wg.Done()
-				cctx, cancel := context.WithCancel(n.life)
-				defer cancel()
-				defer context.AfterFunc(r.background, cancel)()
-				w.results <- n.check(cctx, time.Duration(t.eject)*t.interval+t.timeout)
-			}()
+			// late still counts, as the good check it is. (The
+			// monitor's own count keeps r.wg above 0.)
+			r.startCheck(t, n)
 		}
 		w.pending = append(w.pending, now.Add(t.timeout))
 		if len(w.pending) == 1 {
