@@ -180,6 +180,7 @@ const sslRequest, gssRequest = 80877103, 80877104
 func (p *Proxy) clientMessages(c, s net.Conn, a *answers) {
 	var stream []byte // client bytes not yet split into messages
 	startup, marked, parsed := true, false, false
+	raw := false                  // the client does not speak the protocol: bytes are copied unread
 	prepared := map[string]bool{} // statement name: whether it is the held one
 	// at reports whether msg, a Query or a Parse, is the statement the
 	// hold rule stops (or delays) the answers at.
@@ -207,8 +208,10 @@ func (p *Proxy) clientMessages(c, s net.Conn, a *answers) {
 	for {
 		n, err := c.Read(buf)
 		if n > 0 {
-			stream = append(stream, buf[:n]...)
-			for {
+			if !raw {
+				stream = append(stream, buf[:n]...)
+			}
+			for !raw {
 				// The startup message has no type byte; every later one does.
 				head := 5
 				if startup {
@@ -218,6 +221,12 @@ func (p *Proxy) clientMessages(c, s net.Conn, a *answers) {
 					break
 				}
 				size := int(binary.BigEndian.Uint32(stream[head-4 : head]))
+				if size < 4 {
+					// Not the protocol (a length counts itself): pass this
+					// connection's bytes on unread; the server refuses them.
+					raw = true
+					break
+				}
 				if len(stream) < head-4+size {
 					break
 				}
