@@ -36,7 +36,9 @@ func bouncerPID(t *testing.T, topo *routertest.Topology, n *routertest.Node) int
 // TestPgBouncerPaused: a replica's PgBouncer paused (SIGUSR1, as PAUSE on
 // its console: it holds every query) for 6 s: reads leave it and do not
 // fail, none waits out the pause; a write through the primary's paused
-// PgBouncer, which never reached the server, did not commit.
+// PgBouncer (held there until the resume, or refused before it reached the
+// server) says what happened: success with its row, or an error with no row
+// unless the error says it may have committed.
 func TestPgBouncerPaused(t *testing.T) {
 	topo := bouncedTopology(t)
 	ctx := context.Background()
