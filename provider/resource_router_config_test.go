@@ -770,13 +770,17 @@ func TestAccRouterConfig_replace(t *testing.T) {
 	cbd := func(file, trigger string, weight int) string {
 		return strings.Replace(replaceTriggered(routerConfigGolden(file, weight), trigger), "  lifecycle {", "  lifecycle {\n    create_before_destroy = true", 1)
 	}
-	spaced := func(s string) string { return strings.ReplaceAll(regexp.QuoteMeta(s), " ", `\s+`) }
+	// onlySecond: b.json holds the golden file and is the only file.
+	onlySecond := tfresource.ComposeTestCheckFunc(
+		fileEquals(second, golden, 0o640),
+		func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
+	)
 	tfresource.Test(t, tfresource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []tfresource.TestStep{
 			{
 				Config:      routerConfigGolden(filepath.Join(missing, "router.json"), 50),
-				ExpectError: regexp.MustCompile(strings.ReplaceAll(regexp.QuoteMeta("directory "+missing+" does not exist; create it"), " ", `\s+`)),
+				ExpectError: errorText("directory " + missing + " does not exist; create it"),
 			},
 			{
 				Config: routerConfigGolden(first, 50),
@@ -787,7 +791,7 @@ func TestAccRouterConfig_replace(t *testing.T) {
 			// a replacement, whose destroy removed the old file first.)
 			{
 				Config:      routerConfigGolden(filepath.Join(missing, "b.json"), 50),
-				ExpectError: regexp.MustCompile(strings.ReplaceAll(regexp.QuoteMeta("directory "+missing+" does not exist; create it"), " ", `\s+`)),
+				ExpectError: errorText("directory " + missing + " does not exist; create it"),
 			},
 			{
 				Config: routerConfigGolden(first, 50),
@@ -802,10 +806,7 @@ func TestAccRouterConfig_replace(t *testing.T) {
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
 				}},
-				Check: tfresource.ComposeTestCheckFunc(
-					fileEquals(second, golden, 0o640),
-					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
-				),
+				Check: onlySecond,
 			},
 			// The same file under another spelling of its path: nothing is
 			// removed.
@@ -833,24 +834,18 @@ func TestAccRouterConfig_replace(t *testing.T) {
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionUpdate),
 				}},
-				Check: tfresource.ComposeTestCheckFunc(
-					fileEquals(second, golden, 0o640),
-					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
-				),
+				Check: onlySecond,
 			},
 			{
 				Config: cbd(second, "2", 50),
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionCreateBeforeDestroy),
 				}},
-				Check: tfresource.ComposeTestCheckFunc(
-					fileEquals(second, golden, 0o640),
-					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
-				),
+				Check: onlySecond,
 			},
 			{
 				Config:      cbd(second, "3", 75),
-				ExpectError: regexp.MustCompile(`Router File Already Exists(?s:.*)` + spaced(`a router file whose primary node is "primary"`) + `(?s:.*)create_before_destroy`),
+				ExpectError: errorText("Router File Already Exists", `a router file whose primary node is "primary"`, "create_before_destroy"),
 			},
 			{
 				PreConfig: func() {
@@ -937,7 +932,7 @@ func TestAccRouterConfig_symlinkWrittenThrough(t *testing.T) {
 				// What was there before Terraform is not this resource's:
 				// refused, naming the file the link leads to.
 				Config:      routerConfigGolden(link, 50),
-				ExpectError: regexp.MustCompile(`Router File Already Exists(?s:.*)` + strings.ReplaceAll(regexp.QuoteMeta(target+" (where "+link+" leads)"), " ", `\s+`) + `(?s:.*)not\s+a\s+router\s+file`),
+				ExpectError: errorText("Router File Already Exists", target+" (where "+link+" leads)", "not a router file"),
 			},
 			{
 				PreConfig: func() {
@@ -1381,10 +1376,9 @@ func TestAccRouterConfig_existingFileNotOverwritten(t *testing.T) {
 			t.Errorf("%s holds %q (%v), want %q: a refused write changed it", name, got, err, want)
 		}
 	}
-	spaced := func(s string) string { return strings.ReplaceAll(regexp.QuoteMeta(s), " ", `\s+`) }
 	refused := func(name, what string) *regexp.Regexp {
-		return regexp.MustCompile(`Router File Already Exists(?s:.*)` + spaced(`would write `+name+`, where a file that this resource did not write already is: `+what) +
-			`(?s:.*)` + spaced("give this resource its own path") + `(?s:.*)` + spaced("import it"))
+		return errorText("Router File Already Exists", `would write `+name+`, where a file that this resource did not write already is: `+what,
+			"give this resource its own path", "import it")
 	}
 	tfresource.Test(t, tfresource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
