@@ -86,37 +86,48 @@ type NotRegularError struct {
 	Mode fs.FileMode
 }
 
+// notRegularKinds names, for each file type that is not a regular file (in
+// the order they are matched: a character device's mode also has
+// fs.ModeDevice), what it is and what reading or writing it would do.
+var notRegularKinds = []struct {
+	bits      fs.FileMode
+	kind, why string
+}{
+	{fs.ModeDir, "a directory", "a directory cannot be read or replaced as a file"},
+	{fs.ModeNamedPipe, "a FIFO (named pipe)", "opening it for reading waits for a writer, so a read would hang, and a write would replace the pipe with a regular file"},
+	{fs.ModeCharDevice, "a character device", deviceWhy},
+	{fs.ModeDevice, "a block device", deviceWhy},
+	{fs.ModeSocket, "a socket", otherWhy},
+}
+
+const (
+	deviceWhy = "reading a device may never end (as /dev/zero's does), and a write would replace the device node with a regular file"
+	otherWhy  = "it cannot be read as a file, and a write would replace it with a regular file"
+)
+
+// describe returns what the target is, with its article, and what reading
+// or writing it would do.
+func (e *NotRegularError) describe() (kind, why string) {
+	t := e.Mode.Type()
+	for _, k := range notRegularKinds {
+		if t&k.bits != 0 {
+			return k.kind, k.why
+		}
+	}
+	return fmt.Sprintf("a file of type %v", t), otherWhy
+}
+
 // Kind names what the target is, with its article: "a FIFO (named pipe)",
 // "a character device", "a directory".
 func (e *NotRegularError) Kind() string {
-	switch t := e.Mode.Type(); {
-	case t&fs.ModeDir != 0:
-		return "a directory"
-	case t&fs.ModeNamedPipe != 0:
-		return "a FIFO (named pipe)"
-	case t&fs.ModeCharDevice != 0:
-		return "a character device"
-	case t&fs.ModeDevice != 0:
-		return "a block device"
-	case t&fs.ModeSocket != 0:
-		return "a socket"
-	default:
-		return fmt.Sprintf("not a regular file (file type %v)", t)
-	}
+	kind, _ := e.describe()
+	return kind
 }
 
 // Why says what reading or writing such a file would do instead.
 func (e *NotRegularError) Why() string {
-	switch t := e.Mode.Type(); {
-	case t&fs.ModeDir != 0:
-		return "a directory cannot be read or replaced as a file"
-	case t&fs.ModeNamedPipe != 0:
-		return "opening it for reading waits for a writer, so a read would hang, and a write would replace the pipe with a regular file"
-	case t&fs.ModeDevice != 0:
-		return "reading a device may never end (as /dev/zero's does), and a write would replace the device node with a regular file"
-	default:
-		return "it cannot be read as a file, and a write would replace it with a regular file"
-	}
+	_, why := e.describe()
+	return why
 }
 
 func (e *NotRegularError) Error() string {

@@ -3,6 +3,7 @@ package atomicfile_test
 import (
 	"bytes"
 	"errors"
+	"io/fs"
 	"net"
 	"os"
 	"os/exec"
@@ -542,4 +543,31 @@ func TestNotRegularFileRefused(t *testing.T) {
 	}
 	slices.Sort(want)
 	onlyFiles(t, dir, want...)
+}
+
+// TestNotRegularErrorText: each kind of file that is not a regular file is
+// named once, with what reading or writing it would do (a block device as a
+// device, not as the other kinds' catch-all), and a type with no name of its
+// own (fs.ModeIrregular, which os.Stat gives a file it cannot classify)
+// still reads as one sentence.
+func TestNotRegularErrorText(t *testing.T) {
+	for _, c := range []struct {
+		mode      fs.FileMode
+		kind, why string
+	}{
+		{fs.ModeDir | 0o755, "a directory", "cannot be read or replaced as a file"},
+		{fs.ModeNamedPipe | 0o644, "a FIFO (named pipe)", "a read would hang"},
+		{fs.ModeDevice | fs.ModeCharDevice | 0o666, "a character device", "replace the device node"},
+		{fs.ModeDevice | 0o660, "a block device", "replace the device node"},
+		{fs.ModeSocket | 0o777, "a socket", "cannot be read as a file"},
+		{fs.ModeIrregular, "a file of type ?---------", "cannot be read as a file"},
+	} {
+		e := &atomicfile.NotRegularError{Name: "/run/x.json", Target: "/run/x.json", Mode: c.mode}
+		if e.Kind() != c.kind || !strings.Contains(e.Why(), c.why) {
+			t.Errorf("mode %v: Kind %q, Why %q; want %q and a Why with %q", c.mode, e.Kind(), e.Why(), c.kind, c.why)
+		}
+		if want := "/run/x.json is " + c.kind + ", not a regular file"; e.Error() != want {
+			t.Errorf("mode %v: %q, want %q", c.mode, e.Error(), want)
+		}
+	}
 }
