@@ -168,14 +168,14 @@ func mayCreateRouterFile(declared, primary string, data []byte, owned *routerFil
 		if owned != nil && owned.Target == cur.Target && owned.SHA256 == sha256Hex(cur.Data) {
 			return nil
 		}
-		_, err := artifact.Parse(cur.Data)
-		return &routerFileTakenError{detail: routerFileTakenDetail(declared, primary, cur), routerFile: err == nil}
+		return routerFileTaken(declared, primary, cur)
 	}
 }
 
-// routerFileTakenDetail names this resource (its path and primary node),
-// the file that is there and what it is, and the fixes.
-func routerFileTakenDetail(declared, primary string, cur atomicfile.Current) string {
+// routerFileTaken is the refusal to write over cur: its detail names this
+// resource (its path and primary node), the file that is there and what it
+// is, and the fixes.
+func routerFileTaken(declared, primary string, cur atomicfile.Current) *routerFileTakenError {
 	this := fmt.Sprintf("path = %q", declared)
 	if primary != "" {
 		this += ", primary node " + primary
@@ -187,7 +187,8 @@ func routerFileTakenDetail(declared, primary string, cur atomicfile.Current) str
 	// The primary's name only: a host may be a connection URI, and the
 	// file was written by someone else.
 	what := fmt.Sprintf("a file that is not a router file (%d bytes)", len(cur.Data))
-	if t, err := artifact.Parse(cur.Data); err == nil {
+	t, parseErr := artifact.Parse(cur.Data)
+	if parseErr == nil {
 		what = "a router file"
 		for _, n := range t.Nodes {
 			if n.Role == artifact.RolePrimary {
@@ -198,13 +199,14 @@ func routerFileTakenDetail(declared, primary string, cur atomicfile.Current) str
 	if fi, err := os.Stat(cur.Target); err == nil {
 		what += ", last modified " + fi.ModTime().UTC().Format(time.RFC3339)
 	}
-	return fmt.Sprintf("This pgreplication_router_config (%s) would write %s, where a file that this resource did not write already is: %s. "+
+	detail := fmt.Sprintf("This pgreplication_router_config (%s) would write %s, where a file that this resource did not write already is: %s. "+
 		"Writing over it would replace what an application may be reading, so nothing is written. "+
 		"If it belongs to another pgreplication_router_config (under another provider configuration or alias, in another Terraform configuration or workspace, or one left out of a -target plan), give this resource its own path. "+
 		"If this resource is to manage the existing file, import it (terraform import, with this resource's address and the ID %q, or an import block with that id) and plan again; if nothing needs the file, remove it. "+
 		"(A create_before_destroy replacement of this resource at the same path whose content also changes is refused the same way: Terraform does not tell the provider that the file is the replaced object's. "+
 		"One path holds one file and every write replaces it atomically, so create_before_destroy gains nothing here: drop it, or apply the content change and the replacement separately.)",
 		this, where, what, declared)
+	return &routerFileTakenError{detail: detail, routerFile: parseErr == nil}
 }
 
 // routerFilePrimary names a topology's primary node for messages,
