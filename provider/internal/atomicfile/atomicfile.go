@@ -195,10 +195,13 @@ func WriteIf(name string, data []byte, perm fs.FileMode, check func(Current) err
 		return err
 	}
 	defer unlock()
-	if _, err := statRegular(link, name); err != nil {
-		return err
-	}
-	if check != nil {
+	// Refuse anything but a regular file before writing (read refuses it
+	// too, before opening it).
+	if check == nil {
+		if _, err := statRegular(link, name); err != nil {
+			return err
+		}
+	} else {
 		cur, err := read(link, name)
 		if err != nil {
 			return err
