@@ -241,6 +241,10 @@ func init() {
 	driverhook.Query = func(r any, ctx context.Context, sql string, args []any, slot *driverhook.Slot) (pgx.Rows, error) {
 		return r.(*Router).queryInto(ctx, sql, args, slot)
 	}
+	driverhook.Again = func(rows pgx.Rows) bool {
+		w, ok := rows.(*retryRows)
+		return ok && w.againAfterRow(w.Err())
+	}
 }
 
 // queryInto is [Router.Query] for routerlib/stdlib: a read's rows take

@@ -200,13 +200,28 @@ var _ pgx.Row = (*retryRow)(nil)
 func (w *retryRow) Scan(dest ...any) error {
 	rows := (*retryRows)(w)
 	err := scanRow(rows, dest)
-	if err == nil || rows.err != nil || !rows.started || !nodeFault(err) {
+	if !rows.againAfterRow(err) {
+		if rows.err != nil {
+			return rows.err // why it did not run again
+		}
 		return err // a Scan error, or the server's answer: the caller's
 	}
-	if !rows.again(err) {
-		return rows.err
-	}
 	return scanRow(rows.rows, dest)
+}
+
+// againAfterRow runs the call again when its session failed with err
+// after the first row came, while the caller keeps nothing of it yet:
+// QueryRow's dest, which the second run overwrites, or the first row
+// routerlib/stdlib reads ahead of database/sql (see driverhook.Again).
+// A read runs again as one that failed before its first row would
+// (retryable decides, and bounds it; a write it never runs again then).
+// It reports whether w.rows are the new rows; if not, and retryable said
+// no, w.err says why.
+func (w *retryRows) againAfterRow(err error) bool {
+	if err == nil || w.err != nil || !w.started || !nodeFault(err) {
+		return false
+	}
+	return w.again(err)
 }
 
 // scanRow scans the first row of rows into dest and closes rows, as

@@ -11,7 +11,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/internal/driverhook"
 )
 
 // The conversions below are those of pgx's stdlib (v5.13): it exports no
@@ -43,8 +46,10 @@ var resultFormats = pgx.QueryResultFormatsByOID{
 // Rows are a statement's rows as database/sql reads them.
 type Rows struct {
 	rows      pgx.Rows
-	preloaded bool // the first Next already ran, in QueryContext
-	more      bool // what it returned
+	preloaded bool                      // the next Next already ran, in QueryContext or ahead in Next
+	more      bool                      // what it returned
+	first     bool                      // no row went to database/sql yet: the call may run again
+	fds       []pgconn.FieldDescription // the columns, kept from the first row on
 	names     []string
 	cols      []column // how each column converts, set up at the first row
 	conn      *Conn    // the handle's: its scratch, and its reused rows
@@ -54,6 +59,7 @@ type Rows struct {
 	// and the room a wider one took, kept for the handle's next statements.
 	colBuf [inlineColumns]column
 	wide   []column
+	fdBuf  [inlineColumns]pgconn.FieldDescription // fds' room, likewise
 }
 
 // inlineColumns is how many columns Rows hold without allocating more.
@@ -119,7 +125,7 @@ func (r *Rows) Columns() []string {
 	if r.names == nil {
 		// A slice of their own for each statement's rows: database/sql
 		// hands it to the caller, who may keep it past the rows.
-		fds := r.rows.FieldDescriptions()
+		fds := r.fields()
 		r.names = make([]string, len(fds))
 		for i, fd := range fds {
 			r.names[i] = fd.Name
@@ -141,7 +147,14 @@ func (r *Rows) Close() error {
 	return err
 }
 
-// Next reads the next row into dest.
+// Next reads the next row into dest. Before it hands database/sql the
+// first row it reads ahead: when the session failed after that row and
+// before the statement's end (a server shutting down ends each session
+// with FATAL 57P01, which can come between a row and the statement's
+// end), a read runs again, once, as under [routerlib.Router.QueryRow],
+// and dest gets the new call's first row. Else the caller of
+// QueryRowContext, which scans the first row and then closes the rows,
+// got that error for a read the Router could have run again.
 func (r *Rows) Next(dest []driver.Value) error {
 	more := r.more
 	if r.preloaded {
@@ -149,12 +162,34 @@ func (r *Rows) Next(dest []driver.Value) error {
 	} else {
 		more = r.rows.Next()
 	}
-	if !more {
-		if err := r.rows.Err(); err != nil {
+	for again := r.first; ; again = false {
+		if !more {
+			if err := r.rows.Err(); err != nil {
+				return err
+			}
+			return io.EOF
+		}
+		if err := r.scan(dest); err != nil || !r.first {
 			return err
 		}
-		return io.EOF
+		// The values in dest are their own: the rows' buffer may go.
+		// So may their connection, with its column descriptions.
+		if r.fds == nil {
+			r.fds = r.fdBuf[:0]
+		}
+		r.fds = append(r.fds[:0], r.rows.FieldDescriptions()...)
+		r.more, r.preloaded = r.rows.Next(), true
+		if r.more || !again || !driverhook.Again(r.rows) {
+			r.first = false
+			return nil
+		}
+		r.preloaded, r.cols = false, nil
+		more = r.rows.Next()
 	}
+}
+
+// scan converts the current row's values into dest.
+func (r *Rows) scan(dest []driver.Value) error {
 	if r.cols == nil {
 		r.plan()
 	}
@@ -170,6 +205,16 @@ func (r *Rows) Next(dest []driver.Value) error {
 		dest[i] = v
 	}
 	return nil
+}
+
+// fields returns the columns' descriptions: once the first row went to
+// database/sql, those kept then, since the rows may have ended, and
+// their connection gone to another call, after it.
+func (r *Rows) fields() []pgconn.FieldDescription {
+	if !r.first {
+		return r.fds
+	}
+	return r.rows.FieldDescriptions()
 }
 
 // plan chooses each column's kind, as pgx's stdlib does for its type, and
@@ -286,7 +331,7 @@ func (r *Rows) value(c *column, raw []byte) (driver.Value, error) {
 // ColumnTypeDatabaseTypeName returns the column's type name in upper case,
 // or its OID when the type is not known to pgx.
 func (r *Rows) ColumnTypeDatabaseTypeName(index int) string {
-	oid := r.rows.FieldDescriptions()[index].DataTypeOID
+	oid := r.fields()[index].DataTypeOID
 	if t, ok := r.rows.TypeMap().TypeForOID(oid); ok {
 		return strings.ToUpper(t.Name)
 	}
@@ -300,7 +345,7 @@ const varHeaderSize = 4
 // ColumnTypeLength returns the length of variable-length text and bit
 // types (math.MaxInt64 when unbounded).
 func (r *Rows) ColumnTypeLength(index int) (int64, bool) {
-	fd := r.rows.FieldDescriptions()[index]
+	fd := r.fields()[index]
 	switch fd.DataTypeOID {
 	case pgtype.TextOID, pgtype.ByteaOID:
 		return math.MaxInt64, true
@@ -321,7 +366,7 @@ func (r *Rows) ColumnTypeLength(index int) (int64, bool) {
 // ColumnTypePrecisionScale returns a numeric column's declared precision
 // and scale, and the fractional-second digits of time types as their scale.
 func (r *Rows) ColumnTypePrecisionScale(index int) (precision, scale int64, ok bool) {
-	fd := r.rows.FieldDescriptions()[index]
+	fd := r.fields()[index]
 	switch fd.DataTypeOID {
 	case pgtype.NumericOID:
 		if fd.TypeModifier == -1 {
@@ -345,7 +390,7 @@ func (r *Rows) ColumnTypePrecisionScale(index int) (precision, scale int64, ok b
 
 // ColumnTypeScanType returns the Go type a column's values come back as.
 func (r *Rows) ColumnTypeScanType(index int) reflect.Type {
-	switch r.rows.FieldDescriptions()[index].DataTypeOID {
+	switch r.fields()[index].DataTypeOID {
 	case pgtype.Float8OID, pgtype.NumericOID:
 		return reflect.TypeFor[float64]()
 	case pgtype.Float4OID:

@@ -256,7 +256,7 @@ func (c *Conn) QueryContext(ctx context.Context, query string, named []driver.Na
 		r = new(Rows)
 	}
 	c.rowsOpen = true
-	r.rows, r.preloaded, r.more, r.names, r.cols, r.conn = rows, true, more, nil, nil, c
+	r.rows, r.preloaded, r.more, r.first, r.names, r.cols, r.conn = rows, true, more, true, nil, nil, c
 	return r, nil
 }
 

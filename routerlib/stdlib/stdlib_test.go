@@ -743,6 +743,81 @@ func TestReplicaStoppedUnderLoad(t *testing.T) {
 	t.Logf("%d reads, %d failed", reads.Load(), failed.Load())
 }
 
+// TestTerminatedAfterFirstRow: the server ends a replica read's session
+// after the first row went out and before the statement's end (the row
+// waits in the backend's buffer and comes just before the FATAL 57P01,
+// as when a fast shutdown's signal lands between a row and the end: the
+// one failed read of 55,261 in TestReplicaStoppedUnderLoad in CI).
+// QueryRowContext's caller had nothing of the read yet, so it runs again
+// and gets its row, as Router.QueryRow's does; a read whose first row
+// went to the caller does not, and the caller gets the error at the row
+// that failed.
+func TestTerminatedAfterFirstRow(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	var retries atomic.Int64
+	tracer := routerlib.TracerFunc(func(_ context.Context, d routerlib.Decision) {
+		if d.Reason == routerlib.ReasonConnRetry {
+			retries.Add(1)
+		}
+	})
+	db, _ := openDB(t, fastHealth(topo.Artifact(), 200*time.Millisecond), routerlib.WithTracer(tracer))
+	// The first rows are sent to the backend's buffer, then the last
+	// branch sleeps until the session is ended: the rows, then FATAL.
+	terminate := func(marker string) <-chan int {
+		ended := make(chan int, 1)
+		go func() {
+			var n int
+			for range 100 {
+				time.Sleep(50 * time.Millisecond)
+				if err := topo.Standbys[0].QueryRow(ctx, "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE state = 'active' AND query LIKE '%-- '||$1 AND clock_timestamp() - query_start > interval '300 ms'", marker).Scan(&n); err != nil || n > 0 {
+					break
+				}
+			}
+			ended <- n
+		}()
+		return ended
+	}
+
+	ended := terminate("one row")
+	var x int
+	err := db.QueryRowContext(ctx, "SELECT 1 AS x UNION ALL SELECT 2 FROM pg_sleep(2) WHERE random() < 0 -- one row").Scan(&x)
+	if n := <-ended; n != 1 {
+		t.Fatalf("%d sessions terminated during the read, want 1: the test did not end the session after the row", n)
+	}
+	if err != nil || x != 1 {
+		t.Errorf("QueryRowContext whose session ended after its row: x=%d, %v; want 1 and no error (the read runs again)", x, err)
+	}
+	if n := retries.Swap(0); n != 1 {
+		t.Errorf("QueryRowContext: %d retries, want 1", n)
+	}
+
+	ended = terminate("two rows")
+	rows, err := db.QueryContext(ctx, "SELECT 1 AS x UNION ALL SELECT 2 UNION ALL SELECT 3 FROM pg_sleep(2) WHERE random() < 0 -- two rows")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for rows.Next() {
+		if err := rows.Scan(&x); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, x)
+	}
+	err = rows.Err()
+	rows.Close()
+	if n := <-ended; n != 1 {
+		t.Fatalf("%d sessions terminated during the read, want 1", n)
+	}
+	var pgErr *pgconn.PgError
+	if !slices.Equal(got, []int{1, 2}) || !errors.As(err, &pgErr) || pgErr.Code != "57P01" {
+		t.Errorf("rows whose session ended after their second row: %v, %v; want [1 2] and the 57P01 (a row went to the caller: not run again)", got, err)
+	}
+	if n := retries.Load(); n != 0 {
+		t.Errorf("rows whose first row went to the caller: %d retries, want 0", n)
+	}
+}
+
 // TestReloadAndFailover: a *sql.DB follows the Router through a reload of
 // the router file (a route added) and a failover (writes on the promoted
 // standby), with a statement prepared before both.
