@@ -873,24 +873,26 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 			}
 			continue
 		}
+		// The definitions PostgreSQL refuses in a row filter, the functions
+		// first: one error, with the server's rule, for the first found.
+		// A catalog read that fails leaves the filter to apply.
+		why, rule := "", ""
 		for _, fn := range rowFilterCalls(t.Where.ValueString()) {
-			if why, err := rowFilterFunctionRefused(ctx, pool, fn); err == nil && why != "" {
-				diags.AddAttributeError(at.AtName("where"), "Invalid Row Filter",
-					fmt.Sprintf("The row filter of table %s in publication %q cannot be used: %s. PostgreSQL allows only built-in immutable "+
-						"functions and operators in a row filter, so that a row is published or not by its own values alone, and would refuse "+
-						"the publication at apply (\"User-defined or built-in mutable functions are not allowed\"). Write the filter with "+
-						"built-in immutable functions (see \\df+ in psql, volatility immutable), or publish the table without a row filter "+
-						"and filter on the subscriber.", key, plan.Name.ValueString(), why))
+			if w, err := rowFilterFunctionRefused(ctx, pool, fn); err == nil && w != "" {
+				why, rule = w, "User-defined or built-in mutable functions are not allowed."
 				break
 			}
 		}
-		if why, rule, err := rowFilterNamesRefused(ctx, pool, *table, t.Where.ValueString()); err == nil && why != "" {
+		if why == "" {
+			why, rule, _ = rowFilterNamesRefused(ctx, pool, *table, t.Where.ValueString())
+		}
+		if why != "" {
 			diags.AddAttributeError(at.AtName("where"), "Invalid Row Filter",
 				fmt.Sprintf("The row filter of table %s in publication %q cannot be used: %s. PostgreSQL allows only columns, constants, built-in "+
 					"operators, built-in data types, built-in collations and immutable built-in functions in a row filter (the publisher evaluates "+
 					"it while decoding WAL, where only built-in definitions that cannot change are safe), and would refuse the publication at apply (%q). Write the filter with "+
-					"built-in ones (a cast to a built-in type, a built-in collation such as \"C\"), or publish the table without a row filter "+
-					"and filter on the subscriber.", key, plan.Name.ValueString(), why, rule))
+					"built-in ones (an immutable function: \\df+ in psql shows a function's volatility; a cast to a built-in type; a built-in collation such as \"C\"), "+
+					"or publish the table without a row filter and filter on the subscriber.", key, plan.Name.ValueString(), why, rule))
 		}
 		if !known || was.Where.IsNull() {
 			continue
@@ -1255,11 +1257,11 @@ SELECT o.oid::regoperator::text, o.oid >= 16384, p.oid >= 16384 OR p.provolatile
 			UserDefined, Function bool
 		}
 		found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[candidate])
-		if err != nil || len(found) == 0 {
-			if err != nil {
-				return "", "", err
-			}
-			continue
+		if err != nil {
+			return "", "", err
+		}
+		if len(found) == 0 {
+			continue // not an operator here: the server says what it is
 		}
 		var signatures []string
 		userDefined, refused := true, true
