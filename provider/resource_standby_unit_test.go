@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
@@ -72,6 +73,35 @@ func TestListedStreaming(t *testing.T) {
 		listed, missing := listedStreaming(syncrep.Config{Method: syncrep.First, NumSync: 1, Standbys: tc.names}, streaming)
 		if listed != tc.listed || len(missing) != tc.missing {
 			t.Errorf("%v: listed %d, missing %v; want %d listed, %d missing", tc.names, listed, missing, tc.listed, tc.missing)
+		}
+	}
+}
+
+// runsAlready: the running WAL receiver counts as already on the planned
+// settings only when its conninfo (as pg_stat_wal_receiver shows it,
+// unquoted, the password hidden) holds each planned parameter whole, and
+// the password is the one it started with; otherwise apply waits for it to
+// restart.
+func TestStandbyRunsAlready(t *testing.T) {
+	shown := "user=rep user password=******** channel_binding=prefer dbname=replication host=db1 port=5432 fallback_application_name=walreceiver sslmode=prefer"
+	longerPort := strings.Replace(shown, "port=5432", "port=54321", 1)
+	otherHost := strings.Replace(shown, "host=db1", "host=db2", 1)
+	want := standbyWant{Conninfo: `host=db1 port=5432 user='rep user' password=new`, password: "new"}
+	for _, c := range []struct {
+		name     string
+		conninfo *string
+		before   string
+		wantRuns bool
+	}{
+		{"the planned settings, same password", &shown, `host=db1 port=5432 user='rep user' password=new`, true},
+		{"the planned settings, the password changed", &shown, `host=db1 port=5432 user='rep user' password=old`, false},
+		{"a port the planned one begins", &longerPort, `host=db1 port=54321 user='rep user' password=new`, false},
+		{"another host", &otherHost, `host=db2 port=5432 user='rep user' password=new`, false},
+		{"no conninfo shown", nil, `host=db1 port=5432 user='rep user' password=new`, false},
+	} {
+		s := standbyState{ReceiverConninfo: c.conninfo}
+		if got := s.runsAlready(standbyState{Conninfo: c.before}, want); got != c.wantRuns {
+			t.Errorf("%s: runsAlready = %v, want %v", c.name, got, c.wantRuns)
 		}
 	}
 }
