@@ -15,9 +15,11 @@ import (
 // TestRouterFileNotRegular: with the real CLI, what terraform-plugin-testing
 // cannot run: destroy with -refresh=false (no Read first) and a path known
 // only at apply (the plan cannot look at it), where the path leads to a
-// FIFO or, as root, a device node. Both are refused, naming what the file
-// is, and the FIFO or device node is left as it was: never opened (a read
-// would wait for a writer for ever), never renamed over, never removed.
+// FIFO or, as root, a character or block device node. Both are refused,
+// naming what the file is (and, for the destroy, terraform state rm as the
+// way to let go of the resource), and the FIFO or device node is left as it
+// was: never opened (a read would wait for a writer for ever), never renamed
+// over, never removed.
 func TestRouterFileNotRegular(t *testing.T) {
 	cli := findCLI(t)
 	cli.configFile = buildProvider(t)
@@ -27,10 +29,12 @@ func TestRouterFileNotRegular(t *testing.T) {
 	}{
 		{"fifo", "a FIFO (named pipe)", func(at string) error { return syscall.Mkfifo(at, 0o644) }},
 		{"device", "a character device", func(at string) error { return syscall.Mknod(at, syscall.S_IFCHR|0o666, 1<<8|3) }},
+		// 240 is a major number for local use: no driver behind it.
+		{"blockDevice", "a block device", func(at string) error { return syscall.Mknod(at, syscall.S_IFBLK|0o660, 240<<8) }},
 	}
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
-			if k.name == "device" && os.Geteuid() != 0 {
+			if k.name != "fifo" && os.Geteuid() != 0 {
 				t.Skip("mknod needs root")
 			}
 			dir := t.TempDir()
@@ -108,8 +112,9 @@ resource "pgreplication_router_config" "a" {
 			}
 			unchanged = special(file)
 			code, out = cli.exec(t, dir, "destroy", "-refresh=false", "-auto-approve", "-input=false", "-no-color")
-			if code == 0 || !refused(file).MatchString(out) {
-				t.Fatalf("destroy -refresh=false of a file replaced by %s exited %d; want it refused:\n%s", k.kind, code, out)
+			stateRm := regexp.MustCompile(`leave\s+` + regexp.QuoteMeta(file) + `\s+as\s+it\s+is,\s+remove\s+the\s+resource\s+from\s+the\s+state\s+instead:\s+terraform\s+state\s+rm\s+ADDRESS`)
+			if code == 0 || !refused(file).MatchString(out) || !stateRm.MatchString(out) {
+				t.Fatalf("destroy -refresh=false of a file replaced by %s exited %d; want it refused, naming terraform state rm:\n%s", k.kind, code, out)
 			}
 			unchanged()
 			if err := os.Remove(file); err != nil {

@@ -368,7 +368,8 @@ func (r *routerConfigResource) Read(ctx context.Context, req resource.ReadReques
 	}
 	name := state.Path.ValueString()
 	cur, err := atomicfile.Read(name)
-	if addNotRegularRouterFile(name, err, &resp.Diagnostics) {
+	// An import (no content yet) has nothing in the state to remove.
+	if addNotRegularRouterFile(name, err, !state.Content.IsNull(), &resp.Diagnostics) {
 		return
 	}
 	if err != nil {
@@ -430,7 +431,7 @@ func (r *routerConfigResource) Update(ctx context.Context, req resource.UpdateRe
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	if !state.Path.IsNull() && !plan.Path.IsNull() && !sameRouterPath(state.Path.ValueString(), plan.Path.ValueString()) {
-		removeRouterFile(state, oldID, &resp.Diagnostics)
+		removeRouterFile(state, oldID, false, &resp.Diagnostics)
 	}
 }
 
@@ -440,7 +441,7 @@ func (r *routerConfigResource) Delete(ctx context.Context, req resource.DeleteRe
 	if resp.Diagnostics.HasError() || state.Path.IsNull() {
 		return
 	}
-	removeRouterFile(state, routerFileID(ctx, req.Private), &resp.Diagnostics)
+	removeRouterFile(state, routerFileID(ctx, req.Private), true, &resp.Diagnostics)
 }
 
 // removeRouterFile removes the file at state's path if it still holds what
@@ -448,8 +449,9 @@ func (r *routerConfigResource) Delete(ctx context.Context, req resource.DeleteRe
 // removed and the link is kept: the resource manages the file the link
 // leads to (write goes through it) and never made the link, and a reader
 // of that file through another link or its own name must not keep reading
-// a configuration no longer managed.
-func removeRouterFile(state routerConfigModel, id string, diags *diag.Diagnostics) {
+// a configuration no longer managed. destroy is true for the resource's
+// destroy (not a path change's removal of the old file).
+func removeRouterFile(state routerConfigModel, id string, destroy bool, diags *diag.Diagnostics) {
 	// Remove only the file this resource last wrote or read. Under
 	// create_before_destroy a replacement at the same path has already
 	// written the new file; removing it would leave the application with
@@ -468,7 +470,7 @@ func removeRouterFile(state routerConfigModel, id string, diags *diag.Diagnostic
 		return nil
 	})
 	switch {
-	case addNotRegularRouterFile(state.Path.ValueString(), err, diags):
+	case addNotRegularRouterFile(state.Path.ValueString(), err, destroy, diags):
 	case errors.Is(err, errRouterFileChanged):
 		diags.AddAttributeWarning(path.Root("path"), "Router File Left in Place", changed)
 	case err != nil:
@@ -480,7 +482,10 @@ func removeRouterFile(state routerConfigModel, id string, diags *diag.Diagnostic
 // atomicfile's refusal of a path that leads to something other than a
 // regular file (a FIFO, a device, a socket, a directory), which nothing in
 // this resource opens, replaces or removes, and reports whether it did.
-func addNotRegularRouterFile(declared string, err error, diags *diag.Diagnostics) bool {
+// inState is true where the resource is in the state (a refresh, a
+// destroy): the error then also says how to stop managing it without
+// touching the file, since no apply or destroy gets past this error.
+func addNotRegularRouterFile(declared string, err error, inState bool, diags *diag.Diagnostics) bool {
 	var nr *atomicfile.NotRegularError
 	if !errors.As(err, &nr) {
 		return false
@@ -488,6 +493,9 @@ func addNotRegularRouterFile(declared string, err error, diags *diag.Diagnostics
 	fix := fmt.Sprintf("Point path at a regular file (or a symbolic link to one) or at a name where none exists yet; if %s is there by mistake, remove it (a FIFO or a socket with rm, a directory with rmdir) and plan again.", nr.Target)
 	if nr.Mode.Type()&fs.ModeDevice != 0 {
 		fix = fmt.Sprintf("Point path at a regular file (or a symbolic link to one) or at a name where none exists yet; a device node such as /dev/null is never a router file's place. Do not remove %s unless you know nothing else uses it.", nr.Target)
+	}
+	if inState {
+		fix += fmt.Sprintf(" To destroy this resource (or stop managing it) and leave %s as it is, remove the resource from the state instead: terraform state rm ADDRESS (tofu state rm with OpenTofu), with the resource's address shown above this message; the provider is not told it.", nr.Target)
 	}
 	diags.AddAttributeError(path.Root("path"), "Router File Is Not a Regular File",
 		fmt.Sprintf("This pgreplication_router_config (path = %q) manages a router file, but %s: %s. Nothing was read, written or removed, and it is left as it is. %s",
@@ -545,7 +553,7 @@ func (r *routerConfigResource) ModifyPlan(ctx context.Context, req resource.Modi
 		// has already refused it).
 		var state routerConfigModel
 		if !req.State.Raw.IsNull() && !req.State.Get(ctx, &state).HasError() && !state.Path.IsNull() {
-			addNotRegularRouterFile(state.Path.ValueString(), atomicfile.CheckRegular(state.Path.ValueString()), &resp.Diagnostics)
+			addNotRegularRouterFile(state.Path.ValueString(), atomicfile.CheckRegular(state.Path.ValueString()), true, &resp.Diagnostics)
 		}
 		return
 	}
@@ -579,7 +587,7 @@ func (r *routerConfigResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if known {
 		primary = routerFilePrimary(t)
 	}
-	if !plan.Path.IsNull() && !plan.Path.IsUnknown() && addNotRegularRouterFile(plan.Path.ValueString(), atomicfile.CheckRegular(plan.Path.ValueString()), &resp.Diagnostics) {
+	if !plan.Path.IsNull() && !plan.Path.IsUnknown() && addNotRegularRouterFile(plan.Path.ValueString(), atomicfile.CheckRegular(plan.Path.ValueString()), false, &resp.Diagnostics) {
 		return
 	}
 	if r.files != nil && !plan.Path.IsNull() && !plan.Path.IsUnknown() {
@@ -661,7 +669,7 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 		check = mayCreateRouterFile(name, routerFilePrimary(t), data, nil)
 	}
 	if err := atomicfile.WriteIf(name, data, fs.FileMode(mode), check); err != nil {
-		if addNotRegularRouterFile(name, err, diags) {
+		if addNotRegularRouterFile(name, err, false, diags) {
 			return
 		}
 		var taken *routerFileTakenError

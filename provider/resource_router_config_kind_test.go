@@ -45,6 +45,13 @@ func routerFileKinds() []routerFileKind {
 	return []routerFileKind{
 		{name: "fifo", make: mkfifo, kind: "a FIFO (named pipe)"},
 		{name: "device", rootOnly: true, make: mknod, kind: "a character device"},
+		// 240 is a major number for local use: no driver behind it.
+		{name: "blockDevice", rootOnly: true, kind: "a block device", make: func(t *testing.T, at string) (string, func()) {
+			if err := syscall.Mknod(at, syscall.S_IFBLK|0o660, 240<<8); err != nil {
+				t.Fatal(err)
+			}
+			return at, nil
+		}},
 		{name: "symlinkToDevice", rootOnly: true, kind: "a character device", make: func(t *testing.T, at string) (string, func()) {
 			dev, _ := mknod(t, at+".dev")
 			if err := os.Symlink(filepath.Base(dev), at); err != nil {
@@ -110,8 +117,11 @@ func noFIFOReader(t *testing.T, paths ...string) (stop func()) {
 // path, refresh, destroy and import, and is left as it was: nothing opens
 // the FIFO (old code: the create's plan waited on it for ever), nothing is
 // renamed over the device node (old code, as root: a regular file replaced
-// it at apply).
+// it at apply). Where the resource is in the state (refresh, destroy) the
+// error also says how to let go of it without touching the file: terraform
+// state rm.
 func TestAccRouterConfig_notRegularFile(t *testing.T) {
+	t.Parallel()
 	testAccPreCheck(t)
 	golden, err := os.ReadFile(goldenRouterFile)
 	if err != nil {
@@ -119,6 +129,7 @@ func TestAccRouterConfig_notRegularFile(t *testing.T) {
 	}
 	for _, k := range routerFileKinds() {
 		t.Run(k.name, func(t *testing.T) {
+			t.Parallel()
 			if k.rootOnly && os.Geteuid() != 0 {
 				t.Skip("mknod needs root")
 			}
@@ -127,17 +138,11 @@ func TestAccRouterConfig_notRegularFile(t *testing.T) {
 			// made is every special file and its identity, to check
 			// that nothing replaced or removed it.
 			made := map[string]os.FileInfo{}
-			var cleanups []func()
-			defer func() {
-				for _, c := range cleanups {
-					if c != nil {
-						c()
-					}
-				}
-			}()
 			mk := func(at string) string {
 				node, cleanup := k.make(t, at)
-				cleanups = append(cleanups, cleanup)
+				if cleanup != nil {
+					t.Cleanup(cleanup)
+				}
 				for _, p := range []string{at, node} {
 					fi, err := os.Lstat(p)
 					if err != nil {
@@ -156,17 +161,24 @@ func TestAccRouterConfig_notRegularFile(t *testing.T) {
 					}
 				}
 			}
-			refused := func(declared, node string) *regexp.Regexp {
+			// refused is the error for declared, which leads to node; more
+			// are phrases after it.
+			refused := func(declared, node string, more ...string) *regexp.Regexp {
 				what := node + " is " + k.kind
 				if node != declared {
 					what = node + " (where " + declared + " leads) is " + k.kind
 				}
-				return errorText("Router File Is Not a Regular File", fmt.Sprintf("(path = %q)", declared),
-					what+", not a regular file", "Nothing was read, written or removed", "Point path at a regular file")
+				return errorText(append([]string{"Router File Is Not a Regular File", fmt.Sprintf("(path = %q)", declared),
+					what + ", not a regular file", "Nothing was read, written or removed", "Point path at a regular file"}, more...)...)
+			}
+			// refusedInState: the resource is in the state, so the way out
+			// that leaves the file alone is to remove it from the state.
+			refusedInState := func(declared, node string) *regexp.Regexp {
+				return refused(declared, node, "To destroy this resource (or stop managing it) and leave "+node+" as it is", "terraform state rm ADDRESS")
 			}
 			specialNode := mk(special)
 			stop := noFIFOReader(t, file, special)
-			defer stop()
+			t.Cleanup(stop)
 			var fileNode string
 			fileNodeName := file // what mk(file) will make the error name
 			if k.name == "symlinkToDevice" {
@@ -205,13 +217,13 @@ func TestAccRouterConfig_notRegularFile(t *testing.T) {
 							fileNode = mk(file)
 						},
 						Config:      routerConfigGolden(file, 50),
-						ExpectError: refused(file, fileNodeName),
+						ExpectError: refusedInState(file, fileNodeName),
 					},
 					{ // destroy
 						PreConfig:   unchanged,
 						Config:      routerConfigGolden(file, 50),
 						Destroy:     true,
-						ExpectError: refused(file, fileNodeName),
+						ExpectError: refusedInState(file, fileNodeName),
 					},
 					{ // import
 						PreConfig:     unchanged,
