@@ -27,6 +27,17 @@
 // tripping callgrind. The Router's health checks run every ten minutes
 // here, so that valgrind's slow clock does not charge their work to the
 // calls (dbresolver has none).
+//
+// Without valgrind, -workers and -stats show what one goroutine cannot:
+// the counted calls made from several goroutines, and per call the
+// process's CPU time, the goroutines created, the scheduler's wakeups,
+// the time goroutines waited on locks and the process's context switches
+// (runtime/metrics, getrusage). Under strace, the difference between a
+// run of -n 0 and one of -n N, divided by N, is each system call's count
+// per call:
+//
+//	for who in dbresolver routerlib; do /tmp/callcount -topology /tmp/topo.json -contender $who -n 100000 -workers 8 -stats -warm 500; done
+//	strace -f -c -o /tmp/$who-$n.txt /tmp/callcount -topology /tmp/topo.json -contender $who -n $n -workers 8 -warm 500
 package main
 
 import (
@@ -42,6 +53,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,6 +87,10 @@ func run() error {
 	warm := flag.Int("warm", 1500, "calls of each contender (a read and a write each) before the counted ones")
 	report := flag.Bool("report", false, "print the instructions a call costs, by layer, from callgrind outputs given as arguments in pairs (fewer calls, more calls) per contender")
 	calls := flag.Int("calls", 2000, "with -report: how many more calls the second output of each pair made")
+	workers := flag.Int("workers", 1, "goroutines making the counted calls between them")
+	cancellable := flag.Bool("cancellable", false, "make the calls with a context that can be cancelled (as a server's request's), not context.Background()")
+	profile := flag.String("profile", "", "write CPU and mutex profiles of the counted calls to this prefix (.cpu, .mutex)")
+	stats := flag.Bool("stats", false, "print, per counted call, the process's CPU time, the goroutines created, the scheduler's and the locks' waits (runtime/metrics)")
 	flag.Parse()
 	switch {
 	case *serve != "":
@@ -84,7 +100,7 @@ func run() error {
 	case *topoFile == "":
 		return errors.New("give -serve, -topology or -report")
 	}
-	return count(*topoFile, *contender, *op, *n, *warm)
+	return count(*topoFile, *contender, *op, *n, *warm, *workers, *stats, *cancellable, *profile)
 }
 
 func serveTopology(path string) error {
@@ -116,7 +132,7 @@ func serveTopology(path string) error {
 	return nil
 }
 
-func count(path, contender, op string, n, warm int) error {
+func count(path, contender, op string, n, warm, workers int, stats, cancellable bool, profile string) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -130,6 +146,11 @@ func count(path, contender, op string, n, warm int) error {
 		return err
 	}
 	ctx := context.Background()
+	if cancellable {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithCancel(ctx)
+		defer cancel()
+	}
 	a.Health = artifact.Health{Interval: "10m", Timeout: "30s", ConnectTimeout: "30s"} // valgrind is slow
 	r, err := gormpair.Router(ctx, a)
 	if err != nil {
@@ -158,12 +179,58 @@ func count(path, contender, op string, n, warm int) error {
 	if db == nil || call == nil {
 		return fmt.Errorf("-contender is dbresolver or routerlib, -op read or write")
 	}
-	for i := range n {
-		if err := call(db, i); err != nil {
+	var before sample
+	if stats {
+		before = takeSample()
+	}
+	if profile != "" {
+		stop, err := startProfiles(profile)
+		if err != nil {
 			return err
 		}
+		defer stop()
+	}
+	if err := callFrom(workers, n, func(i int) error { return call(db, i) }); err != nil {
+		return err
+	}
+	if stats {
+		takeSample().since(before).print(os.Stdout, contender, n)
 	}
 	return nil
+}
+
+// callFrom makes n calls from workers goroutines between them.
+func callFrom(workers, n int, call func(int) error) error {
+	if workers <= 1 {
+		for i := range n {
+			if err := call(i); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var next atomic.Int64
+	errs := make(chan error, workers)
+	for range workers {
+		go func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					errs <- nil
+					return
+				}
+				if err := call(i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	var err error
+	for range workers {
+		err = errors.Join(err, <-errs)
+	}
+	return err
 }
 
 // A layer is where a function's instructions are counted.
