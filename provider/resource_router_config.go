@@ -90,10 +90,12 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 			"to be rewritten in place, with a warning that says why. No secret is ever written: nodes name the environment " +
 			"variable (`password_env`) or `.pgpass` file (`passfile`) that holds the password.\n\n" +
 			"Destroying the resource removes the file only if it is still the file Terraform last wrote or read, with the same bytes, so a " +
-			"`create_before_destroy` replacement at the same path never deletes the file it has just written. Such a replacement " +
-			"works when the content stays the same; one whose content also changes is refused, because Terraform does not tell the provider " +
-			"that the file at the path is the replaced object's (nothing is lost: apply the change, then replace; or drop `create_before_destroy`, " +
-			"which gains nothing at one path since every write is atomic).\n\n" +
+			"`create_before_destroy` replacement at the same path never deletes the file it has just written. Such a replacement writes its new " +
+			"content over the file of the object it replaces, and only that file: Terraform does not tell the apply that the file is the replaced " +
+			"object's, so the plan records which file it is (its identity and bytes, in the user's cache directory, such as " +
+			"`~/.cache/terraform-provider-pgreplication`), and the apply writes over it only while it is still exactly that file. A file another " +
+			"writer put there or edited since the plan is refused, with the old object and its file kept: plan and apply again. So is a plan " +
+			"made by another user or on another machine than the apply.\n\n" +
 			"This resource does not connect to PostgreSQL.",
 		Attributes: map[string]schema.Attribute{
 			// Optional
@@ -457,10 +459,14 @@ func removeRouterFile(state routerConfigModel, id string, destroy bool, diags *d
 	// written the new file; removing it would leave the application with
 	// none. The check and the removal hold the directory's lock, so a
 	// writer that has just put its own file there is never undone.
-	var changed string
-	_, err := atomicfile.RemoveIf(state.Path.ValueString(), func(cur atomicfile.Current) error {
+	var changed, target string
+	removed, err := atomicfile.RemoveIf(state.Path.ValueString(), func(cur atomicfile.Current) error {
+		target = currentTarget(cur)
 		if id != "" && cur.ID != "" && cur.ID != id {
-			changed = fmt.Sprintf("%s is no longer the file this resource wrote: it was replaced since (by a create_before_destroy replacement of this resource, another writer, or a hand edit after the last refresh), so it was not removed. Remove it by hand if nothing needs it.", cur.Target)
+			if rec := loadRouterReplacement(target); destroy && rec != nil && rec.FileID == id && rec.ReplacedBy == cur.ID {
+				return errRouterFileReplaced
+			}
+			changed = fmt.Sprintf("%s is no longer the file this resource wrote: it was replaced since (by a create_before_destroy replacement of this resource planned by another user, another writer, or a hand edit after the last refresh), so it was not removed. Remove it by hand if nothing needs it.", cur.Target)
 			return errRouterFileChanged
 		}
 		if got := sha256Hex(cur.Data); got != state.SHA256.ValueString() {
@@ -471,10 +477,18 @@ func removeRouterFile(state routerConfigModel, id string, destroy bool, diags *d
 	})
 	switch {
 	case addNotRegularRouterFile(state.Path.ValueString(), err, destroy, diags):
+	case errors.Is(err, errRouterFileReplaced):
+		// The file of this resource's create_before_destroy replacement,
+		// which is now the resource: left, as it should be.
+		dropRouterReplacement(target)
 	case errors.Is(err, errRouterFileChanged):
 		diags.AddAttributeWarning(path.Root("path"), "Router File Left in Place", changed)
 	case err != nil:
 		diags.AddAttributeError(path.Root("path"), "Cannot Remove Router File", fmt.Sprintf("Removing the router file %s failed: %v. Make sure the user running Terraform can read the file and write its directory.", state.Path.ValueString(), err))
+	case removed:
+		if rec := loadRouterReplacement(target); rec != nil && rec.FileID == id {
+			dropRouterReplacement(target) // a replacement planned but not applied, or destroy before create
+		}
 	}
 }
 
@@ -504,8 +518,12 @@ func addNotRegularRouterFile(declared string, err error, inState bool, diags *di
 }
 
 // errRouterFileChanged is removeRouterFile's refusal to remove a file that
-// changed.
-var errRouterFileChanged = errors.New("router file changed")
+// changed, errRouterFileReplaced its refusal to remove the file of this
+// resource's create_before_destroy replacement.
+var (
+	errRouterFileChanged  = errors.New("router file changed")
+	errRouterFileReplaced = errors.New("router file replaced by this resource's replacement")
+)
 
 // ImportState takes the file's path as the import ID: one part, written as
 // users type it (not importid's escaped form, which would turn every "/"
@@ -665,8 +683,25 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 		return
 	}
 	var check func(atomicfile.Current) error
+	// rec is the replacement recorded for the file (routerFileReplacement),
+	// read under the directory's lock; replaced is the identity of the old
+	// object's file when rec let this write replace it.
+	var rec *routerFileReplacement
+	var replaced string
 	if prior == nil || prior.Path.IsNull() || !sameRouterPath(prior.Path.ValueString(), name) {
-		check = mayCreateRouterFile(name, routerFilePrimary(t), data, nil)
+		primary := routerFilePrimary(t)
+		check = func(cur atomicfile.Current) error {
+			rec = loadRouterReplacement(currentTarget(cur))
+			if rec.covers(cur, data) {
+				replaced = cur.ID
+				return nil
+			}
+			err := mayCreateRouterFile(name, primary, data)(cur)
+			if err != nil && prior == nil && cur.Exists && rec.plannedFor(currentTarget(cur), data) {
+				return routerFileChangedSincePlan(name, primary, cur, rec)
+			}
+			return err
+		}
 	}
 	if err := atomicfile.WriteIf(name, data, fs.FileMode(mode), check); err != nil {
 		if addNotRegularRouterFile(name, err, false, diags) {
@@ -688,6 +723,14 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 		return
 	}
 	setRouterFileID(ctx, private, cur.ID, diags)
+	switch {
+	case replaced != "":
+		// The old object's destroy, which comes next, leaves this file.
+		rec.ReplacedBy = cur.ID
+		_ = saveRouterReplacement(*rec) // without it, that destroy leaves the file with a warning
+	case rec != nil:
+		dropRouterReplacement(rec.Target) // a plan's record that no apply used
+	}
 }
 
 // routerFileIDKey is the private-state key of the identity

@@ -153,19 +153,17 @@ func (e *routerFileTakenError) Error() string { return e.detail }
 
 // mayCreateRouterFile is the rule for writing a router file at a path this
 // resource has not written yet (a new resource, or a new path): only where
-// there is no file, where the file holds exactly data, the bytes about to be
-// written (data is nil when not known yet), so that no reader sees a change,
-// or, given owned, where the file is the one this resource's replaced object
-// wrote. Any other file, another resource's router file (of another provider
-// configuration, another Terraform configuration, a -target plan that left
-// the other resource out) or a file that is not a router file at all, is
-// someone else's: writing over it would be an outage.
-func mayCreateRouterFile(declared, primary string, data []byte, owned *routerFileOwned) func(atomicfile.Current) error {
+// there is no file, or where the file holds exactly data, the bytes about to
+// be written (data is nil when not known yet), so that no reader sees a
+// change. Any other file, another resource's router file (of another
+// provider configuration, another Terraform configuration, a -target plan
+// that left the other resource out) or a file that is not a router file at
+// all, is someone else's: writing over it would be an outage. (The file of
+// this resource's own replaced object is the one exception, which only a
+// recorded routerFileReplacement proves.)
+func mayCreateRouterFile(declared, primary string, data []byte) func(atomicfile.Current) error {
 	return func(cur atomicfile.Current) error {
 		if !cur.Exists || data != nil && bytes.Equal(cur.Data, data) {
-			return nil
-		}
-		if owned != nil && owned.Target == cur.Target && owned.SHA256 == sha256Hex(cur.Data) {
 			return nil
 		}
 		return routerFileTaken(declared, primary, cur)
@@ -176,17 +174,53 @@ func mayCreateRouterFile(declared, primary string, data []byte, owned *routerFil
 // resource (its path and primary node), the file that is there and what it
 // is, and the fixes.
 func routerFileTaken(declared, primary string, cur atomicfile.Current) *routerFileTakenError {
+	what, routerFile := routerFileHolds(cur)
+	detail := fmt.Sprintf("This pgreplication_router_config (%s) would write %s, where a file that this resource did not write already is: %s. "+
+		"Writing over it would replace what an application may be reading, so nothing is written. "+
+		"If it belongs to another pgreplication_router_config (under another provider configuration or alias, in another Terraform configuration or workspace, or one left out of a -target plan), give this resource its own path. "+
+		"If this resource is to manage the existing file, import it (terraform import, with this resource's address and the ID %q, or an import block with that id) and plan again; if nothing needs the file, remove it. "+
+		"(A create_before_destroy replacement of this resource writes over its old object's file when the plan that set it up recorded that file (in the user's cache directory) and the file is unchanged since: "+
+		"if that plan was made by another user or on another machine, plan and apply again here.)",
+		routerFileThis(declared, primary), routerFileWhere(declared, cur), what, declared)
+	return &routerFileTakenError{detail: detail, routerFile: routerFile}
+}
+
+// routerFileChangedSincePlan is the refusal of a create_before_destroy
+// replacement to write over its old object's file, rec, which is no longer
+// the file the plan saw: cur is there instead.
+func routerFileChangedSincePlan(declared, primary string, cur atomicfile.Current, rec *routerFileReplacement) *routerFileTakenError {
+	what, routerFile := routerFileHolds(cur)
+	detail := fmt.Sprintf("This pgreplication_router_config (%s) replaces its old object (create_before_destroy), whose file %s the plan recorded (sha256 %s), "+
+		"but that file was changed or replaced since the plan: it is now %s (sha256 %s). "+
+		"Writing over it could replace what another writer or a hand edit put there, so nothing is written, and the old object stays in the state with its file. "+
+		"Find out what changed the file, then plan and apply again: the plan reads the file as it is now and shows what the apply will write over it.",
+		routerFileThis(declared, primary), routerFileWhere(declared, cur), rec.SHA256, what, sha256Hex(cur.Data))
+	return &routerFileTakenError{detail: detail, routerFile: routerFile}
+}
+
+// routerFileThis names a resource in a refusal: its path and primary node.
+func routerFileThis(declared, primary string) string {
 	this := fmt.Sprintf("path = %q", declared)
 	if primary != "" {
 		this += ", primary node " + primary
 	}
-	where := cur.Target
-	if abs, err := filepath.Abs(declared); err == nil && abs != cur.Target {
-		where = fmt.Sprintf("%s (where %s leads)", cur.Target, declared)
+	return this
+}
+
+// routerFileWhere is the file cur, and where declared leads when that is
+// another name.
+func routerFileWhere(declared string, cur atomicfile.Current) string {
+	if abs, err := filepath.Abs(declared); err == nil && abs != currentTarget(cur) {
+		return fmt.Sprintf("%s (where %s leads)", cur.Target, declared)
 	}
-	// The primary's name only: a host may be a connection URI, and the
-	// file was written by someone else.
-	what := fmt.Sprintf("a file that is not a router file (%d bytes)", len(cur.Data))
+	return cur.Target
+}
+
+// routerFileHolds says what cur holds, for a refusal, and whether it is a
+// router file: the primary's name only, since a host may be a connection
+// URI, and the file was written by someone else.
+func routerFileHolds(cur atomicfile.Current) (what string, routerFile bool) {
+	what = fmt.Sprintf("a file that is not a router file (%d bytes)", len(cur.Data))
 	t, parseErr := artifact.Parse(cur.Data)
 	if parseErr == nil {
 		what = "a router file"
@@ -199,14 +233,7 @@ func routerFileTaken(declared, primary string, cur atomicfile.Current) *routerFi
 	if fi, err := os.Stat(cur.Target); err == nil {
 		what += ", last modified " + fi.ModTime().UTC().Format(time.RFC3339)
 	}
-	detail := fmt.Sprintf("This pgreplication_router_config (%s) would write %s, where a file that this resource did not write already is: %s. "+
-		"Writing over it would replace what an application may be reading, so nothing is written. "+
-		"If it belongs to another pgreplication_router_config (under another provider configuration or alias, in another Terraform configuration or workspace, or one left out of a -target plan), give this resource its own path. "+
-		"If this resource is to manage the existing file, import it (terraform import, with this resource's address and the ID %q, or an import block with that id) and plan again; if nothing needs the file, remove it. "+
-		"(A create_before_destroy replacement of this resource at the same path whose content also changes is refused the same way: Terraform does not tell the provider that the file is the replaced object's. "+
-		"One path holds one file and every write replaces it atomically, so create_before_destroy gains nothing here: drop it, or apply the content change and the replacement separately.)",
-		this, where, what, declared)
-	return &routerFileTakenError{detail: detail, routerFile: parseErr == nil}
+	return what, parseErr == nil
 }
 
 // routerFilePrimary names a topology's primary node for messages,
@@ -223,7 +250,8 @@ func routerFilePrimary(t artifact.Topology) string {
 // checkNewRouterFile refuses at plan time what write would refuse at apply:
 // a new resource, or a new path, whose file is already there and not this
 // resource's (mayCreateRouterFile). It also records, for a resource with
-// state, the file that state says it wrote, for the plan of a replacement.
+// state, the file that state says it wrote, for the plan of a replacement,
+// which records the replacement for its apply (routerFileReplacement).
 // Terraform plans again at apply time, where the plan sees what other
 // provider configurations wrote since (and paths unknown before).
 func (r *routerConfigResource) checkNewRouterFile(ctx context.Context, plan, state routerConfigModel, create bool, primary string, resp *resource.ModifyPlanResponse) {
@@ -256,8 +284,37 @@ func (r *routerConfigResource) checkNewRouterFile(ctx context.Context, plan, sta
 	if !plan.Content.IsUnknown() {
 		data = []byte(plan.Content.ValueString())
 	}
+	if owned != nil && cur.Exists && owned.Target == currentTarget(cur) && owned.SHA256 == sha256Hex(cur.Data) {
+		if id := routerFileID(ctx, resp.Private); id == "" || id == cur.ID {
+			// The plan of a replacement's new object, over the file its old
+			// object wrote or last read: recorded for the apply, which is
+			// not told.
+			rec := routerFileReplacement{Target: owned.Target, FileID: cur.ID, Changed: cur.Changed, SHA256: owned.SHA256}
+			if data != nil {
+				rec.NewSHA256 = sha256Hex(data)
+			}
+			if err := saveRouterReplacement(rec); err != nil && mayCreateRouterFile(name, primary, data)(cur) != nil {
+				dir, _ := routerReplacementsDir()
+				resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Record Router File Replacement",
+					fmt.Sprintf("This pgreplication_router_config (path = %q) is replaced, and its new object is to write over the file its old object wrote, %s. "+
+						"Terraform does not tell the apply that the file is the old object's, so the plan records it in %s, and that failed: %v. Nothing was changed. "+
+						"Make that directory writable by the user running Terraform (or set XDG_CACHE_HOME to one that is), or drop create_before_destroy.",
+						name, cur.Target, dir, err))
+			}
+			return
+		}
+	}
+	if create && owned == nil {
+		if rec := loadRouterReplacement(currentTarget(cur)); rec.covers(cur, data) || cur.Exists && rec.plannedFor(currentTarget(cur), data) {
+			// The apply's plan of a replacement's new object: the file is
+			// still its old object's (Create writes over it), or it changed
+			// since the plan, which Create refuses; an error here would drop
+			// the old object from the state.
+			return
+		}
+	}
 	var taken *routerFileTakenError
-	if !errors.As(mayCreateRouterFile(name, primary, data, owned)(cur), &taken) {
+	if !errors.As(mayCreateRouterFile(name, primary, data)(cur), &taken) {
 		return
 	}
 	if !taken.routerFile {
@@ -265,12 +322,122 @@ func (r *routerConfigResource) checkNewRouterFile(ctx context.Context, plan, sta
 		return
 	}
 	// Another router file is most likely another resource's, but it may
-	// be this resource's own old object's: at apply, Terraform plans a
-	// create_before_destroy replacement again with the old object already
+	// be this resource's own old object's when the apply finds no record
+	// of the replacement (a plan made by another user): at apply, Terraform
+	// plans a create_before_destroy replacement again with the old object
 	// set aside and nothing that says so, and an error from that plan
 	// leaves the old object out of the state (its file then looks like
-	// anyone's to every later plan). An error from Create instead puts
-	// the old object back. So the plan warns and the apply refuses.
+	// anyone's to every later plan). An error from Create instead puts the
+	// old object back. So the plan warns and the apply refuses.
 	resp.Diagnostics.AddAttributeWarning(path.Root("path"), routerFileTakenSummary, taken.detail+
-		" This plan is not refused, because it cannot tell this from a create_before_destroy replacement of this resource; applying it stops at this resource, before anything is written, if the file is still there.")
+		" This plan is not refused, because it cannot always tell this from a create_before_destroy replacement of this resource; applying it stops at this resource, before anything is written, if the file is still there.")
+}
+
+// routerFileReplacement is what the plan of a create_before_destroy
+// replacement's new object knows and its apply is not told: that the file
+// at its path is the one its old object wrote or last read. Terraform plans
+// the new object twice: in the plan, with the old object's private state
+// (routerFileOwned), and again at apply, with the old object already set
+// aside and nothing of it (no prior state, no private state; an error from
+// that second plan drops the old object from the state). Create gets only
+// that second plan. So the first plan records the replacement here, outside
+// the state, and the apply writes over the file only while it is still
+// exactly that file: the same identity (device and inode, and change time,
+// since a removed file's inode number is given to the next file made) and
+// the same bytes. Another resource's file, a file made by hand or a file
+// changed by hand since the plan is another file (a write makes a new
+// inode; an edit in place changes the change time and the bytes), and is
+// refused as before. Once written,
+// ReplacedBy names the new file, so the old object's destroy leaves it
+// without a warning.
+//
+// Records live in the user's cache directory (routerReplacementsDir), one
+// per file, by the hash of the file's canonical path. A plan that is never
+// applied leaves its record, which permits nothing but writing the planned
+// bytes over that very file; the next plan, apply or destroy at the path
+// replaces or removes it.
+type routerFileReplacement struct {
+	Target     string `json:"target"`                // atomicfile.Target of the path
+	FileID     string `json:"file_id"`               // the old object's file (atomicfile.FileID)
+	Changed    int64  `json:"changed"`               // and its change time (atomicfile.Current.Changed)
+	SHA256     string `json:"sha256"`                // its bytes, as the plan saw them
+	NewSHA256  string `json:"new_sha256,omitempty"`  // the planned content; "" when unknown at plan
+	ReplacedBy string `json:"replaced_by,omitempty"` // the new object's file, once written
+}
+
+// covers reports whether the replacement permits writing data over cur:
+// cur is still the file the plan saw, and data the planned content.
+func (r *routerFileReplacement) covers(cur atomicfile.Current, data []byte) bool {
+	return r != nil && r.ReplacedBy == "" && cur.Exists && r.Target == currentTarget(cur) && r.FileID == cur.ID && r.Changed == cur.Changed &&
+		r.SHA256 == sha256Hex(cur.Data) && (r.NewSHA256 == "" || data == nil || r.NewSHA256 == sha256Hex(data))
+}
+
+// currentTarget is cur's file as canonicalRouterPath spells it: absolute
+// (cur.Target is relative when the path is).
+func currentTarget(cur atomicfile.Current) string {
+	if abs, err := filepath.Abs(cur.Target); err == nil {
+		return abs
+	}
+	return cur.Target
+}
+
+// plannedFor reports whether the replacement was planned for a write of
+// data at target, whatever the file there is now.
+func (r *routerFileReplacement) plannedFor(target string, data []byte) bool {
+	return r != nil && r.ReplacedBy == "" && r.Target == target && (r.NewSHA256 == "" || data == nil || r.NewSHA256 == sha256Hex(data))
+}
+
+// routerReplacementsDir is where replacements are recorded: the user's
+// cache directory ($XDG_CACHE_HOME, or ~/.cache, on Linux).
+func routerReplacementsDir() (string, error) {
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(cache, "terraform-provider-pgreplication", "router-file-replacements"), nil
+}
+
+func routerReplacementFile(target string) (string, error) {
+	dir, err := routerReplacementsDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, sha256Hex([]byte(target))+".json"), nil
+}
+
+// loadRouterReplacement is the replacement recorded for target, or nil.
+func loadRouterReplacement(target string) *routerFileReplacement {
+	name, err := routerReplacementFile(target)
+	if err != nil {
+		return nil
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return nil
+	}
+	var r routerFileReplacement
+	if json.Unmarshal(data, &r) != nil || r.Target != target {
+		return nil
+	}
+	return &r
+}
+
+// saveRouterReplacement records r, readable by its user only.
+func saveRouterReplacement(r routerFileReplacement) error {
+	name, err := routerReplacementFile(r.Target)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		return err
+	}
+	data, _ := json.Marshal(r)
+	return atomicfile.Write(name, data, 0o600)
+}
+
+// dropRouterReplacement removes the record for target, if any.
+func dropRouterReplacement(target string) {
+	if name, err := routerReplacementFile(target); err == nil {
+		_ = os.Remove(name)
+	}
 }

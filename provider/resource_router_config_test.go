@@ -770,6 +770,7 @@ func TestAccRouterConfig_replace(t *testing.T) {
 	cbd := func(file, trigger string, weight int) string {
 		return strings.Replace(replaceTriggered(routerConfigGolden(file, weight), trigger), "  lifecycle {", "  lifecycle {\n    create_before_destroy = true", 1)
 	}
+	weight75 := goldenWith(t, func(n *artifact.Node) { n.Weight = 75 })
 	// onlySecond: b.json holds the golden file and is the only file.
 	onlySecond := tfresource.ComposeTestCheckFunc(
 		fileEquals(second, golden, 0o640),
@@ -843,26 +844,47 @@ func TestAccRouterConfig_replace(t *testing.T) {
 				}},
 				Check: onlySecond,
 			},
+			// One whose content also changes writes the new content over
+			// the old object's file, whose destroy leaves it (old code:
+			// refused, "Router File Already Exists").
 			{
-				Config:      cbd(second, "3", 75),
-				ExpectError: errorText("Router File Already Exists", `a router file whose primary node is "primary"`, "create_before_destroy"),
+				Config: cbd(second, "3", 75),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionCreateBeforeDestroy),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(
+					fileEquals(second, weight75, 0o640),
+					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
+					noReplacementRecord(second),
+				),
 			},
+			// The same over a file corrupted by hand, which the refresh
+			// shows (old code: the apply's second plan refused it and
+			// dropped the old object from the state, so the next plan was
+			// a create, refused for ever).
 			{
 				PreConfig: func() {
-					if err := fileEquals(second, golden, 0o640)(nil); err != nil {
-						t.Errorf("after the refused replacement: %v", err)
+					if err := os.WriteFile(second, []byte("garbage\n"), 0o640); err != nil {
+						t.Fatal(err)
 					}
 				},
-				// The refused apply put the old object back in the state
-				// (else this would be a create, refused too): without
-				// create_before_destroy the same change replaces it.
-				Config: replaceTriggered(routerConfigGolden(second, 75), "4"),
+				Config: cbd(second, "4", 50),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionCreateBeforeDestroy),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(onlySecond, noReplacementRecord(second)),
+			},
+			{
+				// Without create_before_destroy the same change replaces
+				// it too: destroy, then create.
+				Config: replaceTriggered(routerConfigGolden(second, 75), "5"),
 				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 					plancheck.ExpectResourceAction(routerConfigAddr, plancheck.ResourceActionDestroyBeforeCreate),
 				}},
 				Check: tfresource.ComposeTestCheckFunc(
-					fileEquals(second, goldenWith(t, func(n *artifact.Node) { n.Weight = 75 }), 0o640),
+					fileEquals(second, weight75, 0o640),
 					func(*terraform.State) error { return onlyRouterFile(dir, "b.json") },
+					noReplacementRecord(second),
 				),
 			},
 		},
@@ -870,6 +892,22 @@ func TestAccRouterConfig_replace(t *testing.T) {
 	})
 	if _, err := os.Stat(missing); !os.IsNotExist(err) {
 		t.Fatalf("the provider created %s", missing)
+	}
+}
+
+// noReplacementRecord fails when a record of a create_before_destroy
+// replacement of the file at name is left (routerFileReplacement): the
+// apply that used it, or the destroy after it, removes it.
+func noReplacementRecord(name string) tfresource.TestCheckFunc {
+	return func(*terraform.State) error {
+		target, err := canonicalRouterPath(name)
+		if err != nil {
+			return err
+		}
+		if rec := loadRouterReplacement(target); rec != nil {
+			return fmt.Errorf("a record of a replacement of %s is left: %+v", target, *rec)
+		}
+		return nil
 	}
 }
 

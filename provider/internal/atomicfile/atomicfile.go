@@ -74,6 +74,12 @@ type Current struct {
 	ID string
 	// Mode is the file's permission bits; 0 when it does not exist.
 	Mode fs.FileMode
+	// Changed is when the file last changed, content or metadata (its
+	// ctime on Linux, else its modification time), in nanoseconds since
+	// the epoch; 0 when it does not exist. With ID it tells a file from
+	// one made since at the same path: a removed file's inode number may
+	// be given to the next file made.
+	Changed int64
 }
 
 // NotRegularError is the refusal of a target that exists but is not a
@@ -327,7 +333,7 @@ func read(name, target string) (Current, error) {
 	if err != nil {
 		return Current{}, fmt.Errorf("read %s: %w", target, err)
 	}
-	return Current{Target: target, Exists: true, Data: data, ID: FileID(fi), Mode: fi.Mode().Perm()}, nil
+	return Current{Target: target, Exists: true, Data: data, ID: FileID(fi), Mode: fi.Mode().Perm(), Changed: changeTime(fi)}, nil
 }
 
 // maxLinks bounds the links Target follows, as the kernel bounds a path
