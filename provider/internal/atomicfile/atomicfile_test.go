@@ -571,3 +571,50 @@ func TestNotRegularErrorText(t *testing.T) {
 		}
 	}
 }
+
+// TestChangedTellsAFileMadeAnew: Current's ID and Changed stay the same
+// while nobody touches the file, and Changed tells apart the same bytes
+// written again in place (same inode) or into a file made anew after the
+// old one was removed, whose inode number the file system may give again.
+// (The pause is the kernel's timestamp granularity, a clock tick.)
+func TestChangedTellsAFileMadeAnew(t *testing.T) {
+	name := filepath.Join(t.TempDir(), "router.json")
+	data := []byte(`{"format_version": 1}` + "\n")
+	if err := atomicfile.Write(name, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	read := func() atomicfile.Current {
+		t.Helper()
+		cur, err := atomicfile.Read(name)
+		if err != nil || !cur.Exists || cur.Changed == 0 {
+			t.Fatalf("Read: %+v, %v", cur, err)
+		}
+		return cur
+	}
+	first := read()
+	if again := read(); again.ID != first.ID || again.Changed != first.Changed {
+		t.Fatalf("reading changed the identity: %s/%d, then %s/%d", first.ID, first.Changed, again.ID, again.Changed)
+	}
+
+	time.Sleep(20 * time.Millisecond)
+	if err := os.WriteFile(name, data, 0o640); err != nil { // in place: same inode
+		t.Fatal(err)
+	}
+	inPlace := read()
+	if inPlace.ID != first.ID || inPlace.Changed == first.Changed {
+		t.Fatalf("the same bytes written in place: ID %s -> %s, Changed %d -> %d; want the same ID, another Changed", first.ID, inPlace.ID, first.Changed, inPlace.Changed)
+	}
+
+	time.Sleep(20 * time.Millisecond)
+	if err := os.Remove(name); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	anew := read()
+	if anew.Changed == inPlace.Changed {
+		t.Fatalf("a file made anew with the same bytes has the old one's Changed, %d", anew.Changed)
+	}
+	t.Logf("inode number given again: %v", anew.ID == inPlace.ID)
+}
