@@ -332,3 +332,83 @@ func TestStandbyReinitedFromTheSameTemplate(t *testing.T) {
 		t.Errorf("a write with the copy down: %v", err)
 	}
 }
+
+// TestCopyOfTheClusterWithThePrimaryDown: the declared primary is down and
+// a standby's data directory was replaced by a copy of the cluster (the
+// same system identifier) started as a primary on timeline 1. No
+// promotion leaves a node on timeline 1, so the copy was never promoted:
+// a Router that starts (New, an application restarted, nothing
+// remembered) or that a reload shows the copy to must give it no writes,
+// and ErrNoPrimary names the copy and the fix. A real failover still
+// takes the writes: a standby promoted (timeline 2), by a running Router,
+// and by a Router started after it.
+func TestCopyOfTheClusterWithThePrimaryDown(t *testing.T) {
+	ctx := context.Background()
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE startcopy (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	a := steadyHealth(topo.Artifact(), interval)
+	copied, other := topo.Standbys[0], topo.Standbys[1]
+	if err := topo.Primary.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := copied.Reinit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := copied.Exec(ctx, "CREATE TABLE startcopy (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	refused := func(t *testing.T, r *routerlib.Router) {
+		t.Helper()
+		eventually(t, 10*time.Second, "the copy seen out of recovery", func() bool {
+			return nodeStat(r, copied.Name).ObservedRole == artifact.RolePrimary
+		})
+		for i := range 20 {
+			var port int
+			err := r.QueryRow(ctx, "INSERT INTO startcopy VALUES ($1) RETURNING inet_server_port()", i).Scan(&port)
+			if err == nil {
+				t.Fatalf("write %d taken by port %d, the copy's %d: want ErrNoPrimary", i, port, copied.Port)
+			}
+			if !errors.Is(err, routerlib.ErrNoPrimary) || !strings.Contains(err.Error(), copied.Name) || !strings.Contains(err.Error(), "never promoted") || !strings.Contains(err.Error(), "pg_basebackup") {
+				t.Fatalf("write %d: %v; want ErrNoPrimary naming %s, why, and the fix", i, err, copied.Name)
+			}
+			time.Sleep(interval / 4)
+		}
+		if s := nodeStat(r, copied.Name); s.Readable || s.Writer || s.Ejected != routerlib.EjectOtherCluster {
+			t.Errorf("the copy: %+v", s)
+		}
+		if s := nodeStat(r, other.Name); !s.Readable {
+			t.Errorf("the other standby, out of rotation: %+v", s)
+		}
+	}
+	t.Run("New", func(t *testing.T) {
+		refused(t, newRouter(t, a))
+	})
+	t.Run("reload", func(t *testing.T) {
+		r, path := openRouter(t, withNodes(a, a.Nodes[0], a.Nodes[2]))
+		writeFile(t, path, a)
+		if err := r.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		refused(t, r)
+	})
+	var there int
+	if err := copied.QueryRow(ctx, "SELECT count(*) FROM startcopy").Scan(&there); err != nil || there != 0 {
+		t.Errorf("%d writes landed on the copy (%v)", there, err)
+	}
+
+	// A real failover: the other standby promoted, on timeline 2.
+	running := newRouter(t, a)
+	if err := other.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]*routerlib.Router{"running": running, "started after": newRouter(t, a)} {
+		eventually(t, 10*time.Second, name+": writes on the promoted standby", func() bool {
+			var port int
+			err := r.QueryRow(ctx, "INSERT INTO startcopy VALUES (1) RETURNING inet_server_port()").Scan(&port)
+			return err == nil && port == other.Port
+		})
+	}
+}

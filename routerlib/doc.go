@@ -238,7 +238,15 @@
 // a primary of its own (a standby rebuilt from the image), takes no reads
 // and no writes ([EjectOtherCluster]; an error logged with the fix), and
 // the primary keeps the writes; after a failover, or on another timeline,
-// it is a promotion: a split brain, or an old primary, as above. Nor are two names of one server in
+// it is a promotion: a split brain, or an old primary, as above. On
+// timeline 1, the cluster's first, which no promotion leads to, a replica
+// of the file out of recovery was never promoted, whatever the declared
+// primary shows (down, in recovery, or a Router just started that
+// remembers nothing of it): a copy, or the primary with the file's roles
+// the wrong way round, which nothing tells apart; it takes no reads and
+// no writes, and [ErrNoPrimary] names it with both fixes. A standby
+// promoted in a failover is on timeline 2 or later and takes the writes.
+// Nor are two names of one server in
 // the file (localhost and 127.0.0.1, a DNS alias), which its own check
 // cannot see: nodes with the same identifier and postmaster start time
 // are one server, taken once, and an error is logged.

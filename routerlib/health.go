@@ -862,6 +862,16 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 		}
 	}
 	if top < 0 {
+		if why == "" {
+			// The declared primary is down or in recovery: say why the
+			// copy answering out of recovery takes no writes either.
+			for i, n := range t.nodes {
+				if clone[i] && results[i].err == nil {
+					why = conflict[n]
+					break
+				}
+			}
+		}
 		return nil, why, conflict
 	}
 	w, tli := t.nodes[top], results[top].timeline
@@ -1020,8 +1030,19 @@ func tieWhy(t *topology, results []checkResult, twin []int) string {
 // before. A clone that stops answering stays one (an old primary's
 // timeline must not block the writes it never had) until it answers in
 // recovery or on another timeline. With a writer that is not the
-// declared primary (after a failover) nothing is a clone: the declared
-// primary is then the node to suspect. The caller holds Router.checkMu.
+// declared primary (after a failover) nothing on that writer's timeline
+// is a clone: the declared primary is then the node to suspect.
+//
+// Timeline 1 is the cluster's first, which no promotion leads to, so a
+// declared replica out of recovery on it was never promoted whatever
+// else answers: with the declared primary down (a Router just started
+// remembers no timeline of it), in recovery, or behind a promoted node,
+// it is a copy of the cluster, or the primary with the router file's
+// roles the wrong way round. Neither tells from the other, and writes to
+// a copy are lost to the cluster: it takes no writes, and ErrNoPrimary
+// names both fixes (see cloneWhy). A standby promoted in a failover is
+// on timeline 2 or later and takes the writes as before. The caller
+// holds Router.checkMu.
 func clonesOf(t *topology, results []checkResult, twin []int, cluster int64) []bool {
 	clone := make([]bool, len(t.nodes))
 	d := slices.Index(t.nodes, t.declared)
@@ -1041,7 +1062,7 @@ func clonesOf(t *topology, results []checkResult, twin []int, cluster int64) []b
 			// As last seen.
 		case res.recovery || res.timeline == 0 || otherCluster(res, cluster):
 			n.cloneTLI = 0
-		case tli != 0 && res.timeline == tli:
+		case tli != 0 && res.timeline == tli, d >= 0 && res.timeline == firstTimeline:
 			n.cloneTLI = res.timeline
 		case tli != 0 || n.cloneTLI != res.timeline:
 			n.cloneTLI = 0
@@ -1051,10 +1072,26 @@ func clonesOf(t *topology, results []checkResult, twin []int, cluster int64) []b
 	return clone
 }
 
+// firstTimeline is the timeline initdb starts a cluster on, which no
+// promotion leads to (see clonesOf).
+const firstTimeline = 1
+
 // cloneWhy says, for the log, Stat and ErrNoPrimary, that n, which
 // answered res, is a copy of the cluster running as a primary of its own
-// (see clonesOf), and what to do.
+// (see clonesOf), and what to do. With the declared primary out of
+// recovery on res's timeline (as last checked) the primary keeps the
+// writes; without it, n on the first timeline may also be the primary
+// under the wrong role in the router file, and nothing takes the writes.
 func cloneWhy(t *topology, n *node, res checkResult) string {
+	d := t.declared
+	if res.timeline == firstTimeline && !(d.reachable.Load() && !d.recovery.Load() && d.timeline.Load() == res.timeline) {
+		return fmt.Sprintf("node %q is out of recovery on timeline %d, the cluster's first, so it was never promoted (a promotion starts a later timeline), and the declared primary %q is not out of recovery on it: "+
+			"%q is a copy of the cluster (the same system identifier %d) running as a primary of its own, such as a data directory made from the same image or template or a backup restored without recovery, whose writes would never reach the cluster, "+
+			"or it is the primary and the router file declares the roles the wrong way round; it takes no reads and no writes. "+
+			"If it is a copy, clone it again from the primary (pg_basebackup) or correct its host and port in the router file; if it is the primary, declare it as the primary in the router file. "+
+			"Writes resume when %q is back out of recovery, or a standby is promoted",
+			n.name, res.timeline, nameOf(d), n.name, res.cluster, nameOf(d))
+	}
 	return fmt.Sprintf("node %q is out of recovery on timeline %d, the timeline of the primary %q, so it was not promoted from it (a promotion starts a later timeline): it is a copy of the cluster (the same system identifier %d) running as a primary of its own, "+
 		"such as a data directory made from the same image or template or a backup restored without recovery; its writes would never reach the primary: it takes no reads and no writes, and %q keeps the writes. "+
 		"Clone it again from the primary (pg_basebackup) or correct its host and port in the router file",

@@ -316,6 +316,13 @@ func TestClonesOf(t *testing.T) {
 		{"copy down", 0, 1, []checkResult{primaryOn(1), down, standby}, 0, ""},
 		{"primary down, copy up", 0, 1, []checkResult{down, primaryOn(1), standby}, -1, ""},
 		{"copy back as a standby", 0, 1, []checkResult{primaryOn(1), standby, standby}, 0, ""},
+		// Timeline 1, which no promotion leads to: never promoted,
+		// whatever the declared primary shows, and nothing remembered.
+		{"primary down at startup, copy on timeline 1", -1, 0, []checkResult{down, primaryOn(1), standby}, -1, "never promoted"},
+		{"declared primary in recovery, copy on timeline 1", -1, 0, []checkResult{standby, primaryOn(1), standby}, -1, "never promoted"},
+		{"taking the writes on timeline 1, primary down", 1, 0, []checkResult{down, primaryOn(1), standby}, -1, "never promoted"},
+		{"after a failover, copy on timeline 1", 2, 0, []checkResult{down, primaryOn(1), primaryOn(2)}, 2, "never promoted"},
+		{"promoted with the primary down at startup", -1, 0, []checkResult{down, primaryOn(2), standby}, 1, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -324,8 +331,8 @@ func TestClonesOf(t *testing.T) {
 				n := &node{server: &server{}, name: string(rune('a' + i))}
 				if res.err == nil && !res.recovery {
 					n.timeline.Store(res.timeline)
-				} else if res.err != nil {
-					n.timeline.Store(1) // last seen out of recovery on timeline 1
+				} else if res.err != nil && c.writer >= 0 {
+					n.timeline.Store(1) // last seen out of recovery on timeline 1; at startup, never seen
 				}
 				top.nodes = append(top.nodes, n)
 			}
@@ -341,7 +348,7 @@ func TestClonesOf(t *testing.T) {
 			if got := why + conflict[top.nodes[0]] + conflict[top.nodes[1]]; !strings.Contains(got, c.why) {
 				t.Errorf("reasons %q, want one with %q", got, c.why)
 			}
-			isClone := strings.Contains(c.why, "copy")
+			isClone := strings.Contains(c.why, "copy") || strings.Contains(c.why, "never promoted")
 			if c.name == "copy down" || c.name == "primary down, copy up" {
 				isClone = true
 			}

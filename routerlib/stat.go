@@ -45,9 +45,12 @@ const (
 	// EjectOtherCluster: it belongs to another cluster than the primary's
 	// (its system identifier differs from the one most nodes share, or
 	// the primary's): a wrong host in the router file, or a standby
-	// cloned from another primary. It takes neither reads nor writes, and
-	// the router logs both identifiers as an error. It returns when its
-	// identifier matches: correct the router file, or clone it again.
+	// cloned from another primary; or a copy of the cluster (the same
+	// identifier) out of recovery as a primary of its own, on the declared
+	// primary's timeline or on timeline 1, which no promotion leads to. It
+	// takes neither reads nor writes, and the router logs the cause and
+	// the fix as an error. It returns when its identifier matches and it
+	// follows the primary: correct the router file, or clone it again.
 	EjectOtherCluster
 )
 
