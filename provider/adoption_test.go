@@ -3,6 +3,8 @@ package provider
 import (
 	"context"
 	"fmt"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -245,7 +247,7 @@ func (n importsOnly) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest
 			imports++
 		}
 		if !rc.Change.Actions.NoOp() {
-			problems = append(problems, fmt.Sprintf("%s: %v", rc.Address, rc.Change.Actions))
+			problems = append(problems, fmt.Sprintf("%s: %v %v", rc.Address, rc.Change.Actions, changedAttributes(rc.Change.Before, rc.Change.After)))
 		}
 		if rc.Change.Importing == nil {
 			problems = append(problems, rc.Address+": not imported")
@@ -257,6 +259,21 @@ func (n importsOnly) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest
 	if len(problems) > 0 {
 		resp.Error = fmt.Errorf("the plan must import only: %s", strings.Join(problems, "; "))
 	}
+}
+
+// changedAttributes names the top-level attributes whose planned value
+// differs from the prior one, never a value (some are secrets).
+func changedAttributes(before, after any) []string {
+	b, _ := before.(map[string]any)
+	a, _ := after.(map[string]any)
+	var names []string
+	for k := range a {
+		if !reflect.DeepEqual(a[k], b[k]) {
+			names = append(names, k)
+		}
+	}
+	slices.Sort(names)
+	return names
 }
 
 // Adopting a cluster built by hand: the first plan imports every object and

@@ -141,13 +141,13 @@ func subscriptionSchema() schema.Schema {
 				CustomType:    normalized.ConninfoType{},
 				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.ConninfoType{})},
 				// Not "connection": Terraform reserves that name for provisioners.
-				MarkdownDescription: "libpq keyword/value connection string to the publisher (the subscription's `CONNECTION`), e.g. `host=db1 port=5432 user=replicator dbname=app password=…`. " +
+				MarkdownDescription: "libpq connection string to the publisher (the subscription's `CONNECTION`), keyword/value (`host=db1 port=5432 user=replicator dbname=app password=…`) or URI (`postgresql://replicator@db1:5432/app?sslmode=verify-full`). " +
 					"The subscriber server opens it, not Terraform; at plan time the provider connects once itself (with a 5 s timeout) to check " +
 					"the publisher's `wal_level`, sending only what this string says: never the `PGPASSWORD`, passfile, service file or client " +
 					"certificate of the user running Terraform. Sensitive as a whole, because it may hold a password; the provider never " +
 					"prints the password. Changed in place (`ALTER SUBSCRIPTION … CONNECTION`), so rotating a password copies nothing again. " +
-					"Compared by its parameters: a string written differently with the same parameters is no change, and the text you wrote is kept. " +
-					"URIs (`postgresql://…`) are not accepted. A `password` here is stored in the Terraform state too: with Terraform 1.11 or " +
+					"Compared by its parameters: a string written differently with the same parameters (a URI against the keyword/value form, too) is no change, and the text you wrote is kept; " +
+					"a change is named, keyword by keyword, in a plan warning, without secrets. A `password` here is stored in the Terraform state too: with Terraform 1.11 or " +
 					"OpenTofu 1.11 and later, leave it out and set `password_wo`.",
 			},
 			"publications": schema.SetAttribute{
@@ -838,11 +838,12 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 			}
 		}
 		if _, err := conninfo.Parse(v.ValueString()); err != nil {
-			// A message that says what to write instead, beyond the
-			// parser's byte offset.
+			// The parser's error never quotes the string (a password);
+			// the message says what to write instead.
 			resp.Diagnostics.AddAttributeError(path.Root("conninfo"), "Invalid Connection String",
-				"The connection is not a libpq keyword/value string (a keyword without \"=\", or an unterminated quoted value). "+
-					"Write it as host=… port=… user=… dbname=…, quoting values with spaces in single quotes. URIs (postgresql://…) are not accepted.")
+				"The connection is not a libpq connection string ("+err.Error()+"). "+
+					"Write it as host=… port=… user=… dbname=…, quoting values with spaces in single quotes, "+
+					"or as a URI, postgresql://user:password@host:port/dbname?keyword=value, with %XX for a reserved character.")
 		}
 	}
 	if !cfg.Publications.IsUnknown() && !cfg.Publications.IsNull() {
@@ -971,6 +972,9 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if known && !resp.Diagnostics.HasError() {
 		r.warnOwnerWithoutPassword(ctx, plan, !cfg.PasswordWO.IsNull() || !cfg.PasswordWOVersion.IsNull(), &resp.Diagnostics)
 	}
+	if c := plan.Conninfo; state != nil && !c.IsUnknown() && !c.IsNull() && !normalized.SameConnection(c.ValueString(), state.Conninfo.ValueString()) {
+		warnConnectionChanges(plan.Name.ValueString(), state.Conninfo.ValueString(), c.ValueString(), &resp.Diagnostics)
+	}
 	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() && (state == nil || !normalized.SameConnection(c.ValueString(), state.Conninfo.ValueString())) {
 		connection := c.ValueString()
 		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
@@ -982,6 +986,26 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		return
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// warnConnectionChanges names the parameters of a subscription's connection
+// that the plan changes: conninfo is sensitive, so the plan itself shows only
+// "(sensitive value)", which leaves a reader to guess (an imported URI that
+// means the same as the configuration plans nothing: SameConnection). The
+// values of secret keywords are never shown.
+func warnConnectionChanges(name, from, to string, diags *diag.Diagnostics) {
+	old, errOld := conninfo.Parse(from)
+	updated, errNew := conninfo.Parse(to)
+	if errOld != nil || errNew != nil {
+		return
+	}
+	changes := conninfo.Changes(old, updated)
+	if len(changes) == 0 {
+		return
+	}
+	diags.AddAttributeWarning(path.Root("conninfo"), "Subscription Connection Changes",
+		fmt.Sprintf("The plan changes the connection of the subscription %s (ALTER SUBSCRIPTION … CONNECTION): %s. "+
+			"If the server's connection is the one you want, write it in conninfo.", pgsql.Ident(name), strings.Join(changes, "; ")))
 }
 
 // checkTwoPhaseChange refuses, at plan time, a change of two_phase that

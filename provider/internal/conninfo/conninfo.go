@@ -6,18 +6,26 @@ package conninfo
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
 // Params are a connection string's keyword/value pairs.
 type Params map[string]string
 
-// Parse reads a keyword/value connection string the way libpq does: values
-// may be single-quoted, with \' and \\ escapes inside quotes or out. URIs
-// (postgres://…) are not accepted: PostgreSQL stores what it was given, and
-// the provider always writes keyword/value.
+// Parse reads a connection string the way libpq does (PQconninfoParse):
+// keyword/value, where values may be single-quoted, with \' and \\ escapes
+// inside quotes or out, or a URI (postgresql://…, postgres://…: parseURI).
+// PostgreSQL stores a subscription's CONNECTION and a standby's
+// primary_conninfo as they were written, so a server can hold either form.
+// An error never quotes the string: it may hold a password.
 func Parse(s string) (Params, error) {
+	if rest, ok := uriBody(s); ok {
+		return parseURI(rest)
+	}
 	p := Params{}
 	i := 0
 	skipSpace := func() {
@@ -37,9 +45,8 @@ func Parse(s string) (Params, error) {
 		key := s[start:i]
 		skipSpace()
 		if i >= len(s) || s[i] != '=' {
-			// Never quote the text: a URI (postgresql://user:secret@host)
-			// is read as one keyword, password included.
-			return nil, fmt.Errorf("connection string: missing \"=\" after the keyword at byte %d (a keyword=value string, not a URI, is expected)", start+1)
+			// Never quote the text: it may hold a password.
+			return nil, fmt.Errorf("connection string: missing \"=\" after the keyword at byte %d", start+1)
 		}
 		i++
 		skipSpace()
@@ -81,6 +88,175 @@ func Parse(s string) (Params, error) {
 	}
 }
 
+// uriBody is s without its URI scheme, when s is a URI: libpq takes
+// "postgresql://" and "postgres://", in lower case only.
+func uriBody(s string) (string, bool) {
+	for _, scheme := range []string{"postgresql://", "postgres://"} {
+		if strings.HasPrefix(s, scheme) {
+			return s[len(scheme):], true
+		}
+	}
+	return "", false
+}
+
+// parseURI reads the part of a URI after its scheme as libpq's
+// conninfo_uri_parse_options does, down to its quirks:
+// [user[:password]@][host][:port][,host[:port]…][/dbname][?keyword=value&…].
+// The credentials are what comes before the first "@" that precedes any
+// "/"; user, password, host, port, dbname and every query keyword and value
+// are percent-decoded ("+" stays "+"); an IPv6 address is in brackets; a
+// query parameter overrides what the URI's parts said; an empty part sets
+// nothing; "ssl=true" is sslmode=require.
+func parseURI(s string) (Params, error) {
+	p := Params{}
+	set := func(key, raw string) error {
+		v, err := percentDecode(raw)
+		if err != nil {
+			return fmt.Errorf("connection URI: %s in the %s", err, key)
+		}
+		if v != "" {
+			p[key] = v
+		}
+		return nil
+	}
+	if at := strings.IndexAny(s, "@/"); at >= 0 && s[at] == '@' {
+		user, password, hasPassword := strings.Cut(s[:at], ":")
+		if err := set("user", user); err != nil {
+			return nil, err
+		}
+		if hasPassword {
+			if err := set("password", password); err != nil {
+				return nil, err
+			}
+		}
+		s = s[at+1:]
+	}
+	var hosts, ports []string
+	for {
+		var host string
+		if strings.HasPrefix(s, "[") {
+			end := strings.IndexByte(s, ']')
+			if end < 0 {
+				return nil, fmt.Errorf(`connection URI: no "]" after an IPv6 address`)
+			}
+			if end == 1 {
+				return nil, fmt.Errorf("connection URI: an empty IPv6 address")
+			}
+			host, s = s[1:end], s[end+1:]
+			if s != "" && strings.IndexByte(":/?,", s[0]) < 0 {
+				return nil, fmt.Errorf(`connection URI: unexpected character after an IPv6 address (expected ":" or "/")`)
+			}
+		} else {
+			end := indexOrLen(s, ":/?,")
+			host, s = s[:end], s[end:]
+		}
+		port := ""
+		if strings.HasPrefix(s, ":") {
+			end := indexOrLen(s[1:], "/?,") + 1
+			port, s = s[1:end], s[end:]
+		}
+		hosts, ports = append(hosts, host), append(ports, port)
+		if !strings.HasPrefix(s, ",") {
+			break
+		}
+		s = s[1:]
+	}
+	if err := set("host", strings.Join(hosts, ",")); err != nil {
+		return nil, err
+	}
+	// As libpq: two hosts without a port give port ",".
+	if err := set("port", strings.Join(ports, ",")); err != nil {
+		return nil, err
+	}
+	if strings.HasPrefix(s, "/") {
+		end := indexOrLen(s, "?")
+		if err := set("dbname", s[1:end]); err != nil {
+			return nil, err
+		}
+		s = s[end:]
+	}
+	if s == "" {
+		return p, nil
+	}
+	// s starts with "?": the query, whose last parameter may end with "&".
+	for q := s[1:]; q != ""; {
+		end := indexOrLen(q, "&")
+		param := q[:end]
+		q = q[min(end+1, len(q)):]
+		rawKey, rawValue, ok := strings.Cut(param, "=")
+		if !ok {
+			return nil, fmt.Errorf(`connection URI: a query parameter without "="`)
+		}
+		if strings.Contains(rawValue, "=") {
+			return nil, fmt.Errorf(`connection URI: a query parameter with a second "="`)
+		}
+		key, err := percentDecode(rawKey)
+		if err != nil {
+			return nil, fmt.Errorf("connection URI: %s in a query keyword", err)
+		}
+		value, err := percentDecode(rawValue)
+		if err != nil {
+			return nil, fmt.Errorf("connection URI: %s in the value of %q", err, key)
+		}
+		if key == "ssl" && value == "true" {
+			key, value = "sslmode", "require"
+		}
+		if key == "" {
+			return nil, fmt.Errorf("connection URI: empty keyword")
+		}
+		p[key] = value
+	}
+	return p, nil
+}
+
+// indexOrLen is the index of the first of chars in s, or len(s).
+func indexOrLen(s, chars string) int {
+	if i := strings.IndexAny(s, chars); i >= 0 {
+		return i
+	}
+	return len(s)
+}
+
+// percentDecode decodes %XX as libpq does: every other byte, "+" included,
+// stands for itself; %00 is refused.
+func percentDecode(s string) (string, error) {
+	if !strings.Contains(s, "%") {
+		return s, nil
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '%' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+			return "", fmt.Errorf("an invalid percent-encoding")
+		}
+		c := unhex(s[i+1])<<4 | unhex(s[i+2])
+		if c == 0 {
+			return "", fmt.Errorf("a forbidden %%00")
+		}
+		b.WriteByte(c)
+		i += 2
+	}
+	return b.String(), nil
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c >= 'a':
+		return c - 'a' + 10
+	default:
+		return c - 'A' + 10
+	}
+}
+
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // Quote quotes a value for a connection string: always single-quoted, with
@@ -92,6 +268,23 @@ func Quote(v string) string {
 // String renders the parameters in a stable order (host, port, user, dbname
 // first, the rest sorted), skipping empty values, every value quoted.
 func (p Params) String() string {
+	var b strings.Builder
+	for _, k := range p.keys() {
+		if p[k] == "" {
+			continue
+		}
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(k)
+		b.WriteByte('=')
+		b.WriteString(Quote(p[k]))
+	}
+	return b.String()
+}
+
+// keys are p's keywords in String's order.
+func (p Params) keys() []string {
 	first := []string{"host", "hostaddr", "port", "user", "dbname"}
 	var keys []string
 	seen := map[string]bool{}
@@ -108,20 +301,7 @@ func (p Params) String() string {
 		}
 	}
 	sort.Strings(rest)
-	keys = append(keys, rest...)
-	var b strings.Builder
-	for _, k := range keys {
-		if p[k] == "" {
-			continue
-		}
-		if b.Len() > 0 {
-			b.WriteByte(' ')
-		}
-		b.WriteString(k)
-		b.WriteByte('=')
-		b.WriteString(Quote(p[k]))
-	}
-	return b.String()
+	return append(keys, rest...)
 }
 
 // Redacted is String with every secret (SecretKeywords) replaced, for
@@ -137,6 +317,43 @@ func (p Params) Redacted() string {
 		}
 	}
 	return c.String()
+}
+
+// Changes names, keyword by keyword in String's order, how the connection to
+// differs from from: `port "5432" → "5433"`, `application_name "x" →
+// (none)`; a secret keyword's value is never shown (`password changes`).
+// A sensitive attribute shows only "(sensitive value)" in a plan: this is
+// what tells the reader which parameter differs.
+func Changes(from, to Params) []string {
+	both := maps.Clone(from)
+	maps.Copy(both, to)
+	var out []string
+	for _, k := range both.keys() {
+		a, inA := from[k]
+		b, inB := to[k]
+		if inA == inB && a == b {
+			continue
+		}
+		if slices.Contains(SecretKeywords, k) {
+			switch {
+			case !inA:
+				out = append(out, k+" added")
+			case !inB:
+				out = append(out, k+" removed")
+			default:
+				out = append(out, k+" changes")
+			}
+			continue
+		}
+		shown := func(v string, ok bool) string {
+			if !ok {
+				return "(none)"
+			}
+			return strconv.Quote(v)
+		}
+		out = append(out, fmt.Sprintf("%s %s → %s", k, shown(a, inA), shown(b, inB)))
+	}
+	return out
 }
 
 // Secrets are the values of p's secret keywords (SecretKeywords), for the

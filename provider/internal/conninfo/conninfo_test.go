@@ -1,6 +1,7 @@
 package conninfo
 
 import (
+	"maps"
 	"strings"
 	"testing"
 )
@@ -38,7 +39,20 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
-	for _, s := range []string{"host", "host='x", "=x", "postgresql://rep:canary-secret@db.example/app"} {
+	for _, s := range []string{
+		"host", "host='x", "=x",
+		"postgresql://rep:canary-secret@db.example/app?sslmode", // a parameter without "="
+		"postgresql://rep:canary-secret@db.example/app?sslmode=a=b",
+		"postgresql://rep:canary-secret@db.example/app?sslmode=disable&&user=x",
+		"postgresql://rep:canary-secret%zz@db.example/app",
+		"postgresql://rep:canary-secret%4@db.example/app",
+		"postgresql://rep:canary-secret%00@db.example/app",
+		"postgresql://rep:canary-secret@[::1",
+		"postgresql://rep:canary-secret@[]/app",
+		"postgresql://rep:canary-secret@[::1]x/app",
+		"postgresql://rep:canary-secret@db.example/app?=1",
+		"Postgresql://rep:canary-secret@db.example/app", // libpq takes the scheme in lower case only
+	} {
 		_, err := Parse(s)
 		if err == nil {
 			t.Errorf("Parse(%q) accepted", s)
@@ -65,5 +79,64 @@ func TestRedacted(t *testing.T) {
 	p["password"] = "secret"
 	if p["password"] != "secret" {
 		t.Error("Redacted changed its receiver")
+	}
+}
+
+// TestParseURI checks URIs against what libpq's PQconninfoParse (PostgreSQL
+// 17) returned for each, its quirks included.
+func TestParseURI(t *testing.T) {
+	for _, c := range []struct {
+		uri  string
+		want Params
+	}{
+		{"postgresql://u:p%40@h:5/db?sslmode=disable", Params{"user": "u", "password": "p@", "host": "h", "port": "5", "dbname": "db", "sslmode": "disable"}},
+		{"postgres://", Params{}},
+		{"postgresql:///db", Params{"dbname": "db"}},
+		{"postgresql://h:", Params{"host": "h"}},
+		{"postgresql://h1,h2", Params{"host": "h1,h2", "port": ","}},
+		{"postgresql://h1,h2:5433", Params{"host": "h1,h2", "port": ",5433"}},
+		{"postgresql://h,[::1]:7,h3:8/db", Params{"host": "h,::1,h3", "port": ",7,8", "dbname": "db"}},
+		{"postgresql://[::1]:5432/db", Params{"host": "::1", "port": "5432", "dbname": "db"}},
+		{"postgresql://user:@h/db", Params{"user": "user", "host": "h", "dbname": "db"}},
+		{"postgresql://:pw@h/db", Params{"password": "pw", "host": "h", "dbname": "db"}},
+		{"postgresql://u:p@ss@h/db", Params{"user": "u", "password": "p", "host": "ss@h", "dbname": "db"}},
+		{"postgresql://u:p:x@h/db", Params{"user": "u", "password": "p:x", "host": "h", "dbname": "db"}},
+		{"postgresql://h/db?user=a@b", Params{"user": "a@b", "host": "h", "dbname": "db"}},
+		{"postgresql://h?user=a@b", Params{"user": "h?user=a", "host": "b"}},
+		{"postgresql://u@h/db?user=other", Params{"user": "other", "host": "h", "dbname": "db"}},
+		{"postgresql://h/db?", Params{"host": "h", "dbname": "db"}},
+		{"postgresql://h/db?sslmode=disable&", Params{"host": "h", "dbname": "db", "sslmode": "disable"}},
+		{"postgresql://h/db?ssl=true", Params{"host": "h", "dbname": "db", "sslmode": "require"}},
+		{"postgresql://h/db?application_name=a+b%20c", Params{"host": "h", "dbname": "db", "application_name": "a+b c"}},
+		{"postgresql://h/d%62?%75ser=x", Params{"host": "h", "dbname": "db", "user": "x"}},
+		{"postgresql://h/db?sslmode=", Params{"host": "h", "dbname": "db", "sslmode": ""}},
+		{"postgresql://%68ost:54%33%32/db", Params{"host": "host", "port": "5432", "dbname": "db"}},
+		{"postgresql://u:canary%C2%A7-uri%40%2F%3A%25%3F%26%3D%23@127.0.0.1:5432/app?application_name=uri%20app",
+			Params{"user": "u", "password": "canary§-uri@/:%?&=#", "host": "127.0.0.1", "port": "5432", "dbname": "app", "application_name": "uri app"}},
+	} {
+		got, err := Parse(c.uri)
+		if err != nil {
+			t.Errorf("Parse(%q): %v", c.uri, err)
+			continue
+		}
+		if !maps.Equal(got, c.want) {
+			t.Errorf("Parse(%q) = %v, want %v", c.uri, got, c.want)
+		}
+	}
+}
+
+func TestChanges(t *testing.T) {
+	from, _ := Parse("postgresql://u:canary-old@h:5432/app?application_name=by_hand&sslpassword=canary-ssl")
+	to, _ := Parse("host=h port=5433 user=u dbname=app password=canary-new sslmode=disable")
+	got := strings.Join(Changes(from, to), "; ")
+	want := `port "5432" → "5433"; application_name "by_hand" → (none); password changes; sslmode (none) → "disable"; sslpassword removed`
+	if got != want {
+		t.Errorf("Changes = %s\nwant      %s", got, want)
+	}
+	if strings.Contains(got, "canary") {
+		t.Errorf("Changes shows a secret: %s", got)
+	}
+	if c := Changes(from, from); len(c) != 0 {
+		t.Errorf("Changes of a connection against itself: %q", c)
 	}
 }

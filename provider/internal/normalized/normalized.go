@@ -1,7 +1,7 @@
 // Package normalized holds the string types of values that PostgreSQL (or
 // Go) writes in more than one way: a PostgreSQL time ("60s" is SHOW's
 // "1min"), a Go duration ("90s" is "1m30s") and a libpq connection string
-// (the same parameters in any order and quoting). Each type has semantic
+// (the same parameters in any order and quoting, or as a URI). Each type has semantic
 // equality, so that the framework keeps the text the user wrote when the
 // server reads back the same value in its own spelling (after Create, Update
 // and Read), and KeepEquivalentState does the same at plan time, between the
@@ -85,13 +85,12 @@ func (connection) shown(s string) string {
 	return strconv.Quote(p.Redacted())
 }
 
-// SameConnection reports whether two libpq keyword/value connection strings
-// have the same parameters, however they are written (order, quoting,
-// spacing; a keyword given twice counts once, with its last value, as libpq
-// reads it). Every parameter counts, the password too: a subscription whose
-// password changed needs ALTER SUBSCRIPTION … CONNECTION. A string that does
-// not parse (a URI, postgresql://…, which the provider does not accept)
-// equals only itself.
+// SameConnection reports whether two libpq connection strings have the same
+// parameters, however they are written (keyword/value or URI, order,
+// quoting, percent-encoding, spacing; a keyword given twice counts once, with
+// its last value, as libpq reads it). Every parameter counts, the password
+// too: a subscription whose password changed needs ALTER SUBSCRIPTION …
+// CONNECTION. A string that does not parse equals only itself.
 func SameConnection(a, b string) bool {
 	if a == b {
 		return true
@@ -120,8 +119,8 @@ type (
 	// Duration is a value of DurationType.
 	Duration = Value[duration]
 
-	// ConninfoType is a libpq keyword/value connection string, compared by
-	// its parameters (SameConnection).
+	// ConninfoType is a libpq connection string (keyword/value or URI),
+	// compared by its parameters (SameConnection).
 	ConninfoType = Type[connection]
 	// Conninfo is a value of ConninfoType.
 	Conninfo = Value[connection]

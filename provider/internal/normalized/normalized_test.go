@@ -83,11 +83,16 @@ func TestSameConnection(t *testing.T) {
 		{"password changed", "host=a password=x", "host=a password=y", false},
 		{"password removed", "host=a password=x", "host=a", false},
 		{"password quoted differently", "host=a password=x", "host=a password='x'", true},
-		// URIs do not parse: equal only as the same text, never to the
-		// keyword form of the same connection.
+		// A URI is the same connection as the keyword form with its
+		// parameters, whatever the spelling (libpq's percent-decoding).
 		{"same URI", "postgresql://u@a:5432/app", "postgresql://u@a:5432/app", true},
 		{"other URI", "postgresql://a", "postgresql://b", false},
-		{"URI against keywords", "postgresql://u@a:5432/app", "host=a port=5432 user=u dbname=app", false},
+		{"URI against keywords", "postgresql://u@a:5432/app", "host=a port=5432 user=u dbname=app", true},
+		{"URI query against keywords", "postgres://a/app?user=u&sslmode=disable", "sslmode=disable dbname=app user=u host=a", true},
+		{"URI password encoded", "postgresql://u:p%40%27%5C@a/app", `host=a user=u dbname=app password='p@\'\\'`, true},
+		{"URI password changed", "postgresql://u:p1@a/app", "host=a user=u dbname=app password=p2", false},
+		{"URI with one more parameter", "postgresql://u@a/app?application_name=x", "host=a user=u dbname=app", false},
+		{"URI bad percent-encoding", "postgresql://u:%zz@a/app", "postgresql://u:%zz@a/app ", false},
 		{"unterminated quote", "host='a", "host=a", false},
 		{"unterminated quote, same text", "host='a", "host='a", true},
 	} {
@@ -141,11 +146,13 @@ func TestTypesAreDistinct(t *testing.T) {
 }
 
 // String, which the framework logs at TRACE, never shows a connection's
-// secrets, nor a string that does not parse (a URI may hold a password).
+// secrets, nor a string that does not parse (it may hold a password); a URI
+// shows as keywords, its password masked.
 func TestConninfoStringMasksSecrets(t *testing.T) {
 	for in, want := range map[string]string{
 		"host=db password='s3cret' sslpassword=k3y user=rep": `"host='db' user='rep' password='REDACTED' sslpassword='REDACTED'"`,
-		"postgresql://rep:s3cret@db/app":                     `"(a connection string that does not parse, not shown)"`,
+		"postgresql://rep:s3cret@db/app":                     `"host='db' user='rep' dbname='app' password='REDACTED'"`,
+		"postgresql://rep:s3cret%zz@db/app":                  `"(a connection string that does not parse, not shown)"`,
 	} {
 		if got := NewConninfo(in).String(); got != want {
 			t.Errorf("String() of %q = %s, want %s", in, got, want)

@@ -41,6 +41,13 @@ const objectField = "pgreplication_object"
 // conninfo.Params.Secrets does not return (it keeps the last, as libpq).
 var passwordKeyword = regexp.MustCompile(`(?i)(?:` + strings.Join(conninfo.SecretKeywords, "|") + `)\s*=\s*`)
 
+// uriPassword finds the password of a connection URI
+// (postgresql://user:password@host…), which a URI writes percent-encoded, so
+// that no declared spelling of the secret matches it; maskPasswordValues
+// masks it. As libpq reads it, a URI has credentials when an "@" comes
+// before any "/", and the password ends at that "@".
+var uriPassword = regexp.MustCompile(`(postgres(?:ql)?://[^@/:\s]*:)[^@/\s]*@`)
+
 type scopeKey struct{}
 
 // scope is what WithSecrets puts in a context.
@@ -123,8 +130,10 @@ func masked(ctx context.Context, text string) string {
 // maskPasswordValues masks the value after each password= keyword: a
 // connection string's value, quoted ('…') or not, also when the string is
 // itself inside an SQL literal (”…”). A value whose end it cannot find is
-// masked to the end of the line: better too much than a secret.
+// masked to the end of the line: better too much than a secret. It masks
+// the password of a URI too (uriPassword).
 func maskPasswordValues(text string) string {
+	text = uriPassword.ReplaceAllString(text, "${1}"+mask+"@")
 	var b strings.Builder
 	last := 0
 	for _, m := range passwordKeyword.FindAllStringIndex(text, -1) {
