@@ -194,7 +194,8 @@ resource "pgreplication_subscription" "sub_bad" {
 // attribute's change, and primary_conninfo_params, which is not sensitive,
 // showed that keyword: the user and the percent-encoded password. The
 // password never reaches the plan (but as primary_password), nor the TRACE
-// log.
+// log. An apply that then changes another setting keeps primary_conninfo's
+// text: rewritten in keyword/value form, it restarted the WAL receiver.
 func TestAccAdoption_standbyConninfoURI(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1)) // reconfigured: not the shared one
@@ -206,15 +207,22 @@ func TestAccAdoption_standbyConninfoURI(t *testing.T) {
 		t.Fatal(err)
 	}
 	logPath := traceLog(t)
-	config := canaryVariable(t, uriCanary) + standbyConfig(topo, `  primary_password = var.canary_password
+	configWith := func(extra string) string {
+		return canaryVariable(t, uriCanary) + standbyConfig(topo, `  primary_password = var.canary_password
   application_name = "replica-1"
-  primary_conninfo_params = { keepalives_idle = "30" }`) + `
+  primary_conninfo_params = { keepalives_idle = "30" }`+extra) + `
 import {
   provider = pgreplication.standby1
   to       = pgreplication_standby.this
   id       = "standby"
 }
 `
+	}
+	config := configWith("")
+	receiver := func() int64 {
+		return queryValue[int64](t, standby, "postgres", `SELECT coalesce((SELECT pid FROM pg_stat_wal_receiver), 0)`)
+	}
+	var pid int64
 	unchanged := func(*terraform.State) error {
 		if got := queryValue[string](t, standby, "postgres", "SHOW primary_conninfo"); got != uri {
 			return fmt.Errorf("adopting the standby changed its primary_conninfo")
@@ -236,7 +244,23 @@ import {
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
 				Check:            unchanged,
 			},
+			{
+				// Another setting changes: primary_conninfo, the same
+				// connection, keeps its text, and the WAL receiver streams on
+				// (a new text restarts it).
+				PreConfig: func() { pid = receiver() },
+				Config:    configWith("\n  hot_standby_feedback = true"),
+				Check: func(s *terraform.State) error {
+					if err := unchanged(s); err != nil {
+						return err
+					}
+					if got := receiver(); got != pid || pid == 0 {
+						return fmt.Errorf("the WAL receiver was restarted (pid %d, then %d)", pid, got)
+					}
+					return nil
+				},
+			},
 		},
 	})
-	checkLogHasNo(t, logPath, append(canaryParts(uriCanary), uriUserinfo(uriCanary)), "primary_conninfo")
+	checkLogHasNo(t, logPath, append(canaryParts(uriCanary), uriUserinfo(uriCanary)), "primary_conninfo", "hot_standby_feedback")
 }

@@ -576,6 +576,12 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		diags.AddError("Invalid Standby Configuration", werr.Error())
 		return false
 	}
+	if normalized.SameConnection(before.Conninfo, want.Conninfo) {
+		// The connection the standby has, written another way (a URI, by
+		// hand, other order or quoting): its text stays, since a new text
+		// restarts the WAL receiver and streaming stops meanwhile.
+		want.Conninfo = before.Conninfo
+	}
 	ctx = statement.WithSecrets(ctx, want.password)
 	if update && want.matches(before) {
 		if err := before.fill(ctx, plan); err != nil {
