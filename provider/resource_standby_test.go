@@ -240,7 +240,16 @@ func TestAccStandby_handEditRevertedBeforeStartupReload(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
-			{Config: standbyConfig(topo, body)},
+			{
+				// Another application_name first, so that this apply writes
+				// primary_conninfo in the provider's spelling, which the
+				// startup process then runs with: a standby whose text
+				// already means the declared connection keeps its text.
+				PreConfig: func() {
+					alterSystemByHand(t, standby, "primary_conninfo", strings.Replace(handConninfo, "by_hand", "before_test", 1))
+				},
+				Config: standbyConfig(topo, body),
+			},
 			{
 				PreConfig: func() {
 					receiverPID = queryValue[int](t, standby, "postgres", `SELECT pid FROM pg_stat_wal_receiver`)
