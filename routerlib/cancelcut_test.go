@@ -25,9 +25,11 @@ import (
 // ErrMaybeCommitted, still matching context.Canceled. A write cancelled
 // while it waits in pgxpool for a connection (a pool of one, held by a
 // transaction) was never sent: the bare context.Canceled, and nothing
-// landed. Router.Exec, Router.QueryRow of an INSERT … RETURNING and
-// database/sql's ExecContext and QueryRowContext through routerlib/stdlib,
-// in the default mode and in read_your_writes mode (the capture paths).
+// landed. Router.Exec, Router.QueryRow of an INSERT … RETURNING,
+// Router.CopyFrom, Router.SendBatch (its first result's error, and its
+// Close's) and database/sql's ExecContext and QueryRowContext through
+// routerlib/stdlib, in the default mode and in read_your_writes mode (the
+// capture paths).
 func TestAutocommitWriteCutByCallerCancel(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	ctx := context.Background()
@@ -66,6 +68,19 @@ func cancelCutWrites(r *routerlib.Router, db *sql.DB) []struct {
 		{"Router.CopyFrom", func(ctx context.Context, id int) error {
 			_, err := r.CopyFrom(ctx, pgx.Identifier{"cancelcut"}, []string{"id"}, pgx.CopyFromRows([][]any{{id}}))
 			return err
+		}},
+		{"Router.SendBatch Exec", func(ctx context.Context, id int) error {
+			b := &pgx.Batch{}
+			b.Queue(fmt.Sprintf("INSERT INTO cancelcut VALUES (%d)", id))
+			br := r.SendBatch(ctx, b)
+			defer br.Close()
+			_, err := br.Exec()
+			return err
+		}},
+		{"Router.SendBatch Close", func(ctx context.Context, id int) error {
+			b := &pgx.Batch{}
+			b.Queue(fmt.Sprintf("INSERT INTO cancelcut VALUES (%d)", id))
+			return r.SendBatch(ctx, b).Close()
 		}},
 		{"database/sql ExecContext", func(ctx context.Context, id int) error {
 			_, err := db.ExecContext(ctx, fmt.Sprintf("INSERT INTO cancelcut VALUES (%d)", id))

@@ -16,7 +16,8 @@ import (
 // TestCommitCutByCallerDeadline: a COMMIT the server received and ran,
 // whose answer the caller's deadline cut (here the server waits for a
 // synchronous standby that is not there), committed: the error must not
-// read as "did not commit".
+// read as "did not commit". So with an autocommit Exec, and an autocommit
+// batch (Router.SendBatch), whose COMMIT waits the same.
 func TestCommitCutByCallerDeadline(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	ctx := context.Background()
@@ -79,6 +80,12 @@ func commitCutByCallerDeadline(t *testing.T, topo *routertest.Topology, r *route
 	cctx, cancel = context.WithTimeout(ctx, time.Second)
 	_, errs["Exec INSERT"] = r.Exec(cctx, "INSERT INTO cut VALUES (2)")
 	cancel()
+	// An autocommit batch.
+	cctx, cancel = context.WithTimeout(ctx, time.Second)
+	b := &pgx.Batch{}
+	b.Queue("INSERT INTO cut VALUES (6)")
+	errs["SendBatch INSERT"] = r.SendBatch(cctx, b).Close()
+	cancel()
 	// Not sent: the context was done before the COMMIT went out.
 	tx, err = r.BeginTx(ctx, pgx.TxOptions{})
 	if err != nil {
@@ -115,8 +122,8 @@ func commitCutByCallerDeadline(t *testing.T, topo *routertest.Topology, r *route
 		t.Fatal(err)
 	}
 	t.Logf("rows on the primary after the wait ended: %d", n)
-	if n != 3 {
-		t.Errorf("%d rows on the primary, want 3 (the three COMMITs cut by the caller; not the one never sent nor the statement cut)", n)
+	if n != 4 {
+		t.Errorf("%d rows on the primary, want 4 (the four COMMITs cut by the caller; not the one never sent nor the statement cut)", n)
 	}
 	for what, err := range errs {
 		t.Logf("%s: %v (ErrMaybeCommitted %v, DeadlineExceeded %v)", what, err, errors.Is(err, routerlib.ErrMaybeCommitted), errors.Is(err, context.DeadlineExceeded))

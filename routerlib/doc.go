@@ -101,9 +101,8 @@
 // that hangs answers on no session, and one that answers slowly (a
 // latency spike) answers no call in time. Then every connection still open to it is closed:
 // reads in flight there run again on another node, and a write in flight
-// there (Exec, Query, QueryRow, CopyFrom) fails with [ErrMaybeCommitted] (it is never
-// replayed; a batch outside a transaction returns the connection's error
-// as is, and may have committed too), as does the
+// there (Exec, Query, QueryRow, CopyFrom, a batch outside a transaction)
+// fails with [ErrMaybeCommitted] (it is never replayed), as does the
 // Commit of a transaction from [Router.BeginTx] whose connection fails
 // after the COMMIT went out (a statement of such a transaction says it did
 // not commit). Calls the caller's own deadline or cancel ends are never

@@ -147,10 +147,13 @@ func callerCut(ctx context.Context, node, what string, err error) error {
 // notSent reports whether err is sure to have come before the statement
 // reached the server: the connection was never made, pgconn says so,
 // PgBouncer refused the call before forwarding it (see bouncerRefused),
-// or the call never had a connection (unacquired).
+// the call never had a connection (unacquired), or a batch failed while
+// pgx prepared its statements, in a round trip of their own before any
+// of them went out ([pgx.ErrPreprocessingBatch]).
 func notSent(err error) bool {
 	var connectErr *pgconn.ConnectError
-	return errors.As(err, &connectErr) || pgconn.SafeToRetry(err) || bouncerRefused(err) || errors.As(err, new(*unacquired))
+	return errors.As(err, &connectErr) || pgconn.SafeToRetry(err) || bouncerRefused(err) ||
+		errors.As(err, new(*unacquired)) || errors.As(err, new(pgx.ErrPreprocessingBatch))
 }
 
 func (r *Router) count(tg target) {

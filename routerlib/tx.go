@@ -218,30 +218,106 @@ func (tx *writerTx) batchResults(ctx context.Context, br pgx.BatchResults, b *pg
 // captureTx, whose Commit records the session's position (the batch's
 // Close, before the COMMIT, cannot), or the batch's Close when the batch
 // queues the COMMIT itself. Its connection goes back to the pool
-// when the transaction ends, as with [pgxpool.Pool.SendBatch].
+// when the transaction ends, as with [pgxpool.Pool.SendBatch]. Any other
+// batch is an autocommit write (writeBatch), whose connection goes back
+// at its Close. A batch that got no connection was not sent: its error
+// is the wait's, marked unacquired.
 func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *pgx.Batch) pgx.BatchResults {
+	c, err := acquireConn(ctx, tg.pool)
+	if err != nil {
+		return pgx.FailedBatchResults(b, err)
+	}
 	s := r.capturing(ctx, t, tg)
-	if s == nil {
-		br := tg.pool.SendBatch(ctx, b)
-		if tx := br.Tx(); tx != nil {
-			w := newWriterTx(tx, r, tg.n)
+	br := c.Conn().SendBatch(ctx, b)
+	if tx := br.Tx(); tx != nil {
+		if s == nil {
+			w := newWriterTx(&releasingTx{Tx: tx, c: c}, r, tg.n)
 			return w.batchResults(ctx, br, b, w)
 		}
-		return br
+		w := newWriterTx(tx, r, tg.n)
+		ct := &captureTx{Tx: w, writer: w, conn: c, session: s, r: r, batch: true}
+		return ct.batchResults(w.batchResults(ctx, br, b, ct))
 	}
-	c, err := tg.pool.Acquire(ctx)
-	if err != nil {
-		return &captureBatch{BatchResults: pgx.FailedBatchResults(b, err), r: r, ctx: ctx, pool: tg.pool, session: s, leave: t.hold()}
+	wb := &writeBatch{BatchResults: &releasingBatch{BatchResults: br, c: c}, r: r, ctx: ctx, n: tg.n}
+	if s == nil {
+		return wb
 	}
-	br := c.Conn().SendBatch(ctx, b)
-	tx := br.Tx()
-	if tx == nil {
-		return &captureBatch{BatchResults: &releasingBatch{BatchResults: br, c: c}, r: r, ctx: ctx, pool: tg.pool, session: s, leave: t.hold()}
-	}
-	w := newWriterTx(tx, r, tg.n)
-	ct := &captureTx{Tx: w, writer: w, conn: c, session: s, r: r, batch: true}
-	return ct.batchResults(w.batchResults(ctx, br, b, ct))
+	return &captureBatch{BatchResults: wb, r: r, ctx: ctx, pool: tg.pool, session: s, leave: t.hold()}
 }
+
+// writeBatch are the results of an autocommit write batch (one sent
+// outside a transaction): its failures say what those of a write through
+// [Router.Exec] say (see retryable), though, like a writerTx's, they take
+// no node out of rotation: once the batch went out, a failure of its
+// connection, or the caller's deadline or cancel, may have come after the
+// server committed it ([ErrMaybeCommitted]; with the caller's cut, still
+// matching the context's error), whichever result the failure shows in.
+// It is never sent again. An error the server sent is the caller's, as
+// is; a failure sure to have come before anything went out (notSent: pgx
+// preparing the batch's statements in a round trip of their own, first)
+// says the batch was not sent.
+type writeBatch struct {
+	pgx.BatchResults
+	r   *Router
+	ctx context.Context
+	n   *node
+}
+
+func (b *writeBatch) failed(err error) error {
+	const what = "a write batch"
+	if err == nil {
+		return nil
+	}
+	if b.ctx.Err() != nil {
+		if cutByCaller(b.ctx, err) {
+			return callerCut(b.ctx, b.n.name, what, err)
+		}
+		return err
+	}
+	if !nodeFault(err) {
+		return err
+	}
+	if notSent(err) {
+		return fmt.Errorf("routerlib: node %q: %s was not sent: %w", b.n.name, what, err)
+	}
+	cause := b.n.conns.cause()
+	if b.r.closed.Load() {
+		cause = ErrClosed
+	}
+	return maybeCommitted(b.n.name, what, cause, err)
+}
+
+func (b *writeBatch) Exec() (pgconn.CommandTag, error) {
+	tag, err := b.BatchResults.Exec()
+	return tag, b.failed(err)
+}
+
+func (b *writeBatch) Query() (pgx.Rows, error) {
+	rows, err := b.BatchResults.Query()
+	if err != nil {
+		return rows, b.failed(err)
+	}
+	return &writeBatchRows{Rows: rows, b: b}, nil
+}
+
+func (b *writeBatch) QueryRow() pgx.Row {
+	rows, err := b.Query()
+	if err != nil {
+		return errRow{err}
+	}
+	return writerTxRow{rows}
+}
+
+func (b *writeBatch) Close() error { return b.failed(b.BatchResults.Close()) }
+
+// writeBatchRows are the rows of a writeBatch's Query, whose failure
+// shows in Err.
+type writeBatchRows struct {
+	pgx.Rows
+	b *writeBatch
+}
+
+func (w *writeBatchRows) Err() error { return w.b.failed(w.Rows.Err()) }
 
 func (tx *writerTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	tag, err := tx.Tx.Exec(ctx, sql, args...)
