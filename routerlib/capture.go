@@ -228,6 +228,7 @@ const captureConnKey = "routerlib.capture"
 // that a DISCARD ALL dropped would fail the application's own calls of the
 // same SQL, on that connection, every time.
 type captureConn struct {
+	mode                     pgx.QueryExecMode // the connection's default (see readFormatsByOID)
 	prepares                 bool
 	traced                   bool // see captureTx.commitTraced
 	eqb                      pgx.ExtendedQueryBuilder
@@ -282,7 +283,7 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 		return cc, nil
 	}
 	cfg := conn.Config()
-	cc := &captureConn{prepares: prepares(cfg), traced: traced(cfg), writes: map[string]preparedWrite{}}
+	cc := &captureConn{mode: cfg.DefaultQueryExecMode, prepares: prepares(cfg), traced: traced(cfg), writes: map[string]preparedWrite{}}
 	data[captureConnKey] = cc
 	if !cc.prepares {
 		return cc, nil
@@ -1255,11 +1256,10 @@ const xactQuery = "SELECT pg_catalog.pg_current_xact_id_if_assigned() IS NOT NUL
 // ([pgx.QueryExecModeDescribeExec], [pgx.QueryExecModeCacheDescribe]), or
 // unnamed with its results as text ([pgx.QueryExecModeExec], and
 // [pgx.QueryExecModeSimpleProtocol], which pgx documents as behaving the
-// same). sent false: the call is several statements (see
-// execSimpleReadCapture), or asks for result formats by type on a
-// connection that cannot know the columns first: it runs as usual, and
-// what a function it calls writes is not recorded (the package
-// documentation says to use Primary there). When the server no longer
+// same); [pgx.QueryResultFormatsByOID] applied as pgx applies it (in the
+// modes that describe the statement first; ignored in the others). sent
+// false: the call is several statements (see execSimpleReadCapture and
+// querySimpleReadCapture): it runs as usual. When the server no longer
 // accepts the statement this connection prepared for the read
 // (staleStatement), it is prepared afresh and sent once more: its Bind
 // failed, so nothing ran. A nil pipeline with sent true means err ended
@@ -1329,7 +1329,16 @@ options:
 			}
 		}
 		if byOID != nil && sd == nil {
-			return nil, nil, false, nil // the columns' types are unknown before it runs
+			if described(mode, modeSet, cc.mode) {
+				// pgx describes it first in this mode, and applies the
+				// formats by type: so does the read, in a round trip
+				// of its own as pgx's.
+				if sd, err = conn.PgConn().Prepare(ctx, "", sql, nil); err != nil {
+					return nil, nil, true, err
+				}
+			} else {
+				byOID = nil // pgx sends it undescribed, its results as text
+			}
 		}
 		if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
 			return nil, nil, true, err
@@ -1460,6 +1469,21 @@ func (r *Router) execReadCapture(ctx context.Context, pool *pgxpool.Pool, sql st
 	return tag, r.readCaptured(ctx, c.Conn(), p, s, err)
 }
 
+// described reports whether pgx's Query describes a statement before it
+// runs it (and so applies [pgx.QueryResultFormatsByOID], which it ignores
+// in the other modes): the call's exec mode when set, else the
+// connection's, is one that prepares or describes.
+func described(mode pgx.QueryExecMode, modeSet bool, connMode pgx.QueryExecMode) bool {
+	if !modeSet {
+		mode = connMode
+	}
+	switch mode {
+	case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
+		return false
+	}
+	return true
+}
+
 // onlyModes reports whether args are exec modes only, no arguments: pgx's
 // Exec then sends the SQL as a simple query, whatever the mode.
 func onlyModes(args []any) bool {
@@ -1483,18 +1507,7 @@ func onlyModes(args []any) bool {
 // The command tag is that of the caller's last statement, as from pgx.
 func (r *Router) execSimpleReadCapture(ctx context.Context, pc *pgconn.PgConn, sql string, s *Session) (pgconn.CommandTag, error) {
 	mrr := pc.Exec(ctx, sql+"\n;"+xactQuery)
-	var tag, last pgconn.CommandTag
-	wrote := false
-	for mrr.NextResult() {
-		rr := mrr.ResultReader()
-		wrote = false // only the last result, xactQuery's, counts
-		for rr.NextRow() {
-			v := rr.Values()
-			wrote = len(v) == 1 && string(v[0]) == "t"
-		}
-		tag = last
-		last, _ = rr.Close()
-	}
+	tag, wrote := readSimpleWrote(mrr)
 	if err := mrr.Close(); err != nil {
 		// The server's error rolled the reads back; a failure of the
 		// connection leaves their commit unknown.
@@ -1507,12 +1520,93 @@ func (r *Router) execSimpleReadCapture(ctx context.Context, pc *pgconn.PgConn, s
 	return tag, nil
 }
 
+// readSimpleWrote reads the rest of mrr, the results of a string of reads
+// with xactQuery appended (execSimpleReadCapture): it returns the command
+// tag of the caller's last statement read here, and whether the reads
+// wrote. The caller then closes mrr, whose error is the string's.
+func readSimpleWrote(mrr *pgconn.MultiResultReader) (tag pgconn.CommandTag, wrote bool) {
+	var last pgconn.CommandTag
+	for mrr.NextResult() {
+		rr := mrr.ResultReader()
+		wrote = false // only the last result, xactQuery's, counts
+		for rr.NextRow() {
+			v := rr.Values()
+			wrote = len(v) == 1 && string(v[0]) == "t"
+		}
+		tag = last
+		last, _ = rr.Close()
+	}
+	return tag, wrote
+}
+
+// simpleQuery reports whether pgx's Query sends a call with args, exec
+// modes only, on conn as one simple query, whose rows are its first
+// statement's: the call's last exec mode, or else the connection's, is
+// [pgx.QueryExecModeSimpleProtocol], and the connection's settings are
+// those pgx then requires (it fails the call otherwise). In the other
+// modes pgx prepares the string, which the server refuses for several
+// statements.
+func simpleQuery(conn *pgx.Conn, cc *captureConn, args []any) bool {
+	mode := cc.mode
+	for _, a := range args {
+		mode = a.(pgx.QueryExecMode) // onlyModes
+	}
+	pc := conn.PgConn()
+	return mode == pgx.QueryExecModeSimpleProtocol &&
+		pc.ParameterStatus("standard_conforming_strings") == "on" && pc.ParameterStatus("client_encoding") == "UTF8"
+}
+
+// querySimpleReadCapture is execSimpleReadCapture for a string of several
+// reads sent through Query (simpleQuery): the rows are its first
+// statement's, as from pgx, and once they are done the rest is read,
+// xactQuery's answer last, and the position after the commit recorded
+// when the reads wrote. ok false: the call is not one pgx sends so; it
+// runs as usual, on c. When ok, the call has c, and releases it.
+func (r *Router) querySimpleReadCapture(ctx context.Context, c *pgxpool.Conn, sql string, args []any, s *Session) (rows pgx.Rows, ok bool, err error) {
+	cc, err := captureConnOf(ctx, c.Conn())
+	if err != nil {
+		c.Release()
+		return errRows{err}, true, err
+	}
+	if !simpleQuery(c.Conn(), cc, args) {
+		return nil, false, nil
+	}
+	pc := c.Conn().PgConn()
+	mrr := pc.Exec(ctx, sql+"\n;"+xactQuery)
+	if !mrr.NextResult() {
+		err := mrr.Close()
+		c.Release()
+		outcomeUnknown(s, err)
+		return errRows{err}, true, err
+	}
+	rows = pgx.RowsFromResultReader(c.Conn().TypeMap(), mrr.ResultReader())
+	return &captureRows{Rows: rows, finish: func() error {
+		defer c.Release()
+		_, wrote := readSimpleWrote(mrr)
+		if err := mrr.Close(); err != nil {
+			// The server's error rolled the reads back; a failure of
+			// the connection leaves their commit unknown.
+			outcomeUnknown(s, err)
+			return err
+		}
+		if wrote {
+			return r.recordAt(ctx, pc, s)
+		}
+		return nil
+	}}, true, nil
+}
+
 // queryReadCapture is execReadCapture for a read whose rows the caller
 // reads: what the read wrote is recorded once they are done.
 func (r *Router) queryReadCapture(ctx context.Context, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgx.Rows, error) {
 	c, err := pool.Acquire(ctx)
 	if err != nil {
 		return errRows{err}, err
+	}
+	if cl&classMulti != 0 && onlyModes(args) {
+		if rows, ok, err := r.querySimpleReadCapture(ctx, c, sql, args, s); ok {
+			return rows, err
+		}
 	}
 	p, res, sent, err := startReadCapture(ctx, c.Conn(), sql, cl, args)
 	if !sent {

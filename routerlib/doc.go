@@ -302,14 +302,20 @@
 // those reads only). So does a batch of reads (the query queued last in
 // the batch, one implicit transaction), a string of several statements
 // through Exec (the query appended to the string, one simple query, as
-// pgx sends it), named arguments (rewritten first, as pgx does) and an
-// exec mode (each sent as pgx sends it in that mode). Not so a string of
-// several statements through Query (pgx reads only its first result) or
-// with arguments, [pgx.QueryResultFormatsByOID] on a pool set to another
-// exec mode than the default, nor a function that writes through another
-// session (dblink) or leaves no transaction ID (a sequence): call those
-// with [Primary] (or in a transaction), which records them as writes,
-// whatever they did. Like
+// pgx sends it), named arguments (rewritten first, as pgx does), an
+// exec mode (each sent as pgx sends it in that mode,
+// [pgx.QueryResultFormatsByOID] applied where pgx applies it), and
+// a string of several statements through Query in the simple protocol
+// (the query appended to the string, as through Exec; the rows are its
+// first statement's, as from pgx; in the other modes the server refuses
+// to prepare it). Not so a string of several statements with arguments,
+// which pgx interpolates into the text on the client, in code it does not
+// export: capturing it would take a second implementation of that
+// quoting of literals, where a slip is an injection, or a round trip of
+// its own after every such read, wrote it or not. Nor a function that
+// writes through another session (dblink) or leaves no transaction ID (a
+// sequence). Call those with [Primary] (or in a transaction), which
+// records them as writes, whatever they did. Like
 // the captured writes, these reads go out through pgconn, beneath pgx: a
 // pgx query tracer set with [WithPoolConfig] does not see them (a
 // [Tracer] does). A read waits up to wait_timeout for a replica to catch

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
@@ -790,7 +791,11 @@ func (ct *commitTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, d pgx.Tr
 // a call made with Primary was recorded (as a write): the sticky Exec,
 // QueryRow and Query below read [k1] on the standby, not [k1 k2]; and
 // until a batch of reads, a string of several statements, named
-// arguments and exec modes were captured too, so did those. A read
+// arguments and exec modes were captured too, so did those; and until
+// QueryResultFormatsByOID where the capture path prepares nothing (the
+// call's Exec mode, a pool's DescribeExec or SimpleProtocol mode) and a string
+// of several statements through Query in the simple protocol (the call's
+// mode or the pool's) were, so did those five. A read
 // there that writes nothing leaves the session where it was, or the
 // session would stay on the primary while other sessions write.
 func TestSessionPrimaryReadThatWrites(t *testing.T) {
@@ -801,19 +806,16 @@ func TestSessionPrimaryReadThatWrites(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitReplayed(t, topo)
-	const delay = 2 * time.Second
-	standby := topo.Standbys[0]
-	if err := standby.SetApplyDelay(ctx, delay); err != nil {
+	if err := topo.Standbys[0].SetApplyDelay(ctx, 2*time.Second); err != nil {
 		t.Fatal(err)
 	}
 	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
 	a.Health.Interval = "100ms" // the router sees the standby's replay soon
 	rec := &recorder{}
 	r := newRouter(t, a, routerlib.WithTracer(rec))
-	for k, call := range []struct {
-		name string
-		call func(sctx context.Context, id int) error
-	}{
+	byOID := pgx.QueryResultFormatsByOID{pgtype.Int4OID: pgx.BinaryFormatCode}
+	k := 0
+	readsThatWrite(t, topo, r, rec, &k, []readThatWrites{
 		{"Primary", func(sctx context.Context, id int) error {
 			return r.QueryRow(routerlib.Primary(sctx), "SELECT primary_read_add($1)", id).Scan(new(int))
 		}},
@@ -862,7 +864,90 @@ func TestSessionPrimaryReadThatWrites(t *testing.T) {
 		{"ExecMode-DescribeExec", func(sctx context.Context, id int) error {
 			return r.QueryRow(sctx, "SELECT primary_read_add($1)", pgx.QueryExecModeDescribeExec, id).Scan(new(int))
 		}},
-	} {
+		{"ExecMode-Exec-FormatsByOID", func(sctx context.Context, id int) error {
+			return r.QueryRow(sctx, "SELECT primary_read_add($1)", pgx.QueryExecModeExec, byOID, id).Scan(new(int))
+		}},
+		{"ExecMode-SimpleProtocol-Query-several", func(sctx context.Context, id int) error {
+			return queryFirst(r.Query(sctx, fmt.Sprintf("SELECT primary_read_add(%d); SELECT 1", id), pgx.QueryExecModeSimpleProtocol))
+		}},
+	})
+	// Pools set to another exec mode than pgx's default.
+	for _, mode := range []pgx.QueryExecMode{pgx.QueryExecModeDescribeExec, pgx.QueryExecModeSimpleProtocol} {
+		rec := &recorder{}
+		r := newRouter(t, a, routerlib.WithTracer(rec), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+			cfg.ConnConfig.DefaultQueryExecMode = mode
+		}))
+		calls := []readThatWrites{
+			{"pool-" + mode.String() + "-FormatsByOID", func(sctx context.Context, id int) error {
+				return r.QueryRow(sctx, "SELECT primary_read_add($1)", byOID, id).Scan(new(int))
+			}},
+		}
+		if mode == pgx.QueryExecModeSimpleProtocol {
+			calls = append(calls, readThatWrites{"pool-" + mode.String() + "-Query-several", func(sctx context.Context, id int) error {
+				return queryFirst(r.Query(sctx, fmt.Sprintf("SELECT primary_read_add(%d); SELECT 1", id)))
+			}})
+		}
+		readsThatWrite(t, topo, r, rec, &k, calls)
+		if mode != pgx.QueryExecModeSimpleProtocol {
+			continue
+		}
+		// Several statements through Query that write nothing, sticky to
+		// the primary (no replica has replayed the session's position):
+		// the first statement's rows, and the session left where it was.
+		ahead := routerlib.LSN(1) << 62
+		s := routerlib.NewSession(ahead)
+		rows, err := r.Query(routerlib.WithSession(ctx, s), "SELECT 7; SELECT 8, 9")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := pgx.CollectRows(rows, pgx.RowTo[int])
+		if d := rec.last(t); err != nil || len(got) != 1 || got[0] != 7 || d.Reason != routerlib.ReasonSticky || s.LSN() != ahead {
+			t.Errorf("several statements through Query, writing nothing: rows %v (%v), went %s, session at %s: want [7], sticky, the session unmoved at %s", got, err, d.Reason, s.LSN(), ahead)
+		}
+	}
+}
+
+// readThatWrites is a call of TestSessionPrimaryReadThatWrites: a read
+// that calls primary_read_add(id).
+type readThatWrites struct {
+	name string
+	call func(sctx context.Context, id int) error
+}
+
+// queryFirst reads the rows of a Query, which must hold one row, of one
+// column.
+func queryFirst(rows pgx.Rows, err error) error {
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(new(int)); err != nil {
+			return err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	if n != 1 {
+		return fmt.Errorf("%d rows, want 1", n)
+	}
+	return nil
+}
+
+// readsThatWrite runs each call on r (traced by rec) in a session whose
+// insert the standby has not replayed yet, as TestSessionPrimaryReadThatWrites
+// says; *k numbers the ids, 10k+1 and 10k+2, across calls.
+func readsThatWrite(t *testing.T, topo *routertest.Topology, r *routerlib.Router, rec *recorder, k *int, calls []readThatWrites) {
+	t.Helper()
+	ctx := context.Background()
+	const delay = 2 * time.Second // the standby's apply delay
+	standby := topo.Standbys[0]
+	for _, call := range calls {
+		*k++
+		k := *k
 		first, second := 10*k+1, 10*k+2
 		s := &routerlib.Session{}
 		sctx := routerlib.WithSession(ctx, s)
@@ -879,7 +964,7 @@ func TestSessionPrimaryReadThatWrites(t *testing.T) {
 		}
 		time.Sleep(delay / 2)
 		if err := call.call(sctx, second); err != nil {
-			t.Fatal(err)
+			t.Fatalf("%s: %v", call.name, err)
 		}
 		if s.LSN() <= inserted {
 			t.Errorf("%s: the function's write left the session at %s, the insert's position", call.name, s.LSN())
