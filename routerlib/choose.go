@@ -282,11 +282,17 @@ func (r *Router) pick(t *topology, cands []*node, pol policy, exclude *node, min
 }
 
 // nth picks the k-th eligible candidate in zone ("" for any), k chosen
-// round-robin or at random.
+// round-robin or at random. The pass that counts them keeps the first
+// few on the stack, where the k-th usually is: a second pass looks for it
+// only beyond them.
 func (r *Router) nth(t *topology, cands []*node, writer, exclude *node, minLSN LSN, zone string, random bool) *node {
+	var found [8]*node
 	count := 0
 	for _, n := range cands {
 		if eligible(n, writer, exclude, minLSN) && (zone == "" || n.decl.Zone == zone) {
+			if count < len(found) {
+				found[count] = n
+			}
 			count++
 		}
 	}
@@ -298,6 +304,9 @@ func (r *Router) nth(t *topology, cands []*node, writer, exclude *node, minLSN L
 		k = rand.IntN(count)
 	} else {
 		k = int(t.rr.Add(1) % uint64(count))
+	}
+	if k < len(found) {
+		return found[k]
 	}
 	for _, n := range cands {
 		if eligible(n, writer, exclude, minLSN) && (zone == "" || n.decl.Zone == zone) {

@@ -315,18 +315,22 @@ func (k *readConns) acquire(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.C
 	return c, gen, err
 }
 
+// pop takes the connection kept last, and the generation now. It unlocks
+// without defer: nothing in between can panic, and every read comes here.
 func (k *readConns) pop() (*pgxpool.Conn, uint64) {
 	k.mu.Lock()
-	defer k.mu.Unlock()
 	n := len(k.conns)
 	if n == 0 {
+		k.mu.Unlock()
 		return nil, 0
 	}
 	c := k.conns[n-1]
 	k.conns[n-1] = nil
 	k.conns = k.conns[:n-1]
 	k.count.Store(int32(n - 1))
-	return c, k.gen.Load()
+	gen := k.gen.Load()
+	k.mu.Unlock()
+	return c, gen
 }
 
 // release keeps c, acquired in generation gen, for the next read, or

@@ -48,6 +48,7 @@ type Rows struct {
 	rows      pgx.Rows
 	preloaded bool                      // the next Next already ran, in QueryContext or ahead in Next
 	more      bool                      // what it returned
+	ended     bool                      // the rows ended without error, seen when reading ahead: Err need not be asked again
 	first     bool                      // no row went to database/sql yet: the call may run again
 	fds       []pgconn.FieldDescription // the columns, kept from the first row on
 	names     []string
@@ -139,7 +140,10 @@ func (r *Rows) Columns() []string {
 // statement.
 func (r *Rows) Close() error {
 	r.rows.Close()
-	err := r.rows.Err()
+	var err error
+	if !r.ended {
+		err = r.rows.Err()
+	}
 	if r == &r.conn.rows {
 		r.conn.rowsOpen = false
 		r.conn.release(r.conn.args)
@@ -164,6 +168,9 @@ func (r *Rows) Next(dest []driver.Value) error {
 	}
 	for again := r.first; ; again = false {
 		if !more {
+			if r.ended {
+				return io.EOF
+			}
 			if err := r.rows.Err(); err != nil {
 				return err
 			}
@@ -179,8 +186,16 @@ func (r *Rows) Next(dest []driver.Value) error {
 		}
 		r.fds = append(r.fds[:0], r.rows.FieldDescriptions()...)
 		r.more, r.preloaded = r.rows.Next(), true
-		if r.more || !again || !driverhook.Again(r.rows) {
+		if r.more {
 			r.first = false
+			return nil
+		}
+		// The rows ended: the call runs again only if they ended in
+		// error. Their error is asked once, here, and not again by the
+		// Next and the Close database/sql makes after this row.
+		err := r.rows.Err()
+		if err == nil || !again || !driverhook.Again(r.rows) {
+			r.first, r.ended = false, err == nil
 			return nil
 		}
 		r.preloaded, r.cols = false, nil

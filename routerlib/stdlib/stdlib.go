@@ -245,18 +245,22 @@ func (c *Conn) QueryContext(ctx context.Context, query string, named []driver.Na
 		c.release(args)
 		return nil, err
 	}
+	// Rows that gave a row have no error yet: only those that did not
+	// are asked.
 	more := rows.Next()
-	if err := rows.Err(); err != nil {
-		rows.Close()
-		c.release(args)
-		return nil, err
+	if !more {
+		if err := rows.Err(); err != nil {
+			rows.Close()
+			c.release(args)
+			return nil, err
+		}
 	}
 	r := &c.rows
 	if c.rowsOpen {
 		r = new(Rows)
 	}
 	c.rowsOpen = true
-	r.rows, r.preloaded, r.more, r.first, r.names, r.cols, r.conn = rows, true, more, true, nil, nil, c
+	r.rows, r.preloaded, r.more, r.ended, r.first, r.names, r.cols, r.conn = rows, true, more, false, true, nil, nil, c
 	return r, nil
 }
 
