@@ -356,17 +356,32 @@ resource "pgreplication_standby" "this" {
 }
 
 // duringStandbyWait runs fault on the standby once it shows primary_conninfo
-// with port, which the provider wrote: apply is then waiting for the standby
-// to stream. It returns a function that waits for fault to have run and
-// returns how long ago it did.
+// with port, which the provider wrote, and the provider has its answer to
+// pg_reload_conf(): apply is then waiting for the standby to stream. It
+// returns a function that waits for fault to have run and returns how long
+// ago it did.
+//
+// A new session shows the new primary_conninfo as soon as the postmaster
+// took the reload's signal, which can be before the provider's session has
+// sent it pg_reload_conf()'s answer: a fault then (a freeze, at load 30)
+// cuts that statement, not the wait, and the apply fails on the statement's
+// own bound (statement_timeout and its grace) with another error. So the
+// fault waits until no provider session is still on pg_reload_conf(): one
+// that has sent another statement since, or let its session go.
 func duringStandbyWait(t *testing.T, standby *routertest.Node, port int, fault func() error) (sinceFault func() time.Duration) {
 	t.Helper()
 	done := make(chan time.Time, 1)
 	go func() {
 		want := fmt.Sprintf("port=%d", port)
+		const reloadAnswered = `SELECT current_setting('primary_conninfo'), NOT EXISTS (
+  SELECT FROM pg_stat_activity a
+  WHERE a.application_name = 'terraform-provider-pgreplication' AND a.query ILIKE '%pg_reload_conf()%'
+    AND NOT EXISTS (SELECT FROM pg_stat_activity b
+      WHERE b.application_name = a.application_name AND b.query_start > a.query_start AND b.query NOT ILIKE '%pg_reload_conf()%'))`
 		for deadline := time.Now().Add(2 * time.Minute); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 			var cur string
-			if err := queryRow(standby, `SHOW primary_conninfo`, nil, &cur); err == nil && strings.Contains(strings.ReplaceAll(cur, "'", ""), want) {
+			var answered bool
+			if err := queryRow(standby, reloadAnswered, nil, &cur, &answered); err == nil && answered && strings.Contains(strings.ReplaceAll(cur, "'", ""), want) {
 				if err := fault(); err != nil {
 					t.Error(err)
 				}
