@@ -9,14 +9,15 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 )
 
-// A row filter that calls a function written without parentheses
-// (current_date, current_user: SQL keywords, which the plan's lexing of
-// calls does not see) passes the plan and is refused by PostgreSQL at apply.
-// Nothing is half-applied: the refused create leaves no publication, and
-// the refused update (the filter added with an owner change, two statements)
-// leaves the owner and the filter as they were, so the next plan is the
-// same change again.
-func TestAccPublication_refusedKeywordFilterHalfAppliesNothing(t *testing.T) {
+// A row filter that the plan cannot tell PostgreSQL will refuse (a cast of
+// a date to timestamptz, or < between the two, calls a stable function,
+// which the plan does not look for behind casts and operators that have
+// immutable overloads) passes the plan
+// and is refused by PostgreSQL at apply. Nothing is half-applied: the
+// refused create leaves no publication, and the refused update (the filter
+// added with an owner change, two statements) leaves the owner and the
+// filter as they were, so the next plan is the same change again.
+func TestAccPublication_refusedFilterHalfAppliesNothing(t *testing.T) {
 	topo := testAccTopology(t)
 	const db, owner = "pub_keyword_filter", "pub_keyword_owner"
 	createDatabase(t, topo.Primary, db)
@@ -51,22 +52,82 @@ FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid WHERE p.pub
 			return nil
 		}
 	}
-	refused := regexp.MustCompile(`(?i)Cannot (Create|Update|Change) Publication|current_(date|user)`)
+	refused := errorText("Cannot", "Publication", "mutable functions are not allowed")
+	const apply = "d::timestamptz < '2020-01-01'" // refused at apply only
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
-			{Config: config("postgres", "d > current_date"), ExpectError: refused},
-			{PreConfig: func() { checkNow(t, holds("")) }, Config: config("postgres", "u = current_user"), ExpectError: refused},
+			{Config: config("postgres", apply), ExpectError: refused},
+			{PreConfig: func() { checkNow(t, holds("")) }, Config: config("postgres", "d < '2020-01-01'::timestamptz"), ExpectError: refused},
 			{PreConfig: func() { checkNow(t, holds("")) }, Config: config("postgres", ""), Check: holds("postgres no filter")},
-			{Config: config(owner, "d > current_date"), ExpectError: refused},
+			{Config: config(owner, apply), ExpectError: refused},
 			{
 				PreConfig: func() { checkNow(t, holds("postgres no filter")) },
-				Config:    config(owner, "d > current_date"),
+				Config:    config(owner, apply),
 				PlanOnly:  true, ExpectNonEmptyPlan: true, // the refused change again
 			},
 			{Config: config(owner, "d > '2020-01-01'"), Check: holds(owner + " (d > '2020-01-01'::date)")},
 		},
 	})
+}
+
+// A row filter that uses one of SQL's functions written as a keyword
+// (current_date, CURRENT_USER, localtimestamp(3): no parentheses, or none
+// needed, so the plan's lookup of called functions never saw them) is
+// refused at plan, with the same "Invalid Row Filter" as the other
+// functions PostgreSQL refuses, in any case: before, the plan passed and
+// CREATE PUBLICATION failed at apply. Columns that have those names,
+// quoted or after the table's name, are columns: that filter is created
+// as written and plans nothing after.
+func TestAccPublication_keywordFunctionFilterRefusedAtPlan(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "pub_keyword_plan"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `CREATE TABLE t (id int PRIMARY KEY, d date, u text, "current_date" date, "user" text, "CURRENT_USER" text)`)
+	config := func(where string) string {
+		return providerConfig("primary", topo.Primary) + `
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  database = ` + hcl(db) + `
+  name     = "pub_kw_plan"
+  tables   = { "public.t" = { where = ` + hcl(where) + ` } }
+}
+`
+	}
+	server := func() string {
+		return queryValue[string](t, topo.Primary, db, `SELECT coalesce((SELECT pg_get_expr(r.prqual, r.prrelid)
+FROM pg_publication p JOIN pg_publication_rel r ON r.prpubid = p.oid WHERE p.pubname = 'pub_kw_plan'), 'none')`)
+	}
+	var steps []resource.TestStep
+	for _, c := range []struct{ where, keyword string }{
+		{"d > current_date", "current_date"},
+		{"d >= CURRENT_DATE - 30", "CURRENT_DATE"},
+		{"u = Current_User", "Current_User"},
+		{"d < current_timestamp", "current_timestamp"},
+		{"d < localtimestamp(3)", "localtimestamp"},
+		{"localtime IS NOT NULL", "localtime"},
+		{"current_time(2) IS NOT NULL AND id > 0", "current_time"},
+		{`"current_date" IS NULL OR u = session_user`, "session_user"},
+		{"u = user", "user"},
+		{"u = current_role", "current_role"},
+		{"u = current_catalog", "current_catalog"},
+		{"u = current_schema", "current_schema"},
+	} {
+		steps = append(steps, resource.TestStep{
+			PreConfig:   func() { checkNow(t, func(*terraform.State) error { return wantServer(server(), "none") }) },
+			Config:      config(c.where),
+			PlanOnly:    true,
+			ExpectError: errorText("Invalid Row Filter", "cannot be used: it uses "+c.keyword+",", "written as a keyword"),
+		})
+	}
+	const columns = `"current_date" > '2020-01-01' AND "user" <> '' AND t.current_date IS NOT NULL AND "CURRENT_USER" IS NULL`
+	steps = append(steps, resource.TestStep{
+		Config: config(columns),
+		Check: func(*terraform.State) error {
+			return wantServer(server(), `(("current_date" > '2020-01-01'::date) AND ("user" <> ''::text) AND ("current_date" IS NOT NULL) AND ("CURRENT_USER" IS NULL))`)
+		},
+	}, resource.TestStep{Config: config(columns), PlanOnly: true})
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testAccProtoV6ProviderFactories, Steps: steps})
 }
 
 // checkNow runs a check outside a step's Check (in a PreConfig), failing

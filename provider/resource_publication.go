@@ -874,10 +874,18 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 			continue
 		}
 		// The definitions PostgreSQL refuses in a row filter, the functions
-		// first: one error, with the server's rule, for the first found.
-		// A catalog read that fails leaves the filter to apply.
+		// first (SQL's keyword functions, then those called by name): one
+		// error, with the server's rule, for the first found. A catalog
+		// read that fails leaves the filter to apply.
 		why, rule := "", ""
+		if kw, ok := rowFilterKeywordCall(t.Where.ValueString(), table.Columns); ok {
+			why, rule = fmt.Sprintf("it uses %s, %s: one of SQL's functions written as a keyword (parentheses optional), whose result changes while "+
+				"the row does not (a column of that name is written quoted: \"%s\")", kw.Text, kw.gives, strings.ToLower(kw.Text)), kw.rule
+		}
 		for _, fn := range rowFilterCalls(t.Where.ValueString()) {
+			if why != "" {
+				break
+			}
 			if w, err := rowFilterFunctionRefused(ctx, pool, fn); err == nil && w != "" {
 				why, rule = w, "User-defined or built-in mutable functions are not allowed."
 				break
@@ -1058,6 +1066,74 @@ func rowFilterCalls(src string) []calledFunction {
 		}
 	}
 	return calls
+}
+
+// sqlValueFunctions are SQL's functions written as keywords, with or
+// without parentheses (current_date, current_time(3)), and what each
+// gives. None is in pg_proc under that name, so rowFilterFunctionRefused
+// never finds them, and all change while a row does not (the clock, the
+// session), so PostgreSQL refuses every one in a row filter: the date and
+// time ones and, up to 15, the name ones as "Only columns, constants, …"
+// (SQLValueFunction is not among the nodes a row filter may hold), from
+// 16 on the name ones through the stable function each calls. All are
+// reserved words (current_schema a function-or-type name), so written bare
+// such a word is never a column: only quoted, or after a dot, is it one.
+var sqlValueFunctions = map[string]struct{ gives, rule string }{
+	"current_date":      {"the current date", onlySimpleRule},
+	"current_time":      {"the current time of day", onlySimpleRule},
+	"current_timestamp": {"the current date and time", onlySimpleRule},
+	"localtime":         {"the current time of day", onlySimpleRule},
+	"localtimestamp":    {"the current date and time", onlySimpleRule},
+	"current_role":      {"the current role's name", onlySimpleRule},
+	"current_user":      {"the current role's name", onlySimpleRule},
+	"user":              {"the current role's name", onlySimpleRule},
+	"session_user":      {"the session's role name", onlySimpleRule},
+	"current_catalog":   {"the current database's name", onlySimpleRule},
+	"current_schema":    {"the first schema of the search_path", onlySimpleRule},
+	// 16 and later; an ordinary name before, so a column of that name
+	// is left to the server (rowFilterKeywordCall).
+	"system_user": {"the authenticated identity of the session", mutableRule},
+}
+
+// The server's words (errdetail) for a row filter it refuses.
+const (
+	onlySimpleRule = "Only columns, constants, built-in operators, built-in data types, built-in collations, and immutable built-in functions are allowed."
+	mutableRule    = "User-defined or built-in mutable functions are not allowed."
+)
+
+// keywordCall is one of sqlValueFunctions as a row filter writes it.
+type keywordCall struct {
+	Text        string // as written: CURRENT_DATE
+	gives, rule string
+}
+
+// rowFilterKeywordCall finds the first of SQL's keyword functions
+// (sqlValueFunctions) that src uses, case-insensitively: a bare word,
+// not after a dot (t.current_date is the column) and not an argument's
+// name (=> or := after it). A table with a column named system_user keeps
+// that word: before PostgreSQL 16 it is the column.
+func rowFilterKeywordCall(src string, columns []string) (keywordCall, bool) {
+	var toks []sqllex.Token
+	lx := sqllex.New(src)
+	for t := lx.Next(); t.Kind != sqllex.EOF; t = lx.Next() {
+		toks = append(toks, t)
+	}
+	punct := func(i int, text string) bool {
+		return i >= 0 && i < len(toks) && toks[i].Kind == sqllex.Punct && toks[i].Text == text
+	}
+	for i, t := range toks {
+		if t.Kind != sqllex.Word {
+			continue
+		}
+		name, _ := pgsql.TokenName(t)
+		f, ok := sqlValueFunctions[name]
+		if !ok || punct(i-1, ".") || punct(i+1, "=") && punct(i+2, ">") || punct(i+1, ":") && punct(i+2, "=") ||
+			name == "system_user" && slices.Contains(columns, name) {
+			continue
+		}
+		return keywordCall{Text: t.Text, gives: f.gives, rule: f.rule}, true
+	}
+	return keywordCall{}, false
 }
 
 // calledFunction is a function a row filter calls, as written: Schema is ""

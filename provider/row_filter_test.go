@@ -166,6 +166,34 @@ func TestRowFilterCalls(t *testing.T) {
 	}
 }
 
+// SQL's keyword functions are found however they are written, and only
+// where they are the function: a quoted name, a name after a dot or an
+// argument's name is a column or a label, and system_user is the column
+// of a table that has one (before PostgreSQL 16 it is no keyword).
+func TestRowFilterKeywordCall(t *testing.T) {
+	for _, c := range []struct {
+		src     string
+		columns []string
+		want    string
+	}{
+		{"d > current_date", nil, "current_date"},
+		{"d > CURRENT_DATE", nil, "CURRENT_DATE"},
+		{"localtimestamp(3) > d", nil, "localtimestamp"},
+		{`"current_date" > '2020-01-01' AND u = Session_User`, nil, "Session_User"},
+		{"u = system_user", nil, "system_user"},
+		{"u = system_user", []string{"system_user"}, ""},
+		{`"current_date" > d AND "user" = 'x' AND t.current_date IS NULL AND t.user = 'x'`, nil, ""},
+		{"f(current_user => 1) AND g(user := 2)", nil, ""},
+		{"note = 'current_date'", nil, ""},
+		{"u = current_username", nil, ""},
+	} {
+		got, ok := rowFilterKeywordCall(c.src, c.columns)
+		if got.Text != c.want || ok != (c.want != "") {
+			t.Errorf("rowFilterKeywordCall(%q, %q) = %q, %v; want %q", c.src, c.columns, got.Text, ok, c.want)
+		}
+	}
+}
+
 // The operators, collations, types and columns a row filter names, as far
 // as the text tells them apart for sure: what could be something else (a
 // field of extract, a typed literal's type, the first word of a multi-word
