@@ -96,7 +96,7 @@ resource "pgreplication_synchronous_replication" "this" {
 			{
 				PreConfig: grant("GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names, synchronous_commit TO " + role +
 					"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO " + role),
-				Config: config(primary.Port, "var.canary_password", standby, ""),
+				Config:            config(primary.Port, "var.canary_password", standby, ""),
 				ConfigStateChecks: []statecheck.StateCheck{expectNoSecret(dir, pw), expectNoSecret(dir, canaryMark)},
 			},
 		},
