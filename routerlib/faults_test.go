@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -861,4 +863,88 @@ func terminateSessions(t *testing.T, n *routertest.Node, app string) int {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return terminated
+}
+
+// TestSessionEndedWhileItsConnectRan: pg_terminate_backend() ends a
+// session whose backend is up while its connect has yet to finish (the
+// backend sent ReadyForQuery, the FATAL waits behind it), and another read
+// meets an ended session before that connect ends, so the router knows the
+// server ends sessions. The new session was alive as of its connect's
+// start, not its end: it is pinged before it is handed out, and the read
+// it was made for runs once, on a session that is alive. (Before, it was
+// marked alive at the connect's end, after the ending the router saw, went
+// out unpinged and the read met the FATAL: one attempt spent. Under load,
+// with six readers, a read met three such sessions and failed, as
+// TestTerminatedBackendOnTheOnlyReplica did now and then.)
+func TestSessionEndedWhileItsConnectRan(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	replica := topo.Standbys[0]
+	ctx := context.Background()
+	const app = "rs_ended_in_connect"
+	type readKey struct{}
+	var (
+		r       *routerlib.Router
+		retries atomic.Int64 // of the read the session is made for
+		armed   atomic.Bool
+		held    pgx.Rows // the other read's session, in use
+		heldPID int
+		met     = make(chan error, 1) // what the connect's hook met
+	)
+	// Runs inside the connect of a pool session, once it is set up on the
+	// server: the end of the connect waits for it. Only in the connect made
+	// for the read (its context's values reach the pool's connect), not in
+	// a health check's.
+	inConnect := func(cctx context.Context, pc *pgconn.PgConn) error {
+		if cctx.Value(readKey{}) == nil || !armed.CompareAndSwap(true, false) {
+			return nil
+		}
+		var ended int
+		// With a timeout, pg_terminate_backend waits for each backend to
+		// exit, so each FATAL is on its socket.
+		if err := replica.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid, 5000)) FROM unnest($1::int[]) AS pid", []int32{int32(pc.PID()), int32(heldPID)}).Scan(&ended); err != nil || ended != 2 {
+			met <- fmt.Errorf("terminated %d of the 2 sessions: %v", ended, err)
+			return nil
+		}
+		held.Close() // back to the pool, ended
+		var port int
+		met <- r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port)
+		return nil
+	}
+	a := steadyHealth(topo.Artifact(), interval)
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	r = newRouter(t, a,
+		routerlib.WithPoolConfig(func(n artifact.Node, cfg *pgxpool.Config) {
+			cfg.ConnConfig.RuntimeParams["application_name"] = app
+			if n.Name == replica.Name {
+				cfg.ConnConfig.AfterConnect = inConnect
+			}
+		}),
+		routerlib.WithTracer(routerlib.TracerFunc(func(ctx context.Context, d routerlib.Decision) {
+			if d.Reason == routerlib.ReasonConnRetry && ctx.Value(readKey{}) != nil {
+				retries.Add(1)
+			}
+		})))
+	eventually(t, 5*time.Second, "the replica in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
+	var err error
+	if held, err = r.Query(ctx, "SELECT pg_backend_pid()"); err != nil {
+		t.Fatal(err)
+	}
+	if !held.Next() || held.Scan(&heldPID) != nil {
+		t.Fatalf("no pid: %v", held.Err())
+	}
+	armed.Store(true)
+	var port int
+	err = r.QueryRow(context.WithValue(ctx, readKey{}, true), "SELECT inet_server_port()").Scan(&port)
+	if armed.Load() {
+		t.Fatal("the read made no new session: the test tested nothing")
+	}
+	if other := <-met; other != nil {
+		t.Fatalf("the read that meets the held session, ended: %v", other)
+	}
+	if err != nil || port != replica.Port {
+		t.Errorf("the read whose session was ended during its connect: port %d, %v; want the replica's %d", port, err, replica.Port)
+	}
+	if n := retries.Load(); n != 0 {
+		t.Errorf("the read whose session was ended during its connect ran %d times: it was handed that session unpinged", n+1)
+	}
 }

@@ -460,7 +460,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		cc.DialFunc = conns.dialer(dial, true)
 		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
 		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)
-		cfg.AfterConnect = startedAlive(cfg.AfterConnect)
+		cfg.BeforeConnect = startedAlive(cfg.BeforeConnect)
 		n.kept.every = o.keptTick
 		//lint:ignore SA1019 an application may still set the deprecated BeforeAcquire, which pgxpool runs on each acquire
 		n.kept.off = cfg.PrepareConn != nil || cfg.BeforeAcquire != nil || cfg.AfterRelease != nil
@@ -728,8 +728,8 @@ func (s *server) release(pool *pgxpool.Pool, c *pgxpool.Conn, gen uint64) {
 }
 
 // aliveKey is the key, in a session's [pgconn.PgConn.CustomData], of when
-// the session was last known alive (Unix nanoseconds): when it started
-// (see startedAlive), or when shouldPing last had it pinged.
+// the session was last known alive (Unix nanoseconds): when its connect
+// started (see startedAlive), or when shouldPing last had it pinged.
 const aliveKey = "routerlib.pinged"
 
 // shouldPing is the pools' ShouldPing: next's answer (pgxpool's default,
@@ -764,18 +764,39 @@ func (s *server) shouldPing(next func(context.Context, pgxpool.ShouldPingParams)
 	}
 }
 
-// startedAlive is the pools' AfterConnect: next (the application's,
-// or nil), after recording the session as alive now, so that shouldPing
-// pings it only once the server ends a session after it started. A new
-// session is not pinged: through PgBouncer the ping of one whose server is
-// down fails and pgxpool tries another, and after max_conns + 1 the
-// acquire fails as "too many failed attempts" instead of as the node's
-// fault, which runs a read again on another node.
-func startedAlive(next func(context.Context, *pgx.Conn) error) func(context.Context, *pgx.Conn) error {
-	return func(ctx context.Context, c *pgx.Conn) error {
-		c.PgConn().CustomData()[aliveKey] = time.Now().UnixNano()
+// startedAlive is the pools' BeforeConnect: next (the application's and
+// the password's, or nil), after arranging that the session it sets up is
+// recorded as alive from now, when its connect starts, so that shouldPing
+// pings it only once the server ends a session after that. Not from when
+// the connect ends: a backend that started before pg_terminate_backend ran
+// over the application's sessions can still hand its connect a
+// ReadyForQuery, the FATAL behind it, and a session marked alive after the
+// router saw the first ending would go out unpinged, to meet the FATAL
+// (under load, 41 such sessions in 17 runs of
+// TestTerminatedBackendOnTheOnlyReplica, and a read that met three ended
+// sessions failed: see TestSessionEndedWhileItsConnectRan). A session
+// whose connect starts after the ending is not pinged: through PgBouncer
+// the ping of one whose server is down fails and pgxpool tries another,
+// and after max_conns + 1 the acquire fails as "too many failed attempts"
+// instead of as the node's fault, which runs a read again on another
+// node. The mark is set in pgconn's AfterConnect of this connect's own
+// copy of the configuration, which runs before any application hook sees
+// the session.
+func startedAlive(next func(context.Context, *pgx.ConnConfig) error) func(context.Context, *pgx.ConnConfig) error {
+	return func(ctx context.Context, cc *pgx.ConnConfig) error {
+		start := time.Now().UnixNano()
 		if next != nil {
-			return next(ctx, c)
+			if err := next(ctx, cc); err != nil {
+				return err
+			}
+		}
+		after := cc.AfterConnect // as next left it
+		cc.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+			pc.CustomData()[aliveKey] = start
+			if after != nil {
+				return after(ctx, pc)
+			}
+			return nil
 		}
 		return nil
 	}
