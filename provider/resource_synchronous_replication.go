@@ -90,7 +90,7 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"for longer than half of `wal_sender_timeout` (a standby that runs answers at least that often: the primary asks it to) and stayed silent while the plan watched it; " +
 			"apply writes a commit record (a transaction ID, nothing else) " +
 			"that each listed standby must confirm, as far as `synchronous_commit` will wait for, before commits wait for it. A listed standby that is connected but still starting or " +
-			"catching up (a standby the same apply has just pointed at its slot, for example) is waited for, at most 30 seconds.\n\n" +
+			"catching up (a standby the same apply has just pointed at its slot, for example), or whose connection broke during the check (its WAL receiver or the primary restarted), is waited for, at most 30 seconds.\n\n" +
 			"The provider writes the settings with `ALTER SYSTEM` and reloads; Read parses the server's `synchronous_standby_names` " +
 			"back (every form PostgreSQL accepts, including `a, b` and `2 (a, b)`), so a hand edit shows as a change of `method`, " +
 			"`num_sync` or `standby_names`; `synchronous_standby_names` emptied by hand (synchronous replication off) shows as " +
@@ -421,17 +421,35 @@ func waitGrows(ctx context.Context, plan, prior *synchronousReplicationResourceM
 func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, pool *pgxpool.Pool, plan *synchronousReplicationResourceModel, target string, wait time.Duration, watch *replyWatch) (diag.Diagnostic, error) {
 	c := plan.config(ctx)
 	var v walSenderView
+	// Listed standbys seen connected during this check, which may be gone
+	// now: one whose connection broke (its WAL receiver restarted, or the
+	// primary restarted under both) reconnects on its own within seconds
+	// (wal_retrieve_retry_interval), so it is waited for like one joining.
+	seen := map[string]string{} // by lower-cased name: as shown
+	var left []string
 	_, err := pollUntil(ctx, wait, func(ctx context.Context) (bool, error) {
 		var err error
 		if v, err = r.server.walSenders(ctx, pool, target, plan.SynchronousCommit.ValueString(), watch); err != nil {
 			return false, err
+		}
+		connected := slices.Concat(v.streaming, v.joining, v.silent, v.quiet)
+		left = left[:0]
+		for key, name := range seen {
+			if !slices.ContainsFunc(connected, func(s string) bool { return strings.EqualFold(s, name) }) {
+				left = append(left, key)
+			}
+		}
+		for _, s := range connected {
+			if listedStandby(c, s) {
+				seen[strings.ToLower(s)] = s
+			}
 		}
 		listed, _ := listedStreaming(c, v.streaming)
 		// Waited for: those that may yet stream or confirm, and those
 		// not yet shown silent or answering; not those shown silent.
 		waitingFor, _ := listedStreaming(c, slices.Concat(v.joining, v.quiet,
 			slices.DeleteFunc(slices.Clone(v.silent), func(s string) bool { _, ok := v.unanswered[s]; return ok })))
-		return listed >= c.NumSync && len(outranking(c, v.streaming, slices.Concat(v.silent, v.quiet))) == 0 || waitingFor == 0, nil
+		return listed >= c.NumSync && len(outranking(c, v.streaming, slices.Concat(v.silent, v.quiet))) == 0 || waitingFor+len(left) == 0, nil
 	})
 	if err != nil {
 		return nil, err
@@ -465,6 +483,15 @@ func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, poo
 	notConnected := "none"
 	if len(missing) > 0 {
 		notConnected = strings.Join(missing, ", ")
+	}
+	if len(left) > 0 {
+		slices.Sort(left)
+		var names []string
+		for _, key := range left {
+			names = append(names, fmt.Sprintf("%q", seen[key]))
+		}
+		notConnected += fmt.Sprintf(" (%s was connected during this check, disconnected, and did not come back within %s: "+
+			"look at that standby's log, and whether it runs)", strings.Join(names, ", "), wait)
 	}
 	return diag.NewAttributeErrorDiagnostic(path.Root("standby_names"), "Too Few Synchronous Standbys Connected", fmt.Sprintf(
 		"synchronous_standby_names = %s on %s needs %d of the listed standbys streaming, but %d are. Not connected: %s. "+
