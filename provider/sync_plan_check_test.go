@@ -3,6 +3,8 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -60,4 +62,12 @@ resource "pgreplication_synchronous_replication" "this" {
 	checkLogHasNo(t, logPath, nil, "Response contains warning diagnostic", "Standbys Not Checked at Plan Time",
 		fmt.Sprintf("Reading pg_stat_replication on 127.0.0.1:%d failed", topo.Primary.Port), "statement timeout",
 		"Apply checks them again")
+	// statement_timeout's cancel (57014) ends the check at once: it is not
+	// the server away, which the check waits out. Retried, the plan would
+	// warn only after the whole confirmation wait, with the wait's words.
+	if b, err := os.ReadFile(logPath); err != nil {
+		t.Fatal(err)
+	} else if i := strings.Index(string(b), "no answer within"); i >= 0 {
+		t.Errorf("the plan waited out its confirmation wait on a statement_timeout: …%s…", b[max(0, i-200):min(len(b), i+200)])
+	}
 }

@@ -142,10 +142,13 @@ const pollGrace = 2 * time.Second
 // serverAway reports whether err says the server could not be reached or
 // ended the session (a restart, a shutdown, a dropped connection) rather
 // than refused or failed a statement: a failure that waiting may cure.
+// query_canceled (57014) is not one: it is the statement running past the
+// provider's statement_timeout (or a cancel), the user's own bound on a
+// statement, which a wait would only meet again and again until its end.
 func serverAway(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
-		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57")
+		return strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57") && pgErr.Code != "57014"
 	}
 	var connErr *pgconn.ConnectError
 	var netErr net.Error

@@ -26,7 +26,7 @@ func TestServerAway(t *testing.T) {
 	if explained := s.queryError(ctx, "SELECT 1", err); !serverAway(explained) {
 		t.Errorf("serverAway(%q) = false for a refused connection", explained)
 	}
-	for code, away := range map[string]bool{"57P01": true, "57P03": true, "08006": true, "42501": false, "55006": false} {
+	for code, away := range map[string]bool{"57P01": true, "57P03": true, "08006": true, "57014": false, "42501": false, "55006": false} {
 		if got := serverAway(statement.Error(ctx, "SELECT 1", &pgconn.PgError{Code: code})); got != away {
 			t.Errorf("serverAway(SQLSTATE %s) = %v, want %v", code, got, away)
 		}
