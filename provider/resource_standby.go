@@ -511,8 +511,24 @@ func standbyConninfoParams() []string {
 // ModifyPlan refuses, at plan time, a server that is not a standby, and one
 // too old to change primary_conninfo with a reload.
 func (r *standbyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
-	if req.Plan.Raw.IsNull() || r.server == nil || r.server.unknown {
-		return // destroy, or the server cannot be asked yet
+	if req.Plan.Raw.IsNull() {
+		return // destroy
+	}
+	var state standbyResourceModel
+	var wo types.String
+	if !req.State.Raw.IsNull() {
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("primary_password_wo"), &wo)...)
+		if state.PrimaryPassword.ValueString() != "" && !wo.IsUnknown() && wo.ValueString() == state.PrimaryPassword.ValueString() {
+			object := "the standby"
+			if r.server != nil {
+				object += " on " + r.server.describe()
+			}
+			resp.Diagnostics.Append(passwordLeavesState("primary_password_wo", object, "primary_password"))
+		}
+	}
+	if r.server == nil || r.server.unknown {
+		return // the server cannot be asked yet
 	}
 	r.server.requireMajor(ctx, 13, "Changing a standby's primary_conninfo and primary_slot_name with a reload", path.Root("primary_host"), &resp.Diagnostics)
 	pool, err := r.server.Pool(ctx, "")

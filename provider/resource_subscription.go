@@ -590,7 +590,20 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 		}
 		newParams, _ = conninfo.Parse(connection)
 		ctx = statement.WithSecrets(ctx, newParams.Secrets()...) // run reads ctx when it runs
-		if !run(path.Root("conninfo"), "CONNECTION "+pgsql.Literal(newParams.Redacted()),
+		same := false
+		if newVersion && !plan.PasswordWOVersion.IsNull() {
+			// The subscriber may have this connection, password included
+			// (one imported into password_wo, whose state held the password
+			// the first plan then removes): CONNECTION would write the
+			// same connection in other words and restart the apply worker.
+			cat, err := readSubscription(ctx, pool, major, name)
+			if err != nil {
+				resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(ctx, name, database, fmt.Errorf("before changing its connection: %w", err)))
+				return
+			}
+			same = cat != nil && normalized.SameConnection(cat.ConnInfo, connection)
+		}
+		if !same && !run(path.Root("conninfo"), "CONNECTION "+pgsql.Literal(newParams.Redacted()),
 			alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(connection))) {
 			return
 		}
@@ -973,7 +986,17 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		r.warnOwnerWithoutPassword(ctx, plan, !cfg.PasswordWO.IsNull() || !cfg.PasswordWOVersion.IsNull(), &resp.Diagnostics)
 	}
 	if c := plan.Conninfo; state != nil && !c.IsUnknown() && !c.IsNull() && !normalized.SameConnection(c.ValueString(), state.Conninfo.ValueString()) {
-		warnConnectionChanges(plan.Name.ValueString(), state.Conninfo.ValueString(), c.ValueString(), &resp.Diagnostics)
+		to := c.ValueString()
+		if wo := cfg.PasswordWO; !wo.IsNull() && !wo.IsUnknown() && statePassword(state.Conninfo.ValueString()) {
+			// The state holds the password the server has (read at import,
+			// which has no configuration to say it is write-only): compare
+			// it with password_wo, the one apply writes.
+			to = withPassword(to, wo.ValueString())
+			if normalized.SameConnection(state.Conninfo.ValueString(), to) {
+				resp.Diagnostics.Append(passwordLeavesState("password_wo", "the subscription "+pgsql.Ident(plan.Name.ValueString()), "conninfo"))
+			}
+		}
+		warnConnectionChanges(plan.Name.ValueString(), state.Conninfo.ValueString(), to, &resp.Diagnostics)
 	}
 	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() && (state == nil || !normalized.SameConnection(c.ValueString(), state.Conninfo.ValueString())) {
 		connection := c.ValueString()
@@ -1544,6 +1567,24 @@ func publisherAddress(p conninfo.Params) string {
 // withPassword is connection with its password set to password, or removed
 // when password is empty; connection is returned as is when it does not parse
 // (ValidateConfig refuses that before any apply).
+// passwordLeavesState is the plan's warning for a resource imported into a
+// write-only password equal to the one the server has: the import's Read,
+// which has no configuration, put that password in the state, and the
+// version's first update writes nothing to the server and takes it out
+// (attr, a sensitive change in the plan).
+func passwordLeavesState(wo, object, attr string) diag.Diagnostic {
+	return diag.NewAttributeWarningDiagnostic(path.Root(wo), "Password Leaves the State",
+		fmt.Sprintf("The state of %s holds the password the server has, read at import. %s is the same password: "+
+			"this apply changes nothing on the server and removes the password from the state (%s, shown as a sensitive change).",
+			object, wo, attr))
+}
+
+// statePassword reports whether connection has a password.
+func statePassword(connection string) bool {
+	p, err := conninfo.Parse(connection)
+	return err == nil && p["password"] != ""
+}
+
 func withPassword(connection, password string) string {
 	p, err := conninfo.Parse(connection)
 	if err != nil {
