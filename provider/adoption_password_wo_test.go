@@ -50,10 +50,10 @@ func (c woImportPlan) CheckPlan(_ context.Context, req plancheck.CheckPlanReques
 	}
 }
 
-// skipWithoutWriteOnly skips a test of an import into a write-only
-// password with a CLI that refuses write-only arguments (OpenTofu 1.10):
-// TestAccStandby_writeOnlyPassword and TestAccSubscription_writeOnlyPassword
-// check that refusal; there is nothing to import into.
+// skipWithoutWriteOnly skips a test that gives a password write-only (an
+// import into one, a create whose answer is lost) with a CLI that refuses
+// write-only arguments (OpenTofu 1.10): TestAccStandby_writeOnlyPassword
+// and TestAccSubscription_writeOnlyPassword check that refusal.
 func skipWithoutWriteOnly(t *testing.T) {
 	t.Helper()
 	if !cliSupportsWriteOnly(t) {

@@ -1581,6 +1581,7 @@ resource "pgreplication_subscription" "sub_gen" {
 // log or the state.
 func TestAccSubscription_createAnswerLost(t *testing.T) {
 	topo := testAccTopology(t)
+	skipWithoutWriteOnly(t) // the canary is given as password_wo
 	const replicator = "sub_lost_repl"
 	const pw = "canary" + canaryMark + "-lost 'q' \\b"
 	const handPW = "canary" + canaryMark + "-by-hand"
