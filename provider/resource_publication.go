@@ -1040,13 +1040,27 @@ func rowFilterPlan(ctx context.Context, q querier, table tableColumns, expr stri
 // schema.name, followed by a parenthesis. Some are not functions at all
 // (IN ( … ), a type's modifier as in numeric(10, 2)): rowFilterFunction
 // finds no function or a harmless one for those.
-func rowFilterCalls(src string) []calledFunction {
-	var calls []calledFunction
-	var toks []sqllex.Token
+// filterTokens are a row filter's tokens, read by the plan's checks.
+type filterTokens []sqllex.Token
+
+// lexFilter splits a row filter into its tokens.
+func lexFilter(src string) filterTokens {
+	var toks filterTokens
 	lx := sqllex.New(src)
 	for t := lx.Next(); t.Kind != sqllex.EOF; t = lx.Next() {
 		toks = append(toks, t)
 	}
+	return toks
+}
+
+// punct reports whether the token at i is the punctuation text.
+func (toks filterTokens) punct(i int, text string) bool {
+	return i >= 0 && i < len(toks) && toks[i].Kind == sqllex.Punct && toks[i].Text == text
+}
+
+func rowFilterCalls(src string) []calledFunction {
+	var calls []calledFunction
+	toks := lexFilter(src)
 	for i := 1; i < len(toks); i++ {
 		if toks[i].Kind != sqllex.Punct || toks[i].Text != "(" {
 			continue
@@ -1113,14 +1127,8 @@ type keywordCall struct {
 // name (=> or := after it). A table with a column named system_user keeps
 // that word: before PostgreSQL 16 it is the column.
 func rowFilterKeywordCall(src string, columns []string) (keywordCall, bool) {
-	var toks []sqllex.Token
-	lx := sqllex.New(src)
-	for t := lx.Next(); t.Kind != sqllex.EOF; t = lx.Next() {
-		toks = append(toks, t)
-	}
-	punct := func(i int, text string) bool {
-		return i >= 0 && i < len(toks) && toks[i].Kind == sqllex.Punct && toks[i].Text == text
-	}
+	toks := lexFilter(src)
+	punct := toks.punct
 	for i, t := range toks {
 		if t.Kind != sqllex.Word {
 			continue
@@ -1221,14 +1229,8 @@ var beforeColumn = []string{"and", "or", "not", "when", "then", "else", "case", 
 var afterType = []string{"and", "or", "is", "not", "then", "else", "end", "when", "collate", "in", "between", "like", "ilike", "similar", "from", "for", "at"}
 
 func scanRowFilterNames(src string, columns []string) rowFilterNames {
-	var toks []sqllex.Token
-	lx := sqllex.New(src)
-	for t := lx.Next(); t.Kind != sqllex.EOF; t = lx.Next() {
-		toks = append(toks, t)
-	}
-	punct := func(i int, text string) bool {
-		return i >= 0 && i < len(toks) && toks[i].Kind == sqllex.Punct && toks[i].Text == text
-	}
+	toks := lexFilter(src)
+	punct := toks.punct
 	word := func(i int, words []string) bool {
 		return i >= 0 && i < len(toks) && toks[i].Kind == sqllex.Word && slices.ContainsFunc(words, toks[i].Is)
 	}
