@@ -5,9 +5,9 @@
 package conninfo
 
 import (
+	"errors"
 	"fmt"
 	"maps"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -131,6 +131,12 @@ func parseURI(s string) (Params, error) {
 		}
 		s = s[at+1:]
 	}
+	// A password with "@", "/" or ":" not percent-encoded spills into the
+	// host, the port or the database name, where it would be shown as one
+	// (libpq cannot connect with it either): refused, never quoted.
+	if strings.Contains(s[:indexOrLen(s, "?")], "@") {
+		return nil, errors.New(`connection URI: an "@" after the host; percent-encode "@", "/" and ":" in a user name or password (%40, %2F, %3A)`)
+	}
 	var hosts, ports []string
 	for {
 		var host string
@@ -167,6 +173,9 @@ func parseURI(s string) (Params, error) {
 	// As libpq: two hosts without a port give port ",".
 	if err := set("port", strings.Join(ports, ",")); err != nil {
 		return nil, err
+	}
+	if strings.Trim(p["port"], "0123456789,") != "" {
+		return nil, errors.New(`connection URI: a port that is not a number; percent-encode "@", "/" and ":" in a user name or password (%40, %2F, %3A)`)
 	}
 	if strings.HasPrefix(s, "/") {
 		end := indexOrLen(s, "?")
@@ -334,7 +343,7 @@ func Changes(from, to Params) []string {
 		if inA == inB && a == b {
 			continue
 		}
-		if slices.Contains(SecretKeywords, k) {
+		if !shownKeywords[k] { // a secret, or a keyword nobody knows (a misspelt password)
 			switch {
 			case !inA:
 				out = append(out, k+" added")
@@ -354,6 +363,19 @@ func Changes(from, to Params) []string {
 		out = append(out, fmt.Sprintf("%s %s → %s", k, shown(a, inA), shown(b, inB)))
 	}
 	return out
+}
+
+// shownKeywords are the libpq keywords whose values Changes shows: none of
+// them holds a secret. Any other keyword (SecretKeywords, one libpq does not
+// know, such as a misspelt "pasword") is named without its value.
+var shownKeywords = map[string]bool{
+	"application_name": true, "channel_binding": true, "client_encoding": true, "connect_timeout": true, "dbname": true,
+	"fallback_application_name": true, "gssencmode": true, "host": true, "hostaddr": true, "keepalives": true,
+	"keepalives_count": true, "keepalives_idle": true, "keepalives_interval": true, "krbsrvname": true,
+	"load_balance_hosts": true, "passfile": true, "port": true, "replication": true, "require_auth": true, "service": true,
+	"sslcert": true, "sslcompression": true, "sslcrl": true, "sslcrldir": true, "sslkey": true, "sslmode": true,
+	"sslnegotiation": true, "sslrootcert": true, "sslsni": true, "ssl_max_protocol_version": true, "ssl_min_protocol_version": true,
+	"target_session_attrs": true, "tcp_user_timeout": true, "user": true,
 }
 
 // Secrets are the values of p's secret keywords (SecretKeywords), for the

@@ -99,7 +99,6 @@ func TestParseURI(t *testing.T) {
 		{"postgresql://[::1]:5432/db", Params{"host": "::1", "port": "5432", "dbname": "db"}},
 		{"postgresql://user:@h/db", Params{"user": "user", "host": "h", "dbname": "db"}},
 		{"postgresql://:pw@h/db", Params{"password": "pw", "host": "h", "dbname": "db"}},
-		{"postgresql://u:p@ss@h/db", Params{"user": "u", "password": "p", "host": "ss@h", "dbname": "db"}},
 		{"postgresql://u:p:x@h/db", Params{"user": "u", "password": "p:x", "host": "h", "dbname": "db"}},
 		{"postgresql://h/db?user=a@b", Params{"user": "a@b", "host": "h", "dbname": "db"}},
 		{"postgresql://h?user=a@b", Params{"user": "h?user=a", "host": "b"}},
@@ -125,6 +124,30 @@ func TestParseURI(t *testing.T) {
 	}
 }
 
+// A password written into a URI without percent-encoding its "@", "/" or
+// ":" spills into the host, the port or the database name, which plans
+// and messages show: such a URI is refused (libpq takes the host "ss@h" or
+// the port "pa" and cannot connect), and the error quotes none of it.
+func TestParseURIPasswordNotEncoded(t *testing.T) {
+	for _, uri := range []string{
+		"postgresql://u:p@ss@h/db",
+		"postgresql://u:canary-zq/ss@h/db",
+		"postgresql://u:123/canary@h/db",
+		"postgresql://u:canary%3A@h:zq:ss/db",
+	} {
+		_, err := Parse(uri)
+		if err == nil {
+			t.Errorf("Parse(%q) = nil error, want a refusal", uri)
+			continue
+		}
+		for _, part := range []string{"canary", "ss@h", "zq", "123"} {
+			if strings.Contains(err.Error(), part) {
+				t.Errorf("Parse(%q): the error %q quotes %q", uri, err, part)
+			}
+		}
+	}
+}
+
 func TestChanges(t *testing.T) {
 	from, _ := Parse("postgresql://u:canary-old@h:5432/app?application_name=by_hand&sslpassword=canary-ssl")
 	to, _ := Parse("host=h port=5433 user=u dbname=app password=canary-new sslmode=disable")
@@ -135,6 +158,12 @@ func TestChanges(t *testing.T) {
 	}
 	if strings.Contains(got, "canary") {
 		t.Errorf("Changes shows a secret: %s", got)
+	}
+	// A keyword libpq does not know (a misspelt password) is named, its
+	// value never shown.
+	typo, _ := Parse("host=h pasword=canary-typo")
+	if got := strings.Join(Changes(Params{"host": "h"}, typo), "; "); got != "pasword added" {
+		t.Errorf("Changes with a misspelt password = %q, want %q", got, "pasword added")
 	}
 	if c := Changes(from, from); len(c) != 0 {
 		t.Errorf("Changes of a connection against itself: %q", c)
