@@ -579,23 +579,35 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 
 // activeSlotDetail names the session holding a slot and how to free it.
 func (r *replicationSlotResource) activeSlotDetail(ctx context.Context, name string, pid int64) string {
-	holder := fmt.Sprintf("process %d", pid)
-	if pool, err := r.server.Pool(ctx, ""); err == nil {
-		var app, addr, backend string
-		err := pool.QueryRow(ctx, `SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'), coalesce(backend_type, '')
-FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&app, &addr, &backend)
-		if err == nil {
-			holder = fmt.Sprintf("process %d (%s", pid, backend)
-			if app != "" {
-				holder += fmt.Sprintf(", application_name %q", app)
-			}
-			holder += ", client " + addr + ")"
-		}
-	}
 	return fmt.Sprintf("Replication slot %q on %s is in use by %s, so PostgreSQL cannot drop it. "+
 		"Stop that consumer first (for a standby, clear its primary_slot_name; for a subscription, disable it or set its slot_name to NONE), "+
 		"or set terminate_active_on_destroy = true and apply, so that destroying the slot terminates the consumer's session first.",
-		name, r.server.describe(), holder)
+		name, r.server.describe(), r.consumer(ctx, pid))
+}
+
+// consumer names the session with process ID pid on the slot's server: its
+// backend type, application_name and client address, as far as they can be
+// read (pg_stat_activity, which any role may read for these columns).
+func (r *replicationSlotResource) consumer(ctx context.Context, pid int64) string {
+	holder := fmt.Sprintf("process %d", pid)
+	if r.server == nil || r.server.unknown {
+		return holder
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		return holder
+	}
+	var app, addr, backend string
+	err = pool.QueryRow(ctx, `SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'), coalesce(backend_type, '')
+FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&app, &addr, &backend)
+	if err != nil {
+		return holder
+	}
+	holder = fmt.Sprintf("process %d (%s", pid, backend)
+	if app != "" {
+		holder += fmt.Sprintf(", application_name %q", app)
+	}
+	return holder + ", client " + addr + ")"
 }
 
 // waitInactive waits, briefly, until the terminated process lets the slot go.
@@ -693,6 +705,9 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 	if state != nil && replacing && logical && !state.ConfirmedFlushLSN.IsNull() {
 		resp.Diagnostics.AddWarning("Replacing a Replication Slot Loses Its Position", replacingSlotWarning(plan, *state, r.server))
 	}
+	if state != nil && replacing {
+		r.warnActiveDrop(ctx, *state, "replacing", &resp.Diagnostics)
+	}
 	if r.server != nil && state != nil && !replacing && state.WalStatus.ValueString() == "lost" {
 		resp.Diagnostics.AddWarning("Replication Slot Lost Its WAL",
 			fmt.Sprintf("Replication slot %q on %s has wal_status = lost: the server removed WAL its consumer still needed "+
@@ -768,18 +783,35 @@ func replacingSlotWarning(plan, state replicationSlotModel, s *server) string {
 	return text
 }
 
-// warnActiveDestroy tells at plan time that destroying the slot will fail:
-// the refresh just before the plan found a consumer using it.
+// warnActiveDestroy tells at plan time what destroying an active slot does.
 func (r *replicationSlotResource) warnActiveDestroy(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	var state replicationSlotModel
 	if req.State.Raw.IsNull() || req.State.Get(ctx, &state).HasError() {
 		return
 	}
-	if state.Active.ValueBool() && !state.TerminateActiveOnDestroy.ValueBool() {
-		resp.Diagnostics.AddWarning("Replication Slot Is Active",
-			fmt.Sprintf("Replication slot %q is in use by process %d, so destroying it will fail. Stop the consumer first, "+
-				"or set terminate_active_on_destroy = true and apply before destroying.", state.Name.ValueString(), state.ActivePID.ValueInt64()))
+	r.warnActiveDrop(ctx, state, "destroying", &resp.Diagnostics)
+}
+
+// warnActiveDrop tells at plan time that a plan which drops the slot
+// (destroying or replacing it) meets a consumer, as the refresh just before
+// the plan found: the drop will fail, or, with terminate_active_on_destroy
+// (the prior state's value, which Delete uses), end the consumer's session:
+// a standby streaming through the slot stops until it streams again.
+func (r *replicationSlotResource) warnActiveDrop(ctx context.Context, state replicationSlotModel, doing string, diags *diag.Diagnostics) {
+	if !state.Active.ValueBool() || state.ActivePID.IsNull() {
+		return
 	}
+	name, pid := state.Name.ValueString(), state.ActivePID.ValueInt64()
+	if !state.TerminateActiveOnDestroy.ValueBool() {
+		diags.AddWarning("Replication Slot Is Active",
+			fmt.Sprintf("This plan drops replication slot %q (%s it), which is in use by %s, so the drop will fail. Stop the consumer first, "+
+				"or set terminate_active_on_destroy = true and apply that alone before %s the slot.", name, doing, r.consumer(ctx, pid), doing))
+		return
+	}
+	diags.AddWarning("Dropping an Active Replication Slot Ends Its Consumer's Session",
+		fmt.Sprintf("This plan drops replication slot %q (%s it) with terminate_active_on_destroy = true, so it first terminates %s, "+
+			"which uses the slot: a standby streaming through it stops streaming until it connects through a slot that exists, and the "+
+			"primary no longer keeps WAL or row versions for it meanwhile.", name, doing, r.consumer(ctx, pid)))
 }
 
 // serverRole tells whether the server is a standby, and its wal_level. ok is

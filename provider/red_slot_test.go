@@ -1,0 +1,121 @@
+package provider
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// A plan that replaces a physical slot a standby streams through (its name
+// changes) says so: without terminate_active_on_destroy the drop will fail,
+// and with it the standby's session is ended. Before, only a destroy warned,
+// and a replacement was silent until apply failed. The apply that fails
+// leaves the slot and the standby's streaming as they were.
+func TestAccReplicationSlot_replacingActiveSlotWarns(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const addr = "pgreplication_replication_slot.used"
+	const first, second = "red_slot_used", "red_slot_renamed"
+	config := func(name string, terminate bool) string {
+		return providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "used" {
+  provider                    = pgreplication.primary
+  name                        = %q
+  type                        = "physical"
+  immediately_reserve         = true
+  terminate_active_on_destroy = %t
+}
+`, name, terminate)
+	}
+	activePID := func() int64 {
+		return queryValue[int64](t, topo.Primary, "postgres", `SELECT coalesce((SELECT active_pid FROM pg_replication_slots WHERE slot_name = $1), 0)`, first)
+	}
+	var pid int64
+	logPath := traceLog(t)
+	warnings := func(want ...string) func() {
+		return func() {
+			t.Helper()
+			b, err := os.ReadFile(logPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The log holds diagnostics as JSON strings: quotes escaped.
+			log := strings.Join(strings.Fields(string(b)), " ")
+			for _, w := range want {
+				if !strings.Contains(log, w) {
+					t.Errorf("the plan did not warn %q", w)
+				}
+			}
+			if err := os.Truncate(logPath, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, first, second),
+		Steps: []resource.TestStep{
+			{Config: config(first, false)},
+			{
+				PreConfig: func() {
+					execSQL(t, standby, "postgres", `ALTER SYSTEM SET primary_slot_name = `+pgsql.Literal(first))
+					execSQL(t, standby, "postgres", `SELECT pg_reload_conf()`)
+					waitFor(t, 30*time.Second, "the standby to stream through the slot", func() bool { return activePID() != 0 })
+					pid = activePID()
+					if err := os.Truncate(logPath, 0); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:             config(second, false),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{
+				PreConfig: warnings("Replication Slot Is Active",
+					first+`\" (replacing it), which is in use by process`, `application_name \"replica-1\"`, "so the drop will fail"),
+				Config: config(second, false),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				ExpectError: regexp.MustCompile(`Cannot\s+Drop\s+Active\s+Replication\s+Slot`),
+			},
+			{
+				// The failed apply dropped nothing: the standby still streams
+				// through the slot, in the same session.
+				PreConfig: func() {
+					if got := activePID(); got != pid {
+						t.Errorf("after the failed replacement the slot's consumer is %d, want the standby's %d", got, pid)
+					}
+					if err := os.Truncate(logPath, 0); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: config(first, true),
+				Check: func(*terraform.State) error {
+					if !slotExists(t, topo.Primary, first) {
+						return fmt.Errorf("slot %s is gone", first)
+					}
+					return nil
+				},
+			},
+			{
+				Config:             config(second, true),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+		},
+	})
+	warnings("Dropping an Active Replication Slot Ends Its Consumer's Session",
+		first+`\" (replacing it) with terminate_active_on_destroy = true, so it first terminates process`, `application_name \"replica-1\"`)()
+}
