@@ -29,6 +29,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -79,7 +80,7 @@ func run() error {
 	rtt := flag.Duration("rtt", 500*time.Microsecond, "simulated network round trip for the proxied writes (0: none)")
 	withReads := flag.Bool("reads", true, "measure the reads (-reads=false: the writes alone)")
 	only := flag.String("only", "", "run only the contenders whose name contains this")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the measurements to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each contender's counted reads, round by round, to PREFIX.<contender>.<round>.pprof (merge a contender's rounds with go tool pprof -proto)")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), setupTime)
@@ -154,26 +155,24 @@ func run() error {
 		{"GORM dbresolver (round-robin)", gormTake(resolver)},
 		{"GORM on routerlib/stdlib", gormTake(onRouter)},
 	}
-	if *cpuProfile != "" {
-		f, err := os.Create(*cpuProfile)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
-	}
 	reads = filter(reads, *only)
 	if !*withReads {
 		reads = nil
 	}
+	var dataDirs []string
+	for _, n := range append([]*routertest.Node{topo.Primary}, topo.Standbys...) {
+		dataDirs = append(dataDirs, n.DataDir)
+	}
+	srv := newServers(dataDirs)
 	readResults := map[string][]reading{}
 	for round := range *rounds {
 		for k := range reads {
 			c := reads[(k+round)%len(reads)]
-			n, err := throughput(c.op, *workers, *duration)
+			profile := ""
+			if *cpuProfile != "" {
+				profile = fmt.Sprintf("%s.%s.%02d.pprof", *cpuProfile, slug(c.name), round)
+			}
+			n, err := throughput(c, *workers, *duration, profile, srv)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
@@ -279,6 +278,14 @@ func run() error {
 	return nil
 }
 
+// slug is name in lower case with every run of other characters than
+// letters and digits made one "-", for a file name.
+func slug(name string) string {
+	return strings.Trim(strings.Join(strings.FieldsFunc(strings.ToLower(name), func(r rune) bool {
+		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9')
+	}), "-"), "-")
+}
+
 func filter(cs []contender, only string) []contender {
 	return slices.DeleteFunc(cs, func(c contender) bool { return !strings.Contains(c.name, only) })
 }
@@ -304,8 +311,22 @@ func rttSuffix(rtt time.Duration) string { return fmt.Sprintf(" (%v RTT)", rtt) 
 
 // A reading is one contender's round: operations per second, and the
 // process's CPU time per operation (user and system, all threads), which
-// load from other processes changes far less than the wall clock.
-type reading struct{ perSecond, cpuMicros float64 }
+// load from other processes changes far less than the wall clock; per
+// operation the bytes allocated on the heap and the collector's CPU time
+// (the runtime's estimate, in the CPU time too: it counts the time a
+// processor gave the collector, which the machine's load stretches), which
+// the small heaps of callcount's counting runs and GOGC=off under
+// callgrind do not show; and what the servers spent per operation and the
+// share of the machine's time that was idle (servers).
+type reading struct{ perSecond, cpuMicros, heapBytes, gcMicros, serverMicros, idle float64 }
+
+// heapAndCollector reads the bytes allocated on the heap so far and the
+// collector's CPU time so far.
+func heapAndCollector() (bytes uint64, gc time.Duration) {
+	ms := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+	metrics.Read(ms)
+	return ms[0].Value.Uint64(), time.Duration(ms[1].Value.Float64() * 1e9)
+}
 
 // cpuTime is the process's CPU time so far.
 func cpuTime() time.Duration {
@@ -313,11 +334,16 @@ func cpuTime() time.Duration {
 	return time.Duration(ns)
 }
 
-// throughput runs op on workers goroutines for d and returns operations per
-// second and CPU time per operation. A warm-up of a tenth of d is not
-// counted.
-func throughput(op func(context.Context, int) error, workers int, d time.Duration) (reading, error) {
+// throughput runs c's op on workers goroutines for d and returns its
+// reading. A warm-up of a tenth of d is not counted. With a profile file,
+// it holds a CPU profile of the counted time, the whole process's: what
+// the contender's goroutines did (labelled contender=c.name) and what ran
+// beside them (the collector's workers, the scheduler, the Router's
+// health checks, which run whoever is measured).
+func throughput(c contender, workers int, d time.Duration, profile string, srv servers) (reading, error) {
 	ctx := context.Background()
+	labels := pprof.WithLabels(ctx, pprof.Labels("contender", c.name)) // for the goroutines, not the calls' context
+	op := c.op
 	var count atomic.Int64
 	var counting atomic.Bool
 	var firstErr atomic.Pointer[error]
@@ -325,6 +351,7 @@ func throughput(op func(context.Context, int) error, workers int, d time.Duratio
 	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Go(func() {
+			pprof.SetGoroutineLabels(labels)
 			for i := w; ; i += workers {
 				select {
 				case <-stop:
@@ -342,11 +369,39 @@ func throughput(op func(context.Context, int) error, workers int, d time.Duratio
 		})
 	}
 	time.Sleep(d / 10)
+	var stopProfile func() error
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			close(stop)
+			wg.Wait()
+			return reading{}, err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			close(stop)
+			wg.Wait()
+			return reading{}, err
+		}
+		stopProfile = func() error {
+			pprof.StopCPUProfile()
+			return f.Close()
+		}
+	}
+	s0 := srv.sample()
 	counting.Store(true)
 	start, cpu := time.Now(), cpuTime()
+	heap, gc := heapAndCollector()
 	time.Sleep(d)
 	counting.Store(false)
 	elapsed, cpu := time.Since(start), cpuTime()-cpu
+	heapAfter, gcAfter := heapAndCollector()
+	serverCPU, idle := srv.sample().since(s0)
+	if stopProfile != nil {
+		if err := stopProfile(); err != nil {
+			firstErr.CompareAndSwap(nil, &err)
+		}
+	}
 	n := count.Load()
 	close(stop)
 	wg.Wait()
@@ -356,7 +411,16 @@ func throughput(op func(context.Context, int) error, workers int, d time.Duratio
 	if n == 0 {
 		return reading{}, fmt.Errorf("no operation completed in %v", d)
 	}
-	return reading{perSecond: float64(n) / elapsed.Seconds(), cpuMicros: float64(cpu.Microseconds()) / float64(n)}, nil
+	return reading{
+		perSecond: float64(n) / elapsed.Seconds(),
+		cpuMicros: float64(cpu.Microseconds()) / float64(n),
+		heapBytes: float64(heapAfter-heap) / float64(n),
+		gcMicros:  float64((gcAfter - gc).Microseconds()) / float64(n),
+		// The servers' time per operation, read over slightly more than
+		// the counted time (the two readings of /proc take a few ms).
+		serverMicros: float64(serverCPU) / 1e3 / float64(n),
+		idle:         idle,
+	}, nil
 }
 
 // latencies runs the operations op by op, each once per pass in a
@@ -410,17 +474,20 @@ func report(topo *routertest.Topology, rounds int, d time.Duration, workers int,
 	fmt.Printf("Machine: %s, %d CPUs, %s/%s, %s; load average %s; PostgreSQL %d; %d rounds of %v per contender, %d readers, %d connections per pool\n\n",
 		cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), loadAverage(), topo.Version, rounds, d, workers, maxConns)
 	if len(reads) > 0 {
-		fmt.Println("| Reads (point lookup by primary key) | median queries/s | each round | median client CPU µs/query |")
-		fmt.Println("|---|---|---|---|")
+		fmt.Println("| Reads (point lookup by primary key) | median queries/s | each round | median client CPU µs/query | of it the collector's | heap bytes/query | servers' CPU µs/query | machine idle |")
+		fmt.Println("|---|---|---|---|---|---|---|---|")
 	}
-	med, cpu := map[string]float64{}, map[string]float64{}
+	med, cpu, srv := map[string]float64{}, map[string]float64{}, map[string]float64{}
 	for _, c := range reads {
-		var qps, us []float64
+		var qps, us, gc, heap, server, idle []float64
 		for _, r := range readResults[c.name] {
 			qps, us = append(qps, r.perSecond), append(us, r.cpuMicros)
+			gc, heap = append(gc, r.gcMicros), append(heap, r.heapBytes)
+			server, idle = append(server, r.serverMicros), append(idle, 100*r.idle)
 		}
-		med[c.name], cpu[c.name] = median(qps), median(us)
-		fmt.Printf("| %s | %.0f | %s | %.1f |\n", c.name, med[c.name], join(qps, "%.0f"), cpu[c.name])
+		med[c.name], cpu[c.name], srv[c.name] = median(qps), median(us), median(server)
+		fmt.Printf("| %s | %.0f | %s | %.1f | %.1f | %.0f | %.1f | %.1f%% |\n",
+			c.name, med[c.name], join(qps, "%.0f"), cpu[c.name], median(gc), median(heap), srv[c.name], median(idle))
 	}
 	fmt.Println()
 	fmt.Println("| Writes (one INSERT, one goroutine) | median latency µs | each round's median |")
@@ -450,6 +517,7 @@ func report(topo *routertest.Topology, rounds int, d time.Duration, workers int,
 	ratio("routerlib / round-robin floor (throughput)", med["routerlib"], med["pgxpool round-robin over the standbys (floor)"], "≥ 0.95")
 	ratio("GORM on routerlib/stdlib / GORM dbresolver (throughput)", med["GORM on routerlib/stdlib"], med["GORM dbresolver (round-robin)"], "≥ 1")
 	ratio("GORM on routerlib/stdlib / GORM dbresolver (client CPU per query)", cpu["GORM on routerlib/stdlib"], cpu["GORM dbresolver (round-robin)"], "")
+	ratio("GORM on routerlib/stdlib / GORM dbresolver (servers' CPU per query)", srv["GORM on routerlib/stdlib"], srv["GORM dbresolver (round-robin)"], "")
 	ratio("routerlib / round-robin floor (client CPU per query)", cpu["routerlib"], cpu["pgxpool round-robin over the standbys (floor)"], "")
 	ratio("read-your-writes Exec / wire floor (latency, loopback)", wmed[rywName], wmed[wireFloorName], "≤ 1.05")
 	ratio("read-your-writes Exec / pgxpool Exec (latency, loopback)", wmed[rywName], wmed[execName], "")

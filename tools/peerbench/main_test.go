@@ -98,3 +98,16 @@ func waitOvershoot(d time.Duration, n int) float64 {
 	slices.Sort(late)
 	return late[n/2]
 }
+
+// TestSlug: -cpuprofile's file names, one per contender and round.
+func TestSlug(t *testing.T) {
+	for name, want := range map[string]string{
+		"GORM on routerlib/stdlib":                "gorm-on-routerlib-stdlib",
+		"GORM dbresolver (round-robin)":           "gorm-dbresolver-round-robin",
+		"pgx target_session_attrs=prefer-standby": "pgx-target-session-attrs-prefer-standby",
+	} {
+		if got := slug(name); got != want {
+			t.Errorf("slug(%q) = %q, want %q", name, got, want)
+		}
+	}
+}

@@ -42,6 +42,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -90,6 +91,7 @@ func run() error {
 	workers := flag.Int("workers", 1, "goroutines making the counted calls between them")
 	cancellable := flag.Bool("cancellable", false, "make the calls with a context that can be cancelled (as a server's request's), not context.Background()")
 	profile := flag.String("profile", "", "write CPU and mutex profiles of the counted calls to this prefix (.cpu, .mutex)")
+	idle := flag.Duration("idle", 0, "instead of calls: after the warm-up, leave both contenders idle this long and print the process's CPU time over it (the Router's health checks and timers; dbresolver's pools have no background work)")
 	stats := flag.Bool("stats", false, "print, per counted call, the process's CPU time, the goroutines created, the scheduler's and the locks' waits (runtime/metrics)")
 	flag.Parse()
 	switch {
@@ -100,7 +102,7 @@ func run() error {
 	case *topoFile == "":
 		return errors.New("give -serve, -topology or -report")
 	}
-	return count(*topoFile, *contender, *op, *n, *warm, *workers, *stats, *cancellable, *profile)
+	return count(*topoFile, *contender, *op, *n, *warm, *workers, *stats, *cancellable, *profile, *idle)
 }
 
 func serveTopology(path string) error {
@@ -132,7 +134,7 @@ func serveTopology(path string) error {
 	return nil
 }
 
-func count(path, contender, op string, n, warm, workers int, stats, cancellable bool, profile string) error {
+func count(path, contender, op string, n, warm, workers int, stats, cancellable bool, profile string, idle time.Duration) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -151,7 +153,9 @@ func count(path, contender, op string, n, warm, workers int, stats, cancellable 
 		ctx, cancel = context.WithCancel(ctx)
 		defer cancel()
 	}
-	a.Health = artifact.Health{Interval: "10m", Timeout: "30s", ConnectTimeout: "30s"} // valgrind is slow
+	if idle == 0 {
+		a.Health = artifact.Health{Interval: "10m", Timeout: "30s", ConnectTimeout: "30s"} // valgrind is slow
+	} // else the default interval, as peerbench's Router has
 	r, err := gormpair.Router(ctx, a)
 	if err != nil {
 		return err
@@ -173,6 +177,17 @@ func count(path, contender, op string, n, warm, workers int, stats, cancellable 
 				return err
 			}
 		}
+	}
+	if idle > 0 {
+		before := takeSample()
+		time.Sleep(idle)
+		d := takeSample().since(before)
+		cpu := d.user + d.system
+		fmt.Printf("idle %v (Router's health interval %v): process CPU %v (%.2f ms a second, %.3f%% of one core), "+
+			"goroutines created %d, context switches %d voluntary %d involuntary, heap allocations %d (%d bytes)\n",
+			idle, cmp.Or(a.Health.Interval, artifact.DefaultHealthInterval), cpu.Round(time.Millisecond), float64(cpu.Microseconds())/1e3/idle.Seconds(), 100*cpu.Seconds()/idle.Seconds(),
+			d.created, d.voluntary, d.involuntary, d.allocObjects, d.allocBytes)
+		return nil
 	}
 	db := map[string]*gorm.DB{"dbresolver": resolver, "routerlib": routed}[contender]
 	call := map[string]func(*gorm.DB, int) error{"read": read, "write": write}[op]

@@ -22,12 +22,24 @@ type sample struct {
 	schedCount   uint64
 	voluntary    int64 // context switches of the process (rusage): a thread sleeping
 	involuntary  int64
+	allocBytes   uint64  // bytes allocated on the heap
+	allocObjects uint64  // heap objects allocated
+	gcCycles     uint64  // collections completed
+	gcCPU        float64 // CPU seconds the collector spent (estimated by the runtime: marking, assists, pauses)
+	gcIdle       float64 // of it, marking on processors that had nothing else to run
+	gcAssist     float64 // of it, marking by goroutines that allocated during a cycle
 }
 
 var metricNames = []string{
 	"/sched/goroutines-created:goroutines",
 	"/sync/mutex/wait/total:seconds",
 	"/sched/latencies:seconds",
+	"/gc/heap/allocs:bytes",
+	"/gc/heap/allocs:objects",
+	"/gc/cycles/total:gc-cycles",
+	"/cpu/classes/gc/total:cpu-seconds",
+	"/cpu/classes/gc/mark/idle:cpu-seconds",
+	"/cpu/classes/gc/mark/assist:cpu-seconds",
 }
 
 func takeSample() sample {
@@ -39,13 +51,19 @@ func takeSample() sample {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	s := sample{
-		wall:        time.Now(),
-		user:        time.Duration(ru.Utime.Nano()),
-		system:      time.Duration(ru.Stime.Nano()),
-		created:     ms[0].Value.Uint64(),
-		mutexWait:   ms[1].Value.Float64(),
-		voluntary:   ru.Nvcsw,
-		involuntary: ru.Nivcsw,
+		wall:         time.Now(),
+		user:         time.Duration(ru.Utime.Nano()),
+		system:       time.Duration(ru.Stime.Nano()),
+		created:      ms[0].Value.Uint64(),
+		mutexWait:    ms[1].Value.Float64(),
+		voluntary:    ru.Nvcsw,
+		involuntary:  ru.Nivcsw,
+		allocBytes:   ms[3].Value.Uint64(),
+		allocObjects: ms[4].Value.Uint64(),
+		gcCycles:     ms[5].Value.Uint64(),
+		gcCPU:        ms[6].Value.Float64(),
+		gcIdle:       ms[7].Value.Float64(),
+		gcAssist:     ms[8].Value.Float64(),
 	}
 	h := ms[2].Value.Float64Histogram()
 	for i, c := range h.Counts {
@@ -65,15 +83,21 @@ func takeSample() sample {
 
 func (s sample) since(b sample) sample {
 	return sample{
-		wall:        time.Unix(0, int64(s.wall.Sub(b.wall))),
-		user:        s.user - b.user,
-		system:      s.system - b.system,
-		created:     s.created - b.created,
-		mutexWait:   s.mutexWait - b.mutexWait,
-		schedWait:   s.schedWait - b.schedWait,
-		schedCount:  s.schedCount - b.schedCount,
-		voluntary:   s.voluntary - b.voluntary,
-		involuntary: s.involuntary - b.involuntary,
+		wall:         time.Unix(0, int64(s.wall.Sub(b.wall))),
+		user:         s.user - b.user,
+		system:       s.system - b.system,
+		created:      s.created - b.created,
+		mutexWait:    s.mutexWait - b.mutexWait,
+		schedWait:    s.schedWait - b.schedWait,
+		schedCount:   s.schedCount - b.schedCount,
+		voluntary:    s.voluntary - b.voluntary,
+		involuntary:  s.involuntary - b.involuntary,
+		allocBytes:   s.allocBytes - b.allocBytes,
+		allocObjects: s.allocObjects - b.allocObjects,
+		gcCycles:     s.gcCycles - b.gcCycles,
+		gcCPU:        s.gcCPU - b.gcCPU,
+		gcIdle:       s.gcIdle - b.gcIdle,
+		gcAssist:     s.gcAssist - b.gcAssist,
 	}
 }
 
@@ -81,11 +105,13 @@ func (d sample) print(w io.Writer, who string, n int) {
 	per := func(x float64) float64 { return x / float64(n) }
 	wall := time.Duration(d.wall.UnixNano())
 	fmt.Fprintf(w, "%s: %d calls in %v (%.0f/s); per call: CPU %.2f µs (user %.2f, system %.2f), goroutines created %.3f, "+
-		"scheduler wakeups %.3f (waited %.2f µs), lock waits %.3f µs, context switches %.3f voluntary %.3f involuntary\n",
+		"scheduler wakeups %.3f (waited %.2f µs), lock waits %.3f µs, context switches %.3f voluntary %.3f involuntary, "+
+		"heap allocations %.1f (%.0f bytes), collector CPU %.2f µs (idle marking %.2f, assists %.2f; %d collections)\n",
 		who, n, wall.Round(time.Millisecond), float64(n)/wall.Seconds(),
 		per(float64((d.user + d.system).Microseconds())), per(float64(d.user.Microseconds())), per(float64(d.system.Microseconds())),
 		per(float64(d.created)), per(float64(d.schedCount)), per(d.schedWait*1e6), per(d.mutexWait*1e6),
-		per(float64(d.voluntary)), per(float64(d.involuntary)))
+		per(float64(d.voluntary)), per(float64(d.involuntary)),
+		per(float64(d.allocObjects)), per(float64(d.allocBytes)), per(d.gcCPU*1e6), per(d.gcIdle*1e6), per(d.gcAssist*1e6), d.gcCycles)
 }
 
 // startProfiles starts a CPU profile and records every lock wait; stop
