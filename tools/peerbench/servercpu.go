@@ -39,33 +39,19 @@ type serverSample struct {
 }
 
 // sample reads /proc: a process's time on a CPU from its schedstat
-// (nanoseconds, where stat counts ticks), its parent from its stat.
+// (nanoseconds, where stat counts ticks).
 func (s servers) sample() serverSample {
 	out := serverSample{cpu: map[int]int64{}}
-	entries, _ := os.ReadDir("/proc")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if !s.postmasters[pid] && !s.postmasters[parent(pid)] {
-			continue
-		}
-		data, err := os.ReadFile("/proc/" + e.Name() + "/schedstat")
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(data))
-		if len(f) == 0 {
-			continue
-		}
-		if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
-			out.cpu[pid] = ns
+	for pm := range s.postmasters {
+		out.read(pm)
+		for _, pid := range children(pm) {
+			out.read(pid)
 		}
 	}
 	if data, err := os.ReadFile("/proc/stat"); err == nil {
 		line, _, _ := strings.Cut(string(data), "\n")
-		for i, v := range strings.Fields(line)[1:] { // user nice system idle iowait irq softirq steal…
+		f := strings.Fields(line) // cpu user nice system idle iowait irq softirq steal…
+		for i, v := range f[min(1, len(f)):] {
 			n, _ := strconv.ParseInt(v, 10, 64)
 			if i < 8 {
 				out.total += n
@@ -91,21 +77,37 @@ func (a serverSample) since(b serverSample) (cpu int64, idle float64) {
 	return cpu, idle
 }
 
-// parent is pid's parent process, or 0.
-func parent(pid int) int {
-	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+// read adds pid's time on a CPU, if it still runs.
+func (out serverSample) read(pid int) {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/schedstat")
 	if err != nil {
-		return 0
+		return
 	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')') // the command may hold spaces and parentheses
-	if i < 0 {
-		return 0
+	f := strings.Fields(string(data))
+	if len(f) == 0 {
+		return
 	}
-	f := strings.Fields(s[i+1:]) // state, ppid, …
-	if len(f) < 2 {
-		return 0
+	if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+		out.cpu[pid] = ns
 	}
-	ppid, _ := strconv.Atoi(f[1])
-	return ppid
+}
+
+// children are the processes pid started that still run, from each of
+// its threads' /proc/PID/task/TID/children (a postmaster has one).
+func children(pid int) []int {
+	dir := "/proc/" + strconv.Itoa(pid) + "/task"
+	tasks, _ := os.ReadDir(dir)
+	var pids []int
+	for _, t := range tasks {
+		data, err := os.ReadFile(dir + "/" + t.Name() + "/children")
+		if err != nil {
+			continue
+		}
+		for _, f := range strings.Fields(string(data)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, c)
+			}
+		}
+	}
+	return pids
 }

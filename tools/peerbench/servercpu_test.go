@@ -1,0 +1,50 @@
+package main
+
+import (
+	"bufio"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestServersCountChildrenCPU: the CPU time of a process started by a
+// "postmaster" (here this test's own process, named by a postmaster.pid)
+// is counted, one that started after the first reading whole, and the
+// idle share is a share.
+func TestServersCountChildrenCPU(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "postmaster.pid"), []byte(strconv.Itoa(os.Getpid())+"\n/data\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	srv := newServers([]string{dir, filepath.Join(dir, "missing")})
+	if len(srv.postmasters) != 1 {
+		t.Fatalf("postmasters %v, want this process alone", srv.postmasters)
+	}
+	before := srv.sample()
+	// A child that spends CPU, says so and then waits to be killed.
+	child := exec.Command("sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo done; exec sleep 60")
+	out, err := child.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	if line, err := bufio.NewReader(out).ReadString('\n'); err != nil || line != "done\n" {
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	start := time.Now()
+	after := srv.sample()
+	t.Logf("a reading of /proc took %v", time.Since(start))
+	cpu, idle := after.since(before)
+	if cpu < int64(20*time.Millisecond) {
+		t.Errorf("the child's CPU counted %v, want the time its loop took (tens of ms at least)", time.Duration(cpu))
+	}
+	if idle < 0 || idle > 1 {
+		t.Errorf("idle share %v, want one between 0 and 1", idle)
+	}
+}
