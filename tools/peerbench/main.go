@@ -8,7 +8,10 @@
 //
 // Reads: each contender runs the same point lookup with -workers
 // goroutines for -duration per round; the figure is the median throughput
-// over the rounds. Writes: one goroutine, so the figure is a latency; the
+// over the rounds, beside the medians per query of the client's CPU time
+// (and the collector's share of it), the bytes it allocated, the CPU time
+// of the topology's PostgreSQL processes, and the machine's idle share.
+// -cpuprofile writes a profile of each contender's counted time per round. Writes: one goroutine, so the figure is a latency; the
 // contenders run op by op in turn, and the figure is the median of each
 // round's median. Beside the pool's and the Router's, the
 // writes include the wire floor (internal/wirefloor, as routerlib's
