@@ -410,5 +410,13 @@ func TestCopyOfTheClusterWithThePrimaryDown(t *testing.T) {
 			err := r.QueryRow(ctx, "INSERT INTO startcopy VALUES (1) RETURNING inet_server_port()").Scan(&port)
 			return err == nil && port == other.Port
 		})
+		// Beside a promotion, the node on timeline 1 is behind it (an
+		// old primary, or this copy): never one that may be the primary.
+		if s := nodeStat(r, copied.Name); s.Writer || s.Readable || !strings.Contains(s.SplitBrain, "fence it") || strings.Contains(s.SplitBrain, "declare it as the primary") {
+			t.Errorf("%s: the copy beside the promoted standby: %+v", name, s)
+		}
+	}
+	if err := copied.QueryRow(ctx, "SELECT count(*) FROM startcopy").Scan(&there); err != nil || there != 0 {
+		t.Errorf("%d writes landed on the copy (%v)", there, err)
 	}
 }

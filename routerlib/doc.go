@@ -239,12 +239,18 @@
 // the primary keeps the writes; after a failover, or on another timeline,
 // it is a promotion: a split brain, or an old primary, as above. On
 // timeline 1, the cluster's first, which no promotion leads to, a replica
-// of the file out of recovery was never promoted, whatever the declared
-// primary shows (down, in recovery, or a Router just started that
-// remembers nothing of it): a copy, or the primary with the file's roles
-// the wrong way round, which nothing tells apart; it takes no reads and
-// no writes, and [ErrNoPrimary] names it with both fixes. A standby
-// promoted in a failover is on timeline 2 or later and takes the writes.
+// of the file out of recovery was never promoted: while no node shows a
+// later timeline (out of recovery now or when last seen, or a standby's
+// WAL), whatever the declared primary shows (down, in recovery, or a
+// Router just started that remembers nothing of it), it is a copy, the
+// primary with the file's roles the wrong way round, or an old primary
+// whose promoted node the Router cannot see, which nothing tells apart;
+// it takes no reads and no writes, and [ErrNoPrimary] names it with the
+// fix of each. Once a node shows a later timeline (a file updated after a
+// failover declares the promoted node the primary and the old one a
+// replica), it is an old primary behind the promotion, as above, and the
+// message says to fence it. A standby promoted in a failover is on
+// timeline 2 or later and takes the writes.
 // Nor are two names of one server in
 // the file (localhost and 127.0.0.1, a DNS alias), which its own check
 // cannot see: nodes with the same identifier and postmaster start time

@@ -524,7 +524,12 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 			if otherCluster(res, t.cluster) {
 				r.opts.logger.Error("routerlib: node of another cluster in the router file", "node", n.name, "why", otherClusterWhy(n, res, t.cluster))
 			} else {
-				r.opts.logger.Error("routerlib: a copy of the cluster runs as a primary of its own at a replica's address", "node", n.name, "why", cloneWhy(t, n, res))
+				// chooseWriter has just said why from this round's checks.
+				var why string
+				if sb := n.splitBrain.Load(); sb != nil {
+					why = *sb
+				}
+				r.opts.logger.Error("routerlib: a copy of the cluster runs as a primary of its own at a replica's address", "node", n.name, "why", why)
 			}
 		}
 		if reason == EjectDiverged && EjectReason(n.ejected.Load()) != EjectDiverged {
@@ -836,7 +841,8 @@ func holdOldTimelines(t *topology, next *node) {
 func writerByTimeline(t *topology, results []checkResult) (next *node, why string, conflict map[*node]string) {
 	twin := twinsOf(t, results)
 	cluster, tie := clusterOf(t, results, twin)
-	clone := clonesOf(t, results, twin, cluster)
+	d := declaredOf(t, twin)
+	clone := clonesOf(t, results, twin, cluster, d)
 	up := func(i int) bool {
 		return twin[i] < 0 && results[i].err == nil && !results[i].recovery && !otherCluster(results[i], cluster) && !clone[i]
 	}
@@ -858,7 +864,7 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 			}
 		}
 		if clone[i] && results[i].err == nil {
-			conflict[n] = cloneWhy(t, n, results[i])
+			conflict[n] = cloneWhy(t.nodes[d], results[d], n, results[i])
 		}
 	}
 	if top < 0 {
@@ -892,7 +898,7 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 			why = fmt.Sprintf("split brain: nodes %q and %q are both out of recovery %s; no node takes writes until one is fenced", w.name, n.name, what)
 			conflict[n] = why
 		case up(i):
-			conflict[n] = fmt.Sprintf("node %q is out of recovery on timeline %d, behind node %q on timeline %d: an old primary that came back; fence it", n.name, results[i].timeline, w.name, tli)
+			conflict[n] = fmt.Sprintf("node %q is out of recovery on timeline %d, behind node %q on timeline %d: an old primary that came back (or a copy of the cluster started as a primary of its own); it takes no writes: fence it, then rewind it (pg_rewind) or clone it again from %q (pg_basebackup)", n.name, results[i].timeline, w.name, tli, w.name)
 		case last > 0 && (tli == 0 || last >= tli):
 			// Unreachable now, but last seen writing on a timeline as late.
 			why = fmt.Sprintf("node %q is out of recovery on timeline %d, but node %q was last seen out of recovery on timeline %d: an old primary; writes resume when %q is back or a standby is promoted", w.name, tli, n.name, last, n.name)
@@ -1034,37 +1040,42 @@ func tieWhy(t *topology, results []checkResult, twin []int) string {
 // is a clone: the declared primary is then the node to suspect.
 //
 // Timeline 1 is the cluster's first, which no promotion leads to, so a
-// declared replica out of recovery on it was never promoted whatever
-// else answers: with the declared primary down (a Router just started
-// remembers no timeline of it), in recovery, or behind a promoted node,
-// it is a copy of the cluster, or the primary with the router file's
-// roles the wrong way round. Neither tells from the other, and writes to
+// declared replica out of recovery on it was never promoted: while no
+// node shows a later timeline (see promotionSeen), with the declared
+// primary down (a Router just started remembers no timeline of it) or in
+// recovery, it is a copy of the cluster, the primary with the router
+// file's roles the wrong way round, or an old primary whose promoted
+// standby the router cannot see. Nothing tells them apart, and writes to
 // a copy are lost to the cluster: it takes no writes, and ErrNoPrimary
-// names both fixes (see cloneWhy). A standby promoted in a failover is
-// on timeline 2 or later and takes the writes as before. The caller
-// holds Router.checkMu.
-func clonesOf(t *topology, results []checkResult, twin []int, cluster int64) []bool {
+// names the fixes (see cloneWhy). Once a node shows a later timeline, a
+// promotion happened, and the node on timeline 1 is an old primary
+// (writerByTimeline says so, and to fence it), not a node that may be
+// the primary: the router file updated after a failover declares the
+// promoted node the primary and the old one a replica. A standby
+// promoted in a failover is on timeline 2 or later and takes the writes
+// as before. A file without a declared primary (artifact.Validate
+// refuses one) has no copies. The caller holds Router.checkMu.
+func clonesOf(t *topology, results []checkResult, twin []int, cluster int64, d int) []bool {
 	clone := make([]bool, len(t.nodes))
-	d := slices.Index(t.nodes, t.declared)
-	if d >= 0 && twin[d] >= 0 {
-		d = twin[d]
-	}
 	var tli uint32 // the declared primary's, when it answers out of recovery
 	if cur := t.writer.Load(); d >= 0 && (cur == nil || cur == t.nodes[d]) && results[d].err == nil && !results[d].recovery && !otherCluster(results[d], cluster) {
 		tli = results[d].timeline
 	}
+	promoted := promotionSeen(t, results, twin, cluster)
 	for i, n := range t.nodes {
 		res := results[i]
 		switch {
-		case i == d, twin[i] >= 0:
+		case d < 0, i == d, twin[i] >= 0:
 			n.cloneTLI = 0
 		case res.err != nil:
 			// As last seen.
 		case res.recovery || res.timeline == 0 || otherCluster(res, cluster):
 			n.cloneTLI = 0
-		case tli != 0 && res.timeline == tli, d >= 0 && res.timeline == firstTimeline:
+		case tli != 0 && res.timeline == tli, res.timeline == firstTimeline && !promoted:
 			n.cloneTLI = res.timeline
-		case tli != 0 || n.cloneTLI != res.timeline:
+		case tli != 0 || n.cloneTLI != res.timeline || res.timeline == firstTimeline:
+			// On timeline 1 here, a promotion is seen: not a copy
+			// remembered, but an old primary behind it.
 			n.cloneTLI = 0
 		}
 		clone[i] = n.cloneTLI != 0
@@ -1076,26 +1087,68 @@ func clonesOf(t *topology, results []checkResult, twin []int, cluster int64) []b
 // promotion leads to (see clonesOf).
 const firstTimeline = 1
 
+// promotionSeen reports whether a node of the cluster shows a timeline
+// later than the first, which only a promotion makes: out of recovery on
+// one (now, or when last seen if it does not answer), or a standby with
+// WAL of one (see vetoOf). A node on timeline 1 out of recovery beside it
+// is then an old primary, or a copy, behind the promotion; neither may be
+// the primary. The caller holds Router.checkMu.
+func promotionSeen(t *topology, results []checkResult, twin []int, cluster int64) bool {
+	for i, n := range t.nodes {
+		res := results[i]
+		switch {
+		case twin[i] >= 0, otherCluster(checkOf(t, results, i), cluster):
+		case res.err != nil:
+			if n.timeline.Load() > firstTimeline {
+				return true
+			}
+		case res.recovery && res.seenTimeline > firstTimeline, !res.recovery && res.timeline > firstTimeline:
+			return true
+		}
+	}
+	return false
+}
+
+// declaredOf returns the index in t.nodes of the declared primary, or of
+// the node that stands for its server when the file lists it twice (see
+// twinsOf); -1 without one.
+func declaredOf(t *topology, twin []int) int {
+	d := slices.Index(t.nodes, t.declared)
+	if d >= 0 && twin[d] >= 0 {
+		d = twin[d]
+	}
+	return d
+}
+
 // cloneWhy says, for the log, Stat and ErrNoPrimary, that n, which
 // answered res, is a copy of the cluster running as a primary of its own
-// (see clonesOf), and what to do. With the declared primary out of
-// recovery on res's timeline (as last checked) the primary keeps the
-// writes; without it, n on the first timeline may also be the primary
-// under the wrong role in the router file, and nothing takes the writes.
-func cloneWhy(t *topology, n *node, res checkResult) string {
-	d := t.declared
-	if res.timeline == firstTimeline && !(d.reachable.Load() && !d.recovery.Load() && d.timeline.Load() == res.timeline) {
-		return fmt.Sprintf("node %q is out of recovery on timeline %d, the cluster's first, so it was never promoted (a promotion starts a later timeline), and the declared primary %q is not out of recovery on it: "+
-			"%q is a copy of the cluster (the same system identifier %d) running as a primary of its own, such as a data directory made from the same image or template or a backup restored without recovery, whose writes would never reach the cluster, "+
-			"or it is the primary and the router file declares the roles the wrong way round; it takes no reads and no writes. "+
-			"If it is a copy, clone it again from the primary (pg_basebackup) or correct its host and port in the router file; if it is the primary, declare it as the primary in the router file. "+
-			"Writes resume when %q is back out of recovery, or a standby is promoted",
-			n.name, res.timeline, nameOf(d), n.name, res.cluster, nameOf(d))
+// (see clonesOf), and what to do, from this round's checks: primary is
+// the declared primary (the node that stands for its server), which
+// answered pres. With the primary out of recovery on res's timeline it
+// keeps the writes; without it, n on the first timeline, with no node on
+// a later one, may also be the primary under the wrong role in the router
+// file, or an old primary whose promoted node does not answer, and
+// nothing takes the writes.
+func cloneWhy(primary *node, pres checkResult, n *node, res checkResult) string {
+	if pres.err == nil && !pres.recovery && pres.timeline == res.timeline {
+		return fmt.Sprintf("node %q is out of recovery on timeline %d, the timeline of the primary %q, so it was not promoted from it (a promotion starts a later timeline): it is a copy of the cluster (the same system identifier %d) running as a primary of its own, "+
+			"such as a data directory made from the same image or template or a backup restored without recovery; its writes would never reach the primary: it takes no reads and no writes, and %q keeps the writes. "+
+			"Clone it again from the primary (pg_basebackup) or correct its host and port in the router file",
+			n.name, res.timeline, primary.name, res.cluster, primary.name)
 	}
-	return fmt.Sprintf("node %q is out of recovery on timeline %d, the timeline of the primary %q, so it was not promoted from it (a promotion starts a later timeline): it is a copy of the cluster (the same system identifier %d) running as a primary of its own, "+
-		"such as a data directory made from the same image or template or a backup restored without recovery; its writes would never reach the primary: it takes no reads and no writes, and %q keeps the writes. "+
-		"Clone it again from the primary (pg_basebackup) or correct its host and port in the router file",
-		n.name, res.timeline, nameOf(t.declared), res.cluster, nameOf(t.declared))
+	state := "does not answer"
+	switch {
+	case pres.err != nil:
+	case pres.recovery:
+		state = "is in recovery"
+	default:
+		state = fmt.Sprintf("is out of recovery on timeline %d", pres.timeline)
+	}
+	return fmt.Sprintf("node %q is out of recovery on timeline %d, the cluster's first, so it was never promoted (a promotion starts a later timeline); the declared primary %q %s, and no node shows a later timeline. "+
+		"%q takes no reads and no writes, for it may be a copy of the cluster (the same system identifier %d) running as a primary of its own, such as a data directory made from the same image or template or a backup restored without recovery, whose writes would never reach the cluster: clone it again from the primary (pg_basebackup) or correct its host and port in the router file; "+
+		"or an old primary that came back after %q was promoted: fence it, and writes resume when %q is back. "+
+		"Only if %q has never been promoted (it is a standby of %q), %q is the primary with the router file's roles the wrong way round: then declare it as the primary in the router file",
+		n.name, res.timeline, primary.name, state, n.name, res.cluster, primary.name, primary.name, primary.name, n.name, n.name)
 }
 
 // otherCluster reports whether the node that answered res belongs to

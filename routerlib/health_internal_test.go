@@ -299,6 +299,11 @@ func TestClonesOf(t *testing.T) {
 	down := checkResult{err: errors.New("connection refused")}
 	primaryOn := func(tli uint32) checkResult { return checkResult{timeline: tli, cluster: 7} }
 	standby := checkResult{recovery: true, cluster: 7}
+	// downOn is a node last seen out of recovery on timeline tli.
+	downOn := func(tli uint32) checkResult { return checkResult{err: down.err, timeline: tli} }
+	standbyOn := func(tli uint32) checkResult {
+		return checkResult{recovery: true, cluster: 7, history: true, seenTimeline: tli, walTimeline: tli}
+	}
 	cases := []struct {
 		name    string
 		writer  int // index of the writer before, -1 for none
@@ -314,15 +319,22 @@ func TestClonesOf(t *testing.T) {
 		{"old replica back on an earlier timeline", 0, 0, []checkResult{primaryOn(3), primaryOn(2), standby}, 0, "old primary"},
 		{"after a failover", 1, 0, []checkResult{primaryOn(2), primaryOn(2), standby}, -1, "split brain"},
 		{"copy down", 0, 1, []checkResult{primaryOn(1), down, standby}, 0, ""},
-		{"primary down, copy up", 0, 1, []checkResult{down, primaryOn(1), standby}, -1, ""},
+		{"primary down, copy up", 0, 1, []checkResult{down, primaryOn(1), standby}, -1, "never promoted"},
 		{"copy back as a standby", 0, 1, []checkResult{primaryOn(1), standby, standby}, 0, ""},
 		// Timeline 1, which no promotion leads to: never promoted,
 		// whatever the declared primary shows, and nothing remembered.
 		{"primary down at startup, copy on timeline 1", -1, 0, []checkResult{down, primaryOn(1), standby}, -1, "never promoted"},
 		{"declared primary in recovery, copy on timeline 1", -1, 0, []checkResult{standby, primaryOn(1), standby}, -1, "never promoted"},
 		{"taking the writes on timeline 1, primary down", 1, 0, []checkResult{down, primaryOn(1), standby}, -1, "never promoted"},
-		{"after a failover, copy on timeline 1", 2, 0, []checkResult{down, primaryOn(1), primaryOn(2)}, 2, "never promoted"},
 		{"promoted with the primary down at startup", -1, 0, []checkResult{down, primaryOn(2), standby}, 1, ""},
+		// Once a node shows a later timeline, a promotion happened: the
+		// node on timeline 1 is an old primary (or a copy behind it),
+		// never one that may be the primary.
+		{"after a failover, copy on timeline 1", 2, 0, []checkResult{down, primaryOn(1), primaryOn(2)}, 2, "old primary"},
+		{"old primary back, file names the promoted node", 0, 0, []checkResult{primaryOn(2), primaryOn(1), standby}, 0, "old primary"},
+		{"old primary back, promoted node down", 0, 0, []checkResult{downOn(2), primaryOn(1), standby}, -1, "old primary"},
+		{"old primary back, a standby shows the promotion", -1, 0, []checkResult{down, primaryOn(1), standbyOn(2)}, -1, "old primary"},
+		{"taken for a copy, then a standby shows the promotion", -1, 1, []checkResult{down, primaryOn(1), standbyOn(2)}, -1, "old primary"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -332,7 +344,7 @@ func TestClonesOf(t *testing.T) {
 				if res.err == nil && !res.recovery {
 					n.timeline.Store(res.timeline)
 				} else if res.err != nil && c.writer >= 0 {
-					n.timeline.Store(1) // last seen out of recovery on timeline 1; at startup, never seen
+					n.timeline.Store(max(res.timeline, 1)) // last seen out of recovery; at startup, never seen
 				}
 				top.nodes = append(top.nodes, n)
 			}
@@ -345,8 +357,11 @@ func TestClonesOf(t *testing.T) {
 			if c.want < 0 && next != nil || c.want >= 0 && next != top.nodes[c.want] {
 				t.Fatalf("writer %s (%s), want index %d", nameOf(next), why, c.want)
 			}
-			if got := why + conflict[top.nodes[0]] + conflict[top.nodes[1]]; !strings.Contains(got, c.why) {
+			if got := why + conflict[top.nodes[0]] + conflict[top.nodes[1]]; !strings.Contains(got, c.why) || c.why == "" && got != "" {
 				t.Errorf("reasons %q, want one with %q", got, c.why)
+			}
+			if strings.Contains(c.why, "old primary") && strings.Contains(why+conflict[top.nodes[1]], "declare it as the primary") {
+				t.Errorf("an old primary, to be declared the primary: %q", why+conflict[top.nodes[1]])
 			}
 			isClone := strings.Contains(c.why, "copy") || strings.Contains(c.why, "never promoted")
 			if c.name == "copy down" || c.name == "primary down, copy up" {
@@ -356,5 +371,45 @@ func TestClonesOf(t *testing.T) {
 				t.Errorf("copy recorded: %v, want %v", got, isClone)
 			}
 		})
+	}
+}
+
+// TestCloneWhyFromThisRound: the reason a copy of the cluster takes no
+// writes comes from this round's check of the declared primary's server,
+// not from what the declared node stored. With the primary listed twice
+// (its host written two ways: see twinsOf) and the declared name's check
+// failed, the other name answers for the server and takes the writes; the
+// declared node's stored state said "down", and the copy's reason said
+// nothing took the writes and that the copy may be the primary. A file
+// without a declared primary (artifact.Validate refuses one; a unit test
+// can build it) has no copies: a node taken for one before made cloneWhy
+// read a nil declared node.
+func TestCloneWhyFromThisRound(t *testing.T) {
+	const id, start = 7, 1700000000000000000
+	top := &topology{}
+	for _, name := range []string{"primary", "image", "primary-alias"} {
+		top.nodes = append(top.nodes, &node{server: &server{}, name: name})
+	}
+	primary, copied, alias := top.nodes[0], top.nodes[1], top.nodes[2]
+	top.declared = primary
+	primary.lastGood = checkResult{cluster: id, started: start, timeline: 1}
+	results := []checkResult{
+		{err: errors.New("i/o timeout")},
+		{cluster: id, started: start + 1, timeline: 1},
+		{cluster: id, started: start, timeline: 1},
+	}
+	next, why, conflict := writerByTimeline(top, results)
+	if next != alias || why != "" {
+		t.Fatalf("writer %s (%q), want %s, the primary's server under its other name", nameOf(next), why, alias.name)
+	}
+	if got := conflict[copied]; !strings.Contains(got, "copy of the cluster") || !strings.Contains(got, "keeps the writes") || strings.Contains(got, "declare it as the primary") {
+		t.Errorf("the copy's reason, with the primary's server taking the writes: %q", got)
+	}
+
+	top.declared = nil
+	copied.cloneTLI = 1
+	next, why, conflict = writerByTimeline(top, results)
+	if copied.cloneTLI != 0 || strings.Contains(conflict[copied], "copy") {
+		t.Errorf("no declared primary: copy recorded %d, reason %q (writer %s, %q)", copied.cloneTLI, conflict[copied], nameOf(next), why)
 	}
 }

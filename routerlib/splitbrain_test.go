@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -345,5 +348,129 @@ func TestStandbyVetoesOldPrimary(t *testing.T) {
 				t.Errorf("%d rows written on the old primary after the failover; want 0", n)
 			}
 		})
+	}
+}
+
+// TestOldPrimaryBackWithTheFileUpdated: a failover (the primary stops, the
+// standby is promoted), then the old primary starts again, unfenced, on
+// timeline 1, while the router file is updated (as Terraform does) to
+// declare the promoted node the primary and the old one a replica. The
+// running Router (reloaded) and one opened from the new file write to the
+// promoted node, and every message about the old primary says it is an old
+// primary to fence: none says to declare it the primary, which would send
+// the writes to a server the promotion forked from. With the promoted node
+// frozen, writes are refused, not sent to the old primary, with the same
+// advice. On the old code the old primary was taken for a copy of the
+// cluster that "may be the primary" ("declare it as the primary in the
+// router file"), in Stat, the error record and ErrNoPrimary.
+func TestOldPrimaryBackWithTheFileUpdated(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	old, promoted := topo.Primary, topo.Standbys[0]
+	before := steadyHealth(topo.Artifact(), interval)
+	after := before
+	after.Nodes = slices.Clone(before.Nodes)
+	for i := range after.Nodes {
+		after.Nodes[i].Role = artifact.RoleReplica
+		if after.Nodes[i].Name == promoted.Name {
+			after.Nodes[i].Role = artifact.RolePrimary
+		}
+	}
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
+	r, path := openRouter(t, before, routerlib.WithWatch(0), routerlib.WithLogger(logger))
+	if _, err := r.Exec(ctx, "CREATE TABLE ob_t (id serial, phase int)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	if err := old.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "writes on the promoted node", func() bool {
+		return nodeStat(r, promoted.Name).Writer
+	})
+	if err := old.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the old primary seen out of recovery", func() bool {
+		return nodeStat(r, old.Name).SplitBrain != ""
+	})
+	writeFile(t, path, after)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newRouter(t, after, routerlib.WithLogger(logger))
+	wrong := "declare it as the primary"
+	advice := func(what, msg string) {
+		t.Helper()
+		if !strings.Contains(msg, old.Name) || !strings.Contains(msg, "old primary") || strings.Contains(msg, wrong) {
+			t.Errorf("%s: %q; want it to name %s as an old primary, and never to declare it the primary", what, msg, old.Name)
+		}
+	}
+	routers := map[string]*routerlib.Router{"reloaded": r, "opened from the new file": fresh}
+	for name, router := range routers {
+		time.Sleep(2 * interval)
+		for i := range 10 {
+			var port int
+			if err := router.QueryRow(ctx, "INSERT INTO ob_t (phase) VALUES (1) RETURNING inet_server_port()").Scan(&port); err != nil || port != promoted.Port {
+				t.Fatalf("%s: write %d on port %d (%v), want the promoted node's %d", name, i, port, err, promoted.Port)
+			}
+		}
+		s := nodeStat(router, old.Name)
+		if s.Writer || s.Readable {
+			t.Errorf("%s: the old primary %+v", name, s)
+		}
+		advice(name+": Stat", s.SplitBrain)
+	}
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "node="+old.Name) {
+			advice("error record", line)
+		}
+	}
+
+	// The promoted node hangs: nothing takes the writes, and the error
+	// says why.
+	if err := promoted.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := promoted.Thaw(); err != nil {
+			t.Error(err)
+		}
+	}()
+	for name, router := range routers {
+		var err error
+		eventually(t, 20*time.Second, name+": writes refused with the promoted node frozen", func() bool {
+			_, err = router.Exec(ctx, "INSERT INTO ob_t (phase) VALUES (2)")
+			return errors.Is(err, routerlib.ErrNoPrimary)
+		})
+		advice(name+": ErrNoPrimary", err.Error())
+	}
+	// A Router started now has never seen the promoted node, and no
+	// standby shows its timeline: the node on timeline 1 may be an old
+	// primary, a copy or the primary under the wrong role. It takes no
+	// writes, and the error says each, declaring it the primary only if
+	// the declared one was never promoted.
+	blind := newRouter(t, after)
+	_, err := blind.Exec(ctx, "INSERT INTO ob_t (phase) VALUES (2)")
+	if msg := fmt.Sprint(err); !errors.Is(err, routerlib.ErrNoPrimary) || !strings.Contains(msg, "an old primary that came back after") || !strings.Contains(msg, "Only if "+strconv.Quote(promoted.Name)+" has never been promoted") {
+		t.Errorf("a Router started with the promoted node frozen: %v; want ErrNoPrimary that names %s an old primary, and the primary only if %s was never promoted", err, old.Name, promoted.Name)
+	}
+	routers["started with the promoted node frozen"] = blind
+	if err := promoted.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	for name, router := range routers {
+		eventually(t, 20*time.Second, name+": writes on the promoted node again", func() bool {
+			var port int
+			err := router.QueryRow(ctx, "INSERT INTO ob_t (phase) VALUES (3) RETURNING inet_server_port()").Scan(&port)
+			return err == nil && port == promoted.Port
+		})
+	}
+	if forked := rowsFrom(t, old, "ob_t", 1); forked != 0 {
+		t.Errorf("%d writes landed on the old primary; want 0", forked)
 	}
 }

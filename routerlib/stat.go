@@ -47,10 +47,12 @@ const (
 	// the primary's): a wrong host in the router file, or a standby
 	// cloned from another primary; or a copy of the cluster (the same
 	// identifier) out of recovery as a primary of its own, on the declared
-	// primary's timeline or on timeline 1, which no promotion leads to. It
-	// takes neither reads nor writes, and the router logs the cause and
-	// the fix as an error. It returns when its identifier matches and it
-	// follows the primary: correct the router file, or clone it again.
+	// primary's timeline, or on timeline 1, which no promotion leads to,
+	// while no node shows a later one (beside a promotion, a node on
+	// timeline 1 is an old primary: EjectNotInRecovery). It takes
+	// neither reads nor writes, and the router logs the cause and the fix
+	// as an error. It returns when its identifier matches and it follows
+	// the primary: correct the router file, or clone it again.
 	EjectOtherCluster
 )
 
