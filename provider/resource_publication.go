@@ -19,7 +19,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/booldefault"
-	"github.com/hashicorp/terraform-plugin-framework/resource/schema/boolplanmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/mapdefault"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/planmodifier"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema/setdefault"
@@ -85,7 +84,7 @@ func publicationSchema() schema.Schema {
 		Version: 1,
 		MarkdownDescription: "A PostgreSQL publication: the tables whose changes a publisher sends to logical replication subscribers. " +
 			"Apply it to the primary. Changes are made in place with `ALTER PUBLICATION` (rename, owner, options, tables and schemas); " +
-			"only `database` and `all_tables` replace the publication, because PostgreSQL cannot alter them. " +
+			"only `database` replaces the publication, and `all_tables` drops and creates it in one transaction, because PostgreSQL cannot alter them. " +
 			"Read compares the catalogs (`pg_publication`, `pg_publication_rel`, `pg_publication_namespace`) with the configuration, " +
 			"so a change made outside Terraform shows in `terraform plan` on the attribute that changed. " +
 			"Subscribers can only use a publication when the publisher runs with `wal_level = logical`: plan warns otherwise." +
@@ -122,8 +121,9 @@ func publicationSchema() schema.Schema {
 				Optional:            true,
 				Computed:            true,
 				Default:             booldefault.StaticBool(false),
-				PlanModifiers:       []planmodifier.Bool{boolplanmodifier.RequiresReplace()},
-				MarkdownDescription: "Publish every table of the database, including tables created later (`FOR ALL TABLES`). Defaults to `false`. Cannot be combined with `tables` or `tables_in_schema`. Changing it replaces the publication: PostgreSQL cannot alter it.",
+				MarkdownDescription: "Publish every table of the database, including tables created later (`FOR ALL TABLES`). Defaults to `false`. Cannot be combined with `tables` or `tables_in_schema`. " +
+					"PostgreSQL cannot alter it: changing it drops the publication and creates it again in one transaction, so that its subscribers " +
+					"stream on (a change committed between a separate drop and create would stop them: the publisher decodes it, finds no publication, and fails).",
 			},
 			"tables": schema.MapNestedAttribute{
 				Optional: true,
@@ -1940,6 +1940,19 @@ func alterOwnerSQL(name, owner string) string {
 // before the tables change and off after, because PostgreSQL allows a row
 // filter on a partitioned table only while it is on.
 func alterPublicationSQL(had, want publication) []string {
+	if had.AllTables != want.AllTables {
+		// PostgreSQL cannot alter FOR ALL TABLES: drop and create in the
+		// caller's one transaction, so that a subscriber's WAL sender,
+		// which decodes each change with the catalog as of that change,
+		// finds the old publication or the new one, never none (a change
+		// committed between a DROP and a CREATE stops the subscription
+		// before PostgreSQL 18, and is skipped from 18 on).
+		stmts := []string{"DROP PUBLICATION " + pgsql.Ident(had.Name), createPublicationSQL(want)}
+		if want.Owner != "" {
+			stmts = append(stmts, alterOwnerSQL(want.Name, want.Owner))
+		}
+		return stmts
+	}
 	var stmts []string
 	name := pgsql.Ident(want.Name)
 	if had.Name != want.Name {

@@ -492,7 +492,10 @@ resource "pgreplication_publication" "schema" {
 	})
 }
 
-// all_tables cannot be altered: switching it replaces the publication.
+// all_tables cannot be altered: switching it drops and creates the
+// publication in one transaction, an update in place
+// (TestAccPublication_allTablesSwitchKeepsSubscribers: its subscribers
+// stream on).
 func TestAccPublication_allTables(t *testing.T) {
 	topo := testAccTopology(t)
 	const db = "pub_all"
@@ -522,7 +525,7 @@ resource "pgreplication_publication" "all" {
 			{
 				Config: config(`tables = { "public.orders" = {} }`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionReplace),
+					plancheck.ExpectResourceAction(addr, plancheck.ResourceActionUpdate),
 				}},
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue(addr, tfjsonpath.New("all_tables"), knownvalue.Bool(false)),
