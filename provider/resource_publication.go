@@ -118,9 +118,9 @@ func publicationSchema() schema.Schema {
 				MarkdownDescription: "Role that owns the publication (`ALTER PUBLICATION … OWNER TO`). Defaults to the role the provider connects as; when unset, whatever owner the server reports is kept.",
 			},
 			"all_tables": schema.BoolAttribute{
-				Optional:            true,
-				Computed:            true,
-				Default:             booldefault.StaticBool(false),
+				Optional: true,
+				Computed: true,
+				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Publish every table of the database, including tables created later (`FOR ALL TABLES`). Defaults to `false`. Cannot be combined with `tables` or `tables_in_schema`. " +
 					"PostgreSQL cannot alter it: changing it drops the publication and creates it again in one transaction, so that its subscribers " +
 					"stream on (a change committed between a separate drop and create would stop them: the publisher decodes it, finds no publication, and fails).",
