@@ -598,7 +598,10 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		// restarts the WAL receiver and streaming stops meanwhile.
 		want.Conninfo = before.Conninfo
 	}
-	ctx = statement.WithSecrets(ctx, want.password)
+	// The settings before this apply are written back if the new ones do
+	// not stream: their secrets are masked too.
+	had, _ := conninfo.Parse(before.Conninfo)
+	ctx = statement.WithSecrets(ctx, append(had.Secrets(), want.password)...)
 	if update && want.matches(before) {
 		if err := before.fill(ctx, plan); err != nil {
 			diags.AddError("Cannot Read Standby Configuration", "The standby settings of "+r.server.describe()+" cannot be read back: "+err.Error())
@@ -654,12 +657,12 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	if !streaming {
 		diags.AddError("Standby Is Not Streaming", fmt.Sprintf(
 			"%s does not stream from %s:%d after %s. The standby reports: %s. It was asked to connect with primary_conninfo = %s "+
-				"and primary_slot_name = %q. The settings are written (ALTER SYSTEM) and stay in effect. Check that the primary is "+
+				"and primary_slot_name = %q. %s Check that the primary is "+
 				"reachable from the standby at that address, that its pg_hba.conf allows a replication connection for %q, "+
 				"that the password is right and that the slot exists on the primary; the standby's server log says why it "+
 				"cannot connect. Then apply again, or raise wait_timeout if the standby needs longer.",
 			r.server.describe(), plan.PrimaryHost.ValueString(), plan.PrimaryPort.ValueInt64(), timeout,
-			cur.describeReceiver(), want.redactedConninfo, want.SlotName, plan.PrimaryUser.ValueString()))
+			cur.describeReceiver(), want.redactedConninfo, want.SlotName, r.restore(ctx, pool, before, want, timeout), plan.PrimaryUser.ValueString()))
 		return false
 	}
 	if err := cur.fill(ctx, plan); err != nil {
@@ -667,6 +670,46 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		return false
 	}
 	return true
+}
+
+// restore writes back the settings the standby had before an apply whose
+// settings do not stream, when it streamed with them: a failed apply must
+// not leave a standby cut off from its primary (and a synchronous one
+// holding every commit there). It waits, within timeout, for the standby to
+// stream again, and says what it did, for the apply's error.
+func (r *standbyResource) restore(ctx context.Context, pool *pgxpool.Pool, before standbyState, want standbyWant, timeout time.Duration) string {
+	if before.Status == nil || *before.Status != "streaming" || before.SenderHost == nil || before.SenderPort == nil {
+		return "The settings are written (ALTER SYSTEM) and stay in effect: the standby did not stream before this apply either."
+	}
+	var back []systemSetting
+	wanted := want.settings()
+	for i, s := range before.settings() {
+		if *s.Value != *wanted[i].Value {
+			back = append(back, s)
+		}
+	}
+	if err := r.server.alterSystem(ctx, pool, back); err != nil {
+		return fmt.Sprintf("Writing back the settings it had before, with which it streamed, failed, so the new ones stay in effect: %v.", err)
+	}
+	var cur standbyState
+	again, err := pollUntil(ctx, timeout, func(ctx context.Context) (bool, error) {
+		var err error
+		cur, err = r.read(ctx, pool)
+		return err == nil && cur.Status != nil && *cur.Status == "streaming" && cur.SenderHost != nil && cur.SenderPort != nil &&
+			*cur.SenderHost == *before.SenderHost && *cur.SenderPort == *before.SenderPort, err
+	})
+	if err != nil || !again {
+		return fmt.Sprintf("The settings it had before, with which it streamed from %s:%d, are written back (ALTER SYSTEM), but it does not stream "+
+			"again yet after %s (%s).", *before.SenderHost, *before.SenderPort, timeout, cur.describeReceiver())
+	}
+	return fmt.Sprintf("The settings it had before are written back (ALTER SYSTEM), and it streams again from %s:%d: this apply changed nothing on it.",
+		*before.SenderHost, *before.SenderPort)
+}
+
+// settings are s's settings as apply writes them (standbyWant.settings), in
+// SHOW's form: what restore writes back.
+func (s standbyState) settings() []systemSetting {
+	return standbySystemSettings(s.Conninfo, s.SlotName, s.HotStandbyFeedback, s.ApplyDelay, s.StreamingDelay, s.ReceiverTimeout)
 }
 
 // primaryPassword is the password apply writes into primary_conninfo.
@@ -744,19 +787,24 @@ func standbyWanted(ctx context.Context, m *standbyResourceModel, password string
 }
 
 func (w standbyWant) settings() []systemSetting {
-	feedback := "off"
-	if w.HotStandbyFeedback {
-		feedback = "on"
+	return standbySystemSettings(w.Conninfo, w.SlotName, w.HotStandbyFeedback, w.ApplyDelay, w.StreamingDelay, w.ReceiverTimeout)
+}
+
+// standbySystemSettings are the ALTER SYSTEM settings of a standby configuration.
+// An unset slot is written as an empty string rather than reset, so that a slot in
+// postgresql.conf cannot come back underneath the declared configuration.
+func standbySystemSettings(conninfo, slot string, feedback bool, applyDelay, streamingDelay, receiverTimeout string) []systemSetting {
+	on := "off"
+	if feedback {
+		on = "on"
 	}
-	// An unset slot is written as '' rather than reset, so that a slot in
-	// postgresql.conf cannot come back underneath the declared configuration.
 	return []systemSetting{
-		setTo("primary_conninfo", w.Conninfo),
-		setTo("primary_slot_name", w.SlotName),
-		setTo("hot_standby_feedback", feedback),
-		setTo("recovery_min_apply_delay", w.ApplyDelay),
-		setTo("max_standby_streaming_delay", w.StreamingDelay),
-		setTo("wal_receiver_timeout", w.ReceiverTimeout),
+		setTo("primary_conninfo", conninfo),
+		setTo("primary_slot_name", slot),
+		setTo("hot_standby_feedback", on),
+		setTo("recovery_min_apply_delay", applyDelay),
+		setTo("max_standby_streaming_delay", streamingDelay),
+		setTo("wal_receiver_timeout", receiverTimeout),
 	}
 }
 
