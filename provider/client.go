@@ -126,6 +126,9 @@ type server struct {
 	// server is then unusable until apply, and plan-time checks that need it
 	// are skipped.
 	unknown bool
+	// unknownAttrs names the provider arguments that were unknown, for
+	// the diagnostic that says so (unknownDiag).
+	unknownAttrs []string
 	// syncConfirmWait is the provider's (see pgreplicationProvider); zero
 	// for syncConfirmTimeout.
 	syncConfirmWait time.Duration
@@ -170,7 +173,7 @@ func (s *server) defaultDatabase() string {
 // creating it on first use.
 func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, error) {
 	if s.unknown {
-		return nil, fmt.Errorf("the provider configuration has values that are not known yet; they are known during apply")
+		return nil, errConfigUnknown
 	}
 	if database == "" {
 		database = s.settings.Database
@@ -263,7 +266,7 @@ type poolKey struct {
 // bounds; the pools cannot run them. The connection is closed after it.
 func (s *server) replicationExec(ctx context.Context, database, sql string) error {
 	if s.unknown {
-		return fmt.Errorf("the provider configuration has values that are not known yet; they are known during apply")
+		return errConfigUnknown
 	}
 	if database == "" {
 		database = s.settings.Database
@@ -363,6 +366,10 @@ func (s *server) requireMajor(ctx context.Context, major int, feature string, at
 // that diagnostic (connectDiag) and returns nil; a database that does not
 // exist is left to the handler.
 func (s *server) PoolOrDiag(ctx context.Context, database string, diags *diag.Diagnostics) *pgxpool.Pool {
+	if s.unknown {
+		diags.Append(s.unknownDiag())
+		return nil
+	}
 	p, err := s.Pool(ctx, database)
 	if err == nil {
 		err = ready(ctx, p, time.Duration(s.settings.connectTimeout())*time.Second)
@@ -380,6 +387,25 @@ func (s *server) PoolOrDiag(ctx context.Context, database string, diags *diag.Di
 		return nil
 	}
 	return p
+}
+
+// errConfigUnknown is Pool's error while the provider configuration has
+// values known only during apply.
+var errConfigUnknown = errors.New("the provider configuration has values that are not known yet; they are known during apply")
+
+// unknownDiag says that a handler that must reach the server (a refresh, a
+// plan-time read) cannot, because the provider arguments named are known
+// only during apply, and what to do. It names no host or port: those may be
+// the unknown ones.
+func (s *server) unknownDiag() diag.Diagnostic {
+	args := "Some arguments"
+	if len(s.unknownAttrs) > 0 {
+		args = "The arguments " + strings.Join(s.unknownAttrs, ", ")
+	}
+	return diag.NewErrorDiagnostic("Provider Configuration Not Known Yet",
+		args+" of the pgreplication provider configuration are known only during apply (they come from other resources' results), "+
+			"and this step has to connect to the server: to read what the object has there, or to check the plan against it. Apply the resources those values come from first (terraform apply -target=<their address>), then plan again; "+
+			"or give the provider values known at plan time (variables, data sources).")
 }
 
 // ready checks that p can give a handler a live connection. pgxpool pings a

@@ -157,12 +157,17 @@ func (p *pgreplicationProvider) Configure(ctx context.Context, req provider.Conf
 	}
 	srv := newServer(s)
 	srv.syncConfirmWait = p.syncConfirmWait
-	for _, v := range []interface{ IsUnknown() bool }{
-		cfg.Host, cfg.Port, cfg.Database, cfg.Username, cfg.Password, cfg.SSLMode,
-		cfg.SSLRootCert, cfg.SSLCert, cfg.SSLKey, cfg.ConnectTimeout, cfg.StatementTimeout, cfg.MaxConnections,
+	for _, a := range []struct {
+		name  string
+		value interface{ IsUnknown() bool }
+	}{
+		{"host", cfg.Host}, {"port", cfg.Port}, {"database", cfg.Database}, {"username", cfg.Username}, {"password", cfg.Password},
+		{"sslmode", cfg.SSLMode}, {"sslrootcert", cfg.SSLRootCert}, {"sslcert", cfg.SSLCert}, {"sslkey", cfg.SSLKey},
+		{"connect_timeout", cfg.ConnectTimeout}, {"statement_timeout", cfg.StatementTimeout}, {"max_connections", cfg.MaxConnections},
 	} {
-		if v.IsUnknown() {
+		if a.value.IsUnknown() {
 			srv.unknown = true
+			srv.unknownAttrs = append(srv.unknownAttrs, a.name)
 		}
 	}
 	if srv.settings.Database == "" {
