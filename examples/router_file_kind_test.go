@@ -40,21 +40,7 @@ func TestRouterFileNotRegular(t *testing.T) {
 			dir := t.TempDir()
 			file := filepath.Join(dir, "router.json")
 			config := func(path string) string {
-				return `
-terraform {
-  required_providers {
-    pgreplication = {
-      source = "pgreplication/pgreplication"
-    }
-  }
-}
-
-provider "pgreplication" {
-  host            = "127.0.0.1"
-  port            = 1
-  connect_timeout = 1
-}
-
+				return unreachableProvider + `
 resource "terraform_data" "name" {
   input = "router.json"
 }

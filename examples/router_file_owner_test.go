@@ -25,10 +25,9 @@ import (
 //     resource's file.
 //
 // Before, each of these replaced the other resource's file.
-func TestRouterFileOneWriter(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
-	const providers = `terraform {
+// unreachableProvider declares the provider under test and configures it
+// with a server nothing answers on: pgreplication_router_config needs none.
+const unreachableProvider = `terraform {
   required_providers {
     pgreplication = {
       source = "pgreplication/pgreplication"
@@ -41,7 +40,23 @@ provider "pgreplication" {
   port            = 1
   connect_timeout = 1
 }
+`
 
+// routerFilePrimary is the first node, the primary, of the router file at
+// file, which must parse: a refused write never leaves half a file.
+func routerFilePrimary(t *testing.T, file string) artifact.Node {
+	t.Helper()
+	topo, err := artifact.Load(file)
+	if err != nil {
+		t.Fatalf("the router file: %v", err)
+	}
+	return topo.Nodes[0]
+}
+
+func TestRouterFileOneWriter(t *testing.T) {
+	cli := findCLI(t)
+	cli.configFile = buildProvider(t)
+	const providers = unreachableProvider + `
 provider "pgreplication" {
   alias           = "other"
   host            = "127.0.0.1"
@@ -67,16 +82,6 @@ resource "pgreplication_router_config" %[1]q {%[2]s
 	}
 	refused := regexp.MustCompile(`Error: Router File Already Exists(?s:.*)a\s+router\s+file\s+whose\s+primary\s+node\s+is\s+"primary-`)
 	apply := []string{"apply", "-auto-approve", "-input=false", "-no-color"}
-	// primaryOf is the primary node of the router file at file, which must
-	// parse: a refused write never leaves half a file.
-	primaryOf := func(file string) string {
-		t.Helper()
-		topo, err := artifact.Load(file)
-		if err != nil {
-			t.Fatalf("the router file after the refused write: %v", err)
-		}
-		return topo.Nodes[0].Name
-	}
 	unchanged := func(file string, want []byte) {
 		t.Helper()
 		if got, err := os.ReadFile(file); err != nil || !bytes.Equal(got, want) {
@@ -95,7 +100,7 @@ resource "pgreplication_router_config" %[1]q {%[2]s
 		if code == 0 || !refused.MatchString(out) {
 			t.Fatalf("apply of two resources of two provider configurations writing one file exited %d; want the second one refused:\n%s", code, out)
 		}
-		written := primaryOf(file)
+		written := routerFilePrimary(t, file).Name
 		state := cli.run(t, dir, 0, "state", "list")
 		if n := strings.Count(state, "pgreplication_router_config."); n != 1 || !strings.Contains(state, "."+strings.TrimPrefix(written, "primary-")+"\n") {
 			t.Fatalf("the file holds %s's topology, and the state lists:\n%s", written, state)

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -78,13 +79,31 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The records of router file replacements go to the user's cache
+	// directory: a temporary one here, never the real ~/.cache.
+	cache, err := os.MkdirTemp("", "pgreplication-cache-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	if err := os.Setenv("XDG_CACHE_HOME", cache); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	os.RemoveAll(cache)
 	if shared != nil {
 		if err := shared.Close(); err != nil {
 			fmt.Fprintln(os.Stderr, "closing the shared topology:", err)
 		}
 	}
 	os.Exit(code)
+}
+
+// wrappedText is a regular expression matching text however the CLI
+// wrapped its lines: each run of spaces may be any run of white space.
+func wrappedText(text string) string {
+	return strings.Join(strings.Fields(regexp.QuoteMeta(text)), `\s+`)
 }
 
 // testAccTopology returns the shared topology. Like routertest.Start it skips

@@ -95,14 +95,18 @@ var routerConfigSchema = sync.OnceValue(func() schema.Schema {
 			"object's, so the plan records which file it is (its identity and bytes, in the user's cache directory, such as " +
 			"`~/.cache/terraform-provider-pgreplication`), and the apply writes over it only while it is still exactly that file. A file another " +
 			"writer put there or edited since the plan is refused, with the old object and its file kept: plan and apply again. So is a plan " +
-			"made by another user or on another machine than the apply.\n\n" +
+			"made by another user or on another machine than the apply (or before the cache directory was cleared), and a replacement whose content " +
+			"is known only at apply, which the plan warns of (apply first what the content depends on, with `-target`, then plan again; without " +
+			"`create_before_destroy` it applies). The record is kept only in directories of the user running Terraform that nobody else may write " +
+			"(no symbolic link, not group- or world-writable): otherwise the plan fails naming the directory (set `XDG_CACHE_HOME` to one that is). " +
+			"A record of a plan never applied is dropped by the resource's next plan.\n\n" +
 			"This resource does not connect to PostgreSQL.",
 		Attributes: map[string]schema.Attribute{
 			// Optional
 			"path": schema.StringAttribute{
 				Optional:            true,
 				Validators:          []validator.String{stringvalidator.LengthAtLeast(1)},
-				MarkdownDescription: "Path of the router file. Its directory must exist. A symbolic link at this path is kept and written through: the file it leads to (at the end of a chain of links) is replaced atomically in its own directory, so an application reading that file by its own name or through another link sees the change; a refresh reads the file through the link, so a change made to it shows in the plan; and destroy removes that file and keeps the link, which Terraform did not make (a later apply writes through it again). A link that leads to a missing file gets that file created. The path must lead to a regular file or to no file yet: a FIFO, a device node (such as `/dev/null`), a socket or a directory there, or at the end of a link, is refused at plan time by create, update, refresh, import and destroy, naming what it is, and is never opened, replaced or removed. Two `pgreplication_router_config` resources of one provider configuration may not write the same file, however their paths spell it (relative or absolute, `..`, a symbolic link, a hard link to an existing file): the plan fails naming both paths, since each would rewrite the other's file on every apply. A new resource, or a new `path`, never writes over a file it did not write: where a file already is, unless it holds exactly the bytes this resource would write, the apply stops at this resource naming the file and what it holds, and nothing is written; import the file to manage it. The plan already fails for a file that is not a router file, and warns for another router file (it cannot tell that one from the file of a `create_before_destroy` replacement of this resource). That catches what one provider configuration's plan cannot see: a resource of another provider configuration or alias, of another Terraform configuration, or left out of a `-target` plan, and a path known only at apply. The check and the write hold an exclusive lock (`flock`) on the file's directory, so two applies that write one file at the same time take turns and the second one finds the first one's file. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
+				MarkdownDescription: "Path of the router file. Its directory must exist. A symbolic link at this path is kept and written through: the file it leads to (at the end of a chain of links) is replaced atomically in its own directory, so an application reading that file by its own name or through another link sees the change; a refresh reads the file through the link, so a change made to it shows in the plan; and destroy removes that file and keeps the link, which Terraform did not make (a later apply writes through it again). A link that leads to a missing file gets that file created. The path must lead to a regular file or to no file yet: a FIFO, a device node (such as `/dev/null`), a socket or a directory there, or at the end of a link, is refused at plan time by create, update, refresh, import and destroy, naming what it is, and is never opened, replaced or removed. Two `pgreplication_router_config` resources of one provider configuration may not write the same file, however their paths spell it (relative or absolute, `..`, a symbolic link, a hard link to an existing file): the plan fails naming both paths, since each would rewrite the other's file on every apply. A new resource, or a new `path`, never writes over a file it did not write: where a file already is, unless it holds exactly the bytes this resource would write, the apply stops at this resource naming the file and what it holds, and nothing is written; import the file to manage it. The plan of a new `path` already fails for a file that is not a router file, and warns for another router file; the plan of a new resource warns for any file (it cannot tell it from the file of a `create_before_destroy` replacement of this resource, whose apply it may be: an error there would drop the replaced object from the state). That catches what one provider configuration's plan cannot see: a resource of another provider configuration or alias, of another Terraform configuration, or left out of a `-target` plan, and a path known only at apply. The check and the write hold an exclusive lock (`flock`) on the file's directory, so two applies that write one file at the same time take turns and the second one finds the first one's file. Changing it writes the new file first and then removes the old one, so a new path that cannot be written leaves the old file in place. Without `path` no file is written and only `content` is computed, for shipping the file another way (a Kubernetes ConfigMap, a secret store, a template).",
 			},
 			"file_permission": schema.StringAttribute{
 				Optional: true,
@@ -459,18 +463,35 @@ func removeRouterFile(state routerConfigModel, id string, destroy bool, diags *d
 	// written the new file; removing it would leave the application with
 	// none. The check and the removal hold the directory's lock, so a
 	// writer that has just put its own file there is never undone.
+	//
+	// A destroy's file may be the one the create of this resource's
+	// create_before_destroy replacement has just written: its warning
+	// never tells the user to remove the file, which the application may
+	// now be reading as the new object's.
 	var changed, target string
+	var rec *routerFileReplacement
+	var recErr error
 	removed, err := atomicfile.RemoveIf(state.Path.ValueString(), func(cur atomicfile.Current) error {
 		target = currentTarget(cur)
-		if id != "" && cur.ID != "" && cur.ID != id {
-			if rec := loadRouterReplacement(target); destroy && rec != nil && rec.FileID == id && rec.ReplacedBy == cur.ID {
-				return errRouterFileReplaced
+		rec, recErr = loadRouterReplacement(target)
+		// Written by a create over this resource's file (id) or, in a
+		// state that recorded no identity, over the file there then.
+		if destroy && rec != nil && rec.ReplacedBy != "" && rec.ReplacedBy == cur.ID && (id == "" || rec.FileID == id) {
+			return errRouterFileReplaced
+		}
+		leftFor := "Remove it by hand if nothing needs it."
+		if destroy {
+			leftFor = "If this apply created this resource again (a create_before_destroy replacement), the file is most likely its new object's, which the application reads: leave it."
+			if recErr != nil {
+				leftFor += " (The record of the replacement, which tells, could not be read: " + recErr.Error() + ".)"
 			}
-			changed = fmt.Sprintf("%s is no longer the file this resource wrote: it was replaced since (by a create_before_destroy replacement of this resource planned by another user, another writer, or a hand edit after the last refresh), so it was not removed. Remove it by hand if nothing needs it.", cur.Target)
+		}
+		if id != "" && cur.ID != "" && cur.ID != id {
+			changed = fmt.Sprintf("%s is no longer the file this resource wrote: it was replaced since the last refresh (by a create_before_destroy replacement of this resource, another writer, or a hand edit), so it was not removed. %s", cur.Target, leftFor)
 			return errRouterFileChanged
 		}
 		if got := sha256Hex(cur.Data); got != state.SHA256.ValueString() {
-			changed = fmt.Sprintf("%s holds content this resource did not write (sha256 %s, expected %s): it was written by a replacement or changed after the last refresh, so it was not removed. Remove it by hand if nothing needs it.", cur.Target, got, state.SHA256.ValueString())
+			changed = fmt.Sprintf("%s holds content this resource did not write (sha256 %s, expected %s): it was written by a replacement or changed after the last refresh, so it was not removed. %s", cur.Target, got, state.SHA256.ValueString(), leftFor)
 			return errRouterFileChanged
 		}
 		return nil
@@ -486,7 +507,7 @@ func removeRouterFile(state routerConfigModel, id string, destroy bool, diags *d
 	case err != nil:
 		diags.AddAttributeError(path.Root("path"), "Cannot Remove Router File", fmt.Sprintf("Removing the router file %s failed: %v. Make sure the user running Terraform can read the file and write its directory.", state.Path.ValueString(), err))
 	case removed:
-		if rec := loadRouterReplacement(target); rec != nil && rec.FileID == id {
+		if rec != nil && (id == "" || rec.FileID == id || rec.ReplacedBy == id) {
 			dropRouterReplacement(target) // a replacement planned but not applied, or destroy before create
 		}
 	}
@@ -686,12 +707,17 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 	// rec is the replacement recorded for the file (routerFileReplacement),
 	// read under the directory's lock; replaced is the identity of the old
 	// object's file when rec let this write replace it.
+	// sameBytes is the file a create wrote the very same bytes over, with
+	// no record: a replacement whose content did not change, planned
+	// where its apply finds no record.
 	var rec *routerFileReplacement
 	var replaced string
+	var sameBytes *atomicfile.Current
 	if prior == nil || prior.Path.IsNull() || !sameRouterPath(prior.Path.ValueString(), name) {
 		primary := routerFilePrimary(t)
 		check = func(cur atomicfile.Current) error {
-			rec = loadRouterReplacement(currentTarget(cur))
+			var recErr error
+			rec, recErr = loadRouterReplacement(currentTarget(cur))
 			if rec.covers(cur, data) {
 				replaced = cur.ID
 				return nil
@@ -699,6 +725,13 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 			err := mayCreateRouterFile(name, primary, data)(cur)
 			if err != nil && prior == nil && cur.Exists && rec.plannedFor(currentTarget(cur), data) {
 				return routerFileChangedSincePlan(name, primary, cur, rec)
+			}
+			var taken *routerFileTakenError
+			if errors.As(err, &taken) && recErr != nil {
+				taken.detail += " The record of a replacement could not be used: " + recErr.Error() + "."
+			}
+			if err == nil && prior == nil && cur.Exists && recErr == nil {
+				sameBytes = &cur
 			}
 			return err
 		}
@@ -727,7 +760,16 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 	case replaced != "":
 		// The old object's destroy, which comes next, leaves this file.
 		rec.ReplacedBy = cur.ID
-		_ = saveRouterReplacement(*rec) // without it, that destroy leaves the file with a warning
+		if err := saveRouterReplacement(*rec); err != nil {
+			diags.AddAttributeWarning(path.Root("path"), "Router File Replacement Not Recorded",
+				fmt.Sprintf("This pgreplication_router_config wrote its new content over its old object's file %s (create_before_destroy), but could not record that for the old object's destroy: %v. "+
+					"That destroy leaves the file in place, as it should, and warns that the file is no longer the old object's: the file is this new object's, which the application reads; leave it.", cur.Target, err))
+		}
+	case sameBytes != nil:
+		// The old object's destroy, if this is a replacement, leaves
+		// this file; the resource's next plan drops the record.
+		_ = saveRouterReplacement(routerFileReplacement{Target: currentTarget(*sameBytes), FileID: sameBytes.ID, Changed: sameBytes.Changed,
+			SHA256: sha256Hex(sameBytes.Data), NewSHA256: sha256Hex(data), ReplacedBy: cur.ID})
 	case rec != nil:
 		dropRouterReplacement(rec.Target) // a plan's record that no apply used
 	}

@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -179,8 +181,8 @@ func routerFileTaken(declared, primary string, cur atomicfile.Current) *routerFi
 		"Writing over it would replace what an application may be reading, so nothing is written. "+
 		"If it belongs to another pgreplication_router_config (under another provider configuration or alias, in another Terraform configuration or workspace, or one left out of a -target plan), give this resource its own path. "+
 		"If this resource is to manage the existing file, import it (terraform import, with this resource's address and the ID %q, or an import block with that id) and plan again; if nothing needs the file, remove it. "+
-		"(A create_before_destroy replacement of this resource writes over its old object's file when the plan that set it up recorded that file (in the user's cache directory) and the file is unchanged since: "+
-		"if that plan was made by another user or on another machine, plan and apply again here.)",
+		"(A create_before_destroy replacement of this resource writes over its old object's file when the plan that set it up recorded that file and the content to write (in the user's cache directory) and the file is unchanged since: "+
+		"if that plan was made by another user or on another machine, or the cache directory was cleared since, plan and apply again here; if the content was not known at plan, apply first what it depends on (-target), then plan again. The old object stays in the state until then.)",
 		routerFileThis(declared, primary), routerFileWhere(declared, cur), what, declared)
 	return &routerFileTakenError{detail: detail, routerFile: routerFile}
 }
@@ -259,6 +261,13 @@ func (r *routerConfigResource) checkNewRouterFile(ctx context.Context, plan, sta
 		if target, err := canonicalRouterPath(state.Path.ValueString()); err == nil {
 			raw, _ := json.Marshal(routerFileOwned{Target: target, SHA256: state.SHA256.ValueString()})
 			resp.Diagnostics.Append(resp.Private.SetKey(ctx, routerFileOwnedKey, raw)...)
+			// A replacement planned before and never applied: its record
+			// goes. If this plan replaces the resource, Terraform plans
+			// the new object next, which records it again.
+			id := routerFileID(ctx, resp.Private)
+			if rec, _ := loadRouterReplacement(target); rec != nil && (id == "" || rec.FileID == id || rec.ReplacedBy == id) {
+				dropRouterReplacement(target)
+			}
 		}
 	}
 	if plan.Path.IsNull() || plan.Path.IsUnknown() {
@@ -289,23 +298,38 @@ func (r *routerConfigResource) checkNewRouterFile(ctx context.Context, plan, sta
 			// The plan of a replacement's new object, over the file its old
 			// object wrote or last read: recorded for the apply, which is
 			// not told.
-			rec := routerFileReplacement{Target: owned.Target, FileID: cur.ID, Changed: cur.Changed, SHA256: owned.SHA256}
-			if data != nil {
-				rec.NewSHA256 = sha256Hex(data)
+			if data == nil {
+				// A record permits writing the planned bytes only, so none
+				// is written: the apply of a create_before_destroy
+				// replacement refuses the file, as anyone's. (The plan
+				// cannot tell create_before_destroy from destroy, then
+				// create, which removes the file first and is not refused.)
+				resp.Diagnostics.AddAttributeWarning(path.Root("path"), "Router File Replacement Not Recorded",
+					fmt.Sprintf("This pgreplication_router_config (path = %q) is replaced, and its content is not known until apply (it depends on values known only then). "+
+						"If it is replaced create_before_destroy, its new object would write over the file its old object wrote, %s; Terraform does not tell the apply that the file is the old object's, "+
+						"so the plan records the file with the bytes the apply may write over it, and without the bytes it records nothing: the apply will then refuse to write over the file, before anything is written, and the old object stays in the state. "+
+						"To replace it create_before_destroy, apply first what the content depends on (terraform apply -target=ADDRESS, with that resource's address), then plan again: the content is then known. "+
+						"Without create_before_destroy (destroy, then create) this does not matter.",
+						name, cur.Target))
+				return
 			}
+			rec := routerFileReplacement{Target: owned.Target, FileID: cur.ID, Changed: cur.Changed, SHA256: owned.SHA256, NewSHA256: sha256Hex(data)}
 			if err := saveRouterReplacement(rec); err != nil && mayCreateRouterFile(name, primary, data)(cur) != nil {
 				dir, _ := routerReplacementsDir()
 				resp.Diagnostics.AddAttributeError(path.Root("path"), "Cannot Record Router File Replacement",
 					fmt.Sprintf("This pgreplication_router_config (path = %q) is replaced, and its new object is to write over the file its old object wrote, %s. "+
 						"Terraform does not tell the apply that the file is the old object's, so the plan records it in %s, and that failed: %v. Nothing was changed. "+
-						"Make that directory writable by the user running Terraform (or set XDG_CACHE_HOME to one that is), or drop create_before_destroy.",
+						"Make that directory belong to the user running Terraform, writable by that user alone (or set XDG_CACHE_HOME to one that is), or drop create_before_destroy.",
 						name, cur.Target, dir, err))
 			}
 			return
 		}
 	}
+	var recErr error
 	if create && owned == nil {
-		if rec := loadRouterReplacement(currentTarget(cur)); rec.covers(cur, data) || cur.Exists && rec.plannedFor(currentTarget(cur), data) {
+		var rec *routerFileReplacement
+		rec, recErr = loadRouterReplacement(currentTarget(cur))
+		if rec.covers(cur, data) || cur.Exists && rec.plannedFor(currentTarget(cur), data) {
 			// The apply's plan of a replacement's new object: the file is
 			// still its old object's (Create writes over it), or it changed
 			// since the plan, which Create refuses; an error here would drop
@@ -317,19 +341,26 @@ func (r *routerConfigResource) checkNewRouterFile(ctx context.Context, plan, sta
 	if !errors.As(mayCreateRouterFile(name, primary, data)(cur), &taken) {
 		return
 	}
-	if !taken.routerFile {
+	if !create && !taken.routerFile {
 		resp.Diagnostics.AddAttributeError(path.Root("path"), routerFileTakenSummary, taken.detail)
 		return
 	}
-	// Another router file is most likely another resource's, but it may
-	// be this resource's own old object's when the apply finds no record
-	// of the replacement (a plan made by another user): at apply, Terraform
+	// The file, a router file or not, is most likely someone else's, but
+	// it may be this resource's own old object's when the apply finds no
+	// record of the replacement (a plan made by another user, on another
+	// machine, or a cache directory cleared since): at apply, Terraform
 	// plans a create_before_destroy replacement again with the old object
 	// set aside and nothing that says so, and an error from that plan
 	// leaves the old object out of the state (its file then looks like
 	// anyone's to every later plan). An error from Create instead puts the
-	// old object back. So the plan warns and the apply refuses.
-	resp.Diagnostics.AddAttributeWarning(path.Root("path"), routerFileTakenSummary, taken.detail+
+	// old object back. So the plan warns and the apply refuses. (An update
+	// to a new path keeps its state whatever its plan says: another
+	// router file there is warned of, as its writer may remove it first.)
+	detail := taken.detail
+	if recErr != nil {
+		detail += " The record of a replacement could not be used: " + recErr.Error() + "."
+	}
+	resp.Diagnostics.AddAttributeWarning(path.Root("path"), routerFileTakenSummary, detail+
 		" This plan is not refused, because it cannot always tell this from a create_before_destroy replacement of this resource; applying it stops at this resource, before anything is written, if the file is still there.")
 }
 
@@ -351,25 +382,31 @@ func (r *routerConfigResource) checkNewRouterFile(ctx context.Context, plan, sta
 // ReplacedBy names the new file, so the old object's destroy leaves it
 // without a warning.
 //
-// Records live in the user's cache directory (routerReplacementsDir), one
-// per file, by the hash of the file's canonical path. A plan that is never
-// applied leaves its record, which permits nothing but writing the planned
-// bytes over that very file; the next plan, apply or destroy at the path
-// replaces or removes it.
+// Records live in the user's cache directory (routerReplacementsDir, the
+// user's alone: routerRecordDir), one per file, by the hash of the file's
+// canonical path. A record permits nothing but writing the planned bytes
+// over that very file, so none is written when the content is not known at
+// plan (the plan warns, and the apply refuses that replacement). A plan
+// that is never applied leaves its record until the resource's next plan,
+// which drops it (and records it again when it replaces the resource), or
+// its apply or destroy.
+//
+// A create that writes the same bytes over an existing file without a
+// record (a replacement whose content did not change, planned elsewhere)
+// records ReplacedBy too, so the old object's destroy leaves the new file.
 type routerFileReplacement struct {
 	Target     string `json:"target"`                // atomicfile.Target of the path
 	FileID     string `json:"file_id"`               // the old object's file (atomicfile.FileID)
 	Changed    int64  `json:"changed"`               // and its change time (atomicfile.Current.Changed)
 	SHA256     string `json:"sha256"`                // its bytes, as the plan saw them
-	NewSHA256  string `json:"new_sha256,omitempty"`  // the planned content; "" when unknown at plan
+	NewSHA256  string `json:"new_sha256,omitempty"`  // the planned content
 	ReplacedBy string `json:"replaced_by,omitempty"` // the new object's file, once written
 }
 
 // covers reports whether the replacement permits writing data over cur:
 // cur is still the file the plan saw, and data the planned content.
 func (r *routerFileReplacement) covers(cur atomicfile.Current, data []byte) bool {
-	return r != nil && r.ReplacedBy == "" && cur.Exists && r.Target == currentTarget(cur) && r.FileID == cur.ID && r.Changed == cur.Changed &&
-		r.SHA256 == sha256Hex(cur.Data) && (r.NewSHA256 == "" || data == nil || r.NewSHA256 == sha256Hex(data))
+	return r.plannedFor(currentTarget(cur), data) && cur.Exists && r.FileID == cur.ID && r.Changed == cur.Changed && r.SHA256 == sha256Hex(cur.Data)
 }
 
 // currentTarget is cur's file as canonicalRouterPath spells it: absolute
@@ -382,9 +419,11 @@ func currentTarget(cur atomicfile.Current) string {
 }
 
 // plannedFor reports whether the replacement was planned for a write of
-// data at target, whatever the file there is now.
+// data at target, whatever the file there is now. A record always holds
+// the planned content (none is written when it is unknown at plan), and
+// permits writing nothing else.
 func (r *routerFileReplacement) plannedFor(target string, data []byte) bool {
-	return r != nil && r.ReplacedBy == "" && r.Target == target && (r.NewSHA256 == "" || data == nil || r.NewSHA256 == sha256Hex(data))
+	return r != nil && r.ReplacedBy == "" && r.Target == target && r.NewSHA256 != "" && data != nil && r.NewSHA256 == sha256Hex(data)
 }
 
 // routerReplacementsDir is where replacements are recorded: the user's
@@ -397,39 +436,116 @@ func routerReplacementsDir() (string, error) {
 	return filepath.Join(cache, "terraform-provider-pgreplication", "router-file-replacements"), nil
 }
 
-func routerReplacementFile(target string) (string, error) {
+// routerRecordDir is routerReplacementsDir, made first (0700) when create
+// is true, once it and the provider's directory above it are checked to be
+// the current user's alone (routerRecordUnsafe): a record permits writing
+// over a router file, so one that someone else could write is never used.
+// The cache directory itself may be shared (XDG_CACHE_HOME=/tmp).
+func routerRecordDir(create bool) (string, error) {
 	dir, err := routerReplacementsDir()
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, sha256Hex([]byte(target))+".json"), nil
+	if create {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return "", err
+		}
+	}
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		fi, err := os.Lstat(d)
+		if err != nil {
+			return "", err
+		}
+		if err := routerRecordUnsafe(d, fi, true); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
-// loadRouterReplacement is the replacement recorded for target, or nil.
-func loadRouterReplacement(target string) *routerFileReplacement {
-	name, err := routerReplacementFile(target)
-	if err != nil {
+// routerRecordUnsafe refuses a record directory (dir) or record file that
+// is a symbolic link, is not a directory or regular file, is owned by
+// another user than the one running Terraform, or that its group or others
+// may write.
+func routerRecordUnsafe(name string, fi fs.FileInfo, dir bool) error {
+	uid, hasOwner := atomicfile.OwnerUID(fi)
+	var why string
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		why = "is a symbolic link"
+	case dir && !fi.IsDir():
+		why = "is not a directory"
+	case !dir && !fi.Mode().IsRegular():
+		why = "is not a regular file"
+	case hasOwner && uid != os.Geteuid():
+		why = fmt.Sprintf("is owned by uid %d, not by the user running Terraform (uid %d)", uid, os.Geteuid())
+	case hasOwner && fi.Mode().Perm()&0o022 != 0:
+		why = fmt.Sprintf("may be written by its group or by others (mode %04o)", fi.Mode().Perm())
+	default:
 		return nil
 	}
-	data, err := os.ReadFile(name)
+	return fmt.Errorf("%s %s. A record there of a create_before_destroy replacement lets the apply write over a router file, so one that another user could write or redirect is never used. "+
+		"Remove %s (the provider makes it again, for you alone), or set XDG_CACHE_HOME to a directory that only the user running Terraform can write", name, why, name)
+}
+
+func routerReplacementFile(dir, target string) string {
+	return filepath.Join(dir, sha256Hex([]byte(target))+".json")
+}
+
+// loadRouterReplacement is the replacement recorded for target, or nil;
+// the error says why a record directory or file was not used
+// (routerRecordUnsafe).
+func loadRouterReplacement(target string) (*routerFileReplacement, error) {
+	dir, err := routerRecordDir(false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil
+		return nil, err
+	}
+	name := routerReplacementFile(dir, target)
+	f, err := atomicfile.OpenNoFollow(name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		if fi, lerr := os.Lstat(name); lerr == nil {
+			if unsafe := routerRecordUnsafe(name, fi, false); unsafe != nil {
+				return nil, unsafe
+			}
+		}
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := routerRecordUnsafe(name, fi, false); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, 1<<16))
+	if err != nil {
+		return nil, err
 	}
 	var r routerFileReplacement
 	if json.Unmarshal(data, &r) != nil || r.Target != target {
-		return nil
+		return nil, nil
 	}
-	return &r
+	return &r, nil
 }
 
 // saveRouterReplacement records r, readable by its user only.
 func saveRouterReplacement(r routerFileReplacement) error {
-	name, err := routerReplacementFile(r.Target)
+	dir, err := routerRecordDir(true)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
-		return err
+	name := routerReplacementFile(dir, r.Target)
+	if fi, err := os.Lstat(name); err == nil {
+		if err := routerRecordUnsafe(name, fi, false); err != nil {
+			return err
+		}
 	}
 	data, _ := json.Marshal(r)
 	return atomicfile.Write(name, data, 0o600)
@@ -437,7 +553,7 @@ func saveRouterReplacement(r routerFileReplacement) error {
 
 // dropRouterReplacement removes the record for target, if any.
 func dropRouterReplacement(target string) {
-	if name, err := routerReplacementFile(target); err == nil {
-		_ = os.Remove(name)
+	if dir, err := routerRecordDir(false); err == nil {
+		_ = os.Remove(routerReplacementFile(dir, target))
 	}
 }

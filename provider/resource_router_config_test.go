@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
@@ -25,6 +26,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/atomicfile"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 )
 
@@ -745,16 +747,17 @@ func TestRouterProblemPath(t *testing.T) {
 	}
 }
 
-// A new path replaces the resource: the new file is written and the old one
+// A new path is an update: the new file is written, then the old one
 // removed. A missing directory is an error naming it, and nothing is
 // created. Under create_before_destroy, a file that no longer parses is
-// rewritten in place (an update: a replacement's create could not tell
-// that file from someone else's), and a replacement at the same path
-// (replace_triggered_by) whose content is unchanged leaves the new file in
-// place: Delete removes only the bytes it last saw. One whose content
-// changes too is refused before anything is written, the old file and the
-// old object kept, and the same change without create_before_destroy
-// applies.
+// rewritten in place (an update), and a replacement at the same path
+// (replace_triggered_by) writes its content over the old object's file,
+// which the old object's destroy then leaves: whether the content is
+// unchanged, changed, or the file was corrupted by hand (the plan records
+// the replacement in the user's cache directory for its apply:
+// routerFileReplacement). A replacement planned and never applied leaves
+// no record once the resource is planned again, and the same change
+// without create_before_destroy applies (destroy, then create).
 func TestAccRouterConfig_replace(t *testing.T) {
 	t.Parallel()
 	testAccPreCheck(t)
@@ -874,6 +877,30 @@ func TestAccRouterConfig_replace(t *testing.T) {
 				}},
 				Check: tfresource.ComposeTestCheckFunc(onlySecond, noReplacementRecord(second)),
 			},
+			// A replacement planned and never applied: its record is
+			// dropped by the resource's next plan that does not replace it
+			// (old code: left for ever, permitting the write).
+			{
+				Config:             cbd(second, "5", 75),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{
+				PreConfig: func() {
+					target, err := canonicalRouterPath(second)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if rec, err := loadRouterReplacement(target); rec == nil || err != nil {
+						t.Fatalf("the plan of the replacement recorded nothing: %v", err)
+					}
+				},
+				Config: cbd(second, "4", 50),
+				ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectEmptyPlan(),
+				}},
+				Check: tfresource.ComposeTestCheckFunc(onlySecond, noReplacementRecord(second)),
+			},
 			{
 				// Without create_before_destroy the same change replaces
 				// it too: destroy, then create.
@@ -895,6 +922,218 @@ func TestAccRouterConfig_replace(t *testing.T) {
 	}
 }
 
+// A create_before_destroy replacement whose content is not known at plan
+// (here its host comes from the replaced terraform_data) is refused at
+// apply, before anything is written, saying why and what to do, and the old
+// object stays: a record permits writing only the planned bytes over the old
+// object's file, and this plan has none, so it records nothing (and warns).
+// Old code: it recorded the replacement without them, which let the apply
+// write any content over that file. Without create_before_destroy the same
+// change applies (destroy, then create).
+func TestAccRouterConfig_replaceContentUnknownAtPlan(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	file := filepath.Join(t.TempDir(), "router.json")
+	config := func(host, lifecycle string) string {
+		return unreachableProvider + fmt.Sprintf(`
+resource "terraform_data" "host" {
+  input = %q
+}
+
+resource "pgreplication_router_config" "test" {
+  path = %q
+  primary {
+    name = "primary"
+    host = terraform_data.host.output
+  }
+  lifecycle {
+    replace_triggered_by = [terraform_data.host]%s
+  }
+}
+`, host, file, lifecycle)
+	}
+	const cbd = "\n    create_before_destroy = true"
+	hostIs := func(want string) tfresource.TestCheckFunc {
+		return func(*terraform.State) error {
+			topo, err := artifact.Load(file)
+			if err != nil {
+				return err
+			}
+			if got := topo.Nodes[0].Host; got != want {
+				return fmt.Errorf("%s: host %s, want %s", file, got, want)
+			}
+			return nil
+		}
+	}
+	tfresource.Test(t, tfresource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []tfresource.TestStep{
+			{Config: config("10.0.0.1", cbd), Check: hostIs("10.0.0.1")},
+			{
+				Config: config("10.0.0.2", cbd),
+				ExpectError: errorText("Router File Already Exists", "where a file that this resource did not write already is: a router file whose primary node is \"primary\"",
+					"nothing is written", "if the content was not known at plan, apply first what it depends on (-target), then plan again", "The old object stays in the state"),
+			},
+			{
+				PreConfig: func() {
+					if err := hostIs("10.0.0.1")(nil); err != nil {
+						t.Fatalf("after the refused apply: %v", err)
+					}
+				},
+				Config: config("10.0.0.2", ""),
+				Check:  tfresource.ComposeTestCheckFunc(hostIs("10.0.0.2"), noReplacementRecord(file)),
+			},
+		},
+	})
+}
+
+// The record of a create_before_destroy replacement lets the apply write
+// over a router file, so one kept where another user could write it or
+// redirect it is never used (XDG_CACHE_HOME may name a shared directory):
+// a record directory that is a symbolic link, that its group or others may
+// write or that another user owns, and a record file that is a symbolic
+// link, are each refused at plan with an error naming the path and the fix,
+// and nothing is written. Old code: each plan recorded the replacement
+// there and the apply wrote the file.
+func TestAccRouterConfig_replacementRecordUnsafe(t *testing.T) {
+	testAccPreCheck(t)
+	kinds := []struct {
+		name string
+		// unsafe makes cache's record directories unsafe for the file
+		// at target, and returns the path the error names and why.
+		unsafe func(t *testing.T, cache, target string) (name, why string)
+	}{
+		{"directorySymlink", func(t *testing.T, cache, _ string) (string, string) {
+			elsewhere := t.TempDir()
+			link := filepath.Join(cache, "terraform-provider-pgreplication")
+			if err := os.Symlink(elsewhere, link); err != nil {
+				t.Fatal(err)
+			}
+			return link, "is a symbolic link"
+		}},
+		{"groupWritable", func(t *testing.T, cache, _ string) (string, string) {
+			dir := filepath.Join(cache, "terraform-provider-pgreplication", "router-file-replacements")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, 0o770); err != nil {
+				t.Fatal(err)
+			}
+			return dir, "may be written by its group or by others (mode 0770)"
+		}},
+		{"anotherOwner", func(t *testing.T, cache, _ string) (string, string) {
+			if os.Geteuid() != 0 {
+				t.Skip("chown needs root")
+			}
+			dir := filepath.Join(cache, "terraform-provider-pgreplication")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chown(dir, 65534, 65534); err != nil {
+				t.Fatal(err)
+			}
+			return dir, "is owned by uid 65534, not by the user running Terraform (uid 0)"
+		}},
+		{"recordSymlink", func(t *testing.T, cache, target string) (string, string) {
+			dir := filepath.Join(cache, "terraform-provider-pgreplication", "router-file-replacements")
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			record := filepath.Join(dir, sha256Hex([]byte(target))+".json")
+			if err := os.Symlink(filepath.Join(t.TempDir(), "record.json"), record); err != nil {
+				t.Fatal(err)
+			}
+			return record, "is a symbolic link"
+		}},
+	}
+	for _, k := range kinds {
+		t.Run(k.name, func(t *testing.T) {
+			cache := t.TempDir()
+			t.Setenv("XDG_CACHE_HOME", cache)
+			file := filepath.Join(t.TempDir(), "router.json")
+			golden, err := os.ReadFile(goldenRouterFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cbd := func(trigger string, weight int) string {
+				return strings.Replace(replaceTriggered(routerConfigGolden(file, weight), trigger), "  lifecycle {", "  lifecycle {\n    create_before_destroy = true", 1)
+			}
+			// The create does not use the record directories.
+			target, err := canonicalRouterPath(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			name, why := k.unsafe(t, cache, target)
+			tfresource.Test(t, tfresource.TestCase{
+				ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+				Steps: []tfresource.TestStep{
+					{Config: cbd("1", 50), Check: fileEquals(file, golden, 0o640)},
+					{
+						Config:      cbd("2", 75),
+						ExpectError: errorText("Cannot Record Router File Replacement", name+" "+why, "is never used", "Remove "+name, "set XDG_CACHE_HOME to a directory that only the user running Terraform can write"),
+					},
+					{
+						// Nothing was written.
+						Config: cbd("1", 50),
+						ConfigPlanChecks: tfresource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+							plancheck.ExpectEmptyPlan(),
+						}},
+						Check: fileEquals(file, golden, 0o640),
+					},
+				},
+			})
+		})
+	}
+}
+
+// When the create of a create_before_destroy replacement wrote over its old
+// object's file but could not record that it did (ReplacedBy: a full disk,
+// a cache directory made read-only between its read and its write), the
+// old object's destroy leaves the new file, and its warning does not tell
+// the user to remove it: the application reads it. (The failure between
+// the record's read and its update cannot be brought about through the
+// CLI, so the destroy is called here as the apply would.) Old code: "Remove
+// it by hand if nothing needs it". A path change's removal of the old file
+// still says so.
+func TestRemoveRouterFileReplacementNotRecorded(t *testing.T) {
+	t.Setenv("XDG_CACHE_HOME", t.TempDir())
+	file := filepath.Join(t.TempDir(), "router.json")
+	old, updated := topologyBytes(t, "primary", "10.0.0.1"), topologyBytes(t, "primary", "10.0.0.2")
+	if err := atomicfile.Write(file, old, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	cur, err := atomicfile.Read(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The plan's record, never updated by the create that used it.
+	if err := saveRouterReplacement(routerFileReplacement{Target: currentTarget(cur), FileID: cur.ID, Changed: cur.Changed, SHA256: sha256Hex(old), NewSHA256: sha256Hex(updated)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := atomicfile.Write(file, updated, 0o640); err != nil { // the create
+		t.Fatal(err)
+	}
+	state := routerConfigModel{Path: types.StringValue(file), SHA256: types.StringValue(sha256Hex(old))}
+	for _, destroy := range []bool{true, false} {
+		var diags diag.Diagnostics
+		removeRouterFile(state, cur.ID, destroy, &diags)
+		if diags.HasError() || diags.WarningsCount() != 1 {
+			t.Fatalf("destroy=%v: %v", destroy, diags)
+		}
+		detail := diags.Warnings()[0].Detail()
+		removeIt := strings.Contains(detail, "Remove it by hand")
+		if destroy && (removeIt || !strings.Contains(detail, "the file is most likely its new object's, which the application reads: leave it")) {
+			t.Errorf("the destroy's warning about the new object's file: %s", detail)
+		}
+		if !destroy && !removeIt {
+			t.Errorf("a path change's warning: %s", detail)
+		}
+		if got, err := os.ReadFile(file); err != nil || !bytes.Equal(got, updated) {
+			t.Fatalf("destroy=%v: the new object's file is %q, %v", destroy, got, err)
+		}
+	}
+}
+
 // noReplacementRecord fails when a record of a create_before_destroy
 // replacement of the file at name is left (routerFileReplacement): the
 // apply that used it, or the destroy after it, removes it.
@@ -904,10 +1143,11 @@ func noReplacementRecord(name string) tfresource.TestCheckFunc {
 		if err != nil {
 			return err
 		}
-		if rec := loadRouterReplacement(target); rec != nil {
+		rec, err := loadRouterReplacement(target)
+		if rec != nil {
 			return fmt.Errorf("a record of a replacement of %s is left: %+v", target, *rec)
 		}
-		return nil
+		return err
 	}
 }
 
@@ -1079,15 +1319,14 @@ resource "pgreplication_router_config" "b" {
 }
 `, a, b)
 	}
-	spaced := func(s string) string { return strings.ReplaceAll(regexp.QuoteMeta(s), " ", `\s+`) }
 	// refused expects the error, with both spellings (the resources are
 	// planned concurrently, so either may be "this one") and, when they
 	// differ from it, the file both name.
 	refused := func(b string) *regexp.Regexp {
-		re := `(?s)Router File Written by Two Resources.*` + spaced(`another one in this configuration (path = `) +
-			`"(` + regexp.QuoteMeta(file) + `|` + regexp.QuoteMeta(b) + `)"` + spaced(`, primary node "primary-`) + `[ab]` + spaced(`" (host 10.0.0.`) + `[12]\)`
+		re := `(?s)Router File Written by Two Resources.*` + wrappedText(`another one in this configuration (path =`) +
+			`\s+"(` + regexp.QuoteMeta(file) + `|` + regexp.QuoteMeta(b) + `)"` + wrappedText(`, primary node "primary-`) + `[ab]` + wrappedText(`" (host 10.0.0.`) + `[12]\)`
 		if b != file {
-			re += `.*` + spaced("(both name "+file+")")
+			re += `.*` + wrappedText("(both name "+file+")")
 		}
 		return regexp.MustCompile(re)
 	}
@@ -1388,10 +1627,12 @@ func topologyBytes(t *testing.T, primary, host string) []byte {
 }
 
 // A new resource, or a new path, never writes over a file it did not
-// write; before, it replaced whatever was there. A file that is not a
-// router file is refused at plan time; another router file (most likely
-// another resource's: see checkNewRouterFile for why the plan only warns)
-// at apply, before anything is written. Either way the error names the
+// write; before, it replaced whatever was there. A new resource's plan
+// only warns of a file there, router file or not (see checkNewRouterFile:
+// it cannot tell itself from the apply's plan of a create_before_destroy
+// replacement, whose error would drop the old object), and the apply
+// refuses it before anything is written; a new path's plan refuses a file
+// that is not a router file. Either way the error names the
 // file and what it holds, and the file is left as it was. Importing the
 // file makes it the resource's; a file that already holds exactly the
 // bytes to be written is taken as it is.

@@ -38,7 +38,7 @@ const canaryMark = "§"
 func errorWithout(phrases ...string) *regexp.Regexp {
 	quoted := make([]string, len(phrases))
 	for i, p := range phrases {
-		quoted[i] = strings.Join(strings.Fields(regexp.QuoteMeta(p)), `\s+`)
+		quoted[i] = wrappedText(p)
 	}
 	not := "[^" + canaryMark + "]*"
 	return regexp.MustCompile(`^` + not + strings.Join(quoted, not) + not + `$`)

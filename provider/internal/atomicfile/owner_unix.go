@@ -49,3 +49,19 @@ func FileID(fi fs.FileInfo) string {
 	}
 	return fmt.Sprintf("%d:%d", st.Dev, st.Ino)
 }
+
+// OwnerUID is the user ID of the owner of the file fi describes; ok is
+// false where fi has none.
+func OwnerUID(fi fs.FileInfo) (uid int, ok bool) {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, false
+	}
+	return int(st.Uid), true
+}
+
+// OpenNoFollow opens name for reading, refusing a symbolic link at name
+// (O_NOFOLLOW: the open fails with ELOOP) instead of following it.
+func OpenNoFollow(name string) (*os.File, error) {
+	return os.OpenFile(name, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+}
