@@ -519,6 +519,16 @@ func (s *server) connectFix(err error) string {
 		}
 		return fmt.Sprintf("%s refused the provider's connection; the server's message above says why.", s.describe())
 	}
+	// pgx has no error value for this one: its text is all there is.
+	if strings.Contains(err.Error(), "server refused TLS connection") {
+		sslmode := "PGSSLMODE"
+		if s.settings.SSLMode != "" {
+			sslmode = "sslmode = " + strconv.Quote(s.settings.SSLMode)
+		}
+		return fmt.Sprintf("%s answered, but does not offer TLS (ssl = off there), and the provider's %s requires it. "+
+			"Turn TLS on in that server (ssl = on, with ssl_cert_file and ssl_key_file), or set the provider's sslmode to prefer or disable "+
+			"(or PGSSLMODE) if the connection need not be encrypted.", s.describe(), sslmode)
+	}
 	return fmt.Sprintf("No PostgreSQL server accepted a connection at %s (the provider waits connect_timeout, %d seconds, for each address). "+
 		"Check the provider's host and port (or PGHOST and PGPORT), that the server runs and listens there (listen_addresses, port) "+
 		"and that no firewall drops the connection; raise the provider's connect_timeout if the server is slow to answer.",

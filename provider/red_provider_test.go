@@ -47,3 +47,28 @@ resource "pgreplication_replication_slot" "this" {
 		},
 	})
 }
+
+// A provider whose sslmode requires TLS, against a server that does not
+// offer it, is told so and what to change. Before, the fix under pgx's
+// "tls error: server refused TLS connection" was that of a server that
+// never answered: check the host, the port and the firewall.
+func TestAccProvider_tlsRefusedSaysSo(t *testing.T) {
+	topo := testAccTopology(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: fmt.Sprintf(`
+provider "pgreplication" {
+  host     = %q
+  port     = %d
+  username = "postgres"
+  database = "postgres"
+  sslmode  = "require"
+}
+data "pgreplication_server" "this" {}
+`, topo.Primary.Host, topo.Primary.Port),
+			ExpectError: errorText("Cannot Connect to PostgreSQL", fmt.Sprintf("%s:%d answered, but does not offer TLS", topo.Primary.Host, topo.Primary.Port),
+				`sslmode = "require" requires it`, "set the provider's sslmode to prefer or disable"),
+		}},
+	})
+}
