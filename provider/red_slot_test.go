@@ -1,6 +1,7 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"regexp"
@@ -11,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -118,4 +120,48 @@ resource "pgreplication_replication_slot" "used" {
 	})
 	warnings("Dropping an Active Replication Slot Ends Its Consumer's Session",
 		first+`\" (replacing it) with terminate_active_on_destroy = true, so it first terminates process`, `application_name \"replica-1\"`)()
+}
+
+// A temporary slot of another session is named as such, with what to do,
+// when a configuration imports it or creates a slot of its name. Before,
+// the import said no such object existed and the create that it existed
+// and to import it.
+func TestAccReplicationSlot_temporarySlotOfItsName(t *testing.T) {
+	topo := testAccTopology(t)
+	const name = "red_slot_temporary"
+	ctx := context.Background()
+	holder, err := pgx.Connect(ctx, topo.Primary.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Close(context.Background()) })
+	if _, err := holder.Exec(ctx, `SELECT pg_create_physical_replication_slot($1, true, true)`, name); err != nil {
+		t.Fatal(err)
+	}
+	config := providerConfig("", topo.Primary) + `
+resource "pgreplication_replication_slot" "this" {
+  name                = "` + name + `"
+  type                = "physical"
+  immediately_reserve = true
+}
+`
+	temporary := fmt.Sprintf(`Replication slot %q on %s:%d is a temporary slot of process %d`, name, topo.Primary.Host, topo.Primary.Port, holder.PgConn().PID())
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config + `
+import {
+  to = pgreplication_replication_slot.this
+  id = "` + name + `"
+}
+`,
+				ExpectError: errorText("Cannot Import a Temporary Replication Slot", temporary, "let that session end"),
+			},
+			{
+				Config:      config,
+				ExpectError: errorText("Replication Slot Name Taken by a Temporary Slot", temporary, "choose another name"),
+			},
+		},
+	})
 }

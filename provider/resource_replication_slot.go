@@ -377,6 +377,8 @@ func (r *replicationSlotResource) createError(ctx context.Context, plan replicat
 	name := plan.Name.ValueString()
 	var pgErr *pgconn.PgError
 	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "42710" && r.temporarySlot(ctx, name) != "":
+		diags.AddAttributeError(path.Root("name"), "Replication Slot Name Taken by a Temporary Slot", r.temporarySlot(ctx, name)+". Let that session end, then apply again, or choose another name.")
 	case errors.As(err, &pgErr) && pgErr.Code == "42710": // duplicate_object
 		diags.AddAttributeError(path.Root("name"), "Replication Slot Already Exists",
 			fmt.Sprintf("Replication slot %q already exists on %s. Import it (terraform import <address> %s) or choose another name.\n\nServer error: %v",
@@ -577,6 +579,31 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 	}
 }
 
+// temporarySlot says, when the server has a temporary slot named name, whose
+// it is and that the provider does not manage it: "" otherwise, or when the
+// server cannot be asked. Read sees persistent slots only, so without it an
+// import of such a slot said there was no such object, and a create that
+// the name already existed and to import it.
+func (r *replicationSlotResource) temporarySlot(ctx context.Context, name string) string {
+	if r.server == nil || r.server.unknown {
+		return ""
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		return ""
+	}
+	var pid *int64
+	if err := pool.QueryRow(ctx, `SELECT active_pid::bigint FROM pg_replication_slots WHERE slot_name = $1 AND temporary`, name).Scan(&pid); err != nil {
+		return ""
+	}
+	holder := "a session that has ended"
+	if pid != nil {
+		holder = r.consumer(ctx, *pid)
+	}
+	return fmt.Sprintf("Replication slot %q on %s is a temporary slot of %s: it disappears when that session ends, "+
+		"and Terraform manages persistent slots only (a temporary one cannot outlive the session that made it)", name, r.server.describe(), holder)
+}
+
 // activeSlotDetail names the session holding a slot and how to free it.
 func (r *replicationSlotResource) activeSlotDetail(ctx context.Context, name string, pid int64) string {
 	return fmt.Sprintf("Replication slot %q on %s is in use by %s, so PostgreSQL cannot drop it. "+
@@ -627,6 +654,10 @@ func (r *replicationSlotResource) ImportState(ctx context.Context, req resource.
 	name := parts[0]
 	if err := validateSlotName(name); err != nil {
 		resp.Diagnostics.AddError("Invalid Import ID", fmt.Sprintf("Import ID %q is not a replication slot name: %v", req.ID, err))
+		return
+	}
+	if why := r.temporarySlot(ctx, name); why != "" {
+		resp.Diagnostics.AddError("Cannot Import a Temporary Replication Slot", why+". To manage a slot of that name, let that session end, then apply: the provider creates it.")
 		return
 	}
 	// Read fills in what PostgreSQL records; what only Terraform knows takes
