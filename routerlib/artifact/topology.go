@@ -44,11 +44,16 @@ type Node struct {
 	// Role is [RolePrimary] or [RoleReplica]. Required.
 	Role string `json:"role"`
 	// Host is the host name, IP address or Unix socket directory. Required.
+	// A URI ("://"), or a host name holding white space, '=' or '@' (a
+	// connection string, user:password@host), is refused without being
+	// shown.
 	Host string `json:"host"`
 	// Port is the TCP port. Zero means [DefaultPort].
 	Port int `json:"port,omitempty"`
 	// Database is the database name. Empty means the server's default
-	// (the user name).
+	// (the user name). One that libpq would read as a connection string
+	// ('=', or a postgres:// or postgresql:// prefix) is refused without
+	// being shown.
 	Database string `json:"database,omitempty"`
 	// User is the role to connect as. Empty means the driver's default.
 	User string `json:"user,omitempty"`

@@ -103,6 +103,17 @@ func (v *validator) nodes(nodes []Node) {
 			v.addf(p+".host", "host is required")
 		case strings.Contains(n.Host, "://"):
 			v.addf(p+".host", "host must be a host name, IP address or socket directory, not a connection URI; put the user and database in their own fields and the password in password_env or passfile")
+		case conninfoInHost(n.Host):
+			// Not shown, and refused: the router would put it in every
+			// connection error it logs and returns (a name lookup
+			// quotes it).
+			v.addf(p+".host", "host must be a host name, IP address or socket directory; this one holds a space, '=' or '@', as a connection string or user:password@host does (the value is not shown, in case it holds a password); put the user and database in their own fields and the password in password_env or passfile")
+		}
+		if isConnString(n.Database) {
+			// libpq reads such a dbname as a connection string; the
+			// router does not, and the server's "database does not
+			// exist" would show it in every connection error.
+			v.addf(p+".database", "database holds '=' or starts with postgres:// or postgresql://, which libpq reads as a connection string and the router does not (the value is not shown, in case it holds a password); give the database's name alone, the host, port and user in their own fields and the password in password_env or passfile")
 		}
 		if j, dup := servers[serverOf(n)]; dup && n.Host != "" {
 			// The router learns each node's role from the server: the
@@ -142,6 +153,23 @@ func (v *validator) nodes(nodes []Node) {
 	default:
 		v.addf("nodes", "%d primaries (%s): exactly one node must have role %q", len(primaries), strings.Join(primaries, ", "), RolePrimary)
 	}
+}
+
+// conninfoInHost says host, not a socket directory, holds what a host name
+// or IP address never does and a connection string or a URI's
+// user:password@host does: white space, '=' or '@' (a leading '@' is an
+// abstract Unix socket, as libpq reads it).
+func conninfoInHost(host string) bool {
+	if strings.HasPrefix(host, "/") {
+		return false
+	}
+	return strings.ContainsAny(strings.TrimPrefix(host, "@"), " \t\r\n\f\v=@")
+}
+
+// isConnString says libpq would read dbname as a connection string rather
+// than a database's name (libpq's recognized_connection_string).
+func isConnString(dbname string) bool {
+	return strings.Contains(dbname, "=") || strings.HasPrefix(dbname, "postgresql://") || strings.HasPrefix(dbname, "postgres://")
 }
 
 // server is where a node connects: nodes with the same host, port and
