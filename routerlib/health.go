@@ -498,6 +498,7 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 			return // one failed check is not yet an ejection
 		}
 		reason = EjectUnreachable
+		n.caughtUp = false // what it replays meanwhile is unknown: see lag
 	case !res.recovery:
 		reason = EjectNotInRecovery
 		n.lagBytes.Store(0)
@@ -713,17 +714,23 @@ func (n *node) seeFork(res checkResult, primaryTLI uint32) {
 // written at its last check is 0 behind however old its last transaction.
 // Otherwise the time is the age of the last replayed transaction, capped by
 // how long the monitor has seen n behind, so the first write after an idle
-// hour does not look like an hour of lag.
+// hour does not look like an hour of lag. The cap needs the monitor to have
+// seen n caught up since it was last out of rotation as unreachable: a
+// standby first seen behind (by a Router just started, or once it answers
+// again) may have stopped replaying long before, and its last
+// transaction's age is all that says how long. One failed check that does
+// not eject it (a busy machine) keeps what was seen.
 func (n *node) lag(res checkResult, primaryLSN uint64, now time.Time) (int64, time.Duration) {
 	if primaryLSN == 0 || res.lsn >= primaryLSN {
 		n.behindSince = time.Time{}
+		n.caughtUp = n.caughtUp || primaryLSN != 0
 		return 0, 0
 	}
 	if n.behindSince.IsZero() {
 		n.behindSince = now
 	}
 	lag := res.replayAge
-	if since := now.Sub(n.behindSince); lag > since {
+	if since := now.Sub(n.behindSince); n.caughtUp && lag > since {
 		lag = since
 	}
 	return int64(primaryLSN - res.lsn), lag

@@ -370,6 +370,7 @@ type server struct {
 	fails, goods int
 	admitted     bool // has been readable at least once
 	behindSince  time.Time
+	caughtUp     bool // seen caught up with the writer since it was last out as unreachable (see node.lag)
 	// blind: the router's user may not list the standby's pg_wal, as
 	// logged once (see Router.rotate).
 	blind bool
@@ -508,7 +509,7 @@ func (s *server) inherit(o *server) {
 	s.timeline.Store(o.timeline.Load())
 	s.started.Store(o.started.Load())
 	s.splitBrain.Store(o.splitBrain.Load())
-	s.last, s.lastGood, s.down, s.fails, s.goods, s.admitted, s.behindSince = o.last, o.lastGood, o.down, o.fails, o.goods, o.admitted, o.behindSince
+	s.last, s.lastGood, s.down, s.fails, s.goods, s.admitted, s.behindSince, s.caughtUp = o.last, o.lastGood, o.down, o.fails, o.goods, o.admitted, o.behindSince, o.caughtUp
 }
 
 // poolConfig builds a node's pool configuration from the file. The password
