@@ -425,4 +425,10 @@
 //     languages; it is a library inside one Go process, not a proxy.
 //   - It does not read passwords from the router file: they come from the
 //     environment variable it names, libpq's passfile, or [WithPasswordFunc].
+//   - It does not take a node's role from $PGTARGETSESSIONATTRS, which pgx
+//     reads for every connection (an application that used libpq's
+//     multi-host failover may still set it): the router ignores it and
+//     learns each node's role from the server. The other PG* variables pgx
+//     reads (PGOPTIONS, PGAPPNAME, PGSSLCERT…) apply to every node;
+//     a router file's field wins over its variable.
 package routerlib

@@ -533,6 +533,12 @@ func poolConfig(decl artifact.Node, p artifact.Pool, o *options) (*pgxpool.Confi
 	if err != nil {
 		return nil, err
 	}
+	// pgx takes target_session_attrs from $PGTARGETSESSIONATTRS, which an
+	// application that used libpq's multi-host failover may still set:
+	// "read-write" or "primary" refused every standby's connection (all
+	// reads then went to the primary), "standby" the primary's (no write
+	// was taken). The router learns each node's role from the server.
+	cfg.ConnConfig.ValidateConnect = nil
 	cfg.MaxConns = p.MaxConns
 	cfg.MinConns = p.MinConns
 	if cfg.MaxConnLifetime, err = p.MaxConnLifetime.Std(); err != nil {
