@@ -245,7 +245,7 @@ func TestPgBouncerStandbyStoppedUnderLoad(t *testing.T) {
 func TestPgBouncerFailover(t *testing.T) {
 	topo := bouncedTopology(t)
 	ctx := context.Background()
-	r := newRouter(t, fastHealth(topo.Artifact(), interval), throughPgBouncer)
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval), throughPgBouncer)
 	if _, err := r.Exec(ctx, "CREATE TABLE bounced_failover (id int)"); err != nil {
 		t.Fatal(err)
 	}
