@@ -1,10 +1,15 @@
 package routerlib_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -175,4 +180,161 @@ func (s *endingCopySource) result() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.ended
+}
+
+// TestCopyResetBeforeItsRows: a CopyFrom whose connection resets after its
+// COPY statement went out and before any of its rows could be written
+// (the write of the first CopyData fails, having written nothing: pgconn
+// says nothing was sent, SafeToRetry) committed nothing, since the server
+// commits a COPY at its end, and says so truly: not that it was not sent
+// (its COPY statement was), nor that it may have committed. The reset is
+// made on the client's socket (resetConn) so that it falls there every
+// time; a proxy's close races pgconn's reader, which then reports the
+// connection's end instead (ErrMaybeCommitted, TestAutocommitBatchAndCopyNodeFailed).
+func TestCopyResetBeforeItsRows(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, "DROP TABLE IF EXISTS copy_reset; CREATE TABLE copy_reset (tag text)"); err != nil {
+		t.Fatal(err)
+	}
+	fault := &copyReset{}
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		dial := cfg.ConnConfig.DialFunc
+		cfg.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &resetConn{Conn: c, fault: fault}, nil
+		}
+	}))
+	fault.armed.Store(true)
+	_, err := r.CopyFrom(ctx, pgx.Identifier{"copy_reset"}, []string{"tag"}, pgx.CopyFromRows([][]any{{"reset"}, {"reset"}}))
+	t.Logf("CopyFrom reset before its rows: %v", err)
+	if !fault.copySent.Load() || fault.armed.Load() {
+		t.Fatalf("the COPY statement went out: %t; the reset fell: %t; want both", fault.copySent.Load(), !fault.armed.Load())
+	}
+	eventually(t, 10*time.Second, "the reset COPY's session gone", func() bool {
+		var n int
+		if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query ILIKE 'copy%copy_reset%' AND pid <> pg_backend_pid()").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 0
+	})
+	if n := tagged(t, ctx, topo.Primary, "copy_reset", "reset"); n != 0 {
+		t.Errorf("%d rows on the primary, want 0 (the COPY never had its end)", n)
+	}
+	switch {
+	case err == nil:
+		t.Fatal("CopyFrom succeeded, though its connection reset")
+	case errors.Is(err, routerlib.ErrMaybeCommitted):
+		t.Errorf("CopyFrom: %v; want no ErrMaybeCommitted: nothing of it could commit", err)
+	case strings.Contains(err.Error(), "not sent"):
+		t.Errorf("CopyFrom: %v; says it was not sent, but its COPY statement went out", err)
+	case !strings.Contains(err.Error(), `node "primary" failed before the end of the copy was sent; it did not commit`):
+		t.Errorf("CopyFrom: %v; want it to say, naming the primary, that the copy did not commit", err)
+	}
+}
+
+// copyReset arms resetConn: the next CopyData message written on any of
+// its connections fails, as on a connection the peer reset, having
+// written nothing; every later write on that connection fails so too.
+// Its reads fail only a second after pgconn closes it: pgconn, which
+// reads the server's messages on a goroutine of its own during a copy,
+// then sees the failed write first, not a read's error.
+type copyReset struct {
+	armed    atomic.Bool
+	copySent atomic.Bool // a COPY statement was written before the reset
+}
+
+type resetConn struct {
+	net.Conn
+	fault *copyReset
+	reset atomic.Bool
+}
+
+func (c *resetConn) Write(b []byte) (int, error) {
+	if c.reset.Load() {
+		return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNRESET)}
+	}
+	if c.fault.armed.Load() {
+		if len(b) > 0 && b[0] == 'd' && c.fault.armed.CompareAndSwap(true, false) {
+			c.reset.Store(true)
+			return 0, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.ECONNRESET)}
+		}
+		if bytes.Contains(b, []byte("copy \"copy_reset\"")) {
+			c.fault.copySent.Store(true)
+		}
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *resetConn) Close() error {
+	if c.reset.Load() {
+		time.AfterFunc(time.Second, func() { c.Conn.Close() })
+		return nil
+	}
+	return c.Conn.Close()
+}
+
+// TestWriteRowsCutAfterTheirFirstRow: a write whose rows the caller reads
+// through Router.Query (INSERT … RETURNING, 20 MB of rows) and whose
+// session the server ends after the first rows came (pg_terminate_backend
+// while the server waits for the client to take more: ClientWrite) fails
+// with ErrMaybeCommitted naming the primary, as a write through Exec or
+// QueryRow whose connection fails after it went out does, in eventual and
+// read_your_writes mode. Before, Query's rows gave pgx's bare error once a
+// row had come: the one way an autocommit write said nothing of its commit.
+func TestWriteRowsCutAfterTheirFirstRow(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, "DROP TABLE IF EXISTS cut_rows; CREATE TABLE cut_rows (id int, tag text)"); err != nil {
+		t.Fatal(err)
+	}
+	const write = "INSERT INTO cut_rows SELECT g, $1 FROM generate_series(1, 200) g RETURNING id, repeat('x', 100000)"
+	for _, mode := range []string{artifact.ModeEventual, artifact.ModeReadYourWrites} {
+		t.Run(mode, func(t *testing.T) {
+			a := steadyHealth(topo.Artifact(), interval)
+			a.Consistency.Mode = mode
+			r := newRouter(t, a)
+			sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+			rows, err := r.Query(sctx, write, mode)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			if !rows.Next() {
+				t.Fatalf("no first row: %v", rows.Err())
+			}
+			eventually(t, 20*time.Second, "the write's session ended while it waits to send its rows", func() bool {
+				var n int
+				if err := topo.Primary.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO cut_rows%' AND wait_event = 'ClientWrite' AND pid <> pg_backend_pid()").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n > 0
+			})
+			n := 1
+			for rows.Next() {
+				n++
+			}
+			err = rows.Err()
+			t.Logf("%d rows read, then %v", n, err)
+			if n >= 200 {
+				t.Fatalf("all %d rows came: the session ended too late to prove anything", n)
+			}
+			if !errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), `"primary"`) {
+				t.Errorf("a write whose session ended after its first rows: %v; want ErrMaybeCommitted naming the primary", err)
+			}
+			eventually(t, 10*time.Second, "the write's session gone", func() bool {
+				var left int
+				if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO cut_rows%' AND pid <> pg_backend_pid()").Scan(&left); err != nil {
+					t.Fatal(err)
+				}
+				return left == 0
+			})
+			if got := tagged(t, ctx, topo.Primary, "cut_rows", mode); got != 0 {
+				t.Errorf("%d rows written; want 0 (the session ended before the commit) and the write never run again", got)
+			}
+		})
+	}
 }

@@ -134,7 +134,10 @@
 // have committed). FATAL 57P05 (idle_session_timeout, PostgreSQL 14 on): the
 // server ends a session idle longer than the timeout while it waits for
 // the next command, and the statement that then meets the closed session
-// never ran: reads and writes alike run again, and the node stays as it
+// never ran: reads and writes alike run again (a batch outside a
+// transaction too, sent whole again when its first result meets it; a
+// CopyFrom, whose rows pgx may have read, and a batch that begins a
+// transaction say they did not run, or commit), and the node stays as it
 // was. After either, each of the node's sessions is pinged before its
 // next use, those in use at the time too (a statement that had its reply
 // before the server ended its session hands back a session that is gone),
@@ -309,7 +312,7 @@
 // the batch, one implicit transaction), a string of several statements
 // through Exec (the query appended to the string, one simple query, as
 // pgx sends it), named arguments (rewritten first, as pgx does), an
-// exec mode (each sent as pgx sends it in that mode,
+// exec mode, the call's or the pool's default (each sent as pgx sends it in that mode,
 // [pgx.QueryResultFormatsByOID] applied where pgx applies it), and
 // a string of several statements through Query in the simple protocol
 // (the query appended to the string, as through Exec; the rows are its

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -61,30 +62,8 @@ func idleSessionTimeout(t *testing.T, mode string) {
 	if err := topo.Primary.Exec(ctx, "DROP TABLE IF EXISTS idle_writes; CREATE TABLE idle_writes (id int8 NOT NULL)"); err != nil {
 		t.Fatal(err)
 	}
-	// Under a second, or pgxpool's ping of sessions idle longer would
-	// find them ended first; not much less, or on a busy machine (two
-	// suites at once under -race) a new session idles that long between
-	// its setup and its first query, the monitor's too: with 100 ms the
-	// checks failed three times in a row and ejected healthy nodes.
-	const timeout = 500 * time.Millisecond
 	ended := &idleEndCounter{}
-	// The subject here is the sessions, not ejection.
-	a := steadyHealth(topo.Artifact(), interval)
-	a.Consistency.Mode = mode
-	logs := &logClock{}
-	r := newRouter(t, a, routerlib.WithLogger(slog.New(logs)), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
-		cfg.ConnConfig.RuntimeParams["idle_session_timeout"] = timeout.String()
-		cfg.ConnConfig.Tracer = ended
-		// pgxpool pings a session idle over a second before handing it
-		// out, and a dead one is dropped unseen: the statement would meet
-		// only sessions idle between the timeout and that second, a
-		// window a busy machine's late timers close (the primary's case
-		// once went unexercised). Without that ping every session idle
-		// past the timeout meets the next statement, however late it
-		// comes. The router's own ping of the sessions older than an
-		// ending it saw (shouldPing) stays.
-		cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
-	}))
+	r, rerunOnPrimary := idleRouter(t, topo, mode, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = ended })
 
 	stopWatch := watchStat(r, func(s routerlib.NodeStat) bool {
 		return !s.Healthy || s.DeclaredRole == artifact.RoleReplica && !s.Readable || s.DeclaredRole == artifact.RolePrimary && !s.Writer
@@ -92,11 +71,6 @@ func idleSessionTimeout(t *testing.T, mode string) {
 
 	var nextID, written, reads, failed atomic.Int64
 	var firstErr atomic.Pointer[error]
-	rerunOnPrimary := func() int {
-		logs.mu.Lock()
-		defer logs.mu.Unlock()
-		return len(logs.times[[2]string{idleRerunMsg, topo.Primary.Name}])
-	}
 
 	// The primary's case by construction: a write leaves its session idle
 	// in the pool; once the server has ended it, the next write is sent on
@@ -111,14 +85,7 @@ func idleSessionTimeout(t *testing.T, mode string) {
 		written.Add(1)
 		return pid
 	}
-	pid := first()
-	eventually(t, 30*time.Second, "the server ends the idle session of the first write", func() bool {
-		var gone bool
-		if err := topo.Primary.QueryRow(ctx, "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)", pid).Scan(&gone); err != nil {
-			t.Fatal(err)
-		}
-		return gone
-	})
+	sessionGone(t, topo, first(), "the first write's")
 	first()
 	if rerunOnPrimary() == 0 {
 		t.Fatal("the write after the server ended the pool's only idle session did not run again: it met no ended session, and the test would prove nothing of writes")
@@ -138,7 +105,7 @@ func idleSessionTimeout(t *testing.T, mode string) {
 				for j := range 4 {
 					burst(ctx, i*4+j)
 				}
-				time.Sleep(timeout + time.Duration(50+rand.IntN(250))*time.Millisecond)
+				time.Sleep(idleTimeout + time.Duration(50+rand.IntN(250))*time.Millisecond)
 			}
 		})
 	}
@@ -203,5 +170,163 @@ func idleSessionTimeout(t *testing.T, mode string) {
 	}
 	if rows != written.Load() || distinct != rows {
 		t.Errorf("idle_writes holds %d rows (%d distinct ids) after %d successful writes; want each applied once", rows, distinct, written.Load())
+	}
+}
+
+// idleTimeout is the idle_session_timeout of idleRouter's sessions: under
+// a second, or pgxpool's ping of sessions idle longer would find them
+// ended first; not much less, or on a busy machine (two suites at once
+// under -race) a new session idles that long between its setup and its
+// first query, the monitor's too: with 100 ms the checks failed three
+// times in a row and ejected healthy nodes.
+const idleTimeout = 500 * time.Millisecond
+
+// idleRouter is a Router on topo in mode whose sessions the server ends
+// once idle for idleTimeout, each pool's configuration then changed by
+// edit; rerunOnPrimary counts the calls on the primary that met such a
+// session and ran again (idleRerunMsg). The subject is the sessions, not
+// ejection (steadyHealth).
+func idleRouter(t *testing.T, topo *routertest.Topology, mode string, edit func(*pgxpool.Config)) (r *routerlib.Router, rerunOnPrimary func() int) {
+	a := steadyHealth(topo.Artifact(), interval)
+	a.Consistency.Mode = mode
+	logs := &logClock{}
+	r = newRouter(t, a, routerlib.WithLogger(slog.New(logs)), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.ConnConfig.RuntimeParams["idle_session_timeout"] = idleTimeout.String()
+		// pgxpool pings a session idle over a second before handing it
+		// out, and a dead one is dropped unseen: the statement would meet
+		// only sessions idle between the timeout and that second, a
+		// window a busy machine's late timers close (the primary's case
+		// once went unexercised). Without that ping every session idle
+		// past the timeout meets the next statement, however late it
+		// comes. The router's own ping of the sessions older than an
+		// ending it saw (shouldPing) stays.
+		cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
+		edit(cfg)
+	}))
+	return r, func() int {
+		logs.mu.Lock()
+		defer logs.mu.Unlock()
+		return len(logs.times[[2]string{idleRerunMsg, topo.Primary.Name}])
+	}
+}
+
+// sessionGone waits until the primary's session pid (whose, for the
+// failure's words) is gone: the server ended it as idle.
+func sessionGone(t *testing.T, topo *routertest.Topology, pid int, whose string) {
+	t.Helper()
+	eventually(t, 30*time.Second, "the server ends "+whose+" idle session", func() bool {
+		var gone bool
+		if err := topo.Primary.QueryRow(context.Background(), "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)", pid).Scan(&gone); err != nil {
+			t.Fatal(err)
+		}
+		return gone
+	})
+}
+
+// TestIdleSessionEndedUnderWriteBatch: an autocommit write batch
+// (Router.SendBatch outside a transaction) sent on a session the server
+// had already ended as idle (idle_session_timeout: FATAL 57P05, read at
+// the batch's first result) never ran, as an Exec sent there never does;
+// it gets an Exec's answer: sent again on a live session, once (its
+// statements' callbacks too), whatever result the caller reads first, in
+// eventual and read_your_writes mode, with its statements prepared and
+// cached (the default exec mode) or sent with their text. A batch that
+// begins a transaction and queues its COMMIT is not sent again (the
+// caller holds its Tx), and says it did not commit. Before, both failed
+// with ErrMaybeCommitted although nothing of them had run (the
+// transaction's batch only when sent with its text: prepared, pgx's
+// prepare round trip met the ended session first, which said not sent).
+func TestIdleSessionEndedUnderWriteBatch(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, "DROP TABLE IF EXISTS idle_batch; CREATE TABLE idle_batch (id int8 NOT NULL, tag text NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	const insert = "INSERT INTO idle_batch VALUES ($1, $2)"
+	var id atomic.Int64
+	for _, mode := range []string{artifact.ModeEventual, artifact.ModeReadYourWrites} {
+		for _, exec := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
+			t.Run(mode+"/"+exec.String(), func(t *testing.T) {
+				r, reruns := idleRouter(t, topo, mode, func(cfg *pgxpool.Config) { cfg.ConnConfig.DefaultQueryExecMode = exec })
+				sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+				for _, first := range []string{"Exec", "Query", "Close", "BeginTx"} {
+					// The batch's statements, cached on the session the
+					// pool keeps, whose pid the batch says.
+					tag := mode + "/" + exec.String() + "/" + first
+					b := &pgx.Batch{}
+					b.Queue(insert, id.Add(1), "warm")
+					b.Queue("SELECT pg_backend_pid()")
+					br := r.SendBatch(sctx, b)
+					if _, err := br.Exec(); err != nil {
+						t.Fatal(err)
+					}
+					var pid int
+					if err := br.QueryRow().Scan(&pid); err != nil {
+						t.Fatal(err)
+					}
+					if err := br.Close(); err != nil {
+						t.Fatal(err)
+					}
+					sessionGone(t, topo, pid, "the batch's")
+					before := reruns()
+					b = &pgx.Batch{}
+					if first == "BeginTx" {
+						// A batch that begins a transaction and commits it:
+						// the caller has its Tx, bound to the ended session.
+						// It is not sent again, and says it did not commit.
+						b.BeginTx(pgx.TxOptions{})
+						b.Queue(insert, id.Add(1), tag)
+						b.Queue("COMMIT")
+						br = r.SendBatch(sctx, b)
+						_, err := br.Exec()
+						closeErr := br.Close()
+						var n int
+						if qerr := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM idle_batch WHERE tag = $1", tag).Scan(&n); qerr != nil {
+							t.Fatal(qerr)
+						}
+						t.Logf("%s: %v; Close: %v; %d rows written", first, err, closeErr, n)
+						if n != 0 || err == nil || errors.Is(err, routerlib.ErrMaybeCommitted) || errors.Is(closeErr, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), "did not commit") {
+							t.Errorf("%s: a transaction's batch sent on a session the server had ended as idle: %v (Close: %v), %d rows written; want 0 rows and an error saying it did not commit, no ErrMaybeCommitted", first, err, closeErr, n)
+						}
+						continue
+					}
+					b.Queue(insert, id.Add(1), tag)
+					b.Queue("SELECT pg_backend_pid()")
+					var called int
+					b.Queue(insert, id.Add(1), tag).Exec(func(pgconn.CommandTag) error { called++; return nil })
+					br = r.SendBatch(sctx, b)
+					var err error
+					switch first {
+					case "Exec":
+						_, err = br.Exec()
+					case "Query":
+						var rows pgx.Rows
+						if rows, err = br.Query(); err == nil {
+							rows.Close()
+							err = rows.Err()
+						}
+					}
+					closeErr := br.Close()
+					var n int
+					if qerr := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM idle_batch WHERE tag = $1", tag).Scan(&n); qerr != nil {
+						t.Fatal(qerr)
+					}
+					t.Logf("%s first: %v; Close: %v; %d rows written; %d reruns logged", first, err, closeErr, n, reruns()-before)
+					if err != nil || closeErr != nil {
+						t.Errorf("%s first: a batch sent on a session the server had ended as idle failed (%v; Close: %v), want it sent again; maybe committed: %t; rows written: %d", first, err, closeErr,
+							errors.Is(err, routerlib.ErrMaybeCommitted) || errors.Is(closeErr, routerlib.ErrMaybeCommitted), n)
+					}
+					if n != 2 && err == nil && closeErr == nil {
+						t.Errorf("%s first: %d rows written, want 2 (the batch ran once)", first, n)
+					}
+					if called != 1 && err == nil && closeErr == nil {
+						t.Errorf("%s first: the last statement's callback ran %d times, want 1", first, called)
+					}
+					if reruns() == before {
+						t.Errorf("%s first: the batch met no session ended as idle: the test proves nothing", first)
+					}
+				}
+			})
+		}
 	}
 }

@@ -427,11 +427,19 @@ func (w *retryRows) rememberWrite() {
 	}
 }
 
+// Err is the rows' error; a write's says what writeError says (most
+// often ErrMaybeCommitted): its rows failed after the caller had some, or
+// closed them, and it never runs again.
 func (w *retryRows) Err() error {
 	if w.err != nil {
 		return w.err
 	}
-	return w.rows.Err()
+	err := w.rows.Err()
+	if err != nil && w.write {
+		w.err = w.r.writeError(w.ctx, failureOf(w.ctx, err), w.n, whatWrite, err)
+		return w.err
+	}
+	return err
 }
 
 // next advances the rows, and once they are done returns their
@@ -503,7 +511,10 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 }
 
 // SendBatch sends b to the primary if any of its statements is a write,
-// else to a replica. A batch is not retried on another node. A batch that
+// else to a replica. A batch is not retried on another node; a write
+// batch outside a transaction is sent again, whole, only when the server
+// had ended its session as idle (idle_session_timeout: none of it ran),
+// as an Exec there runs again. A batch that
 // begins a read-only transaction, not serializable ([pgx.Batch.BeginTx]
 // with [pgx.ReadOnly], or a first statement BEGIN … READ ONLY), is a read
 // as [Router.BeginTx] takes it, and so are the COMMIT or ROLLBACK that end
@@ -583,10 +594,9 @@ func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnN
 	n, err := c.Conn().CopyFrom(ctx, tableName, columnNames, rowSrc)
 	c.Release()
 	if err != nil {
-		// Never run again (rowSrc is spent): the error only says what
-		// happened, a COPY that may have committed included.
-		_, _, err = r.retryable(ctx, t, tg, "COPY "+tableName.Sanitize(), err, retryState{})
-		return n, err
+		// Never run again (pgx may have read rows of rowSrc): the
+		// error only says what happened.
+		return n, r.copyFailed(ctx, tg, err)
 	}
 	if s := r.capturing(ctx, t, tg); s != nil {
 		err = r.captureAfter(ctx, tg.pool, s)

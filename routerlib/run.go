@@ -33,74 +33,58 @@ func maxAttempts(t *topology) int { return len(t.nodes) + 1 }
 // the server sent is the caller's, and so is the caller's own deadline or
 // cancel: returned as is, nothing ejected. A read on a read-write session
 // (see target.pool) runs again after a node fault only when the failure
-// came before anything was sent (notSent). The error to return is err, or
-// err wrapped with what the caller must know (a write that may have
-// committed).
+// came before anything was sent (notSent). A write's error says what
+// writeError says of it. The error to return is err, or err wrapped with
+// what the caller must know (a write that may have committed).
 func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql string, err error, st retryState) (retryState, bool, error) {
 	tg.n.errors.Add(1)
 	st.attempts++
 	st.connRetry, st.exclude = false, nil
-	if ctx.Err() != nil || errors.Is(err, ErrClosed) {
-		// BeginTx's BEGIN, which commits nothing, comes with no SQL.
-		if tg.write && sql != "" && cutByCaller(ctx, err) {
-			return st, false, callerCut(ctx, tg.n.name, "a write", err)
+	// BeginTx's BEGIN, which commits nothing, comes with no SQL.
+	write := tg.write && sql != ""
+	f := failureOf(ctx, err)
+	switch {
+	case f == failContext || f == failCut:
+		if write {
+			return st, false, r.writeError(ctx, f, tg.n, whatWrite, err)
 		}
 		return st, false, err
-	}
-	if r.closed.Load() && nodeFault(err) {
-		if tg.write && !notSent(err) {
-			return st, false, maybeCommitted(tg.n.name, "a write", ErrClosed, err)
+	case r.closed.Load() && f != failServer:
+		if write {
+			return st, false, r.writeError(ctx, f, tg.n, whatWrite, err)
 		}
 		return st, false, fmt.Errorf("%w while the call was in flight on node %q: %w", ErrClosed, tg.n.name, err)
-	}
-	if idleSessionEnded(err) {
+	case f == failIdle:
 		// The call never ran (see idleSessionEnded): a write runs again
 		// as safely as a read, on the same node or another; the node
-		// stays in rotation. The sessions idle as long are gone too:
-		// they are pinged before they are handed out.
-		tg.n.sessionEnded()
-		if st.attempts >= maxAttempts(t) {
-			return st, false, fmt.Errorf("routerlib: node %q ended the session of each attempt as idle (idle_session_timeout); the statement did not run: %w", tg.n.name, err)
+		// stays in rotation.
+		if !r.idleAgain(tg.n, st.attempts, maxAttempts(t)) {
+			if write {
+				return st, false, r.writeError(ctx, f, tg.n, whatWrite, err)
+			}
+			return st, false, idleEnded(tg.n, "the statement", err)
 		}
-		r.opts.logger.Debug("routerlib: the server ended an idle session (idle_session_timeout); the call, which did not run, runs again", "node", tg.n.name)
 		st.connRetry = true
 		return st, true, err
-	}
-	if rejectedAsWrite(err) && !tg.write && st.attempts < maxAttempts(t) {
-		r.cache.markWrite(sql)
-		r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", sqllex.Redact(sql))
-		st.readOnly = true
-		return st, true, err
-	}
-	if !nodeFault(err) {
+	case f == failServer:
+		if rejectedAsWrite(err) && !tg.write && st.attempts < maxAttempts(t) {
+			r.cache.markWrite(sql)
+			r.opts.logger.Info("routerlib: a replica rejected a statement as a write; it now goes to the primary", "node", tg.n.name, "sql", sqllex.Redact(sql))
+			st.readOnly = true
+			return st, true, err
+		}
 		return st, false, err
 	}
-	if sessionTerminated(err) {
-		// One session ended, maybe by pg_terminate_backend on a healthy
-		// node: the node stays in rotation unless a check, asked for
-		// now, fails. The read runs again elsewhere all the same.
-		tg.n.recheck()
-		r.opts.logger.Info("routerlib: the server ended a session (terminated, or shutting down); checking the node now", "node", tg.n.name, "err", err)
-	} else {
-		tg.n.markDown(err) // logs the replica's leaving rotation
-		r.opts.logger.Warn("routerlib: connection failed", "node", tg.n.name, "err", err)
-	}
+	r.nodeFailed(tg.n, err)
 	if tg.write {
-		if sql == "" {
-			// BeginTx's BEGIN (it comes with no SQL): it commits nothing.
+		if !write {
 			return st, false, fmt.Errorf("routerlib: node %q failed while a transaction began; nothing of it ran or committed: %w", tg.n.name, err)
-		}
-		if notSent(err) {
-			// No connection, or pgconn knows nothing went out: the
-			// write did not run, and the error must not send the
-			// caller looking for a commit.
-			return st, false, fmt.Errorf("routerlib: node %q: the write was not sent: %w", tg.n.name, err)
 		}
 		// Never replayed: the server may have committed it before the
 		// connection failed.
-		return st, false, maybeCommitted(tg.n.name, "a write", tg.n.conns.cause(), err)
+		return st, false, r.writeError(ctx, f, tg.n, whatWrite, err)
 	}
-	if tg.pool != tg.n.readPool.Load() && !notSent(err) {
+	if tg.pool != tg.n.readPool.Load() && f != failNotSent {
 		// A read on a read-write session (the primary serving a fallback
 		// or a read-your-writes read): a function it called may have
 		// written, and may have committed elsewhere (dblink) or left a
@@ -119,6 +103,141 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		st.exclude = nil
 	}
 	return st, true, err
+}
+
+// copyFailed returns err, the failure of a CopyFrom on tg, as writeError
+// says it, and records it as retryable does; the copy never runs again,
+// not even on a session the server had ended as idle: pgx may have read
+// rows of its source already.
+func (r *Router) copyFailed(ctx context.Context, tg target, err error) error {
+	tg.n.errors.Add(1)
+	f := failureOf(ctx, err)
+	switch {
+	case f == failIdle:
+		tg.n.sessionEnded()
+	case (f == failNotSent || f == failSent) && !r.closed.Load():
+		r.nodeFailed(tg.n, err)
+	}
+	return r.writeError(ctx, f, tg.n, whatCopy, err)
+}
+
+// nodeFailed records that n failed under a call with err, a nodeFault:
+// a session ended, maybe by pg_terminate_backend on a healthy node, asks
+// for a check now, which takes the node out of rotation if it fails; any
+// other failure takes it out at once.
+func (r *Router) nodeFailed(n *node, err error) {
+	if sessionTerminated(err) {
+		n.recheck()
+		r.opts.logger.Info("routerlib: the server ended a session (terminated, or shutting down); checking the node now", "node", n.name, "err", err)
+		return
+	}
+	n.markDown(err) // logs the replica's leaving rotation
+	r.opts.logger.Warn("routerlib: connection failed", "node", n.name, "err", err)
+}
+
+// idleAgain records that n ended a call's session as idle
+// (idleSessionEnded), and reports whether the call, which never ran, runs
+// again: its attempts so far are under max. The sessions idle as long
+// are gone too: they are pinged before they are handed out.
+func (r *Router) idleAgain(n *node, attempts, max int) bool {
+	n.sessionEnded()
+	if attempts >= max {
+		return false
+	}
+	r.opts.logger.Debug("routerlib: the server ended an idle session (idle_session_timeout); the call, which did not run, runs again", "node", n.name)
+	return true
+}
+
+// idleEnded is the error of a call (what) that met a session n had ended
+// as idle at its last attempt, or its only one.
+func idleEnded(n *node, what string, err error) error {
+	return fmt.Errorf("routerlib: node %q had ended the session as idle (idle_session_timeout); %s did not run: %w", n.name, what, err)
+}
+
+// A failure is what the failure of a call on a node says of the call:
+// failureOf tells it, the same for every call, and retryable (reads and
+// writes), writeError (writes outside a transaction) and writerTx.failed
+// (a transaction's) say what it means.
+type failure uint8
+
+const (
+	failServer  failure = iota // the server's answer to the statement, or pgx refused it before sending: the caller's, as is
+	failContext                // the caller's deadline or cancel before the call went out, or the Router refused it as closed: as is
+	failCut                    // the caller's deadline or cancel after it went out (cutByCaller)
+	failIdle                   // the server had ended the session as idle: the call never ran (idleSessionEnded)
+	failNotSent                // the node failed before the call went out (notSent)
+	failSent                   // the node failed after the call went out: a write may have committed
+)
+
+// failureOf says what err, the failure of a call made under ctx, says of
+// the call (see failure).
+func failureOf(ctx context.Context, err error) failure {
+	switch {
+	case ctx.Err() != nil || errors.Is(err, ErrClosed):
+		if cutByCaller(ctx, err) {
+			return failCut
+		}
+		return failContext
+	case idleSessionEnded(err):
+		return failIdle
+	case !nodeFault(err):
+		return failServer
+	case notSent(err):
+		return failNotSent
+	}
+	return failSent
+}
+
+// What writeError's errors call the write that failed.
+const (
+	whatWrite = "write"
+	whatBatch = "write batch"
+	whatCopy  = "copy"
+)
+
+// writeError returns err, the failure f of a write (what: whatWrite,
+// whatBatch, whatCopy) sent on node n outside BEGIN … COMMIT, as its
+// caller must see it: one answer for each way a write fails, whichever
+// call sent it (Exec, Query and QueryRow through retryable, an autocommit
+// SendBatch through writeBatch, CopyFrom). The server's answer, or the
+// caller's context ending before the write went out, is the error as is;
+// the caller's cut after it went out may have come after the commit
+// (callerCut, an [ErrMaybeCommitted] that matches the context's error
+// too); a session the server had ended as idle never ran it (the callers
+// that can send it again do so first, see idleAgain); a node that failed
+// before it went out did not run it; one that failed after may have
+// committed it ([ErrMaybeCommitted], with why the router cut the node off,
+// or [ErrClosed]). A Router closed under a write that did not run makes
+// the error match ErrClosed too.
+func (r *Router) writeError(ctx context.Context, f failure, n *node, what string, err error) error {
+	switch f {
+	case failCut:
+		return callerCut(ctx, n.name, "a "+what, err)
+	case failIdle:
+		err = idleEnded(n, "the "+what, err)
+	case failNotSent:
+		if what == whatCopy {
+			// pgconn says nothing went out also of a copy whose rows, or
+			// whose end (CopyDone), it could not write at all after its
+			// COPY statement went out: the server commits a COPY at its
+			// end, which it never had.
+			err = fmt.Errorf("routerlib: node %q failed before the end of the %s was sent; it did not commit: %w", n.name, what, err)
+			break
+		}
+		err = fmt.Errorf("routerlib: node %q: the %s was not sent: %w", n.name, what, err)
+	case failSent:
+		cause := n.conns.cause()
+		if r.closed.Load() {
+			cause = ErrClosed
+		}
+		return maybeCommitted(n.name, "a "+what, cause, err)
+	default:
+		return err
+	}
+	if r.closed.Load() {
+		return fmt.Errorf("%w: %w", ErrClosed, err)
+	}
+	return err
 }
 
 // cutByCaller reports whether err is the caller's own deadline or cancel

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 )
@@ -45,20 +46,24 @@ func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits b
 	if err == nil {
 		return nil
 	}
-	if ctx.Err() != nil {
+	switch f := failureOf(ctx, err); f {
+	case failServer, failContext:
+		return err
+	case failCut:
 		// The caller's deadline or cancel: a COMMIT that went out may
 		// have committed all the same (see cutByCaller).
-		if cutByCaller(ctx, err) && (commits || endsTx(sql) || *tx.sent) {
+		if commits || endsTx(sql) || *tx.sent {
 			*tx.sent = true
 			return callerCut(ctx, tx.n.name, "a transaction's COMMIT", err)
 		}
 		return err
-	}
-	if !nodeFault(err) {
-		return err
-	}
-	if (commits || endsTx(sql)) && !notSent(err) {
-		*tx.sent = true
+	case failSent:
+		// A session the server had ended as idle ran nothing sent on
+		// it (idleSessionEnded), a COMMIT no more than the rest: a
+		// batch that begins a transaction and commits it met one.
+		if commits || endsTx(sql) {
+			*tx.sent = true
+		}
 	}
 	var cause error
 	if tx.r.closed.Load() {
@@ -238,7 +243,7 @@ func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *
 		ct := &captureTx{Tx: w, writer: w, conn: c, session: s, r: r, batch: true}
 		return ct.batchResults(w.batchResults(ctx, br, b, ct))
 	}
-	wb := &writeBatch{BatchResults: &releasingBatch{BatchResults: br, c: c}, r: r, ctx: ctx, n: tg.n}
+	wb := &writeBatch{BatchResults: &releasingBatch{BatchResults: br, c: c}, r: r, ctx: ctx, n: tg.n, pool: tg.pool, b: b, max: maxAttempts(t)}
 	if s == nil {
 		return wb
 	}
@@ -247,53 +252,82 @@ func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *
 
 // writeBatch are the results of an autocommit write batch (one sent
 // outside a transaction): its failures say what those of a write through
-// [Router.Exec] say (see retryable), though, like a writerTx's, they take
-// no node out of rotation: once the batch went out, a failure of its
+// [Router.Exec] say (writeError), though, like a writerTx's, they take no
+// node out of rotation: once the batch went out, a failure of its
 // connection, or the caller's deadline or cancel, may have come after the
 // server committed it ([ErrMaybeCommitted]; with the caller's cut, still
-// matching the context's error), whichever result the failure shows in.
-// It is never sent again. An error the server sent is the caller's, as
-// is; a failure sure to have come before anything went out (notSent: pgx
-// preparing the batch's statements in a round trip of their own, first)
-// says the batch was not sent.
+// matching the context's error), whichever result the failure shows in,
+// and it is never sent again. An error the server sent is the caller's,
+// as is; a failure sure to have come before anything went out (notSent:
+// pgx preparing the batch's statements in a round trip of their own,
+// first) says the batch was not sent. A session the server had ended as
+// idle ran none of it: as an Exec there, it is sent again (again).
 type writeBatch struct {
 	pgx.BatchResults
-	r   *Router
-	ctx context.Context
-	n   *node
+	r        *Router
+	ctx      context.Context
+	n        *node
+	pool     *pgxpool.Pool
+	b        *pgx.Batch // as sent last
+	attempts int        // sendings that met a session ended as idle
+	max      int        // sendings at most (maxAttempts)
+	read     bool       // a result was read: the batch is never sent again
 }
 
 func (b *writeBatch) failed(err error) error {
-	const what = "a write batch"
 	if err == nil {
 		return nil
 	}
-	if b.ctx.Err() != nil {
-		if cutByCaller(b.ctx, err) {
-			return callerCut(b.ctx, b.n.name, what, err)
-		}
-		return err
+	return b.r.writeError(b.ctx, failureOf(b.ctx, err), b.n, whatBatch, err)
+}
+
+// again sends the batch again on another session of its pool when err,
+// the failure of its first result, says that the server had ended the
+// session it went out on as idle (idleSessionEnded): none of it ran, and
+// the caller has none of its results yet. It reports whether it did: the
+// caller then reads that result from the new results.
+func (b *writeBatch) again(err error) bool {
+	if b.read || err == nil || b.r.closed.Load() || failureOf(b.ctx, err) != failIdle {
+		return false
 	}
-	if !nodeFault(err) {
-		return err
+	b.attempts++
+	if !b.r.idleAgain(b.n, b.attempts, b.max) {
+		return false
 	}
-	if notSent(err) {
-		return fmt.Errorf("routerlib: node %q: %s was not sent: %w", b.n.name, what, err)
+	_ = b.BatchResults.Close() // gives the ended session back to its pool, which drops it
+	// New queued queries: pgx keeps in each the description of its
+	// statement on the session it went out on (its prepared name there).
+	// Their text and arguments are as pgx sent them (any QueryRewriter
+	// already applied).
+	fresh := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, len(b.b.QueuedQueries))}
+	for i, q := range b.b.QueuedQueries {
+		fresh.QueuedQueries[i] = &pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn}
 	}
-	cause := b.n.conns.cause()
-	if b.r.closed.Load() {
-		cause = ErrClosed
+	b.b = fresh
+	c, err := acquireConn(b.ctx, b.pool)
+	if err != nil {
+		b.BatchResults = pgx.FailedBatchResults(fresh, err)
+		return true
 	}
-	return maybeCommitted(b.n.name, what, cause, err)
+	b.BatchResults = &releasingBatch{BatchResults: c.Conn().SendBatch(b.ctx, fresh), c: c}
+	return true
 }
 
 func (b *writeBatch) Exec() (pgconn.CommandTag, error) {
 	tag, err := b.BatchResults.Exec()
+	for b.again(err) {
+		tag, err = b.BatchResults.Exec()
+	}
+	b.read = true
 	return tag, b.failed(err)
 }
 
 func (b *writeBatch) Query() (pgx.Rows, error) {
 	rows, err := b.BatchResults.Query()
+	for b.again(err) {
+		rows, err = b.BatchResults.Query()
+	}
+	b.read = true
 	if err != nil {
 		return rows, b.failed(err)
 	}
@@ -308,7 +342,14 @@ func (b *writeBatch) QueryRow() pgx.Row {
 	return writerTxRow{rows}
 }
 
-func (b *writeBatch) Close() error { return b.failed(b.BatchResults.Close()) }
+func (b *writeBatch) Close() error {
+	err := b.BatchResults.Close()
+	for b.again(err) {
+		err = b.BatchResults.Close()
+	}
+	b.read = true
+	return b.failed(err)
+}
 
 // writeBatchRows are the rows of a writeBatch's Query, whose failure
 // shows in Err.
