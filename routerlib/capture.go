@@ -228,7 +228,7 @@ const captureConnKey = "routerlib.capture"
 // that a DISCARD ALL dropped would fail the application's own calls of the
 // same SQL, on that connection, every time.
 type captureConn struct {
-	mode                     pgx.QueryExecMode // the connection's default (see readFormatsByOID)
+	mode                     pgx.QueryExecMode // the connection's default (see startReadCapture)
 	prepares                 bool
 	traced                   bool // see captureTx.commitTraced
 	eqb                      pgx.ExtendedQueryBuilder
@@ -1271,7 +1271,11 @@ func startReadCapture(ctx context.Context, conn *pgx.Conn, sql string, cl class,
 	var formats []int16
 	var byOID pgx.QueryResultFormatsByOID
 	var rewriter pgx.QueryRewriter
-	mode, modeSet := pgx.QueryExecModeCacheStatement, false
+	cc, err := captureConnOf(ctx, conn)
+	if err != nil {
+		return nil, nil, true, err
+	}
+	mode := cc.mode // the call's, when it sets one
 options:
 	for len(args) > 0 {
 		switch opt := args[0].(type) {
@@ -1280,7 +1284,7 @@ options:
 		case pgx.QueryResultFormatsByOID:
 			byOID = opt
 		case pgx.QueryExecMode:
-			mode, modeSet = opt, true
+			mode = opt
 		case pgx.QueryRewriter:
 			rewriter = opt
 		default:
@@ -1294,27 +1298,27 @@ options:
 		}
 	}
 	for attempt := 0; ; attempt++ {
-		cc, err := captureConnOf(ctx, conn)
-		if err != nil {
-			return nil, nil, true, err
-		}
-		named, describe := cc.prepares, false
-		if modeSet {
-			switch mode {
-			case pgx.QueryExecModeCacheStatement:
-				describe = !cc.prepares
-			case pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec:
-				named, describe = false, true
-			default: // Exec, SimpleProtocol
-				named = false
+		if attempt > 0 { // its statements forgotten (forgetCaptureConn)
+			if cc, err = captureConnOf(ctx, conn); err != nil {
+				return nil, nil, true, err
 			}
 		}
-		// Prepared even without arguments, as pgx's Query prepares it: its
+		var named, describe bool
+		switch mode {
+		case pgx.QueryExecModeCacheStatement:
+			named, describe = cc.prepares, !cc.prepares
+		case pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec:
+			describe = true
+		}
+		// In the exec mode pgx's Query would send it in (the call's, else
+		// the connection's default), even without arguments: prepared
+		// (CacheStatement, on a connection that prepares), or described
+		// first (the other modes but Exec and SimpleProtocol), its
 		// columns then come back in binary where pgx has a binary codec.
-		// Sent unnamed, they came back as text, which pgx cannot read for
-		// a server's other DateStyle or IntervalStyle (a timestamptz under
-		// DateStyle = 'SQL, DMY'), where the same read off the primary
-		// works.
+		// Sent undescribed, they come back as text, which pgx cannot read
+		// for a server's other DateStyle or IntervalStyle (a timestamptz
+		// under DateStyle = 'SQL, DMY'), where the same read off the
+		// primary works.
 		var sd *pgconn.StatementDescription
 		switch {
 		case named:
@@ -1328,17 +1332,8 @@ options:
 				return nil, nil, true, err
 			}
 		}
-		if byOID != nil && sd == nil {
-			if described(mode, modeSet, cc.mode) {
-				// pgx describes it first in this mode, and applies the
-				// formats by type: so does the read, in a round trip
-				// of its own as pgx's.
-				if sd, err = conn.PgConn().Prepare(ctx, "", sql, nil); err != nil {
-					return nil, nil, true, err
-				}
-			} else {
-				byOID = nil // pgx sends it undescribed, its results as text
-			}
+		if sd == nil {
+			byOID = nil // pgx sends it undescribed, its results as text
 		}
 		if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
 			return nil, nil, true, err
@@ -1467,21 +1462,6 @@ func (r *Router) execReadCapture(ctx context.Context, pool *pgxpool.Pool, sql st
 		tag, err = rr.Close()
 	}
 	return tag, r.readCaptured(ctx, c.Conn(), p, s, err)
-}
-
-// described reports whether pgx's Query describes a statement before it
-// runs it (and so applies [pgx.QueryResultFormatsByOID], which it ignores
-// in the other modes): the call's exec mode when set, else the
-// connection's, is one that prepares or describes.
-func described(mode pgx.QueryExecMode, modeSet bool, connMode pgx.QueryExecMode) bool {
-	if !modeSet {
-		mode = connMode
-	}
-	switch mode {
-	case pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol:
-		return false
-	}
-	return true
 }
 
 // onlyModes reports whether args are exec modes only, no arguments: pgx's

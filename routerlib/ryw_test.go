@@ -1036,3 +1036,123 @@ func TestSessionPrimaryReadAfterDiscardAll(t *testing.T) {
 		t.Errorf("a sticky read after DISCARD ALL: %v", err)
 	}
 }
+
+// TestCaptureReadInThePoolsExecMode: a read that read_your_writes sends on
+// the primary's read-write session (the session's write not yet replayed:
+// the standby applies 2 s late) goes in the pool's default exec mode when
+// the call sets none, as pgx sends it: a pool set to CacheDescribe or
+// DescribeExec has its columns described and returned in binary where pgx
+// has a binary codec, so that a timestamptz reads under DateStyle
+// 'SQL, DMY'. Each default mode against a direct pgx connection in that
+// mode and DateStyle, with arguments and without: the read sees the write,
+// and gives what pgx gives. Before, the capture sent the read unnamed with
+// text results in every default mode but CacheStatement: in CacheDescribe
+// and DescribeExec the read of the timestamptz failed ("invalid
+// PostgreSQL date/time value") where pgx read it. Exec, SimpleProtocol
+// and CacheStatement cannot fail so: the capture sent them as now (text
+// results in the first two, as pgx's, under the server's ISO DateStyle,
+// which pgx can read).
+func TestCaptureReadInThePoolsExecMode(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, `CREATE TABLE mode_read (id int, ts timestamptz, n numeric, f float8, b bytea, t text)`); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	if err := topo.Standbys[0].SetApplyDelay(ctx, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	a := withMode(topo.Artifact(), artifact.ModeReadYourWrites)
+	a.Health.Interval = "100ms"
+	const dateStyle = "SQL, DMY"
+	ts := time.Date(2026, 11, 29, 23, 30, 0, 123456000, time.UTC)
+	modes := []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeCacheDescribe, pgx.QueryExecModeDescribeExec, pgx.QueryExecModeExec, pgx.QueryExecModeSimpleProtocol}
+	for i, mode := range modes {
+		t.Run(mode.String(), func(t *testing.T) {
+			rec := &recorder{}
+			// In Exec and SimpleProtocol pgx reads a timestamptz as
+			// text, which it cannot parse under that DateStyle: those
+			// modes keep the server's (ISO).
+			dateStyle := dateStyle
+			if mode == pgx.QueryExecModeExec || mode == pgx.QueryExecModeSimpleProtocol {
+				dateStyle = "ISO, MDY"
+			}
+			r := newRouter(t, a, routerlib.WithTracer(rec), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+				cfg.ConnConfig.DefaultQueryExecMode = mode
+				cfg.ConnConfig.RuntimeParams["DateStyle"] = dateStyle
+			}))
+			cfg, err := pgx.ParseConfig(topo.Primary.DSN())
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg.DefaultQueryExecMode = mode
+			cfg.RuntimeParams["DateStyle"] = dateStyle
+			direct, err := pgx.ConnectConfig(ctx, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer direct.Close(ctx)
+
+			id := i + 1
+			sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+			if _, err := r.Exec(sctx, "INSERT INTO mode_read VALUES ($1, $2, $3, $4, $5, $6)", id, ts, 12.5, 0.1, []byte{0, 1, 0xfe}, "t'ext"); err != nil {
+				t.Fatal(err)
+			}
+			type read struct {
+				name, sql string
+				args      []any
+				dest      func() []any
+			}
+			all := func() []any {
+				return []any{new(int32), new(time.Time), new(float64), new(float64), new([]byte), new(string)}
+			}
+			noDate := func() []any { return []any{new(int32), new(float64), new(float64), new([]byte), new(string)} }
+			for _, rd := range []read{
+				{"args", "SELECT id, ts, n, f, b, t FROM mode_read WHERE id = $1 AND t = $2", []any{id, "t'ext"}, all},
+				{"no-args", fmt.Sprintf("SELECT id, ts, n, f, b, t FROM mode_read WHERE id = %d", id), nil, all},
+				{"args-no-date", "SELECT id, n, f, b, t FROM mode_read WHERE id = $1 AND t = $2 AND b = $3 AND f = $4", []any{id, "t'ext", []byte{0, 1, 0xfe}, 0.1}, noDate},
+			} {
+				want, got := rd.dest(), rd.dest()
+				wantErr := direct.QueryRow(ctx, rd.sql, rd.args...).Scan(want...)
+				rec.reset()
+				gotErr := r.QueryRow(sctx, rd.sql, rd.args...).Scan(got...)
+				if d := rec.last(t); d.Reason != routerlib.ReasonSticky {
+					t.Fatalf("%s: the read went %s, want sticky to the primary (the standby has not replayed the write)", rd.name, d.Reason)
+				}
+				w, g := deref(want), deref(got)
+				t.Logf("%s: pgx: %v %v; routerlib: %v %v", rd.name, w, wantErr, g, gotErr)
+				switch {
+				case wantErr == nil && gotErr != nil:
+					t.Errorf("%s: the read after the write failed: %v; pgx in mode %s read %v", rd.name, gotErr, mode, w)
+				case wantErr != nil && gotErr == nil:
+					t.Errorf("%s: the read gave %v; pgx in mode %s fails: %v", rd.name, g, mode, wantErr)
+				case wantErr == nil && fmt.Sprint(w) != fmt.Sprint(g):
+					t.Errorf("%s: the read gave %v, pgx in mode %s %v", rd.name, g, mode, w)
+				}
+				if rd.name == "args-no-date" && gotErr != nil {
+					t.Errorf("%s: the read after the write failed: %v", rd.name, gotErr)
+				}
+			}
+		})
+	}
+}
+
+// deref returns the values dest's pointers point to.
+func deref(dest []any) []any {
+	v := make([]any, len(dest))
+	for i, d := range dest {
+		switch d := d.(type) {
+		case *int32:
+			v[i] = *d
+		case *time.Time:
+			v[i] = d.UTC()
+		case *float64:
+			v[i] = *d
+		case *[]byte:
+			v[i] = *d
+		case *string:
+			v[i] = *d
+		}
+	}
+	return v
+}
