@@ -161,7 +161,7 @@ ORDER BY application_name, pid`
 
 	const slotsSQL = `
 SELECT slot_name::text, slot_type, database::text, active, active_pid::bigint, wal_status, restart_lsn::text,
-       greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint
+       CASE WHEN restart_lsn IS NOT NULL THEN greatest(pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn), 0)::bigint END
 FROM pg_replication_slots
 WHERE NOT temporary
 ORDER BY slot_name`

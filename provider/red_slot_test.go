@@ -10,8 +10,11 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
@@ -163,5 +166,41 @@ import {
 				ExpectError: errorText("Replication Slot Name Taken by a Temporary Slot", temporary, "choose another name"),
 			},
 		},
+	})
+}
+
+// A physical slot that reserves no WAL yet (no immediately_reserve, no
+// consumer) has no retained_wal_bytes, as the resource's and the data
+// source's documentation say: null, like its restart_lsn and wal_status.
+// Before, both showed 0 (greatest() of a NULL and 0), as for a slot whose
+// consumer is caught up.
+func TestAccReplicationSlot_unreservedRetainsNothing(t *testing.T) {
+	topo := testAccTopology(t)
+	const name = "red_slot_unreserved"
+	const addr = "pgreplication_replication_slot.this"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, name),
+		Steps: []resource.TestStep{{
+			Config: providerConfig("", topo.Primary) + `
+resource "pgreplication_replication_slot" "this" {
+  name = "` + name + `"
+  type = "physical"
+}
+
+data "pgreplication_replication_status" "this" {
+  depends_on = [pgreplication_replication_slot.this]
+}
+`,
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("restart_lsn"), knownvalue.Null()),
+				statecheck.ExpectKnownValue(addr, tfjsonpath.New("retained_wal_bytes"), knownvalue.Null()),
+				statecheck.ExpectKnownValue("data.pgreplication_replication_status.this", tfjsonpath.New("slots"), listContains(knownvalue.ObjectPartial(map[string]knownvalue.Check{
+					"name":               knownvalue.StringExact(name),
+					"restart_lsn":        knownvalue.Null(),
+					"retained_wal_bytes": knownvalue.Null(),
+				}))),
+			},
+		}},
 	})
 }

@@ -909,8 +909,9 @@ func (r *replicationSlotResource) readSlot(ctx context.Context, name string) (sl
 	err = pool.QueryRow(ctx, `
 SELECT slot_type, database::text, plugin::text, `+twoPhase+`, `+failover+`, active, active_pid::bigint,
        restart_lsn::text, confirmed_flush_lsn::text, wal_status, safe_wal_size,
-       greatest(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
-                                restart_lsn), 0)::bigint
+       CASE WHEN restart_lsn IS NOT NULL -- greatest() would make the NULL of a slot that reserves nothing 0
+            THEN greatest(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
+                                          restart_lsn), 0)::bigint END
 FROM pg_replication_slots
 WHERE slot_name = $1 AND NOT temporary`, name).Scan(
 		&row.Type, &row.Database, &row.Plugin, &row.TwoPhase, &row.Failover, &row.Active, &row.ActivePID,
