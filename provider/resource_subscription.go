@@ -521,6 +521,23 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 	ctx = statement.WithSecrets(ctx, append(oldParams.Secrets(), newParams.Secrets()...)...)
 	name := state.Name.ValueString()
 	ctx = statement.WithObject(ctx, "subscription "+pgsql.Ident(name)+" in database "+pgsql.Ident(database))
+	// Read once, before any statement: the connection's password when the
+	// version stays, whether the subscriber already has the new one, and
+	// that the subscription is there at all. One dropped since the plan (a
+	// saved plan, or a drop between refresh and apply) cannot be updated:
+	// each ALTER would fail on its own, after those before it ran.
+	current, err := readSubscription(ctx, pool, major, name)
+	if err != nil {
+		resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(ctx, name, database, fmt.Errorf("before changing it: %w", err)))
+		return
+	}
+	if current == nil {
+		resp.Diagnostics.AddError("Subscription Missing",
+			fmt.Sprintf("The subscription %s is not in database %q on %s any more: something dropped it after this plan was made. "+
+				"This apply changed nothing. Run terraform apply again (not a saved plan): its refresh finds the subscription gone and plans to create it.",
+				pgsql.Ident(name), database, r.server.describe()))
+		return
+	}
 	// Each statement runs on its own: SET PUBLICATION with refresh refuses to
 	// run in a transaction block.
 	bound := r.publisherBound(plan)
@@ -577,32 +594,16 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 		default:
 			// A new connection, the same write-only password: the one the
 			// subscriber has, which the state does not hold.
-			cat, err := readSubscription(ctx, pool, major, name)
-			if err == nil && cat == nil {
-				err = errors.New("it does not exist any more; plan again to create it")
-			}
-			if err != nil {
-				resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(ctx, name, database, fmt.Errorf("before changing its connection: %w", err)))
-				return
-			}
-			current, _ := conninfo.Parse(cat.ConnInfo)
-			connection = withPassword(connection, current["password"])
+			p, _ := conninfo.Parse(current.ConnInfo)
+			connection = withPassword(connection, p["password"])
 		}
 		newParams, _ = conninfo.Parse(connection)
 		ctx = statement.WithSecrets(ctx, newParams.Secrets()...) // run reads ctx when it runs
-		same := false
-		if newVersion && !plan.PasswordWOVersion.IsNull() {
-			// The subscriber may have this connection, password included
-			// (one imported into password_wo, whose state held the password
-			// the first plan then removes): CONNECTION would write the
-			// same connection in other words and restart the apply worker.
-			cat, err := readSubscription(ctx, pool, major, name)
-			if err != nil {
-				resp.Diagnostics.AddError("Cannot Read Subscription", r.readFailure(ctx, name, database, fmt.Errorf("before changing its connection: %w", err)))
-				return
-			}
-			same = cat != nil && normalized.SameConnection(cat.ConnInfo, connection)
-		}
+		// The subscriber may have this connection, password included (one
+		// imported into password_wo, whose state held the password the
+		// first plan then removes): CONNECTION would write the same
+		// connection in other words and restart the apply worker.
+		same := newVersion && !plan.PasswordWOVersion.IsNull() && normalized.SameConnection(current.ConnInfo, connection)
 		if !same && !run(path.Root("conninfo"), "CONNECTION "+pgsql.Literal(newParams.Redacted()),
 			alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(connection))) {
 			return

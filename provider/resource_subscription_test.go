@@ -1712,3 +1712,66 @@ provider "pgreplication" {
 	})
 	checkLogHasNo(t, logPath, append(canaryParts(pw), canaryParts(handPW)...), "Cannot Create Subscription", "not the one declared", "CREATE SUBSCRIPTION")
 }
+
+// betweenPlanAndApply runs do after the plan and before its apply, which
+// applies the saved plan: what a person does by hand between terraform plan
+// -out and terraform apply of that plan.
+type betweenPlanAndApply func()
+
+func (do betweenPlanAndApply) CheckPlan(context.Context, plancheck.CheckPlanRequest, *plancheck.CheckPlanResponse) {
+	do()
+}
+
+// A subscription dropped by hand after the plan of its update and before
+// the apply: the apply says so, names the subscription and how to go on
+// (apply again, whose refresh plans a create), and runs no ALTER
+// SUBSCRIPTION. On every path of Update: options only, a new write-only
+// password (the old code read the catalog, found nothing, and ran ALTER …
+// CONNECTION anyway: "Cannot Alter Subscription … does not exist"), and a
+// new connection with the same write-only password.
+func TestAccSubscription_droppedBetweenPlanAndApply(t *testing.T) {
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_gone", `CREATE PUBLICATION pub_gone FOR TABLE t1;`, nil)
+	config := func(conninfoExtra, extra string) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_gone"
+  conninfo     = %q
+  publications = ["pub_gone"]
+  %s
+}
+`, f.conninfo(conninfoExtra), extra)
+	}
+	drop := betweenPlanAndApply(func() { execSQL(t, f.sub, "postgres", `DROP SUBSCRIPTION sub_gone`) })
+	missing := errorText("Subscription Missing", `The subscription "sub_gone" is not in database "postgres"`,
+		"something dropped it after this plan was made", "This apply changed nothing", "Run terraform apply again")
+	// dropped is an update whose subscription is dropped between its plan
+	// and its apply; the next step, with the same configuration, creates it.
+	dropped := func(cfg string) []resource.TestStep {
+		return []resource.TestStep{
+			{
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(subscriptionAddr, plancheck.ResourceActionUpdate), drop,
+				}},
+				ExpectError: missing,
+			},
+			{
+				Config: cfg,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					plancheck.ExpectResourceAction(subscriptionAddr, plancheck.ResourceActionCreate),
+				}},
+			},
+		}
+	}
+	steps := []resource.TestStep{{Config: config("", "")}}
+	steps = append(steps, dropped(config("", "enabled = false"))...)
+	if cliSupportsWriteOnly(t) {
+		// The publisher trusts local connections: the password is not checked.
+		const wo = "enabled = false\n  password_wo = \"unchecked\"\n  password_wo_version = 1"
+		steps = append(steps, dropped(config("", wo))...)
+		steps = append(steps, dropped(config("application_name=gone", wo))...)
+	}
+	resource.Test(t, resource.TestCase{ProtoV6ProviderFactories: testAccProtoV6ProviderFactories, Steps: steps})
+}
