@@ -829,8 +829,19 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 			continue // refused by tableKeyValidator
 		}
 		table, err := readTableColumns(ctx, pool, schemaName, tableName)
-		if err != nil || table == nil {
-			continue // a table created in the same apply, or a server that cannot answer now
+		if err != nil {
+			diags.AddAttributeWarning(at, "Row Filter and Column List Not Checked",
+				fmt.Sprintf("The plan could not read the columns of table %s in database %q on %s, so its checks of the table's row filter, "+
+					"column list and partitioning in publication %q did not run: %s\n\nApply checks them instead: PostgreSQL refuses "+
+					"what it cannot use there, and the publication stays as it was. Plan again once the read works to have them checked now.",
+					key, plan.Database.ValueString(), r.server.describe(), plan.Name.ValueString(), statement.MaskedError(ctx, err)))
+			continue
+		}
+		if table == nil {
+			// Not there yet: a table another resource creates in the same
+			// apply. If nothing does, CREATE or ALTER PUBLICATION fails
+			// naming it, in the one transaction that changes nothing.
+			continue
 		}
 		if checkPartitioned && table.Partitioned {
 			what, attr := "a row filter (where)", "where"
@@ -887,7 +898,7 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 				break
 			}
 			if w, err := rowFilterFunctionRefused(ctx, pool, fn); err == nil && w != "" {
-				why, rule = w, "User-defined or built-in mutable functions are not allowed."
+				why, rule = w, mutableRule
 				break
 			}
 		}
@@ -1354,7 +1365,7 @@ SELECT o.oid::regoperator::text, o.oid >= 16384, p.oid >= 16384 OR p.provolatile
 				"User-defined operators are not allowed.", nil
 		case refused:
 			return fmt.Sprintf("it uses the operator %s, and every operator of that name is user-defined or calls a user-defined or mutable function (%s)",
-				op, strings.Join(signatures, ", ")), "User-defined or built-in mutable functions are not allowed.", nil
+				op, strings.Join(signatures, ", ")), mutableRule, nil
 		}
 	}
 	const collationSQL = `

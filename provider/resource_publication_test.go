@@ -1496,6 +1496,64 @@ resource "pgreplication_publication" "this" {
 	})
 }
 
+// The plan's row filter checks read the table's columns from the catalogs;
+// when that read fails (here a site revoked SELECT on pg_collation from
+// PUBLIC) the plan warns, naming the table, the publication and the
+// server's reason, and apply goes on (PostgreSQL checks the filter there).
+// The old code skipped the checks without a word. A table that is not there
+// at plan because the same apply creates it (made here between the plan and
+// the apply of the saved plan) plans and applies without a warning.
+func TestAccPublication_rowFilterCheckCannotRead(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0)) // catalog privileges changed: not the shared one
+	const role = "tfacc_rf_reader"
+	execSQL(t, topo.Primary, "postgres", `CREATE ROLE `+role+` LOGIN; GRANT CREATE ON DATABASE postgres TO `+role+`;
+CREATE TABLE orders (id int PRIMARY KEY); ALTER TABLE orders OWNER TO `+role+`;
+REVOKE SELECT ON pg_catalog.pg_collation FROM PUBLIC`)
+	config := func(tables string) string {
+		return providerConfigAs("", topo.Primary, role) + fmt.Sprintf(`
+resource "pgreplication_publication" "this" {
+  name   = "pub_rf_unread"
+  tables = { %s }
+}
+`, tables)
+	}
+	const orders = `"public.orders" = { where = "id > 0" }`
+	logPath := traceLog(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config(orders),
+				Check: func(*terraform.State) error {
+					if !logHasEntry(t, logPath, "Row Filter and Column List Not Checked", "table public.orders", `publication "pub_rf_unread"`,
+						"permission denied for table pg_collation", "Apply checks them instead") {
+						return fmt.Errorf("no warning \"Row Filter and Column List Not Checked\" naming public.orders and the server's reason in the TRACE log")
+					}
+					return nil
+				},
+			},
+			{
+				PreConfig: func() { execSQL(t, topo.Primary, "postgres", `GRANT SELECT ON pg_catalog.pg_collation TO PUBLIC`) },
+				Config:    config(orders + `, "public.later" = { where = "id > 1" }`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{betweenPlanAndApply(func() {
+					execSQL(t, topo.Primary, "postgres", `CREATE TABLE later (id int PRIMARY KEY); ALTER TABLE later OWNER TO `+role)
+				})}},
+				Check: func(*terraform.State) error {
+					if logHasEntry(t, logPath, "Row Filter and Column List Not Checked", "public.later") {
+						return fmt.Errorf("a table created by the same apply was warned about")
+					}
+					if n := queryValue[int64](t, topo.Primary, "postgres",
+						`SELECT count(*) FROM pg_publication_tables WHERE pubname = 'pub_rf_unread' AND rowfilter IS NOT NULL`); n != 2 {
+						return fmt.Errorf("pub_rf_unread has %d tables with a row filter, want 2", n)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
+
 // The server commits CREATE PUBLICATION but the answer to the COMMIT never
 // reaches the provider: a network that fails after the server did the work,
 // or an apply interrupted at that moment. The publication must end up in the
