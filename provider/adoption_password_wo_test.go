@@ -17,36 +17,66 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
-// woImportPlan checks the first plan of an import into a write-only
-// password: it imports the one resource and updates only changes: the
-// version (Terraform plans a non-computed attribute as configured) and the
-// attribute that held the password, which leaves the state. It logs whether
-// the plan's prior state (what Read gave the import, with no configuration
-// to say the password is write-only) holds the password: it does, and no
-// provider can help it.
-type woImportPlan struct {
-	t       *testing.T
-	changes []string
-	canary  string
+// woFirstPlan checks the first plan of a resource whose password becomes
+// write-only while the state holds it: it updates only changes, the version
+// (Terraform plans a non-computed attribute as configured) and the
+// attribute that held the password, which leaves the state; it imports the
+// one resource when imported. It logs whether the plan's prior state holds
+// the password: after an import it does (Read had no configuration to say
+// the password is write-only), and no provider can help it.
+type woFirstPlan struct {
+	t        *testing.T
+	changes  []string
+	canary   string
+	imported bool
 }
 
-func (c woImportPlan) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
+func (c woFirstPlan) CheckPlan(_ context.Context, req plancheck.CheckPlanRequest, resp *plancheck.CheckPlanResponse) {
 	var problems []string
 	for _, rc := range req.Plan.ResourceChanges {
 		changed := changedAttributes(rc.Change.Before, rc.Change.After)
 		c.t.Logf("first plan: %s %v, changes %v", rc.Address, rc.Change.Actions, changed)
-		if rc.Change.Importing == nil {
-			problems = append(problems, rc.Address+": not imported")
+		if (rc.Change.Importing != nil) != c.imported {
+			problems = append(problems, fmt.Sprintf("%s: imported %t, want %t", rc.Address, rc.Change.Importing != nil, c.imported))
 		}
 		if !slices.Equal(changed, c.changes) {
 			problems = append(problems, fmt.Sprintf("%s changes %v, want %v", rc.Address, changed, c.changes))
 		}
 	}
 	if b, err := json.Marshal(req.Plan.PriorState); err == nil {
-		c.t.Logf("first plan: the prior state (imported, before apply) holds the password: %t", strings.Contains(string(b), c.canary))
+		c.t.Logf("first plan: the prior state (before apply) holds the password: %t", strings.Contains(string(b), c.canary))
 	}
 	if len(problems) > 0 {
 		resp.Error = fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+}
+
+// woFirstSteps are the first two steps of such a resource, with config: the
+// first plan (woFirstPlan), whose apply changes nothing on the server
+// (unchanged) and leaves no part of canary in the state, then an empty
+// plan.
+func woFirstSteps(t *testing.T, config string, first woFirstPlan, unchanged resource.TestCheckFunc) []resource.TestStep {
+	first.t = t
+	return []resource.TestStep{
+		{
+			Config:           config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{first}},
+			Check:            resource.ComposeTestCheckFunc(unchanged, stateHasNo(canaryParts(first.canary))),
+		},
+		{
+			Config:           config,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
+			Check:            resource.ComposeTestCheckFunc(unchanged, stateHasNo(canaryParts(first.canary))),
+		},
+	}
+}
+
+// leavesStateWarned requires the warning "Password Leaves the State" of
+// wo in the TRACE log, saying where the password in the state came from.
+func leavesStateWarned(t *testing.T, logPath, wo, attr string) {
+	t.Helper()
+	if !logHasEntry(t, logPath, "Password Leaves the State", "(read at import, or set in "+attr+" before). "+wo+" is the same password") {
+		t.Errorf("no warning \"Password Leaves the State\" for %s (the password read at import or set in %s) in the TRACE log", wo, attr)
 	}
 }
 
@@ -131,20 +161,8 @@ resource "pgreplication_subscription" "this" {
 	logPath := traceLog(t)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config: config(1),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					woImportPlan{t, []string{"conninfo", "password_wo_version"}, canary},
-				}},
-				Check: resource.ComposeTestCheckFunc(unchanged, stateHasNo(canaryParts(canary))),
-			},
-			{
-				Config:           config(1),
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-				Check:            resource.ComposeTestCheckFunc(unchanged, stateHasNo(canaryParts(canary))),
-			},
-			{
+		Steps: append(woFirstSteps(t, config(1), woFirstPlan{changes: []string{"conninfo", "password_wo_version"}, canary: canary, imported: true}, unchanged),
+			resource.TestStep{
 				// Another password: written, though the plan shows only the version.
 				PreConfig: func() { t.Setenv("TF_VAR_second", canary2) },
 				Config:    config(2),
@@ -155,9 +173,10 @@ resource "pgreplication_subscription" "this" {
 					return nil
 				}),
 			},
-		},
+		),
 	})
 	checkLogHasNo(t, logPath, append(canaryParts(canary), canary2), "sub_wo", "Password Leaves the State")
+	leavesStateWarned(t, logPath, "password_wo", "conninfo")
 }
 
 // A standby whose primary_conninfo has a password, set by hand, imported
@@ -208,20 +227,55 @@ import {
 	logPath := traceLog(t)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{
-				Config: config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-					woImportPlan{t, []string{"primary_password", "primary_password_wo_version"}, canary},
-				}},
-				Check: resource.ComposeTestCheckFunc(unchanged, stateHasNo(canaryParts(canary))),
-			},
-			{
-				Config:           config,
-				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()}},
-				Check:            resource.ComposeTestCheckFunc(unchanged, stateHasNo(canaryParts(canary))),
-			},
-		},
+		Steps:                    woFirstSteps(t, config, woFirstPlan{changes: []string{"primary_password", "primary_password_wo_version"}, canary: canary, imported: true}, unchanged),
 	})
 	checkLogHasNo(t, logPath, canaryParts(canary), "primary_conninfo", "Password Leaves the State")
+	leavesStateWarned(t, logPath, "primary_password_wo", "primary_password")
+}
+
+// A subscription whose password was in conninfo, moved to password_wo (the
+// same password, version 1): as after an import, the first plan shows
+// password_wo_version and conninfo (the password leaves the state) with the
+// warning "Password Leaves the State", which says the password in the state
+// was set in conninfo (it said "read at import"), and its apply changes
+// nothing on the server; the next plan is empty.
+func TestAccSubscription_passwordBecomesWriteOnly(t *testing.T) {
+	testAccPreCheck(t)
+	skipWithoutWriteOnly(t)
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_moved", `CREATE PUBLICATION pub_moved FOR TABLE t1;`, nil)
+	const canary = "canary" + canaryMark + "-wo-moved"
+	config := func(conninfoExtra, extra string) string {
+		return canaryVariable(t, canary) + subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = "sub_moved"
+  conninfo     = "%s"
+  publications = ["pub_moved"]
+  %s
+}
+`, f.conninfo(conninfoExtra), extra)
+	}
+	conn := func() string {
+		return queryValue[string](t, f.sub, "postgres", `SELECT subconninfo FROM pg_subscription WHERE subname = 'sub_moved'`)
+	}
+	var was string
+	unchanged := func(*terraform.State) error {
+		if got := conn(); got != was {
+			return fmt.Errorf("the apply changed the connection of sub_moved")
+		}
+		return nil
+	}
+	logPath := traceLog(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: append([]resource.TestStep{{
+			// The publisher trusts local connections: the password is not checked.
+			Config: config("password='${var.canary_password}'", ""),
+			Check:  func(*terraform.State) error { was = conn(); return nil },
+		}}, woFirstSteps(t, config("", "password_wo = var.canary_password\n  password_wo_version = 1"),
+			woFirstPlan{changes: []string{"conninfo", "password_wo_version"}, canary: canary}, unchanged)...),
+	})
+	checkLogHasNo(t, logPath, canaryParts(canary), "sub_moved", "Password Leaves the State")
+	leavesStateWarned(t, logPath, "password_wo", "conninfo")
 }

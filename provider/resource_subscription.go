@@ -986,23 +986,25 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if known && !resp.Diagnostics.HasError() {
 		r.warnOwnerWithoutPassword(ctx, plan, !cfg.PasswordWO.IsNull() || !cfg.PasswordWOVersion.IsNull(), &resp.Diagnostics)
 	}
-	if c := plan.Conninfo; state != nil && !c.IsUnknown() && !c.IsNull() && !normalized.SameConnection(c.ValueString(), state.Conninfo.ValueString()) {
-		to := c.ValueString()
-		if wo := cfg.PasswordWO; !wo.IsNull() && !wo.IsUnknown() && statePassword(state.Conninfo.ValueString()) {
-			// The state holds the password the server has (read at import,
-			// which has no configuration to say it is write-only): compare
-			// it with password_wo, the one apply writes.
-			to = withPassword(to, wo.ValueString())
-			if normalized.SameConnection(state.Conninfo.ValueString(), to) {
-				resp.Diagnostics.Append(passwordLeavesState("password_wo", "the subscription "+pgsql.Ident(plan.Name.ValueString()), "conninfo"))
-			}
-		}
-		warnConnectionChanges(plan.Name.ValueString(), state.Conninfo.ValueString(), to, &resp.Diagnostics)
-	}
 	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() && (state == nil || !normalized.SameConnection(c.ValueString(), state.Conninfo.ValueString())) {
-		connection := c.ValueString()
-		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
+		connection := c.ValueString() // as apply writes it
+		wo := !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown()
+		if wo {
 			connection = withPassword(connection, cfg.PasswordWO.ValueString())
+		}
+		if state != nil {
+			to := c.ValueString()
+			if wo && statePassword(state.Conninfo.ValueString()) {
+				// The state holds the password the server has (read at
+				// import, which has no configuration to say it is
+				// write-only, or written in conninfo before): compare it
+				// with password_wo, the one apply writes.
+				to = connection
+				if normalized.SameConnection(state.Conninfo.ValueString(), to) {
+					resp.Diagnostics.Append(passwordLeavesState("password_wo", "the subscription "+pgsql.Ident(plan.Name.ValueString()), "conninfo"))
+				}
+			}
+			warnConnectionChanges(plan.Name.ValueString(), state.Conninfo.ValueString(), to, &resp.Diagnostics)
 		}
 		checkPublisherWalLevel(ctx, connection, &resp.Diagnostics)
 	}
@@ -1565,19 +1567,17 @@ func publisherAddress(p conninfo.Params) string {
 	return host + ":" + port
 }
 
-// withPassword is connection with its password set to password, or removed
-// when password is empty; connection is returned as is when it does not parse
-// (ValidateConfig refuses that before any apply).
-// passwordLeavesState is the plan's warning for a resource imported into a
-// write-only password equal to the one the server has: the import's Read,
-// which has no configuration, put that password in the state, and the
-// version's first update writes nothing to the server and takes it out
+// passwordLeavesState is the plan's warning for a resource whose write-only
+// password is the one the server has and the state holds: put there by an
+// import's Read, which has no configuration to say it is write-only, or by
+// attr before the password became write-only. The version's first update
+// writes nothing to the server and takes the password out of the state
 // (attr, a sensitive change in the plan).
 func passwordLeavesState(wo, object, attr string) diag.Diagnostic {
 	return diag.NewAttributeWarningDiagnostic(path.Root(wo), "Password Leaves the State",
-		fmt.Sprintf("The state of %s holds the password the server has, read at import. %s is the same password: "+
+		fmt.Sprintf("The state of %s holds the password the server has (read at import, or set in %s before). %s is the same password: "+
 			"this apply changes nothing on the server and removes the password from the state (%s, shown as a sensitive change).",
-			object, wo, attr))
+			object, attr, wo, attr))
 }
 
 // statePassword reports whether connection has a password.
@@ -1586,6 +1586,9 @@ func statePassword(connection string) bool {
 	return err == nil && p["password"] != ""
 }
 
+// withPassword is connection with its password set to password, or removed
+// when password is empty; connection is returned as is when it does not parse
+// (ValidateConfig refuses that before any apply).
 func withPassword(connection, password string) string {
 	p, err := conninfo.Parse(connection)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -143,6 +144,30 @@ func errorText(phrases ...string) *regexp.Regexp {
 		quoted[i] = strings.Join(strings.Fields(regexp.QuoteMeta(p)), `\s+`)
 	}
 	return regexp.MustCompile(`(?s)` + strings.Join(quoted, ".*"))
+}
+
+// logHasEntry reports whether an entry of the TRACE log at logPath holds
+// every phrase. An entry starts with its time stamp; a diagnostic's detail
+// of several lines continues it on lines of its own.
+func logHasEntry(t *testing.T, logPath string, phrases ...string) bool {
+	t.Helper()
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := regexp.MustCompile(`(?m)^\d{4}-\d{2}-\d{2}T`)
+	starts := entry.FindAllStringIndex(string(b), -1)
+	for i, s := range starts {
+		end := len(b)
+		if i+1 < len(starts) {
+			end = starts[i+1][0]
+		}
+		e := string(b[s[0]:end])
+		if !slices.ContainsFunc(phrases, func(p string) bool { return !strings.Contains(e, p) }) {
+			return true
+		}
+	}
+	return false
 }
 
 func subscriberProvider(n *routertest.Node) string {
