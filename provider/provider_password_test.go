@@ -65,21 +65,26 @@ data "pgreplication_server" "this" {}
 	checkLogHasNo(t, logPath, canaryParts(wrong), "Cannot Connect to PostgreSQL", "password authentication failed")
 }
 
-// passwordPrimary starts a primary of its own on which role (created LOGIN
-// with attributes) must give password, and clears the environment's
-// passwords (PGPASSWORD, the passfile), so that only the one the provider
-// is given can authenticate.
+// passwordPrimary starts a primary of its own with passwordRole's role.
 func passwordPrimary(t *testing.T, role, attributes, password string) *routertest.Node {
 	t.Helper()
 	testAccPreCheck(t)
 	n := routertest.Start(t, routertest.WithStandbys(0)).Primary
+	passwordRole(t, n, role, attributes, password)
+	return n
+}
+
+// passwordRole creates role on n (LOGIN with attributes), which must give
+// password there, and clears the environment's passwords (PGPASSWORD, the
+// passfile), so that only the one the provider is given can authenticate.
+func passwordRole(t *testing.T, n *routertest.Node, role, attributes, password string) {
+	t.Helper()
 	execSQL(t, n, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN "+attributes+" PASSWORD '"+password+"'")
 	if err := n.RequirePassword(context.Background(), role); err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv("PGPASSWORD", "")
 	t.Setenv("PGPASSFILE", os.DevNull)
-	return n
 }
 
 // A role that may not log in is refused whatever the password (SQLSTATE

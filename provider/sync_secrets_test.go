@@ -1,10 +1,8 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"net"
-	"os"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -29,12 +27,7 @@ func TestAccSynchronousReplication_passwordNeverShown(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1)) // its own: settings that can block commits
 	primary, standby := topo.Primary, topo.Standbys[0].Name
-	execSQL(t, primary, "postgres", "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+role+" LOGIN PASSWORD '"+pw+"'")
-	if err := primary.RequirePassword(context.Background(), role); err != nil {
-		t.Fatal(err)
-	}
-	t.Setenv("PGPASSWORD", "")
-	t.Setenv("PGPASSFILE", os.DevNull)
+	passwordRole(t, primary, role, "", pw)
 	closed, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
