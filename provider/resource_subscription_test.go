@@ -26,6 +26,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -423,33 +424,40 @@ resource "pgreplication_subscription" "this" {
 	}
 }
 
-// Names with dots, slashes, quotes, spaces, upper case and non-ASCII, for the
-// subscription, its database and its publications: they apply, read back
-// with no diff, and import. A name that cannot be a slot name is refused at
-// plan unless slot_name is set.
+// Names with dots, slashes, quotes, spaces, upper case and non-ASCII, and
+// SQL's own punctuation (a backslash, $$, comments, a line break), for the
+// subscription, its database and its publications, and a conninfo value
+// with all of them: they apply, read back with no diff, and import. A name
+// that cannot be a slot name is refused at plan unless slot_name is set,
+// and a slot_name with any of them is refused at plan, as is a publication
+// name with a backslash, which PostgreSQL's apply worker cannot stream from.
 func TestAccSubscription_hostileNames(t *testing.T) {
 	topo := testAccTopology(t)
 	const (
-		subName = `Sub "Ünï".code/ v1`
+		subName = "Sub \"Ünï\".code/ v1 $$ -- /*\\\n2"
 		subDB   = `Sub DB/ü "q".x`
-		pub1    = `Pub "x".y/z Ü`
+		pub1    = "Pub \"x\".y/z Ü $$ -- \n/*"
 		pub2    = `pub two/ä`
+		appName = "it's \\ $$ -- /* ü\n"
 	)
 	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_hostile", fmt.Sprintf(`
 CREATE PUBLICATION %s FOR TABLE t1;
 CREATE PUBLICATION %s FOR TABLE t2;
 INSERT INTO t1 VALUES (1, 'one');`, pgsql.Ident(pub1), pgsql.Ident(pub2)), nil, subDB)
-	config := func(slot string) string {
+	config := func(slot string, publications ...string) string {
+		if publications == nil {
+			publications = []string{pub1, pub2}
+		}
 		return subscriberProvider(f.sub) + fmt.Sprintf(`
 resource "pgreplication_subscription" "this" {
   provider     = pgreplication.subscriber
-  name         = %q
-  database     = %q
-  conninfo     = %q
-  publications = [%q, %q]
+  name         = %s
+  database     = %s
+  conninfo     = %s
+  publications = [%s, %s]
   %s
 }
-`, subName, subDB, f.conninfo(""), pub1, pub2, slot)
+`, hcl(subName), hcl(subDB), hcl(f.conninfo("application_name="+conninfo.Quote(appName))), hcl(publications[0]), hcl(publications[1]), slot)
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -467,9 +475,23 @@ resource "pgreplication_subscription" "this" {
 				ExpectError: errorText("Subscription Name Is Not a Slot Name", "Set slot_name"),
 			},
 			{
+				// PostgreSQL's apply worker cannot stream from it (15, 17): seen as
+				// a subscription created that never replicates (every
+				// apply worker: "could not start WAL streaming: ERROR:
+				// syntax error").
+				Config:      config(`slot_name = "sub_hostile"`, pub1, `pub\two`),
+				PlanOnly:    true,
+				ExpectError: errorText("Publication Name Cannot Be Subscribed To", `"pub\\two" has a backslash`, "never replicate", "RENAME TO"),
+			},
+			{
+				Config:      config("slot_name = " + hcl("Slot'x $$ -- /*\\\n")),
+				PlanOnly:    true,
+				ExpectError: errorText("Invalid Replication Slot Name", "is not a replication slot name", "lower-case letters, digits and underscores"),
+			},
+			{
 				Config: config(`slot_name = "sub_hostile"`),
 				ConfigStateChecks: []statecheck.StateCheck{
-					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("id"), knownvalue.StringExact(`Sub DB%2Fü "q".x/Sub "Ünï".code%2F v1`)),
+					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("id"), knownvalue.StringExact(importid.Format(subDB, subName))),
 					statecheck.ExpectKnownValue(subscriptionAddr, tfjsonpath.New("publications"),
 						knownvalue.SetExact([]knownvalue.Check{knownvalue.StringExact(pub1), knownvalue.StringExact(pub2)})),
 				},
