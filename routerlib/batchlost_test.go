@@ -153,12 +153,16 @@ func copySessions(t *testing.T, topo *routertest.Topology) int {
 }
 
 func (s *endingCopySource) end() {
-	// pgx calls Next on a goroutine of its own: no t.Fatal here.
+	// pgx calls Next on a goroutine of its own, which it starts before
+	// it sends the COPY statement: the session may not be copying yet.
+	// No t.Fatal here.
 	ctx := context.Background()
 	var n int
-	if err := s.topo.Primary.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "+copying).Scan(&n); err != nil {
-		s.t.Errorf("ending the COPY's session: %v", err)
-		return
+	for deadline := time.Now().Add(10 * time.Second); n == 0 && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if err := s.topo.Primary.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE "+copying).Scan(&n); err != nil {
+			s.t.Errorf("ending the COPY's session: %v", err)
+			return
+		}
 	}
 	s.mu.Lock()
 	s.ended = n
