@@ -151,10 +151,11 @@ func subscriptionSchema() schema.Schema {
 					"OpenTofu 1.11 and later, leave it out and set `password_wo`.",
 			},
 			"publications": schema.SetAttribute{
-				Required:            true,
-				ElementType:         types.StringType,
-				Validators:          []validator.Set{setvalidator.SizeAtLeast(1)},
-				MarkdownDescription: "Names of the publications on the publisher. Changed in place with `SET PUBLICATION … WITH (refresh = true, copy_data = false)`: data already copied is never copied again.",
+				Required:    true,
+				ElementType: types.StringType,
+				Validators:  []validator.Set{setvalidator.SizeAtLeast(1)},
+				MarkdownDescription: "Names of the publications on the publisher. Changed in place with `SET PUBLICATION … WITH (refresh = true, copy_data = false)`: data already copied is never copied again. " +
+					"A name with a backslash is refused at plan: PostgreSQL's apply worker cannot stream from such a publication (rename it on the publisher).",
 			},
 
 			// Optional
