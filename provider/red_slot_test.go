@@ -204,3 +204,50 @@ data "pgreplication_replication_status" "this" {
 		}},
 	})
 }
+
+// The consumer named in a warning or error is what the provider's role may
+// see of it: a role without pg_read_all_stats reads NULL for another role's
+// backend type and client, which was shown as "client local" (a standby on
+// another host named as a local session); it is now left out. A role that
+// may see it gets the backend type, application_name and address.
+func TestAccReplicationSlot_consumerSeenByUnprivilegedRole(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	const role = "tfacc_no_stats"
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN")
+	pid := queryValue[int64](t, topo.Primary, "postgres", `SELECT pid::bigint FROM pg_stat_replication`)
+	describe := func(user string) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cfg, err := pgx.ParseConfig(topo.Primary.DSN())
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.User = user
+		conn, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = conn.Close(ctx) }()
+		var row consumerRow
+		if err := conn.QueryRow(ctx, consumerQuery, pid).Scan(&row.backend, &row.app, &row.addr, &row.port); err != nil {
+			t.Fatal(err)
+		}
+		return describeConsumer(pid, row)
+	}
+	unprivileged := describe(role)
+	t.Logf("as %s: %s", role, unprivileged)
+	if !strings.HasPrefix(unprivileged, fmt.Sprintf("process %d", pid)) || strings.Contains(unprivileged, "client") {
+		t.Errorf("as a role without pg_read_all_stats the standby's session reads %q: want its process ID and no client", unprivileged)
+	}
+	full := describe("postgres")
+	want := fmt.Sprintf(`process %d (walsender, application_name "replica-1", client 127.0.0.1)`, pid)
+	if full != want {
+		t.Errorf("as a superuser the standby's session reads %q, want %q", full, want)
+	}
+	port := int32(-1)
+	if got, want := describeConsumer(7, consumerRow{port: &port}), "process 7 (client on a Unix socket)"; got != want {
+		t.Errorf("a Unix-socket session reads %q, want %q", got, want)
+	}
+}

@@ -613,28 +613,56 @@ func (r *replicationSlotResource) activeSlotDetail(ctx context.Context, name str
 }
 
 // consumer names the session with process ID pid on the slot's server: its
-// backend type, application_name and client address, as far as they can be
-// read (pg_stat_activity, which any role may read for these columns).
+// backend type, application_name and client, as far as the provider's role
+// may read them in pg_stat_activity.
 func (r *replicationSlotResource) consumer(ctx context.Context, pid int64) string {
-	holder := fmt.Sprintf("process %d", pid)
 	if r.server == nil || r.server.unknown {
-		return holder
+		return describeConsumer(pid, consumerRow{})
 	}
 	pool, err := r.server.Pool(ctx, "")
 	if err != nil {
-		return holder
+		return describeConsumer(pid, consumerRow{})
 	}
-	var app, addr, backend string
-	err = pool.QueryRow(ctx, `SELECT coalesce(application_name, ''), coalesce(host(client_addr), 'local'), coalesce(backend_type, '')
-FROM pg_stat_activity WHERE pid = $1`, pid).Scan(&app, &addr, &backend)
-	if err != nil {
-		return holder
+	var row consumerRow
+	if err := pool.QueryRow(ctx, consumerQuery, pid).Scan(&row.backend, &row.app, &row.addr, &row.port); err != nil {
+		return describeConsumer(pid, consumerRow{})
 	}
-	holder = fmt.Sprintf("process %d (%s", pid, backend)
-	if app != "" {
-		holder += fmt.Sprintf(", application_name %q", app)
+	return describeConsumer(pid, row)
+}
+
+// consumerQuery reads what pg_stat_activity shows of a session. A role
+// without pg_read_all_stats (or membership in the session's role) reads NULL
+// for the backend type, client address and port of another role's session,
+// and a Unix-socket client has no address and port -1: so a NULL port means
+// "not shown", never "local".
+const consumerQuery = `SELECT backend_type, application_name, host(client_addr), client_port
+FROM pg_stat_activity WHERE pid = $1`
+
+type consumerRow struct {
+	backend, app, addr *string
+	port               *int32
+}
+
+// describeConsumer names a session by what is known of it and leaves out what
+// is not, so an unprivileged role's view never reads as a local client.
+func describeConsumer(pid int64, row consumerRow) string {
+	var parts []string
+	if row.backend != nil && *row.backend != "" {
+		parts = append(parts, *row.backend)
 	}
-	return holder + ", client " + addr + ")"
+	if row.app != nil && *row.app != "" {
+		parts = append(parts, fmt.Sprintf("application_name %q", *row.app))
+	}
+	switch {
+	case row.addr != nil:
+		parts = append(parts, "client "+*row.addr)
+	case row.port != nil && *row.port == -1:
+		parts = append(parts, "client on a Unix socket")
+	}
+	if len(parts) == 0 {
+		return fmt.Sprintf("process %d", pid)
+	}
+	return fmt.Sprintf("process %d (%s)", pid, strings.Join(parts, ", "))
 }
 
 // waitInactive waits, briefly, until the terminated process lets the slot go.
