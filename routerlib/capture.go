@@ -659,7 +659,7 @@ func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl clas
 		return r.execReadCapture(ctx, pool, sql, cl, args, s)
 	}
 	if !pipelineable(cl, args) {
-		tag, err := execOn(ctx, pool, sql, args, tg.n.server)
+		tag, err := execOn(ctx, pool, sql, args, tg.n.server, 0)
 		if err == nil {
 			err = r.captureAfter(ctx, pool, s)
 		} else {

@@ -56,6 +56,11 @@ type retryState struct {
 	exclude   *node // a replica whose connection just failed
 	readOnly  bool  // a replica rejected the statement as a write
 	connRetry bool  // the previous attempt's connection failed
+	// ended is the server that ended the previous attempt's session
+	// (57P01), and endedAt when (Unix nanoseconds): an attempt there runs
+	// on a session whose connect started after it (see newSession).
+	ended   *server
+	endedAt int64
 }
 
 // choose decides where a call goes. It is the hot path: with the class

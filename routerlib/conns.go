@@ -407,3 +407,47 @@ func (k *readConns) giveBack(expire bool) {
 		c.Release()
 	}
 }
+
+// startedKey is the key, in a session's [pgconn.PgConn.CustomData], of
+// when its connect started (Unix nanoseconds; see startedAlive).
+const startedKey = "routerlib.started"
+
+// after returns when the previous attempt's session ended, if it was a
+// session of s (see retryState.ended); else 0.
+func (st *retryState) after(s *server) int64 {
+	if st.ended != s {
+		return 0
+	}
+	return st.endedAt
+}
+
+// newSession is acquire, of a session whose connect started after after
+// (Unix nanoseconds) when it is set: the read it is for met a session the
+// server ended (57P01), and every session older may be ended by the same
+// pg_terminate_backend pass. Such a pass ends the sessions of its snapshot
+// of pg_stat_activity one by one, and on a busy machine the router can
+// see the first ended before the pass signals the others: a ping of one
+// answers, and the read that follows meets the FATAL (seen under load: a
+// read met two sessions of one pass, pinged in between, and with a third
+// the read failed). A session whose connect started after the router saw
+// the ending is in no snapshot taken before it. The older sessions the
+// read is handed are closed, not given back: pgxpool hands out idle ones
+// first, and most of them are ending. There are at most MaxConns of them,
+// and none is made after after.
+func (s *server) newSession(ctx context.Context, pool *pgxpool.Pool, after int64) (c *pgxpool.Conn, gen uint64, err error) {
+	c, gen, err = s.acquire(ctx, pool)
+	if after == 0 {
+		return c, gen, err
+	}
+	for range pool.Stat().MaxConns() {
+		if err != nil {
+			return nil, 0, err
+		}
+		if started, _ := c.Conn().PgConn().CustomData()[startedKey].(int64); started > after {
+			break
+		}
+		_ = c.Hijack().Close(ctx) // out of the pool: its slot is free for a new session
+		c, gen, err = s.acquire(ctx, pool)
+	}
+	return c, gen, err
+}

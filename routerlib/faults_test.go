@@ -634,10 +634,16 @@ func TestTerminatedBackendIsNotANodeFault(t *testing.T) {
 // TestTerminatedBackendOnTheOnlyReplica: with one replica and no fallback
 // to the primary, a read whose session pg_terminate_backend() ended has no
 // other node to run on: it runs again on the same replica, on a session
-// that is alive (every session is pinged before its next use after a
-// termination, see TestTerminatedSessionsInUseAreNotHandedOut). Ten rounds
-// of terminating every router session there under six readers: no read
-// fails.
+// made after the ending it met, which the pass that ended it cannot reach
+// (see TestTerminationPassAfterAPing); its other attempts can be ended
+// only by later passes. Ten passes over every router session there under
+// six readers, a pass starting only once the reads in flight when the
+// last one started are done, so that no read meets more than two passes:
+// no read fails. (Paced by the clock alone, 100 ms apart, a read on a
+// machine at load 25 met three passes now and then: each attempt, a new
+// session's first query, took 130 to 250 ms, and each met the next pass;
+// no count of attempts outlasts passes that come faster than an attempt
+// ends.)
 func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	replica := topo.Standbys[0]
@@ -650,23 +656,175 @@ func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 			retries.Add(1)
 		}
 	})))
-	stop := make(chan struct{})
-	wait := readLoad(t, r, 6, stop)
+	const readers = 6
+	var (
+		passes   atomic.Int64          // passes begun
+		inFlight [readers]atomic.Int64 // the passes begun when a reader's read in flight began; -1 between reads
+		reads    atomic.Int64
+		failed   atomic.Int64
+		firstErr atomic.Pointer[error]
+		wg       sync.WaitGroup
+		stop     = make(chan struct{})
+	)
+	for i := range readers {
+		inFlight[i].Store(-1)
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				inFlight[i].Store(passes.Load())
+				var port int
+				err := r.QueryRow(context.Background(), "SELECT inet_server_port()").Scan(&port)
+				inFlight[i].Store(-1)
+				reads.Add(1)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, &err)
+				}
+			}
+		})
+	}
 	eventually(t, 5*time.Second, "the replica serving reads", func() bool { return nodeStat(r, replica.Name).Reads > 0 })
-	terminated := terminateSessions(t, replica, app)
+	terminated := 0
+	var waited time.Duration
+	for pass := range int64(10) {
+		// A read that began before the last pass did may have met it and
+		// the one going on when it began: it ends before this one begins.
+		start := time.Now()
+		for i := 0; i < readers; {
+			if b := inFlight[i].Load(); b >= 0 && b < pass {
+				time.Sleep(time.Millisecond)
+				continue
+			}
+			i++
+		}
+		waited += time.Since(start)
+		passes.Store(pass + 1)
+		var ended int
+		if err := replica.QueryRow(context.Background(), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = $1", app).Scan(&ended); err != nil {
+			t.Fatal(err)
+		}
+		terminated += ended
+		time.Sleep(100 * time.Millisecond)
+	}
 	close(stop)
-	reads, failed := wait()
-	t.Logf("%d sessions terminated, %d reads ran again, %d reads, %d failed", terminated, retries.Load(), reads, failed)
+	wg.Wait()
+	t.Logf("%d sessions terminated, %d reads ran again, %d reads, %d failed; the passes waited %v for reads in flight", terminated, retries.Load(), reads.Load(), failed.Load(), waited)
 	if terminated == 0 || retries.Load() == 0 {
 		t.Fatalf("%d sessions terminated and %d reads ran again: the test did not terminate sessions under reads", terminated, retries.Load())
 	}
-	if failed != 0 {
-		t.Errorf("%d of %d reads failed; want 0", failed, reads)
+	if failed.Load() != 0 {
+		t.Errorf("%d of %d reads failed; want 0; the first: %v", failed.Load(), reads.Load(), *firstErr.Load())
 	}
 	if s := nodeStat(r, replica.Name); !s.Readable {
 		t.Errorf("the replica left rotation: %+v", s)
 	}
 }
+
+// TestTerminationPassAfterAPing: a pg_terminate_backend() pass over the
+// application's sessions on the only replica ends a read's session, and
+// the router sees it before the pass has signalled the other session it
+// had open there (on a busy machine the pass's backend waits for the CPU
+// between two sessions). That session answers the ping it gets before it
+// is handed out, and the pass ends it after. The read runs again on a
+// session made after the ending it met, which no earlier pass reaches: it
+// runs twice. (Before, it ran again on the pinged session, met the pass
+// there too, and ran a third time: with a third session of the pass, or
+// the next pass, it failed, as TestTerminatedBackendOnTheOnlyReplica did
+// now and then under load.)
+func TestTerminationPassAfterAPing(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	replica := topo.Standbys[0]
+	ctx := context.Background()
+	const app = "rs_pass_after_ping"
+	type readKey struct{}
+	var (
+		retries atomic.Int64
+		pass    = map[uint32]bool{} // the sessions the pass will end, by backend pid; true once ended
+		passErr error
+	)
+	// The pass, played in step with the read: each session of its snapshot
+	// is ended (and its backend gone) as the read is about to use it, so
+	// the first after its ping. Runs on the read's goroutine (pgx's tracer).
+	end := func(qctx context.Context, c *pgx.Conn) {
+		pid := c.PgConn().PID()
+		if qctx.Value(readKey{}) == nil || passErr != nil {
+			return
+		}
+		if ended, ok := pass[pid]; !ok || ended {
+			return
+		}
+		pass[pid] = true
+		var ok bool
+		if err := replica.QueryRow(ctx, "SELECT pg_terminate_backend($1, 5000)", int(pid)).Scan(&ok); err != nil || !ok {
+			passErr = fmt.Errorf("pg_terminate_backend(%d): %v, %w", pid, ok, err)
+		}
+	}
+	a := steadyHealth(topo.Artifact(), interval)
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	r := newRouter(t, a, withApplicationName(app), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.ConnConfig.Tracer = queryStartFunc(end)
+	}), routerlib.WithTracer(routerlib.TracerFunc(func(qctx context.Context, d routerlib.Decision) {
+		if qctx.Value(readKey{}) != nil && d.Reason == routerlib.ReasonConnRetry {
+			retries.Add(1)
+		}
+	})))
+	eventually(t, 5*time.Second, "the replica in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
+	// Two sessions on the replica, idle: the pass's snapshot.
+	var held []pgx.Rows
+	for range 2 {
+		rows, err := r.Query(ctx, "SELECT pg_backend_pid()")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid int
+		if !rows.Next() || rows.Scan(&pid) != nil {
+			t.Fatalf("no pid: %v", rows.Err())
+		}
+		pass[uint32(pid)] = false
+		held = append(held, rows)
+	}
+	for _, rows := range held {
+		rows.Close()
+	}
+	if len(pass) != 2 {
+		t.Fatalf("the reads ran on %d sessions, want 2", len(pass))
+	}
+	var port int
+	err := r.QueryRow(context.WithValue(ctx, readKey{}, true), "SELECT inet_server_port()").Scan(&port)
+	if passErr != nil {
+		t.Fatal(passErr)
+	}
+	ended := 0
+	for _, e := range pass {
+		if e {
+			ended++
+		}
+	}
+	t.Logf("the read ran %d times; the pass ended %d of its 2 sessions", retries.Load()+1, ended)
+	if ended == 0 {
+		t.Fatal("the read met no session of the pass: the test tested nothing")
+	}
+	if err != nil || port != replica.Port {
+		t.Errorf("the read: port %d, %v; want the replica's %d", port, err, replica.Port)
+	}
+	if retries.Load() != 1 || ended != 1 {
+		t.Errorf("the read ran %d times and met %d sessions of the pass, want twice and one: after an ending it ran again on a session the pass could reach", retries.Load()+1, ended)
+	}
+}
+
+// queryStartFunc is a [pgx.QueryTracer] that calls f before each query.
+type queryStartFunc func(ctx context.Context, c *pgx.Conn)
+
+func (f queryStartFunc) TraceQueryStart(ctx context.Context, c *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	f(ctx, c)
+	return ctx
+}
+
+func (queryStartFunc) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
 
 // TestLateChecksOfAnAnsweringReplica: the only replica's health checks
 // answer later than health.timeout (each read on the monitor's connection

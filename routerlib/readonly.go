@@ -132,8 +132,9 @@ func (r *readOnlyRows) Err() error {
 
 // execOn runs sql on a connection from pool, as [pgxpool.Pool.Exec] does,
 // in a read-only transaction when pool is s's read pool and its sessions
-// lost default_transaction_read_only.
-func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server) (pgconn.CommandTag, error) {
+// lost default_transaction_read_only. With after set, a read-pool session
+// is one whose connect started after it (see newSession).
+func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server, after int64) (pgconn.CommandTag, error) {
 	if pool != s.readPool.Load() {
 		c, err := acquireConn(ctx, pool)
 		if err != nil {
@@ -142,7 +143,7 @@ func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *
 		defer c.Release()
 		return c.Conn().Exec(ctx, sql, args...)
 	}
-	c, gen, err := s.kept.acquire(ctx, pool)
+	c, gen, err := s.newSession(ctx, pool, after)
 	if err != nil {
 		return pgconn.CommandTag{}, &unacquired{err}
 	}

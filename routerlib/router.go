@@ -213,7 +213,7 @@ func (r *Router) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		if s := r.recording(ctx, t, tg); s != nil {
 			tag, err = r.execCapture(ctx, tg, sql, cl, args, s)
 		} else {
-			tag, err = execOn(ctx, tg.pool, sql, args, tg.n.server)
+			tag, err = execOn(ctx, tg.pool, sql, args, tg.n.server, st.after(tg.n.server))
 		}
 		if err == nil {
 			return tag, nil
@@ -280,7 +280,7 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 		if s != nil {
 			rows, err = r.queryCapture(ctx, t, tg, sql, cl, args, s)
 		} else {
-			rows, conn, gen, err = queryOn(ctx, tg.pool, sql, args, tg.n.server)
+			rows, conn, gen, err = queryOn(ctx, tg.pool, sql, args, tg.n.server, st.after(tg.n.server))
 		}
 		if err == nil {
 			// A captured write's rows too: the server's first answer
@@ -317,9 +317,10 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 // acquired in generation gen; once its sessions were seen without
 // default_transaction_read_only (at connect: the first one's too, hence
 // after acquire), the read is sent in a read-only transaction (see
-// queryReadOnly).
-func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server) (rows pgx.Rows, c *pgxpool.Conn, gen uint64, err error) {
-	if c, gen, err = s.acquire(ctx, pool); err != nil {
+// queryReadOnly). With after set, the session is one whose connect
+// started after it (see newSession).
+func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server, after int64) (rows pgx.Rows, c *pgxpool.Conn, gen uint64, err error) {
+	if c, gen, err = s.newSession(ctx, pool, after); err != nil {
 		return nil, nil, 0, &unacquired{err}
 	}
 	if s.readOnlyLost.Load() && pool == s.readPool.Load() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -39,7 +40,7 @@ func maxAttempts(t *topology) int { return len(t.nodes) + 1 }
 func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql string, err error, st retryState) (retryState, bool, error) {
 	tg.n.errors.Add(1)
 	st.attempts++
-	st.connRetry, st.exclude = false, nil
+	st.connRetry, st.exclude, st.ended = false, nil, nil
 	// BeginTx's BEGIN, which commits nothing, comes with no SQL.
 	write := tg.write && sql != ""
 	f := failureOf(ctx, err)
@@ -97,10 +98,12 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	}
 	st.connRetry, st.exclude = true, tg.n
 	if sessionTerminated(err) {
-		// The node may well be healthy, and its idle sessions are pinged
-		// now (see server.shouldPing): it may serve the read again, on
-		// a live session, when no other node can.
+		// The node may well be healthy: it may serve the read again, when
+		// no other node can, on a session made after the one that ended
+		// (see newSession), which no pg_terminate_backend pass that began
+		// before can reach.
 		st.exclude = nil
+		st.ended, st.endedAt = tg.n.server, time.Now().UnixNano()
 	}
 	return st, true, err
 }

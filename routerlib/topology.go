@@ -746,8 +746,9 @@ const aliveKey = "routerlib.pinged"
 // (pg_terminate_backend over an application's sessions, a shutdown,
 // idle_session_timeout, which ends every session idle as long), so the
 // others may be gone too: pinged, a dead one is dropped and the pool hands
-// out another, and the call that runs again after an ended session does
-// not meet the next one. That includes the sessions in use when the server
+// out another (a ping cannot see a session that a pass still to signal
+// it will end: the call that runs again after an ended session takes a
+// new one, see newSession). That includes the sessions in use when the server
 // ended them: a statement that had its reply before the backend took the
 // signal ends well, and the server's FATAL waits on the socket behind the
 // reply, so such a session comes back to the pool after the router saw the
@@ -800,6 +801,7 @@ func startedAlive(next func(context.Context, *pgx.ConnConfig) error) func(contex
 		after := cc.AfterConnect // as next left it
 		cc.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
 			pc.CustomData()[aliveKey] = start
+			pc.CustomData()[startedKey] = start
 			if after != nil {
 				return after(ctx, pc)
 			}
