@@ -52,11 +52,24 @@ func nodeFault(err error) bool {
 // with FATAL 57P01 (admin_shutdown): pg_terminate_backend() on that one
 // session of a healthy server, or a shutdown, which sends it to every
 // session. A nodeFault all the same, since the connection is gone, but
-// not proof that the node is: see server.recheck.
+// not proof that the node is: see server.recheck. Behind PgBouncer in
+// transaction mode the same ending can come as PgBouncer's FATAL 08P01
+// "invalid server parameter": the server session it gave the call was
+// ended while PgBouncer set the client's parameters on it (application_name
+// and the like, before it forwards the call), and PgBouncer ends the
+// client's session with that message instead of the server's error.
 func sessionTerminated(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "57P01" && severity(pgErr) == "FATAL"
+	if !errors.As(err, &pgErr) || severity(pgErr) != "FATAL" {
+		return false
+	}
+	return pgErr.Code == "57P01" || pgErr.Code == "08P01" && pgErr.Message == bouncerSetFailed
 }
+
+// bouncerSetFailed is PgBouncer's message (1.18 and later) when the server
+// session it gave a call answered its setting of the client's parameters
+// with an error; see sessionTerminated.
+const bouncerSetFailed = "invalid server parameter"
 
 // sessionTimeout reports whether pgErr is the server ending the session
 // because its transaction ran past a limit the DBA set: transaction_timeout
@@ -104,7 +117,9 @@ func rejectedAsWrite(err error) bool {
 // session before it gave the call a server connection, so that the call
 // never reached a server: the server's logins fail (server_login_retry),
 // it cannot connect to the server, no server connection came free within
-// query_wait_timeout, or it takes no more clients. PgBouncer sends each as
+// query_wait_timeout, or it takes no more clients; or the server session
+// it gave the call ended while it set the client's parameters there, before
+// the call (see sessionTerminated). PgBouncer sends each as
 // FATAL 08P01 with a fixed English message (it has no SQLSTATE of its own
 // and is never translated), which a PostgreSQL server does not send: its
 // 08P01 says the client broke the protocol. Other PgBouncer errors, such as
@@ -125,10 +140,11 @@ func bouncerRefused(err error) bool {
 
 // bouncerNotForwarded are the beginnings of PgBouncer's messages (1.18 and
 // later) for a client it ends while the client waits for a server
-// connection; see bouncerRefused.
+// connection, or for one ready for its call; see bouncerRefused.
 var bouncerNotForwarded = []string{
 	"server login has been failing",      // the pool's last server login failed (server_login_retry)
 	"pgbouncer cannot connect to server", // no server connection, and the last connect failed
 	"query_wait_timeout",                 // no server connection came free in time
 	"no more connections allowed",        // max_client_conn
+	bouncerSetFailed,                     // the server session it gave the call ended before the call went
 }
