@@ -908,7 +908,14 @@ func writerByTimeline(t *topology, results []checkResult) (next *node, why strin
 			conflict[n] = fmt.Sprintf("node %q is out of recovery on timeline %d, behind node %q on timeline %d: an old primary that came back (or a copy of the cluster started as a primary of its own); it takes no writes: fence it, then rewind it (pg_rewind) or clone it again from %q (pg_basebackup)", n.name, results[i].timeline, w.name, tli, w.name)
 		case last > 0 && (tli == 0 || last >= tli):
 			// Unreachable now, but last seen writing on a timeline as late.
-			why = fmt.Sprintf("node %q is out of recovery on timeline %d, but node %q was last seen out of recovery on timeline %d: an old primary; writes resume when %q is back or a standby is promoted", w.name, tli, n.name, last, n.name)
+			switch {
+			case tli != 0 && last > tli:
+				why = fmt.Sprintf("node %q is out of recovery on timeline %d, but node %q was last seen out of recovery on timeline %d: %q is an old primary; fence it. Writes resume when %q is back, or when a standby is promoted", w.name, tli, n.name, last, w.name, n.name)
+			case tli != 0:
+				why = fmt.Sprintf("node %q is out of recovery on timeline %d, and node %q was last seen out of recovery on timeline %d too: a split brain; fence one of them: writes go to %q once %q answers in recovery or leaves the router file, or to %q once it is back and %q is fenced", w.name, tli, n.name, last, w.name, n.name, n.name, w.name)
+			default:
+				why = fmt.Sprintf("node %q is out of recovery and its timeline cannot be read, and node %q was last seen out of recovery on timeline %d: no node takes writes until %q is back", w.name, n.name, last, n.name)
+			}
 		}
 	}
 	if v := vetoOf(t, results, tli); why == "" && v >= 0 {

@@ -31,12 +31,12 @@ func TestWriterByTimeline(t *testing.T) {
 		{"one primary", []uint32{0, 0}, []checkResult{primaryOn(1), standby}, 0, ""},
 		{"promoted, old primary down", []uint32{1, 0}, []checkResult{down, primaryOn(2)}, 1, ""},
 		{"old primary back", []uint32{1, 2}, []checkResult{primaryOn(1), primaryOn(2)}, 1, ""},
-		{"old primary back, new one down", []uint32{1, 2}, []checkResult{primaryOn(1), down}, -1, "last seen out of recovery on timeline 2"},
+		{"old primary back, new one down", []uint32{1, 2}, []checkResult{primaryOn(1), down}, -1, `last seen out of recovery on timeline 2: "a" is an old primary; fence it`},
 		{"same timeline", []uint32{0, 0}, []checkResult{primaryOn(2), primaryOn(2)}, -1, "split brain"},
 		{"unreadable timelines", []uint32{0, 0}, []checkResult{primaryOn(0), primaryOn(0)}, -1, "cannot be read"},
 		{"lone node, unreadable", []uint32{0, 0}, []checkResult{primaryOn(0), standby}, 0, ""},
 		{"one unreadable", []uint32{0, 0}, []checkResult{primaryOn(3), primaryOn(0)}, -1, "cannot be read"},
-		{"down node was on the same timeline", []uint32{0, 2}, []checkResult{primaryOn(2), down}, -1, "last seen"},
+		{"down node was on the same timeline", []uint32{0, 2}, []checkResult{primaryOn(2), down}, -1, "last seen out of recovery on timeline 2 too: a split brain; fence one of them"},
 		{"no node out of recovery", []uint32{1, 0}, []checkResult{down, standby}, -1, ""},
 	}
 	for _, c := range cases {

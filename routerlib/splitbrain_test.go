@@ -474,3 +474,96 @@ func TestOldPrimaryBackWithTheFileUpdated(t *testing.T) {
 		t.Errorf("%d writes landed on the old primary; want 0", forked)
 	}
 }
+
+// TestOldPrimaryBackAcrossReloadsWhileFrozen: after a failover, with the
+// old primary back on timeline 1 and the promoted node hanging (frozen),
+// reloads of the router file (one that still names the old primary the
+// primary, with new pool settings; one updated to name the promoted node;
+// the old one again) send no write to the old primary, and each refusal
+// names it an old primary to fence. Once the promoted node answers, the
+// writes go to it. On the old code the refusal said only "an old primary"
+// after both names, without saying which node or what to do.
+func TestOldPrimaryBackAcrossReloadsWhileFrozen(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	old, promoted := topo.Primary, topo.Standbys[0]
+	before := steadyHealth(topo.Artifact(), interval)
+	after := before
+	after.Nodes = slices.Clone(before.Nodes)
+	for i := range after.Nodes {
+		after.Nodes[i].Role = artifact.RoleReplica
+		if after.Nodes[i].Name == promoted.Name {
+			after.Nodes[i].Role = artifact.RolePrimary
+		}
+	}
+	r, path := openRouter(t, before, routerlib.WithWatch(0))
+	if _, err := r.Exec(ctx, "CREATE TABLE obf_t (id serial, phase int)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	if err := old.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "writes on the promoted node", func() bool { return nodeStat(r, promoted.Name).Writer })
+	if err := old.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "the old primary seen out of recovery", func() bool { return nodeStat(r, old.Name).SplitBrain != "" })
+	if err := promoted.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := promoted.Thaw(); err != nil {
+			t.Error(err)
+		}
+	}()
+	fix := strconv.Quote(old.Name) + " is an old primary; fence it"
+	refused := func(step string) {
+		t.Helper()
+		var err error
+		eventually(t, 20*time.Second, step+": writes refused", func() bool {
+			_, err = r.Exec(ctx, "INSERT INTO obf_t (phase) VALUES (1)")
+			return errors.Is(err, routerlib.ErrNoPrimary)
+		})
+		for i := range 10 {
+			if _, err = r.Exec(ctx, "INSERT INTO obf_t (phase) VALUES (1)"); !errors.Is(err, routerlib.ErrNoPrimary) || !strings.Contains(err.Error(), fix) {
+				t.Fatalf("%s: write %d: %v; want ErrNoPrimary saying %s", step, i, err, fix)
+			}
+			time.Sleep(interval / 2)
+		}
+		if s := nodeStat(r, old.Name); s.Writer || !strings.Contains(s.SplitBrain, fix) {
+			t.Errorf("%s: the old primary %+v", step, s)
+		}
+	}
+	refused("frozen")
+	for _, step := range []struct {
+		name string
+		file artifact.Topology
+		max  int32
+	}{
+		{"reloaded with new pools, the file naming the old primary", before, 7},
+		{"reloaded, the file naming the promoted node", after, 9},
+		{"reloaded, the file naming the old primary again", before, 0},
+	} {
+		step.file.Pool.MaxConns = step.max
+		writeFile(t, path, step.file)
+		if err := r.Reload(ctx); err != nil {
+			t.Fatal(err)
+		}
+		refused(step.name)
+	}
+	if err := promoted.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 30*time.Second, "writes on the promoted node again", func() bool {
+		var port int
+		err := r.QueryRow(ctx, "INSERT INTO obf_t (phase) VALUES (3) RETURNING inet_server_port()").Scan(&port)
+		return err == nil && port == promoted.Port
+	})
+	if forked := rowsFrom(t, old, "obf_t", 1); forked != 0 {
+		t.Errorf("%d writes landed on the old primary; want 0", forked)
+	}
+}
