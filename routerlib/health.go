@@ -81,8 +81,14 @@ const standbyWAL = `
 // monitor's user may list pg_wal, when the server started (the incarnation
 // of the cluster at the node's address: see checkResult.started), and the
 // cluster's system identifier (see checkResult.cluster), which
-// pg_control_system() shows to every user, in recovery too.
-const checkHistoryQuery = `SELECT has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE'), pg_postmaster_start_time(),
+// pg_control_system() shows to every user, in recovery too. The start time
+// is read as microseconds since 1970, a number: the monitor's connection
+// has the pool's exec mode, whose results may be text, and pgx parses a
+// timestamptz's text only in DateStyle ISO, which a server may not have
+// (datestyle = 'SQL, DMY' in its postgresql.conf made every node
+// unreachable: TestServerDateStyleWithTextResults).
+const checkHistoryQuery = `SELECT has_function_privilege('pg_catalog.pg_ls_waldir()', 'EXECUTE'),
+	(extract(epoch FROM pg_postmaster_start_time()) * 1000000)::int8,
 	(SELECT system_identifier FROM pg_catalog.pg_control_system())`
 
 type checkResult struct {
@@ -211,8 +217,7 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 		// query pays for what connecting left undone (its catalog
 		// caches), slower on a busy machine than a check's.
 		var history bool
-		var started time.Time
-		var cluster int64
+		var started, cluster int64
 		sctx, cancel := context.WithTimeout(ctx, s.connConfig.ConnectTimeout)
 		err := s.hc.QueryRow(sctx, checkHistoryQuery).Scan(&history, &started, &cluster)
 		cancel()
@@ -220,7 +225,7 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 			s.closeHealthConn()
 			return checkResult{err: err}
 		}
-		s.hcStarted, s.hcCluster = started.UnixNano(), cluster
+		s.hcStarted, s.hcCluster = started*int64(time.Microsecond), cluster
 		s.hcQuery = checkQuery
 		if history {
 			s.hcQuery = checkQueryHistory
