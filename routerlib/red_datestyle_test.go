@@ -50,7 +50,13 @@ func TestServerDateStyleWithTextResults(t *testing.T) {
 				// of a write without arguments must not turn it to text.
 				var at time.Time
 				if err := r.QueryRow(ctx, "SELECT now() FROM (SELECT pg_advisory_unlock_all()) s").Scan(&at); err != nil {
-					t.Errorf("a write returning a timestamptz: %v", err)
+					t.Errorf("a read on the primary that writes, returning a timestamptz: %v", err)
+				}
+				if _, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS datestyle_t (at timestamptz)"); err != nil {
+					t.Fatal(err)
+				}
+				if err := r.QueryRow(ctx, "INSERT INTO datestyle_t VALUES (now()) RETURNING at").Scan(&at); err != nil {
+					t.Errorf("an INSERT returning a timestamptz: %v", err)
 				}
 			}
 			for _, s := range r.Stat() {
