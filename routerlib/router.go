@@ -430,17 +430,44 @@ func (w *retryRows) rememberWrite() {
 
 // Err is the rows' error; a write's says what writeError says (most
 // often ErrMaybeCommitted): its rows failed after the caller had some, or
-// closed them, and it never runs again.
+// closed them, and it never runs again. A read's, when its node failed
+// after the caller had rows, says which node and why (readCut).
 func (w *retryRows) Err() error {
 	if w.err != nil {
 		return w.err
 	}
 	err := w.rows.Err()
-	if err != nil && w.write {
+	if err == nil {
+		return nil
+	}
+	if w.write {
 		w.err = w.r.writeError(w.ctx, failureOf(w.ctx, err), w.n, whatWrite, err)
 		return w.err
 	}
+	if f := failureOf(w.ctx, err); f == failSent || f == failNotSent || f == failIdle {
+		w.err = w.r.readCut(w.n, err)
+		return w.err
+	}
 	return err
+}
+
+// readCut returns err, the failure of node n under a read whose caller
+// already had rows, so that it cannot run again, naming the node and, when
+// the router cut the node off (it stopped answering) or was closed, why:
+// pgx's own error is "use of closed network connection" then, or the
+// server's FATAL, which name neither.
+func (r *Router) readCut(n *node, err error) error {
+	cause := n.conns.cause()
+	if r.closed.Load() {
+		cause = ErrClosed
+	}
+	switch {
+	case cause == ErrClosed:
+		return fmt.Errorf("%w while a read was in flight on node %q; it was not run again, since its rows had been delivered: %w", ErrClosed, n.name, err)
+	case cause != nil:
+		return fmt.Errorf("routerlib: node %q stopped answering (%v) after a read had delivered rows; it was not run again: %w", n.name, cause, err)
+	}
+	return fmt.Errorf("routerlib: node %q failed after a read had delivered rows; it was not run again: %w", n.name, err)
 }
 
 // next advances the rows, and once they are done returns their

@@ -1,0 +1,81 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestReadCutAfterItsRowsSaysWhy: a read whose replica failed after the
+// caller had some of its rows cannot run again, and its error must say
+// which node failed and why, not pgx's bare "use of closed network
+// connection" (the router cut the frozen replica's connections) or
+// FATAL (its session was ended).
+func TestReadCutAfterItsRowsSaysWhy(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	a, _ := hungHealth(topo.Artifact())
+	replica := topo.Standbys[0]
+	cut := func(t *testing.T, r *routerlib.Router, doCut func(pid int)) error {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		defer cancel()
+		rows, err := r.Query(ctx, "SELECT pg_backend_pid(), inet_server_port(), g, repeat('x', 100) FROM generate_series(1, 50000000) g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		if !rows.Next() {
+			t.Fatalf("no first row: %v", rows.Err())
+		}
+		var pid, port, g int
+		var x string
+		if err := rows.Scan(&pid, &port, &g, &x); err != nil {
+			t.Fatal(err)
+		}
+		if port != replica.Port {
+			t.Fatalf("the read ran on port %d, want the replica's %d", port, replica.Port)
+		}
+		doCut(pid)
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the rows did not end within 60 s (%d more rows)", n)
+		}
+		return rows.Err()
+	}
+	t.Run("session ended", func(t *testing.T) {
+		r := newRouter(t, a)
+		err := cut(t, r, func(pid int) {
+			if err := replica.Exec(context.Background(), "SELECT pg_terminate_backend($1)", pid); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Logf("%v", err)
+		if err == nil || !strings.Contains(err.Error(), `node "replica-1"`) || !strings.Contains(err.Error(), "not run again") {
+			t.Errorf("the read's error is %v, want it to name node \"replica-1\" and say the read was not run again", err)
+		}
+	})
+	t.Run("node frozen", func(t *testing.T) {
+		r := newRouter(t, a)
+		t.Cleanup(func() { _ = replica.Thaw() })
+		err := cut(t, r, func(int) {
+			if err := replica.Freeze(); err != nil {
+				t.Fatal(err)
+			}
+		})
+		t.Logf("%v", err)
+		if err == nil || !strings.Contains(err.Error(), `node "replica-1"`) || !strings.Contains(err.Error(), "stopped answering") {
+			t.Errorf("the read's error is %v, want it to name node \"replica-1\" and say it stopped answering", err)
+		}
+		if errors.Is(err, routerlib.ErrMaybeCommitted) {
+			t.Errorf("a read's error matches ErrMaybeCommitted: %v", err)
+		}
+	})
+}
