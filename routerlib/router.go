@@ -445,8 +445,9 @@ func (w *retryRows) Err() error {
 		return w.err
 	}
 	if f := failureOf(w.ctx, err); f == failSent || f == failNotSent || f == failIdle {
-		w.err = w.r.readCut(w.n, err)
-		return w.err
+		// Not kept in w.err, which would stop QueryRow's and the
+		// driver's run again after the first row (againAfterRow).
+		return w.r.readCut(w.n, err)
 	}
 	return err
 }
