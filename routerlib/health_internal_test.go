@@ -413,3 +413,19 @@ func TestCloneWhyFromThisRound(t *testing.T) {
 		t.Errorf("no declared primary: copy recorded %d, reason %q (writer %s, %q)", copied.cloneTLI, conflict[copied], nameOf(next), why)
 	}
 }
+
+// TestInheritKeepsACopy: a reload that gives a node new settings at the same
+// address keeps what its server was known to be, a copy of the cluster
+// included (cloneTLI): with the declared primary down, a copy on a timeline
+// after the first is known as one only by what was seen before, and a
+// reload lost it, so that the node was named an old primary to fence
+// instead of a copy.
+func TestInheritKeepsACopy(t *testing.T) {
+	var old, now server
+	old.cloneTLI = 3
+	old.timeline.Store(3)
+	now.inherit(&old)
+	if now.cloneTLI != 3 || now.timeline.Load() != 3 {
+		t.Errorf("after inherit cloneTLI is %d and timeline %d, want 3 and 3", now.cloneTLI, now.timeline.Load())
+	}
+}

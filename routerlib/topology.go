@@ -510,6 +510,9 @@ func (s *server) inherit(o *server) {
 	s.started.Store(o.started.Load())
 	s.splitBrain.Store(o.splitBrain.Load())
 	s.last, s.lastGood, s.down, s.fails, s.goods, s.admitted, s.behindSince, s.caughtUp = o.last, o.lastGood, o.down, o.fails, o.goods, o.admitted, o.behindSince, o.caughtUp
+	// A copy of the cluster stays one (see clonesOf): with the primary
+	// down, a copy on a timeline after the first is known only by this.
+	s.cloneTLI = o.cloneTLI
 }
 
 // poolConfig builds a node's pool configuration from the file. The password
