@@ -7,7 +7,8 @@
 //	cd tools/peerbench && ROUTERTEST_PGBIN=$(../postgres/install.sh 17 | tail -n1) go run . -rounds 5
 //
 // Reads: each contender runs the same point lookup with -workers
-// goroutines for -duration per round; the figure is the median throughput
+// goroutines for -duration per round, in two halves that mirror each other
+// (see schedule); the figure is the median throughput
 // over the rounds, beside the medians per query of the client's CPU time
 // (and the collector's share of it), the bytes it allocated, the CPU time
 // of the topology's PostgreSQL processes, and the machine's idle share.
@@ -77,7 +78,7 @@ type contender struct {
 }
 
 func run() error {
-	rounds := flag.Int("rounds", 5, "rounds; each runs every contender once, in a rotated order")
+	rounds := flag.Int("rounds", 5, "rounds; each runs every contender for -duration, in two halves: a rotated order, then the same order reversed")
 	duration := flag.Duration("duration", 2*time.Second, "how long each contender runs per round")
 	workers := flag.Int("workers", 8, "concurrent readers")
 	rtt := flag.Duration("rtt", 500*time.Microsecond, "simulated network round trip for the proxied writes (0: none)")
@@ -169,17 +170,21 @@ func run() error {
 	srv := newServers(dataDirs)
 	readResults := map[string][]reading{}
 	for round := range *rounds {
-		for k := range reads {
-			c := reads[(k+round)%len(reads)]
+		tallies := make([]tally, len(reads))
+		for half, k := range schedule(len(reads), round) {
+			c := reads[k]
 			profile := ""
 			if *cpuProfile != "" {
-				profile = fmt.Sprintf("%s.%s.%02d.pprof", *cpuProfile, slug(c.name), round)
+				profile = fmt.Sprintf("%s.%s.%02d.%d.pprof", *cpuProfile, slug(c.name), round, half/len(reads))
 			}
-			n, err := throughput(c, *workers, *duration, profile, srv)
+			t, err := throughput(c, *workers, *duration/2, profile, srv)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
 			}
-			readResults[c.name] = append(readResults[c.name], n)
+			tallies[k] = tallies[k].add(t)
+		}
+		for k, c := range reads {
+			readResults[c.name] = append(readResults[c.name], tallies[k].reading())
 		}
 	}
 
@@ -312,6 +317,57 @@ const (
 
 func rttSuffix(rtt time.Duration) string { return fmt.Sprintf(" (%v RTT)", rtt) }
 
+// schedule returns the order in which a round runs n contenders, each
+// twice for half the round's time: rotated by the round, then the same
+// order reversed. Mirrored so, every contender's two halves centre on
+// the middle of the round, so that load which rises or falls through the
+// round (other processes, the machine's own) weighs on each alike, and
+// each contender follows its neighbour in one half and precedes it in
+// the other. A plain rotation had each contender follow the same one in
+// every round, and the later of two neighbours always ran a round's
+// length later, under whatever load had come meanwhile.
+func schedule(n, round int) []int {
+	order := make([]int, 2*n)
+	for k := range n {
+		order[k] = (k + round) % n
+		order[2*n-1-k] = order[k]
+	}
+	return order
+}
+
+// A tally is what one or more runs of a contender counted: the operations
+// and, over the counted time, the process's CPU time, the bytes and the
+// collector's CPU time, the servers' CPU time and the machine's idle time
+// (as a share of the counted time, weighted by it).
+type tally struct {
+	n                    int64
+	elapsed, cpu, gc     time.Duration
+	heapBytes, serverCPU int64 // bytes; ns
+	idle                 float64
+}
+
+func (a tally) add(b tally) tally {
+	idle := 0.0
+	if e := a.elapsed + b.elapsed; e > 0 {
+		idle = (a.idle*a.elapsed.Seconds() + b.idle*b.elapsed.Seconds()) / e.Seconds()
+	}
+	return tally{n: a.n + b.n, elapsed: a.elapsed + b.elapsed, cpu: a.cpu + b.cpu, gc: a.gc + b.gc,
+		heapBytes: a.heapBytes + b.heapBytes, serverCPU: a.serverCPU + b.serverCPU, idle: idle}
+}
+
+// reading returns t as a reading: per second, per operation.
+func (t tally) reading() reading {
+	n := float64(t.n)
+	return reading{
+		perSecond:    n / t.elapsed.Seconds(),
+		cpuMicros:    float64(t.cpu.Microseconds()) / n,
+		heapBytes:    float64(t.heapBytes) / n,
+		gcMicros:     float64(t.gc.Microseconds()) / n,
+		serverMicros: float64(t.serverCPU) / 1e3 / n,
+		idle:         t.idle,
+	}
+}
+
 // A reading is one contender's round: operations per second, and the
 // process's CPU time per operation (user and system, all threads), which
 // load from other processes changes far less than the wall clock; per
@@ -338,12 +394,12 @@ func cpuTime() time.Duration {
 }
 
 // throughput runs c's op on workers goroutines for d and returns its
-// reading. A warm-up of a tenth of d is not counted. With a profile file,
+// tally. A warm-up of a tenth of d is not counted. With a profile file,
 // it holds a CPU profile of the counted time, the whole process's: what
 // the contender's goroutines did (labelled contender=c.name) and what ran
 // beside them (the collector's workers, the scheduler, the Router's
 // health checks, which run whoever is measured).
-func throughput(c contender, workers int, d time.Duration, profile string, srv servers) (reading, error) {
+func throughput(c contender, workers int, d time.Duration, profile string, srv servers) (tally, error) {
 	ctx := context.Background()
 	labels := pprof.WithLabels(ctx, pprof.Labels("contender", c.name)) // for the goroutines, not the calls' context
 	op := c.op
@@ -378,13 +434,13 @@ func throughput(c contender, workers int, d time.Duration, profile string, srv s
 		if err != nil {
 			close(stop)
 			wg.Wait()
-			return reading{}, err
+			return tally{}, err
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
 			f.Close()
 			close(stop)
 			wg.Wait()
-			return reading{}, err
+			return tally{}, err
 		}
 		stopProfile = func() error {
 			pprof.StopCPUProfile()
@@ -411,21 +467,14 @@ func throughput(c contender, workers int, d time.Duration, profile string, srv s
 	close(stop)
 	wg.Wait()
 	if e := firstErr.Load(); e != nil {
-		return reading{}, *e
+		return tally{}, *e
 	}
 	if n == 0 {
-		return reading{}, fmt.Errorf("no operation completed in %v", d)
+		return tally{}, fmt.Errorf("no operation completed in %v", d)
 	}
-	return reading{
-		perSecond: float64(n) / elapsed.Seconds(),
-		cpuMicros: float64(cpu.Microseconds()) / float64(n),
-		heapBytes: float64(heapAfter-heap) / float64(n),
-		gcMicros:  float64((gcAfter - gc).Microseconds()) / float64(n),
-		// The servers' time per operation, read right around the counted
-		// time (a reading of /proc takes well under a millisecond).
-		serverMicros: float64(serverCPU) / 1e3 / float64(n),
-		idle:         idle,
-	}, nil
+	// The servers' time is read right around the counted time (a
+	// reading of /proc takes well under a millisecond).
+	return tally{n: n, elapsed: elapsed, cpu: cpu, gc: gcAfter - gc, heapBytes: int64(heapAfter - heap), serverCPU: serverCPU, idle: idle}, nil
 }
 
 // latencies runs the operations op by op, each once per pass in a
@@ -521,6 +570,21 @@ func report(topo *routertest.Topology, rounds int, d time.Duration, workers int,
 	fmt.Println("|---|---|---|")
 	ratio("routerlib / round-robin floor (throughput)", med["routerlib"], med["pgxpool round-robin over the standbys (floor)"], "≥ 0.95")
 	ratio("GORM on routerlib/stdlib / GORM dbresolver (throughput)", med["GORM on routerlib/stdlib"], med["GORM dbresolver (round-robin)"], "≥ 1")
+	// Each round's own ratio: the two ran in the same round, their halves
+	// centred on its middle, so the load of that round weighs on both.
+	perRound := func(label, a, b, target string) {
+		var rs []float64
+		for k, ra := range readResults[a] {
+			if k < len(readResults[b]) && readResults[b][k].perSecond > 0 {
+				rs = append(rs, ra.perSecond/readResults[b][k].perSecond)
+			}
+		}
+		if len(rs) > 0 {
+			fmt.Printf("| %s, median of each round's ratio (%s) | %.3f | %s |\n", label, join(rs, "%.3f"), median(rs), target)
+		}
+	}
+	perRound("routerlib / round-robin floor (throughput)", "routerlib", "pgxpool round-robin over the standbys (floor)", "≥ 0.95")
+	perRound("GORM on routerlib/stdlib / GORM dbresolver (throughput)", "GORM on routerlib/stdlib", "GORM dbresolver (round-robin)", "≥ 1")
 	ratio("GORM on routerlib/stdlib / GORM dbresolver (client CPU per query)", cpu["GORM on routerlib/stdlib"], cpu["GORM dbresolver (round-robin)"], "")
 	ratio("GORM on routerlib/stdlib / GORM dbresolver (servers' CPU per query)", srv["GORM on routerlib/stdlib"], srv["GORM dbresolver (round-robin)"], "")
 	ratio("routerlib / round-robin floor (client CPU per query)", cpu["routerlib"], cpu["pgxpool round-robin over the standbys (floor)"], "")

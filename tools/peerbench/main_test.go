@@ -111,3 +111,43 @@ func TestSlug(t *testing.T) {
 		}
 	}
 }
+
+// TestScheduleMirrorsEachRound: in every round each contender runs twice,
+// at positions that mirror each other, so the mean of its two positions is
+// the round's middle for all of them (a load that rises through the round
+// weighs on each alike), and a contender that follows another in one half
+// precedes it in the other; over n rounds each one opens a round once. The
+// plain rotation this replaced ran each once a round, the later of two
+// neighbours always after the other.
+func TestScheduleMirrorsEachRound(t *testing.T) {
+	for _, n := range []int{1, 2, 6} {
+		opened := map[int]int{}
+		for round := range n {
+			order := schedule(n, round)
+			if len(order) != 2*n {
+				t.Fatalf("n=%d round %d: %d runs, want %d", n, round, len(order), 2*n)
+			}
+			pos := map[int][]int{}
+			for p, k := range order {
+				pos[k] = append(pos[k], p)
+			}
+			for k := range n {
+				if len(pos[k]) != 2 || pos[k][0]+pos[k][1] != 2*n-1 {
+					t.Errorf("n=%d round %d: contender %d at %v, want two positions mirrored about the middle", n, round, k, pos[k])
+				}
+			}
+			for p := 1; p < n; p++ {
+				a, b := order[p-1], order[p]
+				if pos[a][1] != pos[b][1]+1 {
+					t.Errorf("n=%d round %d: %d runs after %d in the first half, not before it in the second (%v)", n, round, b, a, order)
+				}
+			}
+			opened[order[0]]++
+		}
+		for k := range n {
+			if opened[k] != 1 {
+				t.Errorf("n=%d: contender %d opened %d of %d rounds, want 1", n, k, opened[k], n)
+			}
+		}
+	}
+}
