@@ -12,7 +12,7 @@
 // over the rounds, beside the medians per query of the client's CPU time
 // (and the collector's share of it), the bytes it allocated, the CPU time
 // of the topology's PostgreSQL processes, and the machine's idle share.
-// -cpuprofile writes a profile of each contender's counted time per round. Writes: one goroutine, so the figure is a latency; the
+// -cpuprofile writes a profile of each contender's counted time per half round. Writes: one goroutine, so the figure is a latency; the
 // contenders run op by op in turn, and the figure is the median of each
 // round's median. Beside the pool's and the Router's, the
 // writes include the wire floor (internal/wirefloor, as routerlib's
@@ -84,7 +84,7 @@ func run() error {
 	rtt := flag.Duration("rtt", 500*time.Microsecond, "simulated network round trip for the proxied writes (0: none)")
 	withReads := flag.Bool("reads", true, "measure the reads (-reads=false: the writes alone)")
 	only := flag.String("only", "", "run only the contenders whose name contains this")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each contender's counted reads, round by round, to PREFIX.<contender>.<round>.pprof (merge a contender's rounds with go tool pprof -proto)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each contender's counted reads, half round by half round, to PREFIX.<contender>.<round>.<half>.pprof (merge a contender's files with go tool pprof -proto)")
 	flag.Parse()
 
 	ctx, cancel := context.WithTimeout(context.Background(), setupTime)
