@@ -409,6 +409,47 @@ func (c *terraformCLI) prove(t *testing.T, ex example) {
 		t.Errorf("plan -detailed-exitcode after apply exited %d, want 0 (no changes):\n%s", code, out)
 	}
 	failedChecks(t, "plan", out)
+	c.proveImport(t, ex, dir, vars)
+}
+
+// proveImport runs the command of the example's import.sh (which
+// tfplugindocs puts under "Import" on the resource's page) as a user would:
+// the resource, forgotten by the state, comes back by its import ID, and
+// after an apply (the import notes say which first plans change something,
+// and that such an apply changes nothing on the server) the plan is empty.
+func (c *terraformCLI) proveImport(t *testing.T, ex example, dir string, vars []string) {
+	t.Helper()
+	script := filepath.Join(filepath.Dir(ex.path), "import.sh")
+	if !strings.HasPrefix(ex.path, "resources/") {
+		return
+	}
+	b, err := os.ReadFile(script)
+	if err != nil {
+		t.Fatalf("examples/%s: every resource example has an import.sh beside it: %v", script, err)
+	}
+	address, id := importCommand(t, script, string(b))
+	for _, r := range ex.replace { // the ID names what the example names: the same replacements
+		id = strings.ReplaceAll(id, strings.Trim(r.old, `"`), strings.Trim(r.new, `"`))
+	}
+	c.run(t, dir, 0, "state", "rm", "-no-color", address)
+	c.run(t, dir, 0, append([]string{"import", "-input=false", "-no-color"}, append(vars, address, id)...)...)
+	c.run(t, dir, 0, append([]string{"apply", "-auto-approve", "-input=false", "-no-color"}, vars...)...)
+	if code, out := c.exec(t, dir, append([]string{"plan", "-detailed-exitcode", "-input=false", "-no-color"}, vars...)...); code != 0 {
+		t.Errorf("examples/%s: after `terraform import %s %s` and an apply, plan -detailed-exitcode exited %d, want 0:\n%s", script, address, id, code, out)
+	}
+}
+
+// importCommand is the address and the ID of the one `terraform import`
+// line of an import.sh, its words unquoted as a shell would.
+func importCommand(t *testing.T, script, text string) (address, id string) {
+	t.Helper()
+	word := `('[^']*'|[^\s']+)`
+	line := regexp.MustCompile(`(?m)^terraform import ` + word + ` ` + word + `\s*$`)
+	m := line.FindAllStringSubmatch(text, -1)
+	if len(m) != 1 {
+		t.Fatalf("examples/%s: want one line `terraform import ADDRESS ID`, found %d", script, len(m))
+	}
+	return strings.Trim(m[0][1], "'"), strings.Trim(m[0][2], "'")
 }
 
 // failedChecks fails the test when a check block of the example failed:
