@@ -26,6 +26,13 @@ export TF_VAR_primary_port="$PGREPLICATION_PRIMARY_PORT"
 export TF_VAR_replica1_port="$PGREPLICATION_REPLICA_1_PORT"
 export TF_VAR_replica2_port="$PGREPLICATION_REPLICA_2_PORT"
 export TF_VAR_router_file="$root/.sandbox/quickstart-router.json"
+# The same environment for a shell, so that the README's commands (psql on
+# the DSNs, a plan of the quickstart) run as they are written after the demo.
+cat > .sandbox/quickstart.env <<ENV
+# Written by tools/demo.sh; source it: . .sandbox/quickstart.env
+. '$root/.sandbox/dsns.env'
+export TF_CLI_CONFIG_FILE='$rc' TF_VAR_host='$TF_VAR_host' TF_VAR_primary_port=$TF_VAR_primary_port TF_VAR_replica1_port=$TF_VAR_replica1_port TF_VAR_replica2_port=$TF_VAR_replica2_port TF_VAR_router_file='$TF_VAR_router_file'
+ENV
 
 cd examples/quickstart
 # State from an earlier sandbox describes servers that are gone: start over
@@ -53,3 +60,10 @@ cd "$root"
 echo
 echo "== the bookstore app, routed by routerlib from the file Terraform wrote ($TF_VAR_router_file) =="
 go run ./examples/bookstore run -router "$TF_VAR_router_file"
+echo
+echo "== yours to try: the environment of this demo, then the quickstart's directory =="
+# The CLI by its name when that is the one on PATH, else by its path.
+name=$(basename "$cli")
+[ "$(command -v "$name")" = "$cli" ] || name=$cli
+echo "  . .sandbox/quickstart.env && cd examples/quickstart && $name plan"
+echo "stop the servers with: make sandbox-down"

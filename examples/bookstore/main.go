@@ -14,6 +14,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -23,13 +24,13 @@ import (
 )
 
 func main() {
-	if err := run(os.Args[1:]); err != nil {
+	if err := run(os.Stdout, os.Args[1:]); err != nil {
 		fmt.Fprintln(os.Stderr, "bookstore:", err)
 		os.Exit(1)
 	}
 }
 
-func run(args []string) error {
+func run(out io.Writer, args []string) error {
 	if len(args) == 0 {
 		return errors.New("usage: bookstore migrate|run -router FILE")
 	}
@@ -51,16 +52,16 @@ func run(args []string) error {
 
 	switch args[0] {
 	case "migrate":
-		return migrate(ctx, r)
+		return migrate(ctx, out, r)
 	case "run":
-		return demo(ctx, r, trace, *author)
+		return demo(ctx, out, r, trace, *author)
 	default:
 		return fmt.Errorf("unknown command %q: want migrate or run", args[0])
 	}
 }
 
 // migrate is Django's allow_migrate: schema changes only ever run on the primary.
-func migrate(ctx context.Context, r *routerlib.Router) error {
+func migrate(ctx context.Context, out io.Writer, r *routerlib.Router) error {
 	conn, err := r.MigrationConn(ctx)
 	if err != nil {
 		return err
@@ -81,11 +82,11 @@ CREATE TABLE IF NOT EXISTS books (
 	if err := conn.QueryRow(ctx, `SELECT inet_server_port()`).Scan(&port); err != nil {
 		return err
 	}
-	fmt.Printf("migrate: table books is in place (ran on the primary, port %d)\n", port)
+	fmt.Fprintf(out, "migrate: table books is in place (ran on the primary, port %d)\n", port)
 	return nil
 }
 
-func demo(ctx context.Context, r *routerlib.Router, trace *served, author string) error {
+func demo(ctx context.Context, out io.Writer, r *routerlib.Router, trace *served, author string) error {
 	// One user's session: with read_your_writes, what they write they read back.
 	session := routerlib.WithSession(ctx, &routerlib.Session{})
 
@@ -97,11 +98,11 @@ func demo(ctx context.Context, r *routerlib.Router, trace *served, author string
 	if err != nil {
 		return fmt.Errorf("creating a book: %w", err)
 	}
-	fmt.Printf("create  %-42q -> %s (port %d): %s\n", title, trace.last(), port, "INSERT … RETURNING")
+	fmt.Fprintf(out, "create  %-42q -> %s (port %d): %s\n", title, trace.last(), port, "INSERT … RETURNING")
 
 	// Book.objects.filter(author=...): a read, so a replica that has already
 	// replayed the insert (or the primary, until one has).
-	if err := listBooks(session, r, trace, author, title); err != nil {
+	if err := listBooks(session, out, r, trace, author, title); err != nil {
 		return err
 	}
 
@@ -110,16 +111,16 @@ func demo(ctx context.Context, r *routerlib.Router, trace *served, author string
 	if err := r.QueryRow(routerlib.Route(ctx, "analytics"), `SELECT count(*), inet_server_port() FROM books`).Scan(&n, &port); err != nil {
 		return fmt.Errorf("counting books on the analytics route: %w", err)
 	}
-	fmt.Printf("count   %-42s -> %s (port %d): %d books\n", "route analytics", trace.last(), port, n)
+	fmt.Fprintf(out, "count   %-42s -> %s (port %d): %d books\n", "route analytics", trace.last(), port, n)
 
-	fmt.Println()
+	fmt.Fprintln(out)
 	for _, s := range r.Stat() {
-		fmt.Printf("node %-10s role %-8s healthy %-5v reads %-3d writes %d\n", s.Name, s.DeclaredRole, s.Healthy, s.Reads, s.Writes)
+		fmt.Fprintf(out, "node %-10s role %-8s healthy %-5v reads %-3d writes %d\n", s.Name, s.DeclaredRole, s.Healthy, s.Reads, s.Writes)
 	}
 	return nil
 }
 
-func listBooks(ctx context.Context, r *routerlib.Router, trace *served, author, want string) error {
+func listBooks(ctx context.Context, out io.Writer, r *routerlib.Router, trace *served, author, want string) error {
 	rows, err := r.Query(ctx, `SELECT title, inet_server_port() FROM books WHERE author = $1 ORDER BY id`, author)
 	if err != nil {
 		return fmt.Errorf("listing books by %s: %w", author, err)
@@ -139,7 +140,7 @@ func listBooks(ctx context.Context, r *routerlib.Router, trace *served, author, 
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	fmt.Printf("list    %-42q -> %s (port %d): %d books, the new one %s\n", "author = "+author, trace.last(), port, len(titles),
+	fmt.Fprintf(out, "list    %-42q -> %s (port %d): %d books, the new one %s\n", "author = "+author, trace.last(), port, len(titles),
 		map[bool]string{true: "included", false: "MISSING"}[found])
 	if !found {
 		return fmt.Errorf("read-your-writes: the book just created is not in the list (%s)", strings.Join(titles, ", "))
