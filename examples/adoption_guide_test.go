@@ -67,15 +67,10 @@ func TestAdoptionGuide(t *testing.T) {
 		"-var", fmt.Sprintf("replica1_port=%d", topo.Standbys[0].Port),
 		"-var", fmt.Sprintf("replica2_port=%d", topo.Standbys[1].Port),
 	}
-	const variables = `
-variable "host" { type = string }
-variable "primary_port" { type = number }
-variable "replica1_port" { type = number }
-variable "replica2_port" { type = number }
-`
+	// The guide's configuration is complete as it stands (the provider's
+	// source, the variables): it is the only file.
 	dir := t.TempDir()
-	writeProviders(t, dir, nil)
-	writeFile(t, filepath.Join(dir, "main.tf"), config+variables)
+	writeFile(t, filepath.Join(dir, "main.tf"), config)
 	t.Logf("the guide's configuration, completed:\n%s", config)
 
 	before := guideSnapshot(t, topo)
@@ -95,8 +90,7 @@ variable "replica2_port" { type = number }
 
 	// Letting the CLI write the configuration: the import blocks only.
 	gen := t.TempDir()
-	writeProviders(t, gen, nil)
-	writeFile(t, filepath.Join(gen, "main.tf"), withoutResources(config)+variables)
+	writeFile(t, filepath.Join(gen, "main.tf"), withoutResources(config))
 	code, out := cli.exec(t, gen, append([]string{"plan", "-input=false", "-no-color", "-generate-config-out=generated.tf"}, vars...)...)
 	if code != 1 || !strings.Contains(out, "Missing Configuration for Required Attribute") {
 		t.Fatalf("plan -generate-config-out exited %d; the guide says it stops at the subscription's sensitive conninfo (Missing Configuration for Required Attribute):\n%s", code, out)
