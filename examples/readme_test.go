@@ -1,7 +1,11 @@
 package examples_test
 
 import (
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -103,4 +107,104 @@ func planBlocks(plan string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestReadmeGoNames checks the names the README's Go snippets call (they are
+// sketches, with "..." for what an application fills in, so they do not
+// compile as they stand): every routerlib, stdlib and routertest name, and
+// every method called on the Router (r), the session middleware (sm), the
+// topology (topo) and its nodes, exists in those packages. A rename there
+// fails here instead of leaving the README behind.
+func TestReadmeGoNames(t *testing.T) {
+	b, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code strings.Builder
+	for _, m := range regexp.MustCompile("(?ms)^```go\n(.*?)^```\n").FindAllStringSubmatch(string(b), -1) {
+		code.WriteString(m[1])
+	}
+	if code.Len() == 0 {
+		t.Fatal("README.md has no Go snippet")
+	}
+	names := map[string]map[string]bool{}
+	for pkg, dir := range map[string]string{"routerlib": "../routerlib", "stdlib": "../routerlib/stdlib", "routertest": "../routerlib/routertest"} {
+		names[pkg] = exportedNames(t, dir)
+	}
+	// What each receiver in the snippets is.
+	receivers := map[string]string{"r": "routerlib.Router", "sm": "routerlib.SessionMiddleware", "topo": "routertest.Topology", "topo.Standbys[0]": "routertest.Node"}
+	checked := 0
+	for _, m := range regexp.MustCompile(`\b(routerlib|stdlib|routertest)\.([A-Z]\w*)`).FindAllStringSubmatch(code.String(), -1) {
+		checked++
+		if !names[m[1]][m[2]] {
+			t.Errorf("README.md's Go names %s.%s, which package %s does not declare", m[1], m[2], m[1])
+		}
+	}
+	for receiver, typ := range receivers {
+		pkg, typeName, _ := strings.Cut(typ, ".")
+		for _, m := range regexp.MustCompile(`(?:^|[^\w.])`+regexp.QuoteMeta(receiver)+`\.([A-Z]\w*)`).FindAllStringSubmatch(code.String(), -1) {
+			checked++
+			if !names[pkg][typeName+"."+m[1]] {
+				t.Errorf("README.md's Go calls %s.%s on a %s, which has no such field or method", receiver, m[1], typ)
+			}
+		}
+	}
+	t.Logf("%d names checked", checked)
+}
+
+// exportedNames are the exported top-level names of the Go package in dir
+// (its non-test files), and its exported methods and struct fields as
+// "Type.Name".
+func exportedNames(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	fset := token.NewFileSet()
+	for _, path := range files {
+		if strings.HasSuffix(path, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, decl := range f.Decls {
+			switch d := decl.(type) {
+			case *ast.FuncDecl:
+				if d.Recv == nil {
+					names[d.Name.Name] = true
+					continue
+				}
+				recv := d.Recv.List[0].Type
+				if star, ok := recv.(*ast.StarExpr); ok {
+					recv = star.X
+				}
+				if id, ok := recv.(*ast.Ident); ok {
+					names[id.Name+"."+d.Name.Name] = true
+				}
+			case *ast.GenDecl:
+				for _, spec := range d.Specs {
+					switch s := spec.(type) {
+					case *ast.TypeSpec:
+						names[s.Name.Name] = true
+						if st, ok := s.Type.(*ast.StructType); ok {
+							for _, field := range st.Fields.List {
+								for _, n := range field.Names {
+									names[s.Name.Name+"."+n.Name] = true
+								}
+							}
+						}
+					case *ast.ValueSpec:
+						for _, n := range s.Names {
+							names[n.Name] = true
+						}
+					}
+				}
+			}
+		}
+	}
+	return names
 }
