@@ -144,9 +144,19 @@ func up(ctx context.Context, stdout, stderr io.Writer, dir string, standbys, wan
 	}
 	printStatus(ctx, stdout, topo)
 	rel := relative(topo.Dir)
-	fmt.Fprintf(stdout, "\nrouter file:  %s\nenvironment:  . %s\nstop with:    go run ./tools/sandbox down\n",
-		filepath.Join(rel, routerFile), filepath.Join(rel, envFile))
+	fmt.Fprintf(stdout, "\nrouter file:  %s\nenvironment:  . %s\nstop with:    %s\n",
+		filepath.Join(rel, routerFile), filepath.Join(rel, envFile), downCommand(topo.Dir))
 	return nil
+}
+
+// downCommand is the command that stops the sandbox in dir: with -dir
+// unless dir is the default, since a plain down run from the repository
+// would look for the sandbox in .sandbox and leave this one running.
+func downCommand(dir string) string {
+	if filepath.Clean(dir) == filepath.Clean(defaultDir()) {
+		return "go run ./tools/sandbox down"
+	}
+	return "go run ./tools/sandbox down -dir " + shellQuote(dir)
 }
 
 func down(stdout io.Writer, dir string) error {
