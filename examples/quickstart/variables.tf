@@ -1,5 +1,6 @@
 # The sandbox (`make sandbox-up`, run by `make demo`) prints these; the demo
-# passes them as TF_VAR_… from .sandbox/dsns.env.
+# passes them as TF_VAR_… from .sandbox/dsns.env, and writes them to
+# .sandbox/quickstart.env for your own plans: `. .sandbox/quickstart.env`.
 variable "host" {
   type    = string
   default = "127.0.0.1"
