@@ -20,9 +20,9 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
-// idleEndCounter is a pgx tracer that counts the statements the server
-// answered with FATAL 57P05 (idle_session_timeout), whatever the router
-// then did with them.
+// idleEndCounter is a pgx tracer that counts the statements and batches
+// the server answered with FATAL 57P05 (idle_session_timeout),
+// whatever the router then did with them.
 type idleEndCounter struct{ n atomic.Int64 }
 
 func (c *idleEndCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
@@ -30,8 +30,24 @@ func (c *idleEndCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx
 }
 
 func (c *idleEndCounter) TraceQueryEnd(_ context.Context, _ *pgx.Conn, d pgx.TraceQueryEndData) {
+	c.count(d.Err)
+}
+
+func (c *idleEndCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (c *idleEndCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+// TraceBatchEnd counts a batch once, its preparing round trip's failure
+// too, which no TraceBatchQuery sees.
+func (c *idleEndCounter) TraceBatchEnd(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchEndData) {
+	c.count(d.Err)
+}
+
+func (c *idleEndCounter) count(err error) {
 	var pgErr *pgconn.PgError
-	if errors.As(d.Err, &pgErr) && pgErr.Code == "57P05" {
+	if errors.As(err, &pgErr) && pgErr.Code == "57P05" {
 		c.n.Add(1)
 	}
 }
@@ -63,7 +79,8 @@ func idleSessionTimeout(t *testing.T, mode string) {
 		t.Fatal(err)
 	}
 	ended := &idleEndCounter{}
-	r, rerunOnPrimary := idleRouter(t, topo, mode, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = ended })
+	r, reruns := idleRouter(t, topo, mode, func(cfg *pgxpool.Config) { cfg.ConnConfig.Tracer = ended })
+	rerunOnPrimary := func() int { return reruns(topo.Primary.Name) }
 
 	stopWatch := watchStat(r, func(s routerlib.NodeStat) bool {
 		return !s.Healthy || s.DeclaredRole == artifact.RoleReplica && !s.Readable || s.DeclaredRole == artifact.RolePrimary && !s.Writer
@@ -183,10 +200,10 @@ const idleTimeout = 500 * time.Millisecond
 
 // idleRouter is a Router on topo in mode whose sessions the server ends
 // once idle for idleTimeout, each pool's configuration then changed by
-// edit; rerunOnPrimary counts the calls on the primary that met such a
-// session and ran again (idleRerunMsg). The subject is the sessions, not
-// ejection (steadyHealth).
-func idleRouter(t *testing.T, topo *routertest.Topology, mode string, edit func(*pgxpool.Config)) (r *routerlib.Router, rerunOnPrimary func() int) {
+// edit; reruns counts the calls on a node that met such a session and ran
+// again (idleRerunMsg). The subject is the sessions, not ejection
+// (steadyHealth).
+func idleRouter(t *testing.T, topo *routertest.Topology, mode string, edit func(*pgxpool.Config)) (r *routerlib.Router, reruns func(node string) int) {
 	a := steadyHealth(topo.Artifact(), interval)
 	a.Consistency.Mode = mode
 	logs := &logClock{}
@@ -203,10 +220,10 @@ func idleRouter(t *testing.T, topo *routertest.Topology, mode string, edit func(
 		cfg.ShouldPing = func(context.Context, pgxpool.ShouldPingParams) bool { return false }
 		edit(cfg)
 	}))
-	return r, func() int {
+	return r, func(node string) int {
 		logs.mu.Lock()
 		defer logs.mu.Unlock()
-		return len(logs.times[[2]string{idleRerunMsg, topo.Primary.Name}])
+		return len(logs.times[[2]string{idleRerunMsg, node}])
 	}
 }
 
@@ -214,9 +231,16 @@ func idleRouter(t *testing.T, topo *routertest.Topology, mode string, edit func(
 // failure's words) is gone: the server ended it as idle.
 func sessionGone(t *testing.T, topo *routertest.Topology, pid int, whose string) {
 	t.Helper()
-	eventually(t, 30*time.Second, "the server ends "+whose+" idle session", func() bool {
+	sessionGoneOn(t, topo.Primary, pid, whose)
+}
+
+// sessionGoneOn waits until node's session pid (whose, for the failure's
+// words) is gone: the server ended it as idle.
+func sessionGoneOn(t *testing.T, node *routertest.Node, pid int, whose string) {
+	t.Helper()
+	eventually(t, 30*time.Second, "the server ends "+whose+" idle session on "+node.Name, func() bool {
 		var gone bool
-		if err := topo.Primary.QueryRow(context.Background(), "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)", pid).Scan(&gone); err != nil {
+		if err := node.QueryRow(context.Background(), "SELECT NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = $1)", pid).Scan(&gone); err != nil {
 			t.Fatal(err)
 		}
 		return gone
@@ -247,7 +271,8 @@ func TestIdleSessionEndedUnderWriteBatch(t *testing.T) {
 	for _, mode := range []string{artifact.ModeEventual, artifact.ModeReadYourWrites} {
 		for _, exec := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
 			t.Run(mode+"/"+exec.String(), func(t *testing.T) {
-				r, reruns := idleRouter(t, topo, mode, func(cfg *pgxpool.Config) { cfg.ConnConfig.DefaultQueryExecMode = exec })
+				r, rerunsOn := idleRouter(t, topo, mode, func(cfg *pgxpool.Config) { cfg.ConnConfig.DefaultQueryExecMode = exec })
+				reruns := func() int { return rerunsOn(topo.Primary.Name) }
 				sctx := routerlib.WithSession(ctx, &routerlib.Session{})
 				for _, first := range []string{"Exec", "Query", "Close", "BeginTx"} {
 					// The batch's statements, cached on the session the

@@ -2,6 +2,7 @@ package routerlib
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -175,40 +176,193 @@ func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *
 	return br.Exec()
 }
 
-// sendBatchOn sends b on a connection from pool, as
-// [pgxpool.Pool.SendBatch] does, with readOnlyStatement first when pool is
-// s's read pool and its sessions lost default_transaction_read_only: the
-// whole batch is one implicit transaction (one Sync), read only. A batch
-// that begins a read-only transaction (readOnlyTx) needs no such
-// statement: its BEGIN makes it read only. The connection goes back to
-// the pool when the results are closed or, for a batch that begins a
-// transaction ([pgx.Batch.BeginTx]), when that transaction ends.
-func sendBatchOn(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, s *server, readOnlyTx bool) pgx.BatchResults {
-	if pool != s.readPool.Load() {
-		return pool.SendBatch(ctx, b)
+// sendReadBatch sends b, a batch of reads, to tg (a replica's read pool,
+// or a read-write session the read falls back to), as
+// [pgxpool.Pool.SendBatch] does, with readOnlyStatement first when tg's
+// pool is its node's read pool and its sessions lost
+// default_transaction_read_only: the whole batch is one implicit
+// transaction (one Sync), read only. A batch that begins a read-only
+// transaction (readOnlyTx) needs no such statement: its BEGIN makes it
+// read only. The connection goes back to the pool when the results are
+// closed or, for a batch that begins a transaction ([pgx.Batch.BeginTx]),
+// when that transaction ends. A session the server had ended as idle ran
+// none of it: it is sent again (readBatch.again).
+func (r *Router) sendReadBatch(ctx context.Context, t *topology, tg target, b *pgx.Batch, readOnlyTx bool) pgx.BatchResults {
+	rb := &readBatch{r: r, ctx: ctx, n: tg.n, pool: tg.pool, readOnlyTx: readOnlyTx, max: maxAttempts(t)}
+	rb.send(b)
+	return rb
+}
+
+// readBatch are the results of a batch of reads (sendReadBatch). A
+// session the server had ended as idle (idleSessionEnded: the failure of
+// the batch's first result) ran none of it, and a read has nothing to
+// undo: as a Query there, the batch is sent again, whole, on another
+// session of its pool, while the caller has none of its results (again).
+// Its other failures say which node failed (failed).
+type readBatch struct {
+	pgx.BatchResults
+	r          *Router
+	ctx        context.Context
+	n          *node
+	pool       *pgxpool.Pool
+	b          *pgx.Batch   // as sent last
+	readOnlyTx bool         // b begins a read-only transaction
+	tx         *releasingTx // the transaction b begins, if it does: the same for every sending
+	attempts   int          // sendings that met a session ended as idle
+	max        int          // sendings at most (maxAttempts)
+	read       bool         // a result was read: the batch is never sent again
+}
+
+// send sends b on a connection of the batch's pool.
+func (rb *readBatch) send(b *pgx.Batch) {
+	rb.b = b
+	s := rb.n.server
+	readPool := rb.pool == s.readPool.Load()
+	var c *pgxpool.Conn
+	var err error
+	if readPool {
+		done := s.kept.direct() // the batch holds its connection past its return
+		c, err = rb.pool.Acquire(rb.ctx)
+		done()
+	} else {
+		c, err = rb.pool.Acquire(rb.ctx)
 	}
-	done := s.kept.direct() // the batch holds its connection past its return
-	c, err := pool.Acquire(ctx)
-	done()
 	if err != nil {
-		return pgx.FailedBatchResults(b, err)
+		rb.BatchResults = pgx.FailedBatchResults(b, err)
+		return
 	}
-	if readOnlyTx || !s.readOnlyLost.Load() {
-		br := c.Conn().SendBatch(ctx, b)
+	if rb.readOnlyTx || !readPool || !s.readOnlyLost.Load() {
+		br := c.Conn().SendBatch(rb.ctx, b)
 		if tx := br.Tx(); tx != nil {
-			return &beganBatch{BatchResults: br, tx: &releasingTx{Tx: tx, c: c}}
+			// The caller may hold the Tx from the first sending: a new
+			// sending changes what it holds.
+			if rb.tx == nil {
+				rb.tx = &releasingTx{}
+			}
+			rb.tx.Tx, rb.tx.c = tx, c
+			rb.BatchResults = br
+			return
 		}
-		return &releasingBatch{BatchResults: br, c: c}
+		rb.BatchResults = &releasingBatch{BatchResults: br, c: c}
+		return
 	}
 	ro := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
 	ro.Queue(readOnlyStatement)
 	ro.QueuedQueries = append(ro.QueuedQueries, b.QueuedQueries...)
-	br := &releasingBatch{BatchResults: c.Conn().SendBatch(ctx, ro), c: c}
+	br := &releasingBatch{BatchResults: c.Conn().SendBatch(rb.ctx, ro), c: c}
 	if _, err := br.Exec(); err != nil {
 		br.Close()
-		return pgx.FailedBatchResults(b, err)
+		rb.BatchResults = pgx.FailedBatchResults(b, err)
+		return
 	}
-	return br
+	rb.BatchResults = br
+}
+
+// again sends the batch again on another session of its pool when err,
+// the failure of its first result, says that the server had ended the
+// session it went out on as idle (idleSessionEnded), and reports whether
+// it did: the caller then reads that result from the new results.
+func (rb *readBatch) again(err error) bool {
+	if rb.read || err == nil || rb.r.closed.Load() || failureOf(rb.ctx, err) != failIdle {
+		return false
+	}
+	rb.attempts++
+	if !rb.r.idleAgain(rb.n, rb.attempts, rb.max) {
+		return false
+	}
+	fresh := resendable(rb.b)
+	_ = rb.BatchResults.Close() // gives the ended session back to its pool, which drops it
+	if rb.tx != nil {
+		rb.tx.release()
+	}
+	rb.send(fresh)
+	return true
+}
+
+// failed is err, the failure of one of the batch's results, saying which
+// node failed and why, when it did: pgx's own error is the server's FATAL
+// or a closed connection, which name neither.
+func (rb *readBatch) failed(err error) error {
+	switch failureOf(rb.ctx, err) {
+	case failIdle:
+		return idleEnded(rb.n, "the read batch", err)
+	case failNotSent, failSent:
+		if rb.r.closed.Load() {
+			return fmt.Errorf("%w while a read batch was in flight on node %q: %w", ErrClosed, rb.n.name, err)
+		}
+		return fmt.Errorf("routerlib: node %q failed under a read batch, which was not sent again: %w", rb.n.name, err)
+	}
+	return err
+}
+
+func (rb *readBatch) Exec() (pgconn.CommandTag, error) {
+	tag, err := rb.BatchResults.Exec()
+	for rb.again(err) {
+		tag, err = rb.BatchResults.Exec()
+	}
+	rb.read = true
+	if err != nil {
+		return tag, rb.failed(err)
+	}
+	return tag, nil
+}
+
+func (rb *readBatch) Query() (pgx.Rows, error) {
+	rows, err := rb.BatchResults.Query()
+	for rb.again(err) {
+		rows, err = rb.BatchResults.Query()
+	}
+	rb.read = true
+	if err != nil {
+		return rows, rb.failed(err)
+	}
+	return rows, nil
+}
+
+func (rb *readBatch) QueryRow() pgx.Row {
+	rows, err := rb.Query()
+	if err != nil {
+		return errRow{err}
+	}
+	return writerTxRow{rows}
+}
+
+// Close reads the batch's first result itself, when nothing of it was
+// read yet: pgx's Close would run that result's callback, and the next
+// ones, with the failure of a session ended as idle, before the batch
+// could be sent again. The rest is pgx's, with its rule: a callback's
+// error ends the batch, and no callback after it runs.
+func (rb *readBatch) Close() error {
+	var fnErr error
+	if !rb.read && len(rb.b.QueuedQueries) > 0 {
+		if fn := rb.b.QueuedQueries[0].Fn; fn == nil {
+			_, _ = rb.Exec() // its failure is the batch's, which Close returns
+		} else if fnErr = fn(rb); fnErr != nil {
+			for _, q := range rb.b.QueuedQueries[1:] {
+				q.Fn = nil
+			}
+		}
+	}
+	err := rb.BatchResults.Close()
+	for rb.again(err) {
+		err = rb.BatchResults.Close()
+	}
+	rb.read = true
+	switch {
+	case fnErr != nil:
+		return fnErr
+	case err != nil:
+		return rb.failed(err)
+	}
+	return nil
+}
+
+// Tx is the transaction the batch begins, on its last session, or nil.
+func (rb *readBatch) Tx() pgx.Tx {
+	if rb.tx == nil {
+		return nil
+	}
+	return rb.tx
 }
 
 // releasingBatch releases its connection to the pool once closed.
@@ -225,15 +379,6 @@ func (b *releasingBatch) Close() error {
 	}
 	return err
 }
-
-// beganBatch are the results of a batch that began a transaction on a
-// read pool: its Tx, not its Close, gives the connection back.
-type beganBatch struct {
-	pgx.BatchResults
-	tx *releasingTx
-}
-
-func (b *beganBatch) Tx() pgx.Tx { return b.tx }
 
 // releasingTx releases its connection to the pool once it ends (Commit or
 // Rollback, failed or not), as [pgxpool.Tx] does.

@@ -591,12 +591,12 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	}
 	if readOnlyTx {
 		// Read only: nothing to record, and its own BEGIN makes it so.
-		return sendBatchOn(ctx, tg.pool, b, tg.n.server, true)
+		return r.sendReadBatch(ctx, t, tg, b, true)
 	}
 	if s := r.recording(ctx, t, tg); s != nil {
 		return r.sendReadBatchCapture(ctx, tg.pool, b, s)
 	}
-	return sendBatchOn(ctx, tg.pool, b, tg.n.server, false)
+	return r.sendReadBatch(ctx, t, tg, b, false)
 }
 
 // CopyFrom copies rows into a table on the primary, like

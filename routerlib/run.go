@@ -151,6 +151,24 @@ func (r *Router) idleAgain(n *node, attempts, max int) bool {
 	return true
 }
 
+// resendable is b to send again on another session: new queued queries,
+// since pgx keeps in each the description of its statement on the session
+// it went out on (its prepared name there), with their text and arguments
+// as pgx sent them (any QueryRewriter already applied); the rest of b (the
+// transaction [pgx.Batch.BeginTx] queued) as it was. The callbacks move to
+// the copy: closing the failed sending, which its caller does next, runs
+// none of them with its error (a QueryRow callback would see the FATAL,
+// then the new sending's row).
+func resendable(b *pgx.Batch) *pgx.Batch {
+	fresh := *b
+	fresh.QueuedQueries = make([]*pgx.QueuedQuery, len(b.QueuedQueries))
+	for i, q := range b.QueuedQueries {
+		fresh.QueuedQueries[i] = &pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn}
+		q.Fn = nil
+	}
+	return &fresh
+}
+
 // idleEnded is the error of a call (what) that met a session n had ended
 // as idle at its last attempt, or its only one.
 func idleEnded(n *node, what string, err error) error {

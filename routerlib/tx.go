@@ -294,15 +294,8 @@ func (b *writeBatch) again(err error) bool {
 	if !b.r.idleAgain(b.n, b.attempts, b.max) {
 		return false
 	}
+	fresh := resendable(b.b)
 	_ = b.BatchResults.Close() // gives the ended session back to its pool, which drops it
-	// New queued queries: pgx keeps in each the description of its
-	// statement on the session it went out on (its prepared name there).
-	// Their text and arguments are as pgx sent them (any QueryRewriter
-	// already applied).
-	fresh := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, len(b.b.QueuedQueries))}
-	for i, q := range b.b.QueuedQueries {
-		fresh.QueuedQueries[i] = &pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn}
-	}
 	b.b = fresh
 	c, err := acquireConn(b.ctx, b.pool)
 	if err != nil {

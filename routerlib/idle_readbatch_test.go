@@ -1,0 +1,118 @@
+package routerlib_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestIdleSessionEndedUnderReadBatch: a batch of reads (Router.SendBatch
+// to a replica) sent on a session the replica had ended as idle
+// (idle_session_timeout: FATAL 57P05, read at the batch's first result)
+// never ran, and a read has nothing to undo: it is sent again on a live
+// session, as a Query there runs again, whatever result the caller reads
+// first, with its statements prepared and cached (the default exec mode)
+// or sent with their text, and a batch that begins a read-only
+// transaction too (its Tx, taken before any result is read, is the new
+// session's). Each callback runs once, on the new session's result: not
+// also with the FATAL, as pgx's Close would run the failed sending's.
+// Before, the caller got the bare FATAL, naming no node.
+func TestIdleSessionEndedUnderReadBatch(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	for _, exec := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
+		t.Run(exec.String(), func(t *testing.T) {
+			ended := &idleEndCounter{}
+			r, _ := idleRouter(t, topo, artifact.ModeEventual, func(cfg *pgxpool.Config) {
+				cfg.ConnConfig.DefaultQueryExecMode = exec
+				cfg.ConnConfig.Tracer = ended
+			})
+			for _, first := range []string{"Exec", "Query", "Close", "BeginTx"} {
+				idleReadSessions(t, r, topo)
+				before := ended.n.Load()
+				b := &pgx.Batch{}
+				if first == "BeginTx" {
+					b.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly})
+				}
+				var one, firstCalled int
+				if first == "Close" {
+					// Close reads the first result, through its callback.
+					b.Queue("SELECT 1").QueryRow(func(row pgx.Row) error { firstCalled++; return row.Scan(&one) })
+				} else {
+					b.Queue("SELECT 1")
+					one, firstCalled = 1, 1
+				}
+				var answer, called int
+				b.Queue("SELECT 40 + $1::int", 2).QueryRow(func(row pgx.Row) error { called++; return row.Scan(&answer) })
+				br := r.SendBatch(ctx, b)
+				tx := br.Tx() // before any result, as a deferred Rollback takes it
+				var err error
+				switch first {
+				case "Exec", "BeginTx":
+					_, err = br.Exec()
+				case "Query":
+					var rows pgx.Rows
+					if rows, err = br.Query(); err == nil {
+						rows.Close()
+						err = rows.Err()
+					}
+				}
+				closeErr := br.Close()
+				var txErr error
+				if first == "BeginTx" {
+					if tx == nil {
+						t.Fatalf("%s: the batch's Tx is nil", first)
+					}
+					txErr = tx.Commit(ctx)
+				}
+				met := ended.n.Load() - before
+				t.Logf("%s first: %v; Close: %v; Commit: %v; answer %d, callback ran %d times; %d statements met an ended session", first, err, closeErr, txErr, answer, called, met)
+				if met == 0 {
+					t.Errorf("%s first: the batch met no session ended as idle: the test proves nothing", first)
+				}
+				if err != nil || closeErr != nil || txErr != nil {
+					t.Errorf("%s first: a read batch sent on a session the replica had ended as idle failed (%v; Close: %v; Commit: %v), want it sent again", first, err, closeErr, txErr)
+					continue
+				}
+				if answer != 42 || called != 1 || one != 1 || firstCalled != 1 {
+					t.Errorf("%s first: answer %d, callback ran %d times, first result %d, its callback ran %d times; want 42 and 1, each callback once", first, answer, called, one, firstCalled)
+				}
+			}
+		})
+	}
+}
+
+// idleReadSessions sends read batches through r until each replica of
+// topo served one, then waits until the replicas have ended those
+// sessions as idle: r's replica pools then hold only ended sessions.
+func idleReadSessions(t *testing.T, r *routerlib.Router, topo *routertest.Topology) {
+	t.Helper()
+	ctx := context.Background()
+	pids := map[*routertest.Node]int{}
+	for i := 0; len(pids) < len(topo.Standbys); i++ {
+		if i == 50 {
+			t.Fatalf("50 read batches reached %d of %d replicas", len(pids), len(topo.Standbys))
+		}
+		b := &pgx.Batch{}
+		var port int32
+		var pid int
+		b.Queue("SELECT inet_server_port(), pg_backend_pid()").QueryRow(func(row pgx.Row) error { return row.Scan(&port, &pid) })
+		if err := r.SendBatch(ctx, b).Close(); err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range topo.Standbys {
+			if s.Port == int(port) {
+				pids[s] = pid
+			}
+		}
+	}
+	for s, pid := range pids {
+		sessionGoneOn(t, s, pid, "a read batch's")
+	}
+}
