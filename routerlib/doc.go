@@ -135,10 +135,12 @@
 // server ends a session idle longer than the timeout while it waits for
 // the next command, and the statement that then meets the closed session
 // never ran: reads and writes alike run again (a batch outside a
-// transaction too, sent whole again when its first result meets it; a
-// CopyFrom, whose rows pgx may have read, and a batch that begins a
-// transaction say they did not run, or commit), and the node stays as it
-// was. After either, each of the node's sessions is pinged before its
+// transaction too, sent whole again when its first result meets it, and
+// a batch of reads that begins a read-only transaction; a CopyFrom when
+// pgx had read nothing of its source yet, which it reads only as it sends
+// the COPY statement; a CopyFrom whose source pgx had read, and a write
+// batch that begins a transaction, say they did not run, or commit), and
+// the node stays as it was. After either, each of the node's sessions is pinged before its
 // next use, those in use at the time too (a statement that had its reply
 // before the server ended its session hands back a session that is gone),
 // so that the call that runs again does not meet another one that was

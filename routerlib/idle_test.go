@@ -20,8 +20,8 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
-// idleEndCounter is a pgx tracer that counts the statements and batches
-// the server answered with FATAL 57P05 (idle_session_timeout),
+// idleEndCounter is a pgx tracer that counts the statements, batches,
+// copies and prepares the server answered with FATAL 57P05 (idle_session_timeout),
 // whatever the router then did with them.
 type idleEndCounter struct{ n atomic.Int64 }
 
@@ -38,6 +38,25 @@ func (c *idleEndCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx
 }
 
 func (c *idleEndCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+
+func (c *idleEndCounter) TraceCopyFromStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceCopyFromStartData) context.Context {
+	return ctx
+}
+
+func (c *idleEndCounter) TraceCopyFromEnd(_ context.Context, _ *pgx.Conn, d pgx.TraceCopyFromEndData) {
+	c.count(d.Err)
+}
+
+func (c *idleEndCounter) TracePrepareStart(ctx context.Context, _ *pgx.Conn, _ pgx.TracePrepareStartData) context.Context {
+	return ctx
+}
+
+// TracePrepareEnd counts the round trip in which pgx describes a copy's
+// columns before its COPY statement, which TraceCopyFromEnd does not see
+// fail.
+func (c *idleEndCounter) TracePrepareEnd(_ context.Context, _ *pgx.Conn, d pgx.TracePrepareEndData) {
+	c.count(d.Err)
+}
 
 // TraceBatchEnd counts a batch once, its preparing round trip's failure
 // too, which no TraceBatchQuery sees.

@@ -600,7 +600,11 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 }
 
 // CopyFrom copies rows into a table on the primary, like
-// [pgxpool.Pool.CopyFrom].
+// [pgxpool.Pool.CopyFrom]. A copy whose session the server had ended as
+// idle (idle_session_timeout) before pgx read anything of rowSrc runs
+// again on a live session, as an Exec there; one that failed after pgx
+// read rows of rowSrc never runs again, since a [pgx.CopyFromSource]
+// cannot be read twice: its error says whether it may have committed.
 func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnNames []string, rowSrc pgx.CopyFromSource) (int64, error) {
 	t, err := r.enter()
 	if err != nil {
@@ -616,21 +620,26 @@ func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnN
 		return 0, err
 	}
 	r.count(tg)
-	c, err := acquireConn(ctx, tg.pool)
-	if err != nil {
-		return 0, err
+	src := &copySource{CopyFromSource: rowSrc}
+	for attempts := 1; ; attempts++ {
+		c, err := acquireConn(ctx, tg.pool)
+		if err != nil {
+			return 0, err
+		}
+		n, err := c.Conn().CopyFrom(ctx, tableName, columnNames, src)
+		c.Release()
+		if err != nil {
+			var again bool
+			if again, err = r.copyFailed(ctx, tg, err, src.read, attempts, maxAttempts(t)); again {
+				continue
+			}
+			return n, err
+		}
+		if s := r.capturing(ctx, t, tg); s != nil {
+			err = r.captureAfter(ctx, tg.pool, s)
+		}
+		return n, err
 	}
-	n, err := c.Conn().CopyFrom(ctx, tableName, columnNames, rowSrc)
-	c.Release()
-	if err != nil {
-		// Never run again (pgx may have read rows of rowSrc): the
-		// error only says what happened.
-		return n, r.copyFailed(ctx, tg, err)
-	}
-	if s := r.capturing(ctx, t, tg); s != nil {
-		err = r.captureAfter(ctx, tg.pool, s)
-	}
-	return n, err
 }
 
 // Begin starts a transaction on the primary.

@@ -109,19 +109,70 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 }
 
 // copyFailed returns err, the failure of a CopyFrom on tg, as writeError
-// says it, and records it as retryable does; the copy never runs again,
-// not even on a session the server had ended as idle: pgx may have read
-// rows of its source already.
-func (r *Router) copyFailed(ctx context.Context, tg target, err error) error {
+// says it, and records it as retryable does; read says whether pgx had
+// read rowSrc (copySource). pgx reads the source on a goroutine it starts
+// once it has described the table's columns (a round trip in the exec
+// modes, and the first time on a session in the default one), just before
+// it sends the COPY statement: a failure before it read anything came
+// before the COPY statement went out, so the copy did not commit, and may
+// run again (again) when the server had ended the session as idle, the
+// source intact, its attempts so far under max. After pgx read rows, the
+// copy never runs again (the source cannot be read twice); a session the
+// server had ended as idle never read the COPY statement then, and the
+// error says so.
+func (r *Router) copyFailed(ctx context.Context, tg target, err error, read bool, attempts, max int) (again bool, _ error) {
 	tg.n.errors.Add(1)
 	f := failureOf(ctx, err)
+	if !read {
+		switch f {
+		case failIdle:
+			if !r.closed.Load() && r.idleAgain(tg.n, attempts, max) {
+				return true, err
+			}
+		case failNotSent, failSent:
+			if !r.closed.Load() {
+				r.nodeFailed(tg.n, err)
+			}
+		case failCut:
+			return false, fmt.Errorf("routerlib: the caller's context ended (%v) before the COPY statement was sent to node %q; the copy did not commit: %w", context.Cause(ctx), tg.n.name, err)
+		default:
+			return false, err
+		}
+		if f == failIdle {
+			err = idleEnded(tg.n, "the copy", err)
+		} else {
+			err = fmt.Errorf("routerlib: node %q failed before the COPY statement was sent; the copy did not commit: %w", tg.n.name, err)
+		}
+		if r.closed.Load() {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		return false, err
+	}
 	switch {
 	case f == failIdle:
 		tg.n.sessionEnded()
+		err = fmt.Errorf("routerlib: node %q had ended the session as idle (idle_session_timeout) before it read the COPY statement, so the copy did not run and did not commit; it was not sent again, since pgx had already read rows of its source, which cannot be read again: call CopyFrom again with a new source: %w", tg.n.name, err)
+		if r.closed.Load() {
+			err = fmt.Errorf("%w: %w", ErrClosed, err)
+		}
+		return false, err
 	case (f == failNotSent || f == failSent) && !r.closed.Load():
 		r.nodeFailed(tg.n, err)
 	}
-	return r.writeError(ctx, f, tg.n, whatCopy, err)
+	return false, r.writeError(ctx, f, tg.n, whatCopy, err)
+}
+
+// copySource is a CopyFrom's source, which records whether pgx read it.
+// pgx reads it on a goroutine of its own, which ends before CopyFrom
+// returns.
+type copySource struct {
+	pgx.CopyFromSource
+	read bool
+}
+
+func (s *copySource) Next() bool {
+	s.read = true
+	return s.CopyFromSource.Next()
 }
 
 // nodeFailed records that n failed under a call with err, a nodeFault:
