@@ -101,7 +101,10 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		// The node may well be healthy: it may serve the read again, when
 		// no other node can, on a session made after the one that ended
 		// (see newSession), which no pg_terminate_backend pass that began
-		// before can reach.
+		// before can reach. Behind PgBouncer in transaction pooling that
+		// new session is a client session only, which PgBouncer may hand
+		// a server session the same pass ends next: one pass can end two
+		// attempts of one read there (TestPgBouncerTerminatePassAttempts).
 		st.exclude = nil
 		st.ended, st.endedAt = tg.n.server, time.Now().UnixNano()
 	}
