@@ -25,7 +25,10 @@ import (
 // source already (the description cached on the session, so the COPY
 // statement went out at once), it cannot be sent again: the error says
 // that it did not commit, why, and what to do, and is no
-// ErrMaybeCommitted. Before, no copy was sent again.
+// ErrMaybeCommitted (pgx returns the FATAL, or, when its writes met the
+// closed connection first, a write error saying nothing of the copy's
+// end went out: either way the server never had it). Before, no copy
+// was sent again.
 func TestIdleSessionEndedUnderCopy(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()

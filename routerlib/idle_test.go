@@ -337,7 +337,10 @@ func TestIdleSessionEndedUnderWriteBatch(t *testing.T) {
 					b.Queue(insert, id.Add(1), tag)
 					b.Queue("SELECT pg_backend_pid()")
 					var called int
-					b.Queue(insert, id.Add(1), tag).Exec(func(pgconn.CommandTag) error { called++; return nil })
+					// A QueryRow callback, which pgx's Close runs with a failed
+					// result's error too (an Exec callback it does not).
+					var got int64
+					b.Queue(insert+" RETURNING id", id.Add(1), tag).QueryRow(func(row pgx.Row) error { called++; return row.Scan(&got) })
 					br = r.SendBatch(sctx, b)
 					var err error
 					switch first {

@@ -2,7 +2,6 @@ package routerlib
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -178,43 +177,24 @@ func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *
 
 // sendReadBatch sends b, a batch of reads, to tg (a replica's read pool,
 // or a read-write session the read falls back to), as
-// [pgxpool.Pool.SendBatch] does, with readOnlyStatement first when tg's
-// pool is its node's read pool and its sessions lost
-// default_transaction_read_only: the whole batch is one implicit
-// transaction (one Sync), read only. A batch that begins a read-only
-// transaction (readOnlyTx) needs no such statement: its BEGIN makes it
-// read only. The connection goes back to the pool when the results are
-// closed or, for a batch that begins a transaction ([pgx.Batch.BeginTx]),
-// when that transaction ends. A session the server had ended as idle ran
-// none of it: it is sent again (readBatch.again).
+// [pgxpool.Pool.SendBatch] does; its results are a resendBatch, sent
+// again when the server had ended its session as idle.
 func (r *Router) sendReadBatch(ctx context.Context, t *topology, tg target, b *pgx.Batch, readOnlyTx bool) pgx.BatchResults {
-	rb := &readBatch{r: r, ctx: ctx, n: tg.n, pool: tg.pool, readOnlyTx: readOnlyTx, max: maxAttempts(t)}
+	rb := &resendBatch{r: r, ctx: ctx, n: tg.n, pool: tg.pool, readOnlyTx: readOnlyTx, max: maxAttempts(t)}
 	rb.send(b)
 	return rb
 }
 
-// readBatch are the results of a batch of reads (sendReadBatch). A
-// session the server had ended as idle (idleSessionEnded: the failure of
-// the batch's first result) ran none of it, and a read has nothing to
-// undo: as a Query there, the batch is sent again, whole, on another
-// session of its pool, while the caller has none of its results (again).
-// Its other failures say which node failed (failed).
-type readBatch struct {
-	pgx.BatchResults
-	r          *Router
-	ctx        context.Context
-	n          *node
-	pool       *pgxpool.Pool
-	b          *pgx.Batch   // as sent last
-	readOnlyTx bool         // b begins a read-only transaction
-	tx         *releasingTx // the transaction b begins, if it does: the same for every sending
-	attempts   int          // sendings that met a session ended as idle
-	max        int          // sendings at most (maxAttempts)
-	read       bool         // a result was read: the batch is never sent again
-}
-
-// send sends b on a connection of the batch's pool.
-func (rb *readBatch) send(b *pgx.Batch) {
+// send sends b on a connection of the batch's pool, with
+// readOnlyStatement first when the pool is its node's read pool and its
+// sessions lost default_transaction_read_only: the whole batch is one
+// implicit transaction (one Sync), read only. A batch that begins a
+// read-only transaction (readOnlyTx) needs no such statement: its BEGIN
+// makes it read only. The connection goes back to the pool when the
+// results are closed or, for a batch that begins a transaction
+// ([pgx.Batch.BeginTx]), when that transaction ends. A connection the
+// batch did not get is marked unacquired: nothing was sent.
+func (rb *resendBatch) send(b *pgx.Batch) {
 	rb.b = b
 	s := rb.n.server
 	readPool := rb.pool == s.readPool.Load()
@@ -222,10 +202,10 @@ func (rb *readBatch) send(b *pgx.Batch) {
 	var err error
 	if readPool {
 		done := s.kept.direct() // the batch holds its connection past its return
-		c, err = rb.pool.Acquire(rb.ctx)
+		c, err = acquireConn(rb.ctx, rb.pool)
 		done()
 	} else {
-		c, err = rb.pool.Acquire(rb.ctx)
+		c, err = acquireConn(rb.ctx, rb.pool)
 	}
 	if err != nil {
 		rb.BatchResults = pgx.FailedBatchResults(b, err)
@@ -256,113 +236,6 @@ func (rb *readBatch) send(b *pgx.Batch) {
 		return
 	}
 	rb.BatchResults = br
-}
-
-// again sends the batch again on another session of its pool when err,
-// the failure of its first result, says that the server had ended the
-// session it went out on as idle (idleSessionEnded), and reports whether
-// it did: the caller then reads that result from the new results.
-func (rb *readBatch) again(err error) bool {
-	if rb.read || err == nil || rb.r.closed.Load() || failureOf(rb.ctx, err) != failIdle {
-		return false
-	}
-	rb.attempts++
-	if !rb.r.idleAgain(rb.n, rb.attempts, rb.max) {
-		return false
-	}
-	fresh := resendable(rb.b)
-	_ = rb.BatchResults.Close() // gives the ended session back to its pool, which drops it
-	if rb.tx != nil {
-		rb.tx.release()
-	}
-	rb.send(fresh)
-	return true
-}
-
-// failed is err, the failure of one of the batch's results, saying which
-// node failed and why, when it did: pgx's own error is the server's FATAL
-// or a closed connection, which name neither.
-func (rb *readBatch) failed(err error) error {
-	switch failureOf(rb.ctx, err) {
-	case failIdle:
-		return idleEnded(rb.n, "the read batch", err)
-	case failNotSent, failSent:
-		if rb.r.closed.Load() {
-			return fmt.Errorf("%w while a read batch was in flight on node %q: %w", ErrClosed, rb.n.name, err)
-		}
-		return fmt.Errorf("routerlib: node %q failed under a read batch, which was not sent again: %w", rb.n.name, err)
-	}
-	return err
-}
-
-func (rb *readBatch) Exec() (pgconn.CommandTag, error) {
-	tag, err := rb.BatchResults.Exec()
-	for rb.again(err) {
-		tag, err = rb.BatchResults.Exec()
-	}
-	rb.read = true
-	if err != nil {
-		return tag, rb.failed(err)
-	}
-	return tag, nil
-}
-
-func (rb *readBatch) Query() (pgx.Rows, error) {
-	rows, err := rb.BatchResults.Query()
-	for rb.again(err) {
-		rows, err = rb.BatchResults.Query()
-	}
-	rb.read = true
-	if err != nil {
-		return rows, rb.failed(err)
-	}
-	return rows, nil
-}
-
-func (rb *readBatch) QueryRow() pgx.Row {
-	rows, err := rb.Query()
-	if err != nil {
-		return errRow{err}
-	}
-	return writerTxRow{rows}
-}
-
-// Close reads the batch's first result itself, when nothing of it was
-// read yet: pgx's Close would run that result's callback, and the next
-// ones, with the failure of a session ended as idle, before the batch
-// could be sent again. The rest is pgx's, with its rule: a callback's
-// error ends the batch, and no callback after it runs.
-func (rb *readBatch) Close() error {
-	var fnErr error
-	if !rb.read && len(rb.b.QueuedQueries) > 0 {
-		if fn := rb.b.QueuedQueries[0].Fn; fn == nil {
-			_, _ = rb.Exec() // its failure is the batch's, which Close returns
-		} else if fnErr = fn(rb); fnErr != nil {
-			for _, q := range rb.b.QueuedQueries[1:] {
-				q.Fn = nil
-			}
-		}
-	}
-	err := rb.BatchResults.Close()
-	for rb.again(err) {
-		err = rb.BatchResults.Close()
-	}
-	rb.read = true
-	switch {
-	case fnErr != nil:
-		return fnErr
-	case err != nil:
-		return rb.failed(err)
-	}
-	return nil
-}
-
-// Tx is the transaction the batch begins, on its last session, or nil.
-func (rb *readBatch) Tx() pgx.Tx {
-	if rb.tx == nil {
-		return nil
-	}
-	return rb.tx
 }
 
 // releasingBatch releases its connection to the pool once closed.

@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 )
@@ -154,7 +155,7 @@ func (r *Router) copyFailed(ctx context.Context, tg target, err error, read bool
 	switch {
 	case f == failIdle:
 		tg.n.sessionEnded()
-		err = fmt.Errorf("routerlib: node %q had ended the session as idle (idle_session_timeout) before it read the COPY statement, so the copy did not run and did not commit; it was not sent again, since pgx had already read rows of its source, which cannot be read again: call CopyFrom again with a new source: %w", tg.n.name, err)
+		err = fmt.Errorf("routerlib: node %q had ended the session as idle (idle_session_timeout) before it read the COPY statement: the copy did not run, so it did not commit, and was not run again, %s: %w", tg.n.name, sourceRead, err)
 		if r.closed.Load() {
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
 		}
@@ -164,6 +165,9 @@ func (r *Router) copyFailed(ctx context.Context, tg target, err error, read bool
 	}
 	return false, r.writeError(ctx, f, tg.n, whatCopy, err)
 }
+
+// sourceRead says why a copy that did not commit was not run again.
+const sourceRead = "since pgx had read rows of its source, which cannot be read twice (call CopyFrom again with a new source)"
 
 // copySource is a CopyFrom's source, which records whether pgx read it.
 // pgx reads it on a goroutine of its own, which ends before CopyFrom
@@ -204,6 +208,153 @@ func (r *Router) idleAgain(n *node, attempts, max int) bool {
 	r.opts.logger.Debug("routerlib: the server ended an idle session (idle_session_timeout); the call, which did not run, runs again", "node", n.name)
 	return true
 }
+
+// resendBatch are the results of a batch sent outside a transaction the
+// caller holds: an autocommit write batch (write, see sendWriteBatch), or
+// a batch of reads (sendReadBatch), which may begin a read-only
+// transaction of its own. A session the server had ended as idle
+// (idleSessionEnded: the failure of the batch's first result) ran none of
+// it: as an Exec or a Query there, the batch is sent again, whole, on
+// another session of its pool, while the caller has none of its results
+// (again). A write batch's other failures say what those of a write
+// through [Router.Exec] say (writeError), though they take no node out of
+// rotation: once it went out, a failure of its connection, or the
+// caller's cut, may have come after the server committed it
+// ([ErrMaybeCommitted]), whichever result the failure shows in, and it is
+// never sent again; a failure sure to have come before anything went out
+// (notSent: pgx preparing the batch's statements in a round trip of their
+// own, first) says it was not sent. A read batch's say which node failed.
+type resendBatch struct {
+	pgx.BatchResults
+	r          *Router
+	ctx        context.Context
+	n          *node
+	pool       *pgxpool.Pool
+	b          *pgx.Batch   // as sent last
+	write      bool         // an autocommit write batch
+	readOnlyTx bool         // b begins a read-only transaction
+	tx         *releasingTx // the transaction b begins, if it does: the same for every sending
+	attempts   int          // sendings that met a session ended as idle
+	max        int          // sendings at most (maxAttempts)
+	read       bool         // a result was read: the batch is never sent again
+}
+
+// again sends the batch again on another session of its pool when err,
+// the failure of its first result, says that the server had ended the
+// session it went out on as idle (idleSessionEnded), and reports whether
+// it did: the caller then reads that result from the new results.
+func (rb *resendBatch) again(err error) bool {
+	if rb.read || err == nil || rb.r.closed.Load() || failureOf(rb.ctx, err) != failIdle {
+		return false
+	}
+	rb.attempts++
+	if !rb.r.idleAgain(rb.n, rb.attempts, rb.max) {
+		return false
+	}
+	fresh := resendable(rb.b)
+	_ = rb.BatchResults.Close() // gives the ended session back to its pool, which drops it
+	if rb.tx != nil {
+		rb.tx.release()
+	}
+	rb.send(fresh)
+	return true
+}
+
+// failed is err, the failure of one of the batch's results, as the caller
+// must see it: a write batch's as writeError says; a read batch's saying
+// which node failed and why, when it did (pgx's own error is the server's
+// FATAL or a closed connection, which name neither).
+func (rb *resendBatch) failed(err error) error {
+	if err == nil {
+		return nil
+	}
+	f := failureOf(rb.ctx, err)
+	switch {
+	case rb.write:
+		return rb.r.writeError(rb.ctx, f, rb.n, whatBatch, err)
+	case f == failIdle:
+		return idleEnded(rb.n, "the read batch", err)
+	case f != failNotSent && f != failSent:
+		return err
+	case rb.r.closed.Load():
+		return fmt.Errorf("%w while a read batch was in flight on node %q: %w", ErrClosed, rb.n.name, err)
+	}
+	return fmt.Errorf("routerlib: node %q failed under a read batch, which was not sent again: %w", rb.n.name, err)
+}
+
+func (rb *resendBatch) Exec() (pgconn.CommandTag, error) {
+	tag, err := rb.BatchResults.Exec()
+	for rb.again(err) {
+		tag, err = rb.BatchResults.Exec()
+	}
+	rb.read = true
+	return tag, rb.failed(err)
+}
+
+func (rb *resendBatch) Query() (pgx.Rows, error) {
+	rows, err := rb.BatchResults.Query()
+	for rb.again(err) {
+		rows, err = rb.BatchResults.Query()
+	}
+	rb.read = true
+	if err != nil {
+		return rows, rb.failed(err)
+	}
+	return &resendBatchRows{Rows: rows, b: rb}, nil
+}
+
+func (rb *resendBatch) QueryRow() pgx.Row {
+	rows, err := rb.Query()
+	if err != nil {
+		return errRow{err}
+	}
+	return writerTxRow{rows}
+}
+
+// Close reads the batch's first result itself, when nothing of it was
+// read yet: pgx's Close would run that result's callback, and the next
+// ones, with the failure of a session ended as idle, before the batch
+// could be sent again (a QueryRow callback ran with the FATAL, then with
+// the new sending's row). The rest is pgx's, with its rule: a callback's
+// error ends the batch, and no callback after it runs.
+func (rb *resendBatch) Close() error {
+	var fnErr error
+	if !rb.read && len(rb.b.QueuedQueries) > 0 {
+		if fn := rb.b.QueuedQueries[0].Fn; fn == nil {
+			_, _ = rb.Exec() // its failure is the batch's, which Close returns
+		} else if fnErr = fn(rb); fnErr != nil {
+			for _, q := range rb.b.QueuedQueries[1:] {
+				q.Fn = nil
+			}
+		}
+	}
+	err := rb.BatchResults.Close()
+	for rb.again(err) {
+		err = rb.BatchResults.Close()
+	}
+	rb.read = true
+	if fnErr != nil {
+		return fnErr
+	}
+	return rb.failed(err)
+}
+
+// Tx is the transaction the batch begins, on its last session, or nil.
+func (rb *resendBatch) Tx() pgx.Tx {
+	if rb.tx == nil {
+		return nil
+	}
+	return rb.tx
+}
+
+// resendBatchRows are the rows of a resendBatch's Query, whose failure
+// shows in Err.
+type resendBatchRows struct {
+	pgx.Rows
+	b *resendBatch
+}
+
+func (w *resendBatchRows) Err() error { return w.b.failed(w.Rows.Err()) }
 
 // resendable is b to send again on another session: new queued queries,
 // since pgx keeps in each the description of its statement on the session
@@ -274,7 +425,7 @@ const (
 // whatBatch, whatCopy) sent on node n outside BEGIN … COMMIT, as its
 // caller must see it: one answer for each way a write fails, whichever
 // call sent it (Exec, Query and QueryRow through retryable, an autocommit
-// SendBatch through writeBatch, CopyFrom). The server's answer, or the
+// SendBatch through resendBatch, CopyFrom). The server's answer, or the
 // caller's context ending before the write went out, is the error as is;
 // the caller's cut after it went out may have come after the commit
 // (callerCut, an [ErrMaybeCommitted] that matches the context's error
@@ -296,7 +447,7 @@ func (r *Router) writeError(ctx context.Context, f failure, n *node, what string
 			// whose end (CopyDone), it could not write at all after its
 			// COPY statement went out: the server commits a COPY at its
 			// end, which it never had.
-			err = fmt.Errorf("routerlib: node %q failed before the end of the %s was sent; it did not commit: %w", n.name, what, err)
+			err = fmt.Errorf("routerlib: node %q failed before the end of the %s was sent; it did not commit, and was not run again, %s: %w", n.name, what, sourceRead, err)
 			break
 		}
 		err = fmt.Errorf("routerlib: node %q: the %s was not sent: %w", n.name, what, err)

@@ -7,7 +7,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 )
@@ -224,7 +223,7 @@ func (tx *writerTx) batchResults(ctx context.Context, br pgx.BatchResults, b *pg
 // Close, before the COMMIT, cannot), or the batch's Close when the batch
 // queues the COMMIT itself. Its connection goes back to the pool
 // when the transaction ends, as with [pgxpool.Pool.SendBatch]. Any other
-// batch is an autocommit write (writeBatch), whose connection goes back
+// batch is an autocommit write (resendBatch), whose connection goes back
 // at its Close. A batch that got no connection was not sent: its error
 // is the wait's, marked unacquired.
 func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *pgx.Batch) pgx.BatchResults {
@@ -243,115 +242,12 @@ func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *
 		ct := &captureTx{Tx: w, writer: w, conn: c, session: s, r: r, batch: true}
 		return ct.batchResults(w.batchResults(ctx, br, b, ct))
 	}
-	wb := &writeBatch{BatchResults: &releasingBatch{BatchResults: br, c: c}, r: r, ctx: ctx, n: tg.n, pool: tg.pool, b: b, max: maxAttempts(t)}
+	wb := &resendBatch{BatchResults: &releasingBatch{BatchResults: br, c: c}, r: r, ctx: ctx, n: tg.n, pool: tg.pool, b: b, write: true, max: maxAttempts(t)}
 	if s == nil {
 		return wb
 	}
 	return &captureBatch{BatchResults: wb, r: r, ctx: ctx, pool: tg.pool, session: s, leave: t.hold()}
 }
-
-// writeBatch are the results of an autocommit write batch (one sent
-// outside a transaction): its failures say what those of a write through
-// [Router.Exec] say (writeError), though, like a writerTx's, they take no
-// node out of rotation: once the batch went out, a failure of its
-// connection, or the caller's deadline or cancel, may have come after the
-// server committed it ([ErrMaybeCommitted]; with the caller's cut, still
-// matching the context's error), whichever result the failure shows in,
-// and it is never sent again. An error the server sent is the caller's,
-// as is; a failure sure to have come before anything went out (notSent:
-// pgx preparing the batch's statements in a round trip of their own,
-// first) says the batch was not sent. A session the server had ended as
-// idle ran none of it: as an Exec there, it is sent again (again).
-type writeBatch struct {
-	pgx.BatchResults
-	r        *Router
-	ctx      context.Context
-	n        *node
-	pool     *pgxpool.Pool
-	b        *pgx.Batch // as sent last
-	attempts int        // sendings that met a session ended as idle
-	max      int        // sendings at most (maxAttempts)
-	read     bool       // a result was read: the batch is never sent again
-}
-
-func (b *writeBatch) failed(err error) error {
-	if err == nil {
-		return nil
-	}
-	return b.r.writeError(b.ctx, failureOf(b.ctx, err), b.n, whatBatch, err)
-}
-
-// again sends the batch again on another session of its pool when err,
-// the failure of its first result, says that the server had ended the
-// session it went out on as idle (idleSessionEnded): none of it ran, and
-// the caller has none of its results yet. It reports whether it did: the
-// caller then reads that result from the new results.
-func (b *writeBatch) again(err error) bool {
-	if b.read || err == nil || b.r.closed.Load() || failureOf(b.ctx, err) != failIdle {
-		return false
-	}
-	b.attempts++
-	if !b.r.idleAgain(b.n, b.attempts, b.max) {
-		return false
-	}
-	fresh := resendable(b.b)
-	_ = b.BatchResults.Close() // gives the ended session back to its pool, which drops it
-	b.b = fresh
-	c, err := acquireConn(b.ctx, b.pool)
-	if err != nil {
-		b.BatchResults = pgx.FailedBatchResults(fresh, err)
-		return true
-	}
-	b.BatchResults = &releasingBatch{BatchResults: c.Conn().SendBatch(b.ctx, fresh), c: c}
-	return true
-}
-
-func (b *writeBatch) Exec() (pgconn.CommandTag, error) {
-	tag, err := b.BatchResults.Exec()
-	for b.again(err) {
-		tag, err = b.BatchResults.Exec()
-	}
-	b.read = true
-	return tag, b.failed(err)
-}
-
-func (b *writeBatch) Query() (pgx.Rows, error) {
-	rows, err := b.BatchResults.Query()
-	for b.again(err) {
-		rows, err = b.BatchResults.Query()
-	}
-	b.read = true
-	if err != nil {
-		return rows, b.failed(err)
-	}
-	return &writeBatchRows{Rows: rows, b: b}, nil
-}
-
-func (b *writeBatch) QueryRow() pgx.Row {
-	rows, err := b.Query()
-	if err != nil {
-		return errRow{err}
-	}
-	return writerTxRow{rows}
-}
-
-func (b *writeBatch) Close() error {
-	err := b.BatchResults.Close()
-	for b.again(err) {
-		err = b.BatchResults.Close()
-	}
-	b.read = true
-	return b.failed(err)
-}
-
-// writeBatchRows are the rows of a writeBatch's Query, whose failure
-// shows in Err.
-type writeBatchRows struct {
-	pgx.Rows
-	b *writeBatch
-}
-
-func (w *writeBatchRows) Err() error { return w.b.failed(w.Rows.Err()) }
 
 func (tx *writerTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	tag, err := tx.Tx.Exec(ctx, sql, args...)
