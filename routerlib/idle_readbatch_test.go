@@ -94,6 +94,16 @@ func TestIdleSessionEndedUnderReadBatch(t *testing.T) {
 // sessions as idle: r's replica pools then hold only ended sessions.
 func idleReadSessions(t *testing.T, r *routerlib.Router, topo *routertest.Topology) {
 	t.Helper()
+	for s, pid := range readBatchSessions(t, r, topo) {
+		sessionGoneOn(t, s, pid, "a read batch's")
+	}
+}
+
+// readBatchSessions sends read batches through r until each replica of
+// topo served one, and returns the session each replica's last one ran
+// on.
+func readBatchSessions(t *testing.T, r *routerlib.Router, topo *routertest.Topology) map[*routertest.Node]int {
+	t.Helper()
 	ctx := context.Background()
 	pids := map[*routertest.Node]int{}
 	for i := 0; len(pids) < len(topo.Standbys); i++ {
@@ -113,8 +123,43 @@ func idleReadSessions(t *testing.T, r *routerlib.Router, topo *routertest.Topolo
 			}
 		}
 	}
-	for s, pid := range pids {
-		sessionGoneOn(t, s, pid, "a read batch's")
+	return pids
+}
+
+// TestTerminatedUnderReadBatch: a batch of reads sent on a replica
+// session that pg_terminate_backend() had ended (FATAL 57P01, read at
+// the batch's first result) is sent again, as a Query there runs again:
+// on a session of that replica made after the ending, which the same pass
+// cannot reach (the node is checked at once, and stays in rotation).
+// Before, the caller got the bare FATAL, naming no node.
+func TestTerminatedUnderReadBatch(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	ended := &idleEndCounter{code: "57P01"}
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.MaxConns = 1 // the batch goes out on the session the test ended
+		cfg.ConnConfig.Tracer = ended
+	}))
+	endings := func() int { return int(ended.n.Load()) }
+	for i := range 3 {
+		for s, pid := range readBatchSessions(t, r, topo) {
+			var ended bool
+			if err := s.QueryRow(ctx, "SELECT pg_terminate_backend($1, 10000)", pid).Scan(&ended); err != nil || !ended {
+				t.Fatalf("ending %s's session %d: %t, %v", s.Name, pid, ended, err)
+			}
+		}
+		b := &pgx.Batch{}
+		var answer int
+		b.Queue("SELECT 40 + $1::int", 2).QueryRow(func(row pgx.Row) error { return row.Scan(&answer) })
+		before := endings()
+		err := r.SendBatch(ctx, b).Close()
+		t.Logf("batch %d: %v, answer %d; %d endings seen", i, err, answer, endings()-before)
+		if endings() == before {
+			t.Errorf("batch %d met no session pg_terminate_backend had ended: the test proves nothing", i)
+		}
+		if err != nil || answer != 42 {
+			t.Errorf("batch %d, a read batch sent on a replica session pg_terminate_backend had ended: %v, answer %d; want it sent again, 42", i, err, answer)
+		}
 	}
 }
 

@@ -23,7 +23,10 @@ import (
 // idleEndCounter is a pgx tracer that counts the statements, batches,
 // copies and prepares the server answered with FATAL 57P05 (idle_session_timeout),
 // whatever the router then did with them.
-type idleEndCounter struct{ n atomic.Int64 }
+type idleEndCounter struct {
+	n    atomic.Int64
+	code string // the SQLSTATE counted instead of 57P05, such as 57P01
+}
 
 func (c *idleEndCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
 	return ctx
@@ -65,8 +68,12 @@ func (c *idleEndCounter) TraceBatchEnd(_ context.Context, _ *pgx.Conn, d pgx.Tra
 }
 
 func (c *idleEndCounter) count(err error) {
+	code := c.code
+	if code == "" {
+		code = "57P05"
+	}
 	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "57P05" {
+	if errors.As(err, &pgErr) && pgErr.Code == code {
 		c.n.Add(1)
 	}
 }

@@ -202,7 +202,13 @@ func (rb *resendBatch) send(b *pgx.Batch) {
 	var err error
 	if readPool {
 		done := s.kept.direct() // the batch holds its connection past its return
-		c, err = acquireConn(rb.ctx, rb.pool)
+		if rb.after != 0 {
+			if c, _, err = s.newSession(rb.ctx, rb.pool, rb.after); err != nil {
+				err = &unacquired{err}
+			}
+		} else {
+			c, err = acquireConn(rb.ctx, rb.pool)
+		}
 		done()
 	} else {
 		c, err = acquireConn(rb.ctx, rb.pool)

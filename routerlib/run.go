@@ -216,7 +216,8 @@ func (r *Router) idleAgain(n *node, attempts, max int) bool {
 // (idleSessionEnded: the failure of the batch's first result) ran none of
 // it: as an Exec or a Query there, the batch is sent again, whole, on
 // another session of its pool, while the caller has none of its results
-// (again). A write batch's other failures say what those of a write
+// (again); so is a batch of reads on a replica whose session
+// pg_terminate_backend ended. A write batch's other failures say what those of a write
 // through [Router.Exec] say (writeError), though they take no node out of
 // rotation: once it went out, a failure of its connection, or the
 // caller's cut, may have come after the server committed it
@@ -234,21 +235,40 @@ type resendBatch struct {
 	write      bool         // an autocommit write batch
 	readOnlyTx bool         // b begins a read-only transaction
 	tx         *releasingTx // the transaction b begins, if it does: the same for every sending
-	attempts   int          // sendings that met a session ended as idle
+	attempts   int          // sendings that met a session the server ended
+	after      int64        // the last ending (57P01) seen, Unix nanoseconds: a new sending goes on a session made after it
 	max        int          // sendings at most (maxAttempts)
 	read       bool         // a result was read: the batch is never sent again
 }
 
 // again sends the batch again on another session of its pool when err,
 // the failure of its first result, says that the server had ended the
-// session it went out on as idle (idleSessionEnded), and reports whether
-// it did: the caller then reads that result from the new results.
+// session it went out on as idle (idleSessionEnded), or, for reads on a
+// replica's read pool, ended it (sessionTerminated: pg_terminate_backend),
+// and reports whether it did: the caller then reads that result from the
+// new results.
 func (rb *resendBatch) again(err error) bool {
-	if rb.read || err == nil || rb.r.closed.Load() || failureOf(rb.ctx, err) != failIdle {
+	if rb.read || err == nil || rb.r.closed.Load() {
 		return false
 	}
-	rb.attempts++
-	if !rb.r.idleAgain(rb.n, rb.attempts, rb.max) {
+	switch f := failureOf(rb.ctx, err); {
+	case f == failIdle:
+		rb.attempts++
+		if !rb.r.idleAgain(rb.n, rb.attempts, rb.max) {
+			return false
+		}
+	case (f == failSent || f == failNotSent) && sessionTerminated(err) && !rb.write && rb.pool == rb.n.readPool.Load():
+		// A read on a replica's read pool, which is read only: the node
+		// is checked at once (nodeFailed), and the batch goes out again
+		// there on a session made after the ending, as a Query's read
+		// does when no other node can take it (see retryable).
+		rb.attempts++
+		rb.r.nodeFailed(rb.n, err)
+		if rb.attempts >= rb.max {
+			return false
+		}
+		rb.after = time.Now().UnixNano()
+	default:
 		return false
 	}
 	fresh := resendable(rb.b)
