@@ -98,9 +98,10 @@ func publicationSchema() schema.Schema {
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
-				Required:            true,
-				Validators:          []validator.String{identifierValidator},
-				MarkdownDescription: "Publication name, any PostgreSQL identifier (quoted, so case and punctuation are kept). Changing it renames the publication in place (`ALTER PUBLICATION … RENAME TO`).",
+				Required:   true,
+				Validators: []validator.String{identifierValidator},
+				MarkdownDescription: "Publication name, any PostgreSQL identifier (quoted, so case and punctuation are kept). Changing it renames the publication in place (`ALTER PUBLICATION … RENAME TO`). " +
+					"A name with a backslash draws a warning at plan: PostgreSQL's apply worker cannot stream from such a publication, so no PostgreSQL subscriber can use it.",
 			},
 
 			// Optional
@@ -667,7 +668,22 @@ func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 
 	if state == nil || !resp.Plan.Raw.Equal(req.State.Raw) {
 		r.warnWalLevel(ctx, plan.Name.ValueString(), &resp.Diagnostics)
+		warnBackslashName(plan.Name, &resp.Diagnostics)
 	}
+}
+
+// warnBackslashName warns when a publication's name has a backslash:
+// PostgreSQL creates it, but no PostgreSQL subscriber can stream from it
+// (a subscription to it is refused at plan).
+func warnBackslashName(name types.String, diags *diag.Diagnostics) {
+	if name.IsUnknown() || name.IsNull() || !strings.Contains(name.ValueString(), `\`) {
+		return
+	}
+	diags.AddAttributeWarning(path.Root("name"), "Publication Name Cannot Be Subscribed To",
+		fmt.Sprintf("Publication %q has a backslash in its name. PostgreSQL creates it, but no PostgreSQL subscriber can stream from it: %s, "+
+			"so a subscription to it would be created and never replicate. Choose a name without a backslash "+
+			"(changing name renames the publication in place, ALTER PUBLICATION … RENAME TO).",
+			name.ValueString(), backslashPublicationName))
 }
 
 // versionGate is a feature a configuration uses and the PostgreSQL major

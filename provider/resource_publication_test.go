@@ -13,9 +13,12 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	fwresource "github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -1759,4 +1762,60 @@ resource "pgreplication_publication" "this" {
 			},
 		},
 	})
+}
+
+// A publication whose name has a backslash is created (PostgreSQL allows
+// it), but plan warns on name: no PostgreSQL subscriber can stream from it
+// (TestAccSubscription_hostileNames: a subscription to it is refused). The
+// warning comes when the publication is created or renamed to such a name,
+// not on a rename away from one, nor on a plan that changes nothing.
+func TestPublication_backslashNameWarns(t *testing.T) {
+	ctx := context.Background()
+	sch := publicationSchema()
+	model := func(name string) publicationModel {
+		return publicationModel{
+			ID: types.StringValue(importid.Format("app", name)), Name: types.StringValue(name), Database: types.StringValue("app"), Owner: types.StringValue("app_owner"),
+			AllTables: types.BoolValue(true), Tables: types.MapNull(types.ObjectType{AttrTypes: publicationTableAttrTypes}),
+			TablesInSchema: types.SetNull(types.StringType), Publish: types.SetNull(types.StringType),
+			PublishViaPartitionRoot: types.BoolValue(false), PublishGeneratedColumns: types.StringValue("none"),
+		}
+	}
+	warnings := func(had, want string) diag.Diagnostics {
+		t.Helper()
+		plan := tfsdk.Plan{Schema: sch}
+		if d := plan.Set(ctx, model(want)); d.HasError() {
+			t.Fatal(d)
+		}
+		state := tfsdk.State{Schema: sch, Raw: tftypes.NewValue(sch.Type().TerraformType(ctx), nil)}
+		if had != "" {
+			if d := state.Set(ctx, model(had)); d.HasError() {
+				t.Fatal(d)
+			}
+		}
+		req := fwresource.ModifyPlanRequest{Config: tfsdk.Config{Schema: sch, Raw: plan.Raw}, Plan: plan, State: state}
+		resp := fwresource.ModifyPlanResponse{Plan: plan}
+		(&publicationResource{}).ModifyPlan(ctx, req, &resp)
+		if resp.Diagnostics.HasError() {
+			t.Fatalf("ModifyPlan failed: %v", resp.Diagnostics)
+		}
+		return resp.Diagnostics.Warnings()
+	}
+	for _, c := range []struct{ had, want string }{{"", `pub\two`}, {"pub_two", `pub\two`}} {
+		got := warnings(c.had, c.want)
+		if len(got) != 1 || got[0].Summary() != "Publication Name Cannot Be Subscribed To" {
+			t.Fatalf("%q to %q: warnings %v, want one", c.had, c.want, got)
+		}
+		if w, ok := got[0].(diag.DiagnosticWithPath); !ok || !w.Path().Equal(path.Root("name")) {
+			t.Errorf("%q to %q: the warning is not on name: %v", c.had, c.want, got[0])
+		}
+		if !regexp.MustCompile(wrappedText(`"pub\\two" has a backslash`) + `.*` + wrappedText(`E'…' string`) + `.*` +
+			wrappedText("without a backslash") + `.*` + wrappedText("RENAME TO")).MatchString(got[0].Detail()) {
+			t.Errorf("%q to %q: the warning does not say what, why and the fix: %s", c.had, c.want, got[0].Detail())
+		}
+	}
+	for _, c := range []struct{ had, want string }{{"", "pub_two"}, {`pub\two`, "pub_two"}, {`pub\two`, `pub\two`}} {
+		if got := warnings(c.had, c.want); len(got) != 0 {
+			t.Errorf("%q to %q: warnings %v, want none", c.had, c.want, got)
+		}
+	}
 }

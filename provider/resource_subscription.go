@@ -870,17 +870,21 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 			if err := pgsql.ValidateName(s.ValueString()); err != nil {
 				resp.Diagnostics.AddAttributeError(path.Root("publications"), "Invalid Publication Name", fmt.Sprintf("%q: %s.", s.ValueString(), err))
 			} else if strings.Contains(s.ValueString(), `\`) {
-				// Seen on PostgreSQL 15 and 17: CREATE SUBSCRIPTION succeeds, then
-				// every apply worker fails.
 				resp.Diagnostics.AddAttributeError(path.Root("publications"), "Publication Name Cannot Be Subscribed To",
-					fmt.Sprintf("%q has a backslash. PostgreSQL's apply worker sends the publication names to the publisher as an E'…' string, "+
-						"which the replication protocol does not accept (\"could not start WAL streaming: ERROR: syntax error\"): the subscription "+
-						"would be created and never replicate. Rename the publication on the publisher (ALTER PUBLICATION … RENAME TO) to a name "+
-						"without a backslash.", s.ValueString()))
+					fmt.Sprintf("%q has a backslash. %s: the subscription would be created and never replicate. "+
+						"Rename the publication on the publisher (ALTER PUBLICATION … RENAME TO) to a name without a backslash.",
+						s.ValueString(), backslashPublicationName))
 			}
 		}
 	}
 }
+
+// backslashPublicationName is why no PostgreSQL subscriber can stream from a
+// publication whose name has a backslash (seen on PostgreSQL 15, 17 and 18:
+// CREATE SUBSCRIPTION succeeds, then every apply worker fails): the
+// subscription refuses such a name at plan, the publication warns.
+const backslashPublicationName = "PostgreSQL's apply worker sends the publication names to the publisher as an E'…' string, " +
+	"which the replication protocol does not accept (\"could not start WAL streaming: ERROR: syntax error\")"
 
 // ModifyPlan resolves the defaults that depend on the server (database,
 // streaming, slot_name), recreates the subscription only when its database
