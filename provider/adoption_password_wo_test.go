@@ -146,18 +146,12 @@ resource "pgreplication_subscription" "this" {
 }
 `, pub.Port, version, version)
 	}
-	unchanged := func(*terraform.State) error {
+	unchanged := resource.ComposeTestCheckFunc(func(*terraform.State) error {
 		if got := queryValue[int64](t, sub, "postgres", `SELECT oid::int8 FROM pg_subscription WHERE subname = 'sub_wo'`); got != oid {
 			return fmt.Errorf("sub_wo is another subscription (oid %d, was %d)", got, oid)
 		}
-		if conn() != hand {
-			return fmt.Errorf("the first apply changed the connection of sub_wo")
-		}
-		if got := worker(); got != pid {
-			return fmt.Errorf("the apply worker of sub_wo was restarted (pid %d, then %d)", pid, got)
-		}
 		return nil
-	}
+	}, unchangedByApply("the connection of sub_wo", conn, hand, "the apply worker of sub_wo", worker, pid))
 	logPath := traceLog(t)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -215,15 +209,8 @@ import {
   id       = "standby"
 }
 `
-	unchanged := func(*terraform.State) error {
-		if got := queryValue[string](t, standby, "postgres", "SHOW primary_conninfo"); got != hand {
-			return fmt.Errorf("the first apply changed primary_conninfo")
-		}
-		if got := receiver(); got != pid {
-			return fmt.Errorf("the WAL receiver was restarted (pid %d, then %d)", pid, got)
-		}
-		return nil
-	}
+	conninfo := func() string { return queryValue[string](t, standby, "postgres", "SHOW primary_conninfo") }
+	unchanged := unchangedByApply("primary_conninfo", conninfo, hand, "the WAL receiver", receiver, pid)
 	logPath := traceLog(t)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -278,4 +265,19 @@ resource "pgreplication_subscription" "this" {
 	})
 	checkLogHasNo(t, logPath, canaryParts(canary), "sub_moved", "Password Leaves the State")
 	leavesStateWarned(t, logPath, "password_wo", "conninfo")
+}
+
+// unchangedByApply checks that an apply changed nothing on the server: the
+// connection (read) is still the one made by hand, and the process that
+// streams with it (pidOf) still has pid, not restarted.
+func unchangedByApply(connection string, read func() string, hand, process string, pidOf func() int64, pid int64) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		if read() != hand {
+			return fmt.Errorf("the first apply changed %s", connection)
+		}
+		if got := pidOf(); got != pid {
+			return fmt.Errorf("%s was restarted (pid %d, then %d)", process, pid, got)
+		}
+		return nil
+	}
 }

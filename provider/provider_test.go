@@ -161,6 +161,12 @@ func providerConfigAs(alias string, n *routertest.Node, role string) string {
 }
 
 func providerBlock(alias string, n *routertest.Node, role, database string) string {
+	return providerBlockAt(alias, n.Host, n.Port, role, database, "disable")
+}
+
+// providerBlockAt is providerBlock for any address and sslmode: a proxy's
+// port, a server that refuses TLS.
+func providerBlockAt(alias, host string, port int, role, database, sslmode string) string {
 	if alias != "" {
 		alias = fmt.Sprintf("\n  alias    = %q", alias)
 	}
@@ -170,9 +176,9 @@ provider "pgreplication" {%s
   port     = %d
   username = %q
   database = %q
-  sslmode  = "disable"
+  sslmode  = %q
 }
-`, alias, n.Host, n.Port, role, database)
+`, alias, host, port, role, database, sslmode)
 }
 
 // topologyProviders renders one provider per server of the topology, each

@@ -57,16 +57,9 @@ func TestAccProvider_tlsRefusedSaysSo(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: fmt.Sprintf(`
-provider "pgreplication" {
-  host     = %q
-  port     = %d
-  username = "postgres"
-  database = "postgres"
-  sslmode  = "require"
-}
+			Config: providerBlockAt("", topo.Primary.Host, topo.Primary.Port, "postgres", "postgres", "require") + `
 data "pgreplication_server" "this" {}
-`, topo.Primary.Host, topo.Primary.Port),
+`,
 			ExpectError: errorText("Cannot Connect to PostgreSQL", fmt.Sprintf("%s:%d answered, but does not offer TLS", topo.Primary.Host, topo.Primary.Port),
 				`sslmode = "require" requires it`, "set the provider's sslmode to prefer or disable"),
 		}},

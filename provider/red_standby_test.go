@@ -50,30 +50,25 @@ resource "pgreplication_standby" "this" {
 			t.Errorf("after the failed apply primary_conninfo is %q, want the one it had before, %q", got, conninfoBefore)
 		}
 	}
-	notStreaming := errorText("Standby Is Not Streaming", fmt.Sprintf("does not stream from 127.0.0.1:%d", port),
-		"The settings it had before are written back", fmt.Sprintf("it streams again from 127.0.0.1:%d", topo.Primary.Port))
+	// An apply to the port where nothing listens: refused, and the
+	// standby's settings written back.
+	toNowhere := resource.TestStep{
+		PreConfig: func() {
+			conninfoBefore = queryValue[string](t, standby, "postgres", `SELECT current_setting('primary_conninfo')`)
+		},
+		Config: config(port),
+		ExpectError: errorText("Standby Is Not Streaming", fmt.Sprintf("does not stream from 127.0.0.1:%d", port),
+			"The settings it had before are written back", fmt.Sprintf("it streams again from 127.0.0.1:%d", topo.Primary.Port)),
+	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
-			{
-				// Created over the standby routertest started streaming.
-				PreConfig: func() {
-					conninfoBefore = queryValue[string](t, standby, "postgres", `SELECT current_setting('primary_conninfo')`)
-				},
-				Config:      config(port),
-				ExpectError: notStreaming,
-			},
+			toNowhere, // created over the standby routertest started streaming
 			{
 				PreConfig: streamsFromPrimary,
 				Config:    config(topo.Primary.Port),
 			},
-			{
-				PreConfig: func() {
-					conninfoBefore = queryValue[string](t, standby, "postgres", `SELECT current_setting('primary_conninfo')`)
-				},
-				Config:      config(port),
-				ExpectError: notStreaming,
-			},
+			toNowhere, // updated
 			{
 				// The server is as the state says: nothing to change.
 				PreConfig:          streamsFromPrimary,

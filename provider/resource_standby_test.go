@@ -332,15 +332,7 @@ func TestAccStandby_slowStatusAtDeadline(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: fmt.Sprintf(`
-provider "pgreplication" {
-  host     = %q
-  port     = %d
-  username = "postgres"
-  database = "postgres"
-  sslmode  = "disable"
-}
-
+			Config: providerBlockAt("", standby.Host, slow.Port(), "postgres", "postgres", "disable") + fmt.Sprintf(`
 resource "pgreplication_standby" "this" {
   primary_host     = "127.0.0.1"
   primary_port     = %d
@@ -349,7 +341,7 @@ resource "pgreplication_standby" "this" {
   application_name = "replica-1"
   wait_timeout     = "5s"
 }
-`, standby.Host, slow.Port(), port),
+`, port),
 			ExpectError: regexp.MustCompile(fmt.Sprintf(`(?s)Standby Is Not Streaming.*does\s+not\s+stream\s+from\s+127\.0\.0\.1:%d.*reports:.*pg_stat_wal_receiver.*primary_conninfo`, port)),
 		}},
 	})

@@ -142,7 +142,7 @@ FROM pg_subscription_rel r JOIN pg_subscription s ON s.oid = r.srsubid WHERE r.s
 func errorText(phrases ...string) *regexp.Regexp {
 	quoted := make([]string, len(phrases))
 	for i, p := range phrases {
-		quoted[i] = strings.Join(strings.Fields(regexp.QuoteMeta(p)), `\s+`)
+		quoted[i] = wrappedText(p)
 	}
 	return regexp.MustCompile(`(?s)` + strings.Join(quoted, ".*"))
 }

@@ -368,14 +368,7 @@ func TestOldPrimaryBackWithTheFileUpdated(t *testing.T) {
 	ctx := context.Background()
 	old, promoted := topo.Primary, topo.Standbys[0]
 	before := steadyHealth(topo.Artifact(), interval)
-	after := before
-	after.Nodes = slices.Clone(before.Nodes)
-	for i := range after.Nodes {
-		after.Nodes[i].Role = artifact.RoleReplica
-		if after.Nodes[i].Name == promoted.Name {
-			after.Nodes[i].Role = artifact.RolePrimary
-		}
-	}
+	after := declaringPrimary(before, promoted.Name)
 	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelError}))
 	r, path := openRouter(t, before, routerlib.WithWatch(0), routerlib.WithLogger(logger))
@@ -488,14 +481,7 @@ func TestOldPrimaryBackAcrossReloadsWhileFrozen(t *testing.T) {
 	ctx := context.Background()
 	old, promoted := topo.Primary, topo.Standbys[0]
 	before := steadyHealth(topo.Artifact(), interval)
-	after := before
-	after.Nodes = slices.Clone(before.Nodes)
-	for i := range after.Nodes {
-		after.Nodes[i].Role = artifact.RoleReplica
-		if after.Nodes[i].Name == promoted.Name {
-			after.Nodes[i].Role = artifact.RolePrimary
-		}
-	}
+	after := declaringPrimary(before, promoted.Name)
 	r, path := openRouter(t, before, routerlib.WithWatch(0))
 	if _, err := r.Exec(ctx, "CREATE TABLE obf_t (id serial, phase int)"); err != nil {
 		t.Fatal(err)
@@ -566,4 +552,18 @@ func TestOldPrimaryBackAcrossReloadsWhileFrozen(t *testing.T) {
 	if forked := rowsFrom(t, old, "obf_t", 1); forked != 0 {
 		t.Errorf("%d writes landed on the old primary; want 0", forked)
 	}
+}
+
+// declaringPrimary returns a copy of a that declares the node named primary
+// the primary and every other node a replica: the router file Terraform
+// writes after a failover.
+func declaringPrimary(a artifact.Topology, primary string) artifact.Topology {
+	a.Nodes = slices.Clone(a.Nodes)
+	for i := range a.Nodes {
+		a.Nodes[i].Role = artifact.RoleReplica
+		if a.Nodes[i].Name == primary {
+			a.Nodes[i].Role = artifact.RolePrimary
+		}
+	}
+	return a
 }
