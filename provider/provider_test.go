@@ -292,3 +292,10 @@ func (c noSecretCheck) CheckState(_ context.Context, req statecheck.CheckStateRe
 		}
 	}
 }
+
+// thaw resumes a node that Freeze stopped.
+func thaw(t *testing.T, n *routertest.Node) {
+	if err := n.Thaw(); err != nil {
+		t.Error(err)
+	}
+}

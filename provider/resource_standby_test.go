@@ -6,7 +6,6 @@ import (
 	"net"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -233,7 +232,7 @@ func TestAccStandby_handEditRevertedBeforeStartupReload(t *testing.T) {
   wait_timeout     = "15s"
 `
 	startup := queryValue[int](t, standby, "postgres", `SELECT pid FROM pg_stat_activity WHERE backend_type = 'startup'`)
-	t.Cleanup(func() { _ = syscall.Kill(startup, syscall.SIGCONT) })
+	t.Cleanup(func() { _ = continueProcess(startup) })
 	handConninfo := fmt.Sprintf("host=127.0.0.1 port=%d user=postgres sslmode=disable application_name=by_hand", topo.Primary.Port)
 	var receiverPID int
 	resumed := make(chan error, 1)
@@ -253,7 +252,7 @@ func TestAccStandby_handEditRevertedBeforeStartupReload(t *testing.T) {
 			{
 				PreConfig: func() {
 					receiverPID = queryValue[int](t, standby, "postgres", `SELECT pid FROM pg_stat_wal_receiver`)
-					if err := syscall.Kill(startup, syscall.SIGSTOP); err != nil {
+					if err := stopProcess(startup); err != nil {
 						t.Fatal(err)
 					}
 					alterSystemByHand(t, standby, "primary_conninfo", handConninfo)
@@ -265,7 +264,7 @@ func TestAccStandby_handEditRevertedBeforeStartupReload(t *testing.T) {
 							err := queryRow(standby, `SELECT setting FROM pg_settings WHERE name = 'primary_conninfo'`, nil, &cur)
 							return err == nil && cur != handConninfo, nil
 						})
-						if kerr := syscall.Kill(startup, syscall.SIGCONT); err == nil {
+						if kerr := continueProcess(startup); err == nil {
 							err = kerr
 						}
 						resumed <- err

@@ -1,3 +1,5 @@
+//go:build unix
+
 package provider
 
 import (
@@ -160,12 +162,6 @@ func TestAccSynchronousReplication_disconnectDuringConfirmation(t *testing.T) {
 func kill(t *testing.T, pid int, sig syscall.Signal) {
 	if err := syscall.Kill(pid, sig); err != nil {
 		t.Errorf("kill %d %s: %v", pid, sig, err)
-	}
-}
-
-func thaw(t *testing.T, n *routertest.Node) {
-	if err := n.Thaw(); err != nil {
-		t.Error(err)
 	}
 }
 

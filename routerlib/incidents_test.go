@@ -9,8 +9,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -453,42 +451,6 @@ func forkWAL(t *testing.T, topo *routertest.Topology, table string, keep *router
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = topo.Primary.Thaw() })
-}
-
-// killNode kills every process of n's server with SIGKILL, as a machine
-// that dies: the kernel closes their sockets (a connection reset, not a
-// FATAL from the server), and nothing shuts down cleanly. The postmaster
-// is stopped first so that it forks nothing meanwhile.
-func killNode(t *testing.T, n *routertest.Node) {
-	t.Helper()
-	pidFile := filepath.Join(n.DataDir, "postmaster.pid")
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	children, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range strings.Fields(string(children)) {
-		if child, err := strconv.Atoi(f); err == nil {
-			_ = syscall.Kill(child, syscall.SIGKILL)
-		}
-	}
-	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	// What the dead server leaves: routertest then finds it stopped.
-	if err := os.Remove(pidFile); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // TestPrimaryKilledUnderLoad kills the primary's machine (every process,

@@ -8,11 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -117,34 +115,6 @@ func TestInvalidReloadKeepsConfig(t *testing.T) {
 		t.Errorf("write after an invalid reload: %v", err)
 	}
 	serverPort(t, ctx, r)
-}
-
-// pausePostmaster stops the postmaster of n alone (SIGSTOP): the backends
-// already connected keep serving, a new connection waits. It returns the
-// function that resumes it, which also runs when the test ends.
-func pausePostmaster(t *testing.T, n *routertest.Node) (resume func()) {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join(n.DataDir, "postmaster.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.SplitN(string(data), "\n", 2)[0])
-	if err != nil {
-		t.Fatalf("%s: postmaster.pid: %v", n.Name, err)
-	}
-	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	resume = func() {
-		once.Do(func() {
-			if err := syscall.Kill(pid, syscall.SIGCONT); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-	t.Cleanup(resume)
-	return resume
 }
 
 // TestReloadDuringPostmasterPause: the primary's postmaster stops for

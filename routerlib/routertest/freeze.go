@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -45,7 +44,7 @@ func (n *Node) Freeze() error {
 	}
 	stopped := map[int]bool{}
 	stop := func(pid int) error {
-		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := stopProcess(pid); err != nil {
 			return err
 		}
 		stopped[pid] = true
@@ -144,7 +143,7 @@ func (n *Node) thawLocked() error {
 	pids := n.t.frozen.pids[n]
 	// Children first, the postmaster (the first stopped) last.
 	for i := len(pids) - 1; i >= 0; i-- {
-		if err := syscall.Kill(pids[i], syscall.SIGCONT); err != nil && !errors.Is(err, syscall.ESRCH) {
+		if err := continueProcess(pids[i]); err != nil {
 			errs = append(errs, err)
 		}
 	}

@@ -131,9 +131,7 @@ func (t *Topology) startBouncerOn(ctx context.Context, n *Node, port int) error 
 	cmd.Env = serverEnv()
 	cmd.SysProcAttr = &syscall.SysProcAttr{}
 	dieWithParent(cmd.SysProcAttr) // never outlive the test process
-	if t.user != nil {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: t.user.uid, Gid: t.user.gid, NoSetGroups: true}
-	}
+	t.user.runAs(cmd.SysProcAttr)
 	out, err := os.Create(filepath.Join(dir, "stderr.log"))
 	if err != nil {
 		return fmt.Errorf("routertest: %w", err)

@@ -62,10 +62,10 @@ func (u *serverUser) checkTraversable(dir string) error {
 		if err != nil {
 			return fmt.Errorf("routertest: %w", err)
 		}
-		st, ok := info.Sys().(*syscall.Stat_t)
+		uid, gid, ok := fileOwner(info)
 		traversable := info.Mode().Perm()&0o001 != 0 ||
-			ok && st.Uid == u.uid && info.Mode().Perm()&0o100 != 0 ||
-			ok && st.Gid == u.gid && info.Mode().Perm()&0o010 != 0
+			ok && uid == u.uid && info.Mode().Perm()&0o100 != 0 ||
+			ok && gid == u.gid && info.Mode().Perm()&0o010 != 0
 		if !traversable {
 			return fmt.Errorf("routertest: the servers run as the %s user, who cannot enter %s (mode %v); "+
 				"chmod o+x %s or keep the topology elsewhere", u.name, d, info.Mode().Perm(), d)
@@ -83,9 +83,8 @@ func (t *Topology) command(ctx context.Context, name string, args ...string) *ex
 	cmd.Dir = t.Dir
 	cmd.Env = serverEnv()
 	if t.user != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{
-			Credential: &syscall.Credential{Uid: t.user.uid, Gid: t.user.gid, NoSetGroups: true},
-		}
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+		t.user.runAs(cmd.SysProcAttr)
 	}
 	// pg_ctl start leaves a daemon behind; should it ever inherit our output
 	// pipe, do not wait for the daemon to close it.
