@@ -3,6 +3,9 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,7 +27,10 @@ import (
 // ('publication "…" does not exist'), and the subscriber restarts from the
 // same place (PostgreSQL 15 to 17; 18 skips the publication instead, so
 // those changes never reach the subscriber). The subscription is made by
-// hand, on the same server, in another database.
+// hand, on the same server, in another database. Besides the rows, the
+// publisher's log must not show its WAL sender finding the publication
+// missing (the error of 15 to 17, the warning of 18), so that a failure
+// says its cause.
 func TestAccPublication_allTablesSwitchKeepsSubscribers(t *testing.T) {
 	topo := testAccTopology(t)
 	const src, dst = "red_pub_switch_src", "red_pub_switch_dst"
@@ -56,8 +62,12 @@ resource "pgreplication_publication" "switch" {
 `
 	}
 	var w *writer
-	startWriting := func() { w = startWriter(t, topo.Primary, src) }
-	allRowsArrive := func(*terraform.State) error {
+	var logFrom int64
+	startWriting := func() {
+		logFrom = logSize(t, topo.Primary)
+		w = startWriter(t, topo.Primary, src)
+	}
+	allRowsArrive := func(s *terraform.State) error {
 		if err := w.stop(); err != nil {
 			return fmt.Errorf("writing on the publisher during the apply: %v", err)
 		}
@@ -65,16 +75,15 @@ resource "pgreplication_publication" "switch" {
 		if written == 0 {
 			return fmt.Errorf("no row was written during the apply: the test proves nothing")
 		}
-		var got int64
-		ok, _ := pollUntil(context.Background(), 30*time.Second, func(context.Context) (bool, error) {
-			got = queryValue[int64](t, topo.Primary, dst, `SELECT count(*) FROM written`)
-			return got == written, nil
-		})
-		if !ok {
-			return fmt.Errorf("%d rows were written on the publisher, %d reached the subscriber 30s after the apply "+
-				"(the publisher's log says why: publication %q does not exist?)", written, got, pub)
+		// The WAL sender never found the publication missing: PostgreSQL
+		// 15 to 17 fail the subscription, 18 skips the changes with a
+		// warning, and either says so in the log.
+		for _, missing := range []string{`publication "` + pub + `" does not exist`, `skipped loading publication "` + pub + `"`} {
+			if line := logLineWith(t, topo.Primary, logFrom, missing); line != "" {
+				return fmt.Errorf("the publisher's WAL sender found publication %s missing during the switch: %s", pub, line)
+			}
 		}
-		return nil
+		return waitRows(t, topo.Primary, dst, "written", written)(s)
 	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -106,29 +115,36 @@ resource "pgreplication_publication" "switch" {
 // writer inserts rows into the table written of a database, one every few
 // milliseconds, until stopped.
 type writer struct {
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	err    error
+	stopping chan struct{}
+	once     sync.Once
+	wg       sync.WaitGroup
+	err      error
 }
 
 func startWriter(t *testing.T, n *routertest.Node, database string) *writer {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	conn, err := pgx.Connect(ctx, n.DSNFor(database))
+	conn, err := pgx.Connect(context.Background(), n.DSNFor(database))
 	if err != nil {
-		cancel()
 		t.Fatalf("connecting to %s: %v", n.Name, err)
 	}
-	w := &writer{cancel: cancel}
+	w := &writer{stopping: make(chan struct{})}
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
 		defer conn.Close(context.Background())
-		for ctx.Err() == nil {
-			if _, err := conn.Exec(ctx, `INSERT INTO written DEFAULT VALUES`); err != nil {
-				if ctx.Err() == nil {
-					w.err = err
-				}
+		for {
+			select {
+			case <-w.stopping:
+				return
+			default:
+			}
+			// Never cut short: an INSERT whose wait was cancelled still
+			// commits on the server, after the count it should be in.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			_, err := conn.Exec(ctx, `INSERT INTO written DEFAULT VALUES`)
+			cancel()
+			if err != nil {
+				w.err = err
 				return
 			}
 			time.Sleep(2 * time.Millisecond)
@@ -138,9 +154,87 @@ func startWriter(t *testing.T, n *routertest.Node, database string) *writer {
 	return w
 }
 
-// stop ends the writing and returns the error that ended it early, if any.
+// stop ends the writing once the INSERT under way has committed, so that
+// every row it wrote is in a count taken afterwards, and returns the error
+// that ended it early, if any.
 func (w *writer) stop() error {
-	w.cancel()
+	w.once.Do(func() { close(w.stopping) })
 	w.wg.Wait()
 	return w.err
+}
+
+// logSize is how far n's server log goes now: where logLineWith starts.
+func logSize(t *testing.T, n *routertest.Node) int64 {
+	t.Helper()
+	info, err := os.Stat(filepath.Join(n.DataDir, "postgresql.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.Size()
+}
+
+// logLineWith returns the first line of n's server log after offset that
+// holds text, or "".
+func logLineWith(t *testing.T, n *routertest.Node, offset int64, text string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.DataDir, "postgresql.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b[min(offset, int64(len(b))):]), "\n") {
+		if strings.Contains(line, text) {
+			return line
+		}
+	}
+	return ""
+}
+
+// A writer's stop returns once its last INSERT has committed, so that a
+// count taken after it holds every row written. Its backend is stopped
+// (SIGSTOP) as a busy machine deschedules it, with an INSERT on the way. The
+// old stop cancelled the INSERT's wait and returned at once; the server
+// committed the row after the count, the subscriber then had one row more
+// than written, and TestAccPublication_allTablesSwitchKeepsSubscribers
+// waited its 30 s for counts that could never be equal (10 of 10 rounds
+// committed a row after stop returned).
+func TestAccWriter_stopWaitsForItsInsert(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "writer_stop"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `CREATE TABLE written (id bigserial PRIMARY KEY)`)
+	for round := range 3 {
+		w := startWriter(t, topo.Primary, db)
+		var pid int
+		waitFor(t, 10*time.Second, "the writer's backend", func() bool {
+			pid = queryValue[int](t, topo.Primary, db, `SELECT coalesce((SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'INSERT INTO written%' AND pid <> pg_backend_pid() LIMIT 1), 0)`)
+			return pid != 0
+		})
+		if err := stopProcess(pid); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond) // the next INSERT goes to the stopped backend
+		stopped := make(chan error, 1)
+		go func() { stopped <- w.stop() }()
+		var counted int64
+		select {
+		case err := <-stopped:
+			counted = queryValue[int64](t, topo.Primary, db, `SELECT count(*) FROM written`)
+			_ = continueProcess(pid)
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(200 * time.Millisecond):
+			if err := continueProcess(pid); err != nil {
+				t.Fatal(err)
+			}
+			if err := <-stopped; err != nil {
+				t.Fatal(err)
+			}
+			counted = queryValue[int64](t, topo.Primary, db, `SELECT count(*) FROM written`)
+		}
+		time.Sleep(300 * time.Millisecond)
+		if later := queryValue[int64](t, topo.Primary, db, `SELECT count(*) FROM written`); later != counted {
+			t.Fatalf("round %d: %d rows counted after stop, %d 300 ms later: stop returned before its INSERT committed", round, counted, later)
+		}
+	}
 }
