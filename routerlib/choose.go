@@ -61,6 +61,12 @@ type retryState struct {
 	// on a session whose connect started after it (see newSession).
 	ended   *server
 	endedAt int64
+	// avoid is a replica a read takes again only when no other can serve
+	// it: the one where a pg_terminate_backend pass ended the previous
+	// attempt's session. The pass may still be on its way through that
+	// server's sessions, and behind PgBouncer a new client session can be
+	// handed one it ends next.
+	avoid *node
 }
 
 // choose decides where a call goes. It is the hot path: with the class
@@ -134,6 +140,11 @@ func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryStat
 			if lsn := s.LSN(); lsn != 0 {
 				return r.readYourWrites(ctx, t, cands, pol, st.exclude, lsn, routeName)
 			}
+		}
+	}
+	if st.avoid != nil {
+		if n := r.pick(t, cands, pol, st.avoid, 0); n != nil {
+			return target{n: n, pool: t.readPoolOf(n), reason: reason, route: routeName}, nil
 		}
 	}
 	if n := r.pick(t, cands, pol, st.exclude, 0); n != nil {

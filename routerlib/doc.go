@@ -404,10 +404,11 @@
 //   - A pg_terminate_backend() pass over a replica's server sessions: a
 //     read whose session it ended runs again on a new client session,
 //     which PgBouncer may hand a server session the same pass ends next,
-//     so one pass can end two attempts of one read (with a single
-//     replica, 1 read in 154 that ran again in a test of 100 passes under
-//     six readers; none failed: a read has as many attempts as there are
-//     nodes, plus one). PgBouncer's server_check_delay = 0 checks a
+//     so the retry goes to another replica when one can serve the read.
+//     With a single replica it goes back, and one pass can end two
+//     attempts of one read (1 read in 154 that ran again in a test of 100
+//     passes under six readers; none failed: a read has as many attempts
+//     as there are nodes, plus one). PgBouncer's server_check_delay = 0 checks a
 //     server session before each transaction, which the pass may reach
 //     just after, and costs a round trip per transaction: it does not
 //     close this (5 in 455 with its default of 30 s in the same test).

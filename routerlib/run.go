@@ -41,7 +41,7 @@ func maxAttempts(t *topology) int { return len(t.nodes) + 1 }
 func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql string, err error, st retryState) (retryState, bool, error) {
 	tg.n.errors.Add(1)
 	st.attempts++
-	st.connRetry, st.exclude, st.ended = false, nil, nil
+	st.connRetry, st.exclude, st.ended, st.avoid = false, nil, nil, nil
 	// BeginTx's BEGIN, which commits nothing, comes with no SQL.
 	write := tg.write && sql != ""
 	f := failureOf(ctx, err)
@@ -105,8 +105,9 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		// before can reach. Behind PgBouncer in transaction pooling that
 		// new session is a client session only, which PgBouncer may hand
 		// a server session the same pass ends next: one pass can end two
-		// attempts of one read there (TestPgBouncerTerminatePassAttempts).
-		st.exclude = nil
+		// attempts of one read there (TestPgBouncerTerminatePassAttempts):
+		// so another replica that can serve the read is taken first.
+		st.exclude, st.avoid = nil, tg.n
 		st.ended, st.endedAt = tg.n.server, time.Now().UnixNano()
 	}
 	return st, true, err
