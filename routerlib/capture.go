@@ -935,50 +935,52 @@ func (b *captureBatch) Close() error {
 	return b.r.captureAfter(b.ctx, b.pool, b.session)
 }
 
-// sendReadBatchCapture sends b, a batch of reads, on the writer's
+// sendReadBatchCapture sends b, a batch of reads, to tg, the writer's
 // read-write session (see startReadCapture), with xactQuery queued last:
 // the batch is one implicit transaction (one Sync), so that query tells
 // whether its reads wrote, in the same round trip. Its Close then reads
-// the position after the commit, on the batch's connection, only when
-// they did. b itself is left as it was.
-func (r *Router) sendReadBatchCapture(ctx context.Context, pool *pgxpool.Pool, b *pgx.Batch, s *Session) pgx.BatchResults {
-	c, err := pool.Acquire(ctx)
-	if err != nil {
-		return pgx.FailedBatchResults(b, err)
-	}
+// the position after the commit, only when they did. It is a resendBatch:
+// sent again, whole, when the server had ended its session as idle. b
+// itself is left as it was, but for the callbacks, which move to the
+// batch that is sent (resendable).
+func (r *Router) sendReadBatchCapture(ctx context.Context, t *topology, tg target, b *pgx.Batch, s *Session) pgx.BatchResults {
 	checked := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
 	checked.QueuedQueries = append(checked.QueuedQueries, b.QueuedQueries...)
-	br := &readBatchCapture{r: r, ctx: ctx, c: c, session: s}
+	br := &readBatchCapture{
+		resendBatch: &resendBatch{r: r, ctx: ctx, n: tg.n, pool: tg.pool, max: maxAttempts(t)},
+		session:     s,
+	}
 	checked.Queue(xactQuery).QueryRow(func(row pgx.Row) error { return row.Scan(&br.wrote) })
-	br.BatchResults = c.Conn().SendBatch(ctx, checked)
+	br.send(checked)
 	return br
 }
 
 // readBatchCapture are the results of a batch of reads sent with
-// xactQuery last (sendReadBatchCapture): pgx's Close reads that query's
-// answer (its callback) after the caller's.
+// xactQuery last (sendReadBatchCapture): Close reads that query's answer
+// (its callback) after the caller's, then the position when they wrote.
 type readBatchCapture struct {
-	pgx.BatchResults
-	r       *Router
-	ctx     context.Context
-	c       *pgxpool.Conn // released at the first Close
+	*resendBatch
 	session *Session
 	wrote   bool
+	done    bool // closed: the outcome is recorded once
 }
 
 func (b *readBatchCapture) Close() error {
-	err := b.BatchResults.Close()
-	if b.c == nil {
+	err := b.resendBatch.Close()
+	if b.done {
 		return err
 	}
-	defer func() { b.c.Release(); b.c = nil }()
+	b.done = true
 	switch {
 	case err != nil:
 		// The server's error rolled the batch back; a failure of the
 		// connection leaves its commit unknown.
 		outcomeUnknown(b.session, err)
 	case b.wrote:
-		err = b.r.recordAt(b.ctx, b.c.Conn().PgConn(), b.session)
+		// On a session of its own: the batch's went back to the pool at
+		// Close. Any session of the primary reads a position at or past
+		// the commit.
+		err = b.r.captureAfter(b.ctx, b.pool, b.session)
 	}
 	return err
 }

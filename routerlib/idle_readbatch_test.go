@@ -2,7 +2,6 @@ package routerlib_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -166,15 +165,9 @@ func TestTerminatedUnderReadBatch(t *testing.T) {
 // TestIdleSessionEndedUnderStickyReadBatch: in read_your_writes mode, a
 // batch of reads that goes to the primary (no replica has replayed the
 // session's position: sticky) is sent through the capture path
-// (sendReadBatchCapture, capture.go), which does not send it again when
-// the primary had ended its session as idle: the caller gets the bare
-// FATAL 57P05. capture.go is not this branch's to change (see the
-// proposal in the commit that added this test), so the test runs only
-// with ROUTERTEST_STICKY_BATCH_RESEND=1; it fails there on this commit.
+// (sendReadBatchCapture), and is sent again, whole, when the primary had
+// ended its session as idle. Before, the caller got the bare FATAL 57P05.
 func TestIdleSessionEndedUnderStickyReadBatch(t *testing.T) {
-	if os.Getenv("ROUTERTEST_STICKY_BATCH_RESEND") != "1" {
-		t.Skip("the fix is capture.go's (not this branch's); set ROUTERTEST_STICKY_BATCH_RESEND=1 to run it")
-	}
 	topo := routertest.Shared(t)
 	ended := &idleEndCounter{}
 	r, _ := idleRouter(t, topo, artifact.ModeReadYourWrites, func(cfg *pgxpool.Config) {

@@ -594,7 +594,7 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		return r.sendReadBatch(ctx, t, tg, b, true)
 	}
 	if s := r.recording(ctx, t, tg); s != nil {
-		return r.sendReadBatchCapture(ctx, tg.pool, b, s)
+		return r.sendReadBatchCapture(ctx, t, tg, b, s)
 	}
 	return r.sendReadBatch(ctx, t, tg, b, false)
 }
