@@ -139,10 +139,12 @@ func (r *Router) reload(ctx context.Context) error {
 // choosing one of its nodes and holding a connection, and once the
 // topology it replaced has drained: a call on that one may still use a
 // server t shared with it. pgxpool.Close then waits for the connections
-// still held (open rows, transactions) to come back. Until then those
-// servers are still checked (see watchDropped).
+// still held (open rows, transactions, an acquired connection) to come
+// back. Until then those servers are still checked (see watchDropped).
+// t counts as drained once its calls have, before its servers close: a
+// connection the application holds for its lifetime (a LISTEN) keeps its
+// own pool open, not the pools of the next reloads.
 func drain(t, next *topology) {
-	defer close(t.drained)
 	if next != nil {
 		stop := make(chan struct{})
 		var watchers sync.WaitGroup
@@ -160,6 +162,7 @@ func drain(t, next *topology) {
 	if t.prevDrained != nil {
 		<-t.prevDrained
 	}
+	close(t.drained)
 	t.closeServersNotIn(next)
 }
 

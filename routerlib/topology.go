@@ -46,10 +46,11 @@ type topology struct {
 	writer   atomic.Pointer[node]
 	noWriter atomic.Pointer[string]
 	retired  atomic.Bool
-	// drained is closed once t, retired, has closed the servers the
-	// topology that replaced it does not use; prevDrained is the drained of
-	// the topology t replaced (nil for the first): t's servers close only
-	// after it, since calls on it may use them too.
+	// drained is closed once t, retired, has no call left between
+	// choosing a node and holding a connection, nor has the topology it
+	// replaced; prevDrained is the drained of the topology t replaced (nil
+	// for the first): t's servers close only after it, since calls on it
+	// may use them too.
 	drained     chan struct{}
 	prevDrained <-chan struct{}
 
@@ -236,13 +237,16 @@ func (t *topology) hold() func() {
 
 // closeServersNotIn closes the servers of t that other (nil for none) does
 // not use: their pools, once the connections callers hold (open rows,
-// transactions) are released, and the monitor's connections.
+// transactions) are released, and the monitor's connections. Each closes
+// on its own, so that a connection held on one leaves the others closed.
 func (t *topology) closeServersNotIn(other *topology) {
+	var wg sync.WaitGroup
 	for _, n := range t.nodes {
 		if other.nodeOn(n.server) == nil {
-			n.close()
+			wg.Go(n.close)
 		}
 	}
+	wg.Wait()
 }
 
 // writerNode returns the node taking writes in t, or nil (also for a nil t).
@@ -653,12 +657,15 @@ func (s *server) ensureWritePool() error {
 // Close waits until connections held by callers are released.
 func (s *server) close() {
 	s.kept.close()
-	if rp := s.readPool.Load(); rp != nil {
-		rp.Close()
+	// Each pool waits only for its own: a transaction held on a promoted
+	// replica's read pool leaves its write pool closed.
+	var wg sync.WaitGroup
+	for _, p := range []*pgxpool.Pool{s.readPool.Load(), s.writePool.Load()} {
+		if p != nil {
+			wg.Go(p.Close)
+		}
 	}
-	if wp := s.writePool.Load(); wp != nil {
-		wp.Close()
-	}
+	wg.Wait()
 	s.endLife() // ends the monitor's check in flight, which holds hcMu
 	s.hcMu.Lock()
 	s.closed = true
