@@ -49,9 +49,27 @@ func maybeCommitted(node, what string, cause, err error) error {
 	case cause == ErrClosed:
 		msg = fmt.Sprintf("%v while %s was in flight on node %q, which may have committed", ErrClosed, what, node)
 	case cause != nil:
-		msg = fmt.Sprintf("routerlib: node %q stopped answering (%v) during %s, which may have committed", node, cause, what)
+		msg = fmt.Sprintf("routerlib: node %q %s (%v) during %s, which may have committed", node, cutReason(cause), cause, what)
 	}
 	return &commitUnknown{msg: msg, cause: cause, err: err}
+}
+
+// A writesMoved is why the router cut off a node that still answers out
+// of recovery: it took the writes, and another node took them from it (a
+// promotion nobody fenced it for), or a split brain left none.
+type writesMoved struct{ msg string }
+
+func (e *writesMoved) Error() string { return e.msg }
+
+// cutReason says, for the message of a call the router cut off, why it
+// cut the node's connections (cause, not nil): the node stopped
+// answering, or lost the writes while it still answers.
+func cutReason(cause error) string {
+	var moved *writesMoved
+	if errors.As(cause, &moved) {
+		return "lost the writes"
+	}
+	return "stopped answering"
 }
 
 // A commitUnknown is an [ErrMaybeCommitted].

@@ -818,6 +818,33 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 	case cur != nil || next != t.declared:
 		r.opts.logger.Warn("routerlib: writes go to a new primary", "node", next.name, "was", nameOf(cur), "timeline", next.timeline.Load())
 	}
+	if cur != nil {
+		cutOldWriter(t, results, cur, next, why)
+	}
+}
+
+// cutOldWriter closes the connections open to cur, which took the writes
+// until now and answers out of recovery still (a standby was promoted and
+// nobody fenced cur, or a split brain leaves no node the writes): a
+// connection held there, from [Router.Acquire], [Router.MigrationConn] or
+// a transaction begun before, would go on writing to a server whose
+// writes the promotion forks off, and lose them. Their next use fails
+// instead, and a new Acquire or Begin reaches the node taking the writes.
+// A node that is down, or back in recovery, has lost its sessions
+// already; a second name of one server (a twin) is the same server.
+func cutOldWriter(t *topology, results []checkResult, cur, next *node, why string) {
+	i := slices.Index(t.nodes, cur)
+	if i < 0 || results[i].err != nil || results[i].recovery {
+		return
+	}
+	if next != nil && (next.server == cur.server || next.twinOf == cur.name || cur.twinOf == next.name) {
+		return
+	}
+	now := fmt.Sprintf("writes go to %q now", nameOf(next))
+	if next == nil {
+		now = "no node takes writes: " + why
+	}
+	cur.cut(&writesMoved{fmt.Sprintf("%s; %q, out of recovery still, was cut off so that no write on a connection held there (Acquire, MigrationConn, a transaction begun before) reaches it: acquire or begin again", now, cur.name)})
 }
 
 // holdOldTimelines takes out of read rotation, before next takes the

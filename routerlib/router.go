@@ -466,7 +466,7 @@ func (r *Router) readCut(n *node, err error) error {
 	case cause == ErrClosed:
 		return fmt.Errorf("%w while a read was in flight on node %q; it was not run again, since its rows had been delivered: %w", ErrClosed, n.name, err)
 	case cause != nil:
-		return fmt.Errorf("routerlib: node %q stopped answering (%v) after a read had delivered rows; it was not run again: %w", n.name, cause, err)
+		return fmt.Errorf("routerlib: node %q %s (%v) after a read had delivered rows; it was not run again: %w", n.name, cutReason(cause), cause, err)
 	}
 	return fmt.Errorf("routerlib: node %q failed after a read had delivered rows; it was not run again: %w", n.name, err)
 }

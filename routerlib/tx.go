@@ -74,7 +74,7 @@ func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits b
 		return maybeCommitted(tx.n.name, "a transaction's COMMIT", cause, err)
 	}
 	if cause != nil {
-		return fmt.Errorf("routerlib: node %q stopped answering (%w) during a transaction, which did not commit (its connection is closed): %w", tx.n.name, cause, err)
+		return fmt.Errorf("routerlib: node %q %s (%w) during a transaction, which did not commit (its connection is closed): %w", tx.n.name, cutReason(cause), cause, err)
 	}
 	return fmt.Errorf("routerlib: node %q failed during a transaction, which did not commit (its connection is closed): %w", tx.n.name, err)
 }

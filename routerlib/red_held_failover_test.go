@@ -1,0 +1,73 @@
+package routerlib_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestHeldConnectionsLeaveAnOldPrimary: a standby is promoted while the
+// primary keeps running (nobody fenced it), and the router moves the
+// writes to the promoted node. A connection the application holds on the
+// old primary, from Acquire or a transaction begun before, used to go on
+// writing there: three rows committed on the fork the promotion left
+// behind, all lost. Now the router closes the old primary's connections
+// when it takes the writes from it: the held connection and the
+// transaction fail, the transaction's error names the node and why, and
+// nothing more reaches the old primary. A new Acquire reaches the
+// promoted node.
+func TestHeldConnectionsLeaveAnOldPrimary(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	ctx := context.Background()
+	r := newRouter(t, steadyHealth(topo.Artifact(), 200*time.Millisecond))
+	if _, err := r.Exec(ctx, "CREATE TABLE held_t (id int, via text)"); err != nil {
+		t.Fatal(err)
+	}
+	held, err := r.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Release()
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, "INSERT INTO held_t VALUES (0, 'transaction, before the promotion')"); err != nil {
+		t.Fatal(err)
+	}
+	promoted := topo.Standbys[0]
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "writes on the promoted node", func() bool { return nodeStat(r, promoted.Name).Writer })
+	_, errHeld := held.Exec(ctx, "INSERT INTO held_t VALUES (1, 'acquired connection')")
+	_, errTx := tx.Exec(ctx, "INSERT INTO held_t VALUES (2, 'transaction')")
+	errCommit := tx.Commit(ctx)
+	t.Logf("acquired connection: %v\ntransaction: %v\ncommit: %v", errHeld, errTx, errCommit)
+	var n int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM held_t").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 0 {
+		t.Errorf("%d rows committed on the old primary after the router moved the writes to %s", n, promoted.Name)
+	}
+	if errHeld == nil || errTx == nil || errCommit == nil {
+		t.Errorf("a write on a connection held on the old primary succeeded")
+	}
+	if errTx != nil && !strings.Contains(errTx.Error(), `writes go to "`+promoted.Name+`"`) {
+		t.Errorf("the transaction's error does not say where the writes went: %v", errTx)
+	}
+	again, err := r.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Release()
+	var port int
+	if err := again.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil || port != promoted.Port {
+		t.Errorf("a new Acquire: port %d, %v; want the promoted node's %d", port, err, promoted.Port)
+	}
+}
