@@ -1,6 +1,7 @@
 package routerlib
 
 import (
+	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -8,6 +9,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -167,7 +169,10 @@ func Middleware(secret []byte) func(http.Handler) http.Handler {
 // Cookie returns next wrapped so that each request gets a [Session] in its
 // context ([SessionFrom]), started from the request's cookie when that is
 // valid, and so that a write through the router sets the cookie to the new
-// LSN before the response headers go out.
+// LSN before the response headers go out. The handler's writer flushes
+// ([http.Flusher]) and hands its connection over ([http.Hijacker], for a
+// WebSocket upgrade) as the server's does, and unwraps for
+// [http.ResponseController].
 func (m *SessionMiddleware) Cookie(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		var value string
@@ -391,6 +396,16 @@ func (w *sessionWriter) Flush() {
 	if f, ok := w.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// Hijack hands the connection to a handler that takes it over (a
+// WebSocket upgrade): such handlers assert [http.Hijacker] on their
+// writer, as golang.org/x/net/websocket does. A server's writer that
+// cannot (HTTP/2) returns [http.ErrNotSupported], as
+// [http.ResponseController] does. The session's value, sent in the
+// response headers, does not go out on a connection taken over.
+func (w *sessionWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	return http.NewResponseController(w.ResponseWriter).Hijack()
 }
 
 // Unwrap lets [http.ResponseController] reach the underlying writer.
