@@ -6,15 +6,19 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // A Conn is one connection to the primary held by one caller, from
 // [Router.Acquire] or [Router.MigrationConn]. It is a [pgxpool.Conn] with
-// one difference: in read_your_writes mode, Release first records the
+// two differences: in read_your_writes mode, Release first records the
 // primary's WAL position in the [Session] of the context the connection
 // was acquired with, so that the session's next reads see what was done on
-// it (a new table, rows written in a session-scoped transaction).
+// it (a new table, rows written in a session-scoped transaction); and
+// once the router has closed it (its node stopped answering, or lost the
+// writes to a promoted node), the errors of Exec, Query, QueryRow, Begin,
+// BeginTx and Ping say so, with the node and why.
 type Conn struct {
 	*pgxpool.Conn
 	ctx     context.Context
@@ -22,6 +26,62 @@ type Conn struct {
 	r       *Router
 	node    string
 }
+
+// Exec is [pgxpool.Conn.Exec]; when the router had cut the connection off
+// (the node stopped answering, or lost the writes: see the package
+// documentation), the error says so, with the node and why.
+func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	tag, err := c.Conn.Exec(ctx, sql, args...)
+	return tag, c.cutOff(err)
+}
+
+// Query is [pgxpool.Conn.Query], with the error of [Conn.Exec].
+func (c *Conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	rows, err := c.Conn.Query(ctx, sql, args...)
+	return rows, c.cutOff(err)
+}
+
+// QueryRow is [pgxpool.Conn.QueryRow], with the error of [Conn.Exec].
+func (c *Conn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	return cutRow{c.Conn.QueryRow(ctx, sql, args...), c}
+}
+
+// Begin is [pgxpool.Conn.Begin], with the error of [Conn.Exec].
+func (c *Conn) Begin(ctx context.Context) (pgx.Tx, error) {
+	tx, err := c.Conn.Begin(ctx)
+	return tx, c.cutOff(err)
+}
+
+// BeginTx is [pgxpool.Conn.BeginTx], with the error of [Conn.Exec].
+func (c *Conn) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, error) {
+	tx, err := c.Conn.BeginTx(ctx, txOptions)
+	return tx, c.cutOff(err)
+}
+
+// Ping is [pgxpool.Conn.Ping], with the error of [Conn.Exec].
+func (c *Conn) Ping(ctx context.Context) error { return c.cutOff(c.Conn.Ping(ctx)) }
+
+// cutOff returns err, naming the node and why when the router cut the
+// connection off: pgx's own error is then "use of closed network
+// connection" or "conn closed", which says neither.
+func (c *Conn) cutOff(err error) error {
+	if err == nil || c.Conn == nil {
+		return err
+	}
+	cause := cutCause(c.Conn.Conn().PgConn())
+	if cause == nil {
+		return err
+	}
+	return fmt.Errorf("routerlib: node %q %s (%w); the router closed this acquired connection: %w", c.node, cutReason(cause), cause, err)
+}
+
+// cutRow is a Conn's row, with the error of [Conn.Exec].
+type cutRow struct {
+	row pgx.Row
+	c   *Conn
+}
+
+func (r cutRow) Scan(dest ...any) error { return r.c.cutOff(r.row.Scan(dest...)) }
 
 // statementsDiscarded is a pgx tracer that resets a connection's statement
 // cache when the server reports that it dropped every prepared statement

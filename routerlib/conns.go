@@ -127,12 +127,13 @@ func (c *nodeConns) cut(cause error) {
 	c.mu.Lock()
 	c.down = cause
 	c.mu.Unlock()
-	c.closeOpen(false)
+	c.closeOpen(false, cause)
 }
 
 // closeOpen closes the connections open to the node: the pools' only, or
-// the health check's too.
-func (c *nodeConns) closeOpen(checks bool) {
+// the health check's too. Each keeps cause (nil on Close), which a
+// connection the application holds reports at its next use (cutCause).
+func (c *nodeConns) closeOpen(checks bool, cause error) {
 	c.mu.Lock()
 	open := make([]*trackedConn, 0, len(c.open))
 	for tc := range c.open {
@@ -142,6 +143,9 @@ func (c *nodeConns) closeOpen(checks bool) {
 	}
 	c.mu.Unlock()
 	for _, tc := range open {
+		if cause != nil {
+			tc.cutBy.Store(&cause)
+		}
 		tc.Close()
 	}
 }
@@ -165,7 +169,7 @@ func (c *nodeConns) close() {
 	c.mu.Lock()
 	c.closed = true
 	c.mu.Unlock()
-	c.closeOpen(true)
+	c.closeOpen(true, nil)
 }
 
 // answeredSince reports whether the node answered a call on one of the
@@ -218,6 +222,24 @@ type trackedConn struct {
 	// connections do not share them.
 	sent     atomic.Int64
 	answered answer
+	// cutBy is why the router closed it (nodeConns.cut), nil if it did not.
+	cutBy atomic.Pointer[error]
+}
+
+// cutCause returns why the router cut pc's connection off, nil if it did
+// not: the node stopped answering, or lost the writes. It is the
+// connection's own, so it stays after the node is back.
+func cutCause(pc *pgconn.PgConn) error {
+	nc := pc.Conn()
+	if tls, ok := nc.(interface{ NetConn() net.Conn }); ok {
+		nc = tls.NetConn()
+	}
+	if tc, ok := nc.(*trackedConn); ok {
+		if cause := tc.cutBy.Load(); cause != nil {
+			return *cause
+		}
+	}
+	return nil
 }
 
 func (tc *trackedConn) Write(b []byte) (int, error) {

@@ -67,7 +67,7 @@ func (tx *writerTx) failed(ctx context.Context, err error, sql string, commits b
 	var cause error
 	if tx.r.closed.Load() {
 		cause = ErrClosed
-	} else {
+	} else if cause = cutCause(tx.Conn().PgConn()); cause == nil {
 		cause = tx.n.conns.cause()
 	}
 	if *tx.sent {
