@@ -17,8 +17,9 @@ import (
 // was acquired with, so that the session's next reads see what was done on
 // it (a new table, rows written in a session-scoped transaction); and
 // once the router has closed it (its node stopped answering, or lost the
-// writes to a promoted node), the errors of Exec, Query, QueryRow, Begin,
-// BeginTx and Ping say so, with the node and why.
+// writes to a promoted node, or [Router.Close] ran), the errors of Exec,
+// Query, QueryRow, Begin, BeginTx and Ping say so, with the node and why
+// (after Close, [ErrClosed]).
 type Conn struct {
 	*pgxpool.Conn
 	ctx     context.Context
@@ -70,6 +71,9 @@ func (c *Conn) cutOff(err error) error {
 	}
 	cause := cutCause(c.Conn.Conn().PgConn())
 	if cause == nil {
+		if c.r.closed.Load() && c.Conn.Conn().IsClosed() {
+			return fmt.Errorf("%w, which closed this acquired connection on node %q: %w", ErrClosed, c.node, err)
+		}
 		return err
 	}
 	return fmt.Errorf("routerlib: node %q %s (%w); the router closed this acquired connection: %w", c.node, cutReason(cause), cause, err)

@@ -2,10 +2,12 @@ package routerlib_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -74,5 +76,29 @@ func TestHeldConnectionsLeaveAnOldPrimary(t *testing.T) {
 	var port int
 	if err := again.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port); err != nil || port != promoted.Port {
 		t.Errorf("a new Acquire: port %d, %v; want the promoted node's %d", port, err, promoted.Port)
+	}
+}
+
+// TestAcquiredConnectionAfterClose: Close cuts a connection the
+// application still holds (it returns within health.timeout and a second
+// whatever is held), and the connection's next use failed with pgx's bare
+// "conn closed". It is ErrClosed now, naming the node.
+func TestAcquiredConnectionAfterClose(t *testing.T) {
+	a := steadyHealth(routertest.Shared(t).Artifact(), 200*time.Millisecond)
+	r, err := routerlib.New(context.Background(), a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	held, err := r.Acquire(ctx)
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	defer held.Release()
+	r.Close()
+	_, err = held.Exec(ctx, "SELECT 1")
+	if !errors.Is(err, routerlib.ErrClosed) || !strings.Contains(err.Error(), `"`+a.Nodes[0].Name+`"`) {
+		t.Errorf("the held connection after Close: %v; want ErrClosed naming node %q", err, a.Nodes[0].Name)
 	}
 }
