@@ -336,7 +336,12 @@
 // [Tracer] does). A read waits up to wait_timeout for a replica to catch
 // up, and the reads waiting on one replica share one query of its replay
 // position every 5ms, however many they are; with wait_timeout 0s a read
-// goes to the primary at once when no replica has caught up.
+// goes to the primary at once when no replica has caught up. When none
+// has after that wait and the primary itself is behind the session's
+// position (a failover lost the write, or it was made on another
+// cluster), the session takes the primary's position, so that its reads
+// do not all wait and go to the primary until the new primary has
+// written as much.
 // A [SessionMiddleware] carries the session between HTTP requests: in a
 // cookie for browsers, or in a request and response header for APIs. The
 // value is signed with one of several keys of at least 32 bytes (the first
