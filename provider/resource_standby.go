@@ -610,7 +610,8 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		}
 		return true
 	}
-	if err := r.server.alterSystem(ctx, pool, want.settings()); err != nil {
+	change, err := r.server.alterSystem(ctx, pool, want.settings())
+	if err != nil {
 		diags.AddError("Cannot Configure Standby", "Writing the standby settings of "+r.server.describe()+" failed: "+err.Error())
 		return false
 	}
@@ -630,8 +631,8 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	if !applied {
 		diags.AddError("Standby Settings Not Applied", fmt.Sprintf(
 			"ALTER SYSTEM and pg_reload_conf() succeeded on %s, but after %s its effective settings still differ: %s. "+
-				"The server ignores a reload when a configuration file has an error; its log says which. Fix that and apply again.",
-			r.server.describe(), timeout, want.differences(cur)))
+				"The server ignores a reload when a configuration file has an error (its log says which), and takes none while its postmaster is stopped. %s",
+			r.server.describe(), timeout, want.differences(cur), r.server.notTaken(ctx, pool, change)))
 		return false
 	}
 
@@ -689,7 +690,7 @@ func (r *standbyResource) restore(ctx context.Context, pool *pgxpool.Pool, befor
 			back = append(back, s)
 		}
 	}
-	if err := r.server.alterSystem(ctx, pool, back); err != nil {
+	if _, err := r.server.alterSystem(ctx, pool, back); err != nil {
 		return fmt.Sprintf("Writing back the settings it had before, with which it streamed, failed, so the new ones stay in effect: %v.", err)
 	}
 	var cur standbyState

@@ -813,7 +813,8 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		}
 	}
 	rendered, commit := c.String(), plan.SynchronousCommit.ValueString()
-	if err := r.server.alterSystem(ctx, pool, []systemSetting{setTo("synchronous_standby_names", rendered), setTo("synchronous_commit", commit)}); err != nil {
+	change, err := r.server.alterSystem(ctx, pool, []systemSetting{setTo("synchronous_standby_names", rendered), setTo("synchronous_commit", commit)})
+	if err != nil {
 		diags.AddError("Cannot Configure Synchronous Replication", "Writing synchronous replication settings on "+r.server.describe()+" failed: "+err.Error())
 		return false
 	}
@@ -831,8 +832,8 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 	if !applied {
 		diags.AddError("Synchronous Replication Settings Not Applied", fmt.Sprintf(
 			"ALTER SYSTEM and pg_reload_conf() succeeded on %s, but after %s it still shows synchronous_standby_names = %q and synchronous_commit = %q. "+
-				"The server ignores a reload when a configuration file has an error; its log says which. Fix that and apply again.",
-			r.server.describe(), syncSettleTimeout, curNames, curCommit))
+				"The server ignores a reload when a configuration file has an error (its log says which), and takes none while its postmaster is stopped. %s",
+			r.server.describe(), syncSettleTimeout, curNames, curCommit, r.server.notTaken(ctx, pool, change)))
 		return false
 	}
 	// Each WAL sender takes the new list when it processes the reload, on its

@@ -31,18 +31,138 @@ func resetSetting(name string) systemSetting { return systemSetting{Name: name} 
 // alterSystem writes settings to postgresql.auto.conf, one statement each
 // (ALTER SYSTEM cannot run in a transaction block), then asks the server to
 // reload its configuration. It stops at the first failure: an apply does
-// not go on writing a configuration it cannot finish. A value that holds a
-// secret must be declared in ctx (statement.WithSecrets), so that a failure
-// does not show it. A refusal for lack of privilege names the grant that
-// fixes it. The reload is asynchronous: callers that read the settings back
-// wait with pollUntil.
-func (s *server) alterSystem(ctx context.Context, pool *pgxpool.Pool, settings []systemSetting) error {
-	for _, setting := range settings {
+// not go on writing a configuration it cannot finish, and the settings it
+// wrote before are written back as they were, because postgresql.auto.conf
+// is read again by every reload, whoever sends it: a refused apply's first
+// settings would otherwise take effect later, with no apply and nothing in
+// the state (a standby's new primary_conninfo without its slot). A value
+// that holds a secret must be declared in ctx (statement.WithSecrets), so
+// that a failure does not show it; the settings as they were are read with
+// current_setting, so a secret in them must be declared too. A refusal for
+// lack of privilege names the grant that fixes it. The reload is
+// asynchronous: callers that read the settings back wait with pollUntil,
+// and when the server does not take them (a configuration file with an
+// error, a stopped postmaster) call writeBack with the returned change.
+func (s *server) alterSystem(ctx context.Context, pool *pgxpool.Pool, settings []systemSetting) (systemChange, error) {
+	names := make([]string, len(settings))
+	for i, setting := range settings {
+		names[i] = setting.Name
+	}
+	change, err := s.priorSettings(ctx, pool, names)
+	if err != nil {
+		return systemChange{}, err
+	}
+	for i, setting := range settings {
 		if err := s.alterSetting(ctx, pool, setting); err != nil {
+			return systemChange{}, s.undone(ctx, pool, systemChange{prior: change.prior[:i]}, err)
+		}
+	}
+	if err := s.reloadConf(ctx, pool); err != nil {
+		return systemChange{}, s.undone(ctx, pool, change, err)
+	}
+	return change, nil
+}
+
+// systemChange is what one alterSystem wrote: the settings as they were
+// before it, which writeBack writes again.
+type systemChange struct {
+	prior []systemSetting
+}
+
+// names lists the settings of c for a message: "a", "a and b", "a, b and c".
+func (c systemChange) names() string {
+	names := make([]string, len(c.prior))
+	for i, p := range c.prior {
+		names[i] = p.Name
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// priorSettings reads names as they are now, in the form writeBack writes
+// them: a setting that comes from postgresql.auto.conf is set to its value
+// again, and one that does not (a default, postgresql.conf) is reset, so
+// that postgresql.conf's value applies again as it did. A role that cannot
+// see where a setting comes from (sourcefile is shown only to
+// pg_read_all_settings) sets its value, which means the same.
+func (s *server) priorSettings(ctx context.Context, pool *pgxpool.Pool, names []string) (systemChange, error) {
+	const sql = `SELECT name, current_setting(name), source = 'configuration file' AND coalesce(sourcefile LIKE '%/postgresql.auto.conf', true)
+FROM pg_settings WHERE name = ANY($1)`
+	rows, err := pool.Query(ctx, sql, names)
+	if err != nil {
+		return systemChange{}, s.queryError(ctx, sql, err, readAllSettingsPrivilege)
+	}
+	prior := map[string]systemSetting{}
+	for rows.Next() {
+		var name, value string
+		var auto bool
+		if err := rows.Scan(&name, &value, &auto); err != nil {
+			rows.Close()
+			return systemChange{}, s.queryError(ctx, sql, err, readAllSettingsPrivilege)
+		}
+		prior[name] = resetSetting(name)
+		if auto {
+			prior[name] = setTo(name, value)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return systemChange{}, s.queryError(ctx, sql, err, readAllSettingsPrivilege)
+	}
+	var c systemChange
+	for _, name := range names {
+		p, ok := prior[name]
+		if !ok {
+			// pg_settings hides a superuser-only setting from other roles.
+			return systemChange{}, s.queryError(ctx, sql, fmt.Errorf("pg_settings does not show %s to the provider's role", name), readAllSettingsPrivilege)
+		}
+		c.prior = append(c.prior, p)
+	}
+	return c, nil
+}
+
+// writeBack writes the settings of c as they were before it, and reloads:
+// what an apply does when the server did not take its settings, so that the
+// next reload does not apply them later.
+func (s *server) writeBack(ctx context.Context, pool *pgxpool.Pool, c systemChange) error {
+	for _, p := range c.prior {
+		if err := s.alterSetting(ctx, pool, p); err != nil {
 			return err
 		}
 	}
 	return s.reloadConf(ctx, pool)
+}
+
+// notTaken writes back the settings of c, which the server did not take,
+// and says so for the apply's error, with what to do.
+func (s *server) notTaken(ctx context.Context, pool *pgxpool.Pool, c systemChange) string {
+	if err := s.writeBack(ctx, pool, c); err != nil {
+		return fmt.Sprintf("Writing back the settings it had failed (%v), so postgresql.auto.conf holds this apply's, and the next reload "+
+			"that the server takes puts them in effect. Fix the cause and apply again, or have a superuser run ALTER SYSTEM RESET for %s.", err, c.names())
+	}
+	return "The settings it had are written back (ALTER SYSTEM), so that no later reload puts this apply's in effect: this apply changed nothing. " +
+		"Fix the cause and apply again."
+}
+
+// undone is err, the failure of an alterSystem after it wrote the settings
+// of c, followed by what became of them: written back, or, when that failed
+// too, still waiting in postgresql.auto.conf and how to remove them.
+func (s *server) undone(ctx context.Context, pool *pgxpool.Pool, c systemChange, err error) error {
+	if len(c.prior) == 0 {
+		return err
+	}
+	verb := "is"
+	if len(c.prior) > 1 {
+		verb = "are"
+	}
+	if werr := s.writeBack(ctx, pool, c); werr != nil {
+		return fmt.Errorf("%w\n\n%s, written before, could not be written back as it was (%v): postgresql.auto.conf of %s holds this apply's value, "+
+			"which the next reload puts in effect. Apply again once the cause is fixed, or have a superuser run ALTER SYSTEM RESET for it",
+			err, c.names(), werr, s.describe())
+	}
+	return fmt.Errorf("%w\n\n%s, written before, %s written back as it was: nothing of this apply is left in postgresql.auto.conf for a later reload to apply",
+		err, c.names(), verb)
 }
 
 // resetSystem resets settings (ALTER SYSTEM RESET) and reloads. It is the
