@@ -23,12 +23,14 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/createonly"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/importid"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/syncrep"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
 )
 
@@ -548,6 +550,13 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 				resp.Diagnostics.AddError("Cannot Drop Active Replication Slot", r.activeSlotDetail(ctx, name, *row.ActivePID))
 				return
 			}
+			if blocked := r.commitsWaitOn(ctx, pool, *row.ActivePID); blocked != "" {
+				resp.Diagnostics.AddError("Dropping Replication Slot Would Block Commits",
+					fmt.Sprintf("Replication slot %q on %s is in use by %s. %s Nothing was changed. "+
+						"Take that standby out of synchronous_standby_names first (pgreplication_synchronous_replication, or list another standby that streams), "+
+						"apply, then destroy the slot.", name, r.server.describe(), r.consumer(ctx, *row.ActivePID), blocked))
+				return
+			}
 			const terminateSQL = `SELECT pg_terminate_backend($1)`
 			if _, err := pool.Exec(ctx, terminateSQL, *row.ActivePID); err != nil {
 				resp.Diagnostics.AddError("Cannot Terminate Replication Slot Consumer",
@@ -577,6 +586,37 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 			return
 		}
 	}
+}
+
+// commitsWaitOn says, when the session pid is the WAL sender of a standby
+// that synchronous replication on the slot's server needs (the standby is
+// listed in synchronous_standby_names, and fewer than num_sync other listed
+// standbys stream), that ending it and dropping its slot would make every
+// commit there wait: the standby cannot stream again without the slot, so
+// the wait lasts until someone changes synchronous_standby_names. It says
+// "" otherwise, and when the server cannot tell (a role that may not see
+// the application name): terminate_active_on_destroy asked for the session
+// to end.
+func (r *replicationSlotResource) commitsWaitOn(ctx context.Context, pool *pgxpool.Pool, pid int64) string {
+	const sql = `SELECT s.application_name, current_setting('synchronous_standby_names'),
+  array(SELECT coalesce(o.application_name, '') FROM pg_stat_replication o WHERE o.pid <> s.pid AND o.state = 'streaming')
+FROM pg_stat_replication s WHERE s.pid = $1`
+	var app, names string
+	var others []string
+	if err := pool.QueryRow(ctx, sql, pid).Scan(&app, &names, &others); err != nil || app == "" {
+		return ""
+	}
+	c, found, err := syncrep.Parse(names)
+	if err != nil || !found || !listedStandby(c, app) {
+		return ""
+	}
+	if listed, _ := listedStreaming(c, others); listed >= c.NumSync {
+		return ""
+	}
+	return fmt.Sprintf("That session is the WAL sender of standby %q, which synchronous_standby_names = %q needs: "+
+		"fewer than %d other listed standbys stream. terminate_active_on_destroy would end its session and the drop would leave it no slot "+
+		"to stream through, so every commit on the primary would wait for it until synchronous_standby_names changes.",
+		app, names, c.NumSync)
 }
 
 // temporarySlot says, when the server has a temporary slot named name, whose
@@ -867,10 +907,19 @@ func (r *replicationSlotResource) warnActiveDrop(ctx context.Context, state repl
 				"or set terminate_active_on_destroy = true and apply that alone before %s the slot.", name, doing, r.consumer(ctx, pid), doing))
 		return
 	}
-	diags.AddWarning("Dropping an Active Replication Slot Ends Its Consumer's Session",
-		fmt.Sprintf("This plan drops replication slot %q (%s it) with terminate_active_on_destroy = true, so it first terminates %s, "+
-			"which uses the slot: a standby streaming through it stops streaming until it connects through a slot that exists, and the "+
-			"primary no longer keeps WAL or row versions for it meanwhile.", name, doing, r.consumer(ctx, pid)))
+	detail := fmt.Sprintf("This plan drops replication slot %q (%s it) with terminate_active_on_destroy = true, so it first terminates %s, "+
+		"which uses the slot: a standby streaming through it stops streaming until it connects through a slot that exists, and the "+
+		"primary no longer keeps WAL or row versions for it meanwhile.", name, doing, r.consumer(ctx, pid))
+	if r.server == nil {
+		diags.AddWarning("Dropping an Active Replication Slot Ends Its Consumer's Session", detail)
+		return
+	}
+	if pool, err := r.server.Pool(ctx, ""); err == nil {
+		if blocked := r.commitsWaitOn(ctx, pool, pid); blocked != "" {
+			detail += " " + blocked + " Apply will refuse the drop while that is so: take the standby out of synchronous_standby_names first."
+		}
+	}
+	diags.AddWarning("Dropping an Active Replication Slot Ends Its Consumer's Session", detail)
 }
 
 // serverRole tells whether the server is a standby, and its wal_level. ok is

@@ -1,0 +1,88 @@
+package provider
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// Destroying, with terminate_active_on_destroy, the physical slot that the
+// only synchronous standby streams through ended its WAL sender and dropped
+// the slot: the standby could not stream again (its primary_slot_name
+// names a slot that is gone), and every commit on the primary waited for it
+// from then on, with the apply reporting success. The drop is now refused,
+// naming the standby and the order that works (take it out of
+// synchronous_standby_names first); the slot and commits stay as they were.
+// Once it is no longer synchronous, the same destroy goes through. The old
+// code: the step expecting the refusal applied, and a commit on the primary
+// did not return within 10s.
+func TestAccReplicationSlot_dropUnderSynchronousStandbyRefused(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	// Server-wide settings that can block commits: not the shared topology.
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const slot = "red_sync_slot"
+	withSlot := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "standby" {
+  provider                    = pgreplication.primary
+  name                        = %q
+  type                        = "physical"
+  immediately_reserve         = true
+  terminate_active_on_destroy = true
+}
+`, slot)
+	withoutSlot := providerConfig("primary", topo.Primary)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			return commitWithin(topo.Primary, 10*time.Second)
+		},
+		Steps: []resource.TestStep{
+			{Config: withSlot},
+			{
+				// By hand: the standby streams through the slot, and is
+				// the primary's only synchronous standby.
+				PreConfig: func() {
+					alterSystemByHand(t, standby, "primary_slot_name", slot)
+					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", pgsql.Ident(standby.Name))
+					waitFor(t, 30*time.Second, "the standby to stream through the slot as the synchronous standby", func() bool {
+						var active bool
+						var state string
+						err := queryRow(topo.Primary, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false),
+  coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $2), '')`, []any{slot, standby.Name}, &active, &state)
+						return err == nil && active && state == "sync"
+					})
+				},
+				Config: withoutSlot,
+				ExpectError: errorText("Dropping Replication Slot Would Block Commits", fmt.Sprintf("%q", slot),
+					fmt.Sprintf("standby %q", standby.Name), "synchronous_standby_names", "Nothing was changed", "pgreplication_synchronous_replication"),
+			},
+			{
+				PreConfig: func() {
+					if !slotExists(t, topo.Primary, slot) {
+						t.Fatalf("the refused destroy dropped slot %q", slot)
+					}
+					if err := commitWithin(topo.Primary, 10*time.Second); err != nil {
+						t.Fatal(err)
+					}
+					// The order the refusal asks for: no longer synchronous, then the slot goes.
+					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", "")
+				},
+				Config: withoutSlot,
+				Check: func(*terraform.State) error {
+					if slotExists(t, topo.Primary, slot) {
+						return fmt.Errorf("slot %q is still there after the destroy", slot)
+					}
+					return commitWithin(topo.Primary, 10*time.Second)
+				},
+			},
+		},
+	})
+}
