@@ -1,0 +1,66 @@
+package provider
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// The settings a failed standby apply writes back hold the password that
+// primary_conninfo had (read back with current_setting), and the refused
+// or ignored ones the new password: neither shows in the apply's error nor
+// in the TRACE log, for an apply the server did not take (postgresql.conf
+// with an error) and for one refused half-way (a role without ALTER SYSTEM
+// on primary_slot_name).
+func TestAccStandby_writtenBackPasswordNeverShown(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const oldPW = "canary" + canaryMark + "-had 'q' \\b"
+	const newPW = "canary" + canaryMark + "-new 'q' \\b"
+	const role = "red_writeback_role"
+	logPath := traceLog(t)
+	// By hand: the standby's primary_conninfo has a password (trust
+	// authentication ignores it, so it streams on).
+	had := queryValue[string](t, standby, "postgres", `SELECT current_setting('primary_conninfo')`)
+	alterSystemByHand(t, standby, "primary_conninfo", had+" password="+conninfo.Quote(oldPW))
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings, pg_read_all_stats")
+	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER primary_conninfo TO "+role+"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
+	waitReplayed(t, topo)
+	standbyWith := func(port int, slot string) string {
+		return fmt.Sprintf(`
+resource "pgreplication_standby" "this" {
+  provider          = pgreplication.standby1
+  primary_host      = "127.0.0.1"
+  primary_port      = %d
+  primary_user      = "postgres"
+  primary_password  = var.canary_password
+  primary_sslmode   = "disable"
+  application_name  = "replica-1"
+  wait_timeout      = "5s"%s
+}
+`, port, slot)
+	}
+	variable := canaryVariable(t, newPW)
+	var mend func()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				PreConfig:   func() { mend = breakServerConf(t, standby) },
+				Config:      variable + providerConfig("standby1", standby) + standbyWith(freePort(t), ""),
+				ExpectError: errorWithout("Standby Settings Not Applied", "written back"),
+			},
+			{
+				PreConfig:   func() { mend() },
+				Config:      variable + providerConfigAs("standby1", standby, role) + standbyWith(topo.Primary.Port, "\n  primary_slot_name = \"red_writeback_slot\""),
+				ExpectError: errorWithout("Cannot Configure Standby", "primary_slot_name", "primary_conninfo, written before, is written back"),
+			},
+		},
+	})
+	checkLogHasNo(t, logPath, append(canaryParts(oldPW), canaryParts(newPW)...), "ALTER SYSTEM SET", "Standby Settings Not Applied")
+}
