@@ -171,7 +171,9 @@ func replicationSlotSchema() schema.Schema {
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "When the slot is destroyed while a consumer uses it, terminate that consumer's " +
 					"session (`pg_terminate_backend`) and drop the slot. Defaults to `false`: destroying an active slot " +
-					"fails with an error that names the consumer. Changes in place.",
+					"fails with an error that names the consumer. Even when `true`, the drop is refused (nothing changed) while the consumer is a " +
+					"standby that `synchronous_standby_names` lists and fewer than `num_sync` other listed standbys stream: without its slot it could " +
+					"not stream again, and every commit on the primary would wait for it. Take it out of the list first. Changes in place.",
 			},
 			// An attribute, not terraform-plugin-framework-timeouts' `timeouts
 			// { create = … }` block: that block is configuration only (no

@@ -253,7 +253,8 @@ func standbySchema() schema.Schema {
 				Validators:    []validator.String{durationValidator},
 				MarkdownDescription: "How long apply waits for the standby to stream from the primary after changing its settings, a Go duration " +
 					"such as `\"60s\"` or `\"5m\"`. If it does not stream by then, apply fails with what the standby reports; a standby that streamed " +
-					"before the apply gets the settings it streamed with written back (and is waited for again, as long), so a mistake does not cut it off its primary. It bounds the " +
+					"before the apply gets the settings it streamed with written back (and is waited for again, as long), so a mistake does not cut it off its primary. Settings the server does not take within it (a configuration file with an error ignores reloads) " +
+					"are written back too, so that no later reload puts them in effect. It bounds the " +
 					"wait as a whole: a standby that stops answering fails the apply when it ends, and one that restarts meanwhile is waited for. Only used by the " +
 					"provider. Defaults to `\"" + defaultStandbyWaitTimeout + "\"`.",
 			},
