@@ -2,32 +2,39 @@ package provider
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
-// The settings a failed standby apply writes back hold the password that
-// primary_conninfo had (read back with current_setting), and the refused
-// or ignored ones the new password: neither shows in the apply's error nor
-// in the TRACE log, for an apply the server did not take (postgresql.conf
-// with an error) and for one refused half-way (a role without ALTER SYSTEM
-// on primary_slot_name).
+// The settings a failed standby apply writes back hold a password (what
+// postgresql.auto.conf has, here written by hand and not reloaded yet, or
+// primary_conninfo's as current_setting shows it), and the refused or
+// ignored ones the new password: none of them shows in the apply's error
+// nor in the TRACE log, for an apply the server did not take
+// (postgresql.conf with an error) and for one refused half-way (a role
+// without ALTER SYSTEM on primary_slot_name).
 func TestAccStandby_writtenBackPasswordNeverShown(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]
 	const oldPW = "canary" + canaryMark + "-had 'q' \\b"
 	const newPW = "canary" + canaryMark + "-new 'q' \\b"
+	const pendingPW = "canary" + canaryMark + "-pending 'q' \\b"
 	const role = "red_writeback_role"
 	logPath := traceLog(t)
 	// By hand: the standby's primary_conninfo has a password (trust
 	// authentication ignores it, so it streams on).
 	had := queryValue[string](t, standby, "postgres", `SELECT current_setting('primary_conninfo')`)
 	alterSystemByHand(t, standby, "primary_conninfo", had+" password="+conninfo.Quote(oldPW))
+	// And a third, written and not reloaded yet: what postgresql.auto.conf
+	// holds (pg_file_settings) is what a superuser's apply writes back.
+	execSQL(t, standby, "postgres", "ALTER SYSTEM SET primary_conninfo = "+pgsql.Literal(had+" password="+conninfo.Quote(pendingPW)))
 	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings, pg_read_all_stats")
 	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER primary_conninfo TO "+role+"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
 	waitReplayed(t, topo)
@@ -51,6 +58,15 @@ resource "pgreplication_standby" "this" {
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{
+				// Refused by the server at recovery_min_apply_delay (out
+				// of range: the plan lets -1 through), after
+				// primary_conninfo and two others were written: the
+				// superuser's write-back takes postgresql.auto.conf's value,
+				// with the password not reloaded yet.
+				Config:      variable + providerConfig("standby1", standby) + standbyWith(topo.Primary.Port, "\n  recovery_min_apply_delay = \"-1\""),
+				ExpectError: errorWithout("Cannot Configure Standby", "recovery_min_apply_delay", "primary_conninfo, primary_slot_name and hot_standby_feedback, written before, are written back as they were"),
+			},
+			{
 				PreConfig:   func() { mend = breakServerConf(t, standby) },
 				Config:      variable + providerConfig("standby1", standby) + standbyWith(freePort(t), ""),
 				ExpectError: errorWithout("Standby Settings Not Applied", "written back"),
@@ -62,5 +78,5 @@ resource "pgreplication_standby" "this" {
 			},
 		},
 	})
-	checkLogHasNo(t, logPath, append(canaryParts(oldPW), canaryParts(newPW)...), "ALTER SYSTEM SET", "Standby Settings Not Applied")
+	checkLogHasNo(t, logPath, slices.Concat(canaryParts(oldPW), canaryParts(newPW), canaryParts(pendingPW)), "ALTER SYSTEM SET", "Standby Settings Not Applied")
 }

@@ -37,12 +37,13 @@ func resetSetting(name string) systemSetting { return systemSetting{Name: name} 
 // settings would otherwise take effect later, with no apply and nothing in
 // the state (a standby's new primary_conninfo without its slot). A value
 // that holds a secret must be declared in ctx (statement.WithSecrets), so
-// that a failure does not show it; the settings as they were are read with
-// current_setting, so a secret in them must be declared too. A refusal for
+// that a failure does not show it (a secret keyword's value in a connection
+// string, such as the settings written back may hold, is masked whether
+// declared or not: package statement). A refusal for
 // lack of privilege names the grant that fixes it. The reload is
 // asynchronous: callers that read the settings back wait with pollUntil,
 // and when the server does not take them (a configuration file with an
-// error, a stopped postmaster) call writeBack with the returned change.
+// error, a stopped postmaster) call notTaken with the returned change.
 func (s *server) alterSystem(ctx context.Context, pool *pgxpool.Pool, settings []systemSetting) (systemChange, error) {
 	names := make([]string, len(settings))
 	for i, setting := range settings {
@@ -81,20 +82,52 @@ func (c systemChange) names() string {
 	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
 }
 
-// priorSettings reads names as they are now, in the form writeBack writes
-// them: a setting that comes from postgresql.auto.conf is set to its value
-// again, and one that does not (a default, postgresql.conf) is reset, so
-// that postgresql.conf's value applies again as it did. A role that cannot
-// see where a setting comes from (sourcefile is shown only to
-// pg_read_all_settings) sets its value, which means the same.
+// priorSettings reads names as postgresql.auto.conf has them now, in the
+// form writeBack writes them: a setting the file has is set to its value
+// there again, and one it does not have is reset. pg_file_settings shows the
+// file itself, to superusers (and roles granted it). Other roles read
+// pg_settings: a setting whose value comes from postgresql.auto.conf (or
+// from a file pg_settings does not name to roles without
+// pg_read_all_settings) is set to that value again, one that comes from
+// elsewhere (a default, postgresql.conf) is reset, so that postgresql.conf's
+// value applies again as it did.
 func (s *server) priorSettings(ctx context.Context, pool *pgxpool.Pool, names []string) (systemChange, error) {
+	// A configuration file with an error stops the reading of the files
+	// (postgresql.auto.conf comes last): pg_file_settings then says nothing
+	// of the settings, only the error, and pg_settings is read instead.
+	const fileSQL = `SELECT coalesce(name, ''), coalesce(setting, ''), error IS NOT NULL FROM pg_file_settings
+WHERE name = ANY($1) AND sourcefile LIKE '%/postgresql.auto.conf' AND setting IS NOT NULL OR error IS NOT NULL ORDER BY seqno`
+	prior := map[string]systemSetting{}
+	if rows, err := pool.Query(ctx, fileSQL, names); err == nil {
+		broken := false
+		for rows.Next() {
+			var name, value string
+			if err := rows.Scan(&name, &value, &broken); err != nil || broken {
+				broken = true
+				break
+			}
+			prior[name] = setTo(name, value) // the last line of a name wins, as in the server
+		}
+		rows.Close()
+		if rows.Err() == nil && !broken {
+			var c systemChange
+			for _, name := range names {
+				p, ok := prior[name]
+				if !ok {
+					p = resetSetting(name)
+				}
+				c.prior = append(c.prior, p)
+			}
+			return c, nil
+		}
+		clear(prior)
+	}
 	const sql = `SELECT name, current_setting(name), source = 'configuration file' AND coalesce(sourcefile LIKE '%/postgresql.auto.conf', true)
 FROM pg_settings WHERE name = ANY($1)`
 	rows, err := pool.Query(ctx, sql, names)
 	if err != nil {
 		return systemChange{}, s.queryError(ctx, sql, err, readAllSettingsPrivilege)
 	}
-	prior := map[string]systemSetting{}
 	for rows.Next() {
 		var name, value string
 		var auto bool
@@ -152,17 +185,17 @@ func (s *server) undone(ctx context.Context, pool *pgxpool.Pool, c systemChange,
 	if len(c.prior) == 0 {
 		return err
 	}
-	verb := "is"
+	verb, was := "is", "it was"
 	if len(c.prior) > 1 {
-		verb = "are"
+		verb, was = "are", "they were"
 	}
 	if werr := s.writeBack(ctx, pool, c); werr != nil {
-		return fmt.Errorf("%w\n\n%s, written before, could not be written back as it was (%v): postgresql.auto.conf of %s holds this apply's value, "+
-			"which the next reload puts in effect. Apply again once the cause is fixed, or have a superuser run ALTER SYSTEM RESET for it",
-			err, c.names(), werr, s.describe())
+		return fmt.Errorf("%w\n\n%s, written before, could not be written back as %s (%v): postgresql.auto.conf of %s holds this apply's values, "+
+			"which the next reload puts in effect. Apply again once the cause is fixed, or have a superuser run ALTER SYSTEM RESET for them",
+			err, c.names(), was, werr, s.describe())
 	}
-	return fmt.Errorf("%w\n\n%s, written before, %s written back as it was: nothing of this apply is left in postgresql.auto.conf for a later reload to apply",
-		err, c.names(), verb)
+	return fmt.Errorf("%w\n\n%s, written before, %s written back as %s: nothing of this apply is left in postgresql.auto.conf for a later reload to apply",
+		err, c.names(), verb, was)
 }
 
 // resetSystem resets settings (ALTER SYSTEM RESET) and reloads. It is the
