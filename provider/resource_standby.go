@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -219,7 +220,7 @@ func standbySchema() schema.Schema {
 				CustomType:    normalized.PostgresTimeType{},
 				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.PostgresTimeType{})},
 				Default:       stringdefault.StaticString(defaultRecoveryMinApplyDelay),
-				Validators:    []validator.String{postgresTimeValidator},
+				Validators:    []validator.String{postgresTimeAtLeast(0)},
 				MarkdownDescription: "`recovery_min_apply_delay`: how long after the primary committed a transaction the standby applies it, " +
 					"a PostgreSQL time such as `\"30s\"` or `\"5min\"` (no unit: milliseconds). Compared by value: `\"300s\"` and the server's " +
 					"`\"5min\"` are equal. Defaults to `\"" + defaultRecoveryMinApplyDelay + "\"`, PostgreSQL's default.",
@@ -230,7 +231,7 @@ func standbySchema() schema.Schema {
 				CustomType:    normalized.PostgresTimeType{},
 				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.PostgresTimeType{})},
 				Default:       stringdefault.StaticString(defaultMaxStandbyStreamingDelay),
-				Validators:    []validator.String{postgresTimeValidator},
+				Validators:    []validator.String{postgresTimeAtLeast(-1)},
 				MarkdownDescription: "`max_standby_streaming_delay`: how long replay waits for conflicting standby queries before cancelling them; " +
 					"`\"-1\"` waits forever. A PostgreSQL time, compared by value. Defaults to `\"" + defaultMaxStandbyStreamingDelay + "\"`, PostgreSQL's default.",
 			},
@@ -240,7 +241,7 @@ func standbySchema() schema.Schema {
 				CustomType:    normalized.PostgresTimeType{},
 				PlanModifiers: []planmodifier.String{normalized.KeepEquivalentState(normalized.PostgresTimeType{})},
 				Default:       stringdefault.StaticString(defaultWalReceiverTimeout),
-				Validators:    []validator.String{postgresTimeValidator},
+				Validators:    []validator.String{postgresTimeAtLeast(0)},
 				MarkdownDescription: "`wal_receiver_timeout`: how long the standby waits for the primary before dropping the connection; `\"0\"` " +
 					"never. A PostgreSQL time, compared by value. Defaults to `\"" + defaultWalReceiverTimeout + "\"`, PostgreSQL's default.",
 			},
@@ -1080,6 +1081,22 @@ func (s standbyState) handSecrets() []string {
 }
 
 // postgresTimeValidator accepts a PostgreSQL time setting ("30s", "5min").
-var postgresTimeValidator = validate.String("Invalid PostgreSQL Time",
-	"a PostgreSQL time: a number with an optional unit (us, ms, s, min, h, d), such as \"30s\" or \"5min\"",
-	func(s string) error { _, err := guc.Milliseconds(s); return err })
+var postgresTimeValidator = postgresTimeAtLeast(math.MinInt32)
+
+// postgresTimeAtLeast is postgresTimeValidator for a setting whose
+// PostgreSQL minimum is minimum milliseconds, so that a value the server
+// would refuse at ALTER SYSTEM, after the apply wrote the settings before
+// it, fails the plan instead.
+func postgresTimeAtLeast(minimum int64) validator.String {
+	description := "a PostgreSQL time: a number with an optional unit (us, ms, s, min, h, d), such as \"30s\" or \"5min\""
+	if minimum > math.MinInt32 {
+		description += fmt.Sprintf(", at least %d", minimum)
+	}
+	return validate.String("Invalid PostgreSQL Time", description, func(s string) error {
+		ms, err := guc.Milliseconds(s)
+		if err == nil && ms < minimum {
+			err = fmt.Errorf("%q is below PostgreSQL's minimum for this setting, %d", s, minimum)
+		}
+		return err
+	})
+}
