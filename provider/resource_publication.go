@@ -385,6 +385,9 @@ func (r *publicationResource) Update(ctx context.Context, req resource.UpdateReq
 	}
 	major := facts.Major()
 	want = want.forServer(major)
+	if had.Name != want.Name && r.refuseInUse(ctx, pool, "Renaming", had.Name, database, &resp.Diagnostics) {
+		return
+	}
 	// One transaction: the publication changes as planned or not at all,
 	// never renamed but not re-owned. The statements are worked out from the
 	// catalogs as they are now, not from the state, which a plan with
@@ -428,6 +431,9 @@ func (r *publicationResource) Delete(ctx context.Context, req resource.DeleteReq
 	database := state.Database.ValueString()
 	pool := r.server.PoolOrDiag(ctx, database, &resp.Diagnostics)
 	if pool == nil {
+		return
+	}
+	if r.refuseInUse(ctx, pool, "Dropping", state.Name.ValueString(), database, &resp.Diagnostics) {
 		return
 	}
 	drop := "DROP PUBLICATION IF EXISTS " + pgsql.Ident(state.Name.ValueString())
@@ -621,6 +627,10 @@ func foldsCapitals(key string) bool {
 // not a change.
 func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
+		var state publicationModel
+		if !req.State.Raw.IsNull() && !req.State.Get(ctx, &state).HasError() {
+			r.warnInUse(ctx, "Dropping", state.Name.ValueString(), state.Database.ValueString(), &resp.Diagnostics)
+		}
 		return // destroy
 	}
 	var plan, config publicationModel
@@ -665,6 +675,14 @@ func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 		return
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+	if state != nil && !plan.Name.IsUnknown() && !plan.Database.IsUnknown() {
+		switch {
+		case !plan.Database.Equal(state.Database):
+			r.warnInUse(ctx, "Replacing", state.Name.ValueString(), state.Database.ValueString(), &resp.Diagnostics)
+		case !plan.Name.Equal(state.Name):
+			r.warnInUse(ctx, "Renaming", state.Name.ValueString(), state.Database.ValueString(), &resp.Diagnostics)
+		}
+	}
 
 	if state == nil || !resp.Plan.Raw.Equal(req.State.Raw) {
 		r.warnWalLevel(ctx, plan.Name.ValueString(), &resp.Diagnostics)
