@@ -87,7 +87,11 @@ func publicationSchema() schema.Schema {
 			"only `database` replaces the publication, and `all_tables` drops and creates it in one transaction, because PostgreSQL cannot alter them. " +
 			"Read compares the catalogs (`pg_publication`, `pg_publication_rel`, `pg_publication_namespace`) with the configuration, " +
 			"so a change made outside Terraform shows in `terraform plan` on the attribute that changed. " +
-			"Subscribers can only use a publication when the publisher runs with `wal_level = logical`: plan warns otherwise." +
+			"Subscribers can only use a publication when the publisher runs with `wal_level = logical`: plan warns otherwise. " +
+			"Destroying, renaming or replacing a publication that a subscription streams now is refused, naming the subscription " +
+			"(plan warns): it would stop that subscription for good. Drop or disable the subscription, or take the publication out of it, first. " +
+			"The publisher shows which publications a session streams only to a role that may read its command in `pg_stat_activity` " +
+			"(`pg_read_all_stats`, or the subscription's own role); otherwise plan warns that it cannot tell, and the apply goes ahead." +
 			privilegesText(
 				requirement{createOnDatabasePrivilege("app"), "creating a publication in the database (here `app`)."},
 				requirement{tableOwnerPrivilege("public.books"), "for each table of `tables` (here `public.books`): PostgreSQL lets only a table's owner publish it."},
