@@ -37,17 +37,24 @@ func TestAccPublication_allTablesSwitchKeepsSubscribers(t *testing.T) {
 	const pub, sub = "red_pub_switch", "red_sub_switch"
 	createDatabase(t, topo.Primary, src)
 	createDatabase(t, topo.Primary, dst)
-	t.Cleanup(func() {
-		// A database with a subscription cannot be dropped: drop it first,
-		// without its slot, which goes with its database.
+	// The subscription goes before the publication's destroy, which is
+	// refused while it streams, and before its database, which cannot be
+	// dropped with it: without its slot, dropped apart once free.
+	dropSubscription := func() {
 		execSQL(t, topo.Primary, dst, fmt.Sprintf(`DO $$BEGIN
   ALTER SUBSCRIPTION %[1]s DISABLE;
   ALTER SUBSCRIPTION %[1]s SET (slot_name = NONE);
   DROP SUBSCRIPTION %[1]s;
 EXCEPTION WHEN undefined_object THEN NULL;
 END$$`, pgsql.Ident(sub)))
-		execSQL(t, topo.Primary, "postgres", "DROP DATABASE IF EXISTS "+pgsql.Ident(dst)+" WITH (FORCE)")
+		waitFor(t, 30*time.Second, "the subscription's WAL sender to end", func() bool {
+			return queryValue[int64](t, topo.Primary, "postgres", `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active`, sub) == 0
+		})
 		execSQL(t, topo.Primary, "postgres", `SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1`, sub)
+	}
+	t.Cleanup(func() {
+		dropSubscription()
+		execSQL(t, topo.Primary, "postgres", "DROP DATABASE IF EXISTS "+pgsql.Ident(dst)+" WITH (FORCE)")
 		execSQL(t, topo.Primary, "postgres", "DROP DATABASE IF EXISTS "+pgsql.Ident(src)+" WITH (FORCE)")
 	})
 	execSQL(t, topo.Primary, src, `CREATE TABLE written (id bigserial PRIMARY KEY)`)
@@ -106,7 +113,11 @@ resource "pgreplication_publication" "switch" {
 			{
 				PreConfig: startWriting,
 				Config:    config(`tables = { "public.written" = {} }`),
-				Check:     allRowsArrive,
+				Check: func(s *terraform.State) error {
+					err := allRowsArrive(s)
+					dropSubscription()
+					return err
+				},
 			},
 		},
 	})
