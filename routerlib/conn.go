@@ -2,6 +2,7 @@ package routerlib
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -31,15 +32,17 @@ type Conn struct {
 // Exec is [pgxpool.Conn.Exec]; when the router had cut the connection off
 // (the node stopped answering, or lost the writes: see the package
 // documentation), the error says so, with the node and why.
+// A statement in flight when the router cut the connection off may have
+// committed (an autocommit write): its error is an [ErrMaybeCommitted].
 func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	tag, err := c.Conn.Exec(ctx, sql, args...)
-	return tag, c.cutOff(err)
+	return tag, c.statementCutOff(err)
 }
 
 // Query is [pgxpool.Conn.Query], with the error of [Conn.Exec].
 func (c *Conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	rows, err := c.Conn.Query(ctx, sql, args...)
-	return rows, c.cutOff(err)
+	return rows, c.statementCutOff(err)
 }
 
 // QueryRow is [pgxpool.Conn.QueryRow], with the error of [Conn.Exec].
@@ -79,13 +82,26 @@ func (c *Conn) cutOff(err error) error {
 	return fmt.Errorf("routerlib: node %q %s (%w); the router closed this acquired connection: %w", c.node, cutReason(cause), cause, err)
 }
 
+// statementCutOff is cutOff for a statement: one that went out before the
+// router cut the connection off may have committed, and the caller must
+// not take the advice to run it again on a new connection as is.
+func (c *Conn) statementCutOff(err error) error {
+	if err == nil || c.Conn == nil || notSent(err) || errors.As(err, new(*pgconn.PgError)) {
+		return c.cutOff(err)
+	}
+	if cause := cutCause(c.Conn.Conn().PgConn()); cause != nil {
+		return maybeCommitted(c.node, "a statement on an acquired connection", cause, err)
+	}
+	return c.cutOff(err)
+}
+
 // cutRow is a Conn's row, with the error of [Conn.Exec].
 type cutRow struct {
 	row pgx.Row
 	c   *Conn
 }
 
-func (r cutRow) Scan(dest ...any) error { return r.c.cutOff(r.row.Scan(dest...)) }
+func (r cutRow) Scan(dest ...any) error { return r.c.statementCutOff(r.row.Scan(dest...)) }
 
 // statementsDiscarded is a pgx tracer that resets a connection's statement
 // cache when the server reports that it dropped every prepared statement

@@ -812,6 +812,12 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 		holdOldTimelines(t, next)
 	}
 	t.writer.Store(next)
+	if next != nil {
+		// A node cut off when it lost the writes (cutOldWriter) takes new
+		// connections again as soon as it has them back, not at its next
+		// check: it answered this one.
+		next.conns.up()
+	}
 	switch {
 	case next == nil:
 		r.opts.logger.Warn("routerlib: no primary is taking writes", "was", nameOf(cur))
@@ -844,7 +850,7 @@ func cutOldWriter(t *topology, results []checkResult, cur, next *node, why strin
 	if next == nil {
 		now = "no node takes writes: " + why
 	}
-	cur.cut(&writesMoved{fmt.Sprintf("%s; %q, out of recovery still, was cut off so that no write on a connection held there (Acquire, MigrationConn, a transaction begun before) reaches it: acquire or begin again", now, cur.name)})
+	cur.cut(&writesMoved{fmt.Sprintf("%s; %q, out of recovery still, was cut off so that no write on a connection held there (Acquire, MigrationConn, a transaction begun before) reaches it; a new Acquire or Begin reaches the node taking the writes", now, cur.name)})
 }
 
 // holdOldTimelines takes out of read rotation, before next takes the

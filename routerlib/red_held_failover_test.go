@@ -41,6 +41,19 @@ func TestHeldConnectionsLeaveAnOldPrimary(t *testing.T) {
 	if _, err := tx.Exec(ctx, "INSERT INTO held_t VALUES (0, 'transaction, before the promotion')"); err != nil {
 		t.Fatal(err)
 	}
+	// A statement in flight on a held connection when the router cuts it
+	// off may have committed: ErrMaybeCommitted, never advice to run it
+	// again as is.
+	inFlight, err := r.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inFlight.Release()
+	errInFlight := make(chan error, 1)
+	go func() {
+		_, err := inFlight.Exec(ctx, "SELECT pg_sleep(30)")
+		errInFlight <- err
+	}()
 	promoted := topo.Standbys[0]
 	if err := promoted.Promote(ctx); err != nil {
 		t.Fatal(err)
@@ -67,6 +80,14 @@ func TestHeldConnectionsLeaveAnOldPrimary(t *testing.T) {
 		if err != nil && !strings.Contains(err.Error(), `lost the writes (writes go to "`+promoted.Name+`"`) {
 			t.Errorf("the %s's error does not say the node lost the writes, and to which: %v", what, err)
 		}
+	}
+	select {
+	case err := <-errInFlight:
+		if !errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), "lost the writes") {
+			t.Errorf("a statement in flight on a held connection when the router cut it off: %v; want ErrMaybeCommitted saying the node lost the writes", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("a statement in flight on a held connection on the old primary was not cut off")
 	}
 	again, err := r.Acquire(ctx)
 	if err != nil {
