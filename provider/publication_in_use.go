@@ -26,6 +26,11 @@ type publicationStreams struct {
 	// publication's database whose command the provider's role may not read
 	// (pg_stat_activity shows another role's query only to pg_read_all_stats).
 	unseen []string
+	// idle names the pgoutput slots in the database that no session streams
+	// from now: a disabled subscription's, or one whose apply worker is
+	// restarting after an error, which streams this publication again
+	// when it comes back, for all the publisher can tell.
+	idle []string
 }
 
 // publicationStreamsQuery lists the sessions streaming from a logical slot
@@ -36,7 +41,7 @@ type publicationStreams struct {
 const publicationStreamsQuery = `SELECT s.slot_name, s.active_pid::bigint, a.backend_type, a.application_name,
        host(a.client_addr), a.client_port, a.query
 FROM pg_replication_slots s LEFT JOIN pg_stat_activity a ON a.pid = s.active_pid
-WHERE s.slot_type = 'logical' AND s.plugin = 'pgoutput' AND s.active AND s.database = $1
+WHERE s.slot_type = 'logical' AND s.plugin = 'pgoutput' AND s.database = $1
 ORDER BY s.slot_name`
 
 // readPublicationStreams reads which sessions stream publication name of
@@ -57,7 +62,8 @@ func readPublicationStreams(ctx context.Context, q querier, database, name strin
 			return streams, err
 		}
 		if pid == nil {
-			continue // the slot's session ended between the two views
+			streams.idle = append(streams.idle, fmt.Sprintf("%q", slot))
+			continue
 		}
 		who := fmt.Sprintf("%s on slot %q", describeConsumer(*pid, row), slot)
 		names, known := streamedPublications(command)
@@ -156,6 +162,14 @@ func (r *publicationResource) warnInUse(ctx context.Context, doing, name, databa
 				"may not see which publications these sessions stream: %s. Grant the role pg_read_all_stats so that plan and apply "+
 				"can tell, or check the subscriptions that use this publisher before you apply.",
 				doing, name, database, r.server.describe(), strings.Join(streams.unseen, "; ")))
+	}
+	if len(streams.idle) > 0 {
+		diags.AddWarning("Publication Subscribers Not Streaming",
+			fmt.Sprintf("%s publication %q in database %q on %s goes ahead while no subscription streams it, but these pgoutput slots "+
+				"in that database are not streaming now: %s. A subscription that is disabled, or restarting after an error, and "+
+				"lists this publication will fail for good when it streams again. Check the subscriptions that use these slots "+
+				"(ALTER SUBSCRIPTION ... SET PUBLICATION without it, or drop them) before you apply.",
+				doing, name, database, r.server.describe(), strings.Join(streams.idle, ", ")))
 	}
 }
 

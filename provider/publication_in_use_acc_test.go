@@ -24,7 +24,7 @@ func TestAccPublication_streamedNotDroppedOrRenamed(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "logical"))
 	const src, dst = "pub_streamed_src", "pub_streamed_dst"
-	const pub, sub = "pub_streamed", "sub_streamed"
+	const pub, sub, idleSlot = "pub_streamed", "sub_streamed", "pub_streamed_idle"
 	createDatabase(t, topo.Primary, src)
 	createDatabase(t, topo.Primary, dst)
 	execSQL(t, topo.Primary, src, `CREATE TABLE written (id bigserial PRIMARY KEY)`)
@@ -99,9 +99,14 @@ resource "pgreplication_publication" "this" {
 						return queryValue[int64](t, topo.Primary, "postgres", `SELECT count(*) FROM pg_replication_slots WHERE slot_name = $1 AND active`, sub) == 0
 					})
 					execSQL(t, topo.Primary, "postgres", `SELECT pg_drop_replication_slot($1)`, sub)
+					// A slot no session streams from (a disabled
+					// subscription's, say): the destroy goes ahead, and
+					// the plan names it.
+					execSQL(t, topo.Primary, src, `SELECT pg_create_logical_replication_slot($1, 'pgoutput')`, idleSlot)
 				},
 				Config: withoutPublication,
 				Check: func(*terraform.State) error {
+					warned("Publication Subscribers Not Streaming", "Dropping publication", idleSlot)()
 					if n := queryValue[int64](t, topo.Primary, src, `SELECT count(*) FROM pg_publication WHERE pubname = $1`, pub); n != 0 {
 						return fmt.Errorf("publication %s is still there after its subscription was dropped", pub)
 					}

@@ -91,7 +91,9 @@ func publicationSchema() schema.Schema {
 			"Destroying, renaming or replacing a publication that a subscription streams now is refused, naming the subscription " +
 			"(plan warns): it would stop that subscription for good. Drop or disable the subscription, or take the publication out of it, first. " +
 			"The publisher shows which publications a session streams only to a role that may read its command in `pg_stat_activity` " +
-			"(`pg_read_all_stats`, or the subscription's own role); otherwise plan warns that it cannot tell, and the apply goes ahead." +
+			"(`pg_read_all_stats`, or the subscription's own role); otherwise plan warns that it cannot tell, and the apply goes ahead. " +
+			"A subscription that is not streaming (disabled, or restarting after an error) cannot be told either: plan names the pgoutput slots " +
+			"in the database that no session streams from." +
 			privilegesText(
 				requirement{createOnDatabasePrivilege("app"), "creating a publication in the database (here `app`)."},
 				requirement{tableOwnerPrivilege("public.books"), "for each table of `tables` (here `public.books`): PostgreSQL lets only a table's owner publish it."},
