@@ -138,7 +138,7 @@ func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryStat
 				}
 			}
 			if lsn := s.LSN(); lsn != 0 {
-				return r.readYourWrites(ctx, t, cands, pol, st.exclude, s, lsn, routeName)
+				return r.readYourWrites(ctx, t, cands, pol, st.exclude, lsn, routeName)
 			}
 		}
 	}
@@ -339,7 +339,7 @@ func (r *Router) nth(t *topology, cands []*node, writer, exclude *node, minLSN L
 // already saw there, else one it asks directly (waiting up to
 // wait_timeout), else the primary. There is no time window: a session stops
 // sticking to the primary the moment a replica has caught up.
-func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node, pol policy, exclude *node, s *Session, lsn LSN, routeName string) (target, error) {
+func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node, pol policy, exclude *node, lsn LSN, routeName string) (target, error) {
 	if n := r.pick(t, cands, pol, exclude, lsn); n != nil {
 		return target{n: n, pool: t.readPoolOf(n), reason: ReasonCaughtUp, route: routeName}, nil
 	}
@@ -352,7 +352,7 @@ func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node,
 		if caughtUp {
 			return target{n: n, pool: t.readPoolOf(n), reason: ReasonCaughtUp, route: routeName}, nil
 		}
-		if pos, ok := r.sessionAhead(ctx, t, s, lsn); ok {
+		if pos, ok := r.primaryBehind(ctx, t, lsn); ok {
 			if n := r.pick(t, cands, pol, exclude, pos); n != nil {
 				return target{n: n, pool: t.readPoolOf(n), reason: ReasonCaughtUp, route: routeName}, nil
 			}
@@ -361,16 +361,17 @@ func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node,
 	return r.stickyTarget(t, exclude, routeName)
 }
 
-// sessionAhead asks the primary, after a read waited wait_timeout in vain
-// for a replica to replay lsn (s's), whether it is behind lsn itself: the
-// write s recorded is not on it (a failover lost it, or a reload moved to
-// another cluster), and no replica replays that far until the primary has
-// written as much, so that each of s's reads would wait and then go to
-// the primary. s then takes the primary's position, which it returns: the
-// write is gone, and everything s can still see is at or before it. Only
-// lsn is lowered, so a write s records meanwhile stays. A session the
-// middleware carries is dropped so already (SessionMiddleware.Verify).
-func (r *Router) sessionAhead(ctx context.Context, t *topology, s *Session, lsn LSN) (LSN, bool) {
+// primaryBehind asks the primary, after a read waited wait_timeout in
+// vain for a replica to replay lsn (a session's), whether it is behind lsn
+// itself: the write the session recorded is not on it (a failover lost it,
+// or the session recorded it through a Router of another cluster), and no
+// replica replays that far until the primary has written as much, so that
+// the read would go to the primary. It returns the primary's position,
+// which this read takes: a replica that has replayed that far is as fresh
+// as the primary. The session keeps its own position: it may serve a
+// Router of another cluster too, where its write is, and a lower position
+// would let a read there miss it.
+func (r *Router) primaryBehind(ctx context.Context, t *topology, lsn LSN) (LSN, bool) {
 	w := t.writer.Load()
 	if w == nil || lsn <= LSN(w.replayLSN.Load()) { // the primary had it at its last check
 		return 0, false
@@ -379,10 +380,8 @@ func (r *Router) sessionAhead(ctx context.Context, t *topology, s *Session, lsn 
 	if err != nil || recordEnd(lsn) <= pos.lsn {
 		return 0, false
 	}
-	if s.lsn.CompareAndSwap(uint64(lsn), uint64(pos.lsn)) {
-		r.opts.logger.Info("routerlib: a session's position is ahead of the primary's: the write it recorded is not on this primary (lost in a failover, or made on another cluster); the session takes the primary's position",
-			"node", w.name, "session", lsn.String(), "primary", pos.lsn.String())
-	}
+	r.opts.logger.Debug("routerlib: a session's position is ahead of the primary's: the write it recorded is not on this primary (lost in a failover, or made on another cluster); the read goes to a replica at the primary's position",
+		"node", w.name, "session", lsn.String(), "primary", pos.lsn.String())
 	return pos.lsn, true
 }
 

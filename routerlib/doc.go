@@ -339,9 +339,10 @@
 // goes to the primary at once when no replica has caught up. When none
 // has after that wait and the primary itself is behind the session's
 // position (a failover lost the write, or it was made on another
-// cluster), the session takes the primary's position, so that its reads
-// do not all wait and go to the primary until the new primary has
-// written as much.
+// cluster), the read goes to a replica that has replayed the primary's
+// position, not to the primary. The session keeps its position (it may
+// serve a Router of the other cluster too), so each such read waits
+// wait_timeout first, until the new primary has written as much.
 // A [SessionMiddleware] carries the session between HTTP requests: in a
 // cookie for browsers, or in a request and response header for APIs. The
 // value is signed with one of several keys of at least 32 bytes (the first
