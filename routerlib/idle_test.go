@@ -232,6 +232,13 @@ const idleTimeout = 500 * time.Millisecond
 func idleRouter(t *testing.T, topo *routertest.Topology, mode string, edit func(*pgxpool.Config)) (r *routerlib.Router, reruns func(node string) int) {
 	a := steadyHealth(topo.Artifact(), interval)
 	a.Consistency.Mode = mode
+	if mode == artifact.ModeReadYourWrites {
+		// A session's read that no replica has replayed for goes to the
+		// primary at once, not after a wait, and not to a replica at the
+		// primary's position when the primary is behind the session (a
+		// position the test made up).
+		a.Consistency.WaitTimeout = "0s"
+	}
 	logs := &logClock{}
 	r = newRouter(t, a, routerlib.WithLogger(slog.New(logs)), routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
 		cfg.ConnConfig.RuntimeParams["idle_session_timeout"] = idleTimeout.String()
