@@ -323,8 +323,11 @@ func TestWriteRowsCutAfterTheirFirstRow(t *testing.T) {
 			}
 			err = rows.Err()
 			t.Logf("%d rows read, then %v", n, err)
-			if n >= 200 {
-				t.Fatalf("all %d rows came: the session ended too late to prove anything", n)
+			// All 200 rows may be in the client's buffers when the
+			// session ends (the server waits in ClientWrite for the end of
+			// the result): the rows' error is what the test is about.
+			if err == nil {
+				t.Fatalf("all %d rows came with no error: the session ended too late to prove anything", n)
 			}
 			if !errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), `"primary"`) {
 				t.Errorf("a write whose session ended after its first rows: %v; want ErrMaybeCommitted naming the primary", err)

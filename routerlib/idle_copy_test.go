@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
@@ -88,6 +89,12 @@ func TestIdleSessionEndedUnderCopy(t *testing.T) {
 				t.Errorf("%d rows landed, want 0", got)
 			case err == nil:
 				t.Errorf("a CopyFrom whose source pgx had read, on a session the primary had ended as idle, succeeded with %d rows; want it to fail (nothing landed)", n)
+			case !errors.As(err, new(*pgconn.PgError)) && errors.Is(err, routerlib.ErrMaybeCommitted) && strings.Contains(err.Error(), `"primary"`):
+				// pgx returned its connection's failure, not the server's
+				// FATAL (its copy writer and reader race to see the
+				// session end; seen once in a clean-clone CI run): the
+				// router cannot tell the session ended as idle, and says
+				// what it can, that the copy may have committed.
 			case errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), "did not commit") || !strings.Contains(err.Error(), `"primary"`) || !strings.Contains(err.Error(), "source"):
 				t.Errorf("a CopyFrom whose source pgx had read, on a session the primary had ended as idle: %v; want an error naming the primary, saying it did not commit and why it was not sent again (its source), no ErrMaybeCommitted", err)
 			}
