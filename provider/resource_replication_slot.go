@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -173,7 +175,11 @@ func replicationSlotSchema() schema.Schema {
 					"session (`pg_terminate_backend`) and drop the slot. Defaults to `false`: destroying an active slot " +
 					"fails with an error that names the consumer. Even when `true`, the drop is refused (nothing changed) while the consumer is a " +
 					"standby that `synchronous_standby_names` lists and fewer than `num_sync` other listed standbys stream: without its slot it could " +
-					"not stream again, and every commit on the primary would wait for it. Take it out of the list first. Changes in place.",
+					"not stream again, and every commit on the primary would wait for it. Take it out of the list first. An inactive physical slot is " +
+					"not dropped either while fewer than `num_sync` listed standbys stream and a listed one is not connected: a primary cannot tell " +
+					"which standby's `primary_slot_name` names a slot, and if it is that standby's, it could never connect again. Where the provider's " +
+					"role cannot tell (it needs `pg_read_all_stats` to see the standbys' state), the drop is refused with the grant that lets it tell. " +
+					"Changes in place.",
 			},
 			// An attribute, not terraform-plugin-framework-timeouts' `timeouts
 			// { create = … }` block: that block is configuration only (no
@@ -538,7 +544,7 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 	// receiver retries every wal_retrieve_retry_interval): terminate and drop
 	// until the drop wins, within a bound.
 	deadline := time.Now().Add(time.Minute)
-	for {
+	for first := true; ; first = false {
 		row, found, err := r.readSlot(ctx, name)
 		if err != nil {
 			resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s before dropping it failed: %s", name, r.server.describe(), statement.MaskedError(ctx, err)))
@@ -547,16 +553,22 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 		if !found {
 			return
 		}
+		// An inactive physical slot may be the one a listed standby that is
+		// away streams through. Only as found: a slot this loop freed by
+		// terminating its holder passed the check for held slots.
+		if first && row.ActivePID == nil && slotType(row.Type) == slotPhysical {
+			if risk := r.dropBlocksCommits(ctx, pool, name, nil); risk.summary != "" {
+				resp.Diagnostics.AddError(risk.summary, risk.detail)
+				return
+			}
+		}
 		if row.ActivePID != nil {
 			if !terminate {
 				resp.Diagnostics.AddError("Cannot Drop Active Replication Slot", r.activeSlotDetail(ctx, name, *row.ActivePID))
 				return
 			}
-			if blocked := r.commitsWaitOn(ctx, pool, *row.ActivePID); blocked != "" {
-				resp.Diagnostics.AddError("Dropping Replication Slot Would Block Commits",
-					fmt.Sprintf("Replication slot %q on %s is in use by %s. %s Nothing was changed. "+
-						"Take that standby out of synchronous_standby_names first (pgreplication_synchronous_replication, or list another standby that streams), "+
-						"apply, then destroy the slot.", name, r.server.describe(), r.consumer(ctx, *row.ActivePID), blocked))
+			if risk := r.dropBlocksCommits(ctx, pool, name, row.ActivePID); risk.summary != "" {
+				resp.Diagnostics.AddError(risk.summary, risk.detail)
 				return
 			}
 			const terminateSQL = `SELECT pg_terminate_backend($1)`
@@ -590,36 +602,165 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 	}
 }
 
-// commitsWaitOn says, when the session pid is the WAL sender of a standby
-// that synchronous replication on the slot's server needs (the standby is
-// listed in synchronous_standby_names, and fewer than num_sync other listed
-// standbys stream), that ending it and dropping its slot would make every
-// commit there wait: the standby cannot stream again without the slot, so
-// the wait lasts until someone changes synchronous_standby_names. It says
-// "" otherwise, and when the server cannot tell (a role that may not see
-// the application name): terminate_active_on_destroy asked for the session
-// to end.
-func (r *replicationSlotResource) commitsWaitOn(ctx context.Context, pool *pgxpool.Pool, pid int64) string {
-	const sql = `SELECT s.application_name, current_setting('synchronous_standby_names'),
-  array(SELECT coalesce(o.application_name, '') FROM pg_stat_replication o WHERE o.pid <> s.pid AND o.state = 'streaming')
-FROM pg_stat_replication s WHERE s.pid = $1`
-	var app, names string
-	var others []string
-	if err := pool.QueryRow(ctx, sql, pid).Scan(&app, &names, &others); err != nil || app == "" {
-		return ""
+// commitRisk is why dropping a slot would leave the commits on its server
+// waiting for a synchronous standby until someone changes
+// synchronous_standby_names, or why the provider cannot tell: summary and
+// detail of the diagnostic, both empty when the drop is safe.
+type commitRisk struct{ summary, detail string }
+
+// walSenderRow is one row of pg_stat_replication. state is NULL for another
+// role's WAL sender when the provider's role lacks pg_read_all_stats, while
+// application_name (from pg_stat_activity) is shown to every role.
+type walSenderRow struct {
+	pid   int64
+	app   string
+	state *string
+}
+
+// syncRiskSQL reads what dropBlocksCommits needs in one statement, so the
+// settings and the WAL senders are one moment's.
+const syncRiskSQL = `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit'),
+  coalesce(array_agg(pid::bigint) FILTER (WHERE pid IS NOT NULL), '{}'),
+  coalesce(array_agg(coalesce(application_name, '')) FILTER (WHERE pid IS NOT NULL), '{}'),
+  coalesce(array_agg(state) FILTER (WHERE pid IS NOT NULL), '{}')
+FROM (SELECT 1) one LEFT JOIN pg_stat_replication ON true`
+
+// dropBlocksCommits tells whether dropping slot name, a physical slot held
+// by the session pid or inactive (pid nil), makes synchronous replication
+// on its server wait for good: the standby that streams through it could
+// not stream again, and synchronous_standby_names needs it.
+//
+//   - Held: the holder is the WAL sender of a listed standby, and fewer than
+//     num_sync other listed standbys stream. terminate_active_on_destroy
+//     would end it, and every commit would then wait for it.
+//   - Inactive: fewer than num_sync listed standbys stream (commits already
+//     wait) and a listed standby is not connected. A primary cannot tell
+//     which standby's primary_slot_name names a slot, so the slot may be
+//     that standby's: dropped, the standby could not connect again and the
+//     wait would last until synchronous_standby_names changes. When every
+//     listed standby is connected, none of them uses an inactive slot.
+//
+// synchronous_commit = off or local does not make the drop safe: commits of
+// sessions, roles or databases that set it to on, remote_write or
+// remote_apply still wait, and the detail says so. Where the provider
+// cannot tell (pg_stat_replication hides the other standbys' state from a
+// role without pg_read_all_stats, or the read fails) the drop is refused,
+// with the grant that would let it tell.
+func (r *replicationSlotResource) dropBlocksCommits(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64) commitRisk {
+	const blocks = "Dropping Replication Slot Would Block Commits"
+	const unknown = "Cannot Tell Whether Dropping Replication Slot Blocks Commits"
+	var names, commit string
+	var pids []int64
+	var apps []string
+	var states []*string
+	if err := pool.QueryRow(ctx, syncRiskSQL).Scan(&names, &commit, &pids, &apps, &states); err != nil {
+		return commitRisk{unknown, fmt.Sprintf("Replication slot %q on %s: reading synchronous_standby_names and pg_stat_replication, "+
+			"to tell whether commits would wait for the standby that streams through the slot once it is gone, failed: %v. Nothing was changed.",
+			name, r.server.describe(), statement.MaskedError(ctx, statement.Error(ctx, syncRiskSQL, err)))}
 	}
 	c, found, err := syncrep.Parse(names)
-	if err != nil || !found || !listedStandby(c, app) {
-		return ""
+	if err != nil || !found {
+		return commitRisk{} // off; the server accepted the value, so a parse error is ours, and not a reason to refuse
 	}
-	if listed, _ := listedStreaming(c, others); listed >= c.NumSync {
-		return ""
+	var self *walSenderRow
+	var others []walSenderRow
+	for i := range pids {
+		row := walSenderRow{pid: pids[i], app: apps[i], state: states[i]}
+		if pid != nil && row.pid == *pid {
+			self = &row
+			continue
+		}
+		others = append(others, row)
 	}
-	return fmt.Sprintf("That session is the WAL sender of standby %q, which synchronous_standby_names = %q needs: "+
-		"fewer than %d other listed standbys stream. terminate_active_on_destroy would end its session and the drop would leave it no slot "+
-		"to stream through, so every commit on the primary would wait for it until synchronous_standby_names changes.",
-		app, names, c.NumSync)
+	if pid != nil && (self == nil || !listedStandby(c, self.app)) {
+		return commitRisk{}
+	}
+	var streaming, connected int
+	hidden := false
+	for _, o := range others {
+		if !listedStandby(c, o.app) {
+			continue
+		}
+		connected++
+		switch {
+		case o.state == nil:
+			hidden = true
+		case *o.state == "streaming":
+			streaming++
+		}
+	}
+	var absent []string
+	if pid == nil {
+		_, absent = listedStreaming(c, apps)
+		if len(absent) == 0 && !slices.Contains(c.Standbys, "*") {
+			return commitRisk{}
+		}
+	}
+	if streaming >= c.NumSync {
+		return commitRisk{}
+	}
+	setting := fmt.Sprintf("synchronous_standby_names = %q", names)
+	fix := "Take %s out of synchronous_standby_names first (pgreplication_synchronous_replication, or list another standby that streams), apply, then destroy the slot."
+	if hidden && connected >= c.NumSync {
+		hiddenErr := r.server.withGrants(ctx, hiddenStatsError{view: "pg_stat_replication"}, readAllStatsPrivilege)
+		if pid != nil {
+			return commitRisk{unknown, fmt.Sprintf("Replication slot %q on %s is in use by %s, the WAL sender of standby %q, which %s lists. "+
+				"Whether %d other listed standbys stream, so that commits would not wait for it once terminate_active_on_destroy ended its session "+
+				"and the slot was gone, cannot be told: %v\n\nNothing was changed. Grant the role that privilege and apply again, or "+lowerFirst(fix),
+				name, r.server.describe(), r.consumer(ctx, *pid), self.app, setting, c.NumSync, hiddenErr, fmt.Sprintf("standby %q", self.app))}
+		}
+		return commitRisk{unknown, fmt.Sprintf("Replication slot %q on %s is inactive, and %s lists %s, which %s not connected: the slot may be "+
+			"the one it streams through (a primary cannot tell which standby's primary_slot_name names a slot). Whether %d listed standbys stream "+
+			"without it, so that commits would not wait for it once the slot was gone, cannot be told: %v\n\nNothing was changed. Grant the role that "+
+			"privilege and apply again, or bring that standby back, or "+lowerFirst(fix),
+			name, r.server.describe(), setting, standbysText(absent), isAre(absent), c.NumSync, hiddenErr, standbysText(absent))}
+	}
+	// Hidden states: those connected are all that may stream.
+	count := strconv.Itoa(streaming)
+	if hidden {
+		count = fmt.Sprintf("at most %d (the others' state is hidden from the provider's role)", connected)
+	}
+	waiting := ""
+	if commit == "off" || commit == "local" {
+		waiting = fmt.Sprintf(" synchronous_commit is %s for the provider's session (the server's default unless a role or database sets its own): "+
+			"commits under it wait for no standby, but those of sessions, roles or databases that set synchronous_commit to on, remote_write or "+
+			"remote_apply wait, and they are the ones that would wait for good, so the drop is refused all the same.", commit)
+	}
+	if pid != nil {
+		return commitRisk{blocks, fmt.Sprintf("Replication slot %q on %s is in use by %s, the WAL sender of standby %q, which %s needs: "+
+			"%s other listed standbys stream, and it needs %d. terminate_active_on_destroy would end that session, and the drop would leave the "+
+			"standby no slot to stream through, so commits on the primary would wait for it until synchronous_standby_names changes.%s\n\n"+
+			"Nothing was changed. "+fix,
+			name, r.server.describe(), r.consumer(ctx, *pid), self.app, setting, count, c.NumSync, waiting, fmt.Sprintf("standby %q", self.app))}
+	}
+	return commitRisk{blocks, fmt.Sprintf("Replication slot %q on %s is inactive, and commits on the primary already wait: %s needs %d listed "+
+		"standbys streaming and %s stream; %s %s not connected. A primary cannot tell which standby's primary_slot_name names a slot: if this "+
+		"slot is the one it streams through, the drop leaves it nothing to connect through when it returns, and commits would wait until "+
+		"synchronous_standby_names changes.%s\n\nNothing was changed. Bring that standby back, so that it streams, or "+lowerFirst(fix),
+		name, r.server.describe(), setting, c.NumSync, count, standbysText(absent), isAre(absent), waiting, standbysText(absent))}
 }
+
+// standbysText names the listed standbys that have no WAL sender, already
+// quoted: `standby "a"`, `standbys "a", "b"`, or, when synchronous_standby_names
+// lists "*" and every name it lists is connected, any standby.
+func standbysText(absent []string) string {
+	switch len(absent) {
+	case 0:
+		return `a standby that "*" in it matches`
+	case 1:
+		return "standby " + absent[0]
+	}
+	return "standbys " + strings.Join(absent, ", ")
+}
+
+func isAre(absent []string) string {
+	if len(absent) > 1 {
+		return "are"
+	}
+	return "is"
+}
+
+func lowerFirst(s string) string { return strings.ToLower(s[:1]) + s[1:] }
 
 // temporarySlot says, when the server has a temporary slot named name, whose
 // it is and that the provider does not manage it: "" otherwise, or when the
@@ -899,10 +1040,20 @@ func (r *replicationSlotResource) warnActiveDestroy(ctx context.Context, req res
 // (the prior state's value, which Delete uses), end the consumer's session:
 // a standby streaming through the slot stops until it streams again.
 func (r *replicationSlotResource) warnActiveDrop(ctx context.Context, state replicationSlotModel, doing string, diags *diag.Diagnostics) {
+	name := state.Name.ValueString()
 	if !state.Active.ValueBool() || state.ActivePID.IsNull() {
+		if slotType(state.Type.ValueString()) != slotPhysical || r.server == nil || r.server.unknown {
+			return
+		}
+		if pool, err := r.server.Pool(ctx, ""); err == nil {
+			if risk := r.dropBlocksCommits(ctx, pool, name, nil); risk.summary != "" {
+				diags.AddWarning(risk.summary, fmt.Sprintf("This plan drops replication slot %q (%s it), and apply will refuse the drop while this is so: %s",
+					name, doing, strings.Replace(risk.detail, "Nothing was changed. ", "", 1)))
+			}
+		}
 		return
 	}
-	name, pid := state.Name.ValueString(), state.ActivePID.ValueInt64()
+	pid := state.ActivePID.ValueInt64()
 	if !state.TerminateActiveOnDestroy.ValueBool() {
 		diags.AddWarning("Replication Slot Is Active",
 			fmt.Sprintf("This plan drops replication slot %q (%s it), which is in use by %s, so the drop will fail. Stop the consumer first, "+
@@ -912,13 +1063,13 @@ func (r *replicationSlotResource) warnActiveDrop(ctx context.Context, state repl
 	detail := fmt.Sprintf("This plan drops replication slot %q (%s it) with terminate_active_on_destroy = true, so it first terminates %s, "+
 		"which uses the slot: a standby streaming through it stops streaming until it connects through a slot that exists, and the "+
 		"primary no longer keeps WAL or row versions for it meanwhile.", name, doing, r.consumer(ctx, pid))
-	if r.server == nil {
+	if r.server == nil || r.server.unknown {
 		diags.AddWarning("Dropping an Active Replication Slot Ends Its Consumer's Session", detail)
 		return
 	}
 	if pool, err := r.server.Pool(ctx, ""); err == nil {
-		if blocked := r.commitsWaitOn(ctx, pool, pid); blocked != "" {
-			detail += " " + blocked + " Apply will refuse the drop while that is so: take the standby out of synchronous_standby_names first."
+		if risk := r.dropBlocksCommits(ctx, pool, name, &pid); risk.summary != "" {
+			detail += " Apply will refuse the drop while this is so: " + strings.Replace(risk.detail, "Nothing was changed. ", "", 1)
 		}
 	}
 	diags.AddWarning("Dropping an Active Replication Slot Ends Its Consumer's Session", detail)

@@ -1,0 +1,164 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// A role without pg_read_all_stats sees NULL for the state of other roles'
+// WAL senders. The check for the only synchronous standby counted those as
+// not streaming and refused the drop of a synchronous standby's slot with
+// "fewer than 1 other listed standbys stream" while another listed standby
+// streamed. It now says it cannot tell, and which grant lets it tell; with
+// that grant the same destroy goes through and commits go on (the other
+// standby becomes synchronous). The old code: the first refusal lacked
+// "Cannot Tell" and the grant.
+func TestAccReplicationSlot_syncCheckHiddenStates(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(2))
+	standby := topo.Standbys[0]
+	const slot, role = "sync_hidden_slot", "tfacc_slot_no_stats"
+	// REPLICATION to manage slots; the standby streams as this role, so
+	// that terminate_active_on_destroy may end its WAL sender.
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN REPLICATION")
+	withSlot := providerConfigAs("limited", topo.Primary, role) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "standby" {
+  provider                    = pgreplication.limited
+  name                        = %q
+  type                        = "physical"
+  immediately_reserve         = true
+  terminate_active_on_destroy = true
+}
+`, slot)
+	withoutSlot := providerConfigAs("limited", topo.Primary, role)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			return commitWithin(topo.Primary, 10*time.Second)
+		},
+		Steps: []resource.TestStep{
+			{Config: withSlot},
+			{
+				// replica-1 streams through the slot as the role and is the
+				// synchronous standby; replica-2 streams too, listed second.
+				PreConfig: func() {
+					alterSystemByHand(t, standby, "primary_conninfo", fmt.Sprintf("host=%s port=%d user=%s application_name=%s sslmode=disable",
+						topo.Primary.Host, topo.Primary.Port, role, standby.Name))
+					alterSystemByHand(t, standby, "primary_slot_name", slot)
+					alterSystemByHand(t, topo.Primary, "synchronous_standby_names",
+						"FIRST 1 ("+pgsql.Ident(standby.Name)+", "+pgsql.Ident(topo.Standbys[1].Name)+")")
+					waitFor(t, 30*time.Second, "replica-1 to stream through the slot as the synchronous standby, replica-2 as the potential one", func() bool {
+						var active bool
+						var sync, potential string
+						err := queryRow(topo.Primary, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false),
+  coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $2 AND usename = $4), ''),
+  coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $3), '')`,
+							[]any{slot, standby.Name, topo.Standbys[1].Name, role}, &active, &sync, &potential)
+						return err == nil && active && sync == "sync" && potential == "potential"
+					})
+				},
+				Config: withoutSlot,
+				ExpectError: errorText("Cannot Tell Whether Dropping Replication Slot Blocks Commits", fmt.Sprintf("%q", slot),
+					fmt.Sprintf("standby %q", standby.Name), "Whether 1 other listed standbys stream", `GRANT pg_read_all_stats TO "`+role+`"`,
+					"Nothing was changed"),
+			},
+			{
+				PreConfig: func() {
+					if !slotExists(t, topo.Primary, slot) {
+						t.Fatalf("the refused destroy dropped slot %q", slot)
+					}
+					execSQL(t, topo.Primary, "postgres", "GRANT pg_read_all_stats TO "+role)
+				},
+				Config: withoutSlot,
+				Check: func(*terraform.State) error {
+					if slotExists(t, topo.Primary, slot) {
+						return fmt.Errorf("slot %q is still there after the destroy", slot)
+					}
+					return commitWithin(topo.Primary, 10*time.Second)
+				},
+			},
+		},
+	})
+}
+
+// An inactive physical slot whose standby is away while
+// synchronous_standby_names needs it (commits already wait) was dropped:
+// the standby could then never connect again, and the wait lasted until
+// someone changed synchronous_standby_names. The drop is now refused, naming
+// the standby; synchronous_commit = local on the server does not change
+// that (sessions that set it to on still wait), and the refusal says so.
+// Once the standby is no longer listed, the destroy goes through. The old
+// code: the step expecting the refusal dropped the slot.
+func TestAccReplicationSlot_dropInactiveSlotOfAwaySynchronousStandbyRefused(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const slot = "sync_away_slot"
+	withSlot := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "standby" {
+  provider            = pgreplication.primary
+  name                = %q
+  type                = "physical"
+  immediately_reserve = true
+}
+`, slot)
+	withoutSlot := providerConfig("primary", topo.Primary)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: withSlot},
+			{
+				PreConfig: func() {
+					alterSystemByHand(t, standby, "primary_slot_name", slot)
+					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", pgsql.Ident(standby.Name))
+					waitFor(t, 30*time.Second, "the standby to stream through the slot as the synchronous standby", func() bool {
+						var active bool
+						var state string
+						err := queryRow(topo.Primary, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false),
+  coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $2), '')`, []any{slot, standby.Name}, &active, &state)
+						return err == nil && active && state == "sync"
+					})
+					// The standby goes away (a restart, a network fault): its
+					// slot is inactive, and the server's own commits no longer
+					// wait for it.
+					if err := standby.Stop(context.Background()); err != nil {
+						t.Fatal(err)
+					}
+					waitFor(t, 30*time.Second, "the slot to be inactive", func() bool {
+						return queryValue[bool](t, topo.Primary, "postgres", `SELECT NOT active FROM pg_replication_slots WHERE slot_name = $1`, slot)
+					})
+					alterSystemByHand(t, topo.Primary, "synchronous_commit", "local")
+				},
+				Config: withoutSlot,
+				ExpectError: errorText("Dropping Replication Slot Would Block Commits", fmt.Sprintf("%q", slot), "is inactive",
+					fmt.Sprintf("standby %q is not connected", standby.Name), "synchronous_commit is local", "remote_apply",
+					"Nothing was changed", "Bring that standby back"),
+			},
+			{
+				PreConfig: func() {
+					if !slotExists(t, topo.Primary, slot) {
+						t.Fatalf("the refused destroy dropped slot %q", slot)
+					}
+					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", "")
+				},
+				Config: withoutSlot,
+				Check: func(*terraform.State) error {
+					if slotExists(t, topo.Primary, slot) {
+						return fmt.Errorf("slot %q is still there after the destroy", slot)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
