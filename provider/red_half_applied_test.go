@@ -217,3 +217,74 @@ func waitReplayed(t *testing.T, topo *routertest.Topology) {
 		t.Fatalf("the standbys did not replay the primary's WAL: %v", err)
 	}
 }
+
+// A role without pg_read_all_settings reads pg_settings.sourcefile as NULL.
+// The write-back of a failed apply took a setting that a configuration file
+// sets, with no file named, for postgresql.auto.conf's, and wrote
+// postgresql.conf's value into postgresql.auto.conf: there it outlived every
+// later edit of postgresql.conf. Such an apply is now refused before it
+// writes anything, with the grant; with the grant, the file is named, and
+// the write-back resets the setting, so postgresql.conf's value applies as
+// it did. The old code: after the first step postgresql.auto.conf held
+// synchronous_standby_names = 'ANY 1 ("replica-1")'.
+func TestAccSynchronousReplication_writeBackKeepsPostgresqlConfValue(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	const role = "red_writeback_conf"
+	fromConf := fmt.Sprintf(`ANY 1 (%q)`, topo.Standbys[0].Name)
+	// postgresql.conf sets it: a hand-written configuration.
+	conf := filepath.Join(topo.Primary.DataDir, "postgresql.conf")
+	f, err := os.OpenFile(conf, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fmt.Fprintf(f, "\nsynchronous_standby_names = '%s'\n", strings.ReplaceAll(fromConf, "'", "''")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, topo.Primary, "postgres", "SELECT pg_reload_conf()")
+	waitFor(t, 10*time.Second, "postgresql.conf's synchronous_standby_names to apply", func() bool {
+		return queryValue[string](t, topo.Primary, "postgres", `SHOW synchronous_standby_names`) == fromConf
+	})
+	// Not synchronous_commit: the apply fails after writing
+	// synchronous_standby_names, and writes it back.
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_stats")
+	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names TO "+role+"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
+	config := strings.Replace(syncConfig(topo, fmt.Sprintf("\n  standby_names = [%q]\n", topo.Standbys[0].Name)),
+		`username = "postgres"`, fmt.Sprintf("username = %q", role), 1)
+	autoConfHasNone := func() {
+		t.Helper()
+		if n := queryValue[int64](t, topo.Primary, "postgres", `SELECT count(*) FROM pg_file_settings
+WHERE name = 'synchronous_standby_names' AND sourcefile LIKE '%/postgresql.auto.conf'`); n != 0 {
+			t.Errorf("postgresql.auto.conf holds synchronous_standby_names (%d lines): the failed apply wrote one back", n)
+		}
+		execSQL(t, topo.Primary, "postgres", "SELECT pg_reload_conf()")
+		time.Sleep(time.Second) // the reload reaches new sessions asynchronously
+		if got := queryValue[string](t, topo.Primary, "postgres", `SHOW synchronous_standby_names`); got != fromConf {
+			t.Errorf("after the failed apply and a reload synchronous_standby_names = %q, want postgresql.conf's %q", got, fromConf)
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: syncFactories(testSyncConfirmWait),
+		Steps: []resource.TestStep{
+			{
+				Config: config,
+				ExpectError: errorText("Cannot Configure Synchronous Replication", "a configuration file sets synchronous_standby_names, but not which one",
+					"nothing was changed", fmt.Sprintf(`GRANT pg_read_all_settings TO %q`, role)),
+			},
+			{
+				PreConfig: func() {
+					autoConfHasNone()
+					execSQL(t, topo.Primary, "postgres", "GRANT pg_read_all_settings TO "+role)
+				},
+				Config: config,
+				ExpectError: errorText("Cannot Configure Synchronous Replication", `ALTER SYSTEM SET "synchronous_commit"`,
+					"synchronous_standby_names, written before, is written back"),
+			},
+		},
+	})
+	autoConfHasNone()
+}

@@ -100,6 +100,9 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 				requirement{alterSystemPrivilege("synchronous_standby_names", "synchronous_commit"), "writing the settings (`ALTER SYSTEM`)."},
 				requirement{reloadConfPrivilege, "applying them (`pg_reload_conf()`)."},
 				requirement{readAllStatsPrivilege, "reading which standbys stream and their `sync_state` (`pg_stat_replication`), which PostgreSQL hides from other roles."},
+				requirement{readAllSettingsPrivilege, "when a configuration file sets one of the settings: telling whether it is postgresql.auto.conf " +
+					"(`pg_settings.sourcefile`), so that an apply that fails after writing writes back what that file held. Without it such an apply " +
+					"is refused before it writes anything."},
 			) +
 			planPrivilegesText("`pg_read_all_stats` (a member of `pg_monitor`), to see each standby's state in `pg_stat_replication`; the settings are readable by every role."),
 		Attributes: map[string]schema.Attribute{

@@ -76,6 +76,11 @@ func (c systemChange) names() string {
 	for i, p := range c.prior {
 		names[i] = p.Name
 	}
+	return andList(names)
+}
+
+// andList joins names for a message: "a", "a and b", "a, b and c".
+func andList(names []string) string {
 	if len(names) < 2 {
 		return strings.Join(names, "")
 	}
@@ -86,11 +91,13 @@ func (c systemChange) names() string {
 // form writeBack writes them: a setting the file has is set to its value
 // there again, and one it does not have is reset. pg_file_settings shows the
 // file itself, to superusers (and roles granted it). Other roles read
-// pg_settings: a setting whose value comes from postgresql.auto.conf (or
-// from a file pg_settings does not name to roles without
-// pg_read_all_settings) is set to that value again, one that comes from
-// elsewhere (a default, postgresql.conf) is reset, so that postgresql.conf's
-// value applies again as it did.
+// pg_settings: a setting whose value comes from postgresql.auto.conf is set
+// to that value again, one that comes from elsewhere (a default,
+// postgresql.conf) is reset, so that postgresql.conf's value applies again
+// as it did. pg_settings names the file (sourcefile) only to roles with
+// pg_read_all_settings: for a role without it, a setting that comes from a
+// configuration file cannot be written back either way, and the change is
+// refused before it writes anything, with the grant.
 func (s *server) priorSettings(ctx context.Context, pool *pgxpool.Pool, names []string) (systemChange, error) {
 	// A configuration file with an error stops the reading of the files
 	// (postgresql.auto.conf comes last): pg_file_settings then says nothing
@@ -122,26 +129,41 @@ WHERE name = ANY($1) AND sourcefile LIKE '%/postgresql.auto.conf' AND setting IS
 		}
 		clear(prior)
 	}
-	const sql = `SELECT name, current_setting(name), source = 'configuration file' AND coalesce(sourcefile LIKE '%/postgresql.auto.conf', true)
-FROM pg_settings WHERE name = ANY($1)`
+	const sql = `SELECT name, current_setting(name), source = 'configuration file', sourcefile FROM pg_settings WHERE name = ANY($1)`
 	rows, err := pool.Query(ctx, sql, names)
 	if err != nil {
 		return systemChange{}, s.queryError(ctx, sql, err, readAllSettingsPrivilege)
 	}
+	var hidden []string
 	for rows.Next() {
 		var name, value string
-		var auto bool
-		if err := rows.Scan(&name, &value, &auto); err != nil {
+		var fromFile bool
+		var sourcefile *string
+		if err := rows.Scan(&name, &value, &fromFile, &sourcefile); err != nil {
 			rows.Close()
 			return systemChange{}, s.queryError(ctx, sql, err, readAllSettingsPrivilege)
 		}
-		prior[name] = resetSetting(name)
-		if auto {
+		switch {
+		case !fromFile:
+			prior[name] = resetSetting(name)
+		case sourcefile == nil:
+			// postgresql.conf or postgresql.auto.conf: setting the value
+			// would copy postgresql.conf's into postgresql.auto.conf, where
+			// it outlives later edits of postgresql.conf; resetting would
+			// lose an ALTER SYSTEM value. Neither is safe to write back.
+			hidden = append(hidden, name)
+		case strings.HasSuffix(*sourcefile, "/postgresql.auto.conf"):
 			prior[name] = setTo(name, value)
+		default:
+			// postgresql.auto.conf, read last, would have won.
+			prior[name] = resetSetting(name)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return systemChange{}, s.queryError(ctx, sql, err, readAllSettingsPrivilege)
+	}
+	if len(hidden) > 0 {
+		return systemChange{}, s.withGrants(ctx, hiddenSourceError{names: andList(hidden)}, readAllSettingsPrivilege)
 	}
 	var c systemChange
 	for _, name := range names {
@@ -153,6 +175,26 @@ FROM pg_settings WHERE name = ANY($1)`
 		c.prior = append(c.prior, p)
 	}
 	return c, nil
+}
+
+// hiddenSourceError is pg_settings hiding from a role without
+// pg_read_all_settings which file a setting comes from (sourcefile): a lack
+// of privilege, which withGrants completes with the grant.
+type hiddenSourceError struct{ names string }
+
+func (e hiddenSourceError) Error() string {
+	return fmt.Sprintf("pg_settings shows the provider's role that a configuration file sets %s, but not which one: postgresql.conf, "+
+		"or postgresql.auto.conf, which ALTER SYSTEM writes. Should the apply fail after writing, it could not write back what "+
+		"postgresql.auto.conf held, so it writes nothing: nothing was changed", e.names)
+}
+
+// As makes it a hiddenStatsError for withGrants.
+func (e hiddenSourceError) As(target any) bool {
+	h, ok := target.(*hiddenStatsError)
+	if ok {
+		*h = hiddenStatsError{view: "pg_settings"}
+	}
+	return ok
 }
 
 // writeBack writes the settings of c as they were before it, and reloads:
