@@ -94,17 +94,7 @@ func TestAccStandby_ignoredReloadLeavesNothingWritten(t *testing.T) {
 				conninfoBefore = queryValue[string](t, standby, "postgres", `SELECT current_setting('primary_conninfo')`)
 				mend = breakServerConf(t, standby)
 			},
-			Config: providerConfig("standby1", standby) + fmt.Sprintf(`
-resource "pgreplication_standby" "this" {
-  provider         = pgreplication.standby1
-  primary_host     = "127.0.0.1"
-  primary_port     = %d
-  primary_user     = "postgres"
-  primary_sslmode  = "disable"
-  application_name = "replica-1"
-  wait_timeout     = "5s"
-}
-`, port),
+			Config:      providerConfig("standby1", standby) + standbyBlock("standby1", "127.0.0.1", port, replicaWaiting("5s")),
 			ExpectError: errorText("Standby Settings Not Applied", "written back"),
 		}},
 	})

@@ -25,17 +25,7 @@ func TestAccStandby_failedApplyRestoresStreaming(t *testing.T) {
 	standby := topo.Standbys[0]
 	port := freePort(t)
 	config := func(primaryPort int) string {
-		return providerConfig("standby1", standby) + fmt.Sprintf(`
-resource "pgreplication_standby" "this" {
-  provider         = pgreplication.standby1
-  primary_host     = "127.0.0.1"
-  primary_port     = %d
-  primary_user     = "postgres"
-  primary_sslmode  = "disable"
-  application_name = "replica-1"
-  wait_timeout     = "10s"
-}
-`, primaryPort)
+		return providerConfig("standby1", standby) + standbyBlock("standby1", "127.0.0.1", primaryPort, replicaWaiting("10s"))
 	}
 	conninfoBefore := ""
 	streamsFromPrimary := func() {

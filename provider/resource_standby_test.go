@@ -26,16 +26,33 @@ import (
 // talks to the standby only (one provider block: see
 // testAccProtoV6ProviderFactories).
 func standbyConfig(topo *routertest.Topology, body string) string {
-	return providerConfig("standby1", topo.Standbys[0]) + fmt.Sprintf(`
+	return providerConfig("standby1", topo.Standbys[0]) + standbyBlock("standby1", topo.Primary.Host, topo.Primary.Port, body)
+}
+
+// standbyBlock is the pgreplication_standby "this" that streams from
+// host:port as postgres, on the provider alias (the default one when "");
+// body adds attributes.
+func standbyBlock(alias, host string, port int, body string) string {
+	provider := ""
+	if alias != "" {
+		provider = fmt.Sprintf("  provider        = pgreplication.%s\n", alias)
+	}
+	return fmt.Sprintf(`
 resource "pgreplication_standby" "this" {
-  provider        = pgreplication.standby1
-  primary_host    = %q
+%s  primary_host    = %q
   primary_port    = %d
   primary_user    = "postgres"
   primary_sslmode = "disable"
 %s
 }
-`, topo.Primary.Host, topo.Primary.Port, body)
+`, provider, host, port, body)
+}
+
+// replicaWaiting is the body of a standby named replica-1 whose apply waits
+// wait for it to stream: with standbyBlock, what the tests of failed
+// applies declare.
+func replicaWaiting(wait string) string {
+	return fmt.Sprintf("  application_name = \"replica-1\"\n  wait_timeout     = %q", wait)
 }
 
 // TestAccStandby_basic declares a standby's streaming configuration with a
@@ -299,17 +316,7 @@ func TestAccStandby_badPrimary(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: providerConfig("standby1", topo.Standbys[0]) + fmt.Sprintf(`
-resource "pgreplication_standby" "this" {
-  provider         = pgreplication.standby1
-  primary_host     = "127.0.0.1"
-  primary_port     = %d
-  primary_user     = "postgres"
-  primary_sslmode  = "disable"
-  application_name = "replica-1"
-  wait_timeout     = "5s"
-}
-`, port),
+			Config:      providerConfig("standby1", topo.Standbys[0]) + standbyBlock("standby1", "127.0.0.1", port, replicaWaiting("5s")),
 			ExpectError: regexp.MustCompile(fmt.Sprintf(`(?s)Standby Is Not Streaming.*does\s+not\s+stream\s+from\s+127\.0\.0\.1:%d.*reports:.*pg_stat_wal_receiver.*primary_conninfo`, port)),
 		}},
 	})
@@ -331,16 +338,7 @@ func TestAccStandby_slowStatusAtDeadline(t *testing.T) {
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{{
-			Config: providerBlockAt("", standby.Host, slow.Port(), "postgres", "postgres", "disable") + fmt.Sprintf(`
-resource "pgreplication_standby" "this" {
-  primary_host     = "127.0.0.1"
-  primary_port     = %d
-  primary_user     = "postgres"
-  primary_sslmode  = "disable"
-  application_name = "replica-1"
-  wait_timeout     = "5s"
-}
-`, port),
+			Config:      providerBlockAt("", standby.Host, slow.Port(), "postgres", "postgres", "disable") + standbyBlock("", "127.0.0.1", port, replicaWaiting("5s")),
 			ExpectError: regexp.MustCompile(fmt.Sprintf(`(?s)Standby Is Not Streaming.*does\s+not\s+stream\s+from\s+127\.0\.0\.1:%d.*reports:.*pg_stat_wal_receiver.*primary_conninfo`, port)),
 		}},
 	})
@@ -401,16 +399,7 @@ provider "pgreplication" {
   sslmode           = "disable"
   statement_timeout = "40s"
 }
-
-resource "pgreplication_standby" "this" {
-  primary_host     = "127.0.0.1"
-  primary_port     = %d
-  primary_user     = "postgres"
-  primary_sslmode  = "disable"
-  application_name = "replica-1"
-  wait_timeout     = "8s"
-}
-`, s.Host, s.Port, port)
+`, s.Host, s.Port) + standbyBlock("", "127.0.0.1", port, replicaWaiting("8s"))
 }
 
 // A standby that stops answering (SIGSTOP) while apply waits for it to
