@@ -225,6 +225,7 @@ type standbyResourceModel struct {
 	ID                       types.String            `tfsdk:"id"`
 	PrimaryHost              types.String            `tfsdk:"primary_host"`
 	PrimaryPort              types.Int64             `tfsdk:"primary_port"`
+	PrimaryPorts             types.List              `tfsdk:"primary_ports"`
 	PrimaryUser              types.String            `tfsdk:"primary_user"`
 	PrimarySSLMode           types.String            `tfsdk:"primary_sslmode"`
 	PrimaryPassword          types.String            `tfsdk:"primary_password"`

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
+	"github.com/hashicorp/terraform-plugin-framework-validators/listvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/mapvalidator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -135,11 +136,25 @@ func standbySchema() schema.Schema {
 
 			// Optional
 			"primary_port": schema.Int64Attribute{
-				Optional:            true,
-				Computed:            true,
-				Default:             int64default.StaticInt64(defaultPrimaryPort),
-				Validators:          []validator.Int64{int64validator.Between(1, 65535)},
-				MarkdownDescription: fmt.Sprintf("Port of the primary (`port`). Defaults to `%d`.", defaultPrimaryPort),
+				Optional:   true,
+				Computed:   true,
+				Default:    int64default.StaticInt64(defaultPrimaryPort),
+				Validators: []validator.Int64{int64validator.Between(1, 65535)},
+				MarkdownDescription: fmt.Sprintf("Port of the primary (`port`); with a `primary_host` list, the port of every host in it. "+
+					"Defaults to `%d`. Conflicts with `primary_ports`.", defaultPrimaryPort),
+			},
+			"primary_ports": schema.ListAttribute{
+				Optional:    true,
+				ElementType: types.Int64Type,
+				Validators: []validator.List{
+					listvalidator.SizeAtLeast(2),
+					listvalidator.ValueInt64sAre(int64validator.Between(1, 65535)),
+					listvalidator.ConflictsWith(path.MatchRoot("primary_port")),
+				},
+				MarkdownDescription: "Ports of the hosts of a `primary_host` list, one for each host, in its order (`port=5433,5434` in " +
+					"`primary_conninfo`, as libpq takes it): for hosts that listen on different ports. A `primary_conninfo` that has a port " +
+					"list reads back here (an empty entry, libpq's default port, as `" + strconv.Itoa(defaultPrimaryPort) + "`), and " +
+					"`primary_port` then reads `" + strconv.Itoa(defaultPrimaryPort) + "`, its default. Conflicts with `primary_port`. Default: none.",
 			},
 			"primary_sslmode": schema.StringAttribute{
 				Optional:            true,
@@ -460,6 +475,18 @@ func (r *standbyResource) ValidateConfig(ctx context.Context, req resource.Valid
 					"a value with a newline). Remove it; a value read with file() keeps the file's last newline: use trimspace(file(…)).", attr, value.ValueString()))
 		}
 	}
+	// libpq refuses a port list whose length is not the host list's.
+	var host types.String
+	var ports types.List
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("primary_host"), &host)...)
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("primary_ports"), &ports)...)
+	if !host.IsNull() && !host.IsUnknown() && !ports.IsNull() && !ports.IsUnknown() {
+		if hosts := len(strings.Split(host.ValueString(), ",")); hosts != len(ports.Elements()) {
+			resp.Diagnostics.AddAttributeError(path.Root("primary_ports"), "Ports Do Not Match Hosts",
+				fmt.Sprintf("primary_ports has %d ports and primary_host = %q has %d hosts: libpq needs one port for each host, in the same order. "+
+					"List one port per host, or, when every host listens on the same port, set primary_port instead.", len(ports.Elements()), host.ValueString(), hosts))
+		}
+	}
 	var params types.Map
 	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("primary_conninfo_params"), &params)...)
 	if resp.Diagnostics.HasError() || params.IsNull() || params.IsUnknown() {
@@ -652,7 +679,7 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		if err != nil {
 			return false, err
 		}
-		return cur.streamingFrom(want, plan.PrimaryPort.ValueInt64()) && (!restart || cur.ReceiverPID != before.ReceiverPID || cur.runsAlready(before, want)), nil
+		return cur.streamingFrom(want) && (!restart || cur.ReceiverPID != before.ReceiverPID || cur.runsAlready(before, want)), nil
 	})
 	if err != nil {
 		diags.AddError("Cannot Read Standby Status", "Reading pg_stat_wal_receiver on "+r.server.describe()+" failed: "+err.Error())
@@ -660,12 +687,12 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	}
 	if !streaming {
 		diags.AddError("Standby Is Not Streaming", fmt.Sprintf(
-			"%s does not stream from %s:%d after %s. The standby reports: %s. It was asked to connect with primary_conninfo = %s "+
+			"%s does not stream from %s after %s. The standby reports: %s. It was asked to connect with primary_conninfo = %s "+
 				"and primary_slot_name = %q. %s Check that the primary is "+
 				"reachable from the standby at that address, that its pg_hba.conf allows a replication connection for %q, "+
 				"that the password is right and that the slot exists on the primary; the standby's server log says why it "+
 				"cannot connect. Then apply again, or raise wait_timeout if the standby needs longer.",
-			r.server.describe(), plan.PrimaryHost.ValueString(), plan.PrimaryPort.ValueInt64(), timeout,
+			r.server.describe(), want.primariesText(), timeout,
 			cur.describeReceiver(), want.redactedConninfo, want.SlotName, r.restore(ctx, pool, before, want, timeout), plan.PrimaryUser.ValueString()))
 		return false
 	}
@@ -762,6 +789,13 @@ func standbyWanted(ctx context.Context, m *standbyResourceModel, password string
 	}
 	p["host"] = m.PrimaryHost.ValueString()
 	p["port"] = strconv.FormatInt(m.PrimaryPort.ValueInt64(), 10)
+	if !m.PrimaryPorts.IsNull() {
+		var ports []int64
+		if d := m.PrimaryPorts.ElementsAs(ctx, &ports, false); d.HasError() {
+			return standbyWant{}, fmt.Errorf("primary_ports: cannot read the list")
+		}
+		p["port"] = joinPorts(ports)
+	}
 	p["user"] = m.PrimaryUser.ValueString()
 	p["sslmode"] = m.PrimarySSLMode.ValueString()
 	p["passfile"] = m.Passfile.ValueString()
@@ -911,23 +945,89 @@ func readStandby(ctx context.Context, pool *pgxpool.Pool) (standbyState, error) 
 }
 
 // streamingFrom reports whether the WAL receiver streams from the planned
-// primary through the planned slot.
-func (s standbyState) streamingFrom(w standbyWant, port int64) bool {
+// primary (one of the hosts of a list, at its port) through the planned slot.
+func (s standbyState) streamingFrom(w standbyWant) bool {
 	if s.Status == nil || *s.Status != "streaming" || s.SenderHost == nil || s.SenderPort == nil {
 		return false
-	}
-	p, _ := conninfo.Parse(w.Conninfo)
-	hostMatches := false
-	for _, h := range strings.Split(p["host"], ",") {
-		if strings.TrimSpace(h) == *s.SenderHost {
-			hostMatches = true
-		}
 	}
 	slot := ""
 	if s.ReceiverSlot != nil {
 		slot = *s.ReceiverSlot
 	}
-	return hostMatches && int64(*s.SenderPort) == port && slot == w.SlotName
+	return slices.Contains(w.primaries(), hostPort{*s.SenderHost, int64(*s.SenderPort)}) && slot == w.SlotName
+}
+
+// hostPort is one address a standby may stream from.
+type hostPort struct {
+	host string
+	port int64
+}
+
+func (a hostPort) String() string { return fmt.Sprintf("%s:%d", a.host, a.port) }
+
+// primaries are the addresses of w's primary_conninfo, as libpq pairs them:
+// a host list with a port list of the same length, or one port for every
+// host; an empty port is the default one.
+func (w standbyWant) primaries() []hostPort {
+	p, _ := conninfo.Parse(w.Conninfo)
+	ports, err := parsePorts(p["port"])
+	if err != nil {
+		return nil
+	}
+	var out []hostPort
+	for i, h := range strings.Split(p["host"], ",") {
+		port := int64(defaultPrimaryPort)
+		switch {
+		case len(ports) == 1:
+			port = ports[0]
+		case i < len(ports):
+			port = ports[i]
+		}
+		out = append(out, hostPort{strings.TrimSpace(h), port})
+	}
+	return out
+}
+
+// primariesText names w's primary addresses for a message: "h:5432", or
+// "h1:5433 or h2:5434" for a host list.
+func (w standbyWant) primariesText() string {
+	var names []string
+	for _, a := range w.primaries() {
+		names = append(names, a.String())
+	}
+	return strings.Join(names, " or ")
+}
+
+// parsePorts reads libpq's port parameter: one port, or a comma-separated
+// list of them, where an empty entry is the default port. Empty: none.
+func parsePorts(v string) ([]int64, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var ports []int64
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			ports = append(ports, defaultPrimaryPort)
+			continue
+		}
+		port, err := strconv.ParseInt(part, 10, 64)
+		if err != nil || port < 1 || port > 65535 {
+			return nil, fmt.Errorf("port=%q is not a port number or a comma-separated list of them; set the port by hand "+
+				"(ALTER SYSTEM SET primary_conninfo) or with this resource's primary_port or primary_ports", v)
+		}
+		ports = append(ports, port)
+	}
+	return ports, nil
+}
+
+// joinPorts writes ports as libpq's port list.
+func joinPorts(ports []int64) string {
+	parts := make([]string, len(ports))
+	for i, p := range ports {
+		parts[i] = strconv.FormatInt(p, 10)
+	}
+	return strings.Join(parts, ",")
 }
 
 // runsAlready reports whether the WAL receiver s shows runs w's connection
@@ -1004,12 +1104,20 @@ func (s standbyState) fill(ctx context.Context, m *standbyResourceModel) error {
 		m.PrimarySSLMode = types.StringValue(v)
 	}
 	m.PrimaryPort = types.Int64Value(defaultPrimaryPort)
-	if v := p["port"]; v != "" {
-		port, err := strconv.ParseInt(v, 10, 64)
-		if err != nil {
-			return fmt.Errorf("primary_conninfo has port=%q, which primary_port (one number) cannot hold; set one port by hand or in this resource", v)
+	m.PrimaryPorts = types.ListNull(types.Int64Type)
+	ports, err := parsePorts(p["port"])
+	if err != nil {
+		return fmt.Errorf("primary_conninfo: %w", err)
+	}
+	switch {
+	case len(ports) > 1:
+		list, d := types.ListValueFrom(ctx, types.Int64Type, ports)
+		if d.HasError() {
+			return fmt.Errorf("primary_ports: cannot build the list")
 		}
-		m.PrimaryPort = types.Int64Value(port)
+		m.PrimaryPorts = list
+	case len(ports) == 1:
+		m.PrimaryPort = types.Int64Value(ports[0])
 	}
 	extra := map[string]string{}
 	for k, v := range p {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -49,9 +50,41 @@ func TestStandbyStateFill(t *testing.T) {
 		t.Errorf("primary_conninfo_params = %v, want keepalives_idle only", extra)
 	}
 
-	s.Conninfo = "host=db1 port=5432,5433"
-	if err := s.fill(context.Background(), &m); err == nil {
-		t.Error("a port list must be an error: primary_port holds one number")
+	// A port list (a host list's, one port per host) reads into
+	// primary_ports, libpq's empty entry as the default port, and
+	// primary_port keeps its default; one port into primary_port.
+	s.Conninfo = "host=db1,db2,db3 port=5433,,5434"
+	if err := s.fill(context.Background(), &m); err != nil {
+		t.Fatal(err)
+	}
+	var ports []int64
+	m.PrimaryPorts.ElementsAs(context.Background(), &ports, false)
+	if !slices.Equal(ports, []int64{5433, 5432, 5434}) || m.PrimaryPort.ValueInt64() != 5432 {
+		t.Errorf("port=5433,,5434: primary_ports %v, primary_port %v; want [5433 5432 5434] and 5432", ports, m.PrimaryPort)
+	}
+	s.Conninfo = "host=db1,db2 port=5433"
+	if err := s.fill(context.Background(), &m); err != nil || !m.PrimaryPorts.IsNull() || m.PrimaryPort.ValueInt64() != 5433 {
+		t.Errorf("port=5433: primary_ports %v, primary_port %v, err %v; want null and 5433", m.PrimaryPorts, m.PrimaryPort, err)
+	}
+	s.Conninfo = "host=db1 port=x"
+	if err := s.fill(context.Background(), &m); err == nil || !strings.Contains(err.Error(), "primary_ports") {
+		t.Errorf("port=x: err %v, want one that names primary_port and primary_ports", err)
+	}
+}
+
+// The addresses a standby may stream from pair hosts and ports as libpq
+// does: one port for every host, or one each.
+func TestStandbyWantPrimaries(t *testing.T) {
+	for conninfo, want := range map[string]string{
+		"host=db1":                     "db1:5432",
+		"host=db1 port=5433":           "db1:5433",
+		"host=db1,db2 port=5433":       "db1:5433 or db2:5433",
+		"host=db1,db2 port=5433,5434":  "db1:5433 or db2:5434",
+		"host='db1, db2' port=',5434'": "db1:5432 or db2:5434",
+	} {
+		if got := (standbyWant{Conninfo: conninfo}).primariesText(); got != want {
+			t.Errorf("%s: %q, want %q", conninfo, got, want)
+		}
 	}
 }
 
