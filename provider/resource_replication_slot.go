@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -179,6 +180,8 @@ func replicationSlotSchema() schema.Schema {
 					"not dropped either while fewer than `num_sync` listed standbys stream and a listed one is not connected: a primary cannot tell " +
 					"which standby's `primary_slot_name` names a slot, and if it is that standby's, it could never connect again. Where the provider's " +
 					"role cannot tell (it needs `pg_read_all_stats` to see the standbys' state), the drop is refused with the grant that lets it tell. " +
+					"A replacement asked for with `terraform apply -replace` cannot be warned of at plan (Terraform shows no provider warning for it): " +
+					"its plan is refused when the drop would fail or be refused, naming the consumer, and apply names the session it terminated. " +
 					"Changes in place.",
 			},
 			// An attribute, not terraform-plugin-framework-timeouts' `timeouts
@@ -544,6 +547,7 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 	// receiver retries every wal_retrieve_retry_interval): terminate and drop
 	// until the drop wins, within a bound.
 	deadline := time.Now().Add(time.Minute)
+	var terminated []string
 	for first := true; ; first = false {
 		row, found, err := r.readSlot(ctx, name)
 		if err != nil {
@@ -571,6 +575,7 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 				resp.Diagnostics.AddError(risk.summary, risk.detail)
 				return
 			}
+			who := r.consumer(ctx, *row.ActivePID)
 			const terminateSQL = `SELECT pg_terminate_backend($1)`
 			if _, err := pool.Exec(ctx, terminateSQL, *row.ActivePID); err != nil {
 				resp.Diagnostics.AddError("Cannot Terminate Replication Slot Consumer",
@@ -579,14 +584,18 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 				return
 			}
 			r.waitInactive(ctx, name, *row.ActivePID)
+			terminated = append(terminated, terminatedConsumer(name, r.server.describe(), who, row))
 		}
 		const dropSQL = `SELECT pg_drop_replication_slot($1)`
 		_, err = pool.Exec(ctx, dropSQL, name)
 		var pgErr *pgconn.PgError
 		switch {
-		case err == nil:
-			return
-		case errors.As(err, &pgErr) && pgErr.Code == "42704": // undefined_object: dropped meanwhile
+		case err == nil, errors.As(err, &pgErr) && pgErr.Code == "42704": // undefined_object: dropped meanwhile
+			// Said after the fact too: a replacement that terraform apply
+			// -replace asked for had no plan warning (see ModifyPlan).
+			for _, detail := range terminated {
+				resp.Diagnostics.AddWarning("Replication Slot Consumer Terminated", detail)
+			}
 			return
 		case errors.As(err, &pgErr) && pgErr.Code == "55006" && time.Now().Before(deadline) && ctx.Err() == nil:
 			// object_in_use: a consumer took the slot between our read and
@@ -943,6 +952,11 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		}
 		replacing = len(resp.RequiresReplace) > 0 || !plan.Name.Equal(state.Name) || !plan.Type.Equal(state.Type)
 	}
+	if state != nil {
+		resp.Diagnostics.Append(markInPlace(ctx, resp.Private, *state, replacing)...)
+	} else if terminate, requested := replaceRequested(ctx, req.Private); requested {
+		r.checkRequestedReplace(ctx, plan.Name.ValueString(), terminate, &resp.Diagnostics)
+	}
 	alters := state != nil && !replacing && !(plan.Failover.Equal(state.Failover) && plan.TwoPhase.Equal(state.TwoPhase))
 	if state != nil && replacing && logical && !state.ConfirmedFlushLSN.IsNull() {
 		resp.Diagnostics.AddWarning("Replacing a Replication Slot Loses Its Position", replacingSlotWarning(plan, *state, r.server))
@@ -992,6 +1006,103 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		resp.Diagnostics.AddAttributeError(path.Root("type"), "Logical Replication Needs wal_level = logical",
 			fmt.Sprintf("%s runs with wal_level = %s; a logical replication slot needs wal_level = logical. %s", r.server.describe(), walLevel, fix))
 	}
+}
+
+// inPlaceKey is the private state key by which a plan of an existing slot
+// that the provider does not replace tells Terraform's second plan of the
+// same resource that a replacement is the user's request (terraform apply
+// -replace), and what the prior state says of terminate_active_on_destroy,
+// which Delete will use. Terraform plans a requested replacement twice:
+// first with the prior state, as an ordinary plan (the provider cannot know
+// of the request), then with no prior state but this plan's private state,
+// and it shows only the errors of that second plan, never its warnings.
+// So a requested replacement of an active slot cannot be warned of: the
+// second plan refuses the ones that apply would refuse anyway, and Delete
+// says afterwards whose session it terminated.
+const inPlaceKey = "planned_in_place"
+
+type inPlaceMark struct {
+	TerminateActiveOnDestroy bool `json:"terminate_active_on_destroy"`
+}
+
+// markInPlace sets or clears inPlaceKey in the plan's private state: set
+// when the plan keeps the slot, cleared when the provider replaces it (its
+// own warnings then said what that does).
+func markInPlace(ctx context.Context, private privateState, state replicationSlotModel, replacing bool) diag.Diagnostics {
+	if replacing {
+		return private.SetKey(ctx, inPlaceKey, nil)
+	}
+	mark, _ := json.Marshal(inPlaceMark{TerminateActiveOnDestroy: state.TerminateActiveOnDestroy.ValueBool()})
+	return private.SetKey(ctx, inPlaceKey, mark)
+}
+
+// privateState is the framework's private state of a resource.
+type privateState interface {
+	GetKey(ctx context.Context, key string) ([]byte, diag.Diagnostics)
+	SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
+}
+
+// replaceRequested tells whether a plan without prior state is Terraform's
+// second plan of a replacement the user asked for, and the prior state's
+// terminate_active_on_destroy: see inPlaceKey.
+func replaceRequested(ctx context.Context, private privateState) (terminate, requested bool) {
+	if private == nil {
+		return false, false
+	}
+	b, d := private.GetKey(ctx, inPlaceKey)
+	var mark inPlaceMark
+	if d.HasError() || len(b) == 0 || json.Unmarshal(b, &mark) != nil {
+		return false, false
+	}
+	return mark.TerminateActiveOnDestroy, true
+}
+
+// checkRequestedReplace refuses, at plan, a replacement that terraform apply
+// -replace asked for and that apply would refuse or fail: the slot is in
+// use and terminate_active_on_destroy is false (the drop fails), or the
+// drop would leave commits waiting for good (dropBlocksCommits). Terraform
+// shows only errors of this plan (see inPlaceKey), so these are errors: the
+// plan stops before anything changes, naming the consumer.
+func (r *replicationSlotResource) checkRequestedReplace(ctx context.Context, name string, terminate bool, diags *diag.Diagnostics) {
+	if r.server == nil || r.server.unknown {
+		return
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		return
+	}
+	row, found, err := r.readSlot(ctx, name)
+	if err != nil || !found {
+		return
+	}
+	asked := fmt.Sprintf("This plan replaces replication slot %q on %s, as terraform apply -replace asked. ", name, r.server.describe())
+	switch {
+	case row.ActivePID != nil && !terminate:
+		diags.AddError("Cannot Replace Active Replication Slot", asked+fmt.Sprintf("The slot is in use by %s, so dropping it would fail. "+
+			"Terraform shows no provider warning for a replacement asked for this way, so the plan stops here and nothing changes. "+
+			"Stop the consumer first (for a standby, clear its primary_slot_name; for a subscription, disable it), or set "+
+			"terminate_active_on_destroy = true and apply that alone: the replacement then terminates the consumer's session, and a "+
+			"logical slot's consumer loses its position (a subscription must be resynchronised).", r.consumer(ctx, *row.ActivePID)))
+	case row.ActivePID != nil || slotType(row.Type) == slotPhysical:
+		if risk := r.dropBlocksCommits(ctx, pool, name, row.ActivePID); risk.summary != "" {
+			diags.AddError(risk.summary, asked+risk.detail)
+		}
+	}
+}
+
+// terminatedConsumer says, for a warning, that dropping slot name on where
+// terminated who, its consumer, and what that consumer does now.
+func terminatedConsumer(name, where, who string, row slotRow) string {
+	detail := fmt.Sprintf("Dropping replication slot %q on %s terminated %s, which used it (terminate_active_on_destroy = true). ", name, where, who)
+	if slotType(row.Type) == slotLogical {
+		position := "its confirmed position"
+		if row.ConfirmedFlushLSN != nil {
+			position = "its position (confirmed up to " + *row.ConfirmedFlushLSN + ")"
+		}
+		return detail + "A logical consumer lost " + position + " with the slot: a subscription reading it must be resynchronised."
+	}
+	return detail + "A standby streaming through it streams again once a slot of that name exists (a replacement creates it); " +
+		"until then the primary keeps no WAL for it."
 }
 
 // alterTwoPhase tells whether the server changes a slot's two_phase in place
