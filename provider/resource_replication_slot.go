@@ -628,14 +628,14 @@ type walSenderRow struct {
 
 // syncRiskSQL reads what dropBlocksCommits needs in one statement, so the
 // settings and the WAL senders are one moment's.
-const syncRiskSQL = `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit'),
+const syncRiskSQL = `SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'), current_setting('synchronous_commit'),
   coalesce(array_agg(pid::bigint) FILTER (WHERE pid IS NOT NULL), '{}'),
   coalesce(array_agg(coalesce(application_name, '')) FILTER (WHERE pid IS NOT NULL), '{}'),
   coalesce(array_agg(state) FILTER (WHERE pid IS NOT NULL), '{}')
 FROM (SELECT 1) one LEFT JOIN pg_stat_replication ON true`
 
-// dropBlocksCommits tells whether dropping slot name, a physical slot held
-// by the session pid or inactive (pid nil), makes synchronous replication
+// dropBlocksCommits tells whether dropping slot name, held by the session
+// pid or an inactive physical slot (pid nil), makes synchronous replication
 // on its server wait for good: the standby that streams through it could
 // not stream again, and synchronous_standby_names needs it.
 //
@@ -649,27 +649,32 @@ FROM (SELECT 1) one LEFT JOIN pg_stat_replication ON true`
 //     wait would last until synchronous_standby_names changes. When every
 //     listed standby is connected, none of them uses an inactive slot.
 //
-// synchronous_commit = off or local does not make the drop safe: commits of
-// sessions, roles or databases that set it to on, remote_write or
-// remote_apply still wait, and the detail says so. Where the provider
-// cannot tell (pg_stat_replication hides the other standbys' state from a
-// role without pg_read_all_stats, or the read fails) the drop is refused,
-// with the grant that would let it tell.
+// Only a primary's commits wait: on a standby (a cascading standby's slot)
+// it finds nothing. synchronous_commit = off or local does not make the
+// drop safe: commits of sessions, roles or databases that set it to on,
+// remote_write or remote_apply still wait, and the detail says so. Where
+// the provider cannot tell (pg_stat_replication hides the other standbys'
+// state from a role without pg_read_all_stats, or the read fails) the drop
+// is refused, with the grant that would let it tell.
 func (r *replicationSlotResource) dropBlocksCommits(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64) commitRisk {
 	const blocks = "Dropping Replication Slot Would Block Commits"
 	const unknown = "Cannot Tell Whether Dropping Replication Slot Blocks Commits"
+	var inRecovery bool
 	var names, commit string
 	var pids []int64
 	var apps []string
 	var states []*string
-	if err := pool.QueryRow(ctx, syncRiskSQL).Scan(&names, &commit, &pids, &apps, &states); err != nil {
+	if err := pool.QueryRow(ctx, syncRiskSQL).Scan(&inRecovery, &names, &commit, &pids, &apps, &states); err != nil {
 		return commitRisk{unknown, fmt.Sprintf("Replication slot %q on %s: reading synchronous_standby_names and pg_stat_replication, "+
 			"to tell whether commits would wait for the standby that streams through the slot once it is gone, failed: %v. Nothing was changed.",
 			name, r.server.describe(), statement.MaskedError(ctx, statement.Error(ctx, syncRiskSQL, err)))}
 	}
 	c, found, err := syncrep.Parse(names)
-	if err != nil || !found {
-		return commitRisk{} // off; the server accepted the value, so a parse error is ours, and not a reason to refuse
+	if inRecovery || err != nil || !found {
+		// A standby (a cascading standby's slot) waits for no standby
+		// whatever its synchronous_standby_names says; off; or a value the
+		// server accepted and the parser did not: not a reason to refuse.
+		return commitRisk{}
 	}
 	var self *walSenderRow
 	var others []walSenderRow

@@ -162,3 +162,29 @@ resource "pgreplication_replication_slot" "standby" {
 		},
 	})
 }
+
+// A standby waits for no standby, whatever synchronous_standby_names its
+// configuration holds (a standby often carries the primary's, for after a
+// failover): the inactive slot of a cascading standby on it is dropped as
+// asked. Without the recovery check the drop was refused for a listed
+// standby that was not connected to it.
+func TestAccReplicationSlot_dropOnStandbyIgnoresSynchronousStandbyNames(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const slot = "sync_cascade_slot"
+	alterSystemByHand(t, standby, "synchronous_standby_names", "FIRST 1 (cascaded)")
+	withSlot := providerConfig("standby1", standby) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "cascade" {
+  provider = pgreplication.standby1
+  name     = %q
+  type     = "physical"
+}
+`, slot)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, standby, slot),
+		Steps:                    []resource.TestStep{{Config: withSlot}},
+	})
+}
