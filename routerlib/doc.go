@@ -113,8 +113,11 @@
 // transactions the application still holds (their next use then fails).
 //
 // A replica leaves rotation after eject_after failed checks, at once when
-// its lag exceeds max_lag or max_lag_bytes, or at once when a query finds
-// its connection broken; it returns after readmit_after good checks in a
+// its lag exceeds max_lag or max_lag_bytes (max_lag is the age of the
+// last transaction it replayed, read on the primary's clock: the monitor
+// takes each server's clock offset from the router's, as its checks see
+// it, off, so a standby whose clock runs slow is not taken for caught
+// up), or at once when a query finds its connection broken; it returns after readmit_after good checks in a
 // row (answered within health.timeout: a late answer is none). When
 // a pool could not connect to a standby, its next checks connect anew
 // rather than use the monitor's session, which a postmaster that hangs

@@ -29,6 +29,12 @@ import (
 // only with the next checkpoint, which PostgreSQL 15 to 18 spread over
 // minutes after a promotion, so a promoted node and the old primary read
 // the same timeline until then (and it is for superusers only).
+//
+// The server's clock (clock_timestamp) comes with the replay age, which
+// is the standby's clock minus a commit time the primary's clock gave: the
+// clocks' offsets, each measured against the router's at its check
+// (clockOffset), are taken off in lag, so a standby whose clock runs
+// behind the primary's does not look caught up.
 // pg_walfile_name fails during recovery, hence the CASE (both functions
 // are volatile: never folded at plan time).
 const checkQuery = checkColumns + standbyTimeline + ` ELSE 0 END, 0::int8, 0::int8, 0::int8`
@@ -37,6 +43,7 @@ const checkQuery = checkColumns + standbyTimeline + ` ELSE 0 END, 0::int8, 0::in
 const checkColumns = `SELECT pg_is_in_recovery(),
 	(CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8,
 	coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8,
+	extract(epoch FROM clock_timestamp())::float8,
 	CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END,
 	CASE WHEN pg_is_in_recovery() THEN `
 
@@ -96,7 +103,10 @@ type checkResult struct {
 	recovery  bool
 	lsn       uint64 // replay LSN on a standby, current LSN on a primary
 	replayAge time.Duration
-	timeline  uint32 // out of recovery: the timeline written on; 0 if unreadable
+	// clockOffset is the server's clock minus the router's, at the middle
+	// of the check's round trip: off by half of it at most.
+	clockOffset time.Duration
+	timeline    uint32 // out of recovery: the timeline written on; 0 if unreadable
 	// seenTimeline, in recovery, is the latest timeline the standby's WAL
 	// shows (see standbyTimeline); 0 if it shows none to the user.
 	seenTimeline uint32
@@ -235,14 +245,16 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 	defer cancel()
 	var r checkResult
 	var lsn, seen, walTLI, receivedTLI, receiverEnd int64
-	var age float64
+	var age, clock float64
 	var walfile string
 	asked := time.Now()
-	if err := s.hc.QueryRow(ctx, s.hcQuery).Scan(&r.recovery, &lsn, &age, &walfile, &seen, &walTLI, &receivedTLI, &receiverEnd); err != nil {
+	if err := s.hc.QueryRow(ctx, s.hcQuery).Scan(&r.recovery, &lsn, &age, &clock, &walfile, &seen, &walTLI, &receivedTLI, &receiverEnd); err != nil {
 		s.closeHealthConn()
 		return checkResult{err: err}
 	}
 	r.took = time.Since(asked)
+	mid := asked.Add(r.took / 2)
+	r.clockOffset = time.Duration(clock*float64(time.Second)) - time.Duration(mid.UnixNano())
 	r.seenTimeline = uint32(seen)
 	r.walTimeline, r.receivedTLI, r.receiverEnd = uint32(walTLI), uint32(receivedTLI), uint64(receiverEnd)
 	r.started, r.cluster = s.hcStarted, s.hcCluster
@@ -466,8 +478,10 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	res := n.last
 	var primaryLSN uint64
 	var primaryTLI uint32
+	var primaryClock time.Duration
 	if writer := t.writer.Load(); writer != nil {
 		primaryLSN, primaryTLI = writer.replayLSN.Load(), writer.timeline.Load()
+		primaryClock = writer.lastGood.clockOffset
 	}
 	var connFailed bool
 	if again {
@@ -514,7 +528,7 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
 	default:
-		lagBytes, lag := n.lag(res, primaryLSN, now)
+		lagBytes, lag := n.lag(res, primaryLSN, primaryClock, now)
 		n.lagBytes.Store(lagBytes)
 		n.lagNanos.Store(int64(lag))
 		switch {
@@ -725,7 +739,13 @@ func (n *node) seeFork(res checkResult, primaryTLI uint32) {
 // again) may have stopped replaying long before, and its last
 // transaction's age is all that says how long. One failed check that does
 // not eject it (a busy machine) keeps what was seen.
-func (n *node) lag(res checkResult, primaryLSN uint64, now time.Time) (int64, time.Duration) {
+//
+// That age is read on the standby's clock, and the transaction's commit
+// time is the primary's: primaryClock - res.clockOffset, the primary's
+// clock minus the standby's as the router's last checks of each saw them,
+// is added, so a standby whose clock runs a minute slow (a VM without
+// NTP) is not a minute ahead of its lag.
+func (n *node) lag(res checkResult, primaryLSN uint64, primaryClock time.Duration, now time.Time) (int64, time.Duration) {
 	if primaryLSN == 0 || res.lsn >= primaryLSN {
 		n.behindSince = time.Time{}
 		n.caughtUp = n.caughtUp || primaryLSN != 0
@@ -734,7 +754,7 @@ func (n *node) lag(res checkResult, primaryLSN uint64, now time.Time) (int64, ti
 	if n.behindSince.IsZero() {
 		n.behindSince = now
 	}
-	lag := res.replayAge
+	lag := max(res.replayAge+primaryClock-res.clockOffset, 0)
 	if since := now.Sub(n.behindSince); n.caughtUp && lag > since {
 		lag = since
 	}

@@ -21,6 +21,8 @@ pgbin=$(tools/postgres/install.sh "$major" | tail -n 1)
 for v in 15 16 18; do tools/postgres/install.sh "$v" >/dev/null; done
 ROUTERTEST_PGBOUNCER=$(tools/pgbouncer/install.sh | tail -n 1)
 export ROUTERTEST_PGBOUNCER
+ROUTERTEST_FAKETIME=$(tools/faketime/install.sh | tail -n 1)
+export ROUTERTEST_FAKETIME
 # Both CLIs first: a build that fails should fail before the long tests.
 primary=$(tools/tfcli.sh describe primary)
 second=$(tools/tfcli.sh describe second)
@@ -29,7 +31,7 @@ inherited_rc=${TF_CLI_CONFIG_FILE:-}
 # shellcheck disable=SC2163 # export NAME=value, not a variable named kv
 while IFS= read -r kv; do export "$kv"; done < <(tools/tfcli.sh env primary)
 export ROUTERTEST_PGBIN="$pgbin" TF_ACC=1
-echo "test: PostgreSQL $major from $pgbin; PgBouncer $ROUTERTEST_PGBOUNCER"
+echo "test: PostgreSQL $major from $pgbin; PgBouncer $ROUTERTEST_PGBOUNCER; libfaketime $ROUTERTEST_FAKETIME"
 if [ "$inherited_rc" != "${TF_CLI_CONFIG_FILE:-}" ]; then
   echo "test: TF_CLI_CONFIG_FILE=$inherited_rc names no file: the tests run the CLIs without it, which would warn on every run"
 fi
