@@ -48,6 +48,7 @@ second_pass() {
     TestAccRouterConfig_importOtherUnits
     TestAccReplicationSlot_importCreateTimeOnly
     TestAccSubscription_generatedConfig
+    TestAccStandby_multiHostConninfoRoundTrips
     # write-only arguments: used with Terraform 1.11, refused by OpenTofu 1.10
     TestAccStandby_writeOnlyPassword
     TestAccSubscription_writeOnlyPassword
