@@ -20,6 +20,10 @@ import (
 // set up), which no context can do for a call that is already running.
 type nodeConns struct {
 	name string
+	// addr is the node's host and port as the router file writes them:
+	// every nodeConns at one address reaches one server, whatever its
+	// name or settings (see connRegistry.lost).
+	addr string
 	reg  *connRegistry
 
 	mu   sync.Mutex
@@ -42,11 +46,18 @@ type connRegistry struct {
 	mu     sync.Mutex
 	sets   map[*nodeConns]struct{} // guarded by mu
 	closed bool                    // guarded by mu
+	// lost holds the addresses of the servers that lost the writes and
+	// have not taken them back nor answered in recovery since (see
+	// Router.cutOldPrimaries). It is kept by address, not by node, so
+	// that neither a reload that renames the node or changes its
+	// settings (a new server, new pools) nor a check that failed when
+	// the writes moved lets an old primary go uncut. Guarded by mu.
+	lost map[string]struct{}
 }
 
-// add returns a new nodeConns for the node called name.
-func (r *connRegistry) add(name string) *nodeConns {
-	c := &nodeConns{name: name, reg: r, open: map[*trackedConn]struct{}{}}
+// add returns a new nodeConns for the node called name, at addr.
+func (r *connRegistry) add(name, addr string) *nodeConns {
+	c := &nodeConns{name: name, addr: addr, reg: r, open: map[*trackedConn]struct{}{}}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.sets == nil {
@@ -76,6 +87,46 @@ func (c *nodeConns) remove() {
 	c.reg.mu.Lock()
 	delete(c.reg.sets, c)
 	c.reg.mu.Unlock()
+}
+
+// setLost records that the server at c's address lost the writes (lost),
+// or that it took them back or answered in recovery since.
+func (c *nodeConns) setLost(lost bool) {
+	c.reg.mu.Lock()
+	defer c.reg.mu.Unlock()
+	if !lost {
+		delete(c.reg.lost, c.addr)
+		return
+	}
+	if c.reg.lost == nil {
+		c.reg.lost = map[string]struct{}{}
+	}
+	c.reg.lost[c.addr] = struct{}{}
+}
+
+// lost reports whether the server at c's address lost the writes (see
+// setLost).
+func (c *nodeConns) lost() bool {
+	c.reg.mu.Lock()
+	defer c.reg.mu.Unlock()
+	_, ok := c.reg.lost[c.addr]
+	return ok
+}
+
+// others returns the other nodeConns at c's address not yet closed: those
+// of the servers a reload replaced (other settings, or the node renamed),
+// whose pools stay open while the application holds a connection of
+// theirs, and of another database of the file on the same server.
+func (c *nodeConns) others() []*nodeConns {
+	c.reg.mu.Lock()
+	defer c.reg.mu.Unlock()
+	var others []*nodeConns
+	for o := range c.reg.sets {
+		if o != c && o.addr == c.addr {
+			others = append(others, o)
+		}
+	}
+	return others
 }
 
 // errRouterClosed is what a dial returns once the Router is closed.

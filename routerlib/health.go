@@ -445,7 +445,10 @@ func (r *Router) record(t *topology, n *node, res checkResult, fails int) {
 		n.timeline.Store(res.timeline) // 0 in recovery
 		n.started.Store(res.started)
 		n.fails = 0
-		n.conns.up()
+		if res.recovery || !lostWrites(t, n) {
+			// An old primary's pools stay cut off (see cutOldPrimaries).
+			n.conns.up()
+		}
 		if n.down {
 			n.down = false
 			r.opts.logger.Warn("routerlib: node answers again", "node", n.name)
@@ -819,9 +822,16 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 	} else {
 		t.noWriter.Store(&why)
 	}
-	if next == cur {
-		return
+	if next != cur {
+		r.moveWrites(t, cur, next)
 	}
+	r.cutOldPrimaries(t, results)
+}
+
+// moveWrites makes next (nil: none) the node taking writes in place of
+// cur, and records that cur's server lost them, unless next reaches the
+// same server. The caller holds r.checkMu.
+func (r *Router) moveWrites(t *topology, cur, next *node) {
 	if next != nil {
 		if err := next.ensureWritePool(); err != nil {
 			r.opts.logger.Error("routerlib: cannot create a pool for the new primary", "node", next.name, "err", err)
@@ -833,9 +843,9 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 	}
 	t.writer.Store(next)
 	if next != nil {
-		// A node cut off when it lost the writes (cutOldWriter) takes new
-		// connections again as soon as it has them back, not at its next
-		// check: it answered this one.
+		// A node cut off when it lost the writes (cutOldPrimaries) takes
+		// new connections again as soon as it has them back, not at its
+		// next check: it answered this one.
 		next.conns.up()
 	}
 	switch {
@@ -844,33 +854,79 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 	case cur != nil || next != t.declared:
 		r.opts.logger.Warn("routerlib: writes go to a new primary", "node", next.name, "was", nameOf(cur), "timeline", next.timeline.Load())
 	}
-	if cur != nil {
-		cutOldWriter(t, results, cur, next, why)
+	if cur != nil && !oneServer(cur, next) {
+		cur.conns.setLost(true)
 	}
 }
 
-// cutOldWriter closes the connections open to cur, which took the writes
-// until now and answers out of recovery still (a standby was promoted and
-// nobody fenced cur, or a split brain leaves no node the writes): a
-// connection held there, from [Router.Acquire], [Router.MigrationConn] or
-// a transaction begun before, would go on writing to a server whose
-// writes the promotion forks off, and lose them. Their next use fails
-// instead, and a new Acquire or Begin reaches the node taking the writes.
-// A node that is down, or back in recovery, has lost its sessions
-// already; a second name of one server (a twin) is the same server.
-func cutOldWriter(t *topology, results []checkResult, cur, next *node, why string) {
-	i := slices.Index(t.nodes, cur)
-	if i < 0 || results[i].err != nil || results[i].recovery {
-		return
+// oneServer reports whether n and m (either may be nil) reach one server:
+// the same server, the same address, or two names of one server (twins,
+// see twinsOf). The caller holds Router.checkMu.
+func oneServer(n, m *node) bool {
+	return n != nil && m != nil && (n.server == m.server || n.conns.addr == m.conns.addr || n.twinOf == m.name || m.twinOf == n.name)
+}
+
+// lostWrites reports whether n's server lost the writes and has neither
+// taken them back nor answered in recovery since (see connRegistry.lost),
+// under any of its names in t. The caller holds Router.checkMu.
+func lostWrites(t *topology, n *node) bool {
+	for _, m := range t.nodes {
+		if oneServer(n, m) && m.conns.lost() {
+			return true
+		}
 	}
-	if next != nil && (next.server == cur.server || next.twinOf == cur.name || cur.twinOf == next.name) {
-		return
+	return false
+}
+
+// cutOldPrimaries closes the connections open to each server of t that
+// lost the writes and answers out of recovery still while another node
+// has them, or while none does (a split brain, a promotion nobody fenced
+// it for): a connection held there, from [Router.Acquire],
+// [Router.MigrationConn] or a transaction begun before, would go on
+// writing to a server whose writes the promotion forks off, and lose them.
+// Their next use fails instead, saying why, and a new Acquire or Begin
+// reaches the node taking the writes; the node's pools open none until it
+// takes the writes back or answers in recovery. It decides from state,
+// at every check applied, not only when the writes move: a server whose
+// check failed then (frozen, or restarted), and one that a reload renamed
+// or gave new settings (its connections from before are in the
+// nodeConns of the server replaced, at the same address), is cut at its
+// first check that answers out of recovery. A node down has no session
+// to cut, or none that answers; one back in recovery lost its sessions
+// when it restarted. The caller holds r.checkMu.
+func (r *Router) cutOldPrimaries(t *topology, results []checkResult) {
+	w := t.writer.Load()
+	for i, n := range t.nodes {
+		switch {
+		case oneServer(n, w):
+			n.conns.setLost(false)
+			continue
+		case results[i].err != nil:
+			continue // as last seen
+		case results[i].recovery:
+			n.conns.setLost(false)
+			continue
+		case !lostWrites(t, n):
+			continue
+		}
+		var moved *writesMoved
+		if errors.As(n.conns.cause(), &moved) {
+			continue // cut already; its pools dial nothing since
+		}
+		now := fmt.Sprintf("writes go to %q now", nameOf(w))
+		if w == nil {
+			now = "no node takes writes"
+			if why := t.noWriter.Load(); why != nil {
+				now += ": " + *why
+			}
+		}
+		cause := &writesMoved{fmt.Sprintf("%s; %q, out of recovery still, was cut off so that no write on a connection held there (Acquire, MigrationConn, a transaction begun before) reaches it; a new Acquire or Begin reaches the node taking the writes", now, n.name)}
+		n.cut(cause)
+		for _, o := range n.conns.others() {
+			o.cut(cause)
+		}
+		r.opts.logger.Warn("routerlib: the connections to an old primary were closed", "node", n.name, "why", cause.msg)
 	}
-	now := fmt.Sprintf("writes go to %q now", nameOf(next))
-	if next == nil {
-		now = "no node takes writes: " + why
-	}
-	cur.cut(&writesMoved{fmt.Sprintf("%s; %q, out of recovery still, was cut off so that no write on a connection held there (Acquire, MigrationConn, a transaction begun before) reaches it; a new Acquire or Begin reaches the node taking the writes", now, cur.name)})
 }
 
 // holdOldTimelines takes out of read rotation, before next takes the

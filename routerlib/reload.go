@@ -114,6 +114,12 @@ func (r *Router) reload(ctx context.Context) error {
 		t.closeServersNotIn(prev)
 		return fmt.Errorf("routerlib: router file %s: %w", r.path, err)
 	}
+	if w := prev.writerNode(); w != nil && t.writer.Load() == nil {
+		// The file renamed the writer, or moved it: its server lost the
+		// writes, to the node the checks choose now, and its connections
+		// are cut if that is another server (see cutOldPrimaries).
+		w.conns.setLost(true)
+	}
 	keepNewer(t, prev, results, fresh)
 	// The lag limits and nodes that changed take effect at once.
 	r.applyAll(t, results, fresh)

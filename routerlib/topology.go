@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -458,7 +459,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		// Every connection to the server, the pools' and the checks', is
 		// set up within connect_timeout and tracked, so that it can be
 		// cut off.
-		conns := o.conns.add(decl.Name)
+		conns := o.conns.add(decl.Name, net.JoinHostPort(decl.Host, strconv.Itoa(decl.Port)))
 		dial := cfg.ConnConfig.DialFunc
 		cfg.ConnConfig.DialFunc = conns.dialer(dial, false)
 		cc := cfg.ConnConfig.Copy()
