@@ -438,6 +438,7 @@ func (r *Router) applyCheck(t *topology, n *node, res checkResult, fails int) {
 func (r *Router) record(t *topology, n *node, res checkResult, fails int) {
 	n.last = res
 	if res.err == nil {
+		n.seeRestart(t, res)
 		n.lastGood = res
 		n.reachable.Store(true)
 		n.recovery.Store(res.recovery)
@@ -1307,6 +1308,47 @@ func sameServer(a, b checkResult) bool {
 	return a.err == nil && b.err == nil && a.cluster != 0 && a.started != 0 && a.cluster == b.cluster && a.started == b.started
 }
 
+// seeRestart records on n, which answered res, that its server's
+// postmaster restarted since its last answer (see restartedSince), and
+// asks for a check now of each node whose last answer showed the start
+// time n had before: a second name of n's server, which is compared as
+// last seen until it answers again. The caller holds Router.checkMu.
+func (n *node) seeRestart(t *topology, res checkResult) {
+	was := n.lastGood.started
+	if was == 0 || res.started == 0 || res.started == was {
+		return
+	}
+	n.startedBefore, n.restartSeen = was, time.Now()
+	for _, m := range t.nodes {
+		if m != n && m.lastGood.started == was {
+			select {
+			case m.checkNow <- struct{}{}:
+			default: // asked already
+			}
+		}
+	}
+}
+
+// restartedSince reports whether the server of n, which answered a,
+// restarted after b, another node's last answer, began, and b shows the
+// start time n's server had before: b may be n's server before its
+// restart, reached under another name whose check has not connected
+// again since (each name's check does on its own schedule). A check of
+// another server begun after the router saw the restart shows that
+// server's own start time. The caller holds Router.checkMu.
+func restartedSince(n *node, a, b checkResult) bool {
+	return a.err == nil && b.err == nil && b.started != 0 && b.cluster == a.cluster &&
+		n.startedBefore == b.started && b.at.Before(n.restartSeen)
+}
+
+// twins reports whether t's nodes i and j reach one server: their checks
+// (see checkOf) say so (sameServer), or one of them restarted since the
+// other last answered (restartedSince). The caller holds Router.checkMu.
+func twins(t *topology, results []checkResult, i, j int) bool {
+	a, b := checkOf(t, results, i), checkOf(t, results, j)
+	return sameServer(a, b) || restartedSince(t.nodes[i], a, b) || restartedSince(t.nodes[j], b, a)
+}
+
 // checkOf is the check of t's node i that says which server it reaches:
 // results[i], or when that failed, the last that answered.
 func checkOf(t *topology, results []checkResult, i int) checkResult {
@@ -1318,7 +1360,7 @@ func checkOf(t *topology, results []checkResult, i int) checkResult {
 
 // twinsOf returns, for each node of t, the index of the node that stands
 // for the server it reaches when the router file lists that server under
-// several names (see sameServer), or -1 for the node that stands for it,
+// several names (see twins), or -1 for the node that stands for it,
 // and for a server listed once. The file's own rule (artifact.Validate)
 // compares host, port and database as written, so one server under two
 // spellings (localhost and 127.0.0.1, a DNS alias) passes it; at run time
@@ -1338,7 +1380,7 @@ func twinsOf(t *topology, results []checkResult) []int {
 		}
 		stand := i
 		for j := i + 1; j < len(t.nodes); j++ {
-			if twin[j] < 0 && sameServer(checkOf(t, results, i), checkOf(t, results, j)) {
+			if twin[j] < 0 && twins(t, results, i, j) {
 				twin[j] = i
 				if results[stand].err != nil && results[j].err == nil {
 					stand = j
@@ -1363,7 +1405,7 @@ func twinsOf(t *topology, results []checkResult) []int {
 func rivalOf(t *topology, results []checkResult, cur *node) bool {
 	i := slices.Index(t.nodes, cur)
 	for j, n := range t.nodes {
-		if n != cur && !sameServer(checkOf(t, results, i), checkOf(t, results, j)) && results[j].err == nil && !results[j].recovery && results[j].timeline >= cur.timeline.Load() && !otherCluster(results[j], t.cluster) &&
+		if n != cur && !twins(t, results, i, j) && results[j].err == nil && !results[j].recovery && results[j].timeline >= cur.timeline.Load() && !otherCluster(results[j], t.cluster) &&
 			(n.cloneTLI == 0 || results[j].timeline != n.cloneTLI) {
 			return true
 		}

@@ -354,6 +354,12 @@ type server struct {
 	// started is when the server last seen at this address started (Unix
 	// nanoseconds; see checkResult.started); 0 until a check answers.
 	started atomic.Int64
+	// startedBefore is the start time the server showed before the last
+	// change of it the checks saw (a restart), and restartSeen when the
+	// router saw that change (see restartedSince); guarded by
+	// Router.checkMu.
+	startedBefore int64
+	restartSeen   time.Time
 
 	reads, writes, errors atomic.Int64
 
@@ -518,6 +524,7 @@ func (s *server) inherit(o *server) {
 	// A copy of the cluster stays one (see clonesOf): with the primary
 	// down, a copy on a timeline after the first is known only by this.
 	s.cloneTLI = o.cloneTLI
+	s.startedBefore, s.restartSeen = o.startedBefore, o.restartSeen
 }
 
 // poolConfig builds a node's pool configuration from the file. The password
