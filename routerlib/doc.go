@@ -360,12 +360,17 @@
 // # Reload and observability
 //
 // [Open] watches the router file: a new version is validated, checked and
-// replaces the old one atomically. A node whose connection settings did
-// not change keeps its pools, its monitor connection and its health (the
-// writer, ejections, replay positions, its health check in flight); only a
-// new or changed node gets new pools and is checked before the swap, so a
-// reload neither waits for a node that hangs nor delays its ejection. The
-// pools of a removed or changed node close once the queries using them,
+// replaces the old one atomically. A node whose connection settings did not
+// change keeps its pools, its monitor connection and its health (the
+// writer, ejections, replay positions, its health check in flight) and is
+// not checked again, so a reload neither waits for it when it hangs nor
+// delays its ejection. A new or changed node gets new pools (a changed one
+// at the same address keeps its health) and is checked before the swap: the
+// reload waits for that check up to 2 × health.connect_timeout +
+// health.timeout (for a node that hangs, health.connect_timeout: its
+// connection's bound), after which a check still running goes on in the
+// background.
+// The pools of a removed or changed node close once the queries using them,
 // on this topology or an older one, finish; it is checked until then, and
 // if it stops answering (it froze as the file dropped it) its connections
 // are cut after eject_after failed checks, so that those queries run
