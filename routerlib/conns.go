@@ -53,6 +53,40 @@ type connRegistry struct {
 	// settings (a new server, new pools) nor a check that failed when
 	// the writes moved lets an old primary go uncut. Guarded by mu.
 	lost map[string]struct{}
+	// writer is the server taking writes in the topology in force, as
+	// the last check applied to it saw it; its name "" when none does.
+	// It is what a server a reload dropped is compared with (see
+	// lostTo). Guarded by mu.
+	writer writerSeen
+}
+
+// writerSeen is the node taking writes: its name and address, and the
+// server its last check reached (see sameServer).
+type writerSeen struct {
+	name, addr       string
+	cluster, started int64
+}
+
+// setWriter records the node taking writes in the topology in force
+// (w.name "" for none).
+func (r *connRegistry) setWriter(w writerSeen) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.writer = w
+}
+
+// lostTo returns the node that took the writes from the server at c's
+// address, which answered res out of recovery: it lost them (see setLost)
+// and another server has them now. "" if not so.
+func (c *nodeConns) lostTo(res checkResult) string {
+	c.reg.mu.Lock()
+	defer c.reg.mu.Unlock()
+	w := c.reg.writer
+	if _, lost := c.reg.lost[c.addr]; !lost || w.name == "" || w.addr == c.addr ||
+		res.started != 0 && res.cluster == w.cluster && res.started == w.started {
+		return ""
+	}
+	return w.name
 }
 
 // add returns a new nodeConns for the node called name, at addr.

@@ -897,6 +897,11 @@ func lostWrites(t *topology, n *node) bool {
 // when it restarted. The caller holds r.checkMu.
 func (r *Router) cutOldPrimaries(t *topology, results []checkResult) {
 	w := t.writer.Load()
+	if w == nil {
+		r.opts.conns.setWriter(writerSeen{})
+	} else {
+		r.opts.conns.setWriter(writerSeen{name: w.name, addr: w.conns.addr, cluster: w.lastGood.cluster, started: w.lastGood.started})
+	}
 	for i, n := range t.nodes {
 		switch {
 		case oneServer(n, w):
@@ -921,13 +926,20 @@ func (r *Router) cutOldPrimaries(t *topology, results []checkResult) {
 				now += ": " + *why
 			}
 		}
-		cause := &writesMoved{fmt.Sprintf("%s; %q, out of recovery still, was cut off so that no write on a connection held there (Acquire, MigrationConn, a transaction begun before) reaches it; a new Acquire or Begin reaches the node taking the writes", now, n.name)}
-		n.cut(cause)
-		for _, o := range n.conns.others() {
-			o.cut(cause)
-		}
-		r.opts.logger.Warn("routerlib: the connections to an old primary were closed", "node", n.name, "why", cause.msg)
+		n.cutOldPrimary(now)
 	}
+}
+
+// cutOldPrimary closes the connections open to n, an old primary, and
+// those of every server at its address (see cutOldPrimaries); now says
+// where the writes go.
+func (n *node) cutOldPrimary(now string) {
+	cause := &writesMoved{fmt.Sprintf("%s; %q, out of recovery still, was cut off so that no write on a connection held there (Acquire, MigrationConn, a transaction begun before) reaches it; a new Acquire or Begin reaches the node taking the writes", now, n.name)}
+	n.cut(cause)
+	for _, o := range n.conns.others() {
+		o.cut(cause)
+	}
+	n.logger.Warn("routerlib: the connections to an old primary were closed", "node", n.name, "why", cause.msg)
 }
 
 // holdOldTimelines takes out of read rotation, before next takes the

@@ -178,7 +178,11 @@ func drain(t, next *topology) {
 // the monitor would have: no watcher of the topology in force checks it,
 // and a call stuck on it (the node froze just before a reload dropped it,
 // or changed its settings) would otherwise wait for it forever, holding up
-// the drain. A call that is only slow on a healthy node goes on.
+// the drain. A call that is only slow on a healthy node goes on. When n
+// is an old primary, which lost the writes to another server and answers
+// out of recovery still, its connections are cut at once (see
+// cutOldPrimaries): no check of the topology in force sees it, and a
+// connection held there would go on writing to the fork.
 func (t *topology) watchDropped(n *node, stop <-chan struct{}) {
 	ticker := time.NewTicker(t.interval)
 	defer ticker.Stop()
@@ -193,6 +197,10 @@ func (t *topology) watchDropped(n *node, stop <-chan struct{}) {
 		cancel()
 		if res.err == nil {
 			fails = 0
+			var moved *writesMoved
+			if to := n.conns.lostTo(res); to != "" && !res.recovery && !errors.As(n.conns.cause(), &moved) {
+				n.cutOldPrimary(fmt.Sprintf("writes go to %q now, and the router file no longer lists %q", to, n.name))
+			}
 			continue
 		}
 		if fails++; fails >= t.eject {

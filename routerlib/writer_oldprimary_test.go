@@ -186,3 +186,36 @@ func TestHeldConnectionsOnAReplacedServer(t *testing.T) {
 		})
 	}
 }
+
+// TestHeldConnectionsOnADroppedOldPrimary: the application holds
+// connections on the primary, a reload takes the primary out of the router
+// file and declares a standby the primary, and then the standby is
+// promoted. The old primary's server is out of the topology in force, its
+// pools open while the connections are held, and it answers out of
+// recovery still: no check of the topology in force sees it, and the held
+// connections went on writing to the fork. Now the check that watches a
+// server a reload dropped, while its connections drain, cuts them once
+// another server has the writes.
+func TestHeldConnectionsOnADroppedOldPrimary(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	old, promoted := topo.Primary, topo.Standbys[0]
+	a := steadyHealth(topo.Artifact(), interval)
+	r, path := openRouter(t, a, routerlib.WithWatch(0))
+	if _, err := r.Exec(ctx, "CREATE TABLE dropped_held (id int, via text)"); err != nil {
+		t.Fatal(err)
+	}
+	held, tx, commit, inFlight := holdOnPrimary(t, r, "dropped_held")
+	next := a
+	next.Nodes = []artifact.Node{a.Nodes[1]}
+	next.Nodes[0].Role = artifact.RolePrimary
+	writeFile(t, path, next)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := promoted.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 15*time.Second, "writes on the promoted node", func() bool { return nodeStat(r, promoted.Name).Writer })
+	noWriteOnOldPrimary(t, old, promoted, "dropped_held", held, tx, commit, inFlight)
+}
