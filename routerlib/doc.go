@@ -170,11 +170,17 @@
 // old primary from taking writes. When the timelines are equal, or one
 // cannot be read, no node takes writes: [ErrNoPrimary] names both nodes,
 // an error is logged, and [NodeStat].SplitBrain says why, until one is
-// fenced. A node that loses the writes so while it answers has its
-// connections closed: one the application holds there ([Router.Acquire],
+// fenced. A node that loses the writes has its connections closed as soon
+// as a check finds it answering out of recovery while another holds them
+// (at once if it still answers, or when it comes back from a freeze or a
+// restart), on every server the router knows at its address, including
+// one a reload replaced or took out of the file once another server holds
+// the writes: a connection the application holds there ([Router.Acquire],
 // [Router.MigrationConn], a transaction begun before) fails at its next
 // use, with the node and why, instead of writing to the fork; acquire or
-// begin again. A reload keeps what the router knows, so it never moves writes
+// begin again. A statement in flight there gets [ErrMaybeCommitted]. The
+// node opens no new connection until it has the writes again or answers
+// in recovery. A reload keeps what the router knows, so it never moves writes
 // back to an old primary. A router started while the newer primary is
 // unreachable has no such memory, but the standbys that followed the
 // promotion have its timeline: the one their WAL receiver receives, and a
