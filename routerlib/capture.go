@@ -941,11 +941,9 @@ func (b *captureBatch) Close() error {
 // whether its reads wrote, in the same round trip. Its Close then reads
 // the position after the commit, only when they did. It is a resendBatch:
 // sent again, whole, when the server had ended its session as idle. b
-// itself is left as it was, but for the callbacks, which move to the
-// batch that is sent (resendable).
+// itself is left as the caller queued it (sendable).
 func (r *Router) sendReadBatchCapture(ctx context.Context, t *topology, tg target, b *pgx.Batch, s *Session) pgx.BatchResults {
-	checked := &pgx.Batch{QueuedQueries: make([]*pgx.QueuedQuery, 0, len(b.QueuedQueries)+1)}
-	checked.QueuedQueries = append(checked.QueuedQueries, b.QueuedQueries...)
+	checked := sendable(b)
 	br := &readBatchCapture{
 		resendBatch: &resendBatch{r: r, ctx: ctx, n: tg.n, pool: tg.pool, max: maxAttempts(t)},
 		session:     s,

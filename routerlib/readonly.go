@@ -177,11 +177,12 @@ func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *
 
 // sendReadBatch sends b, a batch of reads, to tg (a replica's read pool,
 // or a read-write session the read falls back to), as
-// [pgxpool.Pool.SendBatch] does; its results are a resendBatch, sent
-// again when the server had ended its session as idle.
+// [pgxpool.Pool.SendBatch] does, b itself left as the caller queued it
+// (sendable); its results are a resendBatch, sent again when the server
+// had ended its session as idle.
 func (r *Router) sendReadBatch(ctx context.Context, t *topology, tg target, b *pgx.Batch, readOnlyTx bool) pgx.BatchResults {
 	rb := &resendBatch{r: r, ctx: ctx, n: tg.n, pool: tg.pool, readOnlyTx: readOnlyTx, max: maxAttempts(t)}
-	rb.send(b)
+	rb.send(sendable(b))
 	return rb
 }
 

@@ -232,7 +232,7 @@ type resendBatch struct {
 	ctx        context.Context
 	n          *node
 	pool       *pgxpool.Pool
-	b          *pgx.Batch   // as sent last
+	b          *pgx.Batch   // as sent last, the router's own (sendable)
 	write      bool         // an autocommit write batch
 	readOnlyTx bool         // b begins a read-only transaction
 	tx         *releasingTx // the transaction b begins, if it does: the same for every sending
@@ -272,7 +272,8 @@ func (rb *resendBatch) again(err error) bool {
 	default:
 		return false
 	}
-	fresh := resendable(rb.b)
+	fresh := sendable(rb.b)
+	detach(rb.b)
 	_ = rb.BatchResults.Close() // gives the ended session back to its pool, which drops it
 	if rb.tx != nil {
 		rb.tx.release()
@@ -377,22 +378,37 @@ type resendBatchRows struct {
 
 func (w *resendBatchRows) Err() error { return w.b.failed(w.Rows.Err()) }
 
-// resendable is b to send again on another session: new queued queries,
-// since pgx keeps in each the description of its statement on the session
-// it went out on (its prepared name there), with their text and arguments
-// as pgx sent them (any QueryRewriter already applied); the rest of b (the
-// transaction [pgx.Batch.BeginTx] queued) as it was. The callbacks move to
-// the copy: closing the failed sending, which its caller does next, runs
-// none of them with its error (a QueryRow callback would see the FATAL,
-// then the new sending's row).
-func resendable(b *pgx.Batch) *pgx.Batch {
+// sendable is b as the router sends it, outside a transaction the caller
+// holds: new queued queries with b's text, arguments and callbacks, and
+// the rest of b (the transaction [pgx.Batch.BeginTx] queued) as it was.
+// pgx writes into the queued queries it sends: the description of each
+// statement on the session it went out on (its prepared name there,
+// undescribed when the server ended the session first), and the text and
+// arguments a [pgx.QueryRewriter] gives. Sent so, the caller's own Batch
+// stays as the caller queued it, and goes out again as well as the first
+// time (pgx keeps a statement's description from before and, for one the
+// ended session never described, fails "mismatched param and argument
+// count"). A batch sent again (resendBatch.again) is sendable of the one
+// sent last, whose callbacks it then takes (detach).
+func sendable(b *pgx.Batch) *pgx.Batch {
 	fresh := *b
-	fresh.QueuedQueries = make([]*pgx.QueuedQuery, len(b.QueuedQueries))
+	qs := make([]pgx.QueuedQuery, len(b.QueuedQueries))
+	fresh.QueuedQueries = make([]*pgx.QueuedQuery, len(b.QueuedQueries), len(b.QueuedQueries)+1) // room for sendReadBatchCapture's query
 	for i, q := range b.QueuedQueries {
-		fresh.QueuedQueries[i] = &pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn}
-		q.Fn = nil
+		qs[i] = pgx.QueuedQuery{SQL: q.SQL, Arguments: q.Arguments, Fn: q.Fn}
+		fresh.QueuedQueries[i] = &qs[i]
 	}
 	return &fresh
+}
+
+// detach takes the callbacks out of b, a sending of the router's own
+// (sendable) that failed, so that closing it, which its caller does
+// next, runs none of them with its error (a QueryRow callback would see
+// the FATAL, then the new sending's row).
+func detach(b *pgx.Batch) {
+	for _, q := range b.QueuedQueries {
+		q.Fn = nil
+	}
 }
 
 // idleEnded is the error of a call (what) that met a session n had ended

@@ -225,8 +225,10 @@ func (tx *writerTx) batchResults(ctx context.Context, br pgx.BatchResults, b *pg
 // when the transaction ends, as with [pgxpool.Pool.SendBatch]. Any other
 // batch is an autocommit write (resendBatch), whose connection goes back
 // at its Close. A batch that got no connection was not sent: its error
-// is the wait's, marked unacquired.
+// is the wait's, marked unacquired. b itself is left as the caller queued
+// it (sendable).
 func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *pgx.Batch) pgx.BatchResults {
+	b = sendable(b)
 	c, err := acquireConn(ctx, tg.pool)
 	if err != nil {
 		return pgx.FailedBatchResults(b, err)

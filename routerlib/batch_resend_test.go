@@ -1,0 +1,122 @@
+package routerlib_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestBatchSentAgainLeavesTheCallersBatch: a batch the router sends again
+// because the server had ended its session as idle (resendBatch) is the
+// caller's pgx.Batch, which the caller may send again: the same Batch
+// sent a second time, and a third time over ended sessions again, gives
+// the right rows and runs each callback once per sending, for a read
+// batch on a replica (one that begins a read-only transaction too,
+// committed through its Tx), an autocommit write batch, and a read_your_writes
+// read batch that sticks to the primary, with the statements prepared and
+// cached (the default exec mode) or sent with their text. Before, the
+// resend took the callbacks out of the caller's queued queries (the
+// second sending ran none), and pgx's description of each statement, kept
+// in the caller's queued query from the ended session, where preparing it
+// failed, made the second sending fail ("mismatched param and argument
+// count").
+func TestBatchSentAgainLeavesTheCallersBatch(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, "DROP TABLE IF EXISTS batch_again; CREATE TABLE batch_again (tag text NOT NULL)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, exec := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
+		for _, kind := range []string{"read", "read-tx", "write", "sticky-read"} {
+			t.Run(exec.String()+"/"+kind, func(t *testing.T) {
+				mode := artifact.ModeEventual
+				sctx := ctx
+				if kind == "sticky-read" {
+					mode = artifact.ModeReadYourWrites
+					// A position no replica has replayed: the reads stick
+					// to the primary.
+					sctx = routerlib.WithSession(ctx, routerlib.NewSession(routerlib.LSN(1<<62)))
+				}
+				ended := &idleEndCounter{}
+				r, _ := idleRouter(t, topo, mode, func(cfg *pgxpool.Config) {
+					cfg.ConnConfig.DefaultQueryExecMode = exec
+					cfg.ConnConfig.Tracer = ended
+					cfg.MaxConns = 1 // the batch goes out on the session the test saw ended
+				})
+				endSessions := func() {
+					t.Helper()
+					if kind == "read" || kind == "read-tx" {
+						idleReadSessions(t, r, topo)
+						return
+					}
+					b := &pgx.Batch{}
+					var pid int
+					b.Queue("SELECT pg_backend_pid()").QueryRow(func(row pgx.Row) error { return row.Scan(&pid) })
+					if kind == "write" {
+						b.Queue("INSERT INTO batch_again VALUES ('warm')")
+					}
+					if err := r.SendBatch(sctx, b).Close(); err != nil {
+						t.Fatal(err)
+					}
+					sessionGone(t, topo, pid, "the batch's")
+				}
+
+				tag := exec.String() + "/" + kind
+				b := &pgx.Batch{}
+				if kind == "read-tx" {
+					b.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly})
+				}
+				var sum, called, tags, tagsCalled int
+				if kind == "write" {
+					b.Queue("INSERT INTO batch_again VALUES ($1) RETURNING 1", tag).QueryRow(func(row pgx.Row) error { tagsCalled++; return row.Scan(&tags) })
+				}
+				b.Queue("SELECT 40 + $1::int", 2).QueryRow(func(row pgx.Row) error {
+					called++
+					var n int
+					err := row.Scan(&n)
+					sum += n
+					return err
+				})
+				sendings := []struct {
+					name  string
+					ended bool // over sessions the server had ended
+				}{{"first, over ended sessions", true}, {"again at once", false}, {"again over ended sessions", true}}
+				for i, s := range sendings {
+					if s.ended {
+						endSessions()
+					}
+					before := ended.n.Load()
+					br := r.SendBatch(sctx, b)
+					tx := br.Tx() // before any result, as a deferred Rollback takes it
+					err := br.Close()
+					if tx != nil && err == nil {
+						err = tx.Commit(ctx)
+					}
+					met := ended.n.Load() - before
+					t.Logf("sending %d (%s): %v; callback ran %d times in all, sum %d; %d met an ended session", i+1, s.name, err, called, sum, met)
+					if s.ended && met == 0 {
+						t.Fatalf("sending %d met no session ended as idle: the test proves nothing", i+1)
+					}
+					if err != nil {
+						t.Fatalf("sending %d (%s) of the same batch: %v; want it to succeed", i+1, s.name, err)
+					}
+					if want := i + 1; called != want || sum != 42*want {
+						t.Fatalf("after sending %d (%s) of the same batch the callback ran %d times, its answers summing to %d; want %d and %d (once a sending)", i+1, s.name, called, sum, want, 42*want)
+					}
+					if kind == "write" {
+						n := tagged(t, ctx, topo.Primary, "batch_again", tag)
+						if want := i + 1; n != want || tagsCalled != want {
+							t.Fatalf("after sending %d (%s) of the same write batch: %d rows, the INSERT's callback ran %d times; want %d and %d", i+1, s.name, n, tagsCalled, want, want)
+						}
+					}
+				}
+			})
+		}
+	}
+}
