@@ -2,9 +2,13 @@ package routerlib_test
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
@@ -117,6 +121,92 @@ func TestBatchSentAgainLeavesTheCallersBatch(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// TestBatchSentAgainGotNoConnection: a batch that begins a read-only
+// transaction ([pgx.Batch.BeginTx]) on a replica whose session the
+// server had ended as idle is sent again; when that sending gets no
+// connection (the replica stopped meanwhile), the transaction the caller
+// took from the batch's Tx never began: its Commit and Rollback fail
+// naming the replica and the cause (the failed connect), and match
+// pgx.ErrTxClosed, and no connection stays acquired. Before, the Tx was
+// the first sending's, on the ended session its resend had released: its
+// Commit said pgx's bare "conn closed".
+func TestBatchSentAgainGotNoConnection(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	replica := topo.Standbys[0]
+	for _, exec := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
+		t.Run(exec.String(), func(t *testing.T) {
+			if err := replica.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+			ended := &idleEndCounter{}
+			r, _ := idleRouter(t, topo, artifact.ModeEventual, func(cfg *pgxpool.Config) {
+				cfg.ConnConfig.DefaultQueryExecMode = exec
+				cfg.ConnConfig.Tracer = ended
+				cfg.MaxConns = 1 // the batch goes out on the session the test saw ended
+			})
+			eventually(t, 10*time.Second, replica.Name+" in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
+			idleReadSessions(t, r, topo)
+			b := &pgx.Batch{}
+			b.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly})
+			b.Queue("SELECT 1")
+			br := r.SendBatch(ctx, b)
+			tx := br.Tx() // before any result, as a deferred Rollback takes it
+			if err := replica.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			_, err := br.Exec()
+			closeErr := br.Close()
+			commitErr := tx.Commit(ctx)
+			rollbackErr := tx.Rollback(ctx)
+			t.Logf("Exec: %v; Close: %v; Commit: %v; Rollback: %v; %d met an ended session", err, closeErr, commitErr, rollbackErr, ended.n.Load())
+			if ended.n.Load() == 0 {
+				t.Fatal("the batch met no session ended as idle: the test proves nothing")
+			}
+			if err == nil {
+				t.Fatal("the batch's first result succeeded on a stopped replica: the test proves nothing")
+			}
+			for what, err := range map[string]error{"Commit": commitErr, "Rollback": rollbackErr} {
+				if err == nil || !strings.Contains(err.Error(), `"`+replica.Name+`"`) || !errors.As(err, new(*pgconn.ConnectError)) || !errors.Is(err, pgx.ErrTxClosed) {
+					t.Errorf("%s of the transaction whose batch got no connection when sent again: %v; want an error naming %s and the failed connect, matching pgx.ErrTxClosed", what, err, replica.Name)
+				}
+			}
+			if n := nodeStat(r, replica.Name).Pool.AcquiredConns; n != 0 {
+				t.Errorf("%d connections of %s's pool stay acquired, want 0", n, replica.Name)
+			}
+		})
+	}
+}
+
+// TestReadOnlyBatchGotNoConnection: a batch that begins a read-only
+// transaction ([pgx.Batch.BeginTx]) and gets no connection (the caller's
+// context ended before the pool gave one) gives, as pgx promises, a
+// transaction from Tx, whose Rollback (deferred, as usual) and Commit
+// fail naming the replica and why, matching pgx.ErrTxClosed. Before, Tx
+// was nil: the deferred Rollback panicked.
+func TestReadOnlyBatchGotNoConnection(t *testing.T) {
+	topo := routertest.Shared(t)
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval))
+	eventually(t, 10*time.Second, "a replica in rotation", func() bool { return nodeStat(r, topo.Standbys[0].Name).Readable })
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	b := &pgx.Batch{}
+	b.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	b.Queue("SELECT 1")
+	br := r.SendBatch(ctx, b)
+	tx := br.Tx()
+	closeErr := br.Close()
+	if tx == nil {
+		t.Fatalf("Tx of a read-only batch that got no connection is nil (Close: %v): a deferred br.Tx().Rollback(ctx) panics", closeErr)
+	}
+	for what, err := range map[string]error{"Rollback": tx.Rollback(ctx), "Commit": tx.Commit(ctx)} {
+		t.Logf("%s: %v", what, err)
+		if err == nil || !strings.Contains(err.Error(), `node "replica-`) || !errors.Is(err, context.Canceled) || !errors.Is(err, pgx.ErrTxClosed) {
+			t.Errorf("%s: %v; want an error naming the replica and the context's end, matching pgx.ErrTxClosed", what, err)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package routerlib
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -216,6 +217,16 @@ func (rb *resendBatch) send(b *pgx.Batch) {
 	}
 	if err != nil {
 		rb.BatchResults = pgx.FailedBatchResults(b, err)
+		if rb.BatchResults.Tx() != nil {
+			// b begins a transaction, which the caller may hold already
+			// from the first sending (on a session since released):
+			// now one that never began, saying why.
+			if rb.tx == nil {
+				rb.tx = &releasingTx{}
+			}
+			rb.tx.release()
+			rb.tx.Tx = unbegunTx{Tx: rb.BatchResults.Tx(), err: rb.unbegun(err)}
+		}
 		return
 	}
 	if rb.readOnlyTx || !readPool || !s.readOnlyLost.Load() {
@@ -244,6 +255,52 @@ func (rb *resendBatch) send(b *pgx.Batch) {
 	}
 	rb.BatchResults = br
 }
+
+// unbegun is the error of the transaction a batch begins
+// ([pgx.Batch.BeginTx]) when the batch got no connection (err): it names
+// the node, and why, and matches [pgx.ErrTxClosed].
+func (rb *resendBatch) unbegun(err error) error {
+	if rb.attempts > 0 {
+		return fmt.Errorf("routerlib: node %q had ended the session of the batch that begins this transaction (idle_session_timeout, or terminated) before it ran, and sending the batch again got no connection, so the transaction never began (%w): %w", rb.n.name, pgx.ErrTxClosed, err)
+	}
+	return fmt.Errorf("routerlib: the batch that begins this transaction got no connection to node %q, so the transaction never began (%w): %w", rb.n.name, pgx.ErrTxClosed, err)
+}
+
+// unbegunTx is the transaction of a batch that got no connection: each
+// call fails with err (see resendBatch.unbegun). Tx is pgx's closed one,
+// for Conn (nil) and LargeObjects.
+type unbegunTx struct {
+	pgx.Tx
+	err error
+}
+
+func (tx unbegunTx) Begin(context.Context) (pgx.Tx, error) { return nil, tx.err }
+
+func (tx unbegunTx) Commit(context.Context) error { return tx.err }
+
+func (tx unbegunTx) Rollback(context.Context) error { return tx.err }
+
+func (tx unbegunTx) CopyFrom(context.Context, pgx.Identifier, []string, pgx.CopyFromSource) (int64, error) {
+	return 0, tx.err
+}
+
+func (tx unbegunTx) SendBatch(_ context.Context, b *pgx.Batch) pgx.BatchResults {
+	return pgx.FailedBatchResults(b, tx.err)
+}
+
+func (tx unbegunTx) Prepare(context.Context, string, string) (*pgconn.StatementDescription, error) {
+	return nil, tx.err
+}
+
+func (tx unbegunTx) Exec(context.Context, string, ...any) (pgconn.CommandTag, error) {
+	return pgconn.CommandTag{}, tx.err
+}
+
+func (tx unbegunTx) Query(context.Context, string, ...any) (pgx.Rows, error) {
+	return errRows{tx.err}, tx.err
+}
+
+func (tx unbegunTx) QueryRow(context.Context, string, ...any) pgx.Row { return errRow{tx.err} }
 
 // releasingBatch releases its connection to the pool once closed.
 type releasingBatch struct {

@@ -361,7 +361,9 @@ func (rb *resendBatch) Close() error {
 	return rb.failed(err)
 }
 
-// Tx is the transaction the batch begins, on its last session, or nil.
+// Tx is the transaction the batch begins, on its last session (one that
+// never began, saying why, when that sending got no connection: see
+// resendBatch.unbegun), or nil when it begins none.
 func (rb *resendBatch) Tx() pgx.Tx {
 	if rb.tx == nil {
 		return nil
