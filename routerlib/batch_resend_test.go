@@ -3,6 +3,7 @@ package routerlib_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -207,6 +208,88 @@ func TestReadOnlyBatchGotNoConnection(t *testing.T) {
 		t.Logf("%s: %v", what, err)
 		if err == nil || !strings.Contains(err.Error(), `node "replica-`) || !errors.Is(err, context.Canceled) || !errors.Is(err, pgx.ErrTxClosed) {
 			t.Errorf("%s: %v; want an error naming the replica and the context's end, matching pgx.ErrTxClosed", what, err)
+		}
+	}
+}
+
+// TestTerminatedUnderReadBatchOnThePrimary: a batch of reads on the
+// primary's read-write session (the fallback when no replica is in the
+// router file, a read_your_writes read that sticks to the primary, and a
+// batch that begins a read-only transaction there) whose session
+// pg_terminate_backend had ended is sent again when nothing of it ran:
+// the FATAL 57P01 came in the round trip in which pgx prepares the
+// batch's new statements, before any of them went out (the default exec
+// mode). When the FATAL came at the first result, the server may have
+// run the batch up to the ending (a function it called may have written
+// elsewhere): it is not sent again, and the error says so, naming the
+// primary. Before, neither was sent again: only a replica's read-only
+// session took a batch again after such an ending.
+func TestTerminatedUnderReadBatchOnThePrimary(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	for _, exec := range []pgx.QueryExecMode{pgx.QueryExecModeCacheStatement, pgx.QueryExecModeExec} {
+		for _, kind := range []string{"fallback", "fallback-tx", "sticky"} {
+			t.Run(exec.String()+"/"+kind, func(t *testing.T) {
+				a := steadyHealth(topo.Artifact(), interval)
+				sctx := ctx
+				if kind == "sticky" {
+					a.Consistency.Mode, a.Consistency.WaitTimeout = artifact.ModeReadYourWrites, "0s"
+					// A position no replica has replayed: the reads stick
+					// to the primary.
+					sctx = routerlib.WithSession(ctx, routerlib.NewSession(routerlib.LSN(1<<62)))
+				} else {
+					a.Nodes = a.Nodes[:1] // the primary alone: reads fall back to it
+				}
+				ended := &idleEndCounter{code: "57P01"}
+				r := newRouter(t, a, routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+					cfg.ConnConfig.DefaultQueryExecMode = exec
+					cfg.ConnConfig.Tracer = ended
+					cfg.MaxConns = 1 // the batch goes out on the session the test ended
+				}))
+				for i := range 3 {
+					b := &pgx.Batch{}
+					var pid int
+					b.Queue("SELECT pg_backend_pid()").QueryRow(func(row pgx.Row) error { return row.Scan(&pid) })
+					if err := r.SendBatch(sctx, b).Close(); err != nil {
+						t.Fatal(err)
+					}
+					var terminated bool
+					if err := topo.Primary.QueryRow(ctx, "SELECT pg_terminate_backend($1, 10000)", pid).Scan(&terminated); err != nil || !terminated {
+						t.Fatalf("ending the primary's session %d: %t, %v", pid, terminated, err)
+					}
+					b = &pgx.Batch{}
+					if kind == "fallback-tx" {
+						b.BeginTx(pgx.TxOptions{AccessMode: pgx.ReadOnly})
+					}
+					var answer, port int
+					// New text each time: pgx prepares it first (the
+					// default exec mode), on the ended session.
+					b.Queue(fmt.Sprintf("SELECT 40 + $1::int, inet_server_port() -- %s %d", kind, i), 2).QueryRow(func(row pgx.Row) error { return row.Scan(&answer, &port) })
+					before := ended.n.Load()
+					br := r.SendBatch(sctx, b)
+					tx := br.Tx()
+					err := br.Close()
+					switch {
+					case tx != nil && err == nil:
+						err = tx.Commit(ctx)
+					case tx != nil:
+						_ = tx.Rollback(ctx) // gives its connection back
+					}
+					t.Logf("batch %d: %v; answer %d on port %d (the primary's: %d); %d met an ended session", i, err, answer, port, topo.Primary.Port, ended.n.Load()-before)
+					if ended.n.Load() == before {
+						t.Fatalf("batch %d met no session pg_terminate_backend had ended: the test proves nothing", i)
+					}
+					if exec == pgx.QueryExecModeExec {
+						if err == nil || !strings.Contains(err.Error(), `"primary"`) || !strings.Contains(err.Error(), "not sent again") {
+							t.Fatalf("batch %d, sent with its text on a session pg_terminate_backend had ended (the FATAL at its first result): %v; want an error naming the primary and saying it was not sent again", i, err)
+						}
+						continue
+					}
+					if err != nil || answer != 42 || port != topo.Primary.Port {
+						t.Fatalf("batch %d, a read batch on the primary whose session pg_terminate_backend had ended before pgx prepared it: %v, answer %d on port %d; want it sent again there, 42", i, err, answer, port)
+					}
+				}
+			})
 		}
 	}
 }

@@ -202,19 +202,18 @@ func (rb *resendBatch) send(b *pgx.Batch) {
 	readPool := rb.pool == s.readPool.Load()
 	var c *pgxpool.Conn
 	var err error
+	done := func() {}
 	if readPool {
-		done := s.kept.direct() // the batch holds its connection past its return
-		if rb.after != 0 {
-			if c, _, err = s.newSession(rb.ctx, rb.pool, rb.after); err != nil {
-				err = &unacquired{err}
-			}
-		} else {
-			c, err = acquireConn(rb.ctx, rb.pool)
+		done = s.kept.direct() // the batch holds its connection past its return
+	}
+	if rb.after != 0 {
+		if c, _, err = s.newSession(rb.ctx, rb.pool, rb.after); err != nil {
+			err = &unacquired{err}
 		}
-		done()
 	} else {
 		c, err = acquireConn(rb.ctx, rb.pool)
 	}
+	done()
 	if err != nil {
 		rb.BatchResults = pgx.FailedBatchResults(b, err)
 		if rb.BatchResults.Tx() != nil {

@@ -218,7 +218,9 @@ func (r *Router) idleAgain(n *node, attempts, max int) bool {
 // it: as an Exec or a Query there, the batch is sent again, whole, on
 // another session of its pool, while the caller has none of its results
 // (again); so is a batch of reads on a replica whose session
-// pg_terminate_backend ended. A write batch's other failures say what those of a write
+// pg_terminate_backend ended, and a batch of reads on a read-write session
+// (the primary serving it) that met such an ending before any of it went
+// out. A write batch's other failures say what those of a write
 // through [Router.Exec] say (writeError), though they take no node out of
 // rotation: once it went out, a failure of its connection, or the
 // caller's cut, may have come after the server committed it
@@ -245,9 +247,9 @@ type resendBatch struct {
 // again sends the batch again on another session of its pool when err,
 // the failure of its first result, says that the server had ended the
 // session it went out on as idle (idleSessionEnded), or, for reads on a
-// replica's read pool, ended it (sessionTerminated: pg_terminate_backend),
-// and reports whether it did: the caller then reads that result from the
-// new results.
+// replica's read pool, or reads none of which went out, ended it
+// (sessionTerminated: pg_terminate_backend), and reports whether it did:
+// the caller then reads that result from the new results.
 func (rb *resendBatch) again(err error) bool {
 	if rb.read || err == nil || rb.r.closed.Load() {
 		return false
@@ -258,11 +260,18 @@ func (rb *resendBatch) again(err error) bool {
 		if !rb.r.idleAgain(rb.n, rb.attempts, rb.max) {
 			return false
 		}
-	case (f == failSent || f == failNotSent) && sessionTerminated(err) && !rb.write && rb.pool == rb.n.readPool.Load():
-		// A read on a replica's read pool, which is read only: the node
-		// is checked at once (nodeFailed), and the batch goes out again
-		// there on a session made after the ending, as a Query's read
-		// does when no other node can take it (see retryable).
+	case (f == failSent || f == failNotSent) && sessionTerminated(err) && !rb.write && (rb.pool == rb.n.readPool.Load() || f == failNotSent):
+		// A read on a replica's read pool, which is read only, or one
+		// on a read-write session (the primary serving it) that none
+		// of went out: pgx met the ending while it prepared the batch's
+		// statements, in a round trip before them. Once it went out on
+		// a read-write session, a function it called may have written
+		// before the ending, and committed elsewhere (dblink) or left
+		// a trace no rollback undoes (a sequence), as retryable says of
+		// a read there. The node is checked at once (nodeFailed), and
+		// the batch goes out again there on a session made after the
+		// ending, as a Query's read does when no other node can take
+		// it (see retryable).
 		rb.attempts++
 		rb.r.nodeFailed(rb.n, err)
 		if rb.attempts >= rb.max {
@@ -300,6 +309,8 @@ func (rb *resendBatch) failed(err error) error {
 		return err
 	case rb.r.closed.Load():
 		return fmt.Errorf("%w while a read batch was in flight on node %q: %w", ErrClosed, rb.n.name, err)
+	case f == failSent && rb.pool != rb.n.readPool.Load():
+		return fmt.Errorf("routerlib: node %q failed under a read batch on its read-write session, which was not sent again in case a function it called wrote: %w", rb.n.name, err)
 	}
 	return fmt.Errorf("routerlib: node %q failed under a read batch, which was not sent again: %w", rb.n.name, err)
 }
