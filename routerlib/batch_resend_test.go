@@ -23,9 +23,11 @@ import (
 // sent a second time, and a third time over ended sessions again, gives
 // the right rows and runs each callback once per sending, for a read
 // batch on a replica (one that begins a read-only transaction too,
-// committed through its Tx), an autocommit write batch, and a read_your_writes
-// read batch that sticks to the primary, with the statements prepared and
-// cached (the default exec mode) or sent with their text. Before, the
+// committed through its Tx), an autocommit write batch, and a
+// read_your_writes read batch that sticks to the primary, with the
+// statements prepared and cached (the default exec mode) or sent with
+// their text, and named arguments (which pgx rewrites in the queued
+// query it sends). Before, the
 // resend took the callbacks out of the caller's queued queries (the
 // second sending ran none), and pgx's description of each statement, kept
 // in the caller's queued query from the ended session, where preparing it
@@ -81,7 +83,9 @@ func TestBatchSentAgainLeavesTheCallersBatch(t *testing.T) {
 				if kind == "write" {
 					b.Queue("INSERT INTO batch_again VALUES ($1) RETURNING 1", tag).QueryRow(func(row pgx.Row) error { tagsCalled++; return row.Scan(&tags) })
 				}
-				b.Queue("SELECT 40 + $1::int", 2).QueryRow(func(row pgx.Row) error {
+				// Named arguments: pgx rewrites the text and arguments of
+				// the queued query it sends.
+				b.Queue("SELECT @forty::int + @two::int", pgx.NamedArgs{"forty": 40, "two": 2}).QueryRow(func(row pgx.Row) error {
 					called++
 					var n int
 					err := row.Scan(&n)
