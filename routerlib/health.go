@@ -42,7 +42,7 @@ const checkQuery = checkColumns + standbyTimeline + ` ELSE 0 END, 0::int8, 0::in
 // checkColumns is checkQuery up to the standby's timeline.
 const checkColumns = `SELECT pg_is_in_recovery(),
 	(CASE WHEN pg_is_in_recovery() THEN coalesce(pg_last_wal_replay_lsn(), '0/0') ELSE pg_current_wal_lsn() END - '0/0'::pg_lsn)::int8,
-	coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()), 0)::float8,
+	extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8,
 	extract(epoch FROM clock_timestamp())::float8,
 	CASE WHEN pg_is_in_recovery() THEN '' ELSE pg_walfile_name(pg_current_wal_lsn()) END,
 	CASE WHEN pg_is_in_recovery() THEN `
@@ -103,8 +103,13 @@ type checkResult struct {
 	recovery  bool
 	lsn       uint64 // replay LSN on a standby, current LSN on a primary
 	replayAge time.Duration
+	// replayed says the standby replayed a transaction since it started
+	// (pg_last_xact_replay_timestamp is not NULL): replayAge is 0 if not.
+	replayed bool
 	// clockOffset is the server's clock minus the router's, at the middle
-	// of the check's round trip: off by half of it at most.
+	// of the check's round trip: off by half of took at most. The router's
+	// clock is clockRef moved on by Go's monotonic clock, so a step of the
+	// wall clock (NTP, an operator) between two nodes' checks is no lag.
 	clockOffset time.Duration
 	timeline    uint32 // out of recovery: the timeline written on; 0 if unreadable
 	// seenTimeline, in recovery, is the latest timeline the standby's WAL
@@ -136,6 +141,11 @@ type checkResult struct {
 	// connection, as started; 0 if unread. See clusterOf.
 	cluster int64
 }
+
+// clockRef is the router's clock the servers' clocks are measured
+// against (checkResult.clockOffset): the wall clock when the package was
+// loaded, moved on by the monotonic clock, which no wall-clock step moves.
+var clockRef = time.Now()
 
 // errNotChecked is a server's last check result until its first check ends.
 var errNotChecked = errors.New("not checked yet")
@@ -245,7 +255,8 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 	defer cancel()
 	var r checkResult
 	var lsn, seen, walTLI, receivedTLI, receiverEnd int64
-	var age, clock float64
+	var age *float64
+	var clock float64
 	var walfile string
 	asked := time.Now()
 	if err := s.hc.QueryRow(ctx, s.hcQuery).Scan(&r.recovery, &lsn, &age, &clock, &walfile, &seen, &walTLI, &receivedTLI, &receiverEnd); err != nil {
@@ -254,7 +265,7 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 	}
 	r.took = time.Since(asked)
 	mid := asked.Add(r.took / 2)
-	r.clockOffset = time.Duration(clock*float64(time.Second)) - time.Duration(mid.UnixNano())
+	r.clockOffset = time.Duration(clock*float64(time.Second)) - time.Duration(clockRef.UnixNano()) - mid.Sub(clockRef)
 	r.seenTimeline = uint32(seen)
 	r.walTimeline, r.receivedTLI, r.receiverEnd = uint32(walTLI), uint32(receivedTLI), uint64(receiverEnd)
 	r.started, r.cluster = s.hcStarted, s.hcCluster
@@ -265,7 +276,9 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 		}
 	}
 	r.lsn = uint64(lsn)
-	r.replayAge = time.Duration(age * float64(time.Second))
+	if age != nil {
+		r.replayed, r.replayAge = true, time.Duration(*age*float64(time.Second))
+	}
 	return r
 }
 
@@ -482,10 +495,10 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 	res := n.last
 	var primaryLSN uint64
 	var primaryTLI uint32
-	var primaryClock time.Duration
+	var primary checkResult
 	if writer := t.writer.Load(); writer != nil {
 		primaryLSN, primaryTLI = writer.replayLSN.Load(), writer.timeline.Load()
-		primaryClock = writer.lastGood.clockOffset
+		primary = writer.lastGood
 	}
 	var connFailed bool
 	if again {
@@ -532,7 +545,7 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		n.lagBytes.Store(0)
 		n.lagNanos.Store(0)
 	default:
-		lagBytes, lag := n.lag(res, primaryLSN, primaryClock, now)
+		lagBytes, lag := n.lag(res, primaryLSN, primary, now)
 		n.lagBytes.Store(lagBytes)
 		n.lagNanos.Store(int64(lag))
 		switch {
@@ -745,11 +758,15 @@ func (n *node) seeFork(res checkResult, primaryTLI uint32) {
 // not eject it (a busy machine) keeps what was seen.
 //
 // That age is read on the standby's clock, and the transaction's commit
-// time is the primary's: primaryClock - res.clockOffset, the primary's
-// clock minus the standby's as the router's last checks of each saw them,
-// is added, so a standby whose clock runs a minute slow (a VM without
-// NTP) is not a minute ahead of its lag.
-func (n *node) lag(res checkResult, primaryLSN uint64, primaryClock time.Duration, now time.Time) (int64, time.Duration) {
+// time is the primary's: the primary's clock minus the standby's, as the
+// router's last checks of each (primary) saw them, is added, so a standby
+// whose clock runs a minute slow (a VM without NTP) is not a minute ahead
+// of its lag. Each offset is uncertain by half its check's round trip: a
+// skew within the two halves is taken for none (clocks NTP keeps within
+// milliseconds read as they are), and a larger one is corrected to within
+// them. A standby that replayed no transaction since it started has no
+// age to correct. No clocks make a lag below 0.
+func (n *node) lag(res checkResult, primaryLSN uint64, primary checkResult, now time.Time) (int64, time.Duration) {
 	if primaryLSN == 0 || res.lsn >= primaryLSN {
 		n.behindSince = time.Time{}
 		n.caughtUp = n.caughtUp || primaryLSN != 0
@@ -758,7 +775,16 @@ func (n *node) lag(res checkResult, primaryLSN uint64, primaryClock time.Duratio
 	if n.behindSince.IsZero() {
 		n.behindSince = now
 	}
-	lag := max(res.replayAge+primaryClock-res.clockOffset, 0)
+	lag := res.replayAge
+	if res.replayed {
+		// Without a check of the primary (none has answered yet), the
+		// router's clock stands for its.
+		skew := primary.clockOffset - res.clockOffset
+		if bound := (primary.took + res.took) / 2; skew > bound || skew < -bound {
+			lag += skew
+		}
+	}
+	lag = max(lag, 0)
 	if since := now.Sub(n.behindSince); n.caughtUp && lag > since {
 		lag = since
 	}

@@ -429,3 +429,44 @@ func TestInheritKeepsACopy(t *testing.T) {
 		t.Errorf("after inherit cloneTLI is %d and timeline %d, want 3 and 3", now.cloneTLI, now.timeline.Load())
 	}
 }
+
+// TestLagTakesTheClocksOffsetsOff: node.lag reads a standby's replay age
+// on the primary's clock, from the offsets the checks measured, and only
+// where the two clocks differ by more than the checks' round trips leave
+// uncertain (see lag). The cases the review of the first version found:
+// a standby that replayed nothing since it started has no age to correct
+// (it read 60 s), and offsets measured against the monotonic clock make a
+// step of the router's wall clock no lag (it read 2.1 s).
+func TestLagTakesTheClocksOffsetsOff(t *testing.T) {
+	now := time.Now()
+	check := func(offset, took time.Duration) checkResult {
+		return checkResult{at: now, clockOffset: offset, took: took}
+	}
+	replayed := func(res checkResult, age time.Duration) checkResult {
+		res.replayed, res.replayAge = true, age
+		return res
+	}
+	ms := time.Millisecond
+	for _, c := range []struct {
+		name             string
+		standby, primary checkResult
+		want             time.Duration
+	}{
+		{"clocks agree", replayed(check(0, ms), 4*time.Second), check(0, ms), 4 * time.Second},
+		{"standby a minute slow", replayed(check(-time.Minute, ms), -56*time.Second), check(0, ms), 4 * time.Second},
+		{"standby a minute fast", replayed(check(time.Minute, ms), 64*time.Second), check(0, ms), 4 * time.Second},
+		{"primary a minute slow", replayed(check(0, ms), 64*time.Second), check(-time.Minute, ms), 4 * time.Second},
+		{"skew within the round trips read as none", replayed(check(-40*ms, 100*ms), 4*time.Second), check(0, 100*ms), 4 * time.Second},
+		{"nothing replayed since the standby started", check(-time.Minute, ms), check(0, ms), 0},
+		{"no check of the primary: the router's clock stands for its", replayed(check(-time.Minute, ms), -56*time.Second), checkResult{}, 4 * time.Second},
+		{"clocks that agree give no lag below 0", replayed(check(0, ms), -time.Second), check(0, ms), 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n := &node{server: &server{}}
+			c.standby.lsn = 1000
+			if _, got := n.lag(c.standby, 2000, c.primary, now); got != c.want {
+				t.Errorf("lag %v, want %v", got, c.want)
+			}
+		})
+	}
+}
