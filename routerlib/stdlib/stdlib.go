@@ -88,6 +88,7 @@ var (
 	_ driver.QueryerContext     = (*Conn)(nil)
 	_ driver.Pinger             = (*Conn)(nil)
 	_ driver.SessionResetter    = (*Conn)(nil)
+	_ driver.Validator          = (*Conn)(nil)
 	_ driver.NamedValueChecker  = (*Conn)(nil)
 
 	_ driver.StmtExecContext  = (*Stmt)(nil)
@@ -122,7 +123,13 @@ type Conn struct {
 	// serves its statements: database/sql makes Commit and Rollback
 	// under the handle's lock and never calls a driver's Tx after them,
 	// and a handle has one transaction at a time.
-	txs     Tx
+	txs Tx
+	// txsLent says that a database/sql Tx may still call txs: its
+	// transaction was ended by the handle because its context had ended
+	// (see endCancelled), and database/sql rolls such a transaction back
+	// later, from a goroutine of its own. The handle's later transactions
+	// then take a Tx of their own, which that Rollback cannot reach.
+	txsLent bool
 	scratch scratch // for its Rows' values
 	// rows serves the handle's statements one after another: database/sql
 	// makes every call on a handle under the handle's lock, Rows.Close
@@ -177,6 +184,7 @@ func (c *Conn) Begin() (driver.Tx, error) {
 // BeginTx starts a transaction with [routerlib.Router.BeginTx]: on a
 // replica when opts.ReadOnly is set, otherwise on the primary.
 func (c *Conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	c.endCancelled()
 	if c.tx != nil {
 		return nil, errors.New("routerlib/stdlib: a transaction is already in progress on this connection")
 	}
@@ -201,14 +209,43 @@ func (c *Conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 	if err != nil {
 		return nil, err
 	}
-	c.txs = Tx{ctx: ctx, tx: tx, conn: c}
-	c.tx = &c.txs
-	return c.tx, nil
+	t := &c.txs
+	if c.txsLent {
+		t = new(Tx)
+	}
+	*t = Tx{ctx: ctx, tx: tx, conn: c}
+	c.tx = t
+	return t, nil
+}
+
+// endCancelled rolls back the handle's transaction when its context has
+// ended, and says so in an error that matches [sql.ErrTxDone]; it returns
+// nil, and does nothing, otherwise. database/sql rolls such a transaction
+// back itself, but from a goroutine of its own, after Commit has already
+// returned the context's error: until then a statement on the
+// [*sql.Conn] the transaction was begun on reaches the handle as if it
+// were one of the transaction's, and a write succeeded there, then
+// vanished with the rollback. A statement can be either, so it runs in
+// neither.
+func (c *Conn) endCancelled() error {
+	t := c.tx
+	if t == nil || t.ctx.Err() == nil {
+		return nil
+	}
+	cause := context.Cause(t.ctx)
+	c.txsLent = true
+	if err := t.Rollback(); err != nil {
+		cause = fmt.Errorf("%w; its rollback: %w", cause, err)
+	}
+	return fmt.Errorf("routerlib/stdlib: the transaction on this connection was ended by its context (%v) and is rolled back; the statement did not run, in it or outside it (send it again if it was not the transaction's): %w", cause, sql.ErrTxDone)
 }
 
 // ExecContext runs query in the transaction in progress, or routes it with
 // [routerlib.Router.Exec].
 func (c *Conn) ExecContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Result, error) {
+	if err := c.endCancelled(); err != nil {
+		return nil, err
+	}
 	args := c.arguments(0, named)
 	var tag pgconn.CommandTag
 	var err error
@@ -229,6 +266,9 @@ func (c *Conn) ExecContext(ctx context.Context, query string, named []driver.Nam
 // so that a read whose replica fails before answering is retried elsewhere
 // within this call.
 func (c *Conn) QueryContext(ctx context.Context, query string, named []driver.NamedValue) (driver.Rows, error) {
+	if err := c.endCancelled(); err != nil {
+		return nil, err
+	}
 	args := c.arguments(1, named)
 	args[0] = resultFormats
 	var rows pgx.Rows
@@ -275,6 +315,15 @@ func (c *Conn) ResetSession(context.Context) error {
 	}
 	return nil
 }
+
+// IsValid reports whether database/sql may keep the handle: it may unless
+// a transaction is still open on it. Implementing it (with ResetSession)
+// also tells database/sql that a transaction rolled back because its
+// context ended leaves the handle usable: without it, database/sql closes
+// the handle then, and a [*sql.Conn] whose transaction's context was
+// cancelled fails every later call with [sql.ErrConnDone], though a
+// handle holds no session of its own.
+func (c *Conn) IsValid() bool { return c.tx == nil }
 
 // arguments returns the values of named, in order, after room for lead
 // options: pgx numbers parameters $1, $2…, and like pgx's stdlib ignores
