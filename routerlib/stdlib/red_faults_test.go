@@ -12,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -28,16 +32,41 @@ type outcome struct {
 // after: a write that succeeded is there once, one that said it did not run
 // or commit is absent, one that said ErrMaybeCommitted is there at most
 // once, and no error wraps driver.ErrBadConn (database/sql would run the
-// statement again).
+// statement again). Directly, and through PgBouncer in read_your_writes
+// mode (the capture's path).
 func TestRedWritesUnderFaults(t *testing.T) {
-	topo := routertest.Start(t, routertest.WithStandbys(1))
+	for _, c := range []struct {
+		name    string
+		bouncer bool
+		mode    string
+	}{
+		{"direct", false, artifact.ModeEventual},
+		{"PgBouncer read_your_writes", true, artifact.ModeReadYourWrites},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			opts := []routertest.Option{routertest.WithStandbys(1)}
+			var popts []routerlib.Option
+			if c.bouncer {
+				opts = append(opts, routertest.WithPgBouncer())
+				popts = append(popts, routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+					cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
+				}))
+			}
+			writesUnderFaults(t, routertest.Start(t, opts...), c.mode, popts...)
+		})
+	}
+}
+
+func writesUnderFaults(t *testing.T, topo *routertest.Topology, mode string, opts ...routerlib.Option) {
 	ctx := context.Background()
 	if err := topo.Primary.Exec(ctx, "CREATE TABLE red_w (id int, kind text)"); err != nil {
 		t.Fatal(err)
 	}
 	a := fastHealth(topo.Artifact(), 100*time.Millisecond)
 	a.Health.Timeout = "1s"
-	db, _ := openDB(t, a)
+	a.Consistency.Mode = mode
+	db, _ := openDB(t, a, opts...)
+	ctx = routerlib.WithSession(ctx, &routerlib.Session{})
 	stmt, err := db.PrepareContext(ctx, "INSERT INTO red_w SELECT $1, $2 FROM pg_sleep(random()*0.05)")
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +121,7 @@ func TestRedWritesUnderFaults(t *testing.T) {
 		}()
 	}
 	faults := func() {
-		deadline := time.Now().Add(4 * time.Second)
+		deadline := time.Now().Add(2 * time.Second)
 		for time.Now().Before(deadline) {
 			time.Sleep(time.Duration(20+rand.IntN(80)) * time.Millisecond)
 			topo.Primary.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() AND query LIKE 'INSERT INTO red_w%'")
@@ -104,11 +133,11 @@ func TestRedWritesUnderFaults(t *testing.T) {
 		if err := topo.Primary.Freeze(); err != nil {
 			t.Error(err)
 		}
-		time.Sleep(1500 * time.Millisecond)
+		time.Sleep(time.Second)
 		if err := topo.Primary.Thaw(); err != nil {
 			t.Error(err)
 		}
-		time.Sleep(2 * time.Second)
+		time.Sleep(time.Second)
 	}
 	faults()
 	close(stop)
