@@ -2,7 +2,6 @@ package routerlib
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -20,12 +19,18 @@ import (
 // once the router has closed it (its node stopped answering, or lost the
 // writes to a promoted node, or [Router.Close] ran), the errors of Exec,
 // Query, QueryRow, Begin, BeginTx and Ping say so, with the node and why
-// (after Close, [ErrClosed]).
+// (after Close, [ErrClosed]). A statement whose connection failed after it
+// went out (the router cut it, the server ended the session, the network
+// broke) fails with [ErrMaybeCommitted], and so does the Commit of a
+// transaction from Begin or BeginTx, whose errors are those of
+// [Router.BeginTx]'s transactions: the connection's failure alone ("conn
+// closed") would not say that the write may have committed.
 type Conn struct {
 	*pgxpool.Conn
 	ctx     context.Context
 	session *Session // nil: nothing to record
 	r       *Router
+	n       *node
 	node    string
 }
 
@@ -36,30 +41,38 @@ type Conn struct {
 // committed (an autocommit write): its error is an [ErrMaybeCommitted].
 func (c *Conn) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	tag, err := c.Conn.Exec(ctx, sql, args...)
-	return tag, c.statementCutOff(err)
+	return tag, c.statementCutOff(ctx, err)
 }
 
-// Query is [pgxpool.Conn.Query], with the error of [Conn.Exec].
+// Query is [pgxpool.Conn.Query], with the error of [Conn.Exec], from Query
+// or from the rows' Err.
 func (c *Conn) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
 	rows, err := c.Conn.Query(ctx, sql, args...)
-	return rows, c.statementCutOff(err)
+	if err != nil {
+		return rows, c.statementCutOff(ctx, err)
+	}
+	return cutRows{rows, c, ctx}, nil
 }
 
 // QueryRow is [pgxpool.Conn.QueryRow], with the error of [Conn.Exec].
 func (c *Conn) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
-	return cutRow{c.Conn.QueryRow(ctx, sql, args...), c}
+	return cutRow{c.Conn.QueryRow(ctx, sql, args...), c, ctx}
 }
 
-// Begin is [pgxpool.Conn.Begin], with the error of [Conn.Exec].
+// Begin is [pgxpool.Conn.Begin], with the error of [Conn.Exec]; the
+// transaction's errors are those of [Router.BeginTx]'s.
 func (c *Conn) Begin(ctx context.Context) (pgx.Tx, error) {
-	tx, err := c.Conn.Begin(ctx)
-	return tx, c.cutOff(err)
+	return c.BeginTx(ctx, pgx.TxOptions{})
 }
 
-// BeginTx is [pgxpool.Conn.BeginTx], with the error of [Conn.Exec].
+// BeginTx is [pgxpool.Conn.BeginTx], with the error of [Conn.Exec]; the
+// transaction's errors are those of [Router.BeginTx]'s.
 func (c *Conn) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, error) {
 	tx, err := c.Conn.BeginTx(ctx, txOptions)
-	return tx, c.cutOff(err)
+	if err != nil {
+		return nil, c.cutOff(err)
+	}
+	return newWriterTx(tx, c.r, c.n), nil
 }
 
 // Ping is [pgxpool.Conn.Ping], with the error of [Conn.Exec].
@@ -82,15 +95,24 @@ func (c *Conn) cutOff(err error) error {
 	return fmt.Errorf("routerlib: node %q %s (%w); the router closed this acquired connection: %w", c.node, cutReason(cause), cause, err)
 }
 
-// statementCutOff is cutOff for a statement: one that went out before the
-// router cut the connection off may have committed, and the caller must
-// not take the advice to run it again on a new connection as is.
-func (c *Conn) statementCutOff(err error) error {
-	if err == nil || c.Conn == nil || notSent(err) || errors.As(err, new(*pgconn.PgError)) {
+// statementCutOff is cutOff for a statement sent under ctx: one whose
+// connection failed after it went out may have committed (as a write
+// through the Router: see failureOf), and the caller must not take the
+// advice to run it again on a new connection as is.
+func (c *Conn) statementCutOff(ctx context.Context, err error) error {
+	if err == nil || c.Conn == nil {
 		return c.cutOff(err)
 	}
-	if cause := cutCause(c.Conn.Conn().PgConn()); cause != nil {
-		return maybeCommitted(c.node, "a statement on an acquired connection", cause, err)
+	const what = "a statement on an acquired connection"
+	switch failureOf(ctx, err) {
+	case failCut:
+		return callerCut(ctx, c.node, what, err)
+	case failSent:
+		cause := cutCause(c.Conn.Conn().PgConn())
+		if cause == nil && c.r.closed.Load() {
+			cause = ErrClosed
+		}
+		return maybeCommitted(c.node, what, cause, err)
 	}
 	return c.cutOff(err)
 }
@@ -99,9 +121,19 @@ func (c *Conn) statementCutOff(err error) error {
 type cutRow struct {
 	row pgx.Row
 	c   *Conn
+	ctx context.Context
 }
 
-func (r cutRow) Scan(dest ...any) error { return r.c.statementCutOff(r.row.Scan(dest...)) }
+func (r cutRow) Scan(dest ...any) error { return r.c.statementCutOff(r.ctx, r.row.Scan(dest...)) }
+
+// cutRows are a Conn's rows, with the error of [Conn.Exec].
+type cutRows struct {
+	pgx.Rows
+	c   *Conn
+	ctx context.Context
+}
+
+func (r cutRows) Err() error { return r.c.statementCutOff(r.ctx, r.Rows.Err()) }
 
 // statementsDiscarded is a pgx tracer that resets a connection's statement
 // cache when the server reports that it dropped every prepared statement
@@ -214,5 +246,5 @@ func (r *Router) acquire(ctx context.Context, op Op) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("routerlib: %s: connection to primary %q: %w", op, tg.n.name, err)
 	}
-	return &Conn{Conn: c, ctx: ctx, session: r.capturing(ctx, t, tg), r: r, node: tg.n.name}, nil
+	return &Conn{Conn: c, ctx: ctx, session: r.capturing(ctx, t, tg), r: r, n: tg.n, node: tg.n.name}, nil
 }
