@@ -22,9 +22,10 @@ import (
 // (after Close, [ErrClosed]). A statement whose connection failed after it
 // went out (the router cut it, the server ended the session, the network
 // broke) fails with [ErrMaybeCommitted], and so does the Commit of a
-// transaction from Begin or BeginTx, whose errors are those of
-// [Router.BeginTx]'s transactions: the connection's failure alone ("conn
-// closed") would not say that the write may have committed.
+// transaction from Begin or BeginTx (whose errors are those of
+// [Router.BeginTx]'s transactions), and so do SendBatch's results and
+// CopyFrom: the connection's failure alone ("conn closed") would not say
+// that the write may have committed.
 type Conn struct {
 	*pgxpool.Conn
 	ctx     context.Context
@@ -73,6 +74,18 @@ func (c *Conn) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, er
 		return nil, c.cutOff(err)
 	}
 	return newWriterTx(tx, c.r, c.n), nil
+}
+
+// SendBatch is [pgxpool.Conn.SendBatch], with the errors of [Conn.Exec]
+// from its results.
+func (c *Conn) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
+	return cutBatch{c.Conn.SendBatch(ctx, b), c, ctx}
+}
+
+// CopyFrom is [pgxpool.Conn.CopyFrom], with the error of [Conn.Exec].
+func (c *Conn) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnNames []string, rowSrc pgx.CopyFromSource) (int64, error) {
+	n, err := c.Conn.CopyFrom(ctx, tableName, columnNames, rowSrc)
+	return n, c.statementCutOff(ctx, err)
 }
 
 // Ping is [pgxpool.Conn.Ping], with the error of [Conn.Exec].
@@ -134,6 +147,30 @@ type cutRows struct {
 }
 
 func (r cutRows) Err() error { return r.c.statementCutOff(r.ctx, r.Rows.Err()) }
+
+// cutBatch are a Conn's batch results, with the error of [Conn.Exec].
+type cutBatch struct {
+	pgx.BatchResults
+	c   *Conn
+	ctx context.Context
+}
+
+func (b cutBatch) Exec() (pgconn.CommandTag, error) {
+	tag, err := b.BatchResults.Exec()
+	return tag, b.c.statementCutOff(b.ctx, err)
+}
+
+func (b cutBatch) Query() (pgx.Rows, error) {
+	rows, err := b.BatchResults.Query()
+	if err != nil {
+		return rows, b.c.statementCutOff(b.ctx, err)
+	}
+	return cutRows{rows, b.c, b.ctx}, nil
+}
+
+func (b cutBatch) QueryRow() pgx.Row { return cutRow{b.BatchResults.QueryRow(), b.c, b.ctx} }
+
+func (b cutBatch) Close() error { return b.c.statementCutOff(b.ctx, b.BatchResults.Close()) }
 
 // statementsDiscarded is a pgx tracer that resets a connection's statement
 // cache when the server reports that it dropped every prepared statement

@@ -97,4 +97,37 @@ func TestRedAcquiredAnswerLost(t *testing.T) {
 	if !errors.Is(err, routerlib.ErrMaybeCommitted) {
 		t.Errorf("an acquired connection's INSERT … RETURNING through Query whose answer was lost: %v, want ErrMaybeCommitted", err)
 	}
+
+	// A batch and a copy whose answers never come: the caller's deadline
+	// cuts them after they went out.
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE acq_copy (tag text)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, call := range []struct {
+		marker string
+		run    func(context.Context, *routerlib.Conn) error
+	}{
+		{"acq_batch", func(ctx context.Context, c *routerlib.Conn) error {
+			b := &pgx.Batch{}
+			b.Queue("INSERT INTO acq_lost VALUES ('acq_batch')")
+			return c.SendBatch(ctx, b).Close()
+		}},
+		{"acq_copy", func(ctx context.Context, c *routerlib.Conn) error {
+			_, err := c.CopyFrom(ctx, pgx.Identifier{"acq_copy"}, []string{"tag"}, pgx.CopyFromRows([][]any{{"copy"}}))
+			return err
+		}},
+	} {
+		c, err := r.Acquire(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		proxy.HoldAnswers(call.marker, call.marker)
+		cctx, cancel := context.WithTimeout(ctx, time.Second)
+		err = call.run(cctx, c)
+		cancel()
+		c.Release()
+		if !errors.Is(err, routerlib.ErrMaybeCommitted) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("an acquired connection's %s whose answer never came: %v, want ErrMaybeCommitted and context.DeadlineExceeded", call.marker, err)
+		}
+	}
 }
