@@ -186,6 +186,9 @@ func TestRedConnWriteAfterTxCancelled(t *testing.T) {
 		_, err = conn.ExecContext(ctx, "INSERT INTO red_after_tx VALUES ($1)", i)
 		ok[i] = err == nil
 		if err != nil {
+			if failed == 0 {
+				t.Logf("write %d: %v", i, err)
+			}
 			failed++
 			if !errors.Is(err, sql.ErrTxDone) {
 				t.Errorf("write %d: %v, want an error that matches sql.ErrTxDone", i, err)

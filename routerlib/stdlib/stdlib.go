@@ -234,9 +234,9 @@ func (c *Conn) endCancelled() error {
 	}
 	cause := context.Cause(t.ctx)
 	c.txsLent = true
-	if err := t.Rollback(); err != nil {
-		cause = fmt.Errorf("%w; its rollback: %w", cause, err)
-	}
+	// Under the ended context the ROLLBACK is not sent: pgx closes the
+	// connection instead, and the server rolls the transaction back.
+	_ = t.Rollback()
 	return fmt.Errorf("routerlib/stdlib: the transaction on this connection was ended by its context (%v) and is rolled back; the statement did not run, in it or outside it (send it again if it was not the transaction's): %w", cause, sql.ErrTxDone)
 }
 
