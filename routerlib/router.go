@@ -673,11 +673,25 @@ func (r *Router) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, 
 		var tx pgx.Tx
 		if s := r.capturing(ctx, t, tg); s != nil {
 			tx, err = r.beginCapture(ctx, tg, txOptions, s)
-		} else if tx, err = beginTx(ctx, tg, txOptions); err == nil && tg.write {
+		} else if tx, err = beginTx(ctx, tg, txOptions, st.after(tg.n.server)); err == nil && tg.write {
 			tx = newWriterTx(tx, r, tg.n)
 		}
 		if err == nil {
 			return tx, nil
+		}
+		if tg.write && sessionTerminated(err) && ctx.Err() == nil && !r.closed.Load() && st.attempts+1 < maxAttempts(t) {
+			// The BEGIN met a session the server had ended (an
+			// operator's pg_terminate_backend of idle sessions, say):
+			// whether or not it ran, nothing of the transaction did, so
+			// it begins again, on a session made after this one ended,
+			// which no termination pass that ended it can reach. A
+			// write is never sent again so: it may have committed.
+			tg.n.errors.Add(1)
+			r.nodeFailed(tg.n, err)
+			st.attempts++
+			st.connRetry, st.exclude, st.avoid = true, nil, nil
+			st.ended, st.endedAt = tg.n.server, time.Now().UnixNano()
+			continue
 		}
 		var retry bool
 		if st, retry, err = r.retryable(ctx, t, tg, "", err, st); !retry {
@@ -703,12 +717,26 @@ func (r *Router) Ping(ctx context.Context) error {
 	return nil
 }
 
-// beginTx is [pgxpool.Pool.BeginTx] on tg's pool; on a replica's read
-// pool, the connections its node keeps go back to the pool first, where
-// the transaction takes one (see readConns.direct).
-func beginTx(ctx context.Context, tg target, txOptions pgx.TxOptions) (pgx.Tx, error) {
+// beginTx is [pgxpool.Pool.BeginTx] on tg's pool: on the writer's, on a
+// session whose connect started after after when it is set (see
+// newSession); on a replica's read pool, the connections its node keeps go
+// back to the pool first, where the transaction takes one (see
+// readConns.direct).
+func beginTx(ctx context.Context, tg target, txOptions pgx.TxOptions, after int64) (pgx.Tx, error) {
 	if tg.pool == tg.n.readPool.Load() {
 		defer tg.n.kept.direct()()
+	} else if after != 0 {
+		// The writer's session, made after after (see newSession).
+		c, _, err := tg.n.server.newSession(ctx, tg.pool, after)
+		if err != nil {
+			return nil, err
+		}
+		tx, err := c.BeginTx(ctx, txOptions)
+		if err != nil {
+			c.Release()
+			return nil, err
+		}
+		return &releasingTx{Tx: tx, c: c}, nil
 	}
 	return tg.pool.BeginTx(ctx, txOptions)
 }
