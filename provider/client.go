@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -179,42 +180,114 @@ func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, erro
 		database = s.settings.Database
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if p, ok := s.pools[database]; ok {
+	p, ok := s.pools[database]
+	s.mu.Unlock()
+	if ok {
 		return p, nil
 	}
-	key := poolKey{conninfo: s.settings.conninfo(database), password: s.settings.Password, maxConns: int32(s.settings.MaxConnections),
+	key := poolKey{conninfo: s.settings.conninfo(database), password: s.settings.Password, maxConns: s.maxConnections(),
 		statementTimeout: s.settings.statementTimeout()}
-	if key.maxConns <= 0 {
-		key.maxConns = defaultMaxConnections
+	p, err := processPools.get(key, func() (*pgxpool.Pool, error) { return s.newPool(ctx, key, database) })
+	if err != nil {
+		return nil, err
 	}
-	processPools.Lock()
-	defer processPools.Unlock()
-	p, ok := processPools.m[key]
-	if !ok {
-		cfg, err := pgxpool.ParseConfig(key.conninfo)
-		if err != nil {
-			return nil, fmt.Errorf("invalid connection settings: %w", err)
-		}
-		if cfg.ConnConfig, err = s.connConfig(database); err != nil {
-			return nil, err
-		}
-		cfg.MaxConns = key.maxConns
-		cfg.MinConns = 0
-		cfg.MaxConnIdleTime = time.Minute
-		// pgxpool pings a connection idle for over a second when it is
-		// acquired; bounded like a connection, or a ping to a server that
-		// stopped answering (a frozen host) waits as long as the handler,
-		// which has no deadline.
-		cfg.PingTimeout = time.Duration(s.settings.connectTimeout()) * time.Second
-		p, err = pgxpool.NewWithConfig(ctx, cfg)
-		if err != nil {
-			return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
-		}
-		processPools.m[key] = p
-	}
+	s.mu.Lock()
 	s.pools[database] = p
+	s.mu.Unlock()
 	return p, nil
+}
+
+// maxConnections is the provider's max_connections, or its default.
+func (s *server) maxConnections() int32 {
+	if s.settings.MaxConnections <= 0 {
+		return defaultMaxConnections
+	}
+	return int32(s.settings.MaxConnections)
+}
+
+// newPool makes the pool of key, to database, with no more connections
+// than the provider's role may open there (connectionCap): a pool larger
+// than the role's CONNECTION LIMIT fails whichever handler asks for the
+// connection past it, and Terraform runs the handlers of an apply
+// concurrently, so the apply stopped halfway, some objects made and some
+// not. A server it cannot connect to fails here, with the connection's
+// error, as the pool's first connection would have.
+func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(key.conninfo)
+	if err != nil {
+		return nil, fmt.Errorf("invalid connection settings: %w", err)
+	}
+	if cfg.ConnConfig, err = s.connConfig(database); err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = key.maxConns
+	switch limit, err := connectionCap(ctx, cfg.ConnConfig); {
+	case isMissingDatabase(err):
+		// The handler decides what a database that is gone means.
+	case err != nil:
+		return nil, err
+	case limit < cfg.MaxConns:
+		cfg.MaxConns = limit
+	}
+	cfg.MinConns = 0
+	cfg.MaxConnIdleTime = time.Minute
+	// pgxpool pings a connection idle for over a second when it is
+	// acquired; bounded like a connection, or a ping to a server that
+	// stopped answering (a frozen host) waits as long as the handler,
+	// which has no deadline.
+	cfg.PingTimeout = time.Duration(s.settings.connectTimeout()) * time.Second
+	p, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
+	}
+	return p, nil
+}
+
+// connectionCap is the most connections the role of cfg may open to its
+// database on top of the sessions it and the database have already: what
+// the role's and the database's CONNECTION LIMIT leave (superusers are not
+// held to them) and, for a role that is not a superuser, what
+// max_connections leaves past the slots reserved for superusers. It is at
+// least 1, and math.MaxInt32 when nothing limits the role.
+func connectionCap(ctx context.Context, cfg *pgx.ConnConfig) (int32, error) {
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return 0, err
+	}
+	defer conn.Close(context.Background())
+	// Sessions are counted as PostgreSQL counts them for its limits:
+	// client backends, this one included (it is closed before the pool
+	// opens its own).
+	const sql = `SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
+       current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+         - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0)
+  FROM pg_roles r, pg_database d
+ WHERE r.rolname = current_user AND d.datname = current_database()`
+	var (
+		super                                 bool
+		roleLimit, dbLimit                    int64
+		roleSessions, dbSessions, allSessions int64
+		serverLimit                           int64
+	)
+	if err := conn.QueryRow(ctx, sql).Scan(&super, &roleLimit, &dbLimit, &roleSessions, &dbSessions, &allSessions, &serverLimit); err != nil {
+		// The limits are an optimisation of the pool's size, never a
+		// reason to fail: a role that cannot read them keeps its pool.
+		return math.MaxInt32, nil
+	}
+	limit := int64(math.MaxInt32)
+	if !super {
+		if roleLimit >= 0 {
+			limit = min(limit, roleLimit-roleSessions)
+		}
+		if dbLimit >= 0 {
+			limit = min(limit, dbLimit-dbSessions)
+		}
+		limit = min(limit, serverLimit-allSessions)
+	}
+	return int32(max(limit, 1)), nil
 }
 
 // processPools are the pools of every server of this process, shared by
@@ -224,10 +297,51 @@ func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, erro
 // framework configures one provider again for every command; without
 // sharing, each configuration would leave its own pools' connections open
 // until they idle out, and a few test steps exhaust max_connections.
-var processPools = struct {
-	sync.Mutex
-	m map[poolKey]*pgxpool.Pool
-}{m: map[poolKey]*pgxpool.Pool{}}
+var processPools = poolSet{m: map[poolKey]*pgxpool.Pool{}, making: map[poolKey]*poolMaking{}}
+
+// poolSet holds the pools of a process by key, and makes each once: callers
+// that ask for a pool being made wait for that one (its first connection,
+// which may wait connect_timeout on a server that does not answer) rather
+// than each making their own in turn.
+type poolSet struct {
+	mu     sync.Mutex // guards m and making
+	m      map[poolKey]*pgxpool.Pool
+	making map[poolKey]*poolMaking
+}
+
+// poolMaking is a pool being made; done is closed when p or err is set.
+type poolMaking struct {
+	done chan struct{}
+	p    *pgxpool.Pool
+	err  error
+}
+
+// get returns the pool of key, made by newPool when the set has none; a pool
+// that could not be made is not kept, so the next get tries again.
+func (ps *poolSet) get(key poolKey, newPool func() (*pgxpool.Pool, error)) (*pgxpool.Pool, error) {
+	ps.mu.Lock()
+	if p, ok := ps.m[key]; ok {
+		ps.mu.Unlock()
+		return p, nil
+	}
+	if m, ok := ps.making[key]; ok {
+		ps.mu.Unlock()
+		<-m.done
+		return m.p, m.err
+	}
+	m := &poolMaking{done: make(chan struct{})}
+	ps.making[key] = m
+	ps.mu.Unlock()
+	m.p, m.err = newPool()
+	ps.mu.Lock()
+	delete(ps.making, key)
+	if m.err == nil {
+		ps.m[key] = m.p
+	}
+	ps.mu.Unlock()
+	close(m.done)
+	return m.p, m.err
+}
 
 // connConfig is the configuration of every connection the provider opens to
 // database on its server (the pools' and replicationExec's): the settings'
@@ -516,6 +630,12 @@ func (s *server) connectFix(err error) string {
 				"or with a pg_hba.conf line that allows this role from this host to this database (then SELECT pg_reload_conf()).", s.describe(), role, role)
 		case "3D000": // invalid_catalog_name
 			return fmt.Sprintf("%s has no such database: check the provider's database (or PGDATABASE).", s.describe())
+		case "53300": // too_many_connections: max_connections, or a role's or database's CONNECTION LIMIT
+			return fmt.Sprintf("%s has no connection left for the provider's role %s: the server's message above says which limit was reached "+
+				"(max_connections, or the CONNECTION LIMIT of the role or of the database), and other sessions hold the connections it allows. "+
+				"The provider opens at most max_connections connections per database (%d here) and no more than those limits leave when it starts. "+
+				"Close the other sessions, raise the limit (ALTER ROLE %s CONNECTION LIMIT …, as a superuser), or lower the provider's max_connections, "+
+				"then apply again: what this apply already did is in the state.", s.describe(), role, s.maxConnections(), role)
 		}
 		return fmt.Sprintf("%s refused the provider's connection; the server's message above says why.", s.describe())
 	}
