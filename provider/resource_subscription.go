@@ -92,7 +92,9 @@ func subscriptionRequirements(database string, tables ...string) []requirement {
 	reqs := []requirement{
 		{createSubscriptionPrivilege, "creating subscriptions."},
 		{createOnDatabasePrivilege(database), "creating one in the database (here `" + database + "`)."},
-		{subconninfoPrivilege, "reading the subscription's connection back: PostgreSQL shows `subconninfo` only to superusers."},
+		{subconninfoPrivilege, "reading the subscription's connection back: PostgreSQL shows `subconninfo` only to superusers. " +
+			"Run this one connected to the subscription's database (`psql -d " + database + "`): privileges on `pg_subscription`, " +
+			"one catalog for every database, are kept in each database."},
 	}
 	for _, t := range tables {
 		reqs = append(reqs, requirement{tableOwnerPrivilege(t), "for each table the subscription replicates into (here `" + t + "`): " +
@@ -127,7 +129,8 @@ func subscriptionSchema() schema.Schema {
 			"(`password_wo` or `password` in `conninfo`), as PostgreSQL requires (`password_required`). Changing and dropping the " +
 			"subscription needs its ownership, which the role has when it created it." +
 			planPrivilegesText("`SELECT` on `pg_subscription`'s `subconninfo` column, which PostgreSQL gives only to superusers "+
-				"(`GRANT SELECT (subconninfo) ON pg_catalog.pg_subscription TO …`, as a superuser): it holds the connection string, so keep the password "+
+				"(`GRANT SELECT (subconninfo) ON pg_catalog.pg_subscription TO …`, as a superuser, connected to each database that has subscriptions: "+
+				"privileges on that catalog are kept per database): it holds the connection string, so keep the password "+
 				"out of it first (a passfile, or `password_wo`). The plan also connects to the publisher, with the subscription's own connection string, to check its `wal_level`."),
 		Attributes: map[string]schema.Attribute{
 			// Required
@@ -993,6 +996,9 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		checkTwoPhaseChange(plan, *state, facts, &resp.Diagnostics)
 	}
 
+	if state == nil && known && !plan.Database.IsUnknown() {
+		r.checkCanReadConnection(ctx, plan.Database.ValueString(), &resp.Diagnostics)
+	}
 	if o := cfg.Owner; known && !o.IsUnknown() && !o.IsNull() && (state == nil || o.ValueString() != state.Owner.ValueString()) {
 		r.checkOwner(ctx, o.ValueString(), facts, &resp.Diagnostics)
 	}
@@ -1159,8 +1165,59 @@ func (r *subscriptionResource) connect(ctx context.Context, database string, dia
 }
 
 func (r *subscriptionResource) readFailure(ctx context.Context, name, database string, err error) string {
-	return r.server.readFailure(ctx, fmt.Sprintf("the subscription %s from pg_subscription in database %q", pgsql.Ident(name), database),
+	detail := r.server.readFailure(ctx, fmt.Sprintf("the subscription %s from pg_subscription in database %q", pgsql.Ident(name), database),
 		err, subconninfoPrivilege)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+		detail += "\n\n" + subconninfoGrantWhere(database)
+	}
+	return detail
+}
+
+// subconninfoGrantWhere says where GRANT SELECT (subconninfo) must run: the
+// grant run in another database (psql's default, postgres) leaves this
+// one's refusing.
+func subconninfoGrantWhere(database string) string {
+	return fmt.Sprintf("Run the GRANT connected to database %q (psql -d %s): pg_subscription is one catalog for every database, "+
+		"but privileges on it are kept in each database's own pg_class.", database, shellWord(database))
+}
+
+// shellWord quotes s for a POSIX shell when it needs quoting.
+func shellWord(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// checkCanReadConnection refuses, at plan time, a subscription that the
+// provider's role could create but not read back: PostgreSQL shows
+// subconninfo only to superusers and to roles granted it in that database,
+// and apply reads the subscription after CREATE SUBSCRIPTION, so it would
+// fail there (dropping the subscription and its new slot again). Nothing is
+// said when the server cannot be asked (the database does not exist yet, the
+// server is down): apply reports that.
+func (r *subscriptionResource) checkCanReadConnection(ctx context.Context, database string, diags *diag.Diagnostics) {
+	pool, err := r.server.Pool(ctx, database)
+	if err != nil {
+		return
+	}
+	// Only a role that may create the subscription is refused here: one
+	// that may not is refused by CREATE SUBSCRIPTION itself, before
+	// anything is made, with every statement it lacks.
+	var may, canCreate bool
+	var role string
+	const sql = `SELECT has_column_privilege('pg_catalog.pg_subscription', 'subconninfo', 'SELECT'), current_user,
+       has_database_privilege(current_database(), 'CREATE')
+         AND ((SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)
+           OR EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pg_create_subscription' AND pg_has_role(current_user, oid, 'USAGE')))`
+	if err := pool.QueryRow(ctx, sql).Scan(&may, &role, &canCreate); err != nil || may || !canCreate {
+		return
+	}
+	diags.AddAttributeError(path.Root("database"), "Cannot Read Subscriptions in This Database",
+		fmt.Sprintf("The provider's role %s may not read pg_subscription's subconninfo in database %q on %s, which apply reads back after "+
+			"CREATE SUBSCRIPTION: the apply would fail and drop the subscription again. A superuser grants it with:\n  %s;\n\n%s Then plan again.",
+			pgsql.Ident(role), database, r.server.describe(), fmt.Sprintf(subconninfoPrivilege.grant, pgsql.Ident(role)), subconninfoGrantWhere(database)))
 }
 
 // fromCatalog is m with every attribute PostgreSQL keeps replaced by what the
