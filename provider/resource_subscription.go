@@ -178,7 +178,9 @@ func subscriptionSchema() schema.Schema {
 				Computed: true,
 				MarkdownDescription: "Replication slot on the publisher (lower-case letters, digits and `_`). Defaults to the subscription name, as in PostgreSQL, " +
 					"so a name that is not a valid slot name needs `slot_name`. Changed in place (`SET (slot_name = …)`), which does not create or " +
-					"drop any slot on the publisher: the new slot must exist there. `\"NONE\"` is `slot_name = NONE`: no slot, which PostgreSQL " +
+					"drop any slot on the publisher: the new slot must exist there, a logical `pgoutput` slot of the publisher's database that no " +
+					"session uses, or the subscription stops replicating; the plan warns and the apply refuses, changing nothing, when the publisher " +
+					"shows otherwise (when the provider can reach it). The old slot stays on the publisher, retaining WAL, until dropped there. `\"NONE\"` is `slot_name = NONE`: no slot, which PostgreSQL " +
 					"allows only with `enabled = false` and `create_slot = false` (to prepare a subscription whose slot is made later).",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
@@ -541,6 +543,36 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 				"This apply changed nothing. Run terraform apply again (not a saved plan): its refresh finds the subscription gone and plans to create it.",
 				pgsql.Ident(name), database, r.server.describe()))
 		return
+	}
+	// The publisher the subscription streams from after this apply: the
+	// planned connection with the password the subscriber will have, or the
+	// one it has when the connection does not change.
+	after := current.ConnInfo
+	if !normalized.SameConnection(plan.Conninfo.ValueString(), state.Conninfo.ValueString()) || !plan.PasswordWOVersion.Equal(state.PasswordWOVersion) {
+		after = plan.Conninfo.ValueString()
+		if !plan.PasswordWOVersion.IsNull() {
+			var wo types.String
+			resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("password_wo"), &wo)...)
+			if resp.Diagnostics.HasError() {
+				return
+			}
+			after = withPassword(after, wo.ValueString())
+		}
+	}
+	if slot, was := plan.SlotName.ValueString(), ptrString(current.SlotName); !plan.SlotName.IsUnknown() && slot != was && !strings.EqualFold(slot, subscriptionSlotNone) {
+		switch problem, err := publisherSlotProblem(ctx, after, slot); {
+		case err != nil:
+			resp.Diagnostics.AddAttributeWarning(path.Root("slot_name"), "Replication Slot Not Checked",
+				fmt.Sprintf("The provider could not ask the publisher whether it has the replication slot %q that the subscription %s now uses "+
+					"(%s). If it does not, the subscription stops replicating: check that it streams (pg_stat_subscription on the subscriber).",
+					slot, pgsql.Ident(name), statement.MaskedError(ctx, err)))
+		case problem != "":
+			resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Subscription Would Stop Replicating",
+				fmt.Sprintf("The subscription %s in database %q on %s was to use the replication slot %q instead of %q, and %s. "+
+					"This apply changed nothing.\n\n%s", pgsql.Ident(name), database, r.server.describe(), slot, was, problem,
+					slotChangeFix(name, was, slot)))
+			return
+		}
 	}
 	// Each statement runs on its own: SET PUBLICATION with refresh refuses to
 	// run in a transaction block.
@@ -998,6 +1030,19 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 
 	if state == nil && known && !plan.Database.IsUnknown() {
 		r.checkCanReadConnection(ctx, plan.Database.ValueString(), &resp.Diagnostics)
+	}
+	if state != nil && known && !plan.SlotName.IsUnknown() && !plan.SlotName.Equal(state.SlotName) &&
+		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && !plan.Conninfo.IsUnknown() {
+		connection := plan.Conninfo.ValueString()
+		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
+			connection = withPassword(connection, cfg.PasswordWO.ValueString())
+		}
+		if problem, err := publisherSlotProblem(ctx, connection, plan.SlotName.ValueString()); err == nil && problem != "" {
+			resp.Diagnostics.AddAttributeWarning(path.Root("slot_name"), "Subscription Would Stop Replicating",
+				fmt.Sprintf("The plan changes the replication slot of the subscription %s from %q to %q, and %s. Apply will refuse the change, "+
+					"changing nothing, unless the slot is there by then.\n\n%s", pgsql.Ident(plan.Name.ValueString()), state.SlotName.ValueString(),
+					plan.SlotName.ValueString(), problem, slotChangeFix(plan.Name.ValueString(), state.SlotName.ValueString(), plan.SlotName.ValueString())))
+		}
 	}
 	if o := cfg.Owner; known && !o.IsUnknown() && !o.IsNull() && (state == nil || o.ValueString() != state.Owner.ValueString()) {
 		r.checkOwner(ctx, o.ValueString(), facts, &resp.Diagnostics)
@@ -1676,23 +1721,96 @@ func withPassword(connection, password string) string {
 // will, with a short timeout, and reports on the conninfo attribute when
 // its wal_level is not logical. A publisher Terraform cannot reach is not an
 // error here (the subscriber may reach what Terraform cannot); apply reports it.
-func checkPublisherWalLevel(ctx context.Context, connection string, diags *diag.Diagnostics) {
+// connectPublisher connects to the publisher that connection names, with
+// what connection says and nothing of the user running Terraform
+// (namedHostConfig), within publisherProbeTimeout: the plan-time and
+// apply-time checks of what the subscriber will find there. Its errors
+// carry no secret of connection.
+func connectPublisher(ctx context.Context, connection string) (*pgx.Conn, conninfo.Params, error) {
 	p, err := conninfo.Parse(connection)
 	if err != nil {
-		return
+		return nil, nil, err
 	}
 	ctx = statement.WithSecrets(ctx, p.Secrets()...)
 	cfg, err := namedHostConfig(p, publisherProbeTimeout)
 	if err != nil {
-		return
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
 	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
+		return nil, nil, statement.Masked(ctx, err)
+	}
+	return conn, p, nil
+}
+
+// publisherSlotProblem looks the replication slot slot up on the publisher
+// that connection reaches, with the connection's own credentials (as
+// checkPublisherWalLevel), and says why a subscription could not stream from
+// it: ALTER SUBSCRIPTION … SET (slot_name = …) neither creates nor checks the
+// slot, and the apply worker then fails on every start ("replication slot …
+// does not exist"), the subscription cut with nothing said. "" when the slot
+// can serve it; an error when the publisher could not be asked.
+func publisherSlotProblem(ctx context.Context, connection, slot string) (string, error) {
+	conn, p, err := connectPublisher(ctx, connection)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
+	defer cancel()
+	var (
+		typ              string
+		plugin, database *string
+		pid              *int64
+	)
+	err = conn.QueryRow(ctx, `SELECT slot_type, plugin::text, database::text, active_pid::bigint FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
+		slot).Scan(&typ, &plugin, &database, &pid)
+	where, dbname := publisherAddress(p), conn.Config().Database
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Sprintf("the publisher (%s) has no replication slot %q", where, slot), nil
+	case err != nil:
+		return "", statement.Masked(ctx, err)
+	case typ != "logical" || plugin == nil || *plugin != "pgoutput":
+		return fmt.Sprintf("the replication slot %q on the publisher (%s) is a %s slot, not a logical slot of the pgoutput plugin", slot, where, typ), nil
+	case database == nil || *database != dbname:
+		return fmt.Sprintf("the replication slot %q on the publisher (%s) belongs to database %q, not to %q, which the subscription connects to",
+			slot, where, ptrString(database), dbname), nil
+	case pid != nil:
+		return fmt.Sprintf("the replication slot %q on the publisher (%s) is in use by another session (PID %d)", slot, where, *pid), nil
+	}
+	return "", nil
+}
+
+func ptrString(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// slotChangeFix is what to do about a slot_name change whose slot cannot
+// serve the subscription (publisherSlotProblem), and what the change leaves
+// behind on the publisher.
+func slotChangeFix(name, from, to string) string {
+	return fmt.Sprintf("ALTER SUBSCRIPTION %s SET (slot_name = %s) neither creates the slot nor checks it: the subscription would stop "+
+		"replicating, its apply worker failing on every start. Create the slot on the publisher first (a pgreplication_replication_slot "+
+		"with plugin = \"pgoutput\" in the subscription's database, applied before this change, or SELECT pg_create_logical_replication_slot(%s, 'pgoutput') "+
+		"there), or keep slot_name = %q. Note that the old slot %q is not dropped by the change: it stays on the publisher, retaining WAL, until dropped there.",
+		pgsql.Ident(name), pgsql.Literal(to), pgsql.Literal(to), from, from)
+}
+
+func checkPublisherWalLevel(ctx context.Context, connection string, diags *diag.Diagnostics) {
+	conn, p, err := connectPublisher(ctx, connection)
+	if err != nil {
 		return
 	}
 	defer conn.Close(ctx)
+	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
+	defer cancel()
+	cfg := conn.Config()
 	var level string
 	if err := conn.QueryRow(ctx, `SELECT current_setting('wal_level')`).Scan(&level); err != nil {
 		return
