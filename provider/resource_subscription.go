@@ -158,7 +158,10 @@ func subscriptionSchema() schema.Schema {
 				ElementType: types.StringType,
 				Validators:  []validator.Set{setvalidator.SizeAtLeast(1)},
 				MarkdownDescription: "Names of the publications on the publisher. Changed in place with `SET PUBLICATION … WITH (refresh = true, copy_data = false)`: data already copied is never copied again. " +
-					"A name with a backslash is refused at plan: PostgreSQL's apply worker cannot stream from such a publication (rename it on the publisher).",
+					"A name with a backslash is refused at plan: PostgreSQL's apply worker cannot stream from such a publication (rename it on the publisher). " +
+					"A publication the publisher does not have is warned at plan and refused at apply, changing nothing, when the provider can reach " +
+					"the publisher: before PostgreSQL 18 the subscription would stop replicating altogether. Reference a `pgreplication_publication` " +
+					"made in the same apply (`[pgreplication_publication.<name>.name]`), so that Terraform makes it first.",
 			},
 
 			// Optional
@@ -381,6 +384,9 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	}
 	params, _ := conninfo.Parse(connection)
 	ctx = statement.WithSecrets(ctx, params.Secrets()...)
+	if !r.publicationsThere(ctx, plan, connection, "Nothing was created.", &resp.Diagnostics) {
+		return
+	}
 	create := createSubscriptionSQL(name, connection, publications, opts)
 	bound := r.publisherBound(plan)
 	err := execSubscription(ctx, pool, bound, create)
@@ -558,6 +564,9 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			}
 			after = withPassword(after, wo.ValueString())
 		}
+	}
+	if !plan.Publications.Equal(state.Publications) && !r.publicationsThere(ctx, plan, after, "This apply changed nothing.", &resp.Diagnostics) {
+		return
 	}
 	if slot, was := plan.SlotName.ValueString(), ptrString(current.SlotName); !plan.SlotName.IsUnknown() && slot != was && !strings.EqualFold(slot, subscriptionSlotNone) {
 		switch problem, err := publisherSlotProblem(ctx, after, slot); {
@@ -1030,6 +1039,24 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 
 	if state == nil && known && !plan.Database.IsUnknown() {
 		r.checkCanReadConnection(ctx, plan.Database.ValueString(), &resp.Diagnostics)
+	}
+	if known && !plan.Conninfo.IsUnknown() && !plan.Publications.IsUnknown() && (state == nil || !plan.Publications.Equal(state.Publications)) {
+		connection := plan.Conninfo.ValueString()
+		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
+			connection = withPassword(connection, cfg.PasswordWO.ValueString())
+		}
+		var names []string
+		if !plan.Publications.ElementsAs(ctx, &names, false).HasError() {
+			if missing, major, err := missingPublications(ctx, connection, names); err == nil && len(missing) > 0 {
+				p, _ := conninfo.Parse(connection)
+				outcome := " Apply will refuse it, changing nothing, unless the publisher has them by then."
+				if major >= 18 {
+					outcome = " This publisher runs PostgreSQL 18 or later, which skips a publication it lacks: nothing of it is replicated until it is made."
+				}
+				resp.Diagnostics.AddAttributeWarning(path.Root("publications"), "Publication Not on the Publisher",
+					missingPublicationsText(plan.Name.ValueString(), publisherAddress(p), missing, major)+outcome)
+			}
+		}
 	}
 	if state != nil && known && !plan.SlotName.IsUnknown() && !plan.SlotName.Equal(state.SlotName) &&
 		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && !plan.Conninfo.IsUnknown() {
@@ -1743,6 +1770,62 @@ func connectPublisher(ctx context.Context, connection string) (*pgx.Conn, connin
 		return nil, nil, statement.Masked(ctx, err)
 	}
 	return conn, p, nil
+}
+
+// missingPublications are the publications of names that the publisher
+// connection names does not have, and its major version. Before PostgreSQL
+// 18, a subscription to a publication the publisher lacks stops
+// replicating altogether: the WAL sender fails on the first change
+// ("publication … does not exist") and again at each retry; CREATE and
+// ALTER SUBSCRIPTION only warn. PostgreSQL 18 skips it.
+func missingPublications(ctx context.Context, connection string, names []string) ([]string, int, error) {
+	conn, _, err := connectPublisher(ctx, connection)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer conn.Close(ctx)
+	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
+	defer cancel()
+	var (
+		missing []string
+		version int
+	)
+	err = conn.QueryRow(ctx, `SELECT coalesce(array_agg(n ORDER BY n), '{}'), current_setting('server_version_num')::int
+  FROM unnest($1::text[]) n WHERE NOT EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = n)`, names).Scan(&missing, &version)
+	if err != nil {
+		return nil, 0, err
+	}
+	return missing, version / 10000, nil
+}
+
+// missingPublicationsText says what a subscription to missing would do on
+// a publisher of major, and what to do.
+func missingPublicationsText(name, where string, missing []string, major int) string {
+	return fmt.Sprintf("The publisher (%s) has no publication %s, which the subscription %s would stream. Before PostgreSQL 18 a subscription "+
+		"to a publication the publisher lacks stops replicating altogether: the publisher's WAL sender fails on its first change "+
+		"(\"publication … does not exist\") and again at every retry. Create the publication on the "+
+		"publisher first (a pgreplication_publication that this subscription references, e.g. publications = [pgreplication_publication.<name>.name], "+
+		"so that Terraform makes it first), or correct the name.", where, pgsql.IdentList(missing), pgsql.Ident(name))
+}
+
+// publicationsThere is the apply-time check of missingPublications: false,
+// with an error that ends with outcome, when a publisher older than
+// PostgreSQL 18 lacks a publication of plan, which would stop the
+// subscription. A publisher that cannot be asked from here is left to
+// PostgreSQL, as at plan.
+func (r *subscriptionResource) publicationsThere(ctx context.Context, plan subscriptionResourceModel, connection, outcome string, diags *diag.Diagnostics) bool {
+	var names []string
+	if plan.Publications.ElementsAs(ctx, &names, false).HasError() {
+		return true
+	}
+	missing, major, err := missingPublications(ctx, connection, names)
+	if err != nil || len(missing) == 0 || major >= 18 {
+		return true
+	}
+	p, _ := conninfo.Parse(connection)
+	diags.AddAttributeError(path.Root("publications"), "Publication Not on the Publisher",
+		missingPublicationsText(plan.Name.ValueString(), publisherAddress(p), missing, major)+" "+outcome)
+	return false
 }
 
 // publisherSlotProblem looks the replication slot slot up on the publisher
