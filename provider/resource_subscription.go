@@ -192,6 +192,8 @@ func subscriptionSchema() schema.Schema {
 				Computed:      true,
 				PlanModifiers: []planmodifier.Bool{createonly.Bool(true)},
 				MarkdownDescription: "Create the replication slot on the publisher when the subscription is created. Defaults to `true`. " +
+					"With `false`, an enabled subscription streams from the slot `slot_name` that the publisher must have already: a slot it lacks, " +
+					"or one another session streams from, is warned at plan and refused at apply, creating nothing, when the provider can reach the publisher. " +
 					"Used at create time only: PostgreSQL does not keep it, so a change later only updates the state, an import sets the default, and " +
 					"left out of the configuration an existing subscription keeps its value and plans nothing.",
 			},
@@ -386,6 +388,19 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	ctx = statement.WithSecrets(ctx, params.Secrets()...)
 	if !r.publicationsThere(ctx, plan, connection, "Nothing was created.", &resp.Diagnostics) {
 		return
+	}
+	if !plan.CreateSlot.ValueBool() && plan.Enabled.ValueBool() && !strings.EqualFold(slot, subscriptionSlotNone) {
+		// CREATE SUBSCRIPTION … WITH (create_slot = false) checks nothing
+		// either: an enabled subscription would start on a slot that is not
+		// there (and never stream), or share one in use (each consumer then
+		// gets part of the changes).
+		if problem, err := publisherSlotProblem(ctx, connection, slot); err == nil && problem != "" {
+			resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Subscription Would Not Replicate",
+				fmt.Sprintf("The subscription %s in database %q on %s was to be created with create_slot = false, streaming from the "+
+					"replication slot %q, and %s. Nothing was created.\n\n%s", pgsql.Ident(name), database, r.server.describe(), slot, problem,
+					existingSlotFix(slot)))
+			return
+		}
 	}
 	create := createSubscriptionSQL(name, connection, publications, opts)
 	bound := r.publisherBound(plan)
@@ -1069,6 +1084,19 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 				fmt.Sprintf("The plan changes the replication slot of the subscription %s from %q to %q, and %s. Apply will refuse the change, "+
 					"changing nothing, unless the slot is there by then.\n\n%s", pgsql.Ident(plan.Name.ValueString()), state.SlotName.ValueString(),
 					plan.SlotName.ValueString(), problem, slotChangeFix(plan.Name.ValueString(), state.SlotName.ValueString(), plan.SlotName.ValueString())))
+		}
+	}
+	if state == nil && known && !plan.CreateSlot.IsUnknown() && !plan.CreateSlot.ValueBool() && plan.Enabled.ValueBool() &&
+		!plan.SlotName.IsUnknown() && !strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && !plan.Conninfo.IsUnknown() {
+		connection := plan.Conninfo.ValueString()
+		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
+			connection = withPassword(connection, cfg.PasswordWO.ValueString())
+		}
+		if problem, err := publisherSlotProblem(ctx, connection, plan.SlotName.ValueString()); err == nil && problem != "" {
+			resp.Diagnostics.AddAttributeWarning(path.Root("slot_name"), "Subscription Would Not Replicate",
+				fmt.Sprintf("The subscription %s is to be created with create_slot = false, streaming from the replication slot %q, and %s. "+
+					"Apply will refuse to create it unless the slot is there by then.\n\n%s", pgsql.Ident(plan.Name.ValueString()),
+					plan.SlotName.ValueString(), problem, existingSlotFix(plan.SlotName.ValueString())))
 		}
 	}
 	if o := cfg.Owner; known && !o.IsUnknown() && !o.IsNull() && (state == nil || o.ValueString() != state.Owner.ValueString()) {
@@ -1872,6 +1900,16 @@ func ptrString(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// existingSlotFix is what to do about a subscription created with
+// create_slot = false whose slot cannot serve it (publisherSlotProblem).
+func existingSlotFix(slot string) string {
+	return fmt.Sprintf("CREATE SUBSCRIPTION … WITH (create_slot = false) neither creates the slot nor checks it: the subscription would not "+
+		"replicate (a slot that is not there), or would share a slot that another session streams from, each of them then missing the changes "+
+		"the other took. Create the slot on the publisher first (a pgreplication_replication_slot with plugin = \"pgoutput\" in the "+
+		"subscription's database, which this subscription references, or SELECT pg_create_logical_replication_slot(%s, 'pgoutput') there), "+
+		"give the subscription a slot of its own, or set create_slot = true.", pgsql.Literal(slot))
 }
 
 // slotChangeFix is what to do about a slot_name change whose slot cannot
