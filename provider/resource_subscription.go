@@ -1055,6 +1055,9 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if state == nil && known && !plan.Database.IsUnknown() {
 		r.checkCanReadConnection(ctx, plan.Database.ValueString(), &resp.Diagnostics)
 	}
+	if known && !plan.Database.IsUnknown() && !plan.Name.IsUnknown() && (state == nil || !plan.Name.Equal(state.Name)) {
+		r.refuseExisting(ctx, plan.Database.ValueString(), plan.Name.ValueString(), &resp.Diagnostics)
+	}
 	if known && !plan.Conninfo.IsUnknown() && !plan.Publications.IsUnknown() && (state == nil || !plan.Publications.Equal(state.Publications)) {
 		connection := plan.Conninfo.ValueString()
 		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
@@ -1288,6 +1291,30 @@ func shellWord(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// refuseExisting refuses, at plan time, a subscription that this plan
+// creates (or renames) under a name the database already has: one that
+// another Terraform configuration or a person made. CREATE (or RENAME TO)
+// would fail at apply, after the rest of the apply was made. Nothing is said
+// when the server cannot be asked: apply reports that.
+func (r *subscriptionResource) refuseExisting(ctx context.Context, database, name string, diags *diag.Diagnostics) {
+	pool, err := r.server.Pool(ctx, database)
+	if err != nil {
+		return
+	}
+	var exists bool
+	const sql = `SELECT EXISTS (SELECT FROM pg_catalog.pg_subscription
+  WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))`
+	if err := pool.QueryRow(ctx, sql, name).Scan(&exists); err != nil || !exists {
+		return
+	}
+	id := importid.Format(database, name)
+	diags.AddAttributeError(path.Root("name"), "Subscription Already Exists",
+		fmt.Sprintf("Database %q on %s already has a subscription %s, which this configuration does not manage: another Terraform "+
+			"configuration, or someone by hand, made it. Applying would fail there, after the rest of the apply was made. If this configuration "+
+			"is to manage it, import it (an import block with id = %q, or terraform import <address> %q); otherwise give this one another name.",
+			database, r.server.describe(), pgsql.Ident(name), id, id))
 }
 
 // checkCanReadConnection refuses, at plan time, a subscription that the
