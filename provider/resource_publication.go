@@ -633,29 +633,36 @@ func foldsCapitals(key string) bool {
 // not a change.
 // refuseExisting refuses, at plan time, a publication that this plan
 // creates (or renames, or moves to another database) under a name the
-// database already has: one that another Terraform configuration or a person
-// made. CREATE (or RENAME TO) would fail at apply, after the rest of the
-// apply, which the plan showed as one change, was made. Nothing is said when
-// the server cannot be asked: apply reports that.
+// database already has (refuseExistingName).
 func (r *publicationResource) refuseExisting(ctx context.Context, plan publicationModel, diags *diag.Diagnostics) {
 	if r.server == nil || r.server.unknown || plan.Name.IsUnknown() || plan.Database.IsUnknown() {
 		return
 	}
-	name, database := plan.Name.ValueString(), plan.Database.ValueString()
-	pool, err := r.server.Pool(ctx, database)
+	refuseExistingName(ctx, r.server, "publication", plan.Database.ValueString(), plan.Name.ValueString(),
+		`SELECT EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = $1)`, diags)
+}
+
+// refuseExistingName adds an error on name when database on srv already has
+// an object of kind named name (existsSQL, given name as $1, says so): one
+// that another Terraform configuration or a person made. CREATE (or RENAME
+// TO) would fail at apply, after the rest of the apply, which the plan showed
+// as one change, was made. Nothing is said when the server cannot be asked:
+// apply reports that.
+func refuseExistingName(ctx context.Context, srv *server, kind, database, name, existsSQL string, diags *diag.Diagnostics) {
+	pool, err := srv.Pool(ctx, database)
 	if err != nil {
 		return
 	}
 	var exists bool
-	if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = $1)`, name).Scan(&exists); err != nil || !exists {
+	if err := pool.QueryRow(ctx, existsSQL, name).Scan(&exists); err != nil || !exists {
 		return
 	}
 	id := importid.Format(database, name)
-	diags.AddAttributeError(path.Root("name"), "Publication Already Exists",
-		fmt.Sprintf("Database %q on %s already has a publication %s, which this configuration does not manage: another Terraform "+
+	diags.AddAttributeError(path.Root("name"), strings.ToUpper(kind[:1])+kind[1:]+" Already Exists",
+		fmt.Sprintf("Database %q on %s already has a %s %s, which this configuration does not manage: another Terraform "+
 			"configuration, or someone by hand, made it. Applying would fail there, after the rest of the apply was made. If this configuration "+
 			"is to manage it, import it (an import block with id = %q, or terraform import <address> %q); otherwise give this one another name.",
-			database, r.server.describe(), pgsql.Ident(name), id, id))
+			database, srv.describe(), kind, pgsql.Ident(name), id, id))
 }
 
 func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {

@@ -1294,27 +1294,11 @@ func shellWord(s string) string {
 }
 
 // refuseExisting refuses, at plan time, a subscription that this plan
-// creates (or renames) under a name the database already has: one that
-// another Terraform configuration or a person made. CREATE (or RENAME TO)
-// would fail at apply, after the rest of the apply was made. Nothing is said
-// when the server cannot be asked: apply reports that.
+// creates (or renames) under a name the database already has
+// (refuseExistingName); subscription names are per database.
 func (r *subscriptionResource) refuseExisting(ctx context.Context, database, name string, diags *diag.Diagnostics) {
-	pool, err := r.server.Pool(ctx, database)
-	if err != nil {
-		return
-	}
-	var exists bool
-	const sql = `SELECT EXISTS (SELECT FROM pg_catalog.pg_subscription
-  WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))`
-	if err := pool.QueryRow(ctx, sql, name).Scan(&exists); err != nil || !exists {
-		return
-	}
-	id := importid.Format(database, name)
-	diags.AddAttributeError(path.Root("name"), "Subscription Already Exists",
-		fmt.Sprintf("Database %q on %s already has a subscription %s, which this configuration does not manage: another Terraform "+
-			"configuration, or someone by hand, made it. Applying would fail there, after the rest of the apply was made. If this configuration "+
-			"is to manage it, import it (an import block with id = %q, or terraform import <address> %q); otherwise give this one another name.",
-			database, r.server.describe(), pgsql.Ident(name), id, id))
+	refuseExistingName(ctx, r.server, "subscription", database, name, `SELECT EXISTS (SELECT FROM pg_catalog.pg_subscription
+  WHERE subname = $1 AND subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database()))`, diags)
 }
 
 // checkCanReadConnection refuses, at plan time, a subscription that the
