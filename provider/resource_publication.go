@@ -626,11 +626,6 @@ func foldsCapitals(key string) bool {
 	return false
 }
 
-// ModifyPlan fills what depends on the server (the default database, the
-// import ID), gates features on the server's version, warns when the server
-// cannot feed subscribers, and plans each row filter in the form PostgreSQL
-// will store it, so that `amount > 100` and the stored `(amount > 100)` are
-// not a change.
 // refuseExisting refuses, at plan time, a publication that this plan
 // creates (or renames, or moves to another database) under a name the
 // database already has (refuseExistingName).
@@ -640,6 +635,32 @@ func (r *publicationResource) refuseExisting(ctx context.Context, plan publicati
 	}
 	refuseExistingName(ctx, r.server, "publication", plan.Database.ValueString(), plan.Name.ValueString(),
 		`SELECT EXISTS (SELECT FROM pg_catalog.pg_publication WHERE pubname = $1)`, diags)
+}
+
+// ownNameKey is the private state key by which the plan of an existing
+// publication or subscription (markOwnName) tells Terraform's second plan
+// of its replacement (terraform apply -replace, a replace_triggered_by),
+// which has no prior state, that the name the database has is the one
+// being replaced, not another's (ownName): refuseExistingName would
+// refuse every such replacement.
+const ownNameKey = "own_name"
+
+// markOwnName sets ownNameKey to id, the database/name of the object the
+// prior state holds.
+func markOwnName(ctx context.Context, private privateState, id string) diag.Diagnostics {
+	b, _ := json.Marshal(id)
+	return private.SetKey(ctx, ownNameKey, b)
+}
+
+// ownName tells whether a plan without prior state is the second plan of
+// the replacement of the object named id (see ownNameKey).
+func ownName(ctx context.Context, private privateState, id string) bool {
+	if private == nil {
+		return false
+	}
+	b, d := private.GetKey(ctx, ownNameKey)
+	var own string
+	return !d.HasError() && len(b) > 0 && json.Unmarshal(b, &own) == nil && own == id
 }
 
 // refuseExistingName adds an error on name when database on srv already has
@@ -665,6 +686,11 @@ func refuseExistingName(ctx context.Context, srv *server, kind, database, name, 
 			database, srv.describe(), kind, pgsql.Ident(name), id, id))
 }
 
+// ModifyPlan fills what depends on the server (the default database, the
+// import ID), gates features on the server's version, warns when the server
+// cannot feed subscribers, and plans each row filter in the form PostgreSQL
+// will store it, so that `amount > 100` and the stored `(amount > 100)` are
+// not a change.
 func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
 		var state publicationModel
@@ -710,7 +736,12 @@ func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 		return
 	}
 
-	if state == nil || !plan.Name.Equal(state.Name) || !plan.Database.Equal(state.Database) {
+	if state != nil {
+		resp.Diagnostics.Append(markOwnName(ctx, resp.Private, importid.Format(state.Database.ValueString(), state.Name.ValueString()))...)
+	}
+	switch {
+	case state == nil && ownName(ctx, req.Private, plan.ID.ValueString()):
+	case state == nil || !plan.Name.Equal(state.Name) || !plan.Database.Equal(state.Database):
 		r.refuseExisting(ctx, plan, &resp.Diagnostics)
 	}
 	resp.Diagnostics.Append(r.planRowFilters(ctx, &plan, state, req.Private)...)

@@ -983,6 +983,12 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 			plan.Database = types.StringUnknown()
 		}
 	}
+	if state != nil {
+		resp.Diagnostics.Append(markOwnName(ctx, resp.Private, importid.Format(state.Database.ValueString(), state.Name.ValueString()))...)
+	}
+	// ownName: Terraform's second plan of this subscription's replacement.
+	replacing := state == nil && !plan.Database.IsUnknown() && !plan.Name.IsUnknown() &&
+		ownName(ctx, req.Private, importid.Format(plan.Database.ValueString(), plan.Name.ValueString()))
 	if state != nil && !plan.Database.IsUnknown() && !plan.Database.Equal(state.Database) {
 		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("database"))
 		state = nil // planned as a new subscription from here on
@@ -1055,7 +1061,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if state == nil && known && !plan.Database.IsUnknown() {
 		r.checkCanReadConnection(ctx, plan.Database.ValueString(), &resp.Diagnostics)
 	}
-	if known && !plan.Database.IsUnknown() && !plan.Name.IsUnknown() && (state == nil || !plan.Name.Equal(state.Name)) {
+	if known && !replacing && !plan.Database.IsUnknown() && !plan.Name.IsUnknown() && (state == nil || !plan.Name.Equal(state.Name)) {
 		r.refuseExisting(ctx, plan.Database.ValueString(), plan.Name.ValueString(), &resp.Diagnostics)
 	}
 	if known && !plan.Conninfo.IsUnknown() && !plan.Publications.IsUnknown() && (state == nil || !plan.Publications.Equal(state.Publications)) {
