@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -277,4 +280,62 @@ WHERE name = 'synchronous_standby_names' AND sourcefile LIKE '%/postgresql.auto.
 		},
 	})
 	autoConfHasNone()
+}
+
+// The provider's first apply writes both settings with ALTER SYSTEM: from
+// then on pg_settings says a configuration file sets them, and hides which
+// one (sourcefile) from a role without pg_read_all_settings. Every later
+// change was refused for the grant, to a role with exactly the documented
+// privileges. A value that is the one the provider wrote (the prior state's)
+// is postgresql.auto.conf's: the change goes through, and a failure after
+// writing writes it back there.
+func TestAccSynchronousReplication_secondApplyLimitedRole(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	const role = "sync_second_apply"
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_stats")
+	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names, synchronous_commit TO "+role+
+		"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
+	config := func(commit string) string {
+		return strings.Replace(syncConfig(topo, fmt.Sprintf("\n  standby_names = [%q]\n  synchronous_commit = %q\n", topo.Standbys[0].Name, commit)),
+			`username = "postgres"`, fmt.Sprintf("username = %q", role), 1)
+	}
+	const addr = "pgreplication_synchronous_replication.this"
+	var names string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: syncFactories(testSyncConfirmWait),
+		Steps: []resource.TestStep{
+			{Config: config("on")},
+			{
+				Config: config("remote_write"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("synchronous_commit"), knownvalue.StringExact("remote_write")),
+				},
+			},
+			{
+				// A failure after writing synchronous_standby_names writes
+				// it back into postgresql.auto.conf, where it was.
+				PreConfig: func() {
+					names = queryValue[string](t, topo.Primary, "postgres", `SHOW synchronous_standby_names`)
+					execSQL(t, topo.Primary, "postgres", "REVOKE ALTER SYSTEM ON PARAMETER synchronous_commit FROM "+role)
+				},
+				Config: config("local"),
+				ExpectError: errorText("Cannot Configure Synchronous Replication", `ALTER SYSTEM SET "synchronous_commit"`,
+					"synchronous_standby_names, written before, is written back"),
+			},
+			{
+				PreConfig: func() {
+					autoConf := queryValue[string](t, topo.Primary, "postgres", `SELECT coalesce(string_agg(setting, ','), '') FROM pg_file_settings
+WHERE name = 'synchronous_standby_names' AND sourcefile LIKE '%/postgresql.auto.conf'`)
+					if names == "" || autoConf != names {
+						t.Errorf("postgresql.auto.conf holds synchronous_standby_names = %q after the failed apply, want the value before it, %q", autoConf, names)
+					}
+					// For the destroy, which resets both.
+					execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER synchronous_commit TO "+role)
+				},
+				Config: config("remote_write"),
+			},
+		},
+	})
 }

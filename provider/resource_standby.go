@@ -639,7 +639,9 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 		}
 		return true
 	}
-	change, err := r.server.alterSystem(ctx, pool, want.settings())
+	// No values the prior state wrote: a standby's role has
+	// pg_read_all_settings (primary_conninfo), which shows the file.
+	change, err := r.server.alterSystem(ctx, pool, want.settings(), nil)
 	if err != nil {
 		diags.AddError("Cannot Configure Standby", "Writing the standby settings of "+r.server.describe()+" failed: "+err.Error())
 		return false
@@ -719,7 +721,7 @@ func (r *standbyResource) restore(ctx context.Context, pool *pgxpool.Pool, befor
 			back = append(back, s)
 		}
 	}
-	if _, err := r.server.alterSystem(ctx, pool, back); err != nil {
+	if _, err := r.server.alterSystem(ctx, pool, back, nil); err != nil {
 		return fmt.Sprintf("Writing back the settings it had before, with which it streamed, failed, so the new ones stay in effect: %v.", err)
 	}
 	var cur standbyState

@@ -100,9 +100,9 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 				requirement{alterSystemPrivilege("synchronous_standby_names", "synchronous_commit"), "writing the settings (`ALTER SYSTEM`)."},
 				requirement{reloadConfPrivilege, "applying them (`pg_reload_conf()`)."},
 				requirement{readAllStatsPrivilege, "reading which standbys stream and their `sync_state` (`pg_stat_replication`), which PostgreSQL hides from other roles."},
-				requirement{readAllSettingsPrivilege, "when a configuration file sets one of the settings: telling whether it is postgresql.auto.conf " +
-					"(`pg_settings.sourcefile`), so that an apply that fails after writing writes back what that file held. Without it such an apply " +
-					"is refused before it writes anything."},
+				requirement{readAllSettingsPrivilege, "when a configuration file sets one of the settings to a value other than the one the provider's last apply " +
+					"wrote: telling whether it is postgresql.auto.conf (`pg_settings.sourcefile`), so that an apply that fails after writing writes back " +
+					"what that file held. Without it such an apply is refused before it writes anything. The provider's own values need no such grant."},
 			) +
 			planPrivilegesText("`pg_read_all_stats` (a member of `pg_monitor`), to see each standby's state in `pg_stat_replication`; the settings are readable by every role."),
 		Attributes: map[string]schema.Attribute{
@@ -816,7 +816,11 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		}
 	}
 	rendered, commit := c.String(), plan.SynchronousCommit.ValueString()
-	change, err := r.server.alterSystem(ctx, pool, []systemSetting{setTo("synchronous_standby_names", rendered), setTo("synchronous_commit", commit)})
+	var wrote map[string]string
+	if prior != nil {
+		wrote = map[string]string{"synchronous_standby_names": prior.config(ctx).String(), "synchronous_commit": prior.SynchronousCommit.ValueString()}
+	}
+	change, err := r.server.alterSystem(ctx, pool, []systemSetting{setTo("synchronous_standby_names", rendered), setTo("synchronous_commit", commit)}, wrote)
 	if err != nil {
 		diags.AddError("Cannot Configure Synchronous Replication", "Writing synchronous replication settings on "+r.server.describe()+" failed: "+err.Error())
 		return false

@@ -44,12 +44,14 @@ func resetSetting(name string) systemSetting { return systemSetting{Name: name} 
 // asynchronous: callers that read the settings back wait with pollUntil,
 // and when the server does not take them (a configuration file with an
 // error, a stopped postmaster) call notTaken with the returned change.
-func (s *server) alterSystem(ctx context.Context, pool *pgxpool.Pool, settings []systemSetting) (systemChange, error) {
+// wrote holds the values that the resource's prior state says its last
+// apply wrote with ALTER SYSTEM (nil on create): see priorSettings.
+func (s *server) alterSystem(ctx context.Context, pool *pgxpool.Pool, settings []systemSetting, wrote map[string]string) (systemChange, error) {
 	names := make([]string, len(settings))
 	for i, setting := range settings {
 		names[i] = setting.Name
 	}
-	change, err := s.priorSettings(ctx, pool, names)
+	change, err := s.priorSettings(ctx, pool, names, wrote)
 	if err != nil {
 		return systemChange{}, err
 	}
@@ -96,9 +98,14 @@ func andList(names []string) string {
 // postgresql.conf) is reset, so that postgresql.conf's value applies again
 // as it did. pg_settings names the file (sourcefile) only to roles with
 // pg_read_all_settings: for a role without it, a setting that comes from a
-// configuration file cannot be written back either way, and the change is
-// refused before it writes anything, with the grant.
-func (s *server) priorSettings(ctx context.Context, pool *pgxpool.Pool, names []string) (systemChange, error) {
+// configuration file is postgresql.auto.conf's when its value is the one
+// wrote says the resource's last apply put there (ALTER SYSTEM), and is set
+// to it again; any other cannot be written back either way, and the change
+// is refused before it writes anything, with the grant. Were that value
+// postgresql.conf's after all (written there by hand, with the same value,
+// and the line ALTER SYSTEM wrote reset), writing it back keeps in effect
+// the value in effect before the apply, which is what a failed apply owes.
+func (s *server) priorSettings(ctx context.Context, pool *pgxpool.Pool, names []string, wrote map[string]string) (systemChange, error) {
 	// A configuration file with an error stops the reading of the files
 	// (postgresql.auto.conf comes last): pg_file_settings then says nothing
 	// of the settings, only the error, and pg_settings is read instead.
@@ -146,6 +153,11 @@ WHERE name = ANY($1) AND sourcefile LIKE '%/postgresql.auto.conf' AND setting IS
 		switch {
 		case !fromFile:
 			prior[name] = resetSetting(name)
+		case sourcefile == nil && wroteValue(wrote, name, value):
+			// The value this resource wrote with ALTER SYSTEM: the
+			// first apply's, which pg_settings hides the file of ever
+			// after from a role with only the documented grants.
+			prior[name] = setTo(name, value)
 		case sourcefile == nil:
 			// postgresql.conf or postgresql.auto.conf: setting the value
 			// would copy postgresql.conf's into postgresql.auto.conf, where
@@ -175,6 +187,12 @@ WHERE name = ANY($1) AND sourcefile LIKE '%/postgresql.auto.conf' AND setting IS
 		c.prior = append(c.prior, p)
 	}
 	return c, nil
+}
+
+// wroteValue tells whether wrote holds value for name.
+func wroteValue(wrote map[string]string, name, value string) bool {
+	w, ok := wrote[name]
+	return ok && w == value
 }
 
 // hiddenSourceError is pg_settings hiding from a role without
