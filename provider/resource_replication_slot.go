@@ -559,8 +559,10 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 		}
 		// An inactive physical slot may be the one a listed standby that is
 		// away streams through. Only as found: a slot this loop freed by
-		// terminating its holder passed the check for held slots.
-		if first && row.ActivePID == nil && slotType(row.Type) == slotPhysical {
+		// terminating its holder passed the check for held slots. Not an
+		// invalidated one: no standby can stream through it again (and the
+		// provider's advice for it is a replacement).
+		if first && row.ActivePID == nil && slotType(row.Type) == slotPhysical && !row.Invalidated {
 			if risk := r.dropBlocksCommits(ctx, pool, name, nil); risk.summary != "" {
 				resp.Diagnostics.AddError(risk.summary, risk.detail)
 				return
@@ -648,14 +650,19 @@ FROM (SELECT 1) one LEFT JOIN pg_stat_replication ON true`
 //     that standby's: dropped, the standby could not connect again and the
 //     wait would last until synchronous_standby_names changes. When every
 //     listed standby is connected, none of them uses an inactive slot.
+//     Commits must be known to wait: where the states are hidden, the
+//     connected listed standbys (their WAL senders and application_name,
+//     which every role sees) are taken to stream, so that the check needs
+//     no more than the slot's own privileges; fewer of them connected than
+//     num_sync is a wait for certain.
 //
 // Only a primary's commits wait: on a standby (a cascading standby's slot)
 // it finds nothing. synchronous_commit = off or local does not make the
 // drop safe: commits of sessions, roles or databases that set it to on,
 // remote_write or remote_apply still wait, and the detail says so. Where
 // the provider cannot tell (pg_stat_replication hides the other standbys'
-// state from a role without pg_read_all_stats, or the read fails) the drop
-// is refused, with the grant that would let it tell.
+// state from a role without pg_read_all_stats, from a held slot's check; or
+// the read fails) the drop is refused, with the grant that would let it tell.
 func (r *replicationSlotResource) dropBlocksCommits(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64) commitRisk {
 	const blocks = "Dropping Replication Slot Would Block Commits"
 	const unknown = "Cannot Tell Whether Dropping Replication Slot Blocks Commits"
@@ -709,6 +716,10 @@ func (r *replicationSlotResource) dropBlocksCommits(ctx context.Context, pool *p
 		if len(absent) == 0 && !slices.Contains(c.Standbys, "*") {
 			return commitRisk{}
 		}
+		if hidden && connected >= c.NumSync {
+			// Commits are not known to wait: the hidden ones may stream.
+			return commitRisk{}
+		}
 	}
 	if streaming >= c.NumSync {
 		return commitRisk{}
@@ -716,18 +727,12 @@ func (r *replicationSlotResource) dropBlocksCommits(ctx context.Context, pool *p
 	setting := fmt.Sprintf("synchronous_standby_names = %q", names)
 	fix := "Take %s out of synchronous_standby_names first (pgreplication_synchronous_replication, or list another standby that streams), apply, then destroy the slot."
 	if hidden && connected >= c.NumSync {
+		// Held slots only: an inactive one returned above.
 		hiddenErr := r.server.withGrants(ctx, hiddenStatsError{view: "pg_stat_replication"}, readAllStatsPrivilege)
-		if pid != nil {
-			return commitRisk{unknown, fmt.Sprintf("Replication slot %q on %s is in use by %s, the WAL sender of standby %q, which %s lists. "+
-				"Whether %d other listed standbys stream, so that commits would not wait for it once terminate_active_on_destroy ended its session "+
-				"and the slot was gone, cannot be told: %v\n\nNothing was changed. Grant the role that privilege and apply again, or "+lowerFirst(fix),
-				name, r.server.describe(), r.consumer(ctx, *pid), self.app, setting, c.NumSync, hiddenErr, fmt.Sprintf("standby %q", self.app))}
-		}
-		return commitRisk{unknown, fmt.Sprintf("Replication slot %q on %s is inactive, and %s lists %s, which %s not connected: the slot may be "+
-			"the one it streams through (a primary cannot tell which standby's primary_slot_name names a slot). Whether %d listed standbys stream "+
-			"without it, so that commits would not wait for it once the slot was gone, cannot be told: %v\n\nNothing was changed. Grant the role that "+
-			"privilege and apply again, or bring that standby back, or "+lowerFirst(fix),
-			name, r.server.describe(), setting, standbysText(absent), isAre(absent), c.NumSync, hiddenErr, standbysText(absent))}
+		return commitRisk{unknown, fmt.Sprintf("Replication slot %q on %s is in use by %s, the WAL sender of standby %q, which %s lists. "+
+			"Whether %d other listed standbys stream, so that commits would not wait for it once terminate_active_on_destroy ended its session "+
+			"and the slot was gone, cannot be told: %v\n\nNothing was changed. Grant the role that privilege and apply again, or "+lowerFirst(fix),
+			name, r.server.describe(), r.consumer(ctx, *pid), self.app, setting, c.NumSync, hiddenErr, fmt.Sprintf("standby %q", self.app))}
 	}
 	// Hidden states: those connected are all that may stream.
 	count := strconv.Itoa(streaming)
@@ -748,10 +753,20 @@ func (r *replicationSlotResource) dropBlocksCommits(ctx context.Context, pool *p
 			name, r.server.describe(), r.consumer(ctx, *pid), self.app, setting, count, c.NumSync, waiting, fmt.Sprintf("standby %q", self.app))}
 	}
 	return commitRisk{blocks, fmt.Sprintf("Replication slot %q on %s is inactive, and commits on the primary already wait: %s needs %d listed "+
-		"standbys streaming and %s stream; %s %s not connected. A primary cannot tell which standby's primary_slot_name names a slot: if this "+
+		"standbys streaming and %s stream; %s. A primary cannot tell which standby's primary_slot_name names a slot: if this "+
 		"slot is the one it streams through, the drop leaves it nothing to connect through when it returns, and commits would wait until "+
 		"synchronous_standby_names changes.%s\n\nNothing was changed. Bring that standby back, so that it streams, or "+lowerFirst(fix),
-		name, r.server.describe(), setting, c.NumSync, count, standbysText(absent), isAre(absent), waiting, standbysText(absent))}
+		name, r.server.describe(), setting, c.NumSync, count, awayText(absent), waiting, standbysText(absent))}
+}
+
+// awayText says which listed standbys are away: those with no WAL sender,
+// or, when synchronous_standby_names lists "*" and every name it lists is
+// connected, a standby it matches, which is not known by name.
+func awayText(absent []string) string {
+	if len(absent) == 0 {
+		return standbysText(absent) + " may be away"
+	}
+	return standbysText(absent) + " " + isAre(absent) + " not connected"
 }
 
 // standbysText names the listed standbys that have no WAL sender, already
@@ -1088,9 +1103,17 @@ func (r *replicationSlotResource) checkRequestedReplace(ctx context.Context, nam
 			"Stop the consumer first (for a standby, clear its primary_slot_name; for a subscription, disable it), or set "+
 			"terminate_active_on_destroy = true and apply that alone: the replacement then terminates the consumer's session, and a "+
 			"logical slot's consumer loses its position (a subscription must be resynchronised).", r.consumer(ctx, *row.ActivePID)))
-	case row.ActivePID != nil || slotType(row.Type) == slotPhysical:
+	case row.ActivePID != nil:
 		if risk := r.dropBlocksCommits(ctx, pool, name, row.ActivePID); risk.summary != "" {
 			diags.AddError(risk.summary, asked+risk.detail)
+		}
+	case slotType(row.Type) == slotPhysical && !row.Invalidated:
+		// A slot of that name is created again at once, but Delete, which
+		// comes first, cannot tell a replacement from a destroy, and
+		// refuses the drop: say so now, not halfway through the apply.
+		if risk := r.dropBlocksCommits(ctx, pool, name, nil); risk.summary != "" {
+			diags.AddError(risk.summary, asked+"The drop comes first, and it cannot tell a replacement from a destroy, so apply would refuse it. "+
+				risk.detail)
 		}
 	}
 }
@@ -1231,6 +1254,10 @@ type slotRow struct {
 	WalStatus         *string
 	SafeWalSize       *int64
 	RetainedWalBytes  *int64
+	// Invalidated: the server invalidated the slot (wal_status lost, or
+	// invalidation_reason, PostgreSQL 17 and later): no consumer can use it
+	// again.
+	Invalidated bool
 }
 
 // readSlot reads a persistent slot by name from pg_replication_slots, with
@@ -1244,12 +1271,13 @@ func (r *replicationSlotResource) readSlot(ctx context.Context, name string) (sl
 	if err != nil {
 		return slotRow{}, false, err
 	}
-	twoPhase, failover := "false", "false"
+	twoPhase, failover, invalidated := "false", "false", "coalesce(wal_status = 'lost', false)"
 	if facts.Major() >= 14 {
 		twoPhase = "two_phase"
 	}
 	if facts.Major() >= 17 {
 		failover = "failover"
+		invalidated = "(coalesce(wal_status = 'lost', false) OR invalidation_reason IS NOT NULL)"
 	}
 	var row slotRow
 	err = pool.QueryRow(ctx, `
@@ -1257,11 +1285,11 @@ SELECT slot_type, database::text, plugin::text, `+twoPhase+`, `+failover+`, acti
        restart_lsn::text, confirmed_flush_lsn::text, wal_status, safe_wal_size,
        CASE WHEN restart_lsn IS NOT NULL -- greatest() would make the NULL of a slot that reserves nothing 0
             THEN greatest(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
-                                          restart_lsn), 0)::bigint END
+                                          restart_lsn), 0)::bigint END, `+invalidated+`
 FROM pg_replication_slots
 WHERE slot_name = $1 AND NOT temporary`, name).Scan(
 		&row.Type, &row.Database, &row.Plugin, &row.TwoPhase, &row.Failover, &row.Active, &row.ActivePID,
-		&row.RestartLSN, &row.ConfirmedFlushLSN, &row.WalStatus, &row.SafeWalSize, &row.RetainedWalBytes)
+		&row.RestartLSN, &row.ConfirmedFlushLSN, &row.WalStatus, &row.SafeWalSize, &row.RetainedWalBytes, &row.Invalidated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return slotRow{}, false, nil
 	}

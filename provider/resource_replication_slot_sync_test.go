@@ -188,3 +188,122 @@ resource "pgreplication_replication_slot" "cascade" {
 		Steps:                    []resource.TestStep{{Config: withSlot}},
 	})
 }
+
+// A role with the slot's documented privileges (LOGIN REPLICATION) sees
+// which standbys are connected (pg_stat_replication's rows and their
+// application_name) but not their state. Dropping an unused inactive
+// physical slot was refused, "Cannot Tell Whether Dropping Replication Slot
+// Blocks Commits", asking for pg_read_all_stats: under
+// synchronous_standby_names = '*' with a standby connected (and named "not
+// connected", as "a standby that "*" matches"), and under ANY 1 with one
+// listed standby away and the other connected. Commits are not known to
+// wait when as many listed standbys are connected as it needs: the drop
+// goes through. When fewer are connected, commits wait for certain, and
+// the drop is refused as before, without asking for a grant.
+func TestAccReplicationSlot_dropInactiveSlotLimitedRole(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const role = "tfacc_slot_inactive"
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN REPLICATION")
+	slots := func(names ...string) string {
+		config := providerConfigAs("limited", topo.Primary, role)
+		for _, name := range names {
+			config += fmt.Sprintf(`
+resource "pgreplication_replication_slot" %q {
+  provider            = pgreplication.limited
+  name                = %q
+  type                = "physical"
+  immediately_reserve = true
+}
+`, name, name)
+		}
+		return config
+	}
+	syncNames := func(value string) func() {
+		return func() {
+			alterSystemByHand(t, topo.Primary, "synchronous_standby_names", value)
+			waitFor(t, 30*time.Second, "the standby's sync_state to follow synchronous_standby_names", func() bool {
+				state := queryValue[string](t, topo.Primary, "postgres", `SELECT coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $1), '')`,
+					standby.Name)
+				return state != "" && (state == "async") == (value == "")
+			})
+		}
+	}
+	quorum := func(n int) string {
+		return fmt.Sprintf("ANY %d (%s, away)", n, pgsql.Ident(standby.Name))
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: slots("star", "quorum", "waits")},
+			{PreConfig: syncNames("*"), Config: slots("quorum", "waits")},
+			{PreConfig: syncNames(quorum(1)), Config: slots("waits")},
+			{
+				PreConfig: syncNames(quorum(2)),
+				Config:    slots(),
+				ExpectError: errorText("Dropping Replication Slot Would Block Commits", `"waits"`, "is inactive",
+					`standby "away" is not connected`, "Nothing was changed"),
+			},
+			{
+				PreConfig: func() {
+					if !slotExists(t, topo.Primary, "waits") {
+						t.Fatal(`the refused destroy dropped slot "waits"`)
+					}
+					syncNames("")()
+				},
+				Config: slots(),
+			},
+		},
+	})
+}
+
+// The plan's advice for a slot that lost its WAL is to recreate it
+// (terraform apply -replace), but the drop was refused when commits waited
+// for a listed standby that is away: the slot "may be the one it streams
+// through". No standby can stream through an invalidated slot: its drop, a
+// destroy or the first half of a replacement, goes through. The old code:
+// "Dropping Replication Slot Would Block Commits".
+func TestAccReplicationSlot_dropLostSlotWhileCommitsWait(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	const slot = "sync_lost_slot"
+	withSlot := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "lost" {
+  provider            = pgreplication.primary
+  name                = %q
+  type                = "physical"
+  immediately_reserve = true
+}
+`, slot)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: withSlot},
+			{
+				PreConfig: func() {
+					alterSystemByHand(t, topo.Primary, "max_slot_wal_keep_size", "1MB")
+					waitFor(t, 30*time.Second, "the slot to lose its WAL", func() bool {
+						// WAL without a transaction, and a checkpoint that
+						// removes what the slot keeps beyond 1MB.
+						execSQL(t, topo.Primary, "postgres", "SELECT pg_logical_emit_message(false, 'fill', repeat('x', 1024*1024))")
+						execSQL(t, topo.Primary, "postgres", "SELECT pg_switch_wal()")
+						execSQL(t, topo.Primary, "postgres", "CHECKPOINT")
+						return queryValue[string](t, topo.Primary, "postgres", `SELECT coalesce(wal_status, '') FROM pg_replication_slots WHERE slot_name = $1`, slot) == "lost"
+					})
+					// Commits wait for a listed standby that is away.
+					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", "FIRST 1 (away)")
+				},
+				Config: providerConfig("primary", topo.Primary),
+				Check: func(*terraform.State) error {
+					if slotExists(t, topo.Primary, slot) {
+						return fmt.Errorf("slot %q is still there after the destroy", slot)
+					}
+					return nil
+				},
+			},
+		},
+	})
+}
