@@ -259,6 +259,7 @@ func (r *replicationSlotResource) Configure(_ context.Context, req resource.Conf
 func (r *replicationSlotResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan replicationSlotModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, inPlaceKey, nil)...) // a plan's mark, not the state's
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -447,6 +448,7 @@ func (r *replicationSlotResource) Update(ctx context.Context, req resource.Updat
 	var plan, state replicationSlotModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, inPlaceKey, nil)...) // a plan's mark, not the state's
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -921,6 +923,13 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		r.warnActiveDestroy(ctx, req, resp)
 		return
 	}
+	// The mark is this plan's to set (markInPlace), never one left from
+	// before: a plan that returns early (type unknown) and then replaces
+	// the slot must not read as terraform apply -replace at its second plan.
+	// Read first: the framework hands ModifyPlan one private state as both
+	// req.Private and resp.Private.
+	terminate, requested := replaceRequested(ctx, req.Private)
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, inPlaceKey, nil)...)
 	var plan, config replicationSlotModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
 	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
@@ -974,7 +983,7 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 	}
 	if state != nil {
 		resp.Diagnostics.Append(markInPlace(ctx, resp.Private, *state, replacing)...)
-	} else if terminate, requested := replaceRequested(ctx, req.Private); requested {
+	} else if requested {
 		r.checkRequestedReplace(ctx, plan.Name.ValueString(), terminate, &resp.Diagnostics)
 	}
 	alters := state != nil && !replacing && !(plan.Failover.Equal(state.Failover) && plan.TwoPhase.Equal(state.TwoPhase))
