@@ -178,7 +178,10 @@ func replicationSlotSchema() schema.Schema {
 					"standby that `synchronous_standby_names` lists and fewer than `num_sync` other listed standbys stream: without its slot it could " +
 					"not stream again, and every commit on the primary would wait for it. Take it out of the list first. An inactive physical slot is " +
 					"not dropped either while fewer than `num_sync` listed standbys stream and a listed one is not connected: a primary cannot tell " +
-					"which standby's `primary_slot_name` names a slot, and if it is that standby's, it could never connect again. Where the provider's " +
+					"which standby's `primary_slot_name` names a slot, and if it is that standby's, it could never connect again. For an inactive slot " +
+					"the provider's role needs no more than the slot's privileges: without `pg_read_all_stats` it sees which standbys are connected, " +
+					"not their state, and refuses only when fewer than `num_sync` listed standbys are connected. A slot that lost its WAL " +
+					"(`wal_status = lost`, or invalidated) is always dropped: no standby can use it again. For an active slot, where the provider's " +
 					"role cannot tell (it needs `pg_read_all_stats` to see the standbys' state), the drop is refused with the grant that lets it tell. " +
 					"A replacement asked for with `terraform apply -replace` cannot be warned of at plan (Terraform shows no provider warning for it): " +
 					"its plan is refused when the drop would fail or be refused, naming the consumer, and apply names the session it terminated. " +
