@@ -93,7 +93,10 @@ func replicationSlotSchema() schema.Schema {
 			"`terraform plan` shows them current; they never make a plan non-empty by themselves, and a plan that updates the " +
 			"slot keeps them as refreshed rather than showing them as known after apply.\n\n" +
 			"Destroying a slot that a consumer is using fails with an error that names the consumer, unless " +
-			"`terminate_active_on_destroy = true`.\n\n" +
+			"`terminate_active_on_destroy = true`. Destroying or replacing an inactive logical slot of `pgoutput` warns at plan: " +
+			"a disabled subscription that still names it looks the same from the publisher, and once the slot is dropped that " +
+			"subscription fails on every start and its position is lost. Drop such a subscription first, or detach it " +
+			"(`ALTER SUBSCRIPTION ... SET (slot_name = NONE)`). The drop itself goes ahead, since a slot nobody uses looks the same.\n\n" +
 			"A logical slot can be created on a standby on PostgreSQL 16 and later (the primary needs `wal_level = logical`). " +
 			"Creation there waits until the primary writes its next running-transactions record: at a checkpoint, every 15 " +
 			"seconds while the primary is busy, or at once with `SELECT pg_log_standby_snapshot()` on the primary. " +
@@ -1193,7 +1196,11 @@ func (r *replicationSlotResource) warnActiveDestroy(ctx context.Context, req res
 func (r *replicationSlotResource) warnActiveDrop(ctx context.Context, state replicationSlotModel, doing string, diags *diag.Diagnostics) {
 	name := state.Name.ValueString()
 	if !state.Active.ValueBool() || state.ActivePID.IsNull() {
-		if slotType(state.Type.ValueString()) != slotPhysical || r.server == nil || r.server.unknown {
+		if slotType(state.Type.ValueString()) == slotLogical {
+			r.warnIdleSubscriptionSlot(ctx, state, doing, diags)
+			return
+		}
+		if r.server == nil || r.server.unknown {
 			return
 		}
 		if pool, err := r.server.Pool(ctx, ""); err == nil {
@@ -1224,6 +1231,63 @@ func (r *replicationSlotResource) warnActiveDrop(ctx context.Context, state repl
 		}
 	}
 	diags.AddWarning("Dropping an Active Replication Slot Ends Its Consumer's Session", detail)
+}
+
+// warnIdleSubscriptionSlot warns at plan that dropping an inactive logical
+// slot of pgoutput (destroying or replacing it) may cut a subscription off
+// for good: a disabled subscription, or one whose apply worker is
+// restarting, keeps its slot_name while no session streams from the slot,
+// and the publisher cannot tell it from a slot nobody uses. Enabled again,
+// that subscription fails on every start ("replication slot ... does not
+// exist"), and the changes after its confirmed position are lost. The drop
+// is not refused: from the publisher a disabled subscription's slot and an
+// abandoned one look the same, and a subscription destroyed with
+// drop_slot_on_destroy = false leaves just such a slot for this resource to
+// drop. A slot that lost its WAL is not warned of: no consumer can use it.
+func (r *replicationSlotResource) warnIdleSubscriptionSlot(ctx context.Context, state replicationSlotModel, doing string, diags *diag.Diagnostics) {
+	if state.Plugin.ValueString() != defaultSlotPlugin || state.WalStatus.ValueString() == "lost" {
+		return
+	}
+	name := state.Name.ValueString()
+	where, since := "the server", ""
+	if r.server != nil && !r.server.unknown {
+		where = r.server.describe()
+		since = r.inactiveSince(ctx, name)
+	}
+	position := "no confirmed position"
+	if !state.ConfirmedFlushLSN.IsNull() {
+		position = "confirmed_flush_lsn " + state.ConfirmedFlushLSN.ValueString()
+	}
+	idle := "No session streams from it now"
+	if since != "" {
+		idle += " (inactive since " + since + ")"
+	}
+	diags.AddWarning("Replication Slot May Belong to a Disabled Subscription",
+		fmt.Sprintf("This plan drops logical replication slot %q (%s it) of plugin pgoutput in database %q on %s, at %s. %s: "+
+			"a subscription that is disabled, or whose apply worker is restarting after an error, and still names this slot "+
+			"looks just so from the publisher. Once the slot is dropped, that subscription fails on every start (%s) and "+
+			"the changes after its position are lost. If a subscription uses this slot, drop that subscription first, or "+
+			"detach it on the subscriber (ALTER SUBSCRIPTION ... DISABLE; ALTER SUBSCRIPTION ... SET (slot_name = NONE)) before you apply.",
+			name, doing, state.Database.ValueString(), where, position, idle, fmt.Sprintf("replication slot %q does not exist", name)))
+}
+
+// inactiveSince is when slot name last stopped streaming
+// (pg_replication_slots.inactive_since, PostgreSQL 17 and later), or ""
+// when the server cannot tell.
+func (r *replicationSlotResource) inactiveSince(ctx context.Context, name string) string {
+	facts, err := r.server.Facts(ctx)
+	if err != nil || facts.Major() < 17 {
+		return ""
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		return ""
+	}
+	var since *string
+	if pool.QueryRow(ctx, `SELECT inactive_since::text FROM pg_replication_slots WHERE slot_name = $1`, name).Scan(&since) != nil || since == nil {
+		return ""
+	}
+	return *since
 }
 
 // serverRole tells whether the server is a standby, and its wal_level. ok is
