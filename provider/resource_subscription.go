@@ -386,7 +386,9 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	}
 	params, _ := conninfo.Parse(connection)
 	ctx = statement.WithSecrets(ctx, params.Secrets()...)
-	if !r.publicationsThere(ctx, plan, connection, "Nothing was created.", &resp.Diagnostics) {
+	publisher := newPublisherProbe(connection)
+	defer publisher.close(ctx)
+	if !r.publicationsThere(ctx, plan, publisher, "Nothing was created.", &resp.Diagnostics) {
 		return
 	}
 	if !plan.CreateSlot.ValueBool() && plan.Enabled.ValueBool() && !strings.EqualFold(slot, subscriptionSlotNone) {
@@ -394,7 +396,7 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 		// either: an enabled subscription would start on a slot that is not
 		// there (and never stream), or share one in use (each consumer then
 		// gets part of the changes).
-		if problem, err := publisherSlotProblem(ctx, connection, slot); err == nil && problem != "" {
+		if problem, err := publisherSlotProblem(ctx, publisher, slot); err == nil && problem != "" {
 			resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Subscription Would Not Replicate",
 				fmt.Sprintf("The subscription %s in database %q on %s was to be created with create_slot = false, streaming from the "+
 					"replication slot %q, and %s. Nothing was created.\n\n%s", pgsql.Ident(name), database, r.server.describe(), slot, problem,
@@ -580,11 +582,13 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			after = withPassword(after, wo.ValueString())
 		}
 	}
-	if !plan.Publications.Equal(state.Publications) && !r.publicationsThere(ctx, plan, after, "This apply changed nothing.", &resp.Diagnostics) {
+	publisher := newPublisherProbe(after)
+	defer publisher.close(ctx)
+	if !plan.Publications.Equal(state.Publications) && !r.publicationsThere(ctx, plan, publisher, "This apply changed nothing.", &resp.Diagnostics) {
 		return
 	}
 	if slot, was := plan.SlotName.ValueString(), ptrString(current.SlotName); !plan.SlotName.IsUnknown() && slot != was && !strings.EqualFold(slot, subscriptionSlotNone) {
-		switch problem, err := publisherSlotProblem(ctx, after, slot); {
+		switch problem, err := publisherSlotProblem(ctx, publisher, slot); {
 		case err != nil:
 			resp.Diagnostics.AddAttributeWarning(path.Root("slot_name"), "Replication Slot Not Checked",
 				fmt.Sprintf("The provider could not ask the publisher whether it has the replication slot %q that the subscription %s now uses "+
@@ -1064,15 +1068,22 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if known && !replacing && !plan.Database.IsUnknown() && !plan.Name.IsUnknown() && (state == nil || !plan.Name.Equal(state.Name)) {
 		r.refuseExisting(ctx, plan.Database.ValueString(), plan.Name.ValueString(), &resp.Diagnostics)
 	}
-	if known && !plan.Conninfo.IsUnknown() && !plan.Publications.IsUnknown() && (state == nil || !plan.Publications.Equal(state.Publications)) {
-		connection := plan.Conninfo.ValueString()
+	// One connection to the publisher for every check of this plan: one
+	// that does not answer costs one publisherProbeTimeout, said once.
+	var publisher *publisherProbe
+	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() {
+		connection := c.ValueString() // as apply writes it
 		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
 			connection = withPassword(connection, cfg.PasswordWO.ValueString())
 		}
+		publisher = newPublisherProbe(connection)
+		defer publisher.close(ctx)
+	}
+	if known && publisher != nil && !plan.Publications.IsUnknown() && (state == nil || !plan.Publications.Equal(state.Publications)) {
 		var names []string
 		if !plan.Publications.ElementsAs(ctx, &names, false).HasError() {
-			if missing, major, err := missingPublications(ctx, connection, names); err == nil && len(missing) > 0 {
-				p, _ := conninfo.Parse(connection)
+			if missing, major, err := missingPublications(ctx, publisher, names); err == nil && len(missing) > 0 {
+				p, _ := conninfo.Parse(publisher.connection)
 				outcome := " Apply will refuse it, changing nothing, unless the publisher has them by then."
 				if major >= 18 {
 					outcome = " This publisher runs PostgreSQL 18 or later, which skips a publication it lacks: nothing of it is replicated until it is made."
@@ -1083,12 +1094,8 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		}
 	}
 	if state != nil && known && !plan.SlotName.IsUnknown() && !plan.SlotName.Equal(state.SlotName) &&
-		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && !plan.Conninfo.IsUnknown() {
-		connection := plan.Conninfo.ValueString()
-		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
-			connection = withPassword(connection, cfg.PasswordWO.ValueString())
-		}
-		if problem, err := publisherSlotProblem(ctx, connection, plan.SlotName.ValueString()); err == nil && problem != "" {
+		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && publisher != nil {
+		if problem, err := publisherSlotProblem(ctx, publisher, plan.SlotName.ValueString()); err == nil && problem != "" {
 			resp.Diagnostics.AddAttributeWarning(path.Root("slot_name"), "Subscription Would Stop Replicating",
 				fmt.Sprintf("The plan changes the replication slot of the subscription %s from %q to %q, and %s. Apply will refuse the change, "+
 					"changing nothing, unless the slot is there by then.\n\n%s", pgsql.Ident(plan.Name.ValueString()), state.SlotName.ValueString(),
@@ -1096,12 +1103,8 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		}
 	}
 	if state == nil && known && !plan.CreateSlot.IsUnknown() && !plan.CreateSlot.ValueBool() && plan.Enabled.ValueBool() &&
-		!plan.SlotName.IsUnknown() && !strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && !plan.Conninfo.IsUnknown() {
-		connection := plan.Conninfo.ValueString()
-		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
-			connection = withPassword(connection, cfg.PasswordWO.ValueString())
-		}
-		if problem, err := publisherSlotProblem(ctx, connection, plan.SlotName.ValueString()); err == nil && problem != "" {
+		!plan.SlotName.IsUnknown() && !strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && publisher != nil {
+		if problem, err := publisherSlotProblem(ctx, publisher, plan.SlotName.ValueString()); err == nil && problem != "" {
 			resp.Diagnostics.AddAttributeWarning(path.Root("slot_name"), "Subscription Would Not Replicate",
 				fmt.Sprintf("The subscription %s is to be created with create_slot = false, streaming from the replication slot %q, and %s. "+
 					"Apply will refuse to create it unless the slot is there by then.\n\n%s", pgsql.Ident(plan.Name.ValueString()),
@@ -1134,7 +1137,10 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 			}
 			warnConnectionChanges(plan.Name.ValueString(), state.Conninfo.ValueString(), to, &resp.Diagnostics)
 		}
-		checkPublisherWalLevel(ctx, connection, &resp.Diagnostics)
+		checkPublisherWalLevel(ctx, publisher, &resp.Diagnostics)
+	}
+	if publisher != nil {
+		publisher.warnUnreachable(ctx, &resp.Diagnostics)
 	}
 	if resp.Diagnostics.HasError() {
 		return
@@ -1817,18 +1823,67 @@ func connectPublisher(ctx context.Context, connection string) (*pgx.Conn, connin
 	return conn, p, nil
 }
 
+// publisherProbe is one connection to the publisher of a subscription for
+// the checks of one plan or one apply (wal_level, publications, slot):
+// opened by the first check that needs it and shared by the rest, so that
+// a publisher that does not answer (stopped, or behind a path that drops
+// packets) costs one publisherProbeTimeout, not one per check. A
+// connection that failed is not tried again in the same plan or apply.
+type publisherProbe struct {
+	connection string
+	conn       *pgx.Conn
+	params     conninfo.Params
+	err        error
+	tried      bool
+}
+
+func newPublisherProbe(connection string) *publisherProbe {
+	return &publisherProbe{connection: connection}
+}
+
+// open connects at the first call (connectPublisher) and returns the same
+// connection, or the same error, at every later one.
+func (p *publisherProbe) open(ctx context.Context) (*pgx.Conn, conninfo.Params, error) {
+	if !p.tried {
+		p.tried = true
+		p.conn, p.params, p.err = connectPublisher(ctx, p.connection)
+	}
+	return p.conn, p.params, p.err
+}
+
+func (p *publisherProbe) close(ctx context.Context) {
+	if p.conn != nil {
+		p.conn.Close(ctx)
+	}
+}
+
+// warnUnreachable warns, once, that a plan's checks of the publisher were
+// not made because it could not be reached from here, naming the publisher
+// by host and port only and the cause (which carries no secret of the
+// connection). Not an error: the subscriber may reach what Terraform cannot.
+func (p *publisherProbe) warnUnreachable(ctx context.Context, diags *diag.Diagnostics) {
+	if !p.tried || p.err == nil {
+		return
+	}
+	params, _ := conninfo.Parse(p.connection)
+	diags.AddAttributeWarning(path.Root("conninfo"), "Publisher Not Checked",
+		fmt.Sprintf("The plan could not connect to the publisher at %s within %s to check its wal_level, publications and replication slot: %v. "+
+			"Nothing of it was checked. If the subscriber cannot reach it either, apply fails when CREATE or ALTER SUBSCRIPTION connects "+
+			"(publisher_timeout bounds the wait); make sure the publisher is up and answers, or add connect_timeout to conninfo.",
+			publisherAddress(params), publisherProbeTimeout, statement.MaskedError(statement.WithSecrets(ctx, params.Secrets()...), p.err)))
+}
+
 // missingPublications are the publications of names that the publisher
 // connection names does not have, and its major version. Before PostgreSQL
 // 18, a subscription to a publication the publisher lacks stops
 // replicating altogether: the WAL sender fails on the first change
 // ("publication … does not exist") and again at each retry; CREATE and
 // ALTER SUBSCRIPTION only warn. PostgreSQL 18 skips it.
-func missingPublications(ctx context.Context, connection string, names []string) ([]string, int, error) {
-	conn, _, err := connectPublisher(ctx, connection)
+func missingPublications(ctx context.Context, publisher *publisherProbe, names []string) ([]string, int, error) {
+	conn, _, err := publisher.open(ctx)
 	if err != nil {
 		return nil, 0, err
 	}
-	defer conn.Close(ctx)
 	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
 	defer cancel()
 	var (
@@ -1858,16 +1913,16 @@ func missingPublicationsText(name, where string, missing []string, major int) st
 // PostgreSQL 18 lacks a publication of plan, which would stop the
 // subscription. A publisher that cannot be asked from here is left to
 // PostgreSQL, as at plan.
-func (r *subscriptionResource) publicationsThere(ctx context.Context, plan subscriptionResourceModel, connection, outcome string, diags *diag.Diagnostics) bool {
+func (r *subscriptionResource) publicationsThere(ctx context.Context, plan subscriptionResourceModel, publisher *publisherProbe, outcome string, diags *diag.Diagnostics) bool {
 	var names []string
 	if plan.Publications.ElementsAs(ctx, &names, false).HasError() {
 		return true
 	}
-	missing, major, err := missingPublications(ctx, connection, names)
+	missing, major, err := missingPublications(ctx, publisher, names)
 	if err != nil || len(missing) == 0 || major >= 18 {
 		return true
 	}
-	p, _ := conninfo.Parse(connection)
+	p, _ := conninfo.Parse(publisher.connection)
 	diags.AddAttributeError(path.Root("publications"), "Publication Not on the Publisher",
 		missingPublicationsText(plan.Name.ValueString(), publisherAddress(p), missing, major)+" "+outcome)
 	return false
@@ -1880,12 +1935,11 @@ func (r *subscriptionResource) publicationsThere(ctx context.Context, plan subsc
 // slot, and the apply worker then fails on every start ("replication slot …
 // does not exist"), the subscription cut with nothing said. "" when the slot
 // can serve it; an error when the publisher could not be asked.
-func publisherSlotProblem(ctx context.Context, connection, slot string) (string, error) {
-	conn, p, err := connectPublisher(ctx, connection)
+func publisherSlotProblem(ctx context.Context, publisher *publisherProbe, slot string) (string, error) {
+	conn, p, err := publisher.open(ctx)
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close(ctx)
 	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
 	defer cancel()
 	var (
@@ -1940,12 +1994,11 @@ func slotChangeFix(name, from, to string) string {
 		pgsql.Ident(name), pgsql.Literal(to), pgsql.Literal(to), from, from)
 }
 
-func checkPublisherWalLevel(ctx context.Context, connection string, diags *diag.Diagnostics) {
-	conn, p, err := connectPublisher(ctx, connection)
+func checkPublisherWalLevel(ctx context.Context, publisher *publisherProbe, diags *diag.Diagnostics) {
+	conn, p, err := publisher.open(ctx)
 	if err != nil {
 		return
 	}
-	defer conn.Close(ctx)
 	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
 	defer cancel()
 	cfg := conn.Config()
