@@ -188,6 +188,8 @@ func replicationSlotSchema() schema.Schema {
 					"role cannot tell (it needs `pg_read_all_stats` to see the standbys' state), the drop is refused with the grant that lets it tell. " +
 					"A replacement asked for with `terraform apply -replace` cannot be warned of at plan (Terraform shows no provider warning for it): " +
 					"its plan is refused when the drop would fail or be refused, naming the consumer, and apply names the session it terminated. " +
+					"A replacement after `terraform taint` is planned as a create, with no prior state: its plan warns what the drop meets when " +
+					"a slot of that name is on the server (the consumer, the position lost), judged with the configuration's value of this attribute. " +
 					"Changes in place.",
 			},
 			// An attribute, not terraform-plugin-framework-timeouts' `timeouts
@@ -991,6 +993,8 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		resp.Diagnostics.Append(markInPlace(ctx, resp.Private, *state, replacing)...)
 	} else if requested {
 		r.checkRequestedReplace(ctx, plan.Name.ValueString(), terminate, &resp.Diagnostics)
+	} else {
+		r.warnTaintedReplace(ctx, plan, &resp.Diagnostics)
 	}
 	alters := state != nil && !replacing && !(plan.Failover.Equal(state.Failover) && plan.TwoPhase.Equal(state.TwoPhase))
 	if state != nil && replacing && logical && !state.ConfirmedFlushLSN.IsNull() {
@@ -1130,6 +1134,44 @@ func (r *replicationSlotResource) checkRequestedReplace(ctx context.Context, nam
 			diags.AddError(risk.summary, asked+"The drop comes first, and it cannot tell a replacement from a destroy, so apply would refuse it. "+
 				risk.detail)
 		}
+	}
+}
+
+// warnTaintedReplace warns at plan of what dropping the slot that plan
+// creates would do when a slot of its name is on the server already. The
+// replacement of a slot that terraform taint marked (or whose create failed
+// halfway) is planned once, as a create: Terraform gives the provider no
+// prior state and no private state for a tainted object, so the provider
+// cannot tell it from a create that meets a slot made elsewhere. Unlike
+// terraform apply -replace (see inPlaceKey) this plan's warnings are shown,
+// so what the drop meets (the consumer, the position a logical slot loses,
+// the commits a physical slot's drop would leave waiting) is said here, as
+// for a replacement the provider plans, under a first sentence that names
+// both cases. Delete uses terminate_active_on_destroy as the tainted state
+// has it, which the plan cannot see: the configuration's value stands in.
+func (r *replicationSlotResource) warnTaintedReplace(ctx context.Context, plan replicationSlotModel, diags *diag.Diagnostics) {
+	if r.server == nil || r.server.unknown || plan.Name.IsUnknown() {
+		return
+	}
+	row, found, err := r.readSlot(ctx, plan.Name.ValueString())
+	if err != nil || !found {
+		return
+	}
+	existing := replicationSlotModel{Name: plan.Name, TerminateActiveOnDestroy: plan.TerminateActiveOnDestroy}
+	row.apply(&existing)
+	var dropDiags diag.Diagnostics
+	if slotType(row.Type) == slotLogical && row.ConfirmedFlushLSN != nil && !row.Invalidated {
+		dropDiags.AddWarning("Replacing a Replication Slot Loses Its Position", replacingSlotWarning(plan, existing, r.server))
+	}
+	r.warnActiveDrop(ctx, existing, "replacing", &dropDiags)
+	if len(dropDiags) == 0 {
+		return
+	}
+	lead := fmt.Sprintf("Replication slot %q is on %s already, and this plan creates it: either Terraform replaces it because it is tainted "+
+		"(terraform taint, or a create that failed halfway), and the apply drops it first, or it was made outside this configuration, and the "+
+		"create will fail (import it instead). Terraform does not tell the provider which. If it is tainted: ", plan.Name.ValueString(), r.server.describe())
+	for _, d := range dropDiags {
+		diags.AddWarning(d.Summary(), lead+d.Detail())
 	}
 }
 
