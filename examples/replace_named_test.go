@@ -15,7 +15,8 @@ import (
 // state; the check that refuses a name the database already has
 // (refuseExistingName) took the object being replaced for another's and
 // refused every such replacement ("Publication Already Exists"). A name
-// another made is still refused.
+// another made is still refused, and so is a tainted publication's (its
+// plan has no prior state at all), with the way to replace it.
 func TestReplaceKeepsItsName(t *testing.T) {
 	cli := findCLI(t)
 	cli.configFile = buildProvider(t)
@@ -50,6 +51,14 @@ resource "pgreplication_subscription" "orders" {
 	execSQL(t, topo.Primary, "postgres", `CREATE DATABASE subscriber`)
 	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
 	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color", "-replace=pgreplication_subscription.orders")
+	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color", "-replace=pgreplication_publication.orders")
+	// A tainted object is planned as a new one, with no prior state at
+	// all: its name is refused, and the error says how to replace it.
+	cli.run(t, dir, 0, "taint", "-no-color", "pgreplication_publication.orders")
+	if out := strings.Join(strings.Fields(cli.run(t, dir, 1, "plan", "-input=false", "-no-color")), " "); !strings.Contains(out, "terraform untaint <address>, then terraform apply -replace=<address>") {
+		t.Errorf("the plan of a tainted publication does not say how to replace it:\n%s", out)
+	}
+	cli.run(t, dir, 0, "untaint", "-no-color", "pgreplication_publication.orders")
 	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color", "-replace=pgreplication_publication.orders")
 	execSQL(t, topo.Primary, "postgres", `CREATE PUBLICATION by_hand FOR ALL TABLES`)
 	writeFile(t, filepath.Join(dir, "other.tf"), `

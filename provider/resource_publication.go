@@ -682,7 +682,9 @@ func refuseExistingName(ctx context.Context, srv *server, kind, database, name, 
 	diags.AddAttributeError(path.Root("name"), strings.ToUpper(kind[:1])+kind[1:]+" Already Exists",
 		fmt.Sprintf("Database %q on %s already has a %s %s, which this configuration does not manage: another Terraform "+
 			"configuration, or someone by hand, made it. Applying would fail there, after the rest of the apply was made. If this configuration "+
-			"is to manage it, import it (an import block with id = %q, or terraform import <address> %q); otherwise give this one another name.",
+			"is to manage it, import it (an import block with id = %q, or terraform import <address> %q); otherwise give this one another name. "+
+			"If the state holds this address as tainted (terraform taint, or a create that failed), it is this configuration's own, which Terraform plans as new: "+
+			"terraform untaint <address>, then terraform apply -replace=<address> replaces it.",
 			database, srv.describe(), kind, pgsql.Ident(name), id, id))
 }
 
