@@ -54,6 +54,7 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 	"github.com/pgreplication/terraform-provider-pgreplication/tools/peerbench/internal/gormpair"
+	"github.com/pgreplication/terraform-provider-pgreplication/tools/peerbench/internal/servercpu"
 )
 
 func main() {
@@ -167,7 +168,7 @@ func run() error {
 	for _, n := range append([]*routertest.Node{topo.Primary}, topo.Standbys...) {
 		dataDirs = append(dataDirs, n.DataDir)
 	}
-	srv := newServers(dataDirs)
+	srv := servercpu.New(dataDirs)
 	readResults := map[string][]reading{}
 	for round := range *rounds {
 		tallies := make([]tally, len(reads))
@@ -399,7 +400,7 @@ func cpuTime() time.Duration {
 // the contender's goroutines did (labelled contender=c.name) and what ran
 // beside them (the collector's workers, the scheduler, the Router's
 // health checks, which run whoever is measured).
-func throughput(c contender, workers int, d time.Duration, profile string, srv servers) (tally, error) {
+func throughput(c contender, workers int, d time.Duration, profile string, srv servercpu.Servers) (tally, error) {
 	ctx := context.Background()
 	labels := pprof.WithLabels(ctx, pprof.Labels("contender", c.name)) // for the goroutines, not the calls' context
 	op := c.op
@@ -448,8 +449,8 @@ func throughput(c contender, workers int, d time.Duration, profile string, srv s
 		}
 	}
 	// The servers are read right around the counted time (the profile's
-	// samples of that reading are the main goroutine's: servers.sample).
-	s0 := srv.sample()
+	// samples of that reading are the main goroutine's: servercpu.Servers.Sample).
+	s0 := srv.Sample()
 	counting.Store(true)
 	start, cpu := time.Now(), cpuTime()
 	heap, gc := heapAndCollector()
@@ -457,7 +458,7 @@ func throughput(c contender, workers int, d time.Duration, profile string, srv s
 	counting.Store(false)
 	elapsed, cpu := time.Since(start), cpuTime()-cpu
 	heapAfter, gcAfter := heapAndCollector()
-	serverCPU, idle := srv.sample().since(s0)
+	serverCPU, idle := srv.Sample().Since(s0)
 	if stopProfile != nil {
 		if err := stopProfile(); err != nil {
 			firstErr.CompareAndSwap(nil, &err)

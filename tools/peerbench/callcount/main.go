@@ -32,9 +32,10 @@
 // the counted calls made from several goroutines, and per call the
 // process's CPU time, the goroutines created, the scheduler's wakeups,
 // the time goroutines waited on locks and the process's context switches
-// (runtime/metrics, getrusage). Under strace, the difference between a
-// run of -n 0 and one of -n N, divided by N, is each system call's count
-// per call:
+// (runtime/metrics, getrusage), and the servers' CPU time (every process
+// of the topology's postmasters, as peerbench reads it). Under strace,
+// the difference between a run of -n 0 and one of -n N, divided by N, is
+// each system call's count per call:
 //
 //	for who in dbresolver routerlib; do /tmp/callcount -topology /tmp/topo.json -contender $who -n 100000 -workers 8 -stats -warm 500; done
 //	strace -f -c -o /tmp/$who-$n.txt /tmp/callcount -topology /tmp/topo.json -contender $who -n $n -workers 8 -warm 500
@@ -63,6 +64,7 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 	"github.com/pgreplication/terraform-provider-pgreplication/tools/peerbench/internal/gormpair"
+	"github.com/pgreplication/terraform-provider-pgreplication/tools/peerbench/internal/servercpu"
 )
 
 func main() {
@@ -77,6 +79,7 @@ type topology struct {
 	Artifact json.RawMessage `json:"artifact"`
 	Primary  string          `json:"primary"`
 	Standbys []string        `json:"standbys"`
+	DataDirs []string        `json:"data_dirs"` // the nodes', for the servers' CPU time (-stats)
 }
 
 func run() error {
@@ -120,7 +123,8 @@ func serveTopology(path string) error {
 	if err != nil {
 		return err
 	}
-	data, err := json.Marshal(topology{Artifact: a, Primary: topo.Primary.DSN(), Standbys: []string{topo.Standbys[0].DSN(), topo.Standbys[1].DSN()}})
+	data, err := json.Marshal(topology{Artifact: a, Primary: topo.Primary.DSN(), Standbys: []string{topo.Standbys[0].DSN(), topo.Standbys[1].DSN()},
+		DataDirs: []string{topo.Primary.DataDir, topo.Standbys[0].DataDir, topo.Standbys[1].DataDir}})
 	if err != nil {
 		return err
 	}
@@ -147,6 +151,7 @@ func count(path, contender, op string, n, warm, workers int, stats, cancellable 
 	if err != nil {
 		return err
 	}
+	srv := servercpu.New(t.DataDirs)
 	ctx := context.Background()
 	if cancellable {
 		var cancel context.CancelFunc
@@ -179,14 +184,15 @@ func count(path, contender, op string, n, warm, workers int, stats, cancellable 
 		}
 	}
 	if idle > 0 {
-		before := takeSample()
+		before := takeSample(srv)
 		time.Sleep(idle)
-		d := takeSample().since(before)
+		d := takeSample(srv).since(before)
 		cpu := d.user + d.system
 		fmt.Printf("idle %v (Router's health interval %v): process CPU %v (%.2f ms a second, %.3f%% of one core), "+
-			"goroutines created %d, context switches %d voluntary %d involuntary, heap allocations %d (%d bytes)\n",
+			"goroutines created %d, context switches %d voluntary %d involuntary, heap allocations %d (%d bytes); "+
+			"servers' CPU %.2f ms a second (the Router's checks, the standbys' WAL receivers and replay, the servers' own background work)\n",
 			idle, cmp.Or(a.Health.Interval, artifact.DefaultHealthInterval), cpu.Round(time.Millisecond), float64(cpu.Microseconds())/1e3/idle.Seconds(), 100*cpu.Seconds()/idle.Seconds(),
-			d.created, d.voluntary, d.involuntary, d.allocObjects, d.allocBytes)
+			d.created, d.voluntary, d.involuntary, d.allocObjects, d.allocBytes, float64(d.serverCPU)/1e6/idle.Seconds())
 		return nil
 	}
 	db := map[string]*gorm.DB{"dbresolver": resolver, "routerlib": routed}[contender]
@@ -196,7 +202,7 @@ func count(path, contender, op string, n, warm, workers int, stats, cancellable 
 	}
 	var before sample
 	if stats {
-		before = takeSample()
+		before = takeSample(srv)
 	}
 	if profile != "" {
 		stop, err := startProfiles(profile)
@@ -209,7 +215,7 @@ func count(path, contender, op string, n, warm, workers int, stats, cancellable 
 		return err
 	}
 	if stats {
-		takeSample().since(before).print(os.Stdout, contender, n)
+		takeSample(srv).since(before).print(os.Stdout, contender, n)
 	}
 	return nil
 }

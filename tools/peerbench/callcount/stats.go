@@ -10,6 +10,8 @@ import (
 	"runtime/pprof"
 	"syscall"
 	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/tools/peerbench/internal/servercpu"
 )
 
 // A sample is what -stats compares before and after the counted calls.
@@ -28,6 +30,9 @@ type sample struct {
 	gcCPU        float64 // CPU seconds the collector spent (estimated by the runtime: marking, assists, pauses)
 	gcIdle       float64 // of it, marking on processors that had nothing else to run
 	gcAssist     float64 // of it, marking by goroutines that allocated during a cycle
+	servers      servercpu.Sample
+	serverCPU    int64   // in a difference (since): the servers' CPU time, ns
+	idle         float64 // in a difference: the share of the machine's time it was idle
 }
 
 var metricNames = []string{
@@ -42,7 +47,7 @@ var metricNames = []string{
 	"/cpu/classes/gc/mark/assist:cpu-seconds",
 }
 
-func takeSample() sample {
+func takeSample(srv servercpu.Servers) sample {
 	ms := make([]metrics.Sample, len(metricNames))
 	for i, n := range metricNames {
 		ms[i].Name = n
@@ -64,6 +69,7 @@ func takeSample() sample {
 		gcCPU:        ms[6].Value.Float64(),
 		gcIdle:       ms[7].Value.Float64(),
 		gcAssist:     ms[8].Value.Float64(),
+		servers:      srv.Sample(),
 	}
 	h := ms[2].Value.Float64Histogram()
 	for i, c := range h.Counts {
@@ -82,7 +88,10 @@ func takeSample() sample {
 }
 
 func (s sample) since(b sample) sample {
+	serverCPU, idle := s.servers.Since(b.servers)
 	return sample{
+		serverCPU:    serverCPU,
+		idle:         idle,
 		wall:         time.Unix(0, int64(s.wall.Sub(b.wall))),
 		user:         s.user - b.user,
 		system:       s.system - b.system,
@@ -106,12 +115,14 @@ func (d sample) print(w io.Writer, who string, n int) {
 	wall := time.Duration(d.wall.UnixNano())
 	fmt.Fprintf(w, "%s: %d calls in %v (%.0f/s); per call: CPU %.2f µs (user %.2f, system %.2f), goroutines created %.3f, "+
 		"scheduler wakeups %.3f (waited %.2f µs), lock waits %.3f µs, context switches %.3f voluntary %.3f involuntary, "+
-		"heap allocations %.1f (%.0f bytes), collector CPU %.2f µs (idle marking %.2f, assists %.2f; %d collections)\n",
+		"heap allocations %.1f (%.0f bytes), collector CPU %.2f µs (idle marking %.2f, assists %.2f; %d collections), "+
+		"servers' CPU %.2f µs; machine idle %.1f%%\n",
 		who, n, wall.Round(time.Millisecond), float64(n)/wall.Seconds(),
 		per(float64((d.user + d.system).Microseconds())), per(float64(d.user.Microseconds())), per(float64(d.system.Microseconds())),
 		per(float64(d.created)), per(float64(d.schedCount)), per(d.schedWait*1e6), per(d.mutexWait*1e6),
 		per(float64(d.voluntary)), per(float64(d.involuntary)),
-		per(float64(d.allocObjects)), per(float64(d.allocBytes)), per(d.gcCPU*1e6), per(d.gcIdle*1e6), per(d.gcAssist*1e6), d.gcCycles)
+		per(float64(d.allocObjects)), per(float64(d.allocBytes)), per(d.gcCPU*1e6), per(d.gcIdle*1e6), per(d.gcAssist*1e6), d.gcCycles,
+		per(float64(d.serverCPU)/1e3), 100*d.idle)
 }
 
 // startProfiles starts a CPU profile and records every lock wait; stop

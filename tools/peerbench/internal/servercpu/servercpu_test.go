@@ -1,4 +1,4 @@
-package main
+package servercpu
 
 import (
 	"bufio"
@@ -19,11 +19,11 @@ func TestServersCountChildrenCPU(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "postmaster.pid"), []byte(strconv.Itoa(os.Getpid())+"\n/data\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	srv := newServers([]string{dir, filepath.Join(dir, "missing")})
+	srv := New([]string{dir, filepath.Join(dir, "missing")})
 	if len(srv.postmasters) != 1 {
 		t.Fatalf("postmasters %v, want this process alone", srv.postmasters)
 	}
-	before := srv.sample()
+	before := srv.Sample()
 	// A child that spends CPU, says so and then waits to be killed.
 	child := exec.Command("sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo done; exec sleep 60")
 	out, err := child.StdoutPipe()
@@ -38,9 +38,9 @@ func TestServersCountChildrenCPU(t *testing.T) {
 		t.Fatalf("child said %q, %v", line, err)
 	}
 	start := time.Now()
-	after := srv.sample()
+	after := srv.Sample()
 	t.Logf("a reading of /proc took %v", time.Since(start))
-	cpu, idle := after.since(before)
+	cpu, idle := after.Since(before)
 	if cpu < int64(20*time.Millisecond) {
 		t.Errorf("the child's CPU counted %v, want the time its loop took (tens of ms at least)", time.Duration(cpu))
 	}

@@ -1,4 +1,7 @@
-package main
+// Package servercpu reads what a client's CPU time does not show: the CPU
+// time of a routertest topology's PostgreSQL processes, and the machine's
+// idle time. peerbench and its callcount command both read them.
+package servercpu
 
 import (
 	"os"
@@ -7,17 +10,16 @@ import (
 	"strings"
 )
 
-// servers reads what the client's CPU time does not show: the CPU time of
-// the topology's PostgreSQL processes (each postmaster and every process
-// it started: the backends of every contender's connections, the WAL
-// receivers, the checkpointer), and the machine's idle time. On a machine
-// whose cores the client and the servers share, a query's cost is both.
-type servers struct{ postmasters map[int]bool }
+// Servers are a topology's PostgreSQL processes: each postmaster and
+// every process it started (the backends of every contender's
+// connections, the WAL receivers, the checkpointer). On a machine whose
+// cores the client and the servers share, a query's cost is both.
+type Servers struct{ postmasters map[int]bool }
 
-// newServers finds the postmasters of the data directories (the first
+// New finds the postmasters of the data directories (the first
 // line of postmaster.pid). A directory it cannot read is left out.
-func newServers(dataDirs []string) servers {
-	s := servers{postmasters: map[int]bool{}}
+func New(dataDirs []string) Servers {
+	s := Servers{postmasters: map[int]bool{}}
 	for _, d := range dataDirs {
 		data, err := os.ReadFile(filepath.Join(d, "postmaster.pid"))
 		if err != nil {
@@ -31,17 +33,17 @@ func newServers(dataDirs []string) servers {
 	return s
 }
 
-// A serverSample is each server process's CPU time so far, in
+// A Sample is each server process's CPU time so far, in
 // nanoseconds, and the machine's idle and total time in clock ticks.
-type serverSample struct {
+type Sample struct {
 	cpu         map[int]int64
 	idle, total int64
 }
 
-// sample reads /proc: a process's time on a CPU from its schedstat
+// Sample reads /proc: a process's time on a CPU from its schedstat
 // (nanoseconds, where stat counts ticks).
-func (s servers) sample() serverSample {
-	out := serverSample{cpu: map[int]int64{}}
+func (s Servers) Sample() Sample {
+	out := Sample{cpu: map[int]int64{}}
 	for pm := range s.postmasters {
 		out.read(pm)
 		for _, pid := range children(pm) {
@@ -64,10 +66,10 @@ func (s servers) sample() serverSample {
 	return out
 }
 
-// since returns the server processes' CPU time between b and a, in
+// Since returns the server processes' CPU time between b and a, in
 // nanoseconds (a process started after b counts whole, one ended before
 // a not at all), and the share of the machine's time it was idle.
-func (a serverSample) since(b serverSample) (cpu int64, idle float64) {
+func (a Sample) Since(b Sample) (cpu int64, idle float64) {
 	for pid, ns := range a.cpu {
 		cpu += ns - b.cpu[pid]
 	}
@@ -78,7 +80,7 @@ func (a serverSample) since(b serverSample) (cpu int64, idle float64) {
 }
 
 // read adds pid's time on a CPU, if it still runs.
-func (out serverSample) read(pid int) {
+func (out Sample) read(pid int) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/schedstat")
 	if err != nil {
 		return
