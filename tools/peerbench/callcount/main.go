@@ -61,6 +61,7 @@ import (
 
 	"gorm.io/gorm"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 	"github.com/pgreplication/terraform-provider-pgreplication/tools/peerbench/internal/gormpair"
@@ -201,8 +202,10 @@ func count(path, contender, op string, n, warm, workers int, stats, cancellable 
 		return fmt.Errorf("-contender is dbresolver or routerlib, -op read or write")
 	}
 	var before sample
+	var acquires int64 // the Router's pool acquires before the counted calls
 	if stats {
 		before = takeSample(srv)
+		acquires = poolAcquires(r)
 	}
 	if profile != "" {
 		stop, err := startProfiles(profile)
@@ -215,9 +218,22 @@ func count(path, contender, op string, n, warm, workers int, stats, cancellable 
 		return err
 	}
 	if stats {
-		takeSample(srv).since(before).print(os.Stdout, contender, n)
+		d := takeSample(srv).since(before)
+		d.poolAcquires = poolAcquires(r) - acquires
+		d.print(os.Stdout, contender, n)
 	}
 	return nil
+}
+
+// poolAcquires is how many connections r's pools have handed out (pgxpool's
+// acquire count): a read on a connection the Router kept from the previous
+// read does not acquire one.
+func poolAcquires(r *routerlib.Router) int64 {
+	var n int64
+	for _, s := range r.Stat() {
+		n += s.Pool.AcquireCount
+	}
+	return n
 }
 
 // callFrom makes n calls from workers goroutines between them.

@@ -33,6 +33,7 @@ type sample struct {
 	servers      servercpu.Sample
 	serverCPU    int64   // in a difference (since): the servers' CPU time, ns
 	idle         float64 // in a difference: the share of the machine's time it was idle
+	poolAcquires int64   // in a difference: the Router's pgxpool acquires (see poolAcquires)
 }
 
 var metricNames = []string{
@@ -116,13 +117,13 @@ func (d sample) print(w io.Writer, who string, n int) {
 	fmt.Fprintf(w, "%s: %d calls in %v (%.0f/s); per call: CPU %.2f µs (user %.2f, system %.2f), goroutines created %.3f, "+
 		"scheduler wakeups %.3f (waited %.2f µs), lock waits %.3f µs, context switches %.3f voluntary %.3f involuntary, "+
 		"heap allocations %.1f (%.0f bytes), collector CPU %.2f µs (idle marking %.2f, assists %.2f; %d collections), "+
-		"servers' CPU %.2f µs; machine idle %.1f%%\n",
+		"servers' CPU %.2f µs; machine idle %.1f%%; the Router's pgxpool acquires %.3f\n",
 		who, n, wall.Round(time.Millisecond), float64(n)/wall.Seconds(),
 		per(float64((d.user + d.system).Microseconds())), per(float64(d.user.Microseconds())), per(float64(d.system.Microseconds())),
 		per(float64(d.created)), per(float64(d.schedCount)), per(d.schedWait*1e6), per(d.mutexWait*1e6),
 		per(float64(d.voluntary)), per(float64(d.involuntary)),
 		per(float64(d.allocObjects)), per(float64(d.allocBytes)), per(d.gcCPU*1e6), per(d.gcIdle*1e6), per(d.gcAssist*1e6), d.gcCycles,
-		per(float64(d.serverCPU)/1e3), 100*d.idle)
+		per(float64(d.serverCPU)/1e3), 100*d.idle, per(float64(d.poolAcquires)))
 }
 
 // startProfiles starts a CPU profile and records every lock wait; stop
