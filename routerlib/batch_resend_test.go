@@ -138,7 +138,8 @@ func TestBatchSentAgainLeavesTheCallersBatch(t *testing.T) {
 // naming the replica and the cause (the failed connect), and match
 // pgx.ErrTxClosed, and no connection stays acquired. Before, the Tx was
 // the first sending's, on the ended session its resend had released: its
-// Commit said pgx's bare "conn closed".
+// Commit said pgx's bare "conn closed". (With another node to take it,
+// the batch goes there: TestReadBatchMovesOffAFailedReplica.)
 func TestBatchSentAgainGotNoConnection(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	ctx := context.Background()
@@ -153,6 +154,10 @@ func TestBatchSentAgainGotNoConnection(t *testing.T) {
 				cfg.ConnConfig.DefaultQueryExecMode = exec
 				cfg.ConnConfig.Tracer = ended
 				cfg.MaxConns = 1 // the batch goes out on the session the test saw ended
+			}, func(a *artifact.Topology) {
+				// No other node to send it to: a read batch whose
+				// replica failed goes to another, as a Query's read.
+				a.ReadPolicy.Fallback = artifact.FallbackError
 			})
 			eventually(t, 10*time.Second, replica.Name+" in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
 			idleReadSessions(t, r, topo)

@@ -229,9 +229,12 @@ const idleTimeout = 500 * time.Millisecond
 // edit; reruns counts the calls on a node that met such a session and ran
 // again (idleRerunMsg). The subject is the sessions, not ejection
 // (steadyHealth).
-func idleRouter(t *testing.T, topo *routertest.Topology, mode string, edit func(*pgxpool.Config)) (r *routerlib.Router, reruns func(node string) int) {
+func idleRouter(t *testing.T, topo *routertest.Topology, mode string, edit func(*pgxpool.Config), editArtifact ...func(*artifact.Topology)) (r *routerlib.Router, reruns func(node string) int) {
 	a := steadyHealth(topo.Artifact(), interval)
 	a.Consistency.Mode = mode
+	for _, e := range editArtifact {
+		e(&a)
+	}
 	if mode == artifact.ModeReadYourWrites {
 		// A session's read that no replica has replayed for goes to the
 		// primary at once, not after a wait, and not to a replica at the

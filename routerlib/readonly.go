@@ -215,17 +215,7 @@ func (rb *resendBatch) send(b *pgx.Batch) {
 	}
 	done()
 	if err != nil {
-		rb.BatchResults = pgx.FailedBatchResults(b, err)
-		if rb.BatchResults.Tx() != nil {
-			// b begins a transaction, which the caller may hold already
-			// from the first sending (on a session since released):
-			// now one that never began, saying why.
-			if rb.tx == nil {
-				rb.tx = &releasingTx{}
-			}
-			rb.tx.release()
-			rb.tx.Tx = unbegunTx{Tx: rb.BatchResults.Tx(), err: rb.unbegun(err)}
-		}
+		rb.failSending(b, err)
 		return
 	}
 	if rb.readOnlyTx || !readPool || !s.readOnlyLost.Load() {
@@ -253,6 +243,22 @@ func (rb *resendBatch) send(b *pgx.Batch) {
 		return
 	}
 	rb.BatchResults = br
+}
+
+// failSending makes b's results, and its transaction if it begins one,
+// fail with err: the sending got no connection, or no node to go to.
+func (rb *resendBatch) failSending(b *pgx.Batch, err error) {
+	rb.BatchResults = pgx.FailedBatchResults(b, err)
+	if rb.BatchResults.Tx() != nil {
+		// b begins a transaction, which the caller may hold already
+		// from the first sending (on a session since released): now
+		// one that never began, saying why.
+		if rb.tx == nil {
+			rb.tx = &releasingTx{}
+		}
+		rb.tx.release()
+		rb.tx.Tx = unbegunTx{Tx: rb.BatchResults.Tx(), err: rb.unbegun(err)}
+	}
 }
 
 // unbegun is the error of the transaction a batch begins

@@ -599,6 +599,38 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	return r.sendReadBatch(ctx, t, tg, b, false)
 }
 
+// readBatchAgain chooses where rb, a batch of reads, goes again after err,
+// its node's failure before the caller read any of it (see
+// resendBatch.again), as query's loop does for a read: retryable decides
+// and records it (the node out of rotation, or checked at once when the
+// server ended the session), and choose picks the node, another one first.
+// It returns the target, or the error to fail the batch with when no node
+// can take it, or neither when the batch is not sent again (its failure
+// is then err, as resendBatch.failed says it).
+func (r *Router) readBatchAgain(rb *resendBatch, err error) (target, error) {
+	t, terr := r.enter()
+	if terr != nil {
+		return target{}, nil
+	}
+	defer t.leave()
+	first := ""
+	if len(rb.b.QueuedQueries) > 0 {
+		first = rb.b.QueuedQueries[0].SQL
+	}
+	st, retry, _ := r.retryable(rb.ctx, t, target{n: rb.n, pool: rb.pool}, first, err, retryState{attempts: rb.attempts})
+	rb.attempts = st.attempts
+	if !retry {
+		return target{}, nil
+	}
+	tg, cerr := r.choose(rb.ctx, t, OpSendBatch, first, classRead, st)
+	if cerr != nil {
+		return target{}, fmt.Errorf("routerlib: node %q failed under a read batch, which found no node to go to again (%w): %w", rb.n.name, cerr, err)
+	}
+	r.count(tg)
+	rb.after = st.after(tg.n.server)
+	return tg, nil
+}
+
 // CopyFrom copies rows into a table on the primary, like
 // [pgxpool.Pool.CopyFrom]. A copy whose session the server had ended as
 // idle (idle_session_timeout) before pgx read anything of rowSrc runs

@@ -238,8 +238,8 @@ type resendBatch struct {
 	write      bool         // an autocommit write batch
 	readOnlyTx bool         // b begins a read-only transaction
 	tx         *releasingTx // the transaction b begins, if it does: the same for every sending
-	attempts   int          // sendings that met a session the server ended
-	after      int64        // the last ending (57P01) seen, Unix nanoseconds: a new sending goes on a session made after it
+	attempts   int          // sendings that failed: a session the server ended, or a node that failed
+	after      int64        // the last ending (57P01) seen on n's server, Unix nanoseconds: a new sending goes on a session made after it
 	max        int          // sendings at most (maxAttempts)
 	read       bool         // a result was read: the batch is never sent again
 }
@@ -260,24 +260,37 @@ func (rb *resendBatch) again(err error) bool {
 		if !rb.r.idleAgain(rb.n, rb.attempts, rb.max) {
 			return false
 		}
-	case (f == failSent || f == failNotSent) && sessionTerminated(err) && !rb.write && (rb.pool == rb.n.readPool.Load() || f == failNotSent):
+	case (f == failSent || f == failNotSent) && !rb.write && (rb.pool == rb.n.readPool.Load() || f == failNotSent):
 		// A read on a replica's read pool, which is read only, or one
 		// on a read-write session (the primary serving it) that none
-		// of went out: pgx met the ending while it prepared the batch's
-		// statements, in a round trip before them. Once it went out on
-		// a read-write session, a function it called may have written
-		// before the ending, and committed elsewhere (dblink) or left
-		// a trace no rollback undoes (a sequence), as retryable says of
-		// a read there. The node is checked at once (nodeFailed), and
-		// the batch goes out again there on a session made after the
-		// ending, as a Query's read does when no other node can take
-		// it (see retryable).
-		rb.attempts++
-		rb.r.nodeFailed(rb.n, err)
-		if rb.attempts >= rb.max {
+		// of went out: pgx met the failure while it prepared the
+		// batch's statements, in a round trip before them. Once it
+		// went out on a read-write session, a function it called may
+		// have written before the failure, and committed elsewhere
+		// (dblink) or left a trace no rollback undoes (a sequence), as
+		// retryable says of a read there. Where it goes again is
+		// chosen as for a Query's read (see Router.readBatchAgain):
+		// another node when this one failed, or this one, on a session
+		// made after the ending, when the server ended the session
+		// (pg_terminate_backend) and no other node can take it.
+		next, err := rb.r.readBatchAgain(rb, err)
+		if next.n == nil && err == nil {
 			return false
 		}
-		rb.after = time.Now().UnixNano()
+		fresh := sendable(rb.b)
+		detach(rb.b)
+		_ = rb.BatchResults.Close() // gives the failed session back to its pool, which drops it
+		if rb.tx != nil {
+			rb.tx.release()
+		}
+		if err != nil {
+			rb.b = fresh
+			rb.failSending(fresh, err)
+			return true
+		}
+		rb.n, rb.pool = next.n, next.pool
+		rb.send(fresh)
+		return true
 	default:
 		return false
 	}
