@@ -117,7 +117,8 @@
 // last transaction it replayed, read on the primary's clock: the monitor
 // takes each server's clock offset from the router's, as its checks see
 // it, off, so a standby whose clock runs slow is not taken for caught
-// up), or at once when a query finds its connection broken; it returns after readmit_after good checks in a
+// up), or at once when a query or a batch of reads finds its connection
+// broken (the read goes to another node); it returns after readmit_after good checks in a
 // row (answered within health.timeout: a late answer is none). When
 // a pool could not connect to a standby, its next checks connect anew
 // rather than use the monitor's session, which a postmaster that hangs
@@ -132,9 +133,16 @@
 // within health.timeout, or whose own sessions the server ends each time
 // too (an operator's script ending the application's sessions), counts as
 // one failed check toward eject_after, as on schedule, since a busy
-// machine answers late. The read runs again, on
-// the same node too when no other can take it; a write is not (it may
-// have committed). FATAL 57P05 (idle_session_timeout, PostgreSQL 14 on): the
+// machine answers late. The read runs again (a batch of reads outside a
+// transaction the caller holds too, whole, while none of its results was
+// read), on the same node too when no other can take it, on a session made
+// after the ending; a write is not (it may have committed). A read on the
+// primary's read-write session (the fallback, a read_your_writes read
+// that sticks to the primary, a read-only batch there) runs again only
+// when none of it went out (for a batch, pgx met the ending in the round
+// trip in which it prepares the batch's statements): once it went out, a
+// function it called may have written, and its error says it was not run
+// again for that reason. FATAL 57P05 (idle_session_timeout, PostgreSQL 14 on): the
 // server ends a session idle longer than the timeout while it waits for
 // the next command, and the statement that then meets the closed session
 // never ran: reads and writes alike run again (a batch outside a

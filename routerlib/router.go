@@ -540,10 +540,21 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 }
 
 // SendBatch sends b to the primary if any of its statements is a write,
-// else to a replica. A batch is not retried on another node; a write
-// batch outside a transaction is sent again, whole, only when the server
-// had ended its session as idle (idle_session_timeout: none of it ran),
-// as an Exec there runs again. A batch that
+// else to a replica. A batch of reads outside a transaction the caller
+// holds is sent again, whole, while none of its results was read, as a
+// Query's read runs again: on another node when its node failed under it
+// (the node leaves rotation), on a new session of the same node when the
+// server had ended its session as idle (idle_session_timeout), and, after
+// pg_terminate_backend ended it, on another replica first, else on the
+// same node on a session made after the ending. On the primary's
+// read-write session (the fallback, a read_your_writes read) a batch of
+// reads goes again after a failure only when none of it went out (pgx met
+// the failure preparing the batch's statements, in a round trip before
+// them): once it went out, a function it called may have written, and its
+// error says it was not sent again for that reason. A write batch outside
+// a transaction is sent again, whole, only when the server had ended its
+// session as idle (none of it ran), as an Exec there runs again, never on
+// another node. A batch that
 // begins a read-only transaction, not serializable ([pgx.Batch.BeginTx]
 // with [pgx.ReadOnly], or a first statement BEGIN … READ ONLY), is a read
 // as [Router.BeginTx] takes it, and so are the COMMIT or ROLLBACK that end
