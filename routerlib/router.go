@@ -670,10 +670,14 @@ func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnN
 			return 0, err
 		}
 		n, err := c.Conn().CopyFrom(ctx, tableName, columnNames, src)
+		var cut error
+		if err != nil {
+			cut = cutCause(c.Conn().PgConn()) // the connection's own: read before it goes back
+		}
 		c.Release()
 		if err != nil {
 			var again bool
-			if again, err = r.copyFailed(ctx, tg, err, src.read, attempts, maxAttempts(t)); again {
+			if again, err = r.copyFailed(ctx, tg, err, cut, src.read, attempts, maxAttempts(t)); again {
 				continue
 			}
 			return n, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -124,8 +125,10 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 // source intact, its attempts so far under max. After pgx read rows, the
 // copy never runs again (the source cannot be read twice); a session the
 // server had ended as idle never read the COPY statement then, and the
-// error says so.
-func (r *Router) copyFailed(ctx context.Context, tg target, err error, read bool, attempts, max int) (again bool, _ error) {
+// error says so; so does a connection pgx itself closed (writerClosed):
+// the copy's end never went out. cut is why the router cut the copy's
+// connection off (cutCause), nil if it did not.
+func (r *Router) copyFailed(ctx context.Context, tg target, err, cut error, read bool, attempts, max int) (again bool, _ error) {
 	tg.n.errors.Add(1)
 	f := failureOf(ctx, err)
 	if !read {
@@ -161,10 +164,32 @@ func (r *Router) copyFailed(ctx context.Context, tg target, err error, read bool
 			err = fmt.Errorf("%w: %w", ErrClosed, err)
 		}
 		return false, err
+	case f == failSent && writerClosed(err, cut) && !r.closed.Load():
+		// Why pgx's writer failed, it did not say: the server may have
+		// ended the session as idle (its FATAL unread), or the node may
+		// have failed. A check now tells, as after a session the server
+		// ended, rather than the node leaving the writes at once.
+		tg.n.recheck()
+		return false, fmt.Errorf("routerlib: node %q failed under the copy: pgx closed the connection after a write of the copy's rows failed, so the copy's end (CopyDone) never went out: the copy did not commit, and was not run again, %s: %w", tg.n.name, sourceRead, err)
 	case (f == failNotSent || f == failSent) && !r.closed.Load():
 		r.nodeFailed(tg.n, err)
 	}
 	return false, r.writeError(ctx, f, tg.n, whatCopy, err)
+}
+
+// writerClosed reports whether err, the failure of a CopyFrom after pgx
+// read its source, with the caller's context live and the Router open, is
+// the connection closed by pgx's own copy writer: "use of closed network
+// connection" (net.ErrClosed) when the router did not cut the connection
+// off (cut, see cutCause). Only a local Close gives net.ErrClosed; pgx
+// (pgconn's CopyFrom, v5.13) closes the connection itself only in its
+// writer goroutine, when a write of CopyData failed, and then sends
+// CopyFail, never CopyDone, whether its reader or its writer reports the
+// failure first: the server never had the copy's end, so it did not
+// commit. Every other Close of the connection is the router's (cut, or
+// Close) or pgxpool's on a connection no call holds.
+func writerClosed(err, cut error) bool {
+	return cut == nil && errors.Is(err, net.ErrClosed)
 }
 
 // sourceRead says why a copy that did not commit was not run again.
