@@ -204,7 +204,7 @@ func (r *Router) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	cl := r.cache.get(sql)
 	var st retryState
 	for {
-		tg, err := r.choose(ctx, t, OpExec, sql, cl, st)
+		tg, err := r.route(ctx, t, OpExec, sql, cl, st)
 		if err != nil {
 			return pgconn.CommandTag{}, err
 		}
@@ -268,7 +268,7 @@ func (r *Router) queryInto(ctx context.Context, sql string, args []any, slot *dr
 // into is nil.
 func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl class, args []any, st retryState, into *retryRows) (pgx.Rows, error) {
 	for {
-		tg, err := r.choose(ctx, t, op, sql, cl, st)
+		tg, err := r.route(ctx, t, op, sql, cl, st)
 		if err != nil {
 			return errRows{err: err}, err
 		}
@@ -307,6 +307,77 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 		}
 	}
 }
+
+// route is choose, for a call of this file: one that finds no node
+// taking writes while the last one may only be unreachable for a moment
+// (a fast restart) waits for a check first (awaitWriter), then chooses
+// again.
+func (r *Router) route(ctx context.Context, t *topology, op Op, sql string, cl class, st retryState) (target, error) {
+	tg, err := r.choose(ctx, t, op, sql, cl, st)
+	if err != nil && r.awaitWriter(ctx, t, err) {
+		tg, err = r.choose(ctx, t, op, sql, cl, st)
+	}
+	return tg, err
+}
+
+// awaitWriter reports, for a call that needs the primary and failed to
+// choose one with err ([ErrNoPrimary]), whether a node took the writes
+// while it waited. It waits only when no rule of the checks keeps the
+// writes from every node (t.noWriter: split brain, an old timeline, a
+// clone, another cluster): the node that had them, or another last seen
+// out of recovery, is merely unreachable. It asks each such node for a
+// check now, again as each ends, and waits at most health.timeout, and
+// never past ctx or the Router's Close: a postmaster restarted in well
+// under a second (pg_ctl restart, or killed and started again by its
+// supervisor) then takes the write, where it failed until the next
+// scheduled check saw the node back. The writer is still only what the
+// checks choose (chooseWriter), every rule of theirs applied: no write
+// goes to a node they did not confirm.
+func (r *Router) awaitWriter(ctx context.Context, t *topology, err error) bool {
+	if !errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrNoReplica) || ctx.Err() != nil {
+		return false // a read's (no replica, nor the fallback), or the caller's end
+	}
+	var wait, tick *time.Timer
+	for {
+		if t.noWriter.Load() != nil || r.closed.Load() || t.retired.Load() {
+			return false
+		}
+		asked := false
+		for _, n := range t.nodes {
+			if !n.reachable.Load() && !n.recovery.Load() {
+				asked = true
+				select {
+				case n.checkNow <- struct{}{}:
+				default: // asked already, or one is in flight
+				}
+			}
+		}
+		if !asked {
+			return false // every node answers: none out of recovery
+		}
+		if wait == nil {
+			wait, tick = time.NewTimer(t.timeout), time.NewTimer(awaitWriterPoll)
+			defer wait.Stop()
+			defer tick.Stop()
+		} else {
+			tick.Reset(awaitWriterPoll)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-wait.C:
+			return false
+		case <-tick.C:
+		}
+		if t.writer.Load() != nil {
+			return true
+		}
+	}
+}
+
+// awaitWriterPoll is how often awaitWriter looks for a writer: a check of
+// a node that is down ends about as soon (its connection refused).
+const awaitWriterPoll = 10 * time.Millisecond
 
 // queryOn runs sql on a connection from pool, as [pgxpool.Pool.Query]
 // does, and leaves the connection to the caller, who releases it once the
@@ -592,7 +663,7 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if len(b.QueuedQueries) > 0 {
 		first = b.QueuedQueries[0].SQL
 	}
-	tg, err := r.choose(ctx, t, OpSendBatch, first, cl, retryState{})
+	tg, err := r.route(ctx, t, OpSendBatch, first, cl, retryState{})
 	if err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
@@ -658,7 +729,7 @@ func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnN
 	if r.opts.tracer != nil {
 		sql = "COPY " + tableName.Sanitize() // built only for the tracer: it allocates
 	}
-	tg, err := r.choose(ctx, t, OpCopyFrom, sql, classWrite, retryState{})
+	tg, err := r.route(ctx, t, OpCopyFrom, sql, classWrite, retryState{})
 	if err != nil {
 		return 0, err
 	}
@@ -712,7 +783,7 @@ func (r *Router) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, 
 	}
 	var st retryState
 	for {
-		tg, err := r.choose(ctx, t, OpBegin, "BEGIN", cl, st)
+		tg, err := r.route(ctx, t, OpBegin, "BEGIN", cl, st)
 		if err != nil {
 			return nil, err
 		}
