@@ -869,6 +869,14 @@ func (r *Router) moveWrites(t *topology, cur, next *node) {
 		holdOldTimelines(t, next)
 	}
 	t.writer.Store(next)
+	switch {
+	case next == nil && cur != nil:
+		// Writes wait a while for a check that sees it back (see
+		// Router.awaitWriter): a fast restart.
+		r.writesLost.Store(time.Now().UnixNano())
+	case next != nil:
+		r.writesLost.Store(0)
+	}
 	if next != nil {
 		// A node cut off when it lost the writes (cutOldPrimaries) takes
 		// new connections again as soon as it has them back, not at its

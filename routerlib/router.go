@@ -50,6 +50,10 @@ type Router struct {
 	wg         sync.WaitGroup // the monitor, the watcher and pool drainers
 	closed     atomic.Bool
 	closeOnce  sync.Once
+	// writesLost is when the checks last took the writes from a node and
+	// gave them to none (Unix nanoseconds; see moveWrites), 0 while a
+	// node has them or none ever did: it opens awaitWriter's window.
+	writesLost atomic.Int64
 }
 
 // Open loads the router file at path (see [artifact.Load]) and returns a
@@ -322,20 +326,29 @@ func (r *Router) route(ctx context.Context, t *topology, op Op, sql string, cl c
 
 // awaitWriter reports, for a call that needs the primary and failed to
 // choose one with err ([ErrNoPrimary]), whether a node took the writes
-// while it waited. It waits only when no rule of the checks keeps the
-// writes from every node (t.noWriter: split brain, an old timeline, a
-// clone, another cluster): the node that had them, or another last seen
-// out of recovery, is merely unreachable. It asks each such node for a
-// check now, again as each ends, and waits at most health.timeout, and
-// never past ctx or the Router's Close: a postmaster restarted in well
-// under a second (pg_ctl restart, or killed and started again by its
-// supervisor) then takes the write, where it failed until the next
-// scheduled check saw the node back. The writer is still only what the
-// checks choose (chooseWriter), every rule of theirs applied: no write
-// goes to a node they did not confirm.
+// while it waited. It waits only in the window that opens when the checks
+// take the writes from a node and give them to none (writesLost), and
+// lasts as long as a primary that hangs keeps the writes before it is
+// ejected (eject_after × interval + timeout): a postmaster restarted fast
+// (pg_ctl restart, or killed and started again by its supervisor) is back
+// within it; past it, the primary is down, and writes fail at once as
+// before. It waits only when no rule of the checks keeps the writes from
+// every node (t.noWriter: split brain, an old timeline, a clone, another
+// cluster), and a node last seen out of recovery, such as the one that
+// had them, is unreachable: it asks each such node for a check now,
+// again as each ends, and waits at most health.timeout, never past the
+// window, ctx or the Router's Close. Before, such writes failed until the
+// next scheduled check saw the primary back. The writer is still only
+// what the checks choose (chooseWriter), every rule of theirs applied: no
+// write goes to a node they did not confirm.
 func (r *Router) awaitWriter(ctx context.Context, t *topology, err error) bool {
-	if !errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrNoReplica) || ctx.Err() != nil {
-		return false // a read's (no replica, nor the fallback), or the caller's end
+	lost := r.writesLost.Load()
+	if lost == 0 || !errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrNoReplica) || ctx.Err() != nil {
+		return false // no window, a read's error (no replica, nor the fallback), or the caller's end
+	}
+	until := time.Until(time.Unix(0, lost).Add(time.Duration(t.eject)*t.interval + t.timeout))
+	if until <= 0 {
+		return false
 	}
 	var wait, tick *time.Timer
 	for {
@@ -356,7 +369,7 @@ func (r *Router) awaitWriter(ctx context.Context, t *topology, err error) bool {
 			return false // every node answers: none out of recovery
 		}
 		if wait == nil {
-			wait, tick = time.NewTimer(t.timeout), time.NewTimer(awaitWriterPoll)
+			wait, tick = time.NewTimer(min(until, t.timeout)), time.NewTimer(awaitWriterPoll)
 			defer wait.Stop()
 			defer tick.Stop()
 		} else {
