@@ -168,7 +168,15 @@
 // idle_in_transaction_session_timeout (FATAL 25P04, 25P03), which rolled
 // it back. A replica that is down at start joins when it comes up. Writes go to the node the servers report out of
 // recovery, whatever role the file declares; while there is none they fail
-// with [ErrNoPrimary] and never reach a replica.
+// with [ErrNoPrimary] and never reach a replica. For eject_after × interval
+// + timeout after the checks took the writes off a node (4s with the
+// defaults), a write that finds none asks for a check now of each
+// unreachable node last seen out of recovery and waits for it, at most
+// health.timeout and never past its context: a primary restarted fast
+// (pg_ctl restart, or its postmaster killed and started again) takes the
+// write as soon as a check sees it back, with every rule below applied,
+// rather than at the next scheduled check. No such wait when a rule below
+// keeps the writes from every node.
 //
 // Split brain: when more than one declared node is out of recovery (an old
 // primary restarted after a standby was promoted, and nobody fenced it),
