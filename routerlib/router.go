@@ -839,6 +839,9 @@ func (r *Router) Ping(ctx context.Context) error {
 	}
 	defer t.leave()
 	tg, err := r.choosePrimary(ctx, t, OpPing)
+	if err != nil && r.awaitWriter(ctx, t, err) {
+		tg, err = r.choosePrimary(ctx, t, OpPing)
+	}
 	if err != nil {
 		return err
 	}
