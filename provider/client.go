@@ -476,7 +476,7 @@ func (b *connBudget) dialer(dial pgconn.DialFunc) pgconn.DialFunc {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			b.give()
-			return nil, err
+			return nil, &notAcceptedError{text: err.Error()}
 		}
 		mu.Lock()
 		open = true
@@ -546,6 +546,14 @@ func (c *budgetedConn) Close() error {
 	})
 	return err
 }
+
+// notAcceptedError is a dial's error: no server accepted the connection.
+// It keeps the text only: pgconn would take a timeout it wraps for a
+// timeout of the whole connection, and connectFix could no longer tell
+// "nothing listens" from "something listens and does not answer".
+type notAcceptedError struct{ text string }
+
+func (e *notAcceptedError) Error() string { return e.text }
 
 // budgetSpentError is take's error when no place came free in time.
 type budgetSpentError struct {
@@ -658,6 +666,7 @@ func (s *server) replicationExec(ctx context.Context, database, sql string) erro
 		return err
 	}
 	cfg.RuntimeParams["replication"] = "database"
+	cfg.DialFunc = s.budget().dialer(cfg.DialFunc)
 	// A walsender takes replication commands in simple queries only.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -924,9 +933,18 @@ func (s *server) connectFix(err error) string {
 			"Turn TLS on in that server (ssl = on, with ssl_cert_file and ssl_key_file), or set the provider's sslmode to prefer or disable "+
 			"(or PGSSLMODE) if the connection need not be encrypted.", s.describe(), sslmode)
 	}
+	var notAccepted *notAcceptedError
+	if !errors.As(err, &notAccepted) && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("%s accepted the connection but did not answer within connect_timeout (%d seconds): the server is frozen or "+
+			"overloaded (a stopped VM, a postmaster that forks no backend, a network that drops its answers), or what listens there is not "+
+			"PostgreSQL (a proxy with no server behind it). Check that server, and that the provider's host and port (or PGHOST and PGPORT) "+
+			"are PostgreSQL's; raise the provider's connect_timeout if it is only slow.", s.describe(), s.settings.connectTimeout())
+	}
 	return fmt.Sprintf("No PostgreSQL server accepted a connection at %s (the provider waits connect_timeout, %d seconds, for each address). "+
 		"Check the provider's host and port (or PGHOST and PGPORT), that the server runs and listens there (listen_addresses, port) "+
-		"and that no firewall drops the connection; raise the provider's connect_timeout if the server is slow to answer.",
+		"and that no firewall drops the connection; raise the provider's connect_timeout if the server is slow to answer. "+
+		"If the server is gone for good, with the objects on it, remove them from the state (terraform state rm <address>) "+
+		"instead of destroying them.",
 		s.describe(), s.settings.connectTimeout())
 }
 
