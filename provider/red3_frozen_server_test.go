@@ -232,3 +232,108 @@ func TestAccProvider_silentListenerFailsPlan(t *testing.T) {
 		t.Errorf("the plan against a silent listener took %s", elapsed)
 	}
 }
+
+// A server that freezes while apply's statement runs (CREATE PUBLICATION
+// waits for a table lock another session holds, and then the whole node
+// stops): its statement_timeout cannot fire, so the provider's own bound
+// ends the statement (statement_timeout + statementGrace), and apply fails
+// naming the server, within the bound; once the server is back and the
+// lock gone, apply makes the publication.
+func TestAccProvider_serverFrozenDuringApply(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
+	n := topo.Primary
+	addr := fmt.Sprintf("%s:%d", n.Host, n.Port)
+	execSQL(t, n, "postgres", `CREATE TABLE red3_locked (id int PRIMARY KEY)`)
+	cfg := red3Config(n.Host, n.Port) + `
+resource "pgreplication_publication" "locked" {
+  name   = "tfacc_red3_locked"
+  tables = { "public.red3_locked" = {} }
+}
+`
+	ctx, cancel := context.WithTimeout(context.Background(), 2*red3Bound)
+	defer cancel()
+	locker, err := n.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu      sync.Mutex
+		start   time.Time
+		resumed bool
+		done    = make(chan struct{})
+	)
+	resume := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !resumed {
+			resumed = true
+			thaw(t, n)
+		}
+	}
+	t.Cleanup(func() {
+		resume()
+		<-done
+		_ = locker.Close(context.Background())
+	})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() {
+					if _, err := locker.Exec(ctx, `BEGIN; LOCK TABLE red3_locked IN ACCESS EXCLUSIVE MODE`); err != nil {
+						t.Fatal(err)
+					}
+					// Freeze the node once CREATE PUBLICATION waits for the lock.
+					go func() {
+						defer close(done)
+						watcher, err := n.Connect(ctx)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						defer watcher.Close(context.Background())
+						for ctx.Err() == nil {
+							var waiting bool
+							if err := watcher.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query ILIKE 'CREATE PUBLICATION%')`).Scan(&waiting); err != nil {
+								t.Error(err)
+								return
+							}
+							if waiting {
+								break
+							}
+							time.Sleep(50 * time.Millisecond)
+						}
+						if err := n.Freeze(); err != nil {
+							t.Error(err)
+							return
+						}
+						mu.Lock()
+						start = time.Now()
+						mu.Unlock()
+						time.AfterFunc(red3Bound, resume)
+					}()
+				},
+				Config:      cfg,
+				ExpectError: errorWithout("Cannot Create Publication", addr, "got no answer", "whether the server committed it could not be found out", "then apply again"),
+			},
+			{
+				PreConfig: func() {
+					<-done
+					mu.Lock()
+					elapsed, hung := time.Since(start), resumed
+					mu.Unlock()
+					resume()
+					if hung {
+						t.Errorf("terraform apply against a server frozen during CREATE PUBLICATION did not end within %s", red3Bound)
+					}
+					t.Logf("terraform apply failed %s after the server froze", elapsed.Round(100*time.Millisecond))
+					if _, err := locker.Exec(ctx, `ROLLBACK`); err != nil {
+						t.Error(err)
+					}
+				},
+				Config: cfg,
+			},
+		},
+	})
+}
