@@ -245,7 +245,9 @@ func TestAccProvider_serverFrozenDuringApply(t *testing.T) {
 	n := topo.Primary
 	addr := fmt.Sprintf("%s:%d", n.Host, n.Port)
 	execSQL(t, n, "postgres", `CREATE TABLE red3_locked (id int PRIMARY KEY)`)
-	cfg := red3Config(n.Host, n.Port) + `
+	// statement_timeout longer than red3Config's, so that under load the
+	// server's own timeout does not fire before the test has frozen it.
+	cfg := strings.Replace(red3Config(n.Host, n.Port), `statement_timeout = "2s"`, `statement_timeout = "5s"`, 1) + `
 resource "pgreplication_publication" "locked" {
   name   = "tfacc_red3_locked"
   tables = { "public.red3_locked" = {} }
