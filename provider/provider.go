@@ -117,11 +117,9 @@ func providerSchema() schema.Schema {
 					"Defaults to `\"" + defaultStatementTimeout + "\"`.",
 			},
 			"max_connections": schema.Int64Attribute{
-				Optional:   true,
-				Validators: []validator.Int64{int64validator.AtLeast(1)},
-				MarkdownDescription: "Most connections this provider instance opens per database, however many resources it manages. Defaults to `4`. " +
-					"Whatever it is, the provider's connections to the server, across all databases, stay within what the role's `CONNECTION LIMIT` " +
-					"and the server's `max_connections` leave past the other sessions when it connects; an operation waits up to `connect_timeout` for one of them.",
+				Optional:            true,
+				Validators:          []validator.Int64{int64validator.AtLeast(1)},
+				MarkdownDescription: "Most connections this provider instance opens per database, however many resources it manages. Defaults to `4`.",
 			},
 		},
 	}

@@ -1,17 +1,12 @@
 package provider
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
-	"time"
 
 	tfresource "github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
-	"github.com/jackc/pgx/v5"
 )
 
 // A role with CONNECTION LIMIT 2 applies publications in three databases
@@ -71,47 +66,4 @@ resource "pgreplication_publication" "p%d_%d" {
 			PlanOnly: true,
 		}},
 	})
-}
-
-// A connection that finds the budget spent for the whole connect_timeout
-// fails naming the role, the server and the fixes, not as a server that
-// accepted nothing.
-func TestConnectionBudgetSpentSaysSo(t *testing.T) {
-	s := newServer(connSettings{Host: "127.0.0.1", Port: 1, Username: "app", Database: "postgres", SSLMode: "disable", ConnectTimeout: 2})
-	b := &connBudget{server: s.describe(), role: s.role(), linger: time.Second, limit: 1, held: 1, own: map[string]int{}, freed: make(chan struct{})}
-	cfg, err := s.connConfig("postgres")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dialed := false
-	cfg.DialFunc = b.dialer(func(context.Context, string, string) (net.Conn, error) {
-		dialed = true
-		return nil, errors.New("dialed")
-	})
-	start := time.Now()
-	_, err = pgx.ConnectConfig(context.Background(), cfg)
-	if elapsed := time.Since(start); elapsed > 10*time.Second {
-		t.Errorf("the connection waited %s for a place; want about connect_timeout (2s)", elapsed)
-	}
-	if dialed {
-		t.Error("the connection dialed with the budget spent")
-	}
-	var spent *budgetSpentError
-	if !errors.As(err, &spent) {
-		t.Fatalf("err = %v; want a budgetSpentError", err)
-	}
-	for _, want := range []string{`role "app" may hold 1 connections to 127.0.0.1:1`, "connect_timeout"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q lacks %q", err, want)
-		}
-	}
-	fix := s.connectFix(err)
-	for _, want := range []string{"127.0.0.1:1", `ALTER ROLE "app" CONNECTION LIMIT`, "-parallelism", "connect_timeout (2 seconds)"} {
-		if !strings.Contains(fix, want) {
-			t.Errorf("fix %q lacks %q", fix, want)
-		}
-	}
-	if strings.Contains(fix, "No PostgreSQL server accepted") {
-		t.Errorf("fix %q says no server accepted the connection", fix)
-	}
 }
