@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -224,8 +222,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		return nil, err
 	}
 	cfg.MaxConns = key.maxConns
-	budget := s.budget()
-	switch limit, err := connectionCap(ctx, cfg.ConnConfig, budget); {
+	switch limit, err := connectionCap(ctx, cfg.ConnConfig); {
 	case isMissingDatabase(err):
 		// The handler decides what a database that is gone means.
 	case err != nil:
@@ -233,15 +230,6 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	case limit < cfg.MaxConns:
 		cfg.MaxConns = limit
 	}
-	// Every connection of the pool takes its place in the budget its
-	// server and role share with the pools of the other databases: each
-	// attempt gets its own dialer (connBudget.dialer).
-	dial := cfg.ConnConfig.DialFunc
-	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
-		cc.DialFunc = budget.dialer(dial)
-		return nil
-	}
-	cfg.AfterRelease = func(*pgx.Conn) bool { return !budget.wanted() }
 	cfg.MinConns = 0
 	cfg.MaxConnIdleTime = time.Minute
 	// pgxpool pings a connection idle for over a second when it is
@@ -253,298 +241,67 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
 	}
-	budget.addPool(p)
 	return p, nil
 }
 
 // connectionCap is the most connections the role of cfg may open to its
-// database: what the database's CONNECTION LIMIT leaves past the sessions it
-// has already, and what budget, the connections this process may hold to
-// the server as this role, allows (superusers are not held to either). It
-// sets budget's limit from what the role's CONNECTION LIMIT and, for a role
-// that is not a superuser, max_connections (past the slots reserved for
-// superusers) leave past the sessions that are not this process's. It is at
-// least 1, and math.MaxInt32 when nothing limits the role. Its own
-// connection is one of budget's while it lasts.
-func connectionCap(ctx context.Context, cfg *pgx.ConnConfig, budget *connBudget) (int32, error) {
-	cfg = cfg.Copy()
-	cfg.DialFunc = budget.dialer(cfg.DialFunc)
+// database on top of the sessions it and the database have already: what
+// the role's and the database's CONNECTION LIMIT leave (superusers are not
+// held to them) and, for a role that is not a superuser, what
+// max_connections leaves past the slots reserved for superusers. It is at
+// least 1, and math.MaxInt32 when nothing limits the role.
+func connectionCap(ctx context.Context, cfg *pgx.ConnConfig) (int32, error) {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close(context.Background())
 	// Sessions are counted as PostgreSQL counts them for its limits:
-	// client backends. Those of the database are all others'; those of
-	// the role and of the server are listed by client address, so that
-	// the budget's own (this one included) are told from the others'.
+	// client backends, this one included (it is closed before the pool
+	// opens its own).
 	const sql = `SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
        (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
-       (SELECT coalesce(array_agg(coalesce(host(a.client_addr) || ' ' || a.client_port, '')), '{}') FROM pg_stat_activity a
-         WHERE a.usesysid = r.oid AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
-       (SELECT coalesce(array_agg(coalesce(host(a.client_addr) || ' ' || a.client_port, '')), '{}') FROM pg_stat_activity a
-         WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
        current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
          - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0)
   FROM pg_roles r, pg_database d
  WHERE r.rolname = current_user AND d.datname = current_database()`
 	var (
-		super                     bool
-		roleLimit, dbLimit        int64
-		dbSessions                int64
-		roleSessions, allSessions []string
-		serverLimit               int64
+		super                                 bool
+		roleLimit, dbLimit                    int64
+		roleSessions, dbSessions, allSessions int64
+		serverLimit                           int64
 	)
-	if err := conn.QueryRow(ctx, sql).Scan(&super, &roleLimit, &dbLimit, &dbSessions, &roleSessions, &allSessions, &serverLimit); err != nil {
+	if err := conn.QueryRow(ctx, sql).Scan(&super, &roleLimit, &dbLimit, &roleSessions, &dbSessions, &allSessions, &serverLimit); err != nil {
 		// The limits are an optimisation of the pool's size, never a
 		// reason to fail: a role that cannot read them keeps its pool.
 		return math.MaxInt32, nil
 	}
-	if super {
-		return math.MaxInt32, nil
-	}
-	// The budget's limit is what the others leave: its own sessions,
-	// open or still ending, and those it is opening (which the server
-	// does not list yet) are its own to share.
-	limit := budget.setLimit(serverLimit, roleLimit, allSessions, roleSessions)
-	if dbLimit >= 0 {
-		limit = min(limit, dbLimit-dbSessions)
+	limit := int64(math.MaxInt32)
+	if !super {
+		if roleLimit >= 0 {
+			limit = min(limit, roleLimit-roleSessions)
+		}
+		if dbLimit >= 0 {
+			limit = min(limit, dbLimit-dbSessions)
+		}
+		limit = min(limit, serverLimit-allSessions)
 	}
 	return int32(max(limit, 1)), nil
 }
 
-// connBudget is the connections this process may hold to one server as one
-// role, shared by the pools of all the databases it connects to there. A
-// role's CONNECTION LIMIT and max_connections count sessions in every
-// database: pools sized each alone (a limit of 2 leaves 2 to each of three
-// pools while none has a connection yet) together open more than the
-// server allows, which refuses the extra ones (53300) and stops an apply
-// halfway. A pool that needs a connection while the budget is spent closes
-// the other pools' idle connections, or waits for one to be closed, at most
-// connect_timeout (the dial's deadline), and then fails saying so.
-type connBudget struct {
-	server string // host:port, for the error of a wait that timed out
-	role   string
-	linger time.Duration // how long a closed connection may keep its place (budgetedConn.Close)
-
-	mu      sync.Mutex     // guards the fields below
-	limit   int64          // math.MaxInt64 until a connection measured it
-	held    int64          // connections open, being opened, or closed and still counted by the server
-	waiting int            // connections waiting for a place (take)
-	own     map[string]int // client addresses ("host port") of the held connections
-	freed   chan struct{}
-	pools   []*pgxpool.Pool
-}
-
-// processBudgets are the budgets of this process, by server and role
-// (connSettings.conninfo without a database): like processPools, shared by
-// every provider instance that connects the same way.
-var processBudgets = struct {
-	mu sync.Mutex
-	m  map[string]*connBudget
-}{m: map[string]*connBudget{}}
-
-// budget is the connection budget of s's server and role.
-func (s *server) budget() *connBudget {
-	key := s.settings.conninfo("") + "\x00" + s.settings.Password
-	processBudgets.mu.Lock()
-	defer processBudgets.mu.Unlock()
-	b, ok := processBudgets.m[key]
-	if !ok {
-		b = &connBudget{server: s.describe(), role: s.role(), linger: time.Duration(s.settings.connectTimeout()) * time.Second,
-			limit: math.MaxInt64, own: map[string]int{}, freed: make(chan struct{})}
-		processBudgets.m[key] = b
-	}
-	return b
-}
-
-// setLimit sets the budget's limit from the server's max_connections (past
-// the reserved slots) and the role's CONNECTION LIMIT (-1: none), and the
-// client addresses ("host port", "" for a Unix socket) of the server's and
-// the role's other sessions: what the sessions that are not the budget's
-// leave. The budget's own are its open connections, those the server
-// still counts after they closed, and those being opened, which the server
-// does not list yet. It returns the new limit, at least 1.
-func (b *connBudget) setLimit(serverLimit, roleLimit int64, allSessions, roleSessions []string) int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	others := func(sessions []string) int64 {
-		var n int64
-		for _, addr := range sessions {
-			if addr == "" || b.own[addr] == 0 {
-				n++
-			}
-		}
-		return n
-	}
-	limit := serverLimit - others(allSessions)
-	if roleLimit >= 0 {
-		limit = min(limit, roleLimit-others(roleSessions))
-	}
-	b.limit = max(limit, 1)
-	b.wake()
-	return b.limit
-}
-
-// addPool makes p's idle connections ones that a connection of another
-// pool may close when the budget is spent.
-func (b *connBudget) addPool(p *pgxpool.Pool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.pools = append(b.pools, p)
-}
-
-// wake tells the connections that wait for a place that one may be free.
-// b.mu is held.
-func (b *connBudget) wake() {
-	close(b.freed)
-	b.freed = make(chan struct{})
-}
-
-// take waits for a place in the budget and takes it. While none is free,
-// it closes the idle connections of the pools (those of other databases,
-// since a pool with an idle connection does not dial) and, while it waits,
-// the pools close the connections returned to them (wanted) instead of
-// keeping them idle; it waits until ctx ends.
-func (b *connBudget) take(ctx context.Context) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.held < b.limit {
-		b.held++
-		return nil
-	}
-	b.waiting++
-	defer func() { b.waiting-- }()
-	for b.held >= b.limit {
-		freed, pools, limit := b.freed, slices.Clone(b.pools), b.limit
-		b.mu.Unlock()
-		for _, p := range pools {
-			for _, c := range p.AcquireAllIdle(ctx) {
-				// Closed, the connection is destroyed on release, and its
-				// place freed once the server has ended the session
-				// (budgetedConn.Close).
-				_ = c.Conn().Close(ctx)
-				c.Release()
-			}
-		}
-		select {
-		case <-freed:
-			b.mu.Lock()
-		case <-ctx.Done():
-			b.mu.Lock()
-			return &budgetSpentError{budget: b, limit: limit}
-		}
-	}
-	b.held++
-	return nil
-}
-
-// wanted says whether a connection is waiting for a place: a pool then
-// closes a connection returned to it (pgxpool's AfterRelease) rather than
-// keep it idle.
-func (b *connBudget) wanted() bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.waiting > 0
-}
-
-// give returns a place taken.
-func (b *connBudget) give() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.held--
-	b.wake()
-}
-
-// dialer is the DialFunc of one connection attempt, around dial: the
-// attempt's connection takes a place in the budget until it is closed. A
-// dial of the attempt while its connection is open is a cancel request,
-// which the server does not count as a session: it takes none.
-func (b *connBudget) dialer(dial pgconn.DialFunc) pgconn.DialFunc {
-	var mu sync.Mutex
-	open := false
+// notAccepting is the DialFunc of a connection, around dial: a dial that
+// fails is a notAcceptedError, so that connectFix tells "nothing accepted
+// the connection" from "something accepted it and did not answer".
+func notAccepting(dial pgconn.DialFunc) pgconn.DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		mu.Lock()
-		cancelRequest := open
-		mu.Unlock()
-		if cancelRequest {
-			return dial(ctx, network, addr)
-		}
-		if err := b.take(ctx); err != nil {
-			return nil, err
-		}
 		c, err := dial(ctx, network, addr)
 		if err != nil {
-			b.give()
 			return nil, &notAcceptedError{text: err.Error()}
 		}
-		mu.Lock()
-		open = true
-		mu.Unlock()
-		local := clientAddr(c.LocalAddr())
-		b.mu.Lock()
-		b.own[local]++
-		b.mu.Unlock()
-		return &budgetedConn{Conn: c, linger: b.linger, release: func() {
-			mu.Lock()
-			open = false
-			mu.Unlock()
-			b.mu.Lock()
-			if b.own[local]--; b.own[local] <= 0 {
-				delete(b.own, local)
-			}
-			b.mu.Unlock()
-			b.give()
-		}}, nil
+		return c, nil
 	}
-}
-
-// clientAddr is a connection's local address as pg_stat_activity shows it
-// on the server: "host port", "" for a Unix socket.
-func clientAddr(a net.Addr) string {
-	tcp, ok := a.(*net.TCPAddr)
-	if !ok {
-		return ""
-	}
-	return tcp.AddrPort().Addr().Unmap().String() + " " + strconv.Itoa(tcp.Port)
-}
-
-// budgetedConn is a connection that holds a place in a connBudget until the
-// server has ended its session.
-type budgetedConn struct {
-	net.Conn
-	once    sync.Once
-	release func()
-	linger  time.Duration
-}
-
-// Close closes the connection, and frees its place once the server has
-// ended the session: PostgreSQL counts a session against the limits until
-// its backend has left, which it does before it closes its side of the
-// connection, so a place freed at once would let the next connection in
-// while the old one still counts, and the server refuses it (53300). The
-// wait runs in the background, for at most linger (a frozen server never
-// closes its side), so that Close does not wait.
-func (c *budgetedConn) Close() error {
-	var err error
-	c.once.Do(func() {
-		tcp, ok := c.Conn.(*net.TCPConn)
-		if !ok {
-			err = c.Conn.Close()
-			c.release()
-			return
-		}
-		// The server reads the end of the connection if pgconn did not
-		// send Terminate.
-		_ = tcp.CloseWrite()
-		_ = tcp.SetReadDeadline(time.Now().Add(c.linger))
-		go func() {
-			_, _ = io.Copy(io.Discard, tcp)
-			_ = tcp.Close()
-			c.release()
-		}()
-	})
-	return err
 }
 
 // notAcceptedError is a dial's error: no server accepted the connection.
@@ -554,17 +311,6 @@ func (c *budgetedConn) Close() error {
 type notAcceptedError struct{ text string }
 
 func (e *notAcceptedError) Error() string { return e.text }
-
-// budgetSpentError is take's error when no place came free in time.
-type budgetSpentError struct {
-	budget *connBudget
-	limit  int64
-}
-
-func (e *budgetSpentError) Error() string {
-	return fmt.Sprintf("the provider's role %s may hold %d connections to %s (what its CONNECTION LIMIT and max_connections leave past the other sessions), "+
-		"and the provider's other operations held all of them for the whole connect_timeout", pgsql.Ident(e.budget.role), e.limit, e.budget.server)
-}
 
 // processPools are the pools of every server of this process, shared by
 // servers that connect with the same settings. A real Terraform run starts
@@ -640,6 +386,7 @@ func (s *server) connConfig(database string) (*pgx.ConnConfig, error) {
 	// quotes differently on the server.
 	cfg.RuntimeParams["standard_conforming_strings"] = "on"
 	cfg.Tracer = statement.Tracer{Bound: clientStatementBound(timeout)}
+	cfg.DialFunc = notAccepting(cfg.DialFunc)
 	return cfg, nil
 }
 
@@ -666,7 +413,6 @@ func (s *server) replicationExec(ctx context.Context, database, sql string) erro
 		return err
 	}
 	cfg.RuntimeParams["replication"] = "database"
-	cfg.DialFunc = s.budget().dialer(cfg.DialFunc)
 	// A walsender takes replication commands in simple queries only.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol
 	conn, err := pgx.ConnectConfig(ctx, cfg)
@@ -915,13 +661,6 @@ func (s *server) connectFix(err error) string {
 				"then apply again: what this apply already did is in the state.", s.describe(), role, s.maxConnections(), role)
 		}
 		return fmt.Sprintf("%s refused the provider's connection; the server's message above says why.", s.describe())
-	}
-	var spent *budgetSpentError
-	if errors.As(err, &spent) {
-		return fmt.Sprintf("The provider keeps its connections to %s within what the role %s may open there, across all the databases of the configuration, "+
-			"and none came free within connect_timeout (%d seconds). Raise the role's CONNECTION LIMIT (ALTER ROLE %s CONNECTION LIMIT …, as a superuser), "+
-			"close the role's other sessions, raise the provider's connect_timeout, or run fewer operations at once (terraform apply -parallelism=…), "+
-			"then apply again: what this apply already did is in the state.", s.describe(), role, s.settings.connectTimeout(), role)
 	}
 	// pgx has no error value for this one: its text is all there is.
 	if strings.Contains(err.Error(), "server refused TLS connection") {
