@@ -738,7 +738,7 @@ func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 		return
 	}
 
-	if state != nil {
+	if state != nil && resp.Private != nil { // nil only where ModifyPlan is called without the framework
 		resp.Diagnostics.Append(markOwnName(ctx, resp.Private, importid.Format(state.Database.ValueString(), state.Name.ValueString()))...)
 	}
 	switch {

@@ -987,7 +987,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 			plan.Database = types.StringUnknown()
 		}
 	}
-	if state != nil {
+	if state != nil && resp.Private != nil { // nil only where ModifyPlan is called without the framework
 		resp.Diagnostics.Append(markOwnName(ctx, resp.Private, importid.Format(state.Database.ValueString(), state.Name.ValueString()))...)
 	}
 	// ownName: Terraform's second plan of this subscription's replacement.

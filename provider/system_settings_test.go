@@ -15,11 +15,13 @@ import (
 func TestServerAway(t *testing.T) {
 	ctx := context.Background()
 	s := newServer(connSettings{Host: "127.0.0.1", Port: int64(freePort(t)), Username: "postgres", Database: "postgres", SSLMode: "disable"})
+	// The pool connects once when it is made, to size itself from the
+	// role's connection limits (connectionCap): nothing listening fails
+	// that, or the first query when the pool was made before.
 	pool, err := s.Pool(ctx, "")
-	if err != nil {
-		t.Fatal(err)
+	if err == nil {
+		_, err = pool.Exec(ctx, "SELECT 1")
 	}
-	_, err = pool.Exec(ctx, "SELECT 1")
 	if err == nil {
 		t.Fatal("a query to a port where nothing listens succeeded")
 	}
