@@ -1,12 +1,14 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -79,6 +81,80 @@ resource "pgreplication_replication_slot" "standby" {
 				Check: func(*terraform.State) error {
 					if slotExists(t, topo.Primary, slot) {
 						return fmt.Errorf("slot %q is still there after the destroy", slot)
+					}
+					return commitWithin(topo.Primary, 10*time.Second)
+				},
+			},
+		},
+	})
+}
+
+// terraform destroy deletes a pgreplication_synchronous_replication and the
+// slots in parallel when nothing orders them (its standby names written as
+// literals, or synchronous_standby_names changed by hand): which comes first
+// was chance, and a slot's drop that came first was refused though the same
+// apply was taking its standby out of synchronous_standby_names (CI, stop 22:
+// the drift audit's destroy failed with OpenTofu, passed with Terraform).
+// The drop now looks again for up to syncRiskGrace. Here the other resource
+// is played by a session that resets synchronous_standby_names 2 s into the
+// apply. The old code: the step failed with "Dropping Replication Slot Would
+// Block Commits" at once.
+func TestAccReplicationSlot_dropWaitsForSynchronousChangeOfSameApply(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const slot = "sync_grace_slot"
+	withSlot := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "standby" {
+  provider                    = pgreplication.primary
+  name                        = %q
+  type                        = "physical"
+  immediately_reserve         = true
+  terminate_active_on_destroy = true
+}
+`, slot)
+	withoutSlot := providerConfig("primary", topo.Primary)
+	reset := make(chan error, 1)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy: func(*terraform.State) error {
+			return commitWithin(topo.Primary, 10*time.Second)
+		},
+		Steps: []resource.TestStep{
+			{Config: withSlot},
+			{
+				PreConfig: func() {
+					alterSystemByHand(t, standby, "primary_slot_name", slot)
+					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", pgsql.Ident(standby.Name))
+					waitFor(t, 30*time.Second, "the standby to stream through the slot as the synchronous standby", func() bool {
+						var active bool
+						var state string
+						err := queryRow(topo.Primary, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false),
+  coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $2), '')`, []any{slot, standby.Name}, &active, &state)
+						return err == nil && active && state == "sync"
+					})
+					go func() {
+						time.Sleep(2 * time.Second)
+						ctx := context.Background()
+						conn, err := pgx.Connect(ctx, topo.Primary.DSNFor("postgres"))
+						if err == nil {
+							_, err = conn.Exec(ctx, `ALTER SYSTEM RESET synchronous_standby_names`)
+							if err == nil {
+								_, err = conn.Exec(ctx, `SELECT pg_reload_conf()`)
+							}
+							conn.Close(ctx)
+						}
+						reset <- err
+					}()
+				},
+				Config: withoutSlot,
+				Check: func(*terraform.State) error {
+					if err := <-reset; err != nil {
+						return fmt.Errorf("resetting synchronous_standby_names during the apply: %v", err)
+					}
+					if slotExists(t, topo.Primary, slot) {
+						return fmt.Errorf("slot %q is still there after the apply", slot)
 					}
 					return commitWithin(topo.Primary, 10*time.Second)
 				},

@@ -573,7 +573,7 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 		// invalidated one: no standby can stream through it again (and the
 		// provider's advice for it is a replacement).
 		if first && row.ActivePID == nil && slotType(row.Type) == slotPhysical && !row.Invalidated {
-			if risk := r.dropBlocksCommits(ctx, pool, name, nil); risk.summary != "" {
+			if risk := r.dropRiskAfterGrace(ctx, pool, name, nil); risk.summary != "" {
 				resp.Diagnostics.AddError(risk.summary, risk.detail)
 				return
 			}
@@ -583,7 +583,7 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 				resp.Diagnostics.AddError("Cannot Drop Active Replication Slot", r.activeSlotDetail(ctx, name, *row.ActivePID))
 				return
 			}
-			if risk := r.dropBlocksCommits(ctx, pool, name, row.ActivePID); risk.summary != "" {
+			if risk := r.dropRiskAfterGrace(ctx, pool, name, row.ActivePID); risk.summary != "" {
 				resp.Diagnostics.AddError(risk.summary, risk.detail)
 				return
 			}
@@ -621,6 +621,35 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 			return
 		}
 	}
+}
+
+// syncRiskGrace is how long Delete looks again at a drop that would block
+// commits before it refuses it. The same apply may be changing
+// synchronous_standby_names meanwhile: a pgreplication_synchronous_replication
+// that names its standbys as literals (or one whose value was changed by
+// hand) has no dependency on the slots, so terraform destroy deletes it and
+// the slots in parallel, and which comes first is chance. Without the grace
+// the same destroy was refused or not from one run to the next.
+const syncRiskGrace = 10 * time.Second
+
+// dropRiskAfterGrace is dropBlocksCommits, looked at again for up to
+// syncRiskGrace while it finds a risk: a risk that outlasts it is returned,
+// saying how long it was watched.
+func (r *replicationSlotResource) dropRiskAfterGrace(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64) commitRisk {
+	risk := r.dropBlocksCommits(ctx, pool, name, pid)
+	if risk.summary == "" {
+		return risk
+	}
+	start := time.Now()
+	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
+		risk = r.dropBlocksCommits(ctx, pool, name, pid)
+		return risk.summary == "", nil
+	})
+	if risk.summary != "" && ctx.Err() == nil {
+		risk.detail += fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this apply was changing synchronous_standby_names.)",
+			time.Since(start).Round(time.Second))
+	}
+	return risk
 }
 
 // commitRisk is why dropping a slot would leave the commits on its server
