@@ -176,15 +176,19 @@ func (r *Rows) Next(dest []driver.Value) error {
 			}
 			return io.EOF
 		}
+		if r.first {
+			// The rows' connection may go to another call once the
+			// read ahead below ends them, and its column descriptions
+			// with it: the rows keep their own, which plan reads too.
+			if r.fds == nil {
+				r.fds = r.fdBuf[:0]
+			}
+			r.fds = append(r.fds[:0], r.rows.FieldDescriptions()...)
+		}
 		if err := r.scan(dest); err != nil || !r.first {
 			return err
 		}
 		// The values in dest are their own: the rows' buffer may go.
-		// So may their connection, with its column descriptions.
-		if r.fds == nil {
-			r.fds = r.fdBuf[:0]
-		}
-		r.fds = append(r.fds[:0], r.rows.FieldDescriptions()...)
 		r.more, r.preloaded = r.rows.Next(), true
 		if r.more {
 			r.first = false
@@ -236,7 +240,7 @@ func (r *Rows) fields() []pgconn.FieldDescription {
 // the plan pgx has for scanning its format into that kind.
 func (r *Rows) plan() {
 	m := r.rows.TypeMap()
-	fds := r.rows.FieldDescriptions()
+	fds := r.fds // scan plans at a call's first row, whose columns Next has just kept
 	cols := r.colBuf[:0]
 	if len(fds) > inlineColumns {
 		if cap(r.wide) < len(fds) {

@@ -228,8 +228,16 @@ func (c *Conn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, e
 // vanished with the rollback. A statement can be either, so it runs in
 // neither.
 func (c *Conn) endCancelled() error {
+	if c.tx == nil { // inlined: every statement outside a transaction asks
+		return nil
+	}
+	return c.endCancelledTx()
+}
+
+// endCancelledTx is endCancelled for a handle in a transaction.
+func (c *Conn) endCancelledTx() error {
 	t := c.tx
-	if t == nil || t.ctx.Err() == nil {
+	if t.ctx.Err() == nil {
 		return nil
 	}
 	cause := context.Cause(t.ctx)
@@ -330,20 +338,20 @@ func (c *Conn) IsValid() bool { return c.tx == nil }
 // their names. They take the handle's room when no rows of the handle are
 // open (an allocation only when it grows), else a slice of their own.
 func (c *Conn) arguments(lead int, named []driver.NamedValue) []any {
+	n := lead + len(named)
 	var args []any
 	if c.rowsOpen {
-		args = make([]any, lead, lead+len(named))
+		args = make([]any, n)
 	} else {
-		args = c.args[:0]
-		for range lead {
-			args = append(args, nil)
+		if cap(c.args) < n {
+			c.args = make([]any, n)
 		}
-	}
-	for _, v := range named {
-		args = append(args, v.Value)
-	}
-	if !c.rowsOpen {
+		args = c.args[:n]
 		c.args = args
+		clear(args[:lead]) // release left them nil; this is a statement's one or none
+	}
+	for i := range named { // by index: each NamedValue is five words
+		args[lead+i] = named[i].Value
 	}
 	return args
 }
