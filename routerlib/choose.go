@@ -73,11 +73,10 @@ type retryState struct {
 // cached and no tracer it does not allocate.
 func (r *Router) choose(ctx context.Context, t *topology, op Op, sql string, cl class, st retryState) (target, error) {
 	tg, err := r.decide(ctx, t, cl, st)
-	if err != nil {
-		return tg, err
+	if err == nil && r.opts.tracer != nil {
+		r.trace(ctx, op, sql, tg)
 	}
-	r.trace(ctx, op, sql, tg)
-	return tg, nil
+	return tg, err
 }
 
 // choosePrimary is where a call that needs the primary itself goes, with
