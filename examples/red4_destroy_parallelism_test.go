@@ -1,0 +1,94 @@
+package examples_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// red4: a finding of the red team, failing on main; it runs only with
+// PGREPL_RED4=1 so that main stays green until it is fixed.
+func red4(t *testing.T) {
+	t.Helper()
+	if os.Getenv("PGREPL_RED4") != "1" {
+		t.Skip("red team finding, failing on main: set PGREPL_RED4=1 to run it")
+	}
+}
+
+// terraform destroy -parallelism=1 of a synchronous standby's topology whose
+// resources name each other by literal (no reference orders them) fails
+// whenever Terraform happens to start the slot's destroy before the
+// pgreplication_synchronous_replication's: the slot's Delete looks again for
+// syncRiskGrace (7fc4605) for the other resource to reset
+// synchronous_standby_names, but it holds the one operation -parallelism=1
+// allows, so that resource cannot run before the slot refuses ("Dropping
+// Replication Slot Would Block Commits"). Whether the destroy passes is
+// Terraform's choice of order: 5 of 5 rounds failed by hand on PostgreSQL 17
+// with Terraform 1.11.4 (each after 10 s), with the synchronous resource
+// destroyed right after the refusal, so that a second destroy passes.
+func TestRed4DestroyParallelismOne(t *testing.T) {
+	red4(t)
+	cli := findCLI(t)
+	cli.configFile = buildProvider(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	dir := t.TempDir()
+	writeProviders(t, dir, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}})
+	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+resource "pgreplication_replication_slot" "standby" {
+  provider                    = pgreplication.primary
+  name                        = "red4_parallel"
+  type                        = "physical"
+  immediately_reserve         = true
+  terminate_active_on_destroy = true
+}
+
+resource "pgreplication_standby" "standby" {
+  provider          = pgreplication.standby
+  primary_host      = %[1]q
+  primary_port      = %[2]d
+  primary_user      = "postgres"
+  primary_sslmode   = "disable"
+  application_name  = %[3]q
+  primary_slot_name = "red4_parallel"
+}
+
+resource "pgreplication_synchronous_replication" "sync" {
+  provider      = pgreplication.primary
+  standby_names = [%[3]q]
+}
+`, topo.Primary.Host, topo.Primary.Port, standby.Name))
+	const rounds = 3
+	failed := 0
+	for i := range rounds {
+		// The standby first: the synchronous resource refuses a standby
+		// that does not stream yet.
+		cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color",
+			"-target=pgreplication_replication_slot.standby", "-target=pgreplication_standby.standby")
+		cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
+		code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color", "-parallelism=1")
+		if code != 0 {
+			failed++
+			t.Logf("round %d: destroy -parallelism=1 exited %d:\n%s", i+1, code, lastLines(out, 25))
+			// The refusal left the slot; the synchronous resource is gone
+			// by now, so a second destroy finishes the round.
+			cli.run(t, dir, 0, "destroy", "-auto-approve", "-input=false", "-no-color")
+		}
+	}
+	if failed > 0 {
+		t.Errorf("destroy -parallelism=1 failed in %d of %d rounds: whether it passes depends on the order Terraform picks", failed, rounds)
+	}
+}
+
+// lastLines returns the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
