@@ -23,8 +23,8 @@ import (
 // stands for the application. -replace, taint and any replacement do it.
 // By hand (PostgreSQL 17, Terraform 1.11.4): after `apply
 // -replace=pgreplication_synchronous_replication.sync`
-// synchronous_standby_names was ” and the standby async; after `apply
-// -replace=pgreplication_standby.standby` primary_conninfo was ” and
+// synchronous_standby_names was empty and the standby async; after `apply
+// -replace=pgreplication_standby.standby` primary_conninfo was empty and
 // pg_stat_wal_receiver empty; both applies exited 0, and the next plan
 // showed the standby as to be created.
 func TestRed4CreateBeforeDestroySingletons(t *testing.T) {
