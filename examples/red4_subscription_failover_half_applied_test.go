@@ -1,0 +1,86 @@
+package examples_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// Turning failover on for an enabled subscription is three statements
+// (DISABLE, SET (failover = true), ENABLE), since PostgreSQL changes it only
+// on a disabled subscription. When the SET fails (it alters the slot on the
+// publisher, which is down here between the plan and the apply; a frozen
+// publisher past publisher_timeout, a slot still in use, do the same) the
+// apply stops after the DISABLE: the subscription is left disabled, and
+// when the publisher is back it does not replicate again until someone
+// applies once more. The error says "the changes before it in this apply
+// were made", not that replication is now off. Nothing should be half
+// applied: the subscription should be enabled again when the SET fails.
+func TestRed4SubscriptionFailoverHalfApplied(t *testing.T) {
+	red4(t)
+	cli := findCLI(t)
+	cli.configFile = buildProvider(t)
+	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary
+	sub := routertest.Start(t, routertest.WithStandbys(0)).Primary
+	for _, n := range []*routertest.Node{pub, sub} {
+		execSQL(t, n, "postgres", `CREATE TABLE red4_fo (id int PRIMARY KEY)`)
+	}
+	dir := t.TempDir()
+	writeProviders(t, dir, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}})
+	config := func(failover bool) {
+		writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+resource "pgreplication_publication" "pub" {
+  provider = pgreplication.pub
+  name     = "red4_fo_pub"
+  tables   = { "public.red4_fo" = {} }
+}
+
+resource "pgreplication_subscription" "sub" {
+  provider          = pgreplication.sub
+  name              = "red4_fo_sub"
+  conninfo          = "host=%s port=%d user=postgres dbname=postgres sslmode=disable connect_timeout=3"
+  publications      = [pgreplication_publication.pub.name]
+  failover          = %t
+  publisher_timeout = "10s"
+}
+`, pub.Host, pub.Port, failover))
+	}
+	config(false)
+	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
+	config(true)
+	cli.run(t, dir, 2, "plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=failover.tfplan")
+	if err := pub.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	code, out := cli.exec(t, dir, "apply", "-input=false", "-no-color", "failover.tfplan")
+	t.Logf("apply with the publisher down exited %d:\n%s", code, lastLines(out, 14))
+	if err := pub.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	var enabled bool
+	if err := sub.QueryRow(t.Context(), `SELECT subenabled FROM pg_subscription WHERE subname = 'red4_fo_sub'`).Scan(&enabled); err != nil {
+		t.Fatal(err)
+	}
+	if !enabled {
+		t.Errorf("the failed apply (exit %d) left subscription red4_fo_sub disabled: it does not replicate now that the publisher is back", code)
+	}
+	execSQL(t, pub, "postgres", `INSERT INTO red4_fo VALUES (1)`)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var n int
+		if err := sub.QueryRow(t.Context(), `SELECT count(*)::int FROM red4_fo`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("a row inserted on the publisher after it came back did not reach the subscriber in 20 s")
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
