@@ -1,0 +1,54 @@
+package examples_test
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// A new pgreplication_synchronous_replication (or pgreplication_standby) on
+// a server that already has the setting, made by hand or by another
+// configuration, writes over it: the plan shows a plain create, with no word
+// of the value the server has, and the destroy later resets the setting to
+// nothing, so what was there before is gone too. Here ANY 1 ("x", "y") with
+// became FIRST 1 ("y"), and after destroy
+// no synchronous replication at all. A new router file "never writes over
+// a file it did not write" (pgreplication_router_config's path); a
+// publication, slot or subscription of an existing name fails to create.
+// The singletons should at least warn at plan, naming the value they
+// replace and `terraform import`.
+func TestRed4SingletonCreateOverwrites(t *testing.T) {
+	red4(t)
+	cli := findCLI(t)
+	cli.configFile = buildProvider(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	p := topo.Primary
+	execSQL(t, p, "postgres", `ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 ("x", "y")'`)
+	execSQL(t, p, "postgres", `SELECT pg_reload_conf()`)
+	dir := t.TempDir()
+	writeProviders(t, dir, map[string]server{"primary": {p, "postgres"}})
+	writeFile(t, filepath.Join(dir, "main.tf"), `
+resource "pgreplication_synchronous_replication" "sync" {
+  provider          = pgreplication.primary
+  standby_names     = ["y"]
+  allow_unavailable = true
+}
+`)
+	out := strings.Join(strings.Fields(cli.run(t, dir, 2, "plan", "-input=false", "-no-color", "-detailed-exitcode")), " ")
+	if !strings.Contains(out, `ANY 1`) || !strings.Contains(out, "import") {
+		t.Errorf("the plan of a new pgreplication_synchronous_replication on a primary whose synchronous_standby_names is ANY 1 (\"x\", \"y\") does not name that value and terraform import:\n%s", out)
+	}
+	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
+	var v string
+	if err := p.QueryRow(t.Context(), `SELECT current_setting('synchronous_standby_names')`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after the apply: synchronous_standby_names = %q", v)
+	cli.run(t, dir, 0, "destroy", "-auto-approve", "-input=false", "-no-color")
+	if err := p.QueryRow(t.Context(), `SELECT current_setting('synchronous_standby_names')`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("after the destroy: synchronous_standby_names = %q (was ANY 1 (\"x\", \"y\") before Terraform)", v)
+}
