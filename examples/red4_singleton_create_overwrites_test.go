@@ -12,9 +12,9 @@ import (
 // a server that already has the setting, made by hand or by another
 // configuration, writes over it: the plan shows a plain create, with no word
 // of the value the server has, and the destroy later resets the setting to
-// nothing, so what was there before is gone too. Here ANY 1 ("x", "y") with
-// became FIRST 1 ("y"), and after destroy
-// no synchronous replication at all. A new router file "never writes over
+// nothing, so what was there before is gone too. Here ANY 1 ("x", "y")
+// became FIRST 1 ("y"), and after destroy no synchronous replication at
+// all. A new router file "never writes over
 // a file it did not write" (pgreplication_router_config's path); a
 // publication, slot or subscription of an existing name fails to create.
 // The singletons should at least warn at plan, naming the value they
