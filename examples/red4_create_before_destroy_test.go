@@ -89,18 +89,10 @@ resource "terraform_data" "app" {
 	writeFile(t, filepath.Join(dir, "main.tf"), standbyHCL+app("pgreplication_standby.standby.application_name"))
 	apply()
 	apply("-replace=pgreplication_standby.standby")
-	var status string
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		status = ""
+	waitFor(t, standby, 30*time.Second, func() bool {
+		var status string
 		_ = standby.QueryRow(t.Context(), `SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'none')`).Scan(&status)
-		if status == "streaming" || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-	if status != "streaming" {
-		t.Errorf("after apply -replace of pgreplication_standby (create_before_destroy through terraform_data.app), exit 0: the standby does not stream after 30 s (WAL receiver %s, primary_conninfo %q)",
-			status, setting(standby, "primary_conninfo"))
-	}
+		return status == "streaming"
+	}, "the standby to stream after apply -replace of pgreplication_standby (create_before_destroy through terraform_data.app) exited 0; primary_conninfo is "+
+		fmt.Sprintf("%q", setting(standby, "primary_conninfo")))
 }

@@ -52,18 +52,11 @@ resource "pgreplication_standby" "standby" {
 			}
 		}
 	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	waitFor(t, topo.Primary, 30*time.Second, func() bool {
 		var state string
 		_ = topo.Primary.QueryRow(t.Context(), `SELECT coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $1), '')`, standby.Name).Scan(&state)
-		if state == "sync" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s is not the synchronous standby after 30 s (%q)", standby.Name, state)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return state == "sync"
+	}, standby.Name+" to be the synchronous standby")
 	code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color")
 	t.Logf("destroy exited %d:\n%s", code, lastLines(out, 12))
 	time.Sleep(2 * time.Second) // the reload

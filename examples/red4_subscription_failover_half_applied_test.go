@@ -68,19 +68,11 @@ resource "pgreplication_subscription" "sub" {
 		t.Errorf("the failed apply (exit %d) left subscription red4_fo_sub disabled: it does not replicate now that the publisher is back", code)
 	}
 	execSQL(t, pub, "postgres", `INSERT INTO red4_fo VALUES (1)`)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	waitFor(t, sub, 20*time.Second, func() bool {
 		var n int
 		if err := sub.QueryRow(t.Context(), `SELECT count(*)::int FROM red4_fo`).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Errorf("a row inserted on the publisher after it came back did not reach the subscriber in 20 s")
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return n == 1
+	}, "a row inserted on the publisher after it came back")
 }
