@@ -1,0 +1,97 @@
+package routerlib_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestRed4StuckCheckKeepsLaggingReplica: the monitor's check of a replica
+// stops answering while the replica still answers reads: its one
+// connection black-holed (a stateful firewall or NAT that lost the flow),
+// or the check waits on what reads do not (pg_ls_waldir on a pg_wal volume
+// that stalled, which stalls the replay too). The watcher excuses each late
+// deadline because the node answered calls in time, and starts no new
+// check while that one is in flight, so nothing measures the replica's lag
+// any more. Its replay then stops while the primary commits: doc.go says
+// a replica leaves rotation at once when its lag exceeds max_lag, but it
+// stays, and serves reads missing rows committed seconds ago, for as long
+// as that check hangs (here 15 s; a black-holed TCP connection, about 15
+// minutes of retransmissions).
+func TestRed4StuckCheckKeepsLaggingReplica(t *testing.T) {
+	if !red4(t) {
+		return
+	}
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	replica := topo.Standbys[0]
+	proxy := replica.NewProxy(t)
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE stuck_check (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	a := topo.Artifact()
+	a.Health = artifact.Health{Interval: "100ms", Timeout: "500ms", EjectAfter: 2, ReadmitAfter: 1}
+	a.Nodes[1].Port = proxy.Port()
+	a.Nodes[1].MaxLag = "1s"
+	a.ReadPolicy = artifact.ReadPolicy{Fallback: artifact.FallbackPrimary}
+	// The proxy knows a prepared statement by its Parse: the rule must
+	// be in force when the monitor prepares its check (a millisecond's
+	// delay), to apply to it later.
+	proxy.DelayAnswers("pg_last_xact_replay_timestamp", time.Millisecond)
+	rec := &recorder{}
+	r := newRouter(t, a, routerlib.WithTracer(rec))
+	eventually(t, 10*time.Second, "the replica in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
+
+	// Only the check's answers stop coming: its query is the only one
+	// that reads pg_last_xact_replay_timestamp.
+	// The application reads all along, as it does.
+	stop := make(chan struct{})
+	wait := readLoadWith(r, loadOpts{readers: 2}, stop)
+	defer func() {
+		close(stop)
+		wait()
+	}()
+	proxy.DelayAnswers("pg_last_xact_replay_timestamp", 15*time.Second)
+	time.Sleep(300 * time.Millisecond) // the check in flight now hangs
+	if err := replica.PauseReplay(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = replica.ResumeReplay(context.Background()) })
+	stopAt := time.Now().Add(4 * time.Second)
+	committed := 0
+	for time.Now().Before(stopAt) {
+		committed++
+		if err := topo.Primary.Exec(ctx, "INSERT INTO stuck_check VALUES ($1)", committed); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	// Every row but the last few was committed more than max_lag (1 s)
+	// and the ejection bound (2 × 100 ms + 500 ms) ago.
+	var stale, onReplica int
+	var worst int
+	for range 20 {
+		var n, port int
+		if err := r.QueryRow(ctx, "SELECT count(*), inet_server_port() FROM stuck_check").Scan(&n, &port); err != nil {
+			t.Fatal(err)
+		}
+		if port == proxy.Port() || port == replica.Port {
+			onReplica++
+		}
+		if missing := committed - n; missing > 17 { // 1.7 s of commits at 10 a second
+			stale++
+			worst = max(worst, missing)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	s := nodeStat(r, replica.Name)
+	t.Logf("%d of 20 reads on the replica; %s: %+v", onReplica, replica.Name, s)
+	if stale > 0 {
+		t.Errorf("%d of 20 reads missed rows committed over 1.7 s before (max_lag 1s), the worst %d of %d rows (%.1f s of commits): the replica stayed in rotation, its lag unmeasured since its check hung", stale, worst, committed, float64(worst)/10)
+	}
+}
