@@ -95,3 +95,80 @@ func TestRed4StuckCheckKeepsLaggingReplica(t *testing.T) {
 		t.Errorf("%d of 20 reads missed rows committed over 1.7 s before (max_lag 1s), the worst %d of %d rows (%.1f s of commits): the replica stayed in rotation, its lag unmeasured since its check hung", stale, worst, committed, float64(worst)/10)
 	}
 }
+
+// TestRed4StuckCheckHidesPromotion: the same hung check, on the standby of
+// a two-node cluster, hides its promotion. The primary freezes (a dead
+// VM), the standby is promoted, and the old primary thaws unfenced: the
+// router still takes the promoted node for a standby (its last check,
+// before the promotion, said so; each late deadline since is excused by
+// the reads it answers), no standby shows the new timeline to veto the
+// old primary, and the writes go back to the old primary, a fork the
+// promoted node's clients no longer see.
+func TestRed4StuckCheckHidesPromotion(t *testing.T) {
+	if !red4(t) {
+		return
+	}
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	standby := topo.Standbys[0]
+	proxy := standby.NewProxy(t)
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE stuck_promotion (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	a := topo.Artifact()
+	a.Health = artifact.Health{Interval: "100ms", Timeout: "500ms", EjectAfter: 2, ReadmitAfter: 1}
+	a.Nodes[1].Port = proxy.Port()
+	proxy.DelayAnswers("pg_last_xact_replay_timestamp", time.Millisecond) // see TestRed4StuckCheckKeepsLaggingReplica
+	r := newRouter(t, a)
+	eventually(t, 10*time.Second, "the standby in rotation", func() bool { return nodeStat(r, standby.Name).Readable })
+	stop := make(chan struct{})
+	wait := readLoadWith(r, loadOpts{readers: 2, timeout: 5 * time.Second}, stop)
+	defer func() {
+		close(stop)
+		wait()
+	}()
+	proxy.DelayAnswers("pg_last_xact_replay_timestamp", 20*time.Second)
+	time.Sleep(300 * time.Millisecond) // the standby's check in flight now hangs
+
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := false
+	defer func() {
+		if !thawed {
+			_ = topo.Primary.Thaw()
+		}
+	}()
+	eventually(t, 10*time.Second, "the frozen primary without the writes", func() bool { return !nodeStat(r, topo.Primary.Name).Writer })
+	if err := standby.Promote(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	thawed = true
+	time.Sleep(time.Second)
+	var old, promoted, failed int
+	var lastErr error
+	for i := range 10 {
+		var port int
+		wctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		err := r.QueryRow(wctx, "INSERT INTO stuck_promotion VALUES ($1) RETURNING inet_server_port()", i).Scan(&port)
+		cancel()
+		switch {
+		case err != nil:
+			failed++
+			lastErr = err
+		case port == topo.Primary.Port:
+			old++
+		default:
+			promoted++
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("10 writes after the promotion: %d on the old primary, %d on the promoted standby, %d failed (last: %v); %s: %+v", old, promoted, failed, lastErr, standby.Name, nodeStat(r, standby.Name))
+	if old > 0 {
+		t.Errorf("%d of 10 writes went to the old primary after %s was promoted: the router still took it for a standby, its check hung", old, standby.Name)
+	}
+}
