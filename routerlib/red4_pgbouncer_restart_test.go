@@ -23,11 +23,11 @@ import (
 // stop closes, and sorts each id by what the router said of it: done, may
 // have committed, or failed (did not commit).
 type writeOutcomes struct {
-	mu                 sync.Mutex
-	ok, maybe, failed  []int
-	firstFail          error
-	slowest            time.Duration
-	lastOK, firstAfter time.Time
+	mu                sync.Mutex
+	ok, maybe, failed []int
+	firstFail         error
+	slowest           time.Duration
+	lastOK            time.Time
 }
 
 func red4WriteLoad(r *routerlib.Router, table string, writers int, stop <-chan struct{}) (wait func() *writeOutcomes) {
