@@ -19,7 +19,6 @@ import (
 // (drop create_before_destroy from what depends on the slot, or give the
 // new slot another name). pgreplication_router_config handles the same case.
 func TestRed4SlotCreateBeforeDestroyAdvice(t *testing.T) {
-	red4(t)
 	cli := findCLI(t)
 	cli.configFile = buildProvider(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0))

@@ -403,7 +403,12 @@ func (r *replicationSlotResource) createError(ctx context.Context, plan replicat
 		diags.AddAttributeError(path.Root("name"), "Replication Slot Name Taken by a Temporary Slot", r.temporarySlot(ctx, name)+". Let that session end, then apply again, or choose another name.")
 	case errors.As(err, &pgErr) && pgErr.Code == "42710": // duplicate_object
 		diags.AddAttributeError(path.Root("name"), "Replication Slot Already Exists",
-			fmt.Sprintf("Replication slot %q already exists on %s. Import it (terraform import <address> %s) or choose another name.\n\nServer error: %v",
+			fmt.Sprintf("Replication slot %q already exists on %s. If this apply is replacing this resource, the slot is most likely its own old "+
+				"object, still there because the replacement is create_before_destroy: Terraform creates the new slot before it drops the old one, "+
+				"and one server cannot hold two slots of one name, so such a replacement always fails (and an import is refused: the slot is "+
+				"already in the state). Remove create_before_destroy where it is set: on this resource, or on a resource that depends on it "+
+				"(create_before_destroy on a dependent passes down to this slot), then apply again; or give the new slot another name. "+
+				"Otherwise the slot was made outside this configuration: import it (terraform import <address> %s) or choose another name.\n\nServer error: %v",
 				name, r.server.describe(), importid.Format(name), err))
 	case errors.Is(ctxErr, context.DeadlineExceeded):
 		detail := fmt.Sprintf("Creating replication slot %q on %s did not finish within create_timeout (%s).", name, r.server.describe(), timeout)
