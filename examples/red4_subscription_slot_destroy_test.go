@@ -3,6 +3,7 @@ package examples_test
 import (
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -22,7 +23,6 @@ import (
 // false (DISABLE, SET (slot_name = NONE), DROP) when the publisher answers
 // that the slot does not exist.
 func TestRed4SubscriptionSlotDestroyOrder(t *testing.T) {
-	red4(t)
 	cli := findCLI(t)
 	cli.configFile = buildProvider(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0))
@@ -57,12 +57,15 @@ resource "pgreplication_subscription" "sub" {
 }
 `, p.Host, p.Port))
 	const rounds = 4
-	failed := 0
+	failed, slotFirst := 0, 0
 	for i := range rounds {
 		cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color", "-target=pgreplication_replication_slot.sub")
 		cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
 		code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color")
 		if code == 0 {
+			if strings.Contains(out, "Replication Slot Already Gone") {
+				slotFirst++
+			}
 			continue
 		}
 		failed++
@@ -77,6 +80,7 @@ resource "pgreplication_subscription" "sub" {
 		execSQL(t, p, "red4_sub", `DROP SUBSCRIPTION red4_order_sub`)
 		cli.run(t, dir, 0, "destroy", "-auto-approve", "-input=false", "-no-color", "-refresh=true")
 	}
+	t.Logf("the slot went first, and the subscription was dropped without it, in %d of %d rounds", slotFirst, rounds)
 	if failed > 0 {
 		t.Errorf("destroy failed in %d of %d rounds, each time the slot went first: whether it passes depends on the order Terraform picks", failed, rounds)
 	}

@@ -792,6 +792,21 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 			"which does not connect to it, and the slot %q is left on the publisher, retaining WAL there until it is dropped there: "+
 			"SELECT pg_drop_replication_slot(%s).", slot, slot, pgsql.Literal(slot))
 		err := execSubscription(ctx, pool, bound, "DROP SUBSCRIPTION IF EXISTS "+pgsql.Ident(name))
+		if err != nil && publisherSlotGone(ctx, state.Conninfo.ValueString(), slot, err) {
+			// The slot is gone already (a pgreplication_replication_slot
+			// named by literal, destroyed first by the same run, or dropped
+			// by hand): there is nothing to leak, so drop the subscription
+			// without it, as drop_slot_on_destroy = false does.
+			if err = dropSubscription(ctx, pool, bound, name, false); err == nil {
+				resp.Diagnostics.AddWarning("Replication Slot Already Gone",
+					fmt.Sprintf("The publisher (%s) has no replication slot %q any more, so DROP SUBSCRIPTION %s could not drop it there. "+
+						"Nothing is left to leak: the subscription was dropped without its slot (ALTER SUBSCRIPTION … DISABLE; "+
+						"ALTER SUBSCRIPTION … SET (slot_name = NONE); DROP SUBSCRIPTION). If a pgreplication_replication_slot of this "+
+						"configuration was that slot, reference it (slot_name = pgreplication_replication_slot.x.name) so that Terraform "+
+						"drops the subscription first.", publisherAddress(params), slot, pgsql.Ident(name)))
+				return
+			}
+		}
 		switch {
 		case isPasswordRequired(err):
 			resp.Diagnostics.AddError("Cannot Drop Subscription Without a Password", r.passwordRequiredDetail(ctx, state, err))
@@ -833,6 +848,33 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 				"drop_slot_on_destroy = false. If the publisher still has that slot, it retains WAL until it is dropped there: "+
 				"SELECT pg_drop_replication_slot(%s).", pgsql.Ident(name), slot, params.Redacted(), pgsql.Literal(slot)))
 	}
+}
+
+// publisherSlotGone tells whether err, DROP SUBSCRIPTION's failure, is the
+// publisher answering that the subscription's slot does not exist: the
+// error PostgreSQL raises then ("could not drop replication slot … on
+// publisher: … does not exist") is a connection failure (08006), so the
+// publisher is asked (with the subscription's own connection), and only
+// when it cannot be reached is the server's message read.
+func publisherSlotGone(ctx context.Context, connection, slot string, err error) bool {
+	var pgErr *pgconn.PgError
+	if slot == "" || strings.EqualFold(slot, subscriptionSlotNone) || !errors.As(err, &pgErr) || pgErr.Code != "08006" ||
+		!strings.Contains(pgErr.Message, "replication slot") {
+		return false
+	}
+	publisher := newPublisherProbe(connection)
+	defer publisher.close(ctx)
+	conn, _, connErr := publisher.open(ctx)
+	if connErr != nil {
+		return strings.Contains(pgErr.Message, "does not exist")
+	}
+	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
+	defer cancel()
+	var there bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_replication_slots WHERE slot_name = $1)`, slot).Scan(&there); err != nil {
+		return strings.Contains(pgErr.Message, "does not exist")
+	}
+	return !there
 }
 
 // isPasswordRequired tells PostgreSQL's refusal (16 and later) to connect a
