@@ -20,7 +20,6 @@ import (
 // were made", not that replication is now off. Nothing should be half
 // applied: the subscription should be enabled again when the SET fails.
 func TestRed4SubscriptionFailoverHalfApplied(t *testing.T) {
-	red4(t)
 	cli := findCLI(t)
 	cli.configFile = buildProvider(t)
 	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary

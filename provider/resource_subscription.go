@@ -605,8 +605,15 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 	// Each statement runs on its own: SET PUBLICATION with refresh refuses to
 	// run in a transaction block.
 	bound := r.publisherBound(plan)
+	// undo, when set, puts back what the failed statement's step needed
+	// changed first (an enabled subscription disabled for it) and says so.
+	var undo func() string
 	run := func(attr path.Path, what, sql string) bool {
 		if err := execSubscription(ctx, pool, bound, sql); err != nil {
+			undone := ""
+			if undo != nil {
+				undone = " " + undo()
+			}
 			addError := resp.Diagnostics.AddError
 			if !attr.Equal(path.Empty()) {
 				addError = func(summary, detail string) { resp.Diagnostics.AddAttributeError(attr, summary, detail) }
@@ -615,14 +622,14 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			if errors.As(err, &timeout) {
 				// newParams: the connection the subscription has by now.
 				addError("Cannot Alter Subscription", r.timeoutDetail("ALTER SUBSCRIPTION "+pgsql.Ident(name)+" "+what, database, newParams, timeout,
-					"this statement changed nothing. The changes before it in this apply were made; the next plan shows what is left.",
+					"this statement changed nothing. The changes before it in this apply were made; the next plan shows what is left."+undone,
 					"Bring the publisher back, or fix the path from the subscriber to it, and apply again."))
 				return false
 			}
 			addError("Cannot Alter Subscription",
 				fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed. The changes before it in this apply were made; "+
-					"the next plan shows what is left.\n\n%s",
-					pgsql.Ident(name), what, database, r.server.describe(), statement.MaskedError(ctx, err)))
+					"the next plan shows what is left.%s\n\n%s",
+					pgsql.Ident(name), what, database, r.server.describe(), undone, statement.MaskedError(ctx, err)))
 			return false
 		}
 		return true
@@ -710,8 +717,15 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 		for _, step := range steps {
 			if step == clause {
 				waitWorkersStopped(ctx, pool, name)
+				if steps[0] == "DISABLE" && plan.Enabled.ValueBool() {
+					// Nothing half applied: a failed SET must not leave
+					// an enabled subscription disabled for good.
+					undo = func() string { return reenableText(ctx, pool, bound, name, database) }
+				}
 			}
-			if !run(attr, step, alterSubscriptionSQL(name, step)) {
+			ok := run(attr, step, alterSubscriptionSQL(name, step))
+			undo = nil
+			if !ok {
 				return
 			}
 		}
@@ -875,6 +889,17 @@ func publisherSlotGone(ctx context.Context, connection, slot string, err error) 
 		return strings.Contains(pgErr.Message, "does not exist")
 	}
 	return !there
+}
+
+// reenableText enables again the subscription name, which was enabled and
+// was disabled for a statement that then failed, and says whether it is.
+func reenableText(ctx context.Context, pool *pgxpool.Pool, bound statementBound, name, database string) string {
+	if err := execSubscription(ctx, pool, bound, alterSubscriptionSQL(name, "ENABLE")); err != nil {
+		return fmt.Sprintf("The subscription was disabled for this statement, and enabling it again failed too, so it is disabled now and does "+
+			"not replicate: run ALTER SUBSCRIPTION %s ENABLE in database %q once the cause below is fixed, or apply again (%v).",
+			pgsql.Ident(name), database, statement.MaskedError(ctx, err))
+	}
+	return "The subscription was disabled for this statement and has been enabled again: it replicates as before the apply."
 }
 
 // isPasswordRequired tells PostgreSQL's refusal (16 and later) to connect a
