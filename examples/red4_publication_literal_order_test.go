@@ -26,7 +26,6 @@ import (
 // failed so; this test: 4 of 10 runs (2 applies, 2 destroys). The create's
 // refusal says to reference the publication; the destroy's does not.
 func TestRed4PublicationLiteralOrder(t *testing.T) {
-	red4(t)
 	cli := findCLI(t)
 	cli.configFile = buildProvider(t)
 	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 
@@ -176,11 +177,29 @@ func (r *publicationResource) warnInUse(ctx context.Context, doing, name, databa
 // refuseInUse adds the refusal to drop or rename publication name while a
 // subscription streams it, and reports whether it did. A failure to read
 // the sessions refuses nothing: the plan has warned of what it could see.
+//
+// A subscription found streaming is looked at again for up to syncRiskGrace
+// (as a slot's drop that would block commits): one that names this
+// publication by literal has no dependency on it, so terraform destroy
+// drops the two in parallel, and the same destroy was refused or not by
+// Terraform's choice of order.
 func (r *publicationResource) refuseInUse(ctx context.Context, q querier, doing, name, database string, diags *diag.Diagnostics) bool {
 	streams, err := readPublicationStreams(ctx, q, database, name)
 	if err != nil || len(streams.streaming) == 0 {
 		return false
 	}
-	diags.AddError("Publication In Use", r.publicationInUse(doing, name, database, streams.streaming)+" The publication is unchanged.")
+	start := time.Now()
+	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
+		streams, err = readPublicationStreams(ctx, q, database, name)
+		return err == nil && len(streams.streaming) == 0, nil
+	})
+	if err != nil || len(streams.streaming) == 0 {
+		return false
+	}
+	diags.AddError("Publication In Use", r.publicationInUse(doing, name, database, streams.streaming)+" The publication is unchanged.\n\n"+
+		fmt.Sprintf("(Checked again for %s, in case another resource of this run was changing that subscription.) ", time.Since(start).Round(time.Second))+
+		"If a pgreplication_subscription of this configuration names this publication by literal, nothing orders the two: reference "+
+		"its name attribute instead (publications = [pgreplication_publication.<name>.name]), so that Terraform changes the subscription "+
+		"first for good. If this run also dropped or changed that subscription, running the same command again works.")
 	return true
 }

@@ -1989,9 +1989,24 @@ func (r *subscriptionResource) publicationsThere(ctx context.Context, plan subsc
 	if err != nil || len(missing) == 0 || major >= 18 {
 		return true
 	}
+	// Looked at again for up to syncRiskGrace (as a slot's drop that would
+	// block commits): a publication named by literal has no dependency on
+	// it, so the same apply may be creating it in parallel, and the same
+	// apply was refused or not by Terraform's choice of order.
+	start := time.Now()
+	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
+		missing, major, err = missingPublications(ctx, publisher, names)
+		return err != nil || len(missing) == 0, nil
+	})
+	if err != nil || len(missing) == 0 {
+		return true
+	}
 	p, _ := conninfo.Parse(publisher.connection)
 	diags.AddAttributeError(path.Root("publications"), "Publication Not on the Publisher",
-		missingPublicationsText(plan.Name.ValueString(), publisherAddress(p), missing, major)+" "+outcome)
+		missingPublicationsText(plan.Name.ValueString(), publisherAddress(p), missing, major)+" "+outcome+
+			fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this run was creating it.) If this run also created or "+
+				"renamed that publication (a pgreplication_publication named here by literal, which nothing orders first), running the same "+
+				"command again works; referencing its name attribute, as above, orders them for good.", time.Since(start).Round(time.Second)))
 	return false
 }
 
