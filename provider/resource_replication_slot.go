@@ -651,7 +651,13 @@ func (r *replicationSlotResource) dropRiskAfterGrace(ctx context.Context, pool *
 		return risk.summary == "", nil
 	})
 	if risk.summary != "" && ctx.Err() == nil {
-		risk.detail += fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this apply was changing synchronous_standby_names.)",
+		risk.detail += fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this apply was changing synchronous_standby_names.) "+
+			"If this run also destroys or changes a pgreplication_synchronous_replication, nothing orders it before this slot when it names its "+
+			"standbys by literal (and under -parallelism=1 this wait holds the only operation, so it cannot run meanwhile): make it reference "+
+			"the standby (standby_names = [pgreplication_standby.x.application_name], that standby's primary_slot_name referencing this slot: "+
+			"primary_slot_name = pgreplication_replication_slot.x.name), so that Terraform orders it first; or run the command again: "+
+			"Terraform goes on with the resources that do not depend on this slot, so the same run resets synchronous_standby_names "+
+			"after this refusal, and the next one drops the slot.",
 			time.Since(start).Round(time.Second))
 	}
 	return risk
