@@ -251,7 +251,9 @@ func (c *Conn) Release() {
 // advisory locks, LISTEN, prepared statements by name. Statements sent
 // through [Router.Exec] run on whichever pooled connection is free, so such
 // state set there is lost or, worse, seen by an unrelated later call. With
-// no primary taking writes Acquire fails with [ErrNoPrimary]. Release the
+// no primary taking writes Acquire fails with [ErrNoPrimary], after the
+// wait a write makes for a primary restarted fast (see the package
+// documentation). Release the
 // connection when done; a DISCARD ALL before that resets the session and
 // pgx's statement cache alike (see [Conn.Release]).
 func (r *Router) Acquire(ctx context.Context) (*Conn, error) {
@@ -260,7 +262,8 @@ func (r *Router) Acquire(ctx context.Context) (*Conn, error) {
 
 // MigrationConn returns a connection on the primary for schema migrations:
 // the counterpart of Django's allow_migrate. It never returns a replica's
-// connection: with no primary taking writes it fails with [ErrNoPrimary].
+// connection: with no primary taking writes it fails with [ErrNoPrimary],
+// after the wait a write makes for a primary restarted fast.
 // The [Tracer] sees it as [OpMigrate]. Release the connection when the
 // migration is done: in read_your_writes mode that records the migration
 // in the context's [Session], so a read right after it sees the new schema.
@@ -274,7 +277,7 @@ func (r *Router) acquire(ctx context.Context, op Op) (*Conn, error) {
 		return nil, err
 	}
 	defer t.leave()
-	tg, err := r.choosePrimary(ctx, t, op)
+	tg, err := r.routePrimary(ctx, t, op)
 	if err != nil {
 		return nil, err
 	}

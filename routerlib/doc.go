@@ -170,7 +170,9 @@
 // recovery, whatever role the file declares; while there is none they fail
 // with [ErrNoPrimary] and never reach a replica. For eject_after × interval
 // + timeout after the checks took the writes off a node (4s with the
-// defaults), a write that finds none asks for a check now of each
+// defaults), a write that finds none (and so [Router.Acquire],
+// [Router.MigrationConn], [Router.Ping], and a [SessionMiddleware] asking
+// the primary its position) asks for a check now of each
 // unreachable node last seen out of recovery and waits for it, at most
 // health.timeout and never past its context: a primary restarted fast
 // (pg_ctl restart, or its postmaster killed and started again) takes the

@@ -281,7 +281,8 @@ func (m *SessionMiddleware) Verify(ctx context.Context, value string) (LSN, bool
 
 // atPrimary reports whether the primary has reached lsn: the primary
 // taking writes now, as its last health check or a query of the
-// middleware's own saw it, or as it answers now. A position seen on
+// middleware's own saw it, or as it answers now (waiting, as a write does,
+// for a primary restarted fast: see awaitWriter). A position seen on
 // another primary, or on the same one before it last started, does not
 // count: after a failover that lost WAL, a reload to another cluster, or a
 // cluster rebuilt at the same address (timeline 1 again), the primary may
@@ -305,6 +306,9 @@ func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 		}
 	}
 	pos, err := m.r.primaryPosition(ctx, t)
+	if err != nil && m.r.awaitWriter(ctx, t, err) {
+		pos, err = m.r.primaryPosition(ctx, t)
+	}
 	if err != nil {
 		// Unknown: do not let the value send reads to the primary.
 		m.r.opts.logger.Warn("routerlib: a session's LSN is ahead of every primary position seen, and the primary could not be asked; the session starts empty", "err", err)
@@ -322,14 +326,19 @@ func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 	return lsn <= pos.lsn
 }
 
-// settleSession is Router.settle on the topology in force.
+// settleSession is Router.settle on the topology in force, which waits,
+// as a write does, for a primary restarted fast (awaitWriter).
 func (r *Router) settleSession(ctx context.Context, s *Session, lost uint64) error {
 	t, err := r.enter()
 	if err != nil {
 		return err
 	}
 	defer t.leave()
-	return r.settle(ctx, t, s, lost)
+	err = r.settle(ctx, t, s, lost)
+	if err != nil && r.awaitWriter(ctx, t, err) {
+		err = r.settle(ctx, t, s, lost)
+	}
+	return err
 }
 
 // primaryPosition asks the node taking writes for its WAL insert position.

@@ -324,6 +324,17 @@ func (r *Router) route(ctx context.Context, t *topology, op Op, sql string, cl c
 	return tg, err
 }
 
+// routePrimary is choosePrimary for a call that needs the primary itself
+// (Ping, Acquire, MigrationConn): like route, it waits for a check when
+// the last writer may only be restarting (awaitWriter), then chooses again.
+func (r *Router) routePrimary(ctx context.Context, t *topology, op Op) (target, error) {
+	tg, err := r.choosePrimary(ctx, t, op)
+	if err != nil && r.awaitWriter(ctx, t, err) {
+		tg, err = r.choosePrimary(ctx, t, op)
+	}
+	return tg, err
+}
+
 // awaitWriter reports, for a call that needs the primary and failed to
 // choose one with err ([ErrNoPrimary]), whether a node took the writes
 // while it waited. It waits only in the window that opens when the checks
@@ -838,10 +849,7 @@ func (r *Router) Ping(ctx context.Context) error {
 		return err
 	}
 	defer t.leave()
-	tg, err := r.choosePrimary(ctx, t, OpPing)
-	if err != nil && r.awaitWriter(ctx, t, err) {
-		tg, err = r.choosePrimary(ctx, t, OpPing)
-	}
+	tg, err := r.routePrimary(ctx, t, OpPing)
 	if err != nil {
 		return err
 	}
