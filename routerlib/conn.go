@@ -276,8 +276,8 @@ func (r *Router) acquire(ctx context.Context, op Op) (*Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer t.leave()
-	tg, err := r.routePrimary(ctx, t, op)
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
+	tg, err := r.routePrimary(ctx, &t, op)
 	if err != nil {
 		return nil, err
 	}

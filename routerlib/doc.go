@@ -172,13 +172,14 @@
 // + timeout after the checks took the writes off a node (4s with the
 // defaults), a write that finds none (and so [Router.Acquire],
 // [Router.MigrationConn], [Router.Ping], and a [SessionMiddleware] asking
-// the primary its position) asks for a check now of each
-// unreachable node last seen out of recovery and waits for it, at most
-// health.timeout and never past its context: a primary restarted fast
-// (pg_ctl restart, or its postmaster killed and started again) takes the
-// write as soon as a check sees it back, with every rule below applied,
-// rather than at the next scheduled check. No such wait when a rule below
-// keeps the writes from every node.
+// the primary its position) asks for a check now of each unreachable node
+// last seen out of recovery and waits for it, at most health.timeout and
+// never past its context; a reload meanwhile does not end the wait, which
+// goes on on the new topology within the same bound. So a primary
+// restarted fast (pg_ctl restart, or its postmaster killed and started
+// again) takes the write as soon as a check sees it back, with every rule
+// below applied, rather than at the next scheduled check. No such wait
+// when a rule below keeps the writes from every node.
 //
 // Split brain: when more than one declared node is out of recovery (an old
 // primary restarted after a standby was promoted, and nobody fenced it),

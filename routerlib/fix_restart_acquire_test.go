@@ -134,35 +134,15 @@ func inWriterWindow(r *routerlib.Router, primary *routertest.Node, call func() e
 }
 
 // openWriterWindow opens the window of a fast restart, which stays open
-// until a check sees the primary back: the primary is stopped (fast) under
-// a write in flight, whose session ends with 57P01, so the check that asks
-// at once is refused and the writes are lost; then it starts again. A
-// scheduled check that saw it back before the call (the test's are 30 s
-// apart) would close the window: it is opened again then, up to 3 times.
+// until a check sees the primary back: the primary is stopped
+// (loseWrites) and started again. A scheduled check that saw it back
+// before the call (the tests' are 30 s apart) would close the window: it
+// is opened again then, up to 3 times.
 func openWriterWindow(t *testing.T, r *routerlib.Router, primary *routertest.Node) {
 	t.Helper()
-	ctx := context.Background()
-	const sleep = "DO $$BEGIN PERFORM pg_sleep(30); END$$"
 	for range 3 {
-		done := make(chan error, 1)
-		go func() {
-			_, err := r.Exec(ctx, sleep)
-			done <- err
-		}()
-		eventually(t, 10*time.Second, "the write in flight", func() bool {
-			var n int
-			err := primary.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query = $1", sleep).Scan(&n)
-			return err == nil && n > 0
-		})
-		if err := primary.Stop(ctx); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("the write in flight when the primary stopped: %v", <-done)
-		eventually(t, 10*time.Second, "the writes lost", func() bool {
-			s, _ := r.NodeStat(primary.Name)
-			return !s.Writer
-		})
-		if err := primary.Start(ctx); err != nil {
+		loseWrites(t, r, primary)
+		if err := primary.Start(context.Background()); err != nil {
 			t.Fatal(err)
 		}
 		if s, _ := r.NodeStat(primary.Name); !s.Writer {
@@ -171,6 +151,34 @@ func openWriterWindow(t *testing.T, r *routerlib.Router, primary *routertest.Nod
 		t.Log("a scheduled check saw the primary back before the call: the window is opened again")
 	}
 	t.Fatal("a scheduled check saw the primary back before the call, 3 times: the case proves nothing")
+}
+
+// loseWrites stops primary (fast) under a write in flight, whose session
+// ends with 57P01, so that the check it asks for at once is refused, and
+// returns once r's checks took the writes from it: the window of a fast
+// restart opens.
+func loseWrites(t *testing.T, r *routerlib.Router, primary *routertest.Node) {
+	t.Helper()
+	ctx := context.Background()
+	const sleep = "DO $$BEGIN PERFORM pg_sleep(30); END$$"
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Exec(ctx, sleep)
+		done <- err
+	}()
+	eventually(t, 10*time.Second, "the write in flight", func() bool {
+		var n int
+		err := primary.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query = $1", sleep).Scan(&n)
+		return err == nil && n > 0
+	})
+	if err := primary.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the write in flight when the primary stopped: %v", <-done)
+	eventually(t, 10*time.Second, "the writes lost", func() bool {
+		s, _ := r.NodeStat(primary.Name)
+		return !s.Writer
+	})
 }
 
 // settledAfterRestart serves one request through m.Cookie whose handler

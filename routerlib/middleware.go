@@ -296,7 +296,7 @@ func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 	if err != nil {
 		return false
 	}
-	defer t.leave()
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
 	if w := t.writer.Load(); w != nil {
 		if lsn <= LSN(w.replayLSN.Load()) { // its current position at the last check
 			return true
@@ -306,7 +306,7 @@ func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 		}
 	}
 	pos, err := m.r.primaryPosition(ctx, t)
-	if err != nil && m.r.awaitWriter(ctx, t, err) {
+	if err != nil && m.r.awaitWriter(ctx, &t, err) {
 		pos, err = m.r.primaryPosition(ctx, t)
 	}
 	if err != nil {
@@ -333,9 +333,9 @@ func (r *Router) settleSession(ctx context.Context, s *Session, lost uint64) err
 	if err != nil {
 		return err
 	}
-	defer t.leave()
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
 	err = r.settle(ctx, t, s, lost)
-	if err != nil && r.awaitWriter(ctx, t, err) {
+	if err != nil && r.awaitWriter(ctx, &t, err) {
 		err = r.settle(ctx, t, s, lost)
 	}
 	return err

@@ -204,11 +204,11 @@ func (r *Router) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
-	defer t.leave()
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
 	cl := r.cache.get(sql)
 	var st retryState
 	for {
-		tg, err := r.route(ctx, t, OpExec, sql, cl, st)
+		tg, err := r.route(ctx, &t, OpExec, sql, cl, st)
 		if err != nil {
 			return pgconn.CommandTag{}, err
 		}
@@ -237,8 +237,8 @@ func (r *Router) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, 
 	if err != nil {
 		return nil, err
 	}
-	defer t.leave()
-	return r.query(ctx, t, OpQuery, sql, r.cache.get(sql), args, retryState{}, nil)
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
+	return r.query(ctx, &t, OpQuery, sql, r.cache.get(sql), args, retryState{}, nil)
 }
 
 func init() {
@@ -259,20 +259,21 @@ func (r *Router) queryInto(ctx context.Context, sql string, args []any, slot *dr
 	if err != nil {
 		return nil, err
 	}
-	defer t.leave()
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
 	w, _ := slot.Get().(*retryRows)
 	if w == nil {
 		w = new(retryRows)
 		slot.Set(w)
 	}
-	return r.query(ctx, t, OpQuery, sql, r.cache.get(sql), args, retryState{}, w)
+	return r.query(ctx, &t, OpQuery, sql, r.cache.get(sql), args, retryState{}, w)
 }
 
-// query runs the call; a read's rows are into, or a new retryRows when
-// into is nil.
-func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl class, args []any, st retryState, into *retryRows) (pgx.Rows, error) {
+// query runs the call on *tp, the topology it entered, or on the one
+// route moves it to (which it leaves then); a read's rows are into, or a
+// new retryRows when into is nil.
+func (r *Router) query(ctx context.Context, tp **topology, op Op, sql string, cl class, args []any, st retryState, into *retryRows) (pgx.Rows, error) {
 	for {
-		tg, err := r.route(ctx, t, op, sql, cl, st)
+		tg, err := r.route(ctx, tp, op, sql, cl, st)
 		if err != nil {
 			return errRows{err: err}, err
 		}
@@ -280,9 +281,9 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 		var rows pgx.Rows
 		var conn *pgxpool.Conn
 		var gen uint64
-		s := r.recording(ctx, t, tg)
+		s := r.recording(ctx, *tp, tg)
 		if s != nil {
-			rows, err = r.queryCapture(ctx, t, tg, sql, cl, args, s)
+			rows, err = r.queryCapture(ctx, *tp, tg, sql, cl, args, s)
 		} else {
 			rows, conn, gen, err = queryOn(ctx, tg.pool, sql, args, tg.n.server, st.after(tg.n.server))
 		}
@@ -303,7 +304,7 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 			return into, nil
 		}
 		var retry bool
-		if st, retry, err = r.retryable(ctx, t, tg, sql, err, st); !retry {
+		if st, retry, err = r.retryable(ctx, *tp, tg, sql, err, st); !retry {
 			if rows != nil {
 				rows.Close()
 			}
@@ -312,14 +313,15 @@ func (r *Router) query(ctx context.Context, t *topology, op Op, sql string, cl c
 	}
 }
 
-// route is choose, for a call of this file: one that finds no node
-// taking writes while the last one may only be unreachable for a moment
-// (a fast restart) waits for a check first (awaitWriter), then chooses
-// again.
-func (r *Router) route(ctx context.Context, t *topology, op Op, sql string, cl class, st retryState) (target, error) {
-	tg, err := r.choose(ctx, t, op, sql, cl, st)
-	if err != nil && r.awaitWriter(ctx, t, err) {
-		tg, err = r.choose(ctx, t, op, sql, cl, st)
+// route is choose, for a call of this file on *tp, the topology it
+// entered: one that finds no node taking writes while the last one may
+// only be unreachable for a moment (a fast restart) waits for a check
+// first (awaitWriter, which may move the call to the topology a reload
+// put in force), then chooses again.
+func (r *Router) route(ctx context.Context, tp **topology, op Op, sql string, cl class, st retryState) (target, error) {
+	tg, err := r.choose(ctx, *tp, op, sql, cl, st)
+	if err != nil && r.awaitWriter(ctx, tp, err) {
+		tg, err = r.choose(ctx, *tp, op, sql, cl, st)
 	}
 	return tg, err
 }
@@ -327,10 +329,10 @@ func (r *Router) route(ctx context.Context, t *topology, op Op, sql string, cl c
 // routePrimary is choosePrimary for a call that needs the primary itself
 // (Ping, Acquire, MigrationConn): like route, it waits for a check when
 // the last writer may only be restarting (awaitWriter), then chooses again.
-func (r *Router) routePrimary(ctx context.Context, t *topology, op Op) (target, error) {
-	tg, err := r.choosePrimary(ctx, t, op)
-	if err != nil && r.awaitWriter(ctx, t, err) {
-		tg, err = r.choosePrimary(ctx, t, op)
+func (r *Router) routePrimary(ctx context.Context, tp **topology, op Op) (target, error) {
+	tg, err := r.choosePrimary(ctx, *tp, op)
+	if err != nil && r.awaitWriter(ctx, tp, err) {
+		tg, err = r.choosePrimary(ctx, *tp, op)
 	}
 	return tg, err
 }
@@ -351,8 +353,13 @@ func (r *Router) routePrimary(ctx context.Context, t *topology, op Op) (target, 
 // window, ctx or the Router's Close. Before, such writes failed until the
 // next scheduled check saw the primary back. The writer is still only
 // what the checks choose (chooseWriter), every rule of theirs applied: no
-// write goes to a node they did not confirm.
-func (r *Router) awaitWriter(ctx context.Context, t *topology, err error) bool {
+// write goes to a node they did not confirm. *tp is the topology the
+// call entered; when a reload retires it during the wait (or before), the
+// wait goes on on the topology in force, whose checks alone choose a
+// writer now, within the same bound: the call enters that one, leaves
+// *tp and sets *tp to it, so that it chooses, and leaves, there.
+func (r *Router) awaitWriter(ctx context.Context, tp **topology, err error) bool {
+	t := *tp
 	lost := r.writesLost.Load()
 	if lost == 0 || !errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrNoReplica) || ctx.Err() != nil {
 		return false // no window, a read's error (no replica, nor the fallback), or the caller's end
@@ -363,7 +370,21 @@ func (r *Router) awaitWriter(ctx context.Context, t *topology, err error) bool {
 	}
 	var wait, tick *time.Timer
 	for {
-		if t.noWriter.Load() != nil || r.closed.Load() || t.retired.Load() {
+		if r.closed.Load() {
+			return false
+		}
+		if t.retired.Load() {
+			nt, err := r.enter()
+			if err != nil {
+				return false // closed
+			}
+			t.leave()
+			t, *tp = nt, nt
+			if nt.writer.Load() != nil {
+				return true // the reload, or a check of the new topology, found one
+			}
+		}
+		if t.noWriter.Load() != nil {
 			return false
 		}
 		asked := false
@@ -492,7 +513,7 @@ func (w *retryRows) again(err error) bool {
 		w.err = err
 		return false
 	}
-	defer t.leave()
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
 	st, retry, err := w.r.retryable(w.ctx, t, target{n: w.n, pool: w.pool, write: w.write}, w.sql, err, w.st)
 	if !retry {
 		w.err = err
@@ -502,7 +523,7 @@ func (w *retryRows) again(err error) bool {
 		w.cl = asWrite(w.cl)
 	}
 	w.done() // returns the failed replica's connection now
-	rows, err := w.r.query(w.ctx, t, w.op, w.sql, w.cl, w.args, st, nil)
+	rows, err := w.r.query(w.ctx, &t, w.op, w.sql, w.cl, w.args, st, nil)
 	if err != nil {
 		w.err = err
 		return false
@@ -626,8 +647,8 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 	if err != nil {
 		return errRow{err}
 	}
-	defer t.leave()
-	rows, err := r.query(ctx, t, OpQueryRow, sql, r.cache.get(sql), args, retryState{}, nil)
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
+	rows, err := r.query(ctx, &t, OpQueryRow, sql, r.cache.get(sql), args, retryState{}, nil)
 	if err != nil {
 		return errRow{err}
 	}
@@ -665,7 +686,7 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
-	defer t.leave()
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
 	cl := classRead
 	readOnlyTx := false
 	for i, q := range b.QueuedQueries {
@@ -687,7 +708,7 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if len(b.QueuedQueries) > 0 {
 		first = b.QueuedQueries[0].SQL
 	}
-	tg, err := r.route(ctx, t, OpSendBatch, first, cl, retryState{})
+	tg, err := r.route(ctx, &t, OpSendBatch, first, cl, retryState{})
 	if err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
@@ -748,12 +769,12 @@ func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnN
 	if err != nil {
 		return 0, err
 	}
-	defer t.leave()
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
 	sql := ""
 	if r.opts.tracer != nil {
 		sql = "COPY " + tableName.Sanitize() // built only for the tracer: it allocates
 	}
-	tg, err := r.route(ctx, t, OpCopyFrom, sql, classWrite, retryState{})
+	tg, err := r.route(ctx, &t, OpCopyFrom, sql, classWrite, retryState{})
 	if err != nil {
 		return 0, err
 	}
@@ -800,14 +821,14 @@ func (r *Router) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, 
 	if err != nil {
 		return nil, err
 	}
-	defer t.leave()
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
 	cl := classWrite | classTx
 	if txOptions.AccessMode == pgx.ReadOnly && txOptions.IsoLevel != pgx.Serializable {
 		cl = classRead
 	}
 	var st retryState
 	for {
-		tg, err := r.route(ctx, t, OpBegin, "BEGIN", cl, st)
+		tg, err := r.route(ctx, &t, OpBegin, "BEGIN", cl, st)
 		if err != nil {
 			return nil, err
 		}
@@ -848,8 +869,8 @@ func (r *Router) Ping(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	defer t.leave()
-	tg, err := r.routePrimary(ctx, t, OpPing)
+	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
+	tg, err := r.routePrimary(ctx, &t, OpPing)
 	if err != nil {
 		return err
 	}
