@@ -936,49 +936,67 @@ func (b *captureBatch) Close() error {
 }
 
 // sendReadBatchCapture sends b, a batch of reads, to tg, the writer's
-// read-write session (see startReadCapture), with xactQuery queued last:
-// the batch is one implicit transaction (one Sync), so that query tells
-// whether its reads wrote, in the same round trip. Its Close then reads
-// the position after the commit, only when they did. It is a resendBatch:
-// sent again, whole, when the server had ended its session as idle. b
-// itself is left as the caller queued it (sendable).
+// read-write session (see startReadCapture), recording in s (recordIn).
+// It is a resendBatch: sent again, whole, when the server had ended its
+// session as idle. b itself is left as the caller queued it (sendable).
 func (r *Router) sendReadBatchCapture(ctx context.Context, t *topology, tg target, b *pgx.Batch, s *Session) pgx.BatchResults {
-	checked := sendable(b)
-	br := &readBatchCapture{
-		resendBatch: &resendBatch{r: r, ctx: ctx, n: tg.n, pool: tg.pool, max: maxAttempts(t)},
-		session:     s,
-	}
-	checked.Queue(xactQuery).QueryRow(func(row pgx.Row) error { return row.Scan(&br.wrote) })
-	br.send(checked)
-	return br
+	rb := &resendBatch{r: r, ctx: ctx, n: tg.n, pool: tg.pool, max: maxAttempts(t)}
+	rb.send(rb.recordIn(sendable(b), s))
+	return rb
 }
 
-// readBatchCapture are the results of a batch of reads sent with
-// xactQuery last (sendReadBatchCapture): Close reads that query's answer
-// (its callback) after the caller's, then the position when they wrote.
-type readBatchCapture struct {
-	*resendBatch
+// A readCapture is what a batch of reads on the writer's read-write
+// session records (see resendBatch.recordIn): the session, and whether
+// its reads wrote, which xactQuery, queued last, says. The batch is one
+// implicit transaction (one Sync), so that query tells it in the same
+// round trip; Close then reads the position after the commit, only when
+// they did.
+type readCapture struct {
 	session *Session
 	wrote   bool
 	done    bool // closed: the outcome is recorded once
 }
 
-func (b *readBatchCapture) Close() error {
-	err := b.resendBatch.Close()
-	if b.done {
+// recordIn makes b, the batch's next sending (sendable), record in s: with
+// xactQuery queued last, whose answer the batch's Close reads after the
+// caller's (see resendBatch.Close). With s nil it records nothing, and a
+// sending that recorded loses its xactQuery. A batch of reads sent on the
+// writer's read-write session records from the first sending
+// (sendReadBatchCapture); one that moved there from a replica that failed
+// under it records from then on, as a Query's read moved there does; one
+// that moved off it (none of it went out there: see again) records
+// nothing.
+func (rb *resendBatch) recordIn(b *pgx.Batch, s *Session) *pgx.Batch {
+	if rb.capture != nil {
+		b.QueuedQueries = b.QueuedQueries[:len(b.QueuedQueries)-1] // its xactQuery
+		rb.capture = nil
+	}
+	if s != nil {
+		c := &readCapture{session: s}
+		rb.capture = c
+		b.Queue(xactQuery).QueryRow(func(row pgx.Row) error { return row.Scan(&c.wrote) })
+	}
+	return b
+}
+
+// recordOutcome records in the session of a batch that records (see
+// recordIn), once, the outcome of its Close, which returned err.
+func (rb *resendBatch) recordOutcome(err error) error {
+	c := rb.capture
+	if c == nil || c.done {
 		return err
 	}
-	b.done = true
+	c.done = true
 	switch {
 	case err != nil:
 		// The server's error rolled the batch back; a failure of the
 		// connection leaves its commit unknown.
-		outcomeUnknown(b.session, err)
-	case b.wrote:
+		outcomeUnknown(c.session, err)
+	case c.wrote:
 		// On a session of its own: the batch's went back to the pool at
 		// Close. Any session of the primary reads a position at or past
 		// the commit.
-		err = b.r.captureAfter(b.ctx, b.pool, b.session)
+		err = rb.r.captureAfter(rb.ctx, rb.pool, c.session)
 	}
 	return err
 }

@@ -343,7 +343,8 @@
 // took 1.2 times a strong-mode read's time), and when it wrote, the
 // position after its commit is read and recorded (a second round trip, on
 // those reads only). So does a batch of reads (the query queued last in
-// the batch, one implicit transaction), a string of several statements
+// the batch, one implicit transaction; one sent again there from a
+// replica that failed under it too), a string of several statements
 // through Exec (the query appended to the string, one simple query, as
 // pgx sends it), named arguments (rewritten first, as pgx does), an
 // exec mode, the call's or the pool's default (each sent as pgx sends it in that mode,

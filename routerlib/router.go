@@ -667,11 +667,14 @@ func (r *Router) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row 
 // reads goes again after a failure only when none of it went out (pgx met
 // the failure preparing the batch's statements, in a round trip before
 // them): once it went out, a function it called may have written, and its
-// error says it was not sent again for that reason. A write batch outside
-// a transaction is sent again, whole, only when the server had ended its
-// session as idle (none of it ran), as an Exec there runs again, never on
-// another node. A batch that
-// begins a read-only transaction, not serializable ([pgx.Batch.BeginTx]
+// error says it was not sent again for that reason. In read_your_writes
+// mode a batch of reads on the primary's read-write session, sent there
+// first or again after its replica failed, records in the context's
+// [Session] what a function it called wrote, as a Query's read does. A
+// write batch outside a transaction is sent again, whole, only when the
+// server had ended its session as idle (none of it ran), as an Exec there
+// runs again, never on another node. A batch that begins a read-only
+// transaction, not serializable ([pgx.Batch.BeginTx]
 // with [pgx.ReadOnly], or a first statement BEGIN … READ ONLY), is a read
 // as [Router.BeginTx] takes it, and so are the COMMIT or ROLLBACK that end
 // it in the batch; its transaction keeps its replica connection until
@@ -731,13 +734,15 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 // resendBatch.again), as query's loop does for a read: retryable decides
 // and records it (the node out of rotation, or checked at once when the
 // server ended the session), and choose picks the node, another one first.
-// It returns the target, or the error to fail the batch with when no node
-// can take it, or neither when the batch is not sent again (its failure
-// is then err, as resendBatch.failed says it).
-func (r *Router) readBatchAgain(rb *resendBatch, err error) (target, error) {
+// It returns the target, with the session the batch records in there
+// (recording: a read_your_writes read on the writer's read-write session,
+// as a Query's read moved there records), or the error to fail the batch
+// with when no node can take it, or neither when the batch is not sent
+// again (its failure is then err, as resendBatch.failed says it).
+func (r *Router) readBatchAgain(rb *resendBatch, err error) (target, *Session, error) {
 	t, terr := r.enter()
 	if terr != nil {
-		return target{}, nil
+		return target{}, nil, nil
 	}
 	defer t.leave()
 	first := ""
@@ -747,15 +752,18 @@ func (r *Router) readBatchAgain(rb *resendBatch, err error) (target, error) {
 	st, retry, _ := r.retryable(rb.ctx, t, target{n: rb.n, pool: rb.pool}, first, err, retryState{attempts: rb.attempts})
 	rb.attempts = st.attempts
 	if !retry {
-		return target{}, nil
+		return target{}, nil, nil
 	}
 	tg, cerr := r.choose(rb.ctx, t, OpSendBatch, first, classRead, st)
 	if cerr != nil {
-		return target{}, fmt.Errorf("routerlib: node %q failed under a read batch, which found no node to go to again (%w): %w", rb.n.name, cerr, err)
+		return target{}, nil, fmt.Errorf("routerlib: node %q failed under a read batch, which found no node to go to again (%w): %w", rb.n.name, cerr, err)
 	}
 	r.count(tg)
 	rb.after = st.after(tg.n.server)
-	return tg, nil
+	if rb.readOnlyTx {
+		return tg, nil, nil // read only: nothing to record, and its own BEGIN makes it so
+	}
+	return tg, r.recording(rb.ctx, t, tg), nil
 }
 
 // CopyFrom copies rows into a table on the primary, like

@@ -267,6 +267,7 @@ type resendBatch struct {
 	after      int64        // the last ending (57P01) seen on n's server, Unix nanoseconds: a new sending goes on a session made after it
 	max        int          // sendings at most (maxAttempts)
 	read       bool         // a result was read: the batch is never sent again
+	capture    *readCapture // what a batch of reads on the writer's read-write session records (recordIn); nil when it records nothing
 }
 
 // again sends the batch again on another session of its pool when err,
@@ -298,7 +299,7 @@ func (rb *resendBatch) again(err error) bool {
 		// another node when this one failed, or this one, on a session
 		// made after the ending, when the server ended the session
 		// (pg_terminate_backend) and no other node can take it.
-		next, err := rb.r.readBatchAgain(rb, err)
+		next, s, err := rb.r.readBatchAgain(rb, err)
 		if next.n == nil && err == nil {
 			return false
 		}
@@ -314,7 +315,7 @@ func (rb *resendBatch) again(err error) bool {
 			return true
 		}
 		rb.n, rb.pool = next.n, next.pool
-		rb.send(fresh)
+		rb.send(rb.recordIn(fresh, s))
 		return true
 	default:
 		return false
@@ -389,6 +390,10 @@ func (rb *resendBatch) QueryRow() pgx.Row {
 // the new sending's row). The rest is pgx's, with its rule: a callback's
 // error ends the batch, and no callback after it runs.
 func (rb *resendBatch) Close() error {
+	return rb.recordOutcome(rb.close())
+}
+
+func (rb *resendBatch) close() error {
 	var fnErr error
 	if !rb.read && len(rb.b.QueuedQueries) > 0 {
 		if fn := rb.b.QueuedQueries[0].Fn; fn == nil {
