@@ -5,7 +5,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -54,36 +53,25 @@ func TestPgBouncerTerminatePassAttempts(t *testing.T) {
 		}
 	})
 	r := newRouter(t, a, throughPgBouncer, routerlib.WithTracer(tracer))
-	stop := make(chan struct{})
 	var byAttempts [4]atomic.Int64 // 1, 2, 3, more
 	var failed, sameNode, otherNode atomic.Int64
 	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
-	for range 6 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				at := &readAttempts{}
-				var port int
-				if err := r.QueryRow(context.WithValue(context.Background(), attemptsKey{}, at), "SELECT inet_server_port()").Scan(&port); err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, &err)
-				}
-				byAttempts[min(len(at.nodes), 4)-1].Add(1)
-				if len(at.nodes) > 1 && at.nodes[0] == replica.Name {
-					if at.nodes[1] == replica.Name {
-						sameNode.Add(1)
-					} else {
-						otherNode.Add(1)
-					}
-				}
+	stop := underLoad(6, func() {
+		at := &readAttempts{}
+		var port int
+		if err := r.QueryRow(context.WithValue(context.Background(), attemptsKey{}, at), "SELECT inet_server_port()").Scan(&port); err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, &err)
+		}
+		byAttempts[min(len(at.nodes), 4)-1].Add(1)
+		if len(at.nodes) > 1 && at.nodes[0] == replica.Name {
+			if at.nodes[1] == replica.Name {
+				sameNode.Add(1)
+			} else {
+				otherNode.Add(1)
 			}
-		})
-	}
+		}
+	})
 	eventually(t, 5*time.Second, "the replica serving reads", func() bool { return nodeStat(r, replica.Name).Reads > 0 })
 	terminated := 0
 	for range passes {
@@ -96,8 +84,7 @@ func TestPgBouncerTerminatePassAttempts(t *testing.T) {
 		terminated += ended
 		time.Sleep(300 * time.Millisecond)
 	}
-	close(stop)
-	wg.Wait()
+	stop()
 	t.Logf("%d replicas, PgBouncer %q: %d passes ended %d server sessions; reads by attempts: 1: %d, 2: %d, 3: %d, more: %d; %d failed; second attempts of a read ended on %s: %d there again, %d elsewhere",
 		standbys, os.Getenv("ROUTERTEST_PGBOUNCER_EXTRA"), passes, terminated, byAttempts[0].Load(), byAttempts[1].Load(), byAttempts[2].Load(), byAttempts[3].Load(), failed.Load(), replica.Name, sameNode.Load(), otherNode.Load())
 	if e := firstErr.Load(); e != nil {

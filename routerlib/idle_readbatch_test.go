@@ -52,17 +52,7 @@ func TestIdleSessionEndedUnderReadBatch(t *testing.T) {
 				b.Queue("SELECT 40 + $1::int", 2).QueryRow(func(row pgx.Row) error { called++; return row.Scan(&answer) })
 				br := r.SendBatch(ctx, b)
 				tx := br.Tx() // before any result, as a deferred Rollback takes it
-				var err error
-				switch first {
-				case "Exec", "BeginTx":
-					_, err = br.Exec()
-				case "Query":
-					var rows pgx.Rows
-					if rows, err = br.Query(); err == nil {
-						rows.Close()
-						err = rows.Err()
-					}
-				}
+				err := readFirstResult(br, first)
 				closeErr := br.Close()
 				var txErr error
 				if first == "BeginTx" {

@@ -359,17 +359,7 @@ func TestIdleSessionEndedUnderWriteBatch(t *testing.T) {
 					var got int64
 					b.Queue(insert+" RETURNING id", id.Add(1), tag).QueryRow(func(row pgx.Row) error { called++; return row.Scan(&got) })
 					br = r.SendBatch(sctx, b)
-					var err error
-					switch first {
-					case "Exec":
-						_, err = br.Exec()
-					case "Query":
-						var rows pgx.Rows
-						if rows, err = br.Query(); err == nil {
-							rows.Close()
-							err = rows.Err()
-						}
-					}
+					err := readFirstResult(br, first)
 					closeErr := br.Close()
 					var n int
 					if qerr := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM idle_batch WHERE tag = $1", tag).Scan(&n); qerr != nil {
@@ -393,4 +383,23 @@ func TestIdleSessionEndedUnderWriteBatch(t *testing.T) {
 			})
 		}
 	}
+}
+
+// readFirstResult reads br's first result the way first names it: "Exec"
+// or "BeginTx" by Exec, "Query" by Query (its rows closed), and any other
+// ("Close") not at all, leaving it to Close. It returns the result's
+// error.
+func readFirstResult(br pgx.BatchResults, first string) error {
+	var err error
+	switch first {
+	case "Exec", "BeginTx":
+		_, err = br.Exec()
+	case "Query":
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			rows.Close()
+			err = rows.Err()
+		}
+	}
+	return err
 }

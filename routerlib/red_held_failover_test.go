@@ -28,67 +28,16 @@ func TestHeldConnectionsLeaveAnOldPrimary(t *testing.T) {
 	if _, err := r.Exec(ctx, "CREATE TABLE held_t (id int, via text)"); err != nil {
 		t.Fatal(err)
 	}
-	held, err := r.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Release()
-	tx, err := r.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, "INSERT INTO held_t VALUES (0, 'transaction, before the promotion')"); err != nil {
-		t.Fatal(err)
-	}
 	// A statement in flight on a held connection when the router cuts it
 	// off may have committed: ErrMaybeCommitted, never advice to run it
 	// again as is.
-	inFlight, err := r.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer inFlight.Release()
-	errInFlight := make(chan error, 1)
-	go func() {
-		_, err := inFlight.Exec(ctx, "SELECT pg_sleep(30)")
-		errInFlight <- err
-	}()
+	held, tx, commit, inFlight := holdOnPrimary(t, r, "held_t")
 	promoted := topo.Standbys[0]
 	if err := promoted.Promote(ctx); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "writes on the promoted node", func() bool { return nodeStat(r, promoted.Name).Writer })
-	// The application comes back to its connections later, after the
-	// old primary's next checks.
-	time.Sleep(time.Second)
-	_, errHeld := held.Exec(ctx, "INSERT INTO held_t VALUES (1, 'acquired connection')")
-	_, errTx := tx.Exec(ctx, "INSERT INTO held_t VALUES (2, 'transaction')")
-	errCommit := tx.Commit(ctx)
-	t.Logf("acquired connection: %v\ntransaction: %v\ncommit: %v", errHeld, errTx, errCommit)
-	var n int
-	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM held_t").Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	if n != 0 {
-		t.Errorf("%d rows committed on the old primary after the router moved the writes to %s", n, promoted.Name)
-	}
-	if errHeld == nil || errTx == nil || errCommit == nil {
-		t.Errorf("a write on a connection held on the old primary succeeded")
-	}
-	for what, err := range map[string]error{"acquired connection": errHeld, "transaction": errTx} {
-		if err != nil && !strings.Contains(err.Error(), `lost the writes (writes go to "`+promoted.Name+`"`) {
-			t.Errorf("the %s's error does not say the node lost the writes, and to which: %v", what, err)
-		}
-	}
-	select {
-	case err := <-errInFlight:
-		if !errors.Is(err, routerlib.ErrMaybeCommitted) || !strings.Contains(err.Error(), "lost the writes") {
-			t.Errorf("a statement in flight on a held connection when the router cut it off: %v; want ErrMaybeCommitted saying the node lost the writes", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Error("a statement in flight on a held connection on the old primary was not cut off")
-	}
+	noWriteOnOldPrimary(t, topo.Primary, promoted, "held_t", held, tx, commit, inFlight)
 	again, err := r.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
