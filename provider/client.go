@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -10,12 +11,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
@@ -211,8 +214,12 @@ func (s *server) maxConnections() int32 {
 // than the role's CONNECTION LIMIT fails whichever handler asks for the
 // connection past it, and Terraform runs the handlers of an apply
 // concurrently, so the apply stopped halfway, some objects made and some
-// not. A server it cannot connect to fails here, with the connection's
-// error, as the pool's first connection would have.
+// not. The limits are read on the pool's own first connection, which the
+// pool then keeps (adoptFirst): a separate connection to read them would
+// count against the very limit it measures, and its backend may not have
+// exited yet when the pool opens its own. A server it cannot connect to
+// fails here, with the connection's error, as the pool's first connection
+// would have.
 func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(key.conninfo)
 	if err != nil {
@@ -222,13 +229,17 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		return nil, err
 	}
 	cfg.MaxConns = key.maxConns
-	switch limit, err := connectionCap(ctx, cfg.ConnConfig); {
+	first, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
+	switch {
 	case isMissingDatabase(err):
 		// The handler decides what a database that is gone means.
 	case err != nil:
 		return nil, err
-	case limit < cfg.MaxConns:
-		cfg.MaxConns = limit
+	default:
+		cfg.MaxConns = min(cfg.MaxConns, connectionCap(ctx, first))
+		if err := adoptFirst(ctx, cfg, first); err != nil {
+			return nil, err
+		}
 	}
 	cfg.MinConns = 0
 	cfg.MaxConnIdleTime = time.Minute
@@ -241,28 +252,33 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	if err != nil {
 		return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
 	}
+	if first != nil {
+		// The pool takes the first connection now, so that it is never
+		// left open outside it.
+		c, err := p.Acquire(ctx)
+		if err != nil {
+			p.Close()
+			return nil, err
+		}
+		c.Release()
+	}
 	return p, nil
 }
 
-// connectionCap is the most connections the role of cfg may open to its
-// database on top of the sessions it and the database have already: what
-// the role's and the database's CONNECTION LIMIT leave (superusers are not
-// held to them) and, for a role that is not a superuser, what
-// max_connections leaves past the slots reserved for superusers. It is at
-// least 1, and math.MaxInt32 when nothing limits the role.
-func connectionCap(ctx context.Context, cfg *pgx.ConnConfig) (int32, error) {
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return 0, err
-	}
-	defer conn.Close(context.Background())
+// connectionCap is the most connections the role of conn may open to its
+// database, conn included: what the role's and the database's CONNECTION
+// LIMIT leave (superusers are not held to them) and, for a role that is not
+// a superuser, what max_connections leaves past the slots reserved for
+// superusers. It is at least 1 (conn), and math.MaxInt32 when nothing
+// limits the role.
+func connectionCap(ctx context.Context, conn *pgx.Conn) int32 {
 	// Sessions are counted as PostgreSQL counts them for its limits:
-	// client backends, this one included (it is closed before the pool
-	// opens its own).
+	// client backends, conn among them. The simple protocol leaves no
+	// prepared statement behind on the connection the pool adopts.
 	const sql = `SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
-       (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
-       (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid AND a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
-       (SELECT count(*) FROM pg_stat_activity a WHERE a.backend_type = 'client backend' AND a.pid <> pg_backend_pid()),
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid AND a.backend_type = 'client backend'),
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid AND a.backend_type = 'client backend'),
+       (SELECT count(*) FROM pg_stat_activity a WHERE a.backend_type = 'client backend'),
        current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
          - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0)
   FROM pg_roles r, pg_database d
@@ -273,22 +289,122 @@ func connectionCap(ctx context.Context, cfg *pgx.ConnConfig) (int32, error) {
 		roleSessions, dbSessions, allSessions int64
 		serverLimit                           int64
 	)
-	if err := conn.QueryRow(ctx, sql).Scan(&super, &roleLimit, &dbLimit, &roleSessions, &dbSessions, &allSessions, &serverLimit); err != nil {
+	if err := conn.QueryRow(ctx, sql, pgx.QueryExecModeSimpleProtocol).Scan(&super, &roleLimit, &dbLimit, &roleSessions, &dbSessions, &allSessions, &serverLimit); err != nil {
 		// The limits are an optimisation of the pool's size, never a
 		// reason to fail: a role that cannot read them keeps its pool.
-		return math.MaxInt32, nil
+		return math.MaxInt32
 	}
+	// conn is one of the sessions counted, and one the pool may keep.
 	limit := int64(math.MaxInt32)
 	if !super {
 		if roleLimit >= 0 {
-			limit = min(limit, roleLimit-roleSessions)
+			limit = min(limit, roleLimit-roleSessions+1)
 		}
 		if dbLimit >= 0 {
-			limit = min(limit, dbLimit-dbSessions)
+			limit = min(limit, dbLimit-dbSessions+1)
 		}
-		limit = min(limit, serverLimit-allSessions)
+		limit = min(limit, serverLimit-allSessions+1)
 	}
-	return int32(max(limit, 1)), nil
+	return int32(max(limit, 1))
+}
+
+// adoptFirst makes conn, open with cfg.ConnConfig, the first connection of
+// the pool made with cfg. pgxpool only makes its connections itself, so the
+// first one it makes is given conn's network connection and, for the
+// startup message it sends, what the server answered conn's startup
+// (replayedStartup): the session stays the one conn opened, authenticated
+// and validated with the same settings. Its cancel requests go without TLS,
+// as libpq's did before PostgreSQL 17, until the pool closes it idle.
+func adoptFirst(ctx context.Context, cfg *pgxpool.Config, conn *pgx.Conn) error {
+	if err := conn.PgConn().SyncConn(ctx); err != nil {
+		conn.Close(context.Background())
+		return err
+	}
+	hc, err := conn.PgConn().Hijack()
+	if err != nil {
+		conn.Close(context.Background())
+		return err
+	}
+	greeting, err := (&pgproto3.AuthenticationOk{}).Encode(nil)
+	for name, value := range hc.ParameterStatuses {
+		if err == nil {
+			greeting, err = (&pgproto3.ParameterStatus{Name: name, Value: value}).Encode(greeting)
+		}
+	}
+	if err == nil {
+		greeting, err = (&pgproto3.BackendKeyData{ProcessID: hc.PID, SecretKey: hc.SecretKey}).Encode(greeting)
+	}
+	if err == nil {
+		greeting, err = (&pgproto3.ReadyForQuery{TxStatus: hc.TxStatus}).Encode(greeting)
+	}
+	if err != nil {
+		hc.Conn.Close()
+		return err
+	}
+	var pending sync.Mutex // guards adopted
+	adopted := &replayedStartup{Conn: hc.Conn, greeting: greeting, startup: -1}
+	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
+		pending.Lock()
+		nc := adopted
+		adopted = nil
+		pending.Unlock()
+		if nc == nil {
+			return nil
+		}
+		var dialed atomic.Bool
+		dial := cc.DialFunc
+		// Later dials on this config are its cancel requests: to the server.
+		cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			if dialed.CompareAndSwap(false, true) {
+				return nc, nil
+			}
+			return dial(ctx, network, addr)
+		}
+		// conn already negotiated TLS, authenticated and was validated.
+		cc.TLSConfig, cc.Fallbacks, cc.AfterNetConnect, cc.ValidateConnect = nil, nil, nil, nil
+		cc.RequireAuth, cc.ChannelBinding, cc.SSLCertMode = "", "", ""
+		cc.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
+		return nil
+	}
+	return nil
+}
+
+// replayedStartup is an open session's network connection, given to a new
+// pgconn connection: the startup message it writes is dropped, and it reads
+// greeting, what the server answered the session's own startup, before
+// what the server sends.
+type replayedStartup struct {
+	net.Conn
+	greeting []byte
+	startup  int // bytes of the startup message still to drop; -1 before its length is read
+}
+
+func (c *replayedStartup) Read(b []byte) (int, error) {
+	if len(c.greeting) > 0 {
+		n := copy(b, c.greeting)
+		c.greeting = c.greeting[n:]
+		return n, nil
+	}
+	return c.Conn.Read(b)
+}
+
+func (c *replayedStartup) Write(b []byte) (int, error) {
+	written := len(b)
+	if c.startup < 0 {
+		// pgconn writes the startup message whole, in one write; its
+		// first four bytes are its length.
+		if len(b) < 4 {
+			return 0, errors.New("the startup message was written in pieces")
+		}
+		c.startup = int(binary.BigEndian.Uint32(b))
+	}
+	drop := min(c.startup, len(b))
+	c.startup -= drop
+	if b = b[drop:]; len(b) == 0 {
+		return written, nil
+	}
+	n, err := c.Conn.Write(b)
+	return drop + n, err
 }
 
 // notAccepting is the DialFunc of a connection, around dial: a dial that

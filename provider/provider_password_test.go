@@ -288,11 +288,9 @@ func TestAccReplicationSlot_replicationConnectionNeverShowsPassword(t *testing.T
 	t.Setenv("PGPASSFILE", os.DevNull)
 	logPath := traceLog(t)
 	variable := canaryVariable(t, pw)
-	// Two connections through the proxy, the one that measures what the
-	// role's connection limit leaves (connectionCap) and the pool's
-	// (max_connections = 1): the replication connection after them finds
-	// nothing listening.
-	proxy := startRecordingProxy(t, topo.Primary.Port, 2)
+	// One connection through the proxy, the pool's (max_connections = 1):
+	// the replication connection after it finds nothing listening.
+	proxy := startRecordingProxy(t, topo.Primary.Port, 1)
 	provider := func(username string, port int) string {
 		password := ""
 		if username == role {
@@ -342,8 +340,8 @@ resource "pgreplication_replication_slot" "this" {
 			},
 			{
 				PreConfig: func() {
-					if n := len(proxy.startups()); n != 2 {
-						t.Errorf("the proxy accepted %d connections, want 2 (the limit's measure and the pool's): the refused one was not the replication connection", n)
+					if n := len(proxy.startups()); n != 1 {
+						t.Errorf("the proxy accepted %d connections, want 1 (the pool's): the refused one was not the replication connection", n)
 					}
 				},
 				Config: provider("postgres", topo.Primary.Port) + slot(false),
