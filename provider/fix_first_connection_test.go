@@ -38,7 +38,7 @@ func TestAccProvider_poolKeepsItsFirstConnection(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("ssl", "on"),
 		routertest.WithSetting("ssl_cert_file", cert), routertest.WithSetting("ssl_key_file", key),
 		routertest.WithSetting("unix_socket_directories", sockets))
-	trustUnixSockets(t, topo.Primary)
+	trustHBA(t, topo.Primary, "local all all trust")
 	for _, tc := range []struct {
 		name, host, sslmode string
 		tls                 bool
@@ -101,15 +101,15 @@ func TestAccProvider_poolKeepsItsFirstConnection(t *testing.T) {
 	}
 }
 
-// trustUnixSockets lets every role in over n's Unix socket: routertest's
-// pg_hba.conf trusts TCP only.
-func trustUnixSockets(t *testing.T, n *routertest.Node) {
+// trustHBA adds rule, which trusts some connections, to n's pg_hba.conf:
+// routertest's trusts TCP connections from 127.0.0.1 only.
+func trustHBA(t *testing.T, n *routertest.Node, rule string) {
 	t.Helper()
 	hba, err := os.OpenFile(filepath.Join(n.DataDir, "pg_hba.conf"), os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := hba.WriteString("local all all trust\n"); err != nil {
+	if _, err := hba.WriteString(rule + "\n"); err != nil {
 		t.Fatal(err)
 	}
 	if err := hba.Close(); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -124,7 +125,10 @@ func subscriptionSchema() schema.Schema {
 			"that a new publication adds start replicating from that moment without an initial copy. Rotating the password in " +
 			"`conninfo` is an `ALTER SUBSCRIPTION … CONNECTION`, never a new subscription.\n\n" +
 			"The publisher must have `wal_level = logical`. `terraform plan` checks it when it can reach the publisher with `conninfo` " +
-			"from where Terraform runs; when it cannot, the check is left to PostgreSQL at apply." +
+			"from where Terraform runs; when it cannot, the check is left to PostgreSQL at apply. A `conninfo` host that is a loopback address, " +
+			"`localhost` or a Unix socket directory means the subscriber's own machine, and the check runs on Terraform's: when the provider " +
+			"reaches the subscriber at an address that is not local, what the checks of the publisher find (its `wal_level`, publications, slot) " +
+			"is a warning, never a refusal, since the server checked may not be the subscriber's publisher." +
 			privilegesText(subscriptionRequirements("app", "public.orders")...) + " A subscription owned by a role that is not a superuser must authenticate to the publisher with a password " +
 			"(`password_wo` or `password` in `conninfo`), as PostgreSQL requires (`password_required`). Changing and dropping the " +
 			"subscription needs its ownership, which the role has when it created it." +
@@ -386,7 +390,7 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	}
 	params, _ := conninfo.Parse(connection)
 	ctx = statement.WithSecrets(ctx, params.Secrets()...)
-	publisher := newPublisherProbe(connection)
+	publisher := r.newPublisherProbe(connection)
 	defer publisher.close(ctx)
 	if !r.publicationsThere(ctx, plan, publisher, "Nothing was created.", &resp.Diagnostics) {
 		return
@@ -396,11 +400,11 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 		// either: an enabled subscription would start on a slot that is not
 		// there (and never stream), or share one in use (each consumer then
 		// gets part of the changes).
-		if problem, err := publisherSlotProblem(ctx, publisher, slot); err == nil && problem != "" {
-			resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Subscription Would Not Replicate",
+		if problem, err := publisherSlotProblem(ctx, publisher, slot); err == nil && problem != "" &&
+			publisher.refuse(&resp.Diagnostics, path.Root("slot_name"), "Subscription Would Not Replicate",
 				fmt.Sprintf("The subscription %s in database %q on %s was to be created with create_slot = false, streaming from the "+
 					"replication slot %q, and %s. Nothing was created.\n\n%s", pgsql.Ident(name), database, r.server.describe(), slot, problem,
-					existingSlotFix(slot)))
+					existingSlotFix(slot))) {
 			return
 		}
 	}
@@ -582,7 +586,7 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			after = withPassword(after, wo.ValueString())
 		}
 	}
-	publisher := newPublisherProbe(after)
+	publisher := r.newPublisherProbe(after)
 	defer publisher.close(ctx)
 	if !plan.Publications.Equal(state.Publications) && !r.publicationsThere(ctx, plan, publisher, "This apply changed nothing.", &resp.Diagnostics) {
 		return
@@ -595,11 +599,12 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 					"(%s). If it does not, the subscription stops replicating: check that it streams (pg_stat_subscription on the subscriber).",
 					slot, pgsql.Ident(name), statement.MaskedError(ctx, err)))
 		case problem != "":
-			resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Subscription Would Stop Replicating",
+			if publisher.refuse(&resp.Diagnostics, path.Root("slot_name"), "Subscription Would Stop Replicating",
 				fmt.Sprintf("The subscription %s in database %q on %s was to use the replication slot %q instead of %q, and %s. "+
 					"This apply changed nothing.\n\n%s", pgsql.Ident(name), database, r.server.describe(), slot, was, problem,
-					slotChangeFix(name, was, slot)))
-			return
+					slotChangeFix(name, was, slot))) {
+				return
+			}
 		}
 	}
 	// Each statement runs on its own: SET PUBLICATION with refresh refuses to
@@ -806,7 +811,7 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 			"which does not connect to it, and the slot %q is left on the publisher, retaining WAL there until it is dropped there: "+
 			"SELECT pg_drop_replication_slot(%s).", slot, slot, pgsql.Literal(slot))
 		err := execSubscription(ctx, pool, bound, "DROP SUBSCRIPTION IF EXISTS "+pgsql.Ident(name))
-		if err != nil && publisherSlotGone(ctx, state.Conninfo.ValueString(), slot, err) {
+		if err != nil && publisherSlotGone(slot, err) {
 			// The slot is gone already (a pgreplication_replication_slot
 			// named by literal, destroyed first by the same run, or dropped
 			// by hand): there is nothing to leak, so drop the subscription
@@ -865,30 +870,27 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 }
 
 // publisherSlotGone tells whether err, DROP SUBSCRIPTION's failure, is the
-// publisher answering that the subscription's slot does not exist: the
-// error PostgreSQL raises then ("could not drop replication slot … on
-// publisher: … does not exist") is a connection failure (08006), so the
-// publisher is asked (with the subscription's own connection), and only
-// when it cannot be reached is the server's message read.
-func publisherSlotGone(ctx context.Context, connection, slot string, err error) bool {
+// publisher answering that the subscription's slot does not exist. The
+// error PostgreSQL raises then is a connection failure (08006) whose
+// message quotes the publisher's reply: "could not drop replication slot
+// "<slot>" on publisher: ERROR:  replication slot "<slot>" does not exist".
+// Only that reply, for this very slot, counts. Not "could not connect to
+// publisher when attempting to drop replication slot …", also 08006, which
+// a missing role or database gives ("role … does not exist"): the slot is
+// still there then, and dropping the subscription without it would leave
+// it holding WAL. Nor a probe of the publisher from Terraform's machine:
+// the connection settings may name another server from there (localhost),
+// or lack the password (password_wo), and a slot absent there is not
+// absent from the publisher. A server whose messages are not in English
+// does not match: the drop is then refused, as before.
+func publisherSlotGone(slot string, err error) bool {
 	var pgErr *pgconn.PgError
-	if slot == "" || strings.EqualFold(slot, subscriptionSlotNone) || !errors.As(err, &pgErr) || pgErr.Code != "08006" ||
-		!strings.Contains(pgErr.Message, "replication slot") {
+	if slot == "" || strings.EqualFold(slot, subscriptionSlotNone) || !errors.As(err, &pgErr) || pgErr.Code != "08006" {
 		return false
 	}
-	publisher := newPublisherProbe(connection)
-	defer publisher.close(ctx)
-	conn, _, connErr := publisher.open(ctx)
-	if connErr != nil {
-		return strings.Contains(pgErr.Message, "does not exist")
-	}
-	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
-	defer cancel()
-	var there bool
-	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_catalog.pg_replication_slots WHERE slot_name = $1)`, slot).Scan(&there); err != nil {
-		return strings.Contains(pgErr.Message, "does not exist")
-	}
-	return !there
+	quoted := `"` + slot + `"`
+	return strings.HasPrefix(pgErr.Message, "could not drop replication slot "+quoted+" on publisher: ") &&
+		strings.Contains(pgErr.Message, "replication slot "+quoted+" does not exist")
 }
 
 // reenableText enables again the subscription name, which was enabled and
@@ -1143,7 +1145,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		if !cfg.PasswordWO.IsNull() && !cfg.PasswordWO.IsUnknown() {
 			connection = withPassword(connection, cfg.PasswordWO.ValueString())
 		}
-		publisher = newPublisherProbe(connection)
+		publisher = r.newPublisherProbe(connection)
 		defer publisher.close(ctx)
 	}
 	if known && publisher != nil && !plan.Publications.IsUnknown() && (state == nil || !plan.Publications.Equal(state.Publications)) {
@@ -1155,7 +1157,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 				if major >= 18 {
 					outcome = " This publisher runs PostgreSQL 18 or later, which skips a publication it lacks: nothing of it is replicated until it is made."
 				}
-				resp.Diagnostics.AddAttributeWarning(path.Root("publications"), "Publication Not on the Publisher",
+				publisher.warn(&resp.Diagnostics, path.Root("publications"), "Publication Not on the Publisher",
 					missingPublicationsText(plan.Name.ValueString(), publisherAddress(p), missing, major)+outcome)
 			}
 		}
@@ -1163,7 +1165,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if state != nil && known && !plan.SlotName.IsUnknown() && !plan.SlotName.Equal(state.SlotName) &&
 		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && publisher != nil {
 		if problem, err := publisherSlotProblem(ctx, publisher, plan.SlotName.ValueString()); err == nil && problem != "" {
-			resp.Diagnostics.AddAttributeWarning(path.Root("slot_name"), "Subscription Would Stop Replicating",
+			publisher.warn(&resp.Diagnostics, path.Root("slot_name"), "Subscription Would Stop Replicating",
 				fmt.Sprintf("The plan changes the replication slot of the subscription %s from %q to %q, and %s. Apply will refuse the change, "+
 					"changing nothing, unless the slot is there by then.\n\n%s", pgsql.Ident(plan.Name.ValueString()), state.SlotName.ValueString(),
 					plan.SlotName.ValueString(), problem, slotChangeFix(plan.Name.ValueString(), state.SlotName.ValueString(), plan.SlotName.ValueString())))
@@ -1172,7 +1174,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if state == nil && known && !plan.CreateSlot.IsUnknown() && !plan.CreateSlot.ValueBool() && plan.Enabled.ValueBool() &&
 		!plan.SlotName.IsUnknown() && !strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && publisher != nil {
 		if problem, err := publisherSlotProblem(ctx, publisher, plan.SlotName.ValueString()); err == nil && problem != "" {
-			resp.Diagnostics.AddAttributeWarning(path.Root("slot_name"), "Subscription Would Not Replicate",
+			publisher.warn(&resp.Diagnostics, path.Root("slot_name"), "Subscription Would Not Replicate",
 				fmt.Sprintf("The subscription %s is to be created with create_slot = false, streaming from the replication slot %q, and %s. "+
 					"Apply will refuse to create it unless the slot is there by then.\n\n%s", pgsql.Ident(plan.Name.ValueString()),
 					plan.SlotName.ValueString(), problem, existingSlotFix(plan.SlotName.ValueString())))
@@ -1898,14 +1900,91 @@ func connectPublisher(ctx context.Context, connection string) (*pgx.Conn, connin
 // connection that failed is not tried again in the same plan or apply.
 type publisherProbe struct {
 	connection string
-	conn       *pgx.Conn
-	params     conninfo.Params
-	err        error
-	tried      bool
+	// elsewhere: the server the probe reaches may not be the one the
+	// subscriber reaches (publisherMayDiffer), so what it finds warns and
+	// never refuses.
+	elsewhere string
+	conn      *pgx.Conn
+	params    conninfo.Params
+	err       error
+	tried     bool
 }
 
-func newPublisherProbe(connection string) *publisherProbe {
-	return &publisherProbe{connection: connection}
+func (r *subscriptionResource) newPublisherProbe(connection string) *publisherProbe {
+	return &publisherProbe{connection: connection, elsewhere: publisherMayDiffer(r.server, connection)}
+}
+
+// publisherMayDiffer says why the publisher that connection names may not
+// be the server the subscriber reaches, or "" when it is the same: a
+// loopback address or a Unix socket directory in connection means the
+// machine that connects, and the probe connects from Terraform's machine,
+// while the provider reaches the subscriber at an address that is not
+// local, so the subscriber runs on another machine.
+func publisherMayDiffer(subscriber *server, connection string) string {
+	p, err := conninfo.Parse(connection)
+	if err != nil {
+		return ""
+	}
+	local := ""
+	for _, h := range slices.Concat(strings.Split(p["host"], ","), strings.Split(p["hostaddr"], ",")) {
+		if h = strings.TrimSpace(h); localHost(h) {
+			local = h
+			break
+		}
+	}
+	if local == "" {
+		return ""
+	}
+	cfg, err := pgconn.ParseConfig(subscriber.settings.conninfo(""))
+	if err != nil {
+		return ""
+	}
+	hosts := []string{cfg.Host}
+	for _, f := range cfg.Fallbacks {
+		hosts = append(hosts, f.Host)
+	}
+	if !slices.ContainsFunc(hosts, func(h string) bool { return !localHost(h) }) {
+		return "" // Terraform runs on the subscriber's machine
+	}
+	return fmt.Sprintf("conninfo names the publisher at %s, which is the subscriber's own machine for the subscriber but Terraform's machine "+
+		"for this check, and the provider reaches the subscriber at %s, so the server checked may not be the one the subscriber will "+
+		"reach: this is a warning, not a refusal. Check the publisher from the subscriber's machine", local, subscriber.describe())
+}
+
+// localHost reports whether host means the machine that connects: a Unix
+// socket directory (an absolute path, or @ for Linux's abstract namespace),
+// localhost or a loopback address.
+func localHost(host string) bool {
+	if strings.HasPrefix(host, "/") || strings.HasPrefix(host, "@") {
+		return true
+	}
+	if host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// refuse reports what the probe found, problem on attr: an error, so that
+// the caller refuses, or a warning when the probe may have checked another
+// server than the subscriber's publisher (elsewhere), and then false: the
+// caller goes on.
+func (p *publisherProbe) refuse(diags *diag.Diagnostics, attr path.Path, summary, detail string) bool {
+	if p.elsewhere != "" {
+		diags.AddAttributeWarning(attr, summary, detail+"\n\n"+p.elsewhere+".")
+		return false
+	}
+	diags.AddAttributeError(attr, summary, detail)
+	return true
+}
+
+// warn adds a plan's warning about what the probe found, with the reason
+// the probe may have checked another server when it may have.
+func (p *publisherProbe) warn(diags *diag.Diagnostics, attr path.Path, summary, detail string) {
+	if p.elsewhere != "" {
+		detail += "\n\n" + p.elsewhere + "."
+	}
+	diags.AddAttributeWarning(attr, summary, detail)
 }
 
 // open connects at the first call (connectPublisher) and returns the same
@@ -2002,12 +2081,11 @@ func (r *subscriptionResource) publicationsThere(ctx context.Context, plan subsc
 		return true
 	}
 	p, _ := conninfo.Parse(publisher.connection)
-	diags.AddAttributeError(path.Root("publications"), "Publication Not on the Publisher",
+	return !publisher.refuse(diags, path.Root("publications"), "Publication Not on the Publisher",
 		missingPublicationsText(plan.Name.ValueString(), publisherAddress(p), missing, major)+" "+outcome+
 			fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this run was creating it.) If this run also created or "+
 				"renamed that publication (a pgreplication_publication named here by literal, which nothing orders first), running the same "+
 				"command again works; referencing its name attribute, as above, orders them for good.", time.Since(start).Round(time.Second)))
-	return false
 }
 
 // publisherSlotProblem looks the replication slot slot up on the publisher
@@ -2090,7 +2168,7 @@ func checkPublisherWalLevel(ctx context.Context, publisher *publisherProbe, diag
 	}
 	if level != "logical" {
 		where := conninfo.Params{"host": p["host"], "hostaddr": p["hostaddr"], "port": strconv.Itoa(int(cfg.Port)), "dbname": cfg.Database}
-		diags.AddAttributeError(path.Root("conninfo"), "Publisher Needs wal_level = logical",
+		publisher.refuse(diags, path.Root("conninfo"), "Publisher Needs wal_level = logical",
 			fmt.Sprintf("The publisher (%s) runs with wal_level = %s; a subscription needs wal_level = logical there to create its slot and "+
 				"decode changes. On the publisher run ALTER SYSTEM SET wal_level = logical, restart it, and plan again.",
 				where.String(), level))
