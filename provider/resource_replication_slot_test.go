@@ -517,11 +517,18 @@ resource "pgreplication_replication_slot" "this" {
 // (START_REPLICATION). release returns once the slot is inactive again.
 func holdSlot(t *testing.T, n *routertest.Node, slot string) (release func()) {
 	t.Helper()
+	return holdSlotIn(t, n, "postgres", slot)
+}
+
+// holdSlotIn is holdSlot for a slot of database db. Its release may run on
+// another goroutine.
+func holdSlotIn(t *testing.T, n *routertest.Node, db, slot string) (release func()) {
+	t.Helper()
 	ctx := context.Background()
 	pub := "tfacc_hold_" + slot
-	execSQL(t, n, "postgres", `CREATE PUBLICATION `+pub)
-	t.Cleanup(func() { execSQL(t, n, "postgres", `DROP PUBLICATION IF EXISTS `+pub) })
-	conn, err := pgconn.Connect(ctx, n.DSN()+"&replication=database")
+	execSQL(t, n, db, `CREATE PUBLICATION `+pub)
+	t.Cleanup(func() { execSQL(t, n, db, `DROP PUBLICATION IF EXISTS `+pub) })
+	conn, err := pgconn.Connect(ctx, n.DSNFor(db)+"&replication=database")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -550,7 +557,8 @@ func holdSlot(t *testing.T, n *routertest.Node, slot string) (release func()) {
 		deadline := time.Now().Add(30 * time.Second)
 		for queryValue[bool](t, n, "postgres", `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot) {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s is still active after its consumer closed its connection", slot)
+				t.Errorf("%s is still active after its consumer closed its connection", slot)
+				return
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

@@ -104,6 +104,10 @@ func subscriptionRequirements(database string, tables ...string) []requirement {
 	return reqs
 }
 
+// slotReleaseWait is how long apply looks again at a slot in use before it
+// refuses a subscription to stream from it (publisherSlotProblem).
+const slotReleaseWait = 10 * time.Second
+
 // publisherProbeTimeout bounds the plan-time wal_level check of the publisher.
 const publisherProbeTimeout = 5 * time.Second
 
@@ -187,7 +191,8 @@ func subscriptionSchema() schema.Schema {
 					"so a name that is not a valid slot name needs `slot_name`. Changed in place (`SET (slot_name = …)`), which does not create or " +
 					"drop any slot on the publisher: the new slot must exist there, a logical `pgoutput` slot of the publisher's database that no " +
 					"session uses, or the subscription stops replicating; the plan warns and the apply refuses, changing nothing, when the publisher " +
-					"shows otherwise (when the provider can reach it). The old slot stays on the publisher, retaining WAL, until dropped there. `\"NONE\"` is `slot_name = NONE`: no slot, which PostgreSQL " +
+					"shows otherwise (when the provider can reach it). A slot in use is looked at again for 10 s at apply, so a consumer that lets it go " +
+					"in the same apply does not fail it. A subscription with `enabled = false` streams nothing: its slot is checked when it is enabled. The old slot stays on the publisher, retaining WAL, until dropped there. `\"NONE\"` is `slot_name = NONE`: no slot, which PostgreSQL " +
 					"allows only with `enabled = false` and `create_slot = false` (to prepare a subscription whose slot is made later).",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
@@ -400,7 +405,7 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 		// either: an enabled subscription would start on a slot that is not
 		// there (and never stream), or share one in use (each consumer then
 		// gets part of the changes).
-		if problem, err := publisherSlotProblem(ctx, publisher, slot); err == nil && problem != "" &&
+		if problem, err := publisherSlotProblem(ctx, publisher, slot, slotReleaseWait); err == nil && problem != "" &&
 			publisher.refuse(&resp.Diagnostics, path.Root("slot_name"), "Subscription Would Not Replicate",
 				fmt.Sprintf("The subscription %s in database %q on %s was to be created with create_slot = false, streaming from the "+
 					"replication slot %q, and %s. Nothing was created.\n\n%s", pgsql.Ident(name), database, r.server.describe(), slot, problem,
@@ -591,18 +596,27 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 	if !plan.Publications.Equal(state.Publications) && !r.publicationsThere(ctx, plan, publisher, "This apply changed nothing.", &resp.Diagnostics) {
 		return
 	}
-	if slot, was := plan.SlotName.ValueString(), ptrString(current.SlotName); !plan.SlotName.IsUnknown() && slot != was && !strings.EqualFold(slot, subscriptionSlotNone) {
-		switch problem, err := publisherSlotProblem(ctx, publisher, slot); {
+	// The slot is checked when the subscription streams from it after this
+	// apply and did not before: a new slot_name, or the subscription
+	// enabled. A disabled subscription streams nothing; its slot is checked
+	// when it is enabled.
+	slot, was := plan.SlotName.ValueString(), ptrString(current.SlotName)
+	enabling := plan.Enabled.ValueBool() && !current.Enabled
+	if !plan.SlotName.IsUnknown() && plan.Enabled.ValueBool() && (slot != was || enabling) && !strings.EqualFold(slot, subscriptionSlotNone) {
+		switch problem, err := publisherSlotProblem(ctx, publisher, slot, slotReleaseWait); {
 		case err != nil:
 			resp.Diagnostics.AddAttributeWarning(path.Root("slot_name"), "Replication Slot Not Checked",
-				fmt.Sprintf("The provider could not ask the publisher whether it has the replication slot %q that the subscription %s now uses "+
-					"(%s). If it does not, the subscription stops replicating: check that it streams (pg_stat_subscription on the subscriber).",
+				fmt.Sprintf("The provider could not ask the publisher whether it has the replication slot %q that the subscription %s streams from "+
+					"after this apply (%s). If it does not, the subscription stops replicating: check that it streams (pg_stat_subscription on the subscriber).",
 					slot, pgsql.Ident(name), statement.MaskedError(ctx, err)))
 		case problem != "":
+			what, fix := fmt.Sprintf("use the replication slot %q instead of %q", slot, was), slotChangeFix(name, was, slot)
+			if slot == was {
+				what, fix = fmt.Sprintf("be enabled, streaming from the replication slot %q", slot), enableSlotFix(slot)
+			}
 			if publisher.refuse(&resp.Diagnostics, path.Root("slot_name"), "Subscription Would Stop Replicating",
-				fmt.Sprintf("The subscription %s in database %q on %s was to use the replication slot %q instead of %q, and %s. "+
-					"This apply changed nothing.\n\n%s", pgsql.Ident(name), database, r.server.describe(), slot, was, problem,
-					slotChangeFix(name, was, slot))) {
+				fmt.Sprintf("The subscription %s in database %q on %s was to %s, and %s. "+
+					"This apply changed nothing.\n\n%s", pgsql.Ident(name), database, r.server.describe(), what, problem, fix)) {
 				return
 			}
 		}
@@ -1162,18 +1176,26 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 			}
 		}
 	}
-	if state != nil && known && !plan.SlotName.IsUnknown() && !plan.SlotName.Equal(state.SlotName) &&
+	// As Update checks: the slot a subscription streams from after the
+	// apply and not before (a new slot_name, or enabled), never the slot of
+	// one that stays disabled.
+	if state != nil && known && !plan.SlotName.IsUnknown() && !plan.Enabled.IsUnknown() && plan.Enabled.ValueBool() &&
+		(!plan.SlotName.Equal(state.SlotName) || !state.Enabled.ValueBool()) &&
 		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && publisher != nil {
-		if problem, err := publisherSlotProblem(ctx, publisher, plan.SlotName.ValueString()); err == nil && problem != "" {
+		if problem, err := publisherSlotProblem(ctx, publisher, plan.SlotName.ValueString(), 0); err == nil && problem != "" {
+			name, from, to := plan.Name.ValueString(), state.SlotName.ValueString(), plan.SlotName.ValueString()
+			what, fix := fmt.Sprintf("changes the replication slot of the subscription %s from %q to %q", pgsql.Ident(name), from, to), slotChangeFix(name, from, to)
+			if from == to {
+				what, fix = fmt.Sprintf("enables the subscription %s, streaming from the replication slot %q", pgsql.Ident(name), to), enableSlotFix(to)
+			}
 			publisher.warn(&resp.Diagnostics, path.Root("slot_name"), "Subscription Would Stop Replicating",
-				fmt.Sprintf("The plan changes the replication slot of the subscription %s from %q to %q, and %s. Apply will refuse the change, "+
-					"changing nothing, unless the slot is there by then.\n\n%s", pgsql.Ident(plan.Name.ValueString()), state.SlotName.ValueString(),
-					plan.SlotName.ValueString(), problem, slotChangeFix(plan.Name.ValueString(), state.SlotName.ValueString(), plan.SlotName.ValueString())))
+				fmt.Sprintf("The plan %s, and %s. Apply will refuse the change, changing nothing, unless the slot can serve it by then.\n\n%s",
+					what, problem, fix))
 		}
 	}
 	if state == nil && known && !plan.CreateSlot.IsUnknown() && !plan.CreateSlot.ValueBool() && plan.Enabled.ValueBool() &&
 		!plan.SlotName.IsUnknown() && !strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && publisher != nil {
-		if problem, err := publisherSlotProblem(ctx, publisher, plan.SlotName.ValueString()); err == nil && problem != "" {
+		if problem, err := publisherSlotProblem(ctx, publisher, plan.SlotName.ValueString(), 0); err == nil && problem != "" {
 			publisher.warn(&resp.Diagnostics, path.Root("slot_name"), "Subscription Would Not Replicate",
 				fmt.Sprintf("The subscription %s is to be created with create_slot = false, streaming from the replication slot %q, and %s. "+
 					"Apply will refuse to create it unless the slot is there by then.\n\n%s", pgsql.Ident(plan.Name.ValueString()),
@@ -2095,20 +2117,33 @@ func (r *subscriptionResource) publicationsThere(ctx context.Context, plan subsc
 // slot, and the apply worker then fails on every start ("replication slot …
 // does not exist"), the subscription cut with nothing said. "" when the slot
 // can serve it; an error when the publisher could not be asked.
-func publisherSlotProblem(ctx context.Context, publisher *publisherProbe, slot string) (string, error) {
+//
+// A slot in use is looked at again for up to wait before it is a problem:
+// a consumer that is letting it go (a subscription disabled, dropped or
+// moved to another slot in the same apply, whose WAL sender exits a moment
+// after) frees it within seconds.
+func publisherSlotProblem(ctx context.Context, publisher *publisherProbe, slot string, wait time.Duration) (string, error) {
 	conn, p, err := publisher.open(ctx)
 	if err != nil {
 		return "", err
 	}
-	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
-	defer cancel()
 	var (
 		typ              string
 		plugin, database *string
 		pid              *int64
 	)
-	err = conn.QueryRow(ctx, `SELECT slot_type, plugin::text, database::text, active_pid::bigint FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
-		slot).Scan(&typ, &plugin, &database, &pid)
+	look := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
+		defer cancel()
+		return conn.QueryRow(ctx, `SELECT slot_type, plugin::text, database::text, active_pid::bigint FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
+			slot).Scan(&typ, &plugin, &database, &pid)
+	}
+	if err = look(ctx); err == nil && pid != nil && wait > 0 {
+		_, _ = pollUntil(ctx, wait, func(ctx context.Context) (bool, error) {
+			err = look(ctx)
+			return err != nil || pid == nil, nil
+		})
+	}
 	where, dbname := publisherAddress(p), conn.Config().Database
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
@@ -2141,6 +2176,16 @@ func existingSlotFix(slot string) string {
 		"the other took. Create the slot on the publisher first (a pgreplication_replication_slot with plugin = \"pgoutput\" in the "+
 		"subscription's database, which this subscription references, or SELECT pg_create_logical_replication_slot(%s, 'pgoutput') there), "+
 		"give the subscription a slot of its own, or set create_slot = true.", pgsql.Literal(slot))
+}
+
+// enableSlotFix is what to do about a disabled subscription to be enabled
+// whose slot cannot serve it (publisherSlotProblem).
+func enableSlotFix(slot string) string {
+	return fmt.Sprintf("ALTER SUBSCRIPTION … ENABLE neither creates the slot nor checks it: the subscription would not replicate, its apply "+
+		"worker failing on every start, or would share a slot that another session streams from, each of them then missing the changes the "+
+		"other took. Create the slot on the publisher first (a pgreplication_replication_slot with plugin = \"pgoutput\" in the subscription's "+
+		"database, or SELECT pg_create_logical_replication_slot(%s, 'pgoutput') there), stop the other consumer, or keep enabled = false.",
+		pgsql.Literal(slot))
 }
 
 // slotChangeFix is what to do about a slot_name change whose slot cannot
