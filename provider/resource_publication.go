@@ -93,7 +93,13 @@ func publicationSchema() schema.Schema {
 			"The publisher shows which publications a session streams only to a role that may read its command in `pg_stat_activity` " +
 			"(`pg_read_all_stats`, or the subscription's own role); otherwise plan warns that it cannot tell, and the apply goes ahead. " +
 			"A subscription that is not streaming (disabled, or restarting after an error) cannot be told either: plan names the pgoutput slots " +
-			"in the database that no session streams from." +
+			"in the database that no session streams from.\n\n" +
+			"`lifecycle { create_before_destroy = true }` cannot replace a publication under the same name in the same database " +
+			"(`terraform apply -replace`, `replace_triggered_by`): the new one would be created while the old one still holds the name. " +
+			"Terraform does not tell the provider that setting at plan, so the apply fails at the new publication (\"Publication Already Exists\") " +
+			"and Terraform keeps the old one as a deposed object, which every later plan refuses the same way. Leave `create_before_destroy` off " +
+			"(a replacement then drops the old publication first), or give the new one another name in the same change. To recover, " +
+			"`terraform state rm <address>`, then import the publication (`terraform import <address> <database>/<name>`)." +
 			privilegesText(
 				requirement{createOnDatabasePrivilege("app"), "creating a publication in the database (here `app`)."},
 				requirement{tableOwnerPrivilege("public.books"), "for each table of `tables` (here `public.books`): PostgreSQL lets only a table's owner publish it."},

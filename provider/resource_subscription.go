@@ -124,6 +124,13 @@ func subscriptionSchema() schema.Schema {
 		MarkdownDescription: "A logical replication subscription (`CREATE SUBSCRIPTION`) on the provider's server, the subscriber, " +
 			"streaming from publications on another server, the publisher. Connection, publications, `enabled`, the options and " +
 			"the name change in place with `ALTER SUBSCRIPTION`; only `database` recreates it.\n\n" +
+			"`lifecycle { create_before_destroy = true }` creates the new subscription while the old one exists, which Terraform does not " +
+			"tell the provider at plan. Moved to another `database`, the new one asks the publisher for the slot the old one holds " +
+			"(`slot_name`, by default the subscription's name): `CREATE SUBSCRIPTION` fails (\"replication slot … already exists\") and the old " +
+			"subscription stays. Replaced in the same database (`terraform apply -replace`, `replace_triggered_by`), its name is still taken: " +
+			"the apply fails as a `pgreplication_publication`'s does, and Terraform keeps the old one as a deposed object that every later plan " +
+			"refuses (recover with `terraform state rm <address>` and an import). Leave `create_before_destroy` off, or give the new " +
+			"subscription another `name` and `slot_name` in the same change.\n\n" +
 			"Changing `publications` runs `ALTER SUBSCRIPTION … SET PUBLICATION … WITH (refresh = true, copy_data = false)` " +
 			"(`refresh = false` while the subscription is disabled): tables already subscribed are never copied again, and tables " +
 			"that a new publication adds start replicating from that moment without an initial copy. Rotating the password in " +
