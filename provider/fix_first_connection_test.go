@@ -32,7 +32,6 @@ import (
 // saw two connections where it allows one.
 func TestAccProvider_poolKeepsItsFirstConnection(t *testing.T) {
 	testAccPreCheck(t)
-	// A Unix socket's path is at most 107 bytes: t.TempDir's can be longer.
 	sockets := serverDir(t)
 	cert, key := selfSignedCertificate(t, serverDir(t))
 	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("ssl", "on"),

@@ -10,7 +10,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -31,16 +30,7 @@ func TestAccReplicationSlot_dropUnderSynchronousStandbyRefused(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]
 	const slot = "red_sync_slot"
-	withSlot := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
-resource "pgreplication_replication_slot" "standby" {
-  provider                    = pgreplication.primary
-  name                        = %q
-  type                        = "physical"
-  immediately_reserve         = true
-  terminate_active_on_destroy = true
-}
-`, slot)
-	withoutSlot := providerConfig("primary", topo.Primary)
+	withSlot, withoutSlot := physicalSlotConfig(providerConfig("primary", topo.Primary), "primary", slot, true)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy: func(*terraform.State) error {
@@ -52,15 +42,7 @@ resource "pgreplication_replication_slot" "standby" {
 				// By hand: the standby streams through the slot, and is
 				// the primary's only synchronous standby.
 				PreConfig: func() {
-					alterSystemByHand(t, standby, "primary_slot_name", slot)
-					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", pgsql.Ident(standby.Name))
-					waitFor(t, 30*time.Second, "the standby to stream through the slot as the synchronous standby", func() bool {
-						var active bool
-						var state string
-						err := queryRow(topo.Primary, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false),
-  coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $2), '')`, []any{slot, standby.Name}, &active, &state)
-						return err == nil && active && state == "sync"
-					})
+					streamAsSynchronousStandby(t, topo.Primary, standby, slot)
 				},
 				Config: withoutSlot,
 				ExpectError: errorText("Dropping Replication Slot Would Block Commits", fmt.Sprintf("%q", slot),
@@ -68,9 +50,7 @@ resource "pgreplication_replication_slot" "standby" {
 			},
 			{
 				PreConfig: func() {
-					if !slotExists(t, topo.Primary, slot) {
-						t.Fatalf("the refused destroy dropped slot %q", slot)
-					}
+					requireSlotKept(t, topo.Primary, slot)
 					if err := commitWithin(topo.Primary, 10*time.Second); err != nil {
 						t.Fatal(err)
 					}
@@ -78,12 +58,7 @@ resource "pgreplication_replication_slot" "standby" {
 					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", "")
 				},
 				Config: withoutSlot,
-				Check: func(*terraform.State) error {
-					if slotExists(t, topo.Primary, slot) {
-						return fmt.Errorf("slot %q is still there after the destroy", slot)
-					}
-					return commitWithin(topo.Primary, 10*time.Second)
-				},
+				Check:  slotDropped(t, topo.Primary, slot, true),
 			},
 		},
 	})
@@ -105,16 +80,7 @@ func TestAccReplicationSlot_dropWaitsForSynchronousChangeOfSameApply(t *testing.
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]
 	const slot = "sync_grace_slot"
-	withSlot := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
-resource "pgreplication_replication_slot" "standby" {
-  provider                    = pgreplication.primary
-  name                        = %q
-  type                        = "physical"
-  immediately_reserve         = true
-  terminate_active_on_destroy = true
-}
-`, slot)
-	withoutSlot := providerConfig("primary", topo.Primary)
+	withSlot, withoutSlot := physicalSlotConfig(providerConfig("primary", topo.Primary), "primary", slot, true)
 	reset := make(chan error, 1)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -125,15 +91,7 @@ resource "pgreplication_replication_slot" "standby" {
 			{Config: withSlot},
 			{
 				PreConfig: func() {
-					alterSystemByHand(t, standby, "primary_slot_name", slot)
-					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", pgsql.Ident(standby.Name))
-					waitFor(t, 30*time.Second, "the standby to stream through the slot as the synchronous standby", func() bool {
-						var active bool
-						var state string
-						err := queryRow(topo.Primary, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false),
-  coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $2), '')`, []any{slot, standby.Name}, &active, &state)
-						return err == nil && active && state == "sync"
-					})
+					streamAsSynchronousStandby(t, topo.Primary, standby, slot)
 					go func() {
 						time.Sleep(2 * time.Second)
 						ctx := context.Background()
@@ -153,10 +111,7 @@ resource "pgreplication_replication_slot" "standby" {
 					if err := <-reset; err != nil {
 						return fmt.Errorf("resetting synchronous_standby_names during the apply: %v", err)
 					}
-					if slotExists(t, topo.Primary, slot) {
-						return fmt.Errorf("slot %q is still there after the apply", slot)
-					}
-					return commitWithin(topo.Primary, 10*time.Second)
+					return slotDropped(t, topo.Primary, slot, true)(nil)
 				},
 			},
 		},

@@ -13,6 +13,63 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
+// physicalSlotConfig is provider (a provider block with alias) and a
+// reserved physical slot named slot on it: the configuration with the
+// slot, and the one it is destroyed by (provider alone). terminate sets
+// terminate_active_on_destroy, so that the drop of a slot a standby
+// streams through reaches the synchronous check.
+func physicalSlotConfig(provider, alias, slot string, terminate bool) (withSlot, withoutSlot string) {
+	terminateLine := ""
+	if terminate {
+		terminateLine = "\n  terminate_active_on_destroy = true"
+	}
+	return provider + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "standby" {
+  provider            = pgreplication.%s
+  name                = %q
+  type                = "physical"
+  immediately_reserve = true%s
+}
+`, alias, slot, terminateLine), provider
+}
+
+// streamAsSynchronousStandby makes, by hand, standby stream through slot
+// and be the primary's only synchronous standby, and waits until it does.
+func streamAsSynchronousStandby(t *testing.T, primary, standby *routertest.Node, slot string) {
+	t.Helper()
+	alterSystemByHand(t, standby, "primary_slot_name", slot)
+	alterSystemByHand(t, primary, "synchronous_standby_names", pgsql.Ident(standby.Name))
+	waitFor(t, 30*time.Second, "the standby to stream through the slot as the synchronous standby", func() bool {
+		var active bool
+		var state string
+		err := queryRow(primary, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false),
+  coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $2), '')`, []any{slot, standby.Name}, &active, &state)
+		return err == nil && active && state == "sync"
+	})
+}
+
+// requireSlotKept fails the test when a refused destroy dropped slot.
+func requireSlotKept(t *testing.T, n *routertest.Node, slot string) {
+	t.Helper()
+	if !slotExists(t, n, slot) {
+		t.Fatalf("the refused destroy dropped slot %q", slot)
+	}
+}
+
+// slotDropped checks that the destroy dropped slot on n and, with
+// commitsGo, that a commit on n still returns.
+func slotDropped(t *testing.T, n *routertest.Node, slot string, commitsGo bool) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		if slotExists(t, n, slot) {
+			return fmt.Errorf("slot %q is still there after the destroy", slot)
+		}
+		if commitsGo {
+			return commitWithin(n, 10*time.Second)
+		}
+		return nil
+	}
+}
+
 // A role without pg_read_all_stats sees NULL for the state of other roles'
 // WAL senders. The check for the only synchronous standby counted those as
 // not streaming and refused the drop of a synchronous standby's slot with
@@ -30,16 +87,7 @@ func TestAccReplicationSlot_syncCheckHiddenStates(t *testing.T) {
 	// REPLICATION to manage slots; the standby streams as this role, so
 	// that terminate_active_on_destroy may end its WAL sender.
 	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN REPLICATION")
-	withSlot := providerConfigAs("limited", topo.Primary, role) + fmt.Sprintf(`
-resource "pgreplication_replication_slot" "standby" {
-  provider                    = pgreplication.limited
-  name                        = %q
-  type                        = "physical"
-  immediately_reserve         = true
-  terminate_active_on_destroy = true
-}
-`, slot)
-	withoutSlot := providerConfigAs("limited", topo.Primary, role)
+	withSlot, withoutSlot := physicalSlotConfig(providerConfigAs("limited", topo.Primary, role), "limited", slot, true)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy: func(*terraform.State) error {
@@ -73,18 +121,11 @@ resource "pgreplication_replication_slot" "standby" {
 			},
 			{
 				PreConfig: func() {
-					if !slotExists(t, topo.Primary, slot) {
-						t.Fatalf("the refused destroy dropped slot %q", slot)
-					}
+					requireSlotKept(t, topo.Primary, slot)
 					execSQL(t, topo.Primary, "postgres", "GRANT pg_read_all_stats TO "+role)
 				},
 				Config: withoutSlot,
-				Check: func(*terraform.State) error {
-					if slotExists(t, topo.Primary, slot) {
-						return fmt.Errorf("slot %q is still there after the destroy", slot)
-					}
-					return commitWithin(topo.Primary, 10*time.Second)
-				},
+				Check:  slotDropped(t, topo.Primary, slot, true),
 			},
 		},
 	})
@@ -104,30 +145,14 @@ func TestAccReplicationSlot_dropInactiveSlotOfAwaySynchronousStandbyRefused(t *t
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]
 	const slot = "sync_away_slot"
-	withSlot := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
-resource "pgreplication_replication_slot" "standby" {
-  provider            = pgreplication.primary
-  name                = %q
-  type                = "physical"
-  immediately_reserve = true
-}
-`, slot)
-	withoutSlot := providerConfig("primary", topo.Primary)
+	withSlot, withoutSlot := physicalSlotConfig(providerConfig("primary", topo.Primary), "primary", slot, false)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
 			{Config: withSlot},
 			{
 				PreConfig: func() {
-					alterSystemByHand(t, standby, "primary_slot_name", slot)
-					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", pgsql.Ident(standby.Name))
-					waitFor(t, 30*time.Second, "the standby to stream through the slot as the synchronous standby", func() bool {
-						var active bool
-						var state string
-						err := queryRow(topo.Primary, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false),
-  coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $2), '')`, []any{slot, standby.Name}, &active, &state)
-						return err == nil && active && state == "sync"
-					})
+					streamAsSynchronousStandby(t, topo.Primary, standby, slot)
 					// The standby goes away (a restart, a network fault): its
 					// slot is inactive, and the server's own commits no longer
 					// wait for it.
@@ -146,18 +171,11 @@ resource "pgreplication_replication_slot" "standby" {
 			},
 			{
 				PreConfig: func() {
-					if !slotExists(t, topo.Primary, slot) {
-						t.Fatalf("the refused destroy dropped slot %q", slot)
-					}
+					requireSlotKept(t, topo.Primary, slot)
 					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", "")
 				},
 				Config: withoutSlot,
-				Check: func(*terraform.State) error {
-					if slotExists(t, topo.Primary, slot) {
-						return fmt.Errorf("slot %q is still there after the destroy", slot)
-					}
-					return nil
-				},
+				Check:  slotDropped(t, topo.Primary, slot, false),
 			},
 		},
 	})
@@ -248,9 +266,7 @@ resource "pgreplication_replication_slot" %q {
 			},
 			{
 				PreConfig: func() {
-					if !slotExists(t, topo.Primary, "waits") {
-						t.Fatal(`the refused destroy dropped slot "waits"`)
-					}
+					requireSlotKept(t, topo.Primary, "waits")
 					syncNames("")()
 				},
 				Config: slots(),
@@ -270,14 +286,7 @@ func TestAccReplicationSlot_dropLostSlotWhileCommitsWait(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	const slot = "sync_lost_slot"
-	withSlot := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
-resource "pgreplication_replication_slot" "lost" {
-  provider            = pgreplication.primary
-  name                = %q
-  type                = "physical"
-  immediately_reserve = true
-}
-`, slot)
+	withSlot, withoutSlot := physicalSlotConfig(providerConfig("primary", topo.Primary), "primary", slot, false)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{
@@ -296,13 +305,8 @@ resource "pgreplication_replication_slot" "lost" {
 					// Commits wait for a listed standby that is away.
 					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", "FIRST 1 (away)")
 				},
-				Config: providerConfig("primary", topo.Primary),
-				Check: func(*terraform.State) error {
-					if slotExists(t, topo.Primary, slot) {
-						return fmt.Errorf("slot %q is still there after the destroy", slot)
-					}
-					return nil
-				},
+				Config: withoutSlot,
+				Check:  slotDropped(t, topo.Primary, slot, false),
 			},
 		},
 	})
