@@ -99,7 +99,14 @@
 // late because the machine is busy (a client starved of CPU); ejecting it
 // would fail the reads it serves, or move them all to the primary. A node
 // that hangs answers on no session, and one that answers slowly (a
-// latency spike) answers no call in time. Then every connection still open to it is closed:
+// latency spike) answers no call in time. A node that answers calls but
+// none of its checks for an interval and eject_after × interval + timeout
+// (the monitor's connection lost by a firewall or NAT, a check waiting on
+// a stalled pg_wal volume; each interval checks on a new session) has an
+// unknown role: it may have been promoted, so no other node takes over
+// the writes until a check of it answers (the writer in place keeps
+// them). A replica with max_lag leaves rotation at once when no check has
+// answered for max_lag and an interval: its lag is unknown. On an ejection every connection still open to the node is closed:
 // reads in flight there run again on another node, and a write in flight
 // there (Exec, Query, QueryRow, CopyFrom, a batch outside a transaction)
 // fails with [ErrMaybeCommitted] (it is never replayed), as does the

@@ -453,6 +453,7 @@ func (r *Router) record(t *topology, n *node, res checkResult, fails int) {
 	if res.err == nil {
 		n.seeRestart(t, res)
 		n.lastGood = res
+		n.checkedAt.Store(time.Now().UnixNano())
 		n.reachable.Store(true)
 		n.recovery.Store(res.recovery)
 		n.replayLSN.Store(res.lsn)
@@ -530,7 +531,11 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		// a slow answer on a busy machine, or an operator's script
 		// ending sessions, is no shutdown (see notDown). After a connection
 		// failure a query saw (markDown) the node is out already.
-		if n.inRotation() && n.fails < t.eject && (!connFailed || notDown(res.err)) {
+		// A replica with max_lag whose last check answered longer
+		// ago than an interval and the lag it may have is out at
+		// once: its lag is unknown (see watchNode).
+		lagUnknown := n.maxLag > 0 && n.checkedAt.Load() != 0 && now.Sub(time.Unix(0, n.checkedAt.Load())) > n.maxLag+t.interval
+		if n.inRotation() && n.fails < t.eject && !lagUnknown && (!connFailed || notDown(res.err)) {
 			return // one failed check is not yet an ejection
 		}
 		reason = EjectUnreachable
@@ -815,6 +820,17 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 		if results[i].err != nil && cur.fails < t.eject && !rivalOf(t, results, cur) &&
 			(!cur.connFailed.Load() || !cur.queryFailed.Load() && notDown(results[i].err)) {
 			next, why = cur, ""
+		}
+	}
+	if next != nil && next != cur {
+		// The writes move only when every node that answers has a role
+		// known: the current writer keeps them (as through an
+		// unreachable standby), but none takes them over a node that
+		// may have been promoted.
+		if u := unknownRole(t, next); u != nil {
+			why = fmt.Sprintf("node %q is out of recovery, but node %q, last seen in recovery, answered calls after its health check stopped answering: it may have been promoted since, so %q does not take the writes. "+
+				"Writes resume when a check of %q answers (its monitor connection was closed and is made anew at each interval) or it leaves the router file", next.name, u.name, next.name, u.name)
+			next = nil
 		}
 	}
 	for i, n := range t.nodes {
@@ -1533,6 +1549,36 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 		}
 	}
 	arm()
+	// excused reports whether a check that failed with err (a deadline,
+	// or sessions the server ended), for the interval that began at
+	// since, is the machine's: the node answered a call on the pools'
+	// sessions in time since then. Past roleWindow after its last check
+	// that answered, the node is up but nothing measures its role (the
+	// monitor's connection lost by a firewall or NAT, a check waiting on
+	// a stalled pg_wal volume; each failed check closed its session, so
+	// each interval tries a new one): aliveAt records it (see
+	// unknownRole). Past max_lag and an interval, a replica with max_lag
+	// has a lag unknown: the failure counts, and err says why.
+	excused := func(since time.Time, err error) (bool, error) {
+		if !n.conns.answeredSince(since, t.timeout) {
+			return false, err
+		}
+		at := n.checkedAt.Load()
+		if at == 0 {
+			return true, nil
+		}
+		age := time.Since(time.Unix(0, at))
+		if age > roleWindow(t) {
+			if n.aliveAt.Swap(time.Now().UnixNano()) <= at {
+				r.opts.logger.Warn("routerlib: a node answers calls, but its health checks do not: its role is unknown, and no other node takes over the writes until a check of it answers",
+					"node", n.name, "last_check", time.Unix(0, at).UTC(), "err", err)
+			}
+		}
+		if n.maxLag > 0 && age > n.maxLag+t.interval {
+			return false, fmt.Errorf("it answers calls, but no health check has answered for %v, so its lag is unknown (max_lag %v): %w", age.Round(time.Millisecond), n.maxLag, err)
+		}
+		return true, nil
+	}
 	// handle applies the check that ended, for every interval it stood
 	// for; false when the watcher is stopping.
 	handle := func(res checkResult) bool {
@@ -1548,12 +1594,16 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 		failed := len(w.pending)
 		w.pending = w.pending[:0]
 		arm()
-		if res.err != nil && notDown(res.err) && !res.at.IsZero() && n.conns.answeredSince(res.at, t.timeout) {
-			// Not an answer, but no sign of a node down either: it
+		if res.err != nil && notDown(res.err) && !res.at.IsZero() {
+			// Not an answer, but no sign of a node down either when it
 			// answered calls in time meanwhile (see the deadlines
 			// below).
-			r.opts.logger.Debug("routerlib: a health check failed, but the node answered calls in time meanwhile; not counted", "node", n.name, "err", res.err)
-			return true
+			ok, err := excused(res.at, res.err)
+			if ok {
+				r.opts.logger.Debug("routerlib: a health check failed, but the node answered calls in time meanwhile; not counted", "node", n.name, "err", res.err)
+				return true
+			}
+			res.err = err
 		}
 		r.applyCheck(t, n, res, failed)
 		return true
@@ -1606,7 +1656,9 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			began := w.pending[0].Add(-t.timeout)
 			w.pending = w.pending[1:]
 			arm()
-			if n.conns.answeredSince(began, t.timeout) {
+			late := fmt.Errorf("no answer within health.timeout (%v): %w", t.timeout, os.ErrDeadlineExceeded)
+			ok, err := excused(began, late)
+			if ok {
 				// The check is late, but since this interval
 				// began the node answered a call on the pools'
 				// sessions within health.timeout: it neither
@@ -1623,7 +1675,7 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 				r.opts.logger.Debug("routerlib: a health check is late, but the node answered calls in time since its interval began; not counted", "node", n.name)
 				continue
 			}
-			r.applyCheck(t, n, checkResult{err: fmt.Errorf("no answer within health.timeout (%v): %w", t.timeout, os.ErrDeadlineExceeded)}, 1)
+			r.applyCheck(t, n, checkResult{err: err}, 1)
 		case res := <-w.results:
 			w.running = false
 			if !handle(res) {
@@ -1631,6 +1683,39 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			}
 		}
 	}
+}
+
+// roleWindow is how long after a node's last check that answered its role
+// is unknown (see watchNode): the interval before the next check starts
+// and the bound of a check in flight, eject_after × interval + timeout (a
+// check that takes longer fails).
+func roleWindow(t *topology) time.Duration {
+	return time.Duration(t.eject+1)*t.interval + t.timeout
+}
+
+// unknownRole returns a node of t, other than next and its server's
+// other names, that answers calls but whose role is unknown: none of its
+// checks answered for roleWindow, and it answered a call on the pools'
+// sessions in time since then (now, or as the monitor saw it: aliveAt,
+// see watchNode). It may have been promoted since its last check said it
+// was in recovery, and then it holds the writes, and its standbys the
+// timeline that would veto next. nil if none. The caller holds
+// Router.checkMu.
+func unknownRole(t *topology, next *node) *node {
+	for _, n := range t.nodes {
+		if n == next || oneServer(n, next) {
+			continue
+		}
+		at := n.checkedAt.Load()
+		if at == 0 {
+			continue // never checked: never in rotation nor a writer
+		}
+		unknown := time.Unix(0, at).Add(roleWindow(t))
+		if n.aliveAt.Load() > at || time.Now().After(unknown) && n.conns.answeredSince(unknown, t.timeout) {
+			return n
+		}
+	}
+	return nil
 }
 
 // watchState is a server's check in flight, which passes from one

@@ -393,6 +393,13 @@ type server struct {
 	// checkNow asks the monitor for a check of the server now, outside
 	// its schedule (see recheck); buffered, so a request never waits.
 	checkNow chan struct{}
+	// checkedAt is when (Unix nanoseconds) a check of the server last
+	// answered and was applied, 0 if none has; aliveAt is when the
+	// monitor last saw it answer calls on the pools' sessions at a
+	// deadline its check missed past the excuse window (see watchNode).
+	// aliveAt after checkedAt: the node is up, but its role and lag are
+	// unknown (see unknownRole).
+	checkedAt, aliveAt atomic.Int64
 	// terminated is when (Unix nanoseconds) a query last saw the server
 	// end a session (see sessionEnded); 0 if never.
 	terminated atomic.Int64
@@ -525,6 +532,8 @@ func (s *server) inherit(o *server) {
 	// down, a copy on a timeline after the first is known only by this.
 	s.cloneTLI = o.cloneTLI
 	s.startedBefore, s.restartSeen = o.startedBefore, o.restartSeen
+	s.checkedAt.Store(o.checkedAt.Load())
+	s.aliveAt.Store(o.aliveAt.Load())
 }
 
 // poolConfig builds a node's pool configuration from the file. The password
