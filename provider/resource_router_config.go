@@ -238,8 +238,10 @@ func routerNodeAttributes() map[string]schema.Attribute {
 			MarkdownDescription: "Database to connect to. Defaults to the server's default (the user name).",
 		},
 		"user": schema.StringAttribute{
-			Optional:            true,
-			MarkdownDescription: "Role to connect as. Defaults to the driver's default (`PGUSER`, then the operating-system user).",
+			Optional: true,
+			MarkdownDescription: "Role to connect as, its name alone: one holding `:`, `=` or white space (`app:password`, a pasted `user=app password=…`) is refused without being shown, " +
+				"though PostgreSQL allows such role names, since the router would show it in every connection error; connect as a role named without them. " +
+				"Defaults to the driver's default (`PGUSER`, then the operating-system user).",
 		},
 		"sslmode": schema.StringAttribute{
 			Optional:            true,

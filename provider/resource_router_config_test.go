@@ -497,6 +497,10 @@ func TestAccRouterConfig_validation(t *testing.T) {
 			step(`weight = 0`, "", `replica\[0\]\.weight = 0 cannot be expressed in the router file`),
 			step(`password_env = "hunter2"`, "", `password_env Looks Like a Password`),
 			step(`password_env = "NOT-A-NAME"`, "", `replica\[0\]\.password_env: is not an environment variable name`),
+			// A password typed into user would show in every connection
+			// error the router logs; the plan refuses it, never showing it.
+			step(`user = "app:Canary7f3a"`, "", `replica "replica-1": replica\[0\]\.user: user holds ':', '=' or white space`),
+			step(`user = "app password=Canary7f3a"`, "", `replica\[0\]\.user: user holds ':', '=' or white space`),
 			step(`sslmode = "sometimes"`, "", `value must be one of`),
 			step("", `read_policy {
     strategy = "nearest_zone"

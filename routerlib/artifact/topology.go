@@ -56,6 +56,10 @@ type Node struct {
 	// being shown.
 	Database string `json:"database,omitempty"`
 	// User is the role to connect as. Empty means the driver's default.
+	// One holding ':', '=' or white space (user:password, a pasted
+	// "user=… password=…") is refused without being shown, though
+	// PostgreSQL allows such role names: connect as a role named without
+	// them.
 	User string `json:"user,omitempty"`
 	// SSLMode is one of [SSLModes]. Empty means [DefaultSSLMode].
 	SSLMode string `json:"sslmode,omitempty"`

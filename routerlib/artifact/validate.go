@@ -115,6 +115,15 @@ func (v *validator) nodes(nodes []Node) {
 			// exist" would show it in every connection error.
 			v.addf(p+".database", "database holds '=' or starts with postgres:// or postgresql://, which libpq reads as a connection string and the router does not (the value is not shown, in case it holds a password); give the database's name alone, the host, port and user in their own fields and the password in password_env or passfile")
 		}
+		if passwordInUser(n.User) {
+			// The same mistake as a connection string in host or
+			// database, refused for the same reason: the server names
+			// the role it refuses and pgconn the user it connected as,
+			// so the value would show in every connection error, logged
+			// on each failed check and kept in Stat's LastError.
+			v.addf(p+".user", "user holds ':', '=' or white space, as user:password or a pasted \"user=… password=…\" does (the value is not shown, in case it holds a password); give the role's name alone and the password in password_env or passfile. "+
+				"PostgreSQL allows such characters in a role's name, the router file does not: if the role really is named so, connect as a role without them (ALTER ROLE … RENAME TO …, or CREATE ROLE … LOGIN IN ROLE …)")
+		}
 		if j, dup := servers[serverOf(n)]; dup && n.Host != "" {
 			// The router learns each node's role from the server: the
 			// primary listed again (as a replica, or under another user)
@@ -164,6 +173,17 @@ func conninfoInHost(host string) bool {
 		return false
 	}
 	return strings.ContainsAny(strings.TrimPrefix(host, "@"), " \t\r\n\f\v=@")
+}
+
+// passwordInUser says user holds what the password typed into it by
+// mistake brings: ':' (user:password, a URI's userinfo split at the '@')
+// or '=' and white space (a connection string's "user=app password=…"
+// pasted whole). PostgreSQL allows all three in a quoted role name; the
+// router file refuses them (its error says how to proceed), since a role
+// so named is rare and a password shown in every log line is not. '@'
+// stays allowed: some managed services name roles user@server.
+func passwordInUser(user string) bool {
+	return strings.ContainsAny(user, ":= \t\r\n\f\v")
 }
 
 // isConnString says libpq would read dbname as a connection string rather

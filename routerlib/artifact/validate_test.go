@@ -115,6 +115,13 @@ func TestValidate(t *testing.T) {
 			paths: []string{"nodes[1].password_env"}},
 		{name: "password_env holding a password", change: func(t *artifact.Topology) { t.Nodes[1].PasswordEnv = "s3cr3t!" },
 			paths: []string{"nodes[1].password_env"}},
+		{name: "user:password in user", change: func(t *artifact.Topology) { t.Nodes[1].User = "app:secret" },
+			paths: []string{"nodes[1].user"}, want: "user holds ':', '=' or white space"},
+		{name: "conninfo in user", change: func(t *artifact.Topology) { t.Nodes[1].User = "app password=secret" },
+			paths: []string{"nodes[1].user"}, want: "connect as a role without them"},
+		{name: "user with a tab", change: func(t *artifact.Topology) { t.Nodes[1].User = "app\tsecret" },
+			paths: []string{"nodes[1].user"}},
+		{name: "user@server is a role name", change: func(t *artifact.Topology) { t.Nodes[1].User = "app@db-1" }},
 		{name: "password_env lower case and underscore", change: func(t *artifact.Topology) { t.Nodes[1].PasswordEnv = "_app_pw2" }},
 		{name: "weight unset", change: func(t *artifact.Topology) { t.Nodes[1].Weight = 0 }},
 		{name: "weight negative", change: func(t *artifact.Topology) { t.Nodes[1].Weight = -1 },
@@ -237,13 +244,15 @@ func TestValidateNeverShowsPasswordEnv(t *testing.T) {
 	}
 }
 
-// TestValidateNeverShowsHostOrDatabase: a host or database that holds a
-// password typed there by mistake (a URI, a conninfo string), on two nodes
+// TestValidateNeverShowsHostOrDatabase: a host, database or user that holds
+// a password typed there by mistake (a URI, a conninfo string), on two nodes
 // alike, is refused without showing it.
 func TestValidateNeverShowsHostOrDatabase(t *testing.T) {
 	for _, mistake := range []func(*artifact.Node){
 		func(n *artifact.Node) { n.Host = "postgres://app:canary-s3cr3t@db/app" },
 		func(n *artifact.Node) { n.Database = "dbname=app password=canary-s3cr3t" },
+		func(n *artifact.Node) { n.User = "app:canary-s3cr3t" },
+		func(n *artifact.Node) { n.User = "app password=canary-s3cr3t" },
 	} {
 		topo := golden(t)
 		for i := range topo.Nodes {
