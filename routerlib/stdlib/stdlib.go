@@ -52,6 +52,25 @@
 // until Release; [Conn.Router] reaches the Router from [sql.Conn.Raw]), or
 // [routerlib.Router.MigrationConn] for schema changes.
 //
+// # A write's rows and a context that ends
+//
+// Exec, a transaction's statements and Commit say what the Router says:
+// a write or COMMIT that the context's end cut after it went out fails
+// with [routerlib.ErrMaybeCommitted], which matches the context's error
+// too. The rows of a write read through [sql.DB.QueryContext] (INSERT …
+// RETURNING, and so GORM's Create on PostgreSQL) cannot say so: when the
+// context ends before they are all read, database/sql closes them itself,
+// [sql.Rows.Next] returns false and [sql.Rows.Err] returns the context's
+// error, context.Canceled or context.DeadlineExceeded, before anything
+// the driver returns (Go's database/sql, Rows.awaitDone and Rows.Err).
+// Reading the rows within QueryContext would not change that: Err is the
+// context's error all the same. So such an error, from the rows of a
+// write that had begun to return them, means that it may have committed
+// (the red team saw all 100 rows of an INSERT … RETURNING committed
+// behind context.Canceled): read back before writing again, or keep the
+// context alive until the rows are read, or use [routerlib.Router.Query],
+// whose rows say [routerlib.ErrMaybeCommitted].
+//
 // database/sql's own pool settings count handles, not server connections:
 // size the Router's pools (pool.max_conns in the router file) for the load,
 // and leave [sql.DB.SetMaxOpenConns] unlimited or at least as large.
