@@ -51,10 +51,9 @@ type Rows struct {
 	ended     bool                      // the rows ended without error, seen when reading ahead: Err need not be asked again
 	first     bool                      // no row went to database/sql yet: the call may run again
 	fds       []pgconn.FieldDescription // the columns, kept from the first row on
-	names     []string                  // the column names Columns last handed out
-	named     bool                      // names are this statement's
-	cols      []column                  // how each column converts, set up at the first row
-	conn      *Conn                     // the handle's: its scratch, and its reused rows
+	names     []string
+	cols      []column // how each column converts, set up at the first row
+	conn      *Conn    // the handle's: its scratch, and its reused rows
 
 	// Room for the usual narrow result's columns, so that they take no
 	// allocation (pgx's stdlib makes a closure and a variable for each),
@@ -122,37 +121,18 @@ var (
 	_ driver.RowsColumnTypeScanType         = (*Rows)(nil)
 )
 
-// Columns returns the result's column names. database/sql hands them to
-// the caller, who may keep them past the rows: a handle's rows never write
-// into names they handed out, and hand the same ones again to the handle's
-// next statement only when it has the same column names, as GORM's
-// repeated queries do (lib/pq shares them likewise across a prepared
-// statement's executions). That saves the slice a statement.
+// Columns returns the result's column names.
 func (r *Rows) Columns() []string {
-	if !r.named {
+	if r.names == nil {
+		// A slice of their own for each statement's rows: database/sql
+		// hands it to the caller, who may keep it past the rows.
 		fds := r.fields()
-		if !sameNames(r.names, fds) {
-			r.names = make([]string, len(fds))
-			for i := range fds {
-				r.names[i] = fds[i].Name
-			}
+		r.names = make([]string, len(fds))
+		for i, fd := range fds {
+			r.names[i] = fd.Name
 		}
-		r.named = true
 	}
 	return r.names
-}
-
-// sameNames reports whether names are the names of fds, in order.
-func sameNames(names []string, fds []pgconn.FieldDescription) bool {
-	if names == nil || len(names) != len(fds) {
-		return false
-	}
-	for i := range fds {
-		if names[i] != fds[i].Name {
-			return false
-		}
-	}
-	return true
 }
 
 // Close releases the rows' connection. database/sql calls it once, and

@@ -327,7 +327,7 @@ func (c *Conn) QueryContext(ctx context.Context, query string, named []driver.Na
 		r = new(Rows)
 	}
 	c.rowsOpen = true
-	r.rows, r.preloaded, r.more, r.ended, r.first, r.named, r.cols, r.conn = rows, true, more, false, true, false, nil, c
+	r.rows, r.preloaded, r.more, r.ended, r.first, r.names, r.cols, r.conn = rows, true, more, false, true, nil, nil, c
 	return r, nil
 }
 
