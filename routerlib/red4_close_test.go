@@ -92,8 +92,7 @@ func TestRed4CloseEndsCallsWaiting(t *testing.T) {
 // lands (the test then loses this guard).
 func red4(t *testing.T) bool {
 	if os.Getenv("ROUTERTEST_RED4") != "1" {
-		t.Log("a red team finding that fails until it is fixed; ROUTERTEST_RED4=1 runs it")
-		return false
+		t.Skip("a red team finding that fails until it is fixed (see its comment); ROUTERTEST_RED4=1 runs it")
 	}
 	return true
 }
