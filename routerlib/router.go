@@ -338,8 +338,10 @@ func (r *Router) routePrimary(ctx context.Context, tp **topology, op Op) (target
 }
 
 // awaitWriter reports, for a call that needs the primary and failed to
-// choose one with err ([ErrNoPrimary]), whether a node took the writes
-// while it waited. It waits only in the window that opens when the checks
+// choose one with err ([ErrNoPrimary]), whether to choose again: a node
+// took the writes while it waited, or the wait ended without one (err,
+// from before it, may say what the checks no longer see, and name a
+// retired topology's nodes). It waits only in the window that opens when the checks
 // take the writes from a node and give them to none (writesLost), and
 // lasts as long as a primary that hangs keeps the writes before it is
 // ejected (eject_after × interval + timeout): a postmaster restarted fast
@@ -357,7 +359,12 @@ func (r *Router) routePrimary(ctx context.Context, tp **topology, op Op) (target
 // call entered; when a reload retires it during the wait (or before), the
 // wait goes on on the topology in force, whose checks alone choose a
 // writer now, within the same bound: the call enters that one, leaves
-// *tp and sets *tp to it, so that it chooses, and leaves, there.
+// *tp and sets *tp to it, so that it chooses, and leaves, there. It reads
+// the writer and the nodes' state under checkMu, as a check applies them:
+// between a check that sees the primary back, out of recovery, and the
+// writer that check then chooses, the primary would look like a node that
+// answers and takes no writes, and the wait would end in ErrNoPrimary a
+// moment before the writer is there.
 func (r *Router) awaitWriter(ctx context.Context, tp **topology, err error) bool {
 	t := *tp
 	lost := r.writesLost.Load()
@@ -369,6 +376,7 @@ func (r *Router) awaitWriter(ctx context.Context, tp **topology, err error) bool
 		return false
 	}
 	var wait, tick *time.Timer
+	waited := false // err may be stale: choose again
 	for {
 		if r.closed.Load() {
 			return false
@@ -379,26 +387,14 @@ func (r *Router) awaitWriter(ctx context.Context, tp **topology, err error) bool
 				return false // closed
 			}
 			t.leave()
-			t, *tp = nt, nt
-			if nt.writer.Load() != nil {
-				return true // the reload, or a check of the new topology, found one
-			}
+			t, *tp, waited = nt, nt, true
 		}
-		if t.noWriter.Load() != nil {
-			return false
-		}
-		asked := false
-		for _, n := range t.nodes {
-			if !n.reachable.Load() && !n.recovery.Load() {
-				asked = true
-				select {
-				case n.checkNow <- struct{}{}:
-				default: // asked already, or one is in flight
-				}
-			}
-		}
-		if !asked {
-			return false // every node answers: none out of recovery
+		found, asked := r.askForWriter(t)
+		if found || !asked {
+			// The writer, or none to wait for: a rule of the checks
+			// keeps the writes from every node (t.noWriter), or every
+			// node answers and none out of recovery is left unchosen.
+			return found || waited
 		}
 		if wait == nil {
 			wait, tick = time.NewTimer(min(until, t.timeout)), time.NewTimer(awaitWriterPoll)
@@ -411,13 +407,37 @@ func (r *Router) awaitWriter(ctx context.Context, tp **topology, err error) bool
 		case <-ctx.Done():
 			return false
 		case <-wait.C:
-			return false
+			return true // to say why none, as the checks see it now
 		case <-tick.C:
 		}
-		if t.writer.Load() != nil {
-			return true
+		waited = true
+	}
+}
+
+// askForWriter reports, for awaitWriter, whether t has a writer and, if
+// not, whether one may come: no rule of the checks keeps the writes from
+// every node, and a node last seen out of recovery is unreachable, which
+// it then asks for a check now. It reads under checkMu, so that it sees
+// each check's node state and the writer it chose together.
+func (r *Router) askForWriter(t *topology) (found, asked bool) {
+	r.checkMu.Lock()
+	defer r.checkMu.Unlock()
+	if t.writer.Load() != nil {
+		return true, false
+	}
+	if t.noWriter.Load() != nil {
+		return false, false
+	}
+	for _, n := range t.nodes {
+		if !n.reachable.Load() && !n.recovery.Load() {
+			asked = true
+			select {
+			case n.checkNow <- struct{}{}:
+			default: // asked already, or one is in flight
+			}
 		}
 	}
+	return false, asked
 }
 
 // awaitWriterPoll is how often awaitWriter looks for a writer: a check of
