@@ -1,13 +1,16 @@
 package routerlib_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -18,7 +21,9 @@ import (
 // chooses the writer; a wait that looked between the two saw a node that
 // answers, out of recovery, and no writer, and failed with ErrNoPrimary a
 // moment before the writer came: TestWriterAwaitedAcrossAReload's Acquire
-// did, under load, 15 ms before its Exec succeeded. The router's logger
+// did, under load, 15 ms before its Exec succeeded. So could Exec,
+// MigrationConn, Ping and the session middleware's Verify, which wait
+// the same way (awaitWriter). The router's logger
 // holds that moment open here: it blocks on the log line that the check
 // writes between the two ("node answers again").
 func TestWriterAwaitedWhileItsCheckApplies(t *testing.T) {
@@ -30,7 +35,21 @@ func TestWriterAwaitedWhileItsCheckApplies(t *testing.T) {
 	h := &holdAtLine{line: "routerlib: node answers again", node: topo.Primary.Name, hold: 300 * time.Millisecond}
 	a := steadyHealth(topo.Artifact(), 30*time.Second)
 	a.Health.Timeout = "5s" // the wait's bound: room for a start inside it
+	a.Consistency.Mode = artifact.ModeReadYourWrites
 	r, _ := openRouter(t, a, routerlib.WithWatch(0), routerlib.WithLogger(slog.New(h)))
+	m, err := routerlib.NewSessionMiddleware(r, routerlib.SessionConfig{Keys: [][]byte{bytes.Repeat([]byte("k"), routerlib.MinSessionKeyLen)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pos string
+	if err := topo.Primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := routerlib.ParseLSN(pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := m.Sign(lsn) // verified against the primary's position: no writer, it asks the primary (atPrimary)
 
 	calls := map[string]func(context.Context) error{
 		"Exec": func(ctx context.Context) error {
@@ -52,6 +71,12 @@ func TestWriterAwaitedWhileItsCheckApplies(t *testing.T) {
 			return err
 		},
 		"Ping": r.Ping,
+		"SessionMiddleware.Verify": func(ctx context.Context) error {
+			if _, ok := m.Verify(ctx, value); !ok {
+				return errors.New("the value was not honoured")
+			}
+			return nil
+		},
 	}
 	type result struct {
 		what string
