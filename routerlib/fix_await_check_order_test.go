@@ -1,7 +1,6 @@
 package routerlib_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -37,19 +36,7 @@ func TestWriterAwaitedWhileItsCheckApplies(t *testing.T) {
 	a.Health.Timeout = "5s" // the wait's bound: room for a start inside it
 	a.Consistency.Mode = artifact.ModeReadYourWrites
 	r, _ := openRouter(t, a, routerlib.WithWatch(0), routerlib.WithLogger(slog.New(h)))
-	m, err := routerlib.NewSessionMiddleware(r, routerlib.SessionConfig{Keys: [][]byte{bytes.Repeat([]byte("k"), routerlib.MinSessionKeyLen)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pos string
-	if err := topo.Primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&pos); err != nil {
-		t.Fatal(err)
-	}
-	lsn, err := routerlib.ParseLSN(pos)
-	if err != nil {
-		t.Fatal(err)
-	}
-	value := m.Sign(lsn) // verified against the primary's position: no writer, it asks the primary (atPrimary)
+	m, value := signedAtPrimary(t, r, topo.Primary)
 
 	calls := map[string]func(context.Context) error{
 		"Exec": func(ctx context.Context) error {

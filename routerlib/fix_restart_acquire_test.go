@@ -34,10 +34,7 @@ func TestPrimaryCallsAfterAFastPrimaryRestart(t *testing.T) {
 	a := steadyHealth(topo.Artifact(), 30*time.Second)
 	a.Consistency.Mode = artifact.ModeReadYourWrites
 	r := newRouter(t, a)
-	m, err := routerlib.NewSessionMiddleware(r, routerlib.SessionConfig{Keys: [][]byte{bytes.Repeat([]byte("k"), routerlib.MinSessionKeyLen)}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	m, value := signedAtPrimary(t, r, topo.Primary)
 	acquired := func(op func(context.Context) (*routerlib.Conn, error)) func() error {
 		return func() error {
 			c, err := op(ctx)
@@ -49,15 +46,6 @@ func TestPrimaryCallsAfterAFastPrimaryRestart(t *testing.T) {
 			return err
 		}
 	}
-	var pos string
-	if err := topo.Primary.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&pos); err != nil {
-		t.Fatal(err)
-	}
-	lsn, err := routerlib.ParseLSN(pos)
-	if err != nil {
-		t.Fatal(err)
-	}
-	value := m.Sign(lsn)
 	for _, c := range []struct {
 		name string
 		call func(*testing.T) error // opens the window itself
@@ -123,6 +111,27 @@ func noPrimaryWithinBounds(t *testing.T, what string, call func(context.Context)
 			t.Errorf("%s, %s, primary down: %v after %v; want ErrNoPrimary within %v", what, c.name, err, took, c.max)
 		}
 	}
+}
+
+// signedAtPrimary makes a session middleware for r and a value it signed
+// at primary's WAL position now: with no writer to compare it with,
+// Verify asks the primary its position (and waits for a primary
+// restarted fast, as writes do).
+func signedAtPrimary(t *testing.T, r *routerlib.Router, primary *routertest.Node) (*routerlib.SessionMiddleware, string) {
+	t.Helper()
+	m, err := routerlib.NewSessionMiddleware(r, routerlib.SessionConfig{Keys: [][]byte{bytes.Repeat([]byte("k"), routerlib.MinSessionKeyLen)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pos string
+	if err := primary.QueryRow(context.Background(), "SELECT pg_current_wal_lsn()::text").Scan(&pos); err != nil {
+		t.Fatal(err)
+	}
+	lsn, err := routerlib.ParseLSN(pos)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, m.Sign(lsn)
 }
 
 // inWriterWindow returns call, run once openWriterWindow opened the window.
