@@ -35,7 +35,7 @@ func TestWriterAwaitedWhileItsCheckApplies(t *testing.T) {
 	a := steadyHealth(topo.Artifact(), 30*time.Second)
 	a.Health.Timeout = "5s" // the wait's bound: room for a start inside it
 	a.Consistency.Mode = artifact.ModeReadYourWrites
-	r, _ := openRouter(t, a, routerlib.WithWatch(0), routerlib.WithLogger(slog.New(h)))
+	r, path := openRouter(t, a, routerlib.WithWatch(0), routerlib.WithLogger(slog.New(h)))
 	m, value := signedAtPrimary(t, r, topo.Primary)
 
 	calls := map[string]func(context.Context) error{
@@ -81,6 +81,13 @@ func TestWriterAwaitedWhileItsCheckApplies(t *testing.T) {
 		}()
 	}
 	time.Sleep(200 * time.Millisecond) // every call waiting
+	// As in TestWriterAwaitedAcrossAReload: the calls go on waiting on the
+	// new topology, whose check sees the primary back.
+	a.Routes = []artifact.Route{{Name: "during-the-wait", Nodes: []string{topo.Standbys[0].Name}}}
+	writeFile(t, path, a)
+	if err := r.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
 	if err := topo.Primary.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
