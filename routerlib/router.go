@@ -341,8 +341,9 @@ func (r *Router) routePrimary(ctx context.Context, tp **topology, op Op) (target
 // choose one with err ([ErrNoPrimary]), whether to choose again: a node
 // took the writes while it waited, or the wait ended without one (err,
 // from before it, may say what the checks no longer see, and name a
-// retired topology's nodes). It waits only in the window that opens when the checks
-// take the writes from a node and give them to none (writesLost), and
+// retired topology's nodes). It waits only in the window that opens when
+// the checks take the writes from a node and give them to none
+// (writesLost), and
 // lasts as long as a primary that hangs keeps the writes before it is
 // ejected (eject_after × interval + timeout): a postmaster restarted fast
 // (pg_ctl restart, or killed and started again by its supervisor) is back
