@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,6 @@ import (
 // primary. By hand (PostgreSQL 17, Terraform 1.11.4): CREATE TABLE on the
 // primary still waited after 8 s.
 func TestRed4StandbyResetBlocksCommits(t *testing.T) {
-	red4(t)
 	cli := findCLI(t)
 	cli.configFile = buildProvider(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
@@ -57,8 +57,14 @@ resource "pgreplication_standby" "standby" {
 		_ = topo.Primary.QueryRow(t.Context(), `SELECT coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $1), '')`, standby.Name).Scan(&state)
 		return state == "sync"
 	}, standby.Name+" to be the synchronous standby")
+	if _, out := cli.exec(t, dir, "plan", "-destroy", "-input=false", "-no-color"); !strings.Contains(out, "Resetting Standby Would Block Commits") {
+		t.Errorf("the destroy's plan does not warn that the reset blocks commits:\n%s", lastLines(out, 20))
+	}
 	code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color")
 	t.Logf("destroy exited %d:\n%s", code, lastLines(out, 12))
+	if code == 0 || !strings.Contains(out, "Resetting Standby Would Block Commits") {
+		t.Errorf("the destroy exits %d without refusing the reset", code)
+	}
 	time.Sleep(2 * time.Second) // the reload
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()

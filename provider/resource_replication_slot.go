@@ -637,28 +637,17 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 // the same destroy was refused or not from one run to the next.
 const syncRiskGrace = 10 * time.Second
 
-// dropRiskAfterGrace is dropBlocksCommits, looked at again for up to
-// syncRiskGrace while it finds a risk: a risk that outlasts it is returned,
-// saying how long it was watched.
+// dropRiskAfterGrace is dropBlocksCommits after syncRiskGrace
+// (commitRiskAfterGrace).
 func (r *replicationSlotResource) dropRiskAfterGrace(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64) commitRisk {
-	risk := r.dropBlocksCommits(ctx, pool, name, pid)
-	if risk.summary == "" {
-		return risk
-	}
-	start := time.Now()
-	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
-		risk = r.dropBlocksCommits(ctx, pool, name, pid)
-		return risk.summary == "", nil
-	})
+	risk := commitRiskAfterGrace(ctx, func(ctx context.Context) commitRisk { return r.dropBlocksCommits(ctx, pool, name, pid) })
 	if risk.summary != "" && ctx.Err() == nil {
-		risk.detail += fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this apply was changing synchronous_standby_names.) "+
-			"If this run also destroys or changes a pgreplication_synchronous_replication, nothing orders it before this slot when it names its "+
-			"standbys by literal (and under -parallelism=1 this wait holds the only operation, so it cannot run meanwhile): make it reference "+
-			"the standby (standby_names = [pgreplication_standby.x.application_name], that standby's primary_slot_name referencing this slot: "+
-			"primary_slot_name = pgreplication_replication_slot.x.name), so that Terraform orders it first; or run the command again: "+
-			"Terraform goes on with the resources that do not depend on this slot, so the same run resets synchronous_standby_names "+
-			"after this refusal, and the next one drops the slot.",
-			time.Since(start).Round(time.Second))
+		risk.detail += " If this run also destroys or changes a pgreplication_synchronous_replication, nothing orders it before this slot when it names its " +
+			"standbys by literal (and under -parallelism=1 this wait holds the only operation, so it cannot run meanwhile): make it reference " +
+			"the standby (standby_names = [pgreplication_standby.x.application_name], that standby's primary_slot_name referencing this slot: " +
+			"primary_slot_name = pgreplication_replication_slot.x.name), so that Terraform orders it first; or run the command again: " +
+			"Terraform goes on with the resources that do not depend on this slot, so the same run resets synchronous_standby_names " +
+			"after this refusal, and the next one drops the slot."
 	}
 	return risk
 }
@@ -668,23 +657,6 @@ func (r *replicationSlotResource) dropRiskAfterGrace(ctx context.Context, pool *
 // synchronous_standby_names, or why the provider cannot tell: summary and
 // detail of the diagnostic, both empty when the drop is safe.
 type commitRisk struct{ summary, detail string }
-
-// walSenderRow is one row of pg_stat_replication. state is NULL for another
-// role's WAL sender when the provider's role lacks pg_read_all_stats, while
-// application_name (from pg_stat_activity) is shown to every role.
-type walSenderRow struct {
-	pid   int64
-	app   string
-	state *string
-}
-
-// syncRiskSQL reads what dropBlocksCommits needs in one statement, so the
-// settings and the WAL senders are one moment's.
-const syncRiskSQL = `SELECT pg_is_in_recovery(), current_setting('synchronous_standby_names'), current_setting('synchronous_commit'),
-  coalesce(array_agg(pid::bigint) FILTER (WHERE pid IS NOT NULL), '{}'),
-  coalesce(array_agg(coalesce(application_name, '')) FILTER (WHERE pid IS NOT NULL), '{}'),
-  coalesce(array_agg(state) FILTER (WHERE pid IS NOT NULL), '{}')
-FROM (SELECT 1) one LEFT JOIN pg_stat_replication ON true`
 
 // dropBlocksCommits tells whether dropping slot name, held by the session
 // pid or an inactive physical slot (pid nil), makes synchronous replication
@@ -716,53 +688,32 @@ FROM (SELECT 1) one LEFT JOIN pg_stat_replication ON true`
 func (r *replicationSlotResource) dropBlocksCommits(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64) commitRisk {
 	const blocks = "Dropping Replication Slot Would Block Commits"
 	const unknown = "Cannot Tell Whether Dropping Replication Slot Blocks Commits"
-	var inRecovery bool
-	var names, commit string
-	var pids []int64
-	var apps []string
-	var states []*string
-	if err := pool.QueryRow(ctx, syncRiskSQL).Scan(&inRecovery, &names, &commit, &pids, &apps, &states); err != nil {
+	snap, err := readSyncSnapshot(ctx, pool)
+	if err != nil {
 		return commitRisk{unknown, fmt.Sprintf("Replication slot %q on %s: reading synchronous_standby_names and pg_stat_replication, "+
 			"to tell whether commits would wait for the standby that streams through the slot once it is gone, failed: %v. Nothing was changed.",
 			name, r.server.describe(), statement.MaskedError(ctx, statement.Error(ctx, syncRiskSQL, err)))}
 	}
+	names, commit := snap.names, snap.commit
 	c, found, err := syncrep.Parse(names)
-	if inRecovery || err != nil || !found {
+	if snap.inRecovery || err != nil || !found {
 		// A standby (a cascading standby's slot) waits for no standby
 		// whatever its synchronous_standby_names says; off; or a value the
 		// server accepted and the parser did not: not a reason to refuse.
 		return commitRisk{}
 	}
+	isSelf := func(w walSenderRow) bool { return pid != nil && w.pid == *pid }
 	var self *walSenderRow
-	var others []walSenderRow
-	for i := range pids {
-		row := walSenderRow{pid: pids[i], app: apps[i], state: states[i]}
-		if pid != nil && row.pid == *pid {
-			self = &row
-			continue
-		}
-		others = append(others, row)
+	if i := slices.IndexFunc(snap.senders, isSelf); i >= 0 {
+		self = &snap.senders[i]
 	}
 	if pid != nil && (self == nil || !listedStandby(c, self.app)) {
 		return commitRisk{}
 	}
-	var streaming, connected int
-	hidden := false
-	for _, o := range others {
-		if !listedStandby(c, o.app) {
-			continue
-		}
-		connected++
-		switch {
-		case o.state == nil:
-			hidden = true
-		case *o.state == "streaming":
-			streaming++
-		}
-	}
+	streaming, connected, hidden := snap.othersListed(c, isSelf)
 	var absent []string
 	if pid == nil {
-		_, absent = listedStreaming(c, apps)
+		_, absent = listedStreaming(c, snap.apps())
 		if len(absent) == 0 && !slices.Contains(c.Standbys, "*") {
 			return commitRisk{}
 		}

@@ -424,6 +424,10 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if pool == nil {
 		return
 	}
+	if risk := commitRiskAfterGrace(ctx, func(ctx context.Context) commitRisk { return r.resetBlocksCommits(ctx, pool) }); risk.summary != "" {
+		resp.Diagnostics.AddError(risk.summary, risk.detail)
+		return
+	}
 	if err := r.server.resetSystem(ctx, pool, standbySettings...); err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Standby Configuration",
 			"reset_on_destroy is set, but resetting the standby settings of "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
@@ -542,7 +546,8 @@ func standbyConninfoParams() []string {
 // too old to change primary_conninfo with a reload.
 func (r *standbyResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() {
-		return // destroy
+		r.warnDestroy(ctx, req.State, &resp.Diagnostics)
+		return
 	}
 	var state standbyResourceModel
 	var wo types.String
