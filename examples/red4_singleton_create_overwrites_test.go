@@ -1,6 +1,7 @@
 package examples_test
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,10 +21,9 @@ import (
 // The singletons should at least warn at plan, naming the value they
 // replace and `terraform import`.
 func TestRed4SingletonCreateOverwrites(t *testing.T) {
-	red4(t)
 	cli := findCLI(t)
 	cli.configFile = buildProvider(t)
-	topo := routertest.Start(t, routertest.WithStandbys(0))
+	topo := routertest.Start(t, routertest.WithStandbys(1))
 	p := topo.Primary
 	execSQL(t, p, "postgres", `ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 ("x", "y")'`)
 	execSQL(t, p, "postgres", `SELECT pg_reload_conf()`)
@@ -51,4 +51,21 @@ resource "pgreplication_synchronous_replication" "sync" {
 		t.Fatal(err)
 	}
 	t.Logf("after the destroy: synchronous_standby_names = %q (was ANY 1 (\"x\", \"y\") before Terraform)", v)
+
+	// The standby has the primary_conninfo its base backup wrote.
+	sdir := t.TempDir()
+	writeProviders(t, sdir, map[string]server{"standby": {topo.Standbys[0], "postgres"}})
+	writeFile(t, filepath.Join(sdir, "main.tf"), fmt.Sprintf(`
+resource "pgreplication_standby" "standby" {
+  provider        = pgreplication.standby
+  primary_host    = %q
+  primary_port    = %d
+  primary_user    = "postgres"
+  primary_sslmode = "disable"
+}
+`, p.Host, p.Port))
+	out = strings.Join(strings.Fields(cli.run(t, sdir, 2, "plan", "-input=false", "-no-color", "-detailed-exitcode")), " ")
+	if !strings.Contains(out, "primary_conninfo = '") || !strings.Contains(out, "terraform import") {
+		t.Errorf("the plan of a new pgreplication_standby on a standby that has a primary_conninfo does not name it and terraform import:\n%s", out)
+	}
 }

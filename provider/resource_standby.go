@@ -34,6 +34,7 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/guc"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/normalized"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/validate"
 )
@@ -280,7 +281,10 @@ func standbySchema() schema.Schema {
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "What destroying the resource does. `false` (the default): nothing on the server; Terraform forgets the " +
 					"resource and the standby keeps streaming. `true`: `ALTER SYSTEM RESET` of every setting this resource manages " +
-					"(" + quotedList(standbySettings) + ") and a reload, which **stops streaming** unless `postgresql.conf` sets `primary_conninfo` too.",
+					"(" + quotedList(standbySettings) + ") and a reload, which **stops streaming** unless `postgresql.conf` sets `primary_conninfo` too. " +
+					"It does not bring back the `primary_conninfo` the standby had before the resource was created (the create's plan names it in " +
+					"a warning; `terraform import` adopts it instead). Refused, and warned of at plan, while the primary's " +
+					"`synchronous_standby_names` needs this standby: every commit there would wait for it.",
 			},
 
 			// Computed
@@ -576,6 +580,15 @@ func (r *standbyResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 	}
 	if !inRecovery {
 		resp.Diagnostics.Append(notAStandby(r.server))
+		return
+	}
+	if req.State.Raw.IsNull() {
+		// pg_settings shows primary_conninfo only to roles with
+		// pg_read_all_settings: for others the plan cannot tell.
+		if v, from, found := settingInEffect(ctx, pool, "primary_conninfo"); found {
+			p, _ := conninfo.Parse(v)
+			resp.Diagnostics.Append(overwriteWarning("pgreplication_standby", standbyImportID, "primary_conninfo", pgsql.Literal(p.Redacted()), from))
+		}
 	}
 }
 

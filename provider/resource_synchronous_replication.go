@@ -94,7 +94,8 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"The provider writes the settings with `ALTER SYSTEM` and reloads; Read parses the server's `synchronous_standby_names` " +
 			"back (every form PostgreSQL accepts, including `a, b` and `2 (a, b)`), so a hand edit shows as a change of `method`, " +
 			"`num_sync` or `standby_names`; `synchronous_standby_names` emptied by hand (synchronous replication off) shows as " +
-			"`standby_names` changing from `[]`. Destroy resets both settings (`ALTER SYSTEM RESET`), so that commits never stay blocked." +
+			"`standby_names` changing from `[]`. Destroy resets both settings (`ALTER SYSTEM RESET`), so that commits never stay blocked; it does not bring back a value the " +
+			"server had before the resource was created, which the create's plan names in a warning: to manage that value, `terraform import` it instead." +
 
 			privilegesText(
 				requirement{alterSystemPrivilege("synchronous_standby_names", "synchronous_commit"), "writing the settings (`ALTER SYSTEM`)."},
@@ -317,6 +318,14 @@ func (r *synchronousReplicationResource) ValidateConfig(ctx context.Context, req
 func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
 	if req.Plan.Raw.IsNull() || r.server == nil || r.server.unknown {
 		return // destroy, or the server cannot be asked yet
+	}
+	if req.State.Raw.IsNull() {
+		if pool, err := r.server.Pool(ctx, ""); err == nil {
+			if v, from, found := settingInEffect(ctx, pool, "synchronous_standby_names"); found {
+				resp.Diagnostics.Append(overwriteWarning("pgreplication_synchronous_replication", synchronousReplicationImportID,
+					"synchronous_standby_names", pgsql.Literal(v), from))
+			}
+		}
 	}
 	var plan synchronousReplicationResourceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -367,4 +368,31 @@ func serverAway(err error) bool {
 	var netErr net.Error
 	return errors.As(err, &connErr) || errors.As(err, &netErr) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
 		pgconn.SafeToRetry(err)
+}
+
+// settingInEffect is a server setting as a new session sees it and where
+// that value comes from: "postgresql.auto.conf line 3" where pg_settings
+// names the file (roles with pg_read_all_settings), otherwise its source
+// ("configuration file", "command line", …). found is false for a setting
+// at its default, or one pg_settings hides from the provider's role.
+func settingInEffect(ctx context.Context, pool *pgxpool.Pool, name string) (value, from string, found bool) {
+	const sql = `SELECT setting, CASE WHEN sourcefile IS NULL THEN source ELSE sourcefile || ' line ' || sourceline END
+FROM pg_settings WHERE name = $1 AND source <> 'default'`
+	if err := pool.QueryRow(ctx, sql, name).Scan(&value, &from); err != nil || value == "" {
+		return "", "", false
+	}
+	return value, from, true
+}
+
+// overwriteWarning is the warning of a create's plan that will write over
+// setting, which the server has from somewhere else (settingInEffect), for
+// resource typ: what is lost, that destroy will not bring it back, and the
+// import that adopts the value instead.
+func overwriteWarning(typ, importID, setting, shown, from string) diag.Diagnostic {
+	return diag.NewWarningDiagnostic("Create Writes Over Existing "+setting,
+		fmt.Sprintf("This plan creates a %s, and the server already has %s = %s (from %s), set by hand, by another configuration, or by "+
+			"this resource's own earlier apply when it is being replaced. The apply writes over it with ALTER SYSTEM, and a later "+
+			"destroy resets the setting rather than bringing that value back. To manage the value that is there instead, adopt it "+
+			"before applying: terraform import <address> %s (or an import block), then declare what the next plan shows.",
+			typ, setting, shown, from, importID))
 }
