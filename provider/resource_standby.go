@@ -589,7 +589,15 @@ func (r *standbyResource) ModifyPlan(ctx context.Context, req resource.ModifyPla
 			p, _ := conninfo.Parse(v)
 			resp.Diagnostics.Append(overwriteWarning("pgreplication_standby", standbyImportID, "primary_conninfo", pgsql.Literal(p.Redacted()), from))
 		}
+		return
 	}
+	resp.Diagnostics.Append(r.server.pendingWarning(ctx, pool, "the standby", standbySettings, func(name, v string) string {
+		if name == "primary_conninfo" {
+			p, _ := conninfo.Parse(v)
+			return p.Redacted()
+		}
+		return pgsql.Literal(v)
+	})...)
 }
 
 // logObject names the standby in the log lines of the statements run with ctx.

@@ -319,12 +319,15 @@ func (r *synchronousReplicationResource) ModifyPlan(ctx context.Context, req res
 	if req.Plan.Raw.IsNull() || r.server == nil || r.server.unknown {
 		return // destroy, or the server cannot be asked yet
 	}
-	if req.State.Raw.IsNull() {
-		if pool, err := r.server.Pool(ctx, ""); err == nil {
+	if pool, err := r.server.Pool(ctx, ""); err == nil {
+		if req.State.Raw.IsNull() {
 			if v, from, found := settingInEffect(ctx, pool, "synchronous_standby_names"); found {
 				resp.Diagnostics.Append(overwriteWarning("pgreplication_synchronous_replication", synchronousReplicationImportID,
 					"synchronous_standby_names", pgsql.Literal(v), from))
 			}
+		} else {
+			resp.Diagnostics.Append(r.server.pendingWarning(ctx, pool, "the primary", []string{"synchronous_standby_names", "synchronous_commit"},
+				func(_, v string) string { return pgsql.Literal(v) })...)
 		}
 	}
 	var plan synchronousReplicationResourceModel

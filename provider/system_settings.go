@@ -396,3 +396,68 @@ func overwriteWarning(typ, importID, setting, shown, from string) diag.Diagnosti
 			"before applying: terraform import <address> %s (or an import block), then declare what the next plan shows.",
 			typ, setting, shown, from, importID))
 }
+
+// readFileSettingsPrivilege lets a role read pg_file_settings, which
+// PostgreSQL shows only to superusers unless granted.
+var (
+	readFileSettingsPrivilege    = privilege{grant: "GRANT SELECT ON pg_catalog.pg_file_settings TO %[1]s"}
+	showFileSettingsPrivilege    = privilege{grant: "GRANT EXECUTE ON FUNCTION pg_catalog.pg_show_all_file_settings() TO %[1]s"}
+	pendingSettingsPrivilegeList = []privilege{readFileSettingsPrivilege, showFileSettingsPrivilege}
+)
+
+// pendingSettingsSQL reads, for the string and enum settings among $1, the
+// value the configuration files hold now (the last line of a name wins, as
+// in the server; none: the built-in default) beside the value in effect,
+// where the two differ. Numbers and booleans are left out: the files hold
+// them as written ("1min"), pg_settings in its own unit.
+const pendingSettingsSQL = `SELECT s.name, coalesce(f.setting, s.boot_val), coalesce(f.sourcefile, 'the built-in default')
+FROM pg_settings s LEFT JOIN (
+  SELECT DISTINCT ON (name) name, setting, sourcefile FROM pg_file_settings WHERE error IS NULL ORDER BY name, seqno DESC
+) f ON f.name = s.name
+WHERE s.name = ANY($1) AND s.vartype IN ('string', 'enum') AND s.source IN ('default', 'configuration file')
+  AND NOT EXISTS (SELECT FROM pg_file_settings WHERE error IS NOT NULL)
+  AND lower(coalesce(f.setting, s.boot_val)) IS DISTINCT FROM lower(s.setting)`
+
+// pendingSetting is a value written to a configuration file (ALTER SYSTEM,
+// or an edit of postgresql.conf) and not reloaded yet.
+type pendingSetting struct{ name, value, file string }
+
+// pendingWarning warns, at plan, of settings among names that a
+// configuration file has changed since the last reload: Read shows the
+// values in effect, which the plan compares, while the next reload (by
+// anyone: pg_ctl reload, a configuration tool, a restart) puts the file's in
+// effect. shown renders a value for the message (a conninfo redacted). A
+// role that cannot read pg_file_settings gets a warning that says the grant.
+func (s *server) pendingWarning(ctx context.Context, pool *pgxpool.Pool, object string, names []string, shown func(name, value string) string) diag.Diagnostics {
+	var diags diag.Diagnostics
+	rows, err := pool.Query(ctx, pendingSettingsSQL, names)
+	var pending []pendingSetting
+	if err == nil {
+		for rows.Next() {
+			var p pendingSetting
+			if err = rows.Scan(&p.name, &p.value, &p.file); err != nil {
+				break
+			}
+			pending = append(pending, p)
+		}
+		rows.Close()
+		if err == nil {
+			err = rows.Err()
+		}
+	}
+	if err != nil {
+		diags.AddWarning("Cannot Check for Settings Not Yet Reloaded",
+			fmt.Sprintf("The plan compares %s's settings in effect (%s) with the configuration, but cannot tell whether a configuration "+
+				"file holds other values that the next reload puts in effect (an ALTER SYSTEM not reloaded yet): %v",
+				object, andList(names), s.queryError(ctx, pendingSettingsSQL, err, pendingSettingsPrivilegeList...)))
+		return diags
+	}
+	for _, p := range pending {
+		diags.AddWarning(p.name+" Changed, Not Yet Reloaded",
+			fmt.Sprintf("%s on %s is in effect as the plan shows, but %s now sets it to %s: the next reload of the server, by anyone "+
+				"(pg_reload_conf(), pg_ctl reload, a restart), puts that value in effect, and this plan does not see it. If the change "+
+				"was not meant, have a superuser run ALTER SYSTEM RESET %s (or set it back) on %s; apply does not undo it unless the "+
+				"configuration changes the setting.", p.name, object, p.file, shown(p.name, p.value), pgsql.Ident(p.name), s.describe()))
+	}
+	return diags
+}
