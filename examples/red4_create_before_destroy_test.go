@@ -1,8 +1,10 @@
 package examples_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,4 +97,81 @@ resource "terraform_data" "app" {
 		return status == "streaming"
 	}, "the standby to stream after apply -replace of pgreplication_standby (create_before_destroy through terraform_data.app) exited 0; primary_conninfo is "+
 		fmt.Sprintf("%q", setting(standby, "primary_conninfo")))
+}
+
+// The part of TestRed4CreateBeforeDestroySingletons that Delete can tell:
+// a create_before_destroy replacement whose new object writes another
+// value. The old object's Delete finds the server's value is not its own
+// and resets nothing.
+func TestCreateBeforeDestroySingletonsNewValueKept(t *testing.T) {
+	cli := findCLI(t)
+	cli.configFile = buildProvider(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	dir := t.TempDir()
+	writeProviders(t, dir, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}})
+	standbyHCL := func(app string) string {
+		return fmt.Sprintf(`
+resource "pgreplication_standby" "standby" {
+  provider         = pgreplication.standby
+  primary_host     = %q
+  primary_port     = %d
+  primary_user     = "postgres"
+  primary_sslmode  = "disable"
+  application_name = %q
+  reset_on_destroy = true
+}
+`, topo.Primary.Host, topo.Primary.Port, app)
+	}
+	syncHCL := func(names string) string {
+		return fmt.Sprintf(`
+resource "pgreplication_synchronous_replication" "sync" {
+  provider      = pgreplication.primary
+  standby_names = %s
+}
+`, names)
+	}
+	app := func(of string) string {
+		return fmt.Sprintf(`
+resource "terraform_data" "app" {
+  input = %s
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+`, of)
+	}
+	apply := func(args ...string) {
+		t.Helper()
+		cli.run(t, dir, 0, append([]string{"apply", "-auto-approve", "-input=false", "-no-color"}, args...)...)
+	}
+	t.Cleanup(func() {
+		_ = topo.Primary.Exec(context.Background(), `ALTER SYSTEM RESET synchronous_standby_names`)
+		_ = topo.Primary.Exec(context.Background(), `SELECT pg_reload_conf()`)
+	})
+
+	writeFile(t, filepath.Join(dir, "main.tf"), standbyHCL(standby.Name)+syncHCL("[pgreplication_standby.standby.application_name]")+
+		app("pgreplication_synchronous_replication.sync.id"))
+	apply()
+	writeFile(t, filepath.Join(dir, "main.tf"), standbyHCL(standby.Name)+syncHCL(`[pgreplication_standby.standby.application_name, "other"]`)+
+		app("pgreplication_synchronous_replication.sync.id"))
+	apply("-replace=pgreplication_synchronous_replication.sync")
+	time.Sleep(time.Second) // the reload
+	var v string
+	if err := topo.Primary.QueryRow(t.Context(), `SELECT current_setting('synchronous_standby_names')`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(v, "other") {
+		t.Errorf("after apply -replace of pgreplication_synchronous_replication with a new standby list (create_before_destroy), synchronous_standby_names = %q", v)
+	}
+
+	writeFile(t, filepath.Join(dir, "main.tf"), standbyHCL(standby.Name)+app("pgreplication_standby.standby.application_name"))
+	apply()
+	writeFile(t, filepath.Join(dir, "main.tf"), standbyHCL("renamed")+app("pgreplication_standby.standby.application_name"))
+	apply("-replace=pgreplication_standby.standby")
+	waitFor(t, standby, 30*time.Second, func() bool {
+		var status string
+		_ = standby.QueryRow(t.Context(), `SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'none')`).Scan(&status)
+		return status == "streaming"
+	}, "the standby to stream after apply -replace of pgreplication_standby with a new application_name (create_before_destroy)")
 }

@@ -284,7 +284,8 @@ func standbySchema() schema.Schema {
 					"(" + quotedList(standbySettings) + ") and a reload, which **stops streaming** unless `postgresql.conf` sets `primary_conninfo` too. " +
 					"It does not bring back the `primary_conninfo` the standby had before the resource was created (the create's plan names it in " +
 					"a warning; `terraform import` adopts it instead). Refused, and warned of at plan, while the primary's " +
-					"`synchronous_standby_names` needs this standby: every commit there would wait for it.",
+					"`synchronous_standby_names` needs this standby: every commit there would wait for it. Skipped, with a warning, when the standby's " +
+					"primary host, port, user, `application_name` or slot are no longer the resource's (the new object of a `create_before_destroy` replacement wrote them).",
 			},
 
 			// Computed
@@ -426,6 +427,14 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 	}
 	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
 	if pool == nil {
+		return
+	}
+	if changed := r.notOwnConninfo(ctx, pool, &state); changed != "" {
+		resp.Diagnostics.AddWarning("Standby Configuration Left As Is",
+			fmt.Sprintf("reset_on_destroy is set, but the standby settings of %s are no longer this resource's: %s differs from its state. "+
+				"Another object wrote them since (the replacement of a create_before_destroy replacement, or a change by hand), so the "+
+				"destroy resets nothing and the standby keeps streaming as it does. Reset them by hand (ALTER SYSTEM RESET) if that was meant.",
+				r.server.describe(), changed))
 		return
 	}
 	if risk := commitRiskAfterGrace(ctx, func(ctx context.Context) commitRisk { return r.resetBlocksCommits(ctx, pool) }); risk.summary != "" {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/jackc/pgx/v5"
@@ -161,4 +162,39 @@ func (r *standbyResource) warnDestroy(ctx context.Context, state tfsdk.State, di
 		diags.AddWarning(risk.summary, risk.detail+"\n\nApply refuses the destroy unless synchronous_standby_names changes first "+
 			"(within "+syncRiskGrace.String()+", in case another resource of this apply changes it).")
 	}
+}
+
+// notOwnConninfo names the attributes whose value on the server differs
+// from state's, the destroyed object's: "" when the server still has what
+// state says (or cannot be read: the reset then reports that). Delete of a
+// create_before_destroy replacement's old object comes after the new
+// object wrote its settings, and must not reset those.
+func (r *standbyResource) notOwnConninfo(ctx context.Context, pool *pgxpool.Pool, state *standbyResourceModel) string {
+	cur, err := r.read(ctx, pool)
+	if err != nil {
+		return ""
+	}
+	if cur.Conninfo == "" {
+		return "primary_conninfo (empty)"
+	}
+	fresh := *state
+	if cur.fill(ctx, &fresh) != nil {
+		return ""
+	}
+	var changed []string
+	for _, a := range []struct {
+		name    string
+		was, is attr.Value
+	}{
+		{"primary_host", state.PrimaryHost, fresh.PrimaryHost},
+		{"primary_port", state.PrimaryPort, fresh.PrimaryPort},
+		{"primary_user", state.PrimaryUser, fresh.PrimaryUser},
+		{"application_name", state.ApplicationName, fresh.ApplicationName},
+		{"primary_slot_name", state.PrimarySlotName, fresh.PrimarySlotName},
+	} {
+		if !a.was.Equal(a.is) {
+			changed = append(changed, a.name)
+		}
+	}
+	return andList(changed)
 }

@@ -95,7 +95,8 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"back (every form PostgreSQL accepts, including `a, b` and `2 (a, b)`), so a hand edit shows as a change of `method`, " +
 			"`num_sync` or `standby_names`; `synchronous_standby_names` emptied by hand (synchronous replication off) shows as " +
 			"`standby_names` changing from `[]`. Destroy resets both settings (`ALTER SYSTEM RESET`), so that commits never stay blocked; it does not bring back a value the " +
-			"server had before the resource was created, which the create's plan names in a warning: to manage that value, `terraform import` it instead." +
+			"server had before the resource was created, which the create's plan names in a warning: to manage that value, `terraform import` it instead. " +
+			"A destroy that finds another `synchronous_standby_names` than the resource's (the new object of a `create_before_destroy` replacement wrote it) resets nothing, with a warning." +
 
 			privilegesText(
 				requirement{alterSystemPrivilege("synchronous_standby_names", "synchronous_commit"), "writing the settings (`ALTER SYSTEM`)."},
@@ -245,6 +246,21 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
 	if pool == nil {
 		return
+	}
+	// The Delete of a create_before_destroy replacement's old object comes
+	// after the new object wrote its value: that one is not this object's
+	// to reset. Read refreshed state before a destroy, so a by-hand change
+	// is this object's value by now.
+	var cur string
+	if err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names')`).Scan(&cur); err == nil {
+		if c, found, err := syncrep.Parse(cur); err == nil && found && len(state.StandbyNames.Elements()) > 0 && c.String() != state.config(ctx).String() {
+			resp.Diagnostics.AddWarning("Synchronous Replication Left As Is",
+				fmt.Sprintf("synchronous_standby_names on %s is %s, not this resource's %s: another object wrote it since (the new "+
+					"object of a create_before_destroy replacement, or a change by hand), so the destroy resets nothing. Reset it by "+
+					"hand (ALTER SYSTEM RESET synchronous_standby_names, then SELECT pg_reload_conf()) if that was meant.",
+					r.server.describe(), pgsql.Literal(cur), pgsql.Literal(state.config(ctx).String())))
+			return
+		}
 	}
 	// ALTER SYSTEM writes no WAL, so this works even while commits wait
 	// for a standby that is not there.
