@@ -427,7 +427,8 @@ type pendingSetting struct{ name, value, file string }
 // values in effect, which the plan compares, while the next reload (by
 // anyone: pg_ctl reload, a configuration tool, a restart) puts the file's in
 // effect. shown renders a value for the message (a conninfo redacted). A
-// role that cannot read pg_file_settings gets a warning that says the grant.
+// role that cannot read pg_file_settings is not warned (see below); another
+// failure of the read is, with the statement's error.
 func (s *server) pendingWarning(ctx context.Context, pool *pgxpool.Pool, object string, names []string, shown func(name, value string) string) diag.Diagnostics {
 	var diags diag.Diagnostics
 	rows, err := pool.Query(ctx, pendingSettingsSQL, names)
@@ -444,6 +445,15 @@ func (s *server) pendingWarning(ctx context.Context, pool *pgxpool.Pool, object 
 		if err == nil {
 			err = rows.Err()
 		}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+		// insufficient_privilege: the documented least-privilege roles
+		// cannot read pg_file_settings (superuser only unless granted). A
+		// warning on every plan of theirs would teach users to skip the
+		// plan's warnings, so this check is a superuser's or a granted
+		// role's only, silently.
+		return nil
 	}
 	if err != nil {
 		diags.AddWarning("Cannot Check for Settings Not Yet Reloaded",
