@@ -563,7 +563,18 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 	// until the drop wins, within a bound.
 	deadline := time.Now().Add(time.Minute)
 	var terminated []string
-	for first := true; ; first = false {
+	// Consumers terminated by an earlier pass whose drop a new consumer
+	// beat (55006) are said also when a later pass refuses.
+	warnTerminated := func() {
+		for _, detail := range terminated {
+			resp.Diagnostics.AddWarning("Replication Slot Consumer Terminated", detail)
+		}
+	}
+	refuse := func(risk commitRisk) {
+		resp.Diagnostics.AddError(risk.summary, risk.detail)
+		warnTerminated()
+	}
+	for {
 		row, found, err := r.readSlot(ctx, name)
 		if err != nil {
 			resp.Diagnostics.AddError("Cannot Read Replication Slot", fmt.Sprintf("Reading replication slot %q on %s before dropping it failed: %s", name, r.server.describe(), statement.MaskedError(ctx, err)))
@@ -573,23 +584,27 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 			return
 		}
 		// An inactive physical slot may be the one a listed standby that is
-		// away streams through. Only as found: a slot this loop freed by
-		// terminating its holder passed the check for held slots. Not an
-		// invalidated one: no standby can stream through it again (and the
-		// provider's advice for it is a replacement).
-		if first && row.ActivePID == nil && slotType(row.Type) == slotPhysical && !row.Invalidated {
+		// away streams through. On every pass: a pass comes after the first
+		// only when a consumer took the slot before the drop (55006), so
+		// the slot is as found again, whoever held it meanwhile (a slot
+		// this pass frees by terminating its holder passed the check for
+		// held slots, and is dropped in the same pass). Not an invalidated
+		// one: no standby can stream through it again (and the provider's
+		// advice for it is a replacement).
+		if row.ActivePID == nil && slotType(row.Type) == slotPhysical && !row.Invalidated {
 			if risk := r.dropRiskAfterGrace(ctx, pool, name, nil); risk.summary != "" {
-				resp.Diagnostics.AddError(risk.summary, risk.detail)
+				refuse(risk)
 				return
 			}
 		}
 		if row.ActivePID != nil {
 			if !terminate {
 				resp.Diagnostics.AddError("Cannot Drop Active Replication Slot", r.activeSlotDetail(ctx, name, *row.ActivePID))
+				warnTerminated()
 				return
 			}
 			if risk := r.dropRiskAfterGrace(ctx, pool, name, row.ActivePID); risk.summary != "" {
-				resp.Diagnostics.AddError(risk.summary, risk.detail)
+				refuse(risk)
 				return
 			}
 			who := r.consumer(ctx, *row.ActivePID)
@@ -610,9 +625,7 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 		case err == nil, errors.As(err, &pgErr) && pgErr.Code == "42704": // undefined_object: dropped meanwhile
 			// Said after the fact too: a replacement that terraform apply
 			// -replace asked for had no plan warning (see ModifyPlan).
-			for _, detail := range terminated {
-				resp.Diagnostics.AddWarning("Replication Slot Consumer Terminated", detail)
-			}
+			warnTerminated()
 			return
 		case errors.As(err, &pgErr) && pgErr.Code == "55006" && time.Now().Before(deadline) && ctx.Err() == nil:
 			// object_in_use: a consumer took the slot between our read and
@@ -623,6 +636,7 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 			resp.Diagnostics.AddError("Cannot Drop Replication Slot",
 				fmt.Sprintf("Dropping replication slot %q on %s failed.\n\nServer error: %v", name, r.server.describe(),
 					r.server.withGrants(ctx, statement.Error(ctx, dropSQL, err), replicationPrivilege)))
+			warnTerminated()
 			return
 		}
 	}
@@ -637,11 +651,56 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 // the same destroy was refused or not from one run to the next.
 const syncRiskGrace = 10 * time.Second
 
-// dropRiskAfterGrace is dropBlocksCommits after syncRiskGrace
-// (commitRiskAfterGrace).
+// dropRiskAfterGrace is dropBlocksCommits, looked at again for up to
+// syncRiskGrace while it finds a risk: a risk that outlasts it is returned,
+// saying how long it was watched.
+//
+// Only a change of synchronous_standby_names since the first look (the case
+// the grace is for) may end it early, and then the verdict is taken afresh
+// on the slot's holder of the moment. A standby's link that flaps during the
+// grace ends its WAL sender (the pid of the first look then has no row) or
+// connects an absent standby for a moment; neither makes the drop safe, so
+// under the same synchronous_standby_names the first verdict stands.
 func (r *replicationSlotResource) dropRiskAfterGrace(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64) commitRisk {
-	risk := commitRiskAfterGrace(ctx, func(ctx context.Context) commitRisk { return r.dropBlocksCommits(ctx, pool, name, pid) })
+	var first string
+	risk := r.dropBlocksCommitsSeen(ctx, pool, name, pid, &first)
+	if risk.summary == "" {
+		return risk
+	}
+	// A risk is only found under a non-empty setting, so first is empty
+	// only when the first look could not read it: then there is nothing to
+	// compare with, and a successful look on the current holder decides.
+	known := first != ""
+	start := time.Now()
+	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
+		row, found, err := r.readSlot(ctx, name)
+		if err != nil {
+			return false, nil
+		}
+		if !found {
+			// Dropped meanwhile: the drop that follows finds nothing.
+			risk = commitRisk{}
+			return true, nil
+		}
+		if row.ActivePID == nil && (slotType(row.Type) != slotPhysical || row.Invalidated) {
+			// No standby streams through it again (as Delete's check).
+			risk = commitRisk{}
+			return true, nil
+		}
+		var now string
+		again := r.dropBlocksCommitsSeen(ctx, pool, name, row.ActivePID, &now)
+		if now == "" && again.summary != "" {
+			return false, nil // not read: the first verdict stands
+		}
+		if known && now == first {
+			return false, nil
+		}
+		risk = again
+		return risk.summary == "", nil
+	})
 	if risk.summary != "" && ctx.Err() == nil {
+		risk.detail += fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this apply was changing synchronous_standby_names.)",
+			time.Since(start).Round(time.Second))
 		risk.detail += " If this run also destroys or changes a pgreplication_synchronous_replication, nothing orders it before this slot when it names its " +
 			"standbys by literal (and under -parallelism=1 this wait holds the only operation, so it cannot run meanwhile): make it reference " +
 			"the standby (standby_names = [pgreplication_standby.x.application_name], that standby's primary_slot_name referencing this slot: " +
@@ -686,6 +745,13 @@ type commitRisk struct{ summary, detail string }
 // state from a role without pg_read_all_stats, from a held slot's check; or
 // the read fails) the drop is refused, with the grant that would let it tell.
 func (r *replicationSlotResource) dropBlocksCommits(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64) commitRisk {
+	return r.dropBlocksCommitsSeen(ctx, pool, name, pid, nil)
+}
+
+// dropBlocksCommitsSeen is dropBlocksCommits that also sets *seen (when
+// seen is not nil) to the synchronous_standby_names it judged by, read in
+// the same statement; *seen is left alone when the read failed.
+func (r *replicationSlotResource) dropBlocksCommitsSeen(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64, seen *string) commitRisk {
 	const blocks = "Dropping Replication Slot Would Block Commits"
 	const unknown = "Cannot Tell Whether Dropping Replication Slot Blocks Commits"
 	snap, err := readSyncSnapshot(ctx, pool)
@@ -695,6 +761,9 @@ func (r *replicationSlotResource) dropBlocksCommits(ctx context.Context, pool *p
 			name, r.server.describe(), statement.MaskedError(ctx, statement.Error(ctx, syncRiskSQL, err)))}
 	}
 	names, commit := snap.names, snap.commit
+	if seen != nil {
+		*seen = names
+	}
 	c, found, err := syncrep.Parse(names)
 	if snap.inRecovery || err != nil || !found {
 		// A standby (a cascading standby's slot) waits for no standby
