@@ -188,18 +188,36 @@ func (r *publicationResource) refuseInUse(ctx context.Context, q querier, doing,
 	if err != nil || len(streams.streaming) == 0 {
 		return false
 	}
+	// Only a successful read that finds no stream ends the grace: a read
+	// that fails (the last one too) leaves the verdict of the last look.
 	start := time.Now()
 	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
-		streams, err = readPublicationStreams(ctx, q, database, name)
-		return err == nil && len(streams.streaming) == 0, nil
+		again, err := readPublicationStreams(ctx, q, database, name)
+		if err != nil {
+			return false, nil
+		}
+		streams = again
+		return len(streams.streaming) == 0, nil
 	})
-	if err != nil || len(streams.streaming) == 0 {
+	if len(streams.streaming) == 0 {
 		return false
 	}
-	diags.AddError("Publication In Use", r.publicationInUse(doing, name, database, streams.streaming)+" The publication is unchanged.\n\n"+
-		fmt.Sprintf("(Checked again for %s, in case another resource of this run was changing that subscription.) ", time.Since(start).Round(time.Second))+
-		"If a pgreplication_subscription of this configuration names this publication by literal, nothing orders the two: reference "+
-		"its name attribute instead (publications = [pgreplication_publication.<name>.name]), so that Terraform changes the subscription "+
-		"first for good. If this run also dropped or changed that subscription, running the same command again works.")
+	checked := fmt.Sprintf("(Checked again for %s, in case another resource of this run was changing that subscription.) ", time.Since(start).Round(time.Second))
+	advice := "If a pgreplication_subscription of this configuration names this publication by literal, nothing orders the two: reference " +
+		"its name attribute instead (publications = [pgreplication_publication.<name>.name]), so that Terraform changes the subscription " +
+		"first for good. If this run also dropped or changed that subscription, running the same command again works."
+	if doing == "Renaming" {
+		// Terraform updates a resource in place before those that
+		// reference it, so no reference orders the subscription's change
+		// first, and a literal runs the two at once, each refusing while
+		// the other has not happened.
+		advice = "A rename cannot be ordered after the subscription's change: Terraform changes a publication in place before the " +
+			"subscriptions that reference its name attribute, and one that names it by literal is changed at the same time, so each " +
+			"is refused while the other has not happened, and running the same command again is refused again. Rename it in two applies: " +
+			"first add a pgreplication_publication under the new name beside this one (same tables) and point the subscription at it, " +
+			"and apply; then remove this publication from the configuration and apply again. Or re-point the subscription first " +
+			"(ALTER SUBSCRIPTION ... SET PUBLICATION without this publication), then apply the rename."
+	}
+	diags.AddError("Publication In Use", r.publicationInUse(doing, name, database, streams.streaming)+" The publication is unchanged.\n\n"+checked+advice)
 	return true
 }
