@@ -2100,13 +2100,20 @@ func (r *subscriptionResource) publicationsThere(ctx context.Context, plan subsc
 	// Looked at again for up to syncRiskGrace (as a slot's drop that would
 	// block commits): a publication named by literal has no dependency on
 	// it, so the same apply may be creating it in parallel, and the same
-	// apply was refused or not by Terraform's choice of order.
+	// apply was refused or not by Terraform's choice of order. Only a look
+	// that finds them all ends it: "cannot ask, leave it to PostgreSQL"
+	// holds for a first look that could not ask, and a look that fails
+	// after one that found a publication missing keeps that finding.
 	start := time.Now()
 	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
-		missing, major, err = missingPublications(ctx, publisher, names)
-		return err != nil || len(missing) == 0, nil
+		again, againMajor, err := missingPublications(ctx, publisher, names)
+		if err != nil {
+			return false, nil
+		}
+		missing, major = again, againMajor
+		return len(missing) == 0 || major >= 18, nil
 	})
-	if err != nil || len(missing) == 0 {
+	if len(missing) == 0 || major >= 18 {
 		return true
 	}
 	p, _ := conninfo.Parse(publisher.connection)
