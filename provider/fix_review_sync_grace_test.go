@@ -2,15 +2,12 @@ package provider
 
 import (
 	"context"
-	"fmt"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
-	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -29,16 +26,7 @@ func TestAccReviewSlotGraceHolderReconnecting(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]
 	const slot = "review_grace_slot"
-	withSlot := providerConfig("primary", topo.Primary) + fmt.Sprintf(`
-resource "pgreplication_replication_slot" "standby" {
-  provider                    = pgreplication.primary
-  name                        = %q
-  type                        = "physical"
-  immediately_reserve         = true
-  terminate_active_on_destroy = true
-}
-`, slot)
-	withoutSlot := providerConfig("primary", topo.Primary)
+	withSlot, withoutSlot := physicalSlotConfig(providerConfig("primary", topo.Primary), "primary", slot, true)
 	blip := make(chan error, 1)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -47,15 +35,7 @@ resource "pgreplication_replication_slot" "standby" {
 			{
 				PreConfig: func() {
 					alterSystemByHand(t, standby, "wal_retrieve_retry_interval", "5s") // PostgreSQL's default
-					alterSystemByHand(t, standby, "primary_slot_name", slot)
-					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", pgsql.Ident(standby.Name))
-					waitFor(t, 30*time.Second, "the standby to stream through the slot as the synchronous standby", func() bool {
-						var active bool
-						var state string
-						err := queryRow(topo.Primary, `SELECT coalesce((SELECT active FROM pg_replication_slots WHERE slot_name = $1), false),
-  coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $2), '')`, []any{slot, standby.Name}, &active, &state)
-						return err == nil && active && state == "sync"
-					})
+					streamAsSynchronousStandby(t, topo.Primary, standby, slot)
 					go func() {
 						// A flaky link 2 s into the grace: the WAL sender ends,
 						// and the standby's reconnections fail for 2 s.
@@ -79,18 +59,14 @@ resource "pgreplication_replication_slot" "standby" {
 					if err := <-blip; err != nil {
 						t.Fatal(err)
 					}
-					if !slotExists(t, topo.Primary, slot) {
-						t.Errorf("the slot %q was dropped while its synchronous standby reconnected", slot)
-					}
+					requireSlotKept(t, topo.Primary, slot)
 					if err := commitWithin(topo.Primary, 5*time.Second); err != nil {
 						t.Error(err)
 					}
 					alterSystemByHand(t, topo.Primary, "synchronous_standby_names", "")
 				},
 				Config: withoutSlot,
-				Check: func(*terraform.State) error {
-					return commitWithin(topo.Primary, 10*time.Second)
-				},
+				Check:  slotDropped(t, topo.Primary, slot, true),
 			},
 		},
 	})
