@@ -175,7 +175,8 @@ resource "pgreplication_subscription" "sub" {
 		// A hook on the subscriber refuses the SET (failover = true)
 		// between the DISABLE and the ENABLE, then the ENABLE too,
 		// quoting the statement and the subscription's connection in
-		// its message, as an audit hook may.
+		// its message, as an audit hook may: whole, quoted, and the
+		// password alone, which no "password=" gives away.
 		p := e.topo.Primary
 		subscriberDB(t, p, "canary_fo")
 		execSQL(t, p, "postgres", `SELECT pg_create_logical_replication_slot('canary_fo_slot', 'pgoutput')`)
@@ -184,9 +185,10 @@ CREATE TABLE canary_refuse (what text);
 CREATE FUNCTION canary_refuse() RETURNS event_trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF EXISTS (SELECT FROM canary_refuse WHERE current_query() ~* what) THEN
-    RAISE EXCEPTION 'refused by a hook: % (connection %, quoted %)', current_query(),
+    RAISE EXCEPTION 'refused by a hook: % (connection %, quoted %, its secret %)', current_query(),
       (SELECT string_agg(subconninfo, ', ') FROM pg_subscription),
-      (SELECT string_agg(quote_literal(subconninfo), ', ') FROM pg_subscription);
+      (SELECT string_agg(quote_literal(subconninfo), ', ') FROM pg_subscription),
+      (SELECT string_agg(split_part(subconninfo, 'password=', 2), ', ') FROM pg_subscription);
   END IF;
 END $$;
 CREATE EVENT TRIGGER canary_refuse ON ddl_command_start WHEN TAG IN ('ALTER SUBSCRIPTION') EXECUTE FUNCTION canary_refuse();`)

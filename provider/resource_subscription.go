@@ -598,6 +598,14 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			after = withPassword(after, wo.ValueString())
 		}
 	}
+	// A write-only password is in neither the state nor the plan, only in
+	// the subscriber's connection and the configuration: declared too, a
+	// server message that quotes it (a hook's, an extension's) without
+	// "password=" before it is masked like the others.
+	for _, c := range []string{current.ConnInfo, after} {
+		p, _ := conninfo.Parse(c)
+		ctx = statement.WithSecrets(ctx, p.Secrets()...)
+	}
 	publisher := r.newPublisherProbe(after)
 	defer publisher.close(ctx)
 	if !plan.Publications.Equal(state.Publications) && !r.publicationsThere(ctx, plan, publisher, "This apply changed nothing.", &resp.Diagnostics) {
