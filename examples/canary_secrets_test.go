@@ -169,29 +169,20 @@ resource "pgreplication_subscription" "sub" {
 `, e.subscriptionConninfo("")))
 		e.step(t, 0, nil, "apply", "-auto-approve")
 		execSQL(t, p, "postgres", `SELECT pg_drop_replication_slot('canary_gone_slot')`)
+		// First the drop without the slot is refused by a hook.
+		refusingHook(t, p, "canary_gone")
+		execSQL(t, p, "canary_gone", `INSERT INTO canary_refuse VALUES ('DISABLE')`)
+		e.step(t, 1, []string{"Cannot Drop Subscription", "refused by a hook"}, "destroy", "-auto-approve")
+		execSQL(t, p, "canary_gone", `DROP EVENT TRIGGER canary_refuse`)
 		e.step(t, 0, []string{"Replication Slot Already Gone", "canary_gone_slot"}, "destroy", "-auto-approve")
 	}},
 	{"failover change refused, re-enabled or not", 17, func(t *testing.T, e *canaryEnv) {
 		// A hook on the subscriber refuses the SET (failover = true)
-		// between the DISABLE and the ENABLE, then the ENABLE too,
-		// quoting the statement and the subscription's connection in
-		// its message, as an audit hook may: whole, quoted, and the
-		// password alone, which no "password=" gives away.
+		// between the DISABLE and the ENABLE, then the ENABLE too.
 		p := e.topo.Primary
 		subscriberDB(t, p, "canary_fo")
 		execSQL(t, p, "postgres", `SELECT pg_create_logical_replication_slot('canary_fo_slot', 'pgoutput')`)
-		execSQL(t, p, "canary_fo", `
-CREATE TABLE canary_refuse (what text);
-CREATE FUNCTION canary_refuse() RETURNS event_trigger LANGUAGE plpgsql AS $$
-BEGIN
-  IF EXISTS (SELECT FROM canary_refuse WHERE current_query() ~* what) THEN
-    RAISE EXCEPTION 'refused by a hook: % (connection %, quoted %, its secret %)', current_query(),
-      (SELECT string_agg(subconninfo, ', ') FROM pg_subscription),
-      (SELECT string_agg(quote_literal(subconninfo), ', ') FROM pg_subscription),
-      (SELECT string_agg(split_part(subconninfo, 'password=', 2), ', ') FROM pg_subscription);
-  END IF;
-END $$;
-CREATE EVENT TRIGGER canary_refuse ON ddl_command_start WHEN TAG IN ('ALTER SUBSCRIPTION') EXECUTE FUNCTION canary_refuse();`)
+		refusingHook(t, p, "canary_fo")
 		resources := func(failover bool) string {
 			return fmt.Sprintf(`
 resource "pgreplication_publication" "pub" {
@@ -496,6 +487,28 @@ func statePrivate(t *testing.T, state []byte) string {
 		}
 	}
 	return b.String()
+}
+
+// refusingHook makes an event trigger in database db of n refuse every
+// ALTER or DROP SUBSCRIPTION whose text matches a regular expression of the
+// table canary_refuse, quoting the statement and the subscriptions'
+// connections in its message, as an audit hook may: whole, quoted, and the
+// password alone, which no "password=" gives away.
+func refusingHook(t *testing.T, n *routertest.Node, db string) {
+	t.Helper()
+	execSQL(t, n, db, `
+CREATE TABLE canary_refuse (what text);
+CREATE FUNCTION canary_refuse() RETURNS event_trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF EXISTS (SELECT FROM canary_refuse WHERE current_query() ~* what) THEN
+    RAISE EXCEPTION 'refused by a hook: % (connection %, quoted %, its secret %)', current_query(),
+      (SELECT string_agg(subconninfo, ', ') FROM pg_subscription),
+      (SELECT string_agg(quote_literal(subconninfo), ', ') FROM pg_subscription),
+      (SELECT string_agg(split_part(subconninfo, 'password=', 2), ', ') FROM pg_subscription);
+  END IF;
+END $$;
+CREATE EVENT TRIGGER canary_refuse ON ddl_command_start WHEN TAG IN ('ALTER SUBSCRIPTION', 'DROP SUBSCRIPTION')
+  EXECUTE FUNCTION canary_refuse();`)
 }
 
 // subscriberDB creates database name on n, with the table the case's

@@ -818,12 +818,21 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 	}
 	database, name := state.Database.ValueString(), state.Name.ValueString()
 	ctx = statement.WithObject(ctx, "subscription "+pgsql.Ident(name)+" in database "+pgsql.Ident(database))
-	pool, _ := r.connect(ctx, database, &resp.Diagnostics)
+	pool, major := r.connect(ctx, database, &resp.Diagnostics)
 	if resp.Diagnostics.HasError() {
 		return
 	}
 	params, _ := conninfo.Parse(state.Conninfo.ValueString())
 	ctx = statement.WithSecrets(ctx, params.Secrets()...)
+	if !state.PasswordWOVersion.IsNull() {
+		// The write-only password is not in the state: declared from the
+		// subscriber's connection, as Update does. A failed read leaves
+		// the drop to report what fails.
+		if cur, err := readSubscription(ctx, pool, major, name); err == nil && cur != nil {
+			p, _ := conninfo.Parse(cur.ConnInfo)
+			ctx = statement.WithSecrets(ctx, p.Secrets()...)
+		}
+	}
 	slot := state.SlotName.ValueString()
 	bound := r.publisherBound(state)
 	drop := "DROP SUBSCRIPTION " + pgsql.Ident(name)
