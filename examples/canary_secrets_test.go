@@ -61,6 +61,7 @@ type canaryEnv struct {
 	dir                 string
 	provider, sub, stby canarySecret
 	hand                canarySecret // set on a server by hand, never in the configuration
+	typo                canarySecret // a password under a misspelt keyword (pasword=…)
 	writeOnly           bool         // the CLI takes write-only arguments
 	outputs             []string
 	subscriberHost      string // the provider's host for the subscriber, when not the node's
@@ -101,7 +102,7 @@ func (e *canaryEnv) config(t *testing.T, aliases map[string]server, resources st
   }
 }
 `)
-	for _, v := range []string{"provider", "sub", "stby"} {
+	for _, v := range []string{"provider", "sub", "stby", "typo"} {
 		fmt.Fprintf(&b, "variable %q {\n  type      = string\n  sensitive = true\n}\n", "canary_"+v)
 	}
 	for alias, s := range aliases {
@@ -131,19 +132,35 @@ func (e *canaryEnv) subscriptionConninfo(extra string) string {
 	p := e.topo.Primary
 	base := fmt.Sprintf("host=%s port=%d user=%s dbname=postgres sslmode=disable%s", p.Host, p.Port, e.sub.role, extra)
 	if e.writeOnly {
-		return fmt.Sprintf("conninfo = %q\n  password_wo = var.canary_sub\n  password_wo_version = 1", base)
+		return fmt.Sprintf("conninfo = \"%s\"\n  password_wo = var.canary_sub\n  password_wo_version = 1", base)
 	}
-	return fmt.Sprintf(`conninfo = "%s password='${replace(replace(var.canary_sub, "\\", "\\\\"), "'", "\\'")}'"`, base)
+	return fmt.Sprintf(`conninfo = "%s password=%s"`, base, conninfoVar("canary_sub"))
+}
+
+// standbyPassword is what a standby's block says of its password:
+// primary_password_wo where the CLI takes it, otherwise primary_password.
+func (e *canaryEnv) standbyPassword() string {
+	if e.writeOnly {
+		return "primary_password_wo = var.canary_stby\n  primary_password_wo_version = 1"
+	}
+	return "primary_password = var.canary_stby"
+}
+
+// conninfoVar is an HCL template of variable name quoted for a connection
+// string.
+func conninfoVar(name string) string {
+	return fmt.Sprintf(`'${replace(replace(var.%s, "\\", "\\\\"), "'", "\\'")}'`, name)
 }
 
 // canaryCases are the error and warning paths added by the session after
 // 59775e1, each made to fire against real servers with the real CLI.
 var canaryCases = []struct {
 	name  string
-	major int // the PostgreSQL version the path needs
+	major int  // the PostgreSQL version the path needs
+	red4  bool // a finding whose fix is in a file canary does not own: PGREPL_RED4=1 runs it
 	run   func(t *testing.T, e *canaryEnv)
 }{
-	{"slot already gone", 0, func(t *testing.T, e *canaryEnv) {
+	{"slot already gone", 0, false, func(t *testing.T, e *canaryEnv) {
 		// DROP SUBSCRIPTION's 08006 quoting the publisher's reply, and
 		// the drop without the slot that follows.
 		p := e.topo.Primary
@@ -176,7 +193,7 @@ resource "pgreplication_subscription" "sub" {
 		execSQL(t, p, "canary_gone", `DROP EVENT TRIGGER canary_refuse`)
 		e.step(t, 0, []string{"Replication Slot Already Gone", "canary_gone_slot"}, "destroy", "-auto-approve")
 	}},
-	{"failover change refused, re-enabled or not", 17, func(t *testing.T, e *canaryEnv) {
+	{"failover change refused, re-enabled or not", 17, false, func(t *testing.T, e *canaryEnv) {
 		// A hook on the subscriber refuses the SET (failover = true)
 		// between the DISABLE and the ENABLE, then the ENABLE too.
 		p := e.topo.Primary
@@ -214,7 +231,7 @@ resource "pgreplication_subscription" "sub" {
 		execSQL(t, p, "canary_fo", `DROP EVENT TRIGGER canary_refuse`)
 		e.step(t, 0, nil, "destroy", "-auto-approve")
 	}},
-	{"publication missing, refused after the grace", 0, func(t *testing.T, e *canaryEnv) {
+	{"publication missing, refused after the grace", 0, false, func(t *testing.T, e *canaryEnv) {
 		// PostgreSQL 18 and later skip a missing publication: a warning.
 		p := e.topo.Primary
 		subscriberDB(t, p, "canary_miss")
@@ -233,7 +250,7 @@ resource "pgreplication_subscription" "sub" {
 		e.step(t, 1, []string{"Publication Not on the Publisher", "Checked again for"}, "apply", "-auto-approve")
 		e.step(t, 0, nil, "destroy", "-auto-approve")
 	}},
-	{"publisher probe elsewhere warns", 0, func(t *testing.T, e *canaryEnv) {
+	{"publisher probe elsewhere warns", 0, false, func(t *testing.T, e *canaryEnv) {
 		// The provider reaches the subscriber by this machine's name,
 		// which is not a loopback address as written; conninfo names
 		// 127.0.0.1. The probe finds the publication and the slot
@@ -258,7 +275,7 @@ resource "pgreplication_subscription" "sub" {
 		e.step(t, 0, want, "apply", "-auto-approve")
 		e.step(t, 0, []string{"Replication Slot Already Gone"}, "destroy", "-auto-approve")
 	}},
-	{"publication in use", 0, func(t *testing.T, e *canaryEnv) {
+	{"publication in use", 0, false, func(t *testing.T, e *canaryEnv) {
 		p := e.topo.Primary
 		subscriberDB(t, p, "canary_use")
 		execSQL(t, p, "postgres", `SELECT pg_create_logical_replication_slot('canary_use_slot', 'pgoutput')`)
@@ -292,7 +309,7 @@ resource "pgreplication_subscription" "sub" {
 		e.step(t, 0, nil, "destroy", "-auto-approve", "-target=pgreplication_subscription.sub")
 		e.step(t, 0, nil, "destroy", "-auto-approve")
 	}},
-	{"slot already exists", 0, func(t *testing.T, e *canaryEnv) {
+	{"slot already exists", 0, false, func(t *testing.T, e *canaryEnv) {
 		p := e.topo.Primary
 		execSQL(t, p, "postgres", `SELECT pg_create_logical_replication_slot('canary_taken', 'pgoutput')`)
 		t.Cleanup(func() { _ = p.Exec(context.Background(), `SELECT pg_drop_replication_slot('canary_taken')`) })
@@ -305,7 +322,7 @@ resource "pgreplication_replication_slot" "slot" {
 `)
 		e.step(t, 1, []string{"Replication Slot Already Exists", "create_before_destroy"}, "apply", "-auto-approve")
 	}},
-	{"standby: create overwrites, then a pending ALTER SYSTEM", 0, func(t *testing.T, e *canaryEnv) {
+	{"standby: create overwrites, then a pending ALTER SYSTEM", 0, false, func(t *testing.T, e *canaryEnv) {
 		// The standby's primary_conninfo, set by hand with a password
 		// (a URI, percent-encoded), is what the create's plan warns it
 		// overwrites; then one set by hand and not reloaded (keyword
@@ -314,10 +331,6 @@ resource "pgreplication_replication_slot" "slot" {
 		setAndReload(t, s, fmt.Sprintf(`ALTER SYSTEM SET primary_conninfo = %s`, sqlLiteral(fmt.Sprintf(
 			"postgresql://%s:%s@%s:%d/postgres?application_name=%s&sslmode=disable",
 			e.hand.role, url.PathEscape(e.hand.value), p.Host, p.Port, s.Name))))
-		password := "primary_password = var.canary_stby"
-		if e.writeOnly {
-			password = "primary_password_wo = var.canary_stby\n  primary_password_wo_version = 1"
-		}
 		e.config(t, map[string]server{"primary": {p, "postgres"}, "standby": {s, "postgres"}}, fmt.Sprintf(`
 resource "pgreplication_standby" "standby" {
   provider         = pgreplication.standby
@@ -348,7 +361,7 @@ resource "pgreplication_router_config" "app" {
     password_env = "CANARY_APP_PASSWORD"
   }
 }
-`, p.Host, p.Port, e.stby.role, password, s.Name, s.Host, s.Port))
+`, p.Host, p.Port, e.stby.role, e.standbyPassword(), s.Name, s.Host, s.Port))
 		e.step(t, 2, []string{"Create Writes Over Existing primary_conninfo", "REDACTED"}, "plan", "-detailed-exitcode")
 		e.step(t, 0, nil, "apply", "-auto-approve")
 		var applied string
@@ -359,6 +372,49 @@ resource "pgreplication_router_config" "app" {
 			"host=192.0.2.1 port=1 user=%s password=%s application_name=%s", e.hand.role, conninfoQuoted(e.hand.value), s.Name))))
 		e.step(t, -1, []string{"primary_conninfo Changed, Not Yet Reloaded", "REDACTED"}, "plan", "-detailed-exitcode")
 		execSQL(t, s, "postgres", `ALTER SYSTEM SET primary_conninfo = `+sqlLiteral(applied))
+		e.step(t, 0, nil, "destroy", "-auto-approve")
+	}},
+	{"a misspelt password keyword", 0, true, func(t *testing.T, e *canaryEnv) {
+		// conninfo.Params.Redacted masks only the secret keywords, and
+		// the statements' masking only their values: a password under a
+		// misspelt keyword (pasword=…), which conninfo.Changes hides as
+		// "a keyword nobody knows (a misspelt password)", shows in clear.
+		// On the standby, set by hand: the create's plan warning.
+		p, s := e.topo.Primary, e.topo.Standbys[0]
+		var was string
+		if err := s.QueryRow(t.Context(), `SELECT current_setting('primary_conninfo')`).Scan(&was); err != nil {
+			t.Fatal(err)
+		}
+		setAndReload(t, s, `ALTER SYSTEM SET primary_conninfo = `+sqlLiteral(fmt.Sprintf("host=%s port=%d user=%s pasword=%s",
+			p.Host, p.Port, e.hand.role, conninfoQuoted(e.typo.value))))
+		t.Cleanup(func() {
+			_ = s.Exec(context.Background(), `ALTER SYSTEM SET primary_conninfo = `+sqlLiteral(was))
+			_ = s.Exec(context.Background(), `SELECT pg_reload_conf()`)
+		})
+		// On the subscriber, in conninfo: CREATE SUBSCRIPTION's refusal.
+		subscriberDB(t, p, "canary_typo")
+		execSQL(t, p, "postgres", `CREATE PUBLICATION canary_typo_pub FOR TABLE canary_t`)
+		e.config(t, map[string]server{"standby": {s, "postgres"}, "sub": {p, "canary_typo"}}, fmt.Sprintf(`
+resource "pgreplication_standby" "standby" {
+  provider        = pgreplication.standby
+  primary_host    = %q
+  primary_port    = %d
+  primary_user    = %q
+  %s
+  primary_sslmode = "disable"
+}
+
+resource "pgreplication_subscription" "sub" {
+  provider     = pgreplication.sub
+  name         = "canary_typo_sub"
+  %s
+  publications = ["canary_typo_pub"]
+  create_slot  = false
+  enabled      = false
+  slot_name    = "NONE"
+}
+`, p.Host, p.Port, e.stby.role, e.standbyPassword(), e.subscriptionConninfo(" pasword="+conninfoVar("canary_typo"))))
+		e.step(t, 1, []string{"Create Writes Over Existing primary_conninfo", "Cannot Create Subscription"}, "apply", "-auto-approve")
 		e.step(t, 0, nil, "destroy", "-auto-approve")
 	}},
 }
@@ -380,8 +436,9 @@ func TestCanarySecretsInNewDiagnostics(t *testing.T) {
 		t.Fatal(err)
 	}
 	e := canaryEnv{cli: cli, topo: topo, writeOnly: cli.acceptsWriteOnly(t),
-		provider: newCanary("canary_admin"), sub: newCanary("canary_sub"), stby: newCanary("canary_stby"), hand: newCanary("canary_hand")}
-	e.sub.inState, e.stby.inState = !e.writeOnly, !e.writeOnly
+		provider: newCanary("canary_admin"), sub: newCanary("canary_sub"), stby: newCanary("canary_stby"), hand: newCanary("canary_hand"),
+		typo: newCanary("pasword")}
+	e.sub.inState, e.stby.inState, e.typo.inState = !e.writeOnly, !e.writeOnly, true
 	execSQL(t, p, "postgres", `SET password_encryption = 'scram-sha-256';
 CREATE ROLE canary_admin LOGIN SUPERUSER PASSWORD `+sqlLiteral(e.provider.value)+`;
 CREATE ROLE canary_sub LOGIN REPLICATION PASSWORD `+sqlLiteral(e.sub.value)+`;
@@ -402,8 +459,12 @@ GRANT SELECT ON canary_t TO canary_sub`)
 	t.Setenv("TF_VAR_canary_provider", e.provider.value)
 	t.Setenv("TF_VAR_canary_sub", e.sub.value)
 	t.Setenv("TF_VAR_canary_stby", e.stby.value)
+	t.Setenv("TF_VAR_canary_typo", e.typo.value)
 	for _, c := range canaryCases {
 		t.Run(c.name, func(t *testing.T) {
+			if c.red4 {
+				red4(t)
+			}
 			if major < c.major {
 				t.Skipf("needs PostgreSQL %d, the servers run %d", c.major, major)
 			}
@@ -424,7 +485,7 @@ GRANT SELECT ON canary_t TO canary_sub`)
 // configuration gave it there (inState).
 func (e *canaryEnv) checkNoLeak(t *testing.T, log string) {
 	t.Helper()
-	secrets := []canarySecret{e.provider, e.sub, e.stby, e.hand}
+	secrets := []canarySecret{e.provider, e.sub, e.stby, e.hand, e.typo}
 	look := func(where, text string, state bool) {
 		for _, s := range secrets {
 			if state && s.inState {
