@@ -64,7 +64,9 @@ type canaryEnv struct {
 	typo                canarySecret // a password under a misspelt keyword (pasword=…)
 	writeOnly           bool         // the CLI takes write-only arguments
 	outputs             []string
-	subscriberHost      string // the provider's host for the subscriber, when not the node's
+	subscriberHost      string          // the provider's host for the subscriber, when not the node's
+	made                map[string]bool // the subscriber databases made
+	major               int             // the servers' PostgreSQL
 }
 
 // step runs the CLI in the case's directory, fails unless it exits with
@@ -125,6 +127,46 @@ provider "pgreplication" {
 	writeFile(t, filepath.Join(e.dir, "main.tf"), b.String()+resources)
 }
 
+// subscriptionConfig writes main.tf for a case's subscription <db>_sub,
+// made in database db of the primary (subscriberDB) and streaming from its
+// postgres database, from the slot <db>_slot made here: create_slot =
+// false, as a subscription on its publisher's own server needs. Beside it
+// the publication <db>_pub of public.canary_t, which publications (HCL)
+// names by literal, or by reference when "". attrs are more of the
+// subscription's attributes, extra more keywords of its conninfo.
+func (e *canaryEnv) subscriptionConfig(t *testing.T, db, publications, attrs, extra string) {
+	t.Helper()
+	p := e.topo.Primary
+	if !e.made[db] {
+		subscriberDB(t, p, db)
+		execSQL(t, p, "postgres", fmt.Sprintf(`SELECT pg_create_logical_replication_slot('%s_slot', 'pgoutput')`, db))
+		e.made[db] = true
+	}
+	if publications == "" {
+		publications = "[pgreplication_publication.pub.name]"
+	}
+	if !strings.Contains(attrs, "slot_name") {
+		attrs += fmt.Sprintf("\n  slot_name = %q", db+"_slot")
+	}
+	e.config(t, map[string]server{"pub": {p, "postgres"}, "sub": {p, db}}, fmt.Sprintf(`
+resource "pgreplication_publication" "pub" {
+  provider = pgreplication.pub
+  name     = "%[1]s_pub"
+  tables   = { "public.canary_t" = {} }
+}
+
+resource "pgreplication_subscription" "sub" {
+  provider     = pgreplication.sub
+  name         = "%[1]s_sub"
+  %[2]s
+  publications = %[3]s
+  create_slot  = false
+  copy_data    = false
+  %[4]s
+}
+`, db, e.subscriptionConninfo(extra), publications, attrs))
+}
+
 // subscriptionConninfo is a subscription's conninfo and password as its
 // block says them: password_wo where the CLI takes it, otherwise a password
 // in conninfo, quoted for a connection string (extra: more keywords).
@@ -164,26 +206,7 @@ var canaryCases = []struct {
 		// DROP SUBSCRIPTION's 08006 quoting the publisher's reply, and
 		// the drop without the slot that follows.
 		p := e.topo.Primary
-		subscriberDB(t, p, "canary_gone")
-		execSQL(t, p, "postgres", `SELECT pg_create_logical_replication_slot('canary_gone_slot', 'pgoutput')`)
-		e.config(t, map[string]server{"pub": {p, "postgres"}, "sub": {p, "canary_gone"}}, fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "canary_gone_pub"
-  tables   = { "public.canary_t" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "canary_gone_sub"
-  %s
-  publications = [pgreplication_publication.pub.name]
-  slot_name    = "canary_gone_slot"
-  create_slot  = false
-  copy_data    = false
-  enabled      = false
-}
-`, e.subscriptionConninfo("")))
+		e.subscriptionConfig(t, "canary_gone", "", "enabled = false", "")
 		e.step(t, 0, nil, "apply", "-auto-approve")
 		execSQL(t, p, "postgres", `SELECT pg_drop_replication_slot('canary_gone_slot')`)
 		// First the drop without the slot is refused by a hook.
@@ -197,33 +220,10 @@ resource "pgreplication_subscription" "sub" {
 		// A hook on the subscriber refuses the SET (failover = true)
 		// between the DISABLE and the ENABLE, then the ENABLE too.
 		p := e.topo.Primary
-		subscriberDB(t, p, "canary_fo")
-		execSQL(t, p, "postgres", `SELECT pg_create_logical_replication_slot('canary_fo_slot', 'pgoutput')`)
+		e.subscriptionConfig(t, "canary_fo", "", "failover = false", "")
 		refusingHook(t, p, "canary_fo")
-		resources := func(failover bool) string {
-			return fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "canary_fo_pub"
-  tables   = { "public.canary_t" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "canary_fo_sub"
-  %s
-  publications = [pgreplication_publication.pub.name]
-  slot_name    = "canary_fo_slot"
-  create_slot  = false
-  copy_data    = false
-  failover     = %t
-}
-`, e.subscriptionConninfo(""), failover)
-		}
-		aliases := map[string]server{"pub": {p, "postgres"}, "sub": {p, "canary_fo"}}
-		e.config(t, aliases, resources(false))
 		e.step(t, 0, nil, "apply", "-auto-approve")
-		e.config(t, aliases, resources(true))
+		e.subscriptionConfig(t, "canary_fo", "", "failover = true", "")
 		execSQL(t, p, "canary_fo", `INSERT INTO canary_refuse VALUES ('failover')`)
 		e.step(t, 1, []string{"Cannot Alter Subscription", "refused by a hook", "has been enabled again"}, "apply", "-auto-approve")
 		execSQL(t, p, "canary_fo", `INSERT INTO canary_refuse VALUES ('\mENABLE\M')`)
@@ -232,21 +232,10 @@ resource "pgreplication_subscription" "sub" {
 		e.step(t, 0, nil, "destroy", "-auto-approve")
 	}},
 	{"publication missing, refused after the grace", 0, false, func(t *testing.T, e *canaryEnv) {
-		// PostgreSQL 18 and later skip a missing publication: a warning.
-		p := e.topo.Primary
-		subscriberDB(t, p, "canary_miss")
-		execSQL(t, p, "postgres", `SELECT pg_create_logical_replication_slot('canary_miss_slot', 'pgoutput')`)
-		e.config(t, map[string]server{"sub": {p, "canary_miss"}}, fmt.Sprintf(`
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "canary_miss_sub"
-  %s
-  publications = ["canary_absent_pub"]
-  slot_name    = "canary_miss_slot"
-  create_slot  = false
-  copy_data    = false
-}
-`, e.subscriptionConninfo("")))
+		if e.major >= 18 {
+			t.Skip("PostgreSQL 18 and later skip a missing publication: a warning, not this refusal")
+		}
+		e.subscriptionConfig(t, "canary_miss", `["canary_absent_pub"]`, "", "")
 		e.step(t, 1, []string{"Publication Not on the Publisher", "Checked again for"}, "apply", "-auto-approve")
 		e.step(t, 0, nil, "destroy", "-auto-approve")
 	}},
@@ -257,19 +246,9 @@ resource "pgreplication_subscription" "sub" {
 		// missing: warnings (publisherProbe.warn and refuse), at plan
 		// and at apply, then the slot gone at destroy.
 		p := e.topo.Primary
-		subscriberDB(t, p, "canary_else")
 		e.subscriberHost = localName(t)
-		e.config(t, map[string]server{"sub": {p, "canary_else"}}, fmt.Sprintf(`
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "canary_else_sub"
-  %s
-  publications = ["canary_absent_pub"]
-  slot_name    = "canary_absent_slot"
-  create_slot  = false
-  copy_data    = false
-}
-`, e.subscriptionConninfo(" connect_timeout=5")))
+		e.subscriptionConfig(t, "canary_else", `["canary_absent_pub"]`, `slot_name = "canary_absent_slot"`, " connect_timeout=5")
+		execSQL(t, p, "postgres", `SELECT pg_drop_replication_slot('canary_else_slot')`)
 		want := []string{"Subscription Would Not Replicate", "Publication Not on the Publisher", "this is a warning, not a refusal"}
 		e.step(t, 2, want, "plan", "-detailed-exitcode")
 		e.step(t, 0, want, "apply", "-auto-approve")
@@ -277,25 +256,7 @@ resource "pgreplication_subscription" "sub" {
 	}},
 	{"publication in use", 0, false, func(t *testing.T, e *canaryEnv) {
 		p := e.topo.Primary
-		subscriberDB(t, p, "canary_use")
-		execSQL(t, p, "postgres", `SELECT pg_create_logical_replication_slot('canary_use_slot', 'pgoutput')`)
-		e.config(t, map[string]server{"pub": {p, "postgres"}, "sub": {p, "canary_use"}}, fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "canary_use_pub"
-  tables   = { "public.canary_t" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "canary_use_sub"
-  %s
-  publications = ["canary_use_pub"] # by literal: nothing orders the two
-  slot_name    = "canary_use_slot"
-  create_slot  = false
-  copy_data    = false
-}
-`, e.subscriptionConninfo(" application_name=canary_use_app")))
+		e.subscriptionConfig(t, "canary_use", `["canary_use_pub"]`, "", " application_name=canary_use_app")
 		e.step(t, 0, nil, "apply", "-auto-approve", "-target=pgreplication_publication.pub")
 		e.step(t, 0, nil, "apply", "-auto-approve")
 		waitFor(t, p, 30*time.Second, func() bool {
@@ -435,7 +396,7 @@ func TestCanarySecretsInNewDiagnostics(t *testing.T) {
 	if err := p.QueryRow(t.Context(), `SELECT current_setting('server_version_num')::int / 10000`).Scan(&major); err != nil {
 		t.Fatal(err)
 	}
-	e := canaryEnv{cli: cli, topo: topo, writeOnly: cli.acceptsWriteOnly(t),
+	e := canaryEnv{cli: cli, topo: topo, writeOnly: cli.acceptsWriteOnly(t), major: major,
 		provider: newCanary("canary_admin"), sub: newCanary("canary_sub"), stby: newCanary("canary_stby"), hand: newCanary("canary_hand"),
 		typo: newCanary("pasword")}
 	e.sub.inState, e.stby.inState, e.typo.inState = !e.writeOnly, !e.writeOnly, true
@@ -469,7 +430,7 @@ GRANT SELECT ON canary_t TO canary_sub`)
 				t.Skipf("needs PostgreSQL %d, the servers run %d", c.major, major)
 			}
 			run := e
-			run.dir, run.outputs = t.TempDir(), nil
+			run.dir, run.outputs, run.made = t.TempDir(), nil, map[string]bool{}
 			log := filepath.Join(t.TempDir(), "trace.log")
 			t.Setenv("TF_LOG", "TRACE")
 			t.Setenv("TF_LOG_PATH", log)
