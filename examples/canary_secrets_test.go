@@ -198,11 +198,10 @@ func conninfoVar(name string) string {
 // 59775e1, each made to fire against real servers with the real CLI.
 var canaryCases = []struct {
 	name  string
-	major int  // the PostgreSQL version the path needs
-	red4  bool // a finding whose fix is in a file canary does not own: PGREPL_RED4=1 runs it
+	major int // the PostgreSQL version the path needs
 	run   func(t *testing.T, e *canaryEnv)
 }{
-	{"slot already gone", 0, false, func(t *testing.T, e *canaryEnv) {
+	{"slot already gone", 0, func(t *testing.T, e *canaryEnv) {
 		// DROP SUBSCRIPTION's 08006 quoting the publisher's reply, and
 		// the drop without the slot that follows.
 		p := e.topo.Primary
@@ -216,7 +215,7 @@ var canaryCases = []struct {
 		execSQL(t, p, "canary_gone", `DROP EVENT TRIGGER canary_refuse`)
 		e.step(t, 0, []string{"Replication Slot Already Gone", "canary_gone_slot"}, "destroy", "-auto-approve")
 	}},
-	{"failover change refused, re-enabled or not", 17, false, func(t *testing.T, e *canaryEnv) {
+	{"failover change refused, re-enabled or not", 17, func(t *testing.T, e *canaryEnv) {
 		// A hook on the subscriber refuses the SET (failover = true)
 		// between the DISABLE and the ENABLE, then the ENABLE too.
 		p := e.topo.Primary
@@ -231,7 +230,7 @@ var canaryCases = []struct {
 		execSQL(t, p, "canary_fo", `DROP EVENT TRIGGER canary_refuse`)
 		e.step(t, 0, nil, "destroy", "-auto-approve")
 	}},
-	{"publication missing, refused after the grace", 0, false, func(t *testing.T, e *canaryEnv) {
+	{"publication missing, refused after the grace", 0, func(t *testing.T, e *canaryEnv) {
 		if e.major >= 18 {
 			t.Skip("PostgreSQL 18 and later skip a missing publication: a warning, not this refusal")
 		}
@@ -239,7 +238,7 @@ var canaryCases = []struct {
 		e.step(t, 1, []string{"Publication Not on the Publisher", "Checked again for"}, "apply", "-auto-approve")
 		e.step(t, 0, nil, "destroy", "-auto-approve")
 	}},
-	{"publisher probe elsewhere warns", 0, false, func(t *testing.T, e *canaryEnv) {
+	{"publisher probe elsewhere warns", 0, func(t *testing.T, e *canaryEnv) {
 		// The provider reaches the subscriber by this machine's name,
 		// which is not a loopback address as written; conninfo names
 		// 127.0.0.1. The probe finds the publication and the slot
@@ -254,7 +253,7 @@ var canaryCases = []struct {
 		e.step(t, 0, want, "apply", "-auto-approve")
 		e.step(t, 0, []string{"Replication Slot Already Gone"}, "destroy", "-auto-approve")
 	}},
-	{"publication in use", 0, false, func(t *testing.T, e *canaryEnv) {
+	{"publication in use", 0, func(t *testing.T, e *canaryEnv) {
 		p := e.topo.Primary
 		e.subscriptionConfig(t, "canary_use", `["canary_use_pub"]`, "", " application_name=canary_use_app")
 		e.step(t, 0, nil, "apply", "-auto-approve", "-target=pgreplication_publication.pub")
@@ -270,7 +269,7 @@ var canaryCases = []struct {
 		e.step(t, 0, nil, "destroy", "-auto-approve", "-target=pgreplication_subscription.sub")
 		e.step(t, 0, nil, "destroy", "-auto-approve")
 	}},
-	{"slot already exists", 0, false, func(t *testing.T, e *canaryEnv) {
+	{"slot already exists", 0, func(t *testing.T, e *canaryEnv) {
 		p := e.topo.Primary
 		execSQL(t, p, "postgres", `SELECT pg_create_logical_replication_slot('canary_taken', 'pgoutput')`)
 		t.Cleanup(func() { _ = p.Exec(context.Background(), `SELECT pg_drop_replication_slot('canary_taken')`) })
@@ -283,7 +282,7 @@ resource "pgreplication_replication_slot" "slot" {
 `)
 		e.step(t, 1, []string{"Replication Slot Already Exists", "create_before_destroy"}, "apply", "-auto-approve")
 	}},
-	{"standby: create overwrites, then a pending ALTER SYSTEM", 0, false, func(t *testing.T, e *canaryEnv) {
+	{"standby: create overwrites, then a pending ALTER SYSTEM", 0, func(t *testing.T, e *canaryEnv) {
 		// The standby's primary_conninfo, set by hand with a password
 		// (a URI, percent-encoded), is what the create's plan warns it
 		// overwrites; then one set by hand and not reloaded (keyword
@@ -335,7 +334,7 @@ resource "pgreplication_router_config" "app" {
 		execSQL(t, s, "postgres", `ALTER SYSTEM SET primary_conninfo = `+sqlLiteral(applied))
 		e.step(t, 0, nil, "destroy", "-auto-approve")
 	}},
-	{"a misspelt password keyword", 0, true, func(t *testing.T, e *canaryEnv) {
+	{"a misspelt password keyword", 0, func(t *testing.T, e *canaryEnv) {
 		// conninfo.Params.Redacted masks only the secret keywords, and
 		// the statements' masking only their values: a password under a
 		// misspelt keyword (pasword=…), which conninfo.Changes hides as
@@ -423,9 +422,6 @@ GRANT SELECT ON canary_t TO canary_sub`)
 	t.Setenv("TF_VAR_canary_typo", e.typo.value)
 	for _, c := range canaryCases {
 		t.Run(c.name, func(t *testing.T) {
-			if c.red4 {
-				red4(t)
-			}
 			if major < c.major {
 				t.Skipf("needs PostgreSQL %d, the servers run %d", c.major, major)
 			}

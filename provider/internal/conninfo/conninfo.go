@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -320,8 +321,10 @@ func (p Params) Redacted() string {
 	for k, v := range p {
 		c[k] = v
 	}
-	for _, k := range SecretKeywords {
-		if c[k] != "" {
+	for k := range c {
+		// As Changes: a secret, or a keyword libpq does not know (a
+		// misspelt password), never shows its value.
+		if c[k] != "" && (slices.Contains(SecretKeywords, k) || !slices.Contains(Keywords, k)) {
 			c[k] = "REDACTED"
 		}
 	}
@@ -384,6 +387,14 @@ func (p Params) Secrets() []string {
 	var out []string
 	for _, k := range SecretKeywords {
 		if p[k] != "" {
+			out = append(out, p[k])
+		}
+	}
+	for _, k := range p.keys() {
+		// A misspelt password; a value shorter than 4 (a misspelt
+		// keepalives=1) is left out, as a secret's short lines are, so
+		// that it does not mask every digit of a message.
+		if len(p[k]) >= 4 && !slices.Contains(Keywords, k) {
 			out = append(out, p[k])
 		}
 	}

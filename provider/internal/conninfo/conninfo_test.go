@@ -2,6 +2,7 @@ package conninfo
 
 import (
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -79,6 +80,19 @@ func TestRedacted(t *testing.T) {
 	p["password"] = "secret"
 	if p["password"] != "secret" {
 		t.Error("Redacted changed its receiver")
+	}
+}
+
+// A keyword libpq does not know may be a misspelt password: Redacted hides
+// its value and Secrets lists it (unless shorter than 4, a misspelt
+// keepalives=1, which would mask every digit of a message).
+func TestRedactedUnknownKeyword(t *testing.T) {
+	p := Params{"host": "h", "pasword": "canary-typo", "keepalive": "1"}
+	if r := p.Redacted(); strings.Contains(r, "canary-typo") || !strings.Contains(r, "host='h'") {
+		t.Errorf("Redacted() = %s", r)
+	}
+	if got := p.Secrets(); !slices.Equal(got, []string{"canary-typo"}) {
+		t.Errorf("Secrets() = %q, want the misspelt password only", got)
 	}
 }
 
