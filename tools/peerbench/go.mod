@@ -5,6 +5,7 @@ go 1.26.8
 replace github.com/pgreplication/terraform-provider-pgreplication => ../..
 
 require (
+	github.com/google/pprof v0.0.0-20261105003125-4bf881d7fb0b
 	github.com/jackc/pgx/v5 v5.13.0
 	github.com/pgreplication/terraform-provider-pgreplication v0.0.0-00010101000000-000000000000
 	gorm.io/driver/postgres v1.6.3

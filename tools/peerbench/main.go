@@ -12,7 +12,19 @@
 // over the rounds, beside the medians per query of the client's CPU time
 // (and the collector's share of it), the bytes it allocated, the CPU time
 // of the topology's PostgreSQL processes, and the machine's idle share.
-// -cpuprofile writes a profile of each contender's counted time per half round. Writes: one goroutine, so the figure is a latency; the
+// A second table gives, per query, what the client did besides running
+// its code: user and kernel CPU time, context switches, page faults, read
+// and write system calls with their bytes, goroutines created, collections,
+// and how many server processes ran and how often they were put on a CPU.
+// -cpuprofile writes a profile of each contender's counted time per half
+// round, and all of a contender's merged per query (compare two with go
+// tool pprof -top -diff_base); -trace writes execution traces of the same
+// times; -windows writes when each counted time began and ended on
+// CLOCK_MONOTONIC, to split a perf recording of the run by contender:
+//
+//	perf record -k CLOCK_MONOTONIC -g -o perf.data -- ./peerbench -windows windows.txt …
+//
+// Writes: one goroutine, so the figure is a latency; the
 // contenders run op by op in turn, and the figure is the median of each
 // round's median. Beside the pool's and the Router's, the
 // writes include the wire floor (internal/wirefloor, as routerlib's
@@ -26,6 +38,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -35,6 +48,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,7 +56,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
+	"github.com/google/pprof/profile"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -85,8 +101,19 @@ func run() error {
 	rtt := flag.Duration("rtt", 500*time.Microsecond, "simulated network round trip for the proxied writes (0: none)")
 	withReads := flag.Bool("reads", true, "measure the reads (-reads=false: the writes alone)")
 	only := flag.String("only", "", "run only the contenders whose name contains this")
-	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each contender's counted reads, half round by half round, to PREFIX.<contender>.<round>.<half>.pprof (merge a contender's files with go tool pprof -proto)")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of each contender's counted reads, half round by half round, to PREFIX.<contender>.<round>.<half>.pprof, and all of a contender's merged per query to PREFIX.<contender>.pprof (pprof's seconds are µs per query there: compare two with go tool pprof -top -diff_base)")
+	traceFile := flag.String("trace", "", "write an execution trace (runtime/trace) of each contender's counted reads, half round by half round, to PREFIX.<contender>.<round>.<half>.trace (go tool trace)")
+	windowsFile := flag.String("windows", "", "write each counted half round as a line \"<contender slug> <start> <end>\", in seconds on CLOCK_MONOTONIC (perf record -k CLOCK_MONOTONIC stamps its samples so), to split a perf recording of the whole run by contender")
 	flag.Parse()
+	var windows io.Writer = io.Discard
+	if *windowsFile != "" {
+		f, err := os.Create(*windowsFile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		windows = f
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), setupTime)
 	defer cancel()
@@ -170,22 +197,41 @@ func run() error {
 	}
 	srv := servercpu.New(dataDirs)
 	readResults := map[string][]reading{}
+	profiles := map[string]*perQuery{}
 	for round := range *rounds {
 		tallies := make([]tally, len(reads))
 		for half, k := range schedule(len(reads), round) {
 			c := reads[k]
-			profile := ""
+			var out outputs
 			if *cpuProfile != "" {
-				profile = fmt.Sprintf("%s.%s.%02d.%d.pprof", *cpuProfile, slug(c.name), round, half/len(reads))
+				out.profile = fmt.Sprintf("%s.%s.%02d.%d.pprof", *cpuProfile, slug(c.name), round, half/len(reads))
 			}
-			t, err := throughput(c, *workers, *duration/2, profile, srv)
+			if *traceFile != "" {
+				out.trace = fmt.Sprintf("%s.%s.%02d.%d.trace", *traceFile, slug(c.name), round, half/len(reads))
+			}
+			t, err := throughput(c, *workers, *duration/2, out, srv)
 			if err != nil {
 				return fmt.Errorf("%s: %w", c.name, err)
+			}
+			fmt.Fprintf(windows, "%s %.6f %.6f\n", slug(c.name), t.from.Seconds(), t.to.Seconds())
+			if out.profile != "" {
+				if profiles[c.name] == nil {
+					profiles[c.name] = &perQuery{}
+				}
+				profiles[c.name].add(out.profile, t.n)
 			}
 			tallies[k] = tallies[k].add(t)
 		}
 		for k, c := range reads {
 			readResults[c.name] = append(readResults[c.name], tallies[k].reading())
+		}
+	}
+
+	for _, c := range reads {
+		if p := profiles[c.name]; p != nil {
+			if err := p.write(fmt.Sprintf("%s.%s.pprof", *cpuProfile, slug(c.name))); err != nil {
+				return err
+			}
 		}
 	}
 
@@ -287,6 +333,48 @@ func run() error {
 	return nil
 }
 
+// perQuery gathers a contender's CPU profiles and the operations counted
+// while each ran.
+type perQuery struct {
+	files []string
+	n     int64
+}
+
+func (p *perQuery) add(file string, n int64) {
+	p.files = append(p.files, file)
+	p.n += n
+}
+
+// write merges the profiles into one whose values are per million
+// operations, so that pprof's seconds read as µs per operation, and two
+// contenders' profiles compare with go tool pprof -diff_base however many
+// operations each ran.
+func (p *perQuery) write(file string) error {
+	var all []*profile.Profile
+	for _, f := range p.files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		pr, err := profile.ParseData(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", f, err)
+		}
+		all = append(all, pr)
+	}
+	merged, err := profile.Merge(all)
+	if err != nil {
+		return err
+	}
+	merged.Scale(1e6 / float64(p.n))
+	merged.Comments = append(merged.Comments, fmt.Sprintf("per million operations (%d counted): seconds read as µs per operation", p.n))
+	out, err := os.Create(file)
+	if err != nil {
+		return err
+	}
+	return errors.Join(merged.Write(out), out.Close())
+}
+
 // slug is name in lower case with every run of other characters than
 // letters and digits made one "-", for a file name.
 func slug(name string) string {
@@ -345,6 +433,10 @@ type tally struct {
 	elapsed, cpu, gc     time.Duration
 	heapBytes, serverCPU int64 // bytes; ns
 	idle                 float64
+	proc                 procCounts
+	from, to             time.Duration // the counted time on CLOCK_MONOTONIC, of one run
+	serversRan           int           // server processes that ran, of one run (the most of the runs added)
+	serverSlices         int64         // times they were put on a CPU
 }
 
 func (a tally) add(b tally) tally {
@@ -353,7 +445,8 @@ func (a tally) add(b tally) tally {
 		idle = (a.idle*a.elapsed.Seconds() + b.idle*b.elapsed.Seconds()) / e.Seconds()
 	}
 	return tally{n: a.n + b.n, elapsed: a.elapsed + b.elapsed, cpu: a.cpu + b.cpu, gc: a.gc + b.gc,
-		heapBytes: a.heapBytes + b.heapBytes, serverCPU: a.serverCPU + b.serverCPU, idle: idle}
+		heapBytes: a.heapBytes + b.heapBytes, serverCPU: a.serverCPU + b.serverCPU, idle: idle, proc: a.proc.add(b.proc),
+		serversRan: max(a.serversRan, b.serversRan), serverSlices: a.serverSlices + b.serverSlices}
 }
 
 // reading returns t as a reading: per second, per operation.
@@ -366,6 +459,9 @@ func (t tally) reading() reading {
 		gcMicros:     float64(t.gc.Microseconds()) / n,
 		serverMicros: float64(t.serverCPU) / 1e3 / n,
 		idle:         t.idle,
+		proc:         t.proc.per(n),
+		serversRan:   float64(t.serversRan),
+		serverSlices: float64(t.serverSlices) / n,
 	}
 }
 
@@ -378,7 +474,104 @@ func (t tally) reading() reading {
 // the small heaps of callcount's counting runs and GOGC=off under
 // callgrind do not show; and what the servers spent per operation and the
 // share of the machine's time that was idle (servers).
-type reading struct{ perSecond, cpuMicros, heapBytes, gcMicros, serverMicros, idle float64 }
+type reading struct {
+	perSecond, cpuMicros, heapBytes, gcMicros, serverMicros, idle float64
+	proc                                                          procPer
+	serversRan, serverSlices                                      float64 // processes; per operation
+}
+
+// procCounts are what the process did besides running code, as the kernel
+// and the runtime count it: CPU time in user and kernel mode (getrusage),
+// context switches, voluntary (the thread blocked: a read that waits, a
+// futex sleep of an idle P) and involuntary (preempted, by another thread
+// or process), the read and write system calls with the bytes they moved
+// (/proc/self/io), the goroutines created, and the collector's cycles. They
+// show a cost spread outside a call's own instructions: a wakeup per query
+// more, a system call more, a goroutine per query, a collection more often.
+type procCounts struct {
+	user, sys                   time.Duration
+	voluntary, involuntary      int64
+	pageFaults                  int64 // minor: the kernel maps a page on first touch
+	reads, writes               int64
+	readBytes, writeBytes       int64
+	goroutinesCreated, gcCycles uint64
+}
+
+func (a procCounts) add(b procCounts) procCounts {
+	return procCounts{a.user + b.user, a.sys + b.sys, a.voluntary + b.voluntary, a.involuntary + b.involuntary, a.pageFaults + b.pageFaults,
+		a.reads + b.reads, a.writes + b.writes, a.readBytes + b.readBytes, a.writeBytes + b.writeBytes,
+		a.goroutinesCreated + b.goroutinesCreated, a.gcCycles + b.gcCycles}
+}
+
+func (a procCounts) sub(b procCounts) procCounts {
+	return procCounts{a.user - b.user, a.sys - b.sys, a.voluntary - b.voluntary, a.involuntary - b.involuntary, a.pageFaults - b.pageFaults,
+		a.reads - b.reads, a.writes - b.writes, a.readBytes - b.readBytes, a.writeBytes - b.writeBytes,
+		a.goroutinesCreated - b.goroutinesCreated, a.gcCycles - b.gcCycles}
+}
+
+// procPer is procCounts per operation (µs; counts; bytes).
+type procPer struct {
+	user, sys, voluntary, involuntary    float64
+	pageFaults                           float64
+	reads, writes, readBytes, writeBytes float64
+	goroutines, gcCycles                 float64
+}
+
+func (a procCounts) per(n float64) procPer {
+	return procPer{float64(a.user.Nanoseconds()) / 1e3 / n, float64(a.sys.Nanoseconds()) / 1e3 / n,
+		float64(a.voluntary) / n, float64(a.involuntary) / n, float64(a.pageFaults) / n,
+		float64(a.reads) / n, float64(a.writes) / n, float64(a.readBytes) / n, float64(a.writeBytes) / n,
+		float64(a.goroutinesCreated) / n, float64(a.gcCycles) / n}
+}
+
+// monotonic reads CLOCK_MONOTONIC, the clock perf record -k
+// CLOCK_MONOTONIC stamps its samples with.
+func monotonic() time.Duration {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 1, uintptr(unsafe.Pointer(&ts)), 0) // CLOCK_MONOTONIC
+	return time.Duration(ts.Nano())
+}
+
+// readIO reads the process's read and write system calls and the bytes
+// they moved so far (syscr, syscw, rchar, wchar of /proc/self/io), zero
+// where there is no such file. The reading itself is one read.
+func readIO() (reads, writes, readBytes, writeBytes int64) {
+	data, _ := os.ReadFile("/proc/self/io")
+	for line := range strings.Lines(string(data)) {
+		k, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch k {
+		case "syscr":
+			reads = n
+		case "syscw":
+			writes = n
+		case "rchar":
+			readBytes = n
+		case "wchar":
+			writeBytes = n
+		}
+	}
+	return reads, writes, readBytes, writeBytes
+}
+
+// readProc reads the process's procCounts so far.
+func readProc() procCounts {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	ms := []metrics.Sample{{Name: "/sched/goroutines-created:goroutines"}, {Name: "/gc/cycles/total:gc-cycles"}}
+	metrics.Read(ms)
+	var created uint64
+	if ms[0].Value.Kind() == metrics.KindUint64 { // Go 1.26 on
+		created = ms[0].Value.Uint64()
+	}
+	reads, writes, readBytes, writeBytes := readIO()
+	return procCounts{
+		user: time.Duration(syscall.TimevalToNsec(ru.Utime)), sys: time.Duration(syscall.TimevalToNsec(ru.Stime)),
+		voluntary: ru.Nvcsw, involuntary: ru.Nivcsw, pageFaults: ru.Minflt,
+		reads: reads, writes: writes, readBytes: readBytes, writeBytes: writeBytes,
+		goroutinesCreated: created, gcCycles: ms[1].Value.Uint64(),
+	}
+}
 
 // heapAndCollector reads the bytes allocated on the heap so far and the
 // collector's CPU time so far.
@@ -394,13 +587,18 @@ func cpuTime() time.Duration {
 	return time.Duration(ns)
 }
 
+// outputs are the files throughput writes of its counted time, where not
+// empty: a CPU profile and an execution trace.
+type outputs struct{ profile, trace string }
+
 // throughput runs c's op on workers goroutines for d and returns its
 // tally. A warm-up of a tenth of d is not counted. With a profile file,
 // it holds a CPU profile of the counted time, the whole process's: what
 // the contender's goroutines did (labelled contender=c.name) and what ran
 // beside them (the collector's workers, the scheduler, the Router's
-// health checks, which run whoever is measured).
-func throughput(c contender, workers int, d time.Duration, profile string, srv servercpu.Servers) (tally, error) {
+// health checks, which run whoever is measured). A trace file holds the
+// same time's execution trace.
+func throughput(c contender, workers int, d time.Duration, out outputs, srv servercpu.Servers) (tally, error) {
 	ctx := context.Background()
 	labels := pprof.WithLabels(ctx, pprof.Labels("contender", c.name)) // for the goroutines, not the calls' context
 	op := c.op
@@ -429,40 +627,29 @@ func throughput(c contender, workers int, d time.Duration, profile string, srv s
 		})
 	}
 	time.Sleep(d / 10)
-	var stopProfile func() error
-	if profile != "" {
-		f, err := os.Create(profile)
-		if err != nil {
-			close(stop)
-			wg.Wait()
-			return tally{}, err
-		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			close(stop)
-			wg.Wait()
-			return tally{}, err
-		}
-		stopProfile = func() error {
-			pprof.StopCPUProfile()
-			return f.Close()
-		}
+	stopOutputs, err := out.start()
+	if err != nil {
+		close(stop)
+		wg.Wait()
+		return tally{}, err
 	}
 	// The servers are read right around the counted time (the profile's
 	// samples of that reading are the main goroutine's: servercpu.Servers.Sample).
 	s0 := srv.Sample()
 	counting.Store(true)
-	start, cpu := time.Now(), cpuTime()
+	from := monotonic()
+	start, cpu, proc := time.Now(), cpuTime(), readProc()
 	heap, gc := heapAndCollector()
 	time.Sleep(d)
 	counting.Store(false)
-	elapsed, cpu := time.Since(start), cpuTime()-cpu
+	elapsed, cpu, proc := time.Since(start), cpuTime()-cpu, readProc().sub(proc)
+	to := monotonic()
 	heapAfter, gcAfter := heapAndCollector()
-	serverCPU, idle := srv.Sample().Since(s0)
-	if stopProfile != nil {
-		if err := stopProfile(); err != nil {
-			firstErr.CompareAndSwap(nil, &err)
-		}
+	s1 := srv.Sample()
+	serverCPU, idle := s1.Since(s0)
+	ran, slices := s1.Activity(s0)
+	if err := stopOutputs(); err != nil {
+		firstErr.CompareAndSwap(nil, &err)
 	}
 	n := count.Load()
 	close(stop)
@@ -475,7 +662,50 @@ func throughput(c contender, workers int, d time.Duration, profile string, srv s
 	}
 	// The servers' time is read right around the counted time (a
 	// reading of /proc takes well under a millisecond).
-	return tally{n: n, elapsed: elapsed, cpu: cpu, gc: gcAfter - gc, heapBytes: int64(heapAfter - heap), serverCPU: serverCPU, idle: idle}, nil
+	return tally{n: n, elapsed: elapsed, cpu: cpu, gc: gcAfter - gc, heapBytes: int64(heapAfter - heap), serverCPU: serverCPU, idle: idle, proc: proc, from: from, to: to, serversRan: ran, serverSlices: slices}, nil
+}
+
+// start starts the profile and the trace that o names, and returns what
+// stops them and closes their files.
+func (o outputs) start() (stop func() error, err error) {
+	var files []*os.File
+	profiling, tracing := false, false
+	stop = func() error {
+		if profiling {
+			pprof.StopCPUProfile()
+		}
+		if tracing {
+			trace.Stop()
+		}
+		var errs []error
+		for _, f := range files {
+			errs = append(errs, f.Close())
+		}
+		return errors.Join(errs...)
+	}
+	if o.profile != "" {
+		f, err := os.Create(o.profile)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, f)
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, errors.Join(err, stop())
+		}
+		profiling = true
+	}
+	if o.trace != "" {
+		f, err := os.Create(o.trace)
+		if err != nil {
+			return nil, errors.Join(err, stop())
+		}
+		files = append(files, f)
+		if err := trace.Start(f); err != nil {
+			return nil, errors.Join(err, stop())
+		}
+		tracing = true
+	}
+	return stop, nil
 }
 
 // latencies runs the operations op by op, each once per pass in a
@@ -543,6 +773,25 @@ func report(topo *routertest.Topology, rounds int, d time.Duration, workers int,
 		med[c.name], cpu[c.name], srv[c.name] = median(qps), median(us), median(server)
 		fmt.Printf("| %s | %.0f | %s | %.1f | %.1f | %.0f | %.1f | %.1f%% |\n",
 			c.name, med[c.name], join(qps, "%.0f"), cpu[c.name], median(gc), median(heap), srv[c.name], median(idle))
+	}
+	if len(reads) > 0 {
+		fmt.Println()
+		fmt.Println("| Reads: the client beside its code, per query (medians of the rounds) | user CPU µs | kernel CPU µs | voluntary context switches | involuntary | page faults | read calls (bytes) | write calls (bytes) | goroutines created | collections per 10k queries | server processes that ran | their times on a CPU |")
+		fmt.Println("|---|---|---|---|---|---|---|---|---|---|---|---|")
+		for _, c := range reads {
+			var ran, slices []float64
+			var user, sys, vol, invol, pf, rd, wr, rb, wb, gor, gcs []float64
+			for _, r := range readResults[c.name] {
+				p := r.proc
+				user, sys = append(user, p.user), append(sys, p.sys)
+				vol, invol, pf = append(vol, p.voluntary), append(invol, p.involuntary), append(pf, p.pageFaults)
+				rd, wr, rb, wb = append(rd, p.reads), append(wr, p.writes), append(rb, p.readBytes), append(wb, p.writeBytes)
+				gor, gcs = append(gor, p.goroutines), append(gcs, 1e4*p.gcCycles)
+				ran, slices = append(ran, r.serversRan), append(slices, r.serverSlices)
+			}
+			fmt.Printf("| %s | %.1f | %.1f | %.3f | %.3f | %.4f | %.3f (%.0f) | %.3f (%.0f) | %.3f | %.2f | %.0f | %.3f |\n",
+				c.name, median(user), median(sys), median(vol), median(invol), median(pf), median(rd), median(rb), median(wr), median(wb), median(gor), median(gcs), median(ran), median(slices))
+		}
 	}
 	fmt.Println()
 	fmt.Println("| Writes (one INSERT, one goroutine) | median latency µs | each round's median |")

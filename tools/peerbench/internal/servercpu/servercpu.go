@@ -34,16 +34,17 @@ func New(dataDirs []string) Servers {
 }
 
 // A Sample is each server process's CPU time so far, in
-// nanoseconds, and the machine's idle and total time in clock ticks.
+// nanoseconds, and the times it was put on a CPU, and the machine's idle
+// and total time in clock ticks.
 type Sample struct {
-	cpu         map[int]int64
+	cpu, slices map[int]int64
 	idle, total int64
 }
 
 // Sample reads /proc: a process's time on a CPU from its schedstat
 // (nanoseconds, where stat counts ticks).
 func (s Servers) Sample() Sample {
-	out := Sample{cpu: map[int]int64{}}
+	out := Sample{cpu: map[int]int64{}, slices: map[int]int64{}}
 	for pm := range s.postmasters {
 		out.read(pm)
 		for _, pid := range children(pm) {
@@ -79,7 +80,23 @@ func (a Sample) Since(b Sample) (cpu int64, idle float64) {
 	return cpu, idle
 }
 
-// read adds pid's time on a CPU, if it still runs.
+// Activity returns, between b and a, how many server processes ran (a
+// backend that served queries, a WAL receiver) and how many times they
+// were put on a CPU: a process that sleeps between two queries wakes for
+// each, so the count shows how a client spreads its queries over the
+// servers' connections.
+func (a Sample) Activity(b Sample) (ran int, slices int64) {
+	for pid, ns := range a.cpu {
+		if ns > b.cpu[pid] {
+			ran++
+			slices += a.slices[pid] - b.slices[pid]
+		}
+	}
+	return ran, slices
+}
+
+// read adds pid's time on a CPU and its count of times on a CPU
+// (schedstat's first and third fields), if it still runs.
 func (out Sample) read(pid int) {
 	data, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/schedstat")
 	if err != nil {
@@ -91,6 +108,11 @@ func (out Sample) read(pid int) {
 	}
 	if ns, err := strconv.ParseInt(f[0], 10, 64); err == nil {
 		out.cpu[pid] = ns
+	}
+	if len(f) > 2 {
+		if n, err := strconv.ParseInt(f[2], 10, 64); err == nil {
+			out.slices[pid] = n
+		}
 	}
 }
 
