@@ -47,4 +47,20 @@ func TestServersCountChildrenCPU(t *testing.T) {
 	if idle < 0 || idle > 1 {
 		t.Errorf("idle share %v, want one between 0 and 1", idle)
 	}
+	// The child ran: one process at least, put on a CPU at least once.
+	if ran, slices := after.Activity(before); ran < 1 || slices < 1 {
+		t.Errorf("Activity: %d processes ran, %d times on a CPU; want the child, at least once", ran, slices)
+	}
+}
+
+// TestActivityCountsOnlyProcessesThatRan: a process whose CPU time did not
+// grow is not counted, nor its times on a CPU; one that ran is, with the
+// times it was put on a CPU between the two samples.
+func TestActivityCountsOnlyProcessesThatRan(t *testing.T) {
+	b := Sample{cpu: map[int]int64{1: 100, 2: 500}, slices: map[int]int64{1: 10, 2: 40}}
+	a := Sample{cpu: map[int]int64{1: 100, 2: 900, 3: 50}, slices: map[int]int64{1: 12, 2: 47, 3: 2}}
+	ran, slices := a.Activity(b)
+	if ran != 2 || slices != 9 {
+		t.Errorf("Activity = %d processes, %d times on a CPU; want 2 (the second and the new third) and 7 + 2", ran, slices)
+	}
 }
