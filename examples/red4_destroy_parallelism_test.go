@@ -2,22 +2,12 @@ package examples_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
-
-// red4: a finding of the red team, failing on main; it runs only with
-// PGREPL_RED4=1 so that main stays green until it is fixed.
-func red4(t *testing.T) {
-	t.Helper()
-	if os.Getenv("PGREPL_RED4") != "1" {
-		t.Skip("red team finding, failing on main: set PGREPL_RED4=1 to run it")
-	}
-}
 
 // terraform destroy -parallelism=1 of a synchronous standby's topology whose
 // resources name each other by literal (no reference orders them) fails

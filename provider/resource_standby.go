@@ -79,6 +79,8 @@ var standbyManagedParams = []string{"host", "port", "user", "sslmode", "passfile
 // a standby.
 var standbyRequirements = []requirement{
 	{alterSystemPrivilege(standbySettings...), "writing the settings (`ALTER SYSTEM`)."},
+	{alterSystemPrivilege(standbyOwnerSetting), "writing the token that tells a `create_before_destroy` replacement's old object from the new one " +
+		"(see `reset_on_destroy`). Without it, create warns and goes on without the token."},
 	{reloadConfPrivilege, "applying them (`pg_reload_conf()`)."},
 	{readAllSettingsPrivilege, "reading `primary_conninfo` back, which PostgreSQL shows only to these roles (it may hold a password)."},
 	{readAllStatsPrivilege, "reading the WAL receiver's state (`pg_stat_wal_receiver`), to wait until the standby streams."},
@@ -284,8 +286,14 @@ func standbySchema() schema.Schema {
 					"(" + quotedList(standbySettings) + ") and a reload, which **stops streaming** unless `postgresql.conf` sets `primary_conninfo` too. " +
 					"It does not bring back the `primary_conninfo` the standby had before the resource was created (the create's plan names it in " +
 					"a warning; `terraform import` adopts it instead). Refused, and warned of at plan, while the primary's " +
-					"`synchronous_standby_names` needs this standby: every commit there would wait for it. Skipped, with a warning, when the standby's " +
-					"primary host, port, user, `application_name` or slot are no longer the resource's (the new object of a `create_before_destroy` replacement wrote them).",
+					"`synchronous_standby_names` needs this standby: every commit there would wait for it. Skipped, with a warning, when the settings " +
+					"are no longer the resource's: another `pgreplication_standby` object wrote them since, such as the new object of a `create_before_destroy` " +
+					"replacement, which Terraform creates before it destroys the old one (and does for every resource a `create_before_destroy` resource " +
+					"depends on). Create writes a random token of its own to the custom setting `" + standbyOwnerSetting + "` (`ALTER SYSTEM`; it shows " +
+					"in `postgresql.auto.conf`, not in `pg_settings`) and keeps it in the resource's private state, so that the old object's destroy tells " +
+					"the new object's settings from its own even when their values are the same; destroy resets the token too. A standby without a token " +
+					"(imported from a hand-made configuration, or created by an older provider or a role that may not write it) is reset unless its " +
+					"primary host, port, user, `application_name` or slot differ from the resource's.",
 			},
 
 			// Computed
@@ -346,11 +354,28 @@ func (r *standbyResource) Create(ctx context.Context, req resource.CreateRequest
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
+	if pool == nil {
+		return
+	}
+	claim, ok := r.server.claimOwner(ctx, pool, standbyOwnerSetting, "pgreplication_standby", &resp.Diagnostics)
+	if !ok {
+		return
+	}
 	if !r.apply(ctx, &plan, password, false, &resp.Diagnostics) {
+		if left := r.server.release(ctx, pool, claim); left != "" {
+			resp.Diagnostics.AddError("Cannot Write Back "+standbyOwnerSetting, left)
+		}
+		return
+	}
+	if err := r.server.settle(ctx, pool, claim); err != nil {
+		resp.Diagnostics.AddError("Owner Token Not in Effect", fmt.Sprintf("The owner token (%s) on %s does not take effect: %v.%s",
+			standbyOwnerSetting, r.server.describe(), err, r.server.release(ctx, pool, claim)))
 		return
 	}
 	plan.ID = types.StringValue(standbyImportID)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(claim.keep(ctx, resp.Private)...)
 }
 
 func (r *standbyResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -429,6 +454,21 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if pool == nil {
 		return
 	}
+	// The Delete of a create_before_destroy replacement's old object comes
+	// after the new object wrote its settings and its token
+	// (system_settings_owner.go): they are not this object's to reset,
+	// whatever their values.
+	token, elsewhere := r.server.ownedElsewhere(ctx, pool, standbyOwnerSetting, req.Private)
+	if elsewhere {
+		resp.Diagnostics.AddWarning("Standby Configuration Left As Is",
+			fmt.Sprintf("reset_on_destroy is set, but the standby settings of %s were written by another pgreplication_standby object since "+
+				"this one was created (%s holds its token, not this one's): the new object of a create_before_destroy replacement, "+
+				"which Terraform creates before it destroys this one, or another configuration. So the destroy resets nothing and the "+
+				"standby keeps streaming as it does. If nothing manages them now and they should be reset, a superuser runs ALTER SYSTEM "+
+				"RESET for %s and %q, then SELECT pg_reload_conf().", r.server.describe(), standbyOwnerSetting, andList(standbySettings), standbyOwnerSetting))
+		return
+	}
+	// A value that differs tells the same, for an object without a token.
 	if changed := r.notOwnConninfo(ctx, pool, &state); changed != "" {
 		resp.Diagnostics.AddWarning("Standby Configuration Left As Is",
 			fmt.Sprintf("reset_on_destroy is set, but the standby settings of %s are no longer this resource's: %s differs from its state. "+
@@ -441,7 +481,11 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 		resp.Diagnostics.AddError(risk.summary, risk.detail)
 		return
 	}
-	if err := r.server.resetSystem(ctx, pool, standbySettings...); err != nil {
+	reset := slices.Clone(standbySettings)
+	if token != "" {
+		reset = append(reset, standbyOwnerSetting)
+	}
+	if err := r.server.resetSystem(ctx, pool, reset...); err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Standby Configuration",
 			"reset_on_destroy is set, but resetting the standby settings of "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
 				"\nFix the privilege, or set reset_on_destroy = false to only forget the resource.")
@@ -468,6 +512,9 @@ func (r *standbyResource) ImportState(ctx context.Context, req resource.ImportSt
 		"wal_receiver_timeout":        defaultWalReceiverTimeout,
 	} {
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(attr), value)...)
+	}
+	if pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics); pool != nil {
+		resp.Diagnostics.Append(r.server.adoptOwner(ctx, pool, standbyOwnerSetting, resp.Private)...)
 	}
 }
 

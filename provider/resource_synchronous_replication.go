@@ -96,10 +96,18 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"`num_sync` or `standby_names`; `synchronous_standby_names` emptied by hand (synchronous replication off) shows as " +
 			"`standby_names` changing from `[]`. Destroy resets both settings (`ALTER SYSTEM RESET`), so that commits never stay blocked; it does not bring back a value the " +
 			"server had before the resource was created, which the create's plan names in a warning: to manage that value, `terraform import` it instead. " +
-			"A destroy that finds another `synchronous_standby_names` than the resource's (the new object of a `create_before_destroy` replacement wrote it) resets nothing, with a warning." +
+			"A destroy resets nothing, with a warning, when the settings are no longer the resource's: another `pgreplication_synchronous_replication` " +
+			"object wrote them since, such as the new object of a `create_before_destroy` replacement, which Terraform creates before it destroys the old " +
+			"one (and does for every resource a `create_before_destroy` resource depends on). Create writes a random token of its own to the custom " +
+			"setting `" + syncOwnerSetting + "` (`ALTER SYSTEM`; it shows in `postgresql.auto.conf`, not in `pg_settings`) and keeps it in the " +
+			"resource's private state, so that the old object's destroy tells the new object's settings from its own even when their values are " +
+			"the same; destroy resets the token too. A resource without a token (imported from a hand-made configuration, or created by an older " +
+			"provider or a role that may not write it) is reset unless the server's `synchronous_standby_names` differs from the resource's." +
 
 			privilegesText(
 				requirement{alterSystemPrivilege("synchronous_standby_names", "synchronous_commit"), "writing the settings (`ALTER SYSTEM`)."},
+				requirement{alterSystemPrivilege(syncOwnerSetting), "writing the token that tells a `create_before_destroy` replacement's old object " +
+					"from the new one (see above). Without it, create warns and goes on without the token."},
 				requirement{reloadConfPrivilege, "applying them (`pg_reload_conf()`)."},
 				requirement{readAllStatsPrivilege, "reading which standbys stream and their `sync_state` (`pg_stat_replication`), which PostgreSQL hides from other roles."},
 				requirement{readAllSettingsPrivilege, "when a configuration file sets one of the settings to a value other than the one the provider's last apply " +
@@ -187,11 +195,28 @@ func (r *synchronousReplicationResource) Create(ctx context.Context, req resourc
 		return
 	}
 	ctx = statement.WithObject(ctx, "synchronous replication on "+r.server.describe())
+	pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics)
+	if pool == nil {
+		return
+	}
+	claim, ok := r.server.claimOwner(ctx, pool, syncOwnerSetting, "pgreplication_synchronous_replication", &resp.Diagnostics)
+	if !ok {
+		return
+	}
 	if !r.apply(ctx, &plan, nil, &resp.Diagnostics) {
+		if left := r.server.release(ctx, pool, claim); left != "" {
+			resp.Diagnostics.AddError("Cannot Write Back "+syncOwnerSetting, left)
+		}
+		return
+	}
+	if err := r.server.settle(ctx, pool, claim); err != nil {
+		resp.Diagnostics.AddError("Owner Token Not in Effect", fmt.Sprintf("The owner token (%s) on %s does not take effect: %v.%s",
+			syncOwnerSetting, r.server.describe(), err, r.server.release(ctx, pool, claim)))
 		return
 	}
 	plan.ID = types.StringValue(synchronousReplicationImportID)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(claim.keep(ctx, resp.Private)...)
 }
 
 func (r *synchronousReplicationResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -248,9 +273,23 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 		return
 	}
 	// The Delete of a create_before_destroy replacement's old object comes
-	// after the new object wrote its value: that one is not this object's
-	// to reset. Read refreshed state before a destroy, so a by-hand change
-	// is this object's value by now.
+	// after the new object wrote its settings and its token
+	// (system_settings_owner.go): they are not this object's to reset,
+	// whatever their values.
+	token, elsewhere := r.server.ownedElsewhere(ctx, pool, syncOwnerSetting, req.Private)
+	if elsewhere {
+		resp.Diagnostics.AddWarning("Synchronous Replication Left As Is",
+			fmt.Sprintf("synchronous_standby_names and synchronous_commit on %s were written by another pgreplication_synchronous_replication "+
+				"object since this one was created (%s holds its token, not this one's): the new object of a create_before_destroy "+
+				"replacement, which Terraform creates before it destroys this one, or another configuration. So the destroy resets "+
+				"nothing. If nothing manages them now and synchronous replication should be off, a superuser runs ALTER SYSTEM RESET "+
+				"synchronous_standby_names; ALTER SYSTEM RESET synchronous_commit; ALTER SYSTEM RESET %q; SELECT pg_reload_conf().",
+				r.server.describe(), syncOwnerSetting, syncOwnerSetting))
+		return
+	}
+	// A value that differs tells the same, for an object without a token.
+	// Read refreshed state before a destroy, so a by-hand change is this
+	// object's value by now.
 	var cur string
 	if err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names')`).Scan(&cur); err == nil {
 		if c, found, err := syncrep.Parse(cur); err == nil && found && len(state.StandbyNames.Elements()) > 0 && c.String() != state.config(ctx).String() {
@@ -264,7 +303,11 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	}
 	// ALTER SYSTEM writes no WAL, so this works even while commits wait
 	// for a standby that is not there.
-	err := r.server.resetSystem(ctx, pool, "synchronous_standby_names", "synchronous_commit")
+	reset := []string{"synchronous_standby_names", "synchronous_commit"}
+	if token != "" {
+		reset = append(reset, syncOwnerSetting)
+	}
+	err := r.server.resetSystem(ctx, pool, reset...)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Synchronous Replication",
 			"Resetting synchronous_standby_names and synchronous_commit on "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
@@ -292,6 +335,9 @@ func (r *synchronousReplicationResource) ImportState(ctx context.Context, req re
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), synchronousReplicationImportID)...)
 	// Provider-only: import the default, so that leaving it out plans nothing.
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("allow_unavailable"), false)...)
+	if pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics); pool != nil {
+		resp.Diagnostics.Append(r.server.adoptOwner(ctx, pool, syncOwnerSetting, resp.Private)...)
+	}
 }
 
 // syncStandbyNameValidator refuses a standby name that no standby can

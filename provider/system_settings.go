@@ -287,10 +287,36 @@ func (s *server) alterSetting(ctx context.Context, pool *pgxpool.Pool, setting s
 	if setting.Value != nil {
 		sql = "ALTER SYSTEM SET " + pgsql.Ident(setting.Name) + " = " + pgsql.Literal(*setting.Value)
 	}
-	if _, err := pool.Exec(ctx, sql); err != nil {
+	if err := alterOnSession(ctx, pool, setting.Name, sql); err != nil {
 		return s.withGrants(ctx, statement.Error(ctx, sql, err), alterSystemPrivilege(setting.Name))
 	}
 	return nil
+}
+
+// alterOnSession runs sql, the ALTER SYSTEM statement of setting name. A
+// custom setting (a name with a dot, such as the owner tokens of
+// system_settings_owner.go) that no loaded library defines exists in a
+// session only once something set it there, and PostgreSQL 15 and 16
+// refuse ALTER SYSTEM of one the session does not have ("unrecognized
+// configuration parameter"), a superuser's too (17 takes it). So the
+// statement runs on a session that sets it first, for that transaction
+// only: set_config needs no privilege for a custom setting, and leaves
+// nothing behind but the name.
+func alterOnSession(ctx context.Context, pool *pgxpool.Pool, name, sql string) error {
+	if !strings.Contains(name, ".") {
+		_, err := pool.Exec(ctx, sql)
+		return err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT set_config($1, '', true)`, name); err != nil {
+		return err
+	}
+	_, err = conn.Exec(ctx, sql)
+	return err
 }
 
 func (s *server) reloadConf(ctx context.Context, pool *pgxpool.Pool) error {

@@ -1,0 +1,145 @@
+package examples_test
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// The owner tokens that tell a create_before_destroy replacement's old
+// object from the new one (provider/system_settings_owner.go), around
+// what does not change with them: a replacement that changes only
+// synchronous_commit keeps both settings (the old object's Delete compared
+// synchronous_standby_names only, found it its own, and reset both); a
+// hand-made setting imports with no change planned and its destroy resets
+// it; an object imported after `state rm` adopts the server's token, so
+// its destroy resets too, token included; and a plain destroy resets.
+func TestCreateBeforeDestroyOwnerToken(t *testing.T) {
+	cli := findCLI(t)
+	cli.configFile = buildProvider(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	dir := t.TempDir()
+	writeProviders(t, dir, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}})
+	t.Cleanup(func() {
+		_ = topo.Primary.Exec(context.Background(), `ALTER SYSTEM RESET synchronous_standby_names`)
+		_ = topo.Primary.Exec(context.Background(), `SELECT pg_reload_conf()`)
+	})
+	syncHCL := func(commit string) string {
+		return fmt.Sprintf(`
+resource "pgreplication_synchronous_replication" "sync" {
+  provider           = pgreplication.primary
+  standby_names      = [%q]
+  synchronous_commit = %q
+}
+`, standby.Name, commit)
+	}
+	const app = `
+resource "terraform_data" "app" {
+  input = pgreplication_synchronous_replication.sync.id
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+`
+	run := func(want int, args ...string) string {
+		t.Helper()
+		if args[0] == "state" {
+			return cli.run(t, dir, want, args...)
+		}
+		return cli.run(t, dir, want, append([]string{args[0], "-input=false", "-no-color"}, args[1:]...)...)
+	}
+	settings := func(want string) {
+		t.Helper()
+		var got string
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			_ = topo.Primary.QueryRow(t.Context(), `SELECT current_setting('synchronous_standby_names') || ' / ' || current_setting('synchronous_commit') || ' / ' ||
+  coalesce(current_setting('pgreplication.synchronous_replication_owner', true), '')`).Scan(&got)
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("synchronous_standby_names / synchronous_commit / owner token are %q, want %q", got, want)
+			}
+		}
+	}
+	var token string
+	tokenNow := func() string {
+		t.Helper()
+		var v string
+		if err := topo.Primary.QueryRow(t.Context(), `SELECT coalesce(current_setting('pgreplication.synchronous_replication_owner', true), '')`).Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+
+	// Hand-made: imported with no change planned, reset by destroy.
+	execSQL(t, topo.Primary, "postgres", fmt.Sprintf(`ALTER SYSTEM SET synchronous_standby_names = '"%s"'`, standby.Name))
+	execSQL(t, topo.Primary, "postgres", `SELECT pg_reload_conf()`)
+	settings(fmt.Sprintf(`"%s" / on / `, standby.Name))
+	writeFile(t, filepath.Join(dir, "main.tf"), syncHCL("on"))
+	run(0, "import", "pgreplication_synchronous_replication.sync", "synchronous_replication")
+	run(0, "plan", "-detailed-exitcode")
+	run(0, "destroy", "-auto-approve")
+	settings(" / on / ")
+
+	// Created with a token; replaced create_before_destroy with only
+	// synchronous_commit changed: the new object's settings and token stay.
+	writeFile(t, filepath.Join(dir, "main.tf"), syncHCL("on")+app)
+	run(0, "apply", "-auto-approve")
+	if token = tokenNow(); token == "" {
+		t.Fatal("after create, pgreplication.synchronous_replication_owner is empty")
+	}
+	writeFile(t, filepath.Join(dir, "main.tf"), syncHCL("remote_write")+app)
+	out := run(0, "apply", "-auto-approve", "-replace=pgreplication_synchronous_replication.sync")
+	if now := tokenNow(); now == token || now == "" {
+		t.Errorf("after the replacement the owner token is %q (the old object's was %q): want the new object's", now, token)
+	}
+	settings(fmt.Sprintf(`FIRST 1 ("%s") / remote_write / %s`, standby.Name, tokenNow()))
+	if !strings.Contains(out, "Synchronous Replication Left As Is") {
+		t.Errorf("the replacement's apply does not say that the old object's destroy left the settings:\n%s", out)
+	}
+
+	// Forgotten and imported again: the import adopts the token, so the
+	// plain destroy resets the settings and the token.
+	run(0, "state", "rm", "terraform_data.app")
+	writeFile(t, filepath.Join(dir, "main.tf"), syncHCL("remote_write"))
+	run(0, "state", "rm", "pgreplication_synchronous_replication.sync")
+	run(0, "import", "pgreplication_synchronous_replication.sync", "synchronous_replication")
+	run(0, "plan", "-detailed-exitcode")
+	run(0, "destroy", "-auto-approve")
+	settings(" / on / ")
+
+	// The standby: created, forgotten, imported, destroyed with
+	// reset_on_destroy: reset, token included.
+	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+resource "pgreplication_standby" "standby" {
+  provider         = pgreplication.standby
+  primary_host     = %q
+  primary_port     = %d
+  primary_user     = "postgres"
+  primary_sslmode  = "disable"
+  application_name = %q
+  reset_on_destroy = true
+}
+`, topo.Primary.Host, topo.Primary.Port, standby.Name))
+	run(0, "apply", "-auto-approve")
+	var standbyToken string
+	if err := standby.QueryRow(t.Context(), `SELECT coalesce(current_setting('pgreplication.standby_owner', true), '')`).Scan(&standbyToken); err != nil || standbyToken == "" {
+		t.Fatalf("after create, pgreplication.standby_owner on the standby is %q (%v)", standbyToken, err)
+	}
+	run(0, "state", "rm", "pgreplication_standby.standby")
+	run(0, "import", "pgreplication_standby.standby", "standby")
+	run(0, "apply", "-auto-approve") // reset_on_destroy, which import sets false
+	run(0, "destroy", "-auto-approve")
+	waitFor(t, standby, 10*time.Second, func() bool {
+		var conninfo, owner string
+		_ = standby.QueryRow(t.Context(), `SELECT current_setting('primary_conninfo'), coalesce(current_setting('pgreplication.standby_owner', true), '')`).Scan(&conninfo, &owner)
+		return conninfo == "" && owner == ""
+	}, "the destroy of the imported standby (reset_on_destroy) to reset primary_conninfo and pgreplication.standby_owner")
+}

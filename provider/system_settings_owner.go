@@ -1,0 +1,204 @@
+package provider
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// A server has one synchronous_standby_names and one standby configuration,
+// and Terraform replaces the resource that manages them create before
+// destroy whenever a create_before_destroy resource depends on it: the new
+// object writes the settings, then the old object's Delete runs. When both
+// objects have the same values (-replace, taint), the values cannot tell
+// Delete that they are no longer its own, and Terraform tells it nothing
+// either (a deposed object's Delete looks like any other; each object's
+// private state is its own). So Create writes an owner token, a random
+// value of its own, to a custom setting beside the settings (ALTER SYSTEM,
+// put in effect by the same reload) and keeps it in the object's private
+// state; Delete resets only when the server's token is its own, or when
+// the server has none (an object imported from a hand-made configuration,
+// or created by a role that may not write the token). ALTER SYSTEM is the
+// one store that works on a hot standby, which is read-only, and on a
+// primary whose commits wait for a missing standby: it writes no WAL.
+
+// The owner tokens' settings. A custom setting that no library defines
+// shows nowhere but in postgresql.auto.conf and pg_file_settings (not in
+// pg_settings, nor SHOW ALL), and changes nothing in the server.
+const (
+	syncOwnerSetting    = "pgreplication.synchronous_replication_owner"
+	standbyOwnerSetting = "pgreplication.standby_owner"
+)
+
+// ownerKey is the private state key under which an object keeps the token
+// its Create wrote.
+const ownerKey = "owner"
+
+// ownerClaim is the token one Create wrote to its setting, and the setting
+// as it was before, which a failed Create writes back. A zero claim wrote
+// nothing.
+type ownerClaim struct {
+	token string
+	prior systemSetting
+}
+
+// claimOwner writes a new token to the setting name with ALTER SYSTEM, not
+// reloaded: the Create's own reload puts it in effect with the settings
+// (call it before writing them). A role that may not write it gets a
+// warning naming the grant and a zero claim, and the Create goes on: its
+// objects are then not told apart, as before there were tokens. object
+// names the resource in messages. False after an error in diags.
+func (s *server) claimOwner(ctx context.Context, pool *pgxpool.Pool, name, object string, diags *diag.Diagnostics) (ownerClaim, bool) {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	token := hex.EncodeToString(b)
+	was, err := s.serverOwner(ctx, pool, name)
+	if err != nil {
+		diags.AddError("Cannot Read "+name, fmt.Sprintf("Reading %s on %s, which tells this %s from the one a create_before_destroy replacement "+
+			"destroys, failed; nothing was written: %v", name, s.describe(), object, err))
+		return ownerClaim{}, false
+	}
+	prior := resetSetting(name)
+	if was != "" {
+		prior = setTo(name, was)
+	}
+	err = s.alterSetting(ctx, pool, setTo(name, token))
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+		diags.AddWarning("Replacement Not Told Apart", fmt.Sprintf("The provider's role may not write %s on %s, the token that tells this %s "+
+			"from the one a create_before_destroy replacement destroys after creating this one. The create goes on without it, so "+
+			"such a replacement with unchanged settings resets them when it destroys the old object (a plain destroy resets them either "+
+			"way). To keep that from happening, grant it before the next create:\n%v", name, s.describe(), object, err))
+		return ownerClaim{}, true
+	}
+	if err != nil {
+		diags.AddError("Cannot Write "+name, fmt.Sprintf("Writing %s on %s, the token that tells this %s from the one a "+
+			"create_before_destroy replacement destroys, failed; nothing was written: %v", name, s.describe(), object, err))
+		return ownerClaim{}, false
+	}
+	return ownerClaim{token: token, prior: prior}, true
+}
+
+// ownerSettleTimeout bounds how long Create waits for its token to be in
+// effect (settle).
+const ownerSettleTimeout = 30 * time.Second
+
+// settle waits until the token c wrote is in effect, after the Create's
+// reload. The Create's own wait for its settings does not cover it: a
+// replacement with unchanged values finds them in effect at once, before
+// the server has taken the reload, and the old object's Delete, which
+// follows, then read the old token and reset the settings (PostgreSQL 15,
+// TestRed4CreateBeforeDestroySingletons).
+func (s *server) settle(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) error {
+	if c.token == "" {
+		return nil
+	}
+	var now string
+	in, err := pollUntil(ctx, ownerSettleTimeout, func(ctx context.Context) (bool, error) {
+		var err error
+		now, err = s.serverOwner(ctx, pool, c.prior.Name)
+		return err == nil && now == c.token, err
+	})
+	if err != nil {
+		return err
+	}
+	if !in {
+		return fmt.Errorf("after %s, %s still holds %q, not the token this create wrote: the server did not take the reload "+
+			"(it ignores one while a configuration file has an error; its log says which). The settings themselves had the "+
+			"planned values already, so they are as planned; fix the cause and apply again", ownerSettleTimeout, c.prior.Name, now)
+	}
+	return nil
+}
+
+// release writes back the token c replaced, for a Create that failed after
+// claiming: the object it was for is not in the state, so the token must
+// not stay (a replaced object restored would take it for another's). It
+// says what it did, for the Create's error.
+func (s *server) release(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) string {
+	if c.token == "" {
+		return ""
+	}
+	err := s.alterSetting(ctx, pool, c.prior)
+	if err == nil {
+		// Reload only when a reload put the token in effect: a Create
+		// refused before it wrote the settings has not reloaded.
+		var now string
+		if now, err = s.serverOwner(ctx, pool, c.prior.Name); err == nil && now == c.token {
+			err = s.reloadConf(ctx, pool)
+		}
+	}
+	if err != nil {
+		return fmt.Sprintf("\n\n%s, written by this create, could not be written back (%v): a superuser runs ALTER SYSTEM RESET %q "+
+			"and SELECT pg_reload_conf() on %s, or the next destroy of the resource there resets nothing.", c.prior.Name, err, c.prior.Name, s.describe())
+	}
+	return ""
+}
+
+// keep records c's token in the object's private state.
+func (c ownerClaim) keep(ctx context.Context, private privateState) diag.Diagnostics {
+	if c.token == "" {
+		return nil
+	}
+	return setOwnToken(ctx, private, c.token)
+}
+
+func setOwnToken(ctx context.Context, private privateState, token string) diag.Diagnostics {
+	b, _ := json.Marshal(token)
+	return private.SetKey(ctx, ownerKey, b)
+}
+
+// ownToken is the token the object's Create wrote (or its import found):
+// "" for none.
+func ownToken(ctx context.Context, private privateState) string {
+	if private == nil {
+		return ""
+	}
+	b, d := private.GetKey(ctx, ownerKey)
+	var token string
+	if d.HasError() || len(b) == 0 || json.Unmarshal(b, &token) != nil {
+		return ""
+	}
+	return token
+}
+
+// serverOwner is the token in effect on the server: "" for none.
+func (s *server) serverOwner(ctx context.Context, pool *pgxpool.Pool, name string) (string, error) {
+	const sql = `SELECT coalesce(current_setting($1, true), '')`
+	var token string
+	if err := pool.QueryRow(ctx, sql, name).Scan(&token); err != nil {
+		return "", s.queryError(ctx, sql, err)
+	}
+	return token, nil
+}
+
+// ownedElsewhere tells, for Delete, whether the server's token is
+// another object's: the settings are then that object's, not to be reset.
+// token is the server's ("" for none: the settings are the object's). A
+// server that cannot be asked is not another's: the reset that follows
+// reports the failure.
+func (s *server) ownedElsewhere(ctx context.Context, pool *pgxpool.Pool, name string, private privateState) (token string, elsewhere bool) {
+	token, err := s.serverOwner(ctx, pool, name)
+	if err != nil {
+		return "", false
+	}
+	return token, token != "" && token != ownToken(ctx, private)
+}
+
+// adoptOwner keeps, for an import, the token the server has: the imported
+// object is the one that wrote it (its state was removed), and its destroy
+// resets the settings.
+func (s *server) adoptOwner(ctx context.Context, pool *pgxpool.Pool, name string, private privateState) diag.Diagnostics {
+	token, err := s.serverOwner(ctx, pool, name)
+	if err != nil || token == "" {
+		return nil // Read, which follows, reports a server it cannot ask
+	}
+	return setOwnToken(ctx, private, token)
+}
