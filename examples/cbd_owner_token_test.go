@@ -39,14 +39,7 @@ resource "pgreplication_synchronous_replication" "sync" {
 }
 `, standby.Name, commit)
 	}
-	const app = `
-resource "terraform_data" "app" {
-  input = pgreplication_synchronous_replication.sync.id
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-`
+	app := createBeforeDestroyApp("pgreplication_synchronous_replication.sync.id")
 	run := func(want int, args ...string) string {
 		t.Helper()
 		if args[0] == "state" {
@@ -117,17 +110,7 @@ resource "terraform_data" "app" {
 
 	// The standby: created, forgotten, imported, destroyed with
 	// reset_on_destroy: reset, token included.
-	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
-resource "pgreplication_standby" "standby" {
-  provider         = pgreplication.standby
-  primary_host     = %q
-  primary_port     = %d
-  primary_user     = "postgres"
-  primary_sslmode  = "disable"
-  application_name = %q
-  reset_on_destroy = true
-}
-`, topo.Primary.Host, topo.Primary.Port, standby.Name))
+	writeFile(t, filepath.Join(dir, "main.tf"), resetStandbyHCL(topo, standby.Name))
 	run(0, "apply", "-auto-approve")
 	var standbyToken string
 	if err := standby.QueryRow(t.Context(), `SELECT coalesce(current_setting('pgreplication.standby_owner', true), '')`).Scan(&standbyToken); err != nil || standbyToken == "" {
@@ -142,4 +125,34 @@ resource "pgreplication_standby" "standby" {
 		_ = standby.QueryRow(t.Context(), `SELECT current_setting('primary_conninfo'), coalesce(current_setting('pgreplication.standby_owner', true), '')`).Scan(&conninfo, &owner)
 		return conninfo == "" && owner == ""
 	}, "the destroy of the imported standby (reset_on_destroy) to reset primary_conninfo and pgreplication.standby_owner")
+}
+
+// resetStandbyHCL is a pgreplication_standby of topo's first standby,
+// streaming from its primary as application_name, with reset_on_destroy.
+func resetStandbyHCL(topo *routertest.Topology, applicationName string) string {
+	return fmt.Sprintf(`
+resource "pgreplication_standby" "standby" {
+  provider         = pgreplication.standby
+  primary_host     = %q
+  primary_port     = %d
+  primary_user     = "postgres"
+  primary_sslmode  = "disable"
+  application_name = %q
+  reset_on_destroy = true
+}
+`, topo.Primary.Host, topo.Primary.Port, applicationName)
+}
+
+// createBeforeDestroyApp stands for an application that depends on of and
+// is create_before_destroy: Terraform then replaces of create before
+// destroy too.
+func createBeforeDestroyApp(of string) string {
+	return fmt.Sprintf(`
+resource "terraform_data" "app" {
+  input = %s
+  lifecycle {
+    create_before_destroy = true
+  }
+}
+`, of)
 }

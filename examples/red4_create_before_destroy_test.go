@@ -38,33 +38,14 @@ func TestRed4CreateBeforeDestroySingletons(t *testing.T) {
 	standby := topo.Standbys[0]
 	dir := t.TempDir()
 	writeProviders(t, dir, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}})
-	standbyHCL := fmt.Sprintf(`
-resource "pgreplication_standby" "standby" {
-  provider         = pgreplication.standby
-  primary_host     = %q
-  primary_port     = %d
-  primary_user     = "postgres"
-  primary_sslmode  = "disable"
-  application_name = %q
-  reset_on_destroy = true
-}
-`, topo.Primary.Host, topo.Primary.Port, standby.Name)
+	standbyHCL := resetStandbyHCL(topo, standby.Name)
 	const syncHCL = `
 resource "pgreplication_synchronous_replication" "sync" {
   provider      = pgreplication.primary
   standby_names = [pgreplication_standby.standby.application_name]
 }
 `
-	app := func(of string) string {
-		return fmt.Sprintf(`
-resource "terraform_data" "app" {
-  input = %s
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-`, of)
-	}
+	app := createBeforeDestroyApp
 	apply := func(args ...string) {
 		t.Helper()
 		cli.run(t, dir, 0, append([]string{"apply", "-auto-approve", "-input=false", "-no-color"}, args...)...)
@@ -111,19 +92,7 @@ func TestCreateBeforeDestroySingletonsNewValueKept(t *testing.T) {
 	standby := topo.Standbys[0]
 	dir := t.TempDir()
 	writeProviders(t, dir, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}})
-	standbyHCL := func(app string) string {
-		return fmt.Sprintf(`
-resource "pgreplication_standby" "standby" {
-  provider         = pgreplication.standby
-  primary_host     = %q
-  primary_port     = %d
-  primary_user     = "postgres"
-  primary_sslmode  = "disable"
-  application_name = %q
-  reset_on_destroy = true
-}
-`, topo.Primary.Host, topo.Primary.Port, app)
-	}
+	standbyHCL := func(app string) string { return resetStandbyHCL(topo, app) }
 	syncHCL := func(names string) string {
 		return fmt.Sprintf(`
 resource "pgreplication_synchronous_replication" "sync" {
@@ -132,16 +101,7 @@ resource "pgreplication_synchronous_replication" "sync" {
 }
 `, names)
 	}
-	app := func(of string) string {
-		return fmt.Sprintf(`
-resource "terraform_data" "app" {
-  input = %s
-  lifecycle {
-    create_before_destroy = true
-  }
-}
-`, of)
-	}
+	app := createBeforeDestroyApp
 	apply := func(args ...string) {
 		t.Helper()
 		cli.run(t, dir, 0, append([]string{"apply", "-auto-approve", "-input=false", "-no-color"}, args...)...)
