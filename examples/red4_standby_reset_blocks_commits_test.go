@@ -3,8 +3,10 @@ package examples_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -74,5 +76,257 @@ resource "pgreplication_standby" "standby" {
 	// warning): the time it took tells.
 	if took := time.Since(start); err != nil || took > 9*time.Second {
 		t.Errorf("after the destroy (exit %d) a commit on the primary does not finish in 10 s (%v, %v): it waits for the standby the destroy cut off", code, took.Round(time.Second), err)
+	}
+}
+
+// A standby whose password lives in a passfile on its own host (what the
+// provider advises for primary_conninfo): the provider, which connects with
+// nothing of the standby host's files, cannot log in to the primary, and
+// the primary has no synchronous standbys at all. Before 6d4af72 the
+// destroy with reset_on_destroy = true reset the standby; 6d4af72 refused
+// it ("Cannot Tell Whether Resetting Standby Blocks Commits") because the
+// primary could not be asked. It must go ahead, with a warning that says
+// what was not checked and what to check.
+func TestStandbyResetPrimaryUnreachableFromTerraform(t *testing.T) {
+	cli := findCLI(t)
+	cli.configFile = buildProvider(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const pw = "stby§passfile-canary"
+	role := createPasswordRole(t, topo, "stby_passfile", pw)
+	pass := filepath.Join(standby.DataDir, "stby.pgpass")
+	writeStandbyFile(t, standby, pass, fmt.Sprintf("%s:%d:*:%s:%s\n", topo.Primary.Host, topo.Primary.Port, role, pw))
+	dir := t.TempDir()
+	logPath := filepath.Join(t.TempDir(), "trace.log")
+	t.Setenv("TF_LOG", "TRACE")
+	t.Setenv("TF_LOG_PATH", logPath)
+	writeProviders(t, dir, map[string]server{"standby": {standby, "postgres"}})
+	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+resource "pgreplication_standby" "standby" {
+  provider         = pgreplication.standby
+  primary_host     = %q
+  primary_port     = %d
+  primary_user     = %q
+  passfile         = %q
+  primary_sslmode  = "disable"
+  application_name = %q
+  reset_on_destroy = true
+}
+`, topo.Primary.Host, topo.Primary.Port, role, pass, standby.Name))
+	out := cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
+	waitStreamingAs(t, topo.Primary, standby.Name, role)
+	code, destroy := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color")
+	t.Logf("destroy exited %d:\n%s", code, lastLines(destroy, 30))
+	if code != 0 {
+		t.Errorf("the destroy exits %d: a primary that Terraform's machine cannot log in to refuses a reset it cannot tell anything of", code)
+	}
+	for _, want := range []string{"Cannot Tell Whether Resetting Standby Blocks Commits", "was not checked", "SELECT application_name, state"} {
+		if !strings.Contains(strings.Join(strings.Fields(destroy), " "), want) {
+			t.Errorf("the destroy does not warn %q", want)
+		}
+	}
+	if conninfo := queryString(t, standby, `SELECT current_setting('primary_conninfo')`); code == 0 && conninfo != "" {
+		t.Errorf("after the destroy primary_conninfo is still %q: the reset did not happen", conninfo)
+	}
+	expectNoCanary(t, pw, dir, logPath, out+destroy)
+}
+
+// The probe of the standby's primary fails in every way it can, with a
+// canary password in the standby's primary_conninfo: the primary refuses
+// the password (rotated since the standby connected), allows the role only
+// replication connections, and stops answering (SIGSTOP). No cause refuses
+// the destroy but a primary that answers and shows the standby needed; a
+// frozen primary costs the probe's timeout, not a hang; the canary shows
+// nowhere: not in the CLI's output, the TRACE log or the state.
+func TestStandbyResetProbeFailures(t *testing.T) {
+	cli := findCLI(t)
+	cli.configFile = buildProvider(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const pw = "stby§conninfo-canary"
+	role := createPasswordRole(t, topo, "stby_canary", pw)
+	dir := t.TempDir()
+	logPath := filepath.Join(t.TempDir(), "trace.log")
+	t.Setenv("TF_LOG", "TRACE")
+	t.Setenv("TF_LOG_PATH", logPath)
+	t.Setenv("TF_VAR_canary_password", pw)
+	writeProviders(t, dir, map[string]server{"standby": {standby, "postgres"}})
+	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+variable "canary_password" {
+  type      = string
+  sensitive = true
+  ephemeral = true
+}
+
+resource "pgreplication_standby" "standby" {
+  provider         = pgreplication.standby
+  primary_host     = %q
+  primary_port     = %d
+  primary_user     = %q
+  # write-only: the state keeps no password, so a canary there is a leak
+  primary_password_wo         = var.canary_password
+  primary_password_wo_version = 1
+  primary_sslmode  = "disable"
+  application_name = %q
+  reset_on_destroy = true
+}
+`, topo.Primary.Host, topo.Primary.Port, role, standby.Name))
+	var outs strings.Builder
+	outs.WriteString(cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color"))
+	waitStreamingAs(t, topo.Primary, standby.Name, role)
+	t.Cleanup(func() {
+		_ = topo.Primary.Thaw()
+		for _, sql := range []string{`ALTER SYSTEM RESET synchronous_standby_names`, `SELECT pg_reload_conf()`} {
+			if err := topo.Primary.Exec(context.Background(), sql); err != nil {
+				t.Error(err)
+			}
+		}
+	})
+	only := fmt.Sprintf(`ALTER SYSTEM SET synchronous_standby_names = '"%s"'`, standby.Name)
+	setPrimary := func(sql string) {
+		execSQL(t, topo.Primary, "postgres", sql)
+		execSQL(t, topo.Primary, "postgres", `SELECT pg_reload_conf()`)
+		time.Sleep(500 * time.Millisecond)
+	}
+	planWarns := func(what string, want ...string) {
+		t.Helper()
+		code, out := cli.exec(t, dir, "plan", "-destroy", "-input=false", "-no-color")
+		outs.WriteString(out)
+		flat := strings.Join(strings.Fields(out), " ")
+		for _, w := range want {
+			if code != 0 || !strings.Contains(flat, w) {
+				t.Errorf("%s: plan -destroy exited %d, want 0 and %q:\n%s", what, code, w, lastLines(out, 30))
+			}
+		}
+	}
+
+	// Refused: the role's password changed after the standby logged in.
+	execSQL(t, topo.Primary, "postgres", `ALTER ROLE `+role+` PASSWORD 'rotated'`)
+	setPrimary(only)
+	planWarns("password refused", "Cannot Tell Whether Resetting Standby Blocks Commits", "password authentication failed")
+	execSQL(t, topo.Primary, "postgres", fmt.Sprintf(`ALTER ROLE %s PASSWORD '%s'`, role, pw))
+
+	// Replication only: the list alone tells when no other name makes
+	// up num_sync; it cannot with another listed name.
+	prependHBA(t, topo.Primary, fmt.Sprintf("host all %s 127.0.0.1/32 reject\n", role))
+	planWarns("replication only, needed", "Resetting Standby Would Block Commits")
+	setPrimary(fmt.Sprintf(`ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ("%s", other)'`, standby.Name))
+	planWarns("replication only, another listed", "Cannot Tell Whether Resetting Standby Blocks Commits", "only a replication connection")
+
+	// Frozen during the destroy, with a setting that needs the standby:
+	// the probe's timeout, then the reset, with the warning.
+	setPrimary(only)
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color")
+	took := time.Since(start)
+	outs.WriteString(out)
+	t.Logf("destroy with the primary frozen exited %d in %s:\n%s", code, took.Round(time.Second), lastLines(out, 20))
+	if code != 0 || !strings.Contains(out, "Cannot Tell Whether Resetting Standby Blocks Commits") {
+		t.Errorf("with the primary frozen the destroy exits %d; want 0 with the warning", code)
+	}
+	// Two probes (plan and apply) of publisherProbeTimeout each, and the
+	// CLI's own work on a busy machine.
+	if took > 30*time.Second {
+		t.Errorf("with the primary frozen the destroy took %s; want about two probe timeouts (5 s)", took.Round(time.Second))
+	}
+	if err := topo.Primary.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	expectNoCanary(t, pw, dir, logPath, outs.String())
+}
+
+// createPasswordRole creates a replication role with password pw
+// (scram-sha-256), which the primary checks on every TCP connection.
+func createPasswordRole(t *testing.T, topo *routertest.Topology, role, pw string) string {
+	t.Helper()
+	execSQL(t, topo.Primary, "postgres", fmt.Sprintf(`SET password_encryption = 'scram-sha-256'; CREATE ROLE %s LOGIN REPLICATION PASSWORD '%s'`, role, pw))
+	if err := topo.Primary.RequirePassword(t.Context(), role); err != nil {
+		t.Fatal(err)
+	}
+	return role
+}
+
+// writeStandbyFile writes a file the standby's server reads, owned by the
+// user the server runs as (the data directory's owner), mode 0600 as libpq
+// wants of a passfile.
+func writeStandbyFile(t *testing.T, n *routertest.Node, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(n.DataDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		if err := os.Chown(path, int(st.Uid), int(st.Gid)); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// prependHBA puts rules ahead of n's pg_hba.conf and reloads it.
+func prependHBA(t *testing.T, n *routertest.Node, rules string) {
+	t.Helper()
+	hba := filepath.Join(n.DataDir, "pg_hba.conf")
+	old, err := os.ReadFile(hba)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(hba, append([]byte(rules), old...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, n, "postgres", `SELECT pg_reload_conf()`)
+	time.Sleep(time.Second) // the postmaster rereads pg_hba.conf when it handles the signal
+}
+
+// waitStreamingAs waits until the standby app streams from primary as role.
+func waitStreamingAs(t *testing.T, primary *routertest.Node, app, role string) {
+	t.Helper()
+	waitFor(t, primary, 60*time.Second, func() bool {
+		var n int
+		_ = primary.QueryRow(t.Context(), `SELECT count(*)::int FROM pg_stat_replication WHERE application_name = $1 AND usename = $2 AND state = 'streaming'`,
+			app, role).Scan(&n)
+		return n == 1
+	}, app+" to stream as "+role)
+}
+
+func queryString(t *testing.T, n *routertest.Node, sql string) string {
+	t.Helper()
+	var s string
+	if err := n.QueryRow(t.Context(), sql).Scan(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// expectNoCanary fails when the canary shows in the CLI's output, the
+// TRACE log or a state file of dir.
+func expectNoCanary(t *testing.T, canary, dir, logPath, output string) {
+	t.Helper()
+	if strings.Contains(output, canary) {
+		t.Errorf("the CLI's output holds the canary")
+	}
+	log, err := os.ReadFile(logPath)
+	if err != nil || len(log) == 0 {
+		t.Fatalf("no TRACE log at %s (%v)", logPath, err)
+	}
+	if !strings.Contains(string(log), "Resetting Standby") {
+		t.Errorf("the TRACE log lacks the reset's diagnostics: the canary check proves nothing")
+	}
+	if i := strings.Index(string(log), canary); i >= 0 {
+		t.Errorf("the TRACE log holds the canary: …%s…", log[max(0, i-300):min(len(log), i+50)])
+	}
+	states, _ := filepath.Glob(filepath.Join(dir, "terraform.tfstate*"))
+	if len(states) == 0 {
+		t.Errorf("no state file in %s", dir)
+	}
+	for _, f := range states {
+		if b, err := os.ReadFile(f); err != nil || strings.Contains(string(b), canary) {
+			t.Errorf("the state file %s holds the canary (%v)", f, err)
+		}
 	}
 }

@@ -651,56 +651,34 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 // the same destroy was refused or not from one run to the next.
 const syncRiskGrace = 10 * time.Second
 
-// dropRiskAfterGrace is dropBlocksCommits, looked at again for up to
-// syncRiskGrace while it finds a risk: a risk that outlasts it is returned,
-// saying how long it was watched.
-//
-// Only a change of synchronous_standby_names since the first look (the case
-// the grace is for) may end it early, and then the verdict is taken afresh
-// on the slot's holder of the moment. A standby's link that flaps during the
-// grace ends its WAL sender (the pid of the first look then has no row) or
-// connects an absent standby for a moment; neither makes the drop safe, so
-// under the same synchronous_standby_names the first verdict stands.
+// dropRiskAfterGrace is dropBlocksCommits after the grace of
+// commitRiskAfterGrace, each look on the slot's holder of the moment.
 func (r *replicationSlotResource) dropRiskAfterGrace(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64) commitRisk {
-	var first string
-	risk := r.dropBlocksCommitsSeen(ctx, pool, name, pid, &first)
-	if risk.summary == "" {
-		return risk
-	}
-	// A risk is only found under a non-empty setting, so first is empty
-	// only when the first look could not read it: then there is nothing to
-	// compare with, and a successful look on the current holder decides.
-	known := first != ""
-	start := time.Now()
-	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
-		row, found, err := r.readSlot(ctx, name)
-		if err != nil {
-			return false, nil
+	looks := 0
+	last := commitRiskAfterGrace(ctx, func(ctx context.Context) syncLook {
+		looks++
+		if looks > 1 {
+			row, found, err := r.readSlot(ctx, name)
+			switch {
+			case err != nil:
+				return syncLook{} // not seen: the last verdict stands
+			case !found:
+				// Dropped meanwhile: the drop that follows finds nothing.
+				return syncLook{gone: true}
+			case row.ActivePID == nil && (slotType(row.Type) != slotPhysical || row.Invalidated):
+				// No standby streams through it again (as Delete's check).
+				return syncLook{gone: true}
+			}
+			pid = row.ActivePID
 		}
-		if !found {
-			// Dropped meanwhile: the drop that follows finds nothing.
-			risk = commitRisk{}
-			return true, nil
-		}
-		if row.ActivePID == nil && (slotType(row.Type) != slotPhysical || row.Invalidated) {
-			// No standby streams through it again (as Delete's check).
-			risk = commitRisk{}
-			return true, nil
-		}
-		var now string
-		again := r.dropBlocksCommitsSeen(ctx, pool, name, row.ActivePID, &now)
-		if now == "" && again.summary != "" {
-			return false, nil // not read: the first verdict stands
-		}
-		if known && now == first {
-			return false, nil
-		}
-		risk = again
-		return risk.summary == "", nil
+		var names string
+		risk := r.dropBlocksCommitsSeen(ctx, pool, name, pid, &names)
+		// A risk is only found under a non-empty setting: "" with a risk
+		// is a read that failed.
+		return syncLook{commitRisk: risk, seen: names != "" || risk.summary == "", names: names}
 	})
+	risk := last.commitRisk
 	if risk.summary != "" && ctx.Err() == nil {
-		risk.detail += fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this apply was changing synchronous_standby_names.)",
-			time.Since(start).Round(time.Second))
 		risk.detail += " If this run also destroys or changes a pgreplication_synchronous_replication, nothing orders it before this slot when it names its " +
 			"standbys by literal (and under -parallelism=1 this wait holds the only operation, so it cannot run meanwhile): make it reference " +
 			"the standby (standby_names = [pgreplication_standby.x.application_name], that standby's primary_slot_name referencing this slot: " +
@@ -710,12 +688,6 @@ func (r *replicationSlotResource) dropRiskAfterGrace(ctx context.Context, pool *
 	}
 	return risk
 }
-
-// commitRisk is why dropping a slot would leave the commits on its server
-// waiting for a synchronous standby until someone changes
-// synchronous_standby_names, or why the provider cannot tell: summary and
-// detail of the diagnostic, both empty when the drop is safe.
-type commitRisk struct{ summary, detail string }
 
 // dropBlocksCommits tells whether dropping slot name, held by the session
 // pid or an inactive physical slot (pid nil), makes synchronous replication

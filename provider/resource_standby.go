@@ -286,7 +286,9 @@ func standbySchema() schema.Schema {
 					"(" + quotedList(standbySettings) + ") and a reload, which **stops streaming** unless `postgresql.conf` sets `primary_conninfo` too. " +
 					"It does not bring back the `primary_conninfo` the standby had before the resource was created (the create's plan names it in " +
 					"a warning; `terraform import` adopts it instead). Refused, and warned of at plan, while the primary's " +
-					"`synchronous_standby_names` needs this standby: every commit there would wait for it. Skipped, with a warning, when the settings " +
+					"`synchronous_standby_names` needs this standby: every commit there would wait for it. The provider asks the primary the way " +
+					"the standby connects (its `primary_conninfo`, at the WAL receiver's sender host and port) from Terraform's machine; a primary " +
+					"it cannot reach or log in to from there, or that does not show enough, is warned of, at plan and apply, and not refused. Skipped, with a warning, when the settings " +
 					"are no longer the resource's: another `pgreplication_standby` object wrote them since, such as the new object of a `create_before_destroy` " +
 					"replacement, which Terraform creates before it destroys the old one (and does for every resource a `create_before_destroy` resource " +
 					"depends on). Create writes a random token of its own to the custom setting `" + standbyOwnerSetting + "` (`ALTER SYSTEM`; it shows " +
@@ -477,8 +479,7 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 				r.server.describe(), changed))
 		return
 	}
-	if risk := commitRiskAfterGrace(ctx, func(ctx context.Context) commitRisk { return r.resetBlocksCommits(ctx, pool) }); risk.summary != "" {
-		resp.Diagnostics.AddError(risk.summary, risk.detail)
+	if r.refuseReset(ctx, pool, &resp.Diagnostics) {
 		return
 	}
 	reset := slices.Clone(standbySettings)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -28,28 +27,34 @@ import (
 // asked of the primary the standby streams from, which the provider has no
 // connection to: it connects the way the standby does, with the standby's
 // primary_conninfo (its password included), to the host and port the WAL
-// receiver streams from. A role that may only replicate there gets a
-// replication connection, where SHOW synchronous_standby_names is all it
-// can read: unless the list alone tells (no other name could make up
-// num_sync), the reset is refused as one whose effect cannot be told. A
-// standby that does not stream now is cut off from nothing.
-func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.Pool) commitRisk {
+// receiver streams from. A standby that does not stream now is cut off from
+// nothing.
+//
+// Only a primary that answers can refuse the reset: with a setting and WAL
+// senders (or, over a replication connection, a setting alone) that show
+// the standby needed. Terraform's machine often cannot reach the primary
+// the way the standby does (a private address, 127.0.0.1 in the standby's
+// container, a password in the standby host's passfile, a client
+// certificate there), and the reset worked before it was checked: what
+// cannot be told (no answer, a server that is not the standby's primary,
+// states hidden from the role, a setting that alone does not tell) is an
+// unchecked look, which the caller warns of.
+func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.Pool) syncLook {
 	const blocks = "Resetting Standby Would Block Commits"
-	const unknown = "Cannot Tell Whether Resetting Standby Blocks Commits"
 	fix := "Take the standby out of the primary's synchronous_standby_names first (pgreplication_synchronous_replication, or list " +
 		"another standby that streams), apply, then destroy; or set reset_on_destroy = false and apply that first, so that the destroy " +
 		"only forgets the resource and the standby keeps streaming."
 	s, err := r.read(ctx, pool)
 	if err != nil {
-		return commitRisk{unknown, fmt.Sprintf("reset_on_destroy is set, but reading the standby settings of %s, to tell whether its "+
-			"primary's commits would wait for it once it stops streaming, failed: %v\n\nNothing was changed. %s", r.server.describe(), err, fix)}
+		return r.resetNotChecked("", fmt.Sprintf("reading the standby settings of %s failed: %v", r.server.describe(), err))
 	}
 	if !s.InRecovery || s.Status == nil || *s.Status != "streaming" || s.SenderHost == nil || s.SenderPort == nil {
-		return commitRisk{}
+		return syncLook{}
 	}
+	primary := fmt.Sprintf("%s:%d", *s.SenderHost, *s.SenderPort)
 	p, err := conninfo.Parse(s.Conninfo)
 	if err != nil {
-		return commitRisk{}
+		return r.resetNotChecked(primary, "its primary_conninfo could not be read as a connection string")
 	}
 	app := p["application_name"]
 	if app == "" {
@@ -58,7 +63,8 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 	if app == "" {
 		app = "walreceiver" // the WAL receiver's fallback_application_name
 	}
-	primary := fmt.Sprintf("%s:%d", *s.SenderHost, *s.SenderPort)
+	var system string
+	_ = pool.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&system)
 	p["host"], p["port"] = *s.SenderHost, strconv.Itoa(int(*s.SenderPort))
 	delete(p, "hostaddr")
 	if p["dbname"] == "" {
@@ -67,80 +73,147 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 	ctx = statement.WithSecrets(ctx, p.Secrets()...)
 	cfg, err := namedHostConfig(p, publisherProbeTimeout)
 	if err != nil {
-		return commitRisk{}
+		return r.resetNotChecked(primary, fmt.Sprintf("its primary_conninfo does not say how to connect there from here (%v)", statement.MaskedError(ctx, err)))
 	}
-	probeCtx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
-	defer cancel()
-	var snap syncSnapshot
-	conn, err := pgx.ConnectConfig(probeCtx, cfg)
-	if err == nil {
-		snap, err = readSyncSnapshot(probeCtx, conn)
-		_ = conn.Close(ctx)
-	}
+	probe, err := probePrimary(ctx, cfg, app)
 	if err != nil {
-		names, replErr := showSyncNames(probeCtx, cfg)
-		if replErr != nil {
-			return commitRisk{unknown, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s streams from %s. Connecting there with "+
-				"the standby's primary_conninfo, to read synchronous_standby_names, failed: %v\n\nNothing was changed. %s",
-				app, r.server.describe(), primary, statement.MaskedError(ctx, err), fix)}
-		}
-		snap = syncSnapshot{names: names}
+		return r.resetNotChecked(primary, fmt.Sprintf("connecting there from Terraform's machine with the standby's primary_conninfo, to read "+
+			"synchronous_standby_names, failed within %s: %v", publisherProbeTimeout, statement.MaskedError(ctx, err)))
 	}
-	c, found, perr := syncrep.Parse(snap.names)
-	if snap.inRecovery || perr != nil || !found || !listedStandby(c, app) {
-		return commitRisk{}
+	look := syncLook{seen: true, names: probe.names}
+	if system != "" && probe.system != "" && system != probe.system {
+		look.commitRisk = r.resetNotChecked(primary, fmt.Sprintf("the server that answered there from Terraform's machine is not this "+
+			"standby's primary (its system identifier is %s, the standby's %s): the address means another server from here", probe.system, system)).commitRisk
+		look.unchecked = true
+		return look
 	}
-	self := func(w walSenderRow) bool { return strings.EqualFold(w.app, app) }
-	setting := fmt.Sprintf("synchronous_standby_names = %q", snap.names)
-	if err != nil {
+	c, found, perr := syncrep.Parse(probe.names)
+	if probe.inRecovery || perr != nil || !found || !c.Lists(probe.app) {
+		return look
+	}
+	setting := fmt.Sprintf("synchronous_standby_names = %q", probe.names)
+	if probe.replicationOnly != nil {
 		// Only the setting: the others' WAL senders cannot be seen.
-		others := slices.DeleteFunc(slices.Clone(c.Standbys), func(n string) bool { return strings.EqualFold(n, app) })
+		others := slices.DeleteFunc(slices.Clone(c.Standbys), func(n string) bool { return syncrep.Matches(n, probe.app) })
 		if slices.Contains(others, "*") || len(others) >= c.NumSync {
-			return commitRisk{unknown, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s streams from %s, whose %s lists it. "+
-				"Whether %d other listed standbys stream, so that commits there would not wait for it once the reset stops its streaming, "+
-				"cannot be told: the standby's primary_conninfo allows only a replication connection there (%v), and pg_stat_replication "+
-				"needs a database connection.\n\nNothing was changed. %s",
-				app, r.server.describe(), primary, setting, c.NumSync, statement.MaskedError(ctx, err), fix)}
+			return r.resetUncheckedLook(look, primary, fmt.Sprintf("its %s lists %q, and whether %d other listed standbys stream, so "+
+				"that commits there would not wait for it, cannot be told: the standby's primary_conninfo allows only a replication connection "+
+				"there (%v), and pg_stat_replication needs a database connection", setting, probe.app, c.NumSync,
+				statement.MaskedError(ctx, probe.replicationOnly)))
 		}
-		return commitRisk{blocks, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s streams from %s, whose %s needs it: "+
+		look.commitRisk = commitRisk{blocks, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s streams from %s, whose %s needs it: "+
 			"it lists %d other standbys and needs %d. The reset would stop its streaming, and commits on the primary would wait for it "+
 			"until synchronous_standby_names changes.\n\nNothing was changed. %s",
-			app, r.server.describe(), primary, setting, len(others), c.NumSync, fix)}
+			probe.app, r.server.describe(), primary, setting, len(others), c.NumSync, fix)}
+		return look
 	}
-	streaming, connected, hidden := snap.othersListed(c, self)
+	self := func(w walSenderRow) bool { return syncrep.Matches(probe.senderApp(), w.app) }
+	streaming, connected, hidden := probe.othersListed(c, self)
 	if streaming >= c.NumSync {
-		return commitRisk{}
+		return look
 	}
 	if hidden && connected >= c.NumSync {
-		return commitRisk{unknown, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s streams from %s, whose %s lists it. "+
-			"Whether %d other listed standbys stream, so that commits there would not wait for it once the reset stops its streaming, "+
-			"cannot be told: pg_stat_replication hides their state from the role of the standby's primary_conninfo (grant it "+
-			"pg_read_all_stats on the primary to let it tell).\n\nNothing was changed. %s",
-			app, r.server.describe(), primary, setting, c.NumSync, fix)}
+		return r.resetUncheckedLook(look, primary, fmt.Sprintf("its %s lists %q, and whether %d other listed standbys stream, so that "+
+			"commits there would not wait for it, cannot be told: pg_stat_replication hides their state from the role of the standby's "+
+			"primary_conninfo (granting it pg_read_all_stats on the primary lets the provider tell)", setting, probe.app, c.NumSync))
 	}
-	return commitRisk{blocks, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s streams from %s, whose %s needs it: "+
+	look.commitRisk = commitRisk{blocks, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s streams from %s, whose %s needs it: "+
 		"%d other listed standbys stream, and it needs %d. The reset would take primary_conninfo away and stop its streaming, and every "+
 		"commit on the primary would wait for it until synchronous_standby_names changes.\n\nNothing was changed. %s",
-		app, r.server.describe(), primary, setting, streaming, c.NumSync, fix)}
+		probe.app, r.server.describe(), primary, setting, streaming, c.NumSync, fix)}
+	return look
 }
 
-// showSyncNames reads synchronous_standby_names over a physical replication
-// connection of cfg, where SHOW is the one SQL a WAL sender runs: what a
-// role that may only replicate can read.
-func showSyncNames(ctx context.Context, cfg *pgx.ConnConfig) (string, error) {
+// resetNotChecked is the warning of a reset whose effect on the commits of
+// the standby's primary (at primary, "" when not known) could not be
+// checked, and why; the destroy goes ahead, as it did before the check.
+func (r *standbyResource) resetNotChecked(primary, why string) syncLook {
+	at := "its primary"
+	if primary != "" {
+		at = "its primary at " + primary
+	}
+	return syncLook{unchecked: true, commitRisk: commitRisk{"Cannot Tell Whether Resetting Standby Blocks Commits", fmt.Sprintf(
+		"reset_on_destroy is set, and the standby on %s streams from %s, but %s. Whether commits on the primary wait for this standby "+
+			"once the reset stops its streaming was not checked, and the destroy is not refused for it.\n\n"+
+			"Check on the primary that synchronous_standby_names does not need this standby: it does when it lists the standby's "+
+			"application_name (or \"*\") and fewer than num_sync other listed standbys stream there (SELECT application_name, state, "+
+			"sync_state FROM pg_stat_replication). If it does, take the standby out of synchronous_standby_names (pgreplication_synchronous_replication, "+
+			"or ALTER SYSTEM and a reload) before the destroy; once it has run, commits there wait until you do.",
+		r.server.describe(), at, why)}}
+}
+
+// resetUncheckedLook is resetNotChecked for a look that read the setting.
+func (r *standbyResource) resetUncheckedLook(look syncLook, primary, why string) syncLook {
+	look.commitRisk = r.resetNotChecked(primary, why).commitRisk
+	look.unchecked = true
+	return look
+}
+
+// primaryProbe is what the standby's primary says of synchronous
+// replication to a connection made with the standby's primary_conninfo.
+type primaryProbe struct {
+	syncSnapshot
+	// app is the standby's application_name as the primary has it: the
+	// server replaces what is not printable ASCII (with '?' before
+	// PostgreSQL 16, \xNN since), and compares synchronous_standby_names
+	// with that.
+	app string
+	// system is the primary's system identifier, "" when not read.
+	system string
+	// replicationOnly is why a database connection failed when a
+	// replication connection succeeded: then only names and system are
+	// known.
+	replicationOnly error
+}
+
+// senderApp is app as pg_stat_replication shows it: cut to NAMEDATALEN-1
+// bytes (app is ASCII, so a byte is a character).
+func (p primaryProbe) senderApp() string { return p.app[:min(len(p.app), 63)] }
+
+// probePrimary asks the server cfg reaches, within publisherProbeTimeout,
+// for its synchronous replication and system identifier, over a database
+// connection, or over a replication connection where a role that may only
+// replicate can read synchronous_standby_names (SHOW, the one SQL a WAL
+// sender runs) and IDENTIFY_SYSTEM. app is the standby's application_name.
+func probePrimary(ctx context.Context, cfg *pgx.ConnConfig, app string) (primaryProbe, error) {
+	probe := primaryProbe{app: app}
+	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err == nil {
+		defer conn.Close(context.WithoutCancel(ctx))
+		probe.syncSnapshot, err = readSyncSnapshot(ctx, conn)
+		if err == nil {
+			// set_config runs the server's own check of application_name.
+			_ = conn.QueryRow(ctx, `SELECT set_config('application_name', $1, false)`, app).Scan(&probe.app)
+			_ = conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&probe.system)
+			return probe, nil
+		}
+	}
 	c := cfg.Config.Copy()
 	c.RuntimeParams["replication"] = "true"
-	conn, err := pgconn.ConnectConfig(ctx, c)
+	repl, replErr := pgconn.ConnectConfig(ctx, c)
+	if replErr != nil {
+		return probe, err
+	}
+	defer repl.Close(context.WithoutCancel(ctx))
+	if probe.names, replErr = showValue(ctx, repl, `SHOW synchronous_standby_names`); replErr != nil {
+		return probe, err
+	}
+	probe.system, _ = showValue(ctx, repl, `IDENTIFY_SYSTEM`)
+	probe.replicationOnly = err
+	return probe, nil
+}
+
+// showValue runs sql on a replication connection and returns the first
+// column of its one row.
+func showValue(ctx context.Context, conn *pgconn.PgConn, sql string) (string, error) {
+	results, err := conn.Exec(ctx, sql).ReadAll()
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close(ctx)
-	results, err := conn.Exec(ctx, `SHOW synchronous_standby_names`).ReadAll()
-	if err != nil {
-		return "", err
-	}
-	if len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) != 1 {
-		return "", fmt.Errorf("SHOW synchronous_standby_names returned no value")
+	if len(results) != 1 || len(results[0].Rows) != 1 || len(results[0].Rows[0]) == 0 {
+		return "", fmt.Errorf("%s returned no value", sql)
 	}
 	return string(results[0].Rows[0][0]), nil
 }
@@ -148,7 +221,8 @@ func showSyncNames(ctx context.Context, cfg *pgx.ConnConfig) (string, error) {
 // warnDestroy warns, at the plan of a destroy, of a reset_on_destroy that
 // would leave the primary's commits waiting (resetBlocksCommits), which
 // apply refuses unless synchronous_standby_names changes meanwhile (another
-// resource of the same apply, see commitRiskAfterGrace).
+// resource of the same apply, see commitRiskAfterGrace), and of one whose
+// effect could not be checked, which apply does not refuse.
 func (r *standbyResource) warnDestroy(ctx context.Context, state tfsdk.State, diags *diag.Diagnostics) {
 	var m standbyResourceModel
 	if d := state.Get(ctx, &m); d.HasError() || !m.ResetOnDestroy.ValueBool() || r.server == nil || r.server.unknown {
@@ -158,10 +232,30 @@ func (r *standbyResource) warnDestroy(ctx context.Context, state tfsdk.State, di
 	if err != nil {
 		return
 	}
-	if risk := r.resetBlocksCommits(ctx, pool); risk.summary != "" {
-		diags.AddWarning(risk.summary, risk.detail+"\n\nApply refuses the destroy unless synchronous_standby_names changes first "+
+	look := r.resetBlocksCommits(ctx, pool)
+	switch {
+	case look.refuses():
+		diags.AddWarning(look.summary, look.detail+"\n\nApply refuses the destroy unless synchronous_standby_names changes first "+
 			"(within "+syncRiskGrace.String()+", in case another resource of this apply changes it).")
+	case look.summary != "":
+		diags.AddWarning(look.summary, look.detail)
 	}
+}
+
+// refuseReset adds the refusal of a reset_on_destroy that would leave the
+// primary's commits waiting, after the grace (commitRiskAfterGrace), and
+// reports whether it did; a reset whose effect could not be checked gets
+// a warning and goes ahead.
+func (r *standbyResource) refuseReset(ctx context.Context, pool *pgxpool.Pool, diags *diag.Diagnostics) bool {
+	look := commitRiskAfterGrace(ctx, func(ctx context.Context) syncLook { return r.resetBlocksCommits(ctx, pool) })
+	switch {
+	case look.refuses():
+		diags.AddError(look.summary, look.detail)
+		return true
+	case look.summary != "":
+		diags.AddWarning(look.summary, look.detail)
+	}
+	return false
 }
 
 // notOwnConninfo names the attributes whose value on the server differs

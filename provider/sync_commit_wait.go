@@ -14,6 +14,13 @@ import (
 // slot's drop (dropBlocksCommits) and a standby's reset (resetBlocksCommits)
 // both ask before they cut a standby off.
 
+// commitRisk is why cutting a standby off (dropping the slot it streams
+// through, resetting its primary_conninfo) would leave the commits on its
+// primary waiting for it until someone changes synchronous_standby_names,
+// or why the provider cannot tell: summary and detail of the diagnostic,
+// both empty when it is safe.
+type commitRisk struct{ summary, detail string }
+
 // walSenderRow is one row of pg_stat_replication. state is NULL for another
 // role's WAL sender when the provider's role lacks pg_read_all_stats, while
 // application_name (from pg_stat_activity) is shown to every role.
@@ -75,7 +82,7 @@ func (s syncSnapshot) apps() []string {
 // provider's role (then it may stream or not).
 func (s syncSnapshot) othersListed(c syncrep.Config, self func(walSenderRow) bool) (streaming, connected int, hidden bool) {
 	for _, o := range s.senders {
-		if self(o) || !listedStandby(c, o.app) {
+		if self(o) || !c.Lists(o.app) {
 			continue
 		}
 		connected++
@@ -89,23 +96,81 @@ func (s syncSnapshot) othersListed(c syncrep.Config, self func(walSenderRow) boo
 	return streaming, connected, hidden
 }
 
-// commitRiskAfterGrace is check, looked at again for up to syncRiskGrace
-// while it finds a risk (another resource of the same apply may be changing
-// synchronous_standby_names meanwhile): a risk that outlasts it is
-// returned, saying how long it was watched.
-func commitRiskAfterGrace(ctx context.Context, check func(context.Context) commitRisk) commitRisk {
-	risk := check(ctx)
-	if risk.summary == "" {
-		return risk
-	}
+// lookAgain is the grace of a refusal that another resource of the same
+// run may be making needless (syncRiskGrace says why): look is run again
+// until settled says its verdict ends the wait, or syncRiskGrace has passed.
+// A look that fails (ok false) says nothing: the last verdict of a look that
+// succeeded stands, so a server that stops answering during the grace
+// neither ends the refusal nor turns it into another. The grace as a whole,
+// looks included, ends within syncRiskGrace (a look whose server does not
+// answer is cut at its end). It returns the last verdict and how long it
+// waited.
+func lookAgain[V any](ctx context.Context, verdict V, look func(context.Context) (V, bool), settled func(V) bool) (V, time.Duration) {
 	start := time.Now()
-	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
-		risk = check(ctx)
-		return risk.summary == "", nil
+	graceCtx, cancel := context.WithTimeout(ctx, syncRiskGrace)
+	defer cancel()
+	_, _ = pollUntil(graceCtx, syncRiskGrace, func(ctx context.Context) (bool, error) {
+		again, ok := look(ctx)
+		if !ok {
+			return false, nil
+		}
+		verdict = again
+		return settled(verdict), nil
 	})
-	if risk.summary != "" && ctx.Err() == nil {
-		risk.detail += fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this apply was changing synchronous_standby_names.)",
-			time.Since(start).Round(time.Second))
+	return verdict, time.Since(start)
+}
+
+// syncLook is one look at whether cutting a standby off blocks commits:
+// the verdict, and the synchronous_standby_names it was judged by.
+type syncLook struct {
+	commitRisk
+	// seen: names was read (it may be ""); a look that could not read it
+	// says nothing of the setting.
+	seen  bool
+	names string
+	// gone: the question went away whatever the setting (the slot was
+	// dropped meanwhile, or can no longer be streamed through).
+	gone bool
+	// unchecked: the server that knows could not be asked, or did not say
+	// enough, and the check warns of that instead of refusing: the
+	// standby's reset, whose primary the provider reaches, if at all, only
+	// over the standby's primary_conninfo, worked before it was checked.
+	unchecked bool
+}
+
+// refuses reports whether the look stops the cut.
+func (l syncLook) refuses() bool { return l.summary != "" && !l.unchecked }
+
+// commitRiskAfterGrace is check, looked at again (lookAgain) while its
+// first look refuses: another resource of the same apply may be changing
+// synchronous_standby_names meanwhile. Only a change of the setting since
+// the first look (the case the grace is for) ends it early, and then the
+// verdict of that look decides. A standby's link that flaps during the grace
+// ends its WAL sender or connects an absent standby for a moment; neither
+// makes the cut safe, so under the same synchronous_standby_names the first
+// verdict stands, and so does a look that could not read the setting. When
+// the first look could not read it there is nothing to compare with, and
+// any look that reads it decides. A refusal that outlasts the grace is
+// returned, saying how long it was watched; so is the last verdict that
+// ended it, a warning (unchecked) or nothing.
+func commitRiskAfterGrace(ctx context.Context, check func(context.Context) syncLook) syncLook {
+	first := check(ctx)
+	if !first.refuses() {
+		return first
 	}
-	return risk
+	last, waited := lookAgain(ctx, first, func(ctx context.Context) (syncLook, bool) {
+		again := check(ctx)
+		switch {
+		case again.gone:
+			return again, true
+		case !again.seen, first.seen && again.names == first.names:
+			return again, false
+		}
+		return again, true
+	}, func(l syncLook) bool { return l.gone || !l.refuses() })
+	if last.refuses() && ctx.Err() == nil {
+		last.detail += fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this apply was changing synchronous_standby_names.)",
+			waited.Round(time.Second))
+	}
+	return last
 }

@@ -234,3 +234,43 @@ func (p *parser) end() error {
 	}
 	return nil
 }
+
+// Matches reports whether name, one of Config.Standbys, matches the
+// application_name of a WAL sender, as the server decides it
+// (SyncRepGetStandbyPriority in syncrep.c): "*" matches every standby, and
+// any other name, quoted in the setting or not, matches by pg_strcasecmp,
+// which folds ASCII letters only. ("Ä" does not match "ä", nor the Kelvin
+// sign "k", as Unicode case folding would have it; and the server has
+// replaced the non-ASCII bytes of an application_name anyway.)
+func Matches(name, applicationName string) bool {
+	if name == "*" {
+		return true
+	}
+	if len(name) != len(applicationName) {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if lowerASCII(name[i]) != lowerASCII(applicationName[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func lowerASCII(c byte) byte {
+	if c >= 'A' && c <= 'Z' {
+		return c + 'a' - 'A'
+	}
+	return c
+}
+
+// Lists reports whether c names a standby of that application_name
+// (Matches), "*" included.
+func (c Config) Lists(applicationName string) bool {
+	for _, name := range c.Standbys {
+		if Matches(name, applicationName) {
+			return true
+		}
+	}
+	return false
+}
