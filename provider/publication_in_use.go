@@ -188,21 +188,14 @@ func (r *publicationResource) refuseInUse(ctx context.Context, q querier, doing,
 	if err != nil || len(streams.streaming) == 0 {
 		return false
 	}
-	// Only a successful read that finds no stream ends the grace: a read
-	// that fails (the last one too) leaves the verdict of the last look.
-	start := time.Now()
-	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
+	streams, waited := lookAgain(ctx, streams, func(ctx context.Context) (publicationStreams, bool) {
 		again, err := readPublicationStreams(ctx, q, database, name)
-		if err != nil {
-			return false, nil
-		}
-		streams = again
-		return len(streams.streaming) == 0, nil
-	})
+		return again, err == nil
+	}, func(s publicationStreams) bool { return len(s.streaming) == 0 })
 	if len(streams.streaming) == 0 {
 		return false
 	}
-	checked := fmt.Sprintf("(Checked again for %s, in case another resource of this run was changing that subscription.) ", time.Since(start).Round(time.Second))
+	checked := fmt.Sprintf("(Checked again for %s, in case another resource of this run was changing that subscription.) ", waited.Round(time.Second))
 	advice := "If a pgreplication_subscription of this configuration names this publication by literal, nothing orders the two: reference " +
 		"its name attribute instead (publications = [pgreplication_publication.<name>.name]), so that Terraform changes the subscription " +
 		"first for good. If this run also dropped or changed that subscription, running the same command again works."

@@ -2121,16 +2121,15 @@ func (r *subscriptionResource) publicationsThere(ctx context.Context, plan subsc
 	// that finds them all ends it: "cannot ask, leave it to PostgreSQL"
 	// holds for a first look that could not ask, and a look that fails
 	// after one that found a publication missing keeps that finding.
-	start := time.Now()
-	_, _ = pollUntil(ctx, syncRiskGrace, func(ctx context.Context) (bool, error) {
+	type found struct {
+		missing []string
+		major   int
+	}
+	last, waited := lookAgain(ctx, found{missing, major}, func(ctx context.Context) (found, bool) {
 		again, againMajor, err := missingPublications(ctx, publisher, names)
-		if err != nil {
-			return false, nil
-		}
-		missing, major = again, againMajor
-		return len(missing) == 0 || major >= 18, nil
-	})
-	if len(missing) == 0 || major >= 18 {
+		return found{again, againMajor}, err == nil
+	}, func(f found) bool { return len(f.missing) == 0 || f.major >= 18 })
+	if missing, major = last.missing, last.major; len(missing) == 0 || major >= 18 {
 		return true
 	}
 	p, _ := conninfo.Parse(publisher.connection)
@@ -2138,7 +2137,7 @@ func (r *subscriptionResource) publicationsThere(ctx context.Context, plan subsc
 		missingPublicationsText(plan.Name.ValueString(), publisherAddress(p), missing, major)+" "+outcome+
 			fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this run was creating it.) If this run also created or "+
 				"renamed that publication (a pgreplication_publication named here by literal, which nothing orders first), running the same "+
-				"command again works; referencing its name attribute, as above, orders them for good.", time.Since(start).Round(time.Second)))
+				"command again works; referencing its name attribute, as above, orders them for good.", waited.Round(time.Second)))
 }
 
 // publisherSlotProblem looks the replication slot slot up on the publisher
