@@ -2,8 +2,10 @@ package examples_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -151,11 +153,18 @@ func TestStandbyResetProbeFailures(t *testing.T) {
 	t.Setenv("TF_LOG_PATH", logPath)
 	t.Setenv("TF_VAR_canary_password", pw)
 	writeProviders(t, dir, map[string]server{"standby": {standby, "postgres"}})
+	// Write-only where the CLI has it (Terraform and OpenTofu 1.11): the
+	// state keeps no password, so a canary there is a leak. Before, the
+	// state holds primary_password by design, and the canary's check of the
+	// state is left out.
+	password, stateHolds := "primary_password_wo = var.canary_password\n  primary_password_wo_version = 1", ""
+	if !cli.writeOnly(t) {
+		password, stateHolds = "primary_password = var.canary_password", "primary_password"
+	}
 	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
 variable "canary_password" {
   type      = string
   sensitive = true
-  ephemeral = true
 }
 
 resource "pgreplication_standby" "standby" {
@@ -163,14 +172,12 @@ resource "pgreplication_standby" "standby" {
   primary_host     = %q
   primary_port     = %d
   primary_user     = %q
-  # write-only: the state keeps no password, so a canary there is a leak
-  primary_password_wo         = var.canary_password
-  primary_password_wo_version = 1
+  %s
   primary_sslmode  = "disable"
   application_name = %q
   reset_on_destroy = true
 }
-`, topo.Primary.Host, topo.Primary.Port, role, standby.Name))
+`, topo.Primary.Host, topo.Primary.Port, role, password, standby.Name))
 	var outs strings.Builder
 	outs.WriteString(cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color"))
 	waitStreamingAs(t, topo.Primary, standby.Name, role)
@@ -234,6 +241,10 @@ resource "pgreplication_standby" "standby" {
 	}
 	if err := topo.Primary.Thaw(); err != nil {
 		t.Fatal(err)
+	}
+	if stateHolds != "" {
+		t.Logf("%s has no write-only arguments: the state holds %s by design, and is not checked for the canary", filepath.Base(cli.path), stateHolds)
+		dir = ""
 	}
 	expectNoCanary(t, pw, dir, logPath, outs.String())
 }
@@ -304,7 +315,7 @@ func queryString(t *testing.T, n *routertest.Node, sql string) string {
 }
 
 // expectNoCanary fails when the canary shows in the CLI's output, the
-// TRACE log or a state file of dir.
+// TRACE log or a state file of dir (none when dir is "").
 func expectNoCanary(t *testing.T, canary, dir, logPath, output string) {
 	t.Helper()
 	if strings.Contains(output, canary) {
@@ -320,6 +331,9 @@ func expectNoCanary(t *testing.T, canary, dir, logPath, output string) {
 	if i := strings.Index(string(log), canary); i >= 0 {
 		t.Errorf("the TRACE log holds the canary: …%s…", log[max(0, i-300):min(len(log), i+50)])
 	}
+	if dir == "" {
+		return
+	}
 	states, _ := filepath.Glob(filepath.Join(dir, "terraform.tfstate*"))
 	if len(states) == 0 {
 		t.Errorf("no state file in %s", dir)
@@ -329,4 +343,25 @@ func expectNoCanary(t *testing.T, canary, dir, logPath, output string) {
 			t.Errorf("the state file %s holds the canary (%v)", f, err)
 		}
 	}
+}
+
+// writeOnly reports whether the CLI accepts write-only arguments: Terraform
+// and OpenTofu 1.11 and later.
+func (c *terraformCLI) writeOnly(t *testing.T) bool {
+	t.Helper()
+	out, err := exec.Command(c.path, "version", "-json").Output()
+	if err != nil {
+		t.Fatalf("%s version -json: %v", c.path, err)
+	}
+	var v struct {
+		Version string `json:"terraform_version"` // OpenTofu prints the same key
+	}
+	if err := json.Unmarshal(out, &v); err != nil {
+		t.Fatalf("%s version -json: %v\n%s", c.path, err, out)
+	}
+	var major, minor int
+	if _, err := fmt.Sscanf(v.Version, "%d.%d", &major, &minor); err != nil {
+		t.Fatalf("%s version %q: %v", c.path, v.Version, err)
+	}
+	return major > 1 || major == 1 && minor >= 11
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -78,7 +79,7 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 	probe, err := probePrimary(ctx, cfg, app)
 	if err != nil {
 		return r.resetNotChecked(primary, fmt.Sprintf("connecting there from Terraform's machine with the standby's primary_conninfo, to read "+
-			"synchronous_standby_names, failed within %s: %v", publisherProbeTimeout, statement.MaskedError(ctx, err)))
+			"synchronous_standby_names, failed (the check waits %s at most): %v", publisherProbeTimeout, statement.MaskedError(ctx, err)))
 	}
 	look := syncLook{seen: true, names: probe.names}
 	if system != "" && probe.system != "" && system != probe.system {
@@ -96,7 +97,7 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 		// Only the setting: the others' WAL senders cannot be seen.
 		others := slices.DeleteFunc(slices.Clone(c.Standbys), func(n string) bool { return syncrep.Matches(n, probe.app) })
 		if slices.Contains(others, "*") || len(others) >= c.NumSync {
-			return r.resetUncheckedLook(look, primary, fmt.Sprintf("its %s lists %q, and whether %d other listed standbys stream, so "+
+			return r.resetUncheckedLook(look, primary, fmt.Sprintf("the primary's %s lists %q, and whether %d other listed standbys stream, so "+
 				"that commits there would not wait for it, cannot be told: the standby's primary_conninfo allows only a replication connection "+
 				"there (%v), and pg_stat_replication needs a database connection", setting, probe.app, c.NumSync,
 				statement.MaskedError(ctx, probe.replicationOnly)))
@@ -113,7 +114,7 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 		return look
 	}
 	if hidden && connected >= c.NumSync {
-		return r.resetUncheckedLook(look, primary, fmt.Sprintf("its %s lists %q, and whether %d other listed standbys stream, so that "+
+		return r.resetUncheckedLook(look, primary, fmt.Sprintf("the primary's %s lists %q, and whether %d other listed standbys stream, so that "+
 			"commits there would not wait for it, cannot be told: pg_stat_replication hides their state from the role of the standby's "+
 			"primary_conninfo (granting it pg_read_all_stats on the primary lets the provider tell)", setting, probe.app, c.NumSync))
 	}
@@ -128,18 +129,18 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 // the standby's primary (at primary, "" when not known) could not be
 // checked, and why; the destroy goes ahead, as it did before the check.
 func (r *standbyResource) resetNotChecked(primary, why string) syncLook {
-	at := "its primary"
+	standby := "the standby on " + r.server.describe()
 	if primary != "" {
-		at = "its primary at " + primary
+		standby += ", which streams from " + primary
 	}
 	return syncLook{unchecked: true, commitRisk: commitRisk{"Cannot Tell Whether Resetting Standby Blocks Commits", fmt.Sprintf(
-		"reset_on_destroy is set, and the standby on %s streams from %s, but %s. Whether commits on the primary wait for this standby "+
+		"reset_on_destroy is set for %s, but %s. Whether commits on the primary wait for this standby "+
 			"once the reset stops its streaming was not checked, and the destroy is not refused for it.\n\n"+
 			"Check on the primary that synchronous_standby_names does not need this standby: it does when it lists the standby's "+
 			"application_name (or \"*\") and fewer than num_sync other listed standbys stream there (SELECT application_name, state, "+
 			"sync_state FROM pg_stat_replication). If it does, take the standby out of synchronous_standby_names (pgreplication_synchronous_replication, "+
 			"or ALTER SYSTEM and a reload) before the destroy; once it has run, commits there wait until you do.",
-		r.server.describe(), at, why)}}
+		standby, why)}}
 }
 
 // resetUncheckedLook is resetNotChecked for a look that read the setting.
@@ -153,10 +154,8 @@ func (r *standbyResource) resetUncheckedLook(look syncLook, primary, why string)
 // replication to a connection made with the standby's primary_conninfo.
 type primaryProbe struct {
 	syncSnapshot
-	// app is the standby's application_name as the primary has it: the
-	// server replaces what is not printable ASCII (with '?' before
-	// PostgreSQL 16, \xNN since), and compares synchronous_standby_names
-	// with that.
+	// app is the standby's application_name as the primary has it
+	// (primaryApplicationName).
 	app string
 	// system is the primary's system identifier, "" when not read.
 	system string
@@ -184,8 +183,7 @@ func probePrimary(ctx context.Context, cfg *pgx.ConnConfig, app string) (primary
 		defer conn.Close(context.WithoutCancel(ctx))
 		probe.syncSnapshot, err = readSyncSnapshot(ctx, conn)
 		if err == nil {
-			// set_config runs the server's own check of application_name.
-			_ = conn.QueryRow(ctx, `SELECT set_config('application_name', $1, false)`, app).Scan(&probe.app)
+			probe.app = primaryApplicationName(app, conn.PgConn().ParameterStatus("server_version"))
 			_ = conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&probe.system)
 			return probe, nil
 		}
@@ -200,9 +198,33 @@ func probePrimary(ctx context.Context, cfg *pgx.ConnConfig, app string) (primary
 	if probe.names, replErr = showValue(ctx, repl, `SHOW synchronous_standby_names`); replErr != nil {
 		return probe, err
 	}
+	probe.app = primaryApplicationName(app, repl.ParameterStatus("server_version"))
 	probe.system, _ = showValue(ctx, repl, `IDENTIFY_SYSTEM`)
 	probe.replicationOnly = err
 	return probe, nil
+}
+
+// primaryApplicationName is app as a server of version (its server_version)
+// holds it, and so compares it with synchronous_standby_names: its check of
+// application_name (pg_clean_ascii) replaces every byte that is not
+// printable ASCII with \xNN since PostgreSQL 16, with '?' before.
+func primaryApplicationName(app, version string) string {
+	if i := strings.IndexFunc(version, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		version = version[:i] // "17.2", "18beta1", "15.4 (Debian 15.4-1)"
+	}
+	major, _ := strconv.Atoi(version)
+	var b strings.Builder
+	for i := 0; i < len(app); i++ {
+		switch c := app[i]; {
+		case c >= 32 && c <= 126:
+			b.WriteByte(c)
+		case major >= 16:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
 }
 
 // showValue runs sql on a replication connection and returns the first

@@ -39,6 +39,22 @@ func TestSyncNamesMatchAsThePrimary(t *testing.T) {
 	}
 }
 
+// The server's cleaning of application_name, by version: '?' for each
+// byte that is not printable ASCII before PostgreSQL 16, \xNN since.
+func TestPrimaryApplicationName(t *testing.T) {
+	for _, tc := range []struct{ app, version, want string }{
+		{"stänby", "15.4 (Debian 15.4-1.pgdg120+1)", "st??nby"},
+		{"stänby", "16.0", `st\xc3\xa4nby`},
+		{"stänby", "18beta1", `st\xc3\xa4nby`},
+		{"tab\there", "17.2", `tab\x09here`},
+		{`it's \ "q"`, "17.2", `it's \ "q"`},
+	} {
+		if got := primaryApplicationName(tc.app, tc.version); got != tc.want {
+			t.Errorf("primaryApplicationName(%q, %q) = %q, want %q", tc.app, tc.version, got, tc.want)
+		}
+	}
+}
+
 // The reset check against the real primary: for each hostile
 // application_name of the standby (quotes, backslash, spaces, upper case,
 // non-ASCII, the Kelvin sign) and a synchronous_standby_names that lists
