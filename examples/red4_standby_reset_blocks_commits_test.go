@@ -90,19 +90,11 @@ resource "pgreplication_standby" "standby" {
 // primary could not be asked. It must go ahead, with a warning that says
 // what was not checked and what to check.
 func TestStandbyResetPrimaryUnreachableFromTerraform(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
-	topo := routertest.Start(t, routertest.WithStandbys(1))
-	standby := topo.Standbys[0]
 	const pw = "stby§passfile-canary"
-	role := createPasswordRole(t, topo, "stby_passfile", pw)
+	cli, topo, role, dir, logPath := standbyResetSetup(t, "stby_passfile", pw)
+	standby := topo.Standbys[0]
 	pass := filepath.Join(standby.DataDir, "stby.pgpass")
 	writeStandbyFile(t, standby, pass, fmt.Sprintf("%s:%d:*:%s:%s\n", topo.Primary.Host, topo.Primary.Port, role, pw))
-	dir := t.TempDir()
-	logPath := filepath.Join(t.TempDir(), "trace.log")
-	t.Setenv("TF_LOG", "TRACE")
-	t.Setenv("TF_LOG_PATH", logPath)
-	writeProviders(t, dir, map[string]server{"standby": {standby, "postgres"}})
 	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
 resource "pgreplication_standby" "standby" {
   provider         = pgreplication.standby
@@ -141,18 +133,10 @@ resource "pgreplication_standby" "standby" {
 // frozen primary costs the probe's timeout, not a hang; the canary shows
 // nowhere: not in the CLI's output, the TRACE log or the state.
 func TestStandbyResetProbeFailures(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
-	topo := routertest.Start(t, routertest.WithStandbys(1))
-	standby := topo.Standbys[0]
 	const pw = "stby§conninfo-canary"
-	role := createPasswordRole(t, topo, "stby_canary", pw)
-	dir := t.TempDir()
-	logPath := filepath.Join(t.TempDir(), "trace.log")
-	t.Setenv("TF_LOG", "TRACE")
-	t.Setenv("TF_LOG_PATH", logPath)
+	cli, topo, role, dir, logPath := standbyResetSetup(t, "stby_canary", pw)
+	standby := topo.Standbys[0]
 	t.Setenv("TF_VAR_canary_password", pw)
-	writeProviders(t, dir, map[string]server{"standby": {standby, "postgres"}})
 	// Write-only where the CLI has it (Terraform and OpenTofu 1.11): the
 	// state keeps no password, so a canary there is a leak. Before, the
 	// state holds primary_password by design, and the canary's check of the
@@ -249,15 +233,32 @@ resource "pgreplication_standby" "standby" {
 	expectNoCanary(t, pw, dir, logPath, outs.String())
 }
 
+// standbyResetSetup starts a primary and a standby, creates role with
+// password pw on the primary (createPasswordRole), and returns the CLI on
+// the provider built from this tree, the configuration's directory (its
+// providers.tf written, alias standby) and the TRACE log the CLI writes.
+func standbyResetSetup(t *testing.T, role, pw string) (*terraformCLI, *routertest.Topology, string, string, string) {
+	t.Helper()
+	cli := findCLI(t)
+	cli.configFile = buildProvider(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	createPasswordRole(t, topo, role, pw)
+	dir := t.TempDir()
+	logPath := filepath.Join(t.TempDir(), "trace.log")
+	t.Setenv("TF_LOG", "TRACE")
+	t.Setenv("TF_LOG_PATH", logPath)
+	writeProviders(t, dir, map[string]server{"standby": {topo.Standbys[0], "postgres"}})
+	return cli, topo, role, dir, logPath
+}
+
 // createPasswordRole creates a replication role with password pw
 // (scram-sha-256), which the primary checks on every TCP connection.
-func createPasswordRole(t *testing.T, topo *routertest.Topology, role, pw string) string {
+func createPasswordRole(t *testing.T, topo *routertest.Topology, role, pw string) {
 	t.Helper()
 	execSQL(t, topo.Primary, "postgres", fmt.Sprintf(`SET password_encryption = 'scram-sha-256'; CREATE ROLE %s LOGIN REPLICATION PASSWORD '%s'`, role, pw))
 	if err := topo.Primary.RequirePassword(t.Context(), role); err != nil {
 		t.Fatal(err)
 	}
-	return role
 }
 
 // writeStandbyFile writes a file the standby's server reads, owned by the
