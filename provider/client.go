@@ -2,16 +2,15 @@ package provider
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net"
 	"os"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -214,12 +213,14 @@ func (s *server) maxConnections() int32 {
 // than the role's CONNECTION LIMIT fails whichever handler asks for the
 // connection past it, and Terraform runs the handlers of an apply
 // concurrently, so the apply stopped halfway, some objects made and some
-// not. The limits are read on the pool's own first connection, which the
-// pool then keeps (adoptFirst): a separate connection to read them would
-// count against the very limit it measures, and its backend may not have
-// exited yet when the pool opens its own. A server it cannot connect to
-// fails here, with the connection's error, as the pool's first connection
-// would have.
+// not. The limits are read on the pool's own first connection: a separate
+// connection to read them would count against the very limit it measures
+// (a proxy or a role that allows one connection refuses the pool's). Only
+// when they leave fewer connections than max_connections is the pool made
+// again, smaller (pgxpool cannot shrink one), once the first session has
+// ended on the server (closeAndWait). A server it cannot connect to fails
+// here, with the connection's error, as the pool's first connection would
+// have.
 func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(key.conninfo)
 	if err != nil {
@@ -229,18 +230,6 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		return nil, err
 	}
 	cfg.MaxConns = key.maxConns
-	first, err := pgx.ConnectConfig(ctx, cfg.ConnConfig)
-	switch {
-	case isMissingDatabase(err):
-		// The handler decides what a database that is gone means.
-	case err != nil:
-		return nil, err
-	default:
-		cfg.MaxConns = min(cfg.MaxConns, connectionCap(ctx, first))
-		if err := adoptFirst(ctx, cfg, first); err != nil {
-			return nil, err
-		}
-	}
 	cfg.MinConns = 0
 	cfg.MaxConnIdleTime = time.Minute
 	// pgxpool pings a connection idle for over a second when it is
@@ -248,21 +237,31 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	// stopped answering (a frozen host) waits as long as the handler,
 	// which has no deadline.
 	cfg.PingTimeout = time.Duration(s.settings.connectTimeout()) * time.Second
-	p, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
-	}
-	if first != nil {
-		// The pool takes the first connection now, so that it is never
-		// left open outside it.
-		c, err := p.Acquire(ctx)
+	for {
+		p, err := pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
+			return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
+		}
+		first, err := p.Acquire(ctx)
+		switch {
+		case isMissingDatabase(err):
+			// The handler decides what a database that is gone means.
+			return p, nil
+		case err != nil:
 			p.Close()
 			return nil, err
 		}
-		c.Release()
+		limit := connectionCap(ctx, first.Conn())
+		if limit >= cfg.MaxConns {
+			first.Release()
+			return p, nil
+		}
+		// The smaller pool's first connection must not be refused for
+		// this session, which the server counts until its backend exits.
+		closeAndWait(first.Hijack(), cfg.PingTimeout)
+		p.Close()
+		cfg.MaxConns = limit
 	}
-	return p, nil
 }
 
 // connectionCap is the most connections the role of conn may open to its
@@ -273,8 +272,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 // limits the role.
 func connectionCap(ctx context.Context, conn *pgx.Conn) int32 {
 	// Sessions are counted as PostgreSQL counts them for its limits:
-	// client backends, conn among them. The simple protocol leaves no
-	// prepared statement behind on the connection the pool adopts.
+	// client backends, conn among them.
 	const sql = `SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
        (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid AND a.backend_type = 'client backend'),
        (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid AND a.backend_type = 'client backend'),
@@ -308,103 +306,30 @@ func connectionCap(ctx context.Context, conn *pgx.Conn) int32 {
 	return int32(max(limit, 1))
 }
 
-// adoptFirst makes conn, open with cfg.ConnConfig, the first connection of
-// the pool made with cfg. pgxpool only makes its connections itself, so the
-// first one it makes is given conn's network connection and, for the
-// startup message it sends, what the server answered conn's startup
-// (replayedStartup): the session stays the one conn opened, authenticated
-// and validated with the same settings. Its cancel requests go without TLS,
-// as libpq's did before PostgreSQL 17, until the pool closes it idle.
-func adoptFirst(ctx context.Context, cfg *pgxpool.Config, conn *pgx.Conn) error {
-	if err := conn.PgConn().SyncConn(ctx); err != nil {
-		conn.Close(context.Background())
-		return err
+// closeAndWait ends conn's session and waits, at most timeout, until the
+// server has ended it too: PostgreSQL counts a session against the
+// connection limits until its backend has exited, and the backend keeps the
+// socket open until then so that a client can wait for that ("synchronous
+// close", in PostgreSQL's socket_close). pgx's Close does not wait: it
+// sends Terminate and closes the socket.
+func closeAndWait(conn *pgx.Conn, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	defer conn.Close(ctx)
+	// SyncConn stops pgconn's reads, so that the socket is read here only.
+	if conn.PgConn().SyncConn(ctx) != nil {
+		return
 	}
-	hc, err := conn.PgConn().Hijack()
+	nc := conn.PgConn().Conn()
+	terminate, err := (&pgproto3.Terminate{}).Encode(nil)
 	if err != nil {
-		conn.Close(context.Background())
-		return err
+		return
 	}
-	greeting, err := (&pgproto3.AuthenticationOk{}).Encode(nil)
-	for name, value := range hc.ParameterStatuses {
-		if err == nil {
-			greeting, err = (&pgproto3.ParameterStatus{Name: name, Value: value}).Encode(greeting)
-		}
+	if _, err := nc.Write(terminate); err != nil {
+		return
 	}
-	if err == nil {
-		greeting, err = (&pgproto3.BackendKeyData{ProcessID: hc.PID, SecretKey: hc.SecretKey}).Encode(greeting)
-	}
-	if err == nil {
-		greeting, err = (&pgproto3.ReadyForQuery{TxStatus: hc.TxStatus}).Encode(greeting)
-	}
-	if err != nil {
-		hc.Conn.Close()
-		return err
-	}
-	var pending sync.Mutex // guards adopted
-	adopted := &replayedStartup{Conn: hc.Conn, greeting: greeting, startup: -1}
-	cfg.BeforeConnect = func(_ context.Context, cc *pgx.ConnConfig) error {
-		pending.Lock()
-		nc := adopted
-		adopted = nil
-		pending.Unlock()
-		if nc == nil {
-			return nil
-		}
-		var dialed atomic.Bool
-		dial := cc.DialFunc
-		// Later dials on this config are its cancel requests: to the server.
-		cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			if dialed.CompareAndSwap(false, true) {
-				return nc, nil
-			}
-			return dial(ctx, network, addr)
-		}
-		// conn already negotiated TLS, authenticated and was validated.
-		cc.TLSConfig, cc.Fallbacks, cc.AfterNetConnect, cc.ValidateConnect = nil, nil, nil, nil
-		cc.RequireAuth, cc.ChannelBinding, cc.SSLCertMode = "", "", ""
-		cc.LookupFunc = func(_ context.Context, host string) ([]string, error) { return []string{host}, nil }
-		return nil
-	}
-	return nil
-}
-
-// replayedStartup is an open session's network connection, given to a new
-// pgconn connection: the startup message it writes is dropped, and it reads
-// greeting, what the server answered the session's own startup, before
-// what the server sends.
-type replayedStartup struct {
-	net.Conn
-	greeting []byte
-	startup  int // bytes of the startup message still to drop; -1 before its length is read
-}
-
-func (c *replayedStartup) Read(b []byte) (int, error) {
-	if len(c.greeting) > 0 {
-		n := copy(b, c.greeting)
-		c.greeting = c.greeting[n:]
-		return n, nil
-	}
-	return c.Conn.Read(b)
-}
-
-func (c *replayedStartup) Write(b []byte) (int, error) {
-	written := len(b)
-	if c.startup < 0 {
-		// pgconn writes the startup message whole, in one write; its
-		// first four bytes are its length.
-		if len(b) < 4 {
-			return 0, errors.New("the startup message was written in pieces")
-		}
-		c.startup = int(binary.BigEndian.Uint32(b))
-	}
-	drop := min(c.startup, len(b))
-	c.startup -= drop
-	if b = b[drop:]; len(b) == 0 {
-		return written, nil
-	}
-	n, err := c.Conn.Write(b)
-	return drop + n, err
+	_ = nc.SetReadDeadline(time.Now().Add(timeout))
+	_, _ = io.Copy(io.Discard, nc) // until the server closes it: its backend has exited
 }
 
 // notAccepting is the DialFunc of a connection, around dial: a dial that

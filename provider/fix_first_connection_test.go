@@ -22,14 +22,16 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
-// A pool reads its role's connection limits on its own first connection and
-// keeps that connection (adoptFirst), over every way the provider reaches a
-// server: TLS negotiated after a plain attempt (sslmode=prefer), TLS
-// required, no TLS, and a Unix socket. Each time the role has one session
-// after the pool is made, the pool's queries run on it, and a cancel
-// request for it reaches the server. On the old code the limits were read
-// on a connection of their own, so the replication-password test's proxy
-// saw two connections where it allows one.
+// A pool reads its role's connection limits on its own first connection
+// (newPool), over every way the provider reaches a server: TLS negotiated
+// after a plain attempt (sslmode=prefer), TLS required, no TLS, and a Unix
+// socket. The limit (3) is below max_connections (4), so the pool is made
+// again, smaller, once that first session has ended: each time the role has
+// one session after the pool is made, the pool's queries run on it, and a
+// cancel request for it reaches the server. On the code before 028d689 the
+// limits were read on a connection of their own, so the
+// replication-password test's proxy saw two connections where it allows
+// one.
 func TestAccProvider_poolKeepsItsFirstConnection(t *testing.T) {
 	testAccPreCheck(t)
 	sockets := serverDir(t)
@@ -82,16 +84,8 @@ func TestAccProvider_poolKeepsItsFirstConnection(t *testing.T) {
 			if n := sessions(); n != 1 {
 				t.Errorf("the role has %d sessions after a query, want 1: the pool did not use its first connection", n)
 			}
-			timer := time.AfterFunc(300*time.Millisecond, func() {
-				cancelCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-				defer cancel()
-				if err := c.Conn().PgConn().CancelRequest(cancelCtx); err != nil {
-					t.Errorf("cancel request: %v", err)
-				}
-			})
-			defer timer.Stop()
 			start := time.Now()
-			_, err = c.Exec(ctx, `SELECT pg_sleep(30)`)
+			err = cancelledSleep(t, c)
 			var pgErr *pgconn.PgError
 			if !errors.As(err, &pgErr) || pgErr.Code != "57014" {
 				t.Errorf("a cancelled statement on the first connection ended after %s with %v, want SQLSTATE 57014 (query_canceled)", time.Since(start).Round(time.Millisecond), err)
