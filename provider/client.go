@@ -237,11 +237,24 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	// stopped answering (a frozen host) waits as long as the handler,
 	// which has no deadline.
 	cfg.PingTimeout = time.Duration(s.settings.connectTimeout()) * time.Second
+	// The pools of the role in every database share its CONNECTION LIMIT.
+	room := processPools.roleRoom(s.settings.conninfo(""))
+	wait := clientStatementBound(s.settings.statementTimeout())
+	if wait == 0 {
+		wait = roleRoomWait
+	}
 	for {
-		p, err := pgxpool.NewWithConfig(ctx, cfg)
+		var p *pgxpool.Pool // set before its first connection is made
+		cfg.BeforeConnect = func(context.Context, *pgx.ConnConfig) error {
+			return room.admit(p, wait, cfg.PingTimeout, s.describe(), s.role())
+		}
+		cfg.AfterConnect = func(context.Context, *pgx.Conn) error { room.connected(p); return nil }
+		cfg.BeforeClose = func(c *pgx.Conn) { closeAndWait(c, cfg.PingTimeout); room.ended() }
+		p, err = pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
 		}
+		room.add(p)
 		first, err := p.Acquire(ctx)
 		switch {
 		case isMissingDatabase(err):
@@ -249,9 +262,10 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			return p, nil
 		case err != nil:
 			p.Close()
+			room.remove(p)
 			return nil, err
 		}
-		limit := connectionCap(ctx, first.Conn())
+		limit := room.measure(ctx, first.Conn())
 		if limit >= cfg.MaxConns {
 			first.Release()
 			return p, nil
@@ -259,7 +273,9 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		// The smaller pool's first connection must not be refused for
 		// this session, which the server counts until its backend exits.
 		closeAndWait(first.Hijack(), cfg.PingTimeout)
+		room.ended()
 		p.Close()
+		room.remove(p)
 		cfg.MaxConns = limit
 	}
 }
@@ -269,8 +285,10 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 // LIMIT leave (superusers are not held to them) and, for a role that is not
 // a superuser, what max_connections leaves past the slots reserved for
 // superusers. It is at least 1 (conn), and math.MaxInt32 when nothing
-// limits the role.
-func connectionCap(ctx context.Context, conn *pgx.Conn) int32 {
+// limits the role. roleFree is what the role's CONNECTION LIMIT leaves
+// beyond its sessions now, conn among them; -1 when it does not hold the
+// role (none, or a superuser).
+func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, roleFree int64) {
 	// Sessions are counted as PostgreSQL counts them for its limits:
 	// client backends, conn among them.
 	const sql = `SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
@@ -290,20 +308,21 @@ func connectionCap(ctx context.Context, conn *pgx.Conn) int32 {
 	if err := conn.QueryRow(ctx, sql, pgx.QueryExecModeSimpleProtocol).Scan(&super, &roleLimit, &dbLimit, &roleSessions, &dbSessions, &allSessions, &serverLimit); err != nil {
 		// The limits are an optimisation of the pool's size, never a
 		// reason to fail: a role that cannot read them keeps its pool.
-		return math.MaxInt32
+		return math.MaxInt32, -1
 	}
 	// conn is one of the sessions counted, and one the pool may keep.
-	limit := int64(math.MaxInt32)
+	capped, roleFree := int64(math.MaxInt32), int64(-1)
 	if !super {
 		if roleLimit >= 0 {
-			limit = min(limit, roleLimit-roleSessions+1)
+			roleFree = max(roleLimit-roleSessions, 0)
+			capped = min(capped, roleLimit-roleSessions+1)
 		}
 		if dbLimit >= 0 {
-			limit = min(limit, dbLimit-dbSessions+1)
+			capped = min(capped, dbLimit-dbSessions+1)
 		}
-		limit = min(limit, serverLimit-allSessions+1)
+		capped = min(capped, serverLimit-allSessions+1)
 	}
-	return int32(max(limit, 1))
+	return int32(max(capped, 1)), roleFree
 }
 
 // closeAndWait ends conn's session and waits, at most timeout, until the
@@ -330,6 +349,152 @@ func closeAndWait(conn *pgx.Conn, timeout time.Duration) {
 	}
 	_ = nc.SetReadDeadline(time.Now().Add(timeout))
 	_, _ = io.Copy(io.Discard, nc) // until the server closes it: its backend has exited
+}
+
+// roleRoomWait bounds the wait for a place under the role's CONNECTION
+// LIMIT when the provider's statement_timeout is off.
+const roleRoomWait = 30 * time.Minute
+
+// roleRoom is the places that the CONNECTION LIMIT of one role on one
+// server leaves the process's pools of that role, in every database: each
+// pool is sized alone (connectionCap), so together they could open more,
+// the server refused one (53300) and the apply stopped halfway. A
+// connection is made only when a place is free (admit); one waiting for a
+// place closes the idle connections of the role's pools. Places are
+// counted as the server counts sessions: from admission until the session
+// has ended on the server (closeAndWait), so that a place freed is never
+// refused for the session that held it.
+type roleRoom struct {
+	mu      sync.Mutex              // guards the fields below
+	room    int64                   // the places; -1 while not measured, or not limited
+	held    int64                   // connections made whose sessions have not ended
+	pending map[*pgxpool.Pool]int64 // connections being made, admitted
+	waiting map[*pgxpool.Pool]int64 // connections being made, waiting in admit
+	pools   map[*pgxpool.Pool]bool
+}
+
+// roleRoom is the room of the role and server of conninfo (without a
+// database).
+func (ps *poolSet) roleRoom(conninfo string) *roleRoom {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	r, ok := ps.rooms[conninfo]
+	if !ok {
+		r = &roleRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]bool{}}
+		ps.rooms[conninfo] = r
+	}
+	return r
+}
+
+func (r *roleRoom) add(p *pgxpool.Pool) {
+	r.mu.Lock()
+	r.pools[p] = true
+	r.mu.Unlock()
+}
+
+func (r *roleRoom) remove(p *pgxpool.Pool) {
+	r.mu.Lock()
+	delete(r.pools, p)
+	delete(r.pending, p)
+	delete(r.waiting, p)
+	r.mu.Unlock()
+}
+
+// admit waits, at most wait, for a place for a connection of p; it closes
+// the role's idle connections (each within timeout) while it waits. server
+// and role name them in its error.
+func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, role string) error {
+	deadline := time.Now().Add(wait)
+	r.mu.Lock()
+	r.waiting[p]++
+	for {
+		r.trim()
+		if r.room < 0 || r.held+r.admitted() < r.room {
+			r.waiting[p]--
+			r.pending[p]++
+			r.mu.Unlock()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			r.waiting[p]--
+			room := r.room
+			r.mu.Unlock()
+			return fmt.Errorf("the provider's role %s may open %d connections to %s (its CONNECTION LIMIT, less the other sessions it has there), "+
+				"and the provider's connections held them all for %s. Raise the limit (ALTER ROLE %s CONNECTION LIMIT …, as a superuser), "+
+				"close the role's other sessions, or lower the provider's max_connections, then apply again: what this apply already did is in the state",
+				pgsql.Ident(role), room, server, wait, pgsql.Ident(role))
+		}
+		pools := make([]*pgxpool.Pool, 0, len(r.pools))
+		for q := range r.pools {
+			pools = append(pools, q)
+		}
+		r.mu.Unlock()
+		closed := 0
+		for _, q := range pools {
+			for _, c := range q.AcquireAllIdle(context.Background()) {
+				closeAndWait(c.Conn(), timeout)
+				c.Release() // closed: its pool destroys it, and BeforeClose counts it ended
+				closed++
+			}
+		}
+		if closed == 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		r.mu.Lock()
+	}
+}
+
+// admitted is the connections being made that hold a place.
+func (r *roleRoom) admitted() int64 {
+	var n int64
+	for _, k := range r.pending {
+		n += k
+	}
+	return n
+}
+
+// trim frees the places of connections that failed to be made: pgxpool
+// says how many of a pool's connections are still being made, and those
+// waiting in admit hold none.
+func (r *roleRoom) trim() {
+	for q, k := range r.pending {
+		if making := int64(q.Stat().ConstructingConns()) - r.waiting[q]; k > making {
+			r.pending[q] = max(making, 0)
+		}
+	}
+}
+
+// connected counts a connection of p made: its place is held until its
+// session ends.
+func (r *roleRoom) connected(p *pgxpool.Pool) {
+	r.mu.Lock()
+	if r.pending[p] > 0 {
+		r.pending[p]--
+	}
+	r.held++
+	r.mu.Unlock()
+}
+
+// ended frees the place of a connection whose session has ended.
+func (r *roleRoom) ended() {
+	r.mu.Lock()
+	r.held = max(r.held-1, 0)
+	r.mu.Unlock()
+}
+
+// measure is connectionCap on conn, a connection of the room's role, and
+// sets the room from what its CONNECTION LIMIT leaves. Sessions of the
+// provider that the server counts but that are still being made are taken
+// for others': the room may be smaller than it could, never larger.
+func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn) int32 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	limit, free := connectionCap(ctx, conn)
+	r.room = -1
+	if free >= 0 {
+		r.room = free + r.held
+	}
+	return limit
 }
 
 // notAccepting is the DialFunc of a connection, around dial: a dial that
@@ -360,16 +525,17 @@ func (e *notAcceptedError) Error() string { return e.text }
 // framework configures one provider again for every command; without
 // sharing, each configuration would leave its own pools' connections open
 // until they idle out, and a few test steps exhaust max_connections.
-var processPools = poolSet{m: map[poolKey]*pgxpool.Pool{}, making: map[poolKey]*poolMaking{}}
+var processPools = poolSet{m: map[poolKey]*pgxpool.Pool{}, making: map[poolKey]*poolMaking{}, rooms: map[string]*roleRoom{}}
 
 // poolSet holds the pools of a process by key, and makes each once: callers
 // that ask for a pool being made wait for that one (its first connection,
 // which may wait connect_timeout on a server that does not answer) rather
 // than each making their own in turn.
 type poolSet struct {
-	mu     sync.Mutex // guards m and making
+	mu     sync.Mutex // guards m, making and rooms
 	m      map[poolKey]*pgxpool.Pool
 	making map[poolKey]*poolMaking
+	rooms  map[string]*roleRoom // by conninfo without the database: pools of one role on one server
 }
 
 // poolMaking is a pool being made; done is closed when p or err is set.
