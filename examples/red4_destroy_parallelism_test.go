@@ -2,7 +2,6 @@ package examples_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -25,13 +24,10 @@ import (
 // test holds it to both (synchronous_standby_names reset by the same run, the
 // second destroy passing).
 func TestRed4DestroyParallelismOne(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
+	cli := providerCLI(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]
-	dir := t.TempDir()
-	writeProviders(t, dir, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}})
-	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+	dir := configDir(t, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}}, fmt.Sprintf(`
 resource "pgreplication_replication_slot" "standby" {
   provider                    = pgreplication.primary
   name                        = "red4_parallel"
@@ -60,10 +56,9 @@ resource "pgreplication_synchronous_replication" "sync" {
 	for i := range rounds {
 		// The standby first: the synchronous resource refuses a standby
 		// that does not stream yet.
-		cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color",
-			"-target=pgreplication_replication_slot.standby", "-target=pgreplication_standby.standby")
-		cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
-		code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color", "-parallelism=1")
+		cli.run(t, dir, 0, tfArgs("apply", "-target=pgreplication_replication_slot.standby", "-target=pgreplication_standby.standby")...)
+		cli.run(t, dir, 0, tfArgs("apply")...)
+		code, out := cli.exec(t, dir, tfArgs("destroy", "-parallelism=1")...)
 		if code == 0 {
 			continue
 		}
@@ -84,23 +79,10 @@ resource "pgreplication_synchronous_replication" "sync" {
 		}
 		// As the advice says, Terraform went on with the synchronous
 		// resource in the same run: synchronous_standby_names is reset.
-		var names string
-		if err := topo.Primary.QueryRow(t.Context(), `SELECT current_setting('synchronous_standby_names')`).Scan(&names); err != nil {
-			t.Fatal(err)
-		}
-		if names != "" {
+		if names := currentSetting(t, topo.Primary, "synchronous_standby_names"); names != "" {
 			t.Errorf("round %d: after the refusal synchronous_standby_names is still %q: the same run did not reset it", i+1, names)
 		}
-		cli.run(t, dir, 0, "destroy", "-auto-approve", "-input=false", "-no-color", "-parallelism=1")
+		cli.run(t, dir, 0, tfArgs("destroy", "-parallelism=1")...)
 	}
 	t.Logf("the slot went first, and the destroy was refused with its advice, in %d of %d rounds", refused, rounds)
-}
-
-// lastLines returns the last n lines of s.
-func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
 }

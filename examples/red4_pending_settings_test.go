@@ -3,7 +3,6 @@ package examples_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,13 +20,10 @@ import (
 // primary still waited after 5 s; only then did the plan show the drift.
 // The values PostgreSQL will take are in pg_file_settings.
 func TestRed4PendingSettingsPlanNoChanges(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
+	cli := providerCLI(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]
-	dir := t.TempDir()
-	writeProviders(t, dir, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}})
-	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+	dir := configDir(t, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}}, fmt.Sprintf(`
 resource "pgreplication_standby" "standby" {
   provider         = pgreplication.standby
   primary_host     = %q
@@ -42,7 +38,7 @@ resource "pgreplication_synchronous_replication" "sync" {
   standby_names = [pgreplication_standby.standby.application_name]
 }
 `, topo.Primary.Host, topo.Primary.Port, standby.Name))
-	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
+	cli.run(t, dir, 0, tfArgs("apply")...)
 	t.Cleanup(func() {
 		// Should anything reload the primary, let it commit, so that the
 		// topology stops. (t.Context is done by now.)
@@ -50,7 +46,7 @@ resource "pgreplication_synchronous_replication" "sync" {
 	})
 	execSQL(t, standby, "postgres", fmt.Sprintf(`ALTER SYSTEM SET primary_conninfo = 'host=192.0.2.1 port=1 user=postgres application_name=%s'`, standby.Name))
 	execSQL(t, topo.Primary, "postgres", `ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 (nobody)'`)
-	code, out := cli.exec(t, dir, "plan", "-input=false", "-no-color", "-detailed-exitcode")
+	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
 	flat := strings.Join(strings.Fields(out), " ")
 	if code != 2 && !strings.Contains(flat, "192.0.2.1") {
 		t.Errorf("plan exited %d and does not name the pending primary_conninfo (host 192.0.2.1) or synchronous_standby_names (nobody) "+

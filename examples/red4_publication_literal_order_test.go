@@ -2,11 +2,8 @@ package examples_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // A subscription that names its publication by literal (publications =
@@ -26,16 +23,9 @@ import (
 // failed so; this test: 4 of 10 runs (2 applies, 2 destroys). The create's
 // refusal says to reference the publication; the destroy's does not.
 func TestRed4PublicationLiteralOrder(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
-	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary
-	sub := routertest.Start(t, routertest.WithStandbys(0)).Primary
-	for _, n := range []*routertest.Node{pub, sub} {
-		execSQL(t, n, "postgres", `CREATE TABLE red4_lit (id int PRIMARY KEY)`)
-	}
-	dir := t.TempDir()
-	writeProviders(t, dir, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}})
-	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+	cli := providerCLI(t)
+	pub, sub := twoPrimaries(t, "red4_lit")
+	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
 resource "pgreplication_publication" "pub" {
   provider = pgreplication.pub
   name     = "red4_lit_pub"
@@ -54,13 +44,13 @@ resource "pgreplication_subscription" "sub" {
 	var failures []string
 	for i := range rounds {
 		for _, command := range []string{"apply", "destroy"} {
-			code, out := cli.exec(t, dir, command, "-auto-approve", "-input=false", "-no-color")
+			code, out := cli.exec(t, dir, tfArgs(command)...)
 			if code == 0 {
 				continue
 			}
 			failures = append(failures, fmt.Sprintf("round %d: %s", i+1, command))
 			t.Logf("round %d: %s exited %d:\n%s", i+1, command, code, lastLines(out, 12))
-			cli.run(t, dir, 0, command, "-auto-approve", "-input=false", "-no-color") // the second run passes
+			cli.run(t, dir, 0, tfArgs(command)...) // the second run passes
 		}
 	}
 	if len(failures) > 0 {

@@ -2,7 +2,6 @@ package examples_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -21,41 +20,29 @@ import (
 // The singletons should at least warn at plan, naming the value they
 // replace and `terraform import`.
 func TestRed4SingletonCreateOverwrites(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
+	cli := providerCLI(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	p := topo.Primary
 	execSQL(t, p, "postgres", `ALTER SYSTEM SET synchronous_standby_names = 'ANY 1 ("x", "y")'`)
 	execSQL(t, p, "postgres", `SELECT pg_reload_conf()`)
-	dir := t.TempDir()
-	writeProviders(t, dir, map[string]server{"primary": {p, "postgres"}})
-	writeFile(t, filepath.Join(dir, "main.tf"), `
+	dir := configDir(t, map[string]server{"primary": {p, "postgres"}}, `
 resource "pgreplication_synchronous_replication" "sync" {
   provider          = pgreplication.primary
   standby_names     = ["y"]
   allow_unavailable = true
 }
 `)
-	out := strings.Join(strings.Fields(cli.run(t, dir, 2, "plan", "-input=false", "-no-color", "-detailed-exitcode")), " ")
+	out := strings.Join(strings.Fields(cli.run(t, dir, 2, tfArgs("plan", "-detailed-exitcode")...)), " ")
 	if !strings.Contains(out, `ANY 1`) || !strings.Contains(out, "import") {
 		t.Errorf("the plan of a new pgreplication_synchronous_replication on a primary whose synchronous_standby_names is ANY 1 (\"x\", \"y\") does not name that value and terraform import:\n%s", out)
 	}
-	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
-	var v string
-	if err := p.QueryRow(t.Context(), `SELECT current_setting('synchronous_standby_names')`).Scan(&v); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("after the apply: synchronous_standby_names = %q", v)
-	cli.run(t, dir, 0, "destroy", "-auto-approve", "-input=false", "-no-color")
-	if err := p.QueryRow(t.Context(), `SELECT current_setting('synchronous_standby_names')`).Scan(&v); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("after the destroy: synchronous_standby_names = %q (was ANY 1 (\"x\", \"y\") before Terraform)", v)
+	cli.run(t, dir, 0, tfArgs("apply")...)
+	t.Logf("after the apply: synchronous_standby_names = %q", currentSetting(t, p, "synchronous_standby_names"))
+	cli.run(t, dir, 0, tfArgs("destroy")...)
+	t.Logf("after the destroy: synchronous_standby_names = %q (was ANY 1 (\"x\", \"y\") before Terraform)", currentSetting(t, p, "synchronous_standby_names"))
 
 	// The standby has the primary_conninfo its base backup wrote.
-	sdir := t.TempDir()
-	writeProviders(t, sdir, map[string]server{"standby": {topo.Standbys[0], "postgres"}})
-	writeFile(t, filepath.Join(sdir, "main.tf"), fmt.Sprintf(`
+	sdir := configDir(t, map[string]server{"standby": {topo.Standbys[0], "postgres"}}, fmt.Sprintf(`
 resource "pgreplication_standby" "standby" {
   provider        = pgreplication.standby
   primary_host    = %q
@@ -64,7 +51,7 @@ resource "pgreplication_standby" "standby" {
   primary_sslmode = "disable"
 }
 `, p.Host, p.Port))
-	out = strings.Join(strings.Fields(cli.run(t, sdir, 2, "plan", "-input=false", "-no-color", "-detailed-exitcode")), " ")
+	out = strings.Join(strings.Fields(cli.run(t, sdir, 2, tfArgs("plan", "-detailed-exitcode")...)), " ")
 	if !strings.Contains(out, "primary_conninfo = '") || !strings.Contains(out, "terraform import") {
 		t.Errorf("the plan of a new pgreplication_standby on a standby that has a primary_conninfo does not name it and terraform import:\n%s", out)
 	}

@@ -1,7 +1,6 @@
 package examples_test
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -19,12 +18,9 @@ import (
 // (drop create_before_destroy from what depends on the slot, or give the
 // new slot another name). pgreplication_router_config handles the same case.
 func TestRed4SlotCreateBeforeDestroyAdvice(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
+	cli := providerCLI(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0))
-	dir := t.TempDir()
-	writeProviders(t, dir, map[string]server{"primary": {topo.Primary, "postgres"}})
-	writeFile(t, filepath.Join(dir, "main.tf"), `
+	dir := configDir(t, map[string]server{"primary": {topo.Primary, "postgres"}}, `
 resource "pgreplication_replication_slot" "slot" {
   provider = pgreplication.primary
   name     = "red4_cbd"
@@ -38,9 +34,8 @@ resource "terraform_data" "app" {
   }
 }
 `)
-	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
-	out := strings.Join(strings.Fields(cli.run(t, dir, 1, "apply", "-auto-approve", "-input=false", "-no-color",
-		"-replace=pgreplication_replication_slot.slot")), " ")
+	cli.run(t, dir, 0, tfArgs("apply")...)
+	out := strings.Join(strings.Fields(cli.run(t, dir, 1, tfArgs("apply", "-replace=pgreplication_replication_slot.slot")...)), " ")
 	if !strings.Contains(out, "create_before_destroy") {
 		t.Errorf("the failed create_before_destroy replacement of a slot does not name create_before_destroy:\n%s", out)
 	}

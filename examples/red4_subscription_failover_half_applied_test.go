@@ -5,8 +5,6 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // Turning failover on for an enabled subscription is three statements
@@ -20,17 +18,10 @@ import (
 // were made", not that replication is now off. Nothing should be half
 // applied: the subscription should be enabled again when the SET fails.
 func TestRed4SubscriptionFailoverHalfApplied(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
-	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary
-	sub := routertest.Start(t, routertest.WithStandbys(0)).Primary
-	for _, n := range []*routertest.Node{pub, sub} {
-		execSQL(t, n, "postgres", `CREATE TABLE red4_fo (id int PRIMARY KEY)`)
-	}
-	dir := t.TempDir()
-	writeProviders(t, dir, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}})
-	config := func(failover bool) {
-		writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+	cli := providerCLI(t)
+	pub, sub := twoPrimaries(t, "red4_fo")
+	mainTF := func(failover bool) string {
+		return fmt.Sprintf(`
 resource "pgreplication_publication" "pub" {
   provider = pgreplication.pub
   name     = "red4_fo_pub"
@@ -45,16 +36,16 @@ resource "pgreplication_subscription" "sub" {
   failover          = %t
   publisher_timeout = "10s"
 }
-`, pub.Host, pub.Port, failover))
+`, pub.Host, pub.Port, failover)
 	}
-	config(false)
-	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
-	config(true)
-	cli.run(t, dir, 2, "plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=failover.tfplan")
+	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, mainTF(false))
+	cli.run(t, dir, 0, tfArgs("apply")...)
+	writeFile(t, filepath.Join(dir, "main.tf"), mainTF(true))
+	cli.run(t, dir, 2, tfArgs("plan", "-detailed-exitcode", "-out=failover.tfplan")...)
 	if err := pub.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	code, out := cli.exec(t, dir, "apply", "-input=false", "-no-color", "failover.tfplan")
+	code, out := cli.exec(t, dir, "apply", "-input=false", "-no-color", "failover.tfplan") // a saved plan: no -auto-approve
 	t.Logf("apply with the publisher down exited %d:\n%s", code, lastLines(out, 14))
 	if err := pub.Start(t.Context()); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package examples_test
 
 import (
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -23,16 +22,13 @@ import (
 // false (DISABLE, SET (slot_name = NONE), DROP) when the publisher answers
 // that the slot does not exist.
 func TestRed4SubscriptionSlotDestroyOrder(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
+	cli := providerCLI(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0))
 	p := topo.Primary
 	execSQL(t, p, "postgres", `CREATE TABLE red4_order (id int PRIMARY KEY)`)
 	execSQL(t, p, "postgres", `CREATE DATABASE red4_sub`)
 	execSQL(t, p, "red4_sub", `CREATE TABLE red4_order (id int PRIMARY KEY)`)
-	dir := t.TempDir()
-	writeProviders(t, dir, map[string]server{"pub": {p, "postgres"}, "sub": {p, "red4_sub"}})
-	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+	dir := configDir(t, map[string]server{"pub": {p, "postgres"}, "sub": {p, "red4_sub"}}, fmt.Sprintf(`
 resource "pgreplication_publication" "pub" {
   provider = pgreplication.pub
   name     = "red4_order_pub"
@@ -59,9 +55,9 @@ resource "pgreplication_subscription" "sub" {
 	const rounds = 4
 	failed, slotFirst := 0, 0
 	for i := range rounds {
-		cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color", "-target=pgreplication_replication_slot.sub")
-		cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
-		code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color")
+		cli.run(t, dir, 0, tfArgs("apply", "-target=pgreplication_replication_slot.sub")...)
+		cli.run(t, dir, 0, tfArgs("apply")...)
+		code, out := cli.exec(t, dir, tfArgs("destroy")...)
 		if code == 0 {
 			if strings.Contains(out, "Replication Slot Already Gone") {
 				slotFirst++
@@ -70,7 +66,7 @@ resource "pgreplication_subscription" "sub" {
 		}
 		failed++
 		t.Logf("round %d: destroy exited %d:\n%s", i+1, code, lastLines(out, 20))
-		if code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color"); code == 0 {
+		if code, out := cli.exec(t, dir, tfArgs("destroy")...); code == 0 {
 			t.Errorf("round %d: the second destroy passed: the first one's failure was not for good", i+1)
 		} else {
 			t.Logf("round %d: the second destroy fails too:\n%s", i+1, lastLines(out, 6))
@@ -78,7 +74,7 @@ resource "pgreplication_subscription" "sub" {
 		execSQL(t, p, "red4_sub", `ALTER SUBSCRIPTION red4_order_sub DISABLE`)
 		execSQL(t, p, "red4_sub", `ALTER SUBSCRIPTION red4_order_sub SET (slot_name = NONE)`)
 		execSQL(t, p, "red4_sub", `DROP SUBSCRIPTION red4_order_sub`)
-		cli.run(t, dir, 0, "destroy", "-auto-approve", "-input=false", "-no-color", "-refresh=true")
+		cli.run(t, dir, 0, tfArgs("destroy", "-refresh=true")...)
 	}
 	t.Logf("the slot went first, and the subscription was dropped without it, in %d of %d rounds", slotFirst, rounds)
 	if failed > 0 {
