@@ -20,34 +20,12 @@ func TestRed4FrozenServerBehindPgBouncer(t *testing.T) {
 	a, bound := hungHealth(topo.Artifact())
 	r := newRouter(t, a, throughPgBouncer)
 	victim := topo.Standbys[0]
-	eventually(t, 10*time.Second, "the replicas in rotation", func() bool {
-		return nodeStat(r, victim.Name).Readable && nodeStat(r, topo.Standbys[1].Name).Readable
-	})
-	stop := make(chan struct{})
-	wait := readLoadWith(r, loadOpts{readers: 8, slowAfter: bound + time.Second}, stop)
-	time.Sleep(500 * time.Millisecond)
-	if err := victim.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	thawed := false
-	defer func() {
-		if !thawed {
-			_ = victim.Thaw()
-		}
-	}()
+	stop, wait := readsThenFreeze(t, r, topo, victim, bound, 500*time.Millisecond)
 	took := eventually(t, 30*time.Second, "the replica frozen behind PgBouncer out of rotation", func() bool { return !nodeStat(r, victim.Name).Readable })
 	t.Logf("out of rotation %v after the freeze (bound %v)", took, bound)
 	time.Sleep(time.Second)
-	close(stop)
-	finished := make(chan load, 1)
-	go func() { finished <- wait() }()
-	var l load
-	select {
-	case l = <-finished:
-	case <-time.After(10 * time.Second):
-		_ = victim.Thaw()
-		thawed = true
-		l = <-finished
+	l, stuck := stopReads(stop, wait, 10*time.Second, victim)
+	if stuck {
 		t.Errorf("reads still stuck on the frozen server 10 s after the readers stopped")
 	}
 	t.Logf("%d reads, %d failed, %d over %v, slowest %v; %+v", l.reads, l.failed, l.slow, bound+time.Second, l.slowest, nodeStat(r, victim.Name))
@@ -69,25 +47,16 @@ func TestRed4FrozenPrimaryBehindPgBouncer(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1), routertest.WithPgBouncer())
 	a, bound := hungHealth(topo.Artifact())
 	r := newRouter(t, a, throughPgBouncer)
-	if _, err := r.Exec(t.Context(), "CREATE TABLE frozen_behind (id int)"); err != nil {
-		t.Fatal(err)
-	}
-	stop := make(chan struct{})
-	wait := red4WriteLoad(r, "frozen_behind", 4, stop)
-	time.Sleep(time.Second)
-	if err := topo.Primary.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(3 * time.Second)
-	if err := topo.Primary.Thaw(); err != nil {
-		t.Fatal(err)
-	}
-	thawed := time.Now()
-	time.Sleep(3 * time.Second)
-	close(stop)
-	o := wait()
-	time.Sleep(time.Second) // what the server had received when it froze has run
-	o.check(t, topo, "frozen_behind")
+	var thawed time.Time
+	o := underWrites(t, topo, r, "frozen_behind", func() {
+		freeze(t, topo.Primary)
+		time.Sleep(3 * time.Second)
+		if err := topo.Primary.Thaw(); err != nil {
+			t.Fatal(err)
+		}
+		thawed = time.Now()
+		time.Sleep(3 * time.Second)
+	})
 	if o.slowest > bound+time.Second {
 		t.Errorf("a write took %v, over the ejection bound %v and a second", o.slowest, bound)
 	}

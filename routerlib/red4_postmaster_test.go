@@ -1,7 +1,6 @@
 package routerlib_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -18,25 +17,18 @@ import (
 // writes are taken again once it resumes.
 func TestRed4PrimaryPostmasterPausedUnderWrites(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
-	ctx := context.Background()
-	if err := topo.Primary.Exec(ctx, "CREATE TABLE postmaster_paused (id int)"); err != nil {
-		t.Fatal(err)
-	}
 	a := topo.Artifact()
 	a.Pool.MaxConnLifetime = "300ms"
 	a.Health = artifact.Health{Interval: "250ms", Timeout: "500ms", ConnectTimeout: "1s", EjectAfter: 2, ReadmitAfter: 2}
 	r := newRouter(t, a)
-	stop := make(chan struct{})
-	wait := red4WriteLoad(r, "postmaster_paused", 4, stop)
-	time.Sleep(time.Second)
-	resume := pausePostmaster(t, topo.Primary)
-	time.Sleep(4 * time.Second)
-	resume()
-	resumed := time.Now()
-	time.Sleep(3 * time.Second)
-	close(stop)
-	o := wait()
-	o.check(t, topo, "postmaster_paused")
+	var resumed time.Time
+	o := underWrites(t, topo, r, "postmaster_paused", func() {
+		resume := pausePostmaster(t, topo.Primary)
+		time.Sleep(4 * time.Second)
+		resume()
+		resumed = time.Now()
+		time.Sleep(3 * time.Second)
+	})
 	if o.slowest > 2500*time.Millisecond {
 		t.Errorf("a write took %v, over connect_timeout + timeout and a second", o.slowest)
 	}

@@ -30,21 +30,7 @@ func TestRed4ReloadChangesFrozenReplica(t *testing.T) {
 				proxy = victim.NewProxy(t)
 			}
 			r, path := openRouter(t, a, routerlib.WithWatch(0))
-			eventually(t, 10*time.Second, "the replicas in rotation", func() bool {
-				return nodeStat(r, victim.Name).Readable && nodeStat(r, topo.Standbys[1].Name).Readable
-			})
-			stop := make(chan struct{})
-			wait := readLoadWith(r, loadOpts{readers: 8, slowAfter: bound + time.Second}, stop)
-			time.Sleep(200 * time.Millisecond)
-			if err := victim.Freeze(); err != nil {
-				t.Fatal(err)
-			}
-			thawed := false
-			defer func() {
-				if !thawed {
-					_ = victim.Thaw()
-				}
-			}()
+			stop, wait := readsThenFreeze(t, r, topo, victim, bound, 200*time.Millisecond)
 			time.Sleep(100 * time.Millisecond) // reads are stuck on it now
 			changed := a
 			changed.Nodes = append([]artifact.Node(nil), a.Nodes...)
@@ -62,23 +48,16 @@ func TestRed4ReloadChangesFrozenReplica(t *testing.T) {
 			}
 			t.Logf("the reload took %v", time.Since(start))
 			time.Sleep(bound + time.Second)
-			close(stop)
-			finished := make(chan load, 1)
-			go func() { finished <- wait() }()
-			select {
-			case l := <-finished:
-				t.Logf("%d reads, %d failed, %d over %v, slowest %v", l.reads, l.failed, l.slow, bound+time.Second, l.slowest)
-				if l.failed != 0 {
-					t.Errorf("%d of %d reads failed; first: %v", l.failed, l.reads, l.firstErr)
-				}
-				if l.slow != 0 {
-					t.Errorf("%d reads took over the ejection bound and a second (%v): slowest %v", l.slow, bound+time.Second, l.slowest)
-				}
-			case <-time.After(5 * time.Second):
-				_ = victim.Thaw()
-				thawed = true
-				l := <-finished
+			l, stuck := stopReads(stop, wait, 5*time.Second, victim)
+			if stuck {
 				t.Fatalf("reads stuck on the frozen replica still hang %v after the reload (they ended at the thaw: slowest %v)", bound+6*time.Second, l.slowest)
+			}
+			t.Logf("%d reads, %d failed, %d over %v, slowest %v", l.reads, l.failed, l.slow, bound+time.Second, l.slowest)
+			if l.failed != 0 {
+				t.Errorf("%d of %d reads failed; first: %v", l.failed, l.reads, l.firstErr)
+			}
+			if l.slow != 0 {
+				t.Errorf("%d reads took over the ejection bound and a second (%v): slowest %v", l.slow, bound+time.Second, l.slowest)
 			}
 			if s := nodeStat(r, name); s.Readable {
 				t.Errorf("%s frozen and in rotation: %+v", name, s)
@@ -86,7 +65,6 @@ func TestRed4ReloadChangesFrozenReplica(t *testing.T) {
 			if err := victim.Thaw(); err != nil {
 				t.Fatal(err)
 			}
-			thawed = true
 			eventually(t, 10*time.Second, name+" back after the thaw", func() bool { return nodeStat(r, name).Readable })
 		})
 	}

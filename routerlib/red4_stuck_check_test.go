@@ -131,15 +131,7 @@ func TestRed4StuckCheckHidesPromotion(t *testing.T) {
 	proxy.DelayAnswers("pg_last_xact_replay_timestamp", 20*time.Second)
 	time.Sleep(300 * time.Millisecond) // the standby's check in flight now hangs
 
-	if err := topo.Primary.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	thawed := false
-	defer func() {
-		if !thawed {
-			_ = topo.Primary.Thaw()
-		}
-	}()
+	freeze(t, topo.Primary)
 	eventually(t, 10*time.Second, "the frozen primary without the writes", func() bool { return !nodeStat(r, topo.Primary.Name).Writer })
 	if err := standby.Promote(ctx); err != nil {
 		t.Fatal(err)
@@ -147,7 +139,6 @@ func TestRed4StuckCheckHidesPromotion(t *testing.T) {
 	if err := topo.Primary.Thaw(); err != nil {
 		t.Fatal(err)
 	}
-	thawed = true
 	time.Sleep(time.Second)
 	var old, promoted, failed int
 	var lastErr error
