@@ -324,10 +324,7 @@ resource "pgreplication_router_config" "app" {
 `, p.Host, p.Port, e.stby.role, e.standbyPassword(), s.Name, s.Host, s.Port))
 		e.step(t, 2, []string{"Create Writes Over Existing primary_conninfo", "REDACTED"}, "plan", "-detailed-exitcode")
 		e.step(t, 0, nil, "apply", "-auto-approve")
-		var applied string
-		if err := s.QueryRow(t.Context(), `SELECT current_setting('primary_conninfo')`).Scan(&applied); err != nil {
-			t.Fatal(err)
-		}
+		applied := currentSetting(t, s, "primary_conninfo")
 		execSQL(t, s, "postgres", fmt.Sprintf(`ALTER SYSTEM SET primary_conninfo = %s`, sqlLiteral(fmt.Sprintf(
 			"host=192.0.2.1 port=1 user=%s password=%s application_name=%s", e.hand.role, conninfoQuoted(e.hand.value), s.Name))))
 		e.step(t, -1, []string{"primary_conninfo Changed, Not Yet Reloaded", "REDACTED"}, "plan", "-detailed-exitcode")
@@ -341,10 +338,7 @@ resource "pgreplication_router_config" "app" {
 		// "a keyword nobody knows (a misspelt password)", shows in clear.
 		// On the standby, set by hand: the create's plan warning.
 		p, s := e.topo.Primary, e.topo.Standbys[0]
-		var was string
-		if err := s.QueryRow(t.Context(), `SELECT current_setting('primary_conninfo')`).Scan(&was); err != nil {
-			t.Fatal(err)
-		}
+		was := currentSetting(t, s, "primary_conninfo")
 		setAndReload(t, s, `ALTER SYSTEM SET primary_conninfo = `+sqlLiteral(fmt.Sprintf("host=%s port=%d user=%s pasword=%s",
 			p.Host, p.Port, e.hand.role, conninfoQuoted(e.typo.value))))
 		t.Cleanup(func() {
@@ -387,8 +381,7 @@ resource "pgreplication_subscription" "sub" {
 // the CLI's output, the TRACE log, the state (its private data decoded),
 // the router file or any file of the run.
 func TestCanarySecretsInNewDiagnostics(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
+	cli := providerCLI(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	p := topo.Primary
 	major := 0
