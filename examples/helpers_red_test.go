@@ -1,7 +1,6 @@
 package examples_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,15 +10,6 @@ import (
 
 // The red team's tests each declare a small configuration on routertest
 // nodes and run the CLI on it; what they share is here.
-
-// red4: a finding of the red team, failing on main; it runs only with
-// PGREPL_RED4=1 so that main stays green until it is fixed.
-func red4(t *testing.T) {
-	t.Helper()
-	if os.Getenv("PGREPL_RED4") != "1" {
-		t.Skip("red team finding, failing on main: set PGREPL_RED4=1 to run it")
-	}
-}
 
 // providerCLI returns the CLI (findCLI: it skips without TF_ACC) set to run
 // the provider built from this tree.
