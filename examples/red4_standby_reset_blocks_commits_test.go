@@ -128,9 +128,12 @@ resource "pgreplication_standby" "standby" {
 // The probe of the standby's primary fails in every way it can, with a
 // canary password in the standby's primary_conninfo: the primary refuses
 // the password (rotated since the standby connected), allows the role only
-// replication connections, and stops answering (SIGSTOP). No cause refuses
-// the destroy but a primary that answers and shows the standby needed; a
-// frozen primary costs the probe's timeout, not a hang; the canary shows
+// replication connections, and stops answering (SIGSTOP). Neither a
+// refused password nor a replication-only role refuses the destroy, but a
+// primary that answers and shows the standby needed does; so does a frozen
+// primary, which accepted the connection and comes back, needing the
+// standby, once the grace has passed without an answer: the refusal costs
+// the probes' timeouts and the grace, not a hang. The canary shows
 // nowhere: not in the CLI's output, the TRACE log or the state.
 func TestStandbyResetProbeFailures(t *testing.T) {
 	const pw = "stby§conninfo-canary"
@@ -205,7 +208,8 @@ resource "pgreplication_standby" "standby" {
 	planWarns("replication only, another listed", "Cannot Tell Whether Resetting Standby Blocks Commits", "only a replication connection")
 
 	// Frozen during the destroy, with a setting that needs the standby:
-	// the probe's timeout, then the reset, with the warning.
+	// the probe's timeout, the grace, then the refusal; the standby still
+	// streams.
 	setPrimary(only)
 	if err := topo.Primary.Freeze(); err != nil {
 		t.Fatal(err)
@@ -215,16 +219,24 @@ resource "pgreplication_standby" "standby" {
 	took := time.Since(start)
 	outs.WriteString(out)
 	t.Logf("destroy with the primary frozen exited %d in %s:\n%s", code, took.Round(time.Second), lastLines(out, 20))
-	if code != 0 || !strings.Contains(out, "Cannot Tell Whether Resetting Standby Blocks Commits") {
-		t.Errorf("with the primary frozen the destroy exits %d; want 0 with the warning", code)
+	flat := strings.Join(strings.Fields(out), " ")
+	for _, want := range []string{"Standby's Primary Does Not Answer", "accepted the connection", "did not answer within 5s",
+		"Wait for the primary to answer and run the destroy again", "reset_on_destroy = false", "did not answer then either"} {
+		if code == 0 || !strings.Contains(flat, want) {
+			t.Errorf("with the primary frozen the destroy exits %d; want a refusal that says %q", code, want)
+		}
 	}
-	// Two probes (plan and apply) of publisherProbeTimeout each, and the
-	// CLI's own work on a busy machine.
-	if took > 30*time.Second {
-		t.Errorf("with the primary frozen the destroy took %s; want about two probe timeouts (5 s)", took.Round(time.Second))
+	// The plan's probe and the apply's (publisherProbeTimeout, 5 s each),
+	// the grace (syncRiskGrace, 10 s), and the CLI's own work on a busy
+	// machine.
+	if took > 45*time.Second {
+		t.Errorf("with the primary frozen the destroy took %s; want about two probe timeouts and the grace (20 s)", took.Round(time.Second))
 	}
 	if err := topo.Primary.Thaw(); err != nil {
 		t.Fatal(err)
+	}
+	if conninfo := queryString(t, standby, `SELECT current_setting('primary_conninfo')`); conninfo == "" {
+		t.Errorf("the refused destroy reset primary_conninfo")
 	}
 	if stateHolds != "" {
 		t.Logf("%s has no write-only arguments: the state holds %s by design, and is not checked for the canary", filepath.Base(cli.path), stateHolds)

@@ -2,10 +2,13 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/hashicorp/terraform-plugin-framework/attr"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -31,15 +34,19 @@ import (
 // receiver streams from. A standby that does not stream now is cut off from
 // nothing.
 //
-// Only a primary that answers can refuse the reset: with a setting and WAL
-// senders (or, over a replication connection, a setting alone) that show
-// the standby needed. Terraform's machine often cannot reach the primary
-// the way the standby does (a private address, 127.0.0.1 in the standby's
+// A primary that answers refuses the reset with a setting and WAL senders
+// (or, over a replication connection, a setting alone) that show the
+// standby needed. Terraform's machine often cannot reach the primary the
+// way the standby does (a private address, 127.0.0.1 in the standby's
 // container, a password in the standby host's passfile, a client
 // certificate there), and the reset worked before it was checked: what
-// cannot be told (no answer, a server that is not the standby's primary,
-// states hidden from the role, a setting that alone does not tell) is an
-// unchecked look, which the caller warns of.
+// cannot be told for that (no connection from here, a login refused, a
+// server that is not the standby's primary, states hidden from the role, a
+// setting that alone does not tell) is an unchecked look, which the caller
+// warns of. A primary that accepted the connection and then did not answer
+// in time (frozen, overloaded) is there and comes back, needing the
+// standby or not: that look is silent, and refuses (after the grace, in
+// which an answer decides).
 func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.Pool) syncLook {
 	const blocks = "Resetting Standby Would Block Commits"
 	fix := "Take the standby out of the primary's synchronous_standby_names first (pgreplication_synchronous_replication, or list " +
@@ -77,6 +84,17 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 		return r.resetNotChecked(primary, fmt.Sprintf("its primary_conninfo does not say how to connect there from here (%v)", statement.MaskedError(ctx, err)))
 	}
 	probe, err := probePrimary(ctx, cfg, app)
+	if silent := (*primarySilentError)(nil); errors.As(err, &silent) {
+		return syncLook{silent: true, commitRisk: commitRisk{"Standby's Primary Does Not Answer", fmt.Sprintf(
+			"reset_on_destroy is set, and the standby on %s streams from %s, which accepted the connection from Terraform's machine "+
+				"(with the standby's primary_conninfo) but did not answer within %s: %v. A primary that is frozen or overloaded comes "+
+				"back, and if its synchronous_standby_names needs this standby, every commit there would then wait for it until "+
+				"synchronous_standby_names changes; whether it does cannot be told while it does not answer.\n\nNothing was changed. "+
+				"Wait for the primary to answer and run the destroy again; or take the standby out of the primary's "+
+				"synchronous_standby_names first (pgreplication_synchronous_replication, or list another standby that streams), apply, "+
+				"then destroy; or set reset_on_destroy = false and apply that first, so that the destroy only forgets the resource and "+
+				"the standby keeps streaming.", r.server.describe(), primary, publisherProbeTimeout, statement.MaskedError(ctx, silent.err))}}
+	}
 	if err != nil {
 		return r.resetNotChecked(primary, fmt.Sprintf("connecting there from Terraform's machine with the standby's primary_conninfo, to read "+
 			"synchronous_standby_names, failed (the check waits %s at most): %v", publisherProbeTimeout, statement.MaskedError(ctx, err)))
@@ -169,15 +187,49 @@ type primaryProbe struct {
 // bytes (app is ASCII, so a byte is a character).
 func (p primaryProbe) senderApp() string { return p.app[:min(len(p.app), 63)] }
 
+// primarySilentError is a probe of the standby's primary that timed out
+// after the primary accepted the TCP connection: the server is there and
+// did not answer in time (SIGSTOPped, overloaded), unlike one that cannot
+// be reached from Terraform's machine at all (refused, no route, a name
+// that does not resolve, a connect that times out), which fails in the
+// dial. pgconn cannot tell the two apart by itself: under the probe's
+// deadline it reports a timed-out dial and a timed-out read alike, as a
+// timeout, so the probe marks the dials that succeed.
+type primarySilentError struct{ err error }
+
+func (e *primarySilentError) Error() string { return e.err.Error() }
+func (e *primarySilentError) Unwrap() error { return e.err }
+
 // probePrimary asks the server cfg reaches, within publisherProbeTimeout,
 // for its synchronous replication and system identifier, over a database
 // connection, or over a replication connection where a role that may only
 // replicate can read synchronous_standby_names (SHOW, the one SQL a WAL
 // sender runs) and IDENTIFY_SYSTEM. app is the standby's application_name.
+// A timeout after a TCP connection succeeded is a *primarySilentError.
 func probePrimary(ctx context.Context, cfg *pgx.ConnConfig, app string) (primaryProbe, error) {
 	probe := primaryProbe{app: app}
 	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
 	defer cancel()
+	var accepted atomic.Bool
+	cfg = cfg.Copy()
+	dial := cfg.DialFunc
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err == nil {
+			accepted.Store(true)
+		}
+		return c, err
+	}
+	probe, err := probePrimaryOnce(ctx, cfg, probe)
+	if err != nil && accepted.Load() && (pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded)) {
+		err = &primarySilentError{err}
+	}
+	return probe, err
+}
+
+// probePrimaryOnce is probePrimary's connections and questions, within ctx.
+func probePrimaryOnce(ctx context.Context, cfg *pgx.ConnConfig, probe primaryProbe) (primaryProbe, error) {
+	app := probe.app
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err == nil {
 		defer conn.Close(context.WithoutCancel(ctx))
@@ -192,6 +244,9 @@ func probePrimary(ctx context.Context, cfg *pgx.ConnConfig, app string) (primary
 	c.RuntimeParams["replication"] = "true"
 	repl, replErr := pgconn.ConnectConfig(ctx, c)
 	if replErr != nil {
+		if pgconn.Timeout(replErr) && !pgconn.Timeout(err) {
+			return probe, replErr // the primary stopped answering between the two
+		}
 		return probe, err
 	}
 	defer repl.Close(context.WithoutCancel(ctx))
@@ -243,8 +298,9 @@ func showValue(ctx context.Context, conn *pgconn.PgConn, sql string) (string, er
 // warnDestroy warns, at the plan of a destroy, of a reset_on_destroy that
 // would leave the primary's commits waiting (resetBlocksCommits), which
 // apply refuses unless synchronous_standby_names changes meanwhile (another
-// resource of the same apply, see commitRiskAfterGrace), and of one whose
-// effect could not be checked, which apply does not refuse.
+// resource of the same apply, see commitRiskAfterGrace), of a primary that
+// does not answer, which apply refuses unless it answers within the grace,
+// and of one whose effect could not be checked, which apply does not refuse.
 func (r *standbyResource) warnDestroy(ctx context.Context, state tfsdk.State, diags *diag.Diagnostics) {
 	var m standbyResourceModel
 	if d := state.Get(ctx, &m); d.HasError() || !m.ResetOnDestroy.ValueBool() || r.server == nil || r.server.unknown {
@@ -256,6 +312,9 @@ func (r *standbyResource) warnDestroy(ctx context.Context, state tfsdk.State, di
 	}
 	look := r.resetBlocksCommits(ctx, pool)
 	switch {
+	case look.silent:
+		diags.AddWarning(look.summary, look.detail+"\n\nApply asks again (for "+syncRiskGrace.String()+") and refuses the destroy "+
+			"unless the primary answers by then and its synchronous_standby_names does not need the standby.")
 	case look.refuses():
 		diags.AddWarning(look.summary, look.detail+"\n\nApply refuses the destroy unless synchronous_standby_names changes first "+
 			"(within "+syncRiskGrace.String()+", in case another resource of this apply changes it).")
@@ -265,9 +324,10 @@ func (r *standbyResource) warnDestroy(ctx context.Context, state tfsdk.State, di
 }
 
 // refuseReset adds the refusal of a reset_on_destroy that would leave the
-// primary's commits waiting, after the grace (commitRiskAfterGrace), and
-// reports whether it did; a reset whose effect could not be checked gets
-// a warning and goes ahead.
+// primary's commits waiting, or whose primary accepted the connection and
+// did not answer, after the grace (commitRiskAfterGrace), and reports
+// whether it did; a reset whose effect could not be checked gets a warning
+// and goes ahead.
 func (r *standbyResource) refuseReset(ctx context.Context, pool *pgxpool.Pool, diags *diag.Diagnostics) bool {
 	look := commitRiskAfterGrace(ctx, func(ctx context.Context) syncLook { return r.resetBlocksCommits(ctx, pool) })
 	switch {

@@ -136,6 +136,10 @@ type syncLook struct {
 	// standby's reset, whose primary the provider reaches, if at all, only
 	// over the standby's primary_conninfo, worked before it was checked.
 	unchecked bool
+	// silent: the server accepted the connection and did not answer in
+	// time, so the setting was not read; it refuses (it may need the
+	// standby, and comes back), and a look that reads the setting decides.
+	silent bool
 }
 
 // refuses reports whether the look stops the cut.
@@ -168,7 +172,11 @@ func commitRiskAfterGrace(ctx context.Context, check func(context.Context) syncL
 		}
 		return again, true
 	}, func(l syncLook) bool { return l.gone || !l.refuses() })
-	if last.refuses() && ctx.Err() == nil {
+	switch {
+	case !last.refuses() || ctx.Err() != nil:
+	case last.silent:
+		last.detail += fmt.Sprintf("\n\n(Asked again for %s, and it did not answer then either.)", waited.Round(time.Second))
+	default:
 		last.detail += fmt.Sprintf("\n\n(Checked again for %s, in case another resource of this apply was changing synchronous_standby_names.)",
 			waited.Round(time.Second))
 	}
