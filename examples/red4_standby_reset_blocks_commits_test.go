@@ -214,6 +214,7 @@ resource "pgreplication_standby" "standby" {
 	if err := topo.Primary.Freeze(); err != nil {
 		t.Fatal(err)
 	}
+	planWarns("frozen", "Standby's Primary Does Not Answer", "did not answer within 5s", "Apply asks again")
 	start := time.Now()
 	code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color")
 	took := time.Since(start)

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 )
@@ -63,6 +64,49 @@ func TestCommitRiskAfterGraceEndsOnlyOnChangedSetting(t *testing.T) {
 			took := time.Since(start)
 			if got.refuses() != tc.refuses || got.summary != tc.summary {
 				t.Errorf("verdict %q (refuses %v), want %q (refuses %v)", got.summary, got.refuses(), tc.summary, tc.refuses)
+			}
+			if quick := took < syncRiskGrace/2; quick != tc.quick {
+				t.Errorf("the grace took %s; want it to end early: %v", took.Round(time.Millisecond), tc.quick)
+			}
+		})
+	}
+}
+
+// A first look at a primary that accepted the connection and did not
+// answer (silent: frozen, overloaded) refuses after the grace unless a look
+// in it reads the setting: then that look decides. A look that cannot reach
+// the primary at all (unchecked, nothing read) keeps the silent verdict, so
+// a primary that is away during the grace does not turn the refusal into a
+// warning.
+func TestCommitRiskAfterGraceSilentPrimary(t *testing.T) {
+	t.Parallel()
+	silent := syncLook{silent: true, commitRisk: commitRisk{"Silent", "no answer"}}
+	for _, tc := range []struct {
+		name    string
+		later   syncLook
+		refuses bool
+		summary string
+		note    string
+		quick   bool
+	}{
+		{"still silent", silent, true, "Silent", "did not answer then either", false},
+		{"unreachable now", syncLook{unchecked: true, commitRisk: commitRisk{"Cannot Tell", "refused"}}, true, "Silent", "did not answer then either", false},
+		{"answers, not needed", syncLook{seen: true, names: ""}, false, "", "", true},
+		{"answers, needed", syncLook{seen: true, names: `"a"`, commitRisk: commitRisk{"Blocks", "needed"}}, true, "Blocks", "Checked again", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			looks := 0
+			start := time.Now()
+			got := commitRiskAfterGrace(context.Background(), func(context.Context) syncLook {
+				if looks++; looks == 1 {
+					return silent
+				}
+				return tc.later
+			})
+			took := time.Since(start)
+			if got.refuses() != tc.refuses || got.summary != tc.summary || !strings.Contains(got.detail, tc.note) {
+				t.Errorf("verdict %q (refuses %v, %q), want %q (refuses %v, saying %q)", got.summary, got.refuses(), got.detail, tc.summary, tc.refuses, tc.note)
 			}
 			if quick := took < syncRiskGrace/2; quick != tc.quick {
 				t.Errorf("the grace took %s; want it to end early: %v", took.Round(time.Millisecond), tc.quick)
