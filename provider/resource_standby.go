@@ -80,7 +80,8 @@ var standbyManagedParams = []string{"host", "port", "user", "sslmode", "passfile
 var standbyRequirements = []requirement{
 	{alterSystemPrivilege(standbySettings...), "writing the settings (`ALTER SYSTEM`)."},
 	{alterSystemPrivilege(standbyOwnerSetting), "writing the token that tells a `create_before_destroy` replacement's old object from the new one " +
-		"(see `reset_on_destroy`). Without it, create warns and goes on without the token."},
+		"(see `reset_on_destroy`). Without it, create warns and goes on without a token of its own (it takes the server's, if any), " +
+		"and destroy warns that it left the token in place."},
 	{reloadConfPrivilege, "applying them (`pg_reload_conf()`)."},
 	{readAllSettingsPrivilege, "reading `primary_conninfo` back, which PostgreSQL shows only to these roles (it may hold a password)."},
 	{readAllStatsPrivilege, "reading the WAL receiver's state (`pg_stat_wal_receiver`), to wait until the standby streams."},
@@ -293,7 +294,9 @@ func standbySchema() schema.Schema {
 					"replacement, which Terraform creates before it destroys the old one (and does for every resource a `create_before_destroy` resource " +
 					"depends on). Create writes a random token of its own to the custom setting `" + standbyOwnerSetting + "` (`ALTER SYSTEM`; it shows " +
 					"in `postgresql.auto.conf`, not in `pg_settings`) and keeps it in the resource's private state, so that the old object's destroy tells " +
-					"the new object's settings from its own even when their values are the same; destroy resets the token too. A standby without a token " +
+					"the new object's settings from its own even when their values are the same; destroy resets the token too (a role that may not reset " +
+					"it gets a warning: the settings are reset). A role that may not write the token takes the one the server holds, if any, as the " +
+					"resource's own, as an import does. A standby without a token " +
 					"(imported from a hand-made configuration, or created by an older provider or a role that may not write it) is reset unless its " +
 					"primary host, port, user, `application_name` or slot differ from the resource's.",
 			},
@@ -482,14 +485,16 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if r.refuseReset(ctx, pool, &resp.Diagnostics) {
 		return
 	}
-	reset := slices.Clone(standbySettings)
-	if token != "" {
-		reset = append(reset, standbyOwnerSetting)
-	}
-	if err := r.server.resetSystem(ctx, pool, reset...); err != nil {
+	// The settings first, then the token (dropOwner): a token that cannot
+	// be reset must not fail the destroy once the settings are.
+	if err := r.server.resetSystem(ctx, pool, standbySettings...); err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Standby Configuration",
 			"reset_on_destroy is set, but resetting the standby settings of "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
 				"\nFix the privilege, or set reset_on_destroy = false to only forget the resource.")
+		return
+	}
+	if token != "" {
+		r.server.dropOwner(ctx, pool, standbyOwnerSetting, "pgreplication_standby", "the standby settings ("+andList(standbySettings)+")", &resp.Diagnostics)
 	}
 }
 
@@ -514,8 +519,11 @@ func (r *standbyResource) ImportState(ctx context.Context, req resource.ImportSt
 	} {
 		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root(attr), value)...)
 	}
+	// An import connects (Read, which follows at once, would too): it
+	// cannot take the server's token without asking, and an object imported
+	// without it would take that token for another object's and never reset.
 	if pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics); pool != nil {
-		resp.Diagnostics.Append(r.server.adoptOwner(ctx, pool, standbyOwnerSetting, resp.Private)...)
+		resp.Diagnostics.Append(r.server.adoptOwner(ctx, pool, standbyOwnerSetting, "pgreplication_standby", resp.Private)...)
 	}
 }
 

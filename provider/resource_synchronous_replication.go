@@ -101,13 +101,16 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"one (and does for every resource a `create_before_destroy` resource depends on). Create writes a random token of its own to the custom " +
 			"setting `" + syncOwnerSetting + "` (`ALTER SYSTEM`; it shows in `postgresql.auto.conf`, not in `pg_settings`) and keeps it in the " +
 			"resource's private state, so that the old object's destroy tells the new object's settings from its own even when their values are " +
-			"the same; destroy resets the token too. A resource without a token (imported from a hand-made configuration, or created by an older " +
-			"provider or a role that may not write it) is reset unless the server's `synchronous_standby_names` differs from the resource's." +
+			"the same; destroy resets the token too (a role that may not reset it gets a warning: the settings are reset). A role that may not write " +
+			"the token takes the one the server holds, if any, as the resource's own, as an import does. A resource without a token (imported from a " +
+			"hand-made configuration, or created by an older provider or a role that may not write it) is reset unless the server's " +
+			"`synchronous_standby_names` differs from the resource's." +
 
 			privilegesText(
 				requirement{alterSystemPrivilege("synchronous_standby_names", "synchronous_commit"), "writing the settings (`ALTER SYSTEM`)."},
 				requirement{alterSystemPrivilege(syncOwnerSetting), "writing the token that tells a `create_before_destroy` replacement's old object " +
-					"from the new one (see above). Without it, create warns and goes on without the token."},
+					"from the new one (see above). Without it, create warns and goes on without a token of its own (it takes the server's, if any), " +
+					"and destroy warns that it left the token in place."},
 				requirement{reloadConfPrivilege, "applying them (`pg_reload_conf()`)."},
 				requirement{readAllStatsPrivilege, "reading which standbys stream and their `sync_state` (`pg_stat_replication`), which PostgreSQL hides from other roles."},
 				requirement{readAllSettingsPrivilege, "when a configuration file sets one of the settings to a value other than the one the provider's last apply " +
@@ -303,16 +306,17 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	}
 	// ALTER SYSTEM writes no WAL, so this works even while commits wait
 	// for a standby that is not there.
-	reset := []string{"synchronous_standby_names", "synchronous_commit"}
-	if token != "" {
-		reset = append(reset, syncOwnerSetting)
-	}
-	err := r.server.resetSystem(ctx, pool, reset...)
+	// The settings first, then the token (dropOwner): a token that cannot
+	// be reset must not fail the destroy once the settings are.
+	err := r.server.resetSystem(ctx, pool, "synchronous_standby_names", "synchronous_commit")
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Synchronous Replication",
 			"Resetting synchronous_standby_names and synchronous_commit on "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
 				"\nCommits on the primary may keep waiting for standbys until it is reset: fix the privilege and destroy again.")
 		return
+	}
+	if token != "" {
+		r.server.dropOwner(ctx, pool, syncOwnerSetting, "pgreplication_synchronous_replication", "synchronous_standby_names and synchronous_commit", &resp.Diagnostics)
 	}
 	// Wait until new sessions no longer see the resource's value, so that a
 	// following step (or a test) does not see the old one. postgresql.conf
@@ -335,8 +339,11 @@ func (r *synchronousReplicationResource) ImportState(ctx context.Context, req re
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), synchronousReplicationImportID)...)
 	// Provider-only: import the default, so that leaving it out plans nothing.
 	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("allow_unavailable"), false)...)
+	// An import connects (Read, which follows at once, would too): it
+	// cannot take the server's token without asking, and an object imported
+	// without it would take that token for another object's and never reset.
 	if pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics); pool != nil {
-		resp.Diagnostics.Append(r.server.adoptOwner(ctx, pool, syncOwnerSetting, resp.Private)...)
+		resp.Diagnostics.Append(r.server.adoptOwner(ctx, pool, syncOwnerSetting, "pgreplication_synchronous_replication", resp.Private)...)
 	}
 }
 

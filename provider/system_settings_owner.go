@@ -44,17 +44,20 @@ const ownerKey = "owner"
 
 // ownerClaim is the token one Create wrote to its setting, and the setting
 // as it was before, which a failed Create writes back. A zero claim wrote
-// nothing.
+// nothing. An adopted claim wrote nothing either: its token is the one the
+// server held, taken as the object's own (claimOwner).
 type ownerClaim struct {
-	token string
-	prior systemSetting
+	token   string
+	prior   systemSetting
+	adopted bool
 }
 
 // claimOwner writes a new token to the setting name with ALTER SYSTEM, not
 // reloaded: the Create's own reload puts it in effect with the settings
 // (call it before writing them). A role that may not write it gets a
-// warning naming the grant and a zero claim, and the Create goes on: its
-// objects are then not told apart, as before there were tokens. object
+// warning naming the grant, and the Create goes on: its objects are then
+// not told apart, as before there were tokens. If the server holds a token
+// already, the claim adopts it (below); if not, the claim is zero. object
 // names the resource in messages. False after an error in diags.
 func (s *server) claimOwner(ctx context.Context, pool *pgxpool.Pool, name, object string, diags *diag.Diagnostics) (ownerClaim, bool) {
 	b := make([]byte, 16)
@@ -73,11 +76,36 @@ func (s *server) claimOwner(ctx context.Context, pool *pgxpool.Pool, name, objec
 	err = s.alterSetting(ctx, pool, setTo(name, token))
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42501" {
+		if was == "" {
+			diags.AddWarning("Replacement Not Told Apart", fmt.Sprintf("The provider's role may not write %s on %s, the token that tells this %s "+
+				"from the one a create_before_destroy replacement destroys after creating this one. The create goes on without it, so "+
+				"such a replacement with unchanged settings resets them when it destroys the old object (a plain destroy resets them either "+
+				"way). To keep that from happening, grant it before the next create:\n%v", name, s.describe(), object, err))
+			return ownerClaim{}, true
+		}
+		// The server holds a token this role cannot replace: one an object
+		// created by a role that could write it left (it may be in no
+		// state any more: terraform state rm, a copied postgresql.auto.conf,
+		// a release that failed). Left to it, this object's destroy would
+		// take it for another object's and reset nothing, leaving commits
+		// to wait for standbys that are gone. So the object takes it as its
+		// own, as an import does (adoptOwner). That is safe with any other
+		// object that holds it, a create_before_destroy replacement's old
+		// object included: only one object can have been created last, and
+		// this Create is about to write the settings, so they are this
+		// object's whatever token they carry; the token's earlier holder,
+		// whose settings are overwritten, still resets them when it is
+		// destroyed, as it would had this Create written no token (the
+		// warning says so), so it loses nothing it had. What the token can
+		// no longer do here is tell the two apart, and only the grant
+		// gives that back.
 		diags.AddWarning("Replacement Not Told Apart", fmt.Sprintf("The provider's role may not write %s on %s, the token that tells this %s "+
-			"from the one a create_before_destroy replacement destroys after creating this one. The create goes on without it, so "+
-			"such a replacement with unchanged settings resets them when it destroys the old object (a plain destroy resets them either "+
-			"way). To keep that from happening, grant it before the next create:\n%v", name, s.describe(), object, err))
-		return ownerClaim{}, true
+			"from the one a create_before_destroy replacement destroys after creating this one. The server holds a token already, "+
+			"which an object created by a role that could write it left: this %s takes it as its own, so that its destroy resets the "+
+			"settings. Another object that holds the same token is not told apart from this one: a create_before_destroy replacement "+
+			"with unchanged settings resets them when it destroys the old object (a plain destroy resets them either way). To keep that "+
+			"from happening, grant it before the next create:\n%v", name, s.describe(), object, object, err))
+		return ownerClaim{token: was, adopted: true}, true
 	}
 	if err != nil {
 		diags.AddError("Cannot Write "+name, fmt.Sprintf("Writing %s on %s, the token that tells this %s from the one a "+
@@ -98,7 +126,7 @@ const ownerSettleTimeout = 30 * time.Second
 // follows, then read the old token and reset the settings (PostgreSQL 15,
 // TestRed4CreateBeforeDestroySingletons).
 func (s *server) settle(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) error {
-	if c.token == "" {
+	if c.token == "" || c.adopted { // an adopted token was in effect already
 		return nil
 	}
 	var now string
@@ -123,7 +151,7 @@ func (s *server) settle(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) e
 // not stay (a replaced object restored would take it for another's). It
 // says what it did, for the Create's error.
 func (s *server) release(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) string {
-	if c.token == "" {
+	if c.token == "" || c.adopted {
 		return ""
 	}
 	err := s.alterSetting(ctx, pool, c.prior)
@@ -192,13 +220,41 @@ func (s *server) ownedElsewhere(ctx context.Context, pool *pgxpool.Pool, name st
 	return token, token != "" && token != ownToken(ctx, private)
 }
 
+// dropOwner resets the token name, for a Delete that reset the object's
+// settings (settings is how its warning names them). It is cleanup: the
+// settings, which hold commits or streaming, are reset already, and a
+// token left behind does no harm, since the next Create there takes it as
+// its own when it cannot write its own (claimOwner). So a failure, a role
+// without the grant on the token above all, is a warning that says how to
+// remove it, not an error that would keep the object in the state and fail
+// every later destroy.
+func (s *server) dropOwner(ctx context.Context, pool *pgxpool.Pool, name, object, settings string, diags *diag.Diagnostics) {
+	err := s.alterSetting(ctx, pool, resetSetting(name))
+	if err == nil {
+		err = s.reloadConf(ctx, pool)
+	}
+	if err != nil {
+		diags.AddWarning("Owner Token Left in Place", fmt.Sprintf("The destroy of this %s reset %s on %s, but not %s, the token it "+
+			"held: %v\n\nThe token does no harm: the next %s created there takes it as its own, or writes its own. To remove it, "+
+			"a superuser runs ALTER SYSTEM RESET %q and SELECT pg_reload_conf() on %s.", object, settings, s.describe(), name, err, object, name, s.describe()))
+	}
+}
+
 // adoptOwner keeps, for an import, the token the server has: the imported
 // object is the one that wrote it (its state was removed), and its destroy
-// resets the settings.
-func (s *server) adoptOwner(ctx context.Context, pool *pgxpool.Pool, name string, private privateState) diag.Diagnostics {
+// resets the settings. An import that could not ask fails: an object
+// imported without the server's token would take it for another object's
+// and its destroy would reset nothing. object names the resource.
+func (s *server) adoptOwner(ctx context.Context, pool *pgxpool.Pool, name, object string, private privateState) diag.Diagnostics {
 	token, err := s.serverOwner(ctx, pool, name)
-	if err != nil || token == "" {
-		return nil // Read, which follows, reports a server it cannot ask
+	if err != nil {
+		var diags diag.Diagnostics
+		diags.AddError("Cannot Read "+name, fmt.Sprintf("Reading %s on %s, the token the imported %s takes as its own so that its "+
+			"destroy resets the settings, failed; nothing was imported. Import again once the server answers: %v", name, s.describe(), object, err))
+		return diags
+	}
+	if token == "" {
+		return nil
 	}
 	return setOwnToken(ctx, private, token)
 }
