@@ -561,7 +561,7 @@ func (r *synchronousReplicationResource) checkAvailable(ctx context.Context, poo
 	if len(silent) > 0 {
 		connected += "; connected, but silent: " + v.whySilent(silent, wait)
 		missing = slices.DeleteFunc(missing, func(m string) bool {
-			return slices.ContainsFunc(silent, func(s string) bool { return strings.EqualFold(fmt.Sprintf("%q", s), m) })
+			return slices.ContainsFunc(silent, func(s string) bool { return syncrep.Matches(m, fmt.Sprintf("%q", s)) })
 		})
 	}
 	notConnected := "none"
@@ -616,11 +616,10 @@ type walSenderState struct {
 }
 
 // listedStandby reports whether c lists a standby of that application name,
-// matching as the server does: case-insensitively, "*" matching all.
+// matching as the server does (syncrep.Matches: ASCII letters folded, not
+// others; "*" matching all).
 func listedStandby(c syncrep.Config, applicationName string) bool {
-	return slices.ContainsFunc(c.Standbys, func(name string) bool {
-		return name == "*" || strings.EqualFold(name, applicationName)
-	})
+	return c.Lists(applicationName)
 }
 
 // outranking names the silent standbys (streaming, not confirming) that
@@ -634,7 +633,7 @@ func outranking(c syncrep.Config, confirming, silent []string) []string {
 		return nil // quorum: any num_sync confirmations do
 	}
 	rank := func(app string) int {
-		return slices.IndexFunc(c.Standbys, func(name string) bool { return name == "*" || strings.EqualFold(name, app) })
+		return slices.IndexFunc(c.Standbys, func(name string) bool { return syncrep.Matches(name, app) })
 	}
 	var ranks []int
 	for _, s := range confirming {
@@ -656,7 +655,7 @@ func outranking(c syncrep.Config, confirming, silent []string) []string {
 }
 
 // listedStreaming counts the streaming WAL senders that c lists, matching
-// names as the server does (case-insensitively, "*" matches all), and
+// names as the server does (syncrep.Matches), and
 // names the listed standbys that do not stream.
 func listedStreaming(c syncrep.Config, streaming []string) (listed int, missing []string) {
 	for _, s := range streaming {
@@ -665,7 +664,7 @@ func listedStreaming(c syncrep.Config, streaming []string) (listed int, missing 
 		}
 	}
 	for _, name := range c.Standbys {
-		if name != "*" && !slices.ContainsFunc(streaming, func(s string) bool { return strings.EqualFold(name, s) }) {
+		if name != "*" && !slices.ContainsFunc(streaming, func(s string) bool { return syncrep.Matches(name, s) }) {
 			missing = append(missing, fmt.Sprintf("%q", name))
 		}
 	}
