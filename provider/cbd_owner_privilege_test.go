@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -84,6 +85,59 @@ func TestAccSynchronousReplication_ownerTokenLimitedRole(t *testing.T) {
 		},
 		CheckDestroy: func(*terraform.State) error {
 			expect("destroy", false, false)
+			return nil
+		},
+	})
+}
+
+// The owner token of a standby for a role granted what the documentation
+// lists for the settings, but not ALTER SYSTEM on the token, on a server
+// that holds a token no object of the state has (an object removed with
+// terraform state rm, a copied postgresql.auto.conf). The create takes that
+// token as its own, so its destroy (reset_on_destroy) resets the settings
+// instead of taking it for another object's; the token, which the role may
+// not reset, stays, with a warning, and does not fail the destroy.
+func TestAccStandby_ownerTokenStaleLimitedRole(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	const role = "standby_owner_stale"
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings, pg_read_all_stats")
+	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER "+strings.Join(standbySettings, ", ")+" TO "+role+
+		"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
+	if err := topo.WaitReplayed(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	const stale = "forgotten0123456789abcdef0123456"
+	conn, err := pgx.Connect(t.Context(), standby.DSNFor("postgres"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// PostgreSQL 15 and 16 take ALTER SYSTEM of a custom setting the
+	// session has (alterOnSession).
+	for _, sql := range []string{`SELECT set_config('` + standbyOwnerSetting + `', '', false)`,
+		`ALTER SYSTEM SET "` + standbyOwnerSetting + `" = '` + stale + `'`, `SELECT pg_reload_conf()`} {
+		if _, err := conn.Exec(t.Context(), sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_ = conn.Close(t.Context())
+	waitFor(t, 10*time.Second, "the stale token in effect", func() bool {
+		return queryValue[string](t, standby, "postgres", `SELECT coalesce(current_setting('`+standbyOwnerSetting+`', true), '')`) == stale
+	})
+	config := providerConfigAs("", standby, role) + standbyBlock("", topo.Primary.Host, topo.Primary.Port,
+		fmt.Sprintf("  application_name = %q\n  reset_on_destroy = true\n  wait_timeout     = \"30s\"", standby.Name))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps:                    []resource.TestStep{{Config: config}},
+		CheckDestroy: func(*terraform.State) error {
+			waitFor(t, 10*time.Second, "the destroy (reset_on_destroy) to reset primary_conninfo, the server's stale token being the object's own", func() bool {
+				return queryValue[string](t, standby, "postgres", `SELECT current_setting('primary_conninfo')`) == ""
+			})
+			if token := queryValue[string](t, standby, "postgres", `SELECT coalesce(current_setting('`+standbyOwnerSetting+`', true), '')`); token != stale {
+				return fmt.Errorf("%s = %q after the destroy; want the stale token, which the role may not reset, left as it was", standbyOwnerSetting, token)
+			}
 			return nil
 		},
 	})
