@@ -87,13 +87,13 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 	if silent := (*primarySilentError)(nil); errors.As(err, &silent) {
 		return syncLook{silent: true, commitRisk: commitRisk{"Standby's Primary Does Not Answer", fmt.Sprintf(
 			"reset_on_destroy is set, and the standby on %s streams from %s, which accepted the connection from Terraform's machine "+
-				"(with the standby's primary_conninfo) but did not answer within %s: %v. A primary that is frozen or overloaded comes "+
+				"(with the standby's primary_conninfo) but %s: %v. A primary that is frozen, overloaded or restarting comes "+
 				"back, and if its synchronous_standby_names needs this standby, every commit there would then wait for it until "+
 				"synchronous_standby_names changes; whether it does cannot be told while it does not answer.\n\nNothing was changed. "+
 				"Wait for the primary to answer and run the destroy again; or take the standby out of the primary's "+
 				"synchronous_standby_names first (pgreplication_synchronous_replication, or list another standby that streams), apply, "+
 				"then destroy; or set reset_on_destroy = false and apply that first, so that the destroy only forgets the resource and "+
-				"the standby keeps streaming.", r.server.describe(), primary, publisherProbeTimeout, statement.MaskedError(ctx, silent.err))}}
+				"the standby keeps streaming.", r.server.describe(), primary, silent.how(), statement.MaskedError(ctx, silent.err))}}
 	}
 	if err != nil {
 		return r.resetNotChecked(primary, fmt.Sprintf("connecting there from Terraform's machine with the standby's primary_conninfo, to read "+
@@ -192,13 +192,23 @@ func (p primaryProbe) senderApp() string { return p.app[:min(len(p.app), 63)] }
 // did not answer in time (SIGSTOPped, overloaded), unlike one that cannot
 // be reached from Terraform's machine at all (refused, no route, a name
 // that does not resolve, a connect that times out), which fails in the
-// dial. pgconn cannot tell the two apart by itself: under the probe's
-// deadline it reports a timed-out dial and a timed-out read alike, as a
-// timeout, so the probe marks the dials that succeed.
+// dial. A server that refuses the connection for a while (primaryBusy:
+// too many connections, starting up) is there too. pgconn cannot tell the
+// timeouts apart by itself: under the probe's deadline it reports a
+// timed-out dial and a timed-out read alike, as a timeout, so the probe
+// marks the dials that succeed.
 type primarySilentError struct{ err error }
 
 func (e *primarySilentError) Error() string { return e.err.Error() }
 func (e *primarySilentError) Unwrap() error { return e.err }
+
+// how says what the primary did, for the refusal.
+func (e *primarySilentError) how() string {
+	if primaryBusy(e.err) {
+		return "refused it for now"
+	}
+	return fmt.Sprintf("did not answer within %s", publisherProbeTimeout)
+}
 
 // probePrimary asks the server cfg reaches, within publisherProbeTimeout,
 // for its synchronous replication and system identifier, over a database
@@ -221,10 +231,20 @@ func probePrimary(ctx context.Context, cfg *pgx.ConnConfig, app string) (primary
 		return c, err
 	}
 	probe, err := probePrimaryOnce(ctx, cfg, probe)
-	if err != nil && accepted.Load() && (pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded)) {
+	if err != nil && accepted.Load() && (pgconn.Timeout(err) || errors.Is(err, context.DeadlineExceeded) || primaryBusy(err)) {
 		err = &primarySilentError{err}
 	}
 	return probe, err
+}
+
+// primaryBusy tells whether err is the server's own refusal of a
+// connection for a while (too many connections or another lack of
+// resources, class 53; starting up, shutting down or in recovery, 57P03):
+// the primary is there, and it comes back with its
+// synchronous_standby_names, as a silent one does.
+func primaryBusy(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "53") || pgErr.Code == "57P03")
 }
 
 // probePrimaryOnce is probePrimary's connections and questions, within ctx.

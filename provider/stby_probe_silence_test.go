@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgproto3"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 )
 
@@ -19,7 +21,9 @@ import (
 // and never answers, a port nobody listens on, a listener whose full
 // backlog drops the SYN (the TCP connect times out, as to an address a
 // firewall or a private network swallows), addresses with no route from
-// here, a name that does not resolve.
+// here, a name that does not resolve; a server that refuses the connection
+// for now (too many connections, starting up: it is there) and one that
+// refuses the login (the standby's credentials do not work from here).
 func TestStandbyResetProbeSilenceClasses(t *testing.T) {
 	t.Parallel()
 	silent, err := net.Listen("tcp", "127.0.0.1:0")
@@ -43,6 +47,7 @@ func TestStandbyResetProbeSilenceClasses(t *testing.T) {
 	closedPort := closed.Addr().(*net.TCPAddr).Port
 	_ = closed.Close()
 	dropsSYN := fullBacklog(t)
+	refusing := func(code string) int { return refusingServer(t, code) }
 	for _, c := range []struct {
 		what, host string
 		port       int
@@ -54,6 +59,9 @@ func TestStandbyResetProbeSilenceClasses(t *testing.T) {
 		{"TEST-NET-1 (no route or no SYN-ACK)", "192.0.2.1", 5432, false},
 		{"private address out of reach", "10.255.255.1", 5432, false},
 		{"name that does not resolve", "primary.invalid", 5432, false},
+		{"refuses for now: too many connections (53300)", "127.0.0.1", refusing("53300"), true},
+		{"refuses for now: starting up (57P03)", "127.0.0.1", refusing("57P03"), true},
+		{"refuses the login (28P01)", "127.0.0.1", refusing("28P01"), false},
 	} {
 		t.Run(c.what, func(t *testing.T) {
 			t.Parallel()
@@ -109,4 +117,33 @@ func fullBacklog(t *testing.T) int {
 		t.Skip("this kernel accepted a connection past a full backlog; the timed-out connect cannot be made here")
 	}
 	return port
+}
+
+// refusingServer answers every connection's startup message with an
+// ErrorResponse of code, as PostgreSQL refuses a connection.
+func refusingServer(t *testing.T, code string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				b := pgproto3.NewBackend(c, c)
+				if _, err := b.ReceiveStartupMessage(); err != nil {
+					return
+				}
+				b.Send(&pgproto3.ErrorResponse{Severity: "FATAL", Code: code, Message: "refused by the test server"})
+				_ = b.Flush()
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
 }
