@@ -290,7 +290,10 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 // role (none, or a superuser).
 func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, roleFree int64) {
 	// Sessions are counted as PostgreSQL counts them for its limits:
-	// client backends, conn among them.
+	// client backends, conn among them. WAL senders (replication
+	// connections, physical or logical) and background workers (a
+	// subscription's apply worker) neither count nor are refused, on 15.18,
+	// 16.14, 17.10 and 18.4 (pool_walsender_limit_test.go).
 	const sql = `SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
        (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid AND a.backend_type = 'client backend'),
        (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid AND a.backend_type = 'client backend'),
