@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -245,11 +246,24 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	}
 	for {
 		var p *pgxpool.Pool // set before its first connection is made
+		// binds is whether a limit leaves the pool no more than its size.
+		// Only then, or when the role's CONNECTION LIMIT holds its pools
+		// (roleRoom), may a connection made after one closed be refused
+		// for the closed one's session, which the server counts until its
+		// backend exits; so only then does a close wait for that
+		// (closeAndWait: on a server that stopped answering, up to
+		// connect_timeout, the pool's connections together).
+		var binds atomic.Bool
 		cfg.BeforeConnect = func(context.Context, *pgx.ConnConfig) error {
 			return room.admit(p, wait, cfg.PingTimeout, s.describe(), s.role())
 		}
 		cfg.AfterConnect = func(context.Context, *pgx.Conn) error { room.connected(p); return nil }
-		cfg.BeforeClose = func(c *pgx.Conn) { closeAndWait(c, cfg.PingTimeout); room.ended() }
+		cfg.BeforeClose = func(c *pgx.Conn) {
+			if binds.Load() || room.limited() {
+				closeAndWait(c, cfg.PingTimeout)
+			}
+			room.ended()
+		}
 		p, err = pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
 			return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
@@ -266,6 +280,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			return nil, err
 		}
 		limit := room.measure(ctx, first.Conn())
+		binds.Store(limit <= cfg.MaxConns)
 		if limit >= cfg.MaxConns {
 			first.Release()
 			return p, nil
@@ -476,6 +491,13 @@ func (r *roleRoom) connected(p *pgxpool.Pool) {
 	}
 	r.held++
 	r.mu.Unlock()
+}
+
+// limited is whether the role's CONNECTION LIMIT holds its pools (measured).
+func (r *roleRoom) limited() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.room >= 0
 }
 
 // ended frees the place of a connection whose session has ended.
