@@ -383,12 +383,13 @@ const roleRoomWait = 30 * time.Minute
 // has ended on the server (closeAndWait), so that a place freed is never
 // refused for the session that held it.
 type roleRoom struct {
-	mu      sync.Mutex              // guards the fields below
-	room    int64                   // the places; -1 while not measured, or not limited
-	held    int64                   // connections made whose sessions have not ended
-	pending map[*pgxpool.Pool]int64 // connections being made, admitted
-	waiting map[*pgxpool.Pool]int64 // connections being made, waiting in admit
-	pools   map[*pgxpool.Pool]bool
+	mu       sync.Mutex              // guards the fields below
+	room     int64                   // the places; -1 while not measured, or not limited
+	measured bool                    // room was measured: before, one connection is made at a time
+	held     int64                   // connections made whose sessions have not ended
+	pending  map[*pgxpool.Pool]int64 // connections being made, admitted
+	waiting  map[*pgxpool.Pool]int64 // connections being made, waiting in admit
+	pools    map[*pgxpool.Pool]bool
 }
 
 // roleRoom is the room of the role and server of conninfo (without a
@@ -427,7 +428,12 @@ func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, r
 	r.waiting[p]++
 	for {
 		r.trim()
-		if r.room < 0 || r.held+r.admitted() < r.room {
+		// Before the room is measured, on the first connection of the
+		// role's first pool, it admits that connection alone: pools made
+		// at once in several databases were each admitted their first
+		// connection, more than the limit allowed, and the server refused
+		// one (53300).
+		if !r.measured && r.held+r.admitted() == 0 || r.measured && (r.room < 0 || r.held+r.admitted() < r.room) {
 			r.waiting[p]--
 			r.pending[p]++
 			r.mu.Unlock()
@@ -515,6 +521,7 @@ func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn) int32 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	limit, free := connectionCap(ctx, conn)
+	r.measured = true
 	r.room = -1
 	if free >= 0 {
 		r.room = free + r.held

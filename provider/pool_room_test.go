@@ -25,7 +25,7 @@ func TestRoleRoomWaitIsBounded(t *testing.T) {
 	r := processPools.roleRoom("test-room-bounded")
 	r.add(p)
 	r.mu.Lock()
-	r.room, r.held = 2, 2 // both places held, by connections in use
+	r.room, r.held, r.measured = 2, 2, true // both places held, by connections in use
 	r.mu.Unlock()
 	start := time.Now()
 	err = r.admit(p, 300*time.Millisecond, time.Second, "127.0.0.1:5432", "app")
