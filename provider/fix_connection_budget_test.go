@@ -39,17 +39,7 @@ func TestAccProvider_roleConnectionLimitAcrossDatabases(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			server := tc.server
 			role, perDB := "tfacc_budget_"+tc.name, 6
-			dbs := []string{role + "_a", role + "_b", role + "_c"}
-			execSQL(t, server, "postgres", `CREATE ROLE `+role+` LOGIN CONNECTION LIMIT 2`)
-			for _, db := range dbs {
-				execSQL(t, server, "postgres", `CREATE DATABASE `+db+` OWNER `+role)
-			}
-			t.Cleanup(func() {
-				for _, db := range dbs {
-					execSQL(t, server, "postgres", `DROP DATABASE IF EXISTS `+db+` WITH (FORCE)`)
-				}
-				execSQL(t, server, "postgres", `DROP ROLE IF EXISTS `+role)
-			})
+			dbs := roleOfLimit2In3Databases(t, server, role)
 			var cfg strings.Builder
 			cfg.WriteString(providerBlockAt("", tc.host, server.Port, role, dbs[0], tc.sslmode))
 			for d, db := range dbs {
@@ -81,4 +71,23 @@ resource "pgreplication_publication" "p%d_%d" {
 			})
 		})
 	}
+}
+
+// roleOfLimit2In3Databases creates role, LOGIN CONNECTION LIMIT 2, and
+// three databases it owns, role_a, role_b and role_c, dropped after the
+// test; it returns their names.
+func roleOfLimit2In3Databases(t *testing.T, server *routertest.Node, role string) []string {
+	t.Helper()
+	dbs := []string{role + "_a", role + "_b", role + "_c"}
+	execSQL(t, server, "postgres", `CREATE ROLE `+role+` LOGIN CONNECTION LIMIT 2`)
+	for _, db := range dbs {
+		execSQL(t, server, "postgres", `CREATE DATABASE `+db+` OWNER `+role)
+	}
+	t.Cleanup(func() {
+		for _, db := range dbs {
+			execSQL(t, server, "postgres", `DROP DATABASE IF EXISTS `+db+` WITH (FORCE)`)
+		}
+		execSQL(t, server, "postgres", `DROP ROLE IF EXISTS `+role)
+	})
+	return dbs
 }

@@ -15,17 +15,7 @@ import (
 func TestAccProvider_poolRoomFirstPoolsAtOnce(t *testing.T) {
 	server := testAccTopology(t).Primary
 	role := "tfacc_room_first"
-	dbs := []string{role + "_a", role + "_b", role + "_c"}
-	execSQL(t, server, "postgres", `CREATE ROLE `+role+` LOGIN CONNECTION LIMIT 2`)
-	for _, db := range dbs {
-		execSQL(t, server, "postgres", `CREATE DATABASE `+db+` OWNER `+role)
-	}
-	t.Cleanup(func() {
-		for _, db := range dbs {
-			execSQL(t, server, "postgres", `DROP DATABASE IF EXISTS `+db+` WITH (FORCE)`)
-		}
-		execSQL(t, server, "postgres", `DROP ROLE IF EXISTS `+role)
-	})
+	dbs := roleOfLimit2In3Databases(t, server, role)
 	ctx := context.Background()
 	for round := range 5 {
 		// A room not measured yet each round (max_connections makes the
