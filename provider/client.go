@@ -259,6 +259,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		}
 		cfg.AfterConnect = func(context.Context, *pgx.Conn) error { room.connected(p); return nil }
 		cfg.BeforeClose = func(c *pgx.Conn) {
+			room.ending()
 			if binds.Load() || room.limited() {
 				closeAndWait(c, cfg.PingTimeout)
 			}
@@ -287,6 +288,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		}
 		// The smaller pool's first connection must not be refused for
 		// this session, which the server counts until its backend exits.
+		room.ending()
 		closeAndWait(first.Hijack(), cfg.PingTimeout)
 		room.ended()
 		p.Close()
@@ -387,6 +389,7 @@ type roleRoom struct {
 	room     int64                   // the places; -1 while not measured, or not limited
 	measured bool                    // room was measured: before, one connection is made at a time
 	held     int64                   // connections made whose sessions have not ended
+	closing  int64                   // of held, those being closed: their sessions may have ended on the server
 	pending  map[*pgxpool.Pool]int64 // connections being made, admitted
 	waiting  map[*pgxpool.Pool]int64 // connections being made, waiting in admit
 	pools    map[*pgxpool.Pool]bool
@@ -456,8 +459,10 @@ func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, r
 		closed := 0
 		for _, q := range pools {
 			for _, c := range q.AcquireAllIdle(context.Background()) {
-				closeAndWait(c.Conn(), timeout)
-				c.Release() // closed: its pool destroys it, and BeforeClose counts it ended
+				// Hijacked, its pool forgets it without BeforeClose.
+				r.ending()
+				closeAndWait(c.Hijack(), timeout)
+				r.ended()
 				closed++
 			}
 		}
@@ -506,10 +511,20 @@ func (r *roleRoom) limited() bool {
 	return r.room >= 0
 }
 
-// ended frees the place of a connection whose session has ended.
+// ending marks a held connection as being closed, before its session ends
+// on the server (measure).
+func (r *roleRoom) ending() {
+	r.mu.Lock()
+	r.closing++
+	r.mu.Unlock()
+}
+
+// ended frees the place of a connection, marked ending, whose session has
+// ended.
 func (r *roleRoom) ended() {
 	r.mu.Lock()
 	r.held = max(r.held-1, 0)
+	r.closing = max(r.closing-1, 0)
 	r.mu.Unlock()
 }
 
@@ -524,7 +539,11 @@ func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn) int32 {
 	r.measured = true
 	r.room = -1
 	if free >= 0 {
-		r.room = free + r.held
+		// A session being closed may have ended on the server, so not be
+		// among the sessions counted, while it is still held: counted as
+		// held, it was a place twice, and the server refused a connection
+		// (53300) when ended freed it.
+		r.room = free + r.held - r.closing
 	}
 	return limit
 }
