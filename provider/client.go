@@ -308,9 +308,13 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, roleFree int64) {
 	// Sessions are counted as PostgreSQL counts them for its limits:
 	// client backends, conn among them. WAL senders (replication
-	// connections, physical or logical) and background workers (a
-	// subscription's apply worker) neither count nor are refused, on 15.18,
-	// 16.14, 17.10 and 18.4 (pool_walsender_limit_test.go).
+	// connections, physical or logical) neither count nor are refused, on
+	// 15.18, 16.14, 17.10 and 18.4 (pool_walsender_limit_test.go); nor do
+	// background workers: a subscription's apply worker running as the
+	// role left its LIMIT 2 to two client connections on 16.14, 17.10 and
+	// 18.4 (its backend_type is 'logical replication worker' on 16,
+	// 'logical replication apply worker' since 17, never 'background
+	// worker'), and CountUserBackends skips them in every version.
 	const sql = `SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
        (SELECT count(*) FROM pg_stat_activity a WHERE a.usesysid = r.oid AND a.backend_type = 'client backend'),
        (SELECT count(*) FROM pg_stat_activity a WHERE a.datid = d.oid AND a.backend_type = 'client backend'),
