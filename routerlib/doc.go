@@ -117,7 +117,10 @@
 // [ErrMaybeCommitted] too (the cancel request pgx then sends the server
 // can come after the commit). [Router.Close] returns within health.timeout and a second, even
 // with calls stuck on a node that hangs or connections, rows and
-// transactions the application still holds (their next use then fails).
+// transactions the application still holds (their next use then fails);
+// a call still waiting then (for a pool's connection the application
+// holds, for a replica to replay a session's writes, for a restarted
+// primary, for a Ping's answer) ends with [ErrClosed].
 //
 // A replica leaves rotation after eject_after failed checks, at once when
 // its lag exceeds max_lag or max_lag_bytes (max_lag is the age of the

@@ -3,7 +3,6 @@ package routerlib_test
 import (
 	"context"
 	"errors"
-	"os"
 	"testing"
 	"time"
 
@@ -16,14 +15,15 @@ import (
 // return once it has: a call waiting for a connection of a pool that the
 // application holds to its max_conns (an Acquire'd connection, rows not
 // closed), a read_your_writes read waiting wait_timeout for a replica that
-// does not replay. pgxpool.Pool.Close ends an Acquire waiting at once
-// (puddle cancels its waiters); doc.go says Close returns within
-// health.timeout and a second, and that what the application still holds
-// fails at its next use.
+// does not replay (TestCloseEndsReadYourWritesWait). Before, both waited
+// until the application let go: puddle's waiters wait for a slot under
+// their own context alone, which pgxpool.Pool.Close does not end. Each
+// pool now keeps a slot that Close frees (nodeConns.reserveSlot): the
+// waits end with ErrClosed when Close cuts the connections, health.timeout
+// (1s) after it began. doc.go says Close returns within health.timeout and
+// a second, and that what the application still holds fails at its next
+// use.
 func TestRed4CloseEndsCallsWaiting(t *testing.T) {
-	if !red4(t) {
-		return
-	}
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	ctx := context.Background()
 	if err := topo.Primary.Exec(ctx, "CREATE TABLE close_waiting (id int)"); err != nil {
@@ -85,14 +85,4 @@ func TestRed4CloseEndsCallsWaiting(t *testing.T) {
 			limit = time.After(10 * time.Second)
 		}
 	}
-}
-
-// red4 says whether to run a red team finding that fails on the code as it
-// is: only with ROUTERTEST_RED4=1, so that main stays green until the fix
-// lands (the test then loses this guard).
-func red4(t *testing.T) bool {
-	if os.Getenv("ROUTERTEST_RED4") != "1" {
-		t.Skip("a red team finding that fails until it is fixed (see its comment); ROUTERTEST_RED4=1 runs it")
-	}
-	return true
 }

@@ -178,11 +178,17 @@ func nodeStat(t *topology, n, writer *node) NodeStat {
 		if p == n.readPool.Load() {
 			kept = min(n.kept.count.Load(), ps.AcquiredConns())
 		}
+		// Nor do they count the slot that the pool keeps for Close
+		// (see nodeConns.reserveSlot).
+		var reserved int32
+		if !n.conns.isClosed() {
+			reserved = 1
+		}
 		s.Pool = PoolStat{
-			TotalConns:      ps.TotalConns(),
+			TotalConns:      ps.TotalConns() - reserved,
 			IdleConns:       ps.IdleConns() + kept,
 			AcquiredConns:   ps.AcquiredConns() - kept,
-			MaxConns:        ps.MaxConns(),
+			MaxConns:        ps.MaxConns() - 1,
 			AcquireCount:    ps.AcquireCount(),
 			AcquireDuration: ps.AcquireDuration(),
 			EmptyAcquires:   ps.EmptyAcquireCount(),

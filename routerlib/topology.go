@@ -645,7 +645,7 @@ func (s *server) ensureReadPool(name string) error {
 		}
 		return nil
 	}
-	rp, err := pgxpool.NewWithConfig(context.Background(), rc)
+	rp, err := s.newPool(rc)
 	if err != nil {
 		return err
 	}
@@ -662,12 +662,51 @@ func (s *server) ensureWritePool() error {
 	}
 	wc := s.baseCfg.Copy()
 	wc.ConnConfig.Tracer = discardTracer(wc.ConnConfig.Tracer)
-	wp, err := pgxpool.NewWithConfig(context.Background(), wc)
+	wp, err := s.newPool(wc)
 	if err != nil {
 		return err
 	}
 	s.writePool.Store(wp)
 	return nil
+}
+
+// newPool makes a pool of cfg, a copy of its own, with the slot that
+// Close frees reserved (see nodeConns.reserveSlot): cfg.MaxConns
+// connections at most, and one slot more that connects nowhere. It
+// returns once the slot is taken.
+func (s *server) newPool(cfg *pgxpool.Config) (*pgxpool.Pool, error) {
+	taken := make(chan struct{})
+	cfg.MaxConns++
+	cfg.BeforeConnect = s.conns.reserveSlot(cfg.BeforeConnect, taken)
+	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), reserveKey{}, true))
+	defer cancel()
+	acquired := make(chan struct{})
+	go func() {
+		defer close(acquired)
+		// It returns when cancel ends the acquire: the slot stays
+		// taken by puddle's constructor, under the pool's context.
+		if c, err := p.Acquire(ctx); err == nil {
+			c.Release() // not so: no connection is set up before the slot is taken
+		}
+	}()
+	select {
+	case <-taken:
+	case <-acquired:
+		// The acquire ended before it took the slot, which it never
+		// will now: the pool's connections are set up without it.
+		select {
+		case <-taken:
+		default:
+			close(taken)
+		}
+	}
+	cancel()
+	<-acquired
+	return p, nil
 }
 
 // close closes the server's pools and the monitor's connection. pgxpool's
