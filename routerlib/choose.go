@@ -348,6 +348,9 @@ func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node,
 		if err != nil && ctx.Err() != nil {
 			return target{}, ctx.Err()
 		}
+		if errors.Is(err, ErrClosed) {
+			return target{}, err
+		}
 		if caughtUp {
 			return target{n: n, pool: t.readPoolOf(n), reason: ReasonCaughtUp, route: routeName}, nil
 		}
@@ -491,6 +494,11 @@ func (s *server) awaitReplay(ctx context.Context, lsn LSN, deadline time.Time) (
 		qctx, cancel := context.WithDeadline(ctx, deadline)
 		rd.err = s.queryReplay(qctx)
 		cancel()
+		if rd.err != nil && s.conns.isClosed() {
+			// Close cut the query off, or ended its wait for a
+			// connection: the read goes nowhere else.
+			rd.err = s.conns.closedWhile("the read waited for the session's writes to be replayed on")
+		}
 		p.mu.Lock()
 		p.round = nil
 		p.mu.Unlock()

@@ -118,7 +118,12 @@ func New(ctx context.Context, f artifact.Topology, opts ...Option) (*Router, err
 // still holds then (an acquired connection, open rows, a transaction):
 // their next use fails, and their pools close once they are released. So
 // Close returns within health.timeout and a second whatever the
-// application holds. Calls after Close fail with [ErrClosed].
+// application holds. Every call still waiting then ends with [ErrClosed]
+// and is not sent: one waiting for a connection of a pool whose
+// connections the application holds (each pool keeps for this one slot
+// beyond max_conns, which connects nowhere), a read_your_writes read waiting for a
+// replica to replay, a Ping; a call waiting for a restarted primary ends
+// when Close begins. Calls after Close fail with [ErrClosed].
 func (r *Router) Close() {
 	r.closeOnce.Do(func() {
 		r.closed.Store(true)
@@ -323,7 +328,18 @@ func (r *Router) route(ctx context.Context, tp **topology, op Op, sql string, cl
 	if err != nil && r.awaitWriter(ctx, tp, err) {
 		tg, err = r.choose(ctx, *tp, op, sql, cl, st)
 	}
-	return tg, err
+	return tg, r.closedWaiting(err)
+}
+
+// closedWaiting is err, a failure to choose a node, made to match
+// [ErrClosed] when the Router was closed: Close ended the call's wait for
+// a node to take the writes (awaitWriter), or took the node it was to
+// run on again, and the call was not sent.
+func (r *Router) closedWaiting(err error) error {
+	if err == nil || !r.closed.Load() || errors.Is(err, ErrClosed) {
+		return err
+	}
+	return fmt.Errorf("%w before the call was sent: %w", ErrClosed, err)
 }
 
 // routePrimary is choosePrimary for a call that needs the primary itself
@@ -334,7 +350,7 @@ func (r *Router) routePrimary(ctx context.Context, tp **topology, op Op) (target
 	if err != nil && r.awaitWriter(ctx, tp, err) {
 		tg, err = r.choosePrimary(ctx, *tp, op)
 	}
-	return tg, err
+	return tg, r.closedWaiting(err)
 }
 
 // awaitWriter reports, for a call that needs the primary and failed to
@@ -406,6 +422,8 @@ func (r *Router) awaitWriter(ctx context.Context, tp **topology, err error) bool
 		}
 		select {
 		case <-ctx.Done():
+			return false
+		case <-r.background.Done(): // Close began (see closedWaiting)
 			return false
 		case <-wait.C:
 			return true // to say why none, as the checks see it now
@@ -904,6 +922,10 @@ func (r *Router) Ping(ctx context.Context) error {
 		return err
 	}
 	if err := tg.pool.Ping(ctx); err != nil {
+		if r.closed.Load() && !errors.Is(err, ErrClosed) {
+			// Close cut the ping off: the primary did not fail.
+			return fmt.Errorf("%w while the ping was in flight on primary %q: %w", ErrClosed, tg.n.name, err)
+		}
 		return fmt.Errorf("routerlib: ping primary %q: %w", tg.n.name, err)
 	}
 	return nil
