@@ -1558,14 +1558,19 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 	// a stalled pg_wal volume; each failed check closed its session, so
 	// each interval tries a new one): aliveAt records it (see
 	// unknownRole). Past max_lag and an interval, a replica with max_lag
-	// has a lag unknown: the failure counts, and err says why.
-	excused := func(since time.Time, err error) (bool, error) {
+	// has a lag unknown: the failure counts, and err says why. Past
+	// roleWindow, a node last seen in recovery that does not take the
+	// writes leaves read rotation at once (fails is eject_after): it may
+	// have been promoted, and without max_lag nothing else would take it
+	// out, however far behind it falls (a stalled pg_wal volume stalls
+	// its replay too). The writer keeps the writes, as chooseWriter says.
+	excused := func(since time.Time, err error) (ok bool, fails int, _ error) {
 		if !n.conns.answeredSince(since, t.timeout) {
-			return false, err
+			return false, 1, err
 		}
 		at := n.checkedAt.Load()
 		if at == 0 {
-			return true, nil
+			return true, 0, nil
 		}
 		age := time.Since(time.Unix(0, at))
 		if age > roleWindow(t) {
@@ -1573,11 +1578,14 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 				r.opts.logger.Warn("routerlib: a node answers calls, but its health checks do not: its role is unknown, and no other node takes over the writes until a check of it answers",
 					"node", n.name, "last_check", time.Unix(0, at).UTC(), "err", err)
 			}
+			if n.recovery.Load() && t.writer.Load() != n {
+				return false, max(t.eject, 1), fmt.Errorf("it answers calls, but no health check has answered for %v, so its role is unknown (it may have been promoted since its last check saw it in recovery), and it leaves read rotation until a check answers: %w", age.Round(time.Millisecond), err)
+			}
 		}
 		if n.maxLag > 0 && age > n.maxLag+t.interval {
-			return false, fmt.Errorf("it answers calls, but no health check has answered for %v, so its lag is unknown (max_lag %v): %w", age.Round(time.Millisecond), n.maxLag, err)
+			return false, 1, fmt.Errorf("it answers calls, but no health check has answered for %v, so its lag is unknown (max_lag %v): %w", age.Round(time.Millisecond), n.maxLag, err)
 		}
-		return true, nil
+		return true, 0, nil
 	}
 	// handle applies the check that ended, for every interval it stood
 	// for; false when the watcher is stopping.
@@ -1598,12 +1606,12 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			// Not an answer, but no sign of a node down either when it
 			// answered calls in time meanwhile (see the deadlines
 			// below).
-			ok, err := excused(res.at, res.err)
+			ok, fails, err := excused(res.at, res.err)
 			if ok {
 				r.opts.logger.Debug("routerlib: a health check failed, but the node answered calls in time meanwhile; not counted", "node", n.name, "err", res.err)
 				return true
 			}
-			res.err = err
+			res.err, failed = err, max(failed, fails)
 		}
 		r.applyCheck(t, n, res, failed)
 		return true
@@ -1657,7 +1665,7 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			w.pending = w.pending[1:]
 			arm()
 			late := fmt.Errorf("no answer within health.timeout (%v): %w", t.timeout, os.ErrDeadlineExceeded)
-			ok, err := excused(began, late)
+			ok, fails, err := excused(began, late)
 			if ok {
 				// The check is late, but since this interval
 				// began the node answered a call on the pools'
@@ -1675,7 +1683,7 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 				r.opts.logger.Debug("routerlib: a health check is late, but the node answered calls in time since its interval began; not counted", "node", n.name)
 				continue
 			}
-			r.applyCheck(t, n, checkResult{err: err}, 1)
+			r.applyCheck(t, n, checkResult{err: err}, fails)
 		case res := <-w.results:
 			w.running = false
 			if !handle(res) {
@@ -1706,16 +1714,24 @@ func unknownRole(t *topology, next *node) *node {
 		if n == next || oneServer(n, next) {
 			continue
 		}
-		at := n.checkedAt.Load()
-		if at == 0 {
-			continue // never checked: never in rotation nor a writer
-		}
-		unknown := time.Unix(0, at).Add(roleWindow(t))
-		if n.aliveAt.Load() > at || time.Now().After(unknown) && n.conns.answeredSince(unknown, t.timeout) {
+		if n.roleUnknown(t) {
 			return n
 		}
 	}
 	return nil
+}
+
+// roleUnknown reports whether n, a node of t, answers calls but has a role
+// unknown: none of its checks answered for roleWindow, and it answered a
+// call on the pools' sessions in time since then (now, or as the monitor
+// saw it: aliveAt, see watchNode). A node never checked has none.
+func (n *node) roleUnknown(t *topology) bool {
+	at := n.checkedAt.Load()
+	if at == 0 {
+		return false // never checked: never in rotation nor a writer
+	}
+	unknown := time.Unix(0, at).Add(roleWindow(t))
+	return n.aliveAt.Load() > at || time.Now().After(unknown) && n.conns.answeredSince(unknown, t.timeout)
 }
 
 // watchState is a server's check in flight, which passes from one

@@ -82,7 +82,12 @@ type NodeStat struct {
 	Name         string
 	DeclaredRole string // "primary" or "replica", as the router file says
 	// ObservedRole is "primary" when the last check found the node out of
-	// recovery, "replica" when in recovery, "" when it was not reachable.
+	// recovery, "replica" when in recovery, "" when it was not reachable,
+	// and "unknown" when the node answers calls but none of its checks
+	// has answered for eject_after + 1 intervals and health.timeout: it
+	// may have been promoted since. No other node takes the writes over
+	// it then, and a replica leaves read rotation (a writer keeps the
+	// writes).
 	ObservedRole string
 	Writer       bool        // writes go to this node now
 	Healthy      bool        // the last health check succeeded
@@ -157,7 +162,10 @@ func nodeStat(t *topology, n, writer *node) NodeStat {
 	// One value says both, so a node out of rotation always has a reason.
 	s.Ejected = EjectReason(n.ejected.Load())
 	s.Readable = s.Ejected == EjectNone
-	if s.Healthy {
+	switch {
+	case n.roleUnknown(t):
+		s.ObservedRole = "unknown"
+	case s.Healthy:
 		s.ObservedRole = "primary"
 		if n.recovery.Load() {
 			s.ObservedRole = "replica"
