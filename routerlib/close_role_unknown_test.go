@@ -14,7 +14,9 @@ import (
 // has one with max_lag) has a role unknown once no check answered for
 // eject_after + 1 intervals and health.timeout: it may have been promoted,
 // and nothing measures how far behind it is (here its replay stops, as a
-// stalled pg_wal volume would stop it). It leaves read rotation then, and
+// stalled pg_wal volume would stop it). It leaves read rotation once its
+// role has been unknown as long again (a check that only answers late must
+// not eject it: TestLateChecksOfAnAnsweringReplica), and
 // Stat says its role is unknown, rather than serving reads that miss what
 // the primary committed for as long as the check hangs.
 func TestRoleUnknownReplicaLeavesRotation(t *testing.T) {
@@ -51,7 +53,8 @@ func TestRoleUnknownReplicaLeavesRotation(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = replica.ResumeReplay(context.Background()) })
 	// The role is unknown 3 × 100 ms + 500 ms after the last check that
-	// answered; a busy machine's checks and ticks come later.
+	// answered, and the replica leaves rotation as long again after; a
+	// busy machine's checks and ticks come later.
 	eventually(t, 5*time.Second, "the replica out of rotation, its role unknown", func() bool {
 		s := nodeStat(r, replica.Name)
 		return !s.Readable && s.ObservedRole == "unknown"

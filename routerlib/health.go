@@ -1558,12 +1558,16 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 	// a stalled pg_wal volume; each failed check closed its session, so
 	// each interval tries a new one): aliveAt records it (see
 	// unknownRole). Past max_lag and an interval, a replica with max_lag
-	// has a lag unknown: the failure counts, and err says why. Past
-	// roleWindow, a node last seen in recovery that does not take the
-	// writes leaves read rotation at once (fails is eject_after): it may
-	// have been promoted, and without max_lag nothing else would take it
-	// out, however far behind it falls (a stalled pg_wal volume stalls
-	// its replay too). The writer keeps the writes, as chooseWriter says.
+	// has a lag unknown: the failure counts, and err says why. Its role
+	// unknown for another roleWindow, a node last seen in recovery that
+	// does not take the writes leaves read rotation at once (fails is
+	// eject_after): it may have been promoted, and without max_lag
+	// nothing else would take it out, however far behind it falls (a
+	// stalled pg_wal volume stalls its replay too). Reads wait the second
+	// window, which writes do not: a check that answers only late (a
+	// client starved of CPU, TestLateChecksOfAnAnsweringReplica) must
+	// not fail the reads of a replica that serves them. The writer keeps
+	// the writes, as chooseWriter says.
 	excused := func(since time.Time, err error) (ok bool, fails int, _ error) {
 		if !n.conns.answeredSince(since, t.timeout) {
 			return false, 1, err
@@ -1578,7 +1582,7 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 				r.opts.logger.Warn("routerlib: a node answers calls, but its health checks do not: its role is unknown, and no other node takes over the writes until a check of it answers",
 					"node", n.name, "last_check", time.Unix(0, at).UTC(), "err", err)
 			}
-			if n.recovery.Load() && t.writer.Load() != n {
+			if age > 2*roleWindow(t) && n.recovery.Load() && t.writer.Load() != n {
 				return false, max(t.eject, 1), fmt.Errorf("it answers calls, but no health check has answered for %v, so its role is unknown (it may have been promoted since its last check saw it in recovery), and it leaves read rotation until a check answers: %w", age.Round(time.Millisecond), err)
 			}
 		}

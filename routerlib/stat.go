@@ -86,8 +86,8 @@ type NodeStat struct {
 	// and "unknown" when the node answers calls but none of its checks
 	// has answered for eject_after + 1 intervals and health.timeout: it
 	// may have been promoted since. No other node takes the writes over
-	// it then, and a replica leaves read rotation (a writer keeps the
-	// writes).
+	// it then (a writer keeps them), and a replica leaves read rotation
+	// once its role has been unknown that long again.
 	ObservedRole string
 	Writer       bool        // writes go to this node now
 	Healthy      bool        // the last health check succeeded
