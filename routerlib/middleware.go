@@ -309,6 +309,7 @@ func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 	if err != nil && m.r.awaitWriter(ctx, &t, err) {
 		pos, err = m.r.primaryPosition(ctx, t)
 	}
+	err = m.r.closedWaiting(err)
 	if err != nil {
 		// Unknown: do not let the value send reads to the primary.
 		m.r.opts.logger.Warn("routerlib: a session's LSN is ahead of every primary position seen, and the primary could not be asked; the session starts empty", "err", err)
@@ -338,7 +339,7 @@ func (r *Router) settleSession(ctx context.Context, s *Session, lost uint64) err
 	if err != nil && r.awaitWriter(ctx, &t, err) {
 		err = r.settle(ctx, t, s, lost)
 	}
-	return err
+	return r.closedWaiting(err)
 }
 
 // primaryPosition asks the node taking writes for its WAL insert position.
