@@ -59,3 +59,29 @@ func TestPoolSlotForCloseConnectsNowhere(t *testing.T) {
 		t.Errorf("Stat of the primary's pool: %+v; want MaxConns, TotalConns and AcquiredConns 2", s)
 	}
 }
+
+// TestPoolFirstFillIsMinConns: a pool's first fill sets up min_conns
+// connections, not one more: pgxpool is given min_conns + 1 (the slot kept
+// for Close counts toward it once taken, see server.newPool), and the
+// fill, made before the slot is taken, drops the one past min_conns.
+func TestPoolFirstFillIsMinConns(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	a := steadyHealth(topo.Artifact(), interval)
+	a.Pool.MaxConns, a.Pool.MinConns = 4, 2
+	r := newRouter(t, a)
+	eventually(t, 10*time.Second, "min_conns connections open", func() bool {
+		return nodeStat(r, topo.Primary.Name).Pool.TotalConns == 2
+	})
+	time.Sleep(time.Second) // a connection past min_conns would be open by now
+	// The pool's 2 and the health check's one.
+	var open int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'routerlib'").Scan(&open); err != nil {
+		t.Fatal(err)
+	}
+	s := nodeStat(r, topo.Primary.Name).Pool
+	t.Logf("the primary's pool: %+v; %d routerlib sessions on the primary", s, open)
+	if open != 3 || s.TotalConns != 2 {
+		t.Errorf("%d routerlib sessions on the primary, pool TotalConns %d; want 3 (min_conns 2 and the health check's) and 2", open, s.TotalConns)
+	}
+}

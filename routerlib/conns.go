@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/puddle/v2"
 )
 
 // nodeConns holds every connection the router has open to one node: its
@@ -573,13 +574,20 @@ func (s *server) newSession(ctx context.Context, pool *pgxpool.Pool, after int64
 // slot (see reserveSlot).
 type reserveKey struct{}
 
+// firstFillKey marks the context of the connections that pgxpool sets up
+// for min_conns when the pool is made (see server.newPool).
+type firstFillKey struct{}
+
 // reserveSlot wraps a pool's BeforeConnect (next) so that the pool, made
 // with one slot more than max_conns, keeps that slot for the Router's
 // Close: the acquire whose context carries reserveKey takes it, closes
 // taken and holds it, connecting nowhere, until the pool or the Router is
 // closed. No other connection of the pool is set up before (the
 // connections of min_conns among them), so that the pool never opens
-// more than max_conns.
+// more than max_conns. Of the connections of the pool's first fill, fill
+// (min_conns, at most max_conns) are set up; those past it give their
+// slot back with puddle.ErrNotAvailable, which pgxpool's fill ignores
+// (another error would cancel the fill's other connections).
 //
 // Why: a call waiting for a connection of a pool whose connections the
 // application holds (an acquired connection, rows not closed) waits in
@@ -590,8 +598,11 @@ type reserveKey struct{}
 // slot comes free and wakes the first wait, whose connection fails at
 // once with [ErrClosed] here, which frees the slot for the next wait, and
 // so on: every wait ends, and nothing is paid until one begins.
-func (c *nodeConns) reserveSlot(next func(context.Context, *pgx.ConnConfig) error, taken chan struct{}) func(context.Context, *pgx.ConnConfig) error {
+func (c *nodeConns) reserveSlot(next func(context.Context, *pgx.ConnConfig) error, taken chan struct{}, fill *atomic.Int32) func(context.Context, *pgx.ConnConfig) error {
 	return func(ctx context.Context, cc *pgx.ConnConfig) error {
+		if ctx.Value(firstFillKey{}) != nil && fill.Add(-1) < 0 {
+			return puddle.ErrNotAvailable
+		}
 		if ctx.Value(reserveKey{}) != nil {
 			close(taken)
 			// ctx ends when the pool closes (puddle's constructor

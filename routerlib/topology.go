@@ -674,11 +674,26 @@ func (s *server) ensureWritePool() error {
 // Close frees reserved (see nodeConns.reserveSlot): cfg.MaxConns
 // connections at most, and one slot more that connects nowhere. It
 // returns once the slot is taken.
+//
+// pgxpool keeps MinConns counting that slot (Stat().TotalConns counts a
+// connection being set up), so MinConns, when set, is one more too: else
+// the pool refills to min_conns − 1 connections once its first reach
+// max_conn_lifetime. The first fill, made before the slot is taken, does
+// not count it, and would set up one connection too many, or, with
+// min_conns = max_conns, take every slot and leave none for the
+// reserve: the fill's connections past min_conns (or past max_conns)
+// are dropped (see reserveSlot).
 func (s *server) newPool(cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 	taken := make(chan struct{})
+	var fill atomic.Int32
+	fill.Store(min(max(cfg.MinConns, cfg.MinIdleConns), cfg.MaxConns))
 	cfg.MaxConns++
-	cfg.BeforeConnect = s.conns.reserveSlot(cfg.BeforeConnect, taken)
-	p, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if cfg.MinConns > 0 {
+		cfg.MinConns = min(cfg.MinConns+1, cfg.MaxConns)
+	}
+	cfg.BeforeConnect = s.conns.reserveSlot(cfg.BeforeConnect, taken, &fill)
+	// pgxpool's first fill runs under this context's values.
+	p, err := pgxpool.NewWithConfig(context.WithValue(context.Background(), firstFillKey{}, true), cfg)
 	if err != nil {
 		return nil, err
 	}
