@@ -303,7 +303,10 @@ type answer struct {
 
 // after reports whether a came after since, within within of its write.
 func (a *answer) after(since int64, within time.Duration) bool {
-	return a.at.Load() > since && a.took.Load() <= int64(within)
+	at := a.at.Load()
+	// 0 is no answer yet, whatever since is: a time before monoEpoch (a
+	// check stale since before the process began) is negative.
+	return at != 0 && at > since && a.took.Load() <= int64(within)
 }
 
 // A trackedConn is a connection in a nodeConns; closing it removes it.
