@@ -1,7 +1,6 @@
 package examples_test
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -20,16 +19,7 @@ import (
 // it; an object imported after `state rm` adopts the server's token, so
 // its destroy resets too, token included; and a plain destroy resets.
 func TestCreateBeforeDestroyOwnerToken(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
-	topo := routertest.Start(t, routertest.WithStandbys(1))
-	standby := topo.Standbys[0]
-	dir := t.TempDir()
-	writeProviders(t, dir, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}})
-	t.Cleanup(func() {
-		_ = topo.Primary.Exec(context.Background(), `ALTER SYSTEM RESET synchronous_standby_names`)
-		_ = topo.Primary.Exec(context.Background(), `SELECT pg_reload_conf()`)
-	})
+	cli, topo, standby := oneStandby(t)
 	syncHCL := func(commit string) string {
 		return fmt.Sprintf(`
 resource "pgreplication_synchronous_replication" "sync" {
@@ -39,13 +29,15 @@ resource "pgreplication_synchronous_replication" "sync" {
 }
 `, standby.Name, commit)
 	}
+	dir := configDir(t, primaryAndStandby(topo), syncHCL("on"))
+	releaseCommitsAtEnd(t, topo.Primary)
 	app := createBeforeDestroyApp("pgreplication_synchronous_replication.sync.id")
-	run := func(want int, args ...string) string {
+	run := func(args ...string) string {
 		t.Helper()
 		if args[0] == "state" {
-			return cli.run(t, dir, want, args...)
+			return cli.run(t, dir, 0, args...)
 		}
-		return cli.run(t, dir, want, append([]string{args[0], "-input=false", "-no-color"}, args[1:]...)...)
+		return cli.run(t, dir, 0, tfArgs(args[0], args[1:]...)...)
 	}
 	settings := func(want string) {
 		t.Helper()
@@ -72,24 +64,22 @@ resource "pgreplication_synchronous_replication" "sync" {
 	}
 
 	// Hand-made: imported with no change planned, reset by destroy.
-	execSQL(t, topo.Primary, "postgres", fmt.Sprintf(`ALTER SYSTEM SET synchronous_standby_names = '"%s"'`, standby.Name))
-	execSQL(t, topo.Primary, "postgres", `SELECT pg_reload_conf()`)
+	setAndReload(t, topo.Primary, fmt.Sprintf(`ALTER SYSTEM SET synchronous_standby_names = '"%s"'`, standby.Name))
 	settings(fmt.Sprintf(`"%s" / on / `, standby.Name))
-	writeFile(t, filepath.Join(dir, "main.tf"), syncHCL("on"))
-	run(0, "import", "pgreplication_synchronous_replication.sync", "synchronous_replication")
-	run(0, "plan", "-detailed-exitcode")
-	run(0, "destroy", "-auto-approve")
+	run("import", "pgreplication_synchronous_replication.sync", "synchronous_replication")
+	run("plan", "-detailed-exitcode")
+	run("destroy")
 	settings(" / on / ")
 
 	// Created with a token; replaced create_before_destroy with only
 	// synchronous_commit changed: the new object's settings and token stay.
 	writeFile(t, filepath.Join(dir, "main.tf"), syncHCL("on")+app)
-	run(0, "apply", "-auto-approve")
+	run("apply")
 	if token = tokenNow(); token == "" {
 		t.Fatal("after create, pgreplication.synchronous_replication_owner is empty")
 	}
 	writeFile(t, filepath.Join(dir, "main.tf"), syncHCL("remote_write")+app)
-	out := run(0, "apply", "-auto-approve", "-replace=pgreplication_synchronous_replication.sync")
+	out := run("apply", "-replace=pgreplication_synchronous_replication.sync")
 	if now := tokenNow(); now == token || now == "" {
 		t.Errorf("after the replacement the owner token is %q (the old object's was %q): want the new object's", now, token)
 	}
@@ -100,26 +90,26 @@ resource "pgreplication_synchronous_replication" "sync" {
 
 	// Forgotten and imported again: the import adopts the token, so the
 	// plain destroy resets the settings and the token.
-	run(0, "state", "rm", "terraform_data.app")
+	run("state", "rm", "terraform_data.app")
 	writeFile(t, filepath.Join(dir, "main.tf"), syncHCL("remote_write"))
-	run(0, "state", "rm", "pgreplication_synchronous_replication.sync")
-	run(0, "import", "pgreplication_synchronous_replication.sync", "synchronous_replication")
-	run(0, "plan", "-detailed-exitcode")
-	run(0, "destroy", "-auto-approve")
+	run("state", "rm", "pgreplication_synchronous_replication.sync")
+	run("import", "pgreplication_synchronous_replication.sync", "synchronous_replication")
+	run("plan", "-detailed-exitcode")
+	run("destroy")
 	settings(" / on / ")
 
 	// The standby: created, forgotten, imported, destroyed with
 	// reset_on_destroy: reset, token included.
 	writeFile(t, filepath.Join(dir, "main.tf"), resetStandbyHCL(topo, standby.Name))
-	run(0, "apply", "-auto-approve")
+	run("apply")
 	var standbyToken string
 	if err := standby.QueryRow(t.Context(), `SELECT coalesce(current_setting('pgreplication.standby_owner', true), '')`).Scan(&standbyToken); err != nil || standbyToken == "" {
 		t.Fatalf("after create, pgreplication.standby_owner on the standby is %q (%v)", standbyToken, err)
 	}
-	run(0, "state", "rm", "pgreplication_standby.standby")
-	run(0, "import", "pgreplication_standby.standby", "standby")
-	run(0, "apply", "-auto-approve") // reset_on_destroy, which import sets false
-	run(0, "destroy", "-auto-approve")
+	run("state", "rm", "pgreplication_standby.standby")
+	run("import", "pgreplication_standby.standby", "standby")
+	run("apply") // reset_on_destroy, which import sets false
+	run("destroy")
 	waitFor(t, standby, 10*time.Second, func() bool {
 		var conninfo, owner string
 		_ = standby.QueryRow(t.Context(), `SELECT current_setting('primary_conninfo'), coalesce(current_setting('pgreplication.standby_owner', true), '')`).Scan(&conninfo, &owner)

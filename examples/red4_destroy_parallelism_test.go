@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // terraform destroy -parallelism=1 of a synchronous standby's topology whose
@@ -24,10 +22,8 @@ import (
 // test holds it to both (synchronous_standby_names reset by the same run, the
 // second destroy passing).
 func TestRed4DestroyParallelismOne(t *testing.T) {
-	cli := providerCLI(t)
-	topo := routertest.Start(t, routertest.WithStandbys(1))
-	standby := topo.Standbys[0]
-	dir := configDir(t, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}}, fmt.Sprintf(`
+	cli, topo, standby := oneStandby(t)
+	dir := configDir(t, primaryAndStandby(topo), fmt.Sprintf(`
 resource "pgreplication_replication_slot" "standby" {
   provider                    = pgreplication.primary
   name                        = "red4_parallel"

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // terraform plan is the drift audit, "whatever changed on the servers by
@@ -20,10 +18,8 @@ import (
 // primary still waited after 5 s; only then did the plan show the drift.
 // The values PostgreSQL will take are in pg_file_settings.
 func TestRed4PendingSettingsPlanNoChanges(t *testing.T) {
-	cli := providerCLI(t)
-	topo := routertest.Start(t, routertest.WithStandbys(1))
-	standby := topo.Standbys[0]
-	dir := configDir(t, map[string]server{"primary": {topo.Primary, "postgres"}, "standby": {standby, "postgres"}}, fmt.Sprintf(`
+	cli, topo, standby := oneStandby(t)
+	dir := configDir(t, primaryAndStandby(topo), fmt.Sprintf(`
 resource "pgreplication_standby" "standby" {
   provider         = pgreplication.standby
   primary_host     = %q

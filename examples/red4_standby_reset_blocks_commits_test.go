@@ -1,11 +1,8 @@
 package examples_test
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -27,56 +24,17 @@ import (
 // primary. By hand (PostgreSQL 17, Terraform 1.11.4): CREATE TABLE on the
 // primary still waited after 8 s.
 func TestRed4StandbyResetBlocksCommits(t *testing.T) {
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
-	topo := routertest.Start(t, routertest.WithStandbys(1))
-	standby := topo.Standbys[0]
-	dir := t.TempDir()
-	writeProviders(t, dir, map[string]server{"standby": {standby, "postgres"}})
-	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
-resource "pgreplication_standby" "standby" {
-  provider         = pgreplication.standby
-  primary_host     = %q
-  primary_port     = %d
-  primary_user     = "postgres"
-  primary_sslmode  = "disable"
-  application_name = %q
-  reset_on_destroy = true
-}
-`, topo.Primary.Host, topo.Primary.Port, standby.Name))
-	cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
-	execSQL(t, topo.Primary, "postgres", fmt.Sprintf(`ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ("%s")'`, standby.Name))
-	execSQL(t, topo.Primary, "postgres", `SELECT pg_reload_conf()`)
-	t.Cleanup(func() {
-		// Let the primary commit again, so that the topology stops.
-		// (t.Context is done by now.)
-		for _, sql := range []string{`ALTER SYSTEM RESET synchronous_standby_names`, `SELECT pg_reload_conf()`} {
-			if err := topo.Primary.Exec(context.Background(), sql); err != nil {
-				t.Error(err)
-			}
-		}
-	})
-	waitFor(t, topo.Primary, 30*time.Second, func() bool {
-		var state string
-		_ = topo.Primary.QueryRow(t.Context(), `SELECT coalesce((SELECT sync_state FROM pg_stat_replication WHERE application_name = $1), '')`, standby.Name).Scan(&state)
-		return state == "sync"
-	}, standby.Name+" to be the synchronous standby")
-	if _, out := cli.exec(t, dir, "plan", "-destroy", "-input=false", "-no-color"); !strings.Contains(out, "Resetting Standby Would Block Commits") {
+	cli, topo, _ := oneStandby(t)
+	dir := syncStandbyToReset(t, cli, topo, `FIRST 1 ("%s")`)
+	if _, out := cli.exec(t, dir, tfArgs("plan", "-destroy")...); !strings.Contains(out, "Resetting Standby Would Block Commits") {
 		t.Errorf("the destroy's plan does not warn that the reset blocks commits:\n%s", lastLines(out, 20))
 	}
-	code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color")
+	code, out := cli.exec(t, dir, tfArgs("destroy")...)
 	t.Logf("destroy exited %d:\n%s", code, lastLines(out, 12))
 	if code == 0 || !strings.Contains(out, "Resetting Standby Would Block Commits") {
 		t.Errorf("the destroy exits %d without refusing the reset", code)
 	}
-	time.Sleep(2 * time.Second) // the reload
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	start := time.Now()
-	err := topo.Primary.Exec(ctx, `CREATE TABLE red4_after_reset (id int)`)
-	// A commit whose wait is cancelled may still report success (with a
-	// warning): the time it took tells.
-	if took := time.Since(start); err != nil || took > 9*time.Second {
+	if took, err := commitAfterReset(t, topo.Primary, "red4_after_reset"); err != nil || took > 9*time.Second {
 		t.Errorf("after the destroy (exit %d) a commit on the primary does not finish in 10 s (%v, %v): it waits for the standby the destroy cut off", code, took.Round(time.Second), err)
 	}
 }
@@ -107,9 +65,9 @@ resource "pgreplication_standby" "standby" {
   reset_on_destroy = true
 }
 `, topo.Primary.Host, topo.Primary.Port, role, pass, standby.Name))
-	out := cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color")
+	out := cli.run(t, dir, 0, tfArgs("apply")...)
 	waitStreamingAs(t, topo.Primary, standby.Name, role)
-	code, destroy := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color")
+	code, destroy := cli.exec(t, dir, tfArgs("destroy")...)
 	t.Logf("destroy exited %d:\n%s", code, lastLines(destroy, 30))
 	if code != 0 {
 		t.Errorf("the destroy exits %d: a primary that Terraform's machine cannot log in to refuses a reset it cannot tell anything of", code)
@@ -119,7 +77,7 @@ resource "pgreplication_standby" "standby" {
 			t.Errorf("the destroy does not warn %q", want)
 		}
 	}
-	if conninfo := queryString(t, standby, `SELECT current_setting('primary_conninfo')`); code == 0 && conninfo != "" {
+	if conninfo := currentSetting(t, standby, "primary_conninfo"); code == 0 && conninfo != "" {
 		t.Errorf("after the destroy primary_conninfo is still %q: the reset did not happen", conninfo)
 	}
 	expectNoCanary(t, pw, dir, logPath, out+destroy)
@@ -145,7 +103,7 @@ func TestStandbyResetProbeFailures(t *testing.T) {
 	// state holds primary_password by design, and the canary's check of the
 	// state is left out.
 	password, stateHolds := "primary_password_wo = var.canary_password\n  primary_password_wo_version = 1", ""
-	if !cli.writeOnly(t) {
+	if !cli.acceptsWriteOnly(t) {
 		password, stateHolds = "primary_password = var.canary_password", "primary_password"
 	}
 	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
@@ -166,16 +124,9 @@ resource "pgreplication_standby" "standby" {
 }
 `, topo.Primary.Host, topo.Primary.Port, role, password, standby.Name))
 	var outs strings.Builder
-	outs.WriteString(cli.run(t, dir, 0, "apply", "-auto-approve", "-input=false", "-no-color"))
+	outs.WriteString(cli.run(t, dir, 0, tfArgs("apply")...))
 	waitStreamingAs(t, topo.Primary, standby.Name, role)
-	t.Cleanup(func() {
-		_ = topo.Primary.Thaw()
-		for _, sql := range []string{`ALTER SYSTEM RESET synchronous_standby_names`, `SELECT pg_reload_conf()`} {
-			if err := topo.Primary.Exec(context.Background(), sql); err != nil {
-				t.Error(err)
-			}
-		}
-	})
+	releaseCommitsAtEnd(t, topo.Primary)
 	only := fmt.Sprintf(`ALTER SYSTEM SET synchronous_standby_names = '"%s"'`, standby.Name)
 	setPrimary := func(sql string) {
 		execSQL(t, topo.Primary, "postgres", sql)
@@ -184,7 +135,7 @@ resource "pgreplication_standby" "standby" {
 	}
 	planWarns := func(what string, want ...string) {
 		t.Helper()
-		code, out := cli.exec(t, dir, "plan", "-destroy", "-input=false", "-no-color")
+		code, out := cli.exec(t, dir, tfArgs("plan", "-destroy")...)
 		outs.WriteString(out)
 		flat := strings.Join(strings.Fields(out), " ")
 		for _, w := range want {
@@ -216,7 +167,7 @@ resource "pgreplication_standby" "standby" {
 	}
 	planWarns("frozen", "Standby's Primary Does Not Answer", "did not answer within 5s", "Apply asks again")
 	start := time.Now()
-	code, out := cli.exec(t, dir, "destroy", "-auto-approve", "-input=false", "-no-color")
+	code, out := cli.exec(t, dir, tfArgs("destroy")...)
 	took := time.Since(start)
 	outs.WriteString(out)
 	t.Logf("destroy with the primary frozen exited %d in %s:\n%s", code, took.Round(time.Second), lastLines(out, 20))
@@ -236,7 +187,7 @@ resource "pgreplication_standby" "standby" {
 	if err := topo.Primary.Thaw(); err != nil {
 		t.Fatal(err)
 	}
-	if conninfo := queryString(t, standby, `SELECT current_setting('primary_conninfo')`); conninfo == "" {
+	if conninfo := currentSetting(t, standby, "primary_conninfo"); conninfo == "" {
 		t.Errorf("the refused destroy reset primary_conninfo")
 	}
 	if stateHolds != "" {
@@ -252,9 +203,7 @@ resource "pgreplication_standby" "standby" {
 // providers.tf written, alias standby) and the TRACE log the CLI writes.
 func standbyResetSetup(t *testing.T, role, pw string) (*terraformCLI, *routertest.Topology, string, string, string) {
 	t.Helper()
-	cli := findCLI(t)
-	cli.configFile = buildProvider(t)
-	topo := routertest.Start(t, routertest.WithStandbys(1))
+	cli, topo, _ := oneStandby(t)
 	createPasswordRole(t, topo, role, pw)
 	dir := t.TempDir()
 	logPath := filepath.Join(t.TempDir(), "trace.log")
@@ -319,15 +268,6 @@ func waitStreamingAs(t *testing.T, primary *routertest.Node, app, role string) {
 	}, app+" to stream as "+role)
 }
 
-func queryString(t *testing.T, n *routertest.Node, sql string) string {
-	t.Helper()
-	var s string
-	if err := n.QueryRow(t.Context(), sql).Scan(&s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
 // expectNoCanary fails when the canary shows in the CLI's output, the
 // TRACE log or a state file of dir (none when dir is "").
 func expectNoCanary(t *testing.T, canary, dir, logPath, output string) {
@@ -357,25 +297,4 @@ func expectNoCanary(t *testing.T, canary, dir, logPath, output string) {
 			t.Errorf("the state file %s holds the canary (%v)", f, err)
 		}
 	}
-}
-
-// writeOnly reports whether the CLI accepts write-only arguments: Terraform
-// and OpenTofu 1.11 and later.
-func (c *terraformCLI) writeOnly(t *testing.T) bool {
-	t.Helper()
-	out, err := exec.Command(c.path, "version", "-json").Output()
-	if err != nil {
-		t.Fatalf("%s version -json: %v", c.path, err)
-	}
-	var v struct {
-		Version string `json:"terraform_version"` // OpenTofu prints the same key
-	}
-	if err := json.Unmarshal(out, &v); err != nil {
-		t.Fatalf("%s version -json: %v\n%s", c.path, err, out)
-	}
-	var major, minor int
-	if _, err := fmt.Sscanf(v.Version, "%d.%d", &major, &minor); err != nil {
-		t.Fatalf("%s version %q: %v", c.path, v.Version, err)
-	}
-	return major > 1 || major == 1 && minor >= 11
 }
