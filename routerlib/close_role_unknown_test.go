@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // TestRoleUnknownReplicaLeavesRotation: a replica WITHOUT max_lag whose
@@ -20,34 +19,17 @@ import (
 // Stat says its role is unknown, rather than serving reads that miss what
 // the primary committed for as long as the check hangs.
 func TestRoleUnknownReplicaLeavesRotation(t *testing.T) {
-	topo := routertest.Start(t, routertest.WithStandbys(1))
+	topo, proxy, r := checkedThroughProxy(t, "role_unknown", func(a *artifact.Topology) { // no max_lag
+		a.ReadPolicy = artifact.ReadPolicy{Fallback: artifact.FallbackPrimary}
+	})
 	ctx := context.Background()
 	replica := topo.Standbys[0]
-	proxy := replica.NewProxy(t)
-	if err := topo.Primary.Exec(ctx, "CREATE TABLE role_unknown (id int)"); err != nil {
-		t.Fatal(err)
-	}
-	waitReplayed(t, topo)
-	a := topo.Artifact()
-	a.Health = artifact.Health{Interval: "100ms", Timeout: "500ms", EjectAfter: 2, ReadmitAfter: 1}
-	a.Nodes[1].Port = proxy.Port() // no max_lag
-	a.ReadPolicy = artifact.ReadPolicy{Fallback: artifact.FallbackPrimary}
-	proxy.DelayAnswers("pg_last_xact_replay_timestamp", time.Millisecond) // see TestRed4StuckCheckKeepsLaggingReplica
-	r := newRouter(t, a)
-	eventually(t, 10*time.Second, "the replica in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
 	if s := nodeStat(r, replica.Name); s.ObservedRole != "replica" {
 		t.Fatalf("before: ObservedRole %q, want replica", s.ObservedRole)
 	}
 
-	stop := make(chan struct{})
-	wait := readLoadWith(r, loadOpts{readers: 2}, stop)
-	defer func() {
-		close(stop)
-		wait()
-	}()
-	proxy.DelayAnswers("pg_last_xact_replay_timestamp", 15*time.Second)
 	hung := time.Now()
-	time.Sleep(300 * time.Millisecond) // the check in flight now hangs
+	hangChecks(t, r, proxy, loadOpts{readers: 2}, 15*time.Second)
 	if err := replica.PauseReplay(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -23,6 +24,53 @@ func freeze(t testing.TB, n *routertest.Node) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = n.Thaw() })
+}
+
+// checkedThroughProxy starts a primary with one standby, creates table on
+// the primary and waits for the standby to replay it, and starts a router
+// that checks every 100 ms (timeout 500 ms, eject_after 2) and reaches the
+// standby through a proxy, so that its checks can hang while it answers
+// reads (hangChecks). edit, when not nil, changes the router file first. It
+// returns once the standby is in rotation.
+func checkedThroughProxy(t *testing.T, table string, edit func(*artifact.Topology), opts ...routerlib.Option) (*routertest.Topology, *routertest.Proxy, *routerlib.Router) {
+	t.Helper()
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	standby := topo.Standbys[0]
+	proxy := standby.NewProxy(t)
+	if err := topo.Primary.Exec(context.Background(), "CREATE TABLE "+table+" (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	waitReplayed(t, topo)
+	a := topo.Artifact()
+	a.Health = artifact.Health{Interval: "100ms", Timeout: "500ms", EjectAfter: 2, ReadmitAfter: 1}
+	a.Nodes[1].Port = proxy.Port()
+	if edit != nil {
+		edit(&a)
+	}
+	// The proxy knows a prepared statement by its Parse: the rule must
+	// be in force when the monitor prepares its check (a millisecond's
+	// delay), to apply to it later.
+	proxy.DelayAnswers("pg_last_xact_replay_timestamp", time.Millisecond)
+	r := newRouter(t, a, opts...)
+	eventually(t, 10*time.Second, "the standby in rotation", func() bool { return nodeStat(r, standby.Name).Readable })
+	return topo, proxy, r
+}
+
+// hangChecks starts readers on r (o) until the test ends, as the
+// application reads all along, then delays the answers of the standby's
+// checks through proxy by hang: the check in flight when it returns hangs.
+// Only the checks stop answering: their query is the only one that reads
+// pg_last_xact_replay_timestamp.
+func hangChecks(t *testing.T, r *routerlib.Router, proxy *routertest.Proxy, o loadOpts, hang time.Duration) {
+	t.Helper()
+	stop := make(chan struct{})
+	wait := readLoadWith(r, o, stop)
+	t.Cleanup(func() {
+		close(stop)
+		wait()
+	})
+	proxy.DelayAnswers("pg_last_xact_replay_timestamp", hang)
+	time.Sleep(300 * time.Millisecond)
 }
 
 // readsThenFreeze waits for topo's first two standbys to be in rotation on

@@ -7,7 +7,6 @@ import (
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // TestRed4StuckCheckKeepsLaggingReplica: the monitor's check of a replica
@@ -25,38 +24,14 @@ import (
 // Now a replica with max_lag whose checks have not answered for max_lag
 // and an interval is out of rotation at once: its lag is unknown.
 func TestRed4StuckCheckKeepsLaggingReplica(t *testing.T) {
-	topo := routertest.Start(t, routertest.WithStandbys(1))
+	rec := &recorder{}
+	topo, proxy, r := checkedThroughProxy(t, "stuck_check", func(a *artifact.Topology) {
+		a.Nodes[1].MaxLag = "1s"
+		a.ReadPolicy = artifact.ReadPolicy{Fallback: artifact.FallbackPrimary}
+	}, routerlib.WithTracer(rec))
 	ctx := context.Background()
 	replica := topo.Standbys[0]
-	proxy := replica.NewProxy(t)
-	if err := topo.Primary.Exec(ctx, "CREATE TABLE stuck_check (id int)"); err != nil {
-		t.Fatal(err)
-	}
-	waitReplayed(t, topo)
-	a := topo.Artifact()
-	a.Health = artifact.Health{Interval: "100ms", Timeout: "500ms", EjectAfter: 2, ReadmitAfter: 1}
-	a.Nodes[1].Port = proxy.Port()
-	a.Nodes[1].MaxLag = "1s"
-	a.ReadPolicy = artifact.ReadPolicy{Fallback: artifact.FallbackPrimary}
-	// The proxy knows a prepared statement by its Parse: the rule must
-	// be in force when the monitor prepares its check (a millisecond's
-	// delay), to apply to it later.
-	proxy.DelayAnswers("pg_last_xact_replay_timestamp", time.Millisecond)
-	rec := &recorder{}
-	r := newRouter(t, a, routerlib.WithTracer(rec))
-	eventually(t, 10*time.Second, "the replica in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
-
-	// Only the check's answers stop coming: its query is the only one
-	// that reads pg_last_xact_replay_timestamp.
-	// The application reads all along, as it does.
-	stop := make(chan struct{})
-	wait := readLoadWith(r, loadOpts{readers: 2}, stop)
-	defer func() {
-		close(stop)
-		wait()
-	}()
-	proxy.DelayAnswers("pg_last_xact_replay_timestamp", 15*time.Second)
-	time.Sleep(300 * time.Millisecond) // the check in flight now hangs
+	hangChecks(t, r, proxy, loadOpts{readers: 2}, 15*time.Second)
 	if err := replica.PauseReplay(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -108,28 +83,10 @@ func TestRed4StuckCheckKeepsLaggingReplica(t *testing.T) {
 // no other node takes over the writes (they fail with ErrNoPrimary) until
 // a check of it answers, though a writer in place keeps them.
 func TestRed4StuckCheckHidesPromotion(t *testing.T) {
-	topo := routertest.Start(t, routertest.WithStandbys(1))
+	topo, proxy, r := checkedThroughProxy(t, "stuck_promotion", nil)
 	ctx := context.Background()
 	standby := topo.Standbys[0]
-	proxy := standby.NewProxy(t)
-	if err := topo.Primary.Exec(ctx, "CREATE TABLE stuck_promotion (id int)"); err != nil {
-		t.Fatal(err)
-	}
-	waitReplayed(t, topo)
-	a := topo.Artifact()
-	a.Health = artifact.Health{Interval: "100ms", Timeout: "500ms", EjectAfter: 2, ReadmitAfter: 1}
-	a.Nodes[1].Port = proxy.Port()
-	proxy.DelayAnswers("pg_last_xact_replay_timestamp", time.Millisecond) // see TestRed4StuckCheckKeepsLaggingReplica
-	r := newRouter(t, a)
-	eventually(t, 10*time.Second, "the standby in rotation", func() bool { return nodeStat(r, standby.Name).Readable })
-	stop := make(chan struct{})
-	wait := readLoadWith(r, loadOpts{readers: 2, timeout: 5 * time.Second}, stop)
-	defer func() {
-		close(stop)
-		wait()
-	}()
-	proxy.DelayAnswers("pg_last_xact_replay_timestamp", 20*time.Second)
-	time.Sleep(300 * time.Millisecond) // the standby's check in flight now hangs
+	hangChecks(t, r, proxy, loadOpts{readers: 2, timeout: 5 * time.Second}, 20*time.Second)
 
 	freeze(t, topo.Primary)
 	eventually(t, 10*time.Second, "the frozen primary without the writes", func() bool { return !nodeStat(r, topo.Primary.Name).Writer })
