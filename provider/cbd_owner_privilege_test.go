@@ -25,11 +25,7 @@ func TestAccSynchronousReplication_ownerTokenLimitedRole(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	const role = "sync_owner_token"
-	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_stats")
-	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names, synchronous_commit TO "+role+
-		"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
-	config := strings.Replace(syncConfig(topo, fmt.Sprintf("\n  standby_names = [%q]\n", topo.Standbys[0].Name)),
-		`username = "postgres"`, fmt.Sprintf("username = %q", role), 1)
+	config := limitedSyncConfig(t, topo, role, "pg_read_all_stats", "synchronous_standby_names, synchronous_commit")
 	// The token and synchronous_standby_names in effect, and the lines of
 	// postgresql.auto.conf that set the token.
 	server := func() (token, names string, lines int) {
@@ -103,9 +99,7 @@ func TestAccStandby_ownerTokenStaleLimitedRole(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	standby := topo.Standbys[0]
 	const role = "standby_owner_stale"
-	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings, pg_read_all_stats")
-	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER "+strings.Join(standbySettings, ", ")+" TO "+role+
-		"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
+	createLimitedRole(t, topo.Primary, role, "pg_read_all_settings, pg_read_all_stats", strings.Join(standbySettings, ", "))
 	if err := topo.WaitReplayed(t.Context()); err != nil {
 		t.Fatal(err)
 	}

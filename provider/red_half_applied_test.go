@@ -118,8 +118,7 @@ func TestAccStandby_refusedSettingLeavesNothingWritten(t *testing.T) {
 	standby := topo.Standbys[0]
 	const role = "red_partial_standby"
 	// Its own topology: no cleanup; the role's grants would keep DROP ROLE from running.
-	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings, pg_read_all_stats")
-	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER primary_conninfo TO "+role+"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
+	createLimitedRole(t, topo.Primary, role, "pg_read_all_settings, pg_read_all_stats", "primary_conninfo")
 	waitReplayed(t, topo)
 	conninfoBefore := queryValue[string](t, standby, "postgres", `SELECT current_setting('primary_conninfo')`)
 	resource.Test(t, resource.TestCase{
@@ -161,13 +160,12 @@ func TestAccSynchronousReplication_ignoredReloadLeavesNothingWritten(t *testing.
 		ProtoV6ProviderFactories: syncFactories(testSyncConfirmWait),
 		Steps: []resource.TestStep{{
 			PreConfig:   func() { mend = breakServerConf(t, topo.Primary) },
-			Config:      syncConfig(topo, fmt.Sprintf("\n  standby_names = [%q]\n", topo.Standbys[0].Name)),
+			Config:      syncConfig(topo, firstStandbyNames(topo)),
 			ExpectError: errorText("Synchronous Replication Settings Not Applied", "written back"),
 		}},
 	})
 	mend()
-	time.Sleep(time.Second) // the reload reaches new sessions asynchronously
-	if got := queryValue[string](t, topo.Primary, "postgres", `SHOW synchronous_standby_names`); got != "" {
+	if got := syncNamesAfterReload(t, topo.Primary); got != "" {
 		t.Fatalf("after the failed apply and a reload synchronous_standby_names = %q, want it as it was (empty)", got)
 	}
 }
@@ -182,10 +180,7 @@ func TestAccSynchronousReplication_refusedSettingLeavesNothingWritten(t *testing
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	const role = "red_partial_sync"
-	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_settings, pg_read_all_stats")
-	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names TO "+role+"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
-	config := strings.Replace(syncConfig(topo, fmt.Sprintf("\n  standby_names = [%q]\n", topo.Standbys[0].Name)),
-		`username = "postgres"`, fmt.Sprintf("username = %q", role), 1)
+	config := limitedSyncConfig(t, topo, role, "pg_read_all_settings, pg_read_all_stats", "synchronous_standby_names")
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: syncFactories(testSyncConfirmWait),
 		Steps: []resource.TestStep{{
@@ -195,8 +190,7 @@ func TestAccSynchronousReplication_refusedSettingLeavesNothingWritten(t *testing
 		}},
 	})
 	execSQL(t, topo.Primary, "postgres", "SELECT pg_reload_conf()")
-	time.Sleep(time.Second) // the reload reaches new sessions asynchronously
-	if got := queryValue[string](t, topo.Primary, "postgres", `SHOW synchronous_standby_names`); got != "" {
+	if got := syncNamesAfterReload(t, topo.Primary); got != "" {
 		t.Fatalf("after the refused apply and a reload synchronous_standby_names = %q, want it as it was (empty)", got)
 	}
 }
@@ -244,10 +238,7 @@ func TestAccSynchronousReplication_writeBackKeepsPostgresqlConfValue(t *testing.
 	})
 	// Not synchronous_commit: the apply fails after writing
 	// synchronous_standby_names, and writes it back.
-	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_stats")
-	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names TO "+role+"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
-	config := strings.Replace(syncConfig(topo, fmt.Sprintf("\n  standby_names = [%q]\n", topo.Standbys[0].Name)),
-		`username = "postgres"`, fmt.Sprintf("username = %q", role), 1)
+	config := limitedSyncConfig(t, topo, role, "pg_read_all_stats", "synchronous_standby_names")
 	autoConfHasNone := func() {
 		t.Helper()
 		if n := queryValue[int64](t, topo.Primary, "postgres", `SELECT count(*) FROM pg_file_settings
@@ -255,8 +246,7 @@ WHERE name = 'synchronous_standby_names' AND sourcefile LIKE '%/postgresql.auto.
 			t.Errorf("postgresql.auto.conf holds synchronous_standby_names (%d lines): the failed apply wrote one back", n)
 		}
 		execSQL(t, topo.Primary, "postgres", "SELECT pg_reload_conf()")
-		time.Sleep(time.Second) // the reload reaches new sessions asynchronously
-		if got := queryValue[string](t, topo.Primary, "postgres", `SHOW synchronous_standby_names`); got != fromConf {
+		if got := syncNamesAfterReload(t, topo.Primary); got != fromConf {
 			t.Errorf("after the failed apply and a reload synchronous_standby_names = %q, want postgresql.conf's %q", got, fromConf)
 		}
 	}
@@ -294,12 +284,9 @@ func TestAccSynchronousReplication_secondApplyLimitedRole(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	const role = "sync_second_apply"
-	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+role+" LOGIN IN ROLE pg_read_all_stats")
-	execSQL(t, topo.Primary, "postgres", "GRANT ALTER SYSTEM ON PARAMETER synchronous_standby_names, synchronous_commit TO "+role+
-		"; GRANT EXECUTE ON FUNCTION pg_reload_conf() TO "+role)
+	createLimitedRole(t, topo.Primary, role, "pg_read_all_stats", "synchronous_standby_names, synchronous_commit")
 	config := func(commit string) string {
-		return strings.Replace(syncConfig(topo, fmt.Sprintf("\n  standby_names = [%q]\n  synchronous_commit = %q\n", topo.Standbys[0].Name, commit)),
-			`username = "postgres"`, fmt.Sprintf("username = %q", role), 1)
+		return syncConfigAs(topo, role, firstStandbyNames(topo)+fmt.Sprintf("  synchronous_commit = %q\n", commit))
 	}
 	const addr = "pgreplication_synchronous_replication.this"
 	var names string
