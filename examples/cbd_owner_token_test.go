@@ -120,17 +120,23 @@ resource "pgreplication_synchronous_replication" "sync" {
 // resetStandbyHCL is a pgreplication_standby of topo's first standby,
 // streaming from its primary as application_name, with reset_on_destroy.
 func resetStandbyHCL(topo *routertest.Topology, applicationName string) string {
+	return resetStandbyHCLAs(topo, applicationName, "postgres", "")
+}
+
+// resetStandbyHCLAs is resetStandbyHCL with the standby logging in to its
+// primary as user, with the lines auth (a password or a passfile).
+func resetStandbyHCLAs(topo *routertest.Topology, applicationName, user, auth string) string {
 	return fmt.Sprintf(`
 resource "pgreplication_standby" "standby" {
   provider         = pgreplication.standby
   primary_host     = %q
   primary_port     = %d
-  primary_user     = "postgres"
-  primary_sslmode  = "disable"
+  primary_user     = %q
+%s  primary_sslmode  = "disable"
   application_name = %q
   reset_on_destroy = true
 }
-`, topo.Primary.Host, topo.Primary.Port, applicationName)
+`, topo.Primary.Host, topo.Primary.Port, user, auth, applicationName)
 }
 
 // createBeforeDestroyApp stands for an application that depends on of and

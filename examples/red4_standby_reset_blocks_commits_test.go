@@ -53,18 +53,7 @@ func TestStandbyResetPrimaryUnreachableFromTerraform(t *testing.T) {
 	standby := topo.Standbys[0]
 	pass := filepath.Join(standby.DataDir, "stby.pgpass")
 	writeStandbyFile(t, standby, pass, fmt.Sprintf("%s:%d:*:%s:%s\n", topo.Primary.Host, topo.Primary.Port, role, pw))
-	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
-resource "pgreplication_standby" "standby" {
-  provider         = pgreplication.standby
-  primary_host     = %q
-  primary_port     = %d
-  primary_user     = %q
-  passfile         = %q
-  primary_sslmode  = "disable"
-  application_name = %q
-  reset_on_destroy = true
-}
-`, topo.Primary.Host, topo.Primary.Port, role, pass, standby.Name))
+	writeFile(t, filepath.Join(dir, "main.tf"), resetStandbyHCLAs(topo, standby.Name, role, fmt.Sprintf("  passfile         = %q\n", pass)))
 	out := cli.run(t, dir, 0, tfArgs("apply")...)
 	waitStreamingAs(t, topo.Primary, standby.Name, role)
 	code, destroy := cli.exec(t, dir, tfArgs("destroy")...)
@@ -102,27 +91,16 @@ func TestStandbyResetProbeFailures(t *testing.T) {
 	// state keeps no password, so a canary there is a leak. Before, the
 	// state holds primary_password by design, and the canary's check of the
 	// state is left out.
-	password, stateHolds := "primary_password_wo = var.canary_password\n  primary_password_wo_version = 1", ""
+	password, stateHolds := "  primary_password_wo = var.canary_password\n  primary_password_wo_version = 1\n", ""
 	if !cli.acceptsWriteOnly(t) {
-		password, stateHolds = "primary_password = var.canary_password", "primary_password"
+		password, stateHolds = "  primary_password = var.canary_password\n", "primary_password"
 	}
-	writeFile(t, filepath.Join(dir, "main.tf"), fmt.Sprintf(`
+	writeFile(t, filepath.Join(dir, "main.tf"), `
 variable "canary_password" {
   type      = string
   sensitive = true
 }
-
-resource "pgreplication_standby" "standby" {
-  provider         = pgreplication.standby
-  primary_host     = %q
-  primary_port     = %d
-  primary_user     = %q
-  %s
-  primary_sslmode  = "disable"
-  application_name = %q
-  reset_on_destroy = true
-}
-`, topo.Primary.Host, topo.Primary.Port, role, password, standby.Name))
+`+resetStandbyHCLAs(topo, standby.Name, role, password))
 	var outs strings.Builder
 	outs.WriteString(cli.run(t, dir, 0, tfArgs("apply")...))
 	waitStreamingAs(t, topo.Primary, standby.Name, role)
