@@ -651,31 +651,30 @@ func (r *replicationSlotResource) Delete(ctx context.Context, req resource.Delet
 // the same destroy was refused or not from one run to the next.
 const syncRiskGrace = 10 * time.Second
 
-// dropRiskAfterGrace is dropBlocksCommits after the grace of
-// commitRiskAfterGrace, each look on the slot's holder of the moment.
+// dropRiskAfterGrace is dropBlocksCommits for the slot's holder pid after
+// the grace of commitRiskAfterGrace, each look after the first on the
+// slot's holder of the moment.
 func (r *replicationSlotResource) dropRiskAfterGrace(ctx context.Context, pool *pgxpool.Pool, name string, pid *int64) commitRisk {
-	looks := 0
-	last := commitRiskAfterGrace(ctx, func(ctx context.Context) syncLook {
-		looks++
-		if looks > 1 {
-			row, found, err := r.readSlot(ctx, name)
-			switch {
-			case err != nil:
-				return syncLook{} // not seen: the last verdict stands
-			case !found:
-				// Dropped meanwhile: the drop that follows finds nothing.
-				return syncLook{gone: true}
-			case row.ActivePID == nil && (slotType(row.Type) != slotPhysical || row.Invalidated):
-				// No standby streams through it again (as Delete's check).
-				return syncLook{gone: true}
-			}
-			pid = row.ActivePID
-		}
+	look := func(ctx context.Context, pid *int64) syncLook {
 		var names string
 		risk := r.dropBlocksCommitsSeen(ctx, pool, name, pid, &names)
 		// A risk is only found under a non-empty setting: "" with a risk
 		// is a read that failed.
 		return syncLook{commitRisk: risk, seen: names != "" || risk.summary == "", names: names}
+	}
+	last := commitRiskAfterGrace(ctx, look(ctx, pid), func(ctx context.Context) syncLook {
+		row, found, err := r.readSlot(ctx, name)
+		switch {
+		case err != nil:
+			return syncLook{} // not seen: the last verdict stands
+		case !found:
+			// Dropped meanwhile: the drop that follows finds nothing.
+			return syncLook{gone: true}
+		case row.ActivePID == nil && (slotType(row.Type) != slotPhysical || row.Invalidated):
+			// No standby streams through it again (as Delete's check).
+			return syncLook{gone: true}
+		}
+		return look(ctx, row.ActivePID)
 	})
 	risk := last.commitRisk
 	if risk.summary != "" && ctx.Err() == nil {

@@ -349,7 +349,8 @@ func (r *standbyResource) warnDestroy(ctx context.Context, state tfsdk.State, di
 // whether it did; a reset whose effect could not be checked gets a warning
 // and goes ahead.
 func (r *standbyResource) refuseReset(ctx context.Context, pool *pgxpool.Pool, diags *diag.Diagnostics) bool {
-	look := commitRiskAfterGrace(ctx, func(ctx context.Context) syncLook { return r.resetBlocksCommits(ctx, pool) })
+	check := func(ctx context.Context) syncLook { return r.resetBlocksCommits(ctx, pool) }
+	look := commitRiskAfterGrace(ctx, check(ctx), check)
 	switch {
 	case look.refuses():
 		diags.AddError(look.summary, look.detail)

@@ -54,12 +54,9 @@ func TestCommitRiskAfterGraceEndsOnlyOnChangedSetting(t *testing.T) {
 			t.Parallel()
 			looks := 0
 			start := time.Now()
-			got := commitRiskAfterGrace(context.Background(), func(context.Context) syncLook {
+			got := commitRiskAfterGrace(context.Background(), blocks, func(context.Context) syncLook {
 				looks++
-				if looks == 1 {
-					return blocks
-				}
-				return tc.later[min(looks-2, len(tc.later)-1)]
+				return tc.later[min(looks-1, len(tc.later)-1)]
 			})
 			took := time.Since(start)
 			if got.refuses() != tc.refuses || got.summary != tc.summary {
@@ -96,14 +93,8 @@ func TestCommitRiskAfterGraceSilentPrimary(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			looks := 0
 			start := time.Now()
-			got := commitRiskAfterGrace(context.Background(), func(context.Context) syncLook {
-				if looks++; looks == 1 {
-					return silent
-				}
-				return tc.later
-			})
+			got := commitRiskAfterGrace(context.Background(), silent, func(context.Context) syncLook { return tc.later })
 			took := time.Since(start)
 			if got.refuses() != tc.refuses || got.summary != tc.summary || !strings.Contains(got.detail, tc.note) {
 				t.Errorf("verdict %q (refuses %v, %q), want %q (refuses %v, saying %q)", got.summary, got.refuses(), got.detail, tc.summary, tc.refuses, tc.note)

@@ -145,32 +145,32 @@ type syncLook struct {
 // refuses reports whether the look stops the cut.
 func (l syncLook) refuses() bool { return l.summary != "" && !l.unchecked }
 
-// commitRiskAfterGrace is check, looked at again (lookAgain) while its
-// first look refuses: another resource of the same apply may be changing
-// synchronous_standby_names meanwhile. Only a change of the setting since
-// the first look (the case the grace is for) ends it early, and then the
-// verdict of that look decides. A standby's link that flaps during the grace
-// ends its WAL sender or connects an absent standby for a moment; neither
-// makes the cut safe, so under the same synchronous_standby_names the first
-// verdict stands, and so does a look that could not read the setting. When
-// the first look could not read it there is nothing to compare with, and
-// any look that reads it decides. A refusal that outlasts the grace is
-// returned, saying how long it was watched; so is the last verdict that
-// ended it, a warning (unchecked) or nothing.
-func commitRiskAfterGrace(ctx context.Context, check func(context.Context) syncLook) syncLook {
-	first := check(ctx)
+// commitRiskAfterGrace is first, the verdict of a first look, and while it
+// refuses the looks of again (lookAgain): another resource of the same
+// apply may be changing synchronous_standby_names meanwhile. Only a change
+// of the setting since the first look (the case the grace is for) ends it
+// early, and then the verdict of that look decides. A standby's link that
+// flaps during the grace ends its WAL sender or connects an absent standby
+// for a moment; neither makes the cut safe, so under the same
+// synchronous_standby_names the first verdict stands, and so does a look
+// that could not read the setting. When the first look could not read it
+// there is nothing to compare with, and any look that reads it decides. A
+// refusal that outlasts the grace is returned, saying how long it was
+// watched; so is the last verdict that ended it, a warning (unchecked) or
+// nothing.
+func commitRiskAfterGrace(ctx context.Context, first syncLook, again func(context.Context) syncLook) syncLook {
 	if !first.refuses() {
 		return first
 	}
 	last, waited := lookAgain(ctx, first, func(ctx context.Context) (syncLook, bool) {
-		again := check(ctx)
+		l := again(ctx)
 		switch {
-		case again.gone:
-			return again, true
-		case !again.seen, first.seen && again.names == first.names:
-			return again, false
+		case l.gone:
+			return l, true
+		case !l.seen, first.seen && l.names == first.names:
+			return l, false
 		}
-		return again, true
+		return l, true
 	}, func(l syncLook) bool { return l.gone || !l.refuses() })
 	switch {
 	case !last.refuses() || ctx.Err() != nil:
