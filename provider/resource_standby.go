@@ -487,16 +487,13 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 	if r.refuseReset(ctx, pool, &resp.Diagnostics) {
 		return
 	}
-	// The settings first, then the token (dropOwner): a token that cannot
+	// The settings first, then the token (resetOwned): a token that cannot
 	// be reset must not fail the destroy once the settings are.
-	if err := r.server.resetSystem(ctx, pool, standbySettings...); err != nil {
+	if err := r.server.resetOwned(ctx, pool, standbySettings, standbyOwnerSetting, token, "pgreplication_standby",
+		"the standby settings ("+andList(standbySettings)+")", &resp.Diagnostics); err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Standby Configuration",
 			"reset_on_destroy is set, but resetting the standby settings of "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
 				"\nFix the privilege, or set reset_on_destroy = false to only forget the resource.")
-		return
-	}
-	if token != "" {
-		r.server.dropOwner(ctx, pool, standbyOwnerSetting, "pgreplication_standby", "the standby settings ("+andList(standbySettings)+")", &resp.Diagnostics)
 	}
 }
 

@@ -306,17 +306,15 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	}
 	// ALTER SYSTEM writes no WAL, so this works even while commits wait
 	// for a standby that is not there.
-	// The settings first, then the token (dropOwner): a token that cannot
+	// The settings first, then the token (resetOwned): a token that cannot
 	// be reset must not fail the destroy once the settings are.
-	err := r.server.resetSystem(ctx, pool, "synchronous_standby_names", "synchronous_commit")
+	err := r.server.resetOwned(ctx, pool, []string{"synchronous_standby_names", "synchronous_commit"}, syncOwnerSetting, token,
+		"pgreplication_synchronous_replication", "synchronous_standby_names and synchronous_commit", &resp.Diagnostics)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Synchronous Replication",
 			"Resetting synchronous_standby_names and synchronous_commit on "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+
 				"\nCommits on the primary may keep waiting for standbys until it is reset: fix the privilege and destroy again.")
 		return
-	}
-	if token != "" {
-		r.server.dropOwner(ctx, pool, syncOwnerSetting, "pgreplication_synchronous_replication", "synchronous_standby_names and synchronous_commit", &resp.Diagnostics)
 	}
 	// Wait until new sessions no longer see the resource's value, so that a
 	// following step (or a test) does not see the old one. postgresql.conf

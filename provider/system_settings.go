@@ -259,28 +259,6 @@ func (s *server) undone(ctx context.Context, pool *pgxpool.Pool, c systemChange,
 		err, c.names(), verb, was)
 }
 
-// resetSystem resets settings (ALTER SYSTEM RESET) and reloads. It is the
-// cleanup of a destroy: the settings are independent, so one that fails
-// does not keep the others from being reset, and the error reports every
-// failure, one per line (errors.Join).
-func (s *server) resetSystem(ctx context.Context, pool *pgxpool.Pool, names ...string) error {
-	var errs []error
-	reset := 0
-	for _, name := range names {
-		if err := s.alterSetting(ctx, pool, resetSetting(name)); err != nil {
-			errs = append(errs, err)
-		} else {
-			reset++
-		}
-	}
-	if reset > 0 {
-		if err := s.reloadConf(ctx, pool); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return errors.Join(errs...)
-}
-
 // alterSetting runs the one ALTER SYSTEM statement of setting.
 func (s *server) alterSetting(ctx context.Context, pool *pgxpool.Pool, setting systemSetting) error {
 	sql := "ALTER SYSTEM RESET " + pgsql.Ident(setting.Name)

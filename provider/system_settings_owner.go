@@ -224,24 +224,47 @@ func (s *server) ownedElsewhere(ctx context.Context, pool *pgxpool.Pool, name st
 	return token, token != "" && token != ownToken(ctx, private)
 }
 
-// dropOwner resets the token name, for a Delete that reset the object's
-// settings (settings is how its warning names them). It is cleanup: the
-// settings, which hold commits or streaming, are reset already, and a
-// token left behind does no harm, since the next Create there takes it as
-// its own when it cannot write its own (claimOwner). So a failure, a role
-// without the grant on the token above all, is a warning that says how to
-// remove it, not an error that would keep the object in the state and fail
-// every later destroy.
-func (s *server) dropOwner(ctx context.Context, pool *pgxpool.Pool, name, object, settings string, diags *diag.Diagnostics) {
-	err := s.alterSetting(ctx, pool, resetSetting(name))
-	if err == nil {
-		err = s.reloadConf(ctx, pool)
+// resetOwned is the reset of a Delete (ALTER SYSTEM RESET): the settings
+// names, then, once they all are, the owner token setting owner when the
+// server holds a token (token, the object's own; "" for none), and one
+// reload puts both in effect. The settings are
+// independent, so one that fails does not keep the others from being
+// reset, and the error reports every failure, one per line (errors.Join);
+// the token is then left, as the object stays in the state. The token is
+// cleanup: the settings, which hold commits or streaming, are reset
+// already, and a token left behind does no harm, since the next Create
+// there takes it as its own when it cannot write its own (claimOwner). So
+// a failure to reset it, a role without the grant on the token above all,
+// is a warning that says how to remove it, not an error that would keep
+// the object in the state and fail every later destroy. object and
+// settings name the resource and its settings in the warning.
+func (s *server) resetOwned(ctx context.Context, pool *pgxpool.Pool, names []string, owner, token, object, settings string, diags *diag.Diagnostics) error {
+	var errs []error
+	reset := 0
+	for _, name := range names {
+		if err := s.alterSetting(ctx, pool, resetSetting(name)); err != nil {
+			errs = append(errs, err)
+		} else {
+			reset++
+		}
 	}
-	if err != nil {
+	var tokenErr error
+	if len(errs) == 0 && token != "" {
+		if tokenErr = s.alterSetting(ctx, pool, resetSetting(owner)); tokenErr == nil {
+			reset++
+		}
+	}
+	if reset > 0 {
+		if err := s.reloadConf(ctx, pool); err != nil {
+			return errors.Join(append(errs, err)...)
+		}
+	}
+	if tokenErr != nil {
 		diags.AddWarning("Owner Token Left in Place", fmt.Sprintf("The destroy of this %s reset %s on %s, but not %s, the token it "+
 			"held: %v\n\nThe token does no harm: the next %s created there takes it as its own, or writes its own. To remove it, "+
-			"a superuser runs ALTER SYSTEM RESET %q and SELECT pg_reload_conf() on %s.", object, settings, s.describe(), name, err, object, name, s.describe()))
+			"a superuser runs ALTER SYSTEM RESET %q and SELECT pg_reload_conf() on %s.", object, settings, s.describe(), owner, tokenErr, object, owner, s.describe()))
 	}
+	return errors.Join(errs...)
 }
 
 // adoptOwner keeps, for an import, the token the server has: the imported
