@@ -240,9 +240,17 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	cfg.PingTimeout = time.Duration(s.settings.connectTimeout()) * time.Second
 	// The pools of the role in every database share its CONNECTION LIMIT.
 	room := processPools.roleRoom(s.settings.conninfo(""))
-	wait := clientStatementBound(s.settings.statementTimeout())
-	if wait == 0 {
-		wait = roleRoomWait
+	wait := roleRoomWait
+	if bound := clientStatementBound(s.settings.statementTimeout()); bound > 0 {
+		// Long enough for a place held by a statement the server never
+		// answers (a frozen host) to be freed: the statement's bound, then
+		// its connection's close (closeAndWait), and a second for admit to
+		// see it. A wait of the bound alone ended first, the holder's
+		// statement having started just before it, and told the user to
+		// raise the role's CONNECTION LIMIT; the waiter now connects,
+		// and its connection says the server did not answer
+		// (TestAccProvider_roleRoomWaitOnFrozenServer).
+		wait = bound + cfg.PingTimeout + time.Second
 	}
 	for {
 		var p *pgxpool.Pool // set before its first connection is made
