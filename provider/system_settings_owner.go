@@ -136,7 +136,12 @@ func (s *server) settle(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) e
 		return err == nil && now == c.token, err
 	})
 	if err != nil {
-		return err
+		// The settings are in effect (the Create waited for them), the
+		// object is not kept: say so, and how to converge or undo. No
+		// final period: the Create's message ends the sentence.
+		return fmt.Errorf("%w\n\nThe settings this create wrote are in effect on the server, but the object is not kept in the state, "+
+			"since its token could not be read back. Once the server answers, apply again: the create writes the same settings, and "+
+			"a token of its own. To undo them instead, a superuser runs ALTER SYSTEM RESET for them and SELECT pg_reload_conf() there", err)
 	}
 	if !in {
 		return fmt.Errorf("after %s, %s still holds %q, not the token this create wrote: the server did not take the reload "+

@@ -1,0 +1,144 @@
+//go:build linux
+
+package provider
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// A create whose owner token does not take effect (settle) on a server
+// that freezes meanwhile: the apply ends within the bound of the settle
+// and of one connection, with an error that names the token, the server,
+// why and what to do, never the password; the object is not in the state,
+// and once the server answers again the next apply creates it and the
+// destroy resets everything.
+//
+// The settle is reached as a replacement with unchanged values reaches
+// it: synchronous_standby_names already has the planned value, so the
+// create's own wait ends at once, and postgresql.conf has an error, so the
+// server ignores the reload that would put the token in effect.
+func TestAccSynchronousReplication_settleOnFrozenServer(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
+	n := topo.Primary
+	addr := fmt.Sprintf("%s:%d", n.Host, n.Port)
+	execSQL(t, n, "postgres", `ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ("ghost")'`)
+	execSQL(t, n, "postgres", `ALTER SYSTEM SET synchronous_commit = 'local'`)
+	execSQL(t, n, "postgres", `SELECT pg_reload_conf()`)
+	waitFor(t, 10*time.Second, "the hand-set synchronous_standby_names in effect", func() bool {
+		return queryValue[string](t, n, "postgres", `SHOW synchronous_standby_names`) == `FIRST 1 ("ghost")`
+	})
+	conf := filepath.Join(n.DataDir, "postgresql.conf")
+	good, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := func() {
+		if err := os.WriteFile(conf, good, 0o600); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(restore)
+	if err := os.WriteFile(conf, append(append([]byte{}, good...), "\n= tidy settle: a syntax error\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf(`
+provider "pgreplication" {
+  host              = %q
+  port              = %d
+  username          = "postgres"
+  password          = "tidy-canary%sZq8"
+  database          = "postgres"
+  sslmode           = "disable"
+  connect_timeout   = 2
+  statement_timeout = "2s"
+}
+
+resource "pgreplication_synchronous_replication" "this" {
+  standby_names      = ["ghost"]
+  synchronous_commit = "local"
+  allow_unavailable  = true
+}
+`, n.Host, n.Port, canaryMark)
+
+	// Frozen once the create has written its token (the settle follows at
+	// once), and thawed by the next step, or after hang if the apply has
+	// not ended by then.
+	const hang = 150 * time.Second
+	var (
+		mu     sync.Mutex
+		frozen time.Time
+	)
+	freezeInSettle := func() {
+		auto := filepath.Join(n.DataDir, "postgresql.auto.conf")
+		for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+			if b, _ := os.ReadFile(auto); strings.Contains(string(b), syncOwnerSetting) {
+				break
+			}
+		}
+		time.Sleep(2 * time.Second) // in the settle's polling
+		if err := n.Freeze(); err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		frozen = time.Now()
+		mu.Unlock()
+		time.AfterFunc(hang, func() { _ = n.Thaw() })
+	}
+	t.Cleanup(func() { _ = n.Thaw() })
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: syncFactories(testSyncConfirmWait),
+		Steps: []resource.TestStep{
+			{
+				PreConfig: func() { go freezeInSettle() },
+				Config:    config,
+				ExpectError: errorWithout("Owner Token Not in Effect", syncOwnerSetting, addr,
+					"did not answer", "The settings this create wrote are in effect", "apply again",
+					"ALTER SYSTEM RESET", "pg_reload_conf()"),
+			},
+			{
+				PreConfig: func() {
+					mu.Lock()
+					took := time.Since(frozen)
+					mu.Unlock()
+					t.Logf("the apply ended %s after the server froze", took.Round(time.Millisecond))
+					if took >= hang {
+						t.Errorf("the apply hung on the frozen server: it ended only when the server was thawed, after %s", hang)
+					}
+					thaw(t, n)
+					restore()
+					execSQL(t, n, "postgres", `SELECT pg_reload_conf()`)
+				},
+				Config: config,
+				Check: func(*terraform.State) error {
+					if token := queryValue[string](t, n, "postgres", `SELECT coalesce(current_setting('`+syncOwnerSetting+`', true), '')`); token == "" {
+						return fmt.Errorf("no owner token in effect after the create that followed")
+					}
+					return nil
+				},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if v := queryValue[string](t, n, "postgres", `SHOW synchronous_standby_names`); v != "" {
+				return fmt.Errorf("synchronous_standby_names = %q after the destroy", v)
+			}
+			if lines := queryValue[int64](t, n, "postgres", `SELECT count(*) FROM pg_file_settings WHERE name = $1`, syncOwnerSetting); lines != 0 {
+				return fmt.Errorf("postgresql.auto.conf still sets %s after the destroy", syncOwnerSetting)
+			}
+			return nil
+		},
+	})
+}
