@@ -17,13 +17,29 @@ import (
 )
 
 // A connection that waits for a place under the role's CONNECTION LIMIT
-// (roleRoom) while the server freezes, every place held by a statement of
-// the provider's that the frozen server will never answer: the wait ends
-// within the bound of those statements and a connection, and the handler
+// (roleRoom) while the server freezes ends within a bound, and the handler
 // is told the server did not answer, with the fix for that, not to raise
-// the role's limit.
+// the role's limit: whether the places are held by statements of the
+// provider's that the frozen server will never answer (the wait outlasts
+// their bound and their close), or by idle connections (the wait closes
+// them, each within connect_timeout).
 func TestAccProvider_roleRoomWaitOnFrozenServer(t *testing.T) {
 	testAccPreCheck(t)
+	for _, tc := range []struct {
+		name  string
+		inUse bool
+		bound time.Duration // statement bound 12 s, a close 2 s, a connection 2 s, and room
+	}{
+		{"in use", true, 25 * time.Second},
+		{"idle", false, 15 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			roleRoomWaitOnFrozenServer(t, tc.inUse, tc.bound)
+		})
+	}
+}
+
+func roleRoomWaitOnFrozenServer(t *testing.T, inUse bool, bound time.Duration) {
 	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
 	n := topo.Primary
 	role := "tfacc_room_frozen"
@@ -35,7 +51,7 @@ func TestAccProvider_roleRoomWaitOnFrozenServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Both places held, by connections in use.
+	// Both places held.
 	a, err := p.Acquire(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -44,20 +60,26 @@ func TestAccProvider_roleRoomWaitOnFrozenServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if !inUse {
+		a.Release()
+		b.Release()
+	}
 	if err := n.Freeze(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { thaw(t, n) })
 	var wg sync.WaitGroup
-	for _, c := range []*pgxpool.Conn{a, b} {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer c.Release()
-			_, _ = c.Exec(ctx, "SELECT 1") // fails at the client's bound
-		}()
+	if inUse {
+		for _, c := range []*pgxpool.Conn{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Release()
+				_, _ = c.Exec(ctx, "SELECT 1") // fails at the client's bound
+			}()
+		}
+		time.Sleep(200 * time.Millisecond) // the holders' statements are sent
 	}
-	time.Sleep(200 * time.Millisecond) // the holders' statements are sent
 	start := time.Now()
 	var diags diag.Diagnostics
 	done := make(chan struct{})
@@ -66,7 +88,6 @@ func TestAccProvider_roleRoomWaitOnFrozenServer(t *testing.T) {
 		s.PoolOrDiag(ctx, dbs[1], &diags)
 	}()
 	// A hang is thawed, so that the test ends and says how long it was.
-	const bound = 40 * time.Second
 	select {
 	case <-done:
 	case <-time.After(bound):
