@@ -284,6 +284,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			// The handler decides what a database that is gone means.
 			return p, nil
 		case err != nil:
+			room.firstFailed(err)
 			p.Close()
 			room.remove(p)
 			return nil, err
@@ -405,6 +406,11 @@ type roleRoom struct {
 	pending  map[*pgxpool.Pool]int64 // connections being made, admitted
 	waiting  map[*pgxpool.Pool]int64 // connections being made, waiting in admit
 	pools    map[*pgxpool.Pool]bool
+	// failed is the timeout of a first connection while the room was not
+	// measured, at failedAt: the connections that waited for it fail with
+	// it, as they would have one by one (firstFailed).
+	failed   error
+	failedAt time.Time
 }
 
 // roleRoom is the room of the role and server of conninfo (without a
@@ -438,11 +444,18 @@ func (r *roleRoom) remove(p *pgxpool.Pool) {
 // the role's idle connections (each within timeout) while it waits. server
 // and role name them in its error.
 func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, role string) error {
-	deadline := time.Now().Add(wait)
+	began := time.Now()
+	deadline := began.Add(wait)
 	r.mu.Lock()
 	r.waiting[p]++
 	for {
 		r.trim()
+		if !r.measured && r.failed != nil && r.failedAt.After(began) {
+			r.waiting[p]--
+			err := &roomUnansweredError{r.failed}
+			r.mu.Unlock()
+			return err
+		}
 		// Before the room is measured, on the first connection of the
 		// role's first pool, it admits that connection alone: pools made
 		// at once in several databases were each admitted their first
@@ -484,6 +497,34 @@ func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, r
 		r.mu.Lock()
 	}
 }
+
+// firstFailed records err, a pool's first connection's failure, when the
+// server did not answer it (a timeout) before the room was measured: the
+// connections waiting for that one to be admitted in turn would each wait
+// connect_timeout for the same server.
+func (r *roleRoom) firstFailed(err error) {
+	if !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded) {
+		return
+	}
+	r.mu.Lock()
+	if !r.measured {
+		r.failed, r.failedAt = err, time.Now()
+	}
+	r.mu.Unlock()
+}
+
+// roomUnansweredError is a connection not tried because the server did not
+// answer the role's connection that was admitted before it (firstFailed).
+// It unwraps to that connection's error, so that its kind (not accepted,
+// or accepted and not answered) is told the same; its text leaves out
+// that connection's database, which is not this one's.
+type roomUnansweredError struct{ cause error }
+
+func (e *roomUnansweredError) Error() string {
+	return "not tried: the server did not answer the role's connection made just before this one within connect_timeout"
+}
+
+func (e *roomUnansweredError) Unwrap() error { return e.cause }
 
 // admitted is the connections being made that hold a place.
 func (r *roleRoom) admitted() int64 {

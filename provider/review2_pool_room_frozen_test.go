@@ -3,7 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
-	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -22,9 +22,6 @@ import (
 // default connect_timeout (10 s) takes 40 s to say the server does not
 // answer, 10 per database.
 func TestReview2PoolsOfFrozenServerFailTogether(t *testing.T) {
-	if os.Getenv("PGREPL_REVIEW2") != "1" {
-		t.Skip("fails on main until roleRoom stops serialising first connections to a server that does not answer (review2 report); PGREPL_REVIEW2=1 runs it")
-	}
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0))
 	const connectTimeout = 2
@@ -47,6 +44,9 @@ func TestReview2PoolsOfFrozenServerFailTogether(t *testing.T) {
 		wg.Go(func() {
 			p, err := s.Pool(context.Background(), fmt.Sprintf("review2_frozen_%d", i))
 			took[i] = time.Since(start)
+			if err != nil && strings.Contains(err.Error(), "database=") && !strings.Contains(err.Error(), fmt.Sprintf("database=review2_frozen_%d`", i)) {
+				t.Errorf("database %d: the error names another database: %v", i, err)
+			}
 			if err == nil {
 				forgetPool(p)
 				t.Errorf("database %d: a pool on a frozen server", i)
