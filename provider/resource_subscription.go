@@ -933,7 +933,13 @@ func publisherSlotGone(slot string, err error) bool {
 
 // reenableText enables again the subscription name, which was enabled and
 // was disabled for a statement that then failed, and says whether it is.
+// The statement failed because the apply was interrupted as often as for
+// any other reason, and ctx is then cancelled: the ENABLE runs on a context
+// of its own (ENABLE does not reach the publisher, so a few seconds do), or
+// an interrupt would leave the subscription disabled for good.
 func reenableText(ctx context.Context, pool *pgxpool.Pool, bound statementBound, name, database string) string {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reenableTimeout)
+	defer cancel()
 	if err := execSubscription(ctx, pool, bound, alterSubscriptionSQL(name, "ENABLE")); err != nil {
 		return fmt.Sprintf("The subscription was disabled for this statement, and enabling it again failed too, so it is disabled now and does "+
 			"not replicate: run ALTER SUBSCRIPTION %s ENABLE in database %q once the cause below is fixed, or apply again (%v).",
@@ -1737,6 +1743,10 @@ func alterSubscriptionOwnerSQL(name, owner string) string {
 // statement that reaches a live publisher takes, far below the 5 minutes of
 // the default statement_timeout that bounded it before.
 const defaultPublisherTimeout = "60s"
+
+// reenableTimeout bounds reenableText's ENABLE, which runs on after the
+// apply's context is cancelled.
+const reenableTimeout = 10 * time.Second
 
 // cancelProbeTimeout bounds what execSubscription does when it gives up on a
 // statement: reading what the statement waits for, and the cancel request.
