@@ -2,7 +2,6 @@ package provider
 
 import (
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -20,9 +19,6 @@ import (
 // failed at apply with "slot_name = NONE and create_slot = true are mutually
 // exclusive options". Both are plan-time errors now, and nothing is made.
 func TestAccRed5Subscription_slotNameNone(t *testing.T) {
-	if os.Getenv("PGREPL_RED5") == "" {
-		t.Skip("red5 finding, fails on main: set PGREPL_RED5=1 to run it")
-	}
 	topo := testAccTopology(t)
 	f := newSubscriptionFixture(t, topo.Primary, "red5_slot_none", `CREATE PUBLICATION red5_none_pub FOR TABLE t1;`, nil)
 	config := func(name, attrs string) string {

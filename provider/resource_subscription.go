@@ -84,6 +84,13 @@ var subscriptionSyncCommitLevels = []string{"off", "local", "remote_write", "rem
 // the publisher. Upper case, so it can never be the name of a slot.
 const subscriptionSlotNone = "NONE"
 
+// slotNameNoneText says why slot (any case of "none") cannot name a
+// subscription's slot.
+func slotNameNoneText(slot string) string {
+	return fmt.Sprintf("PostgreSQL reads slot_name %q as NONE, no slot at all (CREATE and ALTER SUBSCRIPTION compare the value with "+
+		"\"none\" whether it is quoted or not): the subscription would have no slot, and could be neither enabled nor created with one.", slot)
+}
+
 // replicationSlotName is what PostgreSQL accepts as a slot name.
 var replicationSlotName = regexp.MustCompile(`^[a-z0-9_]{1,63}$`)
 
@@ -1016,6 +1023,9 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 						"Set %s = false, or give the subscription a slot.", map[string]string{"enabled": "enabled", "create_slot": "created with a slot"}[a.name], a.name))
 			}
 		}
+	} else if !v.IsNull() && !v.IsUnknown() && strings.EqualFold(v.ValueString(), subscriptionSlotNone) {
+		resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Invalid Replication Slot Name", slotNameNoneText(v.ValueString())+
+			" For a subscription without a slot write slot_name = \"NONE\"; otherwise choose another slot name.")
 	} else if !v.IsNull() && !v.IsUnknown() && !replicationSlotName.MatchString(v.ValueString()) {
 		resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Invalid Replication Slot Name",
 			fmt.Sprintf("%q is not a replication slot name: PostgreSQL allows 1 to 63 lower-case letters, digits and underscores.", v.ValueString()))
@@ -1125,7 +1135,10 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 			plan.SlotName = types.StringUnknown()
 		default:
 			plan.SlotName = plan.Name
-			if !replicationSlotName.MatchString(plan.Name.ValueString()) {
+			if strings.EqualFold(plan.Name.ValueString(), subscriptionSlotNone) {
+				resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Subscription Name Is Not a Slot Name",
+					"The replication slot of a subscription is named after it by default, and "+slotNameNoneText(plan.Name.ValueString())+" Set slot_name.")
+			} else if !replicationSlotName.MatchString(plan.Name.ValueString()) {
 				resp.Diagnostics.AddAttributeError(path.Root("slot_name"), "Subscription Name Is Not a Slot Name",
 					fmt.Sprintf("The replication slot of a subscription is named after it by default, and %q is not a valid slot name "+
 						"(lower-case letters, digits and underscores only). Set slot_name.", plan.Name.ValueString()))
