@@ -2,7 +2,6 @@ package examples_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,12 +18,9 @@ import (
 // the apply worker fails on every start ("can no longer access replication
 // slot … This replication slot has been invalidated"). The provider checks
 // the slot a subscription is enabled on (missing, of another kind or
-// database, in use) but not whether it is still usable. The plan should
-// warn and the apply refuse, changing nothing, as for a missing slot.
-func TestRed5EnableSubscriptionOnLostSlot(t *testing.T) {
-	if os.Getenv("PGREPL_RED5") == "" {
-		t.Skip("red5 finding, fails on main: set PGREPL_RED5=1 to run it")
-	}
+// database, in use) and now whether it is still usable (wal_status): the
+// plan warns and the apply refuses, changing nothing, as for a missing slot.
+func TestRed5EnableSubscriptionOnLostSlotRefused(t *testing.T) {
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "red5_lost")
 	mainTF := func(enabled bool) string {

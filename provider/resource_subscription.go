@@ -204,10 +204,12 @@ func subscriptionSchema() schema.Schema {
 				MarkdownDescription: "Replication slot on the publisher (lower-case letters, digits and `_`). Defaults to the subscription name, as in PostgreSQL, " +
 					"so a name that is not a valid slot name needs `slot_name`. Changed in place (`SET (slot_name = …)`), which does not create or " +
 					"drop any slot on the publisher: the new slot must exist there, a logical `pgoutput` slot of the publisher's database that no " +
-					"session uses, or the subscription stops replicating; the plan warns and the apply refuses, changing nothing, when the publisher " +
+					"session uses and that the publisher has not invalidated (`wal_status = lost`: `max_slot_wal_keep_size`, or on PostgreSQL 18 " +
+					"`idle_replication_slot_timeout` for a subscription disabled that long), or the subscription stops replicating; the plan warns and the apply refuses, changing nothing, when the publisher " +
 					"shows otherwise (when the provider can reach it). A slot in use is looked at again for 10 s at apply, so a consumer that lets it go " +
 					"in the same apply does not fail it. A subscription with `enabled = false` streams nothing: its slot is checked when it is enabled. The old slot stays on the publisher, retaining WAL, until dropped there. `\"NONE\"` is `slot_name = NONE`: no slot, which PostgreSQL " +
-					"allows only with `enabled = false` and `create_slot = false` (to prepare a subscription whose slot is made later).",
+					"allows only with `enabled = false` and `create_slot = false` (to prepare a subscription whose slot is made later); " +
+					"PostgreSQL reads `\"none\"` the same way, so it is refused, as is a subscription named `none` without `slot_name`.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"create_slot": schema.BoolAttribute{
@@ -2181,15 +2183,19 @@ func publisherSlotProblem(ctx context.Context, publisher *publisherProbe, slot s
 		return "", err
 	}
 	var (
-		typ              string
-		plugin, database *string
-		pid              *int64
+		typ                              string
+		plugin, database, walStatus, why *string
+		pid                              *int64
 	)
+	// wal_status (PostgreSQL 13) and invalidation_reason (17) read through
+	// to_jsonb, so that an older publisher answers too.
 	look := func(ctx context.Context) error {
 		ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
 		defer cancel()
-		return conn.QueryRow(ctx, `SELECT slot_type, plugin::text, database::text, active_pid::bigint FROM pg_catalog.pg_replication_slots WHERE slot_name = $1`,
-			slot).Scan(&typ, &plugin, &database, &pid)
+		return conn.QueryRow(ctx, `SELECT slot_type, plugin::text, database::text, active_pid::bigint,
+  to_jsonb(s) ->> 'wal_status', to_jsonb(s) ->> 'invalidation_reason'
+FROM pg_catalog.pg_replication_slots s WHERE slot_name = $1`,
+			slot).Scan(&typ, &plugin, &database, &pid, &walStatus, &why)
 	}
 	if err = look(ctx); err == nil && pid != nil && wait > 0 {
 		_, _ = pollUntil(ctx, wait, func(ctx context.Context) (bool, error) {
@@ -2208,6 +2214,16 @@ func publisherSlotProblem(ctx context.Context, publisher *publisherProbe, slot s
 	case database == nil || *database != dbname:
 		return fmt.Sprintf("the replication slot %q on the publisher (%s) belongs to database %q, not to %q, which the subscription connects to",
 			slot, where, ptrString(database), dbname), nil
+	case ptrString(walStatus) == "lost":
+		reason := ""
+		if why != nil {
+			reason = ", invalidation_reason = " + *why
+		}
+		return fmt.Sprintf("the replication slot %q on the publisher (%s) is invalidated (wal_status = lost%s): the publisher removed "+
+			"or gave up the WAL it would stream from, and PostgreSQL never streams from such a slot again. Drop it there "+
+			"(SELECT pg_drop_replication_slot(%s)) and create it again, or replace the subscription (terraform apply -replace=<address>), "+
+			"which makes a new slot and copies the tables again: the changes made while the slot was lost are not replicated", slot, where, reason,
+			pgsql.Literal(slot)), nil
 	case pid != nil:
 		return fmt.Sprintf("the replication slot %q on the publisher (%s) is in use by another session (PID %d)", slot, where, *pid), nil
 	}
