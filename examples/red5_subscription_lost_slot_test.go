@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -80,4 +81,51 @@ func loseSlot(t *testing.T, n *routertest.Node, slot string) {
 		}
 		return status == "lost"
 	}, "slot "+slot+" to be invalidated (wal_status = lost)")
+}
+
+// The same slot lost while the subscription is enabled (the subscriber
+// down longer than max_slot_wal_keep_size allows, or on PostgreSQL 18 past
+// idle_replication_slot_timeout): the subscription never streams again, and
+// terraform plan, the drift audit, is empty. The provider reaches the
+// publisher at plan already (the wal_level check); it should warn that the
+// subscription's slot is lost, with the fix.
+func TestRed5EnabledSubscriptionLostSlotPlanSilent(t *testing.T) {
+	if os.Getenv("PGREPL_RED5") == "" {
+		t.Skip("red5 finding, fails on main: set PGREPL_RED5=1 to run it")
+	}
+	cli := providerCLI(t)
+	pub, sub := twoPrimaries(t, "red5_lost2")
+	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
+resource "pgreplication_publication" "pub" {
+  provider = pgreplication.pub
+  name     = "red5_lost2_pub"
+  tables   = { "public.red5_lost2" = {} }
+}
+
+resource "pgreplication_subscription" "sub" {
+  provider     = pgreplication.sub
+  name         = "red5_lost2_sub"
+  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
+  publications = [pgreplication_publication.pub.name]
+}
+`, pub.Host, pub.Port))
+	cli.run(t, dir, 0, tfArgs("apply")...)
+	if err := sub.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, pub, 30*time.Second, func() bool {
+		var active bool
+		if err := pub.QueryRow(t.Context(), `SELECT active FROM pg_replication_slots WHERE slot_name = 'red5_lost2_sub'`).Scan(&active); err != nil {
+			t.Fatal(err)
+		}
+		return !active
+	}, "the slot to be released")
+	loseSlot(t, pub, "red5_lost2_sub")
+	if err := sub.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
+	if !strings.Contains(out, "invalidated") && !strings.Contains(out, "wal_status") {
+		t.Errorf("plan (exit %d) of a subscription whose slot the publisher invalidated says nothing of it:\n%s", code, lastLines(out, 12))
+	}
 }
