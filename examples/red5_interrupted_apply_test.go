@@ -51,7 +51,7 @@ resource "pgreplication_subscription" "sub" {
 	}
 	code, out := interruptWhen(t, cli, dir, func() bool {
 		return subscriberRuns(t, sub, `ALTER SUBSCRIPTION "red5_int_sub" SET (failover`)
-	}, "apply", "-input=false", "-no-color", "failover.tfplan")
+	}, nil, "apply", "-input=false", "-no-color", "failover.tfplan")
 	t.Logf("interrupted apply exited %d:\n%s", code, lastLines(out, 16))
 	if err := pub.Thaw(); err != nil {
 		t.Fatal(err)
@@ -79,8 +79,9 @@ func subscriberRuns(t *testing.T, n *routertest.Node, prefix string) bool {
 }
 
 // interruptWhen runs the CLI in dir, sends it SIGINT (as Ctrl-C does) once
-// ready() is true, and returns its exit code and output.
-func interruptWhen(t *testing.T, c *terraformCLI, dir string, ready func() bool, args ...string) (int, string) {
+// ready() is true, calls interrupted (when not nil), and returns the CLI's
+// exit code and output.
+func interruptWhen(t *testing.T, c *terraformCLI, dir string, ready func() bool, interrupted func(), args ...string) (int, string) {
 	t.Helper()
 	cmd := exec.Command(c.path, args...)
 	cmd.Dir = dir
@@ -109,6 +110,9 @@ func interruptWhen(t *testing.T, c *terraformCLI, dir string, ready func() bool,
 	if err := cmd.Process.Signal(os.Interrupt); err != nil {
 		t.Fatal(err)
 	}
+	if interrupted != nil {
+		interrupted()
+	}
 	select {
 	case <-done:
 	case <-time.After(90 * time.Second):
@@ -117,4 +121,102 @@ func interruptWhen(t *testing.T, c *terraformCLI, dir string, ready func() bool,
 		t.Fatalf("%s %s did not end within 90 s of SIGINT:\n%s", filepath.Base(c.path), args[0], out.String())
 	}
 	return cmd.ProcessState.ExitCode(), out.String()
+}
+
+// An apply interrupted while it creates a subscription with an owner:
+// CREATE SUBSCRIPTION is done (with its slot on the publisher) and ALTER
+// SUBSCRIPTION … OWNER TO waits (on a lock here; a busy catalog, a slow
+// server do the same). The CLI cancels the provider's context, the ALTER
+// fails with "context canceled", and the undo that should drop the new
+// subscription runs on that same context and fails at once: the
+// subscription and its slot stay, outside the state, and the next plan
+// fails with "Subscription Already Exists" (the error also blames the
+// owner role: "The new owner must exist ..."). A create either completes
+// or leaves nothing: the undo must not depend on the interrupted apply's
+// context.
+func TestRed5InterruptedSubscriptionCreateLeavesItBehind(t *testing.T) {
+	if os.Getenv("PGREPL_RED5") == "" {
+		t.Skip("red5 finding, fails on main: set PGREPL_RED5=1 to run it")
+	}
+	cli := providerCLI(t)
+	pub, sub := twoPrimaries(t, "red5_cu")
+	execSQL(t, pub, "postgres", `CREATE PUBLICATION red5_cu_pub FOR TABLE red5_cu`)
+	dir := configDir(t, map[string]server{"sub": {sub, "postgres"}}, fmt.Sprintf(`
+resource "pgreplication_subscription" "sub" {
+  provider     = pgreplication.sub
+  name         = "red5_cu_sub"
+  owner        = "postgres"
+  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
+  publications = ["red5_cu_pub"]
+  copy_data    = false
+}
+`, pub.Host, pub.Port))
+	cli.run(t, dir, 2, tfArgs("plan", "-detailed-exitcode", "-out=create.tfplan")...)
+
+	// A write transaction open on the publisher holds CREATE SUBSCRIPTION in
+	// its slot's creation, long enough to queue, behind it, a lock on
+	// pg_subscription that lets it finish but holds the ALTER … OWNER TO.
+	ctx := t.Context()
+	xact, err := pub.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer xact.Close(ctx)
+	if _, err := xact.Exec(ctx, `BEGIN; INSERT INTO red5_cu VALUES (1)`); err != nil {
+		t.Fatal(err)
+	}
+	locker, err := sub.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer locker.Close(ctx)
+	locked := make(chan error, 1)
+	queued := false
+	code, out := interruptWhen(t, cli, dir, func() bool {
+		if !queued && subscriberRuns(t, sub, `CREATE SUBSCRIPTION "red5_cu_sub"`) {
+			queued = true
+			go func() {
+				_, err := locker.Exec(ctx, `BEGIN; LOCK TABLE pg_subscription IN EXCLUSIVE MODE`)
+				locked <- err
+			}()
+			waitFor(t, sub, 10*time.Second, func() bool {
+				var waiting bool
+				if err := sub.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks WHERE NOT granted
+  AND relation = 'pg_catalog.pg_subscription'::regclass AND mode = 'ExclusiveLock')`).Scan(&waiting); err != nil {
+					t.Fatal(err)
+				}
+				return waiting
+			}, "the lock on pg_subscription to queue")
+			if _, err := xact.Exec(ctx, `ROLLBACK`); err != nil {
+				t.Fatal(err)
+			}
+			return false
+		}
+		return queued && subscriberRuns(t, sub, `ALTER SUBSCRIPTION "red5_cu_sub" OWNER TO`)
+	}, func() {
+		// The interrupted ALTER ends; then the lock goes, so that an undo
+		// that still runs can drop the subscription.
+		waitFor(t, sub, 30*time.Second, func() bool { return !subscriberRuns(t, sub, `ALTER SUBSCRIPTION "red5_cu_sub" OWNER TO`) },
+			"the interrupted ALTER … OWNER TO to end")
+		if err := <-locked; err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second)
+		if _, err := locker.Exec(ctx, `COMMIT`); err != nil {
+			t.Fatal(err)
+		}
+	}, "apply", "-input=false", "-no-color", "create.tfplan")
+	t.Logf("interrupted apply exited %d:\n%s", code, lastLines(out, 20))
+
+	var subs, slots int
+	if err := sub.QueryRow(ctx, `SELECT count(*)::int FROM pg_subscription WHERE subname = 'red5_cu_sub'`).Scan(&subs); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.QueryRow(ctx, `SELECT count(*)::int FROM pg_replication_slots WHERE slot_name = 'red5_cu_sub'`).Scan(&slots); err != nil {
+		t.Fatal(err)
+	}
+	if subs != 0 || slots != 0 {
+		t.Errorf("the interrupted create (exit %d) left %d subscription(s) red5_cu_sub on the subscriber and %d slot(s) on the publisher, "+
+			"outside the state: want nothing", code, subs, slots)
+	}
 }
