@@ -497,7 +497,12 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	// created on the publisher): a create either completes or leaves nothing,
 	// never a subscription the state does not know, which the next apply
 	// could only fail on with "already exists".
+	// It runs on a context of its own: the step it undoes failed because the
+	// apply was interrupted (its context cancelled) as often as for any
+	// other reason, and it must run then too.
 	undo := func() string {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), bound.d+cancelProbeTimeout)
+		defer cancel()
 		if err := dropSubscription(ctx, pool, bound, name, plan.CreateSlot.ValueBool()); err != nil {
 			return fmt.Sprintf("Dropping the new subscription again failed too, so it is still in database %q on %s: drop it there "+
 				"(DROP SUBSCRIPTION %s) or import it, then apply again.\n\n%s", database, r.server.describe(), pgsql.Ident(name), statement.MaskedError(ctx, err))
@@ -509,11 +514,14 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	}
 	if owner := plan.Owner.ValueString(); !plan.Owner.IsUnknown() && owner != "" {
 		if err := execSubscription(ctx, pool, bound, alterSubscriptionOwnerSQL(name, owner)); err != nil {
+			fix := "The new owner must exist, have CREATE on the database (PostgreSQL 16+), and be a superuser on PostgreSQL 15 and older. " +
+				"Fix the role, or change owner, and apply again."
+			if ctx.Err() != nil {
+				fix = "The apply was interrupted; apply again."
+			}
 			resp.Diagnostics.AddAttributeError(path.Root("owner"), "Cannot Change Subscription Owner",
-				fmt.Sprintf("The subscription %s was created in database %q on %s, but ALTER SUBSCRIPTION … OWNER TO %s failed: %s\n\n"+
-					"The new owner must exist, have CREATE on the database (PostgreSQL 16+), and be a superuser on PostgreSQL 15 and older. "+
-					"Fix the role, or change owner, and apply again.\n\n%s",
-					pgsql.Ident(name), database, r.server.describe(), pgsql.Ident(owner), statement.MaskedError(ctx, err), undo()))
+				fmt.Sprintf("The subscription %s was created in database %q on %s, but ALTER SUBSCRIPTION … OWNER TO %s failed: %s\n\n%s\n\n%s",
+					pgsql.Ident(name), database, r.server.describe(), pgsql.Ident(owner), statement.MaskedError(ctx, err), fix, undo()))
 			return
 		}
 	}
