@@ -281,7 +281,7 @@ func subscriptionSchema() schema.Schema {
 				Default:  booldefault.StaticBool(false),
 				MarkdownDescription: "Make the subscription's slot on the publisher a failover slot, which the publisher's standbys with " +
 					"`sync_replication_slots = on` keep, so that the subscription can continue after the publisher fails over (`failover`). " +
-					"Defaults to `false`. `true` needs PostgreSQL 17 or later on the subscriber. PostgreSQL changes it only on a disabled " +
+					"Defaults to `false`. `true` needs PostgreSQL 17 or later on the subscriber and on the publisher (the publisher's checked at plan when the provider can reach it). PostgreSQL changes it only on a disabled " +
 					"subscription: apply disables an enabled one for that statement and enables it again.",
 			},
 			"disable_on_error": schema.BoolAttribute{
@@ -1228,6 +1228,9 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 					missingPublicationsText(plan.Name.ValueString(), publisherAddress(p), missing, major)+outcome)
 			}
 		}
+	}
+	if known && publisher != nil && !plan.Failover.IsUnknown() && plan.Failover.ValueBool() && (state == nil || !state.Failover.ValueBool()) {
+		checkPublisherFailover(ctx, publisher, &resp.Diagnostics)
 	}
 	// As Update checks: the slot a subscription streams from after the
 	// apply and not before (a new slot_name, or enabled), never the slot of
@@ -2274,6 +2277,26 @@ func slotChangeFix(name, from, to string) string {
 		"with plugin = \"pgoutput\" in the subscription's database, applied before this change, or SELECT pg_create_logical_replication_slot(%s, 'pgoutput') "+
 		"there), or keep slot_name = %q. Note that the old slot %q is not dropped by the change: it stays on the publisher, retaining WAL, until dropped there.",
 		pgsql.Ident(name), pgsql.Literal(to), pgsql.Literal(to), from, from)
+}
+
+// checkPublisherFailover is failover's version gate on the publisher: the
+// subscriber makes the slot a failover slot there (CREATE_REPLICATION_SLOT
+// … (FAILOVER), ALTER_REPLICATION_SLOT), which a publisher older than
+// PostgreSQL 17 refuses at apply ("unrecognized option: failover").
+func checkPublisherFailover(ctx context.Context, publisher *publisherProbe, diags *diag.Diagnostics) {
+	conn, p, err := publisher.open(ctx)
+	if err != nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
+	defer cancel()
+	var version int
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil || version >= 170000 {
+		return
+	}
+	publisher.refuse(diags, path.Root("failover"), "Feature Needs a Newer PostgreSQL",
+		fmt.Sprintf("A failover slot (failover = true) is made on the publisher, which needs PostgreSQL 17 or later there; the publisher (%s) "+
+			"runs PostgreSQL %s. Remove the setting or upgrade the publisher.", publisherAddress(p), conn.PgConn().ParameterStatus("server_version")))
 }
 
 func checkPublisherWalLevel(ctx context.Context, publisher *publisherProbe, diags *diag.Diagnostics) {
