@@ -2,6 +2,7 @@ package examples_test
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -38,6 +39,45 @@ resource "pgreplication_subscription" "sub" {
 	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
 	if code != 1 || !strings.Contains(out, "failover") || !strings.Contains(out, "16") {
 		t.Errorf("plan of failover = true against a PostgreSQL 16 publisher exited %d, want 1 with an error naming failover and the "+
+			"publisher's version:\n%s", code, lastLines(out, 14))
+	}
+}
+
+// origin = "none" on a subscriber of 16 or later whose publisher runs 15:
+// PostgreSQL sends the origin option only to a publisher of 16 or later
+// (libpqrcv_startstreaming), so the subscription is created and streams,
+// and changes the publisher itself replicated from elsewhere reach the
+// subscriber all the same: seen by hand, a row inserted on a third server,
+// replicated to the 15 publisher, arrived through a subscription with
+// origin = none. That is the loop origin = none is there to break (two-way
+// replication), and nothing says so: not PostgreSQL, not the plan. The plan
+// should refuse it, as it refuses failover on such a publisher.
+func TestRed5OriginNoneOnOldPublisherRefusedAtPlan(t *testing.T) {
+	if os.Getenv("PGREPL_RED5") == "" {
+		t.Skip("red5 finding, fails on main: set PGREPL_RED5=1 to run it")
+	}
+	cli := providerCLI(t)
+	sub := routertest.Start(t, routertest.WithStandbys(0)).Primary
+	if v := currentSetting(t, sub, "server_version_num"); v < "160000" {
+		t.Skipf("the subscriber runs %s; origin needs 16 there", v)
+	}
+	pub := routertest.Start(t, routertest.WithStandbys(0), routertest.WithVersion(15)).Primary
+	for _, n := range []*routertest.Node{pub, sub} {
+		execSQL(t, n, "postgres", `CREATE TABLE red5_o (id int PRIMARY KEY)`)
+	}
+	execSQL(t, pub, "postgres", `CREATE PUBLICATION red5_o_pub FOR TABLE red5_o`)
+	dir := configDir(t, map[string]server{"sub": {sub, "postgres"}}, fmt.Sprintf(`
+resource "pgreplication_subscription" "sub" {
+  provider     = pgreplication.sub
+  name         = "red5_o_sub"
+  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
+  publications = ["red5_o_pub"]
+  origin       = "none"
+}
+`, pub.Host, pub.Port))
+	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
+	if code != 1 || !strings.Contains(out, "origin") || !strings.Contains(out, "15") {
+		t.Errorf("plan of origin = \"none\" against a PostgreSQL 15 publisher exited %d, want 1 with an error naming origin and the "+
 			"publisher's version:\n%s", code, lastLines(out, 14))
 	}
 }
