@@ -291,11 +291,13 @@ func subscriptionSchema() schema.Schema {
 				MarkdownDescription: "Disable the subscription when the apply worker hits an error, instead of retrying. Defaults to `false`. `true` needs PostgreSQL 15 or later.",
 			},
 			"origin": schema.StringAttribute{
-				Optional:            true,
-				Computed:            true,
-				Default:             stringdefault.StaticString(subscriptionOriginAny),
-				Validators:          []validator.String{stringvalidator.OneOf(subscriptionOrigins...)},
-				MarkdownDescription: "Which changes to apply: " + quotedList(subscriptionOrigins) + " (`none`: only changes made on the publisher itself, not ones it replicated). Defaults to `any`. `none` needs PostgreSQL 16 or later.",
+				Optional:   true,
+				Computed:   true,
+				Default:    stringdefault.StaticString(subscriptionOriginAny),
+				Validators: []validator.String{stringvalidator.OneOf(subscriptionOrigins...)},
+				MarkdownDescription: "Which changes to apply: " + quotedList(subscriptionOrigins) + " (`none`: only changes made on the publisher itself, not ones it replicated). Defaults to `any`. `none` needs PostgreSQL 16 or later, " +
+					"on the subscriber and on the publisher, which applies it (PostgreSQL does not send it to an older publisher, and says nothing); " +
+					"the publisher's version is checked at plan when the provider can reach it.",
 			},
 			"owner": schema.StringAttribute{
 				Optional: true,
@@ -1229,8 +1231,21 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 			}
 		}
 	}
-	if known && publisher != nil && !plan.Failover.IsUnknown() && plan.Failover.ValueBool() && (state == nil || !state.Failover.ValueBool()) {
-		checkPublisherFailover(ctx, publisher, &resp.Diagnostics)
+	if known && publisher != nil {
+		// Checked when the setting turns on, or the subscription moves to
+		// another publisher.
+		moved := state != nil && !plan.Conninfo.IsUnknown() && !normalized.SameConnection(plan.Conninfo.ValueString(), state.Conninfo.ValueString())
+		var needs []publisherFeature
+		if !plan.Failover.IsUnknown() && plan.Failover.ValueBool() && (state == nil || moved || !state.Failover.ValueBool()) {
+			needs = append(needs, publisherFeature{path.Root("failover"), 17,
+				"A failover slot (failover = true) is made on the publisher, which needs PostgreSQL 17 or later there (an older one refuses it at apply)"})
+		}
+		if !plan.Origin.IsUnknown() && plan.Origin.ValueString() == "none" && (state == nil || moved || state.Origin.ValueString() != "none") {
+			needs = append(needs, publisherFeature{path.Root("origin"), 16,
+				"origin = \"none\" is applied by the publisher, and PostgreSQL sends it only to a publisher of 16 or later: an older one streams " +
+					"every change, those it replicated from elsewhere too, with no error, which is the loop origin = \"none\" is there to break"})
+		}
+		checkPublisherVersion(ctx, publisher, needs, &resp.Diagnostics)
 	}
 	// As Update checks: the slot a subscription streams from after the
 	// apply and not before (a new slot_name, or enabled), never the slot of
@@ -2279,11 +2294,22 @@ func slotChangeFix(name, from, to string) string {
 		pgsql.Ident(name), pgsql.Literal(to), pgsql.Literal(to), from, from)
 }
 
-// checkPublisherFailover is failover's version gate on the publisher: the
-// subscriber makes the slot a failover slot there (CREATE_REPLICATION_SLOT
-// … (FAILOVER), ALTER_REPLICATION_SLOT), which a publisher older than
-// PostgreSQL 17 refuses at apply ("unrecognized option: failover").
-func checkPublisherFailover(ctx context.Context, publisher *publisherProbe, diags *diag.Diagnostics) {
+// publisherFeature is a setting that the publisher must be new enough for.
+type publisherFeature struct {
+	attr  path.Path
+	major int
+	why   string // what the setting does on the publisher, and what an older one does
+}
+
+// checkPublisherVersion is the version gate of settings that the publisher
+// carries out (the subscriber's own version is requireMajor's): one
+// question to the publisher, and an error for each setting it is too old
+// for, a warning when the probe may reach another server
+// (publisherMayDiffer), nothing when it cannot reach it.
+func checkPublisherVersion(ctx context.Context, publisher *publisherProbe, needs []publisherFeature, diags *diag.Diagnostics) {
+	if len(needs) == 0 {
+		return
+	}
 	conn, p, err := publisher.open(ctx)
 	if err != nil {
 		return
@@ -2291,12 +2317,16 @@ func checkPublisherFailover(ctx context.Context, publisher *publisherProbe, diag
 	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
 	defer cancel()
 	var version int
-	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil || version >= 170000 {
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
 		return
 	}
-	publisher.refuse(diags, path.Root("failover"), "Feature Needs a Newer PostgreSQL",
-		fmt.Sprintf("A failover slot (failover = true) is made on the publisher, which needs PostgreSQL 17 or later there; the publisher (%s) "+
-			"runs PostgreSQL %s. Remove the setting or upgrade the publisher.", publisherAddress(p), conn.PgConn().ParameterStatus("server_version")))
+	for _, f := range needs {
+		if version < f.major*10000 {
+			publisher.refuse(diags, f.attr, "Feature Needs a Newer PostgreSQL",
+				fmt.Sprintf("%s; the publisher (%s) runs PostgreSQL %s. Remove the setting or upgrade the publisher.",
+					f.why, publisherAddress(p), conn.PgConn().ParameterStatus("server_version")))
+		}
+	}
 }
 
 func checkPublisherWalLevel(ctx context.Context, publisher *publisherProbe, diags *diag.Diagnostics) {
