@@ -85,15 +85,7 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 	}
 	probe, err := probePrimary(ctx, cfg, app)
 	if silent := (*primarySilentError)(nil); errors.As(err, &silent) {
-		return syncLook{silent: true, commitRisk: commitRisk{"Standby's Primary Does Not Answer", fmt.Sprintf(
-			"reset_on_destroy is set, and the standby on %s streams from %s, which accepted the connection from Terraform's machine "+
-				"(with the standby's primary_conninfo) but %s: %v. A primary that is frozen, overloaded or restarting comes "+
-				"back, and if its synchronous_standby_names needs this standby, every commit there would then wait for it until "+
-				"synchronous_standby_names changes; whether it does cannot be told while it does not answer.\n\nNothing was changed. "+
-				"Wait for the primary to answer and run the destroy again; or take the standby out of the primary's "+
-				"synchronous_standby_names first (pgreplication_synchronous_replication, or list another standby that streams), apply, "+
-				"then destroy; or set reset_on_destroy = false and apply that first, so that the destroy only forgets the resource and "+
-				"the standby keeps streaming.", r.server.describe(), primary, silent.how(), statement.MaskedError(ctx, silent.err))}}
+		return r.silentLook(ctx, primary, silent)
 	}
 	if err != nil {
 		return r.resetNotChecked(primary, fmt.Sprintf("connecting there from Terraform's machine with the standby's primary_conninfo, to read "+
@@ -115,6 +107,11 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 		// Only the setting: the others' WAL senders cannot be seen.
 		others := slices.DeleteFunc(slices.Clone(c.Standbys), func(n string) bool { return syncrep.Matches(n, probe.app) })
 		if slices.Contains(others, "*") || len(others) >= c.NumSync {
+			if primaryBusy(probe.replicationOnly) {
+				// The database connection was refused for now: in a
+				// moment the primary shows whether the others stream.
+				return r.silentLook(ctx, primary, &primarySilentError{probe.replicationOnly})
+			}
 			return r.resetUncheckedLook(look, primary, fmt.Sprintf("the primary's %s lists %q, and whether %d other listed standbys stream, so "+
 				"that commits there would not wait for it, cannot be told: the standby's primary_conninfo allows only a replication connection "+
 				"there (%v), and pg_stat_replication needs a database connection", setting, probe.app, c.NumSync,
@@ -141,6 +138,21 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 		"commit on the primary would wait for it until synchronous_standby_names changes.\n\nNothing was changed. %s",
 		probe.app, r.server.describe(), primary, setting, streaming, c.NumSync, fix)}
 	return look
+}
+
+// silentLook is the refusal of a reset whose primary (at primary)
+// accepted the probe's connection and did not answer in time, or refused
+// it for now.
+func (r *standbyResource) silentLook(ctx context.Context, primary string, silent *primarySilentError) syncLook {
+	return syncLook{silent: true, commitRisk: commitRisk{"Standby's Primary Does Not Answer", fmt.Sprintf(
+		"reset_on_destroy is set, and the standby on %s streams from %s, which accepted the connection from Terraform's machine "+
+			"(with the standby's primary_conninfo) but %s: %v. A primary that is frozen, overloaded or restarting comes "+
+			"back, and if its synchronous_standby_names needs this standby, every commit there would then wait for it until "+
+			"synchronous_standby_names changes; whether it does cannot be told while it does not answer.\n\nNothing was changed. "+
+			"Wait for the primary to answer and run the destroy again; or take the standby out of the primary's "+
+			"synchronous_standby_names first (pgreplication_synchronous_replication, or list another standby that streams), apply, "+
+			"then destroy; or set reset_on_destroy = false and apply that first, so that the destroy only forgets the resource and "+
+			"the standby keeps streaming.", r.server.describe(), primary, silent.how(), statement.MaskedError(ctx, silent.err))}}
 }
 
 // resetNotChecked is the warning of a reset whose effect on the commits of
@@ -210,16 +222,16 @@ func (e *primarySilentError) how() string {
 	return fmt.Sprintf("did not answer within %s", publisherProbeTimeout)
 }
 
-// probePrimary asks the server cfg reaches, within publisherProbeTimeout,
-// for its synchronous replication and system identifier, over a database
-// connection, or over a replication connection where a role that may only
-// replicate can read synchronous_standby_names (SHOW, the one SQL a WAL
-// sender runs) and IDENTIFY_SYSTEM. app is the standby's application_name.
-// A timeout after a TCP connection succeeded is a *primarySilentError.
+// probePrimary asks the server cfg reaches for its synchronous replication
+// and system identifier, over a database connection, or over a replication
+// connection where a role that may only replicate can read
+// synchronous_standby_names (SHOW, the one SQL a WAL sender runs) and
+// IDENTIFY_SYSTEM; each connection has publisherProbeTimeout of its own.
+// app is the standby's application_name. A timeout after a TCP connection
+// succeeded, or the server's refusal for now (primaryBusy) of either
+// connection, is a *primarySilentError.
 func probePrimary(ctx context.Context, cfg *pgx.ConnConfig, app string) (primaryProbe, error) {
 	probe := primaryProbe{app: app}
-	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
-	defer cancel()
 	var accepted atomic.Bool
 	cfg = cfg.Copy()
 	dial := cfg.DialFunc
@@ -247,10 +259,21 @@ func primaryBusy(err error) bool {
 	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "53") || pgErr.Code == "57P03")
 }
 
-// probePrimaryOnce is probePrimary's connections and questions, within ctx.
-func probePrimaryOnce(ctx context.Context, cfg *pgx.ConnConfig, probe primaryProbe) (primaryProbe, error) {
+// probePrimaryOnce is probePrimary's connections and questions, each
+// connection within publisherProbeTimeout of its own (and within parent):
+// a server that answers a failed login slowly on purpose (auth_delay)
+// spends the database connection's time on its refusal, and the
+// replication connection's refusal would not come in what is left. A
+// database connection that timed out is not followed by the other: the
+// primary did not answer, and a frozen one costs one timeout, not two.
+func probePrimaryOnce(parent context.Context, cfg *pgx.ConnConfig, probe primaryProbe) (primaryProbe, error) {
 	app := probe.app
+	ctx, cancel := context.WithTimeout(parent, publisherProbeTimeout)
+	defer cancel()
 	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil && (pgconn.Timeout(err) || ctx.Err() != nil) {
+		return probe, err
+	}
 	if err == nil {
 		defer conn.Close(context.WithoutCancel(ctx))
 		probe.syncSnapshot, err = readSyncSnapshot(ctx, conn)
@@ -259,18 +282,30 @@ func probePrimaryOnce(ctx context.Context, cfg *pgx.ConnConfig, probe primaryPro
 			_ = conn.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&probe.system)
 			return probe, nil
 		}
+		if pgconn.Timeout(err) || ctx.Err() != nil {
+			return probe, err // the questions timed out: the primary stopped answering
+		}
 	}
+	ctx, cancel = context.WithTimeout(parent, publisherProbeTimeout)
+	defer cancel()
 	c := cfg.Config.Copy()
 	c.RuntimeParams["replication"] = "true"
 	repl, replErr := pgconn.ConnectConfig(ctx, c)
 	if replErr != nil {
-		if pgconn.Timeout(replErr) && !pgconn.Timeout(err) {
-			return probe, replErr // the primary stopped answering between the two
+		if pgconn.Timeout(replErr) || primaryBusy(replErr) {
+			// The primary stopped answering between the two, or refuses
+			// the replication connection for now (every WAL sender slot
+			// taken): either way it is there, and the database
+			// connection's refusal does not tell what it would say.
+			return probe, replErr
 		}
 		return probe, err
 	}
 	defer repl.Close(context.WithoutCancel(ctx))
 	if probe.names, replErr = showValue(ctx, repl, `SHOW synchronous_standby_names`); replErr != nil {
+		if pgconn.Timeout(replErr) || ctx.Err() != nil {
+			return probe, replErr
+		}
 		return probe, err
 	}
 	probe.app = primaryApplicationName(app, repl.ParameterStatus("server_version"))

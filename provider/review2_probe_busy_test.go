@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -38,9 +37,6 @@ import (
 // In both cases the primary's synchronous_standby_names needs this standby,
 // the destroy goes ahead, and every commit on the primary then waits.
 func TestReview2StandbyResetBusyPrimaryRefuses(t *testing.T) {
-	if os.Getenv("PGREPL_REVIEW2") != "1" {
-		t.Skip("fails on main until the probe's fallback applies primaryBusy (review2 report); PGREPL_REVIEW2=1 runs it")
-	}
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	primary, standby := topo.Primary, topo.Standbys[0]
