@@ -288,9 +288,10 @@ func standbySchema() schema.Schema {
 					"It does not bring back the `primary_conninfo` the standby had before the resource was created (the create's plan names it in " +
 					"a warning; `terraform import` adopts it instead). Refused, and warned of at plan, while the primary's " +
 					"`synchronous_standby_names` needs this standby: every commit there would wait for it. The provider asks the primary the way " +
-					"the standby connects (its `primary_conninfo`, at the WAL receiver's sender host and port) from Terraform's machine; a primary " +
-					"it cannot reach or log in to from there, or that does not show enough, is warned of, at plan and apply, and not refused. A primary that accepts the connection and does not answer " +
-					"within 5 s (frozen, overloaded), or refuses it for now (too many connections, starting up), is asked again for 10 s, then " +
+					"the standby connects (its `primary_conninfo`, at the WAL receiver's sender host and port, or, while the standby does not stream, " +
+					"at the hosts `primary_conninfo` names, where the WAL receiver connects once the primary is back) from Terraform's machine; a primary " +
+					"it cannot reach or log in to from there (one that is down too), or that does not show enough, is warned of, at plan and apply, and not refused. A primary that accepts the connection and does not answer " +
+					"within 5 s (frozen, overloaded), or refuses it for now (too many connections, every WAL sender taken, starting up), is asked again for 10 s, then " +
 					"the destroy is refused: it comes back, and may need the standby. Skipped, with a warning, when the settings " +
 					"are no longer the resource's: another `pgreplication_standby` object wrote them since, such as the new object of a `create_before_destroy` " +
 					"replacement, which Terraform creates before it destroys the old one (and does for every resource a `create_before_destroy` resource " +

@@ -31,8 +31,12 @@ import (
 // asked of the primary the standby streams from, which the provider has no
 // connection to: it connects the way the standby does, with the standby's
 // primary_conninfo (its password included), to the host and port the WAL
-// receiver streams from. A standby that does not stream now is cut off from
-// nothing.
+// receiver streams from. A standby in recovery that does not stream now
+// (its primary frozen past wal_receiver_timeout, crashed or restarting)
+// streams again once the primary is back, unless the reset takes
+// primary_conninfo away: its primary is asked where primary_conninfo says,
+// as the WAL receiver will. A standby without primary_conninfo, or out of
+// recovery, is cut off from nothing.
 //
 // A primary that answers refuses the reset with a setting and WAL senders
 // (or, over a replication connection, a setting alone) that show the
@@ -56,13 +60,19 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 	if err != nil {
 		return r.resetNotChecked("", fmt.Sprintf("reading the standby settings of %s failed: %v", r.server.describe(), err))
 	}
-	if !s.InRecovery || s.Status == nil || *s.Status != "streaming" || s.SenderHost == nil || s.SenderPort == nil {
+	if !s.InRecovery || s.Conninfo == "" {
 		return syncLook{}
 	}
-	primary := fmt.Sprintf("%s:%d", *s.SenderHost, *s.SenderPort)
+	link := resetLink{streams: s.Status != nil && *s.Status == "streaming" && s.SenderHost != nil && s.SenderPort != nil}
 	p, err := conninfo.Parse(s.Conninfo)
+	switch {
+	case link.streams:
+		link.primary = fmt.Sprintf("%s:%d", *s.SenderHost, *s.SenderPort)
+	case err == nil:
+		link.primary = standbyWant{Conninfo: s.Conninfo}.primariesText()
+	}
 	if err != nil {
-		return r.resetNotChecked(primary, "its primary_conninfo could not be read as a connection string")
+		return r.resetNotChecked(link.which(), "its primary_conninfo could not be read as a connection string")
 	}
 	app := p["application_name"]
 	if app == "" {
@@ -73,27 +83,29 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 	}
 	var system string
 	_ = pool.QueryRow(ctx, `SELECT system_identifier::text FROM pg_control_system()`).Scan(&system)
-	p["host"], p["port"] = *s.SenderHost, strconv.Itoa(int(*s.SenderPort))
-	delete(p, "hostaddr")
+	if link.streams {
+		p["host"], p["port"] = *s.SenderHost, strconv.Itoa(int(*s.SenderPort))
+		delete(p, "hostaddr")
+	}
 	if p["dbname"] == "" {
 		p["dbname"] = "postgres"
 	}
 	ctx = statement.WithSecrets(ctx, p.Secrets()...)
 	cfg, err := namedHostConfig(p, publisherProbeTimeout)
 	if err != nil {
-		return r.resetNotChecked(primary, fmt.Sprintf("its primary_conninfo does not say how to connect there from here (%v)", statement.MaskedError(ctx, err)))
+		return r.resetNotChecked(link.which(), fmt.Sprintf("its primary_conninfo does not say how to connect there from here (%v)", statement.MaskedError(ctx, err)))
 	}
 	probe, err := probePrimary(ctx, cfg, app)
 	if silent := (*primarySilentError)(nil); errors.As(err, &silent) {
-		return r.silentLook(ctx, primary, silent)
+		return r.silentLook(ctx, link, silent)
 	}
 	if err != nil {
-		return r.resetNotChecked(primary, fmt.Sprintf("connecting there from Terraform's machine with the standby's primary_conninfo, to read "+
+		return r.resetNotChecked(link.which(), fmt.Sprintf("connecting there from Terraform's machine with the standby's primary_conninfo, to read "+
 			"synchronous_standby_names, failed (the check waits %s at most): %v", publisherProbeTimeout, statement.MaskedError(ctx, err)))
 	}
 	look := syncLook{seen: true, names: probe.names}
 	if system != "" && probe.system != "" && system != probe.system {
-		look.commitRisk = r.resetNotChecked(primary, fmt.Sprintf("the server that answered there from Terraform's machine is not this "+
+		look.commitRisk = r.resetNotChecked(link.which(), fmt.Sprintf("the server that answered there from Terraform's machine is not this "+
 			"standby's primary (its system identifier is %s, the standby's %s): the address means another server from here", probe.system, system)).commitRisk
 		look.unchecked = true
 		return look
@@ -110,17 +122,16 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 			if primaryBusy(probe.replicationOnly) {
 				// The database connection was refused for now: in a
 				// moment the primary shows whether the others stream.
-				return r.silentLook(ctx, primary, &primarySilentError{probe.replicationOnly})
+				return r.silentLook(ctx, link, &primarySilentError{probe.replicationOnly})
 			}
-			return r.resetUncheckedLook(look, primary, fmt.Sprintf("the primary's %s lists %q, and whether %d other listed standbys stream, so "+
+			return r.resetUncheckedLook(look, link.which(), fmt.Sprintf("the primary's %s lists %q, and whether %d other listed standbys stream, so "+
 				"that commits there would not wait for it, cannot be told: the standby's primary_conninfo allows only a replication connection "+
 				"there (%v), and pg_stat_replication needs a database connection", setting, probe.app, c.NumSync,
 				statement.MaskedError(ctx, probe.replicationOnly)))
 		}
-		look.commitRisk = commitRisk{blocks, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s streams from %s, whose %s needs it: "+
-			"it lists %d other standbys and needs %d. The reset would stop its streaming, and commits on the primary would wait for it "+
-			"until synchronous_standby_names changes.\n\nNothing was changed. %s",
-			probe.app, r.server.describe(), primary, setting, len(others), c.NumSync, fix)}
+		look.commitRisk = commitRisk{blocks, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s %s, whose %s needs it: "+
+			"it lists %d other standbys and needs %d. %s\n\nNothing was changed. %s",
+			probe.app, r.server.describe(), link.clause(), setting, len(others), c.NumSync, link.effect(), fix)}
 		return look
 	}
 	self := func(w walSenderRow) bool { return syncrep.Matches(probe.senderApp(), w.app) }
@@ -129,40 +140,75 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 		return look
 	}
 	if hidden && connected >= c.NumSync {
-		return r.resetUncheckedLook(look, primary, fmt.Sprintf("the primary's %s lists %q, and whether %d other listed standbys stream, so that "+
+		return r.resetUncheckedLook(look, link.which(), fmt.Sprintf("the primary's %s lists %q, and whether %d other listed standbys stream, so that "+
 			"commits there would not wait for it, cannot be told: pg_stat_replication hides their state from the role of the standby's "+
 			"primary_conninfo (granting it pg_read_all_stats on the primary lets the provider tell)", setting, probe.app, c.NumSync))
 	}
-	look.commitRisk = commitRisk{blocks, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s streams from %s, whose %s needs it: "+
-		"%d other listed standbys stream, and it needs %d. The reset would take primary_conninfo away and stop its streaming, and every "+
-		"commit on the primary would wait for it until synchronous_standby_names changes.\n\nNothing was changed. %s",
-		probe.app, r.server.describe(), primary, setting, streaming, c.NumSync, fix)}
+	look.commitRisk = commitRisk{blocks, fmt.Sprintf("reset_on_destroy is set, and standby %q on %s %s, whose %s needs it: "+
+		"%d other listed standbys stream, and it needs %d. %s\n\nNothing was changed. %s",
+		probe.app, r.server.describe(), link.clause(), setting, streaming, c.NumSync, link.effect(), fix)}
 	return look
 }
 
-// silentLook is the refusal of a reset whose primary (at primary)
-// accepted the probe's connection and did not answer in time, or refused
-// it for now.
-func (r *standbyResource) silentLook(ctx context.Context, primary string, silent *primarySilentError) syncLook {
+// resetLink is the standby's link to the primary that the reset's probe
+// asks: the sender host and port it streams from, or, while it does not
+// stream, the hosts its primary_conninfo names ("" when it cannot be read).
+type resetLink struct {
+	streams bool
+	primary string
+}
+
+// clause is the standby's link for a message, after "the standby on X",
+// ending with the primary's address (which the message goes on about).
+func (l resetLink) clause() string {
+	if l.streams {
+		return "streams from " + l.primary
+	}
+	return "does not stream now, and its primary_conninfo names " + l.primary
+}
+
+// which is the link as a relative clause, for resetNotChecked.
+func (l resetLink) which() string {
+	switch {
+	case l.streams:
+		return ", which streams from " + l.primary
+	case l.primary == "":
+		return ", which does not stream now"
+	}
+	return ", which does not stream now (its primary_conninfo names " + l.primary + ")"
+}
+
+// effect is what the reset does to the commits of a primary whose
+// synchronous_standby_names needs the standby.
+func (l resetLink) effect() string {
+	if l.streams {
+		return "The reset would take primary_conninfo away and stop its streaming, and every commit on the primary would wait for it " +
+			"until synchronous_standby_names changes."
+	}
+	return "Commits on the primary wait for it until it streams again, which it does once it can connect; the reset would take " +
+		"primary_conninfo away, and every commit there would wait for it until synchronous_standby_names changes."
+}
+
+// silentLook is the refusal of a reset whose primary (link) accepted the
+// probe's connection and did not answer in time, or refused it for now.
+func (r *standbyResource) silentLook(ctx context.Context, link resetLink, silent *primarySilentError) syncLook {
 	return syncLook{silent: true, commitRisk: commitRisk{"Standby's Primary Does Not Answer", fmt.Sprintf(
-		"reset_on_destroy is set, and the standby on %s streams from %s, which accepted the connection from Terraform's machine "+
+		"reset_on_destroy is set, and the standby on %s %s, which accepted the connection from Terraform's machine "+
 			"(with the standby's primary_conninfo) but %s: %v. A primary that is frozen, overloaded or restarting comes "+
 			"back, and if its synchronous_standby_names needs this standby, every commit there would then wait for it until "+
 			"synchronous_standby_names changes; whether it does cannot be told while it does not answer.\n\nNothing was changed. "+
 			"Wait for the primary to answer and run the destroy again; or take the standby out of the primary's "+
 			"synchronous_standby_names first (pgreplication_synchronous_replication, or list another standby that streams), apply, "+
 			"then destroy; or set reset_on_destroy = false and apply that first, so that the destroy only forgets the resource and "+
-			"the standby keeps streaming.", r.server.describe(), primary, silent.how(), statement.MaskedError(ctx, silent.err))}}
+			"the standby keeps streaming.", r.server.describe(), link.clause(), silent.how(), statement.MaskedError(ctx, silent.err))}}
 }
 
 // resetNotChecked is the warning of a reset whose effect on the commits of
-// the standby's primary (at primary, "" when not known) could not be
-// checked, and why; the destroy goes ahead, as it did before the check.
-func (r *standbyResource) resetNotChecked(primary, why string) syncLook {
-	standby := "the standby on " + r.server.describe()
-	if primary != "" {
-		standby += ", which streams from " + primary
-	}
+// the standby's primary could not be checked, and why; which is the
+// standby's link (resetLink.which, "" when not known). The destroy goes
+// ahead, as it did before the check.
+func (r *standbyResource) resetNotChecked(which, why string) syncLook {
+	standby := "the standby on " + r.server.describe() + which
 	return syncLook{unchecked: true, commitRisk: commitRisk{"Cannot Tell Whether Resetting Standby Blocks Commits", fmt.Sprintf(
 		"reset_on_destroy is set for %s, but %s. Whether commits on the primary wait for this standby "+
 			"once the reset stops its streaming was not checked, and the destroy is not refused for it.\n\n"+
@@ -174,8 +220,8 @@ func (r *standbyResource) resetNotChecked(primary, why string) syncLook {
 }
 
 // resetUncheckedLook is resetNotChecked for a look that read the setting.
-func (r *standbyResource) resetUncheckedLook(look syncLook, primary, why string) syncLook {
-	look.commitRisk = r.resetNotChecked(primary, why).commitRisk
+func (r *standbyResource) resetUncheckedLook(look syncLook, which, why string) syncLook {
+	look.commitRisk = r.resetNotChecked(which, why).commitRisk
 	look.unchecked = true
 	return look
 }

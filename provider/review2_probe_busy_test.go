@@ -5,11 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -41,31 +39,8 @@ func TestReview2StandbyResetBusyPrimaryRefuses(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	primary, standby := topo.Primary, topo.Standbys[0]
 	ctx := context.Background()
-	t.Cleanup(func() {
-		for _, sql := range []string{`ALTER SYSTEM RESET synchronous_standby_names`, `SELECT pg_reload_conf()`} {
-			_ = primary.Exec(ctx, sql)
-		}
-	})
 	const role = "review2_repl"
-	execSQL(t, primary, "postgres", `CREATE ROLE `+role+` LOGIN REPLICATION`)
-	p := conninfo.Params{"host": primary.Host, "port": fmt.Sprint(primary.Port), "user": role, "sslmode": "disable", "application_name": standby.Name}
-	execSQL(t, standby, "postgres", `ALTER SYSTEM SET primary_conninfo = `+pgsql.Literal(p.String()))
-	execSQL(t, standby, "postgres", `SELECT pg_reload_conf()`)
-	waitFor(t, 30*time.Second, standby.Name+" to stream as "+role, func() bool {
-		return queryValue[bool](t, primary, "postgres", `SELECT EXISTS (SELECT FROM pg_stat_replication WHERE application_name = $1 AND usename = $2 AND state = 'streaming')`,
-			standby.Name, role)
-	})
-	r := &standbyResource{server: newServer(connSettings{Host: standby.Host, Port: int64(standby.Port), Database: "postgres", Username: "postgres", SSLMode: "disable"})}
-	pool, err := r.server.Pool(ctx, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pool.Close)
-	setNames := func(value string) {
-		execSQL(t, primary, "postgres", `ALTER SYSTEM SET synchronous_standby_names = `+pgsql.Literal(value))
-		execSQL(t, primary, "postgres", `SELECT pg_reload_conf()`)
-		time.Sleep(500 * time.Millisecond)
-	}
+	r, pool, setNames := standbyStreamingAs(t, primary, standby, role)
 	check := func(t *testing.T, want string) {
 		t.Helper()
 		look := r.resetBlocksCommits(ctx, pool)

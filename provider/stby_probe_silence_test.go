@@ -26,26 +26,7 @@ import (
 // refuses the login (the standby's credentials do not work from here).
 func TestStandbyResetProbeSilenceClasses(t *testing.T) {
 	t.Parallel()
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = silent.Close() })
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			t.Cleanup(func() { _ = c.Close() }) // held open, never answered
-		}
-	}()
-	closed, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	closedPort := closed.Addr().(*net.TCPAddr).Port
-	_ = closed.Close()
+	silentPort, closedPort := silentListener(t), closedPort(t)
 	dropsSYN := fullBacklog(t)
 	refusing := func(code string) int { return refusingServer(t, code) }
 	for _, c := range []struct {
@@ -53,7 +34,7 @@ func TestStandbyResetProbeSilenceClasses(t *testing.T) {
 		port       int
 		silent     bool
 	}{
-		{"accepts and never answers", "127.0.0.1", silent.Addr().(*net.TCPAddr).Port, true},
+		{"accepts and never answers", "127.0.0.1", silentPort, true},
 		{"nobody listens (connection refused)", "127.0.0.1", closedPort, false},
 		{"drops the SYN (connect times out)", "127.0.0.1", dropsSYN, false},
 		{"TEST-NET-1 (no route or no SYN-ACK)", "192.0.2.1", 5432, false},
@@ -83,6 +64,40 @@ func TestStandbyResetProbeSilenceClasses(t *testing.T) {
 			}
 		})
 	}
+}
+
+// silentListener is the port of a listener that accepts connections and
+// never answers on them, as a frozen server does.
+func silentListener(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() }) // held open, never answered
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// closedPort is a port of 127.0.0.1 that nobody listens on (one that was
+// free a moment ago): a connection there is refused.
+func closedPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	return port
 }
 
 // fullBacklog listens on a port with a backlog of 0 and fills it with one
