@@ -370,18 +370,30 @@ func (r *standbyResource) Create(ctx context.Context, req resource.CreateRequest
 	if !ok {
 		return
 	}
-	if !r.apply(ctx, &plan, password, false, &resp.Diagnostics) {
-		if left := r.server.release(ctx, pool, claim); left != "" {
+	plan.ID = types.StringValue(standbyImportID)
+	undo := "reset_on_destroy is not set, so its destroy forgets the settings and the standby keeps them"
+	if plan.ResetOnDestroy.ValueBool() {
+		undo = "reset_on_destroy is set, so its destroy resets the standby settings"
+	}
+	if ok, left := r.apply(ctx, &plan, password, false, &resp.Diagnostics); !ok {
+		if left {
+			keepTainted(ctx, &resp.State, resp.Private, &plan, claim, r.server, "pgreplication_standby", undo, &resp.Diagnostics)
+		} else if left := r.server.release(ctx, pool, claim); left != "" {
 			resp.Diagnostics.AddError("Cannot Write Back "+standbyOwnerSetting, left)
 		}
 		return
 	}
 	if err := r.server.settle(ctx, pool, claim); err != nil {
+		if settingsLeft(err) {
+			resp.Diagnostics.AddError("Owner Token Not in Effect", fmt.Sprintf("The owner token (%s) on %s does not take effect: %v.",
+				standbyOwnerSetting, r.server.describe(), err))
+			keepTainted(ctx, &resp.State, resp.Private, &plan, claim, r.server, "pgreplication_standby", undo, &resp.Diagnostics)
+			return
+		}
 		resp.Diagnostics.AddError("Owner Token Not in Effect", fmt.Sprintf("The owner token (%s) on %s does not take effect: %v.%s",
 			standbyOwnerSetting, r.server.describe(), err, r.server.release(ctx, pool, claim)))
 		return
 	}
-	plan.ID = types.StringValue(standbyImportID)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	resp.Diagnostics.Append(claim.keep(ctx, resp.Private)...)
 }
@@ -438,7 +450,7 @@ func (r *standbyResource) Update(ctx context.Context, req resource.UpdateRequest
 		return
 	}
 	refreshed := plan // the live attributes as planned: the last refresh's
-	if !r.apply(ctx, &plan, password, true, &resp.Diagnostics) {
+	if ok, _ := r.apply(ctx, &plan, password, true, &resp.Diagnostics); !ok {
 		return
 	}
 	plan.Status, plan.SenderHost, plan.SenderPort = refreshed.Status, refreshed.SenderHost, refreshed.SenderPort
@@ -683,26 +695,29 @@ func notAStandby(s *server) diag.Diagnostic {
 // apply writes the planned settings, reloads, and waits until the standby
 // streams from the planned primary; then it fills the computed attributes.
 // An update that changes no server setting (only wait_timeout or
-// reset_on_destroy) touches nothing and waits for nothing.
-func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel, password primaryPassword, update bool, diags *diag.Diagnostics) bool {
+// reset_on_destroy) touches nothing and waits for nothing. After a failure,
+// left tells whether the settings it wrote stay written on the server (in
+// effect, or waiting in postgresql.auto.conf for a reload): a failed create
+// keeps its object then (keepTainted).
+func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel, password primaryPassword, update bool, diags *diag.Diagnostics) (ok, left bool) {
 	pool := r.server.PoolOrDiag(ctx, "", diags)
 	if pool == nil {
-		return false
+		return false, false
 	}
 	timeout, err := time.ParseDuration(plan.WaitTimeout.ValueString())
 	if err != nil {
 		diags.AddAttributeError(path.Root("wait_timeout"), "Invalid Duration", err.Error())
-		return false
+		return false, false
 	}
 	deadline := time.Now().Add(timeout)
 	before, err := r.read(ctx, pool)
 	if err != nil {
 		diags.AddError("Cannot Read Standby Configuration", "Reading the standby settings of "+r.server.describe()+" failed: "+err.Error())
-		return false
+		return false, false
 	}
 	if !before.InRecovery {
 		diags.Append(notAStandby(r.server))
-		return false
+		return false, false
 	}
 	if password.keep {
 		current, _ := conninfo.Parse(before.Conninfo)
@@ -711,7 +726,7 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	want, werr := standbyWanted(ctx, plan, password.value)
 	if werr != nil {
 		diags.AddError("Invalid Standby Configuration", werr.Error())
-		return false
+		return false, false
 	}
 	if normalized.SameConnection(before.Conninfo, want.Conninfo) {
 		// The connection the standby has, written another way (a URI, by
@@ -726,16 +741,16 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	if update && want.matches(before) {
 		if err := before.fill(ctx, plan); err != nil {
 			diags.AddError("Cannot Read Standby Configuration", "The standby settings of "+r.server.describe()+" cannot be read back: "+err.Error())
-			return false
+			return false, false
 		}
-		return true
+		return true, false
 	}
 	// No values the prior state wrote: a standby's role has
 	// pg_read_all_settings (primary_conninfo), which shows the file.
 	change, err := r.server.alterSystem(ctx, pool, want.settings(), nil)
 	if err != nil {
 		diags.AddError("Cannot Configure Standby", "Writing the standby settings of "+r.server.describe()+" failed: "+err.Error())
-		return false
+		return false, settingsLeft(err)
 	}
 
 	// The reload reaches sessions asynchronously; wait until the server's
@@ -748,14 +763,15 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	})
 	if err != nil {
 		diags.AddError("Cannot Read Standby Configuration", "Reading the standby settings of "+r.server.describe()+" back failed: "+err.Error())
-		return false
+		return false, true
 	}
 	if !applied {
+		msg, left := r.server.notTaken(ctx, pool, change)
 		diags.AddError("Standby Settings Not Applied", fmt.Sprintf(
 			"ALTER SYSTEM and pg_reload_conf() succeeded on %s, but after %s its effective settings still differ: %s. "+
 				"The server ignores a reload when a configuration file has an error (its log says which), and takes none while its postmaster is stopped. %s",
-			r.server.describe(), timeout, want.differences(cur), r.server.notTaken(ctx, pool, change)))
-		return false
+			r.server.describe(), timeout, want.differences(cur), msg))
+		return false, left
 	}
 
 	// A new primary_conninfo or slot restarts the WAL receiver: wait for a new
@@ -776,9 +792,10 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 	})
 	if err != nil {
 		diags.AddError("Cannot Read Standby Status", "Reading pg_stat_wal_receiver on "+r.server.describe()+" failed: "+err.Error())
-		return false
+		return false, true
 	}
 	if !streaming {
+		restored, left := r.restore(ctx, pool, before, want, timeout)
 		diags.AddError("Standby Is Not Streaming", fmt.Sprintf(
 			"%s does not stream from %s after %s. The standby reports: %s. It was asked to connect with primary_conninfo = %s "+
 				"and primary_slot_name = %q. %s Check that the primary is "+
@@ -786,24 +803,25 @@ func (r *standbyResource) apply(ctx context.Context, plan *standbyResourceModel,
 				"that the password is right and that the slot exists on the primary; the standby's server log says why it "+
 				"cannot connect. Then apply again, or raise wait_timeout if the standby needs longer.",
 			r.server.describe(), want.primariesText(), timeout,
-			cur.describeReceiver(), want.redactedConninfo, want.SlotName, r.restore(ctx, pool, before, want, timeout), plan.PrimaryUser.ValueString()))
-		return false
+			cur.describeReceiver(), want.redactedConninfo, want.SlotName, restored, plan.PrimaryUser.ValueString()))
+		return false, left
 	}
 	if err := cur.fill(ctx, plan); err != nil {
 		diags.AddError("Cannot Read Standby Configuration", "The standby settings of "+r.server.describe()+" cannot be read back: "+err.Error())
-		return false
+		return false, true
 	}
-	return true
+	return true, false
 }
 
 // restore writes back the settings the standby had before an apply whose
 // settings do not stream, when it streamed with them: a failed apply must
 // not leave a standby cut off from its primary (and a synchronous one
 // holding every commit there). It waits, within timeout, for the standby to
-// stream again, and says what it did, for the apply's error.
-func (r *standbyResource) restore(ctx context.Context, pool *pgxpool.Pool, before standbyState, want standbyWant, timeout time.Duration) string {
+// stream again, and says what it did, for the apply's error; left is true
+// when the apply's settings stay in effect.
+func (r *standbyResource) restore(ctx context.Context, pool *pgxpool.Pool, before standbyState, want standbyWant, timeout time.Duration) (msg string, left bool) {
 	if before.Status == nil || *before.Status != "streaming" || before.SenderHost == nil || before.SenderPort == nil {
-		return "The settings are written (ALTER SYSTEM) and stay in effect: the standby did not stream before this apply either."
+		return "The settings are written (ALTER SYSTEM) and stay in effect: the standby did not stream before this apply either.", true
 	}
 	var back []systemSetting
 	wanted := want.settings()
@@ -813,7 +831,7 @@ func (r *standbyResource) restore(ctx context.Context, pool *pgxpool.Pool, befor
 		}
 	}
 	if _, err := r.server.alterSystem(ctx, pool, back, nil); err != nil {
-		return fmt.Sprintf("Writing back the settings it had before, with which it streamed, failed, so the new ones stay in effect: %v.", err)
+		return fmt.Sprintf("Writing back the settings it had before, with which it streamed, failed, so the new ones stay in effect: %v.", err), true
 	}
 	var cur standbyState
 	again, err := pollUntil(ctx, timeout, func(ctx context.Context) (bool, error) {
@@ -824,10 +842,10 @@ func (r *standbyResource) restore(ctx context.Context, pool *pgxpool.Pool, befor
 	})
 	if err != nil || !again {
 		return fmt.Sprintf("The settings it had before, with which it streamed from %s:%d, are written back (ALTER SYSTEM), but it does not stream "+
-			"again yet after %s (%s).", *before.SenderHost, *before.SenderPort, timeout, cur.describeReceiver())
+			"again yet after %s (%s).", *before.SenderHost, *before.SenderPort, timeout, cur.describeReceiver()), false
 	}
 	return fmt.Sprintf("The settings it had before are written back (ALTER SYSTEM), and it streams again from %s:%d: this apply changed nothing on it.",
-		*before.SenderHost, *before.SenderPort)
+		*before.SenderHost, *before.SenderPort), false
 }
 
 // settings are s's settings as apply writes them (standbyWant.settings), in

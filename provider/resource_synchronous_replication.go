@@ -206,18 +206,27 @@ func (r *synchronousReplicationResource) Create(ctx context.Context, req resourc
 	if !ok {
 		return
 	}
-	if !r.apply(ctx, &plan, nil, &resp.Diagnostics) {
-		if left := r.server.release(ctx, pool, claim); left != "" {
+	plan.ID = types.StringValue(synchronousReplicationImportID)
+	const undo = "its destroy resets synchronous_standby_names and synchronous_commit"
+	if ok, left := r.apply(ctx, &plan, nil, &resp.Diagnostics); !ok {
+		if left {
+			keepTainted(ctx, &resp.State, resp.Private, &plan, claim, r.server, "pgreplication_synchronous_replication", undo, &resp.Diagnostics)
+		} else if left := r.server.release(ctx, pool, claim); left != "" {
 			resp.Diagnostics.AddError("Cannot Write Back "+syncOwnerSetting, left)
 		}
 		return
 	}
 	if err := r.server.settle(ctx, pool, claim); err != nil {
+		if settingsLeft(err) {
+			resp.Diagnostics.AddError("Owner Token Not in Effect", fmt.Sprintf("The owner token (%s) on %s does not take effect: %v.",
+				syncOwnerSetting, r.server.describe(), err))
+			keepTainted(ctx, &resp.State, resp.Private, &plan, claim, r.server, "pgreplication_synchronous_replication", undo, &resp.Diagnostics)
+			return
+		}
 		resp.Diagnostics.AddError("Owner Token Not in Effect", fmt.Sprintf("The owner token (%s) on %s does not take effect: %v.%s",
 			syncOwnerSetting, r.server.describe(), err, r.server.release(ctx, pool, claim)))
 		return
 	}
-	plan.ID = types.StringValue(synchronousReplicationImportID)
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	resp.Diagnostics.Append(claim.keep(ctx, resp.Private)...)
 }
@@ -257,7 +266,7 @@ func (r *synchronousReplicationResource) Update(ctx context.Context, req resourc
 	}
 	ctx = statement.WithObject(ctx, "synchronous replication on "+r.server.describe())
 	refreshed := plan.SyncState // as planned: the last refresh's
-	if !r.apply(ctx, &plan, &state, &resp.Diagnostics) {
+	if ok, _ := r.apply(ctx, &plan, &state, &resp.Diagnostics); !ok {
 		return
 	}
 	plan.SyncState = refreshed
@@ -866,10 +875,13 @@ func (s *server) walTarget(ctx context.Context, pool *pgxpool.Pool) (string, err
 
 // apply checks the standbys (when the list changes), writes both settings,
 // reloads, waits until they are in effect, and reads the result into plan.
-func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior *synchronousReplicationResourceModel, diags *diag.Diagnostics) bool {
+// After a failure, left tells whether the settings it wrote stay written
+// on the server (in effect, or waiting in postgresql.auto.conf for a
+// reload): a failed create keeps its object then (keepTainted).
+func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior *synchronousReplicationResourceModel, diags *diag.Diagnostics) (ok, left bool) {
 	pool := r.server.PoolOrDiag(ctx, "", diags)
 	if pool == nil {
-		return false
+		return false, false
 	}
 	c := plan.config(ctx)
 	if !plan.AllowUnavailable.ValueBool() && waitGrows(ctx, plan, prior) {
@@ -879,18 +891,18 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 		if err != nil {
 			diags.AddError("Cannot Check the Standbys", "Writing a commit record on "+r.server.describe()+
 				", which each listed standby must confirm before commits wait for it, failed: "+err.Error())
-			return false
+			return false, false
 		}
 		// No replyWatch: a standby that confirms the commit record just
 		// written has answered, which is what counts here.
 		d, err := r.checkAvailable(ctx, pool, plan, target, r.server.confirmWait(), nil)
 		if err != nil {
 			diags.AddError("Cannot Read Replication Status", "Reading pg_stat_replication on "+r.server.describe()+" failed: "+err.Error())
-			return false
+			return false, false
 		}
 		if d != nil {
 			diags.Append(d)
-			return false
+			return false, false
 		}
 	}
 	rendered, commit := c.String(), plan.SynchronousCommit.ValueString()
@@ -901,7 +913,7 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 	change, err := r.server.alterSystem(ctx, pool, []systemSetting{setTo("synchronous_standby_names", rendered), setTo("synchronous_commit", commit)}, wrote)
 	if err != nil {
 		diags.AddError("Cannot Configure Synchronous Replication", "Writing synchronous replication settings on "+r.server.describe()+" failed: "+err.Error())
-		return false
+		return false, settingsLeft(err)
 	}
 	const settingsSQL = `SELECT current_setting('synchronous_standby_names'), current_setting('synchronous_commit')`
 	var curNames, curCommit string
@@ -912,14 +924,15 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 	if err != nil {
 		diags.AddError("Cannot Read Synchronous Replication", "Reading synchronous_standby_names on "+r.server.describe()+" back failed: "+
 			r.server.queryError(ctx, settingsSQL, err).Error())
-		return false
+		return false, true
 	}
 	if !applied {
+		msg, left := r.server.notTaken(ctx, pool, change)
 		diags.AddError("Synchronous Replication Settings Not Applied", fmt.Sprintf(
 			"ALTER SYSTEM and pg_reload_conf() succeeded on %s, but after %s it still shows synchronous_standby_names = %q and synchronous_commit = %q. "+
 				"The server ignores a reload when a configuration file has an error (its log says which), and takes none while its postmaster is stopped. %s",
-			r.server.describe(), syncSettleTimeout, curNames, curCommit, r.server.notTaken(ctx, pool, change)))
-		return false
+			r.server.describe(), syncSettleTimeout, curNames, curCommit, msg))
+		return false, left
 	}
 	// Each WAL sender takes the new list when it processes the reload, on its
 	// own time. Wait (without failing: sync_state is informative) until every
@@ -943,9 +956,9 @@ func (r *synchronousReplicationResource) apply(ctx context.Context, plan, prior 
 	})
 	if _, err := r.server.readSynchronousReplication(ctx, pool, plan); err != nil {
 		diags.AddError("Cannot Read Synchronous Replication", "Reading synchronous replication on "+r.server.describe()+" failed: "+err.Error())
-		return false
+		return false, true
 	}
-	return true
+	return true, false
 }
 
 // config is the model's synchronous_standby_names.

@@ -229,14 +229,15 @@ func (s *server) writeBack(ctx context.Context, pool *pgxpool.Pool, c systemChan
 }
 
 // notTaken writes back the settings of c, which the server did not take,
-// and says so for the apply's error, with what to do.
-func (s *server) notTaken(ctx context.Context, pool *pgxpool.Pool, c systemChange) string {
+// and says so for the apply's error, with what to do; left is true when
+// the write-back failed, so that the settings stay written.
+func (s *server) notTaken(ctx context.Context, pool *pgxpool.Pool, c systemChange) (msg string, left bool) {
 	if err := s.writeBack(ctx, pool, c); err != nil {
 		return fmt.Sprintf("Writing back the settings it had failed (%v), so postgresql.auto.conf holds this apply's, and the next reload "+
-			"that the server takes puts them in effect. Fix the cause and apply again, or have a superuser run ALTER SYSTEM RESET for %s.", err, c.names())
+			"that the server takes puts them in effect. Fix the cause and apply again, or have a superuser run ALTER SYSTEM RESET for %s.", err, c.names()), true
 	}
 	return "The settings it had are written back (ALTER SYSTEM), so that no later reload puts this apply's in effect: this apply changed nothing. " +
-		"Fix the cause and apply again."
+		"Fix the cause and apply again.", false
 }
 
 // undone is err, the failure of an alterSystem after it wrote the settings
@@ -251,12 +252,27 @@ func (s *server) undone(ctx context.Context, pool *pgxpool.Pool, c systemChange,
 		verb, was = "are", "they were"
 	}
 	if werr := s.writeBack(ctx, pool, c); werr != nil {
-		return fmt.Errorf("%w\n\n%s, written before, could not be written back as %s (%v): postgresql.auto.conf of %s holds this apply's values, "+
+		return settingsLeftError{fmt.Errorf("%w\n\n%s, written before, could not be written back as %s (%v): postgresql.auto.conf of %s holds this apply's values, "+
 			"which the next reload puts in effect. Apply again once the cause is fixed, or have a superuser run ALTER SYSTEM RESET for them",
-			err, c.names(), was, werr, s.describe())
+			err, c.names(), was, werr, s.describe())}
 	}
 	return fmt.Errorf("%w\n\n%s, written before, %s written back as %s: nothing of this apply is left in postgresql.auto.conf for a later reload to apply",
 		err, c.names(), verb, was)
+}
+
+// settingsLeftError is the error of an alterSystem whose settings, written
+// before it failed, could not be written back: they stay in
+// postgresql.auto.conf (in effect, or waiting for the next reload), so a
+// create that fails so has left something on the server (settingsLeft).
+type settingsLeftError struct{ error }
+
+func (e settingsLeftError) Unwrap() error { return e.error }
+
+// settingsLeft tells whether err, an alterSystem's, left its settings
+// written.
+func settingsLeft(err error) bool {
+	var left settingsLeftError
+	return errors.As(err, &left)
 }
 
 // alterSetting runs the one ALTER SYSTEM statement of setting.

@@ -10,8 +10,12 @@ import (
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
+	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 )
 
 // A server has one synchronous_standby_names and one standby configuration,
@@ -136,12 +140,14 @@ func (s *server) settle(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) e
 		return err == nil && now == c.token, err
 	})
 	if err != nil {
-		// The settings are in effect (the Create waited for them), the
-		// object is not kept: say so, and how to converge or undo. No
-		// final period: the Create's message ends the sentence.
-		return fmt.Errorf("%w\n\nThe settings this create wrote are in effect on the server, but the object is not kept in the state, "+
-			"since its token could not be read back. Once the server answers, apply again: the create writes the same settings, and "+
-			"a token of its own. To undo them instead, a superuser runs ALTER SYSTEM RESET for them and SELECT pg_reload_conf() there", err)
+		// The settings are in effect (the Create waited for them), and
+		// the token written: the Create keeps the object, tainted
+		// (keepTainted), and says so. No final period: the Create's
+		// message ends the sentence.
+		return settingsLeftError{fmt.Errorf("%w\n\nThe settings this create wrote are in effect on the server, and its token is written "+
+			"there, though it could not be read back. Once the server answers, apply again: the object is kept in the state, tainted, "+
+			"and the apply replaces it. To undo them without Terraform instead, a superuser runs ALTER SYSTEM RESET for them and "+
+			"SELECT pg_reload_conf() there, and terraform state rm removes the object", err)}
 	}
 	if !in {
 		return fmt.Errorf("after %s, %s still holds %q, not the token this create wrote: the server did not take the reload "+
@@ -152,9 +158,11 @@ func (s *server) settle(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) e
 }
 
 // release writes back the token c replaced, for a Create that failed after
-// claiming: the object it was for is not in the state, so the token must
-// not stay (a replaced object restored would take it for another's). It
-// says what it did, for the Create's error.
+// claiming and left none of its settings written (a failure before it
+// wrote them, or one whose settings were written back): the object it was
+// for is not kept in the state, so the token must not stay (an object that
+// held the settings before would take it for another's). It says what is
+// left when it fails, for the Create's error.
 func (s *server) release(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) string {
 	if c.token == "" || c.adopted {
 		return ""
@@ -173,10 +181,48 @@ func (s *server) release(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) 
 		err = s.reloadConf(ctx, pool)
 	}
 	if err != nil {
-		return fmt.Sprintf("\n\n%s, written by this create, could not be written back (%v): a superuser runs ALTER SYSTEM RESET %q "+
-			"and SELECT pg_reload_conf() on %s, or the next destroy of the resource there resets nothing.", c.prior.Name, err, c.prior.Name, s.describe())
+		undo := "ALTER SYSTEM RESET " + pgsql.Ident(c.prior.Name)
+		if c.prior.Value != nil {
+			undo = "ALTER SYSTEM SET " + pgsql.Ident(c.prior.Name) + " = " + pgsql.Literal(*c.prior.Value)
+		}
+		return fmt.Sprintf("\n\n%s, the token written by this create, could not be written back (%v); none of its settings is left, so "+
+			"the object is not kept in the state. The token harms no later create, which writes its own; but an object that holds the "+
+			"settings from before this create (the old object of a create_before_destroy replacement, which Terraform keeps when the "+
+			"new one fails) takes them for another's while it is there, and its destroy would reset nothing. A superuser puts it back "+
+			"with %s and SELECT pg_reload_conf() on %s.", c.prior.Name, err, undo, s.describe())
 	}
 	return ""
+}
+
+// keepTainted keeps in state, for a Create that failed after writing its
+// settings (they stay on the server: settingsLeft, or a settle that
+// failed), the object planned, with the token c wrote in private: a Create
+// that returns an object with its error has Terraform save it tainted, as
+// any half-created object, so the next apply replaces it and terraform
+// destroy destroys it, and the token tells its Delete that the settings
+// are its own. Releasing the token instead and keeping nothing, as before,
+// left the settings in effect with no object to undo them. plan is the
+// Create's model, its id set; what it could not read back (unknown) is
+// kept null, since a state holds no unknown, and the next refresh reads
+// it. undo says, for the warning, what the object's destroy does.
+func keepTainted(ctx context.Context, state *tfsdk.State, private privateState, plan any, c ownerClaim, s *server, object, undo string, diags *diag.Diagnostics) {
+	diags.Append(state.Set(ctx, plan)...)
+	known, err := tftypes.Transform(state.Raw, func(_ *tftypes.AttributePath, v tftypes.Value) (tftypes.Value, error) {
+		if !v.IsKnown() {
+			return tftypes.NewValue(v.Type(), nil), nil
+		}
+		return v, nil
+	})
+	if err != nil {
+		diags.AddError("Cannot Keep "+object, "The create failed after writing its settings on "+s.describe()+
+			", and the object could not be kept in the state: "+err.Error())
+		return
+	}
+	state.Raw = known
+	diags.Append(c.keep(ctx, private)...)
+	diags.AddWarning("Half-Created "+object+" Kept, Tainted", fmt.Sprintf("The create of this %s failed after writing its settings on %s, "+
+		"which stay written there. So the object is kept in the state, tainted, as Terraform keeps any half-created object: the next "+
+		"apply replaces it, and terraform destroy destroys it; %s.", object, s.describe(), undo))
 }
 
 // keep records c's token in the object's private state.
