@@ -121,7 +121,8 @@ func standbySchema() schema.Schema {
 			"themselves, and a plan that updates the resource keeps them as refreshed instead of showing them as known after " +
 			"apply, so a drift plan shows only the settings that drifted. Apply does not read them again (create does, once); " +
 			"for a current view use `data.pgreplication_replication_status` or the next refresh.\n\n" +
-			"Destroying the resource forgets it and leaves replication running, unless `reset_on_destroy` is set." +
+			"Destroying the resource forgets it and leaves replication running, unless `reset_on_destroy` is set.\n\n" +
+			halfCreatedText(", a standby that does not stream with them and did not before either", "either way resetting what the create wrote when `reset_on_destroy` is set (and otherwise forgetting it)") +
 			privilegesText(standbyRequirements...) +
 			planPrivilegesText("`pg_read_all_settings` (a member of `pg_monitor`), to read `primary_conninfo`, and `pg_read_all_stats` "+
 				"(also in `pg_monitor`), to see the WAL receiver's state and sender in `pg_stat_wal_receiver`."),

@@ -104,7 +104,8 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 			"the same; destroy resets the token too (a role that may not reset it gets a warning: the settings are reset). A role that may not write " +
 			"the token takes the one the server holds, if any, as the resource's own, as an import does. A resource without a token (imported from a " +
 			"hand-made configuration, or created by an older provider or a role that may not write it) is reset unless the server's " +
-			"`synchronous_standby_names` differs from the resource's." +
+			"`synchronous_standby_names` differs from the resource's.\n\n" +
+			halfCreatedText("", "either way resetting what the create wrote") +
 
 			privilegesText(
 				requirement{alterSystemPrivilege("synchronous_standby_names", "synchronous_commit"), "writing the settings (`ALTER SYSTEM`)."},

@@ -194,6 +194,16 @@ func (s *server) release(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) 
 	return ""
 }
 
+// halfCreatedText says, for a resource's description, what keepTainted
+// does; more names the resource's own such failures, destroyed what the
+// object's destroy does then.
+func halfCreatedText(more, destroyed string) string {
+	return "A create that fails after writing the settings (a server that stops answering while create waits for them or for its " +
+		"token, a failed write-back of what it wrote" + more + ") keeps the object in the state, tainted, with its token, as Terraform " +
+		"keeps any half-created object: the next apply replaces it and `terraform destroy` destroys it, " + destroyed + ". A create " +
+		"that fails before writing the settings, or that writes back what it wrote, keeps nothing."
+}
+
 // keepTainted keeps in state, for a Create that failed after writing its
 // settings (they stay on the server: settingsLeft, or a settle that
 // failed), the object planned, with the token c wrote in private: a Create
