@@ -1,0 +1,139 @@
+//go:build linux
+
+package provider
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestAccSynchronousReplication_taintedAfterFrozenSettle for a standby: a
+// create whose standby freezes in the settle keeps its object, tainted;
+// once the standby answers again the next apply replaces it, and the
+// destroy (reset_on_destroy) resets primary_conninfo and the token.
+//
+// The settle is reached as a replacement with unchanged values reaches
+// it: a first object writes the settings and is forgotten (removed from
+// the configuration, reset_on_destroy unset), so that the create that
+// follows finds them in effect; postgresql.conf has an error, so the
+// standby ignores the reload that would put its token in effect.
+func TestAccStandby_taintedAfterFrozenSettle(t *testing.T) {
+	t.Parallel()
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1)) // frozen: not the shared one
+	n := topo.Standbys[0]
+	provider := fmt.Sprintf(`
+provider "pgreplication" {
+  host              = %q
+  port              = %d
+  username          = "postgres"
+  password          = "taint-canary%sZq8"
+  database          = "postgres"
+  sslmode           = "disable"
+  connect_timeout   = 2
+  statement_timeout = "2s"
+}
+`, n.Host, n.Port, canaryMark)
+	body := "  application_name = \"replica-1\"\n  wait_timeout     = \"30s\"\n"
+	forgotten := provider + standbyBlock("", topo.Primary.Host, topo.Primary.Port, body)
+	config := provider + standbyBlock("", topo.Primary.Host, topo.Primary.Port, body+"  reset_on_destroy = true\n")
+	const address = "pgreplication_standby.this"
+
+	conf := filepath.Join(n.DataDir, "postgresql.conf")
+	good, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore := func() {
+		if err := os.WriteFile(conf, good, 0o600); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(restore)
+	logStatements(t, topo)
+	logFile := filepath.Join(n.DataDir, "postgresql.log")
+	freezeInSettle := func(offset int) {
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Error("the create's settle did not begin within 60s")
+				return
+			}
+			b, _ := os.ReadFile(logFile)
+			_, after, reloaded := strings.Cut(string(b[min(offset, len(b)):]), "SELECT pg_reload_conf()")
+			if reloaded && strings.Contains(after, "current_setting($1, true)") {
+				break
+			}
+		}
+		if err := n.Freeze(); err != nil {
+			t.Error(err)
+			return
+		}
+		time.AfterFunc(150*time.Second, func() { _ = n.Thaw() }) // if the apply hangs
+	}
+	t.Cleanup(func() { _ = n.Thaw() })
+	token := func() string {
+		return queryValue[string](t, n, "postgres", `SELECT coalesce(current_setting('`+standbyOwnerSetting+`', true), '')`)
+	}
+	var before string
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: forgotten},
+			{Config: provider}, // forgets: reset_on_destroy is unset
+			{
+				PreConfig: func() {
+					b, _ := os.ReadFile(logFile)
+					if err := os.WriteFile(conf, append(append([]byte{}, good...), "\n= taint settle: a syntax error\n"...), 0o600); err != nil {
+						t.Fatal(err)
+					}
+					go freezeInSettle(len(b))
+				},
+				Config: config,
+				ExpectError: errorWithout("Owner Token Not in Effect", standbyOwnerSetting, "did not answer",
+					"The settings this create wrote are in effect", "apply again", "kept in the state, tainted", "ALTER SYSTEM RESET"),
+			},
+			{
+				PreConfig: func() {
+					thaw(t, n)
+					restore()
+					execSQL(t, n, "postgres", `SELECT pg_reload_conf()`)
+					waitFor(t, 10*time.Second, "the failed create's token in effect", func() bool {
+						before = token()
+						return before != ""
+					})
+				},
+				Config: config,
+				ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+					// The configuration is the failed create's: only a
+					// taint replaces the object.
+					plancheck.ExpectResourceAction(address, plancheck.ResourceActionDestroyBeforeCreate),
+				}},
+				Check: func(*terraform.State) error {
+					if now := token(); now == "" || now == before {
+						return fmt.Errorf("owner token %q after the replacement, %q before: want a new one", now, before)
+					}
+					return nil
+				},
+			},
+		},
+		CheckDestroy: func(*terraform.State) error {
+			if v := queryValue[string](t, n, "postgres", `SHOW primary_conninfo`); v != "" {
+				return fmt.Errorf("primary_conninfo = %q after the destroy", v)
+			}
+			if lines := queryValue[int64](t, n, "postgres", `SELECT count(*) FROM pg_file_settings WHERE name = $1`, standbyOwnerSetting); lines != 0 {
+				return fmt.Errorf("postgresql.auto.conf still sets %s after the destroy", standbyOwnerSetting)
+			}
+			return nil
+		},
+	})
+}
