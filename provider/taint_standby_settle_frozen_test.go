@@ -4,9 +4,6 @@ package provider
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -32,55 +29,14 @@ func TestAccStandby_taintedAfterFrozenSettle(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(1)) // frozen: not the shared one
 	n := topo.Standbys[0]
-	provider := fmt.Sprintf(`
-provider "pgreplication" {
-  host              = %q
-  port              = %d
-  username          = "postgres"
-  password          = "taint-canary%sZq8"
-  database          = "postgres"
-  sslmode           = "disable"
-  connect_timeout   = 2
-  statement_timeout = "2s"
-}
-`, n.Host, n.Port, canaryMark)
+	provider := settleProvider(n)
 	body := "  application_name = \"replica-1\"\n  wait_timeout     = \"30s\"\n"
 	forgotten := provider + standbyBlock("", topo.Primary.Host, topo.Primary.Port, body)
 	config := provider + standbyBlock("", topo.Primary.Host, topo.Primary.Port, body+"  reset_on_destroy = true\n")
 	const address = "pgreplication_standby.this"
 
-	conf := filepath.Join(n.DataDir, "postgresql.conf")
-	good, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	restore := func() {
-		if err := os.WriteFile(conf, good, 0o600); err != nil {
-			t.Error(err)
-		}
-	}
-	t.Cleanup(restore)
 	logStatements(t, topo)
-	logFile := filepath.Join(n.DataDir, "postgresql.log")
-	freezeInSettle := func(offset int) {
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Error("the create's settle did not begin within 60s")
-				return
-			}
-			b, _ := os.ReadFile(logFile)
-			_, after, reloaded := strings.Cut(string(b[min(offset, len(b)):]), "SELECT pg_reload_conf()")
-			if reloaded && strings.Contains(after, "current_setting($1, true)") {
-				break
-			}
-		}
-		if err := n.Freeze(); err != nil {
-			t.Error(err)
-			return
-		}
-		time.AfterFunc(150*time.Second, func() { _ = n.Thaw() }) // if the apply hangs
-	}
-	t.Cleanup(func() { _ = n.Thaw() })
+	var restore func()
 	token := func() string {
 		return queryValue[string](t, n, "postgres", `SELECT coalesce(current_setting('`+standbyOwnerSetting+`', true), '')`)
 	}
@@ -92,11 +48,8 @@ provider "pgreplication" {
 			{Config: provider}, // forgets: reset_on_destroy is unset
 			{
 				PreConfig: func() {
-					b, _ := os.ReadFile(logFile)
-					if err := os.WriteFile(conf, append(append([]byte{}, good...), "\n= taint settle: a syntax error\n"...), 0o600); err != nil {
-						t.Fatal(err)
-					}
-					go freezeInSettle(len(b))
+					restore = breakConf(t, n)
+					freezeInSettle(t, n, logSize(t, n))
 				},
 				Config: config,
 				ExpectError: errorWithout("Owner Token Not in Effect", standbyOwnerSetting, "did not answer",

@@ -4,9 +4,6 @@ package provider
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,63 +44,17 @@ func frozenSettleThen(t *testing.T, then string) {
 	waitFor(t, 10*time.Second, "the hand-set synchronous_standby_names in effect", func() bool {
 		return queryValue[string](t, n, "postgres", `SHOW synchronous_standby_names`) == `FIRST 1 ("ghost")`
 	})
-	// An error in postgresql.conf makes the server ignore the create's
-	// reload, so its token does not take effect and the settle goes on
-	// polling until the freeze.
-	conf := filepath.Join(n.DataDir, "postgresql.conf")
-	good, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	restore := func() {
-		if err := os.WriteFile(conf, good, 0o600); err != nil {
-			t.Error(err)
-		}
-	}
-	t.Cleanup(restore)
-	if err := os.WriteFile(conf, append(append([]byte{}, good...), "\n= taint settle: a syntax error\n"...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`
-provider "pgreplication" {
-  host              = %q
-  port              = %d
-  username          = "postgres"
-  password          = "taint-canary%sZq8"
-  database          = "postgres"
-  sslmode           = "disable"
-  connect_timeout   = 2
-  statement_timeout = "2s"
-}
-
+	config := settleProvider(n) + `
 resource "pgreplication_synchronous_replication" "this" {
   standby_names      = ["ghost"]
   synchronous_commit = "local"
   allow_unavailable  = true
 }
-`, n.Host, n.Port, canaryMark)
+`
 	const address = "pgreplication_synchronous_replication.this"
 
 	logStatements(t, topo)
-	freezeInSettle := func() {
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Error("the create's settle did not begin within 60s")
-				return
-			}
-			b, _ := os.ReadFile(filepath.Join(n.DataDir, "postgresql.log"))
-			_, after, reloaded := strings.Cut(string(b), "SELECT pg_reload_conf()")
-			if reloaded && strings.Contains(after, "current_setting($1, true)") {
-				break
-			}
-		}
-		if err := n.Freeze(); err != nil {
-			t.Error(err)
-			return
-		}
-		time.AfterFunc(150*time.Second, func() { _ = n.Thaw() }) // if the apply hangs
-	}
-	t.Cleanup(func() { _ = n.Thaw() })
+	var restore func()
 	thawed := func() {
 		thaw(t, n)
 		restore()
@@ -126,8 +77,11 @@ resource "pgreplication_synchronous_replication" "this" {
 	}
 
 	steps := []resource.TestStep{{
-		PreConfig: func() { go freezeInSettle() },
-		Config:    config,
+		PreConfig: func() {
+			restore = breakConf(t, n)
+			freezeInSettle(t, n, logSize(t, n))
+		},
+		Config: config,
 		ExpectError: errorWithout("Owner Token Not in Effect", syncOwnerSetting, "did not answer",
 			"The settings this create wrote are in effect", "apply again", "kept in the state, tainted", "ALTER SYSTEM RESET"),
 	}}

@@ -1,0 +1,82 @@
+//go:build linux
+
+package provider
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// The set-up of the taint tests: a create that reaches its settle (the wait
+// for its owner token) on n, which is frozen there.
+
+// settleProvider is the provider block of a taint test on n: bounded
+// connections and statements, a canary password.
+func settleProvider(n *routertest.Node) string {
+	return fmt.Sprintf(`
+provider "pgreplication" {
+  host              = %q
+  port              = %d
+  username          = "postgres"
+  password          = "taint-canary%sZq8"
+  database          = "postgres"
+  sslmode           = "disable"
+  connect_timeout   = 2
+  statement_timeout = "2s"
+}
+`, n.Host, n.Port, canaryMark)
+}
+
+// breakConf writes a syntax error into n's postgresql.conf, so that n
+// ignores the create's reload and its token does not take effect: the
+// settle goes on polling. restore puts the file back (reload it after).
+func breakConf(t *testing.T, n *routertest.Node) (restore func()) {
+	t.Helper()
+	conf := filepath.Join(n.DataDir, "postgresql.conf")
+	good, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restore = func() {
+		if err := os.WriteFile(conf, good, 0o600); err != nil {
+			t.Error(err)
+		}
+	}
+	t.Cleanup(restore)
+	if err := os.WriteFile(conf, append(append([]byte{}, good...), "\n= taint settle: a syntax error\n"...), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return restore
+}
+
+// freezeInSettle freezes n once a create's settle has begun: its first
+// read of the token after the create's reload, in n's log after offset
+// (logStatements; logSize gives it). n is thawed after 150s if nothing thaws it before, and
+// at the end of the test.
+func freezeInSettle(t *testing.T, n *routertest.Node, offset int64) {
+	t.Cleanup(func() { _ = n.Thaw() })
+	go func() {
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Error("the create's settle did not begin within 60s")
+				return
+			}
+			b, _ := os.ReadFile(filepath.Join(n.DataDir, "postgresql.log"))
+			_, after, reloaded := strings.Cut(string(b[min(int(offset), len(b)):]), "SELECT pg_reload_conf()")
+			if reloaded && strings.Contains(after, "current_setting($1, true)") {
+				break
+			}
+		}
+		if err := n.Freeze(); err != nil {
+			t.Error(err)
+			return
+		}
+		time.AfterFunc(150*time.Second, func() { _ = n.Thaw() }) // if the apply hangs
+	}()
+}
