@@ -306,10 +306,12 @@ func (m *SessionMiddleware) atPrimary(ctx context.Context, lsn LSN) bool {
 		}
 	}
 	pos, err := m.r.primaryPosition(ctx, t)
-	if err != nil && m.r.awaitWriter(ctx, &t, err) {
-		pos, err = m.r.primaryPosition(ctx, t)
+	if err != nil {
+		err = m.r.awaitWriter(ctx, &t, err, func() (err error) {
+			pos, err = m.r.primaryPosition(ctx, t)
+			return err
+		})
 	}
-	err = m.r.closedWaiting(err)
 	if err != nil {
 		// Unknown: do not let the value send reads to the primary.
 		m.r.opts.logger.Warn("routerlib: a session's LSN is ahead of every primary position seen, and the primary could not be asked; the session starts empty", "err", err)
@@ -335,11 +337,10 @@ func (r *Router) settleSession(ctx context.Context, s *Session, lost uint64) err
 		return err
 	}
 	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
-	err = r.settle(ctx, t, s, lost)
-	if err != nil && r.awaitWriter(ctx, &t, err) {
-		err = r.settle(ctx, t, s, lost)
+	if err = r.settle(ctx, t, s, lost); err != nil {
+		err = r.awaitWriter(ctx, &t, err, func() error { return r.settle(ctx, t, s, lost) })
 	}
-	return r.closedWaiting(err)
+	return err
 }
 
 // primaryPosition asks the node taking writes for its WAL insert position.

@@ -322,13 +322,25 @@ func (r *Router) query(ctx context.Context, tp **topology, op Op, sql string, cl
 // entered: one that finds no node taking writes while the last one may
 // only be unreachable for a moment (a fast restart) waits for a check
 // first (awaitWriter, which may move the call to the topology a reload
-// put in force), then chooses again.
+// put in force), then chooses again. The wait is out of line (routeAgain):
+// every read comes through here, and a failed choice is rare.
 func (r *Router) route(ctx context.Context, tp **topology, op Op, sql string, cl class, st retryState) (target, error) {
 	tg, err := r.choose(ctx, *tp, op, sql, cl, st)
-	if err != nil && r.awaitWriter(ctx, tp, err) {
-		tg, err = r.choose(ctx, *tp, op, sql, cl, st)
+	if err != nil {
+		return r.routeAgain(ctx, tp, op, sql, cl, st, err)
 	}
-	return tg, r.closedWaiting(err)
+	return tg, nil
+}
+
+// routeAgain is route after choose failed with err.
+//
+//go:noinline
+func (r *Router) routeAgain(ctx context.Context, tp **topology, op Op, sql string, cl class, st retryState, err error) (tg target, _ error) {
+	err = r.awaitWriter(ctx, tp, err, func() (err error) {
+		tg, err = r.choose(ctx, *tp, op, sql, cl, st)
+		return err
+	})
+	return tg, err
 }
 
 // closedWaiting is err, a failure to choose a node, made to match
@@ -347,17 +359,22 @@ func (r *Router) closedWaiting(err error) error {
 // the last writer may only be restarting (awaitWriter), then chooses again.
 func (r *Router) routePrimary(ctx context.Context, tp **topology, op Op) (target, error) {
 	tg, err := r.choosePrimary(ctx, *tp, op)
-	if err != nil && r.awaitWriter(ctx, tp, err) {
-		tg, err = r.choosePrimary(ctx, *tp, op)
+	if err != nil {
+		err = r.awaitWriter(ctx, tp, err, func() (err error) {
+			tg, err = r.choosePrimary(ctx, *tp, op)
+			return err
+		})
 	}
-	return tg, r.closedWaiting(err)
+	return tg, err
 }
 
-// awaitWriter reports, for a call that needs the primary and failed to
-// choose one with err ([ErrNoPrimary]), whether to choose again: a node
-// took the writes while it waited, or the wait ended without one (err,
-// from before it, may say what the checks no longer see, and name a
-// retired topology's nodes). It waits only in the window that opens when
+// awaitWriter is the error of a call that needs the primary and failed to
+// choose one with err ([ErrNoPrimary]), after it waited for a node to take
+// the writes: again's (the call choosing again, on *tp) when a node took
+// them while it waited, or the wait ended without one (err, from before
+// it, may say what the checks no longer see, and name a retired
+// topology's nodes), else err. Either matches [ErrClosed] when the Router
+// was closed (closedWaiting): applied here, no caller can leave it out. It waits only in the window that opens when
 // the checks take the writes from a node and give them to none
 // (writesLost), and
 // lasts as long as a primary that hangs keeps the writes before it is
@@ -382,7 +399,15 @@ func (r *Router) routePrimary(ctx context.Context, tp **topology, op Op) (target
 // writer that check then chooses, the primary would look like a node that
 // answers and takes no writes, and the wait would end in ErrNoPrimary a
 // moment before the writer is there.
-func (r *Router) awaitWriter(ctx context.Context, tp **topology, err error) bool {
+func (r *Router) awaitWriter(ctx context.Context, tp **topology, err error, again func() error) error {
+	if r.waitForWriter(ctx, tp, err) {
+		err = again()
+	}
+	return r.closedWaiting(err)
+}
+
+// waitForWriter is awaitWriter's wait: it reports whether to choose again.
+func (r *Router) waitForWriter(ctx context.Context, tp **topology, err error) bool {
 	t := *tp
 	lost := r.writesLost.Load()
 	if lost == 0 || !errors.Is(err, ErrNoPrimary) || errors.Is(err, ErrNoReplica) || ctx.Err() != nil {
