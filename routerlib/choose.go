@@ -100,6 +100,49 @@ func (r *Router) trace(ctx context.Context, op Op, sql string, tg target) {
 }
 
 func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryState) (target, error) {
+	// Every read passes here: what only some take (the primary, a
+	// session's position, an unknown route) is out of line, so that the
+	// read's own path is a few cache lines.
+	if st.readOnly || cl&(classTx|classWrite) != 0 || forcedPrimary(ctx) || t.mode == consistencyStrong {
+		return r.decideWrite(ctx, t, cl, st)
+	}
+	rt := &t.reads
+	if name, ok := ctx.Value(routeKey{}).(string); ok {
+		if rt = t.routes[name]; rt == nil {
+			return target{}, unknownRoute(name)
+		}
+	}
+	reason := ReasonReplica
+	if rt.name != "" {
+		reason = ReasonRoute
+	}
+	if st.connRetry {
+		reason = ReasonConnRetry
+	}
+	if t.mode == consistencyReadYourWrites {
+		if s := SessionFrom(ctx); s != nil {
+			if tg, done, err := r.decideSession(ctx, t, s, rt, st.exclude); done {
+				return tg, err
+			}
+		}
+	}
+	if st.avoid != nil {
+		if n := r.pick(t, rt, st.avoid, 0); n != nil {
+			return target{n: n, pool: t.readPoolOf(n), reason: reason, route: rt.name}, nil
+		}
+	}
+	if n := r.pick(t, rt, st.exclude, 0); n != nil {
+		return target{n: n, pool: t.readPoolOf(n), reason: reason, route: rt.name}, nil
+	}
+	return r.fallback(t, rt, st.exclude)
+}
+
+// decideWrite is decide for a call the primary serves: a write, a
+// statement of a transaction, a read under Primary or strong consistency,
+// or one a replica rejected as a write.
+//
+//go:noinline
+func (r *Router) decideWrite(ctx context.Context, t *topology, cl class, st retryState) (target, error) {
 	switch {
 	case st.readOnly:
 		return r.writeTarget(t, ReasonReadOnlyRetry)
@@ -109,47 +152,37 @@ func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryStat
 		return r.writeTarget(t, ReasonWrite)
 	case forcedPrimary(ctx):
 		return r.writeTarget(t, ReasonForcedPrimary)
-	case t.mode == consistencyStrong:
-		return r.writeTarget(t, ReasonStrong)
 	}
-	cands, pol, routeName := t.nodes, t.policy, ""
-	if name, ok := ctx.Value(routeKey{}).(string); ok {
-		rt := t.routes[name]
-		if rt == nil {
-			return target{}, fmt.Errorf("%w %q: the router file declares no such route", ErrUnknownRoute, name)
-		}
-		cands, pol, routeName = rt.nodes, rt.policy, rt.name
-	}
-	reason := ReasonReplica
-	if routeName != "" {
-		reason = ReasonRoute
-	}
-	if st.connRetry {
-		reason = ReasonConnRetry
-	}
-	if t.mode == consistencyReadYourWrites {
-		if s := SessionFrom(ctx); s != nil {
-			if lost := s.unsettled(); lost != 0 {
-				if err := r.settle(ctx, t, s, lost); err != nil {
-					// The primary has the work, whatever its position.
-					r.opts.logger.Warn("routerlib: a session's position is unknown and the primary could not tell its own; the read goes to the primary", "err", err)
-					return r.stickyTarget(t, st.exclude, routeName)
-				}
-			}
-			if lsn := s.LSN(); lsn != 0 {
-				return r.readYourWrites(ctx, t, cands, pol, st.exclude, lsn, routeName)
-			}
+	return r.writeTarget(t, ReasonStrong)
+}
+
+// decideSession is decide for a read of session s under read-your-writes:
+// done when the session's position chose the target (or failed to), not
+// when it has none and the read goes where any read goes.
+//
+//go:noinline
+func (r *Router) decideSession(ctx context.Context, t *topology, s *Session, rt *route, exclude *node) (tg target, done bool, err error) {
+	if lost := s.unsettled(); lost != 0 {
+		if err := r.settle(ctx, t, s, lost); err != nil {
+			// The primary has the work, whatever its position.
+			r.opts.logger.Warn("routerlib: a session's position is unknown and the primary could not tell its own; the read goes to the primary", "err", err)
+			tg, err = r.stickyTarget(t, exclude, rt.name)
+			return tg, true, err
 		}
 	}
-	if st.avoid != nil {
-		if n := r.pick(t, cands, pol, st.avoid, 0); n != nil {
-			return target{n: n, pool: t.readPoolOf(n), reason: reason, route: routeName}, nil
-		}
+	if lsn := s.LSN(); lsn != 0 {
+		tg, err = r.readYourWrites(ctx, t, rt, exclude, lsn)
+		return tg, true, err
 	}
-	if n := r.pick(t, cands, pol, st.exclude, 0); n != nil {
-		return target{n: n, pool: t.readPoolOf(n), reason: reason, route: routeName}, nil
-	}
-	return r.fallback(t, cands, pol, st.exclude, routeName)
+	return target{}, false, nil
+}
+
+// unknownRoute is the error of a call under [Route] with a name the
+// router file does not declare.
+//
+//go:noinline
+func unknownRoute(name string) error {
+	return fmt.Errorf("%w %q: the router file declares no such route", ErrUnknownRoute, name)
 }
 
 func forcedPrimary(ctx context.Context) bool {
@@ -186,38 +219,38 @@ func (r *Router) noPrimary(t *topology) error {
 // fallback serves a read no replica can take, as the policy says. The
 // primary is no fallback for a read whose connection to it just failed
 // (exclude).
-func (r *Router) fallback(t *topology, cands []*node, pol policy, exclude *node, routeName string) (target, error) {
-	if !pol.fallbackPrimary {
-		return target{}, r.noReplica(t, cands, pol, routeName)
+func (r *Router) fallback(t *topology, rt *route, exclude *node) (target, error) {
+	if !rt.policy.fallbackPrimary {
+		return target{}, r.noReplica(t, rt)
 	}
 	w := t.writer.Load()
 	if w == nil {
-		return target{}, fmt.Errorf("%w, and the fallback primary is down: %w", r.noReplica(t, cands, pol, routeName), r.noPrimary(t))
+		return target{}, fmt.Errorf("%w, and the fallback primary is down: %w", r.noReplica(t, rt), r.noPrimary(t))
 	}
 	if w == exclude {
-		return target{}, fmt.Errorf("%w, and the fallback primary %w", r.noReplica(t, cands, pol, routeName), failedUnder(w))
+		return target{}, fmt.Errorf("%w, and the fallback primary %w", r.noReplica(t, rt), failedUnder(w))
 	}
 	reason := ReasonFallback
-	for _, n := range cands {
+	for _, n := range rt.nodes {
 		if e := EjectReason(n.ejected.Load()); e == EjectLagBytes || e == EjectLagTime {
 			reason = ReasonLagging
 			break
 		}
 	}
-	return target{n: w, pool: w.writePool.Load(), reason: reason, route: routeName}, nil
+	return target{n: w, pool: w.writePool.Load(), reason: reason, route: rt.name}, nil
 }
 
 // noReplica says why no replica among cands can serve a read: each one's
 // reason, and the last error of those that do not answer, which the
 // error wraps.
-func (r *Router) noReplica(t *topology, cands []*node, pol policy, routeName string) error {
-	where := fmt.Sprintf("the router file (read_policy fallback is %q)", pol.fallback)
-	if routeName != "" {
-		where = fmt.Sprintf("route %q (its fallback is %q)", routeName, pol.fallback)
+func (r *Router) noReplica(t *topology, rt *route) error {
+	where := fmt.Sprintf("the router file (read_policy fallback is %q)", rt.policy.fallback)
+	if rt.name != "" {
+		where = fmt.Sprintf("route %q (its fallback is %q)", rt.name, rt.policy.fallback)
 	}
 	var why nodeErrors
 	writer := t.writer.Load()
-	for _, n := range cands {
+	for _, n := range rt.nodes {
 		if n == writer || n.inRotation() {
 			continue
 		}
@@ -256,9 +289,9 @@ func eligible(n, writer, exclude *node, minLSN LSN) bool {
 // pick chooses a replica among cands by the policy, or nil. It makes two
 // passes (count, then select) instead of building a slice, so it does not
 // allocate.
-func (r *Router) pick(t *topology, cands []*node, pol policy, exclude *node, minLSN LSN) *node {
-	writer := t.writer.Load()
-	switch pol.strategy {
+func (r *Router) pick(t *topology, rt *route, exclude *node, minLSN LSN) *node {
+	writer, cands := t.writer.Load(), rt.nodes
+	switch rt.policy.strategy {
 	case strategyLeastLag:
 		var best *node
 		for _, n := range cands {
@@ -293,7 +326,7 @@ func (r *Router) pick(t *topology, cands []*node, pol policy, exclude *node, min
 			}
 		}
 	}
-	return r.nth(t, cands, writer, exclude, minLSN, "", pol.strategy == strategyRandom)
+	return r.nth(t, cands, writer, exclude, minLSN, "", rt.policy.strategy == strategyRandom)
 }
 
 // nth picks the k-th eligible candidate in zone ("" for any), k chosen
@@ -338,12 +371,13 @@ func (r *Router) nth(t *topology, cands []*node, writer, exclude *node, minLSN L
 // already saw there, else one it asks directly (waiting up to
 // wait_timeout), else the primary. There is no time window: a session stops
 // sticking to the primary the moment a replica has caught up.
-func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node, pol policy, exclude *node, lsn LSN, routeName string) (target, error) {
-	if n := r.pick(t, cands, pol, exclude, lsn); n != nil {
+func (r *Router) readYourWrites(ctx context.Context, t *topology, rt *route, exclude *node, lsn LSN) (target, error) {
+	routeName := rt.name
+	if n := r.pick(t, rt, exclude, lsn); n != nil {
 		return target{n: n, pool: t.readPoolOf(n), reason: ReasonCaughtUp, route: routeName}, nil
 	}
 	// wait_timeout 0s: the primary at once, without asking a replica.
-	if n := r.pick(t, cands, pol, exclude, 0); n != nil && t.wait > 0 {
+	if n := r.pick(t, rt, exclude, 0); n != nil && t.wait > 0 {
 		caughtUp, err := n.awaitReplay(ctx, lsn, time.Now().Add(t.wait))
 		if err != nil && ctx.Err() != nil {
 			return target{}, ctx.Err()
@@ -355,7 +389,7 @@ func (r *Router) readYourWrites(ctx context.Context, t *topology, cands []*node,
 			return target{n: n, pool: t.readPoolOf(n), reason: ReasonCaughtUp, route: routeName}, nil
 		}
 		if pos, ok := r.primaryBehind(ctx, t, lsn); ok {
-			if n := r.pick(t, cands, pol, exclude, pos); n != nil {
+			if n := r.pick(t, rt, exclude, pos); n != nil {
 				return target{n: n, pool: t.readPoolOf(n), reason: ReasonCaughtUp, route: routeName}, nil
 			}
 		}

@@ -31,6 +31,7 @@ type topology struct {
 	declared *node // the node with role primary
 	routes   map[string]*route
 	policy   policy
+	reads    route // a read's nodes and policy without a Route: nodes, policy
 	mode     consistency
 	wait     time.Duration // consistency.wait_timeout
 	interval time.Duration // health.interval
@@ -185,6 +186,7 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 	if stays {
 		t.cluster, t.clusterSeen = prev.cluster, prev.clusterSeen
 	}
+	t.reads = route{nodes: t.nodes, policy: t.policy}
 	for _, r := range f.Routes {
 		rt := &route{name: r.Name, policy: parsePolicy(r.Strategy, r.Fallback)}
 		for _, name := range r.Nodes {
