@@ -185,7 +185,7 @@ func (r *Router) capturing(ctx context.Context, t *topology, tg target) *Session
 // (sendReadBatchCapture). A replica read costs two comparisons, and
 // nothing outside that mode. A read-only transaction is not recorded (it
 // cannot write).
-func (r *Router) recording(ctx context.Context, t *topology, tg target) *Session {
+func (r *Router) recording(ctx context.Context, t *topology, tg *target) *Session {
 	if t.mode != consistencyReadYourWrites {
 		return nil
 	}

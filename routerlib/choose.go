@@ -69,10 +69,12 @@ type retryState struct {
 	avoid *node
 }
 
-// choose decides where a call goes. It is the hot path: with the class
-// cached and no tracer it does not allocate.
+// choose decides where a call goes, and traces it. With the class cached
+// and no tracer it does not allocate. route (router.go) does the same for
+// the calls that may wait for a primary, calling decide itself: one layer
+// less on every read's path.
 func (r *Router) choose(ctx context.Context, t *topology, op Op, sql string, cl class, st retryState) (target, error) {
-	tg, err := r.decide(ctx, t, cl, st)
+	tg, err := r.decide(ctx, t, cl, &st)
 	if err == nil && r.opts.tracer != nil {
 		r.trace(ctx, op, sql, tg)
 	}
@@ -99,7 +101,7 @@ func (r *Router) trace(ctx context.Context, op Op, sql string, tg target) {
 	}
 }
 
-func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryState) (target, error) {
+func (r *Router) decide(ctx context.Context, t *topology, cl class, st *retryState) (target, error) {
 	// Every read passes here: what only some take (the primary, a
 	// session's position, an unknown route) is out of line, so that the
 	// read's own path is a few cache lines.
@@ -142,7 +144,7 @@ func (r *Router) decide(ctx context.Context, t *topology, cl class, st retryStat
 // or one a replica rejected as a write.
 //
 //go:noinline
-func (r *Router) decideWrite(ctx context.Context, t *topology, cl class, st retryState) (target, error) {
+func (r *Router) decideWrite(ctx context.Context, t *topology, cl class, st *retryState) (target, error) {
 	switch {
 	case st.readOnly:
 		return r.writeTarget(t, ReasonReadOnlyRetry)

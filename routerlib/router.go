@@ -213,13 +213,13 @@ func (r *Router) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 	cl := r.cache.get(sql)
 	var st retryState
 	for {
-		tg, err := r.route(ctx, &t, OpExec, sql, cl, st)
+		tg, err := r.route(ctx, &t, OpExec, sql, cl, &st)
 		if err != nil {
 			return pgconn.CommandTag{}, err
 		}
 		r.count(tg)
 		var tag pgconn.CommandTag
-		if s := r.recording(ctx, t, tg); s != nil {
+		if s := r.recording(ctx, t, &tg); s != nil {
 			tag, err = r.execCapture(ctx, tg, sql, cl, args, s)
 		} else {
 			tag, err = execOn(ctx, tg.pool, sql, args, tg.n.server, st.after(tg.n.server))
@@ -278,16 +278,15 @@ func (r *Router) queryInto(ctx context.Context, sql string, args []any, slot *dr
 // new retryRows when into is nil.
 func (r *Router) query(ctx context.Context, tp **topology, op Op, sql string, cl class, args []any, st retryState, into *retryRows) (pgx.Rows, error) {
 	for {
-		tg, err := r.route(ctx, tp, op, sql, cl, st)
+		tg, err := r.route(ctx, tp, op, sql, cl, &st)
 		if err != nil {
-			return errRows{err: err}, err
+			return failedRows(err)
 		}
 		r.count(tg)
 		var rows pgx.Rows
 		var conn *pgxpool.Conn
 		var gen uint64
-		s := r.recording(ctx, *tp, tg)
-		if s != nil {
+		if s := r.recording(ctx, *tp, &tg); s != nil {
 			rows, err = r.queryCapture(ctx, *tp, tg, sql, cl, args, s)
 		} else {
 			rows, conn, gen, err = queryOn(ctx, tg.pool, sql, args, tg.n.server, st.after(tg.n.server))
@@ -308,15 +307,33 @@ func (r *Router) query(ctx context.Context, tp **topology, op Op, sql string, cl
 			into.op, into.cl, into.started, into.write = op, cl, false, tg.write
 			return into, nil
 		}
-		var retry bool
-		if st, retry, err = r.retryable(ctx, *tp, tg, sql, err, st); !retry {
-			if rows != nil {
-				rows.Close()
-			}
-			return errRows{err: err}, err
+		if err = r.queryAgain(ctx, *tp, &tg, sql, rows, err, &st); err != nil {
+			return failedRows(err)
 		}
 	}
 }
+
+// queryAgain is query after the attempt on tg failed with err (rows,
+// when not nil, its rows): nil when the call is to run again, with st
+// updated, else the call's error. It is out of line, as failedRows is:
+// every read runs query, and few fail.
+//
+//go:noinline
+func (r *Router) queryAgain(ctx context.Context, t *topology, tg *target, sql string, rows pgx.Rows, err error, st *retryState) error {
+	var retry bool
+	if *st, retry, err = r.retryable(ctx, t, *tg, sql, err, *st); !retry {
+		if rows != nil {
+			rows.Close()
+		}
+		return err
+	}
+	return nil
+}
+
+// failedRows is the result of a query that failed with err.
+//
+//go:noinline
+func failedRows(err error) (pgx.Rows, error) { return errRows{err: err}, err }
 
 // route is choose, for a call of this file on *tp, the topology it
 // entered: one that finds no node taking writes while the last one may
@@ -324,10 +341,13 @@ func (r *Router) query(ctx context.Context, tp **topology, op Op, sql string, cl
 // first (awaitWriter, which may move the call to the topology a reload
 // put in force), then chooses again. The wait is out of line (routeAgain):
 // every read comes through here, and a failed choice is rare.
-func (r *Router) route(ctx context.Context, tp **topology, op Op, sql string, cl class, st retryState) (target, error) {
-	tg, err := r.choose(ctx, *tp, op, sql, cl, st)
+func (r *Router) route(ctx context.Context, tp **topology, op Op, sql string, cl class, st *retryState) (target, error) {
+	tg, err := r.decide(ctx, *tp, cl, st) // choose, one layer less
 	if err != nil {
 		return r.routeAgain(ctx, tp, op, sql, cl, st, err)
+	}
+	if r.opts.tracer != nil {
+		r.trace(ctx, op, sql, tg)
 	}
 	return tg, nil
 }
@@ -335,9 +355,9 @@ func (r *Router) route(ctx context.Context, tp **topology, op Op, sql string, cl
 // routeAgain is route after choose failed with err.
 //
 //go:noinline
-func (r *Router) routeAgain(ctx context.Context, tp **topology, op Op, sql string, cl class, st retryState, err error) (tg target, _ error) {
+func (r *Router) routeAgain(ctx context.Context, tp **topology, op Op, sql string, cl class, st *retryState, err error) (tg target, _ error) {
 	err = r.awaitWriter(ctx, tp, err, func() (err error) {
-		tg, err = r.choose(ctx, *tp, op, sql, cl, st)
+		tg, err = r.choose(ctx, *tp, op, sql, cl, *st)
 		return err
 	})
 	return tg, err
@@ -775,7 +795,7 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	if len(b.QueuedQueries) > 0 {
 		first = b.QueuedQueries[0].SQL
 	}
-	tg, err := r.route(ctx, &t, OpSendBatch, first, cl, retryState{})
+	tg, err := r.route(ctx, &t, OpSendBatch, first, cl, &retryState{})
 	if err != nil {
 		return pgx.FailedBatchResults(b, err)
 	}
@@ -787,7 +807,7 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		// Read only: nothing to record, and its own BEGIN makes it so.
 		return r.sendReadBatch(ctx, t, tg, b, true)
 	}
-	if s := r.recording(ctx, t, tg); s != nil {
+	if s := r.recording(ctx, t, &tg); s != nil {
 		return r.sendReadBatchCapture(ctx, t, tg, b, s)
 	}
 	return r.sendReadBatch(ctx, t, tg, b, false)
@@ -827,7 +847,7 @@ func (r *Router) readBatchAgain(rb *resendBatch, err error) (target, *Session, e
 	if rb.readOnlyTx {
 		return tg, nil, nil // read only: nothing to record, and its own BEGIN makes it so
 	}
-	return tg, r.recording(rb.ctx, t, tg), nil
+	return tg, r.recording(rb.ctx, t, &tg), nil
 }
 
 // CopyFrom copies rows into a table on the primary, like
@@ -846,7 +866,7 @@ func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnN
 	if r.opts.tracer != nil {
 		sql = "COPY " + tableName.Sanitize() // built only for the tracer: it allocates
 	}
-	tg, err := r.route(ctx, &t, OpCopyFrom, sql, classWrite, retryState{})
+	tg, err := r.route(ctx, &t, OpCopyFrom, sql, classWrite, &retryState{})
 	if err != nil {
 		return 0, err
 	}
@@ -900,7 +920,7 @@ func (r *Router) BeginTx(ctx context.Context, txOptions pgx.TxOptions) (pgx.Tx, 
 	}
 	var st retryState
 	for {
-		tg, err := r.route(ctx, &t, OpBegin, "BEGIN", cl, st)
+		tg, err := r.route(ctx, &t, OpBegin, "BEGIN", cl, &st)
 		if err != nil {
 			return nil, err
 		}
