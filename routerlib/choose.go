@@ -129,9 +129,21 @@ func (r *Router) decide(ctx context.Context, t *topology, cl class, st *retrySta
 		}
 	}
 	if st.avoid != nil {
-		if n := r.pick(t, rt, st.avoid, 0); n != nil {
-			return target{n: n, pool: t.readPoolOf(n), reason: reason, route: rt.name}, nil
-		}
+		return r.decideAvoiding(t, rt, st, reason)
+	}
+	if n := r.pick(t, rt, st.exclude, 0); n != nil {
+		return target{n: n, pool: t.readPoolOf(n), reason: reason, route: rt.name}, nil
+	}
+	return r.fallback(t, rt, st.exclude)
+}
+
+// decideAvoiding is the end of decide for a read that takes st.avoid
+// again only when no other replica can serve it.
+//
+//go:noinline
+func (r *Router) decideAvoiding(t *topology, rt *route, st *retryState, reason Reason) (target, error) {
+	if n := r.pick(t, rt, st.avoid, 0); n != nil {
+		return target{n: n, pool: t.readPoolOf(n), reason: reason, route: rt.name}, nil
 	}
 	if n := r.pick(t, rt, st.exclude, 0); n != nil {
 		return target{n: n, pool: t.readPoolOf(n), reason: reason, route: rt.name}, nil
@@ -358,6 +370,14 @@ func (r *Router) nth(t *topology, cands []*node, writer, exclude *node, minLSN L
 	if k < len(found) {
 		return found[k]
 	}
+	return nthBeyond(cands, writer, exclude, minLSN, zone, k)
+}
+
+// nthBeyond is nth's second pass, for a k-th candidate past the first
+// few it kept: out of line, as few reads have so many replicas.
+//
+//go:noinline
+func nthBeyond(cands []*node, writer, exclude *node, minLSN LSN, zone string, k int) *node {
 	for _, n := range cands {
 		if eligible(n, writer, exclude, minLSN) && (zone == "" || n.decl.Zone == zone) {
 			if k == 0 {

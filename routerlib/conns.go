@@ -473,16 +473,24 @@ func (k *readConns) release(c *pgxpool.Conn, gen uint64) {
 	k.conns = append(k.conns, c)
 	k.count.Store(int32(len(k.conns)))
 	if !k.armed {
-		k.armed = true
-		if k.tick == nil {
-			k.tick = time.AfterFunc(k.every, k.expire)
-		} else {
-			k.tick.Reset(k.every)
-		}
+		k.arm()
 	}
 	k.mu.Unlock()
 	if k.waiting.Load() > 0 {
 		k.giveBack(false) // a call began to wait before seeing c
+	}
+}
+
+// arm starts the timer that expires the kept connections, for release
+// (k.mu held), out of its line: release runs at the end of every read.
+//
+//go:noinline
+func (k *readConns) arm() {
+	k.armed = true
+	if k.tick == nil {
+		k.tick = time.AfterFunc(k.every, k.expire)
+	} else {
+		k.tick.Reset(k.every)
 	}
 }
 
