@@ -2,7 +2,6 @@ package examples_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 )
@@ -20,9 +19,6 @@ import (
 // the apply then succeeds. The plan should warn only of a publication that
 // nothing of this apply makes.
 func TestRed5ReferencedPublicationWarnsAtPlan(t *testing.T) {
-	if os.Getenv("PGREPL_RED5") == "" {
-		t.Skip("red5 finding, fails on main: set PGREPL_RED5=1 to run it")
-	}
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "red5_ref")
 	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`

@@ -2,7 +2,6 @@ package examples_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -91,9 +90,6 @@ func loseSlot(t *testing.T, n *routertest.Node, slot string) {
 // publisher at plan already (the wal_level check); it should warn that the
 // subscription's slot is lost, with the fix.
 func TestRed5EnabledSubscriptionLostSlotPlanSilent(t *testing.T) {
-	if os.Getenv("PGREPL_RED5") == "" {
-		t.Skip("red5 finding, fails on main: set PGREPL_RED5=1 to run it")
-	}
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "red5_lost2")
 	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
@@ -126,9 +122,20 @@ resource "pgreplication_subscription" "sub" {
 		t.Fatal(err)
 	}
 	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
-	if !strings.Contains(out, "invalidated") && !strings.Contains(out, "wal_status") {
-		t.Errorf("plan (exit %d) of a subscription whose slot the publisher invalidated says nothing of it:\n%s", code, lastLines(out, 12))
+	if code != 2 || !strings.Contains(out, "invalidated") || !strings.Contains(out, "must be replaced") {
+		t.Fatalf("plan (exit %d) of a subscription whose slot the publisher invalidated does not plan its replacement:\n%s", code, lastLines(out, 40))
 	}
+	// The repair: the replacement streams again, and the next plan is empty.
+	cli.run(t, dir, 0, tfArgs("apply")...)
+	execSQL(t, pub, "postgres", `INSERT INTO red5_lost2 VALUES (1)`)
+	waitFor(t, sub, 60*time.Second, func() bool {
+		var n int
+		if err := sub.QueryRow(t.Context(), `SELECT count(*) FROM red5_lost2`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n == 1
+	}, "the replaced subscription to stream the new row")
+	cli.run(t, dir, 0, tfArgs("plan", "-detailed-exitcode")...)
 }
 
 // The same silence for failover: a subscription declared and read back with
@@ -138,9 +145,6 @@ resource "pgreplication_subscription" "sub" {
 // slot: after a failover the subscription cannot continue. pg_subscription
 // still says subfailover = true; only the publisher knows.
 func TestRed5SubscriptionSlotFailoverDriftPlanSilent(t *testing.T) {
-	if os.Getenv("PGREPL_RED5") == "" {
-		t.Skip("red5 finding, fails on main: set PGREPL_RED5=1 to run it")
-	}
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "red5_fod")
 	if v := currentSetting(t, sub, "server_version_num"); v < "170000" {
@@ -186,8 +190,22 @@ resource "pgreplication_subscription" "sub" {
 	execSQL(t, sub, "postgres", `ALTER SUBSCRIPTION red5_fod_sub ENABLE`)
 
 	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
-	if code != 2 && !strings.Contains(out, "failover") {
-		t.Errorf("plan (exit %d) of a failover = true subscription whose slot is no longer a failover slot says nothing of it:\n%s",
+	if code != 2 || !strings.Contains(out, "failover") {
+		t.Fatalf("plan (exit %d) of a failover = true subscription whose slot is no longer a failover slot says nothing of it:\n%s",
 			code, lastLines(out, 8))
 	}
+	// The repair: DISABLE, SET (failover = true), which alters the slot on
+	// the publisher, ENABLE; then the plan is empty.
+	cli.run(t, dir, 0, tfArgs("apply")...)
+	var failover, enabled bool
+	if err := pub.QueryRow(t.Context(), `SELECT failover FROM pg_replication_slots WHERE slot_name = 'red5_fod_sub'`).Scan(&failover); err != nil {
+		t.Fatal(err)
+	}
+	if err := sub.QueryRow(t.Context(), `SELECT subenabled FROM pg_subscription WHERE subname = 'red5_fod_sub'`).Scan(&enabled); err != nil {
+		t.Fatal(err)
+	}
+	if !failover || !enabled {
+		t.Errorf("after the apply the slot has failover = %t and the subscription enabled = %t, want both true", failover, enabled)
+	}
+	cli.run(t, dir, 0, tfArgs("plan", "-detailed-exitcode")...)
 }

@@ -565,7 +565,36 @@ func (r *subscriptionResource) Read(ctx context.Context, req resource.ReadReques
 		return
 	}
 	state = state.fromCatalog(cat)
+	if cat.Failover && cat.SlotName != nil {
+		state.Failover = types.BoolValue(r.publisherSlotFailover(ctx, cat))
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// publisherSlotFailover is failover as the publisher's slot of the
+// subscription c has it, which pg_subscription cannot tell: a slot whose
+// failover was turned off there (ALTER_REPLICATION_SLOT, or the slot
+// recreated by hand) is not kept by the publisher's standbys, and the
+// subscription cannot continue after a failover. Best effort, and quiet:
+// c.Failover when the publisher cannot be asked from here, or the probe may
+// reach another server than the subscriber's publisher (publisherMayDiffer).
+func (r *subscriptionResource) publisherSlotFailover(ctx context.Context, c *subscriptionCatalog) bool {
+	p, _ := conninfo.Parse(c.ConnInfo)
+	ctx = statement.WithSecrets(ctx, p.Secrets()...)
+	publisher := r.newPublisherProbe(c.ConnInfo)
+	if publisher.elsewhere != "" {
+		return c.Failover
+	}
+	defer publisher.close(ctx)
+	conn, _, err := publisher.open(ctx)
+	if err != nil {
+		return c.Failover
+	}
+	s, err := lookPublisherSlot(ctx, conn, *c.SlotName)
+	if err != nil || s.failover == nil {
+		return c.Failover
+	}
+	return *s.failover
 }
 
 func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -1301,6 +1330,10 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		}
 		checkPublisherWalLevel(ctx, publisher, &resp.Diagnostics)
 	}
+	if state != nil && known && publisher != nil && !plan.SlotName.IsUnknown() && plan.SlotName.Equal(state.SlotName) &&
+		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) {
+		r.replaceLostSlot(ctx, &plan, *state, publisher, resp)
+	}
 	if publisher != nil {
 		publisher.warnUnreachable(ctx, &resp.Diagnostics)
 	}
@@ -1308,6 +1341,101 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		return
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// replaceLostSlot plans the replacement of a subscription whose own slot
+// the publisher invalidated (max_slot_wal_keep_size, or on PostgreSQL 18
+// idle_replication_slot_timeout): its apply worker fails on every start
+// ("can no longer access replication slot"), and only a new slot streams
+// again, which DROP and CREATE SUBSCRIPTION make. Best effort: a publisher
+// that does not answer leaves the plan as it is, warned only when another
+// check of this plan needed it (openQuiet). Not the in-use check: the
+// subscription's own worker holds its slot.
+func (r *subscriptionResource) replaceLostSlot(ctx context.Context, plan *subscriptionResourceModel, state subscriptionResourceModel,
+	publisher *publisherProbe, resp *resource.ModifyPlanResponse) {
+	conn, p, err := publisher.openQuiet(ctx)
+	if err != nil {
+		return
+	}
+	name, slot := plan.Name.ValueString(), plan.SlotName.ValueString()
+	s, err := lookPublisherSlot(ctx, conn, slot)
+	if err != nil || !s.invalidated() {
+		return // a slot missing is the enable check's, and Update's
+	}
+	lost := fmt.Sprintf("The subscription %s streams from the replication slot %q, and %s: its apply worker fails on every start "+
+		"(\"can no longer access replication slot\") and nothing is replicated.", pgsql.Ident(name), slot, s.invalidatedText(slot, publisherAddress(p)))
+	if publisher.elsewhere != "" || !plan.CreateSlot.ValueBool() {
+		// Not replaced: the slot checked may not be the subscription's, or
+		// a new subscription would reuse the same slot (create_slot = false).
+		publisher.warn(&resp.Diagnostics, path.Root("slot_name"), "Subscription Slot Invalidated",
+			lost+fmt.Sprintf(" Drop the slot on the publisher (SELECT pg_drop_replication_slot(%s)) and create it again, then resynchronise "+
+				"the tables: the changes made while the slot was invalidated are not replicated.", pgsql.Literal(slot)))
+		return
+	}
+	copyText := "copy_data = false: the new subscription does not copy the tables again, so the changes made on the publisher while the " +
+		"slot was invalidated are never replicated; resynchronise those tables by hand."
+	if plan.CopyData.ValueBool() {
+		full, err := r.subscribedTablesWithRows(ctx, state.Database.ValueString(), state.Name.ValueString())
+		switch {
+		case err != nil:
+			copyText = fmt.Sprintf("copy_data = true: the new subscription copies the tables again, and the provider could not check whether "+
+				"they are empty on the subscriber (%s): rows there already make the copy fail on a primary or unique key, at every retry, or "+
+				"duplicate them in a table without one. Empty them first, or set copy_data = false.", statement.MaskedError(ctx, err))
+		case len(full) > 0:
+			resp.Diagnostics.AddAttributeError(path.Root("copy_data"), "Subscription Slot Invalidated",
+				lost+fmt.Sprintf(" Only a new subscription, with a new slot, streams again; it would copy the tables again (copy_data = true), "+
+					"and %s already have rows on the subscriber: the copy would fail on their primary or unique keys at every retry, or "+
+					"duplicate their rows. The plan does not replace it. Either empty those tables on the subscriber (the copy then brings them "+
+					"back whole), or set copy_data = false (nothing is copied again: the changes made while the slot was invalidated are never "+
+					"replicated, resynchronise them by hand), and plan again.", pgsql.IdentList(full)))
+			return
+		default:
+			copyText = "copy_data = true: the new subscription copies the tables again, which are empty on the subscriber."
+		}
+	}
+	drop := "drops the subscription and its slot on the publisher"
+	if !plan.DropSlotOnDestroy.ValueBool() {
+		drop = fmt.Sprintf("drops the subscription (drop_slot_on_destroy = false leaves the slot: drop it on the publisher first, "+
+			"SELECT pg_drop_replication_slot(%s), or the create fails on the slot that exists)", pgsql.Literal(slot))
+	}
+	plan.ID = types.StringUnknown()
+	resp.RequiresReplace = append(resp.RequiresReplace, path.Root("id"))
+	publisher.warn(&resp.Diagnostics, path.Root("slot_name"), "Subscription Slot Invalidated",
+		lost+fmt.Sprintf(" Only a new slot streams again, so the plan replaces the subscription (id): apply %s, then creates it again with a new slot "+
+			"%q, streaming from then on. %s", drop, slot, copyText))
+}
+
+// subscribedTablesWithRows are the tables of the subscription name in
+// database that have rows on the subscriber.
+func (r *subscriptionResource) subscribedTablesWithRows(ctx context.Context, database, name string) ([]string, error) {
+	var diags diag.Diagnostics
+	pool := r.server.PoolOrDiag(ctx, database, &diags)
+	if pool == nil {
+		return nil, fmt.Errorf("no connection to database %q", database)
+	}
+	rows, err := pool.Query(ctx, `SELECT r.srrelid::regclass::text FROM pg_catalog.pg_subscription_rel r
+  JOIN pg_catalog.pg_subscription s ON s.oid = r.srsubid
+ WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
+ ORDER BY 1`, name)
+	if err != nil {
+		return nil, err
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	var full []string
+	for _, t := range tables {
+		var has bool
+		// t is regclass output: quoted by PostgreSQL where it needs to be.
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM ONLY `+t+`)`).Scan(&has); err != nil {
+			return nil, err
+		}
+		if has {
+			full = append(full, t)
+		}
+	}
+	return full, nil
 }
 
 // warnConnectionChanges names the parameters of a subscription's connection
@@ -2005,6 +2133,8 @@ type publisherProbe struct {
 	params    conninfo.Params
 	err       error
 	tried     bool
+	// quiet: only openQuiet tried it (warnUnreachable says nothing).
+	quiet bool
 }
 
 func (r *subscriptionResource) newPublisherProbe(connection string) *publisherProbe {
@@ -2094,6 +2224,18 @@ func (p *publisherProbe) open(ctx context.Context) (*pgx.Conn, conninfo.Params, 
 	return p.conn, p.params, p.err
 }
 
+// openQuiet is open for a best-effort look that must not warn, plan after
+// plan, of a publisher Terraform's machine cannot reach: its failure is
+// not reported by warnUnreachable unless another check tried it too.
+func (p *publisherProbe) openQuiet(ctx context.Context) (*pgx.Conn, conninfo.Params, error) {
+	tried := p.tried
+	conn, params, err := p.open(ctx)
+	if err != nil && !tried {
+		p.quiet = true
+	}
+	return conn, params, err
+}
+
 func (p *publisherProbe) close(ctx context.Context) {
 	if p.conn != nil {
 		p.conn.Close(ctx)
@@ -2105,7 +2247,7 @@ func (p *publisherProbe) close(ctx context.Context) {
 // by host and port only and the cause (which carries no secret of the
 // connection). Not an error: the subscriber may reach what Terraform cannot.
 func (p *publisherProbe) warnUnreachable(ctx context.Context, diags *diag.Diagnostics) {
-	if !p.tried || p.err == nil {
+	if !p.tried || p.err == nil || p.quiet {
 		return
 	}
 	params, _ := conninfo.Parse(p.connection)
@@ -2208,25 +2350,11 @@ func publisherSlotProblem(ctx context.Context, publisher *publisherProbe, slot s
 	if err != nil {
 		return "", err
 	}
-	var (
-		typ                              string
-		plugin, database, walStatus, why *string
-		pid                              *int64
-	)
-	// wal_status (PostgreSQL 13) and invalidation_reason (17) read through
-	// to_jsonb, so that an older publisher answers too.
-	look := func(ctx context.Context) error {
-		ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
-		defer cancel()
-		return conn.QueryRow(ctx, `SELECT slot_type, plugin::text, database::text, active_pid::bigint,
-  to_jsonb(s) ->> 'wal_status', to_jsonb(s) ->> 'invalidation_reason'
-FROM pg_catalog.pg_replication_slots s WHERE slot_name = $1`,
-			slot).Scan(&typ, &plugin, &database, &pid, &walStatus, &why)
-	}
-	if err = look(ctx); err == nil && pid != nil && wait > 0 {
+	s, err := lookPublisherSlot(ctx, conn, slot)
+	if err == nil && s.pid != nil && wait > 0 {
 		_, _ = pollUntil(ctx, wait, func(ctx context.Context) (bool, error) {
-			err = look(ctx)
-			return err != nil || pid == nil, nil
+			s, err = lookPublisherSlot(ctx, conn, slot)
+			return err != nil || s.pid == nil, nil
 		})
 	}
 	where, dbname := publisherAddress(p), conn.Config().Database
@@ -2235,25 +2363,62 @@ FROM pg_catalog.pg_replication_slots s WHERE slot_name = $1`,
 		return fmt.Sprintf("the publisher (%s) has no replication slot %q", where, slot), nil
 	case err != nil:
 		return "", statement.Masked(ctx, err)
-	case typ != "logical" || plugin == nil || *plugin != "pgoutput":
-		return fmt.Sprintf("the replication slot %q on the publisher (%s) is a %s slot, not a logical slot of the pgoutput plugin", slot, where, typ), nil
-	case database == nil || *database != dbname:
+	case s.typ != "logical" || s.plugin == nil || *s.plugin != "pgoutput":
+		return fmt.Sprintf("the replication slot %q on the publisher (%s) is a %s slot, not a logical slot of the pgoutput plugin", slot, where, s.typ), nil
+	case s.database == nil || *s.database != dbname:
 		return fmt.Sprintf("the replication slot %q on the publisher (%s) belongs to database %q, not to %q, which the subscription connects to",
-			slot, where, ptrString(database), dbname), nil
-	case ptrString(walStatus) == "lost":
-		reason := ""
-		if why != nil {
-			reason = ", invalidation_reason = " + *why
-		}
-		return fmt.Sprintf("the replication slot %q on the publisher (%s) is invalidated (wal_status = lost%s): the publisher removed "+
-			"or gave up the WAL it would stream from, and PostgreSQL never streams from such a slot again. Drop it there "+
-			"(SELECT pg_drop_replication_slot(%s)) and create it again, or replace the subscription (terraform apply -replace=<address>), "+
-			"which makes a new slot and copies the tables again: the changes made while the slot was lost are not replicated", slot, where, reason,
-			pgsql.Literal(slot)), nil
-	case pid != nil:
-		return fmt.Sprintf("the replication slot %q on the publisher (%s) is in use by another session (PID %d)", slot, where, *pid), nil
+			slot, where, ptrString(s.database), dbname), nil
+	case s.invalidated():
+		return fmt.Sprintf("%s. Drop it there (SELECT pg_drop_replication_slot(%s)) and create it again, or replace the subscription "+
+			"(terraform apply -replace=<address>), which makes a new slot and copies the tables again: the changes made while the slot was "+
+			"invalidated are not replicated", s.invalidatedText(slot, where), pgsql.Literal(slot)), nil
+	case s.pid != nil:
+		return fmt.Sprintf("the replication slot %q on the publisher (%s) is in use by another session (PID %d)", slot, where, *s.pid), nil
 	}
 	return "", nil
+}
+
+// publisherSlot is one row of the publisher's pg_replication_slots.
+type publisherSlot struct {
+	typ                              string
+	plugin, database, walStatus, why *string
+	pid                              *int64
+	// failover is nil before PostgreSQL 17, which has no failover slots.
+	failover *bool
+}
+
+// lookPublisherSlot reads the slot slot from the publisher conn is
+// connected to; pgx.ErrNoRows when it has none. wal_status (PostgreSQL 13),
+// invalidation_reason and failover (17) are read through to_jsonb, so that
+// an older publisher answers too.
+func lookPublisherSlot(ctx context.Context, conn *pgx.Conn, slot string) (publisherSlot, error) {
+	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
+	defer cancel()
+	var s publisherSlot
+	err := conn.QueryRow(ctx, `SELECT slot_type, plugin::text, database::text, active_pid::bigint,
+  to_jsonb(s) ->> 'wal_status', to_jsonb(s) ->> 'invalidation_reason', (to_jsonb(s) ->> 'failover')::boolean
+FROM pg_catalog.pg_replication_slots s WHERE slot_name = $1`,
+		slot).Scan(&s.typ, &s.plugin, &s.database, &s.pid, &s.walStatus, &s.why, &s.failover)
+	return s, err
+}
+
+// invalidated reports whether PostgreSQL will never stream from s again:
+// wal_status = lost (max_slot_wal_keep_size, PostgreSQL 13 to 16), or an
+// invalidation_reason (17: wal_removed, rows_removed, wal_level_insufficient;
+// 18: idle_timeout), which a slot keeps even where wal_status is not lost.
+func (s publisherSlot) invalidated() bool {
+	return ptrString(s.walStatus) == "lost" || ptrString(s.why) != ""
+}
+
+// invalidatedText says that slot on the publisher at where is invalidated,
+// and why, in PostgreSQL's words (invalidation_reason).
+func (s publisherSlot) invalidatedText(slot, where string) string {
+	reason := "wal_status = " + ptrString(s.walStatus)
+	if s.why != nil {
+		reason += ", invalidation_reason = " + *s.why
+	}
+	return fmt.Sprintf("the replication slot %q on the publisher (%s) is invalidated (%s): PostgreSQL never streams from such a slot again",
+		slot, where, reason)
 }
 
 func ptrString(s *string) string {
