@@ -1251,11 +1251,24 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		if !plan.Publications.ElementsAs(ctx, &names, false).HasError() {
 			if missing, major, err := missingPublications(ctx, publisher, names); err == nil && len(missing) > 0 {
 				p, _ := conninfo.Parse(publisher.connection)
-				outcome := " Apply will refuse it, changing nothing, unless the publisher has them by then."
+				summary, outcome := "Publication Not on the Publisher", " Apply will refuse it, changing nothing, unless the publisher has them by then."
 				if major >= 18 {
 					outcome = " This publisher runs PostgreSQL 18 or later, which skips a publication it lacks: nothing of it is replicated until it is made."
 				}
-				publisher.warn(&resp.Diagnostics, path.Root("publications"), "Publication Not on the Publisher",
+				if state == nil {
+					// A new topology: the publication may be this apply's,
+					// made first, which the subscription's plan cannot see.
+					summary = "Publication Not Yet on the Publisher"
+					outcome = fmt.Sprintf(" If a pgreplication_publication of this configuration creates it, ignore this: Terraform makes it first. "+
+						"Otherwise apply refuses to create the subscription, creating nothing, if the publisher still lacks it then "+
+						"(looked at again for up to %s).", syncRiskGrace)
+					if major >= 18 {
+						outcome = " If a pgreplication_publication of this configuration creates it, ignore this: Terraform makes it first. " +
+							"Otherwise: this publisher runs PostgreSQL 18 or later, which skips a publication it lacks, and nothing of it is " +
+							"replicated until it is made."
+					}
+				}
+				publisher.warn(&resp.Diagnostics, path.Root("publications"), summary,
 					missingPublicationsText(plan.Name.ValueString(), publisherAddress(p), missing, major)+outcome)
 			}
 		}
