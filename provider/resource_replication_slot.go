@@ -1035,10 +1035,16 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		r.warnActiveDrop(ctx, *state, "replacing", &resp.Diagnostics)
 	}
 	if r.server != nil && state != nil && !replacing && state.WalStatus.ValueString() == "lost" {
+		// Every invalidated slot reads wal_status = lost (PostgreSQL 16 and
+		// later); invalidation_reason says why, and not always for WAL
+		// removed (idle_timeout, rows_removed, wal_level_insufficient).
+		why := "the server removed WAL its consumer still needed (max_slot_wal_keep_size)"
+		if row, found, err := r.readSlot(ctx, plan.Name.ValueString()); err == nil && found && row.InvalidationReason != nil {
+			why = "the server invalidated it (invalidation_reason = " + *row.InvalidationReason + ")"
+		}
 		resp.Diagnostics.AddWarning("Replication Slot Lost Its WAL",
-			fmt.Sprintf("Replication slot %q on %s has wal_status = lost: the server removed WAL its consumer still needed "+
-				"(max_slot_wal_keep_size, or an invalidation), and the slot can no longer be used. Recreate it with "+
-				"terraform apply -replace=<address>, then resynchronise its consumer.", plan.Name.ValueString(), r.server.describe()))
+			fmt.Sprintf("Replication slot %q on %s has wal_status = lost: %s, and the slot can no longer be used. Recreate it with "+
+				"terraform apply -replace=<address>, then resynchronise its consumer.", plan.Name.ValueString(), r.server.describe(), why))
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 	if resp.Diagnostics.HasError() || !replacing && !alters {
@@ -1407,6 +1413,9 @@ type slotRow struct {
 	// invalidation_reason, PostgreSQL 17 and later): no consumer can use it
 	// again.
 	Invalidated bool
+	// InvalidationReason is why (PostgreSQL 17 and later: wal_removed,
+	// rows_removed, wal_level_insufficient; 18: idle_timeout), nil before.
+	InvalidationReason *string
 }
 
 // readSlot reads a persistent slot by name from pg_replication_slots, with
@@ -1434,11 +1443,13 @@ SELECT slot_type, database::text, plugin::text, `+twoPhase+`, `+failover+`, acti
        restart_lsn::text, confirmed_flush_lsn::text, wal_status, safe_wal_size,
        CASE WHEN restart_lsn IS NOT NULL -- greatest() would make the NULL of a slot that reserves nothing 0
             THEN greatest(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_replay_lsn() ELSE pg_current_wal_lsn() END,
-                                          restart_lsn), 0)::bigint END, `+invalidated+`
-FROM pg_replication_slots
+                                          restart_lsn), 0)::bigint END, `+invalidated+`,
+       to_jsonb(s) ->> 'invalidation_reason'
+FROM pg_replication_slots s
 WHERE slot_name = $1 AND NOT temporary`, name).Scan(
 		&row.Type, &row.Database, &row.Plugin, &row.TwoPhase, &row.Failover, &row.Active, &row.ActivePID,
-		&row.RestartLSN, &row.ConfirmedFlushLSN, &row.WalStatus, &row.SafeWalSize, &row.RetainedWalBytes, &row.Invalidated)
+		&row.RestartLSN, &row.ConfirmedFlushLSN, &row.WalStatus, &row.SafeWalSize, &row.RetainedWalBytes, &row.Invalidated,
+		&row.InvalidationReason)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return slotRow{}, false, nil
 	}

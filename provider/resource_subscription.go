@@ -1375,8 +1375,9 @@ func (r *subscriptionResource) replaceLostSlot(ctx context.Context, plan *subscr
 	if err != nil || !s.invalidated() {
 		return // a slot missing is the enable check's, and Update's
 	}
-	lost := fmt.Sprintf("The subscription %s streams from the replication slot %q, and %s: its apply worker fails on every start "+
-		"(\"can no longer access replication slot\") and nothing is replicated.", pgsql.Ident(name), slot, s.invalidatedText(slot, publisherAddress(p)))
+	lost := fmt.Sprintf("The subscription %s streams from the replication slot %q on the publisher (%s), which is invalidated (%s): "+
+		"PostgreSQL never streams from such a slot again, so the subscription's apply worker fails on every start (\"can no longer "+
+		"access replication slot\") and nothing is replicated.", pgsql.Ident(name), slot, publisherAddress(p), s.reason())
 	if publisher.elsewhere != "" || !plan.CreateSlot.ValueBool() {
 		// Not replaced: the slot checked may not be the subscription's, or
 		// a new subscription would reuse the same slot (create_slot = false).
@@ -1397,7 +1398,7 @@ func (r *subscriptionResource) replaceLostSlot(ctx context.Context, plan *subscr
 		case len(full) > 0:
 			resp.Diagnostics.AddAttributeError(path.Root("copy_data"), "Subscription Slot Invalidated",
 				lost+fmt.Sprintf(" Only a new subscription, with a new slot, streams again; it would copy the tables again (copy_data = true), "+
-					"and %s already have rows on the subscriber: the copy would fail on their primary or unique keys at every retry, or "+
+					"and the tables %s already have rows on the subscriber: the copy would fail on their primary or unique keys at every retry, or "+
 					"duplicate their rows. The plan does not replace it. Either empty those tables on the subscriber (the copy then brings them "+
 					"back whole), or set copy_data = false (nothing is copied again: the changes made while the slot was invalidated are never "+
 					"replicated, resynchronise them by hand), and plan again.", pgsql.IdentList(full)))
@@ -2426,12 +2427,17 @@ func (s publisherSlot) invalidated() bool {
 // invalidatedText says that slot on the publisher at where is invalidated,
 // and why, in PostgreSQL's words (invalidation_reason).
 func (s publisherSlot) invalidatedText(slot, where string) string {
+	return fmt.Sprintf("the replication slot %q on the publisher (%s) is invalidated (%s): PostgreSQL never streams from such a slot again",
+		slot, where, s.reason())
+}
+
+// reason is why s is invalidated, as pg_replication_slots says it.
+func (s publisherSlot) reason() string {
 	reason := "wal_status = " + ptrString(s.walStatus)
 	if s.why != nil {
 		reason += ", invalidation_reason = " + *s.why
 	}
-	return fmt.Sprintf("the replication slot %q on the publisher (%s) is invalidated (%s): PostgreSQL never streams from such a slot again",
-		slot, where, reason)
+	return reason
 }
 
 func ptrString(s *string) string {

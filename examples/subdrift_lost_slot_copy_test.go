@@ -1,0 +1,98 @@
+package examples_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A subscription whose slot the publisher invalidated is replaced at plan
+// (TestRed5EnabledSubscriptionLostSlotPlanSilent), and a replacement copies
+// the tables again (copy_data = true): into tables that already have rows it
+// would fail on their keys at every retry, or duplicate them. The plan
+// refuses that, naming the tables and the two ways out, and with
+// copy_data = false replaces the subscription without copying; no message
+// carries the write-only password.
+func TestSubdriftLostSlotReplacementCopyData(t *testing.T) {
+	cli := providerCLI(t)
+	pub, sub := twoPrimaries(t, "subdrift_lost")
+	const secret = "subdrift-canary-pw-4711"
+	mainTF := func(copyData bool) string {
+		return fmt.Sprintf(`
+resource "pgreplication_publication" "pub" {
+  provider = pgreplication.pub
+  name     = "subdrift_lost_pub"
+  tables   = { "public.subdrift_lost" = {} }
+}
+
+resource "pgreplication_subscription" "sub" {
+  provider            = pgreplication.sub
+  name                = "subdrift_lost_sub"
+  conninfo            = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
+  password_wo         = %q
+  password_wo_version = 1
+  publications        = [pgreplication_publication.pub.name]
+  copy_data           = %t
+}
+`, pub.Host, pub.Port, secret, copyData)
+	}
+	execSQL(t, pub, "postgres", `INSERT INTO subdrift_lost VALUES (1)`)
+	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, mainTF(true))
+	cli.run(t, dir, 0, tfArgs("apply")...)
+	rows := func(want int) {
+		t.Helper()
+		waitFor(t, sub, 60*time.Second, func() bool {
+			var n int
+			if err := sub.QueryRow(t.Context(), `SELECT count(*) FROM subdrift_lost`).Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			return n == want
+		}, fmt.Sprintf("%d rows on the subscriber", want))
+	}
+	rows(1)
+	if err := sub.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, pub, 30*time.Second, func() bool {
+		var active bool
+		if err := pub.QueryRow(t.Context(), `SELECT active FROM pg_replication_slots WHERE slot_name = 'subdrift_lost_sub'`).Scan(&active); err != nil {
+			t.Fatal(err)
+		}
+		return !active
+	}, "the slot to be released")
+	loseSlot(t, pub, "subdrift_lost_sub")
+	if err := sub.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	noSecret := func(out string) {
+		t.Helper()
+		if strings.Contains(out, secret) {
+			t.Fatalf("the output carries the write-only password:\n%s", out)
+		}
+	}
+
+	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
+	noSecret(out)
+	for _, want := range []string{"Subscription Slot Invalidated", "subdrift_lost_sub", "invalidation_reason = wal_removed", "already have rows", "copy_data = false"} {
+		if code != 1 || !strings.Contains(out, want) {
+			t.Fatalf("plan (exit %d) of a replacement that would copy into a table with rows, want a refusal with %q:\n%s", code, want, lastLines(out, 40))
+		}
+	}
+
+	t.Logf("the refusal:\n%s", lastLines(out, 25))
+	writeFile(t, filepath.Join(dir, "main.tf"), mainTF(false))
+	code, out = cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
+	noSecret(out)
+	for _, want := range []string{"must be replaced", "Subscription Slot Invalidated", "does not copy the tables again"} {
+		if code != 2 || !strings.Contains(out, want) {
+			t.Fatalf("plan (exit %d) with copy_data = false, want the replacement with %q:\n%s", code, want, lastLines(out, 40))
+		}
+	}
+	t.Logf("the replacement:\n%s", lastLines(out, 25))
+	noSecret(cli.run(t, dir, 0, tfArgs("apply")...))
+	execSQL(t, pub, "postgres", `INSERT INTO subdrift_lost VALUES (2)`)
+	rows(2)
+	noSecret(cli.run(t, dir, 0, tfArgs("plan", "-detailed-exitcode")...))
+}
