@@ -209,7 +209,12 @@ func subscriptionSchema() schema.Schema {
 					"shows otherwise (when the provider can reach it). A slot in use is looked at again for 10 s at apply, so a consumer that lets it go " +
 					"in the same apply does not fail it. A subscription with `enabled = false` streams nothing: its slot is checked when it is enabled. The old slot stays on the publisher, retaining WAL, until dropped there. `\"NONE\"` is `slot_name = NONE`: no slot, which PostgreSQL " +
 					"allows only with `enabled = false` and `create_slot = false` (to prepare a subscription whose slot is made later); " +
-					"PostgreSQL reads `\"none\"` the same way, so it is refused, as is a subscription named `none` without `slot_name`.",
+					"PostgreSQL reads `\"none\"` the same way, so it is refused, as is a subscription named `none` without `slot_name`. " +
+					"When the publisher invalidates the subscription's own slot (`invalidation_reason` set), the subscription never streams again: " +
+					"the plan, which looks at the slot when the provider can reach the publisher, replaces the subscription (`id`) with a warning that " +
+					"names the slot and the reason, so that it streams again from a new slot. The replacement copies the tables again with " +
+					"`copy_data = true`, which the plan refuses while they have rows on the subscriber (empty them, or set `copy_data = false`, which copies " +
+					"nothing: the changes made while the slot was invalidated are then not replicated). With `create_slot = false` it only warns.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"create_slot": schema.BoolAttribute{
@@ -282,7 +287,8 @@ func subscriptionSchema() schema.Schema {
 				MarkdownDescription: "Make the subscription's slot on the publisher a failover slot, which the publisher's standbys with " +
 					"`sync_replication_slots = on` keep, so that the subscription can continue after the publisher fails over (`failover`). " +
 					"Defaults to `false`. `true` needs PostgreSQL 17 or later on the subscriber and on the publisher (the publisher's checked at plan when the provider can reach it). PostgreSQL changes it only on a disabled " +
-					"subscription: apply disables an enabled one for that statement and enables it again.",
+					"subscription: apply disables an enabled one for that statement and enables it again. Read reports it as the publisher's slot has it " +
+					"(when the provider can reach the publisher), so a slot whose failover was turned off there plans `false` → `true`, which the apply repairs.",
 			},
 			"disable_on_error": schema.BoolAttribute{
 				Optional:            true,
