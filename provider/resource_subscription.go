@@ -1349,8 +1349,11 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		}
 		checkPublisherWalLevel(ctx, publisher, &resp.Diagnostics)
 	}
+	// An enabled subscription that stays enabled: one enabled by this plan
+	// has its slot checked above (warned, refused at apply), and a disabled
+	// one streams nothing, so a new slot would only retain WAL.
 	if state != nil && known && publisher != nil && !plan.SlotName.IsUnknown() && plan.SlotName.Equal(state.SlotName) &&
-		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) {
+		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && state.Enabled.ValueBool() && plan.Enabled.ValueBool() {
 		r.replaceLostSlot(ctx, &plan, *state, publisher, resp)
 	}
 	if publisher != nil {
