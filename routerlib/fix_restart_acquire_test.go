@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -33,7 +34,14 @@ func TestPrimaryCallsAfterAFastPrimaryRestart(t *testing.T) {
 	}
 	a := steadyHealth(topo.Artifact(), 30*time.Second)
 	a.Consistency.Mode = artifact.ModeReadYourWrites
-	r := newRouter(t, a)
+	// The router's health events, shown if the test fails.
+	events := &syncBuffer{}
+	r := newRouter(t, a, routerlib.WithLogger(slog.New(slog.NewTextHandler(events, &slog.HandlerOptions{Level: slog.LevelDebug}))))
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the router's log:\n%s", events.String())
+		}
+	})
 	m, value := signedAtPrimary(t, r, topo.Primary)
 	acquired := func(op func(context.Context) (*routerlib.Conn, error)) func() error {
 		return func() error {
@@ -184,6 +192,12 @@ func loseWrites(t *testing.T, r *routerlib.Router, primary *routertest.Node) {
 		t.Fatal(err)
 	}
 	t.Logf("the write in flight when the primary stopped: %v", <-done)
+	defer func() {
+		if t.Failed() {
+			s, _ := r.NodeStat(primary.Name)
+			t.Logf("the primary's NodeStat: %+v", s)
+		}
+	}()
 	eventually(t, 10*time.Second, "the writes lost", func() bool {
 		s, _ := r.NodeStat(primary.Name)
 		return !s.Writer
