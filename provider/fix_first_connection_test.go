@@ -59,7 +59,7 @@ func TestAccProvider_poolKeepsItsFirstConnection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(p.Close)
+			t.Cleanup(func() { closeTestPool(p) })
 			sessions := func() int64 {
 				return queryValue[int64](t, topo.Primary, "postgres", `SELECT count(*) FROM pg_stat_activity WHERE usename = $1`, role)
 			}

@@ -46,7 +46,7 @@ func TestAccProvider_poolCancelRequestsUseTLS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(p.Close)
+			t.Cleanup(func() { closeTestPool(p) })
 			c, err := p.Acquire(ctx)
 			if err != nil {
 				t.Fatal(err)
@@ -102,8 +102,7 @@ func TestAccProvider_poolOfOneForRoleLimitedToOne(t *testing.T) {
 		}
 		// The next pool's connection needs the role's one place: the
 		// test waits for this session's end as closeAndWait does.
-		p.Close()
-		forgetPool(p)
+		closeTestPool(p)
 		for deadline := time.Now().Add(10 * time.Second); queryValue[int64](t, topo.Primary, "postgres",
 			`SELECT count(*) FROM pg_stat_activity WHERE usename = $1`, role) > 0; {
 			if time.Now().After(deadline) {

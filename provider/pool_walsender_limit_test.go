@@ -59,8 +59,7 @@ func TestAccProvider_poolWalSendersDoNotCount(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer forgetPool(p)
-			defer p.Close()
+			defer closeTestPool(p)
 			if got := p.Config().MaxConns; got != 2 {
 				t.Errorf("the pool holds up to %d connections, want 2: the limit, which the WAL sender does not count against", got)
 			}

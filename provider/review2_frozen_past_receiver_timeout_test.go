@@ -40,7 +40,7 @@ func TestReview2StandbyResetPrimaryFrozenPastReceiverTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(pool.Close)
+	t.Cleanup(func() { closeTestPool(pool) })
 	waitFor(t, 30*time.Second, standby.Name+" to stream", func() bool {
 		return queryValue[string](t, standby, "postgres", `SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'none')`) == "streaming"
 	})

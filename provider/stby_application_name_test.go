@@ -77,7 +77,7 @@ func TestAccStandbyReset_applicationNameMatchedAsThePrimary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(pool.Close)
+	t.Cleanup(func() { closeTestPool(pool) })
 	for _, tc := range []struct{ app, setting string }{
 		{"Stby Upper", `FIRST 1 ("stby upper")`},   // quoted, another case: PostgreSQL matches
 		{"stbybare", `FIRST 1 (StbyBare)`},         // bare, another case

@@ -72,7 +72,7 @@ func standbyStreamingAs(t *testing.T, primary, standby *routertest.Node, role st
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(pool.Close)
+	t.Cleanup(func() { closeTestPool(pool) })
 	return r, pool, func(value string) {
 		execSQL(t, primary, "postgres", `ALTER SYSTEM SET synchronous_standby_names = `+pgsql.Literal(value))
 		execSQL(t, primary, "postgres", `SELECT pg_reload_conf()`)

@@ -35,7 +35,7 @@ func TestStandbyResetNotStreamingAsksPrimaryConninfo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(pool.Close)
+	t.Cleanup(func() { closeTestPool(pool) })
 	for _, c := range []struct {
 		what, host, port string
 		refuses          bool

@@ -49,7 +49,7 @@ func TestAccStandbyReset_otherServerAtTheAddressWarns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(pool.Close)
+	t.Cleanup(func() { closeTestPool(pool) })
 	look := r.resetBlocksCommits(ctx, pool)
 	if look.refuses() || !look.unchecked || !strings.Contains(look.detail, "is not this standby's primary") {
 		t.Errorf("another server at the standby's primary address: refuses %v, unchecked %v; want a warning that it is another server:\n%s %s",
