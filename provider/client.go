@@ -279,12 +279,16 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		}
 		room.add(p)
 		first, err := p.Acquire(ctx)
+		if hook := afterFirstAcquire.Load(); hook != nil {
+			(*hook)(database)
+		}
 		switch {
 		case isMissingDatabase(err):
 			// The handler decides what a database that is gone means.
+			room.firstOver(p, nil)
 			return p, nil
 		case err != nil:
-			room.firstFailed(err)
+			room.firstOver(p, err)
 			p.Close()
 			room.remove(p)
 			return nil, err
@@ -408,10 +412,27 @@ type roleRoom struct {
 	pools    map[*pgxpool.Pool]bool
 	// failed is the timeout of a first connection while the room was not
 	// measured, at failedAt: the connections that waited for it fail with
-	// it, as they would have one by one (firstFailed).
+	// it, as they would have one by one (firstOver).
 	failed   error
 	failedAt time.Time
+	// firstOut is the pool whose connection was admitted alone while the
+	// room was not measured, until its outcome is told (connected,
+	// firstOver); firstGone is when trim saw that connection fail. The
+	// failure frees its place before newPool can record it (firstOver),
+	// and a connection admitted in between waited connect_timeout again
+	// on a server that had just not answered (4 s for 2 s in CI).
+	firstOut  *pgxpool.Pool
+	firstGone time.Time
 }
+
+// firstOutcomeGrace bounds the wait for the outcome of a first connection
+// that failed (firstOut) to be told: a pool's connection made outside
+// newPool, which tells nobody, holds the next one back no longer.
+const firstOutcomeGrace = time.Second
+
+// afterFirstAcquire, when set (by tests), runs between the first Acquire of
+// a new pool to a database and newPool's handling of its outcome.
+var afterFirstAcquire atomic.Pointer[func(database string)]
 
 // roleRoom is the room of the role and server of conninfo (without a
 // database).
@@ -437,6 +458,9 @@ func (r *roleRoom) remove(p *pgxpool.Pool) {
 	delete(r.pools, p)
 	delete(r.pending, p)
 	delete(r.waiting, p)
+	if r.firstOut == p {
+		r.firstOut = nil
+	}
 	r.mu.Unlock()
 }
 
@@ -461,7 +485,10 @@ func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, r
 		// at once in several databases were each admitted their first
 		// connection, more than the limit allowed, and the server refused
 		// one (53300).
-		if !r.measured && r.held+r.admitted() == 0 || r.measured && (r.room < 0 || r.held+r.admitted() < r.room) {
+		if !r.measured && r.held+r.admitted() == 0 && r.firstTold() || r.measured && (r.room < 0 || r.held+r.admitted() < r.room) {
+			if !r.measured {
+				r.firstOut, r.firstGone = p, time.Time{}
+			}
 			r.waiting[p]--
 			r.pending[p]++
 			r.mu.Unlock()
@@ -498,23 +525,34 @@ func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, r
 	}
 }
 
-// firstFailed records err, a pool's first connection's failure, when the
-// server did not answer it (a timeout) before the room was measured: the
-// connections waiting for that one to be admitted in turn would each wait
+// firstOver tells the outcome of p's first connection, made by newPool:
+// err, when the server did not answer it (a timeout) before the room was
+// measured, is recorded, and the connections waiting for that one to be
+// admitted in turn fail with it, where each would have waited
 // connect_timeout for the same server.
-func (r *roleRoom) firstFailed(err error) {
-	if !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded) {
+func (r *roleRoom) firstOver(p *pgxpool.Pool, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.firstOut == p {
+		r.firstOut = nil
+	}
+	if err == nil || !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded) {
 		return
 	}
-	r.mu.Lock()
 	if !r.measured {
 		r.failed, r.failedAt = err, time.Now()
 	}
-	r.mu.Unlock()
+}
+
+// firstTold is whether the outcome of the connection admitted alone before
+// the room was measured is known, or no longer waited for
+// (firstOutcomeGrace after it failed).
+func (r *roleRoom) firstTold() bool {
+	return r.firstOut == nil || !r.firstGone.IsZero() && time.Since(r.firstGone) > firstOutcomeGrace
 }
 
 // roomUnansweredError is a connection not tried because the server did not
-// answer the role's connection that was admitted before it (firstFailed).
+// answer the role's connection that was admitted before it (firstOver).
 // It unwraps to that connection's error, so that its kind (not accepted,
 // or accepted and not answered) is told the same; its text leaves out
 // that connection's database, which is not this one's.
@@ -542,6 +580,9 @@ func (r *roleRoom) trim() {
 	for q, k := range r.pending {
 		if making := int64(q.Stat().ConstructingConns()) - r.waiting[q]; k > making {
 			r.pending[q] = max(making, 0)
+			if q == r.firstOut && r.firstGone.IsZero() {
+				r.firstGone = time.Now()
+			}
 		}
 	}
 }
@@ -552,6 +593,9 @@ func (r *roleRoom) connected(p *pgxpool.Pool) {
 	r.mu.Lock()
 	if r.pending[p] > 0 {
 		r.pending[p]--
+	}
+	if r.firstOut == p {
+		r.firstOut = nil
 	}
 	r.held++
 	r.mu.Unlock()

@@ -37,6 +37,16 @@ func TestReview2PoolsOfFrozenServerFailTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = topo.Primary.Thaw() })
+	// A failed first connection frees its place before newPool records
+	// the failure; a loaded machine (CI: one pool at 4.03 s) widened that
+	// window until a waiter was admitted in it. The hook widens it always.
+	delay := func(database string) {
+		if strings.HasPrefix(database, "review2_frozen_") {
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	afterFirstAcquire.Store(&delay)
+	t.Cleanup(func() { afterFirstAcquire.Store(nil) })
 	start := time.Now()
 	var wg sync.WaitGroup
 	took := make([]time.Duration, databases)
@@ -56,7 +66,7 @@ func TestReview2PoolsOfFrozenServerFailTogether(t *testing.T) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	t.Logf("each pool failed after %v", took)
-	if most := connectTimeout*time.Second + 1500*time.Millisecond; elapsed > most {
+	if most := connectTimeout*time.Second + 1800*time.Millisecond; elapsed > most {
 		t.Errorf("the first pools of %d databases on a frozen server took %s to fail, want at most %s (connect_timeout %ds, once)",
 			databases, elapsed.Round(time.Millisecond), most, connectTimeout)
 	}
