@@ -802,18 +802,32 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 				enabled = false
 			}
 		}
+		// Whichever step fails, an interrupted apply's included, an
+		// enabled subscription that is to stay enabled is enabled again: a
+		// DISABLE interrupted while its commit waited for a synchronous
+		// standby stays committed, and an ENABLE interrupted, or not run,
+		// leaves it disabled. Replication is never cut by an apply that
+		// stopped halfway; when it cannot be enabled, the error says so and
+		// the state says enabled = false, so the next plan enables it.
+		restore := steps[0] == "DISABLE" && plan.Enabled.ValueBool()
+		leftDisabled := false
 		for _, step := range steps {
 			if step == clause {
 				waitWorkersStopped(ctx, pool, name)
-				if steps[0] == "DISABLE" && plan.Enabled.ValueBool() {
-					// Nothing half applied: a failed SET must not leave
-					// an enabled subscription disabled for good.
-					undo = func() string { return reenableText(ctx, pool, bound, name, database) }
+			}
+			if restore {
+				undo = func() string {
+					text, enabled := reenableText(ctx, pool, bound, major, name, database)
+					leftDisabled = !enabled
+					return text
 				}
 			}
 			ok := run(attr, step, alterSubscriptionSQL(name, step))
 			undo = nil
 			if !ok {
+				if leftDisabled {
+					resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("enabled"), false)...)
+				}
 				return
 			}
 		}
@@ -986,20 +1000,75 @@ func publisherSlotGone(slot string, err error) bool {
 }
 
 // reenableText enables again the subscription name, which was enabled and
-// was disabled for a statement that then failed, and says whether it is.
-// The statement failed because the apply was interrupted as often as for
-// any other reason, and ctx is then cancelled: the ENABLE runs on a context
-// of its own (ENABLE does not reach the publisher, so a few seconds do), or
-// an interrupt would leave the subscription disabled for good.
-func reenableText(ctx context.Context, pool *pgxpool.Pool, bound statementBound, name, database string) string {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reenableTimeout)
-	defer cancel()
-	if err := execSubscription(ctx, pool, bound, alterSubscriptionSQL(name, "ENABLE")); err != nil {
-		return fmt.Sprintf("The subscription was disabled for this statement, and enabling it again failed too, so it is disabled now and does "+
-			"not replicate: run ALTER SUBSCRIPTION %s ENABLE in database %q once the cause below is fixed, or apply again (%v).",
-			pgsql.Ident(name), database, statement.MaskedError(ctx, err))
+// was disabled for a change whose statements then failed, says whether it
+// is enabled, and returns whether it is (false too when that is not known).
+//
+// The change failed because the apply was interrupted as often as for any
+// other reason, and ctx is then cancelled: the ENABLE runs on a context of
+// its own (ENABLE does not reach the publisher, so a few seconds do), or an
+// interrupt would leave the subscription disabled for good. A failed ENABLE
+// may be done all the same (its answer lost; its commit waiting for a
+// synchronous standby when it was cancelled, which keeps it committed), and
+// the statement it followed may have disabled the subscription or not:
+// pg_subscription tells, once the ENABLE's session is done with it.
+func reenableText(ctx context.Context, pool *pgxpool.Pool, bound statementBound, major int, name, database string) (string, bool) {
+	interrupted := ""
+	if ctx.Err() != nil {
+		interrupted = " The apply was interrupted: apply again to make the rest of its changes."
 	}
-	return "The subscription was disabled for this statement and has been enabled again: it replicates as before the apply."
+	enableCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reenableTimeout)
+	defer cancel()
+	err := execSubscription(enableCtx, pool, bound, alterSubscriptionSQL(name, "ENABLE"))
+	for concurrentlyUpdated(err) && enableCtx.Err() == nil {
+		// The statement that failed may still run on the server, its
+		// session's cancel request on its way (pgx sends one when the
+		// apply's context is cancelled): the ENABLE waited for it to end,
+		// then found the subscription changed under it. It has ended now.
+		err = execSubscription(enableCtx, pool, bound, alterSubscriptionSQL(name, "ENABLE"))
+	}
+	if err == nil {
+		return "The subscription, disabled for this change, has been enabled again: it replicates." + interrupted, true
+	}
+	readEnabled := func(ctx context.Context) (bool, bool, error) {
+		cat, err := readSubscription(ctx, pool, major, name)
+		enabled := cat != nil && cat.Enabled
+		return enabled, enabled, err
+	}
+	enabled, outcome := createdAnyway(ctx, pool, err, readEnabled)
+	if outcome == createNotAsked {
+		readCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reenableTimeout)
+		defer cancel()
+		var readErr error
+		if enabled, _, readErr = readEnabled(readCtx); readErr != nil {
+			outcome = createUnknown
+		}
+	}
+	cause := statement.MaskedError(ctx, err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		cause = fmt.Sprintf("ENABLE did not finish in %v: another session holds a lock on the subscription, or the subscriber's commits "+
+			"wait for a synchronous standby", reenableTimeout)
+	}
+	fix := fmt.Sprintf("run ALTER SUBSCRIPTION %s ENABLE in database %q once the cause is fixed, or apply again: the state says enabled = false, "+
+		"so the next plan enables it (%v).", pgsql.Ident(name), database, cause)
+	switch {
+	case outcome == createUnknown:
+		return "The subscription was disabled for this change, enabling it again failed too, and whether it is enabled could not be read: " +
+			"if pg_subscription.subenabled is false for it, it does not replicate: " + fix + interrupted, false
+	case !enabled:
+		return "The subscription was disabled for this change, and enabling it again failed too, so it is disabled now and does not replicate: " +
+			fix + interrupted, false
+	}
+	return "The subscription is enabled: it replicates (enabling it again after this change failed, but pg_subscription says it is enabled)." +
+		interrupted, true
+}
+
+// concurrentlyUpdated tells PostgreSQL's refusal to update a catalog row
+// that another transaction updated after this statement read it (ALTER
+// SUBSCRIPTION reads its row before it locks the subscription): the other
+// transaction has ended, and the statement can run again.
+func concurrentlyUpdated(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "XX000" && pgErr.Message == "tuple concurrently updated"
 }
 
 // isPasswordRequired tells PostgreSQL's refusal (16 and later) to connect a
