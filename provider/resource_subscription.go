@@ -213,8 +213,8 @@ func subscriptionSchema() schema.Schema {
 					"When the publisher invalidates the subscription's own slot (`invalidation_reason` set), the subscription never streams again: " +
 					"the plan, which looks at the slot when the provider can reach the publisher, replaces the subscription (`id`) with a warning that " +
 					"names the slot and the reason, so that it streams again from a new slot. The replacement copies the tables again with " +
-					"`copy_data = true`, which the plan refuses while they have rows on the subscriber (empty them, or set `copy_data = false`, which copies " +
-					"nothing: the changes made while the slot was invalidated are then not replicated). With `create_slot = false` it only warns.",
+					"`copy_data = true`, which the plan refuses while they have rows on the subscriber, a partitioned table's in its partitions (empty them, or set `copy_data = false`, which copies " +
+					"nothing: the changes made while the slot was invalidated are then not replicated); when it cannot look at them, it only warns. With `create_slot = false` it only warns.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"create_slot": schema.BoolAttribute{
@@ -1470,9 +1470,14 @@ func (r *subscriptionResource) replaceLostSlot(ctx context.Context, plan *subscr
 		full, err := r.subscribedTablesWithRows(ctx, state.Database.ValueString(), state.Name.ValueString())
 		switch {
 		case err != nil:
-			copyText = fmt.Sprintf("copy_data = true: the new subscription copies the tables again, and the provider could not check whether "+
-				"they are empty on the subscriber (%s): rows there already make the copy fail on a primary or unique key, at every retry, or "+
-				"duplicate them in a table without one. Empty them first, or set copy_data = false.", statement.MaskedError(ctx, err))
+			// Unchecked is not empty: a replacement that copies into rows
+			// fails on their keys at every retry, or duplicates them.
+			publisher.warn(&resp.Diagnostics, path.Root("copy_data"), "Subscription Slot Invalidated",
+				lost+fmt.Sprintf(" Only a new subscription, with a new slot, streams again; it would copy the tables again (copy_data = true), "+
+					"and the provider could not check whether they are empty on the subscriber (%s): rows there already make the copy fail on "+
+					"a primary or unique key, at every retry, or duplicate them in a table without one. The plan does not replace it. "+
+					"Plan again once the subscriber answers, or empty the tables, or set copy_data = false.", statement.MaskedError(ctx, err)))
+			return
 		case len(full) > 0:
 			resp.Diagnostics.AddAttributeError(path.Root("copy_data"), "Subscription Slot Invalidated",
 				lost+fmt.Sprintf(" Only a new subscription, with a new slot, streams again; it would copy the tables again (copy_data = true), "+
@@ -1505,26 +1510,39 @@ func (r *subscriptionResource) subscribedTablesWithRows(ctx context.Context, dat
 	if pool == nil {
 		return nil, fmt.Errorf("no connection to database %q", database)
 	}
-	rows, err := pool.Query(ctx, `SELECT r.srrelid::regclass::text FROM pg_catalog.pg_subscription_rel r
+	// A table partitioned on the subscriber (logical replication routes the
+	// publisher's rows into its partitions) has no rows of its own: ONLY
+	// would find it empty. Any other table is read without its inheritance
+	// children, which the subscription does not write.
+	rows, err := pool.Query(ctx, `SELECT r.srrelid::regclass::text, c.relkind = 'p' FROM pg_catalog.pg_subscription_rel r
+  JOIN pg_catalog.pg_class c ON c.oid = r.srrelid
   JOIN pg_catalog.pg_subscription s ON s.oid = r.srsubid
  WHERE s.subname = $1 AND s.subdbid = (SELECT oid FROM pg_catalog.pg_database WHERE datname = current_database())
  ORDER BY 1`, name)
 	if err != nil {
 		return nil, err
 	}
-	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	type subscribedTable struct {
+		Name        string
+		Partitioned bool
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowToStructByPos[subscribedTable])
 	if err != nil {
 		return nil, err
 	}
 	var full []string
 	for _, t := range tables {
+		only := "ONLY "
+		if t.Partitioned {
+			only = ""
+		}
 		var has bool
-		// t is regclass output: quoted by PostgreSQL where it needs to be.
-		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM ONLY `+t+`)`).Scan(&has); err != nil {
+		// t.Name is regclass output: quoted by PostgreSQL where it needs to be.
+		if err := pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM `+only+t.Name+`)`).Scan(&has); err != nil {
 			return nil, err
 		}
 		if has {
-			full = append(full, t)
+			full = append(full, t.Name)
 		}
 	}
 	return full, nil
