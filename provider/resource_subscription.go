@@ -214,7 +214,11 @@ func subscriptionSchema() schema.Schema {
 					"the plan, which looks at the slot when the provider can reach the publisher, replaces the subscription (`id`) with a warning that " +
 					"names the slot and the reason, so that it streams again from a new slot. The replacement copies the tables again with " +
 					"`copy_data = true`, which the plan refuses while they have rows on the subscriber, a partitioned table's in its partitions (empty them, or set `copy_data = false`, which copies " +
-					"nothing: the changes made while the slot was invalidated are then not replicated); when it cannot look at them, it only warns. With `create_slot = false` it only warns.",
+					"nothing: the changes made while the slot was invalidated are then not replicated); when it cannot look at them, it only warns. " +
+					"`copy_data` and `create_slot` are the new subscription's: as the configuration sets them, " +
+					"or their defaults (`true`), whatever the state holds. With `create_slot = false` it only warns, and with `drop_slot_on_destroy = false` " +
+					"too (the slot left on the publisher would make the new subscription's create fail): drop the slot there, then " +
+					"`terraform apply -replace=<address>`.",
 				PlanModifiers: []planmodifier.String{stringplanmodifier.UseStateForUnknown()},
 			},
 			"create_slot": schema.BoolAttribute{
@@ -1423,7 +1427,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	// one streams nothing, so a new slot would only retain WAL.
 	if state != nil && known && publisher != nil && !plan.SlotName.IsUnknown() && plan.SlotName.Equal(state.SlotName) &&
 		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && state.Enabled.ValueBool() && plan.Enabled.ValueBool() {
-		r.replaceLostSlot(ctx, &plan, *state, publisher, resp)
+		r.replaceLostSlot(ctx, &plan, cfg, *state, publisher, resp)
 	}
 	if publisher != nil {
 		publisher.warnUnreachable(ctx, &resp.Diagnostics)
@@ -1442,7 +1446,12 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 // that does not answer leaves the plan as it is, warned only when another
 // check of this plan needed it (openQuiet). Not the in-use check: the
 // subscription's own worker holds its slot.
-func (r *subscriptionResource) replaceLostSlot(ctx context.Context, plan *subscriptionResourceModel, state subscriptionResourceModel,
+//
+// What the replacement does is the new subscription's create, planned from
+// cfg: copy_data and create_slot as the configuration sets them, or their
+// defaults, never the state's values that the update plan carries when the
+// configuration leaves them out (createonly).
+func (r *subscriptionResource) replaceLostSlot(ctx context.Context, plan *subscriptionResourceModel, cfg, state subscriptionResourceModel,
 	publisher *publisherProbe, resp *resource.ModifyPlanResponse) {
 	conn, p, err := publisher.openQuiet(ctx)
 	if err != nil {
@@ -1456,17 +1465,32 @@ func (r *subscriptionResource) replaceLostSlot(ctx context.Context, plan *subscr
 	lost := fmt.Sprintf("The subscription %s streams from the replication slot %q on the publisher (%s), which is invalidated (%s): "+
 		"PostgreSQL never streams from such a slot again, so the subscription's apply worker fails on every start (\"can no longer "+
 		"access replication slot\") and nothing is replicated.", pgsql.Ident(name), slot, publisherAddress(p), s.reason())
-	if publisher.elsewhere != "" || !plan.CreateSlot.ValueBool() {
-		// Not replaced: the slot checked may not be the subscription's, or
-		// a new subscription would reuse the same slot (create_slot = false).
+	createSlot, copyData := createTimeBool(cfg.CreateSlot, true), createTimeBool(cfg.CopyData, true)
+	switch {
+	case publisher.elsewhere != "" || createSlot.IsUnknown() || copyData.IsUnknown() || !createSlot.ValueBool():
+		// Not replaced: the slot checked may not be the subscription's, what
+		// the new one would do is not known yet, or it would reuse the same
+		// slot (create_slot = false).
 		publisher.warn(&resp.Diagnostics, path.Root("slot_name"), "Subscription Slot Invalidated",
 			lost+fmt.Sprintf(" Drop the slot on the publisher (SELECT pg_drop_replication_slot(%s)) and create it again, then resynchronise "+
 				"the tables: the changes made while the slot was invalidated are not replicated.", pgsql.Literal(slot)))
 		return
+	case !plan.DropSlotOnDestroy.ValueBool():
+		// The replacement would drop the subscription, leave the slot
+		// (drop_slot_on_destroy = false), and fail to create the new one on
+		// it ("already exists"): half-applied. Once the slot is gone, the
+		// plan no longer sees it invalidated, so the way out is -replace.
+		publisher.warn(&resp.Diagnostics, path.Root("drop_slot_on_destroy"), "Subscription Slot Invalidated",
+			lost+fmt.Sprintf(" Only a new subscription, with a new slot, streams again, and drop_slot_on_destroy = false would leave this slot "+
+				"on the publisher, where the new subscription's CREATE SUBSCRIPTION (create_slot = true) fails on it (\"already exists\") after "+
+				"the old one was dropped. The plan does not replace it. Drop the slot on the publisher (SELECT pg_drop_replication_slot(%s)), "+
+				"then replace the subscription (terraform apply -replace=<address of this subscription>), which copies the tables again "+
+				"when copy_data = true.", pgsql.Literal(slot)))
+		return
 	}
 	copyText := "copy_data = false: the new subscription does not copy the tables again, so the changes made on the publisher while the " +
 		"slot was invalidated are never replicated; resynchronise those tables by hand."
-	if plan.CopyData.ValueBool() {
+	if copyData.ValueBool() {
 		full, err := r.subscribedTablesWithRows(ctx, state.Database.ValueString(), state.Name.ValueString())
 		switch {
 		case err != nil:
@@ -1490,16 +1514,20 @@ func (r *subscriptionResource) replaceLostSlot(ctx context.Context, plan *subscr
 			copyText = "copy_data = true: the new subscription copies the tables again, which are empty on the subscriber."
 		}
 	}
-	drop := "drops the subscription and its slot on the publisher"
-	if !plan.DropSlotOnDestroy.ValueBool() {
-		drop = fmt.Sprintf("drops the subscription (drop_slot_on_destroy = false leaves the slot: drop it on the publisher first, "+
-			"SELECT pg_drop_replication_slot(%s), or the create fails on the slot that exists)", pgsql.Literal(slot))
-	}
 	plan.ID = types.StringUnknown()
 	resp.RequiresReplace = append(resp.RequiresReplace, path.Root("id"))
 	publisher.warn(&resp.Diagnostics, path.Root("slot_name"), "Subscription Slot Invalidated",
-		lost+fmt.Sprintf(" Only a new slot streams again, so the plan replaces the subscription (id): apply %s, then creates it again with a new slot "+
-			"%q, streaming from then on. %s", drop, slot, copyText))
+		lost+fmt.Sprintf(" Only a new slot streams again, so the plan replaces the subscription (id): apply drops the subscription and its slot "+
+			"on the publisher, then creates it again with a new slot %q, streaming from then on. %s", slot, copyText))
+}
+
+// createTimeBool is the value a create-time argument (createonly) has in
+// the plan of a new object: the configuration's, unknown included, or def.
+func createTimeBool(cfg types.Bool, def bool) types.Bool {
+	if cfg.IsNull() {
+		return types.BoolValue(def)
+	}
+	return cfg
 }
 
 // subscribedTablesWithRows are the tables of the subscription name in
