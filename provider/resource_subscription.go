@@ -878,7 +878,21 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 		return
 	}
 	plan.Database = state.Database
+	read := state.Failover
 	state = plan.fromCatalog(cat)
+	switch {
+	case !plan.Failover.IsUnknown() && plan.Failover.Equal(read):
+		// Not changed by this apply: as Read returned it, from the
+		// publisher's slot, which pg_subscription's subfailover does not
+		// follow (a slot's failover turned off there). Read again here, a
+		// publisher unreachable now but not at the refresh would make the
+		// result differ from the plan after the ALTERs ran; the next
+		// refresh looks at the slot again.
+		state.Failover = plan.Failover
+	case cat.Failover && cat.SlotName != nil:
+		// Set by this apply, which sets the slot's too: as Read would.
+		state.Failover = types.BoolValue(r.publisherSlotFailover(ctx, cat))
+	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
 

@@ -2,7 +2,6 @@ package examples_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,12 +19,9 @@ import (
 // Update returns subfailover = true from the catalog. Terraform refuses that
 // as a provider bug, "Provider produced inconsistent result after apply",
 // after the ALTER ran.
-func TestWipFailoverReadFromSlotUpdateFromCatalog(t *testing.T) {
-	if os.Getenv("PGREPL_WIP") == "" {
-		t.Skip("fails on main: Update returns pg_subscription's failover where Read returned the publisher slot's (session 14 note)")
-	}
+func TestSubfixFailoverReadFromSlotUpdateFromCatalog(t *testing.T) {
 	cli := providerCLI(t)
-	pub, sub := twoPrimaries(t, "wip_fo")
+	pub, sub := twoPrimaries(t, "subfix_fo")
 	for _, n := range []struct {
 		what string
 		v    string
@@ -38,13 +34,13 @@ func TestWipFailoverReadFromSlotUpdateFromCatalog(t *testing.T) {
 		return fmt.Sprintf(`
 resource "pgreplication_publication" "pub" {
   provider = pgreplication.pub
-  name     = "wip_fo_pub"
-  tables   = { "public.wip_fo" = {} }
+  name     = "subfix_fo_pub"
+  tables   = { "public.subfix_fo" = {} }
 }
 
 resource "pgreplication_subscription" "sub" {
   provider           = pgreplication.sub
-  name               = "wip_fo_sub"
+  name               = "subfix_fo_sub"
   conninfo           = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
   publications       = [pgreplication_publication.pub.name]
   failover           = %t
@@ -57,10 +53,10 @@ resource "pgreplication_subscription" "sub" {
 
 	// The slot's failover turned off on the publisher, as in
 	// TestRed5SubscriptionSlotFailoverDriftPlanSilent.
-	execSQL(t, sub, "postgres", `ALTER SUBSCRIPTION wip_fo_sub DISABLE`)
+	execSQL(t, sub, "postgres", `ALTER SUBSCRIPTION subfix_fo_sub DISABLE`)
 	waitFor(t, pub, 30*time.Second, func() bool {
 		var active bool
-		if err := pub.QueryRow(t.Context(), `SELECT active FROM pg_replication_slots WHERE slot_name = 'wip_fo_sub'`).Scan(&active); err != nil {
+		if err := pub.QueryRow(t.Context(), `SELECT active FROM pg_replication_slots WHERE slot_name = 'subfix_fo_sub'`).Scan(&active); err != nil {
 			t.Fatal(err)
 		}
 		return !active
@@ -74,11 +70,11 @@ resource "pgreplication_subscription" "sub" {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := repl.Exec(t.Context(), `ALTER_REPLICATION_SLOT wip_fo_sub (FAILOVER false)`).ReadAll(); err != nil {
+	if _, err := repl.Exec(t.Context(), `ALTER_REPLICATION_SLOT subfix_fo_sub (FAILOVER false)`).ReadAll(); err != nil {
 		t.Fatal(err)
 	}
 	_ = repl.Close(t.Context())
-	execSQL(t, sub, "postgres", `ALTER SUBSCRIPTION wip_fo_sub ENABLE`)
+	execSQL(t, sub, "postgres", `ALTER SUBSCRIPTION subfix_fo_sub ENABLE`)
 
 	writeFile(t, filepath.Join(dir, "main.tf"), mainTF(false, "on"))
 	if out := cli.run(t, dir, 2, tfArgs("plan", "-detailed-exitcode")...); strings.Contains(out, "~ failover") {
@@ -88,7 +84,7 @@ resource "pgreplication_subscription" "sub" {
 	if code != 0 {
 		var syncCommit string
 		var failover bool
-		if err := sub.QueryRow(t.Context(), `SELECT subsynccommit, subfailover FROM pg_subscription WHERE subname = 'wip_fo_sub'`).Scan(&syncCommit, &failover); err != nil {
+		if err := sub.QueryRow(t.Context(), `SELECT subsynccommit, subfailover FROM pg_subscription WHERE subname = 'subfix_fo_sub'`).Scan(&syncCommit, &failover); err != nil {
 			t.Fatal(err)
 		}
 		t.Fatalf("apply (exit %d) of synchronous_commit off -> on, failover = false as read, fails (the subscriber has synchronous_commit = %s, "+
