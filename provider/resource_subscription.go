@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -211,8 +212,10 @@ func subscriptionSchema() schema.Schema {
 					"allows only with `enabled = false` and `create_slot = false` (to prepare a subscription whose slot is made later); " +
 					"PostgreSQL reads `\"none\"` the same way, so it is refused, as is a subscription named `none` without `slot_name`. " +
 					"When the publisher invalidates the subscription's own slot (`invalidation_reason` set), the subscription never streams again: " +
-					"the plan, which looks at the slot when the provider can reach the publisher, replaces the subscription (`id`) with a warning that " +
-					"names the slot and the reason, so that it streams again from a new slot. The replacement copies the tables again with " +
+					"the refresh looks at the slot of an enabled subscription when the provider can reach the publisher, and the plan then replaces the " +
+					"subscription (`id`) with a warning that names the slot and the reason, so that it streams again from a new slot. A slot lost after " +
+					"the refresh (a saved plan applied later), or one the refresh could not look at, is not replaced by that plan: its apply refuses " +
+					"the changes planned in place, changing nothing, and the next plan replaces it. The replacement copies the tables again with " +
 					"`copy_data = true`, which the plan refuses while they have rows on the subscriber, a partitioned table's in its partitions (empty them, or set `copy_data = false`, which copies " +
 					"nothing: the changes made while the slot was invalidated are then not replicated); when it cannot look at them, it only warns. " +
 					"`copy_data` and `create_slot` are the new subscription's: as the configuration sets them, " +
@@ -575,10 +578,81 @@ func (r *subscriptionResource) Read(ctx context.Context, req resource.ReadReques
 		return
 	}
 	state = state.fromCatalog(cat)
-	if cat.Failover && cat.SlotName != nil {
-		state.Failover = types.BoolValue(r.publisherSlotFailover(ctx, cat))
+	var lost *lostSlot
+	if slot := ptrString(cat.SlotName); slot != "" && !strings.EqualFold(slot, subscriptionSlotNone) && (cat.Failover || cat.Enabled) {
+		s, where, elsewhere, err := r.lookOwnSlot(ctx, cat)
+		if err == nil && cat.Failover && !elsewhere && s.failover != nil {
+			state.Failover = types.BoolValue(*s.failover)
+		}
+		if err == nil && cat.Enabled && s.invalidated() {
+			lost = &lostSlot{Slot: slot, Publisher: where, Reason: s.reason()}
+		}
+	}
+	if resp.Private != nil { // nil only where Read is called without the framework
+		resp.Diagnostics.Append(recordLostSlot(ctx, resp.Private, lost)...)
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+// lostSlotKey is the private state key under which Read records that the
+// publisher invalidated the slot of an enabled subscription (lostSlot), and
+// from which the plan decides to replace it (replaceLostSlot). The plan
+// must not decide on what it sees itself: at apply, Terraform plans a
+// saved plan's changes again, with the prior state and its private state
+// as the plan had them, and a slot lost since (or a publisher unreachable
+// at plan, reachable at apply) would turn the planned update into a
+// replacement there, which Terraform refuses as a provider bug
+// ("inconsistent final plan"). Update refuses such an update instead.
+const lostSlotKey = "lost_slot"
+
+// lostSlot is what Read found of an invalidated slot: its name, the
+// publisher's address (host and port, no secret) and the reason, in
+// pg_replication_slots' words (publisherSlot.reason).
+type lostSlot struct {
+	Slot      string `json:"slot"`
+	Publisher string `json:"publisher"`
+	Reason    string `json:"reason"`
+}
+
+// recordLostSlot records lost in private, or removes the record when lost
+// is nil: only what the last Read found decides a replacement.
+func recordLostSlot(ctx context.Context, private privateState, lost *lostSlot) diag.Diagnostics {
+	var b []byte
+	if lost != nil {
+		b, _ = json.Marshal(lost)
+	}
+	return private.SetKey(ctx, lostSlotKey, b)
+}
+
+// recordedLostSlot is what the last Read recorded of slot (recordLostSlot),
+// or nil.
+func recordedLostSlot(ctx context.Context, private privateState, slot string) *lostSlot {
+	if private == nil {
+		return nil
+	}
+	b, d := private.GetKey(ctx, lostSlotKey)
+	var lost lostSlot
+	if d.HasError() || len(b) == 0 || json.Unmarshal(b, &lost) != nil || lost.Slot != slot {
+		return nil
+	}
+	return &lost
+}
+
+// lookOwnSlot reads the publisher's row of the subscription c's slot, and
+// the publisher's address. elsewhere: the probe may reach another server
+// than the subscriber's publisher (publisherMayDiffer). Best effort, and
+// quiet: an error when the publisher cannot be asked from here.
+func (r *subscriptionResource) lookOwnSlot(ctx context.Context, c *subscriptionCatalog) (s publisherSlot, where string, elsewhere bool, err error) {
+	p, _ := conninfo.Parse(c.ConnInfo)
+	ctx = statement.WithSecrets(ctx, p.Secrets()...)
+	publisher := r.newPublisherProbe(c.ConnInfo)
+	defer publisher.close(ctx)
+	conn, params, err := publisher.open(ctx)
+	if err != nil {
+		return s, "", false, err
+	}
+	s, err = lookPublisherSlot(ctx, conn, *c.SlotName)
+	return s, publisherAddress(params), publisher.elsewhere != "", err
 }
 
 // publisherSlotFailover is failover as the publisher's slot of the
@@ -589,18 +663,10 @@ func (r *subscriptionResource) Read(ctx context.Context, req resource.ReadReques
 // c.Failover when the publisher cannot be asked from here, or the probe may
 // reach another server than the subscriber's publisher (publisherMayDiffer).
 func (r *subscriptionResource) publisherSlotFailover(ctx context.Context, c *subscriptionCatalog) bool {
-	p, _ := conninfo.Parse(c.ConnInfo)
-	ctx = statement.WithSecrets(ctx, p.Secrets()...)
-	publisher := r.newPublisherProbe(c.ConnInfo)
-	if publisher.elsewhere != "" {
+	if r.newPublisherProbe(c.ConnInfo).elsewhere != "" {
 		return c.Failover
 	}
-	defer publisher.close(ctx)
-	conn, _, err := publisher.open(ctx)
-	if err != nil {
-		return c.Failover
-	}
-	s, err := lookPublisherSlot(ctx, conn, *c.SlotName)
+	s, _, _, err := r.lookOwnSlot(ctx, c)
 	if err != nil || s.failover == nil {
 		return c.Failover
 	}
@@ -690,6 +756,27 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			if publisher.refuse(&resp.Diagnostics, path.Root("slot_name"), "Subscription Would Stop Replicating",
 				fmt.Sprintf("The subscription %s in database %q on %s was to %s, and %s. "+
 					"This apply changed nothing.\n\n%s", pgsql.Ident(name), database, r.server.describe(), what, problem, fix)) {
+				return
+			}
+		}
+	}
+	// A slot that streams before and after this apply, invalidated since
+	// the plan's refresh (or not seen by it, the publisher unreachable then):
+	// the plan is an update, and the subscription only streams again when
+	// replaced, which a plan decides (replaceLostSlot) and this apply
+	// cannot. A slot the refresh saw lost was planned with a warning.
+	if current.Enabled && plan.Enabled.ValueBool() && !plan.SlotName.IsUnknown() && slot == was && !strings.EqualFold(slot, subscriptionSlotNone) &&
+		recordedLostSlot(ctx, req.Private, slot) == nil {
+		if conn, p, err := publisher.open(ctx); err == nil {
+			if s, err := lookPublisherSlot(ctx, conn, slot); err == nil && s.invalidated() &&
+				publisher.refuse(&resp.Diagnostics, path.Root("slot_name"), "Subscription Slot Lost After the Plan",
+					fmt.Sprintf("The replication slot %q of the subscription %s in database %q on %s is invalidated on the publisher (%s): %s, "+
+						"and the plan this apply runs did not know it (the slot was lost after the plan's refresh, or the refresh could not reach "+
+						"the publisher). PostgreSQL never streams from that slot again, so the changes planned in place would leave a subscription "+
+						"that replicates nothing; only a new subscription, with a new slot, streams again. This apply changed nothing. "+
+						"The slot was lost after the plan: plan again (terraform plan, or terraform apply without a saved plan), and the plan "+
+						"replaces the subscription, saying what the new one copies.",
+						slot, pgsql.Ident(name), database, r.server.describe(), publisherAddress(p), s.reason())) {
 				return
 			}
 		}
@@ -1441,7 +1528,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	// one streams nothing, so a new slot would only retain WAL.
 	if state != nil && known && publisher != nil && !plan.SlotName.IsUnknown() && plan.SlotName.Equal(state.SlotName) &&
 		!strings.EqualFold(plan.SlotName.ValueString(), subscriptionSlotNone) && state.Enabled.ValueBool() && plan.Enabled.ValueBool() {
-		r.replaceLostSlot(ctx, &plan, cfg, *state, publisher, resp)
+		r.replaceLostSlot(ctx, &plan, cfg, *state, publisher, req.Private, resp)
 	}
 	if publisher != nil {
 		publisher.warnUnreachable(ctx, &resp.Diagnostics)
@@ -1456,29 +1543,27 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 // the publisher invalidated (max_slot_wal_keep_size, or on PostgreSQL 18
 // idle_replication_slot_timeout): its apply worker fails on every start
 // ("can no longer access replication slot"), and only a new slot streams
-// again, which DROP and CREATE SUBSCRIPTION make. Best effort: a publisher
-// that does not answer leaves the plan as it is, warned only when another
-// check of this plan needed it (openQuiet). Not the in-use check: the
-// subscription's own worker holds its slot.
+// again, which DROP and CREATE SUBSCRIPTION make. It decides on what Read
+// recorded in private (lostSlotKey), never on a look of its own, so that
+// Terraform's plan of a saved plan at apply decides the same: a slot lost
+// after the refresh, or a publisher Read could not reach, leaves the plan
+// an update, which Update refuses on a lost slot. Not the in-use check:
+// the subscription's own worker holds its slot.
 //
 // What the replacement does is the new subscription's create, planned from
 // cfg: copy_data and create_slot as the configuration sets them, or their
 // defaults, never the state's values that the update plan carries when the
 // configuration leaves them out (createonly).
 func (r *subscriptionResource) replaceLostSlot(ctx context.Context, plan *subscriptionResourceModel, cfg, state subscriptionResourceModel,
-	publisher *publisherProbe, resp *resource.ModifyPlanResponse) {
-	conn, p, err := publisher.openQuiet(ctx)
-	if err != nil {
-		return
-	}
+	publisher *publisherProbe, private privateState, resp *resource.ModifyPlanResponse) {
 	name, slot := plan.Name.ValueString(), plan.SlotName.ValueString()
-	s, err := lookPublisherSlot(ctx, conn, slot)
-	if err != nil || !s.invalidated() {
+	found := recordedLostSlot(ctx, private, slot)
+	if found == nil {
 		return // a slot missing is the enable check's, and Update's
 	}
 	lost := fmt.Sprintf("The subscription %s streams from the replication slot %q on the publisher (%s), which is invalidated (%s): "+
 		"PostgreSQL never streams from such a slot again, so the subscription's apply worker fails on every start (\"can no longer "+
-		"access replication slot\") and nothing is replicated.", pgsql.Ident(name), slot, publisherAddress(p), s.reason())
+		"access replication slot\") and nothing is replicated.", pgsql.Ident(name), slot, found.Publisher, found.Reason)
 	createSlot, copyData := createTimeBool(cfg.CreateSlot, true), createTimeBool(cfg.CopyData, true)
 	switch {
 	case publisher.elsewhere != "" || createSlot.IsUnknown() || copyData.IsUnknown() || !createSlot.ValueBool():
@@ -2285,8 +2370,6 @@ type publisherProbe struct {
 	params    conninfo.Params
 	err       error
 	tried     bool
-	// quiet: only openQuiet tried it (warnUnreachable says nothing).
-	quiet bool
 }
 
 func (r *subscriptionResource) newPublisherProbe(connection string) *publisherProbe {
@@ -2376,18 +2459,6 @@ func (p *publisherProbe) open(ctx context.Context) (*pgx.Conn, conninfo.Params, 
 	return p.conn, p.params, p.err
 }
 
-// openQuiet is open for a best-effort look that must not warn, plan after
-// plan, of a publisher Terraform's machine cannot reach: its failure is
-// not reported by warnUnreachable unless another check tried it too.
-func (p *publisherProbe) openQuiet(ctx context.Context) (*pgx.Conn, conninfo.Params, error) {
-	tried := p.tried
-	conn, params, err := p.open(ctx)
-	if err != nil && !tried {
-		p.quiet = true
-	}
-	return conn, params, err
-}
-
 func (p *publisherProbe) close(ctx context.Context) {
 	if p.conn != nil {
 		p.conn.Close(ctx)
@@ -2399,7 +2470,7 @@ func (p *publisherProbe) close(ctx context.Context) {
 // by host and port only and the cause (which carries no secret of the
 // connection). Not an error: the subscriber may reach what Terraform cannot.
 func (p *publisherProbe) warnUnreachable(ctx context.Context, diags *diag.Diagnostics) {
-	if !p.tried || p.err == nil || p.quiet {
+	if !p.tried || p.err == nil {
 		return
 	}
 	params, _ := conninfo.Parse(p.connection)
