@@ -971,10 +971,10 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 	case !plan.Failover.IsUnknown() && plan.Failover.Equal(read):
 		// Not changed by this apply: as Read returned it, from the
 		// publisher's slot, which pg_subscription's subfailover does not
-		// follow (a slot's failover turned off there). Read again here, a
-		// publisher unreachable now but not at the refresh would make the
-		// result differ from the plan after the ALTERs ran; the next
-		// refresh looks at the slot again.
+		// follow (a slot's failover turned off there). Not looked at again
+		// here: a publisher unreachable now but not at the refresh would
+		// make the result differ from the plan after the ALTERs ran; the
+		// next refresh looks at the slot again.
 		state.Failover = plan.Failover
 	case cat.Failover && cat.SlotName != nil:
 		// Set by this apply, which sets the slot's too: as Read would.
