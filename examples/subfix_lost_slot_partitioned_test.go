@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -71,5 +73,52 @@ resource "pgreplication_subscription" "sub" {
 	if code != 1 || !strings.Contains(strings.Join(strings.Fields(out), " "), `"wip_part" already have rows`) {
 		t.Fatalf("plan (exit %d) of a copy_data = true subscription whose slot is invalidated and whose partitioned table has 10 rows "+
 			"on the subscriber does not refuse the replacement:\n%s", code, lastLines(out, 30))
+	}
+}
+
+// When the provider cannot look at the subscribed tables on the subscriber
+// (here: one held under an ACCESS EXCLUSIVE lock, and the provider's role
+// with lock_timeout = 1s), the plan used to replace the subscription anyway,
+// with a caveat; not knowing whether they are empty, the copy may fail on
+// their keys at every retry. It warns, and does not replace.
+func TestSubfixLostSlotTablesUncheckedNotReplaced(t *testing.T) {
+	cli := providerCLI(t)
+	pub, sub := twoPrimaries(t, "subfix_unchecked")
+	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
+resource "pgreplication_publication" "pub" {
+  provider = pgreplication.pub
+  name     = "subfix_unchecked_pub"
+  tables   = { "public.subfix_unchecked" = {} }
+}
+
+resource "pgreplication_subscription" "sub" {
+  provider     = pgreplication.sub
+  name         = "subfix_unchecked_sub"
+  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
+  publications = [pgreplication_publication.pub.name]
+}
+`, pub.Host, pub.Port))
+	cli.run(t, dir, 0, tfArgs("apply")...)
+	loseSubscriptionSlot(t, pub, sub, "subfix_unchecked_sub")
+	execSQL(t, sub, "postgres", `ALTER ROLE postgres SET lock_timeout = '1s'`)
+	holder, err := pgx.Connect(t.Context(), sub.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Close(t.Context())
+	tx, err := holder.Begin(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(t.Context()) //nolint:errcheck // the test's end
+	if _, err := tx.Exec(t.Context(), `LOCK TABLE subfix_unchecked IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
+	flat := strings.Join(strings.Fields(out), " ")
+	if code != 0 || !strings.Contains(flat, "could not check whether they are empty") || !strings.Contains(flat, "The plan does not replace it") {
+		t.Fatalf("plan (exit %d) of a subscription whose slot is lost and whose table cannot be looked at, want no change and a warning:\n%s",
+			code, lastLines(out, 30))
 	}
 }
