@@ -217,7 +217,8 @@ func subscriptionSchema() schema.Schema {
 					"the refresh (a saved plan applied later), or one the refresh could not look at, is not replaced by that plan: its apply refuses " +
 					"the changes planned in place, changing nothing, and the next plan replaces it. The replacement copies the tables again with " +
 					"`copy_data = true`, which the plan refuses while they have rows on the subscriber, a partitioned table's in its partitions (empty them, or set `copy_data = false`, which copies " +
-					"nothing: the changes made while the slot was invalidated are then not replicated); when it cannot look at them, it only warns. " +
+					"nothing: the changes made while the slot was invalidated are then not replicated); when it cannot look at them, it only warns. The apply looks at them again before it drops anything, and refuses, " +
+					"changing nothing, when they have rows by then (a saved plan applied later). " +
 					"`copy_data` and `create_slot` are the new subscription's: as the configuration sets them, " +
 					"or their defaults (`true`), whatever the state holds. With `create_slot = false` it only warns, and with `drop_slot_on_destroy = false` " +
 					"too (the slot left on the publisher would make the new subscription's create fail): drop the slot there, then " +
@@ -1007,6 +1008,29 @@ func (r *subscriptionResource) Delete(ctx context.Context, req resource.DeleteRe
 		}
 	}
 	slot := state.SlotName.ValueString()
+	if copyingReplacement(ctx, req.Private, slot) {
+		// The replacement of a lost slot planned with its tables empty:
+		// looked at again before anything is dropped.
+		full, err := r.subscribedTablesWithRows(ctx, database, name)
+		switch {
+		case err != nil:
+			resp.Diagnostics.AddError("Subscription Not Replaced",
+				fmt.Sprintf("The plan replaces the subscription %s in database %q on %s, whose replication slot %q was invalidated, with a new one "+
+					"that copies the tables again (copy_data = true), and the provider could not look again at whether they are still empty on the "+
+					"subscriber (%s). This apply changed nothing. Plan again.",
+					pgsql.Ident(name), database, r.server.describe(), slot, statement.MaskedError(ctx, err)))
+			return
+		case len(full) > 0:
+			resp.Diagnostics.AddError("Subscription Not Replaced",
+				fmt.Sprintf("The plan replaces the subscription %s in database %q on %s, whose replication slot %q was invalidated, with a new one "+
+					"that copies the tables again (copy_data = true), and the tables %s have rows on the subscriber now, which they had not at plan: "+
+					"the copy would fail on their primary or unique keys at every retry, or duplicate their rows. This apply changed nothing. "+
+					"Either empty those tables on the subscriber, or set copy_data = false (nothing is copied again: the changes made while the "+
+					"slot was invalidated are never replicated, resynchronise them by hand), and plan again.",
+					pgsql.Ident(name), database, r.server.describe(), slot, pgsql.IdentList(full)))
+			return
+		}
+	}
 	bound := r.publisherBound(state)
 	drop := "DROP SUBSCRIPTION " + pgsql.Ident(name)
 	var timeout *publisherTimeoutError
@@ -1613,11 +1637,43 @@ func (r *subscriptionResource) replaceLostSlot(ctx context.Context, plan *subscr
 			copyText = "copy_data = true: the new subscription copies the tables again, which are empty on the subscriber."
 		}
 	}
+	if copyData.ValueBool() && resp.Private != nil { // nil only where ModifyPlan is called without the framework
+		resp.Diagnostics.Append(markCopyingReplacement(ctx, resp.Private, slot)...)
+	}
 	plan.ID = types.StringUnknown()
 	resp.RequiresReplace = append(resp.RequiresReplace, path.Root("id"))
 	publisher.warn(&resp.Diagnostics, path.Root("slot_name"), "Subscription Slot Invalidated",
 		lost+fmt.Sprintf(" Only a new slot streams again, so the plan replaces the subscription (id): apply drops the subscription and its slot "+
 			"on the publisher, then creates it again with a new slot %q, streaming from then on. %s", slot, copyText))
+}
+
+// copyingReplacementKey is the planned private state key by which the plan
+// of a lost slot's replacement that copies the tables again (copy_data =
+// true) tells the apply's Delete, which Terraform gives the planned private
+// state of the replacement, to look at the tables again before it drops
+// anything: a saved plan is applied later, and rows that came into them
+// since would make the new subscription's copy fail on their keys at every
+// retry. Create is given no private state, and by then the old
+// subscription is gone.
+const copyingReplacementKey = "copying_replacement"
+
+// markCopyingReplacement marks the plan of the replacement of the
+// subscription whose slot is slot as one that copies (copyingReplacementKey).
+func markCopyingReplacement(ctx context.Context, private privateState, slot string) diag.Diagnostics {
+	b, _ := json.Marshal(slot)
+	return private.SetKey(ctx, copyingReplacementKey, b)
+}
+
+// copyingReplacement tells whether the apply runs the plan of the
+// replacement of the subscription whose slot is slot that copies the
+// tables again (markCopyingReplacement).
+func copyingReplacement(ctx context.Context, private privateState, slot string) bool {
+	if private == nil {
+		return false
+	}
+	b, d := private.GetKey(ctx, copyingReplacementKey)
+	var marked string
+	return !d.HasError() && len(b) > 0 && json.Unmarshal(b, &marked) == nil && marked == slot
 }
 
 // createTimeBool is the value a create-time argument (createonly) has in
