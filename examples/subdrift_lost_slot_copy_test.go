@@ -82,7 +82,12 @@ resource "pgreplication_subscription" "sub" {
 
 	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
 	noSecret(out)
-	for _, want := range []string{"Subscription Slot Invalidated", "subdrift_lost_sub", "invalidation_reason = wal_removed", "already have rows", "copy_data = false"} {
+	// PostgreSQL 17 names why a slot was invalidated; 16 only that it is lost.
+	reason := "invalidation_reason = wal_removed"
+	if currentSetting(t, pub, "server_version_num") < "170000" {
+		reason = "wal_status = lost"
+	}
+	for _, want := range []string{"Subscription Slot Invalidated", "subdrift_lost_sub", reason, "already have rows", "copy_data = false"} {
 		if code != 1 || !strings.Contains(strings.Join(strings.Fields(out), " "), want) {
 			t.Fatalf("plan (exit %d) of a replacement that would copy into a table with rows, want a refusal with %q:\n%s", code, want, lastLines(out, 40))
 		}
