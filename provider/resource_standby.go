@@ -290,7 +290,8 @@ func standbySchema() schema.Schema {
 					"a warning; `terraform import` adopts it instead). Refused, and warned of at plan, while the primary's " +
 					"`synchronous_standby_names` needs this standby: every commit there would wait for it. The provider asks the primary the way " +
 					"the standby connects (its `primary_conninfo`, at the WAL receiver's sender host and port, or, while the standby does not stream, " +
-					"at the hosts `primary_conninfo` names, where the WAL receiver connects once the primary is back) from Terraform's machine; a primary " +
+					"at the hosts `primary_conninfo` names, where the WAL receiver connects once the primary is back: each in turn, 5 s each, the first that " +
+					"answers and is not in recovery) from Terraform's machine; a primary " +
 					"it cannot reach or log in to from there (one that is down too), or that does not show enough, is warned of, at plan and apply, and not refused. A primary that accepts the connection and does not answer " +
 					"within 5 s (frozen, overloaded), or refuses it for now (too many connections, every WAL sender taken, starting up), is asked again for 10 s, then " +
 					"the destroy is refused: it comes back, and may need the standby. Skipped, with a warning, when the settings " +

@@ -1,9 +1,11 @@
 package provider
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -35,8 +37,9 @@ import (
 // (its primary frozen past wal_receiver_timeout, crashed or restarting)
 // streams again once the primary is back, unless the reset takes
 // primary_conninfo away: its primary is asked where primary_conninfo says,
-// as the WAL receiver will. A standby without primary_conninfo, or out of
-// recovery, is cut off from nothing.
+// as the WAL receiver will, each host of a list in turn with its own
+// bounds, for the one that is not in recovery (probePrimaries). A standby
+// without primary_conninfo, or out of recovery, is cut off from nothing.
 //
 // A primary that answers refuses the reset with a setting and WAL senders
 // (or, over a replication connection, a setting alone) that show the
@@ -91,11 +94,18 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 		p["dbname"] = "postgres"
 	}
 	ctx = statement.WithSecrets(ctx, p.Secrets()...)
-	cfg, err := namedHostConfig(p, publisherProbeTimeout)
-	if err != nil {
-		return r.resetNotChecked(link.which(), fmt.Sprintf("its primary_conninfo does not say how to connect there from here (%v)", statement.MaskedError(ctx, err)))
+	var hosts []primaryHost
+	for _, hp := range primaryHostParams(p) {
+		cfg, err := namedHostConfig(hp, publisherProbeTimeout)
+		if err != nil {
+			return r.resetNotChecked(link.which(), fmt.Sprintf("its primary_conninfo does not say how to connect there from here (%v)", statement.MaskedError(ctx, err)))
+		}
+		hosts = append(hosts, primaryHost{cfg: cfg, addr: hostAddress(hp)})
 	}
-	probe, err := probePrimary(ctx, cfg, app)
+	probe, at, err := probePrimaries(ctx, hosts, app, system)
+	if len(hosts) > 1 && at != "" && !probe.inRecovery {
+		link.answered = at
+	}
 	if silent := (*primarySilentError)(nil); errors.As(err, &silent) {
 		return r.silentLook(ctx, link, silent)
 	}
@@ -156,6 +166,8 @@ func (r *standbyResource) resetBlocksCommits(ctx context.Context, pool *pgxpool.
 type resetLink struct {
 	streams bool
 	primary string
+	// answered is the host of a list that answered as the primary.
+	answered string
 }
 
 // clause is the standby's link for a message, after "the standby on X",
@@ -163,6 +175,9 @@ type resetLink struct {
 func (l resetLink) clause() string {
 	if l.streams {
 		return "streams from " + l.primary
+	}
+	if l.answered != "" {
+		return "does not stream now, and its primary_conninfo names " + l.primary + ", where the primary is " + l.answered
 	}
 	return "does not stream now, and its primary_conninfo names " + l.primary
 }
@@ -295,6 +310,115 @@ func probePrimary(ctx context.Context, cfg *pgx.ConnConfig, app string) (primary
 	return probe, err
 }
 
+// primaryHost is one host of the standby's primary_conninfo, as the probe
+// connects to it: cfg, and addr, its host:port for messages.
+type primaryHost struct {
+	cfg  *pgx.ConnConfig
+	addr string
+}
+
+// primaryHostParams splits p, primary_conninfo's parameters, into one set
+// per host of its host list, as libpq pairs host, hostaddr and port (one
+// port for every host, or one each; an empty one is the default), so that
+// the probe asks each host in turn with bounds of its own.
+func primaryHostParams(p conninfo.Params) []conninfo.Params {
+	hosts, addrs, ports := splitList(p["host"]), splitList(p["hostaddr"]), splitList(p["port"])
+	n := max(len(hosts), len(addrs), 1)
+	out := make([]conninfo.Params, n)
+	for i := range out {
+		one := maps.Clone(p)
+		one["host"], one["hostaddr"] = listItem(hosts, i), listItem(addrs, i)
+		one["port"] = listItem(ports, i)
+		if len(ports) == 1 {
+			one["port"] = ports[0]
+		}
+		out[i] = one
+	}
+	return out
+}
+
+// splitList splits a libpq list parameter at its commas: none for "".
+func splitList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	items := strings.Split(v, ",")
+	for i := range items {
+		items[i] = strings.TrimSpace(items[i])
+	}
+	return items
+}
+
+func listItem(items []string, i int) string {
+	if i < len(items) {
+		return items[i]
+	}
+	return ""
+}
+
+// hostAddress is the host:port of p, one host's parameters, for a message:
+// its host name, else its hostaddr.
+func hostAddress(p conninfo.Params) string {
+	port, err := strconv.Atoi(p["port"])
+	if err != nil {
+		port = defaultPrimaryPort
+	}
+	return hostPort{cmp.Or(p["host"], p["hostaddr"]), int64(port)}.String()
+}
+
+// probePrimaries asks the hosts of the standby's primary_conninfo, in
+// order, for the primary (probePrimary, each host with its own bounds): the
+// first that answers and is not in recovery, and is the standby's primary
+// (system, its system identifier, "" when not known), with its address.
+// Only a primary's synchronous_standby_names holds commits: a host of the
+// list that is a standby (a cascading upstream, or a former primary
+// rejoined as one) is not taken for it, whatever target_session_attrs
+// says, and one that does not answer (frozen) keeps the probe from the
+// next host for its own bounds only. When none answers as the primary, a
+// host that accepted and did not answer, or refused for now, makes the
+// error silent (it may be the primary, and comes back); else the first
+// other failure is the error; else the probe of a server that is not the
+// standby's primary, or of a standby (inRecovery), is returned.
+func probePrimaries(ctx context.Context, hosts []primaryHost, app, system string) (primaryProbe, string, error) {
+	var silent, failed error
+	var other, standby *primaryProbe
+	var otherAt, standbyAt string
+	for _, h := range hosts {
+		probe, err := probePrimary(ctx, h.cfg, app)
+		var s *primarySilentError
+		switch {
+		case err == nil && probe.inRecovery:
+			if standby == nil {
+				standby, standbyAt = &probe, h.addr
+			}
+		case err == nil && system != "" && probe.system != "" && probe.system != system:
+			if other == nil {
+				other, otherAt = &probe, h.addr
+			}
+		case err == nil:
+			return probe, h.addr, nil
+		case errors.As(err, &s):
+			silent = cmp.Or(silent, err)
+		default:
+			failed = cmp.Or(failed, err)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	switch {
+	case silent != nil:
+		return primaryProbe{app: app}, "", silent
+	case failed != nil:
+		return primaryProbe{app: app}, "", failed
+	case other != nil:
+		return *other, otherAt, nil
+	case standby != nil:
+		return *standby, standbyAt, nil
+	}
+	return primaryProbe{app: app}, "", ctx.Err()
+}
+
 // primaryBusy tells whether err is the server's own refusal of a
 // connection for a while (too many connections or another lack of
 // resources, class 53; starting up, shutting down or in recovery, 57P03):
@@ -355,6 +479,9 @@ func probePrimaryOnce(parent context.Context, cfg *pgx.ConnConfig, probe primary
 		return probe, err
 	}
 	probe.app = primaryApplicationName(app, repl.ParameterStatus("server_version"))
+	// A replication connection runs no pg_is_in_recovery(); PostgreSQL 14
+	// and later report it at every connection's start.
+	probe.inRecovery = repl.ParameterStatus("in_hot_standby") == "on"
 	probe.system, _ = showValue(ctx, repl, `IDENTIFY_SYSTEM`)
 	probe.replicationOnly = err
 	return probe, nil
