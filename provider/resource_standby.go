@@ -480,8 +480,8 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 	// after the new object wrote its settings and its token
 	// (system_settings_owner.go): they are not this object's to reset,
 	// whatever their values.
-	token, elsewhere := r.server.ownedElsewhere(ctx, pool, standbyOwnerSetting, req.Private)
-	if elsewhere {
+	owner := r.server.ownedElsewhere(ctx, pool, standbyOwnerSetting, req.Private)
+	if owner.elsewhere {
 		resp.Diagnostics.AddWarning("Standby Configuration Left As Is",
 			fmt.Sprintf("reset_on_destroy is set, but the standby settings of %s were written by another pgreplication_standby object since "+
 				"this one was created (%s holds its token, not this one's): the new object of a create_before_destroy replacement, "+
@@ -490,8 +490,11 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 				"RESET for %s and %q, then SELECT pg_reload_conf().", r.server.describe(), standbyOwnerSetting, andList(standbySettings), standbyOwnerSetting))
 		return
 	}
-	// A value that differs tells the same, for an object without a token.
-	if changed := r.notOwnConninfo(ctx, pool, &state); changed != "" {
+	// A value that differs tells the same, for an object without a token;
+	// not for one whose token postgresql.auto.conf holds, not in effect
+	// (owner.written): the values in effect are not the ones its create
+	// wrote there.
+	if changed := r.notOwnConninfo(ctx, pool, &state); changed != "" && !owner.written {
 		resp.Diagnostics.AddWarning("Standby Configuration Left As Is",
 			fmt.Sprintf("reset_on_destroy is set, but the standby settings of %s are no longer this resource's: %s differs from its state. "+
 				"Another object wrote them since (the replacement of a create_before_destroy replacement, or a change by hand), so the "+
@@ -504,7 +507,7 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 	}
 	// The settings first, then the token (resetOwned): a token that cannot
 	// be reset must not fail the destroy once the settings are.
-	if err := r.server.resetOwned(ctx, pool, standbySettings, standbyOwnerSetting, token, "pgreplication_standby",
+	if err := r.server.resetOwned(ctx, pool, standbySettings, standbyOwnerSetting, owner.token, "pgreplication_standby",
 		"the standby settings ("+andList(standbySettings)+")", &resp.Diagnostics); err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Standby Configuration",
 			"reset_on_destroy is set, but resetting the standby settings of "+r.server.describe()+" failed; every setting that could be reset was:\n"+err.Error()+

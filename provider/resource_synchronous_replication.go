@@ -289,8 +289,8 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	// after the new object wrote its settings and its token
 	// (system_settings_owner.go): they are not this object's to reset,
 	// whatever their values.
-	token, elsewhere := r.server.ownedElsewhere(ctx, pool, syncOwnerSetting, req.Private)
-	if elsewhere {
+	owner := r.server.ownedElsewhere(ctx, pool, syncOwnerSetting, req.Private)
+	if owner.elsewhere {
 		resp.Diagnostics.AddWarning("Synchronous Replication Left As Is",
 			fmt.Sprintf("synchronous_standby_names and synchronous_commit on %s were written by another pgreplication_synchronous_replication "+
 				"object since this one was created (%s holds its token, not this one's): the new object of a create_before_destroy "+
@@ -302,9 +302,11 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	}
 	// A value that differs tells the same, for an object without a token.
 	// Read refreshed state before a destroy, so a by-hand change is this
-	// object's value by now.
+	// object's value by now. Not for one whose token postgresql.auto.conf
+	// holds, not in effect (owner.written): the values in effect are not
+	// the ones its create wrote there.
 	var cur string
-	if err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names')`).Scan(&cur); err == nil {
+	if err := pool.QueryRow(ctx, `SELECT current_setting('synchronous_standby_names')`).Scan(&cur); err == nil && !owner.written {
 		if c, found, err := syncrep.Parse(cur); err == nil && found && len(state.StandbyNames.Elements()) > 0 && c.String() != state.config(ctx).String() {
 			resp.Diagnostics.AddWarning("Synchronous Replication Left As Is",
 				fmt.Sprintf("synchronous_standby_names on %s is %s, not this resource's %s: another object wrote it since (the new "+
@@ -318,7 +320,7 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 	// for a standby that is not there.
 	// The settings first, then the token (resetOwned): a token that cannot
 	// be reset must not fail the destroy once the settings are.
-	err := r.server.resetOwned(ctx, pool, []string{"synchronous_standby_names", "synchronous_commit"}, syncOwnerSetting, token,
+	err := r.server.resetOwned(ctx, pool, []string{"synchronous_standby_names", "synchronous_commit"}, syncOwnerSetting, owner.token,
 		"pgreplication_synchronous_replication", "synchronous_standby_names and synchronous_commit", &resp.Diagnostics)
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Reset Synchronous Replication",

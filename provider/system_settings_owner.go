@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -272,17 +273,92 @@ func (s *server) serverOwner(ctx context.Context, pool *pgxpool.Pool, name strin
 	return token, nil
 }
 
-// ownedElsewhere tells, for Delete, whether the server's token is
-// another object's: the settings are then that object's, not to be reset.
-// token is the server's ("" for none: the settings are the object's). A
-// server that cannot be asked is not another's: the reset that follows
-// reports the failure.
-func (s *server) ownedElsewhere(ctx context.Context, pool *pgxpool.Pool, name string, private privateState) (token string, elsewhere bool) {
+// ownership is what a Delete learns of the owner token on the server.
+type ownership struct {
+	// token is the token that the reset resets with the settings: the
+	// server's, "" for none.
+	token string
+	// elsewhere: the token is another object's, and the settings that
+	// object's, not to be reset.
+	elsewhere bool
+	// written: the token in effect is not the object's, but
+	// postgresql.auto.conf holds the object's own. Its Create wrote the
+	// settings and the token there, and the server has not taken them (it
+	// ignored the reload, a configuration file having an error, or has not
+	// had one since): the half-created object kept tainted (keepTainted).
+	// The settings are its own, and wait there for the next reload,
+	// whatever the values in effect, which are another's or none.
+	written bool
+}
+
+// ownedElsewhere tells, for Delete, whose the settings of name's token are
+// (ownership). The token in effect is the server's answer; when it is not
+// the object's, postgresql.auto.conf is read too (fileOwner), since a
+// Create that failed before its token took effect kept its object, and
+// its Delete must reset what it wrote. A server that cannot be asked is
+// not another's: the reset that follows reports the failure.
+func (s *server) ownedElsewhere(ctx context.Context, pool *pgxpool.Pool, name string, private privateState) ownership {
 	token, err := s.serverOwner(ctx, pool, name)
 	if err != nil {
+		return ownership{}
+	}
+	own := ownToken(ctx, private)
+	if own == "" || token == own {
+		return ownership{token: token, elsewhere: token != "" && token != own}
+	}
+	if file, ok := s.fileOwner(ctx, pool, name); ok && file == own {
+		return ownership{token: own, written: true}
+	}
+	return ownership{token: token, elsewhere: token != ""}
+}
+
+// fileOwner is the token postgresql.auto.conf holds for name ("" for
+// none), and whether it could be read: the file itself (pg_read_file, a
+// superuser's or a role granted it), which a configuration file with an
+// error does not hide, else pg_file_settings when no file has one (a role
+// granted it: readFileSettingsPrivilege). A role with neither reads only
+// the token in effect (serverOwner). The grants are asked first, so that
+// the server logs no refusal.
+func (s *server) fileOwner(ctx context.Context, pool *pgxpool.Pool, name string) (string, bool) {
+	const grantsSQL = `SELECT has_function_privilege('pg_catalog.pg_read_file(text)', 'EXECUTE'),
+  has_table_privilege('pg_catalog.pg_file_settings', 'SELECT')`
+	var readFile, fileSettings bool
+	if err := pool.QueryRow(ctx, grantsSQL).Scan(&readFile, &fileSettings); err != nil {
 		return "", false
 	}
-	return token, token != "" && token != ownToken(ctx, private)
+	if readFile {
+		var text string
+		if err := pool.QueryRow(ctx, `SELECT pg_read_file('postgresql.auto.conf')`).Scan(&text); err == nil {
+			return autoConfValue(text, name), true
+		}
+	}
+	if !fileSettings {
+		return "", false
+	}
+	const sql = `SELECT coalesce((SELECT setting FROM pg_file_settings WHERE name = $1 AND sourcefile LIKE '%/postgresql.auto.conf'
+  ORDER BY seqno DESC LIMIT 1), ''), NOT EXISTS (SELECT FROM pg_file_settings WHERE error IS NOT NULL)`
+	var token string
+	var whole bool
+	if err := pool.QueryRow(ctx, sql, name).Scan(&token, &whole); err != nil || !whole {
+		return "", false
+	}
+	return token, true
+}
+
+// autoConfValue is name's value in text, a postgresql.auto.conf as ALTER
+// SYSTEM writes it (name = 'value', one a line; the last line of a name
+// wins, as in the server): "" for none. Values with quotes or backslashes
+// are not unescaped: the owner tokens are hexadecimal.
+func autoConfValue(text, name string) string {
+	value := ""
+	for _, line := range strings.Split(text, "\n") {
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.TrimSpace(k) != name {
+			continue
+		}
+		value = strings.Trim(strings.TrimSpace(v), "'")
+	}
+	return value
 }
 
 // resetOwned is the reset of a Delete (ALTER SYSTEM RESET): the settings
