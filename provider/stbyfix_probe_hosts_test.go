@@ -22,7 +22,9 @@ import (
 // frozen host listed first took the whole 5 s, the primary was never
 // asked, and the reset was refused as "does not answer" whatever the
 // primary says. The standby here does not stream because its slot does not
-// exist (primary_slot_name), not because its primary is gone.
+// exist (primary_slot_name), not because its primary is gone. A role that
+// may only replicate is asked over a replication connection, which runs no
+// pg_is_in_recovery(): the server's in_hot_standby tells a standby there.
 func TestStandbyResetProbeFindsThePrimaryInAHostList(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(2))
@@ -31,18 +33,30 @@ func TestStandbyResetProbeFindsThePrimaryInAHostList(t *testing.T) {
 	const canary = "stbyfix-canary" + canaryMark + "pw"
 	t.Cleanup(func() {
 		_ = other.Thaw()
-		for _, sql := range []string{`ALTER SYSTEM RESET synchronous_standby_names`, `SELECT pg_reload_conf()`} {
+		// The names first: the GRANT's commit waits for the standby while they list it.
+		for _, sql := range []string{`ALTER SYSTEM RESET synchronous_standby_names`, `SELECT pg_reload_conf()`,
+			`GRANT CONNECT ON DATABASE postgres TO PUBLIC`} {
 			_ = primary.Exec(ctx, sql)
 		}
 	})
-	p := conninfo.Params{"host": other.Host + "," + primary.Host, "port": strconv.Itoa(other.Port) + "," + strconv.Itoa(primary.Port),
-		"user": "postgres", "password": canary, "sslmode": "disable", "application_name": standby.Name, "connect_timeout": "2"}
+	// A role that may only replicate: the probe reads the setting over a
+	// replication connection, where no pg_is_in_recovery() runs.
+	execSQL(t, primary, "postgres", `CREATE ROLE stbyfix_repl LOGIN REPLICATION`)
+	execSQL(t, primary, "postgres", `REVOKE CONNECT ON DATABASE postgres FROM PUBLIC`)
+	if err := topo.WaitReplayed(ctx); err != nil {
+		t.Fatal(err)
+	}
 	execSQL(t, standby, "postgres", `ALTER SYSTEM SET primary_slot_name = 'stbyfix_no_such_slot'`)
-	execSQL(t, standby, "postgres", `ALTER SYSTEM SET primary_conninfo = `+pgsql.Literal(p.String()))
-	execSQL(t, standby, "postgres", `SELECT pg_reload_conf()`)
-	waitFor(t, 30*time.Second, standby.Name+" to stop streaming", func() bool {
-		return queryValue[string](t, standby, "postgres", `SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'none')`) != "streaming"
-	})
+	conninfoAs := func(user string) {
+		p := conninfo.Params{"host": other.Host + "," + primary.Host, "port": strconv.Itoa(other.Port) + "," + strconv.Itoa(primary.Port),
+			"user": user, "password": canary, "sslmode": "disable", "application_name": standby.Name, "connect_timeout": "2"}
+		execSQL(t, standby, "postgres", `ALTER SYSTEM SET primary_conninfo = `+pgsql.Literal(p.String()))
+		execSQL(t, standby, "postgres", `SELECT pg_reload_conf()`)
+		waitFor(t, 30*time.Second, standby.Name+" to stop streaming", func() bool {
+			return queryValue[string](t, standby, "postgres", `SELECT coalesce((SELECT status FROM pg_stat_wal_receiver), 'none')`) != "streaming" &&
+				queryValue[string](t, standby, "postgres", `SHOW primary_conninfo`) == p.String()
+		})
+	}
 	r := &standbyResource{server: newServer(connSettings{Host: standby.Host, Port: int64(standby.Port), Database: "postgres", Username: "postgres", SSLMode: "disable"})}
 	pool, err := r.server.Pool(ctx, "")
 	if err != nil {
@@ -59,15 +73,19 @@ func TestStandbyResetProbeFindsThePrimaryInAHostList(t *testing.T) {
 	}
 	for _, c := range []struct {
 		what    string
+		user    string
 		frozen  bool
 		names   string
 		summary string // "": not refused, no warning
 	}{
-		{"a standby listed first, the primary needs it", false, pgsql.Ident(standby.Name), "Resetting Standby Would Block Commits"},
-		{"a frozen host listed first, the primary needs it", true, pgsql.Ident(standby.Name), "Resetting Standby Would Block Commits"},
-		{"a frozen host listed first, the primary does not need it", true, "", ""},
+		{"a standby listed first, the primary needs it", "postgres", false, pgsql.Ident(standby.Name), "Resetting Standby Would Block Commits"},
+		{"replication only, a standby listed first, the primary needs it", "stbyfix_repl", false, pgsql.Ident(standby.Name),
+			"Resetting Standby Would Block Commits"},
+		{"a frozen host listed first, the primary needs it", "postgres", true, pgsql.Ident(standby.Name), "Resetting Standby Would Block Commits"},
+		{"a frozen host listed first, the primary does not need it", "postgres", true, "", ""},
 	} {
 		t.Run(c.what, func(t *testing.T) {
+			conninfoAs(c.user)
 			setNames(c.names)
 			if c.frozen {
 				if err := other.Freeze(); err != nil {
