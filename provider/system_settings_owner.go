@@ -201,7 +201,10 @@ func (s *server) release(ctx context.Context, pool *pgxpool.Pool, c ownerClaim) 
 func halfCreatedText(more, destroyed string) string {
 	return "A create that fails after writing the settings (a server that stops answering while create waits for them or for its " +
 		"token, a failed write-back of what it wrote" + more + ") keeps the object in the state, tainted, with its token, as Terraform " +
-		"keeps any half-created object: the next apply replaces it and `terraform destroy` destroys it, " + destroyed + ". A create " +
+		"keeps any half-created object: the next apply replaces it and `terraform destroy` destroys it, " + destroyed + ", in effect or " +
+		"still waiting in `postgresql.auto.conf` for a reload the server has not taken (a configuration file with an error): the destroy " +
+		"finds its token there as a superuser or a role granted `EXECUTE` on `pg_read_file(text)` (`SELECT` on `pg_file_settings` serves " +
+		"while no configuration file has an error). A create " +
 		"that fails before writing the settings, or that writes back what it wrote, keeps nothing."
 }
 
