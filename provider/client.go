@@ -415,20 +415,19 @@ type roleRoom struct {
 	// it, as they would have one by one (firstOver).
 	failed   error
 	failedAt time.Time
-	// firstOut is the pool whose connection was admitted alone while the
-	// room was not measured, until its outcome is told (connected,
-	// firstOver); firstGone is when trim saw that connection fail. The
+	// firsts are the pools whose first connection newPool is making
+	// (add), until it tells its outcome (connected, firstOver).
+	firsts map[*pgxpool.Pool]bool
+	// firstOut is the pool of firsts whose connection was admitted alone
+	// while the room was not measured, until its outcome is told. The
 	// failure frees its place before newPool can record it (firstOver),
 	// and a connection admitted in between waited connect_timeout again
-	// on a server that had just not answered (4 s for 2 s in CI).
-	firstOut  *pgxpool.Pool
-	firstGone time.Time
+	// on a server that had just not answered (4 s for 2 s in CI). Only
+	// newPool's first connections: a later one of a pool kept for a
+	// missing database fails at once and tells nobody, and held the next
+	// one back (review3).
+	firstOut *pgxpool.Pool
 }
-
-// firstOutcomeGrace bounds the wait for the outcome of a first connection
-// that failed (firstOut) to be told: a pool's connection made outside
-// newPool, which tells nobody, holds the next one back no longer.
-const firstOutcomeGrace = time.Second
 
 // afterFirstAcquire, when set (by tests), runs between the first Acquire of
 // a new pool to a database and newPool's handling of its outcome.
@@ -441,15 +440,19 @@ func (ps *poolSet) roleRoom(conninfo string) *roleRoom {
 	defer ps.mu.Unlock()
 	r, ok := ps.rooms[conninfo]
 	if !ok {
-		r = &roleRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]bool{}}
+		r = &roleRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]bool{},
+			firsts: map[*pgxpool.Pool]bool{}}
 		ps.rooms[conninfo] = r
 	}
 	return r
 }
 
+// add adds p, a pool newPool makes, before its first connection
+// (firsts).
 func (r *roleRoom) add(p *pgxpool.Pool) {
 	r.mu.Lock()
 	r.pools[p] = true
+	r.firsts[p] = true
 	r.mu.Unlock()
 }
 
@@ -458,6 +461,7 @@ func (r *roleRoom) remove(p *pgxpool.Pool) {
 	delete(r.pools, p)
 	delete(r.pending, p)
 	delete(r.waiting, p)
+	delete(r.firsts, p)
 	if r.firstOut == p {
 		r.firstOut = nil
 	}
@@ -485,9 +489,9 @@ func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, r
 		// at once in several databases were each admitted their first
 		// connection, more than the limit allowed, and the server refused
 		// one (53300).
-		if !r.measured && r.held+r.admitted() == 0 && r.firstTold() || r.measured && (r.room < 0 || r.held+r.admitted() < r.room) {
-			if !r.measured {
-				r.firstOut, r.firstGone = p, time.Time{}
+		if !r.measured && r.held+r.admitted() == 0 && r.firstOut == nil || r.measured && (r.room < 0 || r.held+r.admitted() < r.room) {
+			if !r.measured && r.firsts[p] {
+				r.firstOut = p
 			}
 			r.waiting[p]--
 			r.pending[p]++
@@ -533,6 +537,7 @@ func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, r
 func (r *roleRoom) firstOver(p *pgxpool.Pool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	delete(r.firsts, p)
 	if r.firstOut == p {
 		r.firstOut = nil
 	}
@@ -542,13 +547,6 @@ func (r *roleRoom) firstOver(p *pgxpool.Pool, err error) {
 	if !r.measured {
 		r.failed, r.failedAt = err, time.Now()
 	}
-}
-
-// firstTold is whether the outcome of the connection admitted alone before
-// the room was measured is known, or no longer waited for
-// (firstOutcomeGrace after it failed).
-func (r *roleRoom) firstTold() bool {
-	return r.firstOut == nil || !r.firstGone.IsZero() && time.Since(r.firstGone) > firstOutcomeGrace
 }
 
 // roomUnansweredError is a connection not tried because the server did not
@@ -580,9 +578,6 @@ func (r *roleRoom) trim() {
 	for q, k := range r.pending {
 		if making := int64(q.Stat().ConstructingConns()) - r.waiting[q]; k > making {
 			r.pending[q] = max(making, 0)
-			if q == r.firstOut && r.firstGone.IsZero() {
-				r.firstGone = time.Now()
-			}
 		}
 	}
 }
@@ -594,6 +589,7 @@ func (r *roleRoom) connected(p *pgxpool.Pool) {
 	if r.pending[p] > 0 {
 		r.pending[p]--
 	}
+	delete(r.firsts, p)
 	if r.firstOut == p {
 		r.firstOut = nil
 	}

@@ -1156,7 +1156,10 @@ func reenableText(ctx context.Context, pool *pgxpool.Pool, bound statementBound,
 		err = execSubscription(enableCtx, pool, bound, alterSubscriptionSQL(name, "ENABLE"))
 	}
 	if err == nil {
-		return "The subscription, disabled for this change, has been enabled again: it replicates." + interrupted, true
+		// Whether the failed step had disabled it is not known (a DISABLE that
+		// failed was rolled back): the text does not say it was.
+		return "The subscription is enabled and replicates: the failed step may have disabled it, and it has been enabled again " +
+			"(ALTER SUBSCRIPTION … ENABLE)." + interrupted, true
 	}
 	readEnabled := func(ctx context.Context) (bool, bool, error) {
 		cat, err := readSubscription(ctx, pool, major, name)

@@ -3,7 +3,6 @@ package provider
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -26,9 +25,6 @@ import (
 // longer, each Read serialized behind the last one's refusal, where the
 // server refused each at once.
 func TestReview3MissingDatabaseConnectionsDoNotWaitEachOther(t *testing.T) {
-	if os.Getenv("PGREPL_REVIEW3") == "" {
-		t.Skip("review3 finding: fails until fixed")
-	}
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0))
 	role := "review3_pool_gone"
