@@ -501,14 +501,14 @@ func (r *Router) rotate(t *topology, n *node, now time.Time, again bool) {
 		primaryLSN, primaryTLI = writer.replayLSN.Load(), writer.timeline.Load()
 		primary = writer.lastGood
 	}
-	var connFailed bool
-	if again {
-		connFailed = n.connFailed.Load() // for the next check to see too
-	} else if n.queryFailed.Store(false); n.connFailed.Swap(false) {
-		connFailed = true
-		// A query saw the node fail since the last check (markDown):
-		// the good checks before do not count toward readmit_after.
-		n.goods = 0
+	connFailed := n.connFailed.Load() != 0
+	if !again {
+		if connFailed {
+			// A query saw the node fail (markDown): the good checks
+			// before do not count toward readmit_after.
+			n.goods = 0
+		}
+		n.seenFailures(res) // what a query saw after res began stays
 	}
 	if res.err == nil && res.recovery && !res.history && !n.blind {
 		// Once per server: without pg_ls_waldir the standby's timelines
@@ -818,7 +818,7 @@ func (r *Router) chooseWriter(t *topology, results []checkResult) {
 	if next == nil && cur != nil {
 		i := slices.Index(t.nodes, cur)
 		if results[i].err != nil && cur.fails < t.eject && !rivalOf(t, results, cur) &&
-			(!cur.connFailed.Load() || !cur.queryFailed.Load() && notDown(results[i].err)) {
+			(cur.connFailed.Load() == 0 || cur.queryFailed.Load() == 0 && notDown(results[i].err)) {
 			next, why = cur, ""
 		}
 	}
@@ -1008,10 +1008,7 @@ func holdOldTimelines(t *topology, next *node) {
 		}
 		n.goods = max(n.goods, t.readmit-1)
 		n.setEjected(EjectOldTimeline, nil)
-		select {
-		case n.checkNow <- struct{}{}:
-		default: // asked already
-		}
+		n.askCheck()
 	}
 }
 
@@ -1383,10 +1380,7 @@ func (n *node) seeRestart(t *topology, res checkResult) {
 	n.startedBefore, n.restartSeen = was, time.Now()
 	for _, m := range t.nodes {
 		if m != n && m.lastGood.started == was {
-			select {
-			case m.checkNow <- struct{}{}:
-			default: // asked already
-			}
+			m.askCheck()
 		}
 	}
 }
@@ -1636,6 +1630,20 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			arm()
 		}
 	}
+	// ended handles the answer of the check in flight and starts the
+	// one asked for meanwhile, if any; false when the watcher is
+	// stopping (the request waits for the next watcher).
+	ended := func(res checkResult) bool {
+		w.running = false
+		if !handle(res) {
+			return false
+		}
+		if w.again {
+			w.again = false
+			start(time.Now())
+		}
+		return true
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -1648,9 +1656,13 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			start(now)
 		case <-n.checkNow:
 			// A query asked for a check now (see recheck): one outside
-			// the schedule, with its own deadline, unless one is in
-			// flight, whose answer then serves.
-			if !w.running {
+			// the schedule, with its own deadline. One in flight began
+			// before the query saw what it saw, and may have answered
+			// before (a server shut down since): another starts once
+			// it ends.
+			if w.running {
+				w.again = true
+			} else {
 				start(time.Now())
 			}
 		case <-deadline.C:
@@ -1658,8 +1670,7 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			case res := <-w.results:
 				// The answer came in time, and this goroutine woke too late
 				// to see it first (a busy machine): it is not a failure.
-				w.running = false
-				if !handle(res) {
+				if !ended(res) {
 					return
 				}
 				continue
@@ -1689,8 +1700,7 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			}
 			r.applyCheck(t, n, checkResult{err: err}, fails)
 		case res := <-w.results:
-			w.running = false
-			if !handle(res) {
+			if !ended(res) {
 				return
 			}
 		}
@@ -1745,6 +1755,7 @@ func (n *node) roleUnknown(t *topology) bool {
 type watchState struct {
 	results chan checkResult // the check in flight's result; buffered
 	running bool             // a check is in flight
+	again   bool             // a check was asked for while it ran: one starts when it ends
 	pending []time.Time      // the deadlines of the intervals the check in flight stands for
 	next    time.Time        // when the next interval starts
 }

@@ -496,10 +496,7 @@ func (r *Router) askForWriter(t *topology) (found, asked bool) {
 	for _, n := range t.nodes {
 		if !n.reachable.Load() && !n.recovery.Load() {
 			asked = true
-			select {
-			case n.checkNow <- struct{}{}:
-			default: // asked already, or one is in flight
-			}
+			n.askCheck()
 		}
 	}
 	return false, asked

@@ -324,11 +324,15 @@ type server struct {
 	replayLSN  atomic.Uint64 // replay LSN for a standby, current LSN for a primary
 	lagBytes   atomic.Int64
 	lagNanos   atomic.Int64
-	connFailed atomic.Bool // a query saw the connection fail since the last check
+	// connFailed is when (time since monoEpoch; 0 if never) a query last
+	// saw the connection fail, until a check begun after it is applied
+	// (see seenFailures).
+	connFailed atomic.Int64
 	// queryFailed says that connFailed came from a connection failing under
 	// a query (markDown), not only from the server ending a session
-	// (recheck), whose check may answer late without the node being down.
-	queryFailed atomic.Bool
+	// (recheck), whose check may answer late without the node being down;
+	// a time, as connFailed.
+	queryFailed atomic.Int64
 	// dialFailed: a pool failed to set up a connection since the
 	// monitor's last one was set up. The monitor's session may still
 	// answer (a postmaster that hangs, or refuses new sessions, leaves
@@ -781,10 +785,37 @@ func (n *node) closeIfNew(prev *node) {
 // schedule, for both (see notDown).
 func (s *server) recheck() {
 	s.sessionEnded()
-	s.connFailed.Store(true)
+	s.connFailed.Store(failedNow())
+	s.askCheck()
+}
+
+// askCheck asks the monitor to check s now; a check in flight, begun
+// before, does not answer for it (see watchNode).
+func (s *server) askCheck() {
 	select {
 	case s.checkNow <- struct{}{}:
 	default: // one is asked for already
+	}
+}
+
+// failedNow is now as connFailed and queryFailed hold a failure's time:
+// since monoEpoch, on the monotonic clock, and never 0 (none).
+func failedNow() int64 { return max(int64(time.Since(monoEpoch)), 1) }
+
+// seenFailures forgets the failures queries saw (connFailed, queryFailed)
+// before res, a check being applied, began. A check begun earlier says
+// nothing of them: it may have answered before the server shut down
+// under the query. Nor does a deadline's failure (res.at is zero). The
+// caller holds Router.checkMu.
+func (s *server) seenFailures(res checkResult) {
+	if res.at.IsZero() {
+		return
+	}
+	began := int64(res.at.Sub(monoEpoch))
+	for _, failed := range []*atomic.Int64{&s.connFailed, &s.queryFailed} {
+		if at := failed.Load(); at != 0 && at < began {
+			failed.CompareAndSwap(at, 0) // a failure seen since stays
+		}
 	}
 }
 
@@ -898,10 +929,13 @@ func startedAlive(next func(context.Context, *pgx.ConnConfig) error) func(contex
 func (s *server) inRotation() bool { return EjectReason(s.ejected.Load()) == EjectNone }
 
 // markDown takes n out of rotation at once after a connection failure seen
-// by a query; the monitor readmits it after readmit_after good checks.
+// by a query; the monitor readmits it after readmit_after good checks. A
+// node last seen out of recovery keeps the writes until a check fails
+// (see Router.chooseWriter): it is checked now.
 func (n *node) markDown(err error) {
-	n.queryFailed.Store(true)
-	n.connFailed.Store(true)
+	at := failedNow()
+	n.queryFailed.Store(at)
+	n.connFailed.Store(at)
 	var connectErr *pgconn.ConnectError
 	if errors.As(err, &connectErr) {
 		n.dialFailed.Store(true)
@@ -917,5 +951,8 @@ func (n *node) markDown(err error) {
 	// calls that then fail (those its cut-off ended among them) say less.
 	if n.reachable.Swap(false) {
 		n.lastErr.Store(&err)
+	}
+	if !n.recovery.Load() {
+		n.askCheck()
 	}
 }
