@@ -162,6 +162,7 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 	if s.closed {
 		return checkResult{err: ErrClosed}
 	}
+	at := time.Now() // before checkAnew is read: see recheck
 	if s.dialFailed.Load() && s.recovery.Load() {
 		// A pool of this standby could not connect: only a new session
 		// says whether the node takes them, and until one does it stays
@@ -169,7 +170,14 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 		// sessions it has still commit, and no other node can take them.)
 		s.closeHealthConn()
 	}
-	at := time.Now()
+	if s.checkAnew.Swap(false) {
+		// A query saw the server end a session (57P01): a server
+		// shutting down refuses new sessions (57P03) from then on, but
+		// ends the ones it has one by one, and the monitor's, not ended
+		// yet, would answer as if nothing were happening. A check in
+		// flight, begun before, left this to the next.
+		s.closeHealthConn()
+	}
 	reused := s.hc != nil && !s.hc.IsClosed()
 	res := s.checkOn(ctx, timeout)
 	// The monitor's session failed, not its deadline: the server may have

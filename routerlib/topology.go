@@ -339,7 +339,10 @@ type server struct {
 	// the sessions it has), so the next check of a standby connects
 	// anew: see server.check.
 	dialFailed atomic.Bool
-	lastErr    atomic.Pointer[error] // the last check or connection error
+	// checkAnew: a query saw the server end a session (recheck), so the
+	// next check sets up a session of its own (see server.check).
+	checkAnew atomic.Bool
+	lastErr   atomic.Pointer[error] // the last check or connection error
 	// timeline is the WAL timeline the server was last seen writing on,
 	// out of recovery; 0 once seen in recovery or never seen out of it.
 	// Kept while the server is unreachable: an old primary that comes
@@ -785,6 +788,7 @@ func (n *node) closeIfNew(prev *node) {
 // schedule, for both (see notDown).
 func (s *server) recheck() {
 	s.sessionEnded()
+	s.checkAnew.Store(true) // first: a check begun after the time below sees it
 	s.connFailed.Store(failedNow())
 	s.askCheck()
 }
