@@ -176,22 +176,11 @@ func openWriterWindow(t *testing.T, r *routerlib.Router, primary *routertest.Nod
 // restart opens.
 func loseWrites(t *testing.T, r *routerlib.Router, primary *routertest.Node) {
 	t.Helper()
-	ctx := context.Background()
-	const sleep = "DO $$BEGIN PERFORM pg_sleep(30); END$$"
-	done := make(chan error, 1)
-	go func() {
-		_, err := r.Exec(ctx, sleep)
-		done <- err
-	}()
-	eventually(t, 10*time.Second, "the write in flight", func() bool {
-		var n int
-		err := primary.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query = $1", sleep).Scan(&n)
-		return err == nil && n > 0
-	})
-	if err := primary.Stop(ctx); err != nil {
+	write := inFlight(t, r, primary, 30)
+	if err := primary.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("the write in flight when the primary stopped: %v", <-done)
+	t.Logf("the write in flight when the primary stopped: %v", <-write.done)
 	defer func() {
 		if t.Failed() {
 			s, _ := r.NodeStat(primary.Name)
