@@ -780,11 +780,12 @@ func (n *node) closeIfNew(prev *node) {
 // recheck asks the monitor to check s now, after a query saw the server
 // end its session with FATAL 57P01 (admin_shutdown). That is what
 // pg_terminate_backend() sends one session of a healthy server, and what a
-// server shutting down sends every session: only a check tells them
-// apart. Until it answers s stays in rotation and keeps the writes; if it
-// is refused, s is taken out at once, as after markDown (connFailed), and a
-// writer loses the writes at once; a check that times out, or whose own
-// sessions are ended too, counts as one failure toward eject_after, as on
+// server shutting down sends every session: only a check on a session of
+// its own tells them apart (checkAnew, see server.check). Until it
+// answers s stays in rotation and keeps the writes; if it is refused, s
+// is taken out at once, as after markDown (connFailed), and a writer
+// loses the writes at once; a check that times out, or whose own sessions
+// are ended too, counts as one failure toward eject_after, as on
 // schedule, for both (see notDown).
 func (s *server) recheck() {
 	s.sessionEnded()
