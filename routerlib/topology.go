@@ -936,7 +936,10 @@ func (s *server) inRotation() bool { return EjectReason(s.ejected.Load()) == Eje
 // markDown takes n out of rotation at once after a connection failure seen
 // by a query; the monitor readmits it after readmit_after good checks. A
 // node last seen out of recovery keeps the writes until a check fails
-// (see Router.chooseWriter): it is checked now.
+// (see Router.chooseWriter): one that did not answer at all (connection
+// refused, reset) is checked now. An error the server or PgBouncer sent
+// (too many connections, server_login_retry) is an answer, left to the
+// scheduled checks.
 func (n *node) markDown(err error) {
 	at := failedNow()
 	n.queryFailed.Store(at)
@@ -957,7 +960,8 @@ func (n *node) markDown(err error) {
 	if n.reachable.Swap(false) {
 		n.lastErr.Store(&err)
 	}
-	if !n.recovery.Load() {
+	var answered *pgconn.PgError
+	if !n.recovery.Load() && !errors.As(err, &answered) {
 		n.askCheck()
 	}
 }
