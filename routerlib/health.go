@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // checkQuery asks a node everything one health check needs in one round
@@ -170,16 +171,32 @@ func (s *server) check(ctx context.Context, timeout time.Duration) checkResult {
 		// sessions it has still commit, and no other node can take them.)
 		s.closeHealthConn()
 	}
-	if s.checkAnew.Swap(false) {
+	var kept *monitorSession
+	if s.checkAnew.Swap(false) && s.hc != nil {
 		// A query saw the server end a session (57P01): a server
 		// shutting down refuses new sessions (57P03) from then on, but
 		// ends the ones it has one by one, and the monitor's, not ended
 		// yet, would answer as if nothing were happening. A check in
-		// flight, begun before, left this to the next.
-		s.closeHealthConn()
+		// flight, begun before, left this to the next. So a new session
+		// checks; the monitor's is kept until it is set up (below).
+		kept = s.detachHealthConn()
 	}
 	reused := s.hc != nil && !s.hc.IsClosed()
 	res := s.checkOn(ctx, timeout)
+	if kept != nil {
+		if res.err != nil && serverFull(res.err) && !kept.conn.IsClosed() {
+			// The server refused the new session for want of room (the
+			// role's or its CONNECTION LIMIT, max_connections: sessions
+			// shed by an operator, places taken by retrying clients): it
+			// answers, and is not shutting down, which refuses with
+			// 57P03. The monitor's session checks it, as before.
+			s.hc, s.hcQuery, s.hcStarted, s.hcCluster = kept.conn, kept.query, kept.started, kept.cluster
+			reused = true
+			res = s.checkOn(ctx, timeout)
+		} else {
+			kept.close()
+		}
+	}
 	// The monitor's session failed, not its deadline: the server may have
 	// ended that one session alone (pg_terminate_backend, an idle
 	// timeout), so a new one says whether the node is down. So may it the
@@ -288,6 +305,36 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 		r.replayed, r.replayAge = true, time.Duration(*age*float64(time.Second))
 	}
 	return r
+}
+
+// monitorSession is the monitor's connection and what was learnt on it,
+// set aside while a new one is set up (see check).
+type monitorSession struct {
+	conn             *pgx.Conn
+	query            string
+	started, cluster int64
+}
+
+// detachHealthConn sets the monitor's connection aside; the caller holds
+// hcMu and s.hc is not nil.
+func (s *server) detachHealthConn() *monitorSession {
+	m := &monitorSession{conn: s.hc, query: s.hcQuery, started: s.hcStarted, cluster: s.hcCluster}
+	s.hc, s.hcQuery = nil, ""
+	return m
+}
+
+func (m *monitorSession) close() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	m.conn.Close(ctx)
+	cancel()
+}
+
+// serverFull reports whether err is the server's refusal of a session for
+// want of room (SQLSTATE class 53: too many connections, out of memory):
+// a server that answers.
+func serverFull(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "53")
 }
 
 // closeHealthConn closes the monitor's connection; the caller holds hcMu.

@@ -3,7 +3,6 @@ package routerlib_test
 import (
 	"context"
 	"log/slog"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -28,9 +27,6 @@ import (
 // monitor had a working session. Before, the monitor's session checked
 // the node, and it kept the writes.
 func TestReview3TerminatedSessionOnFullPrimaryKeepsWriter(t *testing.T) {
-	if os.Getenv("PGREPL_REVIEW3") == "" {
-		t.Skip("review3 finding: fails until fixed")
-	}
 	topo := routertest.Start(t, routertest.WithStandbys(0))
 	ctx := context.Background()
 	const role = "review3_full"
