@@ -1590,6 +1590,15 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 	deadline := time.NewTimer(t.timeout)
 	deadline.Stop()
 	defer deadline.Stop()
+	// soon starts the check asked for too soon after the last (askedCheckGap).
+	soon := time.NewTimer(askedCheckGap)
+	soon.Stop()
+	defer soon.Stop()
+	if w.again && !w.running {
+		// Asked for from the last watcher, which stopped before the gap
+		// passed.
+		soon.Reset(max(askedCheckGap-time.Since(w.asked), 0))
+	}
 	arm := func() {
 		if len(w.pending) > 0 {
 			deadline.Reset(time.Until(w.pending[0]))
@@ -1685,6 +1694,22 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			arm()
 		}
 	}
+	// asked starts the check asked for (checkNow), unless one is in
+	// flight or the last asked for started less than askedCheckGap ago:
+	// then it starts once that one ends, and the gap has passed.
+	asked := func(now time.Time) {
+		switch wait := askedCheckGap - now.Sub(w.asked); {
+		case w.running:
+			w.again = true
+		case wait > 0:
+			w.again = true
+			soon.Reset(wait)
+		default:
+			w.again = false
+			w.asked = now
+			start(now)
+		}
+	}
 	// ended handles the answer of the check in flight and starts the
 	// one asked for meanwhile, if any; false when the watcher is
 	// stopping (the request waits for the next watcher).
@@ -1694,8 +1719,7 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			return false
 		}
 		if w.again {
-			w.again = false
-			start(time.Now())
+			asked(time.Now())
 		}
 		return true
 	}
@@ -1715,10 +1739,10 @@ func (r *Router) watchNode(ctx context.Context, t *topology, n *node) {
 			// before the query saw what it saw, and may have answered
 			// before (a server shut down since): another starts once
 			// it ends.
-			if w.running {
-				w.again = true
-			} else {
-				start(time.Now())
+			asked(time.Now())
+		case now := <-soon.C:
+			if w.again {
+				asked(now)
 			}
 		case <-deadline.C:
 			select {
@@ -1810,7 +1834,16 @@ func (n *node) roleUnknown(t *topology) bool {
 type watchState struct {
 	results chan checkResult // the check in flight's result; buffered
 	running bool             // a check is in flight
-	again   bool             // a check was asked for while it ran: one starts when it ends
+	again   bool             // a check was asked for while it ran, or too soon after the last asked for: one starts when it ends, askedCheckGap after that one
+	asked   time.Time        // when the last check asked for (checkNow) started
 	pending []time.Time      // the deadlines of the intervals the check in flight stands for
 	next    time.Time        // when the next interval starts
 }
+
+// askedCheckGap is the least time between two checks of a node asked for
+// outside the schedule (checkNow). Calls waiting for a writer ask for one
+// every few milliseconds (awaitWriter), and each check of a primary that
+// is down is a new connection: back to back, hundreds a second from each
+// application instance, against a server that is starting up (each
+// refusal a new process there) or a host already in trouble.
+const askedCheckGap = 50 * time.Millisecond
