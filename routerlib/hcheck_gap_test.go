@@ -86,5 +86,10 @@ func TestAskedChecksOfADownPrimaryAreSpaced(t *testing.T) {
 		t.Fatalf("%d connections to the primary that is down in %v while 4 calls waited for a writer, want at most %d: "+
 			"the checks they asked for are not spaced", checks, window, most)
 	}
+	// And the checks asked for still run: spaced, not dropped.
+	if least := int64(window/(50*time.Millisecond)) / 4; checks < least {
+		t.Fatalf("%d connections to the primary that is down in %v while 4 calls waited for a writer, want at least %d: "+
+			"the checks they asked for do not run", checks, window, least)
+	}
 	t.Logf("%d connections in %v", checks, window)
 }
