@@ -487,7 +487,7 @@ func (r *standbyResource) Delete(ctx context.Context, req resource.DeleteRequest
 				"this one was created (%s holds its token, not this one's): the new object of a create_before_destroy replacement, "+
 				"which Terraform creates before it destroys this one, or another configuration. So the destroy resets nothing and the "+
 				"standby keeps streaming as it does. If nothing manages them now and they should be reset, a superuser runs ALTER SYSTEM "+
-				"RESET for %s and %q, then SELECT pg_reload_conf().", r.server.describe(), standbyOwnerSetting, andList(standbySettings), standbyOwnerSetting))
+				"RESET for %s and %s, then SELECT pg_reload_conf().", r.server.describe(), standbyOwnerSetting, andList(standbySettings), standbyOwnerSetting))
 		return
 	}
 	// A value that differs tells the same, for an object without a token;

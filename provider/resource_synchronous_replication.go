@@ -296,7 +296,7 @@ func (r *synchronousReplicationResource) Delete(ctx context.Context, req resourc
 				"object since this one was created (%s holds its token, not this one's): the new object of a create_before_destroy "+
 				"replacement, which Terraform creates before it destroys this one, or another configuration. So the destroy resets "+
 				"nothing. If nothing manages them now and synchronous replication should be off, a superuser runs ALTER SYSTEM RESET "+
-				"synchronous_standby_names; ALTER SYSTEM RESET synchronous_commit; ALTER SYSTEM RESET %q; SELECT pg_reload_conf().",
+				"synchronous_standby_names; ALTER SYSTEM RESET synchronous_commit; ALTER SYSTEM RESET %s; SELECT pg_reload_conf().",
 				r.server.describe(), syncOwnerSetting, syncOwnerSetting))
 		return
 	}

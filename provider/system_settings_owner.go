@@ -402,7 +402,7 @@ func (s *server) resetOwned(ctx context.Context, pool *pgxpool.Pool, names []str
 	if tokenErr != nil {
 		diags.AddWarning("Owner Token Left in Place", fmt.Sprintf("The destroy of this %s reset %s on %s, but not %s, the token it "+
 			"held: %v\n\nThe token does no harm: the next %s created there takes it as its own, or writes its own. To remove it, "+
-			"a superuser runs ALTER SYSTEM RESET %q and SELECT pg_reload_conf() on %s.", object, settings, s.describe(), owner, tokenErr, object, owner, s.describe()))
+			"a superuser runs ALTER SYSTEM RESET %s and SELECT pg_reload_conf() on %s.", object, settings, s.describe(), owner, tokenErr, object, owner, s.describe()))
 	}
 	return errors.Join(errs...)
 }

@@ -30,8 +30,7 @@ type topology struct {
 	byName   map[string]*node
 	declared *node // the node with role primary
 	routes   map[string]*route
-	policy   policy
-	reads    route // a read's nodes and policy without a Route: nodes, policy
+	reads    route // a read's nodes and policy without a Route: nodes, read_policy
 	mode     consistency
 	wait     time.Duration // consistency.wait_timeout
 	interval time.Duration // health.interval
@@ -138,7 +137,6 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 		file:    f,
 		byName:  make(map[string]*node, len(f.Nodes)),
 		routes:  make(map[string]*route, len(f.Routes)),
-		policy:  parsePolicy(f.ReadPolicy.Strategy, f.ReadPolicy.Fallback),
 		eject:   f.Health.EjectAfter,
 		readmit: f.Health.ReadmitAfter,
 		drained: make(chan struct{}),
@@ -186,7 +184,7 @@ func buildTopology(f artifact.Topology, o *options, prev *topology) (*topology, 
 	if stays {
 		t.cluster, t.clusterSeen = prev.cluster, prev.clusterSeen
 	}
-	t.reads = route{nodes: t.nodes, policy: t.policy}
+	t.reads = route{nodes: t.nodes, policy: parsePolicy(f.ReadPolicy.Strategy, f.ReadPolicy.Fallback)}
 	for _, r := range f.Routes {
 		rt := &route{name: r.Name, policy: parsePolicy(r.Strategy, r.Fallback)}
 		for _, name := range r.Nodes {
