@@ -24,32 +24,7 @@ import (
 // is half applied now: the re-enable runs on a context of its own.
 func TestRed5InterruptedFailoverKeepsSubscriptionEnabled(t *testing.T) {
 	cli := providerCLI(t)
-	pub, sub := twoPrimaries(t, "red5_int")
-	if v := currentSetting(t, sub, "server_version_num"); v < "170000" {
-		t.Skipf("the subscriber runs %s; failover needs 17", v)
-	}
-	mainTF := func(failover bool) string {
-		return fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "red5_int_pub"
-  tables   = { "public.red5_int" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider          = pgreplication.sub
-  name              = "red5_int_sub"
-  conninfo          = "host=%s port=%d user=postgres dbname=postgres sslmode=disable connect_timeout=30"
-  publications      = [pgreplication_publication.pub.name]
-  failover          = %t
-  publisher_timeout = "50s"
-}
-`, pub.Host, pub.Port, failover)
-	}
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, mainTF(false))
-	cli.run(t, dir, 0, tfArgs("apply")...)
-	writeFile(t, filepath.Join(dir, "main.tf"), mainTF(true))
-	cli.run(t, dir, 2, tfArgs("plan", "-detailed-exitcode", "-out=failover.tfplan")...)
+	pub, sub, dir := failoverPlan(t, cli, "red5_int")
 	if err := pub.Freeze(); err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +35,7 @@ resource "pgreplication_subscription" "sub" {
 	if err := pub.Thaw(); err != nil {
 		t.Fatal(err)
 	}
-	var enabled bool
-	if err := sub.QueryRow(t.Context(), `SELECT subenabled FROM pg_subscription WHERE subname = 'red5_int_sub'`).Scan(&enabled); err != nil {
-		t.Fatal(err)
-	}
-	if !enabled {
+	if !subscriptionEnabled(t, sub, "red5_int_sub") {
 		t.Errorf("the interrupted apply (exit %d) left subscription red5_int_sub disabled: it does not replicate, "+
 			"although its failover change was not made", code)
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -23,40 +22,6 @@ import (
 // is cancelled, closes the statement's connection and sends the server a
 // cancel request: a statement waiting for a lock is rolled back, one whose
 // commit waits for a synchronous standby is committed locally.
-
-// failoverPlan applies the subscription <prefix>_sub with failover = false
-// (enabled, replicating <prefix> from pub to sub) and saves the plan that
-// turns failover on, failover.tfplan, in the directory it returns.
-func failoverPlan(t *testing.T, cli *terraformCLI, prefix string) (pub, sub *routertest.Node, dir string) {
-	t.Helper()
-	pub, sub = twoPrimaries(t, prefix)
-	if v := currentSetting(t, sub, "server_version_num"); v < "170000" {
-		t.Skipf("the subscriber runs %s; failover needs 17", v)
-	}
-	mainTF := func(failover bool) string {
-		return fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "%[1]s_pub"
-  tables   = { "public.%[1]s" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider          = pgreplication.sub
-  name              = "%[1]s_sub"
-  conninfo          = "host=%[2]s port=%[3]d user=postgres dbname=postgres sslmode=disable connect_timeout=30"
-  publications      = [pgreplication_publication.pub.name]
-  failover          = %[4]t
-  publisher_timeout = "50s"
-}
-`, prefix, pub.Host, pub.Port, failover)
-	}
-	dir = configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, mainTF(false))
-	cli.run(t, dir, 0, tfArgs("apply")...)
-	writeFile(t, filepath.Join(dir, "main.tf"), mainTF(true))
-	cli.run(t, dir, 2, tfArgs("plan", "-detailed-exitcode", "-out=failover.tfplan")...)
-	return pub, sub, dir
-}
 
 // lockSubscriptions opens a session on n that takes pg_subscription in
 // EXCLUSIVE mode (ALTER SUBSCRIPTION waits for it; reading the catalog does
@@ -149,13 +114,7 @@ func waitStatementEnds(t *testing.T, n *routertest.Node, pid int, prefix string)
 func waitReplicates(t *testing.T, pub, sub *routertest.Node, table string) {
 	t.Helper()
 	execSQL(t, pub, "postgres", `INSERT INTO `+table+` VALUES (1)`)
-	waitFor(t, sub, 20*time.Second, func() bool {
-		var n int
-		if err := sub.QueryRow(t.Context(), `SELECT count(*)::int FROM `+table).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n == 1
-	}, "a row inserted on the publisher after the interrupted apply")
+	waitRows(t, sub, table, 1, 20*time.Second, "a row inserted on the publisher after the interrupted apply")
 }
 
 // The CLI is interrupted while DISABLE's commit waits for the subscriber's

@@ -1,35 +1,11 @@
 package examples_test
 
 import (
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
-
-// loseSubscriptionSlot has the publisher pub invalidate slot, the slot of
-// an enabled subscription on sub: the subscriber down, the publisher past
-// max_slot_wal_keep_size (loseSlot), the subscriber up again.
-func loseSubscriptionSlot(t *testing.T, pub, sub *routertest.Node, slot string) {
-	t.Helper()
-	if err := sub.Stop(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, pub, 30*time.Second, func() bool {
-		var active bool
-		if err := pub.QueryRow(t.Context(), `SELECT active FROM pg_replication_slots WHERE slot_name = $1`, slot).Scan(&active); err != nil {
-			t.Fatal(err)
-		}
-		return !active
-	}, "the slot to be released")
-	loseSlot(t, pub, slot)
-	if err := sub.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // The replacement of a subscription whose slot was lost is decided on the
 // create-only arguments (copy_data, create_slot), which the plan of the
@@ -42,42 +18,18 @@ func loseSubscriptionSlot(t *testing.T, pub, sub *routertest.Node, slot string) 
 func TestSubfixLostSlotReplacementUsesCreateValues(t *testing.T) {
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "subfix_cv")
-	mainTF := func(copyData string) string {
-		return fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "subfix_cv_pub"
-  tables   = { "public.subfix_cv" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "subfix_cv_sub"
-  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
-  publications = [pgreplication_publication.pub.name]
-  %s
-}
-`, pub.Host, pub.Port, copyData)
+	mainTF := func(args ...string) string {
+		return pubSubHCL(pub, "subfix_cv", "", args...)
 	}
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, mainTF("copy_data = false"))
-	cli.run(t, dir, 0, tfArgs("apply")...)
+	dir := applyPubSub(t, cli, pub, sub, mainTF("copy_data = false"))
 	execSQL(t, pub, "postgres", `INSERT INTO subfix_cv VALUES (1)`)
-	waitFor(t, sub, 60*time.Second, func() bool {
-		var n int
-		if err := sub.QueryRow(t.Context(), `SELECT count(*) FROM subfix_cv`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n == 1
-	}, "the row to be replicated")
-	writeFile(t, filepath.Join(dir, "main.tf"), mainTF(""))
+	waitRows(t, sub, "subfix_cv", 1, 60*time.Second, "the row to be replicated")
+	writeFile(t, filepath.Join(dir, "main.tf"), mainTF())
 	cli.run(t, dir, 0, tfArgs("plan", "-detailed-exitcode")...)
 	loseSubscriptionSlot(t, pub, sub, "subfix_cv_sub")
 
-	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
-	if code != 1 || !strings.Contains(strings.Join(strings.Fields(out), " "), `"subfix_cv" already have rows`) {
-		t.Fatalf("plan (exit %d) of the replacement of a subscription whose slot is lost, copy_data left out (the new one copies: "+
-			"the default) and a table with rows on the subscriber, want a refusal naming the table:\n%s", code, lastLines(out, 30))
-	}
+	planRefusesCopyIntoRows(t, cli, dir, "subfix_cv",
+		"the replacement of a subscription whose slot is lost, copy_data left out (the new one copies: the default) and a table with rows on the subscriber")
 }
 
 // With drop_slot_on_destroy = false the replacement drops the subscription
@@ -89,23 +41,7 @@ resource "pgreplication_subscription" "sub" {
 func TestSubfixLostSlotKeptSlotNotReplaced(t *testing.T) {
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "subfix_keep")
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "subfix_keep_pub"
-  tables   = { "public.subfix_keep" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider             = pgreplication.sub
-  name                 = "subfix_keep_sub"
-  conninfo             = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
-  publications         = [pgreplication_publication.pub.name]
-  copy_data            = false
-  drop_slot_on_destroy = false
-}
-`, pub.Host, pub.Port))
-	cli.run(t, dir, 0, tfArgs("apply")...)
+	dir := applyPubSub(t, cli, pub, sub, pubSubHCL(pub, "subfix_keep", "", "copy_data = false", "drop_slot_on_destroy = false"))
 	loseSubscriptionSlot(t, pub, sub, "subfix_keep_sub")
 
 	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
@@ -117,11 +53,5 @@ resource "pgreplication_subscription" "sub" {
 	execSQL(t, pub, "postgres", `SELECT pg_drop_replication_slot('subfix_keep_sub')`)
 	cli.run(t, dir, 0, tfArgs("apply", "-replace=pgreplication_subscription.sub")...)
 	execSQL(t, pub, "postgres", `INSERT INTO subfix_keep VALUES (1)`)
-	waitFor(t, sub, 60*time.Second, func() bool {
-		var n int
-		if err := sub.QueryRow(t.Context(), `SELECT count(*) FROM subfix_keep`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n == 1
-	}, "the row to be replicated by the new subscription")
+	waitRows(t, sub, "subfix_keep", 1, 60*time.Second, "the row to be replicated by the new subscription")
 }

@@ -1,7 +1,6 @@
 package examples_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -29,51 +28,12 @@ func TestSubfixLostSlotPartitionedTableWithRows(t *testing.T) {
 	execSQL(t, pub, "postgres", `INSERT INTO wip_part SELECT generate_series(1, 10)`)
 	execSQL(t, sub, "postgres", `CREATE TABLE wip_part (id int PRIMARY KEY) PARTITION BY RANGE (id)`)
 	execSQL(t, sub, "postgres", `CREATE TABLE wip_part_all PARTITION OF wip_part FOR VALUES FROM (MINVALUE) TO (MAXVALUE)`)
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "wip_part_pub"
-  tables   = { "public.wip_part" = {} }
-}
+	dir := applyPubSub(t, cli, pub, sub, pubSubHCL(pub, "wip_part", "", "copy_data = true"))
+	waitRows(t, sub, "wip_part", 10, 60*time.Second, "the 10 rows to be copied into the partitioned table")
+	loseSubscriptionSlot(t, pub, sub, "wip_part_sub")
 
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "wip_part_sub"
-  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
-  publications = [pgreplication_publication.pub.name]
-  copy_data    = true
-}
-`, pub.Host, pub.Port))
-	cli.run(t, dir, 0, tfArgs("apply")...)
-	waitFor(t, sub, 60*time.Second, func() bool {
-		var n int
-		if err := sub.QueryRow(t.Context(), `SELECT count(*) FROM wip_part`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n == 10
-	}, "the 10 rows to be copied into the partitioned table")
-
-	if err := sub.Stop(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, pub, 30*time.Second, func() bool {
-		var active bool
-		if err := pub.QueryRow(t.Context(), `SELECT active FROM pg_replication_slots WHERE slot_name = 'wip_part_sub'`).Scan(&active); err != nil {
-			t.Fatal(err)
-		}
-		return !active
-	}, "the slot to be released")
-	loseSlot(t, pub, "wip_part_sub")
-	if err := sub.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-
-	code, out := cli.exec(t, dir, tfArgs("plan", "-detailed-exitcode")...)
-	// The CLI wraps diagnostics: compare with single spaces.
-	if code != 1 || !strings.Contains(strings.Join(strings.Fields(out), " "), `"wip_part" already have rows`) {
-		t.Fatalf("plan (exit %d) of a copy_data = true subscription whose slot is invalidated and whose partitioned table has 10 rows "+
-			"on the subscriber does not refuse the replacement:\n%s", code, lastLines(out, 30))
-	}
+	planRefusesCopyIntoRows(t, cli, dir, "wip_part",
+		"a copy_data = true subscription whose slot is invalidated and whose partitioned table has 10 rows on the subscriber")
 }
 
 // When the provider cannot look at the subscribed tables on the subscriber
@@ -84,21 +44,7 @@ resource "pgreplication_subscription" "sub" {
 func TestSubfixLostSlotTablesUncheckedNotReplaced(t *testing.T) {
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "subfix_unchecked")
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "subfix_unchecked_pub"
-  tables   = { "public.subfix_unchecked" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "subfix_unchecked_sub"
-  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
-  publications = [pgreplication_publication.pub.name]
-}
-`, pub.Host, pub.Port))
-	cli.run(t, dir, 0, tfArgs("apply")...)
+	dir := applyPubSub(t, cli, pub, sub, pubSubHCL(pub, "subfix_unchecked", ""))
 	loseSubscriptionSlot(t, pub, sub, "subfix_unchecked_sub")
 	execSQL(t, sub, "postgres", `ALTER ROLE postgres SET lock_timeout = '1s'`)
 	holder, err := pgx.Connect(t.Context(), sub.DSN())

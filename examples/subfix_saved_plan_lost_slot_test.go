@@ -24,46 +24,14 @@ func TestSubfixSavedPlanUpdateOnLostSlot(t *testing.T) {
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "subfix_saved")
 	mainTF := func(syncCommit string) string {
-		return fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "subfix_saved_pub"
-  tables   = { "public.subfix_saved" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider           = pgreplication.sub
-  name               = "subfix_saved_sub"
-  conninfo           = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
-  publications       = [pgreplication_publication.pub.name]
-  synchronous_commit = %q
-}
-`, pub.Host, pub.Port, syncCommit)
+		return pubSubHCL(pub, "subfix_saved", "", fmt.Sprintf("synchronous_commit = %q", syncCommit))
 	}
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, mainTF("off"))
-	cli.run(t, dir, 0, tfArgs("apply")...)
-	writeFile(t, filepath.Join(dir, "main.tf"), mainTF("on"))
-	out := cli.run(t, dir, 0, tfArgs("plan", "-out=tfplan")...)
-	if !strings.Contains(out, "updated in-place") {
-		t.Fatalf("the plan of synchronous_commit off -> on is not an in-place update:\n%s", lastLines(out, 30))
-	}
+	dir := applyPubSub(t, cli, pub, sub, mainTF("off"))
+	planInPlace(t, cli, dir, mainTF("on"), "synchronous_commit off -> on")
 
 	// The slot is lost after the plan: the subscriber down, the publisher
 	// past max_slot_wal_keep_size.
-	if err := sub.Stop(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, pub, 30*time.Second, func() bool {
-		var active bool
-		if err := pub.QueryRow(t.Context(), `SELECT active FROM pg_replication_slots WHERE slot_name = 'subfix_saved_sub'`).Scan(&active); err != nil {
-			t.Fatal(err)
-		}
-		return !active
-	}, "the slot to be released")
-	loseSlot(t, pub, "subfix_saved_sub")
-	if err := sub.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	loseSubscriptionSlot(t, pub, sub, "subfix_saved_sub")
 
 	savedPlanRefusedThenReplaced(t, cli, dir, sub, pub, "subfix_saved")
 }
@@ -94,13 +62,7 @@ func savedPlanRefusedThenReplaced(t *testing.T, cli *terraformCLI, dir string, s
 	}
 	cli.run(t, dir, 0, tfArgs("apply")...)
 	execSQL(t, pub, "postgres", `INSERT INTO `+prefix+` VALUES (1)`)
-	waitFor(t, sub, 60*time.Second, func() bool {
-		var n int
-		if err := sub.QueryRow(t.Context(), `SELECT count(*) FROM `+prefix).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n == 1
-	}, "the row to be replicated by the new subscription")
+	waitRows(t, sub, prefix, 1, 60*time.Second, "the row to be replicated by the new subscription")
 	cli.run(t, dir, 0, tfArgs("plan", "-detailed-exitcode")...)
 }
 
@@ -131,13 +93,19 @@ resource "pgreplication_subscription" "sub" {
 	if err := pub.Stop(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "main.tf"), mainTF("on"))
-	out := cli.run(t, dir, 0, tfArgs("plan", "-out=tfplan")...)
-	if !strings.Contains(out, "updated in-place") {
-		t.Fatalf("the plan of synchronous_commit off -> on, the publisher down, is not an in-place update:\n%s", lastLines(out, 30))
-	}
+	planInPlace(t, cli, dir, mainTF("on"), "synchronous_commit off -> on, the publisher down,")
 	if err := pub.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	savedPlanRefusedThenReplaced(t, cli, dir, sub, pub, "subfix_down")
+}
+
+// planInPlace writes mainTF into dir and saves its plan as tfplan, which
+// must update in place; what says what it plans.
+func planInPlace(t *testing.T, cli *terraformCLI, dir, mainTF, what string) {
+	t.Helper()
+	writeFile(t, filepath.Join(dir, "main.tf"), mainTF)
+	if out := cli.run(t, dir, 0, tfArgs("plan", "-out=tfplan")...); !strings.Contains(out, "updated in-place") {
+		t.Fatalf("the plan of %s is not an in-place update:\n%s", what, lastLines(out, 30))
+	}
 }

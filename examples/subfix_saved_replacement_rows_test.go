@@ -1,7 +1,6 @@
 package examples_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -16,21 +15,7 @@ func TestSubfixSavedReplacementTablesGotRows(t *testing.T) {
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "subfix_rows")
 	execSQL(t, pub, "postgres", `INSERT INTO subfix_rows VALUES (1)`)
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "subfix_rows_pub"
-  tables   = { "public.subfix_rows" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "subfix_rows_sub"
-  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
-  publications = [pgreplication_publication.pub.name]
-}
-`, pub.Host, pub.Port))
-	cli.run(t, dir, 0, tfArgs("apply")...)
+	dir := applyPubSub(t, cli, pub, sub, pubSubHCL(pub, "subfix_rows", ""))
 	loseSubscriptionSlot(t, pub, sub, "subfix_rows_sub")
 	execSQL(t, sub, "postgres", `TRUNCATE subfix_rows`) // the way the plan's refusal says
 	out := cli.run(t, dir, 0, tfArgs("plan", "-out=tfplan")...)
