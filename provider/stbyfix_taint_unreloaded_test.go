@@ -36,19 +36,7 @@ func TestAccSynchronousReplication_taintedUnreloadedDestroy(t *testing.T) {
 	// An earlier object's settings and token (its state is gone): the
 	// create finds its values in effect and reaches the settle.
 	setOwnerByHand(t, n, syncOwnerSetting, "0123456789abcdef0123456789abcdef")
-	execSQL(t, n, "postgres", `ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ("ghost")'`)
-	execSQL(t, n, "postgres", `ALTER SYSTEM SET synchronous_commit = 'local'`)
-	execSQL(t, n, "postgres", `SELECT pg_reload_conf()`)
-	waitFor(t, 10*time.Second, "the hand-set settings in effect", func() bool {
-		return queryValue[string](t, n, "postgres", `SHOW synchronous_standby_names`) == `FIRST 1 ("ghost")`
-	})
-	config := settleProvider(n) + `
-resource "pgreplication_synchronous_replication" "this" {
-  standby_names      = ["ghost"]
-  synchronous_commit = "local"
-  allow_unavailable  = true
-}
-`
+	config := ghostSyncConfig(t, n)
 	taintedUnreloadedDestroy(t, topo, n, config, "pgreplication_synchronous_replication.this", syncOwnerSetting,
 		[]string{"synchronous_standby_names", "synchronous_commit"}, syncFactories(testSyncConfirmWait), nil)
 }
@@ -59,17 +47,9 @@ resource "pgreplication_synchronous_replication" "this" {
 func TestAccStandby_taintedUnreloadedDestroy(t *testing.T) {
 	t.Parallel()
 	testAccPreCheck(t)
-	topo := routertest.Start(t, routertest.WithStandbys(1)) // frozen: not the shared one
-	n := topo.Standbys[0]
-	provider := settleProvider(n)
-	body := "  application_name = \"replica-1\"\n  wait_timeout     = \"30s\"\n"
-	forgotten := provider + standbyBlock("", topo.Primary.Host, topo.Primary.Port, body)
-	config := provider + standbyBlock("", topo.Primary.Host, topo.Primary.Port, body+"  reset_on_destroy = true\n")
+	topo, n, forget, config := forgottenStandby(t)
 	taintedUnreloadedDestroy(t, topo, n, config, "pgreplication_standby.this", standbyOwnerSetting, []string{"primary_conninfo"},
-		testAccProtoV6ProviderFactories, []resource.TestStep{
-			{Config: forgotten},
-			{Config: provider}, // forgets: reset_on_destroy is unset
-		})
+		testAccProtoV6ProviderFactories, forget)
 }
 
 // taintedUnreloadedDestroy runs before (steps that put an earlier object's

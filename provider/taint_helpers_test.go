@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -79,4 +81,45 @@ func freezeInSettle(t *testing.T, n *routertest.Node, offset int64) {
 		}
 		time.AfterFunc(150*time.Second, func() { _ = n.Thaw() }) // if the apply hangs
 	}()
+}
+
+// ghostSyncConfig sets on n by hand, as an earlier object did, the values
+// of the synchronous replication it returns the configuration of (settle
+// provider): synchronous_standby_names = FIRST 1 ("ghost"), whose standby
+// never comes, and synchronous_commit = local. Its create finds them in
+// effect, so its own wait ends at once and it reaches the settle.
+func ghostSyncConfig(t *testing.T, n *routertest.Node) string {
+	t.Helper()
+	execSQL(t, n, "postgres", `ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ("ghost")'`)
+	execSQL(t, n, "postgres", `ALTER SYSTEM SET synchronous_commit = 'local'`)
+	execSQL(t, n, "postgres", `SELECT pg_reload_conf()`)
+	waitFor(t, 10*time.Second, "the hand-set synchronous_standby_names in effect", func() bool {
+		return queryValue[string](t, n, "postgres", `SHOW synchronous_standby_names`) == `FIRST 1 ("ghost")`
+	})
+	return settleProvider(n) + `
+resource "pgreplication_synchronous_replication" "this" {
+  standby_names      = ["ghost"]
+  synchronous_commit = "local"
+  allow_unavailable  = true
+}
+`
+}
+
+// forgottenStandby starts a primary with one standby, n (its own: it is
+// frozen), and returns the steps that apply a first pgreplication_standby
+// of n and forget it (removed from the configuration, reset_on_destroy
+// unset), so that its settings and token stay in effect, and the
+// configuration of a create with the same values and reset_on_destroy,
+// which finds them in effect and reaches the settle.
+func forgottenStandby(t *testing.T) (topo *routertest.Topology, n *routertest.Node, forget []resource.TestStep, config string) {
+	t.Helper()
+	topo = routertest.Start(t, routertest.WithStandbys(1))
+	n = topo.Standbys[0]
+	provider := settleProvider(n)
+	body := "  application_name = \"replica-1\"\n  wait_timeout     = \"30s\"\n"
+	forget = []resource.TestStep{
+		{Config: provider + standbyBlock("", topo.Primary.Host, topo.Primary.Port, body)},
+		{Config: provider}, // forgets: reset_on_destroy is unset
+	}
+	return topo, n, forget, provider + standbyBlock("", topo.Primary.Host, topo.Primary.Port, body+"  reset_on_destroy = true\n")
 }

@@ -10,8 +10,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // TestAccSynchronousReplication_taintedAfterFrozenSettle for a standby: a
@@ -27,12 +25,7 @@ import (
 func TestAccStandby_taintedAfterFrozenSettle(t *testing.T) {
 	t.Parallel()
 	testAccPreCheck(t)
-	topo := routertest.Start(t, routertest.WithStandbys(1)) // frozen: not the shared one
-	n := topo.Standbys[0]
-	provider := settleProvider(n)
-	body := "  application_name = \"replica-1\"\n  wait_timeout     = \"30s\"\n"
-	forgotten := provider + standbyBlock("", topo.Primary.Host, topo.Primary.Port, body)
-	config := provider + standbyBlock("", topo.Primary.Host, topo.Primary.Port, body+"  reset_on_destroy = true\n")
+	topo, n, forget, config := forgottenStandby(t)
 	const address = "pgreplication_standby.this"
 
 	logStatements(t, topo)
@@ -43,10 +36,8 @@ func TestAccStandby_taintedAfterFrozenSettle(t *testing.T) {
 	var before string
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
-		Steps: []resource.TestStep{
-			{Config: forgotten},
-			{Config: provider}, // forgets: reset_on_destroy is unset
-			{
+		Steps: append(forget,
+			resource.TestStep{
 				PreConfig: func() {
 					restore = breakConf(t, n)
 					freezeInSettle(t, n, logSize(t, n))
@@ -55,7 +46,7 @@ func TestAccStandby_taintedAfterFrozenSettle(t *testing.T) {
 				ExpectError: errorWithout("Owner Token Not in Effect", standbyOwnerSetting, "did not answer",
 					"The settings this create wrote are in effect", "apply again", "kept in the state, tainted", "ALTER SYSTEM RESET"),
 			},
-			{
+			resource.TestStep{
 				PreConfig: func() {
 					thaw(t, n)
 					restore()
@@ -78,7 +69,7 @@ func TestAccStandby_taintedAfterFrozenSettle(t *testing.T) {
 					return nil
 				},
 			},
-		},
+		),
 		CheckDestroy: func(*terraform.State) error {
 			if v := queryValue[string](t, n, "postgres", `SHOW primary_conninfo`); v != "" {
 				return fmt.Errorf("primary_conninfo = %q after the destroy", v)

@@ -5,7 +5,6 @@ package provider
 import (
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/plancheck"
@@ -38,19 +37,7 @@ func TestAccSynchronousReplication_taintedAfterFrozenSettle(t *testing.T) {
 func frozenSettleThen(t *testing.T, then string) {
 	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
 	n := topo.Primary
-	execSQL(t, n, "postgres", `ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ("ghost")'`)
-	execSQL(t, n, "postgres", `ALTER SYSTEM SET synchronous_commit = 'local'`)
-	execSQL(t, n, "postgres", `SELECT pg_reload_conf()`)
-	waitFor(t, 10*time.Second, "the hand-set synchronous_standby_names in effect", func() bool {
-		return queryValue[string](t, n, "postgres", `SHOW synchronous_standby_names`) == `FIRST 1 ("ghost")`
-	})
-	config := settleProvider(n) + `
-resource "pgreplication_synchronous_replication" "this" {
-  standby_names      = ["ghost"]
-  synchronous_commit = "local"
-  allow_unavailable  = true
-}
-`
+	config := ghostSyncConfig(t, n)
 	const address = "pgreplication_synchronous_replication.this"
 
 	logStatements(t, topo)
