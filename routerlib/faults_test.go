@@ -253,24 +253,14 @@ func TestHungPrimary(t *testing.T) {
 	}
 	results := make(chan result, 4096) // 4 writers, one failure per 10 ms at most, for a few seconds
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				start := time.Now()
-				_, err := r.Exec(ctx, "INSERT INTO hung_t VALUES (1)")
-				if err != nil {
-					results <- result{time.Since(start), err}
-					time.Sleep(10 * time.Millisecond) // ErrNoPrimary comes at once
-				}
-			}
-		})
-	}
+	wait := repeatUntil(stop, 4, func(int) {
+		start := time.Now()
+		_, err := r.Exec(ctx, "INSERT INTO hung_t VALUES (1)")
+		if err != nil {
+			results <- result{time.Since(start), err}
+			time.Sleep(10 * time.Millisecond) // ErrNoPrimary comes at once
+		}
+	})
 	time.Sleep(200 * time.Millisecond) // writes in flight when the primary freezes
 	start := time.Now()
 	if err := topo.Primary.Freeze(); err != nil {
@@ -286,7 +276,7 @@ func TestHungPrimary(t *testing.T) {
 	}
 	time.Sleep(bound) // writers keep trying
 	close(stop)
-	wg.Wait()
+	wait()
 	close(results)
 	var slowest time.Duration
 	var cutOff, notConnected, noPrimary int
@@ -663,30 +653,22 @@ func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 		reads    atomic.Int64
 		failed   atomic.Int64
 		firstErr atomic.Pointer[error]
-		wg       sync.WaitGroup
 		stop     = make(chan struct{})
 	)
 	for i := range readers {
 		inFlight[i].Store(-1)
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				inFlight[i].Store(passes.Load())
-				var port int
-				err := r.QueryRow(context.Background(), "SELECT inet_server_port()").Scan(&port)
-				inFlight[i].Store(-1)
-				reads.Add(1)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, &err)
-				}
-			}
-		})
 	}
+	wait := repeatUntil(stop, readers, func(i int) {
+		inFlight[i].Store(passes.Load())
+		var port int
+		err := r.QueryRow(context.Background(), "SELECT inet_server_port()").Scan(&port)
+		inFlight[i].Store(-1)
+		reads.Add(1)
+		if err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, &err)
+		}
+	})
 	eventually(t, 5*time.Second, "the replica serving reads", func() bool { return nodeStat(r, replica.Name).Reads > 0 })
 	terminated := 0
 	var waited time.Duration
@@ -711,7 +693,7 @@ func TestTerminatedBackendOnTheOnlyReplica(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	close(stop)
-	wg.Wait()
+	wait()
 	t.Logf("%d sessions terminated, %d reads ran again, %d reads, %d failed; the passes waited %v for reads in flight", terminated, retries.Load(), reads.Load(), failed.Load(), waited)
 	if terminated == 0 || retries.Load() == 0 {
 		t.Fatalf("%d sessions terminated and %d reads ran again: the test did not terminate sessions under reads", terminated, retries.Load())

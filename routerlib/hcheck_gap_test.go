@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -53,21 +52,11 @@ func TestAskedChecksOfADownPrimaryAreSpaced(t *testing.T) {
 	}()
 	t.Cleanup(func() { _ = ln.Close() })
 	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
-				_, _ = r.Exec(cctx, `INSERT INTO gap VALUES (1)`)
-				cancel()
-			}
-		})
-	}
+	wait := repeatUntil(stop, 4, func(int) {
+		cctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		_, _ = r.Exec(cctx, `INSERT INTO gap VALUES (1)`)
+		cancel()
+	})
 	eventually(t, 10*time.Second, "the writes leaving the primary that is down", func() bool {
 		s, _ := r.NodeStat(primary)
 		return !s.Writer
@@ -79,7 +68,7 @@ func TestAskedChecksOfADownPrimaryAreSpaced(t *testing.T) {
 	time.Sleep(window)
 	checks := accepted.Load() - from
 	close(stop)
-	wg.Wait()
+	wait()
 	// 40 spaced checks in the window, a scheduled one, and room for a
 	// connection or two of a caller that was past awaitWriter.
 	if most := int64(window/(50*time.Millisecond)) + 10; checks > most {

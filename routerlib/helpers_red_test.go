@@ -26,6 +26,25 @@ func freeze(t testing.TB, n *routertest.Node) {
 	t.Cleanup(func() { _ = n.Thaw() })
 }
 
+// repeatUntil runs n goroutines, the i-th calling do(i) again and again
+// until stop is closed; wait waits for them to return.
+func repeatUntil(stop <-chan struct{}, n int, do func(i int)) (wait func()) {
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				do(i)
+			}
+		})
+	}
+	return wg.Wait
+}
+
 // checkedThroughProxy starts a primary with one standby, creates table on
 // the primary and waits for the standby to replay it, and starts a router
 // that checks every 100 ms (timeout 500 ms, eject_after 2) and reaches the
@@ -140,43 +159,33 @@ type writeOutcomes struct {
 func red4WriteLoad(r *routerlib.Router, table string, writers int, stop <-chan struct{}) (wait func() *writeOutcomes) {
 	var next atomic.Int64
 	o := &writeOutcomes{}
-	var wg sync.WaitGroup
-	for range writers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				id := int(next.Add(1))
-				start := time.Now()
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				_, err := r.Exec(ctx, "INSERT INTO "+table+" (id) VALUES ($1)", id)
-				cancel()
-				took := time.Since(start)
-				o.mu.Lock()
-				o.slowest = max(o.slowest, took)
-				switch {
-				case err == nil:
-					o.ok = append(o.ok, id)
-					o.lastOK = time.Now()
-				case errors.Is(err, routerlib.ErrMaybeCommitted):
-					o.maybe = append(o.maybe, id)
-				default:
-					o.failed = append(o.failed, id)
-					if o.firstFail == nil {
-						o.firstFail = err
-					}
-				}
-				o.mu.Unlock()
-				if err != nil {
-					time.Sleep(20 * time.Millisecond)
-				}
+	done := repeatUntil(stop, writers, func(int) {
+		id := int(next.Add(1))
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_, err := r.Exec(ctx, "INSERT INTO "+table+" (id) VALUES ($1)", id)
+		cancel()
+		took := time.Since(start)
+		o.mu.Lock()
+		o.slowest = max(o.slowest, took)
+		switch {
+		case err == nil:
+			o.ok = append(o.ok, id)
+			o.lastOK = time.Now()
+		case errors.Is(err, routerlib.ErrMaybeCommitted):
+			o.maybe = append(o.maybe, id)
+		default:
+			o.failed = append(o.failed, id)
+			if o.firstFail == nil {
+				o.firstFail = err
 			}
-		})
-	}
-	return func() *writeOutcomes { wg.Wait(); return o }
+		}
+		o.mu.Unlock()
+		if err != nil {
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+	return func() *writeOutcomes { done(); return o }
 }
 
 // check compares the outcomes with the rows table holds on the primary:
