@@ -1,7 +1,9 @@
 package examples_test
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,7 +21,7 @@ import (
 // Plan" (a saved update applied after the slot was lost), the replacement
 // not planned (drop_slot_on_destroy = false; rows on the subscriber), and
 // "Subscription Not Replaced" (a saved replacement applied after rows came
-// into the tables). No canary may show in the CLI's output, the TRACE log,
+// into the tables, or while a lock keeps the provider from looking). No canary may show in the CLI's output, the TRACE log,
 // the state (its private data decoded), the router file or any file of the
 // run (TestCanarySecretsInNewDiagnostics's checkNoLeak; the saved plan is
 // a zip, which Terraform documents to hold the variables' values, and is
@@ -85,6 +87,18 @@ resource "pgreplication_router_config" "app" {
   }
 }
 `, e.subscriptionConninfo(""), syncCommit, dropSlot, pub.Host, pub.Port))
+		// A statement_timeout that a lock held on the subscriber outlasts
+		// (the look again of "Subscription Not Replaced"), within the test.
+		main := filepath.Join(e.dir, "main.tf")
+		b, err := os.ReadFile(main)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const alias = "alias    = \"sub\"\n"
+		if !strings.Contains(string(b), alias) {
+			t.Fatalf("main.tf has no %q to set the subscriber provider's statement_timeout after:\n%s", alias, b)
+		}
+		writeFile(t, main, strings.Replace(string(b), alias, alias+"  statement_timeout = \"5s\"\n", 1))
 	}
 	rows := func(sql string) { execSQL(t, sub, "postgres", sql) }
 
@@ -123,8 +137,24 @@ resource "pgreplication_router_config" "app" {
 		t.Fatalf("the refused replacement left %d subscriptions subtests_canary_sub, want 1: it must change nothing", n)
 	}
 
-	// The way the refusal says: the tables emptied, plan again.
+	// The same saved replacement, applied while a session holds the table
+	// on the subscriber: the look again fails (statement_timeout).
 	rows(`TRUNCATE canary_t`)
+	e.step(t, 0, []string{"which are empty on the subscriber", "1 to add, 0 to change, 1 to destroy"}, "plan", "-out=tfplan")
+	lock, err := sub.Connect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close(context.Background())
+	if _, err := lock.Exec(t.Context(), `BEGIN; LOCK TABLE canary_t IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	applySaved(t, &e, []string{"Subscription Not Replaced", "could not look again", "statement timeout"})
+	if _, err := lock.Exec(t.Context(), `ROLLBACK`); err != nil {
+		t.Fatal(err)
+	}
+
+	// The way the refusals say: the tables empty, plan again.
 	e.step(t, 0, nil, "apply", "-auto-approve")
 	execSQL(t, pub, "postgres", `INSERT INTO canary_t VALUES (2)`)
 	waitFor(t, sub, 60*time.Second, func() bool {
