@@ -58,7 +58,9 @@ CREATE TABLE canary_t (id int PRIMARY KEY)`)
 	log := filepath.Join(t.TempDir(), "trace.log")
 	t.Setenv("TF_LOG", "TRACE")
 	t.Setenv("TF_LOG_PATH", log)
-	config := func(syncCommit string, dropSlot bool) {
+	// config writes the configuration, the subscription with
+	// synchronous_commit and extra, more of its arguments.
+	config := func(syncCommit, extra string) {
 		e.config(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
 resource "pgreplication_publication" "pub" {
   provider = pgreplication.pub
@@ -72,7 +74,7 @@ resource "pgreplication_subscription" "sub" {
   %s
   publications         = [pgreplication_publication.pub.name]
   synchronous_commit   = %q
-  drop_slot_on_destroy = %t
+  %s
 }
 
 resource "pgreplication_router_config" "app" {
@@ -86,9 +88,9 @@ resource "pgreplication_router_config" "app" {
     password_env = "CANARY_APP_PASSWORD"
   }
 }
-`, e.subscriptionConninfo(""), syncCommit, dropSlot, pub.Host, pub.Port))
+`, e.subscriptionConninfo(""), syncCommit, extra, pub.Host, pub.Port))
 		// A statement_timeout that a lock held on the subscriber outlasts
-		// (the look again of "Subscription Not Replaced"), within the test.
+		// (holdTable), within the test.
 		main := filepath.Join(e.dir, "main.tf")
 		b, err := os.ReadFile(main)
 		if err != nil {
@@ -102,23 +104,32 @@ resource "pgreplication_router_config" "app" {
 	}
 	rows := func(sql string) { execSQL(t, sub, "postgres", sql) }
 
-	config("off", true)
+	config("off", "")
 	e.step(t, 0, nil, "apply", "-auto-approve")
 
 	// An update planned and saved while the slot streams, applied after the
 	// publisher lost it.
-	config("on", true)
+	config("on", "")
 	e.step(t, 0, []string{"1 to change"}, "plan", "-out=tfplan")
 	loseSubscriptionSlot(t, pub, sub, "subtests_canary_sub")
 	applySaved(t, &e, []string{"Subscription Slot Lost After the Plan", `"subtests_canary_sub"`, "plan again"})
 
 	// The replacement the next plan would make, not made: the old slot
-	// would be left in the new one's way (drop_slot_on_destroy = false) ...
-	config("on", false)
+	// would be left in the new one's way (drop_slot_on_destroy = false),
+	// or reused (create_slot = false) ...
+	config("on", "drop_slot_on_destroy = false")
 	e.step(t, 2, []string{"Subscription Slot Invalidated", "drop_slot_on_destroy = false would leave this slot", "The plan does not replace it"},
 		"plan", "-detailed-exitcode")
-	// ... or its copy would meet rows on the subscriber.
-	config("on", true)
+	config("on", "create_slot = false")
+	e.step(t, 2, []string{"Subscription Slot Invalidated", "pg_drop_replication_slot('subtests_canary_sub')) and create it again"},
+		"plan", "-detailed-exitcode")
+	// ... or its copy could not be checked, or would meet rows on the
+	// subscriber.
+	config("on", "")
+	release := holdTable(t, sub, "canary_t")
+	e.step(t, 2, []string{"Subscription Slot Invalidated", "could not check whether they are empty on the subscriber", "statement timeout",
+		"The plan does not replace it"}, "plan", "-detailed-exitcode")
+	release()
 	rows(`INSERT INTO canary_t VALUES (1)`)
 	e.step(t, 1, []string{"Subscription Slot Invalidated", `the tables "canary_t" already have rows on the subscriber`}, "plan")
 
@@ -141,18 +152,9 @@ resource "pgreplication_router_config" "app" {
 	// on the subscriber: the look again fails (statement_timeout).
 	rows(`TRUNCATE canary_t`)
 	e.step(t, 0, []string{"which are empty on the subscriber", "1 to add, 0 to change, 1 to destroy"}, "plan", "-out=tfplan")
-	lock, err := sub.Connect(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close(context.Background())
-	if _, err := lock.Exec(t.Context(), `BEGIN; LOCK TABLE canary_t IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	release = holdTable(t, sub, "canary_t")
 	applySaved(t, &e, []string{"Subscription Not Replaced", "could not look again", "statement timeout"})
-	if _, err := lock.Exec(t.Context(), `ROLLBACK`); err != nil {
-		t.Fatal(err)
-	}
+	release()
 
 	// The way the refusals say: the tables empty, plan again.
 	e.step(t, 0, nil, "apply", "-auto-approve")
@@ -183,4 +185,23 @@ func applySaved(t *testing.T, e *canaryEnv, expect []string) {
 		}
 	}
 	t.Logf("apply of the saved plan exited %d:\n%s", code, lastLines(out, 30))
+}
+
+// holdTable holds table on n (ACCESS EXCLUSIVE) until release is called,
+// or the test ends.
+func holdTable(t *testing.T, n *routertest.Node, table string) (release func()) {
+	t.Helper()
+	conn, err := n.Connect(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	if _, err := conn.Exec(t.Context(), `BEGIN; LOCK TABLE `+table+` IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		if _, err := conn.Exec(t.Context(), `ROLLBACK`); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
