@@ -59,8 +59,11 @@ CREATE TABLE canary_t (id int PRIMARY KEY)`)
 	t.Setenv("TF_LOG", "TRACE")
 	t.Setenv("TF_LOG_PATH", log)
 	// config writes the configuration, the subscription with
-	// synchronous_commit and extra, more of its arguments.
-	config := func(syncCommit, extra string) {
+	// synchronous_commit and extra, more of its arguments; held: the
+	// subscriber's provider with a statement_timeout that a lock held there
+	// outlasts (holdTable), for the steps that need it only: the others,
+	// CREATE SUBSCRIPTION among them, keep the default.
+	config := func(syncCommit, extra string, held bool) {
 		e.config(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
 resource "pgreplication_publication" "pub" {
   provider = pgreplication.pub
@@ -89,8 +92,9 @@ resource "pgreplication_router_config" "app" {
   }
 }
 `, e.subscriptionConninfo(""), syncCommit, extra, pub.Host, pub.Port))
-		// A statement_timeout that a lock held on the subscriber outlasts
-		// (holdTable), within the test.
+		if !held {
+			return
+		}
 		main := filepath.Join(e.dir, "main.tf")
 		b, err := os.ReadFile(main)
 		if err != nil {
@@ -104,12 +108,12 @@ resource "pgreplication_router_config" "app" {
 	}
 	rows := func(sql string) { execSQL(t, sub, "postgres", sql) }
 
-	config("off", "")
+	config("off", "", false)
 	e.step(t, 0, nil, "apply", "-auto-approve")
 
 	// An update planned and saved while the slot streams, applied after the
 	// publisher lost it.
-	config("on", "")
+	config("on", "", false)
 	e.step(t, 0, []string{"1 to change"}, "plan", "-out=tfplan")
 	loseSubscriptionSlot(t, pub, sub, "subtests_canary_sub")
 	applySaved(t, &e, []string{"Subscription Slot Lost After the Plan", `"subtests_canary_sub"`, "plan again"})
@@ -117,19 +121,20 @@ resource "pgreplication_router_config" "app" {
 	// The replacement the next plan would make, not made: the old slot
 	// would be left in the new one's way (drop_slot_on_destroy = false),
 	// or reused (create_slot = false) ...
-	config("on", "drop_slot_on_destroy = false")
+	config("on", "drop_slot_on_destroy = false", false)
 	e.step(t, 2, []string{"Subscription Slot Invalidated", "drop_slot_on_destroy = false would leave this slot", "The plan does not replace it"},
 		"plan", "-detailed-exitcode")
-	config("on", "create_slot = false")
+	config("on", "create_slot = false", false)
 	e.step(t, 2, []string{"Subscription Slot Invalidated", "pg_drop_replication_slot('subtests_canary_sub')) and create it again"},
 		"plan", "-detailed-exitcode")
 	// ... or its copy could not be checked, or would meet rows on the
 	// subscriber.
-	config("on", "")
+	config("on", "", true)
 	release := holdTable(t, sub, "canary_t")
 	e.step(t, 2, []string{"Subscription Slot Invalidated", "could not check whether they are empty on the subscriber", "statement timeout",
 		"The plan does not replace it"}, "plan", "-detailed-exitcode")
 	release()
+	config("on", "", false)
 	rows(`INSERT INTO canary_t VALUES (1)`)
 	e.step(t, 1, []string{"Subscription Slot Invalidated", `the tables "canary_t" already have rows on the subscriber`}, "plan")
 
@@ -151,12 +156,14 @@ resource "pgreplication_router_config" "app" {
 	// The same saved replacement, applied while a session holds the table
 	// on the subscriber: the look again fails (statement_timeout).
 	rows(`TRUNCATE canary_t`)
+	config("on", "", true)
 	e.step(t, 0, []string{"which are empty on the subscriber", "1 to add, 0 to change, 1 to destroy"}, "plan", "-out=tfplan")
 	release = holdTable(t, sub, "canary_t")
 	applySaved(t, &e, []string{"Subscription Not Replaced", "could not look again", "statement timeout"})
 	release()
 
 	// The way the refusals say: the tables empty, plan again.
+	config("on", "", false)
 	e.step(t, 0, nil, "apply", "-auto-approve")
 	execSQL(t, pub, "postgres", `INSERT INTO canary_t VALUES (2)`)
 	waitFor(t, sub, 60*time.Second, func() bool {
