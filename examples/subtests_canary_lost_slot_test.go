@@ -19,15 +19,16 @@ import (
 // the CLI takes it, else in conninfo), the passwords checked by the servers
 // (scram-sha-256), and TF_LOG=TRACE: "Subscription Slot Lost After the
 // Plan" (a saved update applied after the slot was lost), the replacement
-// not planned (drop_slot_on_destroy = false; rows on the subscriber), and
-// "Subscription Not Replaced" (a saved replacement applied after rows came
-// into the tables, or while a lock keeps the provider from looking). No canary may show in the CLI's output, the TRACE log,
-// the state (its private data decoded), the router file or any file of the
-// run (TestCanarySecretsInNewDiagnostics's checkNoLeak; the saved plan is
-// a zip, which Terraform documents to hold the variables' values, and is
-// looked at only as its bytes are). The publisher and
-// the subscriber are two servers, so that the subscriber can be stopped
-// while the publisher loses the slot (loseSubscriptionSlot).
+// not planned (drop_slot_on_destroy = false, create_slot = false, tables
+// not looked at or with rows), and "Subscription Not Replaced" (a saved
+// replacement applied after rows came into the tables, or while a lock
+// keeps the provider from looking). No canary may show in the CLI's
+// output, the TRACE log, the state (its private data decoded), the router
+// file or any file of the run (TestCanarySecretsInNewDiagnostics's
+// checkNoLeak; the saved plan is a zip, which Terraform documents to hold
+// the variables' values, and is looked at only as its bytes are). The
+// publisher and the subscriber are two servers, so that the subscriber can
+// be stopped while the publisher loses the slot (loseSubscriptionSlot).
 func TestSubtestsCanaryLostSlotDiagnostics(t *testing.T) {
 	cli := providerCLI(t)
 	pubTopo := routertest.Start(t, routertest.WithStandbys(0))
