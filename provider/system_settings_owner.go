@@ -350,8 +350,9 @@ func (s *server) fileOwner(ctx context.Context, pool *pgxpool.Pool, name string)
 
 // autoConfValue is name's value in text, a postgresql.auto.conf as ALTER
 // SYSTEM writes it (name = 'value', one a line; the last line of a name
-// wins, as in the server): "" for none. Values with quotes or backslashes
-// are not unescaped: the owner tokens are hexadecimal.
+// wins, as in the server): "" for none. ALTER SYSTEM doubles a quote or a
+// backslash inside the quotes; they are undone, so that a value reads as
+// pg_file_settings reads it.
 func autoConfValue(text, name string) string {
 	value := ""
 	for _, line := range strings.Split(text, "\n") {
@@ -359,7 +360,11 @@ func autoConfValue(text, name string) string {
 		if !ok || strings.TrimSpace(k) != name {
 			continue
 		}
-		value = strings.Trim(strings.TrimSpace(v), "'")
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && v[0] == '\'' && v[len(v)-1] == '\'' {
+			v = strings.NewReplacer(`''`, `'`, `\\`, `\`).Replace(v[1 : len(v)-1])
+		}
+		value = v
 	}
 	return value
 }
