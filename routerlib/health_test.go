@@ -53,41 +53,31 @@ type load struct {
 // inet_server_port()) through r one read after another until stop is
 // closed; wait waits for them and returns what they saw.
 func readLoadWith(r *routerlib.Router, o loadOpts, stop <-chan struct{}) (wait func() load) {
-	var wg sync.WaitGroup
 	var reads, failed, slow, slowest atomic.Int64
 	var firstErr atomic.Pointer[error]
-	for range o.readers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ctx, cancel := context.Background(), context.CancelFunc(func() {})
-				if o.timeout > 0 {
-					ctx, cancel = context.WithTimeout(ctx, o.timeout)
-				}
-				start := time.Now()
-				var port int
-				err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port)
-				took := time.Since(start)
-				cancel()
-				reads.Add(1)
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, &err)
-				}
-				if o.slowAfter > 0 && took > o.slowAfter {
-					slow.Add(1)
-				}
-				for cur := slowest.Load(); int64(took) > cur && !slowest.CompareAndSwap(cur, int64(took)); cur = slowest.Load() {
-				}
-			}
-		})
-	}
+	done := repeatUntil(stop, o.readers, func(int) {
+		ctx, cancel := context.Background(), context.CancelFunc(func() {})
+		if o.timeout > 0 {
+			ctx, cancel = context.WithTimeout(ctx, o.timeout)
+		}
+		start := time.Now()
+		var port int
+		err := r.QueryRow(ctx, "SELECT inet_server_port()").Scan(&port)
+		took := time.Since(start)
+		cancel()
+		reads.Add(1)
+		if err != nil {
+			failed.Add(1)
+			firstErr.CompareAndSwap(nil, &err)
+		}
+		if o.slowAfter > 0 && took > o.slowAfter {
+			slow.Add(1)
+		}
+		for cur := slowest.Load(); int64(took) > cur && !slowest.CompareAndSwap(cur, int64(took)); cur = slowest.Load() {
+		}
+	})
 	return func() load {
-		wg.Wait()
+		done()
 		l := load{reads: reads.Load(), failed: failed.Load(), slow: slow.Load(), slowest: time.Duration(slowest.Load())}
 		if e := firstErr.Load(); e != nil {
 			l.firstErr = *e

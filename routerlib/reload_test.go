@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -36,39 +35,29 @@ func TestReloadUnderLoad(t *testing.T) {
 	stop := make(chan struct{})
 	var ops, failed atomic.Int64
 	var firstErr atomic.Pointer[error]
-	var wg sync.WaitGroup
 	fail := func(err error) {
 		failed.Add(1)
 		firstErr.CompareAndSwap(nil, &err)
 	}
-	for i := range 6 {
-		wg.Go(func() {
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				ops.Add(1)
-				if i%3 == 0 {
-					if _, err := r.Exec(ctx, "INSERT INTO reload_t DEFAULT VALUES"); err != nil {
-						fail(err)
-					}
-					continue
-				}
-				rows, err := r.Query(ctx, "SELECT id FROM reload_t ORDER BY id DESC LIMIT 5")
-				if err != nil {
-					fail(err)
-					continue
-				}
-				for rows.Next() {
-				}
-				if err := rows.Err(); err != nil {
-					fail(err)
-				}
+	wait := repeatUntil(stop, 6, func(i int) {
+		ops.Add(1)
+		if i%3 == 0 {
+			if _, err := r.Exec(ctx, "INSERT INTO reload_t DEFAULT VALUES"); err != nil {
+				fail(err)
 			}
-		})
-	}
+			return
+		}
+		rows, err := r.Query(ctx, "SELECT id FROM reload_t ORDER BY id DESC LIMIT 5")
+		if err != nil {
+			fail(err)
+			return
+		}
+		for rows.Next() {
+		}
+		if err := rows.Err(); err != nil {
+			fail(err)
+		}
+	})
 	strategies := []string{artifact.StrategyRandom, artifact.StrategyLeastLag, artifact.StrategyWeighted, artifact.StrategyRoundRobin}
 	for i := range 8 {
 		time.Sleep(150 * time.Millisecond)
@@ -81,7 +70,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	time.Sleep(100 * time.Millisecond)
 	close(stop)
-	wg.Wait()
+	wait()
 	if e := firstErr.Load(); e != nil {
 		t.Errorf("%d of %d queries failed across 8 reloads; first: %v", failed.Load(), ops.Load(), *e)
 	}

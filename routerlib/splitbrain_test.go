@@ -22,25 +22,17 @@ import (
 // writeLoad inserts the current phase through r until stop is closed and
 // counts the writes that succeeded and failed.
 func writeLoad(r *routerlib.Router, table string, phase *atomic.Int32, stop <-chan struct{}) (wait func() (ok, failed int64)) {
-	var wg sync.WaitGroup
 	var ok, failed atomic.Int64
-	wg.Go(func() {
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-			}
-			if _, err := r.Exec(context.Background(), "INSERT INTO "+table+" (phase) VALUES ($1)", phase.Load()); err != nil {
-				failed.Add(1)
-				time.Sleep(5 * time.Millisecond) // ErrNoPrimary fails at once
-				continue
-			}
-			ok.Add(1)
+	done := repeatUntil(stop, 1, func(int) {
+		if _, err := r.Exec(context.Background(), "INSERT INTO "+table+" (phase) VALUES ($1)", phase.Load()); err != nil {
+			failed.Add(1)
+			time.Sleep(5 * time.Millisecond) // ErrNoPrimary fails at once
+			return
 		}
+		ok.Add(1)
 	})
 	return func() (int64, int64) {
-		wg.Wait()
+		done()
 		return ok.Load(), failed.Load()
 	}
 }
