@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -57,12 +58,18 @@ func breakConf(t *testing.T, n *routertest.Node) (restore func()) {
 	return restore
 }
 
+// settleHang is how long freezeInSettle leaves n frozen if nothing thaws
+// it before: longer than an apply that does not hang takes.
+const settleHang = 150 * time.Second
+
 // freezeInSettle freezes n once a create's settle has begun: its first
 // read of the token after the create's reload, in n's log after offset
-// (logStatements; logSize gives it). n is thawed after 150s if nothing thaws it before, and
-// at the end of the test.
-func freezeInSettle(t *testing.T, n *routertest.Node, offset int64) {
+// (logStatements; logSize gives it). n is thawed after settleHang if
+// nothing thaws it before, and at the end of the test. frozenAt tells when
+// n froze (the zero time until it has).
+func freezeInSettle(t *testing.T, n *routertest.Node, offset int64) (frozenAt func() time.Time) {
 	t.Cleanup(func() { _ = n.Thaw() })
+	var at atomic.Pointer[time.Time]
 	go func() {
 		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 			if time.Now().After(deadline) {
@@ -79,8 +86,16 @@ func freezeInSettle(t *testing.T, n *routertest.Node, offset int64) {
 			t.Error(err)
 			return
 		}
-		time.AfterFunc(150*time.Second, func() { _ = n.Thaw() }) // if the apply hangs
+		now := time.Now()
+		at.Store(&now)
+		time.AfterFunc(settleHang, func() { _ = n.Thaw() }) // if the apply hangs
 	}()
+	return func() time.Time {
+		if p := at.Load(); p != nil {
+			return *p
+		}
+		return time.Time{}
+	}
 }
 
 // ghostSyncConfig sets on n by hand, as an earlier object did, the values

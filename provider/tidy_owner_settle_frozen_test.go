@@ -4,10 +4,6 @@ package provider
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -34,82 +30,17 @@ func TestAccSynchronousReplication_settleOnFrozenServer(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
 	n := topo.Primary
 	addr := fmt.Sprintf("%s:%d", n.Host, n.Port)
-	execSQL(t, n, "postgres", `ALTER SYSTEM SET synchronous_standby_names = 'FIRST 1 ("ghost")'`)
-	execSQL(t, n, "postgres", `ALTER SYSTEM SET synchronous_commit = 'local'`)
-	execSQL(t, n, "postgres", `SELECT pg_reload_conf()`)
-	waitFor(t, 10*time.Second, "the hand-set synchronous_standby_names in effect", func() bool {
-		return queryValue[string](t, n, "postgres", `SHOW synchronous_standby_names`) == `FIRST 1 ("ghost")`
-	})
-	conf := filepath.Join(n.DataDir, "postgresql.conf")
-	good, err := os.ReadFile(conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	restore := func() {
-		if err := os.WriteFile(conf, good, 0o600); err != nil {
-			t.Error(err)
-		}
-	}
-	t.Cleanup(restore)
-	if err := os.WriteFile(conf, append(append([]byte{}, good...), "\n= tidy settle: a syntax error\n"...), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	config := fmt.Sprintf(`
-provider "pgreplication" {
-  host              = %q
-  port              = %d
-  username          = "postgres"
-  password          = "tidy-canary%sZq8"
-  database          = "postgres"
-  sslmode           = "disable"
-  connect_timeout   = 2
-  statement_timeout = "2s"
-}
-
-resource "pgreplication_synchronous_replication" "this" {
-  standby_names      = ["ghost"]
-  synchronous_commit = "local"
-  allow_unavailable  = true
-}
-`, n.Host, n.Port, canaryMark)
-
-	// Frozen once the settle has begun: its first read of the token after
-	// the create's reload, in the server's log (log_statement = all). It
-	// is thawed by the next step, or after hang if the apply has not ended
-	// by then.
+	config := ghostSyncConfig(t, n)
+	restore := breakConf(t, n)
+	// Frozen once the settle has begun; thawed by the next step, or after
+	// settleHang if the apply has not ended by then.
 	logStatements(t, topo)
-	const hang = 150 * time.Second
-	var (
-		mu     sync.Mutex
-		frozen time.Time
-	)
-	freezeInSettle := func() {
-		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-			if time.Now().After(deadline) {
-				t.Error("the create's settle did not begin within 60s")
-				return
-			}
-			b, _ := os.ReadFile(filepath.Join(n.DataDir, "postgresql.log"))
-			_, after, reloaded := strings.Cut(string(b), "SELECT pg_reload_conf()")
-			if reloaded && strings.Contains(after, "current_setting($1, true)") {
-				break
-			}
-		}
-		if err := n.Freeze(); err != nil {
-			t.Error(err)
-			return
-		}
-		mu.Lock()
-		frozen = time.Now()
-		mu.Unlock()
-		time.AfterFunc(hang, func() { _ = n.Thaw() })
-	}
-	t.Cleanup(func() { _ = n.Thaw() })
+	var frozenAt func() time.Time
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: syncFactories(testSyncConfirmWait),
 		Steps: []resource.TestStep{
 			{
-				PreConfig: func() { go freezeInSettle() },
+				PreConfig: func() { frozenAt = freezeInSettle(t, n, logSize(t, n)) },
 				Config:    config,
 				ExpectError: errorWithout("Owner Token Not in Effect", syncOwnerSetting, addr,
 					"did not answer", "The settings this create wrote are in effect", "apply again",
@@ -117,14 +48,12 @@ resource "pgreplication_synchronous_replication" "this" {
 			},
 			{
 				PreConfig: func() {
-					mu.Lock()
-					took := time.Since(frozen)
-					mu.Unlock()
+					took := time.Since(frozenAt())
 					t.Logf("the apply ended %s after the server froze", took.Round(time.Millisecond))
 					// The settle's wait, a check cut pollGrace after it,
 					// and the release's connection (connect_timeout 2).
 					if bound := ownerSettleTimeout + pollGrace + 20*time.Second; took >= bound {
-						t.Errorf("the apply ended %s after the server froze; want within %s (it hung if %s)", took.Round(time.Millisecond), bound, hang)
+						t.Errorf("the apply ended %s after the server froze; want within %s (it hung if %s)", took.Round(time.Millisecond), bound, settleHang)
 					}
 					thaw(t, n)
 					restore()
