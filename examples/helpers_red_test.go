@@ -155,14 +155,19 @@ func lastLines(s string, n int) string {
 // <prefix>_pub of the table public.<prefix> and the subscription
 // <prefix>_sub of it, which reaches pub as postgres (options, e.g.
 // "connect_timeout=30", appended to its conninfo when not empty) and has the
-// further arguments args, one HCL line each.
+// further arguments args, one HCL line each. The subscription references
+// the publication, unless an arg sets publications (by literal).
 func pubSubHCL(pub *routertest.Node, prefix, options string, args ...string) string {
 	conninfo := fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", pub.Host, pub.Port)
 	if options != "" {
 		conninfo += " " + options
 	}
+	publications := "  publications = [pgreplication_publication.pub.name]\n"
 	var more strings.Builder
 	for _, a := range args {
+		if strings.HasPrefix(a, "publications ") {
+			publications = ""
+		}
 		more.WriteString("  " + a + "\n")
 	}
 	return fmt.Sprintf(`
@@ -176,9 +181,8 @@ resource "pgreplication_subscription" "sub" {
   provider     = pgreplication.sub
   name         = "%[1]s_sub"
   conninfo     = "%[2]s"
-  publications = [pgreplication_publication.pub.name]
-%[3]s}
-`, prefix, conninfo, more.String())
+%[3]s%[4]s}
+`, prefix, conninfo, publications, more.String())
 }
 
 // applyPubSub applies mainTF with the provider aliases pub and sub on the

@@ -25,21 +25,8 @@ import (
 func TestRed4PublicationLiteralOrder(t *testing.T) {
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "red4_lit")
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "red4_lit_pub"
-  tables   = { "public.red4_lit" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "red4_lit_sub"
-  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
-  publications = ["red4_lit_pub"]
-  copy_data    = false
-}
-`, pub.Host, pub.Port))
+	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}},
+		pubSubHCL(pub, "red4_lit", "", `publications = ["red4_lit_pub"]`, "copy_data = false"))
 	const rounds = 5
 	var failures []string
 	for i := range rounds {

@@ -21,25 +21,9 @@ func TestRed4SubscriptionFailoverHalfApplied(t *testing.T) {
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "red4_fo")
 	mainTF := func(failover bool) string {
-		return fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "red4_fo_pub"
-  tables   = { "public.red4_fo" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider          = pgreplication.sub
-  name              = "red4_fo_sub"
-  conninfo          = "host=%s port=%d user=postgres dbname=postgres sslmode=disable connect_timeout=3"
-  publications      = [pgreplication_publication.pub.name]
-  failover          = %t
-  publisher_timeout = "10s"
-}
-`, pub.Host, pub.Port, failover)
+		return pubSubHCL(pub, "red4_fo", "connect_timeout=3", fmt.Sprintf("failover = %t", failover), `publisher_timeout = "10s"`)
 	}
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, mainTF(false))
-	cli.run(t, dir, 0, tfArgs("apply")...)
+	dir := applyPubSub(t, cli, pub, sub, mainTF(false))
 	writeFile(t, filepath.Join(dir, "main.tf"), mainTF(true))
 	cli.run(t, dir, 2, tfArgs("plan", "-detailed-exitcode", "-out=failover.tfplan")...)
 	if err := pub.Stop(t.Context()); err != nil {
@@ -58,11 +42,5 @@ resource "pgreplication_subscription" "sub" {
 		t.Errorf("the failed apply (exit %d) left subscription red4_fo_sub disabled: it does not replicate now that the publisher is back", code)
 	}
 	execSQL(t, pub, "postgres", `INSERT INTO red4_fo VALUES (1)`)
-	waitFor(t, sub, 20*time.Second, func() bool {
-		var n int
-		if err := sub.QueryRow(t.Context(), `SELECT count(*)::int FROM red4_fo`).Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n == 1
-	}, "a row inserted on the publisher after it came back")
+	waitRows(t, sub, "red4_fo", 1, 20*time.Second, "a row inserted on the publisher after it came back")
 }

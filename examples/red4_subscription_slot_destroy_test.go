@@ -1,7 +1,6 @@
 package examples_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -28,30 +27,15 @@ func TestRed4SubscriptionSlotDestroyOrder(t *testing.T) {
 	execSQL(t, p, "postgres", `CREATE TABLE red4_order (id int PRIMARY KEY)`)
 	execSQL(t, p, "postgres", `CREATE DATABASE red4_sub`)
 	execSQL(t, p, "red4_sub", `CREATE TABLE red4_order (id int PRIMARY KEY)`)
-	dir := configDir(t, map[string]server{"pub": {p, "postgres"}, "sub": {p, "red4_sub"}}, fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "red4_order_pub"
-  tables   = { "public.red4_order" = {} }
-}
-
+	dir := configDir(t, map[string]server{"pub": {p, "postgres"}, "sub": {p, "red4_sub"}},
+		pubSubHCL(p, "red4_order", "", `slot_name = "red4_order_slot"`, "create_slot = false", "copy_data = false")+`
 resource "pgreplication_replication_slot" "sub" {
   provider                    = pgreplication.pub
   name                        = "red4_order_slot"
   type                        = "logical"
   terminate_active_on_destroy = true
 }
-
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "red4_order_sub"
-  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
-  publications = [pgreplication_publication.pub.name]
-  slot_name    = "red4_order_slot"
-  create_slot  = false
-  copy_data    = false
-}
-`, p.Host, p.Port))
+`)
 	const rounds = 4
 	failed, slotFirst := 0, 0
 	for i := range rounds {

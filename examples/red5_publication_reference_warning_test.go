@@ -1,7 +1,6 @@
 package examples_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 )
@@ -21,20 +20,7 @@ import (
 func TestRed5ReferencedPublicationWarnsAtPlan(t *testing.T) {
 	cli := providerCLI(t)
 	pub, sub := twoPrimaries(t, "red5_ref")
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "red5_ref_pub"
-  tables   = { "public.red5_ref" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider     = pgreplication.sub
-  name         = "red5_ref_sub"
-  conninfo     = "host=%s port=%d user=postgres dbname=postgres sslmode=disable"
-  publications = [pgreplication_publication.pub.name]
-}
-`, pub.Host, pub.Port))
+	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, pubSubHCL(pub, "red5_ref", ""))
 	out := cli.run(t, dir, 2, tfArgs("plan", "-detailed-exitcode")...)
 	if strings.Contains(out, "Publication Not on the Publisher") {
 		t.Errorf("the first plan of a subscription that references the publication this apply creates warns that the "+

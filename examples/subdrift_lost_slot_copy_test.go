@@ -21,58 +21,18 @@ func TestSubdriftLostSlotReplacementCopyData(t *testing.T) {
 	const secret = "subdrift-canary-pw-4711"
 	// The password in conninfo where the CLI takes no write-only
 	// arguments (OpenTofu before 1.11): it must not show either.
-	password := fmt.Sprintf(`password_wo = %q
-  password_wo_version = 1`, secret)
+	password := []string{fmt.Sprintf("password_wo = %q", secret), "password_wo_version = 1"}
 	conninfoPassword := ""
 	if !cli.acceptsWriteOnly(t) {
-		password, conninfoPassword = "", " password="+secret
+		password, conninfoPassword = nil, "password="+secret
 	}
 	mainTF := func(copyData bool) string {
-		return fmt.Sprintf(`
-resource "pgreplication_publication" "pub" {
-  provider = pgreplication.pub
-  name     = "subdrift_lost_pub"
-  tables   = { "public.subdrift_lost" = {} }
-}
-
-resource "pgreplication_subscription" "sub" {
-  provider            = pgreplication.sub
-  name                = "subdrift_lost_sub"
-  conninfo            = "host=%s port=%d user=postgres dbname=postgres sslmode=disable%s"
-  %s
-  publications        = [pgreplication_publication.pub.name]
-  copy_data           = %t
-}
-`, pub.Host, pub.Port, conninfoPassword, password, copyData)
+		return pubSubHCL(pub, "subdrift_lost", conninfoPassword, append(password, fmt.Sprintf("copy_data = %t", copyData))...)
 	}
 	execSQL(t, pub, "postgres", `INSERT INTO subdrift_lost VALUES (1)`)
-	dir := configDir(t, map[string]server{"pub": {pub, "postgres"}, "sub": {sub, "postgres"}}, mainTF(true))
-	cli.run(t, dir, 0, tfArgs("apply")...)
-	rows := func(want int) {
-		t.Helper()
-		waitFor(t, sub, 60*time.Second, func() bool {
-			var n int
-			if err := sub.QueryRow(t.Context(), `SELECT count(*) FROM subdrift_lost`).Scan(&n); err != nil {
-				t.Fatal(err)
-			}
-			return n == want
-		}, fmt.Sprintf("%d rows on the subscriber", want))
-	}
-	rows(1)
-	if err := sub.Stop(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, pub, 30*time.Second, func() bool {
-		var active bool
-		if err := pub.QueryRow(t.Context(), `SELECT active FROM pg_replication_slots WHERE slot_name = 'subdrift_lost_sub'`).Scan(&active); err != nil {
-			t.Fatal(err)
-		}
-		return !active
-	}, "the slot to be released")
-	loseSlot(t, pub, "subdrift_lost_sub")
-	if err := sub.Start(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	dir := applyPubSub(t, cli, pub, sub, mainTF(true))
+	waitRows(t, sub, "subdrift_lost", 1, 60*time.Second, "1 row on the subscriber")
+	loseSubscriptionSlot(t, pub, sub, "subdrift_lost_sub")
 	noSecret := func(out string) {
 		t.Helper()
 		if strings.Contains(out, secret) {
@@ -105,6 +65,6 @@ resource "pgreplication_subscription" "sub" {
 	t.Logf("the replacement:\n%s", lastLines(out, 25))
 	noSecret(cli.run(t, dir, 0, tfArgs("apply")...))
 	execSQL(t, pub, "postgres", `INSERT INTO subdrift_lost VALUES (2)`)
-	rows(2)
+	waitRows(t, sub, "subdrift_lost", 2, 60*time.Second, "2 rows on the subscriber")
 	noSecret(cli.run(t, dir, 0, tfArgs("plan", "-detailed-exitcode")...))
 }
