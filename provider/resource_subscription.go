@@ -428,7 +428,6 @@ func (r *subscriptionResource) Create(ctx context.Context, req resource.CreateRe
 	params, _ := conninfo.Parse(connection)
 	ctx = statement.WithSecrets(ctx, params.Secrets()...)
 	publisher := r.newPublisherProbe(connection)
-	defer publisher.close(ctx)
 	if !r.publicationsThere(ctx, plan, publisher, "Nothing was created.", &resp.Diagnostics) {
 		return
 	}
@@ -581,7 +580,7 @@ func (r *subscriptionResource) Read(ctx context.Context, req resource.ReadReques
 	state = state.fromCatalog(cat)
 	var lost *lostSlot
 	if slot := ptrString(cat.SlotName); slot != "" && !strings.EqualFold(slot, subscriptionSlotNone) && (cat.Failover || cat.Enabled) {
-		s, where, elsewhere, err := r.lookOwnSlot(ctx, cat)
+		s, where, elsewhere, err := r.lookOwnSlot(ctx, cat, cat.Enabled)
 		if err == nil && cat.Failover && !elsewhere && s.failover != nil {
 			state.Failover = types.BoolValue(*s.failover)
 		}
@@ -641,20 +640,31 @@ func recordedLostSlot(ctx context.Context, private privateState, slot string) *l
 
 // lookOwnSlot reads the publisher's row of the subscription c's slot, and
 // the publisher's address. elsewhere: the probe may reach another server
-// than the subscriber's publisher (publisherMayDiffer). Best effort, and
+// than the subscriber's publisher (publisherMayDiffer). Such a probe is not
+// made at all unless lost is asked for (errSlotElsewhere): the slot's
+// failover, what it would read, must not be taken from another server,
+// while an invalidated slot seen there only makes the plan warn, saying
+// so (replaceLostSlot), and is still worth the warning. Best effort, and
 // quiet: an error when the publisher cannot be asked from here.
-func (r *subscriptionResource) lookOwnSlot(ctx context.Context, c *subscriptionCatalog) (s publisherSlot, where string, elsewhere bool, err error) {
+func (r *subscriptionResource) lookOwnSlot(ctx context.Context, c *subscriptionCatalog, lost bool) (s publisherSlot, where string, elsewhere bool, err error) {
+	publisher := r.newPublisherProbe(c.ConnInfo)
+	if publisher.elsewhere != "" && !lost {
+		return s, "", true, errSlotElsewhere
+	}
 	p, _ := conninfo.Parse(c.ConnInfo)
 	ctx = statement.WithSecrets(ctx, p.Secrets()...)
-	publisher := r.newPublisherProbe(c.ConnInfo)
-	defer publisher.close(ctx)
 	conn, params, err := publisher.open(ctx)
 	if err != nil {
-		return s, "", false, err
+		return s, "", publisher.elsewhere != "", err
 	}
 	s, err = lookPublisherSlot(ctx, conn, *c.SlotName)
 	return s, publisherAddress(params), publisher.elsewhere != "", err
 }
+
+// errSlotElsewhere is lookOwnSlot's answer when the slot's failover alone
+// is asked for and the probe may reach another server than the
+// subscriber's publisher.
+var errSlotElsewhere = errors.New("the publisher checked may not be the subscriber's")
 
 // publisherSlotFailover is failover as the publisher's slot of the
 // subscription c has it, which pg_subscription cannot tell: a slot whose
@@ -664,10 +674,7 @@ func (r *subscriptionResource) lookOwnSlot(ctx context.Context, c *subscriptionC
 // c.Failover when the publisher cannot be asked from here, or the probe may
 // reach another server than the subscriber's publisher (publisherMayDiffer).
 func (r *subscriptionResource) publisherSlotFailover(ctx context.Context, c *subscriptionCatalog) bool {
-	if r.newPublisherProbe(c.ConnInfo).elsewhere != "" {
-		return c.Failover
-	}
-	s, _, _, err := r.lookOwnSlot(ctx, c)
+	s, _, _, err := r.lookOwnSlot(ctx, c, false)
 	if err != nil || s.failover == nil {
 		return c.Failover
 	}
@@ -732,7 +739,6 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 		ctx = statement.WithSecrets(ctx, p.Secrets()...)
 	}
 	publisher := r.newPublisherProbe(after)
-	defer publisher.close(ctx)
 	if !plan.Publications.Equal(state.Publications) && !r.publicationsThere(ctx, plan, publisher, "This apply changed nothing.", &resp.Diagnostics) {
 		return
 	}
@@ -1442,8 +1448,8 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 	if known && !replacing && !plan.Database.IsUnknown() && !plan.Name.IsUnknown() && (state == nil || !plan.Name.Equal(state.Name)) {
 		r.refuseExisting(ctx, plan.Database.ValueString(), plan.Name.ValueString(), &resp.Diagnostics)
 	}
-	// One connection to the publisher for every check of this plan: one
-	// that does not answer costs one publisherProbeTimeout, said once.
+	// One probe of the publisher for every check of this plan: one that
+	// does not answer costs one publisherProbeTimeout, said once.
 	var publisher *publisherProbe
 	if c := plan.Conninfo; !c.IsUnknown() && !c.IsNull() {
 		connection := c.ValueString() // as apply writes it
@@ -1451,7 +1457,6 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 			connection = withPassword(connection, cfg.PasswordWO.ValueString())
 		}
 		publisher = r.newPublisherProbe(connection)
-		defer publisher.close(ctx)
 	}
 	if known && publisher != nil && !plan.Publications.IsUnknown() && (state == nil || !plan.Publications.Equal(state.Publications)) {
 		var names []string
@@ -2385,54 +2390,36 @@ func withPassword(connection, password string) string {
 	return p.String()
 }
 
-// checkPublisherWalLevel connects to the publisher the way the subscriber
-// will, with a short timeout, and reports on the conninfo attribute when
-// its wal_level is not logical. A publisher Terraform cannot reach is not an
-// error here (the subscriber may reach what Terraform cannot); apply reports it.
-// connectPublisher connects to the publisher that connection names, with
-// what connection says and nothing of the user running Terraform
-// (namedHostConfig), within publisherProbeTimeout: the plan-time and
-// apply-time checks of what the subscriber will find there. Its errors
-// carry no secret of connection.
-func connectPublisher(ctx context.Context, connection string) (*pgx.Conn, conninfo.Params, error) {
-	p, err := conninfo.Parse(connection)
-	if err != nil {
-		return nil, nil, err
-	}
-	ctx = statement.WithSecrets(ctx, p.Secrets()...)
-	cfg, err := namedHostConfig(p, publisherProbeTimeout)
-	if err != nil {
-		return nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
-	defer cancel()
-	conn, err := pgx.ConnectConfig(ctx, cfg)
-	if err != nil {
-		return nil, nil, statement.Masked(ctx, err)
-	}
-	return conn, p, nil
-}
-
-// publisherProbe is one connection to the publisher of a subscription for
-// the checks of one plan or one apply (wal_level, publications, slot):
-// opened by the first check that needs it and shared by the rest, so that
-// a publisher that does not answer (stopped, or behind a path that drops
-// packets) costs one publisherProbeTimeout, not one per check. A
-// connection that failed is not tried again in the same plan or apply.
+// publisherProbe is the checks of one plan, one apply or one refresh of a
+// subscription of what its publisher has (wal_level, publications, slot),
+// through the process's pool of that publisher (publisherPools): opened
+// by the first check that needs it, so that a publisher that does not
+// answer (stopped, or behind a path that drops packets) costs one
+// publisherProbeTimeout, not one per check, and a refresh of many
+// subscriptions to one publisher opens a session or two, not one each.
+// A probe that could not reach the publisher does not try again.
 type publisherProbe struct {
 	connection string
 	// elsewhere: the server the probe reaches may not be the one the
 	// subscriber reaches (publisherMayDiffer), so what it finds warns and
 	// never refuses.
 	elsewhere string
-	conn      *pgx.Conn
+	by        *server // the provider instance, whose probes share a failure (publisherPoolSet.reach)
+	conn      publisherQuerier
 	params    conninfo.Params
 	err       error
 	tried     bool
 }
 
+// publisherQuerier is what the checks ask the publisher through: its pool,
+// from which each check takes a connection for its one query, bounded by
+// publisherProbeTimeout.
+type publisherQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
 func (r *subscriptionResource) newPublisherProbe(connection string) *publisherProbe {
-	return &publisherProbe{connection: connection, elsewhere: publisherMayDiffer(r.server, connection)}
+	return &publisherProbe{connection: connection, elsewhere: publisherMayDiffer(r.server, connection), by: r.server}
 }
 
 // publisherMayDiffer says why the publisher that connection names may not
@@ -2508,20 +2495,18 @@ func (p *publisherProbe) warn(diags *diag.Diagnostics, attr path.Path, summary, 
 	diags.AddAttributeWarning(attr, summary, detail)
 }
 
-// open connects at the first call (connectPublisher) and returns the same
-// connection, or the same error, at every later one.
-func (p *publisherProbe) open(ctx context.Context) (*pgx.Conn, conninfo.Params, error) {
+// open reaches the publisher at the first call (publisherPools) and
+// returns the same pool, or the same error, at every later one. Its errors
+// carry no secret of the connection.
+func (p *publisherProbe) open(ctx context.Context) (publisherQuerier, conninfo.Params, error) {
 	if !p.tried {
 		p.tried = true
-		p.conn, p.params, p.err = connectPublisher(ctx, p.connection)
+		var pool *pgxpool.Pool
+		if pool, p.params, p.err = publisherPools.reach(ctx, p.by, p.connection); p.err == nil {
+			p.conn = pool
+		}
 	}
 	return p.conn, p.params, p.err
-}
-
-func (p *publisherProbe) close(ctx context.Context) {
-	if p.conn != nil {
-		p.conn.Close(ctx)
-	}
 }
 
 // warnUnreachable warns, once, that a plan's checks of the publisher were
@@ -2639,7 +2624,7 @@ func publisherSlotProblem(ctx context.Context, publisher *publisherProbe, slot s
 			return err != nil || s.pid == nil, nil
 		})
 	}
-	where, dbname := publisherAddress(p), conn.Config().Database
+	where, dbname := publisherAddress(p), s.asked
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return fmt.Sprintf("the publisher (%s) has no replication slot %q", where, slot), nil
@@ -2667,20 +2652,23 @@ type publisherSlot struct {
 	pid                              *int64
 	// failover is nil before PostgreSQL 17, which has no failover slots.
 	failover *bool
+	// asked is the database of the session that read the row
+	// (current_database()): the one the subscription connects to.
+	asked string
 }
 
-// lookPublisherSlot reads the slot slot from the publisher conn is
-// connected to; pgx.ErrNoRows when it has none. wal_status (PostgreSQL 13),
+// lookPublisherSlot reads the slot slot from the publisher conn reaches;
+// pgx.ErrNoRows when it has none. wal_status (PostgreSQL 13),
 // invalidation_reason and failover (17) are read through to_jsonb, so that
 // an older publisher answers too.
-func lookPublisherSlot(ctx context.Context, conn *pgx.Conn, slot string) (publisherSlot, error) {
+func lookPublisherSlot(ctx context.Context, conn publisherQuerier, slot string) (publisherSlot, error) {
 	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
 	defer cancel()
 	var s publisherSlot
 	err := conn.QueryRow(ctx, `SELECT slot_type, plugin::text, database::text, active_pid::bigint,
-  to_jsonb(s) ->> 'wal_status', to_jsonb(s) ->> 'invalidation_reason', (to_jsonb(s) ->> 'failover')::boolean
+  to_jsonb(s) ->> 'wal_status', to_jsonb(s) ->> 'invalidation_reason', (to_jsonb(s) ->> 'failover')::boolean, current_database()
 FROM pg_catalog.pg_replication_slots s WHERE slot_name = $1`,
-		slot).Scan(&s.typ, &s.plugin, &s.database, &s.pid, &s.walStatus, &s.why, &s.failover)
+		slot).Scan(&s.typ, &s.plugin, &s.database, &s.pid, &s.walStatus, &s.why, &s.failover, &s.asked)
 	return s, err
 }
 
@@ -2768,19 +2756,26 @@ func checkPublisherVersion(ctx context.Context, publisher *publisherProbe, needs
 	}
 	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
 	defer cancel()
-	var version int
-	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int`).Scan(&version); err != nil {
+	var (
+		version int
+		named   string
+	)
+	if err := conn.QueryRow(ctx, `SELECT current_setting('server_version_num')::int, current_setting('server_version')`).Scan(&version, &named); err != nil {
 		return
 	}
 	for _, f := range needs {
 		if version < f.major*10000 {
 			publisher.refuse(diags, f.attr, "Feature Needs a Newer PostgreSQL",
 				fmt.Sprintf("%s; the publisher (%s) runs PostgreSQL %s. Remove the setting or upgrade the publisher.",
-					f.why, publisherAddress(p), conn.PgConn().ParameterStatus("server_version")))
+					f.why, publisherAddress(p), named))
 		}
 	}
 }
 
+// checkPublisherWalLevel asks the publisher, as the subscriber will reach
+// it, for its wal_level, and reports on the conninfo attribute when it is
+// not logical. A publisher Terraform cannot reach is not an error here
+// (the subscriber may reach what Terraform cannot); apply reports it.
 func checkPublisherWalLevel(ctx context.Context, publisher *publisherProbe, diags *diag.Diagnostics) {
 	conn, p, err := publisher.open(ctx)
 	if err != nil {
@@ -2788,16 +2783,14 @@ func checkPublisherWalLevel(ctx context.Context, publisher *publisherProbe, diag
 	}
 	ctx, cancel := context.WithTimeout(ctx, publisherProbeTimeout)
 	defer cancel()
-	cfg := conn.Config()
-	var level string
-	if err := conn.QueryRow(ctx, `SELECT current_setting('wal_level')`).Scan(&level); err != nil {
+	var level, database string
+	if err := conn.QueryRow(ctx, `SELECT current_setting('wal_level'), current_database()`).Scan(&level, &database); err != nil {
 		return
 	}
 	if level != "logical" {
-		where := conninfo.Params{"host": p["host"], "hostaddr": p["hostaddr"], "port": strconv.Itoa(int(cfg.Port)), "dbname": cfg.Database}
 		publisher.refuse(diags, path.Root("conninfo"), "Publisher Needs wal_level = logical",
-			fmt.Sprintf("The publisher (%s) runs with wal_level = %s; a subscription needs wal_level = logical there to create its slot and "+
-				"decode changes. On the publisher run ALTER SYSTEM SET wal_level = logical, restart it, and plan again.",
-				where.String(), level))
+			fmt.Sprintf("The publisher (%s, database %q) runs with wal_level = %s; a subscription needs wal_level = logical there to create its "+
+				"slot and decode changes. On the publisher run ALTER SYSTEM SET wal_level = logical, restart it, and plan again.",
+				publisherAddress(p), database, level))
 	}
 }

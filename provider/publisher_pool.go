@@ -1,0 +1,194 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/statement"
+)
+
+// publisherPools are the connections of this process to the publishers of
+// subscriptions, for the probe's checks (publisherProbe): one small pool per
+// publisher connection string, so that a refresh, an import or a plan of
+// many subscriptions to one publisher connects once, not once per
+// subscription every time. Process-wide like processPools: a real Terraform
+// run starts a provider process per command, so nothing a pool keeps (a
+// connection, a failure) outlives the command there.
+var publisherPools = publisherPoolSet{m: map[string]*publisherPool{}}
+
+const (
+	// publisherPoolConns bounds the sessions a probe pool opens on one
+	// publisher: its checks are single short queries, each taking a
+	// connection for its own duration only.
+	publisherPoolConns = 2
+	// publisherPoolIdle is how long a connection the checks no longer use
+	// stays open: enough for the refresh and the plan of one command (or
+	// the steps of an in-process test) to share it.
+	publisherPoolIdle = 30 * time.Second
+	// publisherRetryAfter is how long a failed attempt to reach a publisher
+	// answers for the other probes of the same provider instance (the same
+	// command): a plan of ten subscriptions on a publisher that does not
+	// answer waits one publisherProbeTimeout, not one for its refresh and
+	// another for its plan. Longer than a refresh and the plan after it;
+	// short enough that an apply running for minutes looks again. The next
+	// command, a new provider instance (and in a real run a new process),
+	// always tries again.
+	publisherRetryAfter = 30 * time.Second
+)
+
+// errPublisherSilent is the cause of an attempt to reach a publisher that
+// ended with no answer (a publisher stopped with SIGSTOP, or behind a path
+// that drops packets): pgxpool returns the bare context error then.
+var errPublisherSilent = fmt.Errorf("the publisher did not answer within %s", publisherProbeTimeout)
+
+// publisherPoolSet holds the probe pools of the process by connection string.
+type publisherPoolSet struct {
+	mu sync.Mutex // guards m
+	// m is by the publisher's full connection string, password included:
+	// held in memory only, never in a message. The pool's connections are
+	// made from namedHostConfig, with the password set on the config.
+	m map[string]*publisherPool
+}
+
+// publisherPool is the pool of one publisher connection string, and what
+// the last attempt to reach it found.
+type publisherPool struct {
+	pool   *pgxpool.Pool
+	params conninfo.Params
+	mu     sync.Mutex        // guards trying and failed
+	trying *publisherAttempt // the attempt under way, which concurrent probes wait for
+	failed *publisherAttempt // the last attempt, when it failed
+}
+
+// publisherAttempt is one attempt to reach a publisher; done is closed
+// when err is set.
+type publisherAttempt struct {
+	done chan struct{}
+	by   *server // the provider instance that made it
+	at   time.Time
+	err  error
+}
+
+// reach returns the pool of the publisher that connection names once one
+// of its connections answers, within publisherProbeTimeout; its errors
+// carry no secret of connection. Concurrent callers share one attempt, and
+// a failed attempt answers for the probes of the same provider instance
+// (by) for publisherRetryAfter: a publisher that does not answer costs one
+// publisherProbeTimeout, not one per subscription or per check.
+func (ps *publisherPoolSet) reach(ctx context.Context, by *server, connection string) (*pgxpool.Pool, conninfo.Params, error) {
+	pp, err := ps.get(connection)
+	if err != nil {
+		return nil, nil, err
+	}
+	ctx = statement.WithSecrets(ctx, pp.params.Secrets()...)
+	for {
+		pp.mu.Lock()
+		if f := pp.failed; f != nil && f.by == by && time.Since(f.at) < publisherRetryAfter {
+			pp.mu.Unlock()
+			return nil, nil, f.err
+		}
+		if a := pp.trying; a != nil {
+			pp.mu.Unlock()
+			select {
+			case <-a.done:
+			case <-ctx.Done():
+				return nil, nil, ctx.Err()
+			}
+			if errors.Is(a.err, context.Canceled) {
+				continue // the attempt's own caller gave up: not the publisher's answer
+			}
+			if a.err != nil {
+				return nil, nil, a.err
+			}
+			return pp.pool, pp.params, nil
+		}
+		a := &publisherAttempt{done: make(chan struct{}), by: by}
+		pp.trying = a
+		pp.mu.Unlock()
+		a.err = pp.try(ctx)
+		a.at = time.Now()
+		pp.mu.Lock()
+		pp.trying, pp.failed = nil, nil
+		if a.err != nil && ctx.Err() == nil {
+			pp.failed = a
+		}
+		pp.mu.Unlock()
+		close(a.done)
+		if a.err != nil {
+			return nil, nil, a.err
+		}
+		return pp.pool, pp.params, nil
+	}
+}
+
+// try takes a connection from the pool and gives it back: a new one, or an
+// idle one that pgxpool pings when it has been idle for over a second.
+func (pp *publisherPool) try(ctx context.Context) error {
+	parent := ctx
+	ctx, cancel := context.WithTimeoutCause(ctx, publisherProbeTimeout, errPublisherSilent)
+	defer cancel()
+	c, err := pp.pool.Acquire(ctx)
+	switch {
+	case err == nil:
+		c.Release()
+		return nil
+	case parent.Err() != nil:
+		return parent.Err()
+	case context.Cause(ctx) == errPublisherSilent && errors.Is(err, context.DeadlineExceeded):
+		return errPublisherSilent
+	}
+	return statement.Masked(ctx, err)
+}
+
+// get returns the pool of connection, made at its first use; making one
+// does not connect.
+func (ps *publisherPoolSet) get(connection string) (*publisherPool, error) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if pp, ok := ps.m[connection]; ok {
+		return pp, nil
+	}
+	p, err := conninfo.Parse(connection)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := namedHostConfig(p, publisherProbeTimeout)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := newPublisherPool(cfg)
+	if err != nil {
+		return nil, err
+	}
+	pp := &publisherPool{pool: pool, params: p}
+	ps.m[connection] = pp
+	return pp, nil
+}
+
+// newPublisherPool makes the pool of the connections cfg describes. A
+// connection whose query timed out is not handed out again: pgconn closes
+// a connection whose read a context ended (ResultReader.receiveMessage,
+// asyncClose), and pgxpool destroys a closed connection when it is
+// released.
+func newPublisherPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
+	// ConnString is what namedHostConfig parsed: no password (set on cfg),
+	// nothing from the environment. pgxpool needs a config of its own
+	// ParseConfig; its connection settings are cfg's.
+	pcfg, err := pgxpool.ParseConfig(cfg.ConnString())
+	if err != nil {
+		return nil, err
+	}
+	pcfg.ConnConfig = cfg
+	pcfg.MaxConns = publisherPoolConns
+	pcfg.MinConns = 0
+	pcfg.MaxConnIdleTime = publisherPoolIdle
+	pcfg.HealthCheckPeriod = publisherPoolIdle / 3
+	return pgxpool.NewWithConfig(context.Background(), pcfg)
+}

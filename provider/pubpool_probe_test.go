@@ -1,0 +1,160 @@
+package provider
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// pubpoolSubscriptions declares n enabled subscriptions to the publisher of
+// f, each with a slot of its own, that copy nothing (they share t1), with
+// the canary password in conninfo.
+func pubpoolSubscriptions(f subscriptionFixture, n int, publications string) string {
+	return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  count        = %d
+  provider     = pgreplication.subscriber
+  name         = "sub_pubpool_${count.index}"
+  conninfo     = "%s password=${var.canary_password}"
+  publications = %s
+  copy_data    = false
+}
+`, n, f.conninfo(""), publications)
+}
+
+// probeSessions is how many sessions the provider's publisher probe
+// (application_name terraform-provider-pgreplication, namedHostConfig) has
+// opened on n so far, by its log (log_connections = on).
+func probeSessions(t *testing.T, n *routertest.Node) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.DataDir, "postgresql.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "connection authorized") && strings.Contains(line, "application_name=terraform-provider-pgreplication") {
+			count++
+		}
+	}
+	return count
+}
+
+// A refresh read the slot of each enabled subscription on the publisher
+// through a connection of its own, opened and closed for that one query:
+// every refresh, import and destroy of N subscriptions opened N sessions on
+// the publisher. The probe now takes its connection from the process's
+// pool of that publisher (publisherPools), so two plans of six
+// subscriptions open a couple of sessions at most, none while the apply's
+// are still idle.
+func TestAccSubscription_pubpoolRefreshSharesPublisherSessions(t *testing.T) {
+	testAccPreCheck(t)
+	pub := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("log_connections", "on")).Primary
+	f := newSubscriptionFixture(t, pub, "sub_pubpool_share", `CREATE PUBLICATION pub_a FOR TABLE t1;`, nil)
+	const subs = 6
+	pw := "canary" + canaryMark + "-pubpool-share"
+	config := canaryVariable(t, pw) + pubpoolSubscriptions(f, subs, `["pub_a"]`)
+	logPath := traceLog(t)
+	before := -1
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				PreConfig: func() { before = probeSessions(t, pub) },
+				Config:    config,
+				PlanOnly:  true,
+			},
+			{Config: config, PlanOnly: true},
+		},
+	})
+	opened := probeSessions(t, pub) - before
+	t.Logf("the apply opened %d probe sessions on the publisher, then two plans (each refreshing %d enabled subscriptions) %d", before, subs, opened)
+	if before <= 0 {
+		t.Fatalf("no probe session in the publisher's log after the apply (%d): the count below proves nothing", before)
+	}
+	// Each refresh may find the pool's connections idled out
+	// (publisherPoolIdle) and open up to publisherPoolConns again.
+	if opened > 2*publisherPoolConns {
+		t.Errorf("two plans of %d enabled subscriptions opened %d sessions on the publisher; want at most %d (the pool's, shared)",
+			subs, opened, 2*publisherPoolConns)
+	}
+	checkLogHasNo(t, logPath, canaryParts(pw), "sub_pubpool_5")
+}
+
+// A frozen publisher (SIGSTOP: it accepts connections and never answers)
+// under twelve enabled subscriptions: each refresh's Read and each plan's
+// check waited publisherProbeTimeout (5s) on a connection of its own,
+// ten at a time (Terraform's parallelism), so a plan took two waves of
+// Read and plan, 20s, and a step's two plans 40s. The probes of one
+// publisher now share one attempt, and its failure answers for the rest
+// of the command: one timeout a plan, said in a warning that names the
+// publisher and never the password. Once thawed, the next command sees
+// the publisher (here: the publication it lacks).
+func TestAccSubscription_pubpoolFrozenPublisherOneTimeout(t *testing.T) {
+	testAccPreCheck(t)
+	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary // frozen: not the shared one
+	f := newSubscriptionFixture(t, pub, "sub_pubpool_frozen", `CREATE PUBLICATION pub_a FOR TABLE t1;`, nil)
+	// Registered last, so it runs first: the fixture's cleanup needs the
+	// publisher answering.
+	t.Cleanup(func() {
+		if err := pub.Thaw(); err != nil {
+			t.Error(err)
+		}
+	})
+	const subs = 12
+	pw := "canary" + canaryMark + "-pubpool-frozen"
+	variable := canaryVariable(t, pw)
+	logPath := traceLog(t)
+	var began time.Time
+	var frozen time.Duration
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: variable + pubpoolSubscriptions(f, subs, `["pub_a"]`)},
+			{
+				PreConfig: func() {
+					if err := pub.Freeze(); err != nil {
+						t.Fatal(err)
+					}
+					began = time.Now()
+				},
+				Config:             variable + pubpoolSubscriptions(f, subs, `["pub_a", "pub_never"]`),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{
+				PreConfig: func() {
+					frozen = time.Since(began)
+					if err := pub.Thaw(); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config:             variable + pubpoolSubscriptions(f, subs, `["pub_a", "pub_never"]`),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+		},
+	})
+	t.Logf("the frozen step's plans of %d subscriptions took %s", subs, frozen.Round(time.Millisecond))
+	// Two plans of one timeout each and the CLI's own work on a busy
+	// machine; a timeout per wave of Read and plan would be 40s.
+	if frozen > 28*time.Second {
+		t.Errorf("the step's plans took %s with the publisher frozen; want about one publisherProbeTimeout (5s) a plan", frozen)
+	}
+	publisher := fmt.Sprintf("127.0.0.1:%d", pub.Port)
+	if !logHasEntry(t, logPath, "Publisher Not Checked", publisher, "within 5s", "did not answer") {
+		t.Errorf("the plan did not warn that publisher %s was not checked", publisher)
+	}
+	if !logHasEntry(t, logPath, "Publication Not on the Publisher", "pub_never", publisher) {
+		t.Errorf("the plan after the publisher was thawed did not see it (no warning of the publication pub_never it lacks)")
+	}
+	checkLogHasNo(t, logPath, canaryParts(pw), "Publisher Not Checked")
+}
