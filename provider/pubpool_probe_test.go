@@ -158,3 +158,64 @@ func TestAccSubscription_pubpoolFrozenPublisherOneTimeout(t *testing.T) {
 	}
 	checkLogHasNo(t, logPath, canaryParts(pw), "Publisher Not Checked")
 }
+
+// slotLooks is how many times the provider's publisher probe has read
+// pg_replication_slots on n so far, by its log (log_statement = all).
+func slotLooks(t *testing.T, n *routertest.Node) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.DataDir, "postgresql.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		if strings.Contains(line, "terraform-provider-pgreplication") && strings.Contains(line, "SELECT slot_type, plugin::text") {
+			count++
+		}
+	}
+	return count
+}
+
+// The refresh of a disabled failover subscription reads only its slot's
+// failover from the publisher, which must not be taken from a server that
+// may not be the subscriber's publisher (publisherMayDiffer: conninfo
+// names 127.0.0.1, and the provider reaches the subscriber at a non-local
+// address). Read threw that answer away, but asked anyway: a session and a
+// query on a server that may be no publisher of this subscription, and a
+// publisherProbeTimeout when it does not answer. It no longer asks.
+func TestAccSubscription_pubpoolElsewhereFailoverNotAsked(t *testing.T) {
+	testAccPreCheck(t)
+	pubTopo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("log_statement", "all"))
+	if pubTopo.Version < 17 {
+		t.Skipf("PostgreSQL %d has no failover slots", pubTopo.Version)
+	}
+	pub := pubTopo.Primary
+	ip := outboundAddress(t)
+	f := newSubscriptionFixture(t, pub, "sub_pubpool_elsewhere", `CREATE PUBLICATION pub_a FOR TABLE t1;`,
+		[]routertest.Option{routertest.WithSetting("listen_addresses", "127.0.0.1,"+ip)})
+	trustHBA(t, f.sub, "host all all "+ip+"/32 trust")
+	config := providerBlockAt("", ip, f.sub.Port, "postgres", "postgres", "disable") + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  name         = "sub_pubpool_elsewhere"
+  conninfo     = %q
+  publications = ["pub_a"]
+  enabled      = false
+  failover     = true
+}
+`, f.conninfo(""))
+	before := -1
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config},
+			{
+				PreConfig: func() { before = slotLooks(t, pub) },
+				Config:    config,
+				PlanOnly:  true,
+			},
+		},
+	})
+	if looks := slotLooks(t, pub) - before; before < 0 || looks > 0 {
+		t.Errorf("the plan's refresh read the slot on a publisher that may not be the subscriber's %d times, only to throw the answer away; want 0", looks)
+	}
+}
