@@ -29,9 +29,15 @@ const (
 	// connection for its own duration only.
 	publisherPoolConns = 2
 	// publisherPoolIdle is how long a connection the checks no longer use
-	// stays open: enough for the refresh and the plan of one command (or
-	// the steps of an in-process test) to share it.
-	publisherPoolIdle = 30 * time.Second
+	// stays open: enough for the refresh and the plan of one command to
+	// share it, short enough not to hold a place of the publisher role's
+	// CONNECTION LIMIT long after.
+	publisherPoolIdle = 15 * time.Second
+	// publisherPoolUnused is how long a pool nobody asked for is kept, its
+	// connections long closed: in-process (the acceptance tests) one
+	// process sees many publishers, each pool with a goroutine of its own.
+	// Far longer than any probe's use of a pool it reached.
+	publisherPoolUnused = 10 * time.Minute
 	// publisherRetryAfter is how long a failed attempt to reach a publisher
 	// answers for the other probes of the same provider instance (the same
 	// command): a plan of ten subscriptions on a publisher that does not
@@ -62,6 +68,7 @@ type publisherPoolSet struct {
 type publisherPool struct {
 	pool   *pgxpool.Pool
 	params conninfo.Params
+	used   time.Time         // when get last returned it; guarded by publisherPoolSet.mu
 	mu     sync.Mutex        // guards trying and failed
 	trying *publisherAttempt // the attempt under way, which concurrent probes wait for
 	failed *publisherAttempt // the last attempt, when it failed
@@ -148,11 +155,19 @@ func (pp *publisherPool) try(ctx context.Context) error {
 }
 
 // get returns the pool of connection, made at its first use; making one
-// does not connect.
+// does not connect. Pools unused for publisherPoolUnused are closed.
 func (ps *publisherPoolSet) get(connection string) (*publisherPool, error) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
+	now := time.Now()
+	for c, pp := range ps.m {
+		if c != connection && now.Sub(pp.used) > publisherPoolUnused && pp.pool.Stat().TotalConns() == 0 {
+			pp.pool.Close()
+			delete(ps.m, c)
+		}
+	}
 	if pp, ok := ps.m[connection]; ok {
+		pp.used = now
 		return pp, nil
 	}
 	p, err := conninfo.Parse(connection)
@@ -167,7 +182,7 @@ func (ps *publisherPoolSet) get(connection string) (*publisherPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	pp := &publisherPool{pool: pool, params: p}
+	pp := &publisherPool{pool: pool, params: p, used: now}
 	ps.m[connection] = pp
 	return pp, nil
 }
@@ -189,6 +204,6 @@ func newPublisherPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
 	pcfg.MaxConns = publisherPoolConns
 	pcfg.MinConns = 0
 	pcfg.MaxConnIdleTime = publisherPoolIdle
-	pcfg.HealthCheckPeriod = publisherPoolIdle / 3
+	pcfg.HealthCheckPeriod = publisherPoolIdle / 3 // when idle connections are closed
 	return pgxpool.NewWithConfig(context.Background(), pcfg)
 }
