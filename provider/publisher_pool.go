@@ -135,17 +135,22 @@ func (ps *publisherPoolSet) reach(ctx context.Context, by *server, connection st
 	}
 }
 
-// try takes a connection from the pool and gives it back: a new one, or an
-// idle one that pgxpool pings when it has been idle for over a second.
+// try takes a connection from the pool, pings it and gives it back: the
+// attempt answers for the checks after it, and pgxpool hands out a
+// connection idle for under a second without a ping of its own.
 func (pp *publisherPool) try(ctx context.Context) error {
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, publisherProbeTimeout, errPublisherSilent)
 	defer cancel()
 	c, err := pp.pool.Acquire(ctx)
+	if err == nil {
+		err = c.Ping(ctx)
+		c.Release() // destroyed when the ping broke it
+		if err == nil {
+			return nil
+		}
+	}
 	switch {
-	case err == nil:
-		c.Release()
-		return nil
 	case parent.Err() != nil:
 		return parent.Err()
 	case context.Cause(ctx) == errPublisherSilent && errors.Is(err, context.DeadlineExceeded):

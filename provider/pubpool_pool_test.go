@@ -12,7 +12,9 @@ import (
 )
 
 // The probe pool of a publisher that freezes (SIGSTOP): the connection
-// whose query timed out is closed, not handed out again; ten probes of
+// whose query timed out is closed, not handed out again; an attempt to
+// reach it just after a probe used it does not take the idle connection
+// for an answer; ten probes of
 // one command that ask at once share one attempt, one publisherProbeTimeout
 // in all; the failure answers for that command's later probes at once,
 // and the next command (another provider instance) tries again and sees
@@ -57,6 +59,23 @@ func TestPubpoolFrozenPublisherPool(t *testing.T) {
 	// cancel request pgconn sends the frozen server), but never hands it out.
 	if n := pool.Stat().IdleConns(); n != 0 {
 		t.Fatalf("the connection whose query timed out is back among the pool's idle connections (%d): it would be handed out again", n)
+	}
+
+	// A publisher frozen right after a probe used it: the pool's
+	// connection, idle under a second, goes out without pgxpool's ping,
+	// and an attempt that took it for an answer left every check after it
+	// to wait publisherProbeTimeout of its own.
+	if err := pub.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := publisherPools.reach(ctx, &server{}, connection); err != nil {
+		t.Fatal(err)
+	}
+	if err := pub.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := publisherPools.reach(ctx, &server{}, connection); err == nil {
+		t.Fatal("a probe found the publisher frozen just after its last use reachable")
 	}
 
 	refresh := &server{} // the next command
