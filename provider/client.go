@@ -265,7 +265,18 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		cfg.BeforeConnect = func(context.Context, *pgx.ConnConfig) error {
 			return room.admit(p, wait, cfg.PingTimeout, s.describe(), s.role())
 		}
-		cfg.AfterConnect = func(context.Context, *pgx.Conn) error { room.connected(p); return nil }
+		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+			if room.connected(p) {
+				// A pool kept for a database missing when it was made
+				// (3D000), now created: its first connection that succeeds
+				// measures the room, as newPool measures a pool's first.
+				// Unmeasured, the room admitted one connection of the role
+				// at a time, every other pool's waiting for this one's
+				// statements (TestRoomMissingDatabaseCreatedLaterMeasuresTheRoom).
+				room.measure(ctx, c)
+			}
+			return nil
+		}
 		cfg.BeforeClose = func(c *pgx.Conn) {
 			room.ending()
 			if binds.Load() || room.limited() {
@@ -583,9 +594,13 @@ func (r *roleRoom) trim() {
 }
 
 // connected counts a connection of p made: its place is held until its
-// session ends.
-func (r *roleRoom) connected(p *pgxpool.Pool) {
+// session ends. unmeasured is whether the room is to be measured on it: it
+// is not measured yet, and the connection is not newPool's first of p,
+// which newPool measures itself (it sizes p from it).
+func (r *roleRoom) connected(p *pgxpool.Pool) (unmeasured bool) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	unmeasured = !r.measured && !r.firsts[p]
 	if r.pending[p] > 0 {
 		r.pending[p]--
 	}
@@ -594,7 +609,7 @@ func (r *roleRoom) connected(p *pgxpool.Pool) {
 		r.firstOut = nil
 	}
 	r.held++
-	r.mu.Unlock()
+	return unmeasured
 }
 
 // limited is whether the role's CONNECTION LIMIT holds its pools (measured).
