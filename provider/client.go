@@ -262,8 +262,8 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		// (closeAndWait: on a server that stopped answering, up to
 		// connect_timeout, the pool's connections together).
 		var binds atomic.Bool
-		cfg.BeforeConnect = func(context.Context, *pgx.ConnConfig) error {
-			return room.admit(p, wait, cfg.PingTimeout, s.describe(), s.role())
+		cfg.BeforeConnect = func(ctx context.Context, _ *pgx.ConnConfig) error {
+			return room.admit(ctx, p, wait, cfg.PingTimeout, s.describe(), s.role())
 		}
 		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 			if room.connected(p) {
@@ -481,8 +481,14 @@ func (r *roleRoom) remove(p *pgxpool.Pool) {
 
 // admit waits, at most wait, for a place for a connection of p; it closes
 // the role's idle connections (each within timeout) while it waits. server
-// and role name them in its error.
-func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, role string) error {
+// and role name them in its error. It stops waiting when ctx is done:
+// pgxpool's connect context, done when p is closed (not when the Acquire
+// that asked for the connection is cancelled: that one returns at once).
+// newPool closes a pool whose first Acquire was cancelled, and Close waits
+// for the connection being made: waiting on, a handler that Terraform
+// cancelled waited for a place for as long as the statement that held it
+// (TestRoomCancelledWhileWaitingForAPlace).
+func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout time.Duration, server, role string) error {
 	began := time.Now()
 	deadline := began.Add(wait)
 	r.mu.Lock()
@@ -509,6 +515,11 @@ func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, r
 			r.mu.Unlock()
 			return nil
 		}
+		if err := ctx.Err(); err != nil {
+			r.waiting[p]--
+			r.mu.Unlock()
+			return err
+		}
 		if time.Now().After(deadline) {
 			r.waiting[p]--
 			room := r.room
@@ -534,7 +545,10 @@ func (r *roleRoom) admit(p *pgxpool.Pool, wait, timeout time.Duration, server, r
 			}
 		}
 		if closed == 0 {
-			time.Sleep(50 * time.Millisecond)
+			select {
+			case <-ctx.Done():
+			case <-time.After(50 * time.Millisecond):
+			}
 		}
 		r.mu.Lock()
 	}

@@ -28,7 +28,7 @@ func TestRoleRoomWaitIsBounded(t *testing.T) {
 	r.room, r.held, r.measured = 2, 2, true // both places held, by connections in use
 	r.mu.Unlock()
 	start := time.Now()
-	err = r.admit(p, 300*time.Millisecond, time.Second, "127.0.0.1:5432", "app")
+	err = r.admit(t.Context(), p, 300*time.Millisecond, time.Second, "127.0.0.1:5432", "app")
 	if err == nil {
 		t.Fatal("admitted a connection past the role's places")
 	}
@@ -41,7 +41,7 @@ func TestRoleRoomWaitIsBounded(t *testing.T) {
 		}
 	}
 	r.ended()
-	if err := r.admit(p, time.Second, time.Second, "127.0.0.1:5432", "app"); err != nil {
+	if err := r.admit(t.Context(), p, time.Second, time.Second, "127.0.0.1:5432", "app"); err != nil {
 		t.Errorf("a place was freed, yet: %v", err)
 	}
 }
