@@ -273,7 +273,12 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 				// Unmeasured, the room admitted one connection of the role
 				// at a time, every other pool's waiting for this one's
 				// statements (TestRoomMissingDatabaseCreatedLaterMeasuresTheRoom).
-				room.measure(ctx, c)
+				if _, err := room.measure(ctx, c); err != nil {
+					// pgxpool closes the connection without BeforeClose.
+					room.ending()
+					room.ended()
+					return err
+				}
 			}
 			return nil
 		}
@@ -304,7 +309,27 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			room.remove(p)
 			return nil, err
 		}
-		limit := room.measure(ctx, first.Conn())
+		limit, err := room.measure(ctx, first.Conn())
+		if err != nil {
+			// The first connection failed after all, as one the server
+			// never answered does: the pool is not kept, and the next
+			// Pool makes it again and measures the room. Its session is
+			// closed here, as the smaller pool's below: released, the
+			// pool's Close waited for pgconn's own close of it, 15 s on a
+			// server that does not answer.
+			room.ending()
+			closeAndWait(first.Hijack(), cfg.PingTimeout)
+			room.ended()
+			room.firstOver(p, err)
+			p.Close()
+			room.remove(p)
+			if ctx.Err() != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%s did not answer the provider's first connection to database %q: it stopped answering, or ended the session, "+
+				"while the provider read its role's connection limits there (%w). Nothing was changed: check that server (a frozen host, a restart, "+
+				"a network cut) and try again once it answers", s.describe(), database, err)
+		}
 		binds.Store(limit <= cfg.MaxConns)
 		if limit >= cfg.MaxConns {
 			first.Release()
@@ -328,8 +353,11 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 // superusers. It is at least 1 (conn), and math.MaxInt32 when nothing
 // limits the role. roleFree is what the role's CONNECTION LIMIT leaves
 // beyond its sessions now, conn among them; -1 when it does not hold the
-// role (none, or a superuser).
-func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, roleFree int64) {
+// role (none, or a superuser). err is the read's when it did not get the
+// server's answer: conn lost, the server not answering within the
+// statement's bound, or ctx done; the limits are then not known, not
+// absent.
+func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, roleFree int64, err error) {
 	// Sessions are counted as PostgreSQL counts them for its limits:
 	// client backends, conn among them. WAL senders (replication
 	// connections, physical or logical) neither count nor are refused, on
@@ -354,9 +382,12 @@ func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, roleFree i
 		serverLimit                           int64
 	)
 	if err := conn.QueryRow(ctx, sql, pgx.QueryExecModeSimpleProtocol).Scan(&super, &roleLimit, &dbLimit, &roleSessions, &dbSessions, &allSessions, &serverLimit); err != nil {
+		if conn.IsClosed() || ctx.Err() != nil {
+			return 0, 0, err
+		}
 		// The limits are an optimisation of the pool's size, never a
 		// reason to fail: a role that cannot read them keeps its pool.
-		return math.MaxInt32, -1
+		return math.MaxInt32, -1, nil
 	}
 	// conn is one of the sessions counted, and one the pool may keep.
 	capped, roleFree := int64(math.MaxInt32), int64(-1)
@@ -370,7 +401,7 @@ func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, roleFree i
 		}
 		capped = min(capped, serverLimit-allSessions+1)
 	}
-	return int32(max(capped, 1)), roleFree
+	return int32(max(capped, 1)), roleFree, nil
 }
 
 // closeAndWait ends conn's session and waits, at most timeout, until the
@@ -653,11 +684,18 @@ func (r *roleRoom) ended() {
 // measure is connectionCap on conn, a connection of the room's role, and
 // sets the room from what its CONNECTION LIMIT leaves. Sessions of the
 // provider that the server counts but that are still being made are taken
-// for others': the room may be smaller than it could, never larger.
-func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn) int32 {
+// for others': the room may be smaller than it could, never larger. When
+// the server did not answer (connectionCap's err) the room is left as it
+// was: taken for a role without limits, it let the role's pools open past
+// its CONNECTION LIMIT once the server answered again
+// (TestRoomServerFrozenWhileMeasuredIsNotUnlimited).
+func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn) (int32, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	limit, free := connectionCap(ctx, conn)
+	limit, free, err := connectionCap(ctx, conn)
+	if err != nil {
+		return 0, err
+	}
 	r.measured = true
 	r.room = -1
 	if free >= 0 {
@@ -667,7 +705,7 @@ func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn) int32 {
 		// (53300) when ended freed it.
 		r.room = free + r.held - r.closing
 	}
-	return limit
+	return limit, nil
 }
 
 // notAccepting is the DialFunc of a connection, around dial: a dial that
