@@ -273,7 +273,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 				// Unmeasured, the room admitted one connection of the role
 				// at a time, every other pool's waiting for this one's
 				// statements (TestRoomMissingDatabaseCreatedLaterMeasuresTheRoom).
-				if _, err := room.measure(ctx, c); err != nil {
+				if _, err := room.measure(ctx, c, cfg.PingTimeout); err != nil {
 					// pgxpool closes the connection without BeforeClose.
 					room.ending()
 					room.ended()
@@ -309,7 +309,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			room.remove(p)
 			return nil, err
 		}
-		limit, err := room.measure(ctx, first.Conn())
+		limit, err := room.measure(ctx, first.Conn(), cfg.PingTimeout)
 		if err != nil {
 			// The first connection failed after all, as one the server
 			// never answered does: the pool is not kept, and the next
@@ -688,10 +688,17 @@ func (r *roleRoom) ended() {
 // the server did not answer (connectionCap's err) the room is left as it
 // was: taken for a role without limits, it let the role's pools open past
 // its CONNECTION LIMIT once the server answered again
-// (TestRoomServerFrozenWhileMeasuredIsNotUnlimited).
-func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn) (int32, error) {
+// (TestRoomServerFrozenWhileMeasuredIsNotUnlimited). The read is part of
+// making the connection, and waits as long, timeout (connect_timeout): it
+// holds the room, every connection of the role waiting for it, and the
+// statement's bound (statement_timeout and 10 s: 5 min 10 s by default,
+// none when it is off) kept them all that long on a server that froze
+// just after the connection was made.
+func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn, timeout time.Duration) (int32, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
 	limit, free, err := connectionCap(ctx, conn)
 	if err != nil {
 		return 0, err

@@ -21,6 +21,8 @@ import (
 // max_connections and the room measured unlimited, so once the server
 // answered again the role's pools opened past its CONNECTION LIMIT and
 // the server refused the one past it (53300), the apply stopped halfway.
+// And the read waited the statement's bound (here 30 s), holding the
+// room, where a connection waits connect_timeout.
 func TestRoomServerFrozenWhileMeasuredIsNotUnlimited(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
@@ -28,7 +30,7 @@ func TestRoomServerFrozenWhileMeasuredIsNotUnlimited(t *testing.T) {
 	role := "room_frozen_measure"
 	dbs := roleOfLimit2In3Databases(t, n, role)
 	s := newServer(connSettings{Host: n.Host, Port: int64(n.Port), Database: dbs[0], Username: role,
-		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 2, StatementTimeout: "1s"})
+		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 2, StatementTimeout: "20s"})
 	ctx := context.Background()
 	var pools []*pgxpool.Pool
 	t.Cleanup(func() {
@@ -55,6 +57,11 @@ func TestRoomServerFrozenWhileMeasuredIsNotUnlimited(t *testing.T) {
 	if err == nil {
 		pools = append(pools, p)
 		t.Errorf("the pool of %s was made, its role's limits never read: the server stopped answering", dbs[0])
+	}
+	// Read within connect_timeout (2 s), then closed within it.
+	if took, most := time.Since(began), 6*time.Second; took > most {
+		t.Errorf("the pool of %s failed after %s, want at most %s: the read of the limits on a server that stopped answering waited "+
+			"the statement's bound (30 s), every connection of the role behind it", dbs[0], took.Round(time.Millisecond), most)
 	}
 	thaw(t, n)
 	// The frozen session ends once its backend reads the close: the
