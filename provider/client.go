@@ -317,9 +317,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			// closed here, as the smaller pool's below: released, the
 			// pool's Close waited for pgconn's own close of it, 15 s on a
 			// server that does not answer.
-			room.ending()
-			closeAndWait(first.Hijack(), cfg.PingTimeout)
-			room.ended()
+			room.closeHeld(first.Hijack(), cfg.PingTimeout)
 			room.firstOver(p, err)
 			p.Close()
 			room.remove(p)
@@ -337,9 +335,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		}
 		// The smaller pool's first connection must not be refused for
 		// this session, which the server counts until its backend exits.
-		room.ending()
-		closeAndWait(first.Hijack(), cfg.PingTimeout)
-		room.ended()
+		room.closeHeld(first.Hijack(), cfg.PingTimeout)
 		p.Close()
 		room.remove(p)
 		cfg.MaxConns = limit
@@ -569,9 +565,7 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		for _, q := range pools {
 			for _, c := range q.AcquireAllIdle(context.Background()) {
 				// Hijacked, its pool forgets it without BeforeClose.
-				r.ending()
-				closeAndWait(c.Hijack(), timeout)
-				r.ended()
+				r.closeHeld(c.Hijack(), timeout)
 				closed++
 			}
 		}
@@ -679,6 +673,14 @@ func (r *roleRoom) ended() {
 	r.held = max(r.held-1, 0)
 	r.closing = max(r.closing-1, 0)
 	r.mu.Unlock()
+}
+
+// closeHeld closes conn, a held connection taken from its pool, and frees
+// its place once its session has ended on the server (closeAndWait).
+func (r *roleRoom) closeHeld(conn *pgx.Conn, timeout time.Duration) {
+	r.ending()
+	closeAndWait(conn, timeout)
+	r.ended()
 }
 
 // measure is connectionCap on conn, a connection of the room's role, and
