@@ -135,20 +135,19 @@ func (ps *publisherPoolSet) reach(ctx context.Context, by *server, connection st
 	}
 }
 
-// try takes a connection from the pool, pings it and gives it back: the
-// attempt answers for the checks after it, and pgxpool hands out a
-// connection idle for under a second without a ping of its own.
+// try takes a connection from the pool and pings it (ready): the attempt
+// answers for the checks after it, and pgxpool hands out a connection idle
+// for under a second without a ping of its own. A session the publisher
+// ended since its last use (a restart, pg_terminate_backend) is no answer
+// of the publisher's: ready empties the pool and a fresh connection
+// decides, within the same publisherProbeTimeout.
 func (pp *publisherPool) try(ctx context.Context) error {
 	parent := ctx
 	ctx, cancel := context.WithTimeoutCause(ctx, publisherProbeTimeout, errPublisherSilent)
 	defer cancel()
-	c, err := pp.pool.Acquire(ctx)
+	err := ready(ctx, pp.pool, publisherProbeTimeout)
 	if err == nil {
-		err = c.Ping(ctx)
-		c.Release() // destroyed when the ping broke it
-		if err == nil {
-			return nil
-		}
+		return nil
 	}
 	switch {
 	case parent.Err() != nil:
