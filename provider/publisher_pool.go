@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -68,10 +69,18 @@ type publisherPoolSet struct {
 type publisherPool struct {
 	pool   *pgxpool.Pool
 	params conninfo.Params
-	used   time.Time         // when get last returned it; guarded by publisherPoolSet.mu
-	mu     sync.Mutex        // guards trying and failed
-	trying *publisherAttempt // the attempt under way, which concurrent probes wait for
-	failed *publisherAttempt // the last attempt, when it failed
+	// sparing: the publisher limits the sessions of the probe's role or
+	// database (CONNECTION LIMIT), and a connection closes as soon as its
+	// check is done (QueryRow), as the probe's own connection did before
+	// the pools. An idle session would hold a place of that limit for
+	// publisherPoolIdle after the checks, unknown to the provider's pools
+	// (roleRoom) when the provider manages the publisher as the same role,
+	// and the server refused a connection the provider counted on (53300).
+	sparing atomic.Bool
+	used    time.Time         // when get last returned it; guarded by publisherPoolSet.mu
+	mu      sync.Mutex        // guards trying and failed
+	trying  *publisherAttempt // the attempt under way, which concurrent probes wait for
+	failed  *publisherAttempt // the last attempt, when it failed
 }
 
 // publisherAttempt is one attempt to reach a publisher; done is closed
@@ -90,6 +99,16 @@ type publisherAttempt struct {
 // (by) for publisherRetryAfter: a publisher that does not answer costs one
 // publisherProbeTimeout, not one per subscription or per check.
 func (ps *publisherPoolSet) reach(ctx context.Context, by *server, connection string) (*pgxpool.Pool, conninfo.Params, error) {
+	pp, params, err := ps.reachPool(ctx, by, connection)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pp.pool, params, nil
+}
+
+// reachPool is reach, returning the publisher's publisherPool, through
+// which the checks query (QueryRow).
+func (ps *publisherPoolSet) reachPool(ctx context.Context, by *server, connection string) (*publisherPool, conninfo.Params, error) {
 	pp, err := ps.get(connection)
 	if err != nil {
 		return nil, nil, err
@@ -114,7 +133,7 @@ func (ps *publisherPoolSet) reach(ctx context.Context, by *server, connection st
 			if a.err != nil {
 				return nil, nil, a.err
 			}
-			return pp.pool, pp.params, nil
+			return pp, pp.params, nil
 		}
 		a := &publisherAttempt{done: make(chan struct{}), by: by}
 		pp.trying = a
@@ -131,7 +150,7 @@ func (ps *publisherPoolSet) reach(ctx context.Context, by *server, connection st
 		if a.err != nil {
 			return nil, nil, a.err
 		}
-		return pp.pool, pp.params, nil
+		return pp, pp.params, nil
 	}
 }
 
@@ -147,6 +166,7 @@ func (pp *publisherPool) try(ctx context.Context) error {
 	defer cancel()
 	err := ready(ctx, pp.pool, publisherProbeTimeout)
 	if err == nil {
+		pp.spare(ctx)
 		return nil
 	}
 	switch {
@@ -157,6 +177,55 @@ func (pp *publisherPool) try(ctx context.Context) error {
 	}
 	return statement.Masked(ctx, err)
 }
+
+// spare learns whether the publisher limits the sessions of the probe's
+// role or database (sparing), as connectionCap reads the limits, and if so
+// ends the pool's idle sessions, waiting until the server has ended them
+// (closeAndWait). A publisher that cannot say keeps the pool as it is.
+func (pp *publisherPool) spare(ctx context.Context) {
+	var limited bool
+	if pp.pool.QueryRow(ctx, `SELECT NOT r.rolsuper AND (r.rolconnlimit >= 0 OR d.datconnlimit >= 0)
+  FROM pg_catalog.pg_roles r, pg_catalog.pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`).Scan(&limited) != nil {
+		return
+	}
+	pp.sparing.Store(limited)
+	if limited {
+		for _, c := range pp.pool.AcquireAllIdle(ctx) {
+			closeAndWait(c.Hijack(), publisherProbeTimeout)
+		}
+	}
+}
+
+// QueryRow runs one check on a connection of the pool; on a sparing pool
+// the connection's session is ended once the row is read, and Scan
+// returns when the server has ended it.
+func (pp *publisherPool) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	if !pp.sparing.Load() {
+		return pp.pool.QueryRow(ctx, sql, args...)
+	}
+	c, err := pp.pool.Acquire(ctx)
+	if err != nil {
+		return failedRow{err}
+	}
+	return &sparingRow{row: c.QueryRow(ctx, sql, args...), conn: c}
+}
+
+// sparingRow is a row read on a connection that is closed after it.
+type sparingRow struct {
+	row  pgx.Row
+	conn *pgxpool.Conn
+}
+
+func (r *sparingRow) Scan(dest ...any) error {
+	err := r.row.Scan(dest...)
+	closeAndWait(r.conn.Hijack(), publisherProbeTimeout)
+	return err
+}
+
+// failedRow is the row of a check that got no connection.
+type failedRow struct{ err error }
+
+func (r failedRow) Scan(...any) error { return r.err }
 
 // get returns the pool of connection, made at its first use; making one
 // does not connect. Pools unused for publisherPoolUnused are closed.

@@ -2501,8 +2501,8 @@ func (p *publisherProbe) warn(diags *diag.Diagnostics, attr path.Path, summary, 
 func (p *publisherProbe) open(ctx context.Context) (publisherQuerier, conninfo.Params, error) {
 	if !p.tried {
 		p.tried = true
-		var pool *pgxpool.Pool
-		if pool, p.params, p.err = publisherPools.reach(ctx, p.by, p.connection); p.err == nil {
+		var pool *publisherPool
+		if pool, p.params, p.err = publisherPools.reachPool(ctx, p.by, p.connection); p.err == nil {
 			p.conn = pool
 		}
 	}
