@@ -227,6 +227,26 @@ func BenchmarkRYWWrite(b *testing.B) {
 			func(i int) error { _, err := r.Exec(ctx, sql, i, "x"); return err },
 			func(i int) error { _, err := r.Exec(sctx, sql, i, "x"); return err })
 	})
+	// The target itself: the captured write against its floor, the same
+	// INSERT as bare protocol messages (BEGIN, the write, COMMIT, the LSN
+	// query, one Sync; see BenchmarkRYWWire) on a connection of its own,
+	// call by call in one loop.
+	b.Run("vs-wire", func(b *testing.B) {
+		conn, err := pgconn.Connect(ctx, topo.Primary.DSN())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close(ctx)
+		w, err := wirefloor.New(ctx, conn, sql)
+		if err != nil {
+			b.Fatal(err)
+		}
+		params := [][]byte{[]byte("1"), []byte("x")}
+		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+		interleaved(b, "wire", "exec+lsn",
+			func(int) error { return w.OneSync(params) },
+			func(i int) error { _, err := r.Exec(sctx, sql, i, "x"); return err })
+	})
 	if _, err := r.Exec(ctx, "TRUNCATE bench_ryw"); err != nil {
 		b.Fatal(err)
 	}

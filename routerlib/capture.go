@@ -5,10 +5,13 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgproto3"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -238,6 +241,16 @@ type captureConn struct {
 	formats                  []int16                  // result formats by column, for a read's QueryResultFormatsByOID
 	named                    int                      // statements named so far
 	inFlight                 capture                  // the capture startTxCapture returns
+	// What execTxCapture reuses from one write to the next: the messages
+	// it encodes, and a context watcher of the connection's own kind
+	// (its configuration's BuildContextWatcherHandler, as pgconn builds
+	// its own).
+	parse     pgproto3.Parse
+	bind      pgproto3.Bind
+	execute   pgproto3.Execute
+	sync      pgproto3.Sync
+	watcher   *ctxwatch.ContextWatcher
+	receiving receiving
 }
 
 // prepares reports whether the capture path may keep named prepared
@@ -284,6 +297,11 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 	}
 	cfg := conn.Config()
 	cc := &captureConn{mode: cfg.DefaultQueryExecMode, prepares: prepares(cfg), traced: traced(cfg), writes: map[string]preparedWrite{}}
+	if build := cfg.BuildContextWatcherHandler; build != nil {
+		cc.watcher = ctxwatch.NewContextWatcher(build(conn.PgConn()))
+	} else {
+		cc.watcher = ctxwatch.NewContextWatcher(&pgconn.DeadlineContextWatcherHandler{Conn: conn.PgConn().Conn()})
+	}
 	data[captureConnKey] = cc
 	if !cc.prepares {
 		return cc, nil
@@ -538,6 +556,222 @@ func positionAfter(ctx context.Context, conn *pgx.Conn, err error) (LSN, error) 
 	return 0, lsnUnread(err)
 }
 
+// execTxCapture runs a classDML write for [Router.Exec] as a capture (see
+// capture), its rows, if any, unread, and returns the write's command tag
+// and the position after its commit. It is startTxCapture without
+// pgconn's batch and result readers, which cost a captured write about a
+// fifth more client time than the bare protocol messages (see
+// docs/guides/benchmarks.md): the messages go straight into the
+// connection's protocol buffer (sendTx) and the reply is read message by
+// message up to its ReadyForQuery (readTx). The outcomes are
+// startTxCapture's: a statement the server no longer accepts is prepared
+// afresh and the write sent once more; a failed BEGIN, write or COMMIT
+// rolls back and is the error; a failure to read the position after a good
+// COMMIT is positionAfter's.
+func execTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) (pgconn.CommandTag, LSN, error) {
+	pc := conn.PgConn()
+	for attempt := 0; ; attempt++ {
+		cc, err := captureConnOf(ctx, conn)
+		if err != nil {
+			return pgconn.CommandTag{}, 0, err
+		}
+		var sd *pgconn.StatementDescription
+		if len(args) > 0 && cc.prepares {
+			w, err := cc.write(ctx, pc, sql)
+			if err != nil {
+				return pgconn.CommandTag{}, 0, err
+			}
+			sd = w.sd
+		}
+		if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
+			return pgconn.CommandTag{}, 0, err
+		}
+		if len(cc.eqb.ParamValues) > math.MaxUint16 {
+			// pgproto3 would fail to encode the Bind after the BEGIN is
+			// queued: said here, before anything is sent.
+			return pgconn.CommandTag{}, 0, errors.New("too many parameters")
+		}
+		if err := cc.sendTx(ctx, pc, sd, sql); err != nil {
+			return pgconn.CommandTag{}, 0, err
+		}
+		rep := cc.readTx(ctx, pc)
+		switch {
+		case rep.err != nil:
+			// The connection failed, or the caller's context cut the
+			// reply short (pgconn then closes the connection: so does
+			// dropMidReply).
+			dropMidReply(pc)
+			if rep.done > txCommit {
+				return rep.tag, 0, lsnUnread(rep.err)
+			}
+			return rep.tag, 0, rep.err
+		case rep.pgErr != nil && rep.failed <= txCommit:
+			// The server skipped the rest up to the Sync: nothing
+			// committed. One more round trip, on failure only, ends the
+			// transaction the BEGIN opened; without it the pool would
+			// close the connection for being left in one.
+			if !pc.IsClosed() && pc.TxStatus() != 'I' {
+				_ = pc.Exec(ctx, "ROLLBACK").Close()
+			}
+			if attempt == 0 && rep.failed <= txWrite && staleStatement(rep.pgErr, sd != nil) && pc.TxStatus() == 'I' {
+				forgetCaptureConn(ctx, conn)
+				continue
+			}
+			return rep.tag, 0, rep.pgErr
+		case rep.done <= txCommit:
+			return rep.tag, 0, errors.New("routerlib: the server ended the write's reply early")
+		case rep.pgErr != nil:
+			lsn, err := positionAfter(ctx, conn, rep.pgErr)
+			return rep.tag, lsn, err
+		case !rep.positioned && rep.done > txLSN:
+			return rep.tag, 0, lsnUnread(errors.New("routerlib: the WAL position query returned no row"))
+		case !rep.positioned:
+			return rep.tag, 0, lsnUnread(errors.New("routerlib: the server ended the write's reply before the WAL position"))
+		}
+		return rep.tag, rep.lsn, nil
+	}
+}
+
+// The statements of a capture in the order sendTx sends them.
+const (
+	txBegin = iota
+	txWrite
+	txCommit
+	txLSN
+)
+
+// sendTx writes BEGIN, the write (the statement sd prepared, or sql when
+// sd is nil, with the arguments cc.eqb holds), COMMIT, the LSN query and
+// one Sync to pc in one flush. The flush goes through a pipeline that
+// holds nothing else: pgconn then watches ctx while the bytes go out,
+// guards the write against the server blocking on its own, and reports
+// and handles a failure as it does for a batch (the connection closed,
+// the error in terms of ctx).
+func (cc *captureConn) sendTx(ctx context.Context, pc *pgconn.PgConn, sd *pgconn.StatementDescription, sql string) error {
+	p := pc.StartPipeline(ctx)
+	if !pc.IsBusy() {
+		// The pipeline did not start (ctx already done, the connection
+		// closed): nothing may be queued, or the connection's next call
+		// would send it. Its Flush returns why.
+		return p.Flush()
+	}
+	fe := pc.Frontend()
+	cc.sendOwnTx(fe, cc.begin, "BEGIN", nil)
+	if sd != nil {
+		cc.bind = pgproto3.Bind{PreparedStatement: sd.Name, ParameterFormatCodes: cc.eqb.ParamFormats, Parameters: cc.eqb.ParamValues, ResultFormatCodes: cc.eqb.ResultFormats}
+	} else {
+		cc.parse = pgproto3.Parse{Query: sql}
+		fe.SendParse(&cc.parse)
+		cc.bind = pgproto3.Bind{ParameterFormatCodes: cc.eqb.ParamFormats, Parameters: cc.eqb.ParamValues, ResultFormatCodes: cc.eqb.ResultFormats}
+	}
+	fe.SendBind(&cc.bind)
+	fe.SendExecute(&cc.execute)
+	cc.sendOwnTx(fe, cc.commit, "COMMIT", nil)
+	cc.sendOwnTx(fe, cc.lsn, lsnQuery, binaryResult)
+	fe.SendSync(&cc.sync)
+	cc.bind, cc.parse = pgproto3.Bind{}, pgproto3.Parse{} // the caller's arguments are not kept
+	if err := p.Flush(); err != nil {
+		return err // the pipeline closed itself, and the connection
+	}
+	return p.Close()
+}
+
+// sendOwnTx queues one of the capture's own statements on fe: the
+// statement sd prepared, or sql when sd is nil, with its results in
+// formats rf.
+func (cc *captureConn) sendOwnTx(fe *pgproto3.Frontend, sd *pgconn.StatementDescription, sql string, rf []int16) {
+	if sd != nil {
+		cc.bind = pgproto3.Bind{PreparedStatement: sd.Name, ResultFormatCodes: rf}
+	} else {
+		cc.parse = pgproto3.Parse{Query: sql}
+		fe.SendParse(&cc.parse)
+		cc.bind = pgproto3.Bind{ResultFormatCodes: rf}
+	}
+	fe.SendBind(&cc.bind)
+	fe.SendExecute(&cc.execute)
+}
+
+// A txReply is what readTx read of a capture's reply.
+type txReply struct {
+	tag        pgconn.CommandTag // the write's
+	done       int               // statements completed (txBegin … txLSN)
+	lsn        LSN
+	positioned bool            // lsn was read
+	pgErr      *pgconn.PgError // the server's error, for statement failed
+	failed     int
+	err        error // the connection's failure, or ctx's cut
+}
+
+// readTx reads the reply to sendTx on pc up to its ReadyForQuery, or up to
+// a failure of the connection. ctx is watched once for the whole reply, by
+// a watcher of the connection's own kind (see captureConn.watcher), and
+// not at each message as pgconn's ReceiveMessage would (a context.AfterFunc
+// each time): the messages are received with ctx's values and error but no
+// Done channel (receiving), so that a failure is reported in ctx's terms
+// exactly as pgconn's result readers report it.
+func (cc *captureConn) readTx(ctx context.Context, pc *pgconn.PgConn) (rep txReply) {
+	cc.watcher.Watch(ctx)
+	cc.receiving = receiving{ctx}
+	defer func() {
+		cc.receiving = receiving{}
+		cc.watcher.Unwatch()
+	}()
+	for {
+		msg, err := pc.ReceiveMessage(&cc.receiving)
+		if err != nil {
+			// ReceiveMessage wraps the error as safe to retry, which it
+			// is not once the write went out: unwrapped, it is the one a
+			// result reader returns.
+			if inner := errors.Unwrap(err); inner != nil {
+				err = inner
+			}
+			rep.err = err
+			return rep
+		}
+		switch msg := msg.(type) {
+		case *pgproto3.CommandComplete:
+			if rep.done == txWrite {
+				rep.tag = pgconn.NewCommandTag(string(msg.CommandTag))
+			}
+			rep.done++
+		case *pgproto3.EmptyQueryResponse:
+			rep.done++
+		case *pgproto3.DataRow:
+			if rep.done == txLSN && len(msg.Values) == 1 && len(msg.Values[0]) == 8 {
+				rep.lsn, rep.positioned = recordEnd(LSN(binary.BigEndian.Uint64(msg.Values[0]))), true
+			}
+		case *pgproto3.ErrorResponse:
+			if rep.pgErr == nil {
+				rep.pgErr, rep.failed = pgconn.ErrorResponseToPgError(msg), rep.done
+			}
+		case *pgproto3.ReadyForQuery:
+			return rep
+		}
+	}
+}
+
+// receiving is a context as ReceiveMessage is given it in readTx: the
+// caller's, without its Done channel (readTx's watcher watches it).
+type receiving struct{ context.Context }
+
+func (receiving) Done() <-chan struct{} { return nil }
+
+// dropMidReply closes pc after its reply was cut short, as pgconn closes
+// a connection that fails in the middle of a call (asyncClose: a cancel
+// request for what the server still runs, then the connection closed in
+// the background, pc marked closed at once so that the pool drops it).
+// pgconn exports that only through a pipeline closed with a request that
+// was never synced, which is what this is. A connection pgconn already
+// closed (any failure but a timeout) is left as it is.
+func dropMidReply(pc *pgconn.PgConn) {
+	if pc.IsClosed() {
+		return
+	}
+	p := pc.StartPipeline(context.Background())
+	p.SendFlushRequest()
+	_ = p.Close()
+}
+
 // startCapture sends, in one flush, the write, a Sync (which commits it),
 // the LSN query and a second Sync: one round trip. It serves the writes
 // the batch path cannot wrap in BEGIN … COMMIT (DDL, VACUUM, CALL…); the
@@ -673,18 +907,7 @@ func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl clas
 	}
 	defer c.Release()
 	if cl&classDML != 0 {
-		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args, false)
-		if cp == nil {
-			outcomeUnknown(s, err)
-			return pgconn.CommandTag{}, err
-		}
-		tag, err := rr.Close()
-		if err != nil {
-			err = cp.fail()
-			outcomeUnknown(s, err)
-			return tag, err
-		}
-		lsn, err := cp.finish()
+		tag, lsn, err := execTxCapture(ctx, c.Conn(), sql, args)
 		if err != nil && !errors.As(err, new(*positionUnread)) {
 			outcomeUnknown(s, err)
 		}

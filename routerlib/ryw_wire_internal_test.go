@@ -1,0 +1,67 @@
+package routerlib
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestCaptureContextDoneBeforeSendQueuesNothing: execTxCapture writes its
+// messages straight into the connection's protocol buffer. When its
+// context is already done at the send (it may end between the pool's
+// acquire and the send), pgconn refuses to start the exchange, and nothing
+// may be left queued: the connection's next call would flush it and run
+// the write after all. The write returns the context's error, marked as
+// never sent, and the connection serves its next call alone.
+func TestCaptureContextDoneBeforeSendQueuesNothing(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	r, err := New(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Exec(ctx, "CREATE TABLE ryw_wire_done (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Exec(ctx, "DROP TABLE ryw_wire_done")
+	const sql = "INSERT INTO ryw_wire_done VALUES ($1)"
+
+	t0, err := r.enter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := t0.writer.Load().writePool.Load()
+	t0.leave()
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	conn := c.Conn()
+	if _, _, err := execTxCapture(ctx, conn, sql, []any{1}); err != nil { // prepares the statements
+		t.Fatal(err)
+	}
+
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	_, _, err = execTxCapture(done, conn, sql, []any{2})
+	if !errors.Is(err, context.Canceled) || !notSent(err) {
+		t.Fatalf("the write with its context done: %v (not sent: %v), want context.Canceled, not sent", err, notSent(err))
+	}
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM ryw_wire_done WHERE id = 2").Scan(&n); err != nil {
+		t.Fatalf("the connection's next call: %v", err)
+	}
+	if n != 0 {
+		t.Fatalf("the write whose context was done ran %d times, want 0", n)
+	}
+	if conn.PgConn().IsClosed() || conn.PgConn().TxStatus() != 'I' {
+		t.Fatalf("the connection after: closed %v, transaction status %q", conn.PgConn().IsClosed(), conn.PgConn().TxStatus())
+	}
+}
