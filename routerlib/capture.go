@@ -710,14 +710,20 @@ type txReply struct {
 // Done channel (receiving), so that a failure is reported in ctx's terms
 // exactly as pgconn's result readers report it.
 func (cc *captureConn) readTx(ctx context.Context, pc *pgconn.PgConn) (rep txReply) {
-	cc.watcher.Watch(ctx)
-	cc.receiving = receiving{ctx}
-	defer func() {
-		cc.receiving = receiving{}
-		cc.watcher.Unwatch()
-	}()
+	// A context that cannot be cancelled needs no watching, and its
+	// error is always nil: pgconn skips its watcher for Background.
+	rctx := context.Background()
+	if ctx.Done() != nil {
+		cc.watcher.Watch(ctx)
+		cc.receiving = receiving{ctx}
+		rctx = &cc.receiving
+		defer func() {
+			cc.receiving = receiving{}
+			cc.watcher.Unwatch()
+		}()
+	}
 	for {
-		msg, err := pc.ReceiveMessage(&cc.receiving)
+		msg, err := pc.ReceiveMessage(rctx)
 		if err != nil {
 			// ReceiveMessage wraps the error as safe to retry, which it
 			// is not once the write went out: unwrapped, it is the one a
