@@ -266,19 +266,40 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			return room.admit(ctx, p, wait, cfg.PingTimeout, s.describe(), s.role())
 		}
 		cfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
-			if room.connected(p) {
-				// A pool kept for a database missing when it was made
-				// (3D000), now created: its first connection that succeeds
-				// measures the room, as newPool measures a pool's first.
-				// Unmeasured, the room admitted one connection of the role
-				// at a time, every other pool's waiting for this one's
-				// statements (TestRoomMissingDatabaseCreatedLaterMeasuresTheRoom).
-				if _, err := room.measure(ctx, c, cfg.PingTimeout); err != nil {
-					// pgxpool closes the connection without BeforeClose.
-					room.ending()
-					room.ended()
-					return err
+			unmeasured, unsized := room.connected(p)
+			if !unmeasured && !unsized {
+				return nil
+			}
+			// A pool kept for a database missing when it was made
+			// (3D000), now created: its first connection that succeeds
+			// measures the room, as newPool measures a pool's first.
+			// Unmeasured, the room admitted one connection of the role
+			// at a time, every other pool's waiting for this one's
+			// statements (TestRoomMissingDatabaseCreatedLaterMeasuresTheRoom).
+			// And it sizes the pool, which newPool could not: made at
+			// max_connections, it opened connections past the database's
+			// CONNECTION LIMIT, and the server refused one (53300,
+			// TestRoom2MissingDatabaseCreatedLaterSizesThePool).
+			var limit int32
+			var err error
+			if unmeasured {
+				limit, err = room.measure(ctx, c, cfg.PingTimeout)
+			} else {
+				mctx, cancel := context.WithTimeout(ctx, cfg.PingTimeout)
+				limit, _, err = connectionCap(mctx, c)
+				cancel()
+			}
+			if unsized {
+				if err == nil {
+					binds.Store(limit <= cfg.MaxConns)
 				}
+				room.sized(p, limit, err)
+			}
+			if err != nil {
+				// pgxpool closes the connection without BeforeClose.
+				room.ending()
+				room.ended()
+				return err
 			}
 			return nil
 		}
@@ -301,6 +322,9 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		switch {
 		case isMissingDatabase(err):
 			// The handler decides what a database that is gone means.
+			// The pool is sized by its first connection that succeeds,
+			// once the database exists (AfterConnect).
+			room.unsized(p)
 			room.firstOver(p, nil)
 			return p, nil
 		case err != nil:
@@ -465,6 +489,14 @@ type roleRoom struct {
 	// missing database fails at once and tells nobody, and held the next
 	// one back (review3).
 	firstOut *pgxpool.Pool
+	// caps are the pools that newPool kept for a database missing then
+	// (3D000), so could not size by the limits on their first connection:
+	// 0 until their first connection that succeeds reads them, -1 while it
+	// does (admit makes one connection of such a pool at a time), then the
+	// most connections the pool may have (connectionCap). Replacing the
+	// pool by a smaller one instead would close it under the handlers that
+	// hold it.
+	caps map[*pgxpool.Pool]int32
 }
 
 // afterFirstAcquire, when set (by tests), runs between the first Acquire of
@@ -479,7 +511,7 @@ func (ps *poolSet) roleRoom(conninfo string) *roleRoom {
 	r, ok := ps.rooms[conninfo]
 	if !ok {
 		r = &roleRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]bool{},
-			firsts: map[*pgxpool.Pool]bool{}}
+			firsts: map[*pgxpool.Pool]bool{}, caps: map[*pgxpool.Pool]int32{}}
 		ps.rooms[conninfo] = r
 	}
 	return r
@@ -500,10 +532,49 @@ func (r *roleRoom) remove(p *pgxpool.Pool) {
 	delete(r.pending, p)
 	delete(r.waiting, p)
 	delete(r.firsts, p)
+	delete(r.caps, p)
 	if r.firstOut == p {
 		r.firstOut = nil
 	}
 	r.mu.Unlock()
+}
+
+// unsized marks p, kept for a database missing when newPool made it, as
+// not sized yet (caps).
+func (r *roleRoom) unsized(p *pgxpool.Pool) {
+	r.mu.Lock()
+	r.caps[p] = 0
+	r.mu.Unlock()
+}
+
+// sized sets the cap of p, an unsized pool, to limit, read on its first
+// connection that succeeded; when the read failed (err), p is unsized
+// again and its next connection reads it.
+func (r *roleRoom) sized(p *pgxpool.Pool, limit int32, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.caps[p]; !ok {
+		return // removed
+	}
+	if err != nil {
+		limit = 0
+	}
+	r.caps[p] = limit
+}
+
+// fits is whether p may have one more connection under its cap (caps):
+// its connections made, and those admitted and being made, are fewer.
+func (r *roleRoom) fits(p *pgxpool.Pool) bool {
+	limit, ok := r.caps[p]
+	switch {
+	case !ok:
+		return true
+	case limit < 0:
+		return false
+	}
+	s := p.Stat()
+	made := int64(s.TotalConns()-s.ConstructingConns()) + r.pending[p]
+	return made < max(int64(limit), 1)
 }
 
 // admit waits, at most wait, for a place for a connection of p; it closes
@@ -533,7 +604,7 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		// at once in several databases were each admitted their first
 		// connection, more than the limit allowed, and the server refused
 		// one (53300).
-		if !r.measured && r.held+r.admitted() == 0 && r.firstOut == nil || r.measured && (r.room < 0 || r.held+r.admitted() < r.room) {
+		if (!r.measured && r.held+r.admitted() == 0 && r.firstOut == nil || r.measured && (r.room < 0 || r.held+r.admitted() < r.room)) && r.fits(p) {
 			if !r.measured && r.firsts[p] {
 				r.firstOut = p
 			}
@@ -549,8 +620,15 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		}
 		if time.Now().After(deadline) {
 			r.waiting[p]--
-			room := r.room
+			room, limit, capped := r.room, r.caps[p], !r.fits(p)
 			r.mu.Unlock()
+			if capped {
+				return fmt.Errorf("the provider's role %s may open %d connections to database %q on %s (the CONNECTION LIMIT of the database or the role, "+
+					"or max_connections, less the other sessions there when the provider first connected to it), and the provider's connections held "+
+					"them all for %s. Raise the limit (ALTER DATABASE %s CONNECTION LIMIT …), close the other sessions, or lower the provider's "+
+					"max_connections, then apply again: what this apply already did is in the state",
+					pgsql.Ident(role), max(limit, 1), p.Config().ConnConfig.Database, server, wait, pgsql.Ident(p.Config().ConnConfig.Database))
+			}
 			return fmt.Errorf("the provider's role %s may open %d connections to %s (its CONNECTION LIMIT, less the other sessions it has there), "+
 				"and the provider's connections held them all for %s. Raise the limit (ALTER ROLE %s CONNECTION LIMIT …, as a superuser), "+
 				"close the role's other sessions, or lower the provider's max_connections, then apply again: what this apply already did is in the state",
@@ -635,11 +713,17 @@ func (r *roleRoom) trim() {
 // connected counts a connection of p made: its place is held until its
 // session ends. unmeasured is whether the room is to be measured on it: it
 // is not measured yet, and the connection is not newPool's first of p,
-// which newPool measures itself (it sizes p from it).
-func (r *roleRoom) connected(p *pgxpool.Pool) (unmeasured bool) {
+// which newPool measures itself (it sizes p from it). unsized is whether
+// p is to be sized on it (caps): p is marked as being sized until sized
+// says how.
+func (r *roleRoom) connected(p *pgxpool.Pool) (unmeasured, unsized bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	unmeasured = !r.measured && !r.firsts[p]
+	if limit, ok := r.caps[p]; ok && limit == 0 {
+		unsized = true
+		r.caps[p] = -1
+	}
 	if r.pending[p] > 0 {
 		r.pending[p]--
 	}
@@ -648,7 +732,7 @@ func (r *roleRoom) connected(p *pgxpool.Pool) (unmeasured bool) {
 		r.firstOut = nil
 	}
 	r.held++
-	return unmeasured
+	return unmeasured, unsized
 }
 
 // limited is whether the role's CONNECTION LIMIT holds its pools (measured).
