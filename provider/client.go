@@ -298,7 +298,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			if err != nil {
 				// pgxpool closes the connection without BeforeClose.
 				room.ending()
-				room.ended()
+				room.ended(p)
 				return err
 			}
 			return nil
@@ -308,7 +308,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			if binds.Load() || room.limited() {
 				closeAndWait(c, cfg.PingTimeout)
 			}
-			room.ended()
+			room.ended(p)
 		}
 		p, err = pgxpool.NewWithConfig(ctx, cfg)
 		if err != nil {
@@ -341,7 +341,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			// closed here, as the smaller pool's below: released, the
 			// pool's Close waited for pgconn's own close of it, 15 s on a
 			// server that does not answer.
-			room.closeHeld(first.Hijack(), cfg.PingTimeout)
+			room.closeHeld(p, first.Hijack(), cfg.PingTimeout)
 			room.firstOver(p, err)
 			p.Close()
 			room.remove(p)
@@ -359,7 +359,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		}
 		// The smaller pool's first connection must not be refused for
 		// this session, which the server counts until its backend exits.
-		room.closeHeld(first.Hijack(), cfg.PingTimeout)
+		room.closeHeld(p, first.Hijack(), cfg.PingTimeout)
 		p.Close()
 		room.remove(p)
 		cfg.MaxConns = limit
@@ -497,6 +497,11 @@ type roleRoom struct {
 	// pool by a smaller one instead would close it under the handlers that
 	// hold it.
 	caps map[*pgxpool.Pool]int32
+	// made are the connections of the pools of caps made whose sessions
+	// have not ended (connected, ended). pgxpool's count leaves out one
+	// whose AfterConnect has returned but is not yet the pool's, and one
+	// taken from it to be closed whose session the server still counts.
+	made map[*pgxpool.Pool]int64
 }
 
 // afterFirstAcquire, when set (by tests), runs between the first Acquire of
@@ -511,7 +516,7 @@ func (ps *poolSet) roleRoom(conninfo string) *roleRoom {
 	r, ok := ps.rooms[conninfo]
 	if !ok {
 		r = &roleRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]bool{},
-			firsts: map[*pgxpool.Pool]bool{}, caps: map[*pgxpool.Pool]int32{}}
+			firsts: map[*pgxpool.Pool]bool{}, caps: map[*pgxpool.Pool]int32{}, made: map[*pgxpool.Pool]int64{}}
 		ps.rooms[conninfo] = r
 	}
 	return r
@@ -533,6 +538,7 @@ func (r *roleRoom) remove(p *pgxpool.Pool) {
 	delete(r.waiting, p)
 	delete(r.firsts, p)
 	delete(r.caps, p)
+	delete(r.made, p)
 	if r.firstOut == p {
 		r.firstOut = nil
 	}
@@ -563,7 +569,8 @@ func (r *roleRoom) sized(p *pgxpool.Pool, limit int32, err error) {
 }
 
 // fits is whether p may have one more connection under its cap (caps):
-// its connections made, and those admitted and being made, are fewer.
+// its connections made (made), and those admitted and being made, are
+// fewer.
 func (r *roleRoom) fits(p *pgxpool.Pool) bool {
 	limit, ok := r.caps[p]
 	switch {
@@ -572,9 +579,7 @@ func (r *roleRoom) fits(p *pgxpool.Pool) bool {
 	case limit < 0:
 		return false
 	}
-	s := p.Stat()
-	made := int64(s.TotalConns()-s.ConstructingConns()) + r.pending[p]
-	return made < max(int64(limit), 1)
+	return r.made[p]+r.pending[p] < max(int64(limit), 1)
 }
 
 // admit waits, at most wait, for a place for a connection of p; it closes
@@ -643,7 +648,7 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		for _, q := range pools {
 			for _, c := range q.AcquireAllIdle(context.Background()) {
 				// Hijacked, its pool forgets it without BeforeClose.
-				r.closeHeld(c.Hijack(), timeout)
+				r.closeHeld(q, c.Hijack(), timeout)
 				closed++
 			}
 		}
@@ -720,9 +725,12 @@ func (r *roleRoom) connected(p *pgxpool.Pool) (unmeasured, unsized bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	unmeasured = !r.measured && !r.firsts[p]
-	if limit, ok := r.caps[p]; ok && limit == 0 {
-		unsized = true
-		r.caps[p] = -1
+	if limit, ok := r.caps[p]; ok {
+		r.made[p]++
+		if limit == 0 {
+			unsized = true
+			r.caps[p] = -1
+		}
 	}
 	if r.pending[p] > 0 {
 		r.pending[p]--
@@ -750,21 +758,25 @@ func (r *roleRoom) ending() {
 	r.mu.Unlock()
 }
 
-// ended frees the place of a connection, marked ending, whose session has
-// ended.
-func (r *roleRoom) ended() {
+// ended frees the place of a connection of p, marked ending, whose
+// session has ended.
+func (r *roleRoom) ended(p *pgxpool.Pool) {
 	r.mu.Lock()
 	r.held = max(r.held-1, 0)
 	r.closing = max(r.closing-1, 0)
+	if r.made[p] > 0 {
+		r.made[p]--
+	}
 	r.mu.Unlock()
 }
 
-// closeHeld closes conn, a held connection taken from its pool, and frees
-// its place once its session has ended on the server (closeAndWait).
-func (r *roleRoom) closeHeld(conn *pgx.Conn, timeout time.Duration) {
+// closeHeld closes conn, a held connection taken from its pool p, and
+// frees its place once its session has ended on the server
+// (closeAndWait).
+func (r *roleRoom) closeHeld(p *pgxpool.Pool, conn *pgx.Conn, timeout time.Duration) {
 	r.ending()
 	closeAndWait(conn, timeout)
-	r.ended()
+	r.ended(p)
 }
 
 // measure is connectionCap on conn, a connection of the room's role, and

@@ -40,7 +40,7 @@ func TestRoleRoomWaitIsBounded(t *testing.T) {
 			t.Errorf("the error does not say %q: %v", want, err)
 		}
 	}
-	r.ended()
+	r.ended(p)
 	if err := r.admit(t.Context(), p, time.Second, time.Second, "127.0.0.1:5432", "app"); err != nil {
 		t.Errorf("a place was freed, yet: %v", err)
 	}
