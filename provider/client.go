@@ -280,6 +280,9 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			// max_connections, it opened connections past the database's
 			// CONNECTION LIMIT, and the server refused one (53300,
 			// TestRoom2MissingDatabaseCreatedLaterSizesThePool).
+			if hook := beforeLimitsRead.Load(); hook != nil {
+				(*hook)(database)
+			}
 			var limit int32
 			var err error
 			if unmeasured {
@@ -299,7 +302,10 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 				// pgxpool closes the connection without BeforeClose.
 				room.ending()
 				room.ended(p)
-				return err
+				if ctx.Err() != nil {
+					return err
+				}
+				return s.limitsUnanswered(database, err)
 			}
 			return nil
 		}
@@ -348,9 +354,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			if ctx.Err() != nil {
 				return nil, err
 			}
-			return nil, fmt.Errorf("%s did not answer the provider's first connection to database %q: it stopped answering, or ended the session, "+
-				"while the provider read its role's connection limits there (%w). Nothing was changed: check that server (a frozen host, a restart, "+
-				"a network cut) and try again once it answers", s.describe(), database, err)
+			return nil, s.limitsUnanswered(database, err)
 		}
 		binds.Store(limit <= cfg.MaxConns)
 		if limit >= cfg.MaxConns {
@@ -364,6 +368,16 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		room.remove(p)
 		cfg.MaxConns = limit
 	}
+}
+
+// limitsUnanswered is the error of a connection to database that the
+// server stopped answering, or ended, while the provider read its role's
+// limits on it (connectionCap's err): the read's bare error ("context
+// deadline exceeded") named neither the server nor what to do.
+func (s *server) limitsUnanswered(database string, err error) error {
+	return fmt.Errorf("%s did not answer the provider's connection to database %q: it stopped answering, or ended the session, "+
+		"while the provider read its role's connection limits there (%w). Nothing was changed: check that server (a frozen host, a restart, "+
+		"a network cut) and try again once it answers", s.describe(), database, err)
 }
 
 // connectionCap is the most connections the role of conn may open to its
@@ -507,6 +521,10 @@ type roleRoom struct {
 // afterFirstAcquire, when set (by tests), runs between the first Acquire of
 // a new pool to a database and newPool's handling of its outcome.
 var afterFirstAcquire atomic.Pointer[func(database string)]
+
+// beforeLimitsRead, when set (by tests), runs in a connection's
+// AfterConnect before it reads the role's limits (measure, connectionCap).
+var beforeLimitsRead atomic.Pointer[func(database string)]
 
 // roleRoom is the room of the role and server of conninfo (without a
 // database).

@@ -1,0 +1,70 @@
+package provider
+
+import (
+	"context"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// A server that stops answering while a pool kept for a database missing
+// when it was made reads the role's limits on its first connection once
+// the database exists (AfterConnect) fails that connection with an error
+// that names the server and what to do, as newPool's read does. It was the
+// read's bare "context deadline exceeded", the handler's own context not
+// done, and PoolOrDiag's "Cannot Connect" gave no fix.
+func TestRoom2FrozenWhileKeptPoolReadsLimits(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
+	n := topo.Primary
+	role := "room2_frozen_read"
+	dbs := roleOfLimit2In3Databases(t, n, role)
+	late := role + "_late"
+	t.Cleanup(func() { execSQL(t, n, "postgres", `DROP DATABASE IF EXISTS `+late+` WITH (FORCE)`) })
+	s := newServer(connSettings{Host: n.Host, Port: int64(n.Port), Database: dbs[0], Username: role,
+		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 2})
+	ctx := context.Background()
+	p, err := s.Pool(ctx, late)
+	if err != nil {
+		t.Fatalf("the pool of %s, not created yet: %v", late, err)
+	}
+	t.Cleanup(func() { closeTestPool(p) })
+	if err := ready(ctx, p, 5*time.Second); !isMissingDatabase(err) {
+		t.Fatalf("the pool of %s, not created yet: want the database missing (3D000), got %v", late, err)
+	}
+	execSQL(t, n, "postgres", `CREATE DATABASE `+late+` OWNER `+role)
+
+	var froze atomic.Bool
+	freeze := func(database string) {
+		if database == late && froze.CompareAndSwap(false, true) {
+			if err := n.Freeze(); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	beforeLimitsRead.Store(&freeze)
+	t.Cleanup(func() { beforeLimitsRead.Store(nil) })
+	t.Cleanup(func() { _ = n.Thaw() })
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	began := time.Now()
+	_, err = p.Exec(actx, `SELECT 1`)
+	t.Logf("a statement in %s, the server frozen before the limits were read on its first connection: %s, %v",
+		late, time.Since(began).Round(time.Millisecond), err)
+	thaw(t, n)
+	if err == nil {
+		t.Fatalf("a statement in %s ran, the server frozen", late)
+	}
+	for _, want := range []string{s.describe(), "did not answer", late, "try again once it answers"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error of a connection to %s whose server stopped answering while its limits were read does not say %q: %v", late, want, err)
+		}
+	}
+	// The server answers again: the next connection reads the limits.
+	if _, err := p.Exec(actx, `SELECT 1`); err != nil {
+		t.Errorf("a statement in %s, the server thawed: %v", late, err)
+	}
+}
