@@ -627,7 +627,11 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		// at once in several databases were each admitted their first
 		// connection, more than the limit allowed, and the server refused
 		// one (53300).
-		if (!r.measured && r.held+r.admitted() == 0 && r.firstOut == nil || r.measured && (r.room < 0 || r.held+r.admitted() < r.room)) && r.fits(p) {
+		// A pool kept for a database missing when it was made has its
+		// own cap too (caps): only its own idle connections are closed
+		// when that alone holds the connection back.
+		placed := !r.measured && r.held+r.admitted() == 0 && r.firstOut == nil || r.measured && (r.room < 0 || r.held+r.admitted() < r.room)
+		if placed && r.fits(p) {
 			if !r.measured && r.firsts[p] {
 				r.firstOut = p
 			}
@@ -643,7 +647,7 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		}
 		if time.Now().After(deadline) {
 			r.waiting[p]--
-			room, limit, capped := r.room, r.caps[p], !r.fits(p)
+			room, limit, capped := r.room, r.caps[p], placed
 			r.mu.Unlock()
 			if capped {
 				return fmt.Errorf("the provider's role %s may open %d connections to database %q on %s (the CONNECTION LIMIT of the database or the role, "+
@@ -657,9 +661,12 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 				"close the role's other sessions, or lower the provider's max_connections, then apply again: what this apply already did is in the state",
 				pgsql.Ident(role), room, server, wait, pgsql.Ident(role))
 		}
-		pools := make([]*pgxpool.Pool, 0, len(r.pools))
-		for q := range r.pools {
-			pools = append(pools, q)
+		pools := []*pgxpool.Pool{p}
+		if !placed {
+			pools = make([]*pgxpool.Pool, 0, len(r.pools))
+			for q := range r.pools {
+				pools = append(pools, q)
+			}
 		}
 		r.mu.Unlock()
 		closed := 0

@@ -72,6 +72,12 @@ func TestRoom2MissingDatabaseCreatedLaterSizesThePool(t *testing.T) {
 		got <- err
 	}()
 	time.Sleep(held)
+	// The role's other pool keeps its idle connection: the room has
+	// places, only the pool's cap holds the second connection back.
+	if n := p0.Stat().IdleConns(); n != 1 {
+		t.Errorf("the pool of %s has %d idle connections while a connection to %s waited for its database's place, want 1: "+
+			"the wait closed the idle connections of the role's other pools, where the role had places", dbs[0], n, late)
+	}
 	c1.Release()
 	err = <-got
 	t.Logf("a second connection to %s (CONNECTION LIMIT 1, pool of max_connections 4) while the first was held %s: %s, %v",
