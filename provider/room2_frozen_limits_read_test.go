@@ -23,19 +23,10 @@ func TestRoom2FrozenWhileKeptPoolReadsLimits(t *testing.T) {
 	role := "room2_frozen_read"
 	dbs := roleOfLimit2In3Databases(t, n, role)
 	late := role + "_late"
-	t.Cleanup(func() { execSQL(t, n, "postgres", `DROP DATABASE IF EXISTS `+late+` WITH (FORCE)`) })
 	s := newServer(connSettings{Host: n.Host, Port: int64(n.Port), Database: dbs[0], Username: role,
 		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 2})
 	ctx := context.Background()
-	p, err := s.Pool(ctx, late)
-	if err != nil {
-		t.Fatalf("the pool of %s, not created yet: %v", late, err)
-	}
-	t.Cleanup(func() { closeTestPool(p) })
-	if err := ready(ctx, p, 5*time.Second); !isMissingDatabase(err) {
-		t.Fatalf("the pool of %s, not created yet: want the database missing (3D000), got %v", late, err)
-	}
-	execSQL(t, n, "postgres", `CREATE DATABASE `+late+` OWNER `+role)
+	p := keptPoolThenCreated(t, s, n, late, `OWNER `+role)
 
 	var froze atomic.Bool
 	freeze := func(database string) {
@@ -51,7 +42,7 @@ func TestRoom2FrozenWhileKeptPoolReadsLimits(t *testing.T) {
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	began := time.Now()
-	_, err = p.Exec(actx, `SELECT 1`)
+	_, err := p.Exec(actx, `SELECT 1`)
 	t.Logf("a statement in %s, the server frozen before the limits were read on its first connection: %s, %v",
 		late, time.Since(began).Round(time.Millisecond), err)
 	thaw(t, n)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // A pool kept for a database missing when it was made (3D000) could not be
@@ -23,32 +25,16 @@ func TestRoom2MissingDatabaseCreatedLaterSizesThePool(t *testing.T) {
 	dbs := roleOfLimit2In3Databases(t, server, role)
 	execSQL(t, server, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 10`)
 	late := role + "_late"
-	t.Cleanup(func() { execSQL(t, server, "postgres", `DROP DATABASE IF EXISTS `+late+` WITH (FORCE)`) })
 	s := newServer(connSettings{Host: server.Host, Port: int64(server.Port), Database: dbs[0], Username: role,
 		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
 	ctx := context.Background()
-	var pools []*pgxpool.Pool
-	t.Cleanup(func() {
-		for _, p := range pools {
-			closeTestPool(p)
-		}
-	})
 	// The provider's own database first: the role's room is measured.
 	p0, err := s.Pool(ctx, dbs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	pools = append(pools, p0)
-
-	p, err := s.Pool(ctx, late)
-	if err != nil {
-		t.Fatalf("the pool of %s, not created yet: %v", late, err)
-	}
-	pools = append(pools, p)
-	if err := ready(ctx, p, 5*time.Second); !isMissingDatabase(err) {
-		t.Fatalf("the pool of %s, not created yet: want the database missing (3D000), got %v", late, err)
-	}
-	execSQL(t, server, "postgres", `CREATE DATABASE `+late+` OWNER `+role+` CONNECTION LIMIT 1`)
+	t.Cleanup(func() { closeTestPool(p0) })
+	p := keptPoolThenCreated(t, s, server, late, `OWNER `+role+` CONNECTION LIMIT 1`)
 
 	c1, err := p.Acquire(ctx)
 	if err != nil {
@@ -93,4 +79,23 @@ func TestRoom2MissingDatabaseCreatedLaterSizesThePool(t *testing.T) {
 	if took < held {
 		t.Errorf("a second connection to %s was made after %s, while the first was held (%s): past its CONNECTION LIMIT 1", late, took, held)
 	}
+}
+
+// keptPoolThenCreated is s's pool of database late, made while late did
+// not exist, so kept (3D000), and then late created on n: CREATE DATABASE
+// late, then create (its options). Both are gone at the test's end.
+func keptPoolThenCreated(t *testing.T, s *server, n *routertest.Node, late, create string) *pgxpool.Pool {
+	t.Helper()
+	t.Cleanup(func() { execSQL(t, n, "postgres", `DROP DATABASE IF EXISTS `+late+` WITH (FORCE)`) })
+	ctx := context.Background()
+	p, err := s.Pool(ctx, late)
+	if err != nil {
+		t.Fatalf("the pool of %s, not created yet: %v", late, err)
+	}
+	t.Cleanup(func() { closeTestPool(p) })
+	if err := ready(ctx, p, 5*time.Second); !isMissingDatabase(err) {
+		t.Fatalf("the pool of %s, not created yet: want the database missing (3D000), got %v", late, err)
+	}
+	execSQL(t, n, "postgres", `CREATE DATABASE `+late+` `+create)
+	return p
 }
