@@ -1,0 +1,258 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestReview6CaptureCutMidReplyLeavesNoReply: a captured Exec write whose
+// context ends at any point of its reply (the write sleeps a random few
+// milliseconds, the deadline is random too) must leave its connection
+// closed or fully read: every later call on the same pool gets its own
+// answer. In each exec mode, with pgconn's cancel-request context handler,
+// and through PgBouncer in transaction mode.
+func TestReview6CaptureCutMidReplyLeavesNoReply(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		cfg  func(*pgxpool.Config)
+	}{
+		{"default", nil},
+		{"cancel-request", func(cfg *pgxpool.Config) {
+			cfg.ConnConfig.BuildContextWatcherHandler = func(pc *pgconn.PgConn) ctxwatch.Handler {
+				return &pgconn.CancelRequestContextWatcherHandler{Conn: pc, CancelRequestDelay: 0, DeadlineDelay: time.Second}
+			}
+		}},
+		{"exec", func(cfg *pgxpool.Config) { cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec }},
+		{"simple", func(cfg *pgxpool.Config) { cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeSimpleProtocol }},
+		{"describe", func(cfg *pgxpool.Config) { cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeDescribeExec }},
+		{"cache-describe", func(cfg *pgxpool.Config) { cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cutMidReply(t, routertest.Shared(t), "review6_cut_"+strings.ReplaceAll(c.name, "-", "_"), c.cfg)
+		})
+	}
+	t.Run("pgbouncer", func(t *testing.T) {
+		topo := routertest.Start(t, routertest.WithPgBouncer(), routertest.WithStandbys(1))
+		cutMidReply(t, topo, "review6_cut_bouncer", func(cfg *pgxpool.Config) { cfg.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec })
+	})
+	_ = ctx
+}
+
+func cutMidReply(t *testing.T, topo *routertest.Topology, table string, cfg func(*pgxpool.Config)) {
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) {
+		c.MaxConns = 2
+		if cfg != nil {
+			cfg(c)
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Exec(ctx, "CREATE TABLE "+table+" (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Exec(ctx, "DROP TABLE "+table)
+	rng := rand.New(rand.NewSource(1))
+	var cut, ok int
+	for i := 0; i < 120; i++ {
+		s := &routerlib.Session{}
+		sctx := routerlib.WithSession(ctx, s)
+		wctx, cancel := context.WithTimeout(sctx, time.Duration(rng.Intn(4000))*time.Microsecond)
+		var err error
+		if i%3 == 0 {
+			_, err = r.Exec(wctx, fmt.Sprintf("INSERT INTO %s SELECT %d FROM pg_sleep(%g)", table, i, float64(rng.Intn(3000))/1e6))
+		} else {
+			_, err = r.Exec(wctx, "INSERT INTO "+table+" SELECT $1 FROM pg_sleep($2)", i, float64(rng.Intn(3000))/1e6)
+		}
+		cancel()
+		if err != nil {
+			cut++
+		} else {
+			ok++
+		}
+		var got int
+		want := 1000000 + i
+		if err := r.QueryRow(ctx, "INSERT INTO "+table+" VALUES ($1) RETURNING id", want).Scan(&got); err != nil {
+			t.Fatalf("call %d after the write (%v): %v", i, err, err)
+		}
+		if got != want {
+			t.Fatalf("call %d after a cut write got %d, want %d", i, got, want)
+		}
+		if tag, err := r.Exec(routerlib.WithSession(ctx, s), "UPDATE "+table+" SET id = id WHERE id = $1", want); err != nil || tag.RowsAffected() != 1 {
+			t.Fatalf("call %d: a captured write after the cut one: %v %v", i, tag, err)
+		}
+	}
+	t.Logf("%d writes cut, %d done", cut, ok)
+}
+
+// TestReview6CaptureServerMessagesMidReply: notices, notifications and
+// parameter changes that arrive in the middle of a captured write's reply
+// reach the connection's handlers and state as pgx would deliver them, and
+// errors of each statement come back as the server's with the connection
+// left idle.
+func TestReview6CaptureServerMessagesMidReply(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	var notices, notifications atomic.Int64
+	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.MaxConns = 1
+		cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+			if n.Message == "review6 notice" {
+				notices.Add(1)
+			}
+		}
+		cfg.ConnConfig.OnNotification = func(_ *pgconn.PgConn, n *pgconn.Notification) {
+			if n.Channel == "review6" {
+				notifications.Add(1)
+			}
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	setup := []string{
+		"CREATE TABLE review6_msg (id int PRIMARY KEY, d int UNIQUE DEFERRABLE INITIALLY DEFERRED)",
+		`CREATE FUNCTION review6_msg_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN RAISE NOTICE 'review6 notice'; PERFORM pg_notify('review6', NEW.id::text); RETURN NEW; END $$`,
+		"CREATE TRIGGER review6_msg_trg BEFORE INSERT ON review6_msg FOR EACH ROW EXECUTE FUNCTION review6_msg_trg()",
+	}
+	for _, q := range setup {
+		if _, err := r.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer r.Exec(ctx, "DROP FUNCTION review6_msg_trg() CASCADE")
+	defer r.Exec(ctx, "DROP TABLE review6_msg")
+	s := &routerlib.Session{}
+	sctx := routerlib.WithSession(ctx, s)
+	if _, err := r.Exec(sctx, "LISTEN review6"); err != nil {
+		t.Fatal(err)
+	}
+	k := 100
+	check := func(step string) {
+		t.Helper()
+		k++
+		var got int
+		if err := r.QueryRow(ctx, "INSERT INTO review6_msg VALUES ($1, $1) RETURNING id", k).Scan(&got); err != nil || got != k {
+			t.Fatalf("%s: the next call got %d, %v", step, got, err)
+		}
+	}
+	if tag, err := r.Exec(sctx, "INSERT INTO review6_msg VALUES ($1, $2)", 1, 1); err != nil || tag.RowsAffected() != 1 {
+		t.Fatalf("insert: %v %v", tag, err)
+	}
+	if notices.Load() != 1 {
+		t.Errorf("notices: %d, want 1", notices.Load())
+	}
+	check("insert")
+	// the write fails: primary key
+	_, err = r.Exec(sctx, "INSERT INTO review6_msg VALUES ($1, $2)", 1, 2)
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		t.Fatalf("duplicate key: %v", err)
+	}
+	check("duplicate key")
+	// the COMMIT fails: deferred unique
+	_, err = r.Exec(sctx, "INSERT INTO review6_msg VALUES ($1, $2)", 2, 1)
+	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
+		t.Fatalf("deferred: %v", err)
+	}
+	check("deferred")
+	// a write that changes a reported parameter
+	if _, err := r.Exec(sctx, "UPDATE review6_msg SET d = d WHERE id = $1 AND set_config('application_name', 'review6app', false) IS NOT NULL", 1); err != nil {
+		t.Fatal(err)
+	}
+	check("set_config")
+	var app string
+	if err := r.QueryRow(sctx, "SELECT current_setting('application_name')").Scan(&app); err != nil {
+		t.Fatal(err)
+	}
+	if app != "review6app" {
+		t.Logf("application_name %q (another connection)", app)
+	}
+	// the write is terminated in the middle
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		_ = topo.Primary.Exec(ctx, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query LIKE 'INSERT INTO review6_msg SELECT%'")
+	}()
+	_, err = r.Exec(sctx, "INSERT INTO review6_msg SELECT $1, $1 FROM pg_sleep(3)", 5)
+	if err == nil {
+		t.Fatal("the terminated write succeeded")
+	}
+	t.Logf("terminated: %v", err)
+	check("terminated")
+	time.Sleep(100 * time.Millisecond)
+	if notifications.Load() < 1 {
+		t.Errorf("notifications: %d", notifications.Load())
+	}
+}
+
+// TestReview6CaptureCommitEndedBySyncRepWait: a captured write whose
+// COMMIT waits for a synchronous standby, and whose session the server
+// ends while it waits (pg_terminate_backend: "canceling the wait for
+// synchronous replication and terminating connection ... The transaction
+// has already committed locally"), has committed: the server's FATAL is
+// no proof that it did not. Its session must still see it.
+func TestReview6CaptureCommitEndedBySyncRepWait(t *testing.T) {
+	topo, r := pausedReplica(t, "50ms")
+	ctx := context.Background()
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_sync (tag text)"); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"ALTER SYSTEM SET synchronous_standby_names = 'review6_nobody'", "SELECT pg_reload_conf()"} {
+		if err := topo.Primary.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		_ = topo.Primary.Exec(ctx, "ALTER SYSTEM RESET synchronous_standby_names")
+		_ = topo.Primary.Exec(ctx, "SELECT pg_reload_conf()")
+	})
+	time.Sleep(200 * time.Millisecond)
+	for _, w := range []struct {
+		tag  string
+		args bool
+	}{{"plain", false}, {"args", true}} {
+		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+		go func() {
+			for i := 0; i < 100; i++ {
+				time.Sleep(50 * time.Millisecond)
+				var n int
+				_ = topo.Primary.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE wait_event = 'SyncRep'").Scan(&n)
+				if n > 0 {
+					return
+				}
+			}
+		}()
+		var err error
+		if w.args {
+			_, err = r.Exec(sctx, "INSERT INTO review6_sync VALUES ($1)", w.tag)
+		} else {
+			_, err = r.Exec(sctx, "INSERT INTO review6_sync VALUES ('"+w.tag+"')")
+		}
+		t.Logf("%s: %v", w.tag, err)
+		checkWrittenOnceAndSeen(t, ctx, sctx, topo, r, "review6_sync", w.tag)
+	}
+}
