@@ -256,3 +256,73 @@ func TestReview6CaptureCommitEndedBySyncRepWait(t *testing.T) {
 		checkWrittenOnceAndSeen(t, ctx, sctx, topo, r, "review6_sync", w.tag)
 	}
 }
+
+// TestReview6CaptureFrozenPrimary: a captured write to a primary that
+// stopped answering (SIGSTOP) ends at its deadline, whether it was cut
+// while its bytes went out (an argument larger than the socket buffers)
+// or while waiting for the reply; after the primary resumes, every call
+// on the pool gets its own answer, and the cut writes ran at most once.
+// Concurrent writers, with -race.
+func TestReview6CaptureFrozenPrimary(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) { c.MaxConns = 4 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Exec(ctx, "CREATE TABLE review6_frozen (id int, v text)"); err != nil {
+		t.Fatal(err)
+	}
+	big := strings.Repeat("x", 8<<20)
+	// Warm the pool's connections.
+	for i := 0; i < 4; i++ {
+		if _, err := r.Exec(routerlib.WithSession(ctx, &routerlib.Session{}), "INSERT INTO review6_frozen VALUES ($1, $2)", -1, "w"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	began := time.Now()
+	for w := 0; w < 8; w++ {
+		go func(w int) {
+			wctx, cancel := context.WithTimeout(routerlib.WithSession(ctx, &routerlib.Session{}), 700*time.Millisecond)
+			defer cancel()
+			v := "small"
+			if w%2 == 0 {
+				v = big
+			}
+			_, err := r.Exec(wctx, "INSERT INTO review6_frozen VALUES ($1, $2)", w, v)
+			errs <- err
+		}(w)
+	}
+	for w := 0; w < 8; w++ {
+		if err := <-errs; err == nil {
+			t.Errorf("a write to the frozen primary succeeded")
+		}
+	}
+	if d := time.Since(began); d > 5*time.Second {
+		t.Errorf("the writes to the frozen primary ended after %v, their deadline was 700ms", d)
+	}
+	if err := topo.Primary.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		want := 5000 + i
+		var got int
+		if err := r.QueryRow(ctx, "INSERT INTO review6_frozen VALUES ($1, 'after') RETURNING id", want).Scan(&got); err != nil || got != want {
+			t.Fatalf("call %d after the thaw got %d (%v), want %d", i, got, err, want)
+		}
+		if tag, err := r.Exec(routerlib.WithSession(ctx, &routerlib.Session{}), "UPDATE review6_frozen SET v = 'again' WHERE id = $1", want); err != nil || tag.RowsAffected() != 1 {
+			t.Fatalf("captured write %d after the thaw: %v %v", i, tag, err)
+		}
+	}
+	var n int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM (SELECT id FROM review6_frozen WHERE id BETWEEN 0 AND 7 GROUP BY id HAVING count(*) > 1) d").Scan(&n); err != nil || n != 0 {
+		t.Fatalf("%d cut writes ran more than once (%v)", n, err)
+	}
+}
