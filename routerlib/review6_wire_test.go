@@ -326,3 +326,80 @@ func TestReview6CaptureFrozenPrimary(t *testing.T) {
 		t.Fatalf("%d cut writes ran more than once (%v)", n, err)
 	}
 }
+
+// TestReview6CaptureConcurrentTerminations: writers in read-your-writes
+// sessions, with random deadlines, while their backends on the primary are
+// terminated at random: every write that succeeded is there once, every
+// session sees its own successful writes, and calls after it all get their
+// own answers. With -race.
+func TestReview6CaptureConcurrentTerminations(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) { c.MaxConns = 4 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Exec(ctx, "CREATE TABLE review6_conc (w int, i int)"); err != nil {
+		t.Fatal(err)
+	}
+	defer r.Exec(ctx, "DROP TABLE review6_conc")
+	stop := make(chan struct{})
+	killed := make(chan int)
+	go func() {
+		n := 0
+		defer func() { killed <- n }()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(15 * time.Millisecond):
+			}
+			var k int
+			_ = topo.Primary.QueryRow(ctx, "SELECT count(pg_terminate_backend(pid)) FROM (SELECT pid FROM pg_stat_activity WHERE query LIKE 'INSERT INTO review6_conc%' AND pid <> pg_backend_pid() ORDER BY random() LIMIT 1) p").Scan(&k)
+			n += k
+		}
+	}()
+	const writers, each = 6, 60
+	type result struct{ w, ok int }
+	results := make(chan result, writers)
+	for w := 0; w < writers; w++ {
+		go func(w int) {
+			rng := rand.New(rand.NewSource(int64(w)))
+			ok := 0
+			s := &routerlib.Session{}
+			sctx := routerlib.WithSession(ctx, s)
+			for i := 0; i < each; i++ {
+				wctx, cancel := context.WithTimeout(sctx, time.Duration(3+rng.Intn(40))*time.Millisecond)
+				_, err := r.Exec(wctx, "INSERT INTO review6_conc SELECT $1, $2 FROM pg_sleep($3)", w, i, float64(rng.Intn(10000))/1e6)
+				cancel()
+				if err == nil {
+					ok++
+					var n int
+					if err := r.QueryRow(sctx, "SELECT count(*) FROM review6_conc WHERE w = $1 AND i = $2", w, i).Scan(&n); err != nil || n != 1 {
+						t.Errorf("writer %d: its write %d, which succeeded, read back %d times (%v)", w, i, n, err)
+					}
+				}
+			}
+			results <- result{w, ok}
+		}(w)
+	}
+	total := 0
+	for w := 0; w < writers; w++ {
+		total += (<-results).ok
+	}
+	close(stop)
+	t.Logf("%d of %d writes succeeded, %d backends terminated", total, writers*each, <-killed)
+	var dup int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM review6_conc GROUP BY w, i HAVING count(*) > 1) d").Scan(&dup); err != nil || dup != 0 {
+		t.Fatalf("%d writes ran twice (%v)", dup, err)
+	}
+	for i := 0; i < 20; i++ {
+		var got int
+		if err := r.QueryRow(ctx, "INSERT INTO review6_conc VALUES (-1, $1) RETURNING i", 9000+i).Scan(&got); err != nil || got != 9000+i {
+			t.Fatalf("call %d after: %d (%v)", i, got, err)
+		}
+	}
+}
