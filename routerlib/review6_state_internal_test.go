@@ -95,6 +95,15 @@ func TestReview6CaptureLeavesConnectionIdle(t *testing.T) {
 		t.Fatalf("after DEALLOCATE ALL: %v", err)
 	}
 	idle("all gone")
+	// A parameter the server reports, changed by the write: the
+	// connection's ParameterStatus follows, as after pgx's own calls.
+	if _, _, err := execTxCapture(ctx, conn, "UPDATE review6_idle SET v = v WHERE id = $1 AND set_config('application_name', 'review6app', false) IS NOT NULL", []any{1}); err != nil {
+		t.Fatal(err)
+	}
+	idle("set_config")
+	if got := conn.PgConn().ParameterStatus("application_name"); got != "review6app" {
+		t.Errorf("application_name after the write: %q, want review6app", got)
+	}
 	upd := "UPDATE review6_idle SET v = $2 WHERE id = $1 RETURNING *"
 	if tag, _, err := execTxCapture(ctx, conn, upd, []any{1, "b"}); err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("update: %v %v", tag, err)
