@@ -403,3 +403,37 @@ func TestReview6CaptureConcurrentTerminations(t *testing.T) {
 		}
 	}
 }
+
+// TestReview6CaptureReadOnlyPrimary: a captured write that the server
+// refuses as read-only (SQLSTATE 25006: here the primary's sessions
+// default to read-only transactions, as on a primary being demoted) fails
+// with the server's error and leaves the connection serving its next call.
+func TestReview6CaptureReadOnlyPrimary(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_ro (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	defer topo.Primary.Exec(ctx, "DROP TABLE review6_ro")
+	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) {
+		c.MaxConns = 1
+		c.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := 0; i < 3; i++ {
+		_, err := r.Exec(routerlib.WithSession(ctx, &routerlib.Session{}), "INSERT INTO review6_ro VALUES ($1)", i)
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "25006" {
+			t.Fatalf("write %d on a read-only primary: %v, want 25006", i, err)
+		}
+		var got int
+		if err := r.QueryRow(ctx, "SELECT $1::int", 77+i).Scan(&got); err != nil || got != 77+i {
+			t.Fatalf("call after write %d: %d (%v)", i, got, err)
+		}
+	}
+}
