@@ -437,3 +437,56 @@ func TestReview6CaptureReadOnlyPrimary(t *testing.T) {
 		}
 	}
 }
+
+// TestReview6CaptureSerializationFailures: captured writes in serializable
+// transactions that conflict fail with 40001 (at the write or at the
+// COMMIT) and nothing else, and every call after gets its own answer.
+func TestReview6CaptureSerializationFailures(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_ser (id int PRIMARY KEY, v int); INSERT INTO review6_ser SELECT g, 0 FROM generate_series(1, 4) g"); err != nil {
+		t.Fatal(err)
+	}
+	defer topo.Primary.Exec(ctx, "DROP TABLE review6_ser")
+	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) {
+		c.MaxConns = 4
+		c.ConnConfig.RuntimeParams["default_transaction_isolation"] = "serializable"
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var failures atomic.Int64
+	errs := make(chan error, 4)
+	for w := 1; w <= 4; w++ {
+		go func(w int) {
+			for i := 0; i < 40; i++ {
+				_, err := r.Exec(routerlib.WithSession(ctx, &routerlib.Session{}), "UPDATE review6_ser SET v = (SELECT sum(v) + 1 FROM review6_ser WHERE pg_sleep(0.001) IS NOT NULL) WHERE id = $1", w)
+				var pgErr *pgconn.PgError
+				switch {
+				case err == nil:
+				case errors.As(err, &pgErr) && pgErr.Code == "40001":
+					failures.Add(1)
+				default:
+					errs <- fmt.Errorf("writer %d: %w", w, err)
+					return
+				}
+			}
+			errs <- nil
+		}(w)
+	}
+	for w := 0; w < 4; w++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("%d serialization failures", failures.Load())
+	for i := 0; i < 10; i++ {
+		var got int
+		if err := r.QueryRow(ctx, "UPDATE review6_ser SET v = $1 WHERE id = 1 RETURNING v", 500+i).Scan(&got); err != nil || got != 500+i {
+			t.Fatalf("call %d after: %d (%v)", i, got, err)
+		}
+	}
+}
