@@ -490,3 +490,37 @@ func TestReview6CaptureSerializationFailures(t *testing.T) {
 		}
 	}
 }
+
+// TestReview6CaptureCutInLargeRows: a captured Exec of a write returning
+// megabytes of rows it does not read, cut at a random point of them:
+// the calls after on the pool get their own answers.
+func TestReview6CaptureCutInLargeRows(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_big (id int, v text); INSERT INTO review6_big SELECT g, repeat('x', 1 << 20) FROM generate_series(1, 16) g"); err != nil {
+		t.Fatal(err)
+	}
+	defer topo.Primary.Exec(ctx, "DROP TABLE review6_big")
+	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) { c.MaxConns = 2 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	rng := rand.New(rand.NewSource(2))
+	cut := 0
+	for i := 0; i < 40; i++ {
+		wctx, cancel := context.WithTimeout(routerlib.WithSession(ctx, &routerlib.Session{}), time.Duration(rng.Intn(300))*time.Millisecond)
+		_, err := r.Exec(wctx, "UPDATE review6_big SET id = id WHERE id > $1 RETURNING v, v", 0)
+		cancel()
+		if err != nil {
+			cut++
+		}
+		var got int
+		if err := r.QueryRow(ctx, "UPDATE review6_big SET id = id WHERE id = $1 RETURNING id", 1+i%16).Scan(&got); err != nil || got != 1+i%16 {
+			t.Fatalf("call %d after: %d (%v)", i, got, err)
+		}
+	}
+	t.Logf("%d of 40 cut", cut)
+}
