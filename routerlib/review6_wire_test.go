@@ -524,3 +524,96 @@ func TestReview6CaptureCutInLargeRows(t *testing.T) {
 	}
 	t.Logf("%d of 40 cut", cut)
 }
+
+// TestReview6CaptureOnPgErrorClosesMidReply: an application's OnPgError
+// that closes the connection on an error in the middle of a captured
+// write's reply (here the write's unique violation) gets the server's
+// error back, and the pool replaces the connection.
+func TestReview6CaptureOnPgErrorClosesMidReply(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_onerr (id int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	defer topo.Primary.Exec(ctx, "DROP TABLE review6_onerr")
+	var called atomic.Int64
+	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) {
+		c.MaxConns = 1
+		c.ConnConfig.OnPgError = func(_ *pgconn.PgConn, e *pgconn.PgError) bool {
+			if e.Code == "23505" {
+				called.Add(1)
+				return false
+			}
+			return e.Severity != "FATAL"
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := 0; i < 4; i++ {
+		_, err := r.Exec(routerlib.WithSession(ctx, &routerlib.Session{}), "INSERT INTO review6_onerr VALUES ($1)", 1)
+		var pgErr *pgconn.PgError
+		if i > 0 && (!errors.As(err, &pgErr) || pgErr.Code != "23505") {
+			t.Fatalf("write %d: %v, want 23505", i, err)
+		}
+		var got int
+		if err := r.QueryRow(ctx, "INSERT INTO review6_onerr VALUES ($1) RETURNING id", 100+i).Scan(&got); err != nil || got != 100+i {
+			t.Fatalf("call after write %d: %d (%v)", i, got, err)
+		}
+	}
+	if called.Load() != 3 {
+		t.Errorf("OnPgError called %d times, want 3", called.Load())
+	}
+}
+
+// TestReview6CaptureServerRestart: captured writes while the primary
+// restarts: each fails or succeeds once, and the calls after get their own
+// answers.
+func TestReview6CaptureServerRestart(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_restart (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) { c.MaxConns = 3 }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	done := make(chan int)
+	for w := 0; w < 3; w++ {
+		go func(w int) {
+			ok := 0
+			for i := 0; i < 300; i++ {
+				wctx, cancel := context.WithTimeout(routerlib.WithSession(ctx, &routerlib.Session{}), 2*time.Second)
+				if _, err := r.Exec(wctx, "INSERT INTO review6_restart SELECT $1 FROM pg_sleep(0.002)", w*1000+i); err == nil {
+					ok++
+				}
+				cancel()
+			}
+			done <- ok
+		}(w)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if err := topo.Primary.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ok := <-done + <-done + <-done
+	t.Logf("%d of 900 writes succeeded", ok)
+	var dup int
+	if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM (SELECT 1 FROM review6_restart GROUP BY id HAVING count(*) > 1) d").Scan(&dup); err != nil || dup != 0 {
+		t.Fatalf("%d writes ran twice (%v)", dup, err)
+	}
+	for i := 0; i < 10; i++ {
+		var got int
+		err := r.QueryRow(ctx, "INSERT INTO review6_restart VALUES ($1) RETURNING id", 90000+i).Scan(&got)
+		if err != nil || got != 90000+i {
+			t.Fatalf("call %d after: %d (%v)", i, got, err)
+		}
+	}
+}
