@@ -722,9 +722,24 @@ func (cc *captureConn) readTx(ctx context.Context, pc *pgconn.PgConn) (rep txRep
 			cc.watcher.Unwatch()
 		}()
 	}
+	// Between two messages pgconn holds no lock: the connection shows
+	// neither busy nor in a transaction (the status is the last reply's),
+	// so a panic out of a handler the application configured (OnNotice,
+	// OnNotification, OnPgError), which ReceiveMessage calls, would let
+	// the pool take it back with the rest of this reply unread, for its
+	// next caller to read as its own. pgconn's readers hold the lock for
+	// the whole reply, and the pool drops a busy connection: so is this
+	// one closed unless its reply was read to the end or failed.
+	ended := false
+	defer func() {
+		if !ended {
+			dropMidReply(pc)
+		}
+	}()
 	for {
 		msg, err := pc.ReceiveMessage(rctx)
 		if err != nil {
+			ended = true
 			// ReceiveMessage wraps the error as safe to retry, which it
 			// is not once the write went out: unwrapped, it is the one a
 			// result reader returns.
@@ -751,6 +766,7 @@ func (cc *captureConn) readTx(ctx context.Context, pc *pgconn.PgConn) (rep txRep
 				rep.pgErr, rep.failed = pgconn.ErrorResponseToPgError(msg), rep.done
 			}
 		case *pgproto3.ReadyForQuery:
+			ended = true
 			return rep
 		}
 	}

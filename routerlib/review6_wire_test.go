@@ -617,3 +617,52 @@ func TestReview6CaptureServerRestart(t *testing.T) {
 		}
 	}
 }
+
+// TestReview6CaptureHandlerPanicMidReply: an application's notice handler
+// that panics in the middle of a captured write's reply (a trigger's
+// RAISE NOTICE), recovered by the application as net/http recovers a
+// handler's panic, must not leave the rest of that reply on a connection
+// the pool hands out again: with pgx's own readers the connection is busy
+// until the reply is read, and the pool drops it.
+func TestReview6CaptureHandlerPanicMidReply(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	for _, q := range []string{
+		"CREATE TABLE review6_panic (id int)",
+		`CREATE FUNCTION review6_panic_trg() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN RAISE NOTICE 'review6 panic'; RETURN NEW; END $$`,
+		"CREATE TRIGGER review6_panic_trg BEFORE INSERT ON review6_panic FOR EACH ROW EXECUTE FUNCTION review6_panic_trg()",
+	} {
+		if err := topo.Primary.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer topo.Primary.Exec(ctx, "DROP TABLE review6_panic; DROP FUNCTION review6_panic_trg()")
+	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) {
+		c.MaxConns = 1
+		c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+			if n.Message == "review6 panic" {
+				panic("review6: the application's notice handler failed")
+			}
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	for i := 0; i < 3; i++ {
+		func() {
+			defer func() { _ = recover() }()
+			_, _ = r.Exec(routerlib.WithSession(ctx, &routerlib.Session{}), "INSERT INTO review6_panic VALUES ($1)", i)
+		}()
+		for j := 0; j < 3; j++ {
+			want := 100*i + j
+			var n int
+			if err := r.QueryRow(ctx, "WITH u AS (UPDATE review6_panic SET id = id WHERE false) SELECT $1::int", want).Scan(&n); err != nil || n != want {
+				t.Fatalf("call %d after the panic %d got %d (%v), want %d", j, i, n, err, want)
+			}
+		}
+	}
+}
