@@ -54,20 +54,23 @@ func TestReview6CaptureCutMidReplyLeavesNoReply(t *testing.T) {
 	_ = ctx
 }
 
-func cutMidReply(t *testing.T, topo *routertest.Topology, table string, cfg func(*pgxpool.Config)) {
-	ctx := context.Background()
+// rywRouter is a router on topo in read_your_writes mode, its pools
+// configured by cfg.
+func rywRouter(t *testing.T, topo *routertest.Topology, cfg func(*pgxpool.Config)) *routerlib.Router {
+	t.Helper()
 	a := topo.Artifact()
 	a.Consistency.Mode = artifact.ModeReadYourWrites
-	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) {
+	return newRouter(t, a, routerlib.WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) { cfg(c) }))
+}
+
+func cutMidReply(t *testing.T, topo *routertest.Topology, table string, cfg func(*pgxpool.Config)) {
+	ctx := context.Background()
+	r := rywRouter(t, topo, func(c *pgxpool.Config) {
 		c.MaxConns = 2
 		if cfg != nil {
 			cfg(c)
 		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	})
 	if _, err := r.Exec(ctx, "CREATE TABLE "+table+" (id int)"); err != nil {
 		t.Fatal(err)
 	}
@@ -113,10 +116,8 @@ func cutMidReply(t *testing.T, topo *routertest.Topology, table string, cfg func
 func TestReview6CaptureServerMessagesMidReply(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
 	var notices, notifications atomic.Int64
-	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+	r := rywRouter(t, topo, func(cfg *pgxpool.Config) {
 		cfg.MaxConns = 1
 		cfg.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 			if n.Message == "review6 notice" {
@@ -128,11 +129,7 @@ func TestReview6CaptureServerMessagesMidReply(t *testing.T) {
 				notifications.Add(1)
 			}
 		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	})
 	setup := []string{
 		"CREATE TABLE review6_msg (id int PRIMARY KEY, d int UNIQUE DEFERRABLE INITIALLY DEFERRED)",
 		`CREATE FUNCTION review6_msg_trg() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -168,7 +165,7 @@ func TestReview6CaptureServerMessagesMidReply(t *testing.T) {
 	}
 	check("insert")
 	// the write fails: primary key
-	_, err = r.Exec(sctx, "INSERT INTO review6_msg VALUES ($1, $2)", 1, 2)
+	_, err := r.Exec(sctx, "INSERT INTO review6_msg VALUES ($1, $2)", 1, 2)
 	var pgErr *pgconn.PgError
 	if !errors.As(err, &pgErr) || pgErr.Code != "23505" {
 		t.Fatalf("duplicate key: %v", err)
@@ -266,13 +263,7 @@ func TestReview6CaptureCommitEndedBySyncRepWait(t *testing.T) {
 func TestReview6CaptureFrozenPrimary(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
-	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) { c.MaxConns = 4 }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := rywRouter(t, topo, func(c *pgxpool.Config) { c.MaxConns = 4 })
 	if _, err := r.Exec(ctx, "CREATE TABLE review6_frozen (id int, v text)"); err != nil {
 		t.Fatal(err)
 	}
@@ -335,13 +326,7 @@ func TestReview6CaptureFrozenPrimary(t *testing.T) {
 func TestReview6CaptureConcurrentTerminations(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
-	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) { c.MaxConns = 4 }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := rywRouter(t, topo, func(c *pgxpool.Config) { c.MaxConns = 4 })
 	if _, err := r.Exec(ctx, "CREATE TABLE review6_conc (w int, i int)"); err != nil {
 		t.Fatal(err)
 	}
@@ -411,20 +396,14 @@ func TestReview6CaptureConcurrentTerminations(t *testing.T) {
 func TestReview6CaptureReadOnlyPrimary(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
 	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_ro (id int)"); err != nil {
 		t.Fatal(err)
 	}
 	defer topo.Primary.Exec(ctx, "DROP TABLE review6_ro")
-	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) {
+	r := rywRouter(t, topo, func(c *pgxpool.Config) {
 		c.MaxConns = 1
 		c.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	})
 	for i := 0; i < 3; i++ {
 		_, err := r.Exec(routerlib.WithSession(ctx, &routerlib.Session{}), "INSERT INTO review6_ro VALUES ($1)", i)
 		var pgErr *pgconn.PgError
@@ -444,20 +423,14 @@ func TestReview6CaptureReadOnlyPrimary(t *testing.T) {
 func TestReview6CaptureSerializationFailures(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
 	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_ser (id int PRIMARY KEY, v int); INSERT INTO review6_ser SELECT g, 0 FROM generate_series(1, 4) g"); err != nil {
 		t.Fatal(err)
 	}
 	defer topo.Primary.Exec(ctx, "DROP TABLE review6_ser")
-	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) {
+	r := rywRouter(t, topo, func(c *pgxpool.Config) {
 		c.MaxConns = 4
 		c.ConnConfig.RuntimeParams["default_transaction_isolation"] = "serializable"
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	})
 	var failures atomic.Int64
 	errs := make(chan error, 4)
 	for w := 1; w <= 4; w++ {
@@ -497,17 +470,11 @@ func TestReview6CaptureSerializationFailures(t *testing.T) {
 func TestReview6CaptureCutInLargeRows(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
 	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_big (id int, v text); INSERT INTO review6_big SELECT g, repeat('x', 1 << 20) FROM generate_series(1, 16) g"); err != nil {
 		t.Fatal(err)
 	}
 	defer topo.Primary.Exec(ctx, "DROP TABLE review6_big")
-	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) { c.MaxConns = 2 }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := rywRouter(t, topo, func(c *pgxpool.Config) { c.MaxConns = 2 })
 	rng := rand.New(rand.NewSource(2))
 	cut := 0
 	for i := 0; i < 40; i++ {
@@ -532,14 +499,12 @@ func TestReview6CaptureCutInLargeRows(t *testing.T) {
 func TestReview6CaptureOnPgErrorClosesMidReply(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
 	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_onerr (id int PRIMARY KEY)"); err != nil {
 		t.Fatal(err)
 	}
 	defer topo.Primary.Exec(ctx, "DROP TABLE review6_onerr")
 	var called atomic.Int64
-	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) {
+	r := rywRouter(t, topo, func(c *pgxpool.Config) {
 		c.MaxConns = 1
 		c.ConnConfig.OnPgError = func(_ *pgconn.PgConn, e *pgconn.PgError) bool {
 			if e.Code == "23505" {
@@ -548,11 +513,7 @@ func TestReview6CaptureOnPgErrorClosesMidReply(t *testing.T) {
 			}
 			return e.Severity != "FATAL"
 		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	})
 	for i := 0; i < 4; i++ {
 		_, err := r.Exec(routerlib.WithSession(ctx, &routerlib.Session{}), "INSERT INTO review6_onerr VALUES ($1)", 1)
 		var pgErr *pgconn.PgError
@@ -575,16 +536,10 @@ func TestReview6CaptureOnPgErrorClosesMidReply(t *testing.T) {
 func TestReview6CaptureServerRestart(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
 	if err := topo.Primary.Exec(ctx, "CREATE TABLE review6_restart (id int)"); err != nil {
 		t.Fatal(err)
 	}
-	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) { c.MaxConns = 3 }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := rywRouter(t, topo, func(c *pgxpool.Config) { c.MaxConns = 3 })
 	done := make(chan int)
 	for w := 0; w < 3; w++ {
 		go func(w int) {
@@ -627,8 +582,6 @@ func TestReview6CaptureServerRestart(t *testing.T) {
 func TestReview6CaptureHandlerPanicMidReply(t *testing.T) {
 	topo := routertest.Shared(t)
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
 	for _, q := range []string{
 		"CREATE TABLE review6_panic (id int)",
 		`CREATE FUNCTION review6_panic_trg() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -640,18 +593,14 @@ func TestReview6CaptureHandlerPanicMidReply(t *testing.T) {
 		}
 	}
 	defer topo.Primary.Exec(ctx, "DROP TABLE review6_panic; DROP FUNCTION review6_panic_trg()")
-	r, err := routerlib.New(ctx, a, routerlib.WithPoolConfig(func(n artifact.Node, c *pgxpool.Config) {
+	r := rywRouter(t, topo, func(c *pgxpool.Config) {
 		c.MaxConns = 1
 		c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
 			if n.Message == "review6 panic" {
 				panic("review6: the application's notice handler failed")
 			}
 		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	})
 	for i := 0; i < 3; i++ {
 		func() {
 			defer func() { _ = recover() }()
