@@ -629,9 +629,10 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		// one (53300).
 		// A pool kept for a database missing when it was made has its
 		// own cap too (caps): only its own idle connections are closed
-		// when that alone holds the connection back.
+		// when that holds the connection back.
 		placed := !r.measured && r.held+r.admitted() == 0 && r.firstOut == nil || r.measured && (r.room < 0 || r.held+r.admitted() < r.room)
-		if placed && r.fits(p) {
+		fits := r.fits(p)
+		if placed && fits {
 			if !r.measured && r.firsts[p] {
 				r.firstOut = p
 			}
@@ -661,8 +662,13 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 				"close the role's other sessions, or lower the provider's max_connections, then apply again: what this apply already did is in the state",
 				pgsql.Ident(role), room, server, wait, pgsql.Ident(role))
 		}
+		// Held back by its pool's cap, with the room full or not, only
+		// its own pool's idle connections free what it waits for: closing
+		// the role's other pools' too freed places it could not take, and
+		// those pools made their connections again
+		// (TestReview7CappedAndRoomFullClosesOnlyItsPoolsIdle).
 		pools := []*pgxpool.Pool{p}
-		if !placed {
+		if fits {
 			pools = make([]*pgxpool.Pool, 0, len(r.pools))
 			for q := range r.pools {
 				pools = append(pools, q)
