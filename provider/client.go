@@ -846,15 +846,63 @@ func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn, timeout time.Dur
 
 // notAccepting is the DialFunc of a connection, around dial: a dial that
 // fails is a notAcceptedError, so that connectFix tells "nothing accepted
-// the connection" from "something accepted it and did not answer".
-func notAccepting(dial pgconn.DialFunc) pgconn.DialFunc {
+// the connection" from "something accepted it and did not answer". The
+// connection is a startingConn, bounded by timeout.
+func notAccepting(dial pgconn.DialFunc, timeout time.Duration) pgconn.DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
 		c, err := dial(ctx, network, addr)
 		if err != nil {
 			return nil, &notAcceptedError{text: err.Error()}
 		}
-		return c, nil
+		return &startingConn{Conn: c, timeout: timeout}, nil
 	}
+}
+
+// startingConn is a connection whose Close, when its startup failed after
+// the server answered (3D000, a pool kept for a database that does not
+// exist yet), waits at most timeout until the server has closed the socket,
+// as closeAndWait does: PostgreSQL counts the refused session against the
+// role's CONNECTION LIMIT until its backend exits, and pgconn closes the
+// socket and returns the error at once, so the role's room freed the place
+// early and the role's next connection was refused (53300, 2 of 20 in
+// TestRefusedMissingDatabaseKeepsThePlaceUntilTheBackendExits). A session
+// started (ValidateConnect) closes at once, and so does a connection whose
+// read or write failed (a server that stopped answering: its connect
+// already waited connect_timeout).
+type startingConn struct {
+	net.Conn
+	timeout time.Duration
+	started atomic.Bool
+	failed  atomic.Bool
+}
+
+func (c *startingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if err != nil {
+		c.failed.Store(true)
+	}
+	return n, err
+}
+
+func (c *startingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	if err != nil {
+		c.failed.Store(true)
+	}
+	return n, err
+}
+
+func (c *startingConn) Close() error {
+	if !c.started.Load() && !c.failed.Load() {
+		// The end of the client's stream ends a backend still in its
+		// startup (one waiting for a password the client will not send).
+		if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+			_ = hc.CloseWrite()
+		}
+		_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+		_, _ = io.Copy(io.Discard, c.Conn) // until the server closes it: its backend has exited
+	}
+	return c.Conn.Close()
 }
 
 // notAcceptedError is a dial's error: no server accepted the connection.
@@ -940,7 +988,21 @@ func (s *server) connConfig(database string) (*pgx.ConnConfig, error) {
 	// quotes differently on the server.
 	cfg.RuntimeParams["standard_conforming_strings"] = "on"
 	cfg.Tracer = statement.Tracer{Bound: clientStatementBound(timeout)}
-	cfg.DialFunc = notAccepting(cfg.DialFunc)
+	cfg.DialFunc = notAccepting(cfg.DialFunc, time.Duration(s.settings.connectTimeout())*time.Second)
+	validate := cfg.ValidateConnect
+	cfg.ValidateConnect = func(ctx context.Context, c *pgconn.PgConn) error {
+		nc := c.Conn()
+		if tc, ok := nc.(interface{ NetConn() net.Conn }); ok {
+			nc = tc.NetConn() // under TLS
+		}
+		if sc, ok := nc.(*startingConn); ok {
+			sc.started.Store(true)
+		}
+		if validate != nil {
+			return validate(ctx, c)
+		}
+		return nil
+	}
 	return cfg, nil
 }
 

@@ -1,0 +1,56 @@
+package provider
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// A connection the server refused during its startup (3D000: a pool kept
+// for a database that does not exist yet) freed its place in the role's
+// room as soon as pgx returned the error, but PostgreSQL counts its
+// backend against the role's CONNECTION LIMIT until that backend exits:
+// the next connection of the role was refused with 53300 (too many
+// connections for role), 2 of 20 here. Its place is now held until the
+// server has closed the socket.
+func TestRefusedMissingDatabaseKeepsThePlaceUntilTheBackendExits(t *testing.T) {
+	server := testAccTopology(t).Primary
+	role := "refused_missing"
+	dbs := roleOfLimit2In3Databases(t, server, role)
+	execSQL(t, server, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 3`)
+	s := newServer(connSettings{Host: server.Host, Port: int64(server.Port), Database: dbs[0], Username: role,
+		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
+	ctx := context.Background()
+	p0, err := s.Pool(ctx, dbs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeTestPool(p0) })
+	// Two of the role's three places held: one left for the missing
+	// database's connections, one at a time.
+	a, err := p0.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Release()
+	b, err := p0.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	p, err := s.Pool(ctx, role+"_missing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeTestPool(p) })
+	refused := 0
+	for i := 0; i < 20; i++ {
+		if err := ready(ctx, p, 5*time.Second); !isMissingDatabase(err) {
+			refused++
+			t.Logf("attempt %d: %v", i, err)
+		}
+	}
+	if refused > 0 {
+		t.Errorf("%d of 20 connections to a missing database, the role at 2 of its 3 places, refused otherwise than 3D000; want 0", refused)
+	}
+}
