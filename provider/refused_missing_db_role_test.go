@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // A connection the server refused during its startup (3D000: a pool kept
@@ -14,12 +16,25 @@ import (
 // connections for role), 2 of 20 here. Its place is now held until the
 // server has closed the socket.
 func TestRefusedMissingDatabaseKeepsThePlaceUntilTheBackendExits(t *testing.T) {
-	server := testAccTopology(t).Primary
-	role := "refused_missing"
+	refusedMissingDatabase(t, testAccTopology(t).Primary, "refused_missing", "disable")
+}
+
+// Over TLS: the connection pgconn closes is a *tls.Conn (its close_notify
+// first), the socket under it the one that waits for the server's end.
+func TestRefusedMissingDatabaseOverTLSKeepsThePlace(t *testing.T) {
+	testAccPreCheck(t)
+	cert, key := selfSignedCertificate(t, serverDir(t))
+	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("ssl", "on"),
+		routertest.WithSetting("ssl_cert_file", cert), routertest.WithSetting("ssl_key_file", key))
+	refusedMissingDatabase(t, topo.Primary, "refused_missing_tls", "require")
+}
+
+func refusedMissingDatabase(t *testing.T, server *routertest.Node, role, sslmode string) {
+	t.Helper()
 	dbs := roleOfLimit2In3Databases(t, server, role)
 	execSQL(t, server, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 3`)
 	s := newServer(connSettings{Host: server.Host, Port: int64(server.Port), Database: dbs[0], Username: role,
-		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
+		SSLMode: sslmode, MaxConnections: 4, ConnectTimeout: 5})
 	ctx := context.Background()
 	p0, err := s.Pool(ctx, dbs[0])
 	if err != nil {
