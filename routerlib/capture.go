@@ -405,15 +405,26 @@ func forgetCaptureConn(ctx context.Context, conn *pgx.Conn) {
 		p.SendDeallocate("routerlib_capture_" + strconv.Itoa(n))
 	}
 	p.SendPipelineSync()
+	synced := false
 	if err := p.Flush(); err == nil {
 		for {
 			res, err := p.GetResults()
-			if _, synced := res.(*pgconn.PipelineSync); synced || err != nil {
+			if err != nil {
+				break
+			}
+			if _, synced = res.(*pgconn.PipelineSync); synced {
 				break
 			}
 		}
 	}
-	_ = p.Close()
+	if err := p.Close(); err != nil || !synced {
+		// The names may still be taken on the server (the caller's
+		// context ended before the deallocation went out: a prepare cut
+		// by a cancel request, which leaves the connection open), and
+		// the next capture on this connection would prepare them again
+		// ("already exists", 42P05): the connection is closed instead.
+		dropMidReply(pc)
+	}
 }
 
 // A capture is a write in flight on the batch path: BEGIN, the write,
