@@ -98,17 +98,8 @@ type publisherAttempt struct {
 // a failed attempt answers for the probes of the same provider instance
 // (by) for publisherRetryAfter: a publisher that does not answer costs one
 // publisherProbeTimeout, not one per subscription or per check.
-func (ps *publisherPoolSet) reach(ctx context.Context, by *server, connection string) (*pgxpool.Pool, conninfo.Params, error) {
-	pp, params, err := ps.reachPool(ctx, by, connection)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pp.pool, params, nil
-}
-
-// reachPool is reach, returning the publisher's publisherPool, through
-// which the checks query (QueryRow).
-func (ps *publisherPoolSet) reachPool(ctx context.Context, by *server, connection string) (*publisherPool, conninfo.Params, error) {
+// The checks query through the publisherPool it returns (QueryRow).
+func (ps *publisherPoolSet) reach(ctx context.Context, by *server, connection string) (*publisherPool, conninfo.Params, error) {
 	pp, err := ps.get(connection)
 	if err != nil {
 		return nil, nil, err

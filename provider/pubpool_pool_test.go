@@ -38,10 +38,11 @@ func TestPubpoolFrozenPublisherPool(t *testing.T) {
 	}
 
 	plan := &server{} // the provider instance of one command
-	pool, _, err := publisherPools.reach(ctx, plan, connection)
+	pp, _, err := publisherPools.reach(ctx, plan, connection)
 	if err != nil {
 		t.Fatal(err)
 	}
+	pool := pp.pool
 	if n := pool.Stat().IdleConns(); n != 1 {
 		t.Fatalf("the pool has %d idle connections after the first reach; want 1", n)
 	}

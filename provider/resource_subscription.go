@@ -2502,7 +2502,7 @@ func (p *publisherProbe) open(ctx context.Context) (publisherQuerier, conninfo.P
 	if !p.tried {
 		p.tried = true
 		var pool *publisherPool
-		if pool, p.params, p.err = publisherPools.reachPool(ctx, p.by, p.connection); p.err == nil {
+		if pool, p.params, p.err = publisherPools.reach(ctx, p.by, p.connection); p.err == nil {
 			p.conn = pool
 		}
 	}

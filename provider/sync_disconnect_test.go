@@ -167,11 +167,7 @@ func kill(t *testing.T, pid int, sig syscall.Signal) {
 
 // postmasterPID reads the first line of n's postmaster.pid.
 func postmasterPID(t *testing.T, n *routertest.Node) int {
-	b, err := os.ReadFile(n.DataDir + "/postmaster.pid")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	pid, err := n.PostmasterPID()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,13 +3,9 @@
 package routerlib_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -50,11 +46,7 @@ func TestCheckAfterSessionEndedOnAShutdown(t *testing.T) {
 
 	// Smart shutdown (SIGTERM to the postmaster): no new session, the
 	// ones open go on.
-	pid, err := os.ReadFile(filepath.Join(topo.Primary.DataDir, "postmaster.pid"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	postmaster, err := strconv.Atoi(string(bytes.TrimSpace(bytes.SplitN(pid, []byte("\n"), 2)[0])))
+	postmaster, err := topo.Primary.PostmasterPID()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,6 @@ import (
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // TestReview6CaptureLeavesConnectionIdle: after every outcome of
@@ -17,35 +14,8 @@ import (
 // change of the arguments' types) the connection is idle, not busy, and
 // its next call gets its own answer.
 func TestReview6CaptureLeavesConnectionIdle(t *testing.T) {
-	topo := routertest.Shared(t)
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
-	r, err := New(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	for _, q := range []string{
-		"CREATE TABLE review6_idle (id int PRIMARY KEY, d int UNIQUE DEFERRABLE INITIALLY DEFERRED, v text)",
-	} {
-		if _, err := r.Exec(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
-	defer r.Exec(ctx, "DROP TABLE review6_idle")
-	t0, err := r.enter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := t0.writer.Load().writePool.Load()
-	t0.leave()
-	c, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Release()
-	conn := c.Conn()
+	conn := rywWriterConn(t, "review6_idle", "CREATE TABLE review6_idle (id int PRIMARY KEY, d int UNIQUE DEFERRABLE INITIALLY DEFERRED, v text)")
 	k := 1000
 	idle := func(step string) {
 		t.Helper()

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -17,40 +18,16 @@ import (
 // the write after all. The write returns the context's error, marked as
 // never sent, and the connection serves its next call alone.
 func TestCaptureContextDoneBeforeSendQueuesNothing(t *testing.T) {
-	topo := routertest.Shared(t)
 	ctx := context.Background()
-	a := topo.Artifact()
-	a.Consistency.Mode = artifact.ModeReadYourWrites
-	r, err := New(ctx, a)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	if _, err := r.Exec(ctx, "CREATE TABLE ryw_wire_done (id int)"); err != nil {
-		t.Fatal(err)
-	}
-	defer r.Exec(ctx, "DROP TABLE ryw_wire_done")
+	conn := rywWriterConn(t, "ryw_wire_done", "CREATE TABLE ryw_wire_done (id int)")
 	const sql = "INSERT INTO ryw_wire_done VALUES ($1)"
-
-	t0, err := r.enter()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := t0.writer.Load().writePool.Load()
-	t0.leave()
-	c, err := pool.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Release()
-	conn := c.Conn()
 	if _, _, err := execTxCapture(ctx, conn, sql, []any{1}); err != nil { // prepares the statements
 		t.Fatal(err)
 	}
 
 	done, cancel := context.WithCancel(ctx)
 	cancel()
-	_, _, err = execTxCapture(done, conn, sql, []any{2})
+	_, _, err := execTxCapture(done, conn, sql, []any{2})
 	if !errors.Is(err, context.Canceled) || !notSent(err) {
 		t.Fatalf("the write with its context done: %v (not sent: %v), want context.Canceled, not sent", err, notSent(err))
 	}
@@ -64,4 +41,36 @@ func TestCaptureContextDoneBeforeSendQueuesNothing(t *testing.T) {
 	if conn.PgConn().IsClosed() || conn.PgConn().TxStatus() != 'I' {
 		t.Fatalf("the connection after: closed %v, transaction status %q", conn.PgConn().IsClosed(), conn.PgConn().TxStatus())
 	}
+}
+
+// rywWriterConn is a connection of the writer's pool of a read-your-writes
+// Router on the shared topology, on which table was made by ddl: the
+// connection is released, table dropped and the Router closed when the
+// test ends.
+func rywWriterConn(t *testing.T, table, ddl string) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	a := routertest.Shared(t).Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	r, err := New(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if _, err := r.Exec(ctx, ddl); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = r.Exec(ctx, "DROP TABLE "+table) })
+	t0, err := r.enter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := t0.writer.Load().writePool.Load()
+	t0.leave()
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Release)
+	return c.Conn()
 }

@@ -22,11 +22,7 @@ import (
 func killNode(t *testing.T, n *routertest.Node) {
 	t.Helper()
 	pidFile := filepath.Join(n.DataDir, "postmaster.pid")
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(data), "\n", 2)[0]))
+	pid, err := n.PostmasterPID()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,13 +52,9 @@ func killNode(t *testing.T, n *routertest.Node) {
 // function that resumes it, which also runs when the test ends.
 func pausePostmaster(t *testing.T, n *routertest.Node) (resume func()) {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join(n.DataDir, "postmaster.pid"))
+	pid, err := n.PostmasterPID()
 	if err != nil {
-		t.Fatal(err)
-	}
-	pid, err := strconv.Atoi(strings.SplitN(string(data), "\n", 2)[0])
-	if err != nil {
-		t.Fatalf("%s: postmaster.pid: %v", n.Name, err)
+		t.Fatalf("%s: %v", n.Name, err)
 	}
 	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)

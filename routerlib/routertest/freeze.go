@@ -29,7 +29,7 @@ type frozen struct {
 // it first, so a test that fails while a node is frozen leaves nothing
 // stopped behind. It needs Linux's /proc.
 func (n *Node) Freeze() error {
-	pm, err := n.postmasterPID()
+	pm, err := n.PostmasterPID()
 	if err != nil {
 		return n.errorf("freezing", err)
 	}
@@ -164,9 +164,10 @@ func (t *Topology) thawAll() error {
 	return errors.Join(errs...)
 }
 
-// postmasterPID reads the postmaster's pid from the first line of
-// postmaster.pid in the data directory.
-func (n *Node) postmasterPID() (int, error) {
+// PostmasterPID is the pid of the node's postmaster, from the first line
+// of postmaster.pid in the data directory: for a test that signals the
+// server itself (a smart shutdown, a paused postmaster).
+func (n *Node) PostmasterPID() (int, error) {
 	data, err := os.ReadFile(filepath.Join(n.DataDir, "postmaster.pid"))
 	if err != nil {
 		return 0, fmt.Errorf("the server is not running: %w", err)

@@ -3,11 +3,7 @@
 package routertest_test
 
 import (
-	"bytes"
 	"context"
-	"os"
-	"path/filepath"
-	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -34,11 +30,7 @@ func TestStopWhileASmartShutdownEnds(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		b, err := os.ReadFile(filepath.Join(n.DataDir, "postmaster.pid"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		pid, err := strconv.Atoi(string(bytes.TrimSpace(bytes.SplitN(b, []byte("\n"), 2)[0])))
+		pid, err := n.PostmasterPID()
 		if err != nil {
 			t.Fatal(err)
 		}
