@@ -3,11 +3,8 @@ package provider
 import (
 	"context"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // A server that stops answering while a pool kept for a database missing
@@ -17,28 +14,13 @@ import (
 // read's bare "context deadline exceeded", the handler's own context not
 // done, and PoolOrDiag's "Cannot Connect" gave no fix.
 func TestRoom2FrozenWhileKeptPoolReadsLimits(t *testing.T) {
-	testAccPreCheck(t)
-	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
-	n := topo.Primary
 	role := "room2_frozen_read"
-	dbs := roleOfLimit2In3Databases(t, n, role)
+	n, s, _ := roleServerToFreeze(t, role)
 	late := role + "_late"
-	s := newServer(connSettings{Host: n.Host, Port: int64(n.Port), Database: dbs[0], Username: role,
-		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 2})
 	ctx := context.Background()
 	p := keptPoolThenCreated(t, s, n, late, `OWNER `+role)
 
-	var froze atomic.Bool
-	freeze := func(database string) {
-		if database == late && froze.CompareAndSwap(false, true) {
-			if err := n.Freeze(); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	beforeLimitsRead.Store(&freeze)
-	t.Cleanup(func() { beforeLimitsRead.Store(nil) })
-	t.Cleanup(func() { _ = n.Thaw() })
+	freezeOnce(t, &beforeLimitsRead, n, late)
 	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	began := time.Now()

@@ -7,9 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // A pool kept for a database missing when it was made (3D000) could not be
@@ -21,20 +18,9 @@ import (
 // it (53300, too many connections for database) and the handler failed.
 func TestRoom2MissingDatabaseCreatedLaterSizesThePool(t *testing.T) {
 	server := testAccTopology(t).Primary
-	role := "room2_late_db"
-	dbs := roleOfLimit2In3Databases(t, server, role)
-	execSQL(t, server, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 10`)
-	late := role + "_late"
-	s := newServer(connSettings{Host: server.Host, Port: int64(server.Port), Database: dbs[0], Username: role,
-		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
+	s, dbs := roleServer(t, server, "room2_late_db", 10, 5)
 	ctx := context.Background()
-	// The provider's own database first: the role's room is measured.
-	p0, err := s.Pool(ctx, dbs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeTestPool(p0) })
-	p := keptPoolThenCreated(t, s, server, late, `OWNER `+role+` CONNECTION LIMIT 1`)
+	p0, p, late := measuredThenKept(t, s, server)
 
 	c1, err := p.Acquire(ctx)
 	if err != nil {
@@ -43,20 +29,7 @@ func TestRoom2MissingDatabaseCreatedLaterSizesThePool(t *testing.T) {
 	// A second handler's connection while the first is held: it waits
 	// for the database's one place.
 	const held = time.Second
-	got := make(chan error, 1)
-	began := time.Now()
-	var took time.Duration
-	go func() {
-		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		c2, err := p.Acquire(actx)
-		took = time.Since(began)
-		if err == nil {
-			_, err = c2.Exec(actx, `SELECT 1`)
-			c2.Release()
-		}
-		got <- err
-	}()
+	got := selectOneAside(ctx, p, 10*time.Second)
 	time.Sleep(held)
 	// The role's other pool keeps its idle connection: the room has
 	// places, only the pool's cap holds the second connection back.
@@ -65,7 +38,8 @@ func TestRoom2MissingDatabaseCreatedLaterSizesThePool(t *testing.T) {
 			"the wait closed the idle connections of the role's other pools, where the role had places", dbs[0], n, late)
 	}
 	c1.Release()
-	err = <-got
+	r := <-got
+	err, took := r.err, r.acquired
 	t.Logf("a second connection to %s (CONNECTION LIMIT 1, pool of max_connections 4) while the first was held %s: %s, %v",
 		late, held, took.Round(time.Millisecond), err)
 	var pgErr *pgconn.PgError
@@ -79,23 +53,4 @@ func TestRoom2MissingDatabaseCreatedLaterSizesThePool(t *testing.T) {
 	if took < held {
 		t.Errorf("a second connection to %s was made after %s, while the first was held (%s): past its CONNECTION LIMIT 1", late, took, held)
 	}
-}
-
-// keptPoolThenCreated is s's pool of database late, made while late did
-// not exist, so kept (3D000), and then late created on n: CREATE DATABASE
-// late, then create (its options). Both are gone at the test's end.
-func keptPoolThenCreated(t *testing.T, s *server, n *routertest.Node, late, create string) *pgxpool.Pool {
-	t.Helper()
-	t.Cleanup(func() { execSQL(t, n, "postgres", `DROP DATABASE IF EXISTS `+late+` WITH (FORCE)`) })
-	ctx := context.Background()
-	p, err := s.Pool(ctx, late)
-	if err != nil {
-		t.Fatalf("the pool of %s, not created yet: %v", late, err)
-	}
-	t.Cleanup(func() { closeTestPool(p) })
-	if err := ready(ctx, p, 5*time.Second); !isMissingDatabase(err) {
-		t.Fatalf("the pool of %s, not created yet: want the database missing (3D000), got %v", late, err)
-	}
-	execSQL(t, n, "postgres", `CREATE DATABASE `+late+` `+create)
-	return p
 }

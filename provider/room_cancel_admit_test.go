@@ -19,10 +19,7 @@ import (
 func TestRoomCancelledWhileWaitingForAPlace(t *testing.T) {
 	server := testAccTopology(t).Primary
 	role := "room_cancel_admit"
-	dbs := roleOfLimit2In3Databases(t, server, role)
-	execSQL(t, server, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 1`)
-	s := newServer(connSettings{Host: server.Host, Port: int64(server.Port), Database: dbs[0], Username: role,
-		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
+	s, dbs := roleServer(t, server, role, 1, 5)
 	ctx := context.Background()
 	var pools []*pgxpool.Pool
 	t.Cleanup(func() {
@@ -30,11 +27,7 @@ func TestRoomCancelledWhileWaitingForAPlace(t *testing.T) {
 			closeTestPool(p)
 		}
 	})
-	p, err := s.Pool(ctx, dbs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	pools = append(pools, p)
+	p := testPool(t, s, dbs[0])
 	// The role's one place, held by a statement.
 	c, err := p.Acquire(ctx)
 	if err != nil {

@@ -3,14 +3,11 @@ package provider
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // A server that stops answering between a new pool's first connection and
@@ -24,13 +21,9 @@ import (
 // And the read waited the statement's bound (here 30 s), holding the
 // room, where a connection waits connect_timeout.
 func TestRoomServerFrozenWhileMeasuredIsNotUnlimited(t *testing.T) {
-	testAccPreCheck(t)
-	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
-	n := topo.Primary
 	role := "room_frozen_measure"
-	dbs := roleOfLimit2In3Databases(t, n, role)
-	s := newServer(connSettings{Host: n.Host, Port: int64(n.Port), Database: dbs[0], Username: role,
-		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 2, StatementTimeout: "20s"})
+	n, s, dbs := roleServerToFreeze(t, role)
+	s.settings.StatementTimeout = "20s"
 	ctx := context.Background()
 	var pools []*pgxpool.Pool
 	t.Cleanup(func() {
@@ -40,17 +33,7 @@ func TestRoomServerFrozenWhileMeasuredIsNotUnlimited(t *testing.T) {
 	})
 	// The server freezes once the first connection is made, before the
 	// limits are read on it.
-	var froze atomic.Bool
-	freeze := func(database string) {
-		if database == dbs[0] && froze.CompareAndSwap(false, true) {
-			if err := n.Freeze(); err != nil {
-				t.Error(err)
-			}
-		}
-	}
-	afterFirstAcquire.Store(&freeze)
-	t.Cleanup(func() { afterFirstAcquire.Store(nil) })
-	t.Cleanup(func() { _ = n.Thaw() })
+	freezeOnce(t, &afterFirstAcquire, n, dbs[0])
 	began := time.Now()
 	p, err := s.Pool(ctx, dbs[0])
 	t.Logf("the pool of %s, the server frozen before its limits were read: %s, %v", dbs[0], time.Since(began).Round(time.Millisecond), err)

@@ -22,12 +22,8 @@ import (
 func TestRoomMissingDatabaseCreatedLaterMeasuresTheRoom(t *testing.T) {
 	server := testAccTopology(t).Primary
 	role := "room_late_db"
-	dbs := roleOfLimit2In3Databases(t, server, role)
-	execSQL(t, server, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 10`)
+	s, dbs := roleServer(t, server, role, 10, 5)
 	late := role + "_late"
-	t.Cleanup(func() { execSQL(t, server, "postgres", `DROP DATABASE IF EXISTS `+late+` WITH (FORCE)`) })
-	s := newServer(connSettings{Host: server.Host, Port: int64(server.Port), Database: dbs[0], Username: role,
-		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
 	// The role's room as a new provider process has it: not measured
 	// (a run with -count keeps the last run's).
 	processPools.mu.Lock()
@@ -40,16 +36,7 @@ func TestRoomMissingDatabaseCreatedLaterMeasuresTheRoom(t *testing.T) {
 			closeTestPool(p)
 		}
 	})
-
-	p, err := s.Pool(ctx, late)
-	if err != nil {
-		t.Fatalf("the pool of %s, not created yet: %v", late, err)
-	}
-	pools = append(pools, p)
-	if err := ready(ctx, p, 5*time.Second); !isMissingDatabase(err) {
-		t.Fatalf("the pool of %s, not created yet: want the database missing (3D000), got %v", late, err)
-	}
-	execSQL(t, server, "postgres", `CREATE DATABASE `+late+` OWNER `+role)
+	p := keptPoolThenCreated(t, s, server, late, `OWNER `+role)
 
 	// A handler's statement in the database now there.
 	c, err := p.Acquire(ctx)
