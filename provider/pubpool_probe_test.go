@@ -29,22 +29,32 @@ resource "pgreplication_subscription" "this" {
 `, n, f.conninfo(""), publications)
 }
 
-// probeSessions is how many sessions the provider's publisher probe
-// (application_name terraform-provider-pgreplication, namedHostConfig) has
-// opened on n so far, by its log (log_connections = on).
-func probeSessions(t *testing.T, n *routertest.Node) int {
+// logLinesWith is how many lines of n's server log hold every one of texts.
+func logLinesWith(t *testing.T, n *routertest.Node, texts ...string) int {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join(n.DataDir, "postgresql.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	count := 0
+lines:
 	for _, line := range strings.Split(string(b), "\n") {
-		if strings.Contains(line, "connection authorized") && strings.Contains(line, "application_name=terraform-provider-pgreplication") {
-			count++
+		for _, text := range texts {
+			if !strings.Contains(line, text) {
+				continue lines
+			}
 		}
+		count++
 	}
 	return count
+}
+
+// probeSessions is how many sessions the provider's publisher probe
+// (application_name terraform-provider-pgreplication, namedHostConfig) has
+// opened on n so far, by its log (log_connections = on).
+func probeSessions(t *testing.T, n *routertest.Node) int {
+	t.Helper()
+	return logLinesWith(t, n, "connection authorized", "application_name=terraform-provider-pgreplication")
 }
 
 // A refresh read the slot of each enabled subscription on the publisher
@@ -163,17 +173,7 @@ func TestAccSubscription_pubpoolFrozenPublisherOneTimeout(t *testing.T) {
 // pg_replication_slots on n so far, by its log (log_statement = all).
 func slotLooks(t *testing.T, n *routertest.Node) int {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(n.DataDir, "postgresql.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	count := 0
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.Contains(line, "terraform-provider-pgreplication") && strings.Contains(line, "SELECT slot_type, plugin::text") {
-			count++
-		}
-	}
-	return count
+	return logLinesWith(t, n, "terraform-provider-pgreplication", "SELECT slot_type, plugin::text")
 }
 
 // The refresh of a disabled failover subscription reads only its slot's
