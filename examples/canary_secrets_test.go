@@ -406,16 +406,9 @@ GRANT SELECT ON canary_t TO canary_sub`)
 		t.Fatal(err)
 	}
 	for _, n := range []*routertest.Node{p, topo.Standbys[0]} {
-		for _, role := range []string{"canary_admin", "canary_sub", "canary_stby", "canary_hand"} {
-			if err := n.RequirePassword(t.Context(), role); err != nil {
-				t.Fatal(err)
-			}
-		}
+		requirePasswords(t, n, "canary_admin", "canary_sub", "canary_stby", "canary_hand")
 	}
-	t.Setenv("TF_VAR_canary_provider", e.provider.value)
-	t.Setenv("TF_VAR_canary_sub", e.sub.value)
-	t.Setenv("TF_VAR_canary_stby", e.stby.value)
-	t.Setenv("TF_VAR_canary_typo", e.typo.value)
+	e.setVariables(t)
 	for _, c := range canaryCases {
 		t.Run(c.name, func(t *testing.T) {
 			if major < c.major {
@@ -423,13 +416,40 @@ GRANT SELECT ON canary_t TO canary_sub`)
 			}
 			run := e
 			run.dir, run.outputs, run.made = t.TempDir(), nil, map[string]bool{}
-			log := filepath.Join(t.TempDir(), "trace.log")
-			t.Setenv("TF_LOG", "TRACE")
-			t.Setenv("TF_LOG_PATH", log)
+			log := traceLog(t)
 			c.run(t, &run)
 			run.checkNoLeak(t, log)
 		})
 	}
+}
+
+// requirePasswords makes each of roles log in to n by its password only,
+// so that the server checks the canary the CLI gives.
+func requirePasswords(t *testing.T, n *routertest.Node, roles ...string) {
+	t.Helper()
+	for _, role := range roles {
+		if err := n.RequirePassword(t.Context(), role); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// setVariables gives the CLI the canaries as TF_VAR_canary_…, the
+// variables config declares, as a user passes passwords.
+func (e *canaryEnv) setVariables(t *testing.T) {
+	t.Setenv("TF_VAR_canary_provider", e.provider.value)
+	t.Setenv("TF_VAR_canary_sub", e.sub.value)
+	t.Setenv("TF_VAR_canary_stby", e.stby.value)
+	t.Setenv("TF_VAR_canary_typo", e.typo.value)
+}
+
+// traceLog sends the CLI's TRACE log (TF_LOG=TRACE, the provider's with
+// it) to a new file, for checkNoLeak, and returns its path.
+func traceLog(t *testing.T) string {
+	path := filepath.Join(t.TempDir(), "trace.log")
+	t.Setenv("TF_LOG", "TRACE")
+	t.Setenv("TF_LOG_PATH", path)
+	return path
 }
 
 // checkNoLeak fails when any canary's core shows in the CLI's outputs, the

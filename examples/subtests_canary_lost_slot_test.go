@@ -45,20 +45,10 @@ GRANT SELECT ON canary_t TO canary_sub`)
 	execSQL(t, sub, "postgres", `SET password_encryption = 'scram-sha-256';
 CREATE ROLE canary_admin LOGIN SUPERUSER PASSWORD `+sqlLiteral(e.provider.value)+`;
 CREATE TABLE canary_t (id int PRIMARY KEY)`)
-	for n, roles := range map[*routertest.Node][]string{pub: {"canary_admin", "canary_sub"}, sub: {"canary_admin"}} {
-		for _, role := range roles {
-			if err := n.RequirePassword(t.Context(), role); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	t.Setenv("TF_VAR_canary_provider", e.provider.value)
-	t.Setenv("TF_VAR_canary_sub", e.sub.value)
-	t.Setenv("TF_VAR_canary_stby", e.stby.value)
-	t.Setenv("TF_VAR_canary_typo", e.typo.value)
-	log := filepath.Join(t.TempDir(), "trace.log")
-	t.Setenv("TF_LOG", "TRACE")
-	t.Setenv("TF_LOG_PATH", log)
+	requirePasswords(t, pub, "canary_admin", "canary_sub")
+	requirePasswords(t, sub, "canary_admin")
+	e.setVariables(t)
+	log := traceLog(t)
 	// config writes the configuration, the subscription with
 	// synchronous_commit and extra, more of its arguments; held: the
 	// subscriber's provider with a statement_timeout that a lock held there
