@@ -265,6 +265,15 @@ func newPublisherPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
 		return nil, err
 	}
 	pcfg.ConnConfig = cfg
+	// The checks are one-off queries, each on whichever connection the
+	// pool hands out: pgx's statement cache (prepare a named statement,
+	// then run it) saves nothing on them, and behind PgBouncer in
+	// transaction pooling mode (before 1.21's max_prepared_statements) the
+	// prepare and the run are two transactions, which may go to two server
+	// connections: the checks failed with 42P05 or 26000 and the publisher
+	// went unchecked. Unprepared, each check is one round trip, one
+	// transaction.
+	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
 	pcfg.MaxConns = publisherPoolConns
 	pcfg.MinConns = 0
 	pcfg.MaxConnIdleTime = publisherPoolIdle
