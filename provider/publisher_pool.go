@@ -30,10 +30,22 @@ const (
 	// connection for its own duration only.
 	publisherPoolConns = 2
 	// publisherPoolIdle is how long a connection the checks no longer use
-	// stays open: enough for the refresh and the plan of one command to
-	// share it, short enough not to hold a place of the publisher role's
-	// CONNECTION LIMIT long after.
-	publisherPoolIdle = 15 * time.Second
+	// stays open (give or take publisherPoolIdleCheck): the checks of one
+	// command come in a burst (a resource's refresh, then its plan, the
+	// resources ten at a time), which shares the pool's connections, and
+	// its sessions end soon after the burst does. They are sessions in the
+	// publisher's database, unknown to whoever acts on it next: kept for
+	// 15 s, a DROP DATABASE without FORCE in the same run (the destroy of
+	// a postgresql_database the subscriptions depend on, a local-exec),
+	// which waits 5 s for other sessions to leave, failed with 55006
+	// ("database … is being accessed by other users"). The cost: checks
+	// further apart than this (a long apply) connect again.
+	publisherPoolIdle = time.Second
+	// publisherPoolIdleCheck is how often the pool looks for connections
+	// idle for publisherPoolIdle (pgxpool's HealthCheckPeriod), so that
+	// one ends within publisherPoolIdle+publisherPoolIdleCheck of its last
+	// check, well within DROP DATABASE's 5 s.
+	publisherPoolIdleCheck = publisherPoolIdle / 4
 	// publisherPoolUnused is how long a pool nobody asked for is kept, its
 	// connections long closed: in-process (the acceptance tests) one
 	// process sees many publishers, each pool with a goroutine of its own.
@@ -277,6 +289,6 @@ func newPublisherPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
 	pcfg.MaxConns = publisherPoolConns
 	pcfg.MinConns = 0
 	pcfg.MaxConnIdleTime = publisherPoolIdle
-	pcfg.HealthCheckPeriod = publisherPoolIdle / 3 // when idle connections are closed
+	pcfg.HealthCheckPeriod = publisherPoolIdleCheck // when idle connections are closed
 	return pgxpool.NewWithConfig(context.Background(), pcfg)
 }
