@@ -51,6 +51,15 @@ const (
 	// process sees many publishers, each pool with a goroutine of its own.
 	// Far longer than any probe's use of a pool it reached.
 	publisherPoolUnused = 10 * time.Minute
+	// publisherTightRoom is the room under the publisher's max_connections
+	// (for roles that are not superusers, the probe's session among those
+	// counted) below which the probe keeps no idle session (sparing): the
+	// provider's own pools on that server may count on up to their
+	// max_connections (4 by default) in each database, and two idle probe
+	// sessions took places they had counted on. Sparing costs a
+	// connection per check, which is what every check cost before the
+	// pools; on a publisher with room, nothing.
+	publisherTightRoom = 10
 	// publisherRetryAfter is how long a failed attempt to reach a publisher
 	// answers for the other probes of the same provider instance (the same
 	// command): a plan of ten subscriptions on a publisher that does not
@@ -82,12 +91,14 @@ type publisherPool struct {
 	pool   *pgxpool.Pool
 	params conninfo.Params
 	// sparing: the publisher limits the sessions of the probe's role or
-	// database (CONNECTION LIMIT), and a connection closes as soon as its
-	// check is done (QueryRow), as the probe's own connection did before
-	// the pools. An idle session would hold a place of that limit for
-	// publisherPoolIdle after the checks, unknown to the provider's pools
-	// (roleRoom) when the provider manages the publisher as the same role,
-	// and the server refused a connection the provider counted on (53300).
+	// database (CONNECTION LIMIT), or has little room left under
+	// max_connections (publisherTightRoom), and a connection closes as
+	// soon as its check is done (QueryRow), as the probe's own connection
+	// did before the pools. An idle session would hold a place of that
+	// limit between the checks and for publisherPoolIdle after them,
+	// unknown to the provider's pools (roleRoom, connectionCap) when the
+	// provider manages the publisher too, and the server refused a
+	// connection the provider counted on (53300).
 	sparing atomic.Bool
 	used    time.Time         // when get last returned it; guarded by publisherPoolSet.mu
 	mu      sync.Mutex        // guards trying and failed
@@ -182,15 +193,28 @@ func (pp *publisherPool) try(ctx context.Context) error {
 }
 
 // spare learns whether the publisher limits the sessions of the probe's
-// role or database (sparing), as connectionCap reads the limits, and if so
-// ends the pool's idle sessions, waiting until the server has ended them
-// (closeAndWait). A publisher that cannot say keeps the pool as it is.
+// role or database, as connectionCap reads the limits, or has fewer than
+// publisherTightRoom places left under max_connections (sparing), and if
+// so ends the pool's idle sessions, waiting until the server has ended
+// them (closeAndWait). A publisher that cannot say keeps the pool as it is.
+//
+// The room counts the client backends, as PostgreSQL counts them for
+// max_connections, and the sessions a role without pg_read_all_stats is
+// not shown the type of (backend_type is null on other roles' rows): some
+// of those are background processes of a role (a logical replication
+// launcher), so the room may be found smaller than it is, never larger.
 func (pp *publisherPool) spare(ctx context.Context) {
 	var limited bool
-	if pp.pool.QueryRow(ctx, `SELECT NOT r.rolsuper AND (r.rolconnlimit >= 0 OR d.datconnlimit >= 0)
-  FROM pg_catalog.pg_roles r, pg_catalog.pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`).Scan(&limited) != nil {
+	var room int64
+	if pp.pool.QueryRow(ctx, `SELECT NOT r.rolsuper AND (r.rolconnlimit >= 0 OR d.datconnlimit >= 0),
+       current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
+         - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0)
+         - (SELECT count(*) FROM pg_catalog.pg_stat_activity a
+             WHERE a.backend_type = 'client backend' OR (a.backend_type IS NULL AND a.usesysid IS NOT NULL))
+  FROM pg_catalog.pg_roles r, pg_catalog.pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`).Scan(&limited, &room) != nil {
 		return
 	}
+	limited = limited || room < publisherTightRoom
 	pp.sparing.Store(limited)
 	if limited {
 		for _, c := range pp.pool.AcquireAllIdle(ctx) {

@@ -1,0 +1,85 @@
+package provider
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// A publisher with little room under max_connections, which the provider
+// also manages (publications), as a role that is not a superuser: the
+// provider's pool measured the room at its first connection (connectionCap)
+// and counts on it, and the subscriptions' probes of that publisher, many
+// at once as a refresh makes them, opened publisherPoolConns sessions that
+// stayed idle for publisherPoolIdle, places the provider had counted on:
+// with 5 places for roles that are not superusers and a pool of 4, the
+// provider's fourth connection was refused (53300, "remaining connection
+// slots are reserved for roles with the SUPERUSER attribute"). The
+// probe's connections now close after their check when the publisher has
+// little room (sparing), as for a role's CONNECTION LIMIT.
+func TestProbefixProbeLeavesMaxConnectionsToProvider(t *testing.T) {
+	testAccPreCheck(t)
+	const role = "probefix_manager"
+	// The probe as a superuser, and as the provider's own role, which is
+	// shown no other role's backend_type in pg_stat_activity.
+	for _, prober := range []string{"postgres", role} {
+		t.Run(prober, func(t *testing.T) {
+			pub := routertest.Start(t, routertest.WithStandbys(0),
+				routertest.WithSetting("max_connections", "8"), routertest.WithSetting("superuser_reserved_connections", "3")).Primary
+			execSQL(t, pub, "postgres", `CREATE ROLE `+role+` LOGIN`)
+			ctx := context.Background()
+			provider := newServer(connSettings{Host: "127.0.0.1", Port: int64(pub.Port), Database: "postgres", Username: role, SSLMode: "disable"})
+			pool, err := provider.Pool(ctx, "postgres")
+			if err != nil {
+				t.Fatal(err)
+			}
+			pw := "canary" + canaryMark + "-probefix-room"
+			connection := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=postgres password='%s'", pub.Port, prober, pw)
+			// A refresh of many subscriptions to that publisher: their checks at once.
+			var wg sync.WaitGroup
+			for range 8 {
+				wg.Go(func() {
+					probe := &publisherProbe{connection: connection, by: provider}
+					if _, _, err := missingPublications(ctx, probe, []string{"x"}); err != nil {
+						t.Errorf("probe: %v", err)
+						if strings.Contains(err.Error(), canaryMark) {
+							t.Errorf("the probe's error holds the password: %v", err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			// The provider, at its pool's size: four statements at once.
+			acquired := make(chan error, 4)
+			hold := make(chan struct{})
+			for range 4 {
+				wg.Go(func() {
+					actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+					defer cancel()
+					c, err := pool.Acquire(actx)
+					acquired <- err
+					if err == nil {
+						<-hold
+						c.Release()
+					}
+				})
+			}
+			var errs []error
+			for range 4 {
+				errs = append(errs, <-acquired)
+			}
+			close(hold)
+			wg.Wait()
+			for _, err := range errs {
+				if err != nil {
+					t.Errorf("a provider connection, within the room max_connections left it, failed after probes of the publisher: %v", err)
+				}
+			}
+		})
+	}
+}
