@@ -20,6 +20,26 @@ import (
 // local-exec command of a terraform_data.
 const probefixDropEnv = "PROBEFIX_DROP_DATABASE"
 
+// dropDatabaseOnDestroy declares the terraform_data name, whose destroy runs
+// DROP DATABASE database on n without FORCE (TestProbefixDropDatabaseHelper),
+// as a psql -c in a local-exec would: a resource that depends on it is
+// destroyed first.
+func dropDatabaseOnDestroy(name string, n *routertest.Node, database string) string {
+	return fmt.Sprintf(`
+resource "terraform_data" %q {
+  input = %q
+  provisioner "local-exec" {
+    when        = destroy
+    command     = "\"$BIN\" -test.run='^TestProbefixDropDatabaseHelper$' -test.v -test.count=1"
+    environment = {
+      BIN = %q
+      %s = self.input
+    }
+  }
+}
+`, name, n.DSNFor("postgres")+"|"+database, os.Args[0], probefixDropEnv)
+}
+
 // TestProbefixDropDatabaseHelper is not a test: run by a destroy-time
 // local-exec provisioner (the test binary itself, as a psql -c 'DROP
 // DATABASE …' would be), it drops the database named in $PROBEFIX_DROP_DATABASE
@@ -66,19 +86,7 @@ func TestAccSubscription_probefixDestroyThenDropDatabase(t *testing.T) {
 	})
 	pw := "canary" + canaryMark + "-probefix-drop"
 	logPath := traceLog(t)
-	config := canaryVariable(t, pw) + subscriberProvider(f.sub) + fmt.Sprintf(`
-resource "terraform_data" "publisher_database" {
-  input = %q
-  provisioner "local-exec" {
-    when        = destroy
-    command     = "\"$BIN\" -test.run='^TestProbefixDropDatabaseHelper$' -test.v -test.count=1"
-    environment = {
-      BIN                  = %q
-      %s = self.input
-    }
-  }
-}
-
+	config := canaryVariable(t, pw) + subscriberProvider(f.sub) + dropDatabaseOnDestroy("publisher_database", pub, f.pubDB) + fmt.Sprintf(`
 resource "pgreplication_subscription" "this" {
   count        = 3
   provider     = pgreplication.subscriber
@@ -88,7 +96,7 @@ resource "pgreplication_subscription" "this" {
   copy_data    = false
   depends_on   = [terraform_data.publisher_database]
 }
-`, pub.DSNFor("postgres")+"|"+f.pubDB, os.Args[0], probefixDropEnv, f.conninfo(""))
+`, f.conninfo(""))
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		Steps: []resource.TestStep{

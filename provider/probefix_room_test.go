@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -55,26 +57,7 @@ func TestProbefixProbeLeavesMaxConnectionsToProvider(t *testing.T) {
 			}
 			wg.Wait()
 			// The provider, at its pool's size: four statements at once.
-			acquired := make(chan error, 4)
-			hold := make(chan struct{})
-			for range 4 {
-				wg.Go(func() {
-					actx, cancel := context.WithTimeout(ctx, 20*time.Second)
-					defer cancel()
-					c, err := pool.Acquire(actx)
-					acquired <- err
-					if err == nil {
-						<-hold
-						c.Release()
-					}
-				})
-			}
-			var errs []error
-			for range 4 {
-				errs = append(errs, <-acquired)
-			}
-			close(hold)
-			wg.Wait()
+			errs := acquireAtOnce(ctx, pool, 4)
 			for _, err := range errs {
 				if err != nil {
 					t.Errorf("a provider connection, within the room max_connections left it, failed after probes of the publisher: %v", err)
@@ -82,4 +65,32 @@ func TestProbefixProbeLeavesMaxConnectionsToProvider(t *testing.T) {
 			}
 		})
 	}
+}
+
+// acquireAtOnce takes n connections of pool at once, as n handlers of an
+// apply do, holding each until all have been tried, and returns what each
+// attempt got; an attempt waits at most 20 s.
+func acquireAtOnce(ctx context.Context, pool *pgxpool.Pool, n int) []error {
+	var wg sync.WaitGroup
+	acquired := make(chan error, n)
+	hold := make(chan struct{})
+	for range n {
+		wg.Go(func() {
+			actx, cancel := context.WithTimeout(ctx, 20*time.Second)
+			defer cancel()
+			c, err := pool.Acquire(actx)
+			acquired <- err
+			if err == nil {
+				<-hold
+				c.Release()
+			}
+		})
+	}
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = <-acquired
+	}
+	close(hold)
+	wg.Wait()
+	return errs
 }

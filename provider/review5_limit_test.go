@@ -3,9 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -36,24 +34,7 @@ func TestReview5ProbeLeavesRoleLimitToProvider(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The provider, at the role's limit: two statements at once.
-	var wg sync.WaitGroup
-	acquired := make(chan error, 2)
-	hold := make(chan struct{})
-	for range 2 {
-		wg.Go(func() {
-			actx, cancel := context.WithTimeout(ctx, 20*time.Second)
-			defer cancel()
-			c, err := pool.Acquire(actx)
-			acquired <- err
-			if err == nil {
-				<-hold
-				c.Release()
-			}
-		})
-	}
-	errs := []error{<-acquired, <-acquired}
-	close(hold)
-	wg.Wait()
+	errs := acquireAtOnce(ctx, pool, 2)
 	for _, err := range errs {
 		if err != nil {
 			t.Errorf("a provider connection, within its role's CONNECTION LIMIT 2, failed after a probe of the publisher: %v", err)
