@@ -3,11 +3,13 @@ package provider
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -28,13 +30,32 @@ func TestProbefixProbeLeavesMaxConnectionsToProvider(t *testing.T) {
 	testAccPreCheck(t)
 	const role = "probefix_manager"
 	// The probe as a superuser, and as the provider's own role, which is
-	// shown no other role's backend_type in pg_stat_activity.
-	for _, prober := range []string{"postgres", role} {
-		t.Run(prober, func(t *testing.T) {
+	// shown no other role's backend_type in pg_stat_activity: there, with
+	// another role's sessions taking most of a larger room, which a count
+	// of the sessions whose type it is shown found ample (15 places).
+	for _, c := range []struct {
+		name, prober   string
+		maxConnections int
+		othersSessions int
+	}{
+		{"superuser", "postgres", 8, 0},
+		{"own role", role, 8, 0},
+		{"own role, other roles' sessions", role, 20, 12},
+	} {
+		t.Run(c.name, func(t *testing.T) {
 			pub := routertest.Start(t, routertest.WithStandbys(0),
-				routertest.WithSetting("max_connections", "8"), routertest.WithSetting("superuser_reserved_connections", "3")).Primary
+				routertest.WithSetting("max_connections", strconv.Itoa(c.maxConnections)),
+				routertest.WithSetting("superuser_reserved_connections", "3")).Primary
 			execSQL(t, pub, "postgres", `CREATE ROLE `+role+` LOGIN`)
 			ctx := context.Background()
+			for range c.othersSessions {
+				other, err := pgx.Connect(ctx, pub.DSNFor("postgres"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { other.Close(ctx) })
+			}
+			prober := c.prober
 			provider := newServer(connSettings{Host: "127.0.0.1", Port: int64(pub.Port), Database: "postgres", Username: role, SSLMode: "disable"})
 			pool, err := provider.Pool(ctx, "postgres")
 			if err != nil {

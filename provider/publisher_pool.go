@@ -199,10 +199,11 @@ func (pp *publisherPool) try(ctx context.Context) error {
 // them (closeAndWait). A publisher that cannot say keeps the pool as it is.
 //
 // The room counts the client backends, as PostgreSQL counts them for
-// max_connections, and the sessions a role without pg_read_all_stats is
-// not shown the type of (backend_type is null on other roles' rows): some
-// of those are background processes of a role (a logical replication
-// launcher), so the room may be found smaller than it is, never larger.
+// max_connections. A role without pg_read_all_stats is shown no other
+// role's backend_type (null): those rows count when they have a role and
+// a database, as every client backend has; a background worker of a role
+// in a database (a subscription's apply worker) counts with them, so the
+// room may be found smaller than it is, never larger.
 func (pp *publisherPool) spare(ctx context.Context) {
 	var limited bool
 	var room int64
@@ -210,7 +211,7 @@ func (pp *publisherPool) spare(ctx context.Context) {
        current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
          - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0)
          - (SELECT count(*) FROM pg_catalog.pg_stat_activity a
-             WHERE a.backend_type = 'client backend' OR (a.backend_type IS NULL AND a.usesysid IS NOT NULL))
+             WHERE a.backend_type = 'client backend' OR a.backend_type IS NULL AND a.usesysid IS NOT NULL AND a.datid IS NOT NULL)
   FROM pg_catalog.pg_roles r, pg_catalog.pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`).Scan(&limited, &room) != nil {
 		return
 	}
@@ -218,7 +219,7 @@ func (pp *publisherPool) spare(ctx context.Context) {
 	pp.sparing.Store(limited)
 	if limited {
 		for _, c := range pp.pool.AcquireAllIdle(ctx) {
-			closeAndWait(c.Hijack(), publisherProbeTimeout)
+			closeHeld(c)
 		}
 	}
 }
@@ -245,8 +246,20 @@ type sparingRow struct {
 
 func (r *sparingRow) Scan(dest ...any) error {
 	err := r.row.Scan(dest...)
-	closeAndWait(r.conn.Hijack(), publisherProbeTimeout)
+	closeHeld(r.conn)
 	return err
+}
+
+// closeHeld ends the session of c and waits until the server has ended it
+// (closeAndWait) before it gives c's place in the pool back: released
+// closed, pgxpool destroys it. Hijacked first, the place was free at
+// once, and another check opened a session while this one's backend was
+// still counted by the server: a burst of checks on a sparing pool held
+// twice publisherPoolConns places (53300 for the probe itself on a
+// publisher with 5 places left).
+func closeHeld(c *pgxpool.Conn) {
+	closeAndWait(c.Conn(), publisherProbeTimeout)
+	c.Release()
 }
 
 // failedRow is the row of a check that got no connection.
