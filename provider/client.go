@@ -299,9 +299,13 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 				room.sized(p, limit, err)
 			}
 			if err != nil {
-				// pgxpool closes the connection without BeforeClose.
-				room.ending()
-				room.ended(p)
+				// pgxpool closes the connection without BeforeClose, and
+				// without waiting for its session to end on the server,
+				// which counts it against the role's CONNECTION LIMIT until
+				// its backend exits: freed at once, the place went to the
+				// role's next connection, and the server refused it (53300,
+				// TestRoomfixFailedLimitsReadHoldsThePlaceUntilTheBackendExits).
+				room.closeHeld(p, c, cfg.PingTimeout)
 				if ctx.Err() != nil {
 					return err
 				}
