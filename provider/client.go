@@ -335,10 +335,10 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			// The pool is sized by its first connection that succeeds,
 			// once the database exists (AfterConnect).
 			room.unsized(p)
-			room.firstOver(p, nil)
+			room.firstOver(ctx, p, nil)
 			return p, nil
 		case err != nil:
-			room.firstOver(p, err)
+			room.firstOver(ctx, p, err)
 			p.Close()
 			room.remove(p)
 			return nil, err
@@ -352,7 +352,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			// pool's Close waited for pgconn's own close of it, 15 s on a
 			// server that does not answer.
 			room.closeHeld(p, first.Hijack(), cfg.PingTimeout)
-			room.firstOver(p, err)
+			room.firstOver(ctx, p, err)
 			p.Close()
 			room.remove(p)
 			if ctx.Err() != nil {
@@ -697,19 +697,23 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 	}
 }
 
-// firstOver tells the outcome of p's first connection, made by newPool:
-// err, when the server did not answer it (a timeout) before the room was
-// measured, is recorded, and the connections waiting for that one to be
-// admitted in turn fail with it, where each would have waited
-// connect_timeout for the same server.
-func (r *roleRoom) firstOver(p *pgxpool.Pool, err error) {
+// firstOver tells the outcome of p's first connection, made by newPool
+// for a caller whose context is ctx: err, when the server did not answer
+// it (a timeout) before the room was measured, is recorded, and the
+// connections waiting for that one to be admitted in turn fail with it,
+// where each would have waited connect_timeout for the same server. A
+// caller's own deadline or cancel says nothing of the server: recorded,
+// it failed the role's waiting connections at once ("not tried: the
+// server did not answer"), the server healthy and answering within
+// connect_timeout (TestRoomfixCallersDeadlineIsNotTheServersSilence).
+func (r *roleRoom) firstOver(ctx context.Context, p *pgxpool.Pool, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.firsts, p)
 	if r.firstOut == p {
 		r.firstOut = nil
 	}
-	if err == nil || !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || ctx.Err() != nil || !pgconn.Timeout(err) && !errors.Is(err, context.DeadlineExceeded) {
 		return
 	}
 	if !r.measured {
