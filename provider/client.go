@@ -284,19 +284,20 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 				(*hook)(database)
 			}
 			var limit int32
+			var by connLimit
 			var err error
 			if unmeasured {
-				limit, err = room.measure(ctx, c, cfg.PingTimeout)
+				limit, by, err = room.measure(ctx, c, cfg.PingTimeout)
 			} else {
 				mctx, cancel := context.WithTimeout(ctx, cfg.PingTimeout)
-				limit, _, err = connectionCap(mctx, c)
+				limit, by, _, err = connectionCap(mctx, c)
 				cancel()
 			}
 			if unsized {
 				if err == nil {
 					binds.Store(limit <= cfg.MaxConns)
 				}
-				room.sized(p, limit, err)
+				room.sized(p, limit, by, err)
 			}
 			if err != nil {
 				// pgxpool closes the connection without BeforeClose, and
@@ -343,7 +344,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			room.remove(p)
 			return nil, err
 		}
-		limit, err := room.measure(ctx, first.Conn(), cfg.PingTimeout)
+		limit, _, err := room.measure(ctx, first.Conn(), cfg.PingTimeout)
 		if err != nil {
 			// The first connection failed after all, as one the server
 			// never answered does: the pool is not kept, and the next
@@ -389,13 +390,13 @@ func (s *server) limitsUnanswered(database string, err error) error {
 // LIMIT leave (superusers are not held to them) and, for a role that is not
 // a superuser, what max_connections leaves past the slots reserved for
 // superusers. It is at least 1 (conn), and math.MaxInt32 when nothing
-// limits the role. roleFree is what the role's CONNECTION LIMIT leaves
+// limits the role; by is the limit that leaves the fewest. roleFree is what the role's CONNECTION LIMIT leaves
 // beyond its sessions now, conn among them; -1 when it does not hold the
 // role (none, or a superuser). err is the read's when it did not get the
 // server's answer: conn lost, the server not answering within the
 // statement's bound, or ctx done; the limits are then not known, not
 // absent.
-func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, roleFree int64, err error) {
+func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, by connLimit, roleFree int64, err error) {
 	// Sessions are counted as PostgreSQL counts them for its limits:
 	// client backends, conn among them. WAL senders (replication
 	// connections, physical or logical) neither count nor are refused, on
@@ -421,26 +422,43 @@ func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, roleFree i
 	)
 	if err := conn.QueryRow(ctx, sql, pgx.QueryExecModeSimpleProtocol).Scan(&super, &roleLimit, &dbLimit, &roleSessions, &dbSessions, &allSessions, &serverLimit); err != nil {
 		if conn.IsClosed() || ctx.Err() != nil {
-			return 0, 0, err
+			return 0, noConnLimit, 0, err
 		}
 		// The limits are an optimisation of the pool's size, never a
 		// reason to fail: a role that cannot read them keeps its pool.
-		return math.MaxInt32, -1, nil
+		return math.MaxInt32, noConnLimit, -1, nil
 	}
 	// conn is one of the sessions counted, and one the pool may keep.
 	capped, roleFree := int64(math.MaxInt32), int64(-1)
+	by = noConnLimit
+	tighter := func(n int64, l connLimit) {
+		if n < capped {
+			capped, by = n, l
+		}
+	}
 	if !super {
 		if roleLimit >= 0 {
 			roleFree = max(roleLimit-roleSessions, 0)
-			capped = min(capped, roleLimit-roleSessions+1)
+			tighter(roleLimit-roleSessions+1, roleConnLimit)
 		}
 		if dbLimit >= 0 {
-			capped = min(capped, dbLimit-dbSessions+1)
+			tighter(dbLimit-dbSessions+1, databaseConnLimit)
 		}
-		capped = min(capped, serverLimit-allSessions+1)
+		tighter(serverLimit-allSessions+1, serverConnLimit)
 	}
-	return int32(max(capped, 1)), roleFree, nil
+	return int32(max(capped, 1)), by, roleFree, nil
 }
+
+// connLimit is which of the limits connectionCap reads leaves the fewest
+// connections, for a message that names it and says how to raise it.
+type connLimit int
+
+const (
+	noConnLimit       connLimit = iota
+	roleConnLimit               // the role's CONNECTION LIMIT
+	databaseConnLimit           // the database's CONNECTION LIMIT
+	serverConnLimit             // max_connections, less the reserved connections
+)
 
 // closeAndWait ends conn's session and waits, at most timeout, until the
 // server has ended it too: PostgreSQL counts a session against the
@@ -515,6 +533,9 @@ type roleRoom struct {
 	// pool by a smaller one instead would close it under the handlers that
 	// hold it.
 	caps map[*pgxpool.Pool]int32
+	// capBy is the limit each cap of caps comes from (connectionCap's by),
+	// for admit's error when a connection waited past its bound.
+	capBy map[*pgxpool.Pool]connLimit
 	// made are the connections of the pools of caps made whose sessions
 	// have not ended (connected, ended). pgxpool's count leaves out one
 	// whose AfterConnect has returned but is not yet the pool's, and one
@@ -538,7 +559,7 @@ func (ps *poolSet) roleRoom(conninfo string) *roleRoom {
 	r, ok := ps.rooms[conninfo]
 	if !ok {
 		r = &roleRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]bool{},
-			firsts: map[*pgxpool.Pool]bool{}, caps: map[*pgxpool.Pool]int32{}, made: map[*pgxpool.Pool]int64{}}
+			firsts: map[*pgxpool.Pool]bool{}, caps: map[*pgxpool.Pool]int32{}, capBy: map[*pgxpool.Pool]connLimit{}, made: map[*pgxpool.Pool]int64{}}
 		ps.rooms[conninfo] = r
 	}
 	return r
@@ -560,6 +581,7 @@ func (r *roleRoom) remove(p *pgxpool.Pool) {
 	delete(r.waiting, p)
 	delete(r.firsts, p)
 	delete(r.caps, p)
+	delete(r.capBy, p)
 	delete(r.made, p)
 	if r.firstOut == p {
 		r.firstOut = nil
@@ -576,9 +598,9 @@ func (r *roleRoom) unsized(p *pgxpool.Pool) {
 }
 
 // sized sets the cap of p, an unsized pool, to limit, read on its first
-// connection that succeeded; when the read failed (err), p is unsized
-// again and its next connection reads it.
-func (r *roleRoom) sized(p *pgxpool.Pool, limit int32, err error) {
+// connection that succeeded, which the limit by leaves; when the read
+// failed (err), p is unsized again and its next connection reads it.
+func (r *roleRoom) sized(p *pgxpool.Pool, limit int32, by connLimit, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.caps[p]; !ok {
@@ -587,7 +609,7 @@ func (r *roleRoom) sized(p *pgxpool.Pool, limit int32, err error) {
 	if err != nil {
 		limit = 0
 	}
-	r.caps[p] = limit
+	r.caps[p], r.capBy[p] = limit, by
 }
 
 // fits is whether p may have one more connection under its cap (caps):
@@ -652,19 +674,15 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		}
 		if time.Now().After(deadline) {
 			r.waiting[p]--
-			room, limit, capped := r.room, r.caps[p], placed
-			r.mu.Unlock()
-			if capped {
-				return fmt.Errorf("the provider's role %s may open %d connections to database %q on %s (the CONNECTION LIMIT of the database or the role, "+
-					"or max_connections, less the other sessions there when the provider first connected to it), and the provider's connections held "+
-					"them all for %s. Raise the limit (ALTER DATABASE %s CONNECTION LIMIT …), close the other sessions, or lower the provider's "+
-					"max_connections, then apply again: what this apply already did is in the state",
-					pgsql.Ident(role), max(limit, 1), p.Config().ConnConfig.Database, server, wait, pgsql.Ident(p.Config().ConnConfig.Database))
+			// Held back by its pool's cap, the connection waits for one
+			// of its own pool's, whichever else is full: the cap's limit is
+			// the one reached. Otherwise the role's room is.
+			n, by := r.room, roleConnLimit
+			if !fits {
+				n, by = int64(r.caps[p]), r.capBy[p]
 			}
-			return fmt.Errorf("the provider's role %s may open %d connections to %s (its CONNECTION LIMIT, less the other sessions it has there), "+
-				"and the provider's connections held them all for %s. Raise the limit (ALTER ROLE %s CONNECTION LIMIT …, as a superuser), "+
-				"close the role's other sessions, or lower the provider's max_connections, then apply again: what this apply already did is in the state",
-				pgsql.Ident(role), room, server, wait, pgsql.Ident(role))
+			r.mu.Unlock()
+			return roomWaitError(by, n, role, p.Config().ConnConfig.Database, server, wait)
 		}
 		// Held back by its pool's cap, with the room full or not, only
 		// its own pool's idle connections free what it waits for: closing
@@ -695,6 +713,35 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		}
 		r.mu.Lock()
 	}
+}
+
+// roomWaitError is admit's error for a connection of role to database on
+// server that waited wait for a place under the limit by, which leaves
+// the provider n connections (its role's room, or its pool's cap), and got
+// none: the provider's own operations held them all that long. It names
+// the limit, and how to raise it; running fewer operations at once needs
+// no superuser. Lowering the provider's max_connections, which it said
+// before, shortens no wait.
+func roomWaitError(by connLimit, n int64, role, database, server string, wait time.Duration) error {
+	var limit, raise string
+	switch by {
+	case databaseConnLimit:
+		limit = fmt.Sprintf("the CONNECTION LIMIT of database %s", pgsql.Ident(database))
+		raise = fmt.Sprintf("ALTER DATABASE %s CONNECTION LIMIT …", pgsql.Ident(database))
+	case serverConnLimit:
+		limit = "the server's max_connections (less its reserved connections)"
+		raise = "ALTER SYSTEM SET max_connections = …, then restart the server"
+	default:
+		limit = fmt.Sprintf("the CONNECTION LIMIT of the provider's role %s", pgsql.Ident(role))
+		raise = fmt.Sprintf("ALTER ROLE %s CONNECTION LIMIT …, as a superuser", pgsql.Ident(role))
+	}
+	n = max(n, 1)
+	return fmt.Errorf("a connection of the provider's role %s to database %q on %s waited %s for a place and got none: %s leaves the provider %d "+
+		"connections there (what it allows, less the other sessions there when the provider first connected), and the provider's own "+
+		"operations held them all that long. "+
+		"Raise that limit (%s), close the other sessions, or run fewer operations at once (terraform apply -parallelism=%d or lower), "+
+		"then apply again: what this apply already did is in the state",
+		pgsql.Ident(role), database, server, wait, limit, n, raise, n)
 }
 
 // firstOver tells the outcome of p's first connection, made by newPool
@@ -831,14 +878,14 @@ func (r *roleRoom) closeHeld(p *pgxpool.Pool, conn *pgx.Conn, timeout time.Durat
 // statement's bound (statement_timeout and 10 s: 5 min 10 s by default,
 // none when it is off) kept them all that long on a server that froze
 // just after the connection was made.
-func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn, timeout time.Duration) (int32, error) {
+func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn, timeout time.Duration) (int32, connLimit, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	limit, free, err := connectionCap(ctx, conn)
+	limit, by, free, err := connectionCap(ctx, conn)
 	if err != nil {
-		return 0, err
+		return 0, noConnLimit, err
 	}
 	r.measured = true
 	r.room = -1
@@ -849,7 +896,7 @@ func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn, timeout time.Dur
 		// (53300) when ended freed it.
 		r.room = free + r.held - r.closing
 	}
-	return limit, nil
+	return limit, by, nil
 }
 
 // notAccepting is the DialFunc of a connection, around dial: a dial that

@@ -35,7 +35,8 @@ func TestRoleRoomWaitIsBounded(t *testing.T) {
 	if elapsed := time.Since(start); elapsed < 300*time.Millisecond || elapsed > 10*time.Second {
 		t.Errorf("gave up after %s, want about the 300ms it may wait", elapsed)
 	}
-	for _, want := range []string{`role "app" may open 2 connections to 127.0.0.1:5432`, "CONNECTION LIMIT", `ALTER ROLE "app" CONNECTION LIMIT`, "max_connections"} {
+	for _, want := range []string{`role "app" to database "d" on 127.0.0.1:5432`, `CONNECTION LIMIT of the provider's role "app" leaves the provider 2 connections`,
+		`ALTER ROLE "app" CONNECTION LIMIT`, "-parallelism=2"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("the error does not say %q: %v", want, err)
 		}
