@@ -375,11 +375,25 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	}
 }
 
+// limitsCancelled is whether err is the server's cancel of a statement:
+// statement_timeout or pg_cancel_backend (57014), lock_timeout (55P03).
+func limitsCancelled(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (pgErr.Code == "57014" || pgErr.Code == "55P03")
+}
+
 // limitsUnanswered is the error of a connection to database that the
-// server stopped answering, or ended, while the provider read its role's
-// limits on it (connectionCap's err): the read's bare error ("context
-// deadline exceeded") named neither the server nor what to do.
+// server stopped answering, or ended, or whose statement it cancelled,
+// while the provider read its role's limits on it (connectionCap's err):
+// the read's bare error ("context deadline exceeded") named neither the
+// server nor what to do.
 func (s *server) limitsUnanswered(database string, err error) error {
+	if limitsCancelled(err) {
+		return fmt.Errorf("%s cancelled the provider's read of its role's connection limits in database %q (%w): it ran past the provider's "+
+			"statement_timeout (%s) or the role's lock_timeout, or was cancelled by hand; something holds the catalogs it reads (pg_database, "+
+			"pg_authid) or the server is overloaded. Nothing was changed: try again once the server answers faster, or raise statement_timeout",
+			s.describe(), database, err, s.settings.statementTimeout())
+	}
 	return fmt.Errorf("%s did not answer the provider's connection to database %q: it stopped answering, or ended the session, "+
 		"while the provider read its role's connection limits there (%w). Nothing was changed: check that server (a frozen host, a restart, "+
 		"a network cut) and try again once it answers", s.describe(), database, err)
@@ -394,8 +408,9 @@ func (s *server) limitsUnanswered(database string, err error) error {
 // beyond its sessions now, conn among them; -1 when it does not hold the
 // role (none, or a superuser). err is the read's when it did not get the
 // server's answer: conn lost, the server not answering within the
-// statement's bound, or ctx done; the limits are then not known, not
-// absent.
+// statement's bound, or ctx done, or the server cancelling the read
+// (statement_timeout, lock_timeout: limitsCancelled); the limits are then
+// not known, not absent.
 func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, by connLimit, roleFree int64, err error) {
 	// Sessions are counted as PostgreSQL counts them for its limits:
 	// client backends, conn among them. WAL senders (replication
@@ -421,11 +436,15 @@ func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, by connLim
 		serverLimit                           int64
 	)
 	if err := conn.QueryRow(ctx, sql, pgx.QueryExecModeSimpleProtocol).Scan(&super, &roleLimit, &dbLimit, &roleSessions, &dbSessions, &allSessions, &serverLimit); err != nil {
-		if conn.IsClosed() || ctx.Err() != nil {
+		if conn.IsClosed() || ctx.Err() != nil || limitsCancelled(err) {
 			return 0, noConnLimit, 0, err
 		}
 		// The limits are an optimisation of the pool's size, never a
 		// reason to fail: a role that cannot read them keeps its pool.
+		// A read the server cancelled is not that: taken for a role
+		// without limits, the room let the role's pools open past its
+		// CONNECTION LIMIT (53300,
+		// TestRoomfixCancelledLimitsReadIsNotUnlimited).
 		return math.MaxInt32, noConnLimit, -1, nil
 	}
 	// conn is one of the sessions counted, and one the pool may keep.
