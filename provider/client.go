@@ -191,7 +191,7 @@ func (s *server) Pool(ctx context.Context, database string) (*pgxpool.Pool, erro
 	}
 	key := poolKey{conninfo: s.settings.conninfo(database), password: s.settings.Password, maxConns: s.maxConnections(),
 		statementTimeout: s.settings.statementTimeout()}
-	p, err := processPools.get(key, func() (*pgxpool.Pool, error) { return s.newPool(ctx, key, database) })
+	p, err := processPools.get(ctx, key, func() (*pgxpool.Pool, error) { return s.newPool(ctx, key, database) })
 	if err != nil {
 		return nil, err
 	}
@@ -1008,37 +1008,55 @@ type poolSet struct {
 }
 
 // poolMaking is a pool being made; done is closed when p or err is set.
+// gaveUp is whether err came with the maker's caller's context done: its
+// deadline or cancel, which says nothing of the server.
 type poolMaking struct {
-	done chan struct{}
-	p    *pgxpool.Pool
-	err  error
+	done   chan struct{}
+	p      *pgxpool.Pool
+	err    error
+	gaveUp bool
 }
 
-// get returns the pool of key, made by newPool when the set has none; a pool
-// that could not be made is not kept, so the next get tries again.
-func (ps *poolSet) get(key poolKey, newPool func() (*pgxpool.Pool, error)) (*pgxpool.Pool, error) {
-	ps.mu.Lock()
-	if p, ok := ps.m[key]; ok {
+// get returns the pool of key, made by newPool for a caller whose context
+// is ctx when the set has none; a pool that could not be made is not kept,
+// so the next get tries again. A caller that finds the pool being made
+// waits for it until its own ctx is done, and makes it again when the
+// maker's caller gave up: handed the maker's error, it failed with that
+// caller's "context deadline exceeded", its own context not done and the
+// server answering (TestRoomfixPoolMakersDeadlineIsNotTheWaiters).
+func (ps *poolSet) get(ctx context.Context, key poolKey, newPool func() (*pgxpool.Pool, error)) (*pgxpool.Pool, error) {
+	for {
+		ps.mu.Lock()
+		if p, ok := ps.m[key]; ok {
+			ps.mu.Unlock()
+			return p, nil
+		}
+		if m, ok := ps.making[key]; ok {
+			ps.mu.Unlock()
+			select {
+			case <-m.done:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			if m.err != nil && m.gaveUp {
+				continue
+			}
+			return m.p, m.err
+		}
+		m := &poolMaking{done: make(chan struct{})}
+		ps.making[key] = m
 		ps.mu.Unlock()
-		return p, nil
-	}
-	if m, ok := ps.making[key]; ok {
+		m.p, m.err = newPool()
+		m.gaveUp = ctx.Err() != nil
+		ps.mu.Lock()
+		delete(ps.making, key)
+		if m.err == nil {
+			ps.m[key] = m.p
+		}
 		ps.mu.Unlock()
-		<-m.done
+		close(m.done)
 		return m.p, m.err
 	}
-	m := &poolMaking{done: make(chan struct{})}
-	ps.making[key] = m
-	ps.mu.Unlock()
-	m.p, m.err = newPool()
-	ps.mu.Lock()
-	delete(ps.making, key)
-	if m.err == nil {
-		ps.m[key] = m.p
-	}
-	ps.mu.Unlock()
-	close(m.done)
-	return m.p, m.err
 }
 
 // connConfig is the configuration of every connection the provider opens to
