@@ -716,14 +716,21 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 			}
 		}
 		r.mu.Unlock()
+		// Together: each close waits for its session to end, up to
+		// timeout on a server that stopped answering, and one after the
+		// other they kept the waiting connection n times that
+		// (TestRoomfixFrozenServerIdleConnectionsCloseTogether).
+		var closes sync.WaitGroup
 		closed := 0
 		for _, q := range pools {
 			for _, c := range q.AcquireAllIdle(context.Background()) {
 				// Hijacked, its pool forgets it without BeforeClose.
-				r.closeHeld(q, c.Hijack(), timeout)
+				conn := c.Hijack()
+				closes.Go(func() { r.closeHeld(q, conn, timeout) })
 				closed++
 			}
 		}
+		closes.Wait()
 		if closed == 0 {
 			select {
 			case <-ctx.Done():
