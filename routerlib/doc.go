@@ -455,6 +455,12 @@
 //     connect; query_wait_timeout; max_client_conn), FATAL 08P01 with
 //     PgBouncer's own message, fail a write with "the write was not
 //     sent", never "may have committed", and a read runs again elsewhere.
+//   - PgBouncer's query_timeout (FATAL 08P01 "query timeout") is the
+//     statement's, as statement_timeout's 57014 is: the node stays in
+//     rotation and keeps the writes, and a read is not run again (it
+//     would run as long on the next node). PgBouncer closes the server
+//     session but the server runs the statement to its end, so a write
+//     so ended fails with [ErrMaybeCommitted].
 //   - A pg_terminate_backend() pass over a replica's server sessions: a
 //     read whose session it ended runs again on a new client session,
 //     which PgBouncer may hand a server session the same pass ends next,

@@ -113,6 +113,26 @@ func rejectedAsWrite(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "25006"
 }
 
+// bouncerTimedOut reports whether err is PgBouncer ending a client's
+// session because its statement ran past query_timeout (FATAL 08P01
+// "query timeout"): PgBouncer's statement_timeout, the statement's and
+// not the node's. PgBouncer cannot cancel it: it closes the server
+// session too, and the server runs the statement to its end, so a write
+// may have committed (a nodeFault all the same: the connection is gone,
+// and what the caller must know of a write is failSent's). But the node
+// answered, and a read run again would run as long everywhere: so it
+// takes no node out of rotation (nodeFailed), and a read is not run
+// again. A node that hangs behind PgBouncer meets the timeout too; the
+// health checks, which ask PgBouncer as the calls do, eject it.
+func bouncerTimedOut(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "08P01" && severity(pgErr) == "FATAL" && pgErr.Message == bouncerQueryTimeout
+}
+
+// bouncerQueryTimeout is PgBouncer's message (1.18 and later) for a client
+// it ends past query_timeout; see bouncerTimedOut.
+const bouncerQueryTimeout = "query timeout"
+
 // bouncerRefused reports whether err is PgBouncer ending a client's
 // session before it gave the call a server connection, so that the call
 // never reached a server: the server's logins fail (server_login_retry),

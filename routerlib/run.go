@@ -87,6 +87,9 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		// connection failed.
 		return st, false, r.writeError(ctx, f, tg.n, whatWrite, err)
 	}
+	if bouncerTimedOut(err) {
+		return st, false, fmt.Errorf("routerlib: PgBouncer in front of node %q ended the read, which ran past its query_timeout; not run again, since it would run as long on another node (raise query_timeout, or make the query faster): %w", tg.n.name, err)
+	}
 	if tg.pool != tg.n.readPool.Load() && f != failNotSent {
 		// A read on a read-write session (the primary serving a fallback
 		// or a read-your-writes read): a function it called may have
@@ -213,6 +216,12 @@ func (s *copySource) Next() bool {
 // for a check now, which takes the node out of rotation if it fails; any
 // other failure takes it out at once.
 func (r *Router) nodeFailed(n *node, err error) {
+	if bouncerTimedOut(err) {
+		// The statement's limit, not the node's failure: see
+		// bouncerTimedOut.
+		r.opts.logger.Info("routerlib: PgBouncer ended a call that ran past its query_timeout; the node stays", "node", n.name, "err", err)
+		return
+	}
 	if sessionTerminated(err) {
 		n.recheck()
 		r.opts.logger.Info("routerlib: the server ended a session (terminated, or shutting down); checking the node now", "node", n.name, "err", err)
@@ -277,7 +286,7 @@ type resendBatch struct {
 // (sessionTerminated: pg_terminate_backend), and reports whether it did:
 // the caller then reads that result from the new results.
 func (rb *resendBatch) again(err error) bool {
-	if rb.read || err == nil || rb.r.closed.Load() {
+	if rb.read || err == nil || rb.r.closed.Load() || bouncerTimedOut(err) {
 		return false
 	}
 	switch f := failureOf(rb.ctx, err); {
