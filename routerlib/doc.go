@@ -458,7 +458,12 @@
 //   - PgBouncer's query_timeout (FATAL 08P01 "query timeout") is the
 //     statement's, as statement_timeout's 57014 is: the node stays in
 //     rotation and keeps the writes, and a read is not run again (it
-//     would run as long on the next node). PgBouncer closes the server
+//     would run as long on the next node): one slow read took every
+//     replica out in turn before. The node is checked at once, so a
+//     server that hangs behind PgBouncer, whose calls meet the timeout
+//     too, leaves rotation as any node that hangs does, within
+//     eject_after × interval + timeout; a read there fails after
+//     query_timeout meanwhile. PgBouncer closes the server
 //     session but the server runs the statement to its end, so a write
 //     so ended fails with [ErrMaybeCommitted].
 //   - A pg_terminate_backend() pass over a replica's server sessions: a

@@ -122,8 +122,10 @@ func rejectedAsWrite(err error) bool {
 // and what the caller must know of a write is failSent's). But the node
 // answered, and a read run again would run as long everywhere: so it
 // takes no node out of rotation (nodeFailed), and a read is not run
-// again. A node that hangs behind PgBouncer meets the timeout too; the
-// health checks, which ask PgBouncer as the calls do, eject it.
+// again. A node that hangs behind PgBouncer meets the timeout too: the
+// call asks for a check now, which does not answer either, and the checks
+// eject it after eject_after failures, as any node that hangs; until then
+// a read there fails after query_timeout rather than run elsewhere.
 func bouncerTimedOut(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "08P01" && severity(pgErr) == "FATAL" && pgErr.Message == bouncerQueryTimeout

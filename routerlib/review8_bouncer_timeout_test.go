@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -72,5 +74,51 @@ func TestReview8BouncerQueryTimeoutKeepsReplicas(t *testing.T) {
 		if st := nodeStat(r, s.Name); !st.Readable {
 			t.Errorf("%s out of rotation (%s) after a slow read and write: %s", s.Name, st.Ejected, st.LastError)
 		}
+	}
+}
+
+// TestReview8BouncerQueryTimeoutFrozenServer: the server behind a
+// replica's PgBouncer hangs (frozen) and PgBouncer has a query_timeout:
+// the reads there meet the timeout, which ejects nothing by itself, but
+// the check each asks for does not answer, and the replica leaves
+// rotation within eject_after × interval + timeout; reads then run on the
+// other replica and none fails.
+func TestReview8BouncerQueryTimeoutFrozenServer(t *testing.T) {
+	saved := routertest.PgBouncerSettings
+	routertest.PgBouncerSettings = append(append([]string(nil), saved...), "query_timeout = 1")
+	t.Cleanup(func() { routertest.PgBouncerSettings = saved })
+	topo := routertest.Start(t, routertest.WithStandbys(2), routertest.WithPgBouncer())
+	a := steadyHealth(topo.Artifact(), 200*time.Millisecond)
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	r := newRouter(t, a, throughPgBouncer)
+	ctx := context.Background()
+	for _, s := range topo.Standbys {
+		eventually(t, 10*time.Second, s.Name+" in rotation", func() bool { return nodeStat(r, s.Name).Readable })
+	}
+	frozen := topo.Standbys[0]
+	if err := frozen.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = frozen.Thaw() })
+	lateness := timerLateness()
+	var failed atomic.Int64
+	stop := underLoad(4, func() {
+		if _, err := r.Exec(ctx, "SELECT 1"); err != nil {
+			failed.Add(1)
+		}
+	})
+	// eject_after 3 × 200ms + timeout 1s, and a check asked for at once.
+	bound := 3*200*time.Millisecond + time.Second
+	took := eventually(t, 20*time.Second, frozen.Name+" out of rotation", func() bool { return !nodeStat(r, frozen.Name).Readable })
+	late := lateness()
+	failedThen := failed.Load()
+	time.Sleep(time.Second)
+	stop()
+	t.Logf("out after %v (bound %v, timers up to %v late); %d reads failed before, %d after", took, bound, late, failedThen, failed.Load()-failedThen)
+	if took > bound+time.Second+3*late {
+		t.Errorf("a frozen replica behind PgBouncer left rotation after %v, bound %v", took, bound)
+	}
+	if n := failed.Load() - failedThen; n > 0 {
+		t.Errorf("%d reads failed after the frozen replica left rotation", n)
 	}
 }

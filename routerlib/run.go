@@ -217,9 +217,12 @@ func (s *copySource) Next() bool {
 // other failure takes it out at once.
 func (r *Router) nodeFailed(n *node, err error) {
 	if bouncerTimedOut(err) {
-		// The statement's limit, not the node's failure: see
-		// bouncerTimedOut.
-		r.opts.logger.Info("routerlib: PgBouncer ended a call that ran past its query_timeout; the node stays", "node", n.name, "err", err)
+		// The statement's limit, not the node's failure (see
+		// bouncerTimedOut); a check now tells a server that hangs
+		// behind PgBouncer, which meets the timeout too: it counts as
+		// a failed check when it does not answer within health.timeout.
+		n.askCheck()
+		r.opts.logger.Info("routerlib: PgBouncer ended a call that ran past its query_timeout; the node stays, checked now", "node", n.name, "err", err)
 		return
 	}
 	if sessionTerminated(err) {
