@@ -482,6 +482,14 @@
 //     keeps its read pool) plus one for the health monitor, so
 //     max_client_conn must cover processes × (max_conns + 1); the server
 //     connections are PgBouncer's default_pool_size.
+//   - The health checks share those server connections: when the
+//     application's transactions hold all default_pool_size of them, a
+//     check waits behind them, and one that waits past health.timeout is
+//     a node that does not answer (eject_after of them eject it and cut
+//     its calls off, failing long writes on a healthy primary with
+//     [ErrMaybeCommitted]). Declare a PgBouncer database of the checks'
+//     own for each server, and point the monitor at it with
+//     [WithMonitorConfig].
 //
 // Outside a transaction each statement may run on another server session,
 // so session state (SET, advisory locks, temporary tables, LISTEN) needs a

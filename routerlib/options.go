@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
@@ -21,6 +22,7 @@ type options struct {
 	password     func(ctx context.Context, node artifact.Node) (string, error)
 	onReloadErr  func(error)
 	poolConfig   func(node artifact.Node, cfg *pgxpool.Config)
+	monitorCfg   func(node artifact.Node, cfg *pgx.ConnConfig)
 	watch        time.Duration // 0: do not watch
 	watchDefault bool          // WithWatch was not given
 	keptTick     time.Duration // readConnsTick, but in tests
@@ -88,6 +90,36 @@ func WithOnReloadError(f func(error)) Option { return func(o *options) { o.onRel
 // connection between reads (which saves pgxpool's acquire and release).
 func WithPoolConfig(f func(node artifact.Node, cfg *pgxpool.Config)) Option {
 	return func(o *options) { o.poolConfig = f }
+}
+
+// WithMonitorConfig lets the application adjust the connection the
+// health monitor opens to each node, apart from the pools (a copy of the
+// pool's ConnConfig after [WithPoolConfig]): its Database, User or
+// RuntimeParams. Its host, port, fallbacks, dial function and connect
+// timeout stay the pool's, so the checks always ask the server the calls
+// go to.
+//
+// Through PgBouncer in transaction pooling it is what keeps the checks
+// apart from the application's transactions: PgBouncer pools server
+// connections per database and user, and a check on the application's
+// pool waits for one of its default_pool_size server connections. When
+// the application's transactions hold them all (long reports, a batch
+// job), the check waits behind them, and a wait past health.timeout is a
+// node that does not answer: eject_after of them eject it and cut its
+// calls off, which fails the long transactions on a healthy primary with
+// [ErrMaybeCommitted]. Declare a PgBouncer database of the checks' own
+// (its pool_size a few connections) for the same server, and point the
+// monitor at it:
+//
+//	; pgbouncer.ini
+//	[databases]
+//	app_health = host=10.0.0.5 dbname=app pool_size=2
+//
+//	routerlib.WithMonitorConfig(func(_ artifact.Node, cfg *pgx.ConnConfig) {
+//		cfg.Database = "app_health"
+//	})
+func WithMonitorConfig(f func(node artifact.Node, cfg *pgx.ConnConfig)) Option {
+	return func(o *options) { o.monitorCfg = f }
 }
 
 // WithWatch sets how often the router file given to [Open] is checked for

@@ -18,9 +18,7 @@ import (
 // PgBouncer's statement_timeout: the statement's, not the node's. One slow
 // read must not take replicas out of rotation, nor run again on every node.
 func TestReview8BouncerQueryTimeoutKeepsReplicas(t *testing.T) {
-	saved := routertest.PgBouncerSettings
-	routertest.PgBouncerSettings = append(append([]string(nil), saved...), "query_timeout = 1")
-	t.Cleanup(func() { routertest.PgBouncerSettings = saved })
+	withPgBouncerSettings(t, "query_timeout = 1")
 	topo := routertest.Start(t, routertest.WithStandbys(2), routertest.WithPgBouncer())
 	var mu sync.Mutex
 	var nodes []string
@@ -84,9 +82,7 @@ func TestReview8BouncerQueryTimeoutKeepsReplicas(t *testing.T) {
 // rotation within eject_after × interval + timeout; reads then run on the
 // other replica and none fails.
 func TestReview8BouncerQueryTimeoutFrozenServer(t *testing.T) {
-	saved := routertest.PgBouncerSettings
-	routertest.PgBouncerSettings = append(append([]string(nil), saved...), "query_timeout = 1")
-	t.Cleanup(func() { routertest.PgBouncerSettings = saved })
+	withPgBouncerSettings(t, "query_timeout = 1")
 	topo := routertest.Start(t, routertest.WithStandbys(2), routertest.WithPgBouncer())
 	a := steadyHealth(topo.Artifact(), 200*time.Millisecond)
 	a.ReadPolicy.Fallback = artifact.FallbackError
@@ -95,30 +91,46 @@ func TestReview8BouncerQueryTimeoutFrozenServer(t *testing.T) {
 	for _, s := range topo.Standbys {
 		eventually(t, 10*time.Second, s.Name+" in rotation", func() bool { return nodeStat(r, s.Name).Readable })
 	}
-	frozen := topo.Standbys[0]
-	if err := frozen.Freeze(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = frozen.Thaw() })
-	lateness := timerLateness()
 	var failed atomic.Int64
 	stop := underLoad(4, func() {
 		if _, err := r.Exec(ctx, "SELECT 1"); err != nil {
 			failed.Add(1)
 		}
 	})
-	// eject_after 3 × 200ms + timeout 1s, and a check asked for at once.
-	bound := 3*200*time.Millisecond + time.Second
-	took := eventually(t, 20*time.Second, frozen.Name+" out of rotation", func() bool { return !nodeStat(r, frozen.Name).Readable })
-	late := lateness()
+	frozenLeavesRotation(t, r, topo.Standbys[0])
 	failedThen := failed.Load()
 	time.Sleep(time.Second)
 	stop()
-	t.Logf("out after %v (bound %v, timers up to %v late); %d reads failed before, %d after", took, bound, late, failedThen, failed.Load()-failedThen)
-	if took > bound+time.Second+3*late {
-		t.Errorf("a frozen replica behind PgBouncer left rotation after %v, bound %v", took, bound)
-	}
+	t.Logf("%d reads failed before, %d after", failedThen, failed.Load()-failedThen)
 	if n := failed.Load() - failedThen; n > 0 {
 		t.Errorf("%d reads failed after the frozen replica left rotation", n)
+	}
+}
+
+// withPgBouncerSettings adds settings to the bouncers of the topologies
+// the test starts from now on.
+func withPgBouncerSettings(t *testing.T, settings ...string) {
+	saved := routertest.PgBouncerSettings
+	routertest.PgBouncerSettings = append(append([]string(nil), saved...), settings...)
+	t.Cleanup(func() { routertest.PgBouncerSettings = saved })
+}
+
+// frozenLeavesRotation freezes the server behind a replica's PgBouncer and
+// fails the test unless the replica leaves rotation within eject_after 3
+// × interval 200ms + timeout 1s (steadyHealth's), and the lateness of the
+// machine's timers.
+func frozenLeavesRotation(t *testing.T, r *routerlib.Router, frozen *routertest.Node) {
+	t.Helper()
+	if err := frozen.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = frozen.Thaw() })
+	lateness := timerLateness()
+	took := eventually(t, 20*time.Second, frozen.Name+" out of rotation", func() bool { return !nodeStat(r, frozen.Name).Readable })
+	late := lateness()
+	bound := 3*200*time.Millisecond + time.Second
+	t.Logf("out after %v (bound %v, timers up to %v late)", took, bound, late)
+	if took > bound+time.Second+3*late {
+		t.Errorf("a frozen replica behind PgBouncer left rotation after %v, bound %v", took, bound)
 	}
 }

@@ -483,6 +483,11 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		dial := cfg.ConnConfig.DialFunc
 		cfg.ConnConfig.DialFunc = conns.dialer(dial, false)
 		cc := cfg.ConnConfig.Copy()
+		if o.monitorCfg != nil {
+			o.monitorCfg(decl, cc)
+			// The checks ask the server the calls go to, whatever the hook set.
+			cc.Host, cc.Port, cc.Fallbacks, cc.ConnectTimeout = cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks, connectTimeout
+		}
 		cc.DialFunc = conns.dialer(dial, true)
 		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
 		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)

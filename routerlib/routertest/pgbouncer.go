@@ -34,6 +34,12 @@ func WithPgBouncer() Option {
 	return func(c *config) { c.pgbouncer = true }
 }
 
+// PgBouncerHealthDatabase is a database each bouncer declares for the
+// router's health checks: the server's postgres database, in a PgBouncer
+// pool of its own (two server connections), which the application's
+// transactions cannot fill (see routerlib.WithMonitorConfig).
+const PgBouncerHealthDatabase = "routertest_health"
+
 // PgBouncerSettings are the pgbouncer.ini settings routertest runs each
 // bouncer with, besides its addresses and files: transaction pooling, and
 // the startup parameter pgx sends for routerlib's replica pools accepted
@@ -103,6 +109,7 @@ func (t *Topology) startBouncerOn(ctx context.Context, n *Node, port int) error 
 	conf := []string{
 		"[databases]",
 		fmt.Sprintf("* = host=%s port=%d", n.Host, n.Port),
+		fmt.Sprintf("%s = host=%s port=%d dbname=postgres pool_size=2", PgBouncerHealthDatabase, n.Host, n.Port),
 		"[pgbouncer]",
 		"listen_addr = " + n.Host,
 		"listen_port = " + strconv.Itoa(ports[0]),
