@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -50,6 +52,20 @@ func TestReview8BouncerQueryTimeoutKeepsReplicas(t *testing.T) {
 	if ran > 1 {
 		t.Errorf("one slow read ran %d times", ran)
 	}
+	// A batch of reads, the same.
+	mu.Lock()
+	nodes = nil
+	mu.Unlock()
+	b := &pgx.Batch{}
+	b.Queue("SELECT 1")
+	b.Queue("SELECT pg_sleep(3)")
+	err = r.SendBatch(ctx, b).Close()
+	mu.Lock()
+	t.Logf("slow read batch: %v; ran on %v", err, nodes)
+	if err == nil || len(nodes) > 1 {
+		t.Errorf("a slow read batch PgBouncer ended: %v, sent to %v", err, nodes)
+	}
+	mu.Unlock()
 
 	// A write PgBouncer ends so runs on to its end on the server: it may
 	// have committed (it does here), and says so; the primary keeps the

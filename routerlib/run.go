@@ -88,7 +88,7 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		return st, false, r.writeError(ctx, f, tg.n, whatWrite, err)
 	}
 	if bouncerTimedOut(err) {
-		return st, false, fmt.Errorf("routerlib: PgBouncer in front of node %q ended the read, which ran past its query_timeout; not run again, since it would run as long on another node (raise query_timeout, or make the query faster): %w", tg.n.name, err)
+		return st, false, bouncerTimedOutRead(tg.n, "read", err)
 	}
 	if tg.pool != tg.n.readPool.Load() && f != failNotSent {
 		// A read on a read-write session (the primary serving a fallback
@@ -234,6 +234,12 @@ func (r *Router) nodeFailed(n *node, err error) {
 	r.opts.logger.Warn("routerlib: connection failed", "node", n.name, "err", err)
 }
 
+// bouncerTimedOutRead is the error of a read (what: "read", "read batch")
+// PgBouncer ended past its query_timeout on n (see bouncerTimedOut).
+func bouncerTimedOutRead(n *node, what string, err error) error {
+	return fmt.Errorf("routerlib: PgBouncer in front of node %q ended the %s, which ran past its query_timeout; not run again, since it would run as long on another node (raise query_timeout, or make the query faster): %w", n.name, what, err)
+}
+
 // idleAgain records that n ended a call's session as idle
 // (idleSessionEnded), and reports whether the call, which never ran, runs
 // again: its attempts so far are under max. The sessions idle as long
@@ -358,6 +364,8 @@ func (rb *resendBatch) failed(err error) error {
 		return idleEnded(rb.n, "the read batch", err)
 	case f != failNotSent && f != failSent:
 		return err
+	case bouncerTimedOut(err):
+		return bouncerTimedOutRead(rb.n, "read batch", err)
 	case rb.r.closed.Load():
 		return fmt.Errorf("%w while a read batch was in flight on node %q: %w", ErrClosed, rb.n.name, err)
 	case f == failSent && rb.pool != rb.n.readPool.Load():
