@@ -465,7 +465,8 @@
 //     eject_after × interval + timeout; a read there fails after
 //     query_timeout meanwhile. PgBouncer closes the server
 //     session but the server runs the statement to its end, so a write
-//     so ended fails with [ErrMaybeCommitted].
+//     so ended fails with [ErrMaybeCommitted], and may commit after the
+//     error: a read back at once showed no row, one 2 s later the row.
 //   - A pg_terminate_backend() pass over a replica's server sessions: a
 //     read whose session it ended runs again on a new client session,
 //     which PgBouncer may hand a server session the same pass ends next,

@@ -50,6 +50,11 @@ func maybeCommitted(node, what string, cause, err error) error {
 		msg = fmt.Sprintf("%v while %s was in flight on node %q, which may have committed", ErrClosed, what, node)
 	case cause != nil:
 		msg = fmt.Sprintf("routerlib: node %q %s (%v) during %s, which may have committed", node, cutReason(cause), cause, what)
+	case bouncerTimedOut(err):
+		// PgBouncer closed the server session under the statement,
+		// which the server does not notice until it answers: a read
+		// back now may not see a commit still to come.
+		msg = fmt.Sprintf("routerlib: PgBouncer in front of node %q ended %s, which ran past its query_timeout; the server runs it on to its end, so it may have committed, or commit later: before reading it back, wait until the server no longer runs it (pg_stat_activity)", node, what)
 	}
 	return &commitUnknown{msg: msg, cause: cause, err: err}
 }
