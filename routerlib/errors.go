@@ -34,7 +34,12 @@ var (
 // sends the server can come after the commit; the error then also matches
 // the context's): the server may
 // have committed it, or not. The router never sends it again; look at
-// what the server holds before running it again. Test for it with [errors.Is]; the error wraps
+// what the server holds before running it again, once no session of the
+// server runs it (pg_stat_activity): a connection closed under a
+// statement does not stop it, for the server notices only when it
+// answers, so it may commit after the error (behind PgBouncer's
+// query_timeout a read back at once showed no row, 2 s later the row),
+// and a server that hung runs it on when it resumes. Test for it with [errors.Is]; the error wraps
 // the connection's failure too, and [ErrClosed] when the Router was
 // closed under it. A write the server refused, or that was never sent,
 // is not one.
