@@ -95,8 +95,8 @@ func WithPoolConfig(f func(node artifact.Node, cfg *pgxpool.Config)) Option {
 // WithMonitorConfig lets the application adjust the connection the
 // health monitor opens to each node, apart from the pools (a copy of the
 // pool's ConnConfig after [WithPoolConfig]): its Database, User or
-// RuntimeParams. Its host, port, fallbacks, dial function and connect
-// timeout stay the pool's, so the checks always ask the server the calls
+// RuntimeParams. Its host, port, fallbacks, lookup and dial functions
+// and connect timeout stay the pool's, so the checks always ask the server the calls
 // go to.
 //
 // Through PgBouncer in transaction pooling it is what keeps the checks

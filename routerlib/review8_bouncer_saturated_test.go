@@ -74,3 +74,20 @@ func TestReview8BouncerOwnMonitorPoolFrozen(t *testing.T) {
 	}
 	frozenLeavesRotation(t, r, topo.Standbys[0])
 }
+
+// TestReview8MonitorConfigKeepsTheServer: a WithMonitorConfig hook that
+// points the monitor at another server (the primary's port, for every
+// node) does not: each node's checks still ask its own server, so the
+// standbys are seen in recovery and serve reads.
+func TestReview8MonitorConfigKeepsTheServer(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	elsewhere := routerlib.WithMonitorConfig(func(_ artifact.Node, cfg *pgx.ConnConfig) {
+		cfg.Port = uint16(topo.Primary.Port)
+	})
+	r := newRouter(t, steadyHealth(topo.Artifact(), 100*time.Millisecond), elsewhere)
+	replica := topo.Standbys[0]
+	eventually(t, 10*time.Second, replica.Name+" seen in recovery and in rotation", func() bool {
+		st := nodeStat(r, replica.Name)
+		return st.ObservedRole == "replica" && st.Readable
+	})
+}

@@ -486,7 +486,8 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		if o.monitorCfg != nil {
 			o.monitorCfg(decl, cc)
 			// The checks ask the server the calls go to, whatever the hook set.
-			cc.Host, cc.Port, cc.Fallbacks, cc.ConnectTimeout = cfg.ConnConfig.Host, cfg.ConnConfig.Port, cfg.ConnConfig.Fallbacks, connectTimeout
+			pc := &cfg.ConnConfig.Config
+			cc.Host, cc.Port, cc.Fallbacks, cc.LookupFunc, cc.ConnectTimeout = pc.Host, pc.Port, pc.Fallbacks, pc.LookupFunc, connectTimeout
 		}
 		cc.DialFunc = conns.dialer(dial, true)
 		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
