@@ -19,6 +19,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/conninfo"
 )
 
 var _ provider.Provider = (*pgreplicationProvider)(nil)
@@ -28,7 +30,7 @@ var _ provider.Provider = (*pgreplicationProvider)(nil)
 const defaultMaxConnections = 4
 
 // sslModes are libpq's sslmode values.
-var sslModes = []string{"disable", "allow", "prefer", "require", "verify-ca", "verify-full"}
+var sslModes = conninfo.Choices["sslmode"]
 
 // New returns a constructor for the provider, as providerserver.Serve wants it.
 func New(version string) func() provider.Provider {

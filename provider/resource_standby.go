@@ -218,7 +218,8 @@ func standbySchema() schema.Schema {
 				Validators:  []validator.Map{mapvalidator.SizeAtLeast(1)},
 				MarkdownDescription: "Other libpq connection parameters of `primary_conninfo`, such as `sslrootcert`, `keepalives_idle` or " +
 					"`target_session_attrs`. Keys are libpq keywords: " + quotedList(standbyConninfoParams()) + ". Keywords with their own attribute (" +
-					quotedList(standbyManagedParams) + "), `hostaddr`, `service`, `replication` and those holding secrets are refused at plan time. " +
+					quotedList(standbyManagedParams) + "), `hostaddr`, `service`, `replication` and those holding secrets are refused at plan time, and so is a value libpq would refuse " +
+					"when the WAL receiver connects (a `target_session_attrs` or `sslcertmode` outside libpq's choices, a `port` or `connect_timeout` that is not a number). " +
 					"A keyword someone added to `primary_conninfo` by hand shows here as a change. Default: none.",
 			},
 			"primary_slot_name": schema.StringAttribute{
@@ -591,6 +592,11 @@ func (r *standbyResource) ValidateConfig(ctx context.Context, req resource.Valid
 		if v, ok := value.(types.String); ok && strings.ContainsAny(v.ValueString(), "\r\n") {
 			resp.Diagnostics.AddAttributeError(attr, "Invalid Connection Parameter",
 				fmt.Sprintf("The value of %q contains a line break, which PostgreSQL cannot store in primary_conninfo (ALTER SYSTEM refuses it). Remove it.", key))
+		}
+		if v, ok := value.(types.String); ok && !v.IsUnknown() {
+			if err := conninfo.CheckValue(key, v.ValueString()); err != nil {
+				resp.Diagnostics.AddAttributeError(attr, "Invalid Connection Parameter", err.Error()+".")
+			}
 		}
 	}
 }

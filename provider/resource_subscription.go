@@ -1292,13 +1292,20 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 						"(password_wo keeps the password out of the state), or remove password_wo and password_wo_version.")
 			}
 		}
-		if _, err := conninfo.Parse(v.ValueString()); err != nil {
+		if p, err := conninfo.Parse(v.ValueString()); err != nil {
 			// The parser's error never quotes the string (a password);
 			// the message says what to write instead.
 			resp.Diagnostics.AddAttributeError(path.Root("conninfo"), "Invalid Connection String",
 				"The connection is not a libpq connection string ("+err.Error()+"). "+
 					"Write it as host=… port=… user=… dbname=…, quoting values with spaces in single quotes, "+
 					"or as a URI, postgresql://user:password@host:port/dbname?keyword=value, with %XX for a reserved character.")
+		} else if err := p.Check(); err != nil {
+			// PostgreSQL stores such a connection (it checks the keywords
+			// only, and ALTER … CONNECTION does not connect): the apply
+			// worker would then fail at every retry.
+			resp.Diagnostics.AddAttributeError(path.Root("conninfo"), "Invalid Connection String",
+				"The subscriber could not connect to the publisher with this connection: "+err.Error()+". "+
+					"PostgreSQL would store it without connecting, and the subscription would stop replicating.")
 		}
 	}
 	if !cfg.Publications.IsUnknown() && !cfg.Publications.IsNull() {

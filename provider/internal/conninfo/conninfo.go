@@ -415,5 +415,73 @@ var Keywords = []string{
 	"target_session_attrs", "tcp_user_timeout", "user",
 }
 
+// Choices are the keywords whose value libpq takes from a fixed list, and
+// that list. libpq stores any value and checks it only when it connects
+// (PostgreSQL's CREATE and ALTER SUBSCRIPTION … CONNECTION check only the
+// keywords), so a typo here is caught by no one before a connection fails.
+// libpq compares these values case-sensitively.
+var Choices = map[string][]string{
+	"sslmode":              {"disable", "allow", "prefer", "require", "verify-ca", "verify-full"},
+	"gssencmode":           {"disable", "prefer", "require"},
+	"channel_binding":      {"disable", "prefer", "require"},
+	"target_session_attrs": {"any", "read-write", "read-only", "primary", "standby", "prefer-standby"},
+	"load_balance_hosts":   {"disable", "random"},
+	"sslcertmode":          {"disable", "allow", "require"},
+	"sslnegotiation":       {"postgres", "direct"},
+}
+
+// CheckValue reports why libpq would refuse value for key when it connects,
+// or nil: a value outside key's Choices (an empty one too), a port that is
+// not a number from 1 to 65535 (a comma-separated list of them for several
+// hosts, where an empty item is the default port), or a connect_timeout
+// that is not an integer. Other keywords are not checked. The error quotes
+// the value: none of these keywords holds a secret.
+func CheckValue(key, value string) error {
+	const fix = "libpq would refuse it at every connection, and PostgreSQL stores a subscription's connection without connecting"
+	switch choices, ok := Choices[key]; {
+	case ok && !slices.Contains(choices, value):
+		return fmt.Errorf("%s %q is not one of libpq's values (%s): %s. Write one of them (they are lower case)",
+			key, value, quoteAll(choices), fix)
+	case key == "port":
+		for _, port := range strings.Split(value, ",") {
+			if port = strings.Trim(port, " \t\n\r"); port == "" {
+				continue
+			}
+			if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+				return fmt.Errorf("port %q is not a port number (1 to 65535, or one per host separated by commas): %s. Write the number", value, fix)
+			}
+		}
+	case key == "connect_timeout":
+		if _, err := strconv.Atoi(strings.Trim(value, " \t\n\r")); err != nil {
+			return fmt.Errorf("connect_timeout %q is not a whole number of seconds: %s. Write the number, or leave connect_timeout out", value, fix)
+		}
+	}
+	return nil
+}
+
+// Check reports the first keyword of p that libpq does not have (PQconninfoParse
+// refuses it) or whose value it would refuse when it connects (CheckValue),
+// in String's order, or nil. The error never quotes a secret's value.
+func (p Params) Check() error {
+	for _, k := range p.keys() {
+		if !slices.Contains(Keywords, k) {
+			return fmt.Errorf("%q is not a libpq connection keyword: libpq refuses the connection string. Remove it or correct its spelling", k)
+		}
+		if err := CheckValue(k, p[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// quoteAll writes each value in double quotes, separated by commas.
+func quoteAll(values []string) string {
+	quoted := make([]string, len(values))
+	for i, v := range values {
+		quoted[i] = strconv.Quote(v)
+	}
+	return strings.Join(quoted, ", ")
+}
+
 // SecretKeywords are the keywords whose value is a secret.
 var SecretKeywords = []string{"oauth_client_secret", "password", "scram_client_key", "scram_server_key", "sslpassword"}
