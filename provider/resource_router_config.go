@@ -11,6 +11,7 @@ import (
 	"math"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -747,7 +748,13 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 			diags.AddAttributeError(path.Root("path"), routerFileTakenSummary, taken.detail)
 			return
 		}
-		diags.AddAttributeError(path.Root("path"), "Cannot Write Router File", fmt.Sprintf("Writing the router file %s failed; the file on disk is unchanged: %v", name, err))
+		fix := " Correct the cause, then apply again."
+		if errors.Is(err, fs.ErrPermission) {
+			fix = fmt.Sprintf(" The provider writes a temporary file in %s and renames it over the router file, so the user running Terraform (uid %d) must be allowed to create and rename files there: "+
+				"give it write permission on that directory (and check that neither the directory nor the file is immutable, chattr +i), or choose a path in a directory it may write; then apply again.",
+				filepath.Dir(name), os.Geteuid())
+		}
+		diags.AddAttributeError(path.Root("path"), "Cannot Write Router File", fmt.Sprintf("Writing the router file %s failed; the file on disk is unchanged: %v.%s", name, err, fix))
 		return
 	}
 	// Confirm the file holds what was declared before recording it.
