@@ -1146,6 +1146,7 @@ WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, na
 // expression, no subquery): the statement is sent with the extended
 // protocol, which runs one statement at most.
 func rowFilterPlan(ctx context.Context, q querier, table tableColumns, expr string) (string, error) {
+	expr = unqualifySchema(expr, table)
 	cols := make([]string, len(table.Columns))
 	for i, c := range table.Columns {
 		cols[i] = "NULL::" + table.Types[i] + " AS " + pgsql.Ident(c)
@@ -1161,6 +1162,29 @@ func rowFilterPlan(ctx context.Context, q querier, table tableColumns, expr stri
 		return "", err
 	}
 	return strings.Join(lines, "\n"), nil
+}
+
+// unqualifySchema drops the schema from the column references of expr that
+// name table with it (public.orders.region becomes orders.region), which
+// PostgreSQL accepts in a row filter and stores bare: rowFilterPlan's CTE
+// has the table's name but no schema, so the qualified form would not
+// resolve there. A reference qualified by the database too, and any other
+// text (a string constant, a comment), is left as written.
+func unqualifySchema(expr string, table tableColumns) string {
+	toks := lexFilter(expr)
+	named := func(i int, name string) bool {
+		got, ok := pgsql.TokenName(toks[i])
+		return ok && got == name
+	}
+	var b strings.Builder
+	from := 0
+	for i := 0; i+3 < len(toks); i++ {
+		if !toks.punct(i-1, ".") && named(i, table.Schema) && toks.punct(i+1, ".") && named(i+2, table.Name) && toks.punct(i+3, ".") {
+			b.WriteString(expr[from:toks[i].Pos])
+			from = toks[i+2].Pos
+		}
+	}
+	return b.String() + expr[from:]
 }
 
 // rowFilterCalls are the functions src calls by name: a name, or
