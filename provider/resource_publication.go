@@ -753,6 +753,7 @@ func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 		r.refuseExisting(ctx, plan, &resp.Diagnostics)
 	}
 	resp.Diagnostics.Append(r.planRowFilters(ctx, &plan, state, req.Private)...)
+	resp.Diagnostics.Append(r.refuseUnpublishable(ctx, plan, state)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -876,6 +877,83 @@ type (
 		SetKey(ctx context.Context, key string, value []byte) diag.Diagnostics
 	}
 )
+
+// unpublishableKinds are the relations CREATE and ALTER PUBLICATION refuse
+// (check_publication_add_relation), by pg_class.relkind, with what each is.
+var unpublishableKinds = map[string]string{
+	"v": "a view", "m": "a materialized view", "f": "a foreign table", "S": "a sequence",
+	"i": "an index", "I": "a partitioned index", "c": "a composite type", "t": "a TOAST table",
+}
+
+// refuseUnpublishable refuses, at plan time, each table that plan adds to
+// tables and that exists but cannot be published: not an ordinary or
+// partitioned table, unlogged, or a system catalog. PostgreSQL would refuse
+// it at apply. A table that does not exist yet may be created in the same
+// apply, and one that cannot be read is left to the apply: nothing is said.
+func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publicationModel, state *publicationModel) diag.Diagnostics {
+	if r.server == nil || r.server.unknown || plan.Database.IsUnknown() || plan.Tables.IsNull() || plan.Tables.IsUnknown() {
+		return nil
+	}
+	planned, diags := tablesOf(ctx, plan.Tables)
+	prior := map[string]publicationTableModel{}
+	if state != nil {
+		prior, _ = tablesOf(ctx, state.Tables)
+	}
+	var keys, schemas, names []string
+	for _, key := range slices.Sorted(maps.Keys(planned)) {
+		if _, known := prior[key]; known {
+			continue
+		}
+		if schema, name, err := pgsql.ParseQualifiedName(key); err == nil {
+			keys, schemas, names = append(keys, key), append(schemas, schema), append(names, name)
+		}
+	}
+	if len(keys) == 0 || diags.HasError() {
+		return diags
+	}
+	pool, err := r.server.Pool(ctx, plan.Database.ValueString())
+	if err != nil {
+		return diags
+	}
+	rows, err := pool.Query(ctx, `
+SELECT k.i, c.relkind::text, c.relpersistence::text, n.nspname IN ('pg_catalog', 'information_schema', 'pg_toast')
+  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(schema, name, i)
+  JOIN pg_catalog.pg_namespace n ON n.nspname = k.schema
+  JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = k.name`, schemas, names)
+	if err != nil {
+		return diags
+	}
+	type relation struct {
+		I           int
+		Kind        string
+		Persistence string
+		System      bool
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[relation])
+	if err != nil {
+		return diags
+	}
+	for _, rel := range found {
+		key := keys[rel.I-1]
+		var what, fix string
+		switch {
+		case rel.System:
+			what, fix = "a system catalog", "Remove it from tables: PostgreSQL never publishes its own catalogs."
+		case unpublishableKinds[rel.Kind] != "":
+			what, fix = unpublishableKinds[rel.Kind], "Remove it from tables: a publication carries the changes of tables only (publish the tables it reads instead)."
+		case rel.Persistence == "u":
+			what, fix = "an unlogged table", fmt.Sprintf("Its changes are not written to the WAL, so logical replication cannot carry them. Run ALTER TABLE %s SET LOGGED, or remove it from tables.", key)
+		case rel.Persistence == "t":
+			what, fix = "a temporary table", "Remove it from tables."
+		default:
+			continue
+		}
+		diags.AddAttributeError(path.Root("tables").AtMapKey(key), "Table Cannot Be Published",
+			fmt.Sprintf("%s in database %q on %s is %s, which PostgreSQL refuses to add to publication %q (CREATE or ALTER PUBLICATION would fail at apply). %s",
+				key, plan.Database.ValueString(), r.server.describe(), what, plan.Name.ValueString(), fix))
+	}
+	return diags
+}
 
 // planRowFilters plans each row filter in the text the state holds when the
 // configuration's text means the same, so that `amount > 100` and the

@@ -1,0 +1,49 @@
+package provider
+
+import (
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+)
+
+// A table key that names a relation PostgreSQL cannot publish — a view, a
+// materialized view, an unlogged table, a system catalog — is refused at
+// plan time on that key, with why and what to do. Before, the plan passed
+// and CREATE or ALTER PUBLICATION failed at apply ("cannot add relation
+// "v" to publication ... not supported for views"): atomically, but late,
+// after a plan that a reviewer approved.
+func TestAccPublication_review9UnpublishableRelationsRefusedAtPlan(t *testing.T) {
+	topo := testAccTopology(t)
+	const db = "r9_unpublishable"
+	createDatabase(t, topo.Primary, db)
+	execSQL(t, topo.Primary, db, `
+CREATE TABLE public.ok (id int PRIMARY KEY);
+CREATE VIEW public.v AS SELECT 1 AS id;
+CREATE MATERIALIZED VIEW public.mv AS SELECT 1 AS id;
+CREATE UNLOGGED TABLE public."Un Logged" (id int PRIMARY KEY);`)
+	config := func(key string) string {
+		return providerConfig("primary", topo.Primary) + `
+resource "pgreplication_publication" "this" {
+  provider = pgreplication.primary
+  database = "` + db + `"
+  name     = "r9_unpublishable"
+  tables   = { "public.ok" = {}, ` + hcl(key) + ` = {} }
+}
+`
+	}
+	step := func(key string, phrases ...string) resource.TestStep {
+		return resource.TestStep{Config: config(key), PlanOnly: true, ExpectError: errorText(append([]string{"Table Cannot Be Published", key}, phrases...)...)}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			step("public.v", "is a view", "Remove it from tables"),
+			step("public.mv", "is a materialized view"),
+			step(`public."Un Logged"`, "is an unlogged table", "ALTER TABLE", "SET LOGGED"),
+			step("pg_catalog.pg_class", "system catalog"),
+			// A table that does not exist yet may be created in the same
+			// apply: planned, as before.
+			{Config: config("public.later"), PlanOnly: true, ExpectNonEmptyPlan: true},
+		},
+	})
+}
