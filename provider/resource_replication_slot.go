@@ -421,6 +421,16 @@ func (r *replicationSlotResource) createError(ctx context.Context, plan replicat
 			detail += ". Look for long-running transactions in pg_stat_activity, or raise create_timeout."
 		}
 		diags.AddError("Timed Out Creating Replication Slot", detail+"\n\nServer error: "+err.Error())
+	case errors.As(err, &pgErr) && pgErr.Code == "58P01" && slotType(plan.Type.ValueString()) == slotLogical: // undefined_file: the plugin's library
+		diags.AddAttributeError(path.Root("plugin"), "Output Plugin Not Installed",
+			fmt.Sprintf("Creating logical replication slot %q on %s failed: the server has no output plugin %q (no shared library of that name in its library directory). "+
+				"Install it on the server (pgoutput and test_decoding come with PostgreSQL; others, such as wal2json, are packages of their own), or correct plugin; then apply again.\n\nServer error: %v",
+				name, r.server.describe(), plan.Plugin.ValueString(), err))
+	case errors.As(err, &pgErr) && pgErr.Code == "3D000": // invalid_catalog_name
+		diags.AddAttributeError(path.Root("database"), "Database Does Not Exist",
+			fmt.Sprintf("Creating logical replication slot %q on %s failed: database %q does not exist there, and a logical slot belongs to one database. "+
+				"Create the database first (a resource this slot depends on may create it), or correct database; then apply again.\n\nServer error: %v",
+				name, r.server.describe(), plan.Database.ValueString(), err))
 	default:
 		diags.AddError("Cannot Create Replication Slot",
 			fmt.Sprintf("Creating %s replication slot %q on %s failed.\n\nServer error: %v", plan.Type.ValueString(), name, r.server.describe(),
