@@ -1053,6 +1053,13 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 			var columns []string
 			diags.Append(t.Columns.ElementsAs(ctx, &columns, false)...)
 			for _, c := range columns {
+				if slices.Contains(table.Virtual, c) {
+					diags.AddAttributeError(at.AtName("columns"), "Virtual Generated Column in Column List",
+						fmt.Sprintf("Column %s of table %s, which the column list of publication %q names, is a virtual generated column: PostgreSQL computes it "+
+							"when it is read and never writes it to the WAL, so it refuses it in a column list. Remove it from columns "+
+							"(a subscriber can compute it itself), or make it a stored generated column.",
+							pgsql.Ident(c), key, plan.Name.ValueString()))
+				}
 				if !table.has(c) {
 					diags.AddAttributeError(at.AtName("columns"), "Unknown Column in Column List",
 						fmt.Sprintf("Table %s has no column %s, which the column list of publication %q names. The columns are: %s. "+
@@ -1165,6 +1172,7 @@ type tableColumns struct {
 	Columns      []string // names, in attnum order
 	Types        []string // "integer", "text COLLATE \"C\"" …
 	Partitioned  bool     // a partitioned table (relkind p)
+	Virtual      []string // virtual generated columns (PostgreSQL 18), which no column list may name
 }
 
 func (t tableColumns) has(name string) bool { return slices.Contains(t.Columns, name) }
@@ -1192,9 +1200,11 @@ SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a
              LEFT JOIN pg_collation co ON co.oid = a.attcollation
              LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
-       c.relkind = 'p'
+       c.relkind = 'p',
+       ARRAY(SELECT a.attname::text FROM pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 'v' ORDER BY a.attnum)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&t.Columns, &t.Types, &t.Partitioned)
+WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&t.Columns, &t.Types, &t.Partitioned, &t.Virtual)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}
