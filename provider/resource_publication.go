@@ -887,9 +887,11 @@ var unpublishableKinds = map[string]string{
 
 // refuseUnpublishable refuses, at plan time, each table that plan adds to
 // tables and that exists but cannot be published: not an ordinary or
-// partitioned table, unlogged, or a system catalog. PostgreSQL would refuse
-// it at apply. A table that does not exist yet may be created in the same
-// apply, and one that cannot be read is left to the apply: nothing is said.
+// partitioned table, unlogged, or a system table (one initdb made, with an
+// OID below FirstNormalObjectId: pg_catalog's, information_schema's).
+// PostgreSQL would refuse it at apply. A table that does not exist yet may
+// be created in the same apply, and one that cannot be read is left to the
+// apply: nothing is said.
 func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publicationModel, state *publicationModel) diag.Diagnostics {
 	if r.server == nil || r.server.unknown || plan.Database.IsUnknown() || plan.Tables.IsNull() || plan.Tables.IsUnknown() {
 		return nil
@@ -916,7 +918,7 @@ func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publ
 		return diags
 	}
 	rows, err := pool.Query(ctx, `
-SELECT k.i, c.relkind::text, c.relpersistence::text, n.nspname IN ('pg_catalog', 'information_schema', 'pg_toast')
+SELECT k.i, c.relkind::text, c.relpersistence::text, c.oid < 16384
   FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(schema, name, i)
   JOIN pg_catalog.pg_namespace n ON n.nspname = k.schema
   JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = k.name`, schemas, names)
@@ -938,7 +940,7 @@ SELECT k.i, c.relkind::text, c.relpersistence::text, n.nspname IN ('pg_catalog',
 		var what, fix string
 		switch {
 		case rel.System:
-			what, fix = "a system catalog", "Remove it from tables: PostgreSQL never publishes its own catalogs."
+			what, fix = "a system table", "Remove it from tables: PostgreSQL never publishes the tables initdb made (pg_catalog's, information_schema's)."
 		case unpublishableKinds[rel.Kind] != "":
 			what, fix = unpublishableKinds[rel.Kind], "Remove it from tables: a publication carries the changes of tables only (publish the tables it reads instead)."
 		case rel.Persistence == "u":

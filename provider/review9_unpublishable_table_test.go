@@ -7,7 +7,7 @@ import (
 )
 
 // A table key that names a relation PostgreSQL cannot publish — a view, a
-// materialized view, an unlogged table, a system catalog — is refused at
+// materialized view, an unlogged table, a system table — is refused at
 // plan time on that key, with why and what to do. Before, the plan passed
 // and CREATE or ALTER PUBLICATION failed at apply ("cannot add relation
 // "v" to publication ... not supported for views"): atomically, but late,
@@ -40,7 +40,8 @@ resource "pgreplication_publication" "this" {
 			step("public.v", "is a view", "Remove it from tables"),
 			step("public.mv", "is a materialized view"),
 			step(`public."Un Logged"`, "is an unlogged table", "ALTER TABLE", "SET LOGGED"),
-			step("pg_catalog.pg_class", "system catalog"),
+			step("pg_catalog.pg_class", "a system table"),
+			step("information_schema.sql_features", "a system table"),
 			// A table that does not exist yet may be created in the same
 			// apply: planned, as before.
 			{Config: config("public.later"), PlanOnly: true, ExpectNonEmptyPlan: true},
