@@ -11,7 +11,6 @@ import (
 	"math"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -750,9 +749,10 @@ func (r *routerConfigResource) write(ctx context.Context, m *routerConfigModel, 
 		}
 		fix := " Correct the cause, then apply again."
 		if errors.Is(err, fs.ErrPermission) {
-			fix = fmt.Sprintf(" The provider writes a temporary file in %s and renames it over the router file, so the user running Terraform (uid %d) must be allowed to create and rename files there: "+
+			fix = fmt.Sprintf(" The provider writes a temporary file beside the router file (where a symbolic link leads, in that file's directory) and renames it over the file, "+
+				"so the user running Terraform (uid %d) must be allowed to create and rename files in that directory: "+
 				"give it write permission on that directory (and check that neither the directory nor the file is immutable, chattr +i), or choose a path in a directory it may write; then apply again.",
-				filepath.Dir(name), os.Geteuid())
+				os.Geteuid())
 		}
 		diags.AddAttributeError(path.Root("path"), "Cannot Write Router File", fmt.Sprintf("Writing the router file %s failed; the file on disk is unchanged: %v.%s", name, err, fix))
 		return
