@@ -104,6 +104,35 @@ func (s connSettings) statementTimeout() string {
 	return defaultStatementTimeout
 }
 
+// How long the provider's pools keep a session that no handler uses. Each
+// is a session in a database that whoever acts on it next knows nothing
+// of: kept for a minute, a DROP DATABASE without FORCE later in the same
+// run (the destroy of a postgresql_database after the publications in it,
+// a local-exec), which waits 5 s for other sessions to leave, failed with
+// 55006 ("database … is being accessed by other users",
+// TestAccPublication_probefixDestroyThenDropDatabase), as the publisher
+// probe's did (publisherPoolIdle). A short idle time ends the sessions of
+// whatever operation touched the database last, a Delete or an Update
+// that moved an object elsewhere, without each handler knowing it was the
+// last; closing a database's sessions after a Delete would miss the
+// Update, and close sessions other handlers of the apply were about to
+// take. A close goes through BeforeClose, so the place it held under the
+// role's limits is freed only once its backend has exited (closeAndWait),
+// and the pool's size (connectionCap, caps) is not read again. The cost:
+// a handler that comes more than poolIdle after the last one connects
+// again (a few milliseconds on a server that answers); the handlers of a
+// plan or an apply come in bursts that share the connections.
+const (
+	// poolIdle is pgxpool's MaxConnIdleTime: 2 s, not the probe's 1 s,
+	// so that a burst's gaps (Terraform walks the graph in waves) reuse
+	// the sessions, and a session still ends within 3 s of its last use,
+	// well within DROP DATABASE's 5 s.
+	poolIdle = 2 * time.Second
+	// poolIdleCheck is how often a pool looks for sessions idle for
+	// poolIdle (pgxpool's HealthCheckPeriod, a minute by default).
+	poolIdleCheck = poolIdle / 4
+)
+
 // statementGrace is how much longer than statement_timeout the provider
 // waits for a statement: the server's own timeout fires first, with its own
 // error; the provider only gives up on a server that cannot even do that.
@@ -232,7 +261,8 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	}
 	cfg.MaxConns = key.maxConns
 	cfg.MinConns = 0
-	cfg.MaxConnIdleTime = time.Minute
+	cfg.MaxConnIdleTime = poolIdle
+	cfg.HealthCheckPeriod = poolIdleCheck // when idle connections are closed
 	// pgxpool pings a connection idle for over a second when it is
 	// acquired; bounded like a connection, or a ping to a server that
 	// stopped answering (a frozen host) waits as long as the handler,

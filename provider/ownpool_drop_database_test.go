@@ -2,7 +2,6 @@ package provider
 
 import (
 	"fmt"
-	"os"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -11,14 +10,11 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
-// Repro for the lead (client.go is roomfix's): the provider's own pool in
-// a database it manages a publication in keeps its sessions for a minute
-// (MaxConnIdleTime), and a destroy that drops the publication and then the
-// database without FORCE fails with 55006, as the probe pool's did.
+// The provider's own pool in a database it manages a publication in kept
+// its sessions for a minute (MaxConnIdleTime), and a destroy that drops the
+// publication and then the database without FORCE failed with 55006, as
+// the probe pool's did (poolIdle).
 func TestAccPublication_probefixDestroyThenDropDatabase(t *testing.T) {
-	if os.Getenv("PROBEFIX_OWNPOOL") == "" {
-		t.Skip("repro of a client.go fault, for the lead: set PROBEFIX_OWNPOOL=1")
-	}
 	testAccPreCheck(t)
 	pub := routertest.Start(t, routertest.WithStandbys(0)).Primary
 	const db = "probefix_ownpool"
