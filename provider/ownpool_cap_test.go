@@ -118,7 +118,11 @@ func TestRoomConnectionCapSameWithoutReadAllStats(t *testing.T) {
 			}
 			t.Logf("%s, database CONNECTION LIMIT %d: %d connections (limit %d) without pg_read_all_stats (%d sessions shown without a type), %d (limit %d) with it",
 				name, dbLimit, vLimit, vBy, hidden, sLimit, sBy)
-			if vLimit != sLimit || vBy != sBy {
+			// Never more room than there is. Less by a few is allowed:
+			// an autovacuum worker (at most autovacuum_max_workers, 3)
+			// that starts between the two reads is counted by the role
+			// that cannot see its type, and not by the one that can.
+			if vLimit > sLimit || sLimit-vLimit > 3 || vBy != sBy {
 				t.Errorf("on %s, database CONNECTION LIMIT %d: connectionCap read %d connections (limit %d) for a role without pg_read_all_stats, %d (limit %d) for one with it",
 					name, dbLimit, vLimit, vBy, sLimit, sBy)
 			}
