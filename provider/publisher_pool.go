@@ -201,9 +201,10 @@ func (pp *publisherPool) try(ctx context.Context) error {
 // The room counts the client backends, as PostgreSQL counts them for
 // max_connections. A role without pg_read_all_stats is shown no other
 // role's backend_type (null): those rows count when they have a role and
-// a database, as every client backend has; a background worker of a role
-// in a database (a subscription's apply worker) counts with them, so the
-// room may be found smaller than it is, never larger.
+// a database, as every client backend has, unless they are a WAL
+// sender's or a subscription worker's (as connectionCap counts them); another
+// background worker of a role in a database counts with them, so the room
+// may be found smaller than it is, never larger.
 func (pp *publisherPool) spare(ctx context.Context) {
 	var limited bool
 	var room int64
@@ -211,7 +212,10 @@ func (pp *publisherPool) spare(ctx context.Context) {
        current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
          - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0)
          - (SELECT count(*) FROM pg_catalog.pg_stat_activity a
-             WHERE a.backend_type = 'client backend' OR a.backend_type IS NULL AND a.usesysid IS NOT NULL AND a.datid IS NOT NULL)
+             WHERE a.backend_type = 'client backend'
+                OR a.backend_type IS NULL AND a.usesysid IS NOT NULL AND a.datid IS NOT NULL
+                   AND a.pid NOT IN (SELECT w.pid FROM pg_catalog.pg_stat_replication w)
+                   AND a.pid NOT IN (SELECT s.pid FROM pg_catalog.pg_stat_subscription s WHERE s.pid IS NOT NULL))
   FROM pg_catalog.pg_roles r, pg_catalog.pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`).Scan(&limited, &room) != nil {
 		return
 	}
