@@ -917,10 +917,36 @@ func finishCapture(p *pgconn.Pipeline) (lsn LSN, synced bool, err error) {
 	return lsn, synced, p.Close()
 }
 
+// markOnPanic, deferred by a capture call, marks s (markLost) when a
+// panic unwinds the call: one out of a handler of the application's that
+// pgconn calls while it reads the reply (OnNotice, OnNotification,
+// OnPgError; a trigger's RAISE NOTICE). The write went out with its
+// COMMIT or Sync, which the server runs whatever the client does, so it
+// may have committed with its position unread; the session's next read
+// then asks the primary first. The panic goes on, its value unchanged.
+func markOnPanic(s *Session) {
+	if p := recover(); p != nil {
+		s.markLost()
+		panic(p)
+	}
+}
+
+// releaseOnPanic is markOnPanic for a call that holds c until its rows
+// do: it releases c too (the pool drops it, busy mid-reply), which
+// nothing else would once the panic passed the call.
+func releaseOnPanic(c *pgxpool.Conn, s *Session) {
+	if p := recover(); p != nil {
+		s.markLost()
+		c.Release()
+		panic(p)
+	}
+}
+
 // execCapture runs a write and captures the LSN after its commit in the
 // same round trip; a read on the writer's read-write session goes to
 // execReadCapture.
 func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl class, args []any, s *Session) (pgconn.CommandTag, error) {
+	defer markOnPanic(s)
 	pool := tg.pool
 	if !tg.write {
 		return r.execReadCapture(ctx, pool, sql, cl, args, s)
@@ -975,6 +1001,7 @@ func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl clas
 		if lerr == nil {
 			s.Observe(lsn)
 		} else {
+			c.Release() // before writeFailed may take one of its own
 			r.writeFailed(ctx, pool, s, err)
 		}
 		return tag, err
@@ -1003,6 +1030,7 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, tg target, sql s
 	if err != nil {
 		return errRows{err}, err
 	}
+	defer releaseOnPanic(c, s)
 	if !pipelineable(cl, args) {
 		rows, err := c.Conn().Query(ctx, sql, args...)
 		if err != nil {
@@ -1010,7 +1038,7 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, tg target, sql s
 			return rows, err
 		}
 		leave := t.hold()
-		return &captureRows{Rows: rows, finish: func() error {
+		return &captureRows{Rows: rows, session: s, finish: func() error {
 			defer leave()
 			c.Release() // before captureAfter takes one of its own
 			return r.captureAfter(ctx, pool, s)
@@ -1019,11 +1047,15 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, tg target, sql s
 	if cl&classDML != 0 {
 		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args, true)
 		if cp == nil {
+			// Cut before the write's result (the caller's context, the
+			// connection): the COMMIT went out with it, and the server
+			// may have run it.
 			c.Release()
+			outcomeUnknown(s, err)
 			return errRows{err}, err
 		}
 		rows := pgx.RowsFromResultReader(c.Conn().TypeMap(), rr)
-		return &captureRows{Rows: rows, finish: func() error {
+		return &captureRows{Rows: rows, session: s, finish: func() error {
 			defer c.Release()
 			// Even after an error of the rows: one the client raised (a
 			// Scan into the wrong type) leaves the write to commit, and
@@ -1046,7 +1078,7 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, tg target, sql s
 	if err != nil {
 		return errRows{err}, err
 	}
-	return &captureRows{Rows: rows, finish: func() error {
+	return &captureRows{Rows: rows, session: s, finish: func() error {
 		defer c.Release()
 		lsn, synced, err := finishCapture(p)
 		switch {
@@ -1057,6 +1089,7 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, tg target, sql s
 			if err == nil {
 				s.Observe(lsn)
 			} else {
+				c.Release() // before writeFailed may take one of its own
 				r.writeFailed(ctx, pool, s, rows.Err())
 			}
 			return nil
@@ -1098,18 +1131,26 @@ func pipelineRows(c *pgxpool.Conn, p *pgconn.Pipeline, res any, err error, s *Se
 // Close was called.
 type captureRows struct {
 	pgx.Rows
-	finish func() error
-	done   bool
-	err    error
+	finish  func() error // releases the call's connection
+	session *Session
+	done    bool
+	err     error
 }
 
+// end closes the rows and finishes the call. Closing reads the rest of
+// the reply, where a handler of the application's may panic, as may
+// finish: finish runs all the same, so that the connection is released,
+// and the session is marked (markOnPanic).
 func (w *captureRows) end() {
 	if !w.done {
 		w.done = true
+		defer markOnPanic(w.session)
+		defer w.finished()
 		w.Rows.Close()
-		w.err = w.finish()
 	}
 }
+
+func (w *captureRows) finished() { w.err = w.finish() }
 
 func (w *captureRows) Next() bool {
 	if w.done {
@@ -1834,7 +1875,7 @@ func (r *Router) querySimpleReadCapture(ctx context.Context, c *pgxpool.Conn, sq
 		return errRows{err}, true, err
 	}
 	rows = pgx.RowsFromResultReader(c.Conn().TypeMap(), mrr.ResultReader())
-	return &captureRows{Rows: rows, finish: func() error {
+	return &captureRows{Rows: rows, session: s, finish: func() error {
 		defer c.Release()
 		_, wrote := readSimpleWrote(mrr)
 		if err := mrr.Close(); err != nil {
@@ -1857,6 +1898,7 @@ func (r *Router) queryReadCapture(ctx context.Context, pool *pgxpool.Pool, sql s
 	if err != nil {
 		return errRows{err}, err
 	}
+	defer releaseOnPanic(c, s)
 	if cl&classMulti != 0 && onlyModes(args) {
 		if rows, ok, err := r.querySimpleReadCapture(ctx, c, sql, args, s); ok {
 			return rows, err
@@ -1869,7 +1911,7 @@ func (r *Router) queryReadCapture(ctx context.Context, pool *pgxpool.Pool, sql s
 			c.Release()
 			return errRows{err}, err
 		}
-		return &captureRows{Rows: rows, finish: func() error { c.Release(); return nil }}, nil
+		return &captureRows{Rows: rows, session: s, finish: func() error { c.Release(); return nil }}, nil
 	}
 	if p == nil {
 		c.Release()
@@ -1879,7 +1921,7 @@ func (r *Router) queryReadCapture(ctx context.Context, pool *pgxpool.Pool, sql s
 	if err != nil {
 		return errRows{err}, err
 	}
-	return &captureRows{Rows: rows, finish: func() error {
+	return &captureRows{Rows: rows, session: s, finish: func() error {
 		defer c.Release()
 		return r.readCaptured(ctx, c.Conn(), p, s, rows.Err())
 	}}, nil
