@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -222,4 +223,60 @@ func pausedTopology(t *testing.T, ddl ...string) *routertest.Topology {
 		t.Fatal(err)
 	}
 	return topo
+}
+
+// TestRywpathPanicMidRows: a notice handler of the application's panics
+// while a captured write's rows stream (a SELECT … FOR UPDATE calling a
+// function that raises a notice per row), and again while its deferred
+// Close reads the rest: the call's connection is still released (the
+// capture's finish runs all the same) and the session asks the primary
+// first. Before, finish never ran, and with a pool of one connection the
+// next call waited for it forever.
+func TestRywpathPanicMidRows(t *testing.T) {
+	topo := routertest.Shared(t)
+	ctx := context.Background()
+	for _, q := range []string{
+		"CREATE TABLE rywpath_rows AS SELECT g AS id FROM generate_series(1, 50) g",
+		`CREATE FUNCTION rywpath_rownotice(id int) RETURNS int LANGUAGE plpgsql AS $$
+		 BEGIN RAISE NOTICE 'rywpath row notice'; RETURN id; END $$`,
+	} {
+		if err := topo.Primary.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = topo.Primary.Exec(ctx, "DROP TABLE rywpath_rows; DROP FUNCTION rywpath_rownotice(int)") })
+	var notices atomic.Int64
+	r := rywpathRouter(t, topo, time.Minute, func(c *pgxpool.Config) {
+		c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+			if n.Message == "rywpath row notice" && notices.Add(1)%20 == 10 {
+				panic("rywpath: the application's notice handler failed")
+			}
+		}
+	})
+	for i := 0; i < 3; i++ {
+		s := &Session{}
+		var read int
+		func() {
+			defer func() { _ = recover() }()
+			rows, err := r.Query(WithSession(ctx, s), "SELECT rywpath_rownotice(id) FROM rywpath_rows FOR UPDATE")
+			if err != nil {
+				return
+			}
+			defer rows.Close()
+			for rows.Next() {
+				read++
+			}
+		}()
+		t.Logf("call %d: a panic after %d rows", i, read)
+		if s.unsettled() == 0 {
+			t.Errorf("call %d: a panic unwound it after %d rows, but its session does not ask the primary first", i, read)
+		}
+		cctx, cancel := context.WithTimeout(Primary(ctx), 10*time.Second)
+		var got int
+		err := r.QueryRow(cctx, "SELECT $1::int", 7).Scan(&got)
+		cancel()
+		if err != nil || got != 7 {
+			t.Fatalf("the call after call %d (a panic after %d rows): %d (%v), want 7", i, read, got, err)
+		}
+	}
 }
