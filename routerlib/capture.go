@@ -917,8 +917,8 @@ func finishCapture(p *pgconn.Pipeline) (lsn LSN, synced bool, err error) {
 	return lsn, synced, p.Close()
 }
 
-// markOnPanic, deferred by a capture call, marks s (markLost) when a
-// panic unwinds the call: one out of a handler of the application's that
+// markOnPanic, deferred by a capture call (or a transaction's Commit),
+// marks s (markLost) when a panic unwinds the call: one out of a handler of the application's that
 // pgconn calls while it reads the reply (OnNotice, OnNotification,
 // OnPgError; a trigger's RAISE NOTICE). The write went out with its
 // COMMIT or Sync, which the server runs whatever the client does, so it
@@ -1463,6 +1463,7 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	defer tx.release()
+	defer markOnPanic(tx.session) // the COMMIT went out: see markOnPanic
 	conn := tx.conn.Conn()
 	if st := conn.PgConn().TxStatus(); st == 'E' || tx.batch && st == 'I' {
 		// A failed transaction: its COMMIT rolls back and there is no

@@ -280,3 +280,50 @@ func TestRywpathPanicMidRows(t *testing.T) {
 		}
 	}
 }
+
+// TestRywpathPanicInCommit: a notice handler of the application's panics
+// while a read_your_writes transaction's Commit reads its reply (a
+// deferred constraint trigger raises the notice at the COMMIT). The
+// server commits all the same: the session must ask the primary before
+// its next read, which must see the row (the standby's replay is paused).
+// The pool's next call works.
+func TestRywpathPanicInCommit(t *testing.T) {
+	ctx := context.Background()
+	topo := pausedTopology(t,
+		"CREATE TABLE rywpath_c (id int)",
+		`CREATE FUNCTION rywpath_c_notice() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN RAISE NOTICE 'rywpath commit notice'; RETURN NULL; END $$`,
+		`CREATE CONSTRAINT TRIGGER rywpath_c_notice AFTER INSERT ON rywpath_c DEFERRABLE INITIALLY DEFERRED
+		 FOR EACH ROW EXECUTE FUNCTION rywpath_c_notice()`,
+	)
+	r := rywpathRouter(t, topo, time.Minute, func(c *pgxpool.Config) {
+		c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+			if n.Message == "rywpath commit notice" {
+				panic("rywpath: the application's notice handler failed")
+			}
+		}
+	})
+	for id := 1; id <= 3; id++ {
+		s := &Session{}
+		sctx := WithSession(ctx, s)
+		tx, err := r.Begin(sctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.Exec(sctx, "INSERT INTO rywpath_c VALUES ($1)", id); err != nil {
+			t.Fatal(err)
+		}
+		func() {
+			defer func() { _ = recover() }()
+			_ = tx.Commit(sctx)
+		}()
+		if n := rowsOf(topo.Primary, "rywpath_c", id); n != 1 {
+			t.Fatalf("transaction %d: %d rows committed, want 1", id, n)
+		}
+		var seen int
+		if err := r.QueryRow(sctx, "SELECT count(*) FROM rywpath_c WHERE id = $1", id).Scan(&seen); err != nil || seen != 1 {
+			t.Errorf("transaction %d committed, but the session's next read saw it %d times (%v): position %s, %d unsettled", id, seen, err, s.LSN(), s.unsettled())
+		}
+		nextCallWorks(t, r, fmt.Sprintf("transaction %d", id))
+	}
+}
