@@ -341,7 +341,10 @@
 // still records a position past it; one whose outcome is unknown (its
 // connection failed) or that committed but whose position could not be
 // read (which returns no error: it is done) makes the session's next read
-// ask the primary for its position first. No write is sent twice unless
+// ask the primary for its position first; so does a panic out of a handler
+// of the application's (OnNotice, OnNotification, OnPgError) while the
+// reply of a write or of a Commit is read, which the panic passes on, the
+// connection released to the pool (which drops it). No write is sent twice unless
 // the server refused, at its Bind, a statement the capture path prepared.
 // Reads in that session go to a replica that has replayed that far, or to
 // the primary until one has: there is no fixed time window. A read the
