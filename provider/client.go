@@ -986,7 +986,7 @@ func notAccepting(dial pgconn.DialFunc, timeout time.Duration) pgconn.DialFunc {
 		if err != nil {
 			return nil, &notAcceptedError{text: err.Error()}
 		}
-		return &startingConn{Conn: c, timeout: timeout}, nil
+		return &startingConn{Conn: c, timeout: timeout, dialed: time.Now()}, nil
 	}
 }
 
@@ -998,40 +998,31 @@ func notAccepting(dial pgconn.DialFunc, timeout time.Duration) pgconn.DialFunc {
 // socket and returns the error at once, so the role's room freed the place
 // early and the role's next connection was refused (53300, 2 of 20 in
 // TestRefusedMissingDatabaseKeepsThePlaceUntilTheBackendExits). A session
-// started (ValidateConnect) closes at once, and so does a connection whose
-// read or write failed (a server that stopped answering: its connect
-// already waited connect_timeout).
+// started (ValidateConnect) closes at once. A connection whose read or
+// write failed waits only what is left of its connect_timeout: a server
+// that stopped answering made the connect wait all of it, and the wait
+// ends at once; a connect that was abandoned (its pool closed when the
+// caller that made the pool gave up, or its Acquire was cancelled) failed
+// its read early, and its backend, still starting on a slow server, was
+// counted against the role's CONNECTION LIMIT after its place was freed:
+// the callers after it made the pool again, each leaving one more, and the
+// server refused the pool's connections (53300,
+// TestReview10PoolMakersOfManyDeadlines).
 type startingConn struct {
 	net.Conn
 	timeout time.Duration
+	dialed  time.Time
 	started atomic.Bool
-	failed  atomic.Bool
-}
-
-func (c *startingConn) Read(b []byte) (int, error) {
-	n, err := c.Conn.Read(b)
-	if err != nil {
-		c.failed.Store(true)
-	}
-	return n, err
-}
-
-func (c *startingConn) Write(b []byte) (int, error) {
-	n, err := c.Conn.Write(b)
-	if err != nil {
-		c.failed.Store(true)
-	}
-	return n, err
 }
 
 func (c *startingConn) Close() error {
-	if !c.started.Load() && !c.failed.Load() {
+	if deadline := c.dialed.Add(c.timeout); !c.started.Load() && time.Now().Before(deadline) {
 		// The end of the client's stream ends a backend still in its
 		// startup (one waiting for a password the client will not send).
 		if hc, ok := c.Conn.(interface{ CloseWrite() error }); ok {
 			_ = hc.CloseWrite()
 		}
-		_ = c.Conn.SetReadDeadline(time.Now().Add(c.timeout))
+		_ = c.Conn.SetReadDeadline(deadline)
 		_, _ = io.Copy(io.Discard, c.Conn) // until the server closes it: its backend has exited
 	}
 	return c.Conn.Close()
