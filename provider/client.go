@@ -370,6 +370,19 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			return p, nil
 		case err != nil:
 			room.firstOver(ctx, p, err)
+			if ctx.Err() != nil {
+				// The caller gave up: its connection, abandoned while
+				// starting, holds its place until the backend exits
+				// (startingConn), for up to what is left of
+				// connect_timeout on a server that stopped answering, and
+				// Close waits for it; the caller does not (the pool is
+				// nobody's: poolSet.get keeps no pool that failed).
+				go func() {
+					p.Close()
+					room.remove(p)
+				}()
+				return nil, err
+			}
 			p.Close()
 			room.remove(p)
 			return nil, err

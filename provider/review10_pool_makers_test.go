@@ -37,6 +37,13 @@ func TestReview10PoolMakersOfManyDeadlines(t *testing.T) {
 	if _, err := s.Pool(cancelled, dbs[0]); !errors.Is(err, context.Canceled) {
 		t.Errorf("a pool asked with a cancelled context: %v, want context.Canceled", err)
 	}
+	// The pool is closed behind the caller's back (newPool), at once here:
+	// it made no connection.
+	for deadline := time.Now().Add(time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if pools, _, _, _, _, _ := state(); pools == 0 {
+			break
+		}
+	}
 	if pools, firsts, out, failed, held, pending := state(); pools+firsts+int(held+pending) != 0 || out || failed != nil {
 		t.Errorf("after a cancelled caller: %d pools, %d firsts, firstOut %v, failed %v, %d held, %d pending; want none", pools, firsts, out, failed, held, pending)
 	}
