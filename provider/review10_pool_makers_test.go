@@ -26,10 +26,10 @@ func TestReview10PoolMakersOfManyDeadlines(t *testing.T) {
 		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
 	ctx := context.Background()
 	room := processPools.roleRoom(s.settings.conninfo(""))
-	state := func() (pools, firsts int, firstOut bool, failed error, held, pending int64) {
+	state := func() (pools, firsts int, firstOut bool, held, pending int64, failed error) {
 		room.mu.Lock()
 		defer room.mu.Unlock()
-		return len(room.pools), len(room.firsts), room.firstOut != nil, room.failed, room.held, room.admitted()
+		return len(room.pools), len(room.firsts), room.firstOut != nil, room.held, room.admitted(), room.failed
 	}
 
 	cancelled, cancel := context.WithCancel(ctx)
@@ -44,7 +44,7 @@ func TestReview10PoolMakersOfManyDeadlines(t *testing.T) {
 			break
 		}
 	}
-	if pools, firsts, out, failed, held, pending := state(); pools+firsts+int(held+pending) != 0 || out || failed != nil {
+	if pools, firsts, out, held, pending, failed := state(); pools+firsts+int(held+pending) != 0 || out || failed != nil {
 		t.Errorf("after a cancelled caller: %d pools, %d firsts, firstOut %v, failed %v, %d held, %d pending; want none", pools, firsts, out, failed, held, pending)
 	}
 
@@ -93,7 +93,7 @@ func TestReview10PoolMakersOfManyDeadlines(t *testing.T) {
 	if len(got) != 1 {
 		t.Errorf("callers of one database's pool got %d pools, want 1", len(got))
 	}
-	if pools, firsts, out, failed, _, _ := state(); pools != 1 || firsts != 0 || out || failed != nil {
+	if pools, firsts, out, _, _, failed := state(); pools != 1 || firsts != 0 || out || failed != nil {
 		t.Errorf("the room holds %d pools (want 1), %d firsts, firstOut %v, failed %v", pools, firsts, out, failed)
 	}
 	for _, err := range acquireAtOnce(ctx, p, 2) {
