@@ -401,8 +401,9 @@ func (p Params) Secrets() []string {
 	return out
 }
 
-// Keywords are libpq's connection keywords (PQconndefaults, PostgreSQL 18),
-// the only keys a connection string can hold; libpq refuses any other.
+// Keywords are libpq's connection keywords (PQconndefaults of PostgreSQL
+// 18's libpq, which holds those of 15, 16 and 17 too), the only keys a
+// connection string can hold; libpq refuses any other.
 var Keywords = []string{
 	"application_name", "channel_binding", "client_encoding", "connect_timeout", "dbname",
 	"fallback_application_name", "gssdelegation", "gssencmode", "gsslib", "host", "hostaddr",
@@ -411,8 +412,8 @@ var Keywords = []string{
 	"oauth_client_secret", "oauth_issuer", "oauth_scope", "options", "passfile", "password", "port",
 	"replication", "require_auth", "requirepeer", "scram_client_key", "scram_server_key", "service",
 	"ssl_max_protocol_version", "ssl_min_protocol_version", "sslcert", "sslcertmode", "sslcompression",
-	"sslcrl", "sslcrldir", "sslkey", "sslmode", "sslnegotiation", "sslpassword", "sslrootcert", "sslsni",
-	"target_session_attrs", "tcp_user_timeout", "user",
+	"sslcrl", "sslcrldir", "sslkey", "sslkeylogfile", "sslmode", "sslnegotiation", "sslpassword",
+	"sslrootcert", "sslsni", "target_session_attrs", "tcp_user_timeout", "user",
 }
 
 // Choices are the keywords whose value libpq takes from a fixed list, and
