@@ -139,13 +139,13 @@ const bouncerQueryTimeout = "query timeout"
 // session before it gave the call a server connection, so that the call
 // never reached a server: the server's logins fail (server_login_retry),
 // it cannot connect to the server, no server connection came free within
-// query_wait_timeout, or it takes no more clients; or the server session
-// it gave the call ended while it set the client's parameters there, before
-// the call (see sessionTerminated). PgBouncer sends each as
+// query_wait_timeout or query_timeout, or it takes no more clients; or the
+// server session it gave the call ended while it set the client's
+// parameters there, before the call (see sessionTerminated). PgBouncer sends each as
 // FATAL 08P01 with a fixed English message (it has no SQLSTATE of its own
 // and is never translated), which a PostgreSQL server does not send: its
 // 08P01 says the client broke the protocol. Other PgBouncer errors, such as
-// "server conn crashed?" or query_timeout, come after the call was
+// "server conn crashed?" or "query timeout", come after the call was
 // forwarded, and say nothing of whether it ran.
 func bouncerRefused(err error) bool {
 	var pgErr *pgconn.PgError
@@ -167,6 +167,7 @@ var bouncerNotForwarded = []string{
 	"server login has been failing",      // the pool's last server login failed (server_login_retry)
 	"pgbouncer cannot connect to server", // no server connection, and the last connect failed
 	"query_wait_timeout",                 // no server connection came free in time
+	"query_timeout",                      // none came free within query_timeout (a forwarded call's is "query timeout", see bouncerTimedOut)
 	"no more connections allowed",        // max_client_conn
 	bouncerSetFailed,                     // the server session it gave the call ended before the call went
 }

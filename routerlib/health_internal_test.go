@@ -251,7 +251,8 @@ func TestBouncerRefused(t *testing.T) {
 		{fatal("08P01", "query_wait_timeout"), true},
 		{fatal("08P01", "no more connections allowed (max_client_conn)"), true},
 		{fatal("08P01", "server conn crashed?"), false},
-		{fatal("08P01", "query_timeout"), false},
+		{fatal("08P01", "query_timeout"), true},  // a client still waiting for a server (TestReview11BouncerQueryTimeoutWhileQueued)
+		{fatal("08P01", "query timeout"), false}, // a forwarded call's (bouncerTimedOut)
 		{fatal("08P01", "invalid frontend message type 0"), false},
 		{fatal("57P01", "terminating connection due to administrator command"), false},
 		{&pgconn.PgError{Severity: "ERROR", SeverityUnlocalized: "ERROR", Code: "08P01", Message: "query_wait_timeout"}, false},
