@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -228,6 +229,17 @@ func (r *Router) nodeFailed(n *node, err error) {
 	if sessionTerminated(err) {
 		n.recheck()
 		r.opts.logger.Info("routerlib: the server ended a session (terminated, or shutting down); checking the node now", "node", n.name, "err", err)
+		return
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		// The connection closed in the middle of a message: what
+		// PgBouncer's query_timeout does to a call whose rows were
+		// streaming (its FATAL lands inside a row it was forwarding,
+		// and pgx reads no error), as do a crash and a pooler's KILL.
+		// Only a check tells a server that answers from one that is
+		// gone; one that is gone refuses it and leaves at once.
+		n.recheck()
+		r.opts.logger.Info("routerlib: a connection closed in the middle of an answer; checking the node now", "node", n.name, "err", err)
 		return
 	}
 	n.markDown(err) // logs the replica's leaving rotation
