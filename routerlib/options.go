@@ -94,10 +94,13 @@ func WithPoolConfig(f func(node artifact.Node, cfg *pgxpool.Config)) Option {
 
 // WithMonitorConfig lets the application adjust the connection the
 // health monitor opens to each node, apart from the pools (a copy of the
-// pool's ConnConfig after [WithPoolConfig]): its Database, User or
-// RuntimeParams. Its host, port, fallbacks, lookup and dial functions
-// and connect timeout stay the pool's, so the checks always ask the server the calls
-// go to.
+// pool's ConnConfig after [WithPoolConfig]): its Database, User (and that
+// user's Password) or RuntimeParams. It runs when the node is set up and
+// again on each of the monitor's connections, after the password from
+// [WithPasswordFunc] or the file's password_env is set, so a password it
+// sets is the one the checks log in with. Its host, port, fallbacks,
+// lookup and dial functions and connect timeout stay the pool's, so the
+// checks always ask the server the calls go to.
 //
 // Through PgBouncer in transaction pooling it is what keeps the checks
 // apart from the application's transactions: PgBouncer pools server

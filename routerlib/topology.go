@@ -483,14 +483,31 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		dial := cfg.ConnConfig.DialFunc
 		cfg.ConnConfig.DialFunc = conns.dialer(dial, false)
 		cc := cfg.ConnConfig.Copy()
-		if o.monitorCfg != nil {
-			o.monitorCfg(decl, cc)
-			// The checks ask the server the calls go to, whatever the hook set.
-			pc := &cfg.ConnConfig.Config
-			cc.Host, cc.Port, cc.Fallbacks, cc.LookupFunc, cc.ConnectTimeout = pc.Host, pc.Port, pc.Fallbacks, pc.LookupFunc, connectTimeout
-		}
 		cc.DialFunc = conns.dialer(dial, true)
-		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
+		before := cfg.BeforeConnect
+		if o.monitorCfg != nil {
+			pc, monitorDial := &cfg.ConnConfig.Config, cc.DialFunc
+			monitor := func(c *pgx.ConnConfig) {
+				o.monitorCfg(decl, c)
+				// The checks ask the server the calls go to, whatever the hook set.
+				c.Host, c.Port, c.Fallbacks, c.LookupFunc, c.ConnectTimeout = pc.Host, pc.Port, pc.Fallbacks, pc.LookupFunc, connectTimeout
+				c.DialFunc = monitorDial
+			}
+			monitor(cc)
+			if pool := before; pool != nil {
+				// The pools' hook sets the password on each of the
+				// monitor's connections too: the monitor's runs after it,
+				// so that a user of its own keeps its own password.
+				before = func(ctx context.Context, c *pgx.ConnConfig) error {
+					if err := pool(ctx, c); err != nil {
+						return err
+					}
+					monitor(c)
+					return nil
+				}
+			}
+		}
+		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: before, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
 		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)
 		cfg.BeforeConnect = startedAlive(cfg.BeforeConnect)
 		n.kept.every = o.keptTick
