@@ -521,6 +521,7 @@ func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s 
 	if c, gen, err = s.newSession(ctx, pool, after); err != nil {
 		return nil, nil, 0, &unacquired{err}
 	}
+	defer closeOnPanic(c)
 	if s.readOnlyLost.Load() && pool == s.readPool.Load() {
 		rows, err = queryReadOnly(ctx, c.Conn(), sql, args)
 	} else {
@@ -680,11 +681,34 @@ func (w *retryRows) next() bool {
 }
 
 // done closes the rows and returns their connection to its pool, once.
+// A handler's panic out of the Close (the rest of the reply read) closes
+// the connection instead (see closeOnPanic).
 func (w *retryRows) done() {
-	w.rows.Close()
 	if w.conn != nil {
-		w.n.release(w.pool, w.conn, w.gen)
+		c := w.conn
 		w.conn = nil
+		defer closeOnPanic(c)
+		w.rows.Close()
+		w.n.release(w.pool, c, w.gen)
+		return
+	}
+	w.rows.Close()
+}
+
+// closeOnPanic, deferred while c is out of its pool for a call, closes c
+// when a panic unwinds the call (one out of a handler of the
+// application's, OnNotice, OnNotification or OnPgError, which pgconn
+// calls while it reads the reply), out of the pool, so that its slot is
+// free: nothing else would release c once the panic passed the call, and
+// with every slot so lost each later call waits for a connection
+// forever. c is mid-reply, its protocol state unknown: it is closed, not
+// given back. The panic goes on, its value unchanged.
+func closeOnPanic(c *pgxpool.Conn) {
+	if p := recover(); p != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = c.Hijack().Close(ctx)
+		cancel()
+		panic(p)
 	}
 }
 
