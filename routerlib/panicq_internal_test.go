@@ -30,6 +30,29 @@ var panicqCalls = []struct {
 		}
 		return rows.Err()
 	}},
+	{"QueryRows", func(ctx context.Context, r *Router) error {
+		// A notice per row: the application's deferred Close reads the
+		// rest of the reply, and the handler panics there again.
+		rows, err := r.Query(ctx, "SELECT panicq_notice() FROM generate_series(1, 3)")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+		}
+		return rows.Err()
+	}},
+	{"QueryClose", func(ctx context.Context, r *Router) error {
+		// The handler panics on the rows after the first, which the
+		// application leaves to Close.
+		rows, err := r.Query(ctx, "SELECT CASE WHEN g > 1 THEN panicq_notice() END FROM generate_series(1, 3) g")
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		rows.Next()
+		return nil
+	}},
 	{"QueryRow", func(ctx context.Context, r *Router) error {
 		var n int
 		return r.QueryRow(ctx, "SELECT panicq_notice()").Scan(&n)
