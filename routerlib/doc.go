@@ -344,7 +344,11 @@
 // ask the primary for its position first; so does a panic out of a handler
 // of the application's (OnNotice, OnNotification, OnPgError) while the
 // reply of a write or of a Commit is read, which the panic passes on, the
-// connection released to the pool (which drops it). No write is sent twice unless
+// connection released to the pool (which drops it). A panic out of such a
+// handler while any call's reply is read (Query, QueryRow, their rows'
+// Close, Exec, a batch) passes on too and leaves no connection taken: the
+// connection, its reply half read, is closed and the pool opens another.
+// No write is sent twice unless
 // the server refused, at its Bind, a statement the capture path prepared.
 // Reads in that session go to a replica that has replayed that far, or to
 // the primary until one has: there is no fixed time window. A read the

@@ -74,6 +74,13 @@
 // database/sql's own pool settings count handles, not server connections:
 // size the Router's pools (pool.max_conns in the router file) for the load,
 // and leave [sql.DB.SetMaxOpenConns] unlimited or at least as large.
+//
+// A panic out of a pgx handler of the application's (OnNotice,
+// OnNotification, OnPgError) during a statement leaves no server connection
+// taken (the Router closes it), but database/sql keeps the handle the panic
+// passed as busy for good, and inside a [sql.Tx] it keeps the transaction's
+// lock too, so that a deferred Rollback waits forever (Go's database/sql,
+// Tx.rollback). Recover such panics in the handler, not above the call.
 package stdlib
 
 import (
