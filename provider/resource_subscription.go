@@ -1304,8 +1304,7 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 			// only, and ALTER … CONNECTION does not connect): the apply
 			// worker would then fail at every retry.
 			resp.Diagnostics.AddAttributeError(path.Root("conninfo"), "Invalid Connection String",
-				"The subscriber could not connect to the publisher with this connection: "+err.Error()+". "+
-					"PostgreSQL would store it without connecting, and the subscription would stop replicating.")
+				"The subscriber could not connect to the publisher with this connection: "+err.Error()+".")
 		}
 	}
 	if !cfg.Publications.IsUnknown() && !cfg.Publications.IsNull() {
