@@ -126,3 +126,24 @@ func freezeOnce(t *testing.T, hook *atomic.Pointer[func(database string)], n *ro
 	t.Cleanup(func() { hook.Store(nil) })
 	t.Cleanup(func() { _ = n.Thaw() })
 }
+
+// lockCatalogFor makes n slow to start sessions for d: a connection of its
+// own locks pg_database (a backend's startup reads it) and rolls back after
+// d. It returns when the lock is held, with that time; the connection is
+// closed at the test's end.
+func lockCatalogFor(t *testing.T, n *routertest.Node, d time.Duration) time.Time {
+	t.Helper()
+	ctx := context.Background()
+	lock, err := n.Connect(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { lock.Close(ctx) })
+	if _, err := lock.Exec(ctx, `BEGIN; LOCK TABLE pg_catalog.pg_database IN ACCESS EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	unlock := time.AfterFunc(d, func() { _, _ = lock.Exec(ctx, `ROLLBACK`) })
+	t.Cleanup(func() { unlock.Stop() })
+	return began
+}

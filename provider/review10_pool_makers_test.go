@@ -48,15 +48,7 @@ func TestReview10PoolMakersOfManyDeadlines(t *testing.T) {
 		t.Errorf("after a cancelled caller: %d pools, %d firsts, firstOut %v, failed %v, %d held, %d pending; want none", pools, firsts, out, failed, held, pending)
 	}
 
-	lock, err := node.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close(ctx)
-	if _, err := lock.Exec(ctx, `BEGIN; LOCK TABLE pg_catalog.pg_database IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
-	defer time.AfterFunc(time.Second, func() { _, _ = lock.Exec(ctx, `ROLLBACK`) }).Stop()
+	lockCatalogFor(t, node, time.Second)
 	var (
 		mu  sync.Mutex
 		got = map[*pgxpool.Pool]int{}

@@ -26,18 +26,8 @@ func TestRoomfixCallersDeadlineIsNotTheServersSilence(t *testing.T) {
 		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
 	ctx := context.Background()
 
-	lock, err := server.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close(ctx)
-	if _, err := lock.Exec(ctx, `BEGIN; LOCK TABLE pg_catalog.pg_database IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
 	const slow = 1500 * time.Millisecond
-	began := time.Now()
-	unlocked := time.AfterFunc(slow, func() { _, _ = lock.Exec(ctx, `ROLLBACK`) })
-	defer unlocked.Stop()
+	began := lockCatalogFor(t, server, slow)
 
 	const deadline = 500 * time.Millisecond
 	first := make(chan error, 1)
@@ -67,7 +57,7 @@ func TestRoomfixCallersDeadlineIsNotTheServersSilence(t *testing.T) {
 	if err := <-first; !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the pool of %s, its caller's deadline %s: want the deadline's error, got %v", dbs[0], deadline, err)
 	}
-	err = <-later
+	err := <-later
 	t.Logf("the pool of %s, asked while the first pool's caller (deadline %s) waited for a server slow for %s: %s, %v",
 		dbs[1], deadline, slow, took.Round(time.Millisecond), err)
 	var unanswered *roomUnansweredError

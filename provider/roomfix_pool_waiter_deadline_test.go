@@ -24,18 +24,8 @@ func TestRoomfixPoolMakersDeadlineIsNotTheWaiters(t *testing.T) {
 		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
 	ctx := context.Background()
 
-	lock, err := node.Connect(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lock.Close(ctx)
-	if _, err := lock.Exec(ctx, `BEGIN; LOCK TABLE pg_catalog.pg_database IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
 	const slow = 1500 * time.Millisecond
-	began := time.Now()
-	unlocked := time.AfterFunc(slow, func() { _, _ = lock.Exec(ctx, `ROLLBACK`) })
-	defer unlocked.Stop()
+	began := lockCatalogFor(t, node, slow)
 
 	const deadline = 500 * time.Millisecond
 	maker := make(chan error, 1)
@@ -62,7 +52,7 @@ func TestRoomfixPoolMakersDeadlineIsNotTheWaiters(t *testing.T) {
 	if err := <-maker; !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("the pool of %s, its maker's deadline %s: want the deadline's error, got %v", dbs[0], deadline, err)
 	}
-	err = <-waiter
+	err := <-waiter
 	t.Logf("the pool of %s, asked while a caller of deadline %s made it, the server slow for %s: %s, %v",
 		dbs[0], deadline, slow, took.Round(time.Millisecond), err)
 	if err != nil {
@@ -72,10 +62,7 @@ func TestRoomfixPoolMakersDeadlineIsNotTheWaiters(t *testing.T) {
 
 	// A waiter whose own context is done stops waiting.
 	execSQL(t, node, "postgres", `SELECT 1`) // the lock is gone
-	if _, err := lock.Exec(ctx, `BEGIN; LOCK TABLE pg_catalog.pg_database IN ACCESS EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
-	defer time.AfterFunc(slow, func() { _, _ = lock.Exec(ctx, `ROLLBACK`) }).Stop()
+	lockCatalogFor(t, node, slow)
 	go func() {
 		_, err := s.Pool(ctx, dbs[1])
 		maker <- err
