@@ -24,17 +24,10 @@ func TestRoomfixFrozenServerIdleConnectionsCloseTogether(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(0)) // frozen: not the shared one
 	n := topo.Primary
 	role := "roomfix_idle_frozen"
-	dbs := roleOfLimit2In3Databases(t, n, role)
-	execSQL(t, n, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 4`)
 	const connectTimeout = 2
-	s := newServer(connSettings{Host: n.Host, Port: int64(n.Port), Database: dbs[0], Username: role,
-		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: connectTimeout})
+	s, dbs := roleServer(t, n, role, 4, connectTimeout)
 	ctx := context.Background()
-	p0, err := s.Pool(ctx, dbs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeTestPool(p0) })
+	p0 := testPool(t, s, dbs[0])
 	// The role's four places, idle in the pool of dbs[0].
 	var held []*pgxpool.Conn
 	for range 4 {

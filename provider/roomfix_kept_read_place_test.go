@@ -23,17 +23,11 @@ import (
 func TestRoomfixFailedLimitsReadHoldsThePlaceUntilTheBackendExits(t *testing.T) {
 	server := testAccTopology(t).Primary
 	role := "roomfix_read_place"
-	dbs := roleOfLimit2In3Databases(t, server, role)
 	late := role + "_late"
 	const connectTimeout = 2
-	s := newServer(connSettings{Host: server.Host, Port: int64(server.Port), Database: dbs[0], Username: role,
-		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: connectTimeout})
+	s, dbs := roleServer(t, server, role, 2, connectTimeout)
 	ctx := context.Background()
-	p0, err := s.Pool(ctx, dbs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { closeTestPool(p0) })
+	p0 := testPool(t, s, dbs[0])
 	p := keptPoolThenCreated(t, s, server, late, `OWNER `+role)
 	// One of the role's two places held: the other is late's connection's.
 	a, err := p0.Acquire(ctx)
