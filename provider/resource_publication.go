@@ -201,7 +201,7 @@ func publicationSchema() schema.Schema {
 				Validators:  []validator.Set{setvalidator.ValueStringsAre(identifierValidator)},
 				MarkdownDescription: "Schemas all of whose tables are published, including tables created in them later (`FOR TABLES IN SCHEMA`). " +
 					"Defaults to none. Changed in place (`ALTER PUBLICATION … SET`). Needs PostgreSQL 15 or later (checked at plan time). " +
-					"PostgreSQL refuses column lists (`columns` of `tables`) in a publication that has schemas.",
+					"PostgreSQL refuses column lists (`columns` of `tables`) in a publication that has schemas, and system schemas (`pg_catalog`, `pg_toast`, temporary schemas): both refused at plan time.",
 			},
 			"publish": schema.SetAttribute{
 				ElementType:         types.StringType,
@@ -574,6 +574,17 @@ func (r *publicationResource) ValidateConfig(ctx context.Context, req resource.V
 	if !hasSchemas {
 		return
 	}
+	if !config.TablesInSchema.IsUnknown() {
+		var schemas []types.String
+		resp.Diagnostics.Append(config.TablesInSchema.ElementsAs(ctx, &schemas, false)...)
+		for _, s := range schemas {
+			if name := s.ValueString(); !s.IsUnknown() && systemSchema(name) {
+				resp.Diagnostics.AddAttributeError(path.Root("tables_in_schema"), "System Schema Cannot Be Published",
+					fmt.Sprintf("PostgreSQL refuses to publish the tables of schema %q: it is a system schema (the catalogs, TOAST or a session's temporary tables), "+
+						"whose changes logical replication does not carry. Remove it from tables_in_schema.", name))
+			}
+		}
+	}
 	for _, key := range slices.Sorted(maps.Keys(tables)) {
 		if !tables[key].Columns.IsNull() {
 			resp.Diagnostics.AddAttributeError(path.Root("tables").AtMapKey(key).AtName("columns"), "Column Lists Cannot Be Combined With Schemas",
@@ -582,6 +593,13 @@ func (r *publicationResource) ValidateConfig(ctx context.Context, req resource.V
 			return
 		}
 	}
+}
+
+// systemSchema reports whether PostgreSQL refuses FOR TABLES IN SCHEMA
+// name as a system schema (check_publication_add_schema: the catalog and
+// TOAST namespaces, and temporary ones).
+func systemSchema(name string) bool {
+	return name == "pg_catalog" || name == "pg_toast" || name == "pg_temp" || strings.HasPrefix(name, "pg_temp_") || strings.HasPrefix(name, "pg_toast_temp_")
 }
 
 // tablesOf reads a tables map: nothing when it is null or unknown.
