@@ -521,12 +521,14 @@ func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s 
 	if c, gen, err = s.newSession(ctx, pool, after); err != nil {
 		return nil, nil, 0, &unacquired{err}
 	}
-	defer closeOnPanic(c)
+	returned := false
+	defer closeOnPanic(c, &returned)
 	if s.readOnlyLost.Load() && pool == s.readPool.Load() {
 		rows, err = queryReadOnly(ctx, c.Conn(), sql, args)
 	} else {
 		rows, err = c.Conn().Query(ctx, sql, args...)
 	}
+	returned = true
 	if err != nil {
 		s.release(pool, c, gen)
 		return nil, nil, 0, err
@@ -687,8 +689,10 @@ func (w *retryRows) done() {
 	if w.conn != nil {
 		c := w.conn
 		w.conn = nil
-		defer closeOnPanic(c)
+		closed := false
+		defer closeOnPanic(c, &closed)
 		w.rows.Close()
+		closed = true
 		w.n.release(w.pool, c, w.gen)
 		return
 	}
@@ -696,19 +700,20 @@ func (w *retryRows) done() {
 }
 
 // closeOnPanic, deferred while c is out of its pool for a call, closes c
-// when a panic unwinds the call (one out of a handler of the
-// application's, OnNotice, OnNotification or OnPgError, which pgconn
-// calls while it reads the reply), out of the pool, so that its slot is
-// free: nothing else would release c once the panic passed the call, and
-// with every slot so lost each later call waits for a connection
-// forever. c is mid-reply, its protocol state unknown: it is closed, not
-// given back. The panic goes on, its value unchanged.
-func closeOnPanic(c *pgxpool.Conn) {
-	if p := recover(); p != nil {
+// when the call is cut before *returned is set: a panic out of a handler
+// of the application's (OnNotice, OnNotification or OnPgError, which
+// pgconn calls while it reads the reply), or a runtime.Goexit there
+// (t.FailNow in a test's handler), for which recover() returns nil, so
+// it is not asked. c leaves the pool, so that its slot is free: nothing
+// else would release c once the cut passed the call, and with every slot
+// so lost each later call waits for a connection forever. c is
+// mid-reply, its protocol state unknown: it is closed, not given back.
+// Nothing is recovered: the panic (or the Goexit) goes on untouched.
+func closeOnPanic(c *pgxpool.Conn, returned *bool) {
+	if !*returned {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = c.Hijack().Close(ctx)
 		cancel()
-		panic(p)
 	}
 }
 
