@@ -918,27 +918,28 @@ func finishCapture(p *pgconn.Pipeline) (lsn LSN, synced bool, err error) {
 }
 
 // markOnPanic, deferred by a capture call (or a transaction's Commit),
-// marks s (markLost) when a panic unwinds the call: one out of a handler of the application's that
-// pgconn calls while it reads the reply (OnNotice, OnNotification,
-// OnPgError; a trigger's RAISE NOTICE). The write went out with its
-// COMMIT or Sync, which the server runs whatever the client does, so it
-// may have committed with its position unread; the session's next read
-// then asks the primary first. The panic goes on, its value unchanged.
-func markOnPanic(s *Session) {
-	if p := recover(); p != nil {
+// marks s (markLost) when the call is cut before *returned is set: a
+// panic out of a handler of the application's that pgconn calls while it
+// reads the reply (OnNotice, OnNotification, OnPgError; a trigger's RAISE
+// NOTICE), or a runtime.Goexit there (t.FailNow in a test's handler),
+// for which recover() returns nil, so it is not asked. The write went
+// out with its COMMIT or Sync, which the server runs whatever the client
+// does, so it may have committed with its position unread; the session's
+// next read then asks the primary first. Nothing is recovered: the panic
+// (or the Goexit) goes on untouched.
+func markOnPanic(s *Session, returned *bool) {
+	if !*returned {
 		s.markLost()
-		panic(p)
 	}
 }
 
 // releaseOnPanic is markOnPanic for a call that holds c until its rows
 // do: it releases c too (the pool drops it, busy mid-reply), which
-// nothing else would once the panic passed the call.
-func releaseOnPanic(c *pgxpool.Conn, s *Session) {
-	if p := recover(); p != nil {
+// nothing else would once the cut passed the call.
+func releaseOnPanic(c *pgxpool.Conn, s *Session, returned *bool) {
+	if !*returned {
 		s.markLost()
 		c.Release()
-		panic(p)
 	}
 }
 
@@ -946,74 +947,79 @@ func releaseOnPanic(c *pgxpool.Conn, s *Session) {
 // same round trip; a read on the writer's read-write session goes to
 // execReadCapture.
 func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl class, args []any, s *Session) (pgconn.CommandTag, error) {
-	defer markOnPanic(s)
-	pool := tg.pool
-	if !tg.write {
-		return r.execReadCapture(ctx, pool, sql, cl, args, s)
-	}
-	if !pipelineable(cl, args) {
-		tag, err := execOn(ctx, pool, sql, args, tg.n.server, 0)
-		if err == nil {
-			err = r.captureAfter(ctx, pool, s)
-		} else {
-			r.writeFailed(ctx, pool, s, err)
+	returned := false
+	defer markOnPanic(s, &returned)
+	tag, err := func() (pgconn.CommandTag, error) {
+		pool := tg.pool
+		if !tg.write {
+			return r.execReadCapture(ctx, pool, sql, cl, args, s)
 		}
-		return tag, err
-	}
-	c, err := acquireConn(ctx, pool)
-	if err != nil {
-		return pgconn.CommandTag{}, err
-	}
-	defer c.Release()
-	if cl&classDML != 0 {
-		tag, lsn, err := execTxCapture(ctx, c.Conn(), sql, args)
-		if err != nil && !errors.As(err, new(*positionUnread)) {
+		if !pipelineable(cl, args) {
+			tag, err := execOn(ctx, pool, sql, args, tg.n.server, 0)
+			if err == nil {
+				err = r.captureAfter(ctx, pool, s)
+			} else {
+				r.writeFailed(ctx, pool, s, err)
+			}
+			return tag, err
+		}
+		c, err := acquireConn(ctx, pool)
+		if err != nil {
+			return pgconn.CommandTag{}, err
+		}
+		defer c.Release()
+		if cl&classDML != 0 {
+			tag, lsn, err := execTxCapture(ctx, c.Conn(), sql, args)
+			if err != nil && !errors.As(err, new(*positionUnread)) {
+				outcomeUnknown(s, err)
+			}
+			return tag, r.observe(s, lsn, err)
+		}
+		p, res, err := startCaptureResult(ctx, c.Conn(), sql, args)
+		if p == nil {
 			outcomeUnknown(s, err)
+			return pgconn.CommandTag{}, err
 		}
-		return tag, r.observe(s, lsn, err)
-	}
-	p, res, err := startCaptureResult(ctx, c.Conn(), sql, args)
-	if p == nil {
-		outcomeUnknown(s, err)
-		return pgconn.CommandTag{}, err
-	}
-	var tag pgconn.CommandTag
-	var pgErr *pgconn.PgError
-	switch {
-	case err != nil && !errors.As(err, &pgErr):
-		p.Close()
-		outcomeUnknown(s, err)
-		return tag, err
-	case err == nil:
-		rr, ok := res.(*pgconn.ResultReader)
-		if !ok {
+		var tag pgconn.CommandTag
+		var pgErr *pgconn.PgError
+		switch {
+		case err != nil && !errors.As(err, &pgErr):
 			p.Close()
-			return tag, fmt.Errorf("routerlib: unexpected pipeline result %T", res)
+			outcomeUnknown(s, err)
+			return tag, err
+		case err == nil:
+			rr, ok := res.(*pgconn.ResultReader)
+			if !ok {
+				p.Close()
+				return tag, fmt.Errorf("routerlib: unexpected pipeline result %T", res)
+			}
+			tag, err = rr.Close()
 		}
-		tag, err = rr.Close()
-	}
-	lsn, synced, lerr := finishCapture(p)
-	switch {
-	case err != nil:
-		// The write failed, but it may have committed part of its work
-		// first (a procedure or DO block that commits, then raises): the
-		// position read after its Sync is past that commit.
-		if lerr == nil {
-			s.Observe(lsn)
-		} else {
-			c.Release() // before writeFailed may take one of its own
-			r.writeFailed(ctx, pool, s, err)
+		lsn, synced, lerr := finishCapture(p)
+		switch {
+		case err != nil:
+			// The write failed, but it may have committed part of its work
+			// first (a procedure or DO block that commits, then raises): the
+			// position read after its Sync is past that commit.
+			if lerr == nil {
+				s.Observe(lsn)
+			} else {
+				c.Release() // before writeFailed may take one of its own
+				r.writeFailed(ctx, pool, s, err)
+			}
+			return tag, err
+		case !synced:
+			// Its commit failed (a deferred constraint), or its outcome is
+			// unknown.
+			outcomeUnknown(s, lerr)
+			return tag, lerr
+		case lerr != nil:
+			lsn, lerr = positionAfter(ctx, c.Conn(), lerr)
 		}
-		return tag, err
-	case !synced:
-		// Its commit failed (a deferred constraint), or its outcome is
-		// unknown.
-		outcomeUnknown(s, lerr)
-		return tag, lerr
-	case lerr != nil:
-		lsn, lerr = positionAfter(ctx, c.Conn(), lerr)
-	}
-	return tag, r.observe(s, lsn, lerr)
+		return tag, r.observe(s, lsn, lerr)
+	}()
+	returned = true
+	return tag, err
 }
 
 // queryCapture runs a write that returns rows (INSERT … RETURNING) and
@@ -1030,77 +1036,82 @@ func (r *Router) queryCapture(ctx context.Context, t *topology, tg target, sql s
 	if err != nil {
 		return errRows{err}, err
 	}
-	defer releaseOnPanic(c, s)
-	if !pipelineable(cl, args) {
-		rows, err := c.Conn().Query(ctx, sql, args...)
-		if err != nil {
-			c.Release()
-			return rows, err
+	returned := false
+	defer releaseOnPanic(c, s, &returned)
+	rows, err := func() (pgx.Rows, error) {
+		if !pipelineable(cl, args) {
+			rows, err := c.Conn().Query(ctx, sql, args...)
+			if err != nil {
+				c.Release()
+				return rows, err
+			}
+			leave := t.hold()
+			return &captureRows{Rows: rows, session: s, finish: func() error {
+				defer leave()
+				c.Release() // before captureAfter takes one of its own
+				return r.captureAfter(ctx, pool, s)
+			}}, nil
 		}
-		leave := t.hold()
-		return &captureRows{Rows: rows, session: s, finish: func() error {
-			defer leave()
-			c.Release() // before captureAfter takes one of its own
-			return r.captureAfter(ctx, pool, s)
-		}}, nil
-	}
-	if cl&classDML != 0 {
-		cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args, true)
-		if cp == nil {
-			// Cut before the write's result (the caller's context, the
-			// connection): the COMMIT went out with it, and the server
-			// may have run it.
+		if cl&classDML != 0 {
+			cp, rr, err := startTxCapture(ctx, c.Conn(), sql, args, true)
+			if cp == nil {
+				// Cut before the write's result (the caller's context, the
+				// connection): the COMMIT went out with it, and the server
+				// may have run it.
+				c.Release()
+				outcomeUnknown(s, err)
+				return errRows{err}, err
+			}
+			rows := pgx.RowsFromResultReader(c.Conn().TypeMap(), rr)
+			return &captureRows{Rows: rows, session: s, finish: func() error {
+				defer c.Release()
+				// Even after an error of the rows: one the client raised (a
+				// Scan into the wrong type) leaves the write to commit, and
+				// then its LSN must be recorded; one the server raised makes
+				// finish roll back and return it.
+				lsn, err := cp.finish()
+				if err != nil && !errors.As(err, new(*positionUnread)) {
+					outcomeUnknown(s, err)
+				}
+				return r.observe(s, lsn, err)
+			}}, nil
+		}
+		p, res, err := startCaptureResult(ctx, c.Conn(), sql, args)
+		if p == nil {
 			c.Release()
 			outcomeUnknown(s, err)
 			return errRows{err}, err
 		}
-		rows := pgx.RowsFromResultReader(c.Conn().TypeMap(), rr)
+		rows, err := pipelineRows(c, p, res, err, s)
+		if err != nil {
+			return errRows{err}, err
+		}
 		return &captureRows{Rows: rows, session: s, finish: func() error {
 			defer c.Release()
-			// Even after an error of the rows: one the client raised (a
-			// Scan into the wrong type) leaves the write to commit, and
-			// then its LSN must be recorded; one the server raised makes
-			// finish roll back and return it.
-			lsn, err := cp.finish()
-			if err != nil && !errors.As(err, new(*positionUnread)) {
+			lsn, synced, err := finishCapture(p)
+			switch {
+			case rows.Err() != nil && errors.As(rows.Err(), new(*pgconn.PgError)):
+				// The server failed the write, which may have committed part
+				// of its work first (see execCapture): its error is the
+				// rows'.
+				if err == nil {
+					s.Observe(lsn)
+				} else {
+					c.Release() // before writeFailed may take one of its own
+					r.writeFailed(ctx, pool, s, rows.Err())
+				}
+				return nil
+			case !synced:
 				outcomeUnknown(s, err)
+				return err
+			case err != nil:
+				lsn, err = positionAfter(ctx, c.Conn(), err)
 			}
 			return r.observe(s, lsn, err)
 		}}, nil
-	}
-	p, res, err := startCaptureResult(ctx, c.Conn(), sql, args)
-	if p == nil {
-		c.Release()
-		outcomeUnknown(s, err)
-		return errRows{err}, err
-	}
-	rows, err := pipelineRows(c, p, res, err, s)
-	if err != nil {
-		return errRows{err}, err
-	}
-	return &captureRows{Rows: rows, session: s, finish: func() error {
-		defer c.Release()
-		lsn, synced, err := finishCapture(p)
-		switch {
-		case rows.Err() != nil && errors.As(rows.Err(), new(*pgconn.PgError)):
-			// The server failed the write, which may have committed part
-			// of its work first (see execCapture): its error is the
-			// rows'.
-			if err == nil {
-				s.Observe(lsn)
-			} else {
-				c.Release() // before writeFailed may take one of its own
-				r.writeFailed(ctx, pool, s, rows.Err())
-			}
-			return nil
-		case !synced:
-			outcomeUnknown(s, err)
-			return err
-		case err != nil:
-			lsn, err = positionAfter(ctx, c.Conn(), err)
-		}
-		return r.observe(s, lsn, err)
-	}}, nil
+	}()
+	returned = true
+	return rows, err
 }
 
 // pipelineRows returns the rows of res, the first result of the pipeline
@@ -1144,10 +1155,17 @@ type captureRows struct {
 func (w *captureRows) end() {
 	if !w.done {
 		w.done = true
-		defer markOnPanic(w.session)
-		defer w.finished()
-		w.Rows.Close()
+		closed := false
+		defer markOnPanic(w.session, &closed)
+		w.closeFinish()
+		closed = true
 	}
+}
+
+// closeFinish closes the rows and runs finish even when the Close is cut.
+func (w *captureRows) closeFinish() {
+	defer w.finished()
+	w.Rows.Close()
 }
 
 func (w *captureRows) finished() { w.err = w.finish() }
@@ -1463,49 +1481,54 @@ func (tx *captureTx) Commit(ctx context.Context) error {
 		return pgx.ErrTxClosed
 	}
 	defer tx.release()
-	defer markOnPanic(tx.session) // the COMMIT went out: see markOnPanic
-	conn := tx.conn.Conn()
-	if st := conn.PgConn().TxStatus(); st == 'E' || tx.batch && st == 'I' {
-		// A failed transaction: its COMMIT rolls back and there is no
-		// write to record (nor can statements be prepared in it). Or a
-		// batch's transaction that never began (pgx's Tx is closed) or
-		// that a COMMIT in the batch ended.
-		return tx.Tx.Commit(ctx)
-	}
-	cc, err := captureConnOf(ctx, conn)
-	if err != nil {
-		tx.Tx.Rollback(ctx)
-		return tx.writer.failed(ctx, err, "", false) // the COMMIT was not sent
-	}
-	if cc.traced {
-		return tx.commitTraced(ctx, conn)
-	}
-	defer tx.closeTx() // before the connection goes back to the pool
-	// COMMIT goes unprepared: a DEALLOCATE ALL in the transaction would
-	// make a prepared one fail, and the transaction roll back. A missing
-	// LSN statement only costs a second round trip after the commit (see
-	// positionAfter).
-	var b pgconn.Batch
-	queue(&b, nil, "COMMIT", nil, nil)
-	queue(&b, cc.lsn, lsnQuery, nil, binaryResult)
-	cp := &capture{ctx: ctx, conn: conn, mrr: conn.PgConn().ExecBatch(ctx, &b)}
-	if !cp.mrr.NextResult() {
-		err := cp.fail()
-		outcomeUnknown(tx.session, err)
-		return tx.writer.failed(ctx, err, "", true)
-	}
-	tag, err := cp.mrr.ResultReader().Close()
-	if err != nil {
-		err := cp.fail()
-		outcomeUnknown(tx.session, err)
-		return tx.writer.failed(ctx, err, "", true)
-	}
-	if tag.String() == "ROLLBACK" {
-		cp.mrr.Close()
-		return pgx.ErrTxCommitRollback
-	}
-	lsn, err := cp.finishLSN()
-	return tx.r.observe(tx.session, lsn, err)
+	returned := false
+	defer markOnPanic(tx.session, &returned) // the COMMIT went out: see markOnPanic
+	err := func() error {
+		conn := tx.conn.Conn()
+		if st := conn.PgConn().TxStatus(); st == 'E' || tx.batch && st == 'I' {
+			// A failed transaction: its COMMIT rolls back and there is no
+			// write to record (nor can statements be prepared in it). Or a
+			// batch's transaction that never began (pgx's Tx is closed) or
+			// that a COMMIT in the batch ended.
+			return tx.Tx.Commit(ctx)
+		}
+		cc, err := captureConnOf(ctx, conn)
+		if err != nil {
+			tx.Tx.Rollback(ctx)
+			return tx.writer.failed(ctx, err, "", false) // the COMMIT was not sent
+		}
+		if cc.traced {
+			return tx.commitTraced(ctx, conn)
+		}
+		defer tx.closeTx() // before the connection goes back to the pool
+		// COMMIT goes unprepared: a DEALLOCATE ALL in the transaction would
+		// make a prepared one fail, and the transaction roll back. A missing
+		// LSN statement only costs a second round trip after the commit (see
+		// positionAfter).
+		var b pgconn.Batch
+		queue(&b, nil, "COMMIT", nil, nil)
+		queue(&b, cc.lsn, lsnQuery, nil, binaryResult)
+		cp := &capture{ctx: ctx, conn: conn, mrr: conn.PgConn().ExecBatch(ctx, &b)}
+		if !cp.mrr.NextResult() {
+			err := cp.fail()
+			outcomeUnknown(tx.session, err)
+			return tx.writer.failed(ctx, err, "", true)
+		}
+		tag, err := cp.mrr.ResultReader().Close()
+		if err != nil {
+			err := cp.fail()
+			outcomeUnknown(tx.session, err)
+			return tx.writer.failed(ctx, err, "", true)
+		}
+		if tag.String() == "ROLLBACK" {
+			cp.mrr.Close()
+			return pgx.ErrTxCommitRollback
+		}
+		lsn, err := cp.finishLSN()
+		return tx.r.observe(tx.session, lsn, err)
+	}()
+	returned = true
+	return err
 }
 
 // closeTx marks pgx's own Tx closed once the capture's COMMIT ended it,
@@ -1899,31 +1922,36 @@ func (r *Router) queryReadCapture(ctx context.Context, pool *pgxpool.Pool, sql s
 	if err != nil {
 		return errRows{err}, err
 	}
-	defer releaseOnPanic(c, s)
-	if cl&classMulti != 0 && onlyModes(args) {
-		if rows, ok, err := r.querySimpleReadCapture(ctx, c, sql, args, s); ok {
-			return rows, err
+	returned := false
+	defer releaseOnPanic(c, s, &returned)
+	rows, err := func() (pgx.Rows, error) {
+		if cl&classMulti != 0 && onlyModes(args) {
+			if rows, ok, err := r.querySimpleReadCapture(ctx, c, sql, args, s); ok {
+				return rows, err
+			}
 		}
-	}
-	p, res, sent, err := startReadCapture(ctx, c.Conn(), sql, cl, args)
-	if !sent {
-		rows, err := c.Conn().Query(ctx, sql, args...)
-		if err != nil {
+		p, res, sent, err := startReadCapture(ctx, c.Conn(), sql, cl, args)
+		if !sent {
+			rows, err := c.Conn().Query(ctx, sql, args...)
+			if err != nil {
+				c.Release()
+				return errRows{err}, err
+			}
+			return &captureRows{Rows: rows, session: s, finish: func() error { c.Release(); return nil }}, nil
+		}
+		if p == nil {
 			c.Release()
 			return errRows{err}, err
 		}
-		return &captureRows{Rows: rows, session: s, finish: func() error { c.Release(); return nil }}, nil
-	}
-	if p == nil {
-		c.Release()
-		return errRows{err}, err
-	}
-	rows, err := pipelineRows(c, p, res, err, s)
-	if err != nil {
-		return errRows{err}, err
-	}
-	return &captureRows{Rows: rows, session: s, finish: func() error {
-		defer c.Release()
-		return r.readCaptured(ctx, c.Conn(), p, s, rows.Err())
-	}}, nil
+		rows, err := pipelineRows(c, p, res, err, s)
+		if err != nil {
+			return errRows{err}, err
+		}
+		return &captureRows{Rows: rows, session: s, finish: func() error {
+			defer c.Release()
+			return r.readCaptured(ctx, c.Conn(), p, s, rows.Err())
+		}}, nil
+	}()
+	returned = true
+	return rows, err
 }
