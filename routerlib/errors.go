@@ -118,3 +118,25 @@ func acquireConn(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, error)
 	}
 	return c, nil
 }
+
+// A monitorRefusedError is the server refusing the settings of the health
+// monitor's own connection that [WithMonitorConfig] set (its user,
+// password or database differ from the pools'): the router file's are
+// not the ones to fix. It names the user and database, never the
+// password.
+type monitorRefusedError struct {
+	user, database string
+	err            error // the connection's failure, a refusal (see refusedCode)
+}
+
+func (e *monitorRefusedError) Error() string {
+	switch refusedCode(e.err) {
+	case "3D000":
+		return fmt.Sprintf("the health monitor's connection has no database %q, which WithMonitorConfig sets (fix the Database it sets, or create the database): %v", e.database, e.err)
+	case "28000":
+		return fmt.Sprintf("the health monitor's connection as user %q to database %q, which WithMonitorConfig sets, has no pg_hba.conf entry or that role may not log in (fix the User or Database it sets, or the server's pg_hba.conf): %v", e.user, e.database, e.err)
+	}
+	return fmt.Sprintf("the health monitor's connection as user %q to database %q, which WithMonitorConfig sets, is refused (fix the User and Password it sets): %v", e.user, e.database, e.err)
+}
+
+func (e *monitorRefusedError) Unwrap() error { return e.err }

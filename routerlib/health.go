@@ -243,14 +243,25 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 		cctx, cancel := context.WithTimeout(ctx, s.connConfig.ConnectTimeout)
 		defer cancel()
 		cc := s.connConfig
+		pool := &s.baseCfg.ConnConfig.Config
+		poolPassword := pool.Password
 		if s.beforeConnect != nil {
 			cc = s.connConfig.Copy() // the hook sets the password on it, as on a pool's
 			if err := s.beforeConnect(cctx, cc); err != nil {
 				return checkResult{err: err}
 			}
+			poolPassword = cc.Password
+			if s.monitor != nil {
+				s.monitor(cc)
+			}
 		}
 		c, err := pgx.ConnectConfig(cctx, cc)
 		if err != nil {
+			if s.monitor != nil && refusedCode(err) != "" &&
+				(cc.User != pool.User || cc.Database != pool.Database || cc.Password != poolPassword) {
+				// The settings refused are the ones WithMonitorConfig set.
+				err = &monitorRefusedError{user: cc.User, database: cc.Database, err: err}
+			}
 			return checkResult{err: err}
 		}
 		s.hc, s.hcQuery = c, ""

@@ -175,18 +175,37 @@ func refused(n *node) error {
 // connecting to it, is the server refusing the router file's connection
 // settings themselves (user, password, database): a mistake to fix, not
 // an outage to ride out. Otherwise it returns nil.
+// The health monitor's connection, when [WithMonitorConfig] gave it a
+// user, password or database of its own, has its own text (see
+// monitorRefused): the file's settings are not the ones to fix then.
 func refusal(node string, err error) error {
-	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return nil
+	var mon *monitorRefusedError
+	if errors.As(err, &mon) {
+		return fmt.Errorf("node %q: %w", node, err)
 	}
-	switch pgErr.Code {
+	switch refusedCode(err) {
 	case "28P01", "28000": // invalid_password, invalid_authorization_specification
 		return fmt.Errorf("node %q refuses the router file's user or password (fix user, password_env, passfile or WithPasswordFunc): %w", node, err)
 	case "3D000": // invalid_catalog_name
 		return fmt.Errorf("node %q has no database named as the router file says (fix database): %w", node, err)
 	}
 	return nil
+}
+
+// refusedCode returns the SQLSTATE of err when it is the server refusing
+// a connection's settings themselves (28P01 invalid_password, 28000
+// invalid_authorization_specification: no pg_hba.conf entry, 3D000
+// invalid_catalog_name), else "".
+func refusedCode(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return ""
+	}
+	switch pgErr.Code {
+	case "28P01", "28000", "3D000":
+		return pgErr.Code
+	}
+	return ""
 }
 
 // enter returns the topology in force with the call counted in flight.

@@ -291,6 +291,10 @@ type server struct {
 	// or password_env, and the application's own hook): the monitor's
 	// connection must authenticate exactly as the pools' do.
 	beforeConnect func(context.Context, *pgx.ConnConfig) error
+	// monitor applies WithMonitorConfig's hook (nil without one) to the
+	// monitor's connection, after beforeConnect, so that a user of its
+	// own keeps its own password.
+	monitor func(*pgx.ConnConfig)
 
 	// readPool serves reads on a declared replica; its sessions run with
 	// default_transaction_read_only=on so a misrouted write fails with
@@ -484,30 +488,18 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		cfg.ConnConfig.DialFunc = conns.dialer(dial, false)
 		cc := cfg.ConnConfig.Copy()
 		cc.DialFunc = conns.dialer(dial, true)
-		before := cfg.BeforeConnect
+		var monitor func(c *pgx.ConnConfig)
 		if o.monitorCfg != nil {
 			pc, monitorDial := &cfg.ConnConfig.Config, cc.DialFunc
-			monitor := func(c *pgx.ConnConfig) {
+			monitor = func(c *pgx.ConnConfig) {
 				o.monitorCfg(decl, c)
 				// The checks ask the server the calls go to, whatever the hook set.
 				c.Host, c.Port, c.Fallbacks, c.LookupFunc, c.ConnectTimeout = pc.Host, pc.Port, pc.Fallbacks, pc.LookupFunc, connectTimeout
 				c.DialFunc = monitorDial
 			}
 			monitor(cc)
-			if pool := before; pool != nil {
-				// The pools' hook sets the password on each of the
-				// monitor's connections too: the monitor's runs after it,
-				// so that a user of its own keeps its own password.
-				before = func(ctx context.Context, c *pgx.ConnConfig) error {
-					if err := pool(ctx, c); err != nil {
-						return err
-					}
-					monitor(c)
-					return nil
-				}
-			}
 		}
-		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: before, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
+		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, monitor: monitor, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
 		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)
 		cfg.BeforeConnect = startedAlive(cfg.BeforeConnect)
 		n.kept.every = o.keptTick
