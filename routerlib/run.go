@@ -100,7 +100,9 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		return st, false, fmt.Errorf("routerlib: node %q failed during a read on its read-write session, not run again in case a function it called wrote: %w", tg.n.name, err)
 	}
 	if st.attempts >= maxAttempts(t) {
-		return st, false, err
+		// Named as every other failure of a node is: pgx's own text
+		// ("unexpected EOF", a FATAL) names none.
+		return st, false, fmt.Errorf("routerlib: node %q failed during a read, its last attempt (%d of %d, each failed): %w", tg.n.name, st.attempts, maxAttempts(t), err)
 	}
 	st.connRetry, st.exclude = true, tg.n
 	if sessionTerminated(err) {
