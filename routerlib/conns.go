@@ -658,3 +658,68 @@ func (c *nodeConns) isClosed() bool {
 		return false
 	}
 }
+
+// tooManyConnections reports whether err is the server refusing a new
+// session for want of room (SQLSTATE 53300: max_connections, or the
+// role's or the database's CONNECTION LIMIT, reached).
+func tooManyConnections(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "53300"
+}
+
+// Bounds of awaitRoom's pause between two tries.
+const (
+	roomFirstPause = 10 * time.Millisecond
+	roomMaxPause   = 200 * time.Millisecond
+)
+
+// awaitRoom is what an acquire of the writer's pool does after pgxpool's
+// dial for it was refused for want of room (err, tooManyConnections):
+// nothing was sent, so waiting is safe, and it is what the application
+// wants of a primary whose sessions are all taken for a moment. It tries
+// again, pausing longer each time, until a connection of the pool comes
+// back to it or the server takes a new session, within the caller's
+// context and connect_timeout, the router file's bound on setting up a
+// connection (so a ctx without a deadline still ends it). Then the error
+// says which limit and how to fix it. A replica's read pool (sessions
+// with default_transaction_read_only) does not wait: its read leaves for
+// another node, and the replica leaves rotation (see markDown).
+func awaitRoom(ctx context.Context, pool *pgxpool.Pool, err error) (*pgxpool.Conn, error) {
+	cfg := pool.Config() // a copy, on this rare path only
+	if cfg.ConnConfig.RuntimeParams["default_transaction_read_only"] == "on" {
+		return nil, err
+	}
+	bound := cfg.ConnConfig.ConnectTimeout
+	wctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	timer := time.NewTimer(roomFirstPause)
+	defer timer.Stop()
+	for pause := roomFirstPause; ; pause = min(2*pause, roomMaxPause) {
+		select {
+		case <-wctx.Done():
+			return nil, noRoom(ctx, bound, err)
+		case <-timer.C:
+		}
+		c, again := pool.Acquire(wctx)
+		switch {
+		case again == nil:
+			return c, nil
+		case wctx.Err() != nil:
+			return nil, noRoom(ctx, bound, err)
+		case !tooManyConnections(again):
+			return nil, again
+		}
+		err = again
+		timer.Reset(pause)
+	}
+}
+
+// noRoom is awaitRoom's error when no room came within its wait (bound),
+// or the caller's context (ctx) ended first; err is the server's refusal.
+func noRoom(ctx context.Context, bound time.Duration, err error) error {
+	waited := fmt.Sprintf("none came free within connect_timeout (%s)", bound)
+	if ctx.Err() != nil {
+		waited = fmt.Sprintf("the caller's context ended (%v) before one came free", context.Cause(ctx))
+	}
+	return fmt.Errorf("the server has no room for another session (max_connections, or the role's or database's CONNECTION LIMIT, reached) and %s: raise max_connections or the CONNECTION LIMIT, or lower pool.max_conns of the routers and clients that share the server: %w", waited, err)
+}

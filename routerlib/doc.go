@@ -90,6 +90,14 @@
 // role, replay position and lag. Setting up a connection, for the checks
 // and the pools alike, is bounded by health.connect_timeout (dial, TLS and
 // authentication; 2s by default), a check's query by health.timeout (1s).
+// A call on the writer that needs a new connection which the server
+// refuses for want of room (SQLSTATE 53300: max_connections, or the
+// role's or database's CONNECTION LIMIT, taken by other clients) was not
+// sent, and waits for room (a connection of the pool coming back, or the
+// server taking a new session), within the caller's context and
+// health.connect_timeout; then it fails naming the limit and the fix
+// (raise it, or lower pool.max_conns). A replica that refuses so leaves
+// read rotation at once instead, and the read runs elsewhere.
 // A node fails one check for each interval in which it does not answer
 // within health.timeout, so a node that hangs (a frozen VM, a network black
 // hole) is ejected within eject_after × interval + timeout: 3 × 1s + 1s =

@@ -110,9 +110,14 @@ func (e *unacquired) Error() string { return e.err.Error() }
 
 func (e *unacquired) Unwrap() error { return e.err }
 
-// acquireConn is [pgxpool.Pool.Acquire], its failure marked unacquired.
+// acquireConn is [pgxpool.Pool.Acquire], its failure marked unacquired;
+// a dial the writer's server refused for want of room waits for room
+// (awaitRoom).
 func acquireConn(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, error) {
 	c, err := pool.Acquire(ctx)
+	if err != nil && tooManyConnections(err) {
+		c, err = awaitRoom(ctx, pool, err)
+	}
 	if err != nil {
 		return nil, &unacquired{err}
 	}
