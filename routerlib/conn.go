@@ -282,7 +282,7 @@ func (r *Router) acquire(ctx context.Context, op Op) (*Conn, error) {
 		return nil, err
 	}
 	r.count(tg)
-	c, err := tg.pool.Acquire(ctx)
+	c, err := acquireConn(ctx, tg.pool) // waits for room on a full primary (awaitRoom)
 	if err != nil {
 		return nil, fmt.Errorf("routerlib: %s: connection to primary %q: %w", op, tg.n.name, err)
 	}
