@@ -22,14 +22,7 @@ func TestReview11MonitorConfigOwnUserAndPassword(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(0))
 	ctx := context.Background()
 	const app, appPw, mon, monPw = "r11_app", "app-pw-1", "r11_mon", "mon-pw-2"
-	if err := topo.Primary.Exec(ctx, "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+app+" LOGIN PASSWORD '"+appPw+"'; CREATE ROLE "+mon+" LOGIN PASSWORD '"+monPw+"'"); err != nil {
-		t.Fatal(err)
-	}
-	for _, role := range []string{app, mon} {
-		if err := topo.Primary.RequirePassword(ctx, role); err != nil {
-			t.Fatal(err)
-		}
-	}
+	passwordRoles(t, []*routertest.Node{topo.Primary}, app, appPw, mon, monPw)
 	a := steadyHealth(topo.Artifact(), 200*time.Millisecond)
 	a.Nodes[0].User = app
 	a.Health.ConnectTimeout, a.Health.Timeout = "30s", "30s" // SCRAM under load, as in TestPasswordFromEnvAndPassfile

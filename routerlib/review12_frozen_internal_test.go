@@ -4,11 +4,6 @@ import (
 	"context"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
-
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 )
 
 // TestReview12PanicOnFrozenServer: the handler freezes the primary, then
@@ -17,22 +12,12 @@ import (
 // server.
 func TestReview12PanicOnFrozenServer(t *testing.T) {
 	topo := panicqTopology(t)
-	a := topo.Artifact()
-	r, err := New(context.Background(), a, WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) {
-		c.MaxConns = 1
-		c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-			if n.Message == "panicq notice" {
-				if err := topo.Primary.Freeze(); err != nil {
-					t.Error(err)
-				}
-				panic("review12: handler")
-			}
+	r := panicqRouter(t, topo, "", func() {
+		if err := topo.Primary.Freeze(); err != nil {
+			t.Error(err)
 		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
+		panic("review12: handler")
+	})
 	t.Cleanup(func() { _ = topo.Primary.Thaw() })
 	for _, c := range panicqCalls[:4] {
 		var took time.Duration

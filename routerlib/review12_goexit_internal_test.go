@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
-
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 )
 
@@ -25,20 +22,7 @@ func TestReview12HandlerGoexit(t *testing.T) {
 		for _, where := range []string{"replica", "primary"} {
 			for _, c := range panicqCalls[:4] {
 				t.Run(mode+"/"+where+"/"+c.name, func(t *testing.T) {
-					a := topo.Artifact()
-					a.Consistency.Mode = mode
-					r, err := New(context.Background(), a, WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) {
-						c.MaxConns = 1
-						c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-							if n.Message == "panicq notice" {
-								runtime.Goexit()
-							}
-						}
-					}))
-					if err != nil {
-						t.Fatal(err)
-					}
-					t.Cleanup(r.Close)
+					r := panicqRouter(t, topo, mode, runtime.Goexit)
 					ctx := context.Background()
 					if where == "primary" {
 						ctx = Primary(ctx)
@@ -47,31 +31,32 @@ func TestReview12HandlerGoexit(t *testing.T) {
 						ctx = WithSession(ctx, NewSession(0))
 					}
 					for i := 0; i < 2; i++ {
-						finished := false
-						done := make(chan struct{})
-						go func() {
-							defer close(done)
-							cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-							defer cancel()
-							_ = c.call(cctx, r)
-							finished = true
-						}()
-						<-done
-						if finished {
+						if goexitCall(ctx, r, c) {
 							t.Fatalf("call %d: the handler did not end it", i)
 						}
-						cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-						var got int
-						err = r.QueryRow(cctx, "SELECT $1::int", 7).Scan(&got)
-						cancel()
-						if err != nil || got != 7 {
-							t.Fatalf("the %s's next call after a handler's Goexit %d: %d (%v), want 7 within 10 s", where, i, got, err)
+						if err := answersNext(ctx, r); err != nil {
+							t.Fatalf("the %s's next call after a handler's Goexit %d: %v, want 7 within 10 s", where, i, err)
 						}
 					}
 				})
 			}
 		}
 	}
+}
+
+// goexitCall runs c on a goroutine of its own, which the handler ends,
+// and reports whether the call returned all the same.
+func goexitCall(ctx context.Context, r *Router, c panicqCall) (finished bool) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_ = c.call(cctx, r)
+		finished = true
+	}()
+	<-done
+	return finished
 }
 
 // TestReview12CaptureGoexit: the same Goexit out of a handler while a
@@ -86,75 +71,27 @@ func TestReview12CaptureGoexit(t *testing.T) {
 	if err := topo.Primary.Exec(bg, `CREATE TABLE IF NOT EXISTS review12_goexit (v int)`); err != nil {
 		t.Fatal(err)
 	}
-	calls := []struct {
-		name string
-		call func(ctx context.Context, r *Router) error
-	}{
-		{"Exec", func(ctx context.Context, r *Router) error {
-			_, err := r.Exec(ctx, "INSERT INTO review12_goexit SELECT panicq_notice()")
-			return err
-		}},
-		{"ExecArgs", func(ctx context.Context, r *Router) error {
-			_, err := r.Exec(ctx, "INSERT INTO review12_goexit SELECT panicq_notice() + $1::int", 1)
-			return err
-		}},
-		{"Query", func(ctx context.Context, r *Router) error {
-			rows, err := r.Query(ctx, "INSERT INTO review12_goexit SELECT panicq_notice() RETURNING v")
-			if err != nil {
-				return err
-			}
-			defer rows.Close()
-			for rows.Next() {
-			}
-			return rows.Err()
-		}},
-		{"QueryRow", func(ctx context.Context, r *Router) error {
-			var n int
-			return r.QueryRow(ctx, "INSERT INTO review12_goexit SELECT panicq_notice() + $1::int RETURNING v", 1).Scan(&n)
-		}},
-	}
-	for _, c := range calls {
+	const write = "INSERT INTO review12_goexit SELECT panicq_notice()"
+	for _, c := range []panicqCall{
+		{"Exec", write, nil, execCall},
+		{"ExecArgs", write + " + $1::int", []any{1}, execCall},
+		{"Query", write + " RETURNING v", nil, queryAll},
+		{"QueryRow", write + " + $1::int RETURNING v", []any{1}, queryRow},
+	} {
 		t.Run(c.name, func(t *testing.T) {
-			a := topo.Artifact()
-			a.Consistency.Mode = artifact.ModeReadYourWrites
-			r, err := New(bg, a, WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) {
-				c.MaxConns = 1
-				c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
-					if n.Message == "panicq notice" {
-						runtime.Goexit()
-					}
-				}
-			}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(r.Close)
+			r := panicqRouter(t, topo, artifact.ModeReadYourWrites, runtime.Goexit)
 			s := NewSession(0)
 			ctx := WithSession(bg, s)
 			for i := 0; i < 2; i++ {
 				lost, lsn := s.lost.Load(), s.LSN()
-				finished := false
-				done := make(chan struct{})
-				go func() {
-					defer close(done)
-					cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					defer cancel()
-					_ = c.call(cctx, r)
-					finished = true
-				}()
-				<-done
-				if finished {
+				if goexitCall(ctx, r, c) {
 					t.Fatalf("call %d: the handler did not end it", i)
 				}
 				if s.lost.Load() == lost && s.LSN() == lsn {
 					t.Errorf("call %d: the session is neither marked nor at the write's position after a write its handler cut", i)
 				}
-				cctx, cancel := context.WithTimeout(Primary(ctx), 10*time.Second)
-				var got int
-				err = r.QueryRow(cctx, "SELECT $1::int", 7).Scan(&got)
-				cancel()
-				if err != nil || got != 7 {
-					t.Fatalf("the primary's next call after a handler's Goexit %d: %d (%v), want 7 within 10 s", i, got, err)
+				if err := answersNext(Primary(ctx), r); err != nil {
+					t.Fatalf("the primary's next call after a handler's Goexit %d: %v, want 7 within 10 s", i, err)
 				}
 			}
 		})

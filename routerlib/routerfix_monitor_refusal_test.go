@@ -25,15 +25,8 @@ func TestRouterfixMonitorRefusalNamesMonitorConfig(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	ctx := context.Background()
 	const mon, monPw, canary, noDB = "rf_mon", "mon-pw-7", "Canary9b2f", "rf_no_such_db"
-	if err := topo.Primary.Exec(ctx, "SET password_encryption = 'scram-sha-256'; CREATE ROLE "+mon+" LOGIN PASSWORD '"+monPw+"'"); err != nil {
-		t.Fatal(err)
-	}
 	replica := topo.Standbys[0]
-	for _, n := range []*routertest.Node{topo.Primary, replica} {
-		if err := n.RequirePassword(ctx, mon); err != nil {
-			t.Fatal(err)
-		}
-	}
+	passwordRoles(t, []*routertest.Node{topo.Primary, replica}, mon, monPw)
 	a := steadyHealth(topo.Artifact(), 200*time.Millisecond)
 	a.Health.ConnectTimeout, a.Health.Timeout = "30s", "30s" // SCRAM under load, as in TestReview11MonitorConfigOwnUserAndPassword
 	for _, c := range []struct {
@@ -97,3 +90,25 @@ func TestRouterfixMonitorRefusalNamesMonitorConfig(t *testing.T) {
 // unquoted is the text logs hold, with the quotes slog's text handler
 // escapes in a value put back.
 func unquoted(logs *syncBuffer) string { return strings.ReplaceAll(logs.String(), `\"`, `"`) }
+
+// passwordRoles creates on nodes[0], the primary, each role of pairs (a
+// name, then its password) with a SCRAM password, and makes each of
+// nodes ask those roles for it.
+func passwordRoles(t *testing.T, nodes []*routertest.Node, pairs ...string) {
+	t.Helper()
+	ctx := context.Background()
+	sql := "SET password_encryption = 'scram-sha-256'"
+	for i := 0; i < len(pairs); i += 2 {
+		sql += "; CREATE ROLE " + pairs[i] + " LOGIN PASSWORD '" + pairs[i+1] + "'"
+	}
+	if err := nodes[0].Exec(ctx, sql); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes {
+		for i := 0; i < len(pairs); i += 2 {
+			if err := n.RequirePassword(ctx, pairs[i]); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
