@@ -100,7 +100,10 @@ func WithPoolConfig(f func(node artifact.Node, cfg *pgxpool.Config)) Option {
 // [WithPasswordFunc] or the file's password_env is set, so a password it
 // sets is the one the checks log in with. Its host, port, fallbacks,
 // lookup and dial functions and connect timeout stay the pool's, so the
-// checks always ask the server the calls go to.
+// checks always ask the server the calls go to. When the server refuses
+// a user, password or database it set (SQLSTATE 28P01, 28000, 3D000),
+// the error (New's, NodeStat.LastError, the log) names WithMonitorConfig
+// and that user and database, not the router file's settings.
 //
 // Through PgBouncer in transaction pooling it is what keeps the checks
 // apart from the application's transactions: PgBouncer pools server
