@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -268,8 +269,9 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	// stopped answering (a frozen host) waits as long as the handler,
 	// which has no deadline.
 	cfg.PingTimeout = time.Duration(s.settings.connectTimeout()) * time.Second
-	// The pools of the role in every database share its CONNECTION LIMIT.
-	room := processPools.roleRoom(s.settings.conninfo(""))
+	// The pools of the role in every database share its CONNECTION LIMIT,
+	// and so does the publisher probe's pool of the role on this server.
+	room := processPools.roleRoom(roomKeyOf(cfg.ConnConfig))
 	wait := roleRoomWait
 	if bound := clientStatementBound(s.settings.statementTimeout()); bound > 0 {
 		// Long enough for a place held by a statement the server never
@@ -320,7 +322,9 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 				limit, by, err = room.measure(ctx, c, cfg.PingTimeout)
 			} else {
 				mctx, cancel := context.WithTimeout(ctx, cfg.PingTimeout)
-				limit, by, _, err = connectionCap(mctx, c)
+				var l connLimits
+				l, err = connectionCap(mctx, c)
+				limit, by = l.cap, l.by
 				cancel()
 			}
 			if unsized {
@@ -442,19 +446,18 @@ func (s *server) limitsUnanswered(database string, err error) error {
 		"a network cut) and try again once it answers", s.describe(), database, err)
 }
 
-// connectionCap is the most connections the role of conn may open to its
-// database, conn included: what the role's and the database's CONNECTION
+// connectionCap reads the limits on the connections of conn's role to its
+// database (connLimits): what the role's and the database's CONNECTION
 // LIMIT leave (superusers are not held to them) and, for a role that is not
 // a superuser, what max_connections leaves past the slots reserved for
-// superusers. It is at least 1 (conn), and math.MaxInt32 when nothing
-// limits the role; by is the limit that leaves the fewest. roleFree is what the role's CONNECTION LIMIT leaves
-// beyond its sessions now, conn among them; -1 when it does not hold the
-// role (none, or a superuser). err is the read's when it did not get the
-// server's answer: conn lost, the server not answering within the
-// statement's bound, or ctx done, or the server cancelling the read
-// (statement_timeout, lock_timeout: limitsCancelled); the limits are then
-// not known, not absent.
-func connectionCap(ctx context.Context, conn *pgx.Conn) (limit int32, by connLimit, roleFree int64, err error) {
+// superusers. The publisher probe reads them too (publisherPool.spare),
+// for superusers as well, so that its sessions leave the places the
+// provider counts on. err is the read's when it did not get the server's
+// answer: conn lost, the server not answering within the statement's
+// bound, or ctx done, or the server cancelling the read (statement_timeout,
+// lock_timeout: limitsCancelled); the limits are then not known, not
+// absent.
+func connectionCap(ctx context.Context, conn *pgx.Conn) (connLimits, error) {
 	// Sessions are counted as PostgreSQL counts them for its limits:
 	// client backends, conn among them. WAL senders (replication
 	// connections, physical or logical) neither count nor are refused, on
@@ -501,7 +504,7 @@ SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
 	)
 	if err := conn.QueryRow(ctx, sql, pgx.QueryExecModeSimpleProtocol).Scan(&super, &roleLimit, &dbLimit, &roleSessions, &dbSessions, &allSessions, &serverLimit); err != nil {
 		if conn.IsClosed() || ctx.Err() != nil || limitsCancelled(err) {
-			return 0, noConnLimit, 0, err
+			return connLimits{}, err
 		}
 		// The limits are an optimisation of the pool's size, never a
 		// reason to fail: a role that cannot read them keeps its pool.
@@ -509,19 +512,20 @@ SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
 		// without limits, the room let the role's pools open past its
 		// CONNECTION LIMIT (53300,
 		// TestRoomfixCancelledLimitsReadIsNotUnlimited).
-		return math.MaxInt32, noConnLimit, -1, nil
+		return connLimits{cap: math.MaxInt32, by: noConnLimit, roleFree: -1, serverFree: -1}, nil
 	}
 	// conn is one of the sessions counted, and one the pool may keep.
-	capped, roleFree := int64(math.MaxInt32), int64(-1)
-	by = noConnLimit
-	tighter := func(n int64, l connLimit) {
+	l := connLimits{by: noConnLimit, roleFree: -1, serverFree: max(serverLimit-allSessions, 0)}
+	capped := int64(math.MaxInt32)
+	tighter := func(n int64, by connLimit) {
 		if n < capped {
-			capped, by = n, l
+			capped, l.by = n, by
 		}
 	}
 	if !super {
+		l.held = roleLimit >= 0 || dbLimit >= 0
 		if roleLimit >= 0 {
-			roleFree = max(roleLimit-roleSessions, 0)
+			l.roleFree = max(roleLimit-roleSessions, 0)
 			tighter(roleLimit-roleSessions+1, roleConnLimit)
 		}
 		if dbLimit >= 0 {
@@ -529,7 +533,29 @@ SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
 		}
 		tighter(serverLimit-allSessions+1, serverConnLimit)
 	}
-	return int32(max(capped, 1)), by, roleFree, nil
+	l.cap = int32(max(capped, 1))
+	return l, nil
+}
+
+// connLimits is what connectionCap read of the limits on a role's
+// connections to a database.
+type connLimits struct {
+	// cap is the most connections the role may open to the database, the
+	// connection that read it included: at least 1, and math.MaxInt32
+	// when nothing limits the role.
+	cap int32
+	by  connLimit // the limit that leaves cap
+	// roleFree is what the role's CONNECTION LIMIT leaves beyond its
+	// sessions now, the reading one among them; -1 when it does not hold
+	// the role (none, or a superuser).
+	roleFree int64
+	// held is whether the role's or the database's CONNECTION LIMIT holds
+	// the role (it is not a superuser).
+	held bool
+	// serverFree is the places max_connections, less its reserved
+	// connections, leaves beyond the sessions now, the reading one among
+	// them, for a superuser too; -1 when the limits could not be read.
+	serverFree int64
 }
 
 // connLimit is which of the limits connectionCap reads leaves the fewest
@@ -574,9 +600,10 @@ func closeAndWait(conn *pgx.Conn, timeout time.Duration) {
 const roleRoomWait = 30 * time.Minute
 
 // roleRoom is the places that the CONNECTION LIMIT of one role on one
-// server leaves the process's pools of that role, in every database: each
-// pool is sized alone (connectionCap), so together they could open more,
-// the server refused one (53300) and the apply stopped halfway. A
+// server leaves the process's pools of that role, in every database, the
+// publisher probe's among them (roomKey): each pool is sized alone
+// (connectionCap), so together they could open more, the server refused
+// one (53300) and the apply stopped halfway. A
 // connection is made only when a place is free (admit); one waiting for a
 // place closes the idle connections of the role's pools. Places are
 // counted as the server counts sessions: from admission until the session
@@ -634,16 +661,39 @@ var afterFirstAcquire atomic.Pointer[func(database string)]
 // AfterConnect before it reads the role's limits (measure, connectionCap).
 var beforeLimitsRead atomic.Pointer[func(database string)]
 
-// roleRoom is the room of the role and server of conninfo (without a
-// database).
-func (ps *poolSet) roleRoom(conninfo string) *roleRoom {
+// roomKey is a role on a server, the key of its roleRoom: every host and
+// port its connections may reach, in the order they are tried, and the
+// role. Nothing else of the connection string is in it: the provider's
+// pools (newPool) and the publisher probe's (publisherPoolSet.get) name
+// one server with different settings (sslmode, connect_timeout, the
+// database), and keyed by the whole string without the database, the
+// probe's connections were counted in no room, so the two together
+// opened more than the role's CONNECTION LIMIT allows, and the server
+// refused the probe (53300, TestProberoomProbeSharesTheRoleRoom). A server
+// named two ways (localhost, 127.0.0.1) is two rooms.
+type roomKey struct{ servers, role string }
+
+// roomKeyOf is the roomKey of cfg's connections.
+func roomKeyOf(cfg *pgx.ConnConfig) roomKey {
+	var servers []string
+	for _, c := range append([]*pgconn.FallbackConfig{{Host: cfg.Host, Port: cfg.Port}}, cfg.Fallbacks...) {
+		// pgconn makes a fallback of each address with and without TLS.
+		if a := net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))); !slices.Contains(servers, a) {
+			servers = append(servers, a)
+		}
+	}
+	return roomKey{servers: strings.Join(servers, ","), role: cfg.User}
+}
+
+// roleRoom is the room of key's role on its server.
+func (ps *poolSet) roleRoom(key roomKey) *roleRoom {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
-	r, ok := ps.rooms[conninfo]
+	r, ok := ps.rooms[key]
 	if !ok {
 		r = &roleRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]bool{},
 			firsts: map[*pgxpool.Pool]bool{}, caps: map[*pgxpool.Pool]int32{}, capBy: map[*pgxpool.Pool]connLimit{}, made: map[*pgxpool.Pool]int64{}}
-		ps.rooms[conninfo] = r
+		ps.rooms[key] = r
 	}
 	return r
 }
@@ -655,6 +705,31 @@ func (r *roleRoom) add(p *pgxpool.Pool) {
 	r.pools[p] = true
 	r.firsts[p] = true
 	r.mu.Unlock()
+}
+
+// join adds p, a publisher probe's pool of the room's role and server
+// (publisherPoolSet.get), whose connections the room admits: its idle
+// connections are closed for a connection that waits, as the provider's
+// pools' are. Unlike newPool's pools it has no first connection of its own
+// that measures the room: any of its connections measures it while it is
+// not measured (connected).
+func (r *roleRoom) join(p *pgxpool.Pool) {
+	r.mu.Lock()
+	r.pools[p] = true
+	r.mu.Unlock()
+}
+
+// stillWaiting is admit's error for a connection of p that waits for a
+// place after its caller gave up at wait (the publisher probe's bound,
+// which admit's own ends with): without it, the caller's error said the
+// server did not answer. nil when no connection of p waits.
+func (r *roleRoom) stillWaiting(p *pgxpool.Pool, wait time.Duration, server, role string) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waiting[p] == 0 {
+		return nil
+	}
+	return roomWaitError(roleConnLimit, r.room, role, p.Config().ConnConfig.Database, server, wait)
 }
 
 func (r *roleRoom) remove(p *pgxpool.Pool) {
@@ -973,20 +1048,20 @@ func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn, timeout time.Dur
 	defer r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	limit, by, free, err := connectionCap(ctx, conn)
+	l, err := connectionCap(ctx, conn)
 	if err != nil {
 		return 0, noConnLimit, err
 	}
 	r.measured = true
 	r.room = -1
-	if free >= 0 {
+	if free := l.roleFree; free >= 0 {
 		// A session being closed may have ended on the server, so not be
 		// among the sessions counted, while it is still held: counted as
 		// held, it was a place twice, and the server refused a connection
 		// (53300) when ended freed it.
 		r.room = free + r.held - r.closing
 	}
-	return limit, by, nil
+	return l.cap, l.by, nil
 }
 
 // notAccepting is the DialFunc of a connection, around dial: a dial that
@@ -1056,7 +1131,7 @@ func (e *notAcceptedError) Error() string { return e.text }
 // framework configures one provider again for every command; without
 // sharing, each configuration would leave its own pools' connections open
 // until they idle out, and a few test steps exhaust max_connections.
-var processPools = poolSet{m: map[poolKey]*pgxpool.Pool{}, making: map[poolKey]*poolMaking{}, rooms: map[string]*roleRoom{}}
+var processPools = poolSet{m: map[poolKey]*pgxpool.Pool{}, making: map[poolKey]*poolMaking{}, rooms: map[roomKey]*roleRoom{}}
 
 // poolSet holds the pools of a process by key, and makes each once: callers
 // that ask for a pool being made wait for that one (its first connection,
@@ -1066,7 +1141,7 @@ type poolSet struct {
 	mu     sync.Mutex // guards m, making and rooms
 	m      map[poolKey]*pgxpool.Pool
 	making map[poolKey]*poolMaking
-	rooms  map[string]*roleRoom // by conninfo without the database: pools of one role on one server
+	rooms  map[roomKey]*roleRoom // pools of one role on one server, the publisher probe's among them
 }
 
 // poolMaking is a pool being made; done is closed when p or err is set.

@@ -147,3 +147,13 @@ func lockCatalogFor(t *testing.T, n *routertest.Node, d time.Duration) time.Time
 	t.Cleanup(func() { unlock.Stop() })
 	return began
 }
+
+// roomKeyOfServer is the roomKey of s's pools.
+func roomKeyOfServer(t *testing.T, s *server) roomKey {
+	t.Helper()
+	cfg, err := s.connConfig("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return roomKeyOf(cfg)
+}

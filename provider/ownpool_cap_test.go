@@ -108,14 +108,15 @@ func TestRoomConnectionCapSameWithoutReadAllStats(t *testing.T) {
 		}
 		for _, dbLimit := range []int{-1, 10} {
 			execSQL(t, n, "postgres", fmt.Sprintf("ALTER DATABASE %s CONNECTION LIMIT %d", db, dbLimit))
-			vLimit, vBy, _, err := connectionCap(ctx, viewer)
+			v, err := connectionCap(ctx, viewer)
 			if err != nil {
 				t.Fatal(err)
 			}
-			sLimit, sBy, _, err := connectionCap(ctx, stats)
+			st, err := connectionCap(ctx, stats)
 			if err != nil {
 				t.Fatal(err)
 			}
+			vLimit, vBy, sLimit, sBy := v.cap, v.by, st.cap, st.by
 			t.Logf("%s, database CONNECTION LIMIT %d: %d connections (limit %d) without pg_read_all_stats (%d sessions shown without a type), %d (limit %d) with it",
 				name, dbLimit, vLimit, vBy, hidden, sLimit, sBy)
 			// Never more room than there is. Less by a few is allowed:
@@ -125,6 +126,12 @@ func TestRoomConnectionCapSameWithoutReadAllStats(t *testing.T) {
 			if vLimit > sLimit || sLimit-vLimit > 3 || vBy != sBy {
 				t.Errorf("on %s, database CONNECTION LIMIT %d: connectionCap read %d connections (limit %d) for a role without pg_read_all_stats, %d (limit %d) for one with it",
 					name, dbLimit, vLimit, vBy, sLimit, sBy)
+			}
+			// The places under max_connections, which the publisher
+			// probe reads to spare its sessions (spare), likewise.
+			if v.serverFree > st.serverFree || st.serverFree-v.serverFree > 3 || v.held != st.held {
+				t.Errorf("on %s, database CONNECTION LIMIT %d: connectionCap read %d places under max_connections (limited: %t) for a role without "+
+					"pg_read_all_stats, %d (limited: %t) for one with it", name, dbLimit, v.serverFree, v.held, st.serverFree, st.held)
 			}
 		}
 	}

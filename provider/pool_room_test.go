@@ -22,7 +22,7 @@ func TestRoleRoomWaitIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	r := processPools.roleRoom("test-room-bounded")
+	r := processPools.roleRoom(roomKey{servers: "test-room-bounded"})
 	r.add(p)
 	r.mu.Lock()
 	r.room, r.held, r.measured = 2, 2, true // both places held, by connections in use

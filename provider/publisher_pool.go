@@ -90,15 +90,27 @@ type publisherPoolSet struct {
 type publisherPool struct {
 	pool   *pgxpool.Pool
 	params conninfo.Params
+	// room is the room of the probe's role on the publisher (roomKey),
+	// the provider's when the provider connects to that server as that
+	// role too: the pool's connections are admitted there, so that the
+	// provider's pools and the probe's never together open more than the
+	// role's CONNECTION LIMIT allows. Counted apart, the server refused
+	// the probe (53300) and the command's checks went undone ("Publisher
+	// Not Checked", TestProberoomProbeSharesTheRoleRoom).
+	room *roleRoom
+	// closing holds the connections releaseClosed ends, whose places it
+	// frees itself: BeforeClose, when pgxpool destroys them, leaves them.
+	closing sync.Map // of *pgx.Conn
 	// sparing: the publisher limits the sessions of the probe's role or
 	// database (CONNECTION LIMIT), or has little room left under
 	// max_connections (publisherTightRoom), and a connection closes as
 	// soon as its check is done (QueryRow), as the probe's own connection
 	// did before the pools. An idle session would hold a place of that
-	// limit between the checks and for publisherPoolIdle after them,
-	// unknown to the provider's pools (roleRoom, connectionCap) when the
+	// limit between the checks and for publisherPoolIdle after them: a
+	// place of max_connections, or of a database's CONNECTION LIMIT,
+	// that the provider's pools (connectionCap) counted on when the
 	// provider manages the publisher too, and the server refused a
-	// connection the provider counted on (53300).
+	// connection of the provider's (53300).
 	sparing atomic.Bool
 	used    time.Time         // when get last returned it; guarded by publisherPoolSet.mu
 	mu      sync.Mutex        // guards trying and failed
@@ -187,43 +199,36 @@ func (pp *publisherPool) try(ctx context.Context) error {
 	case parent.Err() != nil:
 		return parent.Err()
 	case context.Cause(ctx) == errPublisherSilent && errors.Is(err, context.DeadlineExceeded):
+		// The connection may not have been tried: it waits for a place
+		// of its role that the provider's own connections hold.
+		if err := pp.room.stillWaiting(pp.pool, publisherProbeTimeout, publisherAddress(pp.params), pp.params["user"]); err != nil {
+			return err
+		}
 		return errPublisherSilent
 	}
 	return statement.Masked(ctx, err)
 }
 
 // spare learns whether the publisher limits the sessions of the probe's
-// role or database, as connectionCap reads the limits, or has fewer than
-// publisherTightRoom places left under max_connections (sparing), and if
-// so ends the pool's idle sessions, waiting until the server has ended
-// them (closeAndWait). A publisher that cannot say keeps the pool as it is.
-//
-// The room counts the client backends, as PostgreSQL counts them for
-// max_connections. A role without pg_read_all_stats is shown no other
-// role's backend_type (null): those rows count when they have a role and
-// a database, as every client backend has, unless they are a WAL
-// sender's or a subscription worker's (as connectionCap counts them); another
-// background worker of a role in a database counts with them, so the room
-// may be found smaller than it is, never larger.
+// role or database, or has fewer than publisherTightRoom places left under
+// max_connections, as connectionCap reads the limits (sparing), and if so
+// ends the pool's idle sessions, waiting until the server has ended them
+// (releaseClosed). A publisher that cannot say keeps the pool as it is.
 func (pp *publisherPool) spare(ctx context.Context) {
-	var limited bool
-	var room int64
-	if pp.pool.QueryRow(ctx, `SELECT NOT r.rolsuper AND (r.rolconnlimit >= 0 OR d.datconnlimit >= 0),
-       current_setting('max_connections')::int - current_setting('superuser_reserved_connections')::int
-         - coalesce(nullif(current_setting('reserved_connections', true), '')::int, 0)
-         - (SELECT count(*) FROM pg_catalog.pg_stat_activity a
-             WHERE a.backend_type = 'client backend'
-                OR a.backend_type IS NULL AND a.usesysid IS NOT NULL AND a.datid IS NOT NULL
-                   AND a.pid NOT IN (SELECT w.pid FROM pg_catalog.pg_stat_replication w)
-                   AND a.pid NOT IN (SELECT s.pid FROM pg_catalog.pg_stat_subscription s WHERE s.pid IS NOT NULL))
-  FROM pg_catalog.pg_roles r, pg_catalog.pg_database d WHERE r.rolname = current_user AND d.datname = current_database()`).Scan(&limited, &room) != nil {
+	c, err := pp.pool.Acquire(ctx)
+	if err != nil {
 		return
 	}
-	limited = limited || room < publisherTightRoom
+	l, err := connectionCap(ctx, c.Conn())
+	c.Release()
+	if err != nil || l.serverFree < 0 {
+		return
+	}
+	limited := l.held || l.serverFree < publisherTightRoom
 	pp.sparing.Store(limited)
 	if limited {
 		for _, c := range pp.pool.AcquireAllIdle(ctx) {
-			closeHeld(c)
+			pp.releaseClosed(c)
 		}
 	}
 }
@@ -239,30 +244,33 @@ func (pp *publisherPool) QueryRow(ctx context.Context, sql string, args ...any) 
 	if err != nil {
 		return failedRow{err}
 	}
-	return &sparingRow{row: c.QueryRow(ctx, sql, args...), conn: c}
+	return &sparingRow{row: c.QueryRow(ctx, sql, args...), conn: c, pp: pp}
 }
 
 // sparingRow is a row read on a connection that is closed after it.
 type sparingRow struct {
 	row  pgx.Row
 	conn *pgxpool.Conn
+	pp   *publisherPool
 }
 
 func (r *sparingRow) Scan(dest ...any) error {
 	err := r.row.Scan(dest...)
-	closeHeld(r.conn)
+	r.pp.releaseClosed(r.conn)
 	return err
 }
 
-// closeHeld ends the session of c and waits until the server has ended it
-// (closeAndWait) before it gives c's place in the pool back: released
-// closed, pgxpool destroys it. Hijacked first, the place was free at
-// once, and another check opened a session while this one's backend was
-// still counted by the server: a burst of checks on a sparing pool held
-// twice publisherPoolConns places (53300 for the probe itself on a
-// publisher with 5 places left).
-func closeHeld(c *pgxpool.Conn) {
-	closeAndWait(c.Conn(), publisherProbeTimeout)
+// releaseClosed ends the session of c, a connection acquired from the
+// pool, and waits until the server has ended it (closeAndWait) before it
+// frees c's place in the role's room and gives c's place in the pool back:
+// released closed, pgxpool destroys it. Hijacked first, the pool's place
+// was free at once, and another check opened a session while this one's
+// backend was still counted by the server: a burst of checks on a sparing
+// pool held twice publisherPoolConns places (53300 for the probe itself on
+// a publisher with 5 places left).
+func (pp *publisherPool) releaseClosed(c *pgxpool.Conn) {
+	pp.closing.Store(c.Conn(), true)
+	pp.room.closeHeld(pp.pool, c.Conn(), publisherProbeTimeout)
 	c.Release()
 }
 
@@ -280,6 +288,7 @@ func (ps *publisherPoolSet) get(connection string) (*publisherPool, error) {
 	for c, pp := range ps.m {
 		if c != connection && now.Sub(pp.used) > publisherPoolUnused && pp.pool.Stat().TotalConns() == 0 {
 			pp.pool.Close()
+			pp.room.remove(pp.pool)
 			delete(ps.m, c)
 		}
 	}
@@ -295,21 +304,21 @@ func (ps *publisherPoolSet) get(connection string) (*publisherPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	pool, err := newPublisherPool(cfg)
-	if err != nil {
+	pp := &publisherPool{params: p, used: now, room: processPools.roleRoom(roomKeyOf(cfg))}
+	if pp.pool, err = pp.newPool(cfg); err != nil {
 		return nil, err
 	}
-	pp := &publisherPool{pool: pool, params: p, used: now}
+	pp.room.join(pp.pool)
 	ps.m[connection] = pp
 	return pp, nil
 }
 
-// newPublisherPool makes the pool of the connections cfg describes. A
-// connection whose query timed out is not handed out again: pgconn closes
-// a connection whose read a context ended (ResultReader.receiveMessage,
-// asyncClose), and pgxpool destroys a closed connection when it is
-// released.
-func newPublisherPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
+// newPool makes the pool of the connections cfg describes, admitted in
+// the role's room (room). A connection whose query timed out is not handed
+// out again: pgconn closes a connection whose read a context ended
+// (ResultReader.receiveMessage, asyncClose), and pgxpool destroys a closed
+// connection when it is released.
+func (pp *publisherPool) newPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
 	// ConnString is what namedHostConfig parsed: no password (set on cfg),
 	// nothing from the environment. pgxpool needs a config of its own
 	// ParseConfig; its connection settings are cfg's.
@@ -331,5 +340,33 @@ func newPublisherPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
 	pcfg.MinConns = 0
 	pcfg.MaxConnIdleTime = publisherPoolIdle
 	pcfg.HealthCheckPeriod = publisherPoolIdleCheck // when idle connections are closed
+	// As the provider's pools (newPool): a place of the role's
+	// CONNECTION LIMIT is taken before a connection is made, and freed
+	// once its session has ended on the server. pp.pool is set before
+	// the pool makes its first connection (MinConns is 0).
+	server := publisherAddress(pp.params)
+	pcfg.BeforeConnect = func(ctx context.Context, _ *pgx.ConnConfig) error {
+		return pp.room.admit(ctx, pp.pool, publisherProbeTimeout, publisherProbeTimeout, server, cfg.User)
+	}
+	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
+		if unmeasured, _ := pp.room.connected(pp.pool); unmeasured {
+			if _, _, err := pp.room.measure(ctx, c, publisherProbeTimeout); err != nil {
+				// pgxpool closes it without BeforeClose.
+				pp.room.closeHeld(pp.pool, c, publisherProbeTimeout)
+				return err
+			}
+		}
+		return nil
+	}
+	pcfg.BeforeClose = func(c *pgx.Conn) {
+		if _, ok := pp.closing.LoadAndDelete(c); ok {
+			return
+		}
+		pp.room.ending()
+		if pp.room.limited() || pp.sparing.Load() {
+			closeAndWait(c, publisherProbeTimeout)
+		}
+		pp.room.ended(pp.pool)
+	}
 	return pgxpool.NewWithConfig(context.Background(), pcfg)
 }

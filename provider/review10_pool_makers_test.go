@@ -25,7 +25,7 @@ func TestReview10PoolMakersOfManyDeadlines(t *testing.T) {
 	s := newServer(connSettings{Host: node.Host, Port: int64(node.Port), Database: dbs[0], Username: role,
 		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
 	ctx := context.Background()
-	room := processPools.roleRoom(s.settings.conninfo(""))
+	room := processPools.roleRoom(roomKeyOfServer(t, s))
 	state := func() (pools, firsts int, firstOut bool, held, pending int64, failed error) {
 		room.mu.Lock()
 		defer room.mu.Unlock()

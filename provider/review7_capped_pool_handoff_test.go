@@ -64,7 +64,7 @@ func TestReview7CappedPoolMoreHandlersThanItsCap(t *testing.T) {
 	if n := p.Stat().TotalConns(); n > 2 {
 		t.Errorf("the pool of %s has %d connections after its handlers, want at most its cap 2", late, n)
 	}
-	room := processPools.roleRoom(s.settings.conninfo(""))
+	room := processPools.roleRoom(roomKeyOfServer(t, s))
 	room.mu.Lock()
 	limit, made, pending := room.caps[p], room.made[p], room.pending[p]
 	room.mu.Unlock()

@@ -27,7 +27,7 @@ func TestRoomMissingDatabaseCreatedLaterMeasuresTheRoom(t *testing.T) {
 	// The role's room as a new provider process has it: not measured
 	// (a run with -count keeps the last run's).
 	processPools.mu.Lock()
-	delete(processPools.rooms, s.settings.conninfo(""))
+	delete(processPools.rooms, roomKeyOfServer(t, s))
 	processPools.mu.Unlock()
 	ctx := context.Background()
 	var pools []*pgxpool.Pool
@@ -45,7 +45,7 @@ func TestRoomMissingDatabaseCreatedLaterMeasuresTheRoom(t *testing.T) {
 	}
 	// Measured on it: the role's CONNECTION LIMIT 10, none of its places
 	// taken by other sessions (this one is the provider's).
-	room := processPools.roleRoom(s.settings.conninfo(""))
+	room := processPools.roleRoom(roomKeyOfServer(t, s))
 	room.mu.Lock()
 	measured, places := room.measured, room.room
 	room.mu.Unlock()
