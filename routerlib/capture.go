@@ -251,6 +251,7 @@ type captureConn struct {
 	sync      pgproto3.Sync
 	watcher   *ctxwatch.ContextWatcher
 	receiving receiving
+	tag       pgconn.CommandTag // the last write's (see commandTag)
 }
 
 // prepares reports whether the capture path may keep named prepared
@@ -653,12 +654,32 @@ const (
 
 // sendTx writes BEGIN, the write (the statement sd prepared, or sql when
 // sd is nil, with the arguments cc.eqb holds), COMMIT, the LSN query and
-// one Sync to pc in one flush. The flush goes through a pipeline that
+// one Sync to pc in one flush.
+//
+// A capture that fits in smallCapture bytes is written straight to the
+// connection (pc idle, ctx not done): such a write cannot block, so it
+// needs neither pgconn's guard against a write blocking while the server
+// blocks writing to us (a timer reset and stopped at every flush, whose
+// reset may wake another thread to poll: about 1.3 µs a call, and the
+// wake-up on the server's cores) nor ctx watched while it goes out; the
+// reply is watched by readTx. A larger one goes through a pipeline that
 // holds nothing else: pgconn then watches ctx while the bytes go out,
-// guards the write against the server blocking on its own, and reports
-// and handles a failure as it does for a batch (the connection closed,
-// the error in terms of ctx).
+// guards the write, and reports and handles a failure as it does for a
+// batch (the connection closed, the error in terms of ctx). Either way a
+// failed write closes the connection and returns pgconn's error, and a
+// context done before the send leaves nothing queued.
 func (cc *captureConn) sendTx(ctx context.Context, pc *pgconn.PgConn, sd *pgconn.StatementDescription, sql string) error {
+	if cc.small(sql) && !pc.IsBusy() && !pc.IsClosed() && (ctx.Done() == nil || ctx.Err() == nil) {
+		fe := pc.Frontend()
+		cc.queueTx(fe, sd, sql)
+		if err := fe.Flush(); err != nil {
+			// Some of it may have gone out: the connection is closed, as
+			// a pipeline's failed Flush closes it.
+			dropMidReply(pc)
+			return err
+		}
+		return nil
+	}
 	p := pc.StartPipeline(ctx)
 	if !pc.IsBusy() {
 		// The pipeline did not start (ctx already done, the connection
@@ -666,7 +687,35 @@ func (cc *captureConn) sendTx(ctx context.Context, pc *pgconn.PgConn, sd *pgconn
 		// would send it. Its Flush returns why.
 		return p.Flush()
 	}
-	fe := pc.Frontend()
+	cc.queueTx(pc.Frontend(), sd, sql)
+	if err := p.Flush(); err != nil {
+		return err // the pipeline closed itself, and the connection
+	}
+	return p.Close()
+}
+
+// smallCapture bounds the bytes sendTx writes without pgconn's guard. A
+// write blocks only when the socket's send buffer is full, and a
+// capture's starts empty: the server read everything sent before, up to
+// the Sync it answered last. Linux gives a TCP or Unix socket a send
+// buffer of at least 4,608 bytes.
+const smallCapture = 4096
+
+// small reports whether a capture of sql with the arguments cc.eqb holds
+// writes at most smallCapture bytes: the capture's own statements, sent
+// unnamed, take under 400, and sql is counted whether sent or not.
+func (cc *captureConn) small(sql string) bool {
+	n := 512 + len(sql) + 2*len(cc.eqb.ParamFormats) + 2*len(cc.eqb.ResultFormats)
+	for _, v := range cc.eqb.ParamValues {
+		if n += 4 + len(v); n > smallCapture {
+			return false
+		}
+	}
+	return n <= smallCapture
+}
+
+// queueTx queues sendTx's messages on fe.
+func (cc *captureConn) queueTx(fe *pgproto3.Frontend, sd *pgconn.StatementDescription, sql string) {
 	cc.sendOwnTx(fe, cc.begin, "BEGIN", nil)
 	if sd != nil {
 		cc.bind = pgproto3.Bind{PreparedStatement: sd.Name, ParameterFormatCodes: cc.eqb.ParamFormats, Parameters: cc.eqb.ParamValues, ResultFormatCodes: cc.eqb.ResultFormats}
@@ -681,10 +730,6 @@ func (cc *captureConn) sendTx(ctx context.Context, pc *pgconn.PgConn, sd *pgconn
 	cc.sendOwnTx(fe, cc.lsn, lsnQuery, binaryResult)
 	fe.SendSync(&cc.sync)
 	cc.bind, cc.parse = pgproto3.Bind{}, pgproto3.Parse{} // the caller's arguments are not kept
-	if err := p.Flush(); err != nil {
-		return err // the pipeline closed itself, and the connection
-	}
-	return p.Close()
 }
 
 // sendOwnTx queues one of the capture's own statements on fe: the
@@ -763,7 +808,7 @@ func (cc *captureConn) readTx(ctx context.Context, pc *pgconn.PgConn) (rep txRep
 		switch msg := msg.(type) {
 		case *pgproto3.CommandComplete:
 			if rep.done == txWrite {
-				rep.tag = pgconn.NewCommandTag(string(msg.CommandTag))
+				rep.tag = cc.commandTag(msg.CommandTag)
 			}
 			rep.done++
 		case *pgproto3.EmptyQueryResponse:
@@ -781,6 +826,16 @@ func (cc *captureConn) readTx(ctx context.Context, pc *pgconn.PgConn) (rep txRep
 			return rep
 		}
 	}
+}
+
+// commandTag returns the command tag b, as the last write's when it reads
+// the same: a write's tag mostly repeats ("INSERT 0 1"), and the string of
+// a new one is an allocation at every write.
+func (cc *captureConn) commandTag(b []byte) pgconn.CommandTag {
+	if string(b) != cc.tag.String() {
+		cc.tag = pgconn.NewCommandTag(string(b))
+	}
+	return cc.tag
 }
 
 // receiving is a context as ReceiveMessage is given it in readTx: the
