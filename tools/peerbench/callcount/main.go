@@ -16,6 +16,12 @@
 //	done; done
 //	/tmp/callcount -report -calls 2000 /tmp/dbresolver-200.out /tmp/dbresolver-2200.out /tmp/routerlib-200.out /tmp/routerlib-2200.out
 //
+// -op ryw-write counts, without GORM, one INSERT by the Router's Exec with a
+// read-your-writes Session (-contender routerlib) against the same messages
+// sent bare on a connection of its own (-contender wire: internal/wirefloor's
+// OneSync, the floor of routerlib's BenchmarkRYWWire). On a CPU where
+// valgrind stops at Go's RDTSCP, add cpu.rdtscp=off to GODEBUG.
+//
 // Each run sets up both contenders and warms both (-warm calls of each), so
 // that the two runs of one contender differ only by the calls counted; the
 // report divides the difference by -calls and splits it by layer. The
@@ -59,8 +65,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/internal/wirefloor"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -87,7 +95,7 @@ func run() error {
 	serve := flag.String("serve", "", "start a topology, write it to this file and wait for an interrupt")
 	topoFile := flag.String("topology", "", "the file -serve wrote")
 	contender := flag.String("contender", "routerlib", "dbresolver or routerlib")
-	op := flag.String("op", "read", "read (peerbench's GORM read) or write (one GORM Create, in GORM's default transaction)")
+	op := flag.String("op", "read", "read (peerbench's GORM read), write (one GORM Create, in GORM's default transaction), or ryw-write (one INSERT, not through GORM: contender routerlib is the Router's Exec with a read-your-writes Session, wire the same messages sent bare, internal/wirefloor's OneSync)")
 	n := flag.Int("n", 200, "calls counted")
 	warm := flag.Int("warm", 1500, "calls of each contender (a read and a write each) before the counted ones")
 	report := flag.Bool("report", false, "print the instructions a call costs, by layer, from callgrind outputs given as arguments in pairs (fewer calls, more calls) per contender")
@@ -198,8 +206,16 @@ func count(path, contender, op string, n, warm, workers int, stats, cancellable 
 	}
 	db := map[string]*gorm.DB{"dbresolver": resolver, "routerlib": routed}[contender]
 	call := map[string]func(*gorm.DB, int) error{"read": read, "write": write}[op]
+	if op == rywWrite {
+		c, closeWire, err := rywWriter(ctx, r, t.Primary, contender, warm)
+		if err != nil {
+			return err
+		}
+		defer closeWire()
+		db, call = routed, func(_ *gorm.DB, i int) error { return c(i) }
+	}
 	if db == nil || call == nil {
-		return fmt.Errorf("-contender is dbresolver or routerlib, -op read or write")
+		return fmt.Errorf("-contender is dbresolver, routerlib or (with -op ryw-write) wire, -op read, write or ryw-write")
 	}
 	var before sample
 	var acquires int64 // the Router's pool acquires before the counted calls
@@ -221,6 +237,64 @@ func count(path, contender, op string, n, warm, workers int, stats, cancellable 
 		d := takeSample(srv).since(before)
 		d.poolAcquires = poolAcquires(r) - acquires
 		d.print(os.Stdout, contender, n)
+	}
+	return nil
+}
+
+// rywWrite is the -op of a read-your-writes write, without GORM.
+const rywWrite = "ryw-write"
+
+// rywWriter returns the call -op ryw-write counts for contender, warmed
+// warm times: routerlib's Exec of one INSERT with a read-your-writes
+// Session, or (wire) the floor under it, the same messages sent bare on a
+// connection of its own to primary (routerlib's BenchmarkRYWWire), and
+// what closes the bare connection.
+func rywWriter(ctx context.Context, r *routerlib.Router, primary, contender string, warm int) (func(int) error, func(), error) {
+	const sql = "INSERT INTO callcount_ryw VALUES ($1, $2)"
+	if _, err := r.Exec(ctx, "CREATE TABLE IF NOT EXISTS callcount_ryw (id int, v text)"); err != nil {
+		return nil, nil, err
+	}
+	var call func(int) error
+	closeWire := func() {}
+	switch contender {
+	case "routerlib":
+		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
+		call = func(i int) error { _, err := r.Exec(sctx, sql, i, "x"); return err }
+	case "wire":
+		conn, err := pgconn.Connect(ctx, primary)
+		if err != nil {
+			return nil, nil, err
+		}
+		closeWire = func() { _ = conn.Close(ctx) }
+		w, err := wirefloor.New(ctx, conn, sql)
+		if err != nil {
+			closeWire()
+			return nil, nil, err
+		}
+		var params [][]byte
+		call = func(i int) error {
+			params = append(params[:0], strconv.AppendInt(params0(params), int64(i), 10), x)
+			return w.OneSync(params)
+		}
+	default:
+		return nil, nil, fmt.Errorf("-op %s: -contender is routerlib or wire", rywWrite)
+	}
+	for i := range warm {
+		if err := call(i); err != nil {
+			closeWire()
+			return nil, nil, err
+		}
+	}
+	return call, closeWire, nil
+}
+
+// x is the wire floor's second parameter, as the Router's is "x".
+var x = []byte("x")
+
+// params0 is the buffer of the wire floor's first parameter, reused.
+func params0(params [][]byte) []byte {
+	if len(params) > 0 {
+		return params[0][:0]
 	}
 	return nil
 }
