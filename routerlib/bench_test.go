@@ -243,9 +243,13 @@ func BenchmarkRYWWrite(b *testing.B) {
 		}
 		params := [][]byte{[]byte("1"), []byte("x")}
 		sctx := routerlib.WithSession(ctx, &routerlib.Session{})
-		interleaved(b, "wire", "exec+lsn",
-			func(int) error { return w.OneSync(params) },
-			func(i int) error { _, err := r.Exec(sctx, sql, i, "x"); return err })
+		wire := func(int) error { return w.OneSync(params) }
+		ryw := func(i int) error { _, err := r.Exec(sctx, sql, i, "x"); return err }
+		b.Run("process", func(b *testing.B) { interleaved(b, "wire", "exec+lsn", wire, ryw) })
+		// The same on a locked thread, with each one's CPU time on that
+		// thread (thread-cpu-ratio): the calls' own work, which load
+		// from other processes inflates far less than their latency.
+		b.Run("thread", func(b *testing.B) { interleavedThread(b, "wire", "exec+lsn", wire, ryw) })
 	})
 	if _, err := r.Exec(ctx, "TRUNCATE bench_ryw"); err != nil {
 		b.Fatal(err)
