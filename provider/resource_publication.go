@@ -313,7 +313,7 @@ func (r *publicationResource) Create(ctx context.Context, req resource.CreateReq
 		resp.Diagnostics.AddError("Cannot Create Publication",
 			fmt.Sprintf("Creating publication %q in database %q on %s failed. Check that the tables, columns, schemas and owner exist, "+
 				"that the provider's role may create publications there (CREATE on the database and ownership of the tables; superuser for all_tables and tables_in_schema), "+
-				"and that each row filter is valid. The server said: %v", want.Name, database, r.server.describe(),
+				"and that each row filter is valid.%s The server said: %v", want.Name, database, r.server.describe(), unpublishableAtApply(err),
 				r.server.withGrants(ctx, err, want.privileges(database)...)))
 		return
 	}
@@ -422,8 +422,8 @@ func (r *publicationResource) Update(ctx context.Context, req resource.UpdateReq
 	if err != nil {
 		resp.Diagnostics.AddError("Cannot Alter Publication",
 			fmt.Sprintf("Changing publication %q in database %q on %s failed, and nothing was changed. "+
-				"Check that the tables, columns, schemas and owner exist and that each row filter is valid. The server said: %v",
-				had.Name, database, r.server.describe(), r.server.withGrants(ctx, err, want.privileges(database)...)))
+				"Check that the tables, columns, schemas and owner exist and that each row filter is valid.%s The server said: %v",
+				had.Name, database, r.server.describe(), unpublishableAtApply(err), r.server.withGrants(ctx, err, want.privileges(database)...)))
 		return
 	}
 	r.confirmApplied(ctx, pool, &plan, config, want, "altered", &resp.Diagnostics, resp.Private)
@@ -770,8 +770,9 @@ func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	case state == nil || !plan.Name.Equal(state.Name) || !plan.Database.Equal(state.Database):
 		r.refuseExisting(ctx, plan, &resp.Diagnostics)
 	}
-	resp.Diagnostics.Append(r.planRowFilters(ctx, &plan, state, req.Private)...)
-	resp.Diagnostics.Append(r.refuseUnpublishable(ctx, plan, state)...)
+	tables := r.planTables(ctx, plan, state)
+	resp.Diagnostics.Append(r.planRowFilters(ctx, &plan, state, req.Private, tables)...)
+	resp.Diagnostics.Append(r.refuseUnpublishable(ctx, plan, state, tables)...)
 	if resp.Diagnostics.HasError() {
 		return
 	}
@@ -903,15 +904,30 @@ var unpublishableKinds = map[string]string{
 	"i": "an index", "I": "a partitioned index", "c": "a composite type", "t": "a TOAST table",
 }
 
-// refuseUnpublishable refuses, at plan time, each table that plan adds to
-// tables and that exists but cannot be published: not an ordinary or
-// partitioned table, unlogged, or a system table (one initdb made, with an
-// OID below FirstNormalObjectId: pg_catalog's, information_schema's).
-// PostgreSQL would refuse it at apply. A table that does not exist yet may
-// be created in the same apply, and one that cannot be read is left to the
-// apply: nothing is said.
-func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publicationModel, state *publicationModel) diag.Diagnostics {
-	if r.server == nil || r.server.unknown || plan.Database.IsUnknown() || plan.Tables.IsNull() || plan.Tables.IsUnknown() {
+// replaceableKinds are the unpublishable relations that a migration
+// commonly turns into a table of the same name (DROP VIEW … then CREATE
+// TABLE, a foreign table's data copied in), which may run earlier in the
+// same apply as the publication: refuseUnpublishable warns of them instead
+// of refusing them, as it says nothing of a table that does not exist yet.
+var replaceableKinds = []string{"v", "m", "f"}
+
+// refuseUnpublishable checks, at plan time, each table that plan adds to
+// tables and that exists but PostgreSQL would not publish now. One that can
+// never be published is refused: a system table (one initdb made, with an
+// OID below FirstNormalObjectId: pg_catalog's, information_schema's), a
+// temporary table, an index, a sequence, a composite type, a TOAST table.
+// One that something earlier in the same apply may turn into a published
+// table is warned of: a view, a materialized view or a foreign table that a
+// migration replaces by a table, an unlogged table that ALTER TABLE … SET
+// LOGGED makes logged. The plan cannot see what the rest of the apply does,
+// just as it cannot see whether a table that does not exist yet will be
+// created (nothing is said of those); if the relation is still not a table
+// PostgreSQL publishes when the publication is applied, CREATE or ALTER
+// PUBLICATION fails in its one transaction, which changes nothing
+// (unpublishableAtApply says why). A table that cannot be read is left to
+// the apply: nothing is said.
+func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publicationModel, state *publicationModel, tables *planTables) diag.Diagnostics {
+	if tables == nil || plan.Tables.IsNull() || plan.Tables.IsUnknown() {
 		return nil
 	}
 	planned, diags := tablesOf(ctx, plan.Tables)
@@ -919,60 +935,124 @@ func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publ
 	if state != nil {
 		prior, _ = tablesOf(ctx, state.Tables)
 	}
-	var keys, schemas, names []string
+	if diags.HasError() {
+		return diags
+	}
 	for _, key := range slices.Sorted(maps.Keys(planned)) {
 		if _, known := prior[key]; known {
 			continue
 		}
-		if schema, name, err := pgsql.ParseQualifiedName(key); err == nil {
-			keys, schemas, names = append(keys, key), append(schemas, schema), append(names, name)
+		rel, err := tables.lookup(ctx, key)
+		if err != nil || rel == nil {
+			continue
 		}
-	}
-	if len(keys) == 0 || diags.HasError() {
-		return diags
-	}
-	pool, err := r.server.Pool(ctx, plan.Database.ValueString())
-	if err != nil {
-		return diags
-	}
-	rows, err := pool.Query(ctx, `
-SELECT k.i, c.relkind::text, c.relpersistence::text, c.oid < 16384
-  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(schema, name, i)
-  JOIN pg_catalog.pg_namespace n ON n.nspname = k.schema
-  JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = k.name`, schemas, names)
-	if err != nil {
-		return diags
-	}
-	type relation struct {
-		I           int
-		Kind        string
-		Persistence string
-		System      bool
-	}
-	found, err := pgx.CollectRows(rows, pgx.RowToStructByPos[relation])
-	if err != nil {
-		return diags
-	}
-	for _, rel := range found {
-		key := keys[rel.I-1]
 		var what, fix string
 		switch {
 		case rel.System:
 			what, fix = "a system table", "Remove it from tables: PostgreSQL never publishes the tables initdb made (pg_catalog's, information_schema's)."
+		case slices.Contains(replaceableKinds, rel.Kind):
+			what, fix = unpublishableKinds[rel.Kind], "If it is to stay "+unpublishableKinds[rel.Kind]+", remove it from tables: a publication carries the changes of tables only (publish the tables it reads instead)."
 		case unpublishableKinds[rel.Kind] != "":
 			what, fix = unpublishableKinds[rel.Kind], "Remove it from tables: a publication carries the changes of tables only (publish the tables it reads instead)."
 		case rel.Persistence == "u":
-			what, fix = "an unlogged table", fmt.Sprintf("Its changes are not written to the WAL, so logical replication cannot carry them. Run ALTER TABLE %s SET LOGGED, or remove it from tables.", key)
+			what, fix = "an unlogged table", fmt.Sprintf("Its changes are not written to the WAL, so logical replication cannot carry them. Run ALTER TABLE %s SET LOGGED "+
+				"before the publication is applied (in a resource the publication depends on, or by hand), or remove it from tables.", key)
 		case rel.Persistence == "t":
 			what, fix = "a temporary table", "Remove it from tables."
 		default:
 			continue
 		}
-		diags.AddAttributeError(path.Root("tables").AtMapKey(key), "Table Cannot Be Published",
-			fmt.Sprintf("%s in database %q on %s is %s, which PostgreSQL refuses to add to publication %q (CREATE or ALTER PUBLICATION would fail at apply). %s",
-				key, plan.Database.ValueString(), r.server.describe(), what, plan.Name.ValueString(), fix))
+		at := path.Root("tables").AtMapKey(key)
+		if rel.System || rel.Persistence == "t" || unpublishableKinds[rel.Kind] != "" && !slices.Contains(replaceableKinds, rel.Kind) {
+			diags.AddAttributeError(at, "Table Cannot Be Published",
+				fmt.Sprintf("%s in database %q on %s is %s, which PostgreSQL refuses to add to publication %q (CREATE or ALTER PUBLICATION would fail at apply). %s",
+					key, plan.Database.ValueString(), r.server.describe(), what, plan.Name.ValueString(), fix))
+			continue
+		}
+		diags.AddAttributeWarning(at, "Table Cannot Be Published Yet",
+			fmt.Sprintf("%s in database %q on %s is %s now, which PostgreSQL refuses to add to publication %q. The plan goes on because something this apply runs "+
+				"before the publication may make it a table PostgreSQL publishes (a migration the publication depends on, an ALTER TABLE … SET LOGGED); "+
+				"if nothing does, applying publication %q fails and changes nothing. %s",
+				key, plan.Database.ValueString(), r.server.describe(), what, plan.Name.ValueString(), plan.Name.ValueString(), fix))
 	}
 	return diags
+}
+
+// unpublishableAtApply is what to add to the error of a CREATE or ALTER
+// PUBLICATION that the server refused because a table of tables is not one
+// it publishes (check_publication_add_relation), or "": the table the plan
+// warned of is still what it was (refuseUnpublishable).
+func unpublishableAtApply(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) || pgErr.Code != "22023" || !strings.HasPrefix(pgErr.Message, "cannot add relation") {
+		return ""
+	}
+	return " A relation in tables is not a table PostgreSQL publishes (see DETAIL): make it an ordinary logged table before the publication " +
+		"is applied (replace the view by a table, ALTER TABLE … SET LOGGED), in a resource the publication depends on, or remove it from tables."
+}
+
+// planTables are the relations that one plan's checks of tables read from
+// the catalogs: refuseUnpublishable's (what each new key is) and
+// planRowFilters' (the columns a row filter or column list uses). They are
+// read together in one query, on the first lookup, for every key that a
+// check may ask about (new to tables, or with a row filter or column list),
+// so a plan makes one catalog query for its tables at most, and none when no
+// check asks.
+type planTables struct {
+	pool  *pgxpool.Pool // nil when the server cannot be asked
+	keys  []string
+	names []qualifiedName
+	read  bool
+	found map[string]*catalogTable
+	err   error
+}
+
+// planTables lists the keys of plan's tables that its checks may look up;
+// nil when there is no server to ask.
+func (r *publicationResource) planTables(ctx context.Context, plan publicationModel, state *publicationModel) *planTables {
+	if r.server == nil || r.server.unknown || plan.Database.IsUnknown() || plan.Tables.IsNull() || plan.Tables.IsUnknown() {
+		return nil
+	}
+	planned, diags := tablesOf(ctx, plan.Tables)
+	if diags.HasError() {
+		return nil
+	}
+	prior := map[string]publicationTableModel{}
+	if state != nil {
+		prior, _ = tablesOf(ctx, state.Tables)
+	}
+	t := &planTables{}
+	for _, key := range slices.Sorted(maps.Keys(planned)) {
+		_, known := prior[key]
+		if known && planned[key].Where.IsNull() && planned[key].Columns.IsNull() {
+			continue
+		}
+		if schema, name, err := pgsql.ParseQualifiedName(key); err == nil {
+			t.keys, t.names = append(t.keys, key), append(t.names, qualifiedName{schema, name})
+		}
+	}
+	if len(t.keys) > 0 {
+		t.pool, _ = r.server.Pool(ctx, plan.Database.ValueString())
+	}
+	return t
+}
+
+// lookup is the relation that key names, nil when there is none; every key
+// planTables listed is read by the first call.
+func (t *planTables) lookup(ctx context.Context, key string) (*catalogTable, error) {
+	if t.pool == nil {
+		return nil, errors.New("the server cannot be asked")
+	}
+	if !t.read {
+		t.read = true
+		var rels []*catalogTable
+		rels, t.err = readCatalogTables(ctx, t.pool, t.names)
+		t.found = map[string]*catalogTable{}
+		for i, rel := range rels {
+			t.found[t.keys[i]] = rel
+		}
+	}
+	return t.found[key], t.err
 }
 
 // planRowFilters plans each row filter in the text the state holds when the
@@ -990,7 +1070,7 @@ SELECT k.i, c.relkind::text, c.relpersistence::text, c.oid < 16384
 // and shows in the plan. When the server cannot be asked (the table does not
 // exist yet, the server cannot be reached), the configured text is planned
 // and applied as written.
-func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *publicationModel, private privateGetter) diag.Diagnostics {
+func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *publicationModel, private privateGetter, tables *planTables) diag.Diagnostics {
 	if plan.Tables.IsNull() || plan.Tables.IsUnknown() {
 		return nil
 	}
@@ -1010,8 +1090,8 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 	}
 
 	var pool *pgxpool.Pool
-	if r.server != nil && !r.server.unknown && !plan.Database.IsUnknown() {
-		pool, _ = r.server.Pool(ctx, plan.Database.ValueString())
+	if tables != nil {
+		pool = tables.pool
 	}
 	for _, key := range slices.Sorted(maps.Keys(planned)) {
 		t := planned[key]
@@ -1038,11 +1118,10 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 		if pool == nil || (!checkWhere && !checkColumns && !checkPartitioned) {
 			continue
 		}
-		schemaName, tableName, err := pgsql.ParseQualifiedName(key)
-		if err != nil {
+		if _, _, err := pgsql.ParseQualifiedName(key); err != nil {
 			continue // refused by tableKeyValidator
 		}
-		table, err := readTableColumns(ctx, pool, schemaName, tableName)
+		rel, err := tables.lookup(ctx, key)
 		if err != nil {
 			diags.AddAttributeWarning(at, "Row Filter and Column List Not Checked",
 				fmt.Sprintf("The plan could not read the columns of table %s in database %q on %s, so its checks of the table's row filter, "+
@@ -1051,12 +1130,14 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 					key, plan.Database.ValueString(), r.server.describe(), plan.Name.ValueString(), statement.MaskedError(ctx, err)))
 			continue
 		}
-		if table == nil {
-			// Not there yet: a table another resource creates in the same
-			// apply. If nothing does, CREATE or ALTER PUBLICATION fails
-			// naming it, in the one transaction that changes nothing.
+		if rel == nil || !rel.isTable() {
+			// Not there yet, or not a table yet (refuseUnpublishable): a
+			// table another resource creates in the same apply. If nothing
+			// does, CREATE or ALTER PUBLICATION fails naming it, in the one
+			// transaction that changes nothing.
 			continue
 		}
+		table := &rel.tableColumns
 		if checkPartitioned && table.Partitioned {
 			what, attr := "a row filter (where)", "where"
 			if t.Where.IsNull() {
@@ -1204,34 +1285,62 @@ func (t tableColumns) names() string {
 	return pgsql.IdentList(t.Columns)
 }
 
-// readTableColumns reads schema.name's columns from pg_attribute, which every
-// role may read; nil means there is no such table.
-func readTableColumns(ctx context.Context, q querier, schema, name string) (*tableColumns, error) {
-	t := tableColumns{Schema: schema, Name: name}
-	err := q.QueryRow(ctx, `
-SELECT ARRAY(SELECT a.attname::text FROM pg_attribute a
-             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
-       ARRAY(SELECT format_type(a.atttypid, a.atttypmod) ||
-                    CASE WHEN a.attcollation <> 0 AND a.attcollation <> ty.typcollation
-                         THEN ' COLLATE ' || quote_ident(cn.nspname::text) || '.' || quote_ident(co.collname::text)
-                         ELSE '' END
-             FROM pg_attribute a
-             JOIN pg_type ty ON ty.oid = a.atttypid
-             LEFT JOIN pg_collation co ON co.oid = a.attcollation
-             LEFT JOIN pg_namespace cn ON cn.oid = co.collnamespace
-             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
-       c.relkind = 'p',
-       ARRAY(SELECT a.attname::text FROM pg_attribute a
-             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 'v' ORDER BY a.attnum)
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p')`, schema, name).Scan(&t.Columns, &t.Types, &t.Partitioned, &t.Virtual)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, nil
+// catalogTable is a relation that tables names, as the catalogs have it:
+// what refuseUnpublishable and planRowFilters check.
+type catalogTable struct {
+	tableColumns
+	Kind        string // pg_class.relkind
+	Persistence string // pg_class.relpersistence
+	System      bool   // made by initdb: an OID below FirstNormalObjectId
+}
+
+// isTable reports whether the relation is an ordinary or partitioned table,
+// the relations a row filter or column list applies to.
+func (t catalogTable) isTable() bool { return t.Kind == "r" || t.Kind == "p" }
+
+// readCatalogTables reads each of names from pg_class and pg_attribute,
+// which every role may read, in one query; the result is in the order of
+// names, nil for a name that no relation has.
+func readCatalogTables(ctx context.Context, q querier, names []qualifiedName) ([]*catalogTable, error) {
+	schemas, relnames := make([]string, len(names)), make([]string, len(names))
+	for i, n := range names {
+		schemas[i], relnames[i] = n.Schema, n.Name
 	}
+	rows, err := q.Query(ctx, `
+SELECT k.i, c.relkind::text, c.relpersistence::text, c.oid < 16384,
+       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+       ARRAY(SELECT pg_catalog.format_type(a.atttypid, a.atttypmod) ||
+                    CASE WHEN a.attcollation <> 0 AND a.attcollation <> ty.typcollation
+                         THEN ' COLLATE ' || pg_catalog.quote_ident(cn.nspname::text) || '.' || pg_catalog.quote_ident(co.collname::text)
+                         ELSE '' END
+             FROM pg_catalog.pg_attribute a
+             JOIN pg_catalog.pg_type ty ON ty.oid = a.atttypid
+             LEFT JOIN pg_catalog.pg_collation co ON co.oid = a.attcollation
+             LEFT JOIN pg_catalog.pg_namespace cn ON cn.oid = co.collnamespace
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum),
+       ARRAY(SELECT a.attname::text FROM pg_catalog.pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = 'v' ORDER BY a.attnum)
+  FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS k(schema, name, i)
+  JOIN pg_catalog.pg_namespace n ON n.nspname = k.schema
+  JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = k.name`, schemas, relnames)
 	if err != nil {
 		return nil, err
 	}
-	return &t, nil
+	found := make([]*catalogTable, len(names))
+	var i int
+	var t catalogTable
+	_, err = pgx.ForEachRow(rows, []any{&i, &t.Kind, &t.Persistence, &t.System, &t.Columns, &t.Types, &t.Virtual}, func() error {
+		rel := t
+		rel.Schema, rel.Name, rel.Partitioned = names[i-1].Schema, names[i-1].Name, t.Kind == "p"
+		found[i-1] = &rel
+		t = catalogTable{}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return found, nil
 }
 
 // rowFilterPlan is how the server understands expr as a row filter of

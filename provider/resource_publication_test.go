@@ -1139,7 +1139,7 @@ func TestPlanRowFiltersFromLastApply(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			plan := publicationModel{Tables: tables(tc.configured)}
 			state := publicationModel{Tables: tables(tc.stored)}
-			if diags := r.planRowFilters(ctx, &plan, &state, private); diags.HasError() {
+			if diags := r.planRowFilters(ctx, &plan, &state, private, nil); diags.HasError() {
 				t.Fatal(diags)
 			}
 			if got := where(plan); got != tc.want {

@@ -77,13 +77,14 @@ DO $$BEGIN CREATE ROLE row_filter_reader LOGIN; EXCEPTION WHEN duplicate_object 
 	if err := conn.QueryRow(ctx, "SELECT current_user").Scan(&user); err != nil || user != "row_filter_reader" {
 		t.Fatalf("connected as %q (%v), want row_filter_reader", user, err)
 	}
-	table, err := readTableColumns(ctx, conn, "public", "Order Lines")
-	if err != nil || table == nil {
-		t.Fatalf("readTableColumns = %v, %v", table, err)
+	rels, err := readCatalogTables(ctx, conn, []qualifiedName{{"public", "no such table"}, {"public", "Order Lines"}})
+	if err != nil || len(rels) != 2 || rels[1] == nil || !rels[1].isTable() {
+		t.Fatalf("readCatalogTables = %v, %v", rels, err)
 	}
-	if missing, _ := readTableColumns(ctx, conn, "public", "no such table"); missing != nil {
-		t.Errorf("readTableColumns of a missing table = %+v, want nil", missing)
+	if rels[0] != nil {
+		t.Errorf("readCatalogTables of a missing table = %+v, want nil", rels[0])
 	}
+	table := &rels[1].tableColumns
 	plan := func(expr string) string {
 		t.Helper()
 		s, err := rowFilterPlan(ctx, conn, *table, expr)
