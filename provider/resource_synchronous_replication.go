@@ -126,11 +126,12 @@ func (r *synchronousReplicationResource) Schema(_ context.Context, _ resource.Sc
 				ElementType: types.StringType,
 				Validators: []validator.List{
 					listvalidator.SizeAtLeast(1),
-					listvalidator.UniqueValues(),
+					standbyNamesDistinct{},
 					listvalidator.ValueStringsAre(stringvalidator.LengthBetween(1, 63), syncStandbyNameValidator),
 				},
 				MarkdownDescription: "The standbys' `application_name`s (`pgreplication_standby.application_name`), in priority order for " +
-					"`method = \"first\"`. Each is written double-quoted, so spaces, quotes and upper case work; PostgreSQL matches them case-insensitively. " +
+					"`method = \"first\"`. Each is written double-quoted, so spaces, quotes and upper case work; PostgreSQL matches them case-insensitively, " +
+					"so names that differ only in case name the same standby and are refused as a duplicate. " +
 					"Printable ASCII only: PostgreSQL escapes any other character of the application_name a standby reports, so such a name would never match. " +
 					"`\"*\"` matches every standby.",
 			},
@@ -354,6 +355,52 @@ func (r *synchronousReplicationResource) ImportState(ctx context.Context, req re
 	// without it would take that token for another object's and never reset.
 	if pool := r.server.PoolOrDiag(ctx, "", &resp.Diagnostics); pool != nil {
 		resp.Diagnostics.Append(r.server.adoptOwner(ctx, pool, syncOwnerSetting, "pgreplication_synchronous_replication", resp.Private)...)
+	}
+}
+
+// standbyNamesDistinct refuses a standby listed twice: the same name, or
+// names that differ only in the case of A to Z, which the primary compares
+// case-insensitively with each standby's application_name, quoted or not
+// (syncrep.Fold), so both name the same standbys. Such a list counts one
+// standby as two: with method = "any" and num_sync = 2, ("a", "A") would
+// have every commit wait for a second standby that cannot exist.
+type standbyNamesDistinct struct{}
+
+func (standbyNamesDistinct) Description(context.Context) string {
+	return "each standby listed once: names are compared case-insensitively, as PostgreSQL compares them"
+}
+
+func (v standbyNamesDistinct) MarkdownDescription(ctx context.Context) string {
+	return v.Description(ctx)
+}
+
+func (standbyNamesDistinct) ValidateList(ctx context.Context, req validator.ListRequest, resp *validator.ListResponse) {
+	if req.ConfigValue.IsNull() || req.ConfigValue.IsUnknown() {
+		return
+	}
+	first := map[string]int{} // by Fold: the index of the first name
+	for i, e := range req.ConfigValue.Elements() {
+		s, ok := e.(types.String)
+		if !ok || s.IsNull() || s.IsUnknown() {
+			continue
+		}
+		name := s.ValueString()
+		j, seen := first[syncrep.Fold(name)]
+		if !seen {
+			first[syncrep.Fold(name)] = i
+			continue
+		}
+		var had string
+		if h, ok := req.ConfigValue.Elements()[j].(types.String); ok {
+			had = h.ValueString()
+		}
+		how := "the same name"
+		if had != name {
+			how = "names that differ only in case, which PostgreSQL compares with a standby's application_name case-insensitively (quoted or not)"
+		}
+		resp.Diagnostics.AddAttributeError(req.Path.AtListIndex(i), "Duplicate Standby Name",
+			fmt.Sprintf("standby_names lists %q (item %d) and %q (item %d): %s, so both name the same standby, which counts once toward num_sync "+
+				"and a commit could wait for a standby that does not exist. Remove one of them.", had, j+1, name, i+1, how))
 	}
 }
 

@@ -274,3 +274,19 @@ func (c Config) Lists(applicationName string) bool {
 	}
 	return false
 }
+
+// Fold is name as the primary compares it with a standby's
+// application_name: SyncRepGetStandbyPriority compares them with
+// pg_strcasecmp, which folds A to Z to lower case and nothing else, for a
+// name written in double quotes as for a bare one (the quotes keep case,
+// spaces and commas in the setting, not in the comparison). Two names with
+// the same Fold name the same standbys.
+func Fold(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
+}

@@ -50,3 +50,13 @@ func TestStringRoundTrips(t *testing.T) {
 		t.Errorf("String() = %s", got)
 	}
 }
+
+// Fold folds A to Z only, as pg_strcasecmp does for the ASCII names a
+// standby can report.
+func TestFold(t *testing.T) {
+	for in, want := range map[string]string{"Replica-1": "replica-1", `A "B" c`: `a "b" c`, "*": "*", "ÄB": "Äb"} {
+		if got := Fold(in); got != want {
+			t.Errorf("Fold(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
