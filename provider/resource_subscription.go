@@ -174,7 +174,10 @@ func subscriptionSchema() schema.Schema {
 					"prints the password. Changed in place (`ALTER SUBSCRIPTION … CONNECTION`), so rotating a password copies nothing again. " +
 					"Compared by its parameters: a string written differently with the same parameters (a URI against the keyword/value form, too) is no change, and the text you wrote is kept; " +
 					"a change is named, keyword by keyword, in a plan warning, without secrets. A `password` here is stored in the Terraform state too: with Terraform 1.11 or " +
-					"OpenTofu 1.11 and later, leave it out and set `password_wo`.",
+					"OpenTofu 1.11 and later, leave it out and set `password_wo`. A keyword that libpq " + strconv.Itoa(conninfo.KeywordsMajor) + " does not have is refused at plan " +
+					"when the subscriber runs PostgreSQL " + strconv.Itoa(conninfo.KeywordsMajor) + " or older, and only warned of on a newer one, which checks it with its own libpq " +
+					"when it stores the connection. A subscriber whose libpq is newer than its server (Debian's and Ubuntu's packages load the system's newest libpq) " +
+					"takes keywords the plan refuses: leave such a keyword out, or put it in a service file on the subscriber's host (`service=…`).",
 			},
 			"publications": schema.SetAttribute{
 				Required:    true,
@@ -1325,6 +1328,36 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 	}
 }
 
+// refuseUnknownKeyword refuses a connection keyword that libpq
+// conninfo.KeywordsMajor does not have, on a subscriber of that major
+// version or older, or one whose version is not known: its libpq would
+// refuse it at CREATE or ALTER SUBSCRIPTION, after the statements before it
+// in the apply were made. A newer subscriber may have a libpq that knows
+// the keyword: the plan warns, and the subscriber decides at apply.
+func refuseUnknownKeyword(connection types.String, facts *serverFacts, diags *diag.Diagnostics) {
+	if connection.IsNull() || connection.IsUnknown() {
+		return
+	}
+	p, err := conninfo.Parse(connection.ValueString())
+	if err != nil {
+		return // ValidateConfig refused it
+	}
+	k := p.Unknown()
+	if k == "" {
+		return
+	}
+	if facts != nil && facts.Major() > conninfo.KeywordsMajor {
+		diags.AddAttributeWarning(path.Root("conninfo"), "Connection Keyword Not Checked",
+			fmt.Sprintf("%q is not a keyword of libpq %d, which the provider knows; the subscriber runs PostgreSQL %d, whose libpq may have it. "+
+				"The subscriber checks the keywords when it stores the connection: if its libpq does not have %q, the apply fails there. "+
+				"If it is a misspelling, correct it.", k, conninfo.KeywordsMajor, facts.Major(), k))
+		return
+	}
+	diags.AddAttributeError(path.Root("conninfo"), "Invalid Connection String",
+		fmt.Sprintf("The subscriber could not connect to the publisher with this connection: %q is not a libpq connection keyword "+
+			"(libpq %d's keywords): libpq refuses the connection string. Remove it or correct its spelling.", k, conninfo.KeywordsMajor))
+}
+
 // backslashPublicationName is why no PostgreSQL subscriber can stream from a
 // publication whose name has a backslash (seen on PostgreSQL 15, 17 and 18:
 // CREATE SUBSCRIPTION succeeds, then every apply worker fails): the
@@ -1411,6 +1444,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 			facts = &f
 		}
 	}
+	refuseUnknownKeyword(cfg.Conninfo.StringValue, facts, &resp.Diagnostics)
 	if cfg.Streaming.IsNull() {
 		switch {
 		case facts != nil:

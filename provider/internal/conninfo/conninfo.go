@@ -460,19 +460,36 @@ func CheckValue(key, value string) error {
 	return nil
 }
 
-// Check reports the first keyword of p that libpq does not have (PQconninfoParse
-// refuses it) or whose value it would refuse when it connects (CheckValue),
-// in String's order, or nil. The error never quotes a secret's value.
+// KeywordsMajor is the major version of the libpq whose keywords Keywords
+// lists. A newer libpq may have more: a subscriber checks a subscription's
+// connection with its own libpq (CREATE and ALTER SUBSCRIPTION … CONNECTION
+// refuse a keyword it does not have), and that libpq may be newer than the
+// server (Debian's and Ubuntu's servers load the system's libpq.so.5).
+const KeywordsMajor = 18
+
+// Check reports the first keyword of p whose value libpq would refuse when
+// it connects (CheckValue), in String's order, or nil. Keywords that
+// Keywords does not list are Unknown's. The error never quotes a secret's
+// value.
 func (p Params) Check() error {
 	for _, k := range p.keys() {
-		if !slices.Contains(Keywords, k) {
-			return fmt.Errorf("%q is not a libpq connection keyword: libpq refuses the connection string. Remove it or correct its spelling", k)
-		}
 		if err := CheckValue(k, p[k]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Unknown is the first keyword of p, in String's order, that libpq
+// KeywordsMajor does not have (its PQconninfoParse refuses the string), or
+// "".
+func (p Params) Unknown() string {
+	for _, k := range p.keys() {
+		if !slices.Contains(Keywords, k) {
+			return k
+		}
+	}
+	return ""
 }
 
 // quoteAll writes each value in double quotes, separated by commas.
