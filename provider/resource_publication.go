@@ -946,16 +946,20 @@ func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publ
 		if err != nil || rel == nil {
 			continue
 		}
+		// never: no apply can make it a table PostgreSQL publishes.
 		var what, fix string
+		never := true
 		switch {
 		case rel.System:
 			what, fix = "a system table", "Remove it from tables: PostgreSQL never publishes the tables initdb made (pg_catalog's, information_schema's)."
 		case slices.Contains(replaceableKinds, rel.Kind):
-			what, fix = unpublishableKinds[rel.Kind], "If it is to stay "+unpublishableKinds[rel.Kind]+", remove it from tables: a publication carries the changes of tables only (publish the tables it reads instead)."
+			what, never = unpublishableKinds[rel.Kind], false
+			fix = "If it is to stay " + what + ", remove it from tables: a publication carries the changes of tables only (publish the tables it reads instead)."
 		case unpublishableKinds[rel.Kind] != "":
 			what, fix = unpublishableKinds[rel.Kind], "Remove it from tables: a publication carries the changes of tables only (publish the tables it reads instead)."
 		case rel.Persistence == "u":
-			what, fix = "an unlogged table", fmt.Sprintf("Its changes are not written to the WAL, so logical replication cannot carry them. Run ALTER TABLE %s SET LOGGED "+
+			what, never = "an unlogged table", false
+			fix = fmt.Sprintf("Its changes are not written to the WAL, so logical replication cannot carry them. Run ALTER TABLE %s SET LOGGED "+
 				"before the publication is applied (in a resource the publication depends on, or by hand), or remove it from tables.", key)
 		case rel.Persistence == "t":
 			what, fix = "a temporary table", "Remove it from tables."
@@ -963,7 +967,7 @@ func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publ
 			continue
 		}
 		at := path.Root("tables").AtMapKey(key)
-		if rel.System || rel.Persistence == "t" || unpublishableKinds[rel.Kind] != "" && !slices.Contains(replaceableKinds, rel.Kind) {
+		if never {
 			diags.AddAttributeError(at, "Table Cannot Be Published",
 				fmt.Sprintf("%s in database %q on %s is %s, which PostgreSQL refuses to add to publication %q (CREATE or ALTER PUBLICATION would fail at apply). %s",
 					key, plan.Database.ValueString(), r.server.describe(), what, plan.Name.ValueString(), fix))
