@@ -268,7 +268,8 @@ func prepares(cfg *pgx.ConnConfig) bool {
 // traced reports whether a connection configured with cfg has a query
 // tracer of the application's (WithPoolConfig), besides routerlib's own.
 func traced(cfg *pgx.ConnConfig) bool {
-	return cfg.Tracer != nil && cfg.Tracer != pgx.QueryTracer(statementsDiscarded{})
+	_, own := cfg.Tracer.(statementsDiscarded)
+	return cfg.Tracer != nil && !own
 }
 
 // queue adds a statement to b: the prepared sd, or sql as an unnamed
@@ -1418,13 +1419,34 @@ func (tx *captureTx) Exec(ctx context.Context, sql string, args ...any) (pgconn.
 	if tx.conn == nil {
 		return pgconn.CommandTag{}, pgx.ErrTxClosed
 	}
+	returned := false
+	defer tx.cutExec(sql, &returned)
 	tag, err := tx.Tx.Exec(ctx, sql, args...)
+	returned = true
 	// Still in the transaction and no failure: the common case, decided
 	// without lexing sql.
 	if (err != nil || tx.conn.Conn().PgConn().TxStatus() != 'T') && endsTx(sql) {
 		tx.ended(ctx, err)
 	}
 	return tag, err
+}
+
+// cutExec, deferred by Exec, handles a cut of the statement sql before
+// *returned is set (see markOnPanic): a COMMIT sent so (endsTx) went out,
+// and may commit with its position unread, so the session is marked. The
+// connection, mid-reply, is released whatever sql was (the pool closes
+// it, and notes its backend: see statementsDiscarded.TraceRelease), or
+// its slot would be lost to an application that recovers the panic and
+// does not roll back; the transaction's calls then fail with
+// pgx.ErrTxClosed.
+func (tx *captureTx) cutExec(sql string, returned *bool) {
+	if *returned {
+		return
+	}
+	if endsTx(sql) {
+		tx.session.markLost()
+	}
+	tx.release()
 }
 
 func (tx *captureTx) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {

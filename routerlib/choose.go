@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -177,7 +178,12 @@ func (r *Router) decideWrite(ctx context.Context, t *topology, cl class, st *ret
 //go:noinline
 func (r *Router) decideSession(ctx context.Context, t *topology, s *Session, rt *route, exclude *node) (tg target, done bool, err error) {
 	if lost := s.unsettled(); lost != 0 {
-		if err := r.settle(ctx, t, s, lost); err != nil {
+		if err := r.settle(ctx, t, s, lost, false); errors.Is(err, errCutRunning) {
+			// The primary has the work once it committed; the session
+			// settles once the cut backends ended (see cutBackends).
+			tg, err = r.stickyTarget(t, exclude, rt.name)
+			return tg, true, err
+		} else if err != nil {
 			// The primary has the work, whatever its position.
 			r.opts.logger.Warn("routerlib: a session's position is unknown and the primary could not tell its own; the read goes to the primary", "err", err)
 			tg, err = r.stickyTarget(t, exclude, rt.name)
@@ -458,15 +464,91 @@ func (r *Router) stickyTarget(t *topology, exclude *node, routeName string) (tar
 
 // settle records in s the primary's WAL position, read on a connection of
 // its own, after Release could not read the position of work done through
-// s (lost is s.unsettled()): any position read since on the same primary
-// is past that work's commit.
-func (r *Router) settle(ctx context.Context, t *topology, s *Session, lost uint64) error {
+// s (lost is s.unsettled()): any position read since on the same primary,
+// once the backends of the connections cut with a call in flight ended,
+// is past that work's commit, when it committed. The session then sees
+// the work in every read, and never again misses it: its reads are
+// monotonic. With wait settle waits for those backends (up to
+// cutAwaitLimit after each cut, and while ctx lasts); without, it fails
+// with errCutRunning at once while one runs, and the read goes to the
+// primary. Limits: the backends are looked up by process id, which names
+// one only on a direct connection, not through PgBouncer (see
+// cutBackends); and a connection that failed without the router closing
+// it (a network partition) is noted only when its call returns, so the
+// backend, unreachable by a cancel, may run on unseen.
+func (r *Router) settle(ctx context.Context, t *topology, s *Session, lost uint64, wait bool) error {
+	if err := r.awaitCut(ctx, t, wait); err != nil {
+		return err
+	}
 	pos, err := r.primaryPosition(ctx, t)
 	if err != nil {
 		return err
 	}
 	s.settle(pos.lsn, lost)
 	return nil
+}
+
+// errCutRunning is settle's failure, without wait, while a backend of a
+// connection cut with a call in flight still runs.
+var errCutRunning = errors.New("routerlib: a backend whose connection was cut mid-call still runs on the primary")
+
+// cutPollPeriod is how often awaitCut asks the primary again.
+const cutPollPeriod = 10 * time.Millisecond
+
+// awaitCut waits, with wait, until the primary's backends of its write
+// pool's connections cut with a call in flight (cutBackends) are gone from
+// pg_stat_activity; without, it reports errCutRunning while one is there.
+func (r *Router) awaitCut(ctx context.Context, t *topology, wait bool) error {
+	w := t.writer.Load()
+	if w == nil {
+		return nil // primaryPosition fails with its own error
+	}
+	for {
+		pids := w.cutBackends.pending()
+		if pids == nil {
+			return nil
+		}
+		running, err := runningBackends(ctx, w.writePool.Load(), pids)
+		if err != nil {
+			return fmt.Errorf("routerlib: asking primary %q whether the backends of connections cut mid-call ended: %w", w.name, err)
+		}
+		w.cutBackends.ended(pids, running)
+		if len(running) == 0 {
+			return nil
+		}
+		if !wait {
+			return errCutRunning
+		}
+		tm := time.NewTimer(cutPollPeriod)
+		select {
+		case <-ctx.Done():
+			tm.Stop()
+			return fmt.Errorf("%w (process %d on %q): %w", errCutRunning, running[0], w.name, context.Cause(ctx))
+		case <-tm.C:
+		}
+	}
+}
+
+// runningBackends returns the process ids of pids that the server of pool
+// still runs. It only reads pg_stat_activity: a process id through
+// PgBouncer is no backend's, and must never be signalled.
+func runningBackends(ctx context.Context, pool *pgxpool.Pool, pids []uint32) ([]uint32, error) {
+	if pool == nil {
+		return nil, errors.New("no write pool")
+	}
+	asked := make([]int64, len(pids))
+	for i, p := range pids {
+		asked[i] = int64(p)
+	}
+	rows, err := pool.Query(ctx, "SELECT pid FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1::int8[])", asked)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (uint32, error) {
+		var pid int64
+		err := row.Scan(&pid)
+		return uint32(pid), err
+	})
 }
 
 // failedUnder says that w's connection failed under the read being

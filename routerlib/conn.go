@@ -180,15 +180,30 @@ func (b cutBatch) Close() error { return b.c.statementCutOff(b.ctx, b.BatchResul
 // would fail once with SQLSTATE 26000 before pgx prepares it again: on
 // that connection, and in the calls that get it from the pool later.
 // Only the primary's pools have it, where those statements are routed.
-type statementsDiscarded struct{}
+// It also notes, as each connection goes back to its pool, one cut with a
+// call in flight (see TraceRelease).
+type statementsDiscarded struct{ cut *cutBackends }
 
-// discardTracer returns a tracer for a write pool's connections: next, the
-// application's own (WithPoolConfig), combined with statementsDiscarded.
-func discardTracer(next pgx.QueryTracer) pgx.QueryTracer {
+// discardTracer returns a tracer for a write pool's connections of a
+// server whose cut backends are cut: next, the application's own
+// (WithPoolConfig), combined with statementsDiscarded.
+func discardTracer(next pgx.QueryTracer, cut *cutBackends) pgx.QueryTracer {
 	if next == nil {
-		return statementsDiscarded{}
+		return statementsDiscarded{cut}
 	}
-	return multitracer.New(next, statementsDiscarded{})
+	return multitracer.New(next, statementsDiscarded{cut})
+}
+
+// TraceRelease runs in [pgxpool.Conn.Release], before the pool destroys a
+// connection closed or still busy: one whose call was cut (a handler's
+// panic mid-reply, a context that ended, a failed socket) after it may
+// have sent a COMMIT that its backend is still running. Its backend is
+// noted, so that a session's position read waits until it ended (see
+// cutBackends).
+func (d statementsDiscarded) TraceRelease(_ *pgxpool.Pool, r pgxpool.TraceReleaseData) {
+	if pc := r.Conn.PgConn(); pc.IsClosed() || pc.IsBusy() {
+		d.cut.add(pc.PID())
+	}
 }
 
 func (statementsDiscarded) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {

@@ -337,8 +337,8 @@ func (r *Router) settleSession(ctx context.Context, s *Session, lost uint64) err
 		return err
 	}
 	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
-	if err = r.settle(ctx, t, s, lost); err != nil {
-		err = r.awaitWriter(ctx, &t, err, func() error { return r.settle(ctx, t, s, lost) })
+	if err = r.settle(ctx, t, s, lost, true); err != nil {
+		err = r.awaitWriter(ctx, &t, err, func() error { return r.settle(ctx, t, s, lost, true) })
 	}
 	return err
 }

@@ -541,7 +541,7 @@ func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s 
 		return nil, nil, 0, &unacquired{err}
 	}
 	returned := false
-	defer closeOnPanic(c, &returned)
+	defer closeOnPanic(&s.cutBackends, c, &returned)
 	if s.readOnlyLost.Load() && pool == s.readPool.Load() {
 		rows, err = queryReadOnly(ctx, c.Conn(), sql, args)
 	} else {
@@ -709,7 +709,7 @@ func (w *retryRows) done() {
 		c := w.conn
 		w.conn = nil
 		closed := false
-		defer closeOnPanic(c, &closed)
+		defer closeOnPanic(&w.n.cutBackends, c, &closed)
 		w.rows.Close()
 		closed = true
 		w.n.release(w.pool, c, w.gen)
@@ -728,8 +728,12 @@ func (w *retryRows) done() {
 // so lost each later call waits for a connection forever. c is
 // mid-reply, its protocol state unknown: it is closed, not given back.
 // Nothing is recovered: the panic (or the Goexit) goes on untouched.
-func closeOnPanic(c *pgxpool.Conn, returned *bool) {
+// The server goes on with what c sent, a COMMIT say, unaware: its backend
+// is noted in cut, for sessions to settle after it ended (see
+// cutBackends).
+func closeOnPanic(cut *cutBackends, c *pgxpool.Conn, returned *bool) {
 	if !*returned {
+		cut.add(c.Conn().PgConn().PID())
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = c.Hijack().Close(ctx)
 		cancel()

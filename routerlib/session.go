@@ -3,9 +3,12 @@ package routerlib
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
+	"time"
 )
 
 // An LSN is a PostgreSQL write-ahead log position, as pg_lsn holds it.
@@ -102,4 +105,86 @@ func WithSession(ctx context.Context, s *Session) context.Context {
 func SessionFrom(ctx context.Context) *Session {
 	s, _ := ctx.Value(sessionKey{}).(*Session)
 	return s
+}
+
+// cutAwaitLimit bounds how long a cut backend is awaited (see
+// cutBackends): one still running after it, in a COMMIT that waits for a
+// synchronous standby that never answers say, is dropped from the list,
+// and sessions settle as if it had ended.
+const cutAwaitLimit = 30 * time.Second
+
+// cutBackends are the process ids of a server's backends whose connection
+// the router closed, or saw closed, with a call in flight: a handler of
+// the application's that panicked mid-reply, a context that ended, a
+// socket that failed. Such a backend may still be running a COMMIT that
+// went out, a deferred trigger's work say, and commit after a position
+// read from another connection: a session that settled at that position
+// (Session.settle) would read on a replica without the write, and then,
+// once the write committed, see it on the primary and miss it again on
+// that replica. So a session settles only once the backends cut before
+// are gone from pg_stat_activity (Router.settle), and its reads go to the
+// primary until then.
+//
+// A process id means a backend only on a direct connection: through
+// PgBouncer it is PgBouncer's key for the client, which no backend of the
+// server has (or an unrelated one has, and sessions then wait for it, up
+// to cutAwaitLimit). It is only ever looked up, never signalled. Through
+// PgBouncer the guarantee is what a cancel request gives: pgx sends one
+// when a context ends mid-call, and PgBouncer forwards it; after a
+// handler's panic none is sent.
+type cutBackends struct {
+	mu   sync.Mutex
+	cuts []cutBackend // guarded by mu
+}
+
+type cutBackend struct {
+	pid uint32
+	at  time.Time
+}
+
+// add notes the backend pid, cut now; 0, a connection never set up, is
+// not noted.
+func (c *cutBackends) add(pid uint32) {
+	if pid == 0 {
+		return
+	}
+	c.mu.Lock()
+	c.cuts = append(c.cuts, cutBackend{pid, time.Now()})
+	c.mu.Unlock()
+}
+
+// pending returns the process ids to look up, nil if none: those noted
+// within cutAwaitLimit.
+func (c *cutBackends) pending() []uint32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.cuts) == 0 {
+		return nil
+	}
+	keep := c.cuts[:0]
+	var pids []uint32
+	for _, b := range c.cuts {
+		if time.Since(b.at) < cutAwaitLimit {
+			keep = append(keep, b)
+			pids = append(pids, b.pid)
+		}
+	}
+	clear(c.cuts[len(keep):])
+	c.cuts = keep
+	return pids
+}
+
+// ended drops the backends of asked that running, the ones of them the
+// server still has, does not hold.
+func (c *cutBackends) ended(asked, running []uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keep := c.cuts[:0]
+	for _, b := range c.cuts {
+		if !slices.Contains(asked, b.pid) || slices.Contains(running, b.pid) {
+			keep = append(keep, b)
+		}
+	}
+	clear(c.cuts[len(keep):])
+	c.cuts = keep
 }

@@ -312,6 +312,9 @@ type server struct {
 	// receiver last showed (see seeFork); guarded by Router.checkMu.
 	fork    forkPoint
 	baseCfg *pgxpool.Config // template for the pools
+	// cut are the backends of the write pool's connections closed with a
+	// call in flight, whose end a session's position read awaits.
+	cutBackends cutBackends
 
 	// Health, stored by the monitor (and by the query path on a failed
 	// connection), loaded by the query path.
@@ -683,7 +686,7 @@ func (s *server) ensureWritePool() error {
 		return nil
 	}
 	wc := s.baseCfg.Copy()
-	wc.ConnConfig.Tracer = discardTracer(wc.ConnConfig.Tracer)
+	wc.ConnConfig.Tracer = discardTracer(wc.ConnConfig.Tracer, &s.cutBackends)
 	wp, err := s.newPool(wc)
 	if err != nil {
 		return err

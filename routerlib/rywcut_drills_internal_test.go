@@ -1,0 +1,226 @@
+package routerlib
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// Drills for a read_your_writes write cut after its COMMIT went out,
+// while the server still works on that COMMIT: a deferred constraint
+// trigger raises a notice and then sleeps 1 s before the commit record
+// is written. The cut is a notice handler of the application's that
+// panics (closeOnPanic, markOnPanic: the connection is closed, the
+// server goes on), or the call's context ending (pgx's default context
+// handler sets a deadline on the socket and closes it: no cancel request
+// either). The session's next read, at once, must not settle at a
+// position before the commit: the standby, once it replayed that far,
+// is paused, and a read after the commit must not go there and miss the
+// row the primary shows (the write would appear and then disappear).
+
+// rywcutTopology is a primary and a streaming standby with rywcut_c,
+// whose rows' COMMIT raises 'rywcut commit notice' and then sleeps 1 s.
+func rywcutTopology(t *testing.T) *routertest.Topology {
+	t.Helper()
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	ctx := context.Background()
+	for _, q := range []string{
+		"CREATE TABLE rywcut_c (id int)",
+		"CREATE TABLE rywcut_other (id int)",
+		`CREATE FUNCTION rywcut_c_slow() RETURNS trigger LANGUAGE plpgsql AS $$
+		 BEGIN RAISE NOTICE 'rywcut commit notice'; PERFORM pg_sleep(1); RETURN NULL; END $$`,
+		`CREATE CONSTRAINT TRIGGER rywcut_c_slow AFTER INSERT ON rywcut_c DEFERRABLE INITIALLY DEFERRED
+		 FOR EACH ROW EXECUTE FUNCTION rywcut_c_slow()`,
+	} {
+		if err := topo.Primary.Exec(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := topo.WaitReplayed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return topo
+}
+
+// rywcutRouter is a read_your_writes router on topo with pools of one
+// connection, whose reads wait 200 ms at most for the standby.
+func rywcutRouter(t *testing.T, topo *routertest.Topology, cfg func(*pgxpool.Config)) *Router {
+	t.Helper()
+	a := topo.Artifact()
+	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: "200ms"}
+	a.Health = artifact.Health{Interval: "1m", Timeout: "1s", EjectAfter: 3, ReadmitAfter: 1}
+	r, err := New(context.Background(), a, WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) {
+		c.MaxConns = 1
+		if cfg != nil {
+			cfg(c)
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// panicOnCommitNotice makes the pools' notice handler panic at the
+// COMMIT's notice, as an application's may.
+func panicOnCommitNotice(c *pgxpool.Config) {
+	c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		if n.Message == "rywcut commit notice" {
+			panic("rywcut: the application's notice handler failed")
+		}
+	}
+}
+
+// rywcutCommits are the ways a drill's write sends its COMMIT, each
+// through a read_your_writes session in ctx: a transaction's Commit, a
+// COMMIT sent through the transaction's own Exec, and an autocommit
+// INSERT through Exec (the deferred trigger runs at its implicit commit).
+var rywcutCommits = []struct {
+	name  string
+	write func(ctx context.Context, r *Router, id int) error
+}{
+	{"tx-commit", func(ctx context.Context, r *Router, id int) error {
+		tx, err := r.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback(context.Background()) }()
+		if _, err := tx.Exec(ctx, "INSERT INTO rywcut_c VALUES ($1)", id); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}},
+	{"tx-commit-unrolled", func(ctx context.Context, r *Router, id int) error {
+		// As TestRywpathPanicInCommit: no deferred Rollback (which sends a
+		// statement on the connection left mid-reply).
+		tx, err := r.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, "INSERT INTO rywcut_c VALUES ($1)", id); err != nil {
+			return err
+		}
+		return tx.Commit(ctx)
+	}},
+	{"tx-exec-commit", func(ctx context.Context, r *Router, id int) error {
+		tx, err := r.Begin(ctx)
+		if err != nil {
+			return err
+		}
+		defer func() { _ = tx.Rollback(context.Background()) }()
+		if _, err := tx.Exec(ctx, "INSERT INTO rywcut_c VALUES ($1)", id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, "COMMIT")
+		return err
+	}},
+	{"exec", func(ctx context.Context, r *Router, id int) error {
+		_, err := r.Exec(ctx, "INSERT INTO rywcut_c VALUES ($1)", id)
+		return err
+	}},
+}
+
+func TestRywcutSettleAfterCutCommit(t *testing.T) {
+	topo := rywcutTopology(t)
+	ctx := context.Background()
+	cuts := []struct {
+		name string
+		cfg  func(*pgxpool.Config)
+		ctx  func() (context.Context, context.CancelFunc)
+	}{
+		{"panic", panicOnCommitNotice, func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }},
+		// pgx's own close after a context ended sends a cancel request:
+		// the COMMIT is cancelled in the trigger's sleep, and nothing
+		// commits (0 of 3 on the old code and the new).
+		{"deadline", nil, func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 300*time.Millisecond) }},
+	}
+	id := 0
+	for _, cut := range cuts {
+		for _, w := range rywcutCommits {
+			t.Run(cut.name+"/"+w.name, func(t *testing.T) {
+				r := rywcutRouter(t, topo, cut.cfg)
+				missed, committed := 0, 0
+				const writes = 3
+				for i := 0; i < writes; i++ {
+					id++
+					s := &Session{}
+					cctx, cancel := cut.ctx()
+					var err error
+					func() {
+						defer func() {
+							if p := recover(); p != nil {
+								err = fmt.Errorf("panic: %v", p)
+							}
+						}()
+						err = w.write(WithSession(cctx, s), r, id)
+					}()
+					cancel()
+					if err == nil {
+						t.Fatalf("write %d: no error, want the cut", id)
+					}
+					// The session's next read, at once, while the
+					// server is still in the COMMIT.
+					cutAt := time.Now()
+					first := rywcutSeen(t, r, s, id)
+					t.Logf("write %d: first read after %s: position %s, %d unsettled", id, time.Since(cutAt).Round(time.Millisecond), s.LSN(), s.unsettled())
+					// Another client commits: the WAL is flushed past
+					// what the session recorded (without it, the flush
+					// waits for the COMMIT, and a standby that replayed
+					// that far has the row). The standby replays so far,
+					// and stops there.
+					if err := topo.Primary.Exec(ctx, "INSERT INTO rywcut_other VALUES (1)"); err != nil {
+						t.Fatal(err)
+					}
+					if err := topo.Standbys[0].WaitReplayed(ctx, s.LSN().String()); err != nil {
+						t.Fatal(err)
+					}
+					if err := topo.Standbys[0].PauseReplay(ctx); err != nil {
+						t.Fatal(err)
+					}
+					n := rowsOf(topo.Primary, "rywcut_c", id)
+					for wait := time.Now().Add(2 * time.Second); n != 1 && time.Now().Before(wait); n = rowsOf(topo.Primary, "rywcut_c", id) {
+						time.Sleep(10 * time.Millisecond)
+					}
+					// The COMMIT may have been cancelled (no row): then
+					// reads must not see it, which they cannot.
+					t.Logf("write %d: %v; %d rows; first read saw %d", id, err, n, first)
+					if n == 1 {
+						committed++
+						if seen := rywcutSeen(t, r, s, id); seen != 1 {
+							missed++
+							t.Logf("write %d (%v) committed; the session's reads saw it %d times at once, then %d times (position %s, %d unsettled)", id, err, first, seen, s.LSN(), s.unsettled())
+						}
+					}
+					if err := topo.Standbys[0].ResumeReplay(ctx); err != nil {
+						t.Fatal(err)
+					}
+					nextCallWorks(t, r, fmt.Sprintf("write %d (%v)", id, err))
+				}
+				if missed != 0 {
+					t.Errorf("the session's read after the commit missed %d of %d committed writes", missed, committed)
+				}
+				t.Logf("%d of %d writes committed", committed, writes)
+			})
+		}
+	}
+}
+
+// rywcutSeen counts the rows of id a read through s sees.
+func rywcutSeen(t *testing.T, r *Router, s *Session, id int) int {
+	t.Helper()
+	var seen int
+	rctx, cancel := context.WithTimeout(WithSession(context.Background(), s), 10*time.Second)
+	defer cancel()
+	if err := r.QueryRow(rctx, "SELECT count(*) FROM rywcut_c WHERE id = $1", id).Scan(&seen); err != nil {
+		t.Fatalf("the session's read of %d: %v", id, err)
+	}
+	return seen
+}
