@@ -313,13 +313,20 @@ type releasingBatch struct {
 	c *pgxpool.Conn
 }
 
+// Close closes the results and releases the connection, also when a
+// handler of the application's cuts the Close (a panic or a Goexit mid-
+// reply: see closeOnPanic): the pool then closes the connection, busy,
+// instead of losing its slot for good.
 func (b *releasingBatch) Close() error {
-	err := b.BatchResults.Close()
+	defer b.release()
+	return b.BatchResults.Close()
+}
+
+func (b *releasingBatch) release() {
 	if b.c != nil {
 		b.c.Release()
 		b.c = nil
 	}
-	return err
 }
 
 // releasingTx releases its connection to the pool once it ends (Commit or

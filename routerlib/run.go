@@ -424,7 +424,22 @@ func (rb *resendBatch) QueryRow() pgx.Row {
 // the new sending's row). The rest is pgx's, with its rule: a callback's
 // error ends the batch, and no callback after it runs.
 func (rb *resendBatch) Close() error {
-	return rb.recordOutcome(rb.close())
+	returned := false
+	defer rb.markCut(&returned)
+	err := rb.close()
+	returned = true
+	return rb.recordOutcome(err)
+}
+
+// markCut, deferred by Close, marks the session of a batch that records
+// (recordIn) when Close is cut before *returned is set (see markOnPanic):
+// the batch's Sync went out, and a read of it that wrote commits with its
+// position unread. Its connection is released by releasingBatch.Close.
+func (rb *resendBatch) markCut(returned *bool) {
+	if c := rb.capture; !*returned && c != nil && !c.done {
+		c.done = true
+		c.session.markLost()
+	}
 }
 
 func (rb *resendBatch) close() error {

@@ -6,10 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -49,26 +49,6 @@ func rywcutTopology(t *testing.T) *routertest.Topology {
 	return topo
 }
 
-// rywcutRouter is a read_your_writes router on topo with pools of one
-// connection, whose reads wait 200 ms at most for the standby.
-func rywcutRouter(t *testing.T, topo *routertest.Topology, cfg func(*pgxpool.Config)) *Router {
-	t.Helper()
-	a := topo.Artifact()
-	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: "200ms"}
-	a.Health = artifact.Health{Interval: "1m", Timeout: "1s", EjectAfter: 3, ReadmitAfter: 1}
-	r, err := New(context.Background(), a, WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) {
-		c.MaxConns = 1
-		if cfg != nil {
-			cfg(c)
-		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(r.Close)
-	return r
-}
-
 // panicOnCommitNotice makes the pools' notice handler panic at the
 // COMMIT's notice, as an application's may.
 func panicOnCommitNotice(c *pgxpool.Config) {
@@ -88,27 +68,12 @@ var rywcutCommits = []struct {
 	write func(ctx context.Context, r *Router, id int) error
 }{
 	{"tx-commit", func(ctx context.Context, r *Router, id int) error {
-		tx, err := r.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		defer func() { _ = tx.Rollback(context.Background()) }()
-		if _, err := tx.Exec(ctx, "INSERT INTO rywcut_c VALUES ($1)", id); err != nil {
-			return err
-		}
-		return tx.Commit(ctx)
+		return rywcutTx(ctx, r, id, true)
 	}},
+	// As TestRywpathPanicInCommit: no deferred Rollback (which sends a
+	// statement on the connection left mid-reply).
 	{"tx-commit-unrolled", func(ctx context.Context, r *Router, id int) error {
-		// As TestRywpathPanicInCommit: no deferred Rollback (which sends a
-		// statement on the connection left mid-reply).
-		tx, err := r.Begin(ctx)
-		if err != nil {
-			return err
-		}
-		if _, err := tx.Exec(ctx, "INSERT INTO rywcut_c VALUES ($1)", id); err != nil {
-			return err
-		}
-		return tx.Commit(ctx)
+		return rywcutTx(ctx, r, id, false)
 	}},
 	{"tx-exec-commit", func(ctx context.Context, r *Router, id int) error {
 		tx, err := r.Begin(ctx)
@@ -126,6 +91,22 @@ var rywcutCommits = []struct {
 		_, err := r.Exec(ctx, "INSERT INTO rywcut_c VALUES ($1)", id)
 		return err
 	}},
+}
+
+// rywcutTx inserts id in a transaction through r and commits it, with a
+// Rollback deferred when rollback is set, as applications write it.
+func rywcutTx(ctx context.Context, r *Router, id int, rollback bool) error {
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	if rollback {
+		defer func() { _ = tx.Rollback(context.Background()) }()
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO rywcut_c VALUES ($1)", id); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
 func TestRywcutSettleAfterCutCommit(t *testing.T) {
@@ -146,7 +127,7 @@ func TestRywcutSettleAfterCutCommit(t *testing.T) {
 	for _, cut := range cuts {
 		for _, w := range rywcutCommits {
 			t.Run(cut.name+"/"+w.name, func(t *testing.T) {
-				r := rywcutRouter(t, topo, cut.cfg)
+				r := rywpathRouter(t, topo, time.Minute, cut.cfg)
 				missed, committed := 0, 0
 				const writes = 3
 				for i := 0; i < writes; i++ {
@@ -213,14 +194,87 @@ func TestRywcutSettleAfterCutCommit(t *testing.T) {
 	}
 }
 
-// rywcutSeen counts the rows of id a read through s sees.
+// rywcutSeen counts the rows of id in rywcut_c a read through s sees.
 func rywcutSeen(t *testing.T, r *Router, s *Session, id int) int {
+	t.Helper()
+	return rywcutSeenIn(t, r, s, "rywcut_c", id)
+}
+
+// rywcutSeenIn counts the rows of id in table a read through s sees.
+func rywcutSeenIn(t *testing.T, r *Router, s *Session, table string, id int) int {
 	t.Helper()
 	var seen int
 	rctx, cancel := context.WithTimeout(WithSession(context.Background(), s), 10*time.Second)
 	defer cancel()
-	if err := r.QueryRow(rctx, "SELECT count(*) FROM rywcut_c WHERE id = $1", id).Scan(&seen); err != nil {
+	if err := r.QueryRow(rctx, "SELECT count(*) FROM "+table+" WHERE id = $1", id).Scan(&seen); err != nil {
 		t.Fatalf("the session's read of %d: %v", id, err)
 	}
 	return seen
+}
+
+// TestRywcutReadBatchPanic: a batch of reads through a read_your_writes
+// session whose writes no replica replayed runs on the primary's
+// read-write session, with xactQuery queued last (resendBatch.recordIn);
+// one read calls a function that writes and raises a notice, and the
+// application's notice handler panics while the batch's Close reads the
+// reply. The server commits all the same, after the Sync it already has:
+// the session must ask the primary before its next read, which sees the
+// row once it committed, and the pool's one connection must serve the
+// next call.
+func TestRywcutReadBatchPanic(t *testing.T) {
+	ctx := context.Background()
+	topo := pausedTopology(t,
+		"CREATE TABLE rywcut_b (id int)",
+		`CREATE FUNCTION rywcut_bw(id int) RETURNS int LANGUAGE plpgsql AS $$
+		 BEGIN INSERT INTO rywcut_b VALUES (id); RAISE NOTICE 'rywcut batch notice'; PERFORM pg_sleep(0.3); RETURN id; END $$`,
+	)
+	r := rywpathRouter(t, topo, time.Minute, func(c *pgxpool.Config) {
+		c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+			if n.Message == "rywcut batch notice" {
+				panic("rywcut: the application's notice handler failed")
+			}
+		}
+	})
+	for id := 1; id <= 3; id++ {
+		s := &Session{}
+		sctx := WithSession(ctx, s)
+		// A write the paused standby does not have: the batch goes to
+		// the primary's read-write session.
+		if _, err := r.Exec(sctx, "INSERT INTO rywcut_b VALUES (0)"); err != nil {
+			t.Fatal(err)
+		}
+		before := s.unsettled()
+		var b pgx.Batch
+		b.Queue("SELECT 1")
+		b.Queue("SELECT rywcut_bw($1)", id)
+		panicked := false
+		func() {
+			defer func() { panicked = recover() != nil }()
+			_ = r.SendBatch(sctx, &b).Close()
+		}()
+		if !panicked {
+			t.Fatalf("batch %d: the notice handler did not panic", id)
+		}
+		if s.unsettled() == before {
+			t.Errorf("batch %d: a panic cut its Close after a read that wrote, but its session does not ask the primary first", id)
+		}
+		// Bounded: a connection lost mid-reply makes it wait forever.
+		cctx, cancel := context.WithTimeout(Primary(ctx), 10*time.Second)
+		var got int
+		err := r.QueryRow(cctx, "SELECT $1::int", id).Scan(&got)
+		cancel()
+		if err != nil || got != id {
+			t.Fatalf("the primary's next call after batch %d: %d (%v), want %d", id, got, err, id)
+		}
+		n := rowsOf(topo.Primary, "rywcut_b", id)
+		for wait := time.Now().Add(2 * time.Second); n != 1 && time.Now().Before(wait); n = rowsOf(topo.Primary, "rywcut_b", id) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if n != 1 {
+			t.Fatalf("batch %d: %d rows committed, want 1", id, n)
+		}
+		if seen := rywcutSeenIn(t, r, s, "rywcut_b", id); seen != 1 {
+			t.Errorf("batch %d committed its row, but the session's read saw it %d times: position %s, %d unsettled", id, seen, s.LSN(), s.unsettled())
+		}
+	}
 }
