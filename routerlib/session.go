@@ -143,13 +143,26 @@ type cutBackend struct {
 }
 
 // add notes the backend pid, cut now; 0, a connection never set up, is
-// not noted.
+// not noted. The ones noted more than cutAwaitLimit ago go: they are in
+// the order noted, and without a session to settle (no read_your_writes,
+// or none marked) nothing else would drop them, while every write cut by
+// a context's end adds one.
 func (c *cutBackends) add(pid uint32) {
 	if pid == 0 {
 		return
 	}
+	now := time.Now()
 	c.mu.Lock()
-	c.cuts = append(c.cuts, cutBackend{pid, time.Now()})
+	old := 0
+	for old < len(c.cuts) && now.Sub(c.cuts[old].at) >= cutAwaitLimit {
+		old++
+	}
+	if old > 0 {
+		n := copy(c.cuts, c.cuts[old:])
+		clear(c.cuts[n:])
+		c.cuts = c.cuts[:n]
+	}
+	c.cuts = append(c.cuts, cutBackend{pid, now})
 	c.mu.Unlock()
 }
 
