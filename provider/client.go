@@ -1218,6 +1218,14 @@ func (s *server) connConfig(database string) (*pgx.ConnConfig, error) {
 	cfg.RuntimeParams["standard_conforming_strings"] = "on"
 	cfg.Tracer = statement.Tracer{Bound: clientStatementBound(timeout)}
 	cfg.DialFunc = notAccepting(cfg.DialFunc, time.Duration(s.settings.connectTimeout())*time.Second)
+	startedOnValidate(&cfg.Config)
+	return cfg, nil
+}
+
+// startedOnValidate marks a connection of cfg that its DialFunc made a
+// startingConn as started once its session has started (ValidateConnect),
+// so that its Close no longer waits for the server's end.
+func startedOnValidate(cfg *pgconn.Config) {
 	validate := cfg.ValidateConnect
 	cfg.ValidateConnect = func(ctx context.Context, c *pgconn.PgConn) error {
 		nc := c.Conn()
@@ -1232,7 +1240,6 @@ func (s *server) connConfig(database string) (*pgx.ConnConfig, error) {
 		}
 		return nil
 	}
-	return cfg, nil
 }
 
 // poolKey is everything a pool's connections depend on.

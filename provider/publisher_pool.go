@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -336,6 +337,25 @@ func (pp *publisherPool) newPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
 	// went unchecked. Unprepared, each check is one round trip, one
 	// transaction.
 	cfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+	// A connection the publisher refuses during its startup (3D000, a
+	// database the conninfo names that does not exist) holds its place in
+	// the role's room until the server has closed the socket, as the
+	// provider's own do (startingConn): PostgreSQL counts that backend
+	// against the role's CONNECTION LIMIT until it exits, and freed when
+	// pgx returned the error, the place went to the provider's next
+	// connection, which the server refused (53300, 2 of 30 in
+	// TestReview14ProbeRefusedAtStartupKeepsThePlaceUntilTheBackendExits).
+	// The dial's own errors are kept as they are: try tells a publisher
+	// that did not answer by them.
+	dial := cfg.DialFunc
+	cfg.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &startingConn{Conn: c, timeout: publisherProbeTimeout, dialed: time.Now()}, nil
+	}
+	startedOnValidate(&cfg.Config)
 	pcfg.MaxConns = publisherPoolConns
 	pcfg.MinConns = 0
 	pcfg.MaxConnIdleTime = publisherPoolIdle
