@@ -662,9 +662,13 @@ var afterFirstAcquire atomic.Pointer[func(database string)]
 var beforeLimitsRead atomic.Pointer[func(database string)]
 
 // roomKey is a role on a server, the key of its roleRoom: every host and
-// port its connections may reach, in the order they are tried, and the
-// role. Nothing else of the connection string is in it: the provider's
-// pools (newPool) and the publisher probe's (publisherPoolSet.get) name
+// port its connections may reach, sorted, and the role. In the order they
+// are tried, a provider's host list and a subscription's naming the same
+// servers in another order (host=a,b and host=b,a, both reaching the one
+// that answers) were two rooms, and the server refused the probe (53300,
+// TestReview14RoomKeyHostOrder). Nothing else of the connection string
+// is in it: the provider's pools (newPool) and the publisher probe's
+// (publisherPoolSet.get) name
 // one server with different settings (sslmode, connect_timeout, the
 // database), and keyed by the whole string without the database, the
 // probe's connections were counted in no room, so the two together
@@ -682,6 +686,7 @@ func roomKeyOf(cfg *pgx.ConnConfig) roomKey {
 			servers = append(servers, a)
 		}
 	}
+	slices.Sort(servers)
 	return roomKey{servers: strings.Join(servers, ","), role: cfg.User}
 }
 
