@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 )
 
@@ -30,6 +32,14 @@ func TestProberoomProbeSharesTheRoleRoom(t *testing.T) {
 	s, dbs := roleServer(t, n, role, 3, 5)
 	pool := testPool(t, s, dbs[0])
 	connection := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", n.Host, n.Port, role, dbs[0])
+	probeBesideStatements(t, pool, connection, "the role's CONNECTION LIMIT 3")
+}
+
+// probeBesideStatements runs, five rounds, three probes of the publisher
+// that connection names and three statements on pool at once, and fails
+// t when any fails, the limit they share named by shared.
+func probeBesideStatements(t *testing.T, pool *pgxpool.Pool, connection, shared string) {
+	t.Helper()
 	ctx := context.Background()
 	const rounds, probes, statements = 5, 3, 3
 	var probeFailures, statementFailures int
@@ -66,8 +76,8 @@ func TestProberoomProbeSharesTheRoleRoom(t *testing.T) {
 		}
 	}
 	if probeFailures > 0 || statementFailures > 0 {
-		t.Errorf("with the role's CONNECTION LIMIT 3 shared by the provider and the publisher probe, %d of %d probes and %d of %d "+
-			"provider statements failed, want none", probeFailures, rounds*probes, statementFailures, rounds*statements)
+		t.Errorf("with %s shared by the provider and the publisher probe, %d of %d probes and %d of %d "+
+			"provider statements failed, want none", shared, probeFailures, rounds*probes, statementFailures, rounds*statements)
 	}
 }
 

@@ -1,12 +1,9 @@
 package provider
 
 import (
-	"context"
 	"fmt"
 	"os"
-	"sync"
 	"testing"
-	"time"
 )
 
 // A role without a CONNECTION LIMIT, its database of CONNECTION LIMIT 2,
@@ -32,41 +29,5 @@ func TestReview14ProbeAndProviderShareTheDatabaseLimit(t *testing.T) {
 	execSQL(t, n, "postgres", `ALTER DATABASE `+dbs[0]+` CONNECTION LIMIT 2`)
 	pool := testPool(t, s, dbs[0])
 	connection := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", n.Host, n.Port, role, dbs[0])
-	ctx := context.Background()
-	const rounds, probes, statements = 5, 3, 3
-	var probeFailures, statementFailures int
-	for round := range rounds {
-		by := &server{}
-		var wg sync.WaitGroup
-		errs := make(chan error, probes)
-		for range probes {
-			wg.Go(func() {
-				probe := &publisherProbe{connection: connection, by: by}
-				_, _, err := missingPublications(ctx, probe, []string{"x"})
-				errs <- err
-			})
-		}
-		var got []<-chan statementResult
-		for range statements {
-			got = append(got, selectOneAside(ctx, pool, 20*time.Second))
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				probeFailures++
-				t.Logf("round %d: a probe of the publisher: %v", round, err)
-			}
-		}
-		for _, g := range got {
-			if r := <-g; r.err != nil {
-				statementFailures++
-				t.Logf("round %d: a provider statement: %v", round, r.err)
-			}
-		}
-	}
-	if probeFailures > 0 || statementFailures > 0 {
-		t.Errorf("with the database's CONNECTION LIMIT 2 shared by the provider and the publisher probe, %d of %d probes and %d of %d "+
-			"provider statements failed, want none", probeFailures, rounds*probes, statementFailures, rounds*statements)
-	}
+	probeBesideStatements(t, pool, connection, "the database's CONNECTION LIMIT 2")
 }
