@@ -714,6 +714,17 @@ func awaitRoom(ctx context.Context, pool *pgxpool.Pool, err error) (*pgxpool.Con
 	}
 }
 
+// awaitsRoom reports whether a call on s whose dial was refused with err
+// waits for room (awaitRoom): a refusal for want of room, by a server
+// last seen out of recovery. One in recovery takes no write, and a read
+// on it leaves for another node at once, as a replica's read pool's
+// does: a demoted declared primary serves reads through its write pool
+// (readPoolOf), whose refusal would otherwise hold each read there up to
+// connect_timeout.
+func (s *server) awaitsRoom(err error) bool {
+	return tooManyConnections(err) && !s.recovery.Load()
+}
+
 // noRoom is awaitRoom's error when no room came within its wait (bound),
 // or the caller's context (ctx) ended first; err is the server's refusal.
 func noRoom(ctx context.Context, bound time.Duration, err error) error {

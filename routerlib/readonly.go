@@ -137,9 +137,9 @@ func (r *readOnlyRows) Err() error {
 // is one whose connect started after it (see newSession).
 func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server, after int64) (pgconn.CommandTag, error) {
 	if pool != s.readPool.Load() {
-		c, err := acquireConn(ctx, pool)
+		c, _, err := s.acquire(ctx, pool) // waits for room on the writer alone (awaitsRoom)
 		if err != nil {
-			return pgconn.CommandTag{}, err
+			return pgconn.CommandTag{}, &unacquired{err}
 		}
 		defer c.Release()
 		return c.Conn().Exec(ctx, sql, args...)
@@ -210,8 +210,10 @@ func (rb *resendBatch) send(b *pgx.Batch) {
 		if c, _, err = s.newSession(rb.ctx, rb.pool, rb.after); err != nil {
 			err = &unacquired{err}
 		}
-	} else {
+	} else if readPool {
 		c, err = acquireConn(rb.ctx, rb.pool)
+	} else if c, _, err = s.acquire(rb.ctx, rb.pool); err != nil { // waits for room on the writer alone (awaitsRoom)
+		err = &unacquired{err}
 	}
 	done()
 	if err != nil {

@@ -857,7 +857,7 @@ func (s *server) acquire(ctx context.Context, pool *pgxpool.Pool) (c *pgxpool.Co
 		return s.kept.acquire(ctx, pool)
 	}
 	c, err = pool.Acquire(ctx)
-	if err != nil && tooManyConnections(err) {
+	if err != nil && s.awaitsRoom(err) {
 		c, err = awaitRoom(ctx, pool, err)
 	}
 	return c, 0, err
