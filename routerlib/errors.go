@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -145,3 +147,22 @@ func (e *monitorRefusedError) Error() string {
 }
 
 func (e *monitorRefusedError) Unwrap() error { return e.err }
+
+// monitorRefused reports whether err, the failure of the monitor's
+// connection cc, is the server refusing a setting WithMonitorConfig
+// changed from the pools' (pool, whose password is poolPassword): 28P01
+// refuses the user's password, 3D000 the database, 28000 the user or the
+// database (pg_hba.conf, a role that may not log in). A refusal of one
+// it left as the pools' is the router file's to fix.
+func monitorRefused(err error, cc *pgx.ConnConfig, pool *pgconn.Config, poolPassword string) bool {
+	user, database := cc.User != pool.User, cc.Database != pool.Database
+	switch refusedCode(err) {
+	case "28P01":
+		return user || cc.Password != poolPassword
+	case "3D000":
+		return database
+	case "28000":
+		return user || database
+	}
+	return false
+}

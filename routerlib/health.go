@@ -257,8 +257,7 @@ func (s *server) checkOn(ctx context.Context, timeout time.Duration) checkResult
 		}
 		c, err := pgx.ConnectConfig(cctx, cc)
 		if err != nil {
-			if s.monitor != nil && refusedCode(err) != "" &&
-				(cc.User != pool.User || cc.Database != pool.Database || cc.Password != poolPassword) {
+			if s.monitor != nil && monitorRefused(err, cc, pool, poolPassword) {
 				// The settings refused are the ones WithMonitorConfig set.
 				err = &monitorRefusedError{user: cc.User, database: cc.Database, err: err}
 			}
