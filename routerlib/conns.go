@@ -1,6 +1,7 @@
 package routerlib
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -351,13 +352,49 @@ func (tc *trackedConn) Write(b []byte) (int, error) {
 func (tc *trackedConn) Read(b []byte) (int, error) {
 	n, err := tc.Conn.Read(b)
 	if n > 0 && !tc.check {
-		if sent := tc.sent.Swap(0); sent != 0 {
+		if sent := tc.sent.Swap(0); sent != 0 && !bouncerRefusalReply(b[:n]) {
 			now := int64(time.Since(monoEpoch))
 			tc.answered.took.Store(now - sent)
 			tc.answered.at.Store(now)
 		}
 	}
 	return n, err
+}
+
+// bouncerRefusalReply reports whether b, the first bytes that came after a
+// write, begin an ErrorResponse of severity FATAL and SQLSTATE 08P01: a
+// PgBouncer in front of the node ending the client's session (see
+// bouncerRefused and bouncerTimedOut), most often because the server
+// behind it is down ("server login has been failing", "pgbouncer cannot
+// connect to server"), or a server closing a session that broke the
+// protocol. That is no answer of the node to a call: counted as one, a
+// stopped primary behind its PgBouncer excused its own late checks, and,
+// once they had failed for roleWindow, had an unknown role that kept the
+// writes off a promoted standby until a check of it answered, which never
+// came (TestPgBouncerFailoverLateChecks). It reads what the first read
+// holds (PgBouncer sends the message in one packet); on a TLS connection
+// the bytes are encrypted, and it reports false.
+func bouncerRefusalReply(b []byte) bool {
+	if len(b) < 5 || b[0] != 'E' {
+		return false
+	}
+	var fatal, protocol bool
+	fields := b[5:] // after the type and the length
+	for len(fields) > 1 && fields[0] != 0 {
+		end := bytes.IndexByte(fields[1:], 0)
+		if end < 0 {
+			break // cut short: what came is all there is to read
+		}
+		value := fields[1 : 1+end]
+		switch fields[0] {
+		case 'S', 'V': // severity: PgBouncer sends S, a server V too
+			fatal = fatal || string(value) == "FATAL"
+		case 'C':
+			protocol = string(value) == "08P01"
+		}
+		fields = fields[2+end:]
+	}
+	return fatal && protocol
 }
 
 func (tc *trackedConn) Close() error {

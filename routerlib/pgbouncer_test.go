@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,28 +245,72 @@ func TestPgBouncerStandbyStoppedUnderLoad(t *testing.T) {
 
 // TestPgBouncerFailover stops the primary behind its PgBouncer: writes fail
 // with ErrNoPrimary, and go to the promoted standby through its PgBouncer.
+// On failure it logs each node's Stat over time, the writes' errors, the
+// router's log and the bouncers' logs: under load (-race beside another
+// suite) it failed with the writes kept off the promoted standby for good,
+// the stopped primary's role unknown from PgBouncer's refusals taken for
+// its answers (see TestPgBouncerRefusalIsNoAnswer).
 func TestPgBouncerFailover(t *testing.T) {
 	topo := bouncedTopology(t)
+	logs := &syncBuffer{}
+	r := newRouter(t, steadyHealth(topo.Artifact(), interval), throughPgBouncer, routerlib.WithLogger(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))))
 	ctx := context.Background()
-	r := newRouter(t, steadyHealth(topo.Artifact(), interval), throughPgBouncer)
 	if _, err := r.Exec(ctx, "CREATE TABLE bounced_failover (id int)"); err != nil {
 		t.Fatal(err)
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	var trail []string
+	note := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		trail = append(trail, fmt.Sprintf("%6.2fs ", time.Since(start).Seconds())+fmt.Sprintf(format, args...))
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			for _, n := range topo.Nodes() {
+				s := nodeStat(r, n.Name)
+				note("%s role=%q writer=%v healthy=%v timeline=%d err=%q", n.Name, s.ObservedRole, s.Writer, s.Healthy, s.Timeline, s.LastError)
+			}
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-done
+		if t.Failed() {
+			t.Logf("Stat and writes from the stop on:\n%s", strings.Join(trail, "\n"))
+			t.Logf("router log:\n%s", logs.String())
+			for _, n := range topo.Nodes() {
+				b, _ := os.ReadFile(filepath.Join(topo.Dir, n.Name+"-pgbouncer", "pgbouncer.log"))
+				t.Logf("%s pgbouncer.log:\n%s", n.Name, b)
+			}
+		}
+	}()
+	write := func(id int) error {
+		_, err := r.Exec(ctx, "INSERT INTO bounced_failover VALUES ($1)", id)
+		if err != nil {
+			note("write: %v", err)
+		}
+		return err
 	}
 	if err := topo.Primary.Stop(ctx); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "ErrNoPrimary", func() bool {
-		_, err := r.Exec(ctx, "INSERT INTO bounced_failover VALUES (1)")
-		return errors.Is(err, routerlib.ErrNoPrimary)
-	})
+	took := eventually(t, 10*time.Second, "ErrNoPrimary", func() bool { return errors.Is(write(1), routerlib.ErrNoPrimary) })
+	t.Logf("ErrNoPrimary %v after the stop", took)
 	promoted := topo.Standbys[0]
 	if err := promoted.Promote(ctx); err != nil {
 		t.Fatal(err)
 	}
-	took := eventually(t, 10*time.Second, "writes after promotion", func() bool {
-		_, err := r.Exec(ctx, "INSERT INTO bounced_failover VALUES (2)")
-		return err == nil
-	})
+	note("promoted %s", promoted.Name)
+	took = eventually(t, 10*time.Second, "writes after promotion", func() bool { return write(2) == nil })
 	t.Logf("writes resumed %v after promotion", took)
 	if p := serverPort(t, routerlib.Primary(ctx), r); p != promoted.Port {
 		t.Errorf("writes go to port %d, want the promoted %d", p, promoted.Port)
