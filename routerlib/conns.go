@@ -352,13 +352,22 @@ func (tc *trackedConn) Write(b []byte) (int, error) {
 func (tc *trackedConn) Read(b []byte) (int, error) {
 	n, err := tc.Conn.Read(b)
 	if n > 0 && !tc.check {
-		if sent := tc.sent.Swap(0); sent != 0 && !bouncerRefusalReply(b[:n]) {
+		if sent := tc.sent.Swap(0); sent != 0 && !negotiationReply(b[:n]) && !bouncerRefusalReply(b[:n]) {
 			now := int64(time.Since(monoEpoch))
 			tc.answered.took.Store(now - sent)
 			tc.answered.at.Store(now)
 		}
 	}
 	return n, err
+}
+
+// negotiationReply reports whether b is the one byte that answers an
+// SSLRequest or GSSENCRequest (S or G: go ahead; N: no), which whatever
+// listens on the port sends before the startup: a PgBouncer in front of a
+// server that is down answers it too (sslmode=prefer, pgx's default), so
+// it says nothing of the node.
+func negotiationReply(b []byte) bool {
+	return len(b) == 1 && (b[0] == 'S' || b[0] == 'N' || b[0] == 'G')
 }
 
 // bouncerRefusalReply reports whether b, the first bytes that came after a

@@ -12,7 +12,8 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
-// TestPgBouncerRefusalIsNoAnswer: PgBouncer's refusals of a client, FATAL
+// TestPgBouncerRefusalIsNoAnswer: PgBouncer's answer to the SSLRequest and
+// its refusals of a client, FATAL
 // 08P01 (here the server's login error, relayed; for a server that is
 // down, "server login has been failing" while server_login_retry lasts,
 // the same message but for its text), are no answer of the node to a
@@ -31,7 +32,10 @@ func TestPgBouncerRefusalIsNoAnswer(t *testing.T) {
 	conns := reg.add(topo.Primary.Name, net.JoinHostPort(topo.Primary.Host, "0"))
 	dial := conns.dialer((&net.Dialer{}).DialContext, false)
 	connect := func(database string) (*pgconn.PgConn, error) {
-		cfg, err := pgconn.ParseConfig(strings.Replace(topo.Primary.BouncerDSN(), "/postgres?", "/"+database+"?", 1))
+		// sslmode=prefer, as the router file's nodes: PgBouncer, not
+		// the server, answers the SSLRequest first.
+		dsn := strings.Replace(topo.Primary.BouncerDSN(), "/postgres?sslmode=disable", "/"+database+"?sslmode=prefer", 1)
+		cfg, err := pgconn.ParseConfig(dsn)
 		if err != nil {
 			t.Fatal(err)
 		}
