@@ -12,8 +12,9 @@ import (
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
-// TestPgBouncerRefusalIsNoAnswer: PgBouncer's answer to the SSLRequest and
-// its refusals of a client, FATAL
+// TestPgBouncerRefusalIsNoAnswer: PgBouncer's answers to the SSLRequest
+// and to the startup (it authenticates the client itself), and its
+// refusals of a client, FATAL
 // 08P01 (here the server's login error, relayed; for a server that is
 // down, "server login has been failing" while server_login_retry lasts,
 // the same message but for its text), are no answer of the node to a
@@ -62,6 +63,9 @@ func TestPgBouncerRefusalIsNoAnswer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close(ctx)
+	if conns.answeredSince(start, time.Minute) {
+		t.Errorf("PgBouncer's answer to the startup (its own authentication, the server's parameters it keeps) counted as the node answering a call")
+	}
 	if err := c.Exec(ctx, "SELECT 1").Close(); err != nil {
 		t.Fatal(err)
 	}
