@@ -1251,7 +1251,7 @@ func (w *captureRows) Err() error {
 // strings, NamedArgs). It runs after the write committed, and returns nil:
 // a position it cannot read is observe's.
 func (r *Router) captureAfter(ctx context.Context, pool *pgxpool.Pool, s *Session) error {
-	c, err := pool.Acquire(ctx)
+	c, err := acquireConn(ctx, pool)
 	if err != nil {
 		return r.observe(s, 0, lsnUnread(err))
 	}
@@ -1374,7 +1374,7 @@ func (rb *resendBatch) recordOutcome(err error) error {
 
 // beginCapture starts a transaction whose Commit captures the LSN.
 func (r *Router) beginCapture(ctx context.Context, tg target, opts pgx.TxOptions, s *Session) (pgx.Tx, error) {
-	c, err := tg.pool.Acquire(ctx)
+	c, err := acquireConn(ctx, tg.pool)
 	if err != nil {
 		return nil, err
 	}
@@ -1853,7 +1853,7 @@ func (r *Router) readCaptured(ctx context.Context, conn *pgx.Conn, p *pgconn.Pip
 // execReadCapture runs a read on the writer's read-write session and
 // records its position when it wrote (see startReadCapture).
 func (r *Router) execReadCapture(ctx context.Context, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgconn.CommandTag, error) {
-	c, err := pool.Acquire(ctx)
+	c, err := acquireConn(ctx, pool)
 	if err != nil {
 		return pgconn.CommandTag{}, err
 	}
@@ -1995,7 +1995,7 @@ func (r *Router) querySimpleReadCapture(ctx context.Context, c *pgxpool.Conn, sq
 // queryReadCapture is execReadCapture for a read whose rows the caller
 // reads: what the read wrote is recorded once they are done.
 func (r *Router) queryReadCapture(ctx context.Context, pool *pgxpool.Pool, sql string, cl class, args []any, s *Session) (pgx.Rows, error) {
-	c, err := pool.Acquire(ctx)
+	c, err := acquireConn(ctx, pool)
 	if err != nil {
 		return errRows{err}, err
 	}

@@ -350,7 +350,7 @@ func (r *Router) primaryPosition(ctx context.Context, t *topology) (primaryPosit
 		return primaryPosition{}, err
 	}
 	tli, started := tg.n.timeline.Load(), tg.n.started.Load()
-	c, err := tg.pool.Acquire(ctx)
+	c, err := acquireConn(ctx, tg.pool)
 	if err == nil {
 		defer c.Release()
 		var lsn LSN
