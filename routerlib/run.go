@@ -44,8 +44,11 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	tg.n.errors.Add(1)
 	st.attempts++
 	st.connRetry, st.exclude, st.ended, st.avoid = false, nil, nil, nil
-	// BeginTx's BEGIN, which commits nothing, comes with no SQL.
-	write := tg.write && sql != ""
+	// BeginTx's BEGIN, which commits nothing, comes with no SQL; a
+	// statement the classifier knows to be a read (classRead: no
+	// primary-only function, see classify), on the primary only because
+	// the caller asked for it (Primary), fails as a read does.
+	write := tg.write && sql != "" && !(forcedPrimary(ctx) && r.cache.get(sql)&classWrite == 0)
 	f := failureOf(ctx, err)
 	switch {
 	case f == failContext || f == failCut:
@@ -80,13 +83,16 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		return st, false, err
 	}
 	r.nodeFailed(tg.n, err)
-	if tg.write {
-		if !write {
-			return st, false, fmt.Errorf("routerlib: node %q failed while a transaction began; nothing of it ran or committed: %w", tg.n.name, err)
-		}
+	switch {
+	case write:
 		// Never replayed: the server may have committed it before the
 		// connection failed.
 		return st, false, r.writeError(ctx, f, tg.n, whatWrite, err)
+	case tg.write && sql == "":
+		return st, false, fmt.Errorf("routerlib: node %q failed while a transaction began; nothing of it ran or committed: %w", tg.n.name, err)
+	case tg.write && f == failNotSent:
+		// A read under Primary: the primary alone may serve it.
+		return st, false, fmt.Errorf("routerlib: node %q: the read was not sent: %w", tg.n.name, err)
 	}
 	if bouncerTimedOut(err) {
 		return st, false, bouncerTimedOutRead(tg.n, "read", err)
