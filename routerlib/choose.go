@@ -504,6 +504,7 @@ func (r *Router) awaitCut(ctx context.Context, t *topology, wait bool) error {
 		return nil // primaryPosition fails with its own error
 	}
 	for {
+		since := time.Now()
 		pids := w.cutBackends.pending()
 		if pids == nil {
 			return nil
@@ -512,7 +513,7 @@ func (r *Router) awaitCut(ctx context.Context, t *topology, wait bool) error {
 		if err != nil {
 			return fmt.Errorf("routerlib: asking primary %q whether the backends of connections cut mid-call ended: %w", w.name, err)
 		}
-		w.cutBackends.ended(pids, running)
+		w.cutBackends.ended(pids, since, running)
 		if len(running) == 0 {
 			return nil
 		}

@@ -187,14 +187,17 @@ func (c *cutBackends) pending() []uint32 {
 	return pids
 }
 
-// ended drops the backends of asked that running, the ones of them the
-// server still has, does not hold.
-func (c *cutBackends) ended(asked, running []uint32) {
+// ended drops the backends of asked, noted before since (taken before
+// pending gave asked), that running, the ones of them the server still
+// has, does not hold. One noted since has a process id the lookup may
+// have found gone before the kernel gave it again to a new backend, the
+// one cut: it stays for the next lookup.
+func (c *cutBackends) ended(asked []uint32, since time.Time, running []uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	keep := c.cuts[:0]
 	for _, b := range c.cuts {
-		if !slices.Contains(asked, b.pid) || slices.Contains(running, b.pid) {
+		if b.at.After(since) || !slices.Contains(asked, b.pid) || slices.Contains(running, b.pid) {
 			keep = append(keep, b)
 		}
 	}
