@@ -70,7 +70,7 @@ func TestReview15CutConcurrent(t *testing.T) {
 }
 
 // review15Lock is a primary and a standby with review15_l (one row) and
-// review15_w(), which raises a notice and then updates that row: cut by a
+// review15Write, which raises a notice and then updates that row: cut by a
 // notice handler's panic while another transaction holds the row, its
 // backend waits on the lock, with no cancel sent.
 func review15Lock(t *testing.T, opts ...routertest.Option) *routertest.Topology {
@@ -80,8 +80,8 @@ func review15Lock(t *testing.T, opts ...routertest.Option) *routertest.Topology 
 	for _, q := range []string{
 		"CREATE TABLE review15_l (id int PRIMARY KEY, v int)",
 		"INSERT INTO review15_l VALUES (1, 0)",
-		`CREATE FUNCTION review15_w() RETURNS void LANGUAGE plpgsql AS $$
-		 BEGIN RAISE NOTICE 'review15 notice'; UPDATE review15_l SET v = v + 1 WHERE id = 1; END $$`,
+		`CREATE FUNCTION review15_n() RETURNS bool LANGUAGE plpgsql AS $$
+		 BEGIN RAISE NOTICE 'review15 notice'; RETURN true; END $$`,
 	} {
 		if err := topo.Primary.Exec(ctx, q); err != nil {
 			t.Fatal(err)
@@ -92,6 +92,10 @@ func review15Lock(t *testing.T, opts ...routertest.Option) *routertest.Topology 
 	}
 	return topo
 }
+
+// review15Write raises the notice, then updates the row (waiting for it
+// while it is held).
+const review15Write = "UPDATE review15_l SET v = v + 1 WHERE id = 1 AND review15_n()"
 
 func review15PanicOnNotice(c *pgxpool.Config) {
 	c.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
@@ -128,7 +132,7 @@ func review15Hold(t *testing.T, topo *routertest.Topology) func() {
 	return release
 }
 
-// review15CutBlocked runs review15_w through r without a session, cut by
+// review15CutBlocked runs review15Write through r without a session, cut by
 // the notice handler's panic (or by a 300 ms deadline when panics is
 // false) while the row is held.
 func review15CutBlocked(t *testing.T, r *Router, panics bool) {
@@ -142,7 +146,7 @@ func review15CutBlocked(t *testing.T, r *Router, panics bool) {
 	}
 	func() {
 		defer func() { _ = recover() }()
-		_, err := r.Exec(ctx, "SELECT review15_w()")
+		_, err := r.Exec(ctx, review15Write)
 		t.Logf("cut write: %v", err)
 	}()
 }
@@ -150,7 +154,7 @@ func review15CutBlocked(t *testing.T, r *Router, panics bool) {
 func review15Waiting(t *testing.T, topo *routertest.Topology) int {
 	t.Helper()
 	var n int
-	if err := topo.Primary.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%review15_w%'").Scan(&n); err != nil {
+	if err := topo.Primary.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%review15_n%'").Scan(&n); err != nil {
 		t.Fatal(err)
 	}
 	return n
@@ -192,7 +196,14 @@ func TestReview15CutLockLatency(t *testing.T) {
 			release := review15Hold(t, topo)
 			review15CutBlocked(t, r, cut.panics)
 			waiting := review15Waiting(t, topo)
-			t.Logf("backends of the cut write still waiting on the lock: %d", waiting)
+			tp, err := r.enter()
+			if err != nil {
+				t.Fatal(err)
+			}
+			pids := tp.writer.Load().cutBackends.pending()
+			running, lerr := runningBackends(context.Background(), tp.writer.Load().writePool.Load(), pids)
+			tp.leave()
+			t.Logf("backends of the cut write still waiting on the lock: %d; noted %v, running %v (%v)", waiting, pids, running, lerr)
 
 			marked := &Session{}
 			marked.markLost()
@@ -220,7 +231,7 @@ func TestReview15CutLockLatency(t *testing.T) {
 			start = time.Now()
 			sctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
-			err := r.settleSession(sctx, marked, marked.unsettled())
+			err = r.settleSession(sctx, marked, marked.unsettled())
 			t.Logf("settleSession of the marked session: %v after %s (lock released at 2 s)", err, time.Since(start).Round(time.Millisecond))
 			where2 := review15Where(t, r, WithSession(context.Background(), marked))
 			t.Logf("after settling, the marked session reads on the %s; %d unsettled", where2, marked.unsettled())
@@ -265,7 +276,7 @@ func TestReview15CutPgBouncer(t *testing.T) {
 	for i := range 5 {
 		func() {
 			defer func() { _ = recover() }()
-			_, _ = r.Exec(context.Background(), "SELECT review15_w()") // no lock held: the backend ends at once
+			_, _ = r.Exec(context.Background(), review15Write) // no lock held: the backend ends at once
 		}()
 		s := &Session{}
 		s.markLost()
