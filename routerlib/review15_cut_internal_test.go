@@ -2,6 +2,8 @@ package routerlib
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -10,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -295,4 +298,62 @@ func TestReview15CutPgBouncer(t *testing.T) {
 	}
 	defer tp.leave()
 	t.Logf("settle after each of 5 cuts through PgBouncer: %v; pending now %v", took, tp.writer.Load().cutBackends.pending())
+}
+
+// TestReview15CutReload: a reload that changes the primary's pool
+// settings (max_conns) builds a new server for the same address; a write
+// cut before (its backend waits on a row lock, and commits once the lock
+// is free) must still hold the marked sessions' reads on the primary: the
+// cut noted on the old server must not be lost in the swap.
+func TestReview15CutReload(t *testing.T) {
+	topo := review15Lock(t)
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	a.Health = artifact.Health{Interval: "1m", Timeout: "1s", EjectAfter: 3, ReadmitAfter: 1}
+	a.Pool.MaxConns = 4
+	path := filepath.Join(t.TempDir(), "router.json")
+	review15WriteFile(t, path, a)
+	r, err := Open(context.Background(), path, WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) { review15PanicOnNotice(c) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	release := review15Hold(t, topo)
+	defer release()
+	review15CutBlocked(t, r, true)
+	if n := review15Waiting(t, topo); n != 1 {
+		t.Fatalf("%d cut backends wait on the lock, want 1", n)
+	}
+	a.Pool.MaxConns = 5
+	review15WriteFile(t, path, a)
+	if err := r.Reload(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s := &Session{}
+	s.markLost()
+	where := review15Where(t, r, WithSession(context.Background(), s))
+	tp, err := r.enter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pending := tp.writer.Load().cutBackends.pending()
+	tp.leave()
+	t.Logf("after the reload, with the cut backend still waiting: the marked session read on the %s; noted on the new server %v", where, pending)
+	if where != "primary" || len(pending) != 1 {
+		t.Errorf("the cut noted before the reload was lost: read on the %s, noted %v (want the primary, 1 noted)", where, pending)
+	}
+}
+
+func review15WriteFile(t *testing.T, path string, a artifact.Topology) {
+	t.Helper()
+	data, err := artifact.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path+".tmp", data, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".tmp", path); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -541,7 +541,7 @@ func queryOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s 
 		return nil, nil, 0, &unacquired{err}
 	}
 	returned := false
-	defer closeOnPanic(&s.cutBackends, c, &returned)
+	defer closeOnPanic(s.cutBackends, c, &returned)
 	if s.readOnlyLost.Load() && pool == s.readPool.Load() {
 		rows, err = queryReadOnly(ctx, c.Conn(), sql, args)
 	} else {
@@ -709,7 +709,7 @@ func (w *retryRows) done() {
 		c := w.conn
 		w.conn = nil
 		closed := false
-		defer closeOnPanic(&w.n.cutBackends, c, &closed)
+		defer closeOnPanic(w.n.cutBackends, c, &closed)
 		w.rows.Close()
 		closed = true
 		w.n.release(w.pool, c, w.gen)

@@ -313,8 +313,11 @@ type server struct {
 	fork    forkPoint
 	baseCfg *pgxpool.Config // template for the pools
 	// cut are the backends of the write pool's connections closed with a
-	// call in flight, whose end a session's position read awaits.
-	cutBackends cutBackends
+	// call in flight, whose end a session's position read awaits. A
+	// server that inherits another's health (the same address reached
+	// with other settings) shares its list: the old pool's cuts, before
+	// the reload and during its last calls, are the same server's.
+	cutBackends *cutBackends
 
 	// Health, stored by the monitor (and by the query path on a failed
 	// connection), loaded by the query path.
@@ -502,7 +505,7 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 			}
 			monitor(cc)
 		}
-		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, monitor: monitor, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger}
+		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, monitor: monitor, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger, cutBackends: new(cutBackends)}
 		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)
 		cfg.BeforeConnect = startedAlive(cfg.BeforeConnect)
 		n.kept.every = o.keptTick
@@ -559,6 +562,7 @@ func (s *server) inherit(o *server) {
 	s.startedBefore, s.restartSeen = o.startedBefore, o.restartSeen
 	s.checkedAt.Store(o.checkedAt.Load())
 	s.aliveAt.Store(o.aliveAt.Load())
+	s.cutBackends = o.cutBackends
 }
 
 // poolConfig builds a node's pool configuration from the file. The password
@@ -686,7 +690,7 @@ func (s *server) ensureWritePool() error {
 		return nil
 	}
 	wc := s.baseCfg.Copy()
-	wc.ConnConfig.Tracer = discardTracer(wc.ConnConfig.Tracer, &s.cutBackends)
+	wc.ConnConfig.Tracer = discardTracer(wc.ConnConfig.Tracer, s.cutBackends)
 	wp, err := s.newPool(wc)
 	if err != nil {
 		return err
