@@ -541,7 +541,9 @@ func runningBackends(ctx context.Context, pool *pgxpool.Pool, pids []uint32) ([]
 	for i, p := range pids {
 		asked[i] = int64(p)
 	}
-	rows, err := pool.Query(ctx, "SELECT pid FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1::int8[])", asked)
+	// Unprepared: through PgBouncer in transaction mode a server session
+	// may hold another client's pgx statement of the same name (42P05).
+	rows, err := pool.Query(ctx, "SELECT pid FROM pg_catalog.pg_stat_activity WHERE pid = ANY($1::int8[])", pgx.QueryExecModeSimpleProtocol, asked)
 	if err != nil {
 		return nil, err
 	}
