@@ -352,7 +352,16 @@
 // ask the primary for its position first; so does a panic out of a handler
 // of the application's (OnNotice, OnNotification, OnPgError) while the
 // reply of a write or of a Commit is read, which the panic passes on, the
-// connection released to the pool (which drops it). A panic out of such a
+// connection released to the pool (which drops it). Such a cut write's
+// backend may still be running its COMMIT (a deferred trigger's work, a
+// lock it waits on), so the session settles only once the primary no
+// longer runs the backends of connections cut with a call in flight,
+// whichever session or call they served: until then its reads go to the
+// primary, and [SessionMiddleware] holds the response (writing its
+// header) until they ended, bounded by the request's context and 30 s
+// after each cut. A context's end cut no such wait in practice (pgx sends
+// the server a cancel request); a handler's panic does, and through
+// PgBouncer the backend cannot be told, so nothing is awaited there. A panic out of such a
 // handler while any call's reply is read (Query, QueryRow, their rows'
 // Close, Exec, a batch) passes on too and leaves no connection taken: the
 // connection, its reply half read, is closed and the pool opens another.
