@@ -359,10 +359,11 @@
 // whichever session or call they served: until then its reads go to the
 // primary, and [SessionMiddleware] holds the response (writing its
 // header) until they ended, bounded by the request's context and 30 s
-// after each cut. A context's end cut no such wait in practice (pgx sends
-// the server a cancel request); a handler's panic does, and through
-// PgBouncer the backend cannot be told, so nothing is awaited there. A panic out of such a
-// handler while any call's reply is read (Query, QueryRow, their rows'
+// after each cut. A write cut by its context's end makes no such wait in
+// practice (pgx sends the server a cancel request); a handler's panic
+// can. Through PgBouncer the backend cannot be told, so nothing is
+// awaited there. A panic out of such a handler while any call's reply is
+// read (Query, QueryRow, their rows'
 // Close, Exec, a batch) passes on too and leaves no connection taken: the
 // connection, its reply half read, is closed and the pool opens another.
 // No write is sent twice unless
