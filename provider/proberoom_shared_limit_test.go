@@ -86,25 +86,52 @@ func probeBesideStatements(t *testing.T, pool *pgxpool.Pool, connection, shared 
 // probe's bound, and the probe fails saying so, not that the publisher did
 // not answer (its caller gives up when the wait does). On the old code the
 // server refused the probe (53300).
+//
+// "hosts in the other order" (review14): the provider's host list and a
+// subscription's name the same servers in another order
+// (host=127.0.0.1,localhost and host=localhost,127.0.0.1), both reaching
+// the one server that listens there: the room was keyed by the list in its
+// order, so the provider's connections and the probe's were counted in two
+// rooms and the server refused the probe (53300). The key is now the set
+// of servers.
 func TestProberoomProbeWaitingForAPlaceNamesTheLimit(t *testing.T) {
 	n := testAccTopology(t).Primary
-	const role = "proberoom_full"
-	s, dbs := roleServer(t, n, role, 2, 5)
-	pool := testPool(t, s, dbs[0])
-	ctx := context.Background()
-	for range 2 {
-		c, err := pool.Acquire(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Release)
-	}
-	connection := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", n.Host, n.Port, role, dbs[1])
-	_, _, err := publisherPools.reach(ctx, &server{}, connection)
-	if err == nil {
-		t.Fatal("the probe connected while the provider held both places of its role's CONNECTION LIMIT 2")
-	}
-	if err == errPublisherSilent || !strings.Contains(err.Error(), "the CONNECTION LIMIT of the provider's role "+pgsql.Ident(role)) {
-		t.Errorf("the probe, waiting for a place the provider's statements held, failed with %q; want the role's CONNECTION LIMIT named", err)
+	for _, c := range []struct {
+		name, role            string
+		providerHosts, probed string // "" for the node's own host
+	}{
+		{"one host", "proberoom_full", "", ""},
+		{"hosts in the other order", "review14_order", "127.0.0.1,localhost", "localhost,127.0.0.1"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.probed != "" && n.Host != "127.0.0.1" && n.Host != "localhost" {
+				t.Skipf("the primary listens on %s, not on 127.0.0.1 and localhost", n.Host)
+			}
+			s, dbs := roleServer(t, n, c.role, 2, 5)
+			if c.providerHosts != "" {
+				s.settings.Host = c.providerHosts
+			}
+			pool := testPool(t, s, dbs[0])
+			ctx := context.Background()
+			for range 2 {
+				conn, err := pool.Acquire(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(conn.Release)
+			}
+			host := n.Host
+			if c.probed != "" {
+				host = c.probed
+			}
+			connection := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", host, n.Port, c.role, dbs[1])
+			_, _, err := publisherPools.reach(ctx, &server{}, connection)
+			if err == nil {
+				t.Fatal("the probe connected while the provider held both places of its role's CONNECTION LIMIT 2")
+			}
+			if err == errPublisherSilent || !strings.Contains(err.Error(), "the CONNECTION LIMIT of the provider's role "+pgsql.Ident(c.role)) {
+				t.Errorf("the probe, waiting for a place the provider's statements held, failed with %q; want the role's CONNECTION LIMIT named", err)
+			}
+		})
 	}
 }

@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -37,23 +34,13 @@ func TestAcqroomFullPrimaryWaitsForRoom(t *testing.T) {
 	a.Health = artifact.Health{Interval: "1m", Timeout: "1s", EjectAfter: 3, ReadmitAfter: 1, ConnectTimeout: "3s"}
 	a.Nodes[0].User = role
 	a.Pool.MinConns = 0
-	cfg, err := pgx.ParseConfig(topo.Primary.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.User = role
 	// fill takes every session the role has left (the router's monitor
 	// holds one), and closes one of them 300 ms later. The backends of
 	// the sessions the last subtest closed may still be exiting (the
-	// server counts them until they have): it waits for them.
+	// server counts them until they have): it waits for them first, or
+	// the room they leave would let the call through untested.
 	fill := func(t *testing.T) {
 		t.Helper()
-		var held []*pgx.Conn
-		t.Cleanup(func() {
-			for _, c := range held {
-				c.Close(context.Background())
-			}
-		})
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 			var n int
 			if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM pg_catalog.pg_stat_activity WHERE usename = $1", role).Scan(&n); err != nil {
@@ -66,26 +53,7 @@ func TestAcqroomFullPrimaryWaitsForRoom(t *testing.T) {
 				t.Fatalf("%d sessions of %s still there, 5 s after the last subtest closed them", n, role)
 			}
 		}
-		for deadline := time.Now().Add(5 * time.Second); ; {
-			c, err := pgx.ConnectConfig(ctx, cfg)
-			if err == nil {
-				held = append(held, c)
-				continue
-			}
-			var pgErr *pgconn.PgError
-			if !errors.As(err, &pgErr) || pgErr.Code != "53300" {
-				t.Fatal(err)
-			}
-			if len(held) > 0 {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("the role has no session left to hold")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		first := held[0]
-		held = held[1:]
+		first := HoldRoleSessions(t, topo.Primary, role)[0]
 		go func() {
 			time.Sleep(300 * time.Millisecond)
 			first.Close(context.Background())

@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -104,30 +105,7 @@ func TestReview13ReloadDuringRoomWait(t *testing.T) {
 // holdAll takes every session role has left on topo's primary.
 func holdAll(t *testing.T, topo *routertest.Topology, role string) []*pgx.Conn {
 	t.Helper()
-	cfg, err := pgx.ParseConfig(topo.Primary.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.User = role
-	var held []*pgx.Conn
-	t.Cleanup(func() {
-		for _, c := range held {
-			c.Close(context.Background())
-		}
-	})
-	for {
-		c, err := pgx.ConnectConfig(context.Background(), cfg)
-		if err != nil {
-			if !tooMany(err) {
-				t.Fatal(err)
-			}
-			if len(held) == 0 {
-				t.Fatal("the role has no session left to hold")
-			}
-			return held
-		}
-		held = append(held, c)
-	}
+	return routerlib.HoldRoleSessions(t, topo.Primary, role)
 }
 
 // TestReview13DemotedPrimaryFullLeavesRotation: after a failover the

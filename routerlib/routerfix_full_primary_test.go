@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
@@ -34,35 +33,6 @@ func TestRouterfixFullPrimaryWaitsForRoom(t *testing.T) {
 	a.Health.ConnectTimeout = "3s"
 	a.Nodes[0].User = role
 	a.Pool.MinConns = 0
-	cfg, err := pgx.ParseConfig(topo.Primary.DSN())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.User = role
-	// fill takes every session the role has left (the router's monitor
-	// holds one), so that the router's pool cannot dial.
-	fill := func(t *testing.T) []*pgx.Conn {
-		t.Helper()
-		var held []*pgx.Conn
-		t.Cleanup(func() {
-			for _, c := range held {
-				c.Close(context.Background())
-			}
-		})
-		for {
-			c, err := pgx.ConnectConfig(ctx, cfg)
-			if err != nil {
-				if !tooMany(err) {
-					t.Fatal(err)
-				}
-				if len(held) == 0 {
-					t.Fatal("the role has no session left to hold")
-				}
-				return held
-			}
-			held = append(held, c)
-		}
-	}
 	for _, c := range []struct {
 		name  string
 		write func(r *routerlib.Router) error
@@ -85,7 +55,7 @@ func TestRouterfixFullPrimaryWaitsForRoom(t *testing.T) {
 	} {
 		t.Run(c.name+"/room comes free", func(t *testing.T) {
 			r := newRouter(t, a)
-			held := fill(t)
+			held := holdAll(t, topo, role)
 			go func() {
 				time.Sleep(300 * time.Millisecond)
 				held[0].Close(context.Background())
@@ -98,7 +68,7 @@ func TestRouterfixFullPrimaryWaitsForRoom(t *testing.T) {
 		})
 		t.Run(c.name+"/no room", func(t *testing.T) {
 			r := newRouter(t, a)
-			fill(t)
+			holdAll(t, topo, role)
 			start := time.Now()
 			err := c.write(r)
 			took := time.Since(start)
