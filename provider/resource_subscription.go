@@ -791,53 +791,116 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			}
 		}
 	}
-	// Each statement runs on its own: SET PUBLICATION with refresh refuses to
-	// run in a transaction block.
+	// The statements PostgreSQL runs inside a transaction block (RENAME,
+	// OWNER, CONNECTION, ENABLE, DISABLE, SET of the options, SET
+	// PUBLICATION without refresh) are queued and run together in one
+	// transaction, so a failing one undoes those queued before it: a
+	// CONNECTION refused after an OWNER TO leaves neither the new owner nor
+	// the new name. The ones that refuse a transaction block (REFRESH
+	// PUBLICATION, SET PUBLICATION with refresh, SET (failover), SET
+	// (two_phase)) run on their own: run commits the queue first, as they
+	// need what it changes (an ENABLE before a refresh, a DISABLE before
+	// failover).
 	bound := r.publisherBound(plan)
+	type alterStep struct {
+		attr path.Path
+		on   string // the subscription's name in sql
+		what string // "RENAME TO …", for messages
+		sql  string
+		done func() // after its transaction committed
+	}
+	var queued []alterStep
+	var made []string // the statements this apply committed
 	// undo, when set, puts back what the failed statement's step needed
 	// changed first (an enabled subscription disabled for it) and says so.
 	var undo func() string
-	run := func(attr path.Path, what, sql string) bool {
-		if err := execSubscription(ctx, pool, bound, sql); err != nil {
-			undone := ""
-			if undo != nil {
-				undone = " " + undo()
+	flush := func() bool {
+		batch := queued
+		queued = nil
+		if len(batch) == 0 {
+			return true
+		}
+		sqls := make([]string, len(batch))
+		for i, s := range batch {
+			sqls[i] = s.sql
+		}
+		i, err := execSubscriptionTx(ctx, pool, bound, sqls)
+		if err == nil {
+			for _, s := range batch {
+				made = append(made, s.what)
+				if s.done != nil {
+					s.done()
+				}
 			}
-			addError := resp.Diagnostics.AddError
-			if !attr.Equal(path.Empty()) {
-				addError = func(summary, detail string) { resp.Diagnostics.AddAttributeError(attr, summary, detail) }
+			return true
+		}
+		var whats []string
+		for _, s := range batch {
+			whats = append(whats, s.what)
+		}
+		// i == len(batch): the COMMIT failed.
+		failed, with := alterStep{attr: path.Empty(), on: batch[0].on, what: strings.Join(whats, ", ") + " (at COMMIT)"}, ""
+		if i < len(batch) {
+			failed = batch[i]
+		}
+		if len(batch) > 1 && i < len(batch) {
+			var others []string
+			for j, s := range batch {
+				if j != i {
+					others = append(others, s.what)
+				}
 			}
-			var timeout *publisherTimeoutError
-			if errors.As(err, &timeout) {
-				// newParams: the connection the subscription has by now.
-				addError("Cannot Alter Subscription", r.timeoutDetail("ALTER SUBSCRIPTION "+pgsql.Ident(name)+" "+what, database, newParams, timeout,
-					"this statement changed nothing. The changes before it in this apply were made; the next plan shows what is left."+undone,
-					"Bring the publisher back, or fix the path from the subscriber to it, and apply again."))
-				return false
-			}
-			addError("Cannot Alter Subscription",
-				fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed. The changes before it in this apply were made; "+
-					"the next plan shows what is left.%s\n\n%s",
-					pgsql.Ident(name), what, database, r.server.describe(), undone, statement.MaskedError(ctx, err)))
+			with = fmt.Sprintf(" It ran in one transaction with %s, which PostgreSQL rolled back with it.", strings.Join(others, ", "))
+		}
+		outcome := with + " This apply changed nothing."
+		if len(made) > 0 {
+			outcome = with + fmt.Sprintf(" This apply had made %s before it: the next plan shows what is left.", strings.Join(made, ", "))
+		}
+		if undo != nil {
+			outcome += " " + undo()
+		}
+		addError := resp.Diagnostics.AddError
+		if !failed.attr.Equal(path.Empty()) {
+			addError = func(summary, detail string) { resp.Diagnostics.AddAttributeError(failed.attr, summary, detail) }
+		}
+		var timeout *publisherTimeoutError
+		if errors.As(err, &timeout) {
+			// newParams: the connection the subscription has by now.
+			addError("Cannot Alter Subscription", r.timeoutDetail("ALTER SUBSCRIPTION "+pgsql.Ident(failed.on)+" "+failed.what, database, newParams, timeout,
+				"this statement changed nothing."+outcome, "Bring the publisher back, or fix the path from the subscriber to it, and apply again."))
 			return false
 		}
-		return true
+		addError("Cannot Alter Subscription",
+			fmt.Sprintf("ALTER SUBSCRIPTION %s %s in database %q on %s failed.%s\n\n%s",
+				pgsql.Ident(failed.on), failed.what, database, r.server.describe(), outcome, statement.MaskedError(ctx, err)))
+		return false
+	}
+	queue := func(attr path.Path, what, sql string) {
+		queued = append(queued, alterStep{attr: attr, on: name, what: what, sql: sql})
+	}
+	// run runs a statement that refuses a transaction block, after the
+	// queue.
+	run := func(attr path.Path, what, sql string) bool {
+		if !flush() {
+			return false
+		}
+		queue(attr, what, sql)
+		return flush()
 	}
 
 	if newName := plan.Name.ValueString(); newName != name {
-		if !run(path.Root("name"), "RENAME TO "+pgsql.Ident(newName), alterSubscriptionSQL(name, "RENAME TO "+pgsql.Ident(newName))) {
-			return
+		queue(path.Root("name"), "RENAME TO "+pgsql.Ident(newName), alterSubscriptionSQL(name, "RENAME TO "+pgsql.Ident(newName)))
+		// Should a later statement fail once the rename is committed, the
+		// state must still find the subscription by its new name, or the
+		// next plan would create it.
+		queued[len(queued)-1].done = func() {
+			resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), newName)...)
+			resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), importid.Format(database, newName))...)
 		}
 		name = newName
-		// Should a later statement fail, the state must still find the
-		// subscription by its new name, or the next plan would create it.
-		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("name"), name)...)
-		resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), importid.Format(database, name))...)
 	}
 	if owner := plan.Owner.ValueString(); !plan.Owner.IsUnknown() && owner != "" && owner != state.Owner.ValueString() {
-		if !run(path.Root("owner"), "OWNER TO "+pgsql.Ident(owner), alterSubscriptionOwnerSQL(name, owner)) {
-			return
-		}
+		queue(path.Root("owner"), "OWNER TO "+pgsql.Ident(owner), alterSubscriptionOwnerSQL(name, owner))
 	}
 	newVersion := !plan.PasswordWOVersion.Equal(state.PasswordWOVersion)
 	if newVersion || plan.Conninfo.ValueString() != state.Conninfo.ValueString() && !normalized.SameConnection(plan.Conninfo.ValueString(), state.Conninfo.ValueString()) {
@@ -858,24 +921,21 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			connection = withPassword(connection, p["password"])
 		}
 		newParams, _ = conninfo.Parse(connection)
-		ctx = statement.WithSecrets(ctx, newParams.Secrets()...) // run reads ctx when it runs
+		ctx = statement.WithSecrets(ctx, newParams.Secrets()...) // flush reads ctx when it runs
 		// The subscriber may have this connection, password included (one
 		// imported into password_wo, whose state held the password the
 		// first plan then removes): CONNECTION would write the same
 		// connection in other words and restart the apply worker.
 		same := newVersion && !plan.PasswordWOVersion.IsNull() && normalized.SameConnection(current.ConnInfo, connection)
-		if !same && !run(path.Root("conninfo"), "CONNECTION "+pgsql.Literal(newParams.Redacted()),
-			alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(connection))) {
-			return
+		if !same {
+			queue(path.Root("conninfo"), "CONNECTION "+pgsql.Literal(newParams.Redacted()), alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(connection)))
 		}
 	}
 	// Publications change while the subscription is enabled if it is enabled
 	// before or after this apply: a refresh is only allowed then.
 	enabled := state.Enabled.ValueBool()
 	if plan.Enabled.ValueBool() && !enabled {
-		if !run(path.Root("enabled"), "ENABLE", alterSubscriptionSQL(name, "ENABLE")) {
-			return
-		}
+		queue(path.Root("enabled"), "ENABLE", alterSubscriptionSQL(name, "ENABLE"))
 		enabled = true
 		if plan.Publications.Equal(state.Publications) {
 			// Publications set, or tables added to them, while it was
@@ -912,6 +972,11 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 		// the state says enabled = false, so the next plan enables it.
 		restore := steps[0] == "DISABLE" && plan.Enabled.ValueBool()
 		leftDisabled := false
+		// Each step commits on its own: the workers stop once DISABLE is
+		// committed, and the SET refuses a transaction block.
+		if !flush() {
+			return
+		}
 		for _, step := range steps {
 			if step == clause {
 				waitWorkersStopped(ctx, pool, name)
@@ -947,20 +1012,21 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			with = "WITH (refresh = true, copy_data = false)"
 		}
 		clause := "SET PUBLICATION " + pgsql.IdentList(publications) + " " + with
-		if !run(path.Root("publications"), clause, alterSubscriptionSQL(name, clause)) {
+		if !enabled {
+			queue(path.Root("publications"), clause, alterSubscriptionSQL(name, clause))
+		} else if !run(path.Root("publications"), clause, alterSubscriptionSQL(name, clause)) {
 			return
 		}
 	}
 	if opts := subscriptionOptions(plan, &state, major); len(opts) > 0 {
 		clause := "SET (" + strings.Join(opts, ", ") + ")"
-		if !run(path.Empty(), clause, alterSubscriptionSQL(name, clause)) {
-			return
-		}
+		queue(path.Empty(), clause, alterSubscriptionSQL(name, clause))
 	}
 	if !plan.Enabled.ValueBool() && enabled {
-		if !run(path.Root("enabled"), "DISABLE", alterSubscriptionSQL(name, "DISABLE")) {
-			return
-		}
+		queue(path.Root("enabled"), "DISABLE", alterSubscriptionSQL(name, "DISABLE"))
+	}
+	if !flush() {
+		return
 	}
 
 	cat, err := readSubscription(ctx, pool, major, name)
@@ -2279,9 +2345,19 @@ const cancelProbeTimeout = 5 * time.Second
 // cancel request that arrived after its statement ended would cancel that
 // connection's next one.
 func execSubscription(ctx context.Context, pool *pgxpool.Pool, bound statementBound, sql string) error {
+	_, err := execSubscriptionTx(ctx, pool, bound, []string{sql})
+	return err
+}
+
+// execSubscriptionTx is execSubscription for statements that PostgreSQL
+// runs inside a transaction block: several run in order in one transaction
+// on one connection, so that one failing undoes those before it. failed is
+// the index of the statement that failed, len(sqls) for the COMMIT. bound
+// covers them all.
+func execSubscriptionTx(ctx context.Context, pool *pgxpool.Pool, bound statementBound, sqls []string) (failed int, err error) {
 	c, err := pool.Acquire(ctx)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	pid := c.Conn().PgConn().PID()
 	var waitEvent string // written before fired is closed
@@ -2295,7 +2371,19 @@ func execSubscription(ctx context.Context, pool *pgxpool.Pool, bound statementBo
 		defer cancelCancel()
 		_ = c.Conn().PgConn().CancelRequest(cancelCtx)
 	})
-	_, err = c.Exec(ctx, sql)
+	if len(sqls) == 1 {
+		_, err = c.Exec(ctx, sqls[0])
+	} else {
+		_, err = c.Exec(ctx, "BEGIN")
+		for failed = 0; err == nil && failed < len(sqls); failed++ {
+			if _, err = c.Exec(ctx, sqls[failed]); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			_, err = c.Exec(ctx, "COMMIT")
+		}
+	}
 	if !timer.Stop() {
 		<-fired
 		_ = c.Conn().Close(ctx)
@@ -2303,9 +2391,16 @@ func execSubscription(ctx context.Context, pool *pgxpool.Pool, bound statementBo
 		if errors.As(err, &pgErr) && pgErr.Code == "57014" { // query_canceled
 			err = &publisherTimeoutError{bound: bound, waitEvent: waitEvent, err: err}
 		}
+	} else if err != nil && c.Conn().PgConn().TxStatus() != 'I' {
+		// A failed statement aborted the transaction: end it, so the
+		// connection goes back to the pool (one left in a transaction is
+		// closed by Release).
+		rollbackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cancelProbeTimeout)
+		_, _ = c.Exec(rollbackCtx, "ROLLBACK")
+		cancel()
 	}
 	c.Release()
-	return unanswered(pid, err)
+	return failed, unanswered(pid, err)
 }
 
 // statementBound is how long execSubscription lets a statement run, and

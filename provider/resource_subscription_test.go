@@ -813,7 +813,7 @@ resource "pgreplication_subscription" "this" {
 				Config:    config("application_name=rotated", `"pub_a", "pub_b"`, ""),
 				ExpectError: errorWithout("Cannot Alter Subscription", `ALTER SUBSCRIPTION "sub_frozen" SET PUBLICATION`,
 					"did not finish within publisher_timeout (5s)", "still connecting to the publisher at "+publisher,
-					"this statement changed nothing", "The changes before it in this apply were made"),
+					"this statement changed nothing", "This apply had made CONNECTION", "application_name=''rotated''"),
 			},
 			{
 				PreConfig: func() {
