@@ -943,6 +943,13 @@ func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publ
 			continue
 		}
 		rel, err := tables.lookup(ctx, key)
+		if schema, _, _ := pgsql.ParseQualifiedName(key); rel == nil && (schema == "pg_temp" || strings.HasPrefix(schema, "pg_temp_")) {
+			// Not in the catalogs, or not read: a temporary table of another
+			// session, or pg_temp, which names the temporary schema of the
+			// session that reads it (the provider's has no tables). No
+			// apply can make it a table PostgreSQL publishes.
+			rel, err = &catalogTable{Persistence: "t"}, nil
+		}
 		if err != nil || rel == nil {
 			continue
 		}
@@ -962,7 +969,9 @@ func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publ
 			fix = fmt.Sprintf("Its changes are not written to the WAL, so logical replication cannot carry them. Run ALTER TABLE %s SET LOGGED "+
 				"before the publication is applied (in a resource the publication depends on, or by hand), or remove it from tables.", key)
 		case rel.Persistence == "t":
-			what, fix = "a temporary table", "Remove it from tables."
+			what, fix = "a temporary table", "Remove it from tables: a temporary table's changes are not written to the WAL, and only the session that "+
+				"created it sees it (pg_temp names the temporary schema of the session that reads the name: the provider's has no tables). "+
+				"Publish an ordinary table instead."
 		default:
 			continue
 		}
