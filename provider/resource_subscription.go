@@ -177,7 +177,9 @@ func subscriptionSchema() schema.Schema {
 					"OpenTofu 1.11 and later, leave it out and set `password_wo`. A keyword that libpq " + strconv.Itoa(conninfo.KeywordsMajor) + " does not have is refused at plan " +
 					"when the subscriber runs PostgreSQL " + strconv.Itoa(conninfo.KeywordsMajor) + " or older, and only warned of on a newer one, which checks it with its own libpq " +
 					"when it stores the connection. A subscriber whose libpq is newer than its server (Debian's and Ubuntu's packages load the system's newest libpq) " +
-					"takes keywords the plan refuses: leave such a keyword out, or put it in a service file on the subscriber's host (`service=…`).",
+					"takes keywords the plan refuses: leave such a keyword out, or put it in a service file on the subscriber's host (`service=…`). " +
+					"A keyword that libpq added after the subscriber's PostgreSQL version (`require_auth` on 15, `sslkeylogfile` on 17) is warned of at plan: " +
+					"the subscriber's own libpq of that version refuses it.",
 			},
 			"publications": schema.SetAttribute{
 				Required:    true,
@@ -1399,7 +1401,11 @@ func (r *subscriptionResource) ValidateConfig(ctx context.Context, req resource.
 // version or older, or one whose version is not known: its libpq would
 // refuse it at CREATE or ALTER SUBSCRIPTION, after the statements before it
 // in the apply were made. A newer subscriber may have a libpq that knows
-// the keyword: the plan warns, and the subscriber decides at apply.
+// the keyword: the plan warns, and the subscriber decides at apply. So it
+// does for a keyword that libpq added after the subscriber's major version
+// (conninfo.KeywordSince): a subscriber loads the libpq of its build or of
+// its system, which may be that old (PostgreSQL 17's own libpq refuses
+// sslkeylogfile, and Debian 12's libpq5 15 refuses require_auth).
 func refuseUnknownKeyword(connection types.String, facts *serverFacts, diags *diag.Diagnostics) {
 	if connection.IsNull() || connection.IsUnknown() {
 		return
@@ -1410,6 +1416,16 @@ func refuseUnknownKeyword(connection types.String, facts *serverFacts, diags *di
 	}
 	k := p.Unknown()
 	if k == "" {
+		if facts == nil {
+			return
+		}
+		if k, since := p.Newer(facts.Major()); k != "" {
+			diags.AddAttributeWarning(path.Root("conninfo"), "Connection Keyword Newer Than the Subscriber",
+				fmt.Sprintf("%q is a keyword of libpq %d and later; the subscriber runs PostgreSQL %d, and checks the keywords with the libpq it loads "+
+					"when it stores the connection. A libpq older than %d (the one built with a PostgreSQL %d server, or a system's libpq5 package of that "+
+					"version) refuses it (invalid connection option %q), and the apply fails there, changing nothing. Leave it out, or make sure the "+
+					"subscriber loads libpq %d or later.", k, since, facts.Major(), since, facts.Major(), k, since))
+		}
 		return
 	}
 	if facts != nil && facts.Major() > conninfo.KeywordsMajor {

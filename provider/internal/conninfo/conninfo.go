@@ -480,6 +480,28 @@ func (p Params) Check() error {
 	return nil
 }
 
+// KeywordSince is the libpq major version that added each keyword of
+// Keywords newer than libpq 15 (PQconndefaults of libpq 15, 16, 17 and 18:
+// 36, 40, 41 and 50 keywords).
+var KeywordSince = map[string]int{
+	"gssdelegation": 16, "load_balance_hosts": 16, "require_auth": 16, "sslcertmode": 16,
+	"sslnegotiation":       17,
+	"max_protocol_version": 18, "min_protocol_version": 18, "oauth_client_id": 18, "oauth_client_secret": 18,
+	"oauth_issuer": 18, "oauth_scope": 18, "scram_client_key": 18, "scram_server_key": 18, "sslkeylogfile": 18,
+}
+
+// Newer is the first keyword of p, in String's order, that libpq added
+// after major (KeywordSince), and the version that added it; "", 0 when
+// there is none.
+func (p Params) Newer(major int) (string, int) {
+	for _, k := range p.keys() {
+		if since := KeywordSince[k]; since > major {
+			return k, since
+		}
+	}
+	return "", 0
+}
+
 // Unknown is the first keyword of p, in String's order, that libpq
 // KeywordsMajor does not have (its PQconninfoParse refuses the string), or
 // "".
