@@ -284,9 +284,7 @@ func (c Config) Lists(applicationName string) bool {
 func Fold(name string) string {
 	b := []byte(name)
 	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
+		b[i] = lowerASCII(c)
 	}
 	return string(b)
 }
