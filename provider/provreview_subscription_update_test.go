@@ -84,3 +84,56 @@ resource "pgreplication_subscription" "this" {
 		},
 	})
 }
+
+// The same on every version before 18, the failing CONNECTION's cause a
+// keyword newer than the subscriber's own libpq (planned with a warning):
+// a rename and a new owner (a superuser) run in its transaction and are
+// rolled back with it. On the old code the subscription was left renamed
+// and owned by sub_super.
+func TestAccSubscription_provreviewUpdateAllOrNothingNewerKeyword(t *testing.T) {
+	topo := testAccTopology(t)
+	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_atomic_kw", `CREATE PUBLICATION pub_a FOR TABLE t1;`, nil)
+	major := queryValue[int](t, f.sub, "postgres", `SELECT current_setting('server_version_num')::int`) / 10000
+	keyword := map[int]string{15: "require_auth=password", 16: "sslnegotiation=postgres", 17: "sslkeylogfile=/tmp/provreview_keys"}[major]
+	if keyword == "" {
+		t.Skipf("PostgreSQL %d's libpq has every keyword the provider knows", major)
+	}
+	execSQL(t, f.sub, "postgres", `CREATE ROLE sub_super SUPERUSER LOGIN`)
+	config := func(name, connection, owner string) string {
+		return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = %q
+  conninfo     = %q
+  publications = ["pub_a"]
+  owner        = %q
+}
+`, name, connection, owner)
+	}
+	subscriber := func() string {
+		return queryValue[string](t, f.sub, "postgres", `SELECT coalesce(string_agg(s.subname || ' ' || r.rolname || ' ' || s.subconninfo, '; '), 'none')
+  FROM pg_subscription s JOIN pg_roles r ON r.oid = s.subowner`)
+	}
+	before := "sub_atomic_kw postgres " + f.conninfo("")
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{Config: config("sub_atomic_kw", f.conninfo(""), "postgres")},
+			{
+				Config: config("sub_atomic_kw_renamed", f.conninfo(keyword), "sub_super"),
+				ExpectError: errorText("Cannot Alter Subscription", `ALTER SUBSCRIPTION "sub_atomic_kw_renamed" CONNECTION`,
+					`one transaction with RENAME TO "sub_atomic_kw_renamed", OWNER TO "sub_super"`, "rolled back", "This apply changed nothing",
+					"invalid connection option"),
+			},
+			{
+				PreConfig: func() {
+					if got := subscriber(); got != before {
+						t.Errorf("after the failed update the subscriber has %q, want %q as before", got, before)
+					}
+				},
+				Config:   config("sub_atomic_kw", f.conninfo(""), "postgres"),
+				PlanOnly: true,
+			},
+		},
+	})
+}
