@@ -28,22 +28,9 @@ func TestAccSubscription_provreviewUpdateAllOrNothing(t *testing.T) {
 	routertest.SkipBelow(t, 16, "password_required (15 refuses an owner that is not a superuser at plan: checkOwner)")
 	f := newSubscriptionFixture(t, topo.Primary, "sub_pub_atomic", `CREATE PUBLICATION pub_a FOR TABLE t1;`, nil)
 	execSQL(t, f.sub, "postgres", `CREATE ROLE sub_owner LOGIN; GRANT CREATE ON DATABASE postgres TO sub_owner; GRANT pg_create_subscription TO sub_owner`)
-	config := func(name, connection, owner string) string {
-		return subscriberProvider(f.sub) + fmt.Sprintf(`
-resource "pgreplication_subscription" "this" {
-  provider     = pgreplication.subscriber
-  name         = %q
-  conninfo     = %q
-  publications = ["pub_a"]
-  owner        = %q
-}
-`, name, connection, owner)
-	}
+	config := f.ownedSubscriptionConfig
 	withPassword := f.conninfo("password=pw")
-	subscriber := func() string {
-		return queryValue[string](t, f.sub, "postgres", `SELECT coalesce(string_agg(s.subname || ' ' || r.rolname || ' ' || s.subconninfo, '; '), 'none')
-  FROM pg_subscription s JOIN pg_roles r ON r.oid = s.subowner`)
-	}
+	subscriber := func() string { return f.subscriptions(t) }
 	before := "sub_atomic postgres " + withPassword
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -99,21 +86,8 @@ func TestAccSubscription_provreviewUpdateAllOrNothingNewerKeyword(t *testing.T) 
 		t.Skipf("PostgreSQL %d's libpq has every keyword the provider knows", major)
 	}
 	execSQL(t, f.sub, "postgres", `CREATE ROLE sub_super SUPERUSER LOGIN`)
-	config := func(name, connection, owner string) string {
-		return subscriberProvider(f.sub) + fmt.Sprintf(`
-resource "pgreplication_subscription" "this" {
-  provider     = pgreplication.subscriber
-  name         = %q
-  conninfo     = %q
-  publications = ["pub_a"]
-  owner        = %q
-}
-`, name, connection, owner)
-	}
-	subscriber := func() string {
-		return queryValue[string](t, f.sub, "postgres", `SELECT coalesce(string_agg(s.subname || ' ' || r.rolname || ' ' || s.subconninfo, '; '), 'none')
-  FROM pg_subscription s JOIN pg_roles r ON r.oid = s.subowner`)
-	}
+	config := f.ownedSubscriptionConfig
+	subscriber := func() string { return f.subscriptions(t) }
 	before := "sub_atomic_kw postgres " + f.conninfo("")
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
@@ -136,4 +110,25 @@ resource "pgreplication_subscription" "this" {
 			},
 		},
 	})
+}
+
+// ownedSubscriptionConfig is a subscription of pub_a by name, connection
+// and owner.
+func (f subscriptionFixture) ownedSubscriptionConfig(name, connection, owner string) string {
+	return subscriberProvider(f.sub) + fmt.Sprintf(`
+resource "pgreplication_subscription" "this" {
+  provider     = pgreplication.subscriber
+  name         = %q
+  conninfo     = %q
+  publications = ["pub_a"]
+  owner        = %q
+}
+`, name, connection, owner)
+}
+
+// subscriptions is each subscription of the subscriber as "name owner
+// connection", or "none".
+func (f subscriptionFixture) subscriptions(t *testing.T) string {
+	return queryValue[string](t, f.sub, "postgres", `SELECT coalesce(string_agg(s.subname || ' ' || r.rolname || ' ' || s.subconninfo, '; '), 'none')
+  FROM pg_subscription s JOIN pg_roles r ON r.oid = s.subowner`)
 }
