@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"unsafe"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -252,6 +253,12 @@ type captureConn struct {
 	watcher   *ctxwatch.ContextWatcher
 	receiving receiving
 	tag       pgconn.CommandTag // the last write's (see commandTag)
+	// The prepared writes' argument plans (see buildArgs): the buffer
+	// they encode into, their generation, and the type map's state they
+	// were chosen under (checkTypeMap).
+	argBytes    []byte
+	planGen     uint64
+	typeMapSeen unsafe.Pointer
 }
 
 // prepares reports whether the capture path may keep named prepared
@@ -324,9 +331,13 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 	return cc, nil
 }
 
-// A preparedWrite is a write prepared on a connection, and the same
-// statement to send when its rows, if any, are not read (see quiet).
-type preparedWrite struct{ sd, quiet *pgconn.StatementDescription }
+// A preparedWrite is a write prepared on a connection, the same
+// statement to send when its rows, if any, are not read (see quiet), and
+// how its arguments were encoded last (see buildArgs).
+type preparedWrite struct {
+	sd, quiet *pgconn.StatementDescription
+	args      *argPlans
+}
 
 // noFields stands for the result columns of a statement that returns no
 // rows; see quiet.
@@ -372,7 +383,7 @@ func (cc *captureConn) write(ctx context.Context, pc *pgconn.PgConn, sql string)
 	if err != nil {
 		return preparedWrite{}, err
 	}
-	w := preparedWrite{sd: sd, quiet: quiet(sd)}
+	w := preparedWrite{sd: sd, quiet: quiet(sd), args: &argPlans{}}
 	cc.writes[sql] = w
 	cc.order = append(cc.order, sql)
 	if len(cc.order) > maxCapturePrepared {
@@ -465,6 +476,7 @@ func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any,
 			return nil, nil, err
 		}
 		var sd *pgconn.StatementDescription
+		var plans *argPlans
 		if len(args) > 0 && cc.prepares {
 			// Prepared once per connection, so the write goes with
 			// binary parameters and no Parse, as with the pool's default
@@ -473,11 +485,11 @@ func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any,
 			if err != nil {
 				return nil, nil, err
 			}
-			if sd = w.sd; !rows {
+			if sd, plans = w.sd, w.args; !rows {
 				sd = w.quiet
 			}
 		}
-		if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
+		if err := cc.buildArgs(conn.TypeMap(), plans, sd, args); err != nil {
 			return nil, nil, err
 		}
 		var b pgconn.Batch
@@ -589,14 +601,15 @@ func execTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) 
 			return pgconn.CommandTag{}, 0, err
 		}
 		var sd *pgconn.StatementDescription
+		var plans *argPlans
 		if len(args) > 0 && cc.prepares {
 			w, err := cc.write(ctx, pc, sql)
 			if err != nil {
 				return pgconn.CommandTag{}, 0, err
 			}
-			sd = w.sd
+			sd, plans = w.sd, w.args
 		}
-		if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
+		if err := cc.buildArgs(conn.TypeMap(), plans, sd, args); err != nil {
 			return pgconn.CommandTag{}, 0, err
 		}
 		if len(cc.eqb.ParamValues) > math.MaxUint16 {
@@ -875,14 +888,15 @@ func startCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) (
 		return nil, false, err
 	}
 	var sd *pgconn.StatementDescription
+	var plans *argPlans
 	if len(args) > 0 && cc.prepares {
 		w, err := cc.write(ctx, conn.PgConn(), sql)
 		if err != nil {
 			return nil, false, err
 		}
-		sd = w.sd
+		sd, plans = w.sd, w.args
 	}
-	if err := cc.eqb.Build(conn.TypeMap(), sd, args); err != nil {
+	if err := cc.buildArgs(conn.TypeMap(), plans, sd, args); err != nil {
 		return nil, false, err
 	}
 	p := conn.PgConn().StartPipeline(ctx)
