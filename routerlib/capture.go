@@ -237,8 +237,8 @@ type captureConn struct {
 	traced                   bool // see captureTx.commitTraced
 	eqb                      pgx.ExtendedQueryBuilder
 	begin, commit, lsn, xact *pgconn.StatementDescription
-	writes                   map[string]preparedWrite // by SQL (and the reads startReadCapture sends)
-	order                    []string                 // their SQL, oldest first
+	writes                   map[uint64]preparedWrite // by the SQL's hash, sqlHash (and the reads startReadCapture sends)
+	order                    []uint64                 // their hashes, oldest first
 	formats                  []int16                  // result formats by column, for a read's QueryResultFormatsByOID
 	named                    int                      // statements named so far
 	inFlight                 capture                  // the capture startTxCapture returns
@@ -305,7 +305,7 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 		return cc, nil
 	}
 	cfg := conn.Config()
-	cc := &captureConn{mode: cfg.DefaultQueryExecMode, prepares: prepares(cfg), traced: traced(cfg), writes: map[string]preparedWrite{}}
+	cc := &captureConn{mode: cfg.DefaultQueryExecMode, prepares: prepares(cfg), traced: traced(cfg), writes: map[uint64]preparedWrite{}}
 	if build := cfg.BuildContextWatcherHandler; build != nil {
 		cc.watcher = ctxwatch.NewContextWatcher(build(conn.PgConn()))
 	} else {
@@ -335,6 +335,7 @@ func captureConnOf(ctx context.Context, conn *pgx.Conn) (*captureConn, error) {
 // statement to send when its rows, if any, are not read (see quiet), and
 // how its arguments were encoded last (see buildArgs).
 type preparedWrite struct {
+	sql       string
 	sd, quiet *pgconn.StatementDescription
 	args      *argPlans
 }
@@ -372,20 +373,25 @@ func (cc *captureConn) prepare(ctx context.Context, pc *pgconn.PgConn, sql strin
 // the server's memory without limit.
 const maxCapturePrepared = 256
 
-// write returns the write sql prepared on pc, preparing it the first time,
-// and deallocates the oldest write once more than maxCapturePrepared are
-// kept.
-func (cc *captureConn) write(ctx context.Context, pc *pgconn.PgConn, sql string) (preparedWrite, error) {
-	if w, ok := cc.writes[sql]; ok {
+// write returns the write sql, of hash h (sqlHash), prepared on pc,
+// preparing it the first time, and deallocates the oldest write once more
+// than maxCapturePrepared are kept. When another SQL string of the same
+// hash is kept, sql is not prepared: its zero preparedWrite sends it
+// unnamed.
+func (cc *captureConn) write(ctx context.Context, pc *pgconn.PgConn, sql string, h uint64) (preparedWrite, error) {
+	if w, ok := cc.writes[h]; ok {
+		if w.sql != sql {
+			return preparedWrite{}, nil
+		}
 		return w, nil
 	}
 	sd, err := cc.prepare(ctx, pc, sql)
 	if err != nil {
 		return preparedWrite{}, err
 	}
-	w := preparedWrite{sd: sd, quiet: quiet(sd), args: &argPlans{}}
-	cc.writes[sql] = w
-	cc.order = append(cc.order, sql)
+	w := preparedWrite{sql: sql, sd: sd, quiet: quiet(sd), args: &argPlans{}}
+	cc.writes[h] = w
+	cc.order = append(cc.order, h)
 	if len(cc.order) > maxCapturePrepared {
 		oldest := cc.writes[cc.order[0]]
 		delete(cc.writes, cc.order[0])
@@ -481,7 +487,7 @@ func startTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any,
 			// Prepared once per connection, so the write goes with
 			// binary parameters and no Parse, as with the pool's default
 			// exec mode.
-			w, err := cc.write(ctx, conn.PgConn(), sql)
+			w, err := cc.write(ctx, conn.PgConn(), sql, sqlHash(sql))
 			if err != nil {
 				return nil, nil, err
 			}
@@ -593,7 +599,9 @@ func positionAfter(ctx context.Context, conn *pgx.Conn, err error) (LSN, error) 
 // afresh and the write sent once more; a failed BEGIN, write or COMMIT
 // rolls back and is the error; a failure to read the position after a good
 // COMMIT is positionAfter's.
-func execTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) (pgconn.CommandTag, LSN, error) {
+//
+// h is sql's hash (sqlHash), which the call's class lookup computed.
+func execTxCapture(ctx context.Context, conn *pgx.Conn, sql string, h uint64, args []any) (pgconn.CommandTag, LSN, error) {
 	pc := conn.PgConn()
 	for attempt := 0; ; attempt++ {
 		cc, err := captureConnOf(ctx, conn)
@@ -603,7 +611,7 @@ func execTxCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) 
 		var sd *pgconn.StatementDescription
 		var plans *argPlans
 		if len(args) > 0 && cc.prepares {
-			w, err := cc.write(ctx, pc, sql)
+			w, err := cc.write(ctx, pc, sql, h)
 			if err != nil {
 				return pgconn.CommandTag{}, 0, err
 			}
@@ -890,7 +898,7 @@ func startCapture(ctx context.Context, conn *pgx.Conn, sql string, args []any) (
 	var sd *pgconn.StatementDescription
 	var plans *argPlans
 	if len(args) > 0 && cc.prepares {
-		w, err := cc.write(ctx, conn.PgConn(), sql)
+		w, err := cc.write(ctx, conn.PgConn(), sql, sqlHash(sql))
 		if err != nil {
 			return nil, false, err
 		}
@@ -1016,7 +1024,9 @@ func releaseOnPanic(c *pgxpool.Conn, s *Session, returned *bool) {
 // execCapture runs a write and captures the LSN after its commit in the
 // same round trip; a read on the writer's read-write session goes to
 // execReadCapture.
-func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl class, args []any, s *Session) (pgconn.CommandTag, error) {
+//
+// h is sql's hash (sqlHash), computed with cl.
+func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl class, h uint64, args []any, s *Session) (pgconn.CommandTag, error) {
 	returned := false
 	defer markOnPanic(s, &returned)
 	tag, err := func() (pgconn.CommandTag, error) {
@@ -1039,7 +1049,7 @@ func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl clas
 		}
 		defer c.Release()
 		if cl&classDML != 0 {
-			tag, lsn, err := execTxCapture(ctx, c.Conn(), sql, args)
+			tag, lsn, err := execTxCapture(ctx, c.Conn(), sql, h, args)
 			if err != nil && !errors.As(err, new(*positionUnread)) {
 				outcomeUnknown(s, err)
 			}
@@ -1752,7 +1762,7 @@ options:
 		var sd *pgconn.StatementDescription
 		switch {
 		case named:
-			w, err := cc.write(ctx, conn.PgConn(), sql)
+			w, err := cc.write(ctx, conn.PgConn(), sql, sqlHash(sql))
 			if err != nil {
 				return nil, nil, true, err
 			}

@@ -147,8 +147,13 @@ func skipStatement(lx *sqllex.Lexer) bool {
 // shard. It is bounded: a full shard forgets an arbitrary entry, so an
 // application that builds SQL strings dynamically cannot grow it without
 // limit.
+//
+// The maps are keyed by the SQL's hash (sqlHash), computed once per call:
+// it picks the shard, finds the entry, and is passed on to the capture
+// path, whose prepared statements are keyed by it too (captureConn.write),
+// so that a captured write hashes its SQL once, not once per map. Two
+// strings of one hash share an entry: each lookup compares the SQL.
 type classCache struct {
-	seed   maphash.Seed
 	shards [cacheShards]cacheShard
 }
 
@@ -158,40 +163,63 @@ const (
 )
 
 type cacheShard struct {
-	m  atomic.Pointer[map[string]class] // never modified once stored
-	mu sync.Mutex                       // serialises writers of m
+	m  atomic.Pointer[map[uint64]classEntry] // never modified once stored
+	mu sync.Mutex                            // serialises writers of m
+}
+
+// A classEntry is the class of sql.
+type classEntry struct {
+	sql string
+	cl  class
 }
 
 func newClassCache() *classCache {
-	c := &classCache{seed: maphash.MakeSeed()}
+	c := &classCache{}
 	for i := range c.shards {
-		m := map[string]class{}
+		m := map[uint64]classEntry{}
 		c.shards[i].m.Store(&m)
 	}
 	return c
 }
 
-func (c *classCache) shard(sql string) *cacheShard {
-	return &c.shards[maphash.String(c.seed, sql)%cacheShards]
+// sqlSeed seeds sqlHash, the one hash of a SQL string that routerlib
+// computes per call.
+var sqlSeed = maphash.MakeSeed()
+
+// sqlHash is the key of sql in the class cache and in the capture path's
+// prepared statements.
+func sqlHash(sql string) uint64 { return maphash.String(sqlSeed, sql) }
+
+func (c *classCache) shard(h uint64) *cacheShard {
+	return &c.shards[h%cacheShards]
 }
 
 // get returns the class of sql, classifying it on first sight.
 func (c *classCache) get(sql string) class {
-	if cl, ok := (*c.shard(sql).m.Load())[sql]; ok {
-		return cl
+	cl, _ := c.lookup(sql)
+	return cl
+}
+
+// lookup returns the class of sql, classifying it on first sight, and
+// sql's hash (sqlHash).
+func (c *classCache) lookup(sql string) (class, uint64) {
+	h := sqlHash(sql)
+	if e, ok := (*c.shard(h).m.Load())[h]; ok && e.sql == sql {
+		return e.cl, h
 	}
 	cl := classify(sql)
-	c.set(sql, cl)
-	return cl
+	c.set(sql, h, cl)
+	return cl, h
 }
 
 // markWrite records that a standby rejected sql as a write (SQLSTATE
 // 25006): from now on it goes to the primary, and stays several statements
 // if it was (the capture path must not prepare it). It returns the new class.
 func (c *classCache) markWrite(sql string) class {
-	cl := asWrite(c.get(sql))
+	cl, h := c.lookup(sql)
+	cl = asWrite(cl)
 	if sql != "" {
-		c.set(sql, cl)
+		c.set(sql, h, cl)
 	}
 	return cl
 }
@@ -199,23 +227,23 @@ func (c *classCache) markWrite(sql string) class {
 // asWrite is cl for a statement found to write.
 func asWrite(cl class) class { return cl&classMulti | classWrite }
 
-// set records the class of sql, for example a "read" that a standby rejected
-// as a write.
-func (c *classCache) set(sql string, cl class) {
-	sh := c.shard(sql)
+// set records the class of sql, of hash h, for example a "read" that a
+// standby rejected as a write.
+func (c *classCache) set(sql string, h uint64, cl class) {
+	sh := c.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	old := *sh.m.Load()
-	m := make(map[string]class, len(old)+1)
+	m := make(map[uint64]classEntry, len(old)+1)
 	for k, v := range old {
 		m[k] = v
 	}
-	if _, ok := m[sql]; !ok && len(m) >= cacheShardCap {
+	if _, ok := m[h]; !ok && len(m) >= cacheShardCap {
 		for k := range m {
 			delete(m, k)
 			break
 		}
 	}
-	m[sql] = cl
+	m[h] = classEntry{sql: sql, cl: cl}
 	sh.m.Store(&m)
 }

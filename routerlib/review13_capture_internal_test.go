@@ -23,7 +23,7 @@ func TestReview13CaptureFrozenServer(t *testing.T) {
 	ctx := context.Background()
 	conn := rywWriterConn(t, "review13_frozen", "CREATE TABLE review13_frozen (id int)")
 	const sql = "INSERT INTO review13_frozen VALUES ($1)"
-	if _, _, err := execTxCapture(ctx, conn, sql, []any{1}); err != nil {
+	if _, _, err := execTxCapture(ctx, conn, sql, sqlHash(sql), []any{1}); err != nil {
 		t.Fatal(err)
 	}
 	took, err := frozenCapture(t, conn, sql, []any{2})
@@ -50,7 +50,7 @@ func TestReview13CaptureIdleKilled(t *testing.T) {
 	ctx := context.Background()
 	conn := rywWriterConn(t, "review13_killed", "CREATE TABLE review13_killed (id int)")
 	const sql = "INSERT INTO review13_killed VALUES ($1)"
-	if _, _, err := execTxCapture(ctx, conn, sql, []any{1}); err != nil {
+	if _, _, err := execTxCapture(ctx, conn, sql, sqlHash(sql), []any{1}); err != nil {
 		t.Fatal(err)
 	}
 	admin, err := pgx.Connect(ctx, routertest.Shared(t).Primary.DSN())
@@ -63,7 +63,7 @@ func TestReview13CaptureIdleKilled(t *testing.T) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	tag, lsn, err := execTxCapture(ctx, conn, sql, []any{2})
+	tag, lsn, err := execTxCapture(ctx, conn, sql, sqlHash(sql), []any{2})
 	t.Logf("after %v: tag %q, lsn %v, err %v (safe to retry %v)", time.Since(start), tag, lsn, err, pgconn.SafeToRetry(err))
 	if err == nil {
 		t.Fatal("the write on a terminated session succeeded")
@@ -115,7 +115,7 @@ func TestReview13CaptureSmallSendBuffer(t *testing.T) {
 	const sql = "INSERT INTO review13_sndbuf VALUES ($1, $2)"
 	for i := range 200 {
 		v := strings.Repeat("x", smallCapture-700+i)
-		tag, lsn, err := execTxCapture(ctx, conn, sql, []any{i, v})
+		tag, lsn, err := execTxCapture(ctx, conn, sql, sqlHash(sql), []any{i, v})
 		if err != nil || tag.String() != "INSERT 0 1" || lsn == 0 {
 			t.Fatalf("capture %d (%d bytes): tag %q, LSN %v: %v", i, len(v), tag, lsn, err)
 		}
@@ -139,7 +139,7 @@ func frozenCapture(t *testing.T, conn *pgx.Conn, sql string, args []any) (time.D
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	_, _, err := execTxCapture(ctx, conn, sql, args)
+	_, _, err := execTxCapture(ctx, conn, sql, sqlHash(sql), args)
 	took := time.Since(start)
 	t.Logf("frozen backend: after %v: %v", took, err)
 	return took, err

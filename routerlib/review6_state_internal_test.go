@@ -37,15 +37,15 @@ func TestReview6CaptureLeavesConnectionIdle(t *testing.T) {
 		return ""
 	}
 	ins := "INSERT INTO review6_idle (id, d, v) VALUES ($1, $2, $3)"
-	if _, lsn, err := execTxCapture(ctx, conn, ins, []any{1, 1, "a"}); err != nil || lsn == 0 {
+	if _, lsn, err := execTxCapture(ctx, conn, ins, sqlHash(ins), []any{1, 1, "a"}); err != nil || lsn == 0 {
 		t.Fatalf("insert: %v %v", lsn, err)
 	}
 	idle("insert")
-	if _, _, err := execTxCapture(ctx, conn, ins, []any{1, 2, "a"}); code(err) != "23505" {
+	if _, _, err := execTxCapture(ctx, conn, ins, sqlHash(ins), []any{1, 2, "a"}); code(err) != "23505" {
 		t.Fatalf("duplicate: %v", err)
 	}
 	idle("duplicate")
-	if _, _, err := execTxCapture(ctx, conn, ins, []any{2, 1, "a"}); code(err) != "23505" {
+	if _, _, err := execTxCapture(ctx, conn, ins, sqlHash(ins), []any{2, 1, "a"}); code(err) != "23505" {
 		t.Fatalf("deferred: %v", err)
 	}
 	idle("deferred")
@@ -53,7 +53,7 @@ func TestReview6CaptureLeavesConnectionIdle(t *testing.T) {
 	if _, err := conn.Exec(ctx, "DEALLOCATE routerlib_capture_1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, lsn, err := execTxCapture(ctx, conn, ins, []any{3, 3, "a"}); err != nil || lsn == 0 {
+	if _, lsn, err := execTxCapture(ctx, conn, ins, sqlHash(ins), []any{3, 3, "a"}); err != nil || lsn == 0 {
 		t.Fatalf("after BEGIN's statement was dropped: %v %v", lsn, err)
 	}
 	idle("begin gone")
@@ -61,13 +61,13 @@ func TestReview6CaptureLeavesConnectionIdle(t *testing.T) {
 	if _, err := conn.Exec(ctx, "DEALLOCATE ALL"); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := execTxCapture(ctx, conn, ins, []any{4, 4, "a"}); err != nil {
+	if _, _, err := execTxCapture(ctx, conn, ins, sqlHash(ins), []any{4, 4, "a"}); err != nil {
 		t.Fatalf("after DEALLOCATE ALL: %v", err)
 	}
 	idle("all gone")
 	// A parameter the server reports, changed by the write: the
 	// connection's ParameterStatus follows, as after pgx's own calls.
-	if _, _, err := execTxCapture(ctx, conn, "UPDATE review6_idle SET v = v WHERE id = $1 AND set_config('application_name', 'review6app', false) IS NOT NULL", []any{1}); err != nil {
+	if _, _, err := execTxCapture(ctx, conn, "UPDATE review6_idle SET v = v WHERE id = $1 AND set_config('application_name', 'review6app', false) IS NOT NULL", sqlHash("UPDATE review6_idle SET v = v WHERE id = $1 AND set_config('application_name', 'review6app', false) IS NOT NULL"), []any{1}); err != nil {
 		t.Fatal(err)
 	}
 	idle("set_config")
@@ -75,19 +75,19 @@ func TestReview6CaptureLeavesConnectionIdle(t *testing.T) {
 		t.Errorf("application_name after the write: %q, want review6app", got)
 	}
 	upd := "UPDATE review6_idle SET v = $2 WHERE id = $1 RETURNING *"
-	if tag, _, err := execTxCapture(ctx, conn, upd, []any{1, "b"}); err != nil || tag.RowsAffected() != 1 {
+	if tag, _, err := execTxCapture(ctx, conn, upd, sqlHash(upd), []any{1, "b"}); err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("update: %v %v", tag, err)
 	}
 	idle("update")
 	if _, err := conn.Exec(ctx, "ALTER TABLE review6_idle ADD COLUMN w int"); err != nil {
 		t.Fatal(err)
 	}
-	if tag, _, err := execTxCapture(ctx, conn, upd, []any{1, "c"}); err != nil || tag.RowsAffected() != 1 {
+	if tag, _, err := execTxCapture(ctx, conn, upd, sqlHash(upd), []any{1, "c"}); err != nil || tag.RowsAffected() != 1 {
 		t.Fatalf("update after the schema change: %v %v", tag, err)
 	}
 	idle("schema change")
 	for i, id := range []any{int64(1), "1", int16(1), uint8(1)} {
-		if tag, _, err := execTxCapture(ctx, conn, upd, []any{id, "x"}); err != nil || tag.RowsAffected() != 1 {
+		if tag, _, err := execTxCapture(ctx, conn, upd, sqlHash(upd), []any{id, "x"}); err != nil || tag.RowsAffected() != 1 {
 			t.Fatalf("update with id %T: %v %v", id, tag, err)
 		}
 		idle("argument type " + string(rune('a'+i)))

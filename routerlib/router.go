@@ -229,7 +229,7 @@ func (r *Router) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		return pgconn.CommandTag{}, err
 	}
 	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
-	cl := r.cache.get(sql)
+	cl, h := r.cache.lookup(sql)
 	var st retryState
 	for {
 		tg, err := r.route(ctx, &t, OpExec, sql, cl, &st)
@@ -239,7 +239,7 @@ func (r *Router) Exec(ctx context.Context, sql string, args ...any) (pgconn.Comm
 		r.count(tg)
 		var tag pgconn.CommandTag
 		if s := r.recording(ctx, t, &tg); s != nil {
-			tag, err = r.execCapture(ctx, tg, sql, cl, args, s)
+			tag, err = r.execCapture(ctx, tg, sql, cl, h, args, s)
 		} else {
 			tag, err = execOn(ctx, tg.pool, sql, args, tg.n.server, st.after(tg.n.server))
 		}

@@ -21,13 +21,13 @@ func TestCaptureContextDoneBeforeSendQueuesNothing(t *testing.T) {
 	ctx := context.Background()
 	conn := rywWriterConn(t, "ryw_wire_done", "CREATE TABLE ryw_wire_done (id int)")
 	const sql = "INSERT INTO ryw_wire_done VALUES ($1)"
-	if _, _, err := execTxCapture(ctx, conn, sql, []any{1}); err != nil { // prepares the statements
+	if _, _, err := execTxCapture(ctx, conn, sql, sqlHash(sql), []any{1}); err != nil { // prepares the statements
 		t.Fatal(err)
 	}
 
 	done, cancel := context.WithCancel(ctx)
 	cancel()
-	_, _, err := execTxCapture(done, conn, sql, []any{2})
+	_, _, err := execTxCapture(done, conn, sql, sqlHash(sql), []any{2})
 	if !errors.Is(err, context.Canceled) || !notSent(err) {
 		t.Fatalf("the write with its context done: %v (not sent: %v), want context.Canceled, not sent", err, notSent(err))
 	}

@@ -2,6 +2,7 @@ package routerlib
 
 import (
 	"bytes"
+	"context"
 	"database/sql/driver"
 	"fmt"
 	"math"
@@ -134,5 +135,40 @@ func rywfloorCompare(t *testing.T, m *pgtype.Map, cc *captureConn, p *argPlans, 
 		if (g == nil) != (w == nil) || !bytes.Equal(g, w) {
 			t.Fatalf("args %#v: value %d is %#v, Build's %#v", args, i, g, w)
 		}
+	}
+}
+
+// TestRywfloorSQLHashShared: the class cache and the capture path's
+// prepared writes are keyed by the SQL's one hash (sqlHash), and a string
+// that finds another's entry under its hash is never taken for it: the
+// class cache classifies it afresh, and the capture path sends it
+// unprepared rather than run the statement prepared for the other. The
+// collisions are made by hand, with the other string's hash.
+func TestRywfloorSQLHashShared(t *testing.T) {
+	c := newClassCache()
+	const read, write = "SELECT 1", "DELETE FROM rywfloor_t"
+	c.set(read, sqlHash(write), classRead)
+	if cl := c.get(write); cl&classWrite == 0 {
+		t.Fatalf("%q, under the hash of a read: class %b, want a write", write, cl)
+	}
+	if cl, h := c.lookup(read); cl != classRead || h != sqlHash(read) {
+		t.Fatalf("lookup(%q) = %b, %x; want %b, %x", read, cl, h, classRead, sqlHash(read))
+	}
+
+	ctx := context.Background()
+	conn := rywWriterConn(t, "rywfloor_hash", "CREATE TABLE rywfloor_hash (id int, v text)")
+	const a, b = "INSERT INTO rywfloor_hash VALUES ($1, 'a')", "INSERT INTO rywfloor_hash VALUES ($1, 'b')"
+	h := sqlHash(a)
+	for i, sql := range []string{a, b, b, a} {
+		if tag, lsn, err := execTxCapture(ctx, conn, sql, h, []any{i}); err != nil || tag.RowsAffected() != 1 || lsn == 0 {
+			t.Fatalf("write %d (%s): tag %q, LSN %v, %v", i, sql, tag, lsn, err)
+		}
+	}
+	var got string
+	if err := conn.QueryRow(ctx, "SELECT string_agg(v, '' ORDER BY id) FROM rywfloor_hash").Scan(&got); err != nil {
+		t.Fatal(err)
+	}
+	if got != "abba" {
+		t.Fatalf("rows written %q, want \"abba\" (b's writes ran a's statement)", got)
 	}
 }

@@ -24,7 +24,7 @@ func TestRywperfCaptureAllocations(t *testing.T) {
 	n := testing.AllocsPerRun(200, func() {
 		var tag pgconn.CommandTag
 		var lsn LSN
-		if tag, lsn, err = execTxCapture(ctx, conn, sql, args); err == nil && (tag.String() != "INSERT 0 1" || lsn == 0) {
+		if tag, lsn, err = execTxCapture(ctx, conn, sql, sqlHash(sql), args); err == nil && (tag.String() != "INSERT 0 1" || lsn == 0) {
 			err = fmt.Errorf("tag %q, LSN %v", tag, lsn)
 		}
 	})
@@ -56,7 +56,7 @@ func TestRywperfCaptureLargeArguments(t *testing.T) {
 		if small, want := cc.small(sql), size < smallCapture-400; small != want {
 			t.Fatalf("%d bytes of argument: small %v, want %v", size, small, want)
 		}
-		tag, lsn, err := execTxCapture(ctx, conn, sql, []any{i, v})
+		tag, lsn, err := execTxCapture(ctx, conn, sql, sqlHash(sql), []any{i, v})
 		if err != nil || tag.String() != "INSERT 0 1" || lsn == 0 {
 			t.Fatalf("%d bytes of argument: tag %q, LSN %v, %v", size, tag, lsn, err)
 		}
