@@ -49,6 +49,10 @@ func TestRywfloorArgPlansMatchBuild(t *testing.T) {
 		{"int as int4", pgtype.Int4OID, []any{1, 1000, -5, math.MaxInt32}, true},
 		{"int out of int4's range", pgtype.Int4OID, []any{1, math.MaxInt32 + 1}, true}, // Build's error; the plans stay
 		{"int64 as int8", pgtype.Int8OID, []any{int64(1), int64(math.MinInt64)}, true},
+		{"int as int2", pgtype.Int2OID, []any{1, -32768, 32767, 32768}, true},
+		{"int64 as int4", pgtype.Int4OID, []any{int64(-1), int64(math.MinInt32), int64(math.MinInt32 - 1)}, true},
+		{"int as float4 from 0", pgtype.Float4OID, []any{0, 5, -3}, true},
+		{"int as numeric", pgtype.NumericOID, []any{0, 12345678901}, true},
 		{"int as int8", pgtype.Int8OID, []any{2, 3}, true},
 		{"string as text", pgtype.TextOID, []any{"a", "", "ünïcode"}, true},
 		{"string as int4", pgtype.Int4OID, []any{"42", "43"}, true},
