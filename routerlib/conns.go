@@ -1,7 +1,6 @@
 package routerlib
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -310,31 +309,46 @@ func (a *answer) after(since int64, within time.Duration) bool {
 	return at != 0 && at > since && a.took.Load() <= int64(within)
 }
 
+// set records an answer that came at, took after its write.
+func (a *answer) set(at, took int64) {
+	a.took.Store(took)
+	a.at.Store(at)
+}
+
 // A trackedConn is a connection in a nodeConns; closing it removes it.
 type trackedConn struct {
 	net.Conn
 	set   *nodeConns
 	check bool // dialed for the health check (or a cancel request of its connection)
 	once  sync.Once
-	// sent is when the last write went out (time since monoEpoch), until
-	// the first bytes after it come; answered is when they came, on a
-	// pool's connection. Its own words, not the node's: calls on other
+	// answered is when the node last answered a call on it, a pool's
+	// (see answerConn). Its own words, not the node's: calls on other
 	// connections do not share them.
-	sent     atomic.Int64
 	answered answer
 	// cutBy is why the router closed it (nodeConns.cut), nil if it did not.
 	cutBy atomic.Pointer[error]
+}
+
+// trackedOf returns the trackedConn under nc (a TLS connection over it,
+// an answerConn), nil if there is none.
+func trackedOf(nc net.Conn) *trackedConn {
+	for {
+		switch c := nc.(type) {
+		case *trackedConn:
+			return c
+		case interface{ NetConn() net.Conn }:
+			nc = c.NetConn()
+		default:
+			return nil
+		}
+	}
 }
 
 // cutCause returns why the router cut pc's connection off, nil if it did
 // not: the node stopped answering, or lost the writes. It is the
 // connection's own, so it stays after the node is back.
 func cutCause(pc *pgconn.PgConn) error {
-	nc := pc.Conn()
-	if tls, ok := nc.(interface{ NetConn() net.Conn }); ok {
-		nc = tls.NetConn()
-	}
-	if tc, ok := nc.(*trackedConn); ok {
+	if tc := trackedOf(pc.Conn()); tc != nil {
 		if cause := tc.cutBy.Load(); cause != nil {
 			return *cause
 		}
@@ -342,75 +356,126 @@ func cutCause(pc *pgconn.PgConn) error {
 	return nil
 }
 
-func (tc *trackedConn) Write(b []byte) (int, error) {
-	if !tc.check {
-		tc.sent.CompareAndSwap(0, int64(time.Since(monoEpoch)))
+// countAnswers makes a connection set up with cc, a pool's (one dialed by
+// nodeConns.dialer), record on its trackedConn when the node answers a
+// call on it: the first bytes that come after a write, from the end of the
+// startup on, unless they are PgBouncer's own (see answerConn). It wraps
+// the hooks cc has, the application's: the pools' BeforeConnect calls it
+// on each connection's configuration (see startedAlive).
+//
+// What a PgBouncer in front of a server that is down sends a client says
+// nothing of the server: the answer to the SSLRequest, the TLS handshake,
+// its own AuthenticationOk with the server's parameters it keeps (the
+// whole startup, with the server down), then its refusal of the call,
+// FATAL 08P01 ("server login has been failing", "pgbouncer cannot connect
+// to server"). Counted as answers, they excused the late checks of a
+// stopped primary behind its PgBouncer, and once those had failed for
+// roleWindow they made its role unknown, which kept the writes off a
+// promoted standby for good (TestPgBouncerFailover under load;
+// TestPgBouncerTLSFailover). They were told apart on the socket, which TLS
+// encrypts: so they are told apart where pgconn reads the protocol,
+// decrypted (AfterNetConnect), by where the connection is (the startup
+// ends at AfterConnect) and by the errors pgconn decodes (OnPgError).
+func countAnswers(cc *pgconn.Config) {
+	afterNet, after, onPgError := cc.AfterNetConnect, cc.AfterConnect, cc.OnPgError
+	cc.AfterNetConnect = func(ctx context.Context, cfg *pgconn.Config, nc net.Conn) (net.Conn, error) {
+		if afterNet != nil {
+			var err error
+			if nc, err = afterNet(ctx, cfg, nc); err != nil {
+				return nil, err
+			}
+		}
+		if tc := trackedOf(nc); tc != nil && !tc.check {
+			return &answerConn{Conn: nc, tc: tc}, nil
+		}
+		return nc, nil
 	}
-	return tc.Conn.Write(b)
+	cc.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+		if ac, ok := pc.Conn().(*answerConn); ok {
+			ac.started.Store(true)
+		}
+		if after != nil {
+			return after(ctx, pc)
+		}
+		return nil
+	}
+	cc.OnPgError = func(pc *pgconn.PgConn, pgErr *pgconn.PgError) bool {
+		if ac, ok := pc.Conn().(*answerConn); ok {
+			ac.errorRead(pgErr)
+		}
+		if onPgError != nil {
+			return onPgError(pc, pgErr)
+		}
+		return true
+	}
 }
 
-func (tc *trackedConn) Read(b []byte) (int, error) {
-	n, err := tc.Conn.Read(b)
-	if n > 0 && !tc.check {
-		if sent := tc.sent.Swap(0); sent != 0 && !negotiationReply(b[:n]) && !bouncerRefusalReply(b[:n]) {
+// An answerConn is a pool's connection as pgconn reads and writes it: the
+// protocol's bytes, decrypted if TLS carries them. Once the startup
+// ended, the first bytes that come after a write are the node's answer to
+// a call, recorded on tc; unless they begin an ErrorResponse, whose answer
+// is held until pgconn has decoded it (errorRead): PgBouncer's refusal is
+// one, and it must never be seen as an answer, even for a moment (the
+// monitor keeps what it saw: see aliveAt). What comes during the startup
+// is no answer: through PgBouncer it all comes from PgBouncer.
+type answerConn struct {
+	net.Conn
+	tc *trackedConn
+	// started is set once the startup ended (countAnswers' AfterConnect).
+	started atomic.Bool
+	// sent is when the first write since the last read went out (time
+	// since monoEpoch), until the first bytes after it come; 0 if none.
+	sent atomic.Int64
+	// held is the answer whose bytes begin an ErrorResponse, until
+	// errorRead.
+	held answer
+}
+
+// NetConn returns the connection under c (see trackedOf).
+func (c *answerConn) NetConn() net.Conn { return c.Conn }
+
+func (c *answerConn) Write(b []byte) (int, error) {
+	if c.started.Load() {
+		c.sent.CompareAndSwap(0, int64(time.Since(monoEpoch)))
+	}
+	return c.Conn.Write(b)
+}
+
+func (c *answerConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		if sent := c.sent.Swap(0); sent != 0 {
 			now := int64(time.Since(monoEpoch))
-			tc.answered.took.Store(now - sent)
-			tc.answered.at.Store(now)
+			if b[0] == 'E' { // an ErrorResponse
+				c.held.set(now, now-sent)
+			} else {
+				c.tc.answered.set(now, now-sent)
+			}
 		}
 	}
 	return n, err
 }
 
-// negotiationReply reports whether b is the one byte that answers an
-// SSLRequest or GSSENCRequest (S or G: go ahead; N: no), which whatever
-// listens on the port sends before the startup: a PgBouncer in front of a
-// server that is down answers it too (sslmode=prefer, pgx's default), so
-// it says nothing of the node.
-//
-// Nor does an authentication message (R: AuthenticationOk and the rest,
-// which the startup's answer begins with): PgBouncer authenticates a
-// client itself and sends the server's parameters it keeps, with the
-// server down, and refuses the call only after (TestPgBouncerFailover
-// under load: 50 such answers from a stopped primary's PgBouncer, which
-// made its role unknown).
-func negotiationReply(b []byte) bool {
-	return len(b) == 1 && (b[0] == 'S' || b[0] == 'N' || b[0] == 'G') || len(b) > 0 && b[0] == 'R'
+// errorRead records the answer held for the ErrorResponse pgconn decoded
+// as pgErr, unless PgBouncer sent it: an ErrorResponse that came later
+// finds none held.
+func (c *answerConn) errorRead(pgErr *pgconn.PgError) {
+	at := c.held.at.Swap(0)
+	if at != 0 && !bouncerEnded(pgErr) {
+		c.tc.answered.set(at, c.held.took.Load())
+	}
 }
 
-// bouncerRefusalReply reports whether b, the first bytes that came after a
-// write, begin an ErrorResponse of severity FATAL and SQLSTATE 08P01: a
-// PgBouncer in front of the node ending the client's session (see
-// bouncerRefused and bouncerTimedOut), most often because the server
-// behind it is down ("server login has been failing", "pgbouncer cannot
-// connect to server"), or a server closing a session that broke the
-// protocol. That is no answer of the node to a call: counted as one, a
-// stopped primary behind its PgBouncer excused its own late checks, and,
-// once they had failed for roleWindow, had an unknown role that kept the
-// writes off a promoted standby until a check of it answered, which never
-// came (TestPgBouncerFailoverLateChecks). It reads what the first read
-// holds (PgBouncer sends the message in one packet); on a TLS connection
-// the bytes are encrypted, and it reports false.
-func bouncerRefusalReply(b []byte) bool {
-	if len(b) < 5 || b[0] != 'E' {
-		return false
-	}
-	var fatal, protocol bool
-	fields := b[5:] // after the type and the length
-	for len(fields) > 1 && fields[0] != 0 {
-		end := bytes.IndexByte(fields[1:], 0)
-		if end < 0 {
-			break // cut short: what came is all there is to read
-		}
-		value := fields[1 : 1+end]
-		switch fields[0] {
-		case 'S', 'V': // severity: PgBouncer sends S, a server V too
-			fatal = fatal || string(value) == "FATAL"
-		case 'C':
-			protocol = string(value) == "08P01"
-		}
-		fields = fields[2+end:]
-	}
-	return fatal && protocol
+// bouncerEnded reports whether err is a PgBouncer in front of the node
+// ending the client's session, FATAL 08P01, which is no answer of the node
+// to the call: it refused the call before any server had it, most often
+// because the server is down (see bouncerRefused), or gave up on its
+// answer (query_timeout: see bouncerTimedOut; "server conn crashed?": the
+// server session died under it). A server sends FATAL 08P01 only to a
+// client that broke the protocol, which says nothing of the node either.
+func bouncerEnded(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "08P01" && severity(pgErr) == "FATAL"
 }
 
 func (tc *trackedConn) Close() error {

@@ -931,7 +931,8 @@ func (s *server) shouldPing(next func(context.Context, pgxpool.ShouldPingParams)
 // instead of as the node's fault, which runs a read again on another
 // node. The mark is set in pgconn's AfterConnect of this connect's own
 // copy of the configuration, which runs before any application hook sees
-// the session.
+// the session. The copy also counts the node's answers on the session
+// (countAnswers), over whatever hooks next set.
 func startedAlive(next func(context.Context, *pgx.ConnConfig) error) func(context.Context, *pgx.ConnConfig) error {
 	return func(ctx context.Context, cc *pgx.ConnConfig) error {
 		start := time.Now().UnixNano()
@@ -940,7 +941,8 @@ func startedAlive(next func(context.Context, *pgx.ConnConfig) error) func(contex
 				return err
 			}
 		}
-		after := cc.AfterConnect // as next left it
+		countAnswers(&cc.Config) // over the hooks next left
+		after := cc.AfterConnect
 		cc.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
 			pc.CustomData()[aliveKey] = start
 			pc.CustomData()[startedKey] = start
@@ -960,8 +962,12 @@ func (s *server) inRotation() bool { return EjectReason(s.ejected.Load()) == Eje
 // by a query; the monitor readmits it after readmit_after good checks. A
 // node last seen out of recovery keeps the writes until a check fails
 // (see Router.chooseWriter): one that did not answer at all (connection
-// refused, reset) is checked now. An error the server or PgBouncer sent
-// (too many connections, server_login_retry) is an answer, left to the
+// refused, reset) is checked now, and so is one whose PgBouncer ended the
+// session (bouncerEnded: "server login has been failing", "pgbouncer
+// cannot connect to server"), which the server behind it did not answer
+// either: the writes left a primary stopped behind its PgBouncer only at
+// the next scheduled check (TestPgBouncerRefusalAsksForACheck). An error
+// the server sent (too many connections) is an answer, left to the
 // scheduled checks.
 func (n *node) markDown(err error) {
 	at := failedNow()
@@ -984,7 +990,7 @@ func (n *node) markDown(err error) {
 		n.lastErr.Store(&err)
 	}
 	var answered *pgconn.PgError
-	if !n.recovery.Load() && !errors.As(err, &answered) {
+	if !n.recovery.Load() && (!errors.As(err, &answered) || bouncerEnded(err)) {
 		n.askCheck()
 	}
 }

@@ -11,7 +11,8 @@ import (
 // on the postgres database without TLS. Like Primary and Standbys it shows
 // the topology as built, not roles changed later by [Node.Promote]; set
 // Role by hand for such a test. With [WithPgBouncer] each node is reached
-// through its PgBouncer.
+// through its PgBouncer; with [WithPgBouncerTLS], over TLS (sslmode
+// require).
 func (t *Topology) Artifact() artifact.Topology {
 	a := artifact.Topology{FormatVersion: artifact.FormatVersion}
 	for _, n := range t.Nodes() {
@@ -19,9 +20,12 @@ func (t *Topology) Artifact() artifact.Topology {
 		if n == t.Primary {
 			role = artifact.RolePrimary
 		}
-		port := n.Port
+		port, sslmode := n.Port, artifact.SSLModeDisable
 		if n.BouncerPort != 0 {
 			port = n.BouncerPort
+			if n.bouncer != nil && n.bouncer.tls {
+				sslmode = artifact.SSLModeRequire
+			}
 		}
 		a.Nodes = append(a.Nodes, artifact.Node{
 			Name:     n.Name,
@@ -30,7 +34,7 @@ func (t *Topology) Artifact() artifact.Topology {
 			Port:     port,
 			Database: "postgres",
 			User:     "postgres",
-			SSLMode:  artifact.SSLModeDisable,
+			SSLMode:  sslmode,
 		})
 	}
 	return a

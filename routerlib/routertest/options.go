@@ -16,6 +16,7 @@ type config struct {
 	logf       func(format string, args ...any) // never nil after newConfig
 	dir        string                           // "": a temporary directory removed by Close
 	pgbouncer  bool                             // a PgBouncer in front of every node
+	bouncerTLS bool                             // its clients reach it over TLS: see WithPgBouncerTLS
 	ownCluster bool                             // initdb of its own: see WithOwnCluster
 }
 

@@ -2,8 +2,15 @@ package routertest
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -32,6 +39,17 @@ var ErrNoPgBouncer = fmt.Errorf("%w: pgbouncer not found", ErrNoBinaries)
 // and attached with [Open] has none.
 func WithPgBouncer() Option {
 	return func(c *config) { c.pgbouncer = true }
+}
+
+// WithPgBouncerTLS is [WithPgBouncer] with its clients reached over TLS
+// only (client_tls_sslmode = require), as a PgBouncer across a network
+// runs: each bouncer gets a self-signed certificate made for it, and
+// [Node.BouncerDSN] and [Topology.Artifact] ask for sslmode=require, which
+// does not verify it. What the bouncer sends a client (its refusals
+// included) is then encrypted on the socket. The bouncers reach the
+// servers without TLS.
+func WithPgBouncerTLS() Option {
+	return func(c *config) { c.pgbouncer, c.bouncerTLS = true, true }
 }
 
 // PgBouncerHealthDatabase is a database each bouncer declares for the
@@ -74,6 +92,7 @@ func findPgBouncer() (string, error) {
 type bouncer struct {
 	cmd  *exec.Cmd
 	dir  string
+	tls  bool          // it takes clients over TLS only (WithPgBouncerTLS)
 	done chan struct{} // closed when the process has exited
 }
 
@@ -122,9 +141,20 @@ func (t *Topology) startBouncerOn(ctx context.Context, n *Node, port int) error 
 	}
 	conf = append(conf, PgBouncerSettings...)
 	files := map[string]string{
-		"pgbouncer.ini": strings.Join(conf, "\n") + "\n",
-		"userlist.txt":  "\"postgres\" \"\"\n",
+		"userlist.txt": "\"postgres\" \"\"\n",
 	}
+	if t.bouncerTLS {
+		cert, key, err := selfSignedCert(n.Host)
+		if err != nil {
+			return fmt.Errorf("routertest: %s: pgbouncer's TLS certificate: %w", n.Name, err)
+		}
+		files["server.crt"], files["server.key"] = cert, key
+		conf = append(conf,
+			"client_tls_sslmode = require",
+			"client_tls_cert_file = "+filepath.Join(dir, "server.crt"),
+			"client_tls_key_file = "+filepath.Join(dir, "server.key"))
+	}
+	files["pgbouncer.ini"] = strings.Join(conf, "\n") + "\n"
 	for name, content := range files {
 		if err := t.writeFile(filepath.Join(dir, name), []byte(content)); err != nil {
 			return err
@@ -148,7 +178,7 @@ func (t *Topology) startBouncerOn(ctx context.Context, n *Node, port int) error 
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("routertest: %s: starting pgbouncer: %w", n.Name, err)
 	}
-	b := &bouncer{cmd: cmd, dir: dir, done: make(chan struct{})}
+	b := &bouncer{cmd: cmd, dir: dir, tls: t.bouncerTLS, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		close(b.done)
@@ -223,10 +253,48 @@ func (b *bouncer) logTail() string {
 }
 
 // BouncerDSN returns a connection string for the postgres database through
-// the node's PgBouncer ([WithPgBouncer]), or "" without one.
+// the node's PgBouncer ([WithPgBouncer]), or "" without one: sslmode=disable,
+// or sslmode=require with [WithPgBouncerTLS].
 func (n *Node) BouncerDSN() string {
 	if n.BouncerPort == 0 {
 		return ""
 	}
-	return "postgres://postgres@" + net.JoinHostPort(n.Host, strconv.Itoa(n.BouncerPort)) + "/postgres?sslmode=disable"
+	sslmode := "disable"
+	if n.bouncer != nil && n.bouncer.tls {
+		sslmode = "require"
+	}
+	return "postgres://postgres@" + net.JoinHostPort(n.Host, strconv.Itoa(n.BouncerPort)) + "/postgres?sslmode=" + sslmode
+}
+
+// selfSignedCert returns a PEM certificate for host, signed by its own
+// key, and that key: what a bouncer of [WithPgBouncerTLS] serves.
+func selfSignedCert(host string) (cert, key string, err error) {
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return "", "", err
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: host},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+	}
+	if ip := net.ParseIP(host); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	} else {
+		tmpl.DNSNames = append(tmpl.DNSNames, host)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &priv.PublicKey, priv)
+	if err != nil {
+		return "", "", err
+	}
+	pkcs8, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return "", "", err
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
+		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: pkcs8})), nil
 }

@@ -2,6 +2,7 @@ package routertest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strconv"
@@ -53,5 +54,34 @@ func TestBouncerPortTaken(t *testing.T) {
 	res := c.ExecParams(ctx, "SELECT inet_server_port()", nil, nil, nil, nil).Read()
 	if res.Err != nil || len(res.Rows) != 1 || string(res.Rows[0][0]) != strconv.Itoa(topo.Primary.Port) {
 		t.Fatalf("the primary's bouncer answers %v, %v; want the primary's port %d", res.Rows, res.Err, topo.Primary.Port)
+	}
+}
+
+// WithPgBouncerTLS: each bouncer takes its clients over TLS only, with the
+// certificate routertest made for it, and BouncerDSN and the router file
+// ask for it.
+func TestBouncerTLS(t *testing.T) {
+	topo := Start(t, WithStandbys(0), WithPgBouncerTLS())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := topo.Primary
+	c, err := pgconn.Connect(ctx, n.BouncerDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(ctx)
+	if _, ok := c.Conn().(*tls.Conn); !ok {
+		t.Errorf("%s reaches the bouncer over %T, want TLS", n.BouncerDSN(), c.Conn())
+	}
+	if err := c.Exec(ctx, "SELECT 1").Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := topo.Artifact().Nodes[0].SSLMode; got != "require" {
+		t.Errorf("the router file's sslmode = %q, want require", got)
+	}
+	plain := "postgres://postgres@" + net.JoinHostPort(n.Host, strconv.Itoa(n.BouncerPort)) + "/postgres?sslmode=disable"
+	if c, err := pgconn.Connect(ctx, plain); err == nil {
+		c.Close(ctx)
+		t.Errorf("the bouncer took a client without TLS")
 	}
 }

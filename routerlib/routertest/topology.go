@@ -39,6 +39,9 @@ type Topology struct {
 	settings  []setting
 	logf      func(format string, args ...any)
 	pgbouncer string // the pgbouncer binary; "" without WithPgBouncer
+	// bouncerTLS: the bouncers take their clients over TLS only
+	// (WithPgBouncerTLS).
+	bouncerTLS bool
 	// ownCluster: the nodes are copies of an initdb of this topology's
 	// own (WithOwnCluster), not of the shared template.
 	ownCluster bool
@@ -117,6 +120,7 @@ func New(ctx context.Context, opts ...Option) (*Topology, error) {
 	t := &Topology{Version: version, binDir: binDir, user: u, settings: c.settings, logf: c.logf}
 	t.ownCluster = c.ownCluster
 	if c.pgbouncer {
+		t.bouncerTLS = c.bouncerTLS
 		if t.pgbouncer, err = findPgBouncer(); err != nil {
 			return nil, fmt.Errorf("routertest: %w", err)
 		}
