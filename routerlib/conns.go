@@ -449,6 +449,7 @@ func (c *answerConn) Read(b []byte) (int, error) {
 			if b[0] == 'E' { // an ErrorResponse
 				c.held.set(now, now-sent)
 			} else {
+				c.held.at.Store(0) // one a call cut short left
 				c.tc.answered.set(now, now-sent)
 			}
 		}

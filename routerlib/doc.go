@@ -480,6 +480,10 @@
 //     connect; query_wait_timeout; max_client_conn), FATAL 08P01 with
 //     PgBouncer's own message, fail a write with "the write was not
 //     sent", never "may have committed", and a read runs again elsewhere.
+//     They are no answer of the server: a primary's write so refused has
+//     it checked at once, and neither they nor PgBouncer's answers to a
+//     client's startup (it answers them itself while the server is down)
+//     excuse a late check, with or without TLS to PgBouncer.
 //   - PgBouncer's query_timeout (FATAL 08P01 "query timeout") is the
 //     statement's, as statement_timeout's 57014 is: the node stays in
 //     rotation and keeps the writes, and a read is not run again (it
