@@ -223,8 +223,18 @@ func (s *copySource) Next() bool {
 // nodeFailed records that n failed under a call with err, a nodeFault:
 // a session ended, maybe by pg_terminate_backend on a healthy node, asks
 // for a check now, which takes the node out of rotation if it fails; any
-// other failure takes it out at once.
+// other failure takes it out at once. A node last seen out of recovery
+// that refused a new session for want of room (tooManyConnections: a
+// call's wait for room, awaitRoom, ended first) answered: it is full, not
+// down, and stays as it is, the writes its own and its health the checks'
+// (it was marked unreachable before, its state unknown until the next
+// check). A replica that refused so leaves rotation, as awaitRoom says:
+// its reads go to another node meanwhile.
 func (r *Router) nodeFailed(n *node, err error) {
+	if tooManyConnections(err) && !n.recovery.Load() {
+		r.opts.logger.Warn("routerlib: the primary has no room for another session; it stays as it is", "node", n.name, "err", err)
+		return
+	}
 	if bouncerTimedOut(err) {
 		// The statement's limit, not the node's failure (see
 		// bouncerTimedOut); a check now tells a server that hangs

@@ -1,0 +1,64 @@
+package routerlib_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestRoomfaultFullPrimaryStays: a write waits for room on a primary whose
+// role has no session left (CONNECTION LIMIT, SQLSTATE 53300) past
+// connect_timeout (1 s), and fails saying so. The primary answered: it is
+// full, not down. It must keep the writes and stay healthy, and once
+// sessions come free the next write and read (the primary serves reads
+// when no replica is declared) succeed at once, not after the checks
+// readmit it (interval 1 min here: none comes in the test's time).
+func TestRoomfaultFullPrimaryStays(t *testing.T) {
+	ctx := context.Background()
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	const role = "rf_lim"
+	if err := topo.Primary.Exec(ctx, "CREATE ROLE "+role+" LOGIN CONNECTION LIMIT 2; CREATE TABLE rf_full (v int); GRANT SELECT, INSERT ON rf_full TO "+role); err != nil {
+		t.Fatal(err)
+	}
+	a := topo.Artifact()
+	a.Health = artifact.Health{Interval: "1m", Timeout: "1s", EjectAfter: 3, ReadmitAfter: 1, ConnectTimeout: "1s"}
+	a.Nodes[0].User = role
+	a.Pool.MinConns = 0
+	r := newRouter(t, a)
+	name := topo.Primary.Name
+	held := holdAll(t, topo, role)
+	start := time.Now()
+	_, err := r.Exec(ctx, "INSERT INTO rf_full VALUES (1)")
+	t.Logf("the write on the full primary failed after %v: %v", time.Since(start), err)
+	if err == nil {
+		t.Fatal("the write succeeded with no room")
+	}
+	if errors.Is(err, routerlib.ErrMaybeCommitted) {
+		t.Errorf("a write refused for want of room says it may have committed: %v", err)
+	}
+	st := nodeStat(r, name)
+	t.Logf("the primary after the failed write: %+v", st)
+	if !st.Writer || !st.Healthy {
+		t.Errorf("the full primary, which answered, was marked down: writer %v, healthy %v, ejected %v", st.Writer, st.Healthy, st.Ejected)
+	}
+	for _, c := range held {
+		c.Close(ctx)
+	}
+	start = time.Now()
+	if _, err := r.Exec(ctx, "INSERT INTO rf_full VALUES (2)"); err != nil {
+		t.Errorf("the write once sessions came free failed after %v: %v", time.Since(start), err)
+	} else if took := time.Since(start); took > 900*time.Millisecond {
+		t.Errorf("the write once sessions came free took %v", took)
+	}
+	start = time.Now()
+	var n int
+	if err := r.QueryRow(ctx, "SELECT count(*) FROM rf_full").Scan(&n); err != nil {
+		t.Errorf("the read once sessions came free failed after %v: %v", time.Since(start), err)
+	}
+	t.Logf("the primary at the end: %+v", nodeStat(r, name))
+}
