@@ -292,14 +292,19 @@ func (r *Router) acquire(ctx context.Context, op Op) (*Conn, error) {
 		return nil, err
 	}
 	defer func() { t.leave() }() // awaitWriter may move the call to a new topology
-	tg, err := r.routePrimary(ctx, &t, op)
-	if err != nil {
-		return nil, err
+	for attempts := 1; ; attempts++ {
+		tg, err := r.routePrimary(ctx, &t, op)
+		if err != nil {
+			return nil, err
+		}
+		r.count(tg)
+		c, err := acquireConn(ctx, tg.pool) // waits for room on a full primary (awaitRoom)
+		if err != nil {
+			if attempts < maxAttempts(t) && !r.closed.Load() && writesLeft(t, tg.n, failureOf(ctx, err), err) {
+				continue // to the node taking the writes now
+			}
+			return nil, fmt.Errorf("routerlib: %s: connection to primary %q: %w", op, tg.n.name, err)
+		}
+		return &Conn{Conn: c, ctx: ctx, session: r.capturing(ctx, t, tg), r: r, n: tg.n, node: tg.n.name}, nil
 	}
-	r.count(tg)
-	c, err := acquireConn(ctx, tg.pool) // waits for room on a full primary (awaitRoom)
-	if err != nil {
-		return nil, fmt.Errorf("routerlib: %s: connection to primary %q: %w", op, tg.n.name, err)
-	}
-	return &Conn{Conn: c, ctx: ctx, session: r.capturing(ctx, t, tg), r: r, n: tg.n, node: tg.n.name}, nil
 }

@@ -819,7 +819,7 @@ func awaitRoom(ctx context.Context, pool *pgxpool.Pool, err error) (*pgxpool.Con
 			return nil, noRoom(ctx, bound, err)
 		case <-timer.C:
 		}
-		c, again := pool.Acquire(wctx)
+		c, again := pool.Acquire(context.WithValue(wctx, roomWaitKey{}, true))
 		switch {
 		case again == nil:
 			return c, nil
@@ -830,6 +830,35 @@ func awaitRoom(ctx context.Context, pool *pgxpool.Pool, err error) (*pgxpool.Con
 		}
 		err = again
 		timer.Reset(pause)
+	}
+}
+
+// roomWaitKey marks the context of awaitRoom's tries: a write pool's
+// BeforeConnect (refuseInRecovery) ends the wait once its server is seen
+// in recovery.
+type roomWaitKey struct{}
+
+// errInRecovery is the end of a call's wait for room (awaitRoom) on a
+// server that a check saw in recovery meanwhile: the call was not sent.
+var errInRecovery = errors.New("the server was seen in recovery (demoted, or restarted as a standby) while the call waited for room there: it takes no writes, so the call no longer waits for it")
+
+// refuseInRecovery wraps the BeforeConnect (next) of s's write pool so
+// that a try of awaitRoom, which has no handle on the server its pool
+// reaches (acquireConn), fails with errInRecovery once s was seen in
+// recovery: a check saw the primary demoted (a standby promoted and the
+// old primary restarted as its standby, with no reload) while a call
+// waited for room there, and the call, not sent, goes to the node taking
+// the writes now, if any (see retryable), rather than wait out
+// connect_timeout for a session that would refuse it (25006).
+func (s *server) refuseInRecovery(next func(context.Context, *pgx.ConnConfig) error) func(context.Context, *pgx.ConnConfig) error {
+	return func(ctx context.Context, cc *pgx.ConnConfig) error {
+		if ctx.Value(roomWaitKey{}) != nil && s.recovery.Load() {
+			return errInRecovery
+		}
+		if next != nil {
+			return next(ctx, cc)
+		}
+		return nil
 	}
 }
 

@@ -96,8 +96,12 @@
 // sent, and waits for room (a connection of the pool coming back, or the
 // server taking a new session), within the caller's context and
 // health.connect_timeout; then it fails naming the limit and the fix
-// (raise it, or lower pool.max_conns). A replica that refuses so leaves
-// read rotation at once instead, and the read runs elsewhere.
+// (raise it, or lower pool.max_conns). The primary stays as it is: it
+// answered, it is full, not down. A wait ends early when the checks take
+// the writes from the node meanwhile (it was demoted, or seen in
+// recovery): the call, not sent, goes to the node taking them now, or
+// fails with [ErrNoPrimary] when none does. A replica that refuses so
+// leaves read rotation at once instead, and the read runs elsewhere.
 // A node fails one check for each interval in which it does not answer
 // within health.timeout, so a node that hangs (a frozen VM, a network black
 // hole) is ejected within eject_after × interval + timeout: 3 × 1s + 1s =

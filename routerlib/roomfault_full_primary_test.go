@@ -62,3 +62,32 @@ func TestRoomfaultFullPrimaryStays(t *testing.T) {
 	}
 	t.Logf("the primary at the end: %+v", nodeStat(r, name))
 }
+
+// TestRoomfaultBeginWaitsForRoom: a plain Begin (no read_your_writes
+// session) on a primary whose role has no session left, one of which
+// closes 300 ms later, waits for room as a write through Exec does
+// (awaitRoom, connect_timeout 10 s), and its transaction commits. Before,
+// pgxpool's BeginTx failed at once with 53300.
+func TestRoomfaultBeginWaitsForRoom(t *testing.T) {
+	ctx := context.Background()
+	topo, a := fullPrimary(t)
+	r := newRouter(t, a)
+	held := holdAll(t, topo, "r13_lim")
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		held[0].Close(context.Background())
+	}()
+	start := time.Now()
+	tx, err := r.Begin(ctx)
+	if err != nil {
+		t.Fatalf("Begin failed after %v although a session came free after 300 ms: %v", time.Since(start), err)
+	}
+	if _, err := tx.Exec(ctx, "INSERT INTO r13_full VALUES (1)"); err != nil {
+		tx.Rollback(ctx)
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the transaction committed after %v", time.Since(start))
+}

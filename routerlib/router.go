@@ -925,6 +925,14 @@ func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnN
 	for attempts := 1; ; attempts++ {
 		c, err := acquireConn(ctx, tg.pool)
 		if err != nil {
+			if attempts < maxAttempts(t) && !r.closed.Load() && writesLeft(t, tg.n, failureOf(ctx, err), err) {
+				// Not sent, as retryable says of a write.
+				if tg, err = r.route(ctx, &t, OpCopyFrom, sql, classWrite, &retryState{connRetry: true}); err != nil {
+					return 0, err
+				}
+				r.count(tg)
+				continue
+			}
 			return 0, err
 		}
 		n, err := c.Conn().CopyFrom(ctx, tableName, columnNames, src)
@@ -1034,18 +1042,19 @@ func (r *Router) Ping(ctx context.Context) error {
 func beginTx(ctx context.Context, tg target, txOptions pgx.TxOptions, after int64) (pgx.Tx, error) {
 	if tg.pool == tg.n.readPool.Load() {
 		defer tg.n.kept.direct()()
-	} else if after != 0 {
-		// The writer's session, made after after (see newSession).
-		c, _, err := tg.n.server.newSession(ctx, tg.pool, after)
-		if err != nil {
-			return nil, err
-		}
-		tx, err := c.BeginTx(ctx, txOptions)
-		if err != nil {
-			c.Release()
-			return nil, err
-		}
-		return &releasingTx{Tx: tx, c: c}, nil
+		return tg.pool.BeginTx(ctx, txOptions)
 	}
-	return tg.pool.BeginTx(ctx, txOptions)
+	// The writer's session, made after after when it is set (see
+	// newSession), waiting for room on a full primary as every write
+	// does (awaitsRoom): pgxpool's BeginTx failed at once with 53300.
+	c, _, err := tg.n.server.newSession(ctx, tg.pool, after)
+	if err != nil {
+		return nil, &unacquired{err}
+	}
+	tx, err := c.BeginTx(ctx, txOptions)
+	if err != nil {
+		c.Release()
+		return nil, err
+	}
+	return &releasingTx{Tx: tx, c: c}, nil
 }

@@ -61,6 +61,12 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 			return st, false, r.writeError(ctx, f, tg.n, whatWrite, err)
 		}
 		return st, false, fmt.Errorf("%w while the call was in flight on node %q: %w", ErrClosed, tg.n.name, err)
+	case tg.write && writesLeft(t, tg.n, f, err) && st.attempts < maxAttempts(t):
+		// Not sent, and the writes left the node while the call waited
+		// for it: it goes to the node taking them now, or fails as a
+		// call with none does (ErrNoPrimary). The node did not fail.
+		st.connRetry = true
+		return st, true, err
 	case f == failIdle:
 		// The call never ran (see idleSessionEnded): a write runs again
 		// as safely as a read, on the same node or another; the node
@@ -124,6 +130,15 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		st.ended, st.endedAt = tg.n.server, time.Now().UnixNano()
 	}
 	return st, true, err
+}
+
+// writesLeft reports whether a call on n that needs the writer failed (f,
+// err) before anything was sent because the writes left n while it
+// waited there: its wait for room ended once n was seen in recovery
+// (errInRecovery), or the checks gave the writes to another node, or to
+// none, and cut n off (see cutOldPrimary).
+func writesLeft(t *topology, n *node, f failure, err error) bool {
+	return f == failServer && errors.Is(err, errInRecovery) || f == failNotSent && t.writer.Load() != n
 }
 
 // copyFailed returns err, the failure of a CopyFrom on tg, as writeError

@@ -691,6 +691,7 @@ func (s *server) ensureWritePool() error {
 	}
 	wc := s.baseCfg.Copy()
 	wc.ConnConfig.Tracer = discardTracer(wc.ConnConfig.Tracer, s.cutBackends)
+	wc.BeforeConnect = s.refuseInRecovery(wc.BeforeConnect)
 	wp, err := s.newPool(wc)
 	if err != nil {
 		return err

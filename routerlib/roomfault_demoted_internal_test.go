@@ -1,0 +1,154 @@
+package routerlib
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// TestRoomfaultDemotedWriterNoWait: the declared primary is restarted as
+// a standby, and no check has seen it yet (interval 1 min): the router
+// still writes to it, and its role has no session left there (CONNECTION
+// LIMIT, SQLSTATE 53300). A write through Exec, a Begin, a CopyFrom and
+// an Acquire wait for room there (awaitRoom, connect_timeout 10 s). Then
+// a check sees it in recovery. Promoted: the standby was promoted first,
+// and the old primary follows it; the calls, not sent, must stop waiting
+// and run on the promoted node. NotPromoted: the old primary follows the
+// standby, and no node takes the writes; the calls must stop waiting and
+// fail with ErrNoPrimary. Before, each waited all of connect_timeout on
+// the old primary and failed with 53300 (the Begin failed at once with
+// 53300, without waiting for room at all: pgxpool's BeginTx).
+func TestRoomfaultDemotedWriterNoWait(t *testing.T) {
+	t.Run("Promoted", func(t *testing.T) { demotedWriterNoWait(t, true) })
+	t.Run("NotPromoted", func(t *testing.T) { demotedWriterNoWait(t, false) })
+}
+
+func demotedWriterNoWait(t *testing.T, promote bool) {
+	ctx := context.Background()
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	old, promoted := topo.Primary, topo.Standbys[0]
+	const role = "rf_dem"
+	if err := old.Exec(ctx, "CREATE ROLE "+role+" LOGIN CONNECTION LIMIT 4; CREATE TABLE rf_dem_t (v int); GRANT SELECT, INSERT ON rf_dem_t TO "+role); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.WaitReplayed(ctx); err != nil {
+		t.Fatal(err)
+	}
+	a := topo.Artifact()
+	a.Health = artifact.Health{Interval: "1m", Timeout: "1s", EjectAfter: 3, ReadmitAfter: 1, ConnectTimeout: "10s"}
+	for i := range a.Nodes {
+		a.Nodes[i].User = role
+	}
+	a.Pool.MinConns = 0
+	// The monitor connects as postgres: its checks see the demotion
+	// while the role has no session left.
+	r, err := New(ctx, a, WithMonitorConfig(func(_ artifact.Node, cfg *pgx.ConnConfig) { cfg.User = "postgres" }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if promote {
+		if err := promoted.Promote(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := old.RestartAsStandby(ctx, promoted); err != nil {
+		t.Fatal(err)
+	}
+	tt, err := r.enter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes := tt.nodes
+	if w := tt.writer.Load(); w == nil || w.name != old.Name {
+		t.Fatalf("the writer before any check saw the demotion: %v, want %s", w, old.Name)
+	}
+	tt.leave()
+	// Every session the role has left on the old primary, a standby now.
+	cfg, err := pgx.ParseConfig(old.DSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User = role
+	for {
+		c, err := pgx.ConnectConfig(ctx, cfg)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if !errors.As(err, &pgErr) || pgErr.Code != "53300" {
+				t.Fatal(err)
+			}
+			break
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+	}
+	calls := map[string]func() error{
+		"Exec": func() error {
+			_, err := r.Exec(ctx, "INSERT INTO rf_dem_t VALUES (1)")
+			return err
+		},
+		"Begin": func() error {
+			tx, err := r.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, "INSERT INTO rf_dem_t VALUES (2)"); err != nil {
+				tx.Rollback(ctx)
+				return err
+			}
+			return tx.Commit(ctx)
+		},
+		"CopyFrom": func() error {
+			_, err := r.CopyFrom(ctx, pgx.Identifier{"rf_dem_t"}, []string{"v"}, pgx.CopyFromRows([][]any{{3}}))
+			return err
+		},
+		"Acquire": func() error {
+			c, err := r.Acquire(ctx)
+			if err != nil {
+				return err
+			}
+			defer c.Release()
+			_, err = c.Exec(ctx, "INSERT INTO rf_dem_t VALUES (4)")
+			return err
+		},
+	}
+	type result struct {
+		name string
+		err  error
+		at   time.Time
+	}
+	done := make(chan result, len(calls))
+	for name, call := range calls {
+		go func() {
+			err := call()
+			done <- result{name, err, time.Now()}
+		}()
+	}
+	time.Sleep(500 * time.Millisecond) // each waits for room on the old primary
+	checked := time.Now()
+	for _, n := range nodes {
+		n.askCheck()
+	}
+	for range calls {
+		res := <-done
+		took := res.at.Sub(checked)
+		t.Logf("%s returned %v after the check: %v", res.name, took, res.err)
+		switch {
+		case took > 3*time.Second:
+			t.Errorf("%s waited %v for room on a node seen in recovery: %v", res.name, took, res.err)
+		case promote && res.err != nil:
+			t.Errorf("%s failed after a check saw the old primary in recovery and the promoted node taking the writes: %v", res.name, res.err)
+		case !promote && !errors.Is(res.err, ErrNoPrimary):
+			t.Errorf("%s, with no node taking the writes, did not fail with ErrNoPrimary: %v", res.name, res.err)
+		}
+	}
+	if st, _ := r.NodeStat(promoted.Name); st.Writer != promote {
+		t.Errorf("the standby (promoted: %v) takes the writes: %v", promote, st.Writer)
+	}
+}
