@@ -325,6 +325,7 @@ func (r *Router) query(ctx context.Context, tp **topology, op Op, sql string, cl
 			into.rows, into.conn, into.gen, into.r, into.ctx, into.n, into.pool = rows, conn, gen, r, ctx, tg.n, tg.pool
 			into.sql, into.args, into.st, into.err = sql, args, st, nil
 			into.op, into.cl, into.started, into.write = op, cl, false, tg.write
+			into.read = tg.write && readOnWriter(ctx, *tp, cl)
 			return into, nil
 		}
 		if err = r.queryAgain(ctx, *tp, &tg, sql, rows, err, &st); err != nil {
@@ -579,7 +580,8 @@ type retryRows struct {
 	op      Op
 	cl      class
 	started bool
-	write   bool
+	write   bool // on the writer
+	read    bool // a read there all the same (readOnWriter): it fails as a read
 }
 
 var _ pgx.Rows = (*retryRows)(nil)
@@ -650,8 +652,9 @@ func (w *retryRows) rememberWrite() {
 
 // Err is the rows' error; a write's says what writeError says (most
 // often ErrMaybeCommitted): its rows failed after the caller had some, or
-// closed them, and it never runs again. A read's, when its node failed
-// after the caller had rows, says which node and why (readCut).
+// closed them, and it never runs again. A read's, on the writer too
+// (readOnWriter), when its node failed after the caller had rows, says
+// which node and why (readCut).
 func (w *retryRows) Err() error {
 	if w.err != nil {
 		return w.err
@@ -660,7 +663,7 @@ func (w *retryRows) Err() error {
 	if err == nil {
 		return nil
 	}
-	if w.write {
+	if w.write && !w.read {
 		w.err = w.r.writeError(w.ctx, failureOf(w.ctx, err), w.n, whatWrite, err)
 		return w.err
 	}

@@ -45,10 +45,8 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 	st.attempts++
 	st.connRetry, st.exclude, st.ended, st.avoid = false, nil, nil, nil
 	// BeginTx's BEGIN, which commits nothing, comes with no SQL; a
-	// statement the classifier knows to be a read (classRead: no
-	// primary-only function, see classify), on the primary only because
-	// the caller asked for it (Primary), fails as a read does.
-	write := tg.write && sql != "" && !(forcedPrimary(ctx) && r.cache.get(sql)&classWrite == 0)
+	// read on the writer (readOnWriter) fails as a read does.
+	write := tg.write && sql != "" && !readOnWriter(ctx, t, r.cache.get(sql))
 	f := failureOf(ctx, err)
 	switch {
 	case f == failContext || f == failCut:
@@ -130,6 +128,16 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		st.ended, st.endedAt = tg.n.server, time.Now().UnixNano()
 	}
 	return st, true, err
+}
+
+// readOnWriter reports whether a statement of class cl, sent to the
+// writer, is a read there: the classifier knows it as one (classRead: no
+// primary-only function, see classify), and it is on the primary only
+// because the caller asked for it (Primary) or the policy sends every
+// read there (consistency strong). Its failure is a read's: nothing it
+// ran may have committed (ErrMaybeCommitted is a write's).
+func readOnWriter(ctx context.Context, t *topology, cl class) bool {
+	return cl&(classWrite|classTx) == 0 && (forcedPrimary(ctx) || t.mode == consistencyStrong)
 }
 
 // writesLeft reports whether a call on n that needs the writer failed (f,
