@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -19,7 +21,8 @@ import (
 // session ended by pg_terminate_backend mid-statement. The statement is
 // a read the classifier knows (a SELECT of no primary-only function): it
 // must fail as a read does, naming the node, never as a write that may
-// have committed (ErrMaybeCommitted). Exec, Query and QueryRow each.
+// have committed (ErrMaybeCommitted). Exec, Query (before and after a
+// row), QueryRow and SendBatch each.
 func TestRoomfaultPrimaryReadTerminated(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	for _, mode := range []struct {
@@ -46,6 +49,16 @@ func TestRoomfaultPrimaryReadTerminated(t *testing.T) {
 			}},
 			{"Query", false, queryAll(r)},
 			{"QueryAfterRow", true, queryAll(r)},
+			{"SendBatch", false, func(ctx context.Context, sql string) error {
+				b := &pgx.Batch{}
+				b.Queue(sql)
+				br := r.SendBatch(ctx, b)
+				_, err := br.Exec()
+				if cerr := br.Close(); err == nil {
+					err = cerr
+				}
+				return err
+			}},
 			{"QueryRow", false, func(ctx context.Context, sql string) error {
 
 				var v int

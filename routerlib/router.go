@@ -853,9 +853,11 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 		return pgx.FailedBatchResults(b, err)
 	}
 	r.count(tg)
-	if tg.write {
+	if tg.write && !readOnWriter(ctx, t, cl) {
 		return r.sendWriteBatch(ctx, t, tg, b)
 	}
+	// Reads, on the writer too when the caller (Primary) or the policy
+	// (consistency strong) sends them there: they fail as reads do.
 	if readOnlyTx {
 		// Read only: nothing to record, and its own BEGIN makes it so.
 		return r.sendReadBatch(ctx, t, tg, b, true)
