@@ -44,7 +44,9 @@ var (
 // and a server that hung runs it on when it resumes. Test for it with [errors.Is]; the error wraps
 // the connection's failure too, and [ErrClosed] when the Router was
 // closed under it. A write the server refused, or that was never sent,
-// is not one.
+// is not one; nor is a read that ran on the primary only because the
+// caller ([Primary]) or the consistency mode (strong) sends reads there: a
+// statement the router classifies as a read fails as a read does.
 var ErrMaybeCommitted = errors.New("routerlib: may have committed")
 
 // maybeCommitted returns err, the failure of what on node after it was

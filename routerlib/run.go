@@ -37,9 +37,13 @@ func maxAttempts(t *topology) int { return len(t.nodes) + 1 }
 // the server sent is the caller's, and so is the caller's own deadline or
 // cancel: returned as is, nothing ejected. A read on a read-write session
 // (see target.pool) runs again after a node fault only when the failure
-// came before anything was sent (notSent). A write's error says what
-// writeError says of it. The error to return is err, or err wrapped with
-// what the caller must know (a write that may have committed).
+// came before anything was sent (notSent). A call on the writer that was
+// not sent because the writes left its node while it waited (writesLeft:
+// its wait for room, or the checks moving the writes) runs again, on the
+// node taking them now. A write's error says what writeError says of it;
+// a read on the writer (readOnWriter) fails as a read. The error to
+// return is err, or err wrapped with what the caller must know (a write
+// that may have committed).
 func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql string, err error, st retryState) (retryState, bool, error) {
 	tg.n.errors.Add(1)
 	st.attempts++
