@@ -52,7 +52,10 @@ func TestRoomfaultFullPrimaryStays(t *testing.T) {
 	start = time.Now()
 	if _, err := r.Exec(ctx, "INSERT INTO rf_full VALUES (2)"); err != nil {
 		t.Errorf("the write once sessions came free failed after %v: %v", time.Since(start), err)
-	} else if took := time.Since(start); took > 900*time.Millisecond {
+	} else if took := time.Since(start); took > 5*time.Second {
+		// Far below the checks' interval (1 min); the backends of the
+		// sessions closed may take a moment to exit on a busy machine,
+		// and the write waits for room until they have.
 		t.Errorf("the write once sessions came free took %v", took)
 	}
 	start = time.Now()
