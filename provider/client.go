@@ -271,7 +271,10 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 	cfg.PingTimeout = time.Duration(s.settings.connectTimeout()) * time.Second
 	// The pools of the role in every database share its CONNECTION LIMIT,
 	// and so does the publisher probe's pool of the role on this server.
+	// Their connections to database, of every role, the probe's among
+	// them, share the database's CONNECTION LIMIT (dbRoom).
 	room := processPools.roleRoom(roomKeyOf(cfg.ConnConfig))
+	dbRoom := processPools.dbRoom(dbRoomKeyOf(cfg.ConnConfig))
 	wait := roleRoomWait
 	if bound := clientStatementBound(s.settings.statementTimeout()); bound > 0 {
 		// Long enough for a place held by a statement the server never
@@ -319,7 +322,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			var by connLimit
 			var err error
 			if unmeasured {
-				limit, by, err = room.measure(ctx, c, cfg.PingTimeout)
+				limit, by, err = room.measure(ctx, p, c, cfg.PingTimeout)
 			} else {
 				mctx, cancel := context.WithTimeout(ctx, cfg.PingTimeout)
 				var l connLimits
@@ -349,8 +352,8 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			return nil
 		}
 		cfg.BeforeClose = func(c *pgx.Conn) {
-			room.ending()
-			if binds.Load() || room.limited() {
+			room.ending(p)
+			if binds.Load() || room.limited(p) {
 				closeAndWait(c, cfg.PingTimeout)
 			}
 			room.ended(p)
@@ -359,7 +362,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		if err != nil {
 			return nil, fmt.Errorf("cannot create a connection pool for database %q: %w", database, err)
 		}
-		room.add(p)
+		room.add(p, dbRoom)
 		first, err := p.Acquire(ctx)
 		if hook := afterFirstAcquire.Load(); hook != nil {
 			(*hook)(database)
@@ -391,7 +394,7 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 			room.remove(p)
 			return nil, err
 		}
-		limit, _, err := room.measure(ctx, first.Conn(), cfg.PingTimeout)
+		limit, _, err := room.measure(ctx, p, first.Conn(), cfg.PingTimeout)
 		if err != nil {
 			// The first connection failed after all, as one the server
 			// never answered does: the pool is not kept, and the next
@@ -512,10 +515,15 @@ SELECT r.rolsuper, r.rolconnlimit, d.datconnlimit,
 		// without limits, the room let the role's pools open past its
 		// CONNECTION LIMIT (53300,
 		// TestRoomfixCancelledLimitsReadIsNotUnlimited).
-		return connLimits{cap: math.MaxInt32, by: noConnLimit, roleFree: -1, serverFree: -1}, nil
+		return connLimits{cap: math.MaxInt32, by: noConnLimit, roleFree: -1, dbFree: -1, serverFree: -1}, nil
 	}
 	// conn is one of the sessions counted, and one the pool may keep.
-	l := connLimits{by: noConnLimit, roleFree: -1, serverFree: max(serverLimit-allSessions, 0)}
+	l := connLimits{by: noConnLimit, super: super, roleFree: -1, dbFree: -1, serverFree: max(serverLimit-allSessions, 0)}
+	if dbLimit >= 0 {
+		// Whoever reads it: the database's places are shared by every
+		// role's sessions there (dbRoom), a superuser's counted too.
+		l.dbFree = max(dbLimit-dbSessions, 0)
+	}
 	capped := int64(math.MaxInt32)
 	tighter := func(n int64, by connLimit) {
 		if n < capped {
@@ -549,6 +557,14 @@ type connLimits struct {
 	// sessions now, the reading one among them; -1 when it does not hold
 	// the role (none, or a superuser).
 	roleFree int64
+	// dbFree is what the database's CONNECTION LIMIT leaves beyond the
+	// sessions in it now, of every role, the reading one among them; -1
+	// when the database has none. A superuser is not refused for it, but
+	// its sessions are counted.
+	dbFree int64
+	// super is whether the role is a superuser, which neither CONNECTION
+	// LIMIT holds.
+	super bool
 	// held is whether the role's or the database's CONNECTION LIMIT holds
 	// the role (it is not a superuser).
 	held bool
@@ -651,6 +667,13 @@ type roleRoom struct {
 	// whose AfterConnect has returned but is not yet the pool's, and one
 	// taken from it to be closed whose session the server still counts.
 	made map[*pgxpool.Pool]int64
+	// dbs is the room of each pool's database (dbRoom), where its
+	// connections take a place too, after the role's.
+	dbs map[*pgxpool.Pool]*dbRoom
+	// super is whether the role is a superuser (measured), whom a
+	// database's CONNECTION LIMIT does not refuse: its connections take
+	// a database's place without waiting for one.
+	super bool
 }
 
 // afterFirstAcquire, when set (by tests), runs between the first Acquire of
@@ -690,6 +713,15 @@ func roomKeyOf(cfg *pgx.ConnConfig) roomKey {
 	return roomKey{servers: strings.Join(servers, ","), role: cfg.User}
 }
 
+// dbRoomKey is a database on a server, the key of its dbRoom: the servers
+// of roomKey, and the database.
+type dbRoomKey struct{ servers, database string }
+
+// dbRoomKeyOf is the dbRoomKey of cfg's connections.
+func dbRoomKeyOf(cfg *pgx.ConnConfig) dbRoomKey {
+	return dbRoomKey{servers: roomKeyOf(cfg).servers, database: cfg.Database}
+}
+
 // roleRoom is the room of key's role on its server.
 func (ps *poolSet) roleRoom(key roomKey) *roleRoom {
 	ps.mu.Lock()
@@ -697,19 +729,44 @@ func (ps *poolSet) roleRoom(key roomKey) *roleRoom {
 	r, ok := ps.rooms[key]
 	if !ok {
 		r = &roleRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]bool{},
-			firsts: map[*pgxpool.Pool]bool{}, caps: map[*pgxpool.Pool]int32{}, capBy: map[*pgxpool.Pool]connLimit{}, made: map[*pgxpool.Pool]int64{}}
+			firsts: map[*pgxpool.Pool]bool{}, caps: map[*pgxpool.Pool]int32{}, capBy: map[*pgxpool.Pool]connLimit{}, made: map[*pgxpool.Pool]int64{},
+			dbs: map[*pgxpool.Pool]*dbRoom{}}
 		ps.rooms[key] = r
 	}
 	return r
 }
 
+// dbRoom is the room of key's database on its server.
+func (ps *poolSet) dbRoom(key dbRoomKey) *dbRoom {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	d, ok := ps.dbRooms[key]
+	if !ok {
+		d = &dbRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]*roleRoom{}}
+		ps.dbRooms[key] = d
+	}
+	return d
+}
+
 // add adds p, a pool newPool makes, before its first connection
-// (firsts).
-func (r *roleRoom) add(p *pgxpool.Pool) {
+// (firsts), whose connections take a place in db too (nil: none).
+func (r *roleRoom) add(p *pgxpool.Pool, db *dbRoom) {
 	r.mu.Lock()
 	r.pools[p] = true
 	r.firsts[p] = true
+	r.inDatabase(p, db)
 	r.mu.Unlock()
+}
+
+// inDatabase records db as the room of p's database; r.mu is held.
+func (r *roleRoom) inDatabase(p *pgxpool.Pool, db *dbRoom) {
+	if db == nil {
+		return
+	}
+	r.dbs[p] = db
+	db.mu.Lock()
+	db.pools[p] = r
+	db.mu.Unlock()
 }
 
 // join adds p, a publisher probe's pool of the room's role and server
@@ -718,9 +775,10 @@ func (r *roleRoom) add(p *pgxpool.Pool) {
 // pools' are. Unlike newPool's pools it has no first connection of its own
 // that measures the room: any of its connections measures it while it is
 // not measured (connected).
-func (r *roleRoom) join(p *pgxpool.Pool) {
+func (r *roleRoom) join(p *pgxpool.Pool, db *dbRoom) {
 	r.mu.Lock()
 	r.pools[p] = true
+	r.inDatabase(p, db)
 	r.mu.Unlock()
 }
 
@@ -734,6 +792,9 @@ func (r *roleRoom) stillWaiting(p *pgxpool.Pool, wait time.Duration, server, rol
 	if r.waiting[p] == 0 {
 		return nil
 	}
+	if db := r.dbs[p]; db.full() {
+		return roomWaitError(databaseConnLimit, db.places(), role, p.Config().ConnConfig.Database, server, wait)
+	}
 	return roomWaitError(roleConnLimit, r.room, role, p.Config().ConnConfig.Database, server, wait)
 }
 
@@ -746,6 +807,8 @@ func (r *roleRoom) remove(p *pgxpool.Pool) {
 	delete(r.caps, p)
 	delete(r.capBy, p)
 	delete(r.made, p)
+	r.dbs[p].remove(p)
+	delete(r.dbs, p)
 	if r.firstOut == p {
 		r.firstOut = nil
 	}
@@ -802,11 +865,17 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 	began := time.Now()
 	deadline := began.Add(wait)
 	r.mu.Lock()
+	db := r.dbs[p]
 	r.waiting[p]++
+	db.wait(p, 1)
+	leave := func() {
+		r.waiting[p]--
+		db.wait(p, -1)
+	}
 	for {
 		r.trim()
 		if !r.measured && r.failed != nil && r.failedAt.After(began) {
-			r.waiting[p]--
+			leave()
 			err := &roomUnansweredError{r.failed}
 			r.mu.Unlock()
 			return err
@@ -821,7 +890,10 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		// when that holds the connection back.
 		placed := !r.measured && r.held+r.admitted() == 0 && r.firstOut == nil || r.measured && (r.room < 0 || r.held+r.admitted() < r.room)
 		fits := r.fits(p)
-		if placed && fits {
+		// Then a place of the database's CONNECTION LIMIT, which the
+		// process's connections of every role there share (dbRoom), and
+		// takes it (with the role's below, under r.mu).
+		if placed && fits && db.take(p, r.measured && r.super) {
 			if !r.measured && r.firsts[p] {
 				r.firstOut = p
 			}
@@ -831,18 +903,22 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
-			r.waiting[p]--
+			leave()
 			r.mu.Unlock()
 			return err
 		}
 		if time.Now().After(deadline) {
-			r.waiting[p]--
+			leave()
 			// Held back by its pool's cap, the connection waits for one
 			// of its own pool's, whichever else is full: the cap's limit is
-			// the one reached. Otherwise the role's room is.
+			// the one reached. Otherwise the role's room is, or, the
+			// role's place found, the database's.
 			n, by := r.room, roleConnLimit
-			if !fits {
+			switch {
+			case !fits:
 				n, by = int64(r.caps[p]), r.capBy[p]
+			case placed:
+				n, by = db.places(), databaseConnLimit
 			}
 			r.mu.Unlock()
 			return roomWaitError(by, n, role, p.Config().ConnConfig.Database, server, wait)
@@ -851,12 +927,20 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		// its own pool's idle connections free what it waits for: closing
 		// the role's other pools' too freed places it could not take, and
 		// those pools made their connections again
-		// (TestReview7CappedAndRoomFullClosesOnlyItsPoolsIdle).
-		pools := []*pgxpool.Pool{p}
-		if fits {
-			pools = make([]*pgxpool.Pool, 0, len(r.pools))
+		// (TestReview7CappedAndRoomFullClosesOnlyItsPoolsIdle). Held
+		// back by the database's room, the idle connections of every
+		// role's pools in that database free it, each through its own
+		// role's room.
+		var pools map[*pgxpool.Pool]*roleRoom
+		switch {
+		case !fits:
+			pools = map[*pgxpool.Pool]*roleRoom{p: r}
+		case placed:
+			pools = db.members()
+		default:
+			pools = make(map[*pgxpool.Pool]*roleRoom, len(r.pools))
 			for q := range r.pools {
-				pools = append(pools, q)
+				pools[q] = r
 			}
 		}
 		r.mu.Unlock()
@@ -866,11 +950,11 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 		// (TestRoomfixFrozenServerIdleConnectionsCloseTogether).
 		var closes sync.WaitGroup
 		closed := 0
-		for _, q := range pools {
+		for q, room := range pools {
 			for _, c := range q.AcquireAllIdle(context.Background()) {
 				// Hijacked, its pool forgets it without BeforeClose.
 				conn := c.Hijack()
-				closes.Go(func() { r.closeHeld(q, conn, timeout) })
+				closes.Go(func() { room.closeHeld(q, conn, timeout) })
 				closed++
 			}
 		}
@@ -971,16 +1055,18 @@ func (r *roleRoom) trim() {
 	}
 }
 
-// connected counts a connection of p made: its place is held until its
-// session ends. unmeasured is whether the room is to be measured on it: it
-// is not measured yet, and the connection is not newPool's first of p,
-// which newPool measures itself (it sizes p from it). unsized is whether
+// connected counts a connection of p made: its place, and its place in
+// its database's room, are held until its session ends. unmeasured is
+// whether the rooms are to be measured on it: the role's or the
+// database's is not measured yet, and the connection is not newPool's
+// first of p, which newPool measures itself (it sizes p from it). unsized is whether
 // p is to be sized on it (caps): p is marked as being sized until sized
 // says how.
 func (r *roleRoom) connected(p *pgxpool.Pool) (unmeasured, unsized bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	unmeasured = !r.measured && !r.firsts[p]
+	dbUnmeasured := r.dbs[p].connected(p)
+	unmeasured = (!r.measured || dbUnmeasured) && !r.firsts[p]
 	if limit, ok := r.caps[p]; ok {
 		r.made[p]++
 		if limit == 0 {
@@ -999,18 +1085,20 @@ func (r *roleRoom) connected(p *pgxpool.Pool) (unmeasured, unsized bool) {
 	return unmeasured, unsized
 }
 
-// limited is whether the role's CONNECTION LIMIT holds its pools (measured).
-func (r *roleRoom) limited() bool {
+// limited is whether the role's CONNECTION LIMIT holds its pools, or its
+// database's holds p (measured).
+func (r *roleRoom) limited(p *pgxpool.Pool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.room >= 0
+	return r.room >= 0 || r.dbs[p].limited()
 }
 
-// ending marks a held connection as being closed, before its session ends
-// on the server (measure).
-func (r *roleRoom) ending() {
+// ending marks a held connection of p as being closed, before its session
+// ends on the server (measure).
+func (r *roleRoom) ending(p *pgxpool.Pool) {
 	r.mu.Lock()
 	r.closing++
+	r.dbs[p].ending()
 	r.mu.Unlock()
 }
 
@@ -1023,6 +1111,7 @@ func (r *roleRoom) ended(p *pgxpool.Pool) {
 	if r.made[p] > 0 {
 		r.made[p]--
 	}
+	r.dbs[p].ended()
 	r.mu.Unlock()
 }
 
@@ -1030,13 +1119,14 @@ func (r *roleRoom) ended(p *pgxpool.Pool) {
 // frees its place once its session has ended on the server
 // (closeAndWait).
 func (r *roleRoom) closeHeld(p *pgxpool.Pool, conn *pgx.Conn, timeout time.Duration) {
-	r.ending()
+	r.ending(p)
 	closeAndWait(conn, timeout)
 	r.ended(p)
 }
 
-// measure is connectionCap on conn, a connection of the room's role, and
-// sets the room from what its CONNECTION LIMIT leaves. Sessions of the
+// measure is connectionCap on conn, a connection of p of the room's role,
+// and sets the room from what its CONNECTION LIMIT leaves, and the room of
+// p's database (dbRoom.set) from what the database's leaves. Sessions of the
 // provider that the server counts but that are still being made are taken
 // for others': the room may be smaller than it could, never larger. When
 // the server did not answer (connectionCap's err) the room is left as it
@@ -1048,7 +1138,7 @@ func (r *roleRoom) closeHeld(p *pgxpool.Pool, conn *pgx.Conn, timeout time.Durat
 // statement's bound (statement_timeout and 10 s: 5 min 10 s by default,
 // none when it is off) kept them all that long on a server that froze
 // just after the connection was made.
-func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn, timeout time.Duration) (int32, connLimit, error) {
+func (r *roleRoom) measure(ctx context.Context, p *pgxpool.Pool, conn *pgx.Conn, timeout time.Duration) (int32, connLimit, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
@@ -1058,6 +1148,8 @@ func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn, timeout time.Dur
 		return 0, noConnLimit, err
 	}
 	r.measured = true
+	r.super = l.super
+	r.dbs[p].set(l)
 	r.room = -1
 	if free := l.roleFree; free >= 0 {
 		// A session being closed may have ended on the server, so not be
@@ -1067,6 +1159,182 @@ func (r *roleRoom) measure(ctx context.Context, conn *pgx.Conn, timeout time.Dur
 		r.room = free + r.held - r.closing
 	}
 	return l.cap, l.by, nil
+}
+
+// dbRoom is the places that the CONNECTION LIMIT of one database on one
+// server (dbRoomKey) leaves the process's connections to it, of every
+// role: the provider's pools there and the publisher probe's. Each pool
+// is sized alone (connectionCap), and a role's room counts its role's
+// limit only, so a provider's pool and the probe's in a database of
+// CONNECTION LIMIT 2 together opened more than 2, and the server refused
+// the probe (53300, "too many connections for database": 15 of 15 probes
+// in TestDblimitProbeAndProviderShareTheDatabaseLimit). A connection
+// takes a place here after its role's (roleRoom.admit), both under the
+// role's room's lock, and holds it as it holds that one: from admission
+// until its session has ended on the server. Its methods are called with
+// the connection's roleRoom.mu held, and take mu after it, never before:
+// the rooms of two roles in one database never wait for each other.
+// Every method is a no-op on a nil dbRoom (a pool of no database's room).
+type dbRoom struct {
+	mu       sync.Mutex              // guards the fields below
+	room     int64                   // the places; -1 while not measured, or not limited
+	measured bool                    // room was measured: before, one connection is made at a time
+	held     int64                   // connections made whose sessions have not ended
+	closing  int64                   // of held, those being closed: their sessions may have ended on the server
+	pending  map[*pgxpool.Pool]int64 // connections being made, admitted
+	waiting  map[*pgxpool.Pool]int64 // connections being made, waiting in admit
+	// pools are the pools of the database, each with its role's room,
+	// through which one waiting for a place closes their idle
+	// connections.
+	pools map[*pgxpool.Pool]*roleRoom
+}
+
+// wait counts a connection of p that starts (n 1) or stops (n -1)
+// waiting in admit.
+func (d *dbRoom) wait(p *pgxpool.Pool, n int64) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	d.waiting[p] += n
+	d.mu.Unlock()
+}
+
+// take gives a waiting connection of p a place, when one is free, or when
+// its role is exempt (a superuser: not refused, but counted); before the
+// room is measured, only when no other connection holds one.
+func (d *dbRoom) take(p *pgxpool.Pool, exempt bool) bool {
+	if d == nil {
+		return true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// As roleRoom.trim: the places of connections that failed to be made.
+	var admitted int64
+	for q, k := range d.pending {
+		if making := int64(q.Stat().ConstructingConns()) - d.waiting[q]; k > making {
+			k = max(making, 0)
+			d.pending[q] = k
+		}
+		admitted += k
+	}
+	used := d.held + admitted
+	if !exempt && (!d.measured && used > 0 || d.measured && d.room >= 0 && used >= d.room) {
+		return false
+	}
+	d.waiting[p]--
+	d.pending[p]++
+	return true
+}
+
+// connected counts a connection of p made, and says whether the room is
+// still to be measured.
+func (d *dbRoom) connected(p *pgxpool.Pool) (unmeasured bool) {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pending[p] > 0 {
+		d.pending[p]--
+	}
+	d.held++
+	return !d.measured
+}
+
+// ending marks a held connection as being closed (roleRoom.ending).
+func (d *dbRoom) ending() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	d.closing++
+	d.mu.Unlock()
+}
+
+// ended frees the place of a connection marked ending (roleRoom.ended).
+func (d *dbRoom) ended() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	d.held = max(d.held-1, 0)
+	d.closing = max(d.closing-1, 0)
+	d.mu.Unlock()
+}
+
+// set measures the room from l, read on a held connection to the
+// database, as roleRoom.measure does the role's.
+func (d *dbRoom) set(l connLimits) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.measured = true
+	d.room = -1
+	if l.dbFree >= 0 {
+		d.room = l.dbFree + d.held - d.closing
+	}
+}
+
+// limited is whether the database's CONNECTION LIMIT holds (measured).
+func (d *dbRoom) limited() bool {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.room >= 0
+}
+
+// full is whether the database's places are all held, or, not measured
+// yet, one is.
+func (d *dbRoom) full() bool {
+	if d == nil {
+		return false
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var admitted int64
+	for _, k := range d.pending {
+		admitted += k
+	}
+	used := d.held + admitted
+	return !d.measured && used > 0 || d.measured && d.room >= 0 && used >= d.room
+}
+
+// places is the room, for a message: -1 when not measured or not limited.
+func (d *dbRoom) places() int64 {
+	if d == nil {
+		return -1
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.room
+}
+
+// members are the database's pools, each with its role's room.
+func (d *dbRoom) members() map[*pgxpool.Pool]*roleRoom {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := make(map[*pgxpool.Pool]*roleRoom, len(d.pools))
+	for q, r := range d.pools {
+		m[q] = r
+	}
+	return m
+}
+
+// remove forgets p, a closed pool.
+func (d *dbRoom) remove(p *pgxpool.Pool) {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	delete(d.pools, p)
+	delete(d.pending, p)
+	delete(d.waiting, p)
+	d.mu.Unlock()
 }
 
 // notAccepting is the DialFunc of a connection, around dial: a dial that
@@ -1136,17 +1404,19 @@ func (e *notAcceptedError) Error() string { return e.text }
 // framework configures one provider again for every command; without
 // sharing, each configuration would leave its own pools' connections open
 // until they idle out, and a few test steps exhaust max_connections.
-var processPools = poolSet{m: map[poolKey]*pgxpool.Pool{}, making: map[poolKey]*poolMaking{}, rooms: map[roomKey]*roleRoom{}}
+var processPools = poolSet{m: map[poolKey]*pgxpool.Pool{}, making: map[poolKey]*poolMaking{}, rooms: map[roomKey]*roleRoom{},
+	dbRooms: map[dbRoomKey]*dbRoom{}}
 
 // poolSet holds the pools of a process by key, and makes each once: callers
 // that ask for a pool being made wait for that one (its first connection,
 // which may wait connect_timeout on a server that does not answer) rather
 // than each making their own in turn.
 type poolSet struct {
-	mu     sync.Mutex // guards m, making and rooms
-	m      map[poolKey]*pgxpool.Pool
-	making map[poolKey]*poolMaking
-	rooms  map[roomKey]*roleRoom // pools of one role on one server, the publisher probe's among them
+	mu      sync.Mutex // guards m, making, rooms and dbRooms
+	m       map[poolKey]*pgxpool.Pool
+	making  map[poolKey]*poolMaking
+	rooms   map[roomKey]*roleRoom   // pools of one role on one server, the publisher probe's among them
+	dbRooms map[dbRoomKey]*dbRoom // pools of every role in one database on one server
 }
 
 // poolMaking is a pool being made; done is closed when p or err is set.

@@ -23,7 +23,7 @@ func TestRoleRoomWaitIsBounded(t *testing.T) {
 	}
 	defer p.Close()
 	r := processPools.roleRoom(roomKey{servers: "test-room-bounded"})
-	r.add(p)
+	r.add(p, nil)
 	r.mu.Lock()
 	r.room, r.held, r.measured = 2, 2, true // both places held, by connections in use
 	r.mu.Unlock()

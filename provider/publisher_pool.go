@@ -309,7 +309,7 @@ func (ps *publisherPoolSet) get(connection string) (*publisherPool, error) {
 	if pp.pool, err = pp.newPool(cfg); err != nil {
 		return nil, err
 	}
-	pp.room.join(pp.pool)
+	pp.room.join(pp.pool, processPools.dbRoom(dbRoomKeyOf(cfg)))
 	ps.m[connection] = pp
 	return pp, nil
 }
@@ -370,7 +370,7 @@ func (pp *publisherPool) newPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
 	}
 	pcfg.AfterConnect = func(ctx context.Context, c *pgx.Conn) error {
 		if unmeasured, _ := pp.room.connected(pp.pool); unmeasured {
-			if _, _, err := pp.room.measure(ctx, c, publisherProbeTimeout); err != nil {
+			if _, _, err := pp.room.measure(ctx, pp.pool, c, publisherProbeTimeout); err != nil {
 				// pgxpool closes it without BeforeClose.
 				pp.room.closeHeld(pp.pool, c, publisherProbeTimeout)
 				return err
@@ -382,8 +382,8 @@ func (pp *publisherPool) newPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
 		if _, ok := pp.closing.LoadAndDelete(c); ok {
 			return
 		}
-		pp.room.ending()
-		if pp.room.limited() || pp.sparing.Load() {
+		pp.room.ending(pp.pool)
+		if pp.room.limited(pp.pool) || pp.sparing.Load() {
 			closeAndWait(c, publisherProbeTimeout)
 		}
 		pp.room.ended(pp.pool)
