@@ -696,16 +696,31 @@ var beforeLimitsRead atomic.Pointer[func(database string)]
 // database), and keyed by the whole string without the database, the
 // probe's connections were counted in no room, so the two together
 // opened more than the role's CONNECTION LIMIT allows, and the server
-// refused the probe (53300, TestProberoomProbeSharesTheRoleRoom). A server
-// named two ways (localhost, 127.0.0.1) is two rooms.
+// refused the probe (53300, TestProberoomProbeSharesTheRoleRoom). The
+// loopback names of a port (localhost, 127.0.0.1, ::1) are one server: a
+// provider configured with host = "localhost" and a subscription's
+// conninfo with host=127.0.0.1 were two rooms, and the server refused the
+// probe (53300, TestDblimitLocalhostAndLoopbackAddressShareTheRoom).
+// Other names of one server (a DNS name and its address, a socket
+// directory) are still rooms apart: an address says nothing of which
+// server answers there (a name may resolve to several, a proxy or a
+// standby may sit behind one), and what the server says of itself is
+// known only once connected, after its connection was admitted in a room.
 type roomKey struct{ servers, role string }
 
 // roomKeyOf is the roomKey of cfg's connections.
 func roomKeyOf(cfg *pgx.ConnConfig) roomKey {
 	var servers []string
 	for _, c := range append([]*pgconn.FallbackConfig{{Host: cfg.Host, Port: cfg.Port}}, cfg.Fallbacks...) {
+		host := c.Host
+		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+			// One postmaster listens on both loopback addresses of its
+			// port (listen_addresses = 'localhost'), and another cannot
+			// take that port on either while it does.
+			host = "localhost"
+		}
 		// pgconn makes a fallback of each address with and without TLS.
-		if a := net.JoinHostPort(c.Host, strconv.Itoa(int(c.Port))); !slices.Contains(servers, a) {
+		if a := net.JoinHostPort(host, strconv.Itoa(int(c.Port))); !slices.Contains(servers, a) {
 			servers = append(servers, a)
 		}
 	}

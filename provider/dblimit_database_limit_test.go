@@ -78,3 +78,19 @@ func TestDblimitProbeWaitingForAPlaceNamesTheDatabaseLimit(t *testing.T) {
 		}
 	}
 }
+
+// The provider configured with host = "localhost", a subscription's
+// conninfo naming the same server as host=127.0.0.1, the role of
+// CONNECTION LIMIT 3: keyed by the names as written, they were two rooms,
+// the probe's connections counted in neither of the provider's, and the
+// server refused the probe (53300, "too many connections for role"). The
+// loopback names of a port are now one server's.
+func TestDblimitLocalhostAndLoopbackAddressShareTheRoom(t *testing.T) {
+	n := testAccTopology(t).Primary
+	const role = "dblimit_loopback"
+	s, dbs := roleServer(t, n, role, 3, 5)
+	s.settings.Host = "localhost"
+	pool := testPool(t, s, dbs[0])
+	connection := fmt.Sprintf("host=127.0.0.1 port=%d user=%s dbname=%s", n.Port, role, dbs[1])
+	probeBesideStatements(t, pool, connection, "the role's CONNECTION LIMIT 3 (the provider at localhost, the probe at 127.0.0.1)")
+}
