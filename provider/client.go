@@ -1224,16 +1224,7 @@ func (d *dbRoom) take(p *pgxpool.Pool, exempt bool) bool {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	// As roleRoom.trim: the places of connections that failed to be made.
-	var admitted int64
-	for q, k := range d.pending {
-		if making := int64(q.Stat().ConstructingConns()) - d.waiting[q]; k > making {
-			k = max(making, 0)
-			d.pending[q] = k
-		}
-		admitted += k
-	}
-	used := d.held + admitted
+	used := d.used()
 	if !exempt && (!d.measured && used > 0 || d.measured && d.room >= 0 && used >= d.room) {
 		return false
 	}
@@ -1303,20 +1294,31 @@ func (d *dbRoom) limited() bool {
 	return d.room >= 0
 }
 
-// full is whether the database's places are all held, or, not measured
-// yet, one is.
+// full is whether the database's CONNECTION LIMIT holds and its places
+// are all held, for a message that names it.
 func (d *dbRoom) full() bool {
 	if d == nil {
 		return false
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var admitted int64
-	for _, k := range d.pending {
-		admitted += k
+	return d.room >= 0 && d.used() >= d.room
+}
+
+// used is the places held, and admitted to connections being made, less
+// those of connections that failed to be made (as roleRoom.trim): pgxpool
+// says how many of a pool's connections are still being made, and those
+// waiting in admit hold none. d.mu is held.
+func (d *dbRoom) used() int64 {
+	used := d.held
+	for q, k := range d.pending {
+		if making := int64(q.Stat().ConstructingConns()) - d.waiting[q]; k > making {
+			k = max(making, 0)
+			d.pending[q] = k
+		}
+		used += k
 	}
-	used := d.held + admitted
-	return !d.measured && used > 0 || d.measured && d.room >= 0 && used >= d.room
+	return used
 }
 
 // places is the room, for a message: -1 when not measured or not limited.
@@ -1430,7 +1432,7 @@ type poolSet struct {
 	mu      sync.Mutex // guards m, making, rooms and dbRooms
 	m       map[poolKey]*pgxpool.Pool
 	making  map[poolKey]*poolMaking
-	rooms   map[roomKey]*roleRoom   // pools of one role on one server, the publisher probe's among them
+	rooms   map[roomKey]*roleRoom // pools of one role on one server, the publisher probe's among them
 	dbRooms map[dbRoomKey]*dbRoom // pools of every role in one database on one server
 }
 
