@@ -626,14 +626,9 @@ const roleRoomWait = 30 * time.Minute
 // has ended on the server (closeAndWait), so that a place freed is never
 // refused for the session that held it.
 type roleRoom struct {
-	mu       sync.Mutex              // guards the fields below
-	room     int64                   // the places; -1 while not measured, or not limited
-	measured bool                    // room was measured: before, one connection is made at a time
-	held     int64                   // connections made whose sessions have not ended
-	closing  int64                   // of held, those being closed: their sessions may have ended on the server
-	pending  map[*pgxpool.Pool]int64 // connections being made, admitted
-	waiting  map[*pgxpool.Pool]int64 // connections being made, waiting in admit
-	pools    map[*pgxpool.Pool]bool
+	mu sync.Mutex // guards the fields below
+	places
+	pools map[*pgxpool.Pool]bool
 	// failed is the timeout of a first connection while the room was not
 	// measured, at failedAt: the connections that waited for it fail with
 	// it, as they would have one by one (firstOver).
@@ -743,7 +738,7 @@ func (ps *poolSet) roleRoom(key roomKey) *roleRoom {
 	defer ps.mu.Unlock()
 	r, ok := ps.rooms[key]
 	if !ok {
-		r = &roleRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]bool{},
+		r = &roleRoom{places: newPlaces(), pools: map[*pgxpool.Pool]bool{},
 			firsts: map[*pgxpool.Pool]bool{}, caps: map[*pgxpool.Pool]int32{}, capBy: map[*pgxpool.Pool]connLimit{}, made: map[*pgxpool.Pool]int64{},
 			dbs: map[*pgxpool.Pool]*dbRoom{}}
 		ps.rooms[key] = r
@@ -757,7 +752,7 @@ func (ps *poolSet) dbRoom(key dbRoomKey) *dbRoom {
 	defer ps.mu.Unlock()
 	d, ok := ps.dbRooms[key]
 	if !ok {
-		d = &dbRoom{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}, pools: map[*pgxpool.Pool]*roleRoom{}}
+		d = &dbRoom{places: newPlaces(), pools: map[*pgxpool.Pool]*roleRoom{}}
 		ps.dbRooms[key] = d
 	}
 	return d
@@ -808,7 +803,7 @@ func (r *roleRoom) stillWaiting(p *pgxpool.Pool, wait time.Duration, server, rol
 		return nil
 	}
 	if db := r.dbs[p]; db.full() {
-		return roomWaitError(databaseConnLimit, db.places(), role, p.Config().ConnConfig.Database, server, wait)
+		return roomWaitError(databaseConnLimit, db.size(), role, p.Config().ConnConfig.Database, server, wait)
 	}
 	return roomWaitError(roleConnLimit, r.room, role, p.Config().ConnConfig.Database, server, wait)
 }
@@ -933,7 +928,7 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 			case !fits:
 				n, by = int64(r.caps[p]), r.capBy[p]
 			case placed:
-				n, by = db.places(), databaseConnLimit
+				n, by = db.size(), databaseConnLimit
 			}
 			r.mu.Unlock()
 			return roomWaitError(by, n, role, p.Config().ConnConfig.Database, server, wait)
@@ -1050,8 +1045,23 @@ func (e *roomUnansweredError) Error() string {
 
 func (e *roomUnansweredError) Unwrap() error { return e.cause }
 
+// places are the count of a room's places (roleRoom, dbRoom), guarded by
+// the room's mu.
+type places struct {
+	room     int64                   // the places; -1 while not measured, or not limited
+	measured bool                    // room was measured: before, one connection is made at a time
+	held     int64                   // connections made whose sessions have not ended
+	closing  int64                   // of held, those being closed: their sessions may have ended on the server
+	pending  map[*pgxpool.Pool]int64 // connections being made, admitted
+	waiting  map[*pgxpool.Pool]int64 // connections being made, waiting in admit
+}
+
+func newPlaces() places {
+	return places{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}}
+}
+
 // admitted is the connections being made that hold a place.
-func (r *roleRoom) admitted() int64 {
+func (r *places) admitted() int64 {
 	var n int64
 	for _, k := range r.pending {
 		n += k
@@ -1062,7 +1072,7 @@ func (r *roleRoom) admitted() int64 {
 // trim frees the places of connections that failed to be made: pgxpool
 // says how many of a pool's connections are still being made, and those
 // waiting in admit hold none.
-func (r *roleRoom) trim() {
+func (r *places) trim() {
 	for q, k := range r.pending {
 		if making := int64(q.Stat().ConstructingConns()) - r.waiting[q]; k > making {
 			r.pending[q] = max(making, 0)
@@ -1191,13 +1201,8 @@ func (r *roleRoom) measure(ctx context.Context, p *pgxpool.Pool, conn *pgx.Conn,
 // the rooms of two roles in one database never wait for each other.
 // Every method is a no-op on a nil dbRoom (a pool of no database's room).
 type dbRoom struct {
-	mu       sync.Mutex              // guards the fields below
-	room     int64                   // the places; -1 while not measured, or not limited
-	measured bool                    // room was measured: before, one connection is made at a time
-	held     int64                   // connections made whose sessions have not ended
-	closing  int64                   // of held, those being closed: their sessions may have ended on the server
-	pending  map[*pgxpool.Pool]int64 // connections being made, admitted
-	waiting  map[*pgxpool.Pool]int64 // connections being made, waiting in admit
+	mu sync.Mutex // guards the fields below
+	places
 	// pools are the pools of the database, each with its role's room,
 	// through which one waiting for a place closes their idle
 	// connections.
@@ -1305,24 +1310,15 @@ func (d *dbRoom) full() bool {
 	return d.room >= 0 && d.used() >= d.room
 }
 
-// used is the places held, and admitted to connections being made, less
-// those of connections that failed to be made (as roleRoom.trim): pgxpool
-// says how many of a pool's connections are still being made, and those
-// waiting in admit hold none. d.mu is held.
+// used is the places held, and admitted to connections being made (those
+// of connections that failed to be made trimmed first). d.mu is held.
 func (d *dbRoom) used() int64 {
-	used := d.held
-	for q, k := range d.pending {
-		if making := int64(q.Stat().ConstructingConns()) - d.waiting[q]; k > making {
-			k = max(making, 0)
-			d.pending[q] = k
-		}
-		used += k
-	}
-	return used
+	d.trim()
+	return d.held + d.admitted()
 }
 
-// places is the room, for a message: -1 when not measured or not limited.
-func (d *dbRoom) places() int64 {
+// size is the room, for a message: -1 when not measured or not limited.
+func (d *dbRoom) size() int64 {
 	if d == nil {
 		return -1
 	}
