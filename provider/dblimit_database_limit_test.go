@@ -60,13 +60,7 @@ func TestDblimitProbeWaitingForAPlaceNamesTheDatabaseLimit(t *testing.T) {
 	execSQL(t, n, "postgres", `ALTER DATABASE `+dbs[0]+` CONNECTION LIMIT 2`)
 	pool := testPool(t, s, dbs[0])
 	ctx := context.Background()
-	for range 2 {
-		c, err := pool.Acquire(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(c.Release)
-	}
+	holdConns(t, pool, 2)
 	connection := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", n.Host, n.Port, role, dbs[0])
 	_, _, err := publisherPools.reach(ctx, &server{}, connection)
 	if err == nil {

@@ -46,6 +46,19 @@ func testPool(t *testing.T, s *server, database string) *pgxpool.Pool {
 	return p
 }
 
+// holdConns acquires n connections of pool, released at the test's end:
+// the provider's statements holding their places.
+func holdConns(t *testing.T, pool *pgxpool.Pool, n int) {
+	t.Helper()
+	for range n {
+		c, err := pool.Acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Release)
+	}
+}
+
 // keptPoolThenCreated is s's pool of database late, made while late did
 // not exist, so kept (3D000), and then late created on n: CREATE DATABASE
 // late, then create (its options). Both are gone at the test's end.

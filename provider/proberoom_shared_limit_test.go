@@ -113,13 +113,7 @@ func TestProberoomProbeWaitingForAPlaceNamesTheLimit(t *testing.T) {
 			}
 			pool := testPool(t, s, dbs[0])
 			ctx := context.Background()
-			for range 2 {
-				conn, err := pool.Acquire(ctx)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(conn.Release)
-			}
+			holdConns(t, pool, 2)
 			host := n.Host
 			if c.probed != "" {
 				host = c.probed
