@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
 // A role without a CONNECTION LIMIT, its database of CONNECTION LIMIT 2,
@@ -29,6 +30,7 @@ func TestDblimitProbeAndProviderShareTheDatabaseLimit(t *testing.T) {
 	pool := testPool(t, s, dbs[0])
 	connection := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", n.Host, n.Port, role, dbs[0])
 	probeBesideStatements(t, pool, connection, "the database's CONNECTION LIMIT 2")
+	logSessionsOnFailure(t, n, dbs[0])
 }
 
 // The same, the subscription's conninfo naming another role (of no
@@ -45,6 +47,20 @@ func TestDblimitProbeOfAnotherRoleSharesTheDatabaseLimit(t *testing.T) {
 	pool := testPool(t, s, dbs[0])
 	connection := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", n.Host, n.Port, other, dbs[0])
 	probeBesideStatements(t, pool, connection, "the database's CONNECTION LIMIT 2 (the probe as another role)")
+	logSessionsOnFailure(t, n, dbs[0])
+}
+
+// logSessionsOnFailure logs, when t has failed, the sessions the server
+// counts in database: a session of no pool of the process (an autovacuum
+// worker counts against a database's CONNECTION LIMIT before PostgreSQL
+// 18) takes a place the rooms do not know of.
+func logSessionsOnFailure(t *testing.T, n *routertest.Node, database string) {
+	t.Helper()
+	if !t.Failed() {
+		return
+	}
+	t.Logf("sessions in %s after the failures: %s", database, queryValue[string](t, n, "postgres",
+		`SELECT coalesce(string_agg(format('%s %s %s %s', pid, usename, backend_type, state), '; '), 'none') FROM pg_stat_activity WHERE datname = $1`, database))
 }
 
 // The provider's own statements holding both places of the database's
