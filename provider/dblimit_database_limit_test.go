@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -25,9 +27,7 @@ import (
 func TestDblimitProbeAndProviderShareTheDatabaseLimit(t *testing.T) {
 	n := testAccTopology(t).Primary
 	const role = "dblimit_shared"
-	s, dbs := roleServer(t, n, role, -1, 5)
-	execSQL(t, n, "postgres", `ALTER DATABASE `+dbs[0]+` CONNECTION LIMIT 2`)
-	pool := testPool(t, s, dbs[0])
+	pool, dbs := poolOfDatabaseOfLimit2(t, n, role)
 	connection := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", n.Host, n.Port, role, dbs[0])
 	probeBesideStatements(t, pool, connection, "the database's CONNECTION LIMIT 2")
 	logSessionsOnFailure(t, n, dbs[0])
@@ -40,14 +40,22 @@ func TestDblimitProbeAndProviderShareTheDatabaseLimit(t *testing.T) {
 func TestDblimitProbeOfAnotherRoleSharesTheDatabaseLimit(t *testing.T) {
 	n := testAccTopology(t).Primary
 	const role, other = "dblimit_owner", "dblimit_other"
-	s, dbs := roleServer(t, n, role, -1, 5)
-	execSQL(t, n, "postgres", `ALTER DATABASE `+dbs[0]+` CONNECTION LIMIT 2`)
+	pool, dbs := poolOfDatabaseOfLimit2(t, n, role)
 	execSQL(t, n, "postgres", `CREATE ROLE `+other+` LOGIN`)
 	t.Cleanup(func() { execSQL(t, n, "postgres", `DROP ROLE IF EXISTS `+other) })
-	pool := testPool(t, s, dbs[0])
 	connection := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", n.Host, n.Port, other, dbs[0])
 	probeBesideStatements(t, pool, connection, "the database's CONNECTION LIMIT 2 (the probe as another role)")
 	logSessionsOnFailure(t, n, dbs[0])
+}
+
+// poolOfDatabaseOfLimit2 is the provider's pool, logged in as role (of no
+// CONNECTION LIMIT), of the first of role's databases (roleServer), of
+// CONNECTION LIMIT 2.
+func poolOfDatabaseOfLimit2(t *testing.T, n *routertest.Node, role string) (*pgxpool.Pool, []string) {
+	t.Helper()
+	s, dbs := roleServer(t, n, role, -1, 5)
+	execSQL(t, n, "postgres", `ALTER DATABASE `+dbs[0]+` CONNECTION LIMIT 2`)
+	return testPool(t, s, dbs[0]), dbs
 }
 
 // logSessionsOnFailure logs, when t has failed, the sessions the server
@@ -72,9 +80,7 @@ func logSessionsOnFailure(t *testing.T, n *routertest.Node, database string) {
 func TestDblimitProbeWaitingForAPlaceNamesTheDatabaseLimit(t *testing.T) {
 	n := testAccTopology(t).Primary
 	const role = "dblimit_full"
-	s, dbs := roleServer(t, n, role, -1, 5)
-	execSQL(t, n, "postgres", `ALTER DATABASE `+dbs[0]+` CONNECTION LIMIT 2`)
-	pool := testPool(t, s, dbs[0])
+	pool, dbs := poolOfDatabaseOfLimit2(t, n, role)
 	ctx := context.Background()
 	holdConns(t, pool, 2)
 	connection := fmt.Sprintf("host=%s port=%d user=%s dbname=%s", n.Host, n.Port, role, dbs[0])
