@@ -465,19 +465,21 @@ func (r *Router) stickyTarget(t *topology, exclude *node, routeName string) (tar
 // settle records in s the primary's WAL position, read on a connection of
 // its own, after Release could not read the position of work done through
 // s (lost is s.unsettled()): any position read since on the same primary,
-// once the backends of the connections cut with a call in flight ended,
+// once the backends of s's connections cut with a call in flight ended,
 // is past that work's commit, when it committed. The session then sees
 // the work in every read, and never again misses it: its reads are
 // monotonic. With wait settle waits for those backends (up to
 // cutAwaitLimit after each cut, and while ctx lasts); without, it fails
 // with errCutRunning at once while one runs, and the read goes to the
-// primary. Limits: the backends are looked up by process id, which names
-// one only on a direct connection, not through PgBouncer (see
-// cutBackends); and a connection that failed without the router closing
-// it (a network partition) is noted only when its call returns, so the
-// backend, unreachable by a cancel, may run on unseen.
+// primary. The cuts of other sessions' writes, or of writes with no
+// session, are not awaited (see cutBackends). Limits: the backends are
+// looked up by process id, which names one only on a direct connection,
+// not through PgBouncer (see cutBackends); and a connection that failed
+// without the router closing it (a network partition) is noted only when
+// its call returns, so the backend, unreachable by a cancel, may run on
+// unseen.
 func (r *Router) settle(ctx context.Context, t *topology, s *Session, lost uint64, wait bool) error {
-	if err := r.awaitCut(ctx, t, wait); err != nil {
+	if err := r.awaitCut(ctx, t, s, wait); err != nil {
 		return err
 	}
 	pos, err := r.primaryPosition(ctx, t)
@@ -496,16 +498,17 @@ var errCutRunning = errors.New("routerlib: a backend whose connection was cut mi
 const cutPollPeriod = 10 * time.Millisecond
 
 // awaitCut waits, with wait, until the primary's backends of its write
-// pool's connections cut with a call in flight (cutBackends) are gone from
-// pg_stat_activity; without, it reports errCutRunning while one is there.
-func (r *Router) awaitCut(ctx context.Context, t *topology, wait bool) error {
+// pool's connections cut with a call of s in flight (cutBackends) are gone
+// from pg_stat_activity; without, it reports errCutRunning while one is
+// there.
+func (r *Router) awaitCut(ctx context.Context, t *topology, s *Session, wait bool) error {
 	w := t.writer.Load()
 	if w == nil {
 		return nil // primaryPosition fails with its own error
 	}
 	for {
 		since := time.Now()
-		pids := w.cutBackends.pending()
+		pids := w.cutBackends.pending(s)
 		if pids == nil {
 			return nil
 		}

@@ -3,6 +3,7 @@ package routerlib
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/multitracer"
@@ -194,16 +195,83 @@ func discardTracer(next pgx.QueryTracer, cut *cutBackends) pgx.QueryTracer {
 	return multitracer.New(next, statementsDiscarded{cut})
 }
 
+// callSessionKey is the key, in a write pool connection's
+// [pgconn.PgConn.CustomData], of the [Session] in the context it was
+// acquired with, while it is out of the pool: the session whose writes
+// the call carries, with which a cut of the call is noted (cutBackends).
+const callSessionKey = "routerlib.session"
+
+func (statementsDiscarded) TraceAcquireStart(ctx context.Context, _ *pgxpool.Pool, _ pgxpool.TraceAcquireStartData) context.Context {
+	return ctx
+}
+
+// TraceAcquireEnd keeps the acquire's session on the connection (see
+// callSessionKey): every call on the write pool acquires through
+// [pgxpool.Pool.Acquire], with its context. TraceRelease drops it.
+func (statementsDiscarded) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, d pgxpool.TraceAcquireEndData) {
+	if d.Conn == nil {
+		return
+	}
+	if s := SessionFrom(ctx); s != nil {
+		d.Conn.PgConn().CustomData()[callSessionKey] = s
+	}
+}
+
+// callSession returns the session of pc's call (see callSessionKey), or
+// nil.
+func callSession(pc *pgconn.PgConn) *Session {
+	s, _ := pc.CustomData()[callSessionKey].(*Session)
+	return s
+}
+
 // TraceRelease runs in [pgxpool.Conn.Release], before the pool destroys a
 // connection closed or still busy: one whose call was cut (a handler's
 // panic mid-reply, a context that ended, a failed socket) after it may
 // have sent a COMMIT that its backend is still running. Its backend is
-// noted, so that a session's position read waits until it ended (see
-// cutBackends).
+// noted with the call's session, so that the session's position read
+// waits until it ended (see cutBackends). One still open, cut by a panic
+// mid-reply, is first sent a cancel request (cancelCut); pgx sent its own
+// before it closed one whose context ended.
 func (d statementsDiscarded) TraceRelease(_ *pgxpool.Pool, r pgxpool.TraceReleaseData) {
-	if pc := r.Conn.PgConn(); pc.IsClosed() || pc.IsBusy() {
-		d.cut.add(pc.PID())
+	pc := r.Conn.PgConn()
+	s := callSession(pc)
+	if s != nil {
+		delete(pc.CustomData(), callSessionKey)
 	}
+	if pc.IsClosed() || pc.IsBusy() {
+		if !pc.IsClosed() {
+			cancelCut(pc)
+		}
+		d.cut.add(pc.PID(), s)
+	}
+}
+
+// cutCancelTimeout bounds cancelCut, which runs on a panic's way out
+// (closeOnPanic) or in a Release: a server that does not answer holds
+// neither longer.
+const cutCancelTimeout = 500 * time.Millisecond
+
+// cancelCut sends a cancel request for pc, whose call was cut mid-reply
+// and which is closed next: the server would otherwise go on with what pc
+// sent, a write blocked on a lock or a COMMIT's deferred work, until it
+// ended, and a session marked by the cut waits that long (cutBackends).
+// It is what pgx sends when a context ends mid-call, and as safe: on a
+// direct connection the request names the backend by process id and
+// secret key, so it reaches no other backend, and one that finished the
+// call waits idle for pc's next message, which is the Terminate: the
+// server ignores a cancel that comes then. Through PgBouncer it is the
+// only way to end the backend (the process id is PgBouncer's key, not a
+// backend's): PgBouncer forwards it to the server connection pc's client
+// holds, and, from 1.18, only while that one still runs pc's call, which
+// it does not give to another client until the cancel is done. It is
+// sent before the close, for PgBouncer forwards no cancel of a client
+// gone. Its failure leaves the backend to end on its own, as before:
+// the process id lookup still holds the session back on a direct
+// connection.
+func cancelCut(pc *pgconn.PgConn) {
+	ctx, cancel := context.WithTimeout(context.Background(), cutCancelTimeout)
+	_ = pc.CancelRequest(ctx)
+	cancel()
 }
 
 func (statementsDiscarded) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {

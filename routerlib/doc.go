@@ -359,14 +359,16 @@
 // connection released to the pool (which drops it). Such a cut write's
 // backend may still be running its COMMIT (a deferred trigger's work, a
 // lock it waits on), so the session settles only once the primary no
-// longer runs the backends of connections cut with a call in flight,
-// whichever session or call they served: until then its reads go to the
-// primary, and [SessionMiddleware] holds the response (writing its
-// header) until they ended, bounded by the request's context and 30 s
-// after each cut. A write cut by its context's end makes no such wait in
-// practice (pgx sends the server a cancel request); a handler's panic
-// can. Through PgBouncer the backend cannot be told, so nothing is
-// awaited there. A panic out of such a handler while any call's reply is
+// longer runs the backends of its own connections cut with a call in
+// flight (other sessions' cuts, and those of writes with no session, it
+// does not wait for): until then its reads go to the primary, and
+// [SessionMiddleware] holds the response (writing its header) until they
+// ended, bounded by the request's context and 30 s after each cut. The
+// router sends the server a cancel request for a connection it closes
+// mid-reply, as pgx does for one whose context ended, so such a wait is
+// short unless the cancel cannot reach the server. Through PgBouncer the
+// backend cannot be told, so nothing is awaited there beyond the cancel,
+// which PgBouncer forwards. A panic out of such a handler while any call's reply is
 // read (Query, QueryRow, their rows'
 // Close, Exec, a batch) passes on too and leaves no connection taken: the
 // connection, its reply half read, is closed and the pool opens another.

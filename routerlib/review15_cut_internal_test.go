@@ -23,15 +23,16 @@ import (
 // nothing of it: it must stay noted.
 func TestReview15CutPidReused(t *testing.T) {
 	var c cutBackends
-	c.add(4242)
+	s := &Session{}
+	c.add(4242, s)
 	asked := time.Now()
-	pids := c.pending()
+	pids := c.pending(s)
 	// The query runs: 4242 is gone. Meanwhile a new backend with the
 	// same process id is cut.
 	time.Sleep(time.Millisecond)
-	c.add(4242)
+	c.add(4242, s)
 	c.ended(pids, asked, nil)
-	if got := c.pending(); len(got) != 1 || got[0] != 4242 {
+	if got := c.pending(s); len(got) != 1 || got[0] != 4242 {
 		t.Fatalf("after a lookup that found 4242 gone and a cut of a new 4242 noted during it: pending %v, want [4242]", got)
 	}
 }
@@ -41,20 +42,21 @@ func TestReview15CutPidReused(t *testing.T) {
 // sessions' settles do.
 func TestReview15CutConcurrent(t *testing.T) {
 	var c cutBackends
+	s := &Session{}
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Add(2)
 		go func() {
 			defer wg.Done()
 			for i := range 2000 {
-				c.add(uint32(g*10000 + i + 1))
+				c.add(uint32(g*10000+i+1), s)
 			}
 		}()
 		go func() {
 			defer wg.Done()
 			for range 2000 {
 				asked := time.Now()
-				pids := c.pending()
+				pids := c.pending(s)
 				var running []uint32
 				if len(pids) > 1 {
 					running = pids[:1]
@@ -65,9 +67,9 @@ func TestReview15CutConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 	asked := time.Now()
-	pids := c.pending()
+	pids := c.pending(s)
 	c.ended(pids, asked, nil)
-	if got := c.pending(); got != nil {
+	if got := c.pending(s); got != nil {
 		t.Fatalf("after every cut was found ended: %d pending", len(got))
 	}
 }
@@ -75,7 +77,8 @@ func TestReview15CutConcurrent(t *testing.T) {
 // review15Lock is a primary and a standby with review15_l (one row) and
 // review15Write, which raises a notice and then updates that row: cut by a
 // notice handler's panic while another transaction holds the row, its
-// backend waits on the lock, with no cancel sent.
+// backend waits on the lock when the cancel requests are lost
+// (refuseCancels); otherwise the router's cancel ends it (cancelCut).
 func review15Lock(t *testing.T, opts ...routertest.Option) *routertest.Topology {
 	t.Helper()
 	topo := routertest.Start(t, append([]routertest.Option{routertest.WithStandbys(1)}, opts...)...)
@@ -135,10 +138,10 @@ func review15Hold(t *testing.T, topo *routertest.Topology) func() {
 	return release
 }
 
-// review15CutBlocked runs review15Write through r without a session, cut by
-// the notice handler's panic (or by a 300 ms deadline when panics is
-// false) while the row is held.
-func review15CutBlocked(t *testing.T, r *Router, panics bool) {
+// review15CutBlocked runs review15Write through r with session s (nil:
+// none), cut by the notice handler's panic (or by a 300 ms deadline when
+// panics is false) while the row is held.
+func review15CutBlocked(t *testing.T, r *Router, s *Session, panics bool) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
@@ -146,6 +149,9 @@ func review15CutBlocked(t *testing.T, r *Router, panics bool) {
 		ctx = context.Background()
 		ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
 		defer cancel()
+	}
+	if s != nil {
+		ctx = WithSession(ctx, s)
 	}
 	func() {
 		defer func() { _ = recover() }()
@@ -178,12 +184,14 @@ func review15Where(t *testing.T, r *Router, ctx context.Context) string {
 }
 
 // TestReview15CutLockLatency measures the latency hazard of one cut
-// backend that keeps running: a write of another client (no session),
-// blocked on a row lock and cut, so that its backend waits on for the
-// lock. Sessions marked lost for any cause (here one whose Conn's Release
-// could not read a position) must read on the primary and their
-// middleware settle waits; unmarked sessions and calls without a session
-// must pay nothing.
+// backend that keeps running: a write of session cut, blocked on a row
+// lock and cut, so that its backend waits on for the lock (its cancel
+// request lost: see refuseCancels). Session cut's reads must go to the
+// primary and its middleware settle waits until the lock's release.
+// Since cuts are noted per session (cutsession), a session marked lost
+// for a cause of its own (here one whose Conn's Release could not read a
+// position), unmarked sessions and calls without a session pay nothing:
+// they read on the standby, and the marked one settles at once.
 func TestReview15CutLockLatency(t *testing.T) {
 	topo := review15Lock(t)
 	for _, cut := range []struct {
@@ -191,22 +199,23 @@ func TestReview15CutLockLatency(t *testing.T) {
 		panics bool
 	}{{"panic", true}, {"deadline", false}} {
 		t.Run(cut.name, func(t *testing.T) {
-			var cfg func(*pgxpool.Config)
+			cfg := refuseCancels
 			if cut.panics {
-				cfg = review15PanicOnNotice
+				cfg = func(c *pgxpool.Config) { review15PanicOnNotice(c); refuseCancels(c) }
 			}
 			r := rywpathRouter(t, topo, time.Minute, cfg)
 			release := review15Hold(t, topo)
-			review15CutBlocked(t, r, cut.panics)
+			writer := &Session{}
+			review15CutBlocked(t, r, writer, cut.panics)
 			waiting := review15Waiting(t, topo)
 			tp, err := r.enter()
 			if err != nil {
 				t.Fatal(err)
 			}
-			pids := tp.writer.Load().cutBackends.pending()
+			pids := tp.writer.Load().cutBackends.pending(writer)
 			running, lerr := runningBackends(context.Background(), tp.writer.Load().writePool.Load(), pids)
 			tp.leave()
-			t.Logf("backends of the cut write still waiting on the lock: %d; noted %v, running %v (%v)", waiting, pids, running, lerr)
+			t.Logf("backends of the cut write still waiting on the lock: %d; noted %v, running %v (%v); the writer's session %d unsettled", waiting, pids, running, lerr, writer.unsettled())
 
 			marked := &Session{}
 			marked.markLost()
@@ -215,18 +224,22 @@ func TestReview15CutLockLatency(t *testing.T) {
 			start := time.Now()
 			const reads = 20
 			for range reads {
-				where["marked "+review15Where(t, r, WithSession(context.Background(), marked))]++
+				where["writer "+review15Where(t, r, WithSession(context.Background(), writer))]++
 			}
-			markedTook := time.Since(start)
+			writerTook := time.Since(start)
 			start = time.Now()
 			for range reads {
+				where["marked "+review15Where(t, r, WithSession(context.Background(), marked))]++
 				where["plain "+review15Where(t, r, WithSession(context.Background(), plain))]++
 				where["none "+review15Where(t, r, context.Background())]++
 			}
-			plainTook := time.Since(start)
-			t.Logf("reads: %v; %d marked reads took %s, %d unmarked+%d sessionless %s", where, reads, markedTook, reads, reads, plainTook)
-			if where["plain primary"]+where["none primary"] != 0 {
-				t.Errorf("reads without a marked session went to the primary: %v", where)
+			othersTook := time.Since(start)
+			t.Logf("reads: %v; %d of the writer's session took %s, %d marked+%d unmarked+%d sessionless %s", where, reads, writerTook, reads, reads, reads, othersTook)
+			if where["marked primary"]+where["plain primary"]+where["none primary"] != 0 {
+				t.Errorf("reads of other sessions than the cut writer's, or of none, went to the primary: %v", where)
+			}
+			if cut.panics && waiting == 1 && where["writer standby"] != 0 {
+				t.Errorf("the cut writer's session read on the standby while its backend waited on the lock: %v", where)
 			}
 
 			// The middleware's settle, with the lock released after 2 s.
@@ -234,29 +247,36 @@ func TestReview15CutLockLatency(t *testing.T) {
 			start = time.Now()
 			sctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 			defer cancel()
-			err = r.settleSession(sctx, marked, marked.unsettled())
-			t.Logf("settleSession of the marked session: %v after %s (lock released at 2 s)", err, time.Since(start).Round(time.Millisecond))
-			where2 := review15Where(t, r, WithSession(context.Background(), marked))
-			t.Logf("after settling, the marked session reads on the %s; %d unsettled", where2, marked.unsettled())
+			err = r.settleSession(sctx, writer, writer.unsettled())
+			took := time.Since(start)
+			t.Logf("settleSession of the cut writer's session: %v after %s (lock released at 2 s)", err, took.Round(time.Millisecond))
+			if err != nil {
+				t.Errorf("settleSession of the cut writer's session: %v", err)
+			}
+			if cut.panics && waiting == 1 && took < 1500*time.Millisecond {
+				t.Errorf("the cut writer's session settled after %s, before the lock's release at 2 s", took.Round(time.Millisecond))
+			}
+			where2 := review15Where(t, r, WithSession(context.Background(), writer))
+			t.Logf("after settling, the cut writer's session reads on the %s; %d unsettled", where2, writer.unsettled())
 		})
 	}
 }
 
-// TestReview15CutFrozenPrimary: a marked session's read while a cut is
-// noted and the primary is frozen (SIGSTOP): the pg_stat_activity lookup
+// TestReview15CutFrozenPrimary: the read of a session whose write was cut
+// (its cancel request lost), while the cut is noted and the primary is
+// frozen (SIGSTOP): the pg_stat_activity lookup
 // must end with the read's context, not hang.
 func TestReview15CutFrozenPrimary(t *testing.T) {
 	topo := review15Lock(t)
-	r := rywpathRouter(t, topo, time.Minute, review15PanicOnNotice)
+	r := rywpathRouter(t, topo, time.Minute, func(c *pgxpool.Config) { review15PanicOnNotice(c); refuseCancels(c) })
 	release := review15Hold(t, topo)
-	review15CutBlocked(t, r, true)
+	s := &Session{}
+	review15CutBlocked(t, r, s, true)
 	defer release()
 	if err := topo.Primary.Freeze(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = topo.Primary.Thaw() }()
-	s := &Session{}
-	s.markLost()
 	ctx, cancel := context.WithTimeout(WithSession(context.Background(), s), time.Second)
 	defer cancel()
 	start := time.Now()
@@ -270,19 +290,23 @@ func TestReview15CutFrozenPrimary(t *testing.T) {
 }
 
 // TestReview15CutPgBouncer: a write cut by a handler's panic through
-// PgBouncer notes PgBouncer's key for the client, not a backend: a marked
-// session's settle must not wait for it (false waits of cutAwaitLimit).
+// PgBouncer notes PgBouncer's key for the client, not a backend: the
+// settle of the write's session must not wait for it (false waits of
+// cutAwaitLimit).
 func TestReview15CutPgBouncer(t *testing.T) {
 	topo := review15Lock(t, routertest.WithPgBouncer())
 	r := rywpathRouter(t, topo, time.Minute, review15PanicOnNotice)
 	var took []time.Duration
+	var s *Session
 	for i := range 5 {
+		s = &Session{}
 		func() {
 			defer func() { _ = recover() }()
-			_, _ = r.Exec(context.Background(), review15Write) // no lock held: the backend ends at once
+			_, _ = r.Exec(WithSession(context.Background(), s), review15Write) // no lock held: the backend ends at once
 		}()
-		s := &Session{}
-		s.markLost()
+		if s.unsettled() == 0 {
+			t.Fatalf("cut %d: the session is not marked", i)
+		}
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 		err := r.settleSession(ctx, s, s.unsettled())
@@ -297,14 +321,15 @@ func TestReview15CutPgBouncer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tp.leave()
-	t.Logf("settle after each of 5 cuts through PgBouncer: %v; pending now %v", took, tp.writer.Load().cutBackends.pending())
+	t.Logf("settle after each of 5 cuts through PgBouncer: %v; pending now for the last session %v", took, tp.writer.Load().cutBackends.pending(s))
 }
 
 // TestReview15CutReload: a reload that changes the primary's pool
 // settings (max_conns) builds a new server for the same address; a write
-// cut before (its backend waits on a row lock, and commits once the lock
-// is free) must still hold the marked sessions' reads on the primary: the
-// cut noted on the old server must not be lost in the swap.
+// cut before (its backend waits on a row lock, its cancel request lost,
+// and commits once the lock is free) must still hold its session's reads
+// on the primary: the cut noted on the old server must not be lost in
+// the swap.
 func TestReview15CutReload(t *testing.T) {
 	topo := review15Lock(t)
 	a := topo.Artifact()
@@ -313,14 +338,15 @@ func TestReview15CutReload(t *testing.T) {
 	a.Pool.MaxConns = 4
 	path := filepath.Join(t.TempDir(), "router.json")
 	review15WriteFile(t, path, a)
-	r, err := Open(context.Background(), path, WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) { review15PanicOnNotice(c) }))
+	r, err := Open(context.Background(), path, WithPoolConfig(func(_ artifact.Node, c *pgxpool.Config) { review15PanicOnNotice(c); refuseCancels(c) }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
 	release := review15Hold(t, topo)
 	defer release()
-	review15CutBlocked(t, r, true)
+	s := &Session{}
+	review15CutBlocked(t, r, s, true)
 	if n := review15Waiting(t, topo); n != 1 {
 		t.Fatalf("%d cut backends wait on the lock, want 1", n)
 	}
@@ -329,14 +355,12 @@ func TestReview15CutReload(t *testing.T) {
 	if err := r.Reload(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	s := &Session{}
-	s.markLost()
 	where := review15Where(t, r, WithSession(context.Background(), s))
 	tp, err := r.enter()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pending := tp.writer.Load().cutBackends.pending()
+	pending := tp.writer.Load().cutBackends.pending(s)
 	tp.leave()
 	t.Logf("after the reload, with the cut backend still waiting: the marked session read on the %s; noted on the new server %v", where, pending)
 	if where != "primary" || len(pending) != 1 {

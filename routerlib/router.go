@@ -729,14 +729,18 @@ func (w *retryRows) done() {
 // it is not asked. c leaves the pool, so that its slot is free: nothing
 // else would release c once the cut passed the call, and with every slot
 // so lost each later call waits for a connection forever. c is
-// mid-reply, its protocol state unknown: it is closed, not given back.
-// Nothing is recovered: the panic (or the Goexit) goes on untouched.
-// The server goes on with what c sent, a COMMIT say, unaware: its backend
-// is noted in cut, for sessions to settle after it ended (see
-// cutBackends).
+// mid-reply, its protocol state unknown: it is closed, not given back,
+// after a cancel request (cancelCut), for the server goes on with what c
+// sent, a COMMIT say, unaware. Nothing is recovered: the panic (or the
+// Goexit) goes on untouched. c's backend is noted in cut with the call's
+// session, for it to settle after the backend ended (see cutBackends).
 func closeOnPanic(cut *cutBackends, c *pgxpool.Conn, returned *bool) {
 	if !*returned {
-		cut.add(c.Conn().PgConn().PID())
+		pc := c.Conn().PgConn()
+		if !pc.IsClosed() {
+			cancelCut(pc)
+		}
+		cut.add(pc.PID(), callSession(pc))
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		_ = c.Hijack().Close(ctx)
 		cancel()

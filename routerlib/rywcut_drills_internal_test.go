@@ -17,8 +17,9 @@ import (
 // while the server still works on that COMMIT: a deferred constraint
 // trigger raises a notice and then sleeps 1 s before the commit record
 // is written. The cut is a notice handler of the application's that
-// panics (closeOnPanic, markOnPanic: the connection is closed, the
-// server goes on), or the call's context ending (pgx's default context
+// panics (closeOnPanic, markOnPanic: the connection is closed; its cancel
+// requests are lost here, refuseCancels, so the server goes on), or the
+// call's context ending (pgx's default context
 // handler sets a deadline on the socket and closes it: no cancel request
 // either). The session's next read, at once, must not settle at a
 // position before the commit: the standby, once it replayed that far,
@@ -117,7 +118,11 @@ func TestRywcutSettleAfterCutCommit(t *testing.T) {
 		cfg  func(*pgxpool.Config)
 		ctx  func() (context.Context, context.CancelFunc)
 	}{
-		{"panic", panicOnCommitNotice, func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }},
+		// The router's cancel request (cancelCut), and pgx's, lost: the
+		// COMMIT runs on, and the session must wait for it. With them
+		// the COMMIT is cancelled in the trigger's sleep
+		// (TestCutsessionCancelOnPanic).
+		{"panic", func(c *pgxpool.Config) { panicOnCommitNotice(c); refuseCancels(c) }, func() (context.Context, context.CancelFunc) { return context.WithCancel(ctx) }},
 		// pgx's own close after a context ended sends a cancel request:
 		// the COMMIT is cancelled in the trigger's sleep, and nothing
 		// commits (0 of 3 on the old code and the new).
@@ -217,7 +222,8 @@ func rywcutSeenIn(t *testing.T, r *Router, s *Session, table string, id int) int
 // read-write session, with xactQuery queued last (resendBatch.recordIn);
 // one read calls a function that writes and raises a notice, and the
 // application's notice handler panics while the batch's Close reads the
-// reply. The server commits all the same, after the Sync it already has:
+// reply. The server commits all the same, after the Sync it already has,
+// when the cancel requests sent on the way out are lost:
 // the session must ask the primary before its next read, which sees the
 // row once it committed, and the pool's one connection must serve the
 // next call.
@@ -234,6 +240,9 @@ func TestRywcutReadBatchPanic(t *testing.T) {
 				panic("rywcut: the application's notice handler failed")
 			}
 		}
+		// The cancel requests lost (the router's cancelCut would end the
+		// function's sleep, and nothing would commit): the server goes on.
+		refuseCancels(c)
 	})
 	for id := 1; id <= 3; id++ {
 		s := &Session{}

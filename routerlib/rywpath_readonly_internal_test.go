@@ -127,14 +127,26 @@ func capturedInsert(t *testing.T, r *Router, table, sql string, id int, writer *
 	return err
 }
 
+// nextCallWorksTimeout bounds nextCallWorks' call: a pool whose slot a
+// cut call lost waits for a connection forever.
+const nextCallWorksTimeout = 15 * time.Second
+
 // nextCallWorks checks that the pool of the primary serves its next call
-// with its own answer (a read forced to the primary).
+// with its own answer (a read forced to the primary), within
+// nextCallWorksTimeout.
 func nextCallWorks(t *testing.T, r *Router, after string) {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(Primary(context.Background()), nextCallWorksTimeout)
+	defer cancel()
 	var got int
 	want := int(time.Now().UnixNano() % 1000000)
-	if err := r.QueryRow(Primary(context.Background()), "SELECT $1::int", want).Scan(&got); err != nil || got != want {
-		t.Fatalf("the primary's next call after %s: %d (%v), want %d", after, got, err, want)
+	start := time.Now()
+	err := r.QueryRow(ctx, "SELECT $1::int", want).Scan(&got)
+	if ctx.Err() != nil {
+		t.Fatalf("the primary's next call after %s did not return within %s (a connection slot lost, or the pool hung): %d (%v)", after, nextCallWorksTimeout, got, err)
+	}
+	if err != nil || got != want {
+		t.Fatalf("the primary's next call after %s: %d (%v) after %s, want %d", after, got, err, time.Since(start).Round(time.Millisecond), want)
 	}
 }
 

@@ -118,37 +118,43 @@ const cutAwaitLimit = 30 * time.Second
 // the application's that panicked mid-reply, a context that ended, a
 // socket that failed. Such a backend may still be running a COMMIT that
 // went out, a deferred trigger's work say, and commit after a position
-// read from another connection: a session that settled at that position
-// (Session.settle) would read on a replica without the write, and then,
-// once the write committed, see it on the primary and miss it again on
-// that replica. So a session settles only once the backends cut before
-// are gone from pg_stat_activity (Router.settle), and its reads go to the
-// primary until then.
+// read from another connection: the session whose write it carried, had
+// it settled at that position (Session.settle), would read on a replica
+// without the write, and then, once the write committed, see it on the
+// primary and miss it again on that replica. So each cut is noted with
+// that session, the one in the context of the connection's acquire (see
+// statementsDiscarded.TraceAcquireEnd), and the session settles only once
+// its cut backends are gone from pg_stat_activity (Router.settle): its
+// reads go to the primary until then. A cut of no session's write is not
+// noted: no session recorded the write, so none has to wait for it; and
+// another session's own work is past its position read whatever the cut
+// backend still does.
 //
 // A process id means a backend only on a direct connection: through
 // PgBouncer it is PgBouncer's key for the client, which no backend of the
-// server has (or an unrelated one has, and sessions then wait for it, up
-// to cutAwaitLimit). It is only ever looked up, never signalled. Through
-// PgBouncer the guarantee is what a cancel request gives: pgx sends one
-// when a context ends mid-call, and PgBouncer forwards it; after a
-// handler's panic none is sent.
+// server has (or an unrelated one has, and the session then waits for it,
+// up to cutAwaitLimit). It is only ever looked up, never signalled.
+// Through PgBouncer the guarantee is what a cancel request gives: pgx
+// sends one when a context ends mid-call, and the router one when it
+// closes a connection cut mid-reply (cancelCut); PgBouncer forwards it.
 type cutBackends struct {
 	mu   sync.Mutex
 	cuts []cutBackend // guarded by mu
 }
 
 type cutBackend struct {
-	pid uint32
-	at  time.Time
+	pid     uint32
+	at      time.Time
+	session *Session // whose write the connection carried
 }
 
-// add notes the backend pid, cut now; 0, a connection never set up, is
-// not noted. The ones noted more than cutAwaitLimit ago go: they are in
-// the order noted, and without a session to settle (no read_your_writes,
-// or none marked) nothing else would drop them, while every write cut by
-// a context's end adds one.
-func (c *cutBackends) add(pid uint32) {
-	if pid == 0 {
+// add notes the backend pid, cut now while it served s; none is noted
+// for pid 0 (a connection never set up) or without a session. The ones
+// noted more than cutAwaitLimit ago go: they are in the order noted, and
+// without s's settle (a session never read again) nothing else would drop
+// them, while every write cut by a context's end adds one.
+func (c *cutBackends) add(pid uint32, s *Session) {
+	if pid == 0 || s == nil {
 		return
 	}
 	now := time.Now()
@@ -162,13 +168,13 @@ func (c *cutBackends) add(pid uint32) {
 		clear(c.cuts[n:])
 		c.cuts = c.cuts[:n]
 	}
-	c.cuts = append(c.cuts, cutBackend{pid, now})
+	c.cuts = append(c.cuts, cutBackend{pid, now, s})
 	c.mu.Unlock()
 }
 
-// pending returns the process ids to look up, nil if none: those noted
-// within cutAwaitLimit.
-func (c *cutBackends) pending() []uint32 {
+// pending returns the process ids for s to look up, nil if none: those
+// noted with s within cutAwaitLimit. The older ones, of any session, go.
+func (c *cutBackends) pending(s *Session) []uint32 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.cuts) == 0 {
@@ -179,7 +185,9 @@ func (c *cutBackends) pending() []uint32 {
 	for _, b := range c.cuts {
 		if time.Since(b.at) < cutAwaitLimit {
 			keep = append(keep, b)
-			pids = append(pids, b.pid)
+			if b.session == s {
+				pids = append(pids, b.pid)
+			}
 		}
 	}
 	clear(c.cuts[len(keep):])
@@ -189,9 +197,10 @@ func (c *cutBackends) pending() []uint32 {
 
 // ended drops the backends of asked, noted before since (taken before
 // pending gave asked), that running, the ones of them the server still
-// has, does not hold. One noted since has a process id the lookup may
-// have found gone before the kernel gave it again to a new backend, the
-// one cut: it stays for the next lookup.
+// has, does not hold, whichever session they were noted with: the
+// process is gone. One noted since has a process id the lookup may have
+// found gone before the kernel gave it again to a new backend, the one
+// cut: it stays for the next lookup.
 func (c *cutBackends) ended(asked []uint32, since time.Time, running []uint32) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
