@@ -34,12 +34,18 @@ func fullPrimary(t *testing.T) (*routertest.Topology, artifact.Topology) {
 // whose role has no session left (awaitRoom), and the application closes
 // the router. Close waits for it as for any call in flight (health.timeout,
 // 1 s), then the wait ends, the call told it was not sent; not held to
-// connect_timeout (10 s).
+// connect_timeout (10 s). The monitor connects as another role: Close
+// ends the monitor first, and a place of r13_lim that its connection
+// freed would be the waiting write's, rightly (a call in flight during
+// Close's grace completes), which is not the wait this test ends.
 func TestReview13CloseDuringRoomWait(t *testing.T) {
 	ctx := context.Background()
 	topo, a := fullPrimary(t)
-	r := newRouter(t, a)
-	holdAll(t, topo, "r13_lim")
+	monUser := topo.Artifact().Nodes[0].User
+	r := newRouter(t, a, routerlib.WithMonitorConfig(func(_ artifact.Node, cfg *pgx.ConnConfig) { cfg.User = monUser }))
+	if held := holdAll(t, topo, "r13_lim"); len(held) != 2 {
+		t.Fatalf("held %d sessions of r13_lim, want both of its CONNECTION LIMIT 2 (none the monitor's)", len(held))
+	}
 	done := make(chan error, 1)
 	start := time.Now()
 	go func() {

@@ -86,6 +86,7 @@ func review15Lock(t *testing.T, opts ...routertest.Option) *routertest.Topology 
 	for _, q := range []string{
 		"CREATE TABLE review15_l (id int PRIMARY KEY, v int)",
 		"INSERT INTO review15_l VALUES (1, 0)",
+		"CREATE TABLE review15_f (n int)",
 		`CREATE FUNCTION review15_n() RETURNS bool LANGUAGE plpgsql AS $$
 		 BEGIN RAISE NOTICE 'review15 notice'; RETURN true; END $$`,
 	} {
@@ -219,6 +220,28 @@ func TestReview15CutLockLatency(t *testing.T) {
 
 			marked := &Session{}
 			marked.markLost()
+			// The marked session settles at once, not held back by the
+			// other session's cut backend (errCutRunning), at the primary's
+			// insert position: past review15Hold's update, whose WAL, in a
+			// transaction still open, no one flushes on an idle primary
+			// (the WAL writer writes only whole pages or up to a
+			// commit's), so no standby could replay it and the session's
+			// reads would rightly stay on the primary. A commit flushes it.
+			tp, err = r.enter()
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = r.settle(context.Background(), tp, marked, marked.unsettled(), false)
+			tp.leave()
+			if err != nil {
+				t.Fatalf("the marked session could not settle while another session's cut backend ran: %v", err)
+			}
+			if err := topo.Primary.Exec(context.Background(), "INSERT INTO review15_f VALUES (1)"); err != nil {
+				t.Fatal(err)
+			}
+			if err := topo.WaitReplayed(context.Background()); err != nil {
+				t.Fatal(err)
+			}
 			plain := &Session{}
 			where := map[string]int{}
 			start := time.Now()
