@@ -858,7 +858,23 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 	}
 	r.count(tg)
 	if tg.write && !readOnWriter(ctx, t, cl) {
-		return r.sendWriteBatch(ctx, t, tg, b)
+		sb := sendable(b)
+		for attempts := 1; ; attempts++ {
+			c, err := acquireConn(ctx, tg.pool) // waits for room on a full primary (awaitRoom)
+			if err == nil {
+				return r.sendWriteBatch(ctx, t, tg, sb, c)
+			}
+			if attempts < maxAttempts(t) && !r.closed.Load() && writesLeft(t, tg.n, failureOf(ctx, err), err) {
+				// Not sent: to the node taking the writes now, as
+				// retryable says of a write.
+				if tg, err = r.route(ctx, &t, OpSendBatch, first, cl, &retryState{connRetry: true}); err != nil {
+					return pgx.FailedBatchResults(sb, err)
+				}
+				r.count(tg)
+				continue
+			}
+			return pgx.FailedBatchResults(sb, err)
+		}
 	}
 	// Reads, on the writer too when the caller (Primary) or the policy
 	// (consistency strong) sends them there: they fail as reads do.

@@ -7,6 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/internal/sqllex"
 )
@@ -224,15 +225,12 @@ func (tx *writerTx) batchResults(ctx context.Context, br pgx.BatchResults, b *pg
 // queues the COMMIT itself. Its connection goes back to the pool
 // when the transaction ends, as with [pgxpool.Pool.SendBatch]. Any other
 // batch is an autocommit write (resendBatch), whose connection goes back
-// at its Close. A batch that got no connection was not sent: its error
-// is the wait's, marked unacquired. b itself is left as the caller queued
-// it (sendable).
-func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *pgx.Batch) pgx.BatchResults {
-	b = sendable(b)
-	c, err := acquireConn(ctx, tg.pool)
-	if err != nil {
-		return pgx.FailedBatchResults(b, err)
-	}
+// at its Close. c is the connection of tg's pool that [Router.SendBatch]
+// acquired, and b the router's copy of the caller's batch (sendable): a
+// batch that got no connection was not sent, and SendBatch chose again
+// when the writes left the node while it waited there (writesLeft) or
+// failed it with the wait's error, marked unacquired.
+func (r *Router) sendWriteBatch(ctx context.Context, t *topology, tg target, b *pgx.Batch, c *pgxpool.Conn) pgx.BatchResults {
 	s := r.capturing(ctx, t, tg)
 	br := c.Conn().SendBatch(ctx, b)
 	if tx := br.Tx(); tx != nil {
