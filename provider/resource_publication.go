@@ -931,10 +931,7 @@ func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publ
 		return nil
 	}
 	planned, diags := tablesOf(ctx, plan.Tables)
-	prior := map[string]publicationTableModel{}
-	if state != nil {
-		prior, _ = tablesOf(ctx, state.Tables)
-	}
+	prior, _ := priorTables(ctx, plan, state)
 	if diags.HasError() {
 		return diags
 	}
@@ -1030,10 +1027,7 @@ func (r *publicationResource) planTables(ctx context.Context, plan publicationMo
 	if diags.HasError() {
 		return nil
 	}
-	prior := map[string]publicationTableModel{}
-	if state != nil {
-		prior, _ = tablesOf(ctx, state.Tables)
-	}
+	prior, _ := priorTables(ctx, plan, state)
 	t := &planTables{}
 	for _, key := range slices.Sorted(maps.Keys(planned)) {
 		_, known := prior[key]
@@ -1048,6 +1042,19 @@ func (r *publicationResource) planTables(ctx context.Context, plan publicationMo
 		t.pool, _ = r.server.Pool(ctx, plan.Database.ValueString())
 	}
 	return t
+}
+
+// priorTables is the state's tables, which the plan need not check again,
+// when plan keeps the publication in the state's database; none when the
+// database changes: the publication is then replaced, created in the new
+// database, where every table is new and checked as for a new publication
+// (a view or a missing column there would fail the apply after the drop in
+// the old database).
+func priorTables(ctx context.Context, plan publicationModel, state *publicationModel) (map[string]publicationTableModel, diag.Diagnostics) {
+	if state == nil || !plan.Database.Equal(state.Database) {
+		return map[string]publicationTableModel{}, nil
+	}
+	return tablesOf(ctx, state.Tables)
 }
 
 // lookup is the relation that key names, nil when there is none; every key
@@ -1091,12 +1098,8 @@ func (r *publicationResource) planRowFilters(ctx context.Context, plan, state *p
 	if diags.HasError() {
 		return diags
 	}
-	prior := map[string]publicationTableModel{}
-	if state != nil {
-		var d diag.Diagnostics
-		prior, d = tablesOf(ctx, state.Tables)
-		diags.Append(d...)
-	}
+	prior, d := priorTables(ctx, *plan, state)
+	diags.Append(d...)
 	applied := map[string]appliedFilter{}
 	if raw, d := private.GetKey(ctx, rowFiltersKey); !d.HasError() && len(raw) > 0 {
 		_ = json.Unmarshal(raw, &applied) // a bad record only costs a round trip

@@ -477,7 +477,14 @@ func (r *Router) stickyTarget(t *topology, exclude *node, routeName string) (tar
 // not through PgBouncer (see cutBackends); and a connection that failed
 // without the router closing it (a network partition) is noted only when
 // its call returns, so the backend, unreachable by a cancel, may run on
-// unseen.
+// unseen. Cost: the insert position read may be past WAL that no one
+// flushes yet (an open transaction's records in the last page on an idle
+// primary: the WAL writer writes whole pages, or up to a commit), which no
+// standby can replay until a commit flushes it (on an idle primary, the
+// running-transactions record the background writer logs every 15 s); the
+// session's reads go to the primary until then. A lower position (the
+// flush or write position) would let the read miss work committed with
+// synchronous_commit off.
 func (r *Router) settle(ctx context.Context, t *topology, s *Session, lost uint64, wait bool) error {
 	if err := r.awaitCut(ctx, t, s, wait); err != nil {
 		return err
