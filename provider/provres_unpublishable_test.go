@@ -189,6 +189,16 @@ CREATE SEQUENCE public.seq;`)
 			}
 		})
 	}
+	// Moved from another database, where the state had the view: checked
+	// as new, and the warning says the replacement's drop comes first.
+	t.Run("moved", func(t *testing.T) {
+		plan := publicationPlan(t, db, "provres_unpublishable", "public.ok", "public.v")
+		state := publicationPlan(t, "provres_elsewhere", "provres_unpublishable", "public.ok", "public.v")
+		diags := r.refuseUnpublishable(context.Background(), plan, &state, r.planTables(context.Background(), plan, &state))
+		if len(diags) != 1 || diags.HasError() || !errorText("public.v", "is a view now", `fails after the replacement dropped it from database "provres_elsewhere"`).MatchString(diags[0].Detail()) {
+			t.Errorf("diagnostics %v, want one warning of public.v saying the replacement's drop comes first", diags)
+		}
+	})
 }
 
 // publicationPlan is a plan for a publication in database db of the tables

@@ -979,11 +979,15 @@ func (r *publicationResource) refuseUnpublishable(ctx context.Context, plan publ
 					key, plan.Database.ValueString(), r.server.describe(), what, plan.Name.ValueString(), fix))
 			continue
 		}
+		outcome := "changes nothing"
+		if state != nil && !plan.Database.Equal(state.Database) {
+			outcome = fmt.Sprintf("after the replacement dropped it from database %q", state.Database.ValueString())
+		}
 		diags.AddAttributeWarning(at, "Table Cannot Be Published Yet",
 			fmt.Sprintf("%s in database %q on %s is %s now, which PostgreSQL refuses to add to publication %q. The plan goes on because something this apply runs "+
 				"before the publication may make it a table PostgreSQL publishes (a migration the publication depends on, an ALTER TABLE … SET LOGGED); "+
-				"if nothing does, applying publication %q fails and changes nothing. %s",
-				key, plan.Database.ValueString(), r.server.describe(), what, plan.Name.ValueString(), plan.Name.ValueString(), fix))
+				"if nothing does, applying publication %q fails %s. %s",
+				key, plan.Database.ValueString(), r.server.describe(), what, plan.Name.ValueString(), plan.Name.ValueString(), outcome, fix))
 	}
 	return diags
 }
