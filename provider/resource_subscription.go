@@ -904,6 +904,35 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 	if owner := plan.Owner.ValueString(); !plan.Owner.IsUnknown() && owner != "" && owner != state.Owner.ValueString() {
 		queue(path.Root("owner"), "OWNER TO "+pgsql.Ident(owner), alterSubscriptionOwnerSQL(name, owner))
 	}
+	// Publications change while the subscription is enabled if it is enabled
+	// before or after this apply: a refresh is only allowed then.
+	enabled := state.Enabled.ValueBool()
+	// The options are set in the queue's transaction before CONNECTION and
+	// ENABLE, and after DISABLE, as PostgreSQL checks each statement
+	// against what those before it left: it refuses ENABLE on a
+	// subscription without a slot (slot_name = NONE until the SET gives it
+	// one), SET (slot_name = NONE) on an enabled one, and a CONNECTION
+	// without a password while password_required is still true for an
+	// owner that is not a superuser. Run after them, an apply that gave
+	// back a slot and enabled, or disabled and took the slot away, failed
+	// (TestAccSubscription_subreviewSlotNoneOrder). A subscription to be
+	// disabled whose publications change is disabled after their refresh,
+	// which needs it enabled: its options then wait for that DISABLE.
+	setOptions := func() {
+		if opts := subscriptionOptions(plan, &state, major); len(opts) > 0 {
+			clause := "SET (" + strings.Join(opts, ", ") + ")"
+			queue(path.Empty(), clause, alterSubscriptionSQL(name, clause))
+		}
+	}
+	optionsSet := false
+	if !plan.Enabled.ValueBool() && enabled && plan.Publications.Equal(state.Publications) {
+		queue(path.Root("enabled"), "DISABLE", alterSubscriptionSQL(name, "DISABLE"))
+		enabled = false
+	}
+	if plan.Enabled.ValueBool() || !enabled {
+		setOptions()
+		optionsSet = true
+	}
 	newVersion := !plan.PasswordWOVersion.Equal(state.PasswordWOVersion)
 	if newVersion || plan.Conninfo.ValueString() != state.Conninfo.ValueString() && !normalized.SameConnection(plan.Conninfo.ValueString(), state.Conninfo.ValueString()) {
 		connection := plan.Conninfo.ValueString()
@@ -933,9 +962,6 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			queue(path.Root("conninfo"), "CONNECTION "+pgsql.Literal(newParams.Redacted()), alterSubscriptionSQL(name, "CONNECTION "+pgsql.Literal(connection)))
 		}
 	}
-	// Publications change while the subscription is enabled if it is enabled
-	// before or after this apply: a refresh is only allowed then.
-	enabled := state.Enabled.ValueBool()
 	if plan.Enabled.ValueBool() && !enabled {
 		queue(path.Root("enabled"), "ENABLE", alterSubscriptionSQL(name, "ENABLE"))
 		enabled = true
@@ -1020,12 +1046,11 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 			return
 		}
 	}
-	if opts := subscriptionOptions(plan, &state, major); len(opts) > 0 {
-		clause := "SET (" + strings.Join(opts, ", ") + ")"
-		queue(path.Empty(), clause, alterSubscriptionSQL(name, clause))
-	}
 	if !plan.Enabled.ValueBool() && enabled {
 		queue(path.Root("enabled"), "DISABLE", alterSubscriptionSQL(name, "DISABLE"))
+	}
+	if !optionsSet {
+		setOptions()
 	}
 	if !flush() {
 		return
