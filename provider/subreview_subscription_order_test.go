@@ -65,4 +65,3 @@ resource "pgreplication_subscription" "this" {
 		},
 	})
 }
-
