@@ -691,6 +691,10 @@ var afterFirstAcquire atomic.Pointer[func(database string)]
 // AfterConnect before it reads the role's limits (measure, connectionCap).
 var beforeLimitsRead atomic.Pointer[func(database string)]
 
+// afterLimitsRead, when set (by tests), runs in roleRoom.measure after the
+// server answered connectionCap and before the rooms are set from it.
+var afterLimitsRead atomic.Pointer[func(database string)]
+
 // roomKey is a role on a server, the key of its roleRoom: every host and
 // port its connections may reach, sorted, and the role. In the order they
 // are tried, a provider's host list and a subscription's naming the same
@@ -1180,13 +1184,19 @@ func (r *roleRoom) measure(ctx context.Context, p *pgxpool.Pool, conn *pgx.Conn,
 	defer r.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	// r.mu, held, keeps the role's own sessions as they are through the
+	// read; other roles' in p's database are not (dbRoom.set).
+	before := r.dbs[p].sessions()
 	l, err := connectionCap(ctx, conn)
 	if err != nil {
 		return 0, noConnLimit, err
 	}
+	if hook := afterLimitsRead.Load(); hook != nil {
+		(*hook)(conn.Config().Database)
+	}
 	r.measured = true
 	r.super = l.super
-	r.dbs[p].set(l)
+	r.dbs[p].set(l, before)
 	r.room = -1
 	if free := l.roleFree; free >= 0 {
 		// A session being closed may have ended on the server, so not be
@@ -1219,6 +1229,24 @@ type dbRoom struct {
 	// through which one waiting for a place closes their idle
 	// connections.
 	pools map[*pgxpool.Pool]*roleRoom
+	// ends counts the held connections marked ending so far (ending), of
+	// every role: set tells by it which were ended during a read.
+	ends int64
+}
+
+// dbSessions is what dbRoom.sessions saw before a read of the limits.
+type dbSessions struct{ counted, ends int64 }
+
+// sessions is what set needs of the room before a read of the limits:
+// the held sessions not being closed (those the server counts), and
+// ends.
+func (d *dbRoom) sessions() dbSessions {
+	if d == nil {
+		return dbSessions{}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return dbSessions{counted: d.held - d.closing, ends: d.ends}
 }
 
 // wait counts a connection of p that starts (n 1) or stops (n -1)
@@ -1272,6 +1300,7 @@ func (d *dbRoom) ending() {
 	}
 	d.mu.Lock()
 	d.closing++
+	d.ends++
 	d.mu.Unlock()
 }
 
@@ -1287,8 +1316,18 @@ func (d *dbRoom) ended() {
 }
 
 // set measures the room from l, read on a held connection to the
-// database, as roleRoom.measure does the role's.
-func (d *dbRoom) set(l connLimits) {
+// database, as roleRoom.measure does the role's, and before, what
+// sessions said before the read. The sessions the server counted of the
+// process's are those held through the whole read: the room's mu is not
+// held through it, and taken as they are after it, a connection of
+// another role made meanwhile, not counted by the server, was taken for
+// one of them, so for a place the count left over; the room came out a
+// place larger than the database's CONNECTION LIMIT, and the server
+// refused a connection (53300,
+// TestSubreviewDatabaseRoomMeasuredWhileAnotherRoleConnects). One marked
+// ending during the read may have ended before the server counted: not
+// taken either. The room may be smaller than it could, never larger.
+func (d *dbRoom) set(l connLimits, before dbSessions) {
 	if d == nil {
 		return
 	}
@@ -1297,7 +1336,7 @@ func (d *dbRoom) set(l connLimits) {
 	d.measured = true
 	d.room = -1
 	if l.dbFree >= 0 {
-		d.room = l.dbFree + d.held - d.closing
+		d.room = l.dbFree + max(before.counted-(d.ends-before.ends), 0)
 	}
 }
 
