@@ -336,6 +336,8 @@ func trackedOf(nc net.Conn) *trackedConn {
 		switch c := nc.(type) {
 		case *trackedConn:
 			return c
+		case *answerConn: // over the application's connection, which may hide it
+			return c.tc
 		case interface{ NetConn() net.Conn }:
 			nc = c.NetConn()
 		default:
@@ -379,13 +381,19 @@ func cutCause(pc *pgconn.PgConn) error {
 func countAnswers(cc *pgconn.Config) {
 	afterNet, after, onPgError := cc.AfterNetConnect, cc.AfterConnect, cc.OnPgError
 	cc.AfterNetConnect = func(ctx context.Context, cfg *pgconn.Config, nc net.Conn) (net.Conn, error) {
+		// The trackedConn is looked for before the application's hook,
+		// whose connection may hide it (a wrapper without NetConn), and
+		// the answerConn goes over what the hook returned, the one pgconn
+		// reads: taken after, the wrapper left every answer uncounted and
+		// each late check of a busy node failed (TestConnreviewAnswers*).
+		tc := trackedOf(nc)
 		if afterNet != nil {
 			var err error
 			if nc, err = afterNet(ctx, cfg, nc); err != nil {
 				return nil, err
 			}
 		}
-		if tc := trackedOf(nc); tc != nil && !tc.check {
+		if tc != nil && !tc.check {
 			return &answerConn{Conn: nc, tc: tc}, nil
 		}
 		return nc, nil

@@ -69,6 +69,18 @@ func (t *Topology) writeServerConf(n *Node) error {
 		fmt.Fprintf(&b, "%s = %s\n", s.name, quoteConf(s.value))
 	}
 	fmt.Fprintf(&b, "port = %d\n", n.Port)
+	if t.serverTLS {
+		cert, key, err := selfSignedCert(n.Host)
+		if err != nil {
+			return fmt.Errorf("routertest: a certificate for node %s: %w", n.Name, err)
+		}
+		for name, pem := range map[string]string{"server.crt": cert, "server.key": key} {
+			if err := t.writeFile(filepath.Join(n.DataDir, name), []byte(pem)); err != nil {
+				return err
+			}
+		}
+		b.WriteString("ssl = on\n") // server.crt and server.key, the defaults
+	}
 	for _, s := range t.settings {
 		fmt.Fprintf(&b, "%s = %s\n", s.name, quoteConf(s.value))
 	}

@@ -17,6 +17,7 @@ type config struct {
 	dir        string                           // "": a temporary directory removed by Close
 	pgbouncer  bool                             // a PgBouncer in front of every node
 	bouncerTLS bool                             // its clients reach it over TLS: see WithPgBouncerTLS
+	serverTLS  bool                             // the servers take TLS: see WithServerTLS
 	ownCluster bool                             // initdb of its own: see WithOwnCluster
 }
 
@@ -78,6 +79,14 @@ func WithBinDir(dir string) Option {
 // test.
 func WithSetting(name, value string) Option {
 	return func(c *config) { c.settings = append(c.settings, setting{name, value}) }
+}
+
+// WithServerTLS runs every server with ssl = on, each with a self-signed
+// certificate made for it (as [WithPgBouncerTLS]'s bouncers), so that a
+// client that asks for sslmode=require reaches it over TLS. [Node.DSN]
+// still asks for sslmode=disable: a test sets the sslmode it needs.
+func WithServerTLS() Option {
+	return func(c *config) { c.serverTLS = true }
 }
 
 // WithLogf receives routertest's progress messages (which node listens where,

@@ -45,6 +45,8 @@ type Topology struct {
 	// ownCluster: the nodes are copies of an initdb of this topology's
 	// own (WithOwnCluster), not of the shared template.
 	ownCluster bool
+	// serverTLS: the servers take TLS (WithServerTLS).
+	serverTLS bool
 
 	frozen frozen // nodes stopped by Node.Freeze
 
@@ -119,6 +121,7 @@ func New(ctx context.Context, opts ...Option) (*Topology, error) {
 	}
 	t := &Topology{Version: version, binDir: binDir, user: u, settings: c.settings, logf: c.logf}
 	t.ownCluster = c.ownCluster
+	t.serverTLS = c.serverTLS
 	if c.pgbouncer {
 		t.bouncerTLS = c.bouncerTLS
 		if t.pgbouncer, err = findPgBouncer(); err != nil {

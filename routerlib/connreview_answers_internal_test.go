@@ -1,0 +1,125 @@
+package routerlib
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// An appConn is what an application's AfterNetConnect may return: its
+// own wrapper of the connection, without NetConn, which hides what is
+// under it.
+type appConn struct{ net.Conn }
+
+// TestConnreviewAnswersBehindTheApplicationsAfterNetConnect: an
+// application's AfterNetConnect (in the pgxpool configuration it gives
+// the router) that wraps the connection in a type of its own must not
+// hide the node's answers (countAnswers), nor the router's cut-off of
+// the connection (cutCause), directly to PostgreSQL, plain and over TLS.
+// Old code (d32a494) looked for the trackedConn under what the
+// application's hook returned: no answer counted on such a connection
+// (so every late check of a busy node failed, where the code before
+// d32a494, which counted on the socket, excused it), and a cut-off
+// connection's error did not say why. An ERROR the server sends is an
+// answer, and so is its FATAL 57P01 (pg_terminate_backend; a shutdown's
+// ending of the sessions is the checks' to see: checkAnew).
+func TestConnreviewAnswersBehindTheApplicationsAfterNetConnect(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithServerTLS())
+	ctx := context.Background()
+	for _, sslmode := range []string{"disable", "require"} {
+		t.Run("sslmode="+sslmode, func(t *testing.T) {
+			var reg connRegistry
+			defer reg.close()
+			conns := reg.add(topo.Primary.Name, net.JoinHostPort(topo.Primary.Host, "0"))
+			var wrapped atomic.Int32
+			connect := func(t *testing.T) *pgconn.PgConn {
+				t.Helper()
+				dsn := strings.Replace(topo.Primary.DSN(), "sslmode=disable", "sslmode="+sslmode, 1)
+				cfg, err := pgconn.ParseConfig(dsn)
+				if err != nil {
+					t.Fatal(err)
+				}
+				cfg.DialFunc = conns.dialer((&net.Dialer{}).DialContext, false)
+				cfg.AfterNetConnect = func(_ context.Context, _ *pgconn.Config, nc net.Conn) (net.Conn, error) {
+					wrapped.Add(1)
+					return appConn{nc}, nil
+				}
+				countAnswers(cfg) // as the pools' BeforeConnect does (startedAlive)
+				pc, err := pgconn.ConnectConfig(ctx, cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { pc.Close(ctx) })
+				return pc
+			}
+			answeredIn := func(t *testing.T, pc *pgconn.PgConn, call string) error {
+				t.Helper()
+				start := time.Now()
+				if conns.answeredSince(start, time.Minute) {
+					t.Fatalf("an answer before %s", call)
+				}
+				err := pc.Exec(ctx, call).Close()
+				if !conns.answeredSince(start, time.Minute) {
+					t.Errorf("%s (%v) did not count as the node answering it", call, err)
+				}
+				return err
+			}
+
+			pc := connect(t)
+			if wrapped.Load() == 0 {
+				t.Fatal("the application's AfterNetConnect did not run")
+			}
+			var under net.Conn = pc.Conn()
+			if ac, ok := under.(*answerConn); ok {
+				under = ac.Conn
+			}
+			app, ok := under.(appConn)
+			if !ok {
+				t.Fatalf("pgconn reads %T, not the application's connection", under)
+			}
+			if _, isTLS := app.Conn.(*tls.Conn); isTLS != (sslmode == "require") {
+				t.Fatalf("the connection runs over TLS: %v; want it with sslmode=require only", isTLS)
+			}
+			if err := answeredIn(t, pc, "SELECT 1"); err != nil {
+				t.Fatal(err)
+			}
+			// The same connection, a call again, with the server's ERROR.
+			var pgErr *pgconn.PgError
+			if err := answeredIn(t, pc, "SELECT 1/0"); !errors.As(err, &pgErr) || pgErr.Code != "22012" {
+				t.Fatalf("SELECT 1/0: %v; want division_by_zero", err)
+			}
+			if pc.IsClosed() {
+				t.Fatal("the server's ERROR closed the connection")
+			}
+
+			// A call the server ends, FATAL 57P01.
+			victim := connect(t)
+			time.AfterFunc(300*time.Millisecond, func() {
+				_ = topo.Primary.Exec(ctx, "SELECT pg_terminate_backend($1)", victim.PID())
+			})
+			if err := answeredIn(t, victim, "SELECT pg_sleep(10)"); !errors.As(err, &pgErr) || pgErr.Code != "57P01" {
+				t.Fatalf("a call whose session was terminated: %v; want FATAL 57P01", err)
+			}
+
+			// The router cuts the node off: the application's connection
+			// says why at its next use.
+			cause := errors.New("connreview: cut off")
+			conns.cut(cause)
+			if err := pc.Exec(ctx, "SELECT 1").Close(); err == nil {
+				t.Fatal("a call on a connection the router closed succeeded")
+			}
+			if got := cutCause(pc); got != cause {
+				t.Errorf("cutCause of a connection the router cut off: %v; want %v", got, cause)
+			}
+		})
+	}
+}
