@@ -245,27 +245,63 @@ var pgtypePkg = reflect.TypeFor[pgtype.Map]().PkgPath()
 // builds again only when asked: cc keeps the map it saw (so that its
 // address is not reused) and rebuilds it when it is gone, through
 // TypeForValue. Nothing exported tells that a type was registered; where
-// this pgx has no such field (typeMapField), buildArgs never plans.
+// this pgx has no such field, or it does not behave so (typeMapField),
+// buildArgs never plans. (Changes to the map's TryWrapEncodePlanFuncs go
+// unseen, as they do by pgx's own plan cache.)
+//
+// The read is of pgx's own map, by the goroutine using the connection,
+// the only one pgx lets use its map (a registration on another goroutine
+// races with pgx as much); see typeMapOf for its soundness.
 func (cc *captureConn) checkTypeMap(m *pgtype.Map) {
-	seen := *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(m), typeMapField.offset))
+	seen := typeMapOf(m)
 	if seen != nil && seen == cc.typeMapSeen {
 		return
 	}
 	if seen == nil {
 		m.TypeForValue(nil)
-		seen = *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(m), typeMapField.offset))
+		seen = typeMapOf(m)
 	}
 	cc.typeMapSeen = seen
 	cc.planGen++
 }
 
-// typeMapField locates pgtype.Map's reflectTypeToType, which every type
-// registration resets (see checkTypeMap).
+// typeMapOf returns m's reflectTypeToType, as the pointer a map is, nil
+// if pgx dropped it. It is sound where typeMapField.ok: the offset is the
+// field's in this very type (so aligned, and inside m's allocation: the
+// rule unsafe.Add follows), the field is the map type checked and one
+// pointer wide, and the word read is a pointer slot the collector knows,
+// read into an unsafe.Pointer, which it scans too: the map kept in
+// captureConn.typeMapSeen stays alive.
+func typeMapOf(m *pgtype.Map) unsafe.Pointer { return typeMapAt(m, typeMapField.offset) }
+
+func typeMapAt(m *pgtype.Map, offset uintptr) unsafe.Pointer {
+	return *(*unsafe.Pointer)(unsafe.Add(unsafe.Pointer(m), offset))
+}
+
+// typeMapField locates pgtype.Map's reflectTypeToType and reports whether
+// it is what checkTypeMap relies on, this pgx's field by name, type and
+// behaviour, tried once on a map of its own: a type registered drops it,
+// and it is built again, anew, when a value's type is asked for. A pgx
+// whose map behaves otherwise (one that keeps its map and clears it in
+// place would leave every plan stale, undetected) turns the plans off,
+// and the capture path encodes through Build.
 var typeMapField = func() (f struct {
 	offset uintptr
 	ok     bool
 }) {
 	sf, ok := reflect.TypeFor[pgtype.Map]().FieldByName("reflectTypeToType")
-	f.offset, f.ok = sf.Offset, ok && sf.Type == reflect.TypeFor[map[reflect.Type]*pgtype.Type]()
+	if !ok || sf.Type != reflect.TypeFor[map[reflect.Type]*pgtype.Type]() || sf.Type.Size() != unsafe.Sizeof(unsafe.Pointer(nil)) {
+		return f
+	}
+	f.offset = sf.Offset
+	m := pgtype.NewMap()
+	m.TypeForValue(nil)
+	built := typeMapAt(m, f.offset)
+	m.RegisterType(&pgtype.Type{Name: "routerlib_trial", OID: 0xfffffff0, Codec: pgtype.TextCodec{}})
+	dropped := typeMapAt(m, f.offset) == nil
+	m.TypeForValue(nil)
+	rebuilt := typeMapAt(m, f.offset)
+	m.RegisterDefaultPgType(argPlan{}, "text")
+	f.ok = built != nil && dropped && rebuilt != nil && rebuilt != built && typeMapAt(m, f.offset) == nil
 	return f
 }()
