@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -121,5 +123,72 @@ func TestConnreviewAnswersBehindTheApplicationsAfterNetConnect(t *testing.T) {
 				t.Errorf("cutCause of a connection the router cut off: %v; want %v", got, cause)
 			}
 		})
+	}
+}
+
+// TestConnreviewRYWOverTLSBehindTheApplicationsAfterNetConnect: a
+// read-your-writes write captured directly on PostgreSQL over TLS (no
+// PgBouncer), on pools whose configuration carries the application's own
+// AfterNetConnect wrapper, records its position, is read back through the
+// session, and counts as the primary answering it. Old code (d32a494)
+// counted no answer there (see
+// TestConnreviewAnswersBehindTheApplicationsAfterNetConnect).
+func TestConnreviewRYWOverTLSBehindTheApplicationsAfterNetConnect(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1), routertest.WithServerTLS())
+	ctx := context.Background()
+	a := topo.Artifact()
+	a.Consistency.Mode = artifact.ModeReadYourWrites
+	for i := range a.Nodes {
+		a.Nodes[i].SSLMode = artifact.SSLModeRequire
+	}
+	var wrapped atomic.Int32
+	r, err := New(ctx, a, WithPoolConfig(func(_ artifact.Node, cfg *pgxpool.Config) {
+		cfg.ConnConfig.AfterNetConnect = func(_ context.Context, _ *pgconn.Config, nc net.Conn) (net.Conn, error) {
+			if tc := trackedOf(nc); tc == nil || tc.check {
+				return nc, nil // the monitor's, or a cancel request's
+			} else if _, ok := tc.Conn.(*net.TCPConn); !ok {
+				return nil, errors.New("connreview: no trackedConn over TCP under the application's connection")
+			}
+			if _, ok := nc.(*tls.Conn); !ok {
+				return nil, errors.New("connreview: the connection is not over TLS")
+			}
+			wrapped.Add(1)
+			return appConn{nc}, nil
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	if _, err := r.Exec(ctx, "CREATE TABLE connreview_ryw_tls (id int)"); err != nil {
+		t.Fatal(err)
+	}
+	t0, err := r.enter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary := t0.writer.Load()
+	t0.leave()
+	s := &Session{}
+	sctx := WithSession(ctx, s)
+	for i := range 3 {
+		start := time.Now()
+		tag, err := r.Exec(sctx, "INSERT INTO connreview_ryw_tls VALUES ($1)", i)
+		if err != nil || tag.RowsAffected() != 1 {
+			t.Fatalf("write %d: %q, %v", i, tag, err)
+		}
+		if s.LSN() == 0 {
+			t.Fatalf("write %d: the session recorded no position", i)
+		}
+		if !primary.conns.answeredSince(start, time.Minute) {
+			t.Errorf("write %d, captured over TLS: not counted as the primary answering it", i)
+		}
+		var n int
+		if err := r.QueryRow(sctx, "SELECT count(*) FROM connreview_ryw_tls").Scan(&n); err != nil || n != i+1 {
+			t.Fatalf("read after write %d: %d rows, %v; want %d", i, n, err, i+1)
+		}
+	}
+	if wrapped.Load() == 0 {
+		t.Fatal("the application's AfterNetConnect never ran")
 	}
 }
