@@ -32,8 +32,11 @@ type appConn struct{ net.Conn }
 // (so every late check of a busy node failed, where the code before
 // d32a494, which counted on the socket, excused it), and a cut-off
 // connection's error did not say why. An ERROR the server sends is an
-// answer, and so is its FATAL 57P01 (pg_terminate_backend; a shutdown's
-// ending of the sessions is the checks' to see: checkAnew).
+// answer; a FATAL is not: the server sends one unasked to a session it
+// ends (57P01: a shutdown, pg_terminate_backend), which the next call on
+// it reads first, as if it answered that call. Old code counted it (the
+// session ended while idle, and while its call ran), so that a primary
+// shutting down excused a check its monitor's session failed.
 func TestConnreviewAnswersBehindTheApplicationsAfterNetConnect(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithServerTLS())
 	ctx := context.Background()
@@ -103,13 +106,43 @@ func TestConnreviewAnswersBehindTheApplicationsAfterNetConnect(t *testing.T) {
 				t.Fatal("the server's ERROR closed the connection")
 			}
 
-			// A call the server ends, FATAL 57P01.
-			victim := connect(t)
-			time.AfterFunc(300*time.Millisecond, func() {
-				_ = topo.Primary.Exec(ctx, "SELECT pg_terminate_backend($1)", victim.PID())
-			})
-			if err := answeredIn(t, victim, "SELECT pg_sleep(10)"); !errors.As(err, &pgErr) || pgErr.Code != "57P01" {
-				t.Fatalf("a call whose session was terminated: %v; want FATAL 57P01", err)
+			// A session the server ended while it sat idle: its FATAL
+			// 57P01 waits in the socket for the next call, whose read
+			// takes it as the first bytes after its write. The server
+			// did not answer that call: it may have stopped since.
+			idle := connect(t)
+			if err := topo.Primary.Exec(ctx, "SELECT pg_terminate_backend($1, 5000)", idle.PID()); err != nil {
+				t.Fatal(err)
+			}
+			start := time.Now()
+			if err := idle.Exec(ctx, "SELECT 1").Close(); !errors.As(err, &pgErr) || pgErr.Code != "57P01" {
+				t.Fatalf("a call on a session ended while idle: %v; want FATAL 57P01", err)
+			}
+			if conns.answeredSince(start, time.Minute) {
+				t.Errorf("the FATAL 57P01 the server sent a session before its call counted as the node answering the call")
+			}
+			// Nor does one that ends the session during a call that
+			// sent nothing yet (a DO block: no RowDescription), told
+			// from the former by nothing; a call whose reply began
+			// (SELECT's RowDescription) was answered.
+			for _, c := range []struct {
+				call     string
+				answered bool
+			}{
+				{"DO $$BEGIN PERFORM pg_sleep(10); END$$", false},
+				{"SELECT pg_sleep(10)", true},
+			} {
+				victim := connect(t)
+				time.AfterFunc(300*time.Millisecond, func() {
+					_ = topo.Primary.Exec(ctx, "SELECT pg_terminate_backend($1)", victim.PID())
+				})
+				start = time.Now()
+				if err := victim.Exec(ctx, c.call).Close(); !errors.As(err, &pgErr) || pgErr.Code != "57P01" {
+					t.Fatalf("%s, its session terminated: %v; want FATAL 57P01", c.call, err)
+				}
+				if got := conns.answeredSince(start, time.Minute); got != c.answered {
+					t.Errorf("%s, ended by FATAL 57P01: counted as the node answering it: %v, want %v", c.call, got, c.answered)
+				}
 			}
 
 			// The router cuts the node off: the application's connection

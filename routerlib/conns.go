@@ -422,8 +422,9 @@ func countAnswers(cc *pgconn.Config) {
 // protocol's bytes, decrypted if TLS carries them. Once the startup
 // ended, the first bytes that come after a write are the node's answer to
 // a call, recorded on tc; unless they begin an ErrorResponse, whose answer
-// is held until pgconn has decoded it (errorRead): PgBouncer's refusal is
-// one, and it must never be seen as an answer, even for a moment (the
+// is held until pgconn has decoded it (errorRead): a FATAL, PgBouncer's
+// refusal or a session's end the server sent unasked, is no answer, and
+// it must never be seen as one, even for a moment (the
 // monitor keeps what it saw: see aliveAt). What comes during the startup
 // is no answer: through PgBouncer it all comes from PgBouncer.
 type answerConn struct {
@@ -466,11 +467,19 @@ func (c *answerConn) Read(b []byte) (int, error) {
 }
 
 // errorRead records the answer held for the ErrorResponse pgconn decoded
-// as pgErr, unless PgBouncer sent it: an ErrorResponse that came later
-// finds none held.
+// as pgErr if it is an ERROR: the server's answer to the call. A FATAL
+// ends the session and need be no answer to the call at all: the server
+// sends one unasked to a session it ends (57P01: a shutdown,
+// pg_terminate_backend; 57P05, 25P03: its idle timeouts), which waits in
+// the socket until the next call on it reads it first, as if the node
+// answered that call, when it may have stopped since (a primary shutting
+// down then excused the check its monitor's session failed with 57P01:
+// see notDown). Nothing tells it from a FATAL that ends the call itself.
+// PgBouncer's refusals are FATAL 08P01 (bouncerEnded). An ErrorResponse
+// that came later finds none held.
 func (c *answerConn) errorRead(pgErr *pgconn.PgError) {
 	at := c.held.at.Swap(0)
-	if at != 0 && !bouncerEnded(pgErr) {
+	if at != 0 && severity(pgErr) == "ERROR" {
 		c.tc.answered.set(at, c.held.took.Load())
 	}
 }
