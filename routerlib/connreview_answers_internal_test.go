@@ -145,10 +145,30 @@ func TestConnreviewAnswersBehindTheApplicationsAfterNetConnect(t *testing.T) {
 				}
 			}
 
-			// The router cuts the node off: the application's connection
-			// says why at its next use.
+			// The router cuts the node off in the middle of a reply: the
+			// answer it began stays counted once its connection is gone,
+			// and the application's connections say why at their next
+			// use.
+			streaming := connect(t)
+			start = time.Now()
+			rr := streaming.ExecParams(ctx, "SELECT generate_series(1, 10000000)", nil, nil, nil, nil)
+			if !rr.NextRow() {
+				_, err := rr.Close()
+				t.Fatalf("no first row: %v", err)
+			}
 			cause := errors.New("connreview: cut off")
 			conns.cut(cause)
+			for rr.NextRow() {
+			}
+			if _, err := rr.Close(); err == nil {
+				t.Fatal("a reply cut off mid-way ended well")
+			}
+			if got := cutCause(streaming); got != cause {
+				t.Errorf("cutCause of a connection cut off mid-reply: %v; want %v", got, cause)
+			}
+			if !conns.answeredSince(start, time.Minute) {
+				t.Errorf("the answer of a reply cut off mid-way was lost with its connection")
+			}
 			if err := pc.Exec(ctx, "SELECT 1").Close(); err == nil {
 				t.Fatal("a call on a connection the router closed succeeded")
 			}
