@@ -106,8 +106,9 @@
 // within health.timeout, so a node that hangs (a frozen VM, a network black
 // hole) is ejected within eject_after × interval + timeout: 3 × 1s + 1s =
 // 4s with the defaults. A late check of a node that answered a call on the
-// pools' sessions within health.timeout during that interval fails
-// nothing: the node neither hangs nor answers slowly, and its check is
+// pools' sessions within health.timeout during that interval (a reply or
+// an ERROR: a FATAL that ends the session, the server's or PgBouncer's,
+// is no answer) fails nothing: the node neither hangs nor answers slowly, and its check is
 // late because the machine is busy (a client starved of CPU); ejecting it
 // would fail the reads it serves, or move them all to the primary. A node
 // that hangs answers on no session, and one that answers slowly (a
