@@ -695,6 +695,13 @@ var beforeLimitsRead atomic.Pointer[func(database string)]
 // server answered connectionCap and before the rooms are set from it.
 var afterLimitsRead atomic.Pointer[func(database string)]
 
+// admitHeldBack, when set (by tests), runs each time admit holds back a
+// connection of role to database for a place, before it waits for one
+// (once per round of its wait): how a test tells that connections did
+// not wait for each other without a wall-clock bound, which a loaded
+// machine's slow connections broke.
+var admitHeldBack atomic.Pointer[func(role, database string)]
+
 // roomKey is a role on a server, the key of its roleRoom: every host and
 // port its connections may reach, sorted, and the role. In the order they
 // are tried, a provider's host list and a subscription's naming the same
@@ -970,6 +977,9 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 			}
 		}
 		r.mu.Unlock()
+		if hook := admitHeldBack.Load(); hook != nil {
+			(*hook)(p.Config().ConnConfig.User, p.Config().ConnConfig.Database)
+		}
 		// Together: each close waits for its session to end, up to
 		// timeout on a server that stopped answering, and one after the
 		// other they kept the waiting connection n times that

@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +25,14 @@ import (
 // refreshes n publications of a dropped database takes about 2n seconds
 // longer, each Read serialized behind the last one's refusal, where the
 // server refused each at once.
+//
+// The reads are made one after the other, so no connection of the role is
+// ever being made when the next one asks for a place: admit has nothing
+// to hold one back for, and holds none back (admitHeldBack counts the
+// rounds of its wait). The test said so by a wall-clock bound (600 ms for
+// the four reads) until the clean-clone CI's 2-core machine, loaded by the
+// routerlib suite beside it, took longer to start the refused backends
+// alone and failed it on code that did not wait at all.
 func TestReview3MissingDatabaseConnectionsDoNotWaitEachOther(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0))
@@ -32,6 +41,22 @@ func TestReview3MissingDatabaseConnectionsDoNotWaitEachOther(t *testing.T) {
 	s := newServer(connSettings{Host: topo.Primary.Host, Port: int64(topo.Primary.Port), Database: "postgres", Username: role,
 		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 5})
 	ctx := context.Background()
+	var heldMu sync.Mutex
+	heldBack := map[string]int{} // rounds of admit's wait, by database, of role
+	count := func(r, database string) {
+		if r == role {
+			heldMu.Lock()
+			heldBack[database]++
+			heldMu.Unlock()
+		}
+	}
+	admitHeldBack.Store(&count)
+	t.Cleanup(func() { admitHeldBack.Store(nil) })
+	heldBackIn := func(database string) int {
+		heldMu.Lock()
+		defer heldMu.Unlock()
+		return heldBack[database]
+	}
 	const reads = 4
 	var pools []*pgxpool.Pool
 	t.Cleanup(func() {
@@ -39,7 +64,6 @@ func TestReview3MissingDatabaseConnectionsDoNotWaitEachOther(t *testing.T) {
 			forgetPool(p)
 		}
 	})
-	start := time.Now()
 	took := make([]time.Duration, reads)
 	for i := range reads {
 		began := time.Now()
@@ -60,22 +84,20 @@ func TestReview3MissingDatabaseConnectionsDoNotWaitEachOther(t *testing.T) {
 		}
 		took[i] = time.Since(began)
 	}
-	elapsed := time.Since(start)
 	t.Logf("each read of the missing database took %v", took)
-	if most := 600 * time.Millisecond; elapsed > most {
-		t.Errorf("%d reads in a database that does not exist (the server refuses each connection at once, 3D000) took %s, want at most %s: "+
-			"each connection waited for the untold outcome of the refused one before it (firstOutcomeGrace)",
-			reads, elapsed.Round(time.Millisecond), most)
+	if n := heldBackIn("review3_gone"); n > 0 {
+		t.Errorf("%d reads, one after the other, in a database that does not exist (the server refuses each connection at once, 3D000): "+
+			"the role's connections were held back %d rounds of admit's wait (reads took %v), want none: "+
+			"each connection waited for the untold outcome of the refused one before it", reads, n, took)
 	}
 	// And a pool of a database that exists, made after them, is not held
 	// back either.
-	began := time.Now()
 	p, err := s.Pool(ctx, "postgres")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pools = append(pools, p)
-	if d := time.Since(began); d > 500*time.Millisecond {
-		t.Errorf("the pool of database postgres, after the missing database's reads, took %s to make, want at most 500ms", d.Round(time.Millisecond))
+	if n := heldBackIn("postgres"); n > 0 {
+		t.Errorf("the pool of database postgres, made after the missing database's reads, was held back %d rounds of admit's wait, want none", n)
 	}
 }
