@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
@@ -18,7 +21,7 @@ import (
 // a standby, and no check has seen it yet (interval 1 min): the router
 // still writes to it, and its role has no session left there (CONNECTION
 // LIMIT, SQLSTATE 53300). A write through Exec, a Begin, a CopyFrom and
-// an Acquire wait for room there (awaitRoom, connect_timeout 10 s). Then
+// an Acquire wait for room there (awaitRoom, connect_timeout 20 s). Then
 // a check sees it in recovery. Promoted: the standby was promoted first,
 // and the old primary follows it; the calls, not sent, must stop waiting
 // and run on the promoted node. NotPromoted: the old primary follows the
@@ -26,6 +29,12 @@ import (
 // fail with ErrNoPrimary. Before, each waited all of connect_timeout on
 // the old primary and failed with 53300 (the Begin failed at once with
 // 53300, without waiting for room at all: pgxpool's BeginTx).
+//
+// The check is asked once every call has been refused and tries again
+// (a dial of awaitRoom on the old primary, seen by a BeforeConnect that
+// the application set): a fixed pause of 500 ms before it, on a loaded
+// machine, could ask it before a call had reached the wait, and the test
+// then did not exercise the wait it is about.
 func TestRoomfaultDemotedWriterNoWait(t *testing.T) {
 	t.Run("Promoted", func(t *testing.T) { demotedWriterNoWait(t, true) })
 	t.Run("NotPromoted", func(t *testing.T) { demotedWriterNoWait(t, false) })
@@ -43,14 +52,49 @@ func demotedWriterNoWait(t *testing.T, promote bool) {
 		t.Fatal(err)
 	}
 	a := topo.Artifact()
-	a.Health = artifact.Health{Interval: "1m", Timeout: "1s", EjectAfter: 3, ReadmitAfter: 1, ConnectTimeout: "10s"}
+	// connect_timeout bounds each call's wait for room: long, so that all
+	// four wait when the check comes, however slow the machine.
+	a.Health = artifact.Health{Interval: "1m", Timeout: "1s", EjectAfter: 3, ReadmitAfter: 1, ConnectTimeout: "20s"}
 	for i := range a.Nodes {
 		a.Nodes[i].User = role
 	}
 	a.Pool.MinConns = 0
 	// The monitor connects as postgres: its checks see the demotion
 	// while the role has no session left.
-	r, err := New(ctx, a, WithMonitorConfig(func(_ artifact.Node, cfg *pgx.ConnConfig) { cfg.User = "postgres" }))
+	// The tries of each call (its name in its context, callKey) again for
+	// room on the old primary (awaitRoom's dials), seen by a BeforeConnect
+	// of the application's, which the router runs after its own
+	// (refuseInRecovery): when each call first tried again, and how many
+	// of its tries dialled once a check had seen the server in recovery.
+	var (
+		oldServer       atomic.Pointer[server]
+		waitMu          sync.Mutex
+		waitingSince    = map[string]time.Time{}
+		triesInRecovery = map[string]int{}
+	)
+	waiting := make(chan string, 16) // a name for each call, once
+	seeWaiting := WithPoolConfig(func(n artifact.Node, cfg *pgxpool.Config) {
+		if n.Name != old.Name {
+			return
+		}
+		cfg.BeforeConnect = func(ctx context.Context, _ *pgx.ConnConfig) error {
+			name, ok := ctx.Value(callKey{}).(string)
+			if !ok || ctx.Value(roomWaitKey{}) == nil {
+				return nil
+			}
+			waitMu.Lock()
+			defer waitMu.Unlock()
+			if s := oldServer.Load(); s != nil && s.recovery.Load() {
+				triesInRecovery[name]++
+			}
+			if _, seen := waitingSince[name]; !seen {
+				waitingSince[name] = time.Now()
+				waiting <- name
+			}
+			return nil
+		}
+	})
+	r, err := New(ctx, a, seeWaiting, WithMonitorConfig(func(_ artifact.Node, cfg *pgx.ConnConfig) { cfg.User = "postgres" }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,6 +112,11 @@ func demotedWriterNoWait(t *testing.T, promote bool) {
 		t.Fatal(err)
 	}
 	nodes := tt.nodes
+	for _, n := range nodes {
+		if n.name == old.Name {
+			oldServer.Store(n.server)
+		}
+	}
 	if w := tt.writer.Load(); w == nil || w.name != old.Name {
 		t.Fatalf("the writer before any check saw the demotion: %v, want %s", w, old.Name)
 	}
@@ -89,12 +138,12 @@ func demotedWriterNoWait(t *testing.T, promote bool) {
 		}
 		t.Cleanup(func() { c.Close(context.Background()) })
 	}
-	calls := map[string]func() error{
-		"Exec": func() error {
+	calls := map[string]func(ctx context.Context) error{
+		"Exec": func(ctx context.Context) error {
 			_, err := r.Exec(ctx, "INSERT INTO rf_dem_t VALUES (1)")
 			return err
 		},
-		"Begin": func() error {
+		"Begin": func(ctx context.Context) error {
 			tx, err := r.Begin(ctx)
 			if err != nil {
 				return err
@@ -105,24 +154,24 @@ func demotedWriterNoWait(t *testing.T, promote bool) {
 			}
 			return tx.Commit(ctx)
 		},
-		"CopyFrom": func() error {
+		"CopyFrom": func(ctx context.Context) error {
 			_, err := r.CopyFrom(ctx, pgx.Identifier{"rf_dem_t"}, []string{"v"}, pgx.CopyFromRows([][]any{{3}}))
 			return err
 		},
-		"SendBatch": func() error {
+		"SendBatch": func(ctx context.Context) error {
 			b := &pgx.Batch{}
 			b.Queue("INSERT INTO rf_dem_t VALUES (5)")
 			b.Queue("INSERT INTO rf_dem_t VALUES (6)")
 			return r.SendBatch(ctx, b).Close()
 		},
-		"SendBatchTx": func() error {
+		"SendBatchTx": func(ctx context.Context) error {
 			b := &pgx.Batch{}
 			b.Queue("BEGIN")
 			b.Queue("INSERT INTO rf_dem_t VALUES (7)")
 			b.Queue("COMMIT")
 			return r.SendBatch(ctx, b).Close()
 		},
-		"Acquire": func() error {
+		"Acquire": func(ctx context.Context) error {
 			c, err := r.Acquire(ctx)
 			if err != nil {
 				return err
@@ -140,22 +189,39 @@ func demotedWriterNoWait(t *testing.T, promote bool) {
 	done := make(chan result, len(calls))
 	for name, call := range calls {
 		go func() {
-			err := call()
+			err := call(context.WithValue(ctx, callKey{}, name))
 			done <- result{name, err, time.Now()}
 		}()
 	}
-	time.Sleep(500 * time.Millisecond) // each waits for room on the old primary
+	// Each waits for room on the old primary (awaitRoom) within
+	// connect_timeout.
+	for range calls {
+		select {
+		case <-waiting:
+		case res := <-done:
+			t.Fatalf("%s returned before every call waited for room on the old primary: %v", res.name, res.err)
+		}
+	}
 	checked := time.Now()
 	for _, n := range nodes {
 		n.askCheck()
 	}
 	for range calls {
 		res := <-done
-		took := res.at.Sub(checked)
-		t.Logf("%s returned %v after the check: %v", res.name, took, res.err)
+		waitMu.Lock()
+		waited, tries := res.at.Sub(waitingSince[res.name]), triesInRecovery[res.name]
+		waitMu.Unlock()
+		t.Logf("%s returned %v after the check (%v after its first try again; %d tries dialled once the server was seen in recovery): %v",
+			res.name, res.at.Sub(checked), waited, tries, res.err)
+		// A call that waits on tries again every 200 ms until
+		// connect_timeout, and its router then finds no primary either:
+		// its tries, not the time it took, tell it from one the check
+		// ended. At most one dials after the check: the one that passed
+		// refuseInRecovery just before the check's result came.
 		switch {
-		case took > 3*time.Second:
-			t.Errorf("%s waited %v for room on a node seen in recovery: %v", res.name, took, res.err)
+		case tries > 1:
+			t.Errorf("%s went on waiting for room on a node seen in recovery: %d of its tries dialled after the check saw it (took %v): %v",
+				res.name, tries, waited, res.err)
 		case promote && res.err != nil:
 			t.Errorf("%s failed after a check saw the old primary in recovery and the promoted node taking the writes: %v", res.name, res.err)
 		case !promote && !errors.Is(res.err, ErrNoPrimary):
@@ -177,3 +243,6 @@ func demotedWriterNoWait(t *testing.T, promote bool) {
 		t.Errorf("the standby (promoted: %v) takes the writes: %v", promote, st.Writer)
 	}
 }
+
+// callKey is the name of a call of demotedWriterNoWait, in its context.
+type callKey struct{}
