@@ -108,9 +108,10 @@
 // 4s with the defaults. A late check of a node that answered a call on the
 // pools' sessions within health.timeout during that interval (a reply or
 // an ERROR: a FATAL that ends the session, the server's or PgBouncer's,
-// is no answer) fails nothing: the node neither hangs nor answers slowly, and its check is
-// late because the machine is busy (a client starved of CPU); ejecting it
-// would fail the reads it serves, or move them all to the primary. A node
+// is no answer) fails nothing: the node neither hangs nor answers slowly,
+// and its check is late because the machine is busy (a client starved of
+// CPU); ejecting it would fail the reads it serves, or move them all to
+// the primary. A node
 // that hangs answers on no session, and one that answers slowly (a
 // latency spike) answers no call in time. A node that answers calls but
 // none of its checks for an interval and eject_after × interval + timeout

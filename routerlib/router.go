@@ -864,16 +864,9 @@ func (r *Router) SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults {
 			if err == nil {
 				return r.sendWriteBatch(ctx, t, tg, sb, c)
 			}
-			if attempts < maxAttempts(t) && !r.closed.Load() && writesLeft(t, tg.n, failureOf(ctx, err), err) {
-				// Not sent: to the node taking the writes now, as
-				// retryable says of a write.
-				if tg, err = r.route(ctx, &t, OpSendBatch, first, cl, &retryState{connRetry: true}); err != nil {
-					return pgx.FailedBatchResults(sb, err)
-				}
-				r.count(tg)
-				continue
+			if again, err := r.writeElsewhere(ctx, &t, &tg, OpSendBatch, first, cl, attempts, err); !again {
+				return pgx.FailedBatchResults(sb, err)
 			}
-			return pgx.FailedBatchResults(sb, err)
 		}
 	}
 	// Reads, on the writer too when the caller (Primary) or the policy
@@ -925,6 +918,25 @@ func (r *Router) readBatchAgain(rb *resendBatch, err error) (target, *Session, e
 	return tg, r.recording(rb.ctx, t, &tg), nil
 }
 
+// writeElsewhere decides, after err failed attempt attempts to acquire a
+// connection of tg's pool for a write (op, sql, cl), whether the call, not
+// sent, goes to the node taking the writes now because they left tg's
+// node while it waited there (writesLeft), as retryable says of a write:
+// then it routes the call again into *t and *tg and reports true.
+// Otherwise it returns err, or the new route's failure.
+func (r *Router) writeElsewhere(ctx context.Context, t **topology, tg *target, op Op, sql string, cl class, attempts int, err error) (bool, error) {
+	if attempts >= maxAttempts(*t) || r.closed.Load() || !writesLeft(*t, tg.n, failureOf(ctx, err), err) {
+		return false, err
+	}
+	next, err := r.route(ctx, t, op, sql, cl, &retryState{connRetry: true})
+	if err != nil {
+		return false, err
+	}
+	r.count(next)
+	*tg = next
+	return true, nil
+}
+
 // CopyFrom copies rows into a table on the primary, like
 // [pgxpool.Pool.CopyFrom]. A copy whose session the server had ended as
 // idle (idle_session_timeout) before pgx read anything of rowSrc runs
@@ -950,15 +962,10 @@ func (r *Router) CopyFrom(ctx context.Context, tableName pgx.Identifier, columnN
 	for attempts := 1; ; attempts++ {
 		c, err := acquireConn(ctx, tg.pool)
 		if err != nil {
-			if attempts < maxAttempts(t) && !r.closed.Load() && writesLeft(t, tg.n, failureOf(ctx, err), err) {
-				// Not sent, as retryable says of a write.
-				if tg, err = r.route(ctx, &t, OpCopyFrom, sql, classWrite, &retryState{connRetry: true}); err != nil {
-					return 0, err
-				}
-				r.count(tg)
-				continue
+			if again, err := r.writeElsewhere(ctx, &t, &tg, OpCopyFrom, sql, classWrite, attempts, err); !again {
+				return 0, err
 			}
-			return 0, err
+			continue
 		}
 		n, err := c.Conn().CopyFrom(ctx, tableName, columnNames, src)
 		var cut error
