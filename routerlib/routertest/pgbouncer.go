@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,7 +35,11 @@ var ErrNoPgBouncer = fmt.Errorf("%w: pgbouncer not found", ErrNoBinaries)
 // The binary is $ROUTERTEST_PGBOUNCER, else /usr/sbin/pgbouncer (Debian's
 // package; tools/pgbouncer/install.sh installs it), else pgbouncer on the
 // PATH. A bouncer keeps running when its node stops, as in production: its
-// clients then get PgBouncer's errors, not a refused connection. Bouncers
+// clients then get PgBouncer's errors, not a refused connection. A bouncer
+// that exits on its own is started again on its port, as a service manager
+// would, and the test's log says so with PgBouncer's last line: 1.18.0
+// (Debian 12's) exits when the clients of a cancel request hang up before
+// the server has answered it (pgbouncer#801, fixed in 1.19.0). Bouncers
 // belong to the process that started them: a topology kept with [WithDir]
 // and attached with [Open] has none.
 func WithPgBouncer() Option {
@@ -88,13 +93,34 @@ func findPgBouncer() (string, error) {
 	return "", fmt.Errorf("%w: set $ROUTERTEST_PGBOUNCER or run tools/pgbouncer/install.sh", ErrNoPgBouncer)
 }
 
-// A bouncer is one running PgBouncer.
+// A bouncer is one node's PgBouncer. When it exits without being stopped
+// it is started again on its port, as a service manager restarts a
+// crashed daemon (see supervise).
 type bouncer struct {
-	cmd  *exec.Cmd
 	dir  string
-	tls  bool          // it takes clients over TLS only (WithPgBouncerTLS)
-	done chan struct{} // closed when the process has exited
+	ini  string // its pgbouncer.ini
+	tls  bool   // it takes clients over TLS only (WithPgBouncerTLS)
+	bin  string // the pgbouncer binary
+	user *serverUser
+	logf func(format string, args ...any)
+	name string // the node's
+	port int
+
+	mu sync.Mutex
+	// The running process and a channel closed when it has exited, which
+	// a restart replaces; guarded by mu, as stopping is.
+	cmd  *exec.Cmd
+	done chan struct{}
+	// stopping says stop was called: the exit that follows is no crash.
+	stopping bool
+	// supervised is closed when supervise returns; nil until it runs.
+	supervised chan struct{}
 }
+
+// maxBouncerRestarts bounds how often one bouncer is started again: one
+// that keeps exiting (its port taken meanwhile) is left down, with its
+// log in the test's.
+const maxBouncerRestarts = 10
 
 // startBouncer starts a PgBouncer for n on a free port and waits until it
 // serves a query. The port was free when picked, but the bouncers of a
@@ -163,31 +189,19 @@ func (t *Topology) startBouncerOn(ctx context.Context, n *Node, port int) error 
 	if err := t.user.chown(dir); err != nil {
 		return fmt.Errorf("routertest: %w", err)
 	}
-	cmd := exec.Command(t.pgbouncer, filepath.Join(dir, "pgbouncer.ini"))
-	cmd.Dir = dir
-	cmd.Env = serverEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	dieWithParent(cmd.SysProcAttr) // never outlive the test process
-	t.user.runAs(cmd.SysProcAttr)
-	out, err := os.Create(filepath.Join(dir, "stderr.log"))
+	b := &bouncer{dir: dir, ini: filepath.Join(dir, "pgbouncer.ini"), tls: t.bouncerTLS, bin: t.pgbouncer,
+		user: t.user, logf: t.logf, name: n.Name, port: port}
+	b.mu.Lock()
+	err := b.startLocked(false)
+	b.mu.Unlock()
 	if err != nil {
-		return fmt.Errorf("routertest: %w", err)
-	}
-	defer out.Close()
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("routertest: %s: starting pgbouncer: %w", n.Name, err)
 	}
-	b := &bouncer{cmd: cmd, dir: dir, tls: t.bouncerTLS, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		close(b.done)
-	}()
 	n.bouncer = b
 	n.BouncerPort = ports[0]
 	err = poll(ctx, func() (bool, error) {
 		select {
-		case <-b.done:
+		case <-b.exited():
 			return false, fmt.Errorf("routertest: %s: %w: %s", n.Name, errBouncerExited, b.logTail())
 		default:
 		}
@@ -216,20 +230,115 @@ func (t *Topology) startBouncerOn(ctx context.Context, n *Node, port int) error 
 		return fmt.Errorf("routertest: %s: pgbouncer on port %d: %w (%s)", n.Name, n.BouncerPort, err, b.logTail())
 	}
 	t.logf("routertest: %s: pgbouncer on port %d", n.Name, n.BouncerPort)
+	b.supervised = make(chan struct{})
+	go b.supervise()
 	return nil
 }
 
-// stop ends the bouncer at once (SIGTERM: PgBouncer's immediate shutdown).
+// startLocked starts the bouncer's process; again appends its output to
+// the previous one's. The caller holds b.mu.
+func (b *bouncer) startLocked(again bool) error {
+	cmd := exec.Command(b.bin, b.ini)
+	cmd.Dir = b.dir
+	cmd.Env = serverEnv()
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	dieWithParent(cmd.SysProcAttr) // never outlive the test process
+	b.user.runAs(cmd.SysProcAttr)
+	flags := os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	if again {
+		flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+	}
+	out, err := os.OpenFile(filepath.Join(b.dir, "stderr.log"), flags, 0o644)
+	if err != nil {
+		return err
+	}
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+	b.cmd, b.done = cmd, done
+	return nil
+}
+
+// exited returns a channel closed when the bouncer's current process has
+// exited.
+func (b *bouncer) exited() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.done
+}
+
+// supervise starts the bouncer again, on the same port, each time it
+// exits without being stopped, until stop. A PgBouncer exits on a FATAL
+// error: 1.18.0 (Debian 12's) does so at "disconnect_client(): bad client
+// state: 0" when a cancel request's client hung up while the server had
+// not answered the request yet (pgbouncer#801, fixed in 1.19.0), which a
+// router's bounded cancel of a call on a frozen node does: its server
+// answers at the thaw, and the bouncer exited there, its port refusing
+// every connection for the rest of the test. A deployment's service
+// manager starts it again; so does routertest, and says so in the test's
+// log with PgBouncer's last line.
+func (b *bouncer) supervise() {
+	defer close(b.supervised)
+	for restarts := 1; ; restarts++ {
+		<-b.exited()
+		b.mu.Lock()
+		if b.stopping {
+			b.mu.Unlock()
+			return
+		}
+		state := b.cmd.ProcessState.String()
+		cause := b.lastLogLine()
+		if restarts > maxBouncerRestarts {
+			b.mu.Unlock()
+			b.logf("routertest: %s: pgbouncer on port %d exited (%s: %s) %d times; not starting it again", b.name, b.port, state, cause, restarts)
+			return
+		}
+		err := b.startLocked(true)
+		b.mu.Unlock()
+		if err != nil {
+			b.logf("routertest: %s: pgbouncer on port %d exited (%s: %s) and did not start again: %v", b.name, b.port, state, cause, err)
+			return
+		}
+		b.logf("routertest: %s: pgbouncer on port %d exited (%s: %s); started it again", b.name, b.port, state, cause)
+	}
+}
+
+// lastLogLine is the last line of the bouncer's log: why it exited.
+func (b *bouncer) lastLogLine() string {
+	data, err := os.ReadFile(filepath.Join(b.dir, "pgbouncer.log"))
+	if err != nil {
+		return err.Error()
+	}
+	s := strings.TrimSpace(string(data))
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// stop ends the bouncer at once (SIGTERM: PgBouncer's immediate shutdown),
+// and its supervision.
 func (b *bouncer) stop() error {
 	if b == nil {
 		return nil
 	}
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
+	b.mu.Lock()
+	b.stopping = true
+	cmd, done := b.cmd, b.done
+	b.mu.Unlock()
+	_ = cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case <-b.done:
+	case <-done:
 	case <-time.After(5 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-b.done
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	if b.supervised != nil {
+		<-b.supervised
 	}
 	return nil
 }

@@ -1,15 +1,19 @@
 package routertest
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgproto3"
 )
 
 // A bouncer whose port another process took first must not pass for ready
@@ -83,5 +87,102 @@ func TestBouncerTLS(t *testing.T) {
 	if c, err := pgconn.Connect(ctx, plain); err == nil {
 		c.Close(ctx)
 		t.Errorf("the bouncer took a client without TLS")
+	}
+}
+
+// A bouncer that exits without being stopped is started again on its port,
+// as a service manager restarts a crashed daemon: PgBouncer 1.18.0
+// (Debian 12's) exits with "FATAL ... disconnect_client(): bad client
+// state: 0" when a cancel request's client hangs up before the server
+// has answered it (pgbouncer#801, fixed in 1.19.0), which a router's
+// bounded cancel of a call on a frozen node does: its server answers at
+// the thaw, and the bouncer died there, leaving its port refusing every
+// connection for the rest of the test (TestRedWritesUnderFaults's
+// PgBouncer case, once in CI and 3 in 31 runs under load).
+func TestBouncerRestartedAfterCrash(t *testing.T) {
+	topo := Start(t, WithStandbys(0), WithPgBouncer())
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	n := topo.Primary
+
+	// A call that runs through the bouncer: PgBouncer 1.18 forwards a
+	// cancel only while its client's server connection runs one.
+	c, err := pgconn.Connect(ctx, n.BouncerDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close(context.Background())
+	c.Frontend().SendQuery(&pgproto3.Query{String: "SELECT pg_sleep(60)"})
+	if err := c.Frontend().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	sleeping := func() (running bool, err error) {
+		err = n.QueryRow(ctx, "SELECT EXISTS (SELECT FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(60)' AND state = 'active')").Scan(&running)
+		return running, err
+	}
+	if err := poll(ctx, sleeping); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	// The cancel's client gives up before the frozen server answers, and
+	// the call's client hangs up, as a router does with a call it cuts.
+	cctx, ccancel := context.WithTimeout(ctx, 300*time.Millisecond)
+	_ = c.CancelRequest(cctx)
+	ccancel()
+	// Once the bouncer has sent the request on (it logs that), or a while.
+	logged := func() bool {
+		data, _ := os.ReadFile(filepath.Join(n.bouncer.dir, "pgbouncer.log"))
+		return bytes.Contains(data, []byte("started sending cancel request"))
+	}
+	for deadline := time.Now().Add(2 * time.Second); !logged() && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	c.Conn().Close()
+	time.Sleep(200 * time.Millisecond) // the bouncer sees its clients gone
+	if err := n.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	thawed := time.Now()
+	// The server ends the call once it has the cancel (the bouncer gets its
+	// answer then), and the bouncer has a moment to act on the answer.
+	if err := poll(ctx, func() (bool, error) {
+		running, err := sleeping()
+		return !running, err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	// The bouncer serves again: the same port, the same server.
+	var served error
+	err = poll(ctx, func() (bool, error) {
+		actx, acancel := context.WithTimeout(ctx, time.Second)
+		defer acancel()
+		bc, err := pgconn.Connect(actx, n.BouncerDSN())
+		if served = err; err != nil {
+			return time.Since(thawed) > 10*time.Second, nil
+		}
+		defer bc.Close(actx)
+		res := bc.ExecParams(actx, "SELECT inet_server_port()", nil, nil, nil, nil).Read()
+		if served = res.Err; res.Err != nil {
+			return time.Since(thawed) > 10*time.Second, nil
+		}
+		if got := string(res.Rows[0][0]); got != strconv.Itoa(n.Port) {
+			t.Fatalf("the bouncer's port %d answers for the server on port %s, want %d", n.BouncerPort, got, n.Port)
+		}
+		return true, nil
+	})
+	if err != nil || served != nil {
+		t.Fatalf("%s's bouncer on port %d does not serve %v after the thaw: %v %v (%s)", n.Name, n.BouncerPort, time.Since(thawed), served, err, n.bouncer.logTail())
+	}
+	// Proof of exercise: the bouncer crashed (a PgBouncer that has the fix
+	// serves throughout, which is as good).
+	data, _ := os.ReadFile(filepath.Join(n.bouncer.dir, "pgbouncer.log"))
+	if bytes.Contains(data, []byte("bad client state")) {
+		t.Logf("the bouncer crashed at the thaw and serves again %v after it", time.Since(thawed))
+	} else {
+		t.Logf("this PgBouncer did not crash: %s", n.bouncer.logTail())
 	}
 }
