@@ -36,12 +36,13 @@ var ErrNoPgBouncer = fmt.Errorf("%w: pgbouncer not found", ErrNoBinaries)
 // package; tools/pgbouncer/install.sh installs it), else pgbouncer on the
 // PATH. A bouncer keeps running when its node stops, as in production: its
 // clients then get PgBouncer's errors, not a refused connection. A bouncer
-// that exits on its own is started again on its port, as a service manager
-// would, and the test's log says so with PgBouncer's last line: 1.18.0
-// (Debian 12's) exits when the clients of a cancel request hang up before
-// the server has answered it (pgbouncer#801, fixed in 1.19.0). Bouncers
-// belong to the process that started them: a topology kept with [WithDir]
-// and attached with [Open] has none.
+// that exits by itself (not killed by a signal) is started again on its
+// port, as a service manager would, and the test's log says so with
+// PgBouncer's last line: 1.18.0 (Debian 12's) exits when the clients of a
+// cancel request hang up before the server has answered it
+// (pgbouncer#801, fixed in 1.19.0). Bouncers belong to the process that
+// started them: a topology kept with [WithDir] and attached with [Open]
+// has none.
 func WithPgBouncer() Option {
 	return func(c *config) { c.pgbouncer = true }
 }
@@ -275,15 +276,17 @@ func (b *bouncer) exited() <-chan struct{} {
 }
 
 // supervise starts the bouncer again, on the same port, each time it
-// exits without being stopped, until stop. A PgBouncer exits on a FATAL
-// error: 1.18.0 (Debian 12's) does so at "disconnect_client(): bad client
-// state: 0" when a cancel request's client hung up while the server had
-// not answered the request yet (pgbouncer#801, fixed in 1.19.0), which a
-// router's bounded cancel of a call on a frozen node does: its server
-// answers at the thaw, and the bouncer exited there, its port refusing
-// every connection for the rest of the test. A deployment's service
-// manager starts it again; so does routertest, and says so in the test's
-// log with PgBouncer's last line.
+// exits by itself, until stop. A PgBouncer exits on a FATAL error: 1.18.0
+// (Debian 12's) does so at "disconnect_client(): bad client state: 0"
+// when the clients of a cancel request hang up while the server has not
+// answered it yet (pgbouncer#801, fixed in 1.19.0), which a router's
+// bounded cancel of a call on a frozen node does: its server answers at
+// the thaw, and the bouncer exited there, its port refusing every
+// connection for the rest of the test. A deployment's service manager
+// starts it again; so does routertest, and says so in the test's log
+// with PgBouncer's last line. A bouncer killed by a signal is left down:
+// that is a test's fault (kill -9), and the test starts it again when it
+// means to.
 func (b *bouncer) supervise() {
 	defer close(b.supervised)
 	for restarts := 1; ; restarts++ {
@@ -294,6 +297,11 @@ func (b *bouncer) supervise() {
 			return
 		}
 		state := b.cmd.ProcessState.String()
+		if !b.cmd.ProcessState.Exited() {
+			b.mu.Unlock()
+			b.logf("routertest: %s: pgbouncer on port %d ended (%s); left down", b.name, b.port, state)
+			return
+		}
 		cause := b.lastLogLine()
 		if restarts > maxBouncerRestarts {
 			b.mu.Unlock()
