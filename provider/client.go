@@ -287,8 +287,10 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		// (TestAccProvider_roleRoomWaitOnFrozenServer).
 		wait = bound + cfg.PingTimeout + time.Second
 	}
+	tracer := cfg.ConnConfig.Tracer
 	for {
 		var p *pgxpool.Pool // set before its first connection is made
+		cfg.ConnConfig.Tracer = refusalTracer{QueryTracer: tracer, refused: func() { room.refused(p) }}
 		// binds is whether a limit leaves the pool no more than its size.
 		// Only then, or when the role's CONNECTION LIMIT holds its pools
 		// (roleRoom), may a connection made after one closed be refused
@@ -423,6 +425,31 @@ func (s *server) newPool(ctx context.Context, key poolKey, database string) (*pg
 		room.remove(p)
 		cfg.MaxConns = limit
 	}
+}
+
+// refusalTracer is a pool's tracer (QueryTracer), that also tells the
+// pool's room when the server refused one of its connections for too
+// many connections (roleRoom.refused).
+type refusalTracer struct {
+	pgx.QueryTracer
+	refused func()
+}
+
+func (t refusalTracer) TraceConnectStart(ctx context.Context, _ pgx.TraceConnectStartData) context.Context {
+	return ctx
+}
+
+func (t refusalTracer) TraceConnectEnd(_ context.Context, data pgx.TraceConnectEndData) {
+	if tooManyConnections(data.Err) {
+		t.refused()
+	}
+}
+
+// tooManyConnections is whether err is the server's refusal of a
+// connection past max_connections or a CONNECTION LIMIT (53300).
+func tooManyConnections(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "53300"
 }
 
 // limitsCancelled is whether err is the server's cancel of a statement:
@@ -681,6 +708,8 @@ type roleRoom struct {
 	// database's CONNECTION LIMIT does not refuse: its connections take
 	// a database's place without waiting for one.
 	super bool
+	// rechecking is whether a recheck of the room runs.
+	rechecking bool
 }
 
 // afterFirstAcquire, when set (by tests), runs between the first Acquire of
@@ -897,6 +926,12 @@ func (r *roleRoom) fits(p *pgxpool.Pool) bool {
 func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout time.Duration, server, role string) error {
 	began := time.Now()
 	deadline := began.Add(wait)
+	// When a limit read on the server holds the connection back, the
+	// limits are read again (recheck): after each roomRecheck, once more
+	// before it gives up, and at once on the role's first connection held
+	// back by its database's room (a superuser passes it).
+	nextCheck := began.Add(roomRecheck)
+	firstChecked, lastChecked := false, false
 	r.mu.Lock()
 	db := r.dbs[p]
 	r.waiting[p]++
@@ -940,7 +975,28 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 			r.mu.Unlock()
 			return err
 		}
-		if time.Now().After(deadline) {
+		now := time.Now()
+		if byLimit := fits && (placed || r.measured); byLimit {
+			check := false
+			switch {
+			case placed && !r.measured:
+				check, firstChecked = !firstChecked, true
+			case now.After(deadline):
+				check, lastChecked = !lastChecked, true
+			default:
+				check = now.After(nextCheck)
+			}
+			if check {
+				r.mu.Unlock()
+				ran := r.recheck(ctx, p, timeout)
+				r.mu.Lock()
+				if ran {
+					nextCheck = time.Now().Add(roomRecheck)
+					continue
+				}
+			}
+		}
+		if now.After(deadline) {
 			leave()
 			// Held back by its pool's cap, the connection waits for one
 			// of its own pool's, whichever else is full: the cap's limit is
@@ -1027,7 +1083,7 @@ func roomWaitError(by connLimit, n int64, role, database, server string, wait ti
 	}
 	n = max(n, 1)
 	return fmt.Errorf("a connection of the provider's role %s to database %q on %s waited %s for a place and got none: %s leaves the provider %d "+
-		"connections there (what it allows, less the other sessions there when the provider first connected), and the provider's own "+
+		"connections there (what it allows, less the other sessions there, as the provider last read them), and the provider's own "+
 		"operations held them all that long. "+
 		"Raise that limit (%s), close the other sessions, or run fewer operations at once (terraform apply -parallelism=%d or lower), "+
 		"then apply again: what this apply already did is in the state",
@@ -1076,6 +1132,7 @@ func (e *roomUnansweredError) Unwrap() error { return e.cause }
 type places struct {
 	room     int64                   // the places; -1 while not measured, or not limited
 	measured bool                    // room was measured: before, one connection is made at a time
+	stale    bool                    // a connection was refused since (refused): the next one made measures again
 	held     int64                   // connections made whose sessions have not ended
 	closing  int64                   // of held, those being closed: their sessions may have ended on the server
 	pending  map[*pgxpool.Pool]int64 // connections being made, admitted
@@ -1117,7 +1174,7 @@ func (r *roleRoom) connected(p *pgxpool.Pool) (unmeasured, unsized bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	dbUnmeasured := r.dbs[p].connected(p)
-	unmeasured = (!r.measured || dbUnmeasured) && !r.firsts[p]
+	unmeasured = (!r.measured || r.stale || dbUnmeasured) && !r.firsts[p]
 	if limit, ok := r.caps[p]; ok {
 		r.made[p]++
 		if limit == 0 {
@@ -1192,30 +1249,122 @@ func (r *roleRoom) closeHeld(p *pgxpool.Pool, conn *pgx.Conn, timeout time.Durat
 func (r *roleRoom) measure(ctx context.Context, p *pgxpool.Pool, conn *pgx.Conn, timeout time.Duration) (int32, connLimit, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	l, before, err := r.readLimits(ctx, p, conn, timeout)
+	if err != nil {
+		return 0, noConnLimit, err
+	}
+	r.setFrom(p, l, before, 0)
+	return l.cap, l.by, nil
+}
+
+// readLimits is connectionCap on conn, a connection of p, bounded by
+// timeout, and what p's database's room said before the read
+// (dbRoom.sessions); r.mu is held, and keeps the role's own sessions as
+// they are through the read; other roles' in p's database are not
+// (dbRoom.set).
+func (r *roleRoom) readLimits(ctx context.Context, p *pgxpool.Pool, conn *pgx.Conn, timeout time.Duration) (connLimits, dbSessions, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	// r.mu, held, keeps the role's own sessions as they are through the
-	// read; other roles' in p's database are not (dbRoom.set).
 	before := r.dbs[p].sessions()
 	l, err := connectionCap(ctx, conn)
 	if err != nil {
-		return 0, noConnLimit, err
+		return connLimits{}, before, err
 	}
 	if hook := afterLimitsRead.Load(); hook != nil {
 		(*hook)(conn.Config().Database)
 	}
+	return l, before, nil
+}
+
+// setFrom sets the room, and the room of p's database, from l, read
+// (readLimits) on a connection that holds own places beyond those counted
+// as held: 0 for a connection of the pools, 1 for recheck's, whose session
+// has ended when they are set. r.mu is held.
+func (r *roleRoom) setFrom(p *pgxpool.Pool, l connLimits, before dbSessions, own int64) {
 	r.measured = true
+	r.stale = false
 	r.super = l.super
-	r.dbs[p].set(l, before)
+	r.dbs[p].set(l, before, own)
 	r.room = -1
 	if free := l.roleFree; free >= 0 {
 		// A session being closed may have ended on the server, so not be
 		// among the sessions counted, while it is still held: counted as
 		// held, it was a place twice, and the server refused a connection
 		// (53300) when ended freed it.
-		r.room = free + r.held - r.closing
+		r.room = free + r.held - r.closing + own
 	}
-	return l.cap, l.by, nil
+}
+
+// roomRecheck is how long a connection waits for a place under a limit
+// read on the server before recheck reads the limits again, and again
+// after each such wait.
+const roomRecheck = 5 * time.Second
+
+// recheck reads the limits again on a connection of p's role made past
+// the room, outside the pools, and sets the rooms from them once its
+// session has ended on the server (closeAndWait), so that the places
+// counted follow the server: a CONNECTION LIMIT raised during the run
+// (ALTER ROLE, ALTER DATABASE) was not seen until a pool was made again,
+// and a connection waited for a place until admit's bound, then told the
+// user to raise the limit just raised (TestRoomsRaisedLimitIsReadAgain).
+// On the role's first connection, held back by its database's room, it
+// tells whether the role is a superuser, whom that limit does not refuse
+// (TestRoomsSuperuserFirstConnectionPassesAFullDatabase). A connection
+// the server refuses (53300: the limit holds; refused shrinks the rooms)
+// or does not answer changes nothing else: the caller waits on. One
+// recheck of the role's room runs at a time; it returns whether it ran.
+func (r *roleRoom) recheck(ctx context.Context, p *pgxpool.Pool, timeout time.Duration) bool {
+	r.mu.Lock()
+	if r.rechecking {
+		r.mu.Unlock()
+		return false
+	}
+	r.rechecking = true
+	r.mu.Unlock()
+	defer func() {
+		r.mu.Lock()
+		r.rechecking = false
+		r.mu.Unlock()
+	}()
+	cctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := pgx.ConnectConfig(cctx, p.Config().ConnConfig)
+	if err != nil {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.pools[p]; !ok {
+		closeAndWait(conn, timeout) // p was closed meanwhile
+		return true
+	}
+	l, before, err := r.readLimits(ctx, p, conn, timeout)
+	// Set only once the session has ended: a place it freed, counted
+	// while it ran, was refused to the connection that took it (53300).
+	closeAndWait(conn, timeout)
+	if err == nil {
+		r.setFrom(p, l, before, 1)
+	}
+	return true
+}
+
+// refused shrinks the rooms of p's connection that the server refused for
+// too many connections (53300) to the places held, marked stale: the limit
+// was lowered during the run (ALTER ROLE or ALTER DATABASE … CONNECTION
+// LIMIT), or other sessions took the places, since the rooms were measured.
+// Counted as before, every connection admitted past the places now held
+// was refused too (TestRoomsLoweredLimitWaitsForAPlace). The next
+// connection made reads the limits again (connected), or admit's recheck.
+func (r *roleRoom) refused(p *pgxpool.Pool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.measured {
+		if r.room < 0 || r.room > r.held {
+			r.room = r.held
+		}
+		r.stale = true
+	}
+	r.dbs[p].refused()
 }
 
 // dbRoom is the places that the CONNECTION LIMIT of one database on one
@@ -1300,7 +1449,7 @@ func (d *dbRoom) connected(p *pgxpool.Pool) (unmeasured bool) {
 		d.pending[p]--
 	}
 	d.held++
-	return !d.measured
+	return !d.measured || d.stale
 }
 
 // ending marks a held connection as being closed (roleRoom.ending).
@@ -1337,16 +1486,34 @@ func (d *dbRoom) ended() {
 // TestSubreviewDatabaseRoomMeasuredWhileAnotherRoleConnects). One marked
 // ending during the read may have ended before the server counted: not
 // taken either. The room may be smaller than it could, never larger.
-func (d *dbRoom) set(l connLimits, before dbSessions) {
+func (d *dbRoom) set(l connLimits, before dbSessions, own int64) {
 	if d == nil {
 		return
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.measured = true
+	d.stale = false
 	d.room = -1
 	if l.dbFree >= 0 {
-		d.room = l.dbFree + max(before.counted-(d.ends-before.ends), 0)
+		d.room = l.dbFree + max(before.counted-(d.ends-before.ends), 0) + own
+	}
+}
+
+// refused shrinks the room to the places held, marked stale, after a
+// connection to the database was refused for too many connections
+// (roleRoom.refused).
+func (d *dbRoom) refused() {
+	if d == nil {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.measured {
+		if d.room < 0 || d.room > d.held {
+			d.room = d.held
+		}
+		d.stale = true
 	}
 }
 
@@ -1757,8 +1924,19 @@ func (s *server) unknownDiag() diag.Diagnostic {
 // network black hole) fails it, and the fresh connection then fails as any
 // connection to it does, instead of the handler waiting for ever.
 func ready(ctx context.Context, p *pgxpool.Pool, timeout time.Duration) error {
+	refused := false
 	for fresh := false; ; fresh = true {
 		c, err := p.Acquire(ctx)
+		if err != nil && !refused && tooManyConnections(err) {
+			// The room admitted a connection the server refused: the
+			// limit was lowered, or other sessions took the places, since
+			// the room was measured. The room now counts only the places
+			// held (refusalTracer), so the connection made again waits
+			// for one of them, as the room's others do, instead of
+			// failing the handler (TestRoomsLoweredLimitWaitsForAPlace).
+			refused = true
+			c, err = p.Acquire(ctx)
+		}
 		if err != nil {
 			return err
 		}

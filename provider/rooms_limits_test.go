@@ -1,0 +1,116 @@
+package provider
+
+import (
+	"context"
+	"testing"
+	"time"
+)
+
+// A role's CONNECTION LIMIT raised during the run (by someone else, in the
+// middle of a long apply) was not seen until a pool was made again: a
+// connection held back by the room counted at the old limit waited for a
+// place until admit's bound (14 s here), then failed and told the user to
+// raise the limit just raised. The room is read again while it waits
+// (recheck): the connection gets the place the raised limit leaves.
+func TestRoomsRaisedLimitIsReadAgain(t *testing.T) {
+	node := testAccTopology(t).Primary
+	const role = "rooms_raised"
+	dbs := roleOfLimit2In3Databases(t, node, role)
+	// statement_timeout 1 s and connect_timeout 2 s make admit's bound 14 s.
+	s := newServer(connSettings{Host: node.Host, Port: int64(node.Port), Database: dbs[0], Username: role,
+		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 2, StatementTimeout: "1s"})
+	holdConns(t, testPool(t, s, dbs[0]), 2) // the role's two places
+	execSQL(t, node, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 4`)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	began := time.Now()
+	p, err := s.Pool(ctx, dbs[1])
+	if err != nil {
+		t.Fatalf("the pool of %s, the role's CONNECTION LIMIT raised from 2 to 4 with 2 held: after %s: %v",
+			dbs[1], time.Since(began).Round(time.Millisecond), err)
+	}
+	t.Cleanup(func() { closeTestPool(p) })
+	t.Logf("the pool of %s made after %s", dbs[1], time.Since(began).Round(time.Millisecond))
+	holdConns(t, p, 1) // the fourth place: the room follows the raised limit
+}
+
+// A role's CONNECTION LIMIT lowered during the run: the room, measured at
+// the old limit, admitted a connection the server refused (53300, "too many
+// connections for role"), and the handler failed. The refusal shrinks the
+// room to the places held, and the handler's connection (ready) is made
+// again: it waits for a place, and gets the one a finished statement frees.
+func TestRoomsLoweredLimitWaitsForAPlace(t *testing.T) {
+	node := testAccTopology(t).Primary
+	const role = "rooms_lowered"
+	dbs := roleOfLimit2In3Databases(t, node, role)
+	execSQL(t, node, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 4`)
+	s := newServer(connSettings{Host: node.Host, Port: int64(node.Port), Database: dbs[0], Username: role,
+		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 2, StatementTimeout: "1s"})
+	p := testPool(t, s, dbs[0]) // sized 4, the role's room 4
+	ctx := context.Background()
+	first, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	execSQL(t, node, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 2`)
+	holdConns(t, p, 1) // the second and last place the lowered limit leaves
+
+	// A statement that held the first place finishes a second later.
+	released := time.AfterFunc(time.Second, first.Release)
+	defer func() {
+		if released.Stop() {
+			first.Release()
+		}
+	}()
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	began := time.Now()
+	if err := ready(rctx, p, 2*time.Second); err != nil {
+		t.Fatalf("a third connection of the role, its CONNECTION LIMIT lowered from 4 to 2 with 2 held, one released after 1 s: after %s: %v",
+			time.Since(began).Round(time.Millisecond), err)
+	}
+	t.Logf("connected after %s", time.Since(began).Round(time.Millisecond))
+	room := processPools.roleRoom(roomKeyOfServer(t, s))
+	room.mu.Lock()
+	got := room.room
+	room.mu.Unlock()
+	if got != 2 {
+		t.Errorf("the role's room after the refusal and the next connection: %d places, want 2 (the lowered limit)", got)
+	}
+}
+
+// A superuser's first connection to a database whose CONNECTION LIMIT other
+// roles' sessions fill: PostgreSQL does not hold superusers to it, but the
+// room knows the role is a superuser only once measured, on that very
+// connection, so it waited for a place in the database's room until admit's
+// bound. Its first connection now reads the limits on a connection made
+// past the room (recheck), and passes.
+func TestRoomsSuperuserFirstConnectionPassesAFullDatabase(t *testing.T) {
+	node := testAccTopology(t).Primary
+	const super, other, db = "rooms_super", "rooms_super_other", "rooms_super_db"
+	execSQL(t, node, "postgres", `CREATE ROLE `+super+` LOGIN SUPERUSER`)
+	execSQL(t, node, "postgres", `CREATE ROLE `+other+` LOGIN`)
+	execSQL(t, node, "postgres", `CREATE DATABASE `+db+` OWNER `+other+` CONNECTION LIMIT 1`)
+	t.Cleanup(func() {
+		execSQL(t, node, "postgres", `DROP DATABASE IF EXISTS `+db+` WITH (FORCE)`)
+		execSQL(t, node, "postgres", `DROP ROLE IF EXISTS `+super)
+		execSQL(t, node, "postgres", `DROP ROLE IF EXISTS `+other)
+	})
+	settings := func(user string) connSettings {
+		return connSettings{Host: node.Host, Port: int64(node.Port), Database: db, Username: user,
+			SSLMode: "disable", MaxConnections: 2, ConnectTimeout: 2, StatementTimeout: "1s"}
+	}
+	holdConns(t, testPool(t, newServer(settings(other)), db), 1) // the database's one place
+
+	// Well within admit's bound (14 s), which the old code waited out.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	began := time.Now()
+	p, err := newServer(settings(super)).Pool(ctx, db)
+	if err != nil {
+		t.Fatalf("the superuser's pool of %s, its one place held by another role: after %s: %v", db, time.Since(began).Round(time.Millisecond), err)
+	}
+	t.Cleanup(func() { closeTestPool(p) })
+	t.Logf("the superuser's pool made after %s", time.Since(began).Round(time.Millisecond))
+}
