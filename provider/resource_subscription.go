@@ -840,12 +840,16 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 		for _, s := range batch {
 			whats = append(whats, s.what)
 		}
-		// i == len(batch): the COMMIT failed.
+		// i == len(batch): the COMMIT failed; i < 0: the BEGIN did.
 		failed, with := alterStep{attr: path.Empty(), on: batch[0].on, what: strings.Join(whats, ", ") + " (at COMMIT)"}, ""
-		if i < len(batch) {
+		switch {
+		case i < 0:
+			failed.what = strings.Join(whats, ", ")
+			with = " Its transaction could not begin (the cause is below), so none of it ran: apply again once the server answers."
+		case i < len(batch):
 			failed = batch[i]
 		}
-		if len(batch) > 1 && i < len(batch) {
+		if len(batch) > 1 && i >= 0 && i < len(batch) {
 			var others []string
 			for j, s := range batch {
 				if j != i {
@@ -2393,8 +2397,11 @@ func execSubscription(ctx context.Context, pool *pgxpool.Pool, bound statementBo
 // execSubscriptionTx is execSubscription for statements that PostgreSQL
 // runs inside a transaction block: several run in order in one transaction
 // on one connection, so that one failing undoes those before it. failed is
-// the index of the statement that failed, len(sqls) for the COMMIT. bound
-// covers them all.
+// the index of the statement that failed, len(sqls) for the COMMIT, -1 for
+// the BEGIN, whose error is then a *txBeginError: taken for the first
+// statement's, it was reported as that statement's failure, rolled back
+// with the others, when none of them ran (TestRoomsSubscriptionTxBeginFails).
+// bound covers them all.
 func execSubscriptionTx(ctx context.Context, pool *pgxpool.Pool, bound statementBound, sqls []string) (failed int, err error) {
 	c, err := pool.Acquire(ctx)
 	if err != nil {
@@ -2415,14 +2422,17 @@ func execSubscriptionTx(ctx context.Context, pool *pgxpool.Pool, bound statement
 	if len(sqls) == 1 {
 		_, err = c.Exec(ctx, sqls[0])
 	} else {
-		_, err = c.Exec(ctx, "BEGIN")
-		for failed = 0; err == nil && failed < len(sqls); failed++ {
-			if _, err = c.Exec(ctx, sqls[failed]); err != nil {
-				break
+		if _, err = c.Exec(ctx, "BEGIN"); err != nil {
+			failed, err = -1, &txBeginError{err: err}
+		} else {
+			for failed = 0; err == nil && failed < len(sqls); failed++ {
+				if _, err = c.Exec(ctx, sqls[failed]); err != nil {
+					break
+				}
 			}
-		}
-		if err == nil {
-			_, err = c.Exec(ctx, "COMMIT")
+			if err == nil {
+				_, err = c.Exec(ctx, "COMMIT")
+			}
 		}
 	}
 	if !timer.Stop() {
@@ -2441,8 +2451,24 @@ func execSubscriptionTx(ctx context.Context, pool *pgxpool.Pool, bound statement
 		cancel()
 	}
 	c.Release()
+	var begin *txBeginError
+	if errors.As(err, &begin) {
+		return failed, err // nothing ran: no statement's outcome to find out
+	}
 	return failed, unanswered(pid, err)
 }
+
+// txBeginError is execSubscriptionTx's error when its transaction could not
+// begin: the connection was lost (a session the server ended while it was
+// idle in the pool) or the server refused the BEGIN. None of the statements
+// ran.
+type txBeginError struct{ err error }
+
+func (e *txBeginError) Error() string {
+	return "the transaction could not begin, so none of its statements ran: " + e.err.Error()
+}
+
+func (e *txBeginError) Unwrap() error { return e.err }
 
 // statementBound is how long execSubscription lets a statement run, and
 // what set it, for messages.

@@ -2,6 +2,8 @@ package provider
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -113,4 +115,41 @@ func TestRoomsSuperuserFirstConnectionPassesAFullDatabase(t *testing.T) {
 	}
 	t.Cleanup(func() { closeTestPool(p) })
 	t.Logf("the superuser's pool made after %s", time.Since(began).Round(time.Millisecond))
+}
+
+// A BEGIN that fails (here on a connection whose session the server ended
+// while it was idle in the pool, within the second in which pgxpool does
+// not ping it) was reported as the first statement's failure, rolled back
+// with the others, when none of them ran: execSubscriptionTx said failed 0
+// with the bare error. It now says the BEGIN failed (-1), and its error
+// says that the transaction could not begin, and why.
+func TestRoomsSubscriptionTxBeginFails(t *testing.T) {
+	node := testAccTopology(t).Primary
+	const role = "rooms_begin"
+	dbs := roleOfLimit2In3Databases(t, node, role)
+	s := newServer(connSettings{Host: node.Host, Port: int64(node.Port), Database: dbs[0], Username: role,
+		SSLMode: "disable", MaxConnections: 1, ConnectTimeout: 2})
+	p := testPool(t, s, dbs[0])
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	c, err := p.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid := c.Conn().PgConn().PID()
+	c.Release()
+	// Ended while idle, and gone from the server, before pgxpool would
+	// ping it on its next Acquire.
+	began := time.Now()
+	execSQL(t, node, "postgres", `SELECT pg_terminate_backend($1, 5000)`, pid)
+	sqls := []string{`SELECT 1`, `SELECT 2`}
+	failed, err := execSubscriptionTx(ctx, p, statementBound{d: time.Minute, what: "test"}, sqls)
+	if since := time.Since(began); since > time.Second {
+		t.Skipf("the BEGIN ran %s after the session ended, past pgxpool's ping of idle connections: the test proves nothing on a machine this slow", since)
+	}
+	var begin *txBeginError
+	if failed != -1 || !errors.As(err, &begin) || !strings.Contains(err.Error(), "could not begin") {
+		t.Fatalf("execSubscriptionTx on a connection ended while idle: failed %d, err %v; want -1 and a *txBeginError that says the transaction could not begin", failed, err)
+	}
+	t.Logf("failed %d: %v", failed, err)
 }
