@@ -760,10 +760,14 @@ func roomKeyOf(cfg *pgx.ConnConfig) roomKey {
 	var servers []string
 	for _, c := range append([]*pgconn.FallbackConfig{{Host: cfg.Host, Port: cfg.Port}}, cfg.Fallbacks...) {
 		host := c.Host
-		if ip := net.ParseIP(host); host == "localhost" || ip != nil && ip.IsLoopback() {
+		if ip := net.ParseIP(host); host == "localhost" || ip.Equal(net.IPv4(127, 0, 0, 1)) || ip.Equal(net.IPv6loopback) {
 			// One postmaster listens on both loopback addresses of its
 			// port (listen_addresses = 'localhost'), and another cannot
-			// take that port on either while it does.
+			// take that port on either while it does. Not every address
+			// of 127.0.0.0/8: keyed as localhost too, a postmaster on
+			// 127.0.0.2 and another on 127.0.0.1, at one port, shared a
+			// room, each limit counting the other's sessions
+			// (TestRoomsOtherLoopbackAddressIsAnotherServer).
 			host = "localhost"
 		}
 		// pgconn makes a fallback of each address with and without TLS.

@@ -153,3 +153,38 @@ func TestRoomsSubscriptionTxBeginFails(t *testing.T) {
 	}
 	t.Logf("failed %d: %v", failed, err)
 }
+
+// Every address of 127.0.0.0/8 was keyed as localhost: a server at
+// 127.0.0.2 on the port of one at 127.0.0.1 (another postmaster, or none)
+// shared the room of the role there. Here nothing listens at 127.0.0.2:
+// with the role's places at 127.0.0.1 held, the provider's connection to
+// 127.0.0.2 waited for one of them, until its caller gave up (10 s), where
+// it is refused at once.
+func TestRoomsOtherLoopbackAddressIsAnotherServer(t *testing.T) {
+	node := testAccTopology(t).Primary
+	const role = "rooms_loopback"
+	dbs := roleOfLimit2In3Databases(t, node, role)
+	settings := func(host string) connSettings {
+		return connSettings{Host: host, Port: int64(node.Port), Database: dbs[0], Username: role,
+			SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 2, StatementTimeout: "1s"}
+	}
+	holdConns(t, testPool(t, newServer(settings(node.Host)), dbs[0]), 2) // the role's places at 127.0.0.1
+	other := newServer(settings("127.0.0.2"))
+	if roomKeyOfServer(t, other) == roomKeyOfServer(t, newServer(settings(node.Host))) {
+		t.Errorf("127.0.0.2 and %s at one port have one room key", node.Host)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	began := time.Now()
+	p, err := other.Pool(ctx, dbs[0])
+	if err == nil {
+		closeTestPool(p)
+		t.Skip("something accepts connections at 127.0.0.2 on the node's port: the test proves nothing here")
+	}
+	var notAccepted *notAcceptedError
+	if !errors.As(err, &notAccepted) {
+		t.Fatalf("a pool at 127.0.0.2, where nothing listens, the role's places at %s held: after %s: %v; want it refused at once",
+			node.Host, time.Since(began).Round(time.Millisecond), err)
+	}
+	t.Logf("refused after %s: %v", time.Since(began).Round(time.Millisecond), err)
+}
