@@ -980,7 +980,9 @@ func (r *roleRoom) admit(ctx context.Context, p *pgxpool.Pool, wait, timeout tim
 			return err
 		}
 		now := time.Now()
-		if byLimit := fits && (placed || r.measured); byLimit {
+		// Not while a connection of the role is being made: the recheck's
+		// session could take the place it was admitted to.
+		if byLimit := fits && (placed || r.measured); byLimit && r.admitted() == 0 {
 			check := false
 			switch {
 			case placed && !r.measured:
@@ -1145,6 +1147,18 @@ type places struct {
 
 func newPlaces() places {
 	return places{room: -1, pending: map[*pgxpool.Pool]int64{}, waiting: map[*pgxpool.Pool]int64{}}
+}
+
+// shrink makes a measured room no larger than the places held, and stale
+// (refused).
+func (r *places) shrink() {
+	if !r.measured {
+		return
+	}
+	if r.room < 0 || r.room > r.held {
+		r.room = r.held
+	}
+	r.stale = true
 }
 
 // admitted is the connections being made that hold a place.
@@ -1362,12 +1376,7 @@ func (r *roleRoom) recheck(ctx context.Context, p *pgxpool.Pool, timeout time.Du
 func (r *roleRoom) refused(p *pgxpool.Pool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.measured {
-		if r.room < 0 || r.room > r.held {
-			r.room = r.held
-		}
-		r.stale = true
-	}
+	r.shrink()
 	r.dbs[p].refused()
 }
 
@@ -1513,12 +1522,7 @@ func (d *dbRoom) refused() {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.measured {
-		if d.room < 0 || d.room > d.held {
-			d.room = d.held
-		}
-		d.stale = true
-	}
+	d.shrink()
 }
 
 // limited is whether the database's CONNECTION LIMIT holds (measured).

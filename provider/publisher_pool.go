@@ -356,6 +356,9 @@ func (pp *publisherPool) newPool(cfg *pgx.ConnConfig) (*pgxpool.Pool, error) {
 		return &startingConn{Conn: c, timeout: publisherProbeTimeout, dialed: time.Now()}, nil
 	}
 	startedOnValidate(&cfg.Config)
+	// A connection the publisher refuses for too many connections shrinks
+	// the rooms, as the provider's pools' do (newPool).
+	cfg.Tracer = refusalTracer{QueryTracer: cfg.Tracer, refused: func() { pp.room.refused(pp.pool) }}
 	pcfg.MaxConns = publisherPoolConns
 	pcfg.MinConns = 0
 	pcfg.MaxConnIdleTime = publisherPoolIdle
