@@ -82,6 +82,38 @@ func TestRoomsLoweredLimitWaitsForAPlace(t *testing.T) {
 	}
 }
 
+// The same lowered limit, no place freed: the connection made again waits
+// for one until admit's bound (14 s here), reads the limits once more, and
+// fails with an error that names the role, the database, the places the
+// limit leaves as now read (2, not the 4 counted before) and the fix.
+func TestRoomsLoweredLimitWaitNamesTheLimitAsRead(t *testing.T) {
+	node := testAccTopology(t).Primary
+	const role = "rooms_lowered_wait"
+	dbs := roleOfLimit2In3Databases(t, node, role)
+	execSQL(t, node, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 4`)
+	s := newServer(connSettings{Host: node.Host, Port: int64(node.Port), Database: dbs[0], Username: role,
+		SSLMode: "disable", MaxConnections: 4, ConnectTimeout: 2, StatementTimeout: "1s"})
+	p := testPool(t, s, dbs[0]) // sized 4, the role's room 4
+	holdConns(t, p, 1)
+	execSQL(t, node, "postgres", `ALTER ROLE `+role+` CONNECTION LIMIT 2`)
+	holdConns(t, p, 1)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	began := time.Now()
+	err := ready(ctx, p, 2*time.Second)
+	if err == nil {
+		t.Fatal("a third connection of a role of CONNECTION LIMIT 2, both places held, was made")
+	}
+	t.Logf("after %s: %v", time.Since(began).Round(time.Millisecond), err)
+	for _, want := range []string{`role "` + role + `"`, `database "` + dbs[0] + `"`, s.describe(), "leaves the provider 2 connections",
+		`ALTER ROLE "` + role + `" CONNECTION LIMIT`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error does not say %q", want)
+		}
+	}
+}
+
 // A superuser's first connection to a database whose CONNECTION LIMIT other
 // roles' sessions fill: PostgreSQL does not hold superusers to it, but the
 // room knows the role is a superuser only once measured, on that very
