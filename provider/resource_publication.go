@@ -748,6 +748,7 @@ func (r *publicationResource) ModifyPlan(ctx context.Context, req resource.Modif
 	}
 	if state != nil && !plan.Database.IsUnknown() && !plan.Database.Equal(state.Database) {
 		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("database"))
+		refuseMoveToClosedDatabase(ctx, r.server, "publication", state.Name.ValueString(), state.Database.ValueString(), plan.Database.ValueString(), &resp.Diagnostics)
 	}
 	if plan.Name.IsUnknown() || plan.Database.IsUnknown() {
 		plan.ID = types.StringUnknown()

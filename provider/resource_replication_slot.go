@@ -1021,6 +1021,9 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 				resp.RequiresReplace = append(resp.RequiresReplace, path.Root(a.attr))
 			}
 		}
+		if logical && !plan.Database.IsUnknown() && !state.Database.IsNull() && !plan.Database.Equal(state.Database) {
+			refuseMoveToClosedDatabase(ctx, r.server, "replication slot", state.Name.ValueString(), state.Database.ValueString(), plan.Database.ValueString(), &resp.Diagnostics)
+		}
 		// immediately_reserve is not here: PostgreSQL does not record it, so
 		// it never replaces a slot (createonly.Bool).
 		// failover is not here either: Update changes it in place, and

@@ -1522,6 +1522,7 @@ func (r *subscriptionResource) ModifyPlan(ctx context.Context, req resource.Modi
 		ownName(ctx, req.Private, importid.Format(plan.Database.ValueString(), plan.Name.ValueString()))
 	if state != nil && !plan.Database.IsUnknown() && !plan.Database.Equal(state.Database) {
 		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("database"))
+		refuseMoveToClosedDatabase(ctx, srv, "subscription", state.Name.ValueString(), state.Database.ValueString(), plan.Database.ValueString(), &resp.Diagnostics)
 		state = nil // planned as a new subscription from here on
 	}
 	if !plan.Database.IsUnknown() && !plan.Name.IsUnknown() {
