@@ -246,10 +246,21 @@ func (d statementsDiscarded) TraceRelease(_ *pgxpool.Pool, r pgxpool.TraceReleas
 	}
 }
 
-// cutCancelTimeout bounds cancelCut, which runs on a panic's way out
-// (closeOnPanic) or in a Release: a server that does not answer holds
-// neither longer.
+// cutCancelTimeout bounds how long cancelCut, which runs on a panic's way
+// out (closeOnPanic) or in a Release, waits for its cancel request: a
+// server that does not answer holds neither longer.
 const cutCancelTimeout = 500 * time.Millisecond
+
+// cutCancelLinger bounds how long a cancel request cancelCut stopped
+// waiting for stays open: until the server answers it (closes the
+// connection), at most this long. PgBouncer before 1.19 exits (FATAL
+// "bad client state: 0", pgbouncer#801) when the client of a cancel
+// request hangs up before the server has answered it, which a server that
+// hangs (a frozen node, a partition) answers only when it is back: a
+// cancel given up after cutCancelTimeout took down the PgBouncer in front
+// of the node as it came back. An open connection and a goroutine each
+// are what it costs, only while a server does not answer.
+const cutCancelLinger = 5 * time.Minute
 
 // cancelCut sends a cancel request for pc, whose call was cut mid-reply
 // and which is closed next: the server would otherwise go on with what pc
@@ -267,11 +278,24 @@ const cutCancelTimeout = 500 * time.Millisecond
 // sent before the close, for PgBouncer forwards no cancel of a client
 // gone. Its failure leaves the backend to end on its own, as before:
 // the process id lookup still holds the session back on a direct
-// connection.
+// connection. cancelCut returns after cutCancelTimeout at most; the
+// request goes on in the background up to cutCancelLinger (see there).
+// It reads only what pc fixed at connect (its address, configuration,
+// process id and key), so pc may be closed meanwhile.
 func cancelCut(pc *pgconn.PgConn) {
-	ctx, cancel := context.WithTimeout(context.Background(), cutCancelTimeout)
-	_ = pc.CancelRequest(ctx)
-	cancel()
+	ctx, cancel := context.WithTimeout(context.Background(), cutCancelLinger)
+	done := make(chan struct{})
+	go func() {
+		defer cancel()
+		defer close(done)
+		_ = pc.CancelRequest(ctx)
+	}()
+	t := time.NewTimer(cutCancelTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 func (statementsDiscarded) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {

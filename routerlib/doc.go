@@ -492,6 +492,17 @@
 //     it checked at once, and neither they nor PgBouncer's answers to a
 //     client's startup (it answers them itself while the server is down)
 //     excuse a late check, with or without TLS to PgBouncer.
+//   - PgBouncer before 1.19 (Debian 12's 1.18 included) exits, FATAL "bad
+//     client state: 0" (pgbouncer#801), when the client of a cancel request
+//     hangs up before the server has answered it, as a client giving up on
+//     its cancel to a server that hangs does. The router's cancel of a
+//     connection it closes mid-reply stays open until the server answers
+//     (up to 5 minutes; the call itself waits 500 ms for it), so it does
+//     not take the PgBouncer down when a frozen node comes back. pgx's
+//     [pgconn.CancelRequestContextWatcherHandler], if the application sets
+//     it, gives up after its DeadlineDelay: run PgBouncer 1.19 or later, or
+//     under a service manager that restarts it (Restart=on-failure;
+//     Debian's unit sets none).
 //   - PgBouncer's query_timeout (FATAL 08P01 "query timeout") is the
 //     statement's, as statement_timeout's 57014 is: the node stays in
 //     rotation and keeps the writes, and a read is not run again (it

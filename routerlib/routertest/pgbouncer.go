@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -116,6 +117,8 @@ type bouncer struct {
 	stopping bool
 	// supervised is closed when supervise returns; nil until it runs.
 	supervised chan struct{}
+	// crashes counts the exits without stop (see Node.BouncerCrashes).
+	crashes atomic.Int32
 }
 
 // maxBouncerRestarts bounds how often one bouncer is started again: one
@@ -279,10 +282,12 @@ func (b *bouncer) exited() <-chan struct{} {
 // exits by itself, until stop. A PgBouncer exits on a FATAL error: 1.18.0
 // (Debian 12's) does so at "disconnect_client(): bad client state: 0"
 // when the clients of a cancel request hang up while the server has not
-// answered it yet (pgbouncer#801, fixed in 1.19.0), which a router's
-// bounded cancel of a call on a frozen node does: its server answers at
-// the thaw, and the bouncer exited there, its port refusing every
-// connection for the rest of the test. A deployment's service manager
+// answered it yet (pgbouncer#801, fixed in 1.19.0), which a client's
+// bounded cancel of a call on a frozen node does (the router's did, until
+// its cancels stayed open until answered): its server answers at the
+// thaw, and the bouncer exited there, its port refusing every connection
+// for the rest of the test. [Node.BouncerCrashes] counts such exits. A
+// deployment's service manager
 // starts it again; so does routertest, and says so in the test's log
 // with PgBouncer's last line. A bouncer killed by a signal is left down:
 // that is a test's fault (kill -9), and the test starts it again when it
@@ -302,6 +307,7 @@ func (b *bouncer) supervise() {
 			b.logf("routertest: %s: pgbouncer on port %d ended (%s); left down", b.name, b.port, state)
 			return
 		}
+		b.crashes.Add(1)
 		cause := b.lastLogLine()
 		if restarts > maxBouncerRestarts {
 			b.mu.Unlock()
@@ -381,6 +387,17 @@ func (n *Node) BouncerDSN() string {
 		sslmode = "require"
 	}
 	return "postgres://postgres@" + net.JoinHostPort(n.Host, strconv.Itoa(n.BouncerPort)) + "/postgres?sslmode=" + sslmode
+}
+
+// BouncerCrashes returns how many times the node's PgBouncer
+// ([WithPgBouncer]) exited without being stopped, such as PgBouncer
+// 1.18's FATAL "bad client state: 0" (see [WithPgBouncer]); each time it
+// was started again on its port. 0 without one.
+func (n *Node) BouncerCrashes() int {
+	if n.bouncer == nil {
+		return 0
+	}
+	return int(n.bouncer.crashes.Load())
 }
 
 // selfSignedCert returns a PEM certificate for host, signed by its own
