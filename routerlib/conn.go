@@ -3,6 +3,7 @@ package routerlib
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -262,6 +263,10 @@ const cutCancelTimeout = 500 * time.Millisecond
 // are what it costs, only while a server does not answer.
 const cutCancelLinger = 5 * time.Minute
 
+// cancelCutEnded, when set (by tests), is told when a request of
+// cancelCut's ended, and with what error.
+var cancelCutEnded atomic.Pointer[func(error)]
+
 // cancelCut sends a cancel request for pc, whose call was cut mid-reply
 // and which is closed next: the server would otherwise go on with what pc
 // sent, a write blocked on a lock or a COMMIT's deferred work, until it
@@ -282,13 +287,20 @@ const cutCancelLinger = 5 * time.Minute
 // request goes on in the background up to cutCancelLinger (see there).
 // It reads only what pc fixed at connect (its address, configuration,
 // process id and key), so pc may be closed meanwhile.
+//
+// Its connection is no pool's (cancelDialKey): a node cut off (its checks
+// failed) or a Router closed would otherwise close it with the pool's,
+// before a frozen server could answer.
 func cancelCut(pc *pgconn.PgConn) {
-	ctx, cancel := context.WithTimeout(context.Background(), cutCancelLinger)
+	ctx, cancel := context.WithTimeout(context.WithValue(context.Background(), cancelDialKey{}, true), cutCancelLinger)
 	done := make(chan struct{})
 	go func() {
 		defer cancel()
 		defer close(done)
-		_ = pc.CancelRequest(ctx)
+		err := pc.CancelRequest(ctx)
+		if hook := cancelCutEnded.Load(); hook != nil {
+			(*hook)(err)
+		}
 	}()
 	t := time.NewTimer(cutCancelTimeout)
 	defer t.Stop()

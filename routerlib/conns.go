@@ -174,10 +174,19 @@ func (c *nodeConns) others() []*nodeConns {
 // errRouterClosed is what a dial returns once the Router is closed.
 var errRouterClosed = errors.New("the router is closed")
 
+// cancelDialKey marks the context of a cancel request's dial (cancelCut):
+// its connection is no pool's, and no cut or Close may close it before the
+// server answered it (see cutCancelLinger).
+type cancelDialKey struct{}
+
 // dialer wraps next so that the connections it opens are tracked. A
 // pool's dialer (check false) refuses to dial while the node is cut off.
+// A cancel request's dial (cancelDialKey) is neither refused nor tracked.
 func (c *nodeConns) dialer(next pgconn.DialFunc, check bool) pgconn.DialFunc {
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if ctx.Value(cancelDialKey{}) != nil {
+			return next(ctx, network, addr)
+		}
 		if err := c.refuse(check); err != nil {
 			return nil, err
 		}

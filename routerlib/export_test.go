@@ -94,3 +94,10 @@ func (r *Router) WrapChecksForTest(node string, wrap func(net.Conn) net.Conn) {
 	n.connConfig = cc
 	n.closeHealthConn()
 }
+
+// OnCancelCutEndedForTest has f told when a cancel request the router sent
+// for a connection cut mid-reply ended; restore undoes it.
+func OnCancelCutEndedForTest(f func(error)) (restore func()) {
+	cancelCutEnded.Store(&f)
+	return func() { cancelCutEnded.Store(nil) }
+}
