@@ -3,6 +3,9 @@ package routerlib
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -308,6 +311,60 @@ func cancelCut(pc *pgconn.PgConn) {
 	case <-done:
 	case <-t.C:
 	}
+}
+
+// cancelDials sets cc, the configuration of one pool connection's connect
+// (see startedAlive), to send its cancel requests as cancelCut sends its
+// own: every dial of the connection's DialFunc once connected is one
+// (pgconn's CancelRequest: pgx sends one when a call's context ends
+// mid-reply, before it closes the connection, and gives up on it after
+// 15 s; an application's CancelRequestContextWatcherHandler sends one too,
+// and gives up after its DeadlineDelay). Such a dial is neither refused on
+// a node cut off nor tracked with the pool's connections (cancelDialKey),
+// and its connection stays open after pgx closes it, until the server
+// closes it, for up to cutCancelLinger (lingerConn): PgBouncer before
+// 1.19 exits when a cancel's client hangs up before the server answered
+// it, which a frozen server does only when it is back. Both hung up first
+// on a node frozen behind PgBouncer: pgx after 15 s, and the router's
+// cut-off of the node at once, which refused the cancel of a call it cut
+// too, so that the statement ran on when the node came back
+// (TestContextCutOnFrozenNodeKeepsPgBouncerUp). connected is called once
+// the connect succeeded (in its AfterConnect).
+func cancelDials(cc *pgconn.Config) (connected func()) {
+	var done atomic.Bool
+	dial := cc.DialFunc
+	cc.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if !done.Load() {
+			return dial(ctx, network, addr)
+		}
+		nc, err := dial(context.WithValue(ctx, cancelDialKey{}, true), network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return &lingerConn{Conn: nc}, nil
+	}
+	return func() { done.Store(true) }
+}
+
+// A lingerConn is a cancel request's connection (cancelDials): its Close
+// returns at once, and leaves the connection open until the server closes
+// it (having acted on the request), for up to cutCancelLinger.
+type lingerConn struct {
+	net.Conn
+	once sync.Once
+}
+
+func (c *lingerConn) Close() error {
+	c.once.Do(func() {
+		go func() {
+			defer c.Conn.Close()
+			if c.Conn.SetDeadline(time.Now().Add(cutCancelLinger)) != nil {
+				return
+			}
+			_, _ = io.Copy(io.Discard, c.Conn)
+		}()
+	})
+	return nil
 }
 
 func (statementsDiscarded) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {

@@ -16,7 +16,8 @@ import (
 )
 
 // nodeConns holds every connection the router has open to one node: its
-// pools', its health checks', and the cancel requests pgx sends. When the
+// pools' and its health checks' (not the cancel requests of the pools'
+// connections: see cancelDials). When the
 // node stops answering, closing their sockets ends at once every call
 // blocked on it, wherever it is (a query, a transaction, a connection being
 // set up), which no context can do for a call that is already running.
@@ -174,9 +175,10 @@ func (c *nodeConns) others() []*nodeConns {
 // errRouterClosed is what a dial returns once the Router is closed.
 var errRouterClosed = errors.New("the router is closed")
 
-// cancelDialKey marks the context of a cancel request's dial (cancelCut):
-// its connection is no pool's, and no cut or Close may close it before the
-// server answered it (see cutCancelLinger).
+// cancelDialKey marks the context of a cancel request's dial (cancelCut,
+// and pgx's own for a pool's connection: cancelDials): its connection is no
+// pool's, and no cut or Close may close it before the server answered it
+// (see cutCancelLinger).
 type cancelDialKey struct{}
 
 // dialer wraps next so that the connections it opens are tracked. A

@@ -495,14 +495,18 @@
 //   - PgBouncer before 1.19 (Debian 12's 1.18 included) exits, FATAL "bad
 //     client state: 0" (pgbouncer#801), when the client of a cancel request
 //     hangs up before the server has answered it, as a client giving up on
-//     its cancel to a server that hangs does. The router's cancel of a
-//     connection it closes mid-reply stays open until the server answers
-//     (up to 5 minutes; the call itself waits 500 ms for it), so it does
-//     not take the PgBouncer down when a frozen node comes back. pgx's
-//     [pgconn.CancelRequestContextWatcherHandler], if the application sets
-//     it, gives up after its DeadlineDelay: run PgBouncer 1.19 or later, or
-//     under a service manager that restarts it (Restart=on-failure;
-//     Debian's unit sets none).
+//     its cancel to a server that hangs does. Every cancel request of a
+//     pool's connection stays open until the server answers it, up to 5
+//     minutes, whoever gives up on it: pgx's own when a call's context
+//     ends mid-reply (pgx waits 15 s for it), that of
+//     [pgconn.CancelRequestContextWatcherHandler] if the application sets
+//     it, and the router's for a connection it closes mid-reply (the call
+//     waits 500 ms for it); nor does the router's cut-off of a node that
+//     stopped answering close it. So none takes the PgBouncer down when a
+//     frozen node comes back. The health monitor's own connection is not
+//     covered (its check would have to be running on the server as it
+//     froze): run PgBouncer 1.19 or later, or under a service manager that
+//     restarts it (Restart=on-failure; Debian's unit sets none).
 //   - PgBouncer's query_timeout (FATAL 08P01 "query timeout") is the
 //     statement's, as statement_timeout's 57014 is: the node stays in
 //     rotation and keeps the writes, and a read is not run again (it

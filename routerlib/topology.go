@@ -943,8 +943,10 @@ func startedAlive(next func(context.Context, *pgx.ConnConfig) error) func(contex
 			}
 		}
 		countAnswers(&cc.Config) // over the hooks next left
+		connected := cancelDials(&cc.Config)
 		after := cc.AfterConnect
 		cc.AfterConnect = func(ctx context.Context, pc *pgconn.PgConn) error {
+			connected()
 			pc.CustomData()[aliveKey] = start
 			pc.CustomData()[startedKey] = start
 			if after != nil {

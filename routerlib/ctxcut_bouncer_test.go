@@ -1,0 +1,81 @@
+package routerlib_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// A call whose context ends while its statement runs on a node that hangs
+// behind PgBouncer: pgx closes the connection and first sends the server a
+// cancel request (pgconn's asyncClose), which a frozen server answers only
+// when it comes back. PgBouncer before 1.19 (Debian 12's 1.18) exits with
+// FATAL "bad client state: 0" (pgbouncer#801) when the client of a cancel
+// request hangs up before the server answered it, and two things hung up
+// first: pgx itself, which gives up on the request after 15 s, and the
+// router's cut-off of a node whose checks fail, which closed it with the
+// pools' connections. Both took the PgBouncer down as the node came back.
+// The request now stays open until the server answers it, up to
+// cutCancelLinger, whatever ends the call.
+func TestContextCutOnFrozenNodeKeepsPgBouncerUp(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cutOff bool
+		frozen time.Duration
+	}{
+		{"cut off, thawed after 3s", true, 3 * time.Second},
+		{"not cut off, thawed after pgx's 15s", false, 17 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithPgBouncer())
+			a, _ := hungHealth(topo.Artifact())
+			if !tc.cutOff {
+				// No check within the freeze: nothing but pgx ends the request.
+				a.Health = artifact.Health{Interval: "1m", Timeout: "50s", EjectAfter: 5, ReadmitAfter: 1}
+			}
+			r := newRouter(t, a, throughPgBouncer)
+			bg := context.Background()
+			const sleep = "SELECT pg_sleep(60) -- ctxcut_bouncer"
+			running := func() bool {
+				var n int
+				if err := topo.Primary.QueryRow(bg, "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'", sleep).Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				return n > 0
+			}
+			ctx, cancel := context.WithCancel(bg)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { _, err := r.Exec(ctx, sleep); done <- err }()
+			eventually(t, 10*time.Second, "the statement running", running)
+			freeze(t, topo.Primary)
+			start := time.Now()
+			time.Sleep(100 * time.Millisecond)
+			cancel() // before the checks cut the node off
+			if err := <-done; err == nil {
+				t.Fatal("a call cut by its context on a frozen primary succeeded")
+			}
+			t.Logf("the call returned %v into the freeze", time.Since(start))
+			if tc.cutOff {
+				took := eventually(t, 30*time.Second, "the frozen primary cut off", func() bool {
+					s := nodeStat(r, topo.Primary.Name)
+					return !s.Healthy && s.LastError != ""
+				})
+				t.Logf("the primary was cut off %v into the freeze", took)
+			}
+			time.Sleep(tc.frozen - time.Since(start))
+			if err := topo.Primary.Thaw(); err != nil {
+				t.Fatal(err)
+			}
+			took := eventually(t, 20*time.Second, "the statement cancelled", func() bool { return !running() })
+			t.Logf("the statement ended %v after the thaw", took)
+			time.Sleep(time.Second) // PgBouncer acts on the server's answer
+			if n := topo.Primary.BouncerCrashes(); n != 0 {
+				t.Errorf("the primary's PgBouncer exited %d times (see the log above)", n)
+			}
+		})
+	}
+}
