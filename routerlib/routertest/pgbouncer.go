@@ -391,8 +391,9 @@ func (n *Node) BouncerDSN() string {
 
 // BouncerCrashes returns how many times the node's PgBouncer
 // ([WithPgBouncer]) exited without being stopped, such as PgBouncer
-// 1.18's FATAL "bad client state: 0" (see [WithPgBouncer]); each time it
-// was started again on its port. 0 without one.
+// 1.18's FATAL "bad client state: 0" (see [WithPgBouncer]). Each time it
+// was started again on its port, up to 10 times, unless the start failed
+// (the test log says so); after that it stays down. 0 without one.
 func (n *Node) BouncerCrashes() int {
 	if n.bouncer == nil {
 		return 0
