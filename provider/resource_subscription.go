@@ -846,6 +846,10 @@ func (r *subscriptionResource) Update(ctx context.Context, req resource.UpdateRe
 		case i < 0:
 			failed.what = strings.Join(whats, ", ")
 			with = " Its transaction could not begin (the cause is below), so none of it ran: apply again once the server answers."
+			var begin *txBeginError
+			if errors.As(err, &begin) {
+				err = begin.err // said above: the cause alone
+			}
 		case i < len(batch):
 			failed = batch[i]
 		}

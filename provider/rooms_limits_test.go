@@ -164,20 +164,31 @@ func TestRoomsSubscriptionTxBeginFails(t *testing.T) {
 	p := testPool(t, s, dbs[0])
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	c, err := p.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pid := c.Conn().PgConn().PID()
-	c.Release()
-	// Ended while idle, and gone from the server, before pgxpool would
-	// ping it on its next Acquire.
-	began := time.Now()
-	execSQL(t, node, "postgres", `SELECT pg_terminate_backend($1, 5000)`, pid)
-	sqls := []string{`SELECT 1`, `SELECT 2`}
-	failed, err := execSubscriptionTx(ctx, p, statementBound{d: time.Minute, what: "test"}, sqls)
-	if since := time.Since(began); since > time.Second {
-		t.Skipf("the BEGIN ran %s after the session ended, past pgxpool's ping of idle connections: the test proves nothing on a machine this slow", since)
+	var failed int
+	var err error
+	// The BEGIN must run within the second after which pgxpool pings an
+	// idle connection: a machine too busy for that gets another try.
+	for try := 1; ; try++ {
+		c, aerr := p.Acquire(ctx)
+		if aerr != nil {
+			t.Fatal(aerr)
+		}
+		pid := c.Conn().PgConn().PID()
+		c.Release()
+		// Ended while idle, and gone from the server, before pgxpool would
+		// ping it on its next Acquire.
+		began := time.Now()
+		execSQL(t, node, "postgres", `SELECT pg_terminate_backend($1, 5000)`, pid)
+		sqls := []string{`SELECT 1`, `SELECT 2`}
+		failed, err = execSubscriptionTx(ctx, p, statementBound{d: time.Minute, what: "test"}, sqls)
+		since := time.Since(began)
+		if since <= 800*time.Millisecond {
+			break
+		}
+		if try == 5 {
+			t.Fatalf("the BEGIN ran %s after the session ended, past pgxpool's ping of idle connections, 5 times in a row", since)
+		}
+		t.Logf("try %d: the BEGIN ran %s after the session ended, past pgxpool's ping of idle connections: again", try, since)
 	}
 	var begin *txBeginError
 	if failed != -1 || !errors.As(err, &begin) || !strings.Contains(err.Error(), "could not begin") {
