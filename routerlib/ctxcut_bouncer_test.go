@@ -79,3 +79,38 @@ func TestContextCutOnFrozenNodeKeepsPgBouncerUp(t *testing.T) {
 		})
 	}
 }
+
+// A call the router cuts off with a node that stopped answering (its
+// connection closed under it) has its statement cancelled when the node
+// comes back: pgx sends the cancel request as it closes the connection,
+// and the router refused its dial, the node being cut off, so that the
+// statement ran on after the thaw, to its end (here a minute).
+func TestCutOffCallIsCancelledWhenNodeThaws(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(0))
+	a, _ := hungHealth(topo.Artifact())
+	r := newRouter(t, a)
+	bg := context.Background()
+	const sleep = "SELECT pg_sleep(60) -- cutoff_cancel"
+	running := func() bool {
+		var n int
+		if err := topo.Primary.QueryRow(bg, "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'", sleep).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n > 0
+	}
+	done := make(chan error, 1)
+	go func() { _, err := r.Exec(bg, sleep); done <- err }()
+	eventually(t, 10*time.Second, "the statement running", running)
+	freeze(t, topo.Primary)
+	start := time.Now()
+	if err := <-done; err == nil {
+		t.Fatal("a call on a frozen primary succeeded")
+	}
+	t.Logf("the call was cut %v into the freeze", time.Since(start))
+	time.Sleep(3*time.Second - time.Since(start))
+	if err := topo.Primary.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	took := eventually(t, 20*time.Second, "the statement cancelled", func() bool { return !running() })
+	t.Logf("the statement ended %v after the thaw", took)
+}
