@@ -69,6 +69,13 @@ PUBLICATION books_pub WITH (binary = true)`, primary.Port))
 	waitFor(t, 60*time.Second, "the subscription to copy books", func() bool {
 		return queryValue[int64](t, sub, "postgres", `SELECT count(*) FROM books`) == 1
 	})
+	// The row is there before the table's sync ends: its worker then
+	// catches up and drops its slot on the primary, which a snapshot taken
+	// before showed as a slot the adoption had dropped (seen once in CI).
+	waitFor(t, 60*time.Second, "the subscription's table sync to end", func() bool {
+		return queryValue[bool](t, sub, "postgres", `SELECT bool_and(srsubstate = 'r') FROM pg_subscription_rel`) &&
+			queryValue[int64](t, primary, "postgres", `SELECT count(*) FROM pg_replication_slots WHERE slot_name LIKE 'pg\_%\_sync\_%'`) == 0
+	})
 	return sub
 }
 
