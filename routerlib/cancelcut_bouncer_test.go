@@ -46,13 +46,7 @@ func TestCancelCutOnFrozenNodeKeepsPgBouncerUp(t *testing.T) {
 			}
 			const sleep = "SELECT pg_sleep(60) -- cancelcut_bouncer"
 			_ = c.Conn.Conn().PgConn().Exec(ctx, sleep) // its reply unread: the connection is busy
-			running := func() bool {
-				var n int
-				if err := topo.Primary.QueryRow(ctx, "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'", sleep).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				return n > 0
-			}
+			running := statementRunning(t, topo.Primary, sleep)
 			eventually(t, 10*time.Second, "the statement running", running)
 			freeze(t, topo.Primary)
 			start := time.Now()

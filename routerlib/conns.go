@@ -225,7 +225,8 @@ func (c *nodeConns) refuse(check bool) error {
 
 // cut closes every connection the pools have open to the node, so that
 // every call blocked on it fails now, and refuses the pools' dials until up
-// is called. The health check's connection stays: its check in flight ends
+// is called. A connection with a call in flight is ended by a deadline
+// instead, and closed by pgx after its cancel request (see cutMidCall). The health check's connection stays: its check in flight ends
 // by itself, and answers when a node that was only slow does.
 func (c *nodeConns) cut(cause error) {
 	c.mu.Lock()
@@ -249,9 +250,32 @@ func (c *nodeConns) closeOpen(checks bool, cause error) {
 	for _, tc := range open {
 		if cause != nil {
 			tc.cutBy.Store(&cause)
+			if ac := tc.ac.Load(); ac != nil && ac.sent.Load() != 0 {
+				tc.cutMidCall()
+				continue
+			}
 		}
 		tc.Close()
 	}
+}
+
+// cutMidCallClose bounds how long a connection cutMidCall ended stays
+// open if no call reads it: over pgx's own bound on the cancel request and
+// the close that follow a failed read (15 s, pgconn's asyncClose).
+const cutMidCallClose = 20 * time.Second
+
+// cutMidCall ends the call in flight on tc, cut off with its node: its
+// read fails now (a deadline met), and pgx, which closes a connection whose
+// call failed, sends the server a cancel request first and closes it next
+// (asyncClose), or at the latest after cutMidCallClose. Closed at once, as
+// the connections with no call in flight are, the statement ran on after
+// the node came back when PgBouncer was in front of it: pgx's cancel came
+// after the close, and PgBouncer forwards no cancel of a client gone
+// (TestCutOffCallIsCancelledWhenNodeThaws). On a direct connection the
+// cancel names the backend alone, and it comes before the Terminate.
+func (tc *trackedConn) cutMidCall() {
+	_ = tc.Conn.SetDeadline(time.Unix(1, 0))
+	time.AfterFunc(cutMidCallClose, func() { _ = tc.Close() })
 }
 
 // cause returns why the node was cut off, or nil while it is not.
@@ -338,6 +362,8 @@ type trackedConn struct {
 	answered answer
 	// cutBy is why the router closed it (nodeConns.cut), nil if it did not.
 	cutBy atomic.Pointer[error]
+	// ac is the answerConn over it, once its startup began (a pool's).
+	ac atomic.Pointer[answerConn]
 }
 
 // trackedOf returns the trackedConn under nc (a TLS connection over it,
@@ -405,7 +431,9 @@ func countAnswers(cc *pgconn.Config) {
 			}
 		}
 		if tc != nil && !tc.check {
-			return &answerConn{Conn: nc, tc: tc}, nil
+			ac := &answerConn{Conn: nc, tc: tc}
+			tc.ac.Store(ac)
+			return ac, nil
 		}
 		return nc, nil
 	}

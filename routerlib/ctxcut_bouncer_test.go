@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -39,13 +40,7 @@ func TestContextCutOnFrozenNodeKeepsPgBouncerUp(t *testing.T) {
 			r := newRouter(t, a, throughPgBouncer)
 			bg := context.Background()
 			const sleep = "SELECT pg_sleep(60) -- ctxcut_bouncer"
-			running := func() bool {
-				var n int
-				if err := topo.Primary.QueryRow(bg, "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'", sleep).Scan(&n); err != nil {
-					t.Fatal(err)
-				}
-				return n > 0
-			}
+			running := statementRunning(t, topo.Primary, sleep)
 			ctx, cancel := context.WithCancel(bg)
 			defer cancel()
 			done := make(chan error, 1)
@@ -82,35 +77,52 @@ func TestContextCutOnFrozenNodeKeepsPgBouncerUp(t *testing.T) {
 
 // A call the router cuts off with a node that stopped answering (its
 // connection closed under it) has its statement cancelled when the node
-// comes back: pgx sends the cancel request as it closes the connection,
-// and the router refused its dial, the node being cut off, so that the
+// comes back, whether the router connects to it directly or through
+// PgBouncer: pgx sends the cancel request as it closes the connection, and
+// the router refused its dial, the node being cut off, so that the
 // statement ran on after the thaw, to its end (here a minute).
 func TestCutOffCallIsCancelledWhenNodeThaws(t *testing.T) {
-	topo := routertest.Start(t, routertest.WithStandbys(0))
-	a, _ := hungHealth(topo.Artifact())
-	r := newRouter(t, a)
-	bg := context.Background()
-	const sleep = "SELECT pg_sleep(60) -- cutoff_cancel"
-	running := func() bool {
-		var n int
-		if err := topo.Primary.QueryRow(bg, "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'", sleep).Scan(&n); err != nil {
-			t.Fatal(err)
+	for _, bouncer := range []bool{false, true} {
+		name := "direct"
+		if bouncer {
+			name = "through PgBouncer"
 		}
-		return n > 0
+		t.Run(name, func(t *testing.T) {
+			var topo *routertest.Topology
+			var opts []routerlib.Option
+			if bouncer {
+				topo = routertest.Start(t, routertest.WithStandbys(0), routertest.WithPgBouncer())
+				opts = append(opts, throughPgBouncer)
+			} else {
+				topo = routertest.Start(t, routertest.WithStandbys(0))
+			}
+			a, _ := hungHealth(topo.Artifact())
+			r := newRouter(t, a, opts...)
+			bg := context.Background()
+			const sleep = "SELECT pg_sleep(60) -- cutoff_cancel"
+			running := statementRunning(t, topo.Primary, sleep)
+			done := make(chan error, 1)
+			go func() { _, err := r.Exec(bg, sleep); done <- err }()
+			eventually(t, 10*time.Second, "the statement running", running)
+			freeze(t, topo.Primary)
+			start := time.Now()
+			err := <-done
+			if err == nil {
+				t.Fatal("a call on a frozen primary succeeded")
+			}
+			t.Logf("the call was cut %v into the freeze: %v", time.Since(start), err)
+			time.Sleep(3*time.Second - time.Since(start))
+			if err := topo.Primary.Thaw(); err != nil {
+				t.Fatal(err)
+			}
+			took := eventually(t, 20*time.Second, "the statement cancelled", func() bool { return !running() })
+			t.Logf("the statement ended %v after the thaw", took)
+			if bouncer {
+				time.Sleep(time.Second) // PgBouncer acts on the server's answer
+				if n := topo.Primary.BouncerCrashes(); n != 0 {
+					t.Errorf("the primary's PgBouncer exited %d times (see the log above)", n)
+				}
+			}
+		})
 	}
-	done := make(chan error, 1)
-	go func() { _, err := r.Exec(bg, sleep); done <- err }()
-	eventually(t, 10*time.Second, "the statement running", running)
-	freeze(t, topo.Primary)
-	start := time.Now()
-	if err := <-done; err == nil {
-		t.Fatal("a call on a frozen primary succeeded")
-	}
-	t.Logf("the call was cut %v into the freeze", time.Since(start))
-	time.Sleep(3*time.Second - time.Since(start))
-	if err := topo.Primary.Thaw(); err != nil {
-		t.Fatal(err)
-	}
-	took := eventually(t, 20*time.Second, "the statement cancelled", func() bool { return !running() })
-	t.Logf("the statement ended %v after the thaw", took)
 }

@@ -120,7 +120,10 @@
 // unknown role: it may have been promoted, so no other node takes over
 // the writes until a check of it answers (the writer in place keeps
 // them). A replica with max_lag leaves rotation at once when no check has
-// answered for max_lag and an interval: its lag is unknown. On an ejection every connection still open to the node is closed:
+// answered for max_lag and an interval: its lag is unknown. On an ejection every connection still open to the node is closed
+// (one with a call in flight first gets the cancel request pgx sends for
+// a call that failed, so that its statement does not run on once the node
+// answers again, through PgBouncer too):
 // reads in flight there run again on another node, and a write in flight
 // there (Exec, Query, QueryRow, CopyFrom, a batch outside a transaction)
 // fails with [ErrMaybeCommitted] (it is never replayed), as does the
@@ -367,10 +370,10 @@
 // [SessionMiddleware] holds the response (writing its header) until they
 // ended, bounded by the request's context and 30 s after each cut. The
 // router sends the server a cancel request for a connection it closes
-// mid-reply, as pgx does for one whose context ended, so such a wait is
-// short unless the cancel cannot reach the server. Through PgBouncer the
-// backend cannot be told, so nothing is awaited there beyond the cancel,
-// which PgBouncer forwards. A panic out of such a handler while any call's reply is
+// mid-reply, as pgx does for one whose context ended (and for a call in
+// flight on a node cut off), so such a wait is short unless the cancel
+// cannot reach the server. Through PgBouncer the backend cannot be told,
+// so nothing is awaited there beyond the cancel, which PgBouncer forwards. A panic out of such a handler while any call's reply is
 // read (Query, QueryRow, their rows'
 // Close, Exec, a batch) passes on too and leaves no connection taken: the
 // connection, its reply half read, is closed and the pool opens another.

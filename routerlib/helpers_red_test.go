@@ -26,6 +26,18 @@ func freeze(t testing.TB, n *routertest.Node) {
 	t.Cleanup(func() { _ = n.Thaw() })
 }
 
+// statementRunning returns whether query (its text exactly) is running on
+// n, as pg_stat_activity shows it; the test fails if n cannot be asked.
+func statementRunning(t testing.TB, n *routertest.Node, query string) func() bool {
+	return func() bool {
+		var c int
+		if err := n.QueryRow(context.Background(), "SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND state = 'active'", query).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		return c > 0
+	}
+}
+
 // repeatUntil runs n goroutines, the i-th calling do(i) again and again
 // until stop is closed; wait waits for them to return.
 func repeatUntil(stop <-chan struct{}, n int, do func(i int)) (wait func()) {
