@@ -2,6 +2,7 @@ package routerlib_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +112,9 @@ func TestCutOffCallIsCancelledWhenNodeThaws(t *testing.T) {
 				t.Fatal("a call on a frozen primary succeeded")
 			}
 			t.Logf("the call was cut %v into the freeze: %v", time.Since(start), err)
+			if !strings.Contains(err.Error(), `node "primary" stopped answering`) {
+				t.Errorf("the call's error does not say the router cut the primary off: %v", err)
+			}
 			time.Sleep(3*time.Second - time.Since(start))
 			if err := topo.Primary.Thaw(); err != nil {
 				t.Fatal(err)

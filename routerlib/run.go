@@ -111,7 +111,13 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		// written, and may have committed elsewhere (dblink) or left a
 		// trace no rollback undoes (a sequence), before the connection
 		// failed. Run again only what never reached the server.
-		return st, false, fmt.Errorf("routerlib: node %q failed during a read on its read-write session, not run again in case a function it called wrote: %w", tg.n.name, err)
+		failed := "failed"
+		if cause := tg.n.conns.cause(); cause != nil {
+			// The router cut it off: pgx's own text (a deadline met,
+			// "conn closed") names neither the node nor why.
+			failed = fmt.Sprintf("%s (%v)", cutReason(cause), cause)
+		}
+		return st, false, fmt.Errorf("routerlib: node %q %s during a read on its read-write session, not run again in case a function it called wrote: %w", tg.n.name, failed, err)
 	}
 	if st.attempts >= maxAttempts(t) {
 		// Named as every other failure of a node is: pgx's own text
