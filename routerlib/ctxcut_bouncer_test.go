@@ -2,6 +2,7 @@ package routerlib_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -76,22 +77,29 @@ func TestContextCutOnFrozenNodeKeepsPgBouncerUp(t *testing.T) {
 	}
 }
 
-// A call the router cuts off with a node that stopped answering (its
-// connection closed under it) has its statement cancelled when the node
-// comes back, whether the router connects to it directly or through
-// PgBouncer: pgx sends the cancel request as it closes the connection, and
-// the router refused its dial, the node being cut off, so that the
-// statement ran on after the thaw, to its end (here a minute).
+// A call the router cuts off with a node that stopped answering has its
+// statement cancelled when the node comes back, whether the router
+// connects to it directly or through PgBouncer, a read as a
+// read-your-writes write (sent as BEGIN, the write, COMMIT and the LSN
+// query by routerlib's own protocol path). Twice the statement ran on after
+// the thaw, to its end (here a minute): the router closed the connection
+// under the call and refused pgx's cancel request that followed, the node
+// being cut off; and, once that cancel went out, PgBouncer dropped it, for
+// it came after the close, and PgBouncer forwards no cancel of a client
+// gone. The call's connection now stays open until pgx has sent it.
 func TestCutOffCallIsCancelledWhenNodeThaws(t *testing.T) {
-	for _, bouncer := range []bool{false, true} {
-		name := "direct"
-		if bouncer {
-			name = "through PgBouncer"
-		}
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		bouncer, write bool
+	}{
+		{"direct", false, false},
+		{"through PgBouncer", true, false},
+		{"through PgBouncer, a read-your-writes write", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			var topo *routertest.Topology
 			var opts []routerlib.Option
-			if bouncer {
+			if tc.bouncer {
 				topo = routertest.Start(t, routertest.WithStandbys(0), routertest.WithPgBouncer())
 				opts = append(opts, throughPgBouncer)
 			} else {
@@ -100,10 +108,16 @@ func TestCutOffCallIsCancelledWhenNodeThaws(t *testing.T) {
 			a, _ := hungHealth(topo.Artifact())
 			r := newRouter(t, a, opts...)
 			bg := context.Background()
-			const sleep = "SELECT pg_sleep(60) -- cutoff_cancel"
-			running := statementRunning(t, topo.Primary, sleep)
+			sql, ctx := "SELECT pg_sleep(60) -- cutoff_cancel", bg
+			if tc.write {
+				if err := topo.Primary.Exec(bg, "CREATE TABLE cutoff_cancel (n int)"); err != nil {
+					t.Fatal(err)
+				}
+				sql, ctx = "INSERT INTO cutoff_cancel SELECT 1 FROM pg_sleep(60)", routerlib.WithSession(bg, &routerlib.Session{})
+			}
+			running := statementRunning(t, topo.Primary, sql)
 			done := make(chan error, 1)
-			go func() { _, err := r.Exec(bg, sleep); done <- err }()
+			go func() { _, err := r.Exec(ctx, sql); done <- err }()
 			eventually(t, 10*time.Second, "the statement running", running)
 			freeze(t, topo.Primary)
 			start := time.Now()
@@ -115,13 +129,25 @@ func TestCutOffCallIsCancelledWhenNodeThaws(t *testing.T) {
 			if !strings.Contains(err.Error(), `node "primary" stopped answering`) {
 				t.Errorf("the call's error does not say the router cut the primary off: %v", err)
 			}
+			if tc.write && !errors.Is(err, routerlib.ErrMaybeCommitted) {
+				t.Errorf("a write cut off after it went out is no ErrMaybeCommitted: %v", err)
+			}
 			time.Sleep(3*time.Second - time.Since(start))
 			if err := topo.Primary.Thaw(); err != nil {
 				t.Fatal(err)
 			}
 			took := eventually(t, 20*time.Second, "the statement cancelled", func() bool { return !running() })
 			t.Logf("the statement ended %v after the thaw", took)
-			if bouncer {
+			if tc.write {
+				var n int
+				if err := topo.Primary.QueryRow(bg, "SELECT count(*) FROM cutoff_cancel").Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				if n != 0 {
+					t.Errorf("the cancelled write committed %d rows", n)
+				}
+			}
+			if tc.bouncer {
 				time.Sleep(time.Second) // PgBouncer acts on the server's answer
 				if n := topo.Primary.BouncerCrashes(); n != 0 {
 					t.Errorf("the primary's PgBouncer exited %d times (see the log above)", n)

@@ -111,18 +111,12 @@ func (r *Router) retryable(ctx context.Context, t *topology, tg target, sql stri
 		// written, and may have committed elsewhere (dblink) or left a
 		// trace no rollback undoes (a sequence), before the connection
 		// failed. Run again only what never reached the server.
-		failed := "failed"
-		if cause := tg.n.conns.cause(); cause != nil {
-			// The router cut it off: pgx's own text (a deadline met,
-			// "conn closed") names neither the node nor why.
-			failed = fmt.Sprintf("%s (%v)", cutReason(cause), cause)
-		}
-		return st, false, fmt.Errorf("routerlib: node %q %s during a read on its read-write session, not run again in case a function it called wrote: %w", tg.n.name, failed, err)
+		return st, false, fmt.Errorf("routerlib: node %q %s during a read on its read-write session, not run again in case a function it called wrote: %w", tg.n.name, howFailed(tg.n), err)
 	}
 	if st.attempts >= maxAttempts(t) {
 		// Named as every other failure of a node is: pgx's own text
 		// ("unexpected EOF", a FATAL) names none.
-		return st, false, fmt.Errorf("routerlib: node %q failed during a read, its last attempt (%d of %d, each failed): %w", tg.n.name, st.attempts, maxAttempts(t), err)
+		return st, false, fmt.Errorf("routerlib: node %q %s during a read, its last attempt (%d of %d, each failed): %w", tg.n.name, howFailed(tg.n), st.attempts, maxAttempts(t), err)
 	}
 	st.connRetry, st.exclude = true, tg.n
 	if sessionTerminated(err) {
@@ -655,6 +649,17 @@ func (r *Router) writeError(ctx context.Context, f failure, n *node, what string
 		return fmt.Errorf("%w: %w", ErrClosed, err)
 	}
 	return err
+}
+
+// howFailed says, for the message of a read that failed on node n, how:
+// "failed", or why the router cut n off while the read was in flight
+// (pgx's own text, a deadline met or "conn closed", names neither the
+// node nor why; see cutMidCall). Writes say it in maybeCommitted.
+func howFailed(n *node) string {
+	if cause := n.conns.cause(); cause != nil {
+		return fmt.Sprintf("%s (%v)", cutReason(cause), cause)
+	}
+	return "failed"
 }
 
 // cutByCaller reports whether err is the caller's own deadline or cancel
