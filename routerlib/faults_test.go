@@ -810,44 +810,65 @@ func (queryStartFunc) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEn
 
 // TestLateChecksOfAnAnsweringReplica: the only replica's health checks
 // answer later than health.timeout (each read on the monitor's connection
-// waits 1.5 s, as a client starved of CPU sees it) while the replica
-// answers reads at once. It stays in rotation and no read fails: before,
-// its checks failed eject_after deadlines and it was cut off, and every
-// read failed (no fallback) until a check answered in time, as in a full
-// -race run at load 40 where TestTerminatedBackendOnTheOnlyReplica saw
-// 3,987 of 4,422 reads fail. Frozen then, under reads, it answers nothing on any
-// session and is ejected within eject_after × interval + timeout, as any
-// node that hangs.
+// waits 2.1 s, as a client starved of CPU sees it, against a timeout of
+// 1 s) while the replica answers reads at once. It stays in rotation and
+// no read fails: before, its checks failed eject_after deadlines and it
+// was cut off, and every read failed (no fallback) until a check answered
+// in time, as in a full -race run at load 40 where
+// TestTerminatedBackendOnTheOnlyReplica saw 3,987 of 4,422 reads fail.
+// Frozen then, under reads, it answers nothing on any session and is
+// ejected within eject_after × interval + timeout, as any node that hangs.
+//
+// The checks are late, not lost: each answers within the bound a check in
+// flight has (eject_after × interval + timeout, 2.5 s here), after the
+// deadlines of eject_after intervals (at 1, 1.5 and 2 s), and the
+// monitor's session is set up on the slow connection before its answers
+// slow down. (A check past its bound closes the session, and a new one,
+// each of its reads as slow, answers no check: the node's role is then
+// unknown, which is another test's. This one once slowed the session's
+// set-up too, so no check answered, and it passed or failed on how soon
+// the replica left rotation for that.)
 func TestLateChecksOfAnAnsweringReplica(t *testing.T) {
 	topo := routertest.Start(t, routertest.WithStandbys(1))
 	replica := topo.Standbys[0]
+	const interval = 500 * time.Millisecond
 	a := steadyHealth(topo.Artifact(), interval)
 	a.ReadPolicy.Fallback = artifact.FallbackError
 	clock := &logClock{}
 	r := newRouter(t, a, routerlib.WithLogger(slog.New(clock)))
 	eventually(t, 5*time.Second, "the replica in rotation", func() bool { return nodeStat(r, replica.Name).Readable })
-	var delay atomic.Int64
-	delay.Store(int64(1500 * time.Millisecond))
-	r.WrapChecksForTest(replica.Name, func(c net.Conn) net.Conn { return slowConn{Conn: c, delay: &delay} })
+	var delay, reads atomic.Int64
+	r.WrapChecksForTest(replica.Name, func(c net.Conn) net.Conn { return slowConn{Conn: c, delay: &delay, reads: &reads} })
+	// The monitor's new session, set up (authentication, its first
+	// queries prepared: 8 reads) and answering checks, one read each.
+	eventually(t, 10*time.Second, "checks answering on the wrapped connection", func() bool { return reads.Load() >= 12 })
+	delay.Store(int64(2100 * time.Millisecond))
 	start := time.Now()
+	before := reads.Load()
 	stop := make(chan struct{})
 	wait := readLoad(t, r, 4, stop)
 	left := watchStat(r, func(s routerlib.NodeStat) bool { return s.Name == replica.Name && !s.Readable })
-	// Twice what a check that never answers takes to eject the node.
-	bound := 3*interval + time.Second
+	bound := time.Duration(a.Health.EjectAfter)*interval + time.Second
 	time.Sleep(2 * bound)
 	out := left()
 	close(stop)
-	reads, failed := wait()
-	t.Logf("%d reads, %d failed", reads, failed)
+	answered := reads.Load() - before
+	nReads, failed := wait()
+	t.Logf("%d reads, %d failed; %d checks answered late", nReads, failed, answered)
 	if _, late := clock.after("routerlib: a health check is late, but the node answered calls in time since its interval began; not counted", replica.Name, start); !late {
 		t.Errorf("no check of %s was late: the test tested nothing; its records: %q", replica.Name, clock.records(replica.Name))
+	}
+	if answered < 1 {
+		t.Errorf("%d checks of %s answered in %v: the test tested checks that do not answer, not late ones; its records: %q", answered, replica.Name, 2*bound, clock.records(replica.Name))
+	}
+	if at, ok := clock.after("routerlib: a node answers calls, but its health checks do not: its role is unknown, and no other node takes over the writes until a check of it answers", replica.Name, start); ok {
+		t.Errorf("at %v the replica's role was unknown: its late checks did not count as answers", at.Sub(start))
 	}
 	if out != nil {
 		t.Errorf("the replica left rotation while it answered reads: %+v", *out)
 	}
 	if failed != 0 {
-		t.Errorf("%d of %d reads failed; want 0", failed, reads)
+		t.Errorf("%d of %d reads failed; want 0", failed, nReads)
 	}
 
 	// Checks that answer in time again (a late answer read after the
@@ -856,7 +877,10 @@ func TestLateChecksOfAnAnsweringReplica(t *testing.T) {
 	delay.Store(0)
 	stop = make(chan struct{})
 	wait = readLoad(t, r, 4, stop)
-	time.Sleep(1500*time.Millisecond + 2*interval) // past the last read delayed
+	time.Sleep(2100*time.Millisecond + 2*interval) // past the last read delayed
+	if s := nodeStat(r, replica.Name); !s.Readable {
+		t.Fatalf("the replica is out of rotation before the freeze: %+v", s)
+	}
 	late := timerLateness()
 	if err := replica.Freeze(); err != nil {
 		t.Fatal(err)

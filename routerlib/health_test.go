@@ -580,13 +580,19 @@ func TestNewUsesALateFirstAnswer(t *testing.T) {
 }
 
 // slowConn delays each read by delay (nanoseconds), as a machine starved
-// of CPU sees its answers; a test changes the delay while it runs.
+// of CPU sees its answers; a test changes the delay while it runs. reads,
+// if set, counts the reads that returned bytes.
 type slowConn struct {
 	net.Conn
 	delay *atomic.Int64
+	reads *atomic.Int64
 }
 
 func (c slowConn) Read(b []byte) (int, error) {
 	time.Sleep(time.Duration(c.delay.Load()))
-	return c.Conn.Read(b)
+	n, err := c.Conn.Read(b)
+	if n > 0 && c.reads != nil {
+		c.reads.Add(1)
+	}
+	return n, err
 }
