@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
@@ -87,7 +89,12 @@ func replicationSlotSchema() schema.Schema {
 			"or another logical decoding client reads changes from it). PostgreSQL cannot alter a slot's name, type, " +
 			"database or plugin, so changing any of them drops the slot and creates a new one — which loses the position a " +
 			"consumer had reached. `failover` (and `two_phase` on PostgreSQL 18 and later) change in place; `two_phase` before 18 " +
-			"replaces the slot too. Temporary slots are not offered: a temporary slot " +
+			"replaces the slot too. A plan that replaces a slot with a logical slot of another plugin (or a physical slot " +
+			"with a logical one) first makes sure the server loads that plugin, since the apply drops the old slot before it " +
+			"creates the new one: it creates a temporary slot of the plugin, in a session of its own, and drops it at once. " +
+			"A plugin the server cannot load stops the plan before anything is dropped; a check that cannot run (no free " +
+			"slot, no `REPLICATION`, a transaction that keeps it waiting past 5 seconds) leaves a warning. " +
+			"Temporary slots are not offered: a temporary slot " +
 			"disappears with the session that made it, and a Terraform-managed object must persist.\n\n" +
 			"The computed health attributes (`active`, `restart_lsn`, `retained_wal_bytes`, …) are read on every refresh, so " +
 			"`terraform plan` shows them current; they never make a plan non-empty by themselves, and a plan that updates the " +
@@ -106,7 +113,9 @@ func replicationSlotSchema() schema.Schema {
 				requirement{signalBackendPrivilege, "`terminate_active_on_destroy = true` only: ending the process that uses the slot. " +
 					"PostgreSQL lets only a superuser end a superuser's process, so the consumer (a standby's `primary_user`) must not be a superuser."},
 			) +
-			planPrivilegesText("`CONNECT` on the database, nothing more: `pg_replication_slots` and `wal_level` are readable by every role."),
+			planPrivilegesText("`CONNECT` on the database, nothing more: `pg_replication_slots` and `wal_level` are readable by every role. "+
+				"The one exception is the plugin check of a replacement (above): its temporary slot needs `REPLICATION`, and without it "+
+				"the plan warns that the plugin is not verified."),
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
@@ -1094,6 +1103,91 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		}
 		resp.Diagnostics.AddAttributeError(path.Root("type"), "Logical Replication Needs wal_level = logical",
 			fmt.Sprintf("%s runs with wal_level = %s; a logical replication slot needs wal_level = logical. %s", r.server.describe(), walLevel, fix))
+	}
+	if state != nil && !plan.Plugin.IsUnknown() && !plan.Plugin.Equal(state.Plugin) && !resp.Diagnostics.HasError() {
+		r.checkPlugin(ctx, plan.Plugin.ValueString(), *state, &resp.Diagnostics)
+	}
+}
+
+// pluginCheckTimeout bounds checkPlugin's temporary slot: loading the
+// plugin takes milliseconds, and what follows it (a consistent snapshot:
+// every transaction running on the server must end) is not the check's.
+const pluginCheckTimeout = 5 * time.Second
+
+// pluginChecks numbers checkPlugin's temporary slots, so that the checks
+// of several slots in one plan do not take each other's names.
+var pluginChecks atomic.Int64
+
+// checkPlugin makes sure, at plan, that the server loads plugin, the output
+// plugin of the logical slot that replaces the slot of state, which had
+// another plugin or was physical. Terraform drops the old slot before it
+// creates the new one (one server holds one slot of a name), so a plugin
+// the server cannot load, a typo or a package not installed, would lose
+// the old slot and the position its consumer had reached, and then fail.
+// Only the server knows whether it can load a library, and only by loading
+// it: a temporary slot of that plugin, in a session of the provider's
+// own, loads it as the new slot will, and is dropped at once (the session's
+// end drops it too). A plugin the server cannot load is an error here,
+// before anything is dropped; a check that cannot run or does not finish
+// within pluginCheckTimeout (no free slot, no REPLICATION, a long
+// transaction) is a warning, and the plan goes on.
+func (r *replicationSlotResource) checkPlugin(ctx context.Context, plugin string, state replicationSlotModel, diags *diag.Diagnostics) {
+	old := "physical slot"
+	if state.Plugin.ValueString() != "" {
+		old = fmt.Sprintf("slot of plugin %q", state.Plugin.ValueString())
+	}
+	subject := fmt.Sprintf("Replacing replication slot %q (a %s) on %s with a logical slot of plugin %q", state.Name.ValueString(), old, r.server.describe(), plugin)
+	unverified := func(err error) {
+		diags.AddAttributeWarning(path.Root("plugin"), "Output Plugin Not Verified",
+			fmt.Sprintf("%s: the provider could not make sure at plan that the server loads %q, and the apply drops the old slot before it creates "+
+				"the new one. If the server cannot load it, the old slot and its position are lost and the create fails.\n\nCause: %v", subject, plugin, err))
+	}
+	pool, err := r.server.Pool(ctx, "")
+	if err != nil {
+		unverified(err)
+		return
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		unverified(err)
+		return
+	}
+	defer conn.Release()
+	// Named for the slot it checks, for whoever sees it in
+	// pg_replication_slots meanwhile; at most 63 bytes.
+	checked := state.Name.ValueString()
+	checked = checked[:min(len(checked), 24)]
+	name := fmt.Sprintf("pgreplication_check_%s_%d_%d", checked, os.Getpid(), pluginChecks.Add(1))
+	cctx, cancel := context.WithTimeout(ctx, pluginCheckTimeout)
+	_, err = conn.Exec(cctx, `SELECT pg_create_logical_replication_slot($1, $2, true)`, name, plugin)
+	cancel()
+	if err == nil {
+		dctx, cancel := context.WithTimeout(ctx, pluginCheckTimeout)
+		if _, err := conn.Exec(dctx, `SELECT pg_drop_replication_slot($1)`, name); err != nil {
+			_ = conn.Hijack().Close(dctx) // a temporary slot goes with its session
+		}
+		cancel()
+		return
+	}
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr) && pgErr.Code == "58P01": // undefined_file
+		diags.AddAttributeError(path.Root("plugin"), "Output Plugin Not Installed",
+			fmt.Sprintf("%s would fail: the server has no output plugin %q (no shared library of that name in its library directory), and the "+
+				"apply would drop the old slot, with its position, before it found out. Nothing was dropped. Install the plugin on the server "+
+				"(pgoutput and test_decoding come with PostgreSQL; others, such as wal2json, are packages of their own), or correct plugin; "+
+				"then plan again.\n\nServer error: %v", subject, plugin, err))
+	case errors.As(err, &pgErr) && strings.Contains(pgErr.Message, "_PG_output_plugin_init"): // a library, but no output plugin (XX000)
+		diags.AddAttributeError(path.Root("plugin"), "Not an Output Plugin",
+			fmt.Sprintf("%s would fail: the server's library %q is not a logical decoding output plugin (it has no _PG_output_plugin_init), and "+
+				"the apply would drop the old slot, with its position, before it found out. Nothing was dropped. Correct plugin (pgoutput is "+
+				"what subscriptions use), then plan again.\n\nServer error: %v", subject, plugin, err))
+	case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
+		unverified(fmt.Errorf("the temporary slot did not finish within %v: once the plugin loads, a new logical slot waits for every "+
+			"transaction running on the server to end (a long-running one in pg_stat_activity; on a standby, the primary's next "+
+			"running-transactions record): %w", pluginCheckTimeout, err))
+	default:
+		unverified(err)
 	}
 }
 

@@ -1,0 +1,147 @@
+package provider
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/terraform"
+	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
+)
+
+// A slot replaced by a logical slot of a plugin the server cannot load
+// (a typo, a package not installed, a library that is no output plugin)
+// is refused at plan, and the slot stays, at the position it had. Before,
+// the plan passed, the apply dropped the old slot and then failed to
+// create the new one: the slot and its consumer's position were lost for
+// nothing. The same for a physical slot replaced by a logical one. A
+// plugin the server loads replaces the slot as before, and the check
+// leaves no slot of its own behind.
+func TestAccReplicationSlot_pluginCheckedBeforeDrop(t *testing.T) {
+	topo := testAccTopology(t)
+	const name = "pc_plugin_checked"
+	const addr = "pgreplication_replication_slot.this"
+	config := func(body string) string {
+		return providerConfig("primary", topo.Primary) + `
+resource "pgreplication_replication_slot" "this" {
+  provider = pgreplication.primary
+  name     = "` + name + `"
+` + body + `
+}
+`
+	}
+	// The slot as the last apply left it: another slot of that name (the
+	// drop and create of a replacement) has another position, since WAL
+	// moves on after each step (moveWAL).
+	var was struct{ slotType, plugin, lsn string }
+	slot := func() (slotType, plugin, lsn string) {
+		t.Helper()
+		var p, l *string
+		if err := queryRow(topo.Primary, `SELECT slot_type, plugin, restart_lsn::text FROM pg_replication_slots WHERE slot_name = $1`,
+			[]any{name}, &slotType, &p, &l); err != nil {
+			t.Fatalf("reading slot %s: %v", name, err)
+		}
+		if p != nil {
+			plugin = *p
+		}
+		if l != nil {
+			lsn = *l
+		}
+		return slotType, plugin, lsn
+	}
+	remember := func() {
+		was.slotType, was.plugin, was.lsn = slot()
+		execSQL(t, topo.Primary, "postgres", `SELECT pg_switch_wal(), pg_logical_emit_message(false, 'pc', 'moved on')`)
+	}
+	// stillThere is the PreConfig after a refused plan: the slot is the
+	// one from before, and no check slot is left.
+	stillThere := func() {
+		t.Helper()
+		if !slotExists(t, topo.Primary, name) {
+			t.Fatalf("slot %s was dropped by a plan the provider refused", name)
+		}
+		if typ, plugin, lsn := slot(); typ != was.slotType || plugin != was.plugin || lsn != was.lsn {
+			t.Fatalf("slot %s is now %s/%q at %s, want the one from before, %s/%q at %s: it was replaced", name, typ, plugin, lsn, was.slotType, was.plugin, was.lsn)
+		}
+		noCheckSlots(t, topo.Primary, name)
+	}
+	noCheckSlotsLeft := func() { noCheckSlots(t, topo.Primary, name) }
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, name),
+		Steps: []resource.TestStep{
+			{
+				Config: config(`  type = "logical"`),
+				Check: func(*terraform.State) error {
+					remember()
+					return nil
+				},
+			},
+			{
+				Config:      config(`  type = "logical"` + "\n" + `  plugin = "pc_no_such_plugin"`),
+				ExpectError: errorText("Output Plugin Not Installed", `"pc_plugin_checked"`, `"pc_no_such_plugin"`, "Nothing was dropped", "or correct plugin"),
+			},
+			{
+				PreConfig:   stillThere,
+				Config:      config(`  type = "logical"` + "\n" + `  plugin = "plpgsql"`),
+				ExpectError: errorText("Not an Output Plugin", `"plpgsql"`, "Nothing was dropped"),
+			},
+			{
+				// A plugin the server loads: replaced as before.
+				PreConfig: stillThere,
+				Config:    config(`  type = "logical"` + "\n" + `  plugin = "test_decoding"`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate)},
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue(addr, tfjsonpath.New("plugin"), knownvalue.StringExact("test_decoding")),
+				},
+				Check: func(*terraform.State) error {
+					noCheckSlots(t, topo.Primary, name)
+					if _, plugin, _ := slot(); plugin != "test_decoding" {
+						return fmt.Errorf("slot %s has plugin %q after the replacement, want test_decoding", name, plugin)
+					}
+					return nil
+				},
+			},
+			{
+				Config: config(`  type = "physical"`),
+				Check: func(*terraform.State) error {
+					remember()
+					return nil
+				},
+			},
+			{
+				// A physical slot (a standby's, its WAL reserved) replaced
+				// by a logical one of a plugin the server does not have.
+				Config:      config(`  type = "logical"` + "\n" + `  plugin = "pc_no_such_plugin"`),
+				ExpectError: errorText("Output Plugin Not Installed", "(a physical slot)", "Nothing was dropped"),
+			},
+			{
+				PreConfig: stillThere,
+				Config:    config(`  type = "physical"`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+				Check: func(*terraform.State) error {
+					noCheckSlotsLeft()
+					return nil
+				},
+			},
+		},
+	})
+}
+
+// noCheckSlots fails the test if a slot of the provider's plugin check
+// (checkPlugin) of slot checked is on n: each is dropped at once.
+func noCheckSlots(t *testing.T, n *routertest.Node, checked string) {
+	t.Helper()
+	if left := queryValue[int64](t, n, "postgres", `SELECT count(*) FROM pg_replication_slots WHERE starts_with(slot_name, 'pgreplication_check_' || $1 || '_')`, checked); left != 0 {
+		t.Fatalf("%d slots of the plugin check of %s are left on %s", left, checked, n.Name)
+	}
+}
