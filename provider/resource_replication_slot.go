@@ -1114,6 +1114,41 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 // every transaction running on the server must end) is not the check's.
 const pluginCheckTimeout = 5 * time.Second
 
+// tryPlugin creates and drops a temporary logical slot of plugin named
+// name on conn, in a transaction whose statement_timeout is
+// pluginCheckTimeout: the server ends a slot that waits longer itself,
+// without the cancel request the client would send (a provider's process
+// ends with its plan, and may not have sent it), and the slot goes with
+// the statement. The context bounds what the server cannot (a node that
+// stopped answering). A connection that fails is closed, which drops any
+// temporary slot of its session.
+func tryPlugin(ctx context.Context, conn *pgxpool.Conn, name, plugin string) error {
+	ctx, cancel := context.WithTimeout(ctx, pluginCheckTimeout+5*time.Second)
+	defer cancel()
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	created, dropped := false, false
+	defer func() {
+		if err := tx.Rollback(ctx); err != nil || created && !dropped {
+			_ = conn.Hijack().Close(ctx)
+		}
+	}()
+	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", pluginCheckTimeout.Milliseconds())); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, $2, true)`, name, plugin); err != nil {
+		return err
+	}
+	created = true
+	if _, err := tx.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, name); err != nil {
+		return fmt.Errorf("dropping the check's temporary slot %q (closing its session, which drops it): %w", name, err)
+	}
+	dropped = true
+	return nil
+}
+
 // pluginChecks numbers checkPlugin's temporary slots, so that the checks
 // of several slots in one plan do not take each other's names.
 var pluginChecks atomic.Int64
@@ -1158,15 +1193,8 @@ func (r *replicationSlotResource) checkPlugin(ctx context.Context, plugin string
 	checked := state.Name.ValueString()
 	checked = checked[:min(len(checked), 24)]
 	name := fmt.Sprintf("pgreplication_check_%s_%d_%d", checked, os.Getpid(), pluginChecks.Add(1))
-	cctx, cancel := context.WithTimeout(ctx, pluginCheckTimeout)
-	_, err = conn.Exec(cctx, `SELECT pg_create_logical_replication_slot($1, $2, true)`, name, plugin)
-	cancel()
+	err = tryPlugin(ctx, conn, name, plugin)
 	if err == nil {
-		dctx, cancel := context.WithTimeout(ctx, pluginCheckTimeout)
-		if _, err := conn.Exec(dctx, `SELECT pg_drop_replication_slot($1)`, name); err != nil {
-			_ = conn.Hijack().Close(dctx) // a temporary slot goes with its session
-		}
-		cancel()
 		return
 	}
 	var pgErr *pgconn.PgError
@@ -1182,7 +1210,7 @@ func (r *replicationSlotResource) checkPlugin(ctx context.Context, plugin string
 			fmt.Sprintf("%s would fail: the server's library %q is not a logical decoding output plugin (it has no _PG_output_plugin_init), and "+
 				"the apply would drop the old slot, with its position, before it found out. Nothing was dropped. Correct plugin (pgoutput is "+
 				"what subscriptions use), then plan again.\n\nServer error: %v", subject, plugin, err))
-	case errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err):
+	case errors.As(err, &pgErr) && pgErr.Code == "57014" || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err): // statement_timeout
 		unverified(fmt.Errorf("the temporary slot did not finish within %v: once the plugin loads, a new logical slot waits for every "+
 			"transaction running on the server to end (a long-running one in pg_stat_activity; on a standby, the primary's next "+
 			"running-transactions record): %w", pluginCheckTimeout, err))

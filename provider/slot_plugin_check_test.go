@@ -1,8 +1,10 @@
 package provider
 
 import (
+	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -10,6 +12,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/jackc/pgx/v5"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
@@ -23,7 +26,11 @@ import (
 // plugin the server loads replaces the slot as before, and the check
 // leaves no slot of its own behind.
 func TestAccReplicationSlot_pluginCheckedBeforeDrop(t *testing.T) {
-	topo := testAccTopology(t)
+	testAccPreCheck(t)
+	// A server of its own: a long transaction of another test would hold
+	// the check past its 5 s, and the plan would only warn.
+	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "logical"))
+	logPath := traceLog(t)
 	const name = "pc_plugin_checked"
 	const addr = "pgreplication_replication_slot.this"
 	config := func(body string) string {
@@ -103,6 +110,9 @@ resource "pgreplication_replication_slot" "this" {
 				},
 				Check: func(*terraform.State) error {
 					noCheckSlots(t, topo.Primary, name)
+					if logHasEntry(t, logPath, "Output Plugin Not Verified") {
+						return fmt.Errorf("the plan warned that the plugin was not verified: the check did not run")
+					}
 					if _, plugin, _ := slot(); plugin != "test_decoding" {
 						return fmt.Errorf("slot %s has plugin %q after the replacement, want test_decoding", name, plugin)
 					}
@@ -144,4 +154,76 @@ func noCheckSlots(t *testing.T, n *routertest.Node, checked string) {
 	if left := queryValue[int64](t, n, "postgres", `SELECT count(*) FROM pg_replication_slots WHERE starts_with(slot_name, 'pgreplication_check_' || $1 || '_')`, checked); left != 0 {
 		t.Fatalf("%d slots of the plugin check of %s are left on %s", left, checked, n.Name)
 	}
+}
+
+// The plugin check waits at most 5 s: a transaction that holds a new
+// logical slot (a consistent snapshot waits for it to end) leaves a
+// warning that the plugin is not verified, and the plan goes on. The
+// server ends the check's temporary slot itself (statement_timeout), so
+// none is left while the transaction runs on.
+func TestAccReplicationSlot_pluginCheckHeldWarns(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "logical"))
+	const name = "pc_plugin_held"
+	config := func(plugin string) string {
+		return providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "pgreplication_replication_slot" "this" {
+  provider = pgreplication.primary
+  name     = %q
+  type     = "logical"
+  plugin   = %q
+}
+`, name, plugin)
+	}
+	logPath := traceLog(t)
+	ctx := context.Background()
+	var held *pgx.Conn
+	var heldFor time.Time
+	t.Cleanup(func() {
+		if held != nil {
+			_ = held.Close(ctx)
+		}
+	})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, name),
+		Steps: []resource.TestStep{
+			{Config: config("pgoutput")},
+			{
+				PreConfig: func() {
+					c, err := pgx.Connect(ctx, topo.Primary.DSNFor("postgres"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					held = c
+					if _, err := held.Exec(ctx, `BEGIN; SELECT pg_catalog.txid_current()`); err != nil {
+						t.Fatal(err)
+					}
+					heldFor = time.Now()
+				},
+				Config:             config("test_decoding"),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{
+				PreConfig: func() {
+					took := time.Since(heldFor)
+					if !logHasEntry(t, logPath, "Output Plugin Not Verified", name, "test_decoding", "did not finish within 5s", "pg_stat_activity") {
+						t.Fatalf("the plan did not warn that the plugin was not verified")
+					}
+					noCheckSlots(t, topo.Primary, name)
+					if took < 5*time.Second || took > time.Minute {
+						t.Errorf("the plan took %v with the transaction held, want the check's 5 s and a little more", took)
+					}
+					if _, err := held.Exec(ctx, `COMMIT`); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: config("test_decoding"),
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("pgreplication_replication_slot.this", tfjsonpath.New("plugin"), knownvalue.StringExact("test_decoding")),
+				},
+			},
+		},
+	})
 }
