@@ -89,12 +89,15 @@ func TestContextCutOnFrozenNodeKeepsPgBouncerUp(t *testing.T) {
 // gone. The call's connection now stays open until pgx has sent it.
 func TestCutOffCallIsCancelledWhenNodeThaws(t *testing.T) {
 	for _, tc := range []struct {
-		name           string
-		bouncer, write bool
+		name                 string
+		bouncer, write, host bool
 	}{
-		{"direct", false, false},
-		{"through PgBouncer", true, false},
-		{"through PgBouncer, a read-your-writes write", true, true},
+		{"direct", false, false, false},
+		{"through PgBouncer", true, false, false},
+		{"through PgBouncer, a read-your-writes write", true, true, false},
+		// The host of both frozen: the cancel request waits in
+		// PgBouncer's listen queue until it thaws.
+		{"through PgBouncer frozen with it, a read-your-writes write", true, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var topo *routertest.Topology
@@ -119,7 +122,14 @@ func TestCutOffCallIsCancelledWhenNodeThaws(t *testing.T) {
 			done := make(chan error, 1)
 			go func() { _, err := r.Exec(ctx, sql); done <- err }()
 			eventually(t, 10*time.Second, "the statement running", running)
-			freeze(t, topo.Primary)
+			if tc.host {
+				if err := topo.Primary.FreezeHost(); err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { _ = topo.Primary.Thaw() })
+			} else {
+				freeze(t, topo.Primary)
+			}
 			start := time.Now()
 			err := <-done
 			if err == nil {

@@ -97,6 +97,40 @@ func (n *Node) Freeze() error {
 	return nil
 }
 
+// FreezeHost freezes the node as [Node.Freeze] does, and its PgBouncer
+// ([WithPgBouncer]) with it, last: the host that runs both, frozen (a VM
+// suspended, a host cut off). Clients of the PgBouncer then hang as the
+// server's own would, cancel requests included. [Node.Thaw] resumes both,
+// the PgBouncer first. Without a PgBouncer it is Freeze.
+func (n *Node) FreezeHost() error {
+	if err := n.Freeze(); err != nil {
+		return err
+	}
+	if n.bouncer == nil {
+		return nil
+	}
+	n.bouncer.mu.Lock()
+	cmd := n.bouncer.cmd
+	n.bouncer.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return nil
+	}
+	t := n.t
+	t.frozen.mu.Lock()
+	defer t.frozen.mu.Unlock()
+	pid := cmd.Process.Pid
+	if err := stopProcess(pid); err != nil {
+		n.thawLocked()
+		return n.errorf("freezing its PgBouncer", err)
+	}
+	t.frozen.pids[n] = append(t.frozen.pids[n], pid)
+	if err := waitStopped(pid); err != nil {
+		n.thawLocked()
+		return n.errorf("freezing its PgBouncer", err)
+	}
+	return nil
+}
+
 // waitStopped waits until the process pid shows as stopped in /proc (state
 // T), has exited (gone, or a zombie, X), or 10 s have passed.
 func waitStopped(pid int) error {

@@ -186,3 +186,44 @@ func TestBouncerRestartedAfterCrash(t *testing.T) {
 		t.Logf("this PgBouncer did not crash: %s", n.bouncer.logTail())
 	}
 }
+
+// FreezeHost stops the node's PgBouncer with its server: a client of the
+// bouncer gets no answer at all (with Freeze alone the bouncer answers
+// its own handshake), and Thaw resumes both.
+func TestFreezeHostStopsThePgBouncer(t *testing.T) {
+	topo := Start(t, WithStandbys(0), WithPgBouncer())
+	n := topo.Primary
+	if err := n.FreezeHost(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = n.Thaw() })
+	n.bouncer.mu.Lock()
+	pid := n.bouncer.cmd.Process.Pid
+	n.bouncer.mu.Unlock()
+	if state, err := processState(pid); err != nil || state != 'T' && state != 't' {
+		t.Fatalf("the PgBouncer (pid %d) is in state %c (%v), want stopped", pid, state, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	c, err := pgconn.Connect(ctx, n.BouncerDSN())
+	cancel()
+	if err == nil {
+		c.Close(context.Background())
+		t.Fatal("a frozen host's PgBouncer took a connection")
+	}
+	if err := n.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err = pgconn.Connect(ctx, n.BouncerDSN())
+	if err != nil {
+		t.Fatalf("after Thaw: %v", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, "SELECT 1").ReadAll(); err != nil {
+		t.Fatalf("after Thaw: %v", err)
+	}
+	if state, err := processState(pid); err != nil || state == 'T' || state == 't' {
+		t.Fatalf("the PgBouncer (pid %d) is in state %c (%v) after Thaw", pid, state, err)
+	}
+}
