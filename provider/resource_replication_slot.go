@@ -93,7 +93,7 @@ func replicationSlotSchema() schema.Schema {
 			"with a logical one) first makes sure the server loads that plugin, since the apply drops the old slot before it " +
 			"creates the new one: it creates a temporary slot of the plugin, in a session of its own, and drops it at once. " +
 			"A plugin the server cannot load stops the plan before anything is dropped; a check that cannot run (no free " +
-			"slot, no `REPLICATION`, a transaction that keeps it waiting past 5 seconds) leaves a warning. " +
+			"slot, a role without `REPLICATION`, a server that does not answer) leaves a warning. " +
 			"Temporary slots are not offered: a temporary slot " +
 			"disappears with the session that made it, and a Terraform-managed object must persist.\n\n" +
 			"The computed health attributes (`active`, `restart_lsn`, `retained_wal_bytes`, …) are read on every refresh, so " +
@@ -114,8 +114,8 @@ func replicationSlotSchema() schema.Schema {
 					"PostgreSQL lets only a superuser end a superuser's process, so the consumer (a standby's `primary_user`) must not be a superuser."},
 			) +
 			planPrivilegesText("`CONNECT` on the database, nothing more: `pg_replication_slots` and `wal_level` are readable by every role. "+
-				"The one exception is the plugin check of a replacement (above): its temporary slot needs `REPLICATION`, and without it "+
-				"the plan warns that the plugin is not verified."),
+				"The one exception is the plugin check of a replacement (above): its temporary slot needs `REPLICATION`; a role without "+
+				"it (a drift audit's) is not made to try, and the plan warns that the plugin is not verified."),
 		Attributes: map[string]schema.Attribute{
 			// Required
 			"name": schema.StringAttribute{
@@ -1111,7 +1111,9 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 
 // pluginCheckTimeout bounds checkPlugin's temporary slot: loading the
 // plugin takes milliseconds, and what follows it (a consistent snapshot:
-// every transaction running on the server must end) is not the check's.
+// every transaction running on the server must end; on a standby, the
+// primary's next running-transactions record) is not the check's, and
+// says the plugin loaded.
 const pluginCheckTimeout = 5 * time.Second
 
 // tryPlugin creates and drops a temporary logical slot of plugin named
@@ -1120,8 +1122,7 @@ const pluginCheckTimeout = 5 * time.Second
 // without the cancel request the client would send (a provider's process
 // ends with its plan, and may not have sent it), and the slot goes with
 // the statement. The context bounds what the server cannot (a node that
-// stopped answering). A connection that fails is closed, which drops any
-// temporary slot of its session.
+// stopped answering).
 func tryPlugin(ctx context.Context, conn *pgxpool.Conn, name, plugin string) error {
 	ctx, cancel := context.WithTimeout(ctx, pluginCheckTimeout+5*time.Second)
 	defer cancel()
@@ -1129,23 +1130,20 @@ func tryPlugin(ctx context.Context, conn *pgxpool.Conn, name, plugin string) err
 	if err != nil {
 		return err
 	}
-	created, dropped := false, false
-	defer func() {
-		if err := tx.Rollback(ctx); err != nil || created && !dropped {
-			_ = conn.Hijack().Close(ctx)
-		}
-	}()
+	// A rollback that fails leaves the connection closed, and Release
+	// destroys it (through the pool's BeforeClose, which keeps the
+	// connection rooms' counts); a drop that fails is a server ERROR,
+	// whose recovery drops the session's temporary slots.
+	defer func() { _ = tx.Rollback(ctx) }()
 	if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL statement_timeout = %d", pluginCheckTimeout.Milliseconds())); err != nil {
 		return err
 	}
 	if _, err := tx.Exec(ctx, `SELECT pg_create_logical_replication_slot($1, $2, true)`, name, plugin); err != nil {
 		return err
 	}
-	created = true
 	if _, err := tx.Exec(ctx, `SELECT pg_drop_replication_slot($1)`, name); err != nil {
-		return fmt.Errorf("dropping the check's temporary slot %q (closing its session, which drops it): %w", name, err)
+		return fmt.Errorf("dropping the check's temporary slot %q: %w", name, err)
 	}
-	dropped = true
 	return nil
 }
 
@@ -1162,10 +1160,12 @@ var pluginChecks atomic.Int64
 // Only the server knows whether it can load a library, and only by loading
 // it: a temporary slot of that plugin, in a session of the provider's
 // own, loads it as the new slot will, and is dropped at once (the session's
-// end drops it too). A plugin the server cannot load is an error here,
-// before anything is dropped; a check that cannot run or does not finish
-// within pluginCheckTimeout (no free slot, no REPLICATION, a long
-// transaction) is a warning, and the plan goes on.
+// end drops it too). A plugin the server cannot load, or a server that
+// cannot create a logical slot now, is an error here, before anything is
+// dropped; a slot still waiting for its snapshot at pluginCheckTimeout
+// loaded its plugin. A check that cannot run (no free slot, a role without
+// REPLICATION, which is not made to try, a server that stopped answering)
+// is a warning, and the plan goes on.
 func (r *replicationSlotResource) checkPlugin(ctx context.Context, plugin string, state replicationSlotModel, diags *diag.Diagnostics) {
 	old := "physical slot"
 	if state.Plugin.ValueString() != "" {
@@ -1175,11 +1175,22 @@ func (r *replicationSlotResource) checkPlugin(ctx context.Context, plugin string
 	unverified := func(err error) {
 		diags.AddAttributeWarning(path.Root("plugin"), "Output Plugin Not Verified",
 			fmt.Sprintf("%s: the provider could not make sure at plan that the server loads %q, and the apply drops the old slot before it creates "+
-				"the new one. If the server cannot load it, the old slot and its position are lost and the create fails.\n\nCause: %v", subject, plugin, err))
+				"the new one. If the server cannot load it, the old slot and its position are lost and the create fails.\n\nCause: %s", subject, plugin, statement.MaskedError(ctx, err)))
 	}
 	pool, err := r.server.Pool(ctx, "")
 	if err != nil {
 		unverified(err)
+		return
+	}
+	// A role that may not create slots (a drift audit's, which only
+	// reads) is not made to try.
+	var may bool
+	if err := pool.QueryRow(ctx, `SELECT rolsuper OR rolreplication FROM pg_catalog.pg_roles WHERE rolname = current_user`).Scan(&may); err != nil {
+		unverified(err)
+		return
+	}
+	if !may {
+		unverified(errors.New("the provider's role has no REPLICATION, which a temporary slot needs (the apply needs it too)"))
 		return
 	}
 	conn, err := pool.Acquire(ctx)
@@ -1204,16 +1215,25 @@ func (r *replicationSlotResource) checkPlugin(ctx context.Context, plugin string
 			fmt.Sprintf("%s would fail: the server has no output plugin %q (no shared library of that name in its library directory), and the "+
 				"apply would drop the old slot, with its position, before it found out. Nothing was dropped. Install the plugin on the server "+
 				"(pgoutput and test_decoding come with PostgreSQL; others, such as wal2json, are packages of their own), or correct plugin; "+
-				"then plan again.\n\nServer error: %v", subject, plugin, err))
+				"then plan again.\n\nServer error: %s", subject, plugin, statement.MaskedError(ctx, err)))
 	case errors.As(err, &pgErr) && strings.Contains(pgErr.Message, "_PG_output_plugin_init"): // a library, but no output plugin (XX000)
 		diags.AddAttributeError(path.Root("plugin"), "Not an Output Plugin",
 			fmt.Sprintf("%s would fail: the server's library %q is not a logical decoding output plugin (it has no _PG_output_plugin_init), and "+
 				"the apply would drop the old slot, with its position, before it found out. Nothing was dropped. Correct plugin (pgoutput is "+
-				"what subscriptions use), then plan again.\n\nServer error: %v", subject, plugin, err))
-	case errors.As(err, &pgErr) && pgErr.Code == "57014" || errors.Is(err, context.DeadlineExceeded) || pgconn.Timeout(err): // statement_timeout
-		unverified(fmt.Errorf("the temporary slot did not finish within %v: once the plugin loads, a new logical slot waits for every "+
-			"transaction running on the server to end (a long-running one in pg_stat_activity; on a standby, the primary's next "+
-			"running-transactions record): %w", pluginCheckTimeout, err))
+				"what subscriptions use), then plan again.\n\nServer error: %s", subject, plugin, statement.MaskedError(ctx, err)))
+	case errors.As(err, &pgErr) && pgErr.Code == "57014": // statement_timeout
+		// The slot loads its plugin first, and only then waits, for every
+		// transaction running on the server to end (on a standby, for the
+		// primary's next running-transactions record): the wait is the
+		// only place the timeout can end it, so the plugin loaded.
+	case errors.As(err, &pgErr) && pgErr.Code == "55000": // object_not_in_prerequisite_state
+		// The server cannot create a logical slot at all now (a standby
+		// whose primary runs with wal_level below logical): neither can
+		// the apply, after it dropped the old slot.
+		diags.AddAttributeError(path.Root("type"), "Cannot Create the New Slot",
+			fmt.Sprintf("%s would fail: the server cannot create a logical slot now, and the apply would drop the old slot, with its "+
+				"position, before it found out. Nothing was dropped. Fix what the server says, then plan again.\n\nServer error: %s",
+				subject, statement.MaskedError(ctx, err)))
 	default:
 		unverified(err)
 	}

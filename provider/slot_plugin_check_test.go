@@ -3,6 +3,7 @@ package provider
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -110,8 +111,11 @@ resource "pgreplication_replication_slot" "this" {
 				},
 				Check: func(*terraform.State) error {
 					noCheckSlots(t, topo.Primary, name)
+					if !logHasEntry(t, logPath, "running SQL", "pg_create_logical_replication_slot", "pgreplication_check_"+name+"_", "test_decoding") {
+						return fmt.Errorf("the plan did not load test_decoding with a temporary slot: no check ran")
+					}
 					if logHasEntry(t, logPath, "Output Plugin Not Verified") {
-						return fmt.Errorf("the plan warned that the plugin was not verified: the check did not run")
+						return fmt.Errorf("the plan warned that the plugin was not verified")
 					}
 					if _, plugin, _ := slot(); plugin != "test_decoding" {
 						return fmt.Errorf("slot %s has plugin %q after the replacement, want test_decoding", name, plugin)
@@ -120,7 +124,7 @@ resource "pgreplication_replication_slot" "this" {
 				},
 			},
 			{
-				Config: config(`  type = "physical"`),
+				Config: config(`  type = "physical"` + "\n" + `  immediately_reserve = true`),
 				Check: func(*terraform.State) error {
 					remember()
 					return nil
@@ -134,7 +138,7 @@ resource "pgreplication_replication_slot" "this" {
 			},
 			{
 				PreConfig: stillThere,
-				Config:    config(`  type = "physical"`),
+				Config:    config(`  type = "physical"` + "\n" + `  immediately_reserve = true`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
 				},
@@ -156,17 +160,20 @@ func noCheckSlots(t *testing.T, n *routertest.Node, checked string) {
 	}
 }
 
-// The plugin check waits at most 5 s: a transaction that holds a new
-// logical slot (a consistent snapshot waits for it to end) leaves a
-// warning that the plugin is not verified, and the plan goes on. The
-// server ends the check's temporary slot itself (statement_timeout), so
-// none is left while the transaction runs on.
-func TestAccReplicationSlot_pluginCheckHeldWarns(t *testing.T) {
+// The plugin check of a role that may not create slots (a drift audit's)
+// is not tried: the plan reads that, warns, and goes on. And the check
+// waits at most 5 s: a transaction that holds a new logical slot back (a
+// consistent snapshot waits for it to end) holds the check's, whose plugin
+// loaded before that wait, and the server ends it (statement_timeout), so
+// no check slot is left while the transaction runs on, and the plan goes on
+// without a warning.
+func TestAccReplicationSlot_pluginCheckBounded(t *testing.T) {
 	testAccPreCheck(t)
 	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "logical"))
-	const name = "pc_plugin_held"
-	config := func(plugin string) string {
-		return providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+	const name, audit = "pc_plugin_held", "pc_audit"
+	execSQL(t, topo.Primary, "postgres", "CREATE ROLE "+audit+" LOGIN")
+	config := func(role, plugin string) string {
+		return providerConfigAs("primary", topo.Primary, role) + fmt.Sprintf(`
 resource "pgreplication_replication_slot" "this" {
   provider = pgreplication.primary
   name     = %q
@@ -184,13 +191,35 @@ resource "pgreplication_replication_slot" "this" {
 			_ = held.Close(ctx)
 		}
 	})
+	ran := func() bool {
+		return logHasEntry(t, logPath, "running SQL", "pg_create_logical_replication_slot", "pgreplication_check_"+name+"_")
+	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
 		CheckDestroy:             checkSlotsDropped(t, topo.Primary, name),
 		Steps: []resource.TestStep{
-			{Config: config("pgoutput")},
+			{
+				Config: config("postgres", "pgoutput"),
+				Check: func(*terraform.State) error {
+					return os.Truncate(logPath, 0)
+				},
+			},
+			{
+				Config:             config(audit, "test_decoding"),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
 			{
 				PreConfig: func() {
+					if !logHasEntry(t, logPath, "Output Plugin Not Verified", name, "test_decoding", "no REPLICATION") {
+						t.Fatalf("the plan as %s did not warn that the plugin was not verified", audit)
+					}
+					if ran() {
+						t.Fatalf("the plan as %s, which may not create slots, tried to", audit)
+					}
+					if err := os.Truncate(logPath, 0); err != nil {
+						t.Fatal(err)
+					}
 					c, err := pgx.Connect(ctx, topo.Primary.DSNFor("postgres"))
 					if err != nil {
 						t.Fatal(err)
@@ -201,25 +230,31 @@ resource "pgreplication_replication_slot" "this" {
 					}
 					heldFor = time.Now()
 				},
-				Config:             config("test_decoding"),
+				Config:             config("postgres", "test_decoding"),
 				PlanOnly:           true,
 				ExpectNonEmptyPlan: true,
 			},
 			{
 				PreConfig: func() {
 					took := time.Since(heldFor)
-					if !logHasEntry(t, logPath, "Output Plugin Not Verified", name, "test_decoding", "did not finish within 5s", "pg_stat_activity") {
-						t.Fatalf("the plan did not warn that the plugin was not verified")
+					if !ran() {
+						t.Fatal("the plan did not load test_decoding with a temporary slot: no check ran")
+					}
+					if !logHasEntry(t, logPath, "SQL failed", "statement timeout") {
+						t.Error("the check's slot did not wait for the transaction held: the test tested nothing of its bound")
+					}
+					if logHasEntry(t, logPath, "Output Plugin Not Verified") {
+						t.Error("the plan warned that the plugin was not verified, though it loaded before the wait")
 					}
 					noCheckSlots(t, topo.Primary, name)
 					if took < 5*time.Second || took > time.Minute {
-						t.Errorf("the plan took %v with the transaction held, want the check's 5 s and a little more", took)
+						t.Errorf("the plans took %v with the transaction held, want the check's 5 s and a little more", took)
 					}
 					if _, err := held.Exec(ctx, `COMMIT`); err != nil {
 						t.Fatal(err)
 					}
 				},
-				Config: config("test_decoding"),
+				Config: config("postgres", "test_decoding"),
 				ConfigStateChecks: []statecheck.StateCheck{
 					statecheck.ExpectKnownValue("pgreplication_replication_slot.this", tfjsonpath.New("plugin"), knownvalue.StringExact("test_decoding")),
 				},
