@@ -1104,8 +1104,23 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		resp.Diagnostics.AddAttributeError(path.Root("type"), "Logical Replication Needs wal_level = logical",
 			fmt.Sprintf("%s runs with wal_level = %s; a logical replication slot needs wal_level = logical. %s", r.server.describe(), walLevel, fix))
 	}
-	if state != nil && !plan.Plugin.IsUnknown() && !plan.Plugin.Equal(state.Plugin) && !resp.Diagnostics.HasError() {
-		r.checkPlugin(ctx, plan.Plugin.ValueString(), *state, &resp.Diagnostics)
+	if plan.Plugin.IsUnknown() || resp.Diagnostics.HasError() {
+		return
+	}
+	old := state
+	if old == nil && !requested {
+		// A create of a slot that is on the server already: tainted
+		// (terraform taint, a create that failed halfway), which the
+		// apply drops first, or made outside this configuration (see
+		// warnTaintedReplace). A tainted slot is dropped as any
+		// replaced one is.
+		if row, found, err := r.readSlot(ctx, plan.Name.ValueString()); err == nil && found {
+			old = &replicationSlotModel{Name: plan.Name}
+			row.apply(old)
+		}
+	}
+	if old != nil && !plan.Plugin.Equal(old.Plugin) {
+		r.checkPlugin(ctx, plan.Plugin.ValueString(), *old, &resp.Diagnostics)
 	}
 }
 

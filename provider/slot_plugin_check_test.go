@@ -120,11 +120,20 @@ resource "pgreplication_replication_slot" "this" {
 					if _, plugin, _ := slot(); plugin != "test_decoding" {
 						return fmt.Errorf("slot %s has plugin %q after the replacement, want test_decoding", name, plugin)
 					}
+					remember()
 					return nil
 				},
 			},
 			{
-				Config: config(`  type = "physical"` + "\n" + `  immediately_reserve = true`),
+				// Tainted, and so dropped first: planned as a create,
+				// with no prior state.
+				Taint:       []string{addr},
+				Config:      config(`  type = "logical"` + "\n" + `  plugin = "pc_no_such_plugin"`),
+				ExpectError: errorText("Output Plugin Not Installed", `(a slot of plugin "test_decoding")`, "Nothing was dropped"),
+			},
+			{
+				PreConfig: stillThere,
+				Config:    config(`  type = "physical"` + "\n" + `  immediately_reserve = true`),
 				Check: func(*terraform.State) error {
 					remember()
 					return nil
