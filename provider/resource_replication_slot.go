@@ -1104,7 +1104,17 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		resp.Diagnostics.AddAttributeError(path.Root("type"), "Logical Replication Needs wal_level = logical",
 			fmt.Sprintf("%s runs with wal_level = %s; a logical replication slot needs wal_level = logical. %s", r.server.describe(), walLevel, fix))
 	}
-	if plan.Plugin.IsUnknown() || resp.Diagnostics.HasError() {
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if plan.Plugin.IsUnknown() {
+		if state != nil {
+			resp.Diagnostics.AddAttributeWarning(path.Root("plugin"), "Output Plugin Not Verified",
+				fmt.Sprintf("Replacing replication slot %q on %s: its new plugin is known only at apply, so the provider could not make sure at "+
+					"plan that the server loads it, and the apply drops the old slot before it creates the new one. If the server cannot "+
+					"load it, the old slot and its position are lost and the create fails. Give plugin a value known at plan to have it checked.",
+					state.Name.ValueString(), r.server.describe()))
+		}
 		return
 	}
 	old := state

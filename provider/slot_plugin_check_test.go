@@ -271,3 +271,51 @@ resource "pgreplication_replication_slot" "this" {
 		},
 	})
 }
+
+// A replacement whose new plugin is known only at apply (another
+// resource's attribute) cannot be checked at plan: the plan warns that
+// the plugin is not verified, and the apply replaces the slot.
+func TestAccReplicationSlot_pluginUnknownAtPlanWarns(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "logical"))
+	const name = "pc_plugin_unknown"
+	config := func(plugin string) string {
+		return providerConfig("primary", topo.Primary) + fmt.Sprintf(`
+resource "terraform_data" "plugin" {
+  input = %q
+}
+
+resource "pgreplication_replication_slot" "this" {
+  provider = pgreplication.primary
+  name     = %q
+  type     = "logical"
+  plugin   = terraform_data.plugin.output
+}
+`, plugin, name)
+	}
+	logPath := traceLog(t)
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, topo.Primary, name),
+		Steps: []resource.TestStep{
+			{
+				Config: config("pgoutput"),
+				Check: func(*terraform.State) error {
+					return os.Truncate(logPath, 0)
+				},
+			},
+			{
+				Config: config("test_decoding"),
+				Check: func(*terraform.State) error {
+					if !logHasEntry(t, logPath, "Output Plugin Not Verified", name, "known only at apply") {
+						return fmt.Errorf("the plan did not warn that the plugin, unknown at plan, was not verified")
+					}
+					return nil
+				},
+				ConfigStateChecks: []statecheck.StateCheck{
+					statecheck.ExpectKnownValue("pgreplication_replication_slot.this", tfjsonpath.New("plugin"), knownvalue.StringExact("test_decoding")),
+				},
+			},
+		},
+	})
+}
