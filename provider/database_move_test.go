@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 
+	"github.com/pgreplication/terraform-provider-pgreplication/provider/internal/pgsql"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -22,6 +23,12 @@ func TestAccReplicationSlot_moveToClosedDatabaseRefused(t *testing.T) {
 	createDatabase(t, n, from)
 	createDatabase(t, n, locked)
 	execSQL(t, n, "postgres", `REVOKE CONNECT ON DATABASE `+locked+` FROM PUBLIC`)
+	// A name with a quote, a semicolon, a backslash, upper case and a
+	// non-ASCII letter, that takes no connections: the fix the refusal
+	// gives must be SQL that runs, and the move must round-trip.
+	const hostile = `Mv "Ø"; x\`
+	createDatabase(t, n, hostile)
+	execSQL(t, n, "postgres", `ALTER DATABASE `+pgsql.Ident(hostile)+` ALLOW_CONNECTIONS false`)
 	config := func(db string) string {
 		return providerConfigAs("primary", n, role) + fmt.Sprintf(`
 resource "pgreplication_replication_slot" "this" {
@@ -51,8 +58,22 @@ resource "pgreplication_replication_slot" "this" {
 				"leave it in neither", `Create database "slotmv_missing" first`)},
 			{Config: config(locked), ExpectError: errorText("Cannot Move to Database",
 				`the provider's role "tfacc_slotmv" may not connect to database "slotmv_locked"`, `GRANT CONNECT ON DATABASE "slotmv_locked" TO "tfacc_slotmv"`)},
+			{Config: config(hostile), ExpectError: errorText("Cannot Move to Database",
+				`to "Mv \"Ø\"; x\\"`, "takes no connections there", `Run ALTER DATABASE "Mv ""Ø""; x\" ALLOW_CONNECTIONS true`)},
 			{Config: config(from), PlanOnly: true, Check: slotKept},
 			{Config: config(from), Check: slotKept},
+			{
+				// The fix, as the refusal gave it, and the move.
+				PreConfig: func() { execSQL(t, n, "postgres", `ALTER DATABASE "Mv ""Ø""; x\" ALLOW_CONNECTIONS true`) },
+				Config:    config(hostile),
+				Check: func(*terraform.State) error {
+					if got := queryValue[string](t, n, "postgres", `SELECT database FROM pg_replication_slots WHERE slot_name = 'slotmv'`); got != hostile {
+						return fmt.Errorf("slot slotmv is in database %q after the move, want %q", got, hostile)
+					}
+					return nil
+				},
+			},
+			{Config: config(hostile), PlanOnly: true},
 		},
 	})
 }
