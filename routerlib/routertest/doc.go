@@ -31,7 +31,8 @@
 // [Node.Start], [Node.Restart], [Node.Promote] and [Node.Follow] for a
 // failover, [Node.PauseReplay] and [Node.SetApplyDelay] for lag,
 // [Node.Freeze] and [Node.Thaw] for a hung server (a frozen VM, a network
-// black hole: connections stay open and nothing answers),
+// black hole: connections stay open and nothing answers), and
+// [Node.FreezeHost] for one frozen with its PgBouncer,
 // [Node.Reinit] for a cluster rebuilt at the same address, and
 // [Topology.AddStandby] for a standby that joins later.
 //
