@@ -1042,12 +1042,15 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		}
 		replacing = len(resp.RequiresReplace) > 0 || !plan.Name.Equal(state.Name) || !plan.Type.Equal(state.Type)
 	}
+	// onServer is the slot a create meets on the server (tainted, or made
+	// elsewhere: see warnTaintedReplace); nil if none.
+	var onServer *replicationSlotModel
 	if state != nil {
 		resp.Diagnostics.Append(markInPlace(ctx, resp.Private, *state, replacing)...)
 	} else if requested {
 		r.checkRequestedReplace(ctx, plan.Name.ValueString(), terminate, &resp.Diagnostics)
 	} else {
-		r.warnTaintedReplace(ctx, plan, &resp.Diagnostics)
+		onServer = r.warnTaintedReplace(ctx, plan, &resp.Diagnostics)
 	}
 	alters := state != nil && !replacing && !(plan.Failover.Equal(state.Failover) && plan.TwoPhase.Equal(state.TwoPhase))
 	if state != nil && replacing && logical && !state.ConfirmedFlushLSN.IsNull() {
@@ -1117,17 +1120,12 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 		}
 		return
 	}
+	// A create that meets a slot on the server: tainted (terraform taint,
+	// a create that failed halfway), which the apply drops first as any
+	// replaced slot, or made outside this configuration.
 	old := state
-	if old == nil && !requested {
-		// A create of a slot that is on the server already: tainted
-		// (terraform taint, a create that failed halfway), which the
-		// apply drops first, or made outside this configuration (see
-		// warnTaintedReplace). A tainted slot is dropped as any
-		// replaced one is.
-		if row, found, err := r.readSlot(ctx, plan.Name.ValueString()); err == nil && found {
-			old = &replicationSlotModel{Name: plan.Name}
-			row.apply(old)
-		}
+	if old == nil {
+		old = onServer
 	}
 	if old != nil && !plan.Plugin.Equal(old.Plugin) {
 		r.checkPlugin(ctx, plan.Plugin.ValueString(), *old, &resp.Diagnostics)
@@ -1366,13 +1364,15 @@ func (r *replicationSlotResource) checkRequestedReplace(ctx context.Context, nam
 // for a replacement the provider plans, under a first sentence that names
 // both cases. Delete uses terminate_active_on_destroy as the tainted state
 // has it, which the plan cannot see: the configuration's value stands in.
-func (r *replicationSlotResource) warnTaintedReplace(ctx context.Context, plan replicationSlotModel, diags *diag.Diagnostics) {
+// It returns that slot as the server has it (for ModifyPlan's plugin
+// check), nil if there is none or it cannot be read.
+func (r *replicationSlotResource) warnTaintedReplace(ctx context.Context, plan replicationSlotModel, diags *diag.Diagnostics) *replicationSlotModel {
 	if r.server == nil || r.server.unknown || plan.Name.IsUnknown() {
-		return
+		return nil
 	}
 	row, found, err := r.readSlot(ctx, plan.Name.ValueString())
 	if err != nil || !found {
-		return
+		return nil
 	}
 	existing := replicationSlotModel{Name: plan.Name, TerminateActiveOnDestroy: plan.TerminateActiveOnDestroy}
 	row.apply(&existing)
@@ -1382,7 +1382,7 @@ func (r *replicationSlotResource) warnTaintedReplace(ctx context.Context, plan r
 	}
 	r.warnActiveDrop(ctx, existing, "replacing", &dropDiags)
 	if len(dropDiags) == 0 {
-		return
+		return &existing
 	}
 	lead := fmt.Sprintf("Replication slot %q is on %s already, and this plan creates it: either Terraform replaces it because it is tainted "+
 		"(terraform taint, or a create that failed halfway), and the apply drops it first, or it was made outside this configuration, and the "+
@@ -1390,6 +1390,7 @@ func (r *replicationSlotResource) warnTaintedReplace(ctx context.Context, plan r
 	for _, d := range dropDiags {
 		diags.AddWarning(d.Summary(), lead+d.Detail())
 	}
+	return &existing
 }
 
 // terminatedConsumer says, for a warning, that dropping slot name on where
