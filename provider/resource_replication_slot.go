@@ -93,7 +93,8 @@ func replicationSlotSchema() schema.Schema {
 			"with a logical one) first makes sure the server loads that plugin, since the apply drops the old slot before it " +
 			"creates the new one: it creates a temporary slot of the plugin, in a session of its own, and drops it at once. " +
 			"A plugin the server cannot load stops the plan before anything is dropped; a check that cannot run (no free " +
-			"slot, a role without `REPLICATION`, a server that does not answer) leaves a warning. " +
+			"slot, a role without `REPLICATION`, a server that does not answer) leaves a warning, as does a plugin named by a " +
+			"path (one with a `/`), which a plan never loads. " +
 			"Temporary slots are not offered: a temporary slot " +
 			"disappears with the session that made it, and a Terraform-managed object must persist.\n\n" +
 			"The computed health attributes (`active`, `restart_lsn`, `retained_wal_bytes`, …) are read on every refresh, so " +
@@ -1199,6 +1200,14 @@ func (r *replicationSlotResource) checkPlugin(ctx context.Context, plugin string
 		diags.AddAttributeWarning(path.Root("plugin"), "Output Plugin Not Verified",
 			fmt.Sprintf("%s: the provider could not make sure at plan that the server loads %q, and the apply drops the old slot before it creates "+
 				"the new one. If the server cannot load it, the old slot and its position are lost and the create fails.\n\nCause: %s", subject, plugin, statement.MaskedError(ctx, err)))
+	}
+	if strings.Contains(plugin, "/") {
+		// The server loads a name with a slash as a file path, not from
+		// its library directory: a plan loads no library of a
+		// configuration's choosing (a plan may run on a change nobody
+		// has reviewed yet).
+		unverified(errors.New("a plugin named by a path is not loaded at plan: only a name the server looks up in its library directory is"))
+		return
 	}
 	pool, err := r.server.Pool(ctx, "")
 	if err != nil {

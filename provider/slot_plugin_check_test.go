@@ -100,9 +100,30 @@ resource "pgreplication_replication_slot" "this" {
 				ExpectError: errorText("Not an Output Plugin", `"plpgsql"`, "Nothing was dropped"),
 			},
 			{
+				// A plugin named by a path is not loaded at plan (a plan
+				// loads no library of the configuration's choosing): the
+				// plan warns and goes on.
+				PreConfig:          stillThere,
+				Config:             config(`  type = "logical"` + "\n" + `  plugin = "/tmp/pc_no_such_dir/pc_plugin"`),
+				PlanOnly:           true,
+				ExpectNonEmptyPlan: true,
+			},
+			{
 				// A plugin the server loads: replaced as before.
-				PreConfig: stillThere,
-				Config:    config(`  type = "logical"` + "\n" + `  plugin = "test_decoding"`),
+				PreConfig: func() {
+					stillThere()
+					if !logHasEntry(t, logPath, "Output Plugin Not Verified", "/tmp/pc_no_such_dir/pc_plugin", "named by a path is not loaded at plan") {
+						t.Fatal("the plan of a plugin named by a path did not warn that it was not verified")
+					}
+					if logHasEntry(t, logPath, "running SQL", "pg_create_logical_replication_slot", "pc_no_such_dir") {
+						t.Fatal("the plan loaded a plugin named by a path")
+					}
+					// This step's own plan must not warn (Check below).
+					if err := os.Truncate(logPath, 0); err != nil {
+						t.Fatal(err)
+					}
+				},
+				Config: config(`  type = "logical"` + "\n" + `  plugin = "test_decoding"`),
 				ConfigPlanChecks: resource.ConfigPlanChecks{
 					PreApply: []plancheck.PlanCheck{plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate)},
 				},
