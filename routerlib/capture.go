@@ -1043,18 +1043,14 @@ func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl clas
 			}
 			return tag, err
 		}
+		if cl&classDML != 0 {
+			return r.execTxOn(ctx, tg.n.server, pool, sql, h, args, s)
+		}
 		c, err := acquireConn(ctx, pool)
 		if err != nil {
 			return pgconn.CommandTag{}, err
 		}
 		defer c.Release()
-		if cl&classDML != 0 {
-			tag, lsn, err := execTxCapture(ctx, c.Conn(), sql, h, args)
-			if err != nil && !errors.As(err, new(*positionUnread)) {
-				outcomeUnknown(s, err)
-			}
-			return tag, r.observe(s, lsn, err)
-		}
 		p, res, err := startCaptureResult(ctx, c.Conn(), sql, args)
 		if p == nil {
 			outcomeUnknown(s, err)
@@ -1100,6 +1096,22 @@ func (r *Router) execCapture(ctx context.Context, tg target, sql string, cl clas
 	}()
 	returned = true
 	return tag, err
+}
+
+// execTxOn runs a classDML write of execCapture's on a connection of
+// pool, srv's write pool, as a capture (execTxCapture): one kept between
+// writes when there is one, and kept for the next after (see readConns).
+func (r *Router) execTxOn(ctx context.Context, srv *server, pool *pgxpool.Pool, sql string, h uint64, args []any, s *Session) (pgconn.CommandTag, error) {
+	c, gen, err := srv.acquire(ctx, pool)
+	if err != nil {
+		return pgconn.CommandTag{}, &unacquired{err}
+	}
+	defer srv.release(pool, c, gen)
+	tag, lsn, err := execTxCapture(ctx, c.Conn(), sql, h, args)
+	if err != nil && !errors.As(err, new(*positionUnread)) {
+		outcomeUnknown(s, err)
+	}
+	return tag, r.observe(s, lsn, err)
 }
 
 // queryCapture runs a write that returns rows (INSERT … RETURNING) and

@@ -554,7 +554,14 @@ func (tc *trackedConn) Close() error {
 // that a read takes one and gives it back without pgxpool's acquire and
 // release, whose lock and semaphore every core takes (about 2% of a GORM
 // read's CPU with eight goroutines on two cores: see the benchmarks
-// guide). pgxpool stays the authority: every connection here was
+// guide). A server's write pool has one too (server.keptW, write set),
+// which holds its connections between writes: every acquire of the
+// write pool takes a kept connection first (acquireWrite, which
+// acquireConn finds through keptWrites), and the calls that give theirs
+// back through server.release keep them (a write, a captured write, a
+// read on the primary; about a tenth of a captured write's instructions
+// on the client: see the benchmarks guide). pgxpool stays the
+// authority: every connection here was
 // acquired from it and counts against max_conns, and each one goes back
 // to it (where the lifetime, the ping after a second idle and a Reset
 // apply) within readConnsTick, as soon as a call may be waiting in
@@ -581,6 +588,11 @@ type readConns struct {
 	// go back to pgxpool, where it waits, instead of being kept.
 	waiting atomic.Int64
 	count   atomic.Int32 // len(conns), for Stat
+	// write marks a write pool's: a connection carries the session of
+	// the call that holds it (callSessionKey), which pgxpool's acquire
+	// sets and its release drops (statementsDiscarded), and
+	// acquireWrite and release do for the kept ones. Set before use.
+	write bool
 }
 
 // readConnsTick bounds how long a connection stays kept: under
@@ -629,7 +641,7 @@ func (k *readConns) pop() (*pgxpool.Conn, uint64) {
 	return c, gen
 }
 
-// release keeps c, acquired in generation gen, for the next read, or
+// release keeps c, acquired in generation gen, for the next call, or
 // gives it back to pgxpool: a connection that is closed, busy or in a
 // transaction (pgxpool destroys it), one of an earlier generation, and
 // any while a call may wait in pgxpool.
@@ -638,6 +650,10 @@ func (k *readConns) release(c *pgxpool.Conn, gen uint64) {
 	if k.off || pc.IsClosed() || pc.IsBusy() || pc.TxStatus() != 'I' || k.waiting.Load() > 0 {
 		c.Release()
 		return
+	}
+	if k.write {
+		// Dropped as TraceRelease drops it: the next call sets its own.
+		delete(pc.CustomData(), callSessionKey)
 	}
 	k.mu.Lock()
 	if k.closed || gen != k.gen.Load() {
@@ -657,7 +673,7 @@ func (k *readConns) release(c *pgxpool.Conn, gen uint64) {
 }
 
 // arm starts the timer that expires the kept connections, for release
-// (k.mu held), out of its line: release runs at the end of every read.
+// (k.mu held), out of its line: release runs at the end of every call.
 //
 //go:noinline
 func (k *readConns) arm() {
@@ -677,6 +693,44 @@ func (k *readConns) direct() func() {
 	k.giveBack(false)
 	return func() { k.waiting.Add(-1) }
 }
+
+// acquireWrite takes a connection of pool, the write pool k holds the
+// connections of: a kept one, which carries the call's session as one
+// from pgxpool does (see write), or one from pgxpool, awaiting room when
+// its dial was refused for want of it and inRecovery, when set, says the
+// server is not in recovery (awaitRoom). gen goes back to release with
+// the connection.
+func (k *readConns) acquireWrite(ctx context.Context, pool *pgxpool.Pool, inRecovery *atomic.Bool) (*pgxpool.Conn, uint64, error) {
+	var gen uint64
+	if !k.off {
+		c, g := k.pop()
+		if c == nil {
+			k.waiting.Add(1)
+			defer k.waiting.Add(-1)
+			// As in acquire: once waiting shows, one kept before may be here.
+			c, g = k.pop()
+		}
+		if c != nil {
+			if s := SessionFrom(ctx); s != nil {
+				c.Conn().PgConn().CustomData()[callSessionKey] = s
+			}
+			return c, g, nil
+		}
+		gen = k.gen.Load()
+	}
+	c, err := pool.Acquire(ctx)
+	if err != nil && tooManyConnections(err) && (inRecovery == nil || !inRecovery.Load()) {
+		c, err = awaitRoom(ctx, pool, err)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	return c, gen, nil
+}
+
+// keptWrites maps each open write pool to its server's kept connections
+// (server.keptW), for acquireConn, whose callers hold the pool alone.
+var keptWrites sync.Map // *pgxpool.Pool → *readConns
 
 // expire gives every connection back to pgxpool, the kept ones now and
 // those in use when they are done: readConnsTick passed, or the server

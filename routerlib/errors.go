@@ -116,8 +116,16 @@ func (e *unacquired) Unwrap() error { return e.err }
 
 // acquireConn is [pgxpool.Pool.Acquire], its failure marked unacquired;
 // a dial the writer's server refused for want of room waits for room
-// (awaitRoom).
+// (awaitRoom). On a write pool it takes one of the connections kept
+// between writes first (see readConns.acquireWrite).
 func acquireConn(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, error) {
+	if k, ok := keptWrites.Load(pool); ok {
+		c, _, err := k.(*readConns).acquireWrite(ctx, pool, nil)
+		if err != nil {
+			return nil, &unacquired{err}
+		}
+		return c, nil
+	}
 	c, err := pool.Acquire(ctx)
 	if err != nil && tooManyConnections(err) {
 		c, err = awaitRoom(ctx, pool, err)

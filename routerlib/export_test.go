@@ -67,6 +67,13 @@ func (r *Router) KeptForTest(name string) int32 {
 	return n.kept.count.Load()
 }
 
+// KeptWritesForTest returns how many write-pool connections the node
+// called name keeps between writes (see readConns).
+func (r *Router) KeptWritesForTest(name string) int32 {
+	n := r.cur.Load().byName[name]
+	return n.keptW.count.Load()
+}
+
 // WithKeptTickForTest sets how long a node keeps a read-pool connection
 // between reads at most (readConnsTick): an hour shows what keeping them
 // does when nothing else gives them back.

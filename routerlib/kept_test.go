@@ -2,6 +2,7 @@ package routerlib_test
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -74,14 +75,22 @@ func TestKeptConnsGoBack(t *testing.T) {
 	if k := r.KeptForTest(replica); k != 1 {
 		t.Fatalf("after a read the replica keeps %d connections, want 1", k)
 	}
+	awaitKeptGoneBack(t, r, replica, r.KeptForTest)
+}
+
+// awaitKeptGoneBack waits until node keeps no connection (kept counts
+// them), which readConnsTick bounds, and checks that pgxpool then counts
+// none acquired.
+func awaitKeptGoneBack(t *testing.T, r *routerlib.Router, node string, kept func(string) int32) {
+	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
-	for r.KeptForTest(replica) != 0 {
+	for kept(node) != 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the kept connection did not go back to pgxpool")
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if st, _ := r.NodeStat(replica); st.Pool.AcquiredConns != 0 {
+	if st, _ := r.NodeStat(node); st.Pool.AcquiredConns != 0 {
 		t.Errorf("after the connection went back, pgxpool counts %d acquired, want 0", st.Pool.AcquiredConns)
 	}
 }
@@ -123,23 +132,30 @@ func TestKeptConnsServeOtherCalls(t *testing.T) {
 		},
 	}
 	// One after another: each call follows a read, whose connection is
-	// kept.
+	// kept; then from four goroutines at once.
+	afterKeptAndTogether(t, calls, "a read")
+}
+
+// afterKeptAndTogether runs each of calls right after calls[0] (whose
+// connection is kept), then all of them from four goroutines at once,
+// and fails the test for each call that fails.
+func afterKeptAndTogether(t *testing.T, calls []func() error, first string) {
+	t.Helper()
 	for i, call := range calls {
 		if err := calls[0](); err != nil {
 			t.Fatal(err)
 		}
 		if err := call(); err != nil {
-			t.Fatalf("call %d after a read: %v", i, err)
+			t.Fatalf("call %d after %s: %v", i, first, err)
 		}
 	}
-	// From four goroutines at once.
 	var wg sync.WaitGroup
 	errs := make(chan error, 4*len(calls))
 	for g := range 4 {
 		wg.Go(func() {
 			for i := range 20 {
 				if err := calls[(g+i)%len(calls)](); err != nil {
-					errs <- err
+					errs <- fmt.Errorf("goroutine %d, call %d: %w", g, (g+i)%len(calls), err)
 					return
 				}
 			}

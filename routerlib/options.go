@@ -86,8 +86,12 @@ func WithOnReloadError(f func(error)) Option { return func(o *options) { o.onRel
 // combines ConnConfig.Tracer with a tracer of its own (pgx's multitracer),
 // which empties pgx's statement cache after a DISCARD ALL (see
 // [Conn.Release]). A PrepareConn, BeforeAcquire or AfterRelease set here
-// runs for every read, as with pgxpool alone: a replica then keeps no
-// connection between reads (which saves pgxpool's acquire and release).
+// runs for every call, as with pgxpool alone: the router then keeps no
+// connection between calls. Otherwise a replica keeps its connections
+// between reads, and the primary between writes, for up to half a
+// second (which saves pgxpool's acquire and release); a ConnConfig.Tracer
+// that is a pgxpool AcquireTracer or ReleaseTracer is told only of the
+// acquires and releases that reach pgxpool.
 func WithPoolConfig(f func(node artifact.Node, cfg *pgxpool.Config)) Option {
 	return func(o *options) { o.poolConfig = f }
 }

@@ -137,11 +137,11 @@ func (r *readOnlyRows) Err() error {
 // is one whose connect started after it (see newSession).
 func execOn(ctx context.Context, pool *pgxpool.Pool, sql string, args []any, s *server, after int64) (pgconn.CommandTag, error) {
 	if pool != s.readPool.Load() {
-		c, _, err := s.acquire(ctx, pool) // waits for room on the writer alone (awaitsRoom)
+		c, gen, err := s.acquire(ctx, pool) // waits for room on the writer alone (awaitsRoom)
 		if err != nil {
 			return pgconn.CommandTag{}, &unacquired{err}
 		}
-		defer c.Release()
+		defer s.release(pool, c, gen)
 		return c.Conn().Exec(ctx, sql, args...)
 	}
 	c, gen, err := s.newSession(ctx, pool, after)

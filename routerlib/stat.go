@@ -180,11 +180,14 @@ func nodeStat(t *topology, n, writer *node) NodeStat {
 	}
 	if p := t.readPoolOf(n); p != nil {
 		ps := p.Stat()
-		// The connections kept for reads between them are idle, although
-		// pgxpool counts them acquired.
+		// The connections kept between calls are idle, although pgxpool
+		// counts them acquired.
 		var kept int32
-		if p == n.readPool.Load() {
+		switch p {
+		case n.readPool.Load():
 			kept = min(n.kept.count.Load(), ps.AcquiredConns())
+		case n.writePool.Load():
+			kept = min(n.keptW.count.Load(), ps.AcquiredConns())
 		}
 		// Nor do they count the slot that the pool keeps for Close
 		// (see nodeConns.reserveSlot).

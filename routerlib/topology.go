@@ -380,8 +380,9 @@ type server struct {
 
 	reads, writes, errors atomic.Int64
 
-	// kept holds the read pool's connections between reads.
-	kept readConns
+	// kept holds the read pool's connections between reads, keptW the
+	// write pool's between writes.
+	kept, keptW readConns
 
 	// replay shares the replay-position queries of the reads waiting for
 	// the server to replay their session's LSN.
@@ -508,9 +509,10 @@ func newNode(decl artifact.Node, p artifact.Pool, connectTimeout time.Duration, 
 		n.server = &server{key: key, baseCfg: cfg, connConfig: cc, beforeConnect: cfg.BeforeConnect, monitor: monitor, conns: conns, last: checkResult{err: errNotChecked}, checkNow: make(chan struct{}, 1), logger: o.logger, cutBackends: new(cutBackends)}
 		cfg.ShouldPing = n.server.shouldPing(cfg.ShouldPing)
 		cfg.BeforeConnect = startedAlive(cfg.BeforeConnect)
-		n.kept.every = o.keptTick
+		n.kept.every, n.keptW.every, n.keptW.write = o.keptTick, o.keptTick, true
 		//lint:ignore SA1019 an application may still set the deprecated BeforeAcquire, which pgxpool runs on each acquire
 		n.kept.off = cfg.PrepareConn != nil || cfg.BeforeAcquire != nil || cfg.AfterRelease != nil
+		n.keptW.off = n.kept.off
 		n.life, n.endLife = context.WithCancel(context.Background())
 		n.ejected.Store(uint32(EjectNotChecked))
 		if prev != nil {
@@ -697,6 +699,7 @@ func (s *server) ensureWritePool() error {
 		return err
 	}
 	s.writePool.Store(wp)
+	keptWrites.Store(wp, &s.keptW)
 	return nil
 }
 
@@ -758,6 +761,7 @@ func (s *server) newPool(cfg *pgxpool.Config) (*pgxpool.Pool, error) {
 // Close waits until connections held by callers are released.
 func (s *server) close() {
 	s.kept.close()
+	s.keptW.close()
 	// Each pool waits only for its own: a transaction held on a promoted
 	// replica's read pool leaves its write pool closed.
 	var wg sync.WaitGroup
@@ -767,6 +771,9 @@ func (s *server) close() {
 		}
 	}
 	wg.Wait()
+	if wp := s.writePool.Load(); wp != nil {
+		keptWrites.Delete(wp)
+	}
 	s.endLife() // ends the monitor's check in flight, which holds hcMu
 	s.hcMu.Lock()
 	s.closed = true
@@ -781,8 +788,9 @@ func (s *server) close() {
 func (s *server) cut(cause error) {
 	s.conns.cut(cause)
 	// The pools' idle connections, whose sockets are now closed, must not
-	// be handed out when s comes back: nor the ones kept for reads.
+	// be handed out when s comes back: nor the ones kept between calls.
 	s.kept.expire()
+	s.keptW.expire()
 	if rp := s.readPool.Load(); rp != nil {
 		rp.Reset()
 	}
@@ -852,14 +860,18 @@ func (s *server) seenFailures(res checkResult) {
 func (s *server) sessionEnded() {
 	s.terminated.Store(time.Now().UnixNano())
 	s.kept.expire()
+	s.keptW.expire()
 }
 
-// acquire takes a connection of pool, one of the read pool's kept ones
-// (see readConns) when pool is s's read pool; gen goes back to release
-// with it.
+// acquire takes a connection of pool, one of the kept ones (see
+// readConns) when pool is s's read or write pool; gen goes back to
+// release with it.
 func (s *server) acquire(ctx context.Context, pool *pgxpool.Pool) (c *pgxpool.Conn, gen uint64, err error) {
-	if pool == s.readPool.Load() {
+	switch pool {
+	case s.readPool.Load():
 		return s.kept.acquire(ctx, pool)
+	case s.writePool.Load():
+		return s.keptW.acquireWrite(ctx, pool, &s.recovery) // waits for room alone (awaitsRoom)
 	}
 	c, err = pool.Acquire(ctx)
 	if err != nil && s.awaitsRoom(err) {
@@ -870,11 +882,14 @@ func (s *server) acquire(ctx context.Context, pool *pgxpool.Pool) (c *pgxpool.Co
 
 // release gives back c, which acquire took from pool in generation gen.
 func (s *server) release(pool *pgxpool.Pool, c *pgxpool.Conn, gen uint64) {
-	if pool == s.readPool.Load() {
+	switch pool {
+	case s.readPool.Load():
 		s.kept.release(c, gen)
-		return
+	case s.writePool.Load():
+		s.keptW.release(c, gen)
+	default:
+		c.Release()
 	}
-	c.Release()
 }
 
 // aliveKey is the key, in a session's [pgconn.PgConn.CustomData], of when
