@@ -212,7 +212,7 @@ func (statementsDiscarded) TraceAcquireStart(ctx context.Context, _ *pgxpool.Poo
 // TraceAcquireEnd keeps the acquire's session on the connection (see
 // callSessionKey): every call on the write pool acquires through
 // [pgxpool.Pool.Acquire], with its context, or takes a connection kept
-// between writes, which readConns.acquireWrite sets it on. TraceRelease
+// between writes, which readConns.acquire sets it on. TraceRelease
 // drops it, or readConns.release for one kept.
 func (statementsDiscarded) TraceAcquireEnd(ctx context.Context, _ *pgxpool.Pool, d pgxpool.TraceAcquireEndData) {
 	if d.Conn == nil {

@@ -556,7 +556,7 @@ func (tc *trackedConn) Close() error {
 // read's CPU with eight goroutines on two cores: see the benchmarks
 // guide). A server's write pool has one too (server.keptW, write set),
 // which holds its connections between writes: every acquire of the
-// write pool takes a kept connection first (acquireWrite, which
+// write pool takes a kept connection first (acquire, which
 // acquireConn finds through keptWrites), and the calls that give theirs
 // back through server.release keep them (a write, a captured write, a
 // read on the primary; about a tenth of a captured write's instructions
@@ -591,7 +591,7 @@ type readConns struct {
 	// write marks a write pool's: a connection carries the session of
 	// the call that holds it (callSessionKey), which pgxpool's acquire
 	// sets and its release drops (statementsDiscarded), and
-	// acquireWrite and release do for the kept ones. Set before use.
+	// acquire and release do for the kept ones. Set before use.
 	write bool
 }
 
@@ -601,26 +601,43 @@ type readConns struct {
 // pinged.
 const readConnsTick = 500 * time.Millisecond
 
-// acquire takes a kept connection, or one from pool, and the generation
-// to give back with it.
-func (k *readConns) acquire(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, uint64, error) {
+// acquire takes a kept connection, or one from pool (acquireRoom, with
+// awaits), and the generation to give back with it. On a write pool a
+// kept connection carries the call's session, as one from pgxpool does
+// (see write).
+func (k *readConns) acquire(ctx context.Context, pool *pgxpool.Pool, awaits func(error) bool) (*pgxpool.Conn, uint64, error) {
 	if k.off {
-		c, err := pool.Acquire(ctx)
+		c, err := acquireRoom(ctx, pool, awaits)
 		return c, 0, err
 	}
-	if c, gen := k.pop(); c != nil {
-		return c, gen, nil
+	c, gen := k.pop()
+	if c == nil {
+		k.waiting.Add(1)
+		defer k.waiting.Add(-1)
+		// Once waiting shows, a release either keeps nothing or hands
+		// back what it kept; one kept before may be here now.
+		if c, gen = k.pop(); c == nil {
+			gen = k.gen.Load()
+			c, err := acquireRoom(ctx, pool, awaits)
+			return c, gen, err
+		}
 	}
-	k.waiting.Add(1)
-	defer k.waiting.Add(-1)
-	// Once waiting shows, a release either keeps nothing or hands back
-	// what it kept; one kept before may be here now.
-	if c, gen := k.pop(); c != nil {
-		return c, gen, nil
+	if k.write {
+		if s := SessionFrom(ctx); s != nil {
+			c.Conn().PgConn().CustomData()[callSessionKey] = s
+		}
 	}
-	gen := k.gen.Load()
+	return c, gen, nil
+}
+
+// acquireRoom is pool.Acquire; when its dial was refused for want of
+// room and awaits (nil: never) says to, it waits for room (awaitRoom).
+func acquireRoom(ctx context.Context, pool *pgxpool.Pool, awaits func(error) bool) (*pgxpool.Conn, error) {
 	c, err := pool.Acquire(ctx)
-	return c, gen, err
+	if err != nil && awaits != nil && awaits(err) {
+		c, err = awaitRoom(ctx, pool, err)
+	}
+	return c, err
 }
 
 // pop takes the connection kept last, and the generation now. It unlocks
@@ -692,40 +709,6 @@ func (k *readConns) direct() func() {
 	k.waiting.Add(1)
 	k.giveBack(false)
 	return func() { k.waiting.Add(-1) }
-}
-
-// acquireWrite takes a connection of pool, the write pool k holds the
-// connections of: a kept one, which carries the call's session as one
-// from pgxpool does (see write), or one from pgxpool, awaiting room when
-// its dial was refused for want of it and inRecovery, when set, says the
-// server is not in recovery (awaitRoom). gen goes back to release with
-// the connection.
-func (k *readConns) acquireWrite(ctx context.Context, pool *pgxpool.Pool, inRecovery *atomic.Bool) (*pgxpool.Conn, uint64, error) {
-	var gen uint64
-	if !k.off {
-		c, g := k.pop()
-		if c == nil {
-			k.waiting.Add(1)
-			defer k.waiting.Add(-1)
-			// As in acquire: once waiting shows, one kept before may be here.
-			c, g = k.pop()
-		}
-		if c != nil {
-			if s := SessionFrom(ctx); s != nil {
-				c.Conn().PgConn().CustomData()[callSessionKey] = s
-			}
-			return c, g, nil
-		}
-		gen = k.gen.Load()
-	}
-	c, err := pool.Acquire(ctx)
-	if err != nil && tooManyConnections(err) && (inRecovery == nil || !inRecovery.Load()) {
-		c, err = awaitRoom(ctx, pool, err)
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	return c, gen, nil
 }
 
 // keptWrites maps each open write pool to its server's kept connections

@@ -117,18 +117,12 @@ func (e *unacquired) Unwrap() error { return e.err }
 // acquireConn is [pgxpool.Pool.Acquire], its failure marked unacquired;
 // a dial the writer's server refused for want of room waits for room
 // (awaitRoom). On a write pool it takes one of the connections kept
-// between writes first (see readConns.acquireWrite).
-func acquireConn(ctx context.Context, pool *pgxpool.Pool) (*pgxpool.Conn, error) {
+// between writes first (see readConns).
+func acquireConn(ctx context.Context, pool *pgxpool.Pool) (c *pgxpool.Conn, err error) {
 	if k, ok := keptWrites.Load(pool); ok {
-		c, _, err := k.(*readConns).acquireWrite(ctx, pool, nil)
-		if err != nil {
-			return nil, &unacquired{err}
-		}
-		return c, nil
-	}
-	c, err := pool.Acquire(ctx)
-	if err != nil && tooManyConnections(err) {
-		c, err = awaitRoom(ctx, pool, err)
+		c, _, err = k.(*readConns).acquire(ctx, pool, tooManyConnections)
+	} else {
+		c, err = acquireRoom(ctx, pool, tooManyConnections)
 	}
 	if err != nil {
 		return nil, &unacquired{err}

@@ -182,3 +182,53 @@ func TestKeptWriterRunsPoolHooks(t *testing.T) {
 		}
 	}
 }
+
+// TestKeptWriterGoesBackWhenCutOff: the connection the primary keeps
+// between writes goes back to pgxpool when the frozen primary is cut off
+// (a dead VM, a partition), with nothing else to give it back (the tick
+// is an hour): its socket is closed then, and the first write after the
+// primary thaws runs on a backend of its own, not on the one kept before
+// the freeze.
+func TestKeptWriterGoesBackWhenCutOff(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	a, bound := hungHealth(topo.Artifact())
+	a.Pool.MaxConns = 1
+	r := newRouter(t, a, routerlib.WithKeptTickForTest(time.Hour))
+	table := keptWritesTable(t, topo)
+	insert := "INSERT INTO " + table + " (pid) VALUES (pg_backend_pid())"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if _, err := r.Exec(ctx, insert); err != nil {
+		t.Fatal(err)
+	}
+	if kept := r.KeptWritesForTest("primary"); kept != 1 {
+		t.Fatalf("after a write the primary keeps %d connections, want 1", kept)
+	}
+	var before int
+	if err := topo.Primary.QueryRow(ctx, "SELECT pid FROM "+table).Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = topo.Primary.Thaw() })
+	eventually(t, bound+10*time.Second, "the frozen primary loses the writes", func() bool { return !nodeStat(r, "primary").Writer })
+	// The cut-off comes with the ejection, in the same check's answer.
+	eventually(t, 2*time.Second, "the cut-off primary keeps no connection between writes", func() bool {
+		return r.KeptWritesForTest("primary") == 0
+	})
+	if err := topo.Primary.Thaw(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 20*time.Second, "the thawed primary takes the writes again", func() bool { return nodeStat(r, "primary").Writer })
+	var after int
+	if err := r.QueryRow(ctx, insert+" RETURNING pid").Scan(&after); err != nil {
+		t.Fatalf("the first write after the primary thawed: %v", err)
+	}
+	if after == before {
+		t.Errorf("the first write after the primary thawed ran on backend %d, the one kept before the freeze", after)
+	}
+	if kept := r.KeptWritesForTest("primary"); kept != 1 {
+		t.Errorf("after the write the primary keeps %d connections, want 1 again", kept)
+	}
+}

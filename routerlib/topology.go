@@ -869,14 +869,11 @@ func (s *server) sessionEnded() {
 func (s *server) acquire(ctx context.Context, pool *pgxpool.Pool) (c *pgxpool.Conn, gen uint64, err error) {
 	switch pool {
 	case s.readPool.Load():
-		return s.kept.acquire(ctx, pool)
+		return s.kept.acquire(ctx, pool, nil)
 	case s.writePool.Load():
-		return s.keptW.acquireWrite(ctx, pool, &s.recovery) // waits for room alone (awaitsRoom)
+		return s.keptW.acquire(ctx, pool, s.awaitsRoom)
 	}
-	c, err = pool.Acquire(ctx)
-	if err != nil && s.awaitsRoom(err) {
-		c, err = awaitRoom(ctx, pool, err)
-	}
+	c, err = acquireRoom(ctx, pool, s.awaitsRoom)
 	return c, 0, err
 }
 
