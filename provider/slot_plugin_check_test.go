@@ -340,3 +340,71 @@ resource "pgreplication_replication_slot" "this" {
 		},
 	})
 }
+
+// A slot on a PostgreSQL 16+ standby replaced by a logical slot while the
+// standby's primary runs with wal_level = replica: the standby's own
+// wal_level is logical, so the plan's wal_level check passes, but the
+// server cannot create a logical slot (55000: logical decoding on a standby
+// needs wal_level = logical on the primary). The plugin check meets that
+// before the apply drops the old slot: the plan is refused with the
+// server's reason, and the slot stays.
+func TestAccReplicationSlot_pluginCheckStandbyOfReplicaPrimary(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	if topo.Version < 16 {
+		t.Skipf("logical slots on a standby need PostgreSQL 16; the topology runs %d", topo.Version)
+	}
+	primary, standby := topo.Primary, topo.Standbys[0]
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	execSQL(t, primary, "postgres", `ALTER SYSTEM SET wal_level = replica`)
+	if err := primary.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The standby learns the primary's wal_level from its WAL (a
+	// parameter change record at the restart): wait until it replayed
+	// past it.
+	lsn := queryValue[string](t, primary, "postgres", `SELECT pg_current_wal_insert_lsn()::text`)
+	waitFor(t, 30*time.Second, "the standby to replay the primary's restart", func() bool {
+		return queryValue[bool](t, standby, "postgres", `SELECT coalesce(pg_last_wal_replay_lsn() >= $1::pg_lsn, false)`, lsn)
+	})
+	if got := queryValue[string](t, standby, "postgres", `SHOW wal_level`); got != "logical" {
+		t.Fatalf("the standby runs with wal_level = %s, want logical (the plan's own check would refuse the slot first)", got)
+	}
+	const name = "pc_standby_55000"
+	config := func(body string) string {
+		return providerConfig("standby", standby) + `
+resource "pgreplication_replication_slot" "this" {
+  provider = pgreplication.standby
+  name     = "` + name + `"
+` + body + `
+}
+`
+	}
+	physical := func() {
+		t.Helper()
+		if got := queryValue[string](t, standby, "postgres", `SELECT coalesce((SELECT slot_type FROM pg_replication_slots WHERE slot_name = $1), 'none')`, name); got != "physical" {
+			t.Fatalf("slot %s on the standby is %s after a refused plan, want the physical slot from before", name, got)
+		}
+		noCheckSlots(t, standby, name)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		CheckDestroy:             checkSlotsDropped(t, standby, name),
+		Steps: []resource.TestStep{
+			{Config: config(`  type = "physical"`)},
+			{
+				Config: config(`  type = "logical"` + "\n" + `  plugin = "pgoutput"`),
+				ExpectError: errorText("Cannot Create the New Slot", `"`+name+`" (a physical slot)`, `"pgoutput"`,
+					"Nothing was dropped", "on the primary"),
+			},
+			{
+				PreConfig: physical,
+				Config:    config(`  type = "physical"`),
+				ConfigPlanChecks: resource.ConfigPlanChecks{
+					PreApply: []plancheck.PlanCheck{plancheck.ExpectEmptyPlan()},
+				},
+			},
+		},
+	})
+}
