@@ -1128,8 +1128,30 @@ func (r *replicationSlotResource) ModifyPlan(ctx context.Context, req resource.M
 	if old == nil {
 		old = onServer
 	}
-	if old != nil && !plan.Plugin.Equal(old.Plugin) {
+	if old == nil || plan.Plugin.Equal(old.Plugin) {
+		return
+	}
+	if state != nil {
 		r.checkPlugin(ctx, plan.Plugin.ValueString(), *old, &resp.Diagnostics)
+		return
+	}
+	// Met by a create: the check's findings hold only if the apply drops
+	// it (tainted); made outside this configuration, the create fails
+	// on it whatever the plugin, and the fix is an import. Terraform does
+	// not tell the provider which, so the diagnostics say both.
+	var found diag.Diagnostics
+	r.checkPlugin(ctx, plan.Plugin.ValueString(), *old, &found)
+	lead := metByCreate(plan.Name.ValueString(), r.server.describe())
+	for _, d := range found {
+		at := path.Root("plugin")
+		if dp, ok := d.(diag.DiagnosticWithPath); ok {
+			at = dp.Path()
+		}
+		if d.Severity() == diag.SeverityError {
+			resp.Diagnostics.AddAttributeError(at, d.Summary(), lead+d.Detail())
+		} else {
+			resp.Diagnostics.AddAttributeWarning(at, d.Summary(), lead+d.Detail())
+		}
 	}
 }
 
@@ -1393,13 +1415,19 @@ func (r *replicationSlotResource) warnTaintedReplace(ctx context.Context, plan r
 	if len(dropDiags) == 0 {
 		return &existing
 	}
-	lead := fmt.Sprintf("Replication slot %q is on %s already, and this plan creates it: either Terraform replaces it because it is tainted "+
-		"(terraform taint, or a create that failed halfway), and the apply drops it first, or it was made outside this configuration, and the "+
-		"create will fail (import it instead). Terraform does not tell the provider which. If it is tainted: ", plan.Name.ValueString(), r.server.describe())
+	lead := metByCreate(plan.Name.ValueString(), r.server.describe())
 	for _, d := range dropDiags {
 		diags.AddWarning(d.Summary(), lead+d.Detail())
 	}
 	return &existing
+}
+
+// metByCreate leads a diagnostic of the plan of a create that meets slot
+// name on the server where: true only if the apply drops that slot first.
+func metByCreate(name, where string) string {
+	return fmt.Sprintf("Replication slot %q is on %s already, and this plan creates it: either Terraform replaces it because it is tainted "+
+		"(terraform taint, or a create that failed halfway), and the apply drops it first, or it was made outside this configuration, and the "+
+		"create will fail (import it instead). Terraform does not tell the provider which. If it is tainted: ", name, where)
 }
 
 // terminatedConsumer says, for a warning, that dropping slot name on where

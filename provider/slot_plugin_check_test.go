@@ -408,3 +408,56 @@ resource "pgreplication_replication_slot" "this" {
 		},
 	})
 }
+
+// A create that meets a slot made outside the configuration, of another
+// plugin: the plan cannot tell it from a tainted slot (which the apply
+// drops first), so the plugin check's refusal says both, import first.
+// The slot made by hand is never touched: not by the refused plan, and not
+// by the apply of a plugin the server loads, which fails as "already
+// exists" and names the import.
+func TestAccReplicationSlot_pluginCheckMeetsSlotMadeByHand(t *testing.T) {
+	testAccPreCheck(t)
+	topo := routertest.Start(t, routertest.WithStandbys(0), routertest.WithSetting("wal_level", "logical"))
+	const name = "pc_made_by_hand"
+	execSQL(t, topo.Primary, "postgres", `SELECT pg_create_logical_replication_slot($1, 'test_decoding')`, name)
+	lsn := queryValue[string](t, topo.Primary, "postgres", `SELECT confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1`, name)
+	config := func(plugin string) string {
+		return providerConfig("primary", topo.Primary) + `
+resource "pgreplication_replication_slot" "this" {
+  provider = pgreplication.primary
+  name     = "` + name + `"
+  type     = "logical"
+  plugin   = "` + plugin + `"
+}
+`
+	}
+	untouched := func() {
+		t.Helper()
+		got := queryValue[string](t, topo.Primary, "postgres",
+			`SELECT coalesce((SELECT plugin || ' ' || confirmed_flush_lsn::text FROM pg_replication_slots WHERE slot_name = $1), 'none')`, name)
+		if want := "test_decoding " + lsn; got != want {
+			t.Fatalf("slot %s made by hand is now %q, want %q: the provider touched it", name, got, want)
+		}
+		noCheckSlots(t, topo.Primary, name)
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: testAccProtoV6ProviderFactories,
+		Steps: []resource.TestStep{
+			{
+				Config: config("pc_no_such_plugin"),
+				ExpectError: errorText("Output Plugin Not Installed", `Replication slot "`+name+`" is on`, "already, and this plan creates it",
+					"made outside this configuration", "import it instead", "If it is tainted:", `(a slot of plugin "test_decoding")`, "Nothing was dropped"),
+			},
+			{
+				PreConfig:   untouched,
+				Config:      config("pgoutput"),
+				ExpectError: errorText("Replication Slot Already Exists", "made outside this configuration: import it"),
+			},
+			{
+				PreConfig: untouched,
+				Config:    providerConfig("primary", topo.Primary),
+			},
+		},
+	})
+	untouched()
+}
