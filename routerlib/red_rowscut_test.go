@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib"
+	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/artifact"
 	"github.com/pgreplication/terraform-provider-pgreplication/routerlib/routertest"
 )
 
@@ -78,4 +79,54 @@ func TestReadCutAfterItsRowsSaysWhy(t *testing.T) {
 			t.Errorf("a read's error matches ErrMaybeCommitted: %v", err)
 		}
 	})
+}
+
+// TestReadOnReadWriteSessionCutSaysWhy: a read on the primary's read-write
+// session (sticky in read_your_writes: no replica has replayed the
+// session's writes) is not run again when its connection fails after it
+// went out, and when the failure is the router's cut of a primary that
+// stopped answering, its error says so and names the node (howFailed),
+// rather than pgx's bare deadline or "conn closed".
+func TestReadOnReadWriteSessionCutSaysWhy(t *testing.T) {
+	topo := routertest.Start(t, routertest.WithStandbys(1))
+	a, bound := hungHealth(topo.Artifact())
+	a.Consistency = artifact.Consistency{Mode: artifact.ModeReadYourWrites, WaitTimeout: "0s"}
+	a.ReadPolicy.Fallback = artifact.FallbackError
+	r := newRouter(t, a)
+	sctx := routerlib.WithSession(context.Background(), routerlib.NewSession(routerlib.LSN(1)<<62)) // past any replica
+	var port int
+	if err := r.QueryRow(sctx, "SELECT inet_server_port()").Scan(&port); err != nil {
+		t.Fatal(err)
+	}
+	if port != topo.Primary.Port {
+		t.Fatalf("the sticky read ran on port %d, want the primary's %d", port, topo.Primary.Port)
+	}
+	t.Cleanup(func() { _ = topo.Primary.Thaw() })
+	ctx, cancel := context.WithTimeout(sctx, 60*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		var one int
+		done <- r.QueryRow(ctx, "SELECT 1 FROM pg_sleep(2)").Scan(&one)
+	}()
+	time.Sleep(300 * time.Millisecond) // the read is in flight
+	if err := topo.Primary.Freeze(); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(bound + 10*time.Second):
+		t.Fatalf("the read on the frozen primary did not end within %v", bound+10*time.Second)
+	}
+	t.Logf("after %v: %v", time.Since(began).Round(time.Millisecond), err)
+	for _, want := range []string{`node "primary" stopped answering`, "during a read on its read-write session", "not run again"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("the read's error is %v, want it to say %q", err, want)
+		}
+	}
+	if errors.Is(err, routerlib.ErrMaybeCommitted) {
+		t.Errorf("a read's error matches ErrMaybeCommitted: %v", err)
+	}
 }
