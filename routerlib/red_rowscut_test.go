@@ -107,7 +107,7 @@ func TestReadOnReadWriteSessionCutSaysWhy(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		var one int
-		done <- r.QueryRow(ctx, "SELECT 1 FROM pg_sleep(2)").Scan(&one)
+		done <- r.QueryRow(ctx, "SELECT 1 FROM pg_sleep(30)").Scan(&one) // still running at the freeze, however slow Freeze is
 	}()
 	time.Sleep(300 * time.Millisecond) // the read is in flight
 	if err := topo.Primary.Freeze(); err != nil {
